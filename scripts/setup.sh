@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything drapto and its tests need on Debian 12 (idempotent):
+#   - ffmpeg/ffprobe, mediainfo, mkvtoolnix from Debian (apt-get);
+#   - the static ffmpeg 9 (SVT-AV1 4.x, libvmaf, libopus) from the PyPI wheel
+#     imageio-ffmpeg, unpacked to .tools/bin/ffmpeg.
+# Prints the ffmpeg to use as the last line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGEIO_FFMPEG_VERSION=0.8.1
+
+missing=()
+command -v ffprobe >/dev/null || missing+=(ffmpeg)
+command -v mediainfo >/dev/null || missing+=(mediainfo)
+command -v mkvmerge >/dev/null || missing+=(mkvtoolnix)
+command -v python3 >/dev/null || missing+=(python3 python3-pip)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  echo "setup: installing ${missing[*]} with apt-get" >&2
+  $sudo apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}" >&2
+fi
+
+if [ ! -x .tools/bin/ffmpeg ]; then
+  echo "setup: fetching the static ffmpeg (imageio-ffmpeg $IMAGEIO_FFMPEG_VERSION wheel from PyPI)" >&2
+  rm -rf .tools/wheel && mkdir -p .tools/wheel .tools/bin
+  python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+    "imageio-ffmpeg==$IMAGEIO_FFMPEG_VERSION" -d .tools/wheel >&2
+  python3 -m zipfile -e .tools/wheel/imageio_ffmpeg-*.whl .tools/wheel/unpacked
+  bin=$(ls .tools/wheel/unpacked/imageio_ffmpeg/binaries/ffmpeg-linux-* | head -n1)
+  mv "$bin" .tools/bin/ffmpeg
+  chmod +x .tools/bin/ffmpeg
+  rm -rf .tools/wheel
+fi
+echo "$PWD/.tools/bin/ffmpeg"

@@ -1,0 +1,218 @@
+//! HDR: the transfer/primaries/matrix verdict and the HDR10 static metadata
+//! (mastering display, content light level).
+
+use crate::tools::ffprobe::{SideData, Stream};
+use serde::Serialize;
+
+/// Kind of dynamic range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HdrKind {
+    Sdr,
+    /// SMPTE ST 2084 (HDR10, Dolby Vision base layers).
+    Pq,
+    /// ARIB STD-B67.
+    Hlg,
+    /// BT.2020 primaries or matrix with an SDR transfer (wide colour gamut).
+    Bt2020,
+}
+
+impl HdrKind {
+    pub fn is_hdr(self) -> bool {
+        !matches!(self, HdrKind::Sdr)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HdrKind::Sdr => "SDR",
+            HdrKind::Pq => "HDR (PQ / SMPTE 2084)",
+            HdrKind::Hlg => "HDR (HLG / ARIB STD-B67)",
+            HdrKind::Bt2020 => "wide gamut (BT.2020, SDR transfer)",
+        }
+    }
+}
+
+/// Colour description of the video stream, as ffmpeg names the values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Colour {
+    pub primaries: Option<String>,
+    pub transfer: Option<String>,
+    pub matrix: Option<String>,
+    pub range: Option<String>,
+    pub chroma_location: Option<String>,
+}
+
+/// SMPTE ST 2086 mastering display, chromaticities as 0..1, luminance in nits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MasteringDisplay {
+    pub red: (f64, f64),
+    pub green: (f64, f64),
+    pub blue: (f64, f64),
+    pub white_point: (f64, f64),
+    pub max_luminance: f64,
+    pub min_luminance: f64,
+}
+
+impl MasteringDisplay {
+    /// From a "Mastering display metadata" side-data record.
+    pub fn from_side_data(sd: &SideData) -> Option<MasteringDisplay> {
+        let xy = |x: &str, y: &str| Some((sd.number(x)?, sd.number(y)?));
+        Some(MasteringDisplay {
+            red: xy("red_x", "red_y")?,
+            green: xy("green_x", "green_y")?,
+            blue: xy("blue_x", "blue_y")?,
+            white_point: xy("white_point_x", "white_point_y")?,
+            max_luminance: sd.number("max_luminance")?,
+            min_luminance: sd.number("min_luminance")?,
+        })
+    }
+
+    /// SVT-AV1's `mastering-display` parameter: `G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)`.
+    pub fn svt_param(&self) -> String {
+        let p = |(x, y): (f64, f64)| format!("({x:.4},{y:.4})");
+        format!(
+            "G{}B{}R{}WP{}L({:.4},{:.4})",
+            p(self.green),
+            p(self.blue),
+            p(self.red),
+            p(self.white_point),
+            self.max_luminance,
+            self.min_luminance
+        )
+    }
+}
+
+/// MaxCLL / MaxFALL in nits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContentLight {
+    pub max_cll: u32,
+    pub max_fall: u32,
+}
+
+impl ContentLight {
+    pub fn from_side_data(sd: &SideData) -> Option<ContentLight> {
+        Some(ContentLight {
+            max_cll: sd.number("max_content")? as u32,
+            max_fall: sd.number("max_average")? as u32,
+        })
+    }
+}
+
+/// Everything about the stream's dynamic range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HdrInfo {
+    pub kind: HdrKind,
+    pub colour: Colour,
+    pub mastering_display: Option<MasteringDisplay>,
+    pub content_light: Option<ContentLight>,
+}
+
+/// The verdict from the stream's colour fields.
+pub fn kind_of(colour: &Colour) -> HdrKind {
+    match colour.transfer.as_deref() {
+        Some("smpte2084") => HdrKind::Pq,
+        Some("arib-std-b67") => HdrKind::Hlg,
+        _ if colour.primaries.as_deref() == Some("bt2020")
+            || colour
+                .matrix
+                .as_deref()
+                .is_some_and(|m| m.starts_with("bt2020")) =>
+        {
+            HdrKind::Bt2020
+        }
+        _ => HdrKind::Sdr,
+    }
+}
+
+/// Reads the stream's colour fields and any HDR10 metadata in the stream's
+/// side data or `frame_side_data` (the first frame's, read by the caller).
+pub fn analyze(stream: &Stream, frame_side_data: &[SideData]) -> HdrInfo {
+    let unknown = |v: &Option<String>| v.clone().filter(|s| s != "unknown" && s != "unspecified");
+    let colour = Colour {
+        primaries: unknown(&stream.color_primaries),
+        transfer: unknown(&stream.color_transfer),
+        matrix: unknown(&stream.color_space),
+        range: unknown(&stream.color_range),
+        chroma_location: unknown(&stream.chroma_location),
+    };
+    let find = |kind: &str| {
+        stream
+            .side_data_list
+            .iter()
+            .chain(frame_side_data)
+            .filter(|s| s.side_data_type.to_ascii_lowercase().contains(kind))
+            .collect::<Vec<_>>()
+    };
+    let mastering_display = find("mastering display")
+        .into_iter()
+        .find_map(MasteringDisplay::from_side_data);
+    let content_light = find("content light")
+        .into_iter()
+        .find_map(ContentLight::from_side_data);
+    HdrInfo {
+        kind: kind_of(&colour),
+        colour,
+        mastering_display,
+        content_light,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn colour(p: &str, t: &str, m: &str) -> Colour {
+        Colour {
+            primaries: Some(p.into()),
+            transfer: Some(t.into()),
+            matrix: Some(m.into()),
+            ..Colour::default()
+        }
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(
+            kind_of(&colour("bt2020", "smpte2084", "bt2020nc")),
+            HdrKind::Pq
+        );
+        assert_eq!(
+            kind_of(&colour("bt2020", "arib-std-b67", "bt2020nc")),
+            HdrKind::Hlg
+        );
+        assert_eq!(
+            kind_of(&colour("bt2020", "bt709", "bt2020nc")),
+            HdrKind::Bt2020
+        );
+        assert_eq!(kind_of(&colour("bt709", "bt709", "bt709")), HdrKind::Sdr);
+        assert_eq!(kind_of(&Colour::default()), HdrKind::Sdr);
+    }
+
+    #[test]
+    fn mastering_display_from_side_data_and_to_svt() {
+        let sd: SideData = serde_json::from_str(
+            r#"{"side_data_type":"Mastering display metadata","red_x":"34000/50000","red_y":"16000/50000",
+            "green_x":"13250/50000","green_y":"34500/50000","blue_x":"7500/50000","blue_y":"3000/50000",
+            "white_point_x":"15635/50000","white_point_y":"16450/50000","min_luminance":"50/10000",
+            "max_luminance":"10000000/10000"}"#,
+        )
+        .unwrap();
+        let md = MasteringDisplay::from_side_data(&sd).unwrap();
+        assert_eq!(md.max_luminance, 1000.0);
+        assert_eq!(md.min_luminance, 0.005);
+        assert_eq!(
+            md.svt_param(),
+            "G(0.2650,0.6900)B(0.1500,0.0600)R(0.6800,0.3200)WP(0.3127,0.3290)L(1000.0000,0.0050)"
+        );
+        let cl: SideData =
+            serde_json::from_str(r#"{"side_data_type":"Content light level metadata","max_content":1000,"max_average":400}"#)
+                .unwrap();
+        assert_eq!(
+            ContentLight::from_side_data(&cl),
+            Some(ContentLight {
+                max_cll: 1000,
+                max_fall: 400
+            })
+        );
+    }
+}

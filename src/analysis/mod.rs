@@ -1,0 +1,208 @@
+//! Analysis: everything drapto learns about an input before deciding how to
+//! encode it, gathered into one [`Analysis`].
+//!
+//! Each submodule answers one question (resolution class, HDR, audio plans…);
+//! [`analyze`] runs the probes and puts the answers together. Nothing here
+//! decides encoder settings: that is [`crate::plan`].
+
+pub mod audio;
+pub mod hdr;
+pub mod resolution;
+
+use crate::cancel::Cancel;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::tools::ffprobe::{self, Probe, ProbeError, SideData};
+use audio::AudioPlan;
+use hdr::HdrInfo;
+use resolution::ResolutionClass;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What drapto knows about one input.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub input: PathBuf,
+    pub size_bytes: u64,
+    pub duration: f64,
+    pub video: VideoInfo,
+    pub resolution: ResolutionClass,
+    pub hdr: HdrInfo,
+    pub audio: Vec<AudioPlan>,
+    pub subtitles: usize,
+    pub chapters: usize,
+    pub attachments: usize,
+    /// Things the user should know (extra video streams, odd audio).
+    pub warnings: Vec<String>,
+    /// The raw probe, for muxing and validation.
+    #[serde(skip)]
+    pub probe: Probe,
+}
+
+/// The video stream that is encoded (always the first one).
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoInfo {
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub pix_fmt: Option<String>,
+    pub bit_depth: Option<u32>,
+    pub frame_rate: Option<f64>,
+    pub frame_count: Option<u64>,
+    pub sample_aspect_ratio: Option<String>,
+    pub field_order: Option<String>,
+    /// Video streams after the first, which are not encoded.
+    pub ignored_streams: usize,
+}
+
+/// Probes `input` and answers every question about it.
+pub fn analyze(
+    input: &Path,
+    ffprobe: &Path,
+    settings: &Settings,
+    cancel: &Cancel,
+) -> Result<Analysis> {
+    let bad = |problem: String| Error::Input {
+        path: input.to_path_buf(),
+        problem,
+    };
+    let meta = std::fs::metadata(input).map_err(Error::io("read", input))?;
+    if !meta.is_file() {
+        return Err(bad("is not a regular file".into()));
+    }
+    if meta.len() == 0 {
+        return Err(bad("is empty (0 bytes)".into()));
+    }
+    std::fs::File::open(input).map_err(Error::io("open", input))?;
+
+    let probe = ffprobe::probe(ffprobe, input, cancel).map_err(|e| match e {
+        ProbeError::Run(crate::error::ProcessFailure::Failed(p)) => bad(format!(
+            "not a readable media file ({})",
+            p.cause().unwrap_or("ffprobe could not read it")
+        )),
+        ProbeError::Run(other) => Error::process(input)(other),
+        ProbeError::Parse(msg) => bad(format!("ffprobe output could not be read: {msg}")),
+    })?;
+    if !probe.format.format_name.split(',').any(|f| f == "matroska") {
+        return Err(bad(format!(
+            "is not a Matroska file (ffprobe reads it as {})",
+            if probe.format.format_name.is_empty() {
+                "unknown"
+            } else {
+                &probe.format.format_name
+            }
+        )));
+    }
+    let mut warnings = Vec::new();
+    let videos: Vec<_> = probe.video_streams().collect();
+    let Some(v) = videos.first().copied() else {
+        return Err(bad("has no video stream".into()));
+    };
+    if videos.len() > 1 {
+        warnings.push(format!(
+            "{} video streams; only the first is encoded, the other {} are left out",
+            videos.len(),
+            videos.len() - 1
+        ));
+    }
+    let (Some(width), Some(height)) = (v.width, v.height) else {
+        return Err(bad(
+            "its video stream has no dimensions (corrupt or unsupported codec)".into(),
+        ));
+    };
+    let duration = probe
+        .duration()
+        .filter(|d| *d > 0.0)
+        .ok_or_else(|| bad("has no duration (truncated or corrupt)".into()))?;
+
+    let frame_side_data = if matches!(
+        v.color_transfer.as_deref(),
+        Some("smpte2084" | "arib-std-b67")
+    ) {
+        first_frame_side_data(ffprobe, input, cancel)
+    } else {
+        Vec::new()
+    };
+    let hdr = hdr::analyze(v, &frame_side_data);
+
+    let file_start = probe.format.start_time.unwrap_or(0.0);
+    let audio = audio::plan_tracks(probe.of_type("audio"), file_start, &settings.audio);
+    for a in &audio {
+        if let Some(w) = &a.warning {
+            warnings.push(format!("audio track {}: {w}", a.index + 1));
+        }
+    }
+
+    let video = VideoInfo {
+        codec: v.codec_name.clone(),
+        width,
+        height,
+        pix_fmt: v.pix_fmt.clone(),
+        bit_depth: v.bit_depth(),
+        frame_rate: v.frame_rate(),
+        frame_count: v.nb_frames.map(|n| n as u64).or_else(|| frame_count_tag(v)),
+        sample_aspect_ratio: v.sample_aspect_ratio.clone().filter(|s| s != "0:1"),
+        field_order: v.field_order.clone(),
+        ignored_streams: videos.len() - 1,
+    };
+    Ok(Analysis {
+        input: input.to_path_buf(),
+        size_bytes: meta.len(),
+        duration,
+        resolution: ResolutionClass::of(width, height),
+        video,
+        hdr,
+        audio,
+        subtitles: probe.of_type("subtitle").count(),
+        chapters: probe.chapters.len(),
+        attachments: probe.attachments().count(),
+        warnings,
+        probe,
+    })
+}
+
+/// mkvmerge writes the frame count as a statistics tag.
+fn frame_count_tag(v: &ffprobe::Stream) -> Option<u64> {
+    v.tags
+        .iter()
+        .find(|(k, _)| k.to_ascii_uppercase().starts_with("NUMBER_OF_FRAMES"))
+        .and_then(|(_, n)| n.parse().ok())
+}
+
+/// Side data of the first video frame (where HEVC carries HDR10 SEI).
+fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Vec<SideData> {
+    #[derive(serde::Deserialize)]
+    struct Frames {
+        #[serde(default)]
+        frames: Vec<Frame>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Frame {
+        #[serde(default)]
+        side_data_list: Vec<SideData>,
+    }
+    let mut cmd = Command::new(ffprobe);
+    cmd.args([
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-read_intervals",
+        "%+#1",
+        "-show_frames",
+    ])
+    .args([
+        "-show_entries",
+        "frame=side_data_list",
+        "-print_format",
+        "json",
+    ])
+    .arg(input);
+    crate::tools::process::output(&mut cmd, "probe first frame", cancel)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Frames>(&t).ok())
+        .and_then(|f| f.frames.into_iter().next())
+        .map(|f| f.side_data_list)
+        .unwrap_or_default()
+}

@@ -1,0 +1,211 @@
+//! Command-line interface: the commands and their flags. Setting flags are
+//! turned into the top layer of the configuration (see [`crate::config`]).
+
+use crate::config::load::FlagValue;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// drapto turns MKV rips into small, high-quality AV1 + Opus MKVs.
+#[derive(Debug, Parser)]
+#[command(name = "drapto", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: $XDG_CONFIG_HOME/drapto/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print newline-delimited JSON events on stdout instead of the human view.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Only errors and the final summary.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More detail (repeat for debug output on stderr).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Encode an MKV file, or every MKV in a folder.
+    Encode(EncodeArgs),
+    /// Show what drapto sees in a file or folder and what it would do.
+    Analyze(AnalyzeArgs),
+    /// Check the external tools and what they can do.
+    Doctor(ToolFlags),
+    /// Print the effective configuration and where each value comes from.
+    Config(SettingFlags),
+}
+
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// An MKV file, or a folder whose *.mkv files are encoded in name order.
+    #[arg(short, long, value_name = "PATH", allow_hyphen_values = true)]
+    pub input: Option<PathBuf>,
+    /// Folder for the encoded files (created if missing).
+    #[arg(short, long, value_name = "DIR", allow_hyphen_values = true)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: SettingFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// An MKV file or a folder of them.
+    #[arg(value_name = "PATH", allow_hyphen_values = true)]
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub settings: SettingFlags,
+}
+
+/// Paths of the external programs.
+#[derive(Debug, Args, Default)]
+pub struct ToolFlags {
+    /// ffmpeg to use (else DRAPTO_FFMPEG, config, PATH).
+    #[arg(long, value_name = "PATH")]
+    pub ffmpeg: Option<PathBuf>,
+    /// ffprobe to use (else DRAPTO_FFPROBE, config, PATH).
+    #[arg(long, value_name = "PATH")]
+    pub ffprobe: Option<PathBuf>,
+    /// mediainfo to use (else DRAPTO_MEDIAINFO, config, PATH).
+    #[arg(long, value_name = "PATH")]
+    pub mediainfo: Option<PathBuf>,
+}
+
+/// Flags that override settings.
+#[derive(Debug, Args, Default)]
+pub struct SettingFlags {
+    /// SVT-AV1 preset, 0 (slowest) to 13 (fastest).
+    #[arg(long)]
+    pub preset: Option<i64>,
+    /// CRF for every resolution class.
+    #[arg(long)]
+    pub crf: Option<i64>,
+    /// CRF for SD (≤ 1280x720).
+    #[arg(long)]
+    pub crf_sd: Option<i64>,
+    /// CRF for HD (≤ 1920x1080).
+    #[arg(long)]
+    pub crf_hd: Option<i64>,
+    /// CRF for UHD (> 1920x1080).
+    #[arg(long)]
+    pub crf_uhd: Option<i64>,
+    /// VMAF target of the chunked path (70–99).
+    #[arg(long)]
+    pub vmaf_target: Option<f64>,
+    /// Turn on film-grain synthesis.
+    #[arg(long)]
+    pub film_grain: bool,
+    /// Segment length of the chunked path, seconds.
+    #[arg(long)]
+    pub chunk_size: Option<i64>,
+    /// Parallel segment encodes.
+    #[arg(long)]
+    pub parallel_jobs: Option<i64>,
+    /// Folder for work folders.
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
+    /// Folder for run logs.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Do not detect or remove black bars.
+    #[arg(long)]
+    pub no_crop: bool,
+    /// Use the chunked (VMAF-targeted) path.
+    #[arg(long, conflicts_with = "no_chunked")]
+    pub chunked: bool,
+    /// Use the standard (fixed CRF) path.
+    #[arg(long)]
+    pub no_chunked: bool,
+    /// Never use hardware-accelerated decoding.
+    #[arg(long)]
+    pub no_hwaccel: bool,
+    #[command(flatten)]
+    pub tools: ToolFlags,
+}
+
+impl SettingFlags {
+    /// The flags that were given, as configuration values.
+    pub fn values(&self) -> Vec<FlagValue> {
+        let mut v = Vec::new();
+        let mut int = |key, flag, x: Option<i64>| {
+            if let Some(x) = x {
+                v.push(FlagValue::new(key, flag, x));
+            }
+        };
+        int("encoding.preset", "--preset", self.preset);
+        int("encoding.crf.sd", "--crf", self.crf);
+        int("encoding.crf.hd", "--crf", self.crf);
+        int("encoding.crf.uhd", "--crf", self.crf);
+        int("encoding.crf.sd", "--crf-sd", self.crf_sd);
+        int("encoding.crf.hd", "--crf-hd", self.crf_hd);
+        int("encoding.crf.uhd", "--crf-uhd", self.crf_uhd);
+        int("processing.chunk_size", "--chunk-size", self.chunk_size);
+        int(
+            "processing.parallel_jobs",
+            "--parallel-jobs",
+            self.parallel_jobs,
+        );
+        if let Some(t) = self.vmaf_target {
+            v.push(FlagValue::new("encoding.vmaf_target", "--vmaf-target", t));
+        }
+        let mut flag = |key, name, on: bool, value: bool| {
+            if on {
+                v.push(FlagValue::new(key, name, value));
+            }
+        };
+        flag("encoding.film_grain", "--film-grain", self.film_grain, true);
+        flag("processing.disable_crop", "--no-crop", self.no_crop, true);
+        flag(
+            "processing.enable_chunked_encoding",
+            "--chunked",
+            self.chunked,
+            true,
+        );
+        flag(
+            "processing.enable_chunked_encoding",
+            "--no-chunked",
+            self.no_chunked,
+            false,
+        );
+        flag(
+            "processing.hardware_decode",
+            "--no-hwaccel",
+            self.no_hwaccel,
+            false,
+        );
+        let mut path = |key, name, p: &Option<PathBuf>| {
+            if let Some(p) = p {
+                v.push(FlagValue::new(key, name, p.to_string_lossy().into_owned()));
+            }
+        };
+        path("processing.temp_dir", "--temp-dir", &self.temp_dir);
+        path("paths.log_dir", "--log-dir", &self.log_dir);
+        self.tools.push_values(&mut v);
+        v
+    }
+}
+
+impl ToolFlags {
+    fn push_values(&self, v: &mut Vec<FlagValue>) {
+        for (key, name, p) in [
+            ("tools.ffmpeg", "--ffmpeg", &self.ffmpeg),
+            ("tools.ffprobe", "--ffprobe", &self.ffprobe),
+            ("tools.mediainfo", "--mediainfo", &self.mediainfo),
+        ] {
+            if let Some(p) = p {
+                v.push(FlagValue::new(key, name, p.to_string_lossy().into_owned()));
+            }
+        }
+    }
+
+    pub fn values(&self) -> Vec<FlagValue> {
+        let mut v = Vec::new();
+        self.push_values(&mut v);
+        v
+    }
+}

@@ -1,0 +1,116 @@
+//! `drapto doctor`: every tool, its version, path and capabilities, and for
+//! anything missing, how to get it.
+
+use super::Session;
+use crate::error::Result;
+use crate::tools::{FFMPEG_FIX, Tools};
+use console::style;
+
+/// Prints the report; exit code 0 when everything an encode needs is there.
+pub fn run(session: &Session) -> Result<i32> {
+    let settings = &session.loaded.settings;
+    let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    let ok = style("✓").green();
+    let bad = style("✗").red();
+    let warn = style("⚠").yellow();
+    if session.json {
+        let j = serde_json::json!({
+            "ffmpeg": tools.ffmpeg.as_ref().map(|(l, c)| serde_json::json!({"tool": l, "caps": c})).map_err(|e| e.to_string()),
+            "ffprobe": tools.ffprobe.as_ref().map_err(|e| e.to_string()),
+            "mediainfo": tools.mediainfo.as_ref().map_err(|e| e.to_string()),
+            "ready": tools.require_encode().is_ok(),
+        });
+        println!("{j}");
+        return Ok(if tools.require_encode().is_ok() { 0 } else { 1 });
+    }
+    match &tools.ffmpeg {
+        Ok((l, caps)) => {
+            println!(
+                "{ok} ffmpeg     {}\n    {} (from {})",
+                l.version,
+                l.path.display(),
+                l.found_via
+            );
+            let line = |have: bool, what: &str, why: &str| {
+                if have {
+                    println!("    {ok} {what}");
+                } else {
+                    println!("    {bad} {what}: missing — {why}");
+                }
+            };
+            line(
+                caps.svtav1.is_some(),
+                &format!(
+                    "libsvtav1 (SVT-AV1 {})",
+                    caps.svtav1.as_deref().unwrap_or("-")
+                ),
+                "required for every encode; ".to_string().as_str(),
+            );
+            line(caps.libopus, "libopus", "required for audio");
+            if caps.libvmaf {
+                println!("    {ok} libvmaf (chunked encoding with VMAF targeting available)");
+            } else {
+                println!(
+                    "    {warn} libvmaf: missing — chunked encoding unavailable; {FFMPEG_FIX}"
+                );
+            }
+            if caps.svtav1.is_some() {
+                if caps.svtav1_dolbyvision {
+                    println!(
+                        "    {ok} libsvtav1 dolbyvision option (Dolby Vision RPUs carried into AV1)"
+                    );
+                } else {
+                    println!(
+                        "    {warn} libsvtav1 has no dolbyvision option: Dolby Vision sources keep only HDR10"
+                    );
+                }
+            }
+            println!(
+                "    filters: {}",
+                caps.filters.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+            println!(
+                "    hardware decoders: {}",
+                if caps.hwaccels.is_empty() {
+                    "none".into()
+                } else {
+                    caps.hwaccels.join(", ")
+                }
+            );
+        }
+        Err(e) => println!(
+            "{bad} ffmpeg     {}: {}\n    fix: {}",
+            e.tool, e.problem, e.fix
+        ),
+    }
+    for (name, t, required) in [
+        ("ffprobe", &tools.ffprobe, true),
+        ("mediainfo", &tools.mediainfo, false),
+    ] {
+        match t {
+            Ok(l) => println!(
+                "{ok} {name:<10} {}\n    {} (from {})",
+                l.version,
+                l.path.display(),
+                l.found_via
+            ),
+            Err(e) => println!(
+                "{} {name:<10} {}{}\n    fix: {}",
+                if required { &bad } else { &warn },
+                e.problem,
+                if required { "" } else { " (optional)" },
+                e.fix
+            ),
+        }
+    }
+    match tools.require_encode() {
+        Ok(_) => {
+            println!("\n{ok} ready to encode");
+            Ok(0)
+        }
+        Err(e) => {
+            println!("\n{bad} cannot encode: {e}");
+            Ok(1)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `drapto encode -i <file|folder> -o <folder>`.
+
+use super::{Session, inputs_of};
+use crate::cli::EncodeArgs;
+use crate::error::{Error, Result};
+use crate::pipeline::Pipeline;
+use crate::tools::Tools;
+use std::path::PathBuf;
+
+/// Runs the batch; returns the exit code.
+pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
+    let settings = &session.loaded.settings;
+    let input = args
+        .input
+        .clone()
+        .or_else(|| settings.paths.input_dir.clone())
+        .ok_or_else(|| Error::Input {
+            path: PathBuf::from("-i"),
+            problem: "no input given: pass -i <file|folder> or set paths.input_dir".into(),
+        })?;
+    let output_dir = args
+        .output
+        .clone()
+        .or_else(|| settings.paths.output_dir.clone())
+        .ok_or_else(|| Error::Input {
+            path: PathBuf::from("-o"),
+            problem: "no output folder given: pass -o <folder> or set paths.output_dir".into(),
+        })?;
+    let inputs = inputs_of(&input)?;
+
+    let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    let (ffmpeg, caps, ffprobe) = tools.require_encode()?;
+
+    std::fs::create_dir_all(&output_dir).map_err(Error::io("create output folder", &output_dir))?;
+    check_writable(&output_dir)?;
+
+    let events = session.events();
+    for note in &session.loaded.migration_notes {
+        tracing::warn!("configuration file migrated: {note}");
+    }
+    let pipeline = Pipeline {
+        settings,
+        ffmpeg,
+        caps,
+        ffprobe,
+        events: events.as_ref(),
+        cancel: &session.cancel,
+    };
+    let summary = pipeline.run_batch(&inputs, &output_dir);
+    if let Some(signal) = session.cancel.signal() {
+        return Ok(128 + signal);
+    }
+    Ok(if summary.succeeded() { 0 } else { 1 })
+}
+
+fn check_writable(dir: &std::path::Path) -> Result<()> {
+    let probe = dir.join(format!(".drapto-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(Error::io("write to output folder", dir))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}

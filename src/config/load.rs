@@ -1,0 +1,582 @@
+//! Layering: defaults < TOML file < `DRAPTO_*` environment < flags, with the
+//! origin of every value kept for messages and `drapto config`.
+
+use super::migrate::{MigrateError, migrate};
+use super::{Settings, validate};
+use crate::error::ConfigError;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Environment variables drapto reads, and the setting each one sets.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("DRAPTO_PRESET", "encoding.preset"),
+    ("DRAPTO_CRF_SD", "encoding.crf.sd"),
+    ("DRAPTO_CRF_HD", "encoding.crf.hd"),
+    ("DRAPTO_CRF_UHD", "encoding.crf.uhd"),
+    ("DRAPTO_VMAF_TARGET", "encoding.vmaf_target"),
+    ("DRAPTO_FILM_GRAIN", "encoding.film_grain"),
+    ("DRAPTO_FILM_GRAIN_LEVEL", "encoding.film_grain_level"),
+    ("DRAPTO_CHUNK_SIZE", "processing.chunk_size"),
+    ("DRAPTO_PARALLEL_JOBS", "processing.parallel_jobs"),
+    ("DRAPTO_TEMP_DIR", "processing.temp_dir"),
+    ("DRAPTO_DISABLE_CROP", "processing.disable_crop"),
+    (
+        "DRAPTO_ENABLE_CHUNKED_ENCODING",
+        "processing.enable_chunked_encoding",
+    ),
+    ("DRAPTO_HARDWARE_DECODE", "processing.hardware_decode"),
+    ("DRAPTO_KEEP_LOGS", "processing.keep_logs"),
+    ("DRAPTO_MAX_MEMORY", "resources.max_memory"),
+    ("DRAPTO_MAX_CPU", "resources.max_cpu"),
+    ("DRAPTO_MAX_DISK_IO", "resources.max_disk_io"),
+    ("DRAPTO_AUDIO_BITRATE_MONO", "audio.bitrate_mono"),
+    ("DRAPTO_AUDIO_BITRATE_STEREO", "audio.bitrate_stereo"),
+    ("DRAPTO_AUDIO_BITRATE_5_1", "audio.bitrate_5_1"),
+    ("DRAPTO_AUDIO_BITRATE_7_1", "audio.bitrate_7_1"),
+    ("DRAPTO_INPUT_DIR", "paths.input_dir"),
+    ("DRAPTO_OUTPUT_DIR", "paths.output_dir"),
+    ("DRAPTO_LOG_DIR", "paths.log_dir"),
+    ("DRAPTO_FFMPEG", "tools.ffmpeg"),
+    ("DRAPTO_FFPROBE", "tools.ffprobe"),
+    ("DRAPTO_MEDIAINFO", "tools.mediainfo"),
+];
+
+/// Which configuration file to read.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    /// `--config FILE`: it must exist.
+    Explicit(PathBuf),
+    /// The default location; read if it exists.
+    Default(PathBuf),
+    /// No file at all (tests, `--no-config`).
+    None,
+}
+
+impl ConfigSource {
+    /// `--config` when given, else `$XDG_CONFIG_HOME/drapto/config.toml`.
+    pub fn from_flag(flag: Option<PathBuf>) -> ConfigSource {
+        match flag {
+            Some(p) => ConfigSource::Explicit(p),
+            None => match dirs::config_dir() {
+                Some(d) => ConfigSource::Default(d.join("drapto").join("config.toml")),
+                None => ConfigSource::None,
+            },
+        }
+    }
+}
+
+/// A value set on the command line: the setting's key, its value and the flag.
+#[derive(Debug, Clone)]
+pub struct FlagValue {
+    pub key: &'static str,
+    pub value: Value,
+    pub flag: &'static str,
+}
+
+impl FlagValue {
+    pub fn new(key: &'static str, flag: &'static str, value: impl Into<Value>) -> FlagValue {
+        FlagValue {
+            key,
+            value: value.into(),
+            flag,
+        }
+    }
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File { path: PathBuf, line: Option<usize> },
+    Env(String),
+    Flag(String),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File {
+                path,
+                line: Some(l),
+            } => write!(f, "{}:{l}", path.display()),
+            Origin::File { path, line: None } => write!(f, "{}", path.display()),
+            Origin::Env(v) => write!(f, "environment variable {v}"),
+            Origin::Flag(fl) => write!(f, "flag {fl}"),
+        }
+    }
+}
+
+/// The effective settings and where each came from.
+#[derive(Debug)]
+pub struct Loaded {
+    pub settings: Settings,
+    pub origins: Origins,
+    /// Keys moved by a layout migration of the config file.
+    pub migration_notes: Vec<String>,
+}
+
+/// Answers "which layer set this key?".
+#[derive(Debug)]
+pub struct Origins {
+    figment: Figment,
+    file: Option<(PathBuf, String)>,
+    flags: Vec<FlagValue>,
+}
+
+const FILE_LAYER: &str = "config file";
+const ENV_LAYER: &str = "environment";
+const FLAG_LAYER: &str = "command-line flags";
+
+impl Origins {
+    /// The origin of the dotted `key` (for example `encoding.crf.sd`).
+    pub fn of(&self, key: &str) -> Origin {
+        let Some(meta) = self.figment.find_metadata(key) else {
+            return Origin::Default;
+        };
+        match meta.name.as_ref() {
+            FILE_LAYER => self.file_origin(key),
+            ENV_LAYER => ENV_VARS
+                .iter()
+                .find(|(_, k)| *k == key)
+                .map(|(v, _)| Origin::Env(v.to_string()))
+                .unwrap_or(Origin::Env("DRAPTO_*".into())),
+            FLAG_LAYER => self
+                .flags
+                .iter()
+                .rev()
+                .find(|f| f.key == key)
+                .map(|f| Origin::Flag(f.flag.to_string()))
+                .unwrap_or(Origin::Flag("?".into())),
+            _ => Origin::Default,
+        }
+    }
+
+    fn file_origin(&self, key: &str) -> Origin {
+        match &self.file {
+            Some((path, text)) => Origin::File {
+                path: path.clone(),
+                line: key_line(text, key),
+            },
+            None => Origin::Default,
+        }
+    }
+}
+
+/// Builds the effective settings from the file, the environment pairs and the flags.
+///
+/// `env` is passed in (rather than read here) so that callers decide what the
+/// environment is: `std::env::vars()` in the binary, a fixed list in tests.
+pub fn load(
+    source: &ConfigSource,
+    env: impl IntoIterator<Item = (String, String)>,
+    flags: Vec<FlagValue>,
+) -> Result<Loaded, ConfigError> {
+    let defaults = Layer::new(
+        "default",
+        None,
+        Value::serialize(Settings::default()).map_err(internal)?,
+    );
+    let mut figment = Figment::from(defaults);
+    let mut file = None;
+    let mut migration_notes = Vec::new();
+
+    let path = match source {
+        ConfigSource::Explicit(p) => Some(p.clone()),
+        ConfigSource::Default(p) if p.exists() => Some(p.clone()),
+        _ => None,
+    };
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            origin: Origin::File {
+                path: path.clone(),
+                line: None,
+            },
+            message: format!("cannot read the configuration file: {e}"),
+        })?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError {
+            origin: Origin::File {
+                path: path.clone(),
+                line: e.span().map(|s| line_of(&text, s.start)),
+            },
+            message: format!("syntax error: {}", e.message()),
+        })?;
+        migration_notes = migrate(&mut table).map_err(|e| ConfigError {
+            origin: Origin::File {
+                path: path.clone(),
+                line: key_line(&text, "version"),
+            },
+            message: match e {
+                MigrateError::TooNew(v) => format!(
+                    "version = {v} was written by a newer drapto (this one reads up to {})",
+                    super::CURRENT_VERSION
+                ),
+                MigrateError::BadVersion(v) => {
+                    format!("version = {v} is not a positive whole number")
+                }
+            },
+        })?;
+        let value = Value::serialize(&table).map_err(internal)?;
+        figment = figment.merge(Layer::new(FILE_LAYER, Some(&path), value));
+        file = Some((path, text));
+    }
+
+    let mut env_dict = Dict::new();
+    for (name, raw) in env {
+        if let Some((_, key)) = ENV_VARS.iter().find(|(v, _)| *v == name) {
+            let value: Value = raw.parse().unwrap_or_else(|never| match never {});
+            insert_dotted(&mut env_dict, key, value);
+        }
+    }
+    figment = figment.merge(Layer::new(ENV_LAYER, None, Value::from(env_dict)));
+
+    let mut flag_dict = Dict::new();
+    for f in &flags {
+        insert_dotted(&mut flag_dict, f.key, f.value.clone());
+    }
+    figment = figment.merge(Layer::new(FLAG_LAYER, None, Value::from(flag_dict)));
+
+    let origins = Origins {
+        figment,
+        file,
+        flags,
+    };
+    let settings: Settings = origins
+        .figment
+        .extract()
+        .map_err(|e| from_figment(&origins, e))?;
+    if let Some((key, message)) = validate(&settings).into_iter().next() {
+        return Err(ConfigError {
+            origin: origins.of(&key),
+            message: format!("{key}: {message}"),
+        });
+    }
+    Ok(Loaded {
+        settings,
+        origins,
+        migration_notes,
+    })
+}
+
+fn internal(e: figment::Error) -> ConfigError {
+    ConfigError {
+        origin: Origin::Default,
+        message: format!("internal configuration error: {e}"),
+    }
+}
+
+/// Turns a figment extraction error into a message naming key and origin.
+fn from_figment(origins: &Origins, e: figment::Error) -> ConfigError {
+    use figment::error::Kind;
+    let e = e
+        .into_iter()
+        .next()
+        .expect("a figment error holds at least one error");
+    let mut path: Vec<String> = e.path.clone();
+    let message = match &e.kind {
+        Kind::UnknownField(field, expected) => {
+            if path.last() != Some(field) {
+                path.push(field.clone());
+            }
+            let parent = if path.len() > 1 {
+                path[..path.len() - 1].join(".")
+            } else {
+                "top level".into()
+            };
+            format!(
+                "unknown key `{}` in {parent} (known keys: {})",
+                path.join("."),
+                expected.join(", ")
+            )
+        }
+        Kind::InvalidType(actual, expected) => {
+            format!(
+                "{}: wrong type: found {actual}, expected {expected}",
+                path.join(".")
+            )
+        }
+        Kind::InvalidValue(actual, expected) => {
+            format!(
+                "{}: invalid value {actual}, expected {expected}",
+                path.join(".")
+            )
+        }
+        Kind::Message(m) => format!("{}: {m}", path.join(".")),
+        other => format!("{}: {other}", path.join(".")),
+    };
+    let key = path.join(".");
+    let origin = match e.metadata.as_ref().map(|m| m.name.as_ref()) {
+        Some(FILE_LAYER) => origins.file_origin(&key),
+        Some(_) => origins.of(&key),
+        None => Origin::Default,
+    };
+    ConfigError { origin, message }
+}
+
+/// One layer of settings with a name that identifies it in `Origins`.
+struct Layer {
+    metadata: Metadata,
+    value: Value,
+}
+
+impl Layer {
+    fn new(name: &'static str, path: Option<&Path>, value: Value) -> Layer {
+        let metadata = match path {
+            Some(p) => Metadata::from(name, p),
+            None => Metadata::named(name),
+        };
+        Layer { metadata, value }
+    }
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let dict = self.value.clone().into_dict().unwrap_or_default();
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+fn insert_dotted(dict: &mut Dict, key: &str, value: Value) {
+    match key.split_once('.') {
+        None => {
+            dict.insert(key.to_string(), value);
+        }
+        Some((head, rest)) => {
+            let child = dict
+                .entry(head.to_string())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, d) = child {
+                insert_dotted(d, rest, value);
+            }
+        }
+    }
+}
+
+/// 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line where the dotted `key` is written in the TOML `text`, if it is.
+/// Falls back to the last component at the top level (a migrated v1 key).
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let doc = toml_edit::ImDocument::parse(text.to_string()).ok()?;
+    let find = |parts: &[&str]| -> Option<usize> {
+        let mut table: &dyn toml_edit::TableLike = doc.as_table();
+        let mut span = None;
+        for (i, part) in parts.iter().enumerate() {
+            let (k, item) = table.get_key_value(part)?;
+            span = k.span().or_else(|| item.span());
+            if i + 1 < parts.len() {
+                table = item.as_table_like()?;
+            }
+        }
+        span.map(|s| line_of(text, s.start))
+    };
+    let parts: Vec<&str> = key.split('.').collect();
+    find(&parts).or_else(|| find(&parts[parts.len() - 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Auto, ChunkedMode};
+    use std::io::Write;
+
+    fn file(text: &str) -> (tempfile::NamedTempFile, ConfigSource) {
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        let src = ConfigSource::Explicit(f.path().to_path_buf());
+        (f, src)
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let l = load(&ConfigSource::None, vec![], vec![]).unwrap();
+        let s = l.settings;
+        assert_eq!(s.encoding.preset, 6);
+        assert_eq!(
+            (s.encoding.crf.sd, s.encoding.crf.hd, s.encoding.crf.uhd),
+            (25, 25, 29)
+        );
+        assert_eq!(s.encoding.vmaf_target, 93.0);
+        assert!(!s.encoding.film_grain);
+        assert_eq!(s.processing.chunk_size, 15);
+        assert_eq!(s.processing.enable_chunked_encoding, ChunkedMode::Auto);
+        assert_eq!(s.resources.max_memory.0, 8 << 30);
+        assert_eq!(s.resources.max_cpu, 95.0);
+        assert_eq!(l.origins.of("encoding.preset"), Origin::Default);
+    }
+
+    #[test]
+    fn precedence_is_default_file_env_flag() {
+        let (_f, src) = file("[encoding]\npreset = 4\n[encoding.crf]\nsd = 20\nhd = 21\n");
+        let l = load(
+            &src,
+            env(&[
+                ("DRAPTO_CRF_HD", "22"),
+                ("DRAPTO_PRESET", "5"),
+                ("UNRELATED", "x"),
+            ]),
+            vec![FlagValue::new("encoding.preset", "--preset", 8)],
+        )
+        .unwrap();
+        assert_eq!(l.settings.encoding.preset, 8);
+        assert_eq!(l.settings.encoding.crf.sd, 20);
+        assert_eq!(l.settings.encoding.crf.hd, 22);
+        assert_eq!(l.settings.encoding.crf.uhd, 29);
+        assert_eq!(
+            l.origins.of("encoding.preset"),
+            Origin::Flag("--preset".into())
+        );
+        assert_eq!(
+            l.origins.of("encoding.crf.hd"),
+            Origin::Env("DRAPTO_CRF_HD".into())
+        );
+        assert!(matches!(
+            l.origins.of("encoding.crf.sd"),
+            Origin::File { line: Some(4), .. }
+        ));
+        assert_eq!(l.origins.of("encoding.crf.uhd"), Origin::Default);
+    }
+
+    #[test]
+    fn env_values_are_typed() {
+        let l = load(
+            &ConfigSource::None,
+            env(&[
+                ("DRAPTO_DISABLE_CROP", "true"),
+                ("DRAPTO_PARALLEL_JOBS", "3"),
+                ("DRAPTO_MAX_MEMORY", "4GiB"),
+                ("DRAPTO_TEMP_DIR", "/var/tmp/x"),
+                ("DRAPTO_ENABLE_CHUNKED_ENCODING", "false"),
+            ]),
+            vec![],
+        )
+        .unwrap();
+        assert!(l.settings.processing.disable_crop);
+        assert_eq!(l.settings.processing.parallel_jobs, Auto::Value(3));
+        assert_eq!(l.settings.resources.max_memory.0, 4 << 30);
+        assert_eq!(
+            l.settings.processing.temp_dir,
+            Auto::Value(PathBuf::from("/var/tmp/x"))
+        );
+        assert_eq!(
+            l.settings.processing.enable_chunked_encoding,
+            ChunkedMode::Off
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_file_and_line() {
+        let (_f, src) = file("[encoding]\npreset = 4\ncrf = [\n");
+        let e = load(&src, vec![], vec![]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("syntax error"), "{msg}");
+        assert!(
+            matches!(e.origin, Origin::File { line: Some(_), .. }),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_key_file_and_line() {
+        let (_f, src) = file("version = 3\n[encoding]\npreset = 4\nprest = 5\n");
+        let e = load(&src, vec![], vec![]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("encoding.prest"), "{msg}");
+        assert!(msg.contains(":4"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_origin() {
+        let (_f, src) = file("[encoding]\n\npreset = \"fast\"\n");
+        let e = load(&src, vec![], vec![]).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("encoding.preset") && msg.contains("wrong type"),
+            "{msg}"
+        );
+        assert!(msg.contains(":3"), "{msg}");
+
+        let e = load(
+            &ConfigSource::None,
+            env(&[("DRAPTO_PRESET", "fast")]),
+            vec![],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("DRAPTO_PRESET"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_names_key_value_range_and_origin() {
+        let (_f, src) = file("[encoding]\npreset = 17\n");
+        let msg = load(&src, vec![], vec![]).unwrap_err().to_string();
+        assert!(
+            msg.contains("encoding.preset") && msg.contains("17") && msg.contains("0–13"),
+            "{msg}"
+        );
+        assert!(msg.contains(":2"), "{msg}");
+
+        let msg = load(
+            &ConfigSource::None,
+            vec![],
+            vec![FlagValue::new(
+                "encoding.vmaf_target",
+                "--vmaf-target",
+                50.0,
+            )],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.contains("--vmaf-target") && msg.contains("70–99"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn v1_file_is_migrated_with_notes() {
+        let (_f, src) = file("preset = 3\ncrf = 22\n");
+        let l = load(&src, vec![], vec![]).unwrap();
+        assert_eq!(l.settings.encoding.preset, 3);
+        assert_eq!(l.settings.encoding.crf.uhd, 26);
+        assert!(!l.migration_notes.is_empty());
+        assert!(matches!(
+            l.origins.of("encoding.preset"),
+            Origin::File { line: Some(1), .. }
+        ));
+    }
+
+    #[test]
+    fn explicit_missing_file_is_an_error_default_missing_is_not() {
+        let e = load(
+            &ConfigSource::Explicit("/nonexistent/drapto.toml".into()),
+            vec![],
+            vec![],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/drapto.toml"));
+        assert!(
+            load(
+                &ConfigSource::Default("/nonexistent/drapto.toml".into()),
+                vec![],
+                vec![]
+            )
+            .is_ok()
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! Migration of older configuration-file layouts to the current one.
+//!
+//! * v1 (the shell-script era): flat keys — `preset`, `crf` (SD and HD),
+//!   `crf_uhd`, `vmaf_target`, `film_grain`, `chunk_size`, `parallel_jobs`,
+//!   `temp_dir`, `max_memory`, `max_cpu`, `max_disk_io`, `disable_crop`,
+//!   `enable_chunked_encoding`.
+//! * v2: `[encoding]`, `[processing]` and `[resources]` tables, with
+//!   `disable_crop` and `enable_chunked_encoding` still at the top level.
+//! * v3 (current): those two moved into `[processing]`.
+//!
+//! A file without `version` is read as v1; migrations only move keys that are
+//! present, so a v3-shaped file without `version` passes through unchanged.
+
+use toml::{Table, Value};
+
+/// The layout version this drapto writes and reads natively.
+pub const CURRENT_VERSION: u32 = 3;
+
+/// Why a file could not be migrated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MigrateError {
+    /// The file says it was written by a newer drapto.
+    TooNew(i64),
+    /// `version` is not a positive integer.
+    BadVersion(String),
+}
+
+/// Migrates `table` in place to [`CURRENT_VERSION`]; returns one note per key moved.
+pub fn migrate(table: &mut Table) -> Result<Vec<String>, MigrateError> {
+    let version = match table.get("version") {
+        None => 1,
+        Some(Value::Integer(v)) if *v >= 1 => *v,
+        Some(other) => return Err(MigrateError::BadVersion(other.to_string())),
+    };
+    if version > i64::from(CURRENT_VERSION) {
+        return Err(MigrateError::TooNew(version));
+    }
+    let mut notes = Vec::new();
+    if version < 2 {
+        v1_to_v2(table, &mut notes);
+    }
+    if version < 3 {
+        v2_to_v3(table, &mut notes);
+    }
+    table.insert("version".into(), Value::Integer(i64::from(CURRENT_VERSION)));
+    Ok(notes)
+}
+
+fn v1_to_v2(t: &mut Table, notes: &mut Vec<String>) {
+    if let Some(crf) = t.remove("crf") {
+        let uhd = t.remove("crf_uhd").unwrap_or_else(|| match &crf {
+            Value::Integer(c) => Value::Integer(c + 4),
+            other => other.clone(),
+        });
+        let table = sub_table(t, "encoding");
+        let crf_table = match table
+            .entry("crf")
+            .or_insert_with(|| Value::Table(Table::new()))
+        {
+            Value::Table(c) => c,
+            _ => unreachable!("just inserted a table"),
+        };
+        crf_table.insert("sd".into(), crf.clone());
+        crf_table.insert("hd".into(), crf);
+        crf_table.insert("uhd".into(), uhd);
+        notes.push("crf, crf_uhd -> encoding.crf.sd/hd/uhd".into());
+    }
+    for key in ["preset", "vmaf_target", "film_grain"] {
+        move_key(t, key, "encoding", notes);
+    }
+    for key in ["chunk_size", "parallel_jobs", "temp_dir"] {
+        move_key(t, key, "processing", notes);
+    }
+    for key in ["max_memory", "max_cpu", "max_disk_io"] {
+        move_key(t, key, "resources", notes);
+    }
+}
+
+fn v2_to_v3(t: &mut Table, notes: &mut Vec<String>) {
+    for key in ["disable_crop", "enable_chunked_encoding"] {
+        move_key(t, key, "processing", notes);
+    }
+}
+
+fn move_key(t: &mut Table, key: &str, section: &str, notes: &mut Vec<String>) {
+    if let Some(v) = t.remove(key) {
+        sub_table(t, section).insert(key.into(), v);
+        notes.push(format!("{key} -> {section}.{key}"));
+    }
+}
+
+fn sub_table<'a>(t: &'a mut Table, name: &str) -> &'a mut Table {
+    let entry = t
+        .entry(name.to_string())
+        .or_insert_with(|| Value::Table(Table::new()));
+    if !entry.is_table() {
+        *entry = Value::Table(Table::new());
+    }
+    entry.as_table_mut().expect("is a table")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Table {
+        toml::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn v1_flat_layout_is_nested() {
+        let mut t =
+            parse("preset = 4\ncrf = 22\ndisable_crop = true\nchunk_size = 20\nmax_cpu = 50.0");
+        let notes = migrate(&mut t).unwrap();
+        assert_eq!(t["encoding"]["preset"].as_integer(), Some(4));
+        assert_eq!(t["encoding"]["crf"]["sd"].as_integer(), Some(22));
+        assert_eq!(t["encoding"]["crf"]["hd"].as_integer(), Some(22));
+        assert_eq!(t["encoding"]["crf"]["uhd"].as_integer(), Some(26));
+        assert_eq!(t["processing"]["disable_crop"].as_bool(), Some(true));
+        assert_eq!(t["processing"]["chunk_size"].as_integer(), Some(20));
+        assert_eq!(t["resources"]["max_cpu"].as_float(), Some(50.0));
+        assert_eq!(t["version"].as_integer(), Some(3));
+        assert!(notes.iter().any(|n| n.contains("crf")));
+    }
+
+    #[test]
+    fn v1_crf_uhd_is_kept() {
+        let mut t = parse("crf = 22\ncrf_uhd = 30");
+        migrate(&mut t).unwrap();
+        assert_eq!(t["encoding"]["crf"]["uhd"].as_integer(), Some(30));
+    }
+
+    #[test]
+    fn v2_top_level_switches_move_into_processing() {
+        let mut t = parse("version = 2\nenable_chunked_encoding = false\n[encoding]\npreset = 5");
+        migrate(&mut t).unwrap();
+        assert_eq!(
+            t["processing"]["enable_chunked_encoding"].as_bool(),
+            Some(false)
+        );
+        assert_eq!(t["encoding"]["preset"].as_integer(), Some(5));
+    }
+
+    #[test]
+    fn current_layout_is_untouched() {
+        let text = "version = 3\n[encoding]\npreset = 5\n[processing]\ndisable_crop = true";
+        let mut t = parse(text);
+        let notes = migrate(&mut t).unwrap();
+        assert!(notes.is_empty());
+        assert_eq!(t, parse(text));
+    }
+
+    #[test]
+    fn newer_or_bad_versions_are_refused() {
+        assert_eq!(
+            migrate(&mut parse("version = 9")),
+            Err(MigrateError::TooNew(9))
+        );
+        assert!(matches!(
+            migrate(&mut parse("version = \"x\"")),
+            Err(MigrateError::BadVersion(_))
+        ));
+    }
+}

@@ -1,0 +1,211 @@
+//! Settings: what every knob of drapto is, its default, and how the layers
+//! (defaults < TOML file < `DRAPTO_*` environment < command-line flags) are
+//! merged, migrated and validated.
+//!
+//! The types here are plain data. [`load`] builds the effective [`Settings`]
+//! together with [`Origins`], which says for every key which layer set it, so
+//! that error messages and `drapto config` can name the file, variable or flag.
+
+pub mod load;
+mod migrate;
+mod validate;
+mod values;
+
+pub use load::{ConfigSource, Loaded, Origins, load};
+pub use migrate::CURRENT_VERSION;
+pub use validate::validate;
+pub use values::{Auto, ByteSize, ChunkedMode};
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Every setting of drapto. Field names are the TOML keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Layout version of the configuration file (see `migrate`).
+    pub version: u32,
+    pub encoding: EncodingSettings,
+    pub processing: ProcessingSettings,
+    pub resources: ResourceSettings,
+    pub audio: AudioSettings,
+    pub paths: PathSettings,
+    pub tools: ToolSettings,
+}
+
+/// Video encoder settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncodingSettings {
+    /// SVT-AV1 preset, 0 (slowest) to 13 (fastest).
+    pub preset: u8,
+    /// CRF per resolution class, used by the standard path.
+    pub crf: CrfSettings,
+    /// VMAF score the chunked path aims at for each segment.
+    pub vmaf_target: f64,
+    /// Film-grain synthesis (SVT-AV1 `film-grain`), off by default.
+    pub film_grain: bool,
+    /// Film-grain synthesis strength (1–50) used when `film_grain` is on.
+    pub film_grain_level: u8,
+}
+
+/// CRF per resolution class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrfSettings {
+    pub sd: u8,
+    pub hd: u8,
+    pub uhd: u8,
+}
+
+/// How a job is carried out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessingSettings {
+    /// Target length of a segment of the chunked path, in seconds.
+    pub chunk_size: u32,
+    /// Segment encodes run at once (`"auto"`: from cores and free memory).
+    pub parallel_jobs: Auto<u32>,
+    /// Where work folders live (`"auto"`: a `drapto` folder in the cache dir).
+    pub temp_dir: Auto<PathBuf>,
+    /// Turn black-bar detection off.
+    pub disable_crop: bool,
+    /// `"auto"` (chunked when ffmpeg has libvmaf), `true` or `false`.
+    pub enable_chunked_encoding: ChunkedMode,
+    /// Use hardware-accelerated decoding when ffmpeg and the machine offer it.
+    pub hardware_decode: bool,
+    /// Keep the job's logs folder after a successful encode.
+    pub keep_logs: bool,
+}
+
+/// Resource limits for the whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceSettings {
+    /// Memory drapto and its children may use, in bytes (or "8GiB").
+    pub max_memory: ByteSize,
+    /// CPU share, in percent of all cores.
+    pub max_cpu: f64,
+    /// Disk throughput, in bytes per second (or "100MiB").
+    pub max_disk_io: ByteSize,
+}
+
+/// Opus bitrates (kbit/s) by channel layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudioSettings {
+    pub bitrate_mono: u32,
+    pub bitrate_stereo: u32,
+    pub bitrate_5_1: u32,
+    pub bitrate_7_1: u32,
+}
+
+/// Default folders; the command line's `-i`/`-o` win over them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathSettings {
+    pub input_dir: Option<PathBuf>,
+    pub output_dir: Option<PathBuf>,
+    /// Where run logs go (default: `<temp_dir>/logs`).
+    pub log_dir: Option<PathBuf>,
+}
+
+/// Explicit paths of the external programs (else they are looked up on PATH).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolSettings {
+    pub ffmpeg: Option<PathBuf>,
+    pub ffprobe: Option<PathBuf>,
+    pub mediainfo: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            version: CURRENT_VERSION,
+            encoding: EncodingSettings::default(),
+            processing: ProcessingSettings::default(),
+            resources: ResourceSettings::default(),
+            audio: AudioSettings::default(),
+            paths: PathSettings::default(),
+            tools: ToolSettings::default(),
+        }
+    }
+}
+
+impl Default for EncodingSettings {
+    fn default() -> Self {
+        EncodingSettings {
+            preset: 6,
+            crf: CrfSettings::default(),
+            vmaf_target: 93.0,
+            film_grain: false,
+            film_grain_level: 8,
+        }
+    }
+}
+
+impl Default for CrfSettings {
+    fn default() -> Self {
+        CrfSettings {
+            sd: 25,
+            hd: 25,
+            uhd: 29,
+        }
+    }
+}
+
+impl Default for ProcessingSettings {
+    fn default() -> Self {
+        ProcessingSettings {
+            chunk_size: 15,
+            parallel_jobs: Auto::Auto,
+            temp_dir: Auto::Auto,
+            disable_crop: false,
+            enable_chunked_encoding: ChunkedMode::Auto,
+            hardware_decode: true,
+            keep_logs: true,
+        }
+    }
+}
+
+impl Default for ResourceSettings {
+    fn default() -> Self {
+        ResourceSettings {
+            max_memory: ByteSize(8 * 1024 * 1024 * 1024),
+            max_cpu: 95.0,
+            max_disk_io: ByteSize(100 * 1024 * 1024),
+        }
+    }
+}
+
+impl Default for AudioSettings {
+    fn default() -> Self {
+        AudioSettings {
+            bitrate_mono: 64,
+            bitrate_stereo: 128,
+            bitrate_5_1: 256,
+            bitrate_7_1: 384,
+        }
+    }
+}
+
+impl Settings {
+    /// The folder that holds job work folders.
+    pub fn temp_dir(&self) -> PathBuf {
+        match &self.processing.temp_dir {
+            Auto::Value(p) => p.clone(),
+            Auto::Auto => dirs::cache_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("drapto"),
+        }
+    }
+
+    /// The folder that holds run logs.
+    pub fn log_dir(&self) -> PathBuf {
+        self.paths
+            .log_dir
+            .clone()
+            .unwrap_or_else(|| self.temp_dir().join("logs"))
+    }
+}

@@ -1,0 +1,205 @@
+//! Small value types used by settings: `"auto"`-or-value, byte sizes with
+//! units, and the chunked-encoding switch.
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+
+/// A setting that is either `"auto"` (drapto decides) or an explicit value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Auto<T> {
+    #[default]
+    Auto,
+    Value(T),
+}
+
+impl<T> Auto<T> {
+    /// The explicit value, if one was given.
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Auto::Auto => None,
+            Auto::Value(v) => Some(v),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Auto<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Auto::Auto => s.serialize_str("auto"),
+            Auto::Value(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Auto<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw<T> {
+            Value(T),
+            Text(String),
+        }
+        match Raw::<T>::deserialize(d) {
+            Ok(Raw::Value(v)) => Ok(Auto::Value(v)),
+            Ok(Raw::Text(t)) if t.eq_ignore_ascii_case("auto") => Ok(Auto::Auto),
+            Ok(Raw::Text(t)) => Err(de::Error::custom(format!(
+                "expected \"auto\" or a value of the setting's type, found \"{t}\""
+            ))),
+            Err(_) => Err(de::Error::custom(
+                "expected \"auto\" or a value of the setting's type",
+            )),
+        }
+    }
+}
+
+/// Whether the chunked (VMAF-targeted) path is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChunkedMode {
+    /// Chunked when ffmpeg has libvmaf, else standard with a warning.
+    #[default]
+    Auto,
+    /// Always chunked (an error if ffmpeg lacks libvmaf).
+    On,
+    /// Always the standard path.
+    Off,
+}
+
+impl Serialize for ChunkedMode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ChunkedMode::Auto => s.serialize_str("auto"),
+            ChunkedMode::On => s.serialize_bool(true),
+            ChunkedMode::Off => s.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ChunkedMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ChunkedMode;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true, false or \"auto\"")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ChunkedMode, E> {
+                Ok(if v { ChunkedMode::On } else { ChunkedMode::Off })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ChunkedMode, E> {
+                match v.to_ascii_lowercase().as_str() {
+                    "auto" => Ok(ChunkedMode::Auto),
+                    "true" | "on" | "yes" | "1" => Ok(ChunkedMode::On),
+                    "false" | "off" | "no" | "0" => Ok(ChunkedMode::Off),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A number of bytes, written as an integer or with a unit ("8GiB", "512 MB").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// Parses "8GiB", "512 MB", "100M", "1024".
+    pub fn parse(text: &str) -> Option<ByteSize> {
+        let t = text.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let num: f64 = num.parse().ok()?;
+        let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1.0,
+            "k" | "kb" => 1e3,
+            "kib" => 1024.0,
+            "m" | "mb" => 1e6,
+            "mib" => 1024.0 * 1024.0,
+            "g" | "gb" => 1e9,
+            "gib" => 1024.0 * 1024.0 * 1024.0,
+            "t" | "tb" => 1e12,
+            "tib" => 1024f64.powi(4),
+            _ => return None,
+        };
+        (num >= 0.0).then(|| ByteSize((num * mult).round() as u64))
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of bytes or a size such as \"8GiB\"")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                ByteSize::parse(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes_parse_with_units() {
+        assert_eq!(ByteSize::parse("1024"), Some(ByteSize(1024)));
+        assert_eq!(ByteSize::parse("8GiB"), Some(ByteSize(8 << 30)));
+        assert_eq!(ByteSize::parse("512 MB"), Some(ByteSize(512_000_000)));
+        assert_eq!(ByteSize::parse("1.5k"), Some(ByteSize(1500)));
+        assert_eq!(ByteSize::parse("ten"), None);
+        assert_eq!(ByteSize::parse("5 parsecs"), None);
+    }
+
+    #[test]
+    fn auto_accepts_auto_or_value() {
+        #[derive(Deserialize)]
+        struct T {
+            a: Auto<u32>,
+        }
+        let t: T = toml::from_str("a = \"auto\"").unwrap();
+        assert_eq!(t.a, Auto::Auto);
+        let t: T = toml::from_str("a = 3").unwrap();
+        assert_eq!(t.a, Auto::Value(3));
+        assert!(toml::from_str::<T>("a = \"lots\"").is_err());
+    }
+
+    #[test]
+    fn chunked_mode_accepts_bools_and_auto() {
+        #[derive(Deserialize)]
+        struct T {
+            m: ChunkedMode,
+        }
+        assert_eq!(toml::from_str::<T>("m = true").unwrap().m, ChunkedMode::On);
+        assert_eq!(
+            toml::from_str::<T>("m = false").unwrap().m,
+            ChunkedMode::Off
+        );
+        assert_eq!(
+            toml::from_str::<T>("m = \"auto\"").unwrap().m,
+            ChunkedMode::Auto
+        );
+        assert!(toml::from_str::<T>("m = \"maybe\"").is_err());
+    }
+}

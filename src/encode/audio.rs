@@ -1,0 +1,61 @@
+//! Audio: each track to Opus with the design's settings.
+
+use super::{Ctx, run_ffmpeg};
+use crate::analysis::audio::AudioPlan;
+use crate::error::Result;
+use crate::events::Stage;
+use crate::tools::ffmpeg::FfmpegArgs;
+use std::path::Path;
+
+/// The ffmpeg arguments that encode audio track `plan.index` of `input`.
+pub fn track_args(input: &Path, output: &Path, plan: &AudioPlan) -> FfmpegArgs {
+    let mut a = FfmpegArgs::new();
+    a.input(input)
+        .arg("-map")
+        .arg(format!("0:a:{}", plan.index))
+        .extend([
+            "-vn",
+            "-sn",
+            "-dn",
+            "-map_metadata",
+            "-1",
+            "-map_chapters",
+            "-1",
+        ])
+        .extend(["-c:a", "libopus", "-b:a"])
+        .arg(format!("{}k", plan.bitrate_kbps))
+        .arg("-ac")
+        .arg(plan.channels.to_string())
+        .arg("-af")
+        .arg(format!("aformat=channel_layouts={}", plan.layouts))
+        .extend([
+            "-application",
+            "audio",
+            "-frame_duration",
+            "20",
+            "-vbr",
+            "on",
+            "-compression_level",
+            "10",
+        ])
+        .extend(["-f", "matroska"])
+        .output(output);
+    a
+}
+
+/// Encodes one audio track of `input` to `output`.
+pub fn encode_track(
+    ctx: &Ctx,
+    input: &Path,
+    output: &Path,
+    plan: &AudioPlan,
+    duration: f64,
+) -> Result<()> {
+    run_ffmpeg(
+        ctx,
+        &track_args(input, output, plan),
+        input,
+        Stage::Audio(plan.index),
+        duration,
+    )
+}

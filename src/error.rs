@@ -1,0 +1,192 @@
+//! drapto's errors: one variant per kind of failure, each rendering as one
+//! line that names the file (or setting, or tool) and the cause, and where
+//! there is one, the fix.
+
+use crate::config::load::Origin;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Result with drapto's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A configuration problem, with where the bad value came from.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("configuration: {origin}: {message}")]
+pub struct ConfigError {
+    pub origin: Origin,
+    pub message: String,
+}
+
+/// An external program that is missing or lacks a capability drapto needs.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{tool}: {problem}; {fix}")]
+pub struct ToolError {
+    pub tool: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+/// A child process that failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ProcessError {
+    /// What drapto was doing ("video encode", "probe").
+    pub step: String,
+    /// The program's file name.
+    pub program: String,
+    /// How it ended ("exit status 1", "signal 9").
+    pub status: String,
+    /// The last lines it wrote to stderr.
+    pub stderr_tail: Vec<String>,
+}
+
+impl ProcessError {
+    /// The stderr line most likely to say what went wrong.
+    pub fn cause(&self) -> Option<&str> {
+        let interesting = |l: &&String| {
+            let l = l.to_ascii_lowercase();
+            l.contains("error")
+                || l.contains("invalid")
+                || l.contains("no such")
+                || l.contains("failed")
+        };
+        self.stderr_tail
+            .iter()
+            .rev()
+            .find(interesting)
+            .or_else(|| self.stderr_tail.last())
+            .map(|s| s.trim())
+    }
+
+    /// True when the process ran out of disk space.
+    pub fn is_disk_full(&self) -> bool {
+        self.stderr_tail
+            .iter()
+            .any(|l| l.contains("No space left on device"))
+    }
+}
+
+impl fmt::Display for ProcessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed ({} {})", self.step, self.program, self.status)?;
+        if let Some(cause) = self.cause() {
+            write!(f, ": {cause}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+
+    /// A file-system operation failed.
+    #[error("{path}: cannot {action}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The input is not something drapto can encode.
+    #[error("{path}: {problem}")]
+    Input { path: PathBuf, problem: String },
+
+    /// A child process failed while working on `path`.
+    #[error("{path}: {source}")]
+    Process {
+        path: PathBuf,
+        #[source]
+        source: ProcessError,
+    },
+
+    /// The encoded file did not pass validation; it was kept at `kept`.
+    #[error("{path}: output failed validation: {}{}", failures.join("; "), kept.as_ref().map(|k| format!(" (kept for inspection as {})", k.display())).unwrap_or_default())]
+    Validation {
+        path: PathBuf,
+        failures: Vec<String>,
+        kept: Option<PathBuf>,
+    },
+
+    /// The output would overwrite the input.
+    #[error("{path}: the output would overwrite the input; choose another output folder with -o")]
+    OutputIsInput { path: PathBuf },
+
+    /// Not enough free space.
+    #[error("{folder}: not enough free space: {needed} needed, {free} free")]
+    NoSpace {
+        folder: PathBuf,
+        needed: String,
+        free: String,
+    },
+
+    /// The run was interrupted by a signal.
+    #[error("interrupted by {}", signal_name(*signal))]
+    Cancelled { signal: i32 },
+}
+
+impl Error {
+    /// An I/O error on `path` while doing `action` ("read", "create folder").
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    /// Wraps a child-process failure with the file it was working on.
+    pub fn process(path: impl Into<PathBuf>) -> impl FnOnce(ProcessFailure) -> Error {
+        let path = path.into();
+        move |f| match f {
+            ProcessFailure::Failed(source) => Error::Process { path, source },
+            ProcessFailure::Cancelled(signal) => Error::Cancelled { signal },
+            ProcessFailure::Spawn { program, source } => Error::Io {
+                action: "start",
+                path: program.into(),
+                source,
+            },
+        }
+    }
+
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Cancelled { signal } => 128 + signal,
+            Error::Config(_) => 3,
+            Error::Tool(_) => 4,
+            _ => 1,
+        }
+    }
+}
+
+/// How running a child process can fail.
+#[derive(Debug)]
+pub enum ProcessFailure {
+    /// It could not be started.
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    /// It ran and failed.
+    Failed(ProcessError),
+    /// drapto was asked to stop (signal number) and ended it.
+    Cancelled(i32),
+}
+
+fn signal_name(sig: i32) -> String {
+    match sig {
+        2 => "SIGINT (Ctrl-C)".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
+}

@@ -1,0 +1,139 @@
+//! The event stream: every observable step of a run, as typed data.
+//!
+//! The pipeline only emits [`Event`]s into an [`EventSink`]; it knows nothing
+//! of terminals, JSON or log files. Those are subscribers in [`crate::report`].
+
+use crate::analysis::Analysis;
+use crate::plan::EncodePlan;
+use crate::report::summary::{BatchSummary, FileSummary};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// A step of the work on one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "track")]
+pub enum Stage {
+    Analysis,
+    Video,
+    /// Audio track (0-based index among the audio streams).
+    Audio(usize),
+    Mux,
+    Validation,
+}
+
+impl Stage {
+    pub fn label(self) -> String {
+        match self {
+            Stage::Analysis => "analysis".into(),
+            Stage::Video => "video".into(),
+            Stage::Audio(i) => format!("audio {}", i + 1),
+            Stage::Mux => "mux".into(),
+            Stage::Validation => "validation".into(),
+        }
+    }
+}
+
+/// One result of output validation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Check {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
+
+/// Everything that happens in a run. Field names are part of the `--json`
+/// interface (documented in the README): add fields, never rename them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    BatchStarted {
+        files: Vec<PathBuf>,
+        output_dir: PathBuf,
+    },
+    FileStarted {
+        index: usize,
+        total: usize,
+        input: PathBuf,
+        output: PathBuf,
+    },
+    AnalysisComplete {
+        input: PathBuf,
+        analysis: Box<Analysis>,
+        plan: Box<EncodePlan>,
+    },
+    StageStarted {
+        input: PathBuf,
+        stage: Stage,
+        detail: String,
+    },
+    Progress {
+        input: PathBuf,
+        stage: Stage,
+        percent: f64,
+        frame: u64,
+        fps: f64,
+        speed: f64,
+        eta_seconds: Option<f64>,
+        bitrate_kbps: f64,
+        size_bytes: u64,
+        projected_bytes: Option<u64>,
+    },
+    StageComplete {
+        input: PathBuf,
+        stage: Stage,
+        seconds: f64,
+        detail: String,
+    },
+    ValidationComplete {
+        input: PathBuf,
+        passed: bool,
+        checks: Vec<Check>,
+    },
+    FileComplete {
+        summary: FileSummary,
+    },
+    FileSkipped {
+        input: PathBuf,
+        output: PathBuf,
+        reason: String,
+    },
+    FileFailed {
+        input: PathBuf,
+        error: String,
+        kept: Option<PathBuf>,
+    },
+    Warning {
+        input: Option<PathBuf>,
+        message: String,
+    },
+    BatchComplete {
+        summary: BatchSummary,
+    },
+}
+
+/// Something that listens to events. Must be shareable across worker threads.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: &Event);
+}
+
+/// Sends every event to each of several sinks, in order.
+pub struct Fanout(pub Vec<Box<dyn EventSink>>);
+
+impl EventSink for Fanout {
+    fn emit(&self, event: &Event) {
+        for s in &self.0 {
+            s.emit(event);
+        }
+    }
+}
+
+/// Keeps every event (tests, reports).
+#[derive(Default)]
+pub struct Recorder(pub Mutex<Vec<Event>>);
+
+impl EventSink for Recorder {
+    fn emit(&self, event: &Event) {
+        self.0.lock().expect("recorder lock").push(event.clone());
+    }
+}

@@ -1,0 +1,138 @@
+//! The work folder of one input: `<temp_dir>/jobs/<stem>-<id>/` with the
+//! design's layout (logs/, state/, segments/, encoded/, working/).
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+/// A job's work folder. Created on demand, removed (except logs) on success.
+#[derive(Debug, Clone)]
+pub struct WorkDir {
+    root: PathBuf,
+}
+
+impl WorkDir {
+    /// The stable folder for `input`: the same input (path, size, mtime)
+    /// always maps to the same folder, so a rerun finds earlier work.
+    pub fn for_input(temp_dir: &Path, input: &Path) -> Result<WorkDir> {
+        let abs = std::fs::canonicalize(input).map_err(Error::io("resolve", input))?;
+        let meta = std::fs::metadata(&abs).map_err(Error::io("read", input))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let id = fnv1a(format!("{}\0{}\0{}", abs.display(), meta.len(), mtime).as_bytes());
+        let stem: String = abs
+            .file_stem()
+            .map(|s| {
+                s.to_string_lossy()
+                    .chars()
+                    .filter(|c| c.is_alphanumeric() || "-_.".contains(*c))
+                    .take(40)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(WorkDir {
+            root: temp_dir.join("jobs").join(format!("{stem}-{id:016x}")),
+        })
+    }
+
+    /// Creates the folder and its layout.
+    pub fn create(&self) -> Result<()> {
+        for sub in ["logs", "state", "segments", "encoded", "working"] {
+            let p = self.root.join(sub);
+            std::fs::create_dir_all(&p).map_err(Error::io("create folder", &p))?;
+        }
+        Ok(())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where intermediate tracks are written.
+    pub fn working(&self, name: &str) -> PathBuf {
+        self.root.join("working").join(name)
+    }
+
+    /// Removes everything; with `keep_logs`, the logs folder stays.
+    pub fn remove(&self, keep_logs: bool) -> Result<()> {
+        if !self.root.exists() {
+            return Ok(());
+        }
+        if !keep_logs {
+            return std::fs::remove_dir_all(&self.root).map_err(Error::io("remove", &self.root));
+        }
+        for entry in std::fs::read_dir(&self.root).map_err(Error::io("read folder", &self.root))? {
+            let entry = entry.map_err(Error::io("read folder", &self.root))?;
+            if entry.file_name() == "logs" {
+                continue;
+            }
+            let p = entry.path();
+            let r = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            r.map_err(Error::io("remove", &p))?;
+        }
+        let logs = self.root.join("logs");
+        if std::fs::read_dir(&logs)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false)
+        {
+            let _ = std::fs::remove_dir(&logs);
+            let _ = std::fs::remove_dir(&self.root);
+        }
+        Ok(())
+    }
+}
+
+/// 64-bit FNV-1a: a stable, dependency-free hash for folder names.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_is_stable_and_depends_on_content_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("My Film (2001).mkv");
+        std::fs::write(&f, b"abc").unwrap();
+        let a = WorkDir::for_input(Path::new("/t"), &f).unwrap();
+        let b = WorkDir::for_input(Path::new("/t"), &f).unwrap();
+        assert_eq!(a.root(), b.root());
+        assert!(a.root().to_string_lossy().contains("MyFilm2001-"));
+        std::fs::write(&f, b"abcd").unwrap();
+        let c = WorkDir::for_input(Path::new("/t"), &f).unwrap();
+        assert_ne!(a.root(), c.root());
+    }
+
+    #[test]
+    fn remove_keeps_logs_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x.mkv");
+        std::fs::write(&f, b"abc").unwrap();
+        let w = WorkDir::for_input(dir.path(), &f).unwrap();
+        w.create().unwrap();
+        std::fs::write(w.root().join("logs/run.log"), b"log").unwrap();
+        std::fs::write(w.working("video.mkv"), b"v").unwrap();
+        w.remove(true).unwrap();
+        assert!(w.root().join("logs/run.log").exists());
+        assert!(!w.root().join("working").exists());
+        w.remove(false).unwrap();
+        assert!(!w.root().exists());
+    }
+
+    #[test]
+    fn fnv_reference_values() {
+        assert_eq!(fnv1a(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a(b"a"), 0xaf63dc4c8601ec8c);
+    }
+}

@@ -1,0 +1,162 @@
+//! The `drapto` binary: parse the command line, load the configuration, set
+//! up logging and signal handling, run the command, map the result to an
+//! exit code. Everything else lives in the library.
+
+use clap::Parser;
+use drapto::cancel::Cancel;
+use drapto::cli::{Cli, Command};
+use drapto::commands::{self, Session};
+use drapto::config::{self, ConfigSource};
+use drapto::report::terminal::Verbosity;
+use std::io::IsTerminal;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+fn main() {
+    let cli = Cli::parse();
+    std::process::exit(run(cli));
+}
+
+fn run(cli: Cli) -> i32 {
+    let flags = match &cli.command {
+        Command::Encode(a) => a.settings.values(),
+        Command::Analyze(a) => a.settings.values(),
+        Command::Config(s) => s.values(),
+        Command::Doctor(t) => t.values(),
+    };
+    let loaded = match config::load(
+        &ConfigSource::from_flag(cli.config.clone()),
+        std::env::vars(),
+        flags,
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("drapto: {e}");
+            return 3;
+        }
+    };
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, 0) => Verbosity::Normal,
+        _ => Verbosity::Verbose,
+    };
+    let log_file = matches!(cli.command, Command::Encode(_)).then(|| loaded.settings.log_dir());
+    init_logging(log_file.as_deref(), cli.verbose);
+
+    let cancel = Cancel::new();
+    install_signal_handler(&cancel);
+    let session = Session {
+        loaded,
+        cancel,
+        json: cli.json,
+        verbosity,
+    };
+    let result = match &cli.command {
+        Command::Encode(a) => commands::encode::run(a, &session),
+        Command::Analyze(a) => commands::analyze::run(a, &session),
+        Command::Doctor(_) => commands::doctor::run(&session),
+        Command::Config(_) => commands::config::run(&session),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e}");
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "error", "error": e.to_string()})
+                );
+            }
+            eprintln!("drapto: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// First SIGINT/SIGTERM: stop children, finish cleanly. Second: kill at once.
+fn install_signal_handler(cancel: &Cancel) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    let cancel = cancel.clone();
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if cancel.is_cancelled() {
+                cancel.kill_all_now();
+                eprintln!("\ndrapto: stopped at once");
+                std::process::exit(128 + sig);
+            }
+            eprintln!(
+                "\ndrapto: stopping (finished work is kept; press Ctrl-C again to kill at once)"
+            );
+            tracing::warn!("received signal {sig}, stopping");
+            cancel.cancel(sig);
+        }
+    });
+}
+
+/// The design's log line: `[2024-01-18T14:15:00Z] INFO: message`.
+struct DesignFormat;
+
+impl<S, N> FormatEvent<S, N> for DesignFormat
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+        write!(w, "[{now}] {}: ", event.metadata().level())?;
+        ctx.field_format().format_fields(w.by_ref(), event)?;
+        writeln!(w)
+    }
+}
+
+/// Log file (encode runs) at info, or debug with `-vv`/`DRAPTO_LOG`; stderr
+/// gets debug lines with `-vv`.
+fn init_logging(log_dir: Option<&std::path::Path>, verbose: u8) {
+    let level = if verbose >= 2 { "debug" } else { "info" };
+    let filter = || {
+        EnvFilter::try_from_env("DRAPTO_LOG")
+            .unwrap_or_else(|_| EnvFilter::new(format!("drapto={level}")))
+    };
+    let file_layer = log_dir.and_then(|dir| {
+        std::fs::create_dir_all(dir).ok()?;
+        let name = format!(
+            "encode_{}.log",
+            chrono::Local::now().format("%Y%m%d_%H%M%S")
+        );
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(name))
+            .ok()?;
+        Some(
+            tracing_subscriber::fmt::layer()
+                .event_format(DesignFormat)
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .with_filter(filter()),
+        )
+    });
+    let stderr_layer = (verbose >= 2).then(|| {
+        tracing_subscriber::fmt::layer()
+            .event_format(DesignFormat)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter(filter())
+    });
+    let _ = tracing_subscriber::registry()
+        .with(file_layer)
+        .with(stderr_layer)
+        .try_init();
+}

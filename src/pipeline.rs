@@ -1,0 +1,378 @@
+//! The pipeline for one file — probe → analyse → plan → encode → mux →
+//! validate → report — and the batch loop around it.
+//!
+//! Safety rules live here: the input is only ever read; every intermediate is
+//! written in the job's work folder; the output is muxed under a hidden
+//! temporary name in the output folder and renamed to its final name only
+//! after validation passed.
+
+use crate::analysis::{self, Analysis};
+use crate::cancel::Cancel;
+use crate::config::Settings;
+use crate::encode::{self, Ctx};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventSink, Stage};
+use crate::job::WorkDir;
+use crate::mux::{self, MuxInputs};
+use crate::plan::{self, EncodePlan};
+use crate::report::summary::{BatchSummary, FileSummary};
+use crate::tools::FfmpegCaps;
+use crate::tools::ffprobe;
+use crate::validate;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// After this many failed files in a row the batch stops: something is
+/// wrong with the setup rather than with one file.
+pub const CIRCUIT_BREAKER: usize = 3;
+
+/// Everything the pipeline needs, borrowed from the command that runs it.
+pub struct Pipeline<'a> {
+    pub settings: &'a Settings,
+    pub ffmpeg: &'a Path,
+    pub caps: &'a FfmpegCaps,
+    pub ffprobe: &'a Path,
+    pub events: &'a dyn EventSink,
+    pub cancel: &'a Cancel,
+}
+
+/// How one file ended, when it did not fail.
+#[derive(Debug)]
+pub enum Outcome {
+    Encoded(FileSummary),
+    /// A valid output already exists.
+    Skipped(String),
+}
+
+/// Where a file's output goes: same file name, in `output_dir`.
+pub fn output_path(input: &Path, output_dir: &Path) -> PathBuf {
+    output_dir.join(input.file_name().unwrap_or_default())
+}
+
+/// The hidden name the output is muxed under before validation.
+pub fn partial_path(output: &Path) -> PathBuf {
+    sibling(output, ".", ".drapto-partial")
+}
+
+/// Where an output that failed validation is kept for inspection.
+pub fn failed_path(output: &Path) -> PathBuf {
+    sibling(output, "", ".failed")
+}
+
+fn sibling(path: &Path, prefix: &str, suffix: &str) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!("{prefix}{name}{suffix}"))
+}
+
+/// True when `a` and `b` are the same file on disk (paths or hard links).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+impl Pipeline<'_> {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            ffmpeg: self.ffmpeg,
+            events: self.events,
+            cancel: self.cancel,
+        }
+    }
+
+    /// Encodes every input in order; a failed file does not stop the others
+    /// unless [`CIRCUIT_BREAKER`] fail in a row or the run is cancelled.
+    pub fn run_batch(&self, inputs: &[PathBuf], output_dir: &Path) -> BatchSummary {
+        let started = Instant::now();
+        self.events.emit(&Event::BatchStarted {
+            files: inputs.to_vec(),
+            output_dir: output_dir.to_path_buf(),
+        });
+        let mut summary = BatchSummary::default();
+        let mut consecutive_failures = 0;
+        for (i, input) in inputs.iter().enumerate() {
+            if self.cancel.is_cancelled() || consecutive_failures >= CIRCUIT_BREAKER {
+                summary.not_started.extend(inputs[i..].iter().cloned());
+                if consecutive_failures >= CIRCUIT_BREAKER {
+                    self.events.emit(&Event::Warning {
+                        input: None,
+                        message: format!(
+                            "{CIRCUIT_BREAKER} files failed in a row; stopping the batch ({} file(s) not started). \
+                             Check the errors above: the setup, not one file, is likely at fault.",
+                            inputs.len() - i
+                        ),
+                    });
+                }
+                break;
+            }
+            match self.encode_file(input, output_dir, i + 1, inputs.len()) {
+                Ok(Outcome::Encoded(s)) => {
+                    consecutive_failures = 0;
+                    self.events
+                        .emit(&Event::FileComplete { summary: s.clone() });
+                    summary.files.push(s);
+                }
+                Ok(Outcome::Skipped(reason)) => {
+                    consecutive_failures = 0;
+                    self.events.emit(&Event::FileSkipped {
+                        input: input.clone(),
+                        output: output_path(input, output_dir),
+                        reason,
+                    });
+                    summary.skipped.push(input.clone());
+                }
+                Err(e) => {
+                    if !matches!(e, Error::Cancelled { .. }) {
+                        consecutive_failures += 1;
+                    }
+                    let kept = match &e {
+                        Error::Validation { kept, .. } => kept.clone(),
+                        _ => None,
+                    };
+                    self.events.emit(&Event::FileFailed {
+                        input: input.clone(),
+                        error: e.to_string(),
+                        kept,
+                    });
+                    summary.failed.push((input.clone(), e.to_string()));
+                }
+            }
+        }
+        summary.finish(started.elapsed().as_secs_f64());
+        self.events.emit(&Event::BatchComplete {
+            summary: summary.clone(),
+        });
+        summary
+    }
+
+    /// Encodes one file into `output_dir`.
+    pub fn encode_file(
+        &self,
+        input: &Path,
+        output_dir: &Path,
+        index: usize,
+        total: usize,
+    ) -> Result<Outcome> {
+        let started = Instant::now();
+        let output = output_path(input, output_dir);
+        self.events.emit(&Event::FileStarted {
+            index,
+            total,
+            input: input.to_path_buf(),
+            output: output.clone(),
+        });
+        if same_file(input, &output) {
+            return Err(Error::OutputIsInput {
+                path: input.to_path_buf(),
+            });
+        }
+
+        let analysis = self.analyze(input)?;
+        let plan = plan::plan(&analysis, self.settings, self.caps);
+        self.events.emit(&Event::AnalysisComplete {
+            input: input.to_path_buf(),
+            analysis: Box::new(analysis.clone()),
+            plan: Box::new(plan.clone()),
+        });
+        for w in &analysis.warnings {
+            self.events.emit(&Event::Warning {
+                input: Some(input.to_path_buf()),
+                message: w.clone(),
+            });
+        }
+
+        if output.exists() {
+            match self.check_output(&analysis, &output) {
+                Ok(()) => {
+                    return Ok(Outcome::Skipped(format!(
+                        "valid output already exists: {}",
+                        output.display()
+                    )));
+                }
+                Err(reason) => self.events.emit(&Event::Warning {
+                    input: Some(input.to_path_buf()),
+                    message: format!(
+                        "existing output {} is not valid ({reason}); encoding again",
+                        output.display()
+                    ),
+                }),
+            }
+        }
+
+        let work = WorkDir::for_input(&self.settings.temp_dir(), input)?;
+        work.create()?;
+        let partial = partial_path(&output);
+        let result = self.encode_into(&analysis, &plan, &work, &partial);
+        let result = result.and_then(|()| self.accept(&analysis, &partial, &output));
+        if result.is_err() && partial.exists() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        result?;
+        work.remove(self.settings.processing.keep_logs)?;
+
+        let output_bytes = std::fs::metadata(&output)
+            .map_err(Error::io("read", &output))?
+            .len();
+        Ok(Outcome::Encoded(FileSummary::new(
+            input.to_path_buf(),
+            output,
+            analysis.size_bytes,
+            output_bytes,
+            started.elapsed().as_secs_f64(),
+            analysis.duration,
+            analysis.video.frame_count,
+        )))
+    }
+
+    fn analyze(&self, input: &Path) -> Result<Analysis> {
+        let t = Instant::now();
+        self.events.emit(&Event::StageStarted {
+            input: input.to_path_buf(),
+            stage: Stage::Analysis,
+            detail: String::new(),
+        });
+        let a = analysis::analyze(input, self.ffprobe, self.settings, self.cancel)?;
+        self.events.emit(&Event::StageComplete {
+            input: input.to_path_buf(),
+            stage: Stage::Analysis,
+            seconds: t.elapsed().as_secs_f64(),
+            detail: String::new(),
+        });
+        Ok(a)
+    }
+
+    /// Video, audio and mux into `partial`.
+    fn encode_into(
+        &self,
+        analysis: &Analysis,
+        plan: &EncodePlan,
+        work: &WorkDir,
+        partial: &Path,
+    ) -> Result<()> {
+        let input = analysis.input.as_path();
+        let ctx = self.ctx();
+        let video = work.working("video.mkv");
+        self.stage(
+            input,
+            Stage::Video,
+            format!(
+                "SVT-AV1 preset {} CRF {}",
+                plan.video.preset, plan.video.crf
+            ),
+            || encode::video::encode_standard(&ctx, input, &video, &plan.video, analysis.duration),
+        )?;
+        let mut audio_files = Vec::new();
+        for track in &plan.audio {
+            let out = work.working(&format!("audio-{}.mka", track.index));
+            self.stage(
+                input,
+                Stage::Audio(track.index),
+                format!("Opus {} ch {}k", track.channels, track.bitrate_kbps),
+                || encode::audio::encode_track(&ctx, input, &out, track, analysis.duration),
+            )?;
+            audio_files.push(out);
+        }
+        let inputs = MuxInputs {
+            source: input,
+            video,
+            audio: audio_files,
+        };
+        self.stage(input, Stage::Mux, String::new(), || {
+            mux::mux(&ctx, analysis, &inputs, partial)
+        })
+    }
+
+    fn stage(
+        &self,
+        input: &Path,
+        stage: Stage,
+        detail: String,
+        f: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        self.cancel.check()?;
+        let t = Instant::now();
+        self.events.emit(&Event::StageStarted {
+            input: input.to_path_buf(),
+            stage,
+            detail: detail.clone(),
+        });
+        f()?;
+        self.events.emit(&Event::StageComplete {
+            input: input.to_path_buf(),
+            stage,
+            seconds: t.elapsed().as_secs_f64(),
+            detail,
+        });
+        Ok(())
+    }
+
+    /// Validates `partial`; renames it to `output` when it passes, else to the
+    /// `.failed` name.
+    fn accept(&self, analysis: &Analysis, partial: &Path, output: &Path) -> Result<()> {
+        let input = analysis.input.as_path();
+        let size = std::fs::metadata(partial)
+            .map_err(Error::io("read", partial))?
+            .len();
+        let probe = ffprobe::probe(self.ffprobe, partial, self.cancel).map_err(|e| match e {
+            ffprobe::ProbeError::Run(f) => Error::process(input)(f),
+            ffprobe::ProbeError::Parse(m) => Error::Validation {
+                path: input.to_path_buf(),
+                failures: vec![format!("output unreadable: {m}")],
+                kept: None,
+            },
+        })?;
+        let checks = validate::validate(analysis, &probe, size);
+        let failures = validate::failures(&checks);
+        self.events.emit(&Event::ValidationComplete {
+            input: input.to_path_buf(),
+            passed: failures.is_empty(),
+            checks,
+        });
+        if failures.is_empty() {
+            std::fs::rename(partial, output).map_err(Error::io("rename into place", output))?;
+            Ok(())
+        } else {
+            let kept = failed_path(output);
+            std::fs::rename(partial, &kept).map_err(Error::io("rename", &kept))?;
+            Err(Error::Validation {
+                path: input.to_path_buf(),
+                failures,
+                kept: Some(kept),
+            })
+        }
+    }
+
+    /// Ok when an existing output passes validation against the source.
+    fn check_output(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(), String> {
+        let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
+        let probe = ffprobe::probe(self.ffprobe, output, self.cancel)
+            .map_err(|_| "unreadable".to_string())?;
+        let failures = validate::failures(&validate::validate(analysis, &probe, size));
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_never_end_in_mkv() {
+        let out = Path::new("/o/My Film.mkv");
+        assert_eq!(
+            partial_path(out),
+            Path::new("/o/.My Film.mkv.drapto-partial")
+        );
+        assert_eq!(failed_path(out), Path::new("/o/My Film.mkv.failed"));
+        assert_eq!(
+            output_path(Path::new("/in/My Film.mkv"), Path::new("/o")),
+            out
+        );
+    }
+}

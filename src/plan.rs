@@ -1,0 +1,102 @@
+//! Planning: analysis + settings + ffmpeg's capabilities → [`EncodePlan`],
+//! the complete list of decisions for one file. Encoders only carry it out.
+
+use crate::analysis::Analysis;
+use crate::analysis::audio::AudioPlan;
+use crate::analysis::resolution::ResolutionClass;
+use crate::config::Settings;
+use crate::tools::FfmpegCaps;
+use serde::Serialize;
+
+/// How the video stream is encoded.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VideoPlan {
+    pub preset: u8,
+    pub crf: u8,
+    pub pix_fmt: &'static str,
+    /// `-svtav1-params` value.
+    pub svt_params: String,
+    /// Video filters, in order (empty: the picture is untouched).
+    pub filters: Vec<String>,
+    /// Colour tags written on the output (`-color_primaries` …).
+    pub colour_args: Vec<(String, String)>,
+}
+
+/// Every decision for one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct EncodePlan {
+    pub video: VideoPlan,
+    pub audio: Vec<AudioPlan>,
+}
+
+impl VideoPlan {
+    /// The encoder arguments (after `-map` and filters), shared by every
+    /// encode of this video so that every piece is encoded identically.
+    pub fn encoder_args(&self) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "-c:v".into(),
+            "libsvtav1".into(),
+            "-preset".into(),
+            self.preset.to_string(),
+            "-crf".into(),
+            self.crf.to_string(),
+            "-pix_fmt".into(),
+            self.pix_fmt.into(),
+            "-svtav1-params".into(),
+            self.svt_params.clone(),
+        ];
+        for (k, v) in &self.colour_args {
+            a.push(format!("-{k}"));
+            a.push(v.clone());
+        }
+        a
+    }
+
+    /// The `-vf` chain, if any filter applies.
+    pub fn filter_chain(&self) -> Option<String> {
+        (!self.filters.is_empty()).then(|| self.filters.join(","))
+    }
+}
+
+/// Decides everything for `analysis` under `settings`.
+pub fn plan(analysis: &Analysis, settings: &Settings, _caps: &FfmpegCaps) -> EncodePlan {
+    let e = &settings.encoding;
+    let crf = match analysis.resolution {
+        ResolutionClass::Sd => e.crf.sd,
+        ResolutionClass::Hd => e.crf.hd,
+        ResolutionClass::Uhd => e.crf.uhd,
+    };
+    let grain = if e.film_grain { e.film_grain_level } else { 0 };
+    let mut svt_params = format!("tune=0:film-grain={grain}:film-grain-denoise=0");
+    let hdr = &analysis.hdr;
+    if hdr.kind.is_hdr() {
+        if let Some(md) = &hdr.mastering_display {
+            svt_params.push_str(&format!(":mastering-display={}", md.svt_param()));
+        }
+        if let Some(cl) = &hdr.content_light {
+            svt_params.push_str(&format!(":content-light={},{}", cl.max_cll, cl.max_fall));
+        }
+    }
+    let c = &hdr.colour;
+    let colour_args = [
+        ("color_primaries", &c.primaries),
+        ("color_trc", &c.transfer),
+        ("colorspace", &c.matrix),
+        ("color_range", &c.range),
+        ("chroma_sample_location", &c.chroma_location),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
+    .collect();
+    EncodePlan {
+        video: VideoPlan {
+            preset: e.preset,
+            crf,
+            pix_fmt: "yuv420p10le",
+            svt_params,
+            filters: Vec::new(),
+            colour_args,
+        },
+        audio: analysis.audio.clone(),
+    }
+}

@@ -1,0 +1,31 @@
+//! `--json`: one JSON object per event on stdout, newline-delimited, each with
+//! `"event"` (its kind) and `"time"` (RFC 3339).
+
+use crate::events::{Event, EventSink};
+use serde::Serialize;
+use std::io::Write;
+use std::sync::Mutex;
+
+/// Writes events as JSON lines to a writer (stdout in the binary).
+pub struct JsonLines<W: Write + Send>(pub Mutex<W>);
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    time: String,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+impl<W: Write + Send> EventSink for JsonLines<W> {
+    fn emit(&self, event: &Event) {
+        let env = Envelope {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            event,
+        };
+        if let Ok(line) = serde_json::to_string(&env) {
+            let mut w = self.0.lock().expect("json writer lock");
+            let _ = writeln!(w, "{line}");
+            let _ = w.flush();
+        }
+    }
+}

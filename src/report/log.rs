@@ -1,0 +1,118 @@
+//! The log file subscriber: every event as a line through `tracing`, which
+//! the binary routes to `logs/encode_<timestamp>.log` in the design's format
+//! (`[2024-01-18T14:15:00Z] INFO: message`).
+
+use crate::events::{Event, EventSink};
+use crate::report::{format_bytes, format_duration};
+
+/// Writes events to the log.
+pub struct LogEvents;
+
+impl EventSink for LogEvents {
+    fn emit(&self, event: &Event) {
+        match event {
+            Event::BatchStarted { files, output_dir } => {
+                tracing::info!(
+                    "Batch of {} file(s) to {}",
+                    files.len(),
+                    output_dir.display()
+                )
+            }
+            Event::FileStarted {
+                index,
+                total,
+                input,
+                output,
+            } => {
+                tracing::info!(
+                    "Starting encode for {} ({index}/{total}) -> {}",
+                    input.display(),
+                    output.display()
+                )
+            }
+            Event::AnalysisComplete {
+                input,
+                analysis,
+                plan,
+            } => tracing::info!(
+                "Input analysis complete for {}: {} {}x{} {}, {} audio, {} subtitle(s), {} chapter(s); plan: {}",
+                input.display(),
+                analysis.resolution.name(),
+                analysis.video.width,
+                analysis.video.height,
+                analysis.hdr.kind.name(),
+                analysis.audio.len(),
+                analysis.subtitles,
+                analysis.chapters,
+                serde_json::to_string(plan).unwrap_or_default()
+            ),
+            Event::StageStarted {
+                input,
+                stage,
+                detail,
+            } => {
+                tracing::info!("{}: starting {} {detail}", input.display(), stage.label())
+            }
+            Event::Progress { .. } => {}
+            Event::StageComplete {
+                input,
+                stage,
+                seconds,
+                detail,
+            } => {
+                tracing::info!(
+                    "{}: {} complete in {} {detail}",
+                    input.display(),
+                    stage.label(),
+                    format_duration(*seconds)
+                )
+            }
+            Event::ValidationComplete {
+                input,
+                passed,
+                checks,
+            } => {
+                for c in checks {
+                    tracing::info!(
+                        "{}: check {}: {} ({})",
+                        input.display(),
+                        c.name,
+                        if c.passed { "ok" } else { "FAILED" },
+                        c.detail
+                    );
+                }
+                tracing::info!(
+                    "{}: validation {}",
+                    input.display(),
+                    if *passed { "passed" } else { "failed" }
+                );
+            }
+            Event::FileComplete { summary: s } => tracing::info!(
+                "Encode complete: {} -> {}: {} -> {} ({:.2}% reduction) in {}",
+                s.input.display(),
+                s.output.display(),
+                format_bytes(s.input_bytes),
+                format_bytes(s.output_bytes),
+                s.reduction_percent,
+                format_duration(s.encode_seconds)
+            ),
+            Event::FileSkipped { input, reason, .. } => {
+                tracing::info!("Skipped {}: {reason}", input.display())
+            }
+            Event::FileFailed { input, error, .. } => {
+                tracing::error!("Failed {}: {error}", input.display())
+            }
+            Event::Warning { input, message } => match input {
+                Some(i) => tracing::warn!("{}: {message}", i.display()),
+                None => tracing::warn!("{message}"),
+            },
+            Event::BatchComplete { summary } => tracing::info!(
+                "Batch complete: {} encoded, {} skipped, {} failed, {} not started",
+                summary.files.len(),
+                summary.skipped.len(),
+                summary.failed.len(),
+                summary.not_started.len()
+            ),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Per-file and batch figures: sizes, reduction, times, speeds.
+
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// The result of one encoded file.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FileSummary {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub input_bytes: u64,
+    pub output_bytes: u64,
+    /// Percentage saved (positive: the output is smaller).
+    pub reduction_percent: f64,
+    /// Wall time from start to validated output.
+    pub encode_seconds: f64,
+    /// Duration of the content.
+    pub content_seconds: f64,
+    pub frames: Option<u64>,
+    /// Frames per second of wall time.
+    pub fps: Option<f64>,
+    /// Content seconds per wall second (× realtime).
+    pub speed: f64,
+    /// RFC 3339 time of completion.
+    pub finished_at: String,
+}
+
+impl FileSummary {
+    pub fn new(
+        input: PathBuf,
+        output: PathBuf,
+        input_bytes: u64,
+        output_bytes: u64,
+        encode_seconds: f64,
+        content_seconds: f64,
+        frames: Option<u64>,
+    ) -> FileSummary {
+        let secs = encode_seconds.max(1e-3);
+        FileSummary {
+            input,
+            output,
+            input_bytes,
+            output_bytes,
+            reduction_percent: reduction(input_bytes, output_bytes),
+            encode_seconds,
+            content_seconds,
+            frames,
+            fps: frames.map(|f| f as f64 / secs),
+            speed: content_seconds / secs,
+            finished_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        }
+    }
+}
+
+/// The result of a batch.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct BatchSummary {
+    pub files: Vec<FileSummary>,
+    pub skipped: Vec<PathBuf>,
+    pub failed: Vec<(PathBuf, String)>,
+    /// Files never started because the batch stopped early.
+    pub not_started: Vec<PathBuf>,
+    pub total_input_bytes: u64,
+    pub total_output_bytes: u64,
+    pub reduction_percent: f64,
+    pub total_seconds: f64,
+}
+
+impl BatchSummary {
+    /// Recomputes the totals from the per-file entries.
+    pub fn finish(&mut self, total_seconds: f64) {
+        self.total_input_bytes = self.files.iter().map(|f| f.input_bytes).sum();
+        self.total_output_bytes = self.files.iter().map(|f| f.output_bytes).sum();
+        self.reduction_percent = reduction(self.total_input_bytes, self.total_output_bytes);
+        self.total_seconds = total_seconds;
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_empty() && self.not_started.is_empty()
+    }
+}
+
+/// Percentage saved going from `input` to `output` bytes.
+pub fn reduction(input: u64, output: u64) -> f64 {
+    if input == 0 {
+        0.0
+    } else {
+        (1.0 - output as f64 / input as f64) * 100.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reduction_and_totals() {
+        assert!((reduction(15_700, 4_200) - 73.248).abs() < 0.01);
+        assert_eq!(reduction(0, 5), 0.0);
+        let f = |i, o| FileSummary::new("a".into(), "b".into(), i, o, 10.0, 20.0, Some(480));
+        let mut b = BatchSummary {
+            files: vec![f(1000, 250), f(1000, 750)],
+            ..Default::default()
+        };
+        b.finish(21.0);
+        assert_eq!(b.total_input_bytes, 2000);
+        assert_eq!(b.total_output_bytes, 1000);
+        assert_eq!(b.reduction_percent, 50.0);
+        assert_eq!(b.files[0].fps, Some(48.0));
+        assert_eq!(b.files[0].speed, 2.0);
+        assert!(b.succeeded());
+    }
+}

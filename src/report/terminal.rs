@@ -1,0 +1,338 @@
+//! The human view: the design's console layout (banners, ✓ ⚠ ✗ lines,
+//! per-file and batch summaries) with live progress bars on a terminal and
+//! plain lines elsewhere (pipes, `NO_COLOR`, CI).
+
+use crate::events::{Event, EventSink, Stage};
+use crate::report::summary::{BatchSummary, FileSummary};
+use crate::report::{format_bytes, format_duration};
+use console::style;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How much the terminal shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    /// Errors and the final summary.
+    Quiet,
+    Normal,
+    /// Also validation details and every warning's context.
+    Verbose,
+}
+
+/// Prints events for a person.
+pub struct Terminal {
+    verbosity: Verbosity,
+    /// Live bars (a terminal) or plain lines.
+    live: bool,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    bar: Option<ProgressBar>,
+    /// Last plain-mode progress decile printed.
+    last_decile: Option<(Stage, u64)>,
+}
+
+const RULE: &str = "----------------------------------------";
+const DOUBLE: &str = "========================================";
+
+impl Terminal {
+    /// `live` picks progress bars; pass `console::Term::stdout().is_term()`.
+    pub fn new(verbosity: Verbosity, live: bool) -> Terminal {
+        Terminal {
+            verbosity,
+            live,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn print(&self, state: &State, text: &str) {
+        match &state.bar {
+            Some(bar) => bar.suspend(|| println!("{text}")),
+            None => {
+                println!("{text}");
+                let _ = std::io::stdout().flush();
+            }
+        }
+    }
+
+    fn ok(&self, s: &State, msg: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            self.print(s, &format!("{} {msg}", style("✓").green()));
+        }
+    }
+
+    fn warn(&self, s: &State, msg: &str) {
+        if self.verbosity >= Verbosity::Normal {
+            self.print(s, &format!("{} {msg}", style("⚠").yellow()));
+        }
+    }
+
+    fn error(&self, s: &State, msg: &str) {
+        self.print(s, &format!("{} {msg}", style("✗").red()));
+    }
+
+    fn banner(title: &str) -> String {
+        format!("{DOUBLE}\n{:^40}\n{DOUBLE}", title)
+    }
+
+    fn file_block(f: &FileSummary) -> String {
+        format!(
+            "File: {}\nInput size:  {}\nOutput size: {}\nReduction:   {:.2}%",
+            name(&f.input),
+            format_bytes(f.input_bytes),
+            format_bytes(f.output_bytes),
+            f.reduction_percent
+        )
+    }
+
+    fn start_bar(&self, state: &mut State, label: &str) {
+        if let Some(b) = state.bar.take() {
+            b.finish_and_clear();
+        }
+        if !self.live || self.verbosity < Verbosity::Normal {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stdout());
+        bar.set_style(
+            ProgressStyle::with_template("  {prefix:<9} [{bar:30.cyan/blue}] {percent:>3}% {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(label.to_string());
+        bar.enable_steady_tick(Duration::from_millis(250));
+        state.bar = Some(bar);
+    }
+}
+
+fn name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+impl EventSink for Terminal {
+    fn emit(&self, event: &Event) {
+        let mut state = self.state.lock().expect("terminal lock");
+        let normal = self.verbosity >= Verbosity::Normal;
+        match event {
+            Event::BatchStarted { .. } => {}
+            Event::FileStarted {
+                index,
+                total,
+                input,
+                ..
+            } => {
+                if normal {
+                    let title = if *total > 1 {
+                        format!("Processing {} ({index}/{total})", name(input))
+                    } else {
+                        format!("Processing {}", name(input))
+                    };
+                    self.print(&state, &format!("\n{}\n", Self::banner(&title)));
+                }
+            }
+            Event::AnalysisComplete {
+                analysis: a, plan, ..
+            } => {
+                self.ok(
+                    &state,
+                    &format!(
+                        "Input analysis complete: {}x{} {} ({}), {}",
+                        a.video.width,
+                        a.video.height,
+                        a.resolution.name(),
+                        a.video.codec,
+                        a.hdr.kind.name()
+                    ),
+                );
+                self.ok(
+                    &state,
+                    &format!(
+                        "Detected {} audio track(s), {} subtitle(s), {} chapter(s), {} attachment(s)",
+                        a.audio.len(),
+                        a.subtitles,
+                        a.chapters,
+                        a.attachments
+                    ),
+                );
+                if normal {
+                    self.print(
+                        &state,
+                        &format!(
+                            "  Plan: SVT-AV1 preset {} CRF {}, {}",
+                            plan.video.preset,
+                            plan.video.crf,
+                            plan.audio
+                                .iter()
+                                .map(|t| format!("Opus {}ch {}k", t.channels, t.bitrate_kbps))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    );
+                }
+            }
+            Event::StageStarted { stage, detail, .. } => {
+                if !self.live && normal {
+                    self.print(&state, &format!("  {} {detail}", stage.label()));
+                }
+                state.last_decile = None;
+                self.start_bar(&mut state, &stage.label());
+            }
+            Event::Progress {
+                stage,
+                percent,
+                fps,
+                speed,
+                eta_seconds,
+                projected_bytes,
+                ..
+            } => {
+                let eta = eta_seconds
+                    .map(format_duration)
+                    .unwrap_or_else(|| "--".into());
+                let size = projected_bytes
+                    .map(format_bytes)
+                    .unwrap_or_else(|| "--".into());
+                let msg = format!("{fps:.1} fps, {speed:.2}x, ETA {eta}, ~{size}");
+                if let Some(bar) = &state.bar {
+                    bar.set_position((*percent * 10.0) as u64);
+                    bar.set_message(msg);
+                } else if normal && !self.live {
+                    let decile = (*percent / 10.0).floor() as u64;
+                    if decile > 0
+                        && state
+                            .last_decile
+                            .is_none_or(|(s, d)| s != *stage || d < decile)
+                    {
+                        state.last_decile = Some((*stage, decile));
+                        self.print(
+                            &state,
+                            &format!("  {} {:>3.0}% {msg}", stage.label(), percent),
+                        );
+                    }
+                }
+            }
+            Event::StageComplete {
+                stage,
+                seconds,
+                detail,
+                ..
+            } => {
+                if let Some(b) = state.bar.take() {
+                    b.finish_and_clear();
+                }
+                self.ok(
+                    &state,
+                    &format!(
+                        "{} done in {} {detail}",
+                        stage.label(),
+                        format_duration(*seconds)
+                    ),
+                );
+            }
+            Event::ValidationComplete { passed, checks, .. } => {
+                if *passed {
+                    self.ok(
+                        &state,
+                        &format!("Output validated ({} checks)", checks.len()),
+                    );
+                } else {
+                    for c in checks.iter().filter(|c| !c.passed) {
+                        self.error(&state, &format!("check {} failed: {}", c.name, c.detail));
+                    }
+                }
+                if self.verbosity >= Verbosity::Verbose {
+                    for c in checks {
+                        self.print(
+                            &state,
+                            &format!(
+                                "    {} {}: {}",
+                                if c.passed { "ok" } else { "FAILED" },
+                                c.name,
+                                c.detail
+                            ),
+                        );
+                    }
+                }
+            }
+            Event::FileComplete { summary: s } => {
+                if normal {
+                    let text = format!(
+                        "\n{RULE}\n{}\n{RULE}\nEncoding time: {}\nSpeed: {}{:.2}x realtime\nFinished encode at {}\n{RULE}",
+                        Self::file_block(s),
+                        format_duration(s.encode_seconds),
+                        s.fps.map(|f| format!("{f:.1} fps, ")).unwrap_or_default(),
+                        s.speed,
+                        s.finished_at
+                            .replace('T', " ")
+                            .chars()
+                            .take(19)
+                            .collect::<String>()
+                    );
+                    self.print(&state, &text);
+                }
+            }
+            Event::FileSkipped { input, reason, .. } => {
+                if normal {
+                    self.print(
+                        &state,
+                        &format!("{} Skipped {}: {reason}", style("⚠").yellow(), name(input)),
+                    );
+                }
+            }
+            Event::FileFailed { error, .. } => {
+                if let Some(b) = state.bar.take() {
+                    b.finish_and_clear();
+                }
+                self.error(&state, error);
+            }
+            Event::Warning { message, .. } => self.warn(&state, message),
+            Event::BatchComplete { summary } => {
+                let text = final_summary(summary);
+                self.print(&state, &text);
+            }
+        }
+    }
+}
+
+/// The design's "Final Encoding Summary".
+pub fn final_summary(b: &BatchSummary) -> String {
+    let mut out = format!("\n{}\n", Terminal::banner("Final Encoding Summary"));
+    for f in &b.files {
+        out.push_str(&format!(
+            "\n{}\nEncode time: {}\n",
+            Terminal::file_block(f),
+            format_duration(f.encode_seconds)
+        ));
+    }
+    for s in &b.skipped {
+        out.push_str(&format!("\nSkipped: {} (valid output exists)\n", name(s)));
+    }
+    for (f, e) in &b.failed {
+        out.push_str(&format!("\nFailed: {}: {e}\n", name(f)));
+    }
+    for f in &b.not_started {
+        out.push_str(&format!("\nNot started: {}\n", name(f)));
+    }
+    out.push_str(&format!(
+        "\n{RULE}\nTotal files processed: {}\nTotal input size:  {}\nTotal output size: {}\nTotal reduction:   {:.2}%\nTotal execution time: {}",
+        b.files.len(),
+        format_bytes(b.total_input_bytes),
+        format_bytes(b.total_output_bytes),
+        b.reduction_percent,
+        format_duration(b.total_seconds)
+    ));
+    if !b.failed.is_empty() || !b.skipped.is_empty() {
+        out.push_str(&format!(
+            "\nSkipped: {}  Failed: {}",
+            b.skipped.len(),
+            b.failed.len()
+        ));
+    }
+    out
+}

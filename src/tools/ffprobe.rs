@@ -1,0 +1,298 @@
+//! Typed `ffprobe -print_format json` output: format, streams (with colour
+//! fields, dispositions, tags and side data) and chapters.
+
+use crate::cancel::Cancel;
+use crate::error::ProcessFailure;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// Everything ffprobe says about a file.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Probe {
+    #[serde(default)]
+    pub format: Format,
+    #[serde(default)]
+    pub streams: Vec<Stream>,
+    #[serde(default)]
+    pub chapters: Vec<Chapter>,
+}
+
+/// The container.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Format {
+    #[serde(default)]
+    pub format_name: String,
+    #[serde(default, deserialize_with = "num")]
+    pub duration: Option<f64>,
+    #[serde(default, deserialize_with = "num")]
+    pub start_time: Option<f64>,
+    #[serde(default, deserialize_with = "num")]
+    pub size: Option<f64>,
+    #[serde(default, deserialize_with = "num")]
+    pub bit_rate: Option<f64>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// One stream.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Stream {
+    pub index: usize,
+    #[serde(default)]
+    pub codec_type: String,
+    #[serde(default)]
+    pub codec_name: String,
+    #[serde(default)]
+    pub profile: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub pix_fmt: Option<String>,
+    pub sample_aspect_ratio: Option<String>,
+    pub display_aspect_ratio: Option<String>,
+    pub field_order: Option<String>,
+    pub r_frame_rate: Option<String>,
+    pub avg_frame_rate: Option<String>,
+    #[serde(default, deserialize_with = "num")]
+    pub start_time: Option<f64>,
+    #[serde(default, deserialize_with = "num")]
+    pub duration: Option<f64>,
+    #[serde(default, deserialize_with = "num")]
+    pub nb_frames: Option<f64>,
+    #[serde(default, deserialize_with = "num")]
+    pub bits_per_raw_sample: Option<f64>,
+    pub color_range: Option<String>,
+    pub color_space: Option<String>,
+    pub color_transfer: Option<String>,
+    pub color_primaries: Option<String>,
+    pub chroma_location: Option<String>,
+    pub channels: Option<u32>,
+    pub channel_layout: Option<String>,
+    #[serde(default, deserialize_with = "num")]
+    pub sample_rate: Option<f64>,
+    pub sample_fmt: Option<String>,
+    #[serde(default, deserialize_with = "num")]
+    pub bit_rate: Option<f64>,
+    #[serde(default)]
+    pub disposition: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub side_data_list: Vec<SideData>,
+}
+
+/// A side-data record (DOVI configuration, mastering display, light level…).
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct SideData {
+    #[serde(default)]
+    pub side_data_type: String,
+    #[serde(flatten)]
+    pub fields: BTreeMap<String, serde_json::Value>,
+}
+
+impl SideData {
+    /// A numeric field, whether written as a number or a "num/den" string.
+    pub fn number(&self, key: &str) -> Option<f64> {
+        match self.fields.get(key)? {
+            serde_json::Value::Number(n) => n.as_f64(),
+            serde_json::Value::String(s) => parse_ratio(s),
+            _ => None,
+        }
+    }
+}
+
+/// A chapter.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Chapter {
+    #[serde(default, deserialize_with = "num")]
+    pub start_time: Option<f64>,
+    #[serde(default, deserialize_with = "num")]
+    pub end_time: Option<f64>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Probe {
+    /// Parses ffprobe's JSON.
+    pub fn from_json(text: &str) -> Result<Probe, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// Streams of one type ("video", "audio", "subtitle", "attachment", "data").
+    pub fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Stream> + 'a {
+        self.streams.iter().filter(move |s| s.codec_type == kind)
+    }
+
+    /// Video streams, excluding cover art and other attached pictures.
+    pub fn video_streams(&self) -> impl Iterator<Item = &Stream> {
+        self.of_type("video").filter(|s| !s.is_attached_pic())
+    }
+
+    /// Attachments: `attachment` streams plus attached pictures (cover art).
+    pub fn attachments(&self) -> impl Iterator<Item = &Stream> {
+        self.streams
+            .iter()
+            .filter(|s| s.codec_type == "attachment" || s.is_attached_pic())
+    }
+
+    /// The file's duration: the container's, else the longest stream's.
+    pub fn duration(&self) -> Option<f64> {
+        self.format.duration.or_else(|| {
+            self.streams
+                .iter()
+                .filter_map(|s| s.duration)
+                .fold(None, |m, d| Some(m.map_or(d, |m: f64| m.max(d))))
+        })
+    }
+}
+
+impl Stream {
+    /// A disposition flag ("default", "forced", "attached_pic"…).
+    pub fn has_disposition(&self, flag: &str) -> bool {
+        self.disposition.get(flag).copied().unwrap_or(0) != 0
+    }
+
+    pub fn is_attached_pic(&self) -> bool {
+        self.has_disposition("attached_pic")
+    }
+
+    /// A tag, matched case-insensitively ("language", "title").
+    pub fn tag(&self, name: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Frames per second from `avg_frame_rate`, else `r_frame_rate`.
+    pub fn frame_rate(&self) -> Option<f64> {
+        [&self.avg_frame_rate, &self.r_frame_rate]
+            .into_iter()
+            .flatten()
+            .filter_map(|r| parse_ratio(r))
+            .find(|f| f.is_finite() && *f > 0.0)
+    }
+
+    /// The side-data record of a type, matched by a case-insensitive substring.
+    pub fn side_data(&self, kind: &str) -> Option<&SideData> {
+        let kind = kind.to_ascii_lowercase();
+        self.side_data_list
+            .iter()
+            .find(|s| s.side_data_type.to_ascii_lowercase().contains(&kind))
+    }
+
+    /// Bit depth from the pixel format or `bits_per_raw_sample`.
+    pub fn bit_depth(&self) -> Option<u32> {
+        if let Some(pf) = &self.pix_fmt {
+            for (suffix, bits) in [("p16", 16), ("p14", 14), ("p12", 12), ("p10", 10)] {
+                if pf.contains(suffix) {
+                    return Some(bits);
+                }
+            }
+            if pf.starts_with("yuv") || pf.starts_with("gray") || pf.starts_with("nv12") {
+                return Some(8);
+            }
+        }
+        self.bits_per_raw_sample.map(|b| b as u32)
+    }
+}
+
+/// "num/den" or a plain number.
+pub fn parse_ratio(s: &str) -> Option<f64> {
+    match s.split_once(['/', ':']) {
+        Some((n, d)) => {
+            let (n, d): (f64, f64) = (n.trim().parse().ok()?, d.trim().parse().ok()?);
+            (d != 0.0).then_some(n / d)
+        }
+        None => s.trim().parse().ok(),
+    }
+}
+
+/// ffprobe writes many numbers as strings ("10.000000", "N/A").
+fn num<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    })
+}
+
+/// Runs ffprobe on `path` and parses the result.
+pub fn probe(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<Probe, ProbeError> {
+    let mut cmd = Command::new(ffprobe);
+    cmd.args([
+        "-v",
+        "error",
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+        "-show_chapters",
+    ])
+    .arg(path);
+    let text = crate::tools::process::output(&mut cmd, "probe", cancel).map_err(ProbeError::Run)?;
+    Probe::from_json(&text).map_err(|e| ProbeError::Parse(e.to_string()))
+}
+
+/// Why probing failed.
+#[derive(Debug)]
+pub enum ProbeError {
+    Run(ProcessFailure),
+    Parse(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{
+      "streams": [
+        {"index": 0, "codec_name": "hevc", "codec_type": "video", "width": 3840, "height": 2160,
+         "pix_fmt": "yuv420p10le", "color_transfer": "smpte2084", "color_primaries": "bt2020",
+         "r_frame_rate": "24000/1001", "avg_frame_rate": "24000/1001", "start_time": "0.000000",
+         "disposition": {"default": 1, "forced": 0, "attached_pic": 0},
+         "tags": {"language": "eng", "BPS": "1000"},
+         "side_data_list": [{"side_data_type": "DOVI configuration record", "dv_profile": 8, "dv_level": 6,
+                             "rpu_present_flag": 1, "dv_bl_signal_compatibility_id": 1}]},
+        {"index": 1, "codec_name": "truehd", "codec_type": "audio", "channels": 8, "channel_layout": "7.1",
+         "sample_rate": "48000", "disposition": {"default": 0, "forced": 1}, "tags": {"LANGUAGE": "fre", "title": "VF"}},
+        {"index": 2, "codec_name": "mjpeg", "codec_type": "video", "disposition": {"attached_pic": 1}},
+        {"index": 3, "codec_type": "attachment", "codec_name": "ttf", "tags": {"filename": "a.ttf"}}
+      ],
+      "chapters": [{"id": 1, "start_time": "0.000000", "end_time": "60.5", "tags": {"title": "One"}}],
+      "format": {"format_name": "matroska,webm", "duration": "7200.5", "size": "123456", "bit_rate": "N/A"}
+    }"#;
+
+    #[test]
+    fn parses_typed_fields() {
+        let p = Probe::from_json(SAMPLE).unwrap();
+        assert_eq!(p.format.duration, Some(7200.5));
+        assert_eq!(p.format.bit_rate, None);
+        assert_eq!(p.video_streams().count(), 1);
+        assert_eq!(p.attachments().count(), 2);
+        let v = &p.streams[0];
+        assert_eq!(v.bit_depth(), Some(10));
+        assert!((v.frame_rate().unwrap() - 23.976).abs() < 0.001);
+        let dv = v.side_data("dovi").unwrap();
+        assert_eq!(dv.number("dv_profile"), Some(8.0));
+        let a = &p.streams[1];
+        assert_eq!(a.tag("language"), Some("fre"));
+        assert!(a.has_disposition("forced") && !a.has_disposition("default"));
+        assert_eq!(p.chapters[0].end_time, Some(60.5));
+    }
+
+    #[test]
+    fn ratios_parse() {
+        assert_eq!(
+            parse_ratio("30000/1001").map(|f| (f * 1000.0).round()),
+            Some(29970.0)
+        );
+        assert_eq!(parse_ratio("0/0"), None);
+        assert_eq!(
+            parse_ratio("16:9").map(|f| (f * 100.0).round()),
+            Some(178.0)
+        );
+        assert_eq!(parse_ratio("25"), Some(25.0));
+    }
+}

@@ -1,0 +1,326 @@
+//! The external programs drapto drives: where they are, what they can do,
+//! and typed wrappers around their invocations.
+//!
+//! [`Tools::discover`] finds ffmpeg, ffprobe and mediainfo (explicit path from
+//! flag, environment or config file; else PATH) and checks once what ffmpeg
+//! can do. [`Tools::require_encode`] turns a missing must-have into a
+//! [`ToolError`] that says how to get it.
+
+pub mod ffmpeg;
+pub mod ffprobe;
+pub mod mediainfo;
+pub mod process;
+
+use crate::cancel::Cancel;
+use crate::config::{Origins, Settings};
+use crate::error::ToolError;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How to get a full-featured ffmpeg; shared by several messages.
+pub const FFMPEG_FIX: &str = "install Debian's ffmpeg (sudo apt-get install ffmpeg) or, for libvmaf and a current \
+SVT-AV1, the static build in the imageio-ffmpeg wheel (pip download --no-deps imageio-ffmpeg, unzip it, \
+binary under imageio_ffmpeg/binaries/; scripts/setup.sh does this) and point DRAPTO_FFMPEG or --ffmpeg at it";
+
+/// A program found on this machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct Located {
+    pub path: PathBuf,
+    /// "flag --ffmpeg", "environment variable DRAPTO_FFMPEG", "PATH"…
+    pub found_via: String,
+    /// First line of its version output.
+    pub version: String,
+}
+
+/// What this ffmpeg can do.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct FfmpegCaps {
+    /// SVT-AV1 library version ("v4.2.0"), when libsvtav1 is there.
+    pub svtav1: Option<String>,
+    pub libopus: bool,
+    pub libvmaf: bool,
+    /// libsvtav1 has the `dolbyvision` option (can carry Dolby Vision RPUs).
+    pub svtav1_dolbyvision: bool,
+    /// Hardware decoders ffmpeg was built with ("cuda", "vaapi"…).
+    pub hwaccels: Vec<String>,
+    /// Filters drapto uses that are present.
+    pub filters: BTreeSet<String>,
+}
+
+impl FfmpegCaps {
+    /// SVT-AV1's major version, if known.
+    pub fn svtav1_major(&self) -> Option<u32> {
+        self.svtav1
+            .as_ref()?
+            .trim_start_matches('v')
+            .split('.')
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
+/// The discovered tool set. A tool that is missing holds the error to show.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub ffmpeg: Result<(Located, FfmpegCaps), ToolError>,
+    pub ffprobe: Result<Located, ToolError>,
+    pub mediainfo: Result<Located, ToolError>,
+}
+
+/// Filters drapto may use.
+const FILTERS: &[&str] = &[
+    "libvmaf",
+    "cropdetect",
+    "idet",
+    "bwdif",
+    "zscale",
+    "scale",
+    "aformat",
+    "setparams",
+];
+
+impl Tools {
+    /// Finds every tool and probes ffmpeg's capabilities.
+    pub fn discover(settings: &Settings, origins: &Origins, cancel: &Cancel) -> Tools {
+        let ffmpeg = locate(
+            "ffmpeg",
+            settings.tools.ffmpeg.as_deref(),
+            origins,
+            "tools.ffmpeg",
+            FFMPEG_FIX,
+        )
+        .map(|loc| {
+            let caps = ffmpeg_caps(&loc.path, cancel);
+            (loc, caps)
+        });
+        let ffprobe = locate(
+            "ffprobe",
+            settings.tools.ffprobe.as_deref(),
+            origins,
+            "tools.ffprobe",
+            "install Debian's ffmpeg package (sudo apt-get install ffmpeg), which includes ffprobe, or set DRAPTO_FFPROBE",
+        );
+        let mediainfo = locate(
+            "mediainfo",
+            settings.tools.mediainfo.as_deref(),
+            origins,
+            "tools.mediainfo",
+            "sudo apt-get install mediainfo (without it Dolby Vision is detected from ffprobe side data only)",
+        );
+        Tools {
+            ffmpeg,
+            ffprobe,
+            mediainfo,
+        }
+    }
+
+    /// The tools an encode cannot do without: ffmpeg with libsvtav1 and
+    /// libopus, and ffprobe. Returns their paths.
+    pub fn require_encode(&self) -> Result<(&Path, &FfmpegCaps, &Path), ToolError> {
+        let (ffmpeg, caps) = self.ffmpeg.as_ref().map_err(Clone::clone)?;
+        if caps.svtav1.is_none() {
+            return Err(ToolError {
+                tool: format!("ffmpeg ({})", ffmpeg.path.display()),
+                problem: "has no libsvtav1 (SVT-AV1) encoder".into(),
+                fix: FFMPEG_FIX.into(),
+            });
+        }
+        if !caps.libopus {
+            return Err(ToolError {
+                tool: format!("ffmpeg ({})", ffmpeg.path.display()),
+                problem: "has no libopus encoder".into(),
+                fix: FFMPEG_FIX.into(),
+            });
+        }
+        let ffprobe = self.ffprobe.as_ref().map_err(Clone::clone)?;
+        Ok((&ffmpeg.path, caps, &ffprobe.path))
+    }
+
+    /// ffprobe alone (for `analyze`).
+    pub fn require_ffprobe(&self) -> Result<&Path, ToolError> {
+        self.ffprobe
+            .as_ref()
+            .map(|l| l.path.as_path())
+            .map_err(Clone::clone)
+    }
+
+    /// mediainfo, when present.
+    pub fn mediainfo_path(&self) -> Option<&Path> {
+        self.mediainfo.as_ref().ok().map(|l| l.path.as_path())
+    }
+}
+
+fn locate(
+    name: &str,
+    explicit: Option<&Path>,
+    origins: &Origins,
+    key: &str,
+    fix: &str,
+) -> Result<Located, ToolError> {
+    let (path, found_via) = match explicit {
+        Some(p) => {
+            let origin = origins.of(key).to_string();
+            let resolved = if p.components().count() == 1 {
+                which::which(p).ok()
+            } else {
+                Some(p.to_path_buf())
+            };
+            match resolved.filter(|r| r.is_file()) {
+                Some(r) => (r, origin),
+                None => {
+                    return Err(ToolError {
+                        tool: name.into(),
+                        problem: format!(
+                            "{} (set by {origin}) does not exist or is not a file",
+                            p.display()
+                        ),
+                        fix: fix.into(),
+                    });
+                }
+            }
+        }
+        None => match which::which(name) {
+            Ok(p) => (p, "PATH".to_string()),
+            Err(_) => {
+                return Err(ToolError {
+                    tool: name.into(),
+                    problem: "not found on PATH".into(),
+                    fix: fix.into(),
+                });
+            }
+        },
+    };
+    let flag = if name == "mediainfo" {
+        "--Version"
+    } else {
+        "-version"
+    };
+    let version = Command::new(&path)
+        .arg(flag)
+        .output()
+        .map_err(|e| ToolError {
+            tool: name.into(),
+            problem: format!("{} cannot be run: {e}", path.display()),
+            fix: fix.into(),
+        })?;
+    let text = String::from_utf8_lossy(&version.stdout);
+    let version = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("unknown version")
+        .to_string();
+    Ok(Located {
+        path,
+        found_via,
+        version,
+    })
+}
+
+fn capture(ffmpeg: &Path, args: &[&str]) -> String {
+    Command::new(ffmpeg)
+        .args(args)
+        .output()
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Asks ffmpeg what it has. Each question is a quick listing except the SVT-AV1
+/// version, which only the library itself prints (one tiny encode).
+fn ffmpeg_caps(ffmpeg: &Path, _cancel: &Cancel) -> FfmpegCaps {
+    let encoders = capture(ffmpeg, &["-hide_banner", "-encoders"]);
+    let has_encoder = |name: &str| {
+        encoders
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(name))
+    };
+    let filters_text = capture(ffmpeg, &["-hide_banner", "-filters"]);
+    let filters: BTreeSet<String> = filters_text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|f| FILTERS.contains(f))
+        .map(str::to_string)
+        .collect();
+    let hwaccels: Vec<String> = capture(ffmpeg, &["-hide_banner", "-hwaccels"])
+        .lines()
+        .skip_while(|l| !l.starts_with("Hardware acceleration methods"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let mut caps = FfmpegCaps {
+        svtav1: None,
+        libopus: has_encoder("libopus"),
+        libvmaf: filters.contains("libvmaf"),
+        svtav1_dolbyvision: false,
+        hwaccels,
+        filters,
+    };
+    if has_encoder("libsvtav1") {
+        let help = capture(ffmpeg, &["-hide_banner", "-h", "encoder=libsvtav1"]);
+        caps.svtav1_dolbyvision = help.contains("-dolbyvision");
+        let probe = capture(
+            ffmpeg,
+            &[
+                "-hide_banner",
+                "-nostdin",
+                "-loglevel",
+                "info",
+                "-f",
+                "lavfi",
+                "-i",
+                "color=s=64x64:d=0.04",
+                "-frames:v",
+                "1",
+                "-c:v",
+                "libsvtav1",
+                "-f",
+                "null",
+                "-",
+            ],
+        );
+        caps.svtav1 = Some(svtav1_version(&probe).unwrap_or_else(|| "unknown".into()));
+    }
+    caps
+}
+
+/// "Svt[info]: SVT [version]:\tSVT-AV1 Encoder Lib v4.2.0-151-g5ed9ffbcb" → "v4.2.0".
+fn svtav1_version(text: &str) -> Option<String> {
+    let line = text.lines().find(|l| l.contains("SVT [version]"))?;
+    let v = line
+        .split_whitespace()
+        .find(|w| w.starts_with('v') && w[1..].starts_with(|c: char| c.is_ascii_digit()))?;
+    Some(v.split('-').next().unwrap_or(v).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn svt_version_is_read_from_the_banner() {
+        let t = "Svt[info]: -------------------------------------------\n\
+                 Svt[info]: SVT [version]:\tSVT-AV1 Encoder Lib v4.2.0-151-g5ed9ffbcb\n";
+        assert_eq!(svtav1_version(t).as_deref(), Some("v4.2.0"));
+        assert_eq!(
+            svtav1_version("Svt[info]: SVT [version]:\tSVT-AV1 Encoder Lib v1.4.1").as_deref(),
+            Some("v1.4.1")
+        );
+        assert_eq!(svtav1_version("nothing"), None);
+        let caps = FfmpegCaps {
+            svtav1: Some("v4.2.0".into()),
+            ..Default::default()
+        };
+        assert_eq!(caps.svtav1_major(), Some(4));
+    }
+}

@@ -1,0 +1,283 @@
+//! Running child processes: each in its own process group (so a stop request
+//! ends it and everything it started), stdout streamed line by line, the tail
+//! of stderr kept for error messages, the command line logged.
+
+use crate::cancel::Cancel;
+use crate::error::{ProcessError, ProcessFailure};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How many stderr lines are kept for the error message.
+const STDERR_TAIL: usize = 40;
+/// How long a child gets between SIGTERM and SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs `cmd` for `step`, calling `on_line` with each stdout line.
+///
+/// Returns the kept stderr lines on success. When `cancel` is set the child's
+/// process group gets SIGTERM, then SIGKILL after a grace period, and the
+/// result is [`ProcessFailure::Cancelled`].
+pub fn run(
+    cmd: &mut Command,
+    step: &str,
+    cancel: &Cancel,
+    mut on_line: impl FnMut(&str),
+) -> Result<Vec<String>, ProcessFailure> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let program_name = std::path::Path::new(&program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| program.clone());
+    tracing::info!("{step}: {}", command_line(cmd));
+    if let Some(signal) = cancel.signal() {
+        return Err(ProcessFailure::Cancelled(signal));
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|source| ProcessFailure::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    let pgid = Pid::from_raw(child.id() as i32);
+    cancel.register_group(pgid.as_raw());
+    let result = supervise(
+        &mut child,
+        pgid,
+        step,
+        &program,
+        program_name,
+        cancel,
+        &mut on_line,
+    );
+    cancel.unregister_group(pgid.as_raw());
+    result
+}
+
+/// Streams the child's output until it ends, honouring cancellation.
+fn supervise(
+    child: &mut std::process::Child,
+    pgid: Pid,
+    step: &str,
+    program: &str,
+    program_name: String,
+    cancel: &Cancel,
+    on_line: &mut impl FnMut(&str),
+) -> Result<Vec<String>, ProcessFailure> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel::<String>();
+    let out_thread = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            match line {
+                Ok(l) => {
+                    if tx.send(l).is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    let step_owned = step.to_string();
+    let err_thread = std::thread::spawn(move || read_tail(stderr, &step_owned));
+
+    let mut term_sent: Option<Instant> = None;
+    let mut kill_sent = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => on_line(&line),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if cancel.is_cancelled() {
+            match term_sent {
+                None => {
+                    let _ = killpg(pgid, Signal::SIGTERM);
+                    term_sent = Some(Instant::now());
+                }
+                Some(t) if !kill_sent && t.elapsed() > TERM_GRACE => {
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                    kill_sent = true;
+                }
+                _ => {}
+            }
+        }
+    }
+    let status = loop {
+        // stdout is closed; the child is exiting. Keep honouring cancellation.
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) => {
+                if let Some(t) = term_sent {
+                    if !kill_sent && t.elapsed() > TERM_GRACE {
+                        let _ = killpg(pgid, Signal::SIGKILL);
+                        kill_sent = true;
+                    }
+                } else if cancel.is_cancelled() {
+                    let _ = killpg(pgid, Signal::SIGTERM);
+                    term_sent = Some(Instant::now());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                return Err(ProcessFailure::Spawn {
+                    program: program.to_string(),
+                    source: e,
+                });
+            }
+        }
+    };
+    // Anything the child left in its group goes with it.
+    let _ = killpg(pgid, Signal::SIGKILL);
+    let _ = out_thread.join();
+    let tail = err_thread.join().unwrap_or_default();
+
+    if let Some(signal) = cancel.signal() {
+        return Err(ProcessFailure::Cancelled(signal));
+    }
+    if status.success() {
+        return Ok(tail);
+    }
+    let status_text = match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "unknown status".into(),
+    };
+    for line in &tail {
+        tracing::warn!("{step} stderr: {line}");
+    }
+    Err(ProcessFailure::Failed(ProcessError {
+        step: step.to_string(),
+        program: program_name,
+        status: status_text,
+        stderr_tail: tail,
+    }))
+}
+
+/// Runs `cmd` and returns its whole stdout (for JSON-printing tools).
+pub fn output(cmd: &mut Command, step: &str, cancel: &Cancel) -> Result<String, ProcessFailure> {
+    let mut out = String::new();
+    run(cmd, step, cancel, |line| {
+        out.push_str(line);
+        out.push('\n');
+    })?;
+    Ok(out)
+}
+
+fn read_tail(stderr: impl Read, step: &str) -> Vec<String> {
+    let mut tail = VecDeque::with_capacity(STDERR_TAIL);
+    let mut reader = BufReader::new(stderr);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+                if line.is_empty() {
+                    continue;
+                }
+                tracing::debug!("{step} stderr: {line}");
+                if tail.len() == STDERR_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        }
+    }
+    tail.into()
+}
+
+/// The command as a shell would need it typed, for logs.
+pub fn command_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| shell_quote(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=,+%@".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_only_what_needs_it() {
+        assert_eq!(shell_quote("-c:v"), "-c:v");
+        assert_eq!(shell_quote("my film.mkv"), "'my film.mkv'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn streams_stdout_and_reports_failures() {
+        let cancel = Cancel::new();
+        let mut lines = Vec::new();
+        run(
+            Command::new("sh").args(["-c", "echo a; echo b"]),
+            "test",
+            &cancel,
+            |l| lines.push(l.to_string()),
+        )
+        .unwrap();
+        assert_eq!(lines, ["a", "b"]);
+        let err = run(
+            Command::new("sh").args(["-c", "echo oops: error >&2; exit 3"]),
+            "test",
+            &cancel,
+            |_| {},
+        )
+        .unwrap_err();
+        match err {
+            ProcessFailure::Failed(e) => {
+                assert_eq!(e.status, "exit status 3");
+                assert_eq!(e.cause(), Some("oops: error"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cancellation_kills_the_whole_group_quickly() {
+        let cancel = Cancel::new();
+        let c2 = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            c2.cancel(2);
+        });
+        let start = Instant::now();
+        // The shell ignores TERM, and its child sleep inherits the group.
+        let err = run(
+            Command::new("sh").args(["-c", "trap '' TERM; sleep 30 & sleep 30"]),
+            "test",
+            &cancel,
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(err, ProcessFailure::Cancelled(2)));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            start.elapsed()
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! Validation: is the encoded file what the source promised? Every check is
+//! recorded; the file is accepted only if all pass.
+
+use crate::analysis::Analysis;
+use crate::events::Check;
+use crate::tools::ffprobe::Probe;
+
+/// Files smaller than this cannot hold a real encode.
+pub const MIN_OUTPUT_BYTES: u64 = 1024;
+/// Largest allowed difference between source and output duration, seconds.
+pub const DURATION_TOLERANCE: f64 = 1.0;
+
+/// Checks `output` (probed, `size` bytes) against the source `analysis`.
+pub fn validate(analysis: &Analysis, output: &Probe, size: u64) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let mut check = |name: &str, passed: bool, detail: String| {
+        checks.push(Check {
+            name: name.into(),
+            passed,
+            detail,
+        });
+    };
+    check("size", size >= MIN_OUTPUT_BYTES, format!("{size} bytes"));
+
+    let videos: Vec<_> = output.video_streams().collect();
+    let av1 = videos.len() == 1 && videos[0].codec_name == "av1";
+    check(
+        "video",
+        av1,
+        format!(
+            "{} video stream(s): {}",
+            videos.len(),
+            videos
+                .iter()
+                .map(|v| v.codec_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    if let Some(v) = videos.first() {
+        let depth = v.bit_depth();
+        check(
+            "bit depth",
+            depth == Some(10),
+            format!(
+                "{} ({})",
+                depth.map_or("unknown".into(), |d| format!("{d}-bit")),
+                v.pix_fmt.as_deref().unwrap_or("?")
+            ),
+        );
+    }
+
+    let src_audio = analysis.audio.len();
+    let out_audio: Vec<_> = output.of_type("audio").collect();
+    let all_opus = out_audio.iter().all(|a| a.codec_name == "opus");
+    check(
+        "audio",
+        out_audio.len() == src_audio && all_opus,
+        format!(
+            "{} of {src_audio} track(s), codecs: {}",
+            out_audio.len(),
+            out_audio
+                .iter()
+                .map(|a| a.codec_name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let channels_ok = out_audio
+        .iter()
+        .zip(&analysis.audio)
+        .all(|(o, plan)| o.channels == Some(plan.channels));
+    check(
+        "audio channels",
+        channels_ok,
+        out_audio
+            .iter()
+            .map(|a| a.channels.unwrap_or(0).to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+
+    let subs = output.of_type("subtitle").count();
+    check(
+        "subtitles",
+        subs == analysis.subtitles,
+        format!("{subs} of {}", analysis.subtitles),
+    );
+    let chapters = output.chapters.len();
+    check(
+        "chapters",
+        chapters == analysis.chapters,
+        format!("{chapters} of {}", analysis.chapters),
+    );
+    let attachments = output.attachments().count();
+    check(
+        "attachments",
+        attachments == analysis.attachments,
+        format!("{attachments} of {}", analysis.attachments),
+    );
+
+    match output.duration() {
+        Some(d) => check(
+            "duration",
+            (d - analysis.duration).abs() <= DURATION_TOLERANCE,
+            format!("{d:.3} s vs source {:.3} s", analysis.duration),
+        ),
+        None => check("duration", false, "output has no duration".into()),
+    }
+
+    if analysis.hdr.kind.is_hdr() {
+        let src = &analysis.hdr.colour;
+        let out = videos.first();
+        let same = |a: &Option<String>, b: Option<&Option<String>>| {
+            a.is_none() || b.is_some_and(|b| b == a)
+        };
+        let ok = same(&src.transfer, out.map(|v| &v.color_transfer))
+            && same(&src.primaries, out.map(|v| &v.color_primaries))
+            && same(&src.matrix, out.map(|v| &v.color_space));
+        check(
+            "hdr colour",
+            ok,
+            format!(
+                "transfer {:?}, primaries {:?}, matrix {:?}",
+                out.and_then(|v| v.color_transfer.as_deref()),
+                out.and_then(|v| v.color_primaries.as_deref()),
+                out.and_then(|v| v.color_space.as_deref())
+            ),
+        );
+    }
+    checks
+}
+
+/// The failed checks as one-line reasons.
+pub fn failures(checks: &[Check]) -> Vec<String> {
+    checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect()
+}
