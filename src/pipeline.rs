@@ -323,7 +323,8 @@ impl Pipeline<'_> {
                 kept: None,
             },
         })?;
-        let checks = validate::validate(analysis, &probe, size);
+        let end = ffprobe::video_end_time(self.ffprobe, partial, analysis.duration - 10.0, self.cancel);
+        let checks = validate::validate(analysis, &probe, size, end);
         let failures = validate::failures(&checks);
         self.events.emit(&Event::ValidationComplete {
             input: input.to_path_buf(),
@@ -349,7 +350,8 @@ impl Pipeline<'_> {
         let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
         let probe = ffprobe::probe(self.ffprobe, output, self.cancel)
             .map_err(|_| "unreadable".to_string())?;
-        let failures = validate::failures(&validate::validate(analysis, &probe, size));
+        let end = ffprobe::video_end_time(self.ffprobe, output, analysis.duration - 10.0, self.cancel);
+        let failures = validate::failures(&validate::validate(analysis, &probe, size, end));
         if failures.is_empty() {
             Ok(())
         } else {

@@ -26,6 +26,9 @@ pub struct Analysis {
     pub input: PathBuf,
     pub size_bytes: u64,
     pub duration: f64,
+    /// Where the first video stream's last frame ends, in seconds (measured
+    /// from packets near the end; the container duration when unreadable).
+    pub video_end: f64,
     pub video: VideoInfo,
     pub resolution: ResolutionClass,
     pub hdr: HdrInfo,
@@ -116,6 +119,7 @@ pub fn analyze(
         .filter(|d| *d > 0.0)
         .ok_or_else(|| bad("has no duration (truncated or corrupt)".into()))?;
 
+    let video_end = ffprobe::video_end_time(ffprobe, input, duration - 10.0, cancel).unwrap_or(duration);
     let frame_side_data = if matches!(
         v.color_transfer.as_deref(),
         Some("smpte2084" | "arib-std-b67")
@@ -150,6 +154,7 @@ pub fn analyze(
         input: input.to_path_buf(),
         size_bytes: meta.len(),
         duration,
+        video_end,
         resolution: ResolutionClass::of(width, height),
         video,
         hdr,

@@ -1,7 +1,7 @@
 //! Audio: each track to Opus with the design's settings.
 
 use super::{Ctx, run_ffmpeg};
-use crate::analysis::audio::AudioPlan;
+use crate::analysis::audio::{AudioPlan, STANDARD_LAYOUTS};
 use crate::error::Result;
 use crate::events::Stage;
 use crate::tools::ffmpeg::FfmpegArgs;
@@ -23,10 +23,13 @@ pub fn track_args(input: &Path, output: &Path, plan: &AudioPlan) -> FfmpegArgs {
             "-1",
         ])
         .extend(["-c:a", "libopus", "-b:a"])
-        .arg(format!("{}k", plan.bitrate_kbps))
-        .arg("-ac")
-        .arg(plan.channels.to_string())
-        .arg("-af")
+        .arg(format!("{}k", plan.bitrate_kbps));
+    // `-ac N` picks ffmpeg's default layout for N channels, which for 3, 4, 5
+    // and 7 is not the one libopus takes: there the aformat layout decides.
+    if plan.layouts == STANDARD_LAYOUTS {
+        a.arg("-ac").arg(plan.channels.to_string());
+    }
+    a.arg("-af")
         .arg(format!("aformat=channel_layouts={}", plan.layouts))
         .extend([
             "-application",

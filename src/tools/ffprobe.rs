@@ -235,6 +235,24 @@ pub fn probe(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<Probe, Prob
     Probe::from_json(&text).map_err(|e| ProbeError::Parse(e.to_string()))
 }
 
+/// The latest presentation time (seconds) of any packet of the first video
+/// stream at or after `from` seconds: where the video really ends, whatever
+/// the container header claims (a truncated file keeps its header duration).
+pub fn video_end_time(ffprobe: &Path, path: &Path, from: f64, cancel: &Cancel) -> Option<f64> {
+    let mut cmd = Command::new(ffprobe);
+    cmd.args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time"])
+        .args(["-read_intervals", &format!("{:.3}%", from.max(0.0)), "-of", "csv=p=0"])
+        .arg(path);
+    let text = crate::tools::process::output(&mut cmd, "probe end", cancel).ok()?;
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.split(',').map(|f| f.trim().parse::<f64>().ok());
+            let pts = it.next().flatten()?;
+            Some(pts + it.next().flatten().unwrap_or(0.0))
+        })
+        .fold(None, |m, t| Some(m.map_or(t, |m: f64| m.max(t))))
+}
+
 /// Why probing failed.
 #[derive(Debug)]
 pub enum ProbeError {
