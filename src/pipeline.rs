@@ -33,6 +33,7 @@ pub struct Pipeline<'a> {
     pub ffmpeg: &'a Path,
     pub caps: &'a FfmpegCaps,
     pub ffprobe: &'a Path,
+    pub mediainfo: Option<&'a Path>,
     pub events: &'a dyn EventSink,
     pub cancel: &'a Cancel,
 }
@@ -176,7 +177,7 @@ impl Pipeline<'_> {
             analysis: Box::new(analysis.clone()),
             plan: Box::new(plan.clone()),
         });
-        for w in &analysis.warnings {
+        for w in analysis.warnings.iter().chain(&plan.warnings) {
             self.events.emit(&Event::Warning {
                 input: Some(input.to_path_buf()),
                 message: w.clone(),
@@ -233,7 +234,12 @@ impl Pipeline<'_> {
             stage: Stage::Analysis,
             detail: String::new(),
         });
-        let a = analysis::analyze(input, self.ffprobe, self.settings, self.cancel)?;
+        let probes = analysis::Probes {
+            ffprobe: self.ffprobe,
+            ffmpeg: Some(self.ffmpeg),
+            mediainfo: self.mediainfo,
+        };
+        let a = analysis::analyze(input, probes, self.settings, self.cancel)?;
         self.events.emit(&Event::StageComplete {
             input: input.to_path_buf(),
             stage: Stage::Analysis,
@@ -323,7 +329,8 @@ impl Pipeline<'_> {
                 kept: None,
             },
         })?;
-        let end = ffprobe::video_end_time(self.ffprobe, partial, analysis.duration - 10.0, self.cancel);
+        let end =
+            ffprobe::video_end_time(self.ffprobe, partial, analysis.duration - 10.0, self.cancel);
         let checks = validate::validate(analysis, &probe, size, end);
         let failures = validate::failures(&checks);
         self.events.emit(&Event::ValidationComplete {
@@ -350,7 +357,8 @@ impl Pipeline<'_> {
         let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
         let probe = ffprobe::probe(self.ffprobe, output, self.cancel)
             .map_err(|_| "unreadable".to_string())?;
-        let end = ffprobe::video_end_time(self.ffprobe, output, analysis.duration - 10.0, self.cancel);
+        let end =
+            ffprobe::video_end_time(self.ffprobe, output, analysis.duration - 10.0, self.cancel);
         let failures = validate::failures(&validate::validate(analysis, &probe, size, end));
         if failures.is_empty() {
             Ok(())

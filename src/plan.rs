@@ -20,13 +20,37 @@ pub struct VideoPlan {
     pub filters: Vec<String>,
     /// Colour tags written on the output (`-color_primaries` …).
     pub colour_args: Vec<(String, String)>,
+    /// Carry the Dolby Vision RPUs (libsvtav1 `-dolbyvision 1`).
+    pub dolby_vision: bool,
+}
+
+/// Which encoding path a file takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncodePath {
+    /// One SVT-AV1 encode at the class CRF.
+    Standard,
+    /// Standard, because the source is Dolby Vision (never chunked).
+    DolbyVision,
+}
+
+impl EncodePath {
+    pub fn describe(self) -> &'static str {
+        match self {
+            EncodePath::Standard => "standard (one encode at the class CRF)",
+            EncodePath::DolbyVision => "Dolby Vision (one encode at the class CRF, never chunked)",
+        }
+    }
 }
 
 /// Every decision for one file.
 #[derive(Debug, Clone, Serialize)]
 pub struct EncodePlan {
+    pub path: EncodePath,
     pub video: VideoPlan,
     pub audio: Vec<AudioPlan>,
+    /// What the user should know about these decisions.
+    pub warnings: Vec<String>,
 }
 
 impl VideoPlan {
@@ -49,6 +73,9 @@ impl VideoPlan {
             a.push(format!("-{k}"));
             a.push(v.clone());
         }
+        if self.dolby_vision {
+            a.extend(["-dolbyvision".into(), "1".into()]);
+        }
         a
     }
 
@@ -59,7 +86,8 @@ impl VideoPlan {
 }
 
 /// Decides everything for `analysis` under `settings`.
-pub fn plan(analysis: &Analysis, settings: &Settings, _caps: &FfmpegCaps) -> EncodePlan {
+pub fn plan(analysis: &Analysis, settings: &Settings, caps: &FfmpegCaps) -> EncodePlan {
+    let mut warnings = Vec::new();
     let e = &settings.encoding;
     let crf = match analysis.resolution {
         ResolutionClass::Sd => e.crf.sd,
@@ -88,15 +116,53 @@ pub fn plan(analysis: &Analysis, settings: &Settings, _caps: &FfmpegCaps) -> Enc
     .into_iter()
     .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
     .collect();
+    let mut filters = Vec::new();
+    if let Some(f) = analysis.interlace.filter() {
+        filters.push(f);
+    }
+    if let Some(c) = &analysis.crop.crop {
+        filters.push(c.filter());
+    }
+    let (path, dolby_vision) = match &analysis.dolby_vision {
+        None => (EncodePath::Standard, false),
+        Some(dv) => {
+            let carry = dv.rpu_present || dv.detected_by.iter().any(|d| d == "mediainfo");
+            if carry && caps.svtav1_dolbyvision {
+                (EncodePath::DolbyVision, true)
+            } else {
+                let why = if caps.svtav1_dolbyvision {
+                    "the source carries no RPU".to_string()
+                } else {
+                    "this ffmpeg's libsvtav1 has no dolbyvision option (use ffmpeg 7.1 or newer)"
+                        .to_string()
+                };
+                if dv.base_layer_compatible() {
+                    warnings.push(format!(
+                        "Dolby Vision profile {} cannot be kept ({why}): the output keeps the HDR10 base layer and its metadata only",
+                        dv.profile_name()
+                    ));
+                } else {
+                    warnings.push(format!(
+                        "Dolby Vision profile {} has no compatible base layer and cannot be kept ({why}): colours of the output WILL be wrong",
+                        dv.profile_name()
+                    ));
+                }
+                (EncodePath::DolbyVision, false)
+            }
+        }
+    };
     EncodePlan {
+        path,
         video: VideoPlan {
             preset: e.preset,
             crf,
             pix_fmt: "yuv420p10le",
             svt_params,
-            filters: Vec::new(),
+            filters,
             colour_args,
+            dolby_vision,
         },
         audio: analysis.audio.clone(),
+        warnings,
     }
 }

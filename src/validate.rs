@@ -12,7 +12,12 @@ pub const DURATION_TOLERANCE: f64 = 1.0;
 
 /// Checks `output` (probed, `size` bytes, its video ending at `video_end`
 /// seconds as measured from its packets) against the source `analysis`.
-pub fn validate(analysis: &Analysis, output: &Probe, size: u64, video_end: Option<f64>) -> Vec<Check> {
+pub fn validate(
+    analysis: &Analysis,
+    output: &Probe,
+    size: u64,
+    video_end: Option<f64>,
+) -> Vec<Check> {
     let mut checks = Vec::new();
     let mut check = |name: &str, passed: bool, detail: String| {
         checks.push(Check {
@@ -113,9 +118,16 @@ pub fn validate(analysis: &Analysis, output: &Probe, size: u64, video_end: Optio
         Some(end) => check(
             "video complete",
             (end - analysis.video_end).abs() <= DURATION_TOLERANCE,
-            format!("last frame ends at {end:.3} s, source's at {:.3} s", analysis.video_end),
+            format!(
+                "last frame ends at {end:.3} s, source's at {:.3} s",
+                analysis.video_end
+            ),
         ),
-        None => check("video complete", false, "no video packets found near the end".into()),
+        None => check(
+            "video complete",
+            false,
+            "no video packets found near the end".into(),
+        ),
     }
 
     if analysis.hdr.kind.is_hdr() {

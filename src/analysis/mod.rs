@@ -6,7 +6,10 @@
 //! decides encoder settings: that is [`crate::plan`].
 
 pub mod audio;
+pub mod crop;
+pub mod dolby_vision;
 pub mod hdr;
+pub mod interlace;
 pub mod resolution;
 
 use crate::cancel::Cancel;
@@ -14,7 +17,10 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::tools::ffprobe::{self, Probe, ProbeError, SideData};
 use audio::AudioPlan;
+use crop::CropDecision;
+use dolby_vision::DolbyVision;
 use hdr::HdrInfo;
+use interlace::InterlaceVerdict;
 use resolution::ResolutionClass;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -32,6 +38,9 @@ pub struct Analysis {
     pub video: VideoInfo,
     pub resolution: ResolutionClass,
     pub hdr: HdrInfo,
+    pub dolby_vision: Option<DolbyVision>,
+    pub interlace: InterlaceVerdict,
+    pub crop: CropDecision,
     pub audio: Vec<AudioPlan>,
     pub subtitles: usize,
     pub chapters: usize,
@@ -59,13 +68,24 @@ pub struct VideoInfo {
     pub ignored_streams: usize,
 }
 
+/// The programs analysis uses. Without ffmpeg, crop and interlace detection
+/// fall back to the stream's own flags; without mediainfo, Dolby Vision is
+/// seen through ffprobe alone.
+#[derive(Debug, Clone, Copy)]
+pub struct Probes<'a> {
+    pub ffprobe: &'a Path,
+    pub ffmpeg: Option<&'a Path>,
+    pub mediainfo: Option<&'a Path>,
+}
+
 /// Probes `input` and answers every question about it.
 pub fn analyze(
     input: &Path,
-    ffprobe: &Path,
+    probes: Probes,
     settings: &Settings,
     cancel: &Cancel,
 ) -> Result<Analysis> {
+    let ffprobe = probes.ffprobe;
     let bad = |problem: String| Error::Input {
         path: input.to_path_buf(),
         problem,
@@ -119,7 +139,8 @@ pub fn analyze(
         .filter(|d| *d > 0.0)
         .ok_or_else(|| bad("has no duration (truncated or corrupt)".into()))?;
 
-    let video_end = ffprobe::video_end_time(ffprobe, input, duration - 10.0, cancel).unwrap_or(duration);
+    let video_end =
+        ffprobe::video_end_time(ffprobe, input, duration - 10.0, cancel).unwrap_or(duration);
     let frame_side_data = if matches!(
         v.color_transfer.as_deref(),
         Some("smpte2084" | "arib-std-b67")
@@ -129,6 +150,39 @@ pub fn analyze(
         Vec::new()
     };
     let hdr = hdr::analyze(v, &frame_side_data);
+    let mediainfo = probes
+        .mediainfo
+        .and_then(|mi| crate::tools::mediainfo::mediainfo(mi, input, cancel).ok());
+    let dolby_vision = dolby_vision::detect(v, mediainfo.as_ref());
+    let bit_depth = v.bit_depth().unwrap_or(8);
+    let frame_rate = v.frame_rate().unwrap_or(25.0);
+
+    let interlace = match probes.ffmpeg {
+        Some(ffmpeg) => {
+            interlace::detect(ffmpeg, input, duration, v.field_order.as_deref(), cancel)
+        }
+        None => interlace::decide(Default::default(), v.field_order.as_deref()),
+    };
+    let crop = if settings.processing.disable_crop {
+        CropDecision::disabled("crop detection disabled (disable_crop)")
+    } else if dolby_vision.is_some() {
+        CropDecision::disabled("not cropped: Dolby Vision metadata describes the full frame")
+    } else if let Some(ffmpeg) = probes.ffmpeg {
+        let src = crop::Source {
+            path: input,
+            width,
+            height,
+            duration,
+            frame_rate,
+            bit_depth,
+            hdr: hdr.kind.is_hdr(),
+            full_range: hdr.colour.range.as_deref() == Some("pc"),
+        };
+        crop::detect(ffmpeg, &src, cancel)
+    } else {
+        CropDecision::disabled("crop detection needs ffmpeg")
+    };
+    cancel.check()?;
 
     let file_start = probe.format.start_time.unwrap_or(0.0);
     let audio = audio::plan_tracks(probe.of_type("audio"), file_start, &settings.audio);
@@ -158,6 +212,9 @@ pub fn analyze(
         resolution: ResolutionClass::of(width, height),
         video,
         hdr,
+        dolby_vision,
+        interlace,
+        crop,
         audio,
         subtitles: probe.of_type("subtitle").count(),
         chapters: probe.chapters.len(),

@@ -21,7 +21,12 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
         .unwrap_or_default();
     let mut failed = false;
     for input in &inputs {
-        match analysis::analyze(input, ffprobe, settings, &session.cancel) {
+        let probes = analysis::Probes {
+            ffprobe,
+            ffmpeg: tools.ffmpeg.as_ref().ok().map(|(l, _)| l.path.as_path()),
+            mediainfo: tools.mediainfo_path(),
+        };
+        match analysis::analyze(input, probes, settings, &session.cancel) {
             Ok(a) => {
                 let p = plan::plan(&a, settings, &caps);
                 if session.json {
@@ -83,7 +88,62 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
                         "  other:       {} subtitle(s), {} chapter(s), {} attachment(s)",
                         a.subtitles, a.chapters, a.attachments
                     );
+                    match &a.dolby_vision {
+                        Some(dv) => println!(
+                            "  dolby vision: profile {} level {} (seen by {}){}",
+                            dv.profile_name(),
+                            dv.level.map_or("?".into(), |l| l.to_string()),
+                            dv.detected_by.join(" + "),
+                            if p.video.dolby_vision {
+                                " → kept as AV1 Dolby Vision (profile 10)"
+                            } else {
+                                " → HDR10 base layer only"
+                            }
+                        ),
+                        None => println!("  dolby vision: no"),
+                    }
+                    println!(
+                        "  interlacing: {} — {}",
+                        if a.interlace.interlaced {
+                            "interlaced, deinterlaced with bwdif"
+                        } else {
+                            "progressive"
+                        },
+                        a.interlace.reason
+                    );
+                    if let Some(sar) = &a.video.sample_aspect_ratio {
+                        if sar != "1:1" {
+                            println!("  anamorphic:  SAR {sar} (kept)");
+                        }
+                    }
+                    match &a.crop.crop {
+                        Some(c) => println!(
+                            "  crop:        {}x{} at {},{} — {}",
+                            c.width, c.height, c.x, c.y, a.crop.reason
+                        ),
+                        None => println!("  crop:        none — {}", a.crop.reason),
+                    }
+                    if !a.crop.sample_times.is_empty() {
+                        println!(
+                            "               threshold {} (8-bit scale){}, {} samples, {} too dark",
+                            a.crop.threshold,
+                            a.crop
+                                .black_level
+                                .map(|b| format!(", black level {b:.1}"))
+                                .unwrap_or_default(),
+                            a.crop.sample_times.len(),
+                            a.crop.dark_samples
+                        );
+                    }
+                    println!(
+                        "  filters:     {}",
+                        p.video.filter_chain().unwrap_or_else(|| "none".into())
+                    );
+                    println!("  path:        {}", p.path.describe());
                     println!("  svt params:  {}", p.video.svt_params);
+                    for w in &p.warnings {
+                        println!("  ⚠ {w}");
+                    }
                     for w in &a.warnings {
                         println!("  ⚠ {w}");
                     }

@@ -38,11 +38,15 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     for note in &session.loaded.migration_notes {
         tracing::warn!("configuration file migrated: {note}");
     }
+    if tools.mediainfo_path().is_none() {
+        tracing::warn!("mediainfo not found: Dolby Vision is detected from ffprobe side data only");
+    }
     let pipeline = Pipeline {
         settings,
         ffmpeg,
         caps,
         ffprobe,
+        mediainfo: tools.mediainfo_path(),
         events: events.as_ref(),
         cancel: &session.cancel,
     };

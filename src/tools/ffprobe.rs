@@ -240,9 +240,21 @@ pub fn probe(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<Probe, Prob
 /// the container header claims (a truncated file keeps its header duration).
 pub fn video_end_time(ffprobe: &Path, path: &Path, from: f64, cancel: &Cancel) -> Option<f64> {
     let mut cmd = Command::new(ffprobe);
-    cmd.args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time"])
-        .args(["-read_intervals", &format!("{:.3}%", from.max(0.0)), "-of", "csv=p=0"])
-        .arg(path);
+    cmd.args([
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,duration_time",
+    ])
+    .args([
+        "-read_intervals",
+        &format!("{:.3}%", from.max(0.0)),
+        "-of",
+        "csv=p=0",
+    ])
+    .arg(path);
     let text = crate::tools::process::output(&mut cmd, "probe end", cancel).ok()?;
     text.lines()
         .filter_map(|l| {

@@ -14,12 +14,19 @@ pub fn ffmpeg() -> PathBuf {
         return PathBuf::from(p);
     }
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/ffmpeg");
-    if local.exists() { local } else { PathBuf::from("ffmpeg") }
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from("ffmpeg")
+    }
 }
 
 /// True when the ffmpeg in use has libvmaf.
 pub fn has_libvmaf() -> bool {
-    let out = Command::new(ffmpeg()).args(["-hide_banner", "-filters"]).output().unwrap();
+    let out = Command::new(ffmpeg())
+        .args(["-hide_banner", "-filters"])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).contains("libvmaf")
 }
 
@@ -44,7 +51,11 @@ pub fn fixture(name: &str, args: &[&str]) -> PathBuf {
         .arg(&tmp)
         .output()
         .expect("run ffmpeg");
-    assert!(out.status.success(), "fixture {name}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fixture {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::rename(&tmp, &path).unwrap();
     path
 }
@@ -66,14 +77,34 @@ pub fn simple_clip(name: &str, size: &str, secs: u32) -> PathBuf {
     let a = format!("sine=frequency=440:sample_rate=48000:duration={secs}");
     fixture(
         name,
-        &["-f", "lavfi", "-i", &v, "-f", "lavfi", "-i", &a, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac", "2"],
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &v,
+            "-f",
+            "lavfi",
+            "-i",
+            &a,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+        ],
     )
 }
 
 /// The rich fixture of the foundation issue: two audio tracks of different
 /// channel counts, SRT + ASS subtitles, a font attachment, chapters, tags.
 pub fn rich_clip() -> PathBuf {
-    let srt = text_file("rich.srt", "1\n00:00:00,500 --> 00:00:01,500\nHello.\n\n2\n00:00:02,000 --> 00:00:02,800\nBye.\n");
+    let srt = text_file(
+        "rich.srt",
+        "1\n00:00:00,500 --> 00:00:01,500\nHello.\n\n2\n00:00:02,000 --> 00:00:02,800\nBye.\n",
+    );
     let ass = text_file(
         "rich.ass",
         "[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\nStyle: Default,Test Sans,20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,1\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\nDialogue: 0,0:00:00.50,0:00:01.50,Default,,0,0,0,,Styled\n",
@@ -84,26 +115,91 @@ pub fn rich_clip() -> PathBuf {
     );
     let font = fixtures_dir().join("TestSans.ttf");
     if !font.exists() {
-        std::fs::write(&font, (0..2048u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>()).unwrap();
+        std::fs::write(
+            &font,
+            (0..2048u32)
+                .map(|i| (i * 7 % 251) as u8)
+                .collect::<Vec<u8>>(),
+        )
+        .unwrap();
     }
     fixture(
         "rich.mkv",
         &[
-            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=3",
-            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=3",
-            "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=48000:duration=3",
-            "-i", srt.to_str().unwrap(), "-i", ass.to_str().unwrap(), "-i", meta.to_str().unwrap(),
-            "-attach", font.to_str().unwrap(), "-metadata:s:t:0", "mimetype=application/x-truetype-font",
-            "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s", "-map", "4:s",
-            "-map_metadata", "5", "-map_chapters", "5",
-            "-c:v", "libx264", "-preset", "ultrafast",
-            "-c:a:0", "flac", "-ac:a:0", "2", "-c:a:1", "ac3", "-b:a:1", "384k", "-ac:a:1", "6",
-            "-c:s", "copy",
-            "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "title=Stereo Mix",
-            "-metadata:s:a:1", "language=fre", "-metadata:s:a:1", "title=Surround 5.1",
-            "-metadata:s:s:0", "language=eng", "-metadata:s:s:1", "language=ger", "-metadata:s:s:1", "title=Styled",
-            "-disposition:a:0", "default", "-disposition:a:1", "0",
-            "-disposition:s:0", "0", "-disposition:s:1", "forced",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=220:sample_rate=48000:duration=3",
+            "-i",
+            srt.to_str().unwrap(),
+            "-i",
+            ass.to_str().unwrap(),
+            "-i",
+            meta.to_str().unwrap(),
+            "-attach",
+            font.to_str().unwrap(),
+            "-metadata:s:t:0",
+            "mimetype=application/x-truetype-font",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "2:a",
+            "-map",
+            "3:s",
+            "-map",
+            "4:s",
+            "-map_metadata",
+            "5",
+            "-map_chapters",
+            "5",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a:0",
+            "flac",
+            "-ac:a:0",
+            "2",
+            "-c:a:1",
+            "ac3",
+            "-b:a:1",
+            "384k",
+            "-ac:a:1",
+            "6",
+            "-c:s",
+            "copy",
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:0",
+            "title=Stereo Mix",
+            "-metadata:s:a:1",
+            "language=fre",
+            "-metadata:s:a:1",
+            "title=Surround 5.1",
+            "-metadata:s:s:0",
+            "language=eng",
+            "-metadata:s:s:1",
+            "language=ger",
+            "-metadata:s:s:1",
+            "title=Styled",
+            "-disposition:a:0",
+            "default",
+            "-disposition:a:1",
+            "0",
+            "-disposition:s:0",
+            "0",
+            "-disposition:s:1",
+            "forced",
         ],
     )
 }
@@ -124,7 +220,11 @@ pub fn drapto(temp: &Path) -> Command {
 /// Runs and returns output, printing it when the test fails.
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("run drapto");
-    eprintln!("--- stdout\n{}\n--- stderr\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    eprintln!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -147,37 +247,80 @@ pub fn events(o: &Output) -> Vec<Value> {
 /// ffprobe's JSON for a file (streams, format, chapters).
 pub fn ffprobe(path: &Path) -> Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-show_chapters"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+            "-show_chapters",
+        ])
         .arg(path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "ffprobe {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// mkvmerge's JSON identification of a file.
 pub fn mkvmerge_j(path: &Path) -> Value {
-    let out = Command::new("mkvmerge").arg("-J").arg(path).output().unwrap();
-    assert!(out.status.code().unwrap_or(9) <= 1, "mkvmerge -J {}", path.display());
+    let out = Command::new("mkvmerge")
+        .arg("-J")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().unwrap_or(9) <= 1,
+        "mkvmerge -J {}",
+        path.display()
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Streams of one type from ffprobe JSON.
 pub fn streams<'a>(probe: &'a Value, kind: &str) -> Vec<&'a Value> {
-    probe["streams"].as_array().unwrap().iter().filter(|s| s["codec_type"] == kind).collect()
+    probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["codec_type"] == kind)
+        .collect()
 }
 
 /// Number of decoded video frames (ffprobe -count_frames).
 pub fn frame_count(path: &Path) -> u64 {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "default=nw=1:nk=1",
+        ])
         .arg(path)
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no frame count in {text:?}"))
 }
 
 /// A file's bytes and modification time, to prove it was not touched.
 pub fn fingerprint(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
-    (std::fs::read(path).unwrap(), std::fs::metadata(path).unwrap().modified().unwrap())
+    (
+        std::fs::read(path).unwrap(),
+        std::fs::metadata(path).unwrap().modified().unwrap(),
+    )
 }
