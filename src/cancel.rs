@@ -19,9 +19,7 @@ impl Cancel {
 
     /// Asks everything to stop because of `signal` (the first request wins).
     pub fn cancel(&self, signal: i32) {
-        let _ = self
-            .signal
-            .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = self.signal.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     /// The signal that asked to stop, if any.
@@ -51,19 +49,13 @@ impl Cancel {
 
     /// Forgets a finished child process group.
     pub fn unregister_group(&self, pgid: i32) {
-        self.groups
-            .lock()
-            .expect("groups lock")
-            .retain(|g| *g != pgid);
+        self.groups.lock().expect("groups lock").retain(|g| *g != pgid);
     }
 
     /// SIGKILLs every running child group (the second Ctrl-C).
     pub fn kill_all_now(&self) {
         for g in self.groups.lock().expect("groups lock").iter() {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(*g),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(*g), nix::sys::signal::Signal::SIGKILL);
         }
     }
 }

@@ -145,11 +145,7 @@ impl SettingFlags {
         int("encoding.crf.hd", "--crf-hd", self.crf_hd);
         int("encoding.crf.uhd", "--crf-uhd", self.crf_uhd);
         int("processing.chunk_size", "--chunk-size", self.chunk_size);
-        int(
-            "processing.parallel_jobs",
-            "--parallel-jobs",
-            self.parallel_jobs,
-        );
+        int("processing.parallel_jobs", "--parallel-jobs", self.parallel_jobs);
         if let Some(t) = self.vmaf_target {
             v.push(FlagValue::new("encoding.vmaf_target", "--vmaf-target", t));
         }
@@ -160,24 +156,9 @@ impl SettingFlags {
         };
         flag("encoding.film_grain", "--film-grain", self.film_grain, true);
         flag("processing.disable_crop", "--no-crop", self.no_crop, true);
-        flag(
-            "processing.enable_chunked_encoding",
-            "--chunked",
-            self.chunked,
-            true,
-        );
-        flag(
-            "processing.enable_chunked_encoding",
-            "--no-chunked",
-            self.no_chunked,
-            false,
-        );
-        flag(
-            "processing.hardware_decode",
-            "--no-hwaccel",
-            self.no_hwaccel,
-            false,
-        );
+        flag("processing.enable_chunked_encoding", "--chunked", self.chunked, true);
+        flag("processing.enable_chunked_encoding", "--no-chunked", self.no_chunked, false);
+        flag("processing.hardware_decode", "--no-hwaccel", self.no_hwaccel, false);
         let mut path = |key, name, p: &Option<PathBuf>| {
             if let Some(p) = p {
                 v.push(FlagValue::new(key, name, p.to_string_lossy().into_owned()));

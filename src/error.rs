@@ -44,24 +44,14 @@ impl ProcessError {
     pub fn cause(&self) -> Option<&str> {
         let interesting = |l: &&String| {
             let l = l.to_ascii_lowercase();
-            l.contains("error")
-                || l.contains("invalid")
-                || l.contains("no such")
-                || l.contains("failed")
+            l.contains("error") || l.contains("invalid") || l.contains("no such") || l.contains("failed")
         };
-        self.stderr_tail
-            .iter()
-            .rev()
-            .find(interesting)
-            .or_else(|| self.stderr_tail.last())
-            .map(|s| s.trim())
+        self.stderr_tail.iter().rev().find(interesting).or_else(|| self.stderr_tail.last()).map(|s| s.trim())
     }
 
     /// True when the process ran out of disk space.
     pub fn is_disk_full(&self) -> bool {
-        self.stderr_tail
-            .iter()
-            .any(|l| l.contains("No space left on device"))
+        self.stderr_tail.iter().any(|l| l.contains("No space left on device"))
     }
 }
 
@@ -107,11 +97,7 @@ pub enum Error {
 
     /// The encoded file did not pass validation; it was kept at `kept`.
     #[error("{path}: output failed validation: {}{}", failures.join("; "), kept.as_ref().map(|k| format!(" (kept for inspection as {})", k.display())).unwrap_or_default())]
-    Validation {
-        path: PathBuf,
-        failures: Vec<String>,
-        kept: Option<PathBuf>,
-    },
+    Validation { path: PathBuf, failures: Vec<String>, kept: Option<PathBuf> },
 
     /// The output would overwrite the input.
     #[error("{path}: the output would overwrite the input; choose another output folder with -o")]
@@ -119,11 +105,7 @@ pub enum Error {
 
     /// Not enough free space.
     #[error("{folder}: not enough free space: {needed} needed, {free} free")]
-    NoSpace {
-        folder: PathBuf,
-        needed: String,
-        free: String,
-    },
+    NoSpace { folder: PathBuf, needed: String, free: String },
 
     /// The run was interrupted by a signal.
     #[error("interrupted by {}", signal_name(*signal))]
@@ -132,16 +114,9 @@ pub enum Error {
 
 impl Error {
     /// An I/O error on `path` while doing `action` ("read", "create folder").
-    pub fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> Error {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io {
-            action,
-            path,
-            source,
-        }
+        move |source| Error::Io { action, path, source }
     }
 
     /// Wraps a child-process failure with the file it was working on.
@@ -150,11 +125,7 @@ impl Error {
         move |f| match f {
             ProcessFailure::Failed(source) => Error::Process { path, source },
             ProcessFailure::Cancelled(signal) => Error::Cancelled { signal },
-            ProcessFailure::Spawn { program, source } => Error::Io {
-                action: "start",
-                path: program.into(),
-                source,
-            },
+            ProcessFailure::Spawn { program, source } => Error::Io { action: "start", path: program.into(), source },
         }
     }
 
@@ -173,10 +144,7 @@ impl Error {
 #[derive(Debug)]
 pub enum ProcessFailure {
     /// It could not be started.
-    Spawn {
-        program: String,
-        source: std::io::Error,
-    },
+    Spawn { program: String, source: std::io::Error },
     /// It ran and failed.
     Failed(ProcessError),
     /// drapto was asked to stop (signal number) and ended it.

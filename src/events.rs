@@ -85,6 +85,29 @@ pub enum Event {
         seconds: f64,
         detail: String,
     },
+    /// One CRF probe of the chunked search.
+    SegmentProbe {
+        input: PathBuf,
+        segment: usize,
+        tier: usize,
+        crf: f64,
+        score: f64,
+    },
+    /// A segment of the chunked path is encoded (predicted: the search's
+    /// score on samples; measured: the finished segment's score).
+    SegmentComplete {
+        input: PathBuf,
+        segment: usize,
+        total: usize,
+        crf: f64,
+        tier: usize,
+        predicted_vmaf: f64,
+        measured_vmaf: Option<f64>,
+        bytes: u64,
+        seconds: f64,
+        probes: usize,
+        reused: bool,
+    },
     ValidationComplete {
         input: PathBuf,
         passed: bool,

@@ -28,11 +28,7 @@ fn run(cli: Cli) -> i32 {
         Command::Config(s) => s.values(),
         Command::Doctor(t) => t.values(),
     };
-    let loaded = match config::load(
-        &ConfigSource::from_flag(cli.config.clone()),
-        std::env::vars(),
-        flags,
-    ) {
+    let loaded = match config::load(&ConfigSource::from_flag(cli.config.clone()), std::env::vars(), flags) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("drapto: {e}");
@@ -49,12 +45,7 @@ fn run(cli: Cli) -> i32 {
 
     let cancel = Cancel::new();
     install_signal_handler(&cancel);
-    let session = Session {
-        loaded,
-        cancel,
-        json: cli.json,
-        verbosity,
-    };
+    let session = Session { loaded, cancel, json: cli.json, verbosity };
     let result = match &cli.command {
         Command::Encode(a) => commands::encode::run(a, &session),
         Command::Analyze(a) => commands::analyze::run(a, &session),
@@ -66,10 +57,7 @@ fn run(cli: Cli) -> i32 {
         Err(e) => {
             tracing::error!("{e}");
             if cli.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"event": "error", "error": e.to_string()})
-                );
+                println!("{}", serde_json::json!({"event": "error", "error": e.to_string()}));
             }
             eprintln!("drapto: {e}");
             e.exit_code()
@@ -91,9 +79,7 @@ fn install_signal_handler(cancel: &Cancel) {
                 eprintln!("\ndrapto: stopped at once");
                 std::process::exit(128 + sig);
             }
-            eprintln!(
-                "\ndrapto: stopping (finished work is kept; press Ctrl-C again to kill at once)"
-            );
+            eprintln!("\ndrapto: stopping (finished work is kept; press Ctrl-C again to kill at once)");
             tracing::warn!("received signal {sig}, stopping");
             cancel.cancel(sig);
         }
@@ -125,21 +111,11 @@ where
 /// gets debug lines with `-vv`.
 fn init_logging(log_dir: Option<&std::path::Path>, verbose: u8) {
     let level = if verbose >= 2 { "debug" } else { "info" };
-    let filter = || {
-        EnvFilter::try_from_env("DRAPTO_LOG")
-            .unwrap_or_else(|_| EnvFilter::new(format!("drapto={level}")))
-    };
+    let filter = || EnvFilter::try_from_env("DRAPTO_LOG").unwrap_or_else(|_| EnvFilter::new(format!("drapto={level}")));
     let file_layer = log_dir.and_then(|dir| {
         std::fs::create_dir_all(dir).ok()?;
-        let name = format!(
-            "encode_{}.log",
-            chrono::Local::now().format("%Y%m%d_%H%M%S")
-        );
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(name))
-            .ok()?;
+        let name = format!("encode_{}.log", chrono::Local::now().format("%Y%m%d_%H%M%S"));
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name)).ok()?;
         Some(
             tracing_subscriber::fmt::layer()
                 .event_format(DesignFormat)
@@ -155,8 +131,5 @@ fn init_logging(log_dir: Option<&std::path::Path>, verbose: u8) {
             .with_ansi(std::io::stderr().is_terminal())
             .with_filter(filter())
     });
-    let _ = tracing_subscriber::registry()
-        .with(file_layer)
-        .with(stderr_layer)
-        .try_init();
+    let _ = tracing_subscriber::registry().with(file_layer).with(stderr_layer).try_init();
 }

@@ -22,34 +22,16 @@ pub struct MuxInputs<'a> {
 /// (mkvmerge's statistics tags, the old encoder).
 fn is_stale_tag(name: &str) -> bool {
     let base = name.split('-').next().unwrap_or(name).to_ascii_uppercase();
-    matches!(
-        base.as_str(),
-        "BPS" | "DURATION" | "NUMBER_OF_FRAMES" | "NUMBER_OF_BYTES" | "ENCODER" | "ENCODER_OPTIONS"
-    ) || base.starts_with("_STATISTICS_")
+    matches!(base.as_str(), "BPS" | "DURATION" | "NUMBER_OF_FRAMES" | "NUMBER_OF_BYTES" | "ENCODER" | "ENCODER_OPTIONS")
+        || base.starts_with("_STATISTICS_")
 }
 
 /// Dispositions carried from a source stream, as ffmpeg's `-disposition` value.
 fn disposition(stream: &Stream) -> String {
-    const FLAGS: &[&str] = &[
-        "default",
-        "forced",
-        "dub",
-        "original",
-        "comment",
-        "hearing_impaired",
-        "visual_impaired",
-        "descriptions",
-    ];
-    let set: Vec<&str> = FLAGS
-        .iter()
-        .copied()
-        .filter(|f| stream.has_disposition(f))
-        .collect();
-    if set.is_empty() {
-        "0".into()
-    } else {
-        set.join("+")
-    }
+    const FLAGS: &[&str] =
+        &["default", "forced", "dub", "original", "comment", "hearing_impaired", "visual_impaired", "descriptions"];
+    let set: Vec<&str> = FLAGS.iter().copied().filter(|f| stream.has_disposition(f)).collect();
+    if set.is_empty() { "0".into() } else { set.join("+") }
 }
 
 /// The ffmpeg arguments of the mux.
@@ -73,11 +55,8 @@ pub fn mux_args(analysis: &Analysis, inputs: &MuxInputs, output: &Path) -> Ffmpe
     for i in 0..inputs.audio.len() {
         a.arg("-map").arg(format!("{}:a:0", i + 1));
     }
-    let others: Vec<&Stream> = probe
-        .streams
-        .iter()
-        .filter(|s| s.codec_type == "subtitle" || s.codec_type == "attachment")
-        .collect();
+    let others: Vec<&Stream> =
+        probe.streams.iter().filter(|s| s.codec_type == "subtitle" || s.codec_type == "attachment").collect();
     for s in &others {
         a.arg("-map").arg(format!("{src}:{}", s.index));
     }
@@ -89,14 +68,11 @@ pub fn mux_args(analysis: &Analysis, inputs: &MuxInputs, output: &Path) -> Ffmpe
     let video_src = probe.video_streams().next();
     let audio_src: Vec<&Stream> = probe.of_type("audio").collect();
     let tag_stream = |a: &mut FfmpegArgs, out_spec: &str, stream: &Stream| {
-        a.arg(format!("-map_metadata:s:{out_spec}"))
-            .arg(format!("{src}:s:{}", stream.index));
+        a.arg(format!("-map_metadata:s:{out_spec}")).arg(format!("{src}:s:{}", stream.index));
         for name in stream.tags.keys().filter(|k| is_stale_tag(k)) {
-            a.arg(format!("-metadata:s:{out_spec}"))
-                .arg(format!("{name}="));
+            a.arg(format!("-metadata:s:{out_spec}")).arg(format!("{name}="));
         }
-        a.arg(format!("-disposition:{out_spec}"))
-            .arg(disposition(stream));
+        a.arg(format!("-disposition:{out_spec}")).arg(disposition(stream));
     };
     if let Some(v) = video_src {
         tag_stream(&mut a, "v:0", v);
@@ -108,28 +84,19 @@ pub fn mux_args(analysis: &Analysis, inputs: &MuxInputs, output: &Path) -> Ffmpe
     // off for all of them: name every subtitle's and attachment's too
     // (attachments need their filename and mimetype tags).
     for (i, s) in probe.of_type("subtitle").enumerate() {
-        a.arg(format!("-map_metadata:s:s:{i}"))
-            .arg(format!("{src}:s:{}", s.index));
+        a.arg(format!("-map_metadata:s:s:{i}")).arg(format!("{src}:s:{}", s.index));
         a.arg(format!("-disposition:s:{i}")).arg(disposition(s));
     }
     for (i, s) in probe.of_type("attachment").enumerate() {
-        a.arg(format!("-map_metadata:s:t:{i}"))
-            .arg(format!("{src}:s:{}", s.index));
+        a.arg(format!("-map_metadata:s:t:{i}")).arg(format!("{src}:s:{}", s.index));
     }
-    a.extend(["-default_mode", "passthrough", "-f", "matroska"])
-        .output(output);
+    a.extend(["-default_mode", "passthrough", "-f", "matroska"]).output(output);
     a
 }
 
 /// Muxes everything into `output`.
 pub fn mux(ctx: &Ctx, analysis: &Analysis, inputs: &MuxInputs, output: &Path) -> Result<()> {
-    run_ffmpeg(
-        ctx,
-        &mux_args(analysis, inputs, output),
-        inputs.source,
-        Stage::Mux,
-        analysis.duration,
-    )
+    run_ffmpeg(ctx, &mux_args(analysis, inputs, output), inputs.source, Stage::Mux, analysis.duration)
 }
 
 #[cfg(test)]
@@ -138,14 +105,7 @@ mod tests {
 
     #[test]
     fn stale_tags_are_recognised() {
-        for t in [
-            "BPS",
-            "BPS-eng",
-            "DURATION-eng",
-            "NUMBER_OF_FRAMES",
-            "_STATISTICS_TAGS-eng",
-            "ENCODER",
-        ] {
+        for t in ["BPS", "BPS-eng", "DURATION-eng", "NUMBER_OF_FRAMES", "_STATISTICS_TAGS-eng", "ENCODER"] {
             assert!(is_stale_tag(t), "{t}");
         }
         for t in ["language", "title", "HANDLER_NAME"] {

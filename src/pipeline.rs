@@ -34,6 +34,7 @@ pub struct Pipeline<'a> {
     pub caps: &'a FfmpegCaps,
     pub ffprobe: &'a Path,
     pub mediainfo: Option<&'a Path>,
+    pub mkvmerge: Option<&'a Path>,
     pub events: &'a dyn EventSink,
     pub cancel: &'a Cancel,
 }
@@ -76,21 +77,14 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 impl Pipeline<'_> {
     fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            ffmpeg: self.ffmpeg,
-            events: self.events,
-            cancel: self.cancel,
-        }
+        Ctx { ffmpeg: self.ffmpeg, events: self.events, cancel: self.cancel }
     }
 
     /// Encodes every input in order; a failed file does not stop the others
     /// unless [`CIRCUIT_BREAKER`] fail in a row or the run is cancelled.
     pub fn run_batch(&self, inputs: &[PathBuf], output_dir: &Path) -> BatchSummary {
         let started = Instant::now();
-        self.events.emit(&Event::BatchStarted {
-            files: inputs.to_vec(),
-            output_dir: output_dir.to_path_buf(),
-        });
+        self.events.emit(&Event::BatchStarted { files: inputs.to_vec(), output_dir: output_dir.to_path_buf() });
         let mut summary = BatchSummary::default();
         let mut consecutive_failures = 0;
         for (i, input) in inputs.iter().enumerate() {
@@ -111,8 +105,7 @@ impl Pipeline<'_> {
             match self.encode_file(input, output_dir, i + 1, inputs.len()) {
                 Ok(Outcome::Encoded(s)) => {
                     consecutive_failures = 0;
-                    self.events
-                        .emit(&Event::FileComplete { summary: s.clone() });
+                    self.events.emit(&Event::FileComplete { summary: s.clone() });
                     summary.files.push(s);
                 }
                 Ok(Outcome::Skipped(reason)) => {
@@ -132,72 +125,45 @@ impl Pipeline<'_> {
                         Error::Validation { kept, .. } => kept.clone(),
                         _ => None,
                     };
-                    self.events.emit(&Event::FileFailed {
-                        input: input.clone(),
-                        error: e.to_string(),
-                        kept,
-                    });
+                    self.events.emit(&Event::FileFailed { input: input.clone(), error: e.to_string(), kept });
                     summary.failed.push((input.clone(), e.to_string()));
                 }
             }
         }
         summary.finish(started.elapsed().as_secs_f64());
-        self.events.emit(&Event::BatchComplete {
-            summary: summary.clone(),
-        });
+        self.events.emit(&Event::BatchComplete { summary: summary.clone() });
         summary
     }
 
     /// Encodes one file into `output_dir`.
-    pub fn encode_file(
-        &self,
-        input: &Path,
-        output_dir: &Path,
-        index: usize,
-        total: usize,
-    ) -> Result<Outcome> {
+    pub fn encode_file(&self, input: &Path, output_dir: &Path, index: usize, total: usize) -> Result<Outcome> {
         let started = Instant::now();
         let output = output_path(input, output_dir);
-        self.events.emit(&Event::FileStarted {
-            index,
-            total,
-            input: input.to_path_buf(),
-            output: output.clone(),
-        });
+        self.events.emit(&Event::FileStarted { index, total, input: input.to_path_buf(), output: output.clone() });
         if same_file(input, &output) {
-            return Err(Error::OutputIsInput {
-                path: input.to_path_buf(),
-            });
+            return Err(Error::OutputIsInput { path: input.to_path_buf() });
         }
 
         let analysis = self.analyze(input)?;
-        let plan = plan::plan(&analysis, self.settings, self.caps);
+        let chunked = plan::chunked_available(self.caps, self.mkvmerge.is_some());
+        let plan = plan::plan(&analysis, self.settings, self.caps, &chunked)?;
         self.events.emit(&Event::AnalysisComplete {
             input: input.to_path_buf(),
             analysis: Box::new(analysis.clone()),
             plan: Box::new(plan.clone()),
         });
         for w in analysis.warnings.iter().chain(&plan.warnings) {
-            self.events.emit(&Event::Warning {
-                input: Some(input.to_path_buf()),
-                message: w.clone(),
-            });
+            self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: w.clone() });
         }
 
         if output.exists() {
             match self.check_output(&analysis, &output) {
                 Ok(()) => {
-                    return Ok(Outcome::Skipped(format!(
-                        "valid output already exists: {}",
-                        output.display()
-                    )));
+                    return Ok(Outcome::Skipped(format!("valid output already exists: {}", output.display())));
                 }
                 Err(reason) => self.events.emit(&Event::Warning {
                     input: Some(input.to_path_buf()),
-                    message: format!(
-                        "existing output {} is not valid ({reason}); encoding again",
-                        output.display()
-                    ),
+                    message: format!("existing output {} is not valid ({reason}); encoding again", output.display()),
                 }),
             }
         }
@@ -213,9 +179,7 @@ impl Pipeline<'_> {
         result?;
         work.remove(self.settings.processing.keep_logs)?;
 
-        let output_bytes = std::fs::metadata(&output)
-            .map_err(Error::io("read", &output))?
-            .len();
+        let output_bytes = std::fs::metadata(&output).map_err(Error::io("read", &output))?.len();
         Ok(Outcome::Encoded(FileSummary::new(
             input.to_path_buf(),
             output,
@@ -234,11 +198,7 @@ impl Pipeline<'_> {
             stage: Stage::Analysis,
             detail: String::new(),
         });
-        let probes = analysis::Probes {
-            ffprobe: self.ffprobe,
-            ffmpeg: Some(self.ffmpeg),
-            mediainfo: self.mediainfo,
-        };
+        let probes = analysis::Probes { ffprobe: self.ffprobe, ffmpeg: Some(self.ffmpeg), mediainfo: self.mediainfo };
         let a = analysis::analyze(input, probes, self.settings, self.cancel)?;
         self.events.emit(&Event::StageComplete {
             input: input.to_path_buf(),
@@ -250,25 +210,38 @@ impl Pipeline<'_> {
     }
 
     /// Video, audio and mux into `partial`.
-    fn encode_into(
-        &self,
-        analysis: &Analysis,
-        plan: &EncodePlan,
-        work: &WorkDir,
-        partial: &Path,
-    ) -> Result<()> {
+    fn encode_into(&self, analysis: &Analysis, plan: &EncodePlan, work: &WorkDir, partial: &Path) -> Result<()> {
         let input = analysis.input.as_path();
         let ctx = self.ctx();
         let video = work.working("video.mkv");
-        self.stage(
-            input,
-            Stage::Video,
-            format!(
-                "SVT-AV1 preset {} CRF {}",
-                plan.video.preset, plan.video.crf
-            ),
-            || encode::video::encode_standard(&ctx, input, &video, &plan.video, analysis.duration),
-        )?;
+        match (&plan.chunked, self.mkvmerge) {
+            (Some(params), Some(mkvmerge)) => {
+                let t = Instant::now();
+                let helpers = encode::chunked::Helpers { ffprobe: self.ffprobe, mkvmerge };
+                let report = encode::chunked::encode(&ctx, helpers, analysis, &plan.video, params, work, &video)?;
+                let measured: Vec<f64> = report.segments.iter().filter_map(|s| s.measured_vmaf).collect();
+                let crfs: Vec<f64> = report.segments.iter().map(|s| s.crf).collect();
+                self.events.emit(&Event::StageComplete {
+                    input: input.to_path_buf(),
+                    stage: Stage::Video,
+                    seconds: t.elapsed().as_secs_f64(),
+                    detail: format!(
+                        "{} segments, CRF {:.2}–{:.2}, measured VMAF {:.2}–{:.2}",
+                        report.segments.len(),
+                        crfs.iter().copied().fold(f64::INFINITY, f64::min),
+                        crfs.iter().copied().fold(0.0, f64::max),
+                        measured.iter().copied().fold(f64::INFINITY, f64::min),
+                        measured.iter().copied().fold(0.0, f64::max),
+                    ),
+                });
+            }
+            _ => self.stage(
+                input,
+                Stage::Video,
+                format!("SVT-AV1 preset {} CRF {}", plan.video.preset, plan.video.crf),
+                || encode::video::encode_standard(&ctx, input, &video, &plan.video, analysis.duration),
+            )?,
+        }
         let mut audio_files = Vec::new();
         for track in &plan.audio {
             let out = work.working(&format!("audio-{}.mka", track.index));
@@ -280,30 +253,14 @@ impl Pipeline<'_> {
             )?;
             audio_files.push(out);
         }
-        let inputs = MuxInputs {
-            source: input,
-            video,
-            audio: audio_files,
-        };
-        self.stage(input, Stage::Mux, String::new(), || {
-            mux::mux(&ctx, analysis, &inputs, partial)
-        })
+        let inputs = MuxInputs { source: input, video, audio: audio_files };
+        self.stage(input, Stage::Mux, String::new(), || mux::mux(&ctx, analysis, &inputs, partial))
     }
 
-    fn stage(
-        &self,
-        input: &Path,
-        stage: Stage,
-        detail: String,
-        f: impl FnOnce() -> Result<()>,
-    ) -> Result<()> {
+    fn stage(&self, input: &Path, stage: Stage, detail: String, f: impl FnOnce() -> Result<()>) -> Result<()> {
         self.cancel.check()?;
         let t = Instant::now();
-        self.events.emit(&Event::StageStarted {
-            input: input.to_path_buf(),
-            stage,
-            detail: detail.clone(),
-        });
+        self.events.emit(&Event::StageStarted { input: input.to_path_buf(), stage, detail: detail.clone() });
         f()?;
         self.events.emit(&Event::StageComplete {
             input: input.to_path_buf(),
@@ -318,9 +275,7 @@ impl Pipeline<'_> {
     /// `.failed` name.
     fn accept(&self, analysis: &Analysis, partial: &Path, output: &Path) -> Result<()> {
         let input = analysis.input.as_path();
-        let size = std::fs::metadata(partial)
-            .map_err(Error::io("read", partial))?
-            .len();
+        let size = std::fs::metadata(partial).map_err(Error::io("read", partial))?.len();
         let probe = ffprobe::probe(self.ffprobe, partial, self.cancel).map_err(|e| match e {
             ffprobe::ProbeError::Run(f) => Error::process(input)(f),
             ffprobe::ProbeError::Parse(m) => Error::Validation {
@@ -329,8 +284,7 @@ impl Pipeline<'_> {
                 kept: None,
             },
         })?;
-        let end =
-            ffprobe::video_end_time(self.ffprobe, partial, analysis.duration - 10.0, self.cancel);
+        let end = ffprobe::video_end_time(self.ffprobe, partial, analysis.duration - 10.0, self.cancel);
         let checks = validate::validate(analysis, &probe, size, end);
         let failures = validate::failures(&checks);
         self.events.emit(&Event::ValidationComplete {
@@ -344,27 +298,17 @@ impl Pipeline<'_> {
         } else {
             let kept = failed_path(output);
             std::fs::rename(partial, &kept).map_err(Error::io("rename", &kept))?;
-            Err(Error::Validation {
-                path: input.to_path_buf(),
-                failures,
-                kept: Some(kept),
-            })
+            Err(Error::Validation { path: input.to_path_buf(), failures, kept: Some(kept) })
         }
     }
 
     /// Ok when an existing output passes validation against the source.
     fn check_output(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(), String> {
         let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
-        let probe = ffprobe::probe(self.ffprobe, output, self.cancel)
-            .map_err(|_| "unreadable".to_string())?;
-        let end =
-            ffprobe::video_end_time(self.ffprobe, output, analysis.duration - 10.0, self.cancel);
+        let probe = ffprobe::probe(self.ffprobe, output, self.cancel).map_err(|_| "unreadable".to_string())?;
+        let end = ffprobe::video_end_time(self.ffprobe, output, analysis.duration - 10.0, self.cancel);
         let failures = validate::failures(&validate::validate(analysis, &probe, size, end));
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failures.join("; "))
-        }
+        if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
     }
 }
 
@@ -375,14 +319,8 @@ mod tests {
     #[test]
     fn temporary_names_never_end_in_mkv() {
         let out = Path::new("/o/My Film.mkv");
-        assert_eq!(
-            partial_path(out),
-            Path::new("/o/.My Film.mkv.drapto-partial")
-        );
+        assert_eq!(partial_path(out), Path::new("/o/.My Film.mkv.drapto-partial"));
         assert_eq!(failed_path(out), Path::new("/o/My Film.mkv.failed"));
-        assert_eq!(
-            output_path(Path::new("/in/My Film.mkv"), Path::new("/o")),
-            out
-        );
+        assert_eq!(output_path(Path::new("/in/My Film.mkv"), Path::new("/o")), out);
     }
 }

@@ -5,7 +5,10 @@ use crate::analysis::Analysis;
 use crate::analysis::audio::AudioPlan;
 use crate::analysis::resolution::ResolutionClass;
 use crate::config::Settings;
-use crate::tools::FfmpegCaps;
+use crate::config::{Auto, ChunkedMode};
+use crate::encode::chunked::{self, ChunkedParams};
+use crate::error::ToolError;
+use crate::tools::{FFMPEG_FIX, FfmpegCaps};
 use serde::Serialize;
 
 /// How the video stream is encoded.
@@ -32,6 +35,8 @@ pub enum EncodePath {
     Standard,
     /// Standard, because the source is Dolby Vision (never chunked).
     DolbyVision,
+    /// VMAF-targeted segments encoded in parallel.
+    Chunked,
 }
 
 impl EncodePath {
@@ -39,6 +44,9 @@ impl EncodePath {
         match self {
             EncodePath::Standard => "standard (one encode at the class CRF)",
             EncodePath::DolbyVision => "Dolby Vision (one encode at the class CRF, never chunked)",
+            EncodePath::Chunked => {
+                "chunked (segments encoded in parallel, each at the CRF that reaches the VMAF target)"
+            }
         }
     }
 }
@@ -47,6 +55,8 @@ impl EncodePath {
 #[derive(Debug, Clone, Serialize)]
 pub struct EncodePlan {
     pub path: EncodePath,
+    /// Settings of the chunked path, when it is taken.
+    pub chunked: Option<ChunkedParams>,
     pub video: VideoPlan,
     pub audio: Vec<AudioPlan>,
     /// What the user should know about these decisions.
@@ -85,8 +95,34 @@ impl VideoPlan {
     }
 }
 
-/// Decides everything for `analysis` under `settings`.
-pub fn plan(analysis: &Analysis, settings: &Settings, caps: &FfmpegCaps) -> EncodePlan {
+/// Whether the chunked path can run here: `Err` says what is missing.
+pub fn chunked_available(caps: &FfmpegCaps, mkvmerge: bool) -> Result<(), ToolError> {
+    if !caps.libvmaf {
+        return Err(ToolError {
+            tool: "ffmpeg".into(),
+            problem: "has no libvmaf, which chunked encoding needs to measure quality".into(),
+            fix: FFMPEG_FIX.into(),
+        });
+    }
+    if !mkvmerge {
+        return Err(ToolError {
+            tool: "mkvmerge".into(),
+            problem: "not found; chunked encoding appends its segments with it".into(),
+            fix: "sudo apt-get install mkvtoolnix".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Decides everything for `analysis` under `settings`. `chunked` says
+/// whether the chunked path can run (see [`chunked_available`]); asking for
+/// it when it cannot is an error.
+pub fn plan(
+    analysis: &Analysis,
+    settings: &Settings,
+    caps: &FfmpegCaps,
+    chunked: &Result<(), ToolError>,
+) -> Result<EncodePlan, ToolError> {
     let mut warnings = Vec::new();
     let e = &settings.encoding;
     let crf = match analysis.resolution {
@@ -133,8 +169,7 @@ pub fn plan(analysis: &Analysis, settings: &Settings, caps: &FfmpegCaps) -> Enco
                 let why = if caps.svtav1_dolbyvision {
                     "the source carries no RPU".to_string()
                 } else {
-                    "this ffmpeg's libsvtav1 has no dolbyvision option (use ffmpeg 7.1 or newer)"
-                        .to_string()
+                    "this ffmpeg's libsvtav1 has no dolbyvision option (use ffmpeg 7.1 or newer)".to_string()
                 };
                 if dv.base_layer_compatible() {
                     warnings.push(format!(
@@ -151,8 +186,37 @@ pub fn plan(analysis: &Analysis, settings: &Settings, caps: &FfmpegCaps) -> Enco
             }
         }
     };
-    EncodePlan {
+    let path = match (path, settings.processing.enable_chunked_encoding) {
+        (EncodePath::DolbyVision, _) | (_, ChunkedMode::Off) => path,
+        (_, ChunkedMode::On) => {
+            chunked.clone()?;
+            EncodePath::Chunked
+        }
+        (_, ChunkedMode::Auto) if chunked.is_ok() => EncodePath::Chunked,
+        _ => path,
+    };
+    let chunked_params = (path == EncodePath::Chunked).then(|| {
+        let (w, h) = analysis.crop.crop.map_or((analysis.video.width, analysis.video.height), |c| (c.width, c.height));
+        let workers = match settings.processing.parallel_jobs {
+            Auto::Value(n) => n as usize,
+            Auto::Auto => chunked::default_workers(w, h, settings.resources.max_memory.0),
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cpu_share = (cores as f64 * settings.resources.max_cpu / 100.0).round().max(1.0) as usize;
+        let workers = workers.min(cpu_share).max(1);
+        ChunkedParams {
+            target: e.vmaf_target,
+            chunk_seconds: f64::from(settings.processing.chunk_size),
+            workers,
+            threads_per_worker: (cpu_share / workers).max(1) as u32,
+            subsample: e.vmaf_subsample,
+            pool: e.vmaf_pool.clone(),
+            crf_step: if caps.svtav1_major().unwrap_or(0) >= 4 { 0.25 } else { 1.0 },
+        }
+    });
+    Ok(EncodePlan {
         path,
+        chunked: chunked_params,
         video: VideoPlan {
             preset: e.preset,
             crf,
@@ -164,5 +228,5 @@ pub fn plan(analysis: &Analysis, settings: &Settings, caps: &FfmpegCaps) -> Enco
         },
         audio: analysis.audio.clone(),
         warnings,
-    }
+    })
 }

@@ -12,19 +12,10 @@ pub const DURATION_TOLERANCE: f64 = 1.0;
 
 /// Checks `output` (probed, `size` bytes, its video ending at `video_end`
 /// seconds as measured from its packets) against the source `analysis`.
-pub fn validate(
-    analysis: &Analysis,
-    output: &Probe,
-    size: u64,
-    video_end: Option<f64>,
-) -> Vec<Check> {
+pub fn validate(analysis: &Analysis, output: &Probe, size: u64, video_end: Option<f64>) -> Vec<Check> {
     let mut checks = Vec::new();
     let mut check = |name: &str, passed: bool, detail: String| {
-        checks.push(Check {
-            name: name.into(),
-            passed,
-            detail,
-        });
+        checks.push(Check { name: name.into(), passed, detail });
     };
     check("size", size >= MIN_OUTPUT_BYTES, format!("{size} bytes"));
 
@@ -36,11 +27,7 @@ pub fn validate(
         format!(
             "{} video stream(s): {}",
             videos.len(),
-            videos
-                .iter()
-                .map(|v| v.codec_name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            videos.iter().map(|v| v.codec_name.as_str()).collect::<Vec<_>>().join(", ")
         ),
     );
     if let Some(v) = videos.first() {
@@ -65,45 +52,22 @@ pub fn validate(
         format!(
             "{} of {src_audio} track(s), codecs: {}",
             out_audio.len(),
-            out_audio
-                .iter()
-                .map(|a| a.codec_name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            out_audio.iter().map(|a| a.codec_name.as_str()).collect::<Vec<_>>().join(", ")
         ),
     );
-    let channels_ok = out_audio
-        .iter()
-        .zip(&analysis.audio)
-        .all(|(o, plan)| o.channels == Some(plan.channels));
+    let channels_ok = out_audio.iter().zip(&analysis.audio).all(|(o, plan)| o.channels == Some(plan.channels));
     check(
         "audio channels",
         channels_ok,
-        out_audio
-            .iter()
-            .map(|a| a.channels.unwrap_or(0).to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
+        out_audio.iter().map(|a| a.channels.unwrap_or(0).to_string()).collect::<Vec<_>>().join(", "),
     );
 
     let subs = output.of_type("subtitle").count();
-    check(
-        "subtitles",
-        subs == analysis.subtitles,
-        format!("{subs} of {}", analysis.subtitles),
-    );
+    check("subtitles", subs == analysis.subtitles, format!("{subs} of {}", analysis.subtitles));
     let chapters = output.chapters.len();
-    check(
-        "chapters",
-        chapters == analysis.chapters,
-        format!("{chapters} of {}", analysis.chapters),
-    );
+    check("chapters", chapters == analysis.chapters, format!("{chapters} of {}", analysis.chapters));
     let attachments = output.attachments().count();
-    check(
-        "attachments",
-        attachments == analysis.attachments,
-        format!("{attachments} of {}", analysis.attachments),
-    );
+    check("attachments", attachments == analysis.attachments, format!("{attachments} of {}", analysis.attachments));
 
     match output.duration() {
         Some(d) => check(
@@ -118,24 +82,15 @@ pub fn validate(
         Some(end) => check(
             "video complete",
             (end - analysis.video_end).abs() <= DURATION_TOLERANCE,
-            format!(
-                "last frame ends at {end:.3} s, source's at {:.3} s",
-                analysis.video_end
-            ),
+            format!("last frame ends at {end:.3} s, source's at {:.3} s", analysis.video_end),
         ),
-        None => check(
-            "video complete",
-            false,
-            "no video packets found near the end".into(),
-        ),
+        None => check("video complete", false, "no video packets found near the end".into()),
     }
 
     if analysis.hdr.kind.is_hdr() {
         let src = &analysis.hdr.colour;
         let out = videos.first();
-        let same = |a: &Option<String>, b: Option<&Option<String>>| {
-            a.is_none() || b.is_some_and(|b| b == a)
-        };
+        let same = |a: &Option<String>, b: Option<&Option<String>>| a.is_none() || b.is_some_and(|b| b == a);
         let ok = same(&src.transfer, out.map(|v| &v.color_transfer))
             && same(&src.primaries, out.map(|v| &v.color_primaries))
             && same(&src.matrix, out.map(|v| &v.color_space));
@@ -155,9 +110,5 @@ pub fn validate(
 
 /// The failed checks as one-line reasons.
 pub fn failures(checks: &[Check]) -> Vec<String> {
-    checks
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| format!("{}: {}", c.name, c.detail))
-        .collect()
+    checks.iter().filter(|c| !c.passed).map(|c| format!("{}: {}", c.name, c.detail)).collect()
 }

@@ -17,12 +17,7 @@ fn analyze(src: &Path) -> Value {
 
 fn encode(src: &Path, t: &Path) -> PathBuf {
     let out_dir = t.join("out");
-    let o = run(drapto(t)
-        .arg("encode")
-        .arg("-i")
-        .arg(src)
-        .arg("-o")
-        .arg(&out_dir));
+    let o = run(drapto(t).arg("encode").arg("-i").arg(src).arg("-o").arg(&out_dir));
     assert!(o.status.success());
     out_dir.join(src.file_name().unwrap())
 }
@@ -53,41 +48,23 @@ fn clip(name: &str, filter: &str) -> PathBuf {
 
 #[test]
 fn letterboxed_239_in_1080p_is_cropped() {
-    let src = clip(
-        "letterbox.mkv",
-        "testsrc2=size=1920x804:rate=5:duration=12,pad=1920:1080:0:138:black",
-    );
+    let src = clip("letterbox.mkv", "testsrc2=size=1920x804:rate=5:duration=12,pad=1920:1080:0:138:black");
     let a = analyze(&src);
     let (w, h, x, y) = crop_of(&a).expect("a crop");
     assert_eq!((w, x), (1920, 0));
-    assert!(
-        (800..=808).contains(&h) && (136..=140).contains(&y),
-        "{h} at {y}"
-    );
-    assert_eq!(
-        a["plan"]["video"]["filters"][0],
-        format!("crop={w}:{h}:{x}:{y}")
-    );
+    assert!((800..=808).contains(&h) && (136..=140).contains(&y), "{h} at {y}");
+    assert_eq!(a["plan"]["video"]["filters"][0], format!("crop={w}:{h}:{x}:{y}"));
 
     let t = tempfile::tempdir().unwrap();
     let p = ffprobe(&encode(&src, t.path()));
-    assert_eq!(
-        (video(&p)["width"].as_u64(), video(&p)["height"].as_u64()),
-        (Some(w), Some(h))
-    );
+    assert_eq!((video(&p)["width"].as_u64(), video(&p)["height"].as_u64()), (Some(w), Some(h)));
 }
 
 #[test]
 fn pillarboxed_4_3_in_1080p_is_cropped() {
-    let src = clip(
-        "pillarbox.mkv",
-        "testsrc2=size=1440x1080:rate=5:duration=12,pad=1920:1080:240:0:black",
-    );
+    let src = clip("pillarbox.mkv", "testsrc2=size=1440x1080:rate=5:duration=12,pad=1920:1080:240:0:black");
     let (w, h, x, y) = crop_of(&analyze(&src)).expect("a crop");
-    assert!(
-        (1436..=1444).contains(&w) && (238..=242).contains(&x),
-        "{w} at {x}"
-    );
+    assert!((1436..=1444).contains(&w) && (238..=242).contains(&x), "{w} at {x}");
     assert_eq!((h, y), (1080, 0));
 }
 
@@ -96,12 +73,7 @@ fn full_frame_content_is_not_cropped() {
     let src = clip("fullframe.mkv", "testsrc2=size=1280x720:rate=5:duration=10");
     let a = analyze(&src);
     assert_eq!(crop_of(&a), None);
-    assert!(
-        a["analysis"]["crop"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("no black bars")
-    );
+    assert!(a["analysis"]["crop"]["reason"].as_str().unwrap().contains("no black bars"));
 }
 
 #[test]
@@ -133,19 +105,12 @@ fn end_credits_are_skipped() {
         ],
     );
     let a = analyze(&src);
-    let times: Vec<f64> = a["analysis"]["crop"]["sample_times"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_f64().unwrap())
-        .collect();
+    let times: Vec<f64> =
+        a["analysis"]["crop"]["sample_times"].as_array().unwrap().iter().map(|t| t.as_f64().unwrap()).collect();
     assert!(times.iter().all(|t| *t < 300.0), "{times:?}");
     let (w, h, _, y) = crop_of(&a).expect("letterbox crop");
     assert_eq!(w, 640);
-    assert!(
-        (266..=270).contains(&h) && (44..=48).contains(&y),
-        "{h} at {y}"
-    );
+    assert!((266..=270).contains(&h) && (44..=48).contains(&y), "{h} at {y}");
 
     // Full-frame content with black credits and text: no crop.
     let src = fixture(
@@ -207,10 +172,7 @@ fn changing_aspect_ratio_takes_the_least_aggressive_crop() {
     let a = analyze(&src);
     let (w, h, _, y) = crop_of(&a).expect("a crop");
     assert_eq!(w, 1920);
-    assert!(
-        (1008..=1014).contains(&h) && (32..=36).contains(&y),
-        "{h} at {y}: must keep the IMAX section whole"
-    );
+    assert!((1008..=1014).contains(&h) && (32..=36).contains(&y), "{h} at {y}: must keep the IMAX section whole");
     assert!(a["analysis"]["crop"]["votes"].as_array().unwrap().len() >= 2);
 }
 
@@ -247,10 +209,7 @@ fn dark_scenes_do_not_make_a_bogus_crop() {
     let a = analyze(&src);
     let (w, h, _, y) = crop_of(&a).expect("letterbox crop");
     assert_eq!(w, 1280);
-    assert!(
-        (534..=540).contains(&h) && (90..=94).contains(&y),
-        "{h} at {y}"
-    );
+    assert!((534..=540).contains(&h) && (90..=94).contains(&y), "{h} at {y}");
 }
 
 fn hdr10_uhd() -> PathBuf {
@@ -290,16 +249,10 @@ fn hdr10_uhd_is_cropped_and_keeps_its_metadata() {
     assert_eq!(an["hdr"]["kind"], "pq");
     assert_eq!(an["hdr"]["content_light"]["max_cll"], 1000);
     assert_eq!(an["hdr"]["mastering_display"]["max_luminance"], 1000.0);
-    assert!(
-        an["crop"]["black_level"].as_f64().unwrap() <= 20.0,
-        "limited-range black is 16 on the 8-bit scale"
-    );
+    assert!(an["crop"]["black_level"].as_f64().unwrap() <= 20.0, "limited-range black is 16 on the 8-bit scale");
     let (w, h, _, y) = crop_of(&a).expect("a crop");
     assert_eq!(w, 3840);
-    assert!(
-        (1596..=1604).contains(&h) && (278..=282).contains(&y),
-        "{h} at {y}"
-    );
+    assert!((1596..=1604).contains(&h) && (278..=282).contains(&y), "{h} at {y}");
     assert_eq!(a["plan"]["video"]["crf"], 29);
 
     let t = tempfile::tempdir().unwrap();
@@ -329,13 +282,8 @@ fn hdr10_uhd_is_cropped_and_keeps_its_metadata() {
         .output()
         .unwrap();
     let f: Value = serde_json::from_slice(&frames.stdout).unwrap();
-    let sd = f["frames"][0]["side_data_list"]
-        .as_array()
-        .expect("frame side data");
-    let md = sd
-        .iter()
-        .find(|s| s["side_data_type"] == "Mastering display metadata")
-        .expect("mastering display");
+    let sd = f["frames"][0]["side_data_list"].as_array().expect("frame side data");
+    let md = sd.iter().find(|s| s["side_data_type"] == "Mastering display metadata").expect("mastering display");
     let ratio = |v: &Value| -> f64 {
         let t = v.as_str().unwrap();
         let (n, d) = t.split_once('/').unwrap();
@@ -344,23 +292,11 @@ fn hdr10_uhd_is_cropped_and_keeps_its_metadata() {
     assert_eq!(ratio(&md["max_luminance"]), 1000.0);
     assert!((ratio(&md["min_luminance"]) - 0.005).abs() < 1e-4);
     assert!((ratio(&md["red_x"]) - 0.68).abs() < 1e-3);
-    let cl = sd
-        .iter()
-        .find(|s| s["side_data_type"] == "Content light level metadata")
-        .expect("content light");
-    assert_eq!(
-        (cl["max_content"].as_u64(), cl["max_average"].as_u64()),
-        (Some(1000), Some(400))
-    );
-    let mi = std::process::Command::new("mediainfo")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let cl = sd.iter().find(|s| s["side_data_type"] == "Content light level metadata").expect("content light");
+    assert_eq!((cl["max_content"].as_u64(), cl["max_average"].as_u64()), (Some(1000), Some(400)));
+    let mi = std::process::Command::new("mediainfo").arg(&out).output().unwrap();
     let mi = String::from_utf8_lossy(&mi.stdout);
-    assert!(
-        mi.contains("SMPTE ST 2086") && mi.contains("1000 cd/m2"),
-        "{mi}"
-    );
+    assert!(mi.contains("SMPTE ST 2086") && mi.contains("1000 cd/m2"), "{mi}");
 }
 
 #[test]
@@ -413,24 +349,13 @@ fn interlaced_anamorphic_dvd_is_deinterlaced_and_keeps_its_aspect() {
         ],
     );
     let a = analyze(&src);
-    assert_eq!(
-        a["analysis"]["interlace"]["interlaced"], true,
-        "{}",
-        a["analysis"]["interlace"]
-    );
-    assert_eq!(
-        a["plan"]["video"]["filters"][0],
-        "bwdif=mode=send_frame:parity=tff:deint=all"
-    );
+    assert_eq!(a["analysis"]["interlace"]["interlaced"], true, "{}", a["analysis"]["interlace"]);
+    assert_eq!(a["plan"]["video"]["filters"][0], "bwdif=mode=send_frame:parity=tff:deint=all");
     let t = tempfile::tempdir().unwrap();
     let out = encode(&src, t.path());
     let p = ffprobe(&out);
     assert_eq!(video(&p)["display_aspect_ratio"], "16:9");
-    assert_eq!(
-        frame_count(&out),
-        frame_count(&src),
-        "one frame out per frame in"
-    );
+    assert_eq!(frame_count(&out), frame_count(&src), "one frame out per frame in");
 }
 
 #[test]
@@ -442,9 +367,7 @@ fn progressive_source_is_never_filtered() {
 }
 
 fn dv_sample(name: &str) -> PathBuf {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     assert!(shared.exists(), "{} missing", shared.display());
     shared
 }
@@ -475,14 +398,8 @@ fn dolby_vision_profile_8_is_kept_as_profile_10() {
         assert_eq!(rec["dv_profile"], 10, "{name}");
         assert_eq!(rec["dv_bl_signal_compatibility_id"], 1, "{name}");
         assert_eq!(v["color_transfer"], "smpte2084");
-        let mi = std::process::Command::new("mediainfo")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let mi = std::process::Command::new("mediainfo").arg(&out).output().unwrap();
         let mi = String::from_utf8_lossy(&mi.stdout);
-        assert!(
-            mi.contains("Dolby Vision") && mi.contains("dav1.10"),
-            "{mi}"
-        );
+        assert!(mi.contains("Dolby Vision") && mi.contains("dav1.10"), "{mi}");
     }
 }

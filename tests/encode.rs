@@ -7,11 +7,7 @@ use common::*;
 use std::path::Path;
 
 fn tag<'a>(s: &'a serde_json::Value, name: &str) -> Option<&'a str> {
-    s["tags"]
-        .as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .and_then(|(_, v)| v.as_str())
+    s["tags"].as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str())
 }
 
 #[test]
@@ -20,12 +16,7 @@ fn rich_source_keeps_tracks_tags_subtitles_attachments_and_chapters() {
     let before = fingerprint(&src);
     let t = tempfile::tempdir().unwrap();
     let out_dir = t.path().join("out");
-    let o = run(drapto(t.path())
-        .arg("encode")
-        .arg("-i")
-        .arg(&src)
-        .arg("-o")
-        .arg(&out_dir));
+    let o = run(drapto(t.path()).arg("encode").arg("-i").arg(&src).arg("-o").arg(&out_dir));
     assert!(o.status.success());
     assert_eq!(fingerprint(&src), before, "input must not change");
 
@@ -96,10 +87,7 @@ fn rich_source_keeps_tracks_tags_subtitles_attachments_and_chapters() {
             .arg(&out)
             .output()
             .unwrap();
-        let bytes: f64 = String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter_map(|l| l.trim().parse::<f64>().ok())
-            .sum();
+        let bytes: f64 = String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse::<f64>().ok()).sum();
         bytes * 8.0 / dur / 1000.0
     };
     let (stereo, surround) = (bits(0), bits(1));
@@ -108,10 +96,7 @@ fn rich_source_keeps_tracks_tags_subtitles_attachments_and_chapters() {
     assert!(surround > stereo * 1.4);
 
     // Nothing is left behind in the work folder or output folder.
-    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers, vec![std::ffi::OsString::from("rich.mkv")]);
 }
 
@@ -120,30 +105,14 @@ fn batch_goes_on_after_broken_files_and_reports_failure() {
     let t = tempfile::tempdir().unwrap();
     let input = t.path().join("in");
     std::fs::create_dir(&input).unwrap();
-    std::fs::copy(
-        simple_clip("small.mkv", "320x240", 2),
-        input.join("b good.mkv"),
-    )
-    .unwrap();
+    std::fs::copy(simple_clip("small.mkv", "320x240", 2), input.join("b good.mkv")).unwrap();
     std::fs::write(input.join("a empty.mkv"), b"").unwrap();
-    std::fs::write(
-        input.join("c text.mkv"),
-        b"this is not a video file at all\n",
-    )
-    .unwrap();
+    std::fs::write(input.join("c text.mkv"), b"this is not a video file at all\n").unwrap();
     std::fs::write(input.join("notes.txt"), b"ignored").unwrap();
     let out_dir = t.path().join("out");
 
-    let o = run(drapto(t.path())
-        .args(["encode", "--json", "-i"])
-        .arg(&input)
-        .arg("-o")
-        .arg(&out_dir));
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "a failed file makes the exit code 1"
-    );
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&input).arg("-o").arg(&out_dir));
+    assert_eq!(o.status.code(), Some(1), "a failed file makes the exit code 1");
     assert!(out_dir.join("b good.mkv").exists());
     assert!(!out_dir.join("a empty.mkv").exists());
     assert!(!out_dir.join("c text.mkv").exists());
@@ -153,15 +122,9 @@ fn batch_goes_on_after_broken_files_and_reports_failure() {
     let failed: Vec<_> = ev.iter().filter(|e| e["event"] == "file_failed").collect();
     assert_eq!(failed.len(), 2);
     let empty_err = failed[0]["error"].as_str().unwrap();
-    assert!(
-        empty_err.contains("a empty.mkv") && empty_err.contains("empty"),
-        "{empty_err}"
-    );
+    assert!(empty_err.contains("a empty.mkv") && empty_err.contains("empty"), "{empty_err}");
     let text_err = failed[1]["error"].as_str().unwrap();
-    assert!(
-        text_err.contains("c text.mkv") && text_err.contains("not a readable media file"),
-        "{text_err}"
-    );
+    assert!(text_err.contains("c text.mkv") && text_err.contains("not a readable media file"), "{text_err}");
     let done = ev.iter().find(|e| e["event"] == "batch_complete").unwrap();
     assert_eq!(done["summary"]["files"].as_array().unwrap().len(), 1);
     assert_eq!(done["summary"]["failed"].as_array().unwrap().len(), 2);
@@ -175,19 +138,11 @@ fn output_folder_equal_to_input_folder_is_refused() {
     let f = dir.join("film.mkv");
     std::fs::copy(simple_clip("small.mkv", "320x240", 2), &f).unwrap();
     let before = fingerprint(&f);
-    let o = run(drapto(t.path())
-        .arg("encode")
-        .arg("-i")
-        .arg(&dir)
-        .arg("-o")
-        .arg(&dir));
+    let o = run(drapto(t.path()).arg("encode").arg("-i").arg(&dir).arg("-o").arg(&dir));
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("would overwrite the input"));
     assert_eq!(fingerprint(&f), before);
-    let names: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
 
@@ -196,40 +151,23 @@ fn existing_valid_output_is_skipped_and_invalid_one_replaced() {
     let t = tempfile::tempdir().unwrap();
     let src = simple_clip("small.mkv", "320x240", 2);
     let out_dir = t.path().join("out");
-    let o = run(drapto(t.path())
-        .arg("encode")
-        .arg("-i")
-        .arg(&src)
-        .arg("-o")
-        .arg(&out_dir));
+    let o = run(drapto(t.path()).arg("encode").arg("-i").arg(&src).arg("-o").arg(&out_dir));
     assert!(o.status.success());
     let out = out_dir.join("small.mkv");
     let first = fingerprint(&out);
 
-    let o = run(drapto(t.path())
-        .args(["encode", "--json", "-i"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out_dir));
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
     assert!(o.status.success());
     assert!(events(&o).iter().any(|e| e["event"] == "file_skipped"));
     assert_eq!(fingerprint(&out), first, "a valid output is left alone");
 
     // A truncated file under the output name is not taken as done.
     std::fs::write(&out, &first.0[..first.0.len() / 3]).unwrap();
-    let o = run(drapto(t.path())
-        .args(["encode", "--json", "-i"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out_dir));
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
     assert!(o.status.success());
     let ev = events(&o);
     assert!(ev.iter().any(|e| e["event"] == "file_complete"));
-    assert!(
-        ev.iter().any(
-            |e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("not valid")
-        )
-    );
+    assert!(ev.iter().any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("not valid")));
     assert_eq!(frame_count(&out), 50);
 }
 
@@ -266,11 +204,7 @@ fn odd_channel_counts_and_24_bit_pcm_are_encoded_with_warnings() {
         ],
     );
     let out_dir = t.path().join("out");
-    let o = run(drapto(t.path())
-        .args(["encode", "--json", "-i"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out_dir));
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
     assert!(o.status.success());
     let warnings: Vec<String> = events(&o)
         .iter()
@@ -279,10 +213,7 @@ fn odd_channel_counts_and_24_bit_pcm_are_encoded_with_warnings() {
         .collect();
     assert_eq!(warnings.len(), 3, "{warnings:?}");
     let p = ffprobe(&out_dir.join("odd_audio.mkv"));
-    let ch: Vec<u64> = streams(&p, "audio")
-        .iter()
-        .map(|s| s["channels"].as_u64().unwrap())
-        .collect();
+    let ch: Vec<u64> = streams(&p, "audio").iter().map(|s| s["channels"].as_u64().unwrap()).collect();
     assert_eq!(ch, [3, 5, 7], "every channel is kept");
 }
 
@@ -316,34 +247,14 @@ fn audio_delay_is_kept() {
     );
     let start = |p: &Path| -> f64 {
         let j = ffprobe(p);
-        let a = streams(&j, "audio")[0]["start_time"]
-            .as_str()
-            .unwrap()
-            .parse::<f64>()
-            .unwrap();
-        let v = streams(&j, "video")[0]["start_time"]
-            .as_str()
-            .unwrap()
-            .parse::<f64>()
-            .unwrap();
+        let a = streams(&j, "audio")[0]["start_time"].as_str().unwrap().parse::<f64>().unwrap();
+        let v = streams(&j, "video")[0]["start_time"].as_str().unwrap().parse::<f64>().unwrap();
         a - v
     };
     let src_delay = start(&src);
     assert!((src_delay - 0.5).abs() < 0.05, "fixture delay {src_delay}");
     let out_dir = t.path().join("out");
-    assert!(
-        run(drapto(t.path())
-            .arg("encode")
-            .arg("-i")
-            .arg(&src)
-            .arg("-o")
-            .arg(&out_dir))
-        .status
-        .success()
-    );
+    assert!(run(drapto(t.path()).arg("encode").arg("-i").arg(&src).arg("-o").arg(&out_dir)).status.success());
     let out_delay = start(&out_dir.join("delayed_audio.mkv"));
-    assert!(
-        (out_delay - src_delay).abs() < 0.03,
-        "delay {src_delay} became {out_delay}"
-    );
+    assert!((out_delay - src_delay).abs() < 0.03, "delay {src_delay} became {out_delay}");
 }

@@ -40,30 +40,10 @@ pub fn layout_for(channels: u32, s: &AudioSettings) -> (u32, String, u32, Option
         8 => (8, std, s.bitrate_7_1, None),
         // Opus carries 3, 4, 5 and 7 channels in these layouts; keep every
         // channel and give each a share between the neighbouring table rows.
-        3 => (
-            3,
-            "3.0".into(),
-            160,
-            Some("3-channel audio kept as 3.0 at 160k (not a standard layout)".into()),
-        ),
-        4 => (
-            4,
-            "quad".into(),
-            192,
-            Some("4-channel audio kept as quad at 192k (not a standard layout)".into()),
-        ),
-        5 => (
-            5,
-            "5.0".into(),
-            224,
-            Some("5-channel audio kept as 5.0 at 224k (not a standard layout)".into()),
-        ),
-        7 => (
-            7,
-            "6.1".into(),
-            320,
-            Some("7-channel audio kept as 6.1 at 320k (not a standard layout)".into()),
-        ),
+        3 => (3, "3.0".into(), 160, Some("3-channel audio kept as 3.0 at 160k (not a standard layout)".into())),
+        4 => (4, "quad".into(), 192, Some("4-channel audio kept as quad at 192k (not a standard layout)".into())),
+        5 => (5, "5.0".into(), 224, Some("5-channel audio kept as 5.0 at 224k (not a standard layout)".into())),
+        7 => (7, "6.1".into(), 320, Some("7-channel audio kept as 6.1 at 320k (not a standard layout)".into())),
         0 => (
             2,
             "stereo".into(),
@@ -74,10 +54,7 @@ pub fn layout_for(channels: u32, s: &AudioSettings) -> (u32, String, u32, Option
             8,
             std,
             s.bitrate_7_1,
-            Some(format!(
-                "{n}-channel audio is more than Opus carries: DOWNMIXED to 7.1 at {}k",
-                s.bitrate_7_1
-            )),
+            Some(format!("{n}-channel audio is more than Opus carries: DOWNMIXED to 7.1 at {}k", s.bitrate_7_1)),
         ),
     }
 }
@@ -149,10 +126,7 @@ mod tests {
 
     #[test]
     fn configured_bitrates_are_used() {
-        let s = AudioSettings {
-            bitrate_stereo: 96,
-            ..AudioSettings::default()
-        };
+        let s = AudioSettings { bitrate_stereo: 96, ..AudioSettings::default() };
         assert_eq!(layout_for(2, &s).2, 96);
     }
 }

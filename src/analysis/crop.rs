@@ -32,12 +32,7 @@ pub struct Rect {
 
 impl Rect {
     pub fn full(width: u32, height: u32) -> Rect {
-        Rect {
-            width,
-            height,
-            x: 0,
-            y: 0,
-        }
+        Rect { width, height, x: 0, y: 0 }
     }
 
     /// ffmpeg's `crop` filter argument.
@@ -56,12 +51,7 @@ impl Rect {
     /// The smallest rectangle holding both.
     fn union(&self, o: &Rect) -> Rect {
         let (x, y) = (self.x.min(o.x), self.y.min(o.y));
-        Rect {
-            x,
-            y,
-            width: self.right().max(o.right()) - x,
-            height: self.bottom().max(o.bottom()) - y,
-        }
+        Rect { x, y, width: self.right().max(o.right()) - x, height: self.bottom().max(o.bottom()) - y }
     }
 }
 
@@ -130,9 +120,7 @@ pub fn sample_times(duration: f64, frame_rate: f64) -> Vec<f64> {
     if span <= 0.0 {
         return vec![start];
     }
-    (0..count)
-        .map(|i| start + span * (i as f64 + 0.5) / count as f64)
-        .collect()
+    (0..count).map(|i| start + span * (i as f64 + 0.5) / count as f64).collect()
 }
 
 /// The black threshold on the 8-bit scale: 24 for SDR; for HDR 1.5× the
@@ -184,20 +172,11 @@ pub fn usable(raw: Option<(i64, i64, i64, i64)>, width: u32, height: u32) -> Opt
     if (w as f64) < f64::from(width) * 0.2 || (h as f64) < f64::from(height) * 0.2 {
         return None;
     }
-    Some(Rect {
-        width: w as u32,
-        height: h as u32,
-        x: x as u32,
-        y: y as u32,
-    })
+    Some(Rect { width: w as u32, height: h as u32, x: x as u32, y: y as u32 })
 }
 
 /// Decides from the samples (`None` = too dark).
-pub fn decide(
-    samples: &[Option<Rect>],
-    width: u32,
-    height: u32,
-) -> (Option<Rect>, String, Vec<(Rect, usize)>, usize) {
+pub fn decide(samples: &[Option<Rect>], width: u32, height: u32) -> (Option<Rect>, String, Vec<(Rect, usize)>, usize) {
     let mut votes: Vec<(Rect, usize)> = Vec::new();
     for r in samples.iter().flatten() {
         match votes.iter_mut().find(|(v, _)| v == r) {
@@ -208,12 +187,7 @@ pub fn decide(
     votes.sort_by_key(|v| std::cmp::Reverse(v.1));
     let dark = samples.iter().filter(|s| s.is_none()).count();
     let Some(union) = samples.iter().flatten().copied().reduce(|a, b| a.union(&b)) else {
-        return (
-            None,
-            "no sample showed the picture's edges (all too dark)".into(),
-            votes,
-            dark,
-        );
+        return (None, "no sample showed the picture's edges (all too dark)".into(), votes, dark);
     };
     // Keep an axis whole unless its bars are real.
     let min_bar = |dim: u32| (f64::from(dim) * MIN_BAR_FRACTION).max(8.0);
@@ -233,12 +207,7 @@ pub fn decide(
     let (x, y) = (even_down(r.x), even_down(r.y));
     let right = even_up(r.x + r.width).min(even_down(width));
     let bottom = even_up(r.y + r.height).min(even_down(height));
-    let r = Rect {
-        x,
-        y,
-        width: right - x,
-        height: bottom - y,
-    };
+    let r = Rect { x, y, width: right - x, height: bottom - y };
     let usable = samples.len() - dark;
     if r.width >= even_down(width) && r.height >= even_down(height) {
         let why = if votes.len() > 1 {
@@ -252,10 +221,7 @@ pub fn decide(
         return (None, why, votes, dark);
     }
     let why = if votes.len() == 1 {
-        format!(
-            "all {usable} usable samples agree on {}x{}",
-            r.width, r.height
-        )
+        format!("all {usable} usable samples agree on {}x{}", r.width, r.height)
     } else {
         format!(
             "least aggressive of {} different crops over {usable} samples, so no scene is cut: {}x{}",
@@ -278,36 +244,23 @@ fn sample_run(ffmpeg: &Path, input: &Path, at: f64, vf: &str, cancel: &Cancel) -
         .arg(FRAMES_PER_SAMPLE.to_string())
         .extend(["-f", "null", "-"]);
     let mut cmd = a.command(ffmpeg);
-    cmd.stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
+    cmd.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
     if cancel.is_cancelled() {
         return None;
     }
     let out = cmd.output().ok()?;
-    out.status.success().then(|| {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    out.status
+        .success()
+        .then(|| format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 /// Runs `f` over `items` on as many threads as there are cores.
 fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(items.len().max(1));
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(items.len().max(1));
     let chunk = items.len().div_ceil(workers).max(1);
     std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("crop worker"))
-            .collect()
+        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("crop worker")).collect()
     })
 }
 
@@ -329,15 +282,9 @@ pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
     let times = sample_times(src.duration, src.frame_rate);
     let black_level = if src.hdr {
         let readings: Vec<f64> = parallel(&times[..times.len().min(6)], |t| {
-            sample_run(
-                ffmpeg,
-                src.path,
-                *t,
-                "signalstats,metadata=print:key=lavfi.signalstats.YLOW",
-                cancel,
-            )
-            .map(|o| parse_ylow(&o))
-            .unwrap_or_default()
+            sample_run(ffmpeg, src.path, *t, "signalstats,metadata=print:key=lavfi.signalstats.YLOW", cancel)
+                .map(|o| parse_ylow(&o))
+                .unwrap_or_default()
         })
         .into_iter()
         .flatten()
@@ -345,10 +292,7 @@ pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
         let scale = f64::from(1u32 << src.bit_depth.saturating_sub(8));
         // Nothing is darker than legal black: limited range starts at 16.
         let floor = if src.full_range { 0.0 } else { 16.0 };
-        readings
-            .into_iter()
-            .reduce(f64::min)
-            .map(|b| (b / scale).max(floor))
+        readings.into_iter().reduce(f64::min).map(|b| (b / scale).max(floor))
     } else {
         None
     };
@@ -356,22 +300,10 @@ pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
     let limit = native_limit(threshold, src.bit_depth);
     let vf = format!("cropdetect=limit={limit}:round=2:reset=0");
     let samples: Vec<Option<Rect>> = parallel(&times, |t| {
-        usable(
-            sample_run(ffmpeg, src.path, *t, &vf, cancel).and_then(|o| parse_cropdetect(&o)),
-            src.width,
-            src.height,
-        )
+        usable(sample_run(ffmpeg, src.path, *t, &vf, cancel).and_then(|o| parse_cropdetect(&o)), src.width, src.height)
     });
     let (crop, reason, votes, dark_samples) = decide(&samples, src.width, src.height);
-    CropDecision {
-        crop,
-        reason,
-        threshold,
-        black_level,
-        sample_times: times,
-        votes,
-        dark_samples,
-    }
+    CropDecision { crop, reason, threshold, black_level, sample_times: times, votes, dark_samples }
 }
 
 #[cfg(test)]
@@ -379,12 +311,7 @@ mod tests {
     use super::*;
 
     fn r(width: u32, height: u32, x: u32, y: u32) -> Option<Rect> {
-        Some(Rect {
-            width,
-            height,
-            x,
-            y,
-        })
+        Some(Rect { width, height, x, y })
     }
 
     #[test]
@@ -427,10 +354,7 @@ mod tests {
         let log = "[Parsed_cropdetect_0 @ 0x1] x1:0 x2:1919 y1:138 y2:941 w:1920 h:800 x:0 y:140 pts:1 t:0.04 limit:0.094 crop=1920:800:0:140\n\
                    [Parsed_cropdetect_0 @ 0x1] x1:0 x2:1919 y1:136 y2:943 w:1920 h:808 x:0 y:136 pts:2 t:0.08 limit:0.094 crop=1920:808:0:136\n";
         assert_eq!(parse_cropdetect(log), Some((1920, 808, 0, 136)));
-        assert_eq!(
-            parse_cropdetect("crop=-1904:-1072:1912:1080"),
-            Some((-1904, -1072, 1912, 1080))
-        );
+        assert_eq!(parse_cropdetect("crop=-1904:-1072:1912:1080"), Some((-1904, -1072, 1912, 1080)));
         assert_eq!(parse_cropdetect("nothing"), None);
         assert_eq!(
             parse_ylow("frame:0 pts:0\nlavfi.signalstats.YLOW=64\nlavfi.signalstats.YLOW=70\n"),
@@ -443,10 +367,7 @@ mod tests {
         assert_eq!(usable(Some((-1904, -1072, 1912, 1080)), 1920, 1080), None);
         assert_eq!(usable(Some((16, 16, 952, 532)), 1920, 1080), None);
         assert_eq!(usable(None, 1920, 1080), None);
-        assert_eq!(
-            usable(Some((1920, 800, 0, 140)), 1920, 1080),
-            r(1920, 800, 0, 140)
-        );
+        assert_eq!(usable(Some((1920, 800, 0, 140)), 1920, 1080), r(1920, 800, 0, 140));
     }
 
     #[test]
@@ -486,21 +407,12 @@ mod tests {
     fn tiny_bars_are_ignored_and_odd_values_made_even() {
         assert_eq!(decide(&[r(1916, 1076, 2, 2)], 1920, 1080).0, None);
         // Odd offsets and sizes: round outward to even, stay inside.
-        assert_eq!(
-            decide(&[r(1440, 1079, 241, 1)], 1920, 1080).0,
-            r(1442, 1080, 240, 0)
-        );
-        assert_eq!(
-            decide(&[r(701, 360, 9, 60)], 718, 480).0,
-            r(702, 360, 8, 60)
-        );
+        assert_eq!(decide(&[r(1440, 1079, 241, 1)], 1920, 1080).0, r(1442, 1080, 240, 0));
+        assert_eq!(decide(&[r(701, 360, 9, 60)], 718, 480).0, r(702, 360, 8, 60));
     }
 
     #[test]
     fn pillarbox() {
-        assert_eq!(
-            decide(&[r(1440, 1080, 240, 0); 5], 1920, 1080).0,
-            r(1440, 1080, 240, 0)
-        );
+        assert_eq!(decide(&[r(1440, 1080, 240, 0); 5], 1920, 1080).0, r(1440, 1080, 240, 0));
     }
 }

@@ -58,10 +58,7 @@ pub fn detect(stream: &Stream, mediainfo: Option<&MediaInfo>) -> Option<DolbyVis
     }
     if let Some(mi) = mediainfo {
         if let Some(track) = mi.tracks("Video").next() {
-            if let Some(fmt) = track
-                .get("HDR_Format")
-                .filter(|f| f.contains("Dolby Vision"))
-            {
+            if let Some(fmt) = track.get("HDR_Format").filter(|f| f.contains("Dolby Vision")) {
                 dv.detected_by.push("mediainfo".into());
                 dv.mediainfo_format = Some(fmt.to_string());
                 if dv.profile.is_none() {
@@ -94,10 +91,7 @@ mod tests {
     fn profile_text() {
         assert_eq!(parse_profile("dvhe.08.06"), Some(8));
         assert_eq!(parse_profile("dav1.10.01"), Some(10));
-        assert_eq!(
-            parse_profile("Dolby Vision, Version 1.0, Profile 8.1, dvhe.08.06"),
-            Some(8)
-        );
+        assert_eq!(parse_profile("Dolby Vision, Version 1.0, Profile 8.1, dvhe.08.06"), Some(8));
         assert_eq!(parse_profile("nothing"), None);
     }
 

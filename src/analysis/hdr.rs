@@ -91,10 +91,7 @@ pub struct ContentLight {
 
 impl ContentLight {
     pub fn from_side_data(sd: &SideData) -> Option<ContentLight> {
-        Some(ContentLight {
-            max_cll: sd.number("max_content")? as u32,
-            max_fall: sd.number("max_average")? as u32,
-        })
+        Some(ContentLight { max_cll: sd.number("max_content")? as u32, max_fall: sd.number("max_average")? as u32 })
     }
 }
 
@@ -113,10 +110,7 @@ pub fn kind_of(colour: &Colour) -> HdrKind {
         Some("smpte2084") => HdrKind::Pq,
         Some("arib-std-b67") => HdrKind::Hlg,
         _ if colour.primaries.as_deref() == Some("bt2020")
-            || colour
-                .matrix
-                .as_deref()
-                .is_some_and(|m| m.starts_with("bt2020")) =>
+            || colour.matrix.as_deref().is_some_and(|m| m.starts_with("bt2020")) =>
         {
             HdrKind::Bt2020
         }
@@ -143,18 +137,9 @@ pub fn analyze(stream: &Stream, frame_side_data: &[SideData]) -> HdrInfo {
             .filter(|s| s.side_data_type.to_ascii_lowercase().contains(kind))
             .collect::<Vec<_>>()
     };
-    let mastering_display = find("mastering display")
-        .into_iter()
-        .find_map(MasteringDisplay::from_side_data);
-    let content_light = find("content light")
-        .into_iter()
-        .find_map(ContentLight::from_side_data);
-    HdrInfo {
-        kind: kind_of(&colour),
-        colour,
-        mastering_display,
-        content_light,
-    }
+    let mastering_display = find("mastering display").into_iter().find_map(MasteringDisplay::from_side_data);
+    let content_light = find("content light").into_iter().find_map(ContentLight::from_side_data);
+    HdrInfo { kind: kind_of(&colour), colour, mastering_display, content_light }
 }
 
 #[cfg(test)]
@@ -162,28 +147,14 @@ mod tests {
     use super::*;
 
     fn colour(p: &str, t: &str, m: &str) -> Colour {
-        Colour {
-            primaries: Some(p.into()),
-            transfer: Some(t.into()),
-            matrix: Some(m.into()),
-            ..Colour::default()
-        }
+        Colour { primaries: Some(p.into()), transfer: Some(t.into()), matrix: Some(m.into()), ..Colour::default() }
     }
 
     #[test]
     fn kinds() {
-        assert_eq!(
-            kind_of(&colour("bt2020", "smpte2084", "bt2020nc")),
-            HdrKind::Pq
-        );
-        assert_eq!(
-            kind_of(&colour("bt2020", "arib-std-b67", "bt2020nc")),
-            HdrKind::Hlg
-        );
-        assert_eq!(
-            kind_of(&colour("bt2020", "bt709", "bt2020nc")),
-            HdrKind::Bt2020
-        );
+        assert_eq!(kind_of(&colour("bt2020", "smpte2084", "bt2020nc")), HdrKind::Pq);
+        assert_eq!(kind_of(&colour("bt2020", "arib-std-b67", "bt2020nc")), HdrKind::Hlg);
+        assert_eq!(kind_of(&colour("bt2020", "bt709", "bt2020nc")), HdrKind::Bt2020);
         assert_eq!(kind_of(&colour("bt709", "bt709", "bt709")), HdrKind::Sdr);
         assert_eq!(kind_of(&Colour::default()), HdrKind::Sdr);
     }
@@ -204,15 +175,10 @@ mod tests {
             md.svt_param(),
             "G(0.2650,0.6900)B(0.1500,0.0600)R(0.6800,0.3200)WP(0.3127,0.3290)L(1000.0000,0.0050)"
         );
-        let cl: SideData =
-            serde_json::from_str(r#"{"side_data_type":"Content light level metadata","max_content":1000,"max_average":400}"#)
-                .unwrap();
-        assert_eq!(
-            ContentLight::from_side_data(&cl),
-            Some(ContentLight {
-                max_cll: 1000,
-                max_fall: 400
-            })
-        );
+        let cl: SideData = serde_json::from_str(
+            r#"{"side_data_type":"Content light level metadata","max_content":1000,"max_average":400}"#,
+        )
+        .unwrap();
+        assert_eq!(ContentLight::from_side_data(&cl), Some(ContentLight { max_cll: 1000, max_fall: 400 }));
     }
 }

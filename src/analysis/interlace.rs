@@ -62,10 +62,7 @@ impl InterlaceVerdict {
 
 /// Parses the last "Multi frame detection" line of an idet run.
 pub fn parse_idet(stderr: &str) -> Option<IdetCounts> {
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.contains("Multi frame detection"))?;
+    let line = stderr.lines().rev().find(|l| l.contains("Multi frame detection"))?;
     let rest = line.split("Multi frame detection:").nth(1)?;
     let field = |name: &str| -> Option<u64> {
         let after = rest.split(name).nth(1)?;
@@ -95,10 +92,7 @@ pub fn decide(counts: IdetCounts, declared: Option<&str>) -> InterlaceVerdict {
             interlaced: declared_interlaced,
             field_order,
             counts,
-            reason: format!(
-                "idet could not judge any frame; the stream says {}",
-                declared.unwrap_or("nothing")
-            ),
+            reason: format!("idet could not judge any frame; the stream says {}", declared.unwrap_or("nothing")),
         };
     }
     let share = interlaced_frames as f64 / decided as f64;
@@ -108,14 +102,7 @@ pub fn decide(counts: IdetCounts, declared: Option<&str>) -> InterlaceVerdict {
         _ => SHARE_IF_UNFLAGGED,
     };
     let interlaced = share >= needed;
-    let field_order = interlaced.then(|| {
-        if counts.bff > counts.tff {
-            "bff"
-        } else {
-            "tff"
-        }
-        .to_string()
-    });
+    let field_order = interlaced.then(|| if counts.bff > counts.tff { "bff" } else { "tff" }.to_string());
     let reason = format!(
         "idet: {:.0}% of {decided} judged frames interlaced (TFF {}, BFF {}, progressive {}; {:.0}% needed); stream field order {}",
         share * 100.0,
@@ -125,27 +112,13 @@ pub fn decide(counts: IdetCounts, declared: Option<&str>) -> InterlaceVerdict {
         needed * 100.0,
         declared.unwrap_or("unknown")
     );
-    InterlaceVerdict {
-        interlaced,
-        field_order,
-        counts,
-        reason,
-    }
+    InterlaceVerdict { interlaced, field_order, counts, reason }
 }
 
 /// Runs idet at a few points and decides.
-pub fn detect(
-    ffmpeg: &Path,
-    input: &Path,
-    duration: f64,
-    declared: Option<&str>,
-    cancel: &Cancel,
-) -> InterlaceVerdict {
-    let points: Vec<f64> = if duration > 60.0 {
-        [0.2, 0.5, 0.8].iter().map(|f| duration * f).collect()
-    } else {
-        vec![0.0]
-    };
+pub fn detect(ffmpeg: &Path, input: &Path, duration: f64, declared: Option<&str>, cancel: &Cancel) -> InterlaceVerdict {
+    let points: Vec<f64> =
+        if duration > 60.0 { [0.2, 0.5, 0.8].iter().map(|f| duration * f).collect() } else { vec![0.0] };
     let mut total = IdetCounts::default();
     for at in points {
         if cancel.is_cancelled() {
@@ -155,16 +128,7 @@ pub fn detect(
         a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-ss"])
             .arg(format!("{at:.3}"))
             .input(input)
-            .extend([
-                "-map",
-                "0:v:0",
-                "-an",
-                "-sn",
-                "-dn",
-                "-vf",
-                "idet",
-                "-frames:v",
-            ])
+            .extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", "idet", "-frames:v"])
             .arg(FRAMES_PER_SAMPLE.to_string())
             .extend(["-f", "null", "-"]);
         if let Ok(out) = a.command(ffmpeg).output() {
@@ -185,32 +149,16 @@ mod tests {
         let log = "[Parsed_idet_0 @ 0x1] Repeated Fields: Neither:    59 Top:     0 Bottom:     0\n\
                    [Parsed_idet_0 @ 0x1] Single frame detection: TFF:    50 BFF:     0 Progressive:     2 Undetermined:     7\n\
                    [Parsed_idet_0 @ 0x1] Multi frame detection: TFF:    57 BFF:     0 Progressive:     1 Undetermined:     1\n";
-        assert_eq!(
-            parse_idet(log),
-            Some(IdetCounts {
-                tff: 57,
-                bff: 0,
-                progressive: 1,
-                undetermined: 1
-            })
-        );
+        assert_eq!(parse_idet(log), Some(IdetCounts { tff: 57, bff: 0, progressive: 1, undetermined: 1 }));
         assert_eq!(parse_idet("no idet here"), None);
     }
 
     #[test]
     fn verdicts() {
-        let c = |tff, bff, progressive| IdetCounts {
-            tff,
-            bff,
-            progressive,
-            undetermined: 0,
-        };
+        let c = |tff, bff, progressive| IdetCounts { tff, bff, progressive, undetermined: 0 };
         let v = decide(c(57, 0, 1), Some("progressive"));
         assert!(v.interlaced);
-        assert_eq!(
-            v.filter().unwrap(),
-            "bwdif=mode=send_frame:parity=tff:deint=all"
-        );
+        assert_eq!(v.filter().unwrap(), "bwdif=mode=send_frame:parity=tff:deint=all");
         let v = decide(c(0, 40, 5), Some("bb"));
         assert_eq!(v.field_order.as_deref(), Some("bff"));
         // Film content flagged interlaced (common on DVDs): trust idet.

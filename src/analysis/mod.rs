@@ -79,17 +79,9 @@ pub struct Probes<'a> {
 }
 
 /// Probes `input` and answers every question about it.
-pub fn analyze(
-    input: &Path,
-    probes: Probes,
-    settings: &Settings,
-    cancel: &Cancel,
-) -> Result<Analysis> {
+pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cancel) -> Result<Analysis> {
     let ffprobe = probes.ffprobe;
-    let bad = |problem: String| Error::Input {
-        path: input.to_path_buf(),
-        problem,
-    };
+    let bad = |problem: String| Error::Input { path: input.to_path_buf(), problem };
     let meta = std::fs::metadata(input).map_err(Error::io("read", input))?;
     if !meta.is_file() {
         return Err(bad("is not a regular file".into()));
@@ -100,21 +92,16 @@ pub fn analyze(
     std::fs::File::open(input).map_err(Error::io("open", input))?;
 
     let probe = ffprobe::probe(ffprobe, input, cancel).map_err(|e| match e {
-        ProbeError::Run(crate::error::ProcessFailure::Failed(p)) => bad(format!(
-            "not a readable media file ({})",
-            p.cause().unwrap_or("ffprobe could not read it")
-        )),
+        ProbeError::Run(crate::error::ProcessFailure::Failed(p)) => {
+            bad(format!("not a readable media file ({})", p.cause().unwrap_or("ffprobe could not read it")))
+        }
         ProbeError::Run(other) => Error::process(input)(other),
         ProbeError::Parse(msg) => bad(format!("ffprobe output could not be read: {msg}")),
     })?;
     if !probe.format.format_name.split(',').any(|f| f == "matroska") {
         return Err(bad(format!(
             "is not a Matroska file (ffprobe reads it as {})",
-            if probe.format.format_name.is_empty() {
-                "unknown"
-            } else {
-                &probe.format.format_name
-            }
+            if probe.format.format_name.is_empty() { "unknown" } else { &probe.format.format_name }
         )));
     }
     let mut warnings = Vec::new();
@@ -130,37 +117,25 @@ pub fn analyze(
         ));
     }
     let (Some(width), Some(height)) = (v.width, v.height) else {
-        return Err(bad(
-            "its video stream has no dimensions (corrupt or unsupported codec)".into(),
-        ));
+        return Err(bad("its video stream has no dimensions (corrupt or unsupported codec)".into()));
     };
-    let duration = probe
-        .duration()
-        .filter(|d| *d > 0.0)
-        .ok_or_else(|| bad("has no duration (truncated or corrupt)".into()))?;
+    let duration =
+        probe.duration().filter(|d| *d > 0.0).ok_or_else(|| bad("has no duration (truncated or corrupt)".into()))?;
 
-    let video_end =
-        ffprobe::video_end_time(ffprobe, input, duration - 10.0, cancel).unwrap_or(duration);
-    let frame_side_data = if matches!(
-        v.color_transfer.as_deref(),
-        Some("smpte2084" | "arib-std-b67")
-    ) {
+    let video_end = ffprobe::video_end_time(ffprobe, input, duration - 10.0, cancel).unwrap_or(duration);
+    let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
         first_frame_side_data(ffprobe, input, cancel)
     } else {
         Vec::new()
     };
     let hdr = hdr::analyze(v, &frame_side_data);
-    let mediainfo = probes
-        .mediainfo
-        .and_then(|mi| crate::tools::mediainfo::mediainfo(mi, input, cancel).ok());
+    let mediainfo = probes.mediainfo.and_then(|mi| crate::tools::mediainfo::mediainfo(mi, input, cancel).ok());
     let dolby_vision = dolby_vision::detect(v, mediainfo.as_ref());
     let bit_depth = v.bit_depth().unwrap_or(8);
     let frame_rate = v.frame_rate().unwrap_or(25.0);
 
     let interlace = match probes.ffmpeg {
-        Some(ffmpeg) => {
-            interlace::detect(ffmpeg, input, duration, v.field_order.as_deref(), cancel)
-        }
+        Some(ffmpeg) => interlace::detect(ffmpeg, input, duration, v.field_order.as_deref(), cancel),
         None => interlace::decide(Default::default(), v.field_order.as_deref()),
     };
     let crop = if settings.processing.disable_crop {
@@ -245,22 +220,9 @@ fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Vec<S
         side_data_list: Vec<SideData>,
     }
     let mut cmd = Command::new(ffprobe);
-    cmd.args([
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-read_intervals",
-        "%+#1",
-        "-show_frames",
-    ])
-    .args([
-        "-show_entries",
-        "frame=side_data_list",
-        "-print_format",
-        "json",
-    ])
-    .arg(input);
+    cmd.args(["-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_frames"])
+        .args(["-show_entries", "frame=side_data_list", "-print_format", "json"])
+        .arg(input);
     crate::tools::process::output(&mut cmd, "probe first frame", cancel)
         .ok()
         .and_then(|t| serde_json::from_str::<Frames>(&t).ok())

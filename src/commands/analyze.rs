@@ -14,11 +14,7 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
     let inputs = inputs_of(&args.input)?;
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
     let ffprobe = tools.require_ffprobe()?;
-    let caps = tools
-        .ffmpeg
-        .as_ref()
-        .map(|(_, c)| c.clone())
-        .unwrap_or_default();
+    let caps = tools.ffmpeg.as_ref().map(|(_, c)| c.clone()).unwrap_or_default();
     let mut failed = false;
     for input in &inputs {
         let probes = analysis::Probes {
@@ -28,7 +24,15 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
         };
         match analysis::analyze(input, probes, settings, &session.cancel) {
             Ok(a) => {
-                let p = plan::plan(&a, settings, &caps);
+                let chunked = plan::chunked_available(&caps, tools.mkvmerge_path().is_some());
+                let p = match plan::plan(&a, settings, &caps, &chunked) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("✗ {}: {e}", input.display());
+                        failed = true;
+                        continue;
+                    }
+                };
                 if session.json {
                     let line = serde_json::json!({ "input": input, "analysis": a, "plan": p });
                     println!("{line}");
@@ -41,26 +45,16 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
                         a.video.codec,
                         a.video.width,
                         a.video.height,
-                        a.video
-                            .frame_rate
-                            .map(|f| format!(" @ {f:.3} fps"))
-                            .unwrap_or_default(),
+                        a.video.frame_rate.map(|f| format!(" @ {f:.3} fps")).unwrap_or_default(),
                         a.video.pix_fmt.as_deref().unwrap_or("")
                     );
-                    println!(
-                        "  class:       {} → CRF {}",
-                        a.resolution.name(),
-                        p.video.crf
-                    );
+                    println!("  class:       {} → CRF {}", a.resolution.name(), p.video.crf);
                     println!("  dynamic range: {}", a.hdr.kind.name());
                     if let Some(md) = &a.hdr.mastering_display {
                         println!("  mastering:   {}", md.svt_param());
                     }
                     if let Some(cl) = &a.hdr.content_light {
-                        println!(
-                            "  light level: MaxCLL {} MaxFALL {}",
-                            cl.max_cll, cl.max_fall
-                        );
+                        println!("  light level: MaxCLL {} MaxFALL {}", cl.max_cll, cl.max_fall);
                     }
                     for t in &a.audio {
                         println!(
@@ -68,20 +62,11 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
                             t.index + 1,
                             t.codec,
                             t.source_channels,
-                            t.source_layout
-                                .as_deref()
-                                .map(|l| format!(" ({l})"))
-                                .unwrap_or_default(),
+                            t.source_layout.as_deref().map(|l| format!(" ({l})")).unwrap_or_default(),
                             t.channels,
                             t.bitrate_kbps,
-                            t.language
-                                .as_deref()
-                                .map(|l| format!(" [{l}]"))
-                                .unwrap_or_default(),
-                            t.warning
-                                .as_deref()
-                                .map(|w| format!(" ⚠ {w}"))
-                                .unwrap_or_default()
+                            t.language.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default(),
+                            t.warning.as_deref().map(|w| format!(" ⚠ {w}")).unwrap_or_default()
                         );
                     }
                     println!(
@@ -104,11 +89,7 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
                     }
                     println!(
                         "  interlacing: {} — {}",
-                        if a.interlace.interlaced {
-                            "interlaced, deinterlaced with bwdif"
-                        } else {
-                            "progressive"
-                        },
+                        if a.interlace.interlaced { "interlaced, deinterlaced with bwdif" } else { "progressive" },
                         a.interlace.reason
                     );
                     if let Some(sar) = &a.video.sample_aspect_ratio {
@@ -117,28 +98,21 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
                         }
                     }
                     match &a.crop.crop {
-                        Some(c) => println!(
-                            "  crop:        {}x{} at {},{} — {}",
-                            c.width, c.height, c.x, c.y, a.crop.reason
-                        ),
+                        Some(c) => {
+                            println!("  crop:        {}x{} at {},{} — {}", c.width, c.height, c.x, c.y, a.crop.reason)
+                        }
                         None => println!("  crop:        none — {}", a.crop.reason),
                     }
                     if !a.crop.sample_times.is_empty() {
                         println!(
                             "               threshold {} (8-bit scale){}, {} samples, {} too dark",
                             a.crop.threshold,
-                            a.crop
-                                .black_level
-                                .map(|b| format!(", black level {b:.1}"))
-                                .unwrap_or_default(),
+                            a.crop.black_level.map(|b| format!(", black level {b:.1}")).unwrap_or_default(),
                             a.crop.sample_times.len(),
                             a.crop.dark_samples
                         );
                     }
-                    println!(
-                        "  filters:     {}",
-                        p.video.filter_chain().unwrap_or_else(|| "none".into())
-                    );
+                    println!("  filters:     {}", p.video.filter_chain().unwrap_or_else(|| "none".into()));
                     println!("  path:        {}", p.path.describe());
                     println!("  svt params:  {}", p.video.svt_params);
                     for w in &p.warnings {
@@ -152,10 +126,7 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
             Err(e) => {
                 failed = true;
                 if session.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({ "input": input, "error": e.to_string() })
-                    );
+                    println!("{}", serde_json::json!({ "input": input, "error": e.to_string() }));
                 } else {
                     eprintln!("✗ {e}");
                 }

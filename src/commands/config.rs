@@ -20,20 +20,12 @@ pub fn run(session: &Session) -> Result<i32> {
     for note in &loaded.migration_notes {
         println!("# migrated from an older layout: {note}");
     }
-    let width = rows
-        .iter()
-        .map(|(k, v)| k.len() + v.len() + 3)
-        .max()
-        .unwrap_or(0);
+    let width = rows.iter().map(|(k, v)| k.len() + v.len() + 3).max().unwrap_or(0);
     for (k, v) in &rows {
         let line = format!("{k} = {v}");
         println!("{line:<width$}  # {}", loaded.origins.of(k));
     }
-    for (k, _) in [
-        ("tools.ffmpeg", ()),
-        ("tools.ffprobe", ()),
-        ("tools.mediainfo", ()),
-    ] {
+    for (k, _) in [("tools.ffmpeg", ()), ("tools.ffprobe", ()), ("tools.mediainfo", ())] {
         if !rows.iter().any(|(r, _)| r == k) {
             println!("{:<width$}  # not set: looked up on PATH", format!("# {k}"));
         }
@@ -45,11 +37,7 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 flatten(&key, v, out);
             }
         }

@@ -25,12 +25,7 @@ pub fn run(session: &Session) -> Result<i32> {
     }
     match &tools.ffmpeg {
         Ok((l, caps)) => {
-            println!(
-                "{ok} ffmpeg     {}\n    {} (from {})",
-                l.version,
-                l.path.display(),
-                l.found_via
-            );
+            println!("{ok} ffmpeg     {}\n    {} (from {})", l.version, l.path.display(), l.found_via);
             let line = |have: bool, what: &str, why: &str| {
                 if have {
                     println!("    {ok} {what}");
@@ -40,60 +35,37 @@ pub fn run(session: &Session) -> Result<i32> {
             };
             line(
                 caps.svtav1.is_some(),
-                &format!(
-                    "libsvtav1 (SVT-AV1 {})",
-                    caps.svtav1.as_deref().unwrap_or("-")
-                ),
+                &format!("libsvtav1 (SVT-AV1 {})", caps.svtav1.as_deref().unwrap_or("-")),
                 "required for every encode; ".to_string().as_str(),
             );
             line(caps.libopus, "libopus", "required for audio");
             if caps.libvmaf {
                 println!("    {ok} libvmaf (chunked encoding with VMAF targeting available)");
             } else {
-                println!(
-                    "    {warn} libvmaf: missing — chunked encoding unavailable; {FFMPEG_FIX}"
-                );
+                println!("    {warn} libvmaf: missing — chunked encoding unavailable; {FFMPEG_FIX}");
             }
             if caps.svtav1.is_some() {
                 if caps.svtav1_dolbyvision {
-                    println!(
-                        "    {ok} libsvtav1 dolbyvision option (Dolby Vision RPUs carried into AV1)"
-                    );
+                    println!("    {ok} libsvtav1 dolbyvision option (Dolby Vision RPUs carried into AV1)");
                 } else {
-                    println!(
-                        "    {warn} libsvtav1 has no dolbyvision option: Dolby Vision sources keep only HDR10"
-                    );
+                    println!("    {warn} libsvtav1 has no dolbyvision option: Dolby Vision sources keep only HDR10");
                 }
             }
-            println!(
-                "    filters: {}",
-                caps.filters.iter().cloned().collect::<Vec<_>>().join(", ")
-            );
+            println!("    filters: {}", caps.filters.iter().cloned().collect::<Vec<_>>().join(", "));
             println!(
                 "    hardware decoders: {}",
-                if caps.hwaccels.is_empty() {
-                    "none".into()
-                } else {
-                    caps.hwaccels.join(", ")
-                }
+                if caps.hwaccels.is_empty() { "none".into() } else { caps.hwaccels.join(", ") }
             );
         }
-        Err(e) => println!(
-            "{bad} ffmpeg     {}: {}\n    fix: {}",
-            e.tool, e.problem, e.fix
-        ),
+        Err(e) => println!("{bad} ffmpeg     {}: {}\n    fix: {}", e.tool, e.problem, e.fix),
     }
     for (name, t, required) in [
         ("ffprobe", &tools.ffprobe, true),
         ("mediainfo", &tools.mediainfo, false),
+        ("mkvmerge", &tools.mkvmerge, false),
     ] {
         match t {
-            Ok(l) => println!(
-                "{ok} {name:<10} {}\n    {} (from {})",
-                l.version,
-                l.path.display(),
-                l.found_via
-            ),
+            Ok(l) => println!("{ok} {name:<10} {}\n    {} (from {})", l.version, l.path.display(), l.found_via),
             Err(e) => println!(
                 "{} {name:<10} {}{}\n    fix: {}",
                 if required { &bad } else { &warn },

@@ -10,22 +10,14 @@ use std::path::PathBuf;
 /// Runs the batch; returns the exit code.
 pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
-    let input = args
-        .input
-        .clone()
-        .or_else(|| settings.paths.input_dir.clone())
-        .ok_or_else(|| Error::Input {
-            path: PathBuf::from("-i"),
-            problem: "no input given: pass -i <file|folder> or set paths.input_dir".into(),
-        })?;
-    let output_dir = args
-        .output
-        .clone()
-        .or_else(|| settings.paths.output_dir.clone())
-        .ok_or_else(|| Error::Input {
-            path: PathBuf::from("-o"),
-            problem: "no output folder given: pass -o <folder> or set paths.output_dir".into(),
-        })?;
+    let input = args.input.clone().or_else(|| settings.paths.input_dir.clone()).ok_or_else(|| Error::Input {
+        path: PathBuf::from("-i"),
+        problem: "no input given: pass -i <file|folder> or set paths.input_dir".into(),
+    })?;
+    let output_dir = args.output.clone().or_else(|| settings.paths.output_dir.clone()).ok_or_else(|| Error::Input {
+        path: PathBuf::from("-o"),
+        problem: "no output folder given: pass -o <folder> or set paths.output_dir".into(),
+    })?;
     let inputs = inputs_of(&input)?;
 
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
@@ -38,6 +30,18 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     for note in &session.loaded.migration_notes {
         tracing::warn!("configuration file migrated: {note}");
     }
+    if settings.processing.enable_chunked_encoding != crate::config::ChunkedMode::Off {
+        match crate::plan::chunked_available(caps, tools.mkvmerge_path().is_some()) {
+            Ok(()) => {}
+            Err(e) if settings.processing.enable_chunked_encoding == crate::config::ChunkedMode::On => {
+                return Err(e.into());
+            }
+            Err(e) => events.emit(&crate::events::Event::Warning {
+                input: None,
+                message: format!("chunked encoding unavailable, using the standard path: {e}"),
+            }),
+        }
+    }
     if tools.mediainfo_path().is_none() {
         tracing::warn!("mediainfo not found: Dolby Vision is detected from ffprobe side data only");
     }
@@ -47,6 +51,7 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
         caps,
         ffprobe,
         mediainfo: tools.mediainfo_path(),
+        mkvmerge: tools.mkvmerge_path(),
         events: events.as_ref(),
         cancel: &session.cancel,
     };

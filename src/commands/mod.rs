@@ -53,10 +53,7 @@ pub fn inputs_of(path: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(Error::Input {
-            path: path.to_path_buf(),
-            problem: "folder holds no .mkv files".into(),
-        });
+        return Err(Error::Input { path: path.to_path_buf(), problem: "folder holds no .mkv files".into() });
     }
     Ok(files)
 }
@@ -68,13 +65,7 @@ mod tests {
     #[test]
     fn folder_inputs_are_mkv_only_in_name_order() {
         let d = tempfile::tempdir().unwrap();
-        for n in [
-            "b.mkv",
-            "a.MKV",
-            "c.mp4",
-            "d.mkv.failed",
-            ".x.mkv.drapto-partial",
-        ] {
+        for n in ["b.mkv", "a.MKV", "c.mp4", "d.mkv.failed", ".x.mkv.drapto-partial"] {
             std::fs::write(d.path().join(n), b"x").unwrap();
         }
         std::fs::create_dir(d.path().join("sub.mkv")).unwrap();
@@ -85,11 +76,6 @@ mod tests {
             .collect();
         assert_eq!(names, ["a.MKV", "b.mkv"]);
         let empty = tempfile::tempdir().unwrap();
-        assert!(
-            inputs_of(empty.path())
-                .unwrap_err()
-                .to_string()
-                .contains("no .mkv files")
-        );
+        assert!(inputs_of(empty.path()).unwrap_err().to_string().contains("no .mkv files"));
     }
 }

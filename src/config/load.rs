@@ -18,14 +18,13 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DRAPTO_VMAF_TARGET", "encoding.vmaf_target"),
     ("DRAPTO_FILM_GRAIN", "encoding.film_grain"),
     ("DRAPTO_FILM_GRAIN_LEVEL", "encoding.film_grain_level"),
+    ("DRAPTO_VMAF_SUBSAMPLE", "encoding.vmaf_subsample"),
+    ("DRAPTO_VMAF_POOL", "encoding.vmaf_pool"),
     ("DRAPTO_CHUNK_SIZE", "processing.chunk_size"),
     ("DRAPTO_PARALLEL_JOBS", "processing.parallel_jobs"),
     ("DRAPTO_TEMP_DIR", "processing.temp_dir"),
     ("DRAPTO_DISABLE_CROP", "processing.disable_crop"),
-    (
-        "DRAPTO_ENABLE_CHUNKED_ENCODING",
-        "processing.enable_chunked_encoding",
-    ),
+    ("DRAPTO_ENABLE_CHUNKED_ENCODING", "processing.enable_chunked_encoding"),
     ("DRAPTO_HARDWARE_DECODE", "processing.hardware_decode"),
     ("DRAPTO_KEEP_LOGS", "processing.keep_logs"),
     ("DRAPTO_MAX_MEMORY", "resources.max_memory"),
@@ -77,11 +76,7 @@ pub struct FlagValue {
 
 impl FlagValue {
     pub fn new(key: &'static str, flag: &'static str, value: impl Into<Value>) -> FlagValue {
-        FlagValue {
-            key,
-            value: value.into(),
-            flag,
-        }
+        FlagValue { key, value: value.into(), flag }
     }
 }
 
@@ -98,10 +93,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Default => f.write_str("default"),
-            Origin::File {
-                path,
-                line: Some(l),
-            } => write!(f, "{}:{l}", path.display()),
+            Origin::File { path, line: Some(l) } => write!(f, "{}:{l}", path.display()),
             Origin::File { path, line: None } => write!(f, "{}", path.display()),
             Origin::Env(v) => write!(f, "environment variable {v}"),
             Origin::Flag(fl) => write!(f, "flag {fl}"),
@@ -156,10 +148,7 @@ impl Origins {
 
     fn file_origin(&self, key: &str) -> Origin {
         match &self.file {
-            Some((path, text)) => Origin::File {
-                path: path.clone(),
-                line: key_line(text, key),
-            },
+            Some((path, text)) => Origin::File { path: path.clone(), line: key_line(text, key) },
             None => Origin::Default,
         }
     }
@@ -174,11 +163,7 @@ pub fn load(
     env: impl IntoIterator<Item = (String, String)>,
     flags: Vec<FlagValue>,
 ) -> Result<Loaded, ConfigError> {
-    let defaults = Layer::new(
-        "default",
-        None,
-        Value::serialize(Settings::default()).map_err(internal)?,
-    );
+    let defaults = Layer::new("default", None, Value::serialize(Settings::default()).map_err(internal)?);
     let mut figment = Figment::from(defaults);
     let mut file = None;
     let mut migration_notes = Vec::new();
@@ -190,24 +175,15 @@ pub fn load(
     };
     if let Some(path) = path {
         let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
-            origin: Origin::File {
-                path: path.clone(),
-                line: None,
-            },
+            origin: Origin::File { path: path.clone(), line: None },
             message: format!("cannot read the configuration file: {e}"),
         })?;
         let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError {
-            origin: Origin::File {
-                path: path.clone(),
-                line: e.span().map(|s| line_of(&text, s.start)),
-            },
+            origin: Origin::File { path: path.clone(), line: e.span().map(|s| line_of(&text, s.start)) },
             message: format!("syntax error: {}", e.message()),
         })?;
         migration_notes = migrate(&mut table).map_err(|e| ConfigError {
-            origin: Origin::File {
-                path: path.clone(),
-                line: key_line(&text, "version"),
-            },
+            origin: Origin::File { path: path.clone(), line: key_line(&text, "version") },
             message: match e {
                 MigrateError::TooNew(v) => format!(
                     "version = {v} was written by a newer drapto (this one reads up to {})",
@@ -238,70 +214,36 @@ pub fn load(
     }
     figment = figment.merge(Layer::new(FLAG_LAYER, None, Value::from(flag_dict)));
 
-    let origins = Origins {
-        figment,
-        file,
-        flags,
-    };
-    let settings: Settings = origins
-        .figment
-        .extract()
-        .map_err(|e| from_figment(&origins, e))?;
+    let origins = Origins { figment, file, flags };
+    let settings: Settings = origins.figment.extract().map_err(|e| from_figment(&origins, e))?;
     if let Some((key, message)) = validate(&settings).into_iter().next() {
-        return Err(ConfigError {
-            origin: origins.of(&key),
-            message: format!("{key}: {message}"),
-        });
+        return Err(ConfigError { origin: origins.of(&key), message: format!("{key}: {message}") });
     }
-    Ok(Loaded {
-        settings,
-        origins,
-        migration_notes,
-    })
+    Ok(Loaded { settings, origins, migration_notes })
 }
 
 fn internal(e: figment::Error) -> ConfigError {
-    ConfigError {
-        origin: Origin::Default,
-        message: format!("internal configuration error: {e}"),
-    }
+    ConfigError { origin: Origin::Default, message: format!("internal configuration error: {e}") }
 }
 
 /// Turns a figment extraction error into a message naming key and origin.
 fn from_figment(origins: &Origins, e: figment::Error) -> ConfigError {
     use figment::error::Kind;
-    let e = e
-        .into_iter()
-        .next()
-        .expect("a figment error holds at least one error");
+    let e = e.into_iter().next().expect("a figment error holds at least one error");
     let mut path: Vec<String> = e.path.clone();
     let message = match &e.kind {
         Kind::UnknownField(field, expected) => {
             if path.last() != Some(field) {
                 path.push(field.clone());
             }
-            let parent = if path.len() > 1 {
-                path[..path.len() - 1].join(".")
-            } else {
-                "top level".into()
-            };
-            format!(
-                "unknown key `{}` in {parent} (known keys: {})",
-                path.join("."),
-                expected.join(", ")
-            )
+            let parent = if path.len() > 1 { path[..path.len() - 1].join(".") } else { "top level".into() };
+            format!("unknown key `{}` in {parent} (known keys: {})", path.join("."), expected.join(", "))
         }
         Kind::InvalidType(actual, expected) => {
-            format!(
-                "{}: wrong type: found {actual}, expected {expected}",
-                path.join(".")
-            )
+            format!("{}: wrong type: found {actual}, expected {expected}", path.join("."))
         }
         Kind::InvalidValue(actual, expected) => {
-            format!(
-                "{}: invalid value {actual}, expected {expected}",
-                path.join(".")
-            )
+            format!("{}: invalid value {actual}, expected {expected}", path.join("."))
         }
         Kind::Message(m) => format!("{}: {m}", path.join(".")),
         other => format!("{}: {other}", path.join(".")),
@@ -348,9 +290,7 @@ fn insert_dotted(dict: &mut Dict, key: &str, value: Value) {
             dict.insert(key.to_string(), value);
         }
         Some((head, rest)) => {
-            let child = dict
-                .entry(head.to_string())
-                .or_insert_with(|| Value::from(Dict::new()));
+            let child = dict.entry(head.to_string()).or_insert_with(|| Value::from(Dict::new()));
             if let Value::Dict(_, d) = child {
                 insert_dotted(d, rest, value);
             }
@@ -397,10 +337,7 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     #[test]
@@ -408,10 +345,7 @@ mod tests {
         let l = load(&ConfigSource::None, vec![], vec![]).unwrap();
         let s = l.settings;
         assert_eq!(s.encoding.preset, 6);
-        assert_eq!(
-            (s.encoding.crf.sd, s.encoding.crf.hd, s.encoding.crf.uhd),
-            (25, 25, 29)
-        );
+        assert_eq!((s.encoding.crf.sd, s.encoding.crf.hd, s.encoding.crf.uhd), (25, 25, 29));
         assert_eq!(s.encoding.vmaf_target, 93.0);
         assert!(!s.encoding.film_grain);
         assert_eq!(s.processing.chunk_size, 15);
@@ -426,11 +360,7 @@ mod tests {
         let (_f, src) = file("[encoding]\npreset = 4\n[encoding.crf]\nsd = 20\nhd = 21\n");
         let l = load(
             &src,
-            env(&[
-                ("DRAPTO_CRF_HD", "22"),
-                ("DRAPTO_PRESET", "5"),
-                ("UNRELATED", "x"),
-            ]),
+            env(&[("DRAPTO_CRF_HD", "22"), ("DRAPTO_PRESET", "5"), ("UNRELATED", "x")]),
             vec![FlagValue::new("encoding.preset", "--preset", 8)],
         )
         .unwrap();
@@ -438,18 +368,9 @@ mod tests {
         assert_eq!(l.settings.encoding.crf.sd, 20);
         assert_eq!(l.settings.encoding.crf.hd, 22);
         assert_eq!(l.settings.encoding.crf.uhd, 29);
-        assert_eq!(
-            l.origins.of("encoding.preset"),
-            Origin::Flag("--preset".into())
-        );
-        assert_eq!(
-            l.origins.of("encoding.crf.hd"),
-            Origin::Env("DRAPTO_CRF_HD".into())
-        );
-        assert!(matches!(
-            l.origins.of("encoding.crf.sd"),
-            Origin::File { line: Some(4), .. }
-        ));
+        assert_eq!(l.origins.of("encoding.preset"), Origin::Flag("--preset".into()));
+        assert_eq!(l.origins.of("encoding.crf.hd"), Origin::Env("DRAPTO_CRF_HD".into()));
+        assert!(matches!(l.origins.of("encoding.crf.sd"), Origin::File { line: Some(4), .. }));
         assert_eq!(l.origins.of("encoding.crf.uhd"), Origin::Default);
     }
 
@@ -470,14 +391,8 @@ mod tests {
         assert!(l.settings.processing.disable_crop);
         assert_eq!(l.settings.processing.parallel_jobs, Auto::Value(3));
         assert_eq!(l.settings.resources.max_memory.0, 4 << 30);
-        assert_eq!(
-            l.settings.processing.temp_dir,
-            Auto::Value(PathBuf::from("/var/tmp/x"))
-        );
-        assert_eq!(
-            l.settings.processing.enable_chunked_encoding,
-            ChunkedMode::Off
-        );
+        assert_eq!(l.settings.processing.temp_dir, Auto::Value(PathBuf::from("/var/tmp/x")));
+        assert_eq!(l.settings.processing.enable_chunked_encoding, ChunkedMode::Off);
     }
 
     #[test]
@@ -486,10 +401,7 @@ mod tests {
         let e = load(&src, vec![], vec![]).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("syntax error"), "{msg}");
-        assert!(
-            matches!(e.origin, Origin::File { line: Some(_), .. }),
-            "{msg}"
-        );
+        assert!(matches!(e.origin, Origin::File { line: Some(_), .. }), "{msg}");
     }
 
     #[test]
@@ -506,18 +418,10 @@ mod tests {
         let (_f, src) = file("[encoding]\n\npreset = \"fast\"\n");
         let e = load(&src, vec![], vec![]).unwrap_err();
         let msg = e.to_string();
-        assert!(
-            msg.contains("encoding.preset") && msg.contains("wrong type"),
-            "{msg}"
-        );
+        assert!(msg.contains("encoding.preset") && msg.contains("wrong type"), "{msg}");
         assert!(msg.contains(":3"), "{msg}");
 
-        let e = load(
-            &ConfigSource::None,
-            env(&[("DRAPTO_PRESET", "fast")]),
-            vec![],
-        )
-        .unwrap_err();
+        let e = load(&ConfigSource::None, env(&[("DRAPTO_PRESET", "fast")]), vec![]).unwrap_err();
         assert!(e.to_string().contains("DRAPTO_PRESET"), "{e}");
     }
 
@@ -525,27 +429,14 @@ mod tests {
     fn out_of_range_names_key_value_range_and_origin() {
         let (_f, src) = file("[encoding]\npreset = 17\n");
         let msg = load(&src, vec![], vec![]).unwrap_err().to_string();
-        assert!(
-            msg.contains("encoding.preset") && msg.contains("17") && msg.contains("0–13"),
-            "{msg}"
-        );
+        assert!(msg.contains("encoding.preset") && msg.contains("17") && msg.contains("0–13"), "{msg}");
         assert!(msg.contains(":2"), "{msg}");
 
-        let msg = load(
-            &ConfigSource::None,
-            vec![],
-            vec![FlagValue::new(
-                "encoding.vmaf_target",
-                "--vmaf-target",
-                50.0,
-            )],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            msg.contains("--vmaf-target") && msg.contains("70–99"),
-            "{msg}"
-        );
+        let msg =
+            load(&ConfigSource::None, vec![], vec![FlagValue::new("encoding.vmaf_target", "--vmaf-target", 50.0)])
+                .unwrap_err()
+                .to_string();
+        assert!(msg.contains("--vmaf-target") && msg.contains("70–99"), "{msg}");
     }
 
     #[test]
@@ -555,28 +446,13 @@ mod tests {
         assert_eq!(l.settings.encoding.preset, 3);
         assert_eq!(l.settings.encoding.crf.uhd, 26);
         assert!(!l.migration_notes.is_empty());
-        assert!(matches!(
-            l.origins.of("encoding.preset"),
-            Origin::File { line: Some(1), .. }
-        ));
+        assert!(matches!(l.origins.of("encoding.preset"), Origin::File { line: Some(1), .. }));
     }
 
     #[test]
     fn explicit_missing_file_is_an_error_default_missing_is_not() {
-        let e = load(
-            &ConfigSource::Explicit("/nonexistent/drapto.toml".into()),
-            vec![],
-            vec![],
-        )
-        .unwrap_err();
+        let e = load(&ConfigSource::Explicit("/nonexistent/drapto.toml".into()), vec![], vec![]).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/drapto.toml"));
-        assert!(
-            load(
-                &ConfigSource::Default("/nonexistent/drapto.toml".into()),
-                vec![],
-                vec![]
-            )
-            .is_ok()
-        );
+        assert!(load(&ConfigSource::Default("/nonexistent/drapto.toml".into()), vec![], vec![]).is_ok());
     }
 }

@@ -53,10 +53,7 @@ fn v1_to_v2(t: &mut Table, notes: &mut Vec<String>) {
             other => other.clone(),
         });
         let table = sub_table(t, "encoding");
-        let crf_table = match table
-            .entry("crf")
-            .or_insert_with(|| Value::Table(Table::new()))
-        {
+        let crf_table = match table.entry("crf").or_insert_with(|| Value::Table(Table::new())) {
             Value::Table(c) => c,
             _ => unreachable!("just inserted a table"),
         };
@@ -90,9 +87,7 @@ fn move_key(t: &mut Table, key: &str, section: &str, notes: &mut Vec<String>) {
 }
 
 fn sub_table<'a>(t: &'a mut Table, name: &str) -> &'a mut Table {
-    let entry = t
-        .entry(name.to_string())
-        .or_insert_with(|| Value::Table(Table::new()));
+    let entry = t.entry(name.to_string()).or_insert_with(|| Value::Table(Table::new()));
     if !entry.is_table() {
         *entry = Value::Table(Table::new());
     }
@@ -109,8 +104,7 @@ mod tests {
 
     #[test]
     fn v1_flat_layout_is_nested() {
-        let mut t =
-            parse("preset = 4\ncrf = 22\ndisable_crop = true\nchunk_size = 20\nmax_cpu = 50.0");
+        let mut t = parse("preset = 4\ncrf = 22\ndisable_crop = true\nchunk_size = 20\nmax_cpu = 50.0");
         let notes = migrate(&mut t).unwrap();
         assert_eq!(t["encoding"]["preset"].as_integer(), Some(4));
         assert_eq!(t["encoding"]["crf"]["sd"].as_integer(), Some(22));
@@ -134,10 +128,7 @@ mod tests {
     fn v2_top_level_switches_move_into_processing() {
         let mut t = parse("version = 2\nenable_chunked_encoding = false\n[encoding]\npreset = 5");
         migrate(&mut t).unwrap();
-        assert_eq!(
-            t["processing"]["enable_chunked_encoding"].as_bool(),
-            Some(false)
-        );
+        assert_eq!(t["processing"]["enable_chunked_encoding"].as_bool(), Some(false));
         assert_eq!(t["encoding"]["preset"].as_integer(), Some(5));
     }
 
@@ -152,13 +143,7 @@ mod tests {
 
     #[test]
     fn newer_or_bad_versions_are_refused() {
-        assert_eq!(
-            migrate(&mut parse("version = 9")),
-            Err(MigrateError::TooNew(9))
-        );
-        assert!(matches!(
-            migrate(&mut parse("version = \"x\"")),
-            Err(MigrateError::BadVersion(_))
-        ));
+        assert_eq!(migrate(&mut parse("version = 9")), Err(MigrateError::TooNew(9)));
+        assert!(matches!(migrate(&mut parse("version = \"x\"")), Err(MigrateError::BadVersion(_))));
     }
 }

@@ -47,6 +47,11 @@ pub struct EncodingSettings {
     pub film_grain: bool,
     /// Film-grain synthesis strength (1–50) used when `film_grain` is on.
     pub film_grain_level: u8,
+    /// libvmaf `n_subsample` for the measurement of finished segments
+    /// (CRF probes always score every frame of their short samples).
+    pub vmaf_subsample: u32,
+    /// libvmaf pooling: "harmonic_mean", "mean" or "min".
+    pub vmaf_pool: String,
 }
 
 /// CRF per resolution class.
@@ -141,17 +146,15 @@ impl Default for EncodingSettings {
             vmaf_target: 93.0,
             film_grain: false,
             film_grain_level: 8,
+            vmaf_subsample: 8,
+            vmaf_pool: "harmonic_mean".into(),
         }
     }
 }
 
 impl Default for CrfSettings {
     fn default() -> Self {
-        CrfSettings {
-            sd: 25,
-            hd: 25,
-            uhd: 29,
-        }
+        CrfSettings { sd: 25, hd: 25, uhd: 29 }
     }
 }
 
@@ -181,12 +184,7 @@ impl Default for ResourceSettings {
 
 impl Default for AudioSettings {
     fn default() -> Self {
-        AudioSettings {
-            bitrate_mono: 64,
-            bitrate_stereo: 128,
-            bitrate_5_1: 256,
-            bitrate_7_1: 384,
-        }
+        AudioSettings { bitrate_mono: 64, bitrate_stereo: 128, bitrate_5_1: 256, bitrate_7_1: 384 }
     }
 }
 
@@ -195,17 +193,12 @@ impl Settings {
     pub fn temp_dir(&self) -> PathBuf {
         match &self.processing.temp_dir {
             Auto::Value(p) => p.clone(),
-            Auto::Auto => dirs::cache_dir()
-                .unwrap_or_else(std::env::temp_dir)
-                .join("drapto"),
+            Auto::Auto => dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("drapto"),
         }
     }
 
     /// The folder that holds run logs.
     pub fn log_dir(&self) -> PathBuf {
-        self.paths
-            .log_dir
-            .clone()
-            .unwrap_or_else(|| self.temp_dir().join("logs"))
+        self.paths.log_dir.clone().unwrap_or_else(|| self.temp_dir().join("logs"))
     }
 }

@@ -7,10 +7,7 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut range = |key: &str, v: f64, lo: f64, hi: f64| {
         if !(lo..=hi).contains(&v) || v.is_nan() {
-            out.push((
-                key.to_string(),
-                format!("{v} is out of range (allowed {lo}–{hi})"),
-            ));
+            out.push((key.to_string(), format!("{v} is out of range (allowed {lo}–{hi})")));
         }
     };
     let e = &s.encoding;
@@ -19,12 +16,8 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     range("encoding.crf.hd", e.crf.hd.into(), 0.0, 63.0);
     range("encoding.crf.uhd", e.crf.uhd.into(), 0.0, 63.0);
     range("encoding.vmaf_target", e.vmaf_target, 70.0, 99.0);
-    range(
-        "encoding.film_grain_level",
-        e.film_grain_level.into(),
-        1.0,
-        50.0,
-    );
+    range("encoding.film_grain_level", e.film_grain_level.into(), 1.0, 50.0);
+    range("encoding.vmaf_subsample", e.vmaf_subsample.into(), 1.0, 64.0);
     let p = &s.processing;
     range("processing.chunk_size", p.chunk_size.into(), 1.0, 300.0);
     if let Auto::Value(j) = p.parallel_jobs {
@@ -32,24 +25,17 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     }
     let r = &s.resources;
     range("resources.max_cpu", r.max_cpu, 1.0, 100.0);
-    range(
-        "resources.max_memory",
-        r.max_memory.0 as f64,
-        (256u64 << 20) as f64,
-        f64::MAX,
-    );
-    range(
-        "resources.max_disk_io",
-        r.max_disk_io.0 as f64,
-        (1u64 << 20) as f64,
-        f64::MAX,
-    );
+    range("resources.max_memory", r.max_memory.0 as f64, (256u64 << 20) as f64, f64::MAX);
+    range("resources.max_disk_io", r.max_disk_io.0 as f64, (1u64 << 20) as f64, f64::MAX);
     let a = &s.audio;
     range("audio.bitrate_mono", a.bitrate_mono.into(), 6.0, 256.0);
     range("audio.bitrate_stereo", a.bitrate_stereo.into(), 6.0, 512.0);
     range("audio.bitrate_5_1", a.bitrate_5_1.into(), 6.0, 1536.0);
     range("audio.bitrate_7_1", a.bitrate_7_1.into(), 6.0, 2048.0);
 
+    if !["harmonic_mean", "mean", "min"].contains(&e.vmaf_pool.as_str()) {
+        out.push(("encoding.vmaf_pool".into(), format!("\"{}\" is not one of harmonic_mean, mean, min", e.vmaf_pool)));
+    }
     let max_crf = e.crf.sd.max(e.crf.hd).max(e.crf.uhd);
     if e.vmaf_target > 95.0 && e.vmaf_target <= 99.0 && max_crf > 20 {
         out.push((
@@ -63,10 +49,7 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     if e.film_grain && e.preset > 8 {
         out.push((
             "encoding.film_grain".into(),
-            format!(
-                "film-grain synthesis needs preset 8 or slower (preset is {})",
-                e.preset
-            ),
+            format!("film-grain synthesis needs preset 8 or slower (preset is {})", e.preset),
         ));
     }
     out
@@ -94,54 +77,18 @@ mod tests {
             ("encoding.crf.sd", Box::new(|s| s.encoding.crf.sd = 64)),
             ("encoding.crf.hd", Box::new(|s| s.encoding.crf.hd = 64)),
             ("encoding.crf.uhd", Box::new(|s| s.encoding.crf.uhd = 70)),
-            (
-                "encoding.vmaf_target",
-                Box::new(|s| s.encoding.vmaf_target = 69.9),
-            ),
-            (
-                "encoding.vmaf_target",
-                Box::new(|s| s.encoding.vmaf_target = 99.5),
-            ),
-            (
-                "encoding.film_grain_level",
-                Box::new(|s| s.encoding.film_grain_level = 0),
-            ),
-            (
-                "processing.chunk_size",
-                Box::new(|s| s.processing.chunk_size = 0),
-            ),
-            (
-                "processing.chunk_size",
-                Box::new(|s| s.processing.chunk_size = 301),
-            ),
-            (
-                "processing.parallel_jobs",
-                Box::new(|s| s.processing.parallel_jobs = Auto::Value(0)),
-            ),
-            (
-                "processing.parallel_jobs",
-                Box::new(|s| s.processing.parallel_jobs = Auto::Value(33)),
-            ),
-            (
-                "resources.max_cpu",
-                Box::new(|s| s.resources.max_cpu = 101.0),
-            ),
-            (
-                "resources.max_memory",
-                Box::new(|s| s.resources.max_memory = ByteSize(1000)),
-            ),
-            (
-                "resources.max_disk_io",
-                Box::new(|s| s.resources.max_disk_io = ByteSize(10)),
-            ),
-            (
-                "audio.bitrate_stereo",
-                Box::new(|s| s.audio.bitrate_stereo = 1),
-            ),
-            (
-                "audio.bitrate_7_1",
-                Box::new(|s| s.audio.bitrate_7_1 = 5000),
-            ),
+            ("encoding.vmaf_target", Box::new(|s| s.encoding.vmaf_target = 69.9)),
+            ("encoding.vmaf_target", Box::new(|s| s.encoding.vmaf_target = 99.5)),
+            ("encoding.film_grain_level", Box::new(|s| s.encoding.film_grain_level = 0)),
+            ("processing.chunk_size", Box::new(|s| s.processing.chunk_size = 0)),
+            ("processing.chunk_size", Box::new(|s| s.processing.chunk_size = 301)),
+            ("processing.parallel_jobs", Box::new(|s| s.processing.parallel_jobs = Auto::Value(0))),
+            ("processing.parallel_jobs", Box::new(|s| s.processing.parallel_jobs = Auto::Value(33))),
+            ("resources.max_cpu", Box::new(|s| s.resources.max_cpu = 101.0)),
+            ("resources.max_memory", Box::new(|s| s.resources.max_memory = ByteSize(1000))),
+            ("resources.max_disk_io", Box::new(|s| s.resources.max_disk_io = ByteSize(10))),
+            ("audio.bitrate_stereo", Box::new(|s| s.audio.bitrate_stereo = 1)),
+            ("audio.bitrate_7_1", Box::new(|s| s.audio.bitrate_7_1 = 5000)),
         ];
         for (key, change) in cases {
             let mut s = Settings::default();

@@ -34,21 +34,24 @@ impl<T: Serialize> Serialize for Auto<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Auto<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Text first, so that "auto" is never taken for a path.
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw<T> {
-            Value(T),
             Text(String),
+            Value(T),
         }
         match Raw::<T>::deserialize(d) {
-            Ok(Raw::Value(v)) => Ok(Auto::Value(v)),
             Ok(Raw::Text(t)) if t.eq_ignore_ascii_case("auto") => Ok(Auto::Auto),
-            Ok(Raw::Text(t)) => Err(de::Error::custom(format!(
-                "expected \"auto\" or a value of the setting's type, found \"{t}\""
-            ))),
-            Err(_) => Err(de::Error::custom(
-                "expected \"auto\" or a value of the setting's type",
-            )),
+            Ok(Raw::Text(t)) => {
+                let text: de::value::StrDeserializer<'_, D::Error> =
+                    de::IntoDeserializer::into_deserializer(t.as_str());
+                T::deserialize(text).map(Auto::Value).map_err(|_| {
+                    de::Error::custom(format!("expected \"auto\" or a value of the setting's type, found \"{t}\""))
+                })
+            }
+            Ok(Raw::Value(v)) => Ok(Auto::Value(v)),
+            Err(_) => Err(de::Error::custom("expected \"auto\" or a value of the setting's type")),
         }
     }
 }
@@ -107,9 +110,7 @@ impl ByteSize {
     /// Parses "8GiB", "512 MB", "100M", "1024".
     pub fn parse(text: &str) -> Option<ByteSize> {
         let t = text.trim();
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(t.len());
+        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         let num: f64 = num.parse().ok()?;
         let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -146,9 +147,7 @@ impl<'de> Deserialize<'de> for ByteSize {
                 Ok(ByteSize(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v)
-                    .map(ByteSize)
-                    .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+                u64::try_from(v).map(ByteSize).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
                 ByteSize::parse(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
@@ -183,6 +182,12 @@ mod tests {
         let t: T = toml::from_str("a = 3").unwrap();
         assert_eq!(t.a, Auto::Value(3));
         assert!(toml::from_str::<T>("a = \"lots\"").is_err());
+        #[derive(Deserialize)]
+        struct P {
+            p: Auto<std::path::PathBuf>,
+        }
+        assert_eq!(toml::from_str::<P>("p = \"auto\"").unwrap().p, Auto::Auto);
+        assert_eq!(toml::from_str::<P>("p = \"/x\"").unwrap().p, Auto::Value("/x".into()));
     }
 
     #[test]
@@ -192,14 +197,8 @@ mod tests {
             m: ChunkedMode,
         }
         assert_eq!(toml::from_str::<T>("m = true").unwrap().m, ChunkedMode::On);
-        assert_eq!(
-            toml::from_str::<T>("m = false").unwrap().m,
-            ChunkedMode::Off
-        );
-        assert_eq!(
-            toml::from_str::<T>("m = \"auto\"").unwrap().m,
-            ChunkedMode::Auto
-        );
+        assert_eq!(toml::from_str::<T>("m = false").unwrap().m, ChunkedMode::Off);
+        assert_eq!(toml::from_str::<T>("m = \"auto\"").unwrap().m, ChunkedMode::Auto);
         assert!(toml::from_str::<T>("m = \"maybe\"").is_err());
     }
 }

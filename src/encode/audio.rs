@@ -13,15 +13,7 @@ pub fn track_args(input: &Path, output: &Path, plan: &AudioPlan) -> FfmpegArgs {
     a.input(input)
         .arg("-map")
         .arg(format!("0:a:{}", plan.index))
-        .extend([
-            "-vn",
-            "-sn",
-            "-dn",
-            "-map_metadata",
-            "-1",
-            "-map_chapters",
-            "-1",
-        ])
+        .extend(["-vn", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1"])
         .extend(["-c:a", "libopus", "-b:a"])
         .arg(format!("{}k", plan.bitrate_kbps));
     // `-ac N` picks ffmpeg's default layout for N channels, which for 3, 4, 5
@@ -31,34 +23,13 @@ pub fn track_args(input: &Path, output: &Path, plan: &AudioPlan) -> FfmpegArgs {
     }
     a.arg("-af")
         .arg(format!("aformat=channel_layouts={}", plan.layouts))
-        .extend([
-            "-application",
-            "audio",
-            "-frame_duration",
-            "20",
-            "-vbr",
-            "on",
-            "-compression_level",
-            "10",
-        ])
+        .extend(["-application", "audio", "-frame_duration", "20", "-vbr", "on", "-compression_level", "10"])
         .extend(["-f", "matroska"])
         .output(output);
     a
 }
 
 /// Encodes one audio track of `input` to `output`.
-pub fn encode_track(
-    ctx: &Ctx,
-    input: &Path,
-    output: &Path,
-    plan: &AudioPlan,
-    duration: f64,
-) -> Result<()> {
-    run_ffmpeg(
-        ctx,
-        &track_args(input, output, plan),
-        input,
-        Stage::Audio(plan.index),
-        duration,
-    )
+pub fn encode_track(ctx: &Ctx, input: &Path, output: &Path, plan: &AudioPlan, duration: f64) -> Result<()> {
+    run_ffmpeg(ctx, &track_args(input, output, plan), input, Stage::Audio(plan.index), duration)
 }

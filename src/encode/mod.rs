@@ -1,10 +1,12 @@
 //! Encoding: carries out an [`crate::plan::EncodePlan`] with ffmpeg.
 //!
-//! `video` encodes the picture (standard path), `audio` each audio track.
+//! `video` encodes the picture in one go (standard path), `chunked` in
+//! VMAF-targeted segments, `audio` each audio track.
 //! [`run_ffmpeg`] is the one place that runs an ffmpeg and turns its progress
 //! into [`Event::Progress`].
 
 pub mod audio;
+pub mod chunked;
 pub mod video;
 
 use crate::cancel::Cancel;
@@ -23,13 +25,7 @@ pub struct Ctx<'a> {
 
 /// Runs one ffmpeg for `stage` of `input`, reporting progress against
 /// `duration` seconds of output at most every half second.
-pub fn run_ffmpeg(
-    ctx: &Ctx,
-    args: &FfmpegArgs,
-    input: &Path,
-    stage: Stage,
-    duration: f64,
-) -> Result<()> {
+pub fn run_ffmpeg(ctx: &Ctx, args: &FfmpegArgs, input: &Path, stage: Stage, duration: f64) -> Result<()> {
     let mut parser = ProgressParser::default();
     let mut last = Instant::now() - Duration::from_secs(1);
     let mut cmd = args.command(ctx.ffmpeg);
@@ -39,13 +35,8 @@ pub fn run_ffmpeg(
             return;
         }
         last = Instant::now();
-        let fraction = if duration > 0.0 {
-            (p.out_time / duration).clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let eta_seconds =
-            (p.speed > 0.0 && duration > 0.0).then(|| ((duration - p.out_time).max(0.0)) / p.speed);
+        let fraction = if duration > 0.0 { (p.out_time / duration).clamp(0.0, 1.0) } else { 0.0 };
+        let eta_seconds = (p.speed > 0.0 && duration > 0.0).then(|| ((duration - p.out_time).max(0.0)) / p.speed);
         let projected_bytes = (fraction > 0.02).then(|| (p.total_size as f64 / fraction) as u64);
         ctx.events.emit(&Event::Progress {
             input: input.to_path_buf(),

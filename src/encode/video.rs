@@ -11,39 +11,15 @@ use std::path::Path;
 /// `output` (a Matroska file holding only that stream).
 pub fn standard_args(input: &Path, output: &Path, plan: &VideoPlan) -> FfmpegArgs {
     let mut a = FfmpegArgs::new();
-    a.input(input).extend([
-        "-map",
-        "0:v:0",
-        "-an",
-        "-sn",
-        "-dn",
-        "-map_metadata",
-        "-1",
-        "-map_chapters",
-        "-1",
-    ]);
+    a.input(input).extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1"]);
     if let Some(vf) = plan.filter_chain() {
         a.arg("-vf").arg(vf);
     }
-    a.extend(plan.encoder_args())
-        .extend(["-f", "matroska"])
-        .output(output);
+    a.extend(plan.encoder_args()).extend(["-f", "matroska"]).output(output);
     a
 }
 
 /// Encodes the video of `input` to `output`.
-pub fn encode_standard(
-    ctx: &Ctx,
-    input: &Path,
-    output: &Path,
-    plan: &VideoPlan,
-    duration: f64,
-) -> Result<()> {
-    run_ffmpeg(
-        ctx,
-        &standard_args(input, output, plan),
-        input,
-        Stage::Video,
-        duration,
-    )
+pub fn encode_standard(ctx: &Ctx, input: &Path, output: &Path, plan: &VideoPlan, duration: f64) -> Result<()> {
+    run_ffmpeg(ctx, &standard_args(input, output, plan), input, Stage::Video, duration)
 }

@@ -17,25 +17,15 @@ impl WorkDir {
     pub fn for_input(temp_dir: &Path, input: &Path) -> Result<WorkDir> {
         let abs = std::fs::canonicalize(input).map_err(Error::io("resolve", input))?;
         let meta = std::fs::metadata(&abs).map_err(Error::io("read", input))?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
+        let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
         let id = fnv1a(format!("{}\0{}\0{}", abs.display(), meta.len(), mtime).as_bytes());
         let stem: String = abs
             .file_stem()
             .map(|s| {
-                s.to_string_lossy()
-                    .chars()
-                    .filter(|c| c.is_alphanumeric() || "-_.".contains(*c))
-                    .take(40)
-                    .collect()
+                s.to_string_lossy().chars().filter(|c| c.is_alphanumeric() || "-_.".contains(*c)).take(40).collect()
             })
             .unwrap_or_default();
-        Ok(WorkDir {
-            root: temp_dir.join("jobs").join(format!("{stem}-{id:016x}")),
-        })
+        Ok(WorkDir { root: temp_dir.join("jobs").join(format!("{stem}-{id:016x}")) })
     }
 
     /// Creates the folder and its layout.
@@ -70,18 +60,11 @@ impl WorkDir {
                 continue;
             }
             let p = entry.path();
-            let r = if p.is_dir() {
-                std::fs::remove_dir_all(&p)
-            } else {
-                std::fs::remove_file(&p)
-            };
+            let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
             r.map_err(Error::io("remove", &p))?;
         }
         let logs = self.root.join("logs");
-        if std::fs::read_dir(&logs)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false)
-        {
+        if std::fs::read_dir(&logs).map(|mut d| d.next().is_none()).unwrap_or(false) {
             let _ = std::fs::remove_dir(&logs);
             let _ = std::fs::remove_dir(&self.root);
         }
@@ -91,9 +74,7 @@ impl WorkDir {
 
 /// 64-bit FNV-1a: a stable, dependency-free hash for folder names.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]

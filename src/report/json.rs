@@ -18,10 +18,7 @@ struct Envelope<'a> {
 
 impl<W: Write + Send> EventSink for JsonLines<W> {
     fn emit(&self, event: &Event) {
-        let env = Envelope {
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            event,
-        };
+        let env = Envelope { time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true), event };
         if let Ok(line) = serde_json::to_string(&env) {
             let mut w = self.0.lock().expect("json writer lock");
             let _ = writeln!(w, "{line}");

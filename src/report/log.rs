@@ -12,29 +12,12 @@ impl EventSink for LogEvents {
     fn emit(&self, event: &Event) {
         match event {
             Event::BatchStarted { files, output_dir } => {
-                tracing::info!(
-                    "Batch of {} file(s) to {}",
-                    files.len(),
-                    output_dir.display()
-                )
+                tracing::info!("Batch of {} file(s) to {}", files.len(), output_dir.display())
             }
-            Event::FileStarted {
-                index,
-                total,
-                input,
-                output,
-            } => {
-                tracing::info!(
-                    "Starting encode for {} ({index}/{total}) -> {}",
-                    input.display(),
-                    output.display()
-                )
+            Event::FileStarted { index, total, input, output } => {
+                tracing::info!("Starting encode for {} ({index}/{total}) -> {}", input.display(), output.display())
             }
-            Event::AnalysisComplete {
-                input,
-                analysis,
-                plan,
-            } => tracing::info!(
+            Event::AnalysisComplete { input, analysis, plan } => tracing::info!(
                 "Input analysis complete for {}: {} {}x{} {}, {} audio, {} subtitle(s), {} chapter(s); plan: {}",
                 input.display(),
                 analysis.resolution.name(),
@@ -46,20 +29,11 @@ impl EventSink for LogEvents {
                 analysis.chapters,
                 serde_json::to_string(plan).unwrap_or_default()
             ),
-            Event::StageStarted {
-                input,
-                stage,
-                detail,
-            } => {
+            Event::StageStarted { input, stage, detail } => {
                 tracing::info!("{}: starting {} {detail}", input.display(), stage.label())
             }
             Event::Progress { .. } => {}
-            Event::StageComplete {
-                input,
-                stage,
-                seconds,
-                detail,
-            } => {
+            Event::StageComplete { input, stage, seconds, detail } => {
                 tracing::info!(
                     "{}: {} complete in {} {detail}",
                     input.display(),
@@ -67,11 +41,36 @@ impl EventSink for LogEvents {
                     format_duration(*seconds)
                 )
             }
-            Event::ValidationComplete {
+            Event::SegmentProbe { input, segment, tier, crf, score } => {
+                tracing::debug!(
+                    "{}: segment {} tier {tier}: CRF {crf} scored VMAF {score:.2}",
+                    input.display(),
+                    segment + 1
+                )
+            }
+            Event::SegmentComplete {
                 input,
-                passed,
-                checks,
+                segment,
+                total,
+                crf,
+                tier,
+                predicted_vmaf,
+                measured_vmaf,
+                bytes,
+                seconds,
+                probes,
+                ..
             } => {
+                tracing::info!(
+                    "{}: segment {}/{total} done: CRF {crf} (tier {tier}, {probes} probes), VMAF predicted {predicted_vmaf:.2} measured {}, {} in {}",
+                    input.display(),
+                    segment + 1,
+                    measured_vmaf.map_or("n/a".into(), |m| format!("{m:.2}")),
+                    format_bytes(*bytes),
+                    format_duration(*seconds)
+                )
+            }
+            Event::ValidationComplete { input, passed, checks } => {
                 for c in checks {
                     tracing::info!(
                         "{}: check {}: {} ({})",
@@ -81,11 +80,7 @@ impl EventSink for LogEvents {
                         c.detail
                     );
                 }
-                tracing::info!(
-                    "{}: validation {}",
-                    input.display(),
-                    if *passed { "passed" } else { "failed" }
-                );
+                tracing::info!("{}: validation {}", input.display(), if *passed { "passed" } else { "failed" });
             }
             Event::FileComplete { summary: s } => tracing::info!(
                 "Encode complete: {} -> {}: {} -> {} ({:.2}% reduction) in {}",

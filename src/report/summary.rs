@@ -82,11 +82,7 @@ impl BatchSummary {
 
 /// Percentage saved going from `input` to `output` bytes.
 pub fn reduction(input: u64, output: u64) -> f64 {
-    if input == 0 {
-        0.0
-    } else {
-        (1.0 - output as f64 / input as f64) * 100.0
-    }
+    if input == 0 { 0.0 } else { (1.0 - output as f64 / input as f64) * 100.0 }
 }
 
 #[cfg(test)]
@@ -98,10 +94,7 @@ mod tests {
         assert!((reduction(15_700, 4_200) - 73.248).abs() < 0.01);
         assert_eq!(reduction(0, 5), 0.0);
         let f = |i, o| FileSummary::new("a".into(), "b".into(), i, o, 10.0, 20.0, Some(480));
-        let mut b = BatchSummary {
-            files: vec![f(1000, 250), f(1000, 750)],
-            ..Default::default()
-        };
+        let mut b = BatchSummary { files: vec![f(1000, 250), f(1000, 750)], ..Default::default() };
         b.finish(21.0);
         assert_eq!(b.total_input_bytes, 2000);
         assert_eq!(b.total_output_bytes, 1000);

@@ -43,11 +43,7 @@ const DOUBLE: &str = "========================================";
 impl Terminal {
     /// `live` picks progress bars; pass `console::Term::stdout().is_term()`.
     pub fn new(verbosity: Verbosity, live: bool) -> Terminal {
-        Terminal {
-            verbosity,
-            live,
-            state: Mutex::new(State::default()),
-        }
+        Terminal { verbosity, live, state: Mutex::new(State::default()) }
     }
 
     fn print(&self, state: &State, text: &str) {
@@ -110,9 +106,7 @@ impl Terminal {
 }
 
 fn name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| p.display().to_string())
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
 }
 
 impl EventSink for Terminal {
@@ -121,12 +115,7 @@ impl EventSink for Terminal {
         let normal = self.verbosity >= Verbosity::Normal;
         match event {
             Event::BatchStarted { .. } => {}
-            Event::FileStarted {
-                index,
-                total,
-                input,
-                ..
-            } => {
+            Event::FileStarted { index, total, input, .. } => {
                 if normal {
                     let title = if *total > 1 {
                         format!("Processing {} ({index}/{total})", name(input))
@@ -136,9 +125,7 @@ impl EventSink for Terminal {
                     self.print(&state, &format!("\n{}\n", Self::banner(&title)));
                 }
             }
-            Event::AnalysisComplete {
-                analysis: a, plan, ..
-            } => {
+            Event::AnalysisComplete { analysis: a, plan, .. } => {
                 self.ok(
                     &state,
                     &format!(
@@ -183,64 +170,51 @@ impl EventSink for Terminal {
                 state.last_decile = None;
                 self.start_bar(&mut state, &stage.label());
             }
-            Event::Progress {
-                stage,
-                percent,
-                fps,
-                speed,
-                eta_seconds,
-                projected_bytes,
-                ..
-            } => {
-                let eta = eta_seconds
-                    .map(format_duration)
-                    .unwrap_or_else(|| "--".into());
-                let size = projected_bytes
-                    .map(format_bytes)
-                    .unwrap_or_else(|| "--".into());
+            Event::Progress { stage, percent, fps, speed, eta_seconds, projected_bytes, .. } => {
+                let eta = eta_seconds.map(format_duration).unwrap_or_else(|| "--".into());
+                let size = projected_bytes.map(format_bytes).unwrap_or_else(|| "--".into());
                 let msg = format!("{fps:.1} fps, {speed:.2}x, ETA {eta}, ~{size}");
                 if let Some(bar) = &state.bar {
                     bar.set_position((*percent * 10.0) as u64);
                     bar.set_message(msg);
                 } else if normal && !self.live {
                     let decile = (*percent / 10.0).floor() as u64;
-                    if decile > 0
-                        && state
-                            .last_decile
-                            .is_none_or(|(s, d)| s != *stage || d < decile)
-                    {
+                    if decile > 0 && state.last_decile.is_none_or(|(s, d)| s != *stage || d < decile) {
                         state.last_decile = Some((*stage, decile));
-                        self.print(
-                            &state,
-                            &format!("  {} {:>3.0}% {msg}", stage.label(), percent),
-                        );
+                        self.print(&state, &format!("  {} {:>3.0}% {msg}", stage.label(), percent));
                     }
                 }
             }
-            Event::StageComplete {
-                stage,
-                seconds,
-                detail,
-                ..
-            } => {
+            Event::StageComplete { stage, seconds, detail, .. } => {
                 if let Some(b) = state.bar.take() {
                     b.finish_and_clear();
                 }
-                self.ok(
-                    &state,
-                    &format!(
-                        "{} done in {} {detail}",
-                        stage.label(),
-                        format_duration(*seconds)
-                    ),
-                );
+                self.ok(&state, &format!("{} done in {} {detail}", stage.label(), format_duration(*seconds)));
+            }
+            Event::SegmentProbe { segment, tier, crf, score, .. } => {
+                if self.verbosity >= Verbosity::Verbose {
+                    self.print(
+                        &state,
+                        &format!("    segment {} tier {tier}: CRF {crf} → VMAF {score:.2}", segment + 1),
+                    );
+                }
+            }
+            Event::SegmentComplete { segment, total, crf, tier, predicted_vmaf, measured_vmaf, bytes, .. } => {
+                if normal {
+                    self.print(
+                        &state,
+                        &format!(
+                            "  segment {:>3}/{total}: CRF {crf:>5.2} tier {tier}  VMAF predicted {predicted_vmaf:.2}, measured {}  {}",
+                            segment + 1,
+                            measured_vmaf.map_or("n/a".into(), |m| format!("{m:.2}")),
+                            format_bytes(*bytes)
+                        ),
+                    );
+                }
             }
             Event::ValidationComplete { passed, checks, .. } => {
                 if *passed {
-                    self.ok(
-                        &state,
-                        &format!("Output validated ({} checks)", checks.len()),
-                    );
+                    self.ok(&state, &format!("Output validated ({} checks)", checks.len()));
                 } else {
                     for c in checks.iter().filter(|c| !c.passed) {
                         self.error(&state, &format!("check {} failed: {}", c.name, c.detail));
@@ -250,12 +224,7 @@ impl EventSink for Terminal {
                     for c in checks {
                         self.print(
                             &state,
-                            &format!(
-                                "    {} {}: {}",
-                                if c.passed { "ok" } else { "FAILED" },
-                                c.name,
-                                c.detail
-                            ),
+                            &format!("    {} {}: {}", if c.passed { "ok" } else { "FAILED" }, c.name, c.detail),
                         );
                     }
                 }
@@ -268,21 +237,14 @@ impl EventSink for Terminal {
                         format_duration(s.encode_seconds),
                         s.fps.map(|f| format!("{f:.1} fps, ")).unwrap_or_default(),
                         s.speed,
-                        s.finished_at
-                            .replace('T', " ")
-                            .chars()
-                            .take(19)
-                            .collect::<String>()
+                        s.finished_at.replace('T', " ").chars().take(19).collect::<String>()
                     );
                     self.print(&state, &text);
                 }
             }
             Event::FileSkipped { input, reason, .. } => {
                 if normal {
-                    self.print(
-                        &state,
-                        &format!("{} Skipped {}: {reason}", style("⚠").yellow(), name(input)),
-                    );
+                    self.print(&state, &format!("{} Skipped {}: {reason}", style("⚠").yellow(), name(input)));
                 }
             }
             Event::FileFailed { error, .. } => {
@@ -304,11 +266,7 @@ impl EventSink for Terminal {
 pub fn final_summary(b: &BatchSummary) -> String {
     let mut out = format!("\n{}\n", Terminal::banner("Final Encoding Summary"));
     for f in &b.files {
-        out.push_str(&format!(
-            "\n{}\nEncode time: {}\n",
-            Terminal::file_block(f),
-            format_duration(f.encode_seconds)
-        ));
+        out.push_str(&format!("\n{}\nEncode time: {}\n", Terminal::file_block(f), format_duration(f.encode_seconds)));
     }
     for s in &b.skipped {
         out.push_str(&format!("\nSkipped: {} (valid output exists)\n", name(s)));
@@ -328,11 +286,7 @@ pub fn final_summary(b: &BatchSummary) -> String {
         format_duration(b.total_seconds)
     ));
     if !b.failed.is_empty() || !b.skipped.is_empty() {
-        out.push_str(&format!(
-            "\nSkipped: {}  Failed: {}",
-            b.skipped.len(),
-            b.failed.len()
-        ));
+        out.push_str(&format!("\nSkipped: {}  Failed: {}", b.skipped.len(), b.failed.len()));
     }
     out
 }

@@ -17,15 +17,7 @@ pub struct FfmpegArgs {
 impl FfmpegArgs {
     pub fn new() -> FfmpegArgs {
         let mut a = FfmpegArgs::default();
-        a.extend([
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-progress",
-            "pipe:1",
-            "-nostats",
-        ]);
+        a.extend(["-hide_banner", "-nostdin", "-loglevel", "error", "-progress", "pipe:1", "-nostats"]);
         a
     }
 
@@ -161,15 +153,7 @@ mod tests {
     #[test]
     fn tolerates_na_and_garbage() {
         let mut p = ProgressParser::default();
-        for l in [
-            "bitrate=N/A",
-            "speed=N/A",
-            "out_time_us=N/A",
-            "fps=",
-            "junk",
-            "=",
-            "frame=-3",
-        ] {
+        for l in ["bitrate=N/A", "speed=N/A", "out_time_us=N/A", "fps=", "junk", "=", "frame=-3"] {
             assert!(p.feed(l).is_none());
         }
         assert_eq!(p.feed("progress=continue"), Some(Progress::default()));

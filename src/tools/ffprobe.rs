@@ -131,18 +131,13 @@ impl Probe {
 
     /// Attachments: `attachment` streams plus attached pictures (cover art).
     pub fn attachments(&self) -> impl Iterator<Item = &Stream> {
-        self.streams
-            .iter()
-            .filter(|s| s.codec_type == "attachment" || s.is_attached_pic())
+        self.streams.iter().filter(|s| s.codec_type == "attachment" || s.is_attached_pic())
     }
 
     /// The file's duration: the container's, else the longest stream's.
     pub fn duration(&self) -> Option<f64> {
         self.format.duration.or_else(|| {
-            self.streams
-                .iter()
-                .filter_map(|s| s.duration)
-                .fold(None, |m, d| Some(m.map_or(d, |m: f64| m.max(d))))
+            self.streams.iter().filter_map(|s| s.duration).fold(None, |m, d| Some(m.map_or(d, |m: f64| m.max(d))))
         })
     }
 }
@@ -159,10 +154,7 @@ impl Stream {
 
     /// A tag, matched case-insensitively ("language", "title").
     pub fn tag(&self, name: &str) -> Option<&str> {
-        self.tags
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.tags.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Frames per second from `avg_frame_rate`, else `r_frame_rate`.
@@ -177,9 +169,7 @@ impl Stream {
     /// The side-data record of a type, matched by a case-insensitive substring.
     pub fn side_data(&self, kind: &str) -> Option<&SideData> {
         let kind = kind.to_ascii_lowercase();
-        self.side_data_list
-            .iter()
-            .find(|s| s.side_data_type.to_ascii_lowercase().contains(&kind))
+        self.side_data_list.iter().find(|s| s.side_data_type.to_ascii_lowercase().contains(&kind))
     }
 
     /// Bit depth from the pixel format or `bits_per_raw_sample`.
@@ -221,16 +211,7 @@ fn num<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
 /// Runs ffprobe on `path` and parses the result.
 pub fn probe(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<Probe, ProbeError> {
     let mut cmd = Command::new(ffprobe);
-    cmd.args([
-        "-v",
-        "error",
-        "-print_format",
-        "json",
-        "-show_format",
-        "-show_streams",
-        "-show_chapters",
-    ])
-    .arg(path);
+    cmd.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-show_chapters"]).arg(path);
     let text = crate::tools::process::output(&mut cmd, "probe", cancel).map_err(ProbeError::Run)?;
     Probe::from_json(&text).map_err(|e| ProbeError::Parse(e.to_string()))
 }
@@ -240,21 +221,9 @@ pub fn probe(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<Probe, Prob
 /// the container header claims (a truncated file keeps its header duration).
 pub fn video_end_time(ffprobe: &Path, path: &Path, from: f64, cancel: &Cancel) -> Option<f64> {
     let mut cmd = Command::new(ffprobe);
-    cmd.args([
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "packet=pts_time,duration_time",
-    ])
-    .args([
-        "-read_intervals",
-        &format!("{:.3}%", from.max(0.0)),
-        "-of",
-        "csv=p=0",
-    ])
-    .arg(path);
+    cmd.args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time"])
+        .args(["-read_intervals", &format!("{:.3}%", from.max(0.0)), "-of", "csv=p=0"])
+        .arg(path);
     let text = crate::tools::process::output(&mut cmd, "probe end", cancel).ok()?;
     text.lines()
         .filter_map(|l| {
@@ -314,15 +283,9 @@ mod tests {
 
     #[test]
     fn ratios_parse() {
-        assert_eq!(
-            parse_ratio("30000/1001").map(|f| (f * 1000.0).round()),
-            Some(29970.0)
-        );
+        assert_eq!(parse_ratio("30000/1001").map(|f| (f * 1000.0).round()), Some(29970.0));
         assert_eq!(parse_ratio("0/0"), None);
-        assert_eq!(
-            parse_ratio("16:9").map(|f| (f * 100.0).round()),
-            Some(178.0)
-        );
+        assert_eq!(parse_ratio("16:9").map(|f| (f * 100.0).round()), Some(178.0));
         assert_eq!(parse_ratio("25"), Some(25.0));
     }
 }

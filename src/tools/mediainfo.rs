@@ -43,23 +43,15 @@ impl MediaInfo {
 
     /// Tracks of one kind ("General", "Video", "Audio", "Text").
     pub fn tracks<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Track> + 'a {
-        self.media
-            .iter()
-            .flat_map(|m| m.track.iter())
-            .filter(move |t| t.kind == kind)
+        self.media.iter().flat_map(|m| m.track.iter()).filter(move |t| t.kind == kind)
     }
 }
 
 /// Runs mediainfo on `path`.
-pub fn mediainfo(
-    program: &Path,
-    path: &Path,
-    cancel: &Cancel,
-) -> Result<MediaInfo, MediaInfoError> {
+pub fn mediainfo(program: &Path, path: &Path, cancel: &Cancel) -> Result<MediaInfo, MediaInfoError> {
     let mut cmd = Command::new(program);
     cmd.arg("--Output=JSON").arg(path);
-    let text = crate::tools::process::output(&mut cmd, "mediainfo", cancel)
-        .map_err(MediaInfoError::Run)?;
+    let text = crate::tools::process::output(&mut cmd, "mediainfo", cancel).map_err(MediaInfoError::Run)?;
     MediaInfo::from_json(&text).map_err(|e| MediaInfoError::Parse(e.to_string()))
 }
 
@@ -88,12 +80,6 @@ mod tests {
 
     #[test]
     fn tolerates_empty_output() {
-        assert!(
-            MediaInfo::from_json("{}")
-                .unwrap()
-                .tracks("Video")
-                .next()
-                .is_none()
-        );
+        assert!(MediaInfo::from_json("{}").unwrap().tracks("Video").next().is_none());
     }
 }

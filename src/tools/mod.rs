@@ -52,13 +52,7 @@ pub struct FfmpegCaps {
 impl FfmpegCaps {
     /// SVT-AV1's major version, if known.
     pub fn svtav1_major(&self) -> Option<u32> {
-        self.svtav1
-            .as_ref()?
-            .trim_start_matches('v')
-            .split('.')
-            .next()?
-            .parse()
-            .ok()
+        self.svtav1.as_ref()?.trim_start_matches('v').split('.').next()?.parse().ok()
     }
 }
 
@@ -68,34 +62,21 @@ pub struct Tools {
     pub ffmpeg: Result<(Located, FfmpegCaps), ToolError>,
     pub ffprobe: Result<Located, ToolError>,
     pub mediainfo: Result<Located, ToolError>,
+    /// Needed by the chunked path to append segments.
+    pub mkvmerge: Result<Located, ToolError>,
 }
 
 /// Filters drapto may use.
-const FILTERS: &[&str] = &[
-    "libvmaf",
-    "cropdetect",
-    "idet",
-    "bwdif",
-    "zscale",
-    "scale",
-    "aformat",
-    "setparams",
-];
+const FILTERS: &[&str] = &["libvmaf", "cropdetect", "idet", "bwdif", "zscale", "scale", "aformat", "setparams"];
 
 impl Tools {
     /// Finds every tool and probes ffmpeg's capabilities.
     pub fn discover(settings: &Settings, origins: &Origins, cancel: &Cancel) -> Tools {
-        let ffmpeg = locate(
-            "ffmpeg",
-            settings.tools.ffmpeg.as_deref(),
-            origins,
-            "tools.ffmpeg",
-            FFMPEG_FIX,
-        )
-        .map(|loc| {
-            let caps = ffmpeg_caps(&loc.path, cancel);
-            (loc, caps)
-        });
+        let ffmpeg =
+            locate("ffmpeg", settings.tools.ffmpeg.as_deref(), origins, "tools.ffmpeg", FFMPEG_FIX).map(|loc| {
+                let caps = ffmpeg_caps(&loc.path, cancel);
+                (loc, caps)
+            });
         let ffprobe = locate(
             "ffprobe",
             settings.tools.ffprobe.as_deref(),
@@ -110,11 +91,14 @@ impl Tools {
             "tools.mediainfo",
             "sudo apt-get install mediainfo (without it Dolby Vision is detected from ffprobe side data only)",
         );
-        Tools {
-            ffmpeg,
-            ffprobe,
-            mediainfo,
-        }
+        let mkvmerge = locate(
+            "mkvmerge",
+            None,
+            origins,
+            "",
+            "sudo apt-get install mkvtoolnix (the chunked path appends segments with mkvmerge)",
+        );
+        Tools { ffmpeg, ffprobe, mediainfo, mkvmerge }
     }
 
     /// The tools an encode cannot do without: ffmpeg with libsvtav1 and
@@ -141,10 +125,12 @@ impl Tools {
 
     /// ffprobe alone (for `analyze`).
     pub fn require_ffprobe(&self) -> Result<&Path, ToolError> {
-        self.ffprobe
-            .as_ref()
-            .map(|l| l.path.as_path())
-            .map_err(Clone::clone)
+        self.ffprobe.as_ref().map(|l| l.path.as_path()).map_err(Clone::clone)
+    }
+
+    /// mkvmerge, when present.
+    pub fn mkvmerge_path(&self) -> Option<&Path> {
+        self.mkvmerge.as_ref().ok().map(|l| l.path.as_path())
     }
 
     /// mediainfo, when present.
@@ -153,30 +139,17 @@ impl Tools {
     }
 }
 
-fn locate(
-    name: &str,
-    explicit: Option<&Path>,
-    origins: &Origins,
-    key: &str,
-    fix: &str,
-) -> Result<Located, ToolError> {
+fn locate(name: &str, explicit: Option<&Path>, origins: &Origins, key: &str, fix: &str) -> Result<Located, ToolError> {
     let (path, found_via) = match explicit {
         Some(p) => {
             let origin = origins.of(key).to_string();
-            let resolved = if p.components().count() == 1 {
-                which::which(p).ok()
-            } else {
-                Some(p.to_path_buf())
-            };
+            let resolved = if p.components().count() == 1 { which::which(p).ok() } else { Some(p.to_path_buf()) };
             match resolved.filter(|r| r.is_file()) {
                 Some(r) => (r, origin),
                 None => {
                     return Err(ToolError {
                         tool: name.into(),
-                        problem: format!(
-                            "{} (set by {origin}) does not exist or is not a file",
-                            p.display()
-                        ),
+                        problem: format!("{} (set by {origin}) does not exist or is not a file", p.display()),
                         fix: fix.into(),
                     });
                 }
@@ -185,52 +158,26 @@ fn locate(
         None => match which::which(name) {
             Ok(p) => (p, "PATH".to_string()),
             Err(_) => {
-                return Err(ToolError {
-                    tool: name.into(),
-                    problem: "not found on PATH".into(),
-                    fix: fix.into(),
-                });
+                return Err(ToolError { tool: name.into(), problem: "not found on PATH".into(), fix: fix.into() });
             }
         },
     };
-    let flag = if name == "mediainfo" {
-        "--Version"
-    } else {
-        "-version"
-    };
-    let version = Command::new(&path)
-        .arg(flag)
-        .output()
-        .map_err(|e| ToolError {
-            tool: name.into(),
-            problem: format!("{} cannot be run: {e}", path.display()),
-            fix: fix.into(),
-        })?;
+    let flag = if name == "mediainfo" { "--Version" } else { "-version" };
+    let version = Command::new(&path).arg(flag).output().map_err(|e| ToolError {
+        tool: name.into(),
+        problem: format!("{} cannot be run: {e}", path.display()),
+        fix: fix.into(),
+    })?;
     let text = String::from_utf8_lossy(&version.stdout);
-    let version = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("unknown version")
-        .to_string();
-    Ok(Located {
-        path,
-        found_via,
-        version,
-    })
+    let version = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("unknown version").to_string();
+    Ok(Located { path, found_via, version })
 }
 
 fn capture(ffmpeg: &Path, args: &[&str]) -> String {
     Command::new(ffmpeg)
         .args(args)
         .output()
-        .map(|o| {
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            )
-        })
+        .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
         .unwrap_or_default()
 }
 
@@ -238,11 +185,7 @@ fn capture(ffmpeg: &Path, args: &[&str]) -> String {
 /// version, which only the library itself prints (one tiny encode).
 fn ffmpeg_caps(ffmpeg: &Path, _cancel: &Cancel) -> FfmpegCaps {
     let encoders = capture(ffmpeg, &["-hide_banner", "-encoders"]);
-    let has_encoder = |name: &str| {
-        encoders
-            .lines()
-            .any(|l| l.split_whitespace().nth(1) == Some(name))
-    };
+    let has_encoder = |name: &str| encoders.lines().any(|l| l.split_whitespace().nth(1) == Some(name));
     let filters_text = capture(ffmpeg, &["-hide_banner", "-filters"]);
     let filters: BTreeSet<String> = filters_text
         .lines()
@@ -297,9 +240,7 @@ fn ffmpeg_caps(ffmpeg: &Path, _cancel: &Cancel) -> FfmpegCaps {
 /// "Svt[info]: SVT [version]:\tSVT-AV1 Encoder Lib v4.2.0-151-g5ed9ffbcb" → "v4.2.0".
 fn svtav1_version(text: &str) -> Option<String> {
     let line = text.lines().find(|l| l.contains("SVT [version]"))?;
-    let v = line
-        .split_whitespace()
-        .find(|w| w.starts_with('v') && w[1..].starts_with(|c: char| c.is_ascii_digit()))?;
+    let v = line.split_whitespace().find(|w| w.starts_with('v') && w[1..].starts_with(|c: char| c.is_ascii_digit()))?;
     Some(v.split('-').next().unwrap_or(v).to_string())
 }
 
@@ -312,15 +253,9 @@ mod tests {
         let t = "Svt[info]: -------------------------------------------\n\
                  Svt[info]: SVT [version]:\tSVT-AV1 Encoder Lib v4.2.0-151-g5ed9ffbcb\n";
         assert_eq!(svtav1_version(t).as_deref(), Some("v4.2.0"));
-        assert_eq!(
-            svtav1_version("Svt[info]: SVT [version]:\tSVT-AV1 Encoder Lib v1.4.1").as_deref(),
-            Some("v1.4.1")
-        );
+        assert_eq!(svtav1_version("Svt[info]: SVT [version]:\tSVT-AV1 Encoder Lib v1.4.1").as_deref(), Some("v1.4.1"));
         assert_eq!(svtav1_version("nothing"), None);
-        let caps = FfmpegCaps {
-            svtav1: Some("v4.2.0".into()),
-            ..Default::default()
-        };
+        let caps = FfmpegCaps { svtav1: Some("v4.2.0".into()), ..Default::default() };
         assert_eq!(caps.svtav1_major(), Some(4));
     }
 }

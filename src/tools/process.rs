@@ -29,6 +29,28 @@ pub fn run(
     cancel: &Cancel,
     mut on_line: impl FnMut(&str),
 ) -> Result<Vec<String>, ProcessFailure> {
+    run_lines(cmd, step, cancel, |line| {
+        if let Line::Out(l) = line {
+            on_line(l)
+        }
+    })
+}
+
+/// A line a child wrote.
+#[derive(Debug)]
+pub enum Line<'a> {
+    Out(&'a str),
+    Err(&'a str),
+}
+
+/// Like [`run`], but hands over stderr lines too (for filters that report on
+/// stderr, such as `scdet`).
+pub fn run_lines(
+    cmd: &mut Command,
+    step: &str,
+    cancel: &Cancel,
+    mut on_line: impl FnMut(Line),
+) -> Result<Vec<String>, ProcessFailure> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let program_name = std::path::Path::new(&program)
         .file_name()
@@ -44,21 +66,10 @@ pub fn run(
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
-        .map_err(|source| ProcessFailure::Spawn {
-            program: program.clone(),
-            source,
-        })?;
+        .map_err(|source| ProcessFailure::Spawn { program: program.clone(), source })?;
     let pgid = Pid::from_raw(child.id() as i32);
     cancel.register_group(pgid.as_raw());
-    let result = supervise(
-        &mut child,
-        pgid,
-        step,
-        &program,
-        program_name,
-        cancel,
-        &mut on_line,
-    );
+    let result = supervise(&mut child, pgid, step, &program, program_name, cancel, &mut on_line);
     cancel.unregister_group(pgid.as_raw());
     result
 }
@@ -71,16 +82,17 @@ fn supervise(
     program: &str,
     program_name: String,
     cancel: &Cancel,
-    on_line: &mut impl FnMut(&str),
+    on_line: &mut impl FnMut(Line),
 ) -> Result<Vec<String>, ProcessFailure> {
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
-    let (tx, rx) = mpsc::channel::<String>();
+    let (tx, rx) = mpsc::channel::<(bool, String)>();
+    let err_tx = tx.clone();
     let out_thread = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             match line {
                 Ok(l) => {
-                    if tx.send(l).is_err() {
+                    if tx.send((false, l)).is_err() {
                         break;
                     }
                 }
@@ -89,13 +101,14 @@ fn supervise(
         }
     });
     let step_owned = step.to_string();
-    let err_thread = std::thread::spawn(move || read_tail(stderr, &step_owned));
+    let err_thread = std::thread::spawn(move || read_tail(stderr, &step_owned, err_tx));
 
     let mut term_sent: Option<Instant> = None;
     let mut kill_sent = false;
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) => on_line(&line),
+            Ok((false, line)) => on_line(Line::Out(&line)),
+            Ok((true, line)) => on_line(Line::Err(&line)),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
@@ -130,10 +143,7 @@ fn supervise(
                 std::thread::sleep(Duration::from_millis(50));
             }
             Err(e) => {
-                return Err(ProcessFailure::Spawn {
-                    program: program.to_string(),
-                    source: e,
-                });
+                return Err(ProcessFailure::Spawn { program: program.to_string(), source: e });
             }
         }
     };
@@ -174,7 +184,7 @@ pub fn output(cmd: &mut Command, step: &str, cancel: &Cancel) -> Result<String, 
     Ok(out)
 }
 
-fn read_tail(stderr: impl Read, step: &str) -> Vec<String> {
+fn read_tail(stderr: impl Read, step: &str, tx: mpsc::Sender<(bool, String)>) -> Vec<String> {
     let mut tail = VecDeque::with_capacity(STDERR_TAIL);
     let mut reader = BufReader::new(stderr);
     let mut buf = Vec::new();
@@ -191,6 +201,7 @@ fn read_tail(stderr: impl Read, step: &str) -> Vec<String> {
                 if tail.len() == STDERR_TAIL {
                     tail.pop_front();
                 }
+                let _ = tx.send((true, line.clone()));
                 tail.push_back(line);
             }
         }
@@ -209,11 +220,7 @@ pub fn command_line(cmd: &Command) -> String {
 
 fn shell_quote(s: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=,+%@".contains(c);
-    if !s.is_empty() && s.chars().all(safe) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
+    if !s.is_empty() && s.chars().all(safe) { s.to_string() } else { format!("'{}'", s.replace('\'', "'\\''")) }
 }
 
 #[cfg(test)]
@@ -232,21 +239,10 @@ mod tests {
     fn streams_stdout_and_reports_failures() {
         let cancel = Cancel::new();
         let mut lines = Vec::new();
-        run(
-            Command::new("sh").args(["-c", "echo a; echo b"]),
-            "test",
-            &cancel,
-            |l| lines.push(l.to_string()),
-        )
-        .unwrap();
+        run(Command::new("sh").args(["-c", "echo a; echo b"]), "test", &cancel, |l| lines.push(l.to_string())).unwrap();
         assert_eq!(lines, ["a", "b"]);
-        let err = run(
-            Command::new("sh").args(["-c", "echo oops: error >&2; exit 3"]),
-            "test",
-            &cancel,
-            |_| {},
-        )
-        .unwrap_err();
+        let err =
+            run(Command::new("sh").args(["-c", "echo oops: error >&2; exit 3"]), "test", &cancel, |_| {}).unwrap_err();
         match err {
             ProcessFailure::Failed(e) => {
                 assert_eq!(e.status, "exit status 3");
@@ -266,18 +262,9 @@ mod tests {
         });
         let start = Instant::now();
         // The shell ignores TERM, and its child sleep inherits the group.
-        let err = run(
-            Command::new("sh").args(["-c", "trap '' TERM; sleep 30 & sleep 30"]),
-            "test",
-            &cancel,
-            |_| {},
-        )
-        .unwrap_err();
+        let err = run(Command::new("sh").args(["-c", "trap '' TERM; sleep 30 & sleep 30"]), "test", &cancel, |_| {})
+            .unwrap_err();
         assert!(matches!(err, ProcessFailure::Cancelled(2)));
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "took {:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
     }
 }

@@ -14,19 +14,12 @@ pub fn ffmpeg() -> PathBuf {
         return PathBuf::from(p);
     }
     let local = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/ffmpeg");
-    if local.exists() {
-        local
-    } else {
-        PathBuf::from("ffmpeg")
-    }
+    if local.exists() { local } else { PathBuf::from("ffmpeg") }
 }
 
 /// True when the ffmpeg in use has libvmaf.
 pub fn has_libvmaf() -> bool {
-    let out = Command::new(ffmpeg())
-        .args(["-hide_banner", "-filters"])
-        .output()
-        .unwrap();
+    let out = Command::new(ffmpeg()).args(["-hide_banner", "-filters"]).output().unwrap();
     String::from_utf8_lossy(&out.stdout).contains("libvmaf")
 }
 
@@ -51,11 +44,7 @@ pub fn fixture(name: &str, args: &[&str]) -> PathBuf {
         .arg(&tmp)
         .output()
         .expect("run ffmpeg");
-    assert!(
-        out.status.success(),
-        "fixture {name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "fixture {name}: {}", String::from_utf8_lossy(&out.stderr));
     std::fs::rename(&tmp, &path).unwrap();
     path
 }
@@ -101,10 +90,8 @@ pub fn simple_clip(name: &str, size: &str, secs: u32) -> PathBuf {
 /// The rich fixture of the foundation issue: two audio tracks of different
 /// channel counts, SRT + ASS subtitles, a font attachment, chapters, tags.
 pub fn rich_clip() -> PathBuf {
-    let srt = text_file(
-        "rich.srt",
-        "1\n00:00:00,500 --> 00:00:01,500\nHello.\n\n2\n00:00:02,000 --> 00:00:02,800\nBye.\n",
-    );
+    let srt =
+        text_file("rich.srt", "1\n00:00:00,500 --> 00:00:01,500\nHello.\n\n2\n00:00:02,000 --> 00:00:02,800\nBye.\n");
     let ass = text_file(
         "rich.ass",
         "[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\nStyle: Default,Test Sans,20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,1\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\nDialogue: 0,0:00:00.50,0:00:01.50,Default,,0,0,0,,Styled\n",
@@ -115,13 +102,7 @@ pub fn rich_clip() -> PathBuf {
     );
     let font = fixtures_dir().join("TestSans.ttf");
     if !font.exists() {
-        std::fs::write(
-            &font,
-            (0..2048u32)
-                .map(|i| (i * 7 % 251) as u8)
-                .collect::<Vec<u8>>(),
-        )
-        .unwrap();
+        std::fs::write(&font, (0..2048u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>()).unwrap();
     }
     fixture(
         "rich.mkv",
@@ -211,6 +192,7 @@ pub fn drapto(temp: &Path) -> Command {
     c.env("DRAPTO_FFMPEG", ffmpeg())
         .env("DRAPTO_TEMP_DIR", temp.join("work"))
         .env("DRAPTO_PRESET", "13")
+        .env("DRAPTO_ENABLE_CHUNKED_ENCODING", "false")
         .env("XDG_CONFIG_HOME", temp.join("config"))
         .env("NO_COLOR", "1")
         .env_remove("DRAPTO_LOG");
@@ -238,59 +220,30 @@ pub fn stderr(o: &Output) -> String {
 
 /// The `--json` event lines of a run.
 pub fn events(o: &Output) -> Vec<Value> {
-    stdout(o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
+    stdout(o).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
 }
 
 /// ffprobe's JSON for a file (streams, format, chapters).
 pub fn ffprobe(path: &Path) -> Value {
     let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-            "-show_chapters",
-        ])
+        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-show_chapters"])
         .arg(path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "ffprobe {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "ffprobe {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// mkvmerge's JSON identification of a file.
 pub fn mkvmerge_j(path: &Path) -> Value {
-    let out = Command::new("mkvmerge")
-        .arg("-J")
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.code().unwrap_or(9) <= 1,
-        "mkvmerge -J {}",
-        path.display()
-    );
+    let out = Command::new("mkvmerge").arg("-J").arg(path).output().unwrap();
+    assert!(out.status.code().unwrap_or(9) <= 1, "mkvmerge -J {}", path.display());
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// Streams of one type from ffprobe JSON.
 pub fn streams<'a>(probe: &'a Value, kind: &str) -> Vec<&'a Value> {
-    probe["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["codec_type"] == kind)
-        .collect()
+    probe["streams"].as_array().unwrap().iter().filter(|s| s["codec_type"] == kind).collect()
 }
 
 /// Number of decoded video frames (ffprobe -count_frames).
@@ -319,8 +272,5 @@ pub fn frame_count(path: &Path) -> u64 {
 
 /// A file's bytes and modification time, to prove it was not touched.
 pub fn fingerprint(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
-    (
-        std::fs::read(path).unwrap(),
-        std::fs::metadata(path).unwrap().modified().unwrap(),
-    )
+    (std::fs::read(path).unwrap(), std::fs::metadata(path).unwrap().modified().unwrap())
 }

@@ -1,0 +1,723 @@
+//! The chunked path: the video is cut into frame-exact segments, each
+//! segment's CRF is searched so that it just reaches the VMAF target (three
+//! tiers: 3 samples of 1 s; 6 of 2 s; 6 of 2 s at target − 2), segments are
+//! encoded in parallel, measured, and appended with mkvmerge.
+//!
+//! Every segment encode is a self-contained unit ([`SegmentJob`]): source,
+//! frame range, filters, encoder arguments and search settings in; encoded
+//! file and its record out. State is written after each segment, and a rerun
+//! reuses every finished segment that still verifies.
+
+pub mod search;
+pub mod segments;
+pub mod vmaf;
+
+use super::Ctx;
+use crate::analysis::Analysis;
+use crate::cancel::Cancel;
+use crate::error::{Error, ProcessFailure, Result};
+use crate::events::{Event, Stage};
+use crate::job::WorkDir;
+use crate::job::state::{self, EncodingFile, ProbeRecord, ProgressFile, SegmentEntry, SegmentsFile};
+use crate::plan::VideoPlan;
+use crate::tools::ffmpeg::FfmpegArgs;
+use search::{Next, Point, SearchSpace};
+use segments::{FrameRange, Segment, Timeline};
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
+use vmaf::VmafSpec;
+
+/// Lowest and highest CRF the search may choose.
+pub const MIN_CRF: f64 = 10.0;
+pub const MAX_CRF: f64 = 55.0;
+/// Scores up to this far above the target count as on target.
+pub const TOLERANCE: f64 = 1.0;
+/// Probes per tier at most.
+pub const MAX_PROBES: usize = 6;
+
+/// One tier of the search.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Tier {
+    pub samples: usize,
+    pub sample_seconds: f64,
+    /// Subtracted from the target.
+    pub target_reduction: f64,
+}
+
+/// The design's three tiers, tried in order.
+pub const TIERS: [Tier; 3] = [
+    Tier { samples: 3, sample_seconds: 1.0, target_reduction: 0.0 },
+    Tier { samples: 6, sample_seconds: 2.0, target_reduction: 0.0 },
+    Tier { samples: 6, sample_seconds: 2.0, target_reduction: 2.0 },
+];
+
+/// Settings of the chunked path for one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChunkedParams {
+    pub target: f64,
+    pub chunk_seconds: f64,
+    pub workers: usize,
+    pub threads_per_worker: u32,
+    /// `n_subsample` for the measurement of finished segments.
+    pub subsample: u32,
+    pub pool: String,
+    /// CRF step the encoder accepts (0.25 with SVT-AV1 ≥ 4).
+    pub crf_step: f64,
+}
+
+/// The result of one segment.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentResult {
+    pub index: usize,
+    pub path: PathBuf,
+    pub frames: usize,
+    pub crf: f64,
+    pub tier: usize,
+    pub predicted_vmaf: f64,
+    pub measured_vmaf: Option<f64>,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub probes: Vec<ProbeRecord>,
+    /// Taken from an earlier run.
+    pub reused: bool,
+    /// Nothing reached the target; encoded at the CRF floor.
+    pub below_target: bool,
+}
+
+/// Everything one segment encode needs: a self-contained unit of work.
+#[derive(Debug, Clone)]
+pub struct SegmentJob {
+    pub source: PathBuf,
+    pub segment: Segment,
+    pub output: PathBuf,
+    pub scratch: PathBuf,
+    pub filters: Option<String>,
+    pub encoder_args: Vec<String>,
+    pub svt_params: String,
+    pub params: ChunkedParams,
+    pub vmaf: VmafSpec,
+    pub first_guess: f64,
+}
+
+/// What a segment job reports while it runs.
+pub enum Report {
+    Probe { segment: usize, tier: usize, crf: f64, score: f64 },
+}
+
+/// `-crf` and `-svtav1-params` for a (possibly fractional) CRF and a thread count.
+fn crf_args(encoder_args: &[String], svt_params: &str, crf: f64, threads: u32) -> Vec<String> {
+    let mut out = Vec::with_capacity(encoder_args.len());
+    let mut it = encoder_args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-crf" => {
+                it.next();
+                out.push("-crf".into());
+                out.push(format!("{}", crf.floor() as u32));
+            }
+            "-svtav1-params" => {
+                it.next();
+                out.push("-svtav1-params".into());
+                let mut p = format!("{svt_params}:lp={threads}");
+                if crf.fract() != 0.0 {
+                    p.push_str(&format!(":crf={crf:.2}"));
+                }
+                out.push(p);
+            }
+            _ => out.push(a.clone()),
+        }
+    }
+    out
+}
+
+/// Encodes the frames of `range` of the source at `crf` to `out`.
+fn encode_range(
+    ffmpeg: &Path,
+    job: &SegmentJob,
+    tl: &Timeline,
+    range: FrameRange,
+    crf: f64,
+    out: &Path,
+    cancel: &Cancel,
+) -> std::result::Result<(), ProcessFailure> {
+    let mut a = FfmpegArgs::new();
+    segments::seek_input(&mut a, &job.source, tl, range.start);
+    segments::frames_output(&mut a, range.count);
+    a.extend(["-map_metadata", "-1", "-map_chapters", "-1"]);
+    if let Some(f) = &job.filters {
+        a.arg("-vf").arg(f);
+    }
+    a.extend(crf_args(&job.encoder_args, &job.svt_params, crf, job.params.threads_per_worker));
+    a.extend(["-f", "matroska"]).output(out);
+    crate::tools::process::run(
+        &mut a.command(ffmpeg),
+        &format!("segment {} encode", job.segment.index + 1),
+        cancel,
+        |_| {},
+    )
+    .map(|_| ())
+}
+
+/// Scores `distorted` against the source frames of `range`.
+fn score(
+    ffmpeg: &Path,
+    job: &SegmentJob,
+    tl: &Timeline,
+    distorted: &Path,
+    range: FrameRange,
+    subsample: u32,
+    cancel: &Cancel,
+) -> std::result::Result<f64, ProcessFailure> {
+    let a = vmaf::vmaf_args(distorted, &job.source, tl, range, job.filters.as_deref(), &job.vmaf, subsample);
+    let mut found = None;
+    crate::tools::process::run_lines(&mut a.command(ffmpeg), "vmaf", cancel, |line| {
+        if let crate::tools::process::Line::Err(l) = line {
+            if let Some(s) = vmaf::parse_score(l) {
+                found = Some(s);
+            }
+        }
+    })?;
+    found.ok_or_else(|| {
+        ProcessFailure::Failed(crate::error::ProcessError {
+            step: "vmaf".into(),
+            program: "ffmpeg".into(),
+            status: "no VMAF score printed".into(),
+            stderr_tail: vec![],
+        })
+    })
+}
+
+/// Frame ranges of `n` samples of `frames_each` frames spread over the segment.
+pub fn sample_ranges(seg: &Segment, n: usize, frames_each: usize) -> Vec<FrameRange> {
+    let len = seg.frames();
+    if n == 0 || frames_each == 0 || frames_each * n >= len {
+        return vec![seg.range()];
+    }
+    (0..n)
+        .map(|k| {
+            let free = len - frames_each;
+            let offset = (free as f64 * (k as f64 + 0.5) / n as f64).round() as usize;
+            FrameRange { start: seg.start + offset.min(free), count: frames_each }
+        })
+        .collect()
+}
+
+/// Searches the CRF of one segment and encodes it.
+pub fn run_segment(
+    ffmpeg: &Path,
+    job: &SegmentJob,
+    tl: &Timeline,
+    cancel: &Cancel,
+    report: &dyn Fn(Report),
+) -> std::result::Result<SegmentResult, ProcessFailure> {
+    let started = Instant::now();
+    let seg = job.segment;
+    let fps = 1.0 / tl.frame_duration();
+    let mut probes: Vec<ProbeRecord> = Vec::new();
+    let mut guess = job.first_guess;
+    let mut chosen: Option<(f64, f64, usize)> = None;
+    for (tier_index, tier) in TIERS.iter().enumerate() {
+        let space = SearchSpace {
+            min_crf: MIN_CRF,
+            max_crf: MAX_CRF,
+            step: job.params.crf_step,
+            target: job.params.target - tier.target_reduction,
+            tolerance: TOLERANCE,
+            max_probes: MAX_PROBES,
+        };
+        let ranges = sample_ranges(&seg, tier.samples, (tier.sample_seconds * fps).round() as usize);
+        let mut points: Vec<Point> = Vec::new();
+        loop {
+            match space.next(&points, guess) {
+                Next::Probe(crf) => {
+                    let t = Instant::now();
+                    let mut weighted = 0.0;
+                    let mut frames = 0usize;
+                    let mut bytes = 0u64;
+                    for (i, range) in ranges.iter().enumerate() {
+                        let out = job.scratch.join(format!("probe-{}-{i}.mkv", seg.index));
+                        encode_range(ffmpeg, job, tl, *range, crf, &out, cancel)?;
+                        bytes += std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+                        // Probes are short: score every frame (subsampled
+                        // scores are optimistic, and the decision must hold
+                        // for the whole segment).
+                        let s = score(ffmpeg, job, tl, &out, *range, 1, cancel)?;
+                        let _ = std::fs::remove_file(&out);
+                        // Harmonic pooling across samples, weighted by frames.
+                        weighted += range.count as f64 / s.max(1e-6);
+                        frames += range.count;
+                    }
+                    let s = frames as f64 / weighted;
+                    report(Report::Probe { segment: seg.index, tier: tier_index + 1, crf, score: s });
+                    probes.push(ProbeRecord {
+                        tier: tier_index + 1,
+                        crf,
+                        score: s,
+                        bytes,
+                        seconds: t.elapsed().as_secs_f64(),
+                    });
+                    points.push(Point { crf, score: s });
+                }
+                Next::Done(p) => {
+                    chosen = Some((p.crf, p.score, tier_index + 1));
+                    break;
+                }
+                Next::Unreachable(best) => {
+                    if let Some(b) = best {
+                        guess = b.crf;
+                    }
+                    break;
+                }
+            }
+        }
+        if chosen.is_some() {
+            break;
+        }
+    }
+    let below_target = chosen.is_none();
+    let (crf, predicted, tier) = chosen.unwrap_or_else(|| {
+        let best = probes.iter().filter(|p| p.crf <= MIN_CRF + 1e-9).map(|p| p.score).fold(0.0, f64::max);
+        (MIN_CRF, best, TIERS.len())
+    });
+    let tmp = job.output.with_extension("partial.mkv");
+    encode_range(ffmpeg, job, tl, seg.range(), crf, &tmp, cancel)?;
+    let measured = score(ffmpeg, job, tl, &tmp, seg.range(), job.params.subsample, cancel).ok();
+    std::fs::rename(&tmp, &job.output).map_err(|e| ProcessFailure::Spawn { program: "rename".into(), source: e })?;
+    let bytes = std::fs::metadata(&job.output).map(|m| m.len()).unwrap_or(0);
+    Ok(SegmentResult {
+        index: seg.index,
+        path: job.output.clone(),
+        frames: seg.frames(),
+        crf,
+        tier,
+        predicted_vmaf: predicted,
+        measured_vmaf: measured,
+        bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        probes,
+        reused: false,
+        below_target,
+    })
+}
+
+/// Video packets in a file (one per frame), or `None` if unreadable.
+pub fn count_frames(ffprobe: &Path, path: &Path) -> Option<usize> {
+    let out = Command::new(ffprobe)
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"])
+        .args(["-of", "default=nw=1:nk=1"])
+        .arg(path)
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty())?.parse().ok()
+}
+
+/// Parallel encoders for this machine: bounded by cores, by free memory (one
+/// SVT-AV1 encoder needs about 1.2 GB per megapixel of frame) and by
+/// `max_memory`.
+pub fn default_workers(width: u32, height: u32, max_memory: u64) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per_worker = (f64::from(width) * f64::from(height) / 1e6 * 1.2e9).max(5e8) as u64;
+    let available = available_memory().unwrap_or(max_memory).min(max_memory);
+    let by_memory = (available / per_worker).max(1) as usize;
+    cores.min(by_memory).clamp(1, 32)
+}
+
+/// MemAvailable from /proc/meminfo, in bytes.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Everything the chunked path produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChunkedReport {
+    pub segments: Vec<SegmentResult>,
+    pub frames: usize,
+    pub params: ChunkedParams,
+}
+
+/// The programs besides ffmpeg that the chunked path runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Helpers<'a> {
+    pub ffprobe: &'a Path,
+    pub mkvmerge: &'a Path,
+}
+
+/// Encodes the video of `analysis` into `output` the chunked way.
+pub fn encode(
+    ctx: &Ctx,
+    helpers: Helpers,
+    analysis: &Analysis,
+    video: &VideoPlan,
+    params: &ChunkedParams,
+    work: &WorkDir,
+    output: &Path,
+) -> Result<ChunkedReport> {
+    let Helpers { ffprobe, mkvmerge } = helpers;
+    let input = analysis.input.as_path();
+    let t0 = Instant::now();
+    let tl = segments::timeline(ffprobe, input, ctx.cancel)?;
+    let cuts = segments::scene_cuts(ctx.ffmpeg, input, ctx.cancel);
+    ctx.cancel.check()?;
+    let segs = segments::plan_segments(&tl, &cuts, params.chunk_seconds);
+    let total_frames = tl.frames();
+    let fingerprint = fingerprint(video, params, &segs);
+    ctx.events.emit(&Event::StageStarted {
+        input: input.to_path_buf(),
+        stage: Stage::Video,
+        detail: format!(
+            "chunked: {} segments of ~{}s ({} scene cuts found, {:.1}s), VMAF target {}, {} worker(s) × {} thread(s)",
+            segs.len(),
+            params.chunk_seconds,
+            cuts.len(),
+            t0.elapsed().as_secs_f64(),
+            params.target,
+            params.workers,
+            params.threads_per_worker
+        ),
+    });
+
+    let state_dir = work.root().join("state");
+    let encoded_dir = work.root().join("encoded");
+    let scratch = work.root().join("working");
+    for d in [&state_dir, &encoded_dir, &scratch] {
+        std::fs::create_dir_all(d).map_err(Error::io("create folder", d))?;
+    }
+    let seg_file = state_dir.join("segments.json");
+    let enc_file = state_dir.join("encoding.json");
+    let prog_file = state_dir.join("progress.json");
+    let created = state::now();
+    let seg_path = |s: &Segment| encoded_dir.join(format!("{:04}.mkv", s.index + 1));
+
+    // Resume: reuse every completed segment that still verifies.
+    let mut enc: EncodingFile = match state::load::<EncodingFile>(&enc_file, &fingerprint) {
+        Ok(e) => e,
+        Err(why) => {
+            if !matches!(why, state::LoadError::Missing) {
+                ctx.events.emit(&Event::Warning {
+                    input: Some(input.to_path_buf()),
+                    message: format!("earlier state not used ({why:?}); starting the video afresh"),
+                });
+            }
+            EncodingFile {
+                version: state::STATE_VERSION,
+                fingerprint: fingerprint.clone(),
+                created_at: created.clone(),
+                updated_at: created.clone(),
+                total_attempts: 0,
+                failed_segments: 0,
+                max_attempts: TIERS.len() as u32,
+                segments: BTreeMap::new(),
+            }
+        }
+    };
+    let mut results: BTreeMap<usize, SegmentResult> = BTreeMap::new();
+    for s in &segs {
+        let Some(st) = enc.segments.get(&s.index.to_string()) else { continue };
+        let path = seg_path(s);
+        let ok = st.status == "completed"
+            && std::fs::metadata(&path).is_ok_and(|m| m.len() >= 1024)
+            && count_frames(ffprobe, &path) == Some(s.frames());
+        if ok {
+            results.insert(
+                s.index,
+                SegmentResult {
+                    index: s.index,
+                    path,
+                    frames: s.frames(),
+                    crf: st.crf.unwrap_or(0.0),
+                    tier: st.tier.unwrap_or(1),
+                    predicted_vmaf: st.predicted_vmaf.unwrap_or(0.0),
+                    measured_vmaf: st.measured_vmaf,
+                    bytes: st.bytes.unwrap_or(0),
+                    seconds: st.seconds.unwrap_or(0.0),
+                    probes: st.probes.clone(),
+                    reused: true,
+                    below_target: false,
+                },
+            );
+        }
+    }
+    enc.segments.retain(|k, _| k.parse().is_ok_and(|i: usize| results.contains_key(&i)));
+    if !results.is_empty() {
+        ctx.events.emit(&Event::Warning {
+            input: Some(input.to_path_buf()),
+            message: format!("resuming: {} of {} segments already encoded and verified", results.len(), segs.len()),
+        });
+    }
+    let seg_state = SegmentsFile {
+        version: state::STATE_VERSION,
+        fingerprint: fingerprint.clone(),
+        created_at: created.clone(),
+        updated_at: state::now(),
+        segments: segs
+            .iter()
+            .map(|s| SegmentEntry {
+                index: s.index,
+                path: format!("encoded/{:04}.mkv", s.index + 1),
+                start_frame: s.start,
+                end_frame: s.end,
+                start_time: tl.pts[s.start],
+                duration: s.frames() as f64 * tl.frame_duration(),
+            })
+            .collect(),
+    };
+    state::write_atomic(&seg_file, &seg_state)?;
+
+    let crf_of = Arc::new(Mutex::new(results.iter().map(|(i, r)| (*i, r.crf)).collect::<BTreeMap<usize, f64>>()));
+    let queue: Arc<Mutex<VecDeque<Segment>>> =
+        Arc::new(Mutex::new(segs.iter().filter(|s| !results.contains_key(&s.index)).copied().collect()));
+    let vmaf_spec = {
+        let (w, h) = analysis.crop.crop.map_or((analysis.video.width, analysis.video.height), |c| (c.width, c.height));
+        VmafSpec::for_picture(analysis.resolution, w, h, &params.pool, params.threads_per_worker)
+    };
+    let default_guess = f64::from(video.crf);
+    let (tx, rx) = mpsc::channel::<(usize, std::result::Result<SegmentResult, ProcessFailure>)>();
+    let (ptx, prx) = mpsc::channel::<Report>();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    let outcome = std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..params.workers {
+            let tx = tx.clone();
+            let ptx = ptx.clone();
+            let queue = Arc::clone(&queue);
+            let crf_of = Arc::clone(&crf_of);
+            let stop = Arc::clone(&stop);
+            let tl = &tl;
+            let scratch = &scratch;
+            let vmaf_spec = vmaf_spec.clone();
+            let seg_path = &seg_path;
+            scope.spawn(move || {
+                loop {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) || ctx.cancel.is_cancelled() {
+                        break;
+                    }
+                    let Some(seg) = queue.lock().expect("queue").pop_front() else { break };
+                    // First guess: the CRF of the nearest finished segment.
+                    let first_guess = {
+                        let m = crf_of.lock().expect("crf map");
+                        m.iter().min_by_key(|(i, _)| i.abs_diff(seg.index)).map(|(_, c)| *c).unwrap_or(default_guess)
+                    };
+                    let job = SegmentJob {
+                        source: analysis.input.clone(),
+                        segment: seg,
+                        output: seg_path(&seg),
+                        scratch: scratch.clone(),
+                        filters: video.filter_chain(),
+                        encoder_args: video.encoder_args(),
+                        svt_params: video.svt_params.clone(),
+                        params: params.clone(),
+                        vmaf: vmaf_spec.clone(),
+                        first_guess,
+                    };
+                    let ptx2 = ptx.clone();
+                    let r = run_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &move |rep| {
+                        let _ = ptx2.send(rep);
+                    });
+                    if let Ok(res) = &r {
+                        crf_of.lock().expect("crf map").insert(seg.index, res.crf);
+                    }
+                    if tx.send((seg.index, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        drop(ptx);
+
+        // The coordinator: records results, writes state, reports progress.
+        let started = Instant::now();
+        let done_before: usize = results.values().map(|r| r.frames).sum();
+        let mut failure: Option<Error> = None;
+        loop {
+            while let Ok(Report::Probe { segment, tier, crf, score }) = prx.try_recv() {
+                ctx.events.emit(&Event::SegmentProbe { input: input.to_path_buf(), segment, tier, crf, score });
+            }
+            let (index, r) = match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+                Ok(x) => x,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let entry = enc.segments.entry(index.to_string()).or_default();
+            entry.attempts += 1;
+            entry.last_attempt = Some(state::now());
+            enc.total_attempts += 1;
+            match r {
+                Ok(res) => {
+                    entry.status = "completed".into();
+                    entry.error = None;
+                    entry.crf = Some(res.crf);
+                    entry.tier = Some(res.tier);
+                    entry.predicted_vmaf = Some(res.predicted_vmaf);
+                    entry.measured_vmaf = res.measured_vmaf;
+                    entry.bytes = Some(res.bytes);
+                    entry.frames = Some(res.frames);
+                    entry.seconds = Some(res.seconds);
+                    entry.probes = res.probes.clone();
+                    if res.below_target {
+                        ctx.events.emit(&Event::Warning {
+                            input: Some(input.to_path_buf()),
+                            message: format!(
+                                "segment {}: no CRF reached VMAF {} even at tier 3; encoded at CRF {MIN_CRF} (scored {:.2})",
+                                index + 1,
+                                params.target - TIERS[2].target_reduction,
+                                res.predicted_vmaf
+                            ),
+                        });
+                    }
+                    ctx.events.emit(&Event::SegmentComplete {
+                        input: input.to_path_buf(),
+                        segment: index,
+                        total: segs.len(),
+                        crf: res.crf,
+                        tier: res.tier,
+                        predicted_vmaf: res.predicted_vmaf,
+                        measured_vmaf: res.measured_vmaf,
+                        bytes: res.bytes,
+                        seconds: res.seconds,
+                        probes: res.probes.len(),
+                        reused: false,
+                    });
+                    results.insert(index, res);
+                }
+                Err(ProcessFailure::Cancelled(sig)) => {
+                    entry.status = "pending".into();
+                    failure.get_or_insert(Error::Cancelled { signal: sig });
+                }
+                Err(e) => {
+                    entry.status = "failed".into();
+                    let err = Error::process(input)(e);
+                    entry.error = Some(err.to_string());
+                    enc.failed_segments += 1;
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                    failure.get_or_insert(err);
+                }
+            }
+            enc.updated_at = state::now();
+            state::write_atomic(&enc_file, &enc)?;
+            let frames_done: usize = results.values().map(|r| r.frames).sum();
+            let fraction = frames_done as f64 / total_frames as f64;
+            state::write_atomic(
+                &prog_file,
+                &ProgressFile {
+                    version: state::STATE_VERSION,
+                    status: "encoding".into(),
+                    created_at: created.clone(),
+                    updated_at: state::now(),
+                    total_progress: fraction * 100.0,
+                    segments_completed: results.len(),
+                    segments_failed: enc.failed_segments as usize,
+                    current_segment: queue.lock().expect("queue").front().map(|s| s.index),
+                    total_segments: segs.len(),
+                },
+            )?;
+            let elapsed = started.elapsed().as_secs_f64();
+            let fps = (frames_done - done_before) as f64 / elapsed.max(1e-3);
+            let remaining = total_frames - frames_done;
+            ctx.events.emit(&Event::Progress {
+                input: input.to_path_buf(),
+                stage: Stage::Video,
+                percent: fraction * 100.0,
+                frame: frames_done as u64,
+                fps,
+                speed: fps * tl.frame_duration(),
+                eta_seconds: (fps > 0.0).then(|| remaining as f64 / fps),
+                bitrate_kbps: 0.0,
+                size_bytes: results.values().map(|r| r.bytes).sum(),
+                projected_bytes: (fraction > 0.0)
+                    .then(|| (results.values().map(|r| r.bytes).sum::<u64>() as f64 / fraction) as u64),
+            });
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    });
+    outcome?;
+    ctx.cancel.check()?;
+    if results.len() != segs.len() {
+        return Err(Error::Input {
+            path: input.to_path_buf(),
+            problem: format!("only {} of {} segments were encoded", results.len(), segs.len()),
+        });
+    }
+
+    // Append the segments with mkvmerge (continuous timestamps, seekable).
+    let mut cmd = Command::new(mkvmerge);
+    cmd.arg("--quiet").arg("-o").arg(output);
+    for (i, r) in results.values().enumerate() {
+        if i > 0 {
+            cmd.arg("+");
+        }
+        cmd.arg(&r.path);
+    }
+    crate::tools::process::run(&mut cmd, "concatenate segments", ctx.cancel, |_| {}).map_err(Error::process(input))?;
+    let frames = count_frames(ffprobe, output).unwrap_or(0);
+    if frames != total_frames {
+        return Err(Error::Input {
+            path: input.to_path_buf(),
+            problem: format!("assembled video has {frames} frames, the source {total_frames}"),
+        });
+    }
+    Ok(ChunkedReport { segments: results.into_values().collect(), frames: total_frames, params: params.clone() })
+}
+
+/// Hash of everything that decides the encoded segments.
+fn fingerprint(video: &VideoPlan, params: &ChunkedParams, segs: &[Segment]) -> String {
+    let key = serde_json::json!({
+        "video": video,
+        "target": params.target,
+        "subsample": params.subsample,
+        "pool": params.pool,
+        "step": params.crf_step,
+        "tiers": TIERS,
+        "drapto": env!("CARGO_PKG_VERSION"),
+        "segments": segs,
+    });
+    let bytes = key.to_string();
+    let h = bytes.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_are_spread_and_bounded() {
+        let seg = Segment { index: 0, start: 100, end: 475 };
+        let r = sample_ranges(&seg, 3, 25);
+        assert_eq!(r.len(), 3);
+        assert!(r.iter().all(|r| r.count == 25 && r.start >= 100 && r.start + r.count <= 475));
+        assert!(r.windows(2).all(|w| w[0].start + w[0].count <= w[1].start));
+        // A segment shorter than the samples is measured whole.
+        assert_eq!(
+            sample_ranges(&Segment { index: 0, start: 0, end: 40 }, 6, 50),
+            vec![FrameRange { start: 0, count: 40 }]
+        );
+    }
+
+    #[test]
+    fn crf_arguments_for_fractional_values() {
+        let args: Vec<String> =
+            ["-c:v", "libsvtav1", "-crf", "25", "-svtav1-params", "tune=0"].map(String::from).to_vec();
+        let out = crf_args(&args, "tune=0", 27.25, 1);
+        assert_eq!(out, ["-c:v", "libsvtav1", "-crf", "27", "-svtav1-params", "tune=0:lp=1:crf=27.25"]);
+        let out = crf_args(&args, "tune=0", 30.0, 2);
+        assert_eq!(out[3], "30");
+        assert_eq!(out[5], "tune=0:lp=2");
+    }
+
+    #[test]
+    fn workers_respect_memory() {
+        assert_eq!(default_workers(3840, 2160, 1 << 30), 1);
+        assert!(default_workers(1280, 720, 64 << 30) >= 1);
+    }
+}
