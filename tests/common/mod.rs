@@ -37,7 +37,9 @@ pub fn fixture(name: &str, args: &[&str]) -> PathBuf {
     if path.exists() {
         return path;
     }
-    let tmp = fixtures_dir().join(format!(".{}.{}.tmp.mkv", name, std::process::id()));
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let tmp = fixtures_dir().join(format!(".{}.{}.{n}.tmp.mkv", name, std::process::id()));
     let out = Command::new(ffmpeg())
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args(args)

@@ -220,6 +220,9 @@ pub fn run_segment(
     let mut probes: Vec<ProbeRecord> = Vec::new();
     let mut guess = job.first_guess;
     let mut chosen: Option<(f64, f64, usize)> = None;
+    // When a probe covers the whole segment, its encode is the segment's
+    // encode at that CRF: kept, so the chosen one need not be made again.
+    let mut whole: Vec<(f64, PathBuf)> = Vec::new();
     for (tier_index, tier) in TIERS.iter().enumerate() {
         let space = SearchSpace {
             min_crf: MIN_CRF,
@@ -238,15 +241,24 @@ pub fn run_segment(
                     let mut weighted = 0.0;
                     let mut frames = 0usize;
                     let mut bytes = 0u64;
+                    let covers_segment = ranges.len() == 1 && ranges[0] == seg.range();
                     for (i, range) in ranges.iter().enumerate() {
-                        let out = job.scratch.join(format!("probe-{}-{i}.mkv", seg.index));
+                        let out = if covers_segment {
+                            job.scratch.join(format!("probe-{}-crf{crf:.2}.mkv", seg.index))
+                        } else {
+                            job.scratch.join(format!("probe-{}-{i}.mkv", seg.index))
+                        };
                         encode_range(ffmpeg, job, tl, *range, crf, &out, cancel)?;
                         bytes += std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
                         // Probes are short: score every frame (subsampled
                         // scores are optimistic, and the decision must hold
                         // for the whole segment).
                         let s = score(ffmpeg, job, tl, &out, *range, 1, cancel)?;
-                        let _ = std::fs::remove_file(&out);
+                        if covers_segment {
+                            whole.push((crf, out));
+                        } else {
+                            let _ = std::fs::remove_file(&out);
+                        }
                         // Harmonic pooling across samples, weighted by frames.
                         weighted += range.count as f64 / s.max(1e-6);
                         frames += range.count;
@@ -284,8 +296,22 @@ pub fn run_segment(
         (MIN_CRF, best, TIERS.len())
     });
     let tmp = job.output.with_extension("partial.mkv");
-    encode_range(ffmpeg, job, tl, seg.range(), crf, &tmp, cancel)?;
-    let measured = score(ffmpeg, job, tl, &tmp, seg.range(), job.params.subsample, cancel).ok();
+    let reusable = whole.iter().position(|(c, _)| (c - crf).abs() < 1e-9);
+    let measured = match reusable {
+        // Already encoded and scored on every frame.
+        Some(i) => {
+            std::fs::rename(&whole[i].1, &tmp)
+                .map_err(|e| ProcessFailure::Spawn { program: "rename".into(), source: e })?;
+            Some(predicted)
+        }
+        None => {
+            encode_range(ffmpeg, job, tl, seg.range(), crf, &tmp, cancel)?;
+            score(ffmpeg, job, tl, &tmp, seg.range(), job.params.subsample, cancel).ok()
+        }
+    };
+    for (_, p) in &whole {
+        let _ = std::fs::remove_file(p);
+    }
     std::fs::rename(&tmp, &job.output).map_err(|e| ProcessFailure::Spawn { program: "rename".into(), source: e })?;
     let bytes = std::fs::metadata(&job.output).map(|m| m.len()).unwrap_or(0);
     Ok(SegmentResult {
@@ -545,6 +571,7 @@ pub fn encode(
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
+            let mut completed = None;
             let entry = enc.segments.entry(index.to_string()).or_default();
             entry.attempts += 1;
             entry.last_attempt = Some(state::now());
@@ -572,7 +599,7 @@ pub fn encode(
                             ),
                         });
                     }
-                    ctx.events.emit(&Event::SegmentComplete {
+                    completed = Some(Event::SegmentComplete {
                         input: input.to_path_buf(),
                         segment: index,
                         total: segs.len(),
@@ -601,7 +628,11 @@ pub fn encode(
                 }
             }
             enc.updated_at = state::now();
+            // The state is the truth: written before anyone is told.
             state::write_atomic(&enc_file, &enc)?;
+            if let Some(e) = completed {
+                ctx.events.emit(&e);
+            }
             let frames_done: usize = results.values().map(|r| r.frames).sum();
             let fraction = frames_done as f64 / total_frames as f64;
             state::write_atomic(
