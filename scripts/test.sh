@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ffmpeg=$(scripts/setup.sh | tail -n1)
 export DRAPTO_FFMPEG="$ffmpeg"
-cargo test --locked "$@"
+cargo test --locked --no-fail-fast "$@"

@@ -52,6 +52,11 @@ impl Cancel {
         self.groups.lock().expect("groups lock").retain(|g| *g != pgid);
     }
 
+    /// The running child process groups (their leaders' pids).
+    pub fn groups(&self) -> Vec<i32> {
+        self.groups.lock().expect("groups lock").clone()
+    }
+
     /// SIGKILLs every running child group (the second Ctrl-C).
     pub fn kill_all_now(&self) {
         for g in self.groups.lock().expect("groups lock").iter() {

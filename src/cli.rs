@@ -39,6 +39,8 @@ pub enum Command {
     Doctor(ToolFlags),
     /// Print the effective configuration and where each value comes from.
     Config(SettingFlags),
+    /// Remove work folders left by failed or interrupted runs.
+    Clean(CleanArgs),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +53,16 @@ pub struct EncodeArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub settings: SettingFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Also remove resumable work of inputs that still exist.
+    #[arg(long)]
+    pub all: bool,
+    /// Folder for work folders.
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

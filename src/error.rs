@@ -107,6 +107,14 @@ pub enum Error {
     #[error("{folder}: not enough free space: {needed} needed, {free} free")]
     NoSpace { folder: PathBuf, needed: String, free: String },
 
+    /// A disk filled up while a step was writing.
+    #[error("{path}: the disk filled up during {step}; finished work is kept, free some space and run again")]
+    DiskFull { path: PathBuf, step: String },
+
+    /// Another drapto process holds this input or output.
+    #[error("{path}: {what} is being encoded by another drapto ({holder})")]
+    Locked { path: PathBuf, what: String, holder: String },
+
     /// The run was interrupted by a signal.
     #[error("interrupted by {}", signal_name(*signal))]
     Cancelled { signal: i32 },
@@ -123,10 +131,18 @@ impl Error {
     pub fn process(path: impl Into<PathBuf>) -> impl FnOnce(ProcessFailure) -> Error {
         let path = path.into();
         move |f| match f {
+            ProcessFailure::Failed(source) if source.is_disk_full() => Error::DiskFull { path, step: source.step },
             ProcessFailure::Failed(source) => Error::Process { path, source },
             ProcessFailure::Cancelled(signal) => Error::Cancelled { signal },
             ProcessFailure::Spawn { program, source } => Error::Io { action: "start", path: program.into(), source },
         }
+    }
+
+    /// True for failures that trying the same step again may cure (a
+    /// crashed or failing child), false for those it cannot (bad input, full
+    /// disk, a stop request, configuration).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Process { .. })
     }
 
     /// The process exit code for this error.

@@ -99,6 +99,9 @@ pub enum Event {
         input: PathBuf,
         segment: usize,
         total: usize,
+        /// First source frame of the segment and its frame count.
+        start_frame: usize,
+        frames: usize,
         crf: f64,
         tier: usize,
         predicted_vmaf: f64,

@@ -27,6 +27,13 @@ fn run(cli: Cli) -> i32 {
         Command::Analyze(a) => a.settings.values(),
         Command::Config(s) => s.values(),
         Command::Doctor(t) => t.values(),
+        Command::Clean(c) => c
+            .temp_dir
+            .iter()
+            .map(|p| {
+                config::load::FlagValue::new("processing.temp_dir", "--temp-dir", p.to_string_lossy().into_owned())
+            })
+            .collect(),
     };
     let loaded = match config::load(&ConfigSource::from_flag(cli.config.clone()), std::env::vars(), flags) {
         Ok(l) => l,
@@ -51,6 +58,7 @@ fn run(cli: Cli) -> i32 {
         Command::Analyze(a) => commands::analyze::run(a, &session),
         Command::Doctor(_) => commands::doctor::run(&session),
         Command::Config(_) => commands::config::run(&session),
+        Command::Clean(c) => commands::clean::run(c.all, &session),
     };
     match result {
         Ok(code) => code,

@@ -12,7 +12,7 @@ use crate::config::Settings;
 use crate::encode::{self, Ctx};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSink, Stage};
-use crate::job::WorkDir;
+use crate::job::{WorkDir, lock, space};
 use crate::mux::{self, MuxInputs};
 use crate::plan::{self, EncodePlan};
 use crate::report::summary::{BatchSummary, FileSummary};
@@ -22,6 +22,9 @@ use crate::validate;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// Attempts of one step (an ffmpeg run) before the file fails.
+pub const MAX_ATTEMPTS: u32 = 3;
 
 /// After this many failed files in a row the batch stops: something is
 /// wrong with the setup rather than with one file.
@@ -138,6 +141,7 @@ impl Pipeline<'_> {
     /// Encodes one file into `output_dir`.
     pub fn encode_file(&self, input: &Path, output_dir: &Path, index: usize, total: usize) -> Result<Outcome> {
         let started = Instant::now();
+        let sampler = crate::report::resources::Sampler::start(self.cancel);
         let output = output_path(input, output_dir);
         self.events.emit(&Event::FileStarted { index, total, input: input.to_path_buf(), output: output.clone() });
         if same_file(input, &output) {
@@ -156,6 +160,29 @@ impl Pipeline<'_> {
             self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: w.clone() });
         }
 
+        // Locks first, then the look at the output: a second drapto either
+        // waits out nothing (skips) or sees the first one's finished file.
+        let work = WorkDir::for_input(&self.settings.temp_dir(), input)?;
+        work.create()?;
+        let _job_lock = match lock::acquire(&work.root().join("lock"), &format!("encoding {}", input.display()))? {
+            Ok(l) => l,
+            Err(holder) => return Ok(Outcome::Skipped(format!("another drapto is encoding it ({holder})"))),
+        };
+        let out_key = std::fs::canonicalize(output_dir)
+            .unwrap_or_else(|_| output_dir.to_path_buf())
+            .join(output.file_name().unwrap_or_default());
+        let out_lock = self
+            .settings
+            .temp_dir()
+            .join("locks")
+            .join(format!("{:016x}.lock", crate::job::fnv1a(out_key.to_string_lossy().as_bytes())));
+        let _out_lock = match lock::acquire(&out_lock, &format!("writing {}", output.display()))? {
+            Ok(l) => l,
+            Err(holder) => {
+                return Ok(Outcome::Skipped(format!("another drapto is writing {} ({holder})", output.display())));
+            }
+        };
+
         if output.exists() {
             match self.check_output(&analysis, &output) {
                 Ok(()) => {
@@ -168,10 +195,24 @@ impl Pipeline<'_> {
             }
         }
 
-        let work = WorkDir::for_input(&self.settings.temp_dir(), input)?;
-        work.create()?;
+        // The design's space rule: 1.5x the source for work files; the
+        // output needs room for an encode (at most about half the source).
+        space::require(work.root(), analysis.size_bytes + analysis.size_bytes / 2)?;
+        space::require(output_dir, analysis.size_bytes / 2)?;
+        let identity = crate::job::JobInfo::of(input)?;
         let partial = partial_path(&output);
         let result = self.encode_into(&analysis, &plan, &work, &partial);
+        // The input must be the file we analysed, start to finish.
+        let result = result.and_then(|()| {
+            if identity.is_current() {
+                Ok(())
+            } else {
+                Err(Error::Input {
+                    path: input.to_path_buf(),
+                    problem: "disappeared or changed while it was being encoded; the encode was discarded".into(),
+                })
+            }
+        });
         let result = result.and_then(|()| self.accept(&analysis, &partial, &output));
         if result.is_err() && partial.exists() {
             let _ = std::fs::remove_file(&partial);
@@ -180,7 +221,7 @@ impl Pipeline<'_> {
         work.remove(self.settings.processing.keep_logs)?;
 
         let output_bytes = std::fs::metadata(&output).map_err(Error::io("read", &output))?.len();
-        Ok(Outcome::Encoded(FileSummary::new(
+        let mut summary = FileSummary::new(
             input.to_path_buf(),
             output,
             analysis.size_bytes,
@@ -188,7 +229,9 @@ impl Pipeline<'_> {
             started.elapsed().as_secs_f64(),
             analysis.duration,
             analysis.video.frame_count,
-        )))
+        );
+        summary.resources = sampler.finish();
+        Ok(Outcome::Encoded(summary))
     }
 
     fn analyze(&self, input: &Path) -> Result<Analysis> {
@@ -235,12 +278,35 @@ impl Pipeline<'_> {
                     ),
                 });
             }
-            _ => self.stage(
-                input,
-                Stage::Video,
-                format!("SVT-AV1 preset {} CRF {}", plan.video.preset, plan.video.crf),
-                || encode::video::encode_standard(&ctx, input, &video, &plan.video, analysis.duration),
-            )?,
+            _ => {
+                let mut video_plan = plan.video.clone();
+                let detail = format!(
+                    "SVT-AV1 preset {} CRF {}{}",
+                    plan.video.preset,
+                    plan.video.crf,
+                    plan.video.hwaccel.as_ref().map(|h| format!(", {h} decoding")).unwrap_or_default()
+                );
+                self.stage(input, Stage::Video, detail, |_| {
+                    let r = encode::video::encode_standard(&ctx, input, &video, &video_plan, analysis.duration);
+                    match (&r, video_plan.hwaccel.take()) {
+                        // Hardware decoding failed: the same encode with
+                        // software decoding, every encoder setting unchanged.
+                        (Err(e), Some(hw)) if e.is_retryable() => {
+                            self.events.emit(&Event::Warning {
+                                input: Some(input.to_path_buf()),
+                                message: format!(
+                                    "hardware decoding ({hw}) failed: {e}; falling back to software decoding"
+                                ),
+                            });
+                            encode::video::encode_standard(&ctx, input, &video, &video_plan, analysis.duration)
+                        }
+                        (_, hw) => {
+                            video_plan.hwaccel = hw;
+                            r
+                        }
+                    }
+                })?
+            }
         }
         let mut audio_files = Vec::new();
         for track in &plan.audio {
@@ -249,19 +315,37 @@ impl Pipeline<'_> {
                 input,
                 Stage::Audio(track.index),
                 format!("Opus {} ch {}k", track.channels, track.bitrate_kbps),
-                || encode::audio::encode_track(&ctx, input, &out, track, analysis.duration),
+                |_| encode::audio::encode_track(&ctx, input, &out, track, analysis.duration),
             )?;
             audio_files.push(out);
         }
         let inputs = MuxInputs { source: input, video, audio: audio_files };
-        self.stage(input, Stage::Mux, String::new(), || mux::mux(&ctx, analysis, &inputs, partial))
+        self.stage(input, Stage::Mux, String::new(), |_| mux::mux(&ctx, analysis, &inputs, partial))
     }
 
-    fn stage(&self, input: &Path, stage: Stage, detail: String, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    /// Runs one step, trying again (up to [`MAX_ATTEMPTS`] in all) when it
+    /// fails in a way another try may cure; the cause is logged each time.
+    fn stage(&self, input: &Path, stage: Stage, detail: String, mut f: impl FnMut(u32) -> Result<()>) -> Result<()> {
         self.cancel.check()?;
         let t = Instant::now();
         self.events.emit(&Event::StageStarted { input: input.to_path_buf(), stage, detail: detail.clone() });
-        f()?;
+        let mut attempt = 1;
+        loop {
+            match f(attempt) {
+                Ok(()) => break,
+                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
+                    self.events.emit(&Event::Warning {
+                        input: Some(input.to_path_buf()),
+                        message: format!(
+                            "{} failed (attempt {attempt}/{MAX_ATTEMPTS}): {e}; trying again",
+                            stage.label()
+                        ),
+                    });
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         self.events.emit(&Event::StageComplete {
             input: input.to_path_buf(),
             stage,

@@ -25,6 +25,9 @@ pub struct VideoPlan {
     pub colour_args: Vec<(String, String)>,
     /// Carry the Dolby Vision RPUs (libsvtav1 `-dolbyvision 1`).
     pub dolby_vision: bool,
+    /// Hardware decoder for the standard path (`-hwaccel`); software
+    /// decoding is the fallback when it fails.
+    pub hwaccel: Option<String>,
 }
 
 /// Which encoding path a file takes.
@@ -92,6 +95,29 @@ impl VideoPlan {
     /// The `-vf` chain, if any filter applies.
     pub fn filter_chain(&self) -> Option<String> {
         (!self.filters.is_empty()).then(|| self.filters.join(","))
+    }
+}
+
+/// The hardware decoder to try: the configured one, else the first that
+/// both ffmpeg and this machine have (VideoToolbox on macOS; CUDA with an
+/// NVIDIA device; VAAPI with a render node).
+pub fn choose_hwaccel(settings: &Settings, caps: &FfmpegCaps) -> Option<String> {
+    if !settings.processing.hardware_decode {
+        return None;
+    }
+    if let Auto::Value(name) = &settings.processing.hwaccel {
+        return Some(name.clone());
+    }
+    let has = |n: &str| caps.hwaccels.iter().any(|h| h == n);
+    let exists = |p: &str| std::path::Path::new(p).exists();
+    if cfg!(target_os = "macos") && has("videotoolbox") {
+        Some("videotoolbox".into())
+    } else if has("cuda") && exists("/dev/nvidia0") {
+        Some("cuda".into())
+    } else if has("vaapi") && exists("/dev/dri/renderD128") {
+        Some("vaapi".into())
+    } else {
+        None
     }
 }
 
@@ -225,6 +251,7 @@ pub fn plan(
             filters,
             colour_args,
             dolby_vision,
+            hwaccel: if analysis.dolby_vision.is_some() { None } else { choose_hwaccel(settings, caps) },
         },
         audio: analysis.audio.clone(),
         warnings,

@@ -15,8 +15,11 @@ use std::path::Path;
 pub const SDR_THRESHOLD: u32 = 24;
 /// HDR threshold when the black level cannot be measured (8-bit scale).
 pub const HDR_DEFAULT_THRESHOLD: u32 = 128;
-/// Frames decoded at each sample point.
-pub const FRAMES_PER_SAMPLE: u32 = 10;
+/// Keyframes decoded at each sample point.
+pub const FRAMES_PER_SAMPLE: u32 = 5;
+/// Seconds of source a sample may read from its point (so that no sample
+/// reaches into the credits, however long the GOPs).
+pub const SAMPLE_SPAN: f64 = 12.0;
 /// A bar must remove at least this share of a dimension (and 8 pixels)
 /// before it is cropped: smaller "bars" are edge noise or overscan.
 pub const MIN_BAR_FRACTION: f64 = 0.01;
@@ -110,11 +113,12 @@ pub fn opening_skip(duration: f64) -> f64 {
 }
 
 /// Evenly spread sample times between the opening and the credits, leaving
-/// room at each for [`FRAMES_PER_SAMPLE`] frames.
-pub fn sample_times(duration: f64, frame_rate: f64) -> Vec<f64> {
-    let sample_len = f64::from(FRAMES_PER_SAMPLE) / frame_rate.max(1.0);
+/// room before the credits for a sample's [`SAMPLE_SPAN`].
+pub fn sample_times(duration: f64) -> Vec<f64> {
     let start = opening_skip(duration);
-    let end = (duration - credits_skip(duration) - sample_len).max(start);
+    let credits = credits_skip(duration);
+    let room = if credits > 0.0 { SAMPLE_SPAN } else { SAMPLE_SPAN.min(duration * 0.1) };
+    let end = (duration - credits - room).max(start);
     let span = end - start;
     let count = ((span / 30.0).round() as usize).clamp(8, 30);
     if span <= 0.0 {
@@ -207,8 +211,11 @@ pub fn decide(samples: &[Option<Rect>], width: u32, height: u32) -> (Option<Rect
     let (x, y) = (even_down(r.x), even_down(r.y));
     let right = even_up(r.x + r.width).min(even_down(width));
     let bottom = even_up(r.y + r.height).min(even_down(height));
-    let r = Rect { x, y, width: right - x, height: bottom - y };
+    let r = Rect { x, y, width: right.saturating_sub(x), height: bottom.saturating_sub(y) };
     let usable = samples.len() - dark;
+    if r.width < 2 || r.height < 2 {
+        return (None, "picture too small to crop".into(), votes, dark);
+    }
     if r.width >= even_down(width) && r.height >= even_down(height) {
         let why = if votes.len() > 1 {
             format!(
@@ -233,25 +240,46 @@ pub fn decide(samples: &[Option<Rect>], width: u32, height: u32) -> (Option<Rect
     (Some(r), why, votes, dark)
 }
 
-/// Runs one ffmpeg over `frames` frames from `at` seconds with filter `vf`;
-/// returns its stderr (info level), or `None` if it failed.
-fn sample_run(ffmpeg: &Path, input: &Path, at: f64, vf: &str, cancel: &Cancel) -> Option<String> {
+/// Runs `vf` over frames from `at` seconds and returns everything ffmpeg
+/// printed, or `None` if it failed. With `keyframes_only`, only the
+/// keyframes within [`SAMPLE_SPAN`] are decoded (cheap: no decoding up to
+/// the point); otherwise [`FRAMES_PER_SAMPLE`] × 2 frames from exactly `at`.
+fn sample_run(ffmpeg: &Path, input: &Path, at: f64, vf: &str, keyframes_only: bool, cancel: &Cancel) -> Option<String> {
     let mut a = FfmpegArgs::default();
-    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-ss"])
-        .arg(format!("{at:.3}"))
-        .input(input)
+    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-ss"]).arg(format!("{at:.3}"));
+    let frames = if keyframes_only {
+        a.extend(["-skip_frame", "nokey", "-t"]).arg(format!("{SAMPLE_SPAN}"));
+        FRAMES_PER_SAMPLE
+    } else {
+        FRAMES_PER_SAMPLE * 2
+    };
+    a.input(input)
         .extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf, "-frames:v"])
-        .arg(FRAMES_PER_SAMPLE.to_string())
+        .arg(frames.to_string())
         .extend(["-f", "null", "-"]);
-    let mut cmd = a.command(ffmpeg);
-    cmd.stderr(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
-    if cancel.is_cancelled() {
-        return None;
-    }
-    let out = cmd.output().ok()?;
-    out.status
-        .success()
-        .then(|| format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    let mut text = String::new();
+    crate::tools::process::run_lines(&mut a.command(ffmpeg), "crop sample", cancel, |line| {
+        let (crate::tools::process::Line::Out(l) | crate::tools::process::Line::Err(l)) = line;
+        text.push_str(l);
+        text.push('\n');
+    })
+    .ok()?;
+    Some(text)
+}
+
+/// [`sample_run`] on keyframes, then on every frame when the keyframes gave
+/// `parse` nothing (GOPs longer than the span).
+fn sample<T>(
+    ffmpeg: &Path,
+    input: &Path,
+    at: f64,
+    vf: &str,
+    cancel: &Cancel,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Option<T> {
+    sample_run(ffmpeg, input, at, vf, true, cancel)
+        .and_then(|o| parse(&o))
+        .or_else(|| sample_run(ffmpeg, input, at, vf, false, cancel).and_then(|o| parse(&o)))
 }
 
 /// Runs `f` over `items` on as many threads as there are cores.
@@ -270,7 +298,6 @@ pub struct Source<'a> {
     pub width: u32,
     pub height: u32,
     pub duration: f64,
-    pub frame_rate: f64,
     pub bit_depth: u32,
     pub hdr: bool,
     /// Full-range ("pc") samples; else limited range.
@@ -279,11 +306,11 @@ pub struct Source<'a> {
 
 /// Samples the source and decides.
 pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
-    let times = sample_times(src.duration, src.frame_rate);
+    let times = sample_times(src.duration);
     let black_level = if src.hdr {
         let readings: Vec<f64> = parallel(&times[..times.len().min(6)], |t| {
-            sample_run(ffmpeg, src.path, *t, "signalstats,metadata=print:key=lavfi.signalstats.YLOW", cancel)
-                .map(|o| parse_ylow(&o))
+            let vf = "signalstats,metadata=print:key=lavfi.signalstats.YLOW";
+            sample(ffmpeg, src.path, *t, vf, cancel, |o| Some(parse_ylow(o)).filter(|v| !v.is_empty()))
                 .unwrap_or_default()
         })
         .into_iter()
@@ -300,7 +327,7 @@ pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
     let limit = native_limit(threshold, src.bit_depth);
     let vf = format!("cropdetect=limit={limit}:round=2:reset=0");
     let samples: Vec<Option<Rect>> = parallel(&times, |t| {
-        usable(sample_run(ffmpeg, src.path, *t, &vf, cancel).and_then(|o| parse_cropdetect(&o)), src.width, src.height)
+        usable(sample(ffmpeg, src.path, *t, &vf, cancel, parse_cropdetect), src.width, src.height)
     });
     let (crop, reason, votes, dark_samples) = decide(&samples, src.width, src.height);
     CropDecision { crop, reason, threshold, black_level, sample_times: times, votes, dark_samples }
@@ -327,12 +354,12 @@ mod tests {
 
     #[test]
     fn samples_avoid_opening_and_credits() {
-        let t = sample_times(7200.0, 24.0);
+        let t = sample_times(7200.0);
         assert_eq!(t.len(), 30);
         assert!(t[0] > 120.0);
         assert!(*t.last().unwrap() < 7200.0 - 180.0);
         assert!(t.windows(2).all(|w| w[0] < w[1]));
-        let short = sample_times(10.0, 25.0);
+        let short = sample_times(10.0);
         assert_eq!(short.len(), 8);
         assert!(short.iter().all(|&x| (0.5..10.0).contains(&x)));
     }

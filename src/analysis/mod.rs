@@ -122,7 +122,15 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let duration =
         probe.duration().filter(|d| *d > 0.0).ok_or_else(|| bad("has no duration (truncated or corrupt)".into()))?;
 
-    let video_end = ffprobe::video_end_time(ffprobe, input, duration - 10.0, cancel).unwrap_or(duration);
+    let video_end = ffprobe::video_end_time(ffprobe, input, duration - 10.0, cancel)
+        .or_else(|| ffprobe::video_end_time(ffprobe, input, 0.0, cancel))
+        .unwrap_or(duration);
+    if video_end < duration - 2.0 {
+        warnings.push(format!(
+            "the video ends at {video_end:.1} s although the file says {duration:.1} s: the rip looks truncated; \
+             the output will be as long as the video that is there"
+        ));
+    }
     let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
         first_frame_side_data(ffprobe, input, cancel)
     } else {
@@ -132,7 +140,6 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let mediainfo = probes.mediainfo.and_then(|mi| crate::tools::mediainfo::mediainfo(mi, input, cancel).ok());
     let dolby_vision = dolby_vision::detect(v, mediainfo.as_ref());
     let bit_depth = v.bit_depth().unwrap_or(8);
-    let frame_rate = v.frame_rate().unwrap_or(25.0);
 
     let interlace = match probes.ffmpeg {
         Some(ffmpeg) => interlace::detect(ffmpeg, input, duration, v.field_order.as_deref(), cancel),
@@ -148,7 +155,6 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
             width,
             height,
             duration,
-            frame_rate,
             bit_depth,
             hdr: hdr.kind.is_hdr(),
             full_range: hdr.colour.range.as_deref() == Some("pc"),

@@ -2,6 +2,7 @@
 //! configuration, does its work, and returns the process exit code.
 
 pub mod analyze;
+pub mod clean;
 pub mod config;
 pub mod doctor;
 pub mod encode;
@@ -10,6 +11,7 @@ use crate::cancel::Cancel;
 use crate::config::Loaded;
 use crate::error::{Error, Result};
 use crate::events::{EventSink, Fanout};
+use crate::report::file_report::ReportWriter;
 use crate::report::json::JsonLines;
 use crate::report::log::LogEvents;
 use crate::report::terminal::{Terminal, Verbosity};
@@ -33,7 +35,9 @@ impl Session {
             let live = console::Term::stdout().is_term() && console::colors_enabled();
             Box::new(Terminal::new(self.verbosity, live))
         };
-        Box::new(Fanout(vec![view, Box::new(LogEvents)]))
+        let s = &self.loaded.settings;
+        let reports = ReportWriter::new(s.paths.report_dir.clone(), s.log_dir(), s.temp_dir().join("encode_data"));
+        Box::new(Fanout(vec![view, Box::new(LogEvents), Box::new(reports)]))
     }
 }
 

@@ -79,6 +79,9 @@ pub struct ProcessingSettings {
     pub enable_chunked_encoding: ChunkedMode,
     /// Use hardware-accelerated decoding when ffmpeg and the machine offer it.
     pub hardware_decode: bool,
+    /// Which decoder (`"auto"`: detect; or an ffmpeg hwaccel name such as
+    /// "vaapi", "cuda", "videotoolbox", used even if it looks unavailable).
+    pub hwaccel: Auto<String>,
     /// Keep the job's logs folder after a successful encode.
     pub keep_logs: bool,
 }
@@ -113,6 +116,8 @@ pub struct PathSettings {
     pub output_dir: Option<PathBuf>,
     /// Where run logs go (default: `<temp_dir>/logs`).
     pub log_dir: Option<PathBuf>,
+    /// Where per-file `*.report.json` go (default: beside the output).
+    pub report_dir: Option<PathBuf>,
 }
 
 /// Explicit paths of the external programs (else they are looked up on PATH).
@@ -167,6 +172,7 @@ impl Default for ProcessingSettings {
             disable_crop: false,
             enable_chunked_encoding: ChunkedMode::Auto,
             hardware_decode: true,
+            hwaccel: Auto::Auto,
             keep_logs: true,
         }
     }

@@ -29,7 +29,17 @@ pub fn run_ffmpeg(ctx: &Ctx, args: &FfmpegArgs, input: &Path, stage: Stage, dura
     let mut parser = ProgressParser::default();
     let mut last = Instant::now() - Duration::from_secs(1);
     let mut cmd = args.command(ctx.ffmpeg);
-    crate::tools::process::run(&mut cmd, &stage.label(), ctx.cancel, |line| {
+    let mut errors = 0usize;
+    crate::tools::process::run_lines(&mut cmd, &stage.label(), ctx.cancel, |line| {
+        let line = match line {
+            crate::tools::process::Line::Err(l) => {
+                if is_decode_error(l) {
+                    errors += 1;
+                }
+                return;
+            }
+            crate::tools::process::Line::Out(l) => l,
+        };
         let Some(p) = parser.feed(line) else { return };
         if !p.done && last.elapsed() < Duration::from_millis(500) {
             return;
@@ -52,5 +62,26 @@ pub fn run_ffmpeg(ctx: &Ctx, args: &FfmpegArgs, input: &Path, stage: Stage, dura
         });
     })
     .map_err(Error::process(input))?;
+    if errors > 0 {
+        ctx.events.emit(&Event::Warning {
+            input: Some(input.to_path_buf()),
+            message: format!(
+                "{}: ffmpeg reported {errors} decoding error(s) in the source; the encode finished, \
+                 but look at the output where the source is damaged",
+                stage.label()
+            ),
+        });
+    }
     Ok(())
+}
+
+/// A decoder complaint about damaged data (ffmpeg at `-loglevel error`).
+fn is_decode_error(line: &str) -> bool {
+    let l = line.to_ascii_lowercase();
+    l.contains("error while decoding")
+        || l.contains("invalid data")
+        || l.contains("corrupt")
+        || l.contains("concealing")
+        || l.contains("decode_slice")
+        || (l.contains("[h264") || l.contains("[hevc") || l.contains("[mpeg2video")) && l.contains("error")
 }

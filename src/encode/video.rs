@@ -11,6 +11,9 @@ use std::path::Path;
 /// `output` (a Matroska file holding only that stream).
 pub fn standard_args(input: &Path, output: &Path, plan: &VideoPlan) -> FfmpegArgs {
     let mut a = FfmpegArgs::new();
+    if let Some(hw) = &plan.hwaccel {
+        a.arg("-hwaccel").arg(hw);
+    }
     a.input(input).extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1"]);
     if let Some(vf) = plan.filter_chain() {
         a.arg("-vf").arg(vf);

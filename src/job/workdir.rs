@@ -1,6 +1,7 @@
 //! The work folder of one input: `<temp_dir>/jobs/<stem>-<id>/` with the
 //! design's layout (logs/, state/, segments/, encoded/, working/).
 
+use super::fnv1a;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -9,32 +10,57 @@ use std::time::UNIX_EPOCH;
 #[derive(Debug, Clone)]
 pub struct WorkDir {
     root: PathBuf,
+    /// The input, its size and modification time (nanoseconds).
+    identity: JobInfo,
+}
+
+/// `job.json`: which input a work folder belongs to, so `drapto clean`
+/// can tell abandoned folders (input gone or changed) from live ones.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobInfo {
+    pub input: PathBuf,
+    pub size: u64,
+    pub mtime_ns: u128,
+}
+
+impl JobInfo {
+    /// The identity of the file at `input` now.
+    pub fn of(input: &Path) -> Result<JobInfo> {
+        let abs = std::fs::canonicalize(input).map_err(Error::io("resolve", input))?;
+        let meta = std::fs::metadata(&abs).map_err(Error::io("read", input))?;
+        let mtime_ns = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+        Ok(JobInfo { input: abs, size: meta.len(), mtime_ns })
+    }
+
+    /// True when the input still exists unchanged.
+    pub fn is_current(&self) -> bool {
+        JobInfo::of(&self.input).is_ok_and(|now| &now == self)
+    }
 }
 
 impl WorkDir {
     /// The stable folder for `input`: the same input (path, size, mtime)
     /// always maps to the same folder, so a rerun finds earlier work.
     pub fn for_input(temp_dir: &Path, input: &Path) -> Result<WorkDir> {
-        let abs = std::fs::canonicalize(input).map_err(Error::io("resolve", input))?;
-        let meta = std::fs::metadata(&abs).map_err(Error::io("read", input))?;
-        let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-        let id = fnv1a(format!("{}\0{}\0{}", abs.display(), meta.len(), mtime).as_bytes());
-        let stem: String = abs
+        let identity = JobInfo::of(input)?;
+        let id = fnv1a(format!("{}\0{}\0{}", identity.input.display(), identity.size, identity.mtime_ns).as_bytes());
+        let stem: String = identity
+            .input
             .file_stem()
             .map(|s| {
                 s.to_string_lossy().chars().filter(|c| c.is_alphanumeric() || "-_.".contains(*c)).take(40).collect()
             })
             .unwrap_or_default();
-        Ok(WorkDir { root: temp_dir.join("jobs").join(format!("{stem}-{id:016x}")) })
+        Ok(WorkDir { root: temp_dir.join("jobs").join(format!("{stem}-{id:016x}")), identity })
     }
 
-    /// Creates the folder and its layout.
+    /// Creates the folder, its layout and `job.json`.
     pub fn create(&self) -> Result<()> {
         for sub in ["logs", "state", "segments", "encoded", "working"] {
             let p = self.root.join(sub);
             std::fs::create_dir_all(&p).map_err(Error::io("create folder", &p))?;
         }
-        Ok(())
+        super::state::write_atomic(&self.root.join("job.json"), &self.identity)
     }
 
     pub fn root(&self) -> &Path {
@@ -70,11 +96,6 @@ impl WorkDir {
         }
         Ok(())
     }
-}
-
-/// 64-bit FNV-1a: a stable, dependency-free hash for folder names.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]

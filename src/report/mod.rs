@@ -1,8 +1,10 @@
 //! Subscribers of the event stream: the terminal view, `--json` lines and the
 //! log file; plus the summary figures they all print.
 
+pub mod file_report;
 pub mod json;
 pub mod log;
+pub mod resources;
 pub mod summary;
 pub mod terminal;
 

@@ -23,6 +23,8 @@ pub struct FileSummary {
     pub speed: f64,
     /// RFC 3339 time of completion.
     pub finished_at: String,
+    /// CPU and memory used while encoding it.
+    pub resources: crate::report::resources::ResourceStats,
 }
 
 impl FileSummary {
@@ -48,6 +50,7 @@ impl FileSummary {
             fps: frames.map(|f| f as f64 / secs),
             speed: content_seconds / secs,
             finished_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            resources: Default::default(),
         }
     }
 }

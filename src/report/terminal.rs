@@ -271,8 +271,8 @@ pub fn final_summary(b: &BatchSummary) -> String {
     for s in &b.skipped {
         out.push_str(&format!("\nSkipped: {} (valid output exists)\n", name(s)));
     }
-    for (f, e) in &b.failed {
-        out.push_str(&format!("\nFailed: {}: {e}\n", name(f)));
+    for (_, e) in &b.failed {
+        out.push_str(&format!("\nFailed: {e}\n"));
     }
     for f in &b.not_started {
         out.push_str(&format!("\nNot started: {}\n", name(f)));

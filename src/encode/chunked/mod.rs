@@ -603,6 +603,8 @@ pub fn encode(
                         input: input.to_path_buf(),
                         segment: index,
                         total: segs.len(),
+                        start_frame: segs[index].start,
+                        frames: segs[index].frames(),
                         crf: res.crf,
                         tier: res.tier,
                         predicted_vmaf: res.predicted_vmaf,
@@ -712,9 +714,7 @@ fn fingerprint(video: &VideoPlan, params: &ChunkedParams, segs: &[Segment]) -> S
         "drapto": env!("CARGO_PKG_VERSION"),
         "segments": segs,
     });
-    let bytes = key.to_string();
-    let h = bytes.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    format!("{h:016x}")
+    format!("{:016x}", crate::job::fnv1a(key.to_string().as_bytes()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,161 @@
+//! Per-file reports and the library's tracking files, both written by a
+//! subscriber of the event stream.
+//!
+//! * `<output>.report.json` beside the output (or in `paths.report_dir`):
+//!   analysis, plan, every stage's time, every chunked segment with its
+//!   probes and predicted/measured VMAF, the validation checks, warnings,
+//!   sizes, speeds and resource use. Failed files get one in the log folder.
+//! * `<temp_dir>/encode_data/{encoded_files,encoding_times,input_sizes,output_sizes}.txt`:
+//!   one tab-separated line per encoded file, kept across runs (the design's
+//!   tracking data), so a library's totals can be computed at any time.
+
+use crate::events::{Check, Event, EventSink};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Everything gathered about one file.
+#[derive(Debug, Default, Serialize)]
+pub struct FileReport {
+    pub drapto_version: &'static str,
+    pub input: PathBuf,
+    pub output: Option<PathBuf>,
+    pub status: String,
+    pub error: Option<String>,
+    pub summary: Option<crate::report::summary::FileSummary>,
+    pub analysis: Option<serde_json::Value>,
+    pub plan: Option<serde_json::Value>,
+    pub stages: Vec<StageTime>,
+    pub segments: Vec<serde_json::Value>,
+    pub probes: Vec<serde_json::Value>,
+    pub validation: Vec<Check>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StageTime {
+    pub stage: String,
+    pub seconds: f64,
+    pub detail: String,
+}
+
+/// Collects events per input and writes the report when the file ends.
+pub struct ReportWriter {
+    report_dir: Option<PathBuf>,
+    log_dir: PathBuf,
+    tracking_dir: PathBuf,
+    files: Mutex<HashMap<PathBuf, FileReport>>,
+}
+
+impl ReportWriter {
+    pub fn new(report_dir: Option<PathBuf>, log_dir: PathBuf, tracking_dir: PathBuf) -> ReportWriter {
+        ReportWriter { report_dir, log_dir, tracking_dir, files: Mutex::new(HashMap::new()) }
+    }
+
+    fn write(&self, report: &FileReport, path: &Path) {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = crate::job::state::write_atomic(path, report) {
+            tracing::warn!("could not write report {}: {e}", path.display());
+        } else {
+            tracing::info!("report written to {}", path.display());
+        }
+    }
+
+    fn track(&self, s: &crate::report::summary::FileSummary) {
+        let _ = std::fs::create_dir_all(&self.tracking_dir);
+        let input = s.input.display();
+        for (file, value) in [
+            ("encoded_files.txt", s.output.display().to_string()),
+            ("encoding_times.txt", format!("{:.3}", s.encode_seconds)),
+            ("input_sizes.txt", s.input_bytes.to_string()),
+            ("output_sizes.txt", s.output_bytes.to_string()),
+        ] {
+            let path = self.tracking_dir.join(file);
+            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+                let _ = writeln!(f, "{input}\t{value}");
+            }
+        }
+    }
+}
+
+/// The report being gathered for `input`.
+fn get<'a>(files: &'a mut HashMap<PathBuf, FileReport>, input: &Path) -> &'a mut FileReport {
+    files.entry(input.to_path_buf()).or_insert_with(|| FileReport {
+        drapto_version: env!("CARGO_PKG_VERSION"),
+        input: input.to_path_buf(),
+        ..FileReport::default()
+    })
+}
+
+/// Where the report of `output` goes.
+pub fn report_path(report_dir: Option<&Path>, output: &Path) -> PathBuf {
+    let name = format!("{}.report.json", output.file_name().unwrap_or_default().to_string_lossy());
+    match report_dir {
+        Some(d) => d.join(name),
+        None => output.with_file_name(name),
+    }
+}
+
+impl EventSink for ReportWriter {
+    fn emit(&self, event: &Event) {
+        let mut files = self.files.lock().expect("report lock");
+        match event {
+            Event::FileStarted { input, output, .. } => {
+                let r = get(&mut files, input);
+                *r = FileReport {
+                    drapto_version: env!("CARGO_PKG_VERSION"),
+                    input: input.clone(),
+                    output: Some(output.clone()),
+                    ..FileReport::default()
+                };
+            }
+            Event::AnalysisComplete { input, analysis, plan } => {
+                let r = get(&mut files, input);
+                r.analysis = serde_json::to_value(analysis).ok();
+                r.plan = serde_json::to_value(plan).ok();
+            }
+            Event::StageComplete { input, stage, seconds, detail } => {
+                get(&mut files, input).stages.push(StageTime {
+                    stage: stage.label(),
+                    seconds: *seconds,
+                    detail: detail.clone(),
+                });
+            }
+            Event::SegmentProbe { input, .. } => {
+                let v = serde_json::to_value(event).unwrap_or_default();
+                get(&mut files, input).probes.push(v);
+            }
+            Event::SegmentComplete { input, .. } => {
+                let v = serde_json::to_value(event).unwrap_or_default();
+                get(&mut files, input).segments.push(v);
+            }
+            Event::ValidationComplete { input, checks, .. } => get(&mut files, input).validation = checks.clone(),
+            Event::Warning { input: Some(input), message } => get(&mut files, input).warnings.push(message.clone()),
+            Event::FileComplete { summary } => {
+                if let Some(mut r) = files.remove(&summary.input) {
+                    r.status = "encoded".into();
+                    r.summary = Some(summary.clone());
+                    self.write(&r, &report_path(self.report_dir.as_deref(), &summary.output));
+                }
+                self.track(summary);
+            }
+            Event::FileFailed { input, error, .. } => {
+                if let Some(mut r) = files.remove(input) {
+                    r.status = "failed".into();
+                    r.error = Some(error.clone());
+                    let name =
+                        format!("{}.failed.report.json", input.file_name().unwrap_or_default().to_string_lossy());
+                    self.write(&r, &self.log_dir.join(name));
+                }
+            }
+            Event::FileSkipped { input, .. } => {
+                files.remove(input);
+            }
+            _ => {}
+        }
+    }
+}

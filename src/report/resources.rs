@@ -1,0 +1,104 @@
+//! Resource metrics for the report: drapto's CPU time (its own and its
+//! finished children's) and the peak memory of drapto plus its running
+//! children, sampled while a file is encoded. Linux /proc; elsewhere zeros.
+
+use crate::cancel::Cancel;
+use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What was used while encoding one file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ResourceStats {
+    /// CPU seconds of drapto and every child it waited for.
+    pub cpu_seconds: f64,
+    /// `cpu_seconds` over wall time and cores, in percent of the machine.
+    pub average_cpu_percent: f64,
+    /// Highest sampled resident memory of drapto plus its running children.
+    pub peak_memory_bytes: u64,
+    pub wall_seconds: f64,
+}
+
+/// Samples memory in the background until [`Sampler::finish`].
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+    started: Instant,
+    cpu_start: f64,
+}
+
+impl Sampler {
+    /// Starts sampling drapto and the children registered in `cancel`.
+    pub fn start(cancel: &Cancel) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(0));
+        let (s, p, c) = (Arc::clone(&stop), Arc::clone(&peak), cancel.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let own = rss_bytes("self").unwrap_or(0);
+                let children: u64 = c.groups().iter().filter_map(|pid| rss_bytes(&pid.to_string())).sum();
+                p.fetch_max(own + children, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        Sampler { stop, peak, thread: Some(thread), started: Instant::now(), cpu_start: cpu_seconds().unwrap_or(0.0) }
+    }
+
+    /// Stops sampling and returns the figures.
+    pub fn finish(mut self) -> ResourceStats {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let wall = self.started.elapsed().as_secs_f64();
+        let cpu = cpu_seconds().unwrap_or(0.0) - self.cpu_start;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        ResourceStats {
+            cpu_seconds: cpu,
+            average_cpu_percent: if wall > 0.0 { cpu / wall / cores * 100.0 } else { 0.0 },
+            peak_memory_bytes: self.peak.load(Ordering::SeqCst),
+            wall_seconds: wall,
+        }
+    }
+}
+
+/// VmRSS of /proc/<pid>/status.
+fn rss_bytes(pid: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = text.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// utime + stime + cutime + cstime of drapto, in seconds.
+fn cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which may hold spaces: ") S ppid …".
+    let rest = &text[text.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12, 13, 14].iter().filter_map(|i| f.get(*i)?.parse::<f64>().ok()).sum();
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
+    Some(ticks / hz)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_this_process() {
+        let c = Cancel::new();
+        let s = Sampler::start(&c);
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = x.wrapping_add(i * i);
+        }
+        std::hint::black_box(x);
+        std::thread::sleep(Duration::from_millis(600));
+        let r = s.finish();
+        assert!(r.peak_memory_bytes > 1 << 20, "{r:?}");
+        assert!(r.cpu_seconds > 0.0 && r.wall_seconds > 0.5, "{r:?}");
+    }
+}

@@ -1,0 +1,249 @@
+//! Durable jobs: Ctrl-C, concurrent runs, full disks, corrupt state,
+//! hardware-decoding fallback, cleanup.
+
+mod common;
+
+use common::*;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A clip long enough that its encode is still running when we act.
+fn slow_clip() -> PathBuf {
+    fixture(
+        "slow.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25:duration=20",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=20",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+        ],
+    )
+}
+
+/// Starts `drapto encode --json` and waits for the first event whose line
+/// contains `marker`.
+fn start_until(cmd: &mut Command, marker: &str) -> std::process::Child {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let marker = marker.to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in out.lines().map_while(Result::ok) {
+            if !sent && line.contains(&marker) {
+                let _ = tx.send(());
+                sent = true;
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120)).expect("marker event");
+    child
+}
+
+fn children_of_source(src: &Path) -> String {
+    let ps = Command::new("pgrep").args(["-f", &src.to_string_lossy()]).output().unwrap();
+    String::from_utf8_lossy(&ps.stdout).trim().to_string()
+}
+
+#[test]
+fn ctrl_c_stops_children_keeps_no_output_and_exits_130() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("interrupt me.mkv");
+    std::fs::copy(slow_clip(), &src).unwrap();
+    let out_dir = t.path().join("out");
+    let mut c = drapto(t.path());
+    c.env("DRAPTO_PRESET", "4").args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir);
+    let mut child = start_until(&mut c, "\"kind\":\"video\"");
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Instant::now();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert!(sent.elapsed() < Duration::from_secs(5), "took {:?}", sent.elapsed());
+    assert_eq!(status.code(), Some(130));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(children_of_source(&src), "", "no child process may survive");
+    let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "nothing in the output folder: {left:?}");
+}
+
+#[test]
+fn two_runs_on_one_folder_never_encode_a_file_twice() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    for n in ["a.mkv", "b.mkv"] {
+        std::fs::copy(simple_clip("small.mkv", "320x240", 2), input.join(n)).unwrap();
+    }
+    let out_dir = t.path().join("out");
+    let spawn = || {
+        drapto(t.path())
+            .args(["encode", "--json", "-i"])
+            .arg(&input)
+            .arg("-o")
+            .arg(&out_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() && b.status.success());
+    let completed = |o: &std::process::Output| {
+        events(o)
+            .iter()
+            .filter(|e| e["event"] == "file_complete")
+            .map(|e| e["summary"]["input"].to_string())
+            .collect::<Vec<_>>()
+    };
+    let (ca, cb) = (completed(&a), completed(&b));
+    assert_eq!(ca.len() + cb.len(), 2, "each file encoded exactly once: {ca:?} {cb:?}");
+    assert!(ca.iter().all(|f| !cb.contains(f)));
+    assert_eq!(frame_count(&out_dir.join("a.mkv")), 50);
+    assert_eq!(frame_count(&out_dir.join("b.mkv")), 50);
+}
+
+fn tmpfs(dir: &Path, size: &str) -> bool {
+    std::fs::create_dir_all(dir).unwrap();
+    Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+struct Unmount(PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_refused_up_front_and_reported_mid_job() {
+    let t = tempfile::tempdir().unwrap();
+    let small = t.path().join("small-disk");
+    assert!(tmpfs(&small, "4m"), "this test needs root to mount a small tmpfs");
+    let _guard = Unmount(small.clone());
+    let src = slow_clip(); // several MiB: 1.5x does not fit in 4 MiB
+    let o = run(drapto(t.path())
+        .env("DRAPTO_TEMP_DIR", &small)
+        .args(["encode", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("o1")));
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert!(text.contains("not enough free space") && text.contains("small-disk"), "{text}");
+
+    // Mid-job: the output disk fills while the file is being written.
+    let big = t.path().join("out-disk");
+    assert!(tmpfs(&big, "64m"));
+    let _guard2 = Unmount(big.clone());
+    let small_src = simple_clip("small.mkv", "320x240", 2);
+    let mut c = drapto(t.path());
+    c.args(["encode", "--json", "-i"]).arg(&small_src).arg("-o").arg(&big);
+    let child = start_until(&mut c, "\"kind\":\"mux\"");
+    // Fill the disk before the mux writes.
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M", "count=64"])
+        .arg(format!("of={}", big.join("filler").display()))
+        .stderr(Stdio::null())
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_file(big.join("filler"));
+    if out.status.success() {
+        // The mux won the race; nothing to check but that the file is whole.
+        assert_eq!(frame_count(&big.join("small.mkv")), 50);
+        return;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("disk filled up"), "{text}");
+    assert!(!big.join("small.mkv").exists());
+    // Space freed: the rerun finishes.
+    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&small_src).arg("-o").arg(&big));
+    assert!(o.status.success());
+}
+
+#[test]
+fn forced_unavailable_hardware_decoder_falls_back_to_software() {
+    let t = tempfile::tempdir().unwrap();
+    let src = simple_clip("small.mkv", "320x240", 2);
+    let out_dir = t.path().join("out");
+    let o = run(drapto(t.path())
+        .env("DRAPTO_HWACCEL", "cuda")
+        .args(["encode", "--json", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out_dir));
+    assert!(o.status.success());
+    let ev = events(&o);
+    let plan = ev.iter().find(|e| e["event"] == "analysis_complete").unwrap();
+    assert_eq!(plan["plan"]["video"]["hwaccel"], "cuda");
+    assert!(
+        ev.iter()
+            .any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("falling back to software")),
+        "the fallback is reported"
+    );
+    assert_eq!(frame_count(&out_dir.join("small.mkv")), 50);
+    let log = std::fs::read_dir(t.path().join("work/logs")).unwrap().next().unwrap().unwrap().path();
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(log.contains("-hwaccel cuda") && log.contains("falling back to software decoding"));
+}
+
+#[test]
+fn clean_removes_abandoned_work_and_reports_space() {
+    let t = tempfile::tempdir().unwrap();
+    let jobs = t.path().join("work/jobs");
+    let gone = jobs.join("gone-0000000000000001");
+    std::fs::create_dir_all(gone.join("encoded")).unwrap();
+    std::fs::write(gone.join("encoded/0001.mkv"), vec![0u8; 100_000]).unwrap();
+    std::fs::write(gone.join("job.json"), br#"{"input":"/nonexistent/film.mkv","size":1,"mtime_ns":1}"#).unwrap();
+    let live_src = t.path().join("live.mkv");
+    std::fs::copy(simple_clip("small.mkv", "320x240", 2), &live_src).unwrap();
+    let live = drapto::job::WorkDir::for_input(&t.path().join("work"), &live_src).unwrap();
+    live.create().unwrap();
+
+    let o = run(drapto(t.path()).arg("clean"));
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(!gone.exists() && live.root().exists(), "{text}");
+    assert!(text.contains("1 work folder(s) removed") && text.contains("KiB"), "{text}");
+    let o = run(drapto(t.path()).args(["clean", "--all"]));
+    assert!(o.status.success());
+    assert!(!live.root().exists());
+}
+
+#[test]
+fn corrupt_state_restarts_the_video_cleanly() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("state.mkv");
+    std::fs::copy(simple_clip("small.mkv", "320x240", 2), &src).unwrap();
+    let work = drapto::job::WorkDir::for_input(&t.path().join("work"), &src).unwrap();
+    work.create().unwrap();
+    std::fs::write(work.root().join("state/encoding.json"), b"{\"version\": 1, \"fingerprint\": tru").unwrap();
+    std::fs::write(work.root().join("encoded/0001.mkv"), b"half a segment").unwrap();
+    let o = run(drapto(t.path())
+        .env("DRAPTO_ENABLE_CHUNKED_ENCODING", "true")
+        .env("DRAPTO_CHUNK_SIZE", "1")
+        .args(["encode", "--json", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert!(o.status.success());
+    let ev = events(&o);
+    assert!(ev.iter().any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("not used")));
+    assert_eq!(frame_count(&t.path().join("out/state.mkv")), 50);
+}

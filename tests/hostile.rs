@@ -1,0 +1,300 @@
+//! Hostile inputs and environments: each gets one clear line naming the file
+//! and the cause, a non-zero exit (or a failed entry in the batch), no panic,
+//! and the input untouched.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn encode_json(t: &Path, src: &Path) -> (std::process::Output, Vec<serde_json::Value>) {
+    let o = run(drapto(t).args(["encode", "--json", "-i"]).arg(src).arg("-o").arg(t.join("out")));
+    assert!(!stderr(&o).contains("panicked"), "no panic");
+    let ev = events(&o);
+    (o, ev)
+}
+
+fn failure(ev: &[serde_json::Value]) -> String {
+    ev.iter()
+        .find(|e| e["event"] == "file_failed")
+        .map(|e| e["error"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+fn warnings(ev: &[serde_json::Value]) -> Vec<String> {
+    ev.iter().filter(|e| e["event"] == "warning").map(|e| e["message"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn no_video_stream() {
+    let t = tempfile::tempdir().unwrap();
+    let src = fixture("audio_only.mkv", &["-f", "lavfi", "-i", "sine=duration=1", "-c:a", "flac"]);
+    let before = fingerprint(&src);
+    let (o, ev) = encode_json(t.path(), &src);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(failure(&ev).contains("audio_only.mkv: has no video stream"), "{}", failure(&ev));
+    assert_eq!(fingerprint(&src), before);
+}
+
+#[test]
+fn several_video_streams_encode_the_first_and_say_so() {
+    let t = tempfile::tempdir().unwrap();
+    let src = fixture(
+        "two_videos.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "smptebars=size=160x120:rate=25:duration=1",
+            "-map",
+            "0:v",
+            "-map",
+            "1:v",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    );
+    let (o, ev) = encode_json(t.path(), &src);
+    assert!(o.status.success());
+    assert!(
+        warnings(&ev).iter().any(|w| w.contains("2 video streams; only the first is encoded")),
+        "{:?}",
+        warnings(&ev)
+    );
+    let p = ffprobe(&t.path().join("out/two_videos.mkv"));
+    assert_eq!(streams(&p, "video").len(), 1);
+    assert_eq!(streams(&p, "video")[0]["width"], 320);
+}
+
+#[test]
+fn truncated_mkv_gives_the_video_that_is_there() {
+    let t = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(simple_clip("trunc_src.mkv", "320x240", 6)).unwrap();
+    let src = t.path().join("truncated.mkv");
+    std::fs::write(&src, &whole[..whole.len() / 2]).unwrap();
+    let (o, ev) = encode_json(t.path(), &src);
+    assert!(!stderr(&o).contains("panicked"));
+    if o.status.success() {
+        assert!(warnings(&ev).iter().any(|w| w.contains("truncated")), "{:?}", warnings(&ev));
+        let n = frame_count(&t.path().join("out/truncated.mkv"));
+        assert!(n > 30 && n < 150, "{n} frames");
+    } else {
+        assert!(failure(&ev).contains("truncated.mkv"), "{}", failure(&ev));
+    }
+}
+
+#[test]
+fn corrupt_frames_are_counted_and_the_encode_finishes() {
+    let t = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(simple_clip("corrupt_src.mkv", "320x240", 4)).unwrap();
+    let mid = bytes.len() / 2;
+    for (i, b) in bytes[mid..mid + 4000].iter_mut().enumerate() {
+        *b = (i * 37 % 251) as u8;
+    }
+    let src = t.path().join("corrupt.mkv");
+    std::fs::write(&src, &bytes).unwrap();
+    let (o, ev) = encode_json(t.path(), &src);
+    if o.status.success() {
+        assert!(warnings(&ev).iter().any(|w| w.contains("decoding error")), "{:?}", warnings(&ev));
+    } else {
+        let f = failure(&ev);
+        assert!(f.contains("corrupt.mkv") && !f.is_empty(), "{f}");
+    }
+}
+
+#[test]
+fn variable_frame_rate_and_odd_sizes() {
+    let t = tempfile::tempdir().unwrap();
+    let vfr = fixture(
+        "vfr.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=718x480:rate=30:duration=3,setpts='if(lt(N,30),N/(24*TB),1.25/TB+(N-30)/(60*TB))'",
+            "-fps_mode",
+            "passthrough",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    );
+    let (o, _) = encode_json(t.path(), &vfr);
+    assert!(o.status.success());
+    let out = t.path().join("out/vfr.mkv");
+    assert_eq!(frame_count(&out), frame_count(&vfr));
+    assert_eq!(streams(&ffprobe(&out), "video")[0]["width"], 718);
+}
+
+#[test]
+fn dozens_of_tracks() {
+    let t = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> =
+        ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1"].map(String::from).to_vec();
+    for i in 0..20 {
+        args.extend(["-f".into(), "lavfi".into(), "-i".into(), format!("sine=frequency={}:duration=1", 200 + i * 20)]);
+    }
+    args.extend(["-map".into(), "0:v".into()]);
+    for i in 0..20 {
+        args.extend(["-map".into(), format!("{}:a", i + 1)]);
+        args.extend([format!("-metadata:s:a:{i}"), format!("language={}", ["eng", "fre", "ger", "spa"][i % 4])]);
+    }
+    args.extend(["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "flac"].map(String::from));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let src = fixture("many_tracks.mkv", &refs);
+    let (o, _) = encode_json(t.path(), &src);
+    assert!(o.status.success());
+    let p = ffprobe(&t.path().join("out/many_tracks.mkv"));
+    let a = streams(&p, "audio");
+    assert_eq!(a.len(), 20);
+    assert_eq!(a[5]["tags"]["language"], "fre");
+}
+
+#[test]
+fn strange_names_and_symlinks() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in dir");
+    std::fs::create_dir(&input).unwrap();
+    let clip = simple_clip("small.mkv", "160x120", 1);
+    let long = format!("{}.mkv", "L".repeat(200));
+    let names = ["with space.mkv", "quote's \"double\".mkv", "ünïcødé 日本.mkv", "-leading dash.mkv", long.as_str()];
+    for n in names {
+        std::fs::copy(&clip, input.join(n)).unwrap();
+    }
+    std::os::unix::fs::symlink(&clip, input.join("link.mkv")).unwrap();
+    let out_dir = input.join("out"); // the output folder inside the input folder
+    let o = run(drapto(t.path()).args(["encode", "-q", "-i"]).arg(&input).arg("-o").arg(&out_dir));
+    assert!(o.status.success(), "{}", stdout(&o));
+    for n in names.iter().chain(&["link.mkv"]) {
+        assert!(out_dir.join(n).exists(), "{n}");
+    }
+    assert!(input.join("link.mkv").is_symlink(), "the link is untouched");
+    // A leading dash as a direct argument is a file, not an option.
+    let o = run(drapto(t.path())
+        .current_dir(&input)
+        .args(["encode", "-q", "-i", "-leading dash.mkv", "-o"])
+        .arg(t.path().join("o2")));
+    assert!(o.status.success());
+}
+
+#[test]
+fn bad_paths_get_clear_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let empty = t.path().join("empty folder");
+    std::fs::create_dir(&empty).unwrap();
+    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&empty).arg("-o").arg(t.path().join("o")));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("empty folder: folder holds no .mkv files"), "{}", stderr(&o));
+
+    let o = run(drapto(t.path())
+        .args(["encode", "-i"])
+        .arg(t.path().join("missing.mkv"))
+        .arg("-o")
+        .arg(t.path().join("o")));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("missing.mkv: cannot read: No such file"), "{}", stderr(&o));
+
+    // An output folder that cannot be created.
+    let file = t.path().join("a file");
+    std::fs::write(&file, b"x").unwrap();
+    let src = simple_clip("small.mkv", "320x240", 2);
+    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&src).arg("-o").arg(file.join("sub")));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cannot create output folder"), "{}", stderr(&o));
+
+    // A missing output folder is created.
+    let o = run(drapto(t.path()).args(["encode", "-q", "-i"]).arg(&src).arg("-o").arg(t.path().join("new/deep/out")));
+    assert!(o.status.success());
+}
+
+#[test]
+fn missing_or_incapable_tools() {
+    let t = tempfile::tempdir().unwrap();
+    let src = simple_clip("small.mkv", "320x240", 2);
+    let o = run(drapto(t.path())
+        .env("DRAPTO_FFMPEG", "/nonexistent/ffmpeg")
+        .args(["encode", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("o")));
+    assert_eq!(o.status.code(), Some(4));
+    let e = stderr(&o);
+    assert!(
+        e.contains("ffmpeg")
+            && e.contains("/nonexistent/ffmpeg")
+            && e.contains("DRAPTO_FFMPEG")
+            && e.contains("apt-get install ffmpeg"),
+        "{e}"
+    );
+    assert!(!t.path().join("o").exists(), "no work before the check");
+
+    let o = run(drapto(t.path())
+        .env("DRAPTO_FFPROBE", "/nonexistent/ffprobe")
+        .args(["encode", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("o")));
+    assert_eq!(o.status.code(), Some(4));
+    assert!(stderr(&o).contains("ffprobe"));
+
+    // Without mediainfo everything still works.
+    let o = run(drapto(t.path())
+        .env("DRAPTO_MEDIAINFO", "/nonexistent/mi")
+        .args(["encode", "-q", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("o")));
+    assert!(o.status.success());
+
+    // Debian's ffmpeg 5.1 has no libvmaf: asking for chunked is an error with the fix.
+    if Path::new("/usr/bin/ffmpeg").exists() {
+        let o = run(drapto(t.path())
+            .env("DRAPTO_FFMPEG", "/usr/bin/ffmpeg")
+            .args(["encode", "--chunked", "-i"])
+            .arg(&src)
+            .arg("-o")
+            .arg(t.path().join("o3")));
+        assert_eq!(o.status.code(), Some(4));
+        assert!(stderr(&o).contains("libvmaf") && stderr(&o).contains("imageio-ffmpeg"), "{}", stderr(&o));
+        // In auto mode it falls back to the standard path with one warning.
+        let o = run(drapto(t.path())
+            .env("DRAPTO_FFMPEG", "/usr/bin/ffmpeg")
+            .env("DRAPTO_ENABLE_CHUNKED_ENCODING", "auto")
+            .args(["encode", "--json", "-i"])
+            .arg(&src)
+            .arg("-o")
+            .arg(t.path().join("o4")));
+        assert!(o.status.success());
+        let w = events(&o).iter().filter(|e| e["event"] == "warning").count();
+        assert_eq!(w, 1);
+    }
+}
+
+#[test]
+fn configuration_mistakes_name_key_file_and_line() {
+    let t = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[encoding]\npreset = 4\ncrf = [\n", "syntax error", ":3"),
+        ("[encoding]\nprest = 4\n", "unknown key `encoding.prest`", ":2"),
+        ("[encoding]\npreset = 20\n", "encoding.preset: 20 is out of range (allowed 0–13)", ":2"),
+        ("[processing]\n\nchunk_size = \"long\"\n", "processing.chunk_size: wrong type", ":3"),
+    ];
+    for (i, (text, needle, line)) in cases.iter().enumerate() {
+        let f: PathBuf = t.path().join(format!("c{i}.toml"));
+        std::fs::write(&f, text).unwrap();
+        let o = run(drapto(t.path()).arg("--config").arg(&f).arg("config"));
+        assert_eq!(o.status.code(), Some(3), "{text}");
+        let e = stderr(&o);
+        assert!(e.contains(needle) && e.contains(&format!("c{i}.toml{line}")), "{text} → {e}");
+    }
+    let o = run(drapto(t.path()).env("DRAPTO_VMAF_TARGET", "101").arg("config"));
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("environment variable DRAPTO_VMAF_TARGET"));
+}
