@@ -71,6 +71,12 @@ impl VideoPlan {
     /// encode of this video so that every piece is encoded identically.
     pub fn encoder_args(&self) -> Vec<String> {
         let mut a: Vec<String> = vec![
+            // Every frame with its own timestamp (variable frame rate
+            // sources too), at Matroska's millisecond precision.
+            "-fps_mode".into(),
+            "passthrough".into(),
+            "-enc_time_base:v".into(),
+            "1/1000".into(),
             "-c:v".into(),
             "libsvtav1".into(),
             "-preset".into(),

@@ -228,7 +228,7 @@ fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Vec<S
     let mut cmd = Command::new(ffprobe);
     cmd.args(["-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_frames"])
         .args(["-show_entries", "frame=side_data_list", "-print_format", "json"])
-        .arg(input);
+        .arg(crate::tools::path_arg(input));
     crate::tools::process::output(&mut cmd, "probe first frame", cancel)
         .ok()
         .and_then(|t| serde_json::from_str::<Frames>(&t).ok())

@@ -45,6 +45,9 @@ impl Session {
 /// (any case) directly inside the folder, in name order.
 pub fn inputs_of(path: &Path) -> Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(path).map_err(Error::io("read", path))?;
+    // Absolute (symlinks kept): a name like "-x.mkv" can never pass for an
+    // option of a child program, whatever the working directory.
+    let path = &std::path::absolute(path).map_err(Error::io("resolve", path))?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }

@@ -211,7 +211,8 @@ fn num<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
 /// Runs ffprobe on `path` and parses the result.
 pub fn probe(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<Probe, ProbeError> {
     let mut cmd = Command::new(ffprobe);
-    cmd.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-show_chapters"]).arg(path);
+    cmd.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-show_chapters"])
+        .arg(crate::tools::path_arg(path));
     let text = crate::tools::process::output(&mut cmd, "probe", cancel).map_err(ProbeError::Run)?;
     Probe::from_json(&text).map_err(|e| ProbeError::Parse(e.to_string()))
 }
@@ -223,7 +224,7 @@ pub fn video_end_time(ffprobe: &Path, path: &Path, from: f64, cancel: &Cancel) -
     let mut cmd = Command::new(ffprobe);
     cmd.args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time"])
         .args(["-read_intervals", &format!("{:.3}%", from.max(0.0)), "-of", "csv=p=0"])
-        .arg(path);
+        .arg(crate::tools::path_arg(path));
     let text = crate::tools::process::output(&mut cmd, "probe end", cancel).ok()?;
     text.lines()
         .filter_map(|l| {

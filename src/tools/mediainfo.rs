@@ -50,7 +50,7 @@ impl MediaInfo {
 /// Runs mediainfo on `path`.
 pub fn mediainfo(program: &Path, path: &Path, cancel: &Cancel) -> Result<MediaInfo, MediaInfoError> {
     let mut cmd = Command::new(program);
-    cmd.arg("--Output=JSON").arg(path);
+    cmd.arg("--Output=JSON").arg(crate::tools::path_arg(path));
     let text = crate::tools::process::output(&mut cmd, "mediainfo", cancel).map_err(MediaInfoError::Run)?;
     MediaInfo::from_json(&text).map_err(|e| MediaInfoError::Parse(e.to_string()))
 }

@@ -24,6 +24,16 @@ pub const FFMPEG_FIX: &str = "install Debian's ffmpeg (sudo apt-get install ffmp
 SVT-AV1, the static build in the imageio-ffmpeg wheel (pip download --no-deps imageio-ffmpeg, unzip it, \
 binary under imageio_ffmpeg/binaries/; scripts/setup.sh does this) and point DRAPTO_FFMPEG or --ffmpeg at it";
 
+/// `path` as an argument no program can take for an option ("-x.mkv" →
+/// "./-x.mkv").
+pub fn path_arg(path: &Path) -> std::ffi::OsString {
+    if path.is_relative() && path.as_os_str().to_string_lossy().starts_with('-') {
+        Path::new(".").join(path).into_os_string()
+    } else {
+        path.as_os_str().to_owned()
+    }
+}
+
 /// A program found on this machine.
 #[derive(Debug, Clone, Serialize)]
 pub struct Located {

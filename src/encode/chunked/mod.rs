@@ -335,7 +335,7 @@ pub fn count_frames(ffprobe: &Path, path: &Path) -> Option<usize> {
     let out = Command::new(ffprobe)
         .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"])
         .args(["-of", "default=nw=1:nk=1"])
-        .arg(path)
+        .arg(crate::tools::path_arg(path))
         .output()
         .ok()?;
     String::from_utf8_lossy(&out.stdout).split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty())?.parse().ok()

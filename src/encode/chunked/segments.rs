@@ -58,7 +58,7 @@ impl Timeline {
 pub fn timeline(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Result<Timeline> {
     let mut cmd = Command::new(ffprobe);
     cmd.args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
-        .arg(input);
+        .arg(crate::tools::path_arg(input));
     let text = crate::tools::process::output(&mut cmd, "read frame timeline", cancel).map_err(Error::process(input))?;
     let mut pts: Vec<f64> = text.lines().filter_map(|l| l.trim().trim_end_matches(',').parse().ok()).collect();
     pts.sort_by(f64::total_cmp);
