@@ -217,6 +217,17 @@ impl Pipeline<'_> {
         if result.is_err() && partial.exists() {
             let _ = std::fs::remove_file(&partial);
         }
+        if let Err(e) = &result {
+            if !matches!(e, Error::Validation { .. }) {
+                self.events.emit(&Event::Warning {
+                    input: Some(input.to_path_buf()),
+                    message: format!(
+                        "finished work is kept in {}; run the same command again to resume",
+                        work.root().display()
+                    ),
+                });
+            }
+        }
         result?;
         work.remove(self.settings.processing.keep_logs)?;
 
@@ -257,66 +268,111 @@ impl Pipeline<'_> {
         let input = analysis.input.as_path();
         let ctx = self.ctx();
         let video = work.working("video.mkv");
-        match (&plan.chunked, self.mkvmerge) {
-            (Some(params), Some(mkvmerge)) => {
-                let t = Instant::now();
-                let helpers = encode::chunked::Helpers { ffprobe: self.ffprobe, mkvmerge };
-                let report = encode::chunked::encode(&ctx, helpers, analysis, &plan.video, params, work, &video)?;
-                let measured: Vec<f64> = report.segments.iter().filter_map(|s| s.measured_vmaf).collect();
-                let crfs: Vec<f64> = report.segments.iter().map(|s| s.crf).collect();
-                self.events.emit(&Event::StageComplete {
-                    input: input.to_path_buf(),
-                    stage: Stage::Video,
-                    seconds: t.elapsed().as_secs_f64(),
-                    detail: format!(
-                        "{} segments, CRF {:.2}–{:.2}, measured VMAF {:.2}–{:.2}",
-                        report.segments.len(),
-                        crfs.iter().copied().fold(f64::INFINITY, f64::min),
-                        crfs.iter().copied().fold(0.0, f64::max),
-                        measured.iter().copied().fold(f64::INFINITY, f64::min),
-                        measured.iter().copied().fold(0.0, f64::max),
-                    ),
+        let stages_path = work.root().join("state").join("stages.json");
+        let fingerprint = format!(
+            "{:016x}",
+            crate::job::fnv1a(
+                serde_json::json!({"video": plan.video, "audio": plan.audio, "chunked": plan.chunked, "drapto": env!("CARGO_PKG_VERSION")})
+                    .to_string()
+                    .as_bytes()
+            )
+        );
+        let stages = std::cell::RefCell::new(
+            crate::job::state::load::<crate::job::state::StagesFile>(&stages_path, &fingerprint)
+                .unwrap_or_else(|_| crate::job::state::StagesFile::new(&fingerprint)),
+        );
+        let finished = |key: &str| -> Result<()> {
+            let mut s = stages.borrow_mut();
+            s.done.insert(key.to_string());
+            s.updated_at = crate::job::state::now();
+            crate::job::state::write_atomic(&stages_path, &*s)
+        };
+        let reusable = |key: &str, file: &Path, ok: &dyn Fn(&Path) -> bool| -> bool {
+            let reuse = stages.borrow().done.contains(key) && ok(file);
+            if reuse {
+                self.events.emit(&Event::Warning {
+                    input: Some(input.to_path_buf()),
+                    message: format!("resuming: {key} was finished by an earlier run and is reused"),
                 });
             }
-            _ => {
-                let mut video_plan = plan.video.clone();
-                let detail = format!(
-                    "SVT-AV1 preset {} CRF {}{}",
-                    plan.video.preset,
-                    plan.video.crf,
-                    plan.video.hwaccel.as_ref().map(|h| format!(", {h} decoding")).unwrap_or_default()
-                );
-                self.stage(input, Stage::Video, detail, |_| {
-                    let r = encode::video::encode_standard(&ctx, input, &video, &video_plan, analysis.duration);
-                    match (&r, video_plan.hwaccel.take()) {
-                        // Hardware decoding failed: the same encode with
-                        // software decoding, every encoder setting unchanged.
-                        (Err(e), Some(hw)) if e.is_retryable() => {
-                            self.events.emit(&Event::Warning {
-                                input: Some(input.to_path_buf()),
-                                message: format!(
-                                    "hardware decoding ({hw}) failed: {e}; falling back to software decoding"
-                                ),
-                            });
-                            encode::video::encode_standard(&ctx, input, &video, &video_plan, analysis.duration)
+            reuse
+        };
+        let video_ok = |f: &Path| {
+            std::fs::metadata(f).is_ok_and(|m| m.len() >= validate::MIN_OUTPUT_BYTES)
+                && ffprobe::video_end_time(self.ffprobe, f, analysis.video_end - 10.0, self.cancel)
+                    .is_some_and(|end| (end - analysis.video_end).abs() <= validate::DURATION_TOLERANCE)
+        };
+        let audio_ok =
+            |f: &Path| ffprobe::probe(self.ffprobe, f, self.cancel).is_ok_and(|p| p.of_type("audio").count() == 1);
+        if reusable("video", &video, &video_ok) {
+            // Nothing to do: the encoded video is there and whole.
+        } else {
+            match (&plan.chunked, self.mkvmerge) {
+                (Some(params), Some(mkvmerge)) => {
+                    let t = Instant::now();
+                    let helpers = encode::chunked::Helpers { ffprobe: self.ffprobe, mkvmerge };
+                    let report = encode::chunked::encode(&ctx, helpers, analysis, &plan.video, params, work, &video)?;
+                    let measured: Vec<f64> = report.segments.iter().filter_map(|s| s.measured_vmaf).collect();
+                    let crfs: Vec<f64> = report.segments.iter().map(|s| s.crf).collect();
+                    self.events.emit(&Event::StageComplete {
+                        input: input.to_path_buf(),
+                        stage: Stage::Video,
+                        seconds: t.elapsed().as_secs_f64(),
+                        detail: format!(
+                            "{} segments, CRF {:.2}–{:.2}, measured VMAF {:.2}–{:.2}",
+                            report.segments.len(),
+                            crfs.iter().copied().fold(f64::INFINITY, f64::min),
+                            crfs.iter().copied().fold(0.0, f64::max),
+                            measured.iter().copied().fold(f64::INFINITY, f64::min),
+                            measured.iter().copied().fold(0.0, f64::max),
+                        ),
+                    });
+                }
+                _ => {
+                    let mut video_plan = plan.video.clone();
+                    let detail = format!(
+                        "SVT-AV1 preset {} CRF {}{}",
+                        plan.video.preset,
+                        plan.video.crf,
+                        plan.video.hwaccel.as_ref().map(|h| format!(", {h} decoding")).unwrap_or_default()
+                    );
+                    self.stage(input, Stage::Video, detail, |_| {
+                        let r = encode::video::encode_standard(&ctx, input, &video, &video_plan, analysis.duration);
+                        match (&r, video_plan.hwaccel.take()) {
+                            // Hardware decoding failed: the same encode with
+                            // software decoding, every encoder setting unchanged.
+                            (Err(e), Some(hw)) if e.is_retryable() => {
+                                self.events.emit(&Event::Warning {
+                                    input: Some(input.to_path_buf()),
+                                    message: format!(
+                                        "hardware decoding ({hw}) failed: {e}; falling back to software decoding"
+                                    ),
+                                });
+                                encode::video::encode_standard(&ctx, input, &video, &video_plan, analysis.duration)
+                            }
+                            (_, hw) => {
+                                video_plan.hwaccel = hw;
+                                r
+                            }
                         }
-                        (_, hw) => {
-                            video_plan.hwaccel = hw;
-                            r
-                        }
-                    }
-                })?
+                    })?
+                }
             }
+            finished("video")?;
         }
         let mut audio_files = Vec::new();
         for track in &plan.audio {
             let out = work.working(&format!("audio-{}.mka", track.index));
-            self.stage(
-                input,
-                Stage::Audio(track.index),
-                format!("Opus {} ch {}k", track.channels, track.bitrate_kbps),
-                |_| encode::audio::encode_track(&ctx, input, &out, track, analysis.duration),
-            )?;
+            let key = format!("audio-{}", track.index);
+            if !reusable(&key, &out, &audio_ok) {
+                self.stage(
+                    input,
+                    Stage::Audio(track.index),
+                    format!("Opus {} ch {}k", track.channels, track.bitrate_kbps),
+                    |_| encode::audio::encode_track(&ctx, input, &out, track, analysis.duration),
+                )?;
+                finished(&key)?;
+            }
             audio_files.push(out);
         }
         let inputs = MuxInputs { source: input, video, audio: audio_files };

@@ -247,3 +247,44 @@ fn corrupt_state_restarts_the_video_cleanly() {
     assert!(ev.iter().any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("not used")));
     assert_eq!(frame_count(&t.path().join("out/state.mkv")), 50);
 }
+
+#[test]
+fn killed_standard_job_resumes_after_its_finished_stages() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("standard resume.mkv");
+    std::fs::copy(slow_clip(), &src).unwrap();
+    let out_dir = t.path().join("out");
+    let mut c = drapto(t.path());
+    c.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir);
+    // Kill as soon as the video is done, before audio and mux.
+    let mut child = start_until(&mut c, "\"event\":\"stage_complete\",\"input\"");
+    let mut child_done = false;
+    // The first stage_complete is the analysis: wait for the video's.
+    for _ in 0..600 {
+        let jobs = t.path().join("work/jobs");
+        let stages = std::fs::read_dir(&jobs)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path().join("state/stages.json"));
+        if stages.is_some_and(|p| std::fs::read_to_string(p).is_ok_and(|s| s.contains("\"video\""))) {
+            child.kill().unwrap();
+            child_done = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(child_done, "the video stage never finished");
+    child.wait().unwrap();
+    assert!(!out_dir.join("standard resume.mkv").exists());
+
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    assert!(o.status.success());
+    let ev = events(&o);
+    assert!(ev.iter().any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("resuming: video")));
+    assert!(
+        !ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] == "video"),
+        "video not encoded again"
+    );
+    assert_eq!(frame_count(&out_dir.join("standard resume.mkv")), frame_count(&src));
+}

@@ -325,7 +325,9 @@ pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
     };
     let threshold = threshold(src.hdr, black_level);
     let limit = native_limit(threshold, src.bit_depth);
-    let vf = format!("cropdetect=limit={limit}:round=2:reset=0");
+    // skip=0: a keyframes-only sample may hold a single frame, and
+    // cropdetect ignores the first two by default.
+    let vf = format!("cropdetect=limit={limit}:round=2:reset=0:skip=0");
     let samples: Vec<Option<Rect>> = parallel(&times, |t| {
         usable(sample(ffmpeg, src.path, *t, &vf, cancel, parse_cropdetect), src.width, src.height)
     });

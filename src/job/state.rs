@@ -75,6 +75,27 @@ pub struct ProbeRecord {
     pub seconds: f64,
 }
 
+/// stages.json: the whole-file steps of a job that are finished ("video",
+/// "audio-0", …), so a rerun of the standard path resumes after them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StagesFile {
+    pub version: u32,
+    pub fingerprint: String,
+    pub updated_at: String,
+    pub done: std::collections::BTreeSet<String>,
+}
+
+impl StagesFile {
+    pub fn new(fingerprint: &str) -> StagesFile {
+        StagesFile {
+            version: STATE_VERSION,
+            fingerprint: fingerprint.to_string(),
+            updated_at: now(),
+            done: Default::default(),
+        }
+    }
+}
+
 /// progress.json: totals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgressFile {

@@ -73,7 +73,9 @@ pub fn timeline(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Result<Timelin
 /// picture; empty when detection fails (segments then cut near the target).
 pub fn scene_cuts(ffmpeg: &Path, input: &Path, cancel: &Cancel) -> Vec<f64> {
     let mut a = FfmpegArgs::default();
-    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info"]).input(input).extend([
+    // Scene detection needs the picture, not its finer details: skipping the
+    // loop filter roughly halves the decode, the main cost.
+    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-skip_loop_filter", "all"]).input(input).extend([
         "-map",
         "0:v:0",
         "-an",
