@@ -346,10 +346,16 @@ pub fn count_frames(ffprobe: &Path, path: &Path) -> Option<usize> {
 /// `max_memory`.
 pub fn default_workers(width: u32, height: u32, max_memory: u64) -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let per_worker = (f64::from(width) * f64::from(height) / 1e6 * 1.2e9).max(5e8) as u64;
+    let per_worker = encoder_memory(width, height);
     let available = available_memory().unwrap_or(max_memory).min(max_memory);
     let by_memory = (available / per_worker).max(1) as usize;
     cores.min(by_memory).clamp(1, 32)
+}
+
+/// Memory one SVT-AV1 encoder of a `width`x`height` picture needs (about
+/// 1.2 GB per megapixel, at least 500 MB).
+pub fn encoder_memory(width: u32, height: u32) -> u64 {
+    (f64::from(width) * f64::from(height) / 1e6 * 1.2e9).max(5e8) as u64
 }
 
 /// MemAvailable from /proc/meminfo, in bytes.
@@ -507,6 +513,11 @@ pub fn encode(
     let (tx, rx) = mpsc::channel::<(usize, std::result::Result<SegmentResult, ProcessFailure>)>();
     let (ptx, prx) = mpsc::channel::<Report>();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let per_worker = {
+        let (w, h) = analysis.crop.crop.map_or((analysis.video.width, analysis.video.height), |c| (c.width, c.height));
+        encoder_memory(w, h)
+    };
 
     let outcome = std::thread::scope(|scope| -> Result<()> {
         for _ in 0..params.workers {
@@ -515,6 +526,7 @@ pub fn encode(
             let queue = Arc::clone(&queue);
             let crf_of = Arc::clone(&crf_of);
             let stop = Arc::clone(&stop);
+            let active = Arc::clone(&active);
             let tl = &tl;
             let scratch = &scratch;
             let vmaf_spec = vmaf_spec.clone();
@@ -524,7 +536,16 @@ pub fn encode(
                     if stop.load(std::sync::atomic::Ordering::SeqCst) || ctx.cancel.is_cancelled() {
                         break;
                     }
+                    // Memory gate: while another encoder is running and free
+                    // memory is below what one more needs, wait.
+                    if active.load(std::sync::atomic::Ordering::SeqCst) > 0
+                        && available_memory().is_some_and(|m| m < per_worker)
+                    {
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                        continue;
+                    }
                     let Some(seg) = queue.lock().expect("queue").pop_front() else { break };
+                    active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     // First guess: the CRF of the nearest finished segment.
                     let first_guess = {
                         let m = crf_of.lock().expect("crf map");
@@ -546,6 +567,7 @@ pub fn encode(
                     let r = run_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &move |rep| {
                         let _ = ptx2.send(rep);
                     });
+                    active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                     if let Ok(res) = &r {
                         crf_of.lock().expect("crf map").insert(seg.index, res.crf);
                     }
