@@ -288,3 +288,24 @@ fn killed_standard_job_resumes_after_its_finished_stages() {
     );
     assert_eq!(frame_count(&out_dir.join("standard resume.mkv")), frame_count(&src));
 }
+
+#[test]
+fn an_input_that_changes_during_the_encode_is_not_accepted() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("changing.mkv");
+    std::fs::copy(slow_clip(), &src).unwrap();
+    let out_dir = t.path().join("out");
+    let mut c = drapto(t.path());
+    c.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir);
+    let child = start_until(&mut c, "\"kind\":\"video\"");
+    // Another program rewrites the file while drapto works on it.
+    let mut f = std::fs::OpenOptions::new().append(true).open(&src).unwrap();
+    std::io::Write::write_all(&mut f, b"appended by someone else").unwrap();
+    drop(f);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!out_dir.join("changing.mkv").exists(), "no output from a changed input");
+    let log = std::fs::read_dir(t.path().join("work/logs")).unwrap().next().unwrap().unwrap().path();
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(log.contains("changed while it was being encoded"), "{log}");
+}
