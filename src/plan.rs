@@ -228,7 +228,7 @@ pub fn plan(
         _ => path,
     };
     let chunked_params = (path == EncodePath::Chunked).then(|| {
-        let (w, h) = analysis.crop.crop.map_or((analysis.video.width, analysis.video.height), |c| (c.width, c.height));
+        let (w, h) = analysis.picture_size();
         let workers = match settings.processing.parallel_jobs {
             Auto::Value(n) => n as usize,
             Auto::Auto => chunked::default_workers(w, h, settings.resources.max_memory.0),

@@ -131,10 +131,17 @@ pub fn detect(ffmpeg: &Path, input: &Path, duration: f64, declared: Option<&str>
             .extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", "idet", "-frames:v"])
             .arg(FRAMES_PER_SAMPLE.to_string())
             .extend(["-f", "null", "-"]);
-        if let Ok(out) = a.command(ffmpeg).output() {
-            if let Some(c) = parse_idet(&String::from_utf8_lossy(&out.stderr)) {
-                total.add(&c);
+        // idet reports on stderr; run it like every other child (own
+        // process group, ended on a stop request).
+        let mut text = String::new();
+        let _ = crate::tools::process::run_lines(&mut a.command(ffmpeg), "interlace detection", cancel, |line| {
+            if let crate::tools::process::Line::Err(l) = line {
+                text.push_str(l);
+                text.push('\n');
             }
+        });
+        if let Some(c) = parse_idet(&text) {
+            total.add(&c);
         }
     }
     decide(total, declared)

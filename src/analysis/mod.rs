@@ -52,6 +52,13 @@ pub struct Analysis {
     pub probe: Probe,
 }
 
+impl Analysis {
+    /// Width and height of the picture that is encoded (after the crop).
+    pub fn picture_size(&self) -> (u32, u32) {
+        self.crop.crop.map_or((self.video.width, self.video.height), |c| (c.width, c.height))
+    }
+}
+
 /// The video stream that is encoded (always the first one).
 #[derive(Debug, Clone, Serialize)]
 pub struct VideoInfo {

@@ -506,7 +506,7 @@ pub fn encode(
     let queue: Arc<Mutex<VecDeque<Segment>>> =
         Arc::new(Mutex::new(segs.iter().filter(|s| !results.contains_key(&s.index)).copied().collect()));
     let vmaf_spec = {
-        let (w, h) = analysis.crop.crop.map_or((analysis.video.width, analysis.video.height), |c| (c.width, c.height));
+        let (w, h) = analysis.picture_size();
         VmafSpec::for_picture(analysis.resolution, w, h, &params.pool, params.threads_per_worker)
     };
     let default_guess = f64::from(video.crf);
@@ -515,7 +515,7 @@ pub fn encode(
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let per_worker = {
-        let (w, h) = analysis.crop.crop.map_or((analysis.video.width, analysis.video.height), |c| (c.width, c.height));
+        let (w, h) = analysis.picture_size();
         encoder_memory(w, h)
     };
 
