@@ -7,6 +7,11 @@
 #   scripts/bench.sh chunked    chunked VMAF-targeted encode of a 60 s 1080p clip:
 #                               per-segment accuracy (full-frame VMAF), cost vs a
 #                               standard encode, and ab-av1 beside it when installed
+#   scripts/bench.sh distributed the same chunked encode of a 720p clip three ways:
+#                               drapto's own workers, GNU Parallel with `:` only, and
+#                               GNU Parallel over `:` + this machine through a private
+#                               sshd on 127.0.0.1 (no cores added: the difference is
+#                               the overhead of distribution, per segment)
 # Environment: RUNS (default 3), PRESET (default 8), SECONDS_CLIP (clip length, default 60),
 # BENCH_DIR (default target/bench).
 set -euo pipefail
@@ -94,9 +99,56 @@ chunked() {
   python3 scripts/bench_chunked.py "$ffmpeg" "$src" "$out" "$ts" "$tc" "$preset"
 }
 
+# A private sshd on 127.0.0.1 that lets this user in as host "loop".
+start_sshd() {
+  local d=$1 port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  rm -f "$d"/client* "$d"/host*
+  ssh-keygen -q -t ed25519 -N '' -f "$d/client"; ssh-keygen -q -t ed25519 -N '' -f "$d/host"
+  printf 'Port %s\nListenAddress 127.0.0.1\nHostKey %s/host\nAuthorizedKeysFile %s/client.pub\nPidFile %s/sshd.pid\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n' \
+    "$port" "$d" "$d" "$d" >"$d/sshd_config"
+  printf 'Host loop\n  HostName 127.0.0.1\n  Port %s\n  User %s\n  IdentityFile %s/client\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  BatchMode yes\n  LogLevel ERROR\n' \
+    "$port" "$(id -un)" "$d" >"$d/ssh_config"
+  mkdir -p /run/sshd 2>/dev/null || true
+  /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log"
+  sleep 0.5
+}
+
+distributed() {
+  local src=$dir/clip720_30s.mkv d; d=$(mkdir -p "$dir/ssh" && cd "$dir/ssh" && pwd)
+  if [ ! -f "$src" ]; then
+    "$ffmpeg" -hide_banner -loglevel error -y -f lavfi -i "testsrc2=size=1280x720:rate=24:duration=30" \
+      -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=30" -c:v libx264 -preset veryfast -crf 18 -c:a flac "$src"
+  fi
+  start_sshd "$d"
+  trap 'kill "$(cat "'"$d"'/sshd.pid")" 2>/dev/null || true' EXIT
+  printf '2/:\n' >"$d/hosts-local"; printf ':\nloop\n' >"$d/hosts-two"
+  export DRAPTO_SSH="ssh -F $d/ssh_config" DRAPTO_REMOTE_DRAPTO="DRAPTO_FFMPEG=$ffmpeg $drapto"
+  local common=(--json encode -i "$src" --preset 10 --chunk-size 5 --parallel-jobs 2 --chunked)
+  local t=() names=("drapto workers (2)" "GNU Parallel, ':' x2" "GNU Parallel, ':' + ssh host")
+  local i=0
+  for hosts in "" "$d/hosts-local" "$d/hosts-two"; do
+    rm -rf "$DRAPTO_TEMP_DIR" "$dir/dist-out"
+    local t0; t0=$(now)
+    if [ -z "$hosts" ]; then "$drapto" "${common[@]}" -o "$dir/dist-out" >"$dir/dist-$i.jsonl"
+    else "$drapto" "${common[@]}" -o "$dir/dist-out" --hosts "$hosts" >"$dir/dist-$i.jsonl"; fi
+    t+=("$(sub "$(now)" "$t0")")
+    i=$((i + 1))
+  done
+  local segs; segs=$(grep -c '"segment_complete"' "$dir/dist-0.jsonl")
+  printf '\n%-34s %s\n' "clip" "$(basename "$src") (1280x720, 30 s, preset 10, $segs segments, 2 slots each way)"
+  for i in 0 1 2; do
+    local hosts_used; hosts_used=$(grep '"segment_complete"' "$dir/dist-$i.jsonl" | python3 -c 'import sys,json,collections; print(dict(collections.Counter(json.loads(l).get("host") or "-" for l in sys.stdin)))')
+    printf '%-34s %8.1f s   segments by host %s\n' "${names[$i]}" "${t[$i]}" "$hosts_used"
+  done
+  printf '%-34s %8.2f s\n' "overhead per segment, ':' only" "$(awk -v a="${t[1]}" -v b="${t[0]}" -v n="$segs" 'BEGIN { print (a - b) / n }')"
+  printf '%-34s %8.2f s\n' "overhead per segment, with ssh" "$(awk -v a="${t[2]}" -v b="${t[0]}" -v n="$segs" 'BEGIN { print (a - b) / n }')"
+}
+
 case ${1:-} in
   overhead) overhead ;;
   analysis) analysis ;;
   chunked) chunked ;;
-  *) sed -n 2,12p "$0"; exit 2 ;;
+  distributed) distributed ;;
+  *) sed -n 2,17p "$0"; exit 2 ;;
 esac

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything drapto and its tests need on Debian 12 (idempotent):
 #   - ffmpeg/ffprobe, mediainfo, mkvtoolnix from Debian (apt-get);
+#   - GNU Parallel, rsync, ssh client and server (distributed segment encodes
+#     and their tests, which run a private sshd on 127.0.0.1);
 #   - the static ffmpeg 9 (SVT-AV1 4.x, libvmaf, libopus) from the PyPI wheel
 #     imageio-ffmpeg, unpacked to .tools/bin/ffmpeg.
 # Prints the ffmpeg to use as the last line.
@@ -13,6 +15,10 @@ missing=()
 command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v mediainfo >/dev/null || missing+=(mediainfo)
 command -v mkvmerge >/dev/null || missing+=(mkvtoolnix)
+command -v parallel >/dev/null || missing+=(parallel)
+command -v rsync >/dev/null || missing+=(rsync)
+command -v ssh >/dev/null || missing+=(openssh-client)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then

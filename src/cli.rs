@@ -36,11 +36,37 @@ pub enum Command {
     /// Show what drapto sees in a file or folder and what it would do.
     Analyze(AnalyzeArgs),
     /// Check the external tools and what they can do.
-    Doctor(ToolFlags),
+    Doctor(DoctorArgs),
     /// Print the effective configuration and where each value comes from.
     Config(SettingFlags),
     /// Remove work folders left by failed or interrupted runs.
     Clean(CleanArgs),
+    /// Encode one segment job of a distributed run (started by GNU Parallel
+    /// on each host; not for direct use).
+    #[command(hide = true)]
+    SegmentWorker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub tools: ToolFlags,
+    /// Also check every host of this GNU Parallel sshlogin file (ssh reachable,
+    /// drapto and ffmpeg present and capable, versions equal to this machine's).
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The job file (relative to the working directory).
+    #[arg(value_name = "JOB", required_unless_present = "info")]
+    pub job: Option<PathBuf>,
+    /// Print this host's drapto and ffmpeg versions and capabilities as JSON.
+    #[arg(long)]
+    pub info: bool,
+    #[command(flatten)]
+    pub tools: ToolFlags,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +162,13 @@ pub struct SettingFlags {
     /// Never use hardware-accelerated decoding.
     #[arg(long)]
     pub no_hwaccel: bool,
+    /// Spread segment encodes over the hosts of this GNU Parallel sshlogin
+    /// file (`:` is this machine); implies the chunked path.
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
+    /// The sources are at the same path on every host: send jobs, not extracts.
+    #[arg(long)]
+    pub shared_source: bool,
     #[command(flatten)]
     pub tools: ToolFlags,
 }
@@ -171,6 +204,7 @@ impl SettingFlags {
         flag("processing.enable_chunked_encoding", "--chunked", self.chunked, true);
         flag("processing.enable_chunked_encoding", "--no-chunked", self.no_chunked, false);
         flag("processing.hardware_decode", "--no-hwaccel", self.no_hwaccel, false);
+        flag("distributed.shared_source", "--shared-source", self.shared_source, true);
         let mut path = |key, name, p: &Option<PathBuf>| {
             if let Some(p) = p {
                 v.push(FlagValue::new(key, name, p.to_string_lossy().into_owned()));
@@ -178,6 +212,7 @@ impl SettingFlags {
         };
         path("processing.temp_dir", "--temp-dir", &self.temp_dir);
         path("paths.log_dir", "--log-dir", &self.log_dir);
+        path("distributed.hosts", "--hosts", &self.hosts);
         self.tools.push_values(&mut v);
         v
     }

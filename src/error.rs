@@ -115,6 +115,11 @@ pub enum Error {
     #[error("{path}: {what} is being encoded by another drapto ({holder})")]
     Locked { path: PathBuf, what: String, holder: String },
 
+    /// The hosts of a distributed run: a bad hosts file, no usable host, or
+    /// hosts whose versions differ.
+    #[error("hosts: {0}")]
+    Hosts(String),
+
     /// The run was interrupted by a signal.
     #[error("interrupted by {}", signal_name(*signal))]
     Cancelled { signal: i32 },
@@ -150,7 +155,7 @@ impl Error {
         match self {
             Error::Cancelled { signal } => 128 + signal,
             Error::Config(_) => 3,
-            Error::Tool(_) => 4,
+            Error::Tool(_) | Error::Hosts(_) => 4,
             _ => 1,
         }
     }

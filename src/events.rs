@@ -110,6 +110,9 @@ pub enum Event {
         seconds: f64,
         probes: usize,
         reused: bool,
+        /// The host that encoded it (GNU Parallel sshlogin; `:` is this
+        /// machine), on distributed runs only.
+        host: Option<String>,
     },
     ValidationComplete {
         input: PathBuf,

@@ -26,7 +26,8 @@ fn run(cli: Cli) -> i32 {
         Command::Encode(a) => a.settings.values(),
         Command::Analyze(a) => a.settings.values(),
         Command::Config(s) => s.values(),
-        Command::Doctor(t) => t.values(),
+        Command::Doctor(d) => d.tools.values(),
+        Command::SegmentWorker(w) => w.tools.values(),
         Command::Clean(c) => c
             .temp_dir
             .iter()
@@ -56,7 +57,8 @@ fn run(cli: Cli) -> i32 {
     let result = match &cli.command {
         Command::Encode(a) => commands::encode::run(a, &session),
         Command::Analyze(a) => commands::analyze::run(a, &session),
-        Command::Doctor(_) => commands::doctor::run(&session),
+        Command::Doctor(d) => commands::doctor::run(d.hosts.as_deref(), &session),
+        Command::SegmentWorker(w) => commands::segment_worker::run(w, &session),
         Command::Config(_) => commands::config::run(&session),
         Command::Clean(c) => commands::clean::run(c.all, &session),
     };

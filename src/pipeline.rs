@@ -38,6 +38,8 @@ pub struct Pipeline<'a> {
     pub ffprobe: &'a Path,
     pub mediainfo: Option<&'a Path>,
     pub mkvmerge: Option<&'a Path>,
+    /// Hosts that share segment encodes (`--hosts`), checked at start.
+    pub cluster: Option<&'a crate::encode::chunked::remote::Cluster>,
     pub events: &'a dyn EventSink,
     pub cancel: &'a Cancel,
 }
@@ -310,7 +312,7 @@ impl Pipeline<'_> {
             match (&plan.chunked, self.mkvmerge) {
                 (Some(params), Some(mkvmerge)) => {
                     let t = Instant::now();
-                    let helpers = encode::chunked::Helpers { ffprobe: self.ffprobe, mkvmerge };
+                    let helpers = encode::chunked::Helpers { ffprobe: self.ffprobe, mkvmerge, cluster: self.cluster };
                     let report = encode::chunked::encode(&ctx, helpers, analysis, &plan.video, params, work, &video)?;
                     let measured: Vec<f64> = report.segments.iter().filter_map(|s| s.measured_vmaf).collect();
                     let crfs: Vec<f64> = report.segments.iter().map(|s| s.crf).collect();

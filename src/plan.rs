@@ -218,7 +218,12 @@ pub fn plan(
             }
         }
     };
-    let path = match (path, settings.processing.enable_chunked_encoding) {
+    // Hosts to share the work mean the chunked path, unless it is turned off.
+    let mode = match settings.processing.enable_chunked_encoding {
+        ChunkedMode::Auto if settings.distributed.hosts.is_some() => ChunkedMode::On,
+        m => m,
+    };
+    let path = match (path, mode) {
         (EncodePath::DolbyVision, _) | (_, ChunkedMode::Off) => path,
         (_, ChunkedMode::On) => {
             chunked.clone()?;

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use drapto::cancel::Cancel;
+use drapto::encode::chunked::remote;
 use drapto::encode::chunked::segments::{self, Segment, Timeline};
 use drapto::tools::ffmpeg::FfmpegArgs;
 use std::io::BufRead;
@@ -53,6 +54,22 @@ fn assert_frame_exact(src: &Path, chunk: f64) {
         let first_diff = got.iter().zip(&expected).position(|(a, b)| a != b);
         assert_eq!(first_diff, None, "{}: frame {first_diff:?} differs (plan {plan:?})", src.display());
     }
+
+    // The lossless extracts sent to other hosts hold exactly the same frames.
+    let dir = tempfile::tempdir().unwrap();
+    let mut got = Vec::new();
+    for s in &segments::plan_segments(&tl, &[], chunk) {
+        let out = dir.path().join(format!("{}.mkv", s.index));
+        remote::make_extract(&ffmpeg(), src, &tl, *s, None, &out, &Cancel::new()).unwrap();
+        let mut a = FfmpegArgs::default();
+        a.extend(["-hide_banner", "-loglevel", "error"]).input(&out).extend(["-map", "0:v:0"]);
+        let part = frame_md5s(a);
+        assert_eq!(part.len(), s.frames(), "extract of {s:?}");
+        let etl = segments::timeline(Path::new("ffprobe"), &out, &Cancel::new()).unwrap();
+        assert_eq!(etl.frames(), s.frames(), "extract timeline of {s:?}");
+        got.extend(part);
+    }
+    assert!(got == expected, "{}: extracts differ from the source's frames", src.display());
 }
 
 fn keyframe_indices(src: &Path, tl: &Timeline) -> Vec<usize> {

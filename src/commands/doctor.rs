@@ -2,14 +2,83 @@
 //! anything missing, how to get it.
 
 use super::Session;
+use crate::encode::chunked::remote::{Cluster, WorkerInfo};
 use crate::error::Result;
 use crate::tools::{FFMPEG_FIX, Tools};
 use console::style;
+use std::path::Path;
 
-/// Prints the report; exit code 0 when everything an encode needs is there.
-pub fn run(session: &Session) -> Result<i32> {
+/// Prints the report; exit code 0 when everything an encode needs is there
+/// (and, with `hosts`, when every host can take segments).
+pub fn run(hosts: Option<&Path>, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    let hosts_ok = match hosts {
+        Some(file) => check_hosts(file, &tools, session)?,
+        None => true,
+    };
+    let code = local_report(&tools, session)?;
+    Ok(if hosts_ok { code } else { 1 })
+}
+
+/// One line per host: reachable, drapto and ffmpeg present and capable,
+/// versions equal to this machine's. True when every host is ready.
+fn check_hosts(file: &Path, tools: &Tools, session: &Session) -> Result<bool> {
+    let mut settings = session.loaded.settings.distributed.clone();
+    settings.hosts = Some(file.to_path_buf());
+    let cluster = Cluster::from_settings(&settings)?;
+    let local = WorkerInfo::of(tools);
+    let checks = cluster.check(&session.loaded.settings.temp_dir(), &session.cancel);
+    let mut all = true;
+    let mut rows = Vec::new();
+    for c in &checks {
+        let verdict = match &c.info {
+            Err(why) => Err(why.clone()),
+            Ok(info) => match (&info.problem, info.mismatch(&local)) {
+                (Some(p), _) => Err(p.clone()),
+                (None, Some(m)) if !settings.allow_version_mismatch => {
+                    Err(format!("{m}: refused (distributed.allow_version_mismatch)"))
+                }
+                (None, m) => Ok(m),
+            },
+        };
+        all &= verdict.is_ok();
+        rows.push((c, verdict));
+    }
+    if session.json {
+        let j: Vec<_> = rows
+            .iter()
+            .map(|(c, v)| {
+                serde_json::json!({
+                    "host": c.host.login, "slots": c.host.slots, "ready": v.is_ok(),
+                    "info": c.info.as_ref().ok(), "problem": v.as_ref().err(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "hosts": j }));
+        return Ok(all);
+    }
+    println!("hosts ({}):", file.display());
+    for (c, v) in &rows {
+        let what =
+            c.info.as_ref().map(|i| format!("drapto {}, SVT-AV1 {}", i.drapto, i.svtav1.as_deref().unwrap_or("-")));
+        match v {
+            Ok(None) => println!(
+                "  {} {} ({} slot(s)): {}",
+                style("✓").green(),
+                c.host.login,
+                c.host.slots,
+                what.unwrap_or_default()
+            ),
+            Ok(Some(m)) => println!("  {} {}: {m} (allowed)", style("⚠").yellow(), c.host.login),
+            Err(why) => println!("  {} {}: {why}", style("✗").red(), c.host.login),
+        }
+    }
+    println!();
+    Ok(all)
+}
+
+fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
     let ok = style("✓").green();
     let bad = style("✗").red();
     let warn = style("⚠").yellow();

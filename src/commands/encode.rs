@@ -2,6 +2,7 @@
 
 use super::{Session, inputs_of};
 use crate::cli::EncodeArgs;
+use crate::encode::chunked::remote::{Cluster, WorkerInfo};
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
 use crate::tools::Tools;
@@ -42,6 +43,25 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
             }),
         }
     }
+    let cluster = match &settings.distributed.hosts {
+        None => None,
+        Some(file) if settings.processing.enable_chunked_encoding == crate::config::ChunkedMode::Off => {
+            events.emit(&crate::events::Event::Warning {
+                input: None,
+                message: format!(
+                    "hosts file {} not used: chunked encoding is turned off, and only segments are shared",
+                    file.display()
+                ),
+            });
+            None
+        }
+        Some(_) => {
+            let mut c = Cluster::from_settings(&settings.distributed)?;
+            let mut warn = |message: String| events.emit(&crate::events::Event::Warning { input: None, message });
+            c.keep_usable(&WorkerInfo::of(&tools), &settings.temp_dir(), &session.cancel, &mut warn)?;
+            Some(c)
+        }
+    };
     if tools.mediainfo_path().is_none() {
         tracing::warn!("mediainfo not found: Dolby Vision is detected from ffprobe side data only");
     }
@@ -52,6 +72,7 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
         ffprobe,
         mediainfo: tools.mediainfo_path(),
         mkvmerge: tools.mkvmerge_path(),
+        cluster: cluster.as_ref(),
         events: events.as_ref(),
         cancel: &session.cancel,
     };

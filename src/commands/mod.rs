@@ -6,6 +6,7 @@ pub mod clean;
 pub mod config;
 pub mod doctor;
 pub mod encode;
+pub mod segment_worker;
 
 use crate::cancel::Cancel;
 use crate::config::Loaded;

@@ -42,6 +42,12 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DRAPTO_FFMPEG", "tools.ffmpeg"),
     ("DRAPTO_FFPROBE", "tools.ffprobe"),
     ("DRAPTO_MEDIAINFO", "tools.mediainfo"),
+    ("DRAPTO_HOSTS", "distributed.hosts"),
+    ("DRAPTO_REMOTE_DRAPTO", "distributed.remote_drapto"),
+    ("DRAPTO_SHARED_SOURCE", "distributed.shared_source"),
+    ("DRAPTO_SSH", "distributed.ssh"),
+    ("DRAPTO_REMOTE_RETRIES", "distributed.retries"),
+    ("DRAPTO_ALLOW_VERSION_MISMATCH", "distributed.allow_version_mismatch"),
 ];
 
 /// Which configuration file to read.

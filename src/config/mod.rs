@@ -31,6 +31,7 @@ pub struct Settings {
     pub audio: AudioSettings,
     pub paths: PathSettings,
     pub tools: ToolSettings,
+    pub distributed: DistributedSettings,
 }
 
 /// Video encoder settings.
@@ -120,6 +121,39 @@ pub struct PathSettings {
     pub report_dir: Option<PathBuf>,
 }
 
+/// Segment encodes spread over several machines with GNU Parallel over SSH.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistributedSettings {
+    /// GNU Parallel sshlogin file (one host a line, `:` is this machine,
+    /// `N/host` runs N segments at once there). Unset: this machine only.
+    pub hosts: Option<PathBuf>,
+    /// The command that runs drapto on the other hosts.
+    pub remote_drapto: String,
+    /// The sources are at the same path on every host (a shared folder):
+    /// send only the job, not a lossless extract of the segment's frames.
+    pub shared_source: bool,
+    /// ssh command GNU Parallel uses (`--ssh`); empty: its default, `ssh`.
+    pub ssh: String,
+    /// Attempts of one segment across hosts (GNU Parallel `--retries`).
+    pub retries: u32,
+    /// Allow hosts whose SVT-AV1 or drapto version differs from this one's.
+    pub allow_version_mismatch: bool,
+}
+
+impl Default for DistributedSettings {
+    fn default() -> Self {
+        DistributedSettings {
+            hosts: None,
+            remote_drapto: "drapto".into(),
+            shared_source: false,
+            ssh: String::new(),
+            retries: 3,
+            allow_version_mismatch: false,
+        }
+    }
+}
+
 /// Explicit paths of the external programs (else they are looked up on PATH).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -139,6 +173,7 @@ impl Default for Settings {
             audio: AudioSettings::default(),
             paths: PathSettings::default(),
             tools: ToolSettings::default(),
+            distributed: DistributedSettings::default(),
         }
     }
 }

@@ -32,6 +32,10 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     range("audio.bitrate_stereo", a.bitrate_stereo.into(), 6.0, 512.0);
     range("audio.bitrate_5_1", a.bitrate_5_1.into(), 6.0, 1536.0);
     range("audio.bitrate_7_1", a.bitrate_7_1.into(), 6.0, 2048.0);
+    range("distributed.retries", s.distributed.retries.into(), 1.0, 20.0);
+    if s.distributed.remote_drapto.trim().is_empty() {
+        out.push(("distributed.remote_drapto".into(), "must name the command that runs drapto on the hosts".into()));
+    }
 
     if !["harmonic_mean", "mean", "min"].contains(&e.vmaf_pool.as_str()) {
         out.push(("encoding.vmaf_pool".into(), format!("\"{}\" is not one of harmonic_mean, mean, min", e.vmaf_pool)));

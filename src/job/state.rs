@@ -63,6 +63,9 @@ pub struct SegmentState {
     pub seconds: Option<f64>,
     #[serde(default)]
     pub probes: Vec<ProbeRecord>,
+    /// The host that encoded it (distributed runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// One probe of the CRF search.

@@ -59,15 +59,17 @@ impl EventSink for LogEvents {
                 bytes,
                 seconds,
                 probes,
+                host,
                 ..
             } => {
                 tracing::info!(
-                    "{}: segment {}/{total} done: CRF {crf} (tier {tier}, {probes} probes), VMAF predicted {predicted_vmaf:.2} measured {}, {} in {}",
+                    "{}: segment {}/{total} done: CRF {crf} (tier {tier}, {probes} probes), VMAF predicted {predicted_vmaf:.2} measured {}, {} in {}{}",
                     input.display(),
                     segment + 1,
                     measured_vmaf.map_or("n/a".into(), |m| format!("{m:.2}")),
                     format_bytes(*bytes),
-                    format_duration(*seconds)
+                    format_duration(*seconds),
+                    host.as_ref().map(|h| format!(" on {h}")).unwrap_or_default()
                 )
             }
             Event::ValidationComplete { input, passed, checks } => {

@@ -199,15 +199,18 @@ impl EventSink for Terminal {
                     );
                 }
             }
-            Event::SegmentComplete { segment, total, crf, tier, predicted_vmaf, measured_vmaf, bytes, .. } => {
+            Event::SegmentComplete {
+                segment, total, crf, tier, predicted_vmaf, measured_vmaf, bytes, host, ..
+            } => {
                 if normal {
                     self.print(
                         &state,
                         &format!(
-                            "  segment {:>3}/{total}: CRF {crf:>5.2} tier {tier}  VMAF predicted {predicted_vmaf:.2}, measured {}  {}",
+                            "  segment {:>3}/{total}: CRF {crf:>5.2} tier {tier}  VMAF predicted {predicted_vmaf:.2}, measured {}  {}{}",
                             segment + 1,
                             measured_vmaf.map_or("n/a".into(), |m| format!("{m:.2}")),
-                            format_bytes(*bytes)
+                            format_bytes(*bytes),
+                            host.as_ref().map(|h| format!("  on {h}")).unwrap_or_default()
                         ),
                     );
                 }

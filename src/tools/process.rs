@@ -49,6 +49,21 @@ pub fn run_lines(
     cmd: &mut Command,
     step: &str,
     cancel: &Cancel,
+    on_line: impl FnMut(Line),
+) -> Result<Vec<String>, ProcessFailure> {
+    run_lines_fed(cmd, Stdio::null(), Signal::SIGTERM, step, cancel, on_line)
+}
+
+/// Like [`run_lines`], with `stdin` as the child's standard input (for a
+/// program that takes its work as lines, such as GNU Parallel) and
+/// `stop_signal` as the first signal of a stop (GNU Parallel ends its jobs on
+/// SIGINT but only stops starting new ones on SIGTERM).
+pub fn run_lines_fed(
+    cmd: &mut Command,
+    stdin: Stdio,
+    stop_signal: Signal,
+    step: &str,
+    cancel: &Cancel,
     mut on_line: impl FnMut(Line),
 ) -> Result<Vec<String>, ProcessFailure> {
     let program = cmd.get_program().to_string_lossy().into_owned();
@@ -70,7 +85,7 @@ pub fn run_lines(
         });
     }
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -78,15 +93,17 @@ pub fn run_lines(
         .map_err(|source| ProcessFailure::Spawn { program: program.clone(), source })?;
     let pgid = Pid::from_raw(child.id() as i32);
     cancel.register_group(pgid.as_raw());
-    let result = supervise(&mut child, pgid, step, &program, program_name, cancel, &mut on_line);
+    let result = supervise(&mut child, pgid, stop_signal, step, &program, program_name, cancel, &mut on_line);
     cancel.unregister_group(pgid.as_raw());
     result
 }
 
 /// Streams the child's output until it ends, honouring cancellation.
+#[allow(clippy::too_many_arguments)]
 fn supervise(
     child: &mut std::process::Child,
     pgid: Pid,
+    stop_signal: Signal,
     step: &str,
     program: &str,
     program_name: String,
@@ -124,7 +141,7 @@ fn supervise(
         if cancel.is_cancelled() {
             match term_sent {
                 None => {
-                    let _ = killpg(pgid, Signal::SIGTERM);
+                    let _ = killpg(pgid, stop_signal);
                     term_sent = Some(Instant::now());
                 }
                 Some(t) if !kill_sent && t.elapsed() > TERM_GRACE => {
@@ -146,7 +163,7 @@ fn supervise(
                         kill_sent = true;
                     }
                 } else if cancel.is_cancelled() {
-                    let _ = killpg(pgid, Signal::SIGTERM);
+                    let _ = killpg(pgid, stop_signal);
                     term_sent = Some(Instant::now());
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -227,7 +244,8 @@ pub fn command_line(cmd: &Command) -> String {
         .join(" ")
 }
 
-fn shell_quote(s: &str) -> String {
+/// `s` as one shell word.
+pub fn shell_quote(s: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=,+%@".contains(c);
     if !s.is_empty() && s.chars().all(safe) { s.to_string() } else { format!("'{}'", s.replace('\'', "'\\''")) }
 }

@@ -8,6 +8,7 @@
 //! file and its record out. State is written after each segment, and a rerun
 //! reuses every finished segment that still verifies.
 
+pub mod remote;
 pub mod search;
 pub mod segments;
 pub mod vmaf;
@@ -23,11 +24,12 @@ use crate::plan::VideoPlan;
 use crate::tools::ffmpeg::FfmpegArgs;
 use search::{Next, Point, SearchSpace};
 use segments::{FrameRange, Segment, Timeline};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
 use std::time::Instant;
 use vmaf::VmafSpec;
 
@@ -56,7 +58,7 @@ pub const TIERS: [Tier; 3] = [
 ];
 
 /// Settings of the chunked path for one file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChunkedParams {
     pub target: f64,
     pub chunk_seconds: f64,
@@ -70,7 +72,7 @@ pub struct ChunkedParams {
 }
 
 /// The result of one segment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentResult {
     pub index: usize,
     pub path: PathBuf,
@@ -86,10 +88,14 @@ pub struct SegmentResult {
     pub reused: bool,
     /// Nothing reached the target; encoded at the CRF floor.
     pub below_target: bool,
+    /// The host that encoded it, on distributed runs (GNU Parallel sshlogin).
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
-/// Everything one segment encode needs: a self-contained unit of work.
-#[derive(Debug, Clone)]
+/// Everything one segment encode needs: a self-contained unit of work
+/// (serialized as is for a worker on another host, see [`remote`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SegmentJob {
     pub source: PathBuf,
     pub segment: Segment,
@@ -327,6 +333,7 @@ pub fn run_segment(
         probes,
         reused: false,
         below_target,
+        host: None,
     })
 }
 
@@ -374,11 +381,13 @@ pub struct ChunkedReport {
     pub params: ChunkedParams,
 }
 
-/// The programs besides ffmpeg that the chunked path runs.
+/// The programs besides ffmpeg that the chunked path runs, and the hosts
+/// that share the segment encodes (none: this machine's workers).
 #[derive(Debug, Clone, Copy)]
 pub struct Helpers<'a> {
     pub ffprobe: &'a Path,
     pub mkvmerge: &'a Path,
+    pub cluster: Option<&'a remote::Cluster>,
 }
 
 /// Encodes the video of `analysis` into `output` the chunked way.
@@ -391,7 +400,7 @@ pub fn encode(
     work: &WorkDir,
     output: &Path,
 ) -> Result<ChunkedReport> {
-    let Helpers { ffprobe, mkvmerge } = helpers;
+    let Helpers { ffprobe, mkvmerge, cluster } = helpers;
     let input = analysis.input.as_path();
     let t0 = Instant::now();
     let tl = segments::timeline(ffprobe, input, ctx.cancel)?;
@@ -400,18 +409,25 @@ pub fn encode(
     let segs = segments::plan_segments(&tl, &cuts, params.chunk_seconds);
     let total_frames = tl.frames();
     let fingerprint = fingerprint(video, params, &segs);
+    let workers_detail = match cluster.map(|c| &c.hosts) {
+        None => format!("{} worker(s) × {} thread(s)", params.workers, params.threads_per_worker),
+        Some(h) => format!(
+            "{} host(s), {} job slot(s), {} thread(s) each",
+            h.len(),
+            h.iter().map(|h| h.slots).sum::<usize>(),
+            params.threads_per_worker
+        ),
+    };
     ctx.events.emit(&Event::StageStarted {
         input: input.to_path_buf(),
         stage: Stage::Video,
         detail: format!(
-            "chunked: {} segments of ~{}s ({} scene cuts found, {:.1}s), VMAF target {}, {} worker(s) × {} thread(s)",
+            "chunked: {} segments of ~{}s ({} scene cuts found, {:.1}s), VMAF target {}, {workers_detail}",
             segs.len(),
             params.chunk_seconds,
             cuts.len(),
             t0.elapsed().as_secs_f64(),
             params.target,
-            params.workers,
-            params.threads_per_worker
         ),
     });
 
@@ -472,6 +488,7 @@ pub fn encode(
                     probes: st.probes.clone(),
                     reused: true,
                     below_target: false,
+                    host: st.host.clone(),
                 },
             );
         }
@@ -502,9 +519,9 @@ pub fn encode(
     };
     state::write_atomic(&seg_file, &seg_state)?;
 
-    let crf_of = Arc::new(Mutex::new(results.iter().map(|(i, r)| (*i, r.crf)).collect::<BTreeMap<usize, f64>>()));
-    let queue: Arc<Mutex<VecDeque<Segment>>> =
-        Arc::new(Mutex::new(segs.iter().filter(|s| !results.contains_key(&s.index)).copied().collect()));
+    let crf_of = Mutex::new(results.iter().map(|(i, r)| (*i, r.crf)).collect::<BTreeMap<usize, f64>>());
+    let queue: Mutex<VecDeque<Segment>> =
+        Mutex::new(segs.iter().filter(|s| !results.contains_key(&s.index)).copied().collect());
     let vmaf_spec = {
         let (w, h) = analysis.picture_size();
         VmafSpec::for_picture(analysis.resolution, w, h, &params.pool, params.threads_per_worker)
@@ -512,74 +529,82 @@ pub fn encode(
     let default_guess = f64::from(video.crf);
     let (tx, rx) = mpsc::channel::<(usize, std::result::Result<SegmentResult, ProcessFailure>)>();
     let (ptx, prx) = mpsc::channel::<Report>();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = AtomicBool::new(false);
+    let active = AtomicUsize::new(0);
     let per_worker = {
         let (w, h) = analysis.picture_size();
         encoder_memory(w, h)
     };
+    // A segment's job; its first guess is the CRF of the nearest finished segment.
+    let make_job = |seg: Segment| -> SegmentJob {
+        let first_guess = {
+            let m = crf_of.lock().expect("crf map");
+            m.iter().min_by_key(|(i, _)| i.abs_diff(seg.index)).map(|(_, c)| *c).unwrap_or(default_guess)
+        };
+        SegmentJob {
+            source: analysis.input.clone(),
+            segment: seg,
+            output: seg_path(&seg),
+            scratch: scratch.clone(),
+            filters: video.filter_chain(),
+            encoder_args: video.encoder_args(),
+            svt_params: video.svt_params.clone(),
+            params: params.clone(),
+            vmaf: vmaf_spec.clone(),
+            first_guess,
+        }
+    };
 
     let outcome = std::thread::scope(|scope| -> Result<()> {
-        for _ in 0..params.workers {
-            let tx = tx.clone();
-            let ptx = ptx.clone();
-            let queue = Arc::clone(&queue);
-            let crf_of = Arc::clone(&crf_of);
-            let stop = Arc::clone(&stop);
-            let active = Arc::clone(&active);
-            let tl = &tl;
-            let scratch = &scratch;
-            let vmaf_spec = vmaf_spec.clone();
-            let seg_path = &seg_path;
-            scope.spawn(move || {
-                loop {
-                    if stop.load(std::sync::atomic::Ordering::SeqCst) || ctx.cancel.is_cancelled() {
-                        break;
-                    }
-                    // Memory gate: while another encoder is running and free
-                    // memory is below what one more needs, wait.
-                    if active.load(std::sync::atomic::Ordering::SeqCst) > 0
-                        && available_memory().is_some_and(|m| m < per_worker)
-                    {
-                        std::thread::sleep(std::time::Duration::from_secs(1));
-                        continue;
-                    }
-                    let Some(seg) = queue.lock().expect("queue").pop_front() else { break };
-                    active.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    // First guess: the CRF of the nearest finished segment.
-                    let first_guess = {
-                        let m = crf_of.lock().expect("crf map");
-                        m.iter().min_by_key(|(i, _)| i.abs_diff(seg.index)).map(|(_, c)| *c).unwrap_or(default_guess)
-                    };
-                    let job = SegmentJob {
-                        source: analysis.input.clone(),
-                        segment: seg,
-                        output: seg_path(&seg),
-                        scratch: scratch.clone(),
-                        filters: video.filter_chain(),
-                        encoder_args: video.encoder_args(),
-                        svt_params: video.svt_params.clone(),
-                        params: params.clone(),
-                        vmaf: vmaf_spec.clone(),
-                        first_guess,
-                    };
-                    let ptx2 = ptx.clone();
-                    let r = run_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &move |rep| {
-                        let _ = ptx2.send(rep);
+        match cluster {
+            Some(cluster) => {
+                let d = remote::Dispatch {
+                    ffmpeg: ctx.ffmpeg,
+                    ffprobe,
+                    cancel: ctx.cancel,
+                    root: work.root(),
+                    timeline: &tl,
+                    hosts: cluster.hosts.clone(),
+                    queue: &queue,
+                    stop: &stop,
+                    make_job: &make_job,
+                };
+                let (tx, ptx) = (tx.clone(), ptx.clone());
+                scope.spawn(move || remote::run(cluster, d, tx, ptx));
+            }
+            None => {
+                for _ in 0..params.workers {
+                    let (tx, ptx) = (tx.clone(), ptx.clone());
+                    let (queue, stop, active, make_job, tl) = (&queue, &stop, &active, &make_job, &tl);
+                    scope.spawn(move || {
+                        loop {
+                            if stop.load(Ordering::SeqCst) || ctx.cancel.is_cancelled() {
+                                break;
+                            }
+                            // Memory gate: while another encoder is running and free
+                            // memory is below what one more needs, wait.
+                            if active.load(Ordering::SeqCst) > 0 && available_memory().is_some_and(|m| m < per_worker) {
+                                std::thread::sleep(std::time::Duration::from_secs(1));
+                                continue;
+                            }
+                            let Some(seg) = queue.lock().expect("queue").pop_front() else { break };
+                            active.fetch_add(1, Ordering::SeqCst);
+                            let job = make_job(seg);
+                            let ptx2 = ptx.clone();
+                            let r = run_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &move |rep| {
+                                let _ = ptx2.send(rep);
+                            });
+                            active.fetch_sub(1, Ordering::SeqCst);
+                            if tx.send((seg.index, r)).is_err() {
+                                break;
+                            }
+                        }
                     });
-                    active.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                    if let Ok(res) = &r {
-                        crf_of.lock().expect("crf map").insert(seg.index, res.crf);
-                    }
-                    if tx.send((seg.index, r)).is_err() {
-                        break;
-                    }
                 }
-            });
+            }
         }
         drop(tx);
         drop(ptx);
-
         // The coordinator: records results, writes state, reports progress.
         let started = Instant::now();
         let done_before: usize = results.values().map(|r| r.frames).sum();
@@ -610,6 +635,7 @@ pub fn encode(
                     entry.frames = Some(res.frames);
                     entry.seconds = Some(res.seconds);
                     entry.probes = res.probes.clone();
+                    entry.host = res.host.clone();
                     if res.below_target {
                         ctx.events.emit(&Event::Warning {
                             input: Some(input.to_path_buf()),
@@ -635,7 +661,9 @@ pub fn encode(
                         seconds: res.seconds,
                         probes: res.probes.len(),
                         reused: false,
+                        host: res.host.clone(),
                     });
+                    crf_of.lock().expect("crf map").insert(index, res.crf);
                     results.insert(index, res);
                 }
                 Err(ProcessFailure::Cancelled(sig)) => {
@@ -647,7 +675,7 @@ pub fn encode(
                     let err = Error::process(input)(e);
                     entry.error = Some(err.to_string());
                     enc.failed_segments += 1;
-                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                    stop.store(true, Ordering::SeqCst);
                     failure.get_or_insert(err);
                 }
             }

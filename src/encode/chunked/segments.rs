@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::process::Command;
 
-/// The source's video frames in presentation order.
-#[derive(Debug, Clone, PartialEq)]
+/// The source's video frames in presentation order (for a distributed
+/// segment job, just that segment's frames).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timeline {
     /// Presentation time of each frame, seconds, ascending.
     pub pts: Vec<f64>,
@@ -167,11 +168,13 @@ pub fn plan_segments(tl: &Timeline, cuts: &[f64], target: f64) -> Vec<Segment> {
 /// The source opened at frame `start`: accurate input seeking to half a
 /// frame before it, so it is the first frame decoded and every earlier one
 /// (including an open GOP's leading B-frames) is dropped. Timestamps then
-/// start near zero. The caller limits the count (`frames_output`).
+/// start near zero. The seek time is the frame's own timestamp (not offset
+/// by the file's start time). No seek when the frame is the file's first.
+/// The caller limits the count (`frames_output`).
 pub fn seek_input(args: &mut FfmpegArgs, source: &Path, tl: &Timeline, start: usize) {
-    if start > 0 {
-        let t = tl.pts[start] - tl.frame_duration() / 2.0;
-        args.arg("-ss").arg(format!("{t:.6}"));
+    let t = tl.pts[start] - tl.frame_duration() / 2.0;
+    if t > 0.0 {
+        args.extend(["-seek_timestamp", "1", "-ss"]).arg(format!("{t:.6}"));
     }
     args.input(source);
 }

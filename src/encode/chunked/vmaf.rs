@@ -10,13 +10,13 @@
 use super::segments::{FrameRange, Timeline, seek_input};
 use crate::analysis::resolution::ResolutionClass;
 use crate::tools::ffmpeg::FfmpegArgs;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// How scores are computed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VmafSpec {
-    pub model: &'static str,
+    pub model: String,
     /// Both sides are scaled to this size first (the model's viewing size).
     pub scale: Option<(u32, u32)>,
     pub pool: String,
@@ -36,7 +36,7 @@ impl VmafSpec {
         } else {
             ("vmaf_v0.6.1", None)
         };
-        VmafSpec { model, scale, pool: pool.to_string(), threads }
+        VmafSpec { model: model.to_string(), scale, pool: pool.to_string(), threads }
     }
 }
 
@@ -79,11 +79,11 @@ mod tests {
     #[test]
     fn models_and_scales() {
         let sd = VmafSpec::for_picture(ResolutionClass::Sd, 720, 480, "harmonic_mean", 2);
-        assert_eq!((sd.model, sd.scale), ("vmaf_v0.6.1", Some((1920, 1280))));
+        assert_eq!((sd.model.as_str(), sd.scale), ("vmaf_v0.6.1", Some((1920, 1280))));
         let hd = VmafSpec::for_picture(ResolutionClass::Hd, 1920, 800, "mean", 1);
-        assert_eq!((hd.model, hd.scale), ("vmaf_v0.6.1", None));
+        assert_eq!((hd.model.as_str(), hd.scale), ("vmaf_v0.6.1", None));
         let uhd = VmafSpec::for_picture(ResolutionClass::Uhd, 3840, 1600, "mean", 1);
-        assert_eq!((uhd.model, uhd.scale), ("vmaf_4k_v0.6.1", None));
+        assert_eq!((uhd.model.as_str(), uhd.scale), ("vmaf_4k_v0.6.1", None));
     }
 
     #[test]

@@ -1,0 +1,76 @@
+//! `drapto segment-worker JOB` (hidden): encodes one segment job of a
+//! distributed run on the host GNU Parallel chose, in the folder it prepared.
+//! Probe records go to stdout as JSON lines; the encoded segment and its
+//! [`SegmentResult`](crate::encode::chunked::SegmentResult) are written where
+//! the job says, for GNU Parallel to bring back.
+//!
+//! `drapto segment-worker --info` prints this host's versions and
+//! capabilities (used by `doctor --hosts` and before a distributed run).
+
+use super::Session;
+use crate::cli::WorkerArgs;
+use crate::encode::chunked::remote::{self, JOB_VERSION, RemoteJob, WorkerInfo};
+use crate::encode::chunked::run_segment;
+use crate::error::{Error, Result, ToolError};
+use crate::tools::{FFMPEG_FIX, Tools};
+use std::io::Write;
+
+/// Runs the job; exit code 0 when the segment and its result are written.
+pub fn run(args: &WorkerArgs, session: &Session) -> Result<i32> {
+    let tools = Tools::discover(&session.loaded.settings, &session.loaded.origins, &session.cancel);
+    let info = WorkerInfo::of(&tools);
+    if args.info {
+        println!("{}", serde_json::to_string(&info).expect("info serializes"));
+        return Ok(0);
+    }
+    // The job dies with whatever started it (a lost ssh connection, a
+    // stopped GNU Parallel): no encoder keeps running for nobody.
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+    let path = args.job.as_deref().expect("clap requires JOB without --info");
+    let text = std::fs::read_to_string(path).map_err(Error::io("read job", path))?;
+    let job: RemoteJob = serde_json::from_str(&text)
+        .map_err(|e| Error::Input { path: path.to_path_buf(), problem: format!("not a drapto segment job: {e}") })?;
+    if job.version != JOB_VERSION {
+        return Err(Error::Input {
+            path: path.to_path_buf(),
+            problem: format!(
+                "job layout {} (this drapto reads {JOB_VERSION}); install the same drapto everywhere",
+                job.version
+            ),
+        });
+    }
+    if let Some(problem) = &info.problem {
+        return Err(ToolError { tool: "ffmpeg".into(), problem: problem.clone(), fix: FFMPEG_FIX.into() }.into());
+    }
+    let ffmpeg = info.ffmpeg.clone().expect("no problem means ffmpeg was found");
+    let j = &job.job;
+    std::fs::create_dir_all(&j.scratch).map_err(Error::io("create folder", &j.scratch))?;
+    if let Some(parent) = j.output.parent() {
+        std::fs::create_dir_all(parent).map_err(Error::io("create folder", parent))?;
+    }
+    let report = |r: crate::encode::chunked::Report| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", remote::probe_line(&r));
+        let _ = out.flush();
+    };
+    let result = run_segment(&ffmpeg, j, &job.timeline, &session.cancel, &report);
+    let _ = std::fs::remove_dir_all(&j.scratch);
+    let local = std::env::var("PARALLEL_SSHLOGIN").is_ok_and(|h| h == ":");
+    if result.is_err() && !local {
+        // On another host a failed job's folder is nobody's: GNU Parallel
+        // cleans up after success only. (Here, on the coordinating machine,
+        // the job's files are the coordinator's, kept for a retry elsewhere.)
+        for f in [j.source.as_path(), path, j.output.as_path()] {
+            if f.is_relative() {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    let mut result = result.map_err(Error::process(&j.source))?;
+    result.host = std::env::var("PARALLEL_SSHLOGIN").ok();
+    crate::job::state::write_atomic(&job.result, &result)?;
+    Ok(0)
+}
