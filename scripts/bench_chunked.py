@@ -28,7 +28,7 @@ def per_frame_vmaf(distorted):
     ref = (filters + "," if filters else "") + "setpts=N/(25*TB),format=yuv420p10le"
     graph = (f"[0:v]setpts=N/(25*TB),format=yuv420p10le[d];[1:v]{ref}[r];"
              f"[d][r]libvmaf=model=version=vmaf_v0.6.1:n_subsample=1:n_threads=2:log_fmt=json:log_path={log}")
-    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-i", distorted, "-i", src,
+    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "fatal", "-i", distorted, "-i", src,
                     "-lavfi", graph, "-f", "null", "-"], check=True)
     frames = json.load(open(log))["frames"]
     os.remove(log)
@@ -63,6 +63,8 @@ print(f"chunked: {t_chk:.1f} s, {size(encoded):.2f} MB   standard (CRF {plan['vi
       f"VMAF {hmean(per_frame_vmaf(standard)):.2f}")
 print(f"cost chunked / standard       {t_chk / t_std:.2f} (goal <= 1.5)")
 
+# ab-av1 runs `ffmpeg` from PATH: the same one drapto used (with libvmaf).
+os.environ["PATH"] = os.path.dirname(os.path.abspath(ffmpeg)) + os.pathsep + os.environ["PATH"]
 ab = shutil.which("ab-av1")
 if ab:
     abo = os.path.join(out, "ab-av1.mkv")
@@ -71,9 +73,11 @@ if ab:
                         "--pix-format", "yuv420p10le", "--svt", "tune=0", "--acodec", "libopus"],
                        capture_output=True, text=True)
     t_ab = time.time() - t0
-    crf = next((l for l in (r.stderr + r.stdout).splitlines() if "crf" in l.lower()), "?").strip()
+    import re
+    found = re.findall(r"crf (\d+(?:\.\d+)?) VMAF (\d+(?:\.\d+)?)", r.stderr + r.stdout)
+    crf = f"chose CRF {found[-1][0]} (its predicted VMAF {found[-1][1]})" if found else "CRF not found in its output"
     if r.returncode == 0:
-        print(f"ab-av1 auto-encode: {t_ab:.1f} s, {size(abo):.2f} MB, full-frame VMAF {hmean(per_frame_vmaf(abo)):.2f}; {crf[-80:]}")
+        print(f"ab-av1 auto-encode: {t_ab:.1f} s, {size(abo):.2f} MB, full-frame VMAF {hmean(per_frame_vmaf(abo)):.2f}; {crf}")
     else:
         print(f"ab-av1 failed ({r.returncode}): {(r.stderr or r.stdout)[-300:]}")
 else:

@@ -4,7 +4,8 @@
 #   - GNU Parallel, rsync, ssh client and server (distributed segment encodes
 #     and their tests, which run a private sshd on 127.0.0.1);
 #   - the static ffmpeg 9 (SVT-AV1 4.x, libvmaf, libopus) from the PyPI wheel
-#     imageio-ffmpeg, unpacked to .tools/bin/ffmpeg.
+#     imageio-ffmpeg, unpacked to .tools/bin/ffmpeg;
+#   - for the tests only, ffmpeg 4.2 without SVT-AV1 at .tools/old/ffmpeg.
 # Prints the ffmpeg to use as the last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,5 +40,17 @@ if [ ! -x .tools/bin/ffmpeg ]; then
   mv "$bin" .tools/bin/ffmpeg
   chmod +x .tools/bin/ffmpeg
   rm -rf .tools/wheel
+fi
+# A real ffmpeg without libsvtav1 (4.2, from an old imageio-ffmpeg wheel): the
+# hostile-environment tests check what drapto says about such a build.
+if [ ! -x .tools/old/ffmpeg ]; then
+  echo "setup: fetching ffmpeg 4.2 without SVT-AV1 for the tests (imageio-ffmpeg 0.4.2 wheel)" >&2
+  rm -rf .tools/wheel-old && mkdir -p .tools/wheel-old .tools/old
+  python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2010_x86_64 \
+    "imageio-ffmpeg==0.4.2" -d .tools/wheel-old >&2
+  python3 -m zipfile -e .tools/wheel-old/imageio_ffmpeg-*.whl .tools/wheel-old/unpacked
+  mv .tools/wheel-old/unpacked/imageio_ffmpeg/binaries/ffmpeg-linux64-v4.2.2 .tools/old/ffmpeg
+  chmod +x .tools/old/ffmpeg
+  rm -rf .tools/wheel-old
 fi
 echo "$PWD/.tools/bin/ffmpeg"

@@ -6,7 +6,7 @@
 use crate::analysis::Analysis;
 use crate::plan::EncodePlan;
 use crate::report::summary::{BatchSummary, FileSummary};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -84,6 +84,12 @@ pub enum Event {
         stage: Stage,
         seconds: f64,
         detail: String,
+    },
+    /// What a segment of the chunked path is doing now (one event per step).
+    SegmentStep {
+        input: PathBuf,
+        segment: usize,
+        step: SegmentStep,
     },
     /// One CRF probe of the chunked search.
     SegmentProbe {
@@ -164,5 +170,31 @@ pub struct Recorder(pub Mutex<Vec<Event>>);
 impl EventSink for Recorder {
     fn emit(&self, event: &Event) {
         self.0.lock().expect("recorder lock").push(event.clone());
+    }
+}
+
+/// A step of one segment's work on the chunked path.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SegmentStep {
+    /// Cutting the samples of a tier.
+    Sampling { tier: usize },
+    /// Encoding and scoring the samples at `crf`.
+    Probing { tier: usize, crf: f64 },
+    /// The final encode of the whole segment at `crf`.
+    Encoding { crf: f64 },
+    /// Scoring the finished segment.
+    Measuring,
+}
+
+impl SegmentStep {
+    /// A few words for a person.
+    pub fn describe(&self) -> String {
+        match self {
+            SegmentStep::Sampling { tier } => format!("tier {tier}: cutting samples"),
+            SegmentStep::Probing { tier, crf } => format!("tier {tier}: probing CRF {crf:.2}"),
+            SegmentStep::Encoding { crf } => format!("encoding at CRF {crf:.2}"),
+            SegmentStep::Measuring => "measuring VMAF".into(),
+        }
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub struct MuxInputs<'a> {
     pub source: &'a Path,
     pub video: PathBuf,
-    /// One file per source audio track, in source order.
+    /// One file per planned audio track (`analysis.audio`), in that order.
     pub audio: Vec<PathBuf>,
 }
 
@@ -77,8 +77,12 @@ pub fn mux_args(analysis: &Analysis, inputs: &MuxInputs, output: &Path) -> Ffmpe
     if let Some(v) = video_src {
         tag_stream(&mut a, "v:0", v);
     }
-    for (i, s) in audio_src.iter().enumerate().take(inputs.audio.len()) {
-        tag_stream(&mut a, &format!("a:{i}"), s);
+    // Each encoded track takes the tags and flags of the source track it
+    // came from (a track left out shifts the ones after it).
+    for (i, plan) in analysis.audio.iter().enumerate().take(inputs.audio.len()) {
+        if let Some(s) = audio_src.get(plan.index) {
+            tag_stream(&mut a, &format!("a:{i}"), s);
+        }
     }
     // Naming one stream's metadata source turns ffmpeg's automatic copying
     // off for all of them: name every subtitle's and attachment's too

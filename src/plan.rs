@@ -249,6 +249,10 @@ pub fn plan(
             subsample: e.vmaf_subsample,
             pool: e.vmaf_pool.clone(),
             crf_step: if caps.svtav1_major().unwrap_or(0) >= 4 { 0.25 } else { 1.0 },
+            frame_bytes: {
+                let depth = analysis.video.bit_depth.unwrap_or(8);
+                u64::from(w) * u64::from(h) * 3 / 2 * if depth > 8 { 2 } else { 1 }
+            },
         }
     });
     Ok(EncodePlan {

@@ -196,6 +196,7 @@ fn chunked_encode_hits_the_target_and_keeps_every_frame() {
         assert!((93.0..=94.0).contains(&predicted) || s["crf"].as_f64() == Some(55.0), "{s}");
         assert!(measured >= 91.5, "segment measured {measured}: {s}");
     }
+    assert_chunked_sequence(&ev);
     let out = out_dir.join("chunky.mkv");
     assert_eq!(frame_count(&out), frame_count(&src), "every frame exactly once");
     let p = ffprobe(&out);
@@ -211,6 +212,55 @@ fn chunked_encode_hits_the_target_and_keeps_every_frame() {
     // The state files tell the same story.
     let work = std::fs::read_dir(t.path().join("work/jobs")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(work, 0, "work folder removed after success");
+}
+
+/// The `--json` events of a chunked file come in order: analysis, the video
+/// stage (each segment's steps, probes and completion in between), audio,
+/// mux, validation, file complete; and each segment's own events in the
+/// order of its work.
+fn assert_chunked_sequence(ev: &[serde_json::Value]) {
+    let kinds: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).filter(|k| *k != "progress").collect();
+    let stage = |e: &serde_json::Value| e["stage"]["kind"].as_str().unwrap_or("").to_string();
+    let pos = |pred: &dyn Fn(&serde_json::Value) -> bool| ev.iter().position(pred).expect("event present");
+    let video_start = pos(&|e| e["event"] == "stage_started" && stage(e) == "video");
+    let video_end = pos(&|e| e["event"] == "stage_complete" && stage(e) == "video");
+    assert!(video_start > pos(&|e| e["event"] == "analysis_complete"));
+    assert!(ev[video_start]["detail"].as_str().unwrap().starts_with("chunked:"));
+    for (i, e) in ev.iter().enumerate() {
+        if e["event"].as_str().unwrap().starts_with("segment_") {
+            assert!(i > video_start && i < video_end, "segment events inside the video stage: {e}");
+        }
+    }
+    let audio = pos(&|e| e["event"] == "stage_started" && stage(e) == "audio");
+    let mux = pos(&|e| e["event"] == "stage_started" && stage(e) == "mux");
+    let valid = pos(&|e| e["event"] == "validation_complete");
+    let done = pos(&|e| e["event"] == "file_complete");
+    assert!(video_end < audio && audio < mux && mux < valid && valid < done, "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"batch_complete"));
+    // Per segment: probing → (encoding → measuring) → complete.
+    let total = ev.iter().filter(|e| e["event"] == "segment_complete").count();
+    for seg in 0..total as u64 {
+        let mine: Vec<String> = ev
+            .iter()
+            .filter(|e| e["segment"].as_u64() == Some(seg))
+            .map(|e| match e["event"].as_str().unwrap() {
+                "segment_step" => e["step"]["kind"].as_str().unwrap().to_string(),
+                k => k.to_string(),
+            })
+            .collect();
+        assert_eq!(mine.last().map(String::as_str), Some("segment_complete"), "segment {seg}: {mine:?}");
+        let first_probe = mine.iter().position(|k| k == "probing").expect("a probe");
+        assert!(mine[..first_probe].iter().all(|k| k == "sampling"), "segment {seg}: {mine:?}");
+        assert_eq!(
+            mine.iter().filter(|k| *k == "probing").count(),
+            mine.iter().filter(|k| *k == "segment_probe").count(),
+            "every probe started is reported: {mine:?}"
+        );
+        if let Some(enc) = mine.iter().position(|k| k == "encoding") {
+            assert_eq!(mine[enc + 1], "measuring", "segment {seg}: {mine:?}");
+            assert!(mine[..enc].iter().all(|k| k != "measuring"));
+        }
+    }
 }
 
 fn parse_hms(s: &str) -> f64 {

@@ -301,3 +301,112 @@ fn configuration_mistakes_name_key_file_and_line() {
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("environment variable DRAPTO_VMAF_TARGET"));
 }
+
+#[test]
+fn an_ffmpeg_without_svt_av1_is_refused_with_the_fix() {
+    // A real ffmpeg 4.2 build (libx264, libopus, libvmaf, no libsvtav1),
+    // fetched by scripts/setup.sh.
+    let old = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/old/ffmpeg");
+    assert!(old.is_file(), "{} missing: run scripts/setup.sh", old.display());
+    let t = tempfile::tempdir().unwrap();
+    let src = simple_clip("small.mkv", "320x240", 2);
+    let o = run(drapto(t.path())
+        .env("DRAPTO_FFMPEG", &old)
+        .args(["encode", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("o")));
+    assert_eq!(o.status.code(), Some(4));
+    let e = stderr(&o);
+    assert!(e.contains(&old.display().to_string()) && e.contains("has no libsvtav1"), "{e}");
+    assert!(e.contains("imageio-ffmpeg"), "the fix is named: {e}");
+    assert!(!t.path().join("o").exists(), "no work before the check");
+    // doctor says the same, and exits 1.
+    let o = run(drapto(t.path()).env("DRAPTO_FFMPEG", &old).arg("doctor"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("libsvtav1") && stdout(&o).contains("missing"), "{}", stdout(&o));
+}
+
+#[test]
+fn an_unreadable_input_is_named_and_left_alone() {
+    let t = tempfile::tempdir().unwrap();
+    // As root every file is readable: drop to "nobody" for this run.
+    let root = std::process::Command::new("id").arg("-u").output().unwrap().stdout.starts_with(b"0\n");
+    let dir = t.path().join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    let src = dir.join("locked.mkv");
+    std::fs::copy(simple_clip("small.mkv", "320x240", 2), &src).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [t.path(), dir.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let before = std::fs::metadata(&src).unwrap().len();
+    let mut c = if root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_drapto")]);
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_drapto"))
+    };
+    let template = drapto(t.path());
+    for (k, v) in template.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.env("HOME", t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(dir.join("out"));
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(1));
+    let ev = events(&o);
+    let f = failure(&ev);
+    assert!(f.contains("locked.mkv") && f.contains("ermission denied"), "{f}");
+    assert_eq!(std::fs::metadata(&src).unwrap().len(), before);
+    assert!(!dir.join("out/locked.mkv").exists());
+}
+
+#[test]
+fn an_audio_track_without_samples_is_left_out_with_a_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let src = fixture(
+        "empty_audio_track.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=r=48000:cl=stereo,atrim=end_sample=0",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "2:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "flac",
+        ],
+    );
+    let (o, ev) = encode_json(t.path(), &src);
+    assert!(o.status.success(), "one empty track does not fail the film");
+    assert!(
+        warnings(&ev).iter().any(|w| w.contains("audio track 2") && w.contains("no samples")),
+        "{:?}",
+        warnings(&ev)
+    );
+    let p = ffprobe(&t.path().join("out/empty_audio_track.mkv"));
+    let audio = streams(&p, "audio");
+    assert_eq!(audio.len(), 1);
+    assert_eq!(audio[0]["codec_name"], "opus");
+}

@@ -173,7 +173,17 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     cancel.check()?;
 
     let file_start = probe.format.start_time.unwrap_or(0.0);
-    let audio = audio::plan_tracks(probe.of_type("audio"), file_start, &settings.audio);
+    let mut audio = audio::plan_tracks(probe.of_type("audio"), file_start, &settings.audio);
+    // A track without a single sample cannot be encoded (or muxed): it is
+    // left out, loudly.
+    audio.retain(|a| {
+        let empty = ffprobe::audio_has_packets(probes.ffprobe, input, a.index, cancel) == Some(false);
+        if empty {
+            warnings.push(format!("audio track {} has no samples: left out of the output", a.index + 1));
+        }
+        !empty
+    });
+    cancel.check()?;
     for a in &audio {
         if let Some(w) = &a.warning {
             warnings.push(format!("audio track {}: {w}", a.index + 1));

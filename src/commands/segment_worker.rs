@@ -53,7 +53,8 @@ pub fn run(args: &WorkerArgs, session: &Session) -> Result<i32> {
         let _ = writeln!(out, "{}", remote::probe_line(&r));
         let _ = out.flush();
     };
-    let result = run_segment(&ffmpeg, j, &job.timeline, &session.cancel, &report);
+    let threads = || j.params.threads_per_worker;
+    let result = run_segment(&ffmpeg, j, &job.timeline, &session.cancel, &threads, &report);
     let _ = std::fs::remove_dir_all(&j.scratch);
     let local = std::env::var("PARALLEL_SSHLOGIN").is_ok_and(|h| h == ":");
     if result.is_err() && !local {

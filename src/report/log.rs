@@ -41,6 +41,9 @@ impl EventSink for LogEvents {
                     format_duration(*seconds)
                 )
             }
+            Event::SegmentStep { input, segment, step } => {
+                tracing::debug!("{}: segment {}: {}", input.display(), segment + 1, step.describe())
+            }
             Event::SegmentProbe { input, segment, tier, crf, score } => {
                 tracing::debug!(
                     "{}: segment {} tier {tier}: CRF {crf} scored VMAF {score:.2}",

@@ -6,7 +6,8 @@ use crate::events::{Event, EventSink, Stage};
 use crate::report::summary::{BatchSummary, FileSummary};
 use crate::report::{format_bytes, format_duration};
 use console::style;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
@@ -32,7 +33,13 @@ pub struct Terminal {
 
 #[derive(Default)]
 struct State {
+    /// Everything drawn live (the stage bar and one line per active segment).
+    multi: Option<MultiProgress>,
     bar: Option<ProgressBar>,
+    /// One line per segment being worked on (chunked path, live mode).
+    segments: BTreeMap<usize, ProgressBar>,
+    /// Segments finished and in all, for the current file's chunked video.
+    segment_count: Option<(usize, usize)>,
     /// Last plain-mode progress decile printed.
     last_decile: Option<(Stage, u64)>,
 }
@@ -47,8 +54,8 @@ impl Terminal {
     }
 
     fn print(&self, state: &State, text: &str) {
-        match &state.bar {
-            Some(bar) => bar.suspend(|| println!("{text}")),
+        match &state.multi {
+            Some(multi) => multi.suspend(|| println!("{text}")),
             None => {
                 println!("{text}");
                 let _ = std::io::stdout().flush();
@@ -86,14 +93,26 @@ impl Terminal {
         )
     }
 
-    fn start_bar(&self, state: &mut State, label: &str) {
+    /// Clears every live line.
+    fn clear(state: &mut State) {
+        for (_, b) in std::mem::take(&mut state.segments) {
+            b.finish_and_clear();
+        }
         if let Some(b) = state.bar.take() {
             b.finish_and_clear();
         }
+        if let Some(m) = state.multi.take() {
+            let _ = m.clear();
+        }
+    }
+
+    fn start_bar(&self, state: &mut State, label: &str) {
+        Self::clear(state);
         if !self.live || self.verbosity < Verbosity::Normal {
             return;
         }
-        let bar = ProgressBar::with_draw_target(Some(1000), ProgressDrawTarget::stdout());
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
+        let bar = multi.add(ProgressBar::new(1000));
         bar.set_style(
             ProgressStyle::with_template("  {prefix:<9} [{bar:30.cyan/blue}] {percent:>3}% {msg}")
                 .expect("valid template")
@@ -102,6 +121,19 @@ impl Terminal {
         bar.set_prefix(label.to_string());
         bar.enable_steady_tick(Duration::from_millis(250));
         state.bar = Some(bar);
+        state.multi = Some(multi);
+    }
+
+    /// The live line of `segment`: what it is doing now.
+    fn segment_line(&self, state: &mut State, segment: usize, text: String) {
+        let Some(multi) = &state.multi else { return };
+        let line = state.segments.entry(segment).or_insert_with(|| {
+            let l = multi.add(ProgressBar::new_spinner());
+            l.set_style(ProgressStyle::with_template("    {spinner} {msg}").expect("valid template"));
+            l.enable_steady_tick(Duration::from_millis(250));
+            l
+        });
+        line.set_message(format!("segment {:>3}: {text}", segment + 1));
     }
 }
 
@@ -116,6 +148,7 @@ impl EventSink for Terminal {
         match event {
             Event::BatchStarted { .. } => {}
             Event::FileStarted { index, total, input, .. } => {
+                state.segment_count = None;
                 if normal {
                     let title = if *total > 1 {
                         format!("Processing {} ({index}/{total})", name(input))
@@ -173,7 +206,8 @@ impl EventSink for Terminal {
             Event::Progress { stage, percent, fps, speed, eta_seconds, projected_bytes, .. } => {
                 let eta = eta_seconds.map(format_duration).unwrap_or_else(|| "--".into());
                 let size = projected_bytes.map(format_bytes).unwrap_or_else(|| "--".into());
-                let msg = format!("{fps:.1} fps, {speed:.2}x, ETA {eta}, ~{size}");
+                let done = state.segment_count.map(|(d, t)| format!("{d}/{t} segments, ")).unwrap_or_default();
+                let msg = format!("{done}{fps:.1} fps, {speed:.2}x, ETA {eta}, ~{size}");
                 if let Some(bar) = &state.bar {
                     bar.set_position((*percent * 10.0) as u64);
                     bar.set_message(msg);
@@ -186,10 +220,15 @@ impl EventSink for Terminal {
                 }
             }
             Event::StageComplete { stage, seconds, detail, .. } => {
-                if let Some(b) = state.bar.take() {
-                    b.finish_and_clear();
-                }
+                Self::clear(&mut state);
                 self.ok(&state, &format!("{} done in {} {detail}", stage.label(), format_duration(*seconds)));
+            }
+            Event::SegmentStep { segment, step, .. } => {
+                if self.live && normal {
+                    self.segment_line(&mut state, *segment, step.describe());
+                } else if self.verbosity >= Verbosity::Verbose {
+                    self.print(&state, &format!("    segment {}: {}", segment + 1, step.describe()));
+                }
             }
             Event::SegmentProbe { segment, tier, crf, score, .. } => {
                 if self.verbosity >= Verbosity::Verbose {
@@ -202,6 +241,14 @@ impl EventSink for Terminal {
             Event::SegmentComplete {
                 segment, total, crf, tier, predicted_vmaf, measured_vmaf, bytes, host, ..
             } => {
+                let (done, _) = state.segment_count.unwrap_or((0, *total));
+                state.segment_count = Some((done + 1, *total));
+                if let Some(line) = state.segments.remove(segment) {
+                    line.finish_and_clear();
+                    if let Some(m) = &state.multi {
+                        m.remove(&line);
+                    }
+                }
                 if normal {
                     self.print(
                         &state,
@@ -251,9 +298,7 @@ impl EventSink for Terminal {
                 }
             }
             Event::FileFailed { error, .. } => {
-                if let Some(b) = state.bar.take() {
-                    b.finish_and_clear();
-                }
+                Self::clear(&mut state);
                 self.error(&state, error);
             }
             Event::Warning { message, .. } => self.warn(&state, message),

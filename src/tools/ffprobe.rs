@@ -235,6 +235,18 @@ pub fn video_end_time(ffprobe: &Path, path: &Path, from: f64, cancel: &Cancel) -
         .fold(None, |m, t| Some(m.map_or(t, |m: f64| m.max(t))))
 }
 
+/// Whether audio stream `index` (the `N` of `a:N`) holds any packet. Reads
+/// until its first one: instant for a normal track; a whole-file read only
+/// for a track that is empty. `None` when ffprobe fails.
+pub fn audio_has_packets(ffprobe: &Path, path: &Path, index: usize, cancel: &Cancel) -> Option<bool> {
+    let mut cmd = Command::new(ffprobe);
+    cmd.args(["-v", "error", "-select_streams", &format!("a:{index}"), "-read_intervals", "%+#1"])
+        .args(["-show_entries", "packet=stream_index", "-of", "csv=p=0"])
+        .arg(crate::tools::path_arg(path));
+    let text = crate::tools::process::output(&mut cmd, "probe audio packets", cancel).ok()?;
+    Some(text.lines().any(|l| !l.trim().is_empty()))
+}
+
 /// Why probing failed.
 #[derive(Debug)]
 pub enum ProbeError {

@@ -17,7 +17,7 @@ use super::Ctx;
 use crate::analysis::Analysis;
 use crate::cancel::Cancel;
 use crate::error::{Error, ProcessFailure, Result};
-use crate::events::{Event, Stage};
+use crate::events::{Event, SegmentStep, Stage};
 use crate::job::WorkDir;
 use crate::job::state::{self, EncodingFile, ProbeRecord, ProgressFile, SegmentEntry, SegmentsFile};
 use crate::plan::VideoPlan;
@@ -69,7 +69,14 @@ pub struct ChunkedParams {
     pub pool: String,
     /// CRF step the encoder accepts (0.25 with SVT-AV1 ≥ 4).
     pub crf_step: f64,
+    /// Bytes of one decoded frame (after crop), to size the probes' sample files.
+    #[serde(default)]
+    pub frame_bytes: u64,
 }
+
+/// Sample files up to this size are written raw (nothing to encode or
+/// decode); bigger ones (UHD, long tiers) losslessly compressed with FFV1.
+const RAW_SAMPLES_MAX: u64 = 1 << 30;
 
 /// The result of one segment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,8 +116,13 @@ pub struct SegmentJob {
     pub first_guess: f64,
 }
 
-/// What a segment job reports while it runs.
+/// What a segment job reports while it runs (sent between hosts as JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Report {
+    /// The segment started a step.
+    Step { segment: usize, step: SegmentStep },
+    /// A probe's result.
     Probe { segment: usize, tier: usize, crf: f64, score: f64 },
 }
 
@@ -140,24 +152,41 @@ fn crf_args(encoder_args: &[String], svt_params: &str, crf: f64, threads: u32) -
     out
 }
 
-/// Encodes the frames of `range` of the source at `crf` to `out`.
+/// Frames a probe or the final encode reads: `range` of `path` (whose
+/// frame timeline is `tl`) through `filters`.
+#[derive(Clone, Copy)]
+struct Frames<'a> {
+    path: &'a Path,
+    tl: &'a Timeline,
+    range: FrameRange,
+    filters: Option<&'a str>,
+}
+
+impl<'a> Frames<'a> {
+    /// Frames of the job's source.
+    fn source(job: &'a SegmentJob, tl: &'a Timeline, range: FrameRange) -> Frames<'a> {
+        Frames { path: &job.source, tl, range, filters: job.filters.as_deref() }
+    }
+}
+
+/// Encodes `frames` at `crf` to `out`.
 fn encode_range(
     ffmpeg: &Path,
     job: &SegmentJob,
-    tl: &Timeline,
-    range: FrameRange,
+    frames: Frames,
     crf: f64,
+    threads: u32,
     out: &Path,
     cancel: &Cancel,
 ) -> std::result::Result<(), ProcessFailure> {
     let mut a = FfmpegArgs::new();
-    segments::seek_input(&mut a, &job.source, tl, range.start);
-    segments::frames_output(&mut a, range.count);
+    segments::seek_input(&mut a, frames.path, frames.tl, frames.range.start);
+    segments::frames_output(&mut a, frames.range.count);
     a.extend(["-map_metadata", "-1", "-map_chapters", "-1"]);
-    if let Some(f) = &job.filters {
+    if let Some(f) = frames.filters {
         a.arg("-vf").arg(f);
     }
-    a.extend(crf_args(&job.encoder_args, &job.svt_params, crf, job.params.threads_per_worker));
+    a.extend(crf_args(&job.encoder_args, &job.svt_params, crf, threads));
     a.extend(["-f", "matroska"]).output(out);
     crate::tools::process::run(
         &mut a.command(ffmpeg),
@@ -168,17 +197,18 @@ fn encode_range(
     .map(|_| ())
 }
 
-/// Scores `distorted` against the source frames of `range`.
+/// Scores `distorted` (an encode of `frames`) against `frames`.
 fn score(
     ffmpeg: &Path,
     job: &SegmentJob,
-    tl: &Timeline,
     distorted: &Path,
-    range: FrameRange,
+    frames: Frames,
     subsample: u32,
+    threads: u32,
     cancel: &Cancel,
 ) -> std::result::Result<f64, ProcessFailure> {
-    let a = vmaf::vmaf_args(distorted, &job.source, tl, range, job.filters.as_deref(), &job.vmaf, subsample);
+    let spec = VmafSpec { threads, ..job.vmaf.clone() };
+    let a = vmaf::vmaf_args(distorted, frames.path, frames.tl, frames.range, frames.filters, &spec, subsample);
     let mut found = None;
     crate::tools::process::run_lines(&mut a.command(ffmpeg), "vmaf", cancel, |line| {
         if let crate::tools::process::Line::Err(l) = line {
@@ -197,6 +227,52 @@ fn score(
     })
 }
 
+/// Cuts the sample `ranges` of the source, through the job's filters, into
+/// one lossless file at `out` (raw video in NUT, or FFV1 when that would be
+/// big), so that every probe of a tier encodes and scores one short file: no
+/// seeking and decoding of the source per probe, one encoder start instead
+/// of one per sample. Returns the file's timeline (frame `i` at `i` frame
+/// durations).
+fn cut_samples(
+    ffmpeg: &Path,
+    job: &SegmentJob,
+    tl: &Timeline,
+    ranges: &[FrameRange],
+    threads: u32,
+    out: &Path,
+    cancel: &Cancel,
+) -> std::result::Result<Timeline, ProcessFailure> {
+    let mut a = FfmpegArgs::new();
+    let mut graph = String::new();
+    for (i, r) in ranges.iter().enumerate() {
+        segments::seek_input(&mut a, &job.source, tl, r.start);
+        let pre = job.filters.as_deref().map(|f| format!("{f},")).unwrap_or_default();
+        graph.push_str(&format!("[{i}:v:0]{pre}trim=end_frame={},setpts=PTS-STARTPTS[s{i}];", r.count));
+    }
+    for i in 0..ranges.len() {
+        graph.push_str(&format!("[s{i}]"));
+    }
+    graph.push_str(&format!("concat=n={}:v=1:a=0[v]", ranges.len()));
+    a.arg("-filter_complex").arg(graph).extend(["-map", "[v]", "-an", "-sn", "-dn"]);
+    let n: usize = ranges.iter().map(|r| r.count).sum();
+    a.extend(["-fps_mode", "passthrough"]);
+    if job.params.frame_bytes > 0 && job.params.frame_bytes * n as u64 <= RAW_SAMPLES_MAX {
+        a.extend(["-c:v", "rawvideo", "-f", "nut"]);
+    } else {
+        a.extend(["-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-threads", &threads.to_string()]);
+        a.extend(["-f", "matroska"]);
+    }
+    a.output(out);
+    crate::tools::process::run(
+        &mut a.command(ffmpeg),
+        &format!("segment {} samples", job.segment.index + 1),
+        cancel,
+        |_| {},
+    )?;
+    let d = tl.frame_duration();
+    Ok(Timeline { pts: (0..n).map(|i| i as f64 * d).collect() })
+}
+
 /// Frame ranges of `n` samples of `frames_each` frames spread over the segment.
 pub fn sample_ranges(seg: &Segment, n: usize, frames_each: usize) -> Vec<FrameRange> {
     let len = seg.frames();
@@ -212,12 +288,15 @@ pub fn sample_ranges(seg: &Segment, n: usize, frames_each: usize) -> Vec<FrameRa
         .collect()
 }
 
-/// Searches the CRF of one segment and encodes it.
+/// Searches the CRF of one segment and encodes it. `threads` says, at each
+/// step, how many threads its encoder and VMAF may use (more once no other
+/// segment waits for a worker).
 pub fn run_segment(
     ffmpeg: &Path,
     job: &SegmentJob,
     tl: &Timeline,
     cancel: &Cancel,
+    threads: &dyn Fn() -> u32,
     report: &dyn Fn(Report),
 ) -> std::result::Result<SegmentResult, ProcessFailure> {
     let started = Instant::now();
@@ -239,37 +318,43 @@ pub fn run_segment(
             max_probes: MAX_PROBES,
         };
         let ranges = sample_ranges(&seg, tier.samples, (tier.sample_seconds * fps).round() as usize);
+        // When the samples cover the segment, probes encode the segment
+        // itself (and the chosen one is kept); else the samples are cut once.
+        let samples_path = job.scratch.join(format!("samples-{}-tier{}", seg.index, tier_index + 1));
+        let samples = if ranges.len() == 1 && ranges[0] == seg.range() {
+            None
+        } else {
+            report(Report::Step { segment: seg.index, step: SegmentStep::Sampling { tier: tier_index + 1 } });
+            Some((samples_path.clone(), cut_samples(ffmpeg, job, tl, &ranges, threads(), &samples_path, cancel)?))
+        };
         let mut points: Vec<Point> = Vec::new();
         loop {
             match space.next(&points, guess) {
                 Next::Probe(crf) => {
+                    report(Report::Step {
+                        segment: seg.index,
+                        step: SegmentStep::Probing { tier: tier_index + 1, crf },
+                    });
                     let t = Instant::now();
-                    let mut weighted = 0.0;
-                    let mut frames = 0usize;
-                    let mut bytes = 0u64;
-                    let covers_segment = ranges.len() == 1 && ranges[0] == seg.range();
-                    for (i, range) in ranges.iter().enumerate() {
-                        let out = if covers_segment {
-                            job.scratch.join(format!("probe-{}-crf{crf:.2}.mkv", seg.index))
-                        } else {
-                            job.scratch.join(format!("probe-{}-{i}.mkv", seg.index))
-                        };
-                        encode_range(ffmpeg, job, tl, *range, crf, &out, cancel)?;
-                        bytes += std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-                        // Probes are short: score every frame (subsampled
-                        // scores are optimistic, and the decision must hold
-                        // for the whole segment).
-                        let s = score(ffmpeg, job, tl, &out, *range, 1, cancel)?;
-                        if covers_segment {
-                            whole.push((crf, out));
-                        } else {
-                            let _ = std::fs::remove_file(&out);
+                    let out = job.scratch.join(format!("probe-{}-crf{crf:.2}.mkv", seg.index));
+                    let frames = match &samples {
+                        Some((path, stl)) => {
+                            Frames { path, tl: stl, range: FrameRange { start: 0, count: stl.frames() }, filters: None }
                         }
-                        // Harmonic pooling across samples, weighted by frames.
-                        weighted += range.count as f64 / s.max(1e-6);
-                        frames += range.count;
+                        None => Frames::source(job, tl, seg.range()),
+                    };
+                    encode_range(ffmpeg, job, frames, crf, threads(), &out, cancel)?;
+                    let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+                    // Probes are short: score every frame (subsampled scores
+                    // are optimistic, and the decision must hold for the
+                    // whole segment). Harmonic pooling over all the samples'
+                    // frames.
+                    let s = score(ffmpeg, job, &out, frames, 1, threads(), cancel)?;
+                    if samples.is_none() {
+                        whole.push((crf, out));
+                    } else {
+                        let _ = std::fs::remove_file(&out);
                     }
-                    let s = frames as f64 / weighted;
                     report(Report::Probe { segment: seg.index, tier: tier_index + 1, crf, score: s });
                     probes.push(ProbeRecord {
                         tier: tier_index + 1,
@@ -292,6 +377,9 @@ pub fn run_segment(
                 }
             }
         }
+        if samples.is_some() {
+            let _ = std::fs::remove_file(&samples_path);
+        }
         if chosen.is_some() {
             break;
         }
@@ -311,8 +399,11 @@ pub fn run_segment(
             Some(predicted)
         }
         None => {
-            encode_range(ffmpeg, job, tl, seg.range(), crf, &tmp, cancel)?;
-            score(ffmpeg, job, tl, &tmp, seg.range(), job.params.subsample, cancel).ok()
+            let frames = Frames::source(job, tl, seg.range());
+            report(Report::Step { segment: seg.index, step: SegmentStep::Encoding { crf } });
+            encode_range(ffmpeg, job, frames, crf, threads(), &tmp, cancel)?;
+            report(Report::Step { segment: seg.index, step: SegmentStep::Measuring });
+            score(ffmpeg, job, &tmp, frames, job.params.subsample, threads(), cancel).ok()
         }
     };
     for (_, p) in &whole {
@@ -520,8 +611,11 @@ pub fn encode(
     state::write_atomic(&seg_file, &seg_state)?;
 
     let crf_of = Mutex::new(results.iter().map(|(i, r)| (*i, r.crf)).collect::<BTreeMap<usize, f64>>());
-    let queue: Mutex<VecDeque<Segment>> =
-        Mutex::new(segs.iter().filter(|s| !results.contains_key(&s.index)).copied().collect());
+    // Longest segments first, so the last to finish are short ones.
+    let mut todo: Vec<Segment> = segs.iter().filter(|s| !results.contains_key(&s.index)).copied().collect();
+    todo.sort_by_key(|s| std::cmp::Reverse(s.frames()));
+    let queue: Mutex<VecDeque<Segment>> = Mutex::new(todo.into());
+    let budget = params.threads_per_worker * params.workers as u32;
     let vmaf_spec = {
         let (w, h) = analysis.picture_size();
         VmafSpec::for_picture(analysis.resolution, w, h, &params.pool, params.threads_per_worker)
@@ -591,7 +685,17 @@ pub fn encode(
                             active.fetch_add(1, Ordering::SeqCst);
                             let job = make_job(seg);
                             let ptx2 = ptx.clone();
-                            let r = run_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &move |rep| {
+                            // Once no segment waits, the running ones share
+                            // the idle workers' threads (no core sits idle
+                            // through the last, longest segments).
+                            let threads = || {
+                                if queue.lock().expect("queue").is_empty() {
+                                    (budget / active.load(Ordering::SeqCst).max(1) as u32).max(1)
+                                } else {
+                                    params.threads_per_worker
+                                }
+                            };
+                            let r = run_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &threads, &move |rep| {
                                 let _ = ptx2.send(rep);
                             });
                             active.fetch_sub(1, Ordering::SeqCst);
@@ -610,14 +714,27 @@ pub fn encode(
         let done_before: usize = results.values().map(|r| r.frames).sum();
         let mut failure: Option<Error> = None;
         loop {
-            while let Ok(Report::Probe { segment, tier, crf, score }) = prx.try_recv() {
-                ctx.events.emit(&Event::SegmentProbe { input: input.to_path_buf(), segment, tier, crf, score });
-            }
+            // Reports go out before the result they precede (a worker sends
+            // its reports first, so they are all queued when its result is).
+            let drain = || {
+                while let Ok(r) = prx.try_recv() {
+                    ctx.events.emit(&match r {
+                        Report::Probe { segment, tier, crf, score } => {
+                            Event::SegmentProbe { input: input.to_path_buf(), segment, tier, crf, score }
+                        }
+                        Report::Step { segment, step } => {
+                            Event::SegmentStep { input: input.to_path_buf(), segment, step }
+                        }
+                    });
+                }
+            };
+            drain();
             let (index, r) = match rx.recv_timeout(std::time::Duration::from_millis(200)) {
                 Ok(x) => x,
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
+            drain();
             let mut completed = None;
             let entry = enc.segments.entry(index.to_string()).or_default();
             entry.attempts += 1;

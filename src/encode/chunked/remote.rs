@@ -581,22 +581,18 @@ fn collect(
     Some(Ok(res))
 }
 
-/// A worker's probe line: `{"probe":{"segment":…,"tier":…,"crf":…,"score":…}}`.
+/// A worker's report line: `{"drapto_report":{"kind":"probe",…}}`.
 fn parse_probe(line: &str) -> Option<Report> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let p = v.get("probe")?;
-    Some(Report::Probe {
-        segment: p.get("segment")?.as_u64()? as usize,
-        tier: p.get("tier")?.as_u64()? as usize,
-        crf: p.get("crf")?.as_f64()?,
-        score: p.get("score")?.as_f64()?,
-    })
+    #[derive(Deserialize)]
+    struct Line {
+        drapto_report: Report,
+    }
+    serde_json::from_str::<Line>(line).ok().map(|l| l.drapto_report)
 }
 
-/// The line a worker prints for a probe (read by [`parse_probe`]).
+/// The line a worker prints for a report (read by [`parse_probe`]).
 pub fn probe_line(r: &Report) -> String {
-    let Report::Probe { segment, tier, crf, score } = r;
-    serde_json::json!({"probe": {"segment": segment, "tier": tier, "crf": crf, "score": score}}).to_string()
+    serde_json::json!({ "drapto_report": r }).to_string()
 }
 
 #[cfg(test)]
@@ -633,6 +629,8 @@ mod tests {
         }
         assert!(parse_probe("frame= 10").is_none());
         assert!(parse_probe("{\"other\":1}").is_none());
+        let step = Report::Step { segment: 1, step: crate::events::SegmentStep::Probing { tier: 1, crf: 30.0 } };
+        assert_eq!(parse_probe(&probe_line(&step)), Some(step));
     }
 
     #[test]
