@@ -48,7 +48,8 @@ pub struct EncodingSettings {
     pub film_grain: bool,
     /// Film-grain synthesis strength (1–50) used when `film_grain` is on.
     pub film_grain_level: u8,
-    /// libvmaf `n_subsample` for the measurement of finished segments
+    /// libvmaf `n_subsample` for the measurement of finished segments (an
+    /// even value is raised by one, see `plan::measurement_subsample`)
     /// (CRF probes always score every frame of their short samples).
     pub vmaf_subsample: u32,
     /// libvmaf pooling: "harmonic_mean", "mean" or "min".
