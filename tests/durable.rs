@@ -326,3 +326,32 @@ fn an_input_that_changes_during_the_encode_is_not_accepted() {
     let log = std::fs::read_to_string(log).unwrap();
     assert!(log.contains("changed while it was being encoded"), "{log}");
 }
+
+#[test]
+fn killed_during_the_mux_resumes_with_video_and_audio_reused() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("mux kill.mkv");
+    std::fs::copy(simple_clip("small.mkv", "320x240", 2), &src).unwrap();
+    let out_dir = t.path().join("out");
+    let mut c = drapto(t.path());
+    c.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir);
+    // SIGKILL the moment the mux starts writing the partial file.
+    let mut child = start_until(&mut c, "\"kind\":\"mux\"").child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out_dir.join("mux kill.mkv").exists(), "nothing under the final name");
+
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    assert!(o.status.success());
+    let ev = events(&o);
+    let started: Vec<&str> =
+        ev.iter().filter(|e| e["event"] == "stage_started").map(|e| e["stage"]["kind"].as_str().unwrap()).collect();
+    assert_eq!(started, ["analysis", "mux"], "video and audio reused: {started:?}");
+    assert_eq!(frame_count(&out_dir.join("mux kill.mkv")), frame_count(&src));
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "partial files cleaned: {leftovers:?}");
+}
