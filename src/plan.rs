@@ -152,7 +152,7 @@ pub fn chunked_available(caps: &FfmpegCaps, mkvmerge: bool) -> Result<(), ToolEr
 /// that way a segment scoring 93.4 on every frame scores 97.4 (n_subsample
 /// 8), while every 9th frame gives 92.8 and every 7th 93.5.
 pub fn measurement_subsample(setting: u32) -> u32 {
-    if setting > 1 && setting % 2 == 0 { setting + 1 } else { setting.max(1) }
+    if setting > 1 && setting.is_multiple_of(2) { setting + 1 } else { setting.max(1) }
 }
 
 /// Decides everything for `analysis` under `settings`. `chunked` says
