@@ -268,4 +268,27 @@ mod tests {
         let caps = FfmpegCaps { svtav1: Some("v4.2.0".into()), ..Default::default() };
         assert_eq!(caps.svtav1_major(), Some(4));
     }
+
+    /// The requirement check names the missing encoder and the fix (an
+    /// ffmpeg without libsvtav1 is also tested for real in tests/hostile.rs;
+    /// no real build without libopus is at hand, so this one is checked here).
+    #[test]
+    fn an_encode_needs_svt_av1_libopus_and_ffprobe() {
+        let loc = |p: &str| Located { path: p.into(), found_via: "PATH".into(), version: "x".into() };
+        let tools = |caps: FfmpegCaps| Tools {
+            ffmpeg: Ok((loc("/opt/ff/ffmpeg"), caps)),
+            ffprobe: Ok(loc("/usr/bin/ffprobe")),
+            mediainfo: Ok(loc("/usr/bin/mediainfo")),
+            mkvmerge: Ok(loc("/usr/bin/mkvmerge")),
+        };
+        let full = FfmpegCaps { svtav1: Some("v4.2.0".into()), libopus: true, ..Default::default() };
+        assert!(tools(full.clone()).require_encode().is_ok());
+        let e = tools(FfmpegCaps { libopus: false, ..full.clone() }).require_encode().unwrap_err();
+        assert!(e.tool.contains("/opt/ff/ffmpeg") && e.problem.contains("libopus") && e.fix.contains("imageio-ffmpeg"));
+        let e = tools(FfmpegCaps { svtav1: None, ..full.clone() }).require_encode().unwrap_err();
+        assert!(e.problem.contains("libsvtav1"));
+        let mut no_probe = tools(full);
+        no_probe.ffprobe = Err(ToolError { tool: "ffprobe".into(), problem: "not found".into(), fix: "apt".into() });
+        assert_eq!(no_probe.require_encode().unwrap_err().tool, "ffprobe");
+    }
 }
