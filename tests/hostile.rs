@@ -342,12 +342,21 @@ fn an_unreadable_input_is_named_and_left_alone() {
     }
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o000)).unwrap();
     let before = std::fs::metadata(&src).unwrap().len();
+    // The programs are copied next to the test's files: the checkout may sit
+    // in a folder "nobody" cannot enter.
+    let bin = t.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = bin.join("drapto");
+    let ff = bin.join("ffmpeg");
+    std::fs::copy(env!("CARGO_BIN_EXE_drapto"), &exe).unwrap();
+    std::fs::copy(ffmpeg(), &ff).unwrap();
     let mut c = if root {
         let mut c = std::process::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_drapto")]);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&exe);
         c
     } else {
-        std::process::Command::new(env!("CARGO_BIN_EXE_drapto"))
+        std::process::Command::new(&exe)
     };
     let template = drapto(t.path());
     for (k, v) in template.get_envs() {
@@ -356,6 +365,7 @@ fn an_unreadable_input_is_named_and_left_alone() {
             None => c.env_remove(k),
         };
     }
+    c.env("DRAPTO_FFMPEG", &ff);
     c.env("HOME", t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(dir.join("out"));
     let o = run(&mut c);
     assert_eq!(o.status.code(), Some(1));
