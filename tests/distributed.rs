@@ -121,6 +121,13 @@ impl Sshd {
         c
     }
 
+    /// `drapto --json encode -i src -o out --hosts hosts`, set up by [`Sshd::drapto`].
+    fn encode(&self, temp: &Path, src: &Path, out: &Path, hosts: &Path) -> Command {
+        let mut c = self.drapto(temp);
+        c.args(["--json", "encode", "-i"]).arg(src).arg("-o").arg(out).arg("--hosts").arg(hosts);
+        c
+    }
+
     /// The host is lost: its sshd, every session and every process it started.
     fn kill_host(&mut self) {
         let _ = self.child.kill();
@@ -197,16 +204,7 @@ fn segments_spread_over_local_and_remote_hosts() {
     let src = dist_clip();
     let out_dir = t.path().join("out");
     let hosts = sshd.hosts(":\nremote\nnowhere\n");
-    let o = run(sshd
-        .drapto(t.path())
-        .arg("--json")
-        .arg("encode")
-        .arg("-i")
-        .arg(&src)
-        .arg("-o")
-        .arg(&out_dir)
-        .arg("--hosts")
-        .arg(&hosts));
+    let o = run(&mut sshd.encode(t.path(), &src, &out_dir, &hosts));
     assert!(o.status.success());
     let ev = events(&o);
     // The unreachable host is left out with a warning, not a failure.
@@ -235,14 +233,7 @@ fn shared_source_sends_jobs_without_extracts() {
     let src = dist_clip();
     let out_dir = t.path().join("out");
     let hosts = sshd.hosts("remote\n");
-    let o = run(sshd
-        .drapto(t.path())
-        .args(["--json", "encode", "--shared-source", "--chunk-size", "4", "-i"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out_dir)
-        .arg("--hosts")
-        .arg(&hosts));
+    let o = run(sshd.encode(t.path(), &src, &out_dir, &hosts).args(["--shared-source", "--chunk-size", "4"]));
     assert!(o.status.success());
     let ev = events(&o);
     let done = of_kind(&ev, "segment_complete");
@@ -262,20 +253,8 @@ fn a_lost_host_costs_only_its_segments() {
     let src = dist_clip();
     let out_dir = t.path().join("out");
     let hosts = sshd.hosts(":\nremote\n");
-    let mut child = sshd
-        .drapto(t.path())
-        .arg("--json")
-        .arg("encode")
-        .arg("-i")
-        .arg(&src)
-        .arg("-o")
-        .arg(&out_dir)
-        .arg("--hosts")
-        .arg(&hosts)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        sshd.encode(t.path(), &src, &out_dir, &hosts).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut lines = Vec::new();
     let mut killed_after = None;
     for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {

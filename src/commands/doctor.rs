@@ -2,7 +2,7 @@
 //! anything missing, how to get it.
 
 use super::Session;
-use crate::encode::chunked::remote::{Cluster, WorkerInfo};
+use crate::encode::chunked::remote::{Cluster, HostCheck, Verdict, WorkerInfo};
 use crate::error::Result;
 use crate::tools::{FFMPEG_FIX, Tools};
 use console::style;
@@ -29,29 +29,22 @@ fn check_hosts(file: &Path, tools: &Tools, session: &Session) -> Result<bool> {
     let cluster = Cluster::from_settings(&settings)?;
     let local = WorkerInfo::of(tools);
     let checks = cluster.check(&session.loaded.settings.temp_dir(), &session.cancel);
-    let mut all = true;
-    let mut rows = Vec::new();
-    for c in &checks {
-        let verdict = match &c.info {
-            Err(why) => Err(why.clone()),
-            Ok(info) => match (&info.problem, info.mismatch(&local)) {
-                (Some(p), _) => Err(p.clone()),
-                (None, Some(m)) if !settings.allow_version_mismatch => {
-                    Err(format!("{m}: refused (distributed.allow_version_mismatch)"))
-                }
-                (None, m) => Ok(m),
-            },
-        };
-        all &= verdict.is_ok();
-        rows.push((c, verdict));
-    }
+    let rows: Vec<(&HostCheck, Verdict)> =
+        checks.iter().map(|c| (c, c.verdict(&local, settings.allow_version_mismatch))).collect();
+    let ready = |v: &Verdict| matches!(v, Verdict::Ready | Verdict::Allowed(_));
+    let problem = |v: &Verdict| match v {
+        Verdict::Ready | Verdict::Allowed(_) => None,
+        Verdict::LeftOut(why) => Some(why.clone()),
+        Verdict::Refused(m) => Some(format!("{m}: refused (distributed.allow_version_mismatch)")),
+    };
+    let all = rows.iter().all(|(_, v)| ready(v));
     if session.json {
         let j: Vec<_> = rows
             .iter()
             .map(|(c, v)| {
                 serde_json::json!({
-                    "host": c.host.login, "slots": c.host.slots, "ready": v.is_ok(),
-                    "info": c.info.as_ref().ok(), "problem": v.as_ref().err(),
+                    "host": c.host.login, "slots": c.host.slots, "ready": ready(v),
+                    "info": c.info.as_ref().ok(), "problem": problem(v),
                 })
             })
             .collect();
@@ -63,15 +56,17 @@ fn check_hosts(file: &Path, tools: &Tools, session: &Session) -> Result<bool> {
         let what =
             c.info.as_ref().map(|i| format!("drapto {}, SVT-AV1 {}", i.drapto, i.svtav1.as_deref().unwrap_or("-")));
         match v {
-            Ok(None) => println!(
+            Verdict::Ready => println!(
                 "  {} {} ({} slot(s)): {}",
                 style("✓").green(),
                 c.host.login,
                 c.host.slots,
                 what.unwrap_or_default()
             ),
-            Ok(Some(m)) => println!("  {} {}: {m} (allowed)", style("⚠").yellow(), c.host.login),
-            Err(why) => println!("  {} {}: {why}", style("✗").red(), c.host.login),
+            Verdict::Allowed(m) => println!("  {} {}: {m} (allowed)", style("⚠").yellow(), c.host.login),
+            Verdict::LeftOut(_) | Verdict::Refused(_) => {
+                println!("  {} {}: {}", style("✗").red(), c.host.login, problem(v).unwrap_or_default())
+            }
         }
     }
     println!();

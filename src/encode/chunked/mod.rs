@@ -244,9 +244,9 @@ fn cut_samples(
 ) -> std::result::Result<Timeline, ProcessFailure> {
     let mut a = FfmpegArgs::new();
     let mut graph = String::new();
+    let pre = job.filters.as_deref().map(|f| format!("{f},")).unwrap_or_default();
     for (i, r) in ranges.iter().enumerate() {
         segments::seek_input(&mut a, &job.source, tl, r.start);
-        let pre = job.filters.as_deref().map(|f| format!("{f},")).unwrap_or_default();
         graph.push_str(&format!("[{i}:v:0]{pre}trim=end_frame={},setpts=PTS-STARTPTS[s{i}];", r.count));
     }
     for i in 0..ranges.len() {
@@ -713,21 +713,19 @@ pub fn encode(
         let started = Instant::now();
         let done_before: usize = results.values().map(|r| r.frames).sum();
         let mut failure: Option<Error> = None;
+        // Reports go out before the result they precede (a worker sends its
+        // reports first, so they are all queued when its result is).
+        let drain = || {
+            while let Ok(r) = prx.try_recv() {
+                ctx.events.emit(&match r {
+                    Report::Probe { segment, tier, crf, score } => {
+                        Event::SegmentProbe { input: input.to_path_buf(), segment, tier, crf, score }
+                    }
+                    Report::Step { segment, step } => Event::SegmentStep { input: input.to_path_buf(), segment, step },
+                });
+            }
+        };
         loop {
-            // Reports go out before the result they precede (a worker sends
-            // its reports first, so they are all queued when its result is).
-            let drain = || {
-                while let Ok(r) = prx.try_recv() {
-                    ctx.events.emit(&match r {
-                        Report::Probe { segment, tier, crf, score } => {
-                            Event::SegmentProbe { input: input.to_path_buf(), segment, tier, crf, score }
-                        }
-                        Report::Step { segment, step } => {
-                            Event::SegmentStep { input: input.to_path_buf(), segment, step }
-                        }
-                    });
-                }
-            };
             drain();
             let (index, r) = match rx.recv_timeout(std::time::Duration::from_millis(200)) {
                 Ok(x) => x,

@@ -148,6 +148,35 @@ pub struct HostCheck {
     pub info: std::result::Result<WorkerInfo, String>,
 }
 
+/// What a run does with a checked host.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// It takes segments.
+    Ready,
+    /// It takes segments although its versions differ (allowed by
+    /// `distributed.allow_version_mismatch`); why they differ.
+    Allowed(String),
+    /// It is left out (unreachable or incapable) and the run goes on; why.
+    LeftOut(String),
+    /// Its versions differ and that is not allowed: no run; why they differ.
+    Refused(String),
+}
+
+impl HostCheck {
+    /// What a run does with this host, given this machine's `local` info.
+    pub fn verdict(&self, local: &WorkerInfo, allow_mismatch: bool) -> Verdict {
+        match &self.info {
+            Err(why) => Verdict::LeftOut(why.clone()),
+            Ok(info) => match (&info.problem, info.mismatch(local)) {
+                (Some(p), _) => Verdict::LeftOut(p.clone()),
+                (None, Some(m)) if allow_mismatch => Verdict::Allowed(m),
+                (None, Some(m)) => Verdict::Refused(m),
+                (None, None) => Verdict::Ready,
+            },
+        }
+    }
+}
+
 /// GNU Parallel, from PATH.
 pub fn parallel_path() -> std::result::Result<PathBuf, ToolError> {
     which::which("parallel").map_err(|_| ToolError {
@@ -212,7 +241,7 @@ impl Cluster {
     /// Asks every host for its [`WorkerInfo`] (one ssh round trip each, in
     /// parallel). A host that does not answer gets GNU Parallel's message.
     pub fn check(&self, scratch: &Path, cancel: &Cancel) -> Vec<HostCheck> {
-        let file = scratch.join("hosts-check");
+        let file = scratch.join(format!("hosts-check-{}", std::process::id()));
         let _ = std::fs::create_dir_all(scratch);
         let lines: String = self.hosts.iter().map(|h| format!("{}\n", h.login)).collect();
         if let Err(e) = std::fs::write(&file, lines) {
@@ -263,23 +292,18 @@ impl Cluster {
     ) -> Result<()> {
         let mut keep = Vec::new();
         for c in self.check(scratch, cancel) {
-            match c.info {
-                Err(why) => warn(format!("host {} left out: {why}", c.host.login)),
-                Ok(info) => {
-                    if let Some(p) = &info.problem {
-                        warn(format!("host {} left out: {p}", c.host.login));
-                        continue;
-                    }
-                    if let Some(m) = info.mismatch(local) {
-                        if !self.settings.allow_version_mismatch {
-                            return Err(Error::Hosts(format!(
-                                "host {}: {m}; different versions give different results. Install the same versions, or set distributed.allow_version_mismatch = true",
-                                c.host.login
-                            )));
-                        }
-                        warn(format!("host {}: {m} (allowed by distributed.allow_version_mismatch)", c.host.login));
-                    }
+            let login = &c.host.login;
+            match c.verdict(local, self.settings.allow_version_mismatch) {
+                Verdict::Ready => keep.push(c.host),
+                Verdict::Allowed(m) => {
+                    warn(format!("host {login}: {m} (allowed by distributed.allow_version_mismatch)"));
                     keep.push(c.host);
+                }
+                Verdict::LeftOut(why) => warn(format!("host {login} left out: {why}")),
+                Verdict::Refused(m) => {
+                    return Err(Error::Hosts(format!(
+                        "host {login}: {m}; different versions give different results. Install the same versions, or set distributed.allow_version_mismatch = true"
+                    )));
                 }
             }
         }
@@ -335,13 +359,17 @@ fn failure(step: String, status: String, tail: Vec<String>) -> ProcessFailure {
 /// Encodes the queued segments on the cluster's hosts; each result (or
 /// failure) goes to `tx`, each probe to `ptx`, as the local workers do.
 pub fn run(cluster: &Cluster, d: Dispatch, tx: mpsc::Sender<Outcome>, ptx: mpsc::Sender<Report>) {
+    // Every queued segment fails when the dispatch cannot even start.
+    let fail_all = |program: &str, e: std::io::Error| {
+        for s in d.queue.lock().expect("queue").drain(..) {
+            let source = std::io::Error::new(e.kind(), e.to_string());
+            let _ = tx.send((s.index, Err(ProcessFailure::Spawn { program: program.into(), source })));
+        }
+    };
     let dir = d.root.join(REMOTE_DIR);
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = std::fs::create_dir_all(&dir) {
-        for s in d.queue.lock().expect("queue").drain(..) {
-            let _ = tx.send((s.index, Err(ProcessFailure::Spawn { program: "mkdir".into(), source: e.kind().into() })));
-        }
-        return;
+        return fail_all("mkdir", e);
     }
     let hosts_file = dir.join("hosts");
     let text: String = d.hosts.iter().map(|h| format!("{}/{}\n", h.slots, h.login)).collect();
@@ -362,13 +390,7 @@ pub fn run(cluster: &Cluster, d: Dispatch, tx: mpsc::Sender<Outcome>, ptx: mpsc:
 
     let (reader, writer) = match std::io::pipe() {
         Ok(p) => p,
-        Err(e) => {
-            for s in d.queue.lock().expect("queue").drain(..) {
-                let _ =
-                    tx.send((s.index, Err(ProcessFailure::Spawn { program: "pipe".into(), source: e.kind().into() })));
-            }
-            return;
-        }
+        Err(e) => return fail_all("pipe", e),
     };
     // Segments handed to GNU Parallel and not yet back: id → (segment, final path).
     let pending: Mutex<BTreeMap<String, (Segment, PathBuf)>> = Mutex::new(BTreeMap::new());
@@ -648,5 +670,14 @@ mod tests {
         assert!(b.mismatch(&a).unwrap().contains("SVT-AV1"));
         let c = WorkerInfo { drapto: "0.2.0".into(), ..a.clone() };
         assert!(c.mismatch(&a).unwrap().contains("drapto"));
+
+        let host = Host { slots: 1, login: "h".into() };
+        let check = |info| HostCheck { host: host.clone(), info };
+        assert_eq!(check(Ok(a.clone())).verdict(&a, false), Verdict::Ready);
+        assert!(matches!(check(Ok(b.clone())).verdict(&a, false), Verdict::Refused(m) if m.contains("SVT-AV1")));
+        assert!(matches!(check(Ok(b)).verdict(&a, true), Verdict::Allowed(_)));
+        let broken = WorkerInfo { problem: Some("ffmpeg has no libvmaf".into()), ..a.clone() };
+        assert_eq!(check(Ok(broken)).verdict(&a, false), Verdict::LeftOut("ffmpeg has no libvmaf".into()));
+        assert_eq!(check(Err("no answer".into())).verdict(&a, true), Verdict::LeftOut("no answer".into()));
     }
 }
