@@ -50,14 +50,14 @@ pub fn run(args: &WorkerArgs, session: &Session) -> Result<i32> {
     }
     let report = |r: crate::encode::chunked::Report| {
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", remote::probe_line(&r));
+        let _ = writeln!(out, "{}", remote::report_line(&r));
         let _ = out.flush();
     };
     let threads = || j.params.threads_per_worker;
     let result = run_segment(&ffmpeg, j, &job.timeline, &session.cancel, &threads, &report);
     let _ = std::fs::remove_dir_all(&j.scratch);
-    let local = std::env::var("PARALLEL_SSHLOGIN").is_ok_and(|h| h == ":");
-    if result.is_err() && !local {
+    let host = std::env::var("PARALLEL_SSHLOGIN").ok();
+    if result.is_err() && host.as_deref() != Some(":") {
         // On another host a failed job's folder is nobody's: GNU Parallel
         // cleans up after success only. (Here, on the coordinating machine,
         // the job's files are the coordinator's, kept for a retry elsewhere.)
@@ -71,7 +71,7 @@ pub fn run(args: &WorkerArgs, session: &Session) -> Result<i32> {
         }
     }
     let mut result = result.map_err(Error::process(&j.source))?;
-    result.host = std::env::var("PARALLEL_SSHLOGIN").ok();
+    result.host = host;
     crate::job::state::write_atomic(&job.result, &result)?;
     Ok(0)
 }

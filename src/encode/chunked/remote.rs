@@ -463,7 +463,7 @@ pub fn run(cluster: &Cluster, d: Dispatch, tx: mpsc::Sender<Outcome>, ptx: mpsc:
             "segments on hosts",
             d.cancel,
             |line| match line {
-                Line::Out(l) => match parse_probe(l) {
+                Line::Out(l) => match parse_report(l) {
                     Some(p) => {
                         let _ = ptx.send(p);
                     }
@@ -604,7 +604,7 @@ fn collect(
 }
 
 /// A worker's report line: `{"drapto_report":{"kind":"probe",…}}`.
-fn parse_probe(line: &str) -> Option<Report> {
+fn parse_report(line: &str) -> Option<Report> {
     #[derive(Deserialize)]
     struct Line {
         drapto_report: Report,
@@ -612,8 +612,8 @@ fn parse_probe(line: &str) -> Option<Report> {
     serde_json::from_str::<Line>(line).ok().map(|l| l.drapto_report)
 }
 
-/// The line a worker prints for a report (read by [`parse_probe`]).
-pub fn probe_line(r: &Report) -> String {
+/// The line a worker prints for a report (read by [`parse_report`]).
+pub fn report_line(r: &Report) -> String {
     serde_json::json!({ "drapto_report": r }).to_string()
 }
 
@@ -640,19 +640,19 @@ mod tests {
     }
 
     #[test]
-    fn probe_lines_round_trip() {
+    fn report_lines_round_trip() {
         let r = Report::Probe { segment: 3, tier: 2, crf: 31.25, score: 93.4 };
-        match parse_probe(&probe_line(&r)) {
+        match parse_report(&report_line(&r)) {
             Some(Report::Probe { segment: 3, tier: 2, crf, score }) => {
                 assert_eq!(crf, 31.25);
                 assert_eq!(score, 93.4);
             }
             _ => panic!("not parsed"),
         }
-        assert!(parse_probe("frame= 10").is_none());
-        assert!(parse_probe("{\"other\":1}").is_none());
+        assert!(parse_report("frame= 10").is_none());
+        assert!(parse_report("{\"other\":1}").is_none());
         let step = Report::Step { segment: 1, step: crate::events::SegmentStep::Probing { tier: 1, crf: 30.0 } };
-        assert_eq!(parse_probe(&probe_line(&step)), Some(step));
+        assert_eq!(parse_report(&report_line(&step)), Some(step));
     }
 
     #[test]
