@@ -31,9 +31,11 @@ now() { date +%s.%N; }
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a - b }'; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-# A 1080p clip with varied content (detail, flat areas, motion) and stereo audio.
+# A 1080p clip with varied content (detail, flat areas, motion) and stereo
+# audio, in H.264 with Blu-ray's GOP structure (a keyframe at least every
+# second: x264 keyint 24, as Blu-ray authoring requires for 1080p24).
 clip_1080p() {
-  local out=$dir/clip1080_${secs}s.mkv third=$((secs / 3))
+  local out=$dir/clip1080_${secs}s_bd.mkv third=$((secs / 3))
   if [ ! -f "$out" ]; then
     "$ffmpeg" -hide_banner -loglevel error -y \
       -f lavfi -i "testsrc2=size=1920x1080:rate=24:duration=$third" \
@@ -41,7 +43,7 @@ clip_1080p() {
       -f lavfi -i "life=size=1920x1080:rate=24:mold=10:ratio=0.1:death_color=#101030:life_color=#d0a040,trim=duration=$((secs - 2 * third)),setpts=PTS-STARTPTS,format=yuv420p" \
       -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=$secs" \
       -filter_complex "[0:v][1:v][2:v]concat=n=3:v=1,format=yuv420p[v]" -map "[v]" -map 3:a \
-      -c:v libx264 -preset veryfast -crf 16 -c:a flac -ac 2 "$out"
+      -c:v libx264 -preset veryfast -crf 16 -g 24 -c:a flac -ac 2 "$out"
   fi
   echo "$out"
 }

@@ -8,6 +8,7 @@
 //! file and its record out. State is written after each segment, and a rerun
 //! reuses every finished segment that still verifies.
 
+pub mod guess;
 pub mod remote;
 pub mod search;
 pub mod segments;
@@ -22,6 +23,7 @@ use crate::job::WorkDir;
 use crate::job::state::{self, EncodingFile, ProbeRecord, ProgressFile, SegmentEntry, SegmentsFile};
 use crate::plan::VideoPlan;
 use crate::tools::ffmpeg::FfmpegArgs;
+use guess::Guesses;
 use search::{Next, Point, SearchSpace};
 use segments::{FrameRange, Segment, Timeline};
 use serde::{Deserialize, Serialize};
@@ -273,6 +275,18 @@ fn cut_samples(
     Ok(Timeline { pts: (0..n).map(|i| i as f64 * d).collect() })
 }
 
+/// The search of one tier.
+fn tier_space(params: &ChunkedParams, tier: &Tier) -> SearchSpace {
+    SearchSpace {
+        min_crf: MIN_CRF,
+        max_crf: MAX_CRF,
+        step: params.crf_step,
+        target: params.target - tier.target_reduction,
+        tolerance: TOLERANCE,
+        max_probes: MAX_PROBES,
+    }
+}
+
 /// Frame ranges of `n` samples of `frames_each` frames spread over the segment.
 pub fn sample_ranges(seg: &Segment, n: usize, frames_each: usize) -> Vec<FrameRange> {
     let len = seg.frames();
@@ -309,14 +323,7 @@ pub fn run_segment(
     // encode at that CRF: kept, so the chosen one need not be made again.
     let mut whole: Vec<(f64, PathBuf)> = Vec::new();
     for (tier_index, tier) in TIERS.iter().enumerate() {
-        let space = SearchSpace {
-            min_crf: MIN_CRF,
-            max_crf: MAX_CRF,
-            step: job.params.crf_step,
-            target: job.params.target - tier.target_reduction,
-            tolerance: TOLERANCE,
-            max_probes: MAX_PROBES,
-        };
+        let space = tier_space(&job.params, tier);
         let ranges = sample_ranges(&seg, tier.samples, (tier.sample_seconds * fps).round() as usize);
         // When the samples cover the segment, probes encode the segment
         // itself (and the chosen one is kept); else the samples are cut once.
@@ -426,6 +433,20 @@ pub fn run_segment(
         below_target,
         host: None,
     })
+}
+
+/// Threads for a step that starts now, out of `budget`: the worker's own
+/// `per_worker` while segments wait in the queue; once none waits, the
+/// budget split among the `active` segments, not counting the
+/// `others_finishing` ones in their last step (measuring, short): the
+/// threads those free soon go to the work that remains, so no core sits idle
+/// through the last, longest steps.
+fn thread_share(budget: u32, per_worker: u32, queued: bool, active: usize, others_finishing: usize) -> u32 {
+    if queued {
+        return per_worker;
+    }
+    let sharing = active.saturating_sub(others_finishing).max(1);
+    (budget / sharing as u32).max(1)
 }
 
 /// Video packets in a file (one per frame), or `None` if unreadable.
@@ -610,7 +631,14 @@ pub fn encode(
     };
     state::write_atomic(&seg_file, &seg_state)?;
 
-    let crf_of = Mutex::new(results.iter().map(|(i, r)| (*i, r.crf)).collect::<BTreeMap<usize, f64>>());
+    // First guesses: from the neighbours' results and searches, else a prior.
+    let guesses = {
+        let mut g = Guesses::new(search::prior_crf(f64::from(video.crf), params.target));
+        for (i, r) in &results {
+            g.finished(*i, r.crf);
+        }
+        Mutex::new(g)
+    };
     // Longest segments first, so the last to finish are short ones.
     let mut todo: Vec<Segment> = segs.iter().filter(|s| !results.contains_key(&s.index)).copied().collect();
     todo.sort_by_key(|s| std::cmp::Reverse(s.frames()));
@@ -620,21 +648,19 @@ pub fn encode(
         let (w, h) = analysis.picture_size();
         VmafSpec::for_picture(analysis.resolution, w, h, &params.pool, params.threads_per_worker)
     };
-    let default_guess = f64::from(video.crf);
     let (tx, rx) = mpsc::channel::<(usize, std::result::Result<SegmentResult, ProcessFailure>)>();
     let (ptx, prx) = mpsc::channel::<Report>();
     let stop = AtomicBool::new(false);
     let active = AtomicUsize::new(0);
+    // Workers whose segment is in its last step (measuring).
+    let finishing = AtomicUsize::new(0);
     let per_worker = {
         let (w, h) = analysis.picture_size();
         encoder_memory(w, h)
     };
-    // A segment's job; its first guess is the CRF of the nearest finished segment.
+    // A segment's job, with the first guess of what is known at its start.
     let make_job = |seg: Segment| -> SegmentJob {
-        let first_guess = {
-            let m = crf_of.lock().expect("crf map");
-            m.iter().min_by_key(|(i, _)| i.abs_diff(seg.index)).map(|(_, c)| *c).unwrap_or(default_guess)
-        };
+        let first_guess = guesses.lock().expect("guesses").first_guess(seg.index);
         SegmentJob {
             source: analysis.input.clone(),
             segment: seg,
@@ -669,7 +695,8 @@ pub fn encode(
             None => {
                 for _ in 0..params.workers {
                     let (tx, ptx) = (tx.clone(), ptx.clone());
-                    let (queue, stop, active, make_job, tl) = (&queue, &stop, &active, &make_job, &tl);
+                    let (queue, stop, active, finishing, make_job, tl) =
+                        (&queue, &stop, &active, &finishing, &make_job, &tl);
                     scope.spawn(move || {
                         loop {
                             if stop.load(Ordering::SeqCst) || ctx.cancel.is_cancelled() {
@@ -685,19 +712,29 @@ pub fn encode(
                             active.fetch_add(1, Ordering::SeqCst);
                             let job = make_job(seg);
                             let ptx2 = ptx.clone();
-                            // Once no segment waits, the running ones share
-                            // the idle workers' threads (no core sits idle
-                            // through the last, longest segments).
+                            let measuring = std::cell::Cell::new(false);
                             let threads = || {
-                                if queue.lock().expect("queue").is_empty() {
-                                    (budget / active.load(Ordering::SeqCst).max(1) as u32).max(1)
-                                } else {
-                                    params.threads_per_worker
-                                }
+                                let others = finishing.load(Ordering::SeqCst) - usize::from(measuring.get());
+                                thread_share(
+                                    budget,
+                                    params.threads_per_worker,
+                                    !queue.lock().expect("queue").is_empty(),
+                                    active.load(Ordering::SeqCst),
+                                    others,
+                                )
                             };
-                            let r = run_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &threads, &move |rep| {
+                            let report = |rep: Report| {
+                                if matches!(rep, Report::Step { step: SegmentStep::Measuring, .. }) && !measuring.get()
+                                {
+                                    measuring.set(true);
+                                    finishing.fetch_add(1, Ordering::SeqCst);
+                                }
                                 let _ = ptx2.send(rep);
-                            });
+                            };
+                            let r = run_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &threads, &report);
+                            if measuring.get() {
+                                finishing.fetch_sub(1, Ordering::SeqCst);
+                            }
                             active.fetch_sub(1, Ordering::SeqCst);
                             if tx.send((seg.index, r)).is_err() {
                                 break;
@@ -719,6 +756,8 @@ pub fn encode(
             while let Ok(r) = prx.try_recv() {
                 ctx.events.emit(&match r {
                     Report::Probe { segment, tier, crf, score } => {
+                        let space = tier_space(params, &TIERS[tier.clamp(1, TIERS.len()) - 1]);
+                        guesses.lock().expect("guesses").probe(segment, tier, &space, Point { crf, score });
                         Event::SegmentProbe { input: input.to_path_buf(), segment, tier, crf, score }
                     }
                     Report::Step { segment, step } => Event::SegmentStep { input: input.to_path_buf(), segment, step },
@@ -778,7 +817,7 @@ pub fn encode(
                         reused: false,
                         host: res.host.clone(),
                     });
-                    crf_of.lock().expect("crf map").insert(index, res.crf);
+                    guesses.lock().expect("guesses").finished(index, res.crf);
                     results.insert(index, res);
                 }
                 Err(ProcessFailure::Cancelled(sig)) => {
@@ -909,6 +948,20 @@ mod tests {
         let out = crf_args(&args, "tune=0", 30.0, 2);
         assert_eq!(out[3], "30");
         assert_eq!(out[5], "tune=0:lp=2");
+    }
+
+    #[test]
+    fn idle_and_finishing_workers_lend_their_threads() {
+        // Segments still queued: each worker keeps its own share.
+        assert_eq!(thread_share(4, 2, true, 2, 1), 2);
+        // Nothing queued: the running segments split the budget...
+        assert_eq!(thread_share(4, 2, false, 2, 0), 2);
+        assert_eq!(thread_share(4, 2, false, 1, 0), 4);
+        // ...and one that is only measuring leaves its share to the others.
+        assert_eq!(thread_share(4, 2, false, 2, 1), 4);
+        assert_eq!(thread_share(6, 2, false, 3, 1), 3);
+        assert_eq!(thread_share(2, 1, false, 1, 5), 2);
+        assert_eq!(thread_share(1, 1, false, 3, 0), 1);
     }
 
     #[test]

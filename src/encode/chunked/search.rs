@@ -128,6 +128,17 @@ impl SearchSpace {
         Next::Probe(candidate)
     }
 
+    /// The CRF this search would settle on or try next after `points`: its
+    /// best estimate of the answer so far (`None` before any point).
+    pub fn estimate(&self, points: &[Point]) -> Option<f64> {
+        let first = points.first()?;
+        Some(match self.next(points, first.crf) {
+            Next::Probe(c) => c,
+            Next::Done(p) => p.crf,
+            Next::Unreachable(best) => best.map_or(self.min_crf, |p| p.crf),
+        })
+    }
+
     /// Log-deficit gained per CRF step, from the two points nearest the target.
     fn slope(&self, points: &[Point]) -> f64 {
         let mut near: Vec<Point> = points.to_vec();
@@ -139,6 +150,18 @@ impl SearchSpace {
             _ => DEFAULT_SLOPE,
         }
     }
+}
+
+/// VMAF that the standard path's resolution CRF is taken to reach: those
+/// CRFs are chosen to look like the source; the bench clip's standard encode
+/// (HD, CRF 25) scored 96.55.
+const STANDARD_CRF_VMAF: f64 = 96.5;
+
+/// The CRF to try first for `target` when nothing is known about the
+/// content: the standard path's `standard_crf`, moved along the default
+/// slope from the score it typically reaches to `target`.
+pub fn prior_crf(standard_crf: f64, target: f64) -> f64 {
+    standard_crf + (deficit(target) - deficit(STANDARD_CRF_VMAF)) / DEFAULT_SLOPE
 }
 
 #[cfg(test)]
@@ -240,6 +263,27 @@ mod tests {
             Next::Probe(c) => assert!(c < 30.0),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn prior_moves_from_the_standard_crf_with_the_target() {
+        assert!((prior_crf(25.0, STANDARD_CRF_VMAF) - 25.0).abs() < 1e-9);
+        let p93 = prior_crf(25.0, 93.0);
+        assert!((32.0..36.0).contains(&p93), "{p93}");
+        assert!(prior_crf(25.0, 97.5) < 25.0);
+        assert!(prior_crf(29.0, 93.0) > p93);
+    }
+
+    #[test]
+    fn estimate_follows_the_search() {
+        let s = space();
+        assert_eq!(s.estimate(&[]), None);
+        // On target: settles there.
+        assert_eq!(s.estimate(&[Point { crf: 30.0, score: 93.5 }]), Some(30.0));
+        // Above the target: the next probe is at a higher CRF.
+        assert!(s.estimate(&[Point { crf: 30.0, score: 97.0 }]).unwrap() > 30.0);
+        // Unreachable at the floor: the floor.
+        assert_eq!(s.estimate(&[Point { crf: 10.0, score: 80.0 }]), Some(10.0));
     }
 
     #[test]

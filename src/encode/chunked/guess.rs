@@ -1,0 +1,95 @@
+//! First guesses for a segment's CRF search: what the segments around it
+//! found (finished ones) or are converging on (ones still probing), else a
+//! prior taken from the target. A good first guess is the cheapest probe:
+//! one that lands within the tolerance ends the search.
+
+use super::search::{Point, SearchSpace};
+use std::collections::BTreeMap;
+
+/// What is known so far about the segments' CRFs.
+#[derive(Debug, Clone)]
+pub struct Guesses {
+    prior: f64,
+    /// Settled CRFs of finished segments.
+    finished: BTreeMap<usize, f64>,
+    /// Segments still searching: tier and points of that tier, and the CRF
+    /// their search would settle on or try next.
+    probing: BTreeMap<usize, (usize, Vec<Point>, f64)>,
+}
+
+impl Guesses {
+    /// Nothing known yet: every guess is `prior`.
+    pub fn new(prior: f64) -> Guesses {
+        Guesses { prior, finished: BTreeMap::new(), probing: BTreeMap::new() }
+    }
+
+    /// Segment `index` settled on `crf`.
+    pub fn finished(&mut self, index: usize, crf: f64) {
+        self.probing.remove(&index);
+        self.finished.insert(index, crf);
+    }
+
+    /// Segment `index` measured `point` in `tier` (searched in `space`).
+    pub fn probe(&mut self, index: usize, tier: usize, space: &SearchSpace, point: Point) {
+        if self.finished.contains_key(&index) {
+            return;
+        }
+        let entry = self.probing.entry(index).or_insert_with(|| (tier, Vec::new(), point.crf));
+        if entry.0 != tier {
+            *entry = (tier, Vec::new(), point.crf);
+        }
+        entry.1.push(point);
+        entry.2 = space.estimate(&entry.1).unwrap_or(point.crf);
+    }
+
+    /// The first CRF to probe for segment `index`: the nearest segment's
+    /// (a finished one on a tie), else the prior.
+    pub fn first_guess(&self, index: usize) -> f64 {
+        let finished = self.finished.iter().map(|(i, c)| (i.abs_diff(index), 0, *c));
+        let probing = self.probing.iter().map(|(i, (_, _, c))| (i.abs_diff(index), 1, *c));
+        finished.chain(probing).min_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1))).map_or(self.prior, |(_, _, c)| c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn space() -> SearchSpace {
+        SearchSpace { min_crf: 10.0, max_crf: 55.0, step: 0.25, target: 93.0, tolerance: 1.0, max_probes: 6 }
+    }
+
+    #[test]
+    fn prior_until_something_is_known() {
+        let g = Guesses::new(33.75);
+        assert_eq!(g.first_guess(0), 33.75);
+        assert_eq!(g.first_guess(7), 33.75);
+    }
+
+    #[test]
+    fn nearest_segment_wins_and_finished_beats_probing_on_a_tie() {
+        let mut g = Guesses::new(33.75);
+        g.finished(0, 41.25);
+        // Segment 2 passed at 31.25 within the tolerance: it settles there.
+        g.probe(2, 1, &space(), Point { crf: 31.25, score: 93.4 });
+        assert_eq!(g.first_guess(1), 41.25, "tie at distance 1: the finished one");
+        assert_eq!(g.first_guess(3), 31.25, "segment 2 is nearer");
+        assert_eq!(g.first_guess(9), 31.25);
+    }
+
+    #[test]
+    fn a_probing_segment_offers_where_its_search_goes_next() {
+        let mut g = Guesses::new(33.75);
+        // Far above the target at 25: the search moves up, so does the guess.
+        g.probe(4, 1, &space(), Point { crf: 25.0, score: 97.5 });
+        let guess = g.first_guess(5);
+        assert!(guess > 30.0, "{guess}");
+        // A later tier starts over with its own points.
+        g.probe(4, 2, &space(), Point { crf: 29.0, score: 93.5 });
+        assert_eq!(g.first_guess(5), 29.0);
+        // Once finished, its CRF is what counts.
+        g.finished(4, 29.5);
+        g.probe(4, 3, &space(), Point { crf: 40.0, score: 90.0 });
+        assert_eq!(g.first_guess(5), 29.5);
+    }
+}
