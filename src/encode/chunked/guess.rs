@@ -2,6 +2,10 @@
 //! found (finished ones) or are converging on (ones still probing), else a
 //! prior taken from the target. A good first guess is the cheapest probe:
 //! one that lands within the tolerance ends the search.
+//!
+//! "Around" is counted in scene cuts first, then in segments: a segment
+//! that starts at a scene cut may hold different content from the one
+//! before it, so a neighbour on its own side of the cut is asked first.
 
 use super::search::{Point, SearchSpace};
 use std::collections::BTreeMap;
@@ -10,6 +14,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone)]
 pub struct Guesses {
     prior: f64,
+    /// `cut_before[i]`: segment `i` starts at a scene cut.
+    cut_before: Vec<bool>,
     /// Settled CRFs of finished segments.
     finished: BTreeMap<usize, f64>,
     /// Segments still searching: tier and points of that tier, and the CRF
@@ -18,9 +24,17 @@ pub struct Guesses {
 }
 
 impl Guesses {
-    /// Nothing known yet: every guess is `prior`.
-    pub fn new(prior: f64) -> Guesses {
-        Guesses { prior, finished: BTreeMap::new(), probing: BTreeMap::new() }
+    /// Nothing known yet: every guess is `prior`. `cut_before[i]` says
+    /// whether segment `i` starts at a scene cut.
+    pub fn new(prior: f64, cut_before: Vec<bool>) -> Guesses {
+        Guesses { prior, cut_before, finished: BTreeMap::new(), probing: BTreeMap::new() }
+    }
+
+    /// (scene cuts, segments) between segments `a` and `b`.
+    fn distance(&self, a: usize, b: usize) -> (usize, usize) {
+        let (lo, hi) = (a.min(b), a.max(b));
+        let cuts = (lo + 1..=hi).filter(|k| self.cut_before.get(*k).copied().unwrap_or(false)).count();
+        (cuts, hi - lo)
     }
 
     /// Segment `index` settled on `crf`.
@@ -43,10 +57,11 @@ impl Guesses {
     }
 
     /// The first CRF to probe for segment `index`: the nearest segment's
-    /// (a finished one on a tie), else the prior.
+    /// (fewest scene cuts away, then fewest segments; a finished one on a
+    /// tie), else the prior.
     pub fn first_guess(&self, index: usize) -> f64 {
-        let finished = self.finished.iter().map(|(i, c)| (i.abs_diff(index), 0, *c));
-        let probing = self.probing.iter().map(|(i, (_, _, c))| (i.abs_diff(index), 1, *c));
+        let finished = self.finished.iter().map(|(i, c)| (self.distance(*i, index), 0, *c));
+        let probing = self.probing.iter().map(|(i, (_, _, c))| (self.distance(*i, index), 1, *c));
         finished.chain(probing).min_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1))).map_or(self.prior, |(_, _, c)| c)
     }
 }
@@ -61,14 +76,14 @@ mod tests {
 
     #[test]
     fn prior_until_something_is_known() {
-        let g = Guesses::new(33.75);
+        let g = Guesses::new(33.75, vec![false; 10]);
         assert_eq!(g.first_guess(0), 33.75);
         assert_eq!(g.first_guess(7), 33.75);
     }
 
     #[test]
     fn nearest_segment_wins_and_finished_beats_probing_on_a_tie() {
-        let mut g = Guesses::new(33.75);
+        let mut g = Guesses::new(33.75, vec![false; 10]);
         g.finished(0, 41.25);
         // Segment 2 passed at 31.25 within the tolerance: it settles there.
         g.probe(2, 1, &space(), Point { crf: 31.25, score: 93.4 });
@@ -78,8 +93,26 @@ mod tests {
     }
 
     #[test]
+    fn a_neighbour_across_a_scene_cut_comes_after_one_on_the_same_side() {
+        // Segment 3 starts at a scene cut: 2 is before it, 4 and 5 after.
+        let mut cut = vec![false; 8];
+        cut[3] = true;
+        let mut g = Guesses::new(33.75, cut);
+        g.finished(2, 40.0);
+        assert_eq!(g.first_guess(3), 40.0, "across the cut beats the prior");
+        g.finished(5, 30.0);
+        assert_eq!(g.first_guess(3), 30.0, "same side of the cut, though further");
+        assert_eq!(g.first_guess(1), 40.0);
+        // With cuts everywhere (a film), it is the nearest again.
+        let mut g = Guesses::new(33.75, vec![true; 8]);
+        g.finished(2, 40.0);
+        g.finished(5, 30.0);
+        assert_eq!(g.first_guess(3), 40.0);
+    }
+
+    #[test]
     fn a_probing_segment_offers_where_its_search_goes_next() {
-        let mut g = Guesses::new(33.75);
+        let mut g = Guesses::new(33.75, vec![false; 10]);
         // Far above the target at 25: the search moves up, so does the guess.
         g.probe(4, 1, &space(), Point { crf: 25.0, score: 97.5 });
         let guess = g.first_guess(5);

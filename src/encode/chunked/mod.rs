@@ -633,15 +633,18 @@ pub fn encode(
 
     // First guesses: from the neighbours' results and searches, else a prior.
     let guesses = {
-        let mut g = Guesses::new(search::prior_crf(f64::from(video.crf), params.target));
+        let prior = search::prior_crf(f64::from(video.crf), params.target);
+        let mut g = Guesses::new(prior, segments::starts_at_cut(&tl, &cuts, &segs));
         for (i, r) in &results {
             g.finished(*i, r.crf);
         }
         Mutex::new(g)
     };
-    // Longest segments first, so the last to finish are short ones.
-    let mut todo: Vec<Segment> = segs.iter().filter(|s| !results.contains_key(&s.index)).copied().collect();
-    todo.sort_by_key(|s| std::cmp::Reverse(s.frames()));
+    // In order: each segment's search starts from its neighbours' (finished
+    // or still probing), usually the most alike content. (Longest first
+    // gained little with segments of about equal length, and scattered the
+    // neighbours.)
+    let todo: Vec<Segment> = segs.iter().filter(|s| !results.contains_key(&s.index)).copied().collect();
     let queue: Mutex<VecDeque<Segment>> = Mutex::new(todo.into());
     let budget = params.threads_per_worker * params.workers as u32;
     let vmaf_spec = {

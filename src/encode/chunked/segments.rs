@@ -165,6 +165,13 @@ pub fn plan_segments(tl: &Timeline, cuts: &[f64], target: f64) -> Vec<Segment> {
     bounds.windows(2).enumerate().map(|(index, w)| Segment { index, start: w[0], end: w[1] }).collect()
 }
 
+/// For each segment, whether it starts at one of the scene `cuts` (within
+/// half a frame).
+pub fn starts_at_cut(tl: &Timeline, cuts: &[f64], segs: &[Segment]) -> Vec<bool> {
+    let half = tl.frame_duration() / 2.0;
+    segs.iter().map(|s| s.start > 0 && cuts.iter().any(|c| (c - tl.pts[s.start]).abs() <= half)).collect()
+}
+
 /// The source opened at frame `start`: accurate input seeking to half a
 /// frame before it, so it is the first frame decoded and every earlier one
 /// (including an open GOP's leading B-frames) is dropped. Timestamps then
@@ -253,6 +260,19 @@ mod tests {
         assert_eq!(t.index_near(0.061), 2);
         assert_eq!(t.index_near(99.0), 99);
         assert!((t.frame_duration() - 0.04).abs() < 1e-9);
+    }
+
+    #[test]
+    fn segments_that_start_at_a_cut() {
+        let t = tl(250, 25.0);
+        let segs = plan_segments(&t, &[4.0], 3.0);
+        let at = starts_at_cut(&t, &[4.0], &segs);
+        assert_eq!(at.len(), segs.len());
+        for (s, a) in segs.iter().zip(&at) {
+            assert_eq!(*a, s.start == 100, "{s:?}");
+        }
+        assert!(at.iter().any(|a| *a), "the cut at 4 s starts a segment: {segs:?}");
+        assert!(!starts_at_cut(&t, &[0.0], &segs)[0], "the first segment starts no cut");
     }
 
     #[test]
