@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use drapto::cancel::Cancel;
-use drapto::encode::chunked::remote;
 use drapto::encode::chunked::segments::{self, Segment, Timeline};
+use drapto::encode::chunked::{remote, search};
 use drapto::tools::ffmpeg::FfmpegArgs;
 use std::io::BufRead;
 use std::path::Path;
@@ -212,6 +212,38 @@ fn chunked_encode_hits_the_target_and_keeps_every_frame() {
     // The state files tell the same story.
     let work = std::fs::read_dir(t.path().join("work/jobs")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(work, 0, "work folder removed after success");
+}
+
+#[test]
+fn segments_start_in_order_from_the_prior_then_from_their_neighbour() {
+    let src = chunk_clip();
+    let t = tempfile::tempdir().unwrap();
+    let mut c = chunked_drapto(t.path());
+    c.env("DRAPTO_PARALLEL_JOBS", "1");
+    let o = run(c.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(t.path().join("out")));
+    assert!(o.status.success());
+    let ev = events(&o);
+    let plan = &ev.iter().find(|e| e["event"] == "analysis_complete").unwrap()["plan"];
+    let prior = search::prior_crf(plan["video"]["crf"].as_f64().unwrap(), plan["chunked"]["target"].as_f64().unwrap());
+    // Each segment's first probe, in the order the probes started.
+    let mut firsts: Vec<(u64, f64)> = Vec::new();
+    for e in ev.iter().filter(|e| e["event"] == "segment_step" && e["step"]["kind"] == "probing") {
+        let seg = e["segment"].as_u64().unwrap();
+        if !firsts.iter().any(|(s, _)| *s == seg) {
+            firsts.push((seg, e["step"]["crf"].as_f64().unwrap()));
+        }
+    }
+    let crf_of = |seg: u64| {
+        ev.iter().find(|e| e["event"] == "segment_complete" && e["segment"] == seg).unwrap()["crf"].as_f64().unwrap()
+    };
+    assert!(firsts.len() >= 3, "{firsts:?}");
+    assert_eq!(firsts.iter().map(|(s, _)| *s).collect::<Vec<_>>(), (0..firsts.len() as u64).collect::<Vec<_>>());
+    // Nothing known: the prior (on the quarter-CRF grid). Then, one worker
+    // running them in order, each starts where the segment before settled.
+    assert!((firsts[0].1 - prior).abs() <= 0.125 + 1e-9, "first probe {} for prior {prior}", firsts[0].1);
+    for (seg, crf) in &firsts[1..] {
+        assert_eq!(*crf, crf_of(seg - 1), "segment {seg} starts from segment {}'s CRF", seg - 1);
+    }
 }
 
 /// The `--json` events of a chunked file come in order: analysis, the video
