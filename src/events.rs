@@ -111,6 +111,8 @@ pub enum Event {
         crf: f64,
         tier: usize,
         predicted_vmaf: f64,
+        /// How `predicted_vmaf` is known.
+        prediction: PredictionSource,
         measured_vmaf: Option<f64>,
         bytes: u64,
         seconds: f64,
@@ -185,6 +187,28 @@ pub enum SegmentStep {
     Encoding { crf: f64 },
     /// Scoring the finished segment.
     Measuring,
+}
+
+/// How a chunked segment's predicted VMAF is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictionSource {
+    /// A probe on the samples measured it at the chosen CRF.
+    #[default]
+    Probe,
+    /// The score curve predicted it from a probe nearby; the segment's
+    /// measured VMAF bore it out.
+    Model,
+}
+
+impl PredictionSource {
+    /// Said after the predicted score in reports ("" for a probe's).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            PredictionSource::Probe => "",
+            PredictionSource::Model => " (from the slope)",
+        }
+    }
 }
 
 impl SegmentStep {

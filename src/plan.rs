@@ -256,6 +256,8 @@ pub fn plan(
             workers,
             threads_per_worker: (cpu_share / workers).max(1) as u32,
             subsample: measurement_subsample(e.vmaf_subsample),
+            probe_subsample: measurement_subsample(e.vmaf_probe_subsample),
+            predict: e.vmaf_predict,
             pool: e.vmaf_pool.clone(),
             crf_step: if caps.svtav1_major().unwrap_or(0) >= 4 { 0.25 } else { 1.0 },
             frame_bytes: {

@@ -6,7 +6,9 @@ mod common;
 use common::*;
 use drapto::cancel::Cancel;
 use drapto::encode::chunked::segments::{self, Segment, Timeline};
-use drapto::encode::chunked::{remote, search};
+use drapto::encode::chunked::vmaf::VmafSpec;
+use drapto::encode::chunked::{ChunkedParams, Report, SegmentJob, remote, run_segment, search};
+use drapto::events::{PredictionSource, SegmentStep};
 use drapto::tools::ffmpeg::FfmpegArgs;
 use std::io::BufRead;
 use std::path::Path;
@@ -244,6 +246,123 @@ fn segments_start_in_order_from_the_prior_then_from_their_neighbour() {
     for (seg, crf) in &firsts[1..] {
         assert_eq!(*crf, crf_of(seg - 1), "segment {seg} starts from segment {}'s CRF", seg - 1);
     }
+}
+
+/// A job for the whole of `chunk_clip()` as one segment (72 frames; the
+/// tier-1 samples are 36 of them), searched from `first_guess` with the
+/// score curve's slope taken to be `slope`.
+fn whole_clip_job(t: &Path, first_guess: f64, slope: Option<f64>) -> (SegmentJob, Timeline) {
+    let src = chunk_clip();
+    let tl = segments::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
+    let args: Vec<String> = [
+        "-fps_mode",
+        "passthrough",
+        "-enc_time_base:v",
+        "1/1000",
+        "-c:v",
+        "libsvtav1",
+        "-preset",
+        "12",
+        "-crf",
+        "30",
+        "-pix_fmt",
+        "yuv420p10le",
+        "-svtav1-params",
+        "tune=0",
+    ]
+    .map(String::from)
+    .to_vec();
+    let job = SegmentJob {
+        source: src,
+        segment: Segment { index: 0, start: 0, end: tl.frames() },
+        output: t.join("0001.mkv"),
+        scratch: t.to_path_buf(),
+        filters: None,
+        encoder_args: args,
+        svt_params: "tune=0".into(),
+        params: ChunkedParams {
+            target: 93.0,
+            chunk_seconds: 6.0,
+            workers: 1,
+            threads_per_worker: 2,
+            subsample: 3,
+            probe_subsample: 3,
+            predict: true,
+            pool: "harmonic_mean".into(),
+            crf_step: 0.25,
+            frame_bytes: 320 * 240 * 3 / 2,
+        },
+        vmaf: VmafSpec::for_picture(drapto::analysis::resolution::ResolutionClass::Sd, 320, 240, "harmonic_mean", 2),
+        first_guess,
+        slope,
+    };
+    (job, tl)
+}
+
+#[test]
+fn a_prediction_the_encode_does_not_bear_out_is_probed_and_searched_on() {
+    assert_eq!(frame_count(&chunk_clip()), 72);
+    let t = tempfile::tempdir().unwrap();
+    // A far too steep slope: from a first probe at CRF 10 (VMAF ~99) the
+    // model puts VMAF 93.3 a few CRF steps up, where the encode scores far
+    // more. The check on the encode must catch it.
+    let (job, tl) = whole_clip_job(t.path(), 10.0, Some(0.3));
+    let reports = std::sync::Mutex::new(Vec::new());
+    let r = run_segment(&ffmpeg(), &job, &tl, &Cancel::new(), &|| 2, &|rep| reports.lock().unwrap().push(rep))
+        .expect("segment encoded");
+    let reports = reports.into_inner().unwrap();
+    let steps: Vec<SegmentStep> =
+        reports.iter().filter_map(|r| if let Report::Step { step, .. } = r { Some(*step) } else { None }).collect();
+    // Sampling, one probe, then the predicted encode and its measurement...
+    assert!(
+        matches!(steps[..2], [SegmentStep::Sampling { tier: 1 }, SegmentStep::Probing { tier: 1, crf }] if crf == 10.0),
+        "{steps:?}"
+    );
+    let SegmentStep::Encoding { crf: predicted } = steps[2] else { panic!("{steps:?}") };
+    assert!(predicted > 10.0 && predicted - 10.0 <= search::MAX_LEAP, "{predicted}");
+    assert_eq!(steps[3], SegmentStep::Measuring, "{steps:?}");
+    // ...which missed: the predicted CRF is probed after all, and the search
+    // settles on a probed CRF further up, encoded and measured again.
+    assert_eq!(steps[4], SegmentStep::Probing { tier: 1, crf: predicted }, "{steps:?}");
+    assert_eq!(r.prediction, PredictionSource::Probe);
+    assert!(r.probes.len() >= 3, "{:?}", r.probes);
+    assert!(r.probes[1].crf == predicted && r.probes[1].score > 95.0, "{:?}", r.probes);
+    assert!(r.crf > predicted, "settled at {} after predicting {predicted}", r.crf);
+    assert!((93.0..=94.0).contains(&r.predicted_vmaf) || r.crf == 55.0, "{r:?}");
+    assert_eq!(steps.iter().filter(|s| **s == SegmentStep::Measuring).count(), 2, "{steps:?}");
+    assert_eq!(steps.last(), Some(&SegmentStep::Measuring));
+    // One segment file with every frame; the missed encode is gone.
+    assert_eq!(frame_count(&job.output), 72);
+    let left: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "0001.mkv")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn a_prediction_spares_the_confirming_probe_and_lands_where_probing_does() {
+    let t = tempfile::tempdir().unwrap();
+    // From CRF 26 (VMAF ~95 on this clip) the default slope predicts the
+    // target a few steps up: the segment is encoded there after one probe,
+    // and its measured VMAF bears the prediction out.
+    let (job, tl) = whole_clip_job(t.path(), 26.0, None);
+    let predicted = run_segment(&ffmpeg(), &job, &tl, &Cancel::new(), &|| 2, &|_| {}).unwrap();
+    assert_eq!(predicted.prediction, PredictionSource::Model, "{predicted:?}");
+    assert_eq!(predicted.probes.len(), 1);
+    assert!((93.0..=94.0).contains(&predicted.predicted_vmaf), "{predicted:?}");
+    let m = predicted.measured_vmaf.unwrap();
+    assert!((93.0 - search::VERIFY_BELOW..=93.0 + search::VERIFY_ABOVE).contains(&m), "measured {m}");
+    assert_eq!(frame_count(&job.output), 72);
+    std::fs::remove_file(&job.output).unwrap();
+    // The same search confirming every CRF by a probe lands about there.
+    let (mut job, tl) = whole_clip_job(t.path(), 26.0, None);
+    job.params.predict = false;
+    let probed = run_segment(&ffmpeg(), &job, &tl, &Cancel::new(), &|| 2, &|_| {}).unwrap();
+    assert_eq!(probed.prediction, PredictionSource::Probe);
+    assert!(probed.probes.len() >= 2, "{probed:?}");
+    assert!((probed.crf - predicted.crf).abs() <= 1.0, "probed {} vs predicted {}", probed.crf, predicted.crf);
 }
 
 /// The `--json` events of a chunked file come in order: analysis, the video

@@ -19,6 +19,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DRAPTO_FILM_GRAIN", "encoding.film_grain"),
     ("DRAPTO_FILM_GRAIN_LEVEL", "encoding.film_grain_level"),
     ("DRAPTO_VMAF_SUBSAMPLE", "encoding.vmaf_subsample"),
+    ("DRAPTO_VMAF_PROBE_SUBSAMPLE", "encoding.vmaf_probe_subsample"),
+    ("DRAPTO_VMAF_PREDICT", "encoding.vmaf_predict"),
     ("DRAPTO_VMAF_POOL", "encoding.vmaf_pool"),
     ("DRAPTO_CHUNK_SIZE", "processing.chunk_size"),
     ("DRAPTO_PARALLEL_JOBS", "processing.parallel_jobs"),

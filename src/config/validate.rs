@@ -18,6 +18,7 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     range("encoding.vmaf_target", e.vmaf_target, 70.0, 99.0);
     range("encoding.film_grain_level", e.film_grain_level.into(), 1.0, 50.0);
     range("encoding.vmaf_subsample", e.vmaf_subsample.into(), 1.0, 64.0);
+    range("encoding.vmaf_probe_subsample", e.vmaf_probe_subsample.into(), 1.0, 9.0);
     let p = &s.processing;
     range("processing.chunk_size", p.chunk_size.into(), 1.0, 300.0);
     if let Auto::Value(j) = p.parallel_jobs {

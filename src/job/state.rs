@@ -3,6 +3,7 @@
 //! back only when they are whole and belong to this job.
 
 use crate::error::{Error, Result};
+use crate::events::PredictionSource;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -57,6 +58,9 @@ pub struct SegmentState {
     pub crf: Option<f64>,
     pub tier: Option<usize>,
     pub predicted_vmaf: Option<f64>,
+    /// How `predicted_vmaf` is known.
+    #[serde(default)]
+    pub prediction: PredictionSource,
     pub measured_vmaf: Option<f64>,
     pub bytes: Option<u64>,
     pub frames: Option<usize>,

@@ -58,6 +58,7 @@ impl EventSink for LogEvents {
                 crf,
                 tier,
                 predicted_vmaf,
+                prediction,
                 measured_vmaf,
                 bytes,
                 seconds,
@@ -66,9 +67,10 @@ impl EventSink for LogEvents {
                 ..
             } => {
                 tracing::info!(
-                    "{}: segment {}/{total} done: CRF {crf} (tier {tier}, {probes} probes), VMAF predicted {predicted_vmaf:.2} measured {}, {} in {}{}",
+                    "{}: segment {}/{total} done: CRF {crf} (tier {tier}, {probes} probes), VMAF predicted {predicted_vmaf:.2}{} measured {}, {} in {}{}",
                     input.display(),
                     segment + 1,
+                    prediction.suffix(),
                     measured_vmaf.map_or("n/a".into(), |m| format!("{m:.2}")),
                     format_bytes(*bytes),
                     format_duration(*seconds),

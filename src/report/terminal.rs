@@ -239,7 +239,16 @@ impl EventSink for Terminal {
                 }
             }
             Event::SegmentComplete {
-                segment, total, crf, tier, predicted_vmaf, measured_vmaf, bytes, host, ..
+                segment,
+                total,
+                crf,
+                tier,
+                predicted_vmaf,
+                prediction,
+                measured_vmaf,
+                bytes,
+                host,
+                ..
             } => {
                 let (done, _) = state.segment_count.unwrap_or((0, *total));
                 state.segment_count = Some((done + 1, *total));
@@ -253,8 +262,9 @@ impl EventSink for Terminal {
                     self.print(
                         &state,
                         &format!(
-                            "  segment {:>3}/{total}: CRF {crf:>5.2} tier {tier}  VMAF predicted {predicted_vmaf:.2}, measured {}  {}{}",
+                            "  segment {:>3}/{total}: CRF {crf:>5.2} tier {tier}  VMAF predicted {predicted_vmaf:.2}{}, measured {}  {}{}",
                             segment + 1,
+                            prediction.suffix(),
                             measured_vmaf.map_or("n/a".into(), |m| format!("{m:.2}")),
                             format_bytes(*bytes),
                             host.as_ref().map(|h| format!("  on {h}")).unwrap_or_default()

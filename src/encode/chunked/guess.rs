@@ -6,8 +6,13 @@
 //! "Around" is counted in scene cuts first, then in segments: a segment
 //! that starts at a scene cut may hold different content from the one
 //! before it, so a neighbour on its own side of the cut is asked first.
+//!
+//! The slope of the score curve (log-deficit per CRF step) is learned the
+//! same way, from every segment that measured two points: a search that has
+//! one point of its own moves along it, and so does a prediction that
+//! spares a confirming probe.
 
-use super::search::{Point, SearchSpace};
+use super::search::{Point, SearchSpace, measured_slope};
 use std::collections::BTreeMap;
 
 /// What is known so far about the segments' CRFs.
@@ -21,13 +26,24 @@ pub struct Guesses {
     /// Segments still searching: tier and points of that tier, and the CRF
     /// their search would settle on or try next.
     probing: BTreeMap<usize, (usize, Vec<Point>, f64)>,
+    /// Slopes measured by each segment (its latest tier with two points).
+    slopes: BTreeMap<usize, f64>,
+    /// The slope each started segment's search was given.
+    given: BTreeMap<usize, Option<f64>>,
 }
 
 impl Guesses {
     /// Nothing known yet: every guess is `prior`. `cut_before[i]` says
     /// whether segment `i` starts at a scene cut.
     pub fn new(prior: f64, cut_before: Vec<bool>) -> Guesses {
-        Guesses { prior, cut_before, finished: BTreeMap::new(), probing: BTreeMap::new() }
+        Guesses {
+            prior,
+            cut_before,
+            finished: BTreeMap::new(),
+            probing: BTreeMap::new(),
+            slopes: BTreeMap::new(),
+            given: BTreeMap::new(),
+        }
     }
 
     /// (scene cuts, segments) between segments `a` and `b`.
@@ -54,6 +70,26 @@ impl Guesses {
         }
         entry.1.push(point);
         entry.2 = space.estimate(&entry.1).unwrap_or(point.crf);
+        if let Some(slope) = measured_slope(&entry.1, space.target) {
+            self.slopes.insert(index, slope);
+        }
+    }
+
+    /// Segment `index` started its search with `slope` (so that its
+    /// probes are read the way its search reads them).
+    pub fn started(&mut self, index: usize, slope: Option<f64>) {
+        self.given.insert(index, slope);
+    }
+
+    /// The slope segment `index` was started with.
+    pub fn given_slope(&self, index: usize) -> Option<f64> {
+        self.given.get(&index).copied().flatten()
+    }
+
+    /// The slope measured by the segment nearest to `index` (as for
+    /// [`Guesses::first_guess`]), if any segment measured one.
+    pub fn slope(&self, index: usize) -> Option<f64> {
+        self.slopes.iter().min_by_key(|(i, _)| self.distance(**i, index)).map(|(_, s)| *s)
     }
 
     /// The first CRF to probe for segment `index`: the nearest segment's
@@ -69,9 +105,18 @@ impl Guesses {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::chunked::search::DEFAULT_SLOPE;
 
     fn space() -> SearchSpace {
-        SearchSpace { min_crf: 10.0, max_crf: 55.0, step: 0.25, target: 93.0, tolerance: 1.0, max_probes: 6 }
+        SearchSpace {
+            min_crf: 10.0,
+            max_crf: 55.0,
+            step: 0.25,
+            target: 93.0,
+            tolerance: 1.0,
+            max_probes: 6,
+            prior_slope: DEFAULT_SLOPE,
+        }
     }
 
     #[test]
@@ -108,6 +153,23 @@ mod tests {
         g.finished(2, 40.0);
         g.finished(5, 30.0);
         assert_eq!(g.first_guess(3), 40.0);
+    }
+
+    #[test]
+    fn slopes_come_from_the_nearest_segment_that_measured_two_points() {
+        let mut g = Guesses::new(33.75, vec![false; 10]);
+        assert_eq!(g.slope(3), None, "nothing measured");
+        g.probe(1, 1, &space(), Point { crf: 30.0, score: 96.0 });
+        assert_eq!(g.slope(3), None, "one point has no slope");
+        g.probe(1, 1, &space(), Point { crf: 36.0, score: 93.5 });
+        let s1 = g.slope(3).unwrap();
+        assert!((s1 - (6.5f64.ln() - 4.0f64.ln()) / 6.0).abs() < 1e-9, "{s1}");
+        // Kept once the segment finishes; a nearer segment's slope wins.
+        g.finished(1, 36.0);
+        g.probe(6, 1, &space(), Point { crf: 30.0, score: 95.0 });
+        g.probe(6, 1, &space(), Point { crf: 32.0, score: 93.0 });
+        assert_eq!(g.slope(2), Some(s1));
+        assert!((g.slope(5).unwrap() - (7.0f64.ln() - 5.0f64.ln()) / 2.0).abs() < 1e-9);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::Ctx;
 use crate::analysis::Analysis;
 use crate::cancel::Cancel;
 use crate::error::{Error, ProcessFailure, Result};
-use crate::events::{Event, SegmentStep, Stage};
+use crate::events::{Event, PredictionSource, SegmentStep, Stage};
 use crate::job::WorkDir;
 use crate::job::state::{self, EncodingFile, ProbeRecord, ProgressFile, SegmentEntry, SegmentsFile};
 use crate::plan::VideoPlan;
@@ -68,6 +68,13 @@ pub struct ChunkedParams {
     pub threads_per_worker: u32,
     /// `n_subsample` for the measurement of finished segments.
     pub subsample: u32,
+    /// `n_subsample` for the CRF probes (odd; 1: every frame).
+    #[serde(default)]
+    pub probe_subsample: u32,
+    /// Settle on predicted CRFs without a confirming probe (see
+    /// [`run_segment`]).
+    #[serde(default)]
+    pub predict: bool,
     pub pool: String,
     /// CRF step the encoder accepts (0.25 with SVT-AV1 ≥ 4).
     pub crf_step: f64,
@@ -89,6 +96,9 @@ pub struct SegmentResult {
     pub crf: f64,
     pub tier: usize,
     pub predicted_vmaf: f64,
+    /// Whether `predicted_vmaf` was measured by a probe or predicted.
+    #[serde(default)]
+    pub prediction: PredictionSource,
     pub measured_vmaf: Option<f64>,
     pub bytes: u64,
     pub seconds: f64,
@@ -116,6 +126,10 @@ pub struct SegmentJob {
     pub params: ChunkedParams,
     pub vmaf: VmafSpec,
     pub first_guess: f64,
+    /// Slope of the score curve measured by the nearest segment that
+    /// measured one (see [`guess::Guesses::slope`]).
+    #[serde(default)]
+    pub slope: Option<f64>,
 }
 
 /// What a segment job reports while it runs (sent between hosts as JSON).
@@ -275,8 +289,9 @@ fn cut_samples(
     Ok(Timeline { pts: (0..n).map(|i| i as f64 * d).collect() })
 }
 
-/// The search of one tier.
-fn tier_space(params: &ChunkedParams, tier: &Tier) -> SearchSpace {
+/// The search of one tier; `slope` is what other segments of the file
+/// measured, if any.
+fn tier_space(params: &ChunkedParams, tier: &Tier, slope: Option<f64>) -> SearchSpace {
     SearchSpace {
         min_crf: MIN_CRF,
         max_crf: MAX_CRF,
@@ -284,6 +299,7 @@ fn tier_space(params: &ChunkedParams, tier: &Tier) -> SearchSpace {
         target: params.target - tier.target_reduction,
         tolerance: TOLERANCE,
         max_probes: MAX_PROBES,
+        prior_slope: slope.unwrap_or(search::DEFAULT_SLOPE),
     }
 }
 
@@ -302,9 +318,61 @@ pub fn sample_ranges(seg: &Segment, n: usize, frames_each: usize) -> Vec<FrameRa
         .collect()
 }
 
+/// An encode of the whole segment at one CRF, kept until the search
+/// settles: the chosen one becomes the segment, the others are removed.
+struct Whole {
+    crf: f64,
+    path: PathBuf,
+    /// Its VMAF: the measurement's (subsampled), or the probe's when the
+    /// probe was this encode; `None` when scoring failed.
+    score: Option<f64>,
+}
+
+/// Where the whole-segment encode at `crf` is in `wholes`: made and
+/// measured now unless it is there already.
+fn encode_whole(
+    ffmpeg: &Path,
+    job: &SegmentJob,
+    tl: &Timeline,
+    wholes: &mut Vec<Whole>,
+    crf: f64,
+    steps: &Steps,
+) -> std::result::Result<usize, ProcessFailure> {
+    if let Some(i) = wholes.iter().position(|w| (w.crf - crf).abs() < 1e-9) {
+        return Ok(i);
+    }
+    let seg = job.segment;
+    let path = job.output.with_extension(format!("crf{crf:.2}.partial.mkv"));
+    let frames = Frames::source(job, tl, seg.range());
+    (steps.report)(Report::Step { segment: seg.index, step: SegmentStep::Encoding { crf } });
+    encode_range(ffmpeg, job, frames, crf, (steps.threads)(), &path, steps.cancel)?;
+    (steps.report)(Report::Step { segment: seg.index, step: SegmentStep::Measuring });
+    let score = score(ffmpeg, job, &path, frames, job.params.subsample, (steps.threads)(), steps.cancel).ok();
+    wholes.push(Whole { crf, path, score });
+    Ok(wholes.len() - 1)
+}
+
+/// What a segment job is given to run its steps: cancellation, its thread
+/// count at each step, and where its reports go.
+struct Steps<'a> {
+    cancel: &'a Cancel,
+    threads: &'a dyn Fn() -> u32,
+    report: &'a dyn Fn(Report),
+}
+
 /// Searches the CRF of one segment and encodes it. `threads` says, at each
 /// step, how many threads its encoder and VMAF may use (more once no other
 /// segment waits for a worker).
+///
+/// Per tier: probes on the tier's samples until the search settles. When
+/// the probe the search asks for next would only confirm the model's
+/// prediction (the score curve's slope, learned from the other segments,
+/// puts it within the tolerance, at most [`search::MAX_LEAP`] from a
+/// measured point), that probe is skipped: the segment is encoded at the
+/// predicted CRF and its own measured VMAF is the check. A prediction that
+/// the result does not bear out ([`SearchSpace::verified`]) is probed after
+/// all, predictions end for the segment, and the search goes on as usual
+/// (the encode is kept if it settles on the same CRF).
 pub fn run_segment(
     ffmpeg: &Path,
     job: &SegmentJob,
@@ -314,16 +382,17 @@ pub fn run_segment(
     report: &dyn Fn(Report),
 ) -> std::result::Result<SegmentResult, ProcessFailure> {
     let started = Instant::now();
+    let steps = Steps { cancel, threads, report };
     let seg = job.segment;
     let fps = 1.0 / tl.frame_duration();
     let mut probes: Vec<ProbeRecord> = Vec::new();
     let mut guess = job.first_guess;
-    let mut chosen: Option<(f64, f64, usize)> = None;
-    // When a probe covers the whole segment, its encode is the segment's
-    // encode at that CRF: kept, so the chosen one need not be made again.
-    let mut whole: Vec<(f64, PathBuf)> = Vec::new();
+    let mut wholes: Vec<Whole> = Vec::new();
+    let mut may_predict = job.params.predict;
+    // (CRF, predicted score, tier, how the score is known, encode)
+    let mut chosen: Option<(f64, f64, usize, PredictionSource, usize)> = None;
     for (tier_index, tier) in TIERS.iter().enumerate() {
-        let space = tier_space(&job.params, tier);
+        let space = tier_space(&job.params, tier, job.slope);
         let ranges = sample_ranges(&seg, tier.samples, (tier.sample_seconds * fps).round() as usize);
         // When the samples cover the segment, probes encode the segment
         // itself (and the chosen one is kept); else the samples are cut once.
@@ -336,53 +405,69 @@ pub fn run_segment(
         };
         let mut points: Vec<Point> = Vec::new();
         loop {
-            match space.next(&points, guess) {
-                Next::Probe(crf) => {
-                    report(Report::Step {
-                        segment: seg.index,
-                        step: SegmentStep::Probing { tier: tier_index + 1, crf },
-                    });
-                    let t = Instant::now();
-                    let out = job.scratch.join(format!("probe-{}-crf{crf:.2}.mkv", seg.index));
-                    let frames = match &samples {
-                        Some((path, stl)) => {
-                            Frames { path, tl: stl, range: FrameRange { start: 0, count: stl.frames() }, filters: None }
+            let (point, source) = match space.next(&points, guess) {
+                Next::Probe(crf) => match space.prediction(&points, crf).filter(|_| may_predict && samples.is_some()) {
+                    Some(p) => (p, PredictionSource::Model),
+                    None => {
+                        report(Report::Step {
+                            segment: seg.index,
+                            step: SegmentStep::Probing { tier: tier_index + 1, crf },
+                        });
+                        let t = Instant::now();
+                        let (frames, out) = match &samples {
+                            Some((path, stl)) => (
+                                Frames {
+                                    path,
+                                    tl: stl,
+                                    range: FrameRange { start: 0, count: stl.frames() },
+                                    filters: None,
+                                },
+                                job.scratch.join(format!("probe-{}-crf{crf:.2}.mkv", seg.index)),
+                            ),
+                            None => (
+                                Frames::source(job, tl, seg.range()),
+                                job.output.with_extension(format!("crf{crf:.2}.partial.mkv")),
+                            ),
+                        };
+                        encode_range(ffmpeg, job, frames, crf, threads(), &out, cancel)?;
+                        let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+                        // Harmonic pooling over all the samples' frames, every
+                        // `probe_subsample`th scored (odd: every mini-GOP layer
+                        // is represented).
+                        let s = score(ffmpeg, job, &out, frames, job.params.probe_subsample.max(1), threads(), cancel)?;
+                        if samples.is_none() {
+                            wholes.push(Whole { crf, path: out, score: Some(s) });
+                        } else {
+                            let _ = std::fs::remove_file(&out);
                         }
-                        None => Frames::source(job, tl, seg.range()),
-                    };
-                    encode_range(ffmpeg, job, frames, crf, threads(), &out, cancel)?;
-                    let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-                    // Probes are short: score every frame (subsampled scores
-                    // are optimistic, and the decision must hold for the
-                    // whole segment). Harmonic pooling over all the samples'
-                    // frames.
-                    let s = score(ffmpeg, job, &out, frames, 1, threads(), cancel)?;
-                    if samples.is_none() {
-                        whole.push((crf, out));
-                    } else {
-                        let _ = std::fs::remove_file(&out);
+                        report(Report::Probe { segment: seg.index, tier: tier_index + 1, crf, score: s });
+                        probes.push(ProbeRecord {
+                            tier: tier_index + 1,
+                            crf,
+                            score: s,
+                            bytes,
+                            seconds: t.elapsed().as_secs_f64(),
+                        });
+                        points.push(Point { crf, score: s });
+                        continue;
                     }
-                    report(Report::Probe { segment: seg.index, tier: tier_index + 1, crf, score: s });
-                    probes.push(ProbeRecord {
-                        tier: tier_index + 1,
-                        crf,
-                        score: s,
-                        bytes,
-                        seconds: t.elapsed().as_secs_f64(),
-                    });
-                    points.push(Point { crf, score: s });
-                }
-                Next::Done(p) => {
-                    chosen = Some((p.crf, p.score, tier_index + 1));
-                    break;
-                }
+                },
+                Next::Done(p) => (p, PredictionSource::Probe),
                 Next::Unreachable(best) => {
                     if let Some(b) = best {
                         guess = b.crf;
                     }
                     break;
                 }
+            };
+            let w = encode_whole(ffmpeg, job, tl, &mut wholes, point.crf, &steps)?;
+            if source == PredictionSource::Model && !wholes[w].score.is_some_and(|m| space.verified(m)) {
+                // Not borne out: probe that CRF after all and search on.
+                may_predict = false;
+                continue;
             }
+            chosen = Some((point.crf, point.score, tier_index + 1, source, w));
+            break;
         }
         if samples.is_some() {
             let _ = std::fs::remove_file(&samples_path);
@@ -392,31 +477,22 @@ pub fn run_segment(
         }
     }
     let below_target = chosen.is_none();
-    let (crf, predicted, tier) = chosen.unwrap_or_else(|| {
-        let best = probes.iter().filter(|p| p.crf <= MIN_CRF + 1e-9).map(|p| p.score).fold(0.0, f64::max);
-        (MIN_CRF, best, TIERS.len())
-    });
-    let tmp = job.output.with_extension("partial.mkv");
-    let reusable = whole.iter().position(|(c, _)| (c - crf).abs() < 1e-9);
-    let measured = match reusable {
-        // Already encoded and scored on every frame.
-        Some(i) => {
-            std::fs::rename(&whole[i].1, &tmp)
-                .map_err(|e| ProcessFailure::Spawn { program: "rename".into(), source: e })?;
-            Some(predicted)
-        }
+    let (crf, predicted, tier, prediction, w) = match chosen {
+        Some(c) => c,
         None => {
-            let frames = Frames::source(job, tl, seg.range());
-            report(Report::Step { segment: seg.index, step: SegmentStep::Encoding { crf } });
-            encode_range(ffmpeg, job, frames, crf, threads(), &tmp, cancel)?;
-            report(Report::Step { segment: seg.index, step: SegmentStep::Measuring });
-            score(ffmpeg, job, &tmp, frames, job.params.subsample, threads(), cancel).ok()
+            let best = probes.iter().filter(|p| p.crf <= MIN_CRF + 1e-9).map(|p| p.score).fold(0.0, f64::max);
+            let w = encode_whole(ffmpeg, job, tl, &mut wholes, MIN_CRF, &steps)?;
+            (MIN_CRF, best, TIERS.len(), PredictionSource::Probe, w)
         }
     };
-    for (_, p) in &whole {
-        let _ = std::fs::remove_file(p);
+    let measured = wholes[w].score;
+    std::fs::rename(&wholes[w].path, &job.output)
+        .map_err(|e| ProcessFailure::Spawn { program: "rename".into(), source: e })?;
+    for (i, other) in wholes.iter().enumerate() {
+        if i != w {
+            let _ = std::fs::remove_file(&other.path);
+        }
     }
-    std::fs::rename(&tmp, &job.output).map_err(|e| ProcessFailure::Spawn { program: "rename".into(), source: e })?;
     let bytes = std::fs::metadata(&job.output).map(|m| m.len()).unwrap_or(0);
     Ok(SegmentResult {
         index: seg.index,
@@ -425,6 +501,7 @@ pub fn run_segment(
         crf,
         tier,
         predicted_vmaf: predicted,
+        prediction,
         measured_vmaf: measured,
         bytes,
         seconds: started.elapsed().as_secs_f64(),
@@ -594,6 +671,7 @@ pub fn encode(
                     crf: st.crf.unwrap_or(0.0),
                     tier: st.tier.unwrap_or(1),
                     predicted_vmaf: st.predicted_vmaf.unwrap_or(0.0),
+                    prediction: st.prediction,
                     measured_vmaf: st.measured_vmaf,
                     bytes: st.bytes.unwrap_or(0),
                     seconds: st.seconds.unwrap_or(0.0),
@@ -663,7 +741,12 @@ pub fn encode(
     };
     // A segment's job, with the first guess of what is known at its start.
     let make_job = |seg: Segment| -> SegmentJob {
-        let first_guess = guesses.lock().expect("guesses").first_guess(seg.index);
+        let (first_guess, slope) = {
+            let mut g = guesses.lock().expect("guesses");
+            let slope = g.slope(seg.index);
+            g.started(seg.index, slope);
+            (g.first_guess(seg.index), slope)
+        };
         SegmentJob {
             source: analysis.input.clone(),
             segment: seg,
@@ -675,6 +758,7 @@ pub fn encode(
             params: params.clone(),
             vmaf: vmaf_spec.clone(),
             first_guess,
+            slope,
         }
     };
 
@@ -698,8 +782,8 @@ pub fn encode(
             None => {
                 for _ in 0..params.workers {
                     let (tx, ptx) = (tx.clone(), ptx.clone());
-                    let (queue, stop, active, finishing, make_job, tl) =
-                        (&queue, &stop, &active, &finishing, &make_job, &tl);
+                    let (queue, stop, active, finishing, make_job, tl, guesses) =
+                        (&queue, &stop, &active, &finishing, &make_job, &tl, &guesses);
                     scope.spawn(move || {
                         loop {
                             if stop.load(Ordering::SeqCst) || ctx.cancel.is_cancelled() {
@@ -727,14 +811,28 @@ pub fn encode(
                                 )
                             };
                             let report = |rep: Report| {
-                                if matches!(rep, Report::Step { step: SegmentStep::Measuring, .. }) && !measuring.get()
-                                {
-                                    measuring.set(true);
-                                    finishing.fetch_add(1, Ordering::SeqCst);
+                                // Measuring is usually the last step; a
+                                // prediction it does not bear out sends the
+                                // segment back to probing.
+                                if let Report::Step { step, .. } = rep {
+                                    let now = matches!(step, SegmentStep::Measuring);
+                                    if now != measuring.get() {
+                                        measuring.set(now);
+                                        if now {
+                                            finishing.fetch_add(1, Ordering::SeqCst);
+                                        } else {
+                                            finishing.fetch_sub(1, Ordering::SeqCst);
+                                        }
+                                    }
                                 }
                                 let _ = ptx2.send(rep);
                             };
                             let r = run_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &threads, &report);
+                            // Known before this worker makes its next job
+                            // (the coordinator records it again).
+                            if let Ok(res) = &r {
+                                guesses.lock().expect("guesses").finished(res.index, res.crf);
+                            }
                             if measuring.get() {
                                 finishing.fetch_sub(1, Ordering::SeqCst);
                             }
@@ -759,8 +857,9 @@ pub fn encode(
             while let Ok(r) = prx.try_recv() {
                 ctx.events.emit(&match r {
                     Report::Probe { segment, tier, crf, score } => {
-                        let space = tier_space(params, &TIERS[tier.clamp(1, TIERS.len()) - 1]);
-                        guesses.lock().expect("guesses").probe(segment, tier, &space, Point { crf, score });
+                        let mut g = guesses.lock().expect("guesses");
+                        let space = tier_space(params, &TIERS[tier.clamp(1, TIERS.len()) - 1], g.given_slope(segment));
+                        g.probe(segment, tier, &space, Point { crf, score });
                         Event::SegmentProbe { input: input.to_path_buf(), segment, tier, crf, score }
                     }
                     Report::Step { segment, step } => Event::SegmentStep { input: input.to_path_buf(), segment, step },
@@ -787,6 +886,7 @@ pub fn encode(
                     entry.crf = Some(res.crf);
                     entry.tier = Some(res.tier);
                     entry.predicted_vmaf = Some(res.predicted_vmaf);
+                    entry.prediction = res.prediction;
                     entry.measured_vmaf = res.measured_vmaf;
                     entry.bytes = Some(res.bytes);
                     entry.frames = Some(res.frames);
@@ -813,6 +913,7 @@ pub fn encode(
                         crf: res.crf,
                         tier: res.tier,
                         predicted_vmaf: res.predicted_vmaf,
+                        prediction: res.prediction,
                         measured_vmaf: res.measured_vmaf,
                         bytes: res.bytes,
                         seconds: res.seconds,

@@ -30,6 +30,10 @@ pub struct SearchSpace {
     pub tolerance: f64,
     /// Probes at most.
     pub max_probes: usize,
+    /// Log-deficit per CRF step assumed while this search has measured no
+    /// slope of its own: what the file's other segments measured, else
+    /// [`DEFAULT_SLOPE`].
+    pub prior_slope: f64,
 }
 
 /// What to do next.
@@ -47,10 +51,15 @@ pub enum Next {
 /// which grows close to linearly with CRF over the whole range (the raw
 /// score is flat at low CRFs and steep at high ones, which makes straight
 /// lines through raw scores overshoot). Slope per CRF step assumed with one
-/// point, and the bounds a measured slope is held within:
-const DEFAULT_SLOPE: f64 = 0.08;
+/// point and nothing learned (1080p SVT-AV1 content measured 0.07–0.085),
+/// and the bounds a measured slope is held within:
+pub const DEFAULT_SLOPE: f64 = 0.08;
 const MIN_SLOPE: f64 = 0.015;
 const MAX_SLOPE: f64 = 0.6;
+
+/// Farthest (in CRF) a score is predicted from a measured point without
+/// probing it (see [`SearchSpace::prediction`]).
+pub const MAX_LEAP: f64 = 8.0;
 
 /// `ln(100 − score)`, the quantity that is about linear in CRF.
 fn deficit(score: f64) -> f64 {
@@ -139,16 +148,62 @@ impl SearchSpace {
         })
     }
 
-    /// Log-deficit gained per CRF step, from the two points nearest the target.
+    /// Log-deficit gained per CRF step: measured from the points when two
+    /// differ in CRF, else the prior.
     fn slope(&self, points: &[Point]) -> f64 {
-        let mut near: Vec<Point> = points.to_vec();
-        near.sort_by(|a, b| (a.score - self.target).abs().total_cmp(&(b.score - self.target).abs()));
-        match near.as_slice() {
-            [a, b, ..] if (a.crf - b.crf).abs() > 1e-9 => {
-                ((deficit(b.score) - deficit(a.score)) / (b.crf - a.crf)).clamp(MIN_SLOPE, MAX_SLOPE)
-            }
-            _ => DEFAULT_SLOPE,
+        measured_slope(points, self.target).unwrap_or(self.prior_slope)
+    }
+
+    /// The score the model expects at `crf`: the measured point nearest to
+    /// it, moved along the slope.
+    pub fn model_score(&self, points: &[Point], crf: f64) -> Option<f64> {
+        let near = points.iter().min_by(|a, b| (a.crf - crf).abs().total_cmp(&(b.crf - crf).abs()))?;
+        let d = deficit(near.score) + self.slope(points) * (crf - near.crf);
+        Some(100.0 - d.exp())
+    }
+
+    /// When the probe the search asks for next (`crf`, from
+    /// [`SearchSpace::next`]) would most likely just confirm what the model
+    /// already says, the point it would measure: the model's score at
+    /// `crf`, which must lie within `[target, target + tolerance]`, taken at
+    /// most [`MAX_LEAP`] from a measured point. The caller encodes the
+    /// segment at that CRF and checks the prediction on the result
+    /// ([`SearchSpace::verified`]), probing after all when it misses.
+    pub fn prediction(&self, points: &[Point], crf: f64) -> Option<Point> {
+        let near = points.iter().map(|p| (p.crf - crf).abs()).fold(f64::INFINITY, f64::min);
+        if near > MAX_LEAP + 1e-9 {
+            return None;
         }
+        let score = self.model_score(points, crf)?;
+        (score >= self.target && score <= self.target + self.tolerance).then_some(Point { crf, score })
+    }
+
+    /// Whether a whole segment that scored `measured` bears out a
+    /// prediction: no more than [`VERIFY_BELOW`] under the target (what the
+    /// samples and the whole segment differ by, measured), and no more
+    /// than [`VERIFY_ABOVE`] over it (bits wasted).
+    pub fn verified(&self, measured: f64) -> bool {
+        measured >= self.target - VERIFY_BELOW && measured <= self.target + VERIFY_ABOVE
+    }
+}
+
+/// How far under the target a predicted CRF's measured whole-segment score
+/// may fall and still stand. Segments settled by a probe measured 0.2–0.5
+/// under their samples' score (the samples are 15–20% of the segment).
+pub const VERIFY_BELOW: f64 = 0.5;
+/// How far over the target it may rise (beyond this, bits are wasted).
+pub const VERIFY_ABOVE: f64 = 2.0;
+
+/// Log-deficit per CRF step between the two points nearest the target,
+/// held within bounds; `None` without two points at different CRFs.
+pub fn measured_slope(points: &[Point], target: f64) -> Option<f64> {
+    let mut near: Vec<Point> = points.to_vec();
+    near.sort_by(|a, b| (a.score - target).abs().total_cmp(&(b.score - target).abs()));
+    match near.as_slice() {
+        [a, b, ..] if (a.crf - b.crf).abs() > 1e-9 => {
+            Some(((deficit(b.score) - deficit(a.score)) / (b.crf - a.crf)).clamp(MIN_SLOPE, MAX_SLOPE))
+        }
+        _ => None,
     }
 }
 
@@ -171,7 +226,15 @@ mod tests {
     const MAX: usize = 6;
 
     fn space() -> SearchSpace {
-        SearchSpace { min_crf: 10.0, max_crf: 55.0, step: 0.25, target: 93.0, tolerance: 1.0, max_probes: 6 }
+        SearchSpace {
+            min_crf: 10.0,
+            max_crf: 55.0,
+            step: 0.25,
+            target: 93.0,
+            tolerance: 1.0,
+            max_probes: 6,
+            prior_slope: DEFAULT_SLOPE,
+        }
     }
 
     /// Runs the search against a score curve; returns (result, probes used).
@@ -284,6 +347,76 @@ mod tests {
         assert!(s.estimate(&[Point { crf: 30.0, score: 97.0 }]).unwrap() > 30.0);
         // Unreachable at the floor: the floor.
         assert_eq!(s.estimate(&[Point { crf: 10.0, score: 80.0 }]), Some(10.0));
+    }
+
+    /// ln(100 − vmaf) linear in CRF with `slope`, `at` at CRF 30.
+    fn log_curve(at: f64, slope: f64) -> impl Fn(f64) -> f64 {
+        move |c: f64| 100.0 - ((100.0 - at).ln() + (c - 30.0) * slope).exp()
+    }
+
+    #[test]
+    fn a_prediction_spares_the_confirming_probe_on_a_known_slope() {
+        let s = space();
+        let curve = log_curve(96.0, DEFAULT_SLOPE);
+        let pts = [Point { crf: 30.0, score: curve(30.0) }];
+        let Next::Probe(c) = s.next(&pts, 30.0) else { panic!() };
+        let p = s.prediction(&pts, c).expect("a short leap on the assumed slope");
+        assert_eq!(p.crf, c);
+        assert!((93.0..=94.0).contains(&p.score), "{p:?}");
+        // The model is the curve: the prediction is what a probe would measure.
+        assert!((p.score - curve(c)).abs() < 0.05, "{p:?} vs {}", curve(c));
+        assert!((s.model_score(&pts, c).unwrap() - p.score).abs() < 1e-12);
+    }
+
+    #[test]
+    fn no_prediction_far_from_what_was_measured_or_outside_the_tolerance() {
+        let s = space();
+        // 99.5 at CRF 10: the target lies far up the curve.
+        let pts = [Point { crf: 10.0, score: 99.5 }];
+        let Next::Probe(c) = s.next(&pts, 10.0) else { panic!() };
+        assert!(c - 10.0 > MAX_LEAP, "{c}");
+        assert_eq!(s.prediction(&pts, c), None);
+        // A CRF the model puts under the target (or far over it) is no settlement.
+        let pts = [Point { crf: 30.0, score: 95.0 }];
+        assert_eq!(s.prediction(&pts, 29.0), None, "over target + tolerance");
+        assert_eq!(s.prediction(&pts, 37.0), None, "under the target");
+    }
+
+    #[test]
+    fn predictions_follow_the_learned_slope() {
+        // A steep curve (0.14 per step) with the steep slope learned from
+        // other segments: the prediction lands where a probe would.
+        let steep = SearchSpace { prior_slope: 0.14, ..space() };
+        let curve = log_curve(95.5, 0.14);
+        let pts = [Point { crf: 30.0, score: curve(30.0) }];
+        let Next::Probe(c) = steep.next(&pts, 30.0) else { panic!() };
+        let p = steep.prediction(&pts, c).unwrap();
+        assert!((curve(c) - 93.0).abs() < 1.0 && curve(c) >= 93.0, "{c}: {}", curve(c));
+        assert!((p.score - curve(c)).abs() < 0.05);
+        // With the default slope the same point predicts a CRF the steep
+        // curve puts under the target: the check on the encode catches it.
+        let Next::Probe(c2) = space().next(&pts, 30.0) else { panic!() };
+        assert!(c2 > c);
+        assert!(curve(c2) < 93.0, "{c2}: {}", curve(c2));
+    }
+
+    #[test]
+    fn verification_band() {
+        let s = space();
+        assert!(s.verified(93.0) && s.verified(92.5) && s.verified(95.0));
+        assert!(!s.verified(92.4) && !s.verified(95.1));
+    }
+
+    #[test]
+    fn slope_measured_from_the_two_points_nearest_the_target() {
+        assert_eq!(measured_slope(&[Point { crf: 30.0, score: 95.0 }], 93.0), None);
+        let pts =
+            [Point { crf: 20.0, score: 99.0 }, Point { crf: 30.0, score: 95.0 }, Point { crf: 34.0, score: 92.0 }];
+        let m = measured_slope(&pts, 93.0).unwrap();
+        assert!((m - (8.0f64.ln() - 5.0f64.ln()) / 4.0).abs() < 1e-12, "{m}");
+        // Contradicting points are held within bounds.
+        let noisy = [Point { crf: 30.0, score: 93.0 }, Point { crf: 31.0, score: 93.5 }];
+        assert_eq!(measured_slope(&noisy, 93.0), Some(MIN_SLOPE));
     }
 
     #[test]

@@ -41,7 +41,15 @@ impl VmafSpec {
 }
 
 /// ffmpeg arguments scoring `distorted` (an encode of the frames of
-/// `range`) against the same frames of `source` through `ref_filters`.
+/// `range`) against the same frames of `source` through `ref_filters`,
+/// every `subsample`th frame (libvmaf `n_subsample`).
+///
+/// With a subsample of 3 or more, only the frames libvmaf reads are passed
+/// to it: each scored frame with the one before and after it, which its
+/// motion feature compares (libvmaf runs temporal features on every frame
+/// it is given, scored or not). libvmaf then scores every 3rd of those:
+/// the same frames with the same features, so the same score, without
+/// converting and handing over the other frames.
 pub fn vmaf_args(
     distorted: &Path,
     source: &Path,
@@ -52,15 +60,22 @@ pub fn vmaf_args(
     subsample: u32,
 ) -> FfmpegArgs {
     let mut a = FfmpegArgs::default();
-    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info"]).input(distorted);
+    let threads = spec.threads.max(1).to_string();
+    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", &threads]).input(distorted);
+    a.extend(["-threads", &threads]);
     seek_input(&mut a, source, tl, range.start);
     let count = range.count;
     let scale = spec.scale.map(|(w, h)| format!(",scale={w}:{h}:flags=bicubic")).unwrap_or_default();
     let pre = ref_filters.map(|f| format!("{f},")).unwrap_or_default();
+    let (select, n_subsample) = match subsample {
+        // Frames k·n − 1, k·n and k·n + 1.
+        n if n > 3 => (format!("select=lt(mod(n+1\\,{n})\\,3),"), 3),
+        n => (String::new(), n.max(1)),
+    };
     let graph = format!(
-        "[0:v]setpts=N/(25*TB),format=yuv420p10le{scale}[d];\
-         [1:v]trim=end_frame={count},{pre}setpts=N/(25*TB),format=yuv420p10le{scale}[r];\
-         [d][r]libvmaf=model=version={}:n_subsample={subsample}:pool={}:n_threads={}",
+        "[0:v]{select}setpts=N/(25*TB),format=yuv420p10le{scale}[d];\
+         [1:v]trim=end_frame={count},{pre}{select}setpts=N/(25*TB),format=yuv420p10le{scale}[r];\
+         [d][r]libvmaf=model=version={}:n_subsample={n_subsample}:pool={}:n_threads={}",
         spec.model, spec.pool, spec.threads
     );
     a.arg("-lavfi").arg(graph).extend(["-f", "null", "-"]);
