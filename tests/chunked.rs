@@ -133,6 +133,47 @@ fn segments_are_frame_exact_on_open_gop_mpeg2_dvd() {
     assert_frame_exact(&src, 1.5);
 }
 
+#[test]
+fn scene_detection_in_parts_finds_the_cuts_of_one_pass() {
+    // 45 s in three scenes, cut at 15 s and 30 s.
+    let src = fixture(
+        "three_scenes.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=12:duration=15",
+            "-f",
+            "lavfi",
+            "-i",
+            "smptehdbars=size=320x240:rate=12:duration=15",
+            "-f",
+            "lavfi",
+            "-i",
+            "mandelbrot=size=320x240:rate=12,trim=duration=15,setpts=PTS-STARTPTS",
+            "-filter_complex",
+            "[0:v][1:v][2:v]concat=n=3:v=1,format=yuv420p[v]",
+            "-map",
+            "[v]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "24",
+        ],
+    );
+    let tl = segments::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
+    assert_eq!(tl.bytes.len(), tl.frames(), "coded sizes read with the timeline");
+    let one = segments::scene_cuts(&ffmpeg(), &src, &tl, 1, &Cancel::new());
+    assert_eq!(segments::scan_parts(&tl, 4).len(), 2, "two stretches of at least 20 s");
+    let parts = segments::scene_cuts(&ffmpeg(), &src, &tl, 4, &Cancel::new());
+    assert_eq!(one, parts);
+    for cut in [15.0, 30.0] {
+        assert!(one.iter().any(|c| (c - cut).abs() < 0.01), "cut at {cut}: {one:?}");
+    }
+}
+
 fn chunked_drapto(t: &Path) -> Command {
     let mut c = drapto(t);
     c.env("DRAPTO_ENABLE_CHUNKED_ENCODING", "true")
@@ -363,6 +404,38 @@ fn a_prediction_spares_the_confirming_probe_and_lands_where_probing_does() {
     assert_eq!(probed.prediction, PredictionSource::Probe);
     assert!(probed.probes.len() >= 2, "{probed:?}");
     assert!((probed.crf - predicted.crf).abs() <= 1.0, "probed {} vs predicted {}", probed.crf, predicted.crf);
+}
+
+#[test]
+fn the_measurement_scores_what_libvmaf_scores_on_every_subsampled_frame() {
+    let t = tempfile::tempdir().unwrap();
+    let (mut job, tl) = whole_clip_job(t.path(), 30.0, None);
+    // Frames 20–61 (mid-GOP at both ends), every 9th scored: the encode
+    // writes the frames that reads beside it.
+    job.segment = Segment { index: 0, start: 20, end: 62 };
+    job.params.subsample = 9;
+    job.params.predict = false;
+    let r = run_segment(&ffmpeg(), &job, &tl, &Cancel::new(), &|| 2, &|_| {}).unwrap();
+    let measured = r.measured_vmaf.expect("measured");
+    assert_eq!(frame_count(&job.output), 42);
+    // libvmaf itself, given every frame of the encode and those of the source.
+    let mut a = FfmpegArgs::default();
+    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info"]).input(&job.output).input(&job.source);
+    let side = "setpts=N/(25*TB),format=yuv420p10le,scale=1920:1440:flags=bicubic";
+    a.arg("-lavfi").arg(format!(
+        "[0:v]{side}[d];[1:v]trim=start_frame=20:end_frame=62,{side}[r];\
+         [d][r]libvmaf=model=version=vmaf_v0.6.1:n_subsample=9:pool=harmonic_mean"
+    ));
+    a.extend(["-f", "null", "-"]);
+    let out = a.command(&ffmpeg()).output().unwrap();
+    let direct = drapto::encode::chunked::vmaf::parse_score(&String::from_utf8_lossy(&out.stderr)).expect("a score");
+    assert!((measured - direct).abs() < 1e-6, "measured {measured}, libvmaf on every frame {direct}");
+    let left: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "0001.mkv")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 /// The `--json` events of a chunked file come in order: analysis, the video

@@ -91,9 +91,15 @@ mod tests {
     fn samples_this_process() {
         let c = Cancel::new();
         let s = Sampler::start(&c);
+        // Work until the kernel has counted some CPU time (a tick is 10 ms;
+        // an optimized loop can finish within one).
+        let before = cpu_seconds().unwrap();
+        let started = std::time::Instant::now();
         let mut x = 0u64;
-        for i in 0..20_000_000u64 {
-            x = x.wrapping_add(i * i);
+        while cpu_seconds().unwrap() <= before && started.elapsed() < Duration::from_secs(5) {
+            for i in 0..1_000_000u64 {
+                x = x.wrapping_add(std::hint::black_box(i * i));
+            }
         }
         std::hint::black_box(x);
         std::thread::sleep(Duration::from_millis(600));

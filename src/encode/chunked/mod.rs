@@ -183,9 +183,18 @@ impl<'a> Frames<'a> {
     fn source(job: &'a SegmentJob, tl: &'a Timeline, range: FrameRange) -> Frames<'a> {
         Frames { path: &job.source, tl, range, filters: job.filters.as_deref() }
     }
+
+    /// These frames as the reference of a score.
+    fn reference(self) -> vmaf::Reference<'a> {
+        vmaf::Reference::Source { path: self.path, tl: self.tl, range: self.range, filters: self.filters }
+    }
 }
 
-/// Encodes `frames` at `crf` to `out`.
+/// Encodes `frames` at `crf` to `out`. With `refs`, the same decode also
+/// writes the frames that scoring every `refs.1`th frame reads (see
+/// [`vmaf::selection`]) raw to `refs.0`, so that the measurement need not
+/// decode the source again.
+#[allow(clippy::too_many_arguments)]
 fn encode_range(
     ffmpeg: &Path,
     job: &SegmentJob,
@@ -193,17 +202,35 @@ fn encode_range(
     crf: f64,
     threads: u32,
     out: &Path,
+    refs: Option<(&Path, u32)>,
     cancel: &Cancel,
 ) -> std::result::Result<(), ProcessFailure> {
     let mut a = FfmpegArgs::new();
+    // The decoder gets the encoder's share of threads: its own would cost
+    // more CPU for the same frames.
+    a.arg("-threads").arg(threads.to_string());
     segments::seek_input(&mut a, frames.path, frames.tl, frames.range.start);
-    segments::frames_output(&mut a, frames.range.count);
-    a.extend(["-map_metadata", "-1", "-map_chapters", "-1"]);
-    if let Some(f) = frames.filters {
-        a.arg("-vf").arg(f);
+    let select = refs.and_then(|(_, n)| vmaf::selection(n));
+    match (refs, select) {
+        (Some((refs_path, _)), Some(select)) => {
+            let pre = frames.filters.map(|f| format!("{f},")).unwrap_or_default();
+            a.arg("-filter_complex")
+                .arg(format!("[0:v:0]trim=end_frame={},{pre}split=2[enc][ref];[ref]{select}[sel]", frames.range.count));
+            a.extend(["-map", "[enc]", "-map_metadata", "-1", "-map_chapters", "-1"]);
+            a.extend(crf_args(&job.encoder_args, &job.svt_params, crf, threads));
+            a.extend(["-f", "matroska"]).output(out);
+            a.extend(["-map", "[sel]", "-fps_mode", "passthrough", "-c:v", "rawvideo", "-f", "nut"]).output(refs_path);
+        }
+        _ => {
+            segments::frames_output(&mut a, frames.range.count);
+            a.extend(["-map_metadata", "-1", "-map_chapters", "-1"]);
+            if let Some(f) = frames.filters {
+                a.arg("-vf").arg(f);
+            }
+            a.extend(crf_args(&job.encoder_args, &job.svt_params, crf, threads));
+            a.extend(["-f", "matroska"]).output(out);
+        }
     }
-    a.extend(crf_args(&job.encoder_args, &job.svt_params, crf, threads));
-    a.extend(["-f", "matroska"]).output(out);
     crate::tools::process::run(
         &mut a.command(ffmpeg),
         &format!("segment {} encode", job.segment.index + 1),
@@ -213,18 +240,18 @@ fn encode_range(
     .map(|_| ())
 }
 
-/// Scores `distorted` (an encode of `frames`) against `frames`.
+/// Scores `distorted` against `reference`, every `subsample`th frame.
 fn score(
     ffmpeg: &Path,
     job: &SegmentJob,
     distorted: &Path,
-    frames: Frames,
+    reference: vmaf::Reference,
     subsample: u32,
     threads: u32,
     cancel: &Cancel,
 ) -> std::result::Result<f64, ProcessFailure> {
     let spec = VmafSpec { threads, ..job.vmaf.clone() };
-    let a = vmaf::vmaf_args(distorted, frames.path, frames.tl, frames.range, frames.filters, &spec, subsample);
+    let a = vmaf::vmaf_args(distorted, reference, &spec, subsample);
     let mut found = None;
     crate::tools::process::run_lines(&mut a.command(ffmpeg), "vmaf", cancel, |line| {
         if let crate::tools::process::Line::Err(l) = line {
@@ -286,7 +313,7 @@ fn cut_samples(
         |_| {},
     )?;
     let d = tl.frame_duration();
-    Ok(Timeline { pts: (0..n).map(|i| i as f64 * d).collect() })
+    Ok(Timeline { pts: (0..n).map(|i| i as f64 * d).collect(), bytes: vec![] })
 }
 
 /// The search of one tier; `slope` is what other segments of the file
@@ -344,10 +371,34 @@ fn encode_whole(
     let seg = job.segment;
     let path = job.output.with_extension(format!("crf{crf:.2}.partial.mkv"));
     let frames = Frames::source(job, tl, seg.range());
+    // The frames the measurement reads, written raw by the encode's own
+    // decode of the source, when they are few enough.
+    let subsample = job.params.subsample;
+    let selected = (seg.frames() as u64 * 3).div_ceil(u64::from(subsample.max(1)));
+    let refs = (vmaf::selection(subsample).is_some()
+        && job.params.frame_bytes > 0
+        && job.params.frame_bytes * selected <= RAW_SAMPLES_MAX)
+        .then(|| job.scratch.join(format!("refs-{}-crf{crf:.2}.nut", seg.index)));
     (steps.report)(Report::Step { segment: seg.index, step: SegmentStep::Encoding { crf } });
-    encode_range(ffmpeg, job, frames, crf, (steps.threads)(), &path, steps.cancel)?;
+    encode_range(
+        ffmpeg,
+        job,
+        frames,
+        crf,
+        (steps.threads)(),
+        &path,
+        refs.as_deref().map(|r| (r, subsample)),
+        steps.cancel,
+    )?;
     (steps.report)(Report::Step { segment: seg.index, step: SegmentStep::Measuring });
-    let score = score(ffmpeg, job, &path, frames, job.params.subsample, (steps.threads)(), steps.cancel).ok();
+    let reference = match &refs {
+        Some(r) => vmaf::Reference::Selected(r),
+        None => frames.reference(),
+    };
+    let score = score(ffmpeg, job, &path, reference, subsample, (steps.threads)(), steps.cancel).ok();
+    if let Some(r) = &refs {
+        let _ = std::fs::remove_file(r);
+    }
     wholes.push(Whole { crf, path, score });
     Ok(wholes.len() - 1)
 }
@@ -429,12 +480,20 @@ pub fn run_segment(
                                 job.output.with_extension(format!("crf{crf:.2}.partial.mkv")),
                             ),
                         };
-                        encode_range(ffmpeg, job, frames, crf, threads(), &out, cancel)?;
+                        encode_range(ffmpeg, job, frames, crf, threads(), &out, None, cancel)?;
                         let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
                         // Harmonic pooling over all the samples' frames, every
                         // `probe_subsample`th scored (odd: every mini-GOP layer
                         // is represented).
-                        let s = score(ffmpeg, job, &out, frames, job.params.probe_subsample.max(1), threads(), cancel)?;
+                        let s = score(
+                            ffmpeg,
+                            job,
+                            &out,
+                            frames.reference(),
+                            job.params.probe_subsample.max(1),
+                            threads(),
+                            cancel,
+                        )?;
                         if samples.is_none() {
                             wholes.push(Whole { crf, path: out, score: Some(s) });
                         } else {
@@ -593,7 +652,8 @@ pub fn encode(
     let input = analysis.input.as_path();
     let t0 = Instant::now();
     let tl = segments::timeline(ffprobe, input, ctx.cancel)?;
-    let cuts = segments::scene_cuts(ctx.ffmpeg, input, ctx.cancel);
+    let cuts =
+        segments::scene_cuts(ctx.ffmpeg, input, &tl, params.workers * params.threads_per_worker as usize, ctx.cancel);
     ctx.cancel.check()?;
     let segs = segments::plan_segments(&tl, &cuts, params.chunk_seconds);
     let total_frames = tl.frames();

@@ -512,7 +512,7 @@ fn prepare(d: &Dispatch, dir: &Path, seg: Segment, shared: bool) -> std::result:
     let i = id(&seg);
     let rel = |name: &str| Path::new(REMOTE_DIR).join(format!("{i}.{name}"));
     let timeline = if shared {
-        Timeline { pts: d.timeline.pts[seg.start..seg.end].to_vec() }
+        Timeline { pts: d.timeline.pts[seg.start..seg.end].to_vec(), bytes: vec![] }
     } else {
         let extract = dir.join(format!("{i}.src.mkv"));
         let f = job.filters.as_deref();

@@ -20,6 +20,10 @@ use std::process::Command;
 pub struct Timeline {
     /// Presentation time of each frame, seconds, ascending.
     pub pts: Vec<f64>,
+    /// Coded size of each frame in bytes, in the same order (empty when
+    /// not read): how much decoding each stretch costs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bytes: Vec<u64>,
 }
 
 impl Timeline {
@@ -58,44 +62,105 @@ impl Timeline {
 /// (no decoding): every packet is one frame.
 pub fn timeline(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Result<Timeline> {
     let mut cmd = Command::new(ffprobe);
-    cmd.args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+    cmd.args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,size", "-of", "csv=p=0"])
         .arg(crate::tools::path_arg(input));
     let text = crate::tools::process::output(&mut cmd, "read frame timeline", cancel).map_err(Error::process(input))?;
-    let mut pts: Vec<f64> = text.lines().filter_map(|l| l.trim().trim_end_matches(',').parse().ok()).collect();
-    pts.sort_by(f64::total_cmp);
-    pts.dedup();
-    if pts.is_empty() {
+    let mut frames: Vec<(f64, u64)> = text.lines().filter_map(parse_packet).collect();
+    frames.sort_by(|a, b| a.0.total_cmp(&b.0));
+    frames.dedup_by(|a, b| a.0 == b.0);
+    if frames.is_empty() {
         return Err(Error::Input { path: input.to_path_buf(), problem: "no video frames found".into() });
     }
-    Ok(Timeline { pts })
+    Ok(Timeline { pts: frames.iter().map(|f| f.0).collect(), bytes: frames.iter().map(|f| f.1).collect() })
 }
 
-/// Scene cuts (seconds) found by ffmpeg's `scdet` on a small copy of the
-/// picture; empty when detection fails (segments then cut near the target).
-pub fn scene_cuts(ffmpeg: &Path, input: &Path, cancel: &Cancel) -> Vec<f64> {
-    let mut a = FfmpegArgs::default();
+/// "12.345,6789" (pts_time, size; either order of a trailing comma) → (12.345, 6789).
+fn parse_packet(line: &str) -> Option<(f64, u64)> {
+    let mut it = line.trim().split(',').map(str::trim).filter(|f| !f.is_empty());
+    let pts = it.next()?.parse().ok()?;
+    let size = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    Some((pts, size))
+}
+
+/// Stretches of the timeline, `(first frame, end frame)`, for `parts`
+/// scene detections run side by side: of about equal coded size (decoding
+/// is the cost), none shorter than [`MIN_SCAN_SECONDS`].
+pub fn scan_parts(tl: &Timeline, parts: usize) -> Vec<(usize, usize)> {
+    let n = tl.frames();
+    let span = tl.pts[n - 1] - tl.pts[0];
+    let parts = parts.min((span / MIN_SCAN_SECONDS) as usize).max(1);
+    let weight: Vec<u64> = if tl.bytes.len() == n { tl.bytes.iter().map(|b| b + 1).collect() } else { vec![1; n] };
+    let total: u64 = weight.iter().sum();
+    let mut bounds = vec![0];
+    let mut acc = 0u64;
+    for (i, w) in weight.iter().enumerate() {
+        if bounds.len() < parts && acc >= total * bounds.len() as u64 / parts as u64 && i > *bounds.last().unwrap() {
+            bounds.push(i);
+        }
+        acc += w;
+    }
+    bounds.push(n);
+    bounds.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+/// Shortest stretch one scene detection scans.
+pub const MIN_SCAN_SECONDS: f64 = 20.0;
+
+/// Scene cuts (seconds, on the timeline's clock) found by ffmpeg's `scdet`
+/// on a small copy of the picture; empty when detection fails (segments
+/// then cut near the target). The timeline is scanned in `parts` stretches
+/// side by side, each by a single-threaded ffmpeg (a decoder's own threads
+/// cost more CPU for the same frames), each starting a second early so that
+/// its first frame is compared with the one before.
+pub fn scene_cuts(ffmpeg: &Path, input: &Path, tl: &Timeline, parts: usize, cancel: &Cancel) -> Vec<f64> {
+    let stretches = scan_parts(tl, parts);
+    let mut out: Vec<f64> = std::thread::scope(|s| {
+        let jobs: Vec<_> =
+            stretches.iter().map(|&(a, b)| s.spawn(move || scan(ffmpeg, input, tl, a, b, cancel))).collect();
+        jobs.into_iter().flat_map(|j| j.join().unwrap_or_default()).collect()
+    });
+    out.sort_by(f64::total_cmp);
+    out.dedup_by(|a, b| (*a - *b).abs() < tl.frame_duration() / 2.0);
+    out
+}
+
+/// Scene cuts among frames `[a, b)` of the timeline.
+fn scan(ffmpeg: &Path, input: &Path, tl: &Timeline, a: usize, b: usize, cancel: &Cancel) -> Vec<f64> {
+    let mut args = FfmpegArgs::default();
     // Scene detection needs the picture, not its finer details: skipping the
-    // loop filter roughly halves the decode, the main cost.
-    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-skip_loop_filter", "all"]).input(input).extend([
+    // loop filter roughly halves the decode, the main cost. Timestamps are
+    // kept as they are in the file, as on the timeline.
+    args.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", "1", "-skip_loop_filter", "all"]);
+    args.arg("-copyts");
+    let from = tl.pts[a] - 1.0;
+    if a > 0 && from > tl.pts[0] {
+        args.extend(["-seek_timestamp", "1", "-ss"]).arg(format!("{from:.6}"));
+    }
+    if b < tl.frames() {
+        // Read up to the stretch's end (and a frame beyond).
+        let start = if a > 0 && from > tl.pts[0] { from } else { tl.pts[0] };
+        args.arg("-t").arg(format!("{:.6}", tl.pts[b] - start + tl.frame_duration()));
+    }
+    args.input(input).extend([
         "-map",
         "0:v:0",
         "-an",
         "-sn",
         "-dn",
         "-vf",
-        "scale=320:-2,scdet=threshold=12",
+        "scale=320:-2:flags=fast_bilinear,scdet=threshold=12",
         "-f",
         "null",
         "-",
     ]);
+    let (lo, hi) = (tl.pts[a] - tl.frame_duration() / 2.0, b.checked_sub(1).map_or(f64::INFINITY, |l| tl.pts[l]));
     let mut out = Vec::new();
-    let mut cmd = a.command(ffmpeg);
+    let mut cmd = args.command(ffmpeg);
     let _ = crate::tools::process::run_lines(&mut cmd, "scene detection", cancel, |line| {
         if let crate::tools::process::Line::Err(l) = line {
-            out.extend(parse_scdet(l));
+            out.extend(parse_scdet(l).filter(|t| *t >= lo && *t <= hi + tl.frame_duration() / 2.0));
         }
     });
-    out.sort_by(f64::total_cmp);
     out
 }
 
@@ -197,7 +262,7 @@ mod tests {
     use super::*;
 
     fn tl(frames: usize, fps: f64) -> Timeline {
-        Timeline { pts: (0..frames).map(|i| i as f64 / fps).collect() }
+        Timeline { pts: (0..frames).map(|i| i as f64 / fps).collect(), bytes: vec![] }
     }
 
     fn check_cover(segs: &[Segment], n: usize) {
@@ -247,7 +312,7 @@ mod tests {
         // Variable frame rate: 24 fps then 60 fps.
         let mut pts: Vec<f64> = (0..240).map(|i| i as f64 / 24.0).collect();
         pts.extend((0..1200).map(|i| 10.0 + i as f64 / 60.0));
-        let t = Timeline { pts };
+        let t = Timeline { pts, bytes: vec![] };
         let s = plan_segments(&t, &[], 5.0);
         check_cover(&s, 1440);
     }
@@ -273,6 +338,32 @@ mod tests {
         }
         assert!(at.iter().any(|a| *a), "the cut at 4 s starts a segment: {segs:?}");
         assert!(!starts_at_cut(&t, &[0.0], &segs)[0], "the first segment starts no cut");
+    }
+
+    #[test]
+    fn scan_parts_split_the_coded_size_evenly() {
+        // 120 s at 25 fps; the second half costs three times as much.
+        let mut t = tl(3000, 25.0);
+        t.bytes = (0..3000).map(|i| if i < 1500 { 1000 } else { 3000 }).collect();
+        assert_eq!(scan_parts(&t, 1), vec![(0, 3000)]);
+        let p = scan_parts(&t, 2);
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].0, p[1].1, p[0].1), (0, 3000, p[1].0));
+        // Half the bytes: all of the first half and a sixth of the second.
+        assert!((1990..=2010).contains(&p[0].1), "{p:?}");
+        // Without sizes, equal frame counts; never parts under 20 s.
+        t.bytes.clear();
+        assert_eq!(scan_parts(&t, 2), vec![(0, 1500), (1500, 3000)]);
+        assert_eq!(scan_parts(&t, 16).len(), 5, "119.96 s: five parts of 24 s");
+        assert_eq!(scan_parts(&tl(100, 25.0), 4), vec![(0, 100)]);
+    }
+
+    #[test]
+    fn packet_lines() {
+        assert_eq!(parse_packet("12.5,6789"), Some((12.5, 6789)));
+        assert_eq!(parse_packet("12.5,6789,"), Some((12.5, 6789)));
+        assert_eq!(parse_packet("0.041000,"), Some((0.041, 0)));
+        assert_eq!(parse_packet("N/A,12"), None);
     }
 
     #[test]

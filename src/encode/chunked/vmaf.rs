@@ -40,43 +40,63 @@ impl VmafSpec {
     }
 }
 
-/// ffmpeg arguments scoring `distorted` (an encode of the frames of
-/// `range`) against the same frames of `source` through `ref_filters`,
-/// every `subsample`th frame (libvmaf `n_subsample`).
-///
-/// With a subsample of 3 or more, only the frames libvmaf reads are passed
-/// to it: each scored frame with the one before and after it, which its
-/// motion feature compares (libvmaf runs temporal features on every frame
-/// it is given, scored or not). libvmaf then scores every 3rd of those:
-/// the same frames with the same features, so the same score, without
-/// converting and handing over the other frames.
-pub fn vmaf_args(
-    distorted: &Path,
-    source: &Path,
-    tl: &Timeline,
-    range: FrameRange,
-    ref_filters: Option<&str>,
-    spec: &VmafSpec,
-    subsample: u32,
-) -> FfmpegArgs {
+/// The frames an encode is scored against.
+#[derive(Debug, Clone, Copy)]
+pub enum Reference<'a> {
+    /// Frames `range` of `source` (whose frame timeline is `tl`), through
+    /// `filters` (the encode's deinterlace and crop).
+    Source { path: &'a Path, tl: &'a Timeline, range: FrameRange, filters: Option<&'a str> },
+    /// A file of just the frames that scoring every `subsample`th one reads
+    /// (see [`selection`]), filtered already: written beside the encode by
+    /// the same decode of the source.
+    Selected(&'a Path),
+}
+
+/// With a `subsample` of more than 3, the filter that keeps only the frames
+/// libvmaf reads when it scores every `subsample`th frame: each scored
+/// frame with the one before and after it, which its motion feature
+/// compares (libvmaf runs temporal features on every frame it is given,
+/// scored or not). libvmaf then scores every 3rd of those: the same frames
+/// with the same features, so the same score, without decoding into,
+/// converting and handing over the others.
+pub fn selection(subsample: u32) -> Option<String> {
+    (subsample > 3).then(|| format!("select=lt(mod(n+1\\,{subsample})\\,3)"))
+}
+
+/// libvmaf's `n_subsample` for frames that went through [`selection`].
+fn n_subsample(subsample: u32) -> u32 {
+    if subsample > 3 { 3 } else { subsample.max(1) }
+}
+
+/// ffmpeg arguments scoring `distorted` (an encode of the reference's
+/// frames) against `reference`, every `subsample`th frame (libvmaf
+/// `n_subsample`, applied through [`selection`]).
+pub fn vmaf_args(distorted: &Path, reference: Reference, spec: &VmafSpec, subsample: u32) -> FfmpegArgs {
     let mut a = FfmpegArgs::default();
     let threads = spec.threads.max(1).to_string();
     a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", &threads]).input(distorted);
     a.extend(["-threads", &threads]);
-    seek_input(&mut a, source, tl, range.start);
-    let count = range.count;
     let scale = spec.scale.map(|(w, h)| format!(",scale={w}:{h}:flags=bicubic")).unwrap_or_default();
-    let pre = ref_filters.map(|f| format!("{f},")).unwrap_or_default();
-    let (select, n_subsample) = match subsample {
-        // Frames k·n − 1, k·n and k·n + 1.
-        n if n > 3 => (format!("select=lt(mod(n+1\\,{n})\\,3),"), 3),
-        n => (String::new(), n.max(1)),
+    let select = selection(subsample).map(|s| format!("{s},")).unwrap_or_default();
+    let reference = match reference {
+        Reference::Source { path, tl, range, filters } => {
+            seek_input(&mut a, path, tl, range.start);
+            let pre = filters.map(|f| format!("{f},")).unwrap_or_default();
+            format!("trim=end_frame={},{pre}{select}", range.count)
+        }
+        Reference::Selected(path) => {
+            a.input(path);
+            String::new()
+        }
     };
     let graph = format!(
         "[0:v]{select}setpts=N/(25*TB),format=yuv420p10le{scale}[d];\
-         [1:v]trim=end_frame={count},{pre}{select}setpts=N/(25*TB),format=yuv420p10le{scale}[r];\
-         [d][r]libvmaf=model=version={}:n_subsample={n_subsample}:pool={}:n_threads={}",
-        spec.model, spec.pool, spec.threads
+         [1:v]{reference}setpts=N/(25*TB),format=yuv420p10le{scale}[r];\
+         [d][r]libvmaf=model=version={}:n_subsample={}:pool={}:n_threads={}",
+        spec.model,
+        n_subsample(subsample),
+        spec.pool,
+        spec.threads
     );
     a.arg("-lavfi").arg(graph).extend(["-f", "null", "-"]);
     a
@@ -99,6 +119,19 @@ mod tests {
         assert_eq!((hd.model.as_str(), hd.scale), ("vmaf_v0.6.1", None));
         let uhd = VmafSpec::for_picture(ResolutionClass::Uhd, 3840, 1600, "mean", 1);
         assert_eq!((uhd.model.as_str(), uhd.scale), ("vmaf_4k_v0.6.1", None));
+    }
+
+    #[test]
+    fn selection_keeps_each_scored_frame_and_its_neighbours() {
+        assert_eq!(selection(1), None);
+        assert_eq!(selection(3), None, "every frame is a neighbour of a scored one");
+        assert_eq!(selection(9).as_deref(), Some("select=lt(mod(n+1\\,9)\\,3)"));
+        assert_eq!((n_subsample(1), n_subsample(3), n_subsample(9)), (1, 3, 3));
+        // Which frames the expression keeps, and which of those libvmaf scores.
+        let kept: Vec<u32> = (0..40).filter(|n| (n + 1) % 9 < 3).collect();
+        assert_eq!(&kept[..8], &[0, 1, 8, 9, 10, 17, 18, 19]);
+        let scored: Vec<u32> = kept.iter().step_by(3).copied().collect();
+        assert_eq!(scored, vec![0, 9, 18, 27, 36]);
     }
 
     #[test]
