@@ -5,8 +5,9 @@
 #   scripts/bench.sh analysis   drapto analyze on a 2-hour 1080p file made by
 #                               stream-copy concatenation of a generated minute
 #   scripts/bench.sh chunked    chunked VMAF-targeted encode of a 60 s 1080p clip:
-#                               per-segment accuracy (full-frame VMAF), cost vs a
-#                               standard encode, and ab-av1 beside it when installed
+#                               per-segment accuracy (full-frame VMAF), cost (wall and
+#                               CPU) vs a standard encode run before and after it, and
+#                               ab-av1 beside it when installed
 #   scripts/bench.sh distributed the same chunked encode of a 720p clip three ways:
 #                               drapto's own workers, GNU Parallel with `:` only, and
 #                               GNU Parallel over `:` + this machine through a private
@@ -89,16 +90,26 @@ analysis() {
   grep -E "crop|interlacing|threshold" "$dir/analysis.txt" | sed 's/^/  /'
 }
 
+# Runs a command; prints "wall user+sys" seconds (children included).
+timed() {
+  local TIMEFORMAT='%R %U %S' t
+  t=$( { time "$@" >/dev/null; } 2>&1 | tail -n1)
+  awk '{ printf "%.2f %.2f", $1, $2 + $3 }' <<<"$t"
+}
+
 chunked() {
   local src; src=$(clip_1080p)
   local out=$dir/chunked; rm -rf "$out" "$DRAPTO_TEMP_DIR"; mkdir -p "$out/std" "$out/chk"
-  local t0; t0=$(now)
-  "$drapto" encode -q -i "$src" -o "$out/std" --preset "$preset" --no-chunked >/dev/null
-  local ts; ts=$(sub "$(now)" "$t0")
-  t0=$(now)
-  "$drapto" encode --json -i "$src" -o "$out/chk" --preset "$preset" --chunked >"$out/events.jsonl"
-  local tc; tc=$(sub "$(now)" "$t0")
-  python3 scripts/bench_chunked.py "$ffmpeg" "$src" "$out" "$ts" "$tc" "$preset"
+  # The standard encode runs before and after the chunked one: this
+  # machine's speed drifts by 10-20% over minutes, and the cost is taken
+  # against the mean of the two.
+  local s1 c s2
+  s1=$(timed "$drapto" encode -q -i "$src" -o "$out/std" --preset "$preset" --no-chunked)
+  c=$(timed bash -c '"$0" encode --json -i "$1" -o "$2" --preset "$3" --chunked >"$4"' \
+    "$drapto" "$src" "$out/chk" "$preset" "$out/events.jsonl")
+  rm -f "$out/std"/*.mkv
+  s2=$(timed "$drapto" encode -q -i "$src" -o "$out/std" --preset "$preset" --no-chunked)
+  python3 scripts/bench_chunked.py "$ffmpeg" "$src" "$out" "$s1" "$c" "$s2" "$preset"
 }
 
 # A private sshd on 127.0.0.1 that lets this user in as host "loop".

@@ -11,8 +11,10 @@ Optionally runs ab-av1 (auto-encode) on the same clip when it is on PATH.
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
-ffmpeg, src, out, t_std, t_chk, preset = sys.argv[1:7]
-t_std, t_chk = float(t_std), float(t_chk)
+ffmpeg, src, out, std1, chk, std2, preset = sys.argv[1:8]
+# Each timing is "wall cpu" seconds.
+(s1_wall, s1_cpu), (t_chk, c_cpu), (s2_wall, s2_cpu) = (tuple(map(float, t.split())) for t in (std1, chk, std2))
+t_std = (s1_wall + s2_wall) / 2
 events = [json.loads(l) for l in open(os.path.join(out, "events.jsonl")) if l.strip()]
 plan = next(e for e in events if e["event"] == "analysis_complete")["plan"]
 target = plan["chunked"]["target"]
@@ -47,21 +49,26 @@ for s in segs:
     errors.append(abs(truth - target))
     ok = target - 1 <= truth <= target + 2
     within += ok
-    rows.append((s["segment"] + 1, s["crf"], s["tier"], s["probes"], s["predicted_vmaf"], s["measured_vmaf"], truth, ok))
+    rows.append((s["segment"] + 1, s["crf"], s["tier"], s["probes"], s["predicted_vmaf"], s["measured_vmaf"], truth, ok,
+                 s.get("prediction", "probe")))
 
 size = lambda p: os.path.getsize(p) / 1e6
 print(f"\nchunked VMAF targeting: {os.path.basename(src)}, target {target}, preset {preset}, "
       f"{plan['chunked']['workers']} worker(s) x {plan['chunked']['threads_per_worker']} thread(s)")
-print(f"{'seg':>4} {'crf':>6} {'tier':>4} {'probes':>6} {'predicted':>9} {'measured':>8} {'full-frame':>10}  within")
+print(f"{'seg':>4} {'crf':>6} {'tier':>4} {'probes':>6} {'predicted':>9} {'by':>5} {'measured':>8} {'full-frame':>10}  within")
 for r in rows:
-    print(f"{r[0]:>4} {r[1]:>6.2f} {r[2]:>4} {r[3]:>6} {r[4]:>9.2f} {r[5] if r[5] is None else round(r[5], 2):>8} {r[6]:>10.2f}  {'yes' if r[7] else 'NO'}")
+    print(f"{r[0]:>4} {r[1]:>6.2f} {r[2]:>4} {r[3]:>6} {r[4]:>9.2f} {r[8]:>5} {r[5] if r[5] is None else round(r[5], 2):>8} {r[6]:>10.2f}  {'yes' if r[7] else 'NO'}")
+print(f"probes {sum(r[3] for r in rows)} for {len(rows)} segments; predicted VMAF from the slope (no confirming probe): "
+      f"{sum(r[8] == 'model' for r in rows)}")
 whole = hmean(scores)
 print(f"\nmean |full-frame - target|     {statistics.mean(errors):.2f}")
 print(f"segments within [t-1, t+2]    {within}/{len(rows)} ({100 * within / len(rows):.0f}%, goal >= 90%)")
 print(f"whole file full-frame VMAF    {whole:.2f} (harmonic mean), {statistics.mean(scores):.2f} (mean)")
-print(f"chunked: {t_chk:.1f} s, {size(encoded):.2f} MB   standard (CRF {plan['video']['crf']}): {t_std:.1f} s, {size(standard):.2f} MB, "
+print(f"chunked: {t_chk:.1f} s ({c_cpu:.0f} CPU-s), {size(encoded):.2f} MB   standard (CRF {plan['video']['crf']}): "
+      f"{s1_wall:.1f} s before, {s2_wall:.1f} s after ({s1_cpu:.0f} / {s2_cpu:.0f} CPU-s), {size(standard):.2f} MB, "
       f"VMAF {hmean(per_frame_vmaf(standard)):.2f}")
-print(f"cost chunked / standard       {t_chk / t_std:.2f} (goal <= 1.5)")
+print(f"cost chunked / standard       {t_chk / t_std:.2f} wall (goal <= 1.5), "
+      f"{c_cpu / ((s1_cpu + s2_cpu) / 2):.2f} CPU")
 
 # ab-av1 runs `ffmpeg` from PATH: the same one drapto used (with libvmaf).
 os.environ["PATH"] = os.path.dirname(os.path.abspath(ffmpeg)) + os.pathsep + os.environ["PATH"]
