@@ -10,9 +10,13 @@
 //! The slope of the score curve (log-deficit per CRF step) is learned the
 //! same way, from every segment that measured two points: a search that has
 //! one point of its own moves along it, and so does a prediction that
-//! spares a confirming probe.
+//! spares a confirming probe. Predictions stop for the rest of the file
+//! once the segments' measurements have refuted more than a fifth of them
+//! (at least two): each miss costs an encode.
 
+use super::SegmentResult;
 use super::search::{Point, SearchSpace, measured_slope};
+use crate::events::PredictionSource;
 use std::collections::BTreeMap;
 
 /// What is known so far about the segments' CRFs.
@@ -30,6 +34,8 @@ pub struct Guesses {
     slopes: BTreeMap<usize, f64>,
     /// The slope each started segment's search was given.
     given: BTreeMap<usize, Option<f64>>,
+    /// Finished segments' predictions: borne out, refuted.
+    predictions: (u32, u32),
 }
 
 impl Guesses {
@@ -43,6 +49,7 @@ impl Guesses {
             probing: BTreeMap::new(),
             slopes: BTreeMap::new(),
             given: BTreeMap::new(),
+            predictions: (0, 0),
         }
     }
 
@@ -53,10 +60,23 @@ impl Guesses {
         (cuts, hi - lo)
     }
 
-    /// Segment `index` settled on `crf`.
-    pub fn finished(&mut self, index: usize, crf: f64) {
-        self.probing.remove(&index);
-        self.finished.insert(index, crf);
+    /// A segment finished (counted once, however often it is reported).
+    pub fn finished(&mut self, r: &SegmentResult) {
+        self.probing.remove(&r.index);
+        if self.finished.insert(r.index, r.crf).is_none() {
+            let held = u32::from(r.prediction == PredictionSource::Model);
+            self.predictions.0 += held;
+            self.predictions.1 += r.mispredictions;
+        }
+    }
+
+    /// Whether new segments may settle on predicted CRFs: yes until more
+    /// than a fifth of the predictions made (and at least two) missed. A
+    /// hit saves a probe, a fifth to a third of the segment's encode; a
+    /// miss costs the encode: about where they break even.
+    pub fn predictions_trusted(&self) -> bool {
+        let (held, missed) = self.predictions;
+        missed < 2 || missed * 5 <= held + missed
     }
 
     /// Segment `index` measured `point` in `tier` (searched in `space`).
@@ -107,6 +127,49 @@ mod tests {
     use super::*;
     use crate::encode::chunked::search::DEFAULT_SLOPE;
 
+    fn result(index: usize, crf: f64, prediction: PredictionSource, mispredictions: u32) -> SegmentResult {
+        SegmentResult {
+            index,
+            path: Default::default(),
+            frames: 1,
+            crf,
+            tier: 1,
+            predicted_vmaf: 93.5,
+            prediction,
+            measured_vmaf: Some(93.2),
+            bytes: 1,
+            seconds: 1.0,
+            probes: vec![],
+            reused: false,
+            below_target: false,
+            mispredictions,
+            host: None,
+        }
+    }
+
+    fn done(index: usize, crf: f64) -> SegmentResult {
+        result(index, crf, PredictionSource::Probe, 0)
+    }
+
+    #[test]
+    fn predictions_stop_when_more_than_a_fifth_miss() {
+        let mut g = Guesses::new(33.75, vec![false; 20]);
+        assert!(g.predictions_trusted());
+        g.finished(&result(0, 30.0, PredictionSource::Probe, 1));
+        g.finished(&done(1, 30.0));
+        assert!(g.predictions_trusted(), "one miss is no pattern");
+        for i in 2..10 {
+            g.finished(&result(i, 30.0, PredictionSource::Model, 0));
+        }
+        g.finished(&result(10, 30.0, PredictionSource::Probe, 1));
+        assert!(g.predictions_trusted(), "2 of 10 missed: {:?}", g.predictions);
+        // Reported twice (worker and coordinator), counted once.
+        g.finished(&result(10, 30.0, PredictionSource::Probe, 1));
+        assert_eq!(g.predictions, (8, 2));
+        g.finished(&result(11, 30.0, PredictionSource::Probe, 1));
+        assert!(!g.predictions_trusted(), "3 of 11 missed");
+    }
+
     fn space() -> SearchSpace {
         SearchSpace {
             min_crf: 10.0,
@@ -129,7 +192,7 @@ mod tests {
     #[test]
     fn nearest_segment_wins_and_finished_beats_probing_on_a_tie() {
         let mut g = Guesses::new(33.75, vec![false; 10]);
-        g.finished(0, 41.25);
+        g.finished(&done(0, 41.25));
         // Segment 2 passed at 31.25 within the tolerance: it settles there.
         g.probe(2, 1, &space(), Point { crf: 31.25, score: 93.4 });
         assert_eq!(g.first_guess(1), 41.25, "tie at distance 1: the finished one");
@@ -143,15 +206,15 @@ mod tests {
         let mut cut = vec![false; 8];
         cut[3] = true;
         let mut g = Guesses::new(33.75, cut);
-        g.finished(2, 40.0);
+        g.finished(&done(2, 40.0));
         assert_eq!(g.first_guess(3), 40.0, "across the cut beats the prior");
-        g.finished(5, 30.0);
+        g.finished(&done(5, 30.0));
         assert_eq!(g.first_guess(3), 30.0, "same side of the cut, though further");
         assert_eq!(g.first_guess(1), 40.0);
         // With cuts everywhere (a film), it is the nearest again.
         let mut g = Guesses::new(33.75, vec![true; 8]);
-        g.finished(2, 40.0);
-        g.finished(5, 30.0);
+        g.finished(&done(2, 40.0));
+        g.finished(&done(5, 30.0));
         assert_eq!(g.first_guess(3), 40.0);
     }
 
@@ -165,7 +228,7 @@ mod tests {
         let s1 = g.slope(3).unwrap();
         assert!((s1 - (6.5f64.ln() - 4.0f64.ln()) / 6.0).abs() < 1e-9, "{s1}");
         // Kept once the segment finishes; a nearer segment's slope wins.
-        g.finished(1, 36.0);
+        g.finished(&done(1, 36.0));
         g.probe(6, 1, &space(), Point { crf: 30.0, score: 95.0 });
         g.probe(6, 1, &space(), Point { crf: 32.0, score: 93.0 });
         assert_eq!(g.slope(2), Some(s1));
@@ -183,7 +246,7 @@ mod tests {
         g.probe(4, 2, &space(), Point { crf: 29.0, score: 93.5 });
         assert_eq!(g.first_guess(5), 29.0);
         // Once finished, its CRF is what counts.
-        g.finished(4, 29.5);
+        g.finished(&done(4, 29.5));
         g.probe(4, 3, &space(), Point { crf: 40.0, score: 90.0 });
         assert_eq!(g.first_guess(5), 29.5);
     }

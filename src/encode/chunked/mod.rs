@@ -107,6 +107,10 @@ pub struct SegmentResult {
     pub reused: bool,
     /// Nothing reached the target; encoded at the CRF floor.
     pub below_target: bool,
+    /// Predictions the segment's measured VMAF did not bear out (each cost
+    /// an encode; see [`run_segment`]).
+    #[serde(default)]
+    pub mispredictions: u32,
     /// The host that encoded it, on distributed runs (GNU Parallel sshlogin).
     #[serde(default)]
     pub host: Option<String>,
@@ -440,6 +444,7 @@ pub fn run_segment(
     let mut guess = job.first_guess;
     let mut wholes: Vec<Whole> = Vec::new();
     let mut may_predict = job.params.predict;
+    let mut mispredictions = 0;
     // (CRF, predicted score, tier, how the score is known, encode)
     let mut chosen: Option<(f64, f64, usize, PredictionSource, usize)> = None;
     for (tier_index, tier) in TIERS.iter().enumerate() {
@@ -523,6 +528,7 @@ pub fn run_segment(
             if source == PredictionSource::Model && !wholes[w].score.is_some_and(|m| space.verified(m)) {
                 // Not borne out: probe that CRF after all and search on.
                 may_predict = false;
+                mispredictions += 1;
                 continue;
             }
             chosen = Some((point.crf, point.score, tier_index + 1, source, w));
@@ -567,6 +573,7 @@ pub fn run_segment(
         probes,
         reused: false,
         below_target,
+        mispredictions,
         host: None,
     })
 }
@@ -738,6 +745,7 @@ pub fn encode(
                     probes: st.probes.clone(),
                     reused: true,
                     below_target: false,
+                    mispredictions: 0,
                     host: st.host.clone(),
                 },
             );
@@ -773,8 +781,8 @@ pub fn encode(
     let guesses = {
         let prior = search::prior_crf(f64::from(video.crf), params.target);
         let mut g = Guesses::new(prior, segments::starts_at_cut(&tl, &cuts, &segs));
-        for (i, r) in &results {
-            g.finished(*i, r.crf);
+        for r in results.values() {
+            g.finished(r);
         }
         Mutex::new(g)
     };
@@ -801,11 +809,11 @@ pub fn encode(
     };
     // A segment's job, with the first guess of what is known at its start.
     let make_job = |seg: Segment| -> SegmentJob {
-        let (first_guess, slope) = {
+        let (first_guess, slope, predict) = {
             let mut g = guesses.lock().expect("guesses");
             let slope = g.slope(seg.index);
             g.started(seg.index, slope);
-            (g.first_guess(seg.index), slope)
+            (g.first_guess(seg.index), slope, params.predict && g.predictions_trusted())
         };
         SegmentJob {
             source: analysis.input.clone(),
@@ -815,7 +823,7 @@ pub fn encode(
             filters: video.filter_chain(),
             encoder_args: video.encoder_args(),
             svt_params: video.svt_params.clone(),
-            params: params.clone(),
+            params: ChunkedParams { predict, ..params.clone() },
             vmaf: vmaf_spec.clone(),
             first_guess,
             slope,
@@ -891,7 +899,7 @@ pub fn encode(
                             // Known before this worker makes its next job
                             // (the coordinator records it again).
                             if let Ok(res) = &r {
-                                guesses.lock().expect("guesses").finished(res.index, res.crf);
+                                guesses.lock().expect("guesses").finished(res);
                             }
                             if measuring.get() {
                                 finishing.fetch_sub(1, Ordering::SeqCst);
@@ -981,7 +989,7 @@ pub fn encode(
                         reused: false,
                         host: res.host.clone(),
                     });
-                    guesses.lock().expect("guesses").finished(index, res.crf);
+                    guesses.lock().expect("guesses").finished(&res);
                     results.insert(index, res);
                 }
                 Err(ProcessFailure::Cancelled(sig)) => {
