@@ -321,8 +321,8 @@ impl Pipeline<'_> {
                         stage: Stage::Video,
                         seconds: t.elapsed().as_secs_f64(),
                         detail: format!(
-                            "{} segments, CRF {:.2}–{:.2}, measured VMAF {:.2}–{:.2}",
-                            report.segments.len(),
+                            "{}, CRF {:.2}–{:.2}, measured VMAF {:.2}–{:.2}",
+                            crate::report::count(report.segments.len(), "segment"),
                             crfs.iter().copied().fold(f64::INFINITY, f64::min),
                             crfs.iter().copied().fold(0.0, f64::max),
                             measured.iter().copied().fold(f64::INFINITY, f64::min),

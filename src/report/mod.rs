@@ -20,6 +20,11 @@ pub fn format_bytes(bytes: u64) -> String {
     if unit == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", UNITS[unit]) }
 }
 
+/// "1 segment", "3 segments".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// "02h 15m 30s", as the design prints times.
 pub fn format_duration(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
@@ -37,5 +42,6 @@ mod tests {
         assert_eq!(format_bytes(16_857_759_744), "15.7 GiB");
         assert_eq!(format_duration(8130.0), "02h 15m 30s");
         assert_eq!(format_duration(59.6), "00h 01m 00s");
+        assert_eq!((count(1, "segment"), count(0, "scene cut")), ("1 segment".into(), "0 scene cuts".into()));
     }
 }

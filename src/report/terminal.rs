@@ -198,7 +198,7 @@ impl EventSink for Terminal {
             }
             Event::StageStarted { stage, detail, .. } => {
                 if !self.live && normal {
-                    self.print(&state, &format!("  {} {detail}", stage.label()));
+                    self.print(&state, format!("  {} {detail}", stage.label()).trim_end());
                 }
                 state.last_decile = None;
                 self.start_bar(&mut state, &stage.label());
@@ -206,8 +206,16 @@ impl EventSink for Terminal {
             Event::Progress { stage, percent, fps, speed, eta_seconds, projected_bytes, .. } => {
                 let eta = eta_seconds.map(format_duration).unwrap_or_else(|| "--".into());
                 let size = projected_bytes.map(format_bytes).unwrap_or_else(|| "--".into());
-                let done = state.segment_count.map(|(d, t)| format!("{d}/{t} segments, ")).unwrap_or_default();
-                let msg = format!("{done}{fps:.1} fps, {speed:.2}x, ETA {eta}, ~{size}");
+                // Segments and frames are the video's; audio has a speed,
+                // the mux only its share done.
+                let msg = match stage {
+                    Stage::Video => {
+                        let done = state.segment_count.map(|(d, t)| format!("{d}/{t} segments, ")).unwrap_or_default();
+                        format!("{done}{fps:.1} fps, {speed:.2}x, ETA {eta}, ~{size}")
+                    }
+                    Stage::Audio(_) => format!("{speed:.2}x, ETA {eta}, ~{size}"),
+                    _ => String::new(),
+                };
                 if let Some(bar) = &state.bar {
                     bar.set_position((*percent * 10.0) as u64);
                     bar.set_message(msg);
@@ -215,13 +223,13 @@ impl EventSink for Terminal {
                     let decile = (*percent / 10.0).floor() as u64;
                     if decile > 0 && state.last_decile.is_none_or(|(s, d)| s != *stage || d < decile) {
                         state.last_decile = Some((*stage, decile));
-                        self.print(&state, &format!("  {} {:>3.0}% {msg}", stage.label(), percent));
+                        self.print(&state, format!("  {} {:>3.0}% {msg}", stage.label(), percent).trim_end());
                     }
                 }
             }
             Event::StageComplete { stage, seconds, detail, .. } => {
                 Self::clear(&mut state);
-                self.ok(&state, &format!("{} done in {} {detail}", stage.label(), format_duration(*seconds)));
+                self.ok(&state, format!("{} done in {} {detail}", stage.label(), format_duration(*seconds)).trim_end());
             }
             Event::SegmentStep { segment, step, .. } => {
                 if self.live && normal {

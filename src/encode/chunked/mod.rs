@@ -678,10 +678,10 @@ pub fn encode(
         input: input.to_path_buf(),
         stage: Stage::Video,
         detail: format!(
-            "chunked: {} segments of ~{}s ({} scene cuts found, {:.1}s), VMAF target {}, {workers_detail}",
-            segs.len(),
+            "chunked: {} of ~{}s ({} found, {:.1}s), VMAF target {}, {workers_detail}",
+            crate::report::count(segs.len(), "segment"),
             params.chunk_seconds,
-            cuts.len(),
+            crate::report::count(cuts.len(), "scene cut"),
             t0.elapsed().as_secs_f64(),
             params.target,
         ),
