@@ -374,11 +374,7 @@ fn a_prediction_the_encode_does_not_bear_out_is_probed_and_searched_on() {
     assert_eq!(steps.last(), Some(&SegmentStep::Measuring));
     // One segment file with every frame; the missed encode is gone.
     assert_eq!(frame_count(&job.output), 72);
-    let left: Vec<_> = std::fs::read_dir(t.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "0001.mkv")
-        .collect();
+    let left = files_besides(t.path(), "0001.mkv");
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -430,11 +426,7 @@ fn the_measurement_scores_what_libvmaf_scores_on_every_subsampled_frame() {
     let out = a.command(&ffmpeg()).output().unwrap();
     let direct = drapto::encode::chunked::vmaf::parse_score(&String::from_utf8_lossy(&out.stderr)).expect("a score");
     assert!((measured - direct).abs() < 1e-6, "measured {measured}, libvmaf on every frame {direct}");
-    let left: Vec<_> = std::fs::read_dir(t.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "0001.mkv")
-        .collect();
+    let left = files_besides(t.path(), "0001.mkv");
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -561,4 +553,13 @@ fn killed_chunked_job_resumes_without_redoing_finished_segments() {
         ev.iter().find(|e| e["event"] == "segment_complete").map(|e| e["total"].as_u64().unwrap()).unwrap() as usize;
     assert_eq!(redone, total - finished.len(), "finished segments are not encoded again");
     assert_eq!(frame_count(&out_dir.join("resume me.mkv")), frame_count(&src));
+}
+
+/// The names of the files in `dir` other than `keep`.
+fn files_besides(dir: &Path, keep: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != keep)
+        .collect()
 }

@@ -214,26 +214,26 @@ fn encode_range(
     // more CPU for the same frames.
     a.arg("-threads").arg(threads.to_string());
     segments::seek_input(&mut a, frames.path, frames.tl, frames.range.start);
-    let select = refs.and_then(|(_, n)| vmaf::selection(n));
-    match (refs, select) {
-        (Some((refs_path, _)), Some(select)) => {
+    let refs = refs.and_then(|(path, n)| Some((path, vmaf::selection(n)?)));
+    match &refs {
+        Some((_, select)) => {
             let pre = frames.filters.map(|f| format!("{f},")).unwrap_or_default();
             a.arg("-filter_complex")
                 .arg(format!("[0:v:0]trim=end_frame={},{pre}split=2[enc][ref];[ref]{select}[sel]", frames.range.count));
-            a.extend(["-map", "[enc]", "-map_metadata", "-1", "-map_chapters", "-1"]);
-            a.extend(crf_args(&job.encoder_args, &job.svt_params, crf, threads));
-            a.extend(["-f", "matroska"]).output(out);
-            a.extend(["-map", "[sel]", "-fps_mode", "passthrough", "-c:v", "rawvideo", "-f", "nut"]).output(refs_path);
+            a.extend(["-map", "[enc]"]);
         }
-        _ => {
+        None => {
             segments::frames_output(&mut a, frames.range.count);
-            a.extend(["-map_metadata", "-1", "-map_chapters", "-1"]);
             if let Some(f) = frames.filters {
                 a.arg("-vf").arg(f);
             }
-            a.extend(crf_args(&job.encoder_args, &job.svt_params, crf, threads));
-            a.extend(["-f", "matroska"]).output(out);
         }
+    }
+    a.extend(["-map_metadata", "-1", "-map_chapters", "-1"]);
+    a.extend(crf_args(&job.encoder_args, &job.svt_params, crf, threads));
+    a.extend(["-f", "matroska"]).output(out);
+    if let Some((refs_path, _)) = refs {
+        a.extend(["-map", "[sel]", "-fps_mode", "passthrough", "-c:v", "rawvideo", "-f", "nut"]).output(refs_path);
     }
     crate::tools::process::run(
         &mut a.command(ffmpeg),
@@ -378,11 +378,9 @@ fn encode_whole(
     // The frames the measurement reads, written raw by the encode's own
     // decode of the source, when they are few enough.
     let subsample = job.params.subsample;
-    let selected = (seg.frames() as u64 * 3).div_ceil(u64::from(subsample.max(1)));
-    let refs = (vmaf::selection(subsample).is_some()
-        && job.params.frame_bytes > 0
-        && job.params.frame_bytes * selected <= RAW_SAMPLES_MAX)
-        .then(|| job.scratch.join(format!("refs-{}-crf{crf:.2}.nut", seg.index)));
+    let refs = vmaf::selected_frames(seg.frames(), subsample)
+        .filter(|n| job.params.frame_bytes > 0 && job.params.frame_bytes * n <= RAW_SAMPLES_MAX)
+        .map(|_| job.scratch.join(format!("refs-{}-crf{crf:.2}.nut", seg.index)));
     (steps.report)(Report::Step { segment: seg.index, step: SegmentStep::Encoding { crf } });
     encode_range(
         ffmpeg,

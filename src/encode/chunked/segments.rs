@@ -132,13 +132,13 @@ fn scan(ffmpeg: &Path, input: &Path, tl: &Timeline, a: usize, b: usize, cancel: 
     // kept as they are in the file, as on the timeline.
     args.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", "1", "-skip_loop_filter", "all"]);
     args.arg("-copyts");
-    let from = tl.pts[a] - 1.0;
-    if a > 0 && from > tl.pts[0] {
+    let seek = Some(tl.pts[a] - 1.0).filter(|from| a > 0 && *from > tl.pts[0]);
+    if let Some(from) = seek {
         args.extend(["-seek_timestamp", "1", "-ss"]).arg(format!("{from:.6}"));
     }
     if b < tl.frames() {
         // Read up to the stretch's end (and a frame beyond).
-        let start = if a > 0 && from > tl.pts[0] { from } else { tl.pts[0] };
+        let start = seek.unwrap_or(tl.pts[0]);
         args.arg("-t").arg(format!("{:.6}", tl.pts[b] - start + tl.frame_duration()));
     }
     args.input(input).extend([

@@ -63,6 +63,11 @@ pub fn selection(subsample: u32) -> Option<String> {
     (subsample > 3).then(|| format!("select=lt(mod(n+1\\,{subsample})\\,3)"))
 }
 
+/// How many of `frames` frames [`selection`] keeps (none without one).
+pub fn selected_frames(frames: usize, subsample: u32) -> Option<u64> {
+    selection(subsample).map(|_| (frames as u64 * 3).div_ceil(u64::from(subsample)))
+}
+
 /// libvmaf's `n_subsample` for frames that went through [`selection`].
 fn n_subsample(subsample: u32) -> u32 {
     if subsample > 3 { 3 } else { subsample.max(1) }
@@ -132,6 +137,8 @@ mod tests {
         assert_eq!(&kept[..8], &[0, 1, 8, 9, 10, 17, 18, 19]);
         let scored: Vec<u32> = kept.iter().step_by(3).copied().collect();
         assert_eq!(scored, vec![0, 9, 18, 27, 36]);
+        assert_eq!(kept.len() as u64, selected_frames(40, 9).unwrap());
+        assert_eq!(selected_frames(40, 3), None);
     }
 
     #[test]
