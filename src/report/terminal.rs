@@ -141,6 +141,28 @@ fn name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
 }
 
+/// A progress line's figures after the percentage. Segments and frames are
+/// the video's; audio has a speed; the mux only its share done.
+fn progress_message(
+    stage: Stage,
+    segments: Option<(usize, usize)>,
+    fps: f64,
+    speed: f64,
+    eta_seconds: Option<f64>,
+    projected_bytes: Option<u64>,
+) -> String {
+    let eta = eta_seconds.map(format_duration).unwrap_or_else(|| "--".into());
+    let size = projected_bytes.map(format_bytes).unwrap_or_else(|| "--".into());
+    match stage {
+        Stage::Video => {
+            let done = segments.map(|(d, t)| format!("{d}/{t} segments, ")).unwrap_or_default();
+            format!("{done}{fps:.1} fps, {speed:.2}x, ETA {eta}, ~{size}")
+        }
+        Stage::Audio(_) => format!("{speed:.2}x, ETA {eta}, ~{size}"),
+        _ => String::new(),
+    }
+}
+
 impl EventSink for Terminal {
     fn emit(&self, event: &Event) {
         let mut state = self.state.lock().expect("terminal lock");
@@ -204,18 +226,7 @@ impl EventSink for Terminal {
                 self.start_bar(&mut state, &stage.label());
             }
             Event::Progress { stage, percent, fps, speed, eta_seconds, projected_bytes, .. } => {
-                let eta = eta_seconds.map(format_duration).unwrap_or_else(|| "--".into());
-                let size = projected_bytes.map(format_bytes).unwrap_or_else(|| "--".into());
-                // Segments and frames are the video's; audio has a speed,
-                // the mux only its share done.
-                let msg = match stage {
-                    Stage::Video => {
-                        let done = state.segment_count.map(|(d, t)| format!("{d}/{t} segments, ")).unwrap_or_default();
-                        format!("{done}{fps:.1} fps, {speed:.2}x, ETA {eta}, ~{size}")
-                    }
-                    Stage::Audio(_) => format!("{speed:.2}x, ETA {eta}, ~{size}"),
-                    _ => String::new(),
-                };
+                let msg = progress_message(*stage, state.segment_count, *fps, *speed, *eta_seconds, *projected_bytes);
                 if let Some(bar) = &state.bar {
                     bar.set_position((*percent * 10.0) as u64);
                     bar.set_message(msg);
@@ -355,4 +366,19 @@ pub fn final_summary(b: &BatchSummary) -> String {
         out.push_str(&format!("\nSkipped: {}  Failed: {}", b.skipped.len(), b.failed.len()));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_show_what_each_stage_has() {
+        let video = progress_message(Stage::Video, Some((2, 6)), 6.5, 0.27, Some(74.0), Some(10 << 20));
+        assert_eq!(video, "2/6 segments, 6.5 fps, 0.27x, ETA 00h 01m 14s, ~10.0 MiB");
+        assert_eq!(progress_message(Stage::Video, None, 6.5, 0.27, None, None), "6.5 fps, 0.27x, ETA --, ~--");
+        let audio = progress_message(Stage::Audio(0), Some((6, 6)), 0.0, 39.8, Some(0.0), Some(60_000));
+        assert_eq!(audio, "39.80x, ETA 00h 00m 00s, ~58.6 KiB");
+        assert_eq!(progress_message(Stage::Mux, Some((6, 6)), 0.0, 0.0, None, None), "");
+    }
 }
