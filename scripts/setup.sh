@@ -5,7 +5,8 @@
 #     and their tests, which run a private sshd on 127.0.0.1);
 #   - the static ffmpeg 9 (SVT-AV1 4.x, libvmaf, libopus) from the PyPI wheel
 #     imageio-ffmpeg, unpacked to .tools/bin/ffmpeg;
-#   - for the tests only, ffmpeg 4.2 without SVT-AV1 at .tools/old/ffmpeg.
+#   - for the tests only, ffmpeg 4.2 without SVT-AV1 at .tools/old/ffmpeg;
+#   - real footage for the tests and benchmarks (scripts/fetch-footage.sh).
 # Prints the ffmpeg to use as the last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,4 +54,5 @@ if [ ! -x .tools/old/ffmpeg ]; then
   chmod +x .tools/old/ffmpeg
   rm -rf .tools/wheel-old
 fi
+scripts/fetch-footage.sh
 echo "$PWD/.tools/bin/ffmpeg"

@@ -5,6 +5,14 @@
 //! allows (the union of their picture areas), so a film that changes aspect
 //! ratio (IMAX sequences) is never cut; samples that are too dark to show the
 //! picture's edges are set aside and do not vote.
+//!
+//! cropdetect only says "darker than the threshold", and dark picture (a
+//! candle-lit room, a vignette, a night sky) passes that test as easily as a
+//! black bar. So every candidate bar is then proven to be a bar: its strip
+//! must be flat and at the black level in the sampled frames (ffmpeg
+//! `signalstats` on the strip), and a bar without a twin on the opposite
+//! side (letterbox and pillarbox bars are symmetric) must be flat black in
+//! every single frame. A side that fails keeps its picture.
 
 use crate::cancel::Cancel;
 use crate::tools::ffmpeg::FfmpegArgs;
@@ -23,6 +31,23 @@ pub const SAMPLE_SPAN: f64 = 12.0;
 /// A bar must remove at least this share of a dimension (and 8 pixels)
 /// before it is cropped: smaller "bars" are edge noise or overscan.
 pub const MIN_BAR_FRACTION: f64 = 0.01;
+/// Most sample points (long films); the fewest is [`MIN_SAMPLES`].
+pub const MAX_SAMPLES: usize = 48;
+/// Fewest sample points, however short the file: enough that one dark scene
+/// cannot decide.
+pub const MIN_SAMPLES: usize = 16;
+/// A frame's strip is flat when its 90th and 10th luma percentiles are at
+/// most this far apart (8-bit scale). Bars measure 0–2 after compression;
+/// dark picture measures tens (28 on a candle-lit room).
+pub const FLAT_SPREAD: f64 = 4.0;
+/// Share of a strip's frames that must be flat (and darker than the
+/// threshold) for it to be a bar.
+pub const FLAT_SHARE: f64 = 0.9;
+/// A bar without a matching bar on the opposite side must be flat black in
+/// every frame: spread at most this, and at most [`STRICT_LEVEL`] above the
+/// black level (8-bit scale).
+pub const STRICT_SPREAD: f64 = 2.0;
+pub const STRICT_LEVEL: f64 = 4.0;
 
 /// A picture rectangle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -75,6 +100,94 @@ pub struct CropDecision {
     pub votes: Vec<(Rect, usize)>,
     /// Samples too dark to show the picture's edges.
     pub dark_samples: usize,
+    /// Each candidate bar, with the evidence that it is (or is not) a bar.
+    pub bars: Vec<BarEvidence>,
+}
+
+/// One edge of the picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Top,
+    Bottom,
+    Left,
+    Right,
+}
+
+impl Side {
+    pub const ALL: [Side; 4] = [Side::Top, Side::Bottom, Side::Left, Side::Right];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Top => "top",
+            Side::Bottom => "bottom",
+            Side::Left => "left",
+            Side::Right => "right",
+        }
+    }
+
+    fn opposite(self) -> Side {
+        match self {
+            Side::Top => Side::Bottom,
+            Side::Bottom => Side::Top,
+            Side::Left => Side::Right,
+            Side::Right => Side::Left,
+        }
+    }
+
+    /// The bar this side of `r` removes from a `width`×`height` picture.
+    pub fn bar(self, r: &Rect, width: u32, height: u32) -> u32 {
+        match self {
+            Side::Top => r.y,
+            Side::Bottom => height.saturating_sub(r.bottom()),
+            Side::Left => r.x,
+            Side::Right => width.saturating_sub(r.right()),
+        }
+    }
+
+    /// The strip measured for a bar of `bar` pixels on this side: the bar
+    /// less the rows (columns) next to the picture, where compression and
+    /// scaling blur the picture's edge into it.
+    pub fn strip(self, bar: u32, width: u32, height: u32) -> Rect {
+        let inset = (bar / 8).max(2);
+        let t = bar.saturating_sub(inset).max(2) & !1;
+        match self {
+            Side::Top => Rect { width, height: t, x: 0, y: 0 },
+            Side::Bottom => Rect { width, height: t, x: 0, y: height - t },
+            Side::Left => Rect { width: t, height, x: 0, y: 0 },
+            Side::Right => Rect { width: t, height, x: width - t, y: 0 },
+        }
+    }
+}
+
+/// Luma of one frame's strip, on the 8-bit scale: `signalstats`' YLOW and
+/// YHIGH (10th and 90th percentiles, so a stray pixel does not count).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StripStats {
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Whether a candidate bar is one, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BarEvidence {
+    pub side: Side,
+    /// Thickness cropdetect proposed, in pixels.
+    pub pixels: u32,
+    /// Sampled frames measured, and how many of them showed a flat strip
+    /// darker than the threshold.
+    pub frames: usize,
+    pub flat_frames: usize,
+    /// Usable samples measured, and in how many most frames were flat.
+    pub samples: usize,
+    pub flat_samples: usize,
+    /// Widest 10th–90th percentile spread and brightest 90th percentile
+    /// seen in the strip (8-bit scale).
+    pub max_spread: f64,
+    pub max_level: f64,
+    /// Whether the bar is cropped.
+    pub accepted: bool,
+    pub reason: String,
 }
 
 impl CropDecision {
@@ -88,6 +201,7 @@ impl CropDecision {
             sample_times: vec![],
             votes: vec![],
             dark_samples: 0,
+            bars: vec![],
         }
     }
 }
@@ -113,14 +227,16 @@ pub fn opening_skip(duration: f64) -> f64 {
 }
 
 /// Evenly spread sample times between the opening and the credits, leaving
-/// room before the credits for a sample's [`SAMPLE_SPAN`].
+/// room before the credits for a sample's [`SAMPLE_SPAN`]: one every 20 s,
+/// [`MIN_SAMPLES`] to [`MAX_SAMPLES`] of them. The same duration always
+/// gives the same times.
 pub fn sample_times(duration: f64) -> Vec<f64> {
     let start = opening_skip(duration);
     let credits = credits_skip(duration);
     let room = if credits > 0.0 { SAMPLE_SPAN } else { SAMPLE_SPAN.min(duration * 0.1) };
     let end = (duration - credits - room).max(start);
     let span = end - start;
-    let count = ((span / 30.0).round() as usize).clamp(8, 30);
+    let count = ((span / 20.0).round() as usize).clamp(MIN_SAMPLES, MAX_SAMPLES);
     if span <= 0.0 {
         return vec![start];
     }
@@ -240,11 +356,133 @@ pub fn decide(samples: &[Option<Rect>], width: u32, height: u32) -> (Option<Rect
     (Some(r), why, votes, dark)
 }
 
-/// Runs `vf` over frames from `at` seconds and returns everything ffmpeg
-/// printed, or `None` if it failed. With `keyframes_only`, only the
+/// Whether bars of `a` and `b` pixels on opposite sides are a pair, as
+/// letterbox and pillarbox bars are: within 8 pixels or a quarter of the
+/// larger of each other.
+fn symmetric(a: u32, b: u32) -> bool {
+    a > 0 && b > 0 && a.abs_diff(b) <= 8.max(a.max(b) / 4)
+}
+
+/// Proves or refuses each bar of `candidate` (a crop of a `width`×`height`
+/// picture) from the luma of its strip in every usable sample
+/// (`stats[side]`: per sample, per frame; see [`Side::strip`]).
+/// `threshold` and `black` (the black level) are on the 8-bit scale.
+///
+/// A strip is a bar when at least [`FLAT_SHARE`] of its frames, and most
+/// frames of every sample, are flat ([`FLAT_SPREAD`]) and darker than the
+/// threshold. A bar is cropped when the opposite side has a matching bar
+/// (see [`symmetric`]), or, alone, when it is flat black in every frame
+/// ([`STRICT_SPREAD`], [`STRICT_LEVEL`]). Returns the crop that keeps every
+/// refused side (`None`: the full picture) and the evidence per side.
+pub fn judge_bars(
+    candidate: Rect,
+    width: u32,
+    height: u32,
+    stats: &[(Side, Vec<Vec<StripStats>>)],
+    threshold: f64,
+    black: f64,
+) -> (Option<Rect>, Vec<BarEvidence>) {
+    struct Measured {
+        side: Side,
+        pixels: u32,
+        bar_like: bool,
+        strict: bool,
+        ev: BarEvidence,
+    }
+    let measured: Vec<Measured> = Side::ALL
+        .iter()
+        .filter_map(|&side| {
+            let pixels = side.bar(&candidate, width, height);
+            if pixels == 0 {
+                return None;
+            }
+            let samples: &[Vec<StripStats>] = stats.iter().find(|(s, _)| *s == side).map_or(&[], |(_, v)| v);
+            let flat = |f: &StripStats| f.high - f.low <= FLAT_SPREAD && f.high <= threshold;
+            let frames: usize = samples.iter().map(Vec::len).sum();
+            let flat_frames = samples.iter().flatten().filter(|f| flat(f)).count();
+            let flat_samples =
+                samples.iter().filter(|v| !v.is_empty() && v.iter().filter(|f| flat(f)).count() * 2 > v.len()).count();
+            let all = || samples.iter().flatten();
+            let max_spread = all().map(|f| f.high - f.low).fold(0.0, f64::max);
+            let max_level = all().map(|f| f.high).fold(0.0, f64::max);
+            let bar_like = frames > 0
+                && flat_frames as f64 >= FLAT_SHARE * frames as f64
+                && flat_samples == samples.iter().filter(|v| !v.is_empty()).count();
+            let strict = frames > 0 && all().all(|f| f.high - f.low <= STRICT_SPREAD && f.high <= black + STRICT_LEVEL);
+            let ev = BarEvidence {
+                side,
+                pixels,
+                frames,
+                flat_frames,
+                samples: samples.len(),
+                flat_samples,
+                max_spread,
+                max_level,
+                accepted: false,
+                reason: String::new(),
+            };
+            Some(Measured { side, pixels, bar_like, strict, ev })
+        })
+        .collect();
+    let mut r = candidate;
+    let mut evidence = Vec::new();
+    for m in &measured {
+        let twin = measured.iter().find(|o| o.side == m.side.opposite());
+        let paired = twin.is_some_and(|o| o.bar_like && symmetric(m.pixels, o.pixels));
+        let opp = m.side.opposite().name();
+        let twin_px = twin.map_or(0, |o| o.pixels);
+        let e = &m.ev;
+        let figures = format!(
+            "{} of {} frames flat and dark in {} of {} samples; spread up to {:.0}, level up to {:.0}",
+            e.flat_frames, e.frames, e.flat_samples, e.samples, e.max_spread, e.max_level
+        );
+        let (accepted, reason) = if !m.bar_like {
+            (false, format!("refused: textured or bright, picture rather than a bar ({figures})"))
+        } else if paired {
+            (true, format!("bar: matches the {opp} bar of {twin_px} px ({figures})"))
+        } else if m.strict {
+            (true, format!("bar without a matching {opp} bar, accepted: flat black in every frame ({figures})"))
+        } else {
+            (
+                false,
+                format!(
+                    "refused: no matching {opp} bar ({opp} {twin_px} px) and not flat black in every frame ({figures})"
+                ),
+            )
+        };
+        if !accepted {
+            match m.side {
+                Side::Top => {
+                    r.height += r.y;
+                    r.y = 0;
+                }
+                Side::Bottom => r.height = (height & !1) - r.y,
+                Side::Left => {
+                    r.width += r.x;
+                    r.x = 0;
+                }
+                Side::Right => r.width = (width & !1) - r.x,
+            }
+        }
+        evidence.push(BarEvidence { accepted, reason, ..m.ev.clone() });
+    }
+    let full = r.width >= (width & !1) && r.height >= (height & !1);
+    (if full { None } else { Some(r) }, evidence)
+}
+
+/// Runs frames from `at` seconds through the filters `graph` adds (one or
+/// more outputs, each told how many frames to take) and returns everything
+/// ffmpeg printed, or `None` if it failed. With `keyframes_only`, only the
 /// keyframes within [`SAMPLE_SPAN`] are decoded (cheap: no decoding up to
 /// the point); otherwise [`FRAMES_PER_SAMPLE`] × 2 frames from exactly `at`.
-fn sample_run(ffmpeg: &Path, input: &Path, at: f64, vf: &str, keyframes_only: bool, cancel: &Cancel) -> Option<String> {
+fn sample_run(
+    ffmpeg: &Path,
+    input: &Path,
+    at: f64,
+    graph: &dyn Fn(&mut FfmpegArgs, u32),
+    keyframes_only: bool,
+    cancel: &Cancel,
+) -> Option<String> {
     let mut a = FfmpegArgs::default();
     a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-ss"]).arg(format!("{at:.3}"));
     let frames = if keyframes_only {
@@ -253,10 +491,8 @@ fn sample_run(ffmpeg: &Path, input: &Path, at: f64, vf: &str, keyframes_only: bo
     } else {
         FRAMES_PER_SAMPLE * 2
     };
-    a.input(input)
-        .extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf, "-frames:v"])
-        .arg(frames.to_string())
-        .extend(["-f", "null", "-"]);
+    a.input(input);
+    graph(&mut a, frames);
     let mut text = String::new();
     crate::tools::process::run_lines(&mut a.command(ffmpeg), "crop sample", cancel, |line| {
         let (crate::tools::process::Line::Out(l) | crate::tools::process::Line::Err(l)) = line;
@@ -267,19 +503,89 @@ fn sample_run(ffmpeg: &Path, input: &Path, at: f64, vf: &str, keyframes_only: bo
     Some(text)
 }
 
+/// Keyframes stand for the picture at a sample point only when the first
+/// comes this soon after it (seconds); with longer GOPs every point before
+/// the same keyframe would see that one frame.
+pub const MAX_KEYFRAME_WAIT: f64 = 2.0;
+
+/// Seconds from the seek point to the first frame a sample run reported
+/// (cropdetect's `t:`, metadata's `pts_time:`).
+pub fn first_frame_time(output: &str) -> Option<f64> {
+    output.lines().find_map(|l| {
+        let v = l.split(" pts_time:").nth(1).or_else(|| l.split(" t:").nth(1))?;
+        v.split_whitespace().next()?.parse().ok()
+    })
+}
+
 /// [`sample_run`] on keyframes, then on every frame when the keyframes gave
-/// `parse` nothing (GOPs longer than the span).
+/// `parse` nothing, or only from too far after the point (long GOPs).
 fn sample<T>(
     ffmpeg: &Path,
     input: &Path,
     at: f64,
-    vf: &str,
+    graph: &dyn Fn(&mut FfmpegArgs, u32),
     cancel: &Cancel,
     parse: impl Fn(&str) -> Option<T>,
 ) -> Option<T> {
-    sample_run(ffmpeg, input, at, vf, true, cancel)
+    sample_run(ffmpeg, input, at, graph, true, cancel)
+        .filter(|o| first_frame_time(o).is_some_and(|t| t <= MAX_KEYFRAME_WAIT))
         .and_then(|o| parse(&o))
-        .or_else(|| sample_run(ffmpeg, input, at, vf, false, cancel).and_then(|o| parse(&o)))
+        .or_else(|| sample_run(ffmpeg, input, at, graph, false, cancel).and_then(|o| parse(&o)))
+}
+
+/// A graph of one `-vf` chain on the first video stream.
+fn chain(vf: &str) -> impl Fn(&mut FfmpegArgs, u32) + '_ {
+    move |a: &mut FfmpegArgs, frames: u32| {
+        a.extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf, "-frames:v"])
+            .arg(frames.to_string())
+            .extend(["-f", "null", "-"]);
+    }
+}
+
+/// A graph that measures each of `strips` with `signalstats`, each through
+/// its own named `metadata` instance (`metadata@top` …) so that the lines
+/// say which strip they are about.
+fn strips_graph(strips: &[(Side, Rect)]) -> impl Fn(&mut FfmpegArgs, u32) + '_ {
+    move |a: &mut FfmpegArgs, frames: u32| {
+        let mut g = format!("[0:v:0]split={}", strips.len());
+        for i in 0..strips.len() {
+            g.push_str(&format!("[in{i}]"));
+        }
+        for (i, (side, r)) in strips.iter().enumerate() {
+            g.push_str(&format!(";[in{i}]{},signalstats,metadata@{}=print[out{i}]", r.filter(), side.name()));
+        }
+        a.arg("-filter_complex").arg(g);
+        for i in 0..strips.len() {
+            a.extend(["-map", &format!("[out{i}]"), "-frames:v", &frames.to_string(), "-f", "null", "-"]);
+        }
+    }
+}
+
+/// Each side's per-frame strip luma in the output of a [`strips_graph`]
+/// run, scaled to 8 bits by dividing by `scale`.
+pub fn parse_strips(output: &str, scale: f64) -> Vec<(Side, Vec<StripStats>)> {
+    let mut out: Vec<(Side, Vec<StripStats>)> = Vec::new();
+    let mut low: Vec<(Side, f64)> = Vec::new();
+    for line in output.lines() {
+        let Some(side) = Side::ALL.into_iter().find(|s| line.starts_with(&format!("[metadata@{} ", s.name()))) else {
+            continue;
+        };
+        let value = |key: &str| line.split(key).nth(1).and_then(|v| v.trim().parse::<f64>().ok());
+        if let Some(v) = value("lavfi.signalstats.YLOW=") {
+            low.retain(|(s, _)| *s != side);
+            low.push((side, v / scale));
+        } else if let Some(v) = value("lavfi.signalstats.YHIGH=") {
+            if let Some(pos) = low.iter().position(|(s, _)| *s == side) {
+                let (_, l) = low.remove(pos);
+                let stats = StripStats { low: l, high: v / scale };
+                match out.iter_mut().find(|(s, _)| *s == side) {
+                    Some((_, v)) => v.push(stats),
+                    None => out.push((side, vec![stats])),
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Runs `f` over `items` on as many threads as there are cores.
@@ -307,18 +613,18 @@ pub struct Source<'a> {
 /// Samples the source and decides.
 pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
     let times = sample_times(src.duration);
+    let scale = f64::from(1u32 << src.bit_depth.saturating_sub(8));
+    // Nothing is darker than legal black: limited range starts at 16.
+    let floor = if src.full_range { 0.0 } else { 16.0 };
     let black_level = if src.hdr {
+        let vf = "signalstats,metadata=print:key=lavfi.signalstats.YLOW";
         let readings: Vec<f64> = parallel(&times[..times.len().min(6)], |t| {
-            let vf = "signalstats,metadata=print:key=lavfi.signalstats.YLOW";
-            sample(ffmpeg, src.path, *t, vf, cancel, |o| Some(parse_ylow(o)).filter(|v| !v.is_empty()))
+            sample(ffmpeg, src.path, *t, &chain(vf), cancel, |o| Some(parse_ylow(o)).filter(|v| !v.is_empty()))
                 .unwrap_or_default()
         })
         .into_iter()
         .flatten()
         .collect();
-        let scale = f64::from(1u32 << src.bit_depth.saturating_sub(8));
-        // Nothing is darker than legal black: limited range starts at 16.
-        let floor = if src.full_range { 0.0 } else { 16.0 };
         readings.into_iter().reduce(f64::min).map(|b| (b / scale).max(floor))
     } else {
         None
@@ -329,10 +635,64 @@ pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
     // cropdetect ignores the first two by default.
     let vf = format!("cropdetect=limit={limit}:round=2:reset=0:skip=0");
     let samples: Vec<Option<Rect>> = parallel(&times, |t| {
-        usable(sample(ffmpeg, src.path, *t, &vf, cancel, parse_cropdetect), src.width, src.height)
+        usable(sample(ffmpeg, src.path, *t, &chain(&vf), cancel, parse_cropdetect), src.width, src.height)
     });
-    let (crop, reason, votes, dark_samples) = decide(&samples, src.width, src.height);
-    CropDecision { crop, reason, threshold, black_level, sample_times: times, votes, dark_samples }
+    let (candidate, reason, votes, dark_samples) = decide(&samples, src.width, src.height);
+    let mut decision = CropDecision {
+        crop: candidate,
+        reason,
+        threshold,
+        black_level,
+        sample_times: times,
+        votes,
+        dark_samples,
+        bars: vec![],
+    };
+    let Some(candidate) = candidate else {
+        return decision;
+    };
+    // The bars are proven on the frames of the samples that voted.
+    let strips: Vec<(Side, Rect)> = Side::ALL
+        .iter()
+        .map(|&s| (s, s.bar(&candidate, src.width, src.height)))
+        .filter(|(_, bar)| *bar > 0)
+        .map(|(s, bar)| (s, s.strip(bar, src.width, src.height)))
+        .collect();
+    let voting: Vec<f64> =
+        decision.sample_times.iter().zip(&samples).filter(|(_, r)| r.is_some()).map(|(t, _)| *t).collect();
+    let graph = strips_graph(&strips);
+    let measured: Vec<Vec<(Side, Vec<StripStats>)>> = parallel(&voting, |t| {
+        sample(ffmpeg, src.path, *t, &graph, cancel, |o| Some(parse_strips(o, scale)).filter(|v| !v.is_empty()))
+            .unwrap_or_default()
+    });
+    let stats: Vec<(Side, Vec<Vec<StripStats>>)> = strips
+        .iter()
+        .map(|(side, _)| {
+            let per_sample = measured
+                .iter()
+                .map(|m| m.iter().find(|(s, _)| s == side).map(|(_, v)| v.clone()).unwrap_or_default())
+                .collect();
+            (*side, per_sample)
+        })
+        .collect();
+    let black = black_level.unwrap_or(floor);
+    let (crop, bars) = judge_bars(candidate, src.width, src.height, &stats, f64::from(threshold), black);
+    let refused: Vec<&str> = bars.iter().filter(|b| !b.accepted).map(|b| b.side.name()).collect();
+    if !refused.is_empty() {
+        decision.reason = match crop {
+            None => format!("candidate bars refused ({}): dark picture, not black bars", refused.join(", ")),
+            Some(r) => format!(
+                "{}x{}: the {} candidate bar(s) refused as picture, the others proven (cropdetect: {})",
+                r.width,
+                r.height,
+                refused.join(", "),
+                decision.reason
+            ),
+        };
+    }
+    decision.crop = crop;
+    decision.bars = bars;
+    decision
 }
 
 #[cfg(test)]
@@ -357,12 +717,12 @@ mod tests {
     #[test]
     fn samples_avoid_opening_and_credits() {
         let t = sample_times(7200.0);
-        assert_eq!(t.len(), 30);
+        assert_eq!(t.len(), MAX_SAMPLES);
         assert!(t[0] > 120.0);
         assert!(*t.last().unwrap() < 7200.0 - 180.0);
         assert!(t.windows(2).all(|w| w[0] < w[1]));
         let short = sample_times(10.0);
-        assert_eq!(short.len(), 8);
+        assert_eq!(short.len(), MIN_SAMPLES);
         assert!(short.iter().all(|&x| (0.5..10.0).contains(&x)));
     }
 
@@ -443,5 +803,121 @@ mod tests {
     #[test]
     fn pillarbox() {
         assert_eq!(decide(&[r(1440, 1080, 240, 0); 5], 1920, 1080).0, r(1440, 1080, 240, 0));
+    }
+
+    fn frames(n: usize, low: f64, high: f64) -> Vec<StripStats> {
+        vec![StripStats { low, high }; n]
+    }
+
+    fn stats(entries: &[(Side, Vec<StripStats>)], samples: usize) -> Vec<(Side, Vec<Vec<StripStats>>)> {
+        entries.iter().map(|(s, f)| (*s, vec![f.clone(); samples])).collect()
+    }
+
+    #[test]
+    fn flat_symmetric_bars_are_cropped() {
+        let cand = Rect { width: 1920, height: 800, x: 0, y: 140 };
+        let st = stats(&[(Side::Top, frames(5, 16.0, 17.0)), (Side::Bottom, frames(5, 16.0, 18.0))], 8);
+        let (crop, ev) = judge_bars(cand, 1920, 1080, &st, 24.0, 16.0);
+        assert_eq!(crop, Some(cand));
+        assert_eq!(ev.len(), 2);
+        assert!(ev.iter().all(|e| e.accepted && e.frames == 40 && e.flat_frames == 40), "{ev:?}");
+        assert!(ev[0].reason.contains("matches the bottom bar of 140 px"), "{}", ev[0].reason);
+    }
+
+    #[test]
+    fn dark_textured_strips_are_picture() {
+        // The candle-lit room: dark (under the threshold on average) but
+        // textured; one side only.
+        let cand = Rect { width: 584, height: 528, x: 0, y: 0 };
+        let st = stats(&[(Side::Right, frames(10, 21.0, 50.0))], 8);
+        let (crop, ev) = judge_bars(cand, 720, 528, &st, 24.0, 16.0);
+        assert_eq!(crop, None);
+        assert!(!ev[0].accepted && ev[0].reason.starts_with("refused: textured"), "{:?}", ev[0]);
+        assert_eq!((ev[0].pixels, ev[0].max_spread, ev[0].max_level), (136, 29.0, 50.0));
+        // Flat but brighter than the threshold (a grey wall) is picture too.
+        let st = stats(&[(Side::Right, frames(10, 40.0, 41.0))], 8);
+        assert_eq!(judge_bars(cand, 720, 528, &st, 24.0, 16.0).0, None);
+    }
+
+    #[test]
+    fn a_bar_without_a_twin_needs_flat_black_in_every_frame() {
+        let cand = Rect { width: 1920, height: 1000, x: 0, y: 80 };
+        // Flat and dark, but a little above black in some frames: refused.
+        let mut top = frames(9, 16.0, 17.0);
+        top.push(StripStats { low: 18.0, high: 22.0 });
+        let (crop, ev) = judge_bars(cand, 1920, 1080, &stats(&[(Side::Top, top)], 6), 24.0, 16.0);
+        assert_eq!(crop, None);
+        assert!(ev[0].reason.contains("no matching bottom bar"), "{}", ev[0].reason);
+        // Flat black everywhere: accepted alone.
+        let (crop, ev) = judge_bars(cand, 1920, 1080, &stats(&[(Side::Top, frames(10, 16.0, 17.0))], 6), 24.0, 16.0);
+        assert_eq!(crop, Some(cand));
+        assert!(ev[0].reason.contains("accepted: flat black in every frame"), "{}", ev[0].reason);
+        // Very unequal bars are no pair either.
+        let cand = Rect { width: 1920, height: 880, x: 0, y: 40 };
+        let top = frames(10, 16.0, 17.0);
+        let mut bottom = frames(10, 16.0, 17.0);
+        bottom[0].high = 21.0;
+        let st = stats(&[(Side::Top, top), (Side::Bottom, bottom)], 4);
+        let (crop, ev) = judge_bars(cand, 1920, 1080, &st, 24.0, 16.0);
+        assert!(ev.iter().all(|e| !e.reason.contains("matches")), "{ev:?}");
+        // The top bar alone is flat black throughout: kept; the bottom is not.
+        assert_eq!(crop, Some(Rect { width: 1920, height: 1040, x: 0, y: 40 }));
+    }
+
+    #[test]
+    fn one_bar_refused_keeps_its_side_only() {
+        // Pillarbox bars both proven, a top candidate that is dark sky.
+        let cand = Rect { width: 1440, height: 1000, x: 240, y: 80 };
+        let st = stats(
+            &[
+                (Side::Top, frames(10, 17.0, 30.0)),
+                (Side::Left, frames(10, 16.0, 17.0)),
+                (Side::Right, frames(10, 16.0, 16.0)),
+            ],
+            5,
+        );
+        let (crop, ev) = judge_bars(cand, 1920, 1080, &st, 24.0, 16.0);
+        assert_eq!(crop, Some(Rect { width: 1440, height: 1080, x: 240, y: 0 }));
+        assert_eq!(ev.iter().filter(|e| e.accepted).count(), 2);
+        // No measurement at all proves nothing.
+        assert_eq!(judge_bars(cand, 1920, 1080, &[], 24.0, 16.0).0, None);
+    }
+
+    #[test]
+    fn hdr_bars_at_a_raised_black_level() {
+        let cand = Rect { width: 3840, height: 1600, x: 0, y: 280 };
+        let st = stats(&[(Side::Top, frames(5, 64.0, 65.0)), (Side::Bottom, frames(5, 64.0, 66.0))], 6);
+        assert_eq!(judge_bars(cand, 3840, 2160, &st, 96.0, 64.0).0, Some(cand));
+    }
+
+    #[test]
+    fn strips_leave_out_the_picture_edge() {
+        assert_eq!(Side::Top.strip(140, 1920, 1080), Rect { width: 1920, height: 122, x: 0, y: 0 });
+        assert_eq!(Side::Bottom.strip(140, 1920, 1080), Rect { width: 1920, height: 122, x: 0, y: 958 });
+        assert_eq!(Side::Right.strip(10, 720, 480), Rect { width: 8, height: 480, x: 712, y: 0 });
+        assert_eq!(Side::Left.strip(3, 720, 480).width, 2);
+        let r = Rect { width: 1440, height: 800, x: 240, y: 140 };
+        let bars: Vec<u32> = Side::ALL.iter().map(|s| s.bar(&r, 1920, 1080)).collect();
+        assert_eq!(bars, vec![140, 140, 240, 240]);
+        assert!(symmetric(138, 142) && symmetric(100, 120) && !symmetric(0, 60) && !symmetric(40, 80));
+    }
+
+    #[test]
+    fn parses_strip_statistics_and_frame_times() {
+        let log = "[metadata@top @ 0x1] frame:0    pts:0       pts_time:0.5\n\
+                   [metadata@top @ 0x1] lavfi.signalstats.YLOW=64\n\
+                   [metadata@right @ 0x2] lavfi.signalstats.YLOW=80\n\
+                   [metadata@top @ 0x1] lavfi.signalstats.YHIGH=68\n\
+                   [metadata@right @ 0x2] lavfi.signalstats.YHIGH=200\n\
+                   [metadata@top @ 0x1] lavfi.signalstats.YLOW=64\n\
+                   [metadata@top @ 0x1] lavfi.signalstats.YHIGH=64\n";
+        let p = parse_strips(log, 4.0);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0], (Side::Top, vec![StripStats { low: 16.0, high: 17.0 }, StripStats { low: 16.0, high: 16.0 }]));
+        assert_eq!(p[1], (Side::Right, vec![StripStats { low: 20.0, high: 50.0 }]));
+        assert_eq!(first_frame_time(log), Some(0.5));
+        let crop = "[Parsed_cropdetect_0 @ 0x1] x1:0 x2:1919 y1:138 y2:941 w:1920 h:800 x:0 y:140 pts:1 t:3.129 limit:0.094 crop=1920:800:0:140";
+        assert_eq!(first_frame_time(crop), Some(3.129));
+        assert_eq!(first_frame_time("nothing"), None);
     }
 }

@@ -112,6 +112,15 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
                             a.crop.dark_samples
                         );
                     }
+                    for b in &a.crop.bars {
+                        println!(
+                            "               {} bar {} px: {} — {}",
+                            b.side.name(),
+                            b.pixels,
+                            if b.accepted { "cropped" } else { "kept" },
+                            b.reason
+                        );
+                    }
                     println!("  filters:     {}", p.video.filter_chain().unwrap_or_else(|| "none".into()));
                     println!("  path:        {}", p.path.describe());
                     println!("  svt params:  {}", p.video.svt_params);

@@ -51,6 +51,14 @@ pub fn fixture(name: &str, args: &[&str]) -> PathBuf {
     path
 }
 
+/// A clip of real footage fetched by scripts/fetch-footage.sh (run by
+/// scripts/setup.sh) into .tools/footage/.
+pub fn footage(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/footage").join(name);
+    assert!(p.exists(), "real footage {} is missing: run scripts/setup.sh (or scripts/fetch-footage.sh)", p.display());
+    p
+}
+
 /// Writes a small text file into the fixtures folder (subtitles, metadata).
 pub fn text_file(name: &str, content: &str) -> PathBuf {
     let p = fixtures_dir().join(name);
