@@ -153,6 +153,10 @@ pub struct SettingFlags {
     /// Do not detect or remove black bars.
     #[arg(long)]
     pub no_crop: bool,
+    /// Interlaced and telecined sources: auto, ivtc (inverse telecine),
+    /// deinterlace or none.
+    #[arg(long, value_name = "MODE")]
+    pub interlace: Option<String>,
     /// Use the chunked (VMAF-targeted) path.
     #[arg(long, conflicts_with = "no_chunked")]
     pub chunked: bool,
@@ -205,6 +209,9 @@ impl SettingFlags {
         flag("processing.enable_chunked_encoding", "--no-chunked", self.no_chunked, false);
         flag("processing.hardware_decode", "--no-hwaccel", self.no_hwaccel, false);
         flag("distributed.shared_source", "--shared-source", self.shared_source, true);
+        if let Some(m) = &self.interlace {
+            v.push(FlagValue::new("processing.interlace", "--interlace", m.clone()));
+        }
         let mut path = |key, name, p: &Option<PathBuf>| {
             if let Some(p) = p {
                 v.push(FlagValue::new(key, name, p.to_string_lossy().into_owned()));

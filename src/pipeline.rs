@@ -427,7 +427,7 @@ impl Pipeline<'_> {
             },
         })?;
         let end = ffprobe::video_end_time(self.ffprobe, partial, analysis.duration - 10.0, self.cancel);
-        let checks = validate::validate(analysis, &probe, size, end);
+        let checks = validate::validate(analysis, &probe, size, end, self.counted_frames(analysis, partial));
         let failures = validate::failures(&checks);
         self.events.emit(&Event::ValidationComplete {
             input: input.to_path_buf(),
@@ -444,12 +444,19 @@ impl Pipeline<'_> {
         }
     }
 
+    /// The video frames of `output`, counted when validation needs them
+    /// (inverse telecine changes the count; a read of every packet).
+    fn counted_frames(&self, analysis: &Analysis, output: &Path) -> Option<usize> {
+        analysis.interlace.decimation_cycle().and_then(|_| ffprobe::count_frames(self.ffprobe, output))
+    }
+
     /// Ok when an existing output passes validation against the source.
     fn check_output(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(), String> {
         let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
         let probe = ffprobe::probe(self.ffprobe, output, self.cancel).map_err(|_| "unreadable".to_string())?;
         let end = ffprobe::video_end_time(self.ffprobe, output, analysis.duration - 10.0, self.cancel);
-        let failures = validate::failures(&validate::validate(analysis, &probe, size, end));
+        let frames = self.counted_frames(analysis, output);
+        let failures = validate::failures(&validate::validate(analysis, &probe, size, end, frames));
         if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
     }
 }

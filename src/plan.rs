@@ -21,6 +21,8 @@ pub struct VideoPlan {
     pub svt_params: String,
     /// Video filters, in order (empty: the picture is untouched).
     pub filters: Vec<String>,
+    /// The filters drop one of every this many frames (inverse telecine).
+    pub decimation_cycle: Option<usize>,
     /// Colour tags written on the output (`-color_primaries` …).
     pub colour_args: Vec<(String, String)>,
     /// Carry the Dolby Vision RPUs (libsvtav1 `-dolbyvision 1`).
@@ -275,6 +277,7 @@ pub fn plan(
             pix_fmt: "yuv420p10le",
             svt_params,
             filters,
+            decimation_cycle: analysis.interlace.decimation_cycle(),
             colour_args,
             dolby_vision,
             hwaccel: if analysis.dolby_vision.is_some() { None } else { choose_hwaccel(settings, caps) },

@@ -10,9 +10,21 @@ pub const MIN_OUTPUT_BYTES: u64 = 1024;
 /// Largest allowed difference between source and output duration, seconds.
 pub const DURATION_TOLERANCE: f64 = 1.0;
 
+/// Largest share by which an inverse-telecined output's frame count may
+/// differ from 4/5 of the source's frames.
+pub const IVTC_FRAME_TOLERANCE: f64 = 0.01;
+
 /// Checks `output` (probed, `size` bytes, its video ending at `video_end`
-/// seconds as measured from its packets) against the source `analysis`.
-pub fn validate(analysis: &Analysis, output: &Probe, size: u64, video_end: Option<f64>) -> Vec<Check> {
+/// seconds as measured from its packets, holding `frames` video frames when
+/// they were counted) against the source `analysis`. An inverse-telecined
+/// output must also have the film's frame rate and frame count.
+pub fn validate(
+    analysis: &Analysis,
+    output: &Probe,
+    size: u64,
+    video_end: Option<f64>,
+    frames: Option<usize>,
+) -> Vec<Check> {
     let mut checks = Vec::new();
     let mut check = |name: &str, passed: bool, detail: String| {
         checks.push(Check { name: name.into(), passed, detail });
@@ -85,6 +97,29 @@ pub fn validate(analysis: &Analysis, output: &Probe, size: u64, video_end: Optio
             format!("last frame ends at {end:.3} s, source's at {:.3} s", analysis.video_end),
         ),
         None => check("video complete", false, "no video packets found near the end".into()),
+    }
+
+    if let (Some(cycle), Some(src_fps)) = (analysis.interlace.decimation_cycle(), analysis.video.frame_rate) {
+        let fps = src_fps * (cycle - 1) as f64 / cycle as f64;
+        let out_fps = videos.first().and_then(|v| v.frame_rate());
+        check(
+            "frame rate",
+            out_fps.is_some_and(|f| (f / fps - 1.0).abs() < 0.005),
+            format!(
+                "{} fps, inverse telecine of {src_fps:.3} fps gives {fps:.3}",
+                out_fps.map_or("unknown".into(), |f| format!("{f:.3}"))
+            ),
+        );
+        let expected = analysis.video_end * fps;
+        check(
+            "frames",
+            frames.is_some_and(|n| (n as f64 - expected).abs() <= (expected * IVTC_FRAME_TOLERANCE).max(2.0)),
+            format!(
+                "{} frames, {expected:.0} expected ({:.3} s at {fps:.3} fps)",
+                frames.map_or("uncounted".into(), |n| n.to_string()),
+                analysis.video_end
+            ),
+        );
     }
 
     if analysis.hdr.kind.is_hdr() {

@@ -62,7 +62,7 @@ fn assert_frame_exact(src: &Path, chunk: f64) {
     let mut got = Vec::new();
     for s in &segments::plan_segments(&tl, &[], chunk) {
         let out = dir.path().join(format!("{}.mkv", s.index));
-        remote::make_extract(&ffmpeg(), src, &tl, *s, None, &out, &Cancel::new()).unwrap();
+        remote::make_extract(&ffmpeg(), src, &tl, *s, None, None, &out, &Cancel::new()).unwrap();
         let mut a = FfmpegArgs::default();
         a.extend(["-hide_banner", "-loglevel", "error"]).input(&out).extend(["-map", "0:v:0"]);
         let part = frame_md5s(a);
@@ -72,6 +72,86 @@ fn assert_frame_exact(src: &Path, chunk: f64) {
         got.extend(part);
     }
     assert!(got == expected, "{}: extracts differ from the source's frames", src.display());
+}
+
+/// The inverse telecine drapto plans for hard-telecined film.
+const IVTC: &str =
+    "fieldmatch=order=tff:combmatch=full,bwdif=mode=send_frame:parity=tff:deint=interlaced,decimate=cycle=5";
+
+/// Output frames of the inverse telecine, cut into segments (anywhere in a
+/// cycle) and as lossless extracts, are exactly those of one decode of the
+/// whole file through it.
+fn assert_ivtc_frame_exact(src: &Path, chunk: f64) {
+    let src_tl: Timeline = segments::timeline(Path::new("ffprobe"), src, &Cancel::new()).unwrap();
+    let tl = segments::output_timeline(&src_tl, Some(5));
+    let mut whole = FfmpegArgs::default();
+    whole.extend(["-hide_banner", "-loglevel", "error"]).input(src).extend(["-map", "0:v:0", "-vf", IVTC]);
+    let expected = frame_md5s(whole);
+    assert_eq!(expected.len(), tl.frames(), "4 of every 5 source frames come out");
+    let planned = segments::plan_segments(&tl, &[], chunk);
+    assert!(planned.len() > 2);
+    // Boundaries off the cycle, too.
+    let odd: Vec<Segment> = {
+        let mut b: Vec<usize> = (0..tl.frames()).step_by(37).collect();
+        b.push(tl.frames());
+        b.windows(2).enumerate().map(|(index, w)| Segment { index, start: w[0], end: w[1] }).collect()
+    };
+    for plan in [&planned, &odd] {
+        let mut got = Vec::new();
+        for s in plan {
+            let mut a = FfmpegArgs::default();
+            a.extend(["-hide_banner", "-loglevel", "error"]);
+            let chain = segments::open_frames(&mut a, src, &src_tl, s.range(), Some(IVTC), Some(5));
+            segments::frames_output(&mut a, s.frames());
+            a.arg("-vf").arg(chain);
+            let part = frame_md5s(a);
+            assert_eq!(part.len(), s.frames(), "segment {s:?} frame count");
+            got.extend(part);
+        }
+        let first_diff = got.iter().zip(&expected).position(|(a, b)| a != b);
+        assert_eq!((got.len(), first_diff), (expected.len(), None), "plan {plan:?}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut got = Vec::new();
+    for s in &planned {
+        let out = dir.path().join(format!("{}.mkv", s.index));
+        remote::make_extract(&ffmpeg(), src, &src_tl, *s, Some(IVTC), Some(5), &out, &Cancel::new()).unwrap();
+        let mut a = FfmpegArgs::default();
+        a.extend(["-hide_banner", "-loglevel", "error"]).input(&out).extend(["-map", "0:v:0"]);
+        got.extend(frame_md5s(a));
+    }
+    assert!(got == expected, "extracts differ from the inverse telecine of the whole file");
+}
+
+#[test]
+fn inverse_telecine_segments_are_frame_exact_on_real_film() {
+    // Megamind (23.976 fps film) hard-telecined to 29.97 fps interlaced
+    // MPEG-2, DVD GOPs.
+    let film = footage("Megamind.avi");
+    let src = fixture(
+        "telecine_mpeg2.mkv",
+        &[
+            "-i",
+            film.to_str().unwrap(),
+            "-t",
+            "6",
+            "-map",
+            "0:v:0",
+            "-vf",
+            "scale=720:480,setsar=32/27,telecine=pattern=23",
+            "-c:v",
+            "mpeg2video",
+            "-flags",
+            "+ilme+ildct",
+            "-g",
+            "15",
+            "-bf",
+            "2",
+            "-b:v",
+            "6M",
+        ],
+    );
+    assert_ivtc_frame_exact(&src, 1.5);
 }
 
 fn keyframe_indices(src: &Path, tl: &Timeline) -> Vec<usize> {
@@ -319,6 +399,7 @@ fn whole_clip_job(t: &Path, first_guess: f64, slope: Option<f64>) -> (SegmentJob
         output: t.join("0001.mkv"),
         scratch: t.to_path_buf(),
         filters: None,
+        decimation_cycle: None,
         encoder_args: args,
         svt_params: "tune=0".into(),
         params: ChunkedParams {

@@ -148,9 +148,14 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let dolby_vision = dolby_vision::detect(v, mediainfo.as_ref());
     let bit_depth = v.bit_depth().unwrap_or(8);
 
+    let mode = settings.processing.interlace;
     let interlace = match probes.ffmpeg {
-        Some(ffmpeg) => interlace::detect(ffmpeg, input, duration, v.field_order.as_deref(), cancel),
-        None => interlace::decide(Default::default(), v.field_order.as_deref()),
+        Some(ffmpeg) => {
+            interlace::detect(ffmpeg, input, duration, v.field_order.as_deref(), v.frame_rate(), mode, cancel)
+        }
+        None => {
+            interlace::decide(Default::default(), Default::default(), v.field_order.as_deref(), v.frame_rate(), mode)
+        }
     };
     let crop = if settings.processing.disable_crop {
         CropDecision::disabled("crop detection disabled (disable_crop)")

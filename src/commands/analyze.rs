@@ -87,11 +87,7 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
                         ),
                         None => println!("  dolby vision: no"),
                     }
-                    println!(
-                        "  interlacing: {} — {}",
-                        if a.interlace.interlaced { "interlaced, deinterlaced with bwdif" } else { "progressive" },
-                        a.interlace.reason
-                    );
+                    println!("  interlacing: {} — {}", a.interlace.describe(), a.interlace.reason);
                     if let Some(sar) = &a.video.sample_aspect_ratio {
                         if sar != "1:1" {
                             println!("  anamorphic:  SAR {sar} (kept)");

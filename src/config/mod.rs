@@ -14,7 +14,7 @@ mod values;
 pub use load::{ConfigSource, Loaded, Origins, load};
 pub use migrate::CURRENT_VERSION;
 pub use validate::validate;
-pub use values::{Auto, ByteSize, ChunkedMode};
+pub use values::{Auto, ByteSize, ChunkedMode, FieldMode};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -86,6 +86,9 @@ pub struct ProcessingSettings {
     pub temp_dir: Auto<PathBuf>,
     /// Turn black-bar detection off.
     pub disable_crop: bool,
+    /// Interlaced and telecined sources: `"auto"` (decided per file),
+    /// `"ivtc"`, `"deinterlace"` or `"none"`.
+    pub interlace: FieldMode,
     /// `"auto"` (chunked when ffmpeg has libvmaf), `true` or `false`.
     pub enable_chunked_encoding: ChunkedMode,
     /// Use hardware-accelerated decoding when ffmpeg and the machine offer it.
@@ -217,6 +220,7 @@ impl Default for ProcessingSettings {
             parallel_jobs: Auto::Auto,
             temp_dir: Auto::Auto,
             disable_crop: false,
+            interlace: FieldMode::Auto,
             enable_chunked_encoding: ChunkedMode::Auto,
             hardware_decode: true,
             hwaccel: Auto::Auto,

@@ -56,6 +56,32 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Auto<T> {
     }
 }
 
+/// How interlaced and telecined sources are treated (`processing.interlace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldMode {
+    /// Decided per file from idet and the pulldown cadence.
+    #[default]
+    Auto,
+    /// Inverse telecine (field matching, decimation to 4/5 of the frames).
+    Ivtc,
+    /// bwdif, one frame out per frame in.
+    Deinterlace,
+    /// The frames as they are.
+    None,
+}
+
+impl FieldMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldMode::Auto => "auto",
+            FieldMode::Ivtc => "ivtc",
+            FieldMode::Deinterlace => "deinterlace",
+            FieldMode::None => "none",
+        }
+    }
+}
+
 /// Whether the chunked (VMAF-targeted) path is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChunkedMode {

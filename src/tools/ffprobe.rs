@@ -235,6 +235,17 @@ pub fn video_end_time(ffprobe: &Path, path: &Path, from: f64, cancel: &Cancel) -
         .fold(None, |m, t| Some(m.map_or(t, |m: f64| m.max(t))))
 }
 
+/// Video packets in a file (one per frame), or `None` if unreadable.
+pub fn count_frames(ffprobe: &Path, path: &Path) -> Option<usize> {
+    let out = Command::new(ffprobe)
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"])
+        .args(["-of", "default=nw=1:nk=1"])
+        .arg(crate::tools::path_arg(path))
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty())?.parse().ok()
+}
+
 /// Whether audio stream `index` (the `N` of `a:N`) holds any packet. Reads
 /// until its first one: instant for a normal track; a whole-file read only
 /// for a track that is empty. `None` when ffprobe fails.

@@ -125,6 +125,11 @@ pub struct SegmentJob {
     pub output: PathBuf,
     pub scratch: PathBuf,
     pub filters: Option<String>,
+    /// The filters drop one of every this many source frames (inverse
+    /// telecine): the segment's frames are output frames (see
+    /// [`segments::open_frames`]).
+    #[serde(default)]
+    pub decimation_cycle: Option<usize>,
     pub encoder_args: Vec<String>,
     pub svt_params: String,
     pub params: ChunkedParams,
@@ -172,25 +177,38 @@ fn crf_args(encoder_args: &[String], svt_params: &str, crf: f64, threads: u32) -
     out
 }
 
-/// Frames a probe or the final encode reads: `range` of `path` (whose
-/// frame timeline is `tl`) through `filters`.
+/// Frames a probe or the final encode reads: output frames `range` of
+/// `path` (whose frame timeline is `tl`) through `filters`, which drop one
+/// of every `cycle` source frames when set.
 #[derive(Clone, Copy)]
 struct Frames<'a> {
     path: &'a Path,
     tl: &'a Timeline,
     range: FrameRange,
     filters: Option<&'a str>,
+    cycle: Option<usize>,
 }
 
 impl<'a> Frames<'a> {
     /// Frames of the job's source.
     fn source(job: &'a SegmentJob, tl: &'a Timeline, range: FrameRange) -> Frames<'a> {
-        Frames { path: &job.source, tl, range, filters: job.filters.as_deref() }
+        Frames { path: &job.source, tl, range, filters: job.filters.as_deref(), cycle: job.decimation_cycle }
+    }
+
+    /// Opens these frames as input of `args`; the chain that yields them.
+    fn open(&self, args: &mut FfmpegArgs) -> String {
+        segments::open_frames(args, self.path, self.tl, self.range, self.filters, self.cycle)
     }
 
     /// These frames as the reference of a score.
     fn reference(self) -> vmaf::Reference<'a> {
-        vmaf::Reference::Source { path: self.path, tl: self.tl, range: self.range, filters: self.filters }
+        vmaf::Reference::Source {
+            path: self.path,
+            tl: self.tl,
+            range: self.range,
+            filters: self.filters,
+            cycle: self.cycle,
+        }
     }
 }
 
@@ -213,20 +231,16 @@ fn encode_range(
     // The decoder gets the encoder's share of threads: its own would cost
     // more CPU for the same frames.
     a.arg("-threads").arg(threads.to_string());
-    segments::seek_input(&mut a, frames.path, frames.tl, frames.range.start);
+    let chain = frames.open(&mut a);
     let refs = refs.and_then(|(path, n)| Some((path, vmaf::selection(n)?)));
     match &refs {
         Some((_, select)) => {
-            let pre = frames.filters.map(|f| format!("{f},")).unwrap_or_default();
-            a.arg("-filter_complex")
-                .arg(format!("[0:v:0]trim=end_frame={},{pre}split=2[enc][ref];[ref]{select}[sel]", frames.range.count));
+            a.arg("-filter_complex").arg(format!("[0:v:0]{chain},split=2[enc][ref];[ref]{select}[sel]"));
             a.extend(["-map", "[enc]"]);
         }
         None => {
             segments::frames_output(&mut a, frames.range.count);
-            if let Some(f) = frames.filters {
-                a.arg("-vf").arg(f);
-            }
+            a.arg("-vf").arg(chain);
         }
     }
     a.extend(["-map_metadata", "-1", "-map_chapters", "-1"]);
@@ -291,10 +305,9 @@ fn cut_samples(
 ) -> std::result::Result<Timeline, ProcessFailure> {
     let mut a = FfmpegArgs::new();
     let mut graph = String::new();
-    let pre = job.filters.as_deref().map(|f| format!("{f},")).unwrap_or_default();
     for (i, r) in ranges.iter().enumerate() {
-        segments::seek_input(&mut a, &job.source, tl, r.start);
-        graph.push_str(&format!("[{i}:v:0]{pre}trim=end_frame={},setpts=PTS-STARTPTS[s{i}];", r.count));
+        let chain = Frames::source(job, tl, *r).open(&mut a);
+        graph.push_str(&format!("[{i}:v:0]{chain},setpts=PTS-STARTPTS[s{i}];"));
     }
     for i in 0..ranges.len() {
         graph.push_str(&format!("[s{i}]"));
@@ -316,7 +329,7 @@ fn cut_samples(
         cancel,
         |_| {},
     )?;
-    let d = tl.frame_duration();
+    let d = segments::output_timeline(tl, job.decimation_cycle).frame_duration();
     Ok(Timeline { pts: (0..n).map(|i| i as f64 * d).collect(), bytes: vec![] })
 }
 
@@ -437,7 +450,7 @@ pub fn run_segment(
     let started = Instant::now();
     let steps = Steps { cancel, threads, report };
     let seg = job.segment;
-    let fps = 1.0 / tl.frame_duration();
+    let fps = 1.0 / segments::output_timeline(tl, job.decimation_cycle).frame_duration();
     let mut probes: Vec<ProbeRecord> = Vec::new();
     let mut guess = job.first_guess;
     let mut wholes: Vec<Whole> = Vec::new();
@@ -475,6 +488,7 @@ pub fn run_segment(
                                     tl: stl,
                                     range: FrameRange { start: 0, count: stl.frames() },
                                     filters: None,
+                                    cycle: None,
                                 },
                                 job.scratch.join(format!("probe-{}-crf{crf:.2}.mkv", seg.index)),
                             ),
@@ -590,17 +604,6 @@ fn thread_share(budget: u32, per_worker: u32, queued: bool, active: usize, other
     (budget / sharing as u32).max(1)
 }
 
-/// Video packets in a file (one per frame), or `None` if unreadable.
-pub fn count_frames(ffprobe: &Path, path: &Path) -> Option<usize> {
-    let out = Command::new(ffprobe)
-        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"])
-        .args(["-of", "default=nw=1:nk=1"])
-        .arg(crate::tools::path_arg(path))
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout).split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty())?.parse().ok()
-}
-
 /// Parallel encoders for this machine: bounded by cores, by free memory (one
 /// SVT-AV1 encoder needs about 1.2 GB per megapixel of frame) and by
 /// `max_memory`.
@@ -656,10 +659,18 @@ pub fn encode(
     let Helpers { ffprobe, mkvmerge, cluster } = helpers;
     let input = analysis.input.as_path();
     let t0 = Instant::now();
-    let tl = segments::timeline(ffprobe, input, ctx.cancel)?;
-    let cuts =
-        segments::scene_cuts(ctx.ffmpeg, input, &tl, params.workers * params.threads_per_worker as usize, ctx.cancel);
+    // The source's frames (for seeking and scene detection) and the frames
+    // the filters give out of them (what is planned, encoded and counted).
+    let src_tl = segments::timeline(ffprobe, input, ctx.cancel)?;
+    let cuts = segments::scene_cuts(
+        ctx.ffmpeg,
+        input,
+        &src_tl,
+        params.workers * params.threads_per_worker as usize,
+        ctx.cancel,
+    );
     ctx.cancel.check()?;
+    let tl = segments::output_timeline(&src_tl, video.decimation_cycle);
     let segs = segments::plan_segments(&tl, &cuts, params.chunk_seconds);
     let total_frames = tl.frames();
     let fingerprint = fingerprint(video, params, &segs);
@@ -725,7 +736,7 @@ pub fn encode(
         let path = seg_path(s);
         let ok = st.status == "completed"
             && std::fs::metadata(&path).is_ok_and(|m| m.len() >= 1024)
-            && count_frames(ffprobe, &path) == Some(s.frames());
+            && crate::tools::ffprobe::count_frames(ffprobe, &path) == Some(s.frames());
         if ok {
             results.insert(
                 s.index,
@@ -819,6 +830,7 @@ pub fn encode(
             output: seg_path(&seg),
             scratch: scratch.clone(),
             filters: video.filter_chain(),
+            decimation_cycle: video.decimation_cycle,
             encoder_args: video.encoder_args(),
             svt_params: video.svt_params.clone(),
             params: ChunkedParams { predict, ..params.clone() },
@@ -836,7 +848,7 @@ pub fn encode(
                     ffprobe,
                     cancel: ctx.cancel,
                     root: work.root(),
-                    timeline: &tl,
+                    timeline: &src_tl,
                     hosts: cluster.hosts.clone(),
                     queue: &queue,
                     stop: &stop,
@@ -848,8 +860,8 @@ pub fn encode(
             None => {
                 for _ in 0..params.workers {
                     let (tx, ptx) = (tx.clone(), ptx.clone());
-                    let (queue, stop, active, finishing, make_job, tl, guesses) =
-                        (&queue, &stop, &active, &finishing, &make_job, &tl, &guesses);
+                    let (queue, stop, active, finishing, make_job, src_tl, guesses) =
+                        (&queue, &stop, &active, &finishing, &make_job, &src_tl, &guesses);
                     scope.spawn(move || {
                         loop {
                             if stop.load(Ordering::SeqCst) || ctx.cancel.is_cancelled() {
@@ -893,7 +905,7 @@ pub fn encode(
                                 }
                                 let _ = ptx2.send(rep);
                             };
-                            let r = run_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &threads, &report);
+                            let r = run_segment(ctx.ffmpeg, &job, src_tl, ctx.cancel, &threads, &report);
                             // Known before this worker makes its next job
                             // (the coordinator records it again).
                             if let Ok(res) = &r {
@@ -1066,7 +1078,7 @@ pub fn encode(
         cmd.arg(&r.path);
     }
     crate::tools::process::run(&mut cmd, "concatenate segments", ctx.cancel, |_| {}).map_err(Error::process(input))?;
-    let frames = count_frames(ffprobe, output).unwrap_or(0);
+    let frames = crate::tools::ffprobe::count_frames(ffprobe, output).unwrap_or(0);
     if frames != total_frames {
         return Err(Error::Input {
             path: input.to_path_buf(),

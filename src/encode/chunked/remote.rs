@@ -18,11 +18,12 @@
 //! segment's frame count; it then joins the local state like any segment.
 
 use super::segments::{self, Segment, Timeline};
-use super::{Report, SegmentJob, SegmentResult, count_frames};
+use super::{Report, SegmentJob, SegmentResult};
 use crate::cancel::Cancel;
 use crate::config::DistributedSettings;
 use crate::error::{Error, ProcessError, ProcessFailure, Result, ToolError};
 use crate::tools::ffmpeg::FfmpegArgs;
+use crate::tools::ffprobe::count_frames;
 use crate::tools::process::{Line, shell_quote};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -511,12 +512,15 @@ fn prepare(d: &Dispatch, dir: &Path, seg: Segment, shared: bool) -> std::result:
     let final_path = job.output.clone();
     let i = id(&seg);
     let rel = |name: &str| Path::new(REMOTE_DIR).join(format!("{i}.{name}"));
+    // Decimated frames cannot be cut by a host from its own source range:
+    // they travel as an extract.
+    let shared = shared && job.decimation_cycle.is_none();
     let timeline = if shared {
         Timeline { pts: d.timeline.pts[seg.start..seg.end].to_vec(), bytes: vec![] }
     } else {
         let extract = dir.join(format!("{i}.src.mkv"));
         let f = job.filters.as_deref();
-        make_extract(d.ffmpeg, &job.source, d.timeline, seg, f, &extract, d.cancel)?;
+        make_extract(d.ffmpeg, &job.source, d.timeline, seg, f, job.decimation_cycle, &extract, d.cancel)?;
         let tl = segments::timeline(d.ffprobe, &extract, d.cancel)
             .map_err(|e| failure(format!("segment {} extract", seg.index + 1), e.to_string(), vec![]))?;
         if tl.frames() != seg.frames() {
@@ -529,6 +533,7 @@ fn prepare(d: &Dispatch, dir: &Path, seg: Segment, shared: bool) -> std::result:
         job.source = rel("src.mkv");
         // The extract's frames are already filtered.
         job.filters = None;
+        job.decimation_cycle = None;
         tl
     };
     job.segment = Segment { index: seg.index, start: 0, end: seg.frames() };
@@ -540,25 +545,26 @@ fn prepare(d: &Dispatch, dir: &Path, seg: Segment, shared: bool) -> std::result:
     Ok(final_path)
 }
 
-/// The frames of `seg` of `source` (whose timeline is `tl`), through
-/// `filters`, losslessly (FFV1), with their timestamps, into `out`: what a
-/// worker on another host encodes and scores against.
+/// The output frames of `seg` of `source` (whose timeline is `tl`),
+/// through `filters` (dropping one of every `cycle` frames when set),
+/// losslessly (FFV1), with their timestamps, into `out`: what a worker on
+/// another host encodes and scores against.
+#[allow(clippy::too_many_arguments)]
 pub fn make_extract(
     ffmpeg: &Path,
     source: &Path,
     tl: &Timeline,
     seg: Segment,
     filters: Option<&str>,
+    cycle: Option<usize>,
     out: &Path,
     cancel: &Cancel,
 ) -> std::result::Result<(), ProcessFailure> {
     let mut a = FfmpegArgs::default();
     a.extend(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]);
-    segments::seek_input(&mut a, source, tl, seg.start);
+    let chain = segments::open_frames(&mut a, source, tl, seg.range(), filters, cycle);
     segments::frames_output(&mut a, seg.frames());
-    if let Some(f) = filters {
-        a.arg("-vf").arg(f);
-    }
+    a.arg("-vf").arg(chain);
     a.extend(["-fps_mode", "passthrough", "-enc_time_base:v", "1/1000"]);
     a.extend(["-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-threads", "2"]);
     a.extend(["-map_metadata", "-1", "-map_chapters", "-1", "-f", "matroska"]).output(out);

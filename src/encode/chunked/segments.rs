@@ -251,6 +251,71 @@ pub fn seek_input(args: &mut FfmpegArgs, source: &Path, tl: &Timeline, start: us
     args.input(source);
 }
 
+/// Frames that come out of `n` source frames when the filters decimate
+/// one of every `cycle` (inverse telecine; `None`: one out per one in). A
+/// last, partial cycle loses nothing (ffmpeg's `decimate`).
+pub fn output_frames(n: usize, cycle: Option<usize>) -> usize {
+    match cycle {
+        Some(c) if c > 1 => n / c * (c - 1) + n % c,
+        _ => n,
+    }
+}
+
+/// The timeline of the frames the filters give out of `src`'s: `src`
+/// itself, or under decimation (see [`output_frames`]) evenly spaced frames
+/// at `cycle / (cycle − 1)` of the source's frame duration, from its first
+/// frame. Segments, sample ranges, progress and checks count these frames.
+pub fn output_timeline(src: &Timeline, cycle: Option<usize>) -> Timeline {
+    match cycle {
+        Some(c) if c > 1 => {
+            let d = src.frame_duration() * c as f64 / (c - 1) as f64;
+            let t0 = src.pts[0];
+            Timeline {
+                pts: (0..output_frames(src.frames(), cycle)).map(|k| t0 + k as f64 * d).collect(),
+                bytes: vec![],
+            }
+        }
+        _ => src.clone(),
+    }
+}
+
+/// Opens `source` (whose frame timeline is `tl`) for the output frames
+/// `range` of its `filters`, and returns the filter chain that yields
+/// exactly those frames.
+///
+/// One to one: the decode starts at the range's first frame (see
+/// [`seek_input`]), takes its frames and filters them. Under decimation
+/// (`cycle`): field matching and decimation look at neighbouring frames and
+/// decide per cycle counted from the file's first frame, so the decode
+/// starts at a cycle boundary one whole cycle before the range (the
+/// lead-in), the whole stream is filtered, and the range's frames are
+/// trimmed out of the result, timestamps from zero: the same frames a
+/// decode of the whole file gives.
+pub fn open_frames(
+    args: &mut FfmpegArgs,
+    source: &Path,
+    tl: &Timeline,
+    range: FrameRange,
+    filters: Option<&str>,
+    cycle: Option<usize>,
+) -> String {
+    match cycle {
+        Some(c) if c > 1 => {
+            let kept = c - 1;
+            let first_cycle = (range.start / kept).saturating_sub(1);
+            seek_input(args, source, tl, first_cycle * c);
+            let skip = range.start - first_cycle * kept;
+            let pre = filters.map(|f| format!("{f},")).unwrap_or_default();
+            format!("{pre}trim=start_frame={skip}:end_frame={},setpts=PTS-STARTPTS", skip + range.count)
+        }
+        _ => {
+            seek_input(args, source, tl, range.start);
+            let post = filters.map(|f| format!(",{f}")).unwrap_or_default();
+            format!("trim=end_frame={}{post}", range.count)
+        }
+    }
+}
+
 /// Output options that take exactly `count` frames of the first input's
 /// first video stream (after [`seek_input`]).
 pub fn frames_output(args: &mut FfmpegArgs, count: usize) {
@@ -356,6 +421,40 @@ mod tests {
         assert_eq!(scan_parts(&t, 2), vec![(0, 1500), (1500, 3000)]);
         assert_eq!(scan_parts(&t, 16).len(), 5, "119.96 s: five parts of 24 s");
         assert_eq!(scan_parts(&tl(100, 25.0), 4), vec![(0, 100)]);
+    }
+
+    #[test]
+    fn decimated_frames_and_their_timeline() {
+        assert_eq!(output_frames(337, Some(5)), 270, "a partial last cycle keeps its frames");
+        assert_eq!(output_frames(335, Some(5)), 268);
+        assert_eq!(output_frames(336, None), 336);
+        let src = tl(300, 30000.0 / 1001.0);
+        let out = output_timeline(&src, Some(5));
+        assert_eq!(out.frames(), 240);
+        assert!((out.frame_duration() - 1001.0 / 24000.0).abs() < 1e-9);
+        assert_eq!(output_timeline(&src, None), src);
+    }
+
+    #[test]
+    fn decimated_ranges_open_a_cycle_early() {
+        let src = tl(3000, 30000.0 / 1001.0);
+        let open = |start, count, cycle| {
+            let mut a = FfmpegArgs::default();
+            let chain = open_frames(&mut a, Path::new("in.mkv"), &src, FrameRange { start, count }, Some("f"), cycle);
+            let args: Vec<String> = a.args().iter().map(|s| s.to_string_lossy().into_owned()).collect();
+            (args, chain)
+        };
+        let (args, chain) = open(0, 100, Some(5));
+        assert!(!args.contains(&"-ss".to_string()), "{args:?}");
+        assert_eq!(chain, "f,trim=start_frame=0:end_frame=100,setpts=PTS-STARTPTS");
+        // Output frame 401 is in cycle 100; the decode starts at cycle 99's
+        // first source frame (495), whose first output frame is 396.
+        let (args, chain) = open(401, 40, Some(5));
+        let ss: f64 = args[args.iter().position(|a| a == "-ss").unwrap() + 1].parse().unwrap();
+        assert_eq!(src.index_near(ss + src.frame_duration() / 2.0), 495);
+        assert_eq!(chain, "f,trim=start_frame=5:end_frame=45,setpts=PTS-STARTPTS");
+        let (_, chain) = open(401, 40, None);
+        assert_eq!(chain, "trim=end_frame=40,f");
     }
 
     #[test]

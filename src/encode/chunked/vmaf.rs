@@ -7,7 +7,7 @@
 //! millisecond is enough), and libvmaf pairs frames by timestamp, so
 //! `PTS-STARTPTS` alone can pair each frame with its neighbour.
 
-use super::segments::{FrameRange, Timeline, seek_input};
+use super::segments::{FrameRange, Timeline, open_frames};
 use crate::analysis::resolution::ResolutionClass;
 use crate::tools::ffmpeg::FfmpegArgs;
 use serde::{Deserialize, Serialize};
@@ -43,9 +43,11 @@ impl VmafSpec {
 /// The frames an encode is scored against.
 #[derive(Debug, Clone, Copy)]
 pub enum Reference<'a> {
-    /// Frames `range` of `source` (whose frame timeline is `tl`), through
-    /// `filters` (the encode's deinterlace and crop).
-    Source { path: &'a Path, tl: &'a Timeline, range: FrameRange, filters: Option<&'a str> },
+    /// Output frames `range` of `source` (whose frame timeline is `tl`),
+    /// through `filters` (the encode's deinterlace or inverse telecine, and
+    /// crop), which drop one of every `cycle` frames when set (see
+    /// [`open_frames`]).
+    Source { path: &'a Path, tl: &'a Timeline, range: FrameRange, filters: Option<&'a str>, cycle: Option<usize> },
     /// A file of just the frames that scoring every `subsample`th one reads
     /// (see [`selection`]), filtered already: written beside the encode by
     /// the same decode of the source.
@@ -84,10 +86,8 @@ pub fn vmaf_args(distorted: &Path, reference: Reference, spec: &VmafSpec, subsam
     let scale = spec.scale.map(|(w, h)| format!(",scale={w}:{h}:flags=bicubic")).unwrap_or_default();
     let select = selection(subsample).map(|s| format!("{s},")).unwrap_or_default();
     let reference = match reference {
-        Reference::Source { path, tl, range, filters } => {
-            seek_input(&mut a, path, tl, range.start);
-            let pre = filters.map(|f| format!("{f},")).unwrap_or_default();
-            format!("trim=end_frame={},{pre}{select}", range.count)
+        Reference::Source { path, tl, range, filters, cycle } => {
+            format!("{},{select}", open_frames(&mut a, path, tl, range, filters, cycle))
         }
         Reference::Selected(path) => {
             a.input(path);

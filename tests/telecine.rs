@@ -1,0 +1,257 @@
+//! Interlacing and telecine on real film (Megamind, 23.976 fps, from
+//! scripts/fetch-footage.sh) made into the sources a DVD shelf holds: hard
+//! telecine, interlaced video, PAL progressive coded as interlaced, a
+//! hybrid; what `analyze` says of each and what both encode paths make of
+//! the telecined one.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn analyze_with(src: &Path, extra: &[&str]) -> Value {
+    let t = tempfile::tempdir().unwrap();
+    let o = run(drapto(t.path()).args(["analyze", "--json"]).args(extra).arg(src));
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap()
+}
+
+fn analyze(src: &Path) -> Value {
+    analyze_with(src, &[])
+}
+
+/// Interlaced MPEG-2 at DVD size, 16:9 anamorphic, from the film through `vf`.
+fn dvd(name: &str, vf: &str, extra: &[&str]) -> PathBuf {
+    let film = footage("Megamind.avi");
+    let srt = text_file(
+        "telecine.srt",
+        "1\n00:00:01,000 --> 00:00:03,000\nHello.\n\n2\n00:00:07,000 --> 00:00:09,000\nBye.\n",
+    );
+    let mut args = vec!["-i", film.to_str().unwrap(), "-i", srt.to_str().unwrap()];
+    args.extend(extra);
+    args.extend(["-map", "0:v:0", "-map", "0:a:0", "-map", "1:0", "-vf", vf]);
+    args.extend(["-c:v", "mpeg2video", "-flags", "+ilme+ildct", "-g", "15", "-bf", "2", "-b:v", "8M"]);
+    args.extend(["-c:a", "ac3", "-b:a", "192k", "-c:s", "srt"]);
+    fixture(name, &args)
+}
+
+/// Hard telecine: the film through 3:2 pulldown into 29.97 fps fields.
+fn hard_telecine() -> PathBuf {
+    dvd("hard_telecine.mkv", "scale=720:480,setsar=32/27,telecine=pattern=23", &[])
+}
+
+fn interlace(a: &Value) -> &Value {
+    &a["analysis"]["interlace"]
+}
+
+/// Frames mpdecimate keeps: near-duplicates are what a 29.97 encode of
+/// film is full of (one in five).
+fn mpdecimate_kept(path: &Path) -> u64 {
+    ffmpeg_frames(path, "mpdecimate")
+}
+
+/// Frames of `path`'s video through `vf`, as counted by ffmpeg.
+fn ffmpeg_frames(path: &Path, vf: &str) -> u64 {
+    let out = Command::new(ffmpeg())
+        .args(["-hide_banner", "-nostats", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-vf", vf, "-f", "framecrc", "-"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).count() as u64
+}
+
+/// idet's share of frames it calls interlaced (multi-frame detection).
+fn idet_interlaced_share(path: &Path) -> f64 {
+    let out = Command::new(ffmpeg())
+        .args(["-hide_banner", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-vf", "idet", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    let line = text.lines().rev().find(|l| l.contains("Multi frame detection")).unwrap().to_string();
+    let n = |k: &str| -> f64 { line.split(k).nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap() };
+    let (i, p) = (n("TFF:") + n("BFF:"), n("Progressive:"));
+    i / (i + p)
+}
+
+/// Everything an inverse-telecined output of `src` must be.
+fn assert_film(src: &Path, out: &Path) {
+    let p = ffprobe(out);
+    let v = streams(&p, "video")[0];
+    assert_eq!(v["r_frame_rate"], "24000/1001", "{v}");
+    assert_eq!(v["display_aspect_ratio"], "16:9");
+    let (src_frames, frames) = (frame_count(src) as f64, frame_count(out) as f64);
+    assert!((frames / (src_frames * 0.8) - 1.0).abs() <= 0.01, "{frames} frames from {src_frames}");
+    let kept = mpdecimate_kept(out) as f64 / frames;
+    assert!(kept >= 0.97, "mpdecimate keeps {:.1}% of the frames: duplicates left", kept * 100.0);
+    let combed = idet_interlaced_share(out);
+    assert!(combed < 0.15, "idet calls {:.0}% of the output interlaced", combed * 100.0);
+    let d = |p: &Value| p["format"]["duration"].as_str().unwrap().parse::<f64>().unwrap();
+    assert!((d(&p) - d(&ffprobe(src))).abs() <= 1.0);
+    assert_eq!(streams(&p, "subtitle").len(), 1, "subtitles kept");
+    assert_eq!(streams(&p, "audio")[0]["codec_name"], "opus");
+}
+
+fn encode(src: &Path, t: &Path, args: &[&str]) -> PathBuf {
+    let out_dir = t.join("out");
+    let o = run(drapto(t).arg("encode").arg("-i").arg(src).arg("-o").arg(&out_dir).args(["--preset", "12"]).args(args));
+    assert!(o.status.success(), "{}", stderr(&o));
+    out_dir.join(src.file_name().unwrap())
+}
+
+#[test]
+fn hard_telecined_film_is_detected_with_its_evidence() {
+    let src = hard_telecine();
+    // What a deinterlacer would leave: one near-duplicate in five.
+    let deinterlaced = ffmpeg_frames(&src, "bwdif=mode=send_frame:parity=tff:deint=all,mpdecimate");
+    assert!(deinterlaced as f64 / (frame_count(&src) as f64) < 0.85, "{deinterlaced}");
+    let a = analyze(&src);
+    let i = interlace(&a);
+    assert_eq!((i["content"].as_str(), i["treatment"].as_str()), (Some("hard_telecine"), Some("ivtc")), "{i}");
+    assert!(i["repeats"]["top"].as_u64().unwrap() > 10 && i["repeats"]["bottom"].as_u64().unwrap() > 10, "{i}");
+    assert!(i["reason"].as_str().unwrap().contains("3:2 pulldown in"), "{i}");
+    assert_eq!(a["plan"]["video"]["decimation_cycle"], 5);
+    assert!(a["plan"]["video"]["filters"][0].as_str().unwrap().starts_with("fieldmatch="), "{}", a["plan"]["video"]);
+    // The human view says it too.
+    let t = tempfile::tempdir().unwrap();
+    let o = run(drapto(t.path()).arg("analyze").arg(&src));
+    assert!(stdout(&o).contains("hard telecine (3:2 pulldown), inverse telecine to 23.976 fps"), "{}", stdout(&o));
+}
+
+#[test]
+fn hard_telecine_comes_out_as_film_on_the_standard_path() {
+    let src = hard_telecine();
+    let t = tempfile::tempdir().unwrap();
+    let out = encode(&src, t.path(), &["--no-chunked"]);
+    assert_film(&src, &out);
+}
+
+#[test]
+fn hard_telecine_comes_out_as_film_on_the_chunked_path_with_the_standard_frames() {
+    if !has_libvmaf() {
+        eprintln!("skipped: ffmpeg without libvmaf");
+        return;
+    }
+    let src = hard_telecine();
+    let t = tempfile::tempdir().unwrap();
+    let out = encode(&src, t.path(), &["--chunked", "--chunk-size", "4"]);
+    assert_film(&src, &out);
+    let ev = {
+        let t2 = tempfile::tempdir().unwrap();
+        let o = run(drapto(t2.path())
+            .args(["encode", "--json", "--no-chunked", "--preset", "12", "-i"])
+            .arg(&src)
+            .arg("-o")
+            .arg(t2.path().join("out")));
+        assert!(o.status.success());
+        frame_count(&t2.path().join("out").join(src.file_name().unwrap()))
+    };
+    assert_eq!(frame_count(&out), ev, "the chunked path gives the standard path's frames");
+}
+
+#[test]
+fn interlaced_video_progressive_pal_and_film_keep_their_treatment() {
+    // Real interlaced video: 59.94 distinct moments a second in fields.
+    let video = dvd(
+        "real_interlaced.mkv",
+        "scale=720:480,setsar=32/27,minterpolate=fps=60000/1001:mi_mode=blend,interlace=scan=tff",
+        &["-t", "6"],
+    );
+    let i = analyze(&video)["analysis"]["interlace"].clone();
+    assert_eq!((i["content"].as_str(), i["treatment"].as_str()), (Some("interlaced"), Some("deinterlace")), "{i}");
+    // PAL: 25 progressive frames a second coded as interlaced.
+    let bikes = footage("bikes.mp4");
+    let pal = fixture(
+        "real_pal_progressive.mkv",
+        &[
+            "-i",
+            bikes.to_str().unwrap(),
+            "-vf",
+            "scale=720:576,setsar=64/45,setfield=tff",
+            "-c:v",
+            "mpeg2video",
+            "-flags",
+            "+ilme+ildct",
+            "-b:v",
+            "8M",
+        ],
+    );
+    let a = analyze(&pal);
+    assert_eq!(interlace(&a)["field_order"], Value::Null);
+    assert_eq!(
+        (interlace(&a)["content"].as_str(), interlace(&a)["treatment"].as_str()),
+        (Some("progressive"), Some("none"))
+    );
+    assert_eq!(a["plan"]["video"]["filters"].as_array().unwrap().len(), 0);
+    // The film itself, progressive.
+    let film = fixture(
+        "real_film_h264.mkv",
+        &[
+            "-i",
+            footage("Megamind.avi").to_str().unwrap(),
+            "-map",
+            "0:v:0",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "18",
+        ],
+    );
+    let a = analyze(&film);
+    assert_eq!(interlace(&a)["treatment"], "none");
+    assert_eq!(a["plan"]["video"]["decimation_cycle"], Value::Null);
+}
+
+#[test]
+fn a_hybrid_of_film_and_video_is_named_and_treated_for_its_majority() {
+    // 7.5 s of telecined film, then 3 s of interlaced video.
+    let film = footage("Megamind.avi");
+    let src = fixture(
+        "real_hybrid.mkv",
+        &[
+            "-i",
+            film.to_str().unwrap(),
+            "-filter_complex",
+            "[0:v]scale=720:480,setsar=32/27,split[a][b];\
+             [a]trim=0:7.5,telecine=pattern=23,setpts=PTS-STARTPTS[f];\
+             [b]trim=7.5:10.5,setpts=PTS-STARTPTS,minterpolate=fps=60000/1001:mi_mode=blend,interlace=scan=tff,fps=30000/1001[v];\
+             [f][v]concat=n=2:v=1,fps=30000/1001[out]",
+            "-map",
+            "[out]",
+            "-r",
+            "30000/1001",
+            "-c:v",
+            "mpeg2video",
+            "-flags",
+            "+ilme+ildct",
+            "-b:v",
+            "8M",
+        ],
+    );
+    let i = analyze(&src)["analysis"]["interlace"].clone();
+    assert_eq!(i["content"], "hybrid", "{i}");
+    assert_eq!(i["treatment"], "ivtc", "film dominates: {i}");
+    assert!(i["reason"].as_str().unwrap().contains("film dominates"), "{i}");
+}
+
+#[test]
+fn the_treatment_can_be_forced_and_is_validated() {
+    let src = hard_telecine();
+    let a = analyze_with(&src, &["--interlace", "none"]);
+    assert_eq!(interlace(&a)["treatment"], "none");
+    assert_eq!(interlace(&a)["content"], "hard_telecine", "what the frames are is still said");
+    assert_eq!(a["plan"]["video"]["filters"].as_array().unwrap().len(), 0);
+    let t = tempfile::tempdir().unwrap();
+    let o = run(drapto(t.path()).env("DRAPTO_INTERLACE", "deinterlace").args(["analyze", "--json"]).arg(&src));
+    let a: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(a["plan"]["video"]["filters"][0], "bwdif=mode=send_frame:parity=tff:deint=all");
+    let o = run(drapto(t.path()).args(["analyze", "--interlace", "sometimes"]).arg(&src));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("processing.interlace"), "{}", stderr(&o));
+}
