@@ -99,17 +99,20 @@ pub fn validate(
         None => check("video complete", false, "no video packets found near the end".into()),
     }
 
-    if let (Some(cycle), Some(src_fps)) = (analysis.interlace.decimation_cycle(), analysis.video.frame_rate) {
-        let fps = src_fps * (cycle - 1) as f64 / cycle as f64;
+    if let Some(fps) = analysis.interlace.output_fps(analysis.video.frame_rate) {
         let out_fps = videos.first().and_then(|v| v.frame_rate());
         check(
             "frame rate",
             out_fps.is_some_and(|f| (f / fps - 1.0).abs() < 0.005),
             format!(
-                "{} fps, inverse telecine of {src_fps:.3} fps gives {fps:.3}",
-                out_fps.map_or("unknown".into(), |f| format!("{f:.3}"))
+                "{} fps, {fps:.3} expected ({})",
+                out_fps.map_or("unknown".into(), |f| format!("{f:.3}")),
+                analysis.interlace.describe()
             ),
         );
+    }
+    if analysis.interlace.decimation_cycle().is_some() {
+        let fps = analysis.interlace.output_fps(analysis.video.frame_rate).unwrap_or(0.0);
         let expected = analysis.video_end * fps;
         check(
             "frames",

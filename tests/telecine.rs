@@ -240,6 +240,113 @@ fn a_hybrid_of_film_and_video_is_named_and_treated_for_its_majority() {
     assert!(i["reason"].as_str().unwrap().contains("film dominates"), "{i}");
 }
 
+/// Soft telecine as DVD authoring makes it (what DGPulldown does): the film
+/// coded as 23.976 progressive MPEG-2, then its headers patched to 29.97
+/// fps video with 3:2 repeat-field flags (top-field-first and
+/// repeat-first-field in the cycle TR, –, R, T), and muxed by mkvmerge as a
+/// rip tool does (timestamps 50 and 33 ms in turn).
+fn soft_telecine() -> PathBuf {
+    let path = fixtures_dir().join("soft_telecine.mkv");
+    if path.exists() {
+        return path;
+    }
+    let film = footage("Megamind.avi");
+    let es = fixture(
+        "soft_telecine_film.m2v",
+        &[
+            "-i",
+            film.to_str().unwrap(),
+            "-map",
+            "0:v:0",
+            "-vf",
+            "scale=720:480,setsar=32/27",
+            "-c:v",
+            "mpeg2video",
+            "-bf",
+            "0",
+            "-g",
+            "12",
+            "-b:v",
+            "6M",
+            "-f",
+            "mpeg2video",
+        ],
+    );
+    let mut d = std::fs::read(&es).unwrap();
+    let cycle = [(true, true), (false, false), (false, true), (true, false)];
+    let (mut i, mut picture) = (0, 0);
+    while i + 9 < d.len() {
+        if d[i..i + 3] != [0, 0, 1] {
+            i += 1;
+            continue;
+        }
+        match (d[i + 3], d[i + 4] >> 4) {
+            // Sequence header: frame_rate_code 4 (30000/1001).
+            (0xB3, _) => d[i + 7] = (d[i + 7] & 0xF0) | 4,
+            // Sequence extension: progressive_sequence off.
+            (0xB5, 1) => d[i + 5] &= !0x08,
+            // Picture coding extension: the pulldown flags, progressive_frame.
+            (0xB5, 8) => {
+                let (tff, rff) = cycle[picture % 4];
+                d[i + 7] = (d[i + 7] & !0x82) | if tff { 0x80 } else { 0 } | if rff { 0x02 } else { 0 };
+                d[i + 8] |= 0x80;
+                picture += 1;
+            }
+            _ => {}
+        }
+        i += 4;
+    }
+    assert!(picture > 200, "{picture} pictures patched");
+    let patched = fixtures_dir().join(format!(".soft.{}.m2v", std::process::id()));
+    std::fs::write(&patched, &d).unwrap();
+    let tmp = fixtures_dir().join(format!(".soft.{}.mkv", std::process::id()));
+    let o = Command::new("mkvmerge").arg("-q").arg("-o").arg(&tmp).arg(&patched).output().unwrap();
+    assert!(o.status.code().unwrap_or(9) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
+    std::fs::remove_file(&patched).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+#[test]
+fn soft_telecine_keeps_the_film_frames_at_film_timestamps_on_both_paths() {
+    let src = soft_telecine();
+    let p = ffprobe(&src);
+    assert_eq!(streams(&p, "video")[0]["r_frame_rate"], "30000/1001", "the source claims 29.97");
+    let a = analyze(&src);
+    let i = interlace(&a);
+    assert_eq!(
+        (i["content"].as_str(), i["treatment"].as_str()),
+        (Some("soft_telecine"), Some("film_timestamps")),
+        "{i}"
+    );
+    assert!(i["pulldown"]["repeat_flagged"].as_u64().unwrap() * 3 > i["pulldown"]["frames"].as_u64().unwrap(), "{i}");
+    let mut paths = vec![vec!["--no-chunked"]];
+    if has_libvmaf() {
+        paths.push(vec!["--chunked", "--chunk-size", "4"]);
+    }
+    for args in paths {
+        let t = tempfile::tempdir().unwrap();
+        let out = encode(&src, t.path(), &args);
+        let p = ffprobe(&out);
+        let v = streams(&p, "video")[0];
+        assert_eq!(v["r_frame_rate"], "24000/1001", "{args:?}: no invented 29.97");
+        assert_eq!(frame_count(&out), frame_count(&src), "{args:?}: every film frame, no more");
+        // Evenly spaced, film's 41.7 ms apart (not 50 and 33 in turn).
+        let o = Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let mut pts: Vec<f64> =
+            String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
+        pts.sort_by(f64::total_cmp);
+        let worst = pts.windows(2).map(|w| ((w[1] - w[0]) - 1001.0 / 24000.0).abs()).fold(0.0, f64::max);
+        assert!(worst < 0.003, "{args:?}: frame spacing off by up to {worst:.4} s");
+        let d = |p: &Value| p["format"]["duration"].as_str().unwrap().parse::<f64>().unwrap();
+        assert!((d(&p) - d(&ffprobe(&src))).abs() <= 1.0);
+    }
+}
+
 #[test]
 fn the_treatment_can_be_forced_and_is_validated() {
     let src = hard_telecine();

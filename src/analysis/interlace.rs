@@ -2,7 +2,10 @@
 //! together with the stream's field order and frame rate, tells apart
 //!
 //! - progressive frames (left alone, also when coded as interlaced: PAL
-//!   films, soft-telecined DVDs whose decoder already gives film frames);
+//!   films);
+//! - soft telecine (MPEG-2 repeat-field flags: the decoder already gives the
+//!   film's progressive frames, but their timestamps follow the 3:2 field
+//!   cadence, 50 and 33 ms in turn): kept, timestamps evened out to 23.976;
 //! - interlaced video (every frame two moments: deinterlaced with bwdif,
 //!   one frame out per frame in);
 //! - hard telecine (film put through 3:2 pulldown into 29.97 fps: two of
@@ -47,6 +50,12 @@ pub const FILM_SHARE_HYBRID: f64 = 0.15;
 pub const CADENCE_SHARE: f64 = 0.8;
 /// The inverse telecine's decimation: one frame of every five is dropped.
 pub const IVTC_CYCLE: usize = 5;
+/// Share of decoded frames carrying a repeat-field flag (`repeat_pict`) from
+/// which a stream is soft telecine (3:2 soft pulldown flags every other
+/// frame: 0.5).
+pub const SOFT_PULLDOWN_SHARE: f64 = 0.3;
+/// Film's frame rate, the rate soft and hard telecine give back.
+pub const FILM_FPS: f64 = 24000.0 / 1001.0;
 
 /// What the frames are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -58,6 +67,8 @@ pub enum Content {
     HardTelecine,
     /// Telecined film with video-rate stretches.
     Hybrid,
+    /// Progressive film frames with MPEG-2 repeat-field flags.
+    SoftTelecine,
 }
 
 /// What is done to them.
@@ -69,6 +80,60 @@ pub enum Treatment {
     Deinterlace,
     /// Field matching, bwdif on combed leftovers, decimation 5 → 4.
     Ivtc,
+    /// The frames as they are, at evenly spaced 23.976 fps timestamps
+    /// (soft telecine's follow the field cadence).
+    FilmTimestamps,
+}
+
+/// Soft-pulldown evidence: decoded frames, how many carry a repeat-field
+/// flag, and their average rate (from their timestamps).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct PulldownFlags {
+    pub frames: u64,
+    pub repeat_flagged: u64,
+    pub fps: Option<f64>,
+}
+
+impl PulldownFlags {
+    fn add(&mut self, o: &PulldownFlags) {
+        // The rate of the longest sample stands for all.
+        if o.frames > self.frames {
+            self.fps = o.fps;
+        }
+        self.frames += o.frames;
+        self.repeat_flagged += o.repeat_flagged;
+    }
+
+    pub fn share(&self) -> f64 {
+        if self.frames == 0 { 0.0 } else { self.repeat_flagged as f64 / self.frames as f64 }
+    }
+
+    /// Whether the frames' own rate is film's.
+    pub fn film_rate(&self) -> bool {
+        self.fps.is_some_and(|f| (f / FILM_FPS - 1.0).abs() < 0.005)
+    }
+}
+
+/// Reads ffprobe's compact `frame|pts_time=…|repeat_pict=…` lines of one
+/// sample.
+pub fn parse_pulldown(output: &str) -> PulldownFlags {
+    let mut pts = Vec::new();
+    let mut flagged = 0;
+    for l in output.lines().filter(|l| l.starts_with("frame|")) {
+        let field = |k: &str| l.split('|').find_map(|f| f.strip_prefix(k)).map(str::to_string);
+        if let Some(t) = field("pts_time=").and_then(|t| t.parse::<f64>().ok()) {
+            pts.push(t);
+        }
+        if field("repeat_pict=").and_then(|r| r.parse::<u32>().ok()).is_some_and(|r| r > 0) {
+            flagged += 1;
+        }
+    }
+    pts.sort_by(f64::total_cmp);
+    // n frames span n − 1 gaps (the last frame's own duration is unknown).
+    let fps = (pts.len() > 8)
+        .then(|| (pts.len() - 1) as f64 / (pts[pts.len() - 1] - pts[0]))
+        .filter(|f| f.is_finite() && *f > 0.0);
+    PulldownFlags { frames: pts.len() as u64, repeat_flagged: flagged, fps }
 }
 
 /// idet's repeated-field counts, and how many of the repeats fell on the
@@ -165,6 +230,7 @@ pub struct InterlaceVerdict {
     pub field_order: Option<String>,
     pub counts: IdetCounts,
     pub repeats: RepeatCounts,
+    pub pulldown: PulldownFlags,
     pub reason: String,
 }
 
@@ -178,6 +244,7 @@ impl InterlaceVerdict {
         };
         match self.treatment {
             Treatment::None => None,
+            Treatment::FilmTimestamps => Some("setpts=STARTPTS+N*1001/(24000*TB),fps=24000/1001".into()),
             Treatment::Deinterlace => Some(format!("bwdif=mode=send_frame:parity={parity}:deint=all")),
             Treatment::Ivtc => {
                 let order = if parity == "auto" { "auto" } else { parity };
@@ -185,6 +252,16 @@ impl InterlaceVerdict {
                     "fieldmatch=order={order}:combmatch=full,bwdif=mode=send_frame:parity={parity}:deint=interlaced,decimate=cycle={IVTC_CYCLE}"
                 ))
             }
+        }
+    }
+
+    /// The output's frame rate when the treatment sets one: film's, from
+    /// inverse telecine of `source_fps` or from evened-out soft telecine.
+    pub fn output_fps(&self, source_fps: Option<f64>) -> Option<f64> {
+        match (self.treatment, self.decimation_cycle()) {
+            (Treatment::Ivtc, Some(c)) => source_fps.map(|f| f * (c - 1) as f64 / c as f64),
+            (Treatment::FilmTimestamps, _) => Some(FILM_FPS),
+            _ => None,
         }
     }
 
@@ -200,6 +277,8 @@ impl InterlaceVerdict {
                 "hybrid telecine (mostly film), inverse telecine to 23.976 fps"
             }
             (_, Treatment::Ivtc) => "hard telecine (3:2 pulldown), inverse telecine to 23.976 fps",
+            (_, Treatment::FilmTimestamps) => "soft telecine (repeat-field flags), film frames kept at 23.976 fps",
+            (Content::SoftTelecine, _) => "soft telecine (repeat-field flags), frames and timestamps kept",
             (Content::Hybrid, Treatment::Deinterlace) => "hybrid (mostly video), deinterlaced with bwdif",
             (_, Treatment::Deinterlace) => "interlaced, deinterlaced with bwdif",
             (Content::HardTelecine | Content::Hybrid, Treatment::None) => "telecined, left as it is",
@@ -240,11 +319,13 @@ pub fn is_ntsc_video_rate(fps: Option<f64>) -> bool {
     fps.is_some_and(|f| (29.9..=30.05).contains(&f))
 }
 
-/// Decides from idet's counts, the repeated fields' cadence, the stream's
-/// declared field order and frame rate, and the configured `mode`.
+/// Decides from idet's counts, the repeated fields' cadence, the decoded
+/// frames' repeat-field flags, the stream's declared field order and frame
+/// rate, and the configured `mode`.
 pub fn decide(
     counts: IdetCounts,
     repeats: RepeatCounts,
+    flags: PulldownFlags,
     declared: Option<&str>,
     fps: Option<f64>,
     mode: FieldMode,
@@ -268,7 +349,22 @@ pub fn decide(
     );
     let rate = fps.map_or("unknown rate".to_string(), |f| format!("{f:.3} fps"));
     // What the frames are, and what auto would do with them.
-    let (content, auto, why) = if pulldown && film >= FILM_SHARE_TELECINE {
+    let (content, auto, why) = if flags.share() >= SOFT_PULLDOWN_SHARE {
+        let rate = flags.fps.map_or("unknown".to_string(), |f| format!("{f:.3}"));
+        let (t, what) = if flags.film_rate() {
+            (Treatment::FilmTimestamps, "the decoder gives film frames: kept, timestamps evened out to 23.976 fps")
+        } else {
+            (Treatment::None, "not film's rate throughout (video stretches): frames and timestamps kept")
+        };
+        (
+            Content::SoftTelecine,
+            t,
+            format!(
+                "{} of {} decoded frames carry a repeat-field flag (soft pulldown), {rate} fps by their timestamps; {what}",
+                flags.repeat_flagged, flags.frames
+            ),
+        )
+    } else if pulldown && film >= FILM_SHARE_TELECINE {
         (Content::HardTelecine, Treatment::Ivtc, format!("{telecine_evidence}; {rate}"))
     } else if pulldown && film >= FILM_SHARE_HYBRID {
         let t = if film >= FILM_SHARE_IVTC { Treatment::Ivtc } else { Treatment::Deinterlace };
@@ -317,8 +413,8 @@ pub fn decide(
             (t, format!("{} forced by processing.interlace (auto would have chosen {auto:?}); {why}", forced.name()))
         }
     };
-    let field_order =
-        (treatment != Treatment::None).then(|| judged_order.or_else(|| declared_order(declared))).flatten();
+    let fields = matches!(treatment, Treatment::Deinterlace | Treatment::Ivtc);
+    let field_order = fields.then(|| judged_order.or_else(|| declared_order(declared))).flatten();
     InterlaceVerdict {
         content,
         treatment,
@@ -326,6 +422,7 @@ pub fn decide(
         field_order,
         counts,
         repeats,
+        pulldown: flags,
         reason,
     }
 }
@@ -334,6 +431,7 @@ pub fn decide(
 /// to a minute) and decides.
 pub fn detect(
     ffmpeg: &Path,
+    ffprobe: &Path,
     input: &Path,
     duration: f64,
     declared: Option<&str>,
@@ -348,6 +446,7 @@ pub fn detect(
     };
     let mut total = IdetCounts::default();
     let mut repeats = RepeatCounts::default();
+    let mut flags = PulldownFlags::default();
     for at in points {
         if cancel.is_cancelled() {
             break;
@@ -374,8 +473,17 @@ pub fn detect(
             total.add(&c);
         }
         repeats.add(&parse_repeats(&text));
+        // The decoder's repeat-field flags (soft pulldown), on the same frames.
+        let mut p = std::process::Command::new(ffprobe);
+        p.args(["-v", "error", "-select_streams", "v:0", "-read_intervals"])
+            .arg(format!("{at:.3}%+#{frames}"))
+            .args(["-show_entries", "frame=pts_time,repeat_pict", "-of", "compact"])
+            .arg(crate::tools::path_arg(input));
+        if let Ok(out) = crate::tools::process::output(&mut p, "pulldown flags", cancel) {
+            flags.add(&parse_pulldown(&out));
+        }
     }
-    decide(total, repeats, declared, fps, mode)
+    decide(total, repeats, flags, declared, fps, mode)
 }
 
 #[cfg(test)]
@@ -392,6 +500,7 @@ mod tests {
     }
 
     const AUTO: FieldMode = FieldMode::Auto;
+    const NO_FLAGS: PulldownFlags = PulldownFlags { frames: 0, repeat_flagged: 0, fps: None };
     const NTSC: Option<f64> = Some(29.97);
 
     fn c(tff: u64, bff: u64, progressive: u64) -> IdetCounts {
@@ -401,22 +510,22 @@ mod tests {
     #[test]
     fn verdicts() {
         let none = RepeatCounts::default();
-        let v = decide(c(57, 0, 1), none, Some("progressive"), None, AUTO);
+        let v = decide(c(57, 0, 1), none, NO_FLAGS, Some("progressive"), None, AUTO);
         assert!(v.interlaced);
         assert_eq!(v.filter().unwrap(), "bwdif=mode=send_frame:parity=tff:deint=all");
-        let v = decide(c(0, 40, 5), none, Some("bb"), None, AUTO);
+        let v = decide(c(0, 40, 5), none, NO_FLAGS, Some("bb"), None, AUTO);
         assert_eq!(v.field_order.as_deref(), Some("bff"));
         // Film content flagged interlaced (common on DVDs): trust idet.
-        let v = decide(c(2, 0, 150), none, Some("tt"), Some(25.0), AUTO);
+        let v = decide(c(2, 0, 150), none, NO_FLAGS, Some("tt"), Some(25.0), AUTO);
         assert!(!v.interlaced);
         assert_eq!((v.content, v.filter()), (Content::Progressive, None));
         // Flagged progressive: only overwhelming evidence counts.
-        assert!(!decide(c(52, 0, 9), none, Some("progressive"), None, AUTO).interlaced);
-        assert!(decide(c(58, 0, 2), none, Some("progressive"), None, AUTO).interlaced);
-        assert!(!decide(c(20, 0, 40), none, None, None, AUTO).interlaced);
+        assert!(!decide(c(52, 0, 9), none, NO_FLAGS, Some("progressive"), None, AUTO).interlaced);
+        assert!(decide(c(58, 0, 2), none, NO_FLAGS, Some("progressive"), None, AUTO).interlaced);
+        assert!(!decide(c(20, 0, 40), none, NO_FLAGS, None, None, AUTO).interlaced);
         // Nothing judged: the stream flag decides.
-        assert!(decide(c(0, 0, 0), none, Some("tt"), None, AUTO).interlaced);
-        assert!(!decide(c(0, 0, 0), none, Some("progressive"), None, AUTO).interlaced);
+        assert!(decide(c(0, 0, 0), none, NO_FLAGS, Some("tt"), None, AUTO).interlaced);
+        assert!(!decide(c(0, 0, 0), none, NO_FLAGS, Some("progressive"), None, AUTO).interlaced);
     }
 
     /// The per-frame flags of `cycles` five-frame cycles, `film` of them
@@ -462,7 +571,7 @@ mod tests {
     fn telecine_verdicts() {
         // Hard telecine: idet calls most frames TFF, the cadence says film.
         let film = parse_repeats(&flags(60, 50));
-        let v = decide(c(290, 0, 10), film, Some("bt"), NTSC, AUTO);
+        let v = decide(c(290, 0, 10), film, NO_FLAGS, Some("bt"), NTSC, AUTO);
         assert_eq!((v.content, v.treatment), (Content::HardTelecine, Treatment::Ivtc));
         assert_eq!(v.decimation_cycle(), Some(5));
         assert_eq!(
@@ -471,27 +580,58 @@ mod tests {
         );
         assert!(!v.interlaced);
         // The same pattern at 25 fps is no 3:2 pulldown.
-        assert_ne!(decide(c(290, 0, 10), film, Some("bt"), Some(25.0), AUTO).treatment, Treatment::Ivtc);
+        assert_ne!(decide(c(290, 0, 10), film, NO_FLAGS, Some("bt"), Some(25.0), AUTO).treatment, Treatment::Ivtc);
         // Hybrids: inverse telecine while film dominates, else bwdif.
-        let v = decide(c(290, 0, 10), parse_repeats(&flags(60, 33)), Some("tt"), NTSC, AUTO);
+        let v = decide(c(290, 0, 10), parse_repeats(&flags(60, 33)), NO_FLAGS, Some("tt"), NTSC, AUTO);
         assert_eq!((v.content, v.treatment), (Content::Hybrid, Treatment::Ivtc));
-        let v = decide(c(290, 0, 10), parse_repeats(&flags(60, 15)), Some("tt"), NTSC, AUTO);
+        let v = decide(c(290, 0, 10), parse_repeats(&flags(60, 15)), NO_FLAGS, Some("tt"), NTSC, AUTO);
         assert_eq!((v.content, v.treatment), (Content::Hybrid, Treatment::Deinterlace));
         assert!(v.reason.contains("video dominates"), "{}", v.reason);
         // Interlaced video repeats nothing.
-        let v = decide(c(300, 0, 0), parse_repeats(&flags(60, 0)), Some("tt"), NTSC, AUTO);
+        let v = decide(c(300, 0, 0), parse_repeats(&flags(60, 0)), NO_FLAGS, Some("tt"), NTSC, AUTO);
         assert_eq!((v.content, v.treatment), (Content::Interlaced, Treatment::Deinterlace));
+    }
+
+    /// ffprobe's lines for soft pulldown: film frames at 50 and 33 ms in turn,
+    /// every other one flagged.
+    fn soft_frames(n: usize) -> String {
+        (0..n)
+            .map(|i| {
+                let t = (i / 2) as f64 * 0.0834 + if i % 2 == 1 { 0.050 } else { 0.0 };
+                format!("frame|pts_time={t:.6}|repeat_pict={}\n", 1 - i % 2)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn soft_telecine_keeps_its_frames_at_film_timestamps() {
+        let f = parse_pulldown(&soft_frames(120));
+        assert_eq!((f.frames, f.repeat_flagged), (120, 60));
+        assert!(f.film_rate(), "{f:?}");
+        let v = decide(c(0, 0, 120), RepeatCounts::default(), f, Some("progressive"), Some(29.97), AUTO);
+        assert_eq!((v.content, v.treatment), (Content::SoftTelecine, Treatment::FilmTimestamps));
+        assert_eq!(v.filter().as_deref(), Some("setpts=STARTPTS+N*1001/(24000*TB),fps=24000/1001"));
+        assert_eq!((v.decimation_cycle(), v.field_order), (None, None));
+        // Flags, but not film's rate throughout: timestamps are kept.
+        let mixed = PulldownFlags { fps: Some(27.0), ..f };
+        let v = decide(c(0, 0, 120), RepeatCounts::default(), mixed, Some("progressive"), Some(29.97), AUTO);
+        assert_eq!((v.content, v.filter()), (Content::SoftTelecine, None));
+        // Forced none: not even the timestamps.
+        let v = decide(c(0, 0, 120), RepeatCounts::default(), f, None, None, FieldMode::None);
+        assert_eq!(v.filter(), None);
+        assert_eq!(parse_pulldown("nothing"), PulldownFlags::default());
     }
 
     #[test]
     fn forced_treatments() {
         let film = parse_repeats(&flags(60, 50));
-        let v = decide(c(290, 0, 10), film, Some("tt"), NTSC, FieldMode::None);
+        let v = decide(c(290, 0, 10), film, NO_FLAGS, Some("tt"), NTSC, FieldMode::None);
         assert_eq!((v.content, v.treatment, v.filter()), (Content::HardTelecine, Treatment::None, None));
         assert!(v.reason.starts_with("none forced"), "{}", v.reason);
-        let v = decide(c(290, 0, 10), film, Some("tt"), NTSC, FieldMode::Deinterlace);
+        let v = decide(c(290, 0, 10), film, NO_FLAGS, Some("tt"), NTSC, FieldMode::Deinterlace);
         assert!(v.interlaced);
-        let v = decide(c(0, 0, 100), RepeatCounts::default(), Some("progressive"), Some(29.97), FieldMode::Ivtc);
+        let v =
+            decide(c(0, 0, 100), RepeatCounts::default(), NO_FLAGS, Some("progressive"), Some(29.97), FieldMode::Ivtc);
         assert_eq!(v.treatment, Treatment::Ivtc);
         assert!(v.filter().unwrap().starts_with("fieldmatch=order=auto"), "{:?}", v.filter());
     }

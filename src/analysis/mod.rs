@@ -151,11 +151,16 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let mode = settings.processing.interlace;
     let interlace = match probes.ffmpeg {
         Some(ffmpeg) => {
-            interlace::detect(ffmpeg, input, duration, v.field_order.as_deref(), v.frame_rate(), mode, cancel)
+            interlace::detect(ffmpeg, ffprobe, input, duration, v.field_order.as_deref(), v.frame_rate(), mode, cancel)
         }
-        None => {
-            interlace::decide(Default::default(), Default::default(), v.field_order.as_deref(), v.frame_rate(), mode)
-        }
+        None => interlace::decide(
+            Default::default(),
+            Default::default(),
+            Default::default(),
+            v.field_order.as_deref(),
+            v.frame_rate(),
+            mode,
+        ),
     };
     let crop = if settings.processing.disable_crop {
         CropDecision::disabled("crop detection disabled (disable_crop)")
