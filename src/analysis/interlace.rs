@@ -20,6 +20,7 @@
 use crate::cancel::Cancel;
 use crate::config::FieldMode;
 use crate::tools::ffmpeg::FfmpegArgs;
+use crate::tools::ffprobe::Stream;
 use serde::Serialize;
 use std::path::Path;
 
@@ -427,18 +428,18 @@ pub fn decide(
     }
 }
 
-/// Runs idet at a few points (a longer stretch from the start of files up
-/// to a minute) and decides.
+/// Runs idet and reads the decoder's repeat-field flags at a few points of
+/// `input` (a longer stretch from the start of files up to a minute), whose
+/// video stream is `video`, and decides.
 pub fn detect(
-    ffmpeg: &Path,
-    ffprobe: &Path,
+    (ffmpeg, ffprobe): (&Path, &Path),
     input: &Path,
     duration: f64,
-    declared: Option<&str>,
-    fps: Option<f64>,
+    video: &Stream,
     mode: FieldMode,
     cancel: &Cancel,
 ) -> InterlaceVerdict {
+    let (declared, fps) = (video.field_order.as_deref(), video.frame_rate());
     let (points, frames): (Vec<f64>, u32) = if duration > 60.0 {
         ([0.1, 0.3, 0.5, 0.7, 0.9].iter().map(|f| duration * f).collect(), FRAMES_PER_SAMPLE)
     } else {

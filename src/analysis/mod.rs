@@ -150,9 +150,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
 
     let mode = settings.processing.interlace;
     let interlace = match probes.ffmpeg {
-        Some(ffmpeg) => {
-            interlace::detect(ffmpeg, ffprobe, input, duration, v.field_order.as_deref(), v.frame_rate(), mode, cancel)
-        }
+        Some(ffmpeg) => interlace::detect((ffmpeg, ffprobe), input, duration, v, mode, cancel),
         None => interlace::decide(
             Default::default(),
             Default::default(),
