@@ -153,6 +153,9 @@ pub struct SettingFlags {
     /// Do not detect or remove black bars.
     #[arg(long)]
     pub no_crop: bool,
+    /// Encode what a truncated rip holds instead of failing it.
+    #[arg(long)]
+    pub allow_truncated: bool,
     /// Interlaced and telecined sources: auto, ivtc (inverse telecine),
     /// deinterlace or none.
     #[arg(long, value_name = "MODE")]
@@ -205,6 +208,7 @@ impl SettingFlags {
         };
         flag("encoding.film_grain", "--film-grain", self.film_grain, true);
         flag("processing.disable_crop", "--no-crop", self.no_crop, true);
+        flag("processing.allow_truncated", "--allow-truncated", self.allow_truncated, true);
         flag("processing.enable_chunked_encoding", "--chunked", self.chunked, true);
         flag("processing.enable_chunked_encoding", "--no-chunked", self.no_chunked, false);
         flag("processing.hardware_decode", "--no-hwaccel", self.no_hwaccel, false);

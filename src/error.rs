@@ -99,6 +99,12 @@ pub enum Error {
     #[error("{path}: output failed validation: {}{}", failures.join("; "), kept.as_ref().map(|k| format!(" (kept for inspection as {})", k.display())).unwrap_or_default())]
     Validation { path: PathBuf, failures: Vec<String>, kept: Option<PathBuf> },
 
+    /// The rip's data ends well before what its headers promise.
+    #[error(
+        "{path}: the rip ends at {ends_at:.1} s of {promised:.1} s (truncated); rip it again, or pass --allow-truncated to encode what is there"
+    )]
+    Truncated { path: PathBuf, ends_at: f64, promised: f64 },
+
     /// The output would overwrite the input.
     #[error("{path}: the output would overwrite the input; choose another output folder with -o")]
     OutputIsInput { path: PathBuf },

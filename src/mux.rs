@@ -26,6 +26,13 @@ fn is_stale_tag(name: &str) -> bool {
         || base.starts_with("_STATISTICS_")
 }
 
+/// The `setts` bitstream filter that shortens every packet lasting past
+/// `end` seconds (output clock) to end there.
+pub fn clamp_durations(end: f64) -> String {
+    let e = format!("{end:.3}/TB");
+    format!("setts=duration='if(gt(PTS+DURATION,{e}),max(1,{e}-PTS),DURATION)'")
+}
+
 /// Dispositions carried from a source stream, as ffmpeg's `-disposition` value.
 fn disposition(stream: &Stream) -> String {
     const FLAGS: &[&str] =
@@ -90,6 +97,11 @@ pub fn mux_args(analysis: &Analysis, inputs: &MuxInputs, output: &Path) -> Ffmpe
     for (i, s) in probe.of_type("subtitle").enumerate() {
         a.arg(format!("-map_metadata:s:s:{i}")).arg(format!("{src}:s:{}", s.index));
         a.arg(format!("-disposition:s:{i}")).arg(disposition(s));
+        // A track that claims to last far past the film (an endless last
+        // event) ends with the film.
+        if analysis.extent.overlong.iter().any(|o| o.index == s.index) {
+            a.arg(format!("-bsf:s:{i}")).arg(clamp_durations(analysis.duration - source_start));
+        }
     }
     for (i, s) in probe.of_type("attachment").enumerate() {
         a.arg(format!("-map_metadata:s:t:{i}")).arg(format!("{src}:s:{}", s.index));

@@ -244,6 +244,10 @@ impl Pipeline<'_> {
             analysis.video.frame_count,
         );
         summary.resources = sampler.finish();
+        summary.truncated = analysis.extent.truncated.then(|| crate::report::summary::Truncation {
+            ends_at: analysis.extent.end,
+            promised: analysis.extent.promise(),
+        });
         Ok(Outcome::Encoded(summary))
     }
 

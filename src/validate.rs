@@ -81,8 +81,8 @@ pub fn validate(
     let attachments = output.attachments().count();
     check("attachments", attachments == analysis.attachments, format!("{attachments} of {}", analysis.attachments));
 
-    // A truncated source promises more than it holds: compare with what is there.
-    let expected = if analysis.video_end < analysis.duration - 2.0 { analysis.video_end } else { analysis.duration };
+    // The film's real length, not a truncated or bogus claim.
+    let expected = analysis.extent.expected_output();
     match output.duration() {
         Some(d) => {
             check("duration", (d - expected).abs() <= DURATION_TOLERANCE, format!("{d:.3} s vs source {expected:.3} s"))

@@ -73,20 +73,19 @@ fn several_video_streams_encode_the_first_and_say_so() {
 }
 
 #[test]
-fn truncated_mkv_gives_the_video_that_is_there() {
+fn a_truncated_mkv_fails_before_encoding_unless_allowed() {
     let t = tempfile::tempdir().unwrap();
     let whole = std::fs::read(simple_clip("trunc_src.mkv", "320x240", 6)).unwrap();
     let src = t.path().join("truncated.mkv");
     std::fs::write(&src, &whole[..whole.len() / 2]).unwrap();
+    let before = fingerprint(&src);
     let (o, ev) = encode_json(t.path(), &src);
-    assert!(!stderr(&o).contains("panicked"));
-    if o.status.success() {
-        assert!(warnings(&ev).iter().any(|w| w.contains("truncated")), "{:?}", warnings(&ev));
-        let n = frame_count(&t.path().join("out/truncated.mkv"));
-        assert!(n > 30 && n < 150, "{n} frames");
-    } else {
-        assert!(failure(&ev).contains("truncated.mkv"), "{}", failure(&ev));
-    }
+    assert_eq!(o.status.code(), Some(1));
+    assert!(failure(&ev).contains("truncated.mkv: the rip ends at"), "{}", failure(&ev));
+    assert!(failure(&ev).contains("of 6.0 s") && failure(&ev).contains("--allow-truncated"), "{}", failure(&ev));
+    assert!(!ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] == "video"), "no encoding");
+    assert!(std::fs::read_dir(t.path().join("out")).map_or(true, |d| d.count() == 0), "no output");
+    assert!(fingerprint(&src) == before, "input untouched");
 }
 
 #[test]

@@ -8,6 +8,7 @@
 pub mod audio;
 pub mod crop;
 pub mod dolby_vision;
+pub mod extent;
 pub mod hdr;
 pub mod interlace;
 pub mod resolution;
@@ -31,10 +32,14 @@ use std::process::Command;
 pub struct Analysis {
     pub input: PathBuf,
     pub size_bytes: u64,
+    /// The real length of the film: where its video and audio end (see
+    /// [`extent`]), whatever the container claims.
     pub duration: f64,
     /// Where the first video stream's last frame ends, in seconds (measured
     /// from packets near the end; the container duration when unreadable).
     pub video_end: f64,
+    /// How the real length compares with what the file claims.
+    pub extent: extent::Extent,
     pub video: VideoInfo,
     pub resolution: ResolutionClass,
     pub hdr: HdrInfo,
@@ -126,18 +131,32 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let (Some(width), Some(height)) = (v.width, v.height) else {
         return Err(bad("its video stream has no dimensions (corrupt or unsupported codec)".into()));
     };
-    let duration =
-        probe.duration().filter(|d| *d > 0.0).ok_or_else(|| bad("has no duration (truncated or corrupt)".into()))?;
-
-    let video_end = ffprobe::video_end_time(ffprobe, input, duration - 10.0, cancel)
-        .or_else(|| ffprobe::video_end_time(ffprobe, input, 0.0, cancel))
-        .unwrap_or(duration);
-    if video_end < duration - 2.0 {
+    probe.duration().filter(|d| *d > 0.0).ok_or_else(|| bad("has no duration (truncated or corrupt)".into()))?;
+    let extent = extent::measure(ffprobe, input, &probe, cancel);
+    cancel.check()?;
+    if extent.truncated {
+        if !settings.processing.allow_truncated {
+            return Err(Error::Truncated {
+                path: input.to_path_buf(),
+                ends_at: extent.end,
+                promised: extent.promise(),
+            });
+        }
         warnings.push(format!(
-            "the video ends at {video_end:.1} s although the file says {duration:.1} s: the rip looks truncated; \
-             the output will be as long as the video that is there"
+            "the rip is truncated: it ends at {:.1} s of {:.1} s; encoding what is there (allow_truncated)",
+            extent.end,
+            extent.promise()
         ));
     }
+    for o in &extent.overlong {
+        let n = probe.of_type(&o.kind).position(|s| s.index == o.index).map_or(0, |n| n + 1);
+        warnings.push(format!(
+            "{} track {n} claims to last {:.0} s, but the film ends at {:.1} s: not truncation; its durations are clamped to the film's end",
+            o.kind, o.claimed, extent.end
+        ));
+    }
+    let duration = extent.end;
+    let video_end = extent.video_end;
     let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
         first_frame_side_data(ffprobe, input, cancel)
     } else {
@@ -215,6 +234,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         size_bytes: meta.len(),
         duration,
         video_end,
+        extent,
         resolution: ResolutionClass::of(width, height),
         video,
         hdr,

@@ -86,6 +86,8 @@ pub struct ProcessingSettings {
     pub temp_dir: Auto<PathBuf>,
     /// Turn black-bar detection off.
     pub disable_crop: bool,
+    /// Encode what a truncated rip holds instead of failing it.
+    pub allow_truncated: bool,
     /// Interlaced and telecined sources: `"auto"` (decided per file),
     /// `"ivtc"`, `"deinterlace"` or `"none"`.
     pub interlace: FieldMode,
@@ -220,6 +222,7 @@ impl Default for ProcessingSettings {
             parallel_jobs: Auto::Auto,
             temp_dir: Auto::Auto,
             disable_crop: false,
+            allow_truncated: false,
             interlace: FieldMode::Auto,
             enable_chunked_encoding: ChunkedMode::Auto,
             hardware_decode: true,

@@ -25,6 +25,15 @@ pub struct FileSummary {
     pub finished_at: String,
     /// CPU and memory used while encoding it.
     pub resources: crate::report::resources::ResourceStats,
+    /// The source was a truncated rip, encoded as it is (`allow_truncated`).
+    pub truncated: Option<Truncation>,
+}
+
+/// Where a truncated rip ended, and what it promised (seconds).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Truncation {
+    pub ends_at: f64,
+    pub promised: f64,
 }
 
 impl FileSummary {
@@ -51,6 +60,7 @@ impl FileSummary {
             speed: content_seconds / secs,
             finished_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
             resources: Default::default(),
+            truncated: None,
         }
     }
 }

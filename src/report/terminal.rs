@@ -84,8 +84,12 @@ impl Terminal {
     }
 
     fn file_block(f: &FileSummary) -> String {
+        let truncated = f
+            .truncated
+            .map(|t| format!("\nTruncated rip: encoded the {:.1} s it holds of {:.1} s", t.ends_at, t.promised))
+            .unwrap_or_default();
         format!(
-            "File: {}\nInput size:  {}\nOutput size: {}\nReduction:   {:.2}%",
+            "File: {}\nInput size:  {}\nOutput size: {}\nReduction:   {:.2}%{truncated}",
             name(&f.input),
             format_bytes(f.input_bytes),
             format_bytes(f.output_bytes),

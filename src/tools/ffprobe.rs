@@ -199,6 +199,15 @@ pub fn parse_ratio(s: &str) -> Option<f64> {
     }
 }
 
+/// A Matroska duration tag, "HH:MM:SS.nnnnnnnnn", in seconds.
+pub fn parse_duration_tag(s: &str) -> Option<f64> {
+    let mut parts = s.trim().split(':').rev();
+    let secs: f64 = parts.next()?.parse().ok()?;
+    let mins: f64 = parts.next().map_or(Some(0.0), |m| m.parse().ok())?;
+    let hours: f64 = parts.next().map_or(Some(0.0), |h| h.parse().ok())?;
+    parts.next().is_none().then_some(hours * 3600.0 + mins * 60.0 + secs)
+}
+
 /// ffprobe writes many numbers as strings ("10.000000", "N/A").
 fn num<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     Ok(match serde_json::Value::deserialize(d)? {
@@ -286,6 +295,15 @@ mod tests {
       "chapters": [{"id": 1, "start_time": "0.000000", "end_time": "60.5", "tags": {"title": "One"}}],
       "format": {"format_name": "matroska,webm", "duration": "7200.5", "size": "123456", "bit_rate": "N/A"}
     }"#;
+
+    #[test]
+    fn duration_tags() {
+        assert_eq!(parse_duration_tag("00:00:20.023000000"), Some(20.023));
+        assert_eq!(parse_duration_tag("01:11:49.5"), Some(4309.5));
+        assert_eq!(parse_duration_tag("1193:02:47.295000000"), Some(4294967.295));
+        assert_eq!(parse_duration_tag("nonsense"), None);
+        assert_eq!(parse_duration_tag("1:2:3:4"), None);
+    }
 
     #[test]
     fn parses_typed_fields() {

@@ -63,7 +63,9 @@ pub fn footage(name: &str) -> PathBuf {
 pub fn text_file(name: &str, content: &str) -> PathBuf {
     let p = fixtures_dir().join(name);
     if !p.exists() {
-        let tmp = p.with_extension(format!("{}.tmp", std::process::id()));
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tmp = p.with_extension(format!("{}.{n}.tmp", std::process::id()));
         std::fs::write(&tmp, content).unwrap();
         std::fs::rename(&tmp, &p).unwrap();
     }

@@ -1,0 +1,279 @@
+//! The real length of a rip: where its video and audio data end, what the
+//! file promised, and what that says.
+//!
+//! - **Truncated**: the data ends well before what the file's own headers
+//!   promise for the video and audio (their per-track duration tags, or the
+//!   container's duration when there are none), or ffprobe finds the file
+//!   ending in the middle of an element. A failed copy or a full disk leaves
+//!   such a file; by default it fails before any encoding.
+//! - **An overlong claim**: one stream, typically a subtitle whose last
+//!   event never ends (2³² ms), makes the container claim far more than the
+//!   video and audio hold, while they agree with each other. Not truncation:
+//!   the film ends where its video and audio end, and that stream's
+//!   durations are clamped to it when muxing.
+//!
+//! Every stage that needs "the duration" (sampling for crop and interlace,
+//! credits skipping, chunk planning, progress, validation) uses
+//! [`Extent::end`].
+
+use crate::cancel::Cancel;
+use crate::tools::ffprobe::{Probe, Stream, parse_duration_tag};
+use serde::Serialize;
+use std::path::Path;
+use std::process::Command;
+
+/// Data may end this many seconds before a promise without being truncated
+/// (muxers round, and the last frames' durations are estimates).
+pub const TRUNCATION_SLACK: f64 = 2.0;
+/// A stream other than video and audio claims far more than the film when
+/// it claims more than this many seconds past the film's end, or this share
+/// of the film past it, whichever is more (a subtitle a few seconds past the
+/// end is real and kept as it is).
+pub const OVERLONG_SECONDS: f64 = 60.0;
+pub const OVERLONG_SHARE: f64 = 0.1;
+
+/// A stream that claims to last far beyond the film.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overlong {
+    /// ffprobe's stream index.
+    pub index: usize,
+    /// "subtitle", "attachment", "data".
+    pub kind: String,
+    /// Its claimed length, seconds.
+    pub claimed: f64,
+}
+
+/// How long the rip really is, and how that compares with what it says.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Extent {
+    /// The container's duration.
+    pub claimed: f64,
+    /// Where the first video stream's last frame ends (seconds, file clock).
+    pub video_end: f64,
+    /// Where each audio stream's last packet ends, in stream order (`None`:
+    /// no packet found near the end).
+    pub audio_ends: Vec<Option<f64>>,
+    /// The end of the film: the later of the video's and the audio's ends.
+    pub end: f64,
+    /// What the video and audio streams promise (their longest duration
+    /// tag), when they say.
+    pub promised: Option<f64>,
+    /// ffprobe reached the end of the file in the middle of an element.
+    pub ended_prematurely: bool,
+    /// The data ends well before the promise.
+    pub truncated: bool,
+    /// Streams whose claimed length is far past the film's end.
+    pub overlong: Vec<Overlong>,
+}
+
+impl Extent {
+    /// What the file promised, for messages: the video's and audio's
+    /// promise, else the container's duration.
+    pub fn promise(&self) -> f64 {
+        self.promised.unwrap_or(self.claimed)
+    }
+
+    /// How long the output must be: the film's end when the rip is
+    /// truncated or a stream's claim is clamped to it, else what the
+    /// container says (subtitles may outlast the film a little).
+    pub fn expected_output(&self) -> f64 {
+        if self.truncated || !self.overlong.is_empty() { self.end } else { self.claimed.max(self.end) }
+    }
+}
+
+/// A stream's own claimed length: its duration tag (`DURATION`, also
+/// mkvmerge's `DURATION-eng`), else its duration field.
+pub fn claimed_length(s: &Stream) -> Option<f64> {
+    s.tags
+        .iter()
+        .find(|(k, _)| k.split('-').next().is_some_and(|base| base.eq_ignore_ascii_case("DURATION")))
+        .and_then(|(_, v)| parse_duration_tag(v))
+        .or(s.duration)
+        .filter(|d| d.is_finite() && *d > 0.0)
+}
+
+/// Ends of the packets in ffprobe's `stream_index,pts_time,duration_time`
+/// lines, per stream index: the latest `pts + duration` of each.
+pub fn parse_packet_ends(text: &str) -> Vec<(usize, f64)> {
+    let mut ends: Vec<(usize, f64)> = Vec::new();
+    for l in text.lines() {
+        let mut it = l.split(',').map(str::trim);
+        let (Some(Ok(index)), Some(Ok(pts))) = (it.next().map(str::parse::<usize>), it.next().map(str::parse::<f64>))
+        else {
+            continue;
+        };
+        let end = pts + it.next().and_then(|d| d.parse::<f64>().ok()).unwrap_or(0.0);
+        match ends.iter_mut().find(|(i, _)| *i == index) {
+            Some((_, e)) => *e = e.max(end),
+            None => ends.push((index, end)),
+        }
+    }
+    ends
+}
+
+/// Decides from the measured ends (`video_end`; `audio_ends` per audio
+/// stream of `probe`, in order) and what the file claims.
+pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended_prematurely: bool) -> Extent {
+    let claimed = probe.duration().unwrap_or(video_end);
+    let end = audio_ends.iter().flatten().copied().fold(video_end, f64::max);
+    let av: Vec<&Stream> = probe.video_streams().take(1).chain(probe.of_type("audio")).collect();
+    let promised = av.iter().filter_map(|s| claimed_length(s)).reduce(f64::max);
+    let overlong: Vec<Overlong> = probe
+        .streams
+        .iter()
+        .filter(|s| matches!(s.codec_type.as_str(), "subtitle" | "attachment" | "data"))
+        .filter_map(|s| {
+            let c = claimed_length(s)?;
+            let far = OVERLONG_SECONDS.max(end * OVERLONG_SHARE);
+            (c > end + far).then(|| Overlong { index: s.index, kind: s.codec_type.clone(), claimed: c })
+        })
+        .collect();
+    // The container's claim, unless a stream other than video and audio
+    // explains it.
+    let explained = overlong.iter().any(|o| o.claimed >= claimed - TRUNCATION_SLACK);
+    let truncated = promised.is_some_and(|p| end < p - TRUNCATION_SLACK)
+        || (ended_prematurely && !explained && end < claimed - TRUNCATION_SLACK);
+    Extent { claimed, video_end, audio_ends, end, promised, ended_prematurely, truncated, overlong }
+}
+
+/// Reads the ends of `input`'s streams from its packets near `from`
+/// seconds (a seek past the end lands on the last keyframe), with whether
+/// ffprobe found the file ending mid-element.
+fn read_ends(ffprobe: &Path, input: &Path, from: f64, cancel: &Cancel) -> (Vec<(usize, f64)>, bool) {
+    let mut cmd = Command::new(ffprobe);
+    cmd.args(["-v", "error", "-show_entries", "packet=stream_index,pts_time,duration_time"])
+        .args(["-read_intervals", &format!("{:.3}%", from.max(0.0)), "-of", "csv=p=0"])
+        .arg(crate::tools::path_arg(input));
+    let mut text = String::new();
+    let mut premature = false;
+    let _ = crate::tools::process::run_lines(&mut cmd, "probe the end", cancel, |line| match line {
+        crate::tools::process::Line::Out(l) => {
+            text.push_str(l);
+            text.push('\n');
+        }
+        crate::tools::process::Line::Err(l) => {
+            premature |= l.contains("File ended prematurely") || l.contains("truncated");
+        }
+    });
+    (parse_packet_ends(&text), premature)
+}
+
+/// Measures where `input`'s video and audio end, and decides.
+pub fn measure(ffprobe: &Path, input: &Path, probe: &Probe, cancel: &Cancel) -> Extent {
+    let video = probe.video_streams().next().map(|s| s.index);
+    let audio: Vec<usize> = probe.of_type("audio").map(|s| s.index).collect();
+    // Seek near the end the file claims for its video and audio (a bogus
+    // claim far past the data lands on the last keyframe all the same).
+    let claim = probe
+        .video_streams()
+        .take(1)
+        .chain(probe.of_type("audio"))
+        .filter_map(claimed_length)
+        .reduce(f64::max)
+        .or(probe.duration())
+        .unwrap_or(0.0);
+    let (mut ends, mut premature) = read_ends(ffprobe, input, claim - 10.0, cancel);
+    let found = |ends: &[(usize, f64)], i: usize| ends.iter().find(|(s, _)| *s == i).map(|(_, e)| *e);
+    // A stream that ends earlier (audio a few seconds short, a truncated
+    // file whose claim is far off) needs a read from further back.
+    let missing = |ends: &[(usize, f64)]| video.iter().chain(&audio).any(|i| found(ends, *i).is_none());
+    if missing(&ends) {
+        let back = ends.iter().map(|(_, e)| *e).fold(claim, f64::min) - 60.0;
+        let (e, p) = read_ends(ffprobe, input, back, cancel);
+        premature |= p;
+        ends = e;
+        if missing(&ends) {
+            let (e, p) = read_ends(ffprobe, input, 0.0, cancel);
+            premature |= p;
+            ends = e;
+        }
+    }
+    let video_end = video.and_then(|i| found(&ends, i)).unwrap_or(claim);
+    let audio_ends = audio.iter().map(|i| found(&ends, *i)).collect();
+    decide(probe, video_end, audio_ends, premature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(json: &str) -> Probe {
+        Probe::from_json(json).unwrap()
+    }
+
+    fn film(sub_duration: &str, video_tag: &str, format_duration: &str) -> Probe {
+        probe(&format!(
+            r#"{{"format": {{"format_name": "matroska,webm", "duration": "{format_duration}"}},
+                "streams": [
+                  {{"index": 0, "codec_type": "video", "codec_name": "h264", "tags": {{"DURATION": "{video_tag}"}}}},
+                  {{"index": 1, "codec_type": "audio", "codec_name": "aac", "tags": {{"DURATION": "00:00:20.023000000"}}}},
+                  {{"index": 2, "codec_type": "subtitle", "codec_name": "subrip", "duration": "{sub_duration}"}}
+                ]}}"#
+        ))
+    }
+
+    #[test]
+    fn a_clean_file() {
+        let p = film("17.0", "00:00:20.000000000", "20.023");
+        let e = decide(&p, 20.0, vec![Some(20.02)], false);
+        assert!(!e.truncated && e.overlong.is_empty(), "{e:?}");
+        assert_eq!((e.end, e.promised), (20.02, Some(20.023)));
+    }
+
+    #[test]
+    fn an_endless_subtitle_is_an_overlong_claim_not_truncation() {
+        let p = film("4294983.295", "00:00:20.000000000", "4294983.295");
+        let e = decide(&p, 20.0, vec![Some(20.02)], false);
+        assert!(!e.truncated, "{e:?}");
+        assert_eq!(e.overlong, vec![Overlong { index: 2, kind: "subtitle".into(), claimed: 4294983.295 }]);
+        assert_eq!(e.end, 20.02);
+        // Without per-track tags the subtitle still explains the claim.
+        let p = probe(
+            r#"{"format": {"duration": "4294983.3"}, "streams": [
+                {"index": 0, "codec_type": "video"}, {"index": 1, "codec_type": "subtitle", "duration": "4294983.3"}]}"#,
+        );
+        assert!(!decide(&p, 20.0, vec![], false).truncated);
+    }
+
+    #[test]
+    fn a_subtitle_a_little_past_the_film_is_kept() {
+        let p = film("25.0", "00:00:20.000000000", "25.0");
+        let e = decide(&p, 20.0, vec![Some(20.02)], false);
+        assert!(!e.truncated && e.overlong.is_empty(), "{e:?}");
+        assert_eq!(e.expected_output(), 25.0);
+        let e = decide(&film("4294983.295", "00:00:20.000000000", "4294983.295"), 20.0, vec![Some(20.02)], false);
+        assert_eq!(e.expected_output(), 20.02);
+    }
+
+    #[test]
+    fn data_ending_before_the_promise_is_truncation() {
+        // Cut at half its size: video and audio promise 20 s, hold 10.
+        let p = film("17.0", "00:00:20.000000000", "20.023");
+        let e = decide(&p, 10.0, vec![Some(10.01)], true);
+        assert!(e.truncated, "{e:?}");
+        assert_eq!(e.promise(), 20.023);
+        // No tags: the container's duration and a premature end decide.
+        let p = probe(r#"{"format": {"duration": "12.0"}, "streams": [{"index": 0, "codec_type": "video"}]}"#);
+        assert!(decide(&p, 6.0, vec![], true).truncated);
+        assert!(!decide(&p, 11.0, vec![], true).truncated, "within the slack");
+    }
+
+    #[test]
+    fn audio_longer_or_shorter_than_the_video_is_legal() {
+        let p = film("17.0", "00:00:20.000000000", "23.0");
+        let e = decide(&p, 20.0, vec![Some(23.0)], false);
+        assert!(!e.truncated);
+        assert_eq!(e.end, 23.0);
+        let e = decide(&film("17.0", "00:00:20.000000000", "20.0"), 20.0, vec![Some(17.0)], false);
+        assert!(!e.truncated && e.end == 20.0, "{e:?}");
+    }
+
+    #[test]
+    fn packet_ends_per_stream() {
+        let text = "0,19.920000,0.040000\n1,19.990000,0.023000\n0,19.960000,0.040000\n2,15.000000,2.000000\nbad\n";
+        let ends = parse_packet_ends(text);
+        assert_eq!(ends.len(), 3);
+        assert!((ends[0].1 - 20.0).abs() < 1e-9 && (ends[1].1 - 20.013).abs() < 1e-9);
+        assert_eq!(ends[2], (2, 17.0));
+    }
+}

@@ -1,0 +1,193 @@
+//! The real length of a rip: a truncated rip fails loudly (or, allowed,
+//! encodes what is there and says so), a stream claiming 49 days does not
+//! derail a 20 s film, and audio a little longer or shorter than the video
+//! is kept as it is. On both paths.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn encode(t: &Path, src: &Path, extra: &[&str]) -> (std::process::Output, Vec<Value>) {
+    let o = run(drapto(t)
+        .args(["encode", "--json", "--preset", "12", "-i"])
+        .arg(src)
+        .arg("-o")
+        .arg(t.join("out"))
+        .args(extra));
+    assert!(!stderr(&o).contains("panicked"));
+    let ev = events(&o);
+    (o, ev)
+}
+
+fn warnings(ev: &[Value]) -> Vec<String> {
+    ev.iter().filter(|e| e["event"] == "warning").map(|e| e["message"].as_str().unwrap().to_string()).collect()
+}
+
+fn duration(path: &Path) -> f64 {
+    ffprobe(path)["format"]["duration"].as_str().unwrap().parse().unwrap()
+}
+
+/// Where stream `spec`'s last packet ends.
+fn stream_end(path: &Path, spec: &str) -> f64 {
+    let o = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            spec,
+            "-show_entries",
+            "packet=pts_time,duration_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split(',').map(|v| v.trim().parse::<f64>().ok());
+            Some(it.next()?? + it.next().flatten().unwrap_or(0.0))
+        })
+        .fold(0.0, f64::max)
+}
+
+/// 20 s of film with a stereo track (`audio_secs` long) and two subtitles,
+/// the last of which lasts `last_sub_ms` (2³² ms: never ends).
+fn film(name: &str, audio_secs: u32, last_sub_ms: Option<u64>) -> PathBuf {
+    let srt =
+        text_file("extent.srt", "1\n00:00:01,000 --> 00:00:03,000\nHello.\n\n2\n00:00:15,000 --> 00:00:17,000\nBye.\n");
+    let a = format!("sine=frequency=440:sample_rate=48000:duration={audio_secs}");
+    let bsf = last_sub_ms.map(|ms| format!("setts=duration='if(eq(N,1),{ms}000,DURATION)'"));
+    let mut args = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25:duration=20",
+        "-f",
+        "lavfi",
+        "-i",
+        &a,
+        "-i",
+        srt.to_str().unwrap(),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-map",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "25",
+        "-c:a",
+        "aac",
+        "-c:s",
+        "srt",
+    ];
+    if let Some(b) = &bsf {
+        args.extend(["-bsf:s", b]);
+    }
+    fixture(name, &args)
+}
+
+fn paths() -> Vec<Vec<&'static str>> {
+    let mut p = vec![vec!["--no-chunked"]];
+    if has_libvmaf() {
+        p.push(vec!["--chunked", "--chunk-size", "8"]);
+    }
+    p
+}
+
+#[test]
+fn an_endless_subtitle_is_not_truncation_and_ends_with_the_film() {
+    let src = film("endless_sub.mkv", 20, Some(1 << 32));
+    assert!(duration(&src) > 4_000_000.0, "the container claims 49 days: {}", duration(&src));
+    // Analysis samples the 20 s that are there.
+    let t = tempfile::tempdir().unwrap();
+    let o = run(drapto(t.path()).args(["analyze", "--json"]).arg(&src));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    let an = &a["analysis"];
+    assert!((an["duration"].as_f64().unwrap() - 20.0).abs() < 0.5, "{}", an["duration"]);
+    assert_eq!(an["extent"]["truncated"], false);
+    assert_eq!(an["extent"]["overlong"][0]["kind"], "subtitle");
+    assert!(an["crop"]["sample_times"].as_array().unwrap().iter().all(|t| t.as_f64().unwrap() < 20.0));
+    assert_eq!(an["crop"]["dark_samples"], 0, "no sample past the film's end");
+    for args in paths() {
+        let t = tempfile::tempdir().unwrap();
+        let (o, ev) = encode(t.path(), &src, &args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let w = warnings(&ev);
+        assert_eq!(w.iter().filter(|w| w.contains("subtitle track 1 claims to last 4294")).count(), 1, "{w:?}");
+        assert!(!w.iter().any(|w| w.contains("truncated")), "{w:?}");
+        let out = t.path().join("out/endless_sub.mkv");
+        assert!((duration(&out) - 20.0).abs() <= 1.0, "{args:?}: {}", duration(&out));
+        assert_eq!(frame_count(&out), 500);
+        assert_eq!(streams(&ffprobe(&out), "subtitle").len(), 1);
+    }
+}
+
+#[test]
+fn a_rip_cut_in_half_fails_unless_allowed_and_then_says_so() {
+    let whole = std::fs::read(film("whole.mkv", 20, None)).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("half.mkv");
+    std::fs::write(&src, &whole[..whole.len() / 2]).unwrap();
+    let (o, ev) = encode(t.path(), &src, &["--no-chunked"]);
+    assert_eq!(o.status.code(), Some(1));
+    let failed = ev.iter().find(|e| e["event"] == "file_failed").expect("file_failed");
+    let msg = failed["error"].as_str().unwrap();
+    assert!(msg.contains("half.mkv: the rip ends at") && msg.contains("of 20.0 s"), "{msg}");
+    assert!(!t.path().join("out/half.mkv").exists());
+    for args in paths() {
+        let t2 = tempfile::tempdir().unwrap();
+        let mut a = args.clone();
+        a.push("--allow-truncated");
+        let (o, ev) = encode(t2.path(), &src, &a);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(warnings(&ev).iter().any(|w| w.starts_with("the rip is truncated: it ends at")), "{:?}", warnings(&ev));
+        let done = ev.iter().find(|e| e["event"] == "file_complete").unwrap();
+        let tr = &done["summary"]["truncated"];
+        assert!((tr["promised"].as_f64().unwrap() - 20.0).abs() < 0.1, "{tr}");
+        let ends = tr["ends_at"].as_f64().unwrap();
+        assert!(ends > 5.0 && ends < 15.0, "{tr}");
+        let out = t2.path().join("out/half.mkv");
+        assert!((duration(&out) - ends).abs() <= 1.0, "{args:?}: {} vs {ends}", duration(&out));
+        let n = frame_count(&out) as f64;
+        assert!((n - ends * 25.0).abs() <= 25.0, "{n} frames for {ends} s");
+    }
+}
+
+#[test]
+fn audio_longer_or_shorter_than_the_video_is_kept_as_it_is() {
+    for (name, audio) in [("audio_longer.mkv", 23), ("audio_shorter.mkv", 17)] {
+        let src = film(name, audio, None);
+        let t = tempfile::tempdir().unwrap();
+        let (o, ev) = encode(t.path(), &src, &["--no-chunked"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert!(!warnings(&ev).iter().any(|w| w.contains("truncated") || w.contains("claims")), "{:?}", warnings(&ev));
+        let out = t.path().join("out").join(name);
+        assert_eq!(frame_count(&out), 500);
+        let (a_src, a_out) = (stream_end(&src, "a:0"), stream_end(&out, "a:0"));
+        assert!((a_src - audio as f64).abs() < 0.2 && (a_out - a_src).abs() < 0.1, "{name}: audio {a_src} → {a_out}");
+        assert!((stream_end(&out, "v:0") - 20.0).abs() < 0.1);
+    }
+}
+
+#[test]
+fn a_clean_rip_has_nothing_to_say() {
+    let src = film("clean_extent.mkv", 20, None);
+    let t = tempfile::tempdir().unwrap();
+    let (o, ev) = encode(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(warnings(&ev).is_empty(), "{:?}", warnings(&ev));
+    let out = t.path().join("out/clean_extent.mkv");
+    assert!((duration(&out) - duration(&src)).abs() <= 1.0);
+    let done = ev.iter().find(|e| e["event"] == "file_complete").unwrap();
+    assert_eq!(done["summary"]["truncated"], Value::Null);
+}
