@@ -149,6 +149,23 @@ impl Error {
         }
     }
 
+    /// Whether this failure points at the environment rather than at the
+    /// file `input`: a tool missing, crashing or failing, no space, a disk
+    /// that filled up, hosts that fail, a file or folder other than the
+    /// input that cannot be used. Only these count towards the batch's
+    /// circuit breaker; a bad rip fails alone.
+    pub fn is_environmental(&self, input: &std::path::Path) -> bool {
+        match self {
+            Error::Tool(_)
+            | Error::Process { .. }
+            | Error::NoSpace { .. }
+            | Error::DiskFull { .. }
+            | Error::Hosts(_) => true,
+            Error::Io { path, .. } => path != input,
+            _ => false,
+        }
+    }
+
     /// True for failures that trying the same step again may cure (a
     /// crashed or failing child), false for those it cannot (bad input, full
     /// disk, a stop request, configuration).

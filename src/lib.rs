@@ -14,12 +14,14 @@
 //! * [`analysis`] — one [`analysis::Analysis`] per input.
 //! * [`plan`] — the decisions for one file ([`plan::EncodePlan`]).
 //! * [`encode`], [`mux`], [`validate`] — carrying the plan out.
-//! * [`pipeline`] — one file end to end, and the batch loop.
+//! * [`pipeline`] — one file end to end, and the batch loop ([`breaker`]:
+//!   its circuit breaker).
 //! * [`events`] and [`report`] — what happened, for people and programs.
 //! * [`job`] — the per-input work folder.
 //! * [`commands`] — one module per CLI command; `main.rs` only dispatches.
 
 pub mod analysis;
+pub mod breaker;
 pub mod cancel;
 pub mod cli;
 pub mod commands;

@@ -7,6 +7,7 @@
 //! after validation passed.
 
 use crate::analysis::{self, Analysis};
+use crate::breaker::{Breaker, THRESHOLD, Verdict};
 use crate::cancel::Cancel;
 use crate::config::Settings;
 use crate::encode::{self, Ctx};
@@ -21,14 +22,10 @@ use crate::tools::ffprobe;
 use crate::validate;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Attempts of one step (an ffmpeg run) before the file fails.
 pub const MAX_ATTEMPTS: u32 = 3;
-
-/// After this many failed files in a row the batch stops: something is
-/// wrong with the setup rather than with one file.
-pub const CIRCUIT_BREAKER: usize = 3;
 
 /// Everything the pipeline needs, borrowed from the command that runs it.
 pub struct Pipeline<'a> {
@@ -86,21 +83,30 @@ impl Pipeline<'_> {
     }
 
     /// Encodes every input in order; a failed file does not stop the others
-    /// unless [`CIRCUIT_BREAKER`] fail in a row or the run is cancelled.
+    /// unless the setup keeps failing (see [`crate::breaker`]) or the run is
+    /// cancelled.
     pub fn run_batch(&self, inputs: &[PathBuf], output_dir: &Path) -> BatchSummary {
         let started = Instant::now();
         self.events.emit(&Event::BatchStarted { files: inputs.to_vec(), output_dir: output_dir.to_path_buf() });
         let mut summary = BatchSummary::default();
-        let mut consecutive_failures = 0;
+        let mut breaker = Breaker::new(Duration::from_secs(self.settings.processing.breaker_reset.into()));
         for (i, input) in inputs.iter().enumerate() {
-            if self.cancel.is_cancelled() || consecutive_failures >= CIRCUIT_BREAKER {
+            let verdict = loop {
+                match breaker.next(Instant::now()) {
+                    Verdict::Wait(d) if !self.cancel.is_cancelled() => {
+                        std::thread::sleep(d.min(Duration::from_millis(500)));
+                    }
+                    v => break v,
+                }
+            };
+            if self.cancel.is_cancelled() || verdict == Verdict::Stop {
                 summary.not_started.extend(inputs[i..].iter().cloned());
-                if consecutive_failures >= CIRCUIT_BREAKER {
+                if verdict == Verdict::Stop {
                     self.events.emit(&Event::Warning {
                         input: None,
                         message: format!(
-                            "{CIRCUIT_BREAKER} files failed in a row; stopping the batch ({} file(s) not started). \
-                             Check the errors above: the setup, not one file, is likely at fault.",
+                            "the trial file failed too; stopping the batch ({} file(s) not started). \
+                             Check the errors above: the setup, not the files, is at fault.",
                             inputs.len() - i
                         ),
                     });
@@ -109,12 +115,12 @@ impl Pipeline<'_> {
             }
             match self.encode_file(input, output_dir, i + 1, inputs.len()) {
                 Ok(Outcome::Encoded(s)) => {
-                    consecutive_failures = 0;
+                    breaker.success();
                     self.events.emit(&Event::FileComplete { summary: s.clone() });
                     summary.files.push(s);
                 }
                 Ok(Outcome::Skipped(reason)) => {
-                    consecutive_failures = 0;
+                    breaker.success();
                     self.events.emit(&Event::FileSkipped {
                         input: input.clone(),
                         output: output_path(input, output_dir),
@@ -123,8 +129,22 @@ impl Pipeline<'_> {
                     summary.skipped.push(input.clone());
                 }
                 Err(e) => {
-                    if !matches!(e, Error::Cancelled { .. }) {
-                        consecutive_failures += 1;
+                    let cancelled = matches!(e, Error::Cancelled { .. });
+                    if !cancelled && e.is_environmental(input) {
+                        breaker.failure(Instant::now());
+                        if breaker.is_open() && i + 1 < inputs.len() {
+                            self.events.emit(&Event::Warning {
+                                input: None,
+                                message: format!(
+                                    "{THRESHOLD} files in a row failed for reasons that point at the setup \
+                                     (tools, disk), not at the files; waiting {} s, then trying one more",
+                                    self.settings.processing.breaker_reset
+                                ),
+                            });
+                        }
+                    } else if !cancelled {
+                        // The file's own fault: the setup works.
+                        breaker.success();
                     }
                     let kept = match &e {
                         Error::Validation { kept, .. } => kept.clone(),

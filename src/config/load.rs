@@ -28,6 +28,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DRAPTO_DISABLE_CROP", "processing.disable_crop"),
     ("DRAPTO_INTERLACE", "processing.interlace"),
     ("DRAPTO_ALLOW_TRUNCATED", "processing.allow_truncated"),
+    ("DRAPTO_BREAKER_RESET", "processing.breaker_reset"),
     ("DRAPTO_ENABLE_CHUNKED_ENCODING", "processing.enable_chunked_encoding"),
     ("DRAPTO_HARDWARE_DECODE", "processing.hardware_decode"),
     ("DRAPTO_HWACCEL", "processing.hwaccel"),

@@ -88,6 +88,9 @@ pub struct ProcessingSettings {
     pub disable_crop: bool,
     /// Encode what a truncated rip holds instead of failing it.
     pub allow_truncated: bool,
+    /// Seconds the batch waits, once 3 files in a row failed because of the
+    /// setup, before it tries one more (see [`crate::breaker`]).
+    pub breaker_reset: u32,
     /// Interlaced and telecined sources: `"auto"` (decided per file),
     /// `"ivtc"`, `"deinterlace"` or `"none"`.
     pub interlace: FieldMode,
@@ -223,6 +226,7 @@ impl Default for ProcessingSettings {
             temp_dir: Auto::Auto,
             disable_crop: false,
             allow_truncated: false,
+            breaker_reset: 300,
             interlace: FieldMode::Auto,
             enable_chunked_encoding: ChunkedMode::Auto,
             hardware_decode: true,

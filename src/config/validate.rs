@@ -21,6 +21,7 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     range("encoding.vmaf_probe_subsample", e.vmaf_probe_subsample.into(), 1.0, 9.0);
     let p = &s.processing;
     range("processing.chunk_size", p.chunk_size.into(), 1.0, 300.0);
+    range("processing.breaker_reset", p.breaker_reset.into(), 0.0, 3600.0);
     if let Auto::Value(j) = p.parallel_jobs {
         range("processing.parallel_jobs", j.into(), 1.0, 32.0);
     }
