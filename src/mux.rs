@@ -16,6 +16,8 @@ pub struct MuxInputs<'a> {
     pub video: PathBuf,
     /// One file per planned audio track (`analysis.audio`), in that order.
     pub audio: Vec<PathBuf>,
+    /// The output's record of its source ([`crate::job::record`]).
+    pub record: String,
 }
 
 /// Tags that describe the source's encoding and are wrong after re-encoding
@@ -71,6 +73,7 @@ pub fn mux_args(analysis: &Analysis, inputs: &MuxInputs, output: &Path) -> Ffmpe
     a.extend(["-c", "copy", "-copyts"]);
     a.arg("-map_metadata").arg(src.to_string());
     a.arg("-map_chapters").arg(src.to_string());
+    a.arg("-metadata").arg(format!("{}={}", crate::job::record::TAG, inputs.record));
 
     let video_src = probe.video_streams().next();
     let audio_src: Vec<&Stream> = probe.of_type("audio").collect();

@@ -13,6 +13,8 @@ use crate::config::Settings;
 use crate::encode::{self, Ctx};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSink, Stage};
+use crate::job::JobInfo;
+use crate::job::record::{self, SourceRecord};
 use crate::job::{WorkDir, lock, space};
 use crate::mux::{self, MuxInputs};
 use crate::plan::{self, EncodePlan};
@@ -168,6 +170,16 @@ impl Pipeline<'_> {
         self.events.emit(&Event::FileStarted { index, total, input: input.to_path_buf(), output: output.clone() });
         if same_file(input, &output) {
             return Err(Error::OutputIsInput { path: input.to_path_buf() });
+        }
+        // A finished file is known from cheap facts, before any analysis:
+        // the output's record of its rip and settings, and its container.
+        if output.exists() {
+            if self.recorded_finished(&output, &JobInfo::of(input)?).is_ok() {
+                return Ok(Outcome::Skipped(format!(
+                    "already encoded from this rip with these settings: {}",
+                    output.display()
+                )));
+            }
         }
 
         let analysis = self.analyze(input)?;
@@ -401,7 +413,11 @@ impl Pipeline<'_> {
             }
             audio_files.push(out);
         }
-        let inputs = MuxInputs { source: input, video, audio: audio_files };
+        // Where the output's video will end: the source's end, on the
+        // output's clock (which starts at zero).
+        let video_end = analysis.video_end - analysis.probe.format.start_time.unwrap_or(0.0);
+        let record = SourceRecord::new(work.identity().clone(), self.settings, video_end).to_tag();
+        let inputs = MuxInputs { source: input, video, audio: audio_files, record };
         self.stage(input, Stage::Mux, String::new(), |_| mux::mux(&ctx, analysis, &inputs, partial))
     }
 
@@ -472,6 +488,16 @@ impl Pipeline<'_> {
     /// (inverse telecine changes the count; a read of every packet).
     fn counted_frames(&self, analysis: &Analysis, output: &Path) -> Option<usize> {
         analysis.interlace.decimation_cycle().and_then(|_| ffprobe::count_frames(self.ffprobe, output))
+    }
+
+    /// Ok when `output` records being made from `source` with these
+    /// settings, and is whole (see [`record::check_finished`]).
+    fn recorded_finished(&self, output: &Path, source: &JobInfo) -> std::result::Result<(), String> {
+        let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
+        let probe = ffprobe::probe(self.ffprobe, output, self.cancel).map_err(|_| "unreadable".to_string())?;
+        let claimed = probe.duration().unwrap_or(0.0);
+        let end = ffprobe::video_end_time(self.ffprobe, output, claimed - 10.0, self.cancel);
+        record::check_finished(&probe, size, end, source, self.settings)
     }
 
     /// Ok when an existing output passes validation against the source.

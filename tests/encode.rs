@@ -159,8 +159,23 @@ fn existing_valid_output_is_skipped_and_invalid_one_replaced() {
 
     let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
     assert!(o.status.success());
-    assert!(events(&o).iter().any(|e| e["event"] == "file_skipped"));
+    let ev = events(&o);
+    let skipped = ev.iter().find(|e| e["event"] == "file_skipped").expect("skipped");
+    assert!(skipped["reason"].as_str().unwrap().starts_with("already encoded from this rip"), "{skipped}");
+    assert!(
+        !ev.iter().any(|e| e["event"] == "stage_started"),
+        "known from the output's record: no analysis, no child beyond two ffprobes of the output"
+    );
     assert_eq!(fingerprint(&out), first, "a valid output is left alone");
+
+    // Other settings: the record does not match, so the rip is analysed and
+    // the output validated against it (and kept: it is a valid encode).
+    let o = run(drapto(t.path()).args(["encode", "--json", "--preset", "12", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    assert!(o.status.success());
+    let ev = events(&o);
+    assert!(ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] == "analysis"));
+    let skipped = ev.iter().find(|e| e["event"] == "file_skipped").expect("skipped");
+    assert!(skipped["reason"].as_str().unwrap().starts_with("valid output already exists"), "{skipped}");
 
     // A truncated file under the output name is not taken as done.
     std::fs::write(&out, &first.0[..first.0.len() / 3]).unwrap();

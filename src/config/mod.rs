@@ -253,6 +253,24 @@ impl Default for AudioSettings {
 }
 
 impl Settings {
+    /// A fingerprint of the settings that shape an output (encoding, audio,
+    /// crop, interlace, truncation and the chunked path's segmentation):
+    /// an output made with the same fingerprint from the same rip is the
+    /// one this run would make.
+    pub fn output_fingerprint(&self) -> String {
+        let p = &self.processing;
+        let key = serde_json::json!({
+            "encoding": self.encoding,
+            "audio": self.audio,
+            "disable_crop": p.disable_crop,
+            "interlace": p.interlace,
+            "allow_truncated": p.allow_truncated,
+            "chunked": p.enable_chunked_encoding,
+            "chunk_size": p.chunk_size,
+        });
+        format!("{:016x}", crate::job::fnv1a(key.to_string().as_bytes()))
+    }
+
     /// The folder that holds job work folders.
     pub fn temp_dir(&self) -> PathBuf {
         match &self.processing.temp_dir {

@@ -2,6 +2,7 @@
 //! file lives until the output is validated, and the state files in it.
 
 pub mod lock;
+pub mod record;
 pub mod space;
 pub mod state;
 mod workdir;

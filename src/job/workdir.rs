@@ -67,6 +67,11 @@ impl WorkDir {
         &self.root
     }
 
+    /// The input's identity when the folder was named.
+    pub fn identity(&self) -> &JobInfo {
+        &self.identity
+    }
+
     /// Where intermediate tracks are written.
     pub fn working(&self, name: &str) -> PathBuf {
         self.root.join("working").join(name)
