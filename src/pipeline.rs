@@ -173,13 +173,11 @@ impl Pipeline<'_> {
         }
         // A finished file is known from cheap facts, before any analysis:
         // the output's record of its rip and settings, and its container.
-        if output.exists() {
-            if self.recorded_finished(&output, &JobInfo::of(input)?).is_ok() {
-                return Ok(Outcome::Skipped(format!(
-                    "already encoded from this rip with these settings: {}",
-                    output.display()
-                )));
-            }
+        if output.exists() && self.recorded_finished(&output, &JobInfo::of(input)?).is_ok() {
+            return Ok(Outcome::Skipped(format!(
+                "already encoded from this rip with these settings: {}",
+                output.display()
+            )));
         }
 
         let analysis = self.analyze(input)?;
