@@ -169,6 +169,10 @@ pub struct SettingFlags {
     /// Never use hardware-accelerated decoding.
     #[arg(long)]
     pub no_hwaccel: bool,
+    /// Low CPU priority (nice 10) and idle I/O priority for drapto and every
+    /// program it runs, for a server that also serves.
+    #[arg(long)]
+    pub responsive: bool,
     /// Spread segment encodes over the hosts of this GNU Parallel sshlogin
     /// file (`:` is this machine); implies the chunked path.
     #[arg(long, value_name = "FILE")]
@@ -212,6 +216,7 @@ impl SettingFlags {
         flag("processing.enable_chunked_encoding", "--chunked", self.chunked, true);
         flag("processing.enable_chunked_encoding", "--no-chunked", self.no_chunked, false);
         flag("processing.hardware_decode", "--no-hwaccel", self.no_hwaccel, false);
+        flag("processing.responsive", "--responsive", self.responsive, true);
         flag("distributed.shared_source", "--shared-source", self.shared_source, true);
         if let Some(m) = &self.interlace {
             v.push(FlagValue::new("processing.interlace", "--interlace", m.clone()));

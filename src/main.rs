@@ -48,6 +48,12 @@ fn run(cli: Cli) -> i32 {
         (false, 0) => Verbosity::Normal,
         _ => Verbosity::Verbose,
     };
+    if loaded.settings.processing.responsive {
+        if let Err(e) = drapto::tools::process::lower_priority() {
+            eprintln!("drapto: processing.responsive: cannot lower the priority: {e}");
+            return 4;
+        }
+    }
     let log_file = matches!(cli.command, Command::Encode(_)).then(|| loaded.settings.log_dir());
     init_logging(log_file.as_deref(), cli.verbose);
 

@@ -30,6 +30,9 @@ pub struct VideoPlan {
     /// Hardware decoder for the standard path (`-hwaccel`); software
     /// decoding is the fallback when it fails.
     pub hwaccel: Option<String>,
+    /// Threads of the encoder (SVT-AV1 `lp`), decoder and filters of one
+    /// encode of the whole video: `max_cpu`'s share of the cores.
+    pub threads: u32,
 }
 
 /// Which encoding path a file takes.
@@ -88,7 +91,7 @@ impl VideoPlan {
             "-pix_fmt".into(),
             self.pix_fmt.into(),
             "-svtav1-params".into(),
-            self.svt_params.clone(),
+            format!("{}:lp={}", self.svt_params, self.threads),
         ];
         for (k, v) in &self.colour_args {
             a.push(format!("-{k}"));
@@ -127,6 +130,13 @@ pub fn choose_hwaccel(settings: &Settings, caps: &FfmpegCaps) -> Option<String> 
     } else {
         None
     }
+}
+
+/// Cores drapto may keep busy: `max_cpu` percent of this machine's, at
+/// least one.
+pub fn cpu_share(settings: &Settings) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cores as f64 * settings.resources.max_cpu / 100.0).round().max(1.0) as usize
 }
 
 /// Whether the chunked path can run here: `Err` says what is missing.
@@ -249,8 +259,7 @@ pub fn plan(
             Auto::Value(n) => n as usize,
             Auto::Auto => chunked::default_workers(w, h, settings.resources.max_memory.0),
         };
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let cpu_share = (cores as f64 * settings.resources.max_cpu / 100.0).round().max(1.0) as usize;
+        let cpu_share = cpu_share(settings);
         let workers = workers.min(cpu_share).max(1);
         ChunkedParams {
             target: e.vmaf_target,
@@ -281,6 +290,7 @@ pub fn plan(
             colour_args,
             dolby_vision,
             hwaccel: if analysis.dolby_vision.is_some() { None } else { choose_hwaccel(settings, caps) },
+            threads: cpu_share(settings) as u32,
         },
         audio: analysis.audio.clone(),
         warnings,

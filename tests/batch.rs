@@ -77,3 +77,61 @@ fn an_encoder_that_always_fails_opens_the_breaker_and_stops_the_batch() {
     assert!(warnings.iter().any(|w| w.contains("point at the setup")), "{warnings:?}");
     assert!(warnings.iter().any(|w| w.contains("stopping the batch (2 file(s) not started)")), "{warnings:?}");
 }
+
+/// The run log of the one run that wrote into `logs`.
+fn run_log(logs: &Path) -> String {
+    let entry = std::fs::read_dir(logs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("encode_"));
+    std::fs::read_to_string(entry.expect("a run log")).unwrap()
+}
+
+#[test]
+fn max_cpu_bounds_the_standard_path_threads() {
+    let t = tempfile::tempdir().unwrap();
+    let src = simple_clip("batch_good.mkv", "160x120", 1);
+    let logs = t.path().join("logs");
+    let o = run(drapto(t.path())
+        .env("DRAPTO_MAX_CPU", "50")
+        .env("DRAPTO_LOG_DIR", &logs)
+        .args(["encode", "--no-chunked", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let share = ((cores as f64) * 0.5).round().max(1.0) as usize;
+    let log = run_log(&logs);
+    let encode = log.lines().find(|l| l.contains("libsvtav1")).expect("the video encode's command line");
+    assert!(encode.contains(&format!(":lp={share}")), "{encode}");
+    assert!(encode.contains(&format!("-threads {share} -filter_threads {share}")), "{encode}");
+}
+
+#[test]
+fn responsive_runs_every_child_at_low_cpu_and_idle_io_priority() {
+    let t = tempfile::tempdir().unwrap();
+    let src = simple_clip("batch_good.mkv", "160x120", 1);
+    let seen = t.path().join("priority.txt");
+    // The real ffmpeg, after noting the encoder's niceness and I/O class.
+    let fake = t.path().join("ffmpeg");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = libsvtav1 ] && {{ echo \"nice $(cut -d' ' -f19 /proc/$$/stat) io $(ionice -p $$)\" >> '{}'; }}; done\nexec '{}' \"$@\"\n",
+            seen.display(),
+            ffmpeg().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = run(drapto(t.path())
+        .env("DRAPTO_FFMPEG", &fake)
+        .args(["encode", "--responsive", "--no-chunked", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let noted = std::fs::read_to_string(&seen).unwrap();
+    assert!(noted.lines().next().unwrap().starts_with("nice 10 io idle"), "{noted}");
+}

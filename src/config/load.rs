@@ -33,9 +33,9 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DRAPTO_HARDWARE_DECODE", "processing.hardware_decode"),
     ("DRAPTO_HWACCEL", "processing.hwaccel"),
     ("DRAPTO_KEEP_LOGS", "processing.keep_logs"),
+    ("DRAPTO_RESPONSIVE", "processing.responsive"),
     ("DRAPTO_MAX_MEMORY", "resources.max_memory"),
     ("DRAPTO_MAX_CPU", "resources.max_cpu"),
-    ("DRAPTO_MAX_DISK_IO", "resources.max_disk_io"),
     ("DRAPTO_AUDIO_BITRATE_MONO", "audio.bitrate_mono"),
     ("DRAPTO_AUDIO_BITRATE_STEREO", "audio.bitrate_stereo"),
     ("DRAPTO_AUDIO_BITRATE_5_1", "audio.bitrate_5_1"),
@@ -54,6 +54,13 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DRAPTO_REMOTE_RETRIES", "distributed.retries"),
     ("DRAPTO_ALLOW_VERSION_MISMATCH", "distributed.allow_version_mismatch"),
 ];
+
+/// Environment variables of settings that were removed, and why: set, they
+/// are an error rather than silently ignored.
+const REMOVED_ENV_VARS: &[(&str, &str)] = &[(
+    "DRAPTO_MAX_DISK_IO",
+    "resources.max_disk_io was removed: it was never enforced; unset it, and use DRAPTO_RESPONSIVE=true for idle I/O priority",
+)];
 
 /// Which configuration file to read.
 #[derive(Debug, Clone)]
@@ -214,6 +221,9 @@ pub fn load(
 
     let mut env_dict = Dict::new();
     for (name, raw) in env {
+        if let Some((_, why)) = REMOVED_ENV_VARS.iter().find(|(v, _)| *v == name) {
+            return Err(ConfigError { origin: Origin::Env(name.clone()), message: why.to_string() });
+        }
         if let Some((_, key)) = ENV_VARS.iter().find(|(v, _)| *v == name) {
             let value: Value = raw.parse().unwrap_or_else(|never| match never {});
             insert_dotted(&mut env_dict, key, value);
@@ -415,6 +425,13 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("syntax error"), "{msg}");
         assert!(matches!(e.origin, Origin::File { line: Some(_), .. }), "{msg}");
+    }
+
+    #[test]
+    fn a_removed_setting_in_the_environment_is_an_error_not_ignored() {
+        let e = load(&ConfigSource::None, env(&[("DRAPTO_MAX_DISK_IO", "100MiB")]), vec![]).unwrap_err();
+        assert_eq!(e.origin, Origin::Env("DRAPTO_MAX_DISK_IO".into()));
+        assert!(e.message.contains("never enforced") && e.message.contains("DRAPTO_RESPONSIVE"), "{e}");
     }
 
     #[test]

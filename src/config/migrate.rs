@@ -6,7 +6,11 @@
 //!   `enable_chunked_encoding`.
 //! * v2: `[encoding]`, `[processing]` and `[resources]` tables, with
 //!   `disable_crop` and `enable_chunked_encoding` still at the top level.
-//! * v3 (current): those two moved into `[processing]`.
+//! * v3: those two moved into `[processing]`.
+//! * v4 (current): `resources.max_disk_io` removed: drapto never enforced it
+//!   (ffmpeg's reads and writes cannot be throttled from outside without
+//!   cgroups); `processing.responsive` gives drapto and its children idle
+//!   I/O priority instead.
 //!
 //! A file without `version` is read as v1; migrations only move keys that are
 //! present, so a v3-shaped file without `version` passes through unchanged.
@@ -14,7 +18,7 @@
 use toml::{Table, Value};
 
 /// The layout version this drapto writes and reads natively.
-pub const CURRENT_VERSION: u32 = 3;
+pub const CURRENT_VERSION: u32 = 4;
 
 /// Why a file could not be migrated.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +45,9 @@ pub fn migrate(table: &mut Table) -> Result<Vec<String>, MigrateError> {
     }
     if version < 3 {
         v2_to_v3(table, &mut notes);
+    }
+    if version < 4 {
+        v3_to_v4(table, &mut notes);
     }
     table.insert("version".into(), Value::Integer(i64::from(CURRENT_VERSION)));
     Ok(notes)
@@ -79,6 +86,17 @@ fn v2_to_v3(t: &mut Table, notes: &mut Vec<String>) {
     }
 }
 
+fn v3_to_v4(t: &mut Table, notes: &mut Vec<String>) {
+    if let Some(Value::Table(r)) = t.get_mut("resources") {
+        if r.remove("max_disk_io").is_some() {
+            notes.push(
+                "resources.max_disk_io removed: it was never enforced; use processing.responsive (idle I/O priority)"
+                    .into(),
+            );
+        }
+    }
+}
+
 fn move_key(t: &mut Table, key: &str, section: &str, notes: &mut Vec<String>) {
     if let Some(v) = t.remove(key) {
         sub_table(t, section).insert(key.into(), v);
@@ -113,7 +131,7 @@ mod tests {
         assert_eq!(t["processing"]["disable_crop"].as_bool(), Some(true));
         assert_eq!(t["processing"]["chunk_size"].as_integer(), Some(20));
         assert_eq!(t["resources"]["max_cpu"].as_float(), Some(50.0));
-        assert_eq!(t["version"].as_integer(), Some(3));
+        assert_eq!(t["version"].as_integer(), Some(4));
         assert!(notes.iter().any(|n| n.contains("crf")));
     }
 
@@ -134,7 +152,7 @@ mod tests {
 
     #[test]
     fn current_layout_is_untouched() {
-        let text = "version = 3\n[encoding]\npreset = 5\n[processing]\ndisable_crop = true";
+        let text = "version = 4\n[encoding]\npreset = 5\n[processing]\ndisable_crop = true";
         let mut t = parse(text);
         let notes = migrate(&mut t).unwrap();
         assert!(notes.is_empty());
@@ -145,5 +163,17 @@ mod tests {
     fn newer_or_bad_versions_are_refused() {
         assert_eq!(migrate(&mut parse("version = 9")), Err(MigrateError::TooNew(9)));
         assert!(matches!(migrate(&mut parse("version = \"x\"")), Err(MigrateError::BadVersion(_))));
+    }
+
+    #[test]
+    fn v3_loses_the_disk_io_limit_it_never_had() {
+        let mut t = parse("version = 3\n[resources]\nmax_cpu = 50.0\nmax_disk_io = \"100MiB\"");
+        let notes = migrate(&mut t).unwrap();
+        assert!(t["resources"].get("max_disk_io").is_none());
+        assert_eq!(t["resources"]["max_cpu"].as_float(), Some(50.0));
+        assert!(notes.iter().any(|n| n.contains("max_disk_io removed")), "{notes:?}");
+        let mut t = parse("max_disk_io = 1000000");
+        migrate(&mut t).unwrap();
+        assert!(t.get("resources").and_then(|r| r.get("max_disk_io")).is_none(), "v1 keys go the same way");
     }
 }

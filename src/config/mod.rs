@@ -103,6 +103,9 @@ pub struct ProcessingSettings {
     pub hwaccel: Auto<String>,
     /// Keep the job's logs folder after a successful encode.
     pub keep_logs: bool,
+    /// Run drapto and every child at low CPU priority (nice 10) and idle
+    /// I/O priority, for a server that also serves.
+    pub responsive: bool,
 }
 
 /// Resource limits for the whole run.
@@ -111,10 +114,9 @@ pub struct ProcessingSettings {
 pub struct ResourceSettings {
     /// Memory drapto and its children may use, in bytes (or "8GiB").
     pub max_memory: ByteSize,
-    /// CPU share, in percent of all cores.
+    /// CPU share, in percent of all cores: the chunked path's workers ×
+    /// threads, and the standard path's SVT-AV1 and decoder threads.
     pub max_cpu: f64,
-    /// Disk throughput, in bytes per second (or "100MiB").
-    pub max_disk_io: ByteSize,
 }
 
 /// Opus bitrates (kbit/s) by channel layout.
@@ -232,17 +234,14 @@ impl Default for ProcessingSettings {
             hardware_decode: true,
             hwaccel: Auto::Auto,
             keep_logs: true,
+            responsive: false,
         }
     }
 }
 
 impl Default for ResourceSettings {
     fn default() -> Self {
-        ResourceSettings {
-            max_memory: ByteSize(8 * 1024 * 1024 * 1024),
-            max_cpu: 95.0,
-            max_disk_io: ByteSize(100 * 1024 * 1024),
-        }
+        ResourceSettings { max_memory: ByteSize(8 * 1024 * 1024 * 1024), max_cpu: 95.0 }
     }
 }
 

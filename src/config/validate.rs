@@ -28,7 +28,6 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     let r = &s.resources;
     range("resources.max_cpu", r.max_cpu, 1.0, 100.0);
     range("resources.max_memory", r.max_memory.0 as f64, (256u64 << 20) as f64, f64::MAX);
-    range("resources.max_disk_io", r.max_disk_io.0 as f64, (1u64 << 20) as f64, f64::MAX);
     let a = &s.audio;
     range("audio.bitrate_mono", a.bitrate_mono.into(), 6.0, 256.0);
     range("audio.bitrate_stereo", a.bitrate_stereo.into(), 6.0, 512.0);
@@ -92,7 +91,6 @@ mod tests {
             ("processing.parallel_jobs", Box::new(|s| s.processing.parallel_jobs = Auto::Value(33))),
             ("resources.max_cpu", Box::new(|s| s.resources.max_cpu = 101.0)),
             ("resources.max_memory", Box::new(|s| s.resources.max_memory = ByteSize(1000))),
-            ("resources.max_disk_io", Box::new(|s| s.resources.max_disk_io = ByteSize(10))),
             ("audio.bitrate_stereo", Box::new(|s| s.audio.bitrate_stereo = 1)),
             ("audio.bitrate_7_1", Box::new(|s| s.audio.bitrate_7_1 = 5000)),
         ];

@@ -11,6 +11,8 @@ use std::path::Path;
 /// `output` (a Matroska file holding only that stream).
 pub fn standard_args(input: &Path, output: &Path, plan: &VideoPlan) -> FfmpegArgs {
     let mut a = FfmpegArgs::new();
+    let threads = plan.threads.to_string();
+    a.extend(["-threads", &threads, "-filter_threads", &threads]);
     if let Some(hw) = &plan.hwaccel {
         a.arg("-hwaccel").arg(hw);
     }
