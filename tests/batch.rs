@@ -135,3 +135,30 @@ fn responsive_runs_every_child_at_low_cpu_and_idle_io_priority() {
     let noted = std::fs::read_to_string(&seen).unwrap();
     assert!(noted.lines().next().unwrap().starts_with("nice 10 io idle"), "{noted}");
 }
+
+#[test]
+fn clean_reports_and_prunes_the_history() {
+    let t = tempfile::tempdir().unwrap();
+    let logs = t.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let old = logs.join("encode_20250101_000000.log");
+    let recent = logs.join("encode_20261130_000000.log");
+    for (p, days) in [(&old, 200u64), (&recent, 1)] {
+        std::fs::write(p, b"a run\n").unwrap();
+        let f = std::fs::File::options().write(true).open(p).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86_400)).unwrap();
+    }
+    let tracking = t.path().join("work/encode_data");
+    std::fs::create_dir_all(&tracking).unwrap();
+    let lines: String = (1..=20).map(|i| format!("/rips/{i}.mkv\t/out/{i}.mkv\n")).collect();
+    std::fs::write(tracking.join("encoded_files.txt"), lines).unwrap();
+    let o = run(drapto(t.path()).env("DRAPTO_LOG_DIR", &logs).env("DRAPTO_TRACKING_KEEP_ENTRIES", "5").arg("clean"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("1 log(s) and report(s) kept") && out.contains("1 removed"), "{out}");
+    assert!(out.contains("15 old tracking entries dropped") && out.contains("90 days"), "{out}");
+    assert!(!old.exists() && recent.exists());
+    let left = std::fs::read_to_string(tracking.join("encoded_files.txt")).unwrap();
+    assert_eq!(left.lines().count(), 5);
+    assert!(left.starts_with("/rips/16.mkv"), "the newest are kept: {left}");
+}

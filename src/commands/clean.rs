@@ -1,11 +1,13 @@
 //! `drapto clean [--all]`: removes work folders nobody needs any more and
-//! says how much space that freed. Folders locked by a running drapto are
-//! never touched.
+//! says how much space that freed; prunes the history (run logs, failed
+//! files' reports, tracking entries) to its configured bounds and says what
+//! is kept. Folders locked by a running drapto are never touched.
 
 use super::Session;
 use crate::error::{Error, Result};
 use crate::job::lock;
 use crate::report::format_bytes;
+use crate::report::retention::{self, Retention};
 use std::path::Path;
 
 /// Removes abandoned job folders (input gone or changed, or no `job.json`),
@@ -55,6 +57,23 @@ pub fn run(all: bool, session: &Session) -> Result<i32> {
         println!("kept {k}");
     }
     println!("{removed} work folder(s) removed, {} freed", format_bytes(freed));
+    let settings = &session.loaded.settings;
+    let r = Retention::of(settings);
+    let p = retention::prune(&settings.log_dir(), &temp.join("encode_data"), r, std::time::SystemTime::now());
+    let bound = |n: u32, what: &str| if n == 0 { format!("no {what} limit") } else { format!("{n} {what}") };
+    println!(
+        "history in {}: {} log(s) and report(s) kept ({}), {} removed ({} freed); {} old tracking entries dropped \
+         (bounds: {}, {}, {})",
+        settings.log_dir().display(),
+        p.kept_files,
+        format_bytes(p.kept_bytes),
+        p.removed_files,
+        format_bytes(p.freed_bytes),
+        p.dropped_entries,
+        bound(r.keep_days, "days"),
+        bound(r.keep_runs, "runs"),
+        bound(r.tracking_entries, "tracking entries"),
+    );
     Ok(0)
 }
 

@@ -21,6 +21,21 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     })?;
     let inputs = inputs_of(&input)?;
 
+    // A bounded history: old run logs and tracking entries go.
+    let pruned = crate::report::retention::prune(
+        &settings.log_dir(),
+        &settings.temp_dir().join("encode_data"),
+        crate::report::retention::Retention::of(settings),
+        std::time::SystemTime::now(),
+    );
+    if pruned.removed_files + pruned.dropped_entries > 0 {
+        tracing::info!(
+            "history: removed {} old log(s), {} freed; dropped {} old tracking entries",
+            pruned.removed_files,
+            crate::report::format_bytes(pruned.freed_bytes),
+            pruned.dropped_entries
+        );
+    }
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
     let (ffmpeg, caps, ffprobe) = tools.require_encode()?;
 

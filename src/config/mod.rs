@@ -103,6 +103,14 @@ pub struct ProcessingSettings {
     pub hwaccel: Auto<String>,
     /// Keep the job's logs folder after a successful encode.
     pub keep_logs: bool,
+    /// Run logs and failed files' reports older than this many days are
+    /// removed (0: kept for ever).
+    pub log_keep_days: u32,
+    /// At most this many run logs are kept, the newest (0: no limit).
+    pub log_keep_runs: u32,
+    /// Each tracking file (`encode_data/*.txt`) keeps its newest this many
+    /// entries (0: no limit).
+    pub tracking_keep_entries: u32,
     /// Run drapto and every child at low CPU priority (nice 10) and idle
     /// I/O priority, for a server that also serves.
     pub responsive: bool,
@@ -234,6 +242,9 @@ impl Default for ProcessingSettings {
             hardware_decode: true,
             hwaccel: Auto::Auto,
             keep_logs: true,
+            log_keep_days: 90,
+            log_keep_runs: 100,
+            tracking_keep_entries: 10_000,
             responsive: false,
         }
     }

@@ -22,6 +22,9 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     let p = &s.processing;
     range("processing.chunk_size", p.chunk_size.into(), 1.0, 300.0);
     range("processing.breaker_reset", p.breaker_reset.into(), 0.0, 3600.0);
+    range("processing.log_keep_days", p.log_keep_days.into(), 0.0, 36500.0);
+    range("processing.log_keep_runs", p.log_keep_runs.into(), 0.0, 1_000_000.0);
+    range("processing.tracking_keep_entries", p.tracking_keep_entries.into(), 0.0, 100_000_000.0);
     if let Auto::Value(j) = p.parallel_jobs {
         range("processing.parallel_jobs", j.into(), 1.0, 32.0);
     }

@@ -5,6 +5,7 @@ pub mod file_report;
 pub mod json;
 pub mod log;
 pub mod resources;
+pub mod retention;
 pub mod summary;
 pub mod terminal;
 

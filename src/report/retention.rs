@@ -1,0 +1,152 @@
+//! A bounded history: run logs (`encode_*.log`) and failed files' reports
+//! in the log folder are kept for [`Retention::keep_days`] and at most
+//! [`Retention::keep_runs`] runs; each tracking file (`encode_data/*.txt`)
+//! keeps its newest [`Retention::tracking_entries`] lines. `encode` prunes
+//! at its start, `drapto clean` prunes and says what it did.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// How much history to keep (0 in any field: no bound of that kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub keep_days: u32,
+    pub keep_runs: u32,
+    pub tracking_entries: u32,
+}
+
+impl Retention {
+    pub fn of(settings: &crate::config::Settings) -> Retention {
+        let p = &settings.processing;
+        Retention { keep_days: p.log_keep_days, keep_runs: p.log_keep_runs, tracking_entries: p.tracking_keep_entries }
+    }
+}
+
+/// What a prune found and did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    /// Run logs and failure reports kept, and their bytes.
+    pub kept_files: usize,
+    pub kept_bytes: u64,
+    /// Removed, and the bytes that freed.
+    pub removed_files: usize,
+    pub freed_bytes: u64,
+    /// Tracking lines dropped (oldest first), over all tracking files.
+    pub dropped_entries: usize,
+}
+
+/// Files in `log_dir` that belong to the history: run logs and the reports
+/// of failed files, with their modification times and sizes, newest first.
+fn history(log_dir: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
+    let mut files: Vec<(PathBuf, SystemTime, u64)> = std::fs::read_dir(log_dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    (n.starts_with("encode_") && n.ends_with(".log")) || n.ends_with(".report.json")
+                })
+                .filter_map(|e| {
+                    let m = e.metadata().ok()?;
+                    m.is_file().then(|| (e.path(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    files
+}
+
+/// Prunes the history in `log_dir` and the tracking files in
+/// `tracking_dir` as `r` says, at `now`. The newest run log (this run's) is
+/// never removed.
+pub fn prune(log_dir: &Path, tracking_dir: &Path, r: Retention, now: SystemTime) -> Pruned {
+    let mut out = Pruned::default();
+    let max_age = Duration::from_secs(u64::from(r.keep_days) * 86_400);
+    let mut runs = 0u32;
+    for (i, (path, mtime, size)) in history(log_dir).into_iter().enumerate() {
+        let is_run = path.file_name().is_some_and(|n| n.to_string_lossy().ends_with(".log"));
+        runs += u32::from(is_run);
+        let too_old = r.keep_days > 0 && now.duration_since(mtime).is_ok_and(|age| age > max_age);
+        let too_many = r.keep_runs > 0 && is_run && runs > r.keep_runs;
+        if i > 0 && (too_old || too_many) && std::fs::remove_file(&path).is_ok() {
+            out.removed_files += 1;
+            out.freed_bytes += size;
+        } else {
+            out.kept_files += 1;
+            out.kept_bytes += size;
+        }
+    }
+    if r.tracking_entries > 0 {
+        for name in ["encoded_files.txt", "encoding_times.txt", "input_sizes.txt", "output_sizes.txt"] {
+            out.dropped_entries += trim_lines(&tracking_dir.join(name), r.tracking_entries as usize);
+        }
+    }
+    out
+}
+
+/// Keeps the last `keep` lines of `path` (rewritten atomically); returns
+/// how many were dropped.
+fn trim_lines(path: &Path, keep: usize) -> usize {
+    let Ok(text) = std::fs::read_to_string(path) else { return 0 };
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= keep {
+        return 0;
+    }
+    let dropped = lines.len() - keep;
+    let mut kept = lines[dropped..].join("\n");
+    kept.push('\n');
+    let tmp = path.with_extension("txt.tmp");
+    if std::fs::write(&tmp, kept).is_ok() && std::fs::rename(&tmp, path).is_ok() { dropped } else { 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(dir: &Path, name: &str, age_days: u64, now: SystemTime) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, b"0123456789").unwrap();
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(now - Duration::from_secs(age_days * 86_400)).unwrap();
+        p
+    }
+
+    #[test]
+    fn old_and_surplus_runs_go_the_newest_stays() {
+        let t = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let newest = touch(t.path(), "encode_20261201_120000.log", 0, now);
+        let mid = touch(t.path(), "encode_20261120_120000.log", 11, now);
+        let old = touch(t.path(), "encode_20260101_120000.log", 300, now);
+        let failed = touch(t.path(), "film.mkv.report.json", 200, now);
+        let other = touch(t.path(), "notes.txt", 900, now);
+        let r = Retention { keep_days: 90, keep_runs: 0, tracking_entries: 0 };
+        let p = prune(t.path(), t.path(), r, now);
+        assert_eq!((p.removed_files, p.freed_bytes, p.kept_files), (2, 20, 2));
+        assert!(newest.exists() && mid.exists() && !old.exists() && !failed.exists());
+        assert!(other.exists(), "not drapto's history");
+        // By count: one run kept, however young the others.
+        let r = Retention { keep_days: 0, keep_runs: 1, tracking_entries: 0 };
+        assert_eq!(prune(t.path(), t.path(), r, now).removed_files, 1);
+        assert!(newest.exists() && !mid.exists());
+        // Even a very short age keeps this run's log.
+        let r = Retention { keep_days: 1, keep_runs: 0, tracking_entries: 0 };
+        let stale = touch(t.path(), "encode_29990101_000000.log", 5, now);
+        std::fs::remove_file(&newest).unwrap();
+        prune(t.path(), t.path(), r, now);
+        assert!(stale.exists(), "the newest is this run's");
+    }
+
+    #[test]
+    fn tracking_files_keep_their_newest_entries() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("encoded_files.txt");
+        std::fs::write(&f, (1..=10).map(|i| format!("in{i}\tout{i}\n")).collect::<String>()).unwrap();
+        let r = Retention { keep_days: 0, keep_runs: 0, tracking_entries: 4 };
+        let p = prune(t.path(), t.path(), r, SystemTime::now());
+        assert_eq!(p.dropped_entries, 6);
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "in7\tout7\nin8\tout8\nin9\tout9\nin10\tout10\n");
+        let r = Retention { keep_days: 0, keep_runs: 0, tracking_entries: 0 };
+        assert_eq!(prune(t.path(), t.path(), r, SystemTime::now()).dropped_entries, 0, "0: unbounded");
+    }
+}
