@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # drapto's benchmarks. Each prints a table; nothing here is a pass/fail test.
 #   scripts/bench.sh overhead   drapto encode (standard path) vs the bare equivalent
-#                               ffmpeg command on a 1080p clip, median of RUNS runs
+#                               ffmpeg command on 90 s of real footage at 1080p, per
+#                               preset of PRESETS (default "4 8 10 12"), median of RUNS
+#                               runs, with drapto's seconds per stage
+#   scripts/bench.sh rerun      a rerun over a folder of 50 small finished files
 #   scripts/bench.sh analysis   drapto analyze on a 2-hour 1080p file made by
 #                               stream-copy concatenation of a generated minute
 #   scripts/bench.sh chunked    chunked VMAF-targeted encode of a 60 s 1080p clip:
@@ -50,14 +53,38 @@ clip_1080p() {
   echo "$out"
 }
 
+# 90 s of real footage (scripts/fetch-footage.sh: Big Buck Bunny, the Megamind
+# trailer, a city, bikes; hard cuts, dark scenes) at 1920x1080 24 fps, H.264
+# with Blu-ray GOPs, with the trailer's stereo audio looped under it.
+real_1080p() {
+  local out=$dir/real1080_90s.mkv f=.tools/footage
+  if [ ! -f "$out" ]; then
+    local v="scale=1920:1080:force_original_aspect_ratio=decrease,pad=1920:1080:-1:-1,setsar=1,fps=24,format=yuv420p"
+    "$ffmpeg" -hide_banner -loglevel error -y -i "$f/bigbuckbunny.mp4" -i "$f/Megamind.avi" -i "$f/cityCC0.mpg" \
+      -i "$f/bikes.mp4" -stream_loop -1 -i "$f/Megamind.avi" -filter_complex \
+      "[0:v]$v[a];[1:v]$v[b];[2:v]$v[c];[3:v]$v[d];[a][b][c][d]concat=n=4:v=1,loop=loop=3:size=1000,trim=duration=90,setpts=PTS-STARTPTS[v]" \
+      -map "[v]" -map 4:a -t 90 -c:v libx264 -preset veryfast -crf 16 -g 24 -c:a flac -ac 2 "$out"
+  fi
+  echo "$out"
+}
+
 overhead() {
-  local src; src=$(clip_1080p)
+  local src; src=$(real_1080p)
+  printf '\n%s\n' "clip: $(basename "$src") (real footage, 1920x1080, 90 s), $runs run(s) per preset, drapto and bare interleaved"
+  printf '%-7s %10s %10s %7s   %s\n' preset "drapto s" "bare s" ratio "drapto stages (s): analysis video audio mux validation"
+  for p in ${PRESETS:-4 8 10 12}; do overhead_at "$src" "$p"; done
+}
+
+# One preset of the overhead bench: median wall times and the stages of the
+# median drapto run.
+overhead_at() {
+  local src=$1 preset=$2
   local out=$dir/overhead; rm -rf "$out"; mkdir -p "$out"
   local dt=() bt=()
   for i in $(seq "$runs"); do
     rm -f "$out"/*.mkv; rm -rf "$DRAPTO_TEMP_DIR"
     local t0; t0=$(now)
-    "$drapto" encode -q -i "$src" -o "$out" --preset "$preset" --no-chunked >/dev/null
+    "$drapto" encode --json -i "$src" -o "$out" --preset "$preset" --no-chunked >"$out/events-$i.jsonl"
     dt+=("$(sub "$(now)" "$t0")")
     t0=$(now)
     "$ffmpeg" -hide_banner -loglevel error -y -i "$src" -map 0:v:0 -map 0:a -c:v libsvtav1 -preset "$preset" -crf 25 \
@@ -67,10 +94,27 @@ overhead() {
     bt+=("$(sub "$(now)" "$t0")")
   done
   local dm bm; dm=$(printf '%s\n' "${dt[@]}" | median); bm=$(printf '%s\n' "${bt[@]}" | median)
-  printf '\n%-28s %s\n' "clip" "$(basename "$src") (1920x1080, ${secs}s, preset $preset, $runs runs)"
-  printf '%-28s %s\n' "drapto encode (s)" "${dt[*]}" "bare ffmpeg (s)" "${bt[*]}"
-  printf '%-28s %.2f / %.2f\n' "median drapto / bare (s)" "$dm" "$bm"
-  printf '%-28s %s\n' "ratio (target <= 1.05)" "$(awk -v a="$dm" -v b="$bm" 'BEGIN { printf "%.3f", a / b }')"
+  local stages; stages=$(python3 -c '
+import json, sys
+t = {}
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    if e["event"] == "stage_complete":
+        k = e["stage"]["kind"]
+        t[k] = t.get(k, 0) + e["seconds"]
+print(" ".join("%.1f" % t.get(k, 0) for k in ["analysis", "video", "audio", "mux", "validation"]))
+' "$out/events-1.jsonl")
+  printf '%-7s %10.1f %10.1f %7.3f   %s\n' "$preset" "$dm" "$bm" "$(awk -v a="$dm" -v b="$bm" 'BEGIN { print a / b }')" "$stages"
+}
+
+rerun() {
+  local d=$dir/rerun; rm -rf "$d" "$DRAPTO_TEMP_DIR"; mkdir -p "$d/in" "$d/out"
+  "$ffmpeg" -hide_banner -loglevel error -y -i .tools/footage/bikes.mp4 -t 2 -c:v libx264 -preset veryfast -an "$d/one.mkv"
+  for i in $(seq -w 50); do cp "$d/one.mkv" "$d/in/film$i.mkv"; done
+  local first second
+  first=$(timed "$drapto" encode -q -i "$d/in" -o "$d/out" --preset 12 --no-chunked)
+  second=$(timed "$drapto" encode -q -i "$d/in" -o "$d/out" --preset 12 --no-chunked)
+  printf '\n%-40s %s\n' "50 small files, first run (wall, CPU s)" "$first" "rerun, all finished (wall, CPU s)" "$second"
 }
 
 analysis() {
@@ -161,8 +205,9 @@ distributed() {
 
 case ${1:-} in
   overhead) overhead ;;
+  rerun) rerun ;;
   analysis) analysis ;;
   chunked) chunked ;;
   distributed) distributed ;;
-  *) sed -n 2,17p "$0"; exit 2 ;;
+  *) sed -n 2,19p "$0"; exit 2 ;;
 esac
