@@ -14,6 +14,7 @@
 //! side (letterbox and pillarbox bars are symmetric) must be flat black in
 //! every single frame. A side that fails keeps its picture.
 
+use super::parallel;
 use crate::cancel::Cancel;
 use crate::tools::ffmpeg::FfmpegArgs;
 use serde::Serialize;
@@ -24,7 +25,7 @@ pub const SDR_THRESHOLD: u32 = 24;
 /// HDR threshold when the black level cannot be measured (8-bit scale).
 pub const HDR_DEFAULT_THRESHOLD: u32 = 128;
 /// Keyframes decoded at each sample point.
-pub const FRAMES_PER_SAMPLE: u32 = 5;
+pub const FRAMES_PER_SAMPLE: u32 = 3;
 /// Seconds of source a sample may read from its point (so that no sample
 /// reaches into the credits, however long the GOPs).
 pub const SAMPLE_SPAN: f64 = 12.0;
@@ -586,16 +587,6 @@ pub fn parse_strips(output: &str, scale: f64) -> Vec<(Side, Vec<StripStats>)> {
         }
     }
     out
-}
-
-/// Runs `f` over `items` on as many threads as there are cores.
-fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(items.len().max(1));
-    let chunk = items.len().div_ceil(workers).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("crop worker")).collect()
-    })
 }
 
 /// What crop detection needs to know about the source.

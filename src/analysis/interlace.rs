@@ -25,9 +25,11 @@ use serde::Serialize;
 use std::path::Path;
 
 /// Frames `idet` looks at per sample point (files over a minute), and from
-/// the start of shorter files.
+/// the start of shorter files, on 29.97 fps streams (the pulldown cadence
+/// needs them); on others, the combing check's frames per point.
 pub const FRAMES_PER_SAMPLE: u32 = 120;
 pub const FRAMES_SHORT_FILE: u32 = 300;
+pub const FRAMES_COMBING_CHECK: u32 = 60;
 /// Share of interlaced frames (among judged ones) that makes the verdict
 /// when the stream says it is interlaced, says nothing, or says progressive.
 /// A stream flagged progressive needs overwhelming evidence: idet mistakes
@@ -428,9 +430,12 @@ pub fn decide(
     }
 }
 
-/// Runs idet and reads the decoder's repeat-field flags at a few points of
-/// `input` (a longer stretch from the start of files up to a minute), whose
-/// video stream is `video`, and decides.
+/// Runs idet at a few points of `input` (a longer stretch from the start
+/// of files up to a minute), whose video stream is `video`, side by side,
+/// and decides. Only a 29.97 fps stream can carry 3:2 pulldown: there idet
+/// looks at more frames (the cadence needs them) and the decoder's
+/// repeat-field flags are read too (soft telecine); other rates get the
+/// short combing check.
 pub fn detect(
     (ffmpeg, ffprobe): (&Path, &Path),
     input: &Path,
@@ -440,20 +445,19 @@ pub fn detect(
     cancel: &Cancel,
 ) -> InterlaceVerdict {
     let (declared, fps) = (video.field_order.as_deref(), video.frame_rate());
-    let (points, frames): (Vec<f64>, u32) = if duration > 60.0 {
-        ([0.1, 0.3, 0.5, 0.7, 0.9].iter().map(|f| duration * f).collect(), FRAMES_PER_SAMPLE)
-    } else {
-        (vec![0.0], FRAMES_SHORT_FILE)
+    let ntsc = is_ntsc_video_rate(fps);
+    let (points, frames): (Vec<f64>, u32) = match (duration > 60.0, ntsc) {
+        (true, true) => ([0.1, 0.3, 0.5, 0.7, 0.9].iter().map(|f| duration * f).collect(), FRAMES_PER_SAMPLE),
+        (true, false) => ([0.2, 0.5, 0.8].iter().map(|f| duration * f).collect(), FRAMES_COMBING_CHECK),
+        (false, true) => (vec![0.0], FRAMES_SHORT_FILE),
+        (false, false) => (vec![0.0], FRAMES_COMBING_CHECK),
     };
-    let mut total = IdetCounts::default();
-    let mut repeats = RepeatCounts::default();
-    let mut flags = PulldownFlags::default();
-    for at in points {
+    let samples = super::parallel(&points, |at| {
         if cancel.is_cancelled() {
-            break;
+            return (None, RepeatCounts::default(), PulldownFlags::default());
         }
         let mut a = FfmpegArgs::default();
-        a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-ss"])
+        a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", "1", "-ss"])
             .arg(format!("{at:.3}"))
             .input(input)
             .extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"])
@@ -470,19 +474,30 @@ pub fn detect(
                 text.push('\n');
             }
         });
-        if let Some(c) = parse_idet(&text) {
-            total.add(&c);
-        }
-        repeats.add(&parse_repeats(&text));
         // The decoder's repeat-field flags (soft pulldown), on the same frames.
-        let mut p = std::process::Command::new(ffprobe);
-        p.args(["-v", "error", "-select_streams", "v:0", "-read_intervals"])
-            .arg(format!("{at:.3}%+#{frames}"))
-            .args(["-show_entries", "frame=pts_time,repeat_pict", "-of", "compact"])
-            .arg(crate::tools::path_arg(input));
-        if let Ok(out) = crate::tools::process::output(&mut p, "pulldown flags", cancel) {
-            flags.add(&parse_pulldown(&out));
+        let flags = if ntsc {
+            let mut p = std::process::Command::new(ffprobe);
+            p.args(["-v", "error", "-threads", "1", "-select_streams", "v:0", "-read_intervals"])
+                .arg(format!("{at:.3}%+#{frames}"))
+                .args(["-show_entries", "frame=pts_time,repeat_pict", "-of", "compact"])
+                .arg(crate::tools::path_arg(input));
+            crate::tools::process::output(&mut p, "pulldown flags", cancel)
+                .map(|o| parse_pulldown(&o))
+                .unwrap_or_default()
+        } else {
+            PulldownFlags::default()
+        };
+        (parse_idet(&text), parse_repeats(&text), flags)
+    });
+    let mut total = IdetCounts::default();
+    let mut repeats = RepeatCounts::default();
+    let mut flags = PulldownFlags::default();
+    for (c, r, f) in &samples {
+        if let Some(c) = c {
+            total.add(c);
         }
+        repeats.add(r);
+        flags.add(f);
     }
     decide(total, repeats, flags, declared, fps, mode)
 }

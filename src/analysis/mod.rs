@@ -168,7 +168,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let bit_depth = v.bit_depth().unwrap_or(8);
 
     let mode = settings.processing.interlace;
-    let interlace = match probes.ffmpeg {
+    let detect_interlace = || match probes.ffmpeg {
         Some(ffmpeg) => interlace::detect((ffmpeg, ffprobe), input, duration, v, mode, cancel),
         None => interlace::decide(
             Default::default(),
@@ -179,24 +179,32 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
             mode,
         ),
     };
-    let crop = if settings.processing.disable_crop {
-        CropDecision::disabled("crop detection disabled (disable_crop)")
-    } else if dolby_vision.is_some() {
-        CropDecision::disabled("not cropped: Dolby Vision metadata describes the full frame")
-    } else if let Some(ffmpeg) = probes.ffmpeg {
-        let src = crop::Source {
-            path: input,
-            width,
-            height,
-            duration,
-            bit_depth,
-            hdr: hdr.kind.is_hdr(),
-            full_range: hdr.colour.range.as_deref() == Some("pc"),
-        };
-        crop::detect(ffmpeg, &src, cancel)
-    } else {
-        CropDecision::disabled("crop detection needs ffmpeg")
+    let detect_crop = || {
+        if settings.processing.disable_crop {
+            CropDecision::disabled("crop detection disabled (disable_crop)")
+        } else if dolby_vision.is_some() {
+            CropDecision::disabled("not cropped: Dolby Vision metadata describes the full frame")
+        } else if let Some(ffmpeg) = probes.ffmpeg {
+            let src = crop::Source {
+                path: input,
+                width,
+                height,
+                duration,
+                bit_depth,
+                hdr: hdr.kind.is_hdr(),
+                full_range: hdr.colour.range.as_deref() == Some("pc"),
+            };
+            crop::detect(ffmpeg, &src, cancel)
+        } else {
+            CropDecision::disabled("crop detection needs ffmpeg")
+        }
     };
+    // Side by side: each alone leaves a core idle at its end.
+    let (interlace, crop) = std::thread::scope(|s| {
+        let i = s.spawn(detect_interlace);
+        let c = detect_crop();
+        (i.join().expect("interlace detection"), c)
+    });
     cancel.check()?;
 
     let file_start = probe.format.start_time.unwrap_or(0.0);
@@ -247,6 +255,17 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         attachments: probe.attachments().count(),
         warnings,
         probe,
+    })
+}
+
+/// Runs `f` over `items` on as many threads as there are cores, results in
+/// the items' order (the samples of crop and interlace detection).
+pub(crate) fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(items.len().max(1));
+    let chunk = items.len().div_ceil(workers).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("analysis worker")).collect()
     })
 }
 

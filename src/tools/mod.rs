@@ -80,13 +80,29 @@ pub struct Tools {
 const FILTERS: &[&str] = &["libvmaf", "cropdetect", "idet", "bwdif", "zscale", "scale", "aformat", "setparams"];
 
 impl Tools {
-    /// Finds every tool and probes ffmpeg's capabilities.
+    /// Finds every tool and probes ffmpeg's capabilities, the questions
+    /// side by side (each is a program start; one by one they took a second
+    /// of every run).
     pub fn discover(settings: &Settings, origins: &Origins, cancel: &Cancel) -> Tools {
-        let ffmpeg =
-            locate("ffmpeg", settings.tools.ffmpeg.as_deref(), origins, "tools.ffmpeg", FFMPEG_FIX).map(|loc| {
-                let caps = ffmpeg_caps(&loc.path, cancel);
-                (loc, caps)
+        std::thread::scope(|s| {
+            let ffmpeg = s.spawn(|| {
+                locate("ffmpeg", settings.tools.ffmpeg.as_deref(), origins, "tools.ffmpeg", FFMPEG_FIX).map(|loc| {
+                    let caps = ffmpeg_caps(&loc.path, cancel);
+                    (loc, caps)
+                })
             });
+            let others = Self::discover_others(settings, origins);
+            let (ffprobe, mediainfo, mkvmerge) = others;
+            Tools { ffmpeg: ffmpeg.join().expect("ffmpeg discovery"), ffprobe, mediainfo, mkvmerge }
+        })
+    }
+
+    /// ffprobe, mediainfo and mkvmerge.
+    #[allow(clippy::type_complexity)]
+    fn discover_others(
+        settings: &Settings,
+        origins: &Origins,
+    ) -> (Result<Located, ToolError>, Result<Located, ToolError>, Result<Located, ToolError>) {
         let ffprobe = locate(
             "ffprobe",
             settings.tools.ffprobe.as_deref(),
@@ -108,7 +124,7 @@ impl Tools {
             "",
             "sudo apt-get install mkvtoolnix (the chunked path appends segments with mkvmerge)",
         );
-        Tools { ffmpeg, ffprobe, mediainfo, mkvmerge }
+        (ffprobe, mediainfo, mkvmerge)
     }
 
     /// The tools an encode cannot do without: ffmpeg with libsvtav1 and
@@ -194,6 +210,46 @@ fn capture(ffmpeg: &Path, args: &[&str]) -> String {
 /// Asks ffmpeg what it has. Each question is a quick listing except the SVT-AV1
 /// version, which only the library itself prints (one tiny encode).
 fn ffmpeg_caps(ffmpeg: &Path, _cancel: &Cancel) -> FfmpegCaps {
+    // The SVT-AV1 questions start at once (they are answered by an ffmpeg
+    // that has it); the listings run beside them.
+    std::thread::scope(|s| {
+        let svt = s.spawn(|| {
+            let help = capture(ffmpeg, &["-hide_banner", "-h", "encoder=libsvtav1"]);
+            let probe = capture(
+                ffmpeg,
+                &[
+                    "-hide_banner",
+                    "-nostdin",
+                    "-loglevel",
+                    "info",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "color=s=64x64:d=0.04",
+                    "-frames:v",
+                    "1",
+                    "-c:v",
+                    "libsvtav1",
+                    "-f",
+                    "null",
+                    "-",
+                ],
+            );
+            (help.contains("-dolbyvision"), svtav1_version(&probe))
+        });
+        let mut caps = ffmpeg_listings(ffmpeg);
+        let (dolbyvision, version) = svt.join().expect("SVT-AV1 probe");
+        if caps.svtav1.is_some() {
+            caps.svtav1_dolbyvision = dolbyvision;
+            caps.svtav1 = Some(version.unwrap_or_else(|| "unknown".into()));
+        }
+        caps
+    })
+}
+
+/// What ffmpeg lists: encoders, filters, hardware decoders (`svtav1` is
+/// `Some("unknown")` when libsvtav1 is listed).
+fn ffmpeg_listings(ffmpeg: &Path) -> FfmpegCaps {
     let encoders = capture(ffmpeg, &["-hide_banner", "-encoders"]);
     let has_encoder = |name: &str| encoders.lines().any(|l| l.split_whitespace().nth(1) == Some(name));
     let filters_text = capture(ffmpeg, &["-hide_banner", "-filters"]);
@@ -220,29 +276,7 @@ fn ffmpeg_caps(ffmpeg: &Path, _cancel: &Cancel) -> FfmpegCaps {
         filters,
     };
     if has_encoder("libsvtav1") {
-        let help = capture(ffmpeg, &["-hide_banner", "-h", "encoder=libsvtav1"]);
-        caps.svtav1_dolbyvision = help.contains("-dolbyvision");
-        let probe = capture(
-            ffmpeg,
-            &[
-                "-hide_banner",
-                "-nostdin",
-                "-loglevel",
-                "info",
-                "-f",
-                "lavfi",
-                "-i",
-                "color=s=64x64:d=0.04",
-                "-frames:v",
-                "1",
-                "-c:v",
-                "libsvtav1",
-                "-f",
-                "null",
-                "-",
-            ],
-        );
-        caps.svtav1 = Some(svtav1_version(&probe).unwrap_or_else(|| "unknown".into()));
+        caps.svtav1 = Some("unknown".into());
     }
     caps
 }
