@@ -492,9 +492,8 @@ impl Pipeline<'_> {
     /// settings, and is whole (see [`record::check_finished`]).
     fn recorded_finished(&self, output: &Path, source: &JobInfo) -> std::result::Result<(), String> {
         let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
-        let probe = ffprobe::probe(self.ffprobe, output, self.cancel).map_err(|_| "unreadable".to_string())?;
-        let claimed = probe.duration().unwrap_or(0.0);
-        let end = ffprobe::video_end_time(self.ffprobe, output, claimed - 10.0, self.cancel);
+        let (probe, end) =
+            ffprobe::probe_with_end(self.ffprobe, output, self.cancel).map_err(|_| "unreadable".to_string())?;
         record::check_finished(&probe, size, end, source, self.settings)
     }
 

@@ -17,6 +17,20 @@ pub struct Probe {
     pub streams: Vec<Stream>,
     #[serde(default)]
     pub chapters: Vec<Chapter>,
+    /// Packets, when asked for (see [`probe_with_end`]).
+    #[serde(default)]
+    pub packets: Vec<Packet>,
+}
+
+/// One packet's place on its stream's clock.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct Packet {
+    #[serde(default)]
+    pub stream_index: usize,
+    #[serde(default, deserialize_with = "num")]
+    pub pts_time: Option<f64>,
+    #[serde(default, deserialize_with = "num")]
+    pub duration_time: Option<f64>,
 }
 
 /// The container.
@@ -224,6 +238,26 @@ pub fn probe(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<Probe, Prob
         .arg(crate::tools::path_arg(path));
     let text = crate::tools::process::output(&mut cmd, "probe", cancel).map_err(ProbeError::Run)?;
     Probe::from_json(&text).map_err(|e| ProbeError::Parse(e.to_string()))
+}
+
+/// [`probe`] and, in the same run, where the first video stream's last
+/// packet ends (a seek far past the end lands on the last keyframe): what a
+/// quick look at a finished output needs, one program start.
+pub fn probe_with_end(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<(Probe, Option<f64>), ProbeError> {
+    let mut cmd = Command::new(ffprobe);
+    cmd.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-show_chapters"])
+        .args(["-show_entries", "packet=stream_index,pts_time,duration_time", "-read_intervals", "99999999%"])
+        .arg(crate::tools::path_arg(path));
+    let text = crate::tools::process::output(&mut cmd, "probe", cancel).map_err(ProbeError::Run)?;
+    let probe = Probe::from_json(&text).map_err(|e| ProbeError::Parse(e.to_string()))?;
+    let video = probe.video_streams().next().map(|v| v.index);
+    let end = probe
+        .packets
+        .iter()
+        .filter(|p| Some(p.stream_index) == video)
+        .filter_map(|p| Some(p.pts_time? + p.duration_time.unwrap_or(0.0)))
+        .reduce(f64::max);
+    Ok((probe, end))
 }
 
 /// The latest presentation time (seconds) of any packet of the first video
