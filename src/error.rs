@@ -53,6 +53,21 @@ impl ProcessError {
     pub fn is_disk_full(&self) -> bool {
         self.stderr_tail.iter().any(|l| l.contains("No space left on device"))
     }
+
+    /// Whether the program failed the way a broken setup makes it fail
+    /// (killed by a signal: a crash or the kernel's OOM killer; a shell's
+    /// 128 + signal exit; no memory; an encoder that cannot open) rather than
+    /// the way a bad input does (a plain error exit over unreadable data).
+    pub fn looks_like_setup(&self) -> bool {
+        let crashed = self.status.starts_with("killed by signal")
+            || self.status.strip_prefix("exit status ").and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c >= 128);
+        crashed
+            || self.stderr_tail.iter().any(|l| {
+                l.contains("Cannot allocate memory")
+                    || l.contains("Out of memory")
+                    || l.contains("Error while opening encoder")
+            })
+    }
 }
 
 impl fmt::Display for ProcessError {
@@ -150,17 +165,15 @@ impl Error {
     }
 
     /// Whether this failure points at the environment rather than at the
-    /// file `input`: a tool missing, crashing or failing, no space, a disk
-    /// that filled up, hosts that fail, a file or folder other than the
-    /// input that cannot be used. Only these count towards the batch's
-    /// circuit breaker; a bad rip fails alone.
+    /// file `input`: a tool missing or crashing (see
+    /// [`ProcessError::looks_like_setup`]), no space, a disk that filled up,
+    /// hosts that fail, a file or folder other than the input that cannot
+    /// be used. Only these count towards the batch's circuit breaker; a bad
+    /// rip (an ffmpeg that exits with an error over its data) fails alone.
     pub fn is_environmental(&self, input: &std::path::Path) -> bool {
         match self {
-            Error::Tool(_)
-            | Error::Process { .. }
-            | Error::NoSpace { .. }
-            | Error::DiskFull { .. }
-            | Error::Hosts(_) => true,
+            Error::Process { source, .. } => source.looks_like_setup(),
+            Error::Tool(_) | Error::NoSpace { .. } | Error::DiskFull { .. } | Error::Hosts(_) => true,
             Error::Io { path, .. } => path != input,
             _ => false,
         }
@@ -200,5 +213,33 @@ fn signal_name(sig: i32) -> String {
         2 => "SIGINT (Ctrl-C)".into(),
         15 => "SIGTERM".into(),
         n => format!("signal {n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(status: &str, stderr: &[&str]) -> ProcessError {
+        ProcessError {
+            step: "video".into(),
+            program: "ffmpeg".into(),
+            status: status.into(),
+            stderr_tail: stderr.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn crashes_point_at_the_setup_error_exits_at_the_file() {
+        assert!(failed("killed by signal 11", &[]).looks_like_setup());
+        assert!(failed("exit status 139", &["Segmentation fault"]).looks_like_setup());
+        assert!(failed("exit status 1", &["Error while opening encoder for output stream #0:0"]).looks_like_setup());
+        assert!(!failed("exit status 1", &["Invalid data found when processing input"]).looks_like_setup());
+        let input = std::path::Path::new("/rips/a.mkv");
+        let e = Error::Process { path: input.into(), source: failed("exit status 1", &["Invalid data"]) };
+        assert!(!e.is_environmental(input));
+        let other = || std::io::Error::from(std::io::ErrorKind::Other);
+        assert!(Error::Io { action: "create folder", path: "/tmp/w".into(), source: other() }.is_environmental(input));
+        assert!(!Error::Io { action: "read", path: input.into(), source: other() }.is_environmental(input));
     }
 }

@@ -103,7 +103,7 @@ pub fn mux_args(analysis: &Analysis, inputs: &MuxInputs, output: &Path) -> Ffmpe
         // A track that claims to last far past the film (an endless last
         // event) ends with the film.
         if analysis.extent.overlong.iter().any(|o| o.index == s.index) {
-            a.arg(format!("-bsf:s:{i}")).arg(clamp_durations(analysis.duration - source_start));
+            a.arg(format!("-bsf:s:{i}")).arg(clamp_durations(analysis.duration));
         }
     }
     for (i, s) in probe.of_type("attachment").enumerate() {

@@ -122,7 +122,7 @@ impl Pipeline<'_> {
                     summary.files.push(s);
                 }
                 Ok(Outcome::Skipped(reason)) => {
-                    breaker.success();
+                    // A skip tries no tool: it says nothing about the setup.
                     self.events.emit(&Event::FileSkipped {
                         input: input.clone(),
                         output: output_path(input, output_dir),
@@ -411,10 +411,9 @@ impl Pipeline<'_> {
             }
             audio_files.push(out);
         }
-        // Where the output's video will end: the source's end, on the
-        // output's clock (which starts at zero).
-        let video_end = analysis.video_end - analysis.probe.format.start_time.unwrap_or(0.0);
-        let record = SourceRecord::new(work.identity().clone(), self.settings, video_end).to_tag();
+        // Where the output's video will end (its clock starts at zero, and
+        // so do the analysis's lengths).
+        let record = SourceRecord::new(work.identity().clone(), self.settings, analysis.video_end).to_tag();
         let inputs = MuxInputs { source: input, video, audio: audio_files, record };
         self.stage(input, Stage::Mux, String::new(), |_| mux::mux(&ctx, analysis, &inputs, partial))
     }

@@ -136,13 +136,14 @@ impl Side {
         }
     }
 
-    /// The bar this side of `r` removes from a `width`×`height` picture.
+    /// The bar this side of `r` removes from a `width`×`height` picture
+    /// (whose odd last row or column is never encoded, bar or not).
     pub fn bar(self, r: &Rect, width: u32, height: u32) -> u32 {
         match self {
             Side::Top => r.y,
-            Side::Bottom => height.saturating_sub(r.bottom()),
+            Side::Bottom => (height & !1).saturating_sub(r.bottom()),
             Side::Left => r.x,
-            Side::Right => width.saturating_sub(r.right()),
+            Side::Right => (width & !1).saturating_sub(r.right()),
         }
     }
 
@@ -891,6 +892,8 @@ mod tests {
         let bars: Vec<u32> = Side::ALL.iter().map(|s| s.bar(&r, 1920, 1080)).collect();
         assert_eq!(bars, vec![140, 140, 240, 240]);
         assert!(symmetric(138, 142) && symmetric(100, 120) && !symmetric(0, 60) && !symmetric(40, 80));
+        // An odd last row is no bar.
+        assert_eq!(Side::Bottom.bar(&Rect { width: 718, height: 480, x: 0, y: 0 }, 718, 481), 0);
     }
 
     #[test]

@@ -48,7 +48,9 @@ pub struct Overlong {
 pub struct Extent {
     /// The container's duration.
     pub claimed: f64,
-    /// Where the first video stream's last frame ends (seconds, file clock).
+    /// Where the first video stream's last frame ends: seconds from the
+    /// file's start (its start time taken off the packets' clock), like
+    /// every figure here.
     pub video_end: f64,
     /// Where each audio stream's last packet ends, in stream order (`None`:
     /// no packet found near the end).
@@ -111,13 +113,19 @@ pub fn parse_packet_ends(text: &str) -> Vec<(usize, f64)> {
     ends
 }
 
+/// What the first video stream and the audio streams promise: their
+/// longest own claimed length.
+pub fn promised_length(probe: &Probe) -> Option<f64> {
+    probe.video_streams().take(1).chain(probe.of_type("audio")).filter_map(claimed_length).reduce(f64::max)
+}
+
 /// Decides from the measured ends (`video_end`; `audio_ends` per audio
-/// stream of `probe`, in order) and what the file claims.
+/// stream of `probe`, in order; seconds from the file's start) and what the
+/// file claims.
 pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended_prematurely: bool) -> Extent {
     let claimed = probe.duration().unwrap_or(video_end);
     let end = audio_ends.iter().flatten().copied().fold(video_end, f64::max);
-    let av: Vec<&Stream> = probe.video_streams().take(1).chain(probe.of_type("audio")).collect();
-    let promised = av.iter().filter_map(|s| claimed_length(s)).reduce(f64::max);
+    let promised = promised_length(probe);
     let overlong: Vec<Overlong> = probe
         .streams
         .iter()
@@ -164,25 +172,22 @@ pub fn measure(ffprobe: &Path, input: &Path, probe: &Probe, cancel: &Cancel) -> 
     let audio: Vec<usize> = probe.of_type("audio").map(|s| s.index).collect();
     // Seek near the end the file claims for its video and audio (a bogus
     // claim far past the data lands on the last keyframe all the same).
-    let claim = probe
-        .video_streams()
-        .take(1)
-        .chain(probe.of_type("audio"))
-        .filter_map(claimed_length)
-        .reduce(f64::max)
-        .or(probe.duration())
-        .unwrap_or(0.0);
+    let claim = promised_length(probe).or(probe.duration()).unwrap_or(0.0);
+    // Packet times are on the file's clock; lengths count from its start.
+    let start = probe.format.start_time.unwrap_or(0.0);
     let (mut ends, mut premature) = read_ends(ffprobe, input, claim - 10.0, cancel);
-    let found = |ends: &[(usize, f64)], i: usize| ends.iter().find(|(s, _)| *s == i).map(|(_, e)| *e);
+    let found = |ends: &[(usize, f64)], i: usize| ends.iter().find(|(s, _)| *s == i).map(|(_, e)| *e - start);
     // A stream that ends earlier (audio a few seconds short, a truncated
-    // file whose claim is far off) needs a read from further back.
+    // file whose claim is far off) needs a read from further back; only the
+    // video is worth a read of the whole file (an audio track with no
+    // packet near the end is left unknown: an empty one is left out later).
     let missing = |ends: &[(usize, f64)]| video.iter().chain(&audio).any(|i| found(ends, *i).is_none());
     if missing(&ends) {
         let back = ends.iter().map(|(_, e)| *e).fold(claim, f64::min) - 60.0;
         let (e, p) = read_ends(ffprobe, input, back, cancel);
         premature |= p;
         ends = e;
-        if missing(&ends) {
+        if video.is_some_and(|v| found(&ends, v).is_none()) {
             let (e, p) = read_ends(ffprobe, input, 0.0, cancel);
             premature |= p;
             ends = e;

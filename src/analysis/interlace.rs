@@ -99,8 +99,10 @@ pub struct PulldownFlags {
 
 impl PulldownFlags {
     fn add(&mut self, o: &PulldownFlags) {
-        // The rate of the longest sample stands for all.
-        if o.frames > self.frames {
+        // The sample farthest from film's rate stands for all: one stretch
+        // at another rate is enough to keep the timestamps as they are.
+        let off = |f: Option<f64>| f.map_or(-1.0, |f| (f / FILM_FPS - 1.0).abs());
+        if off(o.fps) > off(self.fps) {
             self.fps = o.fps;
         }
         self.frames += o.frames;
@@ -249,12 +251,9 @@ impl InterlaceVerdict {
             Treatment::None => None,
             Treatment::FilmTimestamps => Some("setpts=STARTPTS+N*1001/(24000*TB),fps=24000/1001".into()),
             Treatment::Deinterlace => Some(format!("bwdif=mode=send_frame:parity={parity}:deint=all")),
-            Treatment::Ivtc => {
-                let order = if parity == "auto" { "auto" } else { parity };
-                Some(format!(
-                    "fieldmatch=order={order}:combmatch=full,bwdif=mode=send_frame:parity={parity}:deint=interlaced,decimate=cycle={IVTC_CYCLE}"
-                ))
-            }
+            Treatment::Ivtc => Some(format!(
+                "fieldmatch=order={parity}:combmatch=full,bwdif=mode=send_frame:parity={parity}:deint=interlaced,decimate=cycle={IVTC_CYCLE}"
+            )),
         }
     }
 
@@ -632,6 +631,11 @@ mod tests {
         let mixed = PulldownFlags { fps: Some(27.0), ..f };
         let v = decide(c(0, 0, 120), RepeatCounts::default(), mixed, Some("progressive"), Some(29.97), AUTO);
         assert_eq!((v.content, v.filter()), (Content::SoftTelecine, None));
+        // One sample at another rate keeps every timestamp as it is.
+        let mut all = f;
+        all.add(&PulldownFlags { fps: Some(29.97), ..f });
+        all.add(&f);
+        assert!(!all.film_rate(), "{all:?}");
         // Forced none: not even the timestamps.
         let v = decide(c(0, 0, 120), RepeatCounts::default(), f, None, None, FieldMode::None);
         assert_eq!(v.filter(), None);

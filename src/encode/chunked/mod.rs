@@ -329,7 +329,7 @@ fn cut_samples(
         cancel,
         |_| {},
     )?;
-    let d = segments::output_timeline(tl, job.decimation_cycle).frame_duration();
+    let d = segments::output_frame_duration(tl, job.decimation_cycle);
     Ok(Timeline { pts: (0..n).map(|i| i as f64 * d).collect(), bytes: vec![] })
 }
 
@@ -450,7 +450,7 @@ pub fn run_segment(
     let started = Instant::now();
     let steps = Steps { cancel, threads, report };
     let seg = job.segment;
-    let fps = 1.0 / segments::output_timeline(tl, job.decimation_cycle).frame_duration();
+    let fps = 1.0 / segments::output_frame_duration(tl, job.decimation_cycle);
     let mut probes: Vec<ProbeRecord> = Vec::new();
     let mut guess = job.first_guess;
     let mut wholes: Vec<Whole> = Vec::new();
@@ -1090,6 +1090,9 @@ pub fn encode(
 
 /// Hash of everything that decides the encoded segments.
 fn fingerprint(video: &VideoPlan, params: &ChunkedParams, segs: &[Segment]) -> String {
+    // Threads change how fast, not what: a resume with another max_cpu
+    // keeps the finished segments (this path sets its own `lp` anyway).
+    let video = VideoPlan { threads: 0, ..video.clone() };
     let key = serde_json::json!({
         "video": video,
         "target": params.target,

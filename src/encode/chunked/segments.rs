@@ -261,6 +261,14 @@ pub fn output_frames(n: usize, cycle: Option<usize>) -> usize {
     }
 }
 
+/// The typical duration of an output frame (see [`output_timeline`]).
+pub fn output_frame_duration(src: &Timeline, cycle: Option<usize>) -> f64 {
+    match cycle {
+        Some(c) if c > 1 => src.frame_duration() * c as f64 / (c - 1) as f64,
+        _ => src.frame_duration(),
+    }
+}
+
 /// The timeline of the frames the filters give out of `src`'s: `src`
 /// itself, or under decimation (see [`output_frames`]) evenly spaced frames
 /// at `cycle / (cycle − 1)` of the source's frame duration, from its first
@@ -268,7 +276,7 @@ pub fn output_frames(n: usize, cycle: Option<usize>) -> usize {
 pub fn output_timeline(src: &Timeline, cycle: Option<usize>) -> Timeline {
     match cycle {
         Some(c) if c > 1 => {
-            let d = src.frame_duration() * c as f64 / (c - 1) as f64;
+            let d = output_frame_duration(src, cycle);
             let t0 = src.pts[0];
             Timeline {
                 pts: (0..output_frames(src.frames(), cycle)).map(|k| t0 + k as f64 * d).collect(),
