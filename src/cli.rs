@@ -156,9 +156,9 @@ pub struct SettingFlags {
     /// Encode what a truncated rip holds instead of failing it.
     #[arg(long)]
     pub allow_truncated: bool,
-    /// Interlaced and telecined sources: auto, ivtc (inverse telecine),
-    /// deinterlace or none.
-    #[arg(long, value_name = "MODE")]
+    /// Interlaced and telecined sources: auto (decided per file), ivtc
+    /// (inverse telecine), deinterlace (bwdif) or none.
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "ivtc", "deinterlace", "none"])]
     pub interlace: Option<String>,
     /// Use the chunked (VMAF-targeted) path.
     #[arg(long, conflicts_with = "no_chunked")]

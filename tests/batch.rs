@@ -19,6 +19,20 @@ fn batch(t: &Path, inputs: &Path, extra: &[(&str, &str)]) -> (std::process::Outp
     (o, ev)
 }
 
+/// An ffmpeg in `dir` that runs the shell line `on_video_encode` when asked
+/// to encode with libsvtav1, and is the real ffmpeg for everything else
+/// (after that line, unless it exits).
+fn wrapped_ffmpeg(dir: &Path, on_video_encode: &str) -> std::path::PathBuf {
+    let fake = dir.join("ffmpeg");
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = libsvtav1 ] && {{ {on_video_encode}; }}; done\nexec '{}' \"$@\"\n",
+        ffmpeg().display()
+    );
+    std::fs::write(&fake, script).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    fake
+}
+
 fn summary(ev: &[serde_json::Value]) -> &serde_json::Value {
     &ev.iter().find(|e| e["event"] == "batch_complete").expect("batch_complete")["summary"]
 }
@@ -56,17 +70,8 @@ fn an_encoder_that_always_fails_opens_the_breaker_and_stops_the_batch() {
     for n in 1..=6 {
         std::fs::copy(&good, dir.join(format!("film{n}.mkv"))).unwrap();
     }
-    // The real ffmpeg for everything but encoding video.
-    let fake = t.path().join("ffmpeg");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = libsvtav1 ] && {{ echo 'Segmentation fault' >&2; exit 139; }}; done\nexec '{}' \"$@\"\n",
-            ffmpeg().display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The real ffmpeg for everything but encoding video, which crashes.
+    let fake = wrapped_ffmpeg(t.path(), "echo 'Segmentation fault' >&2; exit 139");
     let (o, ev) = batch(t.path(), &dir, &[("DRAPTO_FFMPEG", fake.to_str().unwrap()), ("DRAPTO_BREAKER_RESET", "0")]);
     assert_eq!(o.status.code(), Some(1));
     let s = summary(&ev);
@@ -114,17 +119,10 @@ fn responsive_runs_every_child_at_low_cpu_and_idle_io_priority() {
     let src = simple_clip("batch_good.mkv", "160x120", 1);
     let seen = t.path().join("priority.txt");
     // The real ffmpeg, after noting the encoder's niceness and I/O class.
-    let fake = t.path().join("ffmpeg");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = libsvtav1 ] && {{ echo \"nice $(cut -d' ' -f19 /proc/$$/stat) io $(ionice -p $$)\" >> '{}'; }}; done\nexec '{}' \"$@\"\n",
-            seen.display(),
-            ffmpeg().display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fake = wrapped_ffmpeg(
+        t.path(),
+        &format!("echo \"nice $(cut -d' ' -f19 /proc/$$/stat) io $(ionice -p $$)\" >> '{}'", seen.display()),
+    );
     let o = run(drapto(t.path())
         .env("DRAPTO_FFMPEG", &fake)
         .args(["encode", "--responsive", "--no-chunked", "-i"])

@@ -359,6 +359,9 @@ fn the_treatment_can_be_forced_and_is_validated() {
     let a: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
     assert_eq!(a["plan"]["video"]["filters"][0], "bwdif=mode=send_frame:parity=tff:deint=all");
     let o = run(drapto(t.path()).args(["analyze", "--interlace", "sometimes"]).arg(&src));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("possible values: auto, ivtc, deinterlace, none"), "{}", stderr(&o));
+    let o = run(drapto(t.path()).env("DRAPTO_INTERLACE", "sometimes").args(["analyze"]).arg(&src));
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(stderr(&o).contains("processing.interlace"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("DRAPTO_INTERLACE"), "{}", stderr(&o));
 }
