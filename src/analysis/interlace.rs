@@ -249,7 +249,10 @@ impl InterlaceVerdict {
         };
         match self.treatment {
             Treatment::None => None,
-            Treatment::FilmTimestamps => Some("setpts=STARTPTS+N*1001/(24000*TB),fps=24000/1001".into()),
+            // Whole ticks of a film frame: `fps` then has nothing to drop or
+            // repeat, wherever a piece starts (millisecond-rounded
+            // timestamps made it drop a piece's last frame).
+            Treatment::FilmTimestamps => Some("settb=1001/24000,setpts=N+STARTPTS,fps=24000/1001".into()),
             Treatment::Deinterlace => Some(format!("bwdif=mode=send_frame:parity={parity}:deint=all")),
             Treatment::Ivtc => Some(format!(
                 "fieldmatch=order={parity}:combmatch=full,bwdif=mode=send_frame:parity={parity}:deint=interlaced,decimate=cycle={IVTC_CYCLE}"
@@ -625,7 +628,7 @@ mod tests {
         assert!(f.film_rate(), "{f:?}");
         let v = decide(c(0, 0, 120), RepeatCounts::default(), f, Some("progressive"), Some(29.97), AUTO);
         assert_eq!((v.content, v.treatment), (Content::SoftTelecine, Treatment::FilmTimestamps));
-        assert_eq!(v.filter().as_deref(), Some("setpts=STARTPTS+N*1001/(24000*TB),fps=24000/1001"));
+        assert_eq!(v.filter().as_deref(), Some("settb=1001/24000,setpts=N+STARTPTS,fps=24000/1001"));
         assert_eq!((v.decimation_cycle(), v.field_order), (None, None));
         // Flags, but not film's rate throughout: timestamps are kept.
         let mixed = PulldownFlags { fps: Some(27.0), ..f };

@@ -31,14 +31,19 @@ impl Timeline {
         self.pts.len()
     }
 
-    /// Typical frame duration (median of the gaps).
+    /// Typical frame duration: the median of the mean gap over each two
+    /// neighbouring gaps (soft telecine's frames last 50 and 33 ms in turn,
+    /// whose plain median would be either; a variable frame rate keeps its
+    /// typical rate).
     pub fn frame_duration(&self) -> f64 {
-        let mut gaps: Vec<f64> = self.pts.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 0.0).collect();
-        if gaps.is_empty() {
+        let gaps: Vec<f64> = self.pts.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 0.0).collect();
+        let mut typical: Vec<f64> =
+            if gaps.len() < 2 { gaps } else { gaps.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect() };
+        if typical.is_empty() {
             return 1.0 / 25.0;
         }
-        gaps.sort_by(f64::total_cmp);
-        gaps[gaps.len() / 2]
+        typical.sort_by(f64::total_cmp);
+        typical[typical.len() / 2]
     }
 
     /// The frame index nearest to time `t`.
@@ -388,6 +393,16 @@ mod tests {
         let t = Timeline { pts, bytes: vec![] };
         let s = plan_segments(&t, &[], 5.0);
         check_cover(&s, 1440);
+    }
+
+    #[test]
+    fn soft_telecine_frames_last_a_film_frame_on_average() {
+        // 50 and 33.4 ms in turn (3 and 2 fields of 29.97 fps video).
+        let pts: Vec<f64> = (0..240).map(|i| (i / 2) as f64 * 0.0834 + if i % 2 == 1 { 0.05 } else { 0.0 }).collect();
+        let t = Timeline { pts, bytes: vec![] };
+        assert!((t.frame_duration() - 0.0417).abs() < 1e-3, "{}", t.frame_duration());
+        assert!((tl(10, 25.0).frame_duration() - 0.04).abs() < 1e-9);
+        assert!((tl(2, 25.0).frame_duration() - 0.04).abs() < 1e-9);
     }
 
     #[test]
