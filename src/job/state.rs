@@ -125,7 +125,11 @@ pub fn now() -> String {
 /// Writes `value` as JSON to `path` atomically: a crash leaves either the old
 /// file or the new one, never a mix.
 pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
+    // A temporary name of this writer's own: two drapto processes (or two
+    // threads) writing the same file must not rename each other's.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("json.{}.{n}.tmp", std::process::id()));
     let text = serde_json::to_vec_pretty(value).expect("state serializes");
     let mut f = std::fs::File::create(&tmp).map_err(Error::io("write", &tmp))?;
     f.write_all(&text).map_err(Error::io("write", &tmp))?;
@@ -189,13 +193,26 @@ mod tests {
     }
 
     #[test]
+    fn writers_of_one_file_at_once_never_trip_over_each_other() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("job.json");
+        std::thread::scope(|s| {
+            let writers: Vec<_> =
+                (0..8).map(|_| s.spawn(|| (0..50).all(|_| write_atomic(&p, &encoding("abc")).is_ok()))).collect();
+            assert!(writers.into_iter().all(|w| w.join().unwrap()), "every write lands");
+        });
+        let _: EncodingFile = load(&p, "abc").unwrap();
+    }
+
+    #[test]
     fn round_trip_and_atomic_replace() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("encoding.json");
         write_atomic(&p, &encoding("abc")).unwrap();
         let back: EncodingFile = load(&p, "abc").unwrap();
         assert_eq!(back, encoding("abc").clone_with_times(&back));
-        assert!(!p.with_extension("json.tmp").exists());
+        let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("encoding.json")], "no temporary file left");
     }
 
     impl EncodingFile {

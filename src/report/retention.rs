@@ -95,7 +95,7 @@ fn trim_lines(path: &Path, keep: usize) -> usize {
     let dropped = lines.len() - keep;
     let mut kept = lines[dropped..].join("\n");
     kept.push('\n');
-    let tmp = path.with_extension("txt.tmp");
+    let tmp = path.with_extension(format!("txt.{}.tmp", std::process::id()));
     if std::fs::write(&tmp, kept).is_ok() && std::fs::rename(&tmp, path).is_ok() { dropped } else { 0 }
 }
 
