@@ -455,7 +455,7 @@ impl Pipeline<'_> {
     fn accept(&self, analysis: &Analysis, partial: &Path, output: &Path) -> Result<()> {
         let input = analysis.input.as_path();
         let size = std::fs::metadata(partial).map_err(Error::io("read", partial))?.len();
-        let probe = ffprobe::probe(self.ffprobe, partial, self.cancel).map_err(|e| match e {
+        let (probe, end) = ffprobe::probe_with_end(self.ffprobe, partial, self.cancel).map_err(|e| match e {
             ffprobe::ProbeError::Run(f) => Error::process(input)(f),
             ffprobe::ProbeError::Parse(m) => Error::Validation {
                 path: input.to_path_buf(),
@@ -463,7 +463,6 @@ impl Pipeline<'_> {
                 kept: None,
             },
         })?;
-        let end = ffprobe::video_end_time(self.ffprobe, partial, analysis.duration - 10.0, self.cancel);
         let checks = validate::validate(analysis, &probe, size, end, self.counted_frames(analysis, partial));
         let failures = validate::failures(&checks);
         self.events.emit(&Event::ValidationComplete {
@@ -499,8 +498,8 @@ impl Pipeline<'_> {
     /// Ok when an existing output passes validation against the source.
     fn check_output(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(), String> {
         let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
-        let probe = ffprobe::probe(self.ffprobe, output, self.cancel).map_err(|_| "unreadable".to_string())?;
-        let end = ffprobe::video_end_time(self.ffprobe, output, analysis.duration - 10.0, self.cancel);
+        let (probe, end) =
+            ffprobe::probe_with_end(self.ffprobe, output, self.cancel).map_err(|_| "unreadable".to_string())?;
         let frames = self.counted_frames(analysis, output);
         let failures = validate::failures(&validate::validate(analysis, &probe, size, end, frames));
         if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
