@@ -606,11 +606,19 @@ fn killed_chunked_job_resumes_without_redoing_finished_segments() {
 
     let jobs: Vec<_> = std::fs::read_dir(t.path().join("work/jobs")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(jobs.len(), 1);
-    let encoded = jobs[0].join("encoded");
-    let finished: Vec<_> = std::fs::read_dir(&encoded)
+    // Finished = recorded as completed with its file in place. (A worker
+    // renames its segment before the record is written, so a kill between
+    // the two leaves a file the next run rightly does not trust.)
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(jobs[0].join("state/encoding.json")).unwrap()).unwrap();
+    let finished: Vec<_> = state["segments"]
+        .as_object()
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "mkv") && !p.to_string_lossy().contains("partial"))
+        .iter()
+        .filter(|(i, s)| {
+            s["status"] == "completed"
+                && jobs[0].join(format!("encoded/{:04}.mkv", i.parse::<usize>().unwrap() + 1)).exists()
+        })
         .collect();
     assert!(!finished.is_empty());
     // No encoder outlives drapto.
