@@ -11,6 +11,12 @@
 #                               per-segment accuracy (full-frame VMAF), cost (wall and
 #                               CPU) vs a standard encode run before and after it, and
 #                               ab-av1 beside it when installed
+#   scripts/bench.sh quality    quality per byte on 90 s of real footage (HEIGHT, default
+#                               1080): a ladder of fixed CRFs (LADDER, default "24 28 32 36")
+#                               on the standard path, drapto chunked per allocation of MODES
+#                               (default "slope target"), ab-av1 when installed; every frame
+#                               scored; chunked size / the single-CRF curve's at equal mean
+#                               VMAF, worst 2 s window, cost (PRESET, TARGET default 93)
 #   scripts/bench.sh distributed the same chunked encode of a 720p clip three ways:
 #                               drapto's own workers, GNU Parallel with `:` only, and
 #                               GNU Parallel over `:` + this machine through a private
@@ -57,9 +63,12 @@ clip_1080p() {
 # trailer, a city, bikes; hard cuts, dark scenes) at 1920x1080 24 fps, H.264
 # with Blu-ray GOPs, with the trailer's stereo audio looped under it.
 real_1080p() {
-  local out=$dir/real1080_90s.mkv f=.tools/footage
+  local h=${HEIGHT:-1080} w
+  w=$((h * 16 / 9 / 2 * 2))
+  local out=$dir/real${h}_90s.mkv f=.tools/footage
+  [ "$h" = 1080 ] && out=$dir/real1080_90s.mkv
   if [ ! -f "$out" ]; then
-    local v="scale=1920:1080:force_original_aspect_ratio=decrease,pad=1920:1080:-1:-1,setsar=1,fps=24,format=yuv420p"
+    local v="scale=$w:$h:force_original_aspect_ratio=decrease,pad=$w:$h:-1:-1,setsar=1,fps=24,format=yuv420p"
     "$ffmpeg" -hide_banner -loglevel error -y -i "$f/bigbuckbunny.mp4" -i "$f/Megamind.avi" -i "$f/cityCC0.mpg" \
       -i "$f/bikes.mp4" -stream_loop -1 -i "$f/Megamind.avi" -filter_complex \
       "[0:v]$v[a];[1:v]$v[b];[2:v]$v[c];[3:v]$v[d];[a][b][c][d]concat=n=4:v=1,loop=loop=3:size=1000,trim=duration=90,setpts=PTS-STARTPTS[v]" \
@@ -203,11 +212,19 @@ distributed() {
   printf '%-34s %8.2f s\n' "overhead per segment, with ssh" "$(awk -v a="${t[2]}" -v b="${t[0]}" -v n="$segs" 'BEGIN { print (a - b) / n }')"
 }
 
+quality() {
+  local src; src=$(real_1080p)
+  rm -rf "$DRAPTO_TEMP_DIR"
+  python3 scripts/bench_quality.py "$ffmpeg" "$(command -v ffprobe)" "$drapto" "$src" "$dir/quality" "$preset" \
+    "${TARGET:-93}" "${LADDER:-24 28 32 36}" "${MODES:-slope target}"
+}
+
 case ${1:-} in
   overhead) overhead ;;
   rerun) rerun ;;
   analysis) analysis ;;
   chunked) chunked ;;
   distributed) distributed ;;
-  *) sed -n 2,19p "$0"; exit 2 ;;
+  quality) quality ;;
+  *) sed -n 2,25p "$0"; exit 2 ;;
 esac

@@ -208,6 +208,16 @@ pub enum ProcessFailure {
     Cancelled(i32),
 }
 
+impl fmt::Display for ProcessFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcessFailure::Spawn { program, source } => write!(f, "{program} could not be started: {source}"),
+            ProcessFailure::Failed(e) => e.fmt(f),
+            ProcessFailure::Cancelled(sig) => write!(f, "stopped by {}", signal_name(*sig)),
+        }
+    }
+}
+
 fn signal_name(sig: i32) -> String {
     match sig {
         2 => "SIGINT (Ctrl-C)".into(),

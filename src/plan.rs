@@ -270,6 +270,11 @@ pub fn plan(
             probe_subsample: measurement_subsample(e.vmaf_probe_subsample),
             predict: e.vmaf_predict,
             pool: e.vmaf_pool.clone(),
+            allocation: if e.chunked_allocation == "target" || settings.distributed.hosts.is_some() {
+                chunked::Allocation::Target
+            } else {
+                chunked::Allocation::Slope
+            },
             crf_step: if caps.svtav1_major().unwrap_or(0) >= 4 { 0.25 } else { 1.0 },
             frame_bytes: {
                 let depth = analysis.video.bit_depth.unwrap_or(8);

@@ -7,7 +7,7 @@ use common::*;
 use drapto::cancel::Cancel;
 use drapto::encode::chunked::segments::{self, Segment, Timeline};
 use drapto::encode::chunked::vmaf::VmafSpec;
-use drapto::encode::chunked::{ChunkedParams, Report, SegmentJob, remote, run_segment, search};
+use drapto::encode::chunked::{Allocation, ChunkedParams, Report, SegmentJob, remote, run_segment, search};
 use drapto::events::{PredictionSource, SegmentStep};
 use drapto::tools::ffmpeg::FfmpegArgs;
 use std::io::BufRead;
@@ -300,25 +300,46 @@ fn chunk_clip() -> std::path::PathBuf {
 #[test]
 fn chunked_encode_hits_the_target_and_keeps_every_frame() {
     assert!(has_libvmaf(), "the test ffmpeg must have libvmaf (scripts/setup.sh installs one)");
+    for allocation in ["target", "slope"] {
+        chunked_encode_hits_the_target(allocation);
+    }
+}
+
+fn chunked_encode_hits_the_target(allocation: &str) {
     let src = chunk_clip();
     let t = tempfile::tempdir().unwrap();
     let out_dir = t.path().join("out");
-    let o = run(chunked_drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    let mut c = chunked_drapto(t.path());
+    c.env("DRAPTO_CHUNKED_ALLOCATION", allocation);
+    let o = run(c.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
     assert!(o.status.success());
     let ev = events(&o);
     let plan = ev.iter().find(|e| e["event"] == "analysis_complete").unwrap();
     assert_eq!(plan["plan"]["path"], "chunked");
+    assert_eq!(plan["plan"]["chunked"]["allocation"], allocation);
     let segs: Vec<_> = ev.iter().filter(|e| e["event"] == "segment_complete").collect();
     assert!(segs.len() >= 3, "{} segments", segs.len());
     assert!(ev.iter().any(|e| e["event"] == "segment_probe"));
+    let mut weighted = 0.0;
+    let mut frames = 0.0;
     for s in &segs {
         let predicted = s["predicted_vmaf"].as_f64().unwrap();
         let measured = s["measured_vmaf"].as_f64().unwrap();
-        // The search settles within [target, target + tolerance] on its
-        // samples; the whole segment, scored on every frame, stays close.
-        assert!((93.0..=94.0).contains(&predicted) || s["crf"].as_f64() == Some(55.0), "{s}");
+        let n = s["frames"].as_f64().unwrap();
+        weighted += measured * n;
+        frames += n;
+        if allocation == "target" {
+            // The search settles within [target, target + tolerance] on its
+            // samples; the whole segment, scored on every frame, stays close.
+            assert!((93.0..=94.0).contains(&predicted) || s["crf"].as_f64() == Some(55.0), "{s}");
+        } else {
+            // Planned inside the band; the film's mean is what is aimed at.
+            assert!((91.9..=95.1).contains(&predicted) || s["crf"].as_f64() == Some(55.0), "{s}");
+        }
+        // Held to the floor (target − 1), up to the measurement's noise.
         assert!(measured >= 91.5, "segment measured {measured}: {s}");
     }
+    assert!(weighted / frames >= 92.5, "{allocation}: mean measured {}", weighted / frames);
     assert_chunked_sequence(&ev);
     let out = out_dir.join("chunky.mkv");
     assert_eq!(frame_count(&out), frame_count(&src), "every frame exactly once");
@@ -342,7 +363,8 @@ fn segments_start_in_order_from_the_prior_then_from_their_neighbour() {
     let src = chunk_clip();
     let t = tempfile::tempdir().unwrap();
     let mut c = chunked_drapto(t.path());
-    c.env("DRAPTO_PARALLEL_JOBS", "1");
+    // The per-segment search (the slope allocation surveys, then plans).
+    c.env("DRAPTO_PARALLEL_JOBS", "1").env("DRAPTO_CHUNKED_ALLOCATION", "target");
     let o = run(c.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(t.path().join("out")));
     assert!(o.status.success());
     let ev = events(&o);
@@ -413,10 +435,12 @@ fn whole_clip_job(t: &Path, first_guess: f64, slope: Option<f64>) -> (SegmentJob
             pool: "harmonic_mean".into(),
             crf_step: 0.25,
             frame_bytes: 320 * 240 * 3 / 2,
+            allocation: Allocation::Target,
         },
         vmaf: VmafSpec::for_picture(drapto::analysis::resolution::ResolutionClass::Sd, 320, 240, "harmonic_mean", 2),
         first_guess,
         slope,
+        fixed: None,
     };
     (job, tl)
 }

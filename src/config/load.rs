@@ -22,6 +22,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DRAPTO_VMAF_PROBE_SUBSAMPLE", "encoding.vmaf_probe_subsample"),
     ("DRAPTO_VMAF_PREDICT", "encoding.vmaf_predict"),
     ("DRAPTO_VMAF_POOL", "encoding.vmaf_pool"),
+    ("DRAPTO_CHUNKED_ALLOCATION", "encoding.chunked_allocation"),
     ("DRAPTO_CHUNK_SIZE", "processing.chunk_size"),
     ("DRAPTO_PARALLEL_JOBS", "processing.parallel_jobs"),
     ("DRAPTO_TEMP_DIR", "processing.temp_dir"),

@@ -63,6 +63,12 @@ pub struct EncodingSettings {
     pub vmaf_predict: bool,
     /// libvmaf pooling: "harmonic_mean", "mean" or "min".
     pub vmaf_pool: String,
+    /// How the chunked path spends bytes: "slope" (every segment's CRF
+    /// chosen together, at an equal rate–quality slope, so that the film's
+    /// mean VMAF reaches the target with the fewest bytes, each segment
+    /// within target − 1 … target + 2) or "target" (each segment searched to
+    /// reach the target on its own: the design's three tiers).
+    pub chunked_allocation: String,
 }
 
 /// CRF per resolution class.
@@ -218,6 +224,7 @@ impl Default for EncodingSettings {
             vmaf_probe_subsample: 3,
             vmaf_predict: true,
             vmaf_pool: "harmonic_mean".into(),
+            chunked_allocation: "slope".into(),
         }
     }
 }

@@ -41,6 +41,12 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
         out.push(("distributed.remote_drapto".into(), "must name the command that runs drapto on the hosts".into()));
     }
 
+    if !["slope", "target"].contains(&e.chunked_allocation.as_str()) {
+        out.push((
+            "encoding.chunked_allocation".into(),
+            format!("\"{}\" is not one of slope, target", e.chunked_allocation),
+        ));
+    }
     if !["harmonic_mean", "mean", "min"].contains(&e.vmaf_pool.as_str()) {
         out.push(("encoding.vmaf_pool".into(), format!("\"{}\" is not one of harmonic_mean, mean, min", e.vmaf_pool)));
     }
@@ -88,6 +94,7 @@ mod tests {
             ("encoding.vmaf_target", Box::new(|s| s.encoding.vmaf_target = 69.9)),
             ("encoding.vmaf_target", Box::new(|s| s.encoding.vmaf_target = 99.5)),
             ("encoding.film_grain_level", Box::new(|s| s.encoding.film_grain_level = 0)),
+            ("encoding.chunked_allocation", Box::new(|s| s.encoding.chunked_allocation = "cheap".into())),
             ("processing.chunk_size", Box::new(|s| s.processing.chunk_size = 0)),
             ("processing.chunk_size", Box::new(|s| s.processing.chunk_size = 301)),
             ("processing.parallel_jobs", Box::new(|s| s.processing.parallel_jobs = Auto::Value(0))),

@@ -8,6 +8,7 @@
 //! file and its record out. State is written after each segment, and a rerun
 //! reuses every finished segment that still verifies.
 
+pub mod allocate;
 pub mod guess;
 pub mod remote;
 pub mod search;
@@ -81,6 +82,21 @@ pub struct ChunkedParams {
     /// Bytes of one decoded frame (after crop), to size the probes' sample files.
     #[serde(default)]
     pub frame_bytes: u64,
+    /// How segments' CRFs are chosen.
+    #[serde(default)]
+    pub allocation: Allocation,
+}
+
+/// How the chunked path chooses segments' CRFs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Allocation {
+    /// Together, at an equal rate–quality slope (see [`allocate`]): the
+    /// film's mean reaches the target, each segment within the band.
+    Slope,
+    /// Each segment on its own to the target (the design's three tiers).
+    #[default]
+    Target,
 }
 
 /// Sample files up to this size are written raw (nothing to encode or
@@ -105,7 +121,8 @@ pub struct SegmentResult {
     pub probes: Vec<ProbeRecord>,
     /// Taken from an earlier run.
     pub reused: bool,
-    /// Nothing reached the target; encoded at the CRF floor.
+    /// Kept below its floor (the target − [`FLOOR_MARGIN`], or the last
+    /// tier's): nothing tried reached it. Reported as a warning.
     pub below_target: bool,
     /// Predictions the segment's measured VMAF did not bear out (each cost
     /// an encode; see [`run_segment`]).
@@ -139,7 +156,30 @@ pub struct SegmentJob {
     /// measured one (see [`guess::Guesses::slope`]).
     #[serde(default)]
     pub slope: Option<f64>,
+    /// The CRF chosen for it already (the slope allocation): encode and
+    /// measure, no search unless the measurement falls below the floor.
+    #[serde(default)]
+    pub fixed: Option<Fixed>,
 }
+
+/// A CRF chosen before the segment's encode, with the score it should
+/// reach and the floor its measurement is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Fixed {
+    pub crf: f64,
+    /// The score the allocation planned for the segment.
+    pub planned: f64,
+    /// The lowest measured score accepted without a further search step.
+    pub floor: f64,
+}
+
+/// Lowest measured score a segment is accepted at without a further
+/// search step, below the target: the floor of the band.
+pub const FLOOR_MARGIN: f64 = 1.0;
+/// Highest score the slope allocation plans a segment at, above the target.
+pub const CEILING_MARGIN: f64 = 2.0;
+/// Whole-segment encodes a segment measured below its floor may add.
+pub const MAX_REFINES: usize = 2;
 
 /// What a segment job reports while it runs (sent between hosts as JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -418,6 +458,138 @@ fn encode_whole(
     Ok(wholes.len() - 1)
 }
 
+/// The samples a tier's probes encode: a cut file with its timeline, or
+/// `None` when the samples cover the segment (probes encode the segment
+/// itself).
+type Samples = Option<(PathBuf, Timeline)>;
+
+/// The samples of tier `tier_index` of `job`'s segment, cut now.
+fn tier_samples(
+    ffmpeg: &Path,
+    job: &SegmentJob,
+    tl: &Timeline,
+    tier_index: usize,
+    steps: &Steps,
+) -> std::result::Result<(Samples, usize), ProcessFailure> {
+    let seg = job.segment;
+    let tier = &TIERS[tier_index];
+    let fps = 1.0 / segments::output_frame_duration(tl, job.decimation_cycle);
+    let ranges = sample_ranges(&seg, tier.samples, (tier.sample_seconds * fps).round() as usize);
+    let frames = ranges.iter().map(|r| r.count).sum();
+    if ranges.len() == 1 && ranges[0] == seg.range() {
+        return Ok((None, frames));
+    }
+    let path = job.scratch.join(format!("samples-{}-tier{}", seg.index, tier_index + 1));
+    (steps.report)(Report::Step { segment: seg.index, step: SegmentStep::Sampling { tier: tier_index + 1 } });
+    let stl = cut_samples(ffmpeg, job, tl, &ranges, (steps.threads)(), &path, steps.cancel)?;
+    Ok((Some((path, stl)), frames))
+}
+
+/// One probe at `crf` on `samples`: its record, and the encode when it is
+/// of the whole segment (kept in `wholes`, scored as a probe).
+#[allow(clippy::too_many_arguments)]
+fn probe(
+    ffmpeg: &Path,
+    job: &SegmentJob,
+    tl: &Timeline,
+    samples: &Samples,
+    tier_index: usize,
+    crf: f64,
+    wholes: &mut Vec<Whole>,
+    steps: &Steps,
+) -> std::result::Result<ProbeRecord, ProcessFailure> {
+    let seg = job.segment;
+    (steps.report)(Report::Step { segment: seg.index, step: SegmentStep::Probing { tier: tier_index + 1, crf } });
+    let t = Instant::now();
+    let (frames, out) = match samples {
+        Some((path, stl)) => (
+            Frames { path, tl: stl, range: FrameRange { start: 0, count: stl.frames() }, filters: None, cycle: None },
+            job.scratch.join(format!("probe-{}-crf{crf:.2}.mkv", seg.index)),
+        ),
+        None => (Frames::source(job, tl, seg.range()), job.output.with_extension(format!("crf{crf:.2}.partial.mkv"))),
+    };
+    encode_range(ffmpeg, job, frames, crf, (steps.threads)(), &out, None, steps.cancel)?;
+    let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    // Harmonic pooling over all the samples' frames, every
+    // `probe_subsample`th scored (odd: every mini-GOP layer is represented).
+    let s = score(
+        ffmpeg,
+        job,
+        &out,
+        frames.reference(),
+        job.params.probe_subsample.max(1),
+        (steps.threads)(),
+        steps.cancel,
+    )?;
+    if samples.is_none() {
+        wholes.retain(|w| (w.crf - crf).abs() > 1e-9);
+        wholes.push(Whole { crf, path: out, score: Some(s) });
+    } else {
+        let _ = std::fs::remove_file(&out);
+    }
+    (steps.report)(Report::Probe { segment: seg.index, tier: tier_index + 1, crf, score: s });
+    Ok(ProbeRecord { tier: tier_index + 1, crf, score: s, bytes, seconds: t.elapsed().as_secs_f64() })
+}
+
+/// A segment measured below `floor` is searched further on whole-segment
+/// encodes (their measurements are what the samples only estimate), aiming
+/// at `aim`, at most [`MAX_REFINES`] encodes and [`search::MAX_LEAP`] CRF
+/// below where it started. Returns the encode to keep (the highest CRF
+/// measured at or above the floor, else the best-scoring one) and the
+/// encodes it added.
+#[allow(clippy::too_many_arguments)]
+fn refine_below_floor(
+    ffmpeg: &Path,
+    job: &SegmentJob,
+    tl: &Timeline,
+    wholes: &mut Vec<Whole>,
+    w: usize,
+    floor: f64,
+    aim: f64,
+    steps: &Steps,
+) -> std::result::Result<(usize, usize), ProcessFailure> {
+    let start = wholes[w].crf;
+    let space = SearchSpace {
+        min_crf: (start - search::MAX_LEAP).max(MIN_CRF),
+        max_crf: MAX_CRF,
+        step: job.params.crf_step,
+        target: aim,
+        tolerance: TOLERANCE,
+        max_probes: MAX_REFINES + 1,
+        prior_slope: job.slope.unwrap_or(search::DEFAULT_SLOPE),
+    };
+    let mut current = w;
+    let mut added = 0;
+    while added < MAX_REFINES {
+        match wholes[current].score {
+            Some(s) if s < floor => {}
+            _ => break,
+        }
+        let points: Vec<Point> =
+            wholes.iter().filter_map(|x| x.score.map(|score| Point { crf: x.crf, score })).collect();
+        let next = match space.next(&points, start) {
+            Next::Probe(c) if !wholes.iter().any(|x| (x.crf - c).abs() < 1e-9) => c,
+            _ => break,
+        };
+        current = encode_whole(ffmpeg, job, tl, wholes, next, steps)?;
+        added += 1;
+    }
+    if added == 0 {
+        return Ok((w, 0));
+    }
+    let passing = wholes
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.score.is_some_and(|s| s >= floor))
+        .max_by(|a, b| a.1.crf.total_cmp(&b.1.crf));
+    let best = wholes
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.score.is_some())
+        .max_by(|a, b| a.1.score.unwrap_or(0.0).total_cmp(&b.1.score.unwrap_or(0.0)));
+    Ok((passing.or(best).map_or(w, |(i, _)| i), added))
+}
+
 /// What a segment job is given to run its steps: cancellation, its thread
 /// count at each step, and where its reports go.
 struct Steps<'a> {
@@ -426,9 +598,141 @@ struct Steps<'a> {
     report: &'a dyn Fn(Report),
 }
 
-/// Searches the CRF of one segment and encodes it. `threads` says, at each
-/// step, how many threads its encoder and VMAF may use (more once no other
-/// segment waits for a worker).
+/// The probes a survey makes per segment (see [`survey_segment`]).
+pub const SURVEY_PROBES: usize = 2;
+/// How far the survey's second probe is from its first when the first is
+/// on target already (CRF).
+const SURVEY_SPREAD: f64 = 3.0;
+
+/// What the slope allocation's survey learned of one segment.
+#[derive(Debug, Clone)]
+pub struct Survey {
+    pub probes: Vec<ProbeRecord>,
+    /// Frames the probes encoded.
+    pub sample_frames: usize,
+}
+
+/// The slope allocation's survey of one segment: [`SURVEY_PROBES`] probes
+/// on the first tier's samples, at the first guess and where the search
+/// would go next (or [`SURVEY_SPREAD`] away when the first is on target),
+/// for the segment's own rate–quality model (see [`allocate::Model::fit`]).
+pub fn survey_segment(
+    ffmpeg: &Path,
+    job: &SegmentJob,
+    tl: &Timeline,
+    cancel: &Cancel,
+    threads: &dyn Fn() -> u32,
+    report: &dyn Fn(Report),
+) -> std::result::Result<Survey, ProcessFailure> {
+    let steps = Steps { cancel, threads, report };
+    let space = tier_space(&job.params, &TIERS[0], job.slope);
+    let (samples, sample_frames) = tier_samples(ffmpeg, job, tl, 0, &steps)?;
+    let mut wholes = Vec::new();
+    let mut probes: Vec<ProbeRecord> = Vec::new();
+    let mut crf = space.next(&[], job.first_guess);
+    while probes.len() < SURVEY_PROBES {
+        let Next::Probe(c) = crf else { break };
+        probes.push(probe(ffmpeg, job, tl, &samples, 0, c, &mut wholes, &steps)?);
+        let points: Vec<Point> = probes.iter().map(|p| Point { crf: p.crf, score: p.score }).collect();
+        crf = match space.next(&points, job.first_guess) {
+            Next::Probe(n) if (n - c).abs() >= 1.0 => Next::Probe(n),
+            _ => {
+                let up = if points[0].score >= space.target { SURVEY_SPREAD } else { -SURVEY_SPREAD };
+                let n = (c + up).clamp(MIN_CRF, MAX_CRF);
+                if probes.iter().any(|p| (p.crf - n).abs() < 1e-9) { Next::Done(points[0]) } else { Next::Probe(n) }
+            }
+        };
+    }
+    if let Some((path, _)) = &samples {
+        let _ = std::fs::remove_file(path);
+    }
+    for w in wholes {
+        let _ = std::fs::remove_file(&w.path);
+    }
+    Ok(Survey { probes, sample_frames })
+}
+
+/// Encodes the segment at its allocated CRF and measures it; below the
+/// floor, searches further on wholes ([`refine_below_floor`]).
+fn encode_fixed(
+    ffmpeg: &Path,
+    job: &SegmentJob,
+    tl: &Timeline,
+    fixed: Fixed,
+    steps: &Steps,
+    started: Instant,
+) -> std::result::Result<SegmentResult, ProcessFailure> {
+    let mut wholes = Vec::new();
+    let w = encode_whole(ffmpeg, job, tl, &mut wholes, fixed.crf, steps)?;
+    let aim = fixed.planned.max(fixed.floor + 0.5);
+    let (w, added) = refine_below_floor(ffmpeg, job, tl, &mut wholes, w, fixed.floor, aim, steps)?;
+    let below = wholes[w].score.is_some_and(|s| s < fixed.floor);
+    keep(
+        job,
+        wholes,
+        w,
+        started,
+        Kept {
+            predicted: fixed.planned,
+            tier: 1,
+            prediction: PredictionSource::Model,
+            probes: vec![],
+            below_target: below,
+            mispredictions: u32::from(added > 0),
+        },
+    )
+}
+
+/// How the kept encode of a segment was arrived at.
+struct Kept {
+    predicted: f64,
+    tier: usize,
+    prediction: PredictionSource,
+    probes: Vec<ProbeRecord>,
+    below_target: bool,
+    mispredictions: u32,
+}
+
+/// Makes encode `w` the segment (renamed to the job's output), removes the
+/// other encodes, and gives the segment's result.
+fn keep(
+    job: &SegmentJob,
+    wholes: Vec<Whole>,
+    w: usize,
+    started: Instant,
+    kept: Kept,
+) -> std::result::Result<SegmentResult, ProcessFailure> {
+    std::fs::rename(&wholes[w].path, &job.output)
+        .map_err(|e| ProcessFailure::Spawn { program: "rename".into(), source: e })?;
+    for (i, other) in wholes.iter().enumerate() {
+        if i != w {
+            let _ = std::fs::remove_file(&other.path);
+        }
+    }
+    let bytes = std::fs::metadata(&job.output).map(|m| m.len()).unwrap_or(0);
+    Ok(SegmentResult {
+        index: job.segment.index,
+        path: job.output.clone(),
+        frames: job.segment.frames(),
+        crf: wholes[w].crf,
+        tier: kept.tier,
+        predicted_vmaf: kept.predicted,
+        prediction: kept.prediction,
+        measured_vmaf: wholes[w].score,
+        bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        probes: kept.probes,
+        reused: false,
+        below_target: kept.below_target,
+        mispredictions: kept.mispredictions,
+        host: None,
+    })
+}
+
+/// Searches the CRF of one segment and encodes it (or, with `job.fixed`,
+/// encodes it at the CRF the slope allocation chose). `threads` says, at
+/// each step, how many threads its encoder and VMAF may use (more once no
+/// other segment waits for a worker).
 ///
 /// Per tier: probes on the tier's samples until the search settles. When
 /// the probe the search asks for next would only confirm the model's
@@ -438,7 +742,12 @@ struct Steps<'a> {
 /// predicted CRF and its own measured VMAF is the check. A prediction that
 /// the result does not bear out ([`SearchSpace::verified`]) is probed after
 /// all, predictions end for the segment, and the search goes on as usual
-/// (the encode is kept if it settles on the same CRF).
+/// (the encode is kept if it settles on the same CRF). A segment settled by
+/// its probes is held to its measurement too: below the target by more
+/// than [`FLOOR_MARGIN`], it is searched further on wholes
+/// ([`refine_below_floor`]). When no CRF reaches even the last tier's
+/// target, the lowest CRF within half a point of the best score probed is
+/// taken (not the CRF floor: below it, bytes buy nothing), and reported.
 pub fn run_segment(
     ffmpeg: &Path,
     job: &SegmentJob,
@@ -449,8 +758,9 @@ pub fn run_segment(
 ) -> std::result::Result<SegmentResult, ProcessFailure> {
     let started = Instant::now();
     let steps = Steps { cancel, threads, report };
-    let seg = job.segment;
-    let fps = 1.0 / segments::output_frame_duration(tl, job.decimation_cycle);
+    if let Some(fixed) = job.fixed {
+        return encode_fixed(ffmpeg, job, tl, fixed, &steps, started);
+    }
     let mut probes: Vec<ProbeRecord> = Vec::new();
     let mut guess = job.first_guess;
     let mut wholes: Vec<Whole> = Vec::new();
@@ -460,71 +770,16 @@ pub fn run_segment(
     let mut chosen: Option<(f64, f64, usize, PredictionSource, usize)> = None;
     for (tier_index, tier) in TIERS.iter().enumerate() {
         let space = tier_space(&job.params, tier, job.slope);
-        let ranges = sample_ranges(&seg, tier.samples, (tier.sample_seconds * fps).round() as usize);
-        // When the samples cover the segment, probes encode the segment
-        // itself (and the chosen one is kept); else the samples are cut once.
-        let samples_path = job.scratch.join(format!("samples-{}-tier{}", seg.index, tier_index + 1));
-        let samples = if ranges.len() == 1 && ranges[0] == seg.range() {
-            None
-        } else {
-            report(Report::Step { segment: seg.index, step: SegmentStep::Sampling { tier: tier_index + 1 } });
-            Some((samples_path.clone(), cut_samples(ffmpeg, job, tl, &ranges, threads(), &samples_path, cancel)?))
-        };
+        let (samples, _) = tier_samples(ffmpeg, job, tl, tier_index, &steps)?;
         let mut points: Vec<Point> = Vec::new();
         loop {
             let (point, source) = match space.next(&points, guess) {
                 Next::Probe(crf) => match space.prediction(&points, crf).filter(|_| may_predict && samples.is_some()) {
                     Some(p) => (p, PredictionSource::Model),
                     None => {
-                        report(Report::Step {
-                            segment: seg.index,
-                            step: SegmentStep::Probing { tier: tier_index + 1, crf },
-                        });
-                        let t = Instant::now();
-                        let (frames, out) = match &samples {
-                            Some((path, stl)) => (
-                                Frames {
-                                    path,
-                                    tl: stl,
-                                    range: FrameRange { start: 0, count: stl.frames() },
-                                    filters: None,
-                                    cycle: None,
-                                },
-                                job.scratch.join(format!("probe-{}-crf{crf:.2}.mkv", seg.index)),
-                            ),
-                            None => (
-                                Frames::source(job, tl, seg.range()),
-                                job.output.with_extension(format!("crf{crf:.2}.partial.mkv")),
-                            ),
-                        };
-                        encode_range(ffmpeg, job, frames, crf, threads(), &out, None, cancel)?;
-                        let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-                        // Harmonic pooling over all the samples' frames, every
-                        // `probe_subsample`th scored (odd: every mini-GOP layer
-                        // is represented).
-                        let s = score(
-                            ffmpeg,
-                            job,
-                            &out,
-                            frames.reference(),
-                            job.params.probe_subsample.max(1),
-                            threads(),
-                            cancel,
-                        )?;
-                        if samples.is_none() {
-                            wholes.push(Whole { crf, path: out, score: Some(s) });
-                        } else {
-                            let _ = std::fs::remove_file(&out);
-                        }
-                        report(Report::Probe { segment: seg.index, tier: tier_index + 1, crf, score: s });
-                        probes.push(ProbeRecord {
-                            tier: tier_index + 1,
-                            crf,
-                            score: s,
-                            bytes,
-                            seconds: t.elapsed().as_secs_f64(),
-                        });
-                        points.push(Point { crf, score: s });
+                        let p = probe(ffmpeg, job, tl, &samples, tier_index, crf, &mut wholes, &steps)?;
+                        points.push(Point { crf, score: p.score });
+                        probes.push(p);
                         continue;
                     }
                 },
@@ -546,48 +801,34 @@ pub fn run_segment(
             chosen = Some((point.crf, point.score, tier_index + 1, source, w));
             break;
         }
-        if samples.is_some() {
-            let _ = std::fs::remove_file(&samples_path);
+        if let Some((path, _)) = &samples {
+            let _ = std::fs::remove_file(path);
         }
         if chosen.is_some() {
             break;
         }
     }
-    let below_target = chosen.is_none();
-    let (crf, predicted, tier, prediction, w) = match chosen {
-        Some(c) => c,
+    let target = job.params.target;
+    let (predicted, tier, prediction, w, below_target) = match chosen {
+        Some((_, predicted, tier, prediction, w)) => {
+            let floor = target - TIERS[tier - 1].target_reduction - FLOOR_MARGIN;
+            let aim = target - TIERS[tier - 1].target_reduction;
+            let (w, added) = refine_below_floor(ffmpeg, job, tl, &mut wholes, w, floor, aim, &steps)?;
+            mispredictions += added as u32;
+            (predicted, tier, prediction, w, wholes[w].score.is_some_and(|s| s < floor))
+        }
         None => {
-            let best = probes.iter().filter(|p| p.crf <= MIN_CRF + 1e-9).map(|p| p.score).fold(0.0, f64::max);
-            let w = encode_whole(ffmpeg, job, tl, &mut wholes, MIN_CRF, &steps)?;
-            (MIN_CRF, best, TIERS.len(), PredictionSource::Probe, w)
+            // Bounded: the lowest CRF probed at the last tier whose score is
+            // within half a point of the best (bytes below it buy nothing).
+            let last: Vec<&ProbeRecord> = probes.iter().filter(|p| p.tier == TIERS.len()).collect();
+            let best = last.iter().map(|p| p.score).fold(f64::MIN, f64::max);
+            let crf = last.iter().filter(|p| p.score >= best - 0.5).map(|p| p.crf).fold(f64::MIN, f64::max);
+            let (crf, best) = if crf > f64::MIN { (crf, best) } else { (MIN_CRF, 0.0) };
+            let w = encode_whole(ffmpeg, job, tl, &mut wholes, crf, &steps)?;
+            (best, TIERS.len(), PredictionSource::Probe, w, true)
         }
     };
-    let measured = wholes[w].score;
-    std::fs::rename(&wholes[w].path, &job.output)
-        .map_err(|e| ProcessFailure::Spawn { program: "rename".into(), source: e })?;
-    for (i, other) in wholes.iter().enumerate() {
-        if i != w {
-            let _ = std::fs::remove_file(&other.path);
-        }
-    }
-    let bytes = std::fs::metadata(&job.output).map(|m| m.len()).unwrap_or(0);
-    Ok(SegmentResult {
-        index: seg.index,
-        path: job.output.clone(),
-        frames: seg.frames(),
-        crf,
-        tier,
-        predicted_vmaf: predicted,
-        prediction,
-        measured_vmaf: measured,
-        bytes,
-        seconds: started.elapsed().as_secs_f64(),
-        probes,
-        reused: false,
-        below_target,
-        mispredictions,
-        host: None,
-    })
+    keep(job, wholes, w, started, Kept { predicted, tier, prediction, probes, below_target, mispredictions })
 }
 
 /// Threads for a step that starts now, out of `budget`: the worker's own
@@ -800,7 +1041,7 @@ pub fn encode(
     // gained little with segments of about equal length, and scattered the
     // neighbours.)
     let todo: Vec<Segment> = segs.iter().filter(|s| !results.contains_key(&s.index)).copied().collect();
-    let queue: Mutex<VecDeque<Segment>> = Mutex::new(todo.into());
+    let queue: Mutex<VecDeque<Segment>> = Mutex::new(todo.iter().copied().collect());
     let budget = params.threads_per_worker * params.workers as u32;
     let vmaf_spec = {
         let (w, h) = analysis.picture_size();
@@ -817,7 +1058,7 @@ pub fn encode(
         encoder_memory(w, h)
     };
     // A segment's job, with the first guess of what is known at its start.
-    let make_job = |seg: Segment| -> SegmentJob {
+    let base_job = |seg: Segment| -> SegmentJob {
         let (first_guess, slope, predict) = {
             let mut g = guesses.lock().expect("guesses");
             let slope = g.slope(seg.index);
@@ -837,7 +1078,25 @@ pub fn encode(
             vmaf: vmaf_spec.clone(),
             first_guess,
             slope,
+            fixed: None,
         }
+    };
+    // The slope allocation: every segment to encode is surveyed first, then
+    // each one's CRF is decided as its encode starts (see allocate::Plan).
+    let surveys: BTreeMap<usize, Survey> = if params.allocation == Allocation::Slope && cluster.is_none() {
+        survey_all(ctx, input, &todo, &base_job, &src_tl, params, &guesses)?
+    } else {
+        BTreeMap::new()
+    };
+    let allocation = (!surveys.is_empty()).then(|| Mutex::new(slope_plan(params, &segs, &surveys, &results)));
+    let make_job = |seg: Segment| -> SegmentJob {
+        let mut job = base_job(seg);
+        job.fixed = allocation.as_ref().and_then(|a| a.lock().expect("allocation").start(seg.index)).map(|p| Fixed {
+            crf: p.crf,
+            planned: p.score,
+            floor: params.target - FLOOR_MARGIN,
+        });
+        job
     };
 
     let outcome = std::thread::scope(|scope| -> Result<()> {
@@ -860,8 +1119,8 @@ pub fn encode(
             None => {
                 for _ in 0..params.workers {
                     let (tx, ptx) = (tx.clone(), ptx.clone());
-                    let (queue, stop, active, finishing, make_job, src_tl, guesses) =
-                        (&queue, &stop, &active, &finishing, &make_job, &src_tl, &guesses);
+                    let (queue, stop, active, finishing, make_job, src_tl, guesses, surveys, allocation) =
+                        (&queue, &stop, &active, &finishing, &make_job, &src_tl, &guesses, &surveys, &allocation);
                     scope.spawn(move || {
                         loop {
                             if stop.load(Ordering::SeqCst) || ctx.cancel.is_cancelled() {
@@ -905,11 +1164,27 @@ pub fn encode(
                                 }
                                 let _ = ptx2.send(rep);
                             };
-                            let r = run_segment(ctx.ffmpeg, &job, src_tl, ctx.cancel, &threads, &report);
+                            let mut r = run_segment(ctx.ffmpeg, &job, src_tl, ctx.cancel, &threads, &report);
+                            if let Err(e) = &r
+                                && retryable(e)
+                            {
+                                retrying(ctx, input, seg.index, e);
+                                r = run_segment(ctx.ffmpeg, &job, src_tl, ctx.cancel, &threads, &report);
+                            }
                             // Known before this worker makes its next job
                             // (the coordinator records it again).
-                            if let Ok(res) = &r {
+                            if let Ok(res) = &mut r {
                                 guesses.lock().expect("guesses").finished(res);
+                                if let Some(s) = surveys.get(&seg.index) {
+                                    res.probes.splice(0..0, s.probes.iter().cloned());
+                                }
+                            }
+                            if let Some(a) = allocation.as_ref() {
+                                let mut a = a.lock().expect("allocation");
+                                match &r {
+                                    Ok(res) => a.finished(seg.index, res.crf, res.measured_vmaf),
+                                    Err(_) => a.abandoned(seg.index),
+                                }
                             }
                             if measuring.get() {
                                 finishing.fetch_sub(1, Ordering::SeqCst);
@@ -933,15 +1208,7 @@ pub fn encode(
         // reports first, so they are all queued when its result is).
         let drain = || {
             while let Ok(r) = prx.try_recv() {
-                ctx.events.emit(&match r {
-                    Report::Probe { segment, tier, crf, score } => {
-                        let mut g = guesses.lock().expect("guesses");
-                        let space = tier_space(params, &TIERS[tier.clamp(1, TIERS.len()) - 1], g.given_slope(segment));
-                        g.probe(segment, tier, &space, Point { crf, score });
-                        Event::SegmentProbe { input: input.to_path_buf(), segment, tier, crf, score }
-                    }
-                    Report::Step { segment, step } => Event::SegmentStep { input: input.to_path_buf(), segment, step },
-                });
+                report_event(ctx, input, params, &guesses, r);
             }
         };
         loop {
@@ -975,10 +1242,12 @@ pub fn encode(
                         ctx.events.emit(&Event::Warning {
                             input: Some(input.to_path_buf()),
                             message: format!(
-                                "segment {}: no CRF reached VMAF {} even at tier 3; encoded at CRF {MIN_CRF} (scored {:.2})",
+                                "segment {}: kept at CRF {} with VMAF {}, below the target {} by more than {FLOOR_MARGIN} \
+                                 (nothing tried reached it; lower CRFs bought no more)",
                                 index + 1,
-                                params.target - TIERS[2].target_reduction,
-                                res.predicted_vmaf
+                                res.crf,
+                                res.measured_vmaf.map_or("not measured".into(), |m| format!("{m:.2}")),
+                                params.target,
                             ),
                         });
                     }
@@ -1086,6 +1355,133 @@ pub fn encode(
         });
     }
     Ok(ChunkedReport { segments: results.into_values().collect(), frames: total_frames, params: params.clone() })
+}
+
+/// Tells the user about `r` (and the guesses about a probe).
+fn report_event(ctx: &Ctx, input: &Path, params: &ChunkedParams, guesses: &Mutex<Guesses>, r: Report) {
+    ctx.events.emit(&match r {
+        Report::Probe { segment, tier, crf, score } => {
+            let mut g = guesses.lock().expect("guesses");
+            let space = tier_space(params, &TIERS[tier.clamp(1, TIERS.len()) - 1], g.given_slope(segment));
+            g.probe(segment, tier, &space, Point { crf, score });
+            Event::SegmentProbe { input: input.to_path_buf(), segment, tier, crf, score }
+        }
+        Report::Step { segment, step } => Event::SegmentStep { input: input.to_path_buf(), segment, step },
+    });
+}
+
+/// Whether a segment that failed so is tried once more: every failure but
+/// cancellation (the other segments are unaffected either way).
+fn retryable(e: &ProcessFailure) -> bool {
+    !matches!(e, ProcessFailure::Cancelled(_))
+}
+
+/// Says that segment `index` failed with `e` and is tried again.
+fn retrying(ctx: &Ctx, input: &Path, index: usize, e: &ProcessFailure) {
+    ctx.events.emit(&Event::Warning {
+        input: Some(input.to_path_buf()),
+        message: format!("segment {} failed ({e}); trying it once more", index + 1),
+    });
+}
+
+/// Surveys every segment of `todo` for the slope allocation (see
+/// [`survey_segment`]), on the file's workers.
+fn survey_all(
+    ctx: &Ctx,
+    input: &Path,
+    todo: &[Segment],
+    make_job: &(dyn Fn(Segment) -> SegmentJob + Sync),
+    tl: &Timeline,
+    params: &ChunkedParams,
+    guesses: &Mutex<Guesses>,
+) -> Result<BTreeMap<usize, Survey>> {
+    let queue = Mutex::new(todo.iter().copied().collect::<VecDeque<_>>());
+    let out = Mutex::new(BTreeMap::new());
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    let active = AtomicUsize::new(0);
+    let budget = params.threads_per_worker * params.workers as u32;
+    std::thread::scope(|scope| {
+        for _ in 0..params.workers {
+            scope.spawn(|| {
+                loop {
+                    if failure.lock().expect("failure").is_some() || ctx.cancel.is_cancelled() {
+                        break;
+                    }
+                    let Some(seg) = queue.lock().expect("queue").pop_front() else { break };
+                    active.fetch_add(1, Ordering::SeqCst);
+                    let job = make_job(seg);
+                    let threads = || {
+                        let queued = !queue.lock().expect("queue").is_empty();
+                        thread_share(budget, params.threads_per_worker, queued, active.load(Ordering::SeqCst), 0)
+                    };
+                    let report = |r: Report| report_event(ctx, input, params, guesses, r);
+                    let mut r = survey_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &threads, &report);
+                    if let Err(e) = &r
+                        && retryable(e)
+                    {
+                        retrying(ctx, input, seg.index, e);
+                        r = survey_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &threads, &report);
+                    }
+                    active.fetch_sub(1, Ordering::SeqCst);
+                    match r {
+                        Ok(s) => {
+                            out.lock().expect("surveys").insert(seg.index, s);
+                        }
+                        Err(ProcessFailure::Cancelled(signal)) => {
+                            failure.lock().expect("failure").get_or_insert(Error::Cancelled { signal });
+                        }
+                        Err(e) => {
+                            failure.lock().expect("failure").get_or_insert(Error::process(input)(e));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().expect("failure") {
+        return Err(e);
+    }
+    ctx.cancel.check()?;
+    Ok(out.into_inner().expect("surveys"))
+}
+
+/// The slope allocation of the segments `surveys` surveyed, after what
+/// earlier runs settled (`results`).
+fn slope_plan(
+    params: &ChunkedParams,
+    segs: &[Segment],
+    surveys: &BTreeMap<usize, Survey>,
+    results: &BTreeMap<usize, SegmentResult>,
+) -> allocate::Plan {
+    use allocate::{Model, Probe};
+    let probes = |s: &Survey| -> Vec<Probe> {
+        s.probes.iter().map(|p| Probe { crf: p.crf, score: p.score, bytes: p.bytes }).collect()
+    };
+    let own: Vec<(f64, f64)> = surveys
+        .iter()
+        .filter(|(_, s)| Model::own_slopes(&probes(s)))
+        .filter_map(|(i, s)| Model::fit(&probes(s), s.sample_frames, segs[*i].frames(), (0.0, 0.0)))
+        .map(|m| m.slopes())
+        .collect();
+    let pooled = allocate::pooled_slopes(&own);
+    let models = surveys
+        .iter()
+        .filter_map(|(i, s)| Some((*i, Model::fit(&probes(s), s.sample_frames, segs[*i].frames(), pooled)?)))
+        .collect();
+    let mut reused = allocate::Settled::default();
+    for r in results.values() {
+        reused.frames += r.frames;
+        reused.score_frames += r.frames as f64 * r.measured_vmaf.unwrap_or(r.predicted_vmaf);
+    }
+    let goal = allocate::Goal {
+        target: params.target,
+        floor: params.target - FLOOR_MARGIN,
+        ceiling: params.target + CEILING_MARGIN,
+        min_crf: MIN_CRF,
+        max_crf: MAX_CRF,
+        step: params.crf_step,
+    };
+    allocate::Plan::new(goal, models, reused)
 }
 
 /// Hash of everything that decides the encoded segments.

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Quality per byte of the chunked path against the single-CRF curve
+(scripts/bench.sh quality).
+
+Usage: bench_quality.py FFMPEG FFPROBE DRAPTO SRC OUT PRESET TARGET "LADDER" "MODES"
+
+- The ladder: drapto's standard path (--no-chunked) at each CRF of LADDER,
+  the same encoder parameters and filters as the chunked path's segments.
+- drapto chunked: one run per allocation of MODES (DRAPTO_CHUNKED_ALLOCATION).
+- ab-av1 auto-encode --min-vmaf TARGET when it is on PATH.
+
+Every output is scored on every frame against the source (vmaf_v0.6.1, 10-bit,
+frames paired by number, through the plan's filters, scaled as drapto scores:
+pictures under 1080p up to 1920 wide). Per encode: video bytes, mean VMAF,
+worst 2-second window (mean over a sliding 2 s), 1st-percentile frame, wall
+time. Then, for each chunked run: the single-CRF curve's size at the same mean
+VMAF (log-size interpolated between ladder rungs), the ratio, the curve's worst
+window at that mean, and the bytes one CRF needs to reach the run's worst
+window. Results are cached per file in OUT (a rung is encoded and scored once
+per source and preset).
+"""
+import json, math, os, shutil, subprocess, sys, time
+
+ffmpeg, ffprobe, drapto, src, out, preset, target, ladder, modes = sys.argv[1:10]
+ladder = [int(c) for c in ladder.split()]
+modes = modes.split()
+os.makedirs(out, exist_ok=True)
+name = os.path.basename(src)
+
+
+def probe_video():
+    r = subprocess.run([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
+                        "stream=width,height,avg_frame_rate", "-of", "json", src], capture_output=True, text=True, check=True)
+    s = json.loads(r.stdout)["streams"][0]
+    n, d = s["avg_frame_rate"].split("/")
+    return s["width"], s["height"], float(n) / float(d)
+
+
+width, height, fps = probe_video()
+
+
+def video_bytes(path):
+    r = subprocess.run([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=size", "-of", "csv=p=0",
+                        path], capture_output=True, text=True, check=True)
+    return sum(int(x) for x in r.stdout.split() if x.strip().isdigit())
+
+
+def run_drapto(tag, args, env_extra=None):
+    """Encodes SRC into OUT/tag with drapto; returns (output, wall, filters, events)."""
+    d = os.path.join(out, tag)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    env = dict(os.environ, **(env_extra or {}))
+    t0 = time.time()
+    with open(os.path.join(d, "events.jsonl"), "w") as ev:
+        subprocess.run([drapto, "encode", "--json", "-i", src, "-o", d, "--preset", preset, *args], stdout=ev, env=env,
+                       check=True)
+    wall = time.time() - t0
+    events = [json.loads(l) for l in open(os.path.join(d, "events.jsonl")) if l.strip()]
+    return os.path.join(d, name), wall, events
+
+
+def per_frame_vmaf(distorted, filters):
+    """Per-frame VMAF of distorted against SRC on every frame."""
+    log = distorted + ".vmaf.json"
+    scale = ""
+    if width < 1728 and height < 972:
+        h = round(height * 1920 / width) // 2 * 2
+        scale = f",scale=1920:{h}:flags=bicubic"
+    ref = (filters + "," if filters else "") + f"setpts=N/(25*TB),format=yuv420p10le{scale}"
+    graph = (f"[0:v]setpts=N/(25*TB),format=yuv420p10le{scale}[d];[1:v]{ref}[r];"
+             f"[d][r]libvmaf=model=version=vmaf_v0.6.1:n_subsample=1:n_threads=2:log_fmt=json:log_path={log}")
+    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "fatal", "-i", distorted, "-i", src, "-lavfi", graph, "-f",
+                    "null", "-"], check=True)
+    frames = json.load(open(log))["frames"]
+    os.remove(log)
+    return [f["metrics"]["vmaf"] for f in frames]
+
+
+def figures(scores):
+    n = len(scores)
+    w = max(1, round(2 * fps))
+    sums = [0.0]
+    for s in scores:
+        sums.append(sums[-1] + s)
+    worst = min((sums[i + w] - sums[i]) / w for i in range(0, max(1, n - w + 1))) if n >= w else sum(scores) / n
+    p1 = sorted(scores)[max(0, math.ceil(0.01 * n) - 1)]
+    return sum(scores) / n, worst, p1
+
+
+def measured(tag, args, env_extra=None):
+    """The figures of one encode, from the cache when it has them."""
+    cache = os.path.join(out, f"{tag}.json")
+    if os.path.exists(cache):
+        return json.load(open(cache))
+    path, wall, events = run_drapto(tag, args, env_extra)
+    plan = next(e for e in events if e["event"] == "analysis_complete")["plan"]
+    filters = ",".join(plan["video"]["filters"])
+    mean, worst, p1 = figures(per_frame_vmaf(path, filters))
+    segs = sorted((e for e in events if e["event"] == "segment_complete"), key=lambda e: e["segment"])
+    r = {"tag": tag, "bytes": video_bytes(path), "mean": mean, "worst2s": worst, "p1": p1, "wall": wall,
+         "filters": filters, "segments": [{"crf": s["crf"], "frames": s["frames"], "measured": s["measured_vmaf"]}
+                                          for s in segs]}
+    json.dump(r, open(cache, "w"))
+    return r
+
+
+def interp(xs, ys, x):
+    """Piecewise-linear y at x over sorted xs (extrapolated from the end pairs)."""
+    pts = sorted(zip(xs, ys))
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        if x <= x1 or (x1, y1) == pts[-1]:
+            if x < pts[0][0]:
+                (x0, y0), (x1, y1) = pts[0], pts[1]
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 != x0 else y0
+    return pts[-1][1]
+
+
+rows = [measured(f"p{preset}-crf{c}", ["--no-chunked", "--crf", str(c)]) for c in ladder]
+rungs = {c: r for c, r in zip(ladder, rows)}
+for m in modes:
+    rows.append(measured(f"p{preset}-chunked-{m}", ["--chunked", "--vmaf-target", target],
+                         {} if m == "default" else {"DRAPTO_CHUNKED_ALLOCATION": m}))
+ab = shutil.which("ab-av1")
+if ab:
+    cache = os.path.join(out, f"p{preset}-ab-av1.json")
+    if not os.path.exists(cache):
+        abo = os.path.join(out, f"p{preset}-ab-av1.mkv")
+        env = dict(os.environ, PATH=os.path.dirname(os.path.abspath(ffmpeg)) + os.pathsep + os.environ["PATH"])
+        t0 = time.time()
+        subprocess.run([ab, "auto-encode", "-i", src, "-o", abo, "--preset", preset, "--min-vmaf", target,
+                        "--pix-format", "yuv420p10le", "--svt", "tune=0", "--acodec", "libopus"], env=env, check=True,
+                       capture_output=True)
+        wall = time.time() - t0
+        mean, worst, p1 = figures(per_frame_vmaf(abo, rows[0]["filters"]))
+        json.dump({"tag": "ab-av1", "bytes": video_bytes(abo), "mean": mean, "worst2s": worst, "p1": p1, "wall": wall,
+                   "segments": []}, open(cache, "w"))
+    rows.append(json.load(open(cache)))
+
+curve = sorted((r["mean"], math.log(r["bytes"]), r["worst2s"]) for r in rows[:len(ladder)])
+vm, lb, ww = zip(*curve)
+print(f"\nquality per byte: {name} ({width}x{height}, {fps:.3f} fps), preset {preset}, VMAF target {target}; "
+      f"every frame scored (vmaf_v0.6.1), video bytes only")
+print(f"{'encode':<28} {'MB':>8} {'mean':>7} {'worst 2s':>8} {'1% frame':>8} {'wall s':>7}  vs one CRF at equal mean")
+for r in rows:
+    extra = ""
+    if r in rows[len(ladder):]:
+        size_at = math.exp(interp(vm, lb, r["mean"]))
+        worst_at = interp(vm, ww, r["mean"])
+        need = math.exp(interp(ww, lb, r["worst2s"]))
+        extra = (f"size {r['bytes'] / size_at:.3f}x (curve {size_at / 1e6:.2f} MB), curve's worst 2 s {worst_at:.2f}; "
+                 f"one CRF reaching this worst 2 s: {need / 1e6:.2f} MB")
+    print(f"{r['tag']:<28} {r['bytes'] / 1e6:>8.2f} {r['mean']:>7.2f} {r['worst2s']:>8.2f} {r['p1']:>8.2f} "
+          f"{r['wall']:>7.1f}  {extra}")
+std_crf = None
+for r in rows[len(ladder):]:
+    segs = r["segments"]
+    if not segs:
+        continue
+    t = float(target)
+    within = sum(1 for s in segs if s["measured"] is not None and t - 1 <= s["measured"] <= t + 2)
+    crfs = [s["crf"] for s in segs]
+    print(f"{r['tag']}: {len(segs)} segments, CRF {min(crfs):.2f}-{max(crfs):.2f}, drapto's measured VMAF within "
+          f"[t-1, t+2]: {within}/{len(segs)}")
+walls = {c: rungs[c]["wall"] for c in ladder}
+print("standard path wall by CRF: " + ", ".join(f"{c}: {w:.1f} s" for c, w in walls.items()))
+for r in rows[len(ladder):]:
+    if r["segments"]:
+        # The standard encode of equal quality: the ladder's wall time interpolated at the run's mean VMAF.
+        std = interp([rungs[c]["mean"] for c in ladder], [walls[c] for c in ladder], r["mean"])
+        print(f"cost {r['tag']}: {r['wall']:.1f} s = {r['wall'] / std:.2f}x the standard path at equal mean VMAF "
+              f"({std:.1f} s)")

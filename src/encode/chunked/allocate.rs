@@ -1,0 +1,442 @@
+//! Equal-slope allocation: the CRF of every segment chosen together, so
+//! that the film's frame-weighted mean VMAF reaches the target with the
+//! fewest bytes, every segment inside a quality band. Pure logic, no ffmpeg.
+//!
+//! Each segment gets a local model from its probes on samples (see
+//! [`Model::fit`]): its VMAF deficit `100 − V` and its bytes are both close
+//! to exponential in CRF near the target. Minimising `Σ bytes − λ Σ frames·V`
+//! gives every segment the CRF where one more byte buys the same quality
+//! (the equal-slope rule of per-shot encoders); `λ` is then searched so that
+//! the mean reaches the target. A segment whose quality is cheap gets more
+//! (up to the band's ceiling), one whose quality is dear gives some back (to
+//! the band's floor). With every model equal this is one CRF for all; with
+//! the band closed it is the per-segment target.
+
+use super::search;
+use std::collections::BTreeMap;
+
+/// One segment's local rate–quality model: `V(c) = 100 − e^(a + b·c)` and
+/// `bytes(c) = e^(g − d·c)` (the whole segment's bytes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Model {
+    /// Output frames of the segment (its weight in the mean).
+    pub frames: usize,
+    pub a: f64,
+    pub b: f64,
+    pub g: f64,
+    pub d: f64,
+    /// The lowest CRF the model is trusted at: [`search::MAX_LEAP`] below
+    /// its lowest probe (below it, bytes are spent on a guess).
+    pub min_crf: f64,
+}
+
+/// A probe as the model sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Probe {
+    pub crf: f64,
+    pub score: f64,
+    pub bytes: u64,
+}
+
+/// Bounds a fitted slope is held within: deficit per CRF (as the search's,
+/// see [`search::DEFAULT_SLOPE`]) and log-bytes per CRF (SVT-AV1 halves its
+/// bytes about every 6–9 CRF).
+const B_RANGE: (f64, f64) = (0.015, 0.6);
+const D_RANGE: (f64, f64) = (0.03, 0.25);
+/// Log-bytes per CRF assumed with one probe and nothing pooled.
+pub const DEFAULT_D: f64 = 0.1;
+
+impl Model {
+    pub fn vmaf(&self, crf: f64) -> f64 {
+        100.0 - (self.a + self.b * crf).exp()
+    }
+
+    pub fn bytes(&self, crf: f64) -> f64 {
+        (self.g - self.d * crf).exp()
+    }
+
+    /// The CRF at which the model gives `score`.
+    pub fn crf_for(&self, score: f64) -> f64 {
+        ((100.0 - score).max(0.01).ln() - self.a) / self.b
+    }
+
+    /// The model through `probes` (scored on samples of `sample_frames`
+    /// frames, of a segment of `frames`): least-squares lines through
+    /// `ln(100 − V)` and `ln bytes` against CRF. With one probe (or probes at
+    /// one CRF) the slopes are `slopes` (pooled from the file's other
+    /// segments). `None` without probes.
+    pub fn fit(probes: &[Probe], sample_frames: usize, frames: usize, slopes: (f64, f64)) -> Option<Model> {
+        if probes.is_empty() || sample_frames == 0 {
+            return None;
+        }
+        let scale = (frames as f64 / sample_frames as f64).ln();
+        let xs: Vec<f64> = probes.iter().map(|p| p.crf).collect();
+        let dv: Vec<f64> = probes.iter().map(|p| (100.0 - p.score).max(0.01).ln()).collect();
+        let lb: Vec<f64> = probes.iter().map(|p| (p.bytes.max(1) as f64).ln() + scale).collect();
+        let (b, d) = match (line_slope(&xs, &dv), line_slope(&xs, &lb)) {
+            (Some(b), Some(d)) => (b.clamp(B_RANGE.0, B_RANGE.1), (-d).clamp(D_RANGE.0, D_RANGE.1)),
+            _ => slopes,
+        };
+        let n = probes.len() as f64;
+        let mx = xs.iter().sum::<f64>() / n;
+        let a = dv.iter().sum::<f64>() / n - b * mx;
+        let g = lb.iter().sum::<f64>() / n + d * mx;
+        let min_crf = xs.iter().copied().fold(f64::INFINITY, f64::min) - search::MAX_LEAP;
+        Some(Model { frames, a, b, g, d, min_crf })
+    }
+
+    /// Slopes of this model, for pooling.
+    pub fn slopes(&self) -> (f64, f64) {
+        (self.b, self.d)
+    }
+
+    /// Whether `probes` measure slopes of their own (two CRFs apart).
+    pub fn own_slopes(probes: &[Probe]) -> bool {
+        let xs: Vec<f64> = probes.iter().map(|p| p.crf).collect();
+        line_slope(&xs, &xs).is_some()
+    }
+
+    /// The same model with its deficit scaled by `e^r` (a bias learned from
+    /// measured segments: samples score a little differently from wholes).
+    pub fn corrected(&self, r: f64) -> Model {
+        Model { a: self.a + r, ..*self }
+    }
+}
+
+/// Slope of the least-squares line through `(xs, ys)`; `None` when the xs
+/// do not spread.
+fn line_slope(xs: &[f64], ys: &[f64]) -> Option<f64> {
+    let n = xs.len() as f64;
+    if xs.len() < 2 {
+        return None;
+    }
+    let mx = xs.iter().sum::<f64>() / n;
+    let my = ys.iter().sum::<f64>() / n;
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    if sxx < 0.25 {
+        return None;
+    }
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    Some(sxy / sxx)
+}
+
+/// Pooled slopes: the median of the models' (`DEFAULT_SLOPE`/`DEFAULT_D`
+/// when there are none).
+pub fn pooled_slopes(slopes: &[(f64, f64)]) -> (f64, f64) {
+    if slopes.is_empty() {
+        return (search::DEFAULT_SLOPE, DEFAULT_D);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (median(slopes.iter().map(|s| s.0).collect()), median(slopes.iter().map(|s| s.1).collect()))
+}
+
+/// The goal and bounds of an allocation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Goal {
+    /// Frame-weighted mean VMAF to reach.
+    pub target: f64,
+    /// No segment is planned below this or above `ceiling`.
+    pub floor: f64,
+    pub ceiling: f64,
+    pub min_crf: f64,
+    pub max_crf: f64,
+    /// CRF step the encoder takes.
+    pub step: f64,
+}
+
+/// What is settled already: `frames` frames whose scores sum (frame-weighted)
+/// to `score_frames` (finished segments at their measured VMAF, running
+/// ones at their planned).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Settled {
+    pub frames: usize,
+    pub score_frames: f64,
+}
+
+/// The CRF of each of `models` (in order) that reaches `goal.target` over
+/// them and `settled` with the fewest bytes under the models.
+pub fn allocate(models: &[Model], settled: Settled, goal: &Goal) -> Vec<f64> {
+    if models.is_empty() {
+        return vec![];
+    }
+    // Each model's CRF range inside the band and the encoder's bounds.
+    let ranges: Vec<(f64, f64)> = models
+        .iter()
+        .map(|m| {
+            let min = goal.min_crf.max(m.min_crf).min(goal.max_crf);
+            let lo = m.crf_for(goal.ceiling).clamp(min, goal.max_crf);
+            let hi = m.crf_for(goal.floor).clamp(min, goal.max_crf);
+            (lo, hi.max(lo))
+        })
+        .collect();
+    // The minimiser of bytes(c) − λ·frames·V(c): convex, so the stationary
+    // point clamped to the range.
+    let crf_at = |m: &Model, r: (f64, f64), ln_lambda: f64| -> f64 {
+        let w = m.frames.max(1) as f64;
+        let c = ((m.d / (w * m.b)).ln() - ln_lambda + m.g - m.a) / (m.b + m.d);
+        c.clamp(r.0, r.1)
+    };
+    let total: usize = settled.frames + models.iter().map(|m| m.frames).sum::<usize>();
+    let need = goal.target * total as f64 - settled.score_frames;
+    let score_at = |ln_lambda: f64| -> f64 {
+        models.iter().zip(&ranges).map(|(m, r)| m.frames as f64 * m.vmaf(crf_at(m, *r, ln_lambda))).sum()
+    };
+    // Larger λ: quality dearer to give up, lower CRFs, higher score.
+    let (mut lo, mut hi) = (-80.0_f64, 80.0_f64);
+    for _ in 0..200 {
+        let mid = (lo + hi) / 2.0;
+        if score_at(mid) >= need {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    models
+        .iter()
+        .zip(&ranges)
+        .map(|(m, r)| {
+            let c = crf_at(m, *r, hi);
+            // Snapped down (towards quality): rounding never costs the mean.
+            ((c / goal.step + 1e-9).floor() * goal.step)
+                .clamp(goal.min_crf.max(m.min_crf).min(goal.max_crf), goal.max_crf)
+        })
+        .collect()
+}
+
+/// The bias of samples against wholes, as a log-deficit ratio: the mean of
+/// `ln((100 − measured) / (100 − predicted))` over finished segments,
+/// weighted by frames, shrunk towards 0 while few segments have measured.
+pub fn deficit_bias(finished: &[(usize, f64, f64)]) -> f64 {
+    let w: f64 = finished.iter().map(|f| f.0 as f64).sum();
+    if w <= 0.0 {
+        return 0.0;
+    }
+    let r: f64 = finished
+        .iter()
+        .map(|&(frames, predicted, measured)| {
+            frames as f64 * ((100.0 - measured).max(0.01) / (100.0 - predicted).max(0.01)).ln()
+        })
+        .sum::<f64>()
+        / w;
+    let n = finished.len() as f64;
+    r * n / (n + 1.0)
+}
+
+/// The allocation of one file while its segments are encoded: every
+/// segment's CRF is decided when its encode starts, from the models of the
+/// segments not yet started, what the finished ones measured (and how far
+/// their measurements were from their models: [`deficit_bias`]) and what
+/// the running ones were planned at. The last segments make up for the
+/// first ones' misses, inside the band.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    goal: Goal,
+    models: BTreeMap<usize, Model>,
+    /// Started, not finished: frames, model score at the planned CRF.
+    running: BTreeMap<usize, (usize, f64)>,
+    /// Finished: frames, model score at the kept CRF, measured score.
+    finished: BTreeMap<usize, (usize, f64, f64)>,
+    /// Segments settled before this run (a resume): frames and score.
+    reused: Settled,
+}
+
+/// A segment's planned CRF and the score the model gives it there
+/// (corrected by the bias measured so far).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Planned {
+    pub crf: f64,
+    pub score: f64,
+}
+
+impl Plan {
+    /// `models` of the segments to encode, `reused` what earlier runs settled.
+    pub fn new(goal: Goal, models: BTreeMap<usize, Model>, reused: Settled) -> Plan {
+        Plan { goal, models, running: BTreeMap::new(), finished: BTreeMap::new(), reused }
+    }
+
+    fn bias(&self) -> f64 {
+        deficit_bias(&self.finished.values().copied().collect::<Vec<_>>())
+    }
+
+    /// Segment `index` starts: its CRF, or `None` without a model.
+    pub fn start(&mut self, index: usize) -> Option<Planned> {
+        self.models.get(&index)?;
+        let bias = self.bias();
+        let corrected = |score: f64| 100.0 - (100.0 - score).max(0.01) * bias.exp();
+        let mut settled = self.reused;
+        for &(frames, _, measured) in self.finished.values() {
+            settled.frames += frames;
+            settled.score_frames += frames as f64 * measured;
+        }
+        for &(frames, score) in self.running.values() {
+            settled.frames += frames;
+            settled.score_frames += frames as f64 * corrected(score);
+        }
+        let waiting: Vec<(usize, Model)> = self
+            .models
+            .iter()
+            .filter(|(i, _)| !self.running.contains_key(i) && !self.finished.contains_key(i))
+            .map(|(i, m)| (*i, m.corrected(bias)))
+            .collect();
+        let models: Vec<Model> = waiting.iter().map(|w| w.1).collect();
+        let crfs = allocate(&models, settled, &self.goal);
+        let k = waiting.iter().position(|w| w.0 == index)?;
+        let m = self.models[&index];
+        self.running.insert(index, (m.frames, m.vmaf(crfs[k])));
+        Some(Planned { crf: crfs[k], score: models[k].vmaf(crfs[k]) })
+    }
+
+    /// Segment `index` finished at `crf`, measured `measured` (`None`: not
+    /// measured, counted at its planned score and not learned from).
+    pub fn finished(&mut self, index: usize, crf: f64, measured: Option<f64>) {
+        let Some(m) = self.models.get(&index).copied() else { return };
+        let planned = self.running.remove(&index).map_or(m.vmaf(crf), |r| r.1);
+        match measured {
+            Some(v) => {
+                self.finished.insert(index, (m.frames, m.vmaf(crf), v));
+            }
+            None => {
+                self.reused.frames += m.frames;
+                self.reused.score_frames += m.frames as f64 * planned;
+            }
+        }
+    }
+
+    /// Segment `index` stopped without a result (cancelled, failed).
+    pub fn abandoned(&mut self, index: usize) {
+        self.running.remove(&index);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn goal(target: f64) -> Goal {
+        Goal { target, floor: target - 1.0, ceiling: target + 2.0, min_crf: 10.0, max_crf: 55.0, step: 0.25 }
+    }
+
+    fn model(frames: usize, a: f64, b: f64, g: f64, d: f64) -> Model {
+        Model { frames, a, b, g, d, min_crf: 0.0 }
+    }
+
+    fn mean(models: &[Model], crfs: &[f64]) -> f64 {
+        let w: f64 = models.iter().map(|m| m.frames as f64).sum();
+        models.iter().zip(crfs).map(|(m, c)| m.frames as f64 * m.vmaf(*c)).sum::<f64>() / w
+    }
+
+    #[test]
+    fn a_fit_recovers_the_model_it_was_sampled_from() {
+        let m = model(360, -0.5, 0.08, 16.0, 0.1);
+        let probes: Vec<Probe> = [26.0, 30.0, 34.0]
+            .iter()
+            .map(|&c| Probe { crf: c, score: m.vmaf(c), bytes: (m.bytes(c) / 5.0) as u64 })
+            .collect();
+        let f = Model::fit(&probes, 72, 360, (0.2, 0.2)).unwrap();
+        assert!((f.b - 0.08).abs() < 1e-6 && (f.d - 0.1).abs() < 1e-4, "{f:?}");
+        assert!((f.vmaf(31.0) - m.vmaf(31.0)).abs() < 1e-6);
+        assert!((f.bytes(31.0) / m.bytes(31.0) - 1.0).abs() < 1e-3);
+        // One probe: the pooled slopes, through the probe.
+        let one = Model::fit(&probes[1..2], 72, 360, (0.07, 0.12)).unwrap();
+        assert_eq!(one.slopes(), (0.07, 0.12));
+        assert!((one.vmaf(30.0) - m.vmaf(30.0)).abs() < 1e-6);
+        assert!(Model::fit(&[], 72, 360, (0.07, 0.12)).is_none());
+        assert!(Model::own_slopes(&probes) && !Model::own_slopes(&probes[..1]));
+        assert_eq!(f.min_crf, 26.0 - search::MAX_LEAP);
+    }
+
+    #[test]
+    fn equal_models_get_one_crf_that_reaches_the_target() {
+        let m = model(240, -0.5, 0.08, 16.0, 0.1);
+        let models = [m, m, m];
+        let crfs = allocate(&models, Settled::default(), &goal(93.0));
+        assert!(crfs.windows(2).all(|w| w[0] == w[1]), "{crfs:?}");
+        assert!(mean(&models, &crfs) >= 93.0 - 1e-9);
+        // The highest CRF on the step grid that still reaches it.
+        assert!(m.vmaf(crfs[0] + 0.25) < 93.0);
+    }
+
+    #[test]
+    fn cheap_quality_is_bought_and_dear_quality_given_back_within_the_band() {
+        // An easy segment (few bytes) and a hard one (many bytes), with the
+        // same quality curve: quality is cheaper in the easy one.
+        let easy = model(240, -0.5, 0.08, 13.0, 0.1);
+        let hard = model(240, -0.5, 0.08, 16.0, 0.1);
+        let models = [easy, hard];
+        let g = goal(93.0);
+        let crfs = allocate(&models, Settled::default(), &g);
+        assert!(crfs[0] < crfs[1], "{crfs:?}");
+        assert!(mean(&models, &crfs) >= 93.0 - 1e-9);
+        let bytes = |c: &[f64]| models.iter().zip(c).map(|(m, c)| m.bytes(*c)).sum::<f64>();
+        let same = models.iter().map(|m| m.crf_for(93.0)).collect::<Vec<_>>();
+        assert!(bytes(&crfs) < 0.97 * bytes(&same), "{} vs {}", bytes(&crfs), bytes(&same));
+        for (m, c) in models.iter().zip(&crfs) {
+            let v = m.vmaf(*c);
+            assert!(v >= g.floor - 0.05 && v <= g.ceiling + 0.05, "{v}");
+        }
+        // A closed band is the per-segment target.
+        let closed = Goal { floor: 93.0, ceiling: 93.0, ..g };
+        let c = allocate(&models, Settled::default(), &closed);
+        for (m, c) in models.iter().zip(&c) {
+            assert!((m.vmaf(*c) - 93.0).abs() < 0.1);
+        }
+    }
+
+    #[test]
+    fn settled_segments_below_the_target_are_made_up_by_the_rest() {
+        let m = model(240, -0.5, 0.08, 16.0, 0.1);
+        let free = allocate(&[m, m], Settled::default(), &goal(93.0));
+        let behind = allocate(&[m, m], Settled { frames: 240, score_frames: 240.0 * 92.0 }, &goal(93.0));
+        assert!(behind[0] < free[0]);
+        assert!((240.0 * 92.0 + 240.0 * (m.vmaf(behind[0]) + m.vmaf(behind[1]))) / 720.0 >= 93.0 - 1e-6);
+        // Too far behind to make up inside the band: the band's ceiling.
+        let hopeless = allocate(&[m], Settled { frames: 2400, score_frames: 2400.0 * 80.0 }, &goal(93.0));
+        assert!((m.vmaf(hopeless[0]) - 95.0).abs() < 0.2);
+        // Never below the CRF the model is trusted at, whatever the band asks.
+        let bounded = Model { min_crf: 30.0, ..m };
+        assert_eq!(
+            allocate(&[bounded], Settled { frames: 2400, score_frames: 2400.0 * 80.0 }, &goal(93.0)),
+            vec![30.0]
+        );
+    }
+
+    #[test]
+    fn the_bias_of_samples_is_learned_and_shrunk() {
+        assert_eq!(deficit_bias(&[]), 0.0);
+        // Wholes scored 1 lower at 93: deficit 8 vs 7.
+        let r = deficit_bias(&[(100, 93.0, 92.0)]);
+        assert!((r - (8.0f64 / 7.0).ln() / 2.0).abs() < 1e-9);
+        let many: Vec<_> = (0..9).map(|_| (100, 93.0, 92.0)).collect();
+        assert!((deficit_bias(&many) - (8.0f64 / 7.0).ln() * 0.9).abs() < 1e-9);
+        let m = model(240, -0.5, 0.08, 16.0, 0.1);
+        assert!(m.corrected(0.1).vmaf(30.0) < m.vmaf(30.0));
+    }
+
+    #[test]
+    fn the_plan_learns_from_measured_segments_and_the_rest_make_up() {
+        let m = model(240, -0.5, 0.08, 16.0, 0.1);
+        let models: BTreeMap<usize, Model> = (0..4).map(|i| (i, m)).collect();
+        let mut plan = Plan::new(goal(93.0), models, Settled::default());
+        let first = plan.start(0).unwrap();
+        assert!((first.score - 93.0).abs() < 0.1, "{first:?}");
+        // The first segment measured a point under its model: the others
+        // are planned lower, and what they are planned at makes up for it.
+        plan.finished(0, first.crf, Some(first.score - 1.0));
+        let second = plan.start(1).unwrap();
+        assert!(second.crf < first.crf, "{second:?}");
+        let third = plan.start(2).unwrap();
+        let fourth = plan.start(3).unwrap();
+        let mean = (first.score - 1.0 + second.score + third.score + fourth.score) / 4.0;
+        assert!(mean >= 93.0 - 0.05, "{mean}");
+        assert!(plan.start(9).is_none(), "no model, no plan");
+    }
+
+    #[test]
+    fn pooled_slopes_are_medians() {
+        assert_eq!(pooled_slopes(&[]), (search::DEFAULT_SLOPE, DEFAULT_D));
+        assert_eq!(pooled_slopes(&[(0.05, 0.1), (0.09, 0.2), (0.07, 0.08)]), (0.07, 0.1));
+    }
+}
