@@ -3,6 +3,7 @@
 (scripts/bench.sh quality).
 
 Usage: bench_quality.py FFMPEG FFPROBE DRAPTO SRC OUT PRESET TARGET "LADDER" "MODES"
+(a mode: an allocation, "slope" or "target", optionally with a segment length: "slope:5")
 
 - The ladder: drapto's standard path (--no-chunked) at each CRF of LADDER,
   the same encoder parameters and filters as the chunked path's segments.
@@ -96,11 +97,15 @@ def measured(tag, args, env_extra=None):
     path, wall, events = run_drapto(tag, args, env_extra)
     plan = next(e for e in events if e["event"] == "analysis_complete")["plan"]
     filters = ",".join(plan["video"]["filters"])
-    mean, worst, p1 = figures(per_frame_vmaf(path, filters))
+    scores = per_frame_vmaf(path, filters)
+    mean, worst, p1 = figures(scores)
     segs = sorted((e for e in events if e["event"] == "segment_complete"), key=lambda e: e["segment"])
     r = {"tag": tag, "bytes": video_bytes(path), "mean": mean, "worst2s": worst, "p1": p1, "wall": wall,
-         "filters": filters, "segments": [{"crf": s["crf"], "frames": s["frames"], "measured": s["measured_vmaf"]}
-                                          for s in segs]}
+         "filters": filters, "segments": [{"crf": s["crf"], "frames": s["frames"], "measured": s["measured_vmaf"],
+                                           "full_frame": sum(scores[s["start_frame"]:s["start_frame"] + s["frames"]]) / s["frames"]}
+                                          for s in segs],
+         "probes": sum(s["probes"] for s in segs),
+         "encodes": sum(1 for e in events if e["event"] == "segment_step" and e["step"]["kind"] == "encoding")}
     json.dump(r, open(cache, "w"))
     return r
 
@@ -119,8 +124,12 @@ def interp(xs, ys, x):
 rows = [measured(f"p{preset}-crf{c}", ["--no-chunked", "--crf", str(c)]) for c in ladder]
 rungs = {c: r for c, r in zip(ladder, rows)}
 for m in modes:
-    rows.append(measured(f"p{preset}-chunked-{m}", ["--chunked", "--vmaf-target", target],
-                         {} if m == "default" else {"DRAPTO_CHUNKED_ALLOCATION": m}))
+    # "slope" or "slope:5" (with segments of about 5 s).
+    alloc, _, chunk = m.partition(":")
+    env = {} if alloc == "default" else {"DRAPTO_CHUNKED_ALLOCATION": alloc}
+    if chunk:
+        env["DRAPTO_CHUNK_SIZE"] = chunk
+    rows.append(measured(f"p{preset}-chunked-{m.replace(':', '-')}", ["--chunked", "--vmaf-target", target], env))
 ab = shutil.which("ab-av1")
 if ab:
     cache = os.path.join(out, f"p{preset}-ab-av1.json")
@@ -159,9 +168,14 @@ for r in rows[len(ladder):]:
         continue
     t = float(target)
     within = sum(1 for s in segs if s["measured"] is not None and t - 1 <= s["measured"] <= t + 2)
+    full = [s["full_frame"] for s in segs if "full_frame" in s]
     crfs = [s["crf"] for s in segs]
-    print(f"{r['tag']}: {len(segs)} segments, CRF {min(crfs):.2f}-{max(crfs):.2f}, drapto's measured VMAF within "
-          f"[t-1, t+2]: {within}/{len(segs)}")
+    line = (f"{r['tag']}: {len(segs)} segments, CRF {min(crfs):.2f}-{max(crfs):.2f}, {r.get('probes', '?')} probes, "
+            f"{r.get('encodes', '?')} segment encodes; within [t-1, t+2]: drapto's measurement {within}/{len(segs)}")
+    if full:
+        ok = sum(1 for f in full if t - 1 <= f <= t + 2)
+        line += f", full-frame {ok}/{len(full)} ({100 * ok / len(full):.0f}%), lowest segment {min(full):.2f}"
+    print(line)
 walls = {c: rungs[c]["wall"] for c in ladder}
 print("standard path wall by CRF: " + ", ".join(f"{c}: {w:.1f} s" for c, w in walls.items()))
 for r in rows[len(ladder):]:

@@ -676,3 +676,36 @@ fn files_besides(dir: &Path, keep: &str) -> Vec<String> {
         .filter(|n| n != keep)
         .collect()
 }
+
+#[test]
+fn a_segment_that_fails_once_is_tried_again_and_the_film_finishes() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    // An ffmpeg that fails the first encode of segment 2 (its output is
+    // encoded/0002.crf….partial.mkv), as a crashed encoder or a full disk
+    // for a moment would, and runs every other command as the real one.
+    let marker = t.path().join("failed-once");
+    let fake = t.path().join("ffmpeg");
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in */0002.crf*.partial.mkv) [ -e '{m}' ] || {{ touch '{m}'; echo 'simulated crash' >&2; exit 1; }};; esac; done\nexec '{f}' \"$@\"\n",
+        m = marker.display(),
+        f = ffmpeg().display()
+    );
+    std::fs::write(&fake, script).unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let src = chunk_clip();
+    let out_dir = t.path().join("out");
+    let mut c = chunked_drapto(t.path());
+    c.env("DRAPTO_FFMPEG", &fake);
+    let o = run(c.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(marker.exists(), "the failure happened");
+    let ev = events(&o);
+    assert!(
+        ev.iter().any(|e| e["event"] == "warning"
+            && e["message"].as_str().unwrap().starts_with("segment 2 failed")
+            && e["message"].as_str().unwrap().contains("trying it once more")),
+        "the retry is reported"
+    );
+    assert_eq!(frame_count(&out_dir.join("chunky.mkv")), frame_count(&src));
+}

@@ -96,10 +96,17 @@ impl Model {
         line_slope(&xs, &xs).is_some()
     }
 
-    /// The same model with its deficit scaled by `e^r` (a bias learned from
-    /// measured segments: samples score a little differently from wholes).
-    pub fn corrected(&self, r: f64) -> Model {
-        Model { a: self.a + r, ..*self }
+    /// The same model with its deficit scaled by `e^bias(c)` (learned from
+    /// measured segments: short samples score differently from wholes, more
+    /// so at high CRFs, where a sample's keyframe weighs more).
+    pub fn corrected(&self, bias: &Bias) -> Model {
+        // a + b·c + level + per_crf·(c − centre), with the slope bounded.
+        let b = (self.b + bias.per_crf).clamp(B_RANGE.0, B_RANGE.1);
+        Model {
+            a: self.a + bias.level - bias.per_crf * bias.centre + (self.b + bias.per_crf - b) * bias.centre,
+            b,
+            ..*self
+        }
     }
 }
 
@@ -206,23 +213,46 @@ pub fn allocate(models: &[Model], settled: Settled, goal: &Goal) -> Vec<f64> {
         .collect()
 }
 
-/// The bias of samples against wholes, as a log-deficit ratio: the mean of
-/// `ln((100 − measured) / (100 − predicted))` over finished segments,
-/// weighted by frames, shrunk towards 0 while few segments have measured.
-pub fn deficit_bias(finished: &[(usize, f64, f64)]) -> f64 {
+/// The bias of samples against wholes: `ln((100 − measured) / (100 −
+/// model))` as a line in CRF, `level + per_crf·(c − centre)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Bias {
+    pub level: f64,
+    pub per_crf: f64,
+    pub centre: f64,
+}
+
+/// Largest bias slope, log-deficit per CRF.
+const MAX_BIAS_SLOPE: f64 = 0.05;
+
+impl Bias {
+    /// The log-deficit ratio at CRF `c`.
+    pub fn at(&self, c: f64) -> f64 {
+        self.level + self.per_crf * (c - self.centre)
+    }
+}
+
+/// The bias learned from finished segments (frames, CRF, model score,
+/// measured score): a frame-weighted least-squares line, its level shrunk
+/// towards 0 while few segments have measured (`n / (n + 1)`), its slope
+/// only from three segments spread over 4 CRF or more (and shrunk more).
+pub fn deficit_bias(finished: &[(usize, f64, f64, f64)]) -> Bias {
     let w: f64 = finished.iter().map(|f| f.0 as f64).sum();
     if w <= 0.0 {
-        return 0.0;
+        return Bias::default();
     }
-    let r: f64 = finished
-        .iter()
-        .map(|&(frames, predicted, measured)| {
-            frames as f64 * ((100.0 - measured).max(0.01) / (100.0 - predicted).max(0.01)).ln()
-        })
-        .sum::<f64>()
-        / w;
+    let ratio = |f: &(usize, f64, f64, f64)| ((100.0 - f.3).max(0.01) / (100.0 - f.2).max(0.01)).ln();
+    let mx = finished.iter().map(|f| f.0 as f64 * f.1).sum::<f64>() / w;
+    let my = finished.iter().map(|f| f.0 as f64 * ratio(f)).sum::<f64>() / w;
+    let sxx = finished.iter().map(|f| f.0 as f64 * (f.1 - mx).powi(2)).sum::<f64>() / w;
+    let sxy = finished.iter().map(|f| f.0 as f64 * (f.1 - mx) * (ratio(f) - my)).sum::<f64>() / w;
     let n = finished.len() as f64;
-    r * n / (n + 1.0)
+    let per_crf = if finished.len() >= 3 && sxx >= 4.0 {
+        (sxy / sxx * (n - 2.0) / (n + 1.0)).clamp(-MAX_BIAS_SLOPE, MAX_BIAS_SLOPE)
+    } else {
+        0.0
+    };
+    Bias { level: my * n / (n + 1.0), per_crf, centre: mx }
 }
 
 /// The allocation of one file while its segments are encoded: every
@@ -235,10 +265,10 @@ pub fn deficit_bias(finished: &[(usize, f64, f64)]) -> f64 {
 pub struct Plan {
     goal: Goal,
     models: BTreeMap<usize, Model>,
-    /// Started, not finished: frames, model score at the planned CRF.
-    running: BTreeMap<usize, (usize, f64)>,
-    /// Finished: frames, model score at the kept CRF, measured score.
-    finished: BTreeMap<usize, (usize, f64, f64)>,
+    /// Started, not finished: frames, planned CRF, model score there.
+    running: BTreeMap<usize, (usize, f64, f64)>,
+    /// Finished: frames, kept CRF, model score there, measured score.
+    finished: BTreeMap<usize, (usize, f64, f64, f64)>,
     /// Segments settled before this run (a resume): frames and score.
     reused: Settled,
 }
@@ -257,7 +287,7 @@ impl Plan {
         Plan { goal, models, running: BTreeMap::new(), finished: BTreeMap::new(), reused }
     }
 
-    fn bias(&self) -> f64 {
+    fn bias(&self) -> Bias {
         deficit_bias(&self.finished.values().copied().collect::<Vec<_>>())
     }
 
@@ -265,27 +295,27 @@ impl Plan {
     pub fn start(&mut self, index: usize) -> Option<Planned> {
         self.models.get(&index)?;
         let bias = self.bias();
-        let corrected = |score: f64| 100.0 - (100.0 - score).max(0.01) * bias.exp();
+        let corrected = |crf: f64, score: f64| 100.0 - (100.0 - score).max(0.01) * bias.at(crf).exp();
         let mut settled = self.reused;
-        for &(frames, _, measured) in self.finished.values() {
+        for &(frames, _, _, measured) in self.finished.values() {
             settled.frames += frames;
             settled.score_frames += frames as f64 * measured;
         }
-        for &(frames, score) in self.running.values() {
+        for &(frames, crf, score) in self.running.values() {
             settled.frames += frames;
-            settled.score_frames += frames as f64 * corrected(score);
+            settled.score_frames += frames as f64 * corrected(crf, score);
         }
         let waiting: Vec<(usize, Model)> = self
             .models
             .iter()
             .filter(|(i, _)| !self.running.contains_key(i) && !self.finished.contains_key(i))
-            .map(|(i, m)| (*i, m.corrected(bias)))
+            .map(|(i, m)| (*i, m.corrected(&bias)))
             .collect();
         let models: Vec<Model> = waiting.iter().map(|w| w.1).collect();
         let crfs = allocate(&models, settled, &self.goal);
         let k = waiting.iter().position(|w| w.0 == index)?;
         let m = self.models[&index];
-        self.running.insert(index, (m.frames, m.vmaf(crfs[k])));
+        self.running.insert(index, (m.frames, crfs[k], m.vmaf(crfs[k])));
         Some(Planned { crf: crfs[k], score: models[k].vmaf(crfs[k]) })
     }
 
@@ -293,10 +323,12 @@ impl Plan {
     /// measured, counted at its planned score and not learned from).
     pub fn finished(&mut self, index: usize, crf: f64, measured: Option<f64>) {
         let Some(m) = self.models.get(&index).copied() else { return };
-        let planned = self.running.remove(&index).map_or(m.vmaf(crf), |r| r.1);
+        let bias = self.bias();
+        let planned =
+            self.running.remove(&index).map_or(m.vmaf(crf), |r| 100.0 - (100.0 - r.2).max(0.01) * bias.at(r.1).exp());
         match measured {
             Some(v) => {
-                self.finished.insert(index, (m.frames, m.vmaf(crf), v));
+                self.finished.insert(index, (m.frames, crf, m.vmaf(crf), v));
             }
             None => {
                 self.reused.frames += m.frames;
@@ -405,14 +437,23 @@ mod tests {
 
     #[test]
     fn the_bias_of_samples_is_learned_and_shrunk() {
-        assert_eq!(deficit_bias(&[]), 0.0);
+        assert_eq!(deficit_bias(&[]), Bias::default());
         // Wholes scored 1 lower at 93: deficit 8 vs 7.
-        let r = deficit_bias(&[(100, 93.0, 92.0)]);
-        assert!((r - (8.0f64 / 7.0).ln() / 2.0).abs() < 1e-9);
-        let many: Vec<_> = (0..9).map(|_| (100, 93.0, 92.0)).collect();
-        assert!((deficit_bias(&many) - (8.0f64 / 7.0).ln() * 0.9).abs() < 1e-9);
+        let one = deficit_bias(&[(100, 30.0, 93.0, 92.0)]);
+        assert!((one.level - (8.0f64 / 7.0).ln() / 2.0).abs() < 1e-9 && one.per_crf == 0.0);
+        let many: Vec<_> = (0..9).map(|_| (100, 30.0, 93.0, 92.0)).collect();
+        assert!((deficit_bias(&many).level - (8.0f64 / 7.0).ln() * 0.9).abs() < 1e-9);
+        // Over-predicted at high CRFs, under- at low: a slope.
+        let spread =
+            [(100, 24.0, 93.0, 94.0), (100, 32.0, 93.0, 93.0), (100, 40.0, 93.0, 92.0), (100, 36.0, 93.0, 92.5)];
+        let b = deficit_bias(&spread);
+        assert!(b.per_crf > 0.0 && b.at(40.0) > b.at(24.0), "{b:?}");
         let m = model(240, -0.5, 0.08, 16.0, 0.1);
-        assert!(m.corrected(0.1).vmaf(30.0) < m.vmaf(30.0));
+        let c = m.corrected(&b);
+        for crf in [24.0, 32.0, 40.0] {
+            let want = 100.0 - (100.0 - m.vmaf(crf)) * b.at(crf).exp();
+            assert!((c.vmaf(crf) - want).abs() < 1e-9);
+        }
     }
 
     #[test]

@@ -36,6 +36,10 @@ use std::sync::{Mutex, mpsc};
 use std::time::Instant;
 use vmaf::VmafSpec;
 
+/// Shortest segment of the slope allocation, seconds: a shorter scene joins
+/// the next (every segment costs a survey probe and an encoder start).
+pub const MIN_SCENE_SECONDS: f64 = 4.0;
+
 /// Lowest and highest CRF the search may choose.
 pub const MIN_CRF: f64 = 10.0;
 pub const MAX_CRF: f64 = 55.0;
@@ -178,6 +182,10 @@ pub struct Fixed {
 pub const FLOOR_MARGIN: f64 = 1.0;
 /// Highest score the slope allocation plans a segment at, above the target.
 pub const CEILING_MARGIN: f64 = 2.0;
+/// Lowest score it plans one at, below the target: half a point above the
+/// floor, so that the measurement's spread around the plan seldom falls
+/// below the floor (each fall costs an encode).
+pub const PLAN_FLOOR_MARGIN: f64 = 0.5;
 /// Whole-segment encodes a segment measured below its floor may add.
 pub const MAX_REFINES: usize = 2;
 
@@ -471,10 +479,24 @@ fn tier_samples(
     tier_index: usize,
     steps: &Steps,
 ) -> std::result::Result<(Samples, usize), ProcessFailure> {
+    let tier = TIERS[tier_index];
+    cut_tier_samples(ffmpeg, job, tl, tier_index, tier.samples, tier.sample_seconds, steps)
+}
+
+/// `count` samples of `seconds` each, spread over the segment, cut as
+/// samples of tier `tier_index`.
+fn cut_tier_samples(
+    ffmpeg: &Path,
+    job: &SegmentJob,
+    tl: &Timeline,
+    tier_index: usize,
+    count: usize,
+    seconds: f64,
+    steps: &Steps,
+) -> std::result::Result<(Samples, usize), ProcessFailure> {
     let seg = job.segment;
-    let tier = &TIERS[tier_index];
     let fps = 1.0 / segments::output_frame_duration(tl, job.decimation_cycle);
-    let ranges = sample_ranges(&seg, tier.samples, (tier.sample_seconds * fps).round() as usize);
+    let ranges = sample_ranges(&seg, count, (seconds * fps).round() as usize);
     let frames = ranges.iter().map(|r| r.count).sum();
     if ranges.len() == 1 && ranges[0] == seg.range() {
         return Ok((None, frames));
@@ -598,8 +620,18 @@ struct Steps<'a> {
     report: &'a dyn Fn(Report),
 }
 
-/// The probes a survey makes per segment (see [`survey_segment`]).
-pub const SURVEY_PROBES: usize = 2;
+/// The probes a survey makes per segment at most (see [`survey_segment`]):
+/// two, a third when neither lands within [`SURVEY_NEAR`] of the target.
+pub const SURVEY_PROBES: usize = 3;
+const SURVEY_NEAR: f64 = 2.5;
+/// Segment seconds per survey sample (of the first tier's length; at most
+/// the first tier's count).
+const SURVEY_SECONDS_PER_SAMPLE: f64 = 5.0;
+/// A first probe this close to the target is the survey's only one once a
+/// neighbour has measured the curve's slope (the model then reaches the band's
+/// edges from it with that slope).
+const SURVEY_ONE_PROBE: f64 = 3.0;
+
 /// How far the survey's second probe is from its first when the first is
 /// on target already (CRF).
 const SURVEY_SPREAD: f64 = 3.0;
@@ -615,7 +647,9 @@ pub struct Survey {
 /// The slope allocation's survey of one segment: [`SURVEY_PROBES`] probes
 /// on the first tier's samples, at the first guess and where the search
 /// would go next (or [`SURVEY_SPREAD`] away when the first is on target),
-/// for the segment's own rate–quality model (see [`allocate::Model::fit`]).
+/// for the segment's own rate–quality model (see [`allocate::Model::fit`]);
+/// one when a neighbour measured the slope and the first probe is within
+/// [`SURVEY_ONE_PROBE`] of the target.
 pub fn survey_segment(
     ffmpeg: &Path,
     job: &SegmentJob,
@@ -626,16 +660,29 @@ pub fn survey_segment(
 ) -> std::result::Result<Survey, ProcessFailure> {
     let steps = Steps { cancel, threads, report };
     let space = tier_space(&job.params, &TIERS[0], job.slope);
-    let (samples, sample_frames) = tier_samples(ffmpeg, job, tl, 0, &steps)?;
+    // The first tier's samples, one per SURVEY_SECONDS_PER_SAMPLE of segment
+    // (short segments are surveyed on a fifth of their frames, not most).
+    let fps = 1.0 / segments::output_frame_duration(tl, job.decimation_cycle);
+    let count =
+        ((job.segment.frames() as f64 / fps / SURVEY_SECONDS_PER_SAMPLE).round() as usize).clamp(1, TIERS[0].samples);
+    let (samples, sample_frames) = cut_tier_samples(ffmpeg, job, tl, 0, count, TIERS[0].sample_seconds, &steps)?;
     let mut wholes = Vec::new();
     let mut probes: Vec<ProbeRecord> = Vec::new();
     let mut crf = space.next(&[], job.first_guess);
     while probes.len() < SURVEY_PROBES {
         let Next::Probe(c) = crf else { break };
         probes.push(probe(ffmpeg, job, tl, &samples, 0, c, &mut wholes, &steps)?);
+        if job.slope.is_some() && probes.len() == 1 && (probes[0].score - space.target).abs() <= SURVEY_ONE_PROBE {
+            break;
+        }
         let points: Vec<Point> = probes.iter().map(|p| Point { crf: p.crf, score: p.score }).collect();
+        if probes.len() == 2 && probes.iter().any(|p| (p.score - space.target).abs() <= SURVEY_NEAR) {
+            break;
+        }
         crf = match space.next(&points, job.first_guess) {
-            Next::Probe(n) if (n - c).abs() >= 1.0 => Next::Probe(n),
+            Next::Probe(n) if (n - c).abs() >= 1.0 && !probes.iter().any(|p| (p.crf - n).abs() < 1e-9) => {
+                Next::Probe(n)
+            }
             _ => {
                 let up = if points[0].score >= space.target { SURVEY_SPREAD } else { -SURVEY_SPREAD };
                 let n = (c + up).clamp(MIN_CRF, MAX_CRF);
@@ -912,7 +959,12 @@ pub fn encode(
     );
     ctx.cancel.check()?;
     let tl = segments::output_timeline(&src_tl, video.decimation_cycle);
-    let segs = segments::plan_segments(&tl, &cuts, params.chunk_seconds);
+    // Slope allocation: one scene a segment (a curve of its own), up to the
+    // chunk length; else segments of the chunk length starting at cuts.
+    let segs = match params.allocation {
+        Allocation::Slope => segments::plan_scene_segments(&tl, &cuts, MIN_SCENE_SECONDS, params.chunk_seconds),
+        Allocation::Target => segments::plan_segments(&tl, &cuts, params.chunk_seconds),
+    };
     let total_frames = tl.frames();
     let fingerprint = fingerprint(video, params, &segs);
     let workers_detail = match cluster.map(|c| &c.hosts) {
@@ -1475,7 +1527,7 @@ fn slope_plan(
     }
     let goal = allocate::Goal {
         target: params.target,
-        floor: params.target - FLOOR_MARGIN,
+        floor: params.target - PLAN_FLOOR_MARGIN,
         ceiling: params.target + CEILING_MARGIN,
         min_crf: MIN_CRF,
         max_crf: MAX_CRF,

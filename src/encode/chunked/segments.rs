@@ -235,6 +235,44 @@ pub fn plan_segments(tl: &Timeline, cuts: &[f64], target: f64) -> Vec<Segment> {
     bounds.windows(2).enumerate().map(|(index, w)| Segment { index, start: w[0], end: w[1] }).collect()
 }
 
+/// Cuts the timeline at its scene `cuts` (the slope allocation's segments:
+/// one scene, one rate–quality curve): a scene shorter than `min` seconds
+/// joins the next one, one longer than `max` is split into equal parts of
+/// at most `max`, and a last piece shorter than `min` joins the one before.
+pub fn plan_scene_segments(tl: &Timeline, cuts: &[f64], min: f64, max: f64) -> Vec<Segment> {
+    let n = tl.frames();
+    if n == 0 {
+        return vec![];
+    }
+    let end = tl.pts[n - 1] + tl.frame_duration();
+    let mut bounds = vec![0usize];
+    let mut sorted = cuts.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    for c in sorted {
+        let i = tl.index_near(c);
+        let last = *bounds.last().expect("non-empty");
+        if i > last && tl.pts[i] - tl.pts[last] >= min && end - tl.pts[i] >= min {
+            bounds.push(i);
+        }
+    }
+    bounds.push(n);
+    let mut split = vec![0usize];
+    for w in bounds.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let length = if b < n { tl.pts[b] } else { end } - tl.pts[a];
+        let parts = (length / max).ceil().max(1.0) as usize;
+        for k in 1..parts {
+            let i = tl.index_near(tl.pts[a] + length * k as f64 / parts as f64);
+            if i > *split.last().expect("non-empty") && i < b {
+                split.push(i);
+            }
+        }
+        split.push(b);
+    }
+    split.dedup();
+    split.windows(2).enumerate().map(|(index, w)| Segment { index, start: w[0], end: w[1] }).collect()
+}
+
 /// For each segment, whether it starts at one of the scene `cuts` (within
 /// half a frame).
 pub fn starts_at_cut(tl: &Timeline, cuts: &[f64], segs: &[Segment]) -> Vec<bool> {
@@ -381,6 +419,26 @@ mod tests {
         check_cover(&s, 900);
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].frames(), 525);
+    }
+
+    #[test]
+    fn scene_segments_follow_the_cuts_within_their_bounds() {
+        let t = tl(1500, 25.0); // 60 s
+        // Cuts at 1 s (too early: the first scene would be 1 s), 6, 8 (a
+        // 2 s scene: joins the next), 12, and a 48 s scene to the end.
+        let s = plan_scene_segments(&t, &[12.0, 1.0, 6.0, 8.0], 4.0, 15.0);
+        check_cover(&s, 1500);
+        let starts: Vec<f64> = s.iter().map(|s| s.start as f64 / 25.0).collect();
+        assert_eq!(starts, vec![0.0, 6.0, 12.0, 24.0, 36.0, 48.0]);
+        assert!(s.iter().all(|s| s.frames() as f64 / 25.0 <= 15.0 + 1e-9 && s.frames() as f64 / 25.0 >= 4.0));
+        // No cuts: equal parts of at most `max`.
+        let s = plan_scene_segments(&t, &[], 4.0, 15.0);
+        assert_eq!(s.iter().map(|s| s.frames()).collect::<Vec<_>>(), vec![375, 375, 375, 375]);
+        // A cut too near the end is not taken; a short file is one segment.
+        let s = plan_scene_segments(&t, &[58.0], 4.0, 15.0);
+        check_cover(&s, 1500);
+        assert!(s.last().unwrap().frames() >= 100);
+        assert_eq!(plan_scene_segments(&tl(10, 25.0), &[0.2], 4.0, 15.0).len(), 1);
     }
 
     #[test]
