@@ -47,11 +47,22 @@ pub struct EncodingFile {
     pub segments: BTreeMap<String, SegmentState>,
 }
 
+/// Where a segment stands (written as "pending", "encoding", "completed"
+/// or "failed", the design's words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentStatus {
+    #[default]
+    Pending,
+    Encoding,
+    Completed,
+    Failed,
+}
+
 /// One segment's state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct SegmentState {
-    /// "pending", "encoding", "completed" or "failed".
-    pub status: String,
+    pub status: SegmentStatus,
     pub attempts: u32,
     pub last_attempt: Option<String>,
     pub error: Option<String>,
@@ -187,7 +198,7 @@ mod tests {
             max_attempts: 3,
             segments: BTreeMap::from([(
                 "0".into(),
-                SegmentState { status: "completed".into(), attempts: 1, crf: Some(27.25), ..Default::default() },
+                SegmentState { status: SegmentStatus::Completed, attempts: 1, crf: Some(27.25), ..Default::default() },
             )]),
         }
     }

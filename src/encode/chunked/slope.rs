@@ -1,0 +1,117 @@
+//! The slope allocation's two steps over a file: the survey of every
+//! segment (on the file's workers) and the plan built from it (see
+//! [`allocate::Plan`]).
+
+use super::allocate::{self, Model, Probe};
+use super::guess::Guesses;
+use super::segment::{Survey, survey_segment};
+use super::segments::{Segment, Timeline};
+use super::{
+    CEILING_MARGIN, ChunkedParams, MAX_CRF, MIN_CRF, PLAN_FLOOR_MARGIN, Report, SegmentJob, SegmentResult,
+    report_event, retryable, retrying, thread_share,
+};
+use crate::encode::Ctx;
+use crate::error::{Error, ProcessFailure, Result};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Surveys every segment of `todo` for the slope allocation (see
+/// [`survey_segment`]), on the file's workers.
+pub fn survey_all(
+    ctx: &Ctx,
+    input: &Path,
+    todo: &[Segment],
+    make_job: &(dyn Fn(Segment) -> SegmentJob + Sync),
+    tl: &Timeline,
+    params: &ChunkedParams,
+    guesses: &Mutex<Guesses>,
+) -> Result<BTreeMap<usize, Survey>> {
+    let queue = Mutex::new(todo.iter().copied().collect::<VecDeque<_>>());
+    let out = Mutex::new(BTreeMap::new());
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    let active = AtomicUsize::new(0);
+    let budget = params.threads_per_worker * params.workers as u32;
+    std::thread::scope(|scope| {
+        for _ in 0..params.workers {
+            scope.spawn(|| {
+                loop {
+                    if failure.lock().expect("failure").is_some() || ctx.cancel.is_cancelled() {
+                        break;
+                    }
+                    let Some(seg) = queue.lock().expect("queue").pop_front() else { break };
+                    active.fetch_add(1, Ordering::SeqCst);
+                    let job = make_job(seg);
+                    let threads = || {
+                        let queued = !queue.lock().expect("queue").is_empty();
+                        thread_share(budget, params.threads_per_worker, queued, active.load(Ordering::SeqCst), 0)
+                    };
+                    let report = |r: Report| report_event(ctx, input, params, guesses, r);
+                    let mut r = survey_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &threads, &report);
+                    if let Err(e) = &r
+                        && retryable(e)
+                    {
+                        retrying(ctx, input, seg.index, e);
+                        r = survey_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &threads, &report);
+                    }
+                    active.fetch_sub(1, Ordering::SeqCst);
+                    match r {
+                        Ok(s) => {
+                            out.lock().expect("surveys").insert(seg.index, s);
+                        }
+                        Err(ProcessFailure::Cancelled(signal)) => {
+                            failure.lock().expect("failure").get_or_insert(Error::Cancelled { signal });
+                        }
+                        Err(e) => {
+                            failure.lock().expect("failure").get_or_insert(Error::process(input)(e));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().expect("failure") {
+        return Err(e);
+    }
+    ctx.cancel.check()?;
+    Ok(out.into_inner().expect("surveys"))
+}
+
+/// The slope allocation of the segments `surveys` surveyed, after what
+/// earlier runs settled (`results`).
+pub fn slope_plan(
+    params: &ChunkedParams,
+    segs: &[Segment],
+    surveys: &BTreeMap<usize, Survey>,
+    results: &BTreeMap<usize, SegmentResult>,
+) -> allocate::Plan {
+    let probes = |s: &Survey| -> Vec<Probe> {
+        s.probes.iter().map(|p| Probe { crf: p.crf, score: p.score, bytes: p.bytes }).collect()
+    };
+    let own: Vec<(f64, f64)> = surveys
+        .iter()
+        .filter(|(_, s)| Model::own_slopes(&probes(s)))
+        .filter_map(|(i, s)| Model::fit(&probes(s), s.sample_frames, segs[*i].frames(), (0.0, 0.0)))
+        .map(|m| m.slopes())
+        .collect();
+    let pooled = allocate::pooled_slopes(&own);
+    let models = surveys
+        .iter()
+        .filter_map(|(i, s)| Some((*i, Model::fit(&probes(s), s.sample_frames, segs[*i].frames(), pooled)?)))
+        .collect();
+    let mut reused = allocate::Settled::default();
+    for r in results.values() {
+        reused.frames += r.frames;
+        reused.score_frames += r.frames as f64 * r.measured_vmaf.unwrap_or(r.predicted_vmaf);
+    }
+    let goal = allocate::Goal {
+        target: params.target,
+        floor: params.target - PLAN_FLOOR_MARGIN,
+        ceiling: params.target + CEILING_MARGIN,
+        min_crf: MIN_CRF,
+        max_crf: MAX_CRF,
+        step: params.crf_step,
+    };
+    allocate::Plan::new(goal, models, reused)
+}
