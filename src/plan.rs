@@ -6,10 +6,9 @@ use crate::analysis::audio::AudioPlan;
 use crate::analysis::resolution::ResolutionClass;
 use crate::config::Settings;
 use crate::config::{Auto, ChunkedMode};
-use crate::encode::chunked::{self, ChunkedParams};
 use crate::error::ToolError;
 use crate::tools::{FFMPEG_FIX, FfmpegCaps};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How the video stream is encoded.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -167,6 +166,70 @@ pub fn measurement_subsample(setting: u32) -> u32 {
     if setting > 1 && setting.is_multiple_of(2) { setting + 1 } else { setting.max(1) }
 }
 
+/// Settings of the chunked path for one file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChunkedParams {
+    pub target: f64,
+    pub chunk_seconds: f64,
+    pub workers: usize,
+    pub threads_per_worker: u32,
+    /// `n_subsample` for the measurement of finished segments.
+    pub subsample: u32,
+    /// `n_subsample` for the CRF probes (odd; 1: every frame).
+    #[serde(default)]
+    pub probe_subsample: u32,
+    /// Settle on predicted CRFs without a confirming probe (see
+    /// [`crate::encode::chunked::run_segment`]).
+    #[serde(default)]
+    pub predict: bool,
+    pub pool: String,
+    /// CRF step the encoder accepts (0.25 with SVT-AV1 ≥ 4).
+    pub crf_step: f64,
+    /// Bytes of one decoded frame (after crop), to size the probes' sample files.
+    #[serde(default)]
+    pub frame_bytes: u64,
+    /// How segments' CRFs are chosen.
+    #[serde(default)]
+    pub allocation: Allocation,
+}
+
+/// How the chunked path chooses segments' CRFs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Allocation {
+    /// Together, at an equal rate–quality slope (see [`crate::encode::chunked::allocate`]): the
+    /// film's mean reaches the target, each segment within the band.
+    Slope,
+    /// Each segment on its own to the target (the design's three tiers).
+    #[default]
+    Target,
+}
+
+/// Parallel encoders for this machine: bounded by cores, by free memory (one
+/// SVT-AV1 encoder needs about 1.2 GB per megapixel of frame) and by
+/// `max_memory`.
+pub fn default_workers(width: u32, height: u32, max_memory: u64) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per_worker = encoder_memory(width, height);
+    let available = available_memory().unwrap_or(max_memory).min(max_memory);
+    let by_memory = (available / per_worker).max(1) as usize;
+    cores.min(by_memory).clamp(1, 32)
+}
+
+/// Memory one SVT-AV1 encoder of a `width`x`height` picture needs (about
+/// 1.2 GB per megapixel, at least 500 MB).
+pub fn encoder_memory(width: u32, height: u32) -> u64 {
+    (f64::from(width) * f64::from(height) / 1e6 * 1.2e9).max(5e8) as u64
+}
+
+/// MemAvailable from /proc/meminfo, in bytes.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Decides everything for `analysis` under `settings`. `chunked` says
 /// whether the chunked path can run (see [`chunked_available`]); asking for
 /// it when it cannot is an error.
@@ -257,7 +320,7 @@ pub fn plan(
         let (w, h) = analysis.picture_size();
         let workers = match settings.processing.parallel_jobs {
             Auto::Value(n) => n as usize,
-            Auto::Auto => chunked::default_workers(w, h, settings.resources.max_memory.0),
+            Auto::Auto => default_workers(w, h, settings.resources.max_memory.0),
         };
         let cpu_share = cpu_share(settings);
         let workers = workers.min(cpu_share).max(1);
@@ -271,9 +334,9 @@ pub fn plan(
             predict: e.vmaf_predict,
             pool: e.vmaf_pool.clone(),
             allocation: if e.chunked_allocation == "target" || settings.distributed.hosts.is_some() {
-                chunked::Allocation::Target
+                Allocation::Target
             } else {
-                chunked::Allocation::Slope
+                Allocation::Slope
             },
             crf_step: if caps.svtav1_major().unwrap_or(0) >= 4 { 0.25 } else { 1.0 },
             frame_bytes: {

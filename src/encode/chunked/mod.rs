@@ -26,7 +26,8 @@ use crate::error::{Error, ProcessFailure, Result};
 use crate::events::{Event, PredictionSource, SegmentStep, Stage};
 use crate::job::WorkDir;
 use crate::job::state::{self, EncodingFile, ProbeRecord, ProgressFile, SegmentEntry, SegmentStatus, SegmentsFile};
-use crate::plan::VideoPlan;
+pub use crate::plan::{Allocation, ChunkedParams};
+use crate::plan::{VideoPlan, available_memory, encoder_memory};
 use guess::Guesses;
 use search::Point;
 use segments::Segment;
@@ -66,45 +67,6 @@ pub const TIERS: [Tier; 3] = [
     Tier { samples: 6, sample_seconds: 2.0, target_reduction: 0.0 },
     Tier { samples: 6, sample_seconds: 2.0, target_reduction: 2.0 },
 ];
-
-/// Settings of the chunked path for one file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ChunkedParams {
-    pub target: f64,
-    pub chunk_seconds: f64,
-    pub workers: usize,
-    pub threads_per_worker: u32,
-    /// `n_subsample` for the measurement of finished segments.
-    pub subsample: u32,
-    /// `n_subsample` for the CRF probes (odd; 1: every frame).
-    #[serde(default)]
-    pub probe_subsample: u32,
-    /// Settle on predicted CRFs without a confirming probe (see
-    /// [`run_segment`]).
-    #[serde(default)]
-    pub predict: bool,
-    pub pool: String,
-    /// CRF step the encoder accepts (0.25 with SVT-AV1 ≥ 4).
-    pub crf_step: f64,
-    /// Bytes of one decoded frame (after crop), to size the probes' sample files.
-    #[serde(default)]
-    pub frame_bytes: u64,
-    /// How segments' CRFs are chosen.
-    #[serde(default)]
-    pub allocation: Allocation,
-}
-
-/// How the chunked path chooses segments' CRFs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Allocation {
-    /// Together, at an equal rate–quality slope (see [`allocate`]): the
-    /// film's mean reaches the target, each segment within the band.
-    Slope,
-    /// Each segment on its own to the target (the design's three tiers).
-    #[default]
-    Target,
-}
 
 /// Sample files up to this size are written raw (nothing to encode or
 /// decode); bigger ones (UHD, long tiers) losslessly compressed with FFV1.
@@ -216,31 +178,6 @@ pub(crate) fn thread_share(budget: u32, per_worker: u32, queued: bool, active: u
     (budget / sharing as u32).max(1)
 }
 
-/// Parallel encoders for this machine: bounded by cores, by free memory (one
-/// SVT-AV1 encoder needs about 1.2 GB per megapixel of frame) and by
-/// `max_memory`.
-pub fn default_workers(width: u32, height: u32, max_memory: u64) -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let per_worker = encoder_memory(width, height);
-    let available = available_memory().unwrap_or(max_memory).min(max_memory);
-    let by_memory = (available / per_worker).max(1) as usize;
-    cores.min(by_memory).clamp(1, 32)
-}
-
-/// Memory one SVT-AV1 encoder of a `width`x`height` picture needs (about
-/// 1.2 GB per megapixel, at least 500 MB).
-pub fn encoder_memory(width: u32, height: u32) -> u64 {
-    (f64::from(width) * f64::from(height) / 1e6 * 1.2e9).max(5e8) as u64
-}
-
-/// MemAvailable from /proc/meminfo, in bytes.
-pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 /// Everything the chunked path produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChunkedReport {
@@ -304,9 +241,19 @@ pub fn encode(
         input: input.to_path_buf(),
         stage: Stage::Video,
         detail: format!(
-            "chunked: {} of ~{}s ({} found, {:.1}s), VMAF target {}, {workers_detail}",
-            crate::report::count(segs.len(), "segment"),
-            params.chunk_seconds,
+            "chunked: {} ({} found, {:.1}s), VMAF target {}, {workers_detail}",
+            match params.allocation {
+                Allocation::Slope => format!(
+                    "{} (scenes of {MIN_SCENE_SECONDS}–{} s), CRFs at an equal slope for the film's mean",
+                    crate::report::count(segs.len(), "segment"),
+                    params.chunk_seconds
+                ),
+                Allocation::Target => format!(
+                    "{} of ~{}s, each searched to the target",
+                    crate::report::count(segs.len(), "segment"),
+                    params.chunk_seconds
+                ),
+            },
             crate::report::count(cuts.len(), "scene cut"),
             t0.elapsed().as_secs_f64(),
             params.target,
@@ -798,7 +745,7 @@ mod tests {
 
     #[test]
     fn workers_respect_memory() {
-        assert_eq!(default_workers(3840, 2160, 1 << 30), 1);
-        assert!(default_workers(1280, 720, 64 << 30) >= 1);
+        assert_eq!(crate::plan::default_workers(3840, 2160, 1 << 30), 1);
+        assert!(crate::plan::default_workers(1280, 720, 64 << 30) >= 1);
     }
 }
