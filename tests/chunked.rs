@@ -340,6 +340,24 @@ fn chunked_encode_hits_the_target(allocation: &str) {
         assert!(measured >= 91.5, "segment measured {measured}: {s}");
     }
     assert!(weighted / frames >= 92.5, "{allocation}: mean measured {}", weighted / frames);
+    // The video stage's progress only rises, to 100; with a survey, it moves
+    // (with an ETA) before the first segment encode starts.
+    let video: Vec<f64> = ev
+        .iter()
+        .filter(|e| e["event"] == "progress" && e["stage"]["kind"] == "video")
+        .map(|e| e["percent"].as_f64().unwrap())
+        .collect();
+    assert!(video.windows(2).all(|w| w[1] >= w[0] - 1e-9), "{video:?}");
+    assert!((video.last().copied().unwrap() - 100.0).abs() < 1e-6);
+    if allocation == "slope" {
+        let first_encode =
+            ev.iter().position(|e| e["event"] == "segment_step" && e["step"]["kind"] == "encoding").unwrap();
+        assert!(
+            ev[..first_encode].iter().any(|e| e["event"] == "progress"
+                && e["stage"]["kind"] == "video"
+                && e["eta_seconds"].as_f64().is_some())
+        );
+    }
     assert_chunked_sequence(&ev);
     let out = out_dir.join("chunky.mkv");
     assert_eq!(frame_count(&out), frame_count(&src), "every frame exactly once");

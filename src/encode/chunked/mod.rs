@@ -615,6 +615,12 @@ pub fn encode(
             }
             let frames_done: usize = results.values().map(|r| r.frames).sum();
             let fraction = frames_done as f64 / total_frames as f64;
+            // After a survey, the encodes are the rest of the stage.
+            let shown = if surveys.is_empty() {
+                fraction
+            } else {
+                slope::SURVEY_SHARE + (1.0 - slope::SURVEY_SHARE) * fraction
+            };
             state::write_atomic(
                 &prog_file,
                 &ProgressFile {
@@ -622,7 +628,7 @@ pub fn encode(
                     status: "encoding".into(),
                     created_at: created.clone(),
                     updated_at: state::now(),
-                    total_progress: fraction * 100.0,
+                    total_progress: shown * 100.0,
                     segments_completed: results.len(),
                     segments_failed: enc.failed_segments as usize,
                     current_segment: queue.lock().expect("queue").front().map(|s| s.index),
@@ -635,7 +641,7 @@ pub fn encode(
             ctx.events.emit(&Event::Progress {
                 input: input.to_path_buf(),
                 stage: Stage::Video,
-                percent: fraction * 100.0,
+                percent: shown * 100.0,
                 frame: frames_done as u64,
                 fps,
                 speed: fps * tl.frame_duration(),
