@@ -40,6 +40,8 @@ struct State {
     segments: BTreeMap<usize, ProgressBar>,
     /// Segments finished and in all, for the current file's chunked video.
     segment_count: Option<(usize, usize)>,
+    /// The video stage under way is the chunked path's.
+    chunked: bool,
     /// Last plain-mode progress decile printed.
     last_decile: Option<(Stage, u64)>,
 }
@@ -167,6 +169,12 @@ fn progress_message(
     }
 }
 
+/// The chunked path's progress before its first segment encode (the slope
+/// allocation's survey: nothing encoded, no speed to show).
+fn survey_message(eta_seconds: Option<f64>) -> String {
+    format!("surveying the segments, ETA {}", eta_seconds.map(format_duration).unwrap_or_else(|| "--".into()))
+}
+
 impl EventSink for Terminal {
     fn emit(&self, event: &Event) {
         let mut state = self.state.lock().expect("terminal lock");
@@ -227,10 +235,21 @@ impl EventSink for Terminal {
                     self.print(&state, format!("  {} {detail}", stage.label()).trim_end());
                 }
                 state.last_decile = None;
+                if *stage == Stage::Video {
+                    state.chunked = detail.starts_with("chunked");
+                }
                 self.start_bar(&mut state, &stage.label());
             }
             Event::Progress { stage, percent, fps, speed, eta_seconds, projected_bytes, .. } => {
-                let msg = progress_message(*stage, state.segment_count, *fps, *speed, *eta_seconds, *projected_bytes);
+                let surveying = *stage == Stage::Video
+                    && state.chunked
+                    && *fps == 0.0
+                    && state.segment_count.is_none_or(|(d, _)| d == 0);
+                let msg = if surveying {
+                    survey_message(*eta_seconds)
+                } else {
+                    progress_message(*stage, state.segment_count, *fps, *speed, *eta_seconds, *projected_bytes)
+                };
                 if let Some(bar) = &state.bar {
                     bar.set_position((*percent * 10.0) as u64);
                     bar.set_message(msg);
@@ -384,5 +403,6 @@ mod tests {
         let audio = progress_message(Stage::Audio(0), Some((6, 6)), 0.0, 39.8, Some(0.0), Some(60_000));
         assert_eq!(audio, "39.80x, ETA 00h 00m 00s, ~58.6 KiB");
         assert_eq!(progress_message(Stage::Mux, Some((6, 6)), 0.0, 0.0, None, None), "");
+        assert_eq!(survey_message(Some(74.0)), "surveying the segments, ETA 00h 01m 14s");
     }
 }
