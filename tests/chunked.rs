@@ -727,3 +727,46 @@ fn a_segment_that_fails_once_is_tried_again_and_the_film_finishes() {
     );
     assert_eq!(frame_count(&out_dir.join("chunky.mkv")), frame_count(&src));
 }
+
+#[test]
+fn a_job_killed_after_its_survey_resumes_without_surveying_again() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("survey me.mkv");
+    std::fs::copy(chunk_clip(), &src).unwrap();
+    let out_dir = t.path().join("out");
+    let mut c = chunked_drapto(t.path());
+    c.env("DRAPTO_CHUNKED_ALLOCATION", "slope");
+    let mut child = c
+        .args(["encode", "--json", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut probes = 0;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        probes += usize::from(line.contains("\"segment_probe\""));
+        // The survey is over when the first segment encode starts.
+        if line.contains("\"segment_step\"") && line.contains("\"encoding\"") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(probes > 0);
+    let mut c = chunked_drapto(t.path());
+    c.env("DRAPTO_CHUNKED_ALLOCATION", "slope");
+    let o = run(c.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    assert!(o.status.success());
+    let ev = events(&o);
+    let resumed = ev
+        .iter()
+        .find(|e| e["event"] == "warning" && e["message"].as_str().unwrap().starts_with("resuming"))
+        .expect("the run says what it reused");
+    assert!(resumed["message"].as_str().unwrap().contains("surveyed"), "{resumed}");
+    assert!(!ev.iter().any(|e| e["event"] == "segment_probe"), "no segment is surveyed twice");
+    assert_eq!(frame_count(&out_dir.join("survey me.mkv")), frame_count(&src));
+}

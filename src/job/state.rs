@@ -81,6 +81,17 @@ pub struct SegmentState {
     /// The host that encoded it (distributed runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// What the slope allocation's survey measured of it (kept so that a
+    /// resumed job does not survey it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey: Option<SurveyRecord>,
+}
+
+/// A segment's survey: its probes and the frames they encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SurveyRecord {
+    pub sample_frames: usize,
+    pub probes: Vec<ProbeRecord>,
 }
 
 /// One probe of the CRF search.

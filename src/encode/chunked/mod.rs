@@ -324,11 +324,30 @@ pub fn encode(
             );
         }
     }
+    // Surveys of segments not finished are kept (the slope allocation's).
+    let surveyed: BTreeMap<usize, Survey> = enc
+        .segments
+        .iter()
+        .filter_map(|(k, st)| {
+            let i: usize = k.parse().ok()?;
+            let s = st.survey.clone().filter(|_| !results.contains_key(&i) && i < segs.len())?;
+            Some((i, Survey { probes: s.probes, sample_frames: s.sample_frames }))
+        })
+        .collect();
     enc.segments.retain(|k, _| k.parse().is_ok_and(|i: usize| results.contains_key(&i)));
-    if !results.is_empty() {
+    for (i, s) in &surveyed {
+        enc.segments.entry(i.to_string()).or_default().survey =
+            Some(state::SurveyRecord { sample_frames: s.sample_frames, probes: s.probes.clone() });
+    }
+    if !results.is_empty() || !surveyed.is_empty() {
         ctx.events.emit(&Event::Warning {
             input: Some(input.to_path_buf()),
-            message: format!("resuming: {} of {} segments already encoded and verified", results.len(), segs.len()),
+            message: format!(
+                "resuming: {} of {} segments already encoded and verified{}",
+                results.len(),
+                segs.len(),
+                if surveyed.is_empty() { String::new() } else { format!(", {} surveyed", surveyed.len()) }
+            ),
         });
     }
     let seg_state = SegmentsFile {
@@ -407,7 +426,18 @@ pub fn encode(
     // The slope allocation: every segment to encode is surveyed first, then
     // each one's CRF is decided as its encode starts (see allocate::Plan).
     let surveys: BTreeMap<usize, Survey> = if params.allocation == Allocation::Slope && cluster.is_none() {
-        slope::survey_all(ctx, input, &todo, &base_job, &src_tl, params, &guesses)?
+        // Each survey is written to the state as it finishes.
+        let enc_lock = Mutex::new(enc);
+        let record = |index: usize, s: &Survey| -> Result<()> {
+            let mut e = enc_lock.lock().expect("state");
+            e.segments.entry(index.to_string()).or_default().survey =
+                Some(state::SurveyRecord { sample_frames: s.sample_frames, probes: s.probes.clone() });
+            e.updated_at = state::now();
+            state::write_atomic(&enc_file, &*e)
+        };
+        let r = slope::survey_all(ctx, input, &todo, &base_job, &src_tl, params, &guesses, surveyed, &record);
+        enc = enc_lock.into_inner().expect("state");
+        r?
     } else {
         BTreeMap::new()
     };

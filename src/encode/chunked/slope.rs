@@ -23,7 +23,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub const SURVEY_SHARE: f64 = 0.33;
 
 /// Surveys every segment of `todo` for the slope allocation (see
-/// [`survey_segment`]), on the file's workers.
+/// [`survey_segment`]), on the file's workers, but those `done` already (a
+/// resumed job's); `record` keeps each survey as it finishes.
+#[allow(clippy::too_many_arguments)]
 pub fn survey_all(
     ctx: &Ctx,
     input: &Path,
@@ -32,15 +34,17 @@ pub fn survey_all(
     tl: &Timeline,
     params: &ChunkedParams,
     guesses: &Mutex<Guesses>,
+    done: BTreeMap<usize, Survey>,
+    record: &(dyn Fn(usize, &Survey) -> Result<()> + Sync),
 ) -> Result<BTreeMap<usize, Survey>> {
-    let queue = Mutex::new(todo.iter().copied().collect::<VecDeque<_>>());
-    let out = Mutex::new(BTreeMap::new());
+    let queue = Mutex::new(todo.iter().filter(|s| !done.contains_key(&s.index)).copied().collect::<VecDeque<_>>());
+    let surveyed = AtomicUsize::new(todo.iter().filter(|s| done.contains_key(&s.index)).map(|s| s.frames()).sum());
+    let out = Mutex::new(done);
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     let active = AtomicUsize::new(0);
     let budget = params.threads_per_worker * params.workers as u32;
     let started = std::time::Instant::now();
     let total: usize = todo.iter().map(|s| s.frames()).sum();
-    let surveyed = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..params.workers {
             scope.spawn(|| {
@@ -66,6 +70,9 @@ pub fn survey_all(
                     active.fetch_sub(1, Ordering::SeqCst);
                     match r {
                         Ok(s) => {
+                            if let Err(e) = record(seg.index, &s) {
+                                failure.lock().expect("failure").get_or_insert(e);
+                            }
                             out.lock().expect("surveys").insert(seg.index, s);
                             let done = surveyed.fetch_add(seg.frames(), Ordering::SeqCst) + seg.frames();
                             let percent = 100.0 * SURVEY_SHARE * done as f64 / total.max(1) as f64;
