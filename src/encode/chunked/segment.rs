@@ -443,18 +443,18 @@ struct Steps<'a> {
 /// The probes a survey makes per segment at most (see [`survey_segment`]):
 /// two, a third when neither lands within [`SURVEY_NEAR`] of the target.
 pub const SURVEY_PROBES: usize = 3;
-const SURVEY_NEAR: f64 = 2.5;
+pub const SURVEY_NEAR: f64 = 2.5;
 /// Segment seconds per survey sample (of the first tier's length; at most
 /// the first tier's count).
-const SURVEY_SECONDS_PER_SAMPLE: f64 = 5.0;
+pub const SURVEY_SECONDS_PER_SAMPLE: f64 = 5.0;
 /// A first probe this close to the target is the survey's only one once a
 /// neighbour has measured the curve's slope (the model then reaches the band's
 /// edges from it with that slope).
-const SURVEY_ONE_PROBE: f64 = 3.0;
+pub const SURVEY_ONE_PROBE: f64 = 3.0;
 
 /// How far the survey's second probe is from its first when the first is
 /// on target already (CRF).
-const SURVEY_SPREAD: f64 = 3.0;
+pub const SURVEY_SPREAD: f64 = 3.0;
 
 /// What the slope allocation's survey learned of one segment.
 #[derive(Debug, Clone)]
@@ -467,7 +467,7 @@ pub struct Survey {
 /// The slope allocation's survey of one segment: [`SURVEY_PROBES`] probes
 /// on the first tier's samples, at the first guess and where the search
 /// would go next (or [`SURVEY_SPREAD`] away when the first is on target),
-/// for the segment's own rate–quality model (see [`allocate::Model::fit`]);
+/// for the segment's own rate–quality model (see [`super::allocate::Model::fit`]);
 /// one when a neighbour measured the slope and the first probe is within
 /// [`SURVEY_ONE_PROBE`] of the target.
 pub fn survey_segment(
@@ -612,7 +612,7 @@ fn keep(
 /// (the encode is kept if it settles on the same CRF). A segment settled by
 /// its probes is held to its measurement too: below the target by more
 /// than [`FLOOR_MARGIN`], it is searched further on wholes
-/// ([`refine_below_floor`]). When no CRF reaches even the last tier's
+/// (`refine_below_floor`). When no CRF reaches even the last tier's
 /// target, the lowest CRF within half a point of the best score probed is
 /// taken (not the CRF floor: below it, bytes buy nothing), and reported.
 pub fn run_segment(
