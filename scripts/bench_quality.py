@@ -113,12 +113,9 @@ def measured(tag, args, env_extra=None):
 def interp(xs, ys, x):
     """Piecewise-linear y at x over sorted xs (extrapolated from the end pairs)."""
     pts = sorted(zip(xs, ys))
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
-        if x <= x1 or (x1, y1) == pts[-1]:
-            if x < pts[0][0]:
-                (x0, y0), (x1, y1) = pts[0], pts[1]
-            return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 != x0 else y0
-    return pts[-1][1]
+    pairs = list(zip(pts, pts[1:]))
+    (x0, y0), (x1, y1) = next((p for p in pairs if x <= p[1][0]), pairs[-1])
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 != x0 else y0
 
 
 rows = [measured(f"p{preset}-crf{c}", ["--no-chunked", "--crf", str(c)]) for c in ladder]
@@ -161,7 +158,6 @@ for r in rows:
                  f"one CRF reaching this worst 2 s: {need / 1e6:.2f} MB")
     print(f"{r['tag']:<28} {r['bytes'] / 1e6:>8.2f} {r['mean']:>7.2f} {r['worst2s']:>8.2f} {r['p1']:>8.2f} "
           f"{r['wall']:>7.1f}  {extra}")
-std_crf = None
 for r in rows[len(ladder):]:
     segs = r["segments"]
     if not segs:

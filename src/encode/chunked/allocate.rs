@@ -92,8 +92,7 @@ impl Model {
 
     /// Whether `probes` measure slopes of their own (two CRFs apart).
     pub fn own_slopes(probes: &[Probe]) -> bool {
-        let xs: Vec<f64> = probes.iter().map(|p| p.crf).collect();
-        line_slope(&xs, &xs).is_some()
+        spread(&probes.iter().map(|p| p.crf).collect::<Vec<_>>()).is_some()
     }
 
     /// The same model with its deficit scaled by `e^bias(c)` (learned from
@@ -113,18 +112,22 @@ impl Model {
 /// Slope of the least-squares line through `(xs, ys)`; `None` when the xs
 /// do not spread.
 fn line_slope(xs: &[f64], ys: &[f64]) -> Option<f64> {
-    let n = xs.len() as f64;
+    let (mx, sxx) = spread(xs)?;
+    let my = ys.iter().sum::<f64>() / xs.len() as f64;
+    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    Some(sxy / sxx)
+}
+
+/// The mean of `xs` and the sum of their squared distances from it, when
+/// there are two or more that spread (a sum of 0.25 or more: two CRFs half
+/// a step apart); `None` otherwise.
+fn spread(xs: &[f64]) -> Option<(f64, f64)> {
     if xs.len() < 2 {
         return None;
     }
-    let mx = xs.iter().sum::<f64>() / n;
-    let my = ys.iter().sum::<f64>() / n;
+    let mx = xs.iter().sum::<f64>() / xs.len() as f64;
     let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
-    if sxx < 0.25 {
-        return None;
-    }
-    let sxy: f64 = xs.iter().zip(ys).map(|(x, y)| (x - mx) * (y - my)).sum();
-    Some(sxy / sxx)
+    (sxx >= 0.25).then_some((mx, sxx))
 }
 
 /// Pooled slopes: the median of the models' (`DEFAULT_SLOPE`/`DEFAULT_D`
@@ -269,7 +272,8 @@ pub struct Plan {
     running: BTreeMap<usize, (usize, f64, f64)>,
     /// Finished: frames, kept CRF, model score there, measured score.
     finished: BTreeMap<usize, (usize, f64, f64, f64)>,
-    /// Segments settled before this run (a resume): frames and score.
+    /// Segments settled without a model's measurement to learn from:
+    /// earlier runs' (a resume) and finished ones that were not measured.
     reused: Settled,
 }
 

@@ -331,13 +331,12 @@ pub fn encode(
         .filter_map(|(k, st)| {
             let i: usize = k.parse().ok()?;
             let s = st.survey.clone().filter(|_| !results.contains_key(&i) && i < segs.len())?;
-            Some((i, Survey { probes: s.probes, sample_frames: s.sample_frames }))
+            Some((i, s))
         })
         .collect();
     enc.segments.retain(|k, _| k.parse().is_ok_and(|i: usize| results.contains_key(&i)));
     for (i, s) in &surveyed {
-        enc.segments.entry(i.to_string()).or_default().survey =
-            Some(state::SurveyRecord { sample_frames: s.sample_frames, probes: s.probes.clone() });
+        enc.segments.entry(i.to_string()).or_default().survey = Some(s.clone());
     }
     if !results.is_empty() || !surveyed.is_empty() {
         ctx.events.emit(&Event::Warning {
@@ -430,8 +429,7 @@ pub fn encode(
         let enc_lock = Mutex::new(enc);
         let record = |index: usize, s: &Survey| -> Result<()> {
             let mut e = enc_lock.lock().expect("state");
-            e.segments.entry(index.to_string()).or_default().survey =
-                Some(state::SurveyRecord { sample_frames: s.sample_frames, probes: s.probes.clone() });
+            e.segments.entry(index.to_string()).or_default().survey = Some(s.clone());
             e.updated_at = state::now();
             state::write_atomic(&enc_file, &*e)
         };
@@ -517,13 +515,9 @@ pub fn encode(
                                 }
                                 let _ = ptx2.send(rep);
                             };
-                            let mut r = run_segment(ctx.ffmpeg, &job, src_tl, ctx.cancel, &threads, &report);
-                            if let Err(e) = &r
-                                && retryable(e)
-                            {
-                                retrying(ctx, input, seg.index, e);
-                                r = run_segment(ctx.ffmpeg, &job, src_tl, ctx.cancel, &threads, &report);
-                            }
+                            let mut r = once_more(ctx, input, seg.index, || {
+                                run_segment(ctx.ffmpeg, &job, src_tl, ctx.cancel, &threads, &report)
+                            });
                             // Known before this worker makes its next job
                             // (the coordinator records it again).
                             if let Ok(res) = &mut r {
@@ -729,18 +723,25 @@ pub(crate) fn report_event(ctx: &Ctx, input: &Path, params: &ChunkedParams, gues
     });
 }
 
-/// Whether a segment that failed so is tried once more: every failure but
-/// cancellation (the other segments are unaffected either way).
-pub(crate) fn retryable(e: &ProcessFailure) -> bool {
-    !matches!(e, ProcessFailure::Cancelled(_))
-}
-
-/// Says that segment `index` failed with `e` and is tried again.
-pub(crate) fn retrying(ctx: &Ctx, input: &Path, index: usize, e: &ProcessFailure) {
-    ctx.events.emit(&Event::Warning {
-        input: Some(input.to_path_buf()),
-        message: format!("segment {} failed ({e}); trying it once more", index + 1),
-    });
+/// Runs `step` of segment `index`, and once more (saying so) when it fails
+/// for any reason but cancellation: one transient failure does not fail
+/// the film, and the other segments are unaffected either way.
+pub(crate) fn once_more<T>(
+    ctx: &Ctx,
+    input: &Path,
+    index: usize,
+    mut step: impl FnMut() -> std::result::Result<T, ProcessFailure>,
+) -> std::result::Result<T, ProcessFailure> {
+    match step() {
+        Err(e) if !matches!(e, ProcessFailure::Cancelled(_)) => {
+            ctx.events.emit(&Event::Warning {
+                input: Some(input.to_path_buf()),
+                message: format!("segment {} failed ({e}); trying it once more", index + 1),
+            });
+            step()
+        }
+        r => r,
+    }
 }
 
 /// Hash of everything that decides the encoded segments.

@@ -456,13 +456,9 @@ pub const SURVEY_ONE_PROBE: f64 = 3.0;
 /// on target already (CRF).
 pub const SURVEY_SPREAD: f64 = 3.0;
 
-/// What the slope allocation's survey learned of one segment.
-#[derive(Debug, Clone)]
-pub struct Survey {
-    pub probes: Vec<ProbeRecord>,
-    /// Frames the probes encoded.
-    pub sample_frames: usize,
-}
+/// What the slope allocation's survey learned of one segment: what the
+/// state records of it (probes and the frames they encoded).
+pub type Survey = crate::job::state::SurveyRecord;
 
 /// The slope allocation's survey of one segment: [`SURVEY_PROBES`] probes
 /// on the first tier's samples, at the first guess and where the search
@@ -633,8 +629,8 @@ pub fn run_segment(
     let mut wholes: Vec<Whole> = Vec::new();
     let mut may_predict = job.params.predict;
     let mut mispredictions = 0;
-    // (CRF, predicted score, tier, how the score is known, encode)
-    let mut chosen: Option<(f64, f64, usize, PredictionSource, usize)> = None;
+    // (predicted score, tier, how the score is known, encode)
+    let mut chosen: Option<(f64, usize, PredictionSource, usize)> = None;
     for (tier_index, tier) in TIERS.iter().enumerate() {
         let space = tier_space(&job.params, tier, job.slope);
         let (samples, _) = tier_samples(ffmpeg, job, tl, tier_index, &steps)?;
@@ -665,7 +661,7 @@ pub fn run_segment(
                 mispredictions += 1;
                 continue;
             }
-            chosen = Some((point.crf, point.score, tier_index + 1, source, w));
+            chosen = Some((point.score, tier_index + 1, source, w));
             break;
         }
         if let Some((path, _)) = &samples {
@@ -677,7 +673,7 @@ pub fn run_segment(
     }
     let target = job.params.target;
     let (predicted, tier, prediction, w, below_target) = match chosen {
-        Some((_, predicted, tier, prediction, w)) => {
+        Some((predicted, tier, prediction, w)) => {
             let floor = target - TIERS[tier - 1].target_reduction - FLOOR_MARGIN;
             let aim = target - TIERS[tier - 1].target_reduction;
             let (w, added) = refine_below_floor(ffmpeg, job, tl, &mut wholes, w, floor, aim, &steps)?;

@@ -7,11 +7,11 @@ use super::guess::Guesses;
 use super::segment::{Survey, survey_segment};
 use super::segments::{Segment, Timeline};
 use super::{
-    CEILING_MARGIN, ChunkedParams, MAX_CRF, MIN_CRF, PLAN_FLOOR_MARGIN, Report, SegmentJob, SegmentResult,
-    report_event, retryable, retrying, thread_share,
+    CEILING_MARGIN, ChunkedParams, MAX_CRF, MIN_CRF, PLAN_FLOOR_MARGIN, Report, SegmentJob, SegmentResult, once_more,
+    report_event, thread_share,
 };
 use crate::encode::Ctx;
-use crate::error::{Error, ProcessFailure, Result};
+use crate::error::{Error, Result};
 use crate::events::{Event, Stage};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -60,13 +60,9 @@ pub fn survey_all(
                         thread_share(budget, params.threads_per_worker, queued, active.load(Ordering::SeqCst), 0)
                     };
                     let report = |r: Report| report_event(ctx, input, params, guesses, r);
-                    let mut r = survey_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &threads, &report);
-                    if let Err(e) = &r
-                        && retryable(e)
-                    {
-                        retrying(ctx, input, seg.index, e);
-                        r = survey_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &threads, &report);
-                    }
+                    let r = once_more(ctx, input, seg.index, || {
+                        survey_segment(ctx.ffmpeg, &job, tl, ctx.cancel, &threads, &report)
+                    });
                     active.fetch_sub(1, Ordering::SeqCst);
                     match r {
                         Ok(s) => {
@@ -90,9 +86,7 @@ pub fn survey_all(
                                 projected_bytes: None,
                             });
                         }
-                        Err(ProcessFailure::Cancelled(signal)) => {
-                            failure.lock().expect("failure").get_or_insert(Error::Cancelled { signal });
-                        }
+                        // (Error::process makes a cancellation Error::Cancelled.)
                         Err(e) => {
                             failure.lock().expect("failure").get_or_insert(Error::process(input)(e));
                         }
