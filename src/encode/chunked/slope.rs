@@ -38,7 +38,8 @@ pub fn survey_all(
     record: &(dyn Fn(usize, &Survey) -> Result<()> + Sync),
 ) -> Result<BTreeMap<usize, Survey>> {
     let queue = Mutex::new(todo.iter().filter(|s| !done.contains_key(&s.index)).copied().collect::<VecDeque<_>>());
-    let surveyed = AtomicUsize::new(todo.iter().filter(|s| done.contains_key(&s.index)).map(|s| s.frames()).sum());
+    let before: usize = todo.iter().filter(|s| done.contains_key(&s.index)).map(|s| s.frames()).sum();
+    let surveyed = AtomicUsize::new(before);
     let out = Mutex::new(done);
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     let active = AtomicUsize::new(0);
@@ -72,7 +73,10 @@ pub fn survey_all(
                             out.lock().expect("surveys").insert(seg.index, s);
                             let done = surveyed.fetch_add(seg.frames(), Ordering::SeqCst) + seg.frames();
                             let percent = 100.0 * SURVEY_SHARE * done as f64 / total.max(1) as f64;
+                            // The ETA from this run's pace (a resume's earlier
+                            // surveys took none of its time).
                             let elapsed = started.elapsed().as_secs_f64();
+                            let this_run = percent - 100.0 * SURVEY_SHARE * before as f64 / total.max(1) as f64;
                             ctx.events.emit(&Event::Progress {
                                 input: input.to_path_buf(),
                                 stage: Stage::Video,
@@ -80,7 +84,7 @@ pub fn survey_all(
                                 frame: 0,
                                 fps: 0.0,
                                 speed: 0.0,
-                                eta_seconds: (percent > 0.0).then(|| elapsed / percent * (100.0 - percent)),
+                                eta_seconds: (this_run > 0.0).then(|| elapsed / this_run * (100.0 - percent)),
                                 bitrate_kbps: 0.0,
                                 size_bytes: 0,
                                 projected_bytes: None,
