@@ -233,8 +233,15 @@ fn num<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
 
 /// Runs ffprobe on `path` and parses the result.
 pub fn probe(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<Probe, ProbeError> {
+    run_probe(ffprobe, path, &[], cancel)
+}
+
+/// Format, streams and chapters of `path` as JSON, with `extra` arguments
+/// (packets to show as well), parsed.
+fn run_probe(ffprobe: &Path, path: &Path, extra: &[&str], cancel: &Cancel) -> Result<Probe, ProbeError> {
     let mut cmd = Command::new(ffprobe);
     cmd.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-show_chapters"])
+        .args(extra)
         .arg(crate::tools::path_arg(path));
     let text = crate::tools::process::output(&mut cmd, "probe", cancel).map_err(ProbeError::Run)?;
     Probe::from_json(&text).map_err(|e| ProbeError::Parse(e.to_string()))
@@ -244,12 +251,8 @@ pub fn probe(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<Probe, Prob
 /// packet ends (a seek far past the end lands on the last keyframe): what a
 /// quick look at a finished output needs, one program start.
 pub fn probe_with_end(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<(Probe, Option<f64>), ProbeError> {
-    let mut cmd = Command::new(ffprobe);
-    cmd.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-show_chapters"])
-        .args(["-show_entries", "packet=stream_index,pts_time,duration_time", "-read_intervals", "99999999%"])
-        .arg(crate::tools::path_arg(path));
-    let text = crate::tools::process::output(&mut cmd, "probe", cancel).map_err(ProbeError::Run)?;
-    let probe = Probe::from_json(&text).map_err(|e| ProbeError::Parse(e.to_string()))?;
+    let packets = ["-show_entries", "packet=stream_index,pts_time,duration_time", "-read_intervals", "99999999%"];
+    let probe = run_probe(ffprobe, path, &packets, cancel)?;
     let video = probe.video_streams().next().map(|v| v.index);
     let end = probe
         .packets
