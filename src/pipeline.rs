@@ -489,17 +489,21 @@ impl Pipeline<'_> {
     /// Ok when `output` records being made from `source` with these
     /// settings, and is whole (see [`record::check_finished`]).
     fn recorded_finished(&self, output: &Path, source: &JobInfo) -> std::result::Result<(), String> {
+        let (size, probe, end) = self.look_at(output)?;
+        record::check_finished(&probe, size, end, source, self.settings)
+    }
+
+    /// An existing output's size, header and video end (one ffprobe).
+    fn look_at(&self, output: &Path) -> std::result::Result<(u64, ffprobe::Probe, Option<f64>), String> {
         let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
         let (probe, end) =
             ffprobe::probe_with_end(self.ffprobe, output, self.cancel).map_err(|_| "unreadable".to_string())?;
-        record::check_finished(&probe, size, end, source, self.settings)
+        Ok((size, probe, end))
     }
 
     /// Ok when an existing output passes validation against the source.
     fn check_output(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(), String> {
-        let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
-        let (probe, end) =
-            ffprobe::probe_with_end(self.ffprobe, output, self.cancel).map_err(|_| "unreadable".to_string())?;
+        let (size, probe, end) = self.look_at(output)?;
         let frames = self.counted_frames(analysis, output);
         let failures = validate::failures(&validate::validate(analysis, &probe, size, end, frames));
         if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
