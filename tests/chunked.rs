@@ -7,7 +7,7 @@ use common::*;
 use drapto::cancel::Cancel;
 use drapto::encode::chunked::segments::{self, Segment, Timeline};
 use drapto::encode::chunked::vmaf::VmafSpec;
-use drapto::encode::chunked::{Allocation, ChunkedParams, Report, SegmentJob, remote, run_segment, search};
+use drapto::encode::chunked::{Allocation, ChunkedParams, Fixed, Report, SegmentJob, remote, run_segment, search};
 use drapto::events::{PredictionSource, SegmentStep};
 use drapto::tools::ffmpeg::FfmpegArgs;
 use std::io::BufRead;
@@ -769,4 +769,32 @@ fn a_job_killed_after_its_survey_resumes_without_surveying_again() {
     assert!(resumed["message"].as_str().unwrap().contains("surveyed"), "{resumed}");
     assert!(!ev.iter().any(|e| e["event"] == "segment_probe"), "no segment is surveyed twice");
     assert_eq!(frame_count(&out_dir.join("survey me.mkv")), frame_count(&src));
+}
+
+#[test]
+fn a_segment_measured_below_its_floor_is_searched_further_on_wholes() {
+    let t = tempfile::tempdir().unwrap();
+    // The allocation planned CRF 50 at VMAF 93; this content scores far
+    // less there, under the floor of 92.
+    let (mut job, tl) = whole_clip_job(t.path(), 50.0, None);
+    job.fixed = Some(Fixed { crf: 50.0, planned: 93.0, floor: 92.0 });
+    let reports = std::sync::Mutex::new(Vec::new());
+    let r = run_segment(&ffmpeg(), &job, &tl, &Cancel::new(), &|| 2, &|rep| reports.lock().unwrap().push(rep))
+        .expect("segment encoded");
+    let encodes: Vec<f64> = reports
+        .into_inner()
+        .unwrap()
+        .iter()
+        .filter_map(|r| match r {
+            Report::Step { step: SegmentStep::Encoding { crf }, .. } => Some(*crf),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(encodes[0], 50.0);
+    assert!(encodes.len() >= 2 && encodes.len() <= 3, "one or two further encodes: {encodes:?}");
+    assert!(encodes[1..].iter().all(|c| *c < 50.0 && *c >= 50.0 - search::MAX_LEAP), "{encodes:?}");
+    assert!(r.crf < 50.0, "a lower CRF kept: {r:?}");
+    let measured = r.measured_vmaf.unwrap();
+    assert_eq!(r.below_target, measured < 92.0, "{r:?}");
+    assert_eq!(frame_count(&job.output), tl.frames() as u64);
 }
