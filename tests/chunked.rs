@@ -213,45 +213,71 @@ fn segments_are_frame_exact_on_open_gop_mpeg2_dvd() {
     assert_frame_exact(&src, 1.5);
 }
 
+/// 45 s in three scenes, cut at 15 s and 30 s, at 12 fps, in H.264 with
+/// `x264_args` (GOP structure).
+fn three_scenes(name: &str, x264_args: &[&str]) -> std::path::PathBuf {
+    let mut args = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=12:duration=15",
+        "-f",
+        "lavfi",
+        "-i",
+        "smptehdbars=size=320x240:rate=12:duration=15",
+        "-f",
+        "lavfi",
+        "-i",
+        "mandelbrot=size=320x240:rate=12,trim=duration=15,setpts=PTS-STARTPTS",
+        "-filter_complex",
+        "[0:v][1:v][2:v]concat=n=3:v=1,format=yuv420p[v]",
+        "-map",
+        "[v]",
+        "-c:v",
+        "libx264",
+    ];
+    args.extend(x264_args);
+    fixture(name, &args)
+}
+
 #[test]
 fn scene_detection_in_parts_finds_the_cuts_of_one_pass() {
-    // 45 s in three scenes, cut at 15 s and 30 s.
-    let src = fixture(
-        "three_scenes.mkv",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=12:duration=15",
-            "-f",
-            "lavfi",
-            "-i",
-            "smptehdbars=size=320x240:rate=12:duration=15",
-            "-f",
-            "lavfi",
-            "-i",
-            "mandelbrot=size=320x240:rate=12,trim=duration=15,setpts=PTS-STARTPTS",
-            "-filter_complex",
-            "[0:v][1:v][2:v]concat=n=3:v=1,format=yuv420p[v]",
-            "-map",
-            "[v]",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "24",
-        ],
-    );
+    // Keyframes every 2 s and none at the cuts (ultrafast has no scenecut):
+    // too sparse to stand for the frames, so every frame is decoded.
+    let src = three_scenes("three_scenes.mkv", &["-preset", "ultrafast", "-g", "24"]);
     let tl = segments::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
     assert_eq!(tl.bytes.len(), tl.frames(), "coded sizes read with the timeline");
-    let one = segments::scene_cuts(&ffmpeg(), &src, &tl, 1, &Cancel::new());
+    assert_eq!(tl.keyframes.len(), 23, "a keyframe every 24 frames");
+    let method = segments::scene_method(&tl);
+    assert_eq!(method, segments::SceneMethod::Decode);
+    let t = tempfile::tempdir().unwrap();
+    let one = segments::scene_cuts(&ffmpeg(), &src, &tl, 1, method, t.path(), &Cancel::new());
     assert_eq!(segments::scan_parts(&tl, 4).len(), 2, "two stretches of at least 20 s");
-    let parts = segments::scene_cuts(&ffmpeg(), &src, &tl, 4, &Cancel::new());
+    let parts = segments::scene_cuts(&ffmpeg(), &src, &tl, 4, method, t.path(), &Cancel::new());
     assert_eq!(one, parts);
     for cut in [15.0, 30.0] {
         assert!(one.iter().any(|c| (c - cut).abs() < 0.01), "cut at {cut}: {one:?}");
     }
+}
+
+#[test]
+fn scene_detection_on_disc_like_keyframes_finds_the_cuts_without_false_ones() {
+    // A keyframe every second and one at each cut, as disc encoders place
+    // them (x264's scenecut): only keyframes are decoded, and the cuts are
+    // found on their frames, in one pass or in parts alike.
+    let src = three_scenes("three_scenes_keys.mkv", &["-preset", "veryfast", "-g", "12"]);
+    let tl = segments::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
+    let method = segments::scene_method(&tl);
+    assert_eq!(method, segments::SceneMethod::Keyframes);
+    let t = tempfile::tempdir().unwrap();
+    let one = segments::scene_cuts(&ffmpeg(), &src, &tl, 1, method, t.path(), &Cancel::new());
+    let parts = segments::scene_cuts(&ffmpeg(), &src, &tl, 4, method, t.path(), &Cancel::new());
+    assert_eq!(one, parts);
+    assert_eq!(one.len(), 2, "the two cuts and nothing inside a scene: {one:?}");
+    for cut in [15.0, 30.0] {
+        assert!(one.iter().any(|c| (c - cut).abs() < 0.01), "cut at {cut}: {one:?}");
+    }
+    assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0, "the small pictures are removed");
 }
 
 fn chunked_drapto(t: &Path) -> Command {

@@ -211,11 +211,16 @@ pub fn encode(
     // The source's frames (for seeking and scene detection) and the frames
     // the filters give out of them (what is planned, encoded and counted).
     let src_tl = segments::timeline(ffprobe, input, ctx.cancel)?;
+    let scratch = work.root().join("working");
+    std::fs::create_dir_all(&scratch).map_err(Error::io("create folder", &scratch))?;
+    let scene_method = segments::scene_method(&src_tl);
     let cuts = segments::scene_cuts(
         ctx.ffmpeg,
         input,
         &src_tl,
         params.workers * params.threads_per_worker as usize,
+        scene_method,
+        &scratch,
         ctx.cancel,
     );
     ctx.cancel.check()?;
@@ -241,7 +246,7 @@ pub fn encode(
         input: input.to_path_buf(),
         stage: Stage::Video,
         detail: format!(
-            "chunked: {} ({} found, {:.1}s), VMAF target {}, {workers_detail}",
+            "chunked: {} ({} found {}, {:.1}s), VMAF target {}, {workers_detail}",
             match params.allocation {
                 Allocation::Slope => format!(
                     "{} (scenes of {MIN_SCENE_SECONDS}–{} s), CRFs at an equal slope for the film's mean",
@@ -255,6 +260,7 @@ pub fn encode(
                 ),
             },
             crate::report::count(cuts.len(), "scene cut"),
+            scene_method.describe(),
             t0.elapsed().as_secs_f64(),
             params.target,
         ),
@@ -262,8 +268,7 @@ pub fn encode(
 
     let state_dir = work.root().join("state");
     let encoded_dir = work.root().join("encoded");
-    let scratch = work.root().join("working");
-    for d in [&state_dir, &encoded_dir, &scratch] {
+    for d in [&state_dir, &encoded_dir] {
         std::fs::create_dir_all(d).map_err(Error::io("create folder", d))?;
     }
     let seg_file = state_dir.join("segments.json");

@@ -198,7 +198,7 @@ fn cut_samples(
         |_| {},
     )?;
     let d = segments::output_frame_duration(tl, job.decimation_cycle);
-    Ok(Timeline { pts: (0..n).map(|i| i as f64 * d).collect(), bytes: vec![] })
+    Ok(Timeline { pts: (0..n).map(|i| i as f64 * d).collect(), bytes: vec![], keyframes: vec![] })
 }
 
 /// The search of one tier; `slope` is what other segments of the file
