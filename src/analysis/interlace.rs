@@ -324,6 +324,33 @@ pub fn is_ntsc_video_rate(fps: Option<f64>) -> bool {
     fps.is_some_and(|f| (29.9..=30.05).contains(&f))
 }
 
+/// Share of interlaced frames among judged ones that makes the verdict
+/// "interlaced" for a stream that declares `declared` field order.
+fn needed_share(declared: Option<&str>) -> f64 {
+    match declared {
+        Some("tt" | "bb" | "tb" | "bt") => SHARE_IF_FLAGGED_INTERLACED,
+        Some("progressive") => SHARE_IF_FLAGGED_PROGRESSIVE,
+        _ => SHARE_IF_UNFLAGGED,
+    }
+}
+
+/// Whether the combing verdict of `counts` (rates without pulldown, where
+/// only the share of interlaced frames decides) stands whatever `remaining`
+/// further samples of `frames` frames each would show: all of them
+/// interlaced could not reach the share needed, or all of them progressive
+/// could not take it below. Interlace detection then stops early: one
+/// sample settles most progressive films flagged as such.
+pub fn share_settled(counts: &IdetCounts, remaining: usize, frames: u32, declared: Option<&str>) -> bool {
+    let interlaced = (counts.tff + counts.bff) as f64;
+    let decided = interlaced + counts.progressive as f64;
+    if decided == 0.0 {
+        return remaining == 0;
+    }
+    let more = remaining as f64 * f64::from(frames);
+    let needed = needed_share(declared);
+    (interlaced + more) / (decided + more) < needed || interlaced / (decided + more) >= needed
+}
+
 /// Decides from idet's counts, the repeated fields' cadence, the decoded
 /// frames' repeat-field flags, the stream's declared field order and frame
 /// rate, and the configured `mode`.
@@ -386,11 +413,7 @@ pub fn decide(
         (c, t, format!("idet could not judge any frame; the stream says {}", declared.unwrap_or("nothing")))
     } else {
         let share = interlaced_frames as f64 / decided as f64;
-        let needed = match declared {
-            _ if declared_interlaced => SHARE_IF_FLAGGED_INTERLACED,
-            Some("progressive") => SHARE_IF_FLAGGED_PROGRESSIVE,
-            _ => SHARE_IF_UNFLAGGED,
-        };
+        let needed = needed_share(declared);
         let interlaced = share >= needed;
         let why = format!(
             "idet: {:.0}% of {decided} judged frames interlaced (TFF {}, BFF {}, progressive {}; {:.0}% needed); stream field order {}; {telecine_evidence}",
@@ -454,7 +477,7 @@ pub fn detect(
         (false, true) => (vec![0.0], FRAMES_SHORT_FILE),
         (false, false) => (vec![0.0], FRAMES_COMBING_CHECK),
     };
-    let samples = super::parallel(&points, |at| {
+    let sample = |at: &f64| {
         if cancel.is_cancelled() {
             return (None, RepeatCounts::default(), PulldownFlags::default());
         }
@@ -490,7 +513,26 @@ pub fn detect(
             PulldownFlags::default()
         };
         (parse_idet(&text), parse_repeats(&text), flags)
-    });
+    };
+    // Pulldown needs every sample (its cadence and flags); the combing
+    // check stops once further samples could not change its verdict.
+    let samples = if ntsc {
+        super::parallel(&points, sample)
+    } else {
+        let mut done = Vec::new();
+        let mut seen = IdetCounts::default();
+        for (i, at) in points.iter().enumerate() {
+            let s = sample(at);
+            if let Some(c) = &s.0 {
+                seen.add(c);
+            }
+            done.push(s);
+            if share_settled(&seen, points.len() - i - 1, frames, declared) {
+                break;
+            }
+        }
+        done
+    };
     let mut total = IdetCounts::default();
     let mut repeats = RepeatCounts::default();
     let mut flags = PulldownFlags::default();
@@ -515,6 +557,34 @@ mod tests {
                    [Parsed_idet_0 @ 0x1] Multi frame detection: TFF:    57 BFF:     0 Progressive:     1 Undetermined:     1\n";
         assert_eq!(parse_idet(log), Some(IdetCounts { tff: 57, bff: 0, progressive: 1, undetermined: 1 }));
         assert_eq!(parse_idet("no idet here"), None);
+    }
+
+    #[test]
+    fn combing_check_stops_once_the_rest_cannot_change_the_verdict() {
+        let c = |interlaced: u64, progressive: u64| IdetCounts { tff: interlaced, progressive, ..Default::default() };
+        let flagged = Some("progressive");
+        // Flagged progressive (90% needed): a clean first sample settles it,
+        // two more samples all combed could reach only 120 of 180.
+        assert!(share_settled(&c(0, 60), 2, 60, flagged));
+        assert!(share_settled(&c(30, 30), 2, 60, flagged));
+        // 54 of 60 combed: two more combed samples would make 174 of 180.
+        assert!(!share_settled(&c(54, 6), 2, 60, flagged));
+        // Unflagged (50%): two more combed samples could still make it.
+        assert!(!share_settled(&c(0, 60), 2, 60, None));
+        assert!(share_settled(&c(0, 60), 0, 60, None), "nothing left to sample");
+        // Flagged interlaced (20%): 60 combed of 60 stays above 20% of 180.
+        assert!(share_settled(&c(60, 0), 2, 60, Some("tt")));
+        // Nothing judged yet: go on while samples remain.
+        assert!(!share_settled(&c(0, 0), 1, 60, flagged));
+        assert!(share_settled(&c(0, 0), 0, 60, flagged));
+        // Whenever it settles, the full count agrees: the verdict of any
+        // completion equals the settled one.
+        for first in 0..=60u64 {
+            if share_settled(&c(first, 60 - first), 2, 60, flagged) {
+                let verdict = |more: u64| (first + more) as f64 / 180.0 >= SHARE_IF_FLAGGED_PROGRESSIVE;
+                assert!((0..=120).all(|m| verdict(m) == verdict(0)), "first sample {first} combed");
+            }
+        }
     }
 
     const AUTO: FieldMode = FieldMode::Auto;

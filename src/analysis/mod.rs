@@ -132,7 +132,13 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         return Err(bad("its video stream has no dimensions (corrupt or unsupported codec)".into()));
     };
     probe.duration().filter(|d| *d > 0.0).ok_or_else(|| bad("has no duration (truncated or corrupt)".into()))?;
-    let extent = extent::measure(ffprobe, input, &probe, cancel);
+    // mediainfo (for Dolby Vision) runs beside the measurement of the real
+    // length: neither needs the other.
+    let (extent, mediainfo) = std::thread::scope(|s| {
+        let mi = s.spawn(|| probes.mediainfo.and_then(|mi| crate::tools::mediainfo::mediainfo(mi, input, cancel).ok()));
+        let extent = extent::measure(ffprobe, input, &probe, cancel);
+        (extent, mi.join().expect("mediainfo"))
+    });
     cancel.check()?;
     if extent.truncated {
         if !settings.processing.allow_truncated {
@@ -163,7 +169,6 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         Vec::new()
     };
     let hdr = hdr::analyze(v, &frame_side_data);
-    let mediainfo = probes.mediainfo.and_then(|mi| crate::tools::mediainfo::mediainfo(mi, input, cancel).ok());
     let dolby_vision = dolby_vision::detect(v, mediainfo.as_ref());
     let bit_depth = v.bit_depth().unwrap_or(8);
 
