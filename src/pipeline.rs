@@ -6,6 +6,7 @@
 //! temporary name in the output folder and renamed to its final name only
 //! after validation passed.
 
+use crate::analysis::audio::AudioPlan;
 use crate::analysis::{self, Analysis};
 use crate::breaker::{Breaker, THRESHOLD, Verdict};
 use crate::cancel::Cancel;
@@ -340,7 +341,23 @@ impl Pipeline<'_> {
         };
         let audio_ok =
             |f: &Path| ffprobe::probe(self.ffprobe, f, self.cancel).is_ok_and(|p| p.of_type("audio").count() == 1);
-        if reusable("video", &video, &video_ok) {
+        // Each audio track: its file, its key in the stage record, and
+        // whether an earlier run finished it.
+        let tracks: Vec<(&AudioPlan, PathBuf, String)> = plan
+            .audio
+            .iter()
+            .map(|t| (t, work.working(&format!("audio-{}.mka", t.index)), format!("audio-{}", t.index)))
+            .collect();
+        let video_done = reusable("video", &video, &video_ok);
+        let pending: Vec<(&AudioPlan, &Path)> = tracks
+            .iter()
+            .filter(|(_, out, key)| !reusable(key, out, &audio_ok))
+            .map(|(t, out, _)| (*t, out.as_path()))
+            .collect();
+        // Tracks the standard path's video encode also encoded (its first
+        // attempt takes them; a retry leaves them to their own stages).
+        let beside_video = std::cell::Cell::new(false);
+        if video_done {
             // Nothing to do: the encoded video is there and whole.
         } else {
             match (&plan.chunked, self.mkvmerge) {
@@ -372,8 +389,13 @@ impl Pipeline<'_> {
                         plan.video.crf,
                         plan.video.hwaccel.as_ref().map(|h| format!(", {h} decoding")).unwrap_or_default()
                     );
-                    self.stage(input, Stage::Video, detail, |_| {
-                        let r = encode::video::encode_standard(&ctx, input, &video, &video_plan, analysis.duration);
+                    self.stage(input, Stage::Video, detail, |attempt| {
+                        let audio: &[(&AudioPlan, &Path)] = if attempt == 1 { &pending } else { &[] };
+                        beside_video.set(!audio.is_empty());
+                        let encode = |p: &crate::plan::VideoPlan| {
+                            encode::video::encode_standard(&ctx, input, &video, p, audio, analysis.duration)
+                        };
+                        let r = encode(&video_plan);
                         match (&r, video_plan.hwaccel.take()) {
                             // Hardware decoding failed: the same encode with
                             // software decoding, every encoder setting unchanged.
@@ -384,7 +406,7 @@ impl Pipeline<'_> {
                                         "hardware decoding ({hw}) failed: {e}; falling back to software decoding"
                                     ),
                                 });
-                                encode::video::encode_standard(&ctx, input, &video, &video_plan, analysis.duration)
+                                encode(&video_plan)
                             }
                             (_, hw) => {
                                 video_plan.hwaccel = hw;
@@ -397,19 +419,23 @@ impl Pipeline<'_> {
             finished("video")?;
         }
         let mut audio_files = Vec::new();
-        for track in &plan.audio {
-            let out = work.working(&format!("audio-{}.mka", track.index));
-            let key = format!("audio-{}", track.index);
-            if !reusable(&key, &out, &audio_ok) {
-                self.stage(
-                    input,
-                    Stage::Audio(track.index),
-                    format!("Opus {} ch {}k", track.channels, track.bitrate_kbps),
-                    |_| encode::audio::encode_track(&ctx, input, &out, track, analysis.duration),
-                )?;
-                finished(&key)?;
+        for (track, out, key) in &tracks {
+            let detail = format!("Opus {} ch {}k", track.channels, track.bitrate_kbps);
+            if !pending.iter().any(|(t, _)| t.index == track.index) {
+                // Finished by an earlier run.
+            } else if beside_video.get() {
+                let stage = Stage::Audio(track.index);
+                let detail = format!("{detail}, encoded beside the video");
+                self.events.emit(&Event::StageStarted { input: input.to_path_buf(), stage, detail: detail.clone() });
+                self.events.emit(&Event::StageComplete { input: input.to_path_buf(), stage, seconds: 0.0, detail });
+                finished(key)?;
+            } else {
+                self.stage(input, Stage::Audio(track.index), detail, |_| {
+                    encode::audio::encode_track(&ctx, input, out, track, analysis.duration)
+                })?;
+                finished(key)?;
             }
-            audio_files.push(out);
+            audio_files.push(out.clone());
         }
         // Where the output's video will end (its clock starts at zero, and
         // so do the analysis's lengths).

@@ -16,9 +16,18 @@ fn rich_source_keeps_tracks_tags_subtitles_attachments_and_chapters() {
     let before = fingerprint(&src);
     let t = tempfile::tempdir().unwrap();
     let out_dir = t.path().join("out");
-    let o = run(drapto(t.path()).arg("encode").arg("-i").arg(&src).arg("-o").arg(&out_dir));
+    let o = run(drapto(t.path()).arg("encode").arg("--json").arg("-i").arg(&src).arg("-o").arg(&out_dir));
     assert!(o.status.success());
     assert_eq!(fingerprint(&src), before, "input must not change");
+    // Both audio tracks were encoded by the video's own ffmpeg (one read of
+    // the source), and reported as such.
+    let audio_stages: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "stage_complete" && e["stage"]["kind"] == "audio")
+        .collect();
+    assert_eq!(audio_stages.len(), 2);
+    assert!(audio_stages.iter().all(|e| e["detail"].as_str().unwrap().ends_with("encoded beside the video")));
 
     let out = out_dir.join("rich.mkv");
     let p = ffprobe(&out);

@@ -10,8 +10,16 @@ use std::path::Path;
 /// The ffmpeg arguments that encode audio track `plan.index` of `input`.
 pub fn track_args(input: &Path, output: &Path, plan: &AudioPlan) -> FfmpegArgs {
     let mut a = FfmpegArgs::new();
-    a.input(input)
-        .arg("-map")
+    a.input(input);
+    track_output(&mut a, output, plan);
+    a
+}
+
+/// Appends to `a` (whose first input is the source) the output that
+/// encodes audio track `plan.index` into `output`: on its own, or as one
+/// more output of the video's encode (see [`super::video::standard_args`]).
+pub fn track_output(a: &mut FfmpegArgs, output: &Path, plan: &AudioPlan) {
+    a.arg("-map")
         .arg(format!("0:a:{}", plan.index))
         .extend(["-vn", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1"])
         .extend(["-c:a", "libopus", "-b:a"])
@@ -26,7 +34,6 @@ pub fn track_args(input: &Path, output: &Path, plan: &AudioPlan) -> FfmpegArgs {
         .extend(["-application", "audio", "-frame_duration", "20", "-vbr", "on", "-compression_level", "10"])
         .extend(["-f", "matroska"])
         .output(output);
-    a
 }
 
 /// Encodes one audio track of `input` to `output`.

@@ -1,6 +1,7 @@
 //! The standard video path: one SVT-AV1 encode of the first video stream.
 
 use super::{Ctx, run_ffmpeg};
+use crate::analysis::audio::AudioPlan;
 use crate::error::Result;
 use crate::events::Stage;
 use crate::plan::VideoPlan;
@@ -8,8 +9,11 @@ use crate::tools::ffmpeg::FfmpegArgs;
 use std::path::Path;
 
 /// The ffmpeg arguments that encode the first video stream of `input` into
-/// `output` (a Matroska file holding only that stream).
-pub fn standard_args(input: &Path, output: &Path, plan: &VideoPlan) -> FfmpegArgs {
+/// `output` (a Matroska file holding only that stream), and each audio
+/// track of `audio` into its own file beside it: one read of the source,
+/// the Opus encoders running beside SVT-AV1 (as one bare ffmpeg command
+/// would), instead of a pass over the source per track afterwards.
+pub fn standard_args(input: &Path, output: &Path, plan: &VideoPlan, audio: &[(&AudioPlan, &Path)]) -> FfmpegArgs {
     let mut a = FfmpegArgs::new();
     let threads = plan.threads.to_string();
     a.extend(["-threads", &threads, "-filter_threads", &threads]);
@@ -21,10 +25,21 @@ pub fn standard_args(input: &Path, output: &Path, plan: &VideoPlan) -> FfmpegArg
         a.arg("-vf").arg(vf);
     }
     a.extend(plan.encoder_args()).extend(["-f", "matroska"]).output(output);
+    for (track, out) in audio {
+        super::audio::track_output(&mut a, out, track);
+    }
     a
 }
 
-/// Encodes the video of `input` to `output`.
-pub fn encode_standard(ctx: &Ctx, input: &Path, output: &Path, plan: &VideoPlan, duration: f64) -> Result<()> {
-    run_ffmpeg(ctx, &standard_args(input, output, plan), input, Stage::Video, duration)
+/// Encodes the video of `input` to `output`, and the tracks of `audio`
+/// beside it (see [`standard_args`]).
+pub fn encode_standard(
+    ctx: &Ctx,
+    input: &Path,
+    output: &Path,
+    plan: &VideoPlan,
+    audio: &[(&AudioPlan, &Path)],
+    duration: f64,
+) -> Result<()> {
+    run_ffmpeg(ctx, &standard_args(input, output, plan, audio), input, Stage::Video, duration)
 }
