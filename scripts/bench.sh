@@ -80,7 +80,8 @@ real_1080p() {
 overhead() {
   local src; src=$(real_1080p)
   printf '\n%s\n' "clip: $(basename "$src") (real footage, 1920x1080, 90 s), $runs run(s) per preset, drapto and bare interleaved"
-  printf '%-7s %10s %10s %7s   %s\n' preset "drapto s" "bare s" ratio "drapto stages (s): analysis video audio mux validation"
+  printf '%-7s %10s %10s %7s %9s %9s %7s   %s\n' preset "drapto s" "bare s" ratio "drapto cpu" "bare cpu" "cpu" \
+    "drapto stages (s): analysis video audio mux validation"
   for p in ${PRESETS:-4 8 10 12}; do overhead_at "$src" "$p"; done
 }
 
@@ -89,20 +90,25 @@ overhead() {
 overhead_at() {
   local src=$1 preset=$2
   local out=$dir/overhead; rm -rf "$out"; mkdir -p "$out"
-  local dt=() bt=()
+  local dt=() bt=() dc=() bc=()
+  # CPU seconds (user + system, children included) beside the wall time:
+  # steal time on a shared host moves the wall clock, not the CPU.
+  local TIMEFORMAT='%U %S'
+  cpu() { awk '{ printf "%.2f", $1 + $2 }' "$1"; }
   for i in $(seq "$runs"); do
     rm -f "$out"/*.mkv; rm -rf "$DRAPTO_TEMP_DIR"
     local t0; t0=$(now)
-    "$drapto" encode --json -i "$src" -o "$out" --preset "$preset" --no-chunked >"$out/events-$i.jsonl"
-    dt+=("$(sub "$(now)" "$t0")")
+    { time "$drapto" encode --json -i "$src" -o "$out" --preset "$preset" --no-chunked >"$out/events-$i.jsonl" 2>"$out/stderr"; } 2>"$out/cpu"
+    dt+=("$(sub "$(now)" "$t0")"); dc+=("$(cpu "$out/cpu")")
     t0=$(now)
-    "$ffmpeg" -hide_banner -loglevel error -y -i "$src" -map 0:v:0 -map 0:a -c:v libsvtav1 -preset "$preset" -crf 25 \
+    { time "$ffmpeg" -hide_banner -loglevel error -y -i "$src" -map 0:v:0 -map 0:a -c:v libsvtav1 -preset "$preset" -crf 25 \
       -pix_fmt yuv420p10le -svtav1-params tune=0:film-grain=0:film-grain-denoise=0 \
       -c:a libopus -b:a 128k -af aformat=channel_layouts=7.1\|5.1\|stereo\|mono -application audio \
-      -frame_duration 20 -vbr on -compression_level 10 "$out/bare.mkv"
-    bt+=("$(sub "$(now)" "$t0")")
+      -frame_duration 20 -vbr on -compression_level 10 "$out/bare.mkv" 2>"$out/stderr"; } 2>"$out/cpu"
+    bt+=("$(sub "$(now)" "$t0")"); bc+=("$(cpu "$out/cpu")")
   done
-  local dm bm; dm=$(printf '%s\n' "${dt[@]}" | median); bm=$(printf '%s\n' "${bt[@]}" | median)
+  local dm bm dcm bcm; dm=$(printf '%s\n' "${dt[@]}" | median); bm=$(printf '%s\n' "${bt[@]}" | median)
+  dcm=$(printf '%s\n' "${dc[@]}" | median); bcm=$(printf '%s\n' "${bc[@]}" | median)
   local stages; stages=$(python3 -c '
 import json, sys
 t = {}
@@ -113,7 +119,8 @@ for l in open(sys.argv[1]):
         t[k] = t.get(k, 0) + e["seconds"]
 print(" ".join("%.1f" % t.get(k, 0) for k in ["analysis", "video", "audio", "mux", "validation"]))
 ' "$out/events-1.jsonl")
-  printf '%-7s %10.1f %10.1f %7.3f   %s\n' "$preset" "$dm" "$bm" "$(awk -v a="$dm" -v b="$bm" 'BEGIN { print a / b }')" "$stages"
+  printf '%-7s %10.1f %10.1f %7.3f %9.1f %9.1f %7.3f   %s\n' "$preset" "$dm" "$bm" "$(awk -v a="$dm" -v b="$bm" 'BEGIN { print a / b }')" \
+    "$dcm" "$bcm" "$(awk -v a="$dcm" -v b="$bcm" 'BEGIN { print a / b }')" "$stages"
 }
 
 rerun() {

@@ -609,8 +609,9 @@ fn keep(
 /// its probes is held to its measurement too: below the target by more
 /// than [`FLOOR_MARGIN`], it is searched further on wholes
 /// (`refine_below_floor`). When no CRF reaches even the last tier's
-/// target, the lowest CRF within half a point of the best score probed is
-/// taken (not the CRF floor: below it, bytes buy nothing), and reported.
+/// target, the highest CRF (fewest bytes) whose score is within half a point
+/// of the best probed is taken (not the CRF floor: below it, bytes buy
+/// nothing), and reported.
 pub fn run_segment(
     ffmpeg: &Path,
     job: &SegmentJob,
@@ -681,8 +682,8 @@ pub fn run_segment(
             (predicted, tier, prediction, w, wholes[w].score.is_some_and(|s| s < floor))
         }
         None => {
-            // Bounded: the lowest CRF probed at the last tier whose score is
-            // within half a point of the best (bytes below it buy nothing).
+            // Bounded: the highest CRF probed at the last tier whose score
+            // is within half a point of the best (lower CRFs buy nothing).
             let last: Vec<&ProbeRecord> = probes.iter().filter(|p| p.tier == TIERS.len()).collect();
             let best = last.iter().map(|p| p.score).fold(f64::MIN, f64::max);
             let crf = last.iter().filter(|p| p.score >= best - 0.5).map(|p| p.crf).fold(f64::MIN, f64::max);
