@@ -390,12 +390,18 @@ impl Pipeline<'_> {
                         plan.video.hwaccel.as_ref().map(|h| format!(", {h} decoding")).unwrap_or_default()
                     );
                     self.stage(input, Stage::Video, detail, |attempt| {
+                        // Only the first run takes the audio: when it fails,
+                        // later runs (software decoding, retries) encode the
+                        // video alone, so that an audio fault cannot cost
+                        // more than one video encode.
                         let audio: &[(&AudioPlan, &Path)] = if attempt == 1 { &pending } else { &[] };
                         beside_video.set(!audio.is_empty());
                         let encode = |p: &crate::plan::VideoPlan| {
-                            encode::video::encode_standard(&ctx, input, &video, p, audio, analysis.duration)
+                            beside_video.set(false);
+                            encode::video::encode_standard(&ctx, input, &video, p, &[], analysis.duration)
                         };
-                        let r = encode(&video_plan);
+                        let r =
+                            encode::video::encode_standard(&ctx, input, &video, &video_plan, audio, analysis.duration);
                         match (&r, video_plan.hwaccel.take()) {
                             // Hardware decoding failed: the same encode with
                             // software decoding, every encoder setting unchanged.
@@ -423,7 +429,7 @@ impl Pipeline<'_> {
             let detail = format!("Opus {} ch {}k", track.channels, track.bitrate_kbps);
             if !pending.iter().any(|(t, _)| t.index == track.index) {
                 // Finished by an earlier run.
-            } else if beside_video.get() {
+            } else if beside_video.get() && audio_ok(out) {
                 let stage = Stage::Audio(track.index);
                 let detail = format!("{detail}, encoded beside the video");
                 self.events.emit(&Event::StageStarted { input: input.to_path_buf(), stage, detail: detail.clone() });

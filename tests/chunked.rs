@@ -278,6 +278,20 @@ fn scene_detection_on_disc_like_keyframes_finds_the_cuts_without_false_ones() {
         assert!(one.iter().any(|c| (c - cut).abs() < 0.01), "cut at {cut}: {one:?}");
     }
     assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0, "the small pictures are removed");
+
+    // The same with a clock that starts at 10 s (as a remuxed transport
+    // stream's may): every cut found, in parts as in one pass.
+    let late =
+        three_scenes("three_scenes_keys_late.mkv", &["-preset", "veryfast", "-g", "12", "-output_ts_offset", "10"]);
+    let tl = segments::timeline(Path::new("ffprobe"), &late, &Cancel::new()).unwrap();
+    assert!((tl.pts[0] - 10.0).abs() < 0.01, "clock starts at {}", tl.pts[0]);
+    let one = segments::scene_cuts(&ffmpeg(), &late, &tl, 1, method, t.path(), &Cancel::new());
+    let parts = segments::scene_cuts(&ffmpeg(), &late, &tl, 4, method, t.path(), &Cancel::new());
+    assert_eq!(one, parts);
+    assert_eq!(one.len(), 2, "{one:?}");
+    for cut in [25.0, 40.0] {
+        assert!(one.iter().any(|c| (c - cut).abs() < 0.01), "cut at {cut}: {one:?}");
+    }
 }
 
 fn chunked_drapto(t: &Path) -> Command {

@@ -346,7 +346,8 @@ pub fn share_settled(counts: &IdetCounts, remaining: usize, frames: u32, declare
     if decided == 0.0 {
         return remaining == 0;
     }
-    let more = remaining as f64 * f64::from(frames);
+    // (idet may count a frame or two past `frames` at the end of a run.)
+    let more = remaining as f64 * f64::from(frames + 2);
     let needed = needed_share(declared);
     (interlaced + more) / (decided + more) < needed || interlaced / (decided + more) >= needed
 }
@@ -516,20 +517,16 @@ pub fn detect(
     };
     // Pulldown needs every sample (its cadence and flags); the combing
     // check stops once further samples could not change its verdict.
-    let samples = if ntsc {
+    // The combing check looks at the first point alone, and at the others
+    // (side by side) only when they could still change its verdict.
+    let samples = if ntsc || points.len() < 2 {
         super::parallel(&points, sample)
     } else {
-        let mut done = Vec::new();
-        let mut seen = IdetCounts::default();
-        for (i, at) in points.iter().enumerate() {
-            let s = sample(at);
-            if let Some(c) = &s.0 {
-                seen.add(c);
-            }
-            done.push(s);
-            if share_settled(&seen, points.len() - i - 1, frames, declared) {
-                break;
-            }
+        let first = sample(&points[0]);
+        let seen = first.0.unwrap_or_default();
+        let mut done = vec![first];
+        if !share_settled(&seen, points.len() - 1, frames, declared) {
+            done.extend(super::parallel(&points[1..], sample));
         }
         done
     };

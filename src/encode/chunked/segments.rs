@@ -161,8 +161,9 @@ impl SceneMethod {
     }
 }
 
-/// Keyframes closer than this (median gap, seconds) are dense enough for
-/// [`SceneMethod::Keyframes`].
+/// Keyframes are dense enough for [`SceneMethod::Keyframes`] when nine in
+/// ten of their gaps are at most this long (seconds): a source with long
+/// GOPs in places would find the cuts there up to a GOP late.
 pub const KEYFRAME_SCENE_MAX_GAP: f64 = 1.5;
 
 /// The method for a timeline: keyframes when they are dense enough.
@@ -172,7 +173,8 @@ pub fn scene_method(tl: &Timeline) -> SceneMethod {
         return SceneMethod::Decode;
     }
     gaps.sort_by(f64::total_cmp);
-    if gaps[gaps.len() / 2] <= KEYFRAME_SCENE_MAX_GAP { SceneMethod::Keyframes } else { SceneMethod::Decode }
+    let p90 = gaps[(gaps.len() * 9 / 10).min(gaps.len() - 1)];
+    if p90 <= KEYFRAME_SCENE_MAX_GAP { SceneMethod::Keyframes } else { SceneMethod::Decode }
 }
 
 /// Scene cuts (seconds, on the timeline's clock), by `method`, on a small
@@ -203,7 +205,9 @@ pub fn scene_cuts(
                         let pictures = scratch.join(format!("keyframes-{i}.gray"));
                         let cuts = scan_keyframes(ffmpeg, input, tl, a, b, &pictures, cancel);
                         let _ = std::fs::remove_file(&pictures);
-                        cuts
+                        // A stretch whose keyframes could not all be read
+                        // is scanned frame by frame instead.
+                        cuts.unwrap_or_else(|| scan(ffmpeg, input, tl, a, b, cancel))
                     }
                 })
             })
@@ -243,9 +247,13 @@ pub fn keyframe_cut(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Scene cuts among the keyframes of frames `[a, b)`: only keyframes are
-/// decoded (from the last one before `a`), shrunk to [`KEY_PICTURE`] and
-/// written to `pictures`, their times read from `showinfo`; each is
-/// compared with the one before by [`keyframe_cut`].
+/// decoded (from the last one before `a`, with a second to spare), shrunk
+/// to [`KEY_PICTURE`] and written to `pictures`, their times read from
+/// `showinfo`; each is compared with the one before by [`keyframe_cut`].
+/// `None` when ffmpeg failed, or decoded fewer than
+/// [`KEYFRAMES_DECODED_SHARE`] of the stretch's keyframes (a decoder that
+/// skips I-frames the container flags as keyframes would compare frames
+/// far apart).
 fn scan_keyframes(
     ffmpeg: &Path,
     input: &Path,
@@ -254,14 +262,14 @@ fn scan_keyframes(
     b: usize,
     pictures: &Path,
     cancel: &Cancel,
-) -> Vec<f64> {
+) -> Option<Vec<f64>> {
     let fd = tl.frame_duration();
     let before = tl.keyframes.iter().rev().find(|&&k| k < a).copied();
     let mut args = FfmpegArgs::default();
     args.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", "1", "-skip_frame", "nokey"]);
     args.extend(["-skip_loop_filter", "all", "-copyts"]);
-    let start = before.map_or(tl.pts[0], |k| tl.pts[k] - fd / 2.0);
-    if before.is_some() {
+    let start = before.map_or(tl.pts[0], |k| tl.pts[k] - 1.0);
+    if before.is_some() && start > tl.pts[0] {
         args.extend(["-seek_timestamp", "1", "-ss"]).arg(format!("{start:.6}"));
     }
     if b < tl.frames() {
@@ -280,17 +288,27 @@ fn scan_keyframes(
             }
         }
     });
-    let Ok(data) = std::fs::read(pictures) else { return Vec::new() };
+    let data = std::fs::read(pictures).ok()?;
     if ran.is_err() || data.len() != times.len() * w * h {
-        return Vec::new();
+        return None;
     }
     let (lo, hi) = (tl.pts[a] - fd / 2.0, b.checked_sub(1).map_or(f64::INFINITY, |l| tl.pts[l] + fd / 2.0));
+    let flagged = tl.keyframes.iter().filter(|&&k| tl.pts[k] >= lo && tl.pts[k] <= hi).count();
+    let decoded = times.iter().filter(|t| **t >= lo && **t <= hi).count();
+    if (decoded as f64) < flagged as f64 * KEYFRAMES_DECODED_SHARE {
+        return None;
+    }
     let frames: Vec<&[u8]> = data.chunks(w * h).collect();
-    (1..frames.len())
-        .filter(|&i| times[i] >= lo && times[i] <= hi && keyframe_cut(frames[i - 1], frames[i]))
-        .map(|i| times[i])
-        .collect()
+    Some(
+        (1..frames.len())
+            .filter(|&i| times[i] >= lo && times[i] <= hi && keyframe_cut(frames[i - 1], frames[i]))
+            .map(|i| times[i])
+            .collect(),
+    )
 }
+
+/// The share of a stretch's flagged keyframes the keyframe scan must decode.
+pub const KEYFRAMES_DECODED_SHARE: f64 = 0.8;
 
 /// `… n:   1 pts:  45875 pts_time:45.875  duration: …` → 45.875.
 fn showinfo_time(line: &str) -> Option<f64> {
