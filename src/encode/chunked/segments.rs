@@ -263,18 +263,9 @@ fn scan_keyframes(
     pictures: &Path,
     cancel: &Cancel,
 ) -> Option<Vec<f64>> {
-    let fd = tl.frame_duration();
     let before = tl.keyframes.iter().rev().find(|&&k| k < a).copied();
-    let mut args = FfmpegArgs::default();
-    args.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", "1", "-skip_frame", "nokey"]);
-    args.extend(["-skip_loop_filter", "all", "-copyts"]);
-    let start = before.map_or(tl.pts[0], |k| tl.pts[k] - 1.0);
-    if before.is_some() && start > tl.pts[0] {
-        args.extend(["-seek_timestamp", "1", "-ss"]).arg(format!("{start:.6}"));
-    }
-    if b < tl.frames() {
-        args.arg("-t").arg(format!("{:.6}", tl.pts[b] - start));
-    }
+    let mut args = stretch_args(tl, before.map_or(tl.pts[0], |k| tl.pts[k] - 1.0), b, 0.0);
+    args.extend(["-skip_frame", "nokey"]);
     let (w, h) = KEY_PICTURE;
     args.input(input).extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"]);
     args.arg(format!("scale={w}:{h}:flags=area,format=gray,showinfo"));
@@ -292,7 +283,7 @@ fn scan_keyframes(
     if ran.is_err() || data.len() != times.len() * w * h {
         return None;
     }
-    let (lo, hi) = (tl.pts[a] - fd / 2.0, b.checked_sub(1).map_or(f64::INFINITY, |l| tl.pts[l] + fd / 2.0));
+    let (lo, hi) = stretch_window(tl, a, b);
     let flagged = tl.keyframes.iter().filter(|&&k| tl.pts[k] >= lo && tl.pts[k] <= hi).count();
     let decoded = times.iter().filter(|t| **t >= lo && **t <= hi).count();
     if (decoded as f64) < flagged as f64 * KEYFRAMES_DECODED_SHARE {
@@ -315,23 +306,40 @@ fn showinfo_time(line: &str) -> Option<f64> {
     line.split("pts_time:").nth(1)?.split_whitespace().next()?.parse().ok()
 }
 
-/// Scene cuts among frames `[a, b)` of the timeline.
-fn scan(ffmpeg: &Path, input: &Path, tl: &Timeline, a: usize, b: usize, cancel: &Cancel) -> Vec<f64> {
+/// The start of a scene scan's command: one decoder thread, no loop filter
+/// (scene detection needs the picture, not its finer details: skipping it
+/// roughly halves the decode, the main cost), the file's own timestamps (as
+/// on the timeline), reading from time `from` (a seek unless that is at or
+/// before the first frame) up to frame `b` and `beyond` seconds more.
+fn stretch_args(tl: &Timeline, from: f64, b: usize, beyond: f64) -> FfmpegArgs {
     let mut args = FfmpegArgs::default();
-    // Scene detection needs the picture, not its finer details: skipping the
-    // loop filter roughly halves the decode, the main cost. Timestamps are
-    // kept as they are in the file, as on the timeline.
     args.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", "1", "-skip_loop_filter", "all"]);
     args.arg("-copyts");
-    let seek = Some(tl.pts[a] - 1.0).filter(|from| a > 0 && *from > tl.pts[0]);
-    if let Some(from) = seek {
+    let start = if from > tl.pts[0] {
         args.extend(["-seek_timestamp", "1", "-ss"]).arg(format!("{from:.6}"));
-    }
+        from
+    } else {
+        tl.pts[0]
+    };
     if b < tl.frames() {
-        // Read up to the stretch's end (and a frame beyond).
-        let start = seek.unwrap_or(tl.pts[0]);
-        args.arg("-t").arg(format!("{:.6}", tl.pts[b] - start + tl.frame_duration()));
+        args.arg("-t").arg(format!("{:.6}", tl.pts[b] - start + beyond));
     }
+    args
+}
+
+/// The times of frames `[a, b)`: from half a frame before the first to half
+/// a frame after the last (a scan reports only cuts inside).
+fn stretch_window(tl: &Timeline, a: usize, b: usize) -> (f64, f64) {
+    let half = tl.frame_duration() / 2.0;
+    (tl.pts[a] - half, b.checked_sub(1).map_or(f64::INFINITY, |l| tl.pts[l] + half))
+}
+
+/// Scene cuts among frames `[a, b)` of the timeline, by `scdet` on every
+/// frame (from a second before `a`, so that its first frame is compared with
+/// the one before, up to a frame beyond `b`).
+fn scan(ffmpeg: &Path, input: &Path, tl: &Timeline, a: usize, b: usize, cancel: &Cancel) -> Vec<f64> {
+    let from = if a > 0 { tl.pts[a] - 1.0 } else { tl.pts[0] };
+    let mut args = stretch_args(tl, from, b, tl.frame_duration());
     args.input(input).extend([
         "-map",
         "0:v:0",
@@ -344,12 +352,12 @@ fn scan(ffmpeg: &Path, input: &Path, tl: &Timeline, a: usize, b: usize, cancel: 
         "null",
         "-",
     ]);
-    let (lo, hi) = (tl.pts[a] - tl.frame_duration() / 2.0, b.checked_sub(1).map_or(f64::INFINITY, |l| tl.pts[l]));
+    let (lo, hi) = stretch_window(tl, a, b);
     let mut out = Vec::new();
     let mut cmd = args.command(ffmpeg);
     let _ = crate::tools::process::run_lines(&mut cmd, "scene detection", cancel, |line| {
         if let crate::tools::process::Line::Err(l) = line {
-            out.extend(parse_scdet(l).filter(|t| *t >= lo && *t <= hi + tl.frame_duration() / 2.0));
+            out.extend(parse_scdet(l).filter(|t| *t >= lo && *t <= hi));
         }
     });
     out
