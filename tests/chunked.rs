@@ -660,6 +660,28 @@ fn packet_times(path: &Path) -> Vec<f64> {
     v
 }
 
+/// Runs `drapto encode --json` of `src` into `out_dir` with `cmd` and kills
+/// it with SIGKILL (no chance to clean up) at the first event line for
+/// which `at` says yes (`at` sees every line up to it).
+fn kill_json_encode_at(cmd: &mut Command, src: &Path, out_dir: &Path, mut at: impl FnMut(&str) -> bool) {
+    let mut child = cmd
+        .args(["encode", "--json", "-i"])
+        .arg(src)
+        .arg("-o")
+        .arg(out_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        if at(&line.unwrap()) {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn killed_chunked_job_resumes_without_redoing_finished_segments() {
     let t = tempfile::tempdir().unwrap();
@@ -667,23 +689,7 @@ fn killed_chunked_job_resumes_without_redoing_finished_segments() {
     let src = t.path().join("resume me.mkv");
     std::fs::copy(chunk_clip(), &src).unwrap();
     let out_dir = t.path().join("out");
-    let mut child = chunked_drapto(t.path())
-        .args(["encode", "--json", "-i"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    for line in stdout.lines() {
-        if line.unwrap().contains("\"segment_complete\"") {
-            break;
-        }
-    }
-    child.kill().unwrap(); // SIGKILL: no chance to clean up
-    child.wait().unwrap();
+    kill_json_encode_at(&mut chunked_drapto(t.path()), &src, &out_dir, |line| line.contains("\"segment_complete\""));
     assert!(!out_dir.join("resume me.mkv").exists(), "no output under the final name");
 
     let jobs: Vec<_> = std::fs::read_dir(t.path().join("work/jobs")).unwrap().map(|e| e.unwrap().path()).collect();
@@ -776,26 +782,12 @@ fn a_job_killed_after_its_survey_resumes_without_surveying_again() {
     let out_dir = t.path().join("out");
     let mut c = chunked_drapto(t.path());
     c.env("DRAPTO_CHUNKED_ALLOCATION", "slope");
-    let mut child = c
-        .args(["encode", "--json", "-i"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let mut probes = 0;
-    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
+    kill_json_encode_at(&mut c, &src, &out_dir, |line| {
         probes += usize::from(line.contains("\"segment_probe\""));
         // The survey is over when the first segment encode starts.
-        if line.contains("\"segment_step\"") && line.contains("\"encoding\"") {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+        line.contains("\"segment_step\"") && line.contains("\"encoding\"")
+    });
     assert!(probes > 0);
     let mut c = chunked_drapto(t.path());
     c.env("DRAPTO_CHUNKED_ALLOCATION", "slope");
