@@ -403,3 +403,29 @@ fn dolby_vision_profile_8_is_kept_as_profile_10() {
         assert!(mi.contains("Dolby Vision") && mi.contains("dav1.10"), "{mi}");
     }
 }
+
+#[test]
+fn a_clean_first_sample_settles_a_film_flagged_progressive() {
+    // Real footage (Big Buck Bunny, the Megamind trailer, bikes, looped to
+    // 62 s at 640x360, 24 fps: no pulldown possible), flagged progressive:
+    // idet's three combing samples would count ~180 frames; the first
+    // settles the verdict, so only its ~60 are counted. (Synthetic sources
+    // do not do: testsrc2's sharp motion fools idet into "combed", still
+    // bars leave it undecided.)
+    let (bbb, mm, bikes) = (footage("bigbuckbunny.mp4"), footage("Megamind.avi"), footage("bikes.mp4"));
+    let v = "scale=640:360:force_original_aspect_ratio=decrease,pad=640:360:-1:-1,setsar=1,fps=24,format=yuv420p";
+    let graph = format!(
+        "[0:v]{v}[a];[1:v]{v}[b];[2:v]{v}[c];[a][b][c]concat=n=3:v=1,loop=loop=3:size=700,trim=duration=62,setpts=PTS-STARTPTS[v]"
+    );
+    let mut args = vec!["-i", bbb.to_str().unwrap(), "-i", mm.to_str().unwrap(), "-i", bikes.to_str().unwrap()];
+    args.extend(["-filter_complex", &graph, "-map", "[v]"]);
+    args.extend(X264);
+    let src = fixture("real_progressive_62s.mkv", &args);
+    assert_eq!(video(&ffprobe(&src))["field_order"], "progressive");
+    let a = analyze(&src);
+    let i = &a["analysis"]["interlace"];
+    assert_eq!(i["interlaced"], false, "{i}");
+    let c = &i["counts"];
+    let counted: u64 = ["tff", "bff", "progressive", "undetermined"].iter().map(|k| c[*k].as_u64().unwrap()).sum();
+    assert!((55..=65).contains(&counted), "one sample of 60 frames judged, not three: {i}");
+}
