@@ -389,10 +389,13 @@ pub fn encode(
     let todo: Vec<Segment> = segs.iter().filter(|s| !results.contains_key(&s.index)).copied().collect();
     let queue: Mutex<VecDeque<Segment>> = Mutex::new(todo.iter().copied().collect());
     let budget = params.threads_per_worker * params.workers as u32;
-    let vmaf_spec = {
-        let (w, h) = analysis.picture_size();
-        VmafSpec::for_picture(analysis.resolution, w, h, &params.pool, params.threads_per_worker)
-    };
+    let vmaf_spec = VmafSpec::for_picture(
+        analysis.resolution,
+        analysis.picture_size(),
+        analysis.video.bit_depth,
+        &params.pool,
+        params.threads_per_worker,
+    );
     let (tx, rx) = mpsc::channel::<(usize, std::result::Result<SegmentResult, ProcessFailure>)>();
     let (ptx, prx) = mpsc::channel::<Report>();
     let stop = AtomicBool::new(false);

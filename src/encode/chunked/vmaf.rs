@@ -21,13 +21,35 @@ pub struct VmafSpec {
     pub scale: Option<(u32, u32)>,
     pub pool: String,
     pub threads: u32,
+    /// The pixel format both sides are scored in (see
+    /// [`VmafSpec::for_picture`]).
+    #[serde(default = "ten_bit")]
+    pub pix_fmt: String,
 }
+
+fn ten_bit() -> String {
+    TEN_BIT.to_string()
+}
+
+const TEN_BIT: &str = "yuv420p10le";
 
 impl VmafSpec {
     /// The model and scale for a picture of `width`x`height` (after crop):
     /// UHD uses the 4K model at its own size; smaller pictures are scaled to
     /// 1920 wide, as the 1080p model expects.
-    pub fn for_picture(class: ResolutionClass, width: u32, height: u32, pool: &str, threads: u32) -> VmafSpec {
+    ///
+    /// An 8-bit source that is not scaled is scored in 8 bits: the reference
+    /// has no more precision, and rounding the 10-bit encode to it moved the
+    /// score by 0.01 on real 1080p footage at CRF 24–44, for 22% less CPU.
+    /// Anything scaled (its rounding moved scores by 0.05–0.09) or deeper
+    /// is scored in 10 bits.
+    pub fn for_picture(
+        class: ResolutionClass,
+        (width, height): (u32, u32),
+        bit_depth: Option<u32>,
+        pool: &str,
+        threads: u32,
+    ) -> VmafSpec {
         let (model, scale) = if class == ResolutionClass::Uhd {
             ("vmaf_4k_v0.6.1", None)
         } else if width < 1728 && height < 972 {
@@ -36,7 +58,8 @@ impl VmafSpec {
         } else {
             ("vmaf_v0.6.1", None)
         };
-        VmafSpec { model: model.to_string(), scale, pool: pool.to_string(), threads }
+        let pix_fmt = if scale.is_none() && bit_depth == Some(8) { "yuv420p" } else { TEN_BIT };
+        VmafSpec { model: model.to_string(), scale, pool: pool.to_string(), threads, pix_fmt: pix_fmt.to_string() }
     }
 }
 
@@ -84,6 +107,7 @@ pub fn vmaf_args(distorted: &Path, reference: Reference, spec: &VmafSpec, subsam
     a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", &threads]).input(distorted);
     a.extend(["-threads", &threads]);
     let scale = spec.scale.map(|(w, h)| format!(",scale={w}:{h}:flags=bicubic")).unwrap_or_default();
+    let fmt = &spec.pix_fmt;
     let select = selection(subsample).map(|s| format!("{s},")).unwrap_or_default();
     let reference = match reference {
         Reference::Source { path, tl, range, filters, cycle } => {
@@ -95,8 +119,8 @@ pub fn vmaf_args(distorted: &Path, reference: Reference, spec: &VmafSpec, subsam
         }
     };
     let graph = format!(
-        "[0:v]{select}setpts=N/(25*TB),format=yuv420p10le{scale}[d];\
-         [1:v]{reference}setpts=N/(25*TB),format=yuv420p10le{scale}[r];\
+        "[0:v]{select}setpts=N/(25*TB),format={fmt}{scale}[d];\
+         [1:v]{reference}setpts=N/(25*TB),format={fmt}{scale}[r];\
          [d][r]libvmaf=model=version={}:n_subsample={}:pool={}:n_threads={}",
         spec.model,
         n_subsample(subsample),
@@ -118,12 +142,20 @@ mod tests {
 
     #[test]
     fn models_and_scales() {
-        let sd = VmafSpec::for_picture(ResolutionClass::Sd, 720, 480, "harmonic_mean", 2);
-        assert_eq!((sd.model.as_str(), sd.scale), ("vmaf_v0.6.1", Some((1920, 1280))));
-        let hd = VmafSpec::for_picture(ResolutionClass::Hd, 1920, 800, "mean", 1);
-        assert_eq!((hd.model.as_str(), hd.scale), ("vmaf_v0.6.1", None));
-        let uhd = VmafSpec::for_picture(ResolutionClass::Uhd, 3840, 1600, "mean", 1);
-        assert_eq!((uhd.model.as_str(), uhd.scale), ("vmaf_4k_v0.6.1", None));
+        let spec = |class, size, depth| {
+            let s = VmafSpec::for_picture(class, size, depth, "mean", 1);
+            (s.model, s.scale, s.pix_fmt)
+        };
+        let s = |x: &str| x.to_string();
+        // 8-bit SD is scaled, so scored in 10 bits; 8-bit HD at its own size
+        // in 8; 10-bit or unknown depth in 10.
+        let sd = spec(ResolutionClass::Sd, (720, 480), Some(8));
+        assert_eq!(sd, (s("vmaf_v0.6.1"), Some((1920, 1280)), s("yuv420p10le")));
+        let hd = spec(ResolutionClass::Hd, (1920, 800), Some(8));
+        assert_eq!(hd, (s("vmaf_v0.6.1"), None, s("yuv420p")));
+        assert_eq!(spec(ResolutionClass::Hd, (1920, 800), None).2, "yuv420p10le");
+        let uhd = spec(ResolutionClass::Uhd, (3840, 1600), Some(10));
+        assert_eq!(uhd, (s("vmaf_4k_v0.6.1"), None, s("yuv420p10le")));
     }
 
     #[test]
