@@ -61,11 +61,19 @@ impl Model {
     }
 
     /// The model through `probes` (scored on samples of `sample_frames`
-    /// frames, of a segment of `frames`): least-squares lines through
-    /// `ln(100 − V)` and `ln bytes` against CRF. With one probe (or probes at
-    /// one CRF) the slopes are `slopes` (pooled from the file's other
-    /// segments). `None` without probes.
-    pub fn fit(probes: &[Probe], sample_frames: usize, frames: usize, slopes: (f64, f64)) -> Option<Model> {
+    /// frames, of a segment of `frames`), exact near the score `around` (the
+    /// target): `ln bytes` is a least-squares line against CRF; the deficit
+    /// line too, unless two probes next to each other in CRF bracket
+    /// `around` (see [`bracket_tangent`]). With one probe (or probes at one
+    /// CRF) the slopes are `slopes` (pooled from the file's other segments).
+    /// `None` without probes.
+    pub fn fit(
+        probes: &[Probe],
+        sample_frames: usize,
+        frames: usize,
+        slopes: (f64, f64),
+        around: f64,
+    ) -> Option<Model> {
         if probes.is_empty() || sample_frames == 0 {
             return None;
         }
@@ -79,7 +87,13 @@ impl Model {
         };
         let n = probes.len() as f64;
         let mx = xs.iter().sum::<f64>() / n;
-        let a = dv.iter().sum::<f64>() / n - b * mx;
+        let (a, b) = match bracket_tangent(probes, around) {
+            Some((c, b)) => {
+                let b = b.clamp(B_RANGE.0, B_RANGE.1);
+                ((100.0 - around).max(0.01).ln() - b * c, b)
+            }
+            None => (dv.iter().sum::<f64>() / n - b * mx, b),
+        };
         let g = lb.iter().sum::<f64>() / n + d * mx;
         let min_crf = xs.iter().copied().fold(f64::INFINITY, f64::min) - search::MAX_LEAP;
         Some(Model { frames, a, b, g, d, min_crf })
@@ -107,6 +121,29 @@ impl Model {
             ..*self
         }
     }
+}
+
+/// Where the score crosses `around` and the deficit line's slope there,
+/// from the two probes next to each other in CRF that bracket it: the score
+/// interpolated linearly in CRF between them, the line's slope that of
+/// `ln(100 − V)` at the crossing (`V′ / (100 − V)`). Over the wide brackets
+/// a survey takes, the score falls about linearly in CRF while its log
+/// deficit bends: on real 1080p footage a segment probed at CRF 23, 46 and
+/// 55 (99.3, 87.8, 83.5) needed CRF 35 for 94; the deficit line through
+/// all three put 92.6 at CRF 42, this puts 93 at 35.7. `None` when no two
+/// such probes bracket it.
+fn bracket_tangent(probes: &[Probe], around: f64) -> Option<(f64, f64)> {
+    let mut sorted: Vec<&Probe> = probes.iter().collect();
+    sorted.sort_by(|p, q| p.crf.total_cmp(&q.crf));
+    sorted.windows(2).find_map(|w| {
+        let (lo, hi) = (w[0], w[1]);
+        let fall = lo.score - hi.score;
+        let bracketed = lo.score >= around && hi.score < around && hi.crf - lo.crf > 1e-9;
+        bracketed.then(|| {
+            let per_crf = fall / (hi.crf - lo.crf);
+            (lo.crf + (lo.score - around) / per_crf, per_crf / (100.0 - around).max(0.01))
+        })
+    })
 }
 
 /// Slope of the least-squares line through `(xs, ys)`; `None` when the xs
@@ -371,17 +408,41 @@ mod tests {
             .iter()
             .map(|&c| Probe { crf: c, score: m.vmaf(c), bytes: (m.bytes(c) / 5.0) as u64 })
             .collect();
-        let f = Model::fit(&probes, 72, 360, (0.2, 0.2)).unwrap();
+        let f = Model::fit(&probes, 72, 360, (0.2, 0.2), 80.0).unwrap();
         assert!((f.b - 0.08).abs() < 1e-6 && (f.d - 0.1).abs() < 1e-4, "{f:?}");
         assert!((f.vmaf(31.0) - m.vmaf(31.0)).abs() < 1e-6);
         assert!((f.bytes(31.0) / m.bytes(31.0) - 1.0).abs() < 1e-3);
         // One probe: the pooled slopes, through the probe.
-        let one = Model::fit(&probes[1..2], 72, 360, (0.07, 0.12)).unwrap();
+        let one = Model::fit(&probes[1..2], 72, 360, (0.07, 0.12), 80.0).unwrap();
         assert_eq!(one.slopes(), (0.07, 0.12));
         assert!((one.vmaf(30.0) - m.vmaf(30.0)).abs() < 1e-6);
-        assert!(Model::fit(&[], 72, 360, (0.07, 0.12)).is_none());
+        assert!(Model::fit(&[], 72, 360, (0.07, 0.12), 80.0).is_none());
         assert!(Model::own_slopes(&probes) && !Model::own_slopes(&probes[..1]));
         assert_eq!(f.min_crf, 26.0 - search::MAX_LEAP);
+    }
+
+    #[test]
+    fn a_bracketed_target_is_placed_by_the_probes_around_it() {
+        let probe = |crf: f64, score: f64| Probe { crf, score, bytes: (2e6 * (-0.1 * crf).exp()) as u64 };
+        // A real segment's survey (1080p, preset 10): the deficit line
+        // through all three put 92.6 at CRF 42; its encode at 41.75
+        // measured below 92, and it needed CRF 35 for 94.
+        let probes = [probe(23.0, 99.34), probe(55.0, 83.45), probe(46.0, 87.84)];
+        let m = Model::fit(&probes, 24, 124, (0.08, 0.1), 93.0).unwrap();
+        let linear = 23.0 + (99.34 - 93.0) / ((99.34 - 87.84) / 23.0);
+        assert!((m.crf_for(93.0) - linear).abs() < 1e-6, "{}", m.crf_for(93.0));
+        assert!((35.0..37.0).contains(&m.crf_for(93.0)));
+        // Its slope there is the bracket's: half a point per CRF.
+        assert!((m.vmaf(linear - 1.0) - 93.5).abs() < 0.05, "{}", m.vmaf(linear - 1.0));
+        // Without a bracket (all above), the least-squares line as before.
+        let above = [probe(20.0, 98.0), probe(24.0, 96.5)];
+        let m = Model::fit(&above, 24, 124, (0.08, 0.1), 93.0).unwrap();
+        assert!((m.vmaf(20.0) - 98.0).abs() < 1e-6 && (m.vmaf(24.0) - 96.5).abs() < 1e-6);
+        // Close probes of a smooth curve: the same as the line through them.
+        let curve = model(360, -0.5, 0.08, 16.0, 0.1);
+        let near: Vec<Probe> = [29.0, 31.0].iter().map(|&c| probe(c, curve.vmaf(c))).collect();
+        let m = Model::fit(&near, 72, 360, (0.2, 0.2), 93.0).unwrap();
+        assert!((m.crf_for(93.0) - curve.crf_for(93.0)).abs() < 0.05);
     }
 
     #[test]

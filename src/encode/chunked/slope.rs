@@ -120,13 +120,15 @@ pub fn slope_plan(
     let own: Vec<(f64, f64)> = surveys
         .iter()
         .filter(|(_, s)| Model::own_slopes(&probes(s)))
-        .filter_map(|(i, s)| Model::fit(&probes(s), s.sample_frames, segs[*i].frames(), (0.0, 0.0)))
+        .filter_map(|(i, s)| Model::fit(&probes(s), s.sample_frames, segs[*i].frames(), (0.0, 0.0), params.target))
         .map(|m| m.slopes())
         .collect();
     let pooled = allocate::pooled_slopes(&own);
     let models = surveys
         .iter()
-        .filter_map(|(i, s)| Some((*i, Model::fit(&probes(s), s.sample_frames, segs[*i].frames(), pooled)?)))
+        .filter_map(|(i, s)| {
+            Some((*i, Model::fit(&probes(s), s.sample_frames, segs[*i].frames(), pooled, params.target)?))
+        })
         .collect();
     let mut reused = allocate::Settled::default();
     for r in results.values() {
