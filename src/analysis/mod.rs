@@ -204,20 +204,29 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
             CropDecision::disabled("crop detection needs ffmpeg")
         }
     };
-    // Side by side: each alone leaves a core idle at its end.
-    let (interlace, crop) = std::thread::scope(|s| {
-        let i = s.spawn(detect_interlace);
-        let c = detect_crop();
-        (i.join().expect("interlace detection"), c)
-    });
-    cancel.check()?;
-
     let file_start = probe.format.start_time.unwrap_or(0.0);
     let mut audio = audio::plan_tracks(probe.of_type("audio"), file_start, &settings.audio);
+    // Side by side: each alone leaves a core idle at its end. The audio
+    // tracks' first packets are read beside them too (a program start per
+    // track, which one by one came after the crop).
+    let (interlace, crop, empty) = std::thread::scope(|s| {
+        let i = s.spawn(detect_interlace);
+        let tracks = &audio;
+        let e = s.spawn(move || {
+            tracks
+                .iter()
+                .map(|a| ffprobe::audio_has_packets(probes.ffprobe, input, a.index, cancel) == Some(false))
+                .collect::<Vec<bool>>()
+        });
+        let c = detect_crop();
+        (i.join().expect("interlace detection"), c, e.join().expect("audio packets"))
+    });
+    cancel.check()?;
     // A track without a single sample cannot be encoded (or muxed): it is
     // left out, loudly.
+    let mut empty = empty.into_iter();
     audio.retain(|a| {
-        let empty = ffprobe::audio_has_packets(probes.ffprobe, input, a.index, cancel) == Some(false);
+        let empty = empty.next().unwrap_or(false);
         if empty {
             warnings.push(format!("audio track {} has no samples: left out of the output", a.index + 1));
         }

@@ -103,28 +103,35 @@ impl Tools {
         settings: &Settings,
         origins: &Origins,
     ) -> (Result<Located, ToolError>, Result<Located, ToolError>, Result<Located, ToolError>) {
-        let ffprobe = locate(
-            "ffprobe",
-            settings.tools.ffprobe.as_deref(),
-            origins,
-            "tools.ffprobe",
-            "install Debian's ffmpeg package (sudo apt-get install ffmpeg), which includes ffprobe, or set DRAPTO_FFPROBE",
-        );
-        let mediainfo = locate(
-            "mediainfo",
-            settings.tools.mediainfo.as_deref(),
-            origins,
-            "tools.mediainfo",
-            "sudo apt-get install mediainfo (without it Dolby Vision is detected from ffprobe side data only)",
-        );
-        let mkvmerge = locate(
-            "mkvmerge",
-            None,
-            origins,
-            "",
-            "sudo apt-get install mkvtoolnix (the chunked path appends segments with mkvmerge)",
-        );
-        (ffprobe, mediainfo, mkvmerge)
+        // Each is a program start (its version): side by side.
+        std::thread::scope(|s| {
+            let ffprobe = s.spawn(|| {
+                locate(
+                    "ffprobe",
+                    settings.tools.ffprobe.as_deref(),
+                    origins,
+                    "tools.ffprobe",
+                    "install Debian's ffmpeg package (sudo apt-get install ffmpeg), which includes ffprobe, or set DRAPTO_FFPROBE",
+                )
+            });
+            let mediainfo = s.spawn(|| {
+                locate(
+                    "mediainfo",
+                    settings.tools.mediainfo.as_deref(),
+                    origins,
+                    "tools.mediainfo",
+                    "sudo apt-get install mediainfo (without it Dolby Vision is detected from ffprobe side data only)",
+                )
+            });
+            let mkvmerge = locate(
+                "mkvmerge",
+                None,
+                origins,
+                "",
+                "sudo apt-get install mkvtoolnix (the chunked path appends segments with mkvmerge)",
+            );
+            (ffprobe.join().expect("ffprobe"), mediainfo.join().expect("mediainfo"), mkvmerge)
+        })
     }
 
     /// The tools an encode cannot do without: ffmpeg with libsvtav1 and
@@ -250,16 +257,21 @@ fn ffmpeg_caps(ffmpeg: &Path, _cancel: &Cancel) -> FfmpegCaps {
 /// What ffmpeg lists: encoders, filters, hardware decoders (`svtav1` is
 /// `Some("unknown")` when libsvtav1 is listed).
 fn ffmpeg_listings(ffmpeg: &Path) -> FfmpegCaps {
-    let encoders = capture(ffmpeg, &["-hide_banner", "-encoders"]);
+    // Three program starts, side by side.
+    let (encoders, filters_text, hwaccels_text) = std::thread::scope(|s| {
+        let encoders = s.spawn(|| capture(ffmpeg, &["-hide_banner", "-encoders"]));
+        let filters = s.spawn(|| capture(ffmpeg, &["-hide_banner", "-filters"]));
+        let hwaccels = capture(ffmpeg, &["-hide_banner", "-hwaccels"]);
+        (encoders.join().expect("encoders"), filters.join().expect("filters"), hwaccels)
+    });
     let has_encoder = |name: &str| encoders.lines().any(|l| l.split_whitespace().nth(1) == Some(name));
-    let filters_text = capture(ffmpeg, &["-hide_banner", "-filters"]);
     let filters: BTreeSet<String> = filters_text
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))
         .filter(|f| FILTERS.contains(f))
         .map(str::to_string)
         .collect();
-    let hwaccels: Vec<String> = capture(ffmpeg, &["-hide_banner", "-hwaccels"])
+    let hwaccels: Vec<String> = hwaccels_text
         .lines()
         .skip_while(|l| !l.starts_with("Hardware acceleration methods"))
         .skip(1)
