@@ -67,7 +67,14 @@ fn deficit(score: f64) -> f64 {
 }
 
 impl SearchSpace {
-    fn snap(&self, crf: f64) -> f64 {
+    /// The score a step aims at when a passing point is known: a third of
+    /// the tolerance over the target (from failing points alone, half).
+    pub(crate) fn pass_aim(&self) -> f64 {
+        self.target + self.tolerance / 3.0
+    }
+
+    /// `crf` on the step grid, inside the bounds.
+    pub(crate) fn snap(&self, crf: f64) -> f64 {
         ((crf / self.step).round() * self.step).clamp(self.min_crf, self.max_crf)
     }
 
@@ -100,7 +107,7 @@ impl SearchSpace {
                 }
                 // Secant through the two points nearest the goal, kept
                 // inside the bracket; bisection when it falls outside.
-                let aim = self.target + self.tolerance / 3.0;
+                let aim = self.pass_aim();
                 let slope = self.slope(points);
                 let nearest = if (p.score - aim).abs() <= (f.score - aim).abs() { p } else { f };
                 let secant = nearest.crf + (deficit(aim) - deficit(nearest.score)) / slope;
@@ -114,7 +121,7 @@ impl SearchSpace {
                     return Next::Done(p);
                 }
                 let slope = self.slope(points);
-                let aim = self.target + self.tolerance / 3.0;
+                let aim = self.pass_aim();
                 self.snap(p.crf + ((deficit(aim) - deficit(p.score)) / slope).max(self.step))
             }
             (None, Some(f)) => {

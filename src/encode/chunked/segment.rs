@@ -477,14 +477,13 @@ pub type Survey = crate::job::state::SurveyRecord;
 /// needed 36; the straight line puts them at 34 and 37. Scores below the
 /// target step as the search says (its log step is the shorter there).
 fn survey_second(first: Point, next: f64, space: &SearchSpace) -> f64 {
-    let aim = space.target + space.tolerance / 3.0;
+    let aim = space.pass_aim();
     if first.score <= aim || next <= first.crf {
         return next;
     }
     let slope = space.prior_slope.max(search::DEFAULT_SLOPE);
     let straight = (first.score - aim) / (slope * (100.0 - aim)).max(1e-6);
-    let capped = ((first.crf + straight.max(space.step)) / space.step).round() * space.step;
-    next.min(capped.clamp(space.min_crf, space.max_crf))
+    next.min(space.snap(first.crf + straight.max(space.step)))
 }
 
 /// The slope allocation's survey of one segment: [`SURVEY_PROBES`] probes
