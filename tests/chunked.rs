@@ -599,6 +599,34 @@ fn the_measurement_scores_what_libvmaf_scores_on_every_subsampled_frame() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+#[test]
+fn an_unscaled_8_bit_source_is_measured_in_8_bits_what_libvmaf_scores_there() {
+    let t = tempfile::tempdir().unwrap();
+    let (mut job, tl) = whole_clip_job(t.path(), 30.0, None);
+    job.segment = Segment { index: 0, start: 20, end: 62 };
+    job.params.subsample = 9;
+    job.params.predict = false;
+    // As `VmafSpec::for_picture` gives an 8-bit source scored at its own size.
+    job.vmaf = VmafSpec { scale: None, pix_fmt: "yuv420p".into(), ..job.vmaf.clone() };
+    let r = run_segment(&ffmpeg(), &job, &tl, &Cancel::new(), &|| 2, &|_| {}).unwrap();
+    let measured = r.measured_vmaf.expect("measured");
+    let direct = |fmt: &str| {
+        let mut a = FfmpegArgs::default();
+        a.extend(["-hide_banner", "-nostdin", "-loglevel", "info"]).input(&job.output).input(&job.source);
+        let side = format!("setpts=N/(25*TB),format={fmt}");
+        a.arg("-lavfi").arg(format!(
+            "[0:v]{side}[d];[1:v]trim=start_frame=20:end_frame=62,{side}[r];\
+             [d][r]libvmaf=model=version=vmaf_v0.6.1:n_subsample=9:pool=harmonic_mean"
+        ));
+        a.extend(["-f", "null", "-"]);
+        let out = a.command(&ffmpeg()).output().unwrap();
+        drapto::encode::chunked::vmaf::parse_score(&String::from_utf8_lossy(&out.stderr)).expect("a score")
+    };
+    let (eight, ten) = (direct("yuv420p"), direct("yuv420p10le"));
+    assert!((measured - eight).abs() < 1e-6, "measured {measured}, libvmaf in 8 bits {eight}");
+    assert!((eight - ten).abs() < 0.1, "8 bits {eight} against 10 bits {ten}");
+}
+
 /// The `--json` events of a chunked file come in order: analysis, the video
 /// stage (each segment's steps, probes and completion in between), audio,
 /// mux, validation, file complete; and each segment's own events in the
