@@ -89,7 +89,11 @@ impl Guesses {
             *entry = (tier, Vec::new(), point.crf);
         }
         entry.1.push(point);
-        entry.2 = space.estimate(&entry.1).unwrap_or(point.crf);
+        let estimate = space.estimate(&entry.1).unwrap_or(point.crf);
+        // One point high above the target: the log step's leap (to CRF 55
+        // from 98.6 at CRF 28 on real footage) is no guess for a neighbour;
+        // the straight line the survey's next probe keeps to is.
+        entry.2 = if entry.1.len() == 1 { space.straight_cap(point, estimate) } else { estimate };
         if let Some(slope) = measured_slope(&entry.1, space.target) {
             self.slopes.insert(index, slope);
         }
@@ -125,7 +129,7 @@ impl Guesses {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::chunked::search::DEFAULT_SLOPE;
+    use crate::encode::chunked::search::tests::space;
 
     fn result(index: usize, crf: f64, prediction: PredictionSource, mispredictions: u32) -> SegmentResult {
         SegmentResult {
@@ -170,16 +174,23 @@ mod tests {
         assert!(!g.predictions_trusted(), "3 of 11 missed");
     }
 
-    fn space() -> SearchSpace {
-        SearchSpace {
-            min_crf: 10.0,
-            max_crf: 55.0,
-            step: 0.25,
-            target: 93.0,
-            tolerance: 1.0,
-            max_probes: 6,
-            prior_slope: DEFAULT_SLOPE,
-        }
+    #[test]
+    fn one_point_near_100_lends_the_straight_line_not_the_log_leap() {
+        // Real footage at preset 6: 98.56 at CRF 28.25; on a neighbour's
+        // flatter slope the log step asked for 55 and the next segment's
+        // first probe went there (84.2, where it needed 37.25; this segment
+        // settled at 39.5).
+        let s = space();
+        let p = Point { crf: 28.25, score: 98.56 };
+        let leap = s.estimate(&[p]).unwrap();
+        assert!(leap > 45.0, "the search's own log step is unchanged: {leap}");
+        let mut g = Guesses::new(33.75, vec![false; 3]);
+        g.probe(0, 1, &s, p);
+        let lent = g.first_guess(1);
+        assert!((37.0..=41.0).contains(&lent), "{lent}");
+        // With a second point the search's estimate stands.
+        g.probe(0, 1, &s, Point { crf: 38.0, score: 93.78 });
+        assert_eq!(g.first_guess(1), s.estimate(&[p, Point { crf: 38.0, score: 93.78 }]).unwrap());
     }
 
     #[test]

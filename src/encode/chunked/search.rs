@@ -78,6 +78,32 @@ impl SearchSpace {
         ((crf / self.step).round() * self.step).clamp(self.min_crf, self.max_crf)
     }
 
+    /// Where a step from one point, `first`, scored above the target, goes
+    /// at most when the search asks for `next`: no farther than a straight
+    /// line in score would put the target, falling `slope · (100 − target)`
+    /// points per CRF with the steeper of this space's slope and
+    /// [`DEFAULT_SLOPE`] (about half a point per CRF; real segments fell
+    /// 0.33–0.7: a neighbour's log slope, measured lower on the curve, reads
+    /// flatter than the fall it saw). From a score near 100 the log
+    /// deficit's step leaps far: on real 1080p footage at preset 10 a
+    /// segment scoring 99.3 at CRF 23 was probed next at CRF 55 (83.5) and
+    /// needed CRF 35; one at 98.2 at CRF 27.75 went to 55 (83.0) and needed
+    /// 36; the straight line puts them at 34 and 37. Scores below the target
+    /// step as the search says (its log step is the shorter there).
+    ///
+    /// The survey's second probe goes here, and so does the guess that a
+    /// segment with one such point lends its neighbours
+    /// ([`super::guess::Guesses::first_guess`]).
+    pub fn straight_cap(&self, first: Point, next: f64) -> f64 {
+        let aim = self.pass_aim();
+        if first.score <= aim || next <= first.crf {
+            return next;
+        }
+        let slope = self.prior_slope.max(DEFAULT_SLOPE);
+        let straight = (first.score - aim) / (slope * (100.0 - aim)).max(1e-6);
+        next.min(self.snap(first.crf + straight.max(self.step)))
+    }
+
     /// The next step after `points`, starting from `first_guess`.
     pub fn next(&self, points: &[Point], first_guess: f64) -> Next {
         if points.is_empty() {
@@ -227,12 +253,14 @@ pub fn prior_crf(standard_crf: f64, target: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const MAX: usize = 6;
 
-    fn space() -> SearchSpace {
+    /// The space the search's tests (and the guesses') run in: target 93,
+    /// tolerance 1, steps of 0.25 in CRF 10–55.
+    pub(crate) fn space() -> SearchSpace {
         SearchSpace {
             min_crf: 10.0,
             max_crf: 55.0,
@@ -342,6 +370,19 @@ mod tests {
         assert!((32.0..36.0).contains(&p93), "{p93}");
         assert!(prior_crf(25.0, 97.5) < 25.0);
         assert!(prior_crf(29.0, 93.0) > p93);
+    }
+
+    #[test]
+    fn a_step_from_near_100_does_not_leap_past_a_straight_line() {
+        let space = space();
+        // A real segment: 99.34 at CRF 23; the log step asked for 55.
+        let first = Point { crf: 23.0, score: 99.34 };
+        let n = space.straight_cap(first, 55.0);
+        assert!((33.5..=35.0).contains(&n), "{n}");
+        // A shorter step than the straight line's stands.
+        assert_eq!(space.straight_cap(first, 30.0), 30.0);
+        // Below the target, the search's own step.
+        assert_eq!(space.straight_cap(Point { crf: 40.0, score: 88.0 }, 31.0), 31.0);
     }
 
     #[test]

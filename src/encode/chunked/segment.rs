@@ -464,28 +464,6 @@ pub const SURVEY_SPREAD: f64 = 3.0;
 /// state records of it (probes and the frames they encoded).
 pub type Survey = crate::job::state::SurveyRecord;
 
-/// Where the survey's second probe goes after a first at `first` scored
-/// above the target, when the search asks for `next`: no farther than a
-/// straight line in score would put the target, falling `slope · (100 −
-/// target)` points per CRF with the steeper of the search's slope and
-/// [`search::DEFAULT_SLOPE`] (about half a point per CRF; real segments
-/// fell 0.33–0.7: a neighbour's log slope, measured lower on the curve,
-/// reads flatter than the fall it saw). From a
-/// score near 100 the log deficit's step leaps far: on real 1080p footage
-/// at preset 10 a segment scoring 99.3 at CRF 23 was probed next at CRF 55
-/// (83.5) and needed CRF 35; one at 98.2 at CRF 27.75 went to 55 (83.0) and
-/// needed 36; the straight line puts them at 34 and 37. Scores below the
-/// target step as the search says (its log step is the shorter there).
-fn survey_second(first: Point, next: f64, space: &SearchSpace) -> f64 {
-    let aim = space.pass_aim();
-    if first.score <= aim || next <= first.crf {
-        return next;
-    }
-    let slope = space.prior_slope.max(search::DEFAULT_SLOPE);
-    let straight = (first.score - aim) / (slope * (100.0 - aim)).max(1e-6);
-    next.min(space.snap(first.crf + straight.max(space.step)))
-}
-
 /// The slope allocation's survey of one segment: [`SURVEY_PROBES`] probes
 /// on the first tier's samples, at the first guess and where the search
 /// would go next (or [`SURVEY_SPREAD`] away when the first is on target),
@@ -522,7 +500,7 @@ pub fn survey_segment(
             break;
         }
         let next = match space.next(&points, job.first_guess) {
-            Next::Probe(n) if probes.len() == 1 => Next::Probe(survey_second(points[0], n, &space)),
+            Next::Probe(n) if probes.len() == 1 => Next::Probe(space.straight_cap(points[0], n)),
             other => other,
         };
         crf = match next {
@@ -741,27 +719,6 @@ mod tests {
             sample_ranges(&Segment { index: 0, start: 0, end: 40 }, 6, 50),
             vec![FrameRange { start: 0, count: 40 }]
         );
-    }
-
-    #[test]
-    fn the_second_survey_probe_does_not_leap_past_a_straight_line() {
-        let space = SearchSpace {
-            min_crf: MIN_CRF,
-            max_crf: MAX_CRF,
-            step: 0.25,
-            target: 93.0,
-            tolerance: 1.0,
-            max_probes: 6,
-            prior_slope: search::DEFAULT_SLOPE,
-        };
-        // A real segment: 99.34 at CRF 23; the log step asked for 55.
-        let first = Point { crf: 23.0, score: 99.34 };
-        let n = survey_second(first, 55.0, &space);
-        assert!((33.5..=35.0).contains(&n), "{n}");
-        // A shorter step than the straight line's stands.
-        assert_eq!(survey_second(first, 30.0, &space), 30.0);
-        // Below the target, the search's own step.
-        assert_eq!(survey_second(Point { crf: 40.0, score: 88.0 }, 31.0, &space), 31.0);
     }
 
     #[test]
