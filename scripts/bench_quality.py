@@ -17,8 +17,11 @@ worst 2-second window (mean over a sliding 2 s), 1st-percentile frame, wall
 time. Then, for each chunked run: the single-CRF curve's size at the same mean
 VMAF (log-size interpolated between ladder rungs), the ratio, the curve's worst
 window at that mean, and the bytes one CRF needs to reach the run's worst
-window. Results are cached per file in OUT (a rung is encoded and scored once
-per source and preset).
+window; and its wall time against the standard path's, run again right after
+it at the ladder's CRF of equal mean VMAF (the machine's speed drifts, so the
+ladder's cached times are printed beside it, not relied on). Results are
+cached per file in OUT (a rung is encoded and scored once per source and
+preset).
 """
 import json, math, os, shutil, subprocess, sys, time
 
@@ -89,8 +92,20 @@ def figures(scores):
     return sum(scores) / n, worst, p1
 
 
+def standard_beside(mean):
+    """The standard path's wall time on SRC, run now, at the ladder's CRF of
+    equal mean VMAF (to the nearest integer): the cost of a chunked run is
+    taken against it, both on the machine as it is now (its speed drifts by
+    10-20% over hours, so the ladder's cached times are no measure)."""
+    means = [rungs[c]["mean"] for c in ladder]
+    crf = round(interp(means, ladder, mean))
+    _, wall, _ = run_drapto(f"p{preset}-standard-now", ["--no-chunked", "--crf", str(crf)])
+    return {"crf": crf, "wall": wall}
+
+
 def measured(tag, args, env_extra=None):
-    """The figures of one encode, from the cache when it has them."""
+    """The figures of one encode, from the cache when it has them (a chunked
+    run's with the standard path's time measured right after it)."""
     cache = os.path.join(out, f"{tag}.json")
     if os.path.exists(cache):
         return json.load(open(cache))
@@ -106,6 +121,8 @@ def measured(tag, args, env_extra=None):
                                           for s in segs],
          "probes": sum(s["probes"] for s in segs),
          "encodes": sum(1 for e in events if e["event"] == "segment_step" and e["step"]["kind"] == "encoding")}
+    if segs:
+        r["standard"] = standard_beside(mean)
     json.dump(r, open(cache, "w"))
     return r
 
@@ -178,5 +195,10 @@ for r in rows[len(ladder):]:
     if r["segments"]:
         # The standard encode of equal quality: the ladder's wall time interpolated at the run's mean VMAF.
         std = interp([rungs[c]["mean"] for c in ladder], [walls[c] for c in ladder], r["mean"])
-        print(f"cost {r['tag']}: {r['wall']:.1f} s = {r['wall'] / std:.2f}x the standard path at equal mean VMAF "
-              f"({std:.1f} s)")
+        line = (f"cost {r['tag']}: {r['wall']:.1f} s = {r['wall'] / std:.2f}x the ladder's standard-path time at "
+                f"equal mean VMAF ({std:.1f} s, cached)")
+        if "standard" in r:
+            s = r["standard"]
+            line += (f"; {r['wall'] / s['wall']:.2f}x the standard path run right after it "
+                     f"(CRF {s['crf']}: {s['wall']:.1f} s)")
+        print(line)
