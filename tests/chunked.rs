@@ -7,7 +7,9 @@ use common::*;
 use drapto::cancel::Cancel;
 use drapto::encode::chunked::segments::{self, Segment, Timeline};
 use drapto::encode::chunked::vmaf::VmafSpec;
-use drapto::encode::chunked::{Allocation, ChunkedParams, Fixed, Report, SegmentJob, remote, run_segment, search};
+use drapto::encode::chunked::{
+    Allocation, ChunkedParams, Fixed, Report, SegmentJob, remote, run_segment, search, survey_segment,
+};
 use drapto::events::{PredictionSource, SegmentStep};
 use drapto::tools::ffmpeg::FfmpegArgs;
 use std::io::BufRead;
@@ -569,6 +571,37 @@ fn a_prediction_spares_the_confirming_probe_and_lands_where_probing_does() {
     assert_eq!(probed.prediction, PredictionSource::Probe);
     assert!(probed.probes.len() >= 2, "{probed:?}");
     assert!((probed.crf - predicted.crf).abs() <= 1.0, "probed {} vs predicted {}", probed.crf, predicted.crf);
+}
+
+#[test]
+fn the_surveys_second_probe_keeps_to_a_straight_line_from_near_100() {
+    let t = tempfile::tempdir().unwrap();
+    // First probe at CRF 10 (VMAF ~96 on this clip's sample) on a
+    // neighbour's flat slope: the search's log step from there leaps far;
+    // the survey's second probe goes no farther than a straight line of at
+    // least half a point per CRF puts the target.
+    let (mut job, tl) = whole_clip_job(t.path(), 10.0, Some(0.015));
+    job.params.allocation = Allocation::Slope;
+    let space = search::SearchSpace {
+        min_crf: 10.0,
+        max_crf: 55.0,
+        step: 0.25,
+        target: 93.0,
+        tolerance: 1.0,
+        max_probes: 6,
+        prior_slope: 0.015,
+    };
+    let survey = survey_segment(&ffmpeg(), &job, &tl, &Cancel::new(), &|| 2, &|_| {}).expect("surveyed");
+    let [first, second, ..] = survey.probes.as_slice() else { panic!("{:?}", survey.probes) };
+    assert_eq!(first.crf, 10.0);
+    assert!(first.score > 95.0, "{first:?}");
+    let first_point = search::Point { crf: first.crf, score: first.score };
+    let search::Next::Probe(leap) = space.next(&[first_point], 10.0) else { panic!() };
+    let straight =
+        first.crf + (first.score - (93.0 + 1.0 / 3.0)) / (search::DEFAULT_SLOPE * (100.0 - 93.0 - 1.0 / 3.0));
+    assert!(leap > straight + 10.0, "the log step leaps: {leap} (straight line at {straight:.2})");
+    assert!(second.crf > first.crf && second.crf <= straight + 0.25, "{second:?}, straight line at {straight:.2}");
+    assert_eq!(second.crf, space.straight_cap(first_point, leap));
 }
 
 #[test]
