@@ -112,6 +112,10 @@ pub struct ToolFlags {
     /// mediainfo to use (else DRAPTO_MEDIAINFO, config, PATH).
     #[arg(long, value_name = "PATH")]
     pub mediainfo: Option<PathBuf>,
+    /// mkvmerge to use (else DRAPTO_MKVMERGE, config, PATH); mkvextract is
+    /// looked for beside it.
+    #[arg(long, value_name = "PATH")]
+    pub mkvmerge: Option<PathBuf>,
 }
 
 /// Flags that override settings.
@@ -160,6 +164,11 @@ pub struct SettingFlags {
     /// (inverse telecine), deinterlace (bwdif) or none.
     #[arg(long, value_name = "MODE", value_parser = ["auto", "ivtc", "deinterlace", "none"])]
     pub interlace: Option<String>,
+    /// A rip whose output would lose something drapto cannot carry (a
+    /// second video track): fail it before encoding (fail, the default) or
+    /// warn and encode without it (warn).
+    #[arg(long, value_name = "WHAT", value_parser = ["fail", "warn"])]
+    pub on_loss: Option<String>,
     /// Use the chunked (VMAF-targeted) path.
     #[arg(long, conflicts_with = "no_chunked")]
     pub chunked: bool,
@@ -221,6 +230,9 @@ impl SettingFlags {
         if let Some(m) = &self.interlace {
             v.push(FlagValue::new("processing.interlace", "--interlace", m.clone()));
         }
+        if let Some(m) = &self.on_loss {
+            v.push(FlagValue::new("processing.on_loss", "--on-loss", m.clone()));
+        }
         let mut path = |key, name, p: &Option<PathBuf>| {
             if let Some(p) = p {
                 v.push(FlagValue::new(key, name, p.to_string_lossy().into_owned()));
@@ -240,6 +252,7 @@ impl ToolFlags {
             ("tools.ffmpeg", "--ffmpeg", &self.ffmpeg),
             ("tools.ffprobe", "--ffprobe", &self.ffprobe),
             ("tools.mediainfo", "--mediainfo", &self.mediainfo),
+            ("tools.mkvmerge", "--mkvmerge", &self.mkvmerge),
         ] {
             if let Some(p) = p {
                 v.push(FlagValue::new(key, name, p.to_string_lossy().into_owned()));

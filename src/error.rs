@@ -33,13 +33,46 @@ pub struct ProcessError {
     pub step: String,
     /// The program's file name.
     pub program: String,
-    /// How it ended ("exit status 1", "signal 9").
-    pub status: String,
+    /// How it ended.
+    pub status: Exit,
     /// The last lines it wrote to stderr.
     pub stderr_tail: Vec<String>,
 }
 
+/// How a child process ended, when that was a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this status.
+    Code(i32),
+    /// A signal killed it.
+    Signal(i32),
+    /// The operating system did not say.
+    Unknown,
+    /// It exited, but did not give what was asked of it (no score printed,
+    /// the wrong number of frames back).
+    Problem(String),
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exit status {c}"),
+            Exit::Signal(s) => write!(f, "killed by signal {s}"),
+            Exit::Unknown => f.write_str("unknown status"),
+            Exit::Problem(p) => f.write_str(p),
+        }
+    }
+}
+
 impl ProcessError {
+    /// The exit status, when the program exited by itself.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self.status {
+            Exit::Code(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// The stderr line most likely to say what went wrong.
     pub fn cause(&self) -> Option<&str> {
         let interesting = |l: &&String| {
@@ -51,7 +84,9 @@ impl ProcessError {
 
     /// True when the process ran out of disk space.
     pub fn is_disk_full(&self) -> bool {
-        self.stderr_tail.iter().any(|l| l.contains("No space left on device"))
+        // ffmpeg says "No space left on device", mkvmerge "No space left to
+        // write to" (and "The drive may be full").
+        self.stderr_tail.iter().any(|l| l.contains("No space left"))
     }
 
     /// Whether the program failed the way a broken setup makes it fail
@@ -59,8 +94,7 @@ impl ProcessError {
     /// 128 + signal exit; no memory; an encoder that cannot open) rather than
     /// the way a bad input does (a plain error exit over unreadable data).
     pub fn looks_like_setup(&self) -> bool {
-        let crashed = self.status.starts_with("killed by signal")
-            || self.status.strip_prefix("exit status ").and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c >= 128);
+        let crashed = matches!(self.status, Exit::Signal(_)) || self.exit_code().is_some_and(|c| c >= 128);
         crashed
             || self.stderr_tail.iter().any(|l| {
                 l.contains("Cannot allocate memory")
@@ -119,6 +153,14 @@ pub enum Error {
         "{path}: the rip ends at {ends_at:.1} s of {promised:.1} s (truncated); rip it again, or pass --allow-truncated to encode what is there"
     )]
     Truncated { path: PathBuf, ends_at: f64, promised: f64 },
+
+    /// The mux plan leaves out something of the rip that would be lost, and
+    /// `processing.on_loss` says to fail (nothing was encoded).
+    #[error(
+        "{path}: the output would lose {}; nothing was encoded (pass --on-loss warn to encode without it)",
+        losses.join("; ")
+    )]
+    WouldLose { path: PathBuf, losses: Vec<String> },
 
     /// The output would overwrite the input.
     #[error("{path}: the output would overwrite the input; choose another output folder with -o")]
@@ -230,23 +272,23 @@ fn signal_name(sig: i32) -> String {
 mod tests {
     use super::*;
 
-    fn failed(status: &str, stderr: &[&str]) -> ProcessError {
+    fn failed(status: Exit, stderr: &[&str]) -> ProcessError {
         ProcessError {
             step: "video".into(),
             program: "ffmpeg".into(),
-            status: status.into(),
+            status,
             stderr_tail: stderr.iter().map(|s| s.to_string()).collect(),
         }
     }
 
     #[test]
     fn crashes_point_at_the_setup_error_exits_at_the_file() {
-        assert!(failed("killed by signal 11", &[]).looks_like_setup());
-        assert!(failed("exit status 139", &["Segmentation fault"]).looks_like_setup());
-        assert!(failed("exit status 1", &["Error while opening encoder for output stream #0:0"]).looks_like_setup());
-        assert!(!failed("exit status 1", &["Invalid data found when processing input"]).looks_like_setup());
+        assert!(failed(Exit::Signal(11), &[]).looks_like_setup());
+        assert!(failed(Exit::Code(139), &["Segmentation fault"]).looks_like_setup());
+        assert!(failed(Exit::Code(1), &["Error while opening encoder for output stream #0:0"]).looks_like_setup());
+        assert!(!failed(Exit::Code(1), &["Invalid data found when processing input"]).looks_like_setup());
         let input = std::path::Path::new("/rips/a.mkv");
-        let e = Error::Process { path: input.into(), source: failed("exit status 1", &["Invalid data"]) };
+        let e = Error::Process { path: input.into(), source: failed(Exit::Code(1), &["Invalid data"]) };
         assert!(!e.is_environmental(input));
         let other = || std::io::Error::from(std::io::ErrorKind::Other);
         assert!(Error::Io { action: "create folder", path: "/tmp/w".into(), source: other() }.is_environmental(input));

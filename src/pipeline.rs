@@ -17,11 +17,13 @@ use crate::events::{Event, EventSink, Stage};
 use crate::job::JobInfo;
 use crate::job::record::{self, SourceRecord};
 use crate::job::{WorkDir, lock, space};
+use crate::mux::structure::Structure;
 use crate::mux::{self, MuxInputs};
 use crate::plan::{self, EncodePlan};
 use crate::report::summary::{BatchSummary, FileSummary};
 use crate::tools::FfmpegCaps;
 use crate::tools::ffprobe;
+use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix};
 use crate::validate;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -37,7 +39,7 @@ pub struct Pipeline<'a> {
     pub caps: &'a FfmpegCaps,
     pub ffprobe: &'a Path,
     pub mediainfo: Option<&'a Path>,
-    pub mkvmerge: Option<&'a Path>,
+    pub mkvtoolnix: &'a Mkvtoolnix,
     /// Hosts that share segment encodes (`--hosts`), checked at start.
     pub cluster: Option<&'a crate::encode::chunked::remote::Cluster>,
     pub events: &'a dyn EventSink,
@@ -182,7 +184,7 @@ impl Pipeline<'_> {
         }
 
         let analysis = self.analyze(input)?;
-        let chunked = plan::chunked_available(self.caps, self.mkvmerge.is_some());
+        let chunked = plan::chunked_available(self.caps);
         let plan = plan::plan(&analysis, self.settings, self.caps, &chunked)?;
         self.events.emit(&Event::AnalysisComplete {
             input: input.to_path_buf(),
@@ -289,7 +291,12 @@ impl Pipeline<'_> {
             stage: Stage::Analysis,
             detail: String::new(),
         });
-        let probes = analysis::Probes { ffprobe: self.ffprobe, ffmpeg: Some(self.ffmpeg), mediainfo: self.mediainfo };
+        let probes = analysis::Probes {
+            ffprobe: self.ffprobe,
+            ffmpeg: Some(self.ffmpeg),
+            mediainfo: self.mediainfo,
+            mkvtoolnix: self.mkvtoolnix,
+        };
         let a = analysis::analyze(input, probes, self.settings, self.cancel)?;
         self.events.emit(&Event::StageComplete {
             input: input.to_path_buf(),
@@ -360,9 +367,10 @@ impl Pipeline<'_> {
         if video_done {
             // Nothing to do: the encoded video is there and whole.
         } else {
-            match (&plan.chunked, self.mkvmerge) {
-                (Some(params), Some(mkvmerge)) => {
+            match &plan.chunked {
+                Some(params) => {
                     let t = Instant::now();
+                    let mkvmerge = &self.mkvtoolnix.mkvmerge;
                     let helpers = encode::chunked::Helpers { ffprobe: self.ffprobe, mkvmerge, cluster: self.cluster };
                     let report = encode::chunked::encode(&ctx, helpers, analysis, &plan.video, params, work, &video)?;
                     let measured: Vec<f64> = report.segments.iter().filter_map(|s| s.measured_vmaf).collect();
@@ -381,7 +389,7 @@ impl Pipeline<'_> {
                         ),
                     });
                 }
-                _ => {
+                None => {
                     let mut video_plan = plan.video.clone();
                     let detail = format!(
                         "SVT-AV1 preset {} CRF {}{}",
@@ -446,8 +454,8 @@ impl Pipeline<'_> {
         // Where the output's video will end (its clock starts at zero, and
         // so do the analysis's lengths).
         let record = SourceRecord::new(work.identity().clone(), self.settings, analysis.video_end).to_tag();
-        let inputs = MuxInputs { source: input, video, audio: audio_files, record };
-        self.stage(input, Stage::Mux, String::new(), |_| mux::mux(&ctx, analysis, &inputs, partial))
+        let inputs = MuxInputs { source: input, video, audio: audio_files, record, scratch: work.working("mux") };
+        self.stage(input, Stage::Mux, String::new(), |_| mux::mux(&ctx, self.mkvtoolnix, analysis, &inputs, partial))
     }
 
     /// Runs one step, trying again (up to [`MAX_ATTEMPTS`] in all) when it
@@ -487,15 +495,25 @@ impl Pipeline<'_> {
     fn accept(&self, analysis: &Analysis, partial: &Path, output: &Path) -> Result<()> {
         let input = analysis.input.as_path();
         let size = std::fs::metadata(partial).map_err(Error::io("read", partial))?.len();
-        let (probe, end) = ffprobe::probe_with_end(self.ffprobe, partial, self.cancel).map_err(|e| match e {
+        let unreadable = |m: String| Error::Validation {
+            path: input.to_path_buf(),
+            failures: vec![format!("output unreadable: {m}")],
+            kept: None,
+        };
+        let (probed, structure) = std::thread::scope(|s| {
+            let structure = s.spawn(|| Structure::read(self.mkvtoolnix, partial, self.cancel));
+            (ffprobe::probe_with_end(self.ffprobe, partial, self.cancel), structure.join().expect("structure"))
+        });
+        let (probe, end) = probed.map_err(|e| match e {
             ffprobe::ProbeError::Run(f) => Error::process(input)(f),
-            ffprobe::ProbeError::Parse(m) => Error::Validation {
-                path: input.to_path_buf(),
-                failures: vec![format!("output unreadable: {m}")],
-                kept: None,
-            },
+            ffprobe::ProbeError::Parse(m) => unreadable(m),
         })?;
-        let checks = validate::validate(analysis, &probe, size, end, self.counted_frames(analysis, partial));
+        let structure = structure.map_err(|e| match e {
+            IdentifyError::Run(f) => Error::process(input)(f),
+            IdentifyError::Unreadable(m) => unreadable(m),
+        })?;
+        let frames = self.counted_frames(analysis, partial);
+        let checks = validate::validate(analysis, &probe, &structure, size, end, frames);
         let failures = validate::failures(&checks);
         self.events.emit(&Event::ValidationComplete {
             input: input.to_path_buf(),
@@ -536,8 +554,9 @@ impl Pipeline<'_> {
     /// Ok when an existing output passes validation against the source.
     fn check_output(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(), String> {
         let (size, probe, end) = self.look_at(output)?;
+        let structure = Structure::read(self.mkvtoolnix, output, self.cancel).map_err(|e| e.to_string())?;
         let frames = self.counted_frames(analysis, output);
-        let failures = validate::failures(&validate::validate(analysis, &probe, size, end, frames));
+        let failures = validate::failures(&validate::validate(analysis, &probe, &structure, size, end, frames));
         if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
     }
 }

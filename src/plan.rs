@@ -139,19 +139,12 @@ pub fn cpu_share(settings: &Settings) -> usize {
 }
 
 /// Whether the chunked path can run here: `Err` says what is missing.
-pub fn chunked_available(caps: &FfmpegCaps, mkvmerge: bool) -> Result<(), ToolError> {
+pub fn chunked_available(caps: &FfmpegCaps) -> Result<(), ToolError> {
     if !caps.libvmaf {
         return Err(ToolError {
             tool: "ffmpeg".into(),
             problem: "has no libvmaf, which chunked encoding needs to measure quality".into(),
             fix: FFMPEG_FIX.into(),
-        });
-    }
-    if !mkvmerge {
-        return Err(ToolError {
-            tool: "mkvmerge".into(),
-            problem: "not found; chunked encoding appends its segments with it".into(),
-            fix: "sudo apt-get install mkvtoolnix".into(),
         });
     }
     Ok(())

@@ -3,6 +3,7 @@
 
 use crate::analysis::Analysis;
 use crate::events::Check;
+use crate::mux::structure::Structure;
 use crate::tools::ffprobe::Probe;
 
 /// Files smaller than this cannot hold a real encode.
@@ -16,11 +17,13 @@ pub const IVTC_FRAME_TOLERANCE: f64 = 0.01;
 
 /// Checks `output` (probed, `size` bytes, its video ending at `video_end`
 /// seconds as measured from its packets, holding `frames` video frames when
-/// they were counted) against the source `analysis`. An inverse-telecined
-/// output must also have the film's frame rate and frame count.
+/// they were counted, its Matroska `structure` as MKVToolNix reads it)
+/// against the source `analysis`. An inverse-telecined output must also
+/// have the film's frame rate and frame count.
 pub fn validate(
     analysis: &Analysis,
     output: &Probe,
+    structure: &Structure,
     size: u64,
     video_end: Option<f64>,
     frames: Option<usize>,
@@ -73,13 +76,6 @@ pub fn validate(
         channels_ok,
         out_audio.iter().map(|a| a.channels.unwrap_or(0).to_string()).collect::<Vec<_>>().join(", "),
     );
-
-    let subs = output.of_type("subtitle").count();
-    check("subtitles", subs == analysis.subtitles, format!("{subs} of {}", analysis.subtitles));
-    let chapters = output.chapters.len();
-    check("chapters", chapters == analysis.chapters, format!("{chapters} of {}", analysis.chapters));
-    let attachments = output.attachments().count();
-    check("attachments", attachments == analysis.attachments, format!("{attachments} of {}", analysis.attachments));
 
     // The film's real length, not a truncated or bogus claim.
     let expected = analysis.extent.expected_output();
@@ -143,6 +139,8 @@ pub fn validate(
             ),
         );
     }
+    // Everything carried from the source, compared with it.
+    checks.extend(crate::mux::compare::checks(&analysis.mux, structure));
     checks
 }
 

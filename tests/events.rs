@@ -76,7 +76,7 @@ fn skeleton(text: &str) -> String {
             }
             out.trim_end().to_string()
         })
-        .filter(|l| !l.contains("  audio # #%") && !l.contains("  mux #%"))
+        .filter(|l| !l.contains("  audio # #%") && !l.contains("  mux #%") && !l.contains("  mux  #%"))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -37,7 +37,7 @@ fn no_video_stream() {
 }
 
 #[test]
-fn several_video_streams_encode_the_first_and_say_so() {
+fn several_video_streams_fail_before_encoding_or_with_on_loss_warn_encode_the_first_and_say_so() {
     let t = tempfile::tempdir().unwrap();
     let src = fixture(
         "two_videos.mkv",
@@ -60,8 +60,19 @@ fn several_video_streams_encode_the_first_and_say_so() {
             "ultrafast",
         ],
     );
+    // By default the second video track is a loss: nothing is encoded.
     let (o, ev) = encode_json(t.path(), &src);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(failure(&ev).contains("would lose video track 2"), "{}", failure(&ev));
+    assert!(!t.path().join("out/two_videos.mkv").exists());
+    let o = run(drapto(t.path())
+        .env("DRAPTO_ON_LOSS", "warn")
+        .args(["encode", "--json", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("out")));
     assert!(o.status.success());
+    let ev = events(&o);
     assert!(
         warnings(&ev).iter().any(|w| w.contains("2 video streams; only the first is encoded")),
         "{:?}",
@@ -244,6 +255,18 @@ fn missing_or_incapable_tools() {
         .arg(t.path().join("o")));
     assert_eq!(o.status.code(), Some(4));
     assert!(stderr(&o).contains("ffprobe"));
+
+    // Every output is muxed by mkvmerge: without it nothing starts.
+    let o = run(drapto(t.path())
+        .env("DRAPTO_MKVMERGE", "/nonexistent/mkvmerge")
+        .args(["encode", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("o")));
+    assert_eq!(o.status.code(), Some(4));
+    let e = stderr(&o);
+    assert!(e.contains("/nonexistent/mkvmerge") && e.contains("apt-get install mkvtoolnix"), "{e}");
+    assert!(!t.path().join("o").exists(), "no work before the check");
 
     // Without mediainfo everything still works.
     let o = run(drapto(t.path())

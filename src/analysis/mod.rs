@@ -16,7 +16,10 @@ pub mod resolution;
 use crate::cancel::Cancel;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::mux::plan::MuxPlan;
+use crate::mux::structure::Structure;
 use crate::tools::ffprobe::{self, Probe, ProbeError, SideData};
+use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix};
 use audio::AudioPlan;
 use crop::CropDecision;
 use dolby_vision::DolbyVision;
@@ -47,9 +50,8 @@ pub struct Analysis {
     pub interlace: InterlaceVerdict,
     pub crop: CropDecision,
     pub audio: Vec<AudioPlan>,
-    pub subtitles: usize,
-    pub chapters: usize,
-    pub attachments: usize,
+    /// What the final mux carries, track by track, and what it cannot.
+    pub mux: MuxPlan,
     /// Things the user should know (extra video streams, odd audio).
     pub warnings: Vec<String>,
     /// The raw probe, for muxing and validation.
@@ -82,12 +84,13 @@ pub struct VideoInfo {
 
 /// The programs analysis uses. Without ffmpeg, crop and interlace detection
 /// fall back to the stream's own flags; without mediainfo, Dolby Vision is
-/// seen through ffprobe alone.
+/// seen through ffprobe alone. MKVToolNix reads what the mux will carry.
 #[derive(Debug, Clone, Copy)]
 pub struct Probes<'a> {
     pub ffprobe: &'a Path,
     pub ffmpeg: Option<&'a Path>,
     pub mediainfo: Option<&'a Path>,
+    pub mkvtoolnix: &'a Mkvtoolnix,
 }
 
 /// Probes `input` and answers every question about it.
@@ -132,14 +135,19 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         return Err(bad("its video stream has no dimensions (corrupt or unsupported codec)".into()));
     };
     probe.duration().filter(|d| *d > 0.0).ok_or_else(|| bad("has no duration (truncated or corrupt)".into()))?;
-    // mediainfo (for Dolby Vision) runs beside the measurement of the real
-    // length: neither needs the other.
-    let (extent, mediainfo) = std::thread::scope(|s| {
+    // mediainfo (for Dolby Vision) and MKVToolNix (what the mux carries)
+    // run beside the measurement of the real length: none needs another.
+    let (extent, mediainfo, structure) = std::thread::scope(|s| {
         let mi = s.spawn(|| probes.mediainfo.and_then(|mi| crate::tools::mediainfo::mediainfo(mi, input, cancel).ok()));
+        let structure = s.spawn(|| Structure::read(probes.mkvtoolnix, input, cancel));
         let extent = extent::measure(ffprobe, input, &probe, cancel);
-        (extent, mi.join().expect("mediainfo"))
+        (extent, mi.join().expect("mediainfo"), structure.join().expect("mkvtoolnix"))
     });
     cancel.check()?;
+    let structure = structure.map_err(|e| match e {
+        IdentifyError::Run(f) => Error::process(input)(f),
+        IdentifyError::Unreadable(m) => bad(m),
+    })?;
     if extent.truncated {
         if !settings.processing.allow_truncated {
             return Err(Error::Truncated {
@@ -239,6 +247,14 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         }
     }
 
+    let clamped: Vec<usize> = extent.overlong.iter().filter(|o| o.kind == "subtitle").map(|o| o.index).collect();
+    let mux = MuxPlan::new(structure, &probe, &audio, &clamped).map_err(bad)?;
+    let losses: Vec<String> = mux.losses().map(|l| l.describe()).collect();
+    if !losses.is_empty() && settings.processing.on_loss == crate::config::LossPolicy::Fail {
+        return Err(Error::WouldLose { path: input.to_path_buf(), losses });
+    }
+    warnings.extend(losses.into_iter().map(|l| format!("left out of the output: {l}")));
+
     let video = VideoInfo {
         codec: v.codec_name.clone(),
         width,
@@ -264,9 +280,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         interlace,
         crop,
         audio,
-        subtitles: probe.of_type("subtitle").count(),
-        chapters: probe.chapters.len(),
-        attachments: probe.attachments().count(),
+        mux,
         warnings,
         probe,
     })

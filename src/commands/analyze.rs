@@ -14,6 +14,7 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
     let inputs = inputs_of(&args.input)?;
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
     let ffprobe = tools.require_ffprobe()?;
+    let mkvtoolnix = tools.require_mkvtoolnix()?;
     let caps = tools.ffmpeg.as_ref().map(|(_, c)| c.clone()).unwrap_or_default();
     let mut failed = false;
     for input in &inputs {
@@ -21,10 +22,11 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
             ffprobe,
             ffmpeg: tools.ffmpeg.as_ref().ok().map(|(l, _)| l.path.as_path()),
             mediainfo: tools.mediainfo_path(),
+            mkvtoolnix: &mkvtoolnix,
         };
         match analysis::analyze(input, probes, settings, &session.cancel) {
             Ok(a) => {
-                let chunked = plan::chunked_available(&caps, tools.mkvmerge_path().is_some());
+                let chunked = plan::chunked_available(&caps);
                 let p = match plan::plan(&a, settings, &caps, &chunked) {
                     Ok(p) => p,
                     Err(e) => {
@@ -69,10 +71,14 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
                             t.warning.as_deref().map(|w| format!(" ⚠ {w}")).unwrap_or_default()
                         );
                     }
-                    println!(
-                        "  other:       {} subtitle(s), {} chapter(s), {} attachment(s)",
-                        a.subtitles, a.chapters, a.attachments
-                    );
+                    println!("  title:       {}", a.mux.title.as_deref().map_or("(none)".into(), |t| format!("{t:?}")));
+                    for (i, t) in a.mux.describe_tracks().iter().enumerate() {
+                        println!("  {:<13}{t}", if i == 0 { "mux:" } else { "" });
+                    }
+                    println!("               {}", a.mux.describe_rest());
+                    for l in &a.mux.left_out {
+                        println!("  left out:    {}", l.describe());
+                    }
                     match &a.dolby_vision {
                         Some(dv) => println!(
                             "  dolby vision: profile {} level {} (seen by {}){}",

@@ -82,10 +82,12 @@ fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
             "ffmpeg": tools.ffmpeg.as_ref().map(|(l, c)| serde_json::json!({"tool": l, "caps": c})).map_err(|e| e.to_string()),
             "ffprobe": tools.ffprobe.as_ref().map_err(|e| e.to_string()),
             "mediainfo": tools.mediainfo.as_ref().map_err(|e| e.to_string()),
-            "ready": tools.require_encode().is_ok(),
+            "mkvmerge": tools.mkvmerge.as_ref().map_err(|e| e.to_string()),
+            "mkvextract": tools.mkvextract.as_ref().map_err(|e| e.to_string()),
+            "ready": tools.ready().is_ok(),
         });
         println!("{j}");
-        return Ok(if tools.require_encode().is_ok() { 0 } else { 1 });
+        return Ok(if tools.ready().is_ok() { 0 } else { 1 });
     }
     match &tools.ffmpeg {
         Ok((l, caps)) => {
@@ -126,7 +128,8 @@ fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
     for (name, t, required) in [
         ("ffprobe", &tools.ffprobe, true),
         ("mediainfo", &tools.mediainfo, false),
-        ("mkvmerge", &tools.mkvmerge, false),
+        ("mkvmerge", &tools.mkvmerge, true),
+        ("mkvextract", &tools.mkvextract, true),
     ] {
         match t {
             Ok(l) => println!("{ok} {name:<10} {}\n    {} (from {})", l.version, l.path.display(), l.found_via),
@@ -139,8 +142,8 @@ fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
             ),
         }
     }
-    match tools.require_encode() {
-        Ok(_) => {
+    match tools.ready() {
+        Ok(()) => {
             println!("\n{ok} ready to encode");
             Ok(0)
         }

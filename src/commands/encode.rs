@@ -38,6 +38,7 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     }
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
     let (ffmpeg, caps, ffprobe) = tools.require_encode()?;
+    let mkvtoolnix = tools.require_mkvtoolnix()?;
 
     std::fs::create_dir_all(&output_dir).map_err(Error::io("create output folder", &output_dir))?;
     check_writable(&output_dir)?;
@@ -47,7 +48,7 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
         tracing::warn!("configuration file migrated: {note}");
     }
     if settings.processing.enable_chunked_encoding != crate::config::ChunkedMode::Off {
-        match crate::plan::chunked_available(caps, tools.mkvmerge_path().is_some()) {
+        match crate::plan::chunked_available(caps) {
             Ok(()) => {}
             Err(e) if settings.processing.enable_chunked_encoding == crate::config::ChunkedMode::On => {
                 return Err(e.into());
@@ -86,7 +87,7 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
         caps,
         ffprobe,
         mediainfo: tools.mediainfo_path(),
-        mkvmerge: tools.mkvmerge_path(),
+        mkvtoolnix: &mkvtoolnix,
         cluster: cluster.as_ref(),
         events: events.as_ref(),
         cancel: &session.cancel,

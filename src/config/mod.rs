@@ -14,7 +14,7 @@ mod values;
 pub use load::{ConfigSource, Loaded, Origins, load};
 pub use migrate::CURRENT_VERSION;
 pub use validate::validate;
-pub use values::{Auto, ByteSize, ChunkedMode, FieldMode};
+pub use values::{Auto, ByteSize, ChunkedMode, FieldMode, LossPolicy};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -94,6 +94,10 @@ pub struct ProcessingSettings {
     pub disable_crop: bool,
     /// Encode what a truncated rip holds instead of failing it.
     pub allow_truncated: bool,
+    /// A rip whose output would lose something the mux cannot carry (a
+    /// second video track): `"fail"` at analysis, before any encode, or
+    /// `"warn"` and encode without it.
+    pub on_loss: LossPolicy,
     /// Seconds the batch waits, once 3 files in a row failed because of the
     /// setup, before it tries one more (see [`crate::breaker`]).
     pub breaker_reset: u32,
@@ -195,6 +199,8 @@ pub struct ToolSettings {
     pub ffmpeg: Option<PathBuf>,
     pub ffprobe: Option<PathBuf>,
     pub mediainfo: Option<PathBuf>,
+    /// mkvmerge; mkvextract is looked for beside it, then on PATH.
+    pub mkvmerge: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -243,6 +249,7 @@ impl Default for ProcessingSettings {
             temp_dir: Auto::Auto,
             disable_crop: false,
             allow_truncated: false,
+            on_loss: LossPolicy::Fail,
             breaker_reset: 300,
             interlace: FieldMode::Auto,
             enable_chunked_encoding: ChunkedMode::Auto,
@@ -282,6 +289,7 @@ impl Settings {
             "disable_crop": p.disable_crop,
             "interlace": p.interlace,
             "allow_truncated": p.allow_truncated,
+            "on_loss": p.on_loss,
             "chunked": p.enable_chunked_encoding,
             "chunk_size": p.chunk_size,
         });

@@ -82,6 +82,19 @@ impl FieldMode {
     }
 }
 
+/// What happens to a rip whose mux plan leaves out something the user
+/// would lose (`processing.on_loss`): a second video track, tags of such a
+/// track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LossPolicy {
+    /// The file fails at analysis, before anything is encoded.
+    #[default]
+    Fail,
+    /// A warning, and the output goes without it.
+    Warn,
+}
+
 /// Whether the chunked (VMAF-targeted) path is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChunkedMode {

@@ -18,15 +18,14 @@ impl EventSink for LogEvents {
                 tracing::info!("Starting encode for {} ({index}/{total}) -> {}", input.display(), output.display())
             }
             Event::AnalysisComplete { input, analysis, plan } => tracing::info!(
-                "Input analysis complete for {}: {} {}x{} {}, {} audio, {} subtitle(s), {} chapter(s); plan: {}",
+                "Input analysis complete for {}: {} {}x{} {}, {} audio; mux: {}; plan: {}",
                 input.display(),
                 analysis.resolution.name(),
                 analysis.video.width,
                 analysis.video.height,
                 analysis.hdr.kind.name(),
                 analysis.audio.len(),
-                analysis.subtitles,
-                analysis.chapters,
+                analysis.mux.describe_rest(),
                 serde_json::to_string(plan).unwrap_or_default()
             ),
             Event::StageStarted { input, stage, detail } => {

@@ -207,11 +207,10 @@ impl EventSink for Terminal {
                 self.ok(
                     &state,
                     &format!(
-                        "Detected {} audio track(s), {} subtitle(s), {} chapter(s), {} attachment(s)",
+                        "Detected {} audio track(s), {} subtitle(s); {}",
                         a.audio.len(),
-                        a.subtitles,
-                        a.chapters,
-                        a.attachments
+                        a.mux.count(crate::tools::mkvtoolnix::TrackKind::Subtitles),
+                        a.mux.describe_rest()
                     ),
                 );
                 if normal {

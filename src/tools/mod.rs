@@ -9,6 +9,7 @@
 pub mod ffmpeg;
 pub mod ffprobe;
 pub mod mediainfo;
+pub mod mkvtoolnix;
 pub mod process;
 
 use crate::cancel::Cancel;
@@ -72,9 +73,14 @@ pub struct Tools {
     pub ffmpeg: Result<(Located, FfmpegCaps), ToolError>,
     pub ffprobe: Result<Located, ToolError>,
     pub mediainfo: Result<Located, ToolError>,
-    /// Needed by the chunked path to append segments.
+    /// Muxes every output, and appends the chunked path's segments.
     pub mkvmerge: Result<Located, ToolError>,
+    /// Reads chapters and tags as XML (the mux plan, validation).
+    pub mkvextract: Result<Located, ToolError>,
 }
+
+/// How to get MKVToolNix.
+pub const MKVTOOLNIX_FIX: &str = "sudo apt-get install mkvtoolnix (drapto muxes every output with mkvmerge and reads chapters and tags with mkvextract)";
 
 /// Filters drapto may use.
 const FILTERS: &[&str] = &["libvmaf", "cropdetect", "idet", "bwdif", "zscale", "scale", "aformat", "setparams"];
@@ -92,17 +98,21 @@ impl Tools {
                 })
             });
             let others = Self::discover_others(settings, origins);
-            let (ffprobe, mediainfo, mkvmerge) = others;
-            Tools { ffmpeg: ffmpeg.join().expect("ffmpeg discovery"), ffprobe, mediainfo, mkvmerge }
+            let (ffprobe, mediainfo, (mkvmerge, mkvextract)) = others;
+            Tools { ffmpeg: ffmpeg.join().expect("ffmpeg discovery"), ffprobe, mediainfo, mkvmerge, mkvextract }
         })
     }
 
-    /// ffprobe, mediainfo and mkvmerge.
+    /// ffprobe, mediainfo, mkvmerge and mkvextract.
     #[allow(clippy::type_complexity)]
     fn discover_others(
         settings: &Settings,
         origins: &Origins,
-    ) -> (Result<Located, ToolError>, Result<Located, ToolError>, Result<Located, ToolError>) {
+    ) -> (
+        Result<Located, ToolError>,
+        Result<Located, ToolError>,
+        (Result<Located, ToolError>, Result<Located, ToolError>),
+    ) {
         // Each is a program start (its version): side by side.
         std::thread::scope(|s| {
             let ffprobe = s.spawn(|| {
@@ -123,14 +133,16 @@ impl Tools {
                     "sudo apt-get install mediainfo (without it Dolby Vision is detected from ffprobe side data only)",
                 )
             });
-            let mkvmerge = locate(
-                "mkvmerge",
-                None,
-                origins,
-                "",
-                "sudo apt-get install mkvtoolnix (the chunked path appends segments with mkvmerge)",
-            );
-            (ffprobe.join().expect("ffprobe"), mediainfo.join().expect("mediainfo"), mkvmerge)
+            let mkvmerge =
+                locate("mkvmerge", settings.tools.mkvmerge.as_deref(), origins, "tools.mkvmerge", MKVTOOLNIX_FIX);
+            // mkvextract comes with mkvmerge: beside it first.
+            let beside = mkvmerge.as_ref().ok().and_then(|m| m.path.parent()).map(|d| d.join("mkvextract"));
+            let mkvextract = match beside.filter(|p| p.is_file()) {
+                Some(p) => locate("mkvextract", Some(&p), origins, "tools.mkvmerge", MKVTOOLNIX_FIX)
+                    .map(|l| Located { found_via: "beside mkvmerge".into(), ..l }),
+                None => locate("mkvextract", None, origins, "", MKVTOOLNIX_FIX),
+            };
+            (ffprobe.join().expect("ffprobe"), mediainfo.join().expect("mediainfo"), (mkvmerge, mkvextract))
         })
     }
 
@@ -156,6 +168,12 @@ impl Tools {
         Ok((&ffmpeg.path, caps, &ffprobe.path))
     }
 
+    /// Whether everything an encode needs is here.
+    pub fn ready(&self) -> Result<(), ToolError> {
+        self.require_encode()?;
+        self.require_mkvtoolnix().map(|_| ())
+    }
+
     /// ffprobe alone (for `analyze`).
     pub fn require_ffprobe(&self) -> Result<&Path, ToolError> {
         self.ffprobe.as_ref().map(|l| l.path.as_path()).map_err(Clone::clone)
@@ -164,6 +182,13 @@ impl Tools {
     /// mkvmerge, when present.
     pub fn mkvmerge_path(&self) -> Option<&Path> {
         self.mkvmerge.as_ref().ok().map(|l| l.path.as_path())
+    }
+
+    /// MKVToolNix (mkvmerge and mkvextract), which every mux needs.
+    pub fn require_mkvtoolnix(&self) -> Result<mkvtoolnix::Mkvtoolnix, ToolError> {
+        let mkvmerge = self.mkvmerge.as_ref().map_err(Clone::clone)?;
+        let mkvextract = self.mkvextract.as_ref().map_err(Clone::clone)?;
+        Ok(mkvtoolnix::Mkvtoolnix { mkvmerge: mkvmerge.path.clone(), mkvextract: mkvextract.path.clone() })
     }
 
     /// mediainfo, when present.
@@ -326,6 +351,7 @@ mod tests {
             ffprobe: Ok(loc("/usr/bin/ffprobe")),
             mediainfo: Ok(loc("/usr/bin/mediainfo")),
             mkvmerge: Ok(loc("/usr/bin/mkvmerge")),
+            mkvextract: Ok(loc("/usr/bin/mkvextract")),
         };
         let full = FfmpegCaps { svtav1: Some("v4.2.0".into()), libopus: true, ..Default::default() };
         assert!(tools(full.clone()).require_encode().is_ok());

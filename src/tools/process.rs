@@ -3,7 +3,7 @@
 //! of stderr kept for error messages, the command line logged.
 
 use crate::cancel::Cancel;
-use crate::error::{ProcessError, ProcessFailure};
+use crate::error::{Exit, ProcessError, ProcessFailure};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use std::collections::VecDeque;
@@ -207,9 +207,9 @@ fn supervise(
         return Ok(tail);
     }
     let status_text = match (status.code(), status.signal()) {
-        (Some(c), _) => format!("exit status {c}"),
-        (None, Some(s)) => format!("killed by signal {s}"),
-        _ => "unknown status".into(),
+        (Some(c), _) => Exit::Code(c),
+        (None, Some(s)) => Exit::Signal(s),
+        _ => Exit::Unknown,
     };
     for line in &tail {
         tracing::warn!("{step} stderr: {line}");
@@ -294,7 +294,7 @@ mod tests {
             run(Command::new("sh").args(["-c", "echo oops: error >&2; exit 3"]), "test", &cancel, |_| {}).unwrap_err();
         match err {
             ProcessFailure::Failed(e) => {
-                assert_eq!(e.status, "exit status 3");
+                assert_eq!(e.status, Exit::Code(3));
                 assert_eq!(e.cause(), Some("oops: error"));
             }
             other => panic!("{other:?}"),

@@ -353,7 +353,8 @@ fn id(seg: &Segment) -> String {
     format!("{:04}", seg.index + 1)
 }
 
-fn failure(step: String, status: String, tail: Vec<String>) -> ProcessFailure {
+fn failure(step: String, problem: String, tail: Vec<String>) -> ProcessFailure {
+    let status = crate::error::Exit::Problem(problem);
     ProcessFailure::Failed(ProcessError { step, program: "parallel".into(), status, stderr_tail: tail })
 }
 

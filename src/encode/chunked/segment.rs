@@ -150,7 +150,7 @@ fn score(
         ProcessFailure::Failed(crate::error::ProcessError {
             step: "vmaf".into(),
             program: "ffmpeg".into(),
-            status: "no VMAF score printed".into(),
+            status: crate::error::Exit::Problem("no VMAF score printed".into()),
             stderr_tail: vec![],
         })
     })

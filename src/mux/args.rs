@@ -1,0 +1,201 @@
+//! The mkvmerge command line of the final mux: the source first (its
+//! title, attachments, global tags and the tracks copied as they are), then
+//! one file per track drapto made (the encoded video, each encoded audio
+//! track, each clamped subtitle), each given its source track's identity
+//! and tags, all in the source's track order.
+
+use super::plan::{Carry, MuxPlan};
+use super::rules;
+use crate::tools::mkvtoolnix::TrackKind;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// A track drapto made, in a file of its own.
+#[derive(Debug, Clone)]
+pub struct Made {
+    /// The source track it replaces.
+    pub source_id: u32,
+    pub file: PathBuf,
+    /// Its tags, from the source track, for `--tags`.
+    pub tags: Option<PathBuf>,
+}
+
+/// The files of one mux.
+#[derive(Debug, Clone)]
+pub struct Pieces<'a> {
+    pub source: &'a Path,
+    /// The global tag with the output's record of its source.
+    pub record: &'a Path,
+    /// The source's chapters as XML (read through XML, mkvmerge keeps
+    /// their UIDs, which tags may name).
+    pub chapters: Option<&'a Path>,
+    /// In the plan's order.
+    pub made: Vec<Made>,
+    /// How far (ms) the made tracks are moved to stay in step with the
+    /// copied ones (the source's clock may start later than theirs).
+    pub start_ms: i64,
+}
+
+/// mkvmerge's arguments (after `--gui-mode`) that write `output`.
+pub fn merge_args(plan: &MuxPlan, pieces: &Pieces, output: &Path) -> Vec<OsString> {
+    let mut a: Vec<OsString> = Vec::new();
+    let push = |v: &mut Vec<OsString>, s: &str| v.push(s.into());
+    push(&mut a, "-o");
+    a.push(crate::tools::path_arg(output));
+    push(&mut a, "--global-tags");
+    a.push(pieces.record.into());
+    let container = &plan.source.id.container.properties;
+    if rules::is_linked(container) {
+        for (key, option) in [
+            ("segment_uid", "--segment-uid"),
+            ("previous_segment_uid", "--link-to-previous"),
+            ("next_segment_uid", "--link-to-next"),
+        ] {
+            if let Some(uid) = container.get(key).and_then(|v| v.as_str()) {
+                push(&mut a, option);
+                push(&mut a, &format!("0x{uid}"));
+            }
+        }
+    }
+    if let Some(c) = pieces.chapters {
+        push(&mut a, "--chapters");
+        a.push(c.into());
+    }
+    // The source: everything but its video and audio, and the subtitles
+    // drapto remakes.
+    a.extend(["--no-video", "--no-audio", "--no-chapters"].map(OsString::from));
+    let copied_subs: Vec<String> = plan
+        .tracks
+        .iter()
+        .filter(|t| t.kind == TrackKind::Subtitles && t.carry == Carry::Copied)
+        .map(|t| t.source_id.to_string())
+        .collect();
+    if plan.source.id.of_kind(TrackKind::Subtitles).count() != copied_subs.len() {
+        if copied_subs.is_empty() {
+            push(&mut a, "--no-subtitles");
+        } else {
+            push(&mut a, "--subtitle-tracks");
+            push(&mut a, &copied_subs.join(","));
+        }
+    }
+    a.push(crate::tools::path_arg(pieces.source));
+    for made in &pieces.made {
+        a.extend(made_track_args(plan, made, pieces.start_ms));
+    }
+    let mut next_file = 1;
+    let order: Vec<String> = plan
+        .tracks
+        .iter()
+        .map(|t| {
+            if t.carry == Carry::Copied {
+                format!("0:{}", t.source_id)
+            } else {
+                next_file += 1;
+                format!("{}:0", next_file - 1)
+            }
+        })
+        .collect();
+    push(&mut a, "--track-order");
+    push(&mut a, &order.join(","));
+    a
+}
+
+/// The options and file of one track drapto made: nothing but the track
+/// itself from its file, with its source track's identity and tags.
+fn made_track_args(plan: &MuxPlan, made: &Made, start_ms: i64) -> Vec<OsString> {
+    let source = plan.source_track(made.source_id);
+    let mut a: Vec<String> =
+        ["--no-global-tags", "--no-chapters", "--no-attachments", "--no-track-tags"].map(String::from).to_vec();
+    if let Some(lang) = rules::language(&source.properties) {
+        a.extend(["--language".into(), format!("0:{lang}")]);
+    }
+    for (property, option) in rules::IDENTITY {
+        match source.properties.get(*property) {
+            Some(serde_json::Value::String(s)) => a.extend([option.to_string(), format!("0:{s}")]),
+            Some(serde_json::Value::Bool(b)) => a.extend([option.to_string(), format!("0:{}", u8::from(*b))]),
+            _ => {}
+        }
+    }
+    if start_ms != 0 {
+        a.extend(["--sync".into(), format!("0:{start_ms}")]);
+    }
+    let mut out: Vec<OsString> = a.into_iter().map(OsString::from).collect();
+    if let Some(tags) = &made.tags {
+        out.push("--tags".into());
+        let mut t = OsString::from("0:");
+        t.push(tags);
+        out.push(t);
+    }
+    out.push(crate::tools::path_arg(&made.file));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mux::structure::tests::structure;
+    use crate::tools::ffprobe::Probe;
+
+    fn plan(clamped: &[usize]) -> MuxPlan {
+        let probe = Probe::from_json(
+            r#"{"format": {}, "streams": [{"index": 0, "codec_type": "video", "codec_name": "h264"},
+                {"index": 1, "codec_type": "audio", "codec_name": "ac3", "channels": 6},
+                {"index": 2, "codec_type": "subtitle", "codec_name": "pgs"}]}"#,
+        )
+        .unwrap();
+        let audio = crate::analysis::audio::plan_tracks(probe.of_type("audio"), 0.0, &Default::default());
+        MuxPlan::new(structure(), &probe, &audio, clamped).unwrap()
+    }
+
+    fn text(a: &[OsString]) -> String {
+        a.iter().map(|s| s.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn the_source_gives_what_is_copied_and_the_made_tracks_their_identity() {
+        let plan = plan(&[]);
+        let made = vec![
+            Made { source_id: 0, file: "/w/video.mkv".into(), tags: Some("/w/tags-0.xml".into()) },
+            Made { source_id: 1, file: "/w/audio-0.mka".into(), tags: None },
+        ];
+        let pieces = Pieces {
+            source: Path::new("/r/film.mkv"),
+            record: Path::new("/w/record.xml"),
+            chapters: Some(Path::new("/w/chapters.xml")),
+            made,
+            start_ms: 0,
+        };
+        let a = text(&merge_args(&plan, &pieces, Path::new("/o/.film.mkv.drapto-partial")));
+        assert!(
+            a.starts_with("-o /o/.film.mkv.drapto-partial --global-tags /w/record.xml --chapters /w/chapters.xml"),
+            "{a}"
+        );
+        assert!(a.contains("--no-video --no-audio --no-chapters /r/film.mkv"), "{a}");
+        assert!(!a.contains("--subtitle-tracks"), "every subtitle is copied: {a}");
+        assert!(a.contains("--language 0:eng --tags 0:/w/tags-0.xml /w/video.mkv"), "{a}");
+        assert!(a.contains("--language 0:es-419 /w/audio-0.mka"), "{a}");
+        assert!(a.ends_with("--track-order 1:0,2:0,0:2"), "{a}");
+        assert!(!a.contains("--sync"));
+    }
+
+    #[test]
+    fn a_clamped_subtitle_comes_from_its_own_file_in_its_place() {
+        let plan = plan(&[2]);
+        let made = vec![
+            Made { source_id: 0, file: "/w/video.mkv".into(), tags: None },
+            Made { source_id: 1, file: "/w/audio-0.mka".into(), tags: None },
+            Made { source_id: 2, file: "/w/sub-2.mks".into(), tags: None },
+        ];
+        let pieces = Pieces {
+            source: Path::new("/r/film.mkv"),
+            record: Path::new("/w/r.xml"),
+            chapters: None,
+            made,
+            start_ms: 1500,
+        };
+        let a = text(&merge_args(&plan, &pieces, Path::new("/o/x")));
+        assert!(a.contains("--no-subtitles /r/film.mkv"), "{a}");
+        assert!(a.contains("--sync 0:1500 /w/sub-2.mks"), "{a}");
+        assert!(a.ends_with("--track-order 1:0,2:0,3:0"), "{a}");
+    }
+}

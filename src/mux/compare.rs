@@ -1,0 +1,409 @@
+//! Validation of what the mux carried: the output's structure compared with
+//! the source's, through the plan, area by area (title, tracks,
+//! attachments, chapters, tags). Every difference is named; the ones drapto
+//! makes on purpose are in [`super::rules`] and nowhere else.
+
+use super::plan::{Carry, MuxPlan};
+use super::rules;
+use super::structure::{Structure, TagEntry};
+use super::xml::Element;
+use crate::events::Check;
+use crate::tools::mkvtoolnix::Track;
+use serde_json::Value;
+
+/// One check per area, each listing its differences.
+pub fn checks(plan: &MuxPlan, output: &Structure) -> Vec<Check> {
+    let areas: [(&str, Vec<String>, String); 5] = [
+        ("container", container(plan, output), format!("title {:?}", plan.title.as_deref().unwrap_or(""))),
+        ("tracks", tracks(plan, output), format!("{} track(s) as planned", plan.tracks.len())),
+        ("attachments", attachments(plan, output), format!("{} identical", plan.attachments.len())),
+        (
+            "chapters",
+            chapters(&plan.source, output),
+            format!("{} edition(s), {} chapter(s) identical", plan.chapter_editions, plan.chapters),
+        ),
+        (
+            "tags",
+            tags(plan, output),
+            format!("{} global, {} track tag(s) identical", plan.global_tags, plan.track_tags),
+        ),
+    ];
+    areas
+        .into_iter()
+        .map(|(name, diffs, same)| Check {
+            name: name.into(),
+            passed: diffs.is_empty(),
+            detail: if diffs.is_empty() { same } else { diffs.join("; ") },
+        })
+        .collect()
+}
+
+fn show(v: Option<&Value>) -> String {
+    match v {
+        None => "(none)".into(),
+        Some(Value::String(s)) => format!("{s:?}"),
+        Some(v) => v.to_string(),
+    }
+}
+
+fn container(plan: &MuxPlan, output: &Structure) -> Vec<String> {
+    let (src, out) = (&plan.source.id.container.properties, &output.id.container.properties);
+    let mut keys: Vec<&str> = rules::CONTAINER_CARRIED.to_vec();
+    if rules::is_linked(src) {
+        keys.push("segment_uid");
+    }
+    keys.into_iter()
+        .filter(|k| src.get(*k) != out.get(*k))
+        .map(|k| format!("{k} {} became {}", show(src.get(k)), show(out.get(k))))
+        .collect()
+}
+
+fn tracks(plan: &MuxPlan, output: &Structure) -> Vec<String> {
+    let out = &output.id.tracks;
+    if out.len() != plan.tracks.len() {
+        let kinds = |it: &mut dyn Iterator<Item = &str>| it.collect::<Vec<_>>().join(", ");
+        return vec![format!(
+            "{} track(s) ({}) where {} were planned ({})",
+            out.len(),
+            kinds(&mut out.iter().map(|t| t.kind.name())),
+            plan.tracks.len(),
+            kinds(&mut plan.tracks.iter().map(|t| t.kind.name()))
+        )];
+    }
+    let mut d = Vec::new();
+    for (n, (planned, o)) in plan.tracks.iter().zip(out).enumerate() {
+        let s = plan.source_track(planned.source_id);
+        let name = format!("track {} ({})", n + 1, s.kind.name());
+        if s.kind != o.kind {
+            d.push(format!("{name} became a {} track", o.kind.name()));
+            continue;
+        }
+        d.extend(track_properties(s, o, planned.carry).into_iter().map(|p| format!("{name}: {p}")));
+    }
+    d.extend(audio_delays(plan, output));
+    d
+}
+
+/// The differences between a source track and its output track.
+fn track_properties(s: &Track, o: &Track, carry: Carry) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = s.properties.keys().chain(o.properties.keys()).collect();
+    let mut d = Vec::new();
+    for key in keys {
+        let k = key.as_str();
+        let compared = if carry.is_encoded() {
+            rules::LANGUAGE.contains(&k) || rules::IDENTITY.iter().any(|(p, _)| *p == k)
+        } else {
+            !rules::is_new_in_every_mux(k) && k != "minimum_timestamp"
+        };
+        // mkvmerge writes the IETF form of a legacy language.
+        let added = k == "language_ietf" && !s.properties.contains_key(k);
+        if compared && !added && s.properties.get(k) != o.properties.get(k) {
+            d.push(format!("{k} {} became {}", show(s.properties.get(k)), show(o.properties.get(k))));
+        }
+    }
+    if !carry.is_encoded() && s.properties.get("minimum_timestamp") != o.properties.get("minimum_timestamp") {
+        d.push(format!(
+            "starts at {} ns instead of {} ns",
+            show(o.properties.get("minimum_timestamp")),
+            show(s.properties.get("minimum_timestamp"))
+        ));
+    }
+    d
+}
+
+/// Each re-encoded audio track starts where its source did, relative to
+/// the video (its delay), within [`rules::AUDIO_DELAY_TOLERANCE`].
+fn audio_delays(plan: &MuxPlan, output: &Structure) -> Vec<String> {
+    let start = |t: &Track| t.properties.get("minimum_timestamp").and_then(Value::as_f64).map(|ns| ns / 1e9);
+    let pairs: Vec<(&super::plan::PlannedTrack, &Track)> = plan.tracks.iter().zip(&output.id.tracks).collect();
+    let (src_video, out_video) = pairs
+        .iter()
+        .find(|(p, _)| p.carry == Carry::EncodedVideo)
+        .map(|(p, o)| (start(plan.source_track(p.source_id)).unwrap_or(0.0), start(o).unwrap_or(0.0)))
+        .unwrap_or((0.0, 0.0));
+    let mut d = Vec::new();
+    for (n, (p, o)) in pairs.iter().enumerate() {
+        if !matches!(p.carry, Carry::EncodedAudio { .. }) {
+            continue;
+        }
+        let (Some(s), Some(o)) = (start(plan.source_track(p.source_id)), start(o)) else { continue };
+        let (was, is) = (s - src_video, o - out_video);
+        if (was - is).abs() > rules::AUDIO_DELAY_TOLERANCE {
+            d.push(format!("track {} (audio): its delay {was:.3} s became {is:.3} s", n + 1));
+        }
+    }
+    d
+}
+
+fn attachments(plan: &MuxPlan, output: &Structure) -> Vec<String> {
+    let key = |a: &crate::tools::mkvtoolnix::Attachment| {
+        format!(
+            "{:?} ({}, {} bytes{}{})",
+            a.file_name,
+            a.content_type.as_deref().unwrap_or("no type"),
+            a.size,
+            a.description.as_deref().map(|d| format!(", {d:?}")).unwrap_or_default(),
+            a.properties.get("uid").map(|u| format!(", UID {u}")).unwrap_or_default()
+        )
+    };
+    let src: Vec<String> = plan.source.id.attachments.iter().map(key).collect();
+    let out: Vec<String> = output.id.attachments.iter().map(key).collect();
+    multiset_diff(&src, &out, "attachment")
+}
+
+/// What `a` has that `b` lacks ("lost …") and the other way ("added …").
+fn multiset_diff(src: &[String], out: &[String], what: &str) -> Vec<String> {
+    let mut rest: Vec<&String> = out.iter().collect();
+    let mut d = Vec::new();
+    for s in src {
+        match rest.iter().position(|o| *o == s) {
+            Some(i) => {
+                rest.remove(i);
+            }
+            None => d.push(format!("lost {what} {s}")),
+        }
+    }
+    d.extend(rest.into_iter().map(|o| format!("added {what} {o}")));
+    d
+}
+
+fn chapters(source: &Structure, output: &Structure) -> Vec<String> {
+    match (&source.chapters, &output.chapters) {
+        (None, None) => vec![],
+        (Some(_), None) => vec!["the chapters were lost".into()],
+        (None, Some(_)) => vec!["chapters appeared that the source does not have".into()],
+        (Some(s), Some(o)) => {
+            let mut d = Vec::new();
+            diff_elements(s, o, &s.name, &mut d);
+            d
+        }
+    }
+}
+
+/// Names every difference between `s` (source) and `o` (output), `s`
+/// being at `here` ("Chapters/EditionEntry[2]/ChapterAtom[1]"), ignoring
+/// elements mkvmerge adds where the source has none.
+fn diff_elements(s: &Element, o: &Element, here: &str, d: &mut Vec<String>) {
+    if s.text != o.text {
+        d.push(format!("{here}: {:?} became {:?}", s.text.as_deref().unwrap_or(""), o.text.as_deref().unwrap_or("")));
+    }
+    let added = |c: &&Element| rules::ADDED_BY_MKVMERGE.contains(&c.name.as_str()) && s.child(&c.name).is_none();
+    let o_children: Vec<&Element> = o.children.iter().filter(|c| !added(c)).collect();
+    let names = |v: &mut dyn Iterator<Item = &Element>| v.map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ");
+    if s.children.len() != o_children.len() {
+        d.push(format!(
+            "{here}: held {} became {}",
+            names(&mut s.children.iter()),
+            names(&mut o_children.iter().copied())
+        ));
+        return;
+    }
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    for (sc, oc) in s.children.iter().zip(o_children) {
+        let n = seen.entry(sc.name.as_str()).or_default();
+        *n += 1;
+        if sc.name != oc.name {
+            d.push(format!("{here}: {} became {}", sc.name, oc.name));
+            continue;
+        }
+        let sub =
+            if sc.children.is_empty() { format!("{here}/{}", sc.name) } else { format!("{here}/{}[{n}]", sc.name) };
+        diff_elements(sc, oc, &sub, d);
+    }
+}
+
+fn tags(plan: &MuxPlan, output: &Structure) -> Vec<String> {
+    let source_tracks = &plan.source.id.tracks;
+    // An output track's position, in the source's numbering.
+    let to_source_pos = |pos: usize| -> Option<usize> {
+        let planned = plan.tracks.get(pos)?;
+        source_tracks.iter().position(|t| t.id == planned.source_id)
+    };
+    let planned = |src_pos: usize| plan.track_of(source_tracks[src_pos].id);
+    let compared = |e: &TagEntry, src_pos: Option<usize>| {
+        let name = e.name();
+        let encoded = src_pos.and_then(planned).is_some_and(|p| p.carry.is_encoded());
+        !rules::is_statistics_tag(name)
+            && name != crate::job::record::TAG
+            && !(encoded && rules::is_encoding_tag(name))
+            && src_pos.is_none_or(|p| planned(p).is_some())
+    };
+    let target = |e: &TagEntry, src_pos: Option<usize>| {
+        let on = match src_pos {
+            Some(p) => format!("track {}", p + 1),
+            None if e.target.others.is_empty() => "global".into(),
+            None => e.target.others.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+        };
+        format!(
+            "{on} (level {}{})",
+            e.target.type_value,
+            e.target.target_type.as_deref().map(|t| format!(" {t}")).unwrap_or_default()
+        )
+    };
+    // Each side's tags keyed by what they say, without what mkvmerge adds.
+    let src: Vec<(String, Element)> = plan
+        .source
+        .tag_entries()
+        .into_iter()
+        .filter(|e| compared(e, e.target.track))
+        .map(|e| (format!("{} {}", target(&e, e.target.track), render_simple(&strip_added(&e.simple))), e.simple))
+        .collect();
+    let mut d = Vec::new();
+    let mut out: Vec<(String, Element)> = Vec::new();
+    for e in output.tag_entries() {
+        let src_pos = match e.target.track.map(to_source_pos) {
+            Some(None) => {
+                d.push(format!("a tag on a track the plan does not have: {}", render_simple(&e.simple)));
+                continue;
+            }
+            Some(p) => p,
+            None => None,
+        };
+        if compared(&e, src_pos) {
+            out.push((format!("{} {}", target(&e, src_pos), render_simple(&strip_added(&e.simple))), e.simple));
+        }
+    }
+    for (key, simple) in src {
+        match out.iter().position(|(k, _)| *k == key) {
+            Some(i) => {
+                let (_, o) = out.remove(i);
+                let mut inner = Vec::new();
+                diff_elements(&simple, &o, "Simple", &mut inner);
+                d.extend(inner.into_iter().map(|x| format!("tag {key}: {x}")));
+            }
+            None => d.push(format!("lost tag {key}")),
+        }
+    }
+    d.extend(out.into_iter().map(|(k, _)| format!("added tag {k}")));
+    d
+}
+
+/// `e` without the elements mkvmerge may add, at any depth.
+fn strip_added(e: &Element) -> Element {
+    Element {
+        name: e.name.clone(),
+        text: e.text.clone(),
+        children: e
+            .children
+            .iter()
+            .filter(|c| !rules::ADDED_BY_MKVMERGE.contains(&c.name.as_str()))
+            .map(strip_added)
+            .collect(),
+    }
+}
+
+fn render_simple(e: &Element) -> String {
+    let mut parts = Vec::new();
+    for c in &e.children {
+        match (&c.text, c.name.as_str()) {
+            (Some(t), "Name") => parts.insert(0, t.clone()),
+            (Some(t), "String") => parts.push(format!("= {t:?}")),
+            (Some(t), n) => parts.push(format!("{n} {t}")),
+            (None, _) => parts.push(format!("[{}]", render_simple(c))),
+        }
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mux::structure::tests::structure;
+    use crate::mux::xml;
+    use crate::tools::ffprobe::Probe;
+
+    fn plan() -> MuxPlan {
+        let probe = Probe::from_json(
+            r#"{"format": {}, "streams": [{"index": 0, "codec_type": "video", "codec_name": "h264"},
+                {"index": 1, "codec_type": "audio", "codec_name": "ac3", "channels": 2},
+                {"index": 2, "codec_type": "subtitle", "codec_name": "pgs"}]}"#,
+        )
+        .unwrap();
+        let audio = crate::analysis::audio::plan_tracks(probe.of_type("audio"), 0.0, &Default::default());
+        MuxPlan::new(structure(), &probe, &audio, &[]).unwrap()
+    }
+
+    /// The output a faithful mux makes of [`structure`]: new UIDs, new
+    /// codecs, fresh statistics, the record tag, IETF forms added.
+    fn faithful() -> Structure {
+        let mut s = structure();
+        s.id = crate::tools::mkvtoolnix::Identification::from_json(
+            r#"{"container": {"recognized": true, "supported": true,
+                 "properties": {"title": "Heat (1995)", "writing_application": "mkvmerge"}},
+                "tracks": [{"id": 0, "type": "video", "codec": "AV1",
+                            "properties": {"uid": 91, "language": "eng", "language_ietf": "en", "codec_id": "V_AV1"}},
+                           {"id": 1, "type": "audio", "codec": "Opus", "properties": {"uid": 92, "language_ietf": "es-419"}},
+                           {"id": 2, "type": "subtitles", "codec": "PGS", "properties": {"uid": 93}}]}"#,
+        )
+        .unwrap();
+        s.tags = Some(
+            xml::parse(
+                "<Tags>
+                   <Tag><Targets /><Simple><Name>DRAPTO_SOURCE</Name><String>{}</String></Simple></Tag>
+                   <Tag><Targets><TargetTypeValue>50</TargetTypeValue></Targets>
+                     <Simple><Name>TITLE</Name><String>Heat</String><TagLanguageIETF>und</TagLanguageIETF></Simple></Tag>
+                   <Tag><Targets><TrackUID>91</TrackUID></Targets>
+                     <Simple><Name>MIXED_BY</Name><String>Someone</String></Simple>
+                     <Simple><Name>BPS</Name><String>999</String></Simple></Tag>
+                   <Tag><Targets><TrackUID>93</TrackUID></Targets>
+                     <Simple><Name>COMMENT</Name><String>SDH</String></Simple></Tag>
+                 </Tags>",
+            )
+            .unwrap(),
+        );
+        s
+    }
+
+    fn failures(output: &Structure) -> Vec<String> {
+        checks(&plan(), output).into_iter().filter(|c| !c.passed).map(|c| format!("{}: {}", c.name, c.detail)).collect()
+    }
+
+    #[test]
+    fn a_faithful_mux_passes() {
+        assert_eq!(failures(&faithful()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_change_to_what_was_curated_is_named() {
+        let mut o = faithful();
+        o.id.tracks[1].properties.insert("language_ietf".into(), "es".into());
+        o.id.tracks[2].properties.insert("forced_track".into(), true.into());
+        o.id.container.properties.insert("title".into(), "Heat".into());
+        let f = failures(&o);
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[0].contains("title \"Heat (1995)\" became \"Heat\""), "{f:?}");
+        assert!(f[1].contains("track 2 (audio): language_ietf \"es-419\" became \"es\""), "{f:?}");
+        assert!(f[1].contains("track 3 (subtitles): forced_track (none) became true"), "{f:?}");
+    }
+
+    #[test]
+    fn lost_tags_chapters_and_tracks_are_named() {
+        let mut o = faithful();
+        o.tags.as_mut().unwrap().children.pop();
+        let ch = o.chapters.as_mut().unwrap();
+        ch.children.pop();
+        let f = failures(&o);
+        assert!(
+            f.iter().any(|x| x.starts_with("chapters: Chapters: held EditionEntry, EditionEntry became EditionEntry")),
+            "{f:?}"
+        );
+        assert!(f.iter().any(|x| x.contains("lost tag track 3 (level 50) COMMENT = \"SDH\"")), "{f:?}");
+        o.id.tracks.pop();
+        assert!(failures(&o).iter().any(|x| x.contains("2 track(s) (video, audio) where 3 were planned")));
+    }
+
+    #[test]
+    fn a_changed_nested_chapter_name_is_found_where_it_is() {
+        let mut o = faithful();
+        let nested = &mut o.chapters.as_mut().unwrap().children[0].children[0].children[1];
+        nested.children[0].text = Some("2".into());
+        let f = failures(&o);
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].contains(
+                "Chapters/EditionEntry[1]/ChapterAtom[1]/ChapterAtom[1]/ChapterTimeStart: \"1\" became \"2\""
+            ),
+            "{f:?}"
+        );
+    }
+}

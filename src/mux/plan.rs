@@ -1,0 +1,315 @@
+//! The mux plan: made during analysis, before anything is encoded. Every
+//! track of the source gets its fate (copied as it is, replaced by its
+//! encode, copied with its durations clamped to the film, or left out, and
+//! why), beside the title, attachments, chapters and tags that are carried.
+
+use super::structure::Structure;
+use crate::analysis::audio::AudioPlan;
+use crate::tools::ffprobe::Probe;
+use crate::tools::mkvtoolnix::{Track, TrackKind};
+use serde::Serialize;
+
+/// How an output track is made from its source track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "how")]
+pub enum Carry {
+    /// Copied from the source as it is.
+    Copied,
+    /// Replaced by the AV1 encode.
+    EncodedVideo,
+    /// Replaced by the Opus encode of `analysis.audio[plan]`.
+    EncodedAudio { plan: usize },
+    /// Copied, with durations that run past the film's end clamped to it
+    /// (a last subtitle that never ends); `stream` is its ffprobe index.
+    Clamped { stream: usize },
+}
+
+impl Carry {
+    /// Whether the track's data is new (its codec properties change).
+    pub fn is_encoded(self) -> bool {
+        matches!(self, Carry::EncodedVideo | Carry::EncodedAudio { .. })
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Carry::Copied => "copied",
+            Carry::EncodedVideo => "encoded to AV1",
+            Carry::EncodedAudio { .. } => "encoded to Opus",
+            Carry::Clamped { .. } => "copied, clamped to the film's end",
+        }
+    }
+}
+
+/// One track of the output, in output order.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedTrack {
+    /// mkvmerge's ID of the source track.
+    pub source_id: u32,
+    #[serde(rename = "type")]
+    pub kind: TrackKind,
+    pub codec: String,
+    pub carry: Carry,
+    pub language: Option<String>,
+    pub name: Option<String>,
+    /// The flags set on it ("default", "forced", "commentary"…).
+    pub flags: Vec<String>,
+}
+
+/// Something of the source that the output will not have.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeftOut {
+    pub what: String,
+    pub why: String,
+    /// Whether the user loses anything by it (an empty track: nothing).
+    pub loss: bool,
+}
+
+impl LeftOut {
+    pub fn describe(&self) -> String {
+        format!("{}: {}", self.what, self.why)
+    }
+}
+
+/// An attachment as the plan shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedAttachment {
+    pub file_name: String,
+    pub content_type: Option<String>,
+    pub description: Option<String>,
+    pub size: u64,
+}
+
+/// What the final mux will carry.
+#[derive(Debug, Clone, Serialize)]
+pub struct MuxPlan {
+    pub title: Option<String>,
+    pub tracks: Vec<PlannedTrack>,
+    pub attachments: Vec<PlannedAttachment>,
+    pub chapter_editions: usize,
+    pub chapters: usize,
+    pub global_tags: usize,
+    pub track_tags: usize,
+    pub left_out: Vec<LeftOut>,
+    /// The source's structure, which the mux carries and validation
+    /// compares the output with.
+    #[serde(skip)]
+    pub source: Structure,
+}
+
+/// The flags of a track that are set, by short name.
+fn set_flags(t: &Track) -> Vec<String> {
+    super::rules::IDENTITY
+        .iter()
+        .filter(|(p, _)| *p != "track_name" && *p != "enabled_track" && t.flag(p) == Some(true))
+        .map(|(p, _)| p.trim_start_matches("flag_").trim_end_matches("_track").replace('_', "-"))
+        .collect()
+}
+
+fn label(t: &Track, kind_no: usize) -> String {
+    format!("{} track {} ({})", t.kind.name(), kind_no + 1, t.codec)
+}
+
+impl MuxPlan {
+    /// Plans the mux of `source` (its ffprobe view `probe`) whose audio is
+    /// encoded as `audio` plans, with the subtitle streams at ffprobe
+    /// indexes `clamped` ending with the film. `Err` when ffprobe and
+    /// mkvmerge disagree about the tracks (then nothing can be mapped).
+    pub fn new(source: Structure, probe: &Probe, audio: &[AudioPlan], clamped: &[usize]) -> Result<MuxPlan, String> {
+        let id = &source.id;
+        let ff_subs: Vec<usize> = probe.of_type("subtitle").map(|s| s.index).collect();
+        for (kind, ff) in [
+            (TrackKind::Video, probe.video_streams().count()),
+            (TrackKind::Audio, probe.of_type("audio").count()),
+            (TrackKind::Subtitles, ff_subs.len()),
+        ] {
+            let mkv = id.of_kind(kind).count();
+            if mkv != ff {
+                return Err(format!(
+                    "ffprobe and mkvmerge see different tracks ({ff} against {mkv} {} tracks); \
+                     drapto cannot tell which is which, so it cannot carry them",
+                    kind.name()
+                ));
+            }
+        }
+        let mut tracks = Vec::new();
+        let mut left_out = Vec::new();
+        let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+        for t in &id.tracks {
+            let n = seen.entry(t.kind.name()).or_default();
+            let kind_no = *n;
+            *n += 1;
+            let carry = match t.kind {
+                TrackKind::Video if kind_no == 0 => Some(Carry::EncodedVideo),
+                TrackKind::Video => {
+                    left_out.push(LeftOut {
+                        what: label(t, kind_no),
+                        why: "drapto encodes only the first video track".into(),
+                        loss: true,
+                    });
+                    None
+                }
+                TrackKind::Audio => match audio.iter().position(|a| a.index == kind_no) {
+                    Some(plan) => Some(Carry::EncodedAudio { plan }),
+                    None => {
+                        left_out.push(LeftOut {
+                            what: label(t, kind_no),
+                            why: "it has no samples".into(),
+                            loss: false,
+                        });
+                        None
+                    }
+                },
+                TrackKind::Subtitles if clamped.contains(&ff_subs[kind_no]) => {
+                    Some(Carry::Clamped { stream: ff_subs[kind_no] })
+                }
+                _ => Some(Carry::Copied),
+            };
+            if let Some(carry) = carry {
+                tracks.push(PlannedTrack {
+                    source_id: t.id,
+                    kind: t.kind,
+                    codec: t.codec.clone(),
+                    carry,
+                    language: super::rules::language(&t.properties).map(str::to_string),
+                    name: t.text("track_name").map(str::to_string),
+                    flags: set_flags(t),
+                });
+            }
+        }
+        // A left-out track's tags go with it.
+        let entries = source.tag_entries();
+        Ok(MuxPlan {
+            title: id.title().map(str::to_string),
+            attachments: id
+                .attachments
+                .iter()
+                .map(|a| PlannedAttachment {
+                    file_name: a.file_name.clone(),
+                    content_type: a.content_type.clone(),
+                    description: a.description.clone(),
+                    size: a.size,
+                })
+                .collect(),
+            chapter_editions: source.edition_count(),
+            chapters: source.chapter_count(),
+            global_tags: entries.iter().filter(|e| e.target.track.is_none()).count(),
+            track_tags: entries
+                .iter()
+                .filter(|e| e.target.track.is_some() && !super::rules::is_statistics_tag(e.name()))
+                .count(),
+            tracks,
+            left_out,
+            source,
+        })
+    }
+
+    /// Output tracks of one kind.
+    pub fn count(&self, kind: TrackKind) -> usize {
+        self.tracks.iter().filter(|t| t.kind == kind).count()
+    }
+
+    /// The things left out that the user loses.
+    pub fn losses(&self) -> impl Iterator<Item = &LeftOut> {
+        self.left_out.iter().filter(|l| l.loss)
+    }
+
+    /// The planned output track made from source track `source_id`.
+    pub fn track_of(&self, source_id: u32) -> Option<&PlannedTrack> {
+        self.tracks.iter().find(|t| t.source_id == source_id)
+    }
+
+    /// The source's mkvmerge track with `id`.
+    pub fn source_track(&self, id: u32) -> &Track {
+        self.source.id.tracks.iter().find(|t| t.id == id).expect("a planned track comes from the source")
+    }
+
+    /// One line per output track, for `drapto analyze`.
+    pub fn describe_tracks(&self) -> Vec<String> {
+        self.tracks
+            .iter()
+            .map(|t| {
+                let mut s = format!("{} {} → {}", t.kind.name(), t.codec, t.carry.describe());
+                if let Some(l) = &t.language {
+                    s.push_str(&format!(" [{l}]"));
+                }
+                if let Some(n) = &t.name {
+                    s.push_str(&format!(" \"{n}\""));
+                }
+                if !t.flags.is_empty() {
+                    s.push_str(&format!(" {}", t.flags.join(", ")));
+                }
+                s
+            })
+            .collect()
+    }
+
+    /// Attachments, chapters and tags in one line.
+    pub fn describe_rest(&self) -> String {
+        let names: Vec<String> = self
+            .attachments
+            .iter()
+            .map(|a| format!("{} ({})", a.file_name, a.content_type.as_deref().unwrap_or("?")))
+            .collect();
+        format!(
+            "{}{}; {} chapter edition(s), {} chapter(s); {} global tag(s), {} track tag(s)",
+            crate::report::count(self.attachments.len(), "attachment"),
+            if names.is_empty() { String::new() } else { format!(": {}", names.join(", ")) },
+            self.chapter_editions,
+            self.chapters,
+            self.global_tags,
+            self.track_tags
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mux::structure::tests::structure;
+
+    fn probe(videos: usize, audios: usize, subs: usize) -> Probe {
+        let mut streams = Vec::new();
+        for (kind, n) in [("video", videos), ("audio", audios), ("subtitle", subs)] {
+            for _ in 0..n {
+                streams.push(format!(r#"{{"index": {}, "codec_type": "{kind}", "codec_name": "x"}}"#, streams.len()));
+            }
+        }
+        Probe::from_json(&format!(r#"{{"format": {{}}, "streams": [{}]}}"#, streams.join(","))).unwrap()
+    }
+
+    fn audio_plan(index: usize) -> AudioPlan {
+        let s = crate::config::AudioSettings::default();
+        let p = probe(0, index + 1, 0);
+        let mut plans = crate::analysis::audio::plan_tracks(p.of_type("audio"), 0.0, &s);
+        plans.pop().unwrap()
+    }
+
+    #[test]
+    fn every_track_gets_its_fate() {
+        let plan = MuxPlan::new(structure(), &probe(1, 1, 1), &[audio_plan(0)], &[]).unwrap();
+        let carries: Vec<Carry> = plan.tracks.iter().map(|t| t.carry).collect();
+        assert_eq!(carries, [Carry::EncodedVideo, Carry::EncodedAudio { plan: 0 }, Carry::Copied]);
+        assert_eq!(plan.tracks[1].language.as_deref(), Some("es-419"));
+        assert!(plan.left_out.is_empty());
+        assert_eq!((plan.global_tags, plan.track_tags, plan.chapters), (1, 2, 3));
+        assert_eq!(plan.title.as_deref(), Some("Heat (1995)"));
+    }
+
+    #[test]
+    fn clamped_subtitles_and_empty_audio_are_planned() {
+        let plan = MuxPlan::new(structure(), &probe(1, 1, 1), &[], &[2]).unwrap();
+        assert_eq!(
+            plan.tracks.iter().map(|t| t.carry).collect::<Vec<_>>(),
+            [Carry::EncodedVideo, Carry::Clamped { stream: 2 }]
+        );
+        assert_eq!(plan.left_out.len(), 1);
+        assert!(!plan.left_out[0].loss, "an empty track holds nothing to lose");
+        assert_eq!(plan.losses().count(), 0);
+    }
+
+    #[test]
+    fn tracks_ffprobe_does_not_see_stop_the_plan() {
+        let e = MuxPlan::new(structure(), &probe(1, 2, 1), &[], &[]).unwrap_err();
+        assert!(e.contains("1 audio"), "{e}");
+    }
+}

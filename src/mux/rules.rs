@@ -1,0 +1,91 @@
+//! What the mux carries from a source track to the track that replaces it,
+//! and every difference between source and output that drapto makes on
+//! purpose, in one place. The mux ([`super::args`]) and the comparison
+//! ([`super::compare`]) both read them.
+
+/// A track's identity, carried from the source track to its re-encoded
+/// replacement: the `mkvmerge -J` property and the mkvmerge option that
+/// sets it (languages are carried by [`language`]).
+pub const IDENTITY: &[(&str, &str)] = &[
+    ("track_name", "--track-name"),
+    ("default_track", "--default-track-flag"),
+    ("forced_track", "--forced-display-flag"),
+    ("enabled_track", "--track-enabled-flag"),
+    ("flag_original", "--original-flag"),
+    ("flag_commentary", "--commentary-flag"),
+    ("flag_hearing_impaired", "--hearing-impaired-flag"),
+    ("flag_visual_impaired", "--visual-impaired-flag"),
+    ("flag_text_descriptions", "--text-descriptions-flag"),
+];
+
+/// The language properties, compared on every track.
+pub const LANGUAGE: &[&str] = &["language", "language_ietf"];
+
+/// The language a re-encoded track is given: the source's IETF tag when it
+/// has one (`es-419`), else its ISO 639-2 code (`spa`).
+pub fn language(props: &std::collections::BTreeMap<String, serde_json::Value>) -> Option<&str> {
+    props.get("language_ietf").or_else(|| props.get("language")).and_then(|v| v.as_str())
+}
+
+/// Track properties that every mux writes anew (identifiers, mkvmerge's
+/// own bookkeeping) or that mirror tags, which are compared as tags.
+pub fn is_new_in_every_mux(property: &str) -> bool {
+    matches!(property, "uid" | "number" | "num_index_entries" | "packetizer") || property.starts_with("tag_")
+}
+
+/// Container properties carried as they are: the title and the links to
+/// other files (ordered chapters, a film split over files). The others
+/// (dates, muxing and writing application, segment UID) are new in every
+/// mux; the duration is checked on its own (the film's real length).
+pub const CONTAINER_CARRIED: &[&str] = &["title", "previous_segment_uid", "next_segment_uid"];
+
+/// Whether a file is linked to others: then its segment UID, which they
+/// name, is carried too.
+pub fn is_linked(container: &std::collections::BTreeMap<String, serde_json::Value>) -> bool {
+    ["previous_segment_uid", "next_segment_uid"].iter().any(|k| container.contains_key(*k))
+}
+
+/// mkvmerge's statistics tags, written fresh for every track of every mux
+/// (ffmpeg's `DURATION` and `ENCODER` are alike).
+pub fn is_statistics_tag(name: &str) -> bool {
+    matches!(name, "BPS" | "DURATION" | "NUMBER_OF_FRAMES" | "NUMBER_OF_BYTES") || name.starts_with("_STATISTICS_")
+}
+
+/// Tags that describe a track's old encoding: wrong once it is re-encoded.
+pub fn is_encoding_tag(name: &str) -> bool {
+    matches!(name, "ENCODER" | "ENCODER_SETTINGS" | "ENCODER_OPTIONS" | "ENCODED_BY" | "ENCODED_LIBRARY_NAME")
+}
+
+/// Elements mkvmerge adds to chapters and tags where the source has none:
+/// a UID for an edition without one, and the IETF form of a language given
+/// only in ISO 639-2. Ignored in the output when the source lacks them.
+pub const ADDED_BY_MKVMERGE: &[&str] = &["EditionUID", "ChapLanguageIETF", "TagLanguageIETF"];
+
+/// How far a re-encoded audio track's start may move (seconds): Opus
+/// frames are 20 ms, and the encoder's pre-skip shifts the first one.
+pub const AUDIO_DELAY_TOLERANCE: f64 = 0.04;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_and_encoding_tags_are_told_apart_from_curated_ones() {
+        for t in ["BPS", "DURATION", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "_STATISTICS_TAGS"] {
+            assert!(is_statistics_tag(t), "{t}");
+        }
+        for t in ["TITLE", "MIXED_BY", "COMMENT", "ENCODER"] {
+            assert!(!is_statistics_tag(t), "{t}");
+        }
+        assert!(is_encoding_tag("ENCODER") && !is_encoding_tag("TITLE"));
+        assert!(is_new_in_every_mux("tag_bps") && is_new_in_every_mux("uid") && !is_new_in_every_mux("language"));
+    }
+
+    #[test]
+    fn the_ietf_language_wins() {
+        let props = |j: &str| serde_json::from_str(j).unwrap();
+        assert_eq!(language(&props(r#"{"language": "spa", "language_ietf": "es-419"}"#)), Some("es-419"));
+        assert_eq!(language(&props(r#"{"language": "ger"}"#)), Some("ger"));
+        assert_eq!(language(&props("{}")), None);
+    }
+}

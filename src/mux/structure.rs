@@ -1,0 +1,210 @@
+//! A Matroska file's structure as MKVToolNix reads it: its title, tracks
+//! and their properties, attachments (`mkvmerge -J`), chapters and tags
+//! (`mkvextract`, XML). The source's structure is what the mux carries; the
+//! output's is compared with it ([`super::compare`]).
+
+use super::xml::{self, Element};
+use crate::cancel::Cancel;
+use crate::tools::mkvtoolnix::{Identification, IdentifyError, Mkvtoolnix, Track};
+use std::path::Path;
+
+/// Everything of a file that is not audio or video data.
+#[derive(Debug, Clone)]
+pub struct Structure {
+    pub id: Identification,
+    /// The `<Chapters>` element, when the file has chapters.
+    pub chapters: Option<Element>,
+    /// The `<Tags>` element, when the file has tags.
+    pub tags: Option<Element>,
+}
+
+/// What a tag is about: its target type and what it targets. Track UIDs
+/// are replaced by the track's position in its file, so that a source's and
+/// an output's tags can be compared (a track's UID is new in every mux).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Target {
+    /// `TargetTypeValue` (50, the default, when absent).
+    pub type_value: String,
+    pub target_type: Option<String>,
+    /// Position of the targeted track in its file, when the tag is a
+    /// track's (`None`: a global tag, or one about chapters or attachments).
+    pub track: Option<usize>,
+    /// The other targets (`ChapterUID`, `EditionUID`, `AttachmentUID`), as
+    /// written (the mux keeps those UIDs).
+    pub others: Vec<(String, String)>,
+}
+
+/// One `<Simple>` tag (with any nested ones) and what it is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TagEntry {
+    pub target: Target,
+    pub simple: Element,
+}
+
+impl TagEntry {
+    pub fn name(&self) -> &str {
+        self.simple.child_text("Name").unwrap_or("")
+    }
+}
+
+impl Structure {
+    /// Reads `path`'s structure (three program runs, side by side).
+    pub fn read(mkv: &Mkvtoolnix, path: &Path, cancel: &Cancel) -> Result<Structure, IdentifyError> {
+        let (id, chapters, tags) = std::thread::scope(|s| {
+            let chapters = s.spawn(|| mkv.chapters_xml(path, cancel));
+            let tags = s.spawn(|| mkv.tags_xml(path, cancel));
+            let id = mkv.identify(path, cancel);
+            (id, chapters.join().expect("chapters"), tags.join().expect("tags"))
+        });
+        let parse = |text: Option<String>, what: &str| -> Result<Option<Element>, IdentifyError> {
+            text.map(|t| xml::parse(&t))
+                .transpose()
+                .map_err(|e| IdentifyError::Unreadable(format!("its {what} could not be read: {e}")))
+        };
+        Ok(Structure {
+            id: id?,
+            chapters: parse(chapters.map_err(IdentifyError::Run)?, "chapters")?,
+            tags: parse(tags.map_err(IdentifyError::Run)?, "tags")?,
+        })
+    }
+
+    /// Every chapter atom, nested ones included.
+    pub fn chapter_count(&self) -> usize {
+        fn atoms(e: &Element) -> usize {
+            e.children_named("ChapterAtom").map(|a| 1 + atoms(a)).sum()
+        }
+        self.chapters.iter().flat_map(|c| c.children_named("EditionEntry")).map(atoms).sum()
+    }
+
+    /// Chapter editions.
+    pub fn edition_count(&self) -> usize {
+        self.chapters.iter().flat_map(|c| c.children_named("EditionEntry")).count()
+    }
+
+    /// The position of the track with `uid`.
+    fn track_position(&self, uid: &str) -> Option<usize> {
+        let uid: u64 = uid.trim().parse().ok()?;
+        self.id.tracks.iter().position(|t| t.uid() == Some(uid))
+    }
+
+    /// Every simple tag with its target, in file order.
+    pub fn tag_entries(&self) -> Vec<TagEntry> {
+        let mut out = Vec::new();
+        for tag in self.tags.iter().flat_map(|t| t.children_named("Tag")) {
+            let targets = tag.child("Targets");
+            let named = |n: &str| targets.and_then(|t| t.child_text(n)).map(str::to_string);
+            let uids: Vec<&Element> = targets.map(|t| t.children.iter().collect()).unwrap_or_default();
+            let tracks: Vec<Option<usize>> = uids
+                .iter()
+                .filter(|e| e.name == "TrackUID")
+                .map(|e| self.track_position(e.text.as_deref().unwrap_or("")))
+                .collect();
+            let others: Vec<(String, String)> = uids
+                .iter()
+                .filter(|e| e.name.ends_with("UID") && e.name != "TrackUID")
+                .map(|e| (e.name.clone(), e.text.clone().unwrap_or_default()))
+                .collect();
+            let track_targets = if tracks.is_empty() { vec![None] } else { tracks };
+            for track in track_targets {
+                let target = Target {
+                    type_value: named("TargetTypeValue").unwrap_or_else(|| "50".into()),
+                    target_type: named("TargetType"),
+                    track,
+                    others: others.clone(),
+                };
+                for simple in tag.children_named("Simple") {
+                    out.push(TagEntry { target: target.clone(), simple: simple.clone() });
+                }
+            }
+        }
+        out
+    }
+
+    /// The tags of `track` for `mkvmerge --tags`: its `<Tag>`s without the
+    /// track's UID, minus the simple tags `drop` rejects. `None` when
+    /// nothing is left.
+    pub fn track_tags(&self, track: &Track, drop: impl Fn(&str) -> bool) -> Option<Element> {
+        let uid = track.uid()?.to_string();
+        let mut tags = Vec::new();
+        for tag in self.tags.iter().flat_map(|t| t.children_named("Tag")) {
+            let Some(targets) = tag.child("Targets") else { continue };
+            if !targets.children_named("TrackUID").any(|u| u.text.as_deref().map(str::trim) == Some(uid.as_str())) {
+                continue;
+            }
+            let kept_targets: Vec<Element> =
+                targets.children.iter().filter(|c| c.name != "TrackUID").cloned().collect();
+            let simples: Vec<Element> =
+                tag.children_named("Simple").filter(|s| !drop(s.child_text("Name").unwrap_or(""))).cloned().collect();
+            if simples.is_empty() {
+                continue;
+            }
+            let mut children = vec![Element::node("Targets", kept_targets)];
+            children.extend(simples);
+            tags.push(Element::node("Tag", children));
+        }
+        (!tags.is_empty()).then(|| Element::node("Tags", tags))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A source with a video, an audio and a subtitle track, a global tag
+    /// and tags on the video and subtitle tracks.
+    pub(crate) fn structure() -> Structure {
+        let id = Identification::from_json(
+            r#"{"container": {"recognized": true, "supported": true, "properties": {"title": "Heat (1995)"}},
+                "tracks": [{"id": 0, "type": "video", "codec": "AVC", "properties": {"uid": 11, "language": "eng"}},
+                           {"id": 1, "type": "audio", "codec": "AC-3", "properties": {"uid": 22, "language_ietf": "es-419"}},
+                           {"id": 2, "type": "subtitles", "codec": "PGS", "properties": {"uid": 33}}]}"#,
+        )
+        .unwrap();
+        let tags = xml::parse(
+            "<Tags>
+               <Tag><Targets><TargetTypeValue>50</TargetTypeValue></Targets>
+                 <Simple><Name>TITLE</Name><String>Heat</String></Simple></Tag>
+               <Tag><Targets><TrackUID>11</TrackUID></Targets>
+                 <Simple><Name>MIXED_BY</Name><String>Someone</String></Simple>
+                 <Simple><Name>BPS</Name><String>123</String></Simple></Tag>
+               <Tag><Targets><TrackUID>33</TrackUID></Targets>
+                 <Simple><Name>COMMENT</Name><String>SDH</String></Simple></Tag>
+             </Tags>",
+        )
+        .unwrap();
+        let chapters = xml::parse(
+            "<Chapters><EditionEntry><ChapterAtom><ChapterTimeStart>0</ChapterTimeStart>
+               <ChapterAtom><ChapterTimeStart>1</ChapterTimeStart></ChapterAtom></ChapterAtom></EditionEntry>
+             <EditionEntry><ChapterAtom><ChapterTimeStart>0</ChapterTimeStart></ChapterAtom></EditionEntry></Chapters>",
+        )
+        .unwrap();
+        Structure { id, chapters: Some(chapters), tags: Some(tags) }
+    }
+
+    #[test]
+    fn tags_are_flattened_with_track_positions() {
+        let s = structure();
+        let entries = s.tag_entries();
+        let summary: Vec<(Option<usize>, &str)> = entries.iter().map(|e| (e.target.track, e.name())).collect();
+        assert_eq!(summary, [(None, "TITLE"), (Some(0), "MIXED_BY"), (Some(0), "BPS"), (Some(2), "COMMENT")]);
+        assert!(entries.iter().all(|e| e.target.type_value == "50"));
+    }
+
+    #[test]
+    fn a_tracks_tags_lose_its_uid_and_the_dropped_names() {
+        let s = structure();
+        let tags = s.track_tags(&s.id.tracks[0], |n| n == "BPS").unwrap();
+        let tag = tags.child("Tag").unwrap();
+        assert!(tag.child("Targets").unwrap().children.is_empty());
+        let names: Vec<_> = tag.children_named("Simple").map(|s| s.child_text("Name").unwrap()).collect();
+        assert_eq!(names, ["MIXED_BY"]);
+        assert!(s.track_tags(&s.id.tracks[1], |_| false).is_none());
+        assert!(s.track_tags(&s.id.tracks[0], |_| true).is_none());
+    }
+
+    #[test]
+    fn chapters_are_counted_with_nesting_and_editions() {
+        let s = structure();
+        assert_eq!((s.edition_count(), s.chapter_count()), (2, 3));
+    }
+}

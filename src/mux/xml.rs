@@ -1,0 +1,115 @@
+//! The XML that MKVToolNix reads and writes for chapters and tags, as a
+//! plain tree of elements: parsed from `mkvextract`, compared, and written
+//! back for `mkvmerge --tags`.
+
+use std::fmt::Write;
+
+/// One element: its name, its text (leaf elements), its children in order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Element {
+    pub name: String,
+    pub text: Option<String>,
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    /// A leaf element holding `text`.
+    pub fn leaf(name: &str, text: &str) -> Element {
+        Element { name: name.into(), text: Some(text.into()), children: vec![] }
+    }
+
+    /// An element with `children`.
+    pub fn node(name: &str, children: Vec<Element>) -> Element {
+        Element { name: name.into(), text: None, children }
+    }
+
+    /// The first child named `name`.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// Every child named `name`.
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The text of the first child named `name`.
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).and_then(|c| c.text.as_deref())
+    }
+
+    /// The document as MKVToolNix reads it.
+    pub fn to_document(&self) -> String {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        self.write(&mut out, 0);
+        out
+    }
+
+    fn write(&self, out: &mut String, depth: usize) {
+        let indent = "  ".repeat(depth);
+        match (&self.text, self.children.is_empty()) {
+            (Some(t), true) => {
+                let _ = writeln!(out, "{indent}<{0}>{1}</{0}>", self.name, escape(t));
+            }
+            (None, true) => {
+                let _ = writeln!(out, "{indent}<{} />", self.name);
+            }
+            _ => {
+                let _ = writeln!(out, "{indent}<{}>", self.name);
+                for c in &self.children {
+                    c.write(out, depth + 1);
+                }
+                let _ = writeln!(out, "{indent}</{}>", self.name);
+            }
+        }
+    }
+}
+
+/// Parses a document into its root element (whitespace between elements
+/// and comments dropped).
+pub fn parse(text: &str) -> Result<Element, String> {
+    let doc = roxmltree::Document::parse(text.trim_start_matches('\u{feff}')).map_err(|e| e.to_string())?;
+    Ok(convert(doc.root_element()))
+}
+
+fn convert(node: roxmltree::Node) -> Element {
+    let children: Vec<Element> = node.children().filter(|c| c.is_element()).map(convert).collect();
+    let text = if children.is_empty() { Some(node.text().unwrap_or("").to_string()) } else { None };
+    Element { name: node.tag_name().name().to_string(), text, children }
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_round_trips() {
+        let doc = "\u{feff}<?xml version=\"1.0\"?>\n<!-- <!DOCTYPE Tags SYSTEM \"matroskatags.dtd\"> -->\n<Tags>\n  <Tag>\n    <Targets />\n    <Simple>\n      <Name>TITLE</Name>\n      <String>Fish &amp; Chips &lt;3</String>\n    </Simple>\n  </Tag>\n</Tags>\n";
+        let e = parse(doc).unwrap();
+        assert_eq!(e.name, "Tags");
+        let tag = e.child("Tag").unwrap();
+        assert_eq!(tag.child("Targets").unwrap().text.as_deref(), Some(""));
+        assert_eq!(tag.child("Simple").unwrap().child_text("String"), Some("Fish & Chips <3"));
+        assert_eq!(parse(&e.to_document()).unwrap(), e);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(parse("<Tags><Tag>").is_err());
+    }
+}

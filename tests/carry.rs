@@ -1,0 +1,423 @@
+//! What a collector curated comes through: a rip made with mkvmerge the way
+//! MakeMKV and MKVToolNix users make them (IETF languages, names, every
+//! flag, audio delays, two chapter editions with nested, bilingual
+//! chapters, global and per-track tags, a segment title, a font and a cover
+//! image) is encoded on both paths, and the output's structure, read with
+//! mkvmerge and mkvextract here, is the source's but for the codecs. A rip
+//! whose output would lose something fails before any encode.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CHAPTERS: &str = r#"<?xml version="1.0"?>
+<Chapters>
+  <EditionEntry>
+    <EditionFlagDefault>1</EditionFlagDefault>
+    <EditionUID>1001</EditionUID>
+    <ChapterAtom>
+      <ChapterUID>2001</ChapterUID>
+      <ChapterTimeStart>00:00:00.000000000</ChapterTimeStart>
+      <ChapterTimeEnd>00:00:02.000000000</ChapterTimeEnd>
+      <ChapterDisplay><ChapterString>Opening</ChapterString><ChapterLanguage>eng</ChapterLanguage><ChapLanguageIETF>en-US</ChapLanguageIETF></ChapterDisplay>
+      <ChapterDisplay><ChapterString>Ouverture</ChapterString><ChapterLanguage>fre</ChapterLanguage><ChapLanguageIETF>fr-CA</ChapLanguageIETF></ChapterDisplay>
+      <ChapterAtom>
+        <ChapterUID>2002</ChapterUID>
+        <ChapterTimeStart>00:00:01.000000000</ChapterTimeStart>
+        <ChapterDisplay><ChapterString>Titles</ChapterString><ChapterLanguage>eng</ChapterLanguage></ChapterDisplay>
+      </ChapterAtom>
+    </ChapterAtom>
+    <ChapterAtom>
+      <ChapterUID>2003</ChapterUID>
+      <ChapterTimeStart>00:00:02.000000000</ChapterTimeStart>
+      <ChapterDisplay><ChapterString>Heist</ChapterString><ChapterLanguage>eng</ChapterLanguage></ChapterDisplay>
+    </ChapterAtom>
+  </EditionEntry>
+  <EditionEntry>
+    <EditionUID>1002</EditionUID>
+    <EditionFlagHidden>0</EditionFlagHidden>
+    <ChapterAtom>
+      <ChapterUID>3001</ChapterUID>
+      <ChapterTimeStart>00:00:00.500000000</ChapterTimeStart>
+      <ChapterDisplay><ChapterString>Director's commentary</ChapterString><ChapterLanguage>eng</ChapterLanguage></ChapterDisplay>
+    </ChapterAtom>
+  </EditionEntry>
+</Chapters>
+"#;
+
+const GLOBAL_TAGS: &str = r#"<?xml version="1.0"?>
+<Tags>
+  <Tag><Targets><TargetTypeValue>50</TargetTypeValue></Targets>
+    <Simple><Name>TITLE</Name><String>Heat</String></Simple>
+    <Simple><Name>DATE_RELEASED</Name><String>1995</String></Simple>
+    <Simple><Name>DIRECTOR</Name><String>Michael Mann</String>
+      <Simple><Name>SORT_WITH</Name><String>Mann, Michael</String></Simple></Simple>
+  </Tag>
+  <Tag><Targets><TargetTypeValue>30</TargetTypeValue><ChapterUID>2003</ChapterUID></Targets>
+    <Simple><Name>TITLE</Name><String>The heist</String></Simple>
+  </Tag>
+</Tags>
+"#;
+
+fn track_tags(name: &str, value: &str) -> PathBuf {
+    text_file(
+        &format!("carry-{}.xml", name.to_lowercase()),
+        &format!(
+            "<?xml version=\"1.0\"?>\n<Tags><Tag><Targets /><Simple><Name>{name}</Name><String>{value}</String></Simple></Tag></Tags>\n"
+        ),
+    )
+}
+
+/// Runs mkvmerge to make a fixture, cached by name like the others.
+fn mkvmerge_fixture(name: &str, args: &[&std::ffi::OsStr]) -> PathBuf {
+    let path = fixtures_dir().join(name);
+    if path.exists() {
+        return path;
+    }
+    let tmp = fixtures_dir().join(format!(".{name}.{}.tmp.mkv", std::process::id()));
+    let out = Command::new("mkvmerge").arg("-q").arg("-o").arg(&tmp).args(args).output().unwrap();
+    assert!(out.status.code().unwrap_or(2) <= 1, "mkvmerge {name}: {}", String::from_utf8_lossy(&out.stdout));
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+/// The raw media: 3 s of picture, two audio tracks, two extra pieces.
+fn media() -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
+    let av = fixture(
+        "carry-av.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=24:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=220:sample_rate=48000:duration=3",
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-map",
+            "2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a:0",
+            "aac",
+            "-ac:a:0",
+            "2",
+            "-c:a:1",
+            "flac",
+            "-ac:a:1",
+            "6",
+        ],
+    );
+    let cover = fixtures_dir().join("carry-cover.jpg");
+    if !cover.exists() {
+        let tmp = fixtures_dir().join(format!(".carry-cover.{}.jpg", std::process::id()));
+        let o = Command::new(ffmpeg())
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "mandelbrot=size=200x300"])
+            .args(["-frames:v", "1"])
+            .arg(&tmp)
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        std::fs::rename(&tmp, &cover).unwrap();
+    }
+    let font = fixtures_dir().join("carry-font.ttf");
+    if !font.exists() {
+        std::fs::write(&font, (0..4096u32).map(|i| (i * 13 % 251) as u8).collect::<Vec<u8>>()).unwrap();
+    }
+    let srt =
+        text_file("carry.srt", "1\n00:00:00,500 --> 00:00:01,500\nHola.\n\n2\n00:00:02,000 --> 00:00:02,800\nAdiós.\n");
+    let ass = text_file(
+        "carry.ass",
+        "[Script Info]\nScriptType: v4.00+\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\nStyle: Default,Carry Sans,20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,1\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\nDialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,A sign\n",
+    );
+    (av, cover, font, srt, ass)
+}
+
+/// The curated rip.
+fn curated_rip() -> PathBuf {
+    let (av, cover, font, srt, ass) = media();
+    let chapters = text_file("carry-chapters.xml", CHAPTERS);
+    let tags = text_file("carry-global-tags.xml", GLOBAL_TAGS);
+    let mixed = track_tags("MIXED_BY", "Someone");
+    let comment = track_tags("COMMENT", "Signs and songs");
+    let o = |s: &str| std::ffi::OsString::from(s);
+    let p = |p: &Path| p.as_os_str().to_owned();
+    let args: Vec<std::ffi::OsString> = vec![
+        o("--title"),
+        o("Heat (1995)"),
+        o("--chapters"),
+        p(&chapters),
+        o("--global-tags"),
+        p(&tags),
+        // The film, then its two audio tracks: Latin-American Spanish
+        // commentary, and the original Canadian French 5.1, 300 ms late.
+        o("--language"),
+        o("0:en-US"),
+        o("--track-name"),
+        o("0:Main feature"),
+        o("--tags"),
+        {
+            let mut t = o("0:");
+            t.push(&mixed);
+            t
+        },
+        o("--language"),
+        o("1:es-419"),
+        o("--track-name"),
+        o("1:Comentario"),
+        o("--commentary-flag"),
+        o("1:1"),
+        o("--default-track-flag"),
+        o("1:0"),
+        o("--language"),
+        o("2:fr-CA"),
+        o("--track-name"),
+        o("2:Français 5.1"),
+        o("--original-flag"),
+        o("2:1"),
+        o("--visual-impaired-flag"),
+        o("2:0"),
+        o("--sync"),
+        o("2:300"),
+        p(&av),
+        o("--language"),
+        o("0:es-ES"),
+        o("--forced-display-flag"),
+        o("0:1"),
+        o("--hearing-impaired-flag"),
+        o("0:1"),
+        o("--default-track-flag"),
+        o("0:0"),
+        p(&srt),
+        o("--language"),
+        o("0:en-GB"),
+        o("--track-name"),
+        o("0:Signs"),
+        o("--text-descriptions-flag"),
+        o("0:1"),
+        o("--track-enabled-flag"),
+        o("0:0"),
+        o("--tags"),
+        {
+            let mut t = o("0:");
+            t.push(&comment);
+            t
+        },
+        p(&ass),
+        o("--attachment-description"),
+        o("Front cover"),
+        o("--attachment-mime-type"),
+        o("image/jpeg"),
+        o("--attachment-name"),
+        o("cover.jpg"),
+        o("--attach-file"),
+        p(&cover),
+        o("--attachment-mime-type"),
+        o("font/ttf"),
+        o("--attachment-name"),
+        o("CarrySans.ttf"),
+        o("--attach-file"),
+        p(&font),
+    ];
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    mkvmerge_fixture("carry-curated.mkv", &refs)
+}
+
+/// mkvextract's XML of `what` ("chapters", "tags").
+fn extract(path: &Path, what: &str) -> String {
+    let o = Command::new("mkvextract").arg(path).arg(what).arg("-").output().unwrap();
+    assert!(o.status.success(), "mkvextract {what}");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The tags as (target, name, value) lines, track UIDs as track numbers,
+/// without mkvmerge's statistics and the encoder tags re-encoding replaces.
+fn tag_lines(path: &Path, j: &Value) -> Vec<String> {
+    let xml = extract(path, "tags");
+    let doc = roxmltree::Document::parse(xml.trim_start_matches('\u{feff}')).unwrap();
+    let uids: Vec<String> =
+        j["tracks"].as_array().unwrap().iter().map(|t| t["properties"]["uid"].to_string()).collect();
+    let mut lines = Vec::new();
+    for tag in doc.descendants().filter(|n| n.has_tag_name("Tag")) {
+        let targets = tag.children().find(|n| n.has_tag_name("Targets")).unwrap();
+        let target: Vec<String> = targets
+            .children()
+            .filter(|n| n.is_element())
+            .map(|n| {
+                let v = n.text().unwrap_or("").trim();
+                match n.tag_name().name() {
+                    "TrackUID" => format!("track {}", uids.iter().position(|u| u == v).unwrap() + 1),
+                    name => format!("{name} {v}"),
+                }
+            })
+            .collect();
+        for simple in tag.descendants().filter(|n| n.has_tag_name("Simple")) {
+            let text = |n: &str| simple.children().find(|c| c.has_tag_name(n)).and_then(|c| c.text()).unwrap_or("");
+            let name = text("Name");
+            let stats = ["BPS", "DURATION", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "ENCODER"];
+            if stats.contains(&name) || name.starts_with("_STATISTICS_") || name == "DRAPTO_SOURCE" {
+                continue;
+            }
+            lines.push(format!("{} {name}={} ({})", target.join(","), text("String"), text("TagLanguageIETF")));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+/// Per track: type and everything a collector sets.
+fn track_lines(j: &Value) -> Vec<String> {
+    const KEYS: &[&str] = &[
+        "language",
+        "language_ietf",
+        "track_name",
+        "default_track",
+        "forced_track",
+        "enabled_track",
+        "flag_original",
+        "flag_commentary",
+        "flag_hearing_impaired",
+        "flag_visual_impaired",
+        "flag_text_descriptions",
+    ];
+    j["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let props: Vec<String> = KEYS.iter().map(|k| format!("{k}={}", t["properties"][*k])).collect();
+            format!("{} {}", t["type"], props.join(" "))
+        })
+        .collect()
+}
+
+fn attachment_lines(j: &Value) -> Vec<String> {
+    j["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {} {} {}", a["file_name"], a["content_type"], a["description"], a["size"]))
+        .collect()
+}
+
+fn start_ms(j: &Value, track: usize) -> f64 {
+    j["tracks"][track]["properties"]["minimum_timestamp"].as_f64().unwrap() / 1e6
+}
+
+fn paths() -> Vec<Vec<&'static str>> {
+    let mut p = vec![vec!["--no-chunked"]];
+    if has_libvmaf() {
+        p.push(vec!["--chunked", "--chunk-size", "2"]);
+    }
+    p
+}
+
+#[test]
+fn a_curated_rip_comes_out_with_nothing_changed_but_the_codecs() {
+    let src = curated_rip();
+    let before = fingerprint(&src);
+    let sj = mkvmerge_j(&src);
+    // ffmpeg shows the cover as a second video stream; it is an attachment.
+    assert_eq!(streams(&ffprobe(&src), "video").len(), 2, "the fixture has cover art");
+    for args in paths() {
+        let t = tempfile::tempdir().unwrap();
+        let o = run(drapto(t.path())
+            .args(["encode", "--json", "--preset", "12", "-i"])
+            .arg(&src)
+            .arg("-o")
+            .arg(t.path().join("out"))
+            .args(&args));
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert_eq!(fingerprint(&src), before, "the input must not change");
+        let out = t.path().join("out/carry-curated.mkv");
+        let oj = mkvmerge_j(&out);
+
+        // drapto's own comparison found nothing, area by area.
+        let ev = events(&o);
+        let v = ev.iter().find(|e| e["event"] == "validation_complete").unwrap();
+        for area in ["container", "tracks", "attachments", "chapters", "tags"] {
+            let c = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == area).unwrap();
+            assert_eq!(c["passed"], true, "{args:?} {area}: {}", c["detail"]);
+        }
+
+        // And the same, read independently here.
+        assert_eq!(oj["container"]["properties"]["title"], "Heat (1995)");
+        assert_eq!(track_lines(&oj), track_lines(&sj), "{args:?}");
+        let codecs: Vec<&str> = oj["tracks"].as_array().unwrap().iter().map(|t| t["codec"].as_str().unwrap()).collect();
+        assert_eq!(codecs, ["AV1", "Opus", "Opus", "SubRip/SRT", "SubStationAlpha"]);
+        assert_eq!(attachment_lines(&oj), attachment_lines(&sj));
+        assert_eq!(extract(&out, "chapters"), extract(&src, "chapters"), "{args:?}: chapters");
+        assert_eq!(tag_lines(&out, &oj), tag_lines(&src, &sj), "{args:?}: tags");
+        // The French track keeps its 300 ms delay against the film.
+        let delay = |j: &Value| start_ms(j, 2) - start_ms(j, 0);
+        assert!((delay(&oj) - delay(&sj)).abs() < 40.0, "delay {} became {}", delay(&sj), delay(&oj));
+        // The film, not the cover, is what was encoded.
+        let probe = ffprobe(&out);
+        let video = streams(&probe, "video");
+        assert_eq!(video.iter().filter(|s| s["codec_name"] == "av1").count(), 1);
+        assert_eq!(video[0]["width"], 320);
+    }
+}
+
+/// A rip with a second video track (say a picture-in-picture commentary):
+/// drapto encodes one video track only.
+fn two_video_rip() -> PathBuf {
+    let (av, ..) = media();
+    let pip = fixture(
+        "carry-pip.mkv",
+        &["-f", "lavfi", "-i", "testsrc=size=160x120:rate=24:duration=3", "-c:v", "libx264", "-preset", "ultrafast"],
+    );
+    let args: Vec<&std::ffi::OsStr> = vec![av.as_os_str(), "--track-name".as_ref(), "0:PiP".as_ref(), pip.as_os_str()];
+    mkvmerge_fixture("carry-two-video.mkv", &args)
+}
+
+#[test]
+fn a_rip_that_would_lose_a_track_fails_before_any_encode_unless_told_to_go_on() {
+    let src = two_video_rip();
+    let t = tempfile::tempdir().unwrap();
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(t.path().join("out")));
+    assert_eq!(o.status.code(), Some(1));
+    let ev = events(&o);
+    assert!(!ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] != "analysis"), "nothing encoded");
+    let failed = ev.iter().find(|e| e["event"] == "file_failed").unwrap();
+    let msg = failed["error"].as_str().unwrap();
+    assert!(msg.contains("would lose video track 2 (AVC/H.264/MPEG-4p10)") && msg.contains("--on-loss warn"), "{msg}");
+    assert!(!t.path().join("out/carry-two-video.mkv").exists());
+
+    // `analyze` shows the plan, and what it leaves out.
+    let a = run(drapto(t.path()).args(["analyze", "--json", "--on-loss", "warn"]).arg(&src));
+    let line: Value = serde_json::from_str(stdout(&a).lines().next().unwrap()).unwrap();
+    let plan = &line["analysis"]["mux"];
+    assert_eq!(plan["left_out"][0]["what"], "video track 2 (AVC/H.264/MPEG-4p10)");
+    assert_eq!(plan["left_out"][0]["loss"], true);
+    assert_eq!(plan["tracks"].as_array().unwrap().len(), 3);
+
+    let o = run(drapto(t.path())
+        .args(["encode", "--json", "--preset", "12", "--on-loss", "warn", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w: Vec<String> = events(&o)
+        .iter()
+        .filter(|e| e["event"] == "warning")
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
+    assert!(w.iter().any(|w| w.contains("left out of the output: video track 2")), "{w:?}");
+    let oj = mkvmerge_j(&t.path().join("out/carry-two-video.mkv"));
+    let kinds: Vec<&str> = oj["tracks"].as_array().unwrap().iter().map(|t| t["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["video", "audio", "audio"]);
+}
