@@ -2,7 +2,7 @@
 //! line that names the file (or setting, or tool) and the cause, and where
 //! there is one, the fix.
 
-use crate::config::load::Origin;
+use crate::origin::Origin;
 use std::fmt;
 use std::path::PathBuf;
 

@@ -5,7 +5,7 @@
 
 use crate::analysis::Analysis;
 use crate::plan::EncodePlan;
-use crate::report::summary::{BatchSummary, FileSummary};
+use crate::summary::{BatchSummary, FileSummary};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Mutex;

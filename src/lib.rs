@@ -29,12 +29,17 @@ pub mod config;
 pub mod encode;
 pub mod error;
 pub mod events;
+pub mod hash;
 pub mod job;
+pub mod matroska;
 pub mod mux;
+pub mod origin;
 pub mod pipeline;
 pub mod plan;
 pub mod report;
+pub mod summary;
 pub mod tools;
+pub mod units;
 pub mod validate;
 
 pub use error::{Error, Result};

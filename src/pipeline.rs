@@ -15,12 +15,12 @@ use crate::encode::{self, Ctx};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSink, Stage};
 use crate::job::JobInfo;
-use crate::job::record::{self, SourceRecord};
+use crate::job::record::SourceRecord;
 use crate::job::{WorkDir, lock, space};
-use crate::mux::structure::Structure;
+use crate::matroska::structure::Structure;
 use crate::mux::{self, MuxInputs};
 use crate::plan::{self, EncodePlan};
-use crate::report::summary::{BatchSummary, FileSummary};
+use crate::summary::{BatchSummary, FileSummary};
 use crate::tools::FfmpegCaps;
 use crate::tools::ffprobe;
 use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix};
@@ -210,7 +210,7 @@ impl Pipeline<'_> {
             .settings
             .temp_dir()
             .join("locks")
-            .join(format!("{:016x}.lock", crate::job::fnv1a(out_key.to_string_lossy().as_bytes())));
+            .join(format!("{:016x}.lock", crate::hash::fnv1a(out_key.to_string_lossy().as_bytes())));
         let _out_lock = match lock::acquire(&out_lock, &format!("writing {}", output.display()))? {
             Ok(l) => l,
             Err(holder) => {
@@ -277,10 +277,10 @@ impl Pipeline<'_> {
             analysis.video.frame_count,
         );
         summary.resources = sampler.finish();
-        summary.truncated = analysis.extent.truncated.then(|| crate::report::summary::Truncation {
-            ends_at: analysis.extent.end,
-            promised: analysis.extent.promise(),
-        });
+        summary.truncated = analysis
+            .extent
+            .truncated
+            .then(|| crate::summary::Truncation { ends_at: analysis.extent.end, promised: analysis.extent.promise() });
         Ok(Outcome::Encoded(summary))
     }
 
@@ -315,7 +315,7 @@ impl Pipeline<'_> {
         let stages_path = work.root().join("state").join("stages.json");
         let fingerprint = format!(
             "{:016x}",
-            crate::job::fnv1a(
+            crate::hash::fnv1a(
                 serde_json::json!({"video": plan.video, "audio": plan.audio, "chunked": plan.chunked, "drapto": env!("CARGO_PKG_VERSION")})
                     .to_string()
                     .as_bytes()
@@ -381,7 +381,7 @@ impl Pipeline<'_> {
                         seconds: t.elapsed().as_secs_f64(),
                         detail: format!(
                             "{}, CRF {:.2}–{:.2}, measured VMAF {:.2}–{:.2}",
-                            crate::report::count(report.segments.len(), "segment"),
+                            crate::units::count(report.segments.len(), "segment"),
                             crfs.iter().copied().fold(f64::INFINITY, f64::min),
                             crfs.iter().copied().fold(0.0, f64::max),
                             measured.iter().copied().fold(f64::INFINITY, f64::min),
@@ -537,10 +537,10 @@ impl Pipeline<'_> {
     }
 
     /// Ok when `output` records being made from `source` with these
-    /// settings, and is whole (see [`record::check_finished`]).
+    /// settings, and is whole (see [`validate::check_finished`]).
     fn recorded_finished(&self, output: &Path, source: &JobInfo) -> std::result::Result<(), String> {
         let (size, probe, end) = self.look_at(output)?;
-        record::check_finished(&probe, size, end, source, self.settings)
+        validate::check_finished(&probe, size, end, source, self.settings)
     }
 
     /// An existing output's size, header and video end (one ffprobe).

@@ -11,13 +11,14 @@ pub mod dolby_vision;
 pub mod extent;
 pub mod hdr;
 pub mod interlace;
+pub mod mux_plan;
 pub mod resolution;
 
+use crate::analysis::mux_plan::MuxPlan;
 use crate::cancel::Cancel;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::mux::plan::MuxPlan;
-use crate::mux::structure::Structure;
+use crate::matroska::structure::Structure;
 use crate::tools::ffprobe::{self, Probe, ProbeError, SideData};
 use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix};
 use audio::AudioPlan;

@@ -6,8 +6,8 @@
 use super::Session;
 use crate::error::{Error, Result};
 use crate::job::lock;
-use crate::report::format_bytes;
 use crate::report::retention::{self, Retention};
+use crate::units::format_bytes;
 use std::path::Path;
 
 /// Removes abandoned job folders (input gone or changed, or no `job.json`),

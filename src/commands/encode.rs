@@ -32,7 +32,7 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
         tracing::info!(
             "history: removed {} old log(s), {} freed; dropped {} old tracking entries",
             pruned.removed_files,
-            crate::report::format_bytes(pruned.freed_bytes),
+            crate::units::format_bytes(pruned.freed_bytes),
             pruned.dropped_entries
         );
     }

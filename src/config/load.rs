@@ -6,7 +6,6 @@ use super::{Settings, validate};
 use crate::error::ConfigError;
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Environment variables drapto reads, and the setting each one sets.
@@ -106,26 +105,7 @@ impl FlagValue {
     }
 }
 
-/// Where a setting's value came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    Default,
-    File { path: PathBuf, line: Option<usize> },
-    Env(String),
-    Flag(String),
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::Default => f.write_str("default"),
-            Origin::File { path, line: Some(l) } => write!(f, "{}:{l}", path.display()),
-            Origin::File { path, line: None } => write!(f, "{}", path.display()),
-            Origin::Env(v) => write!(f, "environment variable {v}"),
-            Origin::Flag(fl) => write!(f, "flag {fl}"),
-        }
-    }
-}
+pub use crate::origin::Origin;
 
 /// The effective settings and where each came from.
 #[derive(Debug)]

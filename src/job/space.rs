@@ -2,7 +2,7 @@
 //! before a job starts.
 
 use crate::error::{Error, Result};
-use crate::report::format_bytes;
+use crate::units::format_bytes;
 use std::path::Path;
 
 /// Bytes free for an unprivileged writer on the file system holding `path`

@@ -1,8 +1,8 @@
 //! The work folder of one input: `<temp_dir>/jobs/<stem>-<id>/` with the
 //! design's layout (logs/, state/, segments/, encoded/, working/).
 
-use super::fnv1a;
 use crate::error::{Error, Result};
+use crate::hash::fnv1a;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 

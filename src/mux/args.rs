@@ -4,8 +4,8 @@
 //! track, each clamped subtitle), each given its source track's identity
 //! and tags, all in the source's track order.
 
-use super::plan::{Carry, MuxPlan};
-use super::rules;
+use crate::analysis::mux_plan::{Carry, MuxPlan};
+use crate::matroska::rules;
 use crate::tools::mkvtoolnix::TrackKind;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -133,7 +133,7 @@ fn made_track_args(plan: &MuxPlan, made: &Made, start_ms: i64) -> Vec<OsString> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mux::structure::tests::structure;
+    use crate::matroska::structure::tests::structure;
     use crate::tools::ffprobe::Probe;
 
     fn plan(clamped: &[usize]) -> MuxPlan {

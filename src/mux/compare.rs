@@ -1,13 +1,13 @@
 //! Validation of what the mux carried: the output's structure compared with
 //! the source's, through the plan, area by area (title, tracks,
 //! attachments, chapters, tags). Every difference is named; the ones drapto
-//! makes on purpose are in [`super::rules`] and nowhere else.
+//! makes on purpose are in [`crate::matroska::rules`] and nowhere else.
 
-use super::plan::{Carry, MuxPlan};
-use super::rules;
-use super::structure::{Structure, TagEntry};
-use super::xml::Element;
+use crate::analysis::mux_plan::{Carry, MuxPlan};
 use crate::events::Check;
+use crate::matroska::rules;
+use crate::matroska::structure::{Structure, TagEntry};
+use crate::matroska::xml::Element;
 use crate::tools::mkvtoolnix::Track;
 use serde_json::Value;
 
@@ -115,7 +115,8 @@ fn track_properties(s: &Track, o: &Track, carry: Carry) -> Vec<String> {
 /// the video (its delay), within [`rules::AUDIO_DELAY_TOLERANCE`].
 fn audio_delays(plan: &MuxPlan, output: &Structure) -> Vec<String> {
     let start = |t: &Track| t.properties.get("minimum_timestamp").and_then(Value::as_f64).map(|ns| ns / 1e9);
-    let pairs: Vec<(&super::plan::PlannedTrack, &Track)> = plan.tracks.iter().zip(&output.id.tracks).collect();
+    let pairs: Vec<(&crate::analysis::mux_plan::PlannedTrack, &Track)> =
+        plan.tracks.iter().zip(&output.id.tracks).collect();
     let (src_video, out_video) = pairs
         .iter()
         .find(|(p, _)| p.carry == Carry::EncodedVideo)
@@ -308,8 +309,8 @@ fn render_simple(e: &Element) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mux::structure::tests::structure;
-    use crate::mux::xml;
+    use crate::matroska::structure::tests::structure;
+    use crate::matroska::xml;
     use crate::tools::ffprobe::Probe;
 
     fn plan() -> MuxPlan {

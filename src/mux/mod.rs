@@ -3,31 +3,27 @@
 //! with their IETF tags, names and flags, subtitles, attachments, every
 //! chapter edition, global and per-track tags, audio delays).
 //!
-//! - [`structure`]: a Matroska file as MKVToolNix reads it.
-//! - [`plan`]: the mux plan, made during analysis: every track's fate, and
-//!   what cannot be carried, known before anything is encoded.
+//! The plan it carries out is made during analysis
+//! ([`crate::analysis::mux_plan`]); what a Matroska file holds and what
+//! differs on purpose is [`crate::matroska`].
+//!
 //! - [`args`]: the mkvmerge command line of a plan.
 //! - [`compare`]: validation, the output's structure against the source's.
-//! - [`rules`]: what changes on purpose, in one place.
-//! - [`xml`]: MKVToolNix's chapter and tag XML.
 
 pub mod args;
 pub mod compare;
-pub mod plan;
-pub mod rules;
-pub mod structure;
-pub mod xml;
 
 use crate::analysis::Analysis;
+use crate::analysis::mux_plan::Carry;
 use crate::encode::{Ctx, run_ffmpeg};
 use crate::error::{Error, Result};
 use crate::events::{Event, Stage};
+use crate::matroska::rules;
+use crate::matroska::xml::Element;
 use crate::tools::ffmpeg::FfmpegArgs;
 use crate::tools::mkvtoolnix::Mkvtoolnix;
 use args::{Made, Pieces};
-use plan::Carry;
 use std::path::{Path, PathBuf};
-use xml::Element;
 
 /// The pieces to put together.
 pub struct MuxInputs<'a> {
@@ -128,7 +124,7 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
 /// encode's first keyframe with it).
 fn made_tracks_offset(
     mkv: &Mkvtoolnix,
-    plan: &plan::MuxPlan,
+    plan: &crate::analysis::mux_plan::MuxPlan,
     video: &Path,
     cancel: &crate::cancel::Cancel,
 ) -> std::result::Result<i64, crate::error::ProcessFailure> {

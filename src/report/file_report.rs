@@ -24,7 +24,7 @@ pub struct FileReport {
     pub output: Option<PathBuf>,
     pub status: String,
     pub error: Option<String>,
-    pub summary: Option<crate::report::summary::FileSummary>,
+    pub summary: Option<crate::summary::FileSummary>,
     pub analysis: Option<serde_json::Value>,
     pub plan: Option<serde_json::Value>,
     pub stages: Vec<StageTime>,
@@ -65,7 +65,7 @@ impl ReportWriter {
         }
     }
 
-    fn track(&self, s: &crate::report::summary::FileSummary) {
+    fn track(&self, s: &crate::summary::FileSummary) {
         let _ = std::fs::create_dir_all(&self.tracking_dir);
         let input = s.input.display();
         for (file, value) in [

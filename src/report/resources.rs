@@ -3,23 +3,12 @@
 //! children, sampled while a file is encoded. Linux /proc; elsewhere zeros.
 
 use crate::cancel::Cancel;
-use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// What was used while encoding one file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ResourceStats {
-    /// CPU seconds of drapto and every child it waited for.
-    pub cpu_seconds: f64,
-    /// `cpu_seconds` over wall time and cores, in percent of the machine.
-    pub average_cpu_percent: f64,
-    /// Highest sampled resident memory of drapto plus its running children.
-    pub peak_memory_bytes: u64,
-    pub wall_seconds: f64,
-}
+pub use crate::summary::ResourceStats;
 
 /// Samples memory in the background until [`Sampler::finish`].
 pub struct Sampler {

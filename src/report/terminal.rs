@@ -3,8 +3,8 @@
 //! plain lines elsewhere (pipes, `NO_COLOR`, CI).
 
 use crate::events::{Event, EventSink, Stage};
-use crate::report::summary::{BatchSummary, FileSummary};
 use crate::report::{format_bytes, format_duration};
+use crate::summary::{BatchSummary, FileSummary};
 use console::style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;

@@ -250,16 +250,16 @@ pub fn encode(
             match params.allocation {
                 Allocation::Slope => format!(
                     "{} (scenes of {MIN_SCENE_SECONDS}–{} s), CRFs at an equal slope for the film's mean",
-                    crate::report::count(segs.len(), "segment"),
+                    crate::units::count(segs.len(), "segment"),
                     params.chunk_seconds
                 ),
                 Allocation::Target => format!(
                     "{} of ~{}s, each searched to the target",
-                    crate::report::count(segs.len(), "segment"),
+                    crate::units::count(segs.len(), "segment"),
                     params.chunk_seconds
                 ),
             },
-            crate::report::count(cuts.len(), "scene cut"),
+            crate::units::count(cuts.len(), "scene cut"),
             scene_method.describe(),
             t0.elapsed().as_secs_f64(),
             params.target,
@@ -767,7 +767,7 @@ fn fingerprint(video: &VideoPlan, params: &ChunkedParams, segs: &[Segment]) -> S
         "drapto": env!("CARGO_PKG_VERSION"),
         "segments": segs,
     });
-    format!("{:016x}", crate::job::fnv1a(key.to_string().as_bytes()))
+    format!("{:016x}", crate::hash::fnv1a(key.to_string().as_bytes()))
 }
 
 #[cfg(test)]

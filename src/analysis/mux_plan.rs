@@ -3,8 +3,8 @@
 //! encode, copied with its durations clamped to the film, or left out, and
 //! why), beside the title, attachments, chapters and tags that are carried.
 
-use super::structure::Structure;
 use crate::analysis::audio::AudioPlan;
+use crate::matroska::structure::Structure;
 use crate::tools::ffprobe::Probe;
 use crate::tools::mkvtoolnix::{Track, TrackKind};
 use serde::Serialize;
@@ -98,7 +98,7 @@ pub struct MuxPlan {
 
 /// The flags of a track that are set, by short name.
 fn set_flags(t: &Track) -> Vec<String> {
-    super::rules::IDENTITY
+    crate::matroska::rules::IDENTITY
         .iter()
         .filter(|(p, _)| *p != "track_name" && *p != "enabled_track" && t.flag(p) == Some(true))
         .map(|(p, _)| p.trim_start_matches("flag_").trim_end_matches("_track").replace('_', "-"))
@@ -170,7 +170,7 @@ impl MuxPlan {
                     kind: t.kind,
                     codec: t.codec.clone(),
                     carry,
-                    language: super::rules::language(&t.properties).map(str::to_string),
+                    language: crate::matroska::rules::language(&t.properties).map(str::to_string),
                     name: t.text("track_name").map(str::to_string),
                     flags: set_flags(t),
                 });
@@ -195,7 +195,7 @@ impl MuxPlan {
             global_tags: entries.iter().filter(|e| e.target.track.is_none()).count(),
             track_tags: entries
                 .iter()
-                .filter(|e| e.target.track.is_some() && !super::rules::is_statistics_tag(e.name()))
+                .filter(|e| e.target.track.is_some() && !crate::matroska::rules::is_statistics_tag(e.name()))
                 .count(),
             tracks,
             left_out,
@@ -252,7 +252,7 @@ impl MuxPlan {
             .collect();
         format!(
             "{}{}; {} chapter edition(s), {} chapter(s); {} global tag(s), {} track tag(s)",
-            crate::report::count(self.attachments.len(), "attachment"),
+            crate::units::count(self.attachments.len(), "attachment"),
             if names.is_empty() { String::new() } else { format!(": {}", names.join(", ")) },
             self.chapter_editions,
             self.chapters,
@@ -265,7 +265,7 @@ impl MuxPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mux::structure::tests::structure;
+    use crate::matroska::structure::tests::structure;
 
     fn probe(videos: usize, audios: usize, subs: usize) -> Probe {
         let mut streams = Vec::new();

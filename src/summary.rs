@@ -1,7 +1,20 @@
-//! Per-file and batch figures: sizes, reduction, times, speeds.
+//! Per-file and batch figures: sizes, reduction, times, speeds, resources.
+//! Plain data, carried by the events and printed by the reports.
 
 use serde::Serialize;
 use std::path::PathBuf;
+
+/// What was used while encoding one file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ResourceStats {
+    /// CPU seconds of drapto and every child it waited for.
+    pub cpu_seconds: f64,
+    /// `cpu_seconds` over wall time and cores, in percent of the machine.
+    pub average_cpu_percent: f64,
+    /// Highest sampled resident memory of drapto plus its running children.
+    pub peak_memory_bytes: u64,
+    pub wall_seconds: f64,
+}
 
 /// The result of one encoded file.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -24,7 +37,7 @@ pub struct FileSummary {
     /// RFC 3339 time of completion.
     pub finished_at: String,
     /// CPU and memory used while encoding it.
-    pub resources: crate::report::resources::ResourceStats,
+    pub resources: ResourceStats,
     /// The source was a truncated rip, encoded as it is (`allow_truncated`).
     pub truncated: Option<Truncation>,
 }

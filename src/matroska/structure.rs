@@ -1,10 +1,10 @@
 //! A Matroska file's structure as MKVToolNix reads it: its title, tracks
 //! and their properties, attachments (`mkvmerge -J`), chapters and tags
 //! (`mkvextract`, XML). The source's structure is what the mux carries; the
-//! output's is compared with it ([`super::compare`]).
+//! output's is compared with it ([`crate::mux::compare`]).
 
-use super::xml::{self, Element};
 use crate::cancel::Cancel;
+use crate::matroska::xml::{self, Element};
 use crate::tools::mkvtoolnix::{Identification, IdentifyError, Mkvtoolnix, Track};
 use std::path::Path;
 
