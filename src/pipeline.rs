@@ -23,6 +23,7 @@ use crate::plan::{self, EncodePlan};
 use crate::summary::{BatchSummary, FileSummary};
 use crate::tools::FfmpegCaps;
 use crate::tools::ffprobe;
+use crate::tools::ffprobe::StreamKind;
 use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix};
 use crate::validate;
 use std::os::unix::fs::MetadataExt;
@@ -346,8 +347,9 @@ impl Pipeline<'_> {
                 && ffprobe::video_end_time(self.ffprobe, f, analysis.video_end - 10.0, self.cancel)
                     .is_some_and(|end| (end - analysis.video_end).abs() <= validate::DURATION_TOLERANCE)
         };
-        let audio_ok =
-            |f: &Path| ffprobe::probe(self.ffprobe, f, self.cancel).is_ok_and(|p| p.of_type("audio").count() == 1);
+        let audio_ok = |f: &Path| {
+            ffprobe::probe(self.ffprobe, f, self.cancel).is_ok_and(|p| p.of_type(StreamKind::Audio).count() == 1)
+        };
         // Each audio track: its file, its key in the stage record, and
         // whether an earlier run finished it.
         let tracks: Vec<(&AudioPlan, PathBuf, String)> = plan

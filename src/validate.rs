@@ -8,6 +8,7 @@ use crate::job::JobInfo;
 use crate::job::record::SourceRecord;
 use crate::matroska::structure::Structure;
 use crate::tools::ffprobe::Probe;
+use crate::tools::ffprobe::StreamKind;
 
 /// Files smaller than this cannot hold a real encode.
 pub const MIN_OUTPUT_BYTES: u64 = 1024;
@@ -62,7 +63,7 @@ pub fn validate(
     }
 
     let src_audio = analysis.audio.len();
-    let out_audio: Vec<_> = output.of_type("audio").collect();
+    let out_audio: Vec<_> = output.of_type(StreamKind::Audio).collect();
     let all_opus = out_audio.iter().all(|a| a.codec_name == "opus");
     check(
         "audio",
@@ -178,7 +179,7 @@ pub fn check_finished(
     if size < MIN_OUTPUT_BYTES || videos.len() != 1 || videos[0].codec_name != "av1" {
         return Err("its video is not one AV1 stream".into());
     }
-    if output.of_type("audio").any(|a| a.codec_name != "opus") {
+    if output.of_type(StreamKind::Audio).any(|a| a.codec_name != "opus") {
         return Err("not all of its audio is Opus".into());
     }
     if !output.duration().is_some_and(|d| d > 0.0) {

@@ -46,7 +46,7 @@ proptest! {
         let doc = r#"{"media":{"track":[{"@type":"Video","HDR_Format":"Dolby Vision","HDR_Format_Profile":"dvhe.08.06"}]}}"#;
         let _ = MediaInfo::from_json(&s);
         if let Ok(m) = MediaInfo::from_json(&mutate(doc, cut, flip, "")) {
-            let _ = m.tracks("Video").count();
+            let _ = m.tracks(drapto::tools::mediainfo::TrackKind::Video).count();
         }
     }
 

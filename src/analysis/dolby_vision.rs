@@ -57,7 +57,7 @@ pub fn detect(stream: &Stream, mediainfo: Option<&MediaInfo>) -> Option<DolbyVis
         dv.detected_by.push("ffprobe".into());
     }
     if let Some(mi) = mediainfo {
-        if let Some(track) = mi.tracks("Video").next() {
+        if let Some(track) = mi.tracks(crate::tools::mediainfo::TrackKind::Video).next() {
             if let Some(fmt) = track.get("HDR_Format").filter(|f| f.contains("Dolby Vision")) {
                 dv.detected_by.push("mediainfo".into());
                 dv.mediainfo_format = Some(fmt.to_string());

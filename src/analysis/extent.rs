@@ -17,7 +17,7 @@
 //! [`Extent::end`].
 
 use crate::cancel::Cancel;
-use crate::tools::ffprobe::{Probe, Stream, parse_duration_tag};
+use crate::tools::ffprobe::{Probe, Stream, StreamKind, parse_duration_tag};
 use serde::Serialize;
 use std::path::Path;
 use std::process::Command;
@@ -37,8 +37,8 @@ pub const OVERLONG_SHARE: f64 = 0.1;
 pub struct Overlong {
     /// ffprobe's stream index.
     pub index: usize,
-    /// "subtitle", "attachment", "data".
-    pub kind: String,
+    /// A subtitle, attachment or data stream.
+    pub kind: StreamKind,
     /// Its claimed length, seconds.
     pub claimed: f64,
 }
@@ -116,7 +116,7 @@ pub fn parse_packet_ends(text: &str) -> Vec<(usize, f64)> {
 /// What the first video stream and the audio streams promise: their
 /// longest own claimed length.
 pub fn promised_length(probe: &Probe) -> Option<f64> {
-    probe.video_streams().take(1).chain(probe.of_type("audio")).filter_map(claimed_length).reduce(f64::max)
+    probe.video_streams().take(1).chain(probe.of_type(StreamKind::Audio)).filter_map(claimed_length).reduce(f64::max)
 }
 
 /// Decides from the measured ends (`video_end`; `audio_ends` per audio
@@ -129,11 +129,11 @@ pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended
     let overlong: Vec<Overlong> = probe
         .streams
         .iter()
-        .filter(|s| matches!(s.codec_type.as_str(), "subtitle" | "attachment" | "data"))
+        .filter(|s| matches!(s.codec_type, StreamKind::Subtitle | StreamKind::Attachment | StreamKind::Data))
         .filter_map(|s| {
             let c = claimed_length(s)?;
             let far = OVERLONG_SECONDS.max(end * OVERLONG_SHARE);
-            (c > end + far).then(|| Overlong { index: s.index, kind: s.codec_type.clone(), claimed: c })
+            (c > end + far).then_some(Overlong { index: s.index, kind: s.codec_type, claimed: c })
         })
         .collect();
     // The container's claim, unless a stream other than video and audio
@@ -169,7 +169,7 @@ fn read_ends(ffprobe: &Path, input: &Path, from: f64, cancel: &Cancel) -> (Vec<(
 /// Measures where `input`'s video and audio end, and decides.
 pub fn measure(ffprobe: &Path, input: &Path, probe: &Probe, cancel: &Cancel) -> Extent {
     let video = probe.video_streams().next().map(|s| s.index);
-    let audio: Vec<usize> = probe.of_type("audio").map(|s| s.index).collect();
+    let audio: Vec<usize> = probe.of_type(StreamKind::Audio).map(|s| s.index).collect();
     // Seek near the end the file claims for its video and audio (a bogus
     // claim far past the data lands on the last keyframe all the same).
     let claim = promised_length(probe).or(probe.duration()).unwrap_or(0.0);
@@ -230,7 +230,7 @@ mod tests {
         let p = film("4294983.295", "00:00:20.000000000", "4294983.295");
         let e = decide(&p, 20.0, vec![Some(20.02)], false);
         assert!(!e.truncated, "{e:?}");
-        assert_eq!(e.overlong, vec![Overlong { index: 2, kind: "subtitle".into(), claimed: 4294983.295 }]);
+        assert_eq!(e.overlong, vec![Overlong { index: 2, kind: StreamKind::Subtitle, claimed: 4294983.295 }]);
         assert_eq!(e.end, 20.02);
         // Without per-track tags the subtitle still explains the claim.
         let p = probe(

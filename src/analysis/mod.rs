@@ -19,6 +19,7 @@ use crate::cancel::Cancel;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::matroska::structure::Structure;
+use crate::tools::ffprobe::StreamKind;
 use crate::tools::ffprobe::{self, Probe, ProbeError, SideData};
 use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix};
 use audio::AudioPlan;
@@ -164,10 +165,10 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         ));
     }
     for o in &extent.overlong {
-        let n = probe.of_type(&o.kind).position(|s| s.index == o.index).map_or(0, |n| n + 1);
+        let n = probe.of_type(o.kind).position(|s| s.index == o.index).map_or(0, |n| n + 1);
         warnings.push(format!(
             "{} track {n} claims to last {:.0} s, but the film ends at {:.1} s: not truncation; its durations are clamped to the film's end",
-            o.kind, o.claimed, extent.end
+            o.kind.name(), o.claimed, extent.end
         ));
     }
     let duration = extent.end;
@@ -214,7 +215,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         }
     };
     let file_start = probe.format.start_time.unwrap_or(0.0);
-    let mut audio = audio::plan_tracks(probe.of_type("audio"), file_start, &settings.audio);
+    let mut audio = audio::plan_tracks(probe.of_type(StreamKind::Audio), file_start, &settings.audio);
     // Side by side: each alone leaves a core idle at its end. The audio
     // tracks' first packets are read beside them too (a program start per
     // track, which one by one came after the crop).
@@ -248,7 +249,8 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         }
     }
 
-    let clamped: Vec<usize> = extent.overlong.iter().filter(|o| o.kind == "subtitle").map(|o| o.index).collect();
+    let clamped: Vec<usize> =
+        extent.overlong.iter().filter(|o| o.kind == StreamKind::Subtitle).map(|o| o.index).collect();
     let mux = MuxPlan::new(structure, &probe, &audio, &clamped).map_err(bad)?;
     let losses: Vec<String> = mux.losses().map(|l| l.describe()).collect();
     if !losses.is_empty() && settings.processing.on_loss == crate::config::LossPolicy::Fail {

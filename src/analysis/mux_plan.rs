@@ -6,6 +6,7 @@
 use crate::analysis::audio::AudioPlan;
 use crate::matroska::structure::Structure;
 use crate::tools::ffprobe::Probe;
+use crate::tools::ffprobe::StreamKind;
 use crate::tools::mkvtoolnix::{Track, TrackKind};
 use serde::Serialize;
 
@@ -116,10 +117,10 @@ impl MuxPlan {
     /// mkvmerge disagree about the tracks (then nothing can be mapped).
     pub fn new(source: Structure, probe: &Probe, audio: &[AudioPlan], clamped: &[usize]) -> Result<MuxPlan, String> {
         let id = &source.id;
-        let ff_subs: Vec<usize> = probe.of_type("subtitle").map(|s| s.index).collect();
+        let ff_subs: Vec<usize> = probe.of_type(StreamKind::Subtitle).map(|s| s.index).collect();
         for (kind, ff) in [
             (TrackKind::Video, probe.video_streams().count()),
-            (TrackKind::Audio, probe.of_type("audio").count()),
+            (TrackKind::Audio, probe.of_type(StreamKind::Audio).count()),
             (TrackKind::Subtitles, ff_subs.len()),
         ] {
             let mkv = id.of_kind(kind).count();
@@ -280,7 +281,7 @@ mod tests {
     fn audio_plan(index: usize) -> AudioPlan {
         let s = crate::config::AudioSettings::default();
         let p = probe(0, index + 1, 0);
-        let mut plans = crate::analysis::audio::plan_tracks(p.of_type("audio"), 0.0, &s);
+        let mut plans = crate::analysis::audio::plan_tracks(p.of_type(StreamKind::Audio), 0.0, &s);
         plans.pop().unwrap()
     }
 

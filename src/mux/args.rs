@@ -143,7 +143,11 @@ mod tests {
                 {"index": 2, "codec_type": "subtitle", "codec_name": "pgs"}]}"#,
         )
         .unwrap();
-        let audio = crate::analysis::audio::plan_tracks(probe.of_type("audio"), 0.0, &Default::default());
+        let audio = crate::analysis::audio::plan_tracks(
+            probe.of_type(crate::tools::ffprobe::StreamKind::Audio),
+            0.0,
+            &Default::default(),
+        );
         MuxPlan::new(structure(), &probe, &audio, clamped).unwrap()
     }
 

@@ -50,12 +50,39 @@ pub struct Format {
     pub tags: BTreeMap<String, String>,
 }
 
+/// What a stream carries (ffprobe's `codec_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamKind {
+    Video,
+    Audio,
+    Subtitle,
+    Attachment,
+    Data,
+    #[default]
+    #[serde(other)]
+    Other,
+}
+
+impl StreamKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamKind::Video => "video",
+            StreamKind::Audio => "audio",
+            StreamKind::Subtitle => "subtitle",
+            StreamKind::Attachment => "attachment",
+            StreamKind::Data => "data",
+            StreamKind::Other => "other",
+        }
+    }
+}
+
 /// One stream.
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct Stream {
     pub index: usize,
     #[serde(default)]
-    pub codec_type: String,
+    pub codec_type: StreamKind,
     #[serde(default)]
     pub codec_name: String,
     #[serde(default)]
@@ -133,19 +160,19 @@ impl Probe {
         serde_json::from_str(text)
     }
 
-    /// Streams of one type ("video", "audio", "subtitle", "attachment", "data").
-    pub fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Stream> + 'a {
+    /// Streams of one kind.
+    pub fn of_type(&self, kind: StreamKind) -> impl Iterator<Item = &Stream> {
         self.streams.iter().filter(move |s| s.codec_type == kind)
     }
 
     /// Video streams, excluding cover art and other attached pictures.
     pub fn video_streams(&self) -> impl Iterator<Item = &Stream> {
-        self.of_type("video").filter(|s| !s.is_attached_pic())
+        self.of_type(StreamKind::Video).filter(|s| !s.is_attached_pic())
     }
 
     /// Attachments: `attachment` streams plus attached pictures (cover art).
     pub fn attachments(&self) -> impl Iterator<Item = &Stream> {
-        self.streams.iter().filter(|s| s.codec_type == "attachment" || s.is_attached_pic())
+        self.streams.iter().filter(|s| s.codec_type == StreamKind::Attachment || s.is_attached_pic())
     }
 
     /// The file's duration: the container's, else the longest stream's.

@@ -20,11 +20,24 @@ pub struct Media {
     pub track: Vec<Track>,
 }
 
+/// What a track is (mediainfo's `@type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum TrackKind {
+    General,
+    Video,
+    Audio,
+    Text,
+    Menu,
+    #[default]
+    #[serde(other)]
+    Other,
+}
+
 /// One track; mediainfo writes every value as a string.
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct Track {
     #[serde(rename = "@type", default)]
-    pub kind: String,
+    pub kind: TrackKind,
     #[serde(flatten)]
     pub fields: BTreeMap<String, serde_json::Value>,
 }
@@ -41,8 +54,8 @@ impl MediaInfo {
         serde_json::from_str(text)
     }
 
-    /// Tracks of one kind ("General", "Video", "Audio", "Text").
-    pub fn tracks<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Track> + 'a {
+    /// Tracks of one kind.
+    pub fn tracks(&self, kind: TrackKind) -> impl Iterator<Item = &Track> {
         self.media.iter().flat_map(|m| m.track.iter()).filter(move |t| t.kind == kind)
     }
 }
@@ -72,14 +85,14 @@ mod tests {
             {"@type":"Video","Format":"HEVC","HDR_Format":"Dolby Vision / SMPTE ST 2086",
              "HDR_Format_Profile":"dvhe.08 / ","HDR_Format_Compatibility":"HDR10 / HDR10","extra":{"a":"b"}}]}}"#;
         let m = MediaInfo::from_json(j).unwrap();
-        let v = m.tracks("Video").next().unwrap();
+        let v = m.tracks(TrackKind::Video).next().unwrap();
         assert_eq!(v.get("HDR_Format"), Some("Dolby Vision / SMPTE ST 2086"));
         assert_eq!(v.get("extra"), None);
-        assert_eq!(m.tracks("Audio").count(), 0);
+        assert_eq!(m.tracks(TrackKind::Audio).count(), 0);
     }
 
     #[test]
     fn tolerates_empty_output() {
-        assert!(MediaInfo::from_json("{}").unwrap().tracks("Video").next().is_none());
+        assert!(MediaInfo::from_json("{}").unwrap().tracks(TrackKind::Video).next().is_none());
     }
 }
