@@ -395,7 +395,7 @@ impl Pipeline<'_> {
                     let mut video_plan = plan.video.clone();
                     let detail = format!(
                         "SVT-AV1 preset {} CRF {}{}",
-                        plan.video.preset,
+                        plan.video.encoder.preset,
                         plan.video.crf,
                         plan.video.hwaccel.as_ref().map(|h| format!(", {h} decoding")).unwrap_or_default()
                     );

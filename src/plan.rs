@@ -10,22 +10,66 @@ use crate::error::ToolError;
 use crate::tools::{FFMPEG_FIX, FfmpegCaps};
 use serde::{Deserialize, Serialize};
 
-/// How the video stream is encoded.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct VideoPlan {
+/// SVT-AV1's settings, the same for every encode of one video (the
+/// standard path's one, each segment's, each probe's): only the CRF and
+/// the thread count differ between them, and [`EncoderSettings::args`]
+/// takes those two.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderSettings {
     pub preset: u8,
-    pub crf: u8,
-    pub pix_fmt: &'static str,
-    /// `-svtav1-params` value.
+    pub pix_fmt: String,
+    /// `-svtav1-params` value, without `lp` and `crf`.
     pub svt_params: String,
-    /// Video filters, in order (empty: the picture is untouched).
-    pub filters: Vec<String>,
-    /// The filters drop one of every this many frames (inverse telecine).
-    pub decimation_cycle: Option<usize>,
     /// Colour tags written on the output (`-color_primaries` …).
     pub colour_args: Vec<(String, String)>,
     /// Carry the Dolby Vision RPUs (libsvtav1 `-dolbyvision 1`).
     pub dolby_vision: bool,
+}
+
+impl EncoderSettings {
+    /// The encoder arguments (after `-map` and filters) at `crf` (a
+    /// fractional CRF goes to SVT-AV1 itself, which takes quarter steps)
+    /// with `threads` threads (SVT-AV1 `lp`).
+    pub fn args(&self, crf: f64, threads: u32) -> Vec<String> {
+        let mut svt = format!("{}:lp={threads}", self.svt_params);
+        if crf.fract() != 0.0 {
+            svt.push_str(&format!(":crf={crf:.2}"));
+        }
+        let mut a: Vec<String> = [
+            // Every frame with its own timestamp (variable frame rate
+            // sources too), at Matroska's millisecond precision.
+            "-fps_mode",
+            "passthrough",
+            "-enc_time_base:v",
+            "1/1000",
+            "-c:v",
+            "libsvtav1",
+        ]
+        .map(String::from)
+        .to_vec();
+        a.extend(["-preset".into(), self.preset.to_string(), "-crf".into(), (crf.floor() as u32).to_string()]);
+        a.extend(["-pix_fmt".into(), self.pix_fmt.clone(), "-svtav1-params".into(), svt]);
+        for (k, v) in &self.colour_args {
+            a.push(format!("-{k}"));
+            a.push(v.clone());
+        }
+        if self.dolby_vision {
+            a.extend(["-dolbyvision".into(), "1".into()]);
+        }
+        a
+    }
+}
+
+/// How the video stream is encoded.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VideoPlan {
+    #[serde(flatten)]
+    pub encoder: EncoderSettings,
+    pub crf: u8,
+    /// Video filters, in order (empty: the picture is untouched).
+    pub filters: Vec<String>,
+    /// The filters drop one of every this many frames (inverse telecine).
+    pub decimation_cycle: Option<usize>,
     /// Hardware decoder for the standard path (`-hwaccel`); software
     /// decoding is the fallback when it fails.
     pub hwaccel: Option<String>,
@@ -71,35 +115,9 @@ pub struct EncodePlan {
 }
 
 impl VideoPlan {
-    /// The encoder arguments (after `-map` and filters), shared by every
-    /// encode of this video so that every piece is encoded identically.
+    /// The encoder arguments of the one encode of the whole video.
     pub fn encoder_args(&self) -> Vec<String> {
-        let mut a: Vec<String> = vec![
-            // Every frame with its own timestamp (variable frame rate
-            // sources too), at Matroska's millisecond precision.
-            "-fps_mode".into(),
-            "passthrough".into(),
-            "-enc_time_base:v".into(),
-            "1/1000".into(),
-            "-c:v".into(),
-            "libsvtav1".into(),
-            "-preset".into(),
-            self.preset.to_string(),
-            "-crf".into(),
-            self.crf.to_string(),
-            "-pix_fmt".into(),
-            self.pix_fmt.into(),
-            "-svtav1-params".into(),
-            format!("{}:lp={}", self.svt_params, self.threads),
-        ];
-        for (k, v) in &self.colour_args {
-            a.push(format!("-{k}"));
-            a.push(v.clone());
-        }
-        if self.dolby_vision {
-            a.extend(["-dolbyvision".into(), "1".into()]);
-        }
-        a
+        self.encoder.args(f64::from(self.crf), self.threads)
     }
 
     /// The `-vf` chain, if any filter applies.
@@ -342,14 +360,16 @@ pub fn plan(
         path,
         chunked: chunked_params,
         video: VideoPlan {
-            preset: e.preset,
+            encoder: EncoderSettings {
+                preset: e.preset,
+                pix_fmt: "yuv420p10le".into(),
+                svt_params,
+                colour_args,
+                dolby_vision,
+            },
             crf,
-            pix_fmt: "yuv420p10le",
-            svt_params,
             filters,
             decimation_cycle: analysis.interlace.decimation_cycle(),
-            colour_args,
-            dolby_vision,
             hwaccel: if analysis.dolby_vision.is_some() { None } else { choose_hwaccel(settings, caps) },
             threads: cpu_share(settings) as u32,
         },
@@ -360,7 +380,26 @@ pub fn plan(
 
 #[cfg(test)]
 mod tests {
-    use super::measurement_subsample;
+    use super::{EncoderSettings, measurement_subsample};
+
+    #[test]
+    fn the_crf_and_threads_are_the_only_arguments_that_change() {
+        let e = EncoderSettings {
+            preset: 6,
+            pix_fmt: "yuv420p10le".into(),
+            svt_params: "tune=0".into(),
+            colour_args: vec![("color_primaries".into(), "bt2020".into())],
+            dolby_vision: true,
+        };
+        let line = |crf, threads| e.args(crf, threads).join(" ");
+        assert_eq!(
+            line(25.0, 4),
+            "-fps_mode passthrough -enc_time_base:v 1/1000 -c:v libsvtav1 -preset 6 -crf 25 -pix_fmt yuv420p10le \
+             -svtav1-params tune=0:lp=4 -color_primaries bt2020 -dolbyvision 1"
+        );
+        // A quarter step goes to SVT-AV1 itself (ffmpeg's -crf is whole).
+        assert!(line(27.25, 1).contains("-crf 27 -pix_fmt yuv420p10le -svtav1-params tune=0:lp=1:crf=27.25"));
+    }
 
     #[test]
     fn measurement_never_samples_in_step_with_the_mini_gop() {

@@ -11,6 +11,7 @@ use drapto::encode::chunked::{
     Allocation, ChunkedParams, Fixed, Report, SegmentJob, remote, run_segment, search, survey_segment,
 };
 use drapto::events::{PredictionSource, SegmentStep};
+use drapto::plan::EncoderSettings;
 use drapto::tools::ffmpeg::FfmpegArgs;
 use std::io::BufRead;
 use std::path::Path;
@@ -457,24 +458,6 @@ fn segments_start_in_order_from_the_prior_then_from_their_neighbour() {
 fn whole_clip_job(t: &Path, first_guess: f64, slope: Option<f64>) -> (SegmentJob, Timeline) {
     let src = chunk_clip();
     let tl = segments::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
-    let args: Vec<String> = [
-        "-fps_mode",
-        "passthrough",
-        "-enc_time_base:v",
-        "1/1000",
-        "-c:v",
-        "libsvtav1",
-        "-preset",
-        "12",
-        "-crf",
-        "30",
-        "-pix_fmt",
-        "yuv420p10le",
-        "-svtav1-params",
-        "tune=0",
-    ]
-    .map(String::from)
-    .to_vec();
     let job = SegmentJob {
         source: src,
         segment: Segment { index: 0, start: 0, end: tl.frames() },
@@ -482,8 +465,13 @@ fn whole_clip_job(t: &Path, first_guess: f64, slope: Option<f64>) -> (SegmentJob
         scratch: t.to_path_buf(),
         filters: None,
         decimation_cycle: None,
-        encoder_args: args,
-        svt_params: "tune=0".into(),
+        encoder: EncoderSettings {
+            preset: 12,
+            pix_fmt: "yuv420p10le".into(),
+            svt_params: "tune=0".into(),
+            colour_args: vec![],
+            dolby_vision: false,
+        },
         params: ChunkedParams {
             target: 93.0,
             chunk_seconds: 6.0,

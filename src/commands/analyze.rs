@@ -85,7 +85,7 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
                             dv.profile_name(),
                             dv.level.map_or("?".into(), |l| l.to_string()),
                             dv.detected_by.join(" + "),
-                            if p.video.dolby_vision {
+                            if p.video.encoder.dolby_vision {
                                 " → kept as AV1 Dolby Vision (profile 10)"
                             } else {
                                 " → HDR10 base layer only"
@@ -125,7 +125,7 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
                     }
                     println!("  filters:     {}", p.video.filter_chain().unwrap_or_else(|| "none".into()));
                     println!("  path:        {}", p.path.describe());
-                    println!("  svt params:  {}", p.video.svt_params);
+                    println!("  svt params:  {}", p.video.encoder.svt_params);
                     for w in &p.warnings {
                         println!("  ⚠ {w}");
                     }

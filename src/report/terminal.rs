@@ -218,7 +218,7 @@ impl EventSink for Terminal {
                         &state,
                         &format!(
                             "  Plan: SVT-AV1 preset {} CRF {}, {}",
-                            plan.video.preset,
+                            plan.video.encoder.preset,
                             plan.video.crf,
                             plan.audio
                                 .iter()

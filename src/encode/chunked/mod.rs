@@ -27,7 +27,7 @@ use crate::events::{Event, PredictionSource, SegmentStep, Stage};
 use crate::job::WorkDir;
 use crate::job::state::{self, EncodingFile, ProbeRecord, ProgressFile, SegmentEntry, SegmentStatus, SegmentsFile};
 pub use crate::plan::{Allocation, ChunkedParams};
-use crate::plan::{VideoPlan, available_memory, encoder_memory};
+use crate::plan::{EncoderSettings, VideoPlan, available_memory, encoder_memory};
 use guess::Guesses;
 use search::Point;
 use segments::Segment;
@@ -116,8 +116,7 @@ pub struct SegmentJob {
     /// [`segments::open_frames`]).
     #[serde(default)]
     pub decimation_cycle: Option<usize>,
-    pub encoder_args: Vec<String>,
-    pub svt_params: String,
+    pub encoder: EncoderSettings,
     pub params: ChunkedParams,
     pub vmaf: VmafSpec,
     pub first_guess: f64,
@@ -421,8 +420,7 @@ pub fn encode(
             scratch: scratch.clone(),
             filters: video.filter_chain(),
             decimation_cycle: video.decimation_cycle,
-            encoder_args: video.encoder_args(),
-            svt_params: video.svt_params.clone(),
+            encoder: video.encoder.clone(),
             params: ChunkedParams { predict, ..params.clone() },
             vmaf: vmaf_spec.clone(),
             first_guess,

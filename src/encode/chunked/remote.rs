@@ -35,7 +35,7 @@ use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 /// Layout version of job files; a worker refuses another.
-pub const JOB_VERSION: u32 = 1;
+pub const JOB_VERSION: u32 = 2;
 /// Sub-folder of the work folder for job files, extracts and results.
 const REMOTE_DIR: &str = "remote";
 

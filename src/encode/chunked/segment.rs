@@ -19,32 +19,6 @@ use crate::tools::ffmpeg::FfmpegArgs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// `-crf` and `-svtav1-params` for a (possibly fractional) CRF and a thread count.
-fn crf_args(encoder_args: &[String], svt_params: &str, crf: f64, threads: u32) -> Vec<String> {
-    let mut out = Vec::with_capacity(encoder_args.len());
-    let mut it = encoder_args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-crf" => {
-                it.next();
-                out.push("-crf".into());
-                out.push(format!("{}", crf.floor() as u32));
-            }
-            "-svtav1-params" => {
-                it.next();
-                out.push("-svtav1-params".into());
-                let mut p = format!("{svt_params}:lp={threads}");
-                if crf.fract() != 0.0 {
-                    p.push_str(&format!(":crf={crf:.2}"));
-                }
-                out.push(p);
-            }
-            _ => out.push(a.clone()),
-        }
-    }
-    out
-}
-
 /// Frames a probe or the final encode reads: output frames `range` of
 /// `path` (whose frame timeline is `tl`) through `filters`, which drop one
 /// of every `cycle` source frames when set.
@@ -112,7 +86,7 @@ fn encode_range(
         }
     }
     a.extend(["-map_metadata", "-1", "-map_chapters", "-1"]);
-    a.extend(crf_args(&job.encoder_args, &job.svt_params, crf, threads));
+    a.extend(job.encoder.args(crf, threads));
     a.extend(["-f", "matroska"]).output(out);
     if let Some((refs_path, _)) = refs {
         a.extend(["-map", "[sel]", "-fps_mode", "passthrough", "-c:v", "rawvideo", "-f", "nut"]).output(refs_path);
@@ -719,16 +693,5 @@ mod tests {
             sample_ranges(&Segment { index: 0, start: 0, end: 40 }, 6, 50),
             vec![FrameRange { start: 0, count: 40 }]
         );
-    }
-
-    #[test]
-    fn crf_arguments_for_fractional_values() {
-        let args: Vec<String> =
-            ["-c:v", "libsvtav1", "-crf", "25", "-svtav1-params", "tune=0"].map(String::from).to_vec();
-        let out = crf_args(&args, "tune=0", 27.25, 1);
-        assert_eq!(out, ["-c:v", "libsvtav1", "-crf", "27", "-svtav1-params", "tune=0:lp=1:crf=27.25"]);
-        let out = crf_args(&args, "tune=0", 30.0, 2);
-        assert_eq!(out[3], "30");
-        assert_eq!(out[5], "tune=0:lp=2");
     }
 }
