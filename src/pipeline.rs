@@ -372,8 +372,11 @@ impl Pipeline<'_> {
             match &plan.chunked {
                 Some(params) => {
                     let t = Instant::now();
-                    let mkvmerge = &self.mkvtoolnix.mkvmerge;
-                    let helpers = encode::chunked::Helpers { ffprobe: self.ffprobe, mkvmerge, cluster: self.cluster };
+                    let helpers = encode::chunked::Helpers {
+                        ffprobe: self.ffprobe,
+                        mkvtoolnix: self.mkvtoolnix,
+                        cluster: self.cluster,
+                    };
                     let report = encode::chunked::encode(&ctx, helpers, analysis, &plan.video, params, work, &video)?;
                     let measured: Vec<f64> = report.segments.iter().filter_map(|s| s.measured_vmaf).collect();
                     let crfs: Vec<f64> = report.segments.iter().map(|s| s.crf).collect();
@@ -535,7 +538,7 @@ impl Pipeline<'_> {
     /// The video frames of `output`, counted when validation needs them
     /// (inverse telecine changes the count; a read of every packet).
     fn counted_frames(&self, analysis: &Analysis, output: &Path) -> Option<usize> {
-        analysis.interlace.decimation_cycle().and_then(|_| ffprobe::count_frames(self.ffprobe, output))
+        analysis.interlace.decimation_cycle().and_then(|_| ffprobe::count_frames(self.ffprobe, output, self.cancel))
     }
 
     /// Ok when `output` records being made from `source` with these

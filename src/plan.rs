@@ -383,6 +383,12 @@ mod tests {
     use super::{EncoderSettings, measurement_subsample};
 
     #[test]
+    fn workers_respect_memory() {
+        assert_eq!(super::default_workers(3840, 2160, 1 << 30), 1);
+        assert!(super::default_workers(1280, 720, 64 << 30) >= 1);
+    }
+
+    #[test]
     fn the_crf_and_threads_are_the_only_arguments_that_change() {
         let e = EncoderSettings {
             preset: 6,

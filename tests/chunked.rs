@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use drapto::cancel::Cancel;
-use drapto::encode::chunked::segments::{self, Segment, Timeline};
+use drapto::encode::chunked::layout::{self, Segment, Timeline};
 use drapto::encode::chunked::vmaf::VmafSpec;
 use drapto::encode::chunked::{
     Allocation, ChunkedParams, Fixed, Report, SegmentJob, remote, run_segment, search, survey_segment,
@@ -30,7 +30,7 @@ fn frame_md5s(mut args: FfmpegArgs) -> Vec<String> {
 }
 
 fn assert_frame_exact(src: &Path, chunk: f64) {
-    let tl: Timeline = segments::timeline(Path::new("ffprobe"), src, &Cancel::new()).unwrap();
+    let tl: Timeline = layout::timeline(Path::new("ffprobe"), src, &Cancel::new()).unwrap();
     let mut whole = FfmpegArgs::default();
     whole.extend(["-hide_banner", "-loglevel", "error"]).input(src).extend(["-map", "0:v:0"]);
     let expected = frame_md5s(whole);
@@ -38,7 +38,7 @@ fn assert_frame_exact(src: &Path, chunk: f64) {
 
     // Segments at the planned points, and segments starting exactly on every
     // keyframe (where an open GOP's leading B-frames are at stake).
-    let mut plans = vec![segments::plan_segments(&tl, &[], chunk)];
+    let mut plans = vec![layout::plan_segments(&tl, &[], chunk)];
     let kf = keyframe_indices(src, &tl);
     assert!(kf.len() > 2, "fixture needs several GOPs");
     let mut bounds: Vec<usize> = kf.clone();
@@ -49,8 +49,8 @@ fn assert_frame_exact(src: &Path, chunk: f64) {
         for s in &plan {
             let mut a = FfmpegArgs::default();
             a.extend(["-hide_banner", "-loglevel", "error"]);
-            segments::seek_input(&mut a, src, &tl, s.start);
-            segments::frames_output(&mut a, s.frames());
+            layout::seek_input(&mut a, src, &tl, s.start);
+            layout::frames_output(&mut a, s.frames());
             let part = frame_md5s(a);
             assert_eq!(part.len(), s.frames(), "segment {s:?} frame count");
             got.extend(part);
@@ -63,14 +63,14 @@ fn assert_frame_exact(src: &Path, chunk: f64) {
     // The lossless extracts sent to other hosts hold exactly the same frames.
     let dir = tempfile::tempdir().unwrap();
     let mut got = Vec::new();
-    for s in &segments::plan_segments(&tl, &[], chunk) {
+    for s in &layout::plan_segments(&tl, &[], chunk) {
         let out = dir.path().join(format!("{}.mkv", s.index));
         remote::make_extract(&ffmpeg(), src, &tl, *s, None, None, &out, &Cancel::new()).unwrap();
         let mut a = FfmpegArgs::default();
         a.extend(["-hide_banner", "-loglevel", "error"]).input(&out).extend(["-map", "0:v:0"]);
         let part = frame_md5s(a);
         assert_eq!(part.len(), s.frames(), "extract of {s:?}");
-        let etl = segments::timeline(Path::new("ffprobe"), &out, &Cancel::new()).unwrap();
+        let etl = layout::timeline(Path::new("ffprobe"), &out, &Cancel::new()).unwrap();
         assert_eq!(etl.frames(), s.frames(), "extract timeline of {s:?}");
         got.extend(part);
     }
@@ -85,13 +85,13 @@ const IVTC: &str =
 /// cycle) and as lossless extracts, are exactly those of one decode of the
 /// whole file through it.
 fn assert_ivtc_frame_exact(src: &Path, chunk: f64) {
-    let src_tl: Timeline = segments::timeline(Path::new("ffprobe"), src, &Cancel::new()).unwrap();
-    let tl = segments::output_timeline(&src_tl, Some(5));
+    let src_tl: Timeline = layout::timeline(Path::new("ffprobe"), src, &Cancel::new()).unwrap();
+    let tl = layout::output_timeline(&src_tl, Some(5));
     let mut whole = FfmpegArgs::default();
     whole.extend(["-hide_banner", "-loglevel", "error"]).input(src).extend(["-map", "0:v:0", "-vf", IVTC]);
     let expected = frame_md5s(whole);
     assert_eq!(expected.len(), tl.frames(), "4 of every 5 source frames come out");
-    let planned = segments::plan_segments(&tl, &[], chunk);
+    let planned = layout::plan_segments(&tl, &[], chunk);
     assert!(planned.len() > 2);
     // Boundaries off the cycle, too.
     let odd: Vec<Segment> = {
@@ -104,8 +104,8 @@ fn assert_ivtc_frame_exact(src: &Path, chunk: f64) {
         for s in plan {
             let mut a = FfmpegArgs::default();
             a.extend(["-hide_banner", "-loglevel", "error"]);
-            let chain = segments::open_frames(&mut a, src, &src_tl, s.range(), Some(IVTC), Some(5));
-            segments::frames_output(&mut a, s.frames());
+            let chain = layout::open_frames(&mut a, src, &src_tl, s.range(), Some(IVTC), Some(5));
+            layout::frames_output(&mut a, s.frames());
             a.arg("-vf").arg(chain);
             let part = frame_md5s(a);
             assert_eq!(part.len(), s.frames(), "segment {s:?} frame count");
@@ -248,15 +248,15 @@ fn scene_detection_in_parts_finds_the_cuts_of_one_pass() {
     // Keyframes every 2 s and none at the cuts (ultrafast has no scenecut):
     // too sparse to stand for the frames, so every frame is decoded.
     let src = three_scenes("three_scenes.mkv", &["-preset", "ultrafast", "-g", "24"]);
-    let tl = segments::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
+    let tl = layout::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
     assert_eq!(tl.bytes.len(), tl.frames(), "coded sizes read with the timeline");
     assert_eq!(tl.keyframes.len(), 23, "a keyframe every 24 frames");
-    let method = segments::scene_method(&tl);
-    assert_eq!(method, segments::SceneMethod::Decode);
+    let method = layout::scene_method(&tl);
+    assert_eq!(method, layout::SceneMethod::Decode);
     let t = tempfile::tempdir().unwrap();
-    let one = segments::scene_cuts(&ffmpeg(), &src, &tl, 1, method, t.path(), &Cancel::new());
-    assert_eq!(segments::scan_parts(&tl, 4).len(), 2, "two stretches of at least 20 s");
-    let parts = segments::scene_cuts(&ffmpeg(), &src, &tl, 4, method, t.path(), &Cancel::new());
+    let one = layout::scene_cuts(&ffmpeg(), &src, &tl, 1, method, t.path(), &Cancel::new());
+    assert_eq!(layout::scan_parts(&tl, 4).len(), 2, "two stretches of at least 20 s");
+    let parts = layout::scene_cuts(&ffmpeg(), &src, &tl, 4, method, t.path(), &Cancel::new());
     assert_eq!(one, parts);
     for cut in [15.0, 30.0] {
         assert!(one.iter().any(|c| (c - cut).abs() < 0.01), "cut at {cut}: {one:?}");
@@ -269,12 +269,12 @@ fn scene_detection_on_disc_like_keyframes_finds_the_cuts_without_false_ones() {
     // them (x264's scenecut): only keyframes are decoded, and the cuts are
     // found on their frames, in one pass or in parts alike.
     let src = three_scenes("three_scenes_keys.mkv", &["-preset", "veryfast", "-g", "12"]);
-    let tl = segments::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
-    let method = segments::scene_method(&tl);
-    assert_eq!(method, segments::SceneMethod::Keyframes);
+    let tl = layout::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
+    let method = layout::scene_method(&tl);
+    assert_eq!(method, layout::SceneMethod::Keyframes);
     let t = tempfile::tempdir().unwrap();
-    let one = segments::scene_cuts(&ffmpeg(), &src, &tl, 1, method, t.path(), &Cancel::new());
-    let parts = segments::scene_cuts(&ffmpeg(), &src, &tl, 4, method, t.path(), &Cancel::new());
+    let one = layout::scene_cuts(&ffmpeg(), &src, &tl, 1, method, t.path(), &Cancel::new());
+    let parts = layout::scene_cuts(&ffmpeg(), &src, &tl, 4, method, t.path(), &Cancel::new());
     assert_eq!(one, parts);
     assert_eq!(one.len(), 2, "the two cuts and nothing inside a scene: {one:?}");
     for cut in [15.0, 30.0] {
@@ -286,10 +286,10 @@ fn scene_detection_on_disc_like_keyframes_finds_the_cuts_without_false_ones() {
     // stream's may): every cut found, in parts as in one pass.
     let late =
         three_scenes("three_scenes_keys_late.mkv", &["-preset", "veryfast", "-g", "12", "-output_ts_offset", "10"]);
-    let tl = segments::timeline(Path::new("ffprobe"), &late, &Cancel::new()).unwrap();
+    let tl = layout::timeline(Path::new("ffprobe"), &late, &Cancel::new()).unwrap();
     assert!((tl.pts[0] - 10.0).abs() < 0.01, "clock starts at {}", tl.pts[0]);
-    let one = segments::scene_cuts(&ffmpeg(), &late, &tl, 1, method, t.path(), &Cancel::new());
-    let parts = segments::scene_cuts(&ffmpeg(), &late, &tl, 4, method, t.path(), &Cancel::new());
+    let one = layout::scene_cuts(&ffmpeg(), &late, &tl, 1, method, t.path(), &Cancel::new());
+    let parts = layout::scene_cuts(&ffmpeg(), &late, &tl, 4, method, t.path(), &Cancel::new());
     assert_eq!(one, parts);
     assert_eq!(one.len(), 2, "{one:?}");
     for cut in [25.0, 40.0] {
@@ -457,7 +457,7 @@ fn segments_start_in_order_from_the_prior_then_from_their_neighbour() {
 /// score curve's slope taken to be `slope`.
 fn whole_clip_job(t: &Path, first_guess: f64, slope: Option<f64>) -> (SegmentJob, Timeline) {
     let src = chunk_clip();
-    let tl = segments::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
+    let tl = layout::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
     let job = SegmentJob {
         source: src,
         segment: Segment { index: 0, start: 0, end: tl.frames() },

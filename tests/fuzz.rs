@@ -2,8 +2,9 @@
 //! and of the state-file loader: arbitrary input never panics.
 
 use drapto::analysis::{crop, interlace};
+use drapto::encode::chunked::resume::EncodingFile;
 use drapto::encode::chunked::vmaf;
-use drapto::job::state::{self, EncodingFile};
+use drapto::job::state;
 use drapto::tools::ffmpeg::ProgressParser;
 use drapto::tools::ffprobe::Probe;
 use drapto::tools::mediainfo::MediaInfo;

@@ -309,14 +309,13 @@ pub fn video_end_time(ffprobe: &Path, path: &Path, from: f64, cancel: &Cancel) -
 }
 
 /// Video packets in a file (one per frame), or `None` if unreadable.
-pub fn count_frames(ffprobe: &Path, path: &Path) -> Option<usize> {
-    let out = Command::new(ffprobe)
-        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"])
+pub fn count_frames(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Option<usize> {
+    let mut cmd = Command::new(ffprobe);
+    cmd.args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"])
         .args(["-of", "default=nw=1:nk=1"])
-        .arg(crate::tools::path_arg(path))
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout).split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty())?.parse().ok()
+        .arg(crate::tools::path_arg(path));
+    let out = crate::tools::process::output(&mut cmd, "count frames", cancel).ok()?;
+    out.split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty())?.parse().ok()
 }
 
 /// Whether audio stream `index` (the `N` of `a:N`) holds any packet. Reads

@@ -12,7 +12,9 @@
 //! the band's floor). With every model equal this is one CRF for all; with
 //! the band closed it is the per-segment target.
 
-use super::search;
+use super::layout::Segment;
+use super::segment_job::{SegmentResult, Survey};
+use super::{CEILING_MARGIN, ChunkedParams, MAX_CRF, MIN_CRF, PLAN_FLOOR_MARGIN, search};
 use std::collections::BTreeMap;
 
 /// One segment's local rate–quality model: `V(c) = 100 − e^(a + b·c)` and
@@ -382,6 +384,46 @@ impl Plan {
     pub fn abandoned(&mut self, index: usize) {
         self.running.remove(&index);
     }
+}
+
+/// The slope allocation of the segments `surveys` surveyed, after what
+/// earlier runs settled (`results`).
+pub fn plan_from_surveys(
+    params: &ChunkedParams,
+    segs: &[Segment],
+    surveys: &BTreeMap<usize, Survey>,
+    results: &BTreeMap<usize, SegmentResult>,
+) -> Plan {
+    let probes = |s: &Survey| -> Vec<Probe> {
+        s.probes.iter().map(|p| Probe { crf: p.crf, score: p.score, bytes: p.bytes }).collect()
+    };
+    let own: Vec<(f64, f64)> = surveys
+        .iter()
+        .filter(|(_, s)| Model::own_slopes(&probes(s)))
+        .filter_map(|(i, s)| Model::fit(&probes(s), s.sample_frames, segs[*i].frames(), (0.0, 0.0), params.target))
+        .map(|m| m.slopes())
+        .collect();
+    let pooled = pooled_slopes(&own);
+    let models = surveys
+        .iter()
+        .filter_map(|(i, s)| {
+            Some((*i, Model::fit(&probes(s), s.sample_frames, segs[*i].frames(), pooled, params.target)?))
+        })
+        .collect();
+    let mut reused = Settled::default();
+    for r in results.values() {
+        reused.frames += r.frames;
+        reused.score_frames += r.frames as f64 * r.measured_vmaf.unwrap_or(r.predicted_vmaf);
+    }
+    let goal = Goal {
+        target: params.target,
+        floor: params.target - PLAN_FLOOR_MARGIN,
+        ceiling: params.target + CEILING_MARGIN,
+        min_crf: MIN_CRF,
+        max_crf: MAX_CRF,
+        step: params.crf_step,
+    };
+    Plan::new(goal, models, reused)
 }
 
 #[cfg(test)]

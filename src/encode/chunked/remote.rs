@@ -17,7 +17,8 @@
 //! once its file is back, has the size the worker recorded and the
 //! segment's frame count; it then joins the local state like any segment.
 
-use super::segments::{self, Segment, Timeline};
+use super::dispatch::Queue;
+use super::layout::{self, Segment, Timeline};
 use super::{Report, SegmentJob, SegmentResult};
 use crate::cancel::Cancel;
 use crate::config::DistributedSettings;
@@ -26,7 +27,7 @@ use crate::tools::ffmpeg::FfmpegArgs;
 use crate::tools::ffprobe::count_frames;
 use crate::tools::process::{Line, shell_quote};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -339,10 +340,9 @@ pub struct Dispatch<'a> {
     /// The source's full timeline.
     pub timeline: &'a Timeline,
     pub hosts: Vec<Host>,
-    /// Segments still to encode (shared with the coordinator).
-    pub queue: &'a Mutex<VecDeque<Segment>>,
-    /// Set by the coordinator when a segment failed.
-    pub stop: &'a AtomicBool,
+    /// Segments still to encode (shared with the coordinator, which stops
+    /// it when a segment failed).
+    pub queue: &'a Queue,
     /// The local job of a segment (first guess included).
     pub make_job: &'a (dyn Fn(Segment) -> SegmentJob + Sync),
 }
@@ -363,7 +363,7 @@ fn failure(step: String, problem: String, tail: Vec<String>) -> ProcessFailure {
 pub fn run(cluster: &Cluster, d: Dispatch, tx: mpsc::Sender<Outcome>, ptx: mpsc::Sender<Report>) {
     // Every queued segment fails when the dispatch cannot even start.
     let fail_all = |program: &str, e: std::io::Error| {
-        for s in d.queue.lock().expect("queue").drain(..) {
+        for s in d.queue.drain() {
             let source = std::io::Error::new(e.kind(), e.to_string());
             let _ = tx.send((s.index, Err(ProcessFailure::Spawn { program: program.into(), source })));
         }
@@ -409,14 +409,14 @@ pub fn run(cluster: &Cluster, d: Dispatch, tx: mpsc::Sender<Outcome>, ptx: mpsc:
             scope.spawn(move || {
                 let mut writer = writer;
                 loop {
-                    if d.stop.load(Ordering::SeqCst) || d.cancel.is_cancelled() {
+                    if d.queue.is_stopped() || d.cancel.is_cancelled() {
                         break;
                     }
                     if in_flight.load(Ordering::SeqCst) > slots {
                         std::thread::sleep(Duration::from_millis(200));
                         continue;
                     }
-                    let Some(seg) = d.queue.lock().expect("queue").pop_front() else { break };
+                    let Some(seg) = d.queue.pop(d.cancel) else { break };
                     match prepare(d, dir, seg, shared) {
                         Ok(final_path) => {
                             pending.lock().expect("pending").insert(id(&seg), (seg, final_path));
@@ -482,7 +482,7 @@ pub fn run(cluster: &Cluster, d: Dispatch, tx: mpsc::Sender<Outcome>, ptx: mpsc:
         }
         // GNU Parallel is gone: stop feeding (its input is closed) and make
         // the collector's last pass.
-        d.stop.store(true, Ordering::SeqCst);
+        d.queue.stop();
         let _ = feeder.join();
         finished.store(true, Ordering::SeqCst);
         let _ = collector.join();
@@ -522,7 +522,7 @@ fn prepare(d: &Dispatch, dir: &Path, seg: Segment, shared: bool) -> std::result:
         let extract = dir.join(format!("{i}.src.mkv"));
         let f = job.filters.as_deref();
         make_extract(d.ffmpeg, &job.source, d.timeline, seg, f, job.decimation_cycle, &extract, d.cancel)?;
-        let tl = segments::timeline(d.ffprobe, &extract, d.cancel)
+        let tl = layout::timeline(d.ffprobe, &extract, d.cancel)
             .map_err(|e| failure(format!("segment {} extract", seg.index + 1), e.to_string(), vec![]))?;
         if tl.frames() != seg.frames() {
             return Err(failure(
@@ -563,8 +563,8 @@ pub fn make_extract(
 ) -> std::result::Result<(), ProcessFailure> {
     let mut a = FfmpegArgs::default();
     a.extend(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]);
-    let chain = segments::open_frames(&mut a, source, tl, seg.range(), filters, cycle);
-    segments::frames_output(&mut a, seg.frames());
+    let chain = layout::open_frames(&mut a, source, tl, seg.range(), filters, cycle);
+    layout::frames_output(&mut a, seg.frames());
     a.arg("-vf").arg(chain);
     a.extend(["-fps_mode", "passthrough", "-enc_time_base:v", "1/1000"]);
     a.extend(["-c:v", "ffv1", "-level", "3", "-g", "1", "-slices", "4", "-threads", "2"]);
@@ -589,7 +589,7 @@ fn collect(
     if std::fs::metadata(&out).map(|m| m.len()).ok()? != res.bytes {
         return None;
     }
-    let frames = count_frames(d.ffprobe, &out);
+    let frames = count_frames(d.ffprobe, &out, d.cancel);
     for name in ["job.json", "src.mkv", "result.json"] {
         let _ = std::fs::remove_file(dir.join(format!("{i}.{name}")));
     }

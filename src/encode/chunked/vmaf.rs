@@ -7,7 +7,7 @@
 //! millisecond is enough), and libvmaf pairs frames by timestamp, so
 //! `PTS-STARTPTS` alone can pair each frame with its neighbour.
 
-use super::segments::{FrameRange, Timeline, open_frames};
+use super::layout::{FrameRange, Timeline, open_frames};
 use crate::analysis::resolution::ResolutionClass;
 use crate::tools::ffmpeg::FfmpegArgs;
 use serde::{Deserialize, Serialize};

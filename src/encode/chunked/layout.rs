@@ -1,5 +1,6 @@
-//! Segmentation: the source's frame timeline, scene cuts, segment boundaries,
-//! and the exact ffmpeg input arguments that decode one segment's frames.
+//! The segment layout: the source's frame timeline, scene cuts, segment
+//! boundaries ([`Layout`] puts them together for one film), and the exact
+//! ffmpeg input arguments that decode one segment's frames.
 //!
 //! Segments are frame ranges `[start, end)` of the presentation-ordered
 //! frames. Each is decoded from the source itself (accurate input seeking to
@@ -64,6 +65,62 @@ impl Timeline {
                 }
             }
         }
+    }
+}
+
+/// How one film is cut: the source's frames, the frames the filters give
+/// out of them, the scene cuts found, and the segments.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The source's frames (for seeking and scene detection).
+    pub source: Timeline,
+    /// The frames the filters give (what is planned, encoded and counted).
+    pub output: Timeline,
+    pub cuts: Vec<f64>,
+    pub method: SceneMethod,
+    pub segments: Vec<Segment>,
+    /// Seconds it took to find.
+    pub seconds: f64,
+}
+
+impl Layout {
+    /// Reads `input`'s frames, finds its scene cuts (on `threads` threads,
+    /// working files in `scratch`) and cuts it: one scene a segment, up to
+    /// the chunk length, for the slope allocation; segments of the chunk
+    /// length starting at cuts for the target search.
+    pub fn build(
+        ctx: &crate::encode::Ctx,
+        ffprobe: &Path,
+        input: &Path,
+        cycle: Option<usize>,
+        params: &crate::plan::ChunkedParams,
+        scratch: &Path,
+    ) -> Result<Layout> {
+        let t0 = std::time::Instant::now();
+        let source = timeline(ffprobe, input, ctx.cancel)?;
+        std::fs::create_dir_all(scratch).map_err(Error::io("create folder", scratch))?;
+        let method = scene_method(&source);
+        let threads = params.workers * params.threads_per_worker as usize;
+        let cuts = scene_cuts(ctx.ffmpeg, input, &source, threads, method, scratch, ctx.cancel);
+        ctx.cancel.check()?;
+        let output = output_timeline(&source, cycle);
+        let segments = match params.allocation {
+            crate::plan::Allocation::Slope => {
+                plan_scene_segments(&output, &cuts, super::MIN_SCENE_SECONDS, params.chunk_seconds)
+            }
+            crate::plan::Allocation::Target => plan_segments(&output, &cuts, params.chunk_seconds),
+        };
+        Ok(Layout { source, output, cuts, method, segments, seconds: t0.elapsed().as_secs_f64() })
+    }
+
+    /// The frames of the encoded film.
+    pub fn total_frames(&self) -> usize {
+        self.output.frames()
+    }
+
+    /// For each segment, whether a scene cut starts it.
+    pub fn starts_at_cut(&self) -> Vec<bool> {
+        starts_at_cut(&self.output, &self.cuts, &self.segments)
     }
 }
 

@@ -4,18 +4,18 @@
 //! A unit that runs the same on this machine and on a remote worker
 //! ([`SegmentJob`] in, [`SegmentResult`] out).
 
+use super::layout::{self, FrameRange, Segment, Timeline};
 use super::search::{self, Next, Point, SearchSpace};
-use super::segments::{self, FrameRange, Segment, Timeline};
 use super::vmaf::{self, VmafSpec};
 use super::{
     ChunkedParams, FLOOR_MARGIN, Fixed, MAX_CRF, MAX_PROBES, MAX_REFINES, MIN_CRF, RAW_SAMPLES_MAX, Report, SegmentJob,
-    SegmentResult, TIERS, TOLERANCE, Tier,
+    TIERS, TOLERANCE, Tier,
 };
 use crate::cancel::Cancel;
 use crate::error::ProcessFailure;
 use crate::events::{PredictionSource, SegmentStep};
-use crate::job::state::ProbeRecord;
 use crate::tools::ffmpeg::FfmpegArgs;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -39,7 +39,7 @@ impl<'a> Frames<'a> {
 
     /// Opens these frames as input of `args`; the chain that yields them.
     fn open(&self, args: &mut FfmpegArgs) -> String {
-        segments::open_frames(args, self.path, self.tl, self.range, self.filters, self.cycle)
+        layout::open_frames(args, self.path, self.tl, self.range, self.filters, self.cycle)
     }
 
     /// These frames as the reference of a score.
@@ -81,7 +81,7 @@ fn encode_range(
             a.extend(["-map", "[enc]"]);
         }
         None => {
-            segments::frames_output(&mut a, frames.range.count);
+            layout::frames_output(&mut a, frames.range.count);
             a.arg("-vf").arg(chain);
         }
     }
@@ -171,7 +171,7 @@ fn cut_samples(
         cancel,
         |_| {},
     )?;
-    let d = segments::output_frame_duration(tl, job.decimation_cycle);
+    let d = layout::output_frame_duration(tl, job.decimation_cycle);
     Ok(Timeline { pts: (0..n).map(|i| i as f64 * d).collect(), bytes: vec![], keyframes: vec![] })
 }
 
@@ -289,7 +289,7 @@ fn cut_tier_samples(
     steps: &Steps,
 ) -> std::result::Result<(Samples, usize), ProcessFailure> {
     let seg = job.segment;
-    let fps = 1.0 / segments::output_frame_duration(tl, job.decimation_cycle);
+    let fps = 1.0 / layout::output_frame_duration(tl, job.decimation_cycle);
     let ranges = sample_ranges(&seg, count, (seconds * fps).round() as usize);
     let frames = ranges.iter().map(|r| r.count).sum();
     if ranges.len() == 1 && ranges[0] == seg.range() {
@@ -436,7 +436,58 @@ pub const SURVEY_SPREAD: f64 = 3.0;
 
 /// What the slope allocation's survey learned of one segment: what the
 /// state records of it (probes and the frames they encoded).
-pub type Survey = crate::job::state::SurveyRecord;
+/// A segment's survey: its probes and the frames they encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Survey {
+    pub sample_frames: usize,
+    pub probes: Vec<ProbeRecord>,
+}
+
+/// One probe of the CRF search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    pub tier: usize,
+    pub crf: f64,
+    pub score: f64,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// The result of one segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentResult {
+    /// Its position in the film (the state file's key, when read from it).
+    #[serde(default)]
+    pub index: usize,
+    /// Where it is kept (the state's encoded folder, when read from it).
+    #[serde(default)]
+    pub path: PathBuf,
+    pub frames: usize,
+    pub crf: f64,
+    pub tier: usize,
+    pub predicted_vmaf: f64,
+    /// Whether `predicted_vmaf` was measured by a probe or predicted.
+    #[serde(default)]
+    pub prediction: PredictionSource,
+    pub measured_vmaf: Option<f64>,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub probes: Vec<ProbeRecord>,
+    /// Taken from an earlier run.
+    #[serde(skip)]
+    pub reused: bool,
+    /// Kept below its floor (the target − [`FLOOR_MARGIN`], or the last
+    /// tier's): nothing tried reached it. Reported as a warning.
+    #[serde(default)]
+    pub below_target: bool,
+    /// Predictions the segment's measured VMAF did not bear out (each cost
+    /// an encode; see [`run_segment`]).
+    #[serde(default)]
+    pub mispredictions: u32,
+    /// The host that encoded it, on distributed runs (GNU Parallel sshlogin).
+    #[serde(default)]
+    pub host: Option<String>,
+}
 
 /// The slope allocation's survey of one segment: [`SURVEY_PROBES`] probes
 /// on the first tier's samples, at the first guess and where the search
@@ -456,7 +507,7 @@ pub fn survey_segment(
     let space = tier_space(&job.params, &TIERS[0], job.slope);
     // The first tier's samples, one per SURVEY_SECONDS_PER_SAMPLE of segment
     // (short segments are surveyed on a fifth of their frames, not most).
-    let fps = 1.0 / segments::output_frame_duration(tl, job.decimation_cycle);
+    let fps = 1.0 / layout::output_frame_duration(tl, job.decimation_cycle);
     let count =
         ((job.segment.frames() as f64 / fps / SURVEY_SECONDS_PER_SAMPLE).round() as usize).clamp(1, TIERS[0].samples);
     let (samples, sample_frames) = cut_tier_samples(ffmpeg, job, tl, 0, count, TIERS[0].sample_seconds, &steps)?;
