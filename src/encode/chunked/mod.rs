@@ -25,6 +25,7 @@ pub mod allocate;
 mod assemble;
 pub mod dispatch;
 pub mod guess;
+pub mod hosts;
 mod jobs;
 pub mod layout;
 pub mod remote;
