@@ -162,6 +162,12 @@ pub enum Error {
     )]
     WouldLose { path: PathBuf, losses: Vec<String> },
 
+    /// drapto's own work on `path` went wrong (a segment missing, frames
+    /// lost when the segments were appended): the rip is not to blame, and
+    /// it counts towards the circuit breaker as a setup failure does.
+    #[error("{path}: {problem} (an internal failure, not the rip's; the log file has the details)")]
+    Internal { path: PathBuf, problem: String },
+
     /// The output would overwrite the input.
     #[error("{path}: the output would overwrite the input; choose another output folder with -o")]
     OutputIsInput { path: PathBuf },
@@ -215,7 +221,11 @@ impl Error {
     pub fn is_environmental(&self, input: &std::path::Path) -> bool {
         match self {
             Error::Process { source, .. } => source.looks_like_setup(),
-            Error::Tool(_) | Error::NoSpace { .. } | Error::DiskFull { .. } | Error::Hosts(_) => true,
+            Error::Tool(_)
+            | Error::NoSpace { .. }
+            | Error::DiskFull { .. }
+            | Error::Hosts(_)
+            | Error::Internal { .. } => true,
             Error::Io { path, .. } => path != input,
             _ => false,
         }
@@ -293,5 +303,9 @@ mod tests {
         let other = || std::io::Error::from(std::io::ErrorKind::Other);
         assert!(Error::Io { action: "create folder", path: "/tmp/w".into(), source: other() }.is_environmental(input));
         assert!(!Error::Io { action: "read", path: input.into(), source: other() }.is_environmental(input));
+        let internal = Error::Internal { path: input.into(), problem: "only 3 of 4 segments were encoded".into() };
+        assert!(internal.is_environmental(input), "not the rip's fault");
+        let rip = Error::Input { path: input.into(), problem: "has no video stream".into() };
+        assert!(!rip.is_environmental(input));
     }
 }

@@ -97,187 +97,39 @@ pub struct Probes<'a> {
 
 /// Probes `input` and answers every question about it.
 pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cancel) -> Result<Analysis> {
-    let ffprobe = probes.ffprobe;
-    let bad = |problem: String| Error::Input { path: input.to_path_buf(), problem };
-    let meta = std::fs::metadata(input).map_err(Error::io("read", input))?;
-    if !meta.is_file() {
-        return Err(bad("is not a regular file".into()));
-    }
-    if meta.len() == 0 {
-        return Err(bad("is empty (0 bytes)".into()));
-    }
-    std::fs::File::open(input).map_err(Error::io("open", input))?;
-
-    let probe = ffprobe::probe(ffprobe, input, cancel).map_err(|e| match e {
-        ProbeError::Run(crate::error::ProcessFailure::Failed(p)) => {
-            bad(format!("not a readable media file ({})", p.cause().unwrap_or("ffprobe could not read it")))
-        }
-        ProbeError::Run(other) => Error::process(input)(other),
-        ProbeError::Parse(msg) => bad(format!("ffprobe output could not be read: {msg}")),
-    })?;
-    if !probe.format.format_name.split(',').any(|f| f == "matroska") {
-        return Err(bad(format!(
-            "is not a Matroska file (ffprobe reads it as {})",
-            if probe.format.format_name.is_empty() { "unknown" } else { &probe.format.format_name }
-        )));
-    }
+    let a = Analyzer { input, probes, settings, cancel };
+    let (size_bytes, probe) = a.open()?;
     let mut warnings = Vec::new();
-    let videos: Vec<_> = probe.video_streams().collect();
-    let Some(v) = videos.first().copied() else {
-        return Err(bad("has no video stream".into()));
-    };
-    if videos.len() > 1 {
-        warnings.push(format!(
-            "{} video streams; only the first is encoded, the other {} are left out",
-            videos.len(),
-            videos.len() - 1
-        ));
-    }
-    let (Some(width), Some(height)) = (v.width, v.height) else {
-        return Err(bad("its video stream has no dimensions (corrupt or unsupported codec)".into()));
-    };
-    probe.duration().filter(|d| *d > 0.0).ok_or_else(|| bad("has no duration (truncated or corrupt)".into()))?;
-    // mediainfo (for Dolby Vision) and MKVToolNix (what the mux carries)
-    // run beside the measurement of the real length: none needs another.
-    let (extent, mediainfo, structure) = std::thread::scope(|s| {
-        let mi = s.spawn(|| probes.mediainfo.and_then(|mi| crate::tools::mediainfo::mediainfo(mi, input, cancel).ok()));
-        let structure = s.spawn(|| Structure::read(probes.mkvtoolnix, input, cancel));
-        let extent = extent::measure(ffprobe, input, &probe, cancel);
-        (extent, mi.join().expect("mediainfo"), structure.join().expect("mkvtoolnix"))
-    });
-    cancel.check()?;
-    let structure = structure.map_err(|e| match e {
-        IdentifyError::Run(f) => Error::process(input)(f),
-        IdentifyError::Unreadable(m) => bad(m),
-    })?;
-    if extent.truncated {
-        if !settings.processing.allow_truncated {
-            return Err(Error::Truncated {
-                path: input.to_path_buf(),
-                ends_at: extent.end,
-                promised: extent.promise(),
-            });
-        }
-        warnings.push(format!(
-            "the rip is truncated: it ends at {:.1} s of {:.1} s; encoding what is there (allow_truncated)",
-            extent.end,
-            extent.promise()
-        ));
-    }
-    for o in &extent.overlong {
-        let n = probe.of_type(o.kind).position(|s| s.index == o.index).map_or(0, |n| n + 1);
-        warnings.push(format!(
-            "{} track {n} claims to last {:.0} s, but the film ends at {:.1} s: not truncation; its durations are clamped to the film's end",
-            o.kind.name(), o.claimed, extent.end
-        ));
-    }
-    let duration = extent.end;
-    let video_end = extent.video_end;
+    let (v, width, height) = a.film(&probe, &mut warnings)?;
+    let (extent, mediainfo, structure) = a.length_and_structure(&probe, &mut warnings)?;
     let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
-        first_frame_side_data(ffprobe, input, cancel)
+        first_frame_side_data(probes.ffprobe, input, cancel)
     } else {
         Vec::new()
     };
     let hdr = hdr::analyze(v, &frame_side_data);
     let dolby_vision = dolby_vision::detect(v, mediainfo.as_ref());
-    let bit_depth = v.bit_depth().unwrap_or(8);
-
-    let mode = settings.processing.interlace;
-    let detect_interlace = || match probes.ffmpeg {
-        Some(ffmpeg) => interlace::detect((ffmpeg, ffprobe), input, duration, v, mode, cancel),
-        None => interlace::decide(
-            Default::default(),
-            Default::default(),
-            Default::default(),
-            v.field_order.as_deref(),
-            v.frame_rate(),
-            mode,
-        ),
-    };
-    let detect_crop = || {
-        if settings.processing.disable_crop {
-            CropDecision::disabled("crop detection disabled (disable_crop)")
-        } else if dolby_vision.is_some() {
-            CropDecision::disabled("not cropped: Dolby Vision metadata describes the full frame")
-        } else if let Some(ffmpeg) = probes.ffmpeg {
-            let src = crop::Source {
-                path: input,
-                width,
-                height,
-                duration,
-                bit_depth,
-                hdr: hdr.kind.is_hdr(),
-                full_range: hdr.colour.range.as_deref() == Some("pc"),
-            };
-            crop::detect(ffmpeg, &src, cancel)
-        } else {
-            CropDecision::disabled("crop detection needs ffmpeg")
-        }
-    };
     let file_start = probe.format.start_time.unwrap_or(0.0);
-    let mut audio = audio::plan_tracks(probe.of_type(StreamKind::Audio), file_start, &settings.audio);
-    // Side by side: each alone leaves a core idle at its end. The audio
-    // tracks' first packets are read beside them too (a program start per
-    // track, which one by one came after the crop).
-    let (interlace, crop, empty) = std::thread::scope(|s| {
-        let i = s.spawn(detect_interlace);
-        let tracks = &audio;
-        let e = s.spawn(move || {
-            tracks
-                .iter()
-                .map(|a| ffprobe::audio_has_packets(probes.ffprobe, input, a.index, cancel) == Some(false))
-                .collect::<Vec<bool>>()
-        });
-        let c = detect_crop();
-        (i.join().expect("interlace detection"), c, e.join().expect("audio packets"))
-    });
-    cancel.check()?;
-    // A track without a single sample cannot be encoded (or muxed): it is
-    // left out, loudly.
-    let mut empty = empty.into_iter();
-    audio.retain(|a| {
-        let empty = empty.next().unwrap_or(false);
-        if empty {
-            warnings.push(format!("audio track {} has no samples: left out of the output", a.index + 1));
-        }
-        !empty
-    });
-    cancel.check()?;
-    for a in &audio {
-        if let Some(w) = &a.warning {
-            warnings.push(format!("audio track {}: {w}", a.index + 1));
-        }
-    }
-
-    let clamped: Vec<usize> =
-        extent.overlong.iter().filter(|o| o.kind == StreamKind::Subtitle).map(|o| o.index).collect();
-    let mux = MuxPlan::new(structure, &probe, &audio, &clamped).map_err(bad)?;
-    let losses: Vec<String> = mux.losses().map(|l| l.describe()).collect();
-    if !losses.is_empty() && settings.processing.on_loss == crate::config::LossPolicy::Fail {
-        return Err(Error::WouldLose { path: input.to_path_buf(), losses });
-    }
-    warnings.extend(losses.into_iter().map(|l| format!("left out of the output: {l}")));
-
-    let video = VideoInfo {
-        codec: v.codec_name.clone(),
+    let audio = audio::plan_tracks(probe.of_type(StreamKind::Audio), file_start, &settings.audio);
+    let src = crop::Source {
+        path: input,
         width,
         height,
-        pix_fmt: v.pix_fmt.clone(),
-        bit_depth: v.bit_depth(),
-        frame_rate: v.frame_rate(),
-        frame_count: v.nb_frames.map(|n| n as u64).or_else(|| frame_count_tag(v)),
-        sample_aspect_ratio: v.sample_aspect_ratio.clone().filter(|s| s != "0:1"),
-        field_order: v.field_order.clone(),
-        ignored_streams: videos.len() - 1,
+        duration: extent.end,
+        bit_depth: v.bit_depth().unwrap_or(8),
+        hdr: hdr.kind.is_hdr(),
+        full_range: hdr.colour.range.as_deref() == Some("pc"),
     };
+    let (interlace, crop, audio) = a.picture_and_sound(v, &src, dolby_vision.is_some(), audio, &mut warnings)?;
+    let mux = a.mux_plan(structure, &probe, &extent, &audio, &mut warnings)?;
     Ok(Analysis {
         input: input.to_path_buf(),
-        size_bytes: meta.len(),
-        duration,
-        video_end,
-        extent,
+        size_bytes,
+        duration: extent.end,
+        video_end: extent.video_end,
         resolution: ResolutionClass::of(width, height),
-        video,
+        video: VideoInfo::of(v, width, height, probe.video_streams().count() - 1),
+        extent,
         hdr,
         dolby_vision,
         interlace,
@@ -287,6 +139,216 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         warnings,
         probe,
     })
+}
+
+/// One analysis under way: the input, the programs, the settings.
+struct Analyzer<'a> {
+    input: &'a Path,
+    probes: Probes<'a>,
+    settings: &'a Settings,
+    cancel: &'a Cancel,
+}
+
+impl Analyzer<'_> {
+    fn bad(&self, problem: String) -> Error {
+        Error::Input { path: self.input.to_path_buf(), problem }
+    }
+
+    /// The input's size and ffprobe's view of it: a readable Matroska file.
+    fn open(&self) -> Result<(u64, Probe)> {
+        let input = self.input;
+        let meta = std::fs::metadata(input).map_err(Error::io("read", input))?;
+        if !meta.is_file() {
+            return Err(self.bad("is not a regular file".into()));
+        }
+        if meta.len() == 0 {
+            return Err(self.bad("is empty (0 bytes)".into()));
+        }
+        std::fs::File::open(input).map_err(Error::io("open", input))?;
+        let probe = ffprobe::probe(self.probes.ffprobe, input, self.cancel).map_err(|e| match e {
+            ProbeError::Run(crate::error::ProcessFailure::Failed(p)) => {
+                self.bad(format!("not a readable media file ({})", p.cause().unwrap_or("ffprobe could not read it")))
+            }
+            ProbeError::Run(other) => Error::process(input)(other),
+            ProbeError::Parse(msg) => self.bad(format!("ffprobe output could not be read: {msg}")),
+        })?;
+        let format = &probe.format.format_name;
+        if !format.split(',').any(|f| f == "matroska") {
+            let seen = if format.is_empty() { "unknown" } else { format.as_str() };
+            return Err(self.bad(format!("is not a Matroska file (ffprobe reads it as {seen})")));
+        }
+        Ok((meta.len(), probe))
+    }
+
+    /// The film's video stream (the first that is not cover art) and its
+    /// size; the file must have a duration.
+    fn film<'p>(&self, probe: &'p Probe, warnings: &mut Vec<String>) -> Result<(&'p ffprobe::Stream, u32, u32)> {
+        let videos: Vec<_> = probe.video_streams().collect();
+        let Some(v) = videos.first().copied() else {
+            return Err(self.bad("has no video stream".into()));
+        };
+        if videos.len() > 1 {
+            let others = videos.len() - 1;
+            warnings.push(format!(
+                "{} video streams; only the first is encoded, the other {others} are left out",
+                videos.len()
+            ));
+        }
+        let (Some(width), Some(height)) = (v.width, v.height) else {
+            return Err(self.bad("its video stream has no dimensions (corrupt or unsupported codec)".into()));
+        };
+        if !probe.duration().is_some_and(|d| d > 0.0) {
+            return Err(self.bad("has no duration (truncated or corrupt)".into()));
+        }
+        Ok((v, width, height))
+    }
+
+    /// The film's real length (a truncated rip fails unless allowed),
+    /// mediainfo's view (for Dolby Vision) and what MKVToolNix reads (what
+    /// the mux carries), side by side: none needs another.
+    fn length_and_structure(
+        &self,
+        probe: &Probe,
+        warnings: &mut Vec<String>,
+    ) -> Result<(extent::Extent, Option<crate::tools::mediainfo::MediaInfo>, Structure)> {
+        let (input, probes, cancel) = (self.input, self.probes, self.cancel);
+        let (extent, mediainfo, structure) = std::thread::scope(|s| {
+            let mi =
+                s.spawn(|| probes.mediainfo.and_then(|mi| crate::tools::mediainfo::mediainfo(mi, input, cancel).ok()));
+            let structure = s.spawn(|| Structure::read(probes.mkvtoolnix, input, cancel));
+            let extent = extent::measure(probes.ffprobe, input, probe, cancel);
+            (extent, mi.join().expect("mediainfo"), structure.join().expect("mkvtoolnix"))
+        });
+        cancel.check()?;
+        let structure = structure.map_err(|e| match e {
+            IdentifyError::Run(f) => Error::process(input)(f),
+            IdentifyError::Unreadable(m) => self.bad(m),
+        })?;
+        if extent.truncated {
+            if !self.settings.processing.allow_truncated {
+                let (ends_at, promised) = (extent.end, extent.promise());
+                return Err(Error::Truncated { path: input.to_path_buf(), ends_at, promised });
+            }
+            warnings.push(format!(
+                "the rip is truncated: it ends at {:.1} s of {:.1} s; encoding what is there (allow_truncated)",
+                extent.end,
+                extent.promise()
+            ));
+        }
+        for o in &extent.overlong {
+            let n = probe.of_type(o.kind).position(|s| s.index == o.index).map_or(0, |n| n + 1);
+            warnings.push(format!(
+                "{} track {n} claims to last {:.0} s, but the film ends at {:.1} s: not truncation; its durations are clamped to the film's end",
+                o.kind.name(),
+                o.claimed,
+                extent.end
+            ));
+        }
+        Ok((extent, mediainfo, structure))
+    }
+
+    /// Interlacing, black bars, and which audio tracks hold samples, side
+    /// by side (each alone leaves a core idle at its end; the audio checks
+    /// are a program start per track). A track without a single sample
+    /// cannot be encoded: it is left out, loudly.
+    fn picture_and_sound(
+        &self,
+        v: &ffprobe::Stream,
+        src: &crop::Source,
+        dolby_vision: bool,
+        mut audio: Vec<AudioPlan>,
+        warnings: &mut Vec<String>,
+    ) -> Result<(InterlaceVerdict, CropDecision, Vec<AudioPlan>)> {
+        let (input, probes, cancel, settings) = (self.input, self.probes, self.cancel, self.settings);
+        let mode = settings.processing.interlace;
+        let detect_interlace = || match probes.ffmpeg {
+            Some(ffmpeg) => interlace::detect((ffmpeg, probes.ffprobe), input, src.duration, v, mode, cancel),
+            None => interlace::decide(
+                Default::default(),
+                Default::default(),
+                Default::default(),
+                v.field_order.as_deref(),
+                v.frame_rate(),
+                mode,
+            ),
+        };
+        let detect_crop = || {
+            if settings.processing.disable_crop {
+                CropDecision::disabled("crop detection disabled (disable_crop)")
+            } else if dolby_vision {
+                CropDecision::disabled("not cropped: Dolby Vision metadata describes the full frame")
+            } else if let Some(ffmpeg) = probes.ffmpeg {
+                crop::detect(ffmpeg, src, cancel)
+            } else {
+                CropDecision::disabled("crop detection needs ffmpeg")
+            }
+        };
+        let (interlace, crop, empty) = std::thread::scope(|s| {
+            let i = s.spawn(detect_interlace);
+            let tracks = &audio;
+            let e = s.spawn(move || {
+                tracks
+                    .iter()
+                    .map(|a| ffprobe::audio_has_packets(probes.ffprobe, input, a.index, cancel) == Some(false))
+                    .collect::<Vec<bool>>()
+            });
+            let c = detect_crop();
+            (i.join().expect("interlace detection"), c, e.join().expect("audio packets"))
+        });
+        cancel.check()?;
+        let mut empty = empty.into_iter();
+        audio.retain(|a| {
+            let empty = empty.next().unwrap_or(false);
+            if empty {
+                warnings.push(format!("audio track {} has no samples: left out of the output", a.index + 1));
+            }
+            !empty
+        });
+        for a in &audio {
+            if let Some(w) = &a.warning {
+                warnings.push(format!("audio track {}: {w}", a.index + 1));
+            }
+        }
+        Ok((interlace, crop, audio))
+    }
+
+    /// What the mux will carry; a loss fails the file here, before any
+    /// encode, unless `on_loss` says to go on without it.
+    fn mux_plan(
+        &self,
+        structure: Structure,
+        probe: &Probe,
+        extent: &extent::Extent,
+        audio: &[AudioPlan],
+        warnings: &mut Vec<String>,
+    ) -> Result<MuxPlan> {
+        let clamped: Vec<usize> =
+            extent.overlong.iter().filter(|o| o.kind == StreamKind::Subtitle).map(|o| o.index).collect();
+        let mux = MuxPlan::new(structure, probe, audio, &clamped).map_err(|m| self.bad(m))?;
+        let losses: Vec<String> = mux.losses().map(|l| l.describe()).collect();
+        if !losses.is_empty() && self.settings.processing.on_loss == crate::config::LossPolicy::Fail {
+            return Err(Error::WouldLose { path: self.input.to_path_buf(), losses });
+        }
+        warnings.extend(losses.into_iter().map(|l| format!("left out of the output: {l}")));
+        Ok(mux)
+    }
+}
+
+impl VideoInfo {
+    fn of(v: &ffprobe::Stream, width: u32, height: u32, ignored_streams: usize) -> VideoInfo {
+        VideoInfo {
+            codec: v.codec_name.clone(),
+            width,
+            height,
+            pix_fmt: v.pix_fmt.clone(),
+            bit_depth: v.bit_depth(),
+            frame_rate: v.frame_rate(),
+            frame_count: v.nb_frames.map(|n| n as u64).or_else(|| frame_count_tag(v)),
+            sample_aspect_ratio: v.sample_aspect_ratio.clone().filter(|s| s != "0:1"),
+            field_order: v.field_order.clone(),
+            ignored_streams,
+        }
+    }
 }
 
 /// Runs `f` over `items` on as many threads as there are cores, results in

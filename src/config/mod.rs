@@ -293,7 +293,7 @@ impl Settings {
             "chunked": p.enable_chunked_encoding,
             "chunk_size": p.chunk_size,
         });
-        format!("{:016x}", crate::hash::fnv1a(key.to_string().as_bytes()))
+        crate::hash::fingerprint(&key)
     }
 
     /// The folder that holds job work folders.

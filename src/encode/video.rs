@@ -3,7 +3,7 @@
 use super::{Ctx, run_ffmpeg};
 use crate::analysis::audio::AudioPlan;
 use crate::error::Result;
-use crate::events::Stage;
+use crate::events::{Event, Stage};
 use crate::plan::VideoPlan;
 use crate::tools::ffmpeg::FfmpegArgs;
 use std::path::Path;
@@ -42,4 +42,30 @@ pub fn encode_standard(
     duration: f64,
 ) -> Result<()> {
     run_ffmpeg(ctx, &standard_args(input, output, plan, audio), input, Stage::Video, duration)
+}
+
+/// The standard path's video stage: [`encode_standard`], and when
+/// hardware decoding fails, the same encode with software decoding, every
+/// encoder setting unchanged (`plan` then keeps software decoding for any
+/// retry), without the audio. Returns whether the audio of `audio` was
+/// encoded beside the video.
+pub fn encode_with_fallback(
+    ctx: &Ctx,
+    input: &Path,
+    output: &Path,
+    plan: &mut VideoPlan,
+    audio: &[(&AudioPlan, &Path)],
+    duration: f64,
+) -> Result<bool> {
+    match encode_standard(ctx, input, output, plan, audio, duration) {
+        Err(e) if e.is_retryable() && plan.hwaccel.is_some() => {
+            let hw = plan.hwaccel.take().unwrap_or_default();
+            ctx.events.emit(&Event::Warning {
+                input: Some(input.to_path_buf()),
+                message: format!("hardware decoding ({hw}) failed: {e}; falling back to software decoding"),
+            });
+            encode_standard(ctx, input, output, plan, &[], duration).map(|()| false)
+        }
+        r => r.map(|()| !audio.is_empty()),
+    }
 }

@@ -42,7 +42,11 @@ impl WorkDir {
     /// The stable folder for `input`: the same input (path, size, mtime)
     /// always maps to the same folder, so a rerun finds earlier work.
     pub fn for_input(temp_dir: &Path, input: &Path) -> Result<WorkDir> {
-        let identity = JobInfo::of(input)?;
+        Ok(WorkDir::for_identity(temp_dir, JobInfo::of(input)?))
+    }
+
+    /// The folder of the input whose identity is `identity`.
+    pub fn for_identity(temp_dir: &Path, identity: JobInfo) -> WorkDir {
         let id = fnv1a(format!("{}\0{}\0{}", identity.input.display(), identity.size, identity.mtime_ns).as_bytes());
         let stem: String = identity
             .input
@@ -51,7 +55,7 @@ impl WorkDir {
                 s.to_string_lossy().chars().filter(|c| c.is_alphanumeric() || "-_.".contains(*c)).take(40).collect()
             })
             .unwrap_or_default();
-        Ok(WorkDir { root: temp_dir.join("jobs").join(format!("{stem}-{id:016x}")), identity })
+        WorkDir { root: temp_dir.join("jobs").join(format!("{stem}-{id:016x}")), identity }
     }
 
     /// Creates the folder, its layout and `job.json`.

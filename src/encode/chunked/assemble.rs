@@ -32,7 +32,7 @@ pub fn append(
     }
     let counted = crate::tools::ffprobe::count_frames(helpers.ffprobe, output, ctx.cancel).unwrap_or(0);
     if counted != frames {
-        return Err(Error::Input {
+        return Err(Error::Internal {
             path: input.to_path_buf(),
             problem: format!("assembled video has {counted} frames, the source {frames}"),
         });

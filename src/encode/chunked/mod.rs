@@ -179,7 +179,7 @@ pub fn encode(
     work: &WorkDir,
     output: &Path,
 ) -> Result<ChunkedReport> {
-    let input = analysis.input.as_path();
+    let (input, started) = (analysis.input.as_path(), Instant::now());
     let scratch = work.root().join("working");
     let layout = Layout::build(ctx, helpers.ffprobe, input, video.decimation_cycle, params, &scratch)?;
     ctx.events.emit(&updates::planned(input, &layout, params, helpers.cluster));
@@ -207,7 +207,9 @@ pub fn encode(
     encodes.run(todo, &mut state)?;
     let results = state.into_results(layout.segments.len(), input)?;
     assemble::append(ctx, helpers, input, &results, output, layout.total_frames())?;
-    Ok(ChunkedReport { segments: results, frames: layout.total_frames(), params: params.clone() })
+    let report = ChunkedReport { segments: results, frames: layout.total_frames(), params: params.clone() };
+    ctx.events.emit(&updates::finished(input, &report, started.elapsed().as_secs_f64()));
+    Ok(report)
 }
 
 /// The encodes of one film's segments: the workers (this machine's, or the
@@ -383,5 +385,5 @@ fn fingerprint(video: &VideoPlan, params: &ChunkedParams, segs: &[Segment]) -> S
         "drapto": env!("CARGO_PKG_VERSION"),
         "segments": segs,
     });
-    format!("{:016x}", crate::hash::fnv1a(key.to_string().as_bytes()))
+    crate::hash::fingerprint(&key)
 }

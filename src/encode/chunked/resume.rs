@@ -259,7 +259,7 @@ impl ResumeState {
     /// Every segment's result in order, when all `total` are finished.
     pub fn into_results(self, total: usize, input: &Path) -> Result<Vec<SegmentResult>> {
         if self.results.len() != total {
-            return Err(Error::Input {
+            return Err(Error::Internal {
                 path: input.to_path_buf(),
                 problem: format!("only {} of {total} segments were encoded", self.results.len()),
             });

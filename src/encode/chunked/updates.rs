@@ -42,6 +42,27 @@ pub fn planned(input: &Path, layout: &Layout, params: &ChunkedParams, cluster: O
     }
 }
 
+/// The video stage is finished: `report`'s segments, in `seconds`.
+pub fn finished(input: &Path, report: &super::ChunkedReport, seconds: f64) -> Event {
+    let measured: Vec<f64> = report.segments.iter().filter_map(|s| s.measured_vmaf).collect();
+    let crfs: Vec<f64> = report.segments.iter().map(|s| s.crf).collect();
+    let low = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    Event::StageComplete {
+        input: input.to_path_buf(),
+        stage: Stage::Video,
+        seconds,
+        detail: format!(
+            "{}, CRF {:.2}–{:.2}, measured VMAF {:.2}–{:.2}",
+            count(report.segments.len(), "segment"),
+            low(&crfs),
+            high(&crfs),
+            low(&measured),
+            high(&measured),
+        ),
+    }
+}
+
 /// Segment `res` is finished (of the `layout`'s).
 pub fn complete(input: &Path, layout: &Layout, res: &SegmentResult) -> Event {
     let seg = &layout.segments[res.index];

@@ -1,0 +1,277 @@
+//! The pipeline for one file — probe → analyse → plan → encode → mux →
+//! validate → report — and the batch loop around it.
+//!
+//! Safety rules live here: the input is only ever read; every intermediate is
+//! written in the job's work folder; the output is muxed under a hidden
+//! temporary name in the output folder and renamed to its final name only
+//! after validation passed.
+
+mod output;
+mod steps;
+
+use crate::analysis::{self, Analysis};
+use crate::breaker::{Breaker, THRESHOLD, Verdict};
+use crate::cancel::Cancel;
+use crate::config::Settings;
+use crate::encode::Ctx;
+use crate::error::{Error, Result};
+use crate::events::{Event, EventSink, Stage};
+use crate::job::JobInfo;
+use crate::job::{WorkDir, lock, space};
+use crate::plan::{self, EncodePlan};
+use crate::summary::{BatchSummary, FileSummary};
+use crate::tools::FfmpegCaps;
+use crate::tools::mkvtoolnix::Mkvtoolnix;
+use output::{OutputSlots, same_file};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Attempts of one step (an ffmpeg run) before the file fails.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// Everything the pipeline needs, borrowed from the command that runs it.
+pub struct Pipeline<'a> {
+    pub settings: &'a Settings,
+    pub ffmpeg: &'a Path,
+    pub caps: &'a FfmpegCaps,
+    pub ffprobe: &'a Path,
+    pub mediainfo: Option<&'a Path>,
+    pub mkvtoolnix: &'a Mkvtoolnix,
+    /// Hosts that share segment encodes (`--hosts`), checked at start.
+    pub cluster: Option<&'a crate::encode::chunked::remote::Cluster>,
+    pub events: &'a dyn EventSink,
+    pub cancel: &'a Cancel,
+}
+
+/// How one file ended, when it did not fail.
+#[derive(Debug)]
+pub enum Outcome {
+    Encoded(FileSummary),
+    /// A valid output already exists.
+    Skipped(String),
+}
+
+impl Pipeline<'_> {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx { ffmpeg: self.ffmpeg, events: self.events, cancel: self.cancel }
+    }
+
+    /// Encodes every input in order; a failed file does not stop the others
+    /// unless the setup keeps failing (see [`crate::breaker`]) or the run is
+    /// cancelled.
+    pub fn run_batch(&self, inputs: &[PathBuf], output_dir: &Path) -> BatchSummary {
+        let started = Instant::now();
+        self.events.emit(&Event::BatchStarted { files: inputs.to_vec(), output_dir: output_dir.to_path_buf() });
+        let mut summary = BatchSummary::default();
+        let mut breaker = Breaker::new(Duration::from_secs(self.settings.processing.breaker_reset.into()));
+        for (i, input) in inputs.iter().enumerate() {
+            let verdict = loop {
+                match breaker.next(Instant::now()) {
+                    Verdict::Wait(d) if !self.cancel.is_cancelled() => {
+                        std::thread::sleep(d.min(Duration::from_millis(500)));
+                    }
+                    v => break v,
+                }
+            };
+            if self.cancel.is_cancelled() || verdict == Verdict::Stop {
+                summary.not_started.extend(inputs[i..].iter().cloned());
+                if verdict == Verdict::Stop {
+                    self.events.emit(&Event::Warning {
+                        input: None,
+                        message: format!(
+                            "the trial file failed too; stopping the batch ({} file(s) not started). \
+                             Check the errors above: the setup, not the files, is at fault.",
+                            inputs.len() - i
+                        ),
+                    });
+                }
+                break;
+            }
+            match self.encode_file(input, output_dir, i + 1, inputs.len()) {
+                Ok(Outcome::Encoded(s)) => {
+                    breaker.success();
+                    self.events.emit(&Event::FileComplete { summary: s.clone() });
+                    summary.files.push(s);
+                }
+                Ok(Outcome::Skipped(reason)) => {
+                    // A skip tries no tool: it says nothing about the setup.
+                    self.events.emit(&Event::FileSkipped {
+                        input: input.clone(),
+                        output: OutputSlots::new(input, output_dir, &self.settings.temp_dir()).output,
+                        reason,
+                    });
+                    summary.skipped.push(input.clone());
+                }
+                Err(e) => {
+                    let cancelled = matches!(e, Error::Cancelled { .. });
+                    if !cancelled && e.is_environmental(input) {
+                        breaker.failure(Instant::now());
+                        if breaker.is_open() && i + 1 < inputs.len() {
+                            self.events.emit(&Event::Warning {
+                                input: None,
+                                message: format!(
+                                    "{THRESHOLD} files in a row failed for reasons that point at the setup \
+                                     (tools, disk), not at the files; waiting {} s, then trying one more",
+                                    self.settings.processing.breaker_reset
+                                ),
+                            });
+                        }
+                    } else if !cancelled {
+                        // The file's own fault: the setup works.
+                        breaker.success();
+                    }
+                    let kept = match &e {
+                        Error::Validation { kept, .. } => kept.clone(),
+                        _ => None,
+                    };
+                    self.events.emit(&Event::FileFailed { input: input.clone(), error: e.to_string(), kept });
+                    summary.failed.push((input.clone(), e.to_string()));
+                }
+            }
+        }
+        summary.finish(started.elapsed().as_secs_f64());
+        self.events.emit(&Event::BatchComplete { summary: summary.clone() });
+        summary
+    }
+
+    /// Encodes one file into `output_dir`: its steps, in order.
+    pub fn encode_file(&self, input: &Path, output_dir: &Path, index: usize, total: usize) -> Result<Outcome> {
+        let started = Instant::now();
+        let sampler = crate::report::resources::Sampler::start(self.cancel);
+        let slots = OutputSlots::new(input, output_dir, &self.settings.temp_dir());
+        let output = slots.output.clone();
+        self.events.emit(&Event::FileStarted { index, total, input: input.to_path_buf(), output: output.clone() });
+        if same_file(input, &output) {
+            return Err(Error::OutputIsInput { path: input.to_path_buf() });
+        }
+        // The rip as it is before anything reads it: it must be the same
+        // when its output is accepted.
+        let identity = JobInfo::of(input)?;
+        // A finished file is known from cheap facts, before any analysis:
+        // the output's record of its rip and settings, and its container.
+        if output.exists() && self.recorded_finished(&output, &identity).is_ok() {
+            let why = format!("already encoded from this rip with these settings: {}", output.display());
+            return Ok(Outcome::Skipped(why));
+        }
+        let (analysis, plan) = self.analyze_and_plan(input)?;
+        let work = WorkDir::for_identity(&self.settings.temp_dir(), identity.clone());
+        work.create()?;
+        let _locks = match self.lock(&work, &slots)? {
+            Ok(locks) => locks,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+        if output.exists() {
+            match self.check_output(&analysis, &output) {
+                Ok(()) => return Ok(Outcome::Skipped(format!("valid output already exists: {}", output.display()))),
+                Err(reason) => self.warn(
+                    input,
+                    format!("existing output {} is not valid ({reason}); encoding again", output.display()),
+                ),
+            }
+        }
+        // The design's space rule: 1.5x the source for work files; the
+        // output needs room for an encode (at most about half the source).
+        space::require(work.root(), analysis.size_bytes + analysis.size_bytes / 2)?;
+        space::require(output_dir, analysis.size_bytes / 2)?;
+        let result = self
+            .make(&analysis, &plan, &work, &slots.partial)
+            .and_then(|()| unchanged(input, &identity))
+            .and_then(|()| self.accept(&analysis, &slots));
+        if let Err(e) = result {
+            let _ = std::fs::remove_file(&slots.partial);
+            if !matches!(e, Error::Validation { .. }) {
+                let kept = work.root().display();
+                self.warn(input, format!("finished work is kept in {kept}; run the same command again to resume"));
+            }
+            return Err(e);
+        }
+        work.remove(self.settings.processing.keep_logs)?;
+        let mut summary = FileSummary::new(
+            input.to_path_buf(),
+            output.clone(),
+            analysis.size_bytes,
+            std::fs::metadata(&output).map_err(Error::io("read", &output))?.len(),
+            started.elapsed().as_secs_f64(),
+            analysis.duration,
+            analysis.video.frame_count,
+        );
+        summary.resources = sampler.finish();
+        summary.truncated = analysis
+            .extent
+            .truncated
+            .then(|| crate::summary::Truncation { ends_at: analysis.extent.end, promised: analysis.extent.promise() });
+        Ok(Outcome::Encoded(summary))
+    }
+
+    /// The job's lock, then the output's: `Err` says who holds one. Taken
+    /// before the look at an existing output, so that a second drapto
+    /// either skips or sees the first one's finished file.
+    fn lock(&self, work: &WorkDir, slots: &OutputSlots) -> Result<std::result::Result<[lock::Lock; 2], String>> {
+        let input = &work.identity().input;
+        let job = match lock::acquire(&work.root().join("lock"), &format!("encoding {}", input.display()))? {
+            Ok(l) => l,
+            Err(holder) => return Ok(Err(format!("another drapto is encoding it ({holder})"))),
+        };
+        let out = slots.output.display();
+        Ok(match lock::acquire(&slots.lock, &format!("writing {out}"))? {
+            Ok(l) => Ok([job, l]),
+            Err(holder) => Err(format!("another drapto is writing {out} ({holder})")),
+        })
+    }
+
+    fn warn(&self, input: &Path, message: String) {
+        self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message });
+    }
+
+    /// The analysis of `input` and the plan made from it, told to the user.
+    fn analyze_and_plan(&self, input: &Path) -> Result<(Analysis, EncodePlan)> {
+        let analysis = self.analyze(input)?;
+        let chunked = plan::chunked_available(self.caps);
+        let plan = plan::plan(&analysis, self.settings, self.caps, &chunked)?;
+        self.events.emit(&Event::AnalysisComplete {
+            input: input.to_path_buf(),
+            analysis: Box::new(analysis.clone()),
+            plan: Box::new(plan.clone()),
+        });
+        for w in analysis.warnings.iter().chain(&plan.warnings) {
+            self.warn(input, w.clone());
+        }
+        Ok((analysis, plan))
+    }
+
+    fn analyze(&self, input: &Path) -> Result<Analysis> {
+        let t = Instant::now();
+        self.events.emit(&Event::StageStarted {
+            input: input.to_path_buf(),
+            stage: Stage::Analysis,
+            detail: String::new(),
+        });
+        let probes = analysis::Probes {
+            ffprobe: self.ffprobe,
+            ffmpeg: Some(self.ffmpeg),
+            mediainfo: self.mediainfo,
+            mkvtoolnix: self.mkvtoolnix,
+        };
+        let a = analysis::analyze(input, probes, self.settings, self.cancel)?;
+        self.events.emit(&Event::StageComplete {
+            input: input.to_path_buf(),
+            stage: Stage::Analysis,
+            seconds: t.elapsed().as_secs_f64(),
+            detail: String::new(),
+        });
+        Ok(a)
+    }
+}
+
+/// Ok when the input is still the file `identity` describes: the output
+/// must be made from the file that was analysed, start to finish.
+fn unchanged(input: &Path, identity: &JobInfo) -> Result<()> {
+    if identity.is_current() {
+        Ok(())
+    } else {
+        Err(Error::Input {
+            path: input.to_path_buf(),
+            problem: "disappeared or changed while it was being encoded; the encode was discarded".into(),
+        })
+    }
+}

@@ -1,0 +1,151 @@
+//! Where one file's output goes, and the rules for touching it: the final
+//! name, the hidden name it is muxed under, the name a failed output is
+//! kept under, the lock of its writer; an existing output looked at; the
+//! validated output renamed into place.
+
+use super::Pipeline;
+use crate::analysis::Analysis;
+use crate::error::{Error, Result};
+use crate::events::Event;
+use crate::job::JobInfo;
+use crate::matroska::structure::Structure;
+use crate::tools::ffprobe;
+use crate::tools::mkvtoolnix::IdentifyError;
+use crate::validate;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// The names of one file's output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputSlots {
+    /// The final name: the input's name in the output folder.
+    pub output: PathBuf,
+    /// The hidden name the output is muxed under before validation.
+    pub partial: PathBuf,
+    /// Where an output that failed validation is kept for inspection.
+    pub failed: PathBuf,
+    /// The lock of whoever writes it (in `temp_dir/locks`).
+    pub lock: PathBuf,
+}
+
+impl OutputSlots {
+    /// The slots of `input`'s output in `output_dir`, its lock under `temp_dir`.
+    pub fn new(input: &Path, output_dir: &Path, temp_dir: &Path) -> OutputSlots {
+        let output = output_dir.join(input.file_name().unwrap_or_default());
+        let key = std::fs::canonicalize(output_dir)
+            .unwrap_or_else(|_| output_dir.to_path_buf())
+            .join(output.file_name().unwrap_or_default());
+        let lock =
+            temp_dir.join("locks").join(format!("{:016x}.lock", crate::hash::fnv1a(key.to_string_lossy().as_bytes())));
+        OutputSlots {
+            partial: sibling(&output, ".", ".drapto-partial"),
+            failed: sibling(&output, "", ".failed"),
+            output,
+            lock,
+        }
+    }
+}
+
+fn sibling(path: &Path, prefix: &str, suffix: &str) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!("{prefix}{name}{suffix}"))
+}
+
+/// True when `a` and `b` are the same file on disk (paths or hard links).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// An existing output as one ffprobe sees it.
+struct Existing {
+    size: u64,
+    probe: ffprobe::Probe,
+    video_end: Option<f64>,
+}
+
+impl Pipeline<'_> {
+    fn look_at(&self, output: &Path) -> std::result::Result<Existing, String> {
+        let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
+        let (probe, video_end) =
+            ffprobe::probe_with_end(self.ffprobe, output, self.cancel).map_err(|_| "unreadable".to_string())?;
+        Ok(Existing { size, probe, video_end })
+    }
+
+    /// Ok when `output` records being made from `source` with these
+    /// settings, and is whole (see [`validate::check_finished`]).
+    pub(super) fn recorded_finished(&self, output: &Path, source: &JobInfo) -> std::result::Result<(), String> {
+        let e = self.look_at(output)?;
+        validate::check_finished(&e.probe, e.size, e.video_end, source, self.settings)
+    }
+
+    /// Ok when an existing output passes validation against the source.
+    pub(super) fn check_output(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(), String> {
+        let e = self.look_at(output)?;
+        let structure = Structure::read(self.mkvtoolnix, output, self.cancel).map_err(|e| e.to_string())?;
+        let frames = self.counted_frames(analysis, output);
+        let checks = validate::validate(analysis, &e.probe, &structure, e.size, e.video_end, frames);
+        let failures = validate::failures(&checks);
+        if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
+    }
+
+    /// The video frames of `output`, counted when validation needs them
+    /// (inverse telecine changes the count; a read of every packet).
+    fn counted_frames(&self, analysis: &Analysis, output: &Path) -> Option<usize> {
+        analysis.interlace.decimation_cycle().and_then(|_| ffprobe::count_frames(self.ffprobe, output, self.cancel))
+    }
+
+    /// Validates the partial output; renames it to the final name when it
+    /// passes, else to the failed name.
+    pub(super) fn accept(&self, analysis: &Analysis, slots: &OutputSlots) -> Result<()> {
+        let (input, partial) = (analysis.input.as_path(), slots.partial.as_path());
+        let size = std::fs::metadata(partial).map_err(Error::io("read", partial))?.len();
+        let unreadable = |m: String| Error::Validation {
+            path: input.to_path_buf(),
+            failures: vec![format!("output unreadable: {m}")],
+            kept: None,
+        };
+        let (probed, structure) = std::thread::scope(|s| {
+            let structure = s.spawn(|| Structure::read(self.mkvtoolnix, partial, self.cancel));
+            (ffprobe::probe_with_end(self.ffprobe, partial, self.cancel), structure.join().expect("structure"))
+        });
+        let (probe, end) = probed.map_err(|e| match e {
+            ffprobe::ProbeError::Run(f) => Error::process(input)(f),
+            ffprobe::ProbeError::Parse(m) => unreadable(m),
+        })?;
+        let structure = structure.map_err(|e| match e {
+            IdentifyError::Run(f) => Error::process(input)(f),
+            IdentifyError::Unreadable(m) => unreadable(m),
+        })?;
+        let frames = self.counted_frames(analysis, partial);
+        let checks = validate::validate(analysis, &probe, &structure, size, end, frames);
+        let failures = validate::failures(&checks);
+        self.events.emit(&Event::ValidationComplete {
+            input: input.to_path_buf(),
+            passed: failures.is_empty(),
+            checks,
+        });
+        if failures.is_empty() {
+            std::fs::rename(partial, &slots.output).map_err(Error::io("rename into place", &slots.output))
+        } else {
+            std::fs::rename(partial, &slots.failed).map_err(Error::io("rename", &slots.failed))?;
+            Err(Error::Validation { path: input.to_path_buf(), failures, kept: Some(slots.failed.clone()) })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_never_end_in_mkv() {
+        let s = OutputSlots::new(Path::new("/in/My Film.mkv"), Path::new("/o"), Path::new("/t"));
+        assert_eq!(s.output, Path::new("/o/My Film.mkv"));
+        assert_eq!(s.partial, Path::new("/o/.My Film.mkv.drapto-partial"));
+        assert_eq!(s.failed, Path::new("/o/My Film.mkv.failed"));
+        assert!(s.lock.starts_with("/t/locks") && s.lock.extension().is_some_and(|e| e == "lock"));
+    }
+}

@@ -1,0 +1,202 @@
+//! One file's steps after analysis: the video (standard or chunked), each
+//! audio track, the mux into the partial output. Each finished step is
+//! recorded in the job's stages.json, so that a rerun resumes after it;
+//! each is tried again when another try may cure its failure.
+
+use super::{MAX_ATTEMPTS, Pipeline};
+use crate::analysis::Analysis;
+use crate::analysis::audio::AudioPlan;
+use crate::encode;
+use crate::error::Result;
+use crate::events::{Event, Stage};
+use crate::job::WorkDir;
+use crate::job::record::SourceRecord;
+use crate::job::state::{self, StagesFile};
+use crate::mux::{self, MuxInputs};
+use crate::plan::EncodePlan;
+use crate::tools::ffprobe::{self, StreamKind};
+use crate::validate;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// stages.json: the whole-file steps of a job that are finished.
+struct Stages {
+    path: PathBuf,
+    file: StagesFile,
+}
+
+impl Stages {
+    /// The record of `work` for `plan` (another plan's is not used).
+    fn open(work: &WorkDir, plan: &EncodePlan) -> Stages {
+        let path = work.root().join("state").join("stages.json");
+        let key = serde_json::json!({"video": plan.video, "audio": plan.audio, "chunked": plan.chunked,
+            "drapto": env!("CARGO_PKG_VERSION")});
+        let fingerprint = crate::hash::fingerprint(&key);
+        let file = state::load::<StagesFile>(&path, &fingerprint).unwrap_or_else(|_| StagesFile::new(&fingerprint));
+        Stages { path, file }
+    }
+
+    fn done(&self, key: &str) -> bool {
+        self.file.done.contains(key)
+    }
+
+    fn finish(&mut self, key: &str) -> Result<()> {
+        self.file.done.insert(key.to_string());
+        self.file.updated_at = state::now();
+        state::write_atomic(&self.path, &self.file)
+    }
+}
+
+/// One audio track's step: its plan, its file, its key in stages.json.
+struct Track<'a> {
+    plan: &'a AudioPlan,
+    file: PathBuf,
+    key: String,
+}
+
+impl Pipeline<'_> {
+    /// Video, audio and mux of `analysis` into `partial`.
+    pub(super) fn make(&self, analysis: &Analysis, plan: &EncodePlan, work: &WorkDir, partial: &Path) -> Result<()> {
+        let mut stages = Stages::open(work, plan);
+        let video = work.working("video.mkv");
+        let tracks: Vec<Track> = plan
+            .audio
+            .iter()
+            .map(|t| Track {
+                plan: t,
+                file: work.working(&format!("audio-{}.mka", t.index)),
+                key: format!("audio-{}", t.index),
+            })
+            .collect();
+        let input = analysis.input.as_path();
+        let video_done = self.reusable(&stages, input, "video", || self.whole_video(analysis, &video));
+        let pending: Vec<&Track> =
+            tracks.iter().filter(|t| !self.reusable(&stages, input, &t.key, || self.whole_audio(&t.file))).collect();
+        let mut beside = false;
+        if !video_done {
+            beside = self.video(analysis, plan, work, &video, &pending)?;
+            stages.finish("video")?;
+        }
+        for t in pending {
+            self.audio(analysis, t, beside)?;
+            stages.finish(&t.key)?;
+        }
+        // Where the output's video will end (its clock starts at zero, and
+        // so do the analysis's lengths).
+        let record = SourceRecord::new(work.identity().clone(), self.settings, analysis.video_end).to_tag();
+        let audio = tracks.into_iter().map(|t| t.file).collect();
+        let inputs = MuxInputs { source: input, video, audio, record, scratch: work.working("mux") };
+        let ctx = self.ctx();
+        self.stage(input, Stage::Mux, String::new(), |_| mux::mux(&ctx, self.mkvtoolnix, analysis, &inputs, partial))
+    }
+
+    /// Whether step `key` was finished by an earlier run and its `file` is
+    /// whole (`whole`), saying so when it is reused.
+    fn reusable(&self, stages: &Stages, input: &Path, key: &str, whole: impl FnOnce() -> bool) -> bool {
+        let reuse = stages.done(key) && whole();
+        if reuse {
+            self.events.emit(&Event::Warning {
+                input: Some(input.to_path_buf()),
+                message: format!("resuming: {key} was finished by an earlier run and is reused"),
+            });
+        }
+        reuse
+    }
+
+    /// An encoded video that ends where the source's does.
+    fn whole_video(&self, analysis: &Analysis, file: &Path) -> bool {
+        std::fs::metadata(file).is_ok_and(|m| m.len() >= validate::MIN_OUTPUT_BYTES)
+            && ffprobe::video_end_time(self.ffprobe, file, analysis.video_end - 10.0, self.cancel)
+                .is_some_and(|end| (end - analysis.video_end).abs() <= validate::DURATION_TOLERANCE)
+    }
+
+    /// An encoded audio track that reads back.
+    fn whole_audio(&self, file: &Path) -> bool {
+        ffprobe::probe(self.ffprobe, file, self.cancel).is_ok_and(|p| p.of_type(StreamKind::Audio).count() == 1)
+    }
+
+    /// The video stage: chunked, or standard with the `pending` audio
+    /// tracks beside it on its first attempt. Returns whether they were.
+    fn video(
+        &self,
+        analysis: &Analysis,
+        plan: &EncodePlan,
+        work: &WorkDir,
+        out: &Path,
+        pending: &[&Track],
+    ) -> Result<bool> {
+        let (ctx, input) = (self.ctx(), analysis.input.as_path());
+        if let Some(params) = &plan.chunked {
+            let helpers =
+                encode::chunked::Helpers { ffprobe: self.ffprobe, mkvtoolnix: self.mkvtoolnix, cluster: self.cluster };
+            encode::chunked::encode(&ctx, helpers, analysis, &plan.video, params, work, out)?;
+            return Ok(false);
+        }
+        let mut video_plan = plan.video.clone();
+        let detail = format!(
+            "SVT-AV1 preset {} CRF {}{}",
+            plan.video.encoder.preset,
+            plan.video.crf,
+            plan.video.hwaccel.as_ref().map(|h| format!(", {h} decoding")).unwrap_or_default()
+        );
+        let audio: Vec<(&AudioPlan, &Path)> = pending.iter().map(|t| (t.plan, t.file.as_path())).collect();
+        self.stage(input, Stage::Video, detail, |attempt| {
+            // Only the first run takes the audio: when it fails, later runs
+            // (retries) encode the video alone, so that an audio fault
+            // cannot cost more than one video encode.
+            let audio = if attempt == 1 { &audio[..] } else { &[] };
+            encode::video::encode_with_fallback(&ctx, input, out, &mut video_plan, audio, analysis.duration)
+        })
+    }
+
+    /// Audio track `t`'s stage: already encoded `beside` the video (and
+    /// whole), or its own encode.
+    fn audio(&self, analysis: &Analysis, t: &Track, beside: bool) -> Result<()> {
+        let (ctx, input) = (self.ctx(), analysis.input.as_path());
+        let stage = Stage::Audio(t.plan.index);
+        let detail = format!("Opus {} ch {}k", t.plan.channels, t.plan.bitrate_kbps);
+        if beside && self.whole_audio(&t.file) {
+            let detail = format!("{detail}, encoded beside the video");
+            self.events.emit(&Event::StageStarted { input: input.to_path_buf(), stage, detail: detail.clone() });
+            self.events.emit(&Event::StageComplete { input: input.to_path_buf(), stage, seconds: 0.0, detail });
+            return Ok(());
+        }
+        self.stage(input, stage, detail, |_| {
+            encode::audio::encode_track(&ctx, input, &t.file, t.plan, analysis.duration)
+        })
+    }
+
+    /// Runs one step, trying again (up to [`MAX_ATTEMPTS`] in all) when it
+    /// fails in a way another try may cure; the cause is logged each time.
+    pub(super) fn stage<T>(
+        &self,
+        input: &Path,
+        stage: Stage,
+        detail: String,
+        mut f: impl FnMut(u32) -> Result<T>,
+    ) -> Result<T> {
+        self.cancel.check()?;
+        let t = Instant::now();
+        self.events.emit(&Event::StageStarted { input: input.to_path_buf(), stage, detail: detail.clone() });
+        let mut attempt = 1;
+        let value = loop {
+            match f(attempt) {
+                Ok(v) => break v,
+                Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
+                    self.events.emit(&Event::Warning {
+                        input: Some(input.to_path_buf()),
+                        message: format!(
+                            "{} failed (attempt {attempt}/{MAX_ATTEMPTS}): {e}; trying again",
+                            stage.label()
+                        ),
+                    });
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let seconds = t.elapsed().as_secs_f64();
+        self.events.emit(&Event::StageComplete { input: input.to_path_buf(), stage, seconds, detail });
+        Ok(value)
+    }
+}
