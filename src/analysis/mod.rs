@@ -95,6 +95,18 @@ pub struct Probes<'a> {
     pub mkvtoolnix: &'a Mkvtoolnix,
 }
 
+impl<'a> Probes<'a> {
+    /// Every program of an encode's toolbox.
+    pub fn of(tools: &'a crate::tools::Toolbox) -> Probes<'a> {
+        Probes {
+            ffprobe: &tools.ffprobe,
+            ffmpeg: Some(&tools.ffmpeg),
+            mediainfo: tools.mediainfo.as_deref(),
+            mkvtoolnix: &tools.mkvtoolnix,
+        }
+    }
+}
+
 /// Probes `input` and answers every question about it.
 pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cancel) -> Result<Analysis> {
     let a = Analyzer { input, probes, settings, cancel };

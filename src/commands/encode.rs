@@ -37,8 +37,8 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
         );
     }
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
-    let (ffmpeg, caps, ffprobe) = tools.require_encode()?;
-    let mkvtoolnix = tools.require_mkvtoolnix()?;
+    let toolbox = tools.toolbox()?;
+    let caps = &toolbox.caps;
 
     std::fs::create_dir_all(&output_dir).map_err(Error::io("create output folder", &output_dir))?;
     check_writable(&output_dir)?;
@@ -83,11 +83,7 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     }
     let pipeline = Pipeline {
         settings,
-        ffmpeg,
-        caps,
-        ffprobe,
-        mediainfo: tools.mediainfo_path(),
-        mkvtoolnix: &mkvtoolnix,
+        tools: &toolbox,
         cluster: cluster.as_ref(),
         events: events.as_ref(),
         cancel: &session.cancel,

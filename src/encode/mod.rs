@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// What every encoder needs besides its plan.
 pub struct Ctx<'a> {
-    pub ffmpeg: &'a Path,
+    pub tools: &'a crate::tools::Toolbox,
     pub events: &'a dyn EventSink,
     pub cancel: &'a Cancel,
 }
@@ -28,7 +28,7 @@ pub struct Ctx<'a> {
 pub fn run_ffmpeg(ctx: &Ctx, args: &FfmpegArgs, input: &Path, stage: Stage, duration: f64) -> Result<()> {
     let mut parser = ProgressParser::default();
     let mut last = Instant::now() - Duration::from_secs(1);
-    let mut cmd = args.command(ctx.ffmpeg);
+    let mut cmd = args.command(&ctx.tools.ffmpeg);
     let mut errors = 0usize;
     crate::tools::process::run_lines(&mut cmd, &stage.label(), ctx.cancel, |line| {
         let line = match line {

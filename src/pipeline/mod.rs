@@ -20,8 +20,7 @@ use crate::job::JobInfo;
 use crate::job::{WorkDir, lock, space};
 use crate::plan::{self, EncodePlan};
 use crate::summary::{BatchSummary, FileSummary};
-use crate::tools::FfmpegCaps;
-use crate::tools::mkvtoolnix::Mkvtoolnix;
+use crate::tools::Toolbox;
 use output::{OutputSlots, same_file};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -32,11 +31,7 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// Everything the pipeline needs, borrowed from the command that runs it.
 pub struct Pipeline<'a> {
     pub settings: &'a Settings,
-    pub ffmpeg: &'a Path,
-    pub caps: &'a FfmpegCaps,
-    pub ffprobe: &'a Path,
-    pub mediainfo: Option<&'a Path>,
-    pub mkvtoolnix: &'a Mkvtoolnix,
+    pub tools: &'a Toolbox,
     /// Hosts that share segment encodes (`--hosts`), checked at start.
     pub cluster: Option<&'a crate::encode::chunked::remote::Cluster>,
     pub events: &'a dyn EventSink,
@@ -53,7 +48,7 @@ pub enum Outcome {
 
 impl Pipeline<'_> {
     fn ctx(&self) -> Ctx<'_> {
-        Ctx { ffmpeg: self.ffmpeg, events: self.events, cancel: self.cancel }
+        Ctx { tools: self.tools, events: self.events, cancel: self.cancel }
     }
 
     /// Encodes every input in order; a failed file does not stop the others
@@ -226,8 +221,8 @@ impl Pipeline<'_> {
     /// The analysis of `input` and the plan made from it, told to the user.
     fn analyze_and_plan(&self, input: &Path) -> Result<(Analysis, EncodePlan)> {
         let analysis = self.analyze(input)?;
-        let chunked = plan::chunked_available(self.caps);
-        let plan = plan::plan(&analysis, self.settings, self.caps, &chunked)?;
+        let chunked = plan::chunked_available(&self.tools.caps);
+        let plan = plan::plan(&analysis, self.settings, &self.tools.caps, &chunked)?;
         self.events.emit(&Event::AnalysisComplete {
             input: input.to_path_buf(),
             analysis: Box::new(analysis.clone()),
@@ -246,12 +241,7 @@ impl Pipeline<'_> {
             stage: Stage::Analysis,
             detail: String::new(),
         });
-        let probes = analysis::Probes {
-            ffprobe: self.ffprobe,
-            ffmpeg: Some(self.ffmpeg),
-            mediainfo: self.mediainfo,
-            mkvtoolnix: self.mkvtoolnix,
-        };
+        let probes = analysis::Probes::of(self.tools);
         let a = analysis::analyze(input, probes, self.settings, self.cancel)?;
         self.events.emit(&Event::StageComplete {
             input: input.to_path_buf(),

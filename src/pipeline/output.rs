@@ -70,7 +70,7 @@ impl Pipeline<'_> {
     fn look_at(&self, output: &Path) -> std::result::Result<Existing, String> {
         let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
         let (probe, video_end) =
-            ffprobe::probe_with_end(self.ffprobe, output, self.cancel).map_err(|_| "unreadable".to_string())?;
+            ffprobe::probe_with_end(&self.tools.ffprobe, output, self.cancel).map_err(|_| "unreadable".to_string())?;
         Ok(Existing { size, probe, video_end })
     }
 
@@ -84,7 +84,7 @@ impl Pipeline<'_> {
     /// Ok when an existing output passes validation against the source.
     pub(super) fn check_output(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(), String> {
         let e = self.look_at(output)?;
-        let structure = Structure::read(self.mkvtoolnix, output, self.cancel).map_err(|e| e.to_string())?;
+        let structure = Structure::read(&self.tools.mkvtoolnix, output, self.cancel).map_err(|e| e.to_string())?;
         let frames = self.counted_frames(analysis, output);
         let checks = validate::validate(analysis, &e.probe, &structure, e.size, e.video_end, frames);
         let failures = validate::failures(&checks);
@@ -94,7 +94,10 @@ impl Pipeline<'_> {
     /// The video frames of `output`, counted when validation needs them
     /// (inverse telecine changes the count; a read of every packet).
     fn counted_frames(&self, analysis: &Analysis, output: &Path) -> Option<usize> {
-        analysis.interlace.decimation_cycle().and_then(|_| ffprobe::count_frames(self.ffprobe, output, self.cancel))
+        analysis
+            .interlace
+            .decimation_cycle()
+            .and_then(|_| ffprobe::count_frames(&self.tools.ffprobe, output, self.cancel))
     }
 
     /// Validates the partial output; renames it to the final name when it
@@ -108,8 +111,8 @@ impl Pipeline<'_> {
             kept: None,
         };
         let (probed, structure) = std::thread::scope(|s| {
-            let structure = s.spawn(|| Structure::read(self.mkvtoolnix, partial, self.cancel));
-            (ffprobe::probe_with_end(self.ffprobe, partial, self.cancel), structure.join().expect("structure"))
+            let structure = s.spawn(|| Structure::read(&self.tools.mkvtoolnix, partial, self.cancel));
+            (ffprobe::probe_with_end(&self.tools.ffprobe, partial, self.cancel), structure.join().expect("structure"))
         });
         let (probe, end) = probed.map_err(|e| match e {
             ffprobe::ProbeError::Run(f) => Error::process(input)(f),

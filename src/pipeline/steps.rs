@@ -87,7 +87,9 @@ impl Pipeline<'_> {
         let audio = tracks.into_iter().map(|t| t.file).collect();
         let inputs = MuxInputs { source: input, video, audio, record, scratch: work.working("mux") };
         let ctx = self.ctx();
-        self.stage(input, Stage::Mux, String::new(), |_| mux::mux(&ctx, self.mkvtoolnix, analysis, &inputs, partial))
+        self.stage(input, Stage::Mux, String::new(), |_| {
+            mux::mux(&ctx, &self.tools.mkvtoolnix, analysis, &inputs, partial)
+        })
     }
 
     /// Whether step `key` was finished by an earlier run and its `file` is
@@ -106,13 +108,13 @@ impl Pipeline<'_> {
     /// An encoded video that ends where the source's does.
     fn whole_video(&self, analysis: &Analysis, file: &Path) -> bool {
         std::fs::metadata(file).is_ok_and(|m| m.len() >= validate::MIN_OUTPUT_BYTES)
-            && ffprobe::video_end_time(self.ffprobe, file, analysis.video_end - 10.0, self.cancel)
+            && ffprobe::video_end_time(&self.tools.ffprobe, file, analysis.video_end - 10.0, self.cancel)
                 .is_some_and(|end| (end - analysis.video_end).abs() <= validate::DURATION_TOLERANCE)
     }
 
     /// An encoded audio track that reads back.
     fn whole_audio(&self, file: &Path) -> bool {
-        ffprobe::probe(self.ffprobe, file, self.cancel).is_ok_and(|p| p.of_type(StreamKind::Audio).count() == 1)
+        ffprobe::probe(&self.tools.ffprobe, file, self.cancel).is_ok_and(|p| p.of_type(StreamKind::Audio).count() == 1)
     }
 
     /// The video stage: chunked, or standard with the `pending` audio
@@ -127,9 +129,7 @@ impl Pipeline<'_> {
     ) -> Result<bool> {
         let (ctx, input) = (self.ctx(), analysis.input.as_path());
         if let Some(params) = &plan.chunked {
-            let helpers =
-                encode::chunked::Helpers { ffprobe: self.ffprobe, mkvtoolnix: self.mkvtoolnix, cluster: self.cluster };
-            encode::chunked::encode(&ctx, helpers, analysis, &plan.video, params, work, out)?;
+            encode::chunked::encode(&ctx, self.cluster, analysis, &plan.video, params, work, out)?;
             return Ok(false);
         }
         let mut video_plan = plan.video.clone();

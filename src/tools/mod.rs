@@ -67,6 +67,18 @@ impl FfmpegCaps {
     }
 }
 
+/// The programs an encode runs, found and checked once at its start; every
+/// later step takes them from here.
+#[derive(Debug, Clone)]
+pub struct Toolbox {
+    pub ffmpeg: PathBuf,
+    pub caps: FfmpegCaps,
+    pub ffprobe: PathBuf,
+    /// A second opinion on Dolby Vision, when installed.
+    pub mediainfo: Option<PathBuf>,
+    pub mkvtoolnix: mkvtoolnix::Mkvtoolnix,
+}
+
 /// The discovered tool set. A tool that is missing holds the error to show.
 #[derive(Debug, Clone)]
 pub struct Tools {
@@ -166,6 +178,18 @@ impl Tools {
         }
         let ffprobe = self.ffprobe.as_ref().map_err(Clone::clone)?;
         Ok((&ffmpeg.path, caps, &ffprobe.path))
+    }
+
+    /// Everything an encode needs, or what is missing.
+    pub fn toolbox(&self) -> Result<Toolbox, ToolError> {
+        let (ffmpeg, caps, ffprobe) = self.require_encode()?;
+        Ok(Toolbox {
+            ffmpeg: ffmpeg.to_path_buf(),
+            caps: caps.clone(),
+            ffprobe: ffprobe.to_path_buf(),
+            mediainfo: self.mediainfo_path().map(Path::to_path_buf),
+            mkvtoolnix: self.require_mkvtoolnix()?,
+        })
     }
 
     /// Whether everything an encode needs is here.

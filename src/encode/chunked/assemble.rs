@@ -2,7 +2,7 @@
 //! mkvmerge (continuous timestamps, seekable), and the result's frames
 //! counted against the film's.
 
-use super::{Helpers, SegmentResult};
+use super::SegmentResult;
 use crate::encode::Ctx;
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -10,14 +10,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 /// Appends `results` (in order) into `output`, which must hold `frames`.
-pub fn append(
-    ctx: &Ctx,
-    helpers: Helpers,
-    input: &Path,
-    results: &[SegmentResult],
-    output: &Path,
-    frames: usize,
-) -> Result<()> {
+pub fn append(ctx: &Ctx, input: &Path, results: &[SegmentResult], output: &Path, frames: usize) -> Result<()> {
     let mut args: Vec<OsString> = vec!["-o".into(), crate::tools::path_arg(output)];
     for (i, r) in results.iter().enumerate() {
         if i > 0 {
@@ -26,11 +19,11 @@ pub fn append(
         args.push(crate::tools::path_arg(&r.path));
     }
     let outcome =
-        helpers.mkvtoolnix.merge(&args, "concatenate segments", ctx.cancel, |_| {}).map_err(Error::process(input))?;
+        ctx.tools.mkvtoolnix.merge(&args, "concatenate segments", ctx.cancel, |_| {}).map_err(Error::process(input))?;
     for w in outcome.warnings {
         ctx.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: format!("mkvmerge: {w}") });
     }
-    let counted = crate::tools::ffprobe::count_frames(helpers.ffprobe, output, ctx.cancel).unwrap_or(0);
+    let counted = crate::tools::ffprobe::count_frames(&ctx.tools.ffprobe, output, ctx.cancel).unwrap_or(0);
     if counted != frames {
         return Err(Error::Internal {
             path: input.to_path_buf(),

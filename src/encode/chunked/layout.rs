@@ -90,18 +90,17 @@ impl Layout {
     /// length starting at cuts for the target search.
     pub fn build(
         ctx: &crate::encode::Ctx,
-        ffprobe: &Path,
         input: &Path,
         cycle: Option<usize>,
         params: &crate::plan::ChunkedParams,
         scratch: &Path,
     ) -> Result<Layout> {
         let t0 = std::time::Instant::now();
-        let source = timeline(ffprobe, input, ctx.cancel)?;
+        let source = timeline(&ctx.tools.ffprobe, input, ctx.cancel)?;
         std::fs::create_dir_all(scratch).map_err(Error::io("create folder", scratch))?;
         let method = scene_method(&source);
         let threads = params.workers * params.threads_per_worker as usize;
-        let cuts = scene_cuts(ctx.ffmpeg, input, &source, threads, method, scratch, ctx.cancel);
+        let cuts = scene_cuts(&ctx.tools.ffmpeg, input, &source, threads, method, scratch, ctx.cancel);
         ctx.cancel.check()?;
         let output = output_timeline(&source, cycle);
         let segments = match params.allocation {

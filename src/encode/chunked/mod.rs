@@ -45,7 +45,6 @@ use crate::events::SegmentStep;
 use crate::job::WorkDir;
 pub use crate::plan::{Allocation, ChunkedParams};
 use crate::plan::{EncoderSettings, VideoPlan, encoder_memory};
-use crate::tools::mkvtoolnix::Mkvtoolnix;
 use dispatch::{Load, Queue, Slot, once_more, run_local};
 use jobs::Jobs;
 use layout::{Layout, Segment};
@@ -158,21 +157,12 @@ pub struct ChunkedReport {
     pub params: ChunkedParams,
 }
 
-/// The programs besides ffmpeg that the chunked path runs, and the hosts
-/// that share the segment encodes (none: this machine's workers).
-#[derive(Debug, Clone, Copy)]
-pub struct Helpers<'a> {
-    pub ffprobe: &'a Path,
-    pub mkvtoolnix: &'a Mkvtoolnix,
-    pub cluster: Option<&'a remote::Cluster>,
-}
-
 /// Encodes the video of `analysis` into `output` the chunked way: the film
 /// is cut, an earlier run's finished segments are kept, the segments still
 /// to do are surveyed (slope allocation) and encoded, then appended.
 pub fn encode(
     ctx: &Ctx,
-    helpers: Helpers,
+    cluster: Option<&remote::Cluster>,
     analysis: &Analysis,
     video: &VideoPlan,
     params: &ChunkedParams,
@@ -181,10 +171,10 @@ pub fn encode(
 ) -> Result<ChunkedReport> {
     let (input, started) = (analysis.input.as_path(), Instant::now());
     let scratch = work.root().join("working");
-    let layout = Layout::build(ctx, helpers.ffprobe, input, video.decimation_cycle, params, &scratch)?;
-    ctx.events.emit(&updates::planned(input, &layout, params, helpers.cluster));
+    let layout = Layout::build(ctx, input, video.decimation_cycle, params, &scratch)?;
+    ctx.events.emit(&updates::planned(input, &layout, params, cluster));
     let verify =
-        |path: &Path, frames| crate::tools::ffprobe::count_frames(helpers.ffprobe, path, ctx.cancel) == Some(frames);
+        |path: &Path, frames| crate::tools::ffprobe::count_frames(&ctx.tools.ffprobe, path, ctx.cancel) == Some(frames);
     let warn = |message| ctx.events.emit(&updates::warning(input, message));
     let fingerprint = fingerprint(video, params, &layout.segments);
     let mut state = ResumeState::open(work, &fingerprint, &layout, &verify, &warn)?;
@@ -197,16 +187,16 @@ pub fn encode(
         layout.segments.iter().filter(|s| !state.results.contains_key(&s.index)).copied().collect();
     // The slope allocation: every segment to encode is surveyed first, then
     // each one's CRF is decided as its encode starts (see allocate::Plan).
-    let surveys = match (params.allocation, helpers.cluster) {
+    let surveys = match (params.allocation, cluster) {
         (Allocation::Slope, None) => survey::survey_all(ctx, &jobs, &layout, &todo, &mut state)?,
         _ => BTreeMap::new(),
     };
     let allocation = (!surveys.is_empty())
         .then(|| Mutex::new(allocate::plan_from_surveys(params, &layout.segments, &surveys, &state.results)));
-    let encodes = Encodes { ctx, helpers, root: work.root(), jobs: &jobs, layout: &layout, surveys, allocation };
+    let encodes = Encodes { ctx, cluster, root: work.root(), jobs: &jobs, layout: &layout, surveys, allocation };
     encodes.run(todo, &mut state)?;
     let results = state.into_results(layout.segments.len(), input)?;
-    assemble::append(ctx, helpers, input, &results, output, layout.total_frames())?;
+    assemble::append(ctx, input, &results, output, layout.total_frames())?;
     let report = ChunkedReport { segments: results, frames: layout.total_frames(), params: params.clone() };
     ctx.events.emit(&updates::finished(input, &report, started.elapsed().as_secs_f64()));
     Ok(report)
@@ -216,7 +206,8 @@ pub fn encode(
 /// hosts') that run them, and the coordinator that records each.
 struct Encodes<'a> {
     ctx: &'a Ctx<'a>,
-    helpers: Helpers<'a>,
+    /// The hosts that share the encodes (none: this machine's workers).
+    cluster: Option<&'a remote::Cluster>,
     /// The job's work folder.
     root: &'a Path,
     jobs: &'a Jobs<'a>,
@@ -236,13 +227,13 @@ impl Encodes<'_> {
         let (ptx, prx) = mpsc::channel::<Report>();
         std::thread::scope(|scope| {
             let queue = &queue;
-            match self.helpers.cluster {
+            match self.cluster {
                 Some(cluster) => {
                     let make_job = |seg| self.jobs.allocated(seg, self.allocation.as_ref());
                     scope.spawn(move || {
                         let d = remote::Dispatch {
-                            ffmpeg: self.ctx.ffmpeg,
-                            ffprobe: self.helpers.ffprobe,
+                            ffmpeg: &self.ctx.tools.ffmpeg,
+                            ffprobe: &self.ctx.tools.ffprobe,
                             cancel: self.ctx.cancel,
                             root: self.root,
                             timeline: &self.layout.source,
@@ -285,7 +276,7 @@ impl Encodes<'_> {
         };
         let threads = || slot.threads();
         let mut r = once_more(ctx, self.jobs.input(), seg.index, || {
-            run_segment(ctx.ffmpeg, &job, &self.layout.source, ctx.cancel, &threads, &report)
+            run_segment(&ctx.tools.ffmpeg, &job, &self.layout.source, ctx.cancel, &threads, &report)
         });
         // Known before this worker makes its next job (the coordinator
         // records it again).

@@ -47,7 +47,7 @@ pub fn survey_all(
         };
         let threads = || slot.threads();
         once_more(ctx, input, seg.index, || {
-            survey_segment(ctx.ffmpeg, &job, &layout.source, ctx.cancel, &threads, &report)
+            survey_segment(&ctx.tools.ffmpeg, &job, &layout.source, ctx.cancel, &threads, &report)
         })
     };
     let done = |seg: Segment, r: std::result::Result<Survey, crate::error::ProcessFailure>| {
