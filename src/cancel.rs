@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 pub struct Cancel {
     signal: Arc<AtomicI32>,
     groups: Arc<Mutex<Vec<i32>>>,
+    /// The flag of the run this one stops part of (see [`Cancel::child`]).
+    parent: Option<Arc<AtomicI32>>,
 }
 
 impl Cancel {
@@ -22,12 +24,19 @@ impl Cancel {
         let _ = self.signal.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
     }
 
-    /// The signal that asked to stop, if any.
+    /// A flag that stops one part of the run (one encode) on its own, and
+    /// with the whole run when that is stopped; its children are the run's.
+    pub fn child(&self) -> Cancel {
+        Cancel { signal: Arc::default(), groups: self.groups.clone(), parent: Some(self.signal.clone()) }
+    }
+
+    /// The signal that asked to stop, if any (the run's first).
     pub fn signal(&self) -> Option<i32> {
-        match self.signal.load(Ordering::SeqCst) {
+        let of = |s: &AtomicI32| match s.load(Ordering::SeqCst) {
             0 => None,
             s => Some(s),
-        }
+        };
+        self.parent.as_deref().and_then(of).or_else(|| of(&self.signal))
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -62,5 +71,24 @@ impl Cancel {
         for g in self.groups.lock().expect("groups lock").iter() {
             let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(*g), nix::sys::signal::Signal::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_stops_alone_and_with_its_parent() {
+        let run = Cancel::new();
+        let one = run.child();
+        one.cancel(15);
+        assert!(one.is_cancelled() && !run.is_cancelled(), "stopping one part leaves the run going");
+        let two = run.child();
+        run.cancel(2);
+        assert_eq!(two.signal(), Some(2), "the run's stop reaches every part");
+        assert_eq!(one.signal(), Some(2), "the run's signal is the one reported");
+        two.register_group(42);
+        assert_eq!(run.groups(), vec![42], "a part's children are the run's");
     }
 }

@@ -31,8 +31,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Encode an MKV file, or every MKV in a folder.
+    /// Encode an MKV file, or every rip in a folder or library tree.
     Encode(EncodeArgs),
+    /// Encode a library's rips, then each new or replaced rip once it is
+    /// complete, until stopped.
+    Watch(WatchArgs),
+    /// Show the queue, the file being encoded with its progress, and the
+    /// last results (of every drapto running or run here).
+    Status(StatusArgs),
     /// Show what drapto sees in a file or folder and what it would do.
     Analyze(AnalyzeArgs),
     /// Check the external tools and what they can do.
@@ -71,14 +77,53 @@ pub struct WorkerArgs {
 
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
-    /// An MKV file, or a folder whose *.mkv files are encoded in name order.
+    /// An MKV file, or a folder (a library tree, walked recursively) whose
+    /// rips (input.file_pattern, min_size, max_size) are encoded in path order.
     #[arg(short, long, value_name = "PATH", allow_hyphen_values = true)]
     pub input: Option<PathBuf>,
-    /// Folder for the encoded files (created if missing).
+    /// Folder for the encoded files (created if missing); a library's
+    /// outputs keep their paths below the input folder.
     #[arg(short, long, value_name = "DIR", allow_hyphen_values = true)]
     pub output: Option<PathBuf>,
+    /// List what would be encoded, and why each other file is skipped;
+    /// encode nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub settings: SettingFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The library folder (walked recursively).
+    #[arg(short, long, value_name = "DIR", allow_hyphen_values = true)]
+    pub input: Option<PathBuf>,
+    /// Folder for the encoded files, the library's layout kept.
+    #[arg(short, long, value_name = "DIR", allow_hyphen_values = true)]
+    pub output: Option<PathBuf>,
+    /// Seconds a rip must stay unchanged (and closed) before it is taken
+    /// (watch.settle, 120).
+    #[arg(long, value_name = "SECONDS")]
+    pub settle: Option<u32>,
+    #[command(flatten)]
+    pub settings: SettingFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Folder for work folders.
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
+}
+
+impl WatchArgs {
+    pub fn values(&self) -> Vec<FlagValue> {
+        let mut v = self.settings.values();
+        if let Some(s) = self.settle {
+            v.push(FlagValue::new("watch.settle", "--settle", s));
+        }
+        v
+    }
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +205,35 @@ pub struct SettingFlags {
     /// Encode what a truncated rip holds instead of failing it.
     #[arg(long)]
     pub allow_truncated: bool,
+    /// Largest output as a share of the rip's size (0: no limit); an encode
+    /// that would exceed it stops early (processing.max_output_ratio, 1).
+    #[arg(long, value_name = "RATIO")]
+    pub max_output_ratio: Option<f64>,
+    /// ntfy topic URL to notify when a file is finished or fails
+    /// (notify.ntfy).
+    #[arg(long, value_name = "URL")]
+    pub notify_ntfy: Option<String>,
+    /// URL that receives a POST of each notification's event as JSON
+    /// (notify.webhook).
+    #[arg(long, value_name = "URL")]
+    pub notify_webhook: Option<String>,
+    /// Command run with each notification's event as JSON on its stdin
+    /// (notify.command).
+    #[arg(long, value_name = "COMMAND")]
+    pub notify_command: Option<String>,
+    /// Glob a rip's name matches in a folder (input.file_pattern, "*.mkv").
+    #[arg(long, value_name = "GLOB")]
+    pub file_pattern: Option<String>,
+    /// Smaller files are not rips: bytes or "200MB" (input.min_size).
+    #[arg(long, value_name = "SIZE")]
+    pub min_size: Option<String>,
+    /// Larger files are skipped: bytes or "40GiB" (input.max_size).
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
+    /// Copy each rip's sidecar files (subtitles, .nfo, posters) beside its
+    /// output (input.copy_sidecars).
+    #[arg(long)]
+    pub copy_sidecars: bool,
     /// Interlaced and telecined sources: auto (decided per file), ivtc
     /// (inverse telecine), deinterlace (bwdif) or none.
     #[arg(long, value_name = "MODE", value_parser = ["auto", "ivtc", "deinterlace", "none"])]
@@ -214,6 +288,9 @@ impl SettingFlags {
         if let Some(t) = self.vmaf_target {
             v.push(FlagValue::new("encoding.vmaf_target", "--vmaf-target", t));
         }
+        if let Some(r) = self.max_output_ratio {
+            v.push(FlagValue::new("processing.max_output_ratio", "--max-output-ratio", r));
+        }
         let mut flag = |key, name, on: bool, value: bool| {
             if on {
                 v.push(FlagValue::new(key, name, value));
@@ -222,6 +299,7 @@ impl SettingFlags {
         flag("encoding.film_grain", "--film-grain", self.film_grain, true);
         flag("processing.disable_crop", "--no-crop", self.no_crop, true);
         flag("processing.allow_truncated", "--allow-truncated", self.allow_truncated, true);
+        flag("input.copy_sidecars", "--copy-sidecars", self.copy_sidecars, true);
         flag("processing.enable_chunked_encoding", "--chunked", self.chunked, true);
         flag("processing.enable_chunked_encoding", "--no-chunked", self.no_chunked, false);
         flag("processing.hardware_decode", "--no-hwaccel", self.no_hwaccel, false);
@@ -232,6 +310,18 @@ impl SettingFlags {
         }
         if let Some(m) = &self.on_loss {
             v.push(FlagValue::new("processing.on_loss", "--on-loss", m.clone()));
+        }
+        for (key, name, text) in [
+            ("input.file_pattern", "--file-pattern", &self.file_pattern),
+            ("input.min_size", "--min-size", &self.min_size),
+            ("input.max_size", "--max-size", &self.max_size),
+            ("notify.ntfy", "--notify-ntfy", &self.notify_ntfy),
+            ("notify.webhook", "--notify-webhook", &self.notify_webhook),
+            ("notify.command", "--notify-command", &self.notify_command),
+        ] {
+            if let Some(t) = text {
+                v.push(FlagValue::new(key, name, t.clone()));
+            }
         }
         let mut path = |key, name, p: &Option<PathBuf>| {
             if let Some(p) = p {

@@ -168,6 +168,16 @@ pub enum Error {
     #[error("{path}: {problem} (an internal failure, not the rip's; the log file has the details)")]
     Internal { path: PathBuf, problem: String },
 
+    /// The output would be (or is) larger than `max_output_ratio` allows:
+    /// stopped, nothing kept under the output's name.
+    #[error(
+        "{path}: the output would be {}, {:.2}× the rip's {} (more than max_output_ratio {limit}); stopped with {at_percent:.0}% of the video encoded, the rip untouched. Raise --max-output-ratio (0: no limit) to encode it anyway",
+        crate::units::format_bytes(*output_bytes),
+        *output_bytes as f64 / (*source_bytes).max(1) as f64,
+        crate::units::format_bytes(*source_bytes)
+    )]
+    OutputTooLarge { path: PathBuf, output_bytes: u64, source_bytes: u64, limit: f64, at_percent: f64 },
+
     /// The output would overwrite the input.
     #[error("{path}: the output would overwrite the input; choose another output folder with -o")]
     OutputIsInput { path: PathBuf },

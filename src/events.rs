@@ -51,6 +51,12 @@ pub enum Event {
         files: Vec<PathBuf>,
         output_dir: PathBuf,
     },
+    /// `drapto watch`: the library's queue changed (rips waiting their
+    /// turn; rips seen but not yet complete).
+    Queue {
+        waiting: Vec<PathBuf>,
+        settling: Vec<PathBuf>,
+    },
     FileStarted {
         index: usize,
         total: usize,

@@ -24,6 +24,14 @@ fn main() {
 fn run(cli: Cli) -> i32 {
     let flags = match &cli.command {
         Command::Encode(a) => a.settings.values(),
+        Command::Watch(a) => a.values(),
+        Command::Status(s) => s
+            .temp_dir
+            .iter()
+            .map(|p| {
+                config::load::FlagValue::new("processing.temp_dir", "--temp-dir", p.to_string_lossy().into_owned())
+            })
+            .collect(),
         Command::Analyze(a) => a.settings.values(),
         Command::Config(s) => s.values(),
         Command::Doctor(d) => d.tools.values(),
@@ -54,7 +62,7 @@ fn run(cli: Cli) -> i32 {
             return 4;
         }
     }
-    let log_file = matches!(cli.command, Command::Encode(_)).then(|| loaded.settings.log_dir());
+    let log_file = matches!(cli.command, Command::Encode(_) | Command::Watch(_)).then(|| loaded.settings.log_dir());
     init_logging(log_file.as_deref(), cli.verbose);
 
     let cancel = Cancel::new();
@@ -62,6 +70,8 @@ fn run(cli: Cli) -> i32 {
     let session = Session { loaded, cancel, json: cli.json, verbosity };
     let result = match &cli.command {
         Command::Encode(a) => commands::encode::run(a, &session),
+        Command::Watch(a) => commands::watch::run(a, &session),
+        Command::Status(_) => commands::status::run(&session),
         Command::Analyze(a) => commands::analyze::run(a, &session),
         Command::Doctor(d) => commands::doctor::run(d.hosts.as_deref(), &session),
         Command::SegmentWorker(w) => commands::segment_worker::run(w, &session),

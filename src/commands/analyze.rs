@@ -1,6 +1,6 @@
 //! `drapto analyze <file|folder> [--json]`: what drapto sees and would do.
 
-use super::{Session, inputs_of};
+use super::{Session, find_work};
 use crate::analysis;
 use crate::cli::AnalyzeArgs;
 use crate::error::Result;
@@ -11,7 +11,8 @@ use crate::tools::Tools;
 /// Analyses every input; returns the exit code (1 when any input failed).
 pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
-    let inputs = inputs_of(&args.input)?;
+    let work = find_work(&args.input, std::path::Path::new(""), settings)?;
+    let inputs: Vec<std::path::PathBuf> = work.found.iter().map(|f| f.input.clone()).collect();
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
     let ffprobe = tools.require_ffprobe()?;
     let mkvtoolnix = tools.require_mkvtoolnix()?;
@@ -142,6 +143,13 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
                     eprintln!("✗ {e}");
                 }
             }
+        }
+    }
+    for (path, why) in &work.skipped {
+        if session.json {
+            println!("{}", serde_json::json!({ "input": path, "skipped": why.to_string() }));
+        } else {
+            println!("skipped {}: {why}", path.display());
         }
     }
     Ok(if failed { 1 } else { 0 })

@@ -3,12 +3,21 @@
 use super::Session;
 use crate::error::Result;
 
+/// Settings whose values are never printed.
+const SECRETS: &[&str] = &["notify.ntfy_token"];
+
 /// Prints every setting as `key = value  # origin`.
 pub fn run(session: &Session) -> Result<i32> {
     let loaded = &session.loaded;
     let value = toml::Value::try_from(&loaded.settings).expect("settings serialize to TOML");
     let mut rows = Vec::new();
     flatten("", &value, &mut rows);
+    // A secret is said to be set, never shown.
+    for (k, v) in rows.iter_mut() {
+        if SECRETS.contains(&k.as_str()) {
+            *v = "\"(set, not shown)\"".into();
+        }
+    }
     if session.json {
         let items: Vec<_> = rows
             .iter()

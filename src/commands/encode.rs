@@ -1,7 +1,8 @@
 //! `drapto encode -i <file|folder> -o <folder>`.
 
-use super::{Session, inputs_of};
+use super::{Session, find_work};
 use crate::cli::EncodeArgs;
+use crate::discover::{Discovery, Skip};
 use crate::encode::chunked::remote::{Cluster, WorkerInfo};
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
@@ -11,17 +12,63 @@ use std::path::PathBuf;
 /// Runs the batch; returns the exit code.
 pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
-    let input = args.input.clone().or_else(|| settings.paths.input_dir.clone()).ok_or_else(|| Error::Input {
+    let (input, output_dir) = folders(args.input.as_ref(), args.output.as_ref(), settings)?;
+    let work = find_work(&input, &output_dir, settings)?;
+    prune_history(settings);
+    let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    let toolbox = tools.toolbox()?;
+    if args.dry_run {
+        dry_run(&work, &toolbox, session);
+        return Ok(0);
+    }
+    let events = session.events();
+    let cluster = prepare(&tools, &toolbox, &output_dir, events.as_ref(), session)?;
+    let pipeline = Pipeline {
+        settings,
+        tools: &toolbox,
+        cluster: cluster.as_ref(),
+        events: events.as_ref(),
+        cancel: &session.cancel,
+    };
+    for (path, why) in &work.skipped {
+        match why {
+            Skip::BeingWritten(_) => events.emit(&crate::events::Event::Warning {
+                input: Some(path.clone()),
+                message: format!("not encoded now: {why}; run again once it is finished"),
+            }),
+            _ => tracing::debug!("{}: skipped: {why}", path.display()),
+        }
+    }
+    if !work.skipped.is_empty() {
+        let n = work.skipped.len();
+        tracing::info!("{n} file(s) under {} are not rips (drapto encode --dry-run says why)", input.display());
+    }
+    let summary = pipeline.run_batch(&work.found, &output_dir);
+    if let Some(signal) = session.cancel.signal() {
+        return Ok(128 + signal);
+    }
+    Ok(if summary.succeeded() { 0 } else { 1 })
+}
+
+/// The input and the output folder: the flags, else the configured ones.
+pub(super) fn folders(
+    input: Option<&PathBuf>,
+    output: Option<&PathBuf>,
+    settings: &crate::config::Settings,
+) -> Result<(PathBuf, PathBuf)> {
+    let input = input.cloned().or_else(|| settings.paths.input_dir.clone()).ok_or_else(|| Error::Input {
         path: PathBuf::from("-i"),
         problem: "no input given: pass -i <file|folder> or set paths.input_dir".into(),
     })?;
-    let output_dir = args.output.clone().or_else(|| settings.paths.output_dir.clone()).ok_or_else(|| Error::Input {
+    let output = output.cloned().or_else(|| settings.paths.output_dir.clone()).ok_or_else(|| Error::Input {
         path: PathBuf::from("-o"),
         problem: "no output folder given: pass -o <folder> or set paths.output_dir".into(),
     })?;
-    let inputs = inputs_of(&input)?;
+    Ok((input, output))
+}
 
-    // A bounded history: old run logs and tracking entries go.
+/// A bounded history: old run logs and tracking entries go.
+pub(super) fn prune_history(settings: &crate::config::Settings) {
     let pruned = crate::report::retention::prune(
         &settings.log_dir(),
         &settings.temp_dir().join("encode_data"),
@@ -36,63 +83,49 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
             pruned.dropped_entries
         );
     }
-    let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
-    let toolbox = tools.toolbox()?;
-    let caps = &toolbox.caps;
+}
 
-    std::fs::create_dir_all(&output_dir).map_err(Error::io("create output folder", &output_dir))?;
-    check_writable(&output_dir)?;
-
-    let events = session.events();
+/// Everything before the first file: the output folder writable, the
+/// chunked path's tools checked, the hosts (if any) checked.
+pub(super) fn prepare(
+    tools: &Tools,
+    toolbox: &crate::tools::Toolbox,
+    output_dir: &std::path::Path,
+    events: &dyn crate::events::EventSink,
+    session: &Session,
+) -> Result<Option<Cluster>> {
+    let settings = &session.loaded.settings;
+    std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
+    check_writable(output_dir)?;
     for note in &session.loaded.migration_notes {
         tracing::warn!("configuration file migrated: {note}");
     }
-    if settings.processing.enable_chunked_encoding != crate::config::ChunkedMode::Off {
-        match crate::plan::chunked_available(caps) {
+    let warn = |message: String| events.emit(&crate::events::Event::Warning { input: None, message });
+    let chunked = settings.processing.enable_chunked_encoding;
+    if chunked != crate::config::ChunkedMode::Off {
+        match crate::plan::chunked_available(&toolbox.caps) {
             Ok(()) => {}
-            Err(e) if settings.processing.enable_chunked_encoding == crate::config::ChunkedMode::On => {
-                return Err(e.into());
-            }
-            Err(e) => events.emit(&crate::events::Event::Warning {
-                input: None,
-                message: format!("chunked encoding unavailable, using the standard path: {e}"),
-            }),
+            Err(e) if chunked == crate::config::ChunkedMode::On => return Err(e.into()),
+            Err(e) => warn(format!("chunked encoding unavailable, using the standard path: {e}")),
         }
     }
-    let cluster = match &settings.distributed.hosts {
-        None => None,
-        Some(file) if settings.processing.enable_chunked_encoding == crate::config::ChunkedMode::Off => {
-            events.emit(&crate::events::Event::Warning {
-                input: None,
-                message: format!(
-                    "hosts file {} not used: chunked encoding is turned off, and only segments are shared",
-                    file.display()
-                ),
-            });
-            None
-        }
-        Some(_) => {
-            let mut c = Cluster::from_settings(&settings.distributed)?;
-            let mut warn = |message: String| events.emit(&crate::events::Event::Warning { input: None, message });
-            c.keep_usable(&WorkerInfo::of(&tools), &settings.temp_dir(), &session.cancel, &mut warn)?;
-            Some(c)
-        }
-    };
     if tools.mediainfo_path().is_none() {
         tracing::warn!("mediainfo not found: Dolby Vision is detected from ffprobe side data only");
     }
-    let pipeline = Pipeline {
-        settings,
-        tools: &toolbox,
-        cluster: cluster.as_ref(),
-        events: events.as_ref(),
-        cancel: &session.cancel,
-    };
-    let summary = pipeline.run_batch(&inputs, &output_dir);
-    if let Some(signal) = session.cancel.signal() {
-        return Ok(128 + signal);
+    match &settings.distributed.hosts {
+        None => Ok(None),
+        Some(file) if chunked == crate::config::ChunkedMode::Off => {
+            let f = file.display();
+            warn(format!("hosts file {f} not used: chunked encoding is turned off, and only segments are shared"));
+            Ok(None)
+        }
+        Some(_) => {
+            let mut c = Cluster::from_settings(&settings.distributed)?;
+            let mut warn = warn;
+            c.keep_usable(&WorkerInfo::of(tools), &settings.temp_dir(), &session.cancel, &mut warn)?;
+            Ok(Some(c))
+        }
     }
-    Ok(if summary.succeeded() { 0 } else { 1 })
 }
 
 fn check_writable(dir: &std::path::Path) -> Result<()> {
@@ -100,4 +133,44 @@ fn check_writable(dir: &std::path::Path) -> Result<()> {
     std::fs::write(&probe, b"").map_err(Error::io("write to output folder", dir))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// `--dry-run`: what would be encoded, what not and why; a finished output
+/// (its record matches the rip and the settings) counts as not.
+fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) {
+    let settings = &session.loaded.settings;
+    let finished = |f: &crate::discover::Found| -> Option<String> {
+        let (probe, end) = crate::tools::ffprobe::probe_with_end(&tools.ffprobe, &f.output, &session.cancel).ok()?;
+        let size = std::fs::metadata(&f.output).ok()?.len();
+        let source = crate::job::JobInfo::of(&f.input).ok()?;
+        crate::validate::check_finished(&probe, size, end, &source, settings).ok()?;
+        Some(format!("already encoded from this rip with these settings: {}", f.output.display()))
+    };
+    let line = |action: &str, input: &std::path::Path, output: Option<&std::path::Path>, reason: Option<String>| {
+        if session.json {
+            println!("{}", serde_json::json!({"action": action, "input": input, "output": output, "reason": reason}));
+        } else {
+            match (output, reason) {
+                (_, Some(r)) => println!("{action:<7} {}: {r}", input.display()),
+                (Some(o), None) => println!("{action:<7} {}\n        → {}", input.display(), o.display()),
+                (None, None) => println!("{action:<7} {}", input.display()),
+            }
+        }
+    };
+    let mut to_encode = 0;
+    for f in &work.found {
+        match f.output.exists().then(|| finished(f)).flatten() {
+            Some(why) => line("skip", &f.input, Some(&f.output), Some(why)),
+            None => {
+                to_encode += 1;
+                line("encode", &f.input, Some(&f.output), None);
+            }
+        }
+    }
+    for (path, why) in &work.skipped {
+        line("skip", path, None, Some(why.to_string()));
+    }
+    if !session.json {
+        println!("{to_encode} to encode, {} skipped", work.found.len() + work.skipped.len() - to_encode);
+    }
 }

@@ -25,6 +25,7 @@ use std::path::PathBuf;
 pub struct Settings {
     /// Layout version of the configuration file (see `migrate`).
     pub version: u32,
+    pub input: InputSettings,
     pub encoding: EncodingSettings,
     pub processing: ProcessingSettings,
     pub resources: ResourceSettings,
@@ -32,6 +33,31 @@ pub struct Settings {
     pub paths: PathSettings,
     pub tools: ToolSettings,
     pub distributed: DistributedSettings,
+    pub notify: NotifySettings,
+    pub watch: WatchSettings,
+}
+
+/// What counts as a rip in a folder or library tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputSettings {
+    /// Glob a rip's file name matches (case-insensitive; with a `/`, its
+    /// path below the input folder): `*.mkv`.
+    pub file_pattern: String,
+    /// Smaller files are not rips (extras, samples): bytes or "200MB".
+    pub min_size: Option<ByteSize>,
+    /// Larger files are skipped.
+    pub max_size: Option<ByteSize>,
+    /// Copy a rip's sidecar files (subtitles, .nfo, posters: files beside
+    /// it whose name starts with its name, and the folder's poster, fanart
+    /// and folder pictures) beside its output.
+    pub copy_sidecars: bool,
+}
+
+impl Default for InputSettings {
+    fn default() -> Self {
+        InputSettings { file_pattern: "*.mkv".into(), min_size: None, max_size: None, copy_sidecars: false }
+    }
 }
 
 /// Video encoder settings.
@@ -98,6 +124,10 @@ pub struct ProcessingSettings {
     /// second video track): `"fail"` at analysis, before any encode, or
     /// `"warn"` and encode without it.
     pub on_loss: LossPolicy,
+    /// The largest output allowed, as a share of the rip's size (0: no
+    /// limit): an encode that would exceed it stops as soon as that is
+    /// known, and its rip is left as it is.
+    pub max_output_ratio: f64,
     /// Seconds the batch waits, once 3 files in a row failed because of the
     /// setup, before it tries one more (see [`crate::breaker`]).
     pub breaker_reset: u32,
@@ -192,6 +222,63 @@ impl Default for DistributedSettings {
     }
 }
 
+/// Where word goes when a file is finished or fails and when a batch or
+/// the watch queue is done (none of them by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// An ntfy topic URL (`https://ntfy.sh/my-encodes`).
+    pub ntfy: Option<String>,
+    /// An ntfy access token (sent as a bearer token; never printed).
+    pub ntfy_token: Option<String>,
+    /// ntfy priority: 1–5, or min, low, default, high, max.
+    pub ntfy_priority: String,
+    /// ntfy tags (emoji short codes or words).
+    pub ntfy_tags: Vec<String>,
+    /// A URL that receives a POST of each notification's event as JSON.
+    pub webhook: Option<String>,
+    /// A command (run by `sh -c`) given each event as JSON on its stdin and
+    /// `DRAPTO_EVENT` (its kind) and `DRAPTO_FILE` in its environment.
+    pub command: Option<String>,
+    /// Seconds one delivery may take.
+    pub timeout: u32,
+    /// Tries of one delivery (waiting 1, 2, 4… s between).
+    pub retries: u32,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            ntfy: None,
+            ntfy_token: None,
+            ntfy_priority: "default".into(),
+            ntfy_tags: vec!["movie_camera".into()],
+            webhook: None,
+            command: None,
+            timeout: 10,
+            retries: 3,
+        }
+    }
+}
+
+/// `drapto watch`: how a library is watched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchSettings {
+    /// Seconds a new or changed rip must stay the same size and time (and,
+    /// where the system tells, closed by every writer) before it is taken.
+    pub settle: u32,
+    /// Seconds between two looks at the whole library (change events from
+    /// the system wake it sooner; network shares send none).
+    pub poll: u32,
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        WatchSettings { settle: 120, poll: 60 }
+    }
+}
+
 /// Explicit paths of the external programs (else they are looked up on PATH).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -207,6 +294,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             version: CURRENT_VERSION,
+            input: InputSettings::default(),
             encoding: EncodingSettings::default(),
             processing: ProcessingSettings::default(),
             resources: ResourceSettings::default(),
@@ -214,6 +302,8 @@ impl Default for Settings {
             paths: PathSettings::default(),
             tools: ToolSettings::default(),
             distributed: DistributedSettings::default(),
+            notify: NotifySettings::default(),
+            watch: WatchSettings::default(),
         }
     }
 }
@@ -250,6 +340,7 @@ impl Default for ProcessingSettings {
             disable_crop: false,
             allow_truncated: false,
             on_loss: LossPolicy::Fail,
+            max_output_ratio: 1.0,
             breaker_reset: 300,
             interlace: FieldMode::Auto,
             enable_chunked_encoding: ChunkedMode::Auto,

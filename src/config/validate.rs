@@ -21,6 +21,7 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     range("encoding.vmaf_probe_subsample", e.vmaf_probe_subsample.into(), 1.0, 9.0);
     let p = &s.processing;
     range("processing.chunk_size", p.chunk_size.into(), 1.0, 300.0);
+    range("processing.max_output_ratio", p.max_output_ratio, 0.0, 100.0);
     range("processing.breaker_reset", p.breaker_reset.into(), 0.0, 3600.0);
     range("processing.log_keep_days", p.log_keep_days.into(), 0.0, 36500.0);
     range("processing.log_keep_runs", p.log_keep_runs.into(), 0.0, 1_000_000.0);
@@ -37,10 +38,36 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     range("audio.bitrate_5_1", a.bitrate_5_1.into(), 6.0, 1536.0);
     range("audio.bitrate_7_1", a.bitrate_7_1.into(), 6.0, 2048.0);
     range("distributed.retries", s.distributed.retries.into(), 1.0, 20.0);
+    range("notify.timeout", s.notify.timeout.into(), 1.0, 300.0);
+    range("notify.retries", s.notify.retries.into(), 1.0, 10.0);
+    range("watch.settle", s.watch.settle.into(), 0.0, 86400.0);
+    range("watch.poll", s.watch.poll.into(), 1.0, 86400.0);
+    let n = &s.notify;
+    for (key, url) in [("notify.ntfy", &n.ntfy), ("notify.webhook", &n.webhook)] {
+        if let Some(u) = url.as_deref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+            out.push((key.into(), format!("\"{u}\" is not an http:// or https:// URL")));
+        }
+    }
+    let priorities = ["1", "2", "3", "4", "5", "min", "low", "default", "high", "max", "urgent"];
+    if !priorities.contains(&n.ntfy_priority.as_str()) {
+        out.push((
+            "notify.ntfy_priority".into(),
+            format!("\"{}\" is not 1–5 or min, low, default, high, max", n.ntfy_priority),
+        ));
+    }
     if s.distributed.remote_drapto.trim().is_empty() {
         out.push(("distributed.remote_drapto".into(), "must name the command that runs drapto on the hosts".into()));
     }
 
+    let i = &s.input;
+    if let Err(err) = crate::discover::pattern(&i.file_pattern) {
+        out.push(("input.file_pattern".into(), err));
+    }
+    if let (Some(min), Some(max)) = (i.min_size, i.max_size) {
+        if min > max {
+            out.push(("input.min_size".into(), format!("{} is above input.max_size ({})", min.0, max.0)));
+        }
+    }
     if !["slope", "target"].contains(&e.chunked_allocation.as_str()) {
         out.push((
             "encoding.chunked_allocation".into(),

@@ -7,12 +7,14 @@
 
 pub mod audio;
 pub mod chunked;
+pub mod guard;
 pub mod video;
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSink, Stage};
 use crate::tools::ffmpeg::{FfmpegArgs, ProgressParser};
+use guard::SizeGuard;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -26,11 +28,26 @@ pub struct Ctx<'a> {
 /// Runs one ffmpeg for `stage` of `input`, reporting progress against
 /// `duration` seconds of output at most every half second.
 pub fn run_ffmpeg(ctx: &Ctx, args: &FfmpegArgs, input: &Path, stage: Stage, duration: f64) -> Result<()> {
+    run_ffmpeg_guarded(ctx, args, input, stage, duration, &SizeGuard::off())
+}
+
+/// [`run_ffmpeg`], stopped early when its projected output is surely over
+/// `guard`'s limit.
+pub fn run_ffmpeg_guarded(
+    ctx: &Ctx,
+    args: &FfmpegArgs,
+    input: &Path,
+    stage: Stage,
+    duration: f64,
+    guard: &SizeGuard,
+) -> Result<()> {
     let mut parser = ProgressParser::default();
     let mut last = Instant::now() - Duration::from_secs(1);
     let mut cmd = args.command(&ctx.tools.ffmpeg);
     let mut errors = 0usize;
-    crate::tools::process::run_lines(&mut cmd, &stage.label(), ctx.cancel, |line| {
+    let this = ctx.cancel.child();
+    let mut over: Option<(u64, f64)> = None;
+    let run = crate::tools::process::run_lines(&mut cmd, &stage.label(), &this, |line| {
         let line = match line {
             crate::tools::process::Line::Err(l) => {
                 if is_decode_error(l) {
@@ -46,6 +63,10 @@ pub fn run_ffmpeg(ctx: &Ctx, args: &FfmpegArgs, input: &Path, stage: Stage, dura
         }
         last = Instant::now();
         let fraction = if duration > 0.0 { (p.out_time / duration).clamp(0.0, 1.0) } else { 0.0 };
+        if fraction > 0.0 && over.is_none() && guard.over((p.total_size as f64 / fraction) as u64, fraction) {
+            over = Some(((p.total_size as f64 / fraction) as u64, fraction));
+            this.cancel(nix::libc::SIGTERM);
+        }
         let eta_seconds = (p.speed > 0.0 && duration > 0.0).then(|| ((duration - p.out_time).max(0.0)) / p.speed);
         let projected_bytes = (fraction > 0.02).then(|| (p.total_size as f64 / fraction) as u64);
         ctx.events.emit(&Event::Progress {
@@ -60,8 +81,13 @@ pub fn run_ffmpeg(ctx: &Ctx, args: &FfmpegArgs, input: &Path, stage: Stage, dura
             size_bytes: p.total_size,
             projected_bytes,
         });
-    })
-    .map_err(Error::process(input))?;
+    });
+    match (run, over) {
+        (Err(_), Some((bytes, fraction))) if !ctx.cancel.is_cancelled() => {
+            return Err(guard.error(input, bytes, fraction));
+        }
+        (r, _) => r.map_err(Error::process(input))?,
+    };
     if errors > 0 {
         ctx.events.emit(&Event::Warning {
             input: Some(input.to_path_buf()),

@@ -1,6 +1,7 @@
 //! The standard video path: one SVT-AV1 encode of the first video stream.
 
-use super::{Ctx, run_ffmpeg};
+use super::guard::SizeGuard;
+use super::{Ctx, run_ffmpeg, run_ffmpeg_guarded};
 use crate::analysis::audio::AudioPlan;
 use crate::error::Result;
 use crate::events::{Event, Stage};
@@ -56,15 +57,19 @@ pub fn encode_with_fallback(
     plan: &mut VideoPlan,
     audio: &[(&AudioPlan, &Path)],
     duration: f64,
+    guard: &SizeGuard,
 ) -> Result<bool> {
-    match encode_standard(ctx, input, output, plan, audio, duration) {
+    let encode = |plan: &VideoPlan, audio| {
+        run_ffmpeg_guarded(ctx, &standard_args(input, output, plan, audio), input, Stage::Video, duration, guard)
+    };
+    match encode(plan, audio) {
         Err(e) if e.is_retryable() && plan.hwaccel.is_some() => {
             let hw = plan.hwaccel.take().unwrap_or_default();
             ctx.events.emit(&Event::Warning {
                 input: Some(input.to_path_buf()),
                 message: format!("hardware decoding ({hw}) failed: {e}; falling back to software decoding"),
             });
-            encode_standard(ctx, input, output, plan, &[], duration).map(|()| false)
+            encode(plan, &[]).map(|()| false)
         }
         r => r.map(|()| !audio.is_empty()),
     }

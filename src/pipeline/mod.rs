@@ -13,7 +13,9 @@ use crate::analysis::{self, Analysis};
 use crate::breaker::{Breaker, THRESHOLD, Verdict};
 use crate::cancel::Cancel;
 use crate::config::Settings;
+use crate::discover::Found;
 use crate::encode::Ctx;
+use crate::encode::guard::SizeGuard;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSink, Stage};
 use crate::job::JobInfo;
@@ -22,7 +24,7 @@ use crate::plan::{self, EncodePlan};
 use crate::summary::{BatchSummary, FileSummary};
 use crate::tools::Toolbox;
 use output::{OutputSlots, same_file};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Attempts of one step (an ffmpeg run) before the file fails.
@@ -54,86 +56,98 @@ impl Pipeline<'_> {
     /// Encodes every input in order; a failed file does not stop the others
     /// unless the setup keeps failing (see [`crate::breaker`]) or the run is
     /// cancelled.
-    pub fn run_batch(&self, inputs: &[PathBuf], output_dir: &Path) -> BatchSummary {
+    pub fn run_batch(&self, jobs: &[Found], output_dir: &Path) -> BatchSummary {
         let started = Instant::now();
-        self.events.emit(&Event::BatchStarted { files: inputs.to_vec(), output_dir: output_dir.to_path_buf() });
+        let files = jobs.iter().map(|j| j.input.clone()).collect();
+        self.events.emit(&Event::BatchStarted { files, output_dir: output_dir.to_path_buf() });
         let mut summary = BatchSummary::default();
         let mut breaker = Breaker::new(Duration::from_secs(self.settings.processing.breaker_reset.into()));
-        for (i, input) in inputs.iter().enumerate() {
-            let verdict = loop {
-                match breaker.next(Instant::now()) {
-                    Verdict::Wait(d) if !self.cancel.is_cancelled() => {
-                        std::thread::sleep(d.min(Duration::from_millis(500)));
-                    }
-                    v => break v,
-                }
-            };
-            if self.cancel.is_cancelled() || verdict == Verdict::Stop {
-                summary.not_started.extend(inputs[i..].iter().cloned());
-                if verdict == Verdict::Stop {
-                    self.events.emit(&Event::Warning {
-                        input: None,
-                        message: format!(
-                            "the trial file failed too; stopping the batch ({} file(s) not started). \
-                             Check the errors above: the setup, not the files, is at fault.",
-                            inputs.len() - i
-                        ),
-                    });
-                }
+        for (i, job) in jobs.iter().enumerate() {
+            if !self.breaker_allows(&mut breaker, jobs.len() - i) {
+                summary.not_started.extend(jobs[i..].iter().map(|j| j.input.clone()));
                 break;
             }
-            match self.encode_file(input, output_dir, i + 1, inputs.len()) {
-                Ok(Outcome::Encoded(s)) => {
-                    breaker.success();
-                    self.events.emit(&Event::FileComplete { summary: s.clone() });
-                    summary.files.push(s);
-                }
-                Ok(Outcome::Skipped(reason)) => {
-                    // A skip tries no tool: it says nothing about the setup.
-                    self.events.emit(&Event::FileSkipped {
-                        input: input.clone(),
-                        output: OutputSlots::new(input, output_dir, &self.settings.temp_dir()).output,
-                        reason,
-                    });
-                    summary.skipped.push(input.clone());
-                }
-                Err(e) => {
-                    let cancelled = matches!(e, Error::Cancelled { .. });
-                    if !cancelled && e.is_environmental(input) {
-                        breaker.failure(Instant::now());
-                        if breaker.is_open() && i + 1 < inputs.len() {
-                            self.events.emit(&Event::Warning {
-                                input: None,
-                                message: format!(
-                                    "{THRESHOLD} files in a row failed for reasons that point at the setup \
-                                     (tools, disk), not at the files; waiting {} s, then trying one more",
-                                    self.settings.processing.breaker_reset
-                                ),
-                            });
-                        }
-                    } else if !cancelled {
-                        // The file's own fault: the setup works.
-                        breaker.success();
-                    }
-                    let kept = match &e {
-                        Error::Validation { kept, .. } => kept.clone(),
-                        _ => None,
-                    };
-                    self.events.emit(&Event::FileFailed { input: input.clone(), error: e.to_string(), kept });
-                    summary.failed.push((input.clone(), e.to_string()));
-                }
-            }
+            self.run_one(job, i + 1, jobs.len(), &mut breaker, &mut summary);
         }
         summary.finish(started.elapsed().as_secs_f64());
         self.events.emit(&Event::BatchComplete { summary: summary.clone() });
         summary
     }
 
-    /// Encodes one file into `output_dir`: its steps, in order.
-    pub fn encode_file(&self, input: &Path, output_dir: &Path, index: usize, total: usize) -> Result<Outcome> {
-        let started = Instant::now();
+    /// Waits while the circuit breaker is open; false when the run was
+    /// cancelled or the breaker stopped it (saying so, with the `left`
+    /// files not started).
+    pub fn breaker_allows(&self, breaker: &mut Breaker, left: usize) -> bool {
+        let verdict = loop {
+            match breaker.next(Instant::now()) {
+                Verdict::Wait(d) if !self.cancel.is_cancelled() => {
+                    std::thread::sleep(d.min(Duration::from_millis(500)))
+                }
+                v => break v,
+            }
+        };
+        if verdict == Verdict::Stop {
+            self.events.emit(&Event::Warning {
+                input: None,
+                message: format!(
+                    "the trial file failed too; stopping the batch ({left} file(s) not started). \
+                     Check the errors above: the setup, not the files, is at fault."
+                ),
+            });
+        }
+        !self.cancel.is_cancelled() && verdict != Verdict::Stop
+    }
+
+    /// Encodes `job` (file `index` of `total`), tells the user how it ended,
+    /// and records that in `summary` and `breaker`.
+    pub fn run_one(&self, job: &Found, index: usize, total: usize, breaker: &mut Breaker, summary: &mut BatchSummary) {
+        let input = &job.input;
+        match self.encode_file(job, index, total) {
+            Ok(Outcome::Encoded(s)) => {
+                breaker.success();
+                self.events.emit(&Event::FileComplete { summary: s.clone() });
+                summary.files.push(s);
+            }
+            Ok(Outcome::Skipped(reason)) => {
+                // A skip tries no tool: it says nothing about the setup.
+                self.events.emit(&Event::FileSkipped { input: input.clone(), output: job.output.clone(), reason });
+                summary.skipped.push(input.clone());
+            }
+            Err(e) => {
+                let cancelled = matches!(e, Error::Cancelled { .. });
+                if !cancelled && e.is_environmental(input) {
+                    breaker.failure(Instant::now());
+                    if breaker.is_open() && index < total {
+                        self.events.emit(&Event::Warning {
+                            input: None,
+                            message: format!(
+                                "{THRESHOLD} files in a row failed for reasons that point at the setup \
+                                 (tools, disk), not at the files; waiting {} s, then trying one more",
+                                self.settings.processing.breaker_reset
+                            ),
+                        });
+                    }
+                } else if !cancelled {
+                    // The file's own fault: the setup works.
+                    breaker.success();
+                }
+                let kept = match &e {
+                    Error::Validation { kept, .. } => kept.clone(),
+                    _ => None,
+                };
+                self.events.emit(&Event::FileFailed { input: input.clone(), error: e.to_string(), kept });
+                summary.failed.push((input.clone(), e.to_string()));
+            }
+        }
+    }
+
+    /// Encodes one rip into its output: its steps, in order.
+    pub fn encode_file(&self, job: &Found, index: usize, total: usize) -> Result<Outcome> {
+        let (input, started) = (job.input.as_path(), Instant::now());
         let sampler = crate::report::resources::Sampler::start(self.cancel);
-        let slots = OutputSlots::new(input, output_dir, &self.settings.temp_dir());
+        let slots = OutputSlots::new(&job.output, &self.settings.temp_dir());
+        let output_dir = job.output.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
         let output = slots.output.clone();
         self.events.emit(&Event::FileStarted { index, total, input: input.to_path_buf(), output: output.clone() });
         if same_file(input, &output) {
@@ -168,19 +182,24 @@ impl Pipeline<'_> {
         // output needs room for an encode (at most about half the source).
         space::require(work.root(), analysis.size_bytes + analysis.size_bytes / 2)?;
         space::require(output_dir, analysis.size_bytes / 2)?;
+        let guard = self.size_guard(&analysis, &plan);
         let result = self
             .make(&analysis, &plan, &work, &slots.partial)
             .and_then(|()| unchanged(input, &identity))
+            .and_then(|()| within(&guard, input, &slots.partial))
             .and_then(|()| self.accept(&analysis, &slots));
         if let Err(e) = result {
             let _ = std::fs::remove_file(&slots.partial);
-            if !matches!(e, Error::Validation { .. }) {
+            if !matches!(e, Error::Validation { .. } | Error::OutputTooLarge { .. }) {
                 let kept = work.root().display();
                 self.warn(input, format!("finished work is kept in {kept}; run the same command again to resume"));
             }
             return Err(e);
         }
         work.remove(self.settings.processing.keep_logs)?;
+        for failed in crate::discover::copy_sidecars(&job.sidecars, input, &output) {
+            self.warn(input, format!("sidecar file not copied: {failed}"));
+        }
         let mut summary = FileSummary::new(
             input.to_path_buf(),
             output.clone(),
@@ -250,6 +269,15 @@ impl Pipeline<'_> {
             detail: String::new(),
         });
         Ok(a)
+    }
+}
+
+/// Ok when the finished output at `partial` is within `guard`'s limit.
+fn within(guard: &SizeGuard, input: &Path, partial: &Path) -> Result<()> {
+    let size = std::fs::metadata(partial).map_err(Error::io("read", partial))?.len();
+    match guard.limit() {
+        Some(limit) if size > limit => Err(guard.error(input, size, 1.0)),
+        _ => Ok(()),
     }
 }
 

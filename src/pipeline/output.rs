@@ -29,11 +29,12 @@ pub struct OutputSlots {
 }
 
 impl OutputSlots {
-    /// The slots of `input`'s output in `output_dir`, its lock under `temp_dir`.
-    pub fn new(input: &Path, output_dir: &Path, temp_dir: &Path) -> OutputSlots {
-        let output = output_dir.join(input.file_name().unwrap_or_default());
-        let key = std::fs::canonicalize(output_dir)
-            .unwrap_or_else(|_| output_dir.to_path_buf())
+    /// The slots of the output `output`, its lock under `temp_dir`.
+    pub fn new(output: &Path, temp_dir: &Path) -> OutputSlots {
+        let output = output.to_path_buf();
+        let dir = output.parent().unwrap_or(Path::new("."));
+        let key = std::fs::canonicalize(dir)
+            .unwrap_or_else(|_| dir.to_path_buf())
             .join(output.file_name().unwrap_or_default());
         let lock =
             temp_dir.join("locks").join(format!("{:016x}.lock", crate::hash::fnv1a(key.to_string_lossy().as_bytes())));
@@ -145,7 +146,7 @@ mod tests {
 
     #[test]
     fn temporary_names_never_end_in_mkv() {
-        let s = OutputSlots::new(Path::new("/in/My Film.mkv"), Path::new("/o"), Path::new("/t"));
+        let s = OutputSlots::new(Path::new("/o/My Film.mkv"), Path::new("/t"));
         assert_eq!(s.output, Path::new("/o/My Film.mkv"));
         assert_eq!(s.partial, Path::new("/o/.My Film.mkv.drapto-partial"));
         assert_eq!(s.failed, Path::new("/o/My Film.mkv.failed"));

@@ -7,6 +7,7 @@ use super::{MAX_ATTEMPTS, Pipeline};
 use crate::analysis::Analysis;
 use crate::analysis::audio::AudioPlan;
 use crate::encode;
+use crate::encode::guard::SizeGuard;
 use crate::error::Result;
 use crate::events::{Event, Stage};
 use crate::job::WorkDir;
@@ -72,9 +73,10 @@ impl Pipeline<'_> {
         let video_done = self.reusable(&stages, input, "video", || self.whole_video(analysis, &video));
         let pending: Vec<&Track> =
             tracks.iter().filter(|t| !self.reusable(&stages, input, &t.key, || self.whole_audio(&t.file))).collect();
+        let guard = self.size_guard(analysis, plan);
         let mut beside = false;
         if !video_done {
-            beside = self.video(analysis, plan, work, &video, &pending)?;
+            beside = self.video(analysis, plan, work, &video, &pending, &guard)?;
             stages.finish("video")?;
         }
         for t in pending {
@@ -90,6 +92,17 @@ impl Pipeline<'_> {
         self.stage(input, Stage::Mux, String::new(), |_| {
             mux::mux(&ctx, &self.tools.mkvtoolnix, analysis, &inputs, partial)
         })
+    }
+
+    /// The largest output `analysis`'s rip may have, the audio of `plan`
+    /// estimated from its bitrates.
+    pub(super) fn size_guard(&self, analysis: &Analysis, plan: &EncodePlan) -> SizeGuard {
+        let kbps: u32 = plan.audio.iter().map(|a| a.bitrate_kbps).sum();
+        SizeGuard {
+            source_bytes: analysis.size_bytes,
+            ratio: self.settings.processing.max_output_ratio,
+            other_bytes: (f64::from(kbps) * 1000.0 / 8.0 * analysis.duration) as u64,
+        }
     }
 
     /// Whether step `key` was finished by an earlier run and its `file` is
@@ -126,10 +139,12 @@ impl Pipeline<'_> {
         work: &WorkDir,
         out: &Path,
         pending: &[&Track],
+        guard: &SizeGuard,
     ) -> Result<bool> {
         let (ctx, input) = (self.ctx(), analysis.input.as_path());
         if let Some(params) = &plan.chunked {
-            encode::chunked::encode(&ctx, self.cluster, analysis, &plan.video, params, work, out)?;
+            let film = encode::chunked::Film { analysis, video: &plan.video, params, cluster: self.cluster, guard };
+            encode::chunked::encode(&ctx, film, work, out)?;
             return Ok(false);
         }
         let mut video_plan = plan.video.clone();
@@ -145,7 +160,7 @@ impl Pipeline<'_> {
             // (retries) encode the video alone, so that an audio fault
             // cannot cost more than one video encode.
             let audio = if attempt == 1 { &audio[..] } else { &[] };
-            encode::video::encode_with_fallback(&ctx, input, out, &mut video_plan, audio, analysis.duration)
+            encode::video::encode_with_fallback(&ctx, input, out, &mut video_plan, audio, analysis.duration, guard)
         })
     }
 

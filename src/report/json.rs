@@ -16,13 +16,17 @@ struct Envelope<'a> {
     event: &'a Event,
 }
 
+/// `event` as one JSON line (without the newline), stamped now.
+pub fn line(event: &Event) -> String {
+    let env = Envelope { time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true), event };
+    serde_json::to_string(&env).expect("events serialize")
+}
+
 impl<W: Write + Send> EventSink for JsonLines<W> {
     fn emit(&self, event: &Event) {
-        let env = Envelope { time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true), event };
-        if let Ok(line) = serde_json::to_string(&env) {
-            let mut w = self.0.lock().expect("json writer lock");
-            let _ = writeln!(w, "{line}");
-            let _ = w.flush();
-        }
+        let line = line(event);
+        let mut w = self.0.lock().expect("json writer lock");
+        let _ = writeln!(w, "{line}");
+        let _ = w.flush();
     }
 }

@@ -107,6 +107,9 @@ impl EventSink for LogEvents {
                 Some(i) => tracing::warn!("{}: {message}", i.display()),
                 None => tracing::warn!("{message}"),
             },
+            Event::Queue { waiting, settling } => {
+                tracing::info!("Queue: {} waiting, {} settling", waiting.len(), settling.len())
+            }
             Event::BatchComplete { summary } => tracing::info!(
                 "Batch complete: {} encoded, {} skipped, {} failed, {} not started",
                 summary.files.len(),

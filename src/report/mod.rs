@@ -4,8 +4,10 @@
 pub mod file_report;
 pub mod json;
 pub mod log;
+pub mod notify;
 pub mod resources;
 pub mod retention;
+pub mod status;
 pub mod terminal;
 
 pub use crate::units::{count, format_bytes, format_duration};

@@ -353,6 +353,13 @@ impl EventSink for Terminal {
                 self.error(&state, error);
             }
             Event::Warning { message, .. } => self.warn(&state, message),
+            Event::Queue { waiting, settling } => {
+                if normal {
+                    let next = waiting.first().map(|p| format!("; next: {}", name(p))).unwrap_or_default();
+                    let text = format!("  queue: {} waiting, {} settling{next}", waiting.len(), settling.len());
+                    self.print(&state, &text);
+                }
+            }
             Event::BatchComplete { summary } => {
                 let text = final_summary(summary);
                 self.print(&state, &text);

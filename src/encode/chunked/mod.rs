@@ -40,6 +40,7 @@ pub use segment_job::{ProbeRecord, SegmentResult, Survey, run_segment, sample_ra
 
 use super::Ctx;
 use crate::analysis::Analysis;
+use crate::encode::guard::SizeGuard;
 use crate::error::{Error, ProcessFailure, Result};
 use crate::events::SegmentStep;
 use crate::job::WorkDir;
@@ -157,18 +158,23 @@ pub struct ChunkedReport {
     pub params: ChunkedParams,
 }
 
+/// What the chunked path encodes, and how.
+#[derive(Clone, Copy)]
+pub struct Film<'a> {
+    pub analysis: &'a Analysis,
+    pub video: &'a VideoPlan,
+    pub params: &'a ChunkedParams,
+    /// The hosts that share the encodes (none: this machine's workers).
+    pub cluster: Option<&'a remote::Cluster>,
+    /// The largest output allowed.
+    pub guard: &'a SizeGuard,
+}
+
 /// Encodes the video of `analysis` into `output` the chunked way: the film
 /// is cut, an earlier run's finished segments are kept, the segments still
 /// to do are surveyed (slope allocation) and encoded, then appended.
-pub fn encode(
-    ctx: &Ctx,
-    cluster: Option<&remote::Cluster>,
-    analysis: &Analysis,
-    video: &VideoPlan,
-    params: &ChunkedParams,
-    work: &WorkDir,
-    output: &Path,
-) -> Result<ChunkedReport> {
+pub fn encode(ctx: &Ctx, film: Film, work: &WorkDir, output: &Path) -> Result<ChunkedReport> {
+    let Film { analysis, video, params, cluster, guard } = film;
     let (input, started) = (analysis.input.as_path(), Instant::now());
     let scratch = work.root().join("working");
     let layout = Layout::build(ctx, input, video.decimation_cycle, params, &scratch)?;
@@ -193,7 +199,7 @@ pub fn encode(
     };
     let allocation = (!surveys.is_empty())
         .then(|| Mutex::new(allocate::plan_from_surveys(params, &layout.segments, &surveys, &state.results)));
-    let encodes = Encodes { ctx, cluster, root: work.root(), jobs: &jobs, layout: &layout, surveys, allocation };
+    let encodes = Encodes { ctx, cluster, guard, root: work.root(), jobs: &jobs, layout: &layout, surveys, allocation };
     encodes.run(todo, &mut state)?;
     let results = state.into_results(layout.segments.len(), input)?;
     assemble::append(ctx, input, &results, output, layout.total_frames())?;
@@ -208,6 +214,7 @@ struct Encodes<'a> {
     ctx: &'a Ctx<'a>,
     /// The hosts that share the encodes (none: this machine's workers).
     cluster: Option<&'a remote::Cluster>,
+    guard: &'a SizeGuard,
     /// The job's work folder.
     root: &'a Path,
     jobs: &'a Jobs<'a>,
@@ -335,8 +342,27 @@ impl Encodes<'_> {
                 }
             }
             self.progress(state, queue, pace)?;
+            if failure.is_none() {
+                failure = self.check_size(state).err();
+                if failure.is_some() {
+                    queue.stop();
+                }
+            }
         }
         failure.map_or(Ok(()), Err)
+    }
+
+    /// Err when the finished segments project an output over the guard's
+    /// limit.
+    fn check_size(&self, state: &ResumeState) -> Result<()> {
+        let frames: usize = state.results.values().map(|r| r.frames).sum();
+        let bytes: u64 = state.results.values().map(|r| r.bytes).sum();
+        let fraction = frames as f64 / self.layout.total_frames().max(1) as f64;
+        let projected = (bytes as f64 / fraction.max(1e-9)) as u64;
+        if self.guard.over(projected, fraction) {
+            return Err(self.guard.error(self.jobs.input(), projected, fraction));
+        }
+        Ok(())
     }
 
     /// Writes and shows how far the stage is; `pace`: when this run's

@@ -1,0 +1,80 @@
+//! `drapto status [--json]`: what every drapto here is doing or did, read
+//! from the temporary folder: the watch queues, the file being encoded
+//! with its stage, progress and ETA, and the last results.
+
+use super::Session;
+use crate::error::Result;
+use crate::report::status::{self, RunStatus};
+use crate::units::format_duration;
+use crate::watch::{QueueFile, State};
+
+/// Prints the status; returns the exit code.
+pub fn run(session: &Session) -> Result<i32> {
+    let temp = session.loaded.settings.temp_dir();
+    let runs = status::all(&temp);
+    let queues = queues(&temp);
+    let mut last: Vec<&status::Result> = runs.iter().flat_map(|r| &r.last).collect();
+    last.sort_by(|a, b| b.at.cmp(&a.at));
+    last.truncate(10);
+    if session.json {
+        let running: Vec<&RunStatus> = runs.iter().filter(|r| status::is_running(r)).collect();
+        let json = serde_json::json!({ "running": running, "queues": queues, "last": last });
+        println!("{json}");
+        return Ok(0);
+    }
+    let running: Vec<&RunStatus> = runs.iter().filter(|r| status::is_running(r)).collect();
+    if running.is_empty() {
+        println!("No drapto is running.");
+    }
+    for r in running {
+        match &r.current {
+            Some(c) => println!(
+                "drapto (pid {}): encoding {}\n  {} {:.0}%{}\n  → {}",
+                r.pid,
+                c.input.display(),
+                c.stage,
+                c.percent,
+                c.eta_seconds.map(|e| format!(", ETA {}", format_duration(e))).unwrap_or_default(),
+                c.output.display()
+            ),
+            None => println!("drapto (pid {}): idle, since {}", r.pid, r.updated_at),
+        }
+    }
+    for q in &queues {
+        let of = |want: &dyn Fn(&State) -> bool| -> Vec<String> {
+            q.files.iter().filter(|(_, e)| want(&e.state)).map(|(p, _)| p.display().to_string()).collect()
+        };
+        let waiting = of(&|s| *s == State::Waiting);
+        let settling = of(&|s| *s == State::Settling);
+        let failed = of(&|s| matches!(s, State::Failed { .. }));
+        println!("Queue of {} → {}:", q.library.display(), q.output.display());
+        println!(
+            "  {} waiting, {} settling, {} failed (retried once changed)",
+            waiting.len(),
+            settling.len(),
+            failed.len()
+        );
+        for (label, list) in [("waiting", &waiting), ("settling", &settling), ("failed", &failed)] {
+            for p in list.iter() {
+                println!("    {label:<8} {p}");
+            }
+        }
+    }
+    if !last.is_empty() {
+        println!("Last results:");
+        for r in last {
+            println!("  {} {:<8} {}: {}", r.at, r.outcome, r.input.display(), r.detail);
+        }
+    }
+    Ok(0)
+}
+
+/// Every watch queue under `temp`.
+fn queues(temp: &std::path::Path) -> Vec<QueueFile> {
+    std::fs::read_dir(crate::watch::folder(temp))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .collect()
+}

@@ -1,0 +1,162 @@
+//! `drapto watch -i LIBRARY -o OUT`: encodes what the library holds, then
+//! each new or replaced rip once it is complete, until stopped. The queue
+//! ([`crate::watch::Queue`]) survives restarts; file-system events wake the
+//! loop, and it looks at the whole library every `watch.poll` seconds
+//! anyway (network shares send no events).
+
+use super::Session;
+use super::encode::{folders, prepare, prune_history};
+use crate::cli::WatchArgs;
+use crate::discover::{Filters, Found, discover};
+use crate::error::Result;
+use crate::events::{Event, EventSink};
+use crate::pipeline::Pipeline;
+use crate::summary::BatchSummary;
+use crate::tools::Tools;
+use crate::watch::{Queue, State, now};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Runs the service; returns the exit code.
+pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
+    let settings = &session.loaded.settings;
+    let (library, output) = folders(args.input.as_ref(), args.output.as_ref(), settings)?;
+    let library = std::path::absolute(&library).map_err(crate::Error::io("resolve", &library))?;
+    let filters = Filters::of(&settings.input)?;
+    prune_history(settings);
+    let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    let toolbox = tools.toolbox()?;
+    let events = session.events();
+    let cluster = prepare(&tools, &toolbox, &output, events.as_ref(), session)?;
+    let pipeline = Pipeline {
+        settings,
+        tools: &toolbox,
+        cluster: cluster.as_ref(),
+        events: events.as_ref(),
+        cancel: &session.cancel,
+    };
+    let settle = Duration::from_secs(settings.watch.settle.into());
+    let mut queue = Queue::open(&settings.temp_dir(), &library, &output, settle);
+    let (wake, woken) = mpsc::channel::<()>();
+    let _watcher = watch_events(&library, wake, events.as_ref());
+    let mut service = Service { pipeline: &pipeline, events: events.as_ref(), summary: BatchSummary::default() };
+    let mut breaker = crate::breaker::Breaker::new(Duration::from_secs(settings.processing.breaker_reset.into()));
+    let mut shown = (Vec::new(), Vec::new());
+    while !session.cancel.is_cancelled() {
+        let found = match discover(&library, &output, &filters) {
+            Ok(d) => d.found,
+            Err(e) => {
+                service.warn(format!("the library cannot be read ({e}); looking again later"));
+                Vec::new()
+            }
+        };
+        for gone in queue.observe(&found, now()) {
+            service.warn(format!("{}: deleted or renamed; dropped from the queue", gone.display()));
+        }
+        let waiting = queue.ready(now());
+        queue.save()?;
+        service.show_queue(&queue, &waiting, &mut shown);
+        if let Some(job) = waiting.first().and_then(|p| found.iter().find(|f| &f.input == p)) {
+            if !pipeline.breaker_allows(&mut breaker, waiting.len()) {
+                return Ok(if session.cancel.is_cancelled() { 130 } else { 1 });
+            }
+            let state = service.encode(job, &mut breaker, waiting.len());
+            if session.cancel.is_cancelled() {
+                break;
+            }
+            queue.finished(&job.input, state);
+            queue.save()?;
+            continue;
+        }
+        service.idle();
+        let wait = queue.next_settled(now()).unwrap_or(u64::MAX).min(settings.watch.poll.into());
+        sleep_until_woken(&woken, Duration::from_secs(wait), &session.cancel);
+    }
+    Ok(session.cancel.signal().map_or(0, |s| 128 + s))
+}
+
+/// The watch loop's view of the pipeline.
+struct Service<'a> {
+    pipeline: &'a Pipeline<'a>,
+    events: &'a dyn EventSink,
+    /// What was done since the queue last ran empty.
+    summary: BatchSummary,
+}
+
+impl Service<'_> {
+    fn warn(&self, message: String) {
+        self.events.emit(&Event::Warning { input: None, message });
+    }
+
+    /// Encodes `job`, the first of `waiting`; returns how it ended.
+    fn encode(&mut self, job: &Found, breaker: &mut crate::breaker::Breaker, waiting: usize) -> State {
+        let failed = self.summary.failed.len();
+        let index = self.summary.files.len() + self.summary.skipped.len() + failed + 1;
+        self.pipeline.run_one(job, index, index + waiting - 1, breaker, &mut self.summary);
+        match self.summary.failed.get(failed) {
+            Some((_, error)) => State::Failed { error: error.clone() },
+            None => State::Encoded,
+        }
+    }
+
+    /// The queue ran empty: when anything was done since it last did, the
+    /// summary goes out (and the "all done" notification with it).
+    fn idle(&mut self) {
+        let s = &mut self.summary;
+        if s.files.is_empty() && s.failed.is_empty() && s.skipped.is_empty() {
+            return;
+        }
+        let mut done = std::mem::take(s);
+        done.finish(done.files.iter().map(|f| f.encode_seconds).sum());
+        self.events.emit(&Event::BatchComplete { summary: done });
+    }
+
+    /// Tells the user about the queue when it changed.
+    fn show_queue(
+        &self,
+        queue: &Queue,
+        waiting: &[std::path::PathBuf],
+        shown: &mut (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>),
+    ) {
+        let settling: Vec<_> =
+            queue.file.files.iter().filter(|(_, e)| e.state == State::Settling).map(|(p, _)| p.clone()).collect();
+        if (waiting, &settling[..]) != (&shown.0[..], &shown.1[..]) {
+            *shown = (waiting.to_vec(), settling.clone());
+            self.events.emit(&Event::Queue { waiting: waiting.to_vec(), settling });
+        }
+    }
+}
+
+/// File-system events under `library` wake the loop; where the system
+/// sends none (or the watch cannot start), only the regular look remains.
+fn watch_events(library: &Path, wake: mpsc::Sender<()>, events: &dyn EventSink) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
+        let _ = wake.send(());
+    });
+    match watcher.and_then(|mut w| w.watch(library, notify::RecursiveMode::Recursive).map(|()| w)) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            let message = format!(
+                "no file-system events from {} ({e}): looking at it every watch.poll seconds",
+                library.display()
+            );
+            events.emit(&Event::Warning { input: None, message });
+            None
+        }
+    }
+}
+
+/// Sleeps `wait`, or until a file-system event (plus a second for the
+/// burst it belongs to), or until the run is stopped.
+fn sleep_until_woken(woken: &mpsc::Receiver<()>, wait: Duration, cancel: &crate::cancel::Cancel) {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline && !cancel.is_cancelled() {
+        if woken.recv_timeout(Duration::from_millis(200)).is_ok() {
+            std::thread::sleep(Duration::from_secs(1));
+            while woken.try_recv().is_ok() {}
+            return;
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! Finding the work: the rips an input names (a file, a folder, a whole
+//! library tree walked recursively, symlinks followed without loops), each
+//! with the output path that keeps its place in the tree, and every other
+//! file with the reason it is not one. The first stage of the flow.
+
+use crate::config::InputSettings;
+use crate::error::{Error, Result};
+use globset::{GlobBuilder, GlobMatcher};
+use std::path::{Path, PathBuf};
+
+/// A rip to encode and where its output goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    /// Its sidecar files (subtitles, .nfo, posters), when asked to copy them.
+    pub sidecars: Vec<PathBuf>,
+}
+
+/// Why a file is not encoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Skip {
+    Hidden,
+    /// A name that a download or a writer uses while it is unfinished.
+    Unfinished,
+    /// Its name does not match `input.file_pattern`.
+    Pattern,
+    TooSmall {
+        size: u64,
+        min: u64,
+    },
+    TooLarge {
+        size: u64,
+        max: u64,
+    },
+    /// Another process holds it open for writing (a ripper still at work).
+    BeingWritten(String),
+    /// It could not be read (a broken link, a link loop, no permission).
+    Unreadable(String),
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::Hidden => f.write_str("hidden"),
+            Skip::Unfinished => f.write_str("an unfinished download or a temporary name"),
+            Skip::Pattern => f.write_str("does not match input.file_pattern"),
+            Skip::TooSmall { size, min } => write!(f, "{size} bytes, below input.min_size ({min})"),
+            Skip::TooLarge { size, max } => write!(f, "{size} bytes, above input.max_size ({max})"),
+            Skip::BeingWritten(who) => write!(f, "still being written ({who})"),
+            Skip::Unreadable(why) => write!(f, "cannot be read: {why}"),
+        }
+    }
+}
+
+/// Everything found under an input.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub found: Vec<Found>,
+    pub skipped: Vec<(PathBuf, Skip)>,
+}
+
+/// Name endings of unfinished files (browsers, torrent clients, rsync's
+/// own are hidden) and of drapto's own work beside its outputs.
+const UNFINISHED: &[&str] =
+    &[".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".!qb", ".drapto-partial", ".failed"];
+
+/// Sidecar endings copied beside an output.
+const SIDECARS: &[&str] =
+    &["srt", "ass", "ssa", "sub", "idx", "sup", "vtt", "nfo", "jpg", "jpeg", "png", "webp", "tbn"];
+
+/// Folder pictures that media servers read (`poster.jpg`, `fanart.png`…).
+const FOLDER_PICTURES: &[&str] = &["poster", "fanart", "folder", "cover", "banner", "clearlogo", "landscape"];
+
+/// The compiled `input.file_pattern` (case-insensitive).
+pub fn pattern(glob: &str) -> std::result::Result<GlobMatcher, String> {
+    GlobBuilder::new(glob)
+        .case_insensitive(true)
+        .literal_separator(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| format!("\"{glob}\" is not a valid pattern: {e}"))
+}
+
+/// What counts as a rip.
+pub struct Filters {
+    pattern: GlobMatcher,
+    /// The pattern names folders too (it holds a `/`): matched against the
+    /// path below the input folder, else against the file name.
+    on_path: bool,
+    min_size: Option<u64>,
+    max_size: Option<u64>,
+    sidecars: bool,
+}
+
+impl Filters {
+    pub fn of(s: &InputSettings) -> Result<Filters> {
+        let pattern = pattern(&s.file_pattern).map_err(|message| {
+            Error::Config(crate::error::ConfigError { origin: crate::origin::Origin::Default, message })
+        })?;
+        Ok(Filters {
+            pattern,
+            on_path: s.file_pattern.contains('/'),
+            min_size: s.min_size.map(|b| b.0),
+            max_size: s.max_size.map(|b| b.0),
+            sidecars: s.copy_sidecars,
+        })
+    }
+
+    /// Why the file `relative` (below the input folder) of `size` bytes is
+    /// not a rip, if it is not.
+    fn reject(&self, relative: &Path, size: u64) -> Option<Skip> {
+        let name = relative.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
+        if name.starts_with('.') {
+            return Some(Skip::Hidden);
+        }
+        if UNFINISHED.iter().any(|u| name.ends_with(u)) {
+            return Some(Skip::Unfinished);
+        }
+        let matched = if self.on_path { self.pattern.is_match(relative) } else { self.pattern.is_match(&name) };
+        if !matched {
+            return Some(Skip::Pattern);
+        }
+        if let Some(min) = self.min_size.filter(|m| size < *m) {
+            return Some(Skip::TooSmall { size, min });
+        }
+        if let Some(max) = self.max_size.filter(|m| size > *m) {
+            return Some(Skip::TooLarge { size, max });
+        }
+        None
+    }
+}
+
+/// The rips `input` names, with their outputs under `output_dir`: a file is
+/// taken as it is; a folder is walked, the output folder (when it lies
+/// inside) and hidden folders left out, each rip's output at its path
+/// below the input folder.
+pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Discovery> {
+    let meta = std::fs::metadata(input).map_err(Error::io("read", input))?;
+    // Absolute (symlinks kept): a name like "-x.mkv" can never pass for an
+    // option of a child program, whatever the working directory.
+    let input = &std::path::absolute(input).map_err(Error::io("resolve", input))?;
+    let mut d = Discovery::default();
+    if meta.is_file() {
+        let output = output_dir.join(input.file_name().unwrap_or_default());
+        let sidecars = if filters.sidecars { sidecars_of(input) } else { vec![] };
+        d.found.push(Found { input: input.clone(), output, sidecars });
+        return Ok(d);
+    }
+    let skip_dir = std::fs::canonicalize(output_dir).ok();
+    let walk = walkdir::WalkDir::new(input).follow_links(true).sort_by_file_name().into_iter().filter_entry(|e| {
+        let hidden = e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.') && e.file_type().is_dir();
+        let is_output =
+            e.file_type().is_dir() && skip_dir.is_some() && std::fs::canonicalize(e.path()).ok() == skip_dir;
+        !hidden && !is_output
+    });
+    for entry in walk {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| input.clone());
+                d.skipped.push((path, Skip::Unreadable(e.to_string())));
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let relative = entry.path().strip_prefix(input).unwrap_or(entry.path());
+        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        if let Some(why) = filters.reject(relative, size) {
+            d.skipped.push((entry.path().to_path_buf(), why));
+            continue;
+        }
+        let sidecars = if filters.sidecars { sidecars_of(entry.path()) } else { vec![] };
+        d.found.push(Found { input: entry.path().to_path_buf(), output: output_dir.join(relative), sidecars });
+    }
+    Ok(d)
+}
+
+/// `d` without the rips another process is still writing (where the
+/// system can tell), which move to the skipped ones.
+pub fn leave_out_unfinished(d: &mut Discovery) {
+    let (ready, busy): (Vec<Found>, Vec<Found>) = std::mem::take(&mut d.found)
+        .into_iter()
+        .partition(|f| crate::platform::writers_of(&f.input).is_none_or(|w| w.is_empty()));
+    for f in busy {
+        let who = crate::platform::writers_of(&f.input).unwrap_or_default();
+        let names: Vec<String> = who.iter().map(|w| format!("{} (pid {})", w.name, w.pid)).collect();
+        d.skipped.push((f.input, Skip::BeingWritten(format!("open for writing by {}", names.join(", ")))));
+    }
+    d.found = ready;
+}
+
+/// The sidecar files of the rip `path`: beside it, named after it
+/// (`Heat (1995).en.srt`, `Heat (1995).nfo`, `Heat (1995)-poster.jpg`), and
+/// the folder's own pictures.
+pub fn sidecars_of(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) else { return vec![] };
+    let stem = stem.to_string_lossy().to_lowercase();
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    let mut out: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p != path && p.is_file())
+        .filter(|p| {
+            let name = p.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
+            let ext = p.extension().unwrap_or_default().to_string_lossy().to_lowercase();
+            let base = p.file_stem().unwrap_or_default().to_string_lossy().to_lowercase();
+            SIDECARS.contains(&ext.as_str()) && (name.starts_with(&stem) || FOLDER_PICTURES.contains(&base.as_str()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Copies `sidecars` beside `output` (keeping their names, the rip's
+/// stem replaced by the output's), each through a temporary name; one that
+/// is already there with the same size is left alone. Returns what could
+/// not be copied.
+pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<String> {
+    let (Some(dir), Some(stem), Some(out_stem)) = (output.parent(), input.file_stem(), output.file_stem()) else {
+        return vec![];
+    };
+    let (stem, out_stem) = (stem.to_string_lossy(), out_stem.to_string_lossy());
+    let mut failed = Vec::new();
+    for s in sidecars {
+        let name = s.file_name().unwrap_or_default().to_string_lossy();
+        let name = match name.strip_prefix(stem.as_ref()) {
+            Some(rest) => format!("{out_stem}{rest}"),
+            None => name.into_owned(),
+        };
+        let to = dir.join(&name);
+        let size = std::fs::metadata(s).map(|m| m.len()).ok();
+        if std::fs::metadata(&to).map(|m| m.len()).ok() == size {
+            continue;
+        }
+        let tmp = dir.join(format!(".{name}.drapto-partial"));
+        if let Err(e) = std::fs::copy(s, &tmp).and_then(|_| std::fs::rename(&tmp, &to)) {
+            let _ = std::fs::remove_file(&tmp);
+            failed.push(format!("{}: {e}", s.display()));
+        }
+    }
+    failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ByteSize;
+
+    fn write(root: &Path, rel: &str, bytes: usize) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, vec![0u8; bytes]).unwrap();
+    }
+
+    fn filters(min: Option<u64>, copy: bool) -> Filters {
+        let s = InputSettings { min_size: min.map(ByteSize), copy_sidecars: copy, ..InputSettings::default() };
+        Filters::of(&s).unwrap()
+    }
+
+    #[test]
+    fn a_library_tree_gives_its_rips_with_mirrored_outputs_and_says_why_not_the_rest() {
+        let t = tempfile::tempdir().unwrap();
+        let lib = t.path().join("lib");
+        write(&lib, "Movies/Heat (1995)/Heat (1995).mkv", 5000);
+        write(&lib, "Movies/Heat (1995)/Heat (1995).en.srt", 10);
+        write(&lib, "Movies/Heat (1995)/Extras/Trailer.mkv", 100);
+        write(&lib, "TV/The Wire/Season 01/S01E01.MKV", 5000);
+        write(&lib, "TV/The Wire/Season 01/S01E02.mkv.part", 5000);
+        write(&lib, "TV/.hidden/x.mkv", 5000);
+        write(&lib, ".DS_Store", 10);
+        write(&lib, "encodes/Old.mkv", 5000);
+        let out = lib.join("encodes");
+        let d = discover(&lib, &out, &filters(Some(1000), false)).unwrap();
+        let found: Vec<(String, String)> = d
+            .found
+            .iter()
+            .map(|f| {
+                (
+                    f.input.strip_prefix(&lib).unwrap().display().to_string(),
+                    f.output.strip_prefix(&out).unwrap().display().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("Movies/Heat (1995)/Heat (1995).mkv".to_string(), "Movies/Heat (1995)/Heat (1995).mkv".to_string()),
+                ("TV/The Wire/Season 01/S01E01.MKV".into(), "TV/The Wire/Season 01/S01E01.MKV".into()),
+            ]
+        );
+        let why = |rel: &str| d.skipped.iter().find(|(p, _)| p.ends_with(rel)).map(|(_, w)| w.clone());
+        assert_eq!(why("Extras/Trailer.mkv"), Some(Skip::TooSmall { size: 100, min: 1000 }));
+        assert_eq!(why("S01E02.mkv.part"), Some(Skip::Unfinished));
+        assert_eq!(why("Heat (1995).en.srt"), Some(Skip::Pattern));
+        assert_eq!(why(".DS_Store"), Some(Skip::Hidden));
+        assert_eq!(why("x.mkv"), None, "hidden folders are not walked");
+        assert_eq!(why("Old.mkv"), None, "nor is the output folder");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_followed_without_loops() {
+        let t = tempfile::tempdir().unwrap();
+        let lib = t.path().join("lib");
+        write(&t.path().join("elsewhere"), "Film.mkv", 10);
+        write(&lib, "a/A.mkv", 10);
+        std::os::unix::fs::symlink(t.path().join("elsewhere"), lib.join("linked")).unwrap();
+        std::os::unix::fs::symlink(&lib, lib.join("a/loop")).unwrap();
+        let d = discover(&lib, &t.path().join("out"), &filters(None, false)).unwrap();
+        let names: Vec<String> =
+            d.found.iter().map(|f| f.input.strip_prefix(&lib).unwrap().display().to_string()).collect();
+        assert_eq!(names, ["a/A.mkv", "linked/Film.mkv"]);
+        assert!(
+            d.skipped.iter().any(|(_, w)| matches!(w, Skip::Unreadable(m) if m.contains("loop"))),
+            "{:?}",
+            d.skipped
+        );
+    }
+
+    #[test]
+    fn sidecars_are_found_and_copied_under_the_outputs_name() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "in/Heat.mkv", 10);
+        write(t.path(), "in/Heat.en.srt", 3);
+        write(t.path(), "in/Heat.nfo", 4);
+        write(t.path(), "in/poster.jpg", 5);
+        write(t.path(), "in/Other.nfo", 6);
+        let d = discover(&t.path().join("in"), &t.path().join("out"), &filters(None, true)).unwrap();
+        let f = &d.found[0];
+        let names: Vec<_> = f.sidecars.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["Heat.en.srt", "Heat.nfo", "poster.jpg"]);
+        std::fs::create_dir_all(t.path().join("out")).unwrap();
+        assert!(copy_sidecars(&f.sidecars, &f.input, &f.output).is_empty());
+        for n in ["Heat.en.srt", "Heat.nfo", "poster.jpg"] {
+            assert!(t.path().join("out").join(n).exists(), "{n}");
+        }
+    }
+
+    #[test]
+    fn a_pattern_with_folders_matches_the_path() {
+        let s = InputSettings { file_pattern: "Movies/**/*.mkv".into(), ..InputSettings::default() };
+        let f = Filters::of(&s).unwrap();
+        assert!(f.reject(Path::new("Movies/Heat/Heat.mkv"), 1).is_none());
+        assert_eq!(f.reject(Path::new("TV/x.mkv"), 1), Some(Skip::Pattern));
+        assert!(pattern("[").is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! Notifications: word when a file is finished (sizes, reduction, time,
+//! the measured VMAF on the chunked path) or fails (the one-line cause),
+//! and when a batch or the watch queue is done; to ntfy, to a webhook (the
+//! event as the `--json` stream has it), and to a command. Delivery runs on
+//! a thread of its own, with time-outs and retries: it never holds up an
+//! encode, and a delivery that fails is one warning in the log. The ntfy
+//! token is sent, never printed.
+
+use crate::config::NotifySettings;
+use crate::events::{Event, EventSink};
+use crate::units::{format_bytes, format_duration};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// One notification: the event's JSON, its kind, its file, and the words
+/// a person reads.
+#[derive(Debug, Clone)]
+pub struct Note {
+    pub kind: &'static str,
+    pub file: Option<PathBuf>,
+    pub title: String,
+    pub message: String,
+    /// The event as one `--json` line.
+    pub json: String,
+}
+
+/// The notifier: an [`EventSink`] that hands notifications to its thread.
+pub struct Notifier {
+    tx: Mutex<Option<mpsc::Sender<Note>>>,
+    worker: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Per file: frames and frame-weighted VMAF of its measured segments.
+    vmaf: Mutex<BTreeMap<PathBuf, (f64, f64)>>,
+    timeout: Duration,
+}
+
+impl Notifier {
+    /// A notifier for `settings`, `None` when no target is set.
+    pub fn new(settings: &NotifySettings) -> Option<Notifier> {
+        if settings.ntfy.is_none() && settings.webhook.is_none() && settings.command.is_none() {
+            return None;
+        }
+        let (tx, rx) = mpsc::channel::<Note>();
+        let s = settings.clone();
+        let worker = std::thread::spawn(move || {
+            for note in rx {
+                deliver(&s, &note);
+            }
+        });
+        Some(Notifier {
+            tx: Mutex::new(Some(tx)),
+            worker: Mutex::new(Some(worker)),
+            vmaf: Mutex::new(BTreeMap::new()),
+            timeout: Duration::from_secs(settings.timeout.into()),
+        })
+    }
+
+    /// Waits for the notifications still to go, at most one delivery's
+    /// time-out: a server that hangs delays drapto's exit by no more.
+    pub fn finish(&self) {
+        drop(self.tx.lock().expect("notifier").take());
+        let Some(worker) = self.worker.lock().expect("notifier").take() else { return };
+        let deadline = Instant::now() + self.timeout;
+        while !worker.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if worker.is_finished() {
+            let _ = worker.join();
+        } else {
+            tracing::warn!("notifications still undelivered at exit were dropped (the server did not answer)");
+        }
+    }
+
+    fn send(&self, note: Note) {
+        if let Some(tx) = self.tx.lock().expect("notifier").as_ref() {
+            let _ = tx.send(note);
+        }
+    }
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl EventSink for Notifier {
+    fn emit(&self, event: &Event) {
+        if let Event::SegmentComplete { input, frames, measured_vmaf: Some(v), .. } = event {
+            let mut m = self.vmaf.lock().expect("vmaf");
+            let e = m.entry(input.clone()).or_default();
+            e.0 += *frames as f64;
+            e.1 += *frames as f64 * v;
+            return;
+        }
+        let vmaf = |input: &PathBuf| {
+            self.vmaf.lock().expect("vmaf").remove(input).filter(|(f, _)| *f > 0.0).map(|(f, s)| s / f)
+        };
+        if let Some(note) = note_of(event, vmaf) {
+            self.send(note);
+        }
+    }
+}
+
+/// The notification of `event`, when it is one worth sending; `vmaf`
+/// gives a finished file's measured mean VMAF.
+pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Option<Note> {
+    let json = crate::report::json::line(event);
+    let name = |p: &PathBuf| p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let (kind, file, title, message) = match event {
+        Event::FileComplete { summary: s } => {
+            let vmaf = vmaf(&s.input).map(|v| format!(", VMAF {v:.2}")).unwrap_or_default();
+            let message = format!(
+                "{} → {} ({:.1}% smaller) in {}{vmaf}",
+                format_bytes(s.input_bytes),
+                format_bytes(s.output_bytes),
+                s.reduction_percent,
+                format_duration(s.encode_seconds)
+            );
+            ("file_complete", Some(s.input.clone()), format!("Encoded {}", name(&s.input)), message)
+        }
+        Event::FileFailed { input, error, .. } => {
+            ("file_failed", Some(input.clone()), format!("Failed: {}", name(input)), error.clone())
+        }
+        Event::BatchComplete { summary: s } => {
+            let message = format!(
+                "{} encoded, {} skipped, {} failed; {} → {} in {}",
+                s.files.len(),
+                s.skipped.len(),
+                s.failed.len(),
+                format_bytes(s.total_input_bytes),
+                format_bytes(s.total_output_bytes),
+                format_duration(s.total_seconds)
+            );
+            ("batch_complete", None, "drapto: all done".to_string(), message)
+        }
+        _ => return None,
+    };
+    Some(Note { kind, file, title, message, json })
+}
+
+/// Sends `note` to every target, each tried up to `retries` times.
+fn deliver(s: &NotifySettings, note: &Note) {
+    let timeout = Duration::from_secs(s.timeout.into());
+    let agent = ureq::AgentBuilder::new().timeout_connect(timeout).timeout(timeout).build();
+    if let Some(url) = &s.ntfy {
+        retried(s, "ntfy", || {
+            let mut r = agent
+                .post(url)
+                .set("Title", &note.title)
+                .set("Priority", &s.ntfy_priority)
+                .set("Tags", &s.ntfy_tags.join(","));
+            if let Some(t) = &s.ntfy_token {
+                r = r.set("Authorization", &format!("Bearer {t}"));
+            }
+            r.send_string(&note.message).map(|_| ()).map_err(describe)
+        });
+    }
+    if let Some(url) = &s.webhook {
+        retried(s, "webhook", || {
+            agent
+                .post(url)
+                .set("Content-Type", "application/json")
+                .send_string(&note.json)
+                .map(|_| ())
+                .map_err(describe)
+        });
+    }
+    if let Some(cmd) = &s.command {
+        retried(s, "command", || run_command(cmd, note, timeout));
+    }
+}
+
+/// An HTTP failure in words (the URL's host and status, never headers).
+fn describe(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Status(code, r) => format!("the server answered {code} {}", r.status_text()),
+        ureq::Error::Transport(t) => t.kind().to_string(),
+    }
+}
+
+/// Tries `f` up to `retries` times, waiting 1, 2, 4… s between; the last
+/// failure is one warning in the log.
+fn retried(s: &NotifySettings, target: &str, mut f: impl FnMut() -> Result<(), String>) {
+    let mut wait = Duration::from_secs(1);
+    for attempt in 1..=s.retries.max(1) {
+        match f() {
+            Ok(()) => return,
+            Err(e) if attempt == s.retries.max(1) => {
+                tracing::warn!("notification to {target} not delivered after {attempt} tries: {e}");
+            }
+            Err(_) => {
+                std::thread::sleep(wait);
+                wait *= 2;
+            }
+        }
+    }
+}
+
+/// Runs the notification command with the event on its stdin, killing it
+/// after `timeout`.
+fn run_command(cmd: &str, note: &Note, timeout: Duration) -> Result<(), String> {
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .env("DRAPTO_EVENT", note.kind)
+        .env("DRAPTO_FILE", note.file.as_deref().unwrap_or(std::path::Path::new("")))
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not start: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = writeln!(stdin, "{}", note.json);
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("it ended with {status}")),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("it took more than {} s", timeout.as_secs()));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::FileSummary;
+
+    #[test]
+    fn finished_and_failed_files_and_the_batch_are_worth_a_note() {
+        let s = FileSummary::new("/r/Heat.mkv".into(), "/o/Heat.mkv".into(), 4_000_000, 1_000_000, 65.0, 60.0, None);
+        let n = note_of(&Event::FileComplete { summary: s }, |_| Some(93.456)).unwrap();
+        assert_eq!(n.kind, "file_complete");
+        assert_eq!(n.title, "Encoded Heat.mkv");
+        assert!(n.message.contains("75.0% smaller") && n.message.contains("VMAF 93.46"), "{}", n.message);
+        let json: serde_json::Value = serde_json::from_str(&n.json).unwrap();
+        assert_eq!(json["event"], "file_complete");
+        let failed =
+            Event::FileFailed { input: "/r/x.mkv".into(), error: "/r/x.mkv: has no video stream".into(), kept: None };
+        assert_eq!(note_of(&failed, |_| None).unwrap().message, "/r/x.mkv: has no video stream");
+        let step = Event::Warning { input: None, message: "x".into() };
+        assert!(note_of(&step, |_| None).is_none());
+    }
+}

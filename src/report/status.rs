@@ -1,0 +1,208 @@
+//! The run's status, for `drapto status` (no daemon protocol: a file): each
+//! encode or watch run keeps `<temp_dir>/status/<pid>.json` up to date with
+//! the file it is encoding (stage, progress, ETA) and its last results.
+
+use crate::events::{Event, EventSink};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Results kept per run.
+const LAST: usize = 20;
+/// Status files kept (the newest).
+const RUNS_KEPT: usize = 20;
+/// Progress is written at most this often.
+const EVERY: Duration = Duration::from_secs(2);
+
+/// One run's status file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunStatus {
+    pub pid: u32,
+    pub started_at: String,
+    pub updated_at: String,
+    /// False once the run ended.
+    pub running: bool,
+    pub current: Option<Current>,
+    pub last: Vec<Result>,
+}
+
+/// The file being encoded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Current {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub started_at: String,
+    pub stage: String,
+    pub percent: f64,
+    pub eta_seconds: Option<f64>,
+}
+
+/// How a file ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Result {
+    pub input: PathBuf,
+    /// "encoded", "failed" or "skipped".
+    pub outcome: String,
+    pub detail: String,
+    pub at: String,
+}
+
+/// The folder of the status files.
+pub fn folder(temp_dir: &Path) -> PathBuf {
+    temp_dir.join("status")
+}
+
+/// Keeps this run's status file.
+pub struct StatusWriter {
+    path: PathBuf,
+    state: Mutex<(RunStatus, Instant)>,
+}
+
+impl StatusWriter {
+    pub fn new(temp_dir: &Path) -> StatusWriter {
+        let dir = folder(temp_dir);
+        let _ = std::fs::create_dir_all(&dir);
+        prune(&dir);
+        let now = crate::job::state::now();
+        let status = RunStatus {
+            pid: std::process::id(),
+            started_at: now.clone(),
+            updated_at: now,
+            running: true,
+            ..Default::default()
+        };
+        let w = StatusWriter {
+            path: dir.join(format!("{}.json", std::process::id())),
+            state: Mutex::new((status, Instant::now())),
+        };
+        w.write(&mut w.state.lock().expect("status"));
+        w
+    }
+
+    fn write(&self, s: &mut (RunStatus, Instant)) {
+        s.0.updated_at = crate::job::state::now();
+        s.1 = Instant::now();
+        let _ = crate::job::state::write_atomic(&self.path, &s.0);
+    }
+}
+
+impl Drop for StatusWriter {
+    fn drop(&mut self) {
+        let mut s = self.state.lock().expect("status");
+        s.0.running = false;
+        s.0.current = None;
+        let s = &mut *s;
+        s.0.updated_at = crate::job::state::now();
+        let _ = crate::job::state::write_atomic(&self.path, &s.0);
+    }
+}
+
+impl EventSink for StatusWriter {
+    fn emit(&self, event: &Event) {
+        let mut s = self.state.lock().expect("status");
+        let now = crate::job::state::now();
+        let mut done = |input: &Path, outcome: &str, detail: String| {
+            s.0.current = None;
+            s.0.last.push(Result { input: input.to_path_buf(), outcome: outcome.into(), detail, at: now.clone() });
+            let excess = s.0.last.len().saturating_sub(LAST);
+            s.0.last.drain(..excess);
+        };
+        match event {
+            Event::FileStarted { input, output, .. } => {
+                let c = Current {
+                    input: input.clone(),
+                    output: output.clone(),
+                    started_at: now.clone(),
+                    ..Default::default()
+                };
+                s.0.current = Some(c);
+            }
+            Event::StageStarted { stage, .. } => {
+                if let Some(c) = s.0.current.as_mut() {
+                    c.stage = stage.label();
+                    c.percent = 0.0;
+                    c.eta_seconds = None;
+                }
+            }
+            Event::Progress { percent, eta_seconds, .. } => {
+                if let Some(c) = s.0.current.as_mut() {
+                    c.percent = *percent;
+                    c.eta_seconds = *eta_seconds;
+                }
+                if s.1.elapsed() < EVERY {
+                    return;
+                }
+            }
+            Event::FileComplete { summary } => done(
+                &summary.input,
+                "encoded",
+                format!("{} (reduction {:.1}%)", summary.output.display(), summary.reduction_percent),
+            ),
+            Event::FileFailed { input, error, .. } => done(input, "failed", error.clone()),
+            Event::FileSkipped { input, reason, .. } => done(input, "skipped", reason.clone()),
+            _ => return,
+        }
+        self.write(&mut s);
+    }
+}
+
+/// Removes all but the newest [`RUNS_KEPT`] status files of ended runs.
+fn prune(dir: &Path) {
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .filter(|(_, p)| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let excess = files.len().saturating_sub(RUNS_KEPT);
+    for (_, p) in files.into_iter().take(excess) {
+        if read(&p).is_some_and(|s| !is_running(&s)) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A status file.
+pub fn read(path: &Path) -> Option<RunStatus> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Whether the run of `s` is still running (its process is alive).
+pub fn is_running(s: &RunStatus) -> bool {
+    s.running && nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.pid as i32), None).is_ok()
+}
+
+/// Every status file under `temp_dir`, newest first.
+pub fn all(temp_dir: &Path) -> Vec<RunStatus> {
+    let mut runs: Vec<RunStatus> =
+        std::fs::read_dir(folder(temp_dir)).into_iter().flatten().flatten().filter_map(|e| read(&e.path())).collect();
+    runs.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Stage;
+
+    #[test]
+    fn the_file_being_encoded_and_the_results_are_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let w = StatusWriter::new(t.path());
+        let input = PathBuf::from("/lib/a.mkv");
+        w.emit(&Event::FileStarted { index: 1, total: 2, input: input.clone(), output: "/o/a.mkv".into() });
+        w.emit(&Event::StageStarted { input: input.clone(), stage: Stage::Video, detail: String::new() });
+        let runs = all(t.path());
+        assert_eq!(runs.len(), 1);
+        assert!(is_running(&runs[0]));
+        assert_eq!(runs[0].current.as_ref().unwrap().stage, "video");
+        w.emit(&Event::FileFailed { input: input.clone(), error: "bad".into(), kept: None });
+        drop(w);
+        let runs = all(t.path());
+        assert!(!is_running(&runs[0]) && runs[0].current.is_none());
+        assert_eq!(runs[0].last[0].outcome, "failed");
+    }
+}

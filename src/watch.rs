@@ -1,0 +1,222 @@
+//! The watched library's queue: every rip seen, whether it is still
+//! settling (its size and time changed less than `watch.settle` ago, or a
+//! writer holds it open), waiting its turn, encoded, or failed. Kept in a
+//! file of its own under the temporary folder and written at every change,
+//! so that a restart (after a crash, a SIGKILL, a reboot) continues where
+//! the queue was: nothing finished is encoded again, and a failed rip is
+//! tried again only once it changes.
+
+use crate::discover::Found;
+use crate::error::Result;
+use crate::job::state::{self, STATE_VERSION};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where a rip stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum State {
+    /// Seen changing recently, or still open for writing.
+    Settling,
+    /// Complete; waiting its turn.
+    Waiting,
+    Encoded,
+    /// Failed; tried again only once the file changes.
+    Failed {
+        error: String,
+    },
+}
+
+/// One rip of the library.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub size: u64,
+    pub mtime_ns: u128,
+    /// When this size and time were first seen (seconds since the epoch).
+    pub since: u64,
+    #[serde(flatten)]
+    pub state: State,
+}
+
+/// The queue file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueFile {
+    pub version: u32,
+    /// Which library into which output folder (the state's fingerprint).
+    pub fingerprint: String,
+    pub library: PathBuf,
+    pub output: PathBuf,
+    pub updated_at: String,
+    pub files: BTreeMap<PathBuf, Entry>,
+}
+
+/// The queue of one library, and its file.
+#[derive(Debug)]
+pub struct Queue {
+    path: PathBuf,
+    settle: Duration,
+    pub file: QueueFile,
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The queue files live here.
+pub fn folder(temp_dir: &Path) -> PathBuf {
+    temp_dir.join("watch")
+}
+
+fn identity(path: &Path) -> Option<(u64, u128)> {
+    let m = std::fs::metadata(path).ok()?;
+    let mtime = m.modified().ok()?.duration_since(UNIX_EPOCH).ok()?.as_nanos();
+    Some((m.len(), mtime))
+}
+
+impl Queue {
+    /// The queue of `library` into `output`, as a run before left it (a
+    /// missing or unreadable file: empty).
+    pub fn open(temp_dir: &Path, library: &Path, output: &Path, settle: Duration) -> Queue {
+        let key = serde_json::json!({"library": library, "output": output});
+        let fingerprint = crate::hash::fingerprint(&key);
+        let path = folder(temp_dir).join(format!("{fingerprint}.json"));
+        let file = state::load::<QueueFile>(&path, &fingerprint).unwrap_or_else(|_| QueueFile {
+            version: STATE_VERSION,
+            fingerprint,
+            library: library.to_path_buf(),
+            output: output.to_path_buf(),
+            updated_at: state::now(),
+            files: BTreeMap::new(),
+        });
+        Queue { path, settle, file }
+    }
+
+    /// Writes the queue down.
+    pub fn save(&mut self) -> Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(crate::Error::io("create folder", dir))?;
+        }
+        self.file.updated_at = state::now();
+        state::write_atomic(&self.path, &self.file)
+    }
+
+    /// Takes in what a look at the library `found` at `now`: a new rip, or
+    /// one whose size or time changed (a replaced rip, a failed one that
+    /// was fixed), settles anew; one that is gone leaves the queue. Returns
+    /// what left, for the log.
+    pub fn observe(&mut self, found: &[Found], now: u64) -> Vec<PathBuf> {
+        let seen: BTreeMap<&Path, &Found> = found.iter().map(|f| (f.input.as_path(), f)).collect();
+        let gone: Vec<PathBuf> = self.file.files.keys().filter(|p| !seen.contains_key(p.as_path())).cloned().collect();
+        for p in &gone {
+            self.file.files.remove(p);
+        }
+        for f in found {
+            let Some((size, mtime_ns)) = identity(&f.input) else { continue };
+            match self.file.files.get_mut(&f.input) {
+                Some(e) if e.size == size && e.mtime_ns == mtime_ns => {}
+                _ => {
+                    // Unchanged since its modification time: a rip that was
+                    // there before the watch started is ready at once.
+                    let since = now.min((mtime_ns / 1_000_000_000) as u64);
+                    let e = Entry { size, mtime_ns, since, state: State::Settling };
+                    self.file.files.insert(f.input.clone(), e);
+                }
+            }
+        }
+        gone
+    }
+
+    /// Rips that settled by `now` (unchanged for the settle time, and no
+    /// writer holding them open where the system tells) join the waiting
+    /// ones; returns every waiting rip, oldest change first.
+    pub fn ready(&mut self, now: u64) -> Vec<PathBuf> {
+        let settle = self.settle.as_secs();
+        for (path, e) in self.file.files.iter_mut() {
+            let quiet = now.saturating_sub(e.since) >= settle;
+            let unwritten = crate::platform::writers_of(path).is_none_or(|w| w.is_empty());
+            if e.state == State::Settling && quiet && unwritten {
+                e.state = State::Waiting;
+            }
+        }
+        let mut waiting: Vec<(&PathBuf, &Entry)> =
+            self.file.files.iter().filter(|(_, e)| e.state == State::Waiting).collect();
+        waiting.sort_by_key(|(p, e)| (e.since, (*p).clone()));
+        waiting.into_iter().map(|(p, _)| p.clone()).collect()
+    }
+
+    /// Seconds until the next settling rip may be ready (`None`: none settles).
+    pub fn next_settled(&self, now: u64) -> Option<u64> {
+        let settle = self.settle.as_secs();
+        self.file
+            .files
+            .values()
+            .filter(|e| e.state == State::Settling)
+            .map(|e| (e.since + settle).saturating_sub(now).max(1))
+            .min()
+    }
+
+    /// Records how `path` ended (unless it changed meanwhile: then it
+    /// settles anew).
+    pub fn finished(&mut self, path: &Path, state: State) {
+        let current = identity(path);
+        if let Some(e) = self.file.files.get_mut(path) {
+            if current == Some((e.size, e.mtime_ns)) {
+                e.state = state;
+            } else {
+                e.state = State::Settling;
+            }
+        }
+    }
+
+    /// How many rips settle and wait.
+    pub fn counts(&self) -> (usize, usize) {
+        let of = |s: &State| self.file.files.values().filter(|e| &e.state == s).count();
+        (of(&State::Settling), of(&State::Waiting))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(p: &Path) -> Found {
+        Found { input: p.to_path_buf(), output: PathBuf::from("/o").join(p.file_name().unwrap()), sidecars: vec![] }
+    }
+
+    #[test]
+    fn a_rip_waits_once_it_settled_and_a_failure_waits_for_a_change() {
+        let t = tempfile::tempdir().unwrap();
+        let rip = t.path().join("a.mkv");
+        std::fs::write(&rip, b"12345").unwrap();
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(60));
+        let at = now();
+        q.observe(&[found(&rip)], at);
+        let ready_at = |d| at + d;
+        assert!(q.ready(ready_at(30)).is_empty(), "still settling");
+        assert_eq!(q.next_settled(ready_at(30)), Some(30));
+        assert_eq!(q.ready(ready_at(61)), vec![rip.clone()]);
+        q.finished(&rip, State::Failed { error: "bad".into() });
+        q.save().unwrap();
+
+        // A restart continues the queue: the failure is not retried...
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(60));
+        q.observe(&[found(&rip)], ready_at(100));
+        assert!(q.ready(ready_at(1000)).is_empty());
+        // ...until the file changes.
+        std::fs::write(&rip, b"123456").unwrap();
+        let changed = now();
+        q.observe(&[found(&rip)], changed);
+        assert_eq!(q.counts(), (1, 0));
+        assert_eq!(q.ready(changed + 100), vec![rip.clone()]);
+        // A rip that was there, unchanged, long before is ready at once.
+        let mut q2 = Queue::open(&t.path().join("other"), t.path(), Path::new("/o"), Duration::from_secs(60));
+        q2.observe(&[found(&rip)], changed + 1000);
+        assert_eq!(q2.ready(changed + 1000), vec![rip.clone()]);
+        // A rip that is gone leaves the queue.
+        assert_eq!(q.observe(&[], changed + 200), vec![rip]);
+        assert!(q.file.files.is_empty());
+    }
+}
