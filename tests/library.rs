@@ -1,0 +1,276 @@
+//! drapto in charge of a library: a nested tree with what real libraries
+//! hold besides rips encodes exactly its rips, to mirrored paths; an output
+//! that would outgrow its rip stops early; notifications reach a real HTTP
+//! server on the loopback address (and a dead one delays nothing).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+fn put(root: &Path, rel: &str, from: &Path) -> PathBuf {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::copy(from, &p).unwrap();
+    p
+}
+
+fn write(root: &Path, rel: &str, bytes: &[u8]) -> PathBuf {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// Every file under `dir`, relative, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path().strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_nested_library_encodes_exactly_its_rips_to_mirrored_paths() {
+    let t = tempfile::tempdir().unwrap();
+    let lib = t.path().join("lib");
+    let film = simple_clip("small.mkv", "320x240", 2); // about 200 KB
+    let extra = simple_clip("batch_good.mkv", "160x120", 1); // about 55 KB
+    let heat = put(&lib, "Movies/Heat (1995)/Heat (1995).mkv", &film);
+    put(&lib, "Movies/Heat (1995)/Extras/Trailer.mkv", &extra);
+    write(&lib, "Movies/Heat (1995)/Heat (1995).en.srt", b"1\n00:00:00,000 --> 00:00:01,000\nHi\n");
+    write(&lib, "Movies/Heat (1995)/poster.jpg", b"not really a jpeg");
+    put(&lib, "TV/The Wire/Season 01/S01E01.mkv", &film);
+    put(&lib, "TV/The Wire/Season 01/S01E02.mkv.part", &film);
+    put(&lib, ".Trash/Old.mkv", &film);
+    write(&lib, "notes.txt", b"x");
+    // The output folder inside the library is never taken for part of it.
+    let out = lib.join("encodes");
+    put(&out, "Earlier/Encode.mkv", &film);
+    let before = fingerprint(&heat);
+    let flags = ["--min-size", "100KB", "--copy-sidecars"];
+
+    let o =
+        run(drapto(t.path()).args(["encode", "--json", "--dry-run", "-i"]).arg(&lib).arg("-o").arg(&out).args(flags));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = events(&o);
+    let action = |rel: &str| {
+        let l = lines.iter().find(|l| l["input"].as_str().unwrap().ends_with(rel)).unwrap_or_else(|| panic!("{rel}"));
+        (l["action"].as_str().unwrap().to_string(), l["reason"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(action("Heat (1995).mkv").0, "encode");
+    assert_eq!(action("S01E01.mkv").0, "encode");
+    assert!(action("Trailer.mkv").1.contains("below input.min_size"));
+    assert!(action("S01E02.mkv.part").1.contains("unfinished"));
+    assert!(action("notes.txt").1.contains("file_pattern"));
+    assert!(!lines.iter().any(|l| l["input"].as_str().unwrap().contains("Old.mkv")), "hidden folders are not walked");
+    assert!(!lines.iter().any(|l| l["input"].as_str().unwrap().contains("encodes")), "nor is the output folder");
+    assert!(!out.join("Movies").exists(), "a dry run encodes nothing");
+
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&lib).arg("-o").arg(&out).args(flags));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(fingerprint(&heat), before, "inputs are only read");
+    let outputs: Vec<String> = tree(&out).into_iter().filter(|p| !p.ends_with(".report.json")).collect();
+    assert_eq!(
+        outputs,
+        [
+            "Earlier/Encode.mkv",
+            "Movies/Heat (1995)/Heat (1995).en.srt",
+            "Movies/Heat (1995)/Heat (1995).mkv",
+            "Movies/Heat (1995)/poster.jpg",
+            "TV/The Wire/Season 01/S01E01.mkv",
+        ]
+    );
+    assert_eq!(streams(&ffprobe(&out.join("TV/The Wire/Season 01/S01E01.mkv")), "video")[0]["codec_name"], "av1");
+
+    // A rerun over the library skips every finished rip.
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&lib).arg("-o").arg(&out).args(flags));
+    assert!(o.status.success());
+    let ev = events(&o);
+    assert_eq!(ev.iter().filter(|e| e["event"] == "file_skipped").count(), 2);
+    assert!(!ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] == "video"));
+}
+
+/// 20 s of picture that AV1 cannot make small at a low CRF: its output is
+/// far more than 5% of the source.
+fn busy_clip() -> PathBuf {
+    fixture(
+        "library_busy.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=20",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=20",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "30",
+            "-c:a",
+            "aac",
+        ],
+    )
+}
+
+#[test]
+fn an_output_that_would_outgrow_its_rip_stops_early_and_leaves_nothing() {
+    let src = busy_clip();
+    let before = fingerprint(&src);
+    let mut paths = vec![vec!["--no-chunked", "--preset", "10"]];
+    if has_libvmaf() {
+        paths.push(vec!["--chunked", "--chunk-size", "4", "--preset", "12"]);
+    }
+    for args in paths {
+        let t = tempfile::tempdir().unwrap();
+        let o = run(drapto(t.path())
+            .env_remove("DRAPTO_MAX_OUTPUT_RATIO")
+            .args(["encode", "--json", "--max-output-ratio", "0.05", "-i"])
+            .arg(&src)
+            .arg("-o")
+            .arg(t.path().join("out"))
+            .args(&args));
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let ev = events(&o);
+        let failed = ev.iter().find(|e| e["event"] == "file_failed").expect("file_failed");
+        let msg = failed["error"].as_str().unwrap();
+        assert!(msg.contains("max_output_ratio 0.05") && msg.contains("the rip untouched"), "{msg}");
+        let percent: f64 = msg.split("stopped with ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+        assert!(percent < 100.0, "{args:?}: stopped only at the end: {msg}");
+        assert!(!ev.iter().any(|e| e["event"] == "stage_complete" && e["stage"]["kind"] == "video"), "{args:?}");
+        let left = tree(&t.path().join("out"));
+        assert!(left.iter().all(|f| f.ends_with(".report.json")), "{args:?}: {left:?}");
+        assert_eq!(fingerprint(&src), before);
+        let summary = ev.iter().find(|e| e["event"] == "batch_complete").unwrap();
+        assert!(summary["summary"]["failed"][0][1].as_str().unwrap().contains("max_output_ratio"));
+    }
+}
+
+/// A loopback HTTP server that records each request (path, headers, body)
+/// and answers 200, or, `hang`ing, reads it and never answers.
+/// The requests a server saw: path, head, body.
+type Requests = Arc<Mutex<Vec<(String, String, String)>>>;
+
+fn http_server(hang: bool) -> (String, Requests) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let len = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            let _ = reader.read_exact(&mut body);
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            s.lock().unwrap().push((path, head, String::from_utf8_lossy(&body).into_owned()));
+            if hang {
+                held.push(stream);
+            } else {
+                let mut stream = stream;
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn notifications_reach_ntfy_a_webhook_and_a_command_and_a_dead_server_delays_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("in");
+    put(&dir, "good.mkv", &simple_clip("small.mkv", "320x240", 2));
+    write(&dir, "broken.mkv", b"this is not a film\n");
+    let (url, seen) = http_server(false);
+    let said = t.path().join("command.txt");
+    let logs = t.path().join("logs");
+    let o = run(drapto(t.path())
+        .env("DRAPTO_NOTIFY_NTFY", format!("{url}/my-encodes"))
+        .env("DRAPTO_NOTIFY_NTFY_TOKEN", "tk_secret_123")
+        .env("DRAPTO_LOG_DIR", &logs)
+        .args(["encode", "--json", "-v", "--notify-webhook"])
+        .arg(format!("{url}/hook"))
+        .arg("--notify-command")
+        .arg(format!("echo \"$DRAPTO_EVENT $DRAPTO_FILE $(cat | head -c 30)\" >> '{}'", said.display()))
+        .arg("-i")
+        .arg(&dir)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert_eq!(o.status.code(), Some(1), "one file failed");
+    let seen = seen.lock().unwrap().clone();
+    let hooks: Vec<Value> =
+        seen.iter().filter(|(p, _, _)| p == "/hook").map(|(_, _, b)| serde_json::from_str(b).unwrap()).collect();
+    let kinds: Vec<&str> = hooks.iter().map(|h| h["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["file_failed", "file_complete", "batch_complete"], "the events as --json has them");
+    assert!(hooks[0]["error"].as_str().unwrap().contains("not a readable media file"));
+    assert!(hooks[1]["summary"]["output_bytes"].as_u64().unwrap() > 0);
+    let ntfy: Vec<&(String, String, String)> = seen.iter().filter(|(p, _, _)| p == "/my-encodes").collect();
+    assert_eq!(ntfy.len(), 3);
+    let good = ntfy.iter().find(|(_, h, _)| h.contains("Title: Encoded good.mkv")).expect("the finished file's note");
+    assert!(good.1.contains("Authorization: Bearer tk_secret_123"), "{}", good.1);
+    assert!(good.2.contains("smaller") || good.2.contains("→"), "{}", good.2);
+    let command = std::fs::read_to_string(&said).unwrap();
+    assert!(
+        command.contains("file_complete") && command.contains("good.mkv") && command.contains("{\"time\""),
+        "{command}"
+    );
+    // The token is sent, never shown or logged.
+    let log = tree(&logs).iter().map(|f| std::fs::read_to_string(logs.join(f)).unwrap()).collect::<String>();
+    for text in [stdout(&o), stderr(&o), log] {
+        assert!(!text.contains("tk_secret_123"));
+    }
+    let shown = run(drapto(t.path()).env("DRAPTO_NOTIFY_NTFY_TOKEN", "tk_secret_123").arg("config"));
+    assert!(!stdout(&shown).contains("tk_secret_123") && stdout(&shown).contains("notify.ntfy_token"));
+
+    // A server that hangs, and one that refuses: the file is encoded all
+    // the same, and each failed delivery is one warning in the log.
+    let (hanging, _) = http_server(true);
+    let refused = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let logs = t.path().join("logs2");
+    let o = run(drapto(t.path())
+        .env("DRAPTO_NOTIFY_WEBHOOK", format!("{hanging}/hook"))
+        .env("DRAPTO_NOTIFY_NTFY", format!("{refused}/topic"))
+        .env("DRAPTO_NOTIFY_TIMEOUT", "2")
+        .env("DRAPTO_NOTIFY_RETRIES", "1")
+        .env("DRAPTO_LOG_DIR", &logs)
+        .args(["encode", "--json", "-i"])
+        .arg(dir.join("good.mkv"))
+        .arg("-o")
+        .arg(t.path().join("out2")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(t.path().join("out2/good.mkv").exists());
+    let log = tree(&logs).iter().map(|f| std::fs::read_to_string(logs.join(f)).unwrap()).collect::<String>();
+    assert!(log.contains("notification to ntfy not delivered"), "{log}");
+}
