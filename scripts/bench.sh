@@ -22,6 +22,12 @@
 #                               GNU Parallel over `:` + this machine through a private
 #                               sshd on 127.0.0.1 (no cores added: the difference is
 #                               the overhead of distribution, per segment)
+#   scripts/bench.sh library    discovery over a generated library tree of 2,000 files (a few
+#                               real rips among extras, subtitles, .nfo and posters) with a
+#                               file pattern and size window: the dry run, the first run and
+#                               the rerun when every rip is encoded; then drapto watch: from
+#                               the moment a rip stops growing to the start of its encode,
+#                               at the default settle time (SETTLE to change it)
 # Environment: RUNS (default 3), PRESET (default 6, drapto's own; 8 runs in about half the
 # time), SECONDS_CLIP (clip length, default 60),
 # BENCH_DIR (default target/bench).
@@ -226,12 +232,60 @@ quality() {
     "${TARGET:-93}" "${LADDER:-24 28 32 36}" "${MODES:-slope target}"
 }
 
+library() {
+  local d=$dir/library; rm -rf "$d" "$DRAPTO_TEMP_DIR"; mkdir -p "$d/lib" "$d/out"
+  "$ffmpeg" -hide_banner -loglevel error -y -i .tools/footage/bikes.mp4 -t 2 -c:v libx264 -preset veryfast -an "$d/rip.mkv"
+  # 100 titles of 20 files each: 5 of them with a rip, the others extras.
+  for t in $(seq -w 100); do
+    local f="$d/lib/Movies/Title $t"; mkdir -p "$f/Extras"
+    for e in $(seq 1 14); do printf 'x%.0s' $(seq 1 64) > "$f/Extras/Featurette $e.mkv"; done
+    printf 'nfo' > "$f/Title $t.nfo"; printf 'jpg' > "$f/poster.jpg"; printf 'srt' > "$f/Title $t.en.srt"
+    printf 'x' > "$f/.hidden"; printf 'x' > "$f/Title $t.mkv.part"
+    if [ $((10#$t % 20)) -eq 0 ]; then cp "$d/rip.mkv" "$f/Title $t.mkv"; else printf 'tiny' > "$f/Title $t.mkv"; fi
+  done
+  local files; files=$(find "$d/lib" -type f | wc -l)
+  local flags=(--min-size 10KB --file-pattern '*.mkv' --preset 12 --no-chunked --max-output-ratio 0)
+  local dry first second
+  dry=$(timed "$drapto" encode -q --dry-run -i "$d/lib" -o "$d/out" "${flags[@]}")
+  first=$(timed "$drapto" encode -q -i "$d/lib" -o "$d/out" "${flags[@]}")
+  second=$(timed "$drapto" encode -q -i "$d/lib" -o "$d/out" "${flags[@]}")
+  printf '\n%s files, %s rips encoded\n' "$files" "$(find "$d/out" -name '*.mkv' | wc -l)"
+  printf '%-44s %s\n' "dry run (wall, CPU s)" "$dry" "first run, 5 rips encoded (wall, CPU s)" "$first" \
+    "rerun, every rip finished (wall, CPU s)" "$second"
+  # Watch: a rip written over 5 s; the time from its last write to its encode's start.
+  rm -rf "$d/wlib" "$d/wout"; mkdir -p "$d/wlib"
+  python3 - "$drapto" "$d/wlib" "$d/wout" "$d/rip.mkv" "${SETTLE:-120}" <<'PY'
+import json, subprocess, sys, time, threading
+drapto, lib, out, rip, settle = sys.argv[1:6]
+p = subprocess.Popen([drapto, "watch", "--json", "--settle", settle, "--preset", "12", "--no-chunked", "--max-output-ratio", "0", "-i", lib, "-o", out],
+                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+started = {}
+def read():
+    for line in p.stdout:
+        e = json.loads(line)
+        if e.get("event") == "file_started":
+            started["t"] = time.time()
+threading.Thread(target=read, daemon=True).start()
+time.sleep(2)
+data = open(rip, "rb").read()
+with open(f"{lib}/New.mkv", "wb") as f:
+    for i in range(5):
+        f.write(data[i * len(data) // 5:(i + 1) * len(data) // 5]); f.flush(); time.sleep(1)
+done = time.time()
+while "t" not in started and time.time() - done < int(settle) + 120:
+    time.sleep(0.1)
+p.terminate(); p.wait()
+print(f"watch, settle {settle} s: encode started {started.get('t', float('nan')) - done:.1f} s after the last write")
+PY
+}
+
 case ${1:-} in
+  library) library ;;
   overhead) overhead ;;
   rerun) rerun ;;
   analysis) analysis ;;
   chunked) chunked ;;
   distributed) distributed ;;
   quality) quality ;;
-  *) sed -n 2,25p "$0"; exit 2 ;;
+  *) sed -n 2,31p "$0"; exit 2 ;;
 esac

@@ -120,7 +120,7 @@ impl Queue {
                 _ => {
                     // Unchanged since its modification time: a rip that was
                     // there before the watch started is ready at once.
-                    let since = now.min((mtime_ns / 1_000_000_000) as u64);
+                    let since = now.min(mtime_ns.div_ceil(1_000_000_000) as u64);
                     let e = Entry { size, mtime_ns, since, state: State::Settling };
                     self.file.files.insert(f.input.clone(), e);
                 }
@@ -135,7 +135,8 @@ impl Queue {
     pub fn ready(&mut self, now: u64) -> Vec<PathBuf> {
         let settle = self.settle.as_secs();
         for (path, e) in self.file.files.iter_mut() {
-            let quiet = now.saturating_sub(e.since) >= settle;
+            // Whole seconds: strictly more, so never early.
+            let quiet = now.saturating_sub(e.since) > settle;
             let unwritten = crate::platform::writers_of(path).is_none_or(|w| w.is_empty());
             if e.state == State::Settling && quiet && unwritten {
                 e.state = State::Waiting;
@@ -154,7 +155,7 @@ impl Queue {
             .files
             .values()
             .filter(|e| e.state == State::Settling)
-            .map(|e| (e.since + settle).saturating_sub(now).max(1))
+            .map(|e| (e.since + settle + 1).saturating_sub(now).max(1))
             .min()
     }
 
@@ -196,7 +197,7 @@ mod tests {
         q.observe(&[found(&rip)], at);
         let ready_at = |d| at + d;
         assert!(q.ready(ready_at(30)).is_empty(), "still settling");
-        assert_eq!(q.next_settled(ready_at(30)), Some(30));
+        assert_eq!(q.next_settled(ready_at(30)), Some(31));
         assert_eq!(q.ready(ready_at(61)), vec![rip.clone()]);
         q.finished(&rip, State::Failed { error: "bad".into() });
         q.save().unwrap();
