@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# Installs everything drapto and its tests need on Debian 12 (idempotent):
+# Installs everything drapto and its tests need (idempotent). On macOS:
+#   - ffmpeg, mediainfo, mkvtoolnix, GNU Parallel and rsync from Homebrew, and
+#     a check that Homebrew's ffmpeg has everything drapto uses (it says what
+#     is missing, and how to get it: brew install ffmpeg-full);
+#   - real footage (scripts/fetch-footage.sh).
+# On Debian 12:
 #   - ffmpeg/ffprobe, mediainfo, mkvtoolnix from Debian (apt-get);
 #   - GNU Parallel, rsync, ssh client and server (distributed segment encodes
 #     and their tests, which run a private sshd on 127.0.0.1);
@@ -12,6 +17,35 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 IMAGEIO_FFMPEG_VERSION=0.8.1
+
+if [ "$(uname -s)" = Darwin ]; then
+  command -v brew >/dev/null || { echo "setup: Homebrew is needed (https://brew.sh), then run this again" >&2; exit 1; }
+  want=()
+  command -v ffprobe >/dev/null || want+=(ffmpeg)
+  command -v mediainfo >/dev/null || want+=(media-info)
+  command -v mkvmerge >/dev/null || want+=(mkvtoolnix)
+  command -v parallel >/dev/null || want+=(parallel)
+  command -v rsync >/dev/null || want+=(rsync)
+  if [ ${#want[@]} -gt 0 ]; then
+    echo "setup: installing ${want[*]} with brew" >&2
+    brew install "${want[@]}" >&2
+  fi
+  prefix=$(brew --prefix)
+  ffmpeg=$prefix/bin/ffmpeg
+  [ -x "$prefix/opt/ffmpeg-full/bin/ffmpeg" ] && ffmpeg=$prefix/opt/ffmpeg-full/bin/ffmpeg
+  missing=()
+  encoders=$("$ffmpeg" -hide_banner -encoders 2>/dev/null)
+  filters=$("$ffmpeg" -hide_banner -filters 2>/dev/null)
+  for e in libsvtav1 libopus; do grep -q " $e " <<<"$encoders" || missing+=("encoder $e"); done
+  for f in libvmaf cropdetect idet bwdif zscale; do grep -q " $f " <<<"$filters" || missing+=("filter $f"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: $ffmpeg lacks: ${missing[*]}; run: brew install ffmpeg-full (then this script again)" >&2
+    exit 1
+  fi
+  scripts/fetch-footage.sh
+  echo "$ffmpeg"
+  exit 0
+fi
 
 missing=()
 command -v ffprobe >/dev/null || missing+=(ffmpeg)

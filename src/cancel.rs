@@ -12,6 +12,9 @@ pub struct Cancel {
     groups: Arc<Mutex<Vec<i32>>>,
     /// The flag of the run this one stops part of (see [`Cancel::child`]).
     parent: Option<Arc<AtomicI32>>,
+    /// Where the running groups are written for the guard that kills them
+    /// if drapto is killed outright (see [`crate::guard`]).
+    groups_file: Arc<Mutex<Option<std::path::PathBuf>>>,
 }
 
 impl Cancel {
@@ -27,7 +30,12 @@ impl Cancel {
     /// A flag that stops one part of the run (one encode) on its own, and
     /// with the whole run when that is stopped; its children are the run's.
     pub fn child(&self) -> Cancel {
-        Cancel { signal: Arc::default(), groups: self.groups.clone(), parent: Some(self.signal.clone()) }
+        Cancel {
+            signal: Arc::default(),
+            groups: self.groups.clone(),
+            parent: Some(self.signal.clone()),
+            groups_file: self.groups_file.clone(),
+        }
     }
 
     /// The signal that asked to stop, if any (the run's first).
@@ -53,12 +61,32 @@ impl Cancel {
 
     /// Records a running child process group (see `tools::process`).
     pub fn register_group(&self, pgid: i32) {
-        self.groups.lock().expect("groups lock").push(pgid);
+        let mut g = self.groups.lock().expect("groups lock");
+        g.push(pgid);
+        self.write_groups(&g);
     }
 
     /// Forgets a finished child process group.
     pub fn unregister_group(&self, pgid: i32) {
-        self.groups.lock().expect("groups lock").retain(|g| *g != pgid);
+        let mut g = self.groups.lock().expect("groups lock");
+        g.retain(|x| *x != pgid);
+        self.write_groups(&g);
+    }
+
+    /// From now on, the running groups are kept in `path` too.
+    pub fn keep_groups_in(&self, path: std::path::PathBuf) {
+        *self.groups_file.lock().expect("groups file lock") = Some(path);
+        self.write_groups(&self.groups.lock().expect("groups lock"));
+    }
+
+    fn write_groups(&self, groups: &[i32]) {
+        if let Some(path) = self.groups_file.lock().expect("groups file lock").as_ref() {
+            let text: String = groups.iter().map(|g| format!("{g}\n")).collect();
+            let tmp = path.with_extension("tmp");
+            if std::fs::write(&tmp, text).is_ok() {
+                let _ = std::fs::rename(&tmp, path);
+            }
+        }
     }
 
     /// The running child process groups (their leaders' pids).

@@ -51,6 +51,20 @@ pub enum Command {
     /// on each host; not for direct use).
     #[command(hide = true)]
     SegmentWorker(WorkerArgs),
+    /// Kill drapto's encoders if drapto is killed outright (started by
+    /// drapto itself; not for direct use).
+    #[command(hide = true)]
+    Guard(GuardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    /// The drapto to watch.
+    #[arg(long)]
+    pub parent: u32,
+    /// The file that lists its running process groups.
+    #[arg(long)]
+    pub groups: PathBuf,
 }
 
 #[derive(Debug, Args)]

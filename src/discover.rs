@@ -150,8 +150,12 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
     let skip_dir = std::fs::canonicalize(output_dir).ok();
     let walk = walkdir::WalkDir::new(input).follow_links(true).sort_by_file_name().into_iter().filter_entry(|e| {
         let hidden = e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.') && e.file_type().is_dir();
-        let is_output =
-            e.file_type().is_dir() && skip_dir.is_some() && std::fs::canonicalize(e.path()).ok() == skip_dir;
+        // (The input folder itself as the output is refused file by file:
+        // every output would overwrite its input.)
+        let is_output = e.depth() > 0
+            && e.file_type().is_dir()
+            && skip_dir.is_some()
+            && std::fs::canonicalize(e.path()).ok() == skip_dir;
         !hidden && !is_output
     });
     for entry in walk {

@@ -30,6 +30,7 @@ pub mod discover;
 pub mod encode;
 pub mod error;
 pub mod events;
+pub mod guard;
 pub mod hash;
 pub mod job;
 pub mod matroska;

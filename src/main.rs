@@ -22,27 +22,19 @@ fn main() {
 }
 
 fn run(cli: Cli) -> i32 {
+    if let Command::Guard(g) = &cli.command {
+        return drapto::guard::run(g.parent, &g.groups);
+    }
     let flags = match &cli.command {
+        Command::Guard(_) => Vec::new(),
         Command::Encode(a) => a.settings.values(),
         Command::Watch(a) => a.values(),
-        Command::Status(s) => s
-            .temp_dir
-            .iter()
-            .map(|p| {
-                config::load::FlagValue::new("processing.temp_dir", "--temp-dir", p.to_string_lossy().into_owned())
-            })
-            .collect(),
+        Command::Status(s) => temp_dir_flag(s.temp_dir.as_deref()),
         Command::Analyze(a) => a.settings.values(),
         Command::Config(s) => s.values(),
         Command::Doctor(d) => d.tools.values(),
         Command::SegmentWorker(w) => w.tools.values(),
-        Command::Clean(c) => c
-            .temp_dir
-            .iter()
-            .map(|p| {
-                config::load::FlagValue::new("processing.temp_dir", "--temp-dir", p.to_string_lossy().into_owned())
-            })
-            .collect(),
+        Command::Clean(c) => temp_dir_flag(c.temp_dir.as_deref()),
     };
     let loaded = match config::load(&ConfigSource::from_flag(cli.config.clone()), std::env::vars(), flags) {
         Ok(l) => l,
@@ -57,7 +49,7 @@ fn run(cli: Cli) -> i32 {
         _ => Verbosity::Verbose,
     };
     if loaded.settings.processing.responsive {
-        if let Err(e) = drapto::tools::process::lower_priority() {
+        if let Err(e) = drapto::platform::lower_priority() {
             eprintln!("drapto: processing.responsive: cannot lower the priority: {e}");
             return 4;
         }
@@ -68,6 +60,10 @@ fn run(cli: Cli) -> i32 {
     let cancel = Cancel::new();
     install_signal_handler(&cancel);
     let session = Session { loaded, cancel, json: cli.json, verbosity };
+    // Encoders never outlive a drapto killed outright.
+    let _guard = matches!(cli.command, Command::Encode(_) | Command::Watch(_))
+        .then(|| drapto::guard::start(&session.cancel, &session.loaded.settings.temp_dir()))
+        .flatten();
     let result = match &cli.command {
         Command::Encode(a) => commands::encode::run(a, &session),
         Command::Watch(a) => commands::watch::run(a, &session),
@@ -77,6 +73,7 @@ fn run(cli: Cli) -> i32 {
         Command::SegmentWorker(w) => commands::segment_worker::run(w, &session),
         Command::Config(_) => commands::config::run(&session),
         Command::Clean(c) => commands::clean::run(c.all, &session),
+        Command::Guard(_) => unreachable!("run before anything else"),
     };
     match result {
         Ok(code) => code,
@@ -92,6 +89,12 @@ fn run(cli: Cli) -> i32 {
 }
 
 /// First SIGINT/SIGTERM: stop children, finish cleanly. Second: kill at once.
+/// `--temp-dir` of the commands that take no other setting.
+fn temp_dir_flag(dir: Option<&std::path::Path>) -> Vec<config::load::FlagValue> {
+    let value = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    dir.map(|p| config::load::FlagValue::new("processing.temp_dir", "--temp-dir", value(p))).into_iter().collect()
+}
+
 fn install_signal_handler(cancel: &Cancel) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {

@@ -7,7 +7,7 @@ use crate::analysis::resolution::ResolutionClass;
 use crate::config::Settings;
 use crate::config::{Auto, ChunkedMode};
 use crate::error::ToolError;
-use crate::tools::{FFMPEG_FIX, FfmpegCaps};
+use crate::tools::{FfmpegCaps, ffmpeg_fix};
 use serde::{Deserialize, Serialize};
 
 /// SVT-AV1's settings, the same for every encode of one video (the
@@ -162,7 +162,7 @@ pub fn chunked_available(caps: &FfmpegCaps) -> Result<(), ToolError> {
         return Err(ToolError {
             tool: "ffmpeg".into(),
             problem: "has no libvmaf, which chunked encoding needs to measure quality".into(),
-            fix: FFMPEG_FIX.into(),
+            fix: ffmpeg_fix(),
         });
     }
     Ok(())
@@ -233,12 +233,12 @@ pub fn encoder_memory(width: u32, height: u32) -> u64 {
     (f64::from(width) * f64::from(height) / 1e6 * 1.2e9).max(5e8) as u64
 }
 
-/// MemAvailable from /proc/meminfo, in bytes.
+/// Memory the system can give without swapping, in bytes (Linux's
+/// MemAvailable; macOS's free and inactive pages).
 pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let mut sys = sysinfo::System::new();
+    sys.refresh_memory();
+    Some(sys.available_memory()).filter(|m| *m > 0)
 }
 
 /// Decides everything for `analysis` under `settings`. `chunked` says

@@ -1,7 +1,11 @@
-//! What only some systems can tell, behind one interface: whether another
-//! process has a file open for writing (Linux: `/proc/*/fd` and their
-//! `fdinfo` flags; elsewhere: cannot tell, and the caller relies on the
-//! file's size and time staying put).
+//! Everything that differs between Linux and macOS, in one place (the CI
+//! check `scripts/check-portable.sh` refuses Linux-only calls elsewhere):
+//! - whether another process has a file open for writing (Linux:
+//!   `/proc/*/fd` and their `fdinfo` flags; macOS: cannot tell, and the
+//!   watch relies on the file's size and time staying put);
+//! - idle I/O priority for `--responsive` (Linux `ioprio_set`, macOS
+//!   `setiopolicy_np`), after the portable `setpriority`;
+//! - how to install a missing program (`apt-get` or `brew`).
 
 use std::path::Path;
 
@@ -48,6 +52,76 @@ fn writers(path: &Path) -> Option<Vec<Writer>> {
 #[cfg(not(target_os = "linux"))]
 fn writers(_path: &Path) -> Option<Vec<Writer>> {
     None
+}
+
+/// Lowers this process to nice 10 and idle I/O priority (`--responsive`),
+/// so that a server's own work comes first. Every child started afterwards,
+/// from any thread started afterwards, inherits both: call it before
+/// starting either.
+pub fn lower_priority() -> std::io::Result<()> {
+    // SAFETY: plain syscalls on the calling process, no memory passed.
+    unsafe {
+        if nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, 10) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    idle_io()
+}
+
+#[cfg(target_os = "linux")]
+fn idle_io() -> std::io::Result<()> {
+    const IOPRIO_WHO_PROCESS: nix::libc::c_long = 1;
+    const IOPRIO_CLASS_IDLE: nix::libc::c_long = 3;
+    // SAFETY: one syscall on this process, no memory passed.
+    let r = unsafe { nix::libc::syscall(nix::libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << 13) };
+    if r != 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+}
+
+#[cfg(target_os = "macos")]
+fn idle_io() -> std::io::Result<()> {
+    // <sys/resource.h>: IOPOL_TYPE_DISK 0, IOPOL_SCOPE_PROCESS 0, IOPOL_THROTTLE 3.
+    unsafe extern "C" {
+        fn setiopolicy_np(
+            iotype: nix::libc::c_int,
+            scope: nix::libc::c_int,
+            policy: nix::libc::c_int,
+        ) -> nix::libc::c_int;
+    }
+    // SAFETY: one libSystem call on this process, no memory passed.
+    if unsafe { setiopolicy_np(0, 0, 3) } != 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+fn idle_io() -> std::io::Result<()> {
+    Ok(())
+}
+
+/// A package drapto may ask for.
+#[derive(Debug, Clone, Copy)]
+pub enum Package {
+    Ffmpeg,
+    Mediainfo,
+    Mkvtoolnix,
+    Parallel,
+}
+
+/// The command that installs `p` on this system.
+pub fn install(p: Package) -> &'static str {
+    if cfg!(target_os = "macos") {
+        match p {
+            Package::Ffmpeg => "brew install ffmpeg",
+            Package::Mediainfo => "brew install media-info",
+            Package::Mkvtoolnix => "brew install mkvtoolnix",
+            Package::Parallel => "brew install parallel rsync",
+        }
+    } else {
+        match p {
+            Package::Ffmpeg => "sudo apt-get install ffmpeg",
+            Package::Mediainfo => "sudo apt-get install mediainfo",
+            Package::Mkvtoolnix => "sudo apt-get install mkvtoolnix",
+            Package::Parallel => "sudo apt-get install parallel openssh-client rsync",
+        }
+    }
 }
 
 /// Whether an `fdinfo` text's `flags:` (octal) open the file for writing

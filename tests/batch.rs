@@ -113,6 +113,9 @@ fn max_cpu_bounds_the_standard_path_threads() {
     assert!(encode.contains(&format!("-threads {share} -filter_threads {share}")), "{encode}");
 }
 
+// Linux only: the child's niceness and I/O class are read from /proc and
+// ionice (macOS has neither; its I/O policy is set by platform.rs alike).
+#[cfg(target_os = "linux")]
 #[test]
 fn responsive_runs_every_child_at_low_cpu_and_idle_io_priority() {
     let t = tempfile::tempdir().unwrap();

@@ -3,7 +3,9 @@
 //! one); "nowhere" is a host whose port has nothing listening.
 //!
 //! Needs `sshd` (Debian openssh-server), `parallel` and `rsync`; the tests
-//! fail, naming what to install, when they are missing.
+//! fail, naming what to install, when they are missing. Linux only: the
+//! lost host is found and killed through /proc.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -136,6 +136,7 @@ fn two_runs_on_one_folder_never_encode_a_file_twice() {
     assert_eq!(frame_count(&out_dir.join("b.mkv")), 50);
 }
 
+#[cfg(target_os = "linux")]
 fn tmpfs(dir: &Path, size: &str) -> bool {
     std::fs::create_dir_all(dir).unwrap();
     Command::new("mount")
@@ -145,13 +146,18 @@ fn tmpfs(dir: &Path, size: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+#[cfg(target_os = "linux")]
 struct Unmount(PathBuf);
+#[cfg(target_os = "linux")]
 impl Drop for Unmount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 
+// Linux only: a small disk is a tmpfs mounted for the test (macOS would
+// need hdiutil and a disk image).
+#[cfg(target_os = "linux")]
 #[test]
 fn a_full_disk_is_refused_up_front_and_reported_mid_job() {
     let t = tempfile::tempdir().unwrap();

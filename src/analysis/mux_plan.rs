@@ -264,7 +264,7 @@ impl MuxPlan {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::matroska::structure::tests::structure;
 
@@ -276,6 +276,19 @@ mod tests {
             }
         }
         Probe::from_json(&format!(r#"{{"format": {{}}, "streams": [{}]}}"#, streams.join(","))).unwrap()
+    }
+
+    /// The plan of [`structure`]'s three tracks (the audio in
+    /// `audio_channels`), with the subtitle streams at `clamped` clamped.
+    pub(crate) fn plan_of_structure(audio_channels: u32, clamped: &[usize]) -> MuxPlan {
+        let probe = Probe::from_json(&format!(
+            r#"{{"format": {{}}, "streams": [{{"index": 0, "codec_type": "video", "codec_name": "h264"}},
+                {{"index": 1, "codec_type": "audio", "codec_name": "ac3", "channels": {audio_channels}}},
+                {{"index": 2, "codec_type": "subtitle", "codec_name": "pgs"}}]}}"#
+        ))
+        .unwrap();
+        let audio = crate::analysis::audio::plan_tracks(probe.of_type(StreamKind::Audio), 0.0, &Default::default());
+        MuxPlan::new(structure(), &probe, &audio, clamped).unwrap()
     }
 
     fn audio_plan(index: usize) -> AudioPlan {

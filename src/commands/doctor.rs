@@ -4,7 +4,7 @@
 use super::Session;
 use crate::encode::chunked::remote::{Cluster, HostCheck, Verdict, WorkerInfo};
 use crate::error::Result;
-use crate::tools::{FFMPEG_FIX, Tools};
+use crate::tools::{Tools, ffmpeg_fix};
 use console::style;
 use std::path::Path;
 
@@ -108,7 +108,7 @@ fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
             if caps.libvmaf {
                 println!("    {ok} libvmaf (chunked encoding with VMAF targeting available)");
             } else {
-                println!("    {warn} libvmaf: missing — chunked encoding unavailable; {FFMPEG_FIX}");
+                println!("    {warn} libvmaf: missing — chunked encoding unavailable; {}", ffmpeg_fix());
             }
             if caps.svtav1.is_some() {
                 if caps.svtav1_dolbyvision {

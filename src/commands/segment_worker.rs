@@ -12,7 +12,7 @@ use crate::cli::WorkerArgs;
 use crate::encode::chunked::remote::{self, JOB_VERSION, RemoteJob, WorkerInfo};
 use crate::encode::chunked::run_segment;
 use crate::error::{Error, Result, ToolError};
-use crate::tools::{FFMPEG_FIX, Tools};
+use crate::tools::{Tools, ffmpeg_fix};
 use std::io::Write;
 
 /// Runs the job; exit code 0 when the segment and its result are written.
@@ -25,7 +25,7 @@ pub fn run(args: &WorkerArgs, session: &Session) -> Result<i32> {
     }
     // The job dies with whatever started it (a lost ssh connection, a
     // stopped GNU Parallel): no encoder keeps running for nobody.
-    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+    crate::guard::stop_with_parent(&session.cancel);
     let path = args.job.as_deref().expect("clap requires JOB without --info");
     let text = std::fs::read_to_string(path).map_err(Error::io("read job", path))?;
     let job: RemoteJob = serde_json::from_str(&text)
@@ -40,7 +40,7 @@ pub fn run(args: &WorkerArgs, session: &Session) -> Result<i32> {
         });
     }
     if let Some(problem) = &info.problem {
-        return Err(ToolError { tool: "ffmpeg".into(), problem: problem.clone(), fix: FFMPEG_FIX.into() }.into());
+        return Err(ToolError { tool: "ffmpeg".into(), problem: problem.clone(), fix: ffmpeg_fix() }.into());
     }
     let ffmpeg = info.ffmpeg.clone().expect("no problem means ffmpeg was found");
     let j = &job.job;

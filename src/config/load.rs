@@ -93,16 +93,34 @@ pub enum ConfigSource {
 }
 
 impl ConfigSource {
-    /// `--config` when given, else `$XDG_CONFIG_HOME/drapto/config.toml`.
+    /// `--config` when given, else `config.toml` in drapto's folder of
+    /// [`config_dir`].
     pub fn from_flag(flag: Option<PathBuf>) -> ConfigSource {
         match flag {
             Some(p) => ConfigSource::Explicit(p),
-            None => match dirs::config_dir() {
+            None => match config_dir() {
                 Some(d) => ConfigSource::Default(d.join("drapto").join("config.toml")),
                 None => ConfigSource::None,
             },
         }
     }
+}
+
+/// `$XDG_CONFIG_HOME` when set (on every system), else the platform's:
+/// `~/.config` on Linux, `~/Library/Application Support` on macOS.
+pub fn config_dir() -> Option<PathBuf> {
+    xdg("XDG_CONFIG_HOME").or_else(dirs::config_dir)
+}
+
+/// `$XDG_CACHE_HOME` when set (on every system), else the platform's:
+/// `~/.cache` on Linux, `~/Library/Caches` on macOS.
+pub fn cache_dir() -> Option<PathBuf> {
+    xdg("XDG_CACHE_HOME").or_else(dirs::cache_dir)
+}
+
+/// An XDG variable's folder (set, and absolute, as the specification asks).
+fn xdg(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var).map(PathBuf::from).filter(|p| p.is_absolute())
 }
 
 /// A value set on the command line: the setting's key, its value and the flag.

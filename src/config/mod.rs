@@ -391,7 +391,7 @@ impl Settings {
     pub fn temp_dir(&self) -> PathBuf {
         match &self.processing.temp_dir {
             Auto::Value(p) => p.clone(),
-            Auto::Auto => dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("drapto"),
+            Auto::Auto => load::cache_dir().unwrap_or_else(std::env::temp_dir).join("drapto"),
         }
     }
 

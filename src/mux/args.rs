@@ -133,22 +133,9 @@ fn made_track_args(plan: &MuxPlan, made: &Made, start_ms: i64) -> Vec<OsString> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matroska::structure::tests::structure;
-    use crate::tools::ffprobe::Probe;
 
     fn plan(clamped: &[usize]) -> MuxPlan {
-        let probe = Probe::from_json(
-            r#"{"format": {}, "streams": [{"index": 0, "codec_type": "video", "codec_name": "h264"},
-                {"index": 1, "codec_type": "audio", "codec_name": "ac3", "channels": 6},
-                {"index": 2, "codec_type": "subtitle", "codec_name": "pgs"}]}"#,
-        )
-        .unwrap();
-        let audio = crate::analysis::audio::plan_tracks(
-            probe.of_type(crate::tools::ffprobe::StreamKind::Audio),
-            0.0,
-            &Default::default(),
-        );
-        MuxPlan::new(structure(), &probe, &audio, clamped).unwrap()
+        crate::analysis::mux_plan::tests::plan_of_structure(6, clamped)
     }
 
     fn text(a: &[OsString]) -> String {

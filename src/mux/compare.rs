@@ -311,21 +311,9 @@ mod tests {
     use super::*;
     use crate::matroska::structure::tests::structure;
     use crate::matroska::xml;
-    use crate::tools::ffprobe::Probe;
 
     fn plan() -> MuxPlan {
-        let probe = Probe::from_json(
-            r#"{"format": {}, "streams": [{"index": 0, "codec_type": "video", "codec_name": "h264"},
-                {"index": 1, "codec_type": "audio", "codec_name": "ac3", "channels": 2},
-                {"index": 2, "codec_type": "subtitle", "codec_name": "pgs"}]}"#,
-        )
-        .unwrap();
-        let audio = crate::analysis::audio::plan_tracks(
-            probe.of_type(crate::tools::ffprobe::StreamKind::Audio),
-            0.0,
-            &Default::default(),
-        );
-        MuxPlan::new(structure(), &probe, &audio, &[]).unwrap()
+        crate::analysis::mux_plan::tests::plan_of_structure(2, &[])
     }
 
     /// The output a faithful mux makes of [`structure`]: new UIDs, new

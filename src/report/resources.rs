@@ -1,6 +1,7 @@
 //! Resource metrics for the report: drapto's CPU time (its own and its
-//! finished children's) and the peak memory of drapto plus its running
-//! children, sampled while a file is encoded. Linux /proc; elsewhere zeros.
+//! finished children's, `getrusage`) and the peak memory of drapto plus its
+//! running children (`sysinfo`), sampled while a file is encoded. The same
+//! code on Linux and macOS.
 
 use crate::cancel::Cancel;
 use std::sync::Arc;
@@ -26,10 +27,17 @@ impl Sampler {
         let peak = Arc::new(AtomicU64::new(0));
         let (s, p, c) = (Arc::clone(&stop), Arc::clone(&peak), cancel.clone());
         let thread = std::thread::spawn(move || {
+            let mut sys = sysinfo::System::new();
             while !s.load(Ordering::SeqCst) {
-                let own = rss_bytes("self").unwrap_or(0);
-                let children: u64 = c.groups().iter().filter_map(|pid| rss_bytes(&pid.to_string())).sum();
-                p.fetch_max(own + children, Ordering::SeqCst);
+                let mut pids = vec![sysinfo::Pid::from_u32(std::process::id())];
+                pids.extend(c.groups().iter().map(|g| sysinfo::Pid::from_u32(*g as u32)));
+                sys.refresh_processes_specifics(
+                    sysinfo::ProcessesToUpdate::Some(&pids),
+                    true,
+                    sysinfo::ProcessRefreshKind::nothing().with_memory(),
+                );
+                let total: u64 = pids.iter().filter_map(|pid| sys.process(*pid)).map(|p| p.memory()).sum();
+                p.fetch_max(total, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(500));
             }
         });
@@ -54,22 +62,16 @@ impl Sampler {
     }
 }
 
-/// VmRSS of /proc/<pid>/status.
-fn rss_bytes(pid: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = text.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// utime + stime + cutime + cstime of drapto, in seconds.
+/// CPU seconds (user and system) of drapto and of every child it waited for.
 fn cpu_seconds() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name, which may hold spaces: ") S ppid …".
-    let rest = &text[text.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = [11, 12, 13, 14].iter().filter_map(|i| f.get(*i)?.parse::<f64>().ok()).sum();
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
-    Some(ticks / hz)
+    use nix::sys::resource::{UsageWho, getrusage};
+    let seconds = |who| {
+        getrusage(who).ok().map(|u| {
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        })
+    };
+    Some(seconds(UsageWho::RUSAGE_SELF)? + seconds(UsageWho::RUSAGE_CHILDREN)?)
 }
 
 #[cfg(test)]

@@ -20,10 +20,24 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// How to get a full-featured ffmpeg; shared by several messages.
-pub const FFMPEG_FIX: &str = "install Debian's ffmpeg (sudo apt-get install ffmpeg) or, for libvmaf and a current \
-SVT-AV1, the static build in the imageio-ffmpeg wheel (pip download --no-deps imageio-ffmpeg, unzip it, \
-binary under imageio_ffmpeg/binaries/; scripts/setup.sh does this) and point DRAPTO_FFMPEG or --ffmpeg at it";
+/// How to get a full-featured ffmpeg here; shared by several messages.
+pub fn ffmpeg_fix() -> String {
+    use crate::platform::{Package, install};
+    if cfg!(target_os = "macos") {
+        format!(
+            "{} (libsvtav1, libopus and libvmaf; `brew install ffmpeg-full` when a filter such as cropdetect is missing) \
+             and point DRAPTO_FFMPEG or --ffmpeg at it",
+            install(Package::Ffmpeg)
+        )
+    } else {
+        format!(
+            "install Debian's ffmpeg ({}) or, for libvmaf and a current SVT-AV1, the static build in the \
+             imageio-ffmpeg wheel (pip download --no-deps imageio-ffmpeg, unzip it, binary under \
+             imageio_ffmpeg/binaries/; scripts/setup.sh does this) and point DRAPTO_FFMPEG or --ffmpeg at it",
+            install(Package::Ffmpeg)
+        )
+    }
+}
 
 /// `path` as an argument no program can take for an option ("-x.mkv" →
 /// "./-x.mkv").
@@ -91,8 +105,13 @@ pub struct Tools {
     pub mkvextract: Result<Located, ToolError>,
 }
 
-/// How to get MKVToolNix.
-pub const MKVTOOLNIX_FIX: &str = "sudo apt-get install mkvtoolnix (drapto muxes every output with mkvmerge and reads chapters and tags with mkvextract)";
+/// How to get MKVToolNix here.
+pub fn mkvtoolnix_fix() -> String {
+    format!(
+        "{} (drapto muxes every output with mkvmerge and reads chapters and tags with mkvextract)",
+        crate::platform::install(crate::platform::Package::Mkvtoolnix)
+    )
+}
 
 /// Filters drapto may use.
 const FILTERS: &[&str] = &["libvmaf", "cropdetect", "idet", "bwdif", "zscale", "scale", "aformat", "setparams"];
@@ -104,7 +123,7 @@ impl Tools {
     pub fn discover(settings: &Settings, origins: &Origins, cancel: &Cancel) -> Tools {
         std::thread::scope(|s| {
             let ffmpeg = s.spawn(|| {
-                locate("ffmpeg", settings.tools.ffmpeg.as_deref(), origins, "tools.ffmpeg", FFMPEG_FIX).map(|loc| {
+                locate("ffmpeg", settings.tools.ffmpeg.as_deref(), origins, "tools.ffmpeg", &ffmpeg_fix()).map(|loc| {
                     let caps = ffmpeg_caps(&loc.path, cancel);
                     (loc, caps)
                 })
@@ -133,7 +152,10 @@ impl Tools {
                     settings.tools.ffprobe.as_deref(),
                     origins,
                     "tools.ffprobe",
-                    "install Debian's ffmpeg package (sudo apt-get install ffmpeg), which includes ffprobe, or set DRAPTO_FFPROBE",
+                    &format!(
+                        "{}, which includes ffprobe, or set DRAPTO_FFPROBE",
+                        crate::platform::install(crate::platform::Package::Ffmpeg)
+                    ),
                 )
             });
             let mediainfo = s.spawn(|| {
@@ -142,17 +164,20 @@ impl Tools {
                     settings.tools.mediainfo.as_deref(),
                     origins,
                     "tools.mediainfo",
-                    "sudo apt-get install mediainfo (without it Dolby Vision is detected from ffprobe side data only)",
+                    &format!(
+                        "{} (without it Dolby Vision is detected from ffprobe side data only)",
+                        crate::platform::install(crate::platform::Package::Mediainfo)
+                    ),
                 )
             });
             let mkvmerge =
-                locate("mkvmerge", settings.tools.mkvmerge.as_deref(), origins, "tools.mkvmerge", MKVTOOLNIX_FIX);
+                locate("mkvmerge", settings.tools.mkvmerge.as_deref(), origins, "tools.mkvmerge", &mkvtoolnix_fix());
             // mkvextract comes with mkvmerge: beside it first.
             let beside = mkvmerge.as_ref().ok().and_then(|m| m.path.parent()).map(|d| d.join("mkvextract"));
             let mkvextract = match beside.filter(|p| p.is_file()) {
-                Some(p) => locate("mkvextract", Some(&p), origins, "tools.mkvmerge", MKVTOOLNIX_FIX)
+                Some(p) => locate("mkvextract", Some(&p), origins, "tools.mkvmerge", &mkvtoolnix_fix())
                     .map(|l| Located { found_via: "beside mkvmerge".into(), ..l }),
-                None => locate("mkvextract", None, origins, "", MKVTOOLNIX_FIX),
+                None => locate("mkvextract", None, origins, "", &mkvtoolnix_fix()),
             };
             (ffprobe.join().expect("ffprobe"), mediainfo.join().expect("mediainfo"), (mkvmerge, mkvextract))
         })
@@ -166,14 +191,14 @@ impl Tools {
             return Err(ToolError {
                 tool: format!("ffmpeg ({})", ffmpeg.path.display()),
                 problem: "has no libsvtav1 (SVT-AV1) encoder".into(),
-                fix: FFMPEG_FIX.into(),
+                fix: ffmpeg_fix(),
             });
         }
         if !caps.libopus {
             return Err(ToolError {
                 tool: format!("ffmpeg ({})", ffmpeg.path.display()),
                 problem: "has no libopus encoder".into(),
-                fix: FFMPEG_FIX.into(),
+                fix: ffmpeg_fix(),
             });
         }
         let ffprobe = self.ffprobe.as_ref().map_err(Clone::clone)?;

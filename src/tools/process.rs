@@ -54,28 +54,6 @@ pub fn run_lines(
     run_lines_fed(cmd, Stdio::null(), Signal::SIGTERM, step, cancel, on_line)
 }
 
-/// Lowers this process to nice 10 and the idle I/O class (`--responsive`),
-/// so that a server's own work comes first. Every child started afterwards,
-/// from any thread started afterwards, inherits both: call it before
-/// starting either.
-pub fn lower_priority() -> std::io::Result<()> {
-    // SAFETY: two plain syscalls on the calling thread, no memory passed.
-    unsafe {
-        if nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, 10) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        #[cfg(target_os = "linux")]
-        {
-            const IOPRIO_WHO_PROCESS: nix::libc::c_long = 1;
-            const IOPRIO_CLASS_IDLE: nix::libc::c_long = 3;
-            if nix::libc::syscall(nix::libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << 13) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Like [`run_lines`], with `stdin` as the child's standard input (for a
 /// program that takes its work as lines, such as GNU Parallel) and
 /// `stop_signal` as the first signal of a stop (GNU Parallel ends its jobs on
@@ -97,15 +75,9 @@ pub fn run_lines_fed(
     if let Some(signal) = cancel.signal() {
         return Err(ProcessFailure::Cancelled(signal));
     }
-    // The child dies with drapto even when drapto is killed outright
-    // (SIGKILL, a crash): no encoder keeps running, orphaned, after a stop.
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
+    // Its own group, registered with `cancel`: a stop ends it and all it
+    // started, and so does drapto's guard if drapto is killed outright
+    // (see crate::guard).
     let mut child = cmd
         .stdin(stdin)
         .stdout(Stdio::piped())

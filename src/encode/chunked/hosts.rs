@@ -156,7 +156,7 @@ pub fn parallel_path() -> std::result::Result<PathBuf, ToolError> {
     which::which("parallel").map_err(|_| ToolError {
         tool: "parallel".into(),
         problem: "not found on PATH; segment encodes on other hosts go through GNU Parallel".into(),
-        fix: "sudo apt-get install parallel openssh-client rsync".into(),
+        fix: crate::platform::install(crate::platform::Package::Parallel).into(),
     })
 }
 
