@@ -84,7 +84,8 @@ pub struct VideoPlan {
 pub enum EncodePath {
     /// One SVT-AV1 encode at the class CRF.
     Standard,
-    /// Standard, because the source is Dolby Vision (never chunked).
+    /// One encode of a Dolby Vision source (the chunked path takes one too
+    /// when it is turned on or available).
     DolbyVision,
     /// VMAF-targeted segments encoded in parallel.
     Chunked,
@@ -94,7 +95,7 @@ impl EncodePath {
     pub fn describe(self) -> &'static str {
         match self {
             EncodePath::Standard => "standard (one encode at the class CRF)",
-            EncodePath::DolbyVision => "Dolby Vision (one encode at the class CRF, never chunked)",
+            EncodePath::DolbyVision => "Dolby Vision (one encode at the class CRF, the RPU of every frame kept)",
             EncodePath::Chunked => {
                 "chunked (segments encoded in parallel, each at the CRF that reaches the VMAF target)"
             }
@@ -147,6 +148,40 @@ pub fn choose_hwaccel(settings: &Settings, caps: &FfmpegCaps) -> Option<String> 
     } else {
         None
     }
+}
+
+/// Whether the Dolby Vision layer of `dv` is kept (libsvtav1's
+/// `dolbyvision` option: every frame's RPU into the AV1 stream, profile
+/// 10), and what the user must know when it is not.
+pub fn keep_dolby_vision(dv: &crate::analysis::dolby_vision::DolbyVision, encoder_can: bool) -> (bool, Option<String>) {
+    let carry = dv.rpu_present || dv.detected_by.iter().any(|d| d == "mediainfo");
+    // A dual-layer source (profile 7, UHD Blu-ray): its RPU describes base
+    // plus enhancement layer; carried onto the base layer alone it would
+    // claim what the output does not have.
+    let dual = dv.el_present || dv.profile == Some(7);
+    if carry && !dual && encoder_can {
+        return (true, None);
+    }
+    let why = if dual {
+        "it is dual-layer: the enhancement layer is not encoded, and its RPU, which needs that layer, is dropped \
+         with it rather than claim a profile the output does not have (the field converts such an RPU to profile \
+         8.1 with dovi_tool first)"
+    } else if encoder_can {
+        "the source carries no RPU"
+    } else {
+        "this ffmpeg's libsvtav1 has no dolbyvision option (use ffmpeg 7.1 or newer)"
+    };
+    let name = dv.profile_name();
+    let warning = if dv.base_layer_compatible() {
+        format!(
+            "Dolby Vision profile {name} cannot be kept ({why}): the output keeps the HDR10 base layer and its metadata only"
+        )
+    } else {
+        format!(
+            "Dolby Vision profile {name} has no compatible base layer and cannot be kept ({why}): colours of the output WILL be wrong"
+        )
+    };
+    (false, Some(warning))
 }
 
 /// Cores drapto may keep busy: `max_cpu` percent of this machine's, at
@@ -289,28 +324,9 @@ pub fn plan(
     let (path, dolby_vision) = match &analysis.dolby_vision {
         None => (EncodePath::Standard, false),
         Some(dv) => {
-            let carry = dv.rpu_present || dv.detected_by.iter().any(|d| d == "mediainfo");
-            if carry && caps.svtav1_dolbyvision {
-                (EncodePath::DolbyVision, true)
-            } else {
-                let why = if caps.svtav1_dolbyvision {
-                    "the source carries no RPU".to_string()
-                } else {
-                    "this ffmpeg's libsvtav1 has no dolbyvision option (use ffmpeg 7.1 or newer)".to_string()
-                };
-                if dv.base_layer_compatible() {
-                    warnings.push(format!(
-                        "Dolby Vision profile {} cannot be kept ({why}): the output keeps the HDR10 base layer and its metadata only",
-                        dv.profile_name()
-                    ));
-                } else {
-                    warnings.push(format!(
-                        "Dolby Vision profile {} has no compatible base layer and cannot be kept ({why}): colours of the output WILL be wrong",
-                        dv.profile_name()
-                    ));
-                }
-                (EncodePath::DolbyVision, false)
-            }
+            let (carry, warning) = keep_dolby_vision(dv, caps.svtav1_dolbyvision);
+            warnings.extend(warning);
+            (EncodePath::DolbyVision, carry)
         }
     };
     // Hosts to share the work mean the chunked path, unless it is turned off.
@@ -319,7 +335,7 @@ pub fn plan(
         m => m,
     };
     let path = match (path, mode) {
-        (EncodePath::DolbyVision, _) | (_, ChunkedMode::Off) => path,
+        (_, ChunkedMode::Off) => path,
         (_, ChunkedMode::On) => {
             chunked.clone()?;
             EncodePath::Chunked
@@ -381,6 +397,28 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::{EncoderSettings, measurement_subsample};
+
+    #[test]
+    fn a_dual_layer_dolby_vision_source_keeps_its_base_layer_and_says_so() {
+        use crate::analysis::dolby_vision::DolbyVision;
+        let p8 = DolbyVision {
+            profile: Some(8),
+            level: Some(6),
+            compatibility_id: Some(1),
+            rpu_present: true,
+            el_present: false,
+            detected_by: vec!["ffprobe".into()],
+            mediainfo_format: None,
+        };
+        assert_eq!(super::keep_dolby_vision(&p8, true), (true, None));
+        let (keep, why) = super::keep_dolby_vision(&p8, false);
+        assert!(!keep && why.unwrap().contains("no dolbyvision option"));
+        let p7 = DolbyVision { profile: Some(7), compatibility_id: Some(6), el_present: true, ..p8 };
+        let (keep, why) = super::keep_dolby_vision(&p7, true);
+        let why = why.unwrap();
+        assert!(!keep, "never an output that claims a profile it does not have");
+        assert!(why.contains("profile 7.6") && why.contains("dual-layer") && why.contains("HDR10 base layer"), "{why}");
+    }
 
     #[test]
     fn workers_respect_memory() {
