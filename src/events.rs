@@ -18,6 +18,8 @@ pub enum Stage {
     Video,
     /// Audio track (0-based index among the audio streams).
     Audio(usize),
+    /// The source's HDR10+ metadata written into the encoded video.
+    Hdr10plus,
     Mux,
     Validation,
 }
@@ -28,6 +30,7 @@ impl Stage {
             Stage::Analysis => "analysis".into(),
             Stage::Video => "video".into(),
             Stage::Audio(i) => format!("audio {}", i + 1),
+            Stage::Hdr10plus => "hdr10+".into(),
             Stage::Mux => "mux".into(),
             Stage::Validation => "validation".into(),
         }

@@ -21,7 +21,8 @@ pub const IVTC_FRAME_TOLERANCE: f64 = 0.01;
 
 /// Checks `output` (probed, `size` bytes, its video ending at `video_end`
 /// seconds as measured from its packets, holding `frames` video frames when
-/// they were counted, its Matroska `structure` as MKVToolNix reads it)
+/// they were counted, its Matroska `structure` as MKVToolNix reads it,
+/// whether its first frame carries HDR10+ when the source's does)
 /// against the source `analysis`. An inverse-telecined output must also
 /// have the film's frame rate and frame count.
 pub fn validate(
@@ -31,6 +32,7 @@ pub fn validate(
     size: u64,
     video_end: Option<f64>,
     frames: Option<usize>,
+    hdr10_plus: Option<bool>,
 ) -> Vec<Check> {
     let mut checks = Vec::new();
     let mut check = |name: &str, passed: bool, detail: String| {
@@ -125,6 +127,17 @@ pub fn validate(
         );
     }
 
+    if analysis.hdr.hdr10_plus.is_some() {
+        check(
+            "hdr10+",
+            hdr10_plus == Some(true),
+            match hdr10_plus {
+                Some(true) => "SMPTE ST 2094-40 metadata on the first frame".into(),
+                Some(false) => "the first frame has no SMPTE ST 2094-40 metadata".into(),
+                None => "not read".into(),
+            },
+        );
+    }
     if analysis.hdr.kind.is_hdr() {
         let src = &analysis.hdr.colour;
         let out = videos.first();

@@ -84,6 +84,20 @@ fn mkvmerge_fixture(name: &str, args: &[&std::ffi::OsStr]) -> PathBuf {
     path
 }
 
+/// A fixture file made by `make` under a name of its own, then renamed
+/// into place: tests running at once never see half of it.
+fn made_once(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let path = fixtures_dir().join(name);
+    if !path.exists() {
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let tmp = fixtures_dir().join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        make(&tmp);
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
 /// The raw media: 3 s of picture, two audio tracks, two extra pieces.
 fn media() -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
     let av = fixture(
@@ -121,22 +135,18 @@ fn media() -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
             "6",
         ],
     );
-    let cover = fixtures_dir().join("carry-cover.jpg");
-    if !cover.exists() {
-        let tmp = fixtures_dir().join(format!(".carry-cover.{}.jpg", std::process::id()));
+    let cover = made_once("carry-cover.jpg", |tmp| {
         let o = Command::new(ffmpeg())
             .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "mandelbrot=size=200x300"])
-            .args(["-frames:v", "1"])
-            .arg(&tmp)
+            .args(["-frames:v", "1", "-f", "image2"])
+            .arg(tmp)
             .output()
             .unwrap();
         assert!(o.status.success());
-        std::fs::rename(&tmp, &cover).unwrap();
-    }
-    let font = fixtures_dir().join("carry-font.ttf");
-    if !font.exists() {
-        std::fs::write(&font, (0..4096u32).map(|i| (i * 13 % 251) as u8).collect::<Vec<u8>>()).unwrap();
-    }
+    });
+    let font = made_once("carry-font.ttf", |tmp| {
+        std::fs::write(tmp, (0..4096u32).map(|i| (i * 13 % 251) as u8).collect::<Vec<u8>>()).unwrap()
+    });
     let srt =
         text_file("carry.srt", "1\n00:00:00,500 --> 00:00:01,500\nHola.\n\n2\n00:00:02,000 --> 00:00:02,800\nAdiós.\n");
     let ass = text_file(

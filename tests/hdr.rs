@@ -79,3 +79,119 @@ fn dolby_vision_takes_the_chunked_path_with_every_frames_own_rpu() {
         assert!(mi.contains("dav1.10") && mi.contains("HDR10 compatible"), "{mi}");
     }
 }
+
+/// Per shown frame, in order: its HDR10+ metadata as ffmpeg decodes it.
+fn hdr10plus_frames(path: &Path) -> Vec<String> {
+    let o = Command::new(ffmpeg())
+        .args(["-hide_banner", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-vf", "showinfo", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    let mut frames = Vec::new();
+    for line in text.lines() {
+        if line.contains("] n:") {
+            frames.push(String::new());
+        } else if let (Some(last), Some(i)) = (frames.last_mut(), line.find("SMPTE2094-40 (HDR10+):")) {
+            last.push_str(&line[i..]);
+        }
+    }
+    frames
+}
+
+/// 2 s of PQ video in HEVC with HDR10+ metadata that differs on every
+/// frame (libx265's dhdr10-info), with B-frames (decode order is not
+/// presentation order); `letterbox`: black bars above and below.
+fn hdr10plus_clip(letterbox: bool) -> PathBuf {
+    let frames = 48;
+    let scenes: Vec<serde_json::Value> = (0..frames)
+        .map(|i| {
+            serde_json::json!({
+                "LuminanceParameters": {
+                    "AverageRGB": 100 + i * 7,
+                    "LuminanceDistributions": {
+                        "DistributionIndex": [1, 5, 10, 25, 50, 75, 90, 95, 99],
+                        "DistributionValues": [0, 10 + i, 20 + i, 40 + i, 80 + i, 160 + i, 320 + i, 640 + i, 1280 + i]
+                    },
+                    "MaxScl": [2000 + i * 10, 1900 + i * 10, 1800 + i * 10]
+                },
+                "NumberOfWindows": 1,
+                "TargetedSystemDisplayMaximumLuminance": 0,
+                "SceneFrameIndex": i,
+                "SceneId": 0,
+                "SequenceFrameIndex": i
+            })
+        })
+        .collect();
+    let meta = serde_json::json!({
+        "JSONInfo": {"HDR10plusProfile": "A", "Version": "1.0"},
+        "SceneInfo": scenes,
+        "SceneInfoSummary": {"SceneFirstFrameIndex": [0], "SceneFrameNumbers": [frames]},
+        "ToolInfo": {"Tool": "drapto tests", "Version": "1"}
+    });
+    let json = text_file("hdr10plus.json", &meta.to_string());
+    let bars = if letterbox { ",scale=320:160,pad=320:240:0:40" } else { "" };
+    let vf =
+        format!("setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc{bars},format=yuv420p10le");
+    let x265 = format!(
+        "hdr10=1:repeat-headers=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:\
+         master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400:\
+         dhdr10-info={}:bframes=3:log-level=error",
+        json.display()
+    );
+    let name = if letterbox { "hdr10plus_letterbox.mkv" } else { "hdr10plus.mkv" };
+    fixture(
+        name,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=24:duration=2",
+            "-vf",
+            &vf,
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            &x265,
+        ],
+    )
+}
+
+#[test]
+fn hdr10plus_is_carried_frame_by_frame_on_both_paths_and_through_a_crop() {
+    let mut runs = vec![(false, vec!["--no-chunked"]), (true, vec!["--no-chunked"])];
+    if has_libvmaf() {
+        runs.push((false, vec!["--chunked", "--chunk-size", "1"]));
+    }
+    for (letterbox, args) in runs {
+        let src = hdr10plus_clip(letterbox);
+        let want = hdr10plus_frames(&src);
+        assert_eq!(want.len(), 48);
+        assert!(want.iter().all(|f| !f.is_empty()) && want[0] != want[1], "the source has its own metadata per frame");
+        let t = tempfile::tempdir().unwrap();
+        let o = run(drapto(t.path()).args(["analyze", "--json"]).arg(&src));
+        let a: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+        assert_eq!(a["analysis"]["hdr"]["hdr10_plus"]["windows"], 1);
+        assert_eq!(a["analysis"]["crop"]["crop"].is_null(), !letterbox, "{letterbox}: {}", a["analysis"]["crop"]);
+
+        let o = run(drapto(t.path())
+            .args(["encode", "--json", "--preset", "12", "-i"])
+            .arg(&src)
+            .arg("-o")
+            .arg(t.path().join("out"))
+            .args(&args));
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let ev = events(&o);
+        let v = ev.iter().find(|e| e["event"] == "validation_complete").unwrap();
+        let check = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "hdr10+").expect("an hdr10+ check");
+        assert_eq!(check["passed"], true);
+        let out = t.path().join("out").join(src.file_name().unwrap());
+        assert_eq!(hdr10plus_frames(&out), want, "{letterbox} {args:?}: every frame's own metadata");
+        if letterbox {
+            assert_eq!(streams(&ffprobe(&out), "video")[0]["height"], 160, "the picture was cropped");
+        }
+    }
+}

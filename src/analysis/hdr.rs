@@ -102,6 +102,15 @@ pub struct HdrInfo {
     pub colour: Colour,
     pub mastering_display: Option<MasteringDisplay>,
     pub content_light: Option<ContentLight>,
+    /// SMPTE ST 2094-40 dynamic metadata (HDR10+) on the first frame, and
+    /// its processing windows (1: the whole picture).
+    pub hdr10_plus: Option<Hdr10Plus>,
+}
+
+/// What the first frame's HDR10+ metadata says.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Hdr10Plus {
+    pub windows: u32,
 }
 
 /// The verdict from the stream's colour fields.
@@ -139,7 +148,9 @@ pub fn analyze(stream: &Stream, frame_side_data: &[SideData]) -> HdrInfo {
     };
     let mastering_display = find("mastering display").into_iter().find_map(MasteringDisplay::from_side_data);
     let content_light = find("content light").into_iter().find_map(ContentLight::from_side_data);
-    HdrInfo { kind: kind_of(&colour), colour, mastering_display, content_light }
+    let hdr10_plus =
+        find("2094-40").first().map(|s| Hdr10Plus { windows: s.number("num_windows").unwrap_or(1.0) as u32 });
+    HdrInfo { kind: kind_of(&colour), colour, mastering_display, content_light, hdr10_plus }
 }
 
 #[cfg(test)]

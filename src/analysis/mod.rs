@@ -20,7 +20,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::matroska::structure::Structure;
 use crate::tools::ffprobe::StreamKind;
-use crate::tools::ffprobe::{self, Probe, ProbeError, SideData};
+use crate::tools::ffprobe::{self, Probe, ProbeError};
 use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix};
 use audio::AudioPlan;
 use crop::CropDecision;
@@ -30,7 +30,6 @@ use interlace::InterlaceVerdict;
 use resolution::ResolutionClass;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// What drapto knows about one input.
 #[derive(Debug, Clone, Serialize)]
@@ -115,7 +114,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let (v, width, height) = a.film(&probe, &mut warnings)?;
     let (extent, mediainfo, structure) = a.length_and_structure(&probe, &mut warnings)?;
     let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
-        first_frame_side_data(probes.ffprobe, input, cancel)
+        ffprobe::first_frame_side_data(probes.ffprobe, input, cancel)
     } else {
         Vec::new()
     };
@@ -132,7 +131,13 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         hdr: hdr.kind.is_hdr(),
         full_range: hdr.colour.range.as_deref() == Some("pc"),
     };
-    let (interlace, crop, audio) = a.picture_and_sound(v, &src, dolby_vision.is_some(), audio, &mut warnings)?;
+    // Metadata that describes the full frame keeps it whole.
+    let full_frame = match (&dolby_vision, &hdr.hdr10_plus) {
+        (Some(_), _) => Some("not cropped: Dolby Vision metadata describes the full frame"),
+        (_, Some(h)) if h.windows > 1 => Some("not cropped: its HDR10+ processing windows describe the full frame"),
+        _ => None,
+    };
+    let (interlace, crop, audio) = a.picture_and_sound(v, &src, full_frame, audio, &mut warnings)?;
     let mux = a.mux_plan(structure, &probe, &extent, &audio, &mut warnings)?;
     Ok(Analysis {
         input: input.to_path_buf(),
@@ -267,7 +272,7 @@ impl Analyzer<'_> {
         &self,
         v: &ffprobe::Stream,
         src: &crop::Source,
-        dolby_vision: bool,
+        full_frame: Option<&'static str>,
         mut audio: Vec<AudioPlan>,
         warnings: &mut Vec<String>,
     ) -> Result<(InterlaceVerdict, CropDecision, Vec<AudioPlan>)> {
@@ -287,8 +292,8 @@ impl Analyzer<'_> {
         let detect_crop = || {
             if settings.processing.disable_crop {
                 CropDecision::disabled("crop detection disabled (disable_crop)")
-            } else if dolby_vision {
-                CropDecision::disabled("not cropped: Dolby Vision metadata describes the full frame")
+            } else if let Some(why) = full_frame {
+                CropDecision::disabled(why)
             } else if let Some(ffmpeg) = probes.ffmpeg {
                 crop::detect(ffmpeg, src, cancel)
             } else {
@@ -380,28 +385,4 @@ fn frame_count_tag(v: &ffprobe::Stream) -> Option<u64> {
         .iter()
         .find(|(k, _)| k.to_ascii_uppercase().starts_with("NUMBER_OF_FRAMES"))
         .and_then(|(_, n)| n.parse().ok())
-}
-
-/// Side data of the first video frame (where HEVC carries HDR10 SEI).
-fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Vec<SideData> {
-    #[derive(serde::Deserialize)]
-    struct Frames {
-        #[serde(default)]
-        frames: Vec<Frame>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Frame {
-        #[serde(default)]
-        side_data_list: Vec<SideData>,
-    }
-    let mut cmd = Command::new(ffprobe);
-    cmd.args(["-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_frames"])
-        .args(["-show_entries", "frame=side_data_list", "-print_format", "json"])
-        .arg(crate::tools::path_arg(input));
-    crate::tools::process::output(&mut cmd, "probe first frame", cancel)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Frames>(&t).ok())
-        .and_then(|f| f.frames.into_iter().next())
-        .map(|f| f.side_data_list)
-        .unwrap_or_default()
 }

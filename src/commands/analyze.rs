@@ -52,7 +52,14 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
                         a.video.pix_fmt.as_deref().unwrap_or("")
                     );
                     println!("  class:       {} → CRF {}", a.resolution.name(), p.video.crf);
-                    println!("  dynamic range: {}", a.hdr.kind.name());
+                    println!(
+                        "  dynamic range: {}{}",
+                        a.hdr.kind.name(),
+                        a.hdr.hdr10_plus.map_or(String::new(), |h| format!(
+                            " + HDR10+ ({} processing window(s)) → carried frame by frame",
+                            h.windows
+                        ))
+                    );
                     if let Some(md) = &a.hdr.mastering_display {
                         println!("  mastering:   {}", md.svt_param());
                     }

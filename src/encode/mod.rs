@@ -8,6 +8,7 @@
 pub mod audio;
 pub mod chunked;
 pub mod guard;
+pub mod hdr10plus;
 pub mod video;
 
 use crate::cancel::Cancel;

@@ -87,7 +87,8 @@ impl Pipeline<'_> {
         let e = self.look_at(output)?;
         let structure = Structure::read(&self.tools.mkvtoolnix, output, self.cancel).map_err(|e| e.to_string())?;
         let frames = self.counted_frames(analysis, output);
-        let checks = validate::validate(analysis, &e.probe, &structure, e.size, e.video_end, frames);
+        let hdr10 = self.hdr10_plus_of(analysis, output);
+        let checks = validate::validate(analysis, &e.probe, &structure, e.size, e.video_end, frames, hdr10);
         let failures = validate::failures(&checks);
         if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
     }
@@ -99,6 +100,26 @@ impl Pipeline<'_> {
             .interlace
             .decimation_cycle()
             .and_then(|_| ffprobe::count_frames(&self.tools.ffprobe, output, self.cancel))
+    }
+
+    /// Whether `output`'s first frame carries HDR10+, read when the
+    /// source's does: one frame decoded by drapto's ffmpeg (an older
+    /// ffprobe's AV1 decoder may not export the metadata).
+    fn hdr10_plus_of(&self, analysis: &Analysis, output: &Path) -> Option<bool> {
+        analysis.hdr.hdr10_plus?;
+        let mut a = crate::tools::ffmpeg::FfmpegArgs::new();
+        // showinfo speaks at the info level.
+        a.extend(["-loglevel", "info"]).input(output);
+        a.extend(["-map", "0:v:0", "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"]);
+        let mut found = false;
+        let seen = |line: crate::tools::process::Line| {
+            if let crate::tools::process::Line::Err(l) = line {
+                found |= l.contains("SMPTE2094-40");
+            }
+        };
+        let mut cmd = a.command(&self.tools.ffmpeg);
+        crate::tools::process::run_lines(&mut cmd, "read HDR10+", self.cancel, seen).ok()?;
+        Some(found)
     }
 
     /// Validates the partial output; renames it to the final name when it
@@ -124,7 +145,8 @@ impl Pipeline<'_> {
             IdentifyError::Unreadable(m) => unreadable(m),
         })?;
         let frames = self.counted_frames(analysis, partial);
-        let checks = validate::validate(analysis, &probe, &structure, size, end, frames);
+        let hdr10 = self.hdr10_plus_of(analysis, partial);
+        let checks = validate::validate(analysis, &probe, &structure, size, end, frames, hdr10);
         let failures = validate::failures(&checks);
         self.events.emit(&Event::ValidationComplete {
             input: input.to_path_buf(),

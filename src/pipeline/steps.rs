@@ -83,6 +83,7 @@ impl Pipeline<'_> {
             self.audio(analysis, t, beside)?;
             stages.finish(&t.key)?;
         }
+        let video = self.hdr10plus(analysis, work, &mut stages, video)?;
         // Where the output's video will end (its clock starts at zero, and
         // so do the analysis's lengths).
         let record = SourceRecord::new(work.identity().clone(), self.settings, analysis.video_end).to_tag();
@@ -103,6 +104,29 @@ impl Pipeline<'_> {
             ratio: self.settings.processing.max_output_ratio,
             other_bytes: (f64::from(kbps) * 1000.0 / 8.0 * analysis.duration) as u64,
         }
+    }
+
+    /// The encoded video with the source's HDR10+ metadata on every frame,
+    /// when the source has it (its own stage: the bitstream read once, the
+    /// metadata written into the encode's temporal units); else `video`.
+    fn hdr10plus(&self, analysis: &Analysis, work: &WorkDir, stages: &mut Stages, video: PathBuf) -> Result<PathBuf> {
+        if analysis.hdr.hdr10_plus.is_none() {
+            return Ok(video);
+        }
+        let (input, out) = (analysis.input.as_path(), work.working("video-hdr10plus.mkv"));
+        if self.reusable(stages, input, "hdr10plus", || self.whole_video(analysis, &out)) {
+            return Ok(out);
+        }
+        let tools = self.tools;
+        let detail = "the source's SMPTE ST 2094-40 metadata, frame by frame".to_string();
+        let carried = self.stage(input, Stage::Hdr10plus, detail, |_| {
+            let payloads = encode::hdr10plus::source_payloads(tools, input, self.cancel)?;
+            let scratch = work.working("hdr10plus");
+            encode::hdr10plus::carry_into(tools, input, &video, &payloads, &out, &scratch, self.cancel)
+        })?;
+        tracing::info!("{}: HDR10+ carried on {carried} frame(s)", input.display());
+        stages.finish("hdr10plus")?;
+        Ok(out)
     }
 
     /// Whether step `key` was finished by an earlier run and its `file` is

@@ -337,6 +337,30 @@ pub enum ProbeError {
     Parse(String),
 }
 
+/// Side data of the first video frame (where HEVC carries HDR10 SEI).
+pub fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Vec<SideData> {
+    #[derive(serde::Deserialize)]
+    struct Frames {
+        #[serde(default)]
+        frames: Vec<Frame>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Frame {
+        #[serde(default)]
+        side_data_list: Vec<SideData>,
+    }
+    let mut cmd = Command::new(ffprobe);
+    cmd.args(["-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_frames"])
+        .args(["-show_entries", "frame=side_data_list", "-print_format", "json"])
+        .arg(crate::tools::path_arg(input));
+    crate::tools::process::output(&mut cmd, "probe first frame", cancel)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Frames>(&t).ok())
+        .and_then(|f| f.frames.into_iter().next())
+        .map(|f| f.side_data_list)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

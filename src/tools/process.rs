@@ -171,7 +171,18 @@ fn supervise(
     let _ = killpg(pgid, Signal::SIGKILL);
     let _ = out_thread.join();
     let tail = err_thread.join().unwrap_or_default();
+    ended(status, tail, step, program_name, cancel)
+}
 
+/// How a child that ended with `status` (its stderr's last lines `tail`)
+/// went: cancelled, fine, or failed.
+fn ended(
+    status: std::process::ExitStatus,
+    tail: Vec<String>,
+    step: &str,
+    program_name: String,
+    cancel: &Cancel,
+) -> Result<Vec<String>, ProcessFailure> {
     if let Some(signal) = cancel.signal() {
         return Err(ProcessFailure::Cancelled(signal));
     }
@@ -192,6 +203,64 @@ fn supervise(
         status: status_text,
         stderr_tail: tail,
     }))
+}
+
+/// Runs `cmd` for `step` handing its stdout to `on_bytes` as it comes
+/// (binary output: a bitstream), in its own process group like [`run`];
+/// `cancel` ends it with SIGTERM, then SIGKILL.
+pub fn run_bytes(
+    cmd: &mut Command,
+    step: &str,
+    cancel: &Cancel,
+    mut on_bytes: impl FnMut(&[u8]),
+) -> Result<Vec<String>, ProcessFailure> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let name = std::path::Path::new(&program).file_name().map_or(program.clone(), |n| n.to_string_lossy().into_owned());
+    tracing::info!("{step}: {}", command_line(cmd));
+    cancel.check().map_err(|_| ProcessFailure::Cancelled(cancel.signal().unwrap_or(15)))?;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|source| ProcessFailure::Spawn { program: program.clone(), source })?;
+    let pgid = Pid::from_raw(child.id() as i32);
+    cancel.register_group(pgid.as_raw());
+    let (tx, _) = mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let step_owned = step.to_string();
+    let err_thread = std::thread::spawn(move || read_tail(stderr, &step_owned, tx));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (done, cancel) = (done.clone(), cancel.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if cancel.is_cancelled() {
+                    let _ = killpg(pgid, Signal::SIGTERM);
+                    std::thread::sleep(TERM_GRACE);
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut buf = vec![0u8; 1 << 16];
+    while let Ok(n) = stdout.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        on_bytes(&buf[..n]);
+    }
+    let status = child.wait().map_err(|source| ProcessFailure::Spawn { program: program.clone(), source });
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = killpg(pgid, Signal::SIGKILL);
+    let _ = watcher.join();
+    cancel.unregister_group(pgid.as_raw());
+    let tail = err_thread.join().unwrap_or_default();
+    ended(status?, tail, step, name, cancel)
 }
 
 /// Runs `cmd` and returns its whole stdout (for JSON-printing tools).
