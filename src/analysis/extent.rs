@@ -17,10 +17,9 @@
 //! [`Extent::end`].
 
 use crate::cancel::Cancel;
-use crate::tools::ffprobe::{Probe, Stream, StreamKind, parse_duration_tag};
+use crate::tools::ffprobe::{Probe, Query, Stream, StreamKind, parse_duration_tag};
 use serde::Serialize;
 use std::path::Path;
-use std::process::Command;
 
 /// Data may end this many seconds before a promise without being truncated
 /// (muxers round, and the last frames' durations are estimates).
@@ -148,10 +147,7 @@ pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended
 /// seconds (a seek past the end lands on the last keyframe), with whether
 /// ffprobe found the file ending mid-element.
 fn read_ends(ffprobe: &Path, input: &Path, from: f64, cancel: &Cancel) -> (Vec<(usize, f64)>, bool) {
-    let mut cmd = Command::new(ffprobe);
-    cmd.args(["-v", "error", "-show_entries", "packet=stream_index,pts_time,duration_time"])
-        .args(["-read_intervals", &format!("{:.3}%", from.max(0.0)), "-of", "csv=p=0"])
-        .arg(crate::tools::path_arg(input));
+    let mut cmd = Query::packets("stream_index,pts_time,duration_time").from_seconds(from).command(ffprobe, input);
     let mut text = String::new();
     let mut premature = false;
     let _ = crate::tools::process::run_lines(&mut cmd, "probe the end", cancel, |line| match line {

@@ -20,7 +20,7 @@
 use crate::cancel::Cancel;
 use crate::config::FieldMode;
 use crate::tools::ffmpeg::FfmpegArgs;
-use crate::tools::ffprobe::Stream;
+use crate::tools::ffprobe::{Query, Stream};
 use serde::Serialize;
 use std::path::Path;
 
@@ -119,17 +119,15 @@ impl PulldownFlags {
     }
 }
 
-/// Reads ffprobe's compact `frame|pts_time=…|repeat_pict=…` lines of one
-/// sample.
+/// Reads ffprobe's `pts_time,repeat_pict` lines of one sample.
 pub fn parse_pulldown(output: &str) -> PulldownFlags {
     let mut pts = Vec::new();
     let mut flagged = 0;
-    for l in output.lines().filter(|l| l.starts_with("frame|")) {
-        let field = |k: &str| l.split('|').find_map(|f| f.strip_prefix(k)).map(str::to_string);
-        if let Some(t) = field("pts_time=").and_then(|t| t.parse::<f64>().ok()) {
-            pts.push(t);
-        }
-        if field("repeat_pict=").and_then(|r| r.parse::<u32>().ok()).is_some_and(|r| r > 0) {
+    for l in output.lines() {
+        let mut fields = l.split(',').map(str::trim);
+        let Some(Ok(t)) = fields.next().map(str::parse::<f64>) else { continue };
+        pts.push(t);
+        if fields.next().and_then(|r| r.parse::<u32>().ok()).is_some_and(|r| r > 0) {
             flagged += 1;
         }
     }
@@ -502,12 +500,10 @@ pub fn detect(
         });
         // The decoder's repeat-field flags (soft pulldown), on the same frames.
         let flags = if ntsc {
-            let mut p = std::process::Command::new(ffprobe);
-            p.args(["-v", "error", "-threads", "1", "-select_streams", "v:0", "-read_intervals"])
-                .arg(format!("{at:.3}%+#{frames}"))
-                .args(["-show_entries", "frame=pts_time,repeat_pict", "-of", "compact"])
-                .arg(crate::tools::path_arg(input));
-            crate::tools::process::output(&mut p, "pulldown flags", cancel)
+            let query = Query::frames("pts_time,repeat_pict").stream("v:0").single_thread();
+            query
+                .interval(format!("{at:.3}%+#{frames}"))
+                .run(ffprobe, input, "pulldown flags", cancel)
                 .map(|o| parse_pulldown(&o))
                 .unwrap_or_default()
         } else {
@@ -683,7 +679,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 let t = (i / 2) as f64 * 0.0834 + if i % 2 == 1 { 0.050 } else { 0.0 };
-                format!("frame|pts_time={t:.6}|repeat_pict={}\n", 1 - i % 2)
+                format!("{t:.6},{}\n", 1 - i % 2)
             })
             .collect()
     }

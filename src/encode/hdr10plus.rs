@@ -307,10 +307,9 @@ pub fn carry(frames: &mut [IvfFrame], payloads: &[Option<Vec<u8>>]) -> Result<us
 /// Every source frame's HDR10+ payload of `input`'s first video stream
 /// (HEVC), in presentation order: its bitstream read once, without decoding.
 pub fn source_payloads(tools: &Toolbox, input: &Path, cancel: &Cancel) -> Result<Vec<Option<Vec<u8>>>> {
-    let mut probe = Command::new(&tools.ffprobe);
-    probe.args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts", "-of", "csv=p=0"]);
-    probe.arg(crate::tools::path_arg(input));
-    let pts: Vec<i64> = crate::tools::process::output(&mut probe, "HDR10+ timestamps", cancel)
+    let query = crate::tools::ffprobe::Query::packets("pts").stream("v:0");
+    let pts: Vec<i64> = query
+        .run(&tools.ffprobe, input, "HDR10+ timestamps", cancel)
         .map_err(Error::process(input))?
         .lines()
         .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())

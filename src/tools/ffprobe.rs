@@ -290,15 +290,97 @@ pub fn probe_with_end(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<(P
     Ok((probe, end))
 }
 
+/// Which of ffprobe's per-item sections a [`Query`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// Demuxed packets: no decoding, one per video frame.
+    Packet,
+    /// Decoded frames.
+    Frame,
+}
+
+/// One read of per-packet or per-frame fields, answered as CSV lines
+/// (`-of csv=p=0`; the fields come in ffprobe's own order, which for the
+/// fields drapto reads is pts, duration, size, flags). Every packet- or
+/// frame-level read drapto makes is one of these.
+#[derive(Debug, Clone)]
+pub struct Query {
+    section: Section,
+    fields: String,
+    stream: Option<String>,
+    interval: Option<String>,
+    single_thread: bool,
+}
+
+impl Query {
+    /// Packet fields, such as `"pts_time,size,flags"`.
+    pub fn packets(fields: &str) -> Query {
+        Query { section: Section::Packet, fields: fields.into(), stream: None, interval: None, single_thread: false }
+    }
+
+    /// Decoded frame fields, such as `"pts_time,repeat_pict"`.
+    pub fn frames(fields: &str) -> Query {
+        Query { section: Section::Frame, ..Query::packets(fields) }
+    }
+
+    /// Only the stream `spec` selects (`"v:0"`, `"a:2"`).
+    pub fn stream(mut self, spec: &str) -> Query {
+        self.stream = Some(spec.into());
+        self
+    }
+
+    /// From `seconds` to the end (a seek past the end lands on the last
+    /// keyframe).
+    pub fn from_seconds(self, seconds: f64) -> Query {
+        self.interval(format!("{:.3}%", seconds.max(0.0)))
+    }
+
+    /// Only `interval`, in `-read_intervals` syntax (`"%+#1"`: the first item).
+    pub fn interval(mut self, interval: String) -> Query {
+        self.interval = Some(interval);
+        self
+    }
+
+    /// Decodes on one thread (several reads run side by side).
+    pub fn single_thread(mut self) -> Query {
+        self.single_thread = true;
+        self
+    }
+
+    /// The ffprobe command line for `input`.
+    pub fn command(&self, ffprobe: &Path, input: &Path) -> Command {
+        let mut cmd = Command::new(ffprobe);
+        cmd.args(["-v", "error"]);
+        if self.single_thread {
+            cmd.args(["-threads", "1"]);
+        }
+        if let Some(s) = &self.stream {
+            cmd.args(["-select_streams", s]);
+        }
+        if let Some(i) = &self.interval {
+            cmd.args(["-read_intervals", i]);
+        }
+        let section = match self.section {
+            Section::Packet => "packet",
+            Section::Frame => "frame",
+        };
+        cmd.args(["-show_entries", &format!("{section}={}", self.fields), "-of", "csv=p=0"]);
+        cmd.arg(crate::tools::path_arg(input));
+        cmd
+    }
+
+    /// Runs the query on `input`: its CSV lines.
+    pub fn run(&self, ffprobe: &Path, input: &Path, step: &str, cancel: &Cancel) -> Result<String, ProcessFailure> {
+        crate::tools::process::output(&mut self.command(ffprobe, input), step, cancel)
+    }
+}
+
 /// The latest presentation time (seconds) of any packet of the first video
 /// stream at or after `from` seconds: where the video really ends, whatever
 /// the container header claims (a truncated file keeps its header duration).
 pub fn video_end_time(ffprobe: &Path, path: &Path, from: f64, cancel: &Cancel) -> Option<f64> {
-    let mut cmd = Command::new(ffprobe);
-    cmd.args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time"])
-        .args(["-read_intervals", &format!("{:.3}%", from.max(0.0)), "-of", "csv=p=0"])
-        .arg(crate::tools::path_arg(path));
-    let text = crate::tools::process::output(&mut cmd, "probe end", cancel).ok()?;
+    let query = Query::packets("pts_time,duration_time").stream("v:0").from_seconds(from);
+    let text = query.run(ffprobe, path, "probe end", cancel).ok()?;
     text.lines()
         .filter_map(|l| {
             let mut it = l.split(',').map(|f| f.trim().parse::<f64>().ok());
@@ -322,11 +404,8 @@ pub fn count_frames(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Option<usiz
 /// until its first one: instant for a normal track; a whole-file read only
 /// for a track that is empty. `None` when ffprobe fails.
 pub fn audio_has_packets(ffprobe: &Path, path: &Path, index: usize, cancel: &Cancel) -> Option<bool> {
-    let mut cmd = Command::new(ffprobe);
-    cmd.args(["-v", "error", "-select_streams", &format!("a:{index}"), "-read_intervals", "%+#1"])
-        .args(["-show_entries", "packet=stream_index", "-of", "csv=p=0"])
-        .arg(crate::tools::path_arg(path));
-    let text = crate::tools::process::output(&mut cmd, "probe audio packets", cancel).ok()?;
+    let query = Query::packets("stream_index").stream(&format!("a:{index}")).interval("%+#1".into());
+    let text = query.run(ffprobe, path, "probe audio packets", cancel).ok()?;
     Some(text.lines().any(|l| !l.trim().is_empty()))
 }
 

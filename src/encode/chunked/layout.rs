@@ -11,9 +11,9 @@
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::tools::ffmpeg::FfmpegArgs;
+use crate::tools::ffprobe::Query;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::process::Command;
 
 /// The source's video frames in presentation order (for a distributed
 /// segment job, just that segment's frames).
@@ -126,19 +126,8 @@ impl Layout {
 /// Reads the frame timeline from the packets of the first video stream
 /// (no decoding): every packet is one frame.
 pub fn timeline(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Result<Timeline> {
-    let mut cmd = Command::new(ffprobe);
-    cmd.args([
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "packet=pts_time,size,flags",
-        "-of",
-        "csv=p=0",
-    ])
-    .arg(crate::tools::path_arg(input));
-    let text = crate::tools::process::output(&mut cmd, "read frame timeline", cancel).map_err(Error::process(input))?;
+    let query = Query::packets("pts_time,size,flags").stream("v:0");
+    let text = query.run(ffprobe, input, "read frame timeline", cancel).map_err(Error::process(input))?;
     let mut frames: Vec<Packet> = text.lines().filter_map(parse_packet).collect();
     frames.sort_by(|a, b| a.pts.total_cmp(&b.pts));
     frames.dedup_by(|a, b| a.pts == b.pts);
