@@ -3,6 +3,7 @@
 
 use crate::analysis::Analysis;
 use crate::analysis::audio::AudioPlan;
+use crate::analysis::hdr::Colour;
 use crate::analysis::resolution::ResolutionClass;
 use crate::config::Settings;
 use crate::config::{Auto, ChunkedMode};
@@ -292,35 +293,7 @@ pub fn plan(
         ResolutionClass::Hd => e.crf.hd,
         ResolutionClass::Uhd => e.crf.uhd,
     };
-    let grain = if e.film_grain { e.film_grain_level } else { 0 };
-    let mut svt_params = format!("tune=0:film-grain={grain}:film-grain-denoise=0");
-    let hdr = &analysis.hdr;
-    if hdr.kind.is_hdr() {
-        if let Some(md) = &hdr.mastering_display {
-            svt_params.push_str(&format!(":mastering-display={}", md.svt_param()));
-        }
-        if let Some(cl) = &hdr.content_light {
-            svt_params.push_str(&format!(":content-light={},{}", cl.max_cll, cl.max_fall));
-        }
-    }
-    let c = &hdr.colour;
-    let colour_args = [
-        ("color_primaries", &c.primaries),
-        ("color_trc", &c.transfer),
-        ("colorspace", &c.matrix),
-        ("color_range", &c.range),
-        ("chroma_sample_location", &c.chroma_location),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
-    .collect();
-    let mut filters = Vec::new();
-    if let Some(f) = analysis.interlace.filter() {
-        filters.push(f);
-    }
-    if let Some(c) = &analysis.crop.crop {
-        filters.push(c.filter());
-    }
+    let filters = analysis.interlace.filter().into_iter().chain(analysis.crop.crop.as_ref().map(|c| c.filter()));
     let (path, dolby_vision) = match &analysis.dolby_vision {
         None => (EncodePath::Standard, false),
         Some(dv) => {
@@ -329,62 +302,20 @@ pub fn plan(
             (EncodePath::DolbyVision, carry)
         }
     };
-    // Hosts to share the work mean the chunked path, unless it is turned off.
-    let mode = match settings.processing.enable_chunked_encoding {
-        ChunkedMode::Auto if settings.distributed.hosts.is_some() => ChunkedMode::On,
-        m => m,
-    };
-    let path = match (path, mode) {
-        (_, ChunkedMode::Off) => path,
-        (_, ChunkedMode::On) => {
-            chunked.clone()?;
-            EncodePath::Chunked
-        }
-        (_, ChunkedMode::Auto) if chunked.is_ok() => EncodePath::Chunked,
-        _ => path,
-    };
-    let chunked_params = (path == EncodePath::Chunked).then(|| {
-        let (w, h) = analysis.picture_size();
-        let workers = match settings.processing.parallel_jobs {
-            Auto::Value(n) => n as usize,
-            Auto::Auto => default_workers(w, h, settings.resources.max_memory.0),
-        };
-        let cpu_share = cpu_share(settings);
-        let workers = workers.min(cpu_share).max(1);
-        ChunkedParams {
-            target: e.vmaf_target,
-            chunk_seconds: f64::from(settings.processing.chunk_size),
-            workers,
-            threads_per_worker: (cpu_share / workers).max(1) as u32,
-            subsample: measurement_subsample(e.vmaf_subsample),
-            probe_subsample: measurement_subsample(e.vmaf_probe_subsample),
-            predict: e.vmaf_predict,
-            pool: e.vmaf_pool.clone(),
-            allocation: if e.chunked_allocation == "target" || settings.distributed.hosts.is_some() {
-                Allocation::Target
-            } else {
-                Allocation::Slope
-            },
-            crf_step: if caps.svtav1_major().unwrap_or(0) >= 4 { 0.25 } else { 1.0 },
-            frame_bytes: {
-                let depth = analysis.video.bit_depth.unwrap_or(8);
-                u64::from(w) * u64::from(h) * 3 / 2 * if depth > 8 { 2 } else { 1 }
-            },
-        }
-    });
+    let path = choose_path(path, settings, chunked)?;
     Ok(EncodePlan {
         path,
-        chunked: chunked_params,
+        chunked: (path == EncodePath::Chunked).then(|| chunked_params(analysis, settings, caps)),
         video: VideoPlan {
             encoder: EncoderSettings {
                 preset: e.preset,
                 pix_fmt: "yuv420p10le".into(),
-                svt_params,
-                colour_args,
+                svt_params: svt_params(analysis, settings),
+                colour_args: colour_args(&analysis.hdr.colour),
                 dolby_vision,
             },
             crf,
-            filters,
+            filters: filters.collect(),
             decimation_cycle: analysis.interlace.decimation_cycle(),
             hwaccel: if analysis.dolby_vision.is_some() { None } else { choose_hwaccel(settings, caps) },
             threads: cpu_share(settings) as u32,
@@ -392,6 +323,89 @@ pub fn plan(
         audio: analysis.audio.clone(),
         warnings,
     })
+}
+
+/// SVT-AV1's parameters: tune, film grain, and an HDR source's mastering
+/// display and light levels.
+fn svt_params(analysis: &Analysis, settings: &Settings) -> String {
+    let e = &settings.encoding;
+    let grain = if e.film_grain { e.film_grain_level } else { 0 };
+    let mut params = format!("tune=0:film-grain={grain}:film-grain-denoise=0");
+    let hdr = &analysis.hdr;
+    if hdr.kind.is_hdr() {
+        if let Some(md) = &hdr.mastering_display {
+            params.push_str(&format!(":mastering-display={}", md.svt_param()));
+        }
+        if let Some(cl) = &hdr.content_light {
+            params.push_str(&format!(":content-light={},{}", cl.max_cll, cl.max_fall));
+        }
+    }
+    params
+}
+
+/// ffmpeg's colour description options for the source's colour.
+fn colour_args(c: &Colour) -> Vec<(String, String)> {
+    [
+        ("color_primaries", &c.primaries),
+        ("color_trc", &c.transfer),
+        ("colorspace", &c.matrix),
+        ("color_range", &c.range),
+        ("chroma_sample_location", &c.chroma_location),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v.clone())))
+    .collect()
+}
+
+/// The chunked path when it is on (an error when it cannot run), or on
+/// `auto` when it can run; else `path`. Hosts to share the work mean the
+/// chunked path, unless it is turned off.
+fn choose_path(
+    path: EncodePath,
+    settings: &Settings,
+    chunked: &Result<(), ToolError>,
+) -> Result<EncodePath, ToolError> {
+    let mode = match settings.processing.enable_chunked_encoding {
+        ChunkedMode::Auto if settings.distributed.hosts.is_some() => ChunkedMode::On,
+        m => m,
+    };
+    Ok(match mode {
+        ChunkedMode::Off => path,
+        ChunkedMode::On => {
+            chunked.clone()?;
+            EncodePath::Chunked
+        }
+        ChunkedMode::Auto if chunked.is_ok() => EncodePath::Chunked,
+        ChunkedMode::Auto => path,
+    })
+}
+
+/// The chunked path's settings: workers and their threads within the CPU
+/// share, the VMAF target and its measurement, the allocation.
+fn chunked_params(analysis: &Analysis, settings: &Settings, caps: &FfmpegCaps) -> ChunkedParams {
+    let e = &settings.encoding;
+    let (w, h) = analysis.picture_size();
+    let workers = match settings.processing.parallel_jobs {
+        Auto::Value(n) => n as usize,
+        Auto::Auto => default_workers(w, h, settings.resources.max_memory.0),
+    };
+    let cpu_share = cpu_share(settings);
+    let workers = workers.min(cpu_share).max(1);
+    let target_allocation = e.chunked_allocation == "target" || settings.distributed.hosts.is_some();
+    let depth = analysis.video.bit_depth.unwrap_or(8);
+    ChunkedParams {
+        target: e.vmaf_target,
+        chunk_seconds: f64::from(settings.processing.chunk_size),
+        workers,
+        threads_per_worker: (cpu_share / workers).max(1) as u32,
+        subsample: measurement_subsample(e.vmaf_subsample),
+        probe_subsample: measurement_subsample(e.vmaf_probe_subsample),
+        predict: e.vmaf_predict,
+        pool: e.vmaf_pool.clone(),
+        allocation: if target_allocation { Allocation::Target } else { Allocation::Slope },
+        crf_step: if caps.svtav1_major().unwrap_or(0) >= 4 { 0.25 } else { 1.0 },
+        frame_bytes: u64::from(w) * u64::from(h) * 3 / 2 * if depth > 8 { 2 } else { 1 },
+    }
 }
 
 #[cfg(test)]

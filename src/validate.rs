@@ -19,146 +19,139 @@ pub const DURATION_TOLERANCE: f64 = 1.0;
 /// differ from 4/5 of the source's frames.
 pub const IVTC_FRAME_TOLERANCE: f64 = 0.01;
 
-/// Checks `output` (probed, `size` bytes, its video ending at `video_end`
-/// seconds as measured from its packets, holding `frames` video frames when
-/// they were counted, its Matroska `structure` as MKVToolNix reads it,
-/// whether its first frame carries HDR10+ when the source's does)
-/// against the source `analysis`. An inverse-telecined output must also
-/// have the film's frame rate and frame count.
-pub fn validate(
-    analysis: &Analysis,
-    output: &Probe,
-    structure: &Structure,
-    size: u64,
-    video_end: Option<f64>,
-    frames: Option<usize>,
-    hdr10_plus: Option<bool>,
-) -> Vec<Check> {
-    let mut checks = Vec::new();
-    let mut check = |name: &str, passed: bool, detail: String| {
-        checks.push(Check { name: name.into(), passed, detail });
-    };
-    check("size", size >= MIN_OUTPUT_BYTES, format!("{size} bytes"));
+/// What was read from an output: everything validation looks at.
+pub struct Observed<'a> {
+    /// ffprobe's view of the container and its streams.
+    pub probe: &'a Probe,
+    /// Its Matroska structure as MKVToolNix reads it.
+    pub structure: &'a Structure,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Where its video ends, seconds, measured from its last packets.
+    pub video_end: Option<f64>,
+    /// Its video frames, when they were counted (inverse telecine).
+    pub frames: Option<usize>,
+    /// Whether its first frame carries HDR10+, when the source's does.
+    pub hdr10_plus: Option<bool>,
+}
 
+/// The checks being gathered for one output.
+#[derive(Default)]
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn check(&mut self, name: &str, passed: bool, detail: String) {
+        self.0.push(Check { name: name.into(), passed, detail });
+    }
+}
+
+/// Checks an `output` against the source `analysis`: its size, one 10-bit
+/// AV1 video and the planned Opus tracks, its length and the last frame's
+/// end, the film's frame rate and frame count after inverse telecine, HDR
+/// signalling, and everything carried from the source.
+pub fn validate(analysis: &Analysis, output: &Observed) -> Vec<Check> {
+    let mut checks = Checks::default();
+    checks.check("size", output.size >= MIN_OUTPUT_BYTES, format!("{} bytes", output.size));
+    check_streams(&mut checks, analysis, output.probe);
+    check_timing(&mut checks, analysis, output);
+    check_hdr(&mut checks, analysis, output);
+    checks.0.extend(crate::mux::compare::checks(&analysis.mux, output.structure));
+    checks.0
+}
+
+/// One AV1 10-bit video stream; the planned Opus tracks and channels.
+fn check_streams(checks: &mut Checks, analysis: &Analysis, output: &Probe) {
+    let names = |streams: &[&crate::tools::ffprobe::Stream]| {
+        streams.iter().map(|v| v.codec_name.as_str()).collect::<Vec<_>>().join(", ")
+    };
     let videos: Vec<_> = output.video_streams().collect();
     let av1 = videos.len() == 1 && videos[0].codec_name == "av1";
-    check(
-        "video",
-        av1,
-        format!(
-            "{} video stream(s): {}",
-            videos.len(),
-            videos.iter().map(|v| v.codec_name.as_str()).collect::<Vec<_>>().join(", ")
-        ),
-    );
+    checks.check("video", av1, format!("{} video stream(s): {}", videos.len(), names(&videos)));
     if let Some(v) = videos.first() {
         let depth = v.bit_depth();
-        check(
-            "bit depth",
-            depth == Some(10),
-            format!(
-                "{} ({})",
-                depth.map_or("unknown".into(), |d| format!("{d}-bit")),
-                v.pix_fmt.as_deref().unwrap_or("?")
-            ),
-        );
+        let shown = depth.map_or("unknown".into(), |d| format!("{d}-bit"));
+        checks.check("bit depth", depth == Some(10), format!("{shown} ({})", v.pix_fmt.as_deref().unwrap_or("?")));
     }
-
     let src_audio = analysis.audio.len();
     let out_audio: Vec<_> = output.of_type(StreamKind::Audio).collect();
     let all_opus = out_audio.iter().all(|a| a.codec_name == "opus");
-    check(
-        "audio",
-        out_audio.len() == src_audio && all_opus,
-        format!(
-            "{} of {src_audio} track(s), codecs: {}",
-            out_audio.len(),
-            out_audio.iter().map(|a| a.codec_name.as_str()).collect::<Vec<_>>().join(", ")
-        ),
-    );
+    let detail = format!("{} of {src_audio} track(s), codecs: {}", out_audio.len(), names(&out_audio));
+    checks.check("audio", out_audio.len() == src_audio && all_opus, detail);
     let channels_ok = out_audio.iter().zip(&analysis.audio).all(|(o, plan)| o.channels == Some(plan.channels));
-    check(
-        "audio channels",
-        channels_ok,
-        out_audio.iter().map(|a| a.channels.unwrap_or(0).to_string()).collect::<Vec<_>>().join(", "),
-    );
+    let channels = out_audio.iter().map(|a| a.channels.unwrap_or(0).to_string()).collect::<Vec<_>>();
+    checks.check("audio channels", channels_ok, channels.join(", "));
+}
 
-    // The film's real length, not a truncated or bogus claim.
+/// The film's real length (not a truncated or bogus claim), the last
+/// frame's end, and after inverse telecine the film's rate and frame count.
+fn check_timing(checks: &mut Checks, analysis: &Analysis, output: &Observed) {
     let expected = analysis.extent.expected_output();
-    match output.duration() {
-        Some(d) => {
-            check("duration", (d - expected).abs() <= DURATION_TOLERANCE, format!("{d:.3} s vs source {expected:.3} s"))
-        }
-        None => check("duration", false, "output has no duration".into()),
+    match output.probe.duration() {
+        Some(d) => checks.check(
+            "duration",
+            (d - expected).abs() <= DURATION_TOLERANCE,
+            format!("{d:.3} s vs source {expected:.3} s"),
+        ),
+        None => checks.check("duration", false, "output has no duration".into()),
     }
-
-    match video_end {
-        Some(end) => check(
+    match output.video_end {
+        Some(end) => checks.check(
             "video complete",
             (end - analysis.video_end).abs() <= DURATION_TOLERANCE,
             format!("last frame ends at {end:.3} s, source's at {:.3} s", analysis.video_end),
         ),
-        None => check("video complete", false, "no video packets found near the end".into()),
+        None => checks.check("video complete", false, "no video packets found near the end".into()),
     }
-
-    if let Some(fps) = analysis.interlace.output_fps(analysis.video.frame_rate) {
-        let out_fps = videos.first().and_then(|v| v.frame_rate());
-        check(
+    let interlace = &analysis.interlace;
+    if let Some(fps) = interlace.output_fps(analysis.video.frame_rate) {
+        let out_fps = output.probe.video_streams().next().and_then(|v| v.frame_rate());
+        let shown = out_fps.map_or("unknown".into(), |f| format!("{f:.3}"));
+        checks.check(
             "frame rate",
             out_fps.is_some_and(|f| (f / fps - 1.0).abs() < 0.005),
-            format!(
-                "{} fps, {fps:.3} expected ({})",
-                out_fps.map_or("unknown".into(), |f| format!("{f:.3}")),
-                analysis.interlace.describe()
-            ),
+            format!("{shown} fps, {fps:.3} expected ({})", interlace.describe()),
         );
     }
-    if analysis.interlace.decimation_cycle().is_some() {
-        let fps = analysis.interlace.output_fps(analysis.video.frame_rate).unwrap_or(0.0);
+    if interlace.decimation_cycle().is_some() {
+        let fps = interlace.output_fps(analysis.video.frame_rate).unwrap_or(0.0);
         let expected = analysis.video_end * fps;
-        check(
+        let close = |n: usize| (n as f64 - expected).abs() <= (expected * IVTC_FRAME_TOLERANCE).max(2.0);
+        let shown = output.frames.map_or("uncounted".into(), |n| n.to_string());
+        checks.check(
             "frames",
-            frames.is_some_and(|n| (n as f64 - expected).abs() <= (expected * IVTC_FRAME_TOLERANCE).max(2.0)),
-            format!(
-                "{} frames, {expected:.0} expected ({:.3} s at {fps:.3} fps)",
-                frames.map_or("uncounted".into(), |n| n.to_string()),
-                analysis.video_end
-            ),
+            output.frames.is_some_and(close),
+            format!("{shown} frames, {expected:.0} expected ({:.3} s at {fps:.3} fps)", analysis.video_end),
         );
     }
+}
 
+/// HDR10+ on the first frame when the source has it; an HDR source's
+/// colour description kept.
+fn check_hdr(checks: &mut Checks, analysis: &Analysis, output: &Observed) {
     if analysis.hdr.hdr10_plus.is_some() {
-        check(
-            "hdr10+",
-            hdr10_plus == Some(true),
-            match hdr10_plus {
-                Some(true) => "SMPTE ST 2094-40 metadata on the first frame".into(),
-                Some(false) => "the first frame has no SMPTE ST 2094-40 metadata".into(),
-                None => "not read".into(),
-            },
-        );
+        let detail = match output.hdr10_plus {
+            Some(true) => "SMPTE ST 2094-40 metadata on the first frame",
+            Some(false) => "the first frame has no SMPTE ST 2094-40 metadata",
+            None => "not read",
+        };
+        checks.check("hdr10+", output.hdr10_plus == Some(true), detail.into());
     }
-    if analysis.hdr.kind.is_hdr() {
-        let src = &analysis.hdr.colour;
-        let out = videos.first();
-        let same = |a: &Option<String>, b: Option<&Option<String>>| a.is_none() || b.is_some_and(|b| b == a);
-        let ok = same(&src.transfer, out.map(|v| &v.color_transfer))
-            && same(&src.primaries, out.map(|v| &v.color_primaries))
-            && same(&src.matrix, out.map(|v| &v.color_space));
-        check(
-            "hdr colour",
-            ok,
-            format!(
-                "transfer {:?}, primaries {:?}, matrix {:?}",
-                out.and_then(|v| v.color_transfer.as_deref()),
-                out.and_then(|v| v.color_primaries.as_deref()),
-                out.and_then(|v| v.color_space.as_deref())
-            ),
-        );
+    if !analysis.hdr.kind.is_hdr() {
+        return;
     }
-    // Everything carried from the source, compared with it.
-    checks.extend(crate::mux::compare::checks(&analysis.mux, structure));
-    checks
+    let src = &analysis.hdr.colour;
+    let out = output.probe.video_streams().next();
+    let same = |a: &Option<String>, b: Option<&Option<String>>| a.is_none() || b.is_some_and(|b| b == a);
+    let ok = same(&src.transfer, out.map(|v| &v.color_transfer))
+        && same(&src.primaries, out.map(|v| &v.color_primaries))
+        && same(&src.matrix, out.map(|v| &v.color_space));
+    let detail = format!(
+        "transfer {:?}, primaries {:?}, matrix {:?}",
+        out.and_then(|v| v.color_transfer.as_deref()),
+        out.and_then(|v| v.color_primaries.as_deref()),
+        out.and_then(|v| v.color_space.as_deref())
+    );
+    checks.check("hdr colour", ok, detail);
 }
 
 /// The failed checks as one-line reasons.

@@ -88,7 +88,15 @@ impl Pipeline<'_> {
         let structure = Structure::read(&self.tools.mkvtoolnix, output, self.cancel).map_err(|e| e.to_string())?;
         let frames = self.counted_frames(analysis, output);
         let hdr10 = self.hdr10_plus_of(analysis, output);
-        let checks = validate::validate(analysis, &e.probe, &structure, e.size, e.video_end, frames, hdr10);
+        let observed = validate::Observed {
+            probe: &e.probe,
+            structure: &structure,
+            size: e.size,
+            video_end: e.video_end,
+            frames,
+            hdr10_plus: hdr10,
+        };
+        let checks = validate::validate(analysis, &observed);
         let failures = validate::failures(&checks);
         if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
     }
@@ -146,7 +154,15 @@ impl Pipeline<'_> {
         })?;
         let frames = self.counted_frames(analysis, partial);
         let hdr10 = self.hdr10_plus_of(analysis, partial);
-        let checks = validate::validate(analysis, &probe, &structure, size, end, frames, hdr10);
+        let observed = validate::Observed {
+            probe: &probe,
+            structure: &structure,
+            size,
+            video_end: end,
+            frames,
+            hdr10_plus: hdr10,
+        };
+        let checks = validate::validate(analysis, &observed);
         let failures = validate::failures(&checks);
         self.events.emit(&Event::ValidationComplete {
             input: input.to_path_buf(),

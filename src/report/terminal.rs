@@ -2,7 +2,9 @@
 //! per-file and batch summaries) with live progress bars on a terminal and
 //! plain lines elsewhere (pipes, `NO_COLOR`, CI).
 
-use crate::events::{Event, EventSink, Stage};
+use crate::analysis::Analysis;
+use crate::events::{Check, Event, EventSink, Stage};
+use crate::plan::EncodePlan;
 use crate::report::{format_bytes, format_duration};
 use crate::summary::{BatchSummary, FileSummary};
 use console::style;
@@ -184,51 +186,12 @@ impl EventSink for Terminal {
             Event::FileStarted { index, total, input, .. } => {
                 state.segment_count = None;
                 if normal {
-                    let title = if *total > 1 {
-                        format!("Processing {} ({index}/{total})", name(input))
-                    } else {
-                        format!("Processing {}", name(input))
-                    };
+                    let of = if *total > 1 { format!(" ({index}/{total})") } else { String::new() };
+                    let title = format!("Processing {}{of}", name(input));
                     self.print(&state, &format!("\n{}\n", Self::banner(&title)));
                 }
             }
-            Event::AnalysisComplete { analysis: a, plan, .. } => {
-                self.ok(
-                    &state,
-                    &format!(
-                        "Input analysis complete: {}x{} {} ({}), {}",
-                        a.video.width,
-                        a.video.height,
-                        a.resolution.name(),
-                        a.video.codec,
-                        a.hdr.kind.name()
-                    ),
-                );
-                self.ok(
-                    &state,
-                    &format!(
-                        "Detected {} audio track(s), {} subtitle(s); {}",
-                        a.audio.len(),
-                        a.mux.count(crate::tools::mkvtoolnix::TrackKind::Subtitles),
-                        a.mux.describe_rest()
-                    ),
-                );
-                if normal {
-                    self.print(
-                        &state,
-                        &format!(
-                            "  Plan: SVT-AV1 preset {} CRF {}, {}",
-                            plan.video.encoder.preset,
-                            plan.video.crf,
-                            plan.audio
-                                .iter()
-                                .map(|t| format!("Opus {}ch {}k", t.channels, t.bitrate_kbps))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    );
-                }
-            }
+            Event::AnalysisComplete { analysis, plan, .. } => self.on_analysis(&state, analysis, plan),
             Event::StageStarted { stage, detail, .. } => {
                 if !self.live && normal {
                     self.print(&state, format!("  {} {detail}", stage.label()).trim_end());
@@ -239,27 +202,7 @@ impl EventSink for Terminal {
                 }
                 self.start_bar(&mut state, &stage.label());
             }
-            Event::Progress { stage, percent, fps, speed, eta_seconds, projected_bytes, .. } => {
-                let surveying = *stage == Stage::Video
-                    && state.chunked
-                    && *fps == 0.0
-                    && state.segment_count.is_none_or(|(d, _)| d == 0);
-                let msg = if surveying {
-                    survey_message(*eta_seconds)
-                } else {
-                    progress_message(*stage, state.segment_count, *fps, *speed, *eta_seconds, *projected_bytes)
-                };
-                if let Some(bar) = &state.bar {
-                    bar.set_position((*percent * 10.0) as u64);
-                    bar.set_message(msg);
-                } else if normal && !self.live {
-                    let decile = (*percent / 10.0).floor() as u64;
-                    if decile > 0 && state.last_decile.is_none_or(|(s, d)| s != *stage || d < decile) {
-                        state.last_decile = Some((*stage, decile));
-                        self.print(&state, format!("  {} {:>3.0}% {msg}", stage.label(), percent).trim_end());
-                    }
-                }
-            }
+            Event::Progress { .. } => self.on_progress(&mut state, event),
             Event::StageComplete { stage, seconds, detail, .. } => {
                 Self::clear(&mut state);
                 self.ok(&state, format!("{} done in {} {detail}", stage.label(), format_duration(*seconds)).trim_end());
@@ -273,74 +216,15 @@ impl EventSink for Terminal {
             }
             Event::SegmentProbe { segment, tier, crf, score, .. } => {
                 if self.verbosity >= Verbosity::Verbose {
-                    self.print(
-                        &state,
-                        &format!("    segment {} tier {tier}: CRF {crf} → VMAF {score:.2}", segment + 1),
-                    );
-                }
-            }
-            Event::SegmentComplete {
-                segment,
-                total,
-                crf,
-                tier,
-                predicted_vmaf,
-                prediction,
-                measured_vmaf,
-                bytes,
-                host,
-                ..
-            } => {
-                let (done, _) = state.segment_count.unwrap_or((0, *total));
-                state.segment_count = Some((done + 1, *total));
-                if let Some(line) = state.segments.remove(segment) {
-                    line.finish_and_clear();
-                    if let Some(m) = &state.multi {
-                        m.remove(&line);
-                    }
-                }
-                if normal {
-                    self.print(
-                        &state,
-                        &format!(
-                            "  segment {:>3}/{total}: CRF {crf:>5.2} tier {tier}  VMAF predicted {predicted_vmaf:.2}{}, measured {}  {}{}",
-                            segment + 1,
-                            prediction.suffix(),
-                            measured_vmaf.map_or("n/a".into(), |m| format!("{m:.2}")),
-                            format_bytes(*bytes),
-                            host.as_ref().map(|h| format!("  on {h}")).unwrap_or_default()
-                        ),
-                    );
-                }
-            }
-            Event::ValidationComplete { passed, checks, .. } => {
-                if *passed {
-                    self.ok(&state, &format!("Output validated ({} checks)", checks.len()));
-                } else {
-                    for c in checks.iter().filter(|c| !c.passed) {
-                        self.error(&state, &format!("check {} failed: {}", c.name, c.detail));
-                    }
-                }
-                if self.verbosity >= Verbosity::Verbose {
-                    for c in checks {
-                        self.print(
-                            &state,
-                            &format!("    {} {}: {}", if c.passed { "ok" } else { "FAILED" }, c.name, c.detail),
-                        );
-                    }
-                }
-            }
-            Event::FileComplete { summary: s } => {
-                if normal {
-                    let text = format!(
-                        "\n{RULE}\n{}\n{RULE}\nEncoding time: {}\nSpeed: {}{:.2}x realtime\nFinished encode at {}\n{RULE}",
-                        Self::file_block(s),
-                        format_duration(s.encode_seconds),
-                        s.fps.map(|f| format!("{f:.1} fps, ")).unwrap_or_default(),
-                        s.speed,
-                        s.finished_at.replace('T', " ").chars().take(19).collect::<String>()
-                    );
+                    let text = format!("    segment {} tier {tier}: CRF {crf} → VMAF {score:.2}", segment + 1);
                     self.print(&state, &text);
+                }
+            }
+            Event::SegmentComplete { .. } => self.on_segment_complete(&mut state, event),
+            Event::ValidationComplete { passed, checks, .. } => self.on_validation(&state, *passed, checks),
+            Event::FileComplete { summary } => {
+                if normal {
+                    self.print(&state, &file_complete(summary));
                 }
             }
             Event::FileSkipped { input, reason, .. } => {
@@ -360,12 +244,116 @@ impl EventSink for Terminal {
                     self.print(&state, &text);
                 }
             }
-            Event::BatchComplete { summary } => {
-                let text = final_summary(summary);
-                self.print(&state, &text);
+            Event::BatchComplete { summary } => self.print(&state, &final_summary(summary)),
+        }
+    }
+}
+
+impl Terminal {
+    /// What analysis found, and the plan.
+    fn on_analysis(&self, state: &State, a: &Analysis, plan: &EncodePlan) {
+        let (v, subtitles) = (&a.video, a.mux.count(crate::tools::mkvtoolnix::TrackKind::Subtitles));
+        let found = format!("{}x{} {} ({}), {}", v.width, v.height, a.resolution.name(), v.codec, a.hdr.kind.name());
+        self.ok(state, &format!("Input analysis complete: {found}"));
+        let tracks = format!("{} audio track(s), {subtitles} subtitle(s)", a.audio.len());
+        self.ok(state, &format!("Detected {tracks}; {}", a.mux.describe_rest()));
+        if self.verbosity >= Verbosity::Normal {
+            let audio: Vec<String> =
+                plan.audio.iter().map(|t| format!("Opus {}ch {}k", t.channels, t.bitrate_kbps)).collect();
+            let (preset, crf) = (plan.video.encoder.preset, plan.video.crf);
+            self.print(state, &format!("  Plan: SVT-AV1 preset {preset} CRF {crf}, {}", audio.join(", ")));
+        }
+    }
+
+    /// A progress update: the bar moved, or (without a live terminal) a
+    /// line at each tenth.
+    fn on_progress(&self, state: &mut State, event: &Event) {
+        let Event::Progress { stage, percent, fps, speed, eta_seconds, projected_bytes, .. } = event else {
+            return;
+        };
+        let surveying =
+            *stage == Stage::Video && state.chunked && *fps == 0.0 && state.segment_count.is_none_or(|(d, _)| d == 0);
+        let msg = if surveying {
+            survey_message(*eta_seconds)
+        } else {
+            progress_message(*stage, state.segment_count, *fps, *speed, *eta_seconds, *projected_bytes)
+        };
+        if let Some(bar) = &state.bar {
+            bar.set_position((*percent * 10.0) as u64);
+            bar.set_message(msg);
+        } else if self.verbosity >= Verbosity::Normal && !self.live {
+            let decile = (*percent / 10.0).floor() as u64;
+            if decile > 0 && state.last_decile.is_none_or(|(s, d)| s != *stage || d < decile) {
+                state.last_decile = Some((*stage, decile));
+                self.print(state, format!("  {} {:>3.0}% {msg}", stage.label(), percent).trim_end());
             }
         }
     }
+
+    /// A finished segment: counted, its live line cleared, its figures shown.
+    fn on_segment_complete(&self, state: &mut State, event: &Event) {
+        let Event::SegmentComplete {
+            segment,
+            total,
+            crf,
+            tier,
+            predicted_vmaf,
+            prediction,
+            measured_vmaf,
+            bytes,
+            host,
+            ..
+        } = event
+        else {
+            return;
+        };
+        let (done, _) = state.segment_count.unwrap_or((0, *total));
+        state.segment_count = Some((done + 1, *total));
+        if let Some(line) = state.segments.remove(segment) {
+            line.finish_and_clear();
+            if let Some(m) = &state.multi {
+                m.remove(&line);
+            }
+        }
+        if self.verbosity >= Verbosity::Normal {
+            let measured = measured_vmaf.map_or("n/a".into(), |m| format!("{m:.2}"));
+            let on = host.as_ref().map(|h| format!("  on {h}")).unwrap_or_default();
+            let vmaf = format!("VMAF predicted {predicted_vmaf:.2}{}, measured {measured}", prediction.suffix());
+            let n = segment + 1;
+            let text =
+                format!("  segment {n:>3}/{total}: CRF {crf:>5.2} tier {tier}  {vmaf}  {}{on}", format_bytes(*bytes));
+            self.print(state, &text);
+        }
+    }
+
+    /// Validation's verdict: failed checks always, every check when verbose.
+    fn on_validation(&self, state: &State, passed: bool, checks: &[Check]) {
+        if passed {
+            self.ok(state, &format!("Output validated ({} checks)", checks.len()));
+        } else {
+            for c in checks.iter().filter(|c| !c.passed) {
+                self.error(state, &format!("check {} failed: {}", c.name, c.detail));
+            }
+        }
+        if self.verbosity >= Verbosity::Verbose {
+            for c in checks {
+                let verdict = if c.passed { "ok" } else { "FAILED" };
+                self.print(state, &format!("    {verdict} {}: {}", c.name, c.detail));
+            }
+        }
+    }
+}
+
+/// The block shown when a file is finished.
+fn file_complete(s: &FileSummary) -> String {
+    format!(
+        "\n{RULE}\n{}\n{RULE}\nEncoding time: {}\nSpeed: {}{:.2}x realtime\nFinished encode at {}\n{RULE}",
+        Terminal::file_block(s),
+        format_duration(s.encode_seconds),
+        s.fps.map(|f| format!("{f:.1} fps, ")).unwrap_or_default(),
+        s.speed,
+        s.finished_at.replace('T', " ").chars().take(19).collect::<String>()
+    )
 }
 
 /// The design's "Final Encoding Summary".
