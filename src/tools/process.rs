@@ -54,6 +54,39 @@ pub fn run_lines(
     run_lines_fed(cmd, Stdio::null(), Signal::SIGTERM, step, cancel, on_line)
 }
 
+/// A child started by [`start`].
+struct Started {
+    child: std::process::Child,
+    pgid: Pid,
+    /// The program as given, and its file name.
+    program: String,
+    program_name: String,
+}
+
+/// Logs `cmd` and starts it (unless a stop was asked for) with `stdin`, its
+/// output piped, in its own process group registered with `cancel`: a stop
+/// ends it and all it started, and so does drapto's guard if drapto is
+/// killed outright (see crate::guard).
+fn start(cmd: &mut Command, stdin: Stdio, step: &str, cancel: &Cancel) -> Result<Started, ProcessFailure> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let program_name =
+        std::path::Path::new(&program).file_name().map_or(program.clone(), |n| n.to_string_lossy().into_owned());
+    tracing::info!("{step}: {}", command_line(cmd));
+    if let Some(signal) = cancel.signal() {
+        return Err(ProcessFailure::Cancelled(signal));
+    }
+    let child = cmd
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|source| ProcessFailure::Spawn { program: program.clone(), source })?;
+    let pgid = Pid::from_raw(child.id() as i32);
+    cancel.register_group(pgid.as_raw());
+    Ok(Started { child, pgid, program, program_name })
+}
+
 /// Like [`run_lines`], with `stdin` as the child's standard input (for a
 /// program that takes its work as lines, such as GNU Parallel) and
 /// `stop_signal` as the first signal of a stop (GNU Parallel ends its jobs on
@@ -66,27 +99,7 @@ pub fn run_lines_fed(
     cancel: &Cancel,
     mut on_line: impl FnMut(Line),
 ) -> Result<Vec<String>, ProcessFailure> {
-    let program = cmd.get_program().to_string_lossy().into_owned();
-    let program_name = std::path::Path::new(&program)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| program.clone());
-    tracing::info!("{step}: {}", command_line(cmd));
-    if let Some(signal) = cancel.signal() {
-        return Err(ProcessFailure::Cancelled(signal));
-    }
-    // Its own group, registered with `cancel`: a stop ends it and all it
-    // started, and so does drapto's guard if drapto is killed outright
-    // (see crate::guard).
-    let mut child = cmd
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|source| ProcessFailure::Spawn { program: program.clone(), source })?;
-    let pgid = Pid::from_raw(child.id() as i32);
-    cancel.register_group(pgid.as_raw());
+    let Started { mut child, pgid, program, program_name } = start(cmd, stdin, step, cancel)?;
     let result = supervise(&mut child, pgid, stop_signal, step, &program, program_name, cancel, &mut on_line);
     cancel.unregister_group(pgid.as_raw());
     result
@@ -214,19 +227,7 @@ pub fn run_bytes(
     cancel: &Cancel,
     mut on_bytes: impl FnMut(&[u8]),
 ) -> Result<Vec<String>, ProcessFailure> {
-    let program = cmd.get_program().to_string_lossy().into_owned();
-    let name = std::path::Path::new(&program).file_name().map_or(program.clone(), |n| n.to_string_lossy().into_owned());
-    tracing::info!("{step}: {}", command_line(cmd));
-    cancel.check().map_err(|_| ProcessFailure::Cancelled(cancel.signal().unwrap_or(15)))?;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|source| ProcessFailure::Spawn { program: program.clone(), source })?;
-    let pgid = Pid::from_raw(child.id() as i32);
-    cancel.register_group(pgid.as_raw());
+    let Started { mut child, pgid, program, program_name: name } = start(cmd, Stdio::null(), step, cancel)?;
     let (tx, _) = mpsc::channel();
     let stderr = child.stderr.take().expect("stderr is piped");
     let step_owned = step.to_string();
