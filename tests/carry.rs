@@ -77,7 +77,7 @@ fn mkvmerge_fixture(name: &str, args: &[&std::ffi::OsStr]) -> PathBuf {
     if path.exists() {
         return path;
     }
-    let tmp = fixtures_dir().join(format!(".{name}.{}.tmp.mkv", std::process::id()));
+    let tmp = scratch_path(name, "mkv");
     let out = Command::new("mkvmerge").arg("-q").arg("-o").arg(&tmp).args(args).output().unwrap();
     assert!(out.status.code().unwrap_or(2) <= 1, "mkvmerge {name}: {}", String::from_utf8_lossy(&out.stdout));
     std::fs::rename(&tmp, &path).unwrap();
@@ -87,11 +87,9 @@ fn mkvmerge_fixture(name: &str, args: &[&std::ffi::OsStr]) -> PathBuf {
 /// A fixture file made by `make` under a name of its own, then renamed
 /// into place: tests running at once never see half of it.
 fn made_once(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let path = fixtures_dir().join(name);
     if !path.exists() {
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let tmp = fixtures_dir().join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        let tmp = scratch_path(name, "tmp");
         make(&tmp);
         std::fs::rename(&tmp, &path).unwrap();
     }

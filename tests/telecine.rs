@@ -297,9 +297,9 @@ fn soft_telecine() -> PathBuf {
         i += 4;
     }
     assert!(picture > 200, "{picture} pictures patched");
-    let patched = fixtures_dir().join(format!(".soft.{}.m2v", std::process::id()));
+    let patched = scratch_path("soft", "m2v");
     std::fs::write(&patched, &d).unwrap();
-    let tmp = fixtures_dir().join(format!(".soft.{}.mkv", std::process::id()));
+    let tmp = scratch_path("soft", "mkv");
     let o = Command::new("mkvmerge").arg("-q").arg("-o").arg(&tmp).arg(&patched).output().unwrap();
     assert!(o.status.code().unwrap_or(9) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
     std::fs::remove_file(&patched).unwrap();

@@ -29,6 +29,15 @@ pub fn fixtures_dir() -> PathBuf {
     d
 }
 
+/// A name in the fixtures folder that no other test, in this process or
+/// another, is using: where a fixture is written before it is renamed into
+/// place (two tests making the same fixture at once must not share one).
+pub fn scratch_path(name: &str, ext: &str) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    fixtures_dir().join(format!(".{name}.{}.{n}.tmp.{ext}", std::process::id()))
+}
+
 /// A fixture made by running ffmpeg with `args` (output appended), cached by
 /// name. Generated under a temporary name, then renamed, so parallel tests
 /// never see a half-written file.
@@ -37,9 +46,7 @@ pub fn fixture(name: &str, args: &[&str]) -> PathBuf {
     if path.exists() {
         return path;
     }
-    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let tmp = fixtures_dir().join(format!(".{}.{}.{n}.tmp.mkv", name, std::process::id()));
+    let tmp = scratch_path(name, "mkv");
     let out = Command::new(ffmpeg())
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args(args)
@@ -63,9 +70,7 @@ pub fn footage(name: &str) -> PathBuf {
 pub fn text_file(name: &str, content: &str) -> PathBuf {
     let p = fixtures_dir().join(name);
     if !p.exists() {
-        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let tmp = p.with_extension(format!("{}.{n}.tmp", std::process::id()));
+        let tmp = scratch_path(name, "tmp");
         std::fs::write(&tmp, content).unwrap();
         std::fs::rename(&tmp, &p).unwrap();
     }
