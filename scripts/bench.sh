@@ -17,6 +17,11 @@
 #                               (default "slope target"), ab-av1 when installed; every frame
 #                               scored; chunked size / the single-CRF curve's at equal mean
 #                               VMAF, worst 2 s window, cost (PRESET, TARGET default 93)
+#   scripts/bench.sh sampling   how far a VMAF measured on one frame in N is from every frame:
+#                               the real clip (REAL_SECONDS, default 34) as it is, on twos and
+#                               on threes, encoded once (PRESET, CRF default 32), every frame
+#                               scored; per stride, fixed (libvmaf n_subsample) against drapto's
+#                               golden-ratio placement, over 5 s and 10 s segments
 #   scripts/bench.sh distributed the same chunked encode of a 720p clip three ways:
 #                               drapto's own workers, GNU Parallel with `:` only, and
 #                               GNU Parallel over `:` + this machine through a private
@@ -29,7 +34,7 @@
 #                               the moment a rip stops growing to the start of its encode,
 #                               at the default settle time (SETTLE to change it)
 # Environment: RUNS (default 3), PRESET (default 6, drapto's own; 8 runs in about half the
-# time), SECONDS_CLIP (clip length, default 60),
+# time), SECONDS_CLIP (clip length, default 60), REAL_SECONDS (real footage, default 90),
 # BENCH_DIR (default target/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,16 +74,16 @@ clip_1080p() {
 # trailer, a city, bikes; hard cuts, dark scenes) at 1920x1080 24 fps, H.264
 # with Blu-ray GOPs, with the trailer's stereo audio looped under it.
 real_1080p() {
-  local h=${HEIGHT:-1080} w
+  local h=${HEIGHT:-1080} w len=${REAL_SECONDS:-90}
   w=$((h * 16 / 9 / 2 * 2))
-  local out=$dir/real${h}_90s.mkv f=.tools/footage
-  [ "$h" = 1080 ] && out=$dir/real1080_90s.mkv
+  local out=$dir/real${h}_${len}s.mkv f=.tools/footage
   if [ ! -f "$out" ]; then
+    # The four clips back to back are 34 s; longer runs loop them.
     local v="scale=$w:$h:force_original_aspect_ratio=decrease,pad=$w:$h:-1:-1,setsar=1,fps=24,format=yuv420p"
     "$ffmpeg" -hide_banner -loglevel error -y -i "$f/bigbuckbunny.mp4" -i "$f/Megamind.avi" -i "$f/cityCC0.mpg" \
       -i "$f/bikes.mp4" -stream_loop -1 -i "$f/Megamind.avi" -filter_complex \
-      "[0:v]$v[a];[1:v]$v[b];[2:v]$v[c];[3:v]$v[d];[a][b][c][d]concat=n=4:v=1,loop=loop=3:size=1000,trim=duration=90,setpts=PTS-STARTPTS[v]" \
-      -map "[v]" -map 4:a -t 90 -c:v libx264 -preset veryfast -crf 16 -g 24 -c:a flac -ac 2 "$out"
+      "[0:v]$v[a];[1:v]$v[b];[2:v]$v[c];[3:v]$v[d];[a][b][c][d]concat=n=4:v=1,loop=loop=3:size=1000,trim=duration=$len,setpts=PTS-STARTPTS[v]" \
+      -map "[v]" -map 4:a -t "$len" -c:v libx264 -preset veryfast -crf 16 -g 24 -c:a flac -ac 2 "$out"
   fi
   echo "$out"
 }
@@ -232,6 +237,11 @@ quality() {
     "${TARGET:-93}" "${LADDER:-24 28 32 36}" "${MODES:-slope target}"
 }
 
+sampling() {
+  local src; src=$(REAL_SECONDS=${REAL_SECONDS:-34} real_1080p)
+  python3 scripts/bench_sampling.py "$ffmpeg" "$drapto" "$src" "$dir/sampling" "$preset" "${CRF:-32}"
+}
+
 library() {
   local d=$dir/library; rm -rf "$d" "$DRAPTO_TEMP_DIR"; mkdir -p "$d/lib" "$d/out"
   "$ffmpeg" -hide_banner -loglevel error -y -i .tools/footage/bikes.mp4 -t 2 -c:v libx264 -preset veryfast -an "$d/rip.mkv"
@@ -287,5 +297,6 @@ case ${1:-} in
   chunked) chunked ;;
   distributed) distributed ;;
   quality) quality ;;
-  *) sed -n 2,31p "$0"; exit 2 ;;
+  sampling) sampling ;;
+  *) sed -n 2,38p "$0"; exit 2 ;;
 esac

@@ -115,8 +115,9 @@ def measured(tag, args, env_extra=None):
     scores = per_frame_vmaf(path, filters)
     mean, worst, p1 = figures(scores)
     segs = sorted((e for e in events if e["event"] == "segment_complete"), key=lambda e: e["segment"])
-    r = {"tag": tag, "bytes": video_bytes(path), "mean": mean, "worst2s": worst, "p1": p1, "wall": wall,
+    r = {"tag": tag, "scores": scores, "bytes": video_bytes(path), "mean": mean, "worst2s": worst, "p1": p1, "wall": wall,
          "filters": filters, "segments": [{"crf": s["crf"], "frames": s["frames"], "measured": s["measured_vmaf"],
+                                           "start": s["start_frame"],
                                            "full_frame": sum(scores[s["start_frame"]:s["start_frame"] + s["frames"]]) / s["frames"]}
                                           for s in segs],
          "probes": sum(s["probes"] for s in segs),
@@ -125,6 +126,43 @@ def measured(tag, args, env_extra=None):
         r["standard"] = standard_beside(mean)
     json.dump(r, open(cache, "w"))
     return r
+
+
+def harmonic(xs):
+    """libvmaf's harmonic_mean pool."""
+    return len(xs) / sum(1 / (x + 1) for x in xs) - 1
+
+
+def scored_frames(frames, scheme, s):
+    """Which frames of a segment of `frames` frames a subsampled measurement
+    scores: every s-th from the first ("fixed", libvmaf's n_subsample), or
+    floor(k * (s + 0.618...)) ("golden", drapto's placement)."""
+    if scheme == "fixed":
+        return list(range(0, frames, s))
+    phi = (5 ** 0.5 - 1) / 2
+    return [c for c in (math.floor(k * (s + phi)) for k in range(frames)) if c < frames]
+
+
+def stride_report(r):
+    """How far each segment's subsampled score (harmonic mean, as drapto
+    pools) is from the same segment scored on every frame, per stride and
+    placement; and how far drapto's own accepted measurement was."""
+    segs = [s for s in r["segments"] if "start" in s]
+    lines = [f"measurement against every frame, {r['tag']} ({len(segs)} segments, harmonic mean pooling):"]
+    full = [harmonic(r["scores"][s["start"]:s["start"] + s["frames"]]) for s in segs]
+    own = [s["measured"] - f for s, f in zip(segs, full) if s["measured"] is not None]
+    if own:
+        lines.append(f"  drapto's accepted scores: mean error {sum(own) / len(own):+.2f}, worst {max(own, key=abs):+.2f}, "
+                     f"within 0.5: {sum(1 for e in own if abs(e) <= 0.5)}/{len(own)}")
+    for scheme in ("fixed", "golden"):
+        for st in (2, 3, 5, 7, 8, 9, 11, 13, 16):
+            errs = []
+            for s, f in zip(segs, full):
+                seg = r["scores"][s["start"]:s["start"] + s["frames"]]
+                errs.append(harmonic([seg[i] for i in scored_frames(len(seg), scheme, st)]) - f)
+            lines.append(f"  {scheme:<6} every {st:>2}: mean error {sum(errs) / len(errs):+.2f}, worst {max(errs, key=abs):+.2f}, "
+                         f"within 0.5: {sum(1 for e in errs if abs(e) <= 0.5)}/{len(errs)}")
+    return "\n".join(lines)
 
 
 def interp(xs, ys, x):
@@ -189,6 +227,9 @@ for r in rows[len(ladder):]:
         ok = sum(1 for f in full if t - 1 <= f <= t + 2)
         line += f", full-frame {ok}/{len(full)} ({100 * ok / len(full):.0f}%), lowest segment {min(full):.2f}"
     print(line)
+for r in rows[len(ladder):]:
+    if r["segments"] and "scores" in r:
+        print(stride_report(r))
 walls = {c: rungs[c]["wall"] for c in ladder}
 print("standard path wall by CRF: " + ", ".join(f"{c}: {w:.1f} s" for c, w in walls.items()))
 for r in rows[len(ladder):]:

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use drapto::cancel::Cancel;
 use drapto::encode::chunked::layout::{self, Segment, Timeline};
-use drapto::encode::chunked::vmaf::VmafSpec;
+use drapto::encode::chunked::vmaf::{self, VmafSpec};
 use drapto::encode::chunked::{
     Allocation, ChunkedParams, Fixed, Report, SegmentJob, remote, run_segment, search, survey_segment,
 };
@@ -592,11 +592,66 @@ fn the_surveys_second_probe_keeps_to_a_straight_line_from_near_100() {
     assert_eq!(second.crf, space.straight_cap(first_point, leap));
 }
 
+/// The frames ffmpeg keeps through the measurement's selection filter for
+/// one in `subsample`, counted from 0.
+fn frames_selected(subsample: u32, frames: u32) -> Vec<u64> {
+    let select = vmaf::selection(subsample).expect("a selection");
+    let out = Command::new(ffmpeg())
+        .args(["-hide_banner", "-nostdin", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=size=32x32:rate=1:duration={frames}"))
+        .args(["-vf", &format!("{select},showinfo"), "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    log.lines().filter_map(|l| l.split(" pts:").nth(1)?.split_whitespace().next()?.parse().ok()).collect()
+}
+
+#[test]
+fn ffmpeg_keeps_each_scored_frame_and_its_neighbours_through_the_selection() {
+    for s in [4, 9, 13] {
+        let kept = frames_selected(s, 600);
+        let mut expected = vec![0, 1];
+        for k in 1.. {
+            let c = vmaf::scored_frame(k, s);
+            if c > 600 {
+                break;
+            }
+            expected.extend([c - 1, c, c + 1].into_iter().filter(|&n| n < 600));
+        }
+        assert_eq!(kept, expected, "one in {s}");
+        assert_eq!(kept.len() as u64, vmaf::selected_frames(600, s).unwrap());
+    }
+}
+
+/// libvmaf's own per-frame scores of a segment encode of frames 20–61 of
+/// its source, given every frame of both in `fmt` (then `scale`d): pooled
+/// over the frames a measurement of one in 9 scores, without frame 0 (see
+/// `vmaf::pooled`).
+fn libvmaf_on_the_scored_frames(job: &SegmentJob, dir: &Path, fmt: &str, scale: &str) -> f64 {
+    let log = dir.join("frames.json");
+    let mut a = FfmpegArgs::default();
+    a.extend(["-hide_banner", "-nostdin", "-loglevel", "error"]).input(&job.output).input(&job.source);
+    let side = format!("setpts=N/(25*TB),format={fmt}{scale}");
+    a.arg("-lavfi").arg(format!(
+        "[0:v]{side}[d];[1:v]trim=start_frame=20:end_frame=62,{side}[r];\
+         [d][r]libvmaf=model=version=vmaf_v0.6.1:n_subsample=1:log_fmt=json:log_path={}",
+        log.display()
+    ));
+    a.extend(["-f", "null", "-"]);
+    assert!(a.command(&ffmpeg()).status().unwrap().success());
+    let frames: serde_json::Value = serde_json::from_slice(&std::fs::read(&log).unwrap()).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    let score = |n: u64| frames["frames"][n as usize]["metrics"]["vmaf"].as_f64().unwrap();
+    let scored: Vec<f64> = (1..).map(|k| vmaf::scored_frame(k, 9)).take_while(|&n| n < 42).map(score).collect();
+    assert_eq!(scored.len(), 4, "frames 9, 19, 28, 38");
+    scored.len() as f64 / scored.iter().map(|v| 1.0 / (v + 1.0)).sum::<f64>() - 1.0
+}
+
 #[test]
 fn the_measurement_scores_what_libvmaf_scores_on_every_subsampled_frame() {
     let t = tempfile::tempdir().unwrap();
     let (mut job, tl) = whole_clip_job(t.path(), 30.0, None);
-    // Frames 20–61 (mid-GOP at both ends), every 9th scored: the encode
+    // Frames 20–61 (mid-GOP at both ends), one in 9 scored: the encode
     // writes the frames that reads beside it.
     job.segment = Segment { index: 0, start: 20, end: 62 };
     job.params.subsample = 9;
@@ -604,18 +659,8 @@ fn the_measurement_scores_what_libvmaf_scores_on_every_subsampled_frame() {
     let r = run_segment(&ffmpeg(), &job, &tl, &Cancel::new(), &|| 2, &|_| {}).unwrap();
     let measured = r.measured_vmaf.expect("measured");
     assert_eq!(frame_count(&job.output), 42);
-    // libvmaf itself, given every frame of the encode and those of the source.
-    let mut a = FfmpegArgs::default();
-    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info"]).input(&job.output).input(&job.source);
-    let side = "setpts=N/(25*TB),format=yuv420p10le,scale=1920:1440:flags=bicubic";
-    a.arg("-lavfi").arg(format!(
-        "[0:v]{side}[d];[1:v]trim=start_frame=20:end_frame=62,{side}[r];\
-         [d][r]libvmaf=model=version=vmaf_v0.6.1:n_subsample=9:pool=harmonic_mean"
-    ));
-    a.extend(["-f", "null", "-"]);
-    let out = a.command(&ffmpeg()).output().unwrap();
-    let direct = drapto::encode::chunked::vmaf::parse_score(&String::from_utf8_lossy(&out.stderr)).expect("a score");
-    assert!((measured - direct).abs() < 1e-6, "measured {measured}, libvmaf on every frame {direct}");
+    let direct = libvmaf_on_the_scored_frames(&job, t.path(), "yuv420p10le", ",scale=1920:1440:flags=bicubic");
+    assert!((measured - direct).abs() < 1e-4, "measured {measured}, libvmaf on the same frames {direct}");
     let left = files_besides(t.path(), "0001.mkv");
     assert!(left.is_empty(), "left behind: {left:?}");
 }
@@ -631,20 +676,9 @@ fn an_unscaled_8_bit_source_is_measured_in_8_bits_what_libvmaf_scores_there() {
     job.vmaf = VmafSpec { scale: None, pix_fmt: "yuv420p".into(), ..job.vmaf.clone() };
     let r = run_segment(&ffmpeg(), &job, &tl, &Cancel::new(), &|| 2, &|_| {}).unwrap();
     let measured = r.measured_vmaf.expect("measured");
-    let direct = |fmt: &str| {
-        let mut a = FfmpegArgs::default();
-        a.extend(["-hide_banner", "-nostdin", "-loglevel", "info"]).input(&job.output).input(&job.source);
-        let side = format!("setpts=N/(25*TB),format={fmt}");
-        a.arg("-lavfi").arg(format!(
-            "[0:v]{side}[d];[1:v]trim=start_frame=20:end_frame=62,{side}[r];\
-             [d][r]libvmaf=model=version=vmaf_v0.6.1:n_subsample=9:pool=harmonic_mean"
-        ));
-        a.extend(["-f", "null", "-"]);
-        let out = a.command(&ffmpeg()).output().unwrap();
-        drapto::encode::chunked::vmaf::parse_score(&String::from_utf8_lossy(&out.stderr)).expect("a score")
-    };
-    let (eight, ten) = (direct("yuv420p"), direct("yuv420p10le"));
-    assert!((measured - eight).abs() < 1e-6, "measured {measured}, libvmaf in 8 bits {eight}");
+    let eight = libvmaf_on_the_scored_frames(&job, t.path(), "yuv420p", "");
+    let ten = libvmaf_on_the_scored_frames(&job, t.path(), "yuv420p10le", "");
+    assert!((measured - eight).abs() < 1e-4, "measured {measured}, libvmaf in 8 bits {eight}");
     assert!((eight - ten).abs() < 0.1, "8 bits {eight} against 10 bits {ten}");
 }
 

@@ -68,7 +68,9 @@ proptest! {
         let _ = crop::usable(parsed, 1920, 1080);
         let _ = interlace::parse_idet(&s);
         let _ = interlace::parse_idet(&format!("Multi frame detection: TFF: {w} BFF: {h} Progressive: x"));
-        let _ = vmaf::parse_score(&s);
+        let lines: Vec<&str> = s.lines().collect();
+        let _ = vmaf::pooled(&vmaf::frame_scores(&lines), "harmonic_mean");
+        let _ = vmaf::frame_scores(&["Frame,vmaf,".to_string(), s.clone()]);
     }
 
     #[test]

@@ -74,11 +74,12 @@ pub struct EncodingSettings {
     pub film_grain: bool,
     /// Film-grain synthesis strength (1–50) used when `film_grain` is on.
     pub film_grain_level: u8,
-    /// libvmaf `n_subsample` for the measurement of finished segments (an
-    /// even value is raised by one, see `plan::measurement_subsample`).
+    /// One frame in this many is scored in the measurement of finished
+    /// segments, placed by the golden ratio so that no repeated-frame or
+    /// mini-GOP pattern aliases with it (2 is raised to 3, see
+    /// `plan::measurement_subsample`).
     pub vmaf_subsample: u32,
-    /// libvmaf `n_subsample` for the CRF probes on the samples (raised to
-    /// odd the same way; 1 scores every frame). Every 3rd frame scores
+    /// The same for the CRF probes on the samples (1 scores every frame). Every 3rd frame scores
     /// within 0.06 of every frame (measured on 1080p probes at VMAF 84–98)
     /// in less than half the time.
     pub vmaf_probe_subsample: u32,

@@ -100,7 +100,8 @@ fn encode_range(
     .map(|_| ())
 }
 
-/// Scores `distorted` against `reference`, every `subsample`th frame.
+/// Scores `distorted` against `reference`, one frame in `subsample`,
+/// pooled by drapto (see [`vmaf::pooled`]).
 fn score(
     ffmpeg: &Path,
     job: &SegmentJob,
@@ -112,19 +113,17 @@ fn score(
 ) -> std::result::Result<f64, ProcessFailure> {
     let spec = VmafSpec { threads, ..job.vmaf.clone() };
     let a = vmaf::vmaf_args(distorted, reference, &spec, subsample);
-    let mut found = None;
+    let mut csv = Vec::new();
     crate::tools::process::run_lines(&mut a.command(ffmpeg), "vmaf", cancel, |line| {
-        if let crate::tools::process::Line::Err(l) = line {
-            if let Some(s) = vmaf::parse_score(l) {
-                found = Some(s);
-            }
+        if let crate::tools::process::Line::Out(l) = line {
+            csv.push(l.to_string());
         }
     })?;
-    found.ok_or_else(|| {
+    vmaf::pooled(&vmaf::frame_scores(&csv), &spec.pool).ok_or_else(|| {
         ProcessFailure::Failed(crate::error::ProcessError {
             step: "vmaf".into(),
             program: "ffmpeg".into(),
-            status: crate::error::Exit::Problem("no VMAF score printed".into()),
+            status: crate::error::Exit::Problem("libvmaf wrote no frame scores".into()),
             stderr_tail: vec![],
         })
     })

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""How well a subsampled VMAF measurement stands for every frame
+(scripts/bench.sh sampling).
+
+Usage: bench_sampling.py FFMPEG DRAPTO SRC OUT PRESET CRF
+
+SRC (real footage) three ways: as it is, re-timed "on twos" (each picture
+held for two frames, as animation is drawn) and "on threes". Each is encoded
+once on drapto's standard path at CRF and PRESET, and scored on every frame
+(libvmaf vmaf_v0.6.1, 10-bit, scaled as drapto scores). Then, cut into
+segments of 5 s and 10 s, each segment's score from a subset of its frames
+(harmonic mean, drapto's pooling) against the same segment's every-frame
+score, per stride: "fixed" scores frames 0, s, 2s, ... (libvmaf's own
+n_subsample); "golden" scores frames floor(k * (s + 0.618...)), the
+measurement drapto makes (src/encode/chunked/vmaf.rs). Printed per stride:
+the mean error, the worst error, and the share of segments within 0.5.
+"""
+import json, math, os, subprocess, sys
+
+ffmpeg, drapto, src, out, preset, crf = sys.argv[1:7]
+os.makedirs(out, exist_ok=True)
+PHI = (5 ** 0.5 - 1) / 2
+STRIDES = [2, 3, 4, 5, 7, 8, 9, 11, 16]
+
+
+def run(args):
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def make(pattern):
+    """SRC with each picture held `pattern` frames (1: as it is)."""
+    path = os.path.join(out, f"src-{pattern}.mkv")
+    if not os.path.exists(path):
+        vf = "null" if pattern == 1 else f"fps=24/{pattern},fps=24"
+        run([ffmpeg, "-y", "-i", src, "-vf", vf, "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "14", path])
+    return path
+
+
+def scores(source, pattern):
+    """Per-frame VMAF of drapto's standard encode of `source`."""
+    cache = os.path.join(out, f"scores-{pattern}-p{preset}-crf{crf}.json")
+    if os.path.exists(cache):
+        return json.load(open(cache))
+    d = os.path.join(out, f"enc-{pattern}")
+    run([drapto, "encode", "-q", "-i", source, "-o", d, "--no-chunked", "--preset", preset, "--crf", crf,
+         "--max-output-ratio", "0"])
+    enc = os.path.join(d, os.path.basename(source))
+    log = os.path.join(out, "frames.json")
+    side = "setpts=N/(25*TB),format=yuv420p10le"
+    run([ffmpeg, "-i", enc, "-i", source, "-lavfi",
+         f"[0:v]{side}[d];[1:v]{side}[r];[d][r]libvmaf=model=version=vmaf_v0.6.1:n_threads=2:log_fmt=json:log_path={log}",
+         "-f", "null", "-"])
+    s = [f["metrics"]["vmaf"] for f in json.load(open(log))["frames"]]
+    os.remove(log)
+    json.dump(s, open(cache, "w"))
+    return s
+
+
+def harmonic(xs):
+    return len(xs) / sum(1 / (x + 1) for x in xs) - 1
+
+
+def picks(n, scheme, s):
+    if scheme == "fixed":
+        return range(0, n, s)
+    return [c for c in (math.floor(k * (s + PHI)) for k in range(n)) if c < n]
+
+
+print(f"\nsubsampled VMAF against every frame: {os.path.basename(src)}, drapto standard path, preset {preset}, CRF {crf}")
+print("per stride: mean |error| / worst error / segments within 0.5 (harmonic mean pooling)")
+for pattern, label in [(1, "as it is"), (2, "on twos"), (3, "on threes")]:
+    sc = scores(make(pattern), pattern)
+    for secs in (5, 10):
+        n = 24 * secs
+        segs = [sc[i:i + n] for i in range(0, len(sc) - n + 1, n)]
+        print(f"{label}, {len(segs)} segments of {secs} s (mean {sum(sc) / len(sc):.2f}):")
+        for scheme in ("fixed", "golden"):
+            cells = []
+            for s in STRIDES:
+                errs = [harmonic([g[i] for i in picks(len(g), scheme, s)]) - harmonic(g) for g in segs]
+                ok = sum(1 for e in errs if abs(e) <= 0.5)
+                cells.append(f"{s:>2}: {sum(abs(e) for e in errs) / len(errs):.2f}/{max(errs, key=abs):+.2f}/{ok}")
+            print(f"  {scheme:<6} " + "  ".join(cells))
