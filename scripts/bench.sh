@@ -20,8 +20,8 @@
 #   scripts/bench.sh sampling   how far a VMAF measured on one frame in N is from every frame:
 #                               the real clip (REAL_SECONDS, default 34) as it is, on twos and
 #                               on threes, encoded once (PRESET, CRF default 32), every frame
-#                               scored; per stride, fixed (libvmaf n_subsample) against drapto's
-#                               golden-ratio placement, over 5 s and 10 s segments
+#                               scored; per stride (fixed, as libvmaf's n_subsample, and a
+#                               golden-ratio placement), over 5 s and 10 s segments
 #   scripts/bench.sh distributed the same chunked encode of a 720p clip three ways:
 #                               drapto's own workers, GNU Parallel with `:` only, and
 #                               GNU Parallel over `:` + this machine through a private

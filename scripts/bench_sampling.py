@@ -7,13 +7,17 @@ Usage: bench_sampling.py FFMPEG DRAPTO SRC OUT PRESET CRF
 SRC (real footage) three ways: as it is, re-timed "on twos" (each picture
 held for two frames, as animation is drawn) and "on threes". Each is encoded
 once on drapto's standard path at CRF and PRESET, and scored on every frame
-(libvmaf vmaf_v0.6.1, 10-bit, scaled as drapto scores). Then, cut into
-segments of 5 s and 10 s, each segment's score from a subset of its frames
+(libvmaf vmaf_v0.6.1, 10-bit). Then, over segments of 5 s and 10 s starting
+at every whole second (overlapping, so that a 34 s clip gives 30 and 25 of
+them, every phase of the film's patterns against the segment start), each
+segment's score from a subset of its frames
 (harmonic mean, drapto's pooling) against the same segment's every-frame
-score, per stride: "fixed" scores frames 0, s, 2s, ... (libvmaf's own
-n_subsample); "golden" scores frames floor(k * (s + 0.618...)), the
-measurement drapto makes (src/encode/chunked/vmaf.rs). Printed per stride:
-the mean error, the worst error, and the share of segments within 0.5.
+score, per stride: "fixed" scores frames 0, s, 2s, ... (libvmaf's
+n_subsample, what drapto measures), "golden" frames floor(k * (s + 0.618...)),
+a placement no periodic pattern aliases with (tried, and less accurate: a
+fixed odd stride samples SVT-AV1's 16-frame mini-GOP layers evenly, and
+those dominate the per-frame scores). Printed per stride: the mean |error|,
+the worst error, and the number of segments within 0.5.
 """
 import json, math, os, subprocess, sys
 
@@ -72,8 +76,8 @@ for pattern, label in [(1, "as it is"), (2, "on twos"), (3, "on threes")]:
     sc = scores(make(pattern), pattern)
     for secs in (5, 10):
         n = 24 * secs
-        segs = [sc[i:i + n] for i in range(0, len(sc) - n + 1, n)]
-        print(f"{label}, {len(segs)} segments of {secs} s (mean {sum(sc) / len(sc):.2f}):")
+        segs = [sc[i:i + n] for i in range(0, len(sc) - n + 1, 24)]
+        print(f"{label}, {len(segs)} segments of {secs} s, one starting every second (mean {sum(sc) / len(sc):.2f}):")
         for scheme in ("fixed", "golden"):
             cells = []
             for s in STRIDES:

@@ -77,55 +77,21 @@ pub enum Reference<'a> {
     Selected(&'a Path),
 }
 
-/// The fractional part of the golden ratio: the number furthest from every
-/// fraction, so strides built on it fall into no pattern.
-const PHI_FRACTION: f64 = 0.618_033_988_749_894_9;
-
-/// The mean stride between scored frames when one in `subsample` is asked
-/// for: `subsample + 0.618…`, so scored frames are `subsample` or
-/// `subsample + 1` apart in a sequence that never repeats.
-fn stride(subsample: u32) -> f64 {
-    f64::from(subsample) + PHI_FRACTION
-}
-
-/// The `k`th scored frame: `floor(k × stride)`. A fixed stride aliases with
-/// every pattern whose period shares a factor with it: animation drawn on
-/// twos or threes, frames repeated by a frame-rate conversion, the encoder's
-/// mini-GOP layers (measured on real footage: see `scripts/bench.sh
-/// quality`, whose report scores each stride against every frame). These
-/// frames fall on every phase of any such period nearly equally often
-/// (Weyl), and are always at least 4 apart, so each one's neighbours are
-/// no other scored frame's.
-pub fn scored_frame(k: u64, subsample: u32) -> u64 {
-    (k as f64 * stride(subsample)).floor() as u64
-}
-
 /// With a `subsample` of more than 3, the filter that keeps only the frames
-/// libvmaf reads: each [`scored_frame`] with the one before and after it,
-/// which its motion feature compares (libvmaf runs temporal features on
-/// every frame it is given, scored or not). Frame 0 comes with frame 1 only,
-/// every later scored frame with both neighbours, so libvmaf scoring every
-/// 3rd frame it is given (`n_subsample=3`) scores exactly the scored frames,
-/// with the same features as on the whole sequence, without decoding into,
-/// converting and handing over the others. The expression is
-/// [`scored_frame`]'s, written for ffmpeg: frame `n` can only be next to
-/// scored frame `round((n + 1) / stride)`.
+/// libvmaf reads when it scores every `subsample`th frame: each scored
+/// frame with the one before and after it, which its motion feature
+/// compares (libvmaf runs temporal features on every frame it is given,
+/// scored or not). libvmaf then scores every 3rd of those: the same frames
+/// with the same features, so the same score, without decoding into,
+/// converting and handing over the others.
 pub fn selection(subsample: u32) -> Option<String> {
-    (subsample > 3).then(|| {
-        let x = stride(subsample);
-        format!("select=lte(abs(n-floor(floor((n+1)/{x}+0.5)*{x}))\\,1)")
-    })
-}
-
-/// Whether [`selection`] keeps frame `n`.
-fn kept(n: u64, subsample: u32) -> bool {
-    let k = ((n + 1) as f64 / stride(subsample) + 0.5).floor() as u64;
-    scored_frame(k, subsample).abs_diff(n) <= 1
+    (subsample > 3).then(|| format!("select=lt(mod(n+1\\,{subsample})\\,3)"))
 }
 
 /// How many of `frames` frames [`selection`] keeps (none without one).
 pub fn selected_frames(frames: usize, subsample: u32) -> Option<u64> {
-    selection(subsample).map(|_| (0..frames as u64).filter(|&n| kept(n, subsample)).count() as u64)
+    let s = u64::from(subsample);
+    selection(subsample).map(|_| (0..frames as u64).filter(|n| (n + 1) % s < 3).count() as u64)
 }
 
 /// libvmaf's `n_subsample` for frames that went through [`selection`].
@@ -134,7 +100,7 @@ fn n_subsample(subsample: u32) -> u32 {
 }
 
 /// ffmpeg arguments scoring `distorted` (an encode of the reference's
-/// frames) against `reference`, one frame in `subsample` (libvmaf
+/// frames) against `reference`, every `subsample`th frame (libvmaf
 /// `n_subsample`, applied through [`selection`]), each scored frame's
 /// score written to stdout as CSV for [`pooled`].
 pub fn vmaf_args(distorted: &Path, reference: Reference, spec: &VmafSpec, subsample: u32) -> FfmpegArgs {
@@ -228,50 +194,15 @@ mod tests {
     fn selection_keeps_each_scored_frame_and_its_neighbours() {
         assert_eq!(selection(1), None);
         assert_eq!(selection(3), None, "every frame is a neighbour of a scored one");
+        assert_eq!(selection(9).as_deref(), Some("select=lt(mod(n+1\\,9)\\,3)"));
         assert_eq!((n_subsample(1), n_subsample(3), n_subsample(9)), (1, 3, 3));
-        for s in [4, 5, 7, 9, 13] {
-            let kept: Vec<u64> = (0..2000).filter(|&n| kept(n, s)).collect();
-            assert_eq!(&kept[..2], &[0, 1], "every {s}: window 0");
-            // libvmaf scores every 3rd frame it is given: the middle of each
-            // later triple, with both of its real neighbours beside it.
-            let windows = (2000.0 / stride(s)) as usize - 1;
-            for (k, w) in kept[2..].chunks(3).enumerate().take(windows) {
-                let c = scored_frame(k as u64 + 1, s);
-                assert_eq!(w, &[c - 1, c, c + 1], "every {s}: window {}", k + 1);
-                assert_eq!(kept[3 * (k + 1)], c);
-            }
-            let expected: Vec<u64> = (0..500)
-                .flat_map(|k| {
-                    let c = scored_frame(k, s);
-                    [c.saturating_sub(1), c, c + 1]
-                })
-                .skip(1)
-                .filter(|&n| n < 2000)
-                .collect();
-            assert_eq!(kept, expected, "every {s}");
-            assert_eq!(kept.len() as u64, selected_frames(2000, s).unwrap());
-        }
+        // Which frames the expression keeps, and which of those libvmaf scores.
+        let kept: Vec<u32> = (0..40).filter(|n| (n + 1) % 9 < 3).collect();
+        assert_eq!(&kept[..8], &[0, 1, 8, 9, 10, 17, 18, 19]);
+        let scored: Vec<u32> = kept.iter().step_by(3).copied().collect();
+        assert_eq!(scored, vec![0, 9, 18, 27, 36]);
+        assert_eq!(kept.len() as u64, selected_frames(40, 9).unwrap());
         assert_eq!(selected_frames(40, 3), None);
-    }
-
-    #[test]
-    fn scored_frames_do_not_alias_with_repeated_frame_patterns() {
-        // Against the periods a film's frames repeat with (twos, threes,
-        // fours, pulldown's five), the scored frames of a 10 s segment (about
-        // 25 of them) fall on every phase nearly equally often, whatever the
-        // stride; a fixed stride of 8 would score one phase of four only.
-        for s in 4u32..=16 {
-            for p in [2u64, 3, 4, 5] {
-                let n = 25;
-                let mut phases = vec![0usize; p as usize];
-                for k in 0..n {
-                    phases[(scored_frame(k, s) % p) as usize] += 1;
-                }
-                let expected = n as f64 / p as f64;
-                let worst = phases.iter().map(|&c| (c as f64 - expected).abs() / expected).fold(0.0, f64::max);
-                assert!(worst <= 0.6, "every {s}, period {p}: phases scored {phases:?}");
-            }
-        }
     }
 
     #[test]
