@@ -233,7 +233,7 @@ distributed() {
 quality() {
   local src; src=$(real_1080p)
   rm -rf "$DRAPTO_TEMP_DIR"
-  python3 scripts/bench_quality.py "$ffmpeg" "$(command -v ffprobe)" "$drapto" "$src" "$dir/quality" "$preset" \
+  python3 scripts/bench_quality.py "$ffmpeg" "$(command -v ffprobe)" "$drapto" "$src" "$dir/quality/$(basename "$src" .mkv)" "$preset" \
     "${TARGET:-93}" "${LADDER:-24 28 32 36}" "${MODES:-slope target}"
 }
 
