@@ -342,12 +342,7 @@ fn a_curated_rip_comes_out_with_nothing_changed_but_the_codecs() {
     assert_eq!(streams(&ffprobe(&src), "video").len(), 2, "the fixture has cover art");
     for args in paths() {
         let t = tempfile::tempdir().unwrap();
-        let o = run(drapto(t.path())
-            .args(["encode", "--json", "--preset", "12", "-i"])
-            .arg(&src)
-            .arg("-o")
-            .arg(t.path().join("out"))
-            .args(&args));
+        let o = encode_json(t.path(), &src, &args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         assert_eq!(fingerprint(&src), before, "the input must not change");
         let out = t.path().join("out/carry-curated.mkv");
@@ -413,11 +408,7 @@ fn a_rip_that_would_lose_a_track_fails_before_any_encode_unless_told_to_go_on() 
     assert_eq!(plan["left_out"][0]["loss"], true);
     assert_eq!(plan["tracks"].as_array().unwrap().len(), 3);
 
-    let o = run(drapto(t.path())
-        .args(["encode", "--json", "--preset", "12", "--on-loss", "warn", "-i"])
-        .arg(&src)
-        .arg("-o")
-        .arg(t.path().join("out")));
+    let o = encode_json(t.path(), &src, &["--on-loss", "warn"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let w: Vec<String> = events(&o)
         .iter()

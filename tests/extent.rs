@@ -10,12 +10,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn encode(t: &Path, src: &Path, extra: &[&str]) -> (std::process::Output, Vec<Value>) {
-    let o = run(drapto(t)
-        .args(["encode", "--json", "--preset", "12", "-i"])
-        .arg(src)
-        .arg("-o")
-        .arg(t.join("out"))
-        .args(extra));
+    let o = encode_json(t, src, extra);
     assert!(!stderr(&o).contains("panicked"));
     let ev = events(&o);
     (o, ev)

@@ -12,13 +12,13 @@ fn dv_sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
-/// Per shown frame, in order: the Dolby Vision metadata ffmpeg decodes
-/// from it (its colour metadata: scene refreshes, source levels).
-fn dv_frames(path: &Path) -> Vec<String> {
+/// Per shown frame of the first video stream, in order: the side data
+/// ffmpeg's showinfo prints for it from the line that holds `marker` on.
+fn frame_side_data(path: &Path, marker: &str) -> Vec<String> {
     let o = Command::new(ffmpeg())
         .args(["-hide_banner", "-i"])
         .arg(path)
-        .args(["-vf", "showinfo", "-f", "null", "-"])
+        .args(["-map", "0:v:0", "-vf", "showinfo", "-f", "null", "-"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&o.stderr);
@@ -26,11 +26,17 @@ fn dv_frames(path: &Path) -> Vec<String> {
     for line in text.lines() {
         if line.contains("] n:") {
             frames.push(String::new());
-        } else if let (Some(last), Some(i)) = (frames.last_mut(), line.find("color metadata:")) {
+        } else if let (Some(last), Some(i)) = (frames.last_mut(), line.find(marker)) {
             last.push_str(&line[i..]);
         }
     }
     frames
+}
+
+/// Per shown frame, in order: the Dolby Vision metadata ffmpeg decodes
+/// from it (its colour metadata: scene refreshes, source levels).
+fn dv_frames(path: &Path) -> Vec<String> {
+    frame_side_data(path, "color metadata:")
 }
 
 #[test]
@@ -82,22 +88,7 @@ fn dolby_vision_takes_the_chunked_path_with_every_frames_own_rpu() {
 
 /// Per shown frame, in order: its HDR10+ metadata as ffmpeg decodes it.
 fn hdr10plus_frames(path: &Path) -> Vec<String> {
-    let o = Command::new(ffmpeg())
-        .args(["-hide_banner", "-i"])
-        .arg(path)
-        .args(["-map", "0:v:0", "-vf", "showinfo", "-f", "null", "-"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stderr);
-    let mut frames = Vec::new();
-    for line in text.lines() {
-        if line.contains("] n:") {
-            frames.push(String::new());
-        } else if let (Some(last), Some(i)) = (frames.last_mut(), line.find("SMPTE2094-40 (HDR10+):")) {
-            last.push_str(&line[i..]);
-        }
-    }
-    frames
+    frame_side_data(path, "SMPTE2094-40 (HDR10+):")
 }
 
 /// 2 s of PQ video in HEVC with HDR10+ metadata that differs on every
@@ -177,12 +168,7 @@ fn hdr10plus_is_carried_frame_by_frame_on_both_paths_and_through_a_crop() {
         assert_eq!(a["analysis"]["hdr"]["hdr10_plus"]["windows"], 1);
         assert_eq!(a["analysis"]["crop"]["crop"].is_null(), !letterbox, "{letterbox}: {}", a["analysis"]["crop"]);
 
-        let o = run(drapto(t.path())
-            .args(["encode", "--json", "--preset", "12", "-i"])
-            .arg(&src)
-            .arg("-o")
-            .arg(t.path().join("out"))
-            .args(&args));
+        let o = encode_json(t.path(), &src, &args);
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         let ev = events(&o);
         let v = ev.iter().find(|e| e["event"] == "validation_complete").unwrap();

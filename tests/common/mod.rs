@@ -219,6 +219,17 @@ pub fn drapto(temp: &Path) -> Command {
     c
 }
 
+/// Runs `drapto encode --json --preset 12 -i SRC -o TEMP/out EXTRA…` with
+/// [`drapto`]'s settings; its output, as [`run`] gives it.
+pub fn encode_json(temp: &Path, src: &Path, extra: &[&str]) -> Output {
+    run(drapto(temp)
+        .args(["encode", "--json", "--preset", "12", "-i"])
+        .arg(src)
+        .arg("-o")
+        .arg(temp.join("out"))
+        .args(extra))
+}
+
 /// Runs and returns output, printing it when the test fails.
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("run drapto");
