@@ -100,8 +100,8 @@ fn encode_range(
     .map(|_| ())
 }
 
-/// Scores `distorted` against `reference`, one frame in `subsample`,
-/// pooled by drapto (see [`vmaf::pooled`]).
+/// Scores `distorted` against `reference`, every `subsample`th frame,
+/// pooled as the job's `vmaf.pool` says (see [`vmaf::pooled`]).
 fn score(
     ffmpeg: &Path,
     job: &SegmentJob,

@@ -19,6 +19,7 @@ pub struct VmafSpec {
     pub model: String,
     /// Both sides are scaled to this size first (the model's viewing size).
     pub scale: Option<(u32, u32)>,
+    /// How drapto pools the scored frames (see [`pooled`]).
     pub pool: String,
     pub threads: u32,
     /// The pixel format both sides are scored in (see
@@ -123,10 +124,9 @@ pub fn vmaf_args(distorted: &Path, reference: Reference, spec: &VmafSpec, subsam
     let graph = format!(
         "[0:v]{select}setpts=N/(25*TB),format={fmt}{scale}[d];\
          [1:v]{reference}setpts=N/(25*TB),format={fmt}{scale}[r];\
-         [d][r]libvmaf=model=version={}:n_subsample={}:pool={}:n_threads={}:log_fmt=csv:log_path=/dev/stdout",
+         [d][r]libvmaf=model=version={}:n_subsample={}:n_threads={}:log_fmt=csv:log_path=/dev/stdout",
         spec.model,
         n_subsample(subsample),
-        spec.pool,
         spec.threads
     );
     a.arg("-lavfi").arg(graph).extend(["-f", "null", "-"]);
@@ -150,10 +150,10 @@ pub fn frame_scores<S: AsRef<str>>(lines: &[S]) -> Vec<(u64, f64)> {
 /// The frames' scores pooled as `pool` says ("harmonic_mean", as libvmaf
 /// pools it, "mean" or "min"), leaving out the first frame when there are
 /// others: it has no frame before it, so libvmaf takes its motion as none
-/// and scores it lower than the same frame in the whole film (84 against
-/// 86.5 beside its neighbours on a still picture, more with motion). Scored
-/// every time, it read segments 0.2–0.3 low on real footage, and the
-/// allocation aimed that much too high.
+/// and scores it lower than the same frame in the whole film (84.1 against
+/// 86.5 for the frames beside it on a test picture). Scored every time, it
+/// read segments 0.23 low on average on real footage (`scripts/bench.sh
+/// quality`), and the allocation aimed that much too high.
 pub fn pooled(frames: &[(u64, f64)], pool: &str) -> Option<f64> {
     let scores: Vec<f64> = match frames {
         [] => return None,
