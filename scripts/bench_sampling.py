@@ -18,6 +18,15 @@ a placement no periodic pattern aliases with (tried, and less accurate: a
 fixed odd stride samples SVT-AV1's 16-frame mini-GOP layers evenly, and
 those dominate the per-frame scores). Printed per stride: the mean |error|,
 the worst error, and the number of segments within 0.5.
+
+Then where the chunked path's survey takes its samples: one second of
+frames per 5 s of segment (at most three), as one piece per second (the
+earlier survey) or cut in pieces of 8, 4 or 2 frames spread evenly over the
+segment (drapto's `survey_ranges`), and the same with two thirds of the
+frames. Each plan's frames are pooled from the same every-frame scores (what
+those frames score inside the whole encode), so this is the error of where
+the samples lie alone; a probe's own encode of its cut samples adds its own
+(measured by `bench.sh quality`).
 """
 import json, math, os, subprocess, sys
 
@@ -85,3 +94,30 @@ for pattern, label in [(1, "as it is"), (2, "on twos"), (3, "on threes")]:
                 ok = sum(1 for e in errs if abs(e) <= 0.5)
                 cells.append(f"{s:>2}: {sum(abs(e) for e in errs) / len(errs):.2f}/{max(errs, key=abs):+.2f}/{ok}")
             print(f"  {scheme:<6} " + "  ".join(cells))
+
+
+def spread(length, n, each):
+    """drapto's sample_ranges: n pieces of `each` frames spread over `length`."""
+    if n * each >= length:
+        return list(range(length))
+    free = length - each
+    return [min(free, round(free * (k + 0.5) / n)) + i for k in range(n) for i in range(each)]
+
+
+PLANS = [(24, 1.0), (8, 1.0), (4, 1.0), (2, 1.0), (8, 2 / 3), (4, 2 / 3)]
+print("\nsurvey samples against the whole segment (mean of the samples' frames inside the whole encode):")
+print("per plan (frames per piece, share of the survey's frames): mean |error| / worst error / segments within 0.5")
+for pattern, label in [(1, "as it is"), (2, "on twos"), (3, "on threes")]:
+    sc = scores(make(pattern), pattern)
+    for secs in (5, 10):
+        n = 24 * secs
+        segs = [sc[i:i + n] for i in range(0, len(sc) - n + 1, 24)]
+        frames = 24 * min(3, max(1, round(secs / 5)))
+        cells = []
+        for piece, share in PLANS:
+            total = round(frames * share)
+            k = max(1, total // piece)
+            errs = [sum(g[i] for i in spread(n, k, total // k)) / len(spread(n, k, total // k)) - sum(g) / n for g in segs]
+            ok = sum(1 for e in errs if abs(e) <= 0.5)
+            cells.append(f"{k}x{total // k}: {sum(abs(e) for e in errs) / len(errs):.2f}/{max(errs, key=abs):+.2f}/{ok}")
+        print(f"  {label:<9} {secs:>2} s ({len(segs)}): " + "  ".join(cells))
