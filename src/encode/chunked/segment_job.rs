@@ -100,14 +100,17 @@ fn encode_range(
     .map(|_| ())
 }
 
-/// Scores `distorted` against `reference`, every `subsample`th frame,
-/// pooled as the job's `vmaf.pool` says (see [`vmaf::pooled`]).
+/// Scores `distorted` against `reference`, every `subsample`th frame but
+/// the frames numbered in `left_out`, pooled as the job's `vmaf.pool` says
+/// (see [`vmaf::pooled`]).
+#[allow(clippy::too_many_arguments)]
 fn score(
     ffmpeg: &Path,
     job: &SegmentJob,
     distorted: &Path,
     reference: vmaf::Reference,
     subsample: u32,
+    left_out: &[u64],
     threads: u32,
     cancel: &Cancel,
 ) -> std::result::Result<f64, ProcessFailure> {
@@ -119,7 +122,8 @@ fn score(
             csv.push(l.to_string());
         }
     })?;
-    vmaf::pooled(&vmaf::frame_scores(&csv), &spec.pool).ok_or_else(|| {
+    let frames = vmaf::leaving_out(vmaf::frame_scores(&csv), left_out, subsample);
+    vmaf::pooled(&frames, &spec.pool).ok_or_else(|| {
         ProcessFailure::Failed(crate::error::ProcessError {
             step: "vmaf".into(),
             program: "ffmpeg".into(),
@@ -251,7 +255,7 @@ fn encode_whole(
         Some(r) => vmaf::Reference::Selected(r),
         None => frames.reference(),
     };
-    let score = score(ffmpeg, job, &path, reference, subsample, (steps.threads)(), steps.cancel).ok();
+    let score = score(ffmpeg, job, &path, reference, subsample, &[], (steps.threads)(), steps.cancel).ok();
     if let Some(r) = &refs {
         let _ = std::fs::remove_file(r);
     }
@@ -259,10 +263,22 @@ fn encode_whole(
     Ok(wholes.len() - 1)
 }
 
-/// The samples a tier's probes encode: a cut file with its timeline, or
-/// `None` when the samples cover the segment (probes encode the segment
-/// itself).
-type Samples = Option<(PathBuf, Timeline)>;
+/// The samples a tier's probes encode: a cut file, or `None` when the
+/// samples cover the segment (probes encode the segment itself).
+type Samples = Option<Cut>;
+
+/// A file of samples cut from the segment, back to back.
+struct Cut {
+    path: PathBuf,
+    /// Its timeline (frame `i` at `i` frame durations).
+    tl: Timeline,
+    /// The frames that follow a cut: the first of each sample. The encoder
+    /// codes such a frame almost as a keyframe, far better than the same
+    /// picture inside the film (+5.2 VMAF on average, on real 1080p footage
+    /// at preset 10, where the other frames of 8-frame samples were +0.15),
+    /// so a probe's score leaves them out.
+    starts: Vec<u64>,
+}
 
 /// The samples of tier `tier_index` of `job`'s segment, cut now.
 fn tier_samples(
@@ -295,7 +311,13 @@ fn cut_tier_samples(
     let path = job.scratch.join(format!("samples-{}-tier{}", seg.index, tier_index + 1));
     (steps.report)(Report::Step { segment: seg.index, step: SegmentStep::Sampling { tier: tier_index + 1 } });
     let stl = cut_samples(ffmpeg, job, tl, ranges, (steps.threads)(), &path, steps.cancel)?;
-    Ok((Some((path, stl)), frames))
+    let starts = piece_starts(ranges);
+    Ok((Some(Cut { path, tl: stl, starts }), frames))
+}
+
+/// Where each of `ranges` starts once they are cut back to back.
+fn piece_starts(ranges: &[FrameRange]) -> Vec<u64> {
+    ranges.iter().scan(0u64, |at, r| Some(std::mem::replace(at, *at + r.count as u64))).collect()
 }
 
 /// One probe at `crf` on `samples`: its record, and the encode when it is
@@ -314,26 +336,25 @@ fn probe(
     let seg = job.segment;
     (steps.report)(Report::Step { segment: seg.index, step: SegmentStep::Probing { tier: tier_index + 1, crf } });
     let t = Instant::now();
-    let (frames, out) = match samples {
-        Some((path, stl)) => (
+    let (frames, out, starts) = match samples {
+        Some(Cut { path, tl: stl, starts }) => (
             Frames { path, tl: stl, range: FrameRange { start: 0, count: stl.frames() }, filters: None, cycle: None },
             job.scratch.join(format!("probe-{}-crf{crf:.2}.mkv", seg.index)),
+            starts.as_slice(),
         ),
-        None => (Frames::source(job, tl, seg.range()), job.output.with_extension(format!("crf{crf:.2}.partial.mkv"))),
+        None => (
+            Frames::source(job, tl, seg.range()),
+            job.output.with_extension(format!("crf{crf:.2}.partial.mkv")),
+            &[][..],
+        ),
     };
     encode_range(ffmpeg, job, frames, crf, (steps.threads)(), &out, None, steps.cancel)?;
     let bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-    // Harmonic pooling over all the samples' frames, every
-    // `probe_subsample`th scored (odd: every mini-GOP layer is represented).
-    let s = score(
-        ffmpeg,
-        job,
-        &out,
-        frames.reference(),
-        job.params.probe_subsample.max(1),
-        (steps.threads)(),
-        steps.cancel,
-    )?;
+    // Harmonic pooling over all the samples' frames but those after a cut,
+    // every `probe_subsample`th scored (odd: every mini-GOP layer is
+    // represented).
+    let subsample = job.params.probe_subsample.max(1);
+    let s = score(ffmpeg, job, &out, frames.reference(), subsample, starts, (steps.threads)(), steps.cancel)?;
     if samples.is_none() {
         wholes.retain(|w| (w.crf - crf).abs() > 1e-9);
         wholes.push(Whole { crf, path: out, score: Some(s) });
@@ -559,8 +580,8 @@ pub fn survey_segment(
             }
         };
     }
-    if let Some((path, _)) = &samples {
-        let _ = std::fs::remove_file(path);
+    if let Some(cut) = &samples {
+        let _ = std::fs::remove_file(&cut.path);
     }
     for w in wholes {
         let _ = std::fs::remove_file(&w.path);
@@ -718,8 +739,8 @@ pub fn run_segment(
             chosen = Some((point.score, tier_index + 1, source, w));
             break;
         }
-        if let Some((path, _)) = &samples {
-            let _ = std::fs::remove_file(path);
+        if let Some(cut) = &samples {
+            let _ = std::fs::remove_file(&cut.path);
         }
         if chosen.is_some() {
             break;
@@ -780,5 +801,6 @@ mod tests {
         // 2 s: still one second; a segment shorter than that is measured whole.
         assert_eq!(pieces(0, 48).iter().map(|r| r.count).sum::<usize>(), 24);
         assert_eq!(pieces(0, 20), vec![FrameRange { start: 0, count: 20 }]);
+        assert_eq!(piece_starts(&pieces(1000, 1120)), vec![0, 8, 16]);
     }
 }

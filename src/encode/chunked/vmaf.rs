@@ -95,6 +95,18 @@ pub fn selected_frames(frames: usize, subsample: u32) -> Option<u64> {
     selection(subsample).map(|_| (0..frames as u64).filter(|n| (n + 1) % s < 3).count() as u64)
 }
 
+/// The number libvmaf gives frame `n` when scoring every `subsample`th
+/// frame: `n` itself, or its place among the frames [`selection`] keeps
+/// (`None` when it drops it).
+pub fn given_number(n: u64, subsample: u32) -> Option<u64> {
+    let s = u64::from(subsample);
+    match selection(subsample) {
+        None => Some(n),
+        Some(_) if (n + 1) % s < 3 => Some((0..n).filter(|m| (m + 1) % s < 3).count() as u64),
+        Some(_) => None,
+    }
+}
+
 /// libvmaf's `n_subsample` for frames that went through [`selection`].
 fn n_subsample(subsample: u32) -> u32 {
     if subsample > 3 { 3 } else { subsample.max(1) }
@@ -145,6 +157,15 @@ pub fn frame_scores<S: AsRef<str>>(lines: &[S]) -> Vec<(u64, f64)> {
         Some((cells.first()?.parse().ok()?, cells.get(column)?.parse().ok()?))
     })
     .collect()
+}
+
+/// `frames` (as [`frame_scores`] reads them, scored every `subsample`th)
+/// but the frames numbered `left_out` in the scored file, unless nothing
+/// would be left.
+pub fn leaving_out(frames: Vec<(u64, f64)>, left_out: &[u64], subsample: u32) -> Vec<(u64, f64)> {
+    let given: Vec<u64> = left_out.iter().filter_map(|n| given_number(*n, subsample)).collect();
+    let kept: Vec<(u64, f64)> = frames.iter().copied().filter(|f| !given.contains(&f.0)).collect();
+    if kept.is_empty() { frames } else { kept }
 }
 
 /// The frames' scores pooled as `pool` says ("harmonic_mean", as libvmaf
@@ -202,6 +223,16 @@ mod tests {
         let scored: Vec<u32> = kept.iter().step_by(3).copied().collect();
         assert_eq!(scored, vec![0, 9, 18, 27, 36]);
         assert_eq!(kept.len() as u64, selected_frames(40, 9).unwrap());
+        assert_eq!((given_number(17, 9), given_number(18, 9), given_number(5, 9)), (Some(5), Some(6), None));
+        assert_eq!(given_number(17, 3), Some(17));
+        // Frames 0 and 8 of a file of two 8-frame samples follow cuts.
+        let every_3rd: Vec<(u64, f64)> = (0..16).step_by(3).map(|n| (n, n as f64)).collect();
+        let kept: Vec<u64> = leaving_out(every_3rd.clone(), &[0, 8], 3).iter().map(|f| f.0).collect();
+        assert_eq!(kept, vec![3, 6, 9, 12, 15]);
+        // Through a selection (every 9th): frame 9 is given as 3, and left out.
+        let given: Vec<(u64, f64)> = (0..9).step_by(3).map(|n| (n, 90.0)).collect();
+        assert_eq!(leaving_out(given, &[9], 9).iter().map(|f| f.0).collect::<Vec<_>>(), vec![0, 6]);
+        assert_eq!(leaving_out(vec![(0, 90.0)], &[0], 3), vec![(0, 90.0)], "never nothing");
         assert_eq!(selected_frames(40, 3), None);
     }
 
