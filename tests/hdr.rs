@@ -49,7 +49,7 @@ fn dolby_vision_takes_the_chunked_path_with_every_frames_own_rpu() {
         let src = dv_sample(name);
         let t = tempfile::tempdir().unwrap();
         let o = run(drapto(t.path())
-            .args(["encode", "--json", "--chunked", "--chunk-size", "1", "--preset", "12", "-i"])
+            .args(["encode", "--json", "--chunked", "--chunk-size", "2", "--preset", "12", "-i"])
             .arg(&src)
             .arg("-o")
             .arg(t.path().join("out")));
@@ -60,6 +60,9 @@ fn dolby_vision_takes_the_chunked_path_with_every_frames_own_rpu() {
         assert_eq!(plan["video"]["dolby_vision"], true, "{name}");
         let segments = ev.iter().filter(|e| e["event"] == "segment_complete").count();
         assert!(segments >= 2, "{name}: {segments} segment(s): the test needs several");
+        // Probes on samples cut from the source (raw frames, no RPUs) too.
+        let cut = ev.iter().any(|e| e["event"] == "segment_step" && e["step"]["kind"] == "sampling");
+        assert!(cut, "{name}: no segment was probed on cut samples");
 
         let out = t.path().join("out").join(name);
         let p = ffprobe(&out);

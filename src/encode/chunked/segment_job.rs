@@ -14,6 +14,7 @@ use super::{
 use crate::cancel::Cancel;
 use crate::error::ProcessFailure;
 use crate::events::{PredictionSource, SegmentStep};
+use crate::plan::EncoderSettings;
 use crate::tools::ffmpeg::FfmpegArgs;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -86,7 +87,14 @@ fn encode_range(
         }
     }
     a.extend(["-map_metadata", "-1", "-map_chapters", "-1"]);
-    a.extend(job.encoder.args(crf, threads));
+    // Samples cut from the source (raw frames) carry no Dolby Vision RPUs,
+    // and libsvtav1 refuses frames without one when asked to carry them; a
+    // probe measures rate and quality, which the RPUs do not change.
+    if job.encoder.dolby_vision && frames.path != job.source.as_path() {
+        a.extend(EncoderSettings { dolby_vision: false, ..job.encoder.clone() }.args(crf, threads));
+    } else {
+        a.extend(job.encoder.args(crf, threads));
+    }
     a.extend(["-f", "matroska"]).output(out);
     if let Some((refs_path, _)) = refs {
         a.extend(["-map", "[sel]", "-fps_mode", "passthrough", "-c:v", "rawvideo", "-f", "nut"]).output(refs_path);
