@@ -79,21 +79,33 @@ def picks(n, scheme, s):
     return [c for c in (math.floor(k * (s + PHI)) for k in range(n)) if c < n]
 
 
+PATTERNS = [(1, "as it is"), (2, "on twos"), (3, "on threes")]
+
+
+def windows():
+    """(label, all scores, segment seconds, segments) for every pattern and
+    segment length: segments of 5 s and 10 s, one starting every second."""
+    for pattern, label in PATTERNS:
+        sc = scores(make(pattern), pattern)
+        for secs in (5, 10):
+            n = 24 * secs
+            yield label, sc, secs, [sc[i:i + n] for i in range(0, len(sc) - n + 1, 24)]
+
+
+def cell(name, errs):
+    """mean |error| / worst error / segments within 0.5."""
+    ok = sum(1 for e in errs if abs(e) <= 0.5)
+    return f"{name}: {sum(abs(e) for e in errs) / len(errs):.2f}/{max(errs, key=abs):+.2f}/{ok}"
+
+
 print(f"\nsubsampled VMAF against every frame: {os.path.basename(src)}, drapto standard path, preset {preset}, CRF {crf}")
 print("per stride: mean |error| / worst error / segments within 0.5 (harmonic mean pooling)")
-for pattern, label in [(1, "as it is"), (2, "on twos"), (3, "on threes")]:
-    sc = scores(make(pattern), pattern)
-    for secs in (5, 10):
-        n = 24 * secs
-        segs = [sc[i:i + n] for i in range(0, len(sc) - n + 1, 24)]
-        print(f"{label}, {len(segs)} segments of {secs} s, one starting every second (mean {sum(sc) / len(sc):.2f}):")
-        for scheme in ("fixed", "golden"):
-            cells = []
-            for s in STRIDES:
-                errs = [harmonic([g[i] for i in picks(len(g), scheme, s)]) - harmonic(g) for g in segs]
-                ok = sum(1 for e in errs if abs(e) <= 0.5)
-                cells.append(f"{s:>2}: {sum(abs(e) for e in errs) / len(errs):.2f}/{max(errs, key=abs):+.2f}/{ok}")
-            print(f"  {scheme:<6} " + "  ".join(cells))
+for label, sc, secs, segs in windows():
+    print(f"{label}, {len(segs)} segments of {secs} s, one starting every second (mean {sum(sc) / len(sc):.2f}):")
+    for scheme in ("fixed", "golden"):
+        cells = [cell(f"{s:>2}", [harmonic([g[i] for i in picks(len(g), scheme, s)]) - harmonic(g) for g in segs])
+                 for s in STRIDES]
+        print(f"  {scheme:<6} " + "  ".join(cells))
 
 
 def spread(length, n, each):
@@ -107,17 +119,13 @@ def spread(length, n, each):
 PLANS = [(24, 1.0), (8, 1.0), (4, 1.0), (2, 1.0), (8, 2 / 3), (4, 2 / 3)]
 print("\nsurvey samples against the whole segment (mean of the samples' frames inside the whole encode):")
 print("per plan (frames per piece, share of the survey's frames): mean |error| / worst error / segments within 0.5")
-for pattern, label in [(1, "as it is"), (2, "on twos"), (3, "on threes")]:
-    sc = scores(make(pattern), pattern)
-    for secs in (5, 10):
-        n = 24 * secs
-        segs = [sc[i:i + n] for i in range(0, len(sc) - n + 1, 24)]
-        frames = 24 * min(3, max(1, round(secs / 5)))
-        cells = []
-        for piece, share in PLANS:
-            total = round(frames * share)
-            k = max(1, total // piece)
-            errs = [sum(g[i] for i in spread(n, k, total // k)) / len(spread(n, k, total // k)) - sum(g) / n for g in segs]
-            ok = sum(1 for e in errs if abs(e) <= 0.5)
-            cells.append(f"{k}x{total // k}: {sum(abs(e) for e in errs) / len(errs):.2f}/{max(errs, key=abs):+.2f}/{ok}")
-        print(f"  {label:<9} {secs:>2} s ({len(segs)}): " + "  ".join(cells))
+for label, sc, secs, segs in windows():
+    n = 24 * secs
+    frames = 24 * min(3, max(1, round(secs / 5)))
+    cells = []
+    for piece, share in PLANS:
+        total = round(frames * share)
+        k = max(1, total // piece)
+        picked = spread(n, k, total // k)
+        cells.append(cell(f"{k}x{total // k}", [sum(g[i] for i in picked) / len(picked) - sum(g) / n for g in segs]))
+    print(f"  {label:<9} {secs:>2} s ({len(segs)}): " + "  ".join(cells))
