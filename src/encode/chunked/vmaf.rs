@@ -89,20 +89,23 @@ pub fn selection(subsample: u32) -> Option<String> {
     (subsample > 3).then(|| format!("select=lt(mod(n+1\\,{subsample})\\,3)"))
 }
 
+/// Whether [`selection`]'s expression keeps frame `n` (the same test, in Rust).
+fn kept(n: u64, subsample: u32) -> bool {
+    (n + 1) % u64::from(subsample) < 3
+}
+
 /// How many of `frames` frames [`selection`] keeps (none without one).
 pub fn selected_frames(frames: usize, subsample: u32) -> Option<u64> {
-    let s = u64::from(subsample);
-    selection(subsample).map(|_| (0..frames as u64).filter(|n| (n + 1) % s < 3).count() as u64)
+    selection(subsample).map(|_| (0..frames as u64).filter(|&n| kept(n, subsample)).count() as u64)
 }
 
 /// The number libvmaf gives frame `n` when scoring every `subsample`th
 /// frame: `n` itself, or its place among the frames [`selection`] keeps
 /// (`None` when it drops it).
 pub fn given_number(n: u64, subsample: u32) -> Option<u64> {
-    let s = u64::from(subsample);
     match selection(subsample) {
         None => Some(n),
-        Some(_) if (n + 1) % s < 3 => Some((0..n).filter(|m| (m + 1) % s < 3).count() as u64),
+        Some(_) if kept(n, subsample) => selected_frames(n as usize, subsample),
         Some(_) => None,
     }
 }
@@ -218,11 +221,11 @@ mod tests {
         assert_eq!(selection(9).as_deref(), Some("select=lt(mod(n+1\\,9)\\,3)"));
         assert_eq!((n_subsample(1), n_subsample(3), n_subsample(9)), (1, 3, 3));
         // Which frames the expression keeps, and which of those libvmaf scores.
-        let kept: Vec<u32> = (0..40).filter(|n| (n + 1) % 9 < 3).collect();
-        assert_eq!(&kept[..8], &[0, 1, 8, 9, 10, 17, 18, 19]);
-        let scored: Vec<u32> = kept.iter().step_by(3).copied().collect();
+        let selected: Vec<u64> = (0..40).filter(|&n| kept(n, 9)).collect();
+        assert_eq!(&selected[..8], &[0, 1, 8, 9, 10, 17, 18, 19]);
+        let scored: Vec<u64> = selected.iter().step_by(3).copied().collect();
         assert_eq!(scored, vec![0, 9, 18, 27, 36]);
-        assert_eq!(kept.len() as u64, selected_frames(40, 9).unwrap());
+        assert_eq!(selected.len() as u64, selected_frames(40, 9).unwrap());
         assert_eq!((given_number(17, 9), given_number(18, 9), given_number(5, 9)), (Some(5), Some(6), None));
         assert_eq!(given_number(17, 3), Some(17));
         // Frames 0 and 8 of a file of two 8-frame samples follow cuts.
