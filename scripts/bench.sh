@@ -17,6 +17,12 @@
 #                               (default "slope target"), ab-av1 when installed; every frame
 #                               scored; chunked size / the single-CRF curve's at equal mean
 #                               VMAF, worst 2 s window, cost (PRESET, TARGET default 93)
+#   scripts/bench.sh frontier   the time-bytes frontier on the real clip (REAL_SECONDS, default
+#                               34): drapto chunked at PRESET (default 6) against one CRF at
+#                               each preset of PRESETS (default "4 6 8 10 12"), interpolated
+#                               to the chunked run's mean VMAF between two CRFs run now; MB,
+#                               mean and worst 2 s VMAF (every frame), wall and CPU seconds;
+#                               chunked at CHUNKED_PRESETS too (default none)
 #   scripts/bench.sh sampling   how far a VMAF measured on one frame in N is from every frame:
 #                               the real clip (REAL_SECONDS, default 34) as it is, on twos and
 #                               on threes, encoded once (PRESET, CRF default 32), every frame
@@ -237,6 +243,13 @@ quality() {
     "${TARGET:-93}" "${LADDER:-24 28 32 36}" "${MODES:-slope target}"
 }
 
+frontier() {
+  local src; src=$(REAL_SECONDS=${REAL_SECONDS:-34} real_1080p)
+  rm -rf "$DRAPTO_TEMP_DIR"
+  python3 scripts/bench_frontier.py "$ffmpeg" "$(command -v ffprobe)" "$drapto" "$src" \
+    "$dir/frontier/$(basename "$src" .mkv)" "${TARGET:-93}" "$preset" "${PRESETS:-4 6 8 10 12}" "${CHUNKED_PRESETS:-}"
+}
+
 sampling() {
   local src; src=$(REAL_SECONDS=${REAL_SECONDS:-34} real_1080p)
   python3 scripts/bench_sampling.py "$ffmpeg" "$drapto" "$src" "$dir/sampling" "$preset" "${CRF:-32}"
@@ -298,5 +311,6 @@ case ${1:-} in
   distributed) distributed ;;
   quality) quality ;;
   sampling) sampling ;;
-  *) sed -n 2,38p "$0"; exit 2 ;;
+  frontier) frontier ;;
+  *) sed -n 2,44p "$0"; exit 2 ;;
 esac

@@ -24,107 +24,33 @@ cached per file in OUT (a rung is encoded and scored once per source and
 preset).
 """
 import json, math, os, shutil, subprocess, sys, time
+from bench_common import Bench, interp
 
 ffmpeg, ffprobe, drapto, src, out, preset, target, ladder, modes = sys.argv[1:10]
 ladder = [int(c) for c in ladder.split()]
 modes = modes.split()
-os.makedirs(out, exist_ok=True)
-name = os.path.basename(src)
-
-
-def probe_video():
-    r = subprocess.run([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
-                        "stream=width,height,avg_frame_rate", "-of", "json", src], capture_output=True, text=True, check=True)
-    s = json.loads(r.stdout)["streams"][0]
-    n, d = s["avg_frame_rate"].split("/")
-    return s["width"], s["height"], float(n) / float(d)
-
-
-width, height, fps = probe_video()
-
-
-def video_bytes(path):
-    r = subprocess.run([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=size", "-of", "csv=p=0",
-                        path], capture_output=True, text=True, check=True)
-    return sum(int(x) for x in r.stdout.split() if x.strip().isdigit())
-
-
-def run_drapto(tag, args, env_extra=None):
-    """Encodes SRC into OUT/tag with drapto; returns (output, wall, filters, events)."""
-    d = os.path.join(out, tag)
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
-    env = dict(os.environ, **(env_extra or {}))
-    t0 = time.time()
-    with open(os.path.join(d, "events.jsonl"), "w") as ev:
-        subprocess.run([drapto, "encode", "--json", "-i", src, "-o", d, "--preset", preset, *args], stdout=ev, env=env,
-                       check=True)
-    wall = time.time() - t0
-    events = [json.loads(l) for l in open(os.path.join(d, "events.jsonl")) if l.strip()]
-    return os.path.join(d, name), wall, events
-
-
-def per_frame_vmaf(distorted, filters):
-    """Per-frame VMAF of distorted against SRC on every frame."""
-    log = distorted + ".vmaf.json"
-    scale = ""
-    if width < 1728 and height < 972:
-        h = round(height * 1920 / width) // 2 * 2
-        scale = f",scale=1920:{h}:flags=bicubic"
-    ref = (filters + "," if filters else "") + f"setpts=N/(25*TB),format=yuv420p10le{scale}"
-    graph = (f"[0:v]setpts=N/(25*TB),format=yuv420p10le{scale}[d];[1:v]{ref}[r];"
-             f"[d][r]libvmaf=model=version=vmaf_v0.6.1:n_subsample=1:n_threads=2:log_fmt=json:log_path={log}")
-    subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "fatal", "-i", distorted, "-i", src, "-lavfi", graph, "-f",
-                    "null", "-"], check=True)
-    frames = json.load(open(log))["frames"]
-    os.remove(log)
-    return [f["metrics"]["vmaf"] for f in frames]
-
-
-def figures(scores):
-    n = len(scores)
-    w = max(1, round(2 * fps))
-    sums = [0.0]
-    for s in scores:
-        sums.append(sums[-1] + s)
-    worst = min((sums[i + w] - sums[i]) / w for i in range(0, max(1, n - w + 1))) if n >= w else sum(scores) / n
-    p1 = sorted(scores)[max(0, math.ceil(0.01 * n) - 1)]
-    return sum(scores) / n, worst, p1
+bench = Bench(ffmpeg, ffprobe, drapto, src, out)
+name, width, height, fps = bench.name, bench.width, bench.height, bench.fps
 
 
 def standard_beside(mean):
-    """The standard path's wall time on SRC, run now, at the ladder's CRF of
-    equal mean VMAF (to the nearest integer): the cost of a chunked run is
-    taken against it, both on the machine as it is now (its speed drifts by
-    10-20% over hours, so the ladder's cached times are no measure)."""
+    """The standard path's wall and CPU time on SRC, run now, at the ladder's
+    CRF of equal mean VMAF (to the nearest integer): the cost of a chunked run
+    is taken against it, both on the machine as it is now (its speed drifts
+    by 10-20% over hours, so the ladder's cached times are no measure)."""
     means = [rungs[c]["mean"] for c in ladder]
     crf = round(interp(means, ladder, mean))
-    _, wall, _ = run_drapto(f"p{preset}-standard-now", ["--no-chunked", "--crf", str(crf)])
-    return {"crf": crf, "wall": wall}
+    _, wall, cpu, _ = bench.run_drapto(f"p{preset}-standard-now", preset, ["--no-chunked", "--crf", str(crf)])
+    return {"crf": crf, "wall": wall, "cpu": cpu}
 
 
 def measured(tag, args, env_extra=None):
     """The figures of one encode, from the cache when it has them (a chunked
     run's with the standard path's time measured right after it)."""
-    cache = os.path.join(out, f"{tag}.json")
-    if os.path.exists(cache):
-        return json.load(open(cache))
-    path, wall, events = run_drapto(tag, args, env_extra)
-    plan = next(e for e in events if e["event"] == "analysis_complete")["plan"]
-    filters = ",".join(plan["video"]["filters"])
-    scores = per_frame_vmaf(path, filters)
-    mean, worst, p1 = figures(scores)
-    segs = sorted((e for e in events if e["event"] == "segment_complete"), key=lambda e: e["segment"])
-    r = {"tag": tag, "scores": scores, "bytes": video_bytes(path), "mean": mean, "worst2s": worst, "p1": p1, "wall": wall,
-         "filters": filters, "segments": [{"crf": s["crf"], "frames": s["frames"], "measured": s["measured_vmaf"],
-                                           "start": s["start_frame"],
-                                           "full_frame": sum(scores[s["start_frame"]:s["start_frame"] + s["frames"]]) / s["frames"]}
-                                          for s in segs],
-         "probes": sum(s["probes"] for s in segs),
-         "encodes": sum(1 for e in events if e["event"] == "segment_step" and e["step"]["kind"] == "encoding")}
-    if segs:
-        r["standard"] = standard_beside(mean)
-    json.dump(r, open(cache, "w"))
+    r = bench.encode_scored(tag, preset, args, env_extra)
+    if r["segments"] and "standard" not in r:
+        r["standard"] = standard_beside(r["mean"])
+        json.dump(r, open(os.path.join(out, f"{tag}.json"), "w"))
     return r
 
 
@@ -165,14 +91,6 @@ def stride_report(r):
     return "\n".join(lines)
 
 
-def interp(xs, ys, x):
-    """Piecewise-linear y at x over sorted xs (extrapolated from the end pairs)."""
-    pts = sorted(zip(xs, ys))
-    pairs = list(zip(pts, pts[1:]))
-    (x0, y0), (x1, y1) = next((p for p in pairs if x <= p[1][0]), pairs[-1])
-    return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 != x0 else y0
-
-
 rows = [measured(f"p{preset}-crf{c}", ["--no-chunked", "--crf", str(c)]) for c in ladder]
 rungs = {c: r for c, r in zip(ladder, rows)}
 for m in modes:
@@ -193,8 +111,8 @@ if ab:
                         "--pix-format", "yuv420p10le", "--svt", "tune=0", "--acodec", "libopus"], env=env, check=True,
                        capture_output=True)
         wall = time.time() - t0
-        mean, worst, p1 = figures(per_frame_vmaf(abo, rows[0]["filters"]))
-        json.dump({"tag": "ab-av1", "bytes": video_bytes(abo), "mean": mean, "worst2s": worst, "p1": p1, "wall": wall,
+        mean, worst, p1 = bench.figures(bench.per_frame_vmaf(abo, rows[0]["filters"]))
+        json.dump({"tag": "ab-av1", "bytes": bench.video_bytes(abo), "mean": mean, "worst2s": worst, "p1": p1, "wall": wall,
                    "segments": []}, open(cache, "w"))
     rows.append(json.load(open(cache)))
 
@@ -242,4 +160,6 @@ for r in rows[len(ladder):]:
             s = r["standard"]
             line += (f"; {r['wall'] / s['wall']:.2f}x the standard path run right after it "
                      f"(CRF {s['crf']}: {s['wall']:.1f} s)")
+            if "cpu" in r and "cpu" in s:
+                line += f"; CPU {r['cpu']:.0f} s = {r['cpu'] / s['cpu']:.2f}x its {s['cpu']:.0f} s"
         print(line)
