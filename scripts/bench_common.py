@@ -1,7 +1,8 @@
 """What the quality benchmarks share (scripts/bench_quality.py,
-scripts/bench_frontier.py): drapto runs timed in wall and CPU seconds, video
+scripts/bench_frontier.py, scripts/bench_sampling.py): drapto runs timed in wall and CPU seconds, video
 bytes, every-frame VMAF against the source as drapto scores, and the figures
-of a score series (mean, worst 2-second window, 1st-percentile frame)."""
+of a score series (mean, worst 2-second window, 1st-percentile frame), the
+pooling and the subsampling drapto's measurement uses."""
 import json, math, os, resource, shutil, subprocess, time
 
 
@@ -10,6 +11,22 @@ def children_cpu():
     their own children included (each one waited for by its parent)."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
+
+
+def harmonic(xs):
+    """libvmaf's harmonic_mean pool (drapto's default pooling)."""
+    return len(xs) / sum(1 / (x + 1) for x in xs) - 1
+
+
+def scored_frames(frames, scheme, s):
+    """Which frames of a segment of `frames` frames a subsampled measurement
+    scores: every s-th from the first ("fixed", libvmaf's n_subsample), or
+    floor(k * (s + 0.618...)) ("golden", a placement no periodic pattern
+    aliases with)."""
+    if scheme == "fixed":
+        return list(range(0, frames, s))
+    phi = (5 ** 0.5 - 1) / 2
+    return [c for c in (math.floor(k * (s + phi)) for k in range(frames)) if c < frames]
 
 
 def interp(xs, ys, x):

@@ -24,7 +24,7 @@ cached per file in OUT (a rung is encoded and scored once per source and
 preset).
 """
 import json, math, os, shutil, subprocess, sys, time
-from bench_common import Bench, interp
+from bench_common import Bench, harmonic, interp, scored_frames
 
 ffmpeg, ffprobe, drapto, src, out, preset, target, ladder, modes = sys.argv[1:10]
 ladder = [int(c) for c in ladder.split()]
@@ -52,21 +52,6 @@ def measured(tag, args, env_extra=None):
         r["standard"] = standard_beside(r["mean"])
         json.dump(r, open(os.path.join(out, f"{tag}.json"), "w"))
     return r
-
-
-def harmonic(xs):
-    """libvmaf's harmonic_mean pool."""
-    return len(xs) / sum(1 / (x + 1) for x in xs) - 1
-
-
-def scored_frames(frames, scheme, s):
-    """Which frames of a segment of `frames` frames a subsampled measurement
-    scores: every s-th from the first ("fixed", libvmaf's n_subsample), or
-    floor(k * (s + 0.618...)) ("golden", drapto's placement)."""
-    if scheme == "fixed":
-        return list(range(0, frames, s))
-    phi = (5 ** 0.5 - 1) / 2
-    return [c for c in (math.floor(k * (s + phi)) for k in range(frames)) if c < frames]
 
 
 def stride_report(r):

@@ -28,11 +28,11 @@ those frames score inside the whole encode), so this is the error of where
 the samples lie alone; a probe's own encode of its cut samples adds its own
 (measured by `bench.sh quality`).
 """
-import json, math, os, subprocess, sys
+import json, os, subprocess, sys
+from bench_common import harmonic, scored_frames
 
 ffmpeg, drapto, src, out, preset, crf = sys.argv[1:7]
 os.makedirs(out, exist_ok=True)
-PHI = (5 ** 0.5 - 1) / 2
 STRIDES = [2, 3, 4, 5, 7, 8, 9, 11, 16]
 
 
@@ -69,16 +69,6 @@ def scores(source, pattern):
     return s
 
 
-def harmonic(xs):
-    return len(xs) / sum(1 / (x + 1) for x in xs) - 1
-
-
-def picks(n, scheme, s):
-    if scheme == "fixed":
-        return range(0, n, s)
-    return [c for c in (math.floor(k * (s + PHI)) for k in range(n)) if c < n]
-
-
 PATTERNS = [(1, "as it is"), (2, "on twos"), (3, "on threes")]
 
 
@@ -103,7 +93,7 @@ print("per stride: mean |error| / worst error / segments within 0.5 (harmonic me
 for label, sc, secs, segs in windows():
     print(f"{label}, {len(segs)} segments of {secs} s, one starting every second (mean {sum(sc) / len(sc):.2f}):")
     for scheme in ("fixed", "golden"):
-        cells = [cell(f"{s:>2}", [harmonic([g[i] for i in picks(len(g), scheme, s)]) - harmonic(g) for g in segs])
+        cells = [cell(f"{s:>2}", [harmonic([g[i] for i in scored_frames(len(g), scheme, s)]) - harmonic(g) for g in segs])
                  for s in STRIDES]
         print(f"  {scheme:<6} " + "  ".join(cells))
 
