@@ -41,6 +41,7 @@
 #                               at the default settle time (SETTLE to change it)
 # Environment: RUNS (default 3), PRESET (default 6, drapto's own; 8 runs in about half the
 # time), SECONDS_CLIP (clip length, default 60), REAL_SECONDS (real footage, default 90),
+# CLIP (quality and frontier: "real", the 1080p mix, or "street", 80 s of an SD camera),
 # BENCH_DIR (default target/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,6 +93,29 @@ real_1080p() {
       -map "[v]" -map 4:a -t "$len" -c:v libx264 -preset veryfast -crf 16 -g 24 -c:a flac -ac 2 "$out"
   fi
   echo "$out"
+}
+
+# vtest.avi (OpenCV's samples, Debian opencv-doc) as it is: 79.5 s of a
+# fixed street camera at 768x576, 10 fps, sensor noise and small moving
+# people, the other real footage the registries hold at its own size; H.264
+# with a keyframe every 2.4 s, no audio.
+street_sd() {
+  local out=$dir/street576_80s.mkv
+  if [ ! -f "$out" ]; then
+    "$ffmpeg" -hide_banner -loglevel error -y -i .tools/footage/vtest.avi -map 0:v \
+      -vf "setsar=1,format=yuv420p" -c:v libx264 -preset veryfast -crf 16 -g 24 "$out"
+  fi
+  echo "$out"
+}
+
+# The real clip a quality benchmark runs on: CLIP=real (default, the 1080p
+# mix above) or CLIP=street (the SD camera clip).
+real_clip() {
+  case ${CLIP:-real} in
+    real) real_1080p ;;
+    street) street_sd ;;
+    *) echo "CLIP: real or street, not ${CLIP}" >&2; exit 2 ;;
+  esac
 }
 
 overhead() {
@@ -237,14 +261,14 @@ distributed() {
 }
 
 quality() {
-  local src; src=$(real_1080p)
+  local src; src=$(real_clip)
   rm -rf "$DRAPTO_TEMP_DIR"
   python3 scripts/bench_quality.py "$ffmpeg" "$(command -v ffprobe)" "$drapto" "$src" "$dir/quality/$(basename "$src" .mkv)" "$preset" \
     "${TARGET:-93}" "${LADDER:-24 28 32 36}" "${MODES:-slope target}"
 }
 
 frontier() {
-  local src; src=$(REAL_SECONDS=${REAL_SECONDS:-34} real_1080p)
+  local src; src=$(REAL_SECONDS=${REAL_SECONDS:-34} real_clip)
   rm -rf "$DRAPTO_TEMP_DIR"
   python3 scripts/bench_frontier.py "$ffmpeg" "$(command -v ffprobe)" "$drapto" "$src" \
     "$dir/frontier/$(basename "$src" .mkv)" "${TARGET:-93}" "$preset" "${PRESETS:-4 6 8 10 12}" "${CHUNKED_PRESETS:-}"

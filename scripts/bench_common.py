@@ -45,11 +45,24 @@ class Bench:
         self.name = os.path.basename(src)
         os.makedirs(out, exist_ok=True)
         r = subprocess.run([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
-                            "stream=width,height,avg_frame_rate", "-of", "json", src], capture_output=True, text=True,
+                            "stream=width,height,avg_frame_rate,sample_aspect_ratio", "-of", "json", src], capture_output=True, text=True,
                            check=True)
         s = json.loads(r.stdout)["streams"][0]
         n, d = s["avg_frame_rate"].split("/")
         self.width, self.height, self.fps = s["width"], s["height"], float(n) / float(d)
+        sn, _, sd = s.get("sample_aspect_ratio", "1:1").partition(":")
+        self.sar = int(sn) / int(sd) if sn.isdigit() and sd.isdigit() and int(sn) and int(sd) else 1.0
+
+    def vmaf_scale(self):
+        """The size drapto scores at (VmafSpec::for_picture): a picture
+        under 1080p, as shown (its sample aspect applied), fitted to
+        1920x1080; None for the others."""
+        shown = self.width * self.sar
+        if shown >= 1728 or self.height >= 972:
+            return None
+        if shown * 1080 >= self.height * 1920:
+            return 1920, max(2, round(1920 * self.height / shown) // 2 * 2)
+        return max(2, round(1080 * shown / self.height) // 2 * 2), 1080
 
     def video_bytes(self, path):
         r = subprocess.run([self.ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=size", "-of",
@@ -74,10 +87,8 @@ class Bench:
     def per_frame_vmaf(self, distorted, filters):
         """Per-frame VMAF of distorted against the source on every frame."""
         log = distorted + ".vmaf.json"
-        scale = ""
-        if self.width < 1728 and self.height < 972:
-            h = round(self.height * 1920 / self.width) // 2 * 2
-            scale = f",scale=1920:{h}:flags=bicubic"
+        size = self.vmaf_scale()
+        scale = f",scale={size[0]}:{size[1]}:flags=bicubic" if size else ""
         ref = (filters + "," if filters else "") + f"setpts=N/(25*TB),format=yuv420p10le{scale}"
         graph = (f"[0:v]setpts=N/(25*TB),format=yuv420p10le{scale}[d];[1:v]{ref}[r];"
                  f"[d][r]libvmaf=model=version=vmaf_v0.6.1:n_subsample=1:n_threads=2:log_fmt=json:log_path={log}")

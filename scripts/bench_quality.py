@@ -12,7 +12,7 @@ Usage: bench_quality.py FFMPEG FFPROBE DRAPTO SRC OUT PRESET TARGET "LADDER" "MO
 
 Every output is scored on every frame against the source (vmaf_v0.6.1, 10-bit,
 frames paired by number, through the plan's filters, scaled as drapto scores:
-pictures under 1080p up to 1920 wide). Per encode: video bytes, mean VMAF,
+pictures under 1080p fitted to 1920x1080 as shown). Per encode: video bytes, mean VMAF,
 worst 2-second window (mean over a sliding 2 s), 1st-percentile frame, wall
 time. Then, for each chunked run: the single-CRF curve's size at the same mean
 VMAF (log-size interpolated between ladder rungs), the ratio, the curve's worst

@@ -488,6 +488,7 @@ fn whole_clip_job(t: &Path, first_guess: f64, slope: Option<f64>) -> (SegmentJob
         vmaf: VmafSpec::for_picture(
             drapto::analysis::resolution::ResolutionClass::Sd,
             (320, 240),
+            (1, 1),
             Some(8),
             "harmonic_mean",
             2,
@@ -652,7 +653,7 @@ fn the_measurement_scores_what_libvmaf_scores_on_every_subsampled_frame() {
     let r = run_segment(&ffmpeg(), &job, &tl, &Cancel::new(), &|| 2, &|_| {}).unwrap();
     let measured = r.measured_vmaf.expect("measured");
     assert_eq!(frame_count(&job.output), 42);
-    let direct = libvmaf_on_the_scored_frames(&job, t.path(), "yuv420p10le", ",scale=1920:1440:flags=bicubic");
+    let direct = libvmaf_on_the_scored_frames(&job, t.path(), "yuv420p10le", ",scale=1440:1080:flags=bicubic");
     assert!((measured - direct).abs() < 1e-4, "measured {measured}, libvmaf on the same frames {direct}");
     let left = files_besides(t.path(), "0001.mkv");
     assert!(left.is_empty(), "left behind: {left:?}");

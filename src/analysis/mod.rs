@@ -65,6 +65,19 @@ impl Analysis {
     pub fn picture_size(&self) -> (u32, u32) {
         self.crop.crop.map_or((self.video.width, self.video.height), |c| (c.width, c.height))
     }
+
+    /// The picture's sample aspect ratio (`32:27` on a 16:9 NTSC DVD);
+    /// `(1, 1)` when the stream gives none or one that does not parse.
+    pub fn sample_aspect(&self) -> (u32, u32) {
+        self.video.sample_aspect_ratio.as_deref().and_then(ratio).unwrap_or((1, 1))
+    }
+}
+
+/// `n:d` as ffprobe writes a ratio, both positive.
+fn ratio(s: &str) -> Option<(u32, u32)> {
+    let (n, d) = s.split_once(':')?;
+    let r: (u32, u32) = (n.trim().parse().ok()?, d.trim().parse().ok()?);
+    (r.0 > 0 && r.1 > 0).then_some(r)
 }
 
 /// The video stream that is encoded (always the first one).
@@ -385,4 +398,15 @@ fn frame_count_tag(v: &ffprobe::Stream) -> Option<u64> {
         .iter()
         .find(|(k, _)| k.to_ascii_uppercase().starts_with("NUMBER_OF_FRAMES"))
         .and_then(|(_, n)| n.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ratios_as_ffprobe_writes_them() {
+        use super::ratio;
+        assert_eq!(ratio("32:27"), Some((32, 27)));
+        assert_eq!(ratio("1:1"), Some((1, 1)));
+        assert_eq!((ratio("0:1"), ratio("1:0"), ratio("N/A"), ratio("")), (None, None, None, None));
+    }
 }

@@ -51,6 +51,7 @@ impl<'a> Jobs<'a> {
         let vmaf = VmafSpec::for_picture(
             analysis.resolution,
             analysis.picture_size(),
+            analysis.sample_aspect(),
             analysis.video.bit_depth,
             &params.pool,
             params.threads_per_worker,

@@ -35,9 +35,14 @@ fn ten_bit() -> String {
 const TEN_BIT: &str = "yuv420p10le";
 
 impl VmafSpec {
-    /// The model and scale for a picture of `width`x`height` (after crop):
-    /// UHD uses the 4K model at its own size; smaller pictures are scaled to
-    /// 1920 wide, as the 1080p model expects.
+    /// The model and scale for a picture of `width`x`height` (after crop)
+    /// with sample aspect `sar`: UHD uses the 4K model at its own size;
+    /// pictures smaller than 1080p are scaled, as shown, to fit a 1920x1080
+    /// display (the viewing the 1080p model was trained for): a 16:9 DVD
+    /// (720x480, SAR 32:27) to 1920x1080, a 4:3 one (SAR 8:9) or a 768x576
+    /// square-pixel picture to 1440x1080, a 2.39:1 720p crop to 1920x804.
+    /// Scaling every picture to 1920 wide instead scored a 4:3 picture at
+    /// 1920x1440, larger than the display and 1.78× the pixels.
     ///
     /// An 8-bit source that is not scaled is scored in 8 bits: the reference
     /// has no more precision, and rounding the 10-bit encode to it moved the
@@ -47,20 +52,32 @@ impl VmafSpec {
     pub fn for_picture(
         class: ResolutionClass,
         (width, height): (u32, u32),
+        sar: (u32, u32),
         bit_depth: Option<u32>,
         pool: &str,
         threads: u32,
     ) -> VmafSpec {
+        let shown = f64::from(width) * f64::from(sar.0) / f64::from(sar.1.max(1));
         let (model, scale) = if class == ResolutionClass::Uhd {
             ("vmaf_4k_v0.6.1", None)
-        } else if width < 1728 && height < 972 {
-            let h = ((f64::from(height) * 1920.0 / f64::from(width)).round() as u32) & !1;
-            ("vmaf_v0.6.1", Some((1920, h.max(2))))
+        } else if shown < 1728.0 && height < 972 {
+            ("vmaf_v0.6.1", Some(fit_display(shown, f64::from(height))))
         } else {
             ("vmaf_v0.6.1", None)
         };
         let pix_fmt = if scale.is_none() && bit_depth == Some(8) { "yuv420p" } else { TEN_BIT };
         VmafSpec { model: model.to_string(), scale, pool: pool.to_string(), threads, pix_fmt: pix_fmt.to_string() }
+    }
+}
+
+/// The largest even size of the aspect of a `shown_width`x`height`
+/// picture that fits 1920x1080.
+fn fit_display(shown_width: f64, height: f64) -> (u32, u32) {
+    let even = |x: f64| ((x.round() as u32) & !1).max(2);
+    if shown_width * 1080.0 >= height * 1920.0 {
+        (1920, even(1920.0 * height / shown_width))
+    } else {
+        (even(1080.0 * shown_width / height), 1080)
     }
 }
 
@@ -199,19 +216,35 @@ mod tests {
     #[test]
     fn models_and_scales() {
         let spec = |class, size, depth| {
-            let s = VmafSpec::for_picture(class, size, depth, "mean", 1);
+            let s = VmafSpec::for_picture(class, size, (1, 1), depth, "mean", 1);
             (s.model, s.scale, s.pix_fmt)
         };
         let s = |x: &str| x.to_string();
         // 8-bit SD is scaled, so scored in 10 bits; 8-bit HD at its own size
         // in 8; 10-bit or unknown depth in 10.
-        let sd = spec(ResolutionClass::Sd, (720, 480), Some(8));
-        assert_eq!(sd, (s("vmaf_v0.6.1"), Some((1920, 1280)), s("yuv420p10le")));
+        let sd = spec(ResolutionClass::Sd, (768, 576), Some(8));
+        assert_eq!(sd, (s("vmaf_v0.6.1"), Some((1440, 1080)), s("yuv420p10le")));
         let hd = spec(ResolutionClass::Hd, (1920, 800), Some(8));
         assert_eq!(hd, (s("vmaf_v0.6.1"), None, s("yuv420p")));
         assert_eq!(spec(ResolutionClass::Hd, (1920, 800), None).2, "yuv420p10le");
         let uhd = spec(ResolutionClass::Uhd, (3840, 1600), Some(10));
         assert_eq!(uhd, (s("vmaf_4k_v0.6.1"), None, s("yuv420p10le")));
+    }
+
+    #[test]
+    fn small_pictures_fit_a_1080p_display_as_shown() {
+        let scale = |size, sar| VmafSpec::for_picture(ResolutionClass::Sd, size, sar, Some(8), "mean", 1).scale;
+        // DVDs: 16:9 and 4:3 NTSC, 16:9 PAL, a 16:9 DVD cropped to 2.39:1.
+        assert_eq!(scale((720, 480), (32, 27)), Some((1920, 1080)));
+        assert_eq!(scale((720, 480), (8, 9)), Some((1440, 1080)));
+        assert_eq!(scale((720, 576), (64, 45)), Some((1920, 1080)));
+        assert_eq!(scale((720, 360), (32, 27)), Some((1920, 810)));
+        // Square pixels: 720p and its scope crop; 4:3 SD.
+        assert_eq!(scale((1280, 720), (1, 1)), Some((1920, 1080)));
+        assert_eq!(scale((1280, 536), (1, 1)), Some((1920, 804)));
+        assert_eq!(scale((640, 480), (1, 1)), Some((1440, 1080)));
+        // 1440x1080 anamorphic HD is shown 1920 wide: not scaled.
+        assert_eq!(scale((1440, 1080), (4, 3)), None);
     }
 
     #[test]
