@@ -916,3 +916,45 @@ fn a_segment_measured_below_its_floor_is_searched_further_on_wholes() {
     assert_eq!(r.below_target, measured < 92.0, "{r:?}");
     assert_eq!(frame_count(&job.output), tl.frames() as u64);
 }
+
+#[test]
+fn an_anamorphic_dvd_is_scored_at_the_size_it_is_shown_and_keeps_its_aspect() {
+    // 720x480 at a sample aspect of 32:27: a 16:9 DVD, shown 853x480. The
+    // 1080p model scores it fitted to a 1920x1080 screen, not at 1920x1280
+    // (1920 wide at its stored 3:2 shape), and the output says 16:9 still.
+    let src = fixture(
+        "anamorphic_dvd.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=720x480:rate=12:duration=4,setsar=32/27",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "14",
+        ],
+    );
+    assert_eq!(streams(&ffprobe(&src), "video")[0]["display_aspect_ratio"], "16:9", "the fixture is anamorphic");
+    let t = tempfile::tempdir().unwrap();
+    let out_dir = t.path().join("out");
+    let logs = t.path().join("logs");
+    let mut c = chunked_drapto(t.path());
+    c.env("DRAPTO_LOG_DIR", &logs);
+    let o = run(c.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let log: String =
+        std::fs::read_dir(&logs).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+    let scored: Vec<&str> = log.lines().filter(|l| l.contains("libvmaf=")).collect();
+    assert!(scored.len() >= 2, "probes and measurements logged:\n{log}");
+    for l in &scored {
+        assert_eq!(l.matches("scale=1920:1080:").count(), 2, "both sides at 1920x1080: {l}");
+    }
+    let out = out_dir.join("anamorphic_dvd.mkv");
+    let p = ffprobe(&out);
+    let v = streams(&p, "video")[0];
+    assert_eq!(v["display_aspect_ratio"], "16:9", "{v}");
+    assert_eq!(frame_count(&out), frame_count(&src));
+}
