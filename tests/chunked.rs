@@ -484,6 +484,7 @@ fn whole_clip_job(t: &Path, first_guess: f64, slope: Option<f64>) -> (SegmentJob
             crf_step: 0.25,
             frame_bytes: 320 * 240 * 3 / 2,
             allocation: Allocation::Target,
+            survey_preset: None,
         },
         vmaf: VmafSpec::for_picture(
             drapto::analysis::resolution::ResolutionClass::Sd,
@@ -591,6 +592,26 @@ fn the_surveys_second_probe_keeps_to_a_straight_line_from_near_100() {
     assert!(leap > straight + 10.0, "the log step leaps: {leap} (straight line at {straight:.2})");
     assert!(second.crf > first.crf && second.crf <= straight + 0.25, "{second:?}, straight line at {straight:.2}");
     assert_eq!(second.crf, space.straight_cap(first_point, leap));
+}
+
+#[test]
+fn a_survey_at_another_preset_probes_as_an_encode_at_that_preset_would() {
+    let t = tempfile::tempdir().unwrap();
+    let (mut job, tl) = whole_clip_job(t.path(), 30.0, Some(0.05));
+    job.params.allocation = Allocation::Slope;
+    let survey = |job: &SegmentJob| survey_segment(&ffmpeg(), job, &tl, &Cancel::new(), &|| 2, &|_| {}).unwrap();
+    let own = survey(&job);
+    let mut other = job.clone();
+    other.params.survey_preset = Some(8);
+    let at_8 = survey(&other);
+    let mut encoded_at_8 = job.clone();
+    encoded_at_8.encoder.preset = 8;
+    let reference = survey(&encoded_at_8);
+    let key = |s: &drapto::encode::chunked::Survey| -> Vec<(f64, u64)> {
+        s.probes.iter().map(|p| (p.crf, p.bytes)).collect()
+    };
+    assert_eq!(key(&at_8), key(&reference), "the probes are preset 8's");
+    assert_ne!(key(&at_8), key(&own), "preset 12's probes differ");
 }
 
 /// The frames ffmpeg keeps through the measurement's selection filter for

@@ -22,6 +22,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DRAPTO_VMAF_PREDICT", "encoding.vmaf_predict"),
     ("DRAPTO_VMAF_POOL", "encoding.vmaf_pool"),
     ("DRAPTO_CHUNKED_ALLOCATION", "encoding.chunked_allocation"),
+    ("DRAPTO_SURVEY_PRESET", "encoding.survey_preset"),
     ("DRAPTO_CHUNK_SIZE", "processing.chunk_size"),
     ("DRAPTO_PARALLEL_JOBS", "processing.parallel_jobs"),
     ("DRAPTO_TEMP_DIR", "processing.temp_dir"),
@@ -425,11 +426,13 @@ mod tests {
                 ("DRAPTO_MAX_MEMORY", "4GiB"),
                 ("DRAPTO_TEMP_DIR", "/var/tmp/x"),
                 ("DRAPTO_ENABLE_CHUNKED_ENCODING", "false"),
+                ("DRAPTO_SURVEY_PRESET", "8"),
             ]),
             vec![],
         )
         .unwrap();
         assert!(l.settings.processing.disable_crop);
+        assert_eq!(l.settings.encoding.survey_preset, Auto::Value(8));
         assert_eq!(l.settings.processing.parallel_jobs, Auto::Value(3));
         assert_eq!(l.settings.resources.max_memory.0, 4 << 30);
         assert_eq!(l.settings.processing.temp_dir, Auto::Value(PathBuf::from("/var/tmp/x")));

@@ -99,6 +99,10 @@ pub struct EncodingSettings {
     /// within target − 1 … target + 2) or "target" (each segment searched to
     /// reach the target on its own: the design's three tiers).
     pub chunked_allocation: String,
+    /// The SVT-AV1 preset the slope allocation's survey probes at: "auto"
+    /// (two faster than the encode at presets up to 6, the encode's own
+    /// above: see `plan::survey_preset`) or a preset 0–13.
+    pub survey_preset: Auto<u8>,
 }
 
 /// CRF per resolution class.
@@ -325,6 +329,7 @@ impl Default for EncodingSettings {
             vmaf_predict: true,
             vmaf_pool: "harmonic_mean".into(),
             chunked_allocation: "slope".into(),
+            survey_preset: Auto::Auto,
         }
     }
 }

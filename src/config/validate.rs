@@ -19,6 +19,9 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     range("encoding.film_grain_level", e.film_grain_level.into(), 1.0, 50.0);
     range("encoding.vmaf_subsample", e.vmaf_subsample.into(), 1.0, 64.0);
     range("encoding.vmaf_probe_subsample", e.vmaf_probe_subsample.into(), 1.0, 9.0);
+    if let Auto::Value(p) = e.survey_preset {
+        range("encoding.survey_preset", p.into(), 0.0, 13.0);
+    }
     let p = &s.processing;
     range("processing.chunk_size", p.chunk_size.into(), 1.0, 300.0);
     range("processing.max_output_ratio", p.max_output_ratio, 0.0, 100.0);
@@ -93,6 +96,15 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
             format!("film-grain synthesis needs preset 8 or slower (preset is {})", e.preset),
         ));
     }
+    if let Auto::Value(p) = e.survey_preset
+        && e.film_grain
+        && p > 8
+    {
+        out.push((
+            "encoding.survey_preset".into(),
+            format!("film-grain synthesis needs preset 8 or slower, the survey's too (survey_preset is {p})"),
+        ));
+    }
     out
 }
 
@@ -122,6 +134,7 @@ mod tests {
             ("encoding.vmaf_target", Box::new(|s| s.encoding.vmaf_target = 99.5)),
             ("encoding.film_grain_level", Box::new(|s| s.encoding.film_grain_level = 0)),
             ("encoding.chunked_allocation", Box::new(|s| s.encoding.chunked_allocation = "cheap".into())),
+            ("encoding.survey_preset", Box::new(|s| s.encoding.survey_preset = Auto::Value(14))),
             ("processing.chunk_size", Box::new(|s| s.processing.chunk_size = 0)),
             ("processing.chunk_size", Box::new(|s| s.processing.chunk_size = 301)),
             ("processing.parallel_jobs", Box::new(|s| s.processing.parallel_jobs = Auto::Value(0))),
@@ -171,6 +184,10 @@ mod tests {
         s.encoding.preset = 9;
         assert_eq!(keys(&s), vec!["encoding.film_grain"]);
         s.encoding.preset = 8;
+        assert!(validate(&s).is_empty());
+        s.encoding.survey_preset = Auto::Value(10);
+        assert_eq!(keys(&s), vec!["encoding.survey_preset"]);
+        s.encoding.survey_preset = Auto::Value(8);
         assert!(validate(&s).is_empty());
     }
 }

@@ -405,6 +405,7 @@ fn fingerprint(video: &VideoPlan, params: &ChunkedParams, segs: &[Segment]) -> S
         "tiers": TIERS,
         "drapto": env!("CARGO_PKG_VERSION"),
         "segments": segs,
+        "survey_preset": params.survey_preset,
     });
     crate::hash::fingerprint(&key)
 }

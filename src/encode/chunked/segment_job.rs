@@ -551,7 +551,8 @@ pub struct SegmentResult {
 /// would go next (at least [`SURVEY_SPREAD`] away),
 /// for the segment's own rate–quality model (see [`super::allocate::Model::fit`]);
 /// one when a neighbour measured the slope and the first probe is within
-/// [`SURVEY_ONE_PROBE`] of the target.
+/// [`SURVEY_ONE_PROBE`] of the target. Probes encode at the params'
+/// `survey_preset` when one is set (see [`crate::plan::survey_preset`]).
 pub fn survey_segment(
     ffmpeg: &Path,
     job: &SegmentJob,
@@ -561,6 +562,15 @@ pub fn survey_segment(
     report: &dyn Fn(Report),
 ) -> std::result::Result<Survey, ProcessFailure> {
     let steps = Steps { cancel, threads, report };
+    let at_survey_preset;
+    let job = match job.params.survey_preset {
+        Some(preset) => {
+            let encoder = EncoderSettings { preset, ..job.encoder.clone() };
+            at_survey_preset = SegmentJob { encoder, ..job.clone() };
+            &at_survey_preset
+        }
+        None => job,
+    };
     let space = tier_space(&job.params, &TIERS[0], job.slope);
     // A second of samples per SURVEY_SECONDS_PER_SAMPLE of segment (short
     // segments are surveyed on a fifth of their frames, not most), in pieces.

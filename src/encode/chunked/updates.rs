@@ -15,8 +15,9 @@ pub fn planned(input: &Path, layout: &Layout, params: &ChunkedParams, cluster: O
     let segs = count(layout.segments.len(), "segment");
     let how = match params.allocation {
         Allocation::Slope => format!(
-            "{segs} (scenes of {MIN_SCENE_SECONDS}–{} s), CRFs at an equal slope for the film's mean",
-            params.chunk_seconds
+            "{segs} (scenes of {MIN_SCENE_SECONDS}–{} s), CRFs at an equal slope for the film's mean{}",
+            params.chunk_seconds,
+            params.survey_preset.map(|p| format!(" (surveyed at preset {p})")).unwrap_or_default()
         ),
         Allocation::Target => format!("{segs} of ~{}s, each searched to the target", params.chunk_seconds),
     };
