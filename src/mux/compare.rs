@@ -182,7 +182,7 @@ fn chapters(source: &Structure, output: &Structure) -> Vec<String> {
 }
 
 /// Names every difference between `s` (source) and `o` (output), `s`
-/// being at `here` ("Chapters/EditionEntry[2]/ChapterAtom[1]"), ignoring
+/// being at `here` (`Chapters/EditionEntry[2]/ChapterAtom[1]`), ignoring
 /// elements mkvmerge adds where the source has none.
 fn diff_elements(s: &Element, o: &Element, here: &str, d: &mut Vec<String>) {
     if s.text != o.text {

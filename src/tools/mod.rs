@@ -367,7 +367,7 @@ fn ffmpeg_listings(ffmpeg: &Path) -> FfmpegCaps {
     caps
 }
 
-/// "Svt[info]: SVT [version]:\tSVT-AV1 Encoder Lib v4.2.0-151-g5ed9ffbcb" → "v4.2.0".
+/// `Svt[info]: SVT [version]:\tSVT-AV1 Encoder Lib v4.2.0-151-g5ed9ffbcb` → `v4.2.0`.
 fn svtav1_version(text: &str) -> Option<String> {
     let line = text.lines().find(|l| l.contains("SVT [version]"))?;
     let v = line.split_whitespace().find(|w| w.starts_with('v') && w[1..].starts_with(|c: char| c.is_ascii_digit()))?;

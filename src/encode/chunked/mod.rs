@@ -14,8 +14,9 @@
 //! - `jobs`: each segment's job, with its first guess ([`guess`]);
 //! - [`survey`]: the slope allocation's probes of every segment, then
 //!   [`allocate`]: the CRFs chosen together;
-//! - [`segment_job`]: one segment's probes, search ([`search`]), encode and
-//!   measurement ([`vmaf`]);
+//! - [`segment_job`]: one segment's search ([`search`]), encode and
+//!   measurement, made of [`probe`]'s steps (samples, probes, whole encodes
+//!   scored by [`vmaf`]);
 //! - [`dispatch`]: the queue and the local workers; [`remote`]: other
 //!   hosts through GNU Parallel;
 //! - `assemble`: the segments appended into one video;
@@ -28,6 +29,7 @@ pub mod guess;
 pub mod hosts;
 mod jobs;
 pub mod layout;
+pub mod probe;
 pub mod remote;
 pub mod resume;
 pub mod search;
@@ -36,7 +38,9 @@ pub mod survey;
 mod updates;
 pub mod vmaf;
 
-pub use segment_job::{ProbeRecord, SegmentResult, Survey, run_segment, sample_ranges, survey_segment};
+pub use probe::{ProbeRecord, sample_ranges};
+pub use segment_job::{SegmentResult, run_segment};
+pub use survey::{Survey, survey_segment};
 
 use super::Ctx;
 use crate::analysis::Analysis;

@@ -7,7 +7,8 @@
 //! before anyone is told of it.
 
 use super::layout::{Layout, Segment};
-use super::segment_job::{SegmentResult, Survey};
+use super::segment_job::SegmentResult;
+use super::survey::Survey;
 use crate::error::{Error, ProcessFailure, Result};
 use crate::job::WorkDir;
 use crate::job::state::{self, LoadError, STATE_VERSION};
