@@ -384,92 +384,105 @@ pub fn judge_bars(
     threshold: f64,
     black: f64,
 ) -> (Option<Rect>, Vec<BarEvidence>) {
-    struct Measured {
-        side: Side,
-        pixels: u32,
-        bar_like: bool,
-        strict: bool,
-        ev: BarEvidence,
-    }
     let measured: Vec<Measured> = Side::ALL
         .iter()
         .filter_map(|&side| {
             let pixels = side.bar(&candidate, width, height);
-            if pixels == 0 {
-                return None;
-            }
             let samples: &[Vec<StripStats>] = stats.iter().find(|(s, _)| *s == side).map_or(&[], |(_, v)| v);
-            let flat = |f: &StripStats| f.high - f.low <= FLAT_SPREAD && f.high <= threshold;
-            let frames: usize = samples.iter().map(Vec::len).sum();
-            let flat_frames = samples.iter().flatten().filter(|f| flat(f)).count();
-            let flat_samples =
-                samples.iter().filter(|v| !v.is_empty() && v.iter().filter(|f| flat(f)).count() * 2 > v.len()).count();
-            let all = || samples.iter().flatten();
-            let max_spread = all().map(|f| f.high - f.low).fold(0.0, f64::max);
-            let max_level = all().map(|f| f.high).fold(0.0, f64::max);
-            let bar_like = frames > 0
-                && flat_frames as f64 >= FLAT_SHARE * frames as f64
-                && flat_samples == samples.iter().filter(|v| !v.is_empty()).count();
-            let strict = frames > 0 && all().all(|f| f.high - f.low <= STRICT_SPREAD && f.high <= black + STRICT_LEVEL);
-            let ev = BarEvidence {
-                side,
-                pixels,
-                frames,
-                flat_frames,
-                samples: samples.len(),
-                flat_samples,
-                max_spread,
-                max_level,
-                accepted: false,
-                reason: String::new(),
-            };
-            Some(Measured { side, pixels, bar_like, strict, ev })
+            (pixels > 0).then(|| Measured::of(side, pixels, samples, threshold, black))
         })
         .collect();
     let mut r = candidate;
     let mut evidence = Vec::new();
     for m in &measured {
-        let twin = measured.iter().find(|o| o.side == m.side.opposite());
-        let paired = twin.is_some_and(|o| o.bar_like && symmetric(m.pixels, o.pixels));
-        let opp = m.side.opposite().name();
-        let twin_px = twin.map_or(0, |o| o.pixels);
-        let e = &m.ev;
-        let figures = format!(
-            "{} of {} frames flat and dark in {} of {} samples; spread up to {:.0}, level up to {:.0}",
-            e.flat_frames, e.frames, e.flat_samples, e.samples, e.max_spread, e.max_level
-        );
-        let (accepted, reason) = if !m.bar_like {
-            (false, format!("refused: textured or bright, picture rather than a bar ({figures})"))
-        } else if paired {
-            (true, format!("bar: matches the {opp} bar of {twin_px} px ({figures})"))
-        } else if m.strict {
-            (true, format!("bar without a matching {opp} bar, accepted: flat black in every frame ({figures})"))
-        } else {
-            (
-                false,
-                format!(
-                    "refused: no matching {opp} bar ({opp} {twin_px} px) and not flat black in every frame ({figures})"
-                ),
-            )
-        };
+        let twin = measured.iter().find(|o| o.ev.side == m.ev.side.opposite());
+        let (accepted, reason) = m.verdict(twin);
         if !accepted {
-            match m.side {
-                Side::Top => {
-                    r.height += r.y;
-                    r.y = 0;
-                }
-                Side::Bottom => r.height = (height & !1) - r.y,
-                Side::Left => {
-                    r.width += r.x;
-                    r.x = 0;
-                }
-                Side::Right => r.width = (width & !1) - r.x,
-            }
+            uncrop(&mut r, m.ev.side, width, height);
         }
         evidence.push(BarEvidence { accepted, reason, ..m.ev.clone() });
     }
     let full = r.width >= (width & !1) && r.height >= (height & !1);
     (if full { None } else { Some(r) }, evidence)
+}
+
+/// One side's strip as [`judge_bars`] measured it.
+struct Measured {
+    pixels: u32,
+    /// Flat and dark in enough frames, and in most frames of every sample.
+    bar_like: bool,
+    /// Flat black in every frame.
+    strict: bool,
+    ev: BarEvidence,
+}
+
+impl Measured {
+    /// The bar of `pixels` on `side`, from its strip's luma in `samples`.
+    fn of(side: Side, pixels: u32, samples: &[Vec<StripStats>], threshold: f64, black: f64) -> Measured {
+        let flat = |f: &StripStats| f.high - f.low <= FLAT_SPREAD && f.high <= threshold;
+        let frames: usize = samples.iter().map(Vec::len).sum();
+        let flat_frames = samples.iter().flatten().filter(|f| flat(f)).count();
+        let flat_samples =
+            samples.iter().filter(|v| !v.is_empty() && v.iter().filter(|f| flat(f)).count() * 2 > v.len()).count();
+        let all = || samples.iter().flatten();
+        let max_spread = all().map(|f| f.high - f.low).fold(0.0, f64::max);
+        let max_level = all().map(|f| f.high).fold(0.0, f64::max);
+        let bar_like = frames > 0
+            && flat_frames as f64 >= FLAT_SHARE * frames as f64
+            && flat_samples == samples.iter().filter(|v| !v.is_empty()).count();
+        let strict = frames > 0 && all().all(|f| f.high - f.low <= STRICT_SPREAD && f.high <= black + STRICT_LEVEL);
+        let ev = BarEvidence {
+            side,
+            pixels,
+            frames,
+            flat_frames,
+            samples: samples.len(),
+            flat_samples,
+            max_spread,
+            max_level,
+            accepted: false,
+            reason: String::new(),
+        };
+        Measured { pixels, bar_like, strict, ev }
+    }
+
+    /// Whether this bar is cropped, given the opposite side's (`twin`), and why.
+    fn verdict(&self, twin: Option<&Measured>) -> (bool, String) {
+        let paired = twin.is_some_and(|o| o.bar_like && symmetric(self.pixels, o.pixels));
+        let opp = self.ev.side.opposite().name();
+        let twin_px = twin.map_or(0, |o| o.pixels);
+        let e = &self.ev;
+        let figures = format!(
+            "{} of {} frames flat and dark in {} of {} samples; spread up to {:.0}, level up to {:.0}",
+            e.flat_frames, e.frames, e.flat_samples, e.samples, e.max_spread, e.max_level
+        );
+        if !self.bar_like {
+            (false, format!("refused: textured or bright, picture rather than a bar ({figures})"))
+        } else if paired {
+            (true, format!("bar: matches the {opp} bar of {twin_px} px ({figures})"))
+        } else if self.strict {
+            (true, format!("bar without a matching {opp} bar, accepted: flat black in every frame ({figures})"))
+        } else {
+            let what = format!("no matching {opp} bar ({opp} {twin_px} px) and not flat black in every frame");
+            (false, format!("refused: {what} ({figures})"))
+        }
+    }
+}
+
+/// Gives the crop `r` of a `width`×`height` picture back its `side`.
+fn uncrop(r: &mut Rect, side: Side, width: u32, height: u32) {
+    match side {
+        Side::Top => {
+            r.height += r.y;
+            r.y = 0;
+        }
+        Side::Bottom => r.height = (height & !1) - r.y,
+        Side::Left => {
+            r.width += r.x;
+            r.x = 0;
+        }
+        Side::Right => r.width = (width & !1) - r.x,
+    }
 }
 
 /// Runs frames from `at` seconds through the filters `graph` adds (one or

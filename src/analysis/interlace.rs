@@ -361,74 +361,7 @@ pub fn decide(
     fps: Option<f64>,
     mode: FieldMode,
 ) -> InterlaceVerdict {
-    let interlaced_frames = counts.tff + counts.bff;
-    let decided = interlaced_frames + counts.progressive;
-    let declared_interlaced = matches!(declared, Some("tt" | "bb" | "tb" | "bt"));
-    let judged_order =
-        (decided > 0 && interlaced_frames > 0).then(|| if counts.bff > counts.tff { "bff" } else { "tff" }.to_string());
-    let film = repeats.film_share();
-    let cadence = repeats.cadence_share();
-    let pulldown = is_ntsc_video_rate(fps) && cadence >= CADENCE_SHARE;
-    let telecine_evidence = format!(
-        "3:2 pulldown in {:.0}% of five-frame cycles ({} of {} frames repeat a field, top {}, bottom {}; {:.0}% on the cadence)",
-        film * 100.0,
-        repeats.repeated(),
-        repeats.frames(),
-        repeats.top,
-        repeats.bottom,
-        cadence * 100.0
-    );
-    let rate = fps.map_or("unknown rate".to_string(), |f| format!("{f:.3} fps"));
-    // What the frames are, and what auto would do with them.
-    let (content, auto, why) = if flags.share() >= SOFT_PULLDOWN_SHARE {
-        let rate = flags.fps.map_or("unknown".to_string(), |f| format!("{f:.3}"));
-        let (t, what) = if flags.film_rate() {
-            (Treatment::FilmTimestamps, "the decoder gives film frames: kept, timestamps evened out to 23.976 fps")
-        } else {
-            (Treatment::None, "not film's rate throughout (video stretches): frames and timestamps kept")
-        };
-        (
-            Content::SoftTelecine,
-            t,
-            format!(
-                "{} of {} decoded frames carry a repeat-field flag (soft pulldown), {rate} fps by their timestamps; {what}",
-                flags.repeat_flagged, flags.frames
-            ),
-        )
-    } else if pulldown && film >= FILM_SHARE_TELECINE {
-        (Content::HardTelecine, Treatment::Ivtc, format!("{telecine_evidence}; {rate}"))
-    } else if pulldown && film >= FILM_SHARE_HYBRID {
-        let t = if film >= FILM_SHARE_IVTC { Treatment::Ivtc } else { Treatment::Deinterlace };
-        let side = if t == Treatment::Ivtc {
-            "film dominates: inverse telecine keeps it clean (video stretches are deinterlaced where combed and decimated)"
-        } else {
-            "video dominates: deinterlaced (the film stretches keep their judder)"
-        };
-        (Content::Hybrid, t, format!("{telecine_evidence}; {rate}; {side}"))
-    } else if decided == 0 {
-        // idet saw nothing it could judge: fall back to the stream's flag.
-        let t = if declared_interlaced { Treatment::Deinterlace } else { Treatment::None };
-        let c = if declared_interlaced { Content::Interlaced } else { Content::Progressive };
-        (c, t, format!("idet could not judge any frame; the stream says {}", declared.unwrap_or("nothing")))
-    } else {
-        let share = interlaced_frames as f64 / decided as f64;
-        let needed = needed_share(declared);
-        let interlaced = share >= needed;
-        let why = format!(
-            "idet: {:.0}% of {decided} judged frames interlaced (TFF {}, BFF {}, progressive {}; {:.0}% needed); stream field order {}; {telecine_evidence}",
-            share * 100.0,
-            counts.tff,
-            counts.bff,
-            counts.progressive,
-            needed * 100.0,
-            declared.unwrap_or("unknown")
-        );
-        if interlaced {
-            (Content::Interlaced, Treatment::Deinterlace, why)
-        } else {
-            (Content::Progressive, Treatment::None, why)
-        }
-    };
+    let (content, auto, why) = classify(&counts, &repeats, &flags, declared, fps);
     let (treatment, reason) = match mode {
         FieldMode::Auto => (auto, why),
         forced => {
@@ -440,6 +373,8 @@ pub fn decide(
             (t, format!("{} forced by processing.interlace (auto would have chosen {auto:?}); {why}", forced.name()))
         }
     };
+    let interlaced_frames = counts.tff + counts.bff;
+    let judged_order = (interlaced_frames > 0).then(|| if counts.bff > counts.tff { "bff" } else { "tff" }.to_string());
     let fields = matches!(treatment, Treatment::Deinterlace | Treatment::Ivtc);
     let field_order = fields.then(|| judged_order.or_else(|| declared_order(declared))).flatten();
     InterlaceVerdict {
@@ -452,6 +387,96 @@ pub fn decide(
         pulldown: flags,
         reason,
     }
+}
+
+/// What the frames are, what `auto` would do with them, and why: soft
+/// pulldown by the decoder's flags first, then hard telecine and hybrids by
+/// the repeated fields' cadence (at NTSC video rates), then idet's share of
+/// interlaced frames.
+fn classify(
+    counts: &IdetCounts,
+    repeats: &RepeatCounts,
+    flags: &PulldownFlags,
+    declared: Option<&str>,
+    fps: Option<f64>,
+) -> (Content, Treatment, String) {
+    let film = repeats.film_share();
+    let pulldown = is_ntsc_video_rate(fps) && repeats.cadence_share() >= CADENCE_SHARE;
+    let rate = fps.map_or("unknown rate".to_string(), |f| format!("{f:.3} fps"));
+    if flags.share() >= SOFT_PULLDOWN_SHARE {
+        soft_telecine(flags)
+    } else if pulldown && film >= FILM_SHARE_TELECINE {
+        (Content::HardTelecine, Treatment::Ivtc, format!("{}; {rate}", telecine_evidence(repeats)))
+    } else if pulldown && film >= FILM_SHARE_HYBRID {
+        let t = if film >= FILM_SHARE_IVTC { Treatment::Ivtc } else { Treatment::Deinterlace };
+        let side = if t == Treatment::Ivtc {
+            "film dominates: inverse telecine keeps it clean (video stretches are deinterlaced where combed and decimated)"
+        } else {
+            "video dominates: deinterlaced (the film stretches keep their judder)"
+        };
+        (Content::Hybrid, t, format!("{}; {rate}; {side}", telecine_evidence(repeats)))
+    } else {
+        by_idet(counts, repeats, declared)
+    }
+}
+
+/// Soft pulldown: the decoder's repeat-field flags make the frames.
+fn soft_telecine(flags: &PulldownFlags) -> (Content, Treatment, String) {
+    let rate = flags.fps.map_or("unknown".to_string(), |f| format!("{f:.3}"));
+    let (t, what) = if flags.film_rate() {
+        (Treatment::FilmTimestamps, "the decoder gives film frames: kept, timestamps evened out to 23.976 fps")
+    } else {
+        (Treatment::None, "not film's rate throughout (video stretches): frames and timestamps kept")
+    };
+    let why = format!(
+        "{} of {} decoded frames carry a repeat-field flag (soft pulldown), {rate} fps by their timestamps; {what}",
+        flags.repeat_flagged, flags.frames
+    );
+    (Content::SoftTelecine, t, why)
+}
+
+/// Interlaced or progressive by idet's share of interlaced frames (the
+/// share [`needed_share`] for the declared field order), or by the stream's
+/// flag when idet judged no frame.
+fn by_idet(counts: &IdetCounts, repeats: &RepeatCounts, declared: Option<&str>) -> (Content, Treatment, String) {
+    let interlaced_frames = counts.tff + counts.bff;
+    let decided = interlaced_frames + counts.progressive;
+    if decided == 0 {
+        let declared_interlaced = matches!(declared, Some("tt" | "bb" | "tb" | "bt"));
+        let t = if declared_interlaced { Treatment::Deinterlace } else { Treatment::None };
+        let c = if declared_interlaced { Content::Interlaced } else { Content::Progressive };
+        return (c, t, format!("idet could not judge any frame; the stream says {}", declared.unwrap_or("nothing")));
+    }
+    let share = interlaced_frames as f64 / decided as f64;
+    let needed = needed_share(declared);
+    let why = format!(
+        "idet: {:.0}% of {decided} judged frames interlaced (TFF {}, BFF {}, progressive {}; {:.0}% needed); stream field order {}; {}",
+        share * 100.0,
+        counts.tff,
+        counts.bff,
+        counts.progressive,
+        needed * 100.0,
+        declared.unwrap_or("unknown"),
+        telecine_evidence(repeats)
+    );
+    if share >= needed {
+        (Content::Interlaced, Treatment::Deinterlace, why)
+    } else {
+        (Content::Progressive, Treatment::None, why)
+    }
+}
+
+/// The repeated fields' cadence, as the reasons quote it.
+fn telecine_evidence(repeats: &RepeatCounts) -> String {
+    format!(
+        "3:2 pulldown in {:.0}% of five-frame cycles ({} of {} frames repeat a field, top {}, bottom {}; {:.0}% on the cadence)",
+        repeats.film_share() * 100.0,
+        repeats.repeated(),
+        repeats.frames(),
+        repeats.top,
+        repeats.bottom,
+        repeats.cadence_share() * 100.0
+    )
 }
 
 /// Runs idet at a few points of `input` (a longer stretch from the start

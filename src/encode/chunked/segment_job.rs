@@ -237,72 +237,132 @@ pub fn run_segment(
     if let Some(fixed) = job.fixed {
         return encode_fixed(ffmpeg, job, tl, fixed, &steps, started);
     }
-    let mut probes: Vec<ProbeRecord> = Vec::new();
-    let mut guess = job.first_guess;
-    let mut wholes: Vec<Whole> = Vec::new();
-    let mut may_predict = job.params.predict;
-    let mut mispredictions = 0;
-    // (predicted score, tier, how the score is known, encode)
-    let mut chosen: Option<(f64, usize, PredictionSource, usize)> = None;
-    for (tier_index, tier) in TIERS.iter().enumerate() {
-        let space = tier_space(&job.params, tier, job.slope);
-        let (samples, _) = tier_samples(ffmpeg, job, tl, tier_index, &steps)?;
-        let mut points: Vec<Point> = Vec::new();
-        loop {
-            let (point, source) = match space.next(&points, guess) {
-                Next::Probe(crf) => match space.prediction(&points, crf).filter(|_| may_predict && samples.is_some()) {
-                    Some(p) => (p, PredictionSource::Model),
-                    None => {
-                        let p = probe(ffmpeg, job, tl, &samples, tier_index, crf, &mut wholes, &steps)?;
-                        points.push(Point { crf, score: p.score });
-                        probes.push(p);
-                        continue;
-                    }
-                },
-                Next::Done(p) => (p, PredictionSource::Probe),
-                Next::Unreachable(best) => {
-                    if let Some(b) = best {
-                        guess = b.crf;
-                    }
-                    break;
-                }
-            };
-            let w = encode_whole(ffmpeg, job, tl, &mut wholes, point.crf, &steps)?;
-            if source == PredictionSource::Model && !wholes[w].score.is_some_and(|m| space.verified(m)) {
-                // Not borne out: probe that CRF after all and search on.
-                may_predict = false;
-                mispredictions += 1;
-                continue;
-            }
-            chosen = Some((point.score, tier_index + 1, source, w));
-            break;
-        }
-        if let Some(cut) = &samples {
-            let _ = std::fs::remove_file(&cut.path);
-        }
+    let mut search = TierSearch {
+        ffmpeg,
+        job,
+        tl,
+        steps: &steps,
+        wholes: Vec::new(),
+        probes: Vec::new(),
+        guess: job.first_guess,
+        may_predict: job.params.predict,
+        mispredictions: 0,
+    };
+    let mut chosen = None;
+    for tier_index in 0..TIERS.len() {
+        chosen = search.tier(tier_index)?;
         if chosen.is_some() {
             break;
         }
     }
-    let target = job.params.target;
-    let (predicted, tier, prediction, w, below_target) = match chosen {
-        Some((predicted, tier, prediction, w)) => {
-            let floor = target - TIERS[tier - 1].target_reduction - FLOOR_MARGIN;
-            let aim = target - TIERS[tier - 1].target_reduction;
-            let (w, added) = refine_below_floor(ffmpeg, job, tl, &mut wholes, w, floor, aim, &steps)?;
-            mispredictions += added as u32;
-            (predicted, tier, prediction, w, wholes[w].score.is_some_and(|s| s < floor))
-        }
-        None => {
-            // Bounded: the highest CRF probed at the last tier whose score
-            // is within half a point of the best (lower CRFs buy nothing).
-            let last: Vec<&ProbeRecord> = probes.iter().filter(|p| p.tier == TIERS.len()).collect();
-            let best = last.iter().map(|p| p.score).fold(f64::MIN, f64::max);
-            let crf = last.iter().filter(|p| p.score >= best - 0.5).map(|p| p.crf).fold(f64::MIN, f64::max);
-            let (crf, best) = if crf > f64::MIN { (crf, best) } else { (MIN_CRF, 0.0) };
-            let w = encode_whole(ffmpeg, job, tl, &mut wholes, crf, &steps)?;
-            (best, TIERS.len(), PredictionSource::Probe, w, true)
-        }
+    let Settled { chosen: c, below_target } = match chosen {
+        Some(c) => search.hold_to_floor(c)?,
+        None => search.best_bounded()?,
     };
-    keep(job, wholes, w, started, Kept { predicted, tier, prediction, probes, below_target, mispredictions })
+    let TierSearch { wholes, probes, mispredictions, .. } = search;
+    let (predicted, tier, prediction) = (c.predicted, c.tier, c.source);
+    keep(job, wholes, c.whole, started, Kept { predicted, tier, prediction, probes, below_target, mispredictions })
+}
+
+/// The encode a tier's search settled on: its predicted score, its tier
+/// (from 1), how the score is known, and where it is in the wholes.
+#[derive(Clone, Copy)]
+struct Chosen {
+    predicted: f64,
+    tier: usize,
+    source: PredictionSource,
+    whole: usize,
+}
+
+/// The encode kept: a [`Chosen`] held to its floor, and whether it stayed
+/// below it.
+struct Settled {
+    chosen: Chosen,
+    below_target: bool,
+}
+
+/// [`run_segment`]'s search through the tiers: what it has made and
+/// learned so far.
+struct TierSearch<'a> {
+    ffmpeg: &'a Path,
+    job: &'a SegmentJob,
+    tl: &'a Timeline,
+    steps: &'a Steps<'a>,
+    wholes: Vec<Whole>,
+    probes: Vec<ProbeRecord>,
+    /// Where the next tier's search starts.
+    guess: f64,
+    /// Whether a probe the model's prediction makes needless may be skipped.
+    may_predict: bool,
+    mispredictions: u32,
+}
+
+impl TierSearch<'_> {
+    /// Searches tier `tier_index` on its samples: the encode it settles
+    /// on, or `None` when no CRF reaches the tier's target.
+    fn tier(&mut self, tier_index: usize) -> std::result::Result<Option<Chosen>, ProcessFailure> {
+        let (ffmpeg, job, tl, steps) = (self.ffmpeg, self.job, self.tl, self.steps);
+        let space = tier_space(&job.params, &TIERS[tier_index], job.slope);
+        let (samples, _) = tier_samples(ffmpeg, job, tl, tier_index, steps)?;
+        let mut points: Vec<Point> = Vec::new();
+        let chosen = loop {
+            let (point, source) = match space.next(&points, self.guess) {
+                Next::Probe(crf) => {
+                    match space.prediction(&points, crf).filter(|_| self.may_predict && samples.is_some()) {
+                        Some(p) => (p, PredictionSource::Model),
+                        None => {
+                            let p = probe(ffmpeg, job, tl, &samples, tier_index, crf, &mut self.wholes, steps)?;
+                            points.push(Point { crf, score: p.score });
+                            self.probes.push(p);
+                            continue;
+                        }
+                    }
+                }
+                Next::Done(p) => (p, PredictionSource::Probe),
+                Next::Unreachable(best) => {
+                    if let Some(b) = best {
+                        self.guess = b.crf;
+                    }
+                    break None;
+                }
+            };
+            let w = encode_whole(ffmpeg, job, tl, &mut self.wholes, point.crf, steps)?;
+            if source == PredictionSource::Model && !self.wholes[w].score.is_some_and(|m| space.verified(m)) {
+                // Not borne out: probe that CRF after all and search on.
+                self.may_predict = false;
+                self.mispredictions += 1;
+                continue;
+            }
+            break Some(Chosen { predicted: point.score, tier: tier_index + 1, source, whole: w });
+        };
+        if let Some(cut) = &samples {
+            let _ = std::fs::remove_file(&cut.path);
+        }
+        Ok(chosen)
+    }
+
+    /// The chosen encode, searched further on wholes when it measured
+    /// below its tier's floor ([`refine_below_floor`]).
+    fn hold_to_floor(&mut self, c: Chosen) -> std::result::Result<Settled, ProcessFailure> {
+        let aim = self.job.params.target - TIERS[c.tier - 1].target_reduction;
+        let floor = aim - FLOOR_MARGIN;
+        let (job, tl) = (self.job, self.tl);
+        let (w, added) = refine_below_floor(self.ffmpeg, job, tl, &mut self.wholes, c.whole, floor, aim, self.steps)?;
+        self.mispredictions += added as u32;
+        let below = self.wholes[w].score.is_some_and(|s| s < floor);
+        Ok(Settled { chosen: Chosen { whole: w, ..c }, below_target: below })
+    }
+
+    /// No CRF reached even the last tier's target: the highest CRF probed
+    /// at the last tier whose score is within half a point of the best
+    /// (lower CRFs buy nothing), encoded whole.
+    fn best_bounded(&mut self) -> std::result::Result<Settled, ProcessFailure> {
+        let last: Vec<&ProbeRecord> = self.probes.iter().filter(|p| p.tier == TIERS.len()).collect();
+        let best = last.iter().map(|p| p.score).fold(f64::MIN, f64::max);
+        let crf = last.iter().filter(|p| p.score >= best - 0.5).map(|p| p.crf).fold(f64::MIN, f64::max);
+        let (crf, best) = if crf > f64::MIN { (crf, best) } else { (MIN_CRF, 0.0) };
+        let w = encode_whole(self.ffmpeg, self.job, self.tl, &mut self.wholes, crf, self.steps)?;
+        let chosen = Chosen { predicted: best, tier: TIERS.len(), source: PredictionSource::Probe, whole: w };
+        Ok(Settled { chosen, below_target: true })
+    }
 }
