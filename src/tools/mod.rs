@@ -269,15 +269,27 @@ fn locate(name: &str, explicit: Option<&Path>, origins: &Origins, key: &str, fix
             }
         },
     };
-    let flag = if name == "mediainfo" { "--Version" } else { "-version" };
+    let flag = match name {
+        "mediainfo" => "--Version",
+        "mkvmerge" | "mkvextract" | "mkvinfo" => "--version",
+        _ => "-version",
+    };
     let version = Command::new(&path).arg(flag).output().map_err(|e| ToolError {
         tool: name.into(),
         problem: format!("{} cannot be run: {e}", path.display()),
         fix: fix.into(),
     })?;
-    let text = String::from_utf8_lossy(&version.stdout);
-    let version = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("unknown version").to_string();
+    let version = version_line(&String::from_utf8_lossy(&version.stdout));
     Ok(Located { path, found_via, version })
+}
+
+/// The line of a tool's version output that gives its version: the first
+/// with a digit ("MediaInfo Command line," comes before "MediaInfoLib -
+/// v23.04").
+fn version_line(text: &str) -> String {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.clone().next();
+    lines.find(|l| l.chars().any(|c| c.is_ascii_digit())).or(first).unwrap_or("unknown version").to_string()
 }
 
 fn capture(ffmpeg: &Path, args: &[&str]) -> String {
@@ -377,6 +389,17 @@ fn svtav1_version(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tools_version_is_the_first_line_with_a_number() {
+        assert_eq!(version_line("MediaInfo Command line, \nMediaInfoLib - v23.04\n"), "MediaInfoLib - v23.04");
+        assert_eq!(
+            version_line("\nmkvextract v74.0.0 ('You Oughta Know') 64-bit\n"),
+            "mkvextract v74.0.0 ('You Oughta Know') 64-bit"
+        );
+        assert_eq!(version_line("no number"), "no number");
+        assert_eq!(version_line(""), "unknown version");
+    }
 
     #[test]
     fn svt_version_is_read_from_the_banner() {
