@@ -621,19 +621,8 @@ pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
     let scale = f64::from(1u32 << src.bit_depth.saturating_sub(8));
     // Nothing is darker than legal black: limited range starts at 16.
     let floor = if src.full_range { 0.0 } else { 16.0 };
-    let black_level = if src.hdr {
-        let vf = "signalstats,metadata=print:key=lavfi.signalstats.YLOW";
-        let readings: Vec<f64> = parallel(&times[..times.len().min(6)], |t| {
-            sample(ffmpeg, src.path, *t, &chain(vf), cancel, |o| Some(parse_ylow(o)).filter(|v| !v.is_empty()))
-                .unwrap_or_default()
-        })
-        .into_iter()
-        .flatten()
-        .collect();
-        readings.into_iter().reduce(f64::min).map(|b| (b / scale).max(floor))
-    } else {
-        None
-    };
+    let black_level =
+        if src.hdr { hdr_black_level(ffmpeg, src, &times, cancel).map(|b| (b / scale).max(floor)) } else { None };
     let threshold = threshold(src.hdr, black_level);
     let limit = native_limit(threshold, src.bit_depth);
     // skip=0: a keyframes-only sample may hold a single frame, and
@@ -657,29 +646,9 @@ pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
         return decision;
     };
     // The bars are proven on the frames of the samples that voted.
-    let strips: Vec<(Side, Rect)> = Side::ALL
-        .iter()
-        .map(|&s| (s, s.bar(&candidate, src.width, src.height)))
-        .filter(|(_, bar)| *bar > 0)
-        .map(|(s, bar)| (s, s.strip(bar, src.width, src.height)))
-        .collect();
     let voting: Vec<f64> =
         decision.sample_times.iter().zip(&samples).filter(|(_, r)| r.is_some()).map(|(t, _)| *t).collect();
-    let graph = strips_graph(&strips);
-    let measured: Vec<Vec<(Side, Vec<StripStats>)>> = parallel(&voting, |t| {
-        sample(ffmpeg, src.path, *t, &graph, cancel, |o| Some(parse_strips(o, scale)).filter(|v| !v.is_empty()))
-            .unwrap_or_default()
-    });
-    let stats: Vec<(Side, Vec<Vec<StripStats>>)> = strips
-        .iter()
-        .map(|(side, _)| {
-            let per_sample = measured
-                .iter()
-                .map(|m| m.iter().find(|(s, _)| s == side).map(|(_, v)| v.clone()).unwrap_or_default())
-                .collect();
-            (*side, per_sample)
-        })
-        .collect();
+    let stats = strip_stats(ffmpeg, src, candidate, &voting, scale, cancel);
     let black = black_level.unwrap_or(floor);
     let (crop, bars) = judge_bars(candidate, src.width, src.height, &stats, f64::from(threshold), black);
     let refused: Vec<&str> = bars.iter().filter(|b| !b.accepted).map(|b| b.side.name()).collect();
@@ -698,6 +667,51 @@ pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
     decision.crop = crop;
     decision.bars = bars;
     decision
+}
+
+/// The lowest luma of an HDR source over its first samples at `times`, on
+/// the source's own scale (HDR black is not at 16).
+fn hdr_black_level(ffmpeg: &Path, src: &Source, times: &[f64], cancel: &Cancel) -> Option<f64> {
+    let vf = "signalstats,metadata=print:key=lavfi.signalstats.YLOW";
+    let readings = parallel(&times[..times.len().min(6)], |t| {
+        sample(ffmpeg, src.path, *t, &chain(vf), cancel, |o| Some(parse_ylow(o)).filter(|v| !v.is_empty()))
+            .unwrap_or_default()
+    });
+    readings.into_iter().flatten().reduce(f64::min)
+}
+
+/// The luma of each candidate bar's strip (see [`Side::strip`]) in every
+/// frame of the samples at `voting`, per side, per sample, on the 8-bit
+/// scale (`scale`: the source's steps per 8-bit step).
+fn strip_stats(
+    ffmpeg: &Path,
+    src: &Source,
+    candidate: Rect,
+    voting: &[f64],
+    scale: f64,
+    cancel: &Cancel,
+) -> Vec<(Side, Vec<Vec<StripStats>>)> {
+    let strips: Vec<(Side, Rect)> = Side::ALL
+        .iter()
+        .map(|&s| (s, s.bar(&candidate, src.width, src.height)))
+        .filter(|(_, bar)| *bar > 0)
+        .map(|(s, bar)| (s, s.strip(bar, src.width, src.height)))
+        .collect();
+    let graph = strips_graph(&strips);
+    let measured: Vec<Vec<(Side, Vec<StripStats>)>> = parallel(voting, |t| {
+        sample(ffmpeg, src.path, *t, &graph, cancel, |o| Some(parse_strips(o, scale)).filter(|v| !v.is_empty()))
+            .unwrap_or_default()
+    });
+    strips
+        .iter()
+        .map(|(side, _)| {
+            let per_sample = measured
+                .iter()
+                .map(|m| m.iter().find(|(s, _)| s == side).map(|(_, v)| v.clone()).unwrap_or_default())
+                .collect();
+            (*side, per_sample)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -501,45 +501,10 @@ pub fn detect(
         (false, true) => (vec![0.0], FRAMES_SHORT_FILE),
         (false, false) => (vec![0.0], FRAMES_COMBING_CHECK),
     };
-    let sample = |at: &f64| {
-        if cancel.is_cancelled() {
-            return (None, RepeatCounts::default(), PulldownFlags::default());
-        }
-        let mut a = FfmpegArgs::default();
-        a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", "1", "-ss"])
-            .arg(format!("{at:.3}"))
-            .input(input)
-            .extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"])
-            .arg("idet,metadata=print:key=lavfi.idet.repeated.current_frame")
-            .arg("-frames:v")
-            .arg(frames.to_string())
-            .extend(["-f", "null", "-"]);
-        // idet reports on stderr; run it like every other child (own
-        // process group, ended on a stop request).
-        let mut text = String::new();
-        let _ = crate::tools::process::run_lines(&mut a.command(ffmpeg), "interlace detection", cancel, |line| {
-            if let crate::tools::process::Line::Err(l) = line {
-                text.push_str(l);
-                text.push('\n');
-            }
-        });
-        // The decoder's repeat-field flags (soft pulldown), on the same frames.
-        let flags = if ntsc {
-            let query = Query::frames("pts_time,repeat_pict").stream("v:0").single_thread();
-            query
-                .interval(format!("{at:.3}%+#{frames}"))
-                .run(ffprobe, input, "pulldown flags", cancel)
-                .map(|o| parse_pulldown(&o))
-                .unwrap_or_default()
-        } else {
-            PulldownFlags::default()
-        };
-        (parse_idet(&text), parse_repeats(&text), flags)
-    };
+    let sample = |at: &f64| sample_at((ffmpeg, ffprobe), input, *at, frames, ntsc, cancel);
     // Pulldown needs every sample (its cadence and flags); the combing
-    // check stops once further samples could not change its verdict.
-    // The combing check looks at the first point alone, and at the others
-    // (side by side) only when they could still change its verdict.
+    // check looks at the first point alone, and at the others (side by
+    // side) only when they could still change its verdict.
     let samples = if ntsc || points.len() < 2 {
         super::parallel(&points, sample)
     } else {
@@ -562,6 +527,55 @@ pub fn detect(
         flags.add(f);
     }
     decide(total, repeats, flags, declared, fps, mode)
+}
+
+/// What one sample of interlace detection saw: idet's counts (`None` when it
+/// reported none), the repeated fields, the decoder's repeat-field flags.
+type Sample = (Option<IdetCounts>, RepeatCounts, PulldownFlags);
+
+/// Runs idet on `frames` frames of `input` from `at` seconds, and reads
+/// the decoder's repeat-field flags of the same frames when `ntsc`.
+fn sample_at(
+    (ffmpeg, ffprobe): (&Path, &Path),
+    input: &Path,
+    at: f64,
+    frames: u32,
+    ntsc: bool,
+    cancel: &Cancel,
+) -> Sample {
+    if cancel.is_cancelled() {
+        return (None, RepeatCounts::default(), PulldownFlags::default());
+    }
+    let mut a = FfmpegArgs::default();
+    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", "1", "-ss"])
+        .arg(format!("{at:.3}"))
+        .input(input)
+        .extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"])
+        .arg("idet,metadata=print:key=lavfi.idet.repeated.current_frame")
+        .arg("-frames:v")
+        .arg(frames.to_string())
+        .extend(["-f", "null", "-"]);
+    // idet reports on stderr; run it like every other child (own process
+    // group, ended on a stop request).
+    let mut text = String::new();
+    let _ = crate::tools::process::run_lines(&mut a.command(ffmpeg), "interlace detection", cancel, |line| {
+        if let crate::tools::process::Line::Err(l) = line {
+            text.push_str(l);
+            text.push('\n');
+        }
+    });
+    // The decoder's repeat-field flags (soft pulldown), on the same frames.
+    let flags = if ntsc {
+        let query = Query::frames("pts_time,repeat_pict").stream("v:0").single_thread();
+        query
+            .interval(format!("{at:.3}%+#{frames}"))
+            .run(ffprobe, input, "pulldown flags", cancel)
+            .map(|o| parse_pulldown(&o))
+            .unwrap_or_default()
+    } else {
+        PulldownFlags::default()
+    };
+    (parse_idet(&text), parse_repeats(&text), flags)
 }
 
 #[cfg(test)]

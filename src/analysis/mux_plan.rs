@@ -7,7 +7,7 @@ use crate::analysis::audio::AudioPlan;
 use crate::matroska::structure::Structure;
 use crate::tools::ffprobe::Probe;
 use crate::tools::ffprobe::StreamKind;
-use crate::tools::mkvtoolnix::{Track, TrackKind};
+use crate::tools::mkvtoolnix::{Attachment, Identification, Track, TrackKind};
 use serde::Serialize;
 
 /// How an output track is made from its source track.
@@ -110,6 +110,68 @@ fn label(t: &Track, kind_no: usize) -> String {
     format!("{} track {} ({})", t.kind.name(), kind_no + 1, t.codec)
 }
 
+/// `Err` when ffprobe (`probe`, with `ff_subs` subtitle streams) and
+/// mkvmerge (`id`) count different tracks of a kind.
+fn same_tracks(id: &Identification, probe: &Probe, ff_subs: usize) -> Result<(), String> {
+    for (kind, ff) in [
+        (TrackKind::Video, probe.video_streams().count()),
+        (TrackKind::Audio, probe.of_type(StreamKind::Audio).count()),
+        (TrackKind::Subtitles, ff_subs),
+    ] {
+        let mkv = id.of_kind(kind).count();
+        if mkv != ff {
+            return Err(format!(
+                "ffprobe and mkvmerge see different tracks ({ff} against {mkv} {} tracks); \
+                 drapto cannot tell which is which, so it cannot carry them",
+                kind.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How track `t` (the `kind_no`th of its kind) is carried, or why it is
+/// left out. `clamped_stream`: its ffprobe index, when it is a subtitle
+/// track whose durations are clamped to the film.
+fn carry_of(t: &Track, kind_no: usize, audio: &[AudioPlan], clamped_stream: Option<usize>) -> Result<Carry, LeftOut> {
+    let gone = |why: &str, loss| LeftOut { what: label(t, kind_no), why: why.into(), loss };
+    match t.kind {
+        TrackKind::Video if kind_no == 0 => Ok(Carry::EncodedVideo),
+        TrackKind::Video => Err(gone("drapto encodes only the first video track", true)),
+        TrackKind::Audio => match audio.iter().position(|a| a.index == kind_no) {
+            Some(plan) => Ok(Carry::EncodedAudio { plan }),
+            None => Err(gone("it has no samples", false)),
+        },
+        _ => Ok(clamped_stream.map_or(Carry::Copied, |stream| Carry::Clamped { stream })),
+    }
+}
+
+impl PlannedTrack {
+    /// Source track `t`, carried as `carry`.
+    fn of(t: &Track, carry: Carry) -> PlannedTrack {
+        PlannedTrack {
+            source_id: t.id,
+            kind: t.kind,
+            codec: t.codec.clone(),
+            carry,
+            language: crate::matroska::rules::language(&t.properties).map(str::to_string),
+            name: t.text("track_name").map(str::to_string),
+            flags: set_flags(t),
+        }
+    }
+}
+
+impl PlannedAttachment {
+    fn of(a: &Attachment) -> PlannedAttachment {
+        PlannedAttachment {
+            file_name: a.file_name.clone(),
+            content_type: a.content_type.clone(),
+            description: a.description.clone(),
+            size: a.size,
+        }
+    }
+}
+
 impl MuxPlan {
     /// Plans the mux of `source` (its ffprobe view `probe`) whose audio is
     /// encoded as `audio` plans, with the subtitle streams at ffprobe
@@ -118,20 +180,7 @@ impl MuxPlan {
     pub fn new(source: Structure, probe: &Probe, audio: &[AudioPlan], clamped: &[usize]) -> Result<MuxPlan, String> {
         let id = &source.id;
         let ff_subs: Vec<usize> = probe.of_type(StreamKind::Subtitle).map(|s| s.index).collect();
-        for (kind, ff) in [
-            (TrackKind::Video, probe.video_streams().count()),
-            (TrackKind::Audio, probe.of_type(StreamKind::Audio).count()),
-            (TrackKind::Subtitles, ff_subs.len()),
-        ] {
-            let mkv = id.of_kind(kind).count();
-            if mkv != ff {
-                return Err(format!(
-                    "ffprobe and mkvmerge see different tracks ({ff} against {mkv} {} tracks); \
-                     drapto cannot tell which is which, so it cannot carry them",
-                    kind.name()
-                ));
-            }
-        }
+        same_tracks(id, probe, ff_subs.len())?;
         let mut tracks = Vec::new();
         let mut left_out = Vec::new();
         let mut seen = std::collections::BTreeMap::<&str, usize>::new();
@@ -139,58 +188,18 @@ impl MuxPlan {
             let n = seen.entry(t.kind.name()).or_default();
             let kind_no = *n;
             *n += 1;
-            let carry = match t.kind {
-                TrackKind::Video if kind_no == 0 => Some(Carry::EncodedVideo),
-                TrackKind::Video => {
-                    left_out.push(LeftOut {
-                        what: label(t, kind_no),
-                        why: "drapto encodes only the first video track".into(),
-                        loss: true,
-                    });
-                    None
-                }
-                TrackKind::Audio => match audio.iter().position(|a| a.index == kind_no) {
-                    Some(plan) => Some(Carry::EncodedAudio { plan }),
-                    None => {
-                        left_out.push(LeftOut {
-                            what: label(t, kind_no),
-                            why: "it has no samples".into(),
-                            loss: false,
-                        });
-                        None
-                    }
-                },
-                TrackKind::Subtitles if clamped.contains(&ff_subs[kind_no]) => {
-                    Some(Carry::Clamped { stream: ff_subs[kind_no] })
-                }
-                _ => Some(Carry::Copied),
-            };
-            if let Some(carry) = carry {
-                tracks.push(PlannedTrack {
-                    source_id: t.id,
-                    kind: t.kind,
-                    codec: t.codec.clone(),
-                    carry,
-                    language: crate::matroska::rules::language(&t.properties).map(str::to_string),
-                    name: t.text("track_name").map(str::to_string),
-                    flags: set_flags(t),
-                });
+            let clamped_stream =
+                (t.kind == TrackKind::Subtitles).then(|| ff_subs[kind_no]).filter(|s| clamped.contains(s));
+            match carry_of(t, kind_no, audio, clamped_stream) {
+                Ok(carry) => tracks.push(PlannedTrack::of(t, carry)),
+                Err(gone) => left_out.push(gone),
             }
         }
         // A left-out track's tags go with it.
         let entries = source.tag_entries();
         Ok(MuxPlan {
             title: id.title().map(str::to_string),
-            attachments: id
-                .attachments
-                .iter()
-                .map(|a| PlannedAttachment {
-                    file_name: a.file_name.clone(),
-                    content_type: a.content_type.clone(),
-                    description: a.description.clone(),
-                    size: a.size,
-                })
-                .collect(),
+            attachments: id.attachments.iter().map(PlannedAttachment::of).collect(),
             chapter_editions: source.edition_count(),
             chapters: source.chapter_count(),
             global_tags: entries.iter().filter(|e| e.target.track.is_none()).count(),

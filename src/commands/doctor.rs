@@ -4,7 +4,7 @@
 use super::Session;
 use crate::encode::chunked::remote::{Cluster, HostCheck, Verdict, WorkerInfo};
 use crate::error::Result;
-use crate::tools::{Tools, ffmpeg_fix};
+use crate::tools::{FfmpegCaps, Tools, ffmpeg_fix};
 use console::style;
 use std::path::Path;
 
@@ -74,9 +74,7 @@ fn check_hosts(file: &Path, tools: &Tools, session: &Session) -> Result<bool> {
 }
 
 fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
-    let ok = style("✓").green();
-    let bad = style("✗").red();
-    let warn = style("⚠").yellow();
+    let ready = tools.ready();
     if session.json {
         let j = serde_json::json!({
             "ffmpeg": tools.ffmpeg.as_ref().map(|(l, c)| serde_json::json!({"tool": l, "caps": c})).map_err(|e| e.to_string()),
@@ -84,47 +82,70 @@ fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
             "mediainfo": tools.mediainfo.as_ref().map_err(|e| e.to_string()),
             "mkvmerge": tools.mkvmerge.as_ref().map_err(|e| e.to_string()),
             "mkvextract": tools.mkvextract.as_ref().map_err(|e| e.to_string()),
-            "ready": tools.ready().is_ok(),
+            "ready": ready.is_ok(),
         });
         println!("{j}");
-        return Ok(if tools.ready().is_ok() { 0 } else { 1 });
+        return Ok(if ready.is_ok() { 0 } else { 1 });
     }
+    let (ok, bad) = (style("✓").green(), style("✗").red());
     match &tools.ffmpeg {
         Ok((l, caps)) => {
             println!("{ok} ffmpeg     {}\n    {} (from {})", l.version, l.path.display(), l.found_via);
-            let line = |have: bool, what: &str, why: &str| {
-                if have {
-                    println!("    {ok} {what}");
-                } else {
-                    println!("    {bad} {what}: missing — {why}");
-                }
-            };
-            line(
-                caps.svtav1.is_some(),
-                &format!("libsvtav1 (SVT-AV1 {})", caps.svtav1.as_deref().unwrap_or("-")),
-                "required for every encode; ".to_string().as_str(),
-            );
-            line(caps.libopus, "libopus", "required for audio");
-            if caps.libvmaf {
-                println!("    {ok} libvmaf (chunked encoding with VMAF targeting available)");
-            } else {
-                println!("    {warn} libvmaf: missing — chunked encoding unavailable; {}", ffmpeg_fix());
-            }
-            if caps.svtav1.is_some() {
-                if caps.svtav1_dolbyvision {
-                    println!("    {ok} libsvtav1 dolbyvision option (Dolby Vision RPUs carried into AV1)");
-                } else {
-                    println!("    {warn} libsvtav1 has no dolbyvision option: Dolby Vision sources keep only HDR10");
-                }
-            }
-            println!("    filters: {}", caps.filters.iter().cloned().collect::<Vec<_>>().join(", "));
-            println!(
-                "    hardware decoders: {}",
-                if caps.hwaccels.is_empty() { "none".into() } else { caps.hwaccels.join(", ") }
-            );
+            print_ffmpeg_caps(caps);
         }
         Err(e) => println!("{bad} ffmpeg     {}: {}\n    fix: {}", e.tool, e.problem, e.fix),
     }
+    print_other_tools(tools);
+    match ready {
+        Ok(()) => {
+            println!("\n{ok} ready to encode");
+            Ok(0)
+        }
+        Err(e) => {
+            println!("\n{bad} cannot encode: {e}");
+            Ok(1)
+        }
+    }
+}
+
+/// What ffmpeg can do that drapto needs, line by line.
+fn print_ffmpeg_caps(caps: &FfmpegCaps) {
+    let (ok, bad, warn) = (style("✓").green(), style("✗").red(), style("⚠").yellow());
+    let line = |have: bool, what: &str, why: &str| {
+        if have {
+            println!("    {ok} {what}");
+        } else {
+            println!("    {bad} {what}: missing — {why}");
+        }
+    };
+    line(
+        caps.svtav1.is_some(),
+        &format!("libsvtav1 (SVT-AV1 {})", caps.svtav1.as_deref().unwrap_or("-")),
+        "required for every encode; ",
+    );
+    line(caps.libopus, "libopus", "required for audio");
+    if caps.libvmaf {
+        println!("    {ok} libvmaf (chunked encoding with VMAF targeting available)");
+    } else {
+        println!("    {warn} libvmaf: missing — chunked encoding unavailable; {}", ffmpeg_fix());
+    }
+    if caps.svtav1.is_some() {
+        if caps.svtav1_dolbyvision {
+            println!("    {ok} libsvtav1 dolbyvision option (Dolby Vision RPUs carried into AV1)");
+        } else {
+            println!("    {warn} libsvtav1 has no dolbyvision option: Dolby Vision sources keep only HDR10");
+        }
+    }
+    println!("    filters: {}", caps.filters.iter().cloned().collect::<Vec<_>>().join(", "));
+    println!(
+        "    hardware decoders: {}",
+        if caps.hwaccels.is_empty() { "none".into() } else { caps.hwaccels.join(", ") }
+    );
+}
+
+/// The other tools: where each was found, or what is wrong and the fix.
+fn print_other_tools(tools: &Tools) {
+    let (ok, bad, warn) = (style("✓").green(), style("✗").red(), style("⚠").yellow());
     for (name, t, required) in [
         ("ffprobe", &tools.ffprobe, true),
         ("mediainfo", &tools.mediainfo, false),
@@ -140,16 +161,6 @@ fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
                 if required { "" } else { " (optional)" },
                 e.fix
             ),
-        }
-    }
-    match tools.ready() {
-        Ok(()) => {
-            println!("\n{ok} ready to encode");
-            Ok(0)
-        }
-        Err(e) => {
-            println!("\n{bad} cannot encode: {e}");
-            Ok(1)
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::events::{Event, EventSink, Stage};
 use crate::job::JobInfo;
 use crate::job::{WorkDir, lock, space};
 use crate::plan::{self, EncodePlan};
+use crate::report::resources::Sampler;
 use crate::summary::{BatchSummary, FileSummary};
 use crate::tools::Toolbox;
 use output::{OutputSlots, same_file};
@@ -144,7 +145,7 @@ impl Pipeline<'_> {
     /// Encodes one rip into its output: its steps, in order.
     pub fn encode_file(&self, job: &Found, index: usize, total: usize) -> Result<Outcome> {
         let (input, started) = (job.input.as_path(), Instant::now());
-        let sampler = crate::report::resources::Sampler::start(self.cancel);
+        let sampler = Sampler::start(self.cancel);
         let slots = OutputSlots::new(&job.output, &self.settings.temp_dir());
         let output_dir = job.output.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
@@ -169,14 +170,8 @@ impl Pipeline<'_> {
             Ok(locks) => locks,
             Err(why) => return Ok(Outcome::Skipped(why)),
         };
-        if output.exists() {
-            match self.check_output(&analysis, &output) {
-                Ok(()) => return Ok(Outcome::Skipped(format!("valid output already exists: {}", output.display()))),
-                Err(reason) => self.warn(
-                    input,
-                    format!("existing output {} is not valid ({reason}); encoding again", output.display()),
-                ),
-            }
+        if let Some(why) = self.valid_output(input, &analysis, &output) {
+            return Ok(Outcome::Skipped(why));
         }
         // The design's space rule: 1.5x the source for work files; the
         // output needs room for an encode (at most about half the source).
@@ -200,21 +195,23 @@ impl Pipeline<'_> {
         for failed in crate::discover::copy_sidecars(&job.sidecars, input, &output) {
             self.warn(input, format!("sidecar file not copied: {failed}"));
         }
-        let mut summary = FileSummary::new(
-            input.to_path_buf(),
-            output.clone(),
-            analysis.size_bytes,
-            std::fs::metadata(&output).map_err(Error::io("read", &output))?.len(),
-            started.elapsed().as_secs_f64(),
-            analysis.duration,
-            analysis.video.frame_count,
-        );
-        summary.resources = sampler.finish();
-        summary.truncated = analysis
-            .extent
-            .truncated
-            .then(|| crate::summary::Truncation { ends_at: analysis.extent.end, promised: analysis.extent.promise() });
-        Ok(Outcome::Encoded(summary))
+        Ok(Outcome::Encoded(file_summary(&analysis, &output, started, sampler)?))
+    }
+
+    /// Why the output already there is kept (it is valid), or `None`: none
+    /// is there, or it is not valid (then it is encoded again, with a warning).
+    fn valid_output(&self, input: &Path, analysis: &Analysis, output: &Path) -> Option<String> {
+        if !output.exists() {
+            return None;
+        }
+        match self.check_output(analysis, output) {
+            Ok(()) => Some(format!("valid output already exists: {}", output.display())),
+            Err(reason) => {
+                let what = format!("existing output {} is not valid ({reason}); encoding again", output.display());
+                self.warn(input, what);
+                None
+            }
+        }
     }
 
     /// The job's lock, then the output's: `Err` says who holds one. Taken
@@ -292,4 +289,24 @@ fn unchanged(input: &Path, identity: &JobInfo) -> Result<()> {
             problem: "disappeared or changed while it was being encoded; the encode was discarded".into(),
         })
     }
+}
+
+/// The summary of a file encoded to `output` from `analysis`'s rip, begun
+/// at `started`, with the resources `sampler` saw.
+fn file_summary(analysis: &Analysis, output: &Path, started: Instant, sampler: Sampler) -> Result<FileSummary> {
+    let mut summary = FileSummary::new(
+        analysis.input.clone(),
+        output.to_path_buf(),
+        analysis.size_bytes,
+        std::fs::metadata(output).map_err(Error::io("read", output))?.len(),
+        started.elapsed().as_secs_f64(),
+        analysis.duration,
+        analysis.video.frame_count,
+    );
+    summary.resources = sampler.finish();
+    summary.truncated = analysis
+        .extent
+        .truncated
+        .then(|| crate::summary::Truncation { ends_at: analysis.extent.end, promised: analysis.extent.promise() });
+    Ok(summary)
 }

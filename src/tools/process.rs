@@ -117,27 +117,8 @@ fn supervise(
     cancel: &Cancel,
     on_line: &mut impl FnMut(Line),
 ) -> Result<Vec<String>, ProcessFailure> {
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let (tx, rx) = mpsc::channel::<(bool, String)>();
-    let err_tx = tx.clone();
-    let out_thread = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            match line {
-                Ok(l) => {
-                    if tx.send((false, l)).is_err() {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-    });
-    let step_owned = step.to_string();
-    let err_thread = std::thread::spawn(move || read_tail(stderr, &step_owned, err_tx));
-
-    let mut term_sent: Option<Instant> = None;
-    let mut kill_sent = false;
+    let (rx, out_thread, err_thread) = read_output(child, step);
+    let mut stopper = Stopper { pgid, stop_signal, term_sent: None, kill_sent: false };
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok((false, line)) => on_line(Line::Out(&line)),
@@ -145,39 +126,17 @@ fn supervise(
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if cancel.is_cancelled() {
-            match term_sent {
-                None => {
-                    let _ = killpg(pgid, stop_signal);
-                    term_sent = Some(Instant::now());
-                }
-                Some(t) if !kill_sent && t.elapsed() > TERM_GRACE => {
-                    let _ = killpg(pgid, Signal::SIGKILL);
-                    kill_sent = true;
-                }
-                _ => {}
-            }
-        }
+        stopper.tick(cancel);
     }
     let status = loop {
         // stdout is closed; the child is exiting. Keep honouring cancellation.
         match child.try_wait() {
             Ok(Some(s)) => break s,
             Ok(None) => {
-                if let Some(t) = term_sent {
-                    if !kill_sent && t.elapsed() > TERM_GRACE {
-                        let _ = killpg(pgid, Signal::SIGKILL);
-                        kill_sent = true;
-                    }
-                } else if cancel.is_cancelled() {
-                    let _ = killpg(pgid, stop_signal);
-                    term_sent = Some(Instant::now());
-                }
+                stopper.tick(cancel);
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(e) => {
-                return Err(ProcessFailure::Spawn { program: program.to_string(), source: e });
-            }
+            Err(e) => return Err(ProcessFailure::Spawn { program: program.to_string(), source: e }),
         }
     };
     // Anything the child left in its group goes with it.
@@ -185,6 +144,55 @@ fn supervise(
     let _ = out_thread.join();
     let tail = err_thread.join().unwrap_or_default();
     ended(status, tail, step, program_name, cancel)
+}
+
+/// The child's output lines as they come (`true`: from stderr), read by two
+/// threads: stdout's, and stderr's, which returns the stderr's last lines.
+#[allow(clippy::type_complexity)]
+fn read_output(
+    child: &mut std::process::Child,
+    step: &str,
+) -> (mpsc::Receiver<(bool, String)>, std::thread::JoinHandle<()>, std::thread::JoinHandle<Vec<String>>) {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel::<(bool, String)>();
+    let err_tx = tx.clone();
+    let out_thread = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(std::result::Result::ok) {
+            if tx.send((false, line)).is_err() {
+                break;
+            }
+        }
+    });
+    let step_owned = step.to_string();
+    let err_thread = std::thread::spawn(move || read_tail(stderr, &step_owned, err_tx));
+    (rx, out_thread, err_thread)
+}
+
+/// Stops a child's process group once cancellation is asked: its stop
+/// signal first, SIGKILL after [`TERM_GRACE`].
+struct Stopper {
+    pgid: Pid,
+    stop_signal: Signal,
+    term_sent: Option<Instant>,
+    kill_sent: bool,
+}
+
+impl Stopper {
+    /// Sends what is due now.
+    fn tick(&mut self, cancel: &Cancel) {
+        match self.term_sent {
+            None if cancel.is_cancelled() => {
+                let _ = killpg(self.pgid, self.stop_signal);
+                self.term_sent = Some(Instant::now());
+            }
+            Some(t) if !self.kill_sent && t.elapsed() > TERM_GRACE => {
+                let _ = killpg(self.pgid, Signal::SIGKILL);
+                self.kill_sent = true;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// How a child that ended with `status` (its stderr's last lines `tail`)
