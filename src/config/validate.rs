@@ -5,6 +5,14 @@ use super::{Auto, Settings};
 /// Every rule `s` breaks, as (dotted key, message), in a stable order.
 pub fn validate(s: &Settings) -> Vec<(String, String)> {
     let mut out = Vec::new();
+    ranges(s, &mut out);
+    choices(s, &mut out);
+    cross_rules(s, &mut out);
+    out
+}
+
+/// The numbers out of their range.
+fn ranges(s: &Settings, out: &mut Vec<(String, String)>) {
     let mut range = |key: &str, v: f64, lo: f64, hi: f64| {
         if !(lo..=hi).contains(&v) || v.is_nan() {
             out.push((key.to_string(), format!("{v} is out of range (allowed {lo}–{hi})")));
@@ -45,6 +53,10 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     range("notify.retries", s.notify.retries.into(), 1.0, 10.0);
     range("watch.settle", s.watch.settle.into(), 0.0, 86400.0);
     range("watch.poll", s.watch.poll.into(), 1.0, 86400.0);
+}
+
+/// The words, URLs and patterns that are not among those allowed.
+fn choices(s: &Settings, out: &mut Vec<(String, String)>) {
     let n = &s.notify;
     for (key, url) in [("notify.ntfy", &n.ntfy), ("notify.webhook", &n.webhook)] {
         if let Some(u) = url.as_deref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
@@ -61,7 +73,6 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     if s.distributed.remote_drapto.trim().is_empty() {
         out.push(("distributed.remote_drapto".into(), "must name the command that runs drapto on the hosts".into()));
     }
-
     let i = &s.input;
     if let Err(err) = crate::discover::pattern(&i.file_pattern) {
         out.push(("input.file_pattern".into(), err));
@@ -71,6 +82,7 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
             out.push(("input.min_size".into(), format!("{} is above input.max_size ({})", min.0, max.0)));
         }
     }
+    let e = &s.encoding;
     if !["slope", "target"].contains(&e.chunked_allocation.as_str()) {
         out.push((
             "encoding.chunked_allocation".into(),
@@ -80,6 +92,11 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
     if !["harmonic_mean", "mean", "min"].contains(&e.vmaf_pool.as_str()) {
         out.push(("encoding.vmaf_pool".into(), format!("\"{}\" is not one of harmonic_mean, mean, min", e.vmaf_pool)));
     }
+}
+
+/// Settings that do not go together.
+fn cross_rules(s: &Settings, out: &mut Vec<(String, String)>) {
+    let e = &s.encoding;
     let max_crf = e.crf.sd.max(e.crf.hd).max(e.crf.uhd);
     if e.vmaf_target > 95.0 && e.vmaf_target <= 99.0 && max_crf > 20 {
         out.push((
@@ -105,7 +122,6 @@ pub fn validate(s: &Settings) -> Vec<(String, String)> {
             format!("film-grain synthesis needs preset 8 or slower, the survey's too (survey_preset is {p})"),
         ));
     }
-    out
 }
 
 #[cfg(test)]
