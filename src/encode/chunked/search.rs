@@ -109,8 +109,29 @@ impl SearchSpace {
         if points.is_empty() {
             return Next::Probe(self.snap(first_guess));
         }
+        let (pass, fail) = self.bracket(points);
+        if let Some(p) = pass.filter(|p| p.score <= self.target + self.tolerance) {
+            return Next::Done(p);
+        }
+        let settle = || match pass {
+            Some(p) => Next::Done(p),
+            None => Next::Unreachable(points.iter().copied().max_by(|a, b| a.score.total_cmp(&b.score))),
+        };
+        let candidate = match self.candidate(points, pass, fail) {
+            Some(c) => c,
+            None => return settle(),
+        };
+        if points.iter().any(|p| (p.crf - candidate).abs() < self.step / 2.0) {
+            // Interpolation landed on a measured CRF: settle on the safe side.
+            return settle();
+        }
+        Next::Probe(candidate)
+    }
+
+    /// The highest CRF that passed below the lowest that failed (reading
+    /// the curve as monotone), and that lowest failing CRF.
+    fn bracket(&self, points: &[Point]) -> (Option<Point>, Option<Point>) {
         let passing = |p: &&Point| p.score >= self.target;
-        // The lowest CRF that failed caps the passing side (monotone reading).
         let fail = points.iter().filter(|p| !passing(p)).min_by(|a, b| a.crf.total_cmp(&b.crf)).copied();
         let pass = points
             .iter()
@@ -118,56 +139,45 @@ impl SearchSpace {
             .filter(|p| fail.is_none_or(|f| p.crf < f.crf))
             .max_by(|a, b| a.crf.total_cmp(&b.crf))
             .copied();
+        (pass, fail)
+    }
 
-        if let Some(p) = pass {
-            if p.score <= self.target + self.tolerance {
-                return Next::Done(p);
-            }
-        }
-        let tried = |crf: f64| points.iter().any(|p| (p.crf - crf).abs() < self.step / 2.0);
+    /// The CRF to probe next from the bracket, or `None` when the search
+    /// should settle: the bracket is a step wide, the probes are spent, or
+    /// the CRF range ends.
+    fn candidate(&self, points: &[Point], pass: Option<Point>, fail: Option<Point>) -> Option<f64> {
         let out_of_probes = points.len() >= self.max_probes;
-        let candidate = match (pass, fail) {
+        let slope = self.slope(points);
+        match (pass, fail) {
             (Some(p), Some(f)) => {
                 if f.crf - p.crf <= self.step + 1e-9 || out_of_probes {
-                    return Next::Done(p);
+                    return None;
                 }
                 // Secant through the two points nearest the goal, kept
                 // inside the bracket; bisection when it falls outside.
                 let aim = self.pass_aim();
-                let slope = self.slope(points);
                 let nearest = if (p.score - aim).abs() <= (f.score - aim).abs() { p } else { f };
                 let secant = nearest.crf + (deficit(aim) - deficit(nearest.score)) / slope;
-                let lo = p.crf + self.step;
-                let hi = f.crf - self.step;
+                let (lo, hi) = (p.crf + self.step, f.crf - self.step);
                 let c = if secant > lo && secant < hi { secant } else { (p.crf + f.crf) / 2.0 };
-                self.snap(c).clamp(lo, hi)
+                Some(self.snap(c).clamp(lo, hi))
             }
             (Some(p), None) => {
                 if p.crf >= self.max_crf || out_of_probes {
-                    return Next::Done(p);
+                    return None;
                 }
-                let slope = self.slope(points);
                 let aim = self.pass_aim();
-                self.snap(p.crf + ((deficit(aim) - deficit(p.score)) / slope).max(self.step))
+                Some(self.snap(p.crf + ((deficit(aim) - deficit(p.score)) / slope).max(self.step)))
             }
             (None, Some(f)) => {
                 if f.crf <= self.min_crf || out_of_probes {
-                    return Next::Unreachable(points.iter().copied().max_by(|a, b| a.score.total_cmp(&b.score)));
+                    return None;
                 }
-                let slope = self.slope(points);
                 let aim = self.target + self.tolerance / 2.0;
-                self.snap(f.crf - ((deficit(f.score) - deficit(aim)) / slope).max(self.step))
+                Some(self.snap(f.crf - ((deficit(f.score) - deficit(aim)) / slope).max(self.step)))
             }
             (None, None) => unreachable!("every point passes or fails"),
-        };
-        if tried(candidate) {
-            // Interpolation landed on a measured CRF: settle on the safe side.
-            return match pass {
-                Some(p) => Next::Done(p),
-                None => Next::Unreachable(points.iter().copied().max_by(|a, b| a.score.total_cmp(&b.score))),
-            };
         }
-        Next::Probe(candidate)
     }
 
     /// The CRF this search would settle on or try next after `points`: its
