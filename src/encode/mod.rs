@@ -14,7 +14,7 @@ pub mod video;
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSink, Stage};
-use crate::tools::ffmpeg::{FfmpegArgs, ProgressParser};
+use crate::tools::ffmpeg::{FfmpegArgs, Progress, ProgressParser};
 use guard::SizeGuard;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -68,20 +68,7 @@ pub fn run_ffmpeg_guarded(
             over = Some(((p.total_size as f64 / fraction) as u64, fraction));
             this.cancel(nix::libc::SIGTERM);
         }
-        let eta_seconds = (p.speed > 0.0 && duration > 0.0).then(|| ((duration - p.out_time).max(0.0)) / p.speed);
-        let projected_bytes = (fraction > 0.02).then(|| (p.total_size as f64 / fraction) as u64);
-        ctx.events.emit(&Event::Progress {
-            input: input.to_path_buf(),
-            stage,
-            percent: if p.done { 100.0 } else { fraction * 100.0 },
-            frame: p.frame,
-            fps: p.fps,
-            speed: p.speed,
-            eta_seconds,
-            bitrate_kbps: p.bitrate_kbps,
-            size_bytes: p.total_size,
-            projected_bytes,
-        });
+        ctx.events.emit(&progress_event(input, stage, &p, duration, fraction));
     });
     match (run, over) {
         (Err(_), Some((bytes, fraction))) if !ctx.cancel.is_cancelled() => {
@@ -100,6 +87,25 @@ pub fn run_ffmpeg_guarded(
         });
     }
     Ok(())
+}
+
+/// The progress event of ffmpeg's report `p`, `fraction` of the way
+/// through `duration` seconds of output.
+fn progress_event(input: &Path, stage: Stage, p: &Progress, duration: f64, fraction: f64) -> Event {
+    let eta_seconds = (p.speed > 0.0 && duration > 0.0).then(|| ((duration - p.out_time).max(0.0)) / p.speed);
+    let projected_bytes = (fraction > 0.02).then(|| (p.total_size as f64 / fraction) as u64);
+    Event::Progress {
+        input: input.to_path_buf(),
+        stage,
+        percent: if p.done { 100.0 } else { fraction * 100.0 },
+        frame: p.frame,
+        fps: p.fps,
+        speed: p.speed,
+        eta_seconds,
+        bitrate_kbps: p.bitrate_kbps,
+        size_bytes: p.total_size,
+        projected_bytes,
+    }
 }
 
 /// A decoder complaint about damaged data (ffmpeg at `-loglevel error`).
