@@ -25,17 +25,7 @@ fn run(cli: Cli) -> i32 {
     if let Command::Guard(g) = &cli.command {
         return drapto::guard::run(g.parent, &g.groups);
     }
-    let flags = match &cli.command {
-        Command::Guard(_) => Vec::new(),
-        Command::Encode(a) => a.settings.values(),
-        Command::Watch(a) => a.values(),
-        Command::Status(s) => temp_dir_flag(s.temp_dir.as_deref()),
-        Command::Analyze(a) => a.settings.values(),
-        Command::Config(s) => s.values(),
-        Command::Doctor(d) => d.tools.values(),
-        Command::SegmentWorker(w) => w.tools.values(),
-        Command::Clean(c) => temp_dir_flag(c.temp_dir.as_deref()),
-    };
+    let flags = flag_values(&cli.command);
     let loaded = match config::load(&ConfigSource::from_flag(cli.config.clone()), std::env::vars(), flags) {
         Ok(l) => l,
         Err(e) => {
@@ -64,17 +54,7 @@ fn run(cli: Cli) -> i32 {
     let _guard = matches!(cli.command, Command::Encode(_) | Command::Watch(_))
         .then(|| drapto::guard::start(&session.cancel, &session.loaded.settings.temp_dir()))
         .flatten();
-    let result = match &cli.command {
-        Command::Encode(a) => commands::encode::run(a, &session),
-        Command::Watch(a) => commands::watch::run(a, &session),
-        Command::Status(_) => commands::status::run(&session),
-        Command::Analyze(a) => commands::analyze::run(a, &session),
-        Command::Doctor(d) => commands::doctor::run(d.hosts.as_deref(), &session),
-        Command::SegmentWorker(w) => commands::segment_worker::run(w, &session),
-        Command::Config(_) => commands::config::run(&session),
-        Command::Clean(c) => commands::clean::run(c.all, &session),
-        Command::Guard(_) => unreachable!("run before anything else"),
-    };
+    let result = dispatch(&cli.command, &session);
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -85,6 +65,36 @@ fn run(cli: Cli) -> i32 {
             eprintln!("drapto: {e}");
             e.exit_code()
         }
+    }
+}
+
+/// The settings a command's flags give (the top layer of the configuration).
+fn flag_values(command: &Command) -> Vec<config::load::FlagValue> {
+    match command {
+        Command::Guard(_) => Vec::new(),
+        Command::Encode(a) => a.settings.values(),
+        Command::Watch(a) => a.values(),
+        Command::Status(s) => temp_dir_flag(s.temp_dir.as_deref()),
+        Command::Analyze(a) => a.settings.values(),
+        Command::Config(s) => s.values(),
+        Command::Doctor(d) => d.tools.values(),
+        Command::SegmentWorker(w) => w.tools.values(),
+        Command::Clean(c) => temp_dir_flag(c.temp_dir.as_deref()),
+    }
+}
+
+/// Runs `command` in `session`: its exit code.
+fn dispatch(command: &Command, session: &Session) -> drapto::error::Result<i32> {
+    match command {
+        Command::Encode(a) => commands::encode::run(a, session),
+        Command::Watch(a) => commands::watch::run(a, session),
+        Command::Status(_) => commands::status::run(session),
+        Command::Analyze(a) => commands::analyze::run(a, session),
+        Command::Doctor(d) => commands::doctor::run(d.hosts.as_deref(), session),
+        Command::SegmentWorker(w) => commands::segment_worker::run(w, session),
+        Command::Config(_) => commands::config::run(session),
+        Command::Clean(c) => commands::clean::run(c.all, session),
+        Command::Guard(_) => unreachable!("run before anything else"),
     }
 }
 
