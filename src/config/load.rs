@@ -213,42 +213,13 @@ pub fn load(
         _ => None,
     };
     if let Some(path) = path {
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
-            origin: Origin::File { path: path.clone(), line: None },
-            message: format!("cannot read the configuration file: {e}"),
-        })?;
-        let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError {
-            origin: Origin::File { path: path.clone(), line: e.span().map(|s| line_of(&text, s.start)) },
-            message: format!("syntax error: {}", e.message()),
-        })?;
-        migration_notes = migrate(&mut table).map_err(|e| ConfigError {
-            origin: Origin::File { path: path.clone(), line: key_line(&text, "version") },
-            message: match e {
-                MigrateError::TooNew(v) => format!(
-                    "version = {v} was written by a newer drapto (this one reads up to {})",
-                    super::CURRENT_VERSION
-                ),
-                MigrateError::BadVersion(v) => {
-                    format!("version = {v} is not a positive whole number")
-                }
-            },
-        })?;
+        let (table, text, notes) = read_file(&path)?;
+        migration_notes = notes;
         let value = Value::serialize(&table).map_err(internal)?;
         figment = figment.merge(Layer::new(FILE_LAYER, Some(&path), value));
         file = Some((path, text));
     }
-
-    let mut env_dict = Dict::new();
-    for (name, raw) in env {
-        if let Some((_, why)) = REMOVED_ENV_VARS.iter().find(|(v, _)| *v == name) {
-            return Err(ConfigError { origin: Origin::Env(name.clone()), message: why.to_string() });
-        }
-        if let Some((_, key)) = ENV_VARS.iter().find(|(v, _)| *v == name) {
-            let value: Value = raw.parse().unwrap_or_else(|never| match never {});
-            insert_dotted(&mut env_dict, key, value);
-        }
-    }
-    figment = figment.merge(Layer::new(ENV_LAYER, None, Value::from(env_dict)));
+    figment = figment.merge(Layer::new(ENV_LAYER, None, Value::from(env_layer(env)?)));
 
     let mut flag_dict = Dict::new();
     for f in &flags {
@@ -262,6 +233,44 @@ pub fn load(
         return Err(ConfigError { origin: origins.of(&key), message: format!("{key}: {message}") });
     }
     Ok(Loaded { settings, origins, migration_notes })
+}
+
+/// The configuration file at `path`: its table (migrated to the current
+/// version), its text, and the notes of the migration.
+fn read_file(path: &Path) -> Result<(toml::Table, String, Vec<String>), ConfigError> {
+    let at = |line| Origin::File { path: path.to_path_buf(), line };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError { origin: at(None), message: format!("cannot read the configuration file: {e}") })?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError {
+        origin: at(e.span().map(|s| line_of(&text, s.start))),
+        message: format!("syntax error: {}", e.message()),
+    })?;
+    let notes = migrate(&mut table).map_err(|e| ConfigError {
+        origin: at(key_line(&text, "version")),
+        message: match e {
+            MigrateError::TooNew(v) => {
+                format!("version = {v} was written by a newer drapto (this one reads up to {})", super::CURRENT_VERSION)
+            }
+            MigrateError::BadVersion(v) => format!("version = {v} is not a positive whole number"),
+        },
+    })?;
+    Ok((table, text, notes))
+}
+
+/// The settings the `DRAPTO_*` variables among `env` give; `Err` for a
+/// variable drapto no longer reads (its message says what replaced it).
+fn env_layer(env: impl IntoIterator<Item = (String, String)>) -> Result<Dict, ConfigError> {
+    let mut dict = Dict::new();
+    for (name, raw) in env {
+        if let Some((_, why)) = REMOVED_ENV_VARS.iter().find(|(v, _)| *v == name) {
+            return Err(ConfigError { origin: Origin::Env(name.clone()), message: why.to_string() });
+        }
+        if let Some((_, key)) = ENV_VARS.iter().find(|(v, _)| *v == name) {
+            let value: Value = raw.parse().unwrap_or_else(|never| match never {});
+            insert_dotted(&mut dict, key, value);
+        }
+    }
+    Ok(dict)
 }
 
 fn internal(e: figment::Error) -> ConfigError {
