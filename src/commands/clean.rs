@@ -14,50 +14,55 @@ use std::path::Path;
 /// or with `all` every job folder that is not in use; returns the exit code.
 pub fn run(all: bool, session: &Session) -> Result<i32> {
     let temp = session.loaded.settings.temp_dir();
-    let jobs = temp.join("jobs");
     let mut freed = 0u64;
     let mut removed = 0usize;
     let mut kept = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(&jobs) {
-        for entry in entries.flatten() {
-            let dir = entry.path();
-            if !dir.is_dir() {
-                continue;
-            }
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if lock::is_held(&dir.join("lock")) {
-                kept.push(format!("{name}: in use by a running drapto"));
-                continue;
-            }
-            let info = std::fs::read(dir.join("job.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<crate::job::JobInfo>(&b).ok());
-            let abandoned = info.as_ref().is_none_or(|i| !i.is_current());
-            if !all && !abandoned {
-                let input = info.map(|i| i.input.display().to_string()).unwrap_or_default();
-                kept.push(format!("{name}: resumable work for {input} (use --all to remove it too)"));
-                continue;
-            }
-            let size = dir_size(&dir);
-            std::fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
-            freed += size;
-            removed += 1;
-            println!("removed {} ({})", dir.display(), format_bytes(size));
+    let dirs = std::fs::read_dir(temp.join("jobs")).into_iter().flatten().flatten().map(|e| e.path());
+    for dir in dirs.filter(|d| d.is_dir()) {
+        if let Some(why) = kept_because(&dir, all) {
+            let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            kept.push(format!("{name}: {why}"));
+            continue;
         }
+        let size = dir_size(&dir);
+        std::fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
+        freed += size;
+        removed += 1;
+        println!("removed {} ({})", dir.display(), format_bytes(size));
     }
     // Lock files nobody holds.
-    if let Ok(entries) = std::fs::read_dir(temp.join("locks")) {
-        for e in entries.flatten() {
-            if !lock::is_held(&e.path()) {
-                let _ = std::fs::remove_file(e.path());
-            }
+    for e in std::fs::read_dir(temp.join("locks")).into_iter().flatten().flatten() {
+        if !lock::is_held(&e.path()) {
+            let _ = std::fs::remove_file(e.path());
         }
     }
     for k in &kept {
         println!("kept {k}");
     }
     println!("{removed} work folder(s) removed, {} freed", format_bytes(freed));
-    let settings = &session.loaded.settings;
+    prune_history(&session.loaded.settings, &temp);
+    Ok(0)
+}
+
+/// Why the job folder `dir` stays: a running drapto holds it, or (without
+/// `all`) it is resumable work for an input that is still as it was.
+fn kept_because(dir: &Path, all: bool) -> Option<String> {
+    if lock::is_held(&dir.join("lock")) {
+        return Some("in use by a running drapto".into());
+    }
+    let info =
+        std::fs::read(dir.join("job.json")).ok().and_then(|b| serde_json::from_slice::<crate::job::JobInfo>(&b).ok());
+    let abandoned = info.as_ref().is_none_or(|i| !i.is_current());
+    if all || abandoned {
+        return None;
+    }
+    let input = info.map(|i| i.input.display().to_string()).unwrap_or_default();
+    Some(format!("resumable work for {input} (use --all to remove it too)"))
+}
+
+/// Prunes the run logs, failed files' reports and tracking entries to
+/// their bounds, and says what is kept.
+fn prune_history(settings: &crate::config::Settings, temp: &Path) {
     let r = Retention::of(settings);
     let p = retention::prune(&settings.log_dir(), &temp.join("encode_data"), r, std::time::SystemTime::now());
     let bound = |n: u32, what: &str| if n == 0 { format!("no {what} limit") } else { format!("{n} {what}") };
@@ -74,7 +79,6 @@ pub fn run(all: bool, session: &Session) -> Result<i32> {
         bound(r.keep_runs, "runs"),
         bound(r.tracking_entries, "tracking entries"),
     );
-    Ok(0)
 }
 
 fn dir_size(p: &Path) -> u64 {

@@ -38,32 +38,41 @@ pub struct Pieces<'a> {
 
 /// mkvmerge's arguments (after `--gui-mode`) that write `output`.
 pub fn merge_args(plan: &MuxPlan, pieces: &Pieces, output: &Path) -> Vec<OsString> {
-    let mut a: Vec<OsString> = Vec::new();
-    let push = |v: &mut Vec<OsString>, s: &str| v.push(s.into());
-    push(&mut a, "-o");
-    a.push(crate::tools::path_arg(output));
-    push(&mut a, "--global-tags");
-    a.push(pieces.record.into());
-    let container = &plan.source.id.container.properties;
-    if rules::is_linked(container) {
-        for (key, option) in [
-            ("segment_uid", "--segment-uid"),
-            ("previous_segment_uid", "--link-to-previous"),
-            ("next_segment_uid", "--link-to-next"),
-        ] {
-            if let Some(uid) = container.get(key).and_then(|v| v.as_str()) {
-                push(&mut a, option);
-                push(&mut a, &format!("0x{uid}"));
-            }
-        }
-    }
+    let mut a: Vec<OsString> = vec!["-o".into(), crate::tools::path_arg(output)];
+    a.extend(["--global-tags".into(), pieces.record.into()]);
+    a.extend(linked_segment_args(&plan.source.id.container.properties));
     if let Some(c) = pieces.chapters {
-        push(&mut a, "--chapters");
-        a.push(c.into());
+        a.extend(["--chapters".into(), c.into()]);
     }
-    // The source: everything but its video and audio, and the subtitles
-    // drapto remakes.
-    a.extend(["--no-video", "--no-audio", "--no-chapters"].map(OsString::from));
+    a.extend(source_args(plan, pieces.source));
+    for made in &pieces.made {
+        a.extend(made_track_args(plan, made, pieces.start_ms));
+    }
+    a.extend(["--track-order".into(), track_order(plan).into()]);
+    a
+}
+
+/// The options that keep a linked segment's UIDs and links (none for a
+/// file that is not one).
+fn linked_segment_args(container: &std::collections::BTreeMap<String, serde_json::Value>) -> Vec<OsString> {
+    if !rules::is_linked(container) {
+        return Vec::new();
+    }
+    [
+        ("segment_uid", "--segment-uid"),
+        ("previous_segment_uid", "--link-to-previous"),
+        ("next_segment_uid", "--link-to-next"),
+    ]
+    .into_iter()
+    .filter_map(|(key, option)| Some((option, container.get(key)?.as_str()?)))
+    .flat_map(|(option, uid)| [OsString::from(option), OsString::from(format!("0x{uid}"))])
+    .collect()
+}
+
+/// The source `source` as an input: everything but its video and audio,
+/// and the subtitles drapto remakes.
+fn source_args(plan: &MuxPlan, source: &Path) -> Vec<OsString> {
+    let mut a: Vec<OsString> = ["--no-video", "--no-audio", "--no-chapters"].map(OsString::from).into();
     let copied_subs: Vec<String> = plan
         .tracks
         .iter()
@@ -72,17 +81,19 @@ pub fn merge_args(plan: &MuxPlan, pieces: &Pieces, output: &Path) -> Vec<OsStrin
         .collect();
     if plan.source.id.of_kind(TrackKind::Subtitles).count() != copied_subs.len() {
         if copied_subs.is_empty() {
-            push(&mut a, "--no-subtitles");
+            a.push("--no-subtitles".into());
         } else {
-            push(&mut a, "--subtitle-tracks");
-            push(&mut a, &copied_subs.join(","));
+            a.extend(["--subtitle-tracks".into(), copied_subs.join(",").into()]);
         }
     }
-    a.push(crate::tools::path_arg(pieces.source));
-    for made in &pieces.made {
-        a.extend(made_track_args(plan, made, pieces.start_ms));
-    }
-    let mut next_file = 1;
+    a.push(crate::tools::path_arg(source));
+    a
+}
+
+/// mkvmerge's `--track-order`: the plan's order, copied tracks from the
+/// source (file 0), each made track from its own file (1, 2, … in order).
+fn track_order(plan: &MuxPlan) -> String {
+    let mut next_file = 0;
     let order: Vec<String> = plan
         .tracks
         .iter()
@@ -91,13 +102,11 @@ pub fn merge_args(plan: &MuxPlan, pieces: &Pieces, output: &Path) -> Vec<OsStrin
                 format!("0:{}", t.source_id)
             } else {
                 next_file += 1;
-                format!("{}:0", next_file - 1)
+                format!("{next_file}:0")
             }
         })
         .collect();
-    push(&mut a, "--track-order");
-    push(&mut a, &order.join(","));
-    a
+    order.join(",")
 }
 
 /// The options and file of one track drapto made: nothing but the track

@@ -229,25 +229,13 @@ fn tags(plan: &MuxPlan, output: &Structure) -> Vec<String> {
             && !(encoded && rules::is_encoding_tag(name))
             && src_pos.is_none_or(|p| planned(p).is_some())
     };
-    let target = |e: &TagEntry, src_pos: Option<usize>| {
-        let on = match src_pos {
-            Some(p) => format!("track {}", p + 1),
-            None if e.target.others.is_empty() => "global".into(),
-            None => e.target.others.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
-        };
-        format!(
-            "{on} (level {}{})",
-            e.target.type_value,
-            e.target.target_type.as_deref().map(|t| format!(" {t}")).unwrap_or_default()
-        )
-    };
     // Each side's tags keyed by what they say, without what mkvmerge adds.
     let src: Vec<(String, Element)> = plan
         .source
         .tag_entries()
         .into_iter()
         .filter(|e| compared(e, e.target.track))
-        .map(|e| (format!("{} {}", target(&e, e.target.track), render_simple(&strip_added(&e.simple))), e.simple))
+        .map(|e| (format!("{} {}", tag_target(&e, e.target.track), render_simple(&strip_added(&e.simple))), e.simple))
         .collect();
     let mut d = Vec::new();
     let mut out: Vec<(String, Element)> = Vec::new();
@@ -261,9 +249,32 @@ fn tags(plan: &MuxPlan, output: &Structure) -> Vec<String> {
             None => None,
         };
         if compared(&e, src_pos) {
-            out.push((format!("{} {}", target(&e, src_pos), render_simple(&strip_added(&e.simple))), e.simple));
+            out.push((format!("{} {}", tag_target(&e, src_pos), render_simple(&strip_added(&e.simple))), e.simple));
         }
     }
+    d.extend(tag_differences(src, out));
+    d
+}
+
+/// Where tag `e` applies, in words: the track at `src_pos` of the source,
+/// global, or its other targets; and its level.
+fn tag_target(e: &TagEntry, src_pos: Option<usize>) -> String {
+    let on = match src_pos {
+        Some(p) => format!("track {}", p + 1),
+        None if e.target.others.is_empty() => "global".into(),
+        None => e.target.others.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+    };
+    format!(
+        "{on} (level {}{})",
+        e.target.type_value,
+        e.target.target_type.as_deref().map(|t| format!(" {t}")).unwrap_or_default()
+    )
+}
+
+/// The differences between the source's tags and the output's, each keyed
+/// by what it says: lost, added, or changed inside.
+fn tag_differences(src: Vec<(String, Element)>, mut out: Vec<(String, Element)>) -> Vec<String> {
+    let mut d = Vec::new();
     for (key, simple) in src {
         match out.iter().position(|(k, _)| *k == key) {
             Some(i) => {
