@@ -2,8 +2,9 @@
 //! the binary routes to `logs/encode_<timestamp>.log` in the design's format
 //! (`[2024-01-18T14:15:00Z] INFO: message`).
 
-use crate::events::{Event, EventSink};
+use crate::events::{Check, Event, EventSink};
 use crate::report::{format_bytes, format_duration};
+use std::path::Path;
 
 /// Writes events to the log.
 pub struct LogEvents;
@@ -50,44 +51,8 @@ impl EventSink for LogEvents {
                     segment + 1
                 )
             }
-            Event::SegmentComplete {
-                input,
-                segment,
-                total,
-                crf,
-                tier,
-                predicted_vmaf,
-                prediction,
-                measured_vmaf,
-                bytes,
-                seconds,
-                probes,
-                host,
-                ..
-            } => {
-                tracing::info!(
-                    "{}: segment {}/{total} done: CRF {crf} (tier {tier}, {probes} probes), VMAF predicted {predicted_vmaf:.2}{} measured {}, {} in {}{}",
-                    input.display(),
-                    segment + 1,
-                    prediction.suffix(),
-                    measured_vmaf.map_or("n/a".into(), |m| format!("{m:.2}")),
-                    format_bytes(*bytes),
-                    format_duration(*seconds),
-                    host.as_ref().map(|h| format!(" on {h}")).unwrap_or_default()
-                )
-            }
-            Event::ValidationComplete { input, passed, checks } => {
-                for c in checks {
-                    tracing::info!(
-                        "{}: check {}: {} ({})",
-                        input.display(),
-                        c.name,
-                        if c.passed { "ok" } else { "FAILED" },
-                        c.detail
-                    );
-                }
-                tracing::info!("{}: validation {}", input.display(), if *passed { "passed" } else { "failed" });
-            }
+            Event::SegmentComplete { .. } => log_segment(event),
+            Event::ValidationComplete { input, passed, checks } => log_validation(input, *passed, checks),
             Event::FileComplete { summary: s } => tracing::info!(
                 "Encode complete: {} -> {}: {} -> {} ({:.2}% reduction) in {}",
                 s.input.display(),
@@ -119,4 +84,50 @@ impl EventSink for LogEvents {
             ),
         }
     }
+}
+
+/// A finished segment, on one line.
+fn log_segment(event: &Event) {
+    let Event::SegmentComplete {
+        input,
+        segment,
+        total,
+        crf,
+        tier,
+        predicted_vmaf,
+        prediction,
+        measured_vmaf,
+        bytes,
+        seconds,
+        probes,
+        host,
+        ..
+    } = event
+    else {
+        return;
+    };
+    tracing::info!(
+        "{}: segment {}/{total} done: CRF {crf} (tier {tier}, {probes} probes), VMAF predicted {predicted_vmaf:.2}{} measured {}, {} in {}{}",
+        input.display(),
+        segment + 1,
+        prediction.suffix(),
+        measured_vmaf.map_or("n/a".into(), |m| format!("{m:.2}")),
+        format_bytes(*bytes),
+        format_duration(*seconds),
+        host.as_ref().map(|h| format!(" on {h}")).unwrap_or_default()
+    );
+}
+
+/// Each check of the output's validation, then its verdict.
+fn log_validation(input: &Path, passed: bool, checks: &[Check]) {
+    for c in checks {
+        tracing::info!(
+            "{}: check {}: {} ({})",
+            input.display(),
+            c.name,
+            if c.passed { "ok" } else { "FAILED" },
+            c.detail
+        );
+    }
+    tracing::info!("{}: validation {}", input.display(), if passed { "passed" } else { "failed" });
 }
