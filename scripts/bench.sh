@@ -23,6 +23,11 @@
 #                               to the chunked run's mean VMAF between two CRFs run now; MB,
 #                               mean and worst 2 s VMAF (every frame), wall and CPU seconds;
 #                               chunked at CHUNKED_PRESETS too (default none)
+#   scripts/bench.sh xpsnr      whether XPSNR could score the survey: per segment of a quality
+#                               run's chunked encode (run `quality` first, same CLIP), the CRF
+#                               for TARGET by every-frame VMAF against the CRF read from XPSNR
+#                               through a line fitted on the other segments (all of XPSNR, or
+#                               one VMAF point and XPSNR's changes), over the ladder's encodes
 #   scripts/bench.sh sampling   how far a VMAF measured on one frame in N is from every frame:
 #                               the real clip (REAL_SECONDS, default 34) as it is, on twos and
 #                               on threes, encoded once (PRESET, CRF default 32), every frame
@@ -289,6 +294,11 @@ frontier() {
     "$dir/frontier/$(basename "$src" .mkv)" "${TARGET:-93}" "$preset" "${PRESETS:-4 6 8 10 12}" "${CHUNKED_PRESETS:-}"
 }
 
+xpsnr() {
+  local src; src=$(REAL_SECONDS=${REAL_SECONDS:-34} real_clip)
+  python3 scripts/bench_xpsnr.py "$ffmpeg" "$src" "$dir/quality/$(basename "$src" .mkv)" "${TARGET:-93}"
+}
+
 sampling() {
   local src; src=$(REAL_SECONDS=${REAL_SECONDS:-34} real_1080p)
   python3 scripts/bench_sampling.py "$ffmpeg" "$drapto" "$src" "$dir/sampling" "$preset" "${CRF:-32}"
@@ -350,6 +360,7 @@ case ${1:-} in
   distributed) distributed ;;
   quality) quality ;;
   sampling) sampling ;;
+  xpsnr) xpsnr ;;
   frontier) frontier ;;
   *) sed -n 2,44p "$0"; exit 2 ;;
 esac
