@@ -289,32 +289,9 @@ impl Analyzer<'_> {
         mut audio: Vec<AudioPlan>,
         warnings: &mut Vec<String>,
     ) -> Result<(InterlaceVerdict, CropDecision, Vec<AudioPlan>)> {
-        let (input, probes, cancel, settings) = (self.input, self.probes, self.cancel, self.settings);
-        let mode = settings.processing.interlace;
-        let detect_interlace = || match probes.ffmpeg {
-            Some(ffmpeg) => interlace::detect((ffmpeg, probes.ffprobe), input, src.duration, v, mode, cancel),
-            None => interlace::decide(
-                Default::default(),
-                Default::default(),
-                Default::default(),
-                v.field_order.as_deref(),
-                v.frame_rate(),
-                mode,
-            ),
-        };
-        let detect_crop = || {
-            if settings.processing.disable_crop {
-                CropDecision::disabled("crop detection disabled (disable_crop)")
-            } else if let Some(why) = full_frame {
-                CropDecision::disabled(why)
-            } else if let Some(ffmpeg) = probes.ffmpeg {
-                crop::detect(ffmpeg, src, cancel)
-            } else {
-                CropDecision::disabled("crop detection needs ffmpeg")
-            }
-        };
+        let (input, probes, cancel) = (self.input, self.probes, self.cancel);
         let (interlace, crop, empty) = std::thread::scope(|s| {
-            let i = s.spawn(detect_interlace);
+            let i = s.spawn(|| self.interlace(v, src.duration));
             let tracks = &audio;
             let e = s.spawn(move || {
                 tracks
@@ -322,7 +299,7 @@ impl Analyzer<'_> {
                     .map(|a| ffprobe::audio_has_packets(probes.ffprobe, input, a.index, cancel) == Some(false))
                     .collect::<Vec<bool>>()
             });
-            let c = detect_crop();
+            let c = self.crop(src, full_frame);
             (i.join().expect("interlace detection"), c, e.join().expect("audio packets"))
         });
         cancel.check()?;
@@ -340,6 +317,39 @@ impl Analyzer<'_> {
             }
         }
         Ok((interlace, crop, audio))
+    }
+
+    /// Interlacing of video stream `v` (of a file `duration` seconds long);
+    /// without ffmpeg, the stream's own field order decides.
+    fn interlace(&self, v: &ffprobe::Stream, duration: f64) -> InterlaceVerdict {
+        let mode = self.settings.processing.interlace;
+        match self.probes.ffmpeg {
+            Some(ffmpeg) => {
+                interlace::detect((ffmpeg, self.probes.ffprobe), self.input, duration, v, mode, self.cancel)
+            }
+            None => interlace::decide(
+                Default::default(),
+                Default::default(),
+                Default::default(),
+                v.field_order.as_deref(),
+                v.frame_rate(),
+                mode,
+            ),
+        }
+    }
+
+    /// Black bars of `src`, unless cropping is off or `full_frame` says why
+    /// the picture is kept whole.
+    fn crop(&self, src: &crop::Source, full_frame: Option<&'static str>) -> CropDecision {
+        if self.settings.processing.disable_crop {
+            CropDecision::disabled("crop detection disabled (disable_crop)")
+        } else if let Some(why) = full_frame {
+            CropDecision::disabled(why)
+        } else if let Some(ffmpeg) = self.probes.ffmpeg {
+            crop::detect(ffmpeg, src, self.cancel)
+        } else {
+            CropDecision::disabled("crop detection needs ffmpeg")
+        }
     }
 
     /// What the mux will carry; a loss fails the file here, before any
