@@ -40,7 +40,7 @@ pub fn run(all: bool, session: &Session) -> Result<i32> {
         println!("kept {k}");
     }
     println!("{removed} work folder(s) removed, {} freed", format_bytes(freed));
-    prune_history(&session.loaded.settings, &temp);
+    report_history(&session.loaded.settings);
     Ok(0)
 }
 
@@ -62,9 +62,9 @@ fn kept_because(dir: &Path, all: bool) -> Option<String> {
 
 /// Prunes the run logs, failed files' reports and tracking entries to
 /// their bounds, and says what is kept.
-fn prune_history(settings: &crate::config::Settings, temp: &Path) {
+fn report_history(settings: &crate::config::Settings) {
     let r = Retention::of(settings);
-    let p = retention::prune(&settings.log_dir(), &temp.join("encode_data"), r, std::time::SystemTime::now());
+    let p = retention::prune_configured(settings);
     let bound = |n: u32, what: &str| if n == 0 { format!("no {what} limit") } else { format!("{n} {what}") };
     println!(
         "history in {}: {} log(s) and report(s) kept ({}), {} removed ({} freed); {} old tracking entries dropped \

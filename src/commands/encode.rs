@@ -69,12 +69,7 @@ pub(super) fn folders(
 
 /// A bounded history: old run logs and tracking entries go.
 pub(super) fn prune_history(settings: &crate::config::Settings) {
-    let pruned = crate::report::retention::prune(
-        &settings.log_dir(),
-        &settings.temp_dir().join("encode_data"),
-        crate::report::retention::Retention::of(settings),
-        std::time::SystemTime::now(),
-    );
+    let pruned = crate::report::retention::prune_configured(settings);
     if pruned.removed_files + pruned.dropped_entries > 0 {
         tracing::info!(
             "history: removed {} old log(s), {} freed; dropped {} old tracking entries",

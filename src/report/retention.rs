@@ -56,6 +56,13 @@ fn history(log_dir: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
     files
 }
 
+/// Prunes the history where `settings` keep it (their log folder and the
+/// tracking files in their temp folder) to their bounds, now.
+pub fn prune_configured(settings: &crate::config::Settings) -> Pruned {
+    let tracking = settings.temp_dir().join("encode_data");
+    prune(&settings.log_dir(), &tracking, Retention::of(settings), SystemTime::now())
+}
+
 /// Prunes the history in `log_dir` and the tracking files in
 /// `tracking_dir` as `r` says, at `now`. The newest run log (this run's) is
 /// never removed.
