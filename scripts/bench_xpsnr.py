@@ -98,22 +98,6 @@ if len(rungs) < 2 or len(segs) < 3:
 # Per segment: [(crf, vmaf, xpsnr)] over the ladder.
 table = [[(c, harmonic(v[s["start"]:s["start"] + s["frames"]]), mse_mean(x[s["start"]:s["start"] + s["frames"]]))
           for c, v, x in rungs] for s in segs]
-print(f"\nXPSNR for the survey: {os.path.basename(src)}, ladder CRF {', '.join(str(c) for c, _, _ in rungs)}, "
-      f"target {target}; per segment, the line XPSNR -> VMAF fitted on the other segments")
-print(f"{'seg':>4} {'frames':>6} {'CRF by VMAF':>11} {'CRF by XPSNR':>12} {'diff':>6} {'VMAF there':>10}")
-diffs, misses = [], []
-for i, (s, rows) in enumerate(zip(segs, table)):
-    a, b = fit([(x, v) for j, other in enumerate(table) if j != i for _, v, x in other])
-    by_vmaf = crf_for([(c, v) for c, v, _ in rows], target)
-    by_xpsnr = crf_for([(c, a + b * x) for c, _, x in rows], target)
-    there = score_at([(c, v) for c, v, _ in rows], by_xpsnr)
-    diffs.append(by_xpsnr - by_vmaf)
-    misses.append(there - target)
-    print(f"{i + 1:>4} {s['frames']:>6} {by_vmaf:>11.2f} {by_xpsnr:>12.2f} {by_xpsnr - by_vmaf:>+6.2f} {there:>10.2f}")
-print(f"mean |CRF difference| {sum(map(abs, diffs)) / len(diffs):.2f}, worst {max(diffs, key=abs):+.2f}; "
-      f"mean |VMAF miss| {sum(map(abs, misses)) / len(misses):.2f}, worst {max(misses, key=abs):+.2f}")
-
-
 def report(title, pick):
     """Prints per segment the CRF by VMAF and by `pick(i, rows)` (a curve of
     (crf, predicted VMAF) for segment i), and the summary."""
@@ -131,6 +115,13 @@ def report(title, pick):
           f"mean |VMAF miss| {sum(map(abs, misses)) / len(misses):.2f}, worst {max(misses, key=abs):+.2f}")
 
 
+def whole_line(i, rows):
+    """Segment i's curve from its XPSNR alone, through the line fitted on
+    the other segments."""
+    a, b = fit([(x, v) for j, other in enumerate(table) if j != i for _, v, x in other])
+    return [(c, a + b * x) for c, _, x in rows]
+
+
 mid = len(rungs) // 2
 
 
@@ -141,5 +132,7 @@ def changes(i, rows):
     return [(c, rows[mid][1] + k * (x - rows[mid][2])) for c, _, x in rows]
 
 
+report(f"\nXPSNR for the survey: {os.path.basename(src)}, ladder CRF {', '.join(str(c) for c, _, _ in rungs)}, "
+       f"target {target}; per segment, the line XPSNR -> VMAF fitted on the other segments", whole_line)
 report(f"\none VMAF point per segment (CRF {rungs[mid][0]}), the change from XPSNR (the film's k, other segments):",
        changes)
