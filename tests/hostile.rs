@@ -353,6 +353,20 @@ fn an_ffmpeg_without_svt_av1_is_refused_with_the_fix() {
 }
 
 #[test]
+fn doctor_gives_each_tools_version_from_the_tool_itself() {
+    let t = tempfile::tempdir().unwrap();
+    let o = run(drapto(t.path()).args(["--json", "doctor"]));
+    let j: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    let version = |tool: &str| j[tool]["Ok"]["version"].as_str().unwrap_or_default().to_string();
+    // mkvextract knows `--version`, not ffmpeg's `-version` (which it
+    // answered with "Error: Unknown mode"); mediainfo's first line has none.
+    assert!(version("mkvextract").starts_with("mkvextract v"), "{j}");
+    assert!(version("mkvmerge").starts_with("mkvmerge v"), "{j}");
+    assert!(version("mediainfo").contains("MediaInfoLib - v"), "{j}");
+    assert!(version("ffprobe").starts_with("ffprobe version"), "{j}");
+}
+
+#[test]
 fn an_unreadable_input_is_named_and_left_alone() {
     let t = tempfile::tempdir().unwrap();
     // As root every file is readable: drop to "nobody" for this run.
