@@ -46,13 +46,23 @@ impl SizeGuard {
         (projected + self.other_bytes) as f64 > limit as f64 * spare
     }
 
-    /// The failure of `input`'s encode, its output projected (or found) at
-    /// `bytes` video bytes with `fraction` of the film encoded.
+    /// The failure of `input`'s encode, its video projected at `bytes`
+    /// with `fraction` of the film encoded: the output those bytes and the
+    /// rest make, as [`SizeGuard::over`] judged it (at the end of the video
+    /// too, before the audio is made).
     pub fn error(&self, input: &Path, bytes: u64, fraction: f64) -> Error {
-        let total = bytes + if fraction < 1.0 { self.other_bytes } else { 0 };
+        self.too_large(input, bytes + self.other_bytes, fraction)
+    }
+
+    /// The failure of `input`'s finished output of `bytes`.
+    pub fn finished_error(&self, input: &Path, bytes: u64) -> Error {
+        self.too_large(input, bytes, 1.0)
+    }
+
+    fn too_large(&self, input: &Path, output_bytes: u64, fraction: f64) -> Error {
         Error::OutputTooLarge {
             path: input.to_path_buf(),
-            output_bytes: total,
+            output_bytes,
             source_bytes: self.source_bytes,
             limit: self.ratio,
             at_percent: (fraction * 100.0).min(100.0),
@@ -75,5 +85,12 @@ mod tests {
         assert!(!SizeGuard::off().over(u64::MAX / 2, 1.0));
         let e = g.error(Path::new("/r/film.mkv"), 1200, 0.3).to_string();
         assert!(e.contains("1.30") && e.contains("max_output_ratio 1") && e.contains("30%"), "{e}");
+        // At the end of the video the audio still counts (it is what made
+        // the output too large), as it did in the judgement.
+        assert!(g.over(1000, 1.0));
+        let e = g.error(Path::new("/r/film.mkv"), 1000, 1.0).to_string();
+        assert!(e.contains("1.10"), "{e}");
+        let e = g.finished_error(Path::new("/r/film.mkv"), 1020).to_string();
+        assert!(e.contains("1.02"), "{e}");
     }
 }

@@ -273,7 +273,7 @@ impl Pipeline<'_> {
 fn within(guard: &SizeGuard, input: &Path, partial: &Path) -> Result<()> {
     let size = std::fs::metadata(partial).map_err(Error::io("read", partial))?.len();
     match guard.limit() {
-        Some(limit) if size > limit => Err(guard.error(input, size, 1.0)),
+        Some(limit) if size > limit => Err(guard.finished_error(input, size)),
         _ => Ok(()),
     }
 }
