@@ -420,3 +420,109 @@ fn a_rip_that_would_lose_a_track_fails_before_any_encode_unless_told_to_go_on() 
     let kinds: Vec<&str> = oj["tracks"].as_array().unwrap().iter().map(|t| t["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["video", "audio", "audio"]);
 }
+
+/// A rip whose chapters and tags hold what the curated one does not: an
+/// ordered edition whose chapters name another file's segment, a DVD
+/// chapter command and a track (binary values, written `format="hex"`), a
+/// binary tag, a tag naming an audio track and a subtitle track at once,
+/// and a subtitle track compressed with zlib (mkvmerge's default for text
+/// is none).
+fn binary_rip() -> PathBuf {
+    let (av, _, _, srt, _) = media();
+    let base = mkvmerge_fixture(
+        "carry-binary-base.mkv",
+        &[av.as_os_str(), "--compression".as_ref(), "0:zlib".as_ref(), srt.as_os_str()],
+    );
+    let uid = |track: usize| mkvmerge_j(&base)["tracks"][track]["properties"]["uid"].to_string();
+    let chapters = text_file(
+        "carry-binary-chapters.xml",
+        &format!(
+            r#"<?xml version="1.0"?>
+<Chapters>
+  <EditionEntry>
+    <EditionUID>4001</EditionUID>
+    <EditionFlagOrdered>1</EditionFlagOrdered>
+    <ChapterAtom>
+      <ChapterUID>5001</ChapterUID>
+      <ChapterTimeStart>00:00:00.000000000</ChapterTimeStart>
+      <ChapterTimeEnd>00:00:02.000000000</ChapterTimeEnd>
+      <ChapterSegmentUID format="hex">b0b1b2b3b4b5b6b7b8b9babbbcbdbebf</ChapterSegmentUID>
+      <ChapterDisplay><ChapterString>Intro from another file</ChapterString><ChapterLanguage>eng</ChapterLanguage></ChapterDisplay>
+      <ChapterTrack><ChapterTrackNumber>{audio}</ChapterTrackNumber></ChapterTrack>
+    </ChapterAtom>
+    <ChapterAtom>
+      <ChapterUID>5002</ChapterUID>
+      <ChapterTimeStart>00:00:02.000000000</ChapterTimeStart>
+      <ChapterTimeEnd>00:00:03.000000000</ChapterTimeEnd>
+      <ChapterDisplay><ChapterString>Menu command</ChapterString><ChapterLanguage>eng</ChapterLanguage></ChapterDisplay>
+      <ChapterProcess>
+        <ChapterProcessCodecID>1</ChapterProcessCodecID>
+        <ChapterProcessPrivate format="hex">00</ChapterProcessPrivate>
+        <ChapterProcessCommand>
+          <ChapterProcessTime>1</ChapterProcessTime>
+          <ChapterProcessData format="hex">3002000000000000</ChapterProcessData>
+        </ChapterProcessCommand>
+      </ChapterProcess>
+    </ChapterAtom>
+  </EditionEntry>
+</Chapters>
+"#,
+            audio = uid(1)
+        ),
+    );
+    let tags = text_file(
+        "carry-binary-tags.xml",
+        &format!(
+            r#"<?xml version="1.0"?>
+<Tags>
+  <Tag><Targets><TargetTypeValue>50</TargetTypeValue></Targets>
+    <Simple><Name>THUMB</Name><Binary format="hex">0102030405</Binary></Simple>
+  </Tag>
+  <Tag><Targets><TargetTypeValue>50</TargetTypeValue><TrackUID>{audio}</TrackUID><TrackUID>{subtitles}</TrackUID></Targets>
+    <Simple><Name>LANGUAGE_NOTE</Name><String>Spoken and written in Spanish</String></Simple>
+  </Tag>
+</Tags>
+"#,
+            audio = uid(1),
+            subtitles = uid(3)
+        ),
+    );
+    let o = |s: &str| std::ffi::OsString::from(s);
+    let args: Vec<std::ffi::OsString> = vec![
+        o("--chapters"),
+        chapters.into_os_string(),
+        o("--global-tags"),
+        tags.into_os_string(),
+        o("--compression"),
+        o("3:zlib"),
+        base.into_os_string(),
+    ];
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    mkvmerge_fixture("carry-binary.mkv", &refs)
+}
+
+#[test]
+fn binary_chapters_track_references_shared_tags_and_compression_come_through() {
+    let src = binary_rip();
+    let sj = mkvmerge_j(&src);
+    assert_eq!(sj["tracks"][3]["properties"]["content_encoding_algorithms"], "0", "the fixture's subtitles are zlib");
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = t.path().join("out/carry-binary.mkv");
+    let oj = mkvmerge_j(&out);
+    // The chapters are the source's, their track reference now naming the
+    // re-encoded audio track's new UID (byte for byte otherwise: binary
+    // values too).
+    let uid = |j: &Value| j["tracks"][1]["properties"]["uid"].to_string();
+    assert_ne!(uid(&oj), uid(&sj));
+    assert_eq!(extract(&out, "chapters"), extract(&src, "chapters").replace(&uid(&sj), &uid(&oj)));
+    // The binary tag, and the tag naming two tracks on each of them.
+    let tags = tag_lines(&out, &oj);
+    assert!(extract(&out, "tags").contains("<Binary format=\"hex\">0102030405</Binary>"), "{tags:?}");
+    for track in ["track 2", "track 4"] {
+        let line = format!("{track} LANGUAGE_NOTE=Spoken and written in Spanish");
+        assert!(tags.iter().any(|l| l.starts_with(&line)), "{line}: {tags:?}");
+    }
+    assert_eq!(oj["tracks"][3]["properties"]["content_encoding_algorithms"], "0", "subtitles compressed as they were");
+}

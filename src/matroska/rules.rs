@@ -27,6 +27,20 @@ pub fn language(props: &std::collections::BTreeMap<String, serde_json::Value>) -
     props.get("language_ietf").or_else(|| props.get("language")).and_then(|v| v.as_str())
 }
 
+/// The mkvmerge `--compression` method that keeps a carried track's
+/// content compression as the source has it (`mkvmerge -J`'s
+/// `content_encoding_algorithms`: none, or `0`, zlib). Without it mkvmerge
+/// applies its own default for the codec (zlib for VobSub, none for text)
+/// whatever the source had. `None` for anything else (header removal),
+/// which is left to mkvmerge.
+pub fn compression(props: &std::collections::BTreeMap<String, serde_json::Value>) -> Option<&'static str> {
+    match props.get("content_encoding_algorithms").and_then(|v| v.as_str()) {
+        None => Some("none"),
+        Some("0") => Some("zlib"),
+        Some(_) => None,
+    }
+}
+
 /// Track properties that every mux writes anew (identifiers, mkvmerge's
 /// own bookkeeping) or that mirror tags, which are compared as tags.
 pub fn is_new_in_every_mux(property: &str) -> bool {
@@ -79,6 +93,14 @@ mod tests {
         }
         assert!(is_encoding_tag("ENCODER") && !is_encoding_tag("TITLE"));
         assert!(is_new_in_every_mux("tag_bps") && is_new_in_every_mux("uid") && !is_new_in_every_mux("language"));
+    }
+
+    #[test]
+    fn compression_is_kept_as_the_source_has_it() {
+        let props = |j: &str| serde_json::from_str(j).unwrap();
+        assert_eq!(compression(&props("{}")), Some("none"));
+        assert_eq!(compression(&props(r#"{"content_encoding_algorithms": "0"}"#)), Some("zlib"));
+        assert_eq!(compression(&props(r#"{"content_encoding_algorithms": "3"}"#)), None);
     }
 
     #[test]

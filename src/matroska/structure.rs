@@ -68,6 +68,15 @@ impl Structure {
         })
     }
 
+    /// Whether a chapter names a track (`ChapterTrackNumber`, which holds
+    /// the track's UID).
+    pub fn chapters_name_tracks(&self) -> bool {
+        fn names(e: &Element) -> bool {
+            e.name == "ChapterTrackNumber" || e.children.iter().any(names)
+        }
+        self.chapters.as_ref().is_some_and(names)
+    }
+
     /// Every chapter atom, nested ones included.
     pub fn chapter_count(&self) -> usize {
         fn atoms(e: &Element) -> usize {
@@ -82,7 +91,7 @@ impl Structure {
     }
 
     /// The position of the track with `uid`.
-    fn track_position(&self, uid: &str) -> Option<usize> {
+    pub fn track_position(&self, uid: &str) -> Option<usize> {
         let uid: u64 = uid.trim().parse().ok()?;
         self.id.tracks.iter().position(|t| t.uid() == Some(uid))
     }
@@ -144,6 +153,18 @@ impl Structure {
         }
         (!tags.is_empty()).then(|| Element::node("Tags", tags))
     }
+}
+
+/// `chapters` with the text of every `ChapterTrackNumber` (a track's UID)
+/// replaced by `map`'s of it: the output's UID of the track, to write; the
+/// track's position, to compare.
+pub fn map_chapter_tracks(chapters: &Element, map: &dyn Fn(&str) -> String) -> Element {
+    let mut e = chapters.clone();
+    if e.name == "ChapterTrackNumber" {
+        e.text = e.text.as_deref().map(|t| map(t.trim()));
+    }
+    e.children = chapters.children.iter().map(|c| map_chapter_tracks(c, map)).collect();
+    e
 }
 
 #[cfg(test)]

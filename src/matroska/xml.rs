@@ -4,10 +4,15 @@
 
 use std::fmt::Write;
 
-/// One element: its name, its text (leaf elements), its children in order.
+/// One element: its name, its attributes, its text (leaf elements), its
+/// children in order. The attributes matter: binary values (a chapter's
+/// `ChapterSegmentUID`, `ChapterProcessPrivate`, a tag's `Binary`) are
+/// written as `format="hex"`, and without it mkvmerge reads the digits as
+/// base64.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Element {
     pub name: String,
+    pub attributes: Vec<(String, String)>,
     pub text: Option<String>,
     pub children: Vec<Element>,
 }
@@ -15,12 +20,12 @@ pub struct Element {
 impl Element {
     /// A leaf element holding `text`.
     pub fn leaf(name: &str, text: &str) -> Element {
-        Element { name: name.into(), text: Some(text.into()), children: vec![] }
+        Element { name: name.into(), attributes: vec![], text: Some(text.into()), children: vec![] }
     }
 
     /// An element with `children`.
     pub fn node(name: &str, children: Vec<Element>) -> Element {
-        Element { name: name.into(), text: None, children }
+        Element { name: name.into(), attributes: vec![], text: None, children }
     }
 
     /// The first child named `name`.
@@ -47,15 +52,16 @@ impl Element {
 
     fn write(&self, out: &mut String, depth: usize) {
         let indent = "  ".repeat(depth);
+        let attributes: String = self.attributes.iter().map(|(k, v)| format!(" {k}=\"{}\"", escape(v))).collect();
         match (&self.text, self.children.is_empty()) {
             (Some(t), true) => {
-                let _ = writeln!(out, "{indent}<{0}>{1}</{0}>", self.name, escape(t));
+                let _ = writeln!(out, "{indent}<{0}{attributes}>{1}</{0}>", self.name, escape(t));
             }
             (None, true) => {
-                let _ = writeln!(out, "{indent}<{} />", self.name);
+                let _ = writeln!(out, "{indent}<{}{attributes} />", self.name);
             }
             _ => {
-                let _ = writeln!(out, "{indent}<{}>", self.name);
+                let _ = writeln!(out, "{indent}<{}{attributes}>", self.name);
                 for c in &self.children {
                     c.write(out, depth + 1);
                 }
@@ -75,7 +81,8 @@ pub fn parse(text: &str) -> Result<Element, String> {
 fn convert(node: roxmltree::Node) -> Element {
     let children: Vec<Element> = node.children().filter(|c| c.is_element()).map(convert).collect();
     let text = if children.is_empty() { Some(node.text().unwrap_or("").to_string()) } else { None };
-    Element { name: node.tag_name().name().to_string(), text, children }
+    let attributes = node.attributes().map(|a| (a.name().to_string(), a.value().to_string())).collect();
+    Element { name: node.tag_name().name().to_string(), attributes, text, children }
 }
 
 fn escape(s: &str) -> String {
@@ -106,6 +113,16 @@ mod tests {
         assert_eq!(tag.child("Targets").unwrap().text.as_deref(), Some(""));
         assert_eq!(tag.child("Simple").unwrap().child_text("String"), Some("Fish & Chips <3"));
         assert_eq!(parse(&e.to_document()).unwrap(), e);
+    }
+
+    #[test]
+    fn binary_values_keep_their_format() {
+        let doc = "<Chapters><EditionEntry><ChapterAtom><ChapterSegmentUID format=\"hex\">a0a1</ChapterSegmentUID>\
+                   </ChapterAtom></EditionEntry></Chapters>";
+        let e = parse(doc).unwrap();
+        let written = e.to_document();
+        assert!(written.contains("<ChapterSegmentUID format=\"hex\">a0a1</ChapterSegmentUID>"), "{written}");
+        assert_eq!(parse(&written).unwrap(), e);
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub struct Pieces<'a> {
     pub chapters: Option<&'a Path>,
     /// In the plan's order.
     pub made: Vec<Made>,
+    /// The tags of the tracks copied from the source (source track ID,
+    /// `--tags` file), given like the made tracks' (the source's own track
+    /// tags are not read).
+    pub copied_tags: Vec<(u32, PathBuf)>,
     /// How far (ms) the made tracks are moved to stay in step with the
     /// copied ones (the source's clock may start later than theirs).
     pub start_ms: i64,
@@ -44,7 +48,7 @@ pub fn merge_args(plan: &MuxPlan, pieces: &Pieces, output: &Path) -> Vec<OsStrin
     if let Some(c) = pieces.chapters {
         a.extend(["--chapters".into(), c.into()]);
     }
-    a.extend(source_args(plan, pieces.source));
+    a.extend(source_args(plan, pieces));
     for made in &pieces.made {
         a.extend(made_track_args(plan, made, pieces.start_ms));
     }
@@ -69,10 +73,22 @@ fn linked_segment_args(container: &std::collections::BTreeMap<String, serde_json
     .collect()
 }
 
-/// The source `source` as an input: everything but its video and audio,
-/// and the subtitles drapto remakes.
-fn source_args(plan: &MuxPlan, source: &Path) -> Vec<OsString> {
-    let mut a: Vec<OsString> = ["--no-video", "--no-audio", "--no-chapters"].map(OsString::from).into();
+/// The source as an input: everything but its video and audio, and the
+/// subtitles drapto remakes; the copied tracks with their compression and
+/// their tags as given (a source tag naming a copied track and one that is
+/// not copied would be dropped by mkvmerge).
+fn source_args(plan: &MuxPlan, pieces: &Pieces) -> Vec<OsString> {
+    let mut a: Vec<OsString> =
+        ["--no-video", "--no-audio", "--no-chapters", "--no-track-tags"].map(OsString::from).into();
+    for t in plan.tracks.iter().filter(|t| t.carry == Carry::Copied) {
+        a.extend(compression_args(plan, t.source_id, t.source_id));
+    }
+    for (id, tags) in &pieces.copied_tags {
+        a.push("--tags".into());
+        let mut t = OsString::from(format!("{id}:"));
+        t.push(tags);
+        a.push(t);
+    }
     let copied_subs: Vec<String> = plan
         .tracks
         .iter()
@@ -86,8 +102,18 @@ fn source_args(plan: &MuxPlan, source: &Path) -> Vec<OsString> {
             a.extend(["--subtitle-tracks".into(), copied_subs.join(",").into()]);
         }
     }
-    a.push(crate::tools::path_arg(source));
+    a.push(crate::tools::path_arg(pieces.source));
     a
+}
+
+/// The `--compression` option that keeps source track `source_id`'s
+/// content compression for track `tid` of the next file (none when the
+/// source's is left to mkvmerge, see [`rules::compression`]).
+fn compression_args(plan: &MuxPlan, source_id: u32, tid: u32) -> Vec<OsString> {
+    match rules::compression(&plan.source_track(source_id).properties) {
+        Some(method) => vec!["--compression".into(), format!("{tid}:{method}").into()],
+        None => vec![],
+    }
 }
 
 /// mkvmerge's `--track-order`: the plan's order, copied tracks from the
@@ -129,6 +155,9 @@ fn made_track_args(plan: &MuxPlan, made: &Made, start_ms: i64) -> Vec<OsString> 
         a.extend(["--sync".into(), format!("0:{start_ms}")]);
     }
     let mut out: Vec<OsString> = a.into_iter().map(OsString::from).collect();
+    if source.kind == TrackKind::Subtitles {
+        out.extend(compression_args(plan, made.source_id, 0));
+    }
     if let Some(tags) = &made.tags {
         out.push("--tags".into());
         let mut t = OsString::from("0:");
@@ -163,6 +192,7 @@ mod tests {
             record: Path::new("/w/record.xml"),
             chapters: Some(Path::new("/w/chapters.xml")),
             made,
+            copied_tags: vec![(2, "/w/tags-2.xml".into())],
             start_ms: 0,
         };
         let a = text(&merge_args(&plan, &pieces, Path::new("/o/.film.mkv.drapto-partial")));
@@ -170,7 +200,13 @@ mod tests {
             a.starts_with("-o /o/.film.mkv.drapto-partial --global-tags /w/record.xml --chapters /w/chapters.xml"),
             "{a}"
         );
-        assert!(a.contains("--no-video --no-audio --no-chapters /r/film.mkv"), "{a}");
+        // The copied subtitles keep their compression (none) and their tags.
+        assert!(
+            a.contains(
+                "--no-video --no-audio --no-chapters --no-track-tags --compression 2:none --tags 2:/w/tags-2.xml /r/film.mkv"
+            ),
+            "{a}"
+        );
         assert!(!a.contains("--subtitle-tracks"), "every subtitle is copied: {a}");
         assert!(a.contains("--language 0:eng --tags 0:/w/tags-0.xml /w/video.mkv"), "{a}");
         assert!(a.contains("--language 0:es-419 /w/audio-0.mka"), "{a}");
@@ -191,11 +227,12 @@ mod tests {
             record: Path::new("/w/r.xml"),
             chapters: None,
             made,
+            copied_tags: vec![],
             start_ms: 1500,
         };
         let a = text(&merge_args(&plan, &pieces, Path::new("/o/x")));
         assert!(a.contains("--no-subtitles /r/film.mkv"), "{a}");
-        assert!(a.contains("--sync 0:1500 /w/sub-2.mks"), "{a}");
+        assert!(a.contains("--sync 0:1500 --compression 0:none /w/sub-2.mks"), "{a}");
         assert!(a.ends_with("--track-order 1:0,2:0,3:0"), "{a}");
     }
 }

@@ -6,7 +6,7 @@
 use crate::analysis::mux_plan::{Carry, MuxPlan};
 use crate::events::Check;
 use crate::matroska::rules;
-use crate::matroska::structure::{Structure, TagEntry};
+use crate::matroska::structure::{Structure, TagEntry, map_chapter_tracks};
 use crate::matroska::xml::Element;
 use crate::tools::mkvtoolnix::Track;
 use serde_json::Value;
@@ -19,7 +19,7 @@ pub fn checks(plan: &MuxPlan, output: &Structure) -> Vec<Check> {
         ("attachments", attachments(plan, output), format!("{} identical", plan.attachments.len())),
         (
             "chapters",
-            chapters(&plan.source, output),
+            chapters(plan, output),
             format!("{} edition(s), {} chapter(s) identical", plan.chapter_editions, plan.chapters),
         ),
         (
@@ -168,14 +168,27 @@ fn multiset_diff(src: &[String], out: &[String], what: &str) -> Vec<String> {
     d
 }
 
-fn chapters(source: &Structure, output: &Structure) -> Vec<String> {
+/// The chapters compared, their track references (track UIDs, new for a
+/// re-encoded track) as the tracks' positions in the source.
+fn chapters(plan: &MuxPlan, output: &Structure) -> Vec<String> {
+    let source = &plan.source;
     match (&source.chapters, &output.chapters) {
         (None, None) => vec![],
         (Some(_), None) => vec!["the chapters were lost".into()],
         (None, Some(_)) => vec!["chapters appeared that the source does not have".into()],
         (Some(s), Some(o)) => {
+            let track = |pos: Option<usize>, uid: &str| match pos {
+                Some(p) => format!("track {}", p + 1),
+                None => format!("UID {uid}, no track"),
+            };
+            let s = map_chapter_tracks(s, &|uid| track(source.track_position(uid), uid));
+            let in_source = |pos: usize| {
+                let planned = plan.tracks.get(pos)?;
+                source.id.tracks.iter().position(|t| t.id == planned.source_id)
+            };
+            let o = map_chapter_tracks(o, &|uid| track(output.track_position(uid).and_then(in_source), uid));
             let mut d = Vec::new();
-            diff_elements(s, o, &s.name, &mut d);
+            diff_elements(&s, &o, &s.name, &mut d);
             d
         }
     }
@@ -187,6 +200,9 @@ fn chapters(source: &Structure, output: &Structure) -> Vec<String> {
 fn diff_elements(s: &Element, o: &Element, here: &str, d: &mut Vec<String>) {
     if s.text != o.text {
         d.push(format!("{here}: {:?} became {:?}", s.text.as_deref().unwrap_or(""), o.text.as_deref().unwrap_or("")));
+    }
+    if s.attributes != o.attributes {
+        d.push(format!("{here}: attributes {:?} became {:?}", s.attributes, o.attributes));
     }
     let added = |c: &&Element| rules::ADDED_BY_MKVMERGE.contains(&c.name.as_str()) && s.child(&c.name).is_none();
     let o_children: Vec<&Element> = o.children.iter().filter(|c| !added(c)).collect();
@@ -294,6 +310,7 @@ fn tag_differences(src: Vec<(String, Element)>, mut out: Vec<(String, Element)>)
 fn strip_added(e: &Element) -> Element {
     Element {
         name: e.name.clone(),
+        attributes: e.attributes.clone(),
         text: e.text.clone(),
         children: e
             .children
@@ -394,6 +411,30 @@ mod tests {
         assert!(f.iter().any(|x| x.contains("lost tag track 3 (level 50) COMMENT = \"SDH\"")), "{f:?}");
         o.id.tracks.pop();
         assert!(failures(&o).iter().any(|x| x.contains("2 track(s) (video, audio) where 3 were planned")));
+    }
+
+    #[test]
+    fn a_chapters_track_reference_must_follow_its_track() {
+        let naming = |uid: &str| {
+            let atom = format!(
+                "<ChapterTimeStart>0</ChapterTimeStart><ChapterTrack><ChapterTrackNumber>{uid}</ChapterTrackNumber></ChapterTrack>"
+            );
+            xml::parse(&format!("<Chapters><EditionEntry><ChapterAtom>{atom}</ChapterAtom></EditionEntry></Chapters>"))
+                .unwrap()
+        };
+        let mut plan = plan();
+        plan.source.chapters = Some(naming("22"));
+        let failed = |o: &Structure| -> Vec<String> {
+            checks(&plan, o).into_iter().filter(|c| !c.passed).map(|c| c.detail).collect()
+        };
+        // The re-encoded audio track's new UID: the same track.
+        let mut o = faithful();
+        o.chapters = Some(naming("92"));
+        assert_eq!(failed(&o), Vec::<String>::new());
+        // The source's UID, which no output track has.
+        o.chapters = Some(naming("22"));
+        let f = failed(&o);
+        assert!(f.iter().any(|x| x.contains("\"track 2\" became \"UID 22, no track\"")), "{f:?}");
     }
 
     #[test]

@@ -14,15 +14,18 @@ pub mod args;
 pub mod compare;
 
 use crate::analysis::Analysis;
-use crate::analysis::mux_plan::Carry;
+use crate::analysis::mux_plan::{Carry, MuxPlan, PlannedTrack};
 use crate::encode::{Ctx, run_ffmpeg};
+use crate::error::ProcessFailure;
 use crate::error::{Error, Result};
 use crate::events::{Event, Stage};
 use crate::matroska::rules;
+use crate::matroska::structure::map_chapter_tracks;
 use crate::matroska::xml::Element;
 use crate::tools::ffmpeg::FfmpegArgs;
-use crate::tools::mkvtoolnix::Mkvtoolnix;
+use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix};
 use args::{Made, Pieces};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The pieces to put together.
@@ -68,7 +71,6 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
         Ok(p)
     };
     let record = write("record.xml", &record_tags(&inputs.record))?;
-    let chapters = plan.source.chapters.as_ref().map(|c| write("chapters.xml", c)).transpose()?;
     let mut made = Vec::new();
     for t in plan.tracks.iter().filter(|t| t.carry != Carry::Copied) {
         let file = match t.carry {
@@ -82,17 +84,24 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
             }
             Carry::Copied => unreachable!("filtered out"),
         };
-        let encoded = t.carry.is_encoded();
-        let source_track = plan.source_track(t.source_id);
-        let drop = |name: &str| rules::is_statistics_tag(name) || (encoded && rules::is_encoding_tag(name));
-        let tags = match plan.source.track_tags(source_track, drop) {
-            Some(doc) => Some(write(&format!("tags-{}.xml", t.source_id), &doc)?),
-            None => None,
-        };
-        made.push(Made { source_id: t.source_id, file, tags });
+        made.push(Made { source_id: t.source_id, file, tags: track_tags(plan, t, &write)? });
     }
+    // The copied tracks' tags are given the same way: mkvmerge drops a
+    // source tag naming a copied track and one it does not take.
+    let mut copied_tags = Vec::new();
+    for t in plan.tracks.iter().filter(|t| t.carry == Carry::Copied) {
+        if let Some(tags) = track_tags(plan, t, &write)? {
+            copied_tags.push((t.source_id, tags));
+        }
+    }
+    let chapters = match &plan.source.chapters {
+        Some(c) => {
+            Some(write("chapters.xml", &chapters_for(mkv, plan, c, &made, ctx.cancel).map_err(Error::process(input))?)?)
+        }
+        None => None,
+    };
     let start_ms = made_tracks_offset(mkv, plan, &inputs.video, ctx.cancel).map_err(Error::process(input))?;
-    let pieces = Pieces { source: input, record: &record, chapters: chapters.as_deref(), made, start_ms };
+    let pieces = Pieces { source: input, record: &record, chapters: chapters.as_deref(), made, copied_tags, start_ms };
     let args = args::merge_args(plan, &pieces, output);
     let outcome = mkv
         .merge(&args, &Stage::Mux.label(), ctx.cancel, |percent| {
@@ -116,6 +125,53 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
     Ok(())
 }
 
+/// Planned track `t`'s tags from its source track, written for `--tags`
+/// (none when it has none): without statistics, and without the old
+/// encoder's tags on a re-encoded track.
+fn track_tags(
+    plan: &MuxPlan,
+    t: &PlannedTrack,
+    write: &dyn Fn(&str, &Element) -> Result<PathBuf>,
+) -> Result<Option<PathBuf>> {
+    let encoded = t.carry.is_encoded();
+    let drop = |name: &str| rules::is_statistics_tag(name) || (encoded && rules::is_encoding_tag(name));
+    match plan.source.track_tags(plan.source_track(t.source_id), drop) {
+        Some(doc) => Ok(Some(write(&format!("tags-{}.xml", t.source_id), &doc)?)),
+        None => Ok(None),
+    }
+}
+
+/// The source's `chapters` with each chapter's track references
+/// (`ChapterTrackNumber`, a track UID) pointing at the same track in the
+/// output: mkvmerge keeps the UIDs of the tracks it copies from the source
+/// and from the files drapto made (`made`, read here), so a re-encoded
+/// track's UID is its made file's.
+fn chapters_for(
+    mkv: &Mkvtoolnix,
+    plan: &MuxPlan,
+    chapters: &Element,
+    made: &[Made],
+    cancel: &crate::cancel::Cancel,
+) -> std::result::Result<Element, ProcessFailure> {
+    if !plan.source.chapters_name_tracks() {
+        return Ok(chapters.clone());
+    }
+    let mut uids = BTreeMap::new();
+    for m in made {
+        // (A made file mkvmerge cannot read fails the mux itself.)
+        let id = match mkv.identify(&m.file, cancel) {
+            Ok(id) => id,
+            Err(IdentifyError::Run(e)) => return Err(e),
+            Err(IdentifyError::Unreadable(_)) => continue,
+        };
+        if let (Some(old), Some(new)) = (plan.source_track(m.source_id).uid(), id.tracks.first().and_then(|t| t.uid()))
+        {
+            uids.insert(old.to_string(), new.to_string());
+        }
+    }
+    Ok(map_chapter_tracks(chapters, &|uid| uids.get(uid).cloned().unwrap_or_else(|| uid.to_string())))
+}
+
 /// How far (ms) the tracks drapto made must move to stay in step with the
 /// copied ones: ffmpeg wrote them on a clock starting at zero, the source's
 /// may start later (a film whose every track starts at 1.4 s). Measured on
@@ -124,10 +180,10 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
 /// encode's first keyframe with it).
 fn made_tracks_offset(
     mkv: &Mkvtoolnix,
-    plan: &crate::analysis::mux_plan::MuxPlan,
+    plan: &MuxPlan,
     video: &Path,
     cancel: &crate::cancel::Cancel,
-) -> std::result::Result<i64, crate::error::ProcessFailure> {
+) -> std::result::Result<i64, ProcessFailure> {
     let first_ns = |t: &crate::tools::mkvtoolnix::Track| {
         t.properties.get("minimum_timestamp").and_then(|v| v.as_i64()).unwrap_or(0)
     };
@@ -135,8 +191,8 @@ fn made_tracks_offset(
     let src_ns = first_ns(plan.source_track(src.source_id));
     let made_ns = match mkv.identify(video, cancel) {
         Ok(id) => id.tracks.first().map_or(0, first_ns),
-        Err(crate::tools::mkvtoolnix::IdentifyError::Run(e)) => return Err(e),
-        Err(crate::tools::mkvtoolnix::IdentifyError::Unreadable(_)) => 0,
+        Err(IdentifyError::Run(e)) => return Err(e),
+        Err(IdentifyError::Unreadable(_)) => 0,
     };
     Ok(((src_ns - made_ns) as f64 / 1e6).round().max(0.0) as i64)
 }
