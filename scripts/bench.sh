@@ -28,6 +28,11 @@
 #                               for TARGET by every-frame VMAF against the CRF read from XPSNR
 #                               through a line fitted on the other segments (all of XPSNR, or
 #                               one VMAF point and XPSNR's changes), over the ladder's encodes
+#   scripts/bench.sh pieces     how well the survey's samples speak for their segment by piece
+#                               length (PIECES, default "8 12 24"): over 5 s windows of a quality
+#                               run's clip (run `quality` first, same CLIP), the CRF for TARGET
+#                               read from the sample encoded at SURVEY_PRESET (default 8) against
+#                               the one read from the ladder's whole encodes; mean and spread
 #   scripts/bench.sh sampling   how far a VMAF measured on one frame in N is from every frame:
 #                               the real clip (REAL_SECONDS, default 34) as it is, on twos and
 #                               on threes, encoded once (PRESET, CRF default 32), every frame
@@ -299,6 +304,11 @@ xpsnr() {
   python3 scripts/bench_xpsnr.py "$ffmpeg" "$src" "$dir/quality/$(basename "$src" .mkv)" "${TARGET:-93}"
 }
 
+pieces() {
+  local src; src=$(REAL_SECONDS=${REAL_SECONDS:-34} real_clip)
+  python3 scripts/bench_pieces.py "$ffmpeg" "$src" "$dir/quality/$(basename "$src" .mkv)" "${TARGET:-93}" \
+    "${SURVEY_PRESET:-8}" "${PIECES:-8 12 24}"
+}
 sampling() {
   local src; src=$(REAL_SECONDS=${REAL_SECONDS:-34} real_1080p)
   python3 scripts/bench_sampling.py "$ffmpeg" "$drapto" "$src" "$dir/sampling" "$preset" "${CRF:-32}"
@@ -360,7 +370,8 @@ case ${1:-} in
   distributed) distributed ;;
   quality) quality ;;
   sampling) sampling ;;
+  pieces) pieces ;;
   xpsnr) xpsnr ;;
   frontier) frontier ;;
-  *) sed -n 2,44p "$0"; exit 2 ;;
+  *) sed -n 2,56p "$0"; exit 2 ;;
 esac
