@@ -979,3 +979,74 @@ fn an_anamorphic_dvd_is_scored_at_the_size_it_is_shown_and_keeps_its_aspect() {
     assert_eq!(v["display_aspect_ratio"], "16:9", "{v}");
     assert_eq!(frame_count(&out), frame_count(&src));
 }
+
+/// `chunk_clip()` with the colour tags nearly every real rip carries in its
+/// H.264 stream (range tv, BT.709).
+fn tagged_clip() -> std::path::PathBuf {
+    fixture(
+        "chunky-tagged.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=12:duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "12",
+            "-pix_fmt",
+            "yuv420p",
+            "-color_range",
+            "tv",
+            "-colorspace",
+            "bt709",
+            "-color_primaries",
+            "bt709",
+            "-color_trc",
+            "bt709",
+        ],
+    )
+}
+
+#[test]
+fn a_colour_tagged_source_is_measured_as_libvmaf_scores_it_against_the_source() {
+    let t = tempfile::tempdir().unwrap();
+    let (mut job, _) = whole_clip_job(t.path(), 30.0, None);
+    job.source = tagged_clip();
+    let tl = layout::timeline(Path::new("ffprobe"), &job.source, &Cancel::new()).unwrap();
+    job.segment = Segment { index: 0, start: 0, end: tl.frames() };
+    // The encode carries the source's tags (as the plan's colour arguments
+    // do); the measurement reads the source's frames written raw, untagged.
+    job.encoder.colour_args = [("color_range", "tv"), ("colorspace", "bt709"), ("color_primaries", "bt709")]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+    job.params.subsample = 1;
+    job.params.predict = false;
+    job.fixed = Some(Fixed { crf: 30.0, planned: 93.0, floor: 0.0 });
+    let r = run_segment(&ffmpeg(), &job, &tl, &Cancel::new(), &|| 2, &|_| {}).unwrap();
+    let measured = r.measured_vmaf.expect("measured");
+    // libvmaf on the encode against the source itself: both tagged alike.
+    let log = t.path().join("frames.json");
+    let mut a = FfmpegArgs::default();
+    a.extend(["-hide_banner", "-nostdin", "-loglevel", "error"]).input(&job.output).input(&job.source);
+    let side = "setpts=N/(25*TB),format=yuv420p10le,scale=1440:1080:flags=bicubic";
+    a.arg("-lavfi").arg(format!(
+        "[0:v]{side}[d];[1:v]{side}[r];[d][r]libvmaf=model=version=vmaf_v0.6.1:log_fmt=json:log_path={}",
+        log.display()
+    ));
+    a.extend(["-f", "null", "-"]);
+    assert!(a.command(&ffmpeg()).status().unwrap().success());
+    let frames: serde_json::Value = serde_json::from_slice(&std::fs::read(&log).unwrap()).unwrap();
+    let scores: Vec<(u64, f64)> = frames["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(n, f)| (n as u64, f["metrics"]["vmaf"].as_f64().unwrap()))
+        .collect();
+    let direct = vmaf::pooled(&scores, "harmonic_mean").unwrap();
+    assert!(direct > 90.0, "the encode at CRF 30 scores {direct}");
+    assert!((measured - direct).abs() < 0.05, "measured {measured}, libvmaf against the source {direct}");
+}

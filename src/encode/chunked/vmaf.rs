@@ -132,6 +132,15 @@ fn n_subsample(subsample: u32) -> u32 {
     if subsample > 3 { 3 } else { subsample.max(1) }
 }
 
+/// Both sides reach libvmaf labelled alike (after their own conversions,
+/// done with their real labels), so that ffmpeg converts neither to match
+/// the other: a reference read from raw frames is labelled nothing, an
+/// encode carries the source's colour tags (range tv, matrix bt709), and
+/// ffmpeg's conversion between the two took a real segment's score from 94
+/// to 67 and drove every segment of a tagged source (nearly every real rip)
+/// to the CRF floor.
+const SAME_LABELS: &str = "setparams=range=unknown:colorspace=unknown";
+
 /// ffmpeg arguments scoring `distorted` (an encode of the reference's
 /// frames) against `reference`, every `subsample`th frame (libvmaf
 /// `n_subsample`, applied through [`selection`]), each scored frame's
@@ -154,8 +163,8 @@ pub fn vmaf_args(distorted: &Path, reference: Reference, spec: &VmafSpec, subsam
         }
     };
     let graph = format!(
-        "[0:v]{select}setpts=N/(25*TB),format={fmt}{scale}[d];\
-         [1:v]{reference}setpts=N/(25*TB),format={fmt}{scale}[r];\
+        "[0:v]{select}setpts=N/(25*TB),format={fmt}{scale},{SAME_LABELS}[d];\
+         [1:v]{reference}setpts=N/(25*TB),format={fmt}{scale},{SAME_LABELS}[r];\
          [d][r]libvmaf=model=version={}:n_subsample={}:n_threads={}:log_fmt=csv:log_path=/dev/stdout",
         spec.model,
         n_subsample(subsample),
