@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use std::path::Path;
+use std::process::Command;
 
 fn tag<'a>(s: &'a serde_json::Value, name: &str) -> Option<&'a str> {
     s["tags"].as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str())
@@ -196,11 +197,27 @@ fn existing_valid_output_is_skipped_and_invalid_one_replaced() {
     assert_eq!(frame_count(&out), 50);
 }
 
+/// Each channel's RMS level (dB) of audio track `track` of `path`.
+fn channel_levels(path: &Path, track: usize) -> Vec<f64> {
+    let o = Command::new(ffmpeg())
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(path)
+        .args(["-map", &format!("0:a:{track}"), "-af", "astats=measure_perchannel=RMS_level:measure_overall=none"])
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    let levels = text.lines().filter(|l| l.contains("RMS level")).filter_map(|l| l.split_whitespace().last());
+    levels.map(|v| v.parse().unwrap_or(f64::NEG_INFINITY)).collect()
+}
+
 #[test]
-fn odd_channel_counts_and_24_bit_pcm_are_encoded_with_warnings() {
+fn odd_channel_counts_and_24_bit_pcm_keep_every_channel_in_its_place() {
     let t = tempfile::tempdir().unwrap();
+    // A 100 Hz tone at a level of its own in every channel (6 dB apart):
+    // 2.1, 5.0 (side) and 6.1, in 24-bit PCM.
     let src = fixture(
-        "odd_audio.mkv",
+        "odd_audio_levels.mkv",
         &[
             "-f",
             "lavfi",
@@ -209,9 +226,11 @@ fn odd_channel_counts_and_24_bit_pcm_are_encoded_with_warnings() {
             "-f",
             "lavfi",
             "-i",
-            "sine=f=300:sample_rate=48000:duration=1",
+            "sine=f=100:sample_rate=48000:duration=1",
             "-filter_complex",
-            "[1:a]asplit=3[x][y][z];[x]pan=2.1|c0=c0|c1=c0|c2=c0[a3];[y]pan=5.0|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0[a5];[z]pan=6.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0|c6=c0[a7]",
+            "[1:a]asplit=3[x][y][z];[x]pan=2.1|c0=0.05*c0|c1=0.1*c0|c2=0.2*c0[a3];\
+             [y]pan=5.0(side)|c0=0.05*c0|c1=0.1*c0|c2=0.2*c0|c3=0.4*c0|c4=0.8*c0[a5];\
+             [z]pan=6.1|c0=0.02*c0|c1=0.04*c0|c2=0.08*c0|c3=0.16*c0|c4=0.32*c0|c5=0.64*c0|c6=0.9*c0[a7]",
             "-map",
             "0:v",
             "-map",
@@ -237,9 +256,28 @@ fn odd_channel_counts_and_24_bit_pcm_are_encoded_with_warnings() {
         .map(|e| e["message"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(warnings.len(), 3, "{warnings:?}");
-    let p = ffprobe(&out_dir.join("odd_audio.mkv"));
-    let ch: Vec<u64> = streams(&p, "audio").iter().map(|s| s["channels"].as_u64().unwrap()).collect();
-    assert_eq!(ch, [3, 5, 7], "every channel is kept");
+    let out = out_dir.join("odd_audio_levels.mkv");
+    let p = ffprobe(&out);
+    let layouts: Vec<&str> = streams(&p, "audio").iter().map(|s| s["channel_layout"].as_str().unwrap()).collect();
+    assert_eq!(layouts, ["5.1", "5.1", "7.1"], "Opus keeps these only in a larger layout");
+    // Every source channel where it was (LFE for LFE, a side surround in the
+    // back pair of 5.1, a back centre in both backs 3 dB down), the added
+    // ones silent. Levels relative to the first channel.
+    let silent = f64::NEG_INFINITY;
+    let db = |g: f64| 20.0 * g.log10();
+    let expected: [Vec<f64>; 3] = [
+        vec![db(0.05), db(0.1), silent, db(0.2), silent, silent],
+        vec![db(0.05), db(0.1), db(0.2), silent, db(0.4), db(0.8)],
+        [0.02, 0.04, 0.08, 0.16, 0.32 * 0.5f64.sqrt(), 0.32 * 0.5f64.sqrt(), 0.64, 0.9].map(db).to_vec(),
+    ];
+    for (track, want) in expected.iter().enumerate() {
+        let got = channel_levels(&out, track);
+        assert_eq!(got.len(), want.len(), "track {track}: {got:?}");
+        for (c, (g, w)) in got.iter().zip(want).enumerate() {
+            let ok = if w.is_infinite() { *g < -60.0 } else { (g - got[0] - (w - want[0])).abs() < 1.5 };
+            assert!(ok, "track {track} channel {c}: {got:?}, wanted (relative) {want:?}");
+        }
+    }
 }
 
 #[test]
