@@ -159,6 +159,26 @@ fn a_rip_cut_in_half_fails_unless_allowed_and_then_says_so() {
 }
 
 #[test]
+fn a_rip_cut_a_little_short_mid_element_fails_before_any_encode() {
+    // Cut at 93% of its bytes: it ends mid-cluster, 1.3 s short of its
+    // 20 s, within the 2 s slack a whole file's rounding is allowed.
+    let whole = std::fs::read(film("whole.mkv", 20, None)).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("short.mkv");
+    std::fs::write(&src, &whole[..whole.len() * 93 / 100]).unwrap();
+    let (o, ev) = encode(t.path(), &src, &["--no-chunked"]);
+    assert_eq!(o.status.code(), Some(1));
+    let msg = ev.iter().find(|e| e["event"] == "file_failed").unwrap()["error"].as_str().unwrap().to_string();
+    assert!(msg.contains("short.mkv: the rip ends at 18.") && msg.contains("of 20.0 s (truncated)"), "{msg}");
+    assert!(!ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] != "analysis"), "nothing encoded");
+    assert_eq!(
+        std::fs::read_dir(t.path().join("out")).map(|d| d.count()).unwrap_or(0),
+        0,
+        "nothing in the output folder"
+    );
+}
+
+#[test]
 fn audio_longer_or_shorter_than_the_video_is_kept_as_it_is() {
     for (name, audio) in [("audio_longer.mkv", 23), ("audio_shorter.mkv", 17)] {
         let src = film(name, audio, None);

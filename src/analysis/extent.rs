@@ -24,6 +24,10 @@ use std::path::Path;
 /// Data may end this many seconds before a promise without being truncated
 /// (muxers round, and the last frames' durations are estimates).
 pub const TRUNCATION_SLACK: f64 = 2.0;
+/// The same for a file that ends in the middle of an element, which a
+/// whole file never does: a rip cut 1.5 s short of its 3 s passed the 2 s
+/// slack, was encoded in full and failed validation.
+pub const PREMATURE_SLACK: f64 = 0.5;
 /// A stream other than video and audio claims far more than the film when
 /// it claims more than this many seconds past the film's end, or this share
 /// of the film past it, whichever is more (a subtitle a few seconds past the
@@ -139,7 +143,7 @@ pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended
     // explains it.
     let explained = overlong.iter().any(|o| o.claimed >= claimed - TRUNCATION_SLACK);
     let truncated = promised.is_some_and(|p| end < p - TRUNCATION_SLACK)
-        || (ended_prematurely && !explained && end < claimed - TRUNCATION_SLACK);
+        || (ended_prematurely && !explained && end < claimed - PREMATURE_SLACK);
     Extent { claimed, video_end, audio_ends, end, promised, ended_prematurely, truncated, overlong }
 }
 
@@ -256,7 +260,9 @@ mod tests {
         // No tags: the container's duration and a premature end decide.
         let p = probe(r#"{"format": {"duration": "12.0"}, "streams": [{"index": 0, "codec_type": "video"}]}"#);
         assert!(decide(&p, 6.0, vec![], true).truncated);
-        assert!(!decide(&p, 11.0, vec![], true).truncated, "within the slack");
+        assert!(decide(&p, 11.0, vec![], true).truncated, "a second short, ending mid-element");
+        assert!(!decide(&p, 11.7, vec![], true).truncated, "within the slack");
+        assert!(!decide(&p, 11.0, vec![], false).truncated, "a second short of the container's claim");
     }
 
     #[test]
