@@ -28,6 +28,26 @@ pub struct EncoderSettings {
 }
 
 impl EncoderSettings {
+    /// A `setparams` filter that labels frames with the colour tags the
+    /// output is written with, for frames that lost theirs (survey samples
+    /// cut to raw video). Without it ffmpeg converts untagged frames to the
+    /// tags asked of the encoder: a BT.709 source's samples were encoded
+    /// with shifted colours and read up to 5 VMAF away from their segment.
+    /// `None` when the output is written without colour tags.
+    pub fn colour_labels(&self) -> Option<String> {
+        let option = |arg: &str| match arg {
+            "color_range" => Some("range"),
+            "colorspace" => Some("colorspace"),
+            "color_primaries" => Some("color_primaries"),
+            "color_trc" => Some("color_trc"),
+            "chroma_sample_location" => Some("chroma_location"),
+            _ => None,
+        };
+        let set: Vec<String> =
+            self.colour_args.iter().filter_map(|(k, v)| Some(format!("{}={v}", option(k)?))).collect();
+        (!set.is_empty()).then(|| format!("setparams={}", set.join(":")))
+    }
+
     /// The encoder arguments (after `-map` and filters) at `crf` (a
     /// fractional CRF goes to SVT-AV1 itself, which takes quarter steps)
     /// with `threads` threads (SVT-AV1 `lp`).
@@ -483,6 +503,31 @@ mod tests {
         );
         // A quarter step goes to SVT-AV1 itself (ffmpeg's -crf is whole).
         assert!(line(27.25, 1).contains("-crf 27 -pix_fmt yuv420p10le -svtav1-params tune=0:lp=1:crf=27.25"));
+    }
+
+    #[test]
+    fn colour_labels_name_every_tag_the_output_is_written_with() {
+        let tags = |pairs: &[(&str, &str)]| EncoderSettings {
+            preset: 6,
+            pix_fmt: "yuv420p10le".into(),
+            svt_params: String::new(),
+            colour_args: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            dolby_vision: false,
+        };
+        let hdr = tags(&[
+            ("color_primaries", "bt2020"),
+            ("color_trc", "smpte2084"),
+            ("colorspace", "bt2020nc"),
+            ("color_range", "tv"),
+            ("chroma_sample_location", "topleft"),
+        ]);
+        assert_eq!(
+            hdr.colour_labels().as_deref(),
+            Some(
+                "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc:range=tv:chroma_location=topleft"
+            )
+        );
+        assert_eq!(tags(&[]).colour_labels(), None);
     }
 
     #[test]

@@ -1050,3 +1050,26 @@ fn a_colour_tagged_source_is_measured_as_libvmaf_scores_it_against_the_source() 
     assert!(direct > 90.0, "the encode at CRF 30 scores {direct}");
     assert!((measured - direct).abs() < 0.05, "measured {measured}, libvmaf against the source {direct}");
 }
+
+#[test]
+fn a_colour_tagged_sources_survey_probes_the_sources_own_pixels() {
+    // The survey's samples are cut to raw video, which keeps no colour
+    // tags; the probe encodes write the source's. The tags must not change
+    // the pixels: the probes score as those of the same samples untagged.
+    let t = tempfile::tempdir().unwrap();
+    let (mut job, _) = whole_clip_job(t.path(), 30.0, Some(0.05));
+    job.source = tagged_clip();
+    let tl = layout::timeline(Path::new("ffprobe"), &job.source, &Cancel::new()).unwrap();
+    job.segment = Segment { index: 0, start: 0, end: tl.frames() };
+    job.params.allocation = Allocation::Slope;
+    let survey = |job: &SegmentJob| survey_segment(&ffmpeg(), job, &tl, &Cancel::new(), &|| 2, &|_| {}).unwrap();
+    let untagged = survey(&job);
+    job.encoder.colour_args = [("color_range", "tv"), ("colorspace", "bt709"), ("color_primaries", "bt709")]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+    let tagged = survey(&job);
+    let key = |s: &drapto::encode::chunked::Survey| -> Vec<(f64, String)> {
+        s.probes.iter().map(|p| (p.crf, format!("{:.2}", p.score))).collect()
+    };
+    assert_eq!(key(&tagged), key(&untagged));
+}

@@ -69,7 +69,13 @@ fn encode_range(
     // The decoder gets the encoder's share of threads: its own would cost
     // more CPU for the same frames.
     a.arg("-threads").arg(threads.to_string());
-    let chain = frames.open(&mut a);
+    let mut chain = frames.open(&mut a);
+    // Frames cut to raw video have lost the source's colour tags.
+    if frames.path != job.source.as_path()
+        && let Some(labels) = job.encoder.colour_labels()
+    {
+        chain = format!("{chain},{labels}");
+    }
     let refs = refs.and_then(|(path, n)| Some((path, vmaf::selection(n)?)));
     match &refs {
         Some((_, select)) => {
