@@ -1010,6 +1010,13 @@ fn tagged_clip() -> std::path::PathBuf {
     )
 }
 
+/// The colour arguments the plan gives an encode of [`tagged_clip`].
+fn bt709_tags() -> Vec<(String, String)> {
+    [("color_range", "tv"), ("colorspace", "bt709"), ("color_primaries", "bt709")]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec()
+}
+
 #[test]
 fn a_colour_tagged_source_is_measured_as_libvmaf_scores_it_against_the_source() {
     let t = tempfile::tempdir().unwrap();
@@ -1019,9 +1026,7 @@ fn a_colour_tagged_source_is_measured_as_libvmaf_scores_it_against_the_source() 
     job.segment = Segment { index: 0, start: 0, end: tl.frames() };
     // The encode carries the source's tags (as the plan's colour arguments
     // do); the measurement reads the source's frames written raw, untagged.
-    job.encoder.colour_args = [("color_range", "tv"), ("colorspace", "bt709"), ("color_primaries", "bt709")]
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .to_vec();
+    job.encoder.colour_args = bt709_tags();
     job.params.subsample = 1;
     job.params.predict = false;
     job.fixed = Some(Fixed { crf: 30.0, planned: 93.0, floor: 0.0 });
@@ -1064,9 +1069,7 @@ fn a_colour_tagged_sources_survey_probes_the_sources_own_pixels() {
     job.params.allocation = Allocation::Slope;
     let survey = |job: &SegmentJob| survey_segment(&ffmpeg(), job, &tl, &Cancel::new(), &|| 2, &|_| {}).unwrap();
     let untagged = survey(&job);
-    job.encoder.colour_args = [("color_range", "tv"), ("colorspace", "bt709"), ("color_primaries", "bt709")]
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .to_vec();
+    job.encoder.colour_args = bt709_tags();
     let tagged = survey(&job);
     let key = |s: &drapto::encode::chunked::Survey| -> Vec<(f64, String)> {
         s.probes.iter().map(|p| (p.crf, format!("{:.2}", p.score))).collect()
