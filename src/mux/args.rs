@@ -84,10 +84,7 @@ fn source_args(plan: &MuxPlan, pieces: &Pieces) -> Vec<OsString> {
         a.extend(compression_args(plan, t.source_id, t.source_id));
     }
     for (id, tags) in &pieces.copied_tags {
-        a.push("--tags".into());
-        let mut t = OsString::from(format!("{id}:"));
-        t.push(tags);
-        a.push(t);
+        a.extend(tags_args(*id, tags));
     }
     let copied_subs: Vec<String> = plan
         .tracks
@@ -114,6 +111,13 @@ fn compression_args(plan: &MuxPlan, source_id: u32, tid: u32) -> Vec<OsString> {
         Some(method) => vec!["--compression".into(), format!("{tid}:{method}").into()],
         None => vec![],
     }
+}
+
+/// `--tags TID:FILE`: the tags in `file` for track `tid` of the next file.
+fn tags_args(tid: u32, file: &Path) -> [OsString; 2] {
+    let mut t = OsString::from(format!("{tid}:"));
+    t.push(file);
+    ["--tags".into(), t]
 }
 
 /// mkvmerge's `--track-order`: the plan's order, copied tracks from the
@@ -159,10 +163,7 @@ fn made_track_args(plan: &MuxPlan, made: &Made, start_ms: i64) -> Vec<OsString> 
         out.extend(compression_args(plan, made.source_id, 0));
     }
     if let Some(tags) = &made.tags {
-        out.push("--tags".into());
-        let mut t = OsString::from("0:");
-        t.push(tags);
-        out.push(t);
+        out.extend(tags_args(0, tags));
     }
     out.push(crate::tools::path_arg(&made.file));
     out

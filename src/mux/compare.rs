@@ -168,6 +168,13 @@ fn multiset_diff(src: &[String], out: &[String], what: &str) -> Vec<String> {
     d
 }
 
+/// The position in the source of the output's track at `pos` (the plan
+/// orders the output's tracks).
+fn source_position(plan: &MuxPlan, pos: usize) -> Option<usize> {
+    let planned = plan.tracks.get(pos)?;
+    plan.source.id.tracks.iter().position(|t| t.id == planned.source_id)
+}
+
 /// The chapters compared, their track references (track UIDs, new for a
 /// re-encoded track) as the tracks' positions in the source.
 fn chapters(plan: &MuxPlan, output: &Structure) -> Vec<String> {
@@ -182,10 +189,7 @@ fn chapters(plan: &MuxPlan, output: &Structure) -> Vec<String> {
                 None => format!("UID {uid}, no track"),
             };
             let s = map_chapter_tracks(s, &|uid| track(source.track_position(uid), uid));
-            let in_source = |pos: usize| {
-                let planned = plan.tracks.get(pos)?;
-                source.id.tracks.iter().position(|t| t.id == planned.source_id)
-            };
+            let in_source = |pos| source_position(plan, pos);
             let o = map_chapter_tracks(o, &|uid| track(output.track_position(uid).and_then(in_source), uid));
             let mut d = Vec::new();
             diff_elements(&s, &o, &s.name, &mut d);
@@ -231,11 +235,6 @@ fn diff_elements(s: &Element, o: &Element, here: &str, d: &mut Vec<String>) {
 
 fn tags(plan: &MuxPlan, output: &Structure) -> Vec<String> {
     let source_tracks = &plan.source.id.tracks;
-    // An output track's position, in the source's numbering.
-    let to_source_pos = |pos: usize| -> Option<usize> {
-        let planned = plan.tracks.get(pos)?;
-        source_tracks.iter().position(|t| t.id == planned.source_id)
-    };
     let planned = |src_pos: usize| plan.track_of(source_tracks[src_pos].id);
     let compared = |e: &TagEntry, src_pos: Option<usize>| {
         let name = e.name();
@@ -256,7 +255,7 @@ fn tags(plan: &MuxPlan, output: &Structure) -> Vec<String> {
     let mut d = Vec::new();
     let mut out: Vec<(String, Element)> = Vec::new();
     for e in output.tag_entries() {
-        let src_pos = match e.target.track.map(to_source_pos) {
+        let src_pos = match e.target.track.map(|pos| source_position(plan, pos)) {
             Some(None) => {
                 d.push(format!("a tag on a track the plan does not have: {}", render_simple(&e.simple)));
                 continue;

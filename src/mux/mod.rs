@@ -94,10 +94,8 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
             copied_tags.push((t.source_id, tags));
         }
     }
-    let chapters = match &plan.source.chapters {
-        Some(c) => {
-            Some(write("chapters.xml", &chapters_for(mkv, plan, c, &made, ctx.cancel).map_err(Error::process(input))?)?)
-        }
+    let chapters = match chapters_for(mkv, plan, &made, ctx.cancel).map_err(Error::process(input))? {
+        Some(c) => Some(write("chapters.xml", &c)?),
         None => None,
     };
     let start_ms = made_tracks_offset(mkv, plan, &inputs.video, ctx.cancel).map_err(Error::process(input))?;
@@ -141,20 +139,20 @@ fn track_tags(
     }
 }
 
-/// The source's `chapters` with each chapter's track references
-/// (`ChapterTrackNumber`, a track UID) pointing at the same track in the
-/// output: mkvmerge keeps the UIDs of the tracks it copies from the source
-/// and from the files drapto made (`made`, read here), so a re-encoded
-/// track's UID is its made file's.
+/// The source's chapters (none without) with each chapter's track
+/// references (`ChapterTrackNumber`, a track UID) pointing at the same
+/// track in the output: mkvmerge keeps the UIDs of the tracks it copies
+/// from the source and from the files drapto made (`made`, read here), so
+/// a re-encoded track's UID is its made file's.
 fn chapters_for(
     mkv: &Mkvtoolnix,
     plan: &MuxPlan,
-    chapters: &Element,
     made: &[Made],
     cancel: &crate::cancel::Cancel,
-) -> std::result::Result<Element, ProcessFailure> {
+) -> std::result::Result<Option<Element>, ProcessFailure> {
+    let Some(chapters) = &plan.source.chapters else { return Ok(None) };
     if !plan.source.chapters_name_tracks() {
-        return Ok(chapters.clone());
+        return Ok(Some(chapters.clone()));
     }
     let mut uids = BTreeMap::new();
     for m in made {
@@ -169,7 +167,7 @@ fn chapters_for(
             uids.insert(old.to_string(), new.to_string());
         }
     }
-    Ok(map_chapter_tracks(chapters, &|uid| uids.get(uid).cloned().unwrap_or_else(|| uid.to_string())))
+    Ok(Some(map_chapter_tracks(chapters, &|uid| uids.get(uid).cloned().unwrap_or_else(|| uid.to_string()))))
 }
 
 /// How far (ms) the tracks drapto made must move to stay in step with the
