@@ -526,3 +526,135 @@ fn binary_chapters_track_references_shared_tags_and_compression_come_through() {
     }
     assert_eq!(oj["tracks"][3]["properties"]["content_encoding_algorithms"], "0", "subtitles compressed as they were");
 }
+
+/// A Blu-ray PGS subtitle stream (`.sup`): a white bar shown from 0.5 to
+/// 1.5 s and from 2.0 to 2.8 s, each display set (composition, window,
+/// palette, run-length object, end) cleared by an empty composition.
+fn pgs_sup() -> Vec<u8> {
+    fn segment(ms: u32, kind: u8, data: &[u8]) -> Vec<u8> {
+        let mut s = b"PG".to_vec();
+        s.extend((ms * 90).to_be_bytes());
+        s.extend(0u32.to_be_bytes());
+        s.push(kind);
+        s.extend((data.len() as u16).to_be_bytes());
+        s.extend(data);
+        s
+    }
+    let be = |v: u16| v.to_be_bytes();
+    let (w, h, x, y) = (100u16, 20u16, 110u16, 200u16);
+    let composition = |number: u16, state: u8, objects: u8| {
+        let mut d = [be(320), be(240)].concat();
+        d.push(0x10);
+        d.extend(be(number));
+        d.extend([state, 0, 0, objects]);
+        if objects > 0 {
+            d.extend([be(0).as_slice(), &[0, 0], &be(x), &be(y)].concat());
+        }
+        d
+    };
+    let window = [&[1u8, 0][..], &be(x), &be(y), &be(w), &be(h)].concat();
+    let mut out = Vec::new();
+    for (n, (on, off)) in [(500, 1500), (2000, 2800)].into_iter().enumerate() {
+        let n = n as u16 * 2;
+        let palette = [0u8, 0, 0, 16, 128, 128, 0, 1, 235, 128, 128, 255];
+        let line = [0x00, 0xC0 | (w >> 8) as u8, (w & 0xff) as u8, 0x01, 0x00, 0x00];
+        let rle: Vec<u8> = line.iter().copied().cycle().take(line.len() * h as usize).collect();
+        let mut object = [&be(0)[..], &[0, 0xC0], &(4 + rle.len() as u32).to_be_bytes()[1..], &be(w), &be(h)].concat();
+        object.extend(&rle);
+        out.extend(segment(on, 0x16, &composition(n, 0x80, 1)));
+        out.extend(segment(on, 0x17, &window));
+        out.extend(segment(on, 0x14, &palette));
+        out.extend(segment(on, 0x15, &object));
+        out.extend(segment(on, 0x80, &[]));
+        out.extend(segment(off, 0x16, &composition(n + 1, 0, 0)));
+        out.extend(segment(off, 0x17, &window));
+        out.extend(segment(off, 0x80, &[]));
+    }
+    out
+}
+
+/// A rip with image subtitles as discs carry them: PGS stored as MakeMKV
+/// stores it (uncompressed) and as mkvmerge does by default (zlib), and a
+/// DVD's VobSub (made from the PGS by ffmpeg's dvdsub encoder, with its
+/// palette in the track's private data), uncompressed and zlib.
+fn image_subtitles_rip() -> PathBuf {
+    let (av, ..) = media();
+    let sup = made_once("carry.sup", |tmp| std::fs::write(tmp, pgs_sup()).unwrap());
+    let vobsub = made_once("carry-vobsub.mks", |tmp| {
+        let o = Command::new(ffmpeg())
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(&sup)
+            .args(["-c:s", "dvdsub", "-s", "720x480", "-bsf:s", "setts=duration=800", "-f", "matroska"])
+            .arg(tmp)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    });
+    let o = |s: &str| std::ffi::OsString::from(s);
+    let args: Vec<std::ffi::OsString> = vec![
+        av.into_os_string(),
+        o("--language"),
+        o("0:en"),
+        o("--track-name"),
+        o("0:English SDH"),
+        o("--compression"),
+        o("0:none"),
+        sup.clone().into_os_string(),
+        o("--language"),
+        o("0:fr"),
+        o("--forced-display-flag"),
+        o("0:1"),
+        o("--compression"),
+        o("0:zlib"),
+        sup.into_os_string(),
+        o("--compression"),
+        o("0:none"),
+        vobsub.clone().into_os_string(),
+        o("--compression"),
+        o("0:zlib"),
+        vobsub.into_os_string(),
+    ];
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    mkvmerge_fixture("carry-image-subtitles.mkv", &refs)
+}
+
+/// Each packet of ffprobe stream `stream`: time, duration, size and the
+/// MD5 of its bytes.
+fn packets(path: &Path, stream: usize) -> Vec<String> {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", &stream.to_string(), "-show_packets", "-show_data_hash", "md5"])
+        .args(["-show_entries", "packet=pts,duration,size,data_hash", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn image_subtitles_come_through_byte_for_byte() {
+    let src = image_subtitles_rip();
+    let sj = mkvmerge_j(&src);
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = t.path().join("out/carry-image-subtitles.mkv");
+    let oj = mkvmerge_j(&out);
+    let codecs: Vec<&str> = oj["tracks"].as_array().unwrap().iter().map(|t| t["codec"].as_str().unwrap()).collect();
+    assert_eq!(codecs, ["AV1", "Opus", "Opus", "HDMV PGS", "HDMV PGS", "VobSub", "VobSub"]);
+    assert_eq!(track_lines(&oj), track_lines(&sj));
+    for track in 3..7 {
+        let (s, o) = (&sj["tracks"][track]["properties"], &oj["tracks"][track]["properties"]);
+        for key in ["content_encoding_algorithms", "codec_private_data"] {
+            assert_eq!(o[key], s[key], "track {track} {key}");
+        }
+        let before = packets(&src, track);
+        assert_eq!(before.len(), if track < 5 { 4 } else { 2 }, "track {track}: {before:?}");
+        assert_eq!(packets(&out, track), before, "track {track}");
+    }
+    // The PGS stream extracts to the very file it was made from.
+    let sup = t.path().join("out.sup");
+    let x = Command::new("mkvextract").arg(&out).arg("tracks").arg(format!("3:{}", sup.display())).output().unwrap();
+    assert!(x.status.success());
+    assert_eq!(std::fs::read(&sup).unwrap(), pgs_sup());
+}
