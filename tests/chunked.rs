@@ -1076,3 +1076,93 @@ fn a_colour_tagged_sources_survey_probes_the_sources_own_pixels() {
     };
     assert_eq!(key(&tagged), key(&untagged));
 }
+
+/// Each video packet's time (ms), in presentation order.
+fn video_times_ms(path: &Path) -> Vec<f64> {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let mut t: Vec<f64> =
+        String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse::<f64>().ok()).collect();
+    t.sort_by(f64::total_cmp);
+    t.iter().map(|s| s * 1000.0).collect()
+}
+
+/// A variable frame rate without repeat-field flags (frames 50 and 33.4 ms
+/// apart in turn, as some DVD rips are timed): drapto keeps the source's
+/// times, and every segment boundary must too. mkvmerge's append used to
+/// start each segment where the one before ended by its nominal frame
+/// duration: 8 ms more at each boundary here.
+#[test]
+fn segments_keep_the_source_frame_times_of_a_variable_frame_rate() {
+    assert!(has_libvmaf(), "the test ffmpeg must have libvmaf (scripts/setup.sh installs one)");
+    let src = fixture(
+        "vfr_alternating.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=24:duration=5,settb=1/1000,setpts='floor(N/2)*83.4+mod(N,2)*50'",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=500:sample_rate=48000:duration=5",
+            "-fps_mode",
+            "passthrough",
+            "-enc_time_base:v",
+            "1/1000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "flac",
+        ],
+    );
+    let t = tempfile::tempdir().unwrap();
+    let o = run(chunked_drapto(t.path())
+        .env("DRAPTO_CHUNK_SIZE", "1")
+        .args(["encode", "--json", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev = events(&o);
+    let segments = ev.iter().filter(|e| e["event"] == "segment_complete").count();
+    assert!(segments >= 4, "{segments} segments");
+    let (before, after) = (video_times_ms(&src), video_times_ms(&t.path().join("out/vfr_alternating.mkv")));
+    assert_eq!(after.len(), before.len());
+    let worst = before.iter().zip(&after).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    assert!(worst <= 1.0, "a frame moved by {worst:.1} ms: {:?}", &after[after.len() - 3..]);
+}
+
+/// A rip whose video starts 200 ms after its audio (as remuxes of disc
+/// streams can): the chunked path's video is appended from zero and moved
+/// to the source's start, and the audio, encoded on the source's clock,
+/// stays where it was. One move for both put the audio 200 ms late, and the
+/// output failed validation after the whole encode.
+#[test]
+fn a_video_that_starts_late_keeps_its_audio_in_place_on_the_chunked_path() {
+    assert!(has_libvmaf(), "the test ffmpeg must have libvmaf (scripts/setup.sh installs one)");
+    let clip = chunk_clip();
+    let src = fixtures_dir().join("chunky_video_late.mkv");
+    if !src.exists() {
+        let tmp = scratch_path("chunky_video_late", "mkv");
+        let o = Command::new("mkvmerge").arg("-q").arg("-o").arg(&tmp).args(["--sync", "0:200"]).arg(&clip).output();
+        assert!(o.unwrap().status.code().unwrap_or(2) <= 1);
+        std::fs::rename(&tmp, &src).unwrap();
+    }
+    let starts = |j: &serde_json::Value| -> Vec<f64> {
+        let tracks = j["tracks"].as_array().unwrap();
+        tracks.iter().map(|t| t["properties"]["minimum_timestamp"].as_f64().unwrap() / 1e6).collect()
+    };
+    assert_eq!(starts(&mkvmerge_j(&src)), [200.0, 0.0]);
+    let t = tempfile::tempdir().unwrap();
+    let o =
+        run(chunked_drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(t.path().join("out")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = starts(&mkvmerge_j(&t.path().join("out/chunky_video_late.mkv")));
+    assert!((out[0] - 200.0).abs() <= 1.0 && out[1].abs() <= 10.0, "video and audio start at {out:?} ms");
+}

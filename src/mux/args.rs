@@ -18,6 +18,8 @@ pub struct Made {
     pub file: PathBuf,
     /// Its tags, from the source track, for `--tags`.
     pub tags: Option<PathBuf>,
+    /// How far (ms) it moves to start where its source track does.
+    pub sync_ms: i64,
 }
 
 /// The files of one mux.
@@ -35,9 +37,6 @@ pub struct Pieces<'a> {
     /// `--tags` file), given like the made tracks' (the source's own track
     /// tags are not read).
     pub copied_tags: Vec<(u32, PathBuf)>,
-    /// How far (ms) the made tracks are moved to stay in step with the
-    /// copied ones (the source's clock may start later than theirs).
-    pub start_ms: i64,
 }
 
 /// mkvmerge's arguments (after `--gui-mode`) that write `output`.
@@ -50,7 +49,7 @@ pub fn merge_args(plan: &MuxPlan, pieces: &Pieces, output: &Path) -> Vec<OsStrin
     }
     a.extend(source_args(plan, pieces));
     for made in &pieces.made {
-        a.extend(made_track_args(plan, made, pieces.start_ms));
+        a.extend(made_track_args(plan, made));
     }
     a.extend(["--track-order".into(), track_order(plan).into()]);
     a
@@ -141,7 +140,7 @@ fn track_order(plan: &MuxPlan) -> String {
 
 /// The options and file of one track drapto made: nothing but the track
 /// itself from its file, with its source track's identity and tags.
-fn made_track_args(plan: &MuxPlan, made: &Made, start_ms: i64) -> Vec<OsString> {
+fn made_track_args(plan: &MuxPlan, made: &Made) -> Vec<OsString> {
     let source = plan.source_track(made.source_id);
     let mut a: Vec<String> =
         ["--no-global-tags", "--no-chapters", "--no-attachments", "--no-track-tags"].map(String::from).to_vec();
@@ -155,8 +154,8 @@ fn made_track_args(plan: &MuxPlan, made: &Made, start_ms: i64) -> Vec<OsString> 
             _ => {}
         }
     }
-    if start_ms != 0 {
-        a.extend(["--sync".into(), format!("0:{start_ms}")]);
+    if made.sync_ms != 0 {
+        a.extend(["--sync".into(), format!("0:{}", made.sync_ms)]);
     }
     let mut out: Vec<OsString> = a.into_iter().map(OsString::from).collect();
     if source.kind == TrackKind::Subtitles {
@@ -185,8 +184,8 @@ mod tests {
     fn the_source_gives_what_is_copied_and_the_made_tracks_their_identity() {
         let plan = plan(&[]);
         let made = vec![
-            Made { source_id: 0, file: "/w/video.mkv".into(), tags: Some("/w/tags-0.xml".into()) },
-            Made { source_id: 1, file: "/w/audio-0.mka".into(), tags: None },
+            Made { source_id: 0, file: "/w/video.mkv".into(), tags: Some("/w/tags-0.xml".into()), sync_ms: 0 },
+            Made { source_id: 1, file: "/w/audio-0.mka".into(), tags: None, sync_ms: 0 },
         ];
         let pieces = Pieces {
             source: Path::new("/r/film.mkv"),
@@ -194,7 +193,6 @@ mod tests {
             chapters: Some(Path::new("/w/chapters.xml")),
             made,
             copied_tags: vec![(2, "/w/tags-2.xml".into())],
-            start_ms: 0,
         };
         let a = text(&merge_args(&plan, &pieces, Path::new("/o/.film.mkv.drapto-partial")));
         assert!(
@@ -219,9 +217,9 @@ mod tests {
     fn a_clamped_subtitle_comes_from_its_own_file_in_its_place() {
         let plan = plan(&[2]);
         let made = vec![
-            Made { source_id: 0, file: "/w/video.mkv".into(), tags: None },
-            Made { source_id: 1, file: "/w/audio-0.mka".into(), tags: None },
-            Made { source_id: 2, file: "/w/sub-2.mks".into(), tags: None },
+            Made { source_id: 0, file: "/w/video.mkv".into(), tags: None, sync_ms: 1500 },
+            Made { source_id: 1, file: "/w/audio-0.mka".into(), tags: None, sync_ms: 0 },
+            Made { source_id: 2, file: "/w/sub-2.mks".into(), tags: None, sync_ms: 1500 },
         ];
         let pieces = Pieces {
             source: Path::new("/r/film.mkv"),
@@ -229,11 +227,11 @@ mod tests {
             chapters: None,
             made,
             copied_tags: vec![],
-            start_ms: 1500,
         };
         let a = text(&merge_args(&plan, &pieces, Path::new("/o/x")));
         assert!(a.contains("--no-subtitles /r/film.mkv"), "{a}");
         assert!(a.contains("--sync 0:1500 --compression 0:none /w/sub-2.mks"), "{a}");
+        assert!(a.contains("--language 0:es-419 /w/audio-0.mka"), "each made track moves by its own: {a}");
         assert!(a.ends_with("--track-order 1:0,2:0,3:0"), "{a}");
     }
 }

@@ -23,7 +23,7 @@ use crate::matroska::rules;
 use crate::matroska::structure::map_chapter_tracks;
 use crate::matroska::xml::Element;
 use crate::tools::ffmpeg::FfmpegArgs;
-use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix};
+use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix, Track};
 use args::{Made, Pieces};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
             }
             Carry::Copied => unreachable!("filtered out"),
         };
-        made.push(Made { source_id: t.source_id, file, tags: track_tags(plan, t, &write)? });
+        made.push(Made { source_id: t.source_id, file, tags: track_tags(plan, t, &write)?, sync_ms: 0 });
     }
     // The copied tracks' tags are given the same way: mkvmerge drops a
     // source tag naming a copied track and one it does not take.
@@ -94,12 +94,15 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
             copied_tags.push((t.source_id, tags));
         }
     }
-    let chapters = match chapters_for(mkv, plan, &made, ctx.cancel).map_err(Error::process(input))? {
+    let first_tracks = made_first_tracks(mkv, &made, ctx.cancel).map_err(Error::process(input))?;
+    for (m, track) in made.iter_mut().zip(&first_tracks) {
+        m.sync_ms = sync_ms(plan.source_track(m.source_id), track.as_ref());
+    }
+    let chapters = match chapters_for(plan, &made, &first_tracks) {
         Some(c) => Some(write("chapters.xml", &c)?),
         None => None,
     };
-    let start_ms = made_tracks_offset(mkv, plan, &inputs.video, ctx.cancel).map_err(Error::process(input))?;
-    let pieces = Pieces { source: input, record: &record, chapters: chapters.as_deref(), made, copied_tags, start_ms };
+    let pieces = Pieces { source: input, record: &record, chapters: chapters.as_deref(), made, copied_tags };
     let args = args::merge_args(plan, &pieces, output);
     let outcome = mkv
         .merge(&args, &Stage::Mux.label(), ctx.cancel, |percent| {
@@ -139,60 +142,54 @@ fn track_tags(
     }
 }
 
+/// The first (only) track of each made file, as mkvmerge reads it (none
+/// where it cannot: such a file fails the mux itself).
+fn made_first_tracks(
+    mkv: &Mkvtoolnix,
+    made: &[Made],
+    cancel: &crate::cancel::Cancel,
+) -> std::result::Result<Vec<Option<Track>>, ProcessFailure> {
+    let mut tracks = Vec::new();
+    for m in made {
+        tracks.push(match mkv.identify(&m.file, cancel) {
+            Ok(id) => id.tracks.into_iter().next(),
+            Err(IdentifyError::Run(e)) => return Err(e),
+            Err(IdentifyError::Unreadable(_)) => None,
+        });
+    }
+    Ok(tracks)
+}
+
 /// The source's chapters (none without) with each chapter's track
 /// references (`ChapterTrackNumber`, a track UID) pointing at the same
 /// track in the output: mkvmerge keeps the UIDs of the tracks it copies
-/// from the source and from the files drapto made (`made`, read here), so
-/// a re-encoded track's UID is its made file's.
-fn chapters_for(
-    mkv: &Mkvtoolnix,
-    plan: &MuxPlan,
-    made: &[Made],
-    cancel: &crate::cancel::Cancel,
-) -> std::result::Result<Option<Element>, ProcessFailure> {
-    let Some(chapters) = &plan.source.chapters else { return Ok(None) };
+/// from the source and from the files drapto made (`made`, whose tracks
+/// are `made_tracks`), so a re-encoded track's UID is its made file's.
+fn chapters_for(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Option<Element> {
+    let chapters = plan.source.chapters.as_ref()?;
     if !plan.source.chapters_name_tracks() {
-        return Ok(Some(chapters.clone()));
+        return Some(chapters.clone());
     }
     let mut uids = BTreeMap::new();
-    for m in made {
-        // (A made file mkvmerge cannot read fails the mux itself.)
-        let id = match mkv.identify(&m.file, cancel) {
-            Ok(id) => id,
-            Err(IdentifyError::Run(e)) => return Err(e),
-            Err(IdentifyError::Unreadable(_)) => continue,
-        };
-        if let (Some(old), Some(new)) = (plan.source_track(m.source_id).uid(), id.tracks.first().and_then(|t| t.uid()))
-        {
+    for (m, track) in made.iter().zip(made_tracks) {
+        if let (Some(old), Some(new)) = (plan.source_track(m.source_id).uid(), track.as_ref().and_then(|t| t.uid())) {
             uids.insert(old.to_string(), new.to_string());
         }
     }
-    Ok(Some(map_chapter_tracks(chapters, &|uid| uids.get(uid).cloned().unwrap_or_else(|| uid.to_string()))))
+    Some(map_chapter_tracks(chapters, &|uid| uids.get(uid).cloned().unwrap_or_else(|| uid.to_string())))
 }
 
-/// How far (ms) the tracks drapto made must move to stay in step with the
-/// copied ones: ffmpeg wrote them on a clock starting at zero, the source's
-/// may start later (a film whose every track starts at 1.4 s). Measured on
-/// the video, the source's first video track against its encode; never
-/// negative (mkvmerge drops what a negative move puts before zero, the
-/// encode's first keyframe with it).
-fn made_tracks_offset(
-    mkv: &Mkvtoolnix,
-    plan: &MuxPlan,
-    video: &Path,
-    cancel: &crate::cancel::Cancel,
-) -> std::result::Result<i64, ProcessFailure> {
-    let first_ns = |t: &crate::tools::mkvtoolnix::Track| {
-        t.properties.get("minimum_timestamp").and_then(|v| v.as_i64()).unwrap_or(0)
-    };
-    let Some(src) = plan.tracks.iter().find(|t| t.carry == Carry::EncodedVideo) else { return Ok(0) };
-    let src_ns = first_ns(plan.source_track(src.source_id));
-    let made_ns = match mkv.identify(video, cancel) {
-        Ok(id) => id.tracks.first().map_or(0, first_ns),
-        Err(IdentifyError::Run(e)) => return Err(e),
-        Err(IdentifyError::Unreadable(_)) => 0,
-    };
-    Ok(((src_ns - made_ns) as f64 / 1e6).round().max(0.0) as i64)
+/// How far (ms) a made track moves to start where its source track does.
+/// Each is measured on its own: ffmpeg writes a track it encodes from the
+/// source on a clock starting at the file's first timestamp (an audio track
+/// 200 ms before the video starts at 0, the video at 200), while the
+/// chunked path's video starts at zero whatever the source's did (one move
+/// for all, measured on the video, put such audio 200 ms late). Never
+/// negative: mkvmerge drops what a negative move puts before zero.
+fn sync_ms(source: &Track, made: Option<&Track>) -> i64 {
+    let first_ns = |t: &Track| t.properties.get("minimum_timestamp").and_then(|v| v.as_i64()).unwrap_or(0);
+    let made_ns = made.map_or(0, first_ns);
+    ((first_ns(source) - made_ns) as f64 / 1e6).round().max(0.0) as i64
 }
 
 /// The global tag holding the output's record of its source.

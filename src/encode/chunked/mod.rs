@@ -210,7 +210,11 @@ pub fn encode(ctx: &Ctx, film: Film, work: &WorkDir, output: &Path) -> Result<Ch
     let encodes = Encodes { ctx, cluster, guard, root: work.root(), jobs: &jobs, layout: &layout, surveys, allocation };
     encodes.run(todo, &mut state)?;
     let results = state.into_results(layout.segments.len(), input)?;
-    assemble::append(ctx, input, &results, output, layout.total_frames())?;
+    // The source's frame times, unless the filters re-time the film to a
+    // constant rate (inverse telecine, evened-out soft telecine).
+    let retimed = analysis.interlace.output_fps(analysis.video.frame_rate).is_some();
+    let times = (!retimed).then_some(&layout.output);
+    assemble::append(ctx, input, &results, output, layout.total_frames(), times)?;
     let report = ChunkedReport { segments: results, frames: layout.total_frames(), params: params.clone() };
     ctx.events.emit(&updates::finished(input, &report, started.elapsed().as_secs_f64()));
     Ok(report)
