@@ -296,21 +296,37 @@ pub enum Allocation {
     Target,
 }
 
-/// Parallel encoders for this machine: bounded by cores, by free memory (one
-/// SVT-AV1 encoder needs about 1.2 GB per megapixel of frame) and by
-/// `max_memory`.
-pub fn default_workers(width: u32, height: u32, max_memory: u64) -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let per_worker = encoder_memory(width, height);
+/// Parallel encoders for this machine: the most, up to `cpu_share` (and
+/// 32), whose encoders at `preset`, each on its share of the threads, fit
+/// in free memory and `max_memory` together (see [`encoder_memory`]):
+/// fewer workers run more threads each, which costs memory too.
+pub fn default_workers(width: u32, height: u32, preset: u8, cpu_share: usize, max_memory: u64) -> usize {
     let available = available_memory().unwrap_or(max_memory).min(max_memory);
-    let by_memory = (available / per_worker).max(1) as usize;
-    cores.min(by_memory).clamp(1, 32)
+    let fits = |w: usize| w as u64 * encoder_memory(width, height, preset, (cpu_share / w) as u32) <= available;
+    (1..=cpu_share.clamp(1, 32)).rev().find(|&w| fits(w)).unwrap_or(1)
 }
 
-/// Memory one SVT-AV1 encoder of a `width`x`height` picture needs (about
-/// 1.2 GB per megapixel, at least 500 MB).
-pub fn encoder_memory(width: u32, height: u32) -> u64 {
-    (f64::from(width) * f64::from(height) / 1e6 * 1.2e9).max(5e8) as u64
+/// Memory (bytes) one segment's encoder needs: SVT-AV1 on a `width`x`height`
+/// picture at `preset` with `threads` threads (`lp`), and ffmpeg decoding
+/// the source for it. From the peak resident size measured here (ffmpeg 9,
+/// SVT-AV1 4.2, 10-bit, an H.264 source, past 200 frames, where SVT-AV1's
+/// picture buffers are full): on one thread about 0.2 GB plus, per
+/// megapixel, 0.45 GB at presets up to 4, 0.39 GB at 5 and 6 and 0.21 GB
+/// faster (1.12, 0.99 and 0.57 GB at 1080p; 3.91, 3.38 and 1.86 GB at UHD;
+/// 0.30 GB for a DVD's 720x480 at preset 6); each doubling of the threads
+/// adds about 45%, up to 8 (1080p preset 6 on 2, 4 and 8 threads: 1.38,
+/// 1.93 and 2.35 GB; UHD on 2: 4.54 GB). 15% is added to spare. The rule
+/// of thumb of 1.2 GB per megapixel (Av1an's) is an encoder on all its
+/// threads: at one thread it is two and a half times what one needs.
+pub fn encoder_memory(width: u32, height: u32, preset: u8, threads: u32) -> u64 {
+    let per_megapixel = match preset {
+        0..=4 => 0.45e9,
+        5..=6 => 0.39e9,
+        _ => 0.21e9,
+    };
+    let megapixels = f64::from(width) * f64::from(height) / 1e6;
+    let threads = f64::from(threads.clamp(1, 8));
+    ((0.2e9 + per_megapixel * megapixels) * (1.0 + 0.45 * threads.log2()) * 1.15) as u64
 }
 
 /// Memory the system can give without swapping, in bytes (Linux's
@@ -431,7 +447,7 @@ fn chunked_params(analysis: &Analysis, settings: &Settings, caps: &FfmpegCaps) -
     let (w, h) = analysis.picture_size();
     let workers = match settings.processing.parallel_jobs {
         Auto::Value(n) => n as usize,
-        Auto::Auto => default_workers(w, h, settings.resources.max_memory.0),
+        Auto::Auto => default_workers(w, h, e.preset, cpu_share(settings), settings.resources.max_memory.0),
     };
     let cpu_share = cpu_share(settings);
     let workers = workers.min(cpu_share).max(1);
@@ -482,8 +498,24 @@ mod tests {
 
     #[test]
     fn workers_respect_memory() {
-        assert_eq!(super::default_workers(3840, 2160, 1 << 30), 1);
-        assert!(super::default_workers(1280, 720, 64 << 30) >= 1);
+        assert_eq!(super::default_workers(3840, 2160, 6, 16, 1 << 30), 1);
+        assert!(super::default_workers(1280, 720, 6, 2, 64 << 30) >= 1);
+    }
+
+    #[test]
+    fn an_encoders_memory_follows_what_was_measured() {
+        let gb = |w, h, preset, threads| super::encoder_memory(w, h, preset, threads) as f64 / 1e9;
+        // Measured 0.99, 1.93 and 3.38 GB; 0.57 at preset 10; 0.30 on a DVD.
+        for (model, measured) in [
+            (gb(1920, 1080, 6, 1), 0.99),
+            (gb(1920, 1080, 6, 4), 1.93),
+            (gb(3840, 2160, 6, 1), 3.38),
+            (gb(1920, 1080, 10, 1), 0.57),
+            (gb(720, 480, 6, 1), 0.30),
+        ] {
+            assert!(model >= measured && model <= measured * 1.4, "{model:.2} GB for {measured}");
+        }
+        assert_eq!(gb(1920, 1080, 6, 8), gb(1920, 1080, 6, 32), "no more past 8 threads");
     }
 
     #[test]

@@ -77,6 +77,11 @@ impl<'a> Jobs<'a> {
         self.analysis.picture_size()
     }
 
+    /// The encodes' preset.
+    pub fn preset(&self) -> u8 {
+        self.video.encoder.preset
+    }
+
     /// Segment `seg`'s job, with the first guess of what is known now.
     pub fn job(&self, seg: Segment) -> SegmentJob {
         let (first_guess, slope, predict) = {

@@ -278,7 +278,8 @@ impl Encodes<'_> {
         let (w, h) = self.jobs.picture_size();
         let work = |seg: Segment, slot: &Slot| self.encode_one(seg, slot, &ptx);
         let done = |seg: Segment, r| tx.send((seg.index, r)).is_ok();
-        run_local(params.workers, queue, &load, Some(encoder_memory(w, h)), self.ctx.cancel, &work, &done);
+        let need = encoder_memory(w, h, self.jobs.preset(), params.threads_per_worker);
+        run_local(params.workers, queue, &load, Some(need), self.ctx.cancel, &work, &done);
     }
 
     /// Encodes segment `seg` in `slot`, its reports to `ptx`.
