@@ -658,3 +658,65 @@ fn image_subtitles_come_through_byte_for_byte() {
     assert!(x.status.success());
     assert_eq!(std::fs::read(&sup).unwrap(), pgs_sup());
 }
+
+/// A rip whose audio starts 300 ms before its video, written by ffmpeg
+/// told not to avoid negative timestamps, with subtitles and chapters.
+/// mkvmerge reads such a file 300 ms later throughout (nothing in Matroska
+/// starts before zero), chapters too; drapto's output must be what
+/// mkvmerge makes of it, with the re-encoded tracks in step.
+fn negative_start_rip() -> PathBuf {
+    let (av, _, _, srt, _) = media();
+    let chapters = text_file("carry-negative-chapters.xml", CHAPTERS);
+    made_once("carry-negative.mkv", |tmp| {
+        let o = Command::new(ffmpeg())
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(&av)
+            .args(["-itsoffset", "-0.3", "-i"])
+            .arg(&av)
+            .arg("-i")
+            .arg(&srt)
+            .args(["-map", "0:v", "-map", "1:a:0", "-map", "2", "-c:v", "copy", "-c:a", "copy", "-c:s", "srt"])
+            .args(["-avoid_negative_ts", "disabled", "-f", "matroska"])
+            .arg(tmp)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = Command::new("mkvpropedit").arg(tmp).arg("--chapters").arg(&chapters).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    })
+}
+
+#[test]
+fn a_rip_with_negative_timestamps_comes_out_as_mkvmerge_reads_it() {
+    let src = negative_start_rip();
+    let starts = |j: &Value| -> Vec<f64> { (0..3).map(|t| start_ms(j, t)).collect() };
+    let sj = mkvmerge_j(&src);
+    let before = starts(&sj);
+    assert!((before[1] - (before[0] - 300.0)).abs() < 1.0, "the fixture's audio starts first: {before:?}");
+    // What mkvmerge itself makes of it.
+    let t = tempfile::tempdir().unwrap();
+    let remux = t.path().join("remux.mkv");
+    let o = Command::new("mkvmerge").arg("-q").arg("-o").arg(&remux).arg(&src).output().unwrap();
+    assert!(o.status.code().unwrap_or(2) <= 1);
+    let expected = starts(&mkvmerge_j(&remux));
+    for args in paths() {
+        let t = tempfile::tempdir().unwrap();
+        let o = encode_json(t.path(), &src, &args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let out = t.path().join("out/carry-negative.mkv");
+        let got = starts(&mkvmerge_j(&out));
+        for (track, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert!((g - e).abs() <= 10.0, "{args:?}: track {track} starts at {g} ms, mkvmerge's remux at {e}");
+        }
+        // mkvmerge's remux gives the chapters new UIDs; drapto keeps them.
+        let lines = |p: &Path, what: &str| -> Vec<String> {
+            extract(p, "chapters").lines().filter(|l| l.contains(what)).map(str::to_string).collect()
+        };
+        assert_eq!(
+            lines(&out, "<ChapterTime"),
+            lines(&remux, "<ChapterTime"),
+            "{args:?}: chapters moved with the rest"
+        );
+        assert_eq!(lines(&out, "UID>"), lines(&src, "UID>"), "{args:?}");
+    }
+}

@@ -68,6 +68,16 @@ impl Structure {
         })
     }
 
+    /// How far (ns) mkvmerge moves this file's timeline when it reads it:
+    /// a track starting before zero (ffmpeg writes such files when told not
+    /// to avoid negative timestamps) moves every track, and the chapters
+    /// mkvmerge copies, by as much, so that none starts before zero.
+    pub fn timeline_shift_ns(&self) -> i64 {
+        let first = |t: &Track| t.properties.get("minimum_timestamp").and_then(|v| v.as_i64());
+        let earliest = self.id.tracks.iter().filter_map(first).min().unwrap_or(0);
+        (-earliest).max(0)
+    }
+
     /// Whether a chapter names a track (`ChapterTrackNumber`, which holds
     /// the track's UID).
     pub fn chapters_name_tracks(&self) -> bool {
@@ -167,6 +177,38 @@ pub fn map_chapter_tracks(chapters: &Element, map: &dyn Fn(&str) -> String) -> E
     e
 }
 
+/// `chapters` with every start and end `ns` later (see
+/// [`Structure::timeline_shift_ns`]), written as mkvextract writes them.
+pub fn shift_chapter_times(chapters: &Element, ns: i64) -> Element {
+    let mut e = chapters.clone();
+    if ns != 0
+        && (e.name == "ChapterTimeStart" || e.name == "ChapterTimeEnd")
+        && let Some(t) = e.text.as_deref().and_then(chapter_time_ns)
+    {
+        e.text = Some(format_chapter_time(t + ns));
+    }
+    e.children = chapters.children.iter().map(|c| shift_chapter_times(c, ns)).collect();
+    e
+}
+
+/// A chapter time (`HH:MM:SS.nnnnnnnnn`, or nanoseconds) in nanoseconds.
+fn chapter_time_ns(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(ns) = text.parse::<i64>() {
+        return Some(ns);
+    }
+    let (hms, frac) = text.split_once('.').unwrap_or((text, "0"));
+    let parts: Vec<i64> = hms.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let seconds = parts.iter().fold(0, |acc, p| acc * 60 + p);
+    let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+    Some(seconds * 1_000_000_000 + digits.parse::<i64>().ok()?)
+}
+
+fn format_chapter_time(ns: i64) -> String {
+    let (s, n) = (ns / 1_000_000_000, ns % 1_000_000_000);
+    format!("{:02}:{:02}:{:02}.{n:09}", s / 3600, s / 60 % 60, s % 60)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -200,6 +242,21 @@ pub(crate) mod tests {
         )
         .unwrap();
         Structure { id, chapters: Some(chapters), tags: Some(tags) }
+    }
+
+    #[test]
+    fn chapter_times_move_with_the_timeline() {
+        let c = xml::parse(
+            "<Chapters><EditionEntry><ChapterAtom><ChapterTimeStart>00:00:59.900000000</ChapterTimeStart>\
+             <ChapterTimeEnd>01:02:03.5</ChapterTimeEnd><ChapterUID>7</ChapterUID></ChapterAtom></EditionEntry></Chapters>",
+        )
+        .unwrap();
+        let moved = shift_chapter_times(&c, 300_000_000);
+        let atom = &moved.children[0].children[0];
+        assert_eq!(atom.child_text("ChapterTimeStart"), Some("00:01:00.200000000"));
+        assert_eq!(atom.child_text("ChapterTimeEnd"), Some("01:02:03.800000000"));
+        assert_eq!(atom.child_text("ChapterUID"), Some("7"));
+        assert_eq!(shift_chapter_times(&c, 0), c);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use crate::analysis::mux_plan::{Carry, MuxPlan};
 use crate::events::Check;
 use crate::matroska::rules;
-use crate::matroska::structure::{Structure, TagEntry, map_chapter_tracks};
+use crate::matroska::structure::{Structure, TagEntry, map_chapter_tracks, shift_chapter_times};
 use crate::matroska::xml::Element;
 use crate::tools::mkvtoolnix::Track;
 use serde_json::Value;
@@ -78,14 +78,17 @@ fn tracks(plan: &MuxPlan, output: &Structure) -> Vec<String> {
             d.push(format!("{name} became a {} track", o.kind.name()));
             continue;
         }
-        d.extend(track_properties(s, o, planned.carry).into_iter().map(|p| format!("{name}: {p}")));
+        let shift = plan.source.timeline_shift_ns();
+        d.extend(track_properties(s, o, planned.carry, shift).into_iter().map(|p| format!("{name}: {p}")));
     }
     d.extend(audio_delays(plan, output));
     d
 }
 
-/// The differences between a source track and its output track.
-fn track_properties(s: &Track, o: &Track, carry: Carry) -> Vec<String> {
+/// The differences between a source track and its output track, whose
+/// timeline mkvmerge moved `shift_ns` later (see
+/// [`crate::matroska::structure::Structure::timeline_shift_ns`]).
+fn track_properties(s: &Track, o: &Track, carry: Carry, shift_ns: i64) -> Vec<String> {
     let keys: std::collections::BTreeSet<&String> = s.properties.keys().chain(o.properties.keys()).collect();
     let mut d = Vec::new();
     for key in keys {
@@ -101,12 +104,11 @@ fn track_properties(s: &Track, o: &Track, carry: Carry) -> Vec<String> {
             d.push(format!("{k} {} became {}", show(s.properties.get(k)), show(o.properties.get(k))));
         }
     }
-    if !carry.is_encoded() && s.properties.get("minimum_timestamp") != o.properties.get("minimum_timestamp") {
-        d.push(format!(
-            "starts at {} ns instead of {} ns",
-            show(o.properties.get("minimum_timestamp")),
-            show(s.properties.get("minimum_timestamp"))
-        ));
+    let start = |t: &Track| t.properties.get("minimum_timestamp").and_then(Value::as_i64);
+    let expected = start(s).map(|ns| ns + shift_ns);
+    if !carry.is_encoded() && expected != start(o) {
+        let ns = |v: Option<i64>| v.map_or("none".into(), |n| n.to_string());
+        d.push(format!("starts at {} ns instead of {} ns", ns(start(o)), ns(expected)));
     }
     d
 }
@@ -188,7 +190,8 @@ fn chapters(plan: &MuxPlan, output: &Structure) -> Vec<String> {
                 Some(p) => format!("track {}", p + 1),
                 None => format!("UID {uid}, no track"),
             };
-            let s = map_chapter_tracks(s, &|uid| track(source.track_position(uid), uid));
+            let s = shift_chapter_times(s, source.timeline_shift_ns());
+            let s = map_chapter_tracks(&s, &|uid| track(source.track_position(uid), uid));
             let in_source = |pos| source_position(plan, pos);
             let o = map_chapter_tracks(o, &|uid| track(output.track_position(uid).and_then(in_source), uid));
             let mut d = Vec::new();

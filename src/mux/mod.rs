@@ -20,7 +20,7 @@ use crate::error::ProcessFailure;
 use crate::error::{Error, Result};
 use crate::events::{Event, Stage};
 use crate::matroska::rules;
-use crate::matroska::structure::map_chapter_tracks;
+use crate::matroska::structure::{map_chapter_tracks, shift_chapter_times};
 use crate::matroska::xml::Element;
 use crate::tools::ffmpeg::FfmpegArgs;
 use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix, Track};
@@ -95,8 +95,9 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
         }
     }
     let first_tracks = made_first_tracks(mkv, &made, ctx.cancel).map_err(Error::process(input))?;
+    let shift_ns = plan.source.timeline_shift_ns();
     for (m, track) in made.iter_mut().zip(&first_tracks) {
-        m.sync_ms = sync_ms(plan.source_track(m.source_id), track.as_ref());
+        m.sync_ms = sync_ms(plan.source_track(m.source_id), track.as_ref(), shift_ns);
     }
     let chapters = match chapters_for(plan, &made, &first_tracks) {
         Some(c) => Some(write("chapters.xml", &c)?),
@@ -166,7 +167,7 @@ fn made_first_tracks(
 /// from the source and from the files drapto made (`made`, whose tracks
 /// are `made_tracks`), so a re-encoded track's UID is its made file's.
 fn chapters_for(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Option<Element> {
-    let chapters = plan.source.chapters.as_ref()?;
+    let chapters = &shift_chapter_times(plan.source.chapters.as_ref()?, plan.source.timeline_shift_ns());
     if !plan.source.chapters_name_tracks() {
         return Some(chapters.clone());
     }
@@ -179,17 +180,21 @@ fn chapters_for(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) ->
     Some(map_chapter_tracks(chapters, &|uid| uids.get(uid).cloned().unwrap_or_else(|| uid.to_string())))
 }
 
-/// How far (ms) a made track moves to start where its source track does.
-/// Each is measured on its own: ffmpeg writes a track it encodes from the
-/// source on a clock starting at the file's first timestamp (an audio track
-/// 200 ms before the video starts at 0, the video at 200), while the
-/// chunked path's video starts at zero whatever the source's did (one move
-/// for all, measured on the video, put such audio 200 ms late). Never
-/// negative: mkvmerge drops what a negative move puts before zero.
-fn sync_ms(source: &Track, made: Option<&Track>) -> i64 {
+/// How far (ms) a made track moves to start where its source track does,
+/// on the source's timeline as mkvmerge reads it (moved `shift_ns` later
+/// when a track starts before zero, see
+/// [`crate::matroska::structure::Structure::timeline_shift_ns`]). Each is
+/// measured on its own: ffmpeg writes a track it encodes from the source on
+/// a clock starting at the file's first timestamp (an audio track 200 ms
+/// before the video starts at 0, the video at 200), while the chunked
+/// path's video starts at zero whatever the source's did (one move for
+/// all, measured on the video, put such audio 200 ms late). Never before
+/// zero: mkvmerge drops what a move puts there.
+fn sync_ms(source: &Track, made: Option<&Track>, shift_ns: i64) -> i64 {
     let first_ns = |t: &Track| t.properties.get("minimum_timestamp").and_then(|v| v.as_i64()).unwrap_or(0);
     let made_ns = made.map_or(0, first_ns);
-    ((first_ns(source) - made_ns) as f64 / 1e6).round().max(0.0) as i64
+    let ms = |ns: i64| (ns as f64 / 1e6).round() as i64;
+    ms(first_ns(source) + shift_ns - made_ns).max(-ms(made_ns))
 }
 
 /// The global tag holding the output's record of its source.
