@@ -82,7 +82,8 @@ impl FileSummary {
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct BatchSummary {
     pub files: Vec<FileSummary>,
-    pub skipped: Vec<PathBuf>,
+    /// Each skipped rip, and why.
+    pub skipped: Vec<(PathBuf, String)>,
     pub failed: Vec<(PathBuf, String)>,
     /// Files never started because the batch stopped early.
     pub not_started: Vec<PathBuf>,

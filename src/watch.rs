@@ -23,9 +23,14 @@ pub enum State {
     /// Complete; waiting its turn.
     Waiting,
     Encoded,
-    /// Failed; tried again only once the file changes.
+    /// Failed; tried again once the file changes, or, when the failure
+    /// pointed at the setup (`setup`: a tool crashing, a disk full; see
+    /// [`crate::error::Error::is_environmental`]), when the watch starts
+    /// again (the setup fixed).
     Failed {
         error: String,
+        #[serde(default)]
+        setup: bool,
     },
 }
 
@@ -91,7 +96,21 @@ impl Queue {
             updated_at: state::now(),
             files: BTreeMap::new(),
         });
-        Queue { path, settle, file }
+        let mut queue = Queue { path, settle, file };
+        queue.retry_setup_failures();
+        queue
+    }
+
+    /// Rips that failed for a reason that pointed at the setup wait their
+    /// turn again: the setup may be fixed now (a watch stops when its
+    /// breaker trips, and the README says to fix the setup and start it
+    /// again). A rip's own failure waits for the rip to change.
+    fn retry_setup_failures(&mut self) {
+        for e in self.file.files.values_mut() {
+            if matches!(e.state, State::Failed { setup: true, .. }) {
+                e.state = State::Waiting;
+            }
+        }
     }
 
     /// Writes the queue down.
@@ -188,6 +207,27 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_that_pointed_at_the_setup_waits_again_when_the_watch_restarts() {
+        let t = tempfile::tempdir().unwrap();
+        let (setup, own) = (t.path().join("a.mkv"), t.path().join("b.mkv"));
+        for rip in [&setup, &own] {
+            std::fs::write(rip, b"12345").unwrap();
+        }
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0));
+        let at = now();
+        q.observe(&[found(&setup), found(&own)], at);
+        assert_eq!(q.ready(at + 1).len(), 2);
+        q.finished(&setup, State::Failed { error: "ffmpeg killed by signal 11".into(), setup: true });
+        q.finished(&own, State::Failed { error: "not a readable media file".into(), setup: false });
+        q.save().unwrap();
+        // The setup fixed, the watch starts again: the crash is retried, the
+        // rip's own failure waits for the rip to change.
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0));
+        q.observe(&[found(&setup), found(&own)], at + 2);
+        assert_eq!(q.ready(at + 3), vec![setup.clone()]);
+    }
+
+    #[test]
     fn a_rip_waits_once_it_settled_and_a_failure_waits_for_a_change() {
         let t = tempfile::tempdir().unwrap();
         let rip = t.path().join("a.mkv");
@@ -199,7 +239,7 @@ mod tests {
         assert!(q.ready(ready_at(30)).is_empty(), "still settling");
         assert_eq!(q.next_settled(ready_at(30)), Some(31));
         assert_eq!(q.ready(ready_at(61)), vec![rip.clone()]);
-        q.finished(&rip, State::Failed { error: "bad".into() });
+        q.finished(&rip, State::Failed { error: "bad".into(), setup: false });
         q.save().unwrap();
 
         // A restart continues the queue: the failure is not retried...

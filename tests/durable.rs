@@ -200,6 +200,65 @@ fn a_full_disk_is_refused_up_front_and_reported_mid_job() {
     assert!(o.status.success());
 }
 
+/// The chunked path fills a small work disk with its survey's samples:
+/// the file fails saying so, and what it was writing (half-written samples,
+/// of no use to a rerun) is removed, so the next file has the room.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_work_disk_filled_by_the_chunked_path_is_left_with_room_for_the_next_file() {
+    assert!(has_libvmaf(), "the test ffmpeg must have libvmaf (scripts/setup.sh installs one)");
+    let t = tempfile::tempdir().unwrap();
+    let small = t.path().join("small-disk");
+    assert!(tmpfs(&small, "20m"), "this test needs root to mount a small tmpfs");
+    let _guard = Unmount(small.clone());
+    // 6 MB of 720p: its 1.5x fits, its raw samples do not.
+    let big = fixture(
+        "samples_fill_a_disk.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25:duration=10",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "28",
+        ],
+    );
+    let rips = t.path().join("rips");
+    std::fs::create_dir_all(&rips).unwrap();
+    std::fs::copy(&big, rips.join("a_big.mkv")).unwrap();
+    std::fs::copy(simple_clip("small.mkv", "320x240", 2), rips.join("b_small.mkv")).unwrap();
+    let o = run(drapto(t.path())
+        .env("DRAPTO_TEMP_DIR", &small)
+        .args(["encode", "--chunked", "--chunk-size", "2", "--preset", "12", "-i"])
+        .arg(&rips)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("a_big.mkv: the disk filled up"), "{text}");
+    let left: Vec<String> = walk(&small.join("jobs")).into_iter().filter(|p| p.contains("/working/")).collect();
+    assert!(left.is_empty(), "half-written samples left: {left:?}");
+    assert!(t.path().join("out/b_small.mkv").exists(), "the next file had the room: {text}");
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else {
+            files.push(p.display().to_string());
+        }
+    }
+    files
+}
+
 #[test]
 fn forced_unavailable_hardware_decoder_falls_back_to_software() {
     let t = tempfile::tempdir().unwrap();
@@ -234,6 +293,12 @@ fn clean_removes_abandoned_work_and_reports_space() {
     std::fs::create_dir_all(gone.join("encoded")).unwrap();
     std::fs::write(gone.join("encoded/0001.mkv"), vec![0u8; 100_000]).unwrap();
     std::fs::write(gone.join("job.json"), br#"{"input":"/nonexistent/film.mkv","size":1,"mtime_ns":1}"#).unwrap();
+    // Killed between its mux and the rename: a hidden, film-sized output.
+    let out = t.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(gone.join("output"), out.join("film.mkv").as_os_str().as_encoded_bytes()).unwrap();
+    let partial = out.join(".film.mkv.drapto-partial");
+    std::fs::write(&partial, vec![0u8; 50_000]).unwrap();
     let live_src = t.path().join("live.mkv");
     std::fs::copy(simple_clip("small.mkv", "320x240", 2), &live_src).unwrap();
     let live = drapto::job::WorkDir::for_input(&t.path().join("work"), &live_src).unwrap();
@@ -243,6 +308,7 @@ fn clean_removes_abandoned_work_and_reports_space() {
     assert!(o.status.success());
     let text = stdout(&o);
     assert!(!gone.exists() && live.root().exists(), "{text}");
+    assert!(!partial.exists(), "the abandoned partial output is removed with its work: {text}");
     assert!(text.contains("1 work folder(s) removed") && text.contains("KiB"), "{text}");
     let o = run(drapto(t.path()).args(["clean", "--all"]));
     assert!(o.status.success());
@@ -360,4 +426,33 @@ fn killed_during_the_mux_resumes_with_video_and_audio_reused() {
         .filter(|n| n.contains("partial"))
         .collect();
     assert!(leftovers.is_empty(), "partial files cleaned: {leftovers:?}");
+}
+
+/// A rip replaced while the chunked path encodes it: the failure is the
+/// rip's (not the setup's, which would count towards stopping the batch),
+/// said as such, and the old rip's work is removed.
+#[test]
+fn an_input_replaced_during_a_chunked_encode_fails_as_the_rips_own() {
+    assert!(has_libvmaf(), "the test ffmpeg must have libvmaf (scripts/setup.sh installs one)");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("replaced.mkv");
+    std::fs::copy(slow_clip(), &src).unwrap();
+    let out_dir = t.path().join("out");
+    let mut c = drapto(t.path());
+    c.args(["encode", "--json", "--chunked", "--chunk-size", "2", "--preset", "12", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out_dir);
+    let child = start_until(&mut c, "\"event\":\"segment_complete\"");
+    // Another, shorter rip takes its name.
+    let other = t.path().join("other.mkv");
+    std::fs::copy(simple_clip("small.mkv", "320x240", 2), &other).unwrap();
+    std::fs::rename(&other, &src).unwrap();
+    let (status, rest) = child.finish();
+    assert_eq!(status.code(), Some(1), "{rest}");
+    let failed: Vec<&str> = rest.lines().filter(|l| l.contains("\"event\":\"file_failed\"")).collect();
+    assert!(failed.len() == 1 && failed[0].contains("changed while it was being encoded"), "{rest}");
+    assert!(!out_dir.join("replaced.mkv").exists());
+    let jobs: Vec<_> = std::fs::read_dir(t.path().join("work/jobs")).unwrap().collect();
+    assert!(jobs.is_empty(), "the old rip's work is of no use: {jobs:?}");
 }

@@ -24,7 +24,7 @@ pub fn run(all: bool, session: &Session) -> Result<i32> {
             kept.push(format!("{name}: {why}"));
             continue;
         }
-        let size = dir_size(&dir);
+        let size = dir_size(&dir) + crate::pipeline::output::remove_abandoned_partial(&dir, &temp);
         std::fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
         freed += size;
         removed += 1;

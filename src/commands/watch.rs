@@ -10,7 +10,7 @@ use crate::cli::WatchArgs;
 use crate::discover::{Filters, Found, discover};
 use crate::error::Result;
 use crate::events::{Event, EventSink};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Ended, Pipeline};
 use crate::summary::BatchSummary;
 use crate::tools::Tools;
 use crate::watch::{Queue, State, now};
@@ -93,10 +93,12 @@ impl Service<'_> {
     fn encode(&mut self, job: &Found, breaker: &mut crate::breaker::Breaker, waiting: usize) -> State {
         let failed = self.summary.failed.len();
         let index = self.summary.files.len() + self.summary.skipped.len() + failed + 1;
-        self.pipeline.run_one(job, index, index + waiting - 1, breaker, &mut self.summary);
-        match self.summary.failed.get(failed) {
-            Some((_, error)) => State::Failed { error: error.clone() },
-            None => State::Encoded,
+        match self.pipeline.run_one(job, index, index + waiting - 1, breaker, &mut self.summary) {
+            Ended::Failed { setup } => {
+                let error = self.summary.failed.get(failed).map(|(_, e)| e.clone()).unwrap_or_default();
+                State::Failed { error, setup }
+            }
+            Ended::Encoded | Ended::Skipped => State::Encoded,
         }
     }
 

@@ -46,11 +46,18 @@ pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("json.{}.{n}.tmp", std::process::id()));
     let text = serde_json::to_vec_pretty(value).expect("state serializes");
-    let mut f = std::fs::File::create(&tmp).map_err(Error::io("write", &tmp))?;
-    f.write_all(&text).map_err(Error::io("write", &tmp))?;
-    f.sync_all().map_err(Error::io("sync", &tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(Error::io("rename", path))?;
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(Error::io("write", &tmp))?;
+        f.write_all(&text).map_err(Error::io("write", &tmp))?;
+        f.sync_all().map_err(Error::io("sync", &tmp))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(Error::io("rename", path))
+    })();
+    if written.is_err() {
+        // A full disk left half a file: it is of no use to anyone.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     if let Some(dir) = path.parent() {
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();

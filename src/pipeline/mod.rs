@@ -6,7 +6,7 @@
 //! temporary name in the output folder and renamed to its final name only
 //! after validation passed.
 
-mod output;
+pub mod output;
 mod steps;
 
 use crate::analysis::{self, Analysis};
@@ -47,6 +47,18 @@ pub enum Outcome {
     Encoded(FileSummary),
     /// A valid output already exists.
     Skipped(String),
+}
+
+/// How a file of the batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Encoded,
+    Skipped,
+    /// `setup`: for a reason that points at the setup, not at the file
+    /// (see [`Error::is_environmental`]).
+    Failed {
+        setup: bool,
+    },
 }
 
 impl Pipeline<'_> {
@@ -100,23 +112,37 @@ impl Pipeline<'_> {
     }
 
     /// Encodes `job` (file `index` of `total`), tells the user how it ended,
-    /// and records that in `summary` and `breaker`.
-    pub fn run_one(&self, job: &Found, index: usize, total: usize, breaker: &mut Breaker, summary: &mut BatchSummary) {
+    /// records that in `summary` and `breaker`, and returns it.
+    pub fn run_one(
+        &self,
+        job: &Found,
+        index: usize,
+        total: usize,
+        breaker: &mut Breaker,
+        summary: &mut BatchSummary,
+    ) -> Ended {
         let input = &job.input;
         match self.encode_file(job, index, total) {
             Ok(Outcome::Encoded(s)) => {
                 breaker.success();
                 self.events.emit(&Event::FileComplete { summary: s.clone() });
                 summary.files.push(s);
+                Ended::Encoded
             }
             Ok(Outcome::Skipped(reason)) => {
                 // A skip tries no tool: it says nothing about the setup.
-                self.events.emit(&Event::FileSkipped { input: input.clone(), output: job.output.clone(), reason });
-                summary.skipped.push(input.clone());
+                self.events.emit(&Event::FileSkipped {
+                    input: input.clone(),
+                    output: job.output.clone(),
+                    reason: reason.clone(),
+                });
+                summary.skipped.push((input.clone(), reason));
+                Ended::Skipped
             }
             Err(e) => {
                 let cancelled = matches!(e, Error::Cancelled { .. });
-                if !cancelled && e.is_environmental(input) {
+                let setup = !cancelled && e.is_environmental(input);
+                if setup {
                     breaker.failure(Instant::now());
                     if breaker.is_open() && index < total {
                         self.events.emit(&Event::Warning {
@@ -136,8 +162,10 @@ impl Pipeline<'_> {
                     Error::Validation { kept, .. } => kept.clone(),
                     _ => None,
                 };
-                self.events.emit(&Event::FileFailed { input: input.clone(), error: e.to_string(), kept });
-                summary.failed.push((input.clone(), e.to_string()));
+                let error = naming(input, &e);
+                self.events.emit(&Event::FileFailed { input: input.clone(), error: error.clone(), kept });
+                summary.failed.push((input.clone(), error));
+                Ended::Failed { setup }
             }
         }
     }
@@ -178,14 +206,27 @@ impl Pipeline<'_> {
         space::require(work.root(), analysis.size_bytes + analysis.size_bytes / 2)?;
         space::require(output_dir, analysis.size_bytes / 2)?;
         let guard = self.size_guard(&analysis, &plan);
+        // Where the output is muxed, for `drapto clean` should this run be
+        // killed before it is renamed or removed.
+        output::name_output(work.root(), &output)?;
+        // A rip deleted or replaced while it was encoded explains a failure
+        // (a segment's decode finding no file, frames missing): that is the
+        // error, not the setup, and the work done belongs to the old rip.
+        let explained = |e: Error| match e {
+            Error::Cancelled { .. } => e,
+            e => unchanged(input, &identity).err().unwrap_or(e),
+        };
         let result = self
             .make(&analysis, &plan, &work, &slots.partial)
+            .map_err(explained)
             .and_then(|()| unchanged(input, &identity))
             .and_then(|()| within(&guard, input, &slots.partial))
             .and_then(|()| self.accept(&analysis, &slots));
         if let Err(e) = result {
             let _ = std::fs::remove_file(&slots.partial);
-            if !matches!(e, Error::Validation { .. } | Error::OutputTooLarge { .. }) {
+            if replaced(&identity) {
+                work.remove(self.settings.processing.keep_logs)?;
+            } else if !matches!(e, Error::Validation { .. } | Error::OutputTooLarge { .. }) {
                 let kept = work.root().display();
                 self.warn(input, format!("finished work is kept in {kept}; run the same command again to resume"));
             }
@@ -269,6 +310,14 @@ impl Pipeline<'_> {
     }
 }
 
+/// `e` as the user reads it: naming the rip it is about, also when it is
+/// about a work file, a folder or a signal (with a hundred rips, "…/job.json:
+/// cannot write" or "interrupted by SIGINT" alone names none).
+fn naming(input: &Path, e: &Error) -> String {
+    let message = e.to_string();
+    if message.contains(&input.display().to_string()) { message } else { format!("{}: {message}", input.display()) }
+}
+
 /// Ok when the finished output at `partial` is within `guard`'s limit.
 fn within(guard: &SizeGuard, input: &Path, partial: &Path) -> Result<()> {
     let size = std::fs::metadata(partial).map_err(Error::io("read", partial))?.len();
@@ -281,14 +330,20 @@ fn within(guard: &SizeGuard, input: &Path, partial: &Path) -> Result<()> {
 /// Ok when the input is still the file `identity` describes: the output
 /// must be made from the file that was analysed, start to finish.
 fn unchanged(input: &Path, identity: &JobInfo) -> Result<()> {
-    if identity.is_current() {
-        Ok(())
+    let problem = if identity.is_current() {
+        return Ok(());
+    } else if replaced(identity) {
+        "changed while it was being encoded; the encode was discarded"
     } else {
-        Err(Error::Input {
-            path: input.to_path_buf(),
-            problem: "disappeared or changed while it was being encoded; the encode was discarded".into(),
-        })
-    }
+        // A network share that went away may come back: the work is kept.
+        "disappeared while it was being encoded; the encode was stopped"
+    };
+    Err(Error::Input { path: input.to_path_buf(), problem: problem.into() })
+}
+
+/// Whether a file other than the one `identity` describes is at its path.
+fn replaced(identity: &JobInfo) -> bool {
+    JobInfo::of(&identity.input).is_ok_and(|now| &now != identity)
 }
 
 /// The summary of a file encoded to `output` from `analysis`'s rip, begun
@@ -309,4 +364,26 @@ fn file_summary(analysis: &Analysis, output: &Path, started: Instant, sampler: S
         .truncated
         .then(|| crate::summary::Truncation { ends_at: analysis.extent.end, promised: analysis.extent.promise() });
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_names_its_rip() {
+        let input = Path::new("/lib/Heat (1995).mkv");
+        let io = Error::Io {
+            action: "write",
+            path: "/tmp/jobs/heat-1/job.json.tmp".into(),
+            source: std::io::Error::other("No space left on device"),
+        };
+        assert_eq!(
+            naming(input, &io),
+            "/lib/Heat (1995).mkv: /tmp/jobs/heat-1/job.json.tmp: cannot write: No space left on device"
+        );
+        let own = Error::Input { path: input.into(), problem: "is empty (0 bytes)".into() };
+        assert_eq!(naming(input, &own), own.to_string(), "named once");
+        assert!(naming(input, &Error::Cancelled { signal: 2 }).starts_with("/lib/Heat (1995).mkv: interrupted"));
+    }
 }

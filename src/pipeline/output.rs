@@ -12,6 +12,7 @@ use crate::matroska::structure::Structure;
 use crate::tools::ffprobe;
 use crate::tools::mkvtoolnix::IdentifyError;
 use crate::validate;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,32 @@ pub struct OutputSlots {
     pub failed: PathBuf,
     /// The lock of whoever writes it (in `temp_dir/locks`).
     pub lock: PathBuf,
+}
+
+/// The file in a job's work folder naming its output (the path's bytes,
+/// written by [`name_output`]).
+pub const OUTPUT_FILE: &str = "output";
+
+/// Names `output` in the job folder `job_dir`.
+pub fn name_output(job_dir: &Path, output: &Path) -> Result<()> {
+    let file = job_dir.join(OUTPUT_FILE);
+    let output = std::path::absolute(output).unwrap_or_else(|_| output.to_path_buf());
+    std::fs::write(&file, output.as_os_str().as_bytes()).map_err(Error::io("write", &file))
+}
+
+/// Removes the half-muxed output of the job whose work folder is `job_dir`,
+/// when one is there and no drapto writes that output now: a run killed
+/// between its mux and the rename leaves it, hidden, as large as the film.
+/// Returns its size.
+pub fn remove_abandoned_partial(job_dir: &Path, temp_dir: &Path) -> u64 {
+    let Ok(bytes) = std::fs::read(job_dir.join(OUTPUT_FILE)) else { return 0 };
+    let output = PathBuf::from(std::ffi::OsStr::from_bytes(&bytes));
+    let slots = OutputSlots::new(&output, temp_dir);
+    let size = std::fs::metadata(&slots.partial).map_or(0, |m| m.len());
+    if size == 0 || crate::job::lock::is_held(&slots.lock) {
+        return 0;
+    }
+    std::fs::remove_file(&slots.partial).map_or(0, |()| size)
 }
 
 impl OutputSlots {

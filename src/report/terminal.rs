@@ -362,8 +362,8 @@ pub fn final_summary(b: &BatchSummary) -> String {
     for f in &b.files {
         out.push_str(&format!("\n{}\nEncode time: {}\n", Terminal::file_block(f), format_duration(f.encode_seconds)));
     }
-    for s in &b.skipped {
-        out.push_str(&format!("\nSkipped: {} (valid output exists)\n", name(s)));
+    for (s, why) in &b.skipped {
+        out.push_str(&format!("\nSkipped: {} ({why})\n", name(s)));
     }
     for (_, e) in &b.failed {
         out.push_str(&format!("\nFailed: {e}\n"));

@@ -190,16 +190,22 @@ fn memory_short(load: &Load, need: u64) -> bool {
 }
 
 /// Runs `step` of segment `index`, and once more (saying so) when it fails
-/// for any reason but cancellation: one transient failure does not fail
-/// the film, and the other segments are unaffected either way.
+/// for any reason but cancellation or a full disk: one transient failure
+/// does not fail the film, and the other segments are unaffected either way.
 pub(crate) fn once_more<T>(
     ctx: &Ctx,
     input: &Path,
     index: usize,
     mut step: impl FnMut() -> std::result::Result<T, ProcessFailure>,
 ) -> std::result::Result<T, ProcessFailure> {
+    // A full disk stays full: trying again only writes it full again.
+    let hopeless = |e: &ProcessFailure| match e {
+        ProcessFailure::Cancelled(_) => true,
+        ProcessFailure::Failed(f) => f.is_disk_full(),
+        ProcessFailure::Spawn { .. } => false,
+    };
     match step() {
-        Err(e) if !matches!(e, ProcessFailure::Cancelled(_)) => {
+        Err(e) if !hopeless(&e) => {
             ctx.events.emit(&Event::Warning {
                 input: Some(input.to_path_buf()),
                 message: format!("segment {} failed ({e}); trying it once more", index + 1),

@@ -182,6 +182,33 @@ pub struct Film<'a> {
 /// is cut, an earlier run's finished segments are kept, the segments still
 /// to do are surveyed (slope allocation) and encoded, then appended.
 pub fn encode(ctx: &Ctx, film: Film, work: &WorkDir, output: &Path) -> Result<ChunkedReport> {
+    let result = encode_segments(ctx, film, work, output);
+    if result.is_err() {
+        remove_unfinished(&work.root().join("working"), &["samples-", "probe-", "refs-"], "");
+        remove_unfinished(&work.root().join("encoded"), &[], ".partial.mkv");
+    }
+    result
+}
+
+/// Removes from `folder` the files whose names start with one of
+/// `prefixes` or end with `suffix` (when not empty): the survey's sample
+/// cuts and probe encodes, the measurement's reference frames, the
+/// searches' encodes of whole segments, which a run redoes and never
+/// resumes. A segment removes its own once done; a run that fails (a disk
+/// that filled up, above all) left its running segments' there, half
+/// written, taking the space the next file needs.
+fn remove_unfinished(folder: &Path, prefixes: &[&str], suffix: &str) {
+    let Ok(entries) = std::fs::read_dir(folder) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if prefixes.iter().any(|p| name.starts_with(p)) || (!suffix.is_empty() && name.ends_with(suffix)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn encode_segments(ctx: &Ctx, film: Film, work: &WorkDir, output: &Path) -> Result<ChunkedReport> {
     let Film { analysis, video, params, cluster, guard } = film;
     let (input, started) = (analysis.input.as_path(), Instant::now());
     let scratch = work.root().join("working");

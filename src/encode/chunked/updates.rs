@@ -15,7 +15,8 @@ pub fn planned(input: &Path, layout: &Layout, params: &ChunkedParams, cluster: O
     let segs = count(layout.segments.len(), "segment");
     let how = match params.allocation {
         Allocation::Slope => format!(
-            "{segs} (scenes of {MIN_SCENE_SECONDS}–{} s), CRFs at an equal slope for the film's mean{}",
+            "{segs} (scenes of {}–{} s), CRFs at an equal slope for the film's mean{}",
+            MIN_SCENE_SECONDS.min(params.chunk_seconds),
             params.chunk_seconds,
             params.survey_preset.map(|p| format!(" (surveyed at preset {p})")).unwrap_or_default()
         ),
