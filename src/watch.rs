@@ -14,6 +14,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// How many starts of a watch in a row try again a rip whose failure
+/// pointed at the setup.
+pub const SETUP_RETRIES: u32 = 3;
+
 /// Where a rip stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
@@ -29,8 +33,10 @@ pub enum State {
     /// again (the setup fixed).
     Failed {
         error: String,
+        /// Whether it pointed at the setup; unknown (`None`) in a queue
+        /// written before drapto told.
         #[serde(default)]
-        setup: bool,
+        setup: Option<bool>,
     },
 }
 
@@ -41,6 +47,10 @@ pub struct Entry {
     pub mtime_ns: u128,
     /// When this size and time were first seen (seconds since the epoch).
     pub since: u64,
+    /// Its failures in a row that pointed at the setup (see
+    /// [`Queue::open`]).
+    #[serde(default)]
+    pub setup_failures: u32,
     #[serde(flatten)]
     pub state: State,
 }
@@ -104,10 +114,19 @@ impl Queue {
     /// Rips that failed for a reason that pointed at the setup wait their
     /// turn again: the setup may be fixed now (a watch stops when its
     /// breaker trips, and the README says to fix the setup and start it
-    /// again). A rip's own failure waits for the rip to change.
+    /// again), up to [`SETUP_RETRIES`] starts in a row (a service manager
+    /// restarting a watch whose setup stays broken would try them for
+    /// ever). A queue written before drapto told the two apart gives its
+    /// failures one more try. A rip's own failure waits for the rip to
+    /// change.
     fn retry_setup_failures(&mut self) {
         for e in self.file.files.values_mut() {
-            if matches!(e.state, State::Failed { setup: true, .. }) {
+            let retry = match e.state {
+                State::Failed { setup: Some(setup), .. } => setup && e.setup_failures <= SETUP_RETRIES,
+                State::Failed { setup: None, .. } => true,
+                _ => false,
+            };
+            if retry {
                 e.state = State::Waiting;
             }
         }
@@ -140,7 +159,7 @@ impl Queue {
                     // Unchanged since its modification time: a rip that was
                     // there before the watch started is ready at once.
                     let since = now.min(mtime_ns.div_ceil(1_000_000_000) as u64);
-                    let e = Entry { size, mtime_ns, since, state: State::Settling };
+                    let e = Entry { size, mtime_ns, since, setup_failures: 0, state: State::Settling };
                     self.file.files.insert(f.input.clone(), e);
                 }
             }
@@ -184,6 +203,8 @@ impl Queue {
         let current = identity(path);
         if let Some(e) = self.file.files.get_mut(path) {
             if current == Some((e.size, e.mtime_ns)) {
+                let setup = matches!(state, State::Failed { setup: Some(true), .. });
+                e.setup_failures = if setup { e.setup_failures + 1 } else { 0 };
                 e.state = state;
             } else {
                 e.state = State::Settling;
@@ -217,14 +238,23 @@ mod tests {
         let at = now();
         q.observe(&[found(&setup), found(&own)], at);
         assert_eq!(q.ready(at + 1).len(), 2);
-        q.finished(&setup, State::Failed { error: "ffmpeg killed by signal 11".into(), setup: true });
-        q.finished(&own, State::Failed { error: "not a readable media file".into(), setup: false });
-        q.save().unwrap();
-        // The setup fixed, the watch starts again: the crash is retried, the
-        // rip's own failure waits for the rip to change.
-        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0));
-        q.observe(&[found(&setup), found(&own)], at + 2);
-        assert_eq!(q.ready(at + 3), vec![setup.clone()]);
+        q.finished(&own, State::Failed { error: "not a readable media file".into(), setup: Some(false) });
+        let crash = || State::Failed { error: "ffmpeg killed by signal 11".into(), setup: Some(true) };
+        // The watch starts again (the setup fixed, or not): the crash is
+        // retried, a few starts in a row; the rip's own failure waits for
+        // the rip to change.
+        for start in 0..=SETUP_RETRIES {
+            q.finished(&setup, crash());
+            q.save().unwrap();
+            q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0));
+            q.observe(&[found(&setup), found(&own)], at + 2);
+            let expected = if start < SETUP_RETRIES { vec![setup.clone()] } else { vec![] };
+            assert_eq!(q.ready(at + 3), expected, "start {start}");
+        }
+        // A queue written before drapto told the two apart: one more try.
+        let old = r#"{"state": "failed", "error": "ffmpeg killed by signal 11"}"#;
+        let e: State = serde_json::from_str(old).unwrap();
+        assert_eq!(e, State::Failed { error: "ffmpeg killed by signal 11".into(), setup: None });
     }
 
     #[test]
@@ -239,7 +269,7 @@ mod tests {
         assert!(q.ready(ready_at(30)).is_empty(), "still settling");
         assert_eq!(q.next_settled(ready_at(30)), Some(31));
         assert_eq!(q.ready(ready_at(61)), vec![rip.clone()]);
-        q.finished(&rip, State::Failed { error: "bad".into(), setup: false });
+        q.finished(&rip, State::Failed { error: "bad".into(), setup: Some(false) });
         q.save().unwrap();
 
         // A restart continues the queue: the failure is not retried...

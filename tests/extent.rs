@@ -52,8 +52,18 @@ fn stream_end(path: &Path, spec: &str) -> f64 {
 /// 20 s of film with a stereo track (`audio_secs` long) and two subtitles,
 /// the last of which lasts `last_sub_ms` (2³² ms: never ends).
 fn film(name: &str, audio_secs: u32, last_sub_ms: Option<u64>) -> PathBuf {
-    let srt =
-        text_file("extent.srt", "1\n00:00:01,000 --> 00:00:03,000\nHello.\n\n2\n00:00:15,000 --> 00:00:17,000\nBye.\n");
+    film_with_first_line_at(name, 1, audio_secs, last_sub_ms)
+}
+
+/// [`film`] with its first subtitle at `first_sub_s` seconds.
+fn film_with_first_line_at(name: &str, first_sub_s: u32, audio_secs: u32, last_sub_ms: Option<u64>) -> PathBuf {
+    let srt = text_file(
+        &format!("extent-{first_sub_s}.srt"),
+        &format!(
+            "1\n00:00:{first_sub_s:02},000 --> 00:00:{:02},000\nHello.\n\n2\n00:00:15,000 --> 00:00:17,000\nBye.\n",
+            first_sub_s + 2
+        ),
+    );
     let a = format!("sine=frequency=440:sample_rate=48000:duration={audio_secs}");
     let bsf = last_sub_ms.map(|ms| format!("setts=duration='if(eq(N,1),{ms}000,DURATION)'"));
     let mut args = vec![
@@ -125,6 +135,29 @@ fn an_endless_subtitle_is_not_truncation_and_ends_with_the_film() {
         assert_eq!(frame_count(&out), 500);
         assert_eq!(streams(&ffprobe(&out), "subtitle").len(), 1);
     }
+}
+
+/// mkvmerge tells no first timestamp for a track without a block in the
+/// first seconds it reads: a subtitle track whose first line comes at 12 s
+/// (and whose endless last line drapto remakes, clamped) keeps its lines
+/// where they were. Measured on its own, it was moved 12 s early, and the
+/// file failed validation after the encode.
+#[test]
+fn a_remade_subtitle_track_whose_first_line_comes_late_keeps_its_times() {
+    let src = film_with_first_line_at("late_endless_sub.mkv", 12, 20, Some(1 << 32));
+    let first_line = |p: &Path| -> f64 {
+        let o = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "s:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+            .arg(p)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).lines().next().unwrap().trim().parse().unwrap()
+    };
+    assert_eq!(first_line(&src), 12.0);
+    let t = tempfile::tempdir().unwrap();
+    let (o, _) = encode(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert_eq!(first_line(&t.path().join("out/late_endless_sub.mkv")), 12.0);
 }
 
 #[test]

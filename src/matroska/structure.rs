@@ -73,8 +73,7 @@ impl Structure {
     /// to avoid negative timestamps) moves every track, and the chapters
     /// mkvmerge copies, by as much, so that none starts before zero.
     pub fn timeline_shift_ns(&self) -> i64 {
-        let first = |t: &Track| t.properties.get("minimum_timestamp").and_then(|v| v.as_i64());
-        let earliest = self.id.tracks.iter().filter_map(first).min().unwrap_or(0);
+        let earliest = self.id.tracks.iter().filter_map(Track::minimum_timestamp_ns).min().unwrap_or(0);
         (-earliest).max(0)
     }
 

@@ -104,11 +104,10 @@ fn track_properties(s: &Track, o: &Track, carry: Carry, shift_ns: i64) -> Vec<St
             d.push(format!("{k} {} became {}", show(s.properties.get(k)), show(o.properties.get(k))));
         }
     }
-    let start = |t: &Track| t.properties.get("minimum_timestamp").and_then(Value::as_i64);
-    let expected = start(s).map(|ns| ns + shift_ns);
-    if !carry.is_encoded() && expected != start(o) {
+    let expected = s.minimum_timestamp_ns().map(|ns| ns + shift_ns);
+    if !carry.is_encoded() && expected != o.minimum_timestamp_ns() {
         let ns = |v: Option<i64>| v.map_or("none".into(), |n| n.to_string());
-        d.push(format!("starts at {} ns instead of {} ns", ns(start(o)), ns(expected)));
+        d.push(format!("starts at {} ns instead of {} ns", ns(o.minimum_timestamp_ns()), ns(expected)));
     }
     d
 }
@@ -116,7 +115,7 @@ fn track_properties(s: &Track, o: &Track, carry: Carry, shift_ns: i64) -> Vec<St
 /// Each re-encoded audio track starts where its source did, relative to
 /// the video (its delay), within [`rules::AUDIO_DELAY_TOLERANCE`].
 fn audio_delays(plan: &MuxPlan, output: &Structure) -> Vec<String> {
-    let start = |t: &Track| t.properties.get("minimum_timestamp").and_then(Value::as_f64).map(|ns| ns / 1e9);
+    let start = |t: &Track| t.minimum_timestamp_ns().map(|ns| ns as f64 / 1e9);
     let pairs: Vec<(&crate::analysis::mux_plan::PlannedTrack, &Track)> =
         plan.tracks.iter().zip(&output.id.tracks).collect();
     let (src_video, out_video) = pairs

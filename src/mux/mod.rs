@@ -23,7 +23,7 @@ use crate::matroska::rules;
 use crate::matroska::structure::{map_chapter_tracks, shift_chapter_times};
 use crate::matroska::xml::Element;
 use crate::tools::ffmpeg::FfmpegArgs;
-use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix, Track};
+use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix, Track, TrackKind};
 use args::{Made, Pieces};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,9 +95,9 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
         }
     }
     let first_tracks = made_first_tracks(mkv, &made, ctx.cancel).map_err(Error::process(input))?;
-    let shift_ns = plan.source.timeline_shift_ns();
-    for (m, track) in made.iter_mut().zip(&first_tracks) {
-        m.sync_ms = sync_ms(plan.source_track(m.source_id), track.as_ref(), shift_ns);
+    let moves = sync_ms(plan, &made, &first_tracks);
+    for (m, ms) in made.iter_mut().zip(moves) {
+        m.sync_ms = ms;
     }
     let chapters = match chapters_for(plan, &made, &first_tracks) {
         Some(c) => Some(write("chapters.xml", &c)?),
@@ -180,21 +180,48 @@ fn chapters_for(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) ->
     Some(map_chapter_tracks(chapters, &|uid| uids.get(uid).cloned().unwrap_or_else(|| uid.to_string())))
 }
 
-/// How far (ms) a made track moves to start where its source track does,
-/// on the source's timeline as mkvmerge reads it (moved `shift_ns` later
-/// when a track starts before zero, see
-/// [`crate::matroska::structure::Structure::timeline_shift_ns`]). Each is
-/// measured on its own: ffmpeg writes a track it encodes from the source on
-/// a clock starting at the file's first timestamp (an audio track 200 ms
-/// before the video starts at 0, the video at 200), while the chunked
-/// path's video starts at zero whatever the source's did (one move for
-/// all, measured on the video, put such audio 200 ms late). Never before
-/// zero: mkvmerge drops what a move puts there.
-fn sync_ms(source: &Track, made: Option<&Track>, shift_ns: i64) -> i64 {
-    let first_ns = |t: &Track| t.properties.get("minimum_timestamp").and_then(|v| v.as_i64()).unwrap_or(0);
-    let made_ns = made.map_or(0, first_ns);
+/// How far (ms) each made track (`made`, whose tracks are `made_tracks`)
+/// moves to start where its source track does, on the source's timeline as
+/// mkvmerge reads it (moved later when a track starts before zero, see
+/// [`crate::matroska::structure::Structure::timeline_shift_ns`]).
+///
+/// Each is measured on its own where mkvmerge tells both starts: ffmpeg
+/// writes a track it encodes from the source on a clock starting at the
+/// file's first timestamp (an audio track 200 ms before the video starts at
+/// 0, the video at 200), while the chunked path's video starts at zero
+/// whatever the source's did (one move for all, measured on the video, put
+/// such audio 200 ms late). mkvmerge tells no start for a track with no
+/// block in the first seconds it reads (a subtitle track whose first line
+/// comes after the opening): such a track is on ffmpeg's clock, and takes
+/// the move measured on another track made there (an audio track), or else
+/// the video's. Never before zero: mkvmerge drops what a move puts there.
+fn sync_ms(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Vec<i64> {
+    let shift = plan.source.timeline_shift_ns();
     let ms = |ns: i64| (ns as f64 / 1e6).round() as i64;
-    ms(first_ns(source) + shift_ns - made_ns).max(-ms(made_ns))
+    let measured: Vec<Option<i64>> = made
+        .iter()
+        .zip(made_tracks)
+        .map(|(m, t)| {
+            let source = plan.source_track(m.source_id).minimum_timestamp_ns()?;
+            Some(source + shift - t.as_ref()?.minimum_timestamp_ns()?)
+        })
+        .collect();
+    let is_video = |m: &Made| plan.source_track(m.source_id).kind == TrackKind::Video;
+    let on_ffmpeg_clock = made
+        .iter()
+        .zip(&measured)
+        .filter(|(m, _)| !is_video(m))
+        .chain(made.iter().zip(&measured).filter(|(m, _)| is_video(m)))
+        .find_map(|(_, ns)| *ns)
+        .unwrap_or(shift);
+    made.iter()
+        .zip(made_tracks)
+        .zip(&measured)
+        .map(|((_, track), ns)| {
+            let first = track.as_ref().and_then(Track::minimum_timestamp_ns).unwrap_or(0);
+            ms(ns.unwrap_or(on_ffmpeg_clock)).max(-ms(first))
+        })
+        .collect()
 }
 
 /// The global tag holding the output's record of its source.

@@ -225,7 +225,9 @@ impl Pipeline<'_> {
         if let Err(e) = result {
             let _ = std::fs::remove_file(&slots.partial);
             if replaced(&identity) {
-                work.remove(self.settings.processing.keep_logs)?;
+                if let Err(r) = work.remove(self.settings.processing.keep_logs) {
+                    self.warn(input, format!("the replaced rip's work was not removed: {r}"));
+                }
             } else if !matches!(e, Error::Validation { .. } | Error::OutputTooLarge { .. }) {
                 let kept = work.root().display();
                 self.warn(input, format!("finished work is kept in {kept}; run the same command again to resume"));
@@ -315,7 +317,9 @@ impl Pipeline<'_> {
 /// cannot write" or "interrupted by SIGINT" alone names none).
 fn naming(input: &Path, e: &Error) -> String {
     let message = e.to_string();
-    if message.contains(&input.display().to_string()) { message } else { format!("{}: {message}", input.display()) }
+    // An error about the rip starts with its path (one about a work file
+    // in a folder named after the rip merely contains it).
+    if message.starts_with(&input.display().to_string()) { message } else { format!("{}: {message}", input.display()) }
 }
 
 /// Ok when the finished output at `partial` is within `guard`'s limit.

@@ -65,9 +65,8 @@ impl EventSink for LogEvents {
             Event::FileSkipped { input, reason, .. } => {
                 tracing::info!("Skipped {}: {reason}", input.display())
             }
-            Event::FileFailed { input, error, .. } => {
-                tracing::error!("Failed {}: {error}", input.display())
-            }
+            // The error names its rip.
+            Event::FileFailed { error, .. } => tracing::error!("Failed: {error}"),
             Event::Warning { input, message } => match input {
                 Some(i) => tracing::warn!("{}: {message}", i.display()),
                 None => tracing::warn!("{message}"),

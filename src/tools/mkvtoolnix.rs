@@ -101,6 +101,13 @@ pub struct Track {
 }
 
 impl Track {
+    /// Its first timestamp (ns), as mkvmerge reports it: only for a track
+    /// with a block in the first seconds it reads (a subtitle track whose
+    /// first line comes later has none).
+    pub fn minimum_timestamp_ns(&self) -> Option<i64> {
+        self.properties.get("minimum_timestamp").and_then(Value::as_i64)
+    }
+
     /// A text property.
     pub fn text(&self, key: &str) -> Option<&str> {
         self.properties.get(key).and_then(Value::as_str)
