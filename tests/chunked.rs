@@ -411,7 +411,7 @@ fn chunked_encode_hits_the_target(allocation: &str) {
     let ad: f64 = a["tags"]["DURATION"].as_str().map(parse_hms).unwrap();
     assert!((vd - 6.0).abs() < 0.1 && (ad - 6.0).abs() < 0.1, "video {vd} audio {ad}");
     // Timestamps are continuous: no gap or overlap between segments.
-    let pts = packet_times(&out);
+    let pts = packet_times(&out, "v:0");
     let gaps: Vec<f64> = pts.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(gaps.iter().all(|g| (g - 1.0 / 12.0).abs() < 0.002), "irregular frame spacing: {gaps:?}");
     // The state files tell the same story.
@@ -752,18 +752,6 @@ fn parse_hms(s: &str) -> f64 {
     h * 3600.0 + m * 60.0 + sec
 }
 
-fn packet_times(path: &Path) -> Vec<f64> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    let mut v: Vec<f64> =
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim_end_matches(',').parse().ok()).collect();
-    v.sort_by(f64::total_cmp);
-    v
-}
-
 /// Runs `drapto encode --json` of `src` into `out_dir` with `cmd` and kills
 /// it with SIGKILL (no chance to clean up) at the first event line for
 /// which `at` says yes (`at` sees every line up to it).
@@ -1077,19 +1065,6 @@ fn a_colour_tagged_sources_survey_probes_the_sources_own_pixels() {
     assert_eq!(key(&tagged), key(&untagged));
 }
 
-/// Each video packet's time (ms), in presentation order.
-fn video_times_ms(path: &Path) -> Vec<f64> {
-    let o = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    let mut t: Vec<f64> =
-        String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse::<f64>().ok()).collect();
-    t.sort_by(f64::total_cmp);
-    t.iter().map(|s| s * 1000.0).collect()
-}
-
 /// A variable frame rate without repeat-field flags (frames 50 and 33.4 ms
 /// apart in turn, as some DVD rips are timed): drapto keeps the source's
 /// times, and every segment boundary must too. mkvmerge's append used to
@@ -1132,7 +1107,8 @@ fn segments_keep_the_source_frame_times_of_a_variable_frame_rate() {
     let ev = events(&o);
     let segments = ev.iter().filter(|e| e["event"] == "segment_complete").count();
     assert!(segments >= 4, "{segments} segments");
-    let (before, after) = (video_times_ms(&src), video_times_ms(&t.path().join("out/vfr_alternating.mkv")));
+    let ms = |p: &Path| -> Vec<f64> { packet_times(p, "v:0").iter().map(|s| s * 1000.0).collect() };
+    let (before, after) = (ms(&src), ms(&t.path().join("out/vfr_alternating.mkv")));
     assert_eq!(after.len(), before.len());
     let worst = before.iter().zip(&after).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(worst <= 1.0, "a frame moved by {worst:.1} ms: {:?}", &after[after.len() - 3..]);

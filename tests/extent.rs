@@ -145,14 +145,7 @@ fn an_endless_subtitle_is_not_truncation_and_ends_with_the_film() {
 #[test]
 fn a_remade_subtitle_track_whose_first_line_comes_late_keeps_its_times() {
     let src = film_with_first_line_at("late_endless_sub.mkv", 12, 20, Some(1 << 32));
-    let first_line = |p: &Path| -> f64 {
-        let o = std::process::Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", "s:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
-            .arg(p)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).lines().next().unwrap().trim().parse().unwrap()
-    };
+    let first_line = |p: &Path| packet_times(p, "s:0")[0];
     assert_eq!(first_line(&src), 12.0);
     let t = tempfile::tempdir().unwrap();
     let (o, _) = encode(t.path(), &src, &["--no-chunked"]);

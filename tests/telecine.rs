@@ -332,14 +332,7 @@ fn soft_telecine_keeps_the_film_frames_at_film_timestamps_on_both_paths() {
         assert_eq!(v["r_frame_rate"], "24000/1001", "{args:?}: no invented 29.97");
         assert_eq!(frame_count(&out), frame_count(&src), "{args:?}: every film frame, no more");
         // Evenly spaced, film's 41.7 ms apart (not 50 and 33 in turn).
-        let o = Command::new("ffprobe")
-            .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        let mut pts: Vec<f64> =
-            String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
-        pts.sort_by(f64::total_cmp);
+        let pts = packet_times(&out, "v:0");
         let worst = pts.windows(2).map(|w| ((w[1] - w[0]) - 1001.0 / 24000.0).abs()).fold(0.0, f64::max);
         assert!(worst < 0.003, "{args:?}: frame spacing off by up to {worst:.4} s");
         let d = |p: &Value| p["format"]["duration"].as_str().unwrap().parse::<f64>().unwrap();

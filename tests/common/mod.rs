@@ -305,3 +305,19 @@ pub fn frame_count(path: &Path) -> u64 {
 pub fn fingerprint(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
     (std::fs::read(path).unwrap(), std::fs::metadata(path).unwrap().modified().unwrap())
 }
+
+/// The packet times (seconds, ascending) of `path`'s stream `select`
+/// (ffprobe's `-select_streams`: "v:0", "s:0").
+pub fn packet_times(path: &Path, select: &str) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", select, "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let mut v: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v
+}
