@@ -245,6 +245,30 @@ fn a_work_disk_filled_by_the_chunked_path_is_left_with_room_for_the_next_file() 
     assert!(t.path().join("out/b_small.mkv").exists(), "the next file had the room: {text}");
 }
 
+/// A temporary folder drapto cannot write: one clear error before any rip
+/// is analysed (each rip of the batch failed on it in turn, each line
+/// naming a work folder).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_temporary_folder_that_cannot_be_written_stops_the_run_before_any_rip() {
+    let t = tempfile::tempdir().unwrap();
+    let ro = t.path().join("read-only");
+    std::fs::create_dir_all(&ro).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"]).arg(&ro).status();
+    assert!(mounted.is_ok_and(|s| s.success()), "this test needs root to mount a read-only tmpfs");
+    let _guard = Unmount(ro.clone());
+    let o = run(drapto(t.path())
+        .env("DRAPTO_TEMP_DIR", &ro)
+        .args(["encode", "--json", "-i"])
+        .arg(simple_clip("small.mkv", "320x240", 2))
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert_ne!(o.status.code(), Some(0));
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(text.contains("read-only") && text.contains("cannot write to temporary folder"), "{text}");
+    assert!(!text.contains("\"analysis_complete\""), "no rip analysed: {text}");
+}
+
 /// Every file below `dir`.
 fn walk(dir: &Path) -> Vec<String> {
     let mut files = Vec::new();

@@ -91,7 +91,11 @@ pub(super) fn prepare(
 ) -> Result<Option<Cluster>> {
     let settings = &session.loaded.settings;
     std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
-    check_writable(output_dir)?;
+    check_writable(output_dir, "write to output folder")?;
+    // Once, before any rip is analysed (each would fail on it in turn).
+    let temp = settings.temp_dir();
+    std::fs::create_dir_all(&temp).map_err(Error::io("create temporary folder", &temp))?;
+    check_writable(&temp, "write to temporary folder")?;
     for note in &session.loaded.migration_notes {
         tracing::warn!("configuration file migrated: {note}");
     }
@@ -123,9 +127,9 @@ pub(super) fn prepare(
     }
 }
 
-fn check_writable(dir: &std::path::Path) -> Result<()> {
+fn check_writable(dir: &std::path::Path, action: &'static str) -> Result<()> {
     let probe = dir.join(format!(".drapto-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(Error::io("write to output folder", dir))?;
+    std::fs::write(&probe, b"").map_err(Error::io(action, dir))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }

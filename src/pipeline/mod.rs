@@ -207,7 +207,9 @@ impl Pipeline<'_> {
         space::require(output_dir, analysis.size_bytes / 2)?;
         let guard = self.size_guard(&analysis, &plan);
         // Where the output is muxed, for `drapto clean` should this run be
-        // killed before it is renamed or removed.
+        // killed before it is renamed or removed (an earlier run's, into
+        // another folder, goes first: nothing would name it after this).
+        output::remove_abandoned_partial(work.root(), &self.settings.temp_dir());
         output::name_output(work.root(), &output)?;
         // A rip deleted or replaced while it was encoded explains a failure
         // (a segment's decode finding no file, frames missing): that is the
