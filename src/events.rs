@@ -114,6 +114,9 @@ pub enum Event {
         input: PathBuf,
         segment: usize,
         total: usize,
+        /// Segments finished so far, an earlier run's included.
+        #[serde(default)]
+        done: usize,
         /// First source frame of the segment and its frame count.
         start_frame: usize,
         frames: usize,

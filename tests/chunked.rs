@@ -824,6 +824,11 @@ fn killed_chunked_job_resumes_without_redoing_finished_segments() {
     let total =
         ev.iter().find(|e| e["event"] == "segment_complete").map(|e| e["total"].as_u64().unwrap()).unwrap() as usize;
     assert_eq!(redone, total - finished.len(), "finished segments are not encoded again");
+    // Progress counts the earlier run's segments: the last is the total's.
+    let done: Vec<u64> =
+        ev.iter().filter(|e| e["event"] == "segment_complete").map(|e| e["done"].as_u64().unwrap()).collect();
+    assert_eq!(done.first(), Some(&(finished.len() as u64 + 1)), "{done:?}");
+    assert_eq!(done.last(), Some(&(total as u64)), "{done:?}");
     assert_eq!(frame_count(&out_dir.join("resume me.mkv")), frame_count(&src));
 }
 

@@ -295,6 +295,7 @@ impl Terminal {
         let Event::SegmentComplete {
             segment,
             total,
+            done,
             crf,
             tier,
             predicted_vmaf,
@@ -307,8 +308,8 @@ impl Terminal {
         else {
             return;
         };
-        let (done, _) = state.segment_count.unwrap_or((0, *total));
-        state.segment_count = Some((done + 1, *total));
+        // Counted by the encoder: a resumed run's earlier segments too.
+        state.segment_count = Some((*done, *total));
         if let Some(line) = state.segments.remove(segment) {
             line.finish_and_clear();
             if let Some(m) = &state.multi {

@@ -373,7 +373,7 @@ impl Encodes<'_> {
                     if res.below_target {
                         ctx.events.emit(&updates::below_target(input, &res, self.jobs.params.target));
                     }
-                    ctx.events.emit(&updates::complete(input, self.layout, &res));
+                    ctx.events.emit(&updates::complete(input, self.layout, &res, state.results.len()));
                     self.jobs.guesses.lock().expect("guesses").finished(&res);
                 }
                 Err(e) => {

@@ -65,13 +65,14 @@ pub fn finished(input: &Path, report: &super::ChunkedReport, seconds: f64) -> Ev
     }
 }
 
-/// Segment `res` is finished (of the `layout`'s).
-pub fn complete(input: &Path, layout: &Layout, res: &SegmentResult) -> Event {
+/// Segment `res` is finished (of the `layout`'s), the `done`th.
+pub fn complete(input: &Path, layout: &Layout, res: &SegmentResult, done: usize) -> Event {
     let seg = &layout.segments[res.index];
     Event::SegmentComplete {
         input: input.to_path_buf(),
         segment: res.index,
         total: layout.segments.len(),
+        done,
         start_frame: seg.start,
         frames: seg.frames(),
         crf: res.crf,
