@@ -94,10 +94,7 @@ impl Service<'_> {
         let failed = self.summary.failed.len();
         let index = self.summary.files.len() + self.summary.skipped.len() + failed + 1;
         match self.pipeline.run_one(job, index, index + waiting - 1, breaker, &mut self.summary) {
-            Ended::Failed { setup } => {
-                let error = self.summary.failed.get(failed).map(|(_, e)| e.clone()).unwrap_or_default();
-                State::Failed { error, setup: Some(setup) }
-            }
+            Ended::Failed { error, setup } => State::Failed { error, setup: Some(setup) },
             Ended::Encoded | Ended::Skipped => State::Encoded,
         }
     }

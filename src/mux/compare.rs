@@ -70,6 +70,7 @@ fn tracks(plan: &MuxPlan, output: &Structure) -> Vec<String> {
             kinds(&mut plan.tracks.iter().map(|t| t.kind.name()))
         )];
     }
+    let shift = plan.source.timeline_shift_ns();
     let mut d = Vec::new();
     for (n, (planned, o)) in plan.tracks.iter().zip(out).enumerate() {
         let s = plan.source_track(planned.source_id);
@@ -78,7 +79,6 @@ fn tracks(plan: &MuxPlan, output: &Structure) -> Vec<String> {
             d.push(format!("{name} became a {} track", o.kind.name()));
             continue;
         }
-        let shift = plan.source.timeline_shift_ns();
         d.extend(track_properties(s, o, planned.carry, shift).into_iter().map(|p| format!("{name}: {p}")));
     }
     d.extend(audio_delays(plan, output));

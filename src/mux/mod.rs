@@ -214,10 +214,10 @@ fn sync_ms(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Vec<
         .chain(made.iter().zip(&measured).filter(|(m, _)| is_video(m)))
         .find_map(|(_, ns)| *ns)
         .unwrap_or(shift);
-    made.iter()
-        .zip(made_tracks)
+    made_tracks
+        .iter()
         .zip(&measured)
-        .map(|((_, track), ns)| {
+        .map(|(track, ns)| {
             let first = track.as_ref().and_then(Track::minimum_timestamp_ns).unwrap_or(0);
             ms(ns.unwrap_or(on_ffmpeg_clock)).max(-ms(first))
         })

@@ -50,13 +50,14 @@ pub enum Outcome {
 }
 
 /// How a file of the batch ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {
     Encoded,
     Skipped,
-    /// `setup`: for a reason that points at the setup, not at the file
-    /// (see [`Error::is_environmental`]).
+    /// `error` as the user reads it; `setup`: for a reason that points at
+    /// the setup, not at the file (see [`Error::is_environmental`]).
     Failed {
+        error: String,
         setup: bool,
     },
 }
@@ -164,8 +165,8 @@ impl Pipeline<'_> {
                 };
                 let error = naming(input, &e);
                 self.events.emit(&Event::FileFailed { input: input.clone(), error: error.clone(), kept });
-                summary.failed.push((input.clone(), error));
-                Ended::Failed { setup }
+                summary.failed.push((input.clone(), error.clone()));
+                Ended::Failed { error, setup }
             }
         }
     }
@@ -336,13 +337,11 @@ fn within(guard: &SizeGuard, input: &Path, partial: &Path) -> Result<()> {
 /// Ok when the input is still the file `identity` describes: the output
 /// must be made from the file that was analysed, start to finish.
 fn unchanged(input: &Path, identity: &JobInfo) -> Result<()> {
-    let problem = if identity.is_current() {
-        return Ok(());
-    } else if replaced(identity) {
-        "changed while it was being encoded; the encode was discarded"
-    } else {
+    let problem = match JobInfo::of(&identity.input) {
+        Ok(now) if &now == identity => return Ok(()),
+        Ok(_) => "changed while it was being encoded; the encode was discarded",
         // A network share that went away may come back: the work is kept.
-        "disappeared while it was being encoded; the encode was stopped"
+        Err(_) => "disappeared while it was being encoded; the encode was stopped",
     };
     Err(Error::Input { path: input.to_path_buf(), problem: problem.into() })
 }
