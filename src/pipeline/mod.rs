@@ -226,15 +226,7 @@ impl Pipeline<'_> {
             .and_then(|()| within(&guard, input, &slots.partial))
             .and_then(|()| self.accept(&analysis, &slots));
         if let Err(e) = result {
-            let _ = std::fs::remove_file(&slots.partial);
-            if replaced(&identity) {
-                if let Err(r) = work.remove(self.settings.processing.keep_logs) {
-                    self.warn(input, format!("the replaced rip's work was not removed: {r}"));
-                }
-            } else if !matches!(e, Error::Validation { .. } | Error::OutputTooLarge { .. }) {
-                let kept = work.root().display();
-                self.warn(input, format!("finished work is kept in {kept}; run the same command again to resume"));
-            }
+            self.after_failure(input, &e, &identity, &work, &slots.partial);
             return Err(e);
         }
         work.remove(self.settings.processing.keep_logs)?;
@@ -242,6 +234,21 @@ impl Pipeline<'_> {
             self.warn(input, format!("sidecar file not copied: {failed}"));
         }
         Ok(Outcome::Encoded(file_summary(&analysis, &output, started, sampler)?))
+    }
+
+    /// What the failed `input` (`e`) leaves: never its half-made output at
+    /// `partial`; its work, for the rerun to resume, unless a replaced rip
+    /// made it useless.
+    fn after_failure(&self, input: &Path, e: &Error, identity: &JobInfo, work: &WorkDir, partial: &Path) {
+        let _ = std::fs::remove_file(partial);
+        if replaced(identity) {
+            if let Err(r) = work.remove(self.settings.processing.keep_logs) {
+                self.warn(input, format!("the replaced rip's work was not removed: {r}"));
+            }
+        } else if !matches!(e, Error::Validation { .. } | Error::OutputTooLarge { .. }) {
+            let kept = work.root().display();
+            self.warn(input, format!("finished work is kept in {kept}; run the same command again to resume"));
+        }
     }
 
     /// Why the output already there is kept (it is valid), or `None`: none
