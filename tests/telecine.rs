@@ -63,6 +63,18 @@ fn ffmpeg_frames(path: &Path, vf: &str) -> u64 {
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with('#')).count() as u64
 }
 
+/// The video's frame times in seconds, in order.
+fn frame_times(path: &Path) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let mut t: Vec<f64> = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
+    t.sort_by(f64::total_cmp);
+    t
+}
+
 /// idet's share of frames it calls interlaced (multi-frame detection).
 fn idet_interlaced_share(path: &Path) -> f64 {
     let out = Command::new(ffmpeg())
@@ -88,6 +100,12 @@ fn assert_film(src: &Path, out: &Path) {
     assert!((frames / (src_frames * 0.8) - 1.0).abs() <= 0.01, "{frames} frames from {src_frames}");
     let kept = mpdecimate_kept(out) as f64 / frames;
     assert!(kept >= 0.97, "mpdecimate keeps {:.1}% of the frames: duplicates left", kept * 100.0);
+    // Every frame at its film time from the first (both paths write
+    // milliseconds: half of one off at most).
+    let times = frame_times(out);
+    let worst =
+        times.iter().enumerate().map(|(i, t)| (t - times[0] - i as f64 * 1001.0 / 24000.0).abs()).fold(0.0, f64::max);
+    assert!(worst <= 0.000_51, "a frame {:.2} ms from its film time", worst * 1000.0);
     let combed = idet_interlaced_share(out);
     assert!(combed < 0.15, "idet calls {:.0}% of the output interlaced", combed * 100.0);
     let d = |p: &Value| p["format"]["duration"].as_str().unwrap().parse::<f64>().unwrap();

@@ -260,9 +260,15 @@ impl InterlaceVerdict {
 
     /// The output's frame rate when the treatment sets one: film's, from
     /// inverse telecine of `source_fps` or from evened-out soft telecine.
+    /// A source within 0.05% of NTSC's 29.97 (a rate read from rounded
+    /// timestamps) gives film's exact 23.976: the chunked path places every
+    /// frame by this rate, and 0.01% off is 0.7 s over two hours.
     pub fn output_fps(&self, source_fps: Option<f64>) -> Option<f64> {
         match (self.treatment, self.decimation_cycle()) {
-            (Treatment::Ivtc, Some(c)) => source_fps.map(|f| f * (c - 1) as f64 / c as f64),
+            (Treatment::Ivtc, Some(c)) => source_fps.map(|f| {
+                let kept = f * (c - 1) as f64 / c as f64;
+                if (kept / FILM_FPS - 1.0).abs() < 0.0005 { FILM_FPS } else { kept }
+            }),
             (Treatment::FilmTimestamps, _) => Some(FILM_FPS),
             _ => None,
         }
@@ -699,6 +705,11 @@ mod tests {
             "fieldmatch=order=tff:combmatch=full,bwdif=mode=send_frame:parity=tff:deint=interlaced,decimate=cycle=5"
         );
         assert!(!v.interlaced);
+        // Film's exact rate back from NTSC, also where the source's rate was
+        // read from rounded timestamps; anything else as it comes.
+        assert_eq!(v.output_fps(Some(30000.0 / 1001.0)), Some(FILM_FPS));
+        assert_eq!(v.output_fps(Some(2997.0 / 100.0)), Some(FILM_FPS));
+        assert_eq!(v.output_fps(Some(30.0)), Some(24.0));
         // The same pattern at 25 fps is no 3:2 pulldown.
         assert_ne!(decide(c(290, 0, 10), film, NO_FLAGS, Some("bt"), Some(25.0), AUTO).treatment, Treatment::Ivtc);
         // Hybrids: inverse telecine while film dominates, else bwdif.

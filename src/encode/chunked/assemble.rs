@@ -1,7 +1,7 @@
 //! The last step: the encoded segments appended into one video with
-//! mkvmerge (continuous timestamps, seekable), each frame at its source
-//! frame's time where the filters keep the source's timing, and the
-//! result's frames counted against the film's.
+//! mkvmerge (continuous timestamps, seekable), each frame at its own time
+//! (its source frame's, or its place at the rate the filters give), and
+//! the result's frames counted against the film's.
 
 use super::SegmentResult;
 use super::layout::Timeline;
@@ -11,29 +11,35 @@ use crate::events::Event;
 use std::ffi::OsString;
 use std::path::Path;
 
-/// Appends `results` (in order) into `output`, which must hold `frames`.
-/// With `times` (the film's output timeline, where the filters keep the
-/// source's frame times), every frame is given its own: mkvmerge's append
-/// starts each segment where the one before ends by its frames' nominal
-/// duration, so a variable frame rate drifted at every boundary (24 fps
-/// frames 50 and 33 ms apart in turn: 184 ms late after 15 s in 2 s
-/// segments).
+/// When the frames of the result are shown.
+#[derive(Debug, Clone, Copy)]
+pub enum Times<'a> {
+    /// At their source frames' times (the filters keep the source's timing).
+    Source(&'a Timeline),
+    /// At a constant rate (inverse telecine, evened-out soft telecine).
+    Rate(f64),
+}
+
+/// Appends `results` (in order) into `output`, which must hold `frames`,
+/// each frame at its time of `times`. mkvmerge's append alone starts each
+/// segment where the one before ends by its frames' nominal duration: a
+/// variable frame rate drifted at every boundary (24 fps frames 50 and 33
+/// ms apart in turn: 184 ms late after 15 s in 2 s segments), and a
+/// constant 23.976 fps went up to 1.4 ms off at each boundary in a random
+/// walk (in milliseconds the nominal duration is rounded).
 pub fn append(
     ctx: &Ctx,
     input: &Path,
     results: &[SegmentResult],
     output: &Path,
     frames: usize,
-    times: Option<&Timeline>,
+    times: Times,
 ) -> Result<()> {
-    let mut args: Vec<OsString> = vec!["-o".into(), crate::tools::path_arg(output)];
-    if let Some(tl) = times {
-        let file = output.with_extension("timestamps.txt");
-        std::fs::write(&file, timestamps_v2(tl)).map_err(Error::io("write", &file))?;
-        let mut arg = OsString::from("0:");
-        arg.push(file.as_os_str());
-        args.extend(["--timestamps".into(), arg]);
-    }
+    let file = output.with_extension("timestamps.txt");
+    std::fs::write(&file, timestamps_v2(times, frames)).map_err(Error::io("write", &file))?;
+    let mut arg = OsString::from("0:");
+    arg.push(file.as_os_str());
+    let mut args: Vec<OsString> = vec!["-o".into(), crate::tools::path_arg(output), "--timestamps".into(), arg];
     for (i, r) in results.iter().enumerate() {
         if i > 0 {
             args.push("+".into());
@@ -55,22 +61,38 @@ pub fn append(
     Ok(())
 }
 
-/// `tl`'s frame times from its first, as an mkvmerge timestamp file
-/// (format v2: milliseconds, one line a frame).
-fn timestamps_v2(tl: &Timeline) -> String {
-    let t0 = tl.pts.first().copied().unwrap_or(0.0);
+/// The first `frames` times of `times` from the first, as an mkvmerge
+/// timestamp file (format v2: milliseconds, one line a frame).
+fn timestamps_v2(times: Times, frames: usize) -> String {
+    let ms: Vec<f64> = match times {
+        Times::Source(tl) => {
+            let t0 = tl.pts.first().copied().unwrap_or(0.0);
+            tl.pts.iter().take(frames).map(|t| (t - t0) * 1000.0).collect()
+        }
+        Times::Rate(fps) => (0..frames).map(|i| i as f64 * 1000.0 / fps).collect(),
+    };
     let mut s = String::from("# timestamp format v2\n");
-    for t in &tl.pts {
-        s.push_str(&format!("{:.6}\n", (t - t0) * 1000.0));
+    for t in ms {
+        s.push_str(&format!("{t:.6}\n"));
     }
     s
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{Times, timestamps_v2};
+
     #[test]
     fn timestamps_from_the_first_frame_in_milliseconds() {
         let tl = super::Timeline { pts: vec![0.2, 0.25005, 0.28342], bytes: vec![], keyframes: vec![] };
-        assert_eq!(super::timestamps_v2(&tl), "# timestamp format v2\n0.000000\n50.050000\n83.420000\n");
+        assert_eq!(timestamps_v2(Times::Source(&tl), 3), "# timestamp format v2\n0.000000\n50.050000\n83.420000\n");
+    }
+
+    #[test]
+    fn a_constant_rate_places_each_frame_by_its_number() {
+        let s = timestamps_v2(Times::Rate(24000.0 / 1001.0), 172_800);
+        assert!(s.starts_with("# timestamp format v2\n0.000000\n41.708333\n83.416667\n"), "{s:.60}");
+        // Two hours on: frame 172,799 is at 172,799 × 1001/24 ms, not drifted.
+        assert!(s.ends_with("\n7207158.291667\n"), "{}", &s[s.len() - 40..]);
     }
 }
