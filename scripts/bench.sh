@@ -51,7 +51,8 @@
 #                               at the default settle time (SETTLE to change it)
 # Environment: RUNS (default 3), PRESET (default 6, drapto's own; 8 runs in about half the
 # time), SECONDS_CLIP (clip length, default 60), REAL_SECONDS (real footage, default 90),
-# CLIP (quality and frontier: "real", the 1080p mix, "twos", the same on twos, or "street",
+# CLIP (quality and frontier: "real", the 1080p mix, "twos", the same on twos, "dark", the
+# same dark and grainy, or "street",
 # 80 s of an SD camera),
 # BENCH_DIR (default target/bench).
 set -euo pipefail
@@ -132,14 +133,70 @@ real_twos() {
   echo "$out"
 }
 
+# The 1080p mix graded as a dark film and grainy as a 35 mm scan: a low-key
+# grade (mid-grey pressed to a quarter, highlights kept, colour muted; where
+# AV1's banding and lost shadow detail show) and fine moving grain on top
+# (strongest in luma), kept by x264's grain tuning at a Blu-ray's rate.
+real_dark() {
+  local src out; src=$(real_1080p)
+  out=$dir/$(basename "$src" .mkv)_dark.mkv
+  if [ ! -f "$out" ]; then
+    "$ffmpeg" -hide_banner -loglevel error -y -i "$src" -map 0:v \
+      -vf "lutyuv=y=16+pow(max(val-16\,0)/219\,1.8)*160:u=128+(val-128)*0.7:v=128+(val-128)*0.7,noise=c0s=3:c0f=t:c1s=1:c1f=t:c2s=1:c2f=t,gblur=sigma=0.5:planes=1" \
+      -c:v libx264 -preset veryfast -tune grain -crf 17 -g 24 "$out.part.mkv"
+    mv "$out.part.mkv" "$out"
+  fi
+  echo "$out"
+}
+
+# A TV episode as a DVD rip has it (EPISODE_MINUTES, default 22): the real
+# footage looped at 23.976 fps, 16:9 (720x480, SAR 32:27), hard telecined
+# (3:2 pulldown) into interlaced MPEG-2 at 29.97 fps, AC-3 stereo (the
+# trailer's sound looped), a subtitle line and a white film frame 30 s into
+# every minute (the markers bench_episode.py finds again), a chapter every
+# 5 min. Film frames: a multiple of 4, so the pulldown ends on a whole cycle.
+dvd_episode() {
+  local mins=${EPISODE_MINUTES:-22} f=.tools/footage
+  local out=$dir/episode_${mins}min.mkv film=$((mins * 60 * 24000 / 1001 / 4 * 4))
+  if [ ! -f "$out" ]; then
+    local v="scale=854:480:force_original_aspect_ratio=decrease,pad=854:480:-1:-1,scale=720:480,setsar=32/27,fps=24000/1001,format=yuv420p"
+    local meta=$dir/episode.ffmeta srt=$dir/episode.srt
+    python3 - "$mins" "$meta" "$srt" <<'PY'
+import sys
+mins, meta, srt = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+t = lambda ms: "%02d:%02d:%02d,%03d" % (ms // 3600000, ms // 60000 % 60, ms // 1000 % 60, ms % 1000)
+with open(meta, "w") as m:
+    m.write(";FFMETADATA1\n")
+    for k in range(0, mins, 5):
+        m.write(f"[CHAPTER]\nTIMEBASE=1/1000\nSTART={k * 60000}\nEND={min(k + 5, mins) * 60000}\ntitle=Part {k // 5 + 1}\n")
+with open(srt, "w") as s:
+    for k in range(mins):
+        a = round((k * 1440 + 720) * 1001 / 24)
+        s.write(f"{k + 1}\n{t(a)} --> {t(a + 2000)}\nMarker {k + 1}\n\n")
+PY
+    # (-loglevel fatal: the trailer's last AC-3 frame is cut short, which
+    # its decoder says at every loop.)
+    "$ffmpeg" -hide_banner -loglevel fatal -y -i "$f/bigbuckbunny.mp4" -i "$f/Megamind.avi" -i "$f/cityCC0.mpg" \
+      -i "$f/bikes.mp4" -stream_loop -1 -i "$f/Megamind.avi" -i "$srt" -i "$meta" -filter_complex \
+      "[0:v]$v[a];[1:v]$v[b];[2:v]$v[c];[3:v]$v[d];[a][b][c][d]concat=n=4:v=1,loop=loop=-1:size=1000,trim=end_frame=$film,setpts=N/(24000/1001)/TB,drawbox=c=white:t=fill:enable='eq(mod(n\,1440)\,720)',telecine=pattern=23[v]" \
+      -map "[v]" -map 4:a -map 5:s -map_chapters 6 -t "$(awk -v n="$film" 'BEGIN { printf "%.3f", n * 1001 / 24000 }')" \
+      -c:v mpeg2video -flags +ilme+ildct -g 15 -bf 2 -b:v 6M -maxrate 9M -bufsize 1835k \
+      -c:a ac3 -b:a 192k -ac 2 -c:s srt -metadata:s:s:0 language=eng "$out.part.mkv"
+    mv "$out.part.mkv" "$out"
+  fi
+  echo "$out $film"
+}
+
 # The real clip a quality benchmark runs on: CLIP=real (default, the 1080p
-# mix above), CLIP=twos (the same on twos) or CLIP=street (the SD camera clip).
+# mix above), CLIP=twos (the same on twos), CLIP=dark (the same dark and
+# grainy) or CLIP=street (the SD camera clip).
 real_clip() {
   case ${CLIP:-real} in
     real) real_1080p ;;
     twos) real_twos ;;
+    dark) real_dark ;;
     street) street_sd ;;
-    *) echo "CLIP: real, twos or street, not ${CLIP}" >&2; exit 2 ;;
+    *) echo "CLIP: real, twos, dark or street, not ${CLIP}" >&2; exit 2 ;;
   esac
 }
 
@@ -304,6 +361,13 @@ xpsnr() {
   python3 scripts/bench_xpsnr.py "$ffmpeg" "$src" "$dir/quality/$(basename "$src" .mkv)" "${TARGET:-93}"
 }
 
+episode() {
+  local src film; read -r src film < <(dvd_episode)
+  rm -rf "$DRAPTO_TEMP_DIR"
+  python3 scripts/bench_episode.py "$ffmpeg" "$(command -v ffprobe)" "$drapto" "$src" "$film" \
+    "$dir/episode" "$preset" "${STOP_AT:-0.4}"
+}
+
 pieces() {
   local src; src=$(REAL_SECONDS=${REAL_SECONDS:-34} real_clip)
   python3 scripts/bench_pieces.py "$ffmpeg" "$src" "$dir/quality/$(basename "$src" .mkv)" "${TARGET:-93}" \
@@ -373,5 +437,6 @@ case ${1:-} in
   pieces) pieces ;;
   xpsnr) xpsnr ;;
   frontier) frontier ;;
+  episode) episode ;;
   *) sed -n 2,56p "$0"; exit 2 ;;
 esac
