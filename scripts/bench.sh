@@ -28,6 +28,12 @@
 #                               for TARGET by every-frame VMAF against the CRF read from XPSNR
 #                               through a line fitted on the other segments (all of XPSNR, or
 #                               one VMAF point and XPSNR's changes), over the ladder's encodes
+#   scripts/bench.sh episode    a TV episode's length (EPISODE_MINUTES, default 22) of the real
+#                               footage as a hard-telecined DVD rip, encoded chunked at PRESET,
+#                               stopped by SIGINT once STOP_AT (default 0.4) of its segments are
+#                               done and resumed: each run's time and memory, what the resume
+#                               reused, and whether every film frame, marker, audio sample,
+#                               subtitle line and chapter came through in place
 #   scripts/bench.sh pieces     how well the survey's samples speak for their segment by piece
 #                               length (PIECES, default "8 12 24"): over 5 s windows of a quality
 #                               run's clip (run `quality` first, same CLIP), the CRF for TARGET
@@ -52,9 +58,7 @@
 # Environment: RUNS (default 3), PRESET (default 6, drapto's own; 8 runs in about half the
 # time), SECONDS_CLIP (clip length, default 60), REAL_SECONDS (real footage, default 90),
 # CLIP (quality and frontier: "real", the 1080p mix, "twos", the same on twos, "dark", the
-# same dark and grainy, or "street",
-# 80 s of an SD camera),
-# BENCH_DIR (default target/bench).
+# same dark and grainy, or "street", 80 s of an SD camera), BENCH_DIR (default target/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ffmpeg=$(scripts/setup.sh | tail -n1)
@@ -438,5 +442,5 @@ case ${1:-} in
   xpsnr) xpsnr ;;
   frontier) frontier ;;
   episode) episode ;;
-  *) sed -n 2,56p "$0"; exit 2 ;;
+  *) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2 ;;
 esac
