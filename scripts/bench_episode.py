@@ -30,12 +30,13 @@ FILM_TB = 1001 / 24000
 
 def peak_rss(pid, box, done):
     """Samples drapto's resident memory (its own, not its encoders') every
-    second into box[0], in MiB, until done is set."""
+    second into box[0], in MiB, until done is set (stays None without a
+    /proc to read, as on macOS)."""
     while not done.is_set():
         try:
             with open(f"/proc/{pid}/status") as f:
                 kb = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
-            box[0] = max(box[0], kb / 1024)
+            box[0] = max(box[0] or 0.0, kb / 1024)
         except (OSError, StopIteration):
             pass
         done.wait(1.0)
@@ -48,7 +49,7 @@ def run(tag, stop_share):
     cpu0, t0 = children_cpu(), time.time()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(os.path.join(out, f"{tag}.stderr"), "w"),
                          text=True, start_new_session=True)
-    box, done = [0.0], threading.Event()
+    box, done = [None], threading.Event()
     threading.Thread(target=peak_rss, args=(p.pid, box, done), daemon=True).start()
     events, stopped = [], None
     with open(os.path.join(out, f"{tag}.jsonl"), "w") as log:
@@ -119,7 +120,8 @@ print(f"\nepisode: {os.path.basename(src)}, {film} film frames ({film * FILM_TB 
       f"filters {','.join(plan['video']['filters'])}")
 for tag, r in (("first run (stopped)", first), ("second run (resumed)", second)):
     lat = f", stopped {r['stop_latency']:.1f} s after SIGINT" if r["stop_latency"] is not None else ""
-    print(f"  {tag:<22} rc {r['rc']}, wall {r['wall']:.0f} s, CPU {r['cpu']:.0f} s, drapto peak RSS {r['rss']:.0f} MiB{lat}")
+    rss = "unknown" if r["rss"] is None else f"{r['rss']:.0f} MiB"
+    print(f"  {tag:<22} rc {r['rc']}, wall {r['wall']:.0f} s, CPU {r['cpu']:.0f} s, drapto peak RSS {rss}{lat}")
 resumed_at = again[0]["done"] - 1 if again else total
 print(f"  segments {total}: {done_first} done when stopped, the resume started at {resumed_at} done "
       f"and encoded {len(again)}")
