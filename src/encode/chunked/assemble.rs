@@ -5,11 +5,13 @@
 
 use super::SegmentResult;
 use super::layout::Timeline;
+use crate::cancel::Cancel;
 use crate::encode::Ctx;
-use crate::error::{Error, Result};
+use crate::error::{Error, ProcessFailure, Result};
 use crate::events::Event;
+use crate::tools::mkvtoolnix::Mkvtoolnix;
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// When the frames of the result are shown.
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +21,14 @@ pub enum Times<'a> {
     /// At a constant rate (inverse telecine, evened-out soft telecine).
     Rate(f64),
 }
+
+/// Segment files one mkvmerge run appends at most. mkvmerge opens every
+/// input at once, and a process may open 1,024 files on most Linux systems
+/// and 256 on macOS: at either limit mkvmerge refused the 253rd or 1,021st
+/// of a film's segments ("could not be opened for reading"), which a
+/// two-hour film of 5 s segments (about 1,440) passes. More segments are
+/// appended in groups of this many first.
+pub const APPEND_AT_ONCE: usize = 100;
 
 /// Appends `results` (in order) into `output`, which must hold `frames`,
 /// each frame at its time of `times`. mkvmerge's append alone starts each
@@ -37,18 +47,10 @@ pub fn append(
 ) -> Result<()> {
     let file = output.with_extension("timestamps.txt");
     std::fs::write(&file, timestamps_v2(times, frames)).map_err(Error::io("write", &file))?;
-    let mut arg = OsString::from("0:");
-    arg.push(file.as_os_str());
-    let mut args: Vec<OsString> = vec!["-o".into(), crate::tools::path_arg(output), "--timestamps".into(), arg];
-    for (i, r) in results.iter().enumerate() {
-        if i > 0 {
-            args.push("+".into());
-        }
-        args.push(crate::tools::path_arg(&r.path));
-    }
-    let outcome =
-        ctx.tools.mkvtoolnix.merge(&args, "concatenate segments", ctx.cancel, |_| {}).map_err(Error::process(input))?;
-    for w in outcome.warnings {
+    let parts: Vec<PathBuf> = results.iter().map(|r| r.path.clone()).collect();
+    let warnings = join(&ctx.tools.mkvtoolnix, &parts, &file, output, APPEND_AT_ONCE, ctx.cancel)
+        .map_err(Error::process(input))?;
+    for w in warnings {
         ctx.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: format!("mkvmerge: {w}") });
     }
     let counted = crate::tools::ffprobe::count_frames(&ctx.tools.ffprobe, output, ctx.cancel).unwrap_or(0);
@@ -59,6 +61,68 @@ pub fn append(
         });
     }
     Ok(())
+}
+
+/// Appends `parts` (in order) into `output` with mkvmerge, the frames of
+/// their first track timed by the timestamp file `times` (a line for every
+/// frame of all the parts). More than `at_once` parts are appended in
+/// groups of `at_once` first, into files beside `output` that are removed
+/// once it is made (or has failed). Returns mkvmerge's warnings.
+pub fn join(
+    mkv: &Mkvtoolnix,
+    parts: &[PathBuf],
+    times: &Path,
+    output: &Path,
+    at_once: usize,
+    cancel: &Cancel,
+) -> std::result::Result<Vec<String>, ProcessFailure> {
+    let at_once = at_once.max(2);
+    let mut made = Vec::new();
+    let mut warnings = Vec::new();
+    let mut run = || {
+        let mut level = parts.to_vec();
+        while level.len() > at_once {
+            let mut groups = Vec::new();
+            for group in level.chunks(at_once) {
+                let file = output.with_extension(format!("group{}.mkv", made.len() + 1));
+                made.push(file.clone());
+                warnings.extend(concatenate(mkv, group, None, &file, cancel)?);
+                groups.push(file);
+            }
+            level = groups;
+        }
+        warnings.extend(concatenate(mkv, &level, Some(times), output, cancel)?);
+        Ok(())
+    };
+    let outcome = run();
+    for f in &made {
+        let _ = std::fs::remove_file(f);
+    }
+    outcome.map(|()| warnings)
+}
+
+/// One mkvmerge run appending `parts` into `output`, timed by `times` when
+/// given (else each part follows the one before by its frames' durations).
+fn concatenate(
+    mkv: &Mkvtoolnix,
+    parts: &[PathBuf],
+    times: Option<&Path>,
+    output: &Path,
+    cancel: &Cancel,
+) -> std::result::Result<Vec<String>, ProcessFailure> {
+    let mut args: Vec<OsString> = vec!["-o".into(), crate::tools::path_arg(output)];
+    if let Some(t) = times {
+        let mut arg = OsString::from("0:");
+        arg.push(t.as_os_str());
+        args.extend(["--timestamps".into(), arg]);
+    }
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            args.push("+".into());
+        }
+        args.push(crate::tools::path_arg(p));
+    }
+    mkv.merge(&args, "concatenate segments", cancel, |_| {}).map(|o| o.warnings)
 }
 
 /// The first `frames` times of `times` from the first, as an mkvmerge

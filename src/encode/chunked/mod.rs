@@ -23,7 +23,7 @@
 //! - `updates`: what the user is told.
 
 pub mod allocate;
-mod assemble;
+pub mod assemble;
 pub mod dispatch;
 pub mod guess;
 pub mod hosts;
