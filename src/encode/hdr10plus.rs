@@ -16,6 +16,7 @@ use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::tools::Toolbox;
 use std::ffi::OsString;
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 use std::process::Command;
 
@@ -25,40 +26,52 @@ pub const HDR10PLUS_T35: [u8; 6] = [0xB5, 0x00, 0x3C, 0x00, 0x01, 0x04];
 
 /// Splits an Annex B byte stream into NAL units (start codes removed).
 /// Incremental: feed bytes with [`AnnexB::push`], take the units it found.
+/// Each byte is looked at once: a UHD picture's slice can be megabytes,
+/// read from a pipe 16–64 KiB at a time.
 #[derive(Debug, Default)]
 pub struct AnnexB {
     buf: Vec<u8>,
+    /// The start codes found in `buf` so far (see [`start_codes`]).
+    starts: Vec<(usize, usize)>,
+    /// Where the search for start codes goes on.
+    scanned: usize,
 }
 
 impl AnnexB {
     /// Adds `bytes`; returns every NAL unit now complete.
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
         self.buf.extend_from_slice(bytes);
-        let starts = start_codes(&self.buf);
-        if starts.len() < 2 {
+        self.scanned = scan_start_codes(&self.buf, self.scanned, &mut self.starts);
+        if self.starts.len() < 2 {
             return vec![];
         }
-        let mut units = Vec::new();
-        for w in starts.windows(2) {
-            units.push(trim_zeros(&self.buf[w[0].1..w[1].0]).to_vec());
-        }
-        let last = starts[starts.len() - 1].0;
+        let units = self.starts.windows(2).map(|w| trim_zeros(&self.buf[w[0].1..w[1].0]).to_vec()).collect();
+        let last = self.starts[self.starts.len() - 1].0;
         self.buf.drain(..last);
+        self.starts = vec![(0, 3)];
+        self.scanned -= last;
         units
     }
 
     /// The last unit, once the stream ended.
     pub fn finish(&mut self) -> Option<Vec<u8>> {
-        let starts = start_codes(&self.buf);
-        let (_, from) = *starts.first()?;
+        let (_, from) = *self.starts.first()?;
         Some(trim_zeros(&self.buf[from..]).to_vec()).filter(|u| !u.is_empty())
     }
 }
 
 /// (start code position, first byte after it) of every 00 00 01.
+#[cfg(test)]
 fn start_codes(b: &[u8]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    let mut i = 0;
+    scan_start_codes(b, 0, &mut out);
+    out
+}
+
+/// Adds to `out` the start codes of `b` from `from` on; returns where a
+/// later search goes on (the bytes after it could begin a start code).
+fn scan_start_codes(b: &[u8], from: usize, out: &mut Vec<(usize, usize)>) -> usize {
+    let mut i = from;
     while i + 3 <= b.len() {
         if b[i] == 0 && b[i + 1] == 0 && b[i + 2] == 1 {
             out.push((i, i + 3));
@@ -67,7 +80,7 @@ fn start_codes(b: &[u8]) -> Vec<(usize, usize)> {
             i += 1;
         }
     }
-    out
+    i
 }
 
 /// A unit without the zero bytes a four-byte start code leaves behind it.
@@ -163,36 +176,101 @@ pub struct IvfFrame {
     pub data: Vec<u8>,
 }
 
-/// Reads an IVF file: its 32-byte header and its frames.
-pub fn read_ivf(bytes: &[u8]) -> Result<(Vec<u8>, Vec<IvfFrame>), String> {
-    if bytes.len() < 32 || &bytes[..4] != b"DKIF" {
-        return Err("not an IVF file".into());
-    }
-    let header_len = usize::from(u16::from_le_bytes([bytes[6], bytes[7]]));
-    let mut frames = Vec::new();
-    let mut i = header_len;
-    while i + 12 <= bytes.len() {
-        let size = u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes")) as usize;
-        let pts = i64::from_le_bytes(bytes[i + 4..i + 12].try_into().expect("8 bytes"));
-        let data = bytes.get(i + 12..i + 12 + size).ok_or("an IVF frame runs past the end")?;
-        frames.push(IvfFrame { pts, data: data.to_vec() });
-        i += 12 + size;
-    }
-    Ok((bytes[..header_len].to_vec(), frames))
+/// How reading or writing an IVF stream failed.
+#[derive(Debug)]
+pub enum IvfError {
+    Io(std::io::Error),
+    /// Not an IVF stream, or a cut one.
+    Format(String),
 }
 
-/// Writes an IVF file of `header` (its frame count updated) and `frames`.
-pub fn write_ivf(header: &[u8], frames: &[IvfFrame]) -> Vec<u8> {
-    let mut out = header.to_vec();
-    if out.len() >= 28 {
-        out[24..28].copy_from_slice(&(frames.len() as u32).to_le_bytes());
+impl From<std::io::Error> for IvfError {
+    fn from(e: std::io::Error) -> IvfError {
+        IvfError::Io(e)
     }
-    for f in frames {
-        out.extend_from_slice(&(f.data.len() as u32).to_le_bytes());
-        out.extend_from_slice(&f.pts.to_le_bytes());
-        out.extend_from_slice(&f.data);
+}
+
+/// An IVF stream read frame by frame (a film's video is gigabytes: it is
+/// never held whole).
+pub struct IvfReader<R> {
+    r: R,
+    /// Its header (32 bytes, or what the header says).
+    pub header: Vec<u8>,
+}
+
+impl<R: Read> IvfReader<R> {
+    /// Reads the header of the IVF stream `r`.
+    pub fn new(mut r: R) -> Result<IvfReader<R>, IvfError> {
+        let mut header = vec![0u8; 32];
+        r.read_exact(&mut header).map_err(|_| IvfError::Format("not an IVF file".into()))?;
+        if &header[..4] != b"DKIF" {
+            return Err(IvfError::Format("not an IVF file".into()));
+        }
+        let len = usize::from(u16::from_le_bytes([header[6], header[7]]));
+        if len > 32 {
+            header.resize(len, 0);
+            r.read_exact(&mut header[32..]).map_err(|_| IvfError::Format("a cut IVF header".into()))?;
+        }
+        Ok(IvfReader { r, header })
     }
-    out
+
+    /// The next frame's (size, timestamp), `None` at the end; its data
+    /// must be read ([`IvfReader::data`]) or skipped before the next.
+    fn next_header(&mut self) -> Result<Option<(usize, i64)>, IvfError> {
+        let mut h = [0u8; 12];
+        let mut got = 0;
+        while got < h.len() {
+            match self.r.read(&mut h[got..])? {
+                0 if got == 0 => return Ok(None),
+                0 => return Err(IvfError::Format("an IVF frame header runs past the end".into())),
+                n => got += n,
+            }
+        }
+        let size = u32::from_le_bytes(h[..4].try_into().expect("4 bytes")) as usize;
+        Ok(Some((size, i64::from_le_bytes(h[4..].try_into().expect("8 bytes")))))
+    }
+
+    fn data(&mut self, size: usize) -> Result<Vec<u8>, IvfError> {
+        let mut data = vec![0u8; size];
+        self.r.read_exact(&mut data).map_err(|_| IvfError::Format("an IVF frame runs past the end".into()))?;
+        Ok(data)
+    }
+
+    /// The next frame, `None` at the end.
+    pub fn next_frame(&mut self) -> Result<Option<IvfFrame>, IvfError> {
+        let Some((size, pts)) = self.next_header()? else { return Ok(None) };
+        Ok(Some(IvfFrame { pts, data: self.data(size)? }))
+    }
+}
+
+impl<R: Read + Seek> IvfReader<R> {
+    /// Every frame's timestamp, in stored (decode) order, the frames'
+    /// data skipped.
+    pub fn timestamps(mut self) -> Result<Vec<i64>, IvfError> {
+        let mut pts = Vec::new();
+        while let Some((size, t)) = self.next_header()? {
+            self.r.seek_relative(size as i64)?;
+            pts.push(t);
+        }
+        Ok(pts)
+    }
+}
+
+/// Writes an IVF stream: `header` with its frame count set to `frames`,
+/// then each frame.
+pub fn write_ivf_header(w: &mut impl Write, header: &[u8], frames: usize) -> std::io::Result<()> {
+    let mut h = header.to_vec();
+    if h.len() >= 28 {
+        h[24..28].copy_from_slice(&(frames as u32).to_le_bytes());
+    }
+    w.write_all(&h)
+}
+
+/// Writes one IVF frame.
+pub fn write_ivf_frame(w: &mut impl Write, frame: &IvfFrame) -> std::io::Result<()> {
+    w.write_all(&(frame.data.len() as u32).to_le_bytes())?;
+    w.write_all(&frame.pts.to_le_bytes())?;
+    w.write_all(&frame.data)
 }
 
 fn leb128(mut v: usize) -> Vec<u8> {
@@ -284,22 +362,40 @@ pub fn metadata_in(tu: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// The frames of an IVF stream with each shown frame's payload of
-/// `payloads` (presentation order) written into its temporal unit.
-/// Returns how many carry one.
-pub fn carry(frames: &mut [IvfFrame], payloads: &[Option<Vec<u8>>]) -> Result<usize, String> {
-    if frames.len() != payloads.len() {
-        return Err(format!("the encode has {} frames, the source's HDR10+ track {}", frames.len(), payloads.len()));
+/// Copies the IVF stream `from` (its frames' timestamps `pts`, in stored
+/// order) to `to` with each shown frame's payload of `payloads`
+/// (presentation order) written into its temporal unit, one frame at a
+/// time. Returns how many carry one.
+pub fn carry(
+    from: impl Read,
+    to: &mut impl Write,
+    pts: &[i64],
+    payloads: &[Option<Vec<u8>>],
+) -> Result<usize, IvfError> {
+    if pts.len() != payloads.len() {
+        return Err(IvfError::Format(format!(
+            "the encode has {} frames, the source's HDR10+ track {}",
+            pts.len(),
+            payloads.len()
+        )));
     }
-    let pts: Vec<i64> = frames.iter().map(|f| f.pts).collect();
-    let mut rank: Vec<usize> = (0..frames.len()).collect();
+    let mut rank: Vec<usize> = (0..pts.len()).collect();
     rank.sort_by_key(|i| (pts[*i], *i));
+    let mut shown = vec![0; pts.len()];
+    for (s, d) in rank.into_iter().enumerate() {
+        shown[d] = s;
+    }
+    let mut reader = IvfReader::new(from)?;
+    write_ivf_header(to, &reader.header, pts.len())?;
     let mut carried = 0;
-    for (shown, decode) in rank.into_iter().enumerate() {
-        if let Some(p) = &payloads[shown] {
-            frames[decode].data = with_metadata(&frames[decode].data, p)?;
+    for place in shown {
+        let mut frame =
+            reader.next_frame()?.ok_or_else(|| IvfError::Format("the encode lost frames while read".into()))?;
+        if let Some(p) = &payloads[place] {
+            frame.data = with_metadata(&frame.data, p).map_err(IvfError::Format)?;
             carried += 1;
         }
+        write_ivf_frame(to, &frame)?;
     }
     Ok(carried)
 }
@@ -355,13 +451,21 @@ pub fn carry_into(
     cmd.args(["-hide_banner", "-nostdin", "-v", "error", "-y", "-i"]).arg(crate::tools::path_arg(video));
     cmd.args(["-map", "0:v:0", "-c", "copy", "-f", "ivf"]).arg(&ivf);
     crate::tools::process::run(&mut cmd, "HDR10+ unpack", cancel, |_| {}).map_err(Error::process(input))?;
-    let bytes = std::fs::read(&ivf).map_err(Error::io("read", &ivf))?;
     let internal =
         |problem: String| Error::Internal { path: input.to_path_buf(), problem: format!("HDR10+: {problem}") };
-    let (header, mut frames) = read_ivf(&bytes).map_err(internal)?;
-    let carried = carry(&mut frames, payloads).map_err(internal)?;
+    let open = |p: &Path| std::fs::File::open(p).map(std::io::BufReader::new).map_err(Error::io("read", p));
+    let failed = |action, p: &Path, e| match e {
+        IvfError::Io(e) => Error::io(action, p)(e),
+        IvfError::Format(problem) => internal(problem),
+    };
+    let reader = IvfReader::new(open(&ivf)?).map_err(|e| failed("read", &ivf, e))?;
+    let header = reader.header.clone();
+    let pts = reader.timestamps().map_err(|e| failed("read", &ivf, e))?;
     let with = scratch.join("video-hdr10plus.ivf");
-    std::fs::write(&with, write_ivf(&header, &frames)).map_err(Error::io("write", &with))?;
+    let mut to = std::fs::File::create(&with).map(std::io::BufWriter::new).map_err(Error::io("write", &with))?;
+    let carried = carry(open(&ivf)?, &mut to, &pts, payloads).map_err(|e| failed("write", &with, e))?;
+    to.flush().map_err(Error::io("write", &with))?;
+    drop(to);
     // mkvmerge takes an IVF's frame rate, not its timestamps: they go in
     // as a timestamp file, in the stored (= shown) order.
     let (num, den) = (
@@ -371,7 +475,7 @@ pub fn carry_into(
     let ms_per_tick = f64::from(num) * 1000.0 / f64::from(den.max(1));
     let stamps = scratch.join("timestamps.txt");
     let text: String = std::iter::once("# timestamp format v2\n".to_string())
-        .chain(frames.iter().map(|f| format!("{:.6}\n", f.pts as f64 * ms_per_tick)))
+        .chain(pts.iter().map(|t| format!("{:.6}\n", *t as f64 * ms_per_tick)))
         .collect();
     std::fs::write(&stamps, text).map_err(Error::io("write", &stamps))?;
     let id = tools.mkvtoolnix.identify(video, cancel).map_err(|e| internal(e.to_string()))?;
@@ -381,9 +485,10 @@ pub fn carry_into(
     }
     let mut t = OsString::from("0:");
     t.push(&stamps);
-    args.extend([OsString::from("--timestamps"), t, with.into_os_string()]);
+    args.extend([OsString::from("--timestamps"), t, with.clone().into_os_string()]);
     tools.mkvtoolnix.merge(&args, "HDR10+ pack", cancel, |_| {}).map_err(Error::process(input))?;
     let _ = std::fs::remove_file(&ivf);
+    let _ = std::fs::remove_file(&with);
     Ok(carried)
 }
 
@@ -418,6 +523,7 @@ pub fn colour_options(props: &std::collections::BTreeMap<String, serde_json::Val
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
 
     fn sei_with(payload: &[u8]) -> Vec<u8> {
         // prefix SEI header (type 39), payload type 4, size, payload, trailing.
@@ -481,17 +587,49 @@ mod tests {
     }
 
     #[test]
-    fn shown_frames_get_their_own_payloads_in_an_ivf_round_trip() {
+    fn shown_frames_get_their_own_payloads_in_an_ivf_copy() {
         let header = [&b"DKIF"[..], &[0, 0, 32, 0], &b"AV01"[..], &[0u8; 20]].concat();
         let frame = |pts| IvfFrame { pts, data: vec![0x32, 0x01, pts as u8] };
-        let mut frames = vec![frame(0), frame(40), frame(20)];
-        let bytes = write_ivf(&header, &frames);
-        assert_eq!(read_ivf(&bytes).unwrap(), (bytes[..32].to_vec(), frames.clone()));
+        let frames = vec![frame(0), frame(40), frame(20)];
+        let mut bytes = Vec::new();
+        write_ivf_header(&mut bytes, &header, 0).unwrap();
+        for f in &frames {
+            write_ivf_frame(&mut bytes, f).unwrap();
+        }
+        let pts = IvfReader::new(Cursor::new(&bytes)).unwrap().timestamps().unwrap();
+        assert_eq!(pts, [0, 40, 20]);
         let p = |n: u8| Some([&HDR10PLUS_T35[..], &[n]].concat());
-        assert_eq!(carry(&mut frames, &[p(0), p(1), p(2)]).unwrap(), 3);
-        // The frame shown second (pts 20) is the third in decode order.
-        assert_eq!(metadata_in(&frames[2].data).unwrap().last(), Some(&1));
-        assert_eq!(metadata_in(&frames[1].data).unwrap().last(), Some(&2));
-        assert!(carry(&mut frames, &[p(0)]).unwrap_err().contains("3 frames"));
+        let mut out = Vec::new();
+        assert_eq!(carry(Cursor::new(&bytes), &mut out, &pts, &[p(0), None, p(2)]).unwrap(), 2);
+        let mut r = IvfReader::new(Cursor::new(&out)).unwrap();
+        assert_eq!(u32::from_le_bytes(r.header[24..28].try_into().unwrap()), 3, "the frame count");
+        let copied: Vec<IvfFrame> = std::iter::from_fn(|| r.next_frame().unwrap()).collect();
+        assert_eq!(copied.iter().map(|f| f.pts).collect::<Vec<_>>(), pts);
+        // Shown first, third and second: the second shown (pts 20) is the
+        // third stored, and has none.
+        assert_eq!(metadata_in(&copied[0].data).unwrap().last(), Some(&0));
+        assert_eq!(metadata_in(&copied[1].data).unwrap().last(), Some(&2));
+        assert_eq!(metadata_in(&copied[2].data), None);
+        assert_eq!(copied[2], frames[2]);
+        let e = carry(Cursor::new(&bytes), &mut Vec::new(), &pts, &[p(0)]).unwrap_err();
+        assert!(matches!(&e, IvfError::Format(m) if m.contains("3 frames")), "{e:?}");
+        let cut = carry(Cursor::new(&bytes[..bytes.len() - 2]), &mut Vec::new(), &pts, &[p(0), p(1), p(2)]);
+        assert!(matches!(cut, Err(IvfError::Format(_))), "a cut stream");
+        assert!(matches!(IvfReader::new(Cursor::new(b"RIFF....")), Err(IvfError::Format(_))));
+    }
+
+    #[test]
+    fn annex_b_start_codes_are_each_looked_at_once() {
+        // Byte by byte, a long unit between two short ones.
+        let mut stream = vec![0, 0, 1, 0x40, 1];
+        stream.extend([0, 0, 0, 1, 0x26, 1]);
+        stream.extend((0..100_000u32).map(|i| (i % 251) as u8 | 0x80));
+        stream.extend([0, 0, 1, 0x42, 1, 7]);
+        let mut a = AnnexB::default();
+        let mut units: Vec<Vec<u8>> = stream.chunks(1).flat_map(|b| a.push(b)).collect();
+        units.extend(a.finish());
+        assert_eq!(units.len(), 3);
+        assert_eq!((units[0].clone(), units[1].len(), units[2].clone()), (vec![0x40, 1], 100_002, vec![0x42, 1, 7]));
+        assert_eq!(start_codes(&stream).len(), 3);
     }
 }
