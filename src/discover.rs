@@ -185,11 +185,12 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
 /// `d` without the rips another process is still writing (where the
 /// system can tell), which move to the skipped ones.
 pub fn leave_out_unfinished(d: &mut Discovery) {
-    let (ready, busy): (Vec<Found>, Vec<Found>) = std::mem::take(&mut d.found)
-        .into_iter()
-        .partition(|f| crate::platform::writers_of(&f.input).is_none_or(|w| w.is_empty()));
+    let paths: Vec<&Path> = d.found.iter().map(|f| f.input.as_path()).collect();
+    let mut writers = crate::platform::writers_of_all(&paths).unwrap_or_default();
+    let (ready, busy): (Vec<Found>, Vec<Found>) =
+        std::mem::take(&mut d.found).into_iter().partition(|f| !writers.contains_key(&f.input));
     for f in busy {
-        let who = crate::platform::writers_of(&f.input).unwrap_or_default();
+        let who = writers.remove(&f.input).unwrap_or_default();
         let names: Vec<String> = who.iter().map(|w| format!("{} (pid {})", w.name, w.pid)).collect();
         d.skipped.push((f.input, Skip::BeingWritten(format!("open for writing by {}", names.join(", ")))));
     }

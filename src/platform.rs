@@ -7,7 +7,8 @@
 //!   `setiopolicy_np`), after the portable `setpriority`;
 //! - how to install a missing program (`apt-get` or `brew`).
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// A process that has a file open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,14 +21,26 @@ pub struct Writer {
 /// The other processes that hold `path` open for writing; `None` where the
 /// system cannot tell.
 pub fn writers_of(path: &Path) -> Option<Vec<Writer>> {
-    writers(path)
+    writers_of_all(&[path]).map(|mut w| w.remove(path).unwrap_or_default())
+}
+
+/// For each of `paths` that another process holds open for writing, those
+/// processes; `None` where the system cannot tell. Every process's open
+/// files are looked at once for all the paths: a look costs about 20 ms on
+/// a server with 10,000 files open, and a library has thousands of rips.
+pub fn writers_of_all(paths: &[&Path]) -> Option<HashMap<PathBuf, Vec<Writer>>> {
+    if paths.is_empty() {
+        return Some(HashMap::new());
+    }
+    writers(paths)
 }
 
 #[cfg(target_os = "linux")]
-fn writers(path: &Path) -> Option<Vec<Writer>> {
-    let target = std::fs::canonicalize(path).ok()?;
+fn writers(paths: &[&Path]) -> Option<HashMap<PathBuf, Vec<Writer>>> {
+    let targets: HashMap<PathBuf, &Path> =
+        paths.iter().filter_map(|p| Some((std::fs::canonicalize(p).ok()?, *p))).collect();
     let me = std::process::id();
-    let mut found = Vec::new();
+    let mut found: HashMap<PathBuf, Vec<Writer>> = HashMap::new();
     for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = proc_entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
         if pid == me {
@@ -35,14 +48,14 @@ fn writers(path: &Path) -> Option<Vec<Writer>> {
         }
         let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else { continue };
         for fd in fds.flatten() {
-            if std::fs::read_link(fd.path()).ok().as_deref() != Some(target.as_path()) {
+            let Some(path) = std::fs::read_link(fd.path()).ok().and_then(|l| targets.get(&l).copied()) else {
                 continue;
-            }
+            };
             let info = proc_entry.path().join("fdinfo").join(fd.file_name());
-            if std::fs::read_to_string(info).is_ok_and(|t| writable(&t)) {
+            let listed = found.get(path).is_some_and(|w| w.iter().any(|w| w.pid == pid));
+            if !listed && std::fs::read_to_string(info).is_ok_and(|t| writable(&t)) {
                 let name = std::fs::read_to_string(proc_entry.path().join("comm")).unwrap_or_default();
-                found.push(Writer { pid, name: name.trim().to_string() });
-                break;
+                found.entry(path.to_path_buf()).or_default().push(Writer { pid, name: name.trim().to_string() });
             }
         }
     }
@@ -50,7 +63,7 @@ fn writers(path: &Path) -> Option<Vec<Writer>> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn writers(_path: &Path) -> Option<Vec<Writer>> {
+fn writers(_paths: &[&Path]) -> Option<HashMap<PathBuf, Vec<Writer>>> {
     None
 }
 
@@ -167,9 +180,14 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
+        let other = d.path().join("other.mkv");
+        std::fs::write(&other, b"y").unwrap();
+        let all = writers_of_all(&[&f, &other]).unwrap();
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert_eq!(seen[0].pid, child.id());
+        assert_eq!(all.get(f.as_path()), Some(&seen), "one look for both");
+        assert_eq!(all.get(other.as_path()), None);
     }
 }

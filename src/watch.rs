@@ -73,6 +73,10 @@ pub struct Queue {
     path: PathBuf,
     settle: Duration,
     pub file: QueueFile,
+    /// The rips as last written down (the file is written again only when
+    /// they change: a library's queue is hundreds of kilobytes, and the
+    /// watch looks every minute for weeks).
+    saved: Option<BTreeMap<PathBuf, Entry>>,
 }
 
 /// Seconds since the epoch.
@@ -106,7 +110,7 @@ impl Queue {
             updated_at: state::now(),
             files: BTreeMap::new(),
         });
-        let mut queue = Queue { path, settle, file };
+        let mut queue = Queue { path, settle, file, saved: None };
         queue.retry_setup_failures();
         queue
     }
@@ -132,13 +136,18 @@ impl Queue {
         }
     }
 
-    /// Writes the queue down.
+    /// Writes the queue down, unless it is as it was last written.
     pub fn save(&mut self) -> Result<()> {
+        if self.saved.as_ref() == Some(&self.file.files) {
+            return Ok(());
+        }
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(crate::Error::io("create folder", dir))?;
         }
         self.file.updated_at = state::now();
-        state::write_atomic(&self.path, &self.file)
+        state::write_atomic(&self.path, &self.file)?;
+        self.saved = Some(self.file.files.clone());
+        Ok(())
     }
 
     /// Takes in what a look at the library `found` at `now`: a new rip, or
@@ -172,11 +181,15 @@ impl Queue {
     /// ones; returns every waiting rip, oldest change first.
     pub fn ready(&mut self, now: u64) -> Vec<PathBuf> {
         let settle = self.settle.as_secs();
-        for (path, e) in self.file.files.iter_mut() {
-            // Whole seconds: strictly more, so never early.
-            let quiet = now.saturating_sub(e.since) > settle;
-            let unwritten = crate::platform::writers_of(path).is_none_or(|w| w.is_empty());
-            if e.state == State::Settling && quiet && unwritten {
+        // Whole seconds: strictly more, so never early.
+        let quiet: Vec<PathBuf> = (self.file.files.iter())
+            .filter(|(_, e)| e.state == State::Settling && now.saturating_sub(e.since) > settle)
+            .map(|(p, _)| p.clone())
+            .collect();
+        let written = crate::platform::writers_of_all(&quiet.iter().map(PathBuf::as_path).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for path in quiet.iter().filter(|p| !written.contains_key(*p)) {
+            if let Some(e) = self.file.files.get_mut(path) {
                 e.state = State::Waiting;
             }
         }
@@ -255,6 +268,26 @@ mod tests {
         let old = r#"{"state": "failed", "error": "ffmpeg killed by signal 11"}"#;
         let e: State = serde_json::from_str(old).unwrap();
         assert_eq!(e, State::Failed { error: "ffmpeg killed by signal 11".into(), setup: None });
+    }
+
+    #[test]
+    fn the_queue_is_written_again_only_when_it_changed() {
+        let t = tempfile::tempdir().unwrap();
+        let rip = t.path().join("a.mkv");
+        std::fs::write(&rip, b"12345").unwrap();
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0));
+        let at = now();
+        q.observe(&[found(&rip)], at);
+        q.save().unwrap();
+        std::fs::remove_file(&q.path).unwrap();
+        // Looks that change nothing write nothing.
+        q.observe(&[found(&rip)], at + 5);
+        q.save().unwrap();
+        assert!(!q.path.exists());
+        assert_eq!(q.ready(at + 6), vec![rip.clone()]);
+        q.save().unwrap();
+        let written: QueueFile = serde_json::from_slice(&std::fs::read(&q.path).unwrap()).unwrap();
+        assert_eq!(written.files[&rip].state, State::Waiting);
     }
 
     #[test]
