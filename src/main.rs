@@ -152,14 +152,11 @@ fn init_logging(log_dir: Option<&std::path::Path>, verbose: u8) {
     let level = if verbose >= 2 { "debug" } else { "info" };
     let filter = || EnvFilter::try_from_env("DRAPTO_LOG").unwrap_or_else(|_| EnvFilter::new(format!("drapto={level}")));
     let file_layer = log_dir.and_then(|dir| {
-        let name = format!("encode_{}.log", chrono::Local::now().format("%Y%m%d_%H%M%S"));
-        let opened = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(dir.join(&name)));
-        let file = match opened {
+        let file = match drapto::report::log::DailyFile::open(dir) {
             Ok(f) => f,
-            Err(e) => {
+            Err((path, e)) => {
                 // The run goes on; the user is told where its log is not.
-                eprintln!("drapto: warning: no run log: {}: {e}", dir.join(&name).display());
+                eprintln!("drapto: warning: no run log: {}: {e}", path.display());
                 return None;
             }
         };

@@ -67,6 +67,9 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
             }
             queue.finished(&job.input, state);
             queue.save()?;
+            // Weeks in charge: the history (a run log each day, failed
+            // files' reports) is kept to its bounds as it grows.
+            prune_history(settings);
             continue;
         }
         service.idle();

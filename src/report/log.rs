@@ -1,10 +1,61 @@
 //! The log file subscriber: every event as a line through `tracing`, which
 //! the binary routes to `logs/encode_<timestamp>.log` in the design's format
-//! (`[2024-01-18T14:15:00Z] INFO: message`).
+//! (`[2024-01-18T14:15:00Z] INFO: message`), a new file each day
+//! ([`DailyFile`]).
 
 use crate::events::{Check, Event, EventSink};
 use crate::report::{format_bytes, format_duration};
-use std::path::Path;
+use chrono::{DateTime, Local, NaiveDate};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The run log's file, `encode_<local time>.log` in its folder: a run that
+/// goes past midnight (a watch left in charge for weeks) goes on in a new
+/// file each day, so that the history's bounds (days, runs) keep its log
+/// to their size. A chunked film logs about 8 MB of commands; a library's
+/// backlog in one file grew without bound.
+pub struct DailyFile {
+    dir: PathBuf,
+    day: NaiveDate,
+    file: std::fs::File,
+}
+
+impl DailyFile {
+    /// Opens this run's first log file in `dir` (created if missing); the
+    /// path it could not open in the error.
+    pub fn open(dir: &Path) -> Result<DailyFile, (PathBuf, std::io::Error)> {
+        DailyFile::open_at(dir, Local::now())
+    }
+
+    fn open_at(dir: &Path, now: DateTime<Local>) -> Result<DailyFile, (PathBuf, std::io::Error)> {
+        let path = dir.join(format!("encode_{}.log", now.format("%Y%m%d_%H%M%S")));
+        let opened = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(&path));
+        let file = opened.map_err(|e| (path, e))?;
+        Ok(DailyFile { dir: dir.to_path_buf(), day: now.date_naive(), file })
+    }
+
+    /// Writes `buf` as of `now`: into a new file when the day changed
+    /// (into this one when the new one cannot be opened).
+    fn write_at(&mut self, buf: &[u8], now: DateTime<Local>) -> std::io::Result<usize> {
+        if now.date_naive() != self.day
+            && let Ok(next) = DailyFile::open_at(&self.dir, now)
+        {
+            *self = next;
+        }
+        self.file.write(buf)
+    }
+}
+
+impl Write for DailyFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_at(buf, Local::now())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
 
 /// Writes events to the log.
 pub struct LogEvents;
@@ -129,4 +180,27 @@ fn log_validation(input: &Path, passed: bool, checks: &[Check]) {
         );
     }
     tracing::info!("{}: validation {}", input.display(), if passed { "passed" } else { "failed" });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_run_past_midnight_goes_on_in_a_new_file() {
+        let d = tempfile::tempdir().unwrap();
+        let at = |day, h| Local.with_ymd_and_hms(2026, 12, day, h, 0, 0).unwrap();
+        let mut log = DailyFile::open_at(d.path(), at(6, 23)).unwrap();
+        log.write_at(b"one\n", at(6, 23)).unwrap();
+        log.write_at(b"two\n", at(6, 23)).unwrap();
+        log.write_at(b"three\n", at(7, 1)).unwrap();
+        log.flush().unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        let names: Vec<_> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["encode_20261206_230000.log", "encode_20261207_010000.log"]);
+        let text: Vec<String> = files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+        assert_eq!(text, ["one\ntwo\n", "three\n"]);
+    }
 }
