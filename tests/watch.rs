@@ -185,3 +185,35 @@ fn a_failing_rip_is_tried_once_and_again_only_once_it_changes() {
     assert_eq!(file["state"], "failed", "{s}");
     w.kill();
 }
+
+#[test]
+fn a_watch_removes_the_work_of_rips_gone_since_and_keeps_resumable_work() {
+    let t = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(t.path()).unwrap();
+    let (lib, out) = (root.join("lib"), root.join("out"));
+    std::fs::create_dir_all(&lib).unwrap();
+    let elsewhere = root.join("elsewhere.mkv");
+    std::fs::write(&elsewhere, b"a rip outside the library").unwrap();
+    let mtime = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap();
+        m.modified().unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    };
+    let job = |name: &str, input: &Path, size: u64, mtime_ns: u128| {
+        let dir = root.join("work/jobs").join(name);
+        std::fs::create_dir_all(dir.join("encoded")).unwrap();
+        std::fs::write(dir.join("encoded/segment-0001.mkv"), vec![0u8; 1 << 20]).unwrap();
+        let info = serde_json::json!({ "input": input, "size": size, "mtime_ns": mtime_ns });
+        std::fs::write(dir.join("job.json"), info.to_string()).unwrap();
+        dir
+    };
+    let gone = job("gone-0000000000000001", &lib.join("gone.mkv"), 5, 1);
+    let resumable = job("kept-0000000000000002", &elsewhere, 25, mtime(&elsewhere));
+    let w = Watch::start(&root, &lib, &out);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while gone.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    w.kill();
+    assert!(!gone.exists(), "the work of a rip that is gone stays");
+    assert!(resumable.join("encoded/segment-0001.mkv").exists(), "resumable work was removed");
+}

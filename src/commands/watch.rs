@@ -41,6 +41,7 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     let (wake, woken) = mpsc::channel::<()>();
     let _watcher = watch_events(&library, wake, events.as_ref());
     let mut service = Service { pipeline: &pipeline, events: events.as_ref(), summary: BatchSummary::default() };
+    sweep_work(settings, &service);
     let mut breaker = crate::breaker::Breaker::new(Duration::from_secs(settings.processing.breaker_reset.into()));
     let mut shown = (Vec::new(), Vec::new());
     while !session.cancel.is_cancelled() {
@@ -68,8 +69,10 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
             queue.finished(&job.input, state);
             queue.save()?;
             // Weeks in charge: the history (a run log each day, failed
-            // files' reports) is kept to its bounds as it grows.
+            // files' reports) is kept to its bounds as it grows, and the
+            // work of rips deleted or replaced since it was left goes.
             prune_history(settings);
+            sweep_work(settings, &service);
             continue;
         }
         service.idle();
@@ -127,6 +130,19 @@ impl Service<'_> {
             *shown = (waiting.to_vec(), settling.clone());
             self.events.emit(&Event::Queue { waiting: waiting.to_vec(), settling });
         }
+    }
+}
+
+/// Removes the work folders nobody needs any more (their rip deleted or
+/// replaced since; see `drapto clean`), saying what that freed.
+fn sweep_work(settings: &crate::config::Settings, service: &Service) {
+    match super::clean::sweep(&settings.temp_dir(), false) {
+        Ok(swept) => {
+            for (dir, bytes) in swept.removed {
+                tracing::info!("removed abandoned work {} ({})", dir.display(), crate::units::format_bytes(bytes));
+            }
+        }
+        Err(e) => service.warn(format!("abandoned work not removed: {e}")),
     }
 }
 
