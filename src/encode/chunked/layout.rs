@@ -260,7 +260,9 @@ pub fn scene_cuts(
         jobs.into_iter().flat_map(|j| j.join().unwrap_or_default()).collect()
     });
     out.sort_by(f64::total_cmp);
-    out.dedup_by(|a, b| (*a - *b).abs() < tl.frame_duration() / 2.0);
+    // (Once: it sorts every gap of the film, a few ms at film length.)
+    let half = tl.frame_duration() / 2.0;
+    out.dedup_by(|a, b| (*a - *b).abs() < half);
     out
 }
 
