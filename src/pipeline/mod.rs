@@ -238,16 +238,23 @@ impl Pipeline<'_> {
 
     /// What the failed `input` (`e`) leaves: never its half-made output at
     /// `partial`; its work, for the rerun to resume, unless a replaced rip
-    /// made it useless.
+    /// made it useless; and where that work is, said.
     fn after_failure(&self, input: &Path, e: &Error, identity: &JobInfo, work: &WorkDir, partial: &Path) {
         let _ = std::fs::remove_file(partial);
         if replaced(identity) {
             if let Err(r) = work.remove(self.settings.processing.keep_logs) {
                 self.warn(input, format!("the replaced rip's work was not removed: {r}"));
             }
-        } else if !matches!(e, Error::Validation { .. } | Error::OutputTooLarge { .. }) {
+        } else {
+            // Work a rerun of the same command would fail on again is kept
+            // too (other settings may reuse it), but said to be as large.
             let kept = work.root().display();
-            self.warn(input, format!("finished work is kept in {kept}; run the same command again to resume"));
+            let what = if matches!(e, Error::Validation { .. } | Error::OutputTooLarge { .. }) {
+                format!("its work is kept in {kept} for a rerun with other settings; `drapto clean --all` removes it")
+            } else {
+                format!("finished work is kept in {kept}; run the same command again to resume")
+            };
+            self.warn(input, what);
         }
     }
 
