@@ -240,7 +240,7 @@ pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<S
         if std::fs::metadata(&to).map(|m| m.len()).ok() == size {
             continue;
         }
-        let tmp = dir.join(format!(".{name}.drapto-partial"));
+        let tmp = dir.join(crate::hash::file_name(".", &name, ".drapto-partial"));
         if let Err(e) = std::fs::copy(s, &tmp).and_then(|_| std::fs::rename(&tmp, &to)) {
             let _ = std::fs::remove_file(&tmp);
             failed.push(format!("{}: {e}", s.display()));

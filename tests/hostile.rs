@@ -176,7 +176,18 @@ fn strange_names_and_symlinks() {
     std::fs::create_dir(&input).unwrap();
     let clip = simple_clip("small.mkv", "160x120", 1);
     let long = format!("{}.mkv", "L".repeat(200));
-    let names = ["with space.mkv", "quote's \"double\".mkv", "ünïcødé 日本.mkv", "-leading dash.mkv", long.as_str()];
+    // Names at the file system's bound (255 bytes): the hidden name each is
+    // muxed under, and its report's, would be longer.
+    let (longest, japanese) = (format!("{}.mkv", "M".repeat(251)), format!("{}.mkv", "あ".repeat(83)));
+    let names = [
+        "with space.mkv",
+        "quote's \"double\".mkv",
+        "ünïcødé 日本.mkv",
+        "-leading dash.mkv",
+        long.as_str(),
+        longest.as_str(),
+        japanese.as_str(),
+    ];
     for n in names {
         std::fs::copy(&clip, input.join(n)).unwrap();
     }
@@ -188,6 +199,14 @@ fn strange_names_and_symlinks() {
         assert!(out_dir.join(n).exists(), "{n}");
     }
     assert!(input.join("link.mkv").is_symlink(), "the link is untouched");
+    let reports: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".report.json"))
+        .collect();
+    for start in ["MMMM", "ああ"] {
+        assert!(reports.iter().any(|r| r.starts_with(start)), "{start}: {reports:?}");
+    }
     // A leading dash as a direct argument is a file, not an option.
     let o = run(drapto(t.path())
         .current_dir(&input)

@@ -44,7 +44,8 @@ pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     // threads) writing the same file must not rename each other's.
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("json.{}.{n}.tmp", std::process::id()));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(crate::hash::file_name("", &name, &format!(".{}.{n}.tmp", std::process::id())));
     let text = serde_json::to_vec_pretty(value).expect("state serializes");
     let written = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(Error::io("write", &tmp))?;

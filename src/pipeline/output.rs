@@ -76,7 +76,7 @@ impl OutputSlots {
 
 fn sibling(path: &Path, prefix: &str, suffix: &str) -> PathBuf {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    path.with_file_name(format!("{prefix}{name}{suffix}"))
+    path.with_file_name(crate::hash::file_name(prefix, &name, suffix))
 }
 
 /// True when `a` and `b` are the same file on disk (paths or hard links).

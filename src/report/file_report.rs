@@ -93,7 +93,7 @@ fn get<'a>(files: &'a mut HashMap<PathBuf, FileReport>, input: &Path) -> &'a mut
 
 /// Where the report of `output` goes.
 pub fn report_path(report_dir: Option<&Path>, output: &Path) -> PathBuf {
-    let name = format!("{}.report.json", output.file_name().unwrap_or_default().to_string_lossy());
+    let name = crate::hash::file_name("", &output.file_name().unwrap_or_default().to_string_lossy(), ".report.json");
     match report_dir {
         Some(d) => d.join(name),
         None => output.with_file_name(name),
@@ -147,8 +147,8 @@ impl EventSink for ReportWriter {
                 if let Some(mut r) = files.remove(input) {
                     r.status = "failed".into();
                     r.error = Some(error.clone());
-                    let name =
-                        format!("{}.failed.report.json", input.file_name().unwrap_or_default().to_string_lossy());
+                    let input_name = input.file_name().unwrap_or_default().to_string_lossy();
+                    let name = crate::hash::file_name("", &input_name, ".failed.report.json");
                     self.write(&r, &self.log_dir.join(name));
                 }
             }
