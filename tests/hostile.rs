@@ -213,6 +213,15 @@ fn strange_names_and_symlinks() {
         .args(["encode", "-q", "-i", "-leading dash.mkv", "-o"])
         .arg(t.path().join("o2")));
     assert!(o.status.success());
+    // Folders named as mkvmerge names a file of options ("@file"), relative.
+    let o = run(drapto(t.path()).current_dir(t.path()).args(["encode", "-q", "-i"]).arg(&clip).args([
+        "-o",
+        "@out",
+        "--temp-dir",
+        "@work",
+    ]));
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(t.path().join("@out").join(clip.file_name().unwrap()).exists());
 }
 
 #[test]

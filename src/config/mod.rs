@@ -396,12 +396,15 @@ impl Settings {
         crate::hash::fingerprint(&key)
     }
 
-    /// The folder that holds job work folders.
+    /// The folder that holds job work folders, absolute (its files are
+    /// given to programs by path: a relative `@t` is a file of options to
+    /// mkvmerge).
     pub fn temp_dir(&self) -> PathBuf {
-        match &self.processing.temp_dir {
+        let dir = match &self.processing.temp_dir {
             Auto::Value(p) => p.clone(),
             Auto::Auto => load::cache_dir().unwrap_or_else(std::env::temp_dir).join("drapto"),
-        }
+        };
+        std::path::absolute(&dir).unwrap_or(dir)
     }
 
     /// The folder that holds run logs.
