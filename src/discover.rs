@@ -37,6 +37,9 @@ pub enum Skip {
     BeingWritten(String),
     /// It could not be read (a broken link, a link loop, no permission).
     Unreadable(String),
+    /// Its path is not UTF-8 (a name from an old Latin-1 share): the
+    /// state, events and reports that name it could not.
+    NotUtf8,
 }
 
 impl std::fmt::Display for Skip {
@@ -49,8 +52,18 @@ impl std::fmt::Display for Skip {
             Skip::TooLarge { size, max } => write!(f, "{size} bytes, above input.max_size ({max})"),
             Skip::BeingWritten(who) => write!(f, "still being written ({who})"),
             Skip::Unreadable(why) => write!(f, "cannot be read: {why}"),
+            Skip::NotUtf8 => f.write_str(NOT_UTF8),
         }
     }
+}
+
+const NOT_UTF8: &str =
+    "its path is not UTF-8, which drapto's records of it cannot hold; rename it (convmv converts such names)";
+
+/// `path` as it can be shown and recorded (not UTF-8: its bytes that are
+/// not, replaced).
+fn shown(path: &Path) -> PathBuf {
+    PathBuf::from(path.to_string_lossy().into_owned())
 }
 
 /// Everything found under an input.
@@ -140,6 +153,11 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
     // Absolute (symlinks kept): a name like "-x.mkv" can never pass for an
     // option of a child program, whatever the working directory.
     let input = &std::path::absolute(input).map_err(Error::io("resolve", input))?;
+    for p in [input.as_path(), output_dir] {
+        if p.to_str().is_none() {
+            return Err(Error::Input { path: shown(p), problem: NOT_UTF8.into() });
+        }
+    }
     let mut d = Discovery::default();
     if meta.is_file() {
         let output = output_dir.join(input.file_name().unwrap_or_default());
@@ -173,7 +191,11 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
         let relative = entry.path().strip_prefix(input).unwrap_or(entry.path());
         let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
         if let Some(why) = filters.reject(relative, size) {
-            d.skipped.push((entry.path().to_path_buf(), why));
+            d.skipped.push((shown(entry.path()), why));
+            continue;
+        }
+        if entry.path().to_str().is_none() {
+            d.skipped.push((shown(entry.path()), Skip::NotUtf8));
             continue;
         }
         let sidecars = if filters.sidecars { sidecars_of(entry.path()) } else { vec![] };

@@ -490,3 +490,29 @@ fn an_audio_track_without_samples_is_left_out_with_a_warning() {
     assert_eq!(audio.len(), 1);
     assert_eq!(audio[0]["codec_name"], "opus");
 }
+
+#[test]
+fn a_name_that_is_not_utf8_is_refused_with_a_warning_and_the_batch_goes_on() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let clip = simple_clip("small.mkv", "160x120", 1);
+    // "café.mkv" as an old Latin-1 share names it.
+    let latin1 = input.join(std::ffi::OsStr::from_bytes(b"caf\xe9.mkv"));
+    std::fs::copy(&clip, &latin1).unwrap();
+    std::fs::copy(&clip, input.join("good.mkv")).unwrap();
+    let out = t.path().join("out");
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&input).arg("-o").arg(&out));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("good.mkv").exists());
+    let warned = events(&o).into_iter().filter(|e| e["event"] == "warning").map(|e| e["message"].to_string());
+    assert!(warned.clone().any(|m| m.contains("caf") && m.contains("not UTF-8")), "{:?}", warned.collect::<Vec<_>>());
+    // Named on its own: one line, a non-zero exit.
+    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&latin1).arg("-o").arg(&out));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("caf") && e.contains("not UTF-8") && e.trim().lines().count() == 1, "{e}");
+    assert_eq!(std::fs::read(&latin1).unwrap(), std::fs::read(&clip).unwrap(), "the rip is untouched");
+}

@@ -34,7 +34,11 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
         match why {
             Skip::BeingWritten(_) => events.emit(&crate::events::Event::Warning {
                 input: Some(path.clone()),
-                message: format!("not encoded now: {why}; run again once it is finished"),
+                message: format!("{}: not encoded now: {why}; run again once it is finished", path.display()),
+            }),
+            Skip::NotUtf8 => events.emit(&crate::events::Event::Warning {
+                input: Some(path.clone()),
+                message: format!("{}: not encoded: {why}", path.display()),
             }),
             _ => tracing::debug!("{}: skipped: {why}", path.display()),
         }

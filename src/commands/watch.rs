@@ -7,7 +7,7 @@
 use super::Session;
 use super::encode::{folders, prepare, prune_history};
 use crate::cli::WatchArgs;
-use crate::discover::{Filters, Found, discover};
+use crate::discover::{Filters, Found, Skip, discover};
 use crate::error::Result;
 use crate::events::{Event, EventSink};
 use crate::pipeline::{Ended, Pipeline};
@@ -44,9 +44,18 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     sweep_work(settings, &service);
     let mut breaker = crate::breaker::Breaker::new(Duration::from_secs(settings.processing.breaker_reset.into()));
     let mut shown = (Vec::new(), Vec::new());
+    // Rips whose names drapto cannot record, said once each.
+    let mut unnamable = std::collections::HashSet::new();
     while !session.cancel.is_cancelled() {
         let found = match discover(&library, &output, &filters) {
-            Ok(d) => d.found,
+            Ok(d) => {
+                for (path, why) in d.skipped.into_iter().filter(|(_, w)| *w == Skip::NotUtf8) {
+                    if unnamable.insert(path.clone()) {
+                        service.warn(format!("{}: not encoded: {why}", path.display()));
+                    }
+                }
+                d.found
+            }
             Err(e) => {
                 service.warn(format!("the library cannot be read ({e}); looking again later"));
                 Vec::new()

@@ -46,7 +46,9 @@ pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = path.with_file_name(crate::hash::file_name("", &name, &format!(".{}.{n}.tmp", std::process::id())));
-    let text = serde_json::to_vec_pretty(value).expect("state serializes");
+    // (Paths that are not UTF-8 cannot be written: discovery refuses them.)
+    let text = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::Internal { path: path.to_path_buf(), problem: format!("cannot be written: {e}") })?;
     let written = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(Error::io("write", &tmp))?;
         f.write_all(&text).map_err(Error::io("write", &tmp))?;

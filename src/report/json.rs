@@ -19,7 +19,10 @@ struct Envelope<'a> {
 /// `event` as one JSON line (without the newline), stamped now.
 pub fn line(event: &Event) -> String {
     let env = Envelope { time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true), event };
-    serde_json::to_string(&env).expect("events serialize")
+    serde_json::to_string(&env).unwrap_or_else(|e| {
+        // (A path that is not UTF-8 cannot be written; discovery refuses them.)
+        serde_json::json!({ "time": env.time, "event": "unwritable", "error": e.to_string() }).to_string()
+    })
 }
 
 impl<W: Write + Send> EventSink for JsonLines<W> {
