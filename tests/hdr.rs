@@ -184,3 +184,22 @@ fn hdr10plus_is_carried_frame_by_frame_on_both_paths_and_through_a_crop() {
         }
     }
 }
+
+#[test]
+fn hdr10plus_through_inverse_telecine_is_a_loss_said_before_the_encode() {
+    // Inverse telecine drops frames, and HDR10+ is frame by frame: the
+    // carry would fail once the whole encode was done.
+    let src = hdr10plus_clip(false);
+    let t = tempfile::tempdir().unwrap();
+    let o = run(drapto(t.path()).args(["analyze", "--json", "--interlace", "ivtc"]).arg(&src));
+    assert!(!o.status.success());
+    assert!(stdout(&o).contains("HDR10+") || stderr(&o).contains("HDR10+"), "{}{}", stdout(&o), stderr(&o));
+    let o = encode_json(t.path(), &src, &["--no-chunked", "--interlace", "ivtc", "--on-loss", "warn"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev = events(&o);
+    let a = ev.iter().find(|e| e["event"] == "analysis_complete").unwrap();
+    assert!(a["analysis"]["hdr"]["hdr10_plus"].is_null());
+    let said = a["analysis"]["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("HDR10+"));
+    assert!(said, "{}", a["analysis"]["warnings"]);
+    assert!(!ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] == "hdr10plus"));
+}

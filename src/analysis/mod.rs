@@ -131,7 +131,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     } else {
         Vec::new()
     };
-    let hdr = hdr::analyze(v, &frame_side_data);
+    let mut hdr = hdr::analyze(v, &frame_side_data);
     let dolby_vision = dolby_vision::detect(v, mediainfo.as_ref());
     let file_start = probe.format.start_time.unwrap_or(0.0);
     let audio = audio::plan_tracks(probe.of_type(StreamKind::Audio), file_start, &settings.audio);
@@ -151,6 +151,11 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         _ => None,
     };
     let (interlace, crop, audio) = a.picture_and_sound(v, &src, full_frame, audio, &mut warnings)?;
+    if hdr.hdr10_plus.is_some() && interlace.decimation_cycle().is_some() {
+        // Found here, not when the encode has lost frames the metadata was for.
+        a.lose("its HDR10+ metadata (frame by frame, and inverse telecine drops frames)", &mut warnings)?;
+        hdr.hdr10_plus = None;
+    }
     let mux = a.mux_plan(structure, &probe, &extent, &audio, &mut warnings)?;
     Ok(Analysis {
         input: input.to_path_buf(),
@@ -366,11 +371,22 @@ impl Analyzer<'_> {
             extent.overlong.iter().filter(|o| o.kind == StreamKind::Subtitle).map(|o| o.index).collect();
         let mux = MuxPlan::new(structure, probe, audio, &clamped).map_err(|m| self.bad(m))?;
         let losses: Vec<String> = mux.losses().map(|l| l.describe()).collect();
+        self.losing(losses, warnings)?;
+        Ok(mux)
+    }
+
+    /// `what` cannot be carried: the file fails here, before any encode,
+    /// unless `on_loss` says to go on without it.
+    fn lose(&self, what: &str, warnings: &mut Vec<String>) -> Result<()> {
+        self.losing(vec![what.to_string()], warnings)
+    }
+
+    fn losing(&self, losses: Vec<String>, warnings: &mut Vec<String>) -> Result<()> {
         if !losses.is_empty() && self.settings.processing.on_loss == crate::config::LossPolicy::Fail {
             return Err(Error::WouldLose { path: self.input.to_path_buf(), losses });
         }
         warnings.extend(losses.into_iter().map(|l| format!("left out of the output: {l}")));
-        Ok(mux)
+        Ok(())
     }
 }
 
