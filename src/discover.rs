@@ -243,8 +243,9 @@ pub fn sidecars_of(path: &Path) -> Vec<PathBuf> {
 
 /// Copies `sidecars` beside `output` (keeping their names, the rip's
 /// stem replaced by the output's), each through a temporary name; one that
-/// is already there with the same size is left alone. Returns what could
-/// not be copied.
+/// is already there with the same content is left alone, and a different
+/// file of that name (a user's own subtitles or poster) is never replaced.
+/// Returns what was not copied, and why.
 pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<String> {
     let (Some(dir), Some(stem), Some(out_stem)) = (output.parent(), input.file_stem(), output.file_stem()) else {
         return vec![];
@@ -258,8 +259,10 @@ pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<S
             None => name.into_owned(),
         };
         let to = dir.join(&name);
-        let size = std::fs::metadata(s).map(|m| m.len()).ok();
-        if std::fs::metadata(&to).map(|m| m.len()).ok() == size {
+        if to.exists() {
+            if !same_content(s, &to) {
+                failed.push(format!("{}: {} is a different file, kept", s.display(), to.display()));
+            }
             continue;
         }
         let tmp = dir.join(crate::hash::file_name(".", &name, ".drapto-partial"));
@@ -269,6 +272,12 @@ pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<S
         }
     }
     failed
+}
+
+/// Whether files `a` and `b` hold the same bytes (sidecars are small).
+fn same_content(a: &Path, b: &Path) -> bool {
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();
+    size(a).is_some() && size(a) == size(b) && std::fs::read(a).ok() == std::fs::read(b).ok()
 }
 
 #[cfg(test)]

@@ -182,6 +182,12 @@ pub enum Error {
     #[error("{path}: the output would overwrite the input; choose another output folder with -o")]
     OutputIsInput { path: PathBuf },
 
+    /// A file drapto did not make holds the output's name.
+    #[error(
+        "{path}: {output} is there already and drapto did not make it (it has no record of its rip); nothing was changed: move it away, then run again"
+    )]
+    NotDrapto { path: PathBuf, output: PathBuf },
+
     /// Not enough free space.
     #[error("{folder}: not enough free space: {needed} needed, {free} free")]
     NoSpace { folder: PathBuf, needed: String, free: String },
@@ -235,6 +241,7 @@ impl Error {
             | Error::NoSpace { .. }
             | Error::DiskFull { .. }
             | Error::Hosts(_)
+            | Error::NotDrapto { .. }
             | Error::Internal { .. } => true,
             Error::Io { path, .. } => path != input,
             _ => false,

@@ -211,10 +211,14 @@ impl Queue {
     }
 
     /// Records how `path` ended (unless it changed meanwhile: then it
-    /// settles anew).
+    /// settles anew). Ended as settling (another drapto had it), it settles
+    /// from now: looked at again after the settle time, not at once.
     pub fn finished(&mut self, path: &Path, state: State) {
         let current = identity(path);
         if let Some(e) = self.file.files.get_mut(path) {
+            if state == State::Settling {
+                e.since = now();
+            }
             if current == Some((e.size, e.mtime_ns)) {
                 let setup = matches!(state, State::Failed { setup: Some(true), .. });
                 e.setup_failures = if setup { e.setup_failures + 1 } else { 0 };
@@ -268,6 +272,21 @@ mod tests {
         let old = r#"{"state": "failed", "error": "ffmpeg killed by signal 11"}"#;
         let e: State = serde_json::from_str(old).unwrap();
         assert_eq!(e, State::Failed { error: "ffmpeg killed by signal 11".into(), setup: None });
+    }
+
+    #[test]
+    fn a_rip_another_drapto_has_waits_its_settle_time_again() {
+        let t = tempfile::tempdir().unwrap();
+        let rip = t.path().join("a.mkv");
+        std::fs::write(&rip, b"12345").unwrap();
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(60));
+        let at = now();
+        q.observe(&[found(&rip)], at);
+        assert_eq!(q.ready(at + 61), vec![rip.clone()]);
+        q.finished(&rip, State::Settling);
+        let again = now();
+        assert!(q.ready(again + 30).is_empty(), "not taken again at once");
+        assert_eq!(q.ready(again + 61), vec![rip.clone()], "nor left for done");
     }
 
     #[test]

@@ -158,7 +158,7 @@ fn output_folder_equal_to_input_folder_is_refused() {
 }
 
 #[test]
-fn existing_valid_output_is_skipped_and_invalid_one_replaced() {
+fn an_existing_output_is_skipped_when_valid_replaced_when_drapto_made_it_else_kept() {
     let t = tempfile::tempdir().unwrap();
     let src = simple_clip("small.mkv", "320x240", 2);
     let out_dir = t.path().join("out");
@@ -187,14 +187,40 @@ fn existing_valid_output_is_skipped_and_invalid_one_replaced() {
     let skipped = ev.iter().find(|e| e["event"] == "file_skipped").expect("skipped");
     assert!(skipped["reason"].as_str().unwrap().starts_with("valid output already exists"), "{skipped}");
 
-    // A truncated file under the output name is not taken as done.
-    std::fs::write(&out, &first.0[..first.0.len() / 3]).unwrap();
-    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
-    assert!(o.status.success());
+    // The rip ripped again (another size) under the same name: encoded again.
+    let rerip = t.path().join("rerip").join("small.mkv");
+    std::fs::create_dir_all(rerip.parent().unwrap()).unwrap();
+    std::fs::copy(simple_clip("small_other.mkv", "160x120", 2), &rerip).unwrap();
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&rerip).arg("-o").arg(&out_dir));
+    assert!(o.status.success(), "{}", stderr(&o));
     let ev = events(&o);
+    assert!(ev.iter().any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("another rip")));
     assert!(ev.iter().any(|e| e["event"] == "file_complete"));
+    assert_eq!(streams(&ffprobe(&out), "video")[0]["width"], 160);
+
+    // drapto's own output, no longer valid (its audio gone), looked at
+    // with other settings (so validated in full): encoded again.
+    let cut = t.path().join("cut.mkv");
+    let m = std::process::Command::new("mkvmerge").arg("-o").arg(&cut).arg("--no-audio").arg(&out).output().unwrap();
+    assert!(m.status.code().unwrap_or(9) <= 1);
+    std::fs::rename(&cut, &out).unwrap();
+    let o =
+        run(drapto(t.path()).args(["encode", "--json", "--preset", "12", "-i"]).arg(&rerip).arg("-o").arg(&out_dir));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev = events(&o);
     assert!(ev.iter().any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("not valid")));
-    assert_eq!(frame_count(&out), 50);
+    assert_eq!(streams(&ffprobe(&out), "audio").len(), 1);
+
+    // A file drapto did not make (no record: cut short, its tags lost with
+    // its end, as a user's or another tool's file has none) is never
+    // replaced: the rip fails, the file is untouched.
+    let bytes = std::fs::read(&out).unwrap();
+    std::fs::write(&out, &bytes[..bytes.len() / 3]).unwrap();
+    let before = fingerprint(&out);
+    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&rerip).arg("-o").arg(&out_dir));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("drapto did not make it"), "{}", stdout(&o));
+    assert_eq!(fingerprint(&out), before);
 }
 
 /// Each channel's RMS level (dB) of audio track `track` of `path`.

@@ -80,9 +80,16 @@ fn a_nested_library_encodes_exactly_its_rips_to_mirrored_paths() {
     assert!(!lines.iter().any(|l| l["input"].as_str().unwrap().contains("encodes")), "nor is the output folder");
     assert!(!out.join("Movies").exists(), "a dry run encodes nothing");
 
+    // A poster the user chose, already beside where the output goes.
+    let own = out.join("Movies/Heat (1995)/poster.jpg");
+    std::fs::create_dir_all(own.parent().unwrap()).unwrap();
+    std::fs::write(&own, b"the user's own poster").unwrap();
     let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&lib).arg("-o").arg(&out).args(flags));
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(fingerprint(&heat), before, "inputs are only read");
+    assert_eq!(std::fs::read(&own).unwrap(), b"the user's own poster", "never replaced");
+    let said = events(&o).into_iter().any(|e| e["event"] == "warning" && e["message"].to_string().contains("kept"));
+    assert!(said, "the user is told");
     let outputs: Vec<String> = tree(&out).into_iter().filter(|p| !p.ends_with(".report.json")).collect();
     assert_eq!(
         outputs,

@@ -111,6 +111,8 @@ impl Service<'_> {
         match self.pipeline.run_one(job, index, index + waiting - 1, breaker, &mut self.summary) {
             Ended::Failed { error, setup } => State::Failed { error, setup: Some(setup) },
             Ended::Encoded | Ended::Skipped => State::Encoded,
+            // Another drapto has it: looked at again once it settles anew.
+            Ended::Busy => State::Settling,
         }
     }
 

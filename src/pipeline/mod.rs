@@ -47,6 +47,8 @@ pub enum Outcome {
     Encoded(FileSummary),
     /// A valid output already exists.
     Skipped(String),
+    /// Another drapto is encoding it now.
+    Busy(String),
 }
 
 /// How a file of the batch ended.
@@ -54,6 +56,8 @@ pub enum Outcome {
 pub enum Ended {
     Encoded,
     Skipped,
+    /// Another drapto is encoding it (skipped for now, not done).
+    Busy,
     /// `error` as the user reads it; `setup`: for a reason that points at
     /// the setup, not at the file (see [`Error::is_environmental`]).
     Failed {
@@ -130,15 +134,14 @@ impl Pipeline<'_> {
                 summary.files.push(s);
                 Ended::Encoded
             }
+            // A skip tries no tool: it says nothing about the setup.
             Ok(Outcome::Skipped(reason)) => {
-                // A skip tries no tool: it says nothing about the setup.
-                self.events.emit(&Event::FileSkipped {
-                    input: input.clone(),
-                    output: job.output.clone(),
-                    reason: reason.clone(),
-                });
-                summary.skipped.push((input.clone(), reason));
+                self.skipped(job, reason, summary);
                 Ended::Skipped
+            }
+            Ok(Outcome::Busy(reason)) => {
+                self.skipped(job, reason, summary);
+                Ended::Busy
             }
             Err(e) => {
                 let cancelled = matches!(e, Error::Cancelled { .. });
@@ -197,9 +200,9 @@ impl Pipeline<'_> {
         work.create()?;
         let _locks = match self.lock(&work, &slots)? {
             Ok(locks) => locks,
-            Err(why) => return Ok(Outcome::Skipped(why)),
+            Err(why) => return Ok(Outcome::Busy(why)),
         };
-        if let Some(why) = self.valid_output(input, &analysis, &output) {
+        if let Some(why) = self.valid_output(input, &analysis, &output, &identity)? {
             return Ok(Outcome::Skipped(why));
         }
         // The design's space rule: 1.5x the source for work files; the
@@ -236,6 +239,17 @@ impl Pipeline<'_> {
         Ok(Outcome::Encoded(file_summary(&analysis, &output, started, sampler)?))
     }
 
+    /// `job` skipped for `reason`, said and counted.
+    fn skipped(&self, job: &Found, reason: String, summary: &mut BatchSummary) {
+        let input = job.input.clone();
+        self.events.emit(&Event::FileSkipped {
+            input: input.clone(),
+            output: job.output.clone(),
+            reason: reason.clone(),
+        });
+        summary.skipped.push((input, reason));
+    }
+
     /// What the failed `input` (`e`) leaves: never its half-made output at
     /// `partial`; its work, for the rerun to resume, unless a replaced rip
     /// made it useless; and where that work is, said.
@@ -255,22 +269,6 @@ impl Pipeline<'_> {
                 format!("finished work is kept in {kept}; run the same command again to resume")
             };
             self.warn(input, what);
-        }
-    }
-
-    /// Why the output already there is kept (it is valid), or `None`: none
-    /// is there, or it is not valid (then it is encoded again, with a warning).
-    fn valid_output(&self, input: &Path, analysis: &Analysis, output: &Path) -> Option<String> {
-        if !output.exists() {
-            return None;
-        }
-        match self.check_output(analysis, output) {
-            Ok(()) => Some(format!("valid output already exists: {}", output.display())),
-            Err(reason) => {
-                let what = format!("existing output {} is not valid ({reason}); encoding again", output.display());
-                self.warn(input, what);
-                None
-            }
         }
     }
 

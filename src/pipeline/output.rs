@@ -8,6 +8,7 @@ use crate::analysis::Analysis;
 use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::job::JobInfo;
+use crate::job::record::SourceRecord;
 use crate::matroska::structure::Structure;
 use crate::tools::ffprobe;
 use crate::tools::mkvtoolnix::IdentifyError;
@@ -107,6 +108,45 @@ impl Pipeline<'_> {
     pub(super) fn recorded_finished(&self, output: &Path, source: &JobInfo) -> std::result::Result<(), String> {
         let e = self.look_at(output)?;
         validate::check_finished(&e.probe, e.size, e.video_end, source, self.settings)
+    }
+
+    /// Why the output already there is kept (it is valid), or `None`: none
+    /// is there, or drapto made it and it is not valid, or drapto made it
+    /// from another rip (a rip ripped again: another size), and it is
+    /// encoded again, with a warning. A file drapto did not make (it has no
+    /// record of its rip: a user's, another tool's) is never replaced: the
+    /// rip fails, and nothing is touched.
+    pub(super) fn valid_output(
+        &self,
+        input: &Path,
+        analysis: &Analysis,
+        output: &Path,
+        identity: &JobInfo,
+    ) -> Result<Option<String>> {
+        if !output.exists() {
+            return Ok(None);
+        }
+        let record = self.look_at(output).ok().and_then(|e| SourceRecord::of_output(&e.probe));
+        let Some(record) = record else {
+            return Err(Error::NotDrapto { path: input.to_path_buf(), output: output.to_path_buf() });
+        };
+        if record.source.size != identity.size {
+            let (was, is) = (record.source.size, identity.size);
+            let what = format!(
+                "existing output {} was made from another rip ({was} bytes; this one has {is}); encoding again",
+                output.display()
+            );
+            self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
+            return Ok(None);
+        }
+        match self.check_output(analysis, output) {
+            Ok(()) => Ok(Some(format!("valid output already exists: {}", output.display()))),
+            Err(reason) => {
+                let what = format!("existing output {} is not valid ({reason}); encoding again", output.display());
+                self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
+                Ok(None)
+            }
+        }
     }
 
     /// Ok when an existing output passes validation against the source.
