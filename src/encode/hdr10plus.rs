@@ -466,6 +466,8 @@ pub fn carry_into(
     let carried = carry(open(&ivf)?, &mut to, &pts, payloads).map_err(|e| failed("write", &with, e))?;
     to.flush().map_err(Error::io("write", &with))?;
     drop(to);
+    // (A copy of the film fewer in the work folder while mkvmerge writes.)
+    let _ = std::fs::remove_file(&ivf);
     // mkvmerge takes an IVF's frame rate, not its timestamps: they go in
     // as a timestamp file, in the stored (= shown) order.
     let (num, den) = (
@@ -487,7 +489,6 @@ pub fn carry_into(
     t.push(&stamps);
     args.extend([OsString::from("--timestamps"), t, with.clone().into_os_string()]);
     tools.mkvtoolnix.merge(&args, "HDR10+ pack", cancel, |_| {}).map_err(Error::process(input))?;
-    let _ = std::fs::remove_file(&ivf);
     let _ = std::fs::remove_file(&with);
     Ok(carried)
 }
