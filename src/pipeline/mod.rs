@@ -195,6 +195,10 @@ impl Pipeline<'_> {
             let why = format!("already encoded from this rip with these settings: {}", output.display());
             return Ok(Outcome::Skipped(why));
         }
+        // A file drapto did not make holds the name: said before any analysis.
+        if output.exists() && self.output_record(&output).is_none() {
+            return Err(Error::NotDrapto { path: input.to_path_buf(), output: output.clone() });
+        }
         let (analysis, plan) = self.analyze_and_plan(input)?;
         let work = WorkDir::for_identity(&self.settings.temp_dir(), identity.clone());
         work.create()?;

@@ -110,6 +110,12 @@ impl Pipeline<'_> {
         validate::check_finished(&e.probe, e.size, e.video_end, source, self.settings)
     }
 
+    /// The record of the rip `output` was made from; `None` when it has
+    /// none (drapto did not make it) or cannot be read.
+    pub(super) fn output_record(&self, output: &Path) -> Option<SourceRecord> {
+        self.look_at(output).ok().and_then(|e| SourceRecord::of_output(&e.probe))
+    }
+
     /// Why the output already there is kept (it is valid), or `None`: none
     /// is there, or drapto made it and it is not valid, or drapto made it
     /// from another rip (a rip ripped again: another size), and it is
@@ -126,8 +132,7 @@ impl Pipeline<'_> {
         if !output.exists() {
             return Ok(None);
         }
-        let record = self.look_at(output).ok().and_then(|e| SourceRecord::of_output(&e.probe));
-        let Some(record) = record else {
+        let Some(record) = self.output_record(output) else {
             return Err(Error::NotDrapto { path: input.to_path_buf(), output: output.to_path_buf() });
         };
         if record.source.size != identity.size {
