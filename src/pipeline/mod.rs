@@ -190,14 +190,10 @@ impl Pipeline<'_> {
         // when its output is accepted.
         let identity = JobInfo::of(input)?;
         // A finished file is known from cheap facts, before any analysis:
-        // the output's record of its rip and settings, and its container.
-        if output.exists() && self.recorded_finished(&output, &identity).is_ok() {
-            let why = format!("already encoded from this rip with these settings: {}", output.display());
+        // the output's record of its rip and settings, and its container;
+        // so is a file drapto did not make under its name.
+        if let Some(why) = self.finished_before(input, &output, &identity)? {
             return Ok(Outcome::Skipped(why));
-        }
-        // A file drapto did not make holds the name: said before any analysis.
-        if output.exists() && self.output_record(&output).is_none() {
-            return Err(Error::NotDrapto { path: input.to_path_buf(), output: output.clone() });
         }
         let (analysis, plan) = self.analyze_and_plan(input)?;
         let work = WorkDir::for_identity(&self.settings.temp_dir(), identity.clone());

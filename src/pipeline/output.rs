@@ -103,25 +103,36 @@ impl Pipeline<'_> {
         Ok(Existing { size, probe, video_end })
     }
 
-    /// Ok when `output` records being made from `source` with these
-    /// settings, and is whole (see [`validate::check_finished`]).
-    pub(super) fn recorded_finished(&self, output: &Path, source: &JobInfo) -> std::result::Result<(), String> {
-        let e = self.look_at(output)?;
-        validate::check_finished(&e.probe, e.size, e.video_end, source, self.settings)
+    /// The file under the output's name, with drapto's record of the rip it
+    /// was made from; `None` when none is there. A file drapto did not make
+    /// (no record: a user's, another tool's, or one cut short) is an error:
+    /// it is never replaced.
+    fn drapto_output(&self, input: &Path, output: &Path) -> Result<Option<(Existing, SourceRecord)>> {
+        if !output.exists() {
+            return Ok(None);
+        }
+        let e = self.look_at(output).ok();
+        match e.and_then(|e| SourceRecord::of_output(&e.probe).map(|r| (e, r))) {
+            Some(found) => Ok(Some(found)),
+            None => Err(Error::NotDrapto { path: input.to_path_buf(), output: output.to_path_buf() }),
+        }
     }
 
-    /// The record of the rip `output` was made from; `None` when it has
-    /// none (drapto did not make it) or cannot be read.
-    pub(super) fn output_record(&self, output: &Path) -> Option<SourceRecord> {
-        self.look_at(output).ok().and_then(|e| SourceRecord::of_output(&e.probe))
+    /// Before the rip is analysed: `Some` reason to skip it when `output`
+    /// records being made from `source` with these settings and is whole
+    /// (see [`validate::check_finished`]); an error when drapto did not make
+    /// the file there (see [`Pipeline::drapto_output`]).
+    pub(super) fn finished_before(&self, input: &Path, output: &Path, source: &JobInfo) -> Result<Option<String>> {
+        let Some((e, _)) = self.drapto_output(input, output)? else { return Ok(None) };
+        let finished = validate::check_finished(&e.probe, e.size, e.video_end, source, self.settings).is_ok();
+        Ok(finished.then(|| format!("already encoded from this rip with these settings: {}", output.display())))
     }
 
-    /// Why the output already there is kept (it is valid), or `None`: none
-    /// is there, or drapto made it and it is not valid, or drapto made it
-    /// from another rip (a rip ripped again: another size), and it is
-    /// encoded again, with a warning. A file drapto did not make (it has no
-    /// record of its rip: a user's, another tool's) is never replaced: the
-    /// rip fails, and nothing is touched.
+    /// Once the output's lock is held: why the output already there is
+    /// kept (it is valid), or `None`: none is there, or it is not valid, or
+    /// drapto made it from another rip (a rip ripped again: another size),
+    /// and it is encoded again, with a warning. A file drapto did not make
+    /// is an error (see [`Pipeline::drapto_output`]).
     pub(super) fn valid_output(
         &self,
         input: &Path,
@@ -129,12 +140,7 @@ impl Pipeline<'_> {
         output: &Path,
         identity: &JobInfo,
     ) -> Result<Option<String>> {
-        if !output.exists() {
-            return Ok(None);
-        }
-        let Some(record) = self.output_record(output) else {
-            return Err(Error::NotDrapto { path: input.to_path_buf(), output: output.to_path_buf() });
-        };
+        let Some((e, record)) = self.drapto_output(input, output)? else { return Ok(None) };
         if record.source.size != identity.size {
             let (was, is) = (record.source.size, identity.size);
             let what = format!(
@@ -144,7 +150,7 @@ impl Pipeline<'_> {
             self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
             return Ok(None);
         }
-        match self.check_output(analysis, output) {
+        match self.check_output(analysis, output, &e) {
             Ok(()) => Ok(Some(format!("valid output already exists: {}", output.display()))),
             Err(reason) => {
                 let what = format!("existing output {} is not valid ({reason}); encoding again", output.display());
@@ -154,9 +160,9 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Ok when an existing output passes validation against the source.
-    pub(super) fn check_output(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(), String> {
-        let e = self.look_at(output)?;
+    /// Ok when the existing `output` (`e`, as ffprobe sees it) passes
+    /// validation against the source.
+    fn check_output(&self, analysis: &Analysis, output: &Path, e: &Existing) -> std::result::Result<(), String> {
         let structure = Structure::read(&self.tools.mkvtoolnix, output, self.cancel).map_err(|e| e.to_string())?;
         let frames = self.counted_frames(analysis, output);
         let hdr10 = self.hdr10_plus_of(analysis, output);
