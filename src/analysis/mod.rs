@@ -153,7 +153,10 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let (interlace, crop, audio) = a.picture_and_sound(v, &src, full_frame, audio, &mut warnings)?;
     if hdr.hdr10_plus.is_some() && interlace.decimation_cycle().is_some() {
         // Found here, not when the encode has lost frames the metadata was for.
-        a.lose("its HDR10+ metadata (frame by frame, and inverse telecine drops frames)", &mut warnings)?;
+        a.losing(
+            vec!["its HDR10+ metadata (frame by frame, and inverse telecine drops frames)".into()],
+            &mut warnings,
+        )?;
         hdr.hdr10_plus = None;
     }
     let mux = a.mux_plan(structure, &probe, &extent, &audio, &mut warnings)?;
@@ -375,12 +378,8 @@ impl Analyzer<'_> {
         Ok(mux)
     }
 
-    /// `what` cannot be carried: the file fails here, before any encode,
-    /// unless `on_loss` says to go on without it.
-    fn lose(&self, what: &str, warnings: &mut Vec<String>) -> Result<()> {
-        self.losing(vec![what.to_string()], warnings)
-    }
-
+    /// `losses` cannot be carried: the file fails here, before any encode,
+    /// unless `on_loss` says to go on without them.
     fn losing(&self, losses: Vec<String>, warnings: &mut Vec<String>) -> Result<()> {
         if !losses.is_empty() && self.settings.processing.on_loss == crate::config::LossPolicy::Fail {
             return Err(Error::WouldLose { path: self.input.to_path_buf(), losses });
