@@ -244,6 +244,16 @@ mod tests {
         Found { input: p.to_path_buf(), output: PathBuf::from("/o").join(p.file_name().unwrap()), sidecars: vec![] }
     }
 
+    /// A queue of one rip, `a.mkv` in a new folder, that settles for
+    /// `settle` seconds.
+    fn one_rip(settle: u64) -> (tempfile::TempDir, PathBuf, Queue) {
+        let t = tempfile::tempdir().unwrap();
+        let rip = t.path().join("a.mkv");
+        std::fs::write(&rip, b"12345").unwrap();
+        let q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(settle));
+        (t, rip, q)
+    }
+
     #[test]
     fn a_failure_that_pointed_at_the_setup_waits_again_when_the_watch_restarts() {
         let t = tempfile::tempdir().unwrap();
@@ -276,10 +286,7 @@ mod tests {
 
     #[test]
     fn a_rip_another_drapto_has_waits_its_settle_time_again() {
-        let t = tempfile::tempdir().unwrap();
-        let rip = t.path().join("a.mkv");
-        std::fs::write(&rip, b"12345").unwrap();
-        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(60));
+        let (_t, rip, mut q) = one_rip(60);
         let at = now();
         q.observe(&[found(&rip)], at);
         assert_eq!(q.ready(at + 61), vec![rip.clone()]);
@@ -291,10 +298,7 @@ mod tests {
 
     #[test]
     fn the_queue_is_written_again_only_when_it_changed() {
-        let t = tempfile::tempdir().unwrap();
-        let rip = t.path().join("a.mkv");
-        std::fs::write(&rip, b"12345").unwrap();
-        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0));
+        let (_t, rip, mut q) = one_rip(0);
         let at = now();
         q.observe(&[found(&rip)], at);
         q.save().unwrap();
@@ -311,10 +315,7 @@ mod tests {
 
     #[test]
     fn a_rip_waits_once_it_settled_and_a_failure_waits_for_a_change() {
-        let t = tempfile::tempdir().unwrap();
-        let rip = t.path().join("a.mkv");
-        std::fs::write(&rip, b"12345").unwrap();
-        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(60));
+        let (t, rip, mut q) = one_rip(60);
         let at = now();
         q.observe(&[found(&rip)], at);
         let ready_at = |d| at + d;
