@@ -99,17 +99,17 @@ fn ctrl_c_stops_children_keeps_no_output_and_exits_130() {
     assert!(left.is_empty(), "nothing in the output folder: {left:?}");
 }
 
-#[test]
-fn two_runs_on_one_folder_never_encode_a_file_twice() {
-    let t = tempfile::tempdir().unwrap();
-    let input = t.path().join("in");
+/// Two drapto runs started together on one folder of two rips, with the
+/// temporary folders `temps`; each file must be encoded exactly once.
+fn two_runs_encode_each_file_once(t: &Path, temps: [&Path; 2]) {
+    let input = t.join("in");
     std::fs::create_dir(&input).unwrap();
     for n in ["a.mkv", "b.mkv"] {
         std::fs::copy(simple_clip("small.mkv", "320x240", 2), input.join(n)).unwrap();
     }
-    let out_dir = t.path().join("out");
-    let spawn = || {
-        drapto(t.path())
+    let out_dir = t.join("out");
+    let spawn = |temp: &Path| {
+        drapto(temp)
             .args(["encode", "--json", "-i"])
             .arg(&input)
             .arg("-o")
@@ -119,7 +119,7 @@ fn two_runs_on_one_folder_never_encode_a_file_twice() {
             .spawn()
             .unwrap()
     };
-    let (a, b) = (spawn(), spawn());
+    let (a, b) = (spawn(temps[0]), spawn(temps[1]));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(a.status.success() && b.status.success());
     let completed = |o: &std::process::Output| {
@@ -134,6 +134,25 @@ fn two_runs_on_one_folder_never_encode_a_file_twice() {
     assert!(ca.iter().all(|f| !cb.contains(f)));
     assert_eq!(frame_count(&out_dir.join("a.mkv")), 50);
     assert_eq!(frame_count(&out_dir.join("b.mkv")), 50);
+    let hidden: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "no lock or partial file is left in the output folder: {hidden:?}");
+}
+
+#[test]
+fn two_runs_on_one_folder_never_encode_a_file_twice() {
+    let t = tempfile::tempdir().unwrap();
+    two_runs_encode_each_file_once(t.path(), [t.path(), t.path()]);
+}
+
+#[test]
+fn two_machines_writing_one_output_folder_never_encode_a_file_twice() {
+    // Each with its own temporary folder, as two machines sharing a library.
+    let t = tempfile::tempdir().unwrap();
+    two_runs_encode_each_file_once(t.path(), [&t.path().join("m1"), &t.path().join("m2")]);
 }
 
 #[cfg(target_os = "linux")]
@@ -323,6 +342,8 @@ fn clean_removes_abandoned_work_and_reports_space() {
     std::fs::write(gone.join("output"), out.join("film.mkv").as_os_str().as_encoded_bytes()).unwrap();
     let partial = out.join(".film.mkv.drapto-partial");
     std::fs::write(&partial, vec![0u8; 50_000]).unwrap();
+    let stale_lock = out.join(".film.mkv.drapto-lock");
+    std::fs::write(&stale_lock, "pid 1 on gone since 2026-01-01").unwrap();
     let live_src = t.path().join("live.mkv");
     std::fs::copy(simple_clip("small.mkv", "320x240", 2), &live_src).unwrap();
     let live = drapto::job::WorkDir::for_input(&t.path().join("work"), &live_src).unwrap();
@@ -333,6 +354,7 @@ fn clean_removes_abandoned_work_and_reports_space() {
     let text = stdout(&o);
     assert!(!gone.exists() && live.root().exists(), "{text}");
     assert!(!partial.exists(), "the abandoned partial output is removed with its work: {text}");
+    assert!(!stale_lock.exists(), "and the lock file its killed run left beside it: {text}");
     assert!(text.contains("1 work folder(s) removed") && text.contains("KiB"), "{text}");
     let o = run(drapto(t.path()).args(["clean", "--all"]));
     assert!(o.status.success());

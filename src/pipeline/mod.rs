@@ -282,10 +282,23 @@ impl Pipeline<'_> {
             Err(holder) => return Ok(Err(format!("another drapto is encoding it ({holder})"))),
         };
         let out = slots.output.display();
-        Ok(match lock::acquire(&slots.lock, &format!("writing {out}"))? {
-            Ok(l) => Ok([job, l]),
-            Err(holder) => Err(format!("another drapto is writing {out} ({holder})")),
-        })
+        let what = format!("writing {out}");
+        let output = match lock::Lock::try_acquire(&slots.lock, &what) {
+            Ok(l) => Ok(l.removed_on_release()),
+            Err(lock::LockError::Held(holder)) => Err(holder),
+            Err(lock::LockError::Io(e)) => return Err(e),
+            Err(lock::LockError::Unsupported(errno)) => {
+                self.warn(
+                    input,
+                    format!(
+                        "the output folder refuses file locks ({errno}): only drapto runs sharing this \
+                         temporary folder know that this one writes {out}"
+                    ),
+                );
+                lock::acquire(&slots.local_lock, &what)?
+            }
+        };
+        Ok(output.map(|l| [job, l]).map_err(|holder| format!("another drapto is writing {out} ({holder})")))
     }
 
     fn warn(&self, input: &Path, message: String) {

@@ -26,8 +26,12 @@ pub struct OutputSlots {
     pub partial: PathBuf,
     /// Where an output that failed validation is kept for inspection.
     pub failed: PathBuf,
-    /// The lock of whoever writes it (in `temp_dir/locks`).
+    /// The lock of whoever writes it, beside it: every drapto writing to
+    /// this folder sees it, whatever its temporary folder or machine.
     pub lock: PathBuf,
+    /// The lock taken instead where the output's file system refuses locks
+    /// (in `temp_dir/locks`: seen by the drapto runs sharing that folder).
+    pub local_lock: PathBuf,
 }
 
 /// The file in a job's work folder naming its output (the path's bytes,
@@ -43,34 +47,40 @@ pub fn name_output(job_dir: &Path, output: &Path) -> Result<()> {
 
 /// Removes the half-muxed output of the job whose work folder is `job_dir`,
 /// when one is there and no drapto writes that output now: a run killed
-/// between its mux and the rename leaves it, hidden, as large as the film.
-/// Returns its size.
+/// between its mux and the rename leaves it, hidden, as large as the film;
+/// and the lock file it leaves beside it. Returns the partial's size.
 pub fn remove_abandoned_partial(job_dir: &Path, temp_dir: &Path) -> u64 {
+    use crate::job::lock::is_held;
     let Ok(bytes) = std::fs::read(job_dir.join(OUTPUT_FILE)) else { return 0 };
     let output = PathBuf::from(std::ffi::OsStr::from_bytes(&bytes));
     let slots = OutputSlots::new(&output, temp_dir);
+    if is_held(&slots.lock) || is_held(&slots.local_lock) {
+        return 0;
+    }
+    let _ = std::fs::remove_file(&slots.lock);
     let size = std::fs::metadata(&slots.partial).map_or(0, |m| m.len());
-    if size == 0 || crate::job::lock::is_held(&slots.lock) {
+    if size == 0 {
         return 0;
     }
     std::fs::remove_file(&slots.partial).map_or(0, |()| size)
 }
 
 impl OutputSlots {
-    /// The slots of the output `output`, its lock under `temp_dir`.
+    /// The slots of the output `output`, its local lock under `temp_dir`.
     pub fn new(output: &Path, temp_dir: &Path) -> OutputSlots {
         let output = output.to_path_buf();
         let dir = output.parent().unwrap_or(Path::new("."));
         let key = std::fs::canonicalize(dir)
             .unwrap_or_else(|_| dir.to_path_buf())
             .join(output.file_name().unwrap_or_default());
-        let lock =
+        let local_lock =
             temp_dir.join("locks").join(format!("{:016x}.lock", crate::hash::fnv1a(key.to_string_lossy().as_bytes())));
         OutputSlots {
             partial: sibling(&output, ".", ".drapto-partial"),
             failed: sibling(&output, "", ".failed"),
+            lock: sibling(&output, ".", ".drapto-lock"),
             output,
-            lock,
+            local_lock,
         }
     }
 }
@@ -266,6 +276,7 @@ mod tests {
         assert_eq!(s.output, Path::new("/o/My Film.mkv"));
         assert_eq!(s.partial, Path::new("/o/.My Film.mkv.drapto-partial"));
         assert_eq!(s.failed, Path::new("/o/My Film.mkv.failed"));
-        assert!(s.lock.starts_with("/t/locks") && s.lock.extension().is_some_and(|e| e == "lock"));
+        assert_eq!(s.lock, Path::new("/o/.My Film.mkv.drapto-lock"));
+        assert!(s.local_lock.starts_with("/t/locks") && s.local_lock.extension().is_some_and(|e| e == "lock"));
     }
 }
