@@ -219,6 +219,31 @@ fn a_full_disk_is_refused_up_front_and_reported_mid_job() {
     assert!(o.status.success());
 }
 
+/// Work and output on one disk with room for either alone but not for both:
+/// refused before any encode, naming the disk (before, each was checked
+/// alone and the output's mux found the disk full hours later).
+#[cfg(target_os = "linux")]
+#[test]
+fn work_and_output_on_one_disk_need_room_for_both() {
+    let t = tempfile::tempdir().unwrap();
+    let disk = t.path().join("one-disk");
+    let src = slow_clip();
+    let size = std::fs::metadata(&src).unwrap().len();
+    // 1.5x the source fits, 1.5x + 0.5x does not.
+    assert!(tmpfs(&disk, &format!("{}k", size * 7 / 4 / 1024)), "this test needs root to mount a small tmpfs");
+    let _guard = Unmount(disk.clone());
+    let o = run(drapto(t.path())
+        .env("DRAPTO_TEMP_DIR", disk.join("work"))
+        .args(["encode", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(disk.join("out")));
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert!(text.contains("not enough free space") && text.contains("one-disk"), "{text}");
+    assert!(!disk.join("out/slow.mkv").exists());
+}
+
 /// The chunked path fills a small work disk with its survey's samples:
 /// the file fails saying so, and what it was writing (half-written samples,
 /// of no use to a rerun) is removed, so the next file has the room.

@@ -47,7 +47,7 @@ pub(super) fn sweep(temp: &Path, all: bool) -> Result<Swept> {
             swept.kept.push(format!("{name}: {why}"));
             continue;
         }
-        let size = dir_size(&dir) + crate::pipeline::output::remove_abandoned_partial(&dir, temp);
+        let size = crate::job::space::used_bytes(&dir) + crate::pipeline::output::remove_abandoned_partial(&dir, temp);
         std::fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
         swept.removed.push((dir, size));
     }
@@ -100,17 +100,4 @@ fn report_history(settings: &crate::config::Settings) {
         bound(r.keep_runs, "runs"),
         bound(r.tracking_entries, "tracking entries"),
     );
-}
-
-fn dir_size(p: &Path) -> u64 {
-    std::fs::read_dir(p)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| {
-                    let path = e.path();
-                    if path.is_dir() { dir_size(&path) } else { e.metadata().map(|m| m.len()).unwrap_or(0) }
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }

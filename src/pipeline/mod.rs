@@ -205,10 +205,12 @@ impl Pipeline<'_> {
         if let Some(why) = self.valid_output(input, &analysis, &output, &identity)? {
             return Ok(Outcome::Skipped(why));
         }
-        // The design's space rule: 1.5x the source for work files; the
-        // output needs room for an encode (at most about half the source).
-        space::require(work.root(), analysis.size_bytes + analysis.size_bytes / 2)?;
-        space::require(output_dir, analysis.size_bytes / 2)?;
+        // The design's space rule: 1.5x the source for work files (less
+        // what a resumed job has written already); the output needs room for
+        // an encode (at most about half the source); both on one disk, both.
+        let size = analysis.size_bytes;
+        let work_needs = (size + size / 2).saturating_sub(space::used_bytes(work.root()));
+        space::require_all(&[(work.root(), work_needs), (output_dir, size / 2)])?;
         let guard = self.size_guard(&analysis, &plan);
         // Where the output is muxed, for `drapto clean` should this run be
         // killed before it is renamed or removed (an earlier run's, into
