@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn timestamps_from_the_first_frame_in_milliseconds() {
-        let tl = super::Timeline { pts: vec![0.2, 0.25005, 0.28342], bytes: vec![], keyframes: vec![] };
+        let tl = super::Timeline::new(vec![0.2, 0.25005, 0.28342], vec![], vec![]);
         assert_eq!(timestamps_v2(Times::Source(&tl), 3), "# timestamp format v2\n0.000000\n50.050000\n83.420000\n");
     }
 

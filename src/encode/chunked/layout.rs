@@ -17,7 +17,7 @@ use std::path::Path;
 
 /// The source's video frames in presentation order (for a distributed
 /// segment job, just that segment's frames).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Timeline {
     /// Presentation time of each frame, seconds, ascending.
     pub pts: Vec<f64>,
@@ -29,9 +29,25 @@ pub struct Timeline {
     /// when not read).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keyframes: Vec<usize>,
+    /// [`Timeline::frame_duration`], worked out once (a film's is asked
+    /// for thousands of times; each answer sorts all of its frames).
+    #[serde(skip)]
+    typical: std::sync::OnceLock<f64>,
+}
+
+impl PartialEq for Timeline {
+    fn eq(&self, o: &Timeline) -> bool {
+        self.pts == o.pts && self.bytes == o.bytes && self.keyframes == o.keyframes
+    }
 }
 
 impl Timeline {
+    /// The timeline of frames at `pts` (ascending), their coded `bytes`
+    /// and `keyframes` (either may be empty: not read).
+    pub fn new(pts: Vec<f64>, bytes: Vec<u64>, keyframes: Vec<usize>) -> Timeline {
+        Timeline { pts, bytes, keyframes, typical: std::sync::OnceLock::new() }
+    }
+
     pub fn frames(&self) -> usize {
         self.pts.len()
     }
@@ -41,14 +57,7 @@ impl Timeline {
     /// whose plain median would be either; a variable frame rate keeps its
     /// typical rate).
     pub fn frame_duration(&self) -> f64 {
-        let gaps: Vec<f64> = self.pts.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 0.0).collect();
-        let mut typical: Vec<f64> =
-            if gaps.len() < 2 { gaps } else { gaps.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect() };
-        if typical.is_empty() {
-            return 1.0 / 25.0;
-        }
-        typical.sort_by(f64::total_cmp);
-        typical[typical.len() / 2]
+        *self.typical.get_or_init(|| typical_gap(&self.pts))
     }
 
     /// The frame index nearest to time `t`.
@@ -66,6 +75,19 @@ impl Timeline {
             }
         }
     }
+}
+
+/// The median of the mean gap over each two neighbouring gaps of `pts`
+/// (see [`Timeline::frame_duration`]).
+fn typical_gap(pts: &[f64]) -> f64 {
+    let gaps: Vec<f64> = pts.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 0.0).collect();
+    let mut typical: Vec<f64> =
+        if gaps.len() < 2 { gaps } else { gaps.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect() };
+    if typical.is_empty() {
+        return 1.0 / 25.0;
+    }
+    typical.sort_by(f64::total_cmp);
+    typical[typical.len() / 2]
 }
 
 /// How one film is cut: the source's frames, the frames the filters give
@@ -134,11 +156,11 @@ pub fn timeline(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Result<Timelin
     if frames.is_empty() {
         return Err(Error::Input { path: input.to_path_buf(), problem: "no video frames found".into() });
     }
-    Ok(Timeline {
-        pts: frames.iter().map(|f| f.pts).collect(),
-        bytes: frames.iter().map(|f| f.size).collect(),
-        keyframes: frames.iter().enumerate().filter(|(_, f)| f.key).map(|(i, _)| i).collect(),
-    })
+    Ok(Timeline::new(
+        frames.iter().map(|f| f.pts).collect(),
+        frames.iter().map(|f| f.size).collect(),
+        frames.iter().enumerate().filter(|(_, f)| f.key).map(|(i, _)| i).collect(),
+    ))
 }
 
 /// One video packet as the timeline reads it.
@@ -562,11 +584,7 @@ pub fn output_timeline(src: &Timeline, cycle: Option<usize>) -> Timeline {
         Some(c) if c > 1 => {
             let d = output_frame_duration(src, cycle);
             let t0 = src.pts[0];
-            Timeline {
-                pts: (0..output_frames(src.frames(), cycle)).map(|k| t0 + k as f64 * d).collect(),
-                bytes: vec![],
-                keyframes: vec![],
-            }
+            Timeline::new((0..output_frames(src.frames(), cycle)).map(|k| t0 + k as f64 * d).collect(), vec![], vec![])
         }
         _ => src.clone(),
     }
@@ -620,7 +638,7 @@ mod tests {
     use super::*;
 
     fn tl(frames: usize, fps: f64) -> Timeline {
-        Timeline { pts: (0..frames).map(|i| i as f64 / fps).collect(), bytes: vec![], keyframes: vec![] }
+        Timeline::new((0..frames).map(|i| i as f64 / fps).collect(), vec![], vec![])
     }
 
     fn check_cover(segs: &[Segment], n: usize) {
@@ -690,7 +708,7 @@ mod tests {
         // Variable frame rate: 24 fps then 60 fps.
         let mut pts: Vec<f64> = (0..240).map(|i| i as f64 / 24.0).collect();
         pts.extend((0..1200).map(|i| 10.0 + i as f64 / 60.0));
-        let t = Timeline { pts, bytes: vec![], keyframes: vec![] };
+        let t = Timeline::new(pts, vec![], vec![]);
         let s = plan_segments(&t, &[], 5.0);
         check_cover(&s, 1440);
     }
@@ -699,7 +717,7 @@ mod tests {
     fn soft_telecine_frames_last_a_film_frame_on_average() {
         // 50 and 33.4 ms in turn (3 and 2 fields of 29.97 fps video).
         let pts: Vec<f64> = (0..240).map(|i| (i / 2) as f64 * 0.0834 + if i % 2 == 1 { 0.05 } else { 0.0 }).collect();
-        let t = Timeline { pts, bytes: vec![], keyframes: vec![] };
+        let t = Timeline::new(pts, vec![], vec![]);
         assert!((t.frame_duration() - 0.0417).abs() < 1e-3, "{}", t.frame_duration());
         assert!((tl(10, 25.0).frame_duration() - 0.04).abs() < 1e-9);
         assert!((tl(2, 25.0).frame_duration() - 0.04).abs() < 1e-9);

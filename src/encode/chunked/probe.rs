@@ -184,7 +184,7 @@ fn cut_samples(
         |_| {},
     )?;
     let d = layout::output_frame_duration(tl, job.decimation_cycle);
-    Ok(Timeline { pts: (0..n).map(|i| i as f64 * d).collect(), bytes: vec![], keyframes: vec![] })
+    Ok(Timeline::new((0..n).map(|i| i as f64 * d).collect(), vec![], vec![]))
 }
 
 /// Frame ranges of `n` samples of `frames_each` frames spread over the segment.

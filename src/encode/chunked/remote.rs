@@ -263,7 +263,7 @@ fn prepare(d: &Dispatch, dir: &Path, seg: Segment, shared: bool) -> std::result:
     // they travel as an extract.
     let shared = shared && job.decimation_cycle.is_none();
     let timeline = if shared {
-        Timeline { pts: d.timeline.pts[seg.start..seg.end].to_vec(), bytes: vec![], keyframes: vec![] }
+        Timeline::new(d.timeline.pts[seg.start..seg.end].to_vec(), vec![], vec![])
     } else {
         let extract = dir.join(format!("{i}.src.mkv"));
         let f = job.filters.as_deref();
