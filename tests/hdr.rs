@@ -98,7 +98,13 @@ fn hdr10plus_frames(path: &Path) -> Vec<String> {
 /// frame (libx265's dhdr10-info), with B-frames (decode order is not
 /// presentation order); `letterbox`: black bars above and below.
 fn hdr10plus_clip(letterbox: bool) -> PathBuf {
-    let frames = 48;
+    let name = if letterbox { "hdr10plus_letterbox.mkv" } else { "hdr10plus.mkv" };
+    hdr10plus_source(name, 2, letterbox, "")
+}
+
+/// `seconds` of such video at 24 fps, with `x265` options added, as `name`.
+fn hdr10plus_source(name: &str, seconds: u32, letterbox: bool, x265: &str) -> PathBuf {
+    let frames = seconds * 24;
     let scenes: Vec<serde_json::Value> = (0..frames)
         .map(|i| {
             serde_json::json!({
@@ -124,33 +130,20 @@ fn hdr10plus_clip(letterbox: bool) -> PathBuf {
         "SceneInfoSummary": {"SceneFirstFrameIndex": [0], "SceneFrameNumbers": [frames]},
         "ToolInfo": {"Tool": "drapto tests", "Version": "1"}
     });
-    let json = text_file("hdr10plus.json", &meta.to_string());
+    let json = text_file(&format!("{name}.json"), &meta.to_string());
     let bars = if letterbox { ",scale=320:160,pad=320:240:0:40" } else { "" };
     let vf =
         format!("setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc{bars},format=yuv420p10le");
     let x265 = format!(
         "hdr10=1:repeat-headers=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:\
          master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400:\
-         dhdr10-info={}:bframes=3:log-level=error",
+         dhdr10-info={}:bframes=3:log-level=error{x265}",
         json.display()
     );
-    let name = if letterbox { "hdr10plus_letterbox.mkv" } else { "hdr10plus.mkv" };
+    let src = format!("testsrc2=size=320x240:rate=24:duration={seconds}");
     fixture(
         name,
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=24:duration=2",
-            "-vf",
-            &vf,
-            "-c:v",
-            "libx265",
-            "-preset",
-            "ultrafast",
-            "-x265-params",
-            &x265,
-        ],
+        &["-f", "lavfi", "-i", &src, "-vf", &vf, "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", &x265],
     )
 }
 
@@ -181,6 +174,59 @@ fn hdr10plus_is_carried_frame_by_frame_on_both_paths_and_through_a_crop() {
         assert_eq!(hdr10plus_frames(&out), want, "{letterbox} {args:?}: every frame's own metadata");
         if letterbox {
             assert_eq!(streams(&ffprobe(&out), "video")[0]["height"], 160, "the picture was cropped");
+        }
+    }
+}
+
+/// A rip cut at an open GOP (an HEVC CRA whose leading RASL pictures lost
+/// their references with the stream before; decoders drop them): both paths
+/// encode the frames a decoder shows, each with its own metadata (before,
+/// the chunked path failed its frame count and both failed the HDR10+ carry
+/// on the dropped pictures).
+#[test]
+fn a_rip_starting_on_an_open_gop_keeps_every_shown_frame_and_its_hdr10plus() {
+    let full = hdr10plus_source("hdr10plus_open_gop.mkv", 6, false, ":open-gop=1:keyint=48:min-keyint=48:scenecut=0");
+    let t = tempfile::tempdir().unwrap();
+    // Cut alone, the leading pictures have no time; with a track starting
+    // at 0 beside it, times before their keyframe's.
+    let with_audio: &[&str] = &["-f", "lavfi", "-i", "sine=duration=4", "-map", "1", "-c:a", "aac"];
+    for (name, more) in [("cut.mkv", &[][..]), ("cut_with_audio.mkv", with_audio)] {
+        let src = t.path().join(name);
+        let cut = Command::new(ffmpeg())
+            // Lands on the keyframe at 2 s.
+            .args(["-v", "error", "-ss", "3.0", "-i"])
+            .arg(&full)
+            .args(more)
+            .args(["-map", "0", "-c:v", "copy"])
+            .arg(&src)
+            .status()
+            .unwrap();
+        assert!(cut.success());
+        let want = hdr10plus_frames(&src);
+        let count = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-count_packets",
+                "-show_entries",
+                "stream=nb_read_packets",
+            ])
+            .args(["-of", "csv=p=0"])
+            .arg(&src)
+            .output()
+            .unwrap();
+        let packets: usize = String::from_utf8_lossy(&count.stdout).trim().trim_end_matches(',').parse().unwrap();
+        assert!(want.len() < packets, "{name} starts with pictures the decoder drops: {} of {packets}", want.len());
+        assert!(want.iter().all(|f| !f.is_empty()), "{name}: every shown frame has HDR10+");
+        for args in [vec!["--no-chunked"], vec!["--chunked", "--chunk-size", "1"]] {
+            let t = tempfile::tempdir().unwrap();
+            let o = encode_json(t.path(), &src, &args);
+            assert!(o.status.success(), "{name} {args:?}: {}", stderr(&o));
+            let out = t.path().join("out").join(name);
+            assert_eq!(frame_count(&out), want.len() as u64, "{name} {args:?}");
+            assert!(hdr10plus_frames(&out) == want, "{name} {args:?}: every shown frame's own metadata");
         }
     }
 }

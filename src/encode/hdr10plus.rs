@@ -163,9 +163,9 @@ impl Pictures {
 
 /// `by_decode` put in presentation order, `pts` being each one's
 /// presentation time in decode order.
-pub fn presentation_order<T: Clone>(by_decode: &[T], pts: &[i64]) -> Vec<T> {
+pub fn presentation_order<T: Clone>(by_decode: &[T], pts: &[f64]) -> Vec<T> {
     let mut order: Vec<usize> = (0..pts.len()).collect();
-    order.sort_by_key(|i| (pts[*i], *i));
+    order.sort_by(|a, b| pts[*a].total_cmp(&pts[*b]).then(a.cmp(b)));
     order.into_iter().map(|i| by_decode[i].clone()).collect()
 }
 
@@ -403,12 +403,12 @@ pub fn carry(
 /// Every source frame's HDR10+ payload of `input`'s first video stream
 /// (HEVC), in presentation order: its bitstream read once, without decoding.
 pub fn source_payloads(tools: &Toolbox, input: &Path, cancel: &Cancel) -> Result<Vec<Option<Vec<u8>>>> {
-    let query = crate::tools::ffprobe::Query::packets("pts").stream("v:0");
-    let pts: Vec<i64> = query
+    let query = crate::tools::ffprobe::Query::packets("pts_time,flags").stream("v:0");
+    let packets: Vec<(f64, bool)> = query
         .run(&tools.ffprobe, input, "HDR10+ timestamps", cancel)
         .map_err(Error::process(input))?
         .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .filter_map(packet_line)
         .collect();
     let mut cmd = Command::new(&tools.ffmpeg);
     cmd.args(["-hide_banner", "-nostdin", "-v", "error", "-i"]).arg(crate::tools::path_arg(input));
@@ -423,13 +423,34 @@ pub fn source_payloads(tools: &Toolbox, input: &Path, cancel: &Cancel) -> Result
     if let Some(unit) = split.finish() {
         pictures.take(&unit);
     }
-    if pictures.payloads.len() != pts.len() {
+    if pictures.payloads.len() != packets.len() {
         return Err(Error::Internal {
             path: input.to_path_buf(),
-            problem: format!("HDR10+: {} pictures in the bitstream, {} packets", pictures.payloads.len(), pts.len()),
+            problem: format!(
+                "HDR10+: {} pictures in the bitstream, {} packets",
+                pictures.payloads.len(),
+                packets.len()
+            ),
         });
     }
-    Ok(presentation_order(&pictures.payloads, &pts))
+    // The pictures a decoder drops (a file cut at an open GOP) have no
+    // frame in the encode.
+    let shown: Vec<bool> =
+        crate::tools::ffprobe::shown(&tools.ffprobe, input, &packets, cancel).map_err(Error::process(input))?.collect();
+    let keep = |i: &usize| shown[*i];
+    let payloads: Vec<_> = (0..packets.len()).filter(keep).map(|i| pictures.payloads[i].clone()).collect();
+    let pts: Vec<f64> = (0..packets.len()).filter(keep).map(|i| packets[i].0).collect();
+    Ok(presentation_order(&payloads, &pts))
+}
+
+/// "2.5,K_" (pts_time, flags) → the packet's time (NaN for "N/A": a
+/// leading picture a copy cut left without one) and whether it is a
+/// keyframe; `None` for a line of anything else.
+fn packet_line(line: &str) -> Option<(f64, bool)> {
+    let mut f = line.trim().split(',').map(str::trim);
+    let pts = f.next()?;
+    let flags = f.next().filter(|k| !k.is_empty() && k.chars().all(|c| "KDC_".contains(c)))?;
+    Some((pts.parse().unwrap_or(f64::NAN), flags.starts_with('K')))
 }
 
 /// Writes `video` (the encode, Matroska) to `out` with each shown frame's
@@ -556,6 +577,15 @@ mod tests {
     }
 
     #[test]
+    fn packet_lines_keep_pictures_without_a_time() {
+        assert_eq!(packet_line("2.5,K_"), Some((2.5, true)));
+        assert_eq!(packet_line("0.125000,__,"), Some((0.125, false)));
+        assert!(packet_line("N/A,__").is_some_and(|(t, k)| t.is_nan() && !k));
+        assert_eq!(packet_line("side_data,"), None);
+        assert_eq!(packet_line(""), None);
+    }
+
+    #[test]
     fn each_picture_gets_the_sei_before_it_in_presentation_order() {
         let t35 = |n: u8| [&HDR10PLUS_T35[..], &[1, n]].concat();
         let mut p = Pictures::default();
@@ -568,7 +598,7 @@ mod tests {
         let got: Vec<Option<u8>> = p.payloads.iter().map(|x| x.as_ref().map(|v| v[7])).collect();
         assert_eq!(got, [Some(0), Some(1), Some(2), None]);
         // Decoded I P B B: shown I B B P.
-        assert_eq!(presentation_order(&['I', 'P', 'B', 'b'], &[0, 3, 1, 2]), ['I', 'B', 'b', 'P']);
+        assert_eq!(presentation_order(&['I', 'P', 'B', 'b'], &[0.0, 0.125, 0.042, 0.083]), ['I', 'B', 'b', 'P']);
         let other = sei_with(&[0xB5, 0x00, 0x3B, 0x00, 0x01, 0x04, 9]);
         assert_eq!(hdr10plus_in_sei(&other), None, "another provider's T.35");
     }

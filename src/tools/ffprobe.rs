@@ -390,6 +390,49 @@ pub fn video_end_time(ffprobe: &Path, path: &Path, from: f64, cancel: &Cancel) -
         .fold(None, |m, t| Some(m.map_or(t, |m: f64| m.max(t))))
 }
 
+/// Which of a video stream's packets (presentation time and keyframe flag,
+/// in file order) a decoder shows, in the same order. All of them, but in a
+/// file cut at an open GOP: it starts with pictures presenting before
+/// their keyframe (an HEVC CRA's RASL pictures), whose references were cut
+/// away with the stream before; the decoder drops them. Only then is the
+/// stream's head decoded, to its next keyframe, and what it shows kept. A
+/// packet without a time (NaN: a copy cut leaves its leading pictures
+/// without one) is not shown.
+pub fn shown(
+    ffprobe: &Path,
+    input: &Path,
+    packets: &[(f64, bool)],
+    cancel: &Cancel,
+) -> Result<impl Iterator<Item = bool>, ProcessFailure> {
+    let mut decoded = Vec::new();
+    let end = head_end(packets);
+    if let Some(end) = end {
+        let mut query = Query::frames("pts_time").stream("v:0");
+        if end.is_finite() {
+            query = query.interval(format!("%{:.3}", end + 1.0));
+        }
+        let text = query.run(ffprobe, input, "read the first frames", cancel)?;
+        // A frame's line may go on with its side data ("0.143,side_data,").
+        decoded = text.lines().filter_map(|l| l.split(',').next()?.trim().parse::<f64>().ok()).collect();
+    }
+    let end = end.filter(|_| !decoded.is_empty()).unwrap_or(f64::NEG_INFINITY);
+    let packets = packets.to_vec();
+    Ok(packets.into_iter().map(move |(pts, _)| pts >= end || decoded.iter().any(|d| (d - pts).abs() < 1e-6)))
+}
+
+/// Where the head of a stream whose first packets (in file order) a
+/// decoder may not show ends: `None` when the file starts on a keyframe
+/// that presents first (a closed GOP: every packet is shown); else the
+/// presentation time of the next keyframe (infinite: none).
+fn head_end(packets: &[(f64, bool)]) -> Option<f64> {
+    let &(first, key) = packets.first()?;
+    if key && packets.iter().all(|&(p, _)| p >= first) {
+        return None;
+    }
+    let after = packets.iter().filter(|&&(p, k)| k && p > first).map(|&(p, _)| p).reduce(f64::min);
+    Some(after.unwrap_or(f64::INFINITY))
+}
+
 /// Video packets in a file (one per frame), or `None` if unreadable.
 pub fn count_frames(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Option<usize> {
     let mut cmd = Command::new(ffprobe);
@@ -443,6 +486,18 @@ pub fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_file_starting_on_an_open_gop_has_a_head_to_decode() {
+        // Closed GOP: the first packet is a keyframe presenting first.
+        assert_eq!(head_end(&[(0.0, true), (0.125, false), (0.042, false), (2.0, true)]), None);
+        // Cut at an HEVC CRA: two RASL pictures present before it.
+        let cra = [(0.143, true), (0.101, false), (0.06, false), (0.185, false), (2.143, true), (4.1, true)];
+        assert_eq!(head_end(&cra), Some(2.143));
+        // Cut before any keyframe, and a file with a single keyframe.
+        assert_eq!(head_end(&[(0.5, false), (1.0, true)]), Some(1.0));
+        assert_eq!(head_end(&[(0.2, true), (0.1, false)]), Some(f64::INFINITY));
+    }
 
     const SAMPLE: &str = r#"{
       "streams": [

@@ -145,12 +145,18 @@ impl Layout {
     }
 }
 
-/// Reads the frame timeline from the packets of the first video stream
-/// (no decoding): every packet is one frame.
+/// Reads the frame timeline from the packets of the first video stream:
+/// every packet is one frame, but for the leading pictures of an open GOP
+/// the file starts on, which no decoder shows (see [`ffprobe::shown`]).
+///
+/// [`ffprobe::shown`]: crate::tools::ffprobe::shown
 pub fn timeline(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Result<Timeline> {
     let query = Query::packets("pts_time,size,flags").stream("v:0");
     let text = query.run(ffprobe, input, "read frame timeline", cancel).map_err(Error::process(input))?;
     let mut frames: Vec<Packet> = text.lines().filter_map(parse_packet).collect();
+    let heads: Vec<(f64, bool)> = frames.iter().map(|p| (p.pts, p.key)).collect();
+    let mut shown = crate::tools::ffprobe::shown(ffprobe, input, &heads, cancel).map_err(Error::process(input))?;
+    frames.retain(|_| shown.next().unwrap_or(true));
     frames.sort_by(|a, b| a.pts.total_cmp(&b.pts));
     frames.dedup_by(|a, b| a.pts == b.pts);
     if frames.is_empty() {
