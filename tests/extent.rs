@@ -232,3 +232,50 @@ fn a_clean_rip_has_nothing_to_say() {
     let done = ev.iter().find(|e| e["event"] == "file_complete").unwrap();
     assert_eq!(done["summary"]["truncated"], Value::Null);
 }
+
+/// 2 s of 25 fps film whose last frame stays on screen for 5 s (a still
+/// under the last of the music; mkvmerge's v1 timestamps give it 0.2 fps),
+/// with 7 s of audio.
+fn held_last_frame() -> PathBuf {
+    let dir = fixtures_dir();
+    let held = dir.join("held_last_frame.mkv");
+    if held.exists() {
+        return held;
+    }
+    let video = fixture("held_video.mkv", &["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2"]);
+    let audio = fixture("held_audio.mka", &["-f", "lavfi", "-i", "sine=frequency=440:duration=7", "-c:a", "aac"]);
+    let stamps = text_file("held_timestamps.txt", "# timestamp format v1\nassume 25\n49,49,0.2\n");
+    let tmp = scratch_path("held_last_frame", "mkv");
+    let mut ts = std::ffi::OsString::from("0:");
+    ts.push(&stamps);
+    let ok = std::process::Command::new("mkvmerge")
+        .args(["-q", "-o"])
+        .arg(&tmp)
+        .arg("--timestamps")
+        .arg(ts)
+        .arg(&video)
+        .arg(&audio)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    std::fs::rename(&tmp, &held).unwrap();
+    held
+}
+
+#[test]
+fn a_held_last_frame_is_held_as_long_in_the_output() {
+    let src = held_last_frame();
+    assert!((stream_end(&src, "v:0") - 6.96).abs() < 0.01, "the source's last frame ends at 6.96 s");
+    for args in paths() {
+        let t = tempfile::tempdir().unwrap();
+        let (o, _) = encode(t.path(), &src, &args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let out = t.path().join("out/held_last_frame.mkv");
+        assert_eq!(frame_count(&out), 50, "{args:?}");
+        let end = stream_end(&out, "v:0");
+        assert!((end - 6.96).abs() < 0.01, "{args:?}: the video ends at {end} s, the rip's at 6.96 s");
+        // Finished: a rerun skips it (before, it failed validation each time).
+        let (o, ev) = encode(t.path(), &src, &args);
+        assert!(o.status.success() && ev.iter().any(|e| e["event"] == "file_skipped"), "{args:?}");
+    }
+}

@@ -231,6 +231,52 @@ fn a_rip_starting_on_an_open_gop_keeps_every_shown_frame_and_its_hdr10plus() {
     }
 }
 
+/// An HDR10+ rip whose last frame stays on screen for 4 s: the carry
+/// keeps both the metadata and the hold (it rewrites the video's
+/// timestamps, which gave the last frame one frame's duration).
+#[test]
+fn a_held_last_frame_keeps_its_hold_through_the_hdr10plus_carry() {
+    let t = tempfile::tempdir().unwrap();
+    let stamps = text_file("hdr10plus_held.txt", "# timestamp format v1\nassume 24\n47,47,0.25\n");
+    let src = t.path().join("held.mkv");
+    let mut ts = std::ffi::OsString::from("0:");
+    ts.push(&stamps);
+    let ok = Command::new("mkvmerge")
+        .args(["-q", "-o"])
+        .arg(&src)
+        .arg("--timestamps")
+        .arg(ts)
+        .arg(hdr10plus_clip(false))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let end = |p: &Path| packet_ends(p).into_iter().fold(0.0, f64::max);
+    assert!((end(&src) - 5.958).abs() < 0.01, "{}", end(&src));
+    let want = hdr10plus_frames(&src);
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = t.path().join("out/held.mkv");
+    assert!(hdr10plus_frames(&out) == want, "every frame's own metadata");
+    assert!((end(&out) - end(&src)).abs() < 0.01, "the video ends at {} s, the rip's at {} s", end(&out), end(&src));
+}
+
+/// Where each video packet of `path` ends (pts + duration), seconds.
+fn packet_ends(path: &Path) -> Vec<f64> {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split(',').map(|v| v.trim().parse::<f64>().ok());
+            Some(it.next()?? + it.next().flatten().unwrap_or(0.0))
+        })
+        .collect()
+}
+
 #[test]
 fn hdr10plus_through_inverse_telecine_is_a_loss_said_before_the_encode() {
     // Inverse telecine drops frames, and HDR10+ is frame by frame: the

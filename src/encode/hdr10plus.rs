@@ -496,9 +496,16 @@ pub fn carry_into(
         u32::from_le_bytes(header[16..20].try_into().expect("4")),
     );
     let ms_per_tick = f64::from(num) * 1000.0 / f64::from(den.max(1));
+    // One line more: where the last frame ends (it may be held, see
+    // `super::hold`), else mkvmerge gives it one frame's duration.
+    let last_ms = pts.iter().max().map_or(0.0, |t| *t as f64 * ms_per_tick);
+    let end_ms = crate::tools::ffprobe::video_end_time(&tools.ffprobe, video, last_ms / 1000.0 - 10.0, cancel)
+        .map(|s| s * 1000.0)
+        .filter(|e| *e > last_ms);
     let stamps = scratch.join("timestamps.txt");
     let text: String = std::iter::once("# timestamp format v2\n".to_string())
         .chain(pts.iter().map(|t| format!("{:.6}\n", *t as f64 * ms_per_tick)))
+        .chain(end_ms.map(|e| format!("{e:.6}\n")))
         .collect();
     std::fs::write(&stamps, text).map_err(Error::io("write", &stamps))?;
     let id = tools.mkvtoolnix.identify(video, cancel).map_err(|e| internal(e.to_string()))?;

@@ -1,7 +1,9 @@
 //! Encoding: carries out an [`crate::plan::EncodePlan`] with ffmpeg.
 //!
 //! `video` encodes the picture in one go (standard path), `chunked` in
-//! VMAF-targeted segments, `audio` each audio track.
+//! VMAF-targeted segments, `audio` each audio track; `hold` and
+//! `hdr10plus` put back what the encoders drop (a held last frame's
+//! duration, HDR10+ metadata).
 //! [`run_ffmpeg`] is the one place that runs an ffmpeg and turns its progress
 //! into [`Event::Progress`].
 
@@ -9,6 +11,7 @@ pub mod audio;
 pub mod chunked;
 pub mod guard;
 pub mod hdr10plus;
+pub mod hold;
 pub mod video;
 
 use crate::cancel::Cancel;

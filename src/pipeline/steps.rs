@@ -77,6 +77,17 @@ impl Pipeline<'_> {
         let mut beside = false;
         if !video_done {
             beside = self.video(analysis, plan, work, &video, &pending, &guard)?;
+            let held = encode::hold::keep_last_frame(
+                self.tools,
+                input,
+                &video,
+                analysis.video_end,
+                &work.working("hold"),
+                self.cancel,
+            )?;
+            if let Some(seconds) = held {
+                tracing::info!("{}: the last frame is held for {seconds:.3} s, as in the rip", input.display());
+            }
             stages.finish("video")?;
         }
         for t in pending {
