@@ -26,27 +26,7 @@ fn duration(path: &Path) -> f64 {
 
 /// Where stream `spec`'s last packet ends.
 fn stream_end(path: &Path, spec: &str) -> f64 {
-    let o = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            spec,
-            "-show_entries",
-            "packet=pts_time,duration_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.split(',').map(|v| v.trim().parse::<f64>().ok());
-            Some(it.next()?? + it.next().flatten().unwrap_or(0.0))
-        })
-        .fold(0.0, f64::max)
+    packet_ends(path, spec).into_iter().fold(0.0, f64::max)
 }
 
 /// 20 s of film with a stereo track (`audio_secs` long) and two subtitles,

@@ -203,21 +203,7 @@ fn a_rip_starting_on_an_open_gop_keeps_every_shown_frame_and_its_hdr10plus() {
             .unwrap();
         assert!(cut.success());
         let want = hdr10plus_frames(&src);
-        let count = Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-select_streams",
-                "v:0",
-                "-count_packets",
-                "-show_entries",
-                "stream=nb_read_packets",
-            ])
-            .args(["-of", "csv=p=0"])
-            .arg(&src)
-            .output()
-            .unwrap();
-        let packets: usize = String::from_utf8_lossy(&count.stdout).trim().trim_end_matches(',').parse().unwrap();
+        let packets = packet_count(&src);
         assert!(want.len() < packets, "{name} starts with pictures the decoder drops: {} of {packets}", want.len());
         assert!(want.iter().all(|f| !f.is_empty()), "{name}: every shown frame has HDR10+");
         for args in [vec!["--no-chunked"], vec!["--chunked", "--chunk-size", "1"]] {
@@ -250,7 +236,7 @@ fn a_held_last_frame_keeps_its_hold_through_the_hdr10plus_carry() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let end = |p: &Path| packet_ends(p).into_iter().fold(0.0, f64::max);
+    let end = |p: &Path| packet_ends(p, "v:0").into_iter().fold(0.0, f64::max);
     assert!((end(&src) - 5.958).abs() < 0.01, "{}", end(&src));
     let want = hdr10plus_frames(&src);
     let o = encode_json(t.path(), &src, &["--no-chunked"]);
@@ -258,23 +244,6 @@ fn a_held_last_frame_keeps_its_hold_through_the_hdr10plus_carry() {
     let out = t.path().join("out/held.mkv");
     assert!(hdr10plus_frames(&out) == want, "every frame's own metadata");
     assert!((end(&out) - end(&src)).abs() < 0.01, "the video ends at {} s, the rip's at {} s", end(&out), end(&src));
-}
-
-/// Where each video packet of `path` ends (pts + duration), seconds.
-fn packet_ends(path: &Path) -> Vec<f64> {
-    let o = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,duration_time"])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.split(',').map(|v| v.trim().parse::<f64>().ok());
-            Some(it.next()?? + it.next().flatten().unwrap_or(0.0))
-        })
-        .collect()
 }
 
 #[test]

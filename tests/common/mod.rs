@@ -277,6 +277,35 @@ pub fn streams<'a>(probe: &'a Value, kind: &str) -> Vec<&'a Value> {
     probe["streams"].as_array().unwrap().iter().filter(|s| s["codec_type"] == kind).collect()
 }
 
+/// Where each packet of stream `select` (`"v:0"`, `"a:1"`) of `path` ends
+/// (pts + duration), seconds, in file order.
+pub fn packet_ends(path: &Path, select: &str) -> Vec<f64> {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", select, "-show_entries", "packet=pts_time,duration_time"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split(',').map(|v| v.trim().parse::<f64>().ok());
+            Some(it.next()?? + it.next().flatten().unwrap_or(0.0))
+        })
+        .collect()
+}
+
+/// Number of video packets, with or without a time (ffprobe -count_packets).
+pub fn packet_count(path: &Path) -> usize {
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"])
+        .args(["-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().trim_end_matches(',').parse().unwrap()
+}
+
 /// Number of decoded video frames (ffprobe -count_frames).
 pub fn frame_count(path: &Path) -> u64 {
     let out = Command::new("ffprobe")
