@@ -11,16 +11,9 @@
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::tools::Toolbox;
-use crate::tools::ffprobe::Query;
+use crate::tools::ffprobe::{FrameTime as Frame, frame_times};
 use std::ffi::OsString;
 use std::path::Path;
-
-/// A frame's start and duration, seconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Frame {
-    pub pts: f64,
-    pub duration: f64,
-}
 
 /// How long the last frame of `video` must last for the video to end at
 /// `end` (seconds, the analysis's clock), given the source's last frame
@@ -33,26 +26,6 @@ pub fn held_duration(source: Frame, frames: &[Frame], end: f64, tolerance: f64) 
     let typical = last.duration.max(1e-3);
     let held = source.duration > 2.0 * typical && (last.pts + source.duration - end).abs() <= tolerance;
     held.then_some(source.duration)
-}
-
-/// The frames of the first video stream of `file` from `from` seconds
-/// (0: all), in presentation order.
-fn frames(tools: &Toolbox, file: &Path, from: f64, cancel: &Cancel) -> Result<Vec<Frame>> {
-    let mut query = Query::packets("pts_time,duration_time").stream("v:0");
-    if from > 0.0 {
-        query = query.from_seconds(from);
-    }
-    let text = query.run(&tools.ffprobe, file, "read frame times", cancel).map_err(Error::process(file))?;
-    let mut frames: Vec<Frame> = text
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split(',').map(str::trim);
-            let pts = f.next()?.parse().ok()?;
-            Some(Frame { pts, duration: f.next().and_then(|d| d.parse().ok()).unwrap_or(0.0) })
-        })
-        .collect();
-    frames.sort_by(|a, b| a.pts.total_cmp(&b.pts));
-    Ok(frames)
 }
 
 /// Makes the encoded `video` of `input` (whose video ends at `end`) hold
@@ -68,12 +41,13 @@ pub fn keep_last_frame(
 ) -> Result<Option<f64>> {
     // The ends of both are read first (a seek, a few packets); the whole
     // encode's only when its last frame is to be held.
-    let Some(&source) = frames(tools, input, end - 10.0, cancel)?.last() else { return Ok(None) };
-    let tail = frames(tools, video, end - 10.0, cancel)?;
+    let frames = |file: &Path, from| frame_times(&tools.ffprobe, file, from, cancel).map_err(Error::process(file));
+    let Some(&source) = frames(input, Some(end - 10.0))?.last() else { return Ok(None) };
+    let tail = frames(video, Some(end - 10.0))?;
     let Some(held) = held_duration(source, &tail, end, crate::validate::DURATION_TOLERANCE) else {
         return Ok(None);
     };
-    let encoded = frames(tools, video, 0.0, cancel)?;
+    let encoded = frames(video, None)?;
     std::fs::create_dir_all(scratch).map_err(Error::io("create folder", scratch))?;
     let stamps = scratch.join("timestamps.txt");
     let last = encoded.last().map_or(0.0, |f| f.pts);

@@ -375,19 +375,45 @@ impl Query {
     }
 }
 
+/// A video packet's (frame's) presentation time and duration, seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameTime {
+    pub pts: f64,
+    pub duration: f64,
+}
+
+/// The frames of the first video stream of `path` from `from` seconds to
+/// the end (`None`: all; a seek past the end lands on the last keyframe),
+/// in presentation order, from its packets (no decoding).
+pub fn frame_times(
+    ffprobe: &Path,
+    path: &Path,
+    from: Option<f64>,
+    cancel: &Cancel,
+) -> Result<Vec<FrameTime>, ProcessFailure> {
+    let mut query = Query::packets("pts_time,duration_time").stream("v:0");
+    if let Some(from) = from {
+        query = query.from_seconds(from);
+    }
+    let text = query.run(ffprobe, path, "read frame times", cancel)?;
+    let mut frames: Vec<FrameTime> = text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(',').map(str::trim);
+            let pts = f.next()?.parse().ok()?;
+            Some(FrameTime { pts, duration: f.next().and_then(|d| d.parse().ok()).unwrap_or(0.0) })
+        })
+        .collect();
+    frames.sort_by(|a, b| a.pts.total_cmp(&b.pts));
+    Ok(frames)
+}
+
 /// The latest presentation time (seconds) of any packet of the first video
 /// stream at or after `from` seconds: where the video really ends, whatever
 /// the container header claims (a truncated file keeps its header duration).
 pub fn video_end_time(ffprobe: &Path, path: &Path, from: f64, cancel: &Cancel) -> Option<f64> {
-    let query = Query::packets("pts_time,duration_time").stream("v:0").from_seconds(from);
-    let text = query.run(ffprobe, path, "probe end", cancel).ok()?;
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.split(',').map(|f| f.trim().parse::<f64>().ok());
-            let pts = it.next().flatten()?;
-            Some(pts + it.next().flatten().unwrap_or(0.0))
-        })
-        .fold(None, |m, t| Some(m.map_or(t, |m: f64| m.max(t))))
+    let frames = frame_times(ffprobe, path, Some(from), cancel).ok()?;
+    frames.iter().map(|f| f.pts + f.duration).reduce(f64::max)
 }
 
 /// Which of a video stream's packets (presentation time and keyframe flag,
