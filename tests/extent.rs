@@ -259,3 +259,34 @@ fn a_held_last_frame_is_held_as_long_in_the_output() {
         assert!(o.status.success() && ev.iter().any(|e| e["event"] == "file_skipped"), "{args:?}");
     }
 }
+
+/// A rip whose tracks all start 1.5 s into its clock (a remux that kept a
+/// broadcast's or a disc's clock): the output keeps that start, and its
+/// video's end is counted from it, as the rip's is. Before, validation
+/// compared the output's end on its clock (5.5 s) with the rip's counted
+/// from its start (4.0 s) and threw every such encode away.
+#[test]
+fn a_rip_whose_clock_starts_late_validates_and_is_then_finished() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("late_clock.mkv");
+    let ok = std::process::Command::new("mkvmerge")
+        .args(["-q", "-o"])
+        .arg(&src)
+        .args(["--sync", "0:1500", "--sync", "1:1500"])
+        .arg(simple_clip("small4.mkv", "320x240", 4))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let first = packet_ends(&src, "v:0").into_iter().fold(f64::MAX, f64::min);
+    assert!(first > 1.5, "the rip's first frame ends at {first} s");
+    for args in paths() {
+        let t = tempfile::tempdir().unwrap();
+        let (o, _) = encode(t.path(), &src, &args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let out = t.path().join("out/late_clock.mkv");
+        let (src_end, out_end) = (stream_end(&src, "v:0"), stream_end(&out, "v:0"));
+        assert!((src_end - out_end).abs() < 0.05, "{args:?}: the video ends at {out_end} s, the rip's at {src_end} s");
+        let (o, ev) = encode(t.path(), &src, &args);
+        assert!(o.status.success() && ev.iter().any(|e| e["event"] == "file_skipped"), "{args:?}: finished");
+    }
+}

@@ -276,7 +276,9 @@ fn run_probe(ffprobe: &Path, path: &Path, extra: &[&str], cancel: &Cancel) -> Re
 
 /// [`probe`] and, in the same run, where the first video stream's last
 /// packet ends (a seek far past the end lands on the last keyframe): what a
-/// quick look at a finished output needs, one program start.
+/// quick look at a finished output needs, one program start. The end is
+/// counted from the file's start, as the analysis counts the rip's (a rip
+/// whose tracks all start at 1.5 s keeps that start in its output).
 pub fn probe_with_end(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<(Probe, Option<f64>), ProbeError> {
     let packets = ["-show_entries", "packet=stream_index,pts_time,duration_time", "-read_intervals", "99999999%"];
     let probe = run_probe(ffprobe, path, &packets, cancel)?;
@@ -286,7 +288,8 @@ pub fn probe_with_end(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<(P
         .iter()
         .filter(|p| Some(p.stream_index) == video)
         .filter_map(|p| Some(p.pts_time? + p.duration_time.unwrap_or(0.0)))
-        .reduce(f64::max);
+        .reduce(f64::max)
+        .map(|end| end - probe.format.start_time.unwrap_or(0.0));
     Ok((probe, end))
 }
 
