@@ -290,3 +290,76 @@ fn a_rip_whose_clock_starts_late_validates_and_is_then_finished() {
         assert!(o.status.success() && ev.iter().any(|e| e["event"] == "file_skipped"), "{args:?}: finished");
     }
 }
+
+/// The time of the first video frame a decoder shows, and of the first
+/// audio packet, of `path`.
+fn first_picture_and_sound(path: &Path) -> (f64, f64) {
+    let first = |args: &[&str]| -> f64 {
+        let o = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-of", "csv=p=0"])
+            .args(args)
+            .arg(path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.split(',').next()?.trim().parse::<f64>().ok())
+            .fold(f64::MAX, f64::min)
+    };
+    let video = first(&["-select_streams", "v:0", "-read_intervals", "%+2", "-show_entries", "frame=pts_time"]);
+    let audio = first(&["-select_streams", "a:0", "-read_intervals", "%+2", "-show_entries", "packet=pts_time"]);
+    (video, audio)
+}
+
+/// The second part of a title split by mkvmerge starts on an open GOP:
+/// its leading B-frames (stored after the keyframe, shown before it) have
+/// lost their references and no decoder shows them, so the picture starts
+/// 125 ms after the track's first block. The encode starts at the keyframe
+/// and must be placed there: before, it was placed at the first block, the
+/// picture 125 ms ahead of the sound, and validation did not see it.
+#[test]
+fn a_title_split_at_an_open_gop_keeps_its_picture_in_step_with_the_sound() {
+    let full = fixture(
+        "open_gop_x264.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=24:duration=6",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=300:duration=6",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-x264-params",
+            "open-gop=1:keyint=48:min-keyint=48:bframes=3:b-pyramid=0:scenecut=0",
+            "-c:a",
+            "aac",
+        ],
+    );
+    let t = tempfile::tempdir().unwrap();
+    let split = t.path().join("episode.mkv");
+    let ok = std::process::Command::new("mkvmerge")
+        .args(["-q", "-o"])
+        .arg(&split)
+        .args(["--split", "timestamps:2s"])
+        .arg(&full)
+        .status()
+        .unwrap();
+    assert!(ok.code().is_some_and(|c| c <= 1));
+    let src = t.path().join("episode-002.mkv");
+    let (v, a) = first_picture_and_sound(&src);
+    assert!(v > 0.1 && v < 1.0 && a < 1.0, "the split's first shown picture is at {v} s, its sound at {a} s");
+    for args in paths() {
+        let t = tempfile::tempdir().unwrap();
+        let (o, _) = encode(t.path(), &src, &args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let (ov, oa) = first_picture_and_sound(&t.path().join("out/episode-002.mkv"));
+        assert!(ov < 1.0 && oa < 1.0, "{args:?}: picture at {ov} s, sound at {oa} s");
+        let (was, is) = (v - a, ov - oa);
+        assert!((was - is).abs() < 0.03, "{args:?}: picture minus sound was {was:.3} s, is {is:.3} s");
+    }
+}

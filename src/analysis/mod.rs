@@ -372,7 +372,11 @@ impl Analyzer<'_> {
     ) -> Result<MuxPlan> {
         let clamped: Vec<usize> =
             extent.overlong.iter().filter(|o| o.kind == StreamKind::Subtitle).map(|o| o.index).collect();
-        let mux = MuxPlan::new(structure, probe, audio, &clamped).map_err(|m| self.bad(m))?;
+        let mut mux = MuxPlan::new(structure, probe, audio, &clamped).map_err(|m| self.bad(m))?;
+        // ffprobe's times of a Matroska file are its block timestamps.
+        let first_shown = ffprobe::first_shown(self.probes.ffprobe, self.input, self.cancel)
+            .map_err(|f| crate::error::Error::process(self.input)(f))?;
+        mux.video_start_ns = first_shown.map(|s| (s * 1e9).round() as i64);
         let losses: Vec<String> = mux.losses().map(|l| l.describe()).collect();
         self.losing(losses, warnings)?;
         Ok(mux)

@@ -91,6 +91,14 @@ pub struct MuxPlan {
     pub global_tags: usize,
     pub track_tags: usize,
     pub left_out: Vec<LeftOut>,
+    /// Where the source's first shown video frame presents (ns, mkvmerge's
+    /// clock), when the rip starts on an open GOP: its video track's
+    /// earliest block is a leading picture no decoder shows, and the
+    /// encode starts at the frame after (see [`ffprobe::first_shown`]).
+    ///
+    /// [`ffprobe::first_shown`]: crate::tools::ffprobe::first_shown
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_start_ns: Option<i64>,
     /// The source's structure, which the mux carries and validation
     /// compares the output with.
     #[serde(skip)]
@@ -209,6 +217,7 @@ impl MuxPlan {
                 .count(),
             tracks,
             left_out,
+            video_start_ns: None,
             source,
         })
     }
@@ -231,6 +240,14 @@ impl MuxPlan {
     /// The source's mkvmerge track with `id`.
     pub fn source_track(&self, id: u32) -> &Track {
         self.source.id.tracks.iter().find(|t| t.id == id).expect("a planned track comes from the source")
+    }
+
+    /// Where source track `id` starts (ns, mkvmerge's clock): its earliest
+    /// block, but for the encoded video of a rip starting on an open GOP,
+    /// its first shown frame (see [`MuxPlan::video_start_ns`]).
+    pub fn source_start_ns(&self, id: u32) -> Option<i64> {
+        let encoded_video = self.tracks.iter().any(|t| t.source_id == id && t.carry == Carry::EncodedVideo);
+        self.video_start_ns.filter(|_| encoded_video).or_else(|| self.source_track(id).minimum_timestamp_ns())
     }
 
     /// One line per output track, for `drapto analyze`.

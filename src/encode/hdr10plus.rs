@@ -408,7 +408,7 @@ pub fn source_payloads(tools: &Toolbox, input: &Path, cancel: &Cancel) -> Result
         .run(&tools.ffprobe, input, "HDR10+ timestamps", cancel)
         .map_err(Error::process(input))?
         .lines()
-        .filter_map(packet_line)
+        .filter_map(crate::tools::ffprobe::packet_line)
         .collect();
     let mut cmd = Command::new(&tools.ffmpeg);
     cmd.args(["-hide_banner", "-nostdin", "-v", "error", "-i"]).arg(crate::tools::path_arg(input));
@@ -441,16 +441,6 @@ pub fn source_payloads(tools: &Toolbox, input: &Path, cancel: &Cancel) -> Result
     let payloads: Vec<_> = (0..packets.len()).filter(keep).map(|i| pictures.payloads[i].clone()).collect();
     let pts: Vec<f64> = (0..packets.len()).filter(keep).map(|i| packets[i].0).collect();
     Ok(presentation_order(&payloads, &pts))
-}
-
-/// "2.5,K_" (pts_time, flags) → the packet's time (NaN for "N/A": a
-/// leading picture a copy cut left without one) and whether it is a
-/// keyframe; `None` for a line of anything else.
-fn packet_line(line: &str) -> Option<(f64, bool)> {
-    let mut f = line.trim().split(',').map(str::trim);
-    let pts = f.next()?;
-    let flags = f.next().filter(|k| !k.is_empty() && k.chars().all(|c| "KDC_".contains(c)))?;
-    Some((pts.parse().unwrap_or(f64::NAN), flags.starts_with('K')))
 }
 
 /// Writes `video` (the encode, Matroska) to `out` with each shown frame's
@@ -581,15 +571,6 @@ mod tests {
     #[test]
     fn emulation_prevention_is_undone() {
         assert_eq!(unescape(&[0, 0, 3, 1, 0, 0, 3, 0, 5]), vec![0, 0, 1, 0, 0, 0, 5]);
-    }
-
-    #[test]
-    fn packet_lines_keep_pictures_without_a_time() {
-        assert_eq!(packet_line("2.5,K_"), Some((2.5, true)));
-        assert_eq!(packet_line("0.125000,__,"), Some((0.125, false)));
-        assert!(packet_line("N/A,__").is_some_and(|(t, k)| t.is_nan() && !k));
-        assert_eq!(packet_line("side_data,"), None);
-        assert_eq!(packet_line(""), None);
     }
 
     #[test]

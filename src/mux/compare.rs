@@ -121,7 +121,10 @@ fn audio_delays(plan: &MuxPlan, output: &Structure) -> Vec<String> {
     let (src_video, out_video) = pairs
         .iter()
         .find(|(p, _)| p.carry == Carry::EncodedVideo)
-        .map(|(p, o)| (start(plan.source_track(p.source_id)).unwrap_or(0.0), start(o).unwrap_or(0.0)))
+        .map(|(p, o)| {
+            let source = plan.source_start_ns(p.source_id).map(|ns| ns as f64 / 1e9);
+            (source.unwrap_or(0.0), start(o).unwrap_or(0.0))
+        })
         .unwrap_or((0.0, 0.0));
     let mut d = Vec::new();
     for (n, (p, o)) in pairs.iter().enumerate() {

@@ -202,7 +202,7 @@ fn sync_ms(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Vec<
         .iter()
         .zip(made_tracks)
         .map(|(m, t)| {
-            let source = plan.source_track(m.source_id).minimum_timestamp_ns()?;
+            let source = plan.source_start_ns(m.source_id)?;
             Some(source + shift - t.as_ref()?.minimum_timestamp_ns()?)
         })
         .collect();

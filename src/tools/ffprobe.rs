@@ -449,6 +449,34 @@ pub fn shown(
     Ok(packets.into_iter().map(move |(pts, _)| pts >= end || decoded.iter().any(|d| (d - pts).abs() < 1e-6)))
 }
 
+/// "2.5,K_" (pts_time, flags) → the packet's time (NaN for "N/A": a
+/// leading picture a copy cut left without one) and whether it is a
+/// keyframe; `None` for a line of anything else.
+pub fn packet_line(line: &str) -> Option<(f64, bool)> {
+    let mut f = line.trim().split(',').map(str::trim);
+    let pts = f.next()?;
+    let flags = f.next().filter(|k| !k.is_empty() && k.chars().all(|c| "KDC_".contains(c)))?;
+    Some((pts.parse().unwrap_or(f64::NAN), flags.starts_with('K')))
+}
+
+/// Where the first frame a decoder shows presents (seconds, the file's
+/// clock) in a file that starts on an open GOP (see [`shown`]): later than
+/// the leading pictures stored before it, which mkvmerge counts as the
+/// track's start. `None` for a file starting on a closed GOP. Only the
+/// first seconds are read, and decoded only in that case.
+pub fn first_shown(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Result<Option<f64>, ProcessFailure> {
+    const HEAD: &str = "%+5";
+    let query = Query::packets("pts_time,flags").stream("v:0").interval(HEAD.into());
+    let packets: Vec<(f64, bool)> =
+        query.run(ffprobe, input, "read the first packets", cancel)?.lines().filter_map(packet_line).collect();
+    if head_end(&packets).is_none() {
+        return Ok(None);
+    }
+    let query = Query::frames("pts_time").stream("v:0").interval(HEAD.into());
+    let text = query.run(ffprobe, input, "read the first frames", cancel)?;
+    Ok(text.lines().filter_map(|l| l.split(',').next()?.trim().parse::<f64>().ok()).reduce(f64::min))
+}
+
 /// Where the head of a stream whose first packets (in file order) a
 /// decoder may not show ends: `None` when the file starts on a keyframe
 /// that presents first (a closed GOP: every packet is shown); else the
@@ -515,6 +543,15 @@ pub fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packet_lines_keep_pictures_without_a_time() {
+        assert_eq!(packet_line("2.5,K_"), Some((2.5, true)));
+        assert_eq!(packet_line("0.125000,__,"), Some((0.125, false)));
+        assert!(packet_line("N/A,__").is_some_and(|(t, k)| t.is_nan() && !k));
+        assert_eq!(packet_line("side_data,"), None);
+        assert_eq!(packet_line(""), None);
+    }
 
     #[test]
     fn only_a_file_starting_on_an_open_gop_has_a_head_to_decode() {
