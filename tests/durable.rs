@@ -360,7 +360,15 @@ fn clean_removes_abandoned_work_and_reports_space() {
     let gone = jobs.join("gone-0000000000000001");
     std::fs::create_dir_all(gone.join("encoded")).unwrap();
     std::fs::write(gone.join("encoded/0001.mkv"), vec![0u8; 100_000]).unwrap();
-    std::fs::write(gone.join("job.json"), br#"{"input":"/nonexistent/film.mkv","size":1,"mtime_ns":1}"#).unwrap();
+    // Its rip deleted from a folder that is there.
+    let deleted = t.path().join("film.mkv");
+    let info = serde_json::json!({"input": deleted, "size": 1, "mtime_ns": 1});
+    std::fs::write(gone.join("job.json"), info.to_string()).unwrap();
+    // A rip on a share that is not mounted now: its work stays.
+    let away = jobs.join("away-0000000000000002");
+    std::fs::create_dir_all(&away).unwrap();
+    let info = serde_json::json!({"input": "/nonexistent-share/film.mkv", "size": 1, "mtime_ns": 1});
+    std::fs::write(away.join("job.json"), info.to_string()).unwrap();
     // Killed between its mux and the rename: a hidden, film-sized output.
     let out = t.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
@@ -378,12 +386,13 @@ fn clean_removes_abandoned_work_and_reports_space() {
     assert!(o.status.success());
     let text = stdout(&o);
     assert!(!gone.exists() && live.root().exists(), "{text}");
+    assert!(away.exists() && text.contains("out of reach"), "{text}");
     assert!(!partial.exists(), "the abandoned partial output is removed with its work: {text}");
     assert!(!stale_lock.exists(), "and the lock file its killed run left beside it: {text}");
     assert!(text.contains("1 work folder(s) removed") && text.contains("KiB"), "{text}");
     let o = run(drapto(t.path()).args(["clean", "--all"]));
     assert!(o.status.success());
-    assert!(!live.root().exists());
+    assert!(!live.root().exists() && !away.exists());
 }
 
 #[test]

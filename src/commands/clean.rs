@@ -14,7 +14,7 @@ use std::path::Path;
 /// or with `all` every job folder that is not in use; returns the exit code.
 pub fn run(all: bool, session: &Session) -> Result<i32> {
     let temp = session.loaded.settings.temp_dir();
-    let swept = sweep(&temp, all)?;
+    let swept = sweep(&temp, if all { Sweep::All } else { Sweep::Asked })?;
     for r in &swept.removed {
         println!("removed {} ({})", r.0.display(), format_bytes(r.1));
     }
@@ -36,13 +36,30 @@ pub(super) struct Swept {
     pub kept: Vec<String>,
 }
 
+/// Which work folders a sweep removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sweep {
+    /// Every one not in use (`drapto clean --all`).
+    All,
+    /// Those of rips replaced, and of rips gone from a folder that is
+    /// there (`drapto clean`).
+    Asked,
+    /// A watch's own, after every rip: as [`Sweep::Asked`], but the work
+    /// of a rip gone from its folder only once untouched for a day (a
+    /// share that went away for a moment may show its folder empty).
+    Automatic,
+}
+
+/// How long a watch keeps the work of a rip gone from its folder.
+const GONE_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// Removes the job folders under `temp` that nobody needs (see
 /// [`kept_because`]), and the lock files nobody holds.
-pub(super) fn sweep(temp: &Path, all: bool) -> Result<Swept> {
+pub(super) fn sweep(temp: &Path, how: Sweep) -> Result<Swept> {
     let mut swept = Swept { removed: Vec::new(), kept: Vec::new() };
     let dirs = std::fs::read_dir(temp.join("jobs")).into_iter().flatten().flatten().map(|e| e.path());
     for dir in dirs.filter(|d| d.is_dir()) {
-        if let Some(why) = kept_because(&dir, all) {
+        if let Some(why) = kept_because(&dir, how) {
             let name = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
             swept.kept.push(format!("{name}: {why}"));
             continue;
@@ -59,9 +76,11 @@ pub(super) fn sweep(temp: &Path, all: bool) -> Result<Swept> {
     Ok(swept)
 }
 
-/// Why the job folder `dir` stays: a running drapto holds it, or (without
-/// `all`) it is resumable work for an input that is still as it was.
-fn kept_because(dir: &Path, all: bool) -> Option<String> {
+/// Why the job folder `dir` stays: a running drapto holds it, or (but
+/// for [`Sweep::All`]) it is resumable work for a rip that is as it was, or
+/// that cannot be looked at now (its folder or share out of reach: the work
+/// is only removed on evidence that the rip is gone or replaced).
+fn kept_because(dir: &Path, how: Sweep) -> Option<String> {
     if lock::is_held(&dir.join("lock")) {
         return Some("in use by a running drapto".into());
     }
@@ -73,12 +92,31 @@ fn kept_because(dir: &Path, all: bool) -> Option<String> {
     if info.is_none() && young() {
         return Some("being created".into());
     }
-    let abandoned = info.as_ref().is_none_or(|i| !i.is_current());
-    if all || abandoned {
-        return None;
+    let (Some(info), false) = (info, how == Sweep::All) else { return None };
+    let input = info.input.display();
+    match std::fs::metadata(&info.input) {
+        Ok(_) if info.is_current() => Some(format!("resumable work for {input} (use --all to remove it too)")),
+        Ok(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && folder_is_there(&info.input) => {
+            let grace = how == Sweep::Automatic && !untouched_for(dir, GONE_GRACE);
+            grace.then(|| format!("work for {input}, gone from its folder: removed once untouched for a day"))
+        }
+        Err(e) => Some(format!("work for {input}, out of reach now ({e}); `drapto clean --all` removes it")),
     }
-    let input = info.map(|i| i.input.display().to_string()).unwrap_or_default();
-    Some(format!("resumable work for {input} (use --all to remove it too)"))
+}
+
+/// Whether the folder of `path` can be read (a share that is mounted).
+fn folder_is_there(path: &Path) -> bool {
+    path.parent().is_some_and(|p| std::fs::read_dir(p).is_ok())
+}
+
+/// Whether nothing in `dir` or its `state/` folder changed for `age`.
+fn untouched_for(dir: &Path, age: std::time::Duration) -> bool {
+    let entries = [dir.to_path_buf(), dir.join("state")]
+        .into_iter()
+        .flat_map(|d| std::fs::read_dir(&d).into_iter().flatten().flatten().map(|e| e.path()).chain([d]));
+    let newest = entries.filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).max();
+    newest.is_none_or(|t| t.elapsed().is_ok_and(|e| e >= age))
 }
 
 /// Prunes the run logs, failed files' reports and tracking entries to
@@ -100,4 +138,44 @@ fn report_history(settings: &crate::config::Settings) {
         bound(r.keep_runs, "runs"),
         bound(r.tracking_entries, "tracking entries"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job folder under `temp` for the rip `input` as `info` says it was.
+    fn job(temp: &Path, name: &str, info: &crate::job::JobInfo) -> std::path::PathBuf {
+        let dir = temp.join(name);
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        std::fs::write(dir.join("job.json"), serde_json::to_vec(info).unwrap()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn work_is_removed_only_on_evidence_that_its_rip_is_gone_or_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let rip = d.path().join("film.mkv");
+        std::fs::write(&rip, b"rip").unwrap();
+        let current = crate::job::JobInfo::of(&rip).unwrap();
+        let live = job(d.path(), "live", &current);
+        let replaced = job(d.path(), "replaced", &crate::job::JobInfo { size: 99, ..current.clone() });
+        let gone_info = crate::job::JobInfo { input: d.path().join("deleted.mkv"), ..current.clone() };
+        let gone = job(d.path(), "gone", &gone_info);
+        // A share that is not mounted: the rip's folder is not there.
+        let away_info = crate::job::JobInfo { input: d.path().join("share/film.mkv"), ..current.clone() };
+        let away = job(d.path(), "away", &away_info);
+        for how in [Sweep::Asked, Sweep::Automatic] {
+            assert!(kept_because(&live, how).is_some_and(|w| w.contains("resumable")), "{how:?}");
+            assert_eq!(kept_because(&replaced, how), None, "{how:?}");
+            assert!(kept_because(&away, how).is_some_and(|w| w.contains("out of reach")), "{how:?}");
+        }
+        assert_eq!(kept_because(&gone, Sweep::Asked), None);
+        // A watch waits a day: the folder may be a share coming back.
+        assert!(kept_because(&gone, Sweep::Automatic).is_some_and(|w| w.contains("untouched for a day")));
+        assert!(untouched_for(&gone, std::time::Duration::ZERO) && !untouched_for(&gone, GONE_GRACE));
+        for dir in [&live, &replaced, &gone, &away] {
+            assert_eq!(kept_because(dir, Sweep::All), None);
+        }
+    }
 }

@@ -147,7 +147,7 @@ impl Service<'_> {
 /// Removes the work folders nobody needs any more (their rip deleted or
 /// replaced since; see `drapto clean`), saying what that freed.
 fn sweep_work(settings: &crate::config::Settings, service: &Service) {
-    match super::clean::sweep(&settings.temp_dir(), false) {
+    match super::clean::sweep(&settings.temp_dir(), super::clean::Sweep::Automatic) {
         Ok(swept) => {
             for (dir, bytes) in swept.removed {
                 tracing::info!("removed abandoned work {} ({})", dir.display(), crate::units::format_bytes(bytes));
