@@ -29,6 +29,9 @@ pub struct Observed<'a> {
     pub size: u64,
     /// Where its video ends, seconds, measured from its last packets.
     pub video_end: Option<f64>,
+    /// Where each of its audio tracks ends, in order, seconds (`None`: no
+    /// packet).
+    pub audio_ends: Vec<Option<f64>>,
     /// Its video frames, when they were counted (inverse telecine).
     pub frames: Option<usize>,
     /// Whether its first frame carries HDR10+, when the source's does.
@@ -101,6 +104,16 @@ fn check_timing(checks: &mut Checks, analysis: &Analysis, output: &Observed) {
             format!("last frame ends at {end:.3} s, source's at {:.3} s", analysis.video_end),
         ),
         None => checks.check("video complete", false, "no video packets found near the end".into()),
+    }
+    for (n, plan) in analysis.audio.iter().enumerate() {
+        let Some(&Some(src)) = analysis.extent.audio_ends.get(plan.index) else { continue };
+        let out = output.audio_ends.get(n).copied().flatten();
+        let shown = out.map_or("no packet".into(), |e| format!("{e:.3} s"));
+        checks.check(
+            "audio complete",
+            out.is_some_and(|e| (e - src).abs() <= DURATION_TOLERANCE),
+            format!("audio track {} ends at {shown}, the source's at {src:.3} s", n + 1),
+        );
     }
     let interlace = &analysis.interlace;
     if let Some(fps) = interlace.output_fps(analysis.video.frame_rate) {

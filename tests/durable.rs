@@ -536,3 +536,36 @@ fn an_input_replaced_during_a_chunked_encode_fails_as_the_rips_own() {
     let jobs: Vec<_> = std::fs::read_dir(t.path().join("work/jobs")).unwrap().collect();
     assert!(jobs.is_empty(), "the old rip's work is of no use: {jobs:?}");
 }
+
+/// A finished audio track that a power cut left short (its stage recorded,
+/// its data not all on disk): the rerun encodes it again, and validation
+/// checks every audio track's end. Before, the short track was reused and
+/// the output, its sound stopping halfway, passed validation.
+#[test]
+fn a_finished_audio_track_left_short_is_encoded_again() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("film.mkv");
+    std::fs::copy(simple_clip("small10.mkv", "320x240", 10), &src).unwrap();
+    // The first run stops at the mux, its video and audio finished.
+    let wrapper = t.path().join("mkvmerge-fails-the-mux.sh");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *drapto-partial*) exit 2;; esac; done\nexec mkvmerge \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = t.path().join("out");
+    let o = run(drapto(t.path()).env("DRAPTO_MKVMERGE", &wrapper).args(["encode", "-i"]).arg(&src).arg("-o").arg(&out));
+    assert_eq!(o.status.code(), Some(1), "the mux fails");
+    let audio =
+        walk(&t.path().join("work")).into_iter().find(|f| f.ends_with("audio-0.mka")).expect("the audio's file");
+    let len = std::fs::metadata(&audio).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&audio).unwrap().set_len(len / 2).unwrap();
+
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reused = events(&o).iter().any(|e| e["event"] == "warning" && e["message"].to_string().contains("audio-0"));
+    assert!(!reused, "the short audio is not reused");
+    let end = packet_ends(&out.join("film.mkv"), "a:0").into_iter().fold(0.0, f64::max);
+    assert!((end - 10.0).abs() < 0.2, "the output's sound ends at {end} s, the rip's at 10 s");
+}

@@ -61,12 +61,38 @@ pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     written?;
+    sync_folder_of(path);
+    Ok(())
+}
+
+/// Renames the finished file `from` to `to` so that a power cut leaves
+/// either no file at `to` or the whole one: its data is on disk before the
+/// rename, and the rename before the return.
+pub fn rename_durably(from: &Path, to: &Path) -> Result<()> {
+    let f = std::fs::File::open(from).map_err(Error::io("read", from))?;
+    f.sync_all().map_err(Error::io("sync", from))?;
+    drop(f);
+    std::fs::rename(from, to).map_err(Error::io("rename into place", to))?;
+    sync_folder_of(to);
+    Ok(())
+}
+
+/// Puts the data of the finished file `path` on disk, before a state file
+/// records it as finished (a power cut must not leave a record of a whole
+/// file and half of it).
+pub fn sync_file(path: &Path) -> Result<()> {
+    let f = std::fs::File::open(path).map_err(Error::io("read", path))?;
+    f.sync_all().map_err(Error::io("sync", path))
+}
+
+/// Puts the folder entries of `path`'s folder on disk (best effort: some
+/// file systems refuse to sync a folder).
+fn sync_folder_of(path: &Path) {
     if let Some(dir) = path.parent() {
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
     }
-    Ok(())
 }
 
 /// Why a state file was not used.

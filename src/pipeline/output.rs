@@ -181,12 +181,25 @@ impl Pipeline<'_> {
             structure: &structure,
             size: e.size,
             video_end: e.video_end,
+            audio_ends: self.audio_ends(analysis, &e.probe, output),
             frames,
             hdr10_plus: hdr10,
         };
         let checks = validate::validate(analysis, &observed);
         let failures = validate::failures(&checks);
         if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
+    }
+
+    /// Where each audio track of `output` (probed as `probe`) ends, read
+    /// near where its source track ends.
+    fn audio_ends(&self, analysis: &Analysis, probe: &ffprobe::Probe, output: &Path) -> Vec<Option<f64>> {
+        let start = probe.format.start_time.unwrap_or(0.0);
+        let near = |plan: &crate::analysis::audio::AudioPlan| {
+            analysis.extent.audio_ends.get(plan.index).copied().flatten().unwrap_or(analysis.duration) - 10.0
+        };
+        let ffprobe = &self.tools.ffprobe;
+        let ends = analysis.audio.iter().enumerate();
+        ends.map(|(n, plan)| ffprobe::audio_end(ffprobe, output, n, (near(plan), start), self.cancel)).collect()
     }
 
     /// The video frames of `output`, counted when validation needs them
@@ -242,11 +255,13 @@ impl Pipeline<'_> {
         })?;
         let frames = self.counted_frames(analysis, partial);
         let hdr10 = self.hdr10_plus_of(analysis, partial);
+        let audio_ends = self.audio_ends(analysis, &probe, partial);
         let observed = validate::Observed {
             probe: &probe,
             structure: &structure,
             size,
             video_end: end,
+            audio_ends,
             frames,
             hdr10_plus: hdr10,
         };
@@ -258,7 +273,8 @@ impl Pipeline<'_> {
             checks,
         });
         if failures.is_empty() {
-            std::fs::rename(partial, &slots.output).map_err(Error::io("rename into place", &slots.output))
+            // On disk before the work that made it is removed.
+            crate::job::state::rename_durably(partial, &slots.output)
         } else {
             std::fs::rename(partial, &slots.failed).map_err(Error::io("rename", &slots.failed))?;
             Err(Error::Validation { path: input.to_path_buf(), failures, kept: Some(slots.failed.clone()) })

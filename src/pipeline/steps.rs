@@ -71,8 +71,10 @@ impl Pipeline<'_> {
             .collect();
         let input = analysis.input.as_path();
         let video_done = self.reusable(&stages, input, "video", || self.whole_video(analysis, &video));
-        let pending: Vec<&Track> =
-            tracks.iter().filter(|t| !self.reusable(&stages, input, &t.key, || self.whole_audio(&t.file))).collect();
+        let pending: Vec<&Track> = tracks
+            .iter()
+            .filter(|t| !self.reusable(&stages, input, &t.key, || self.whole_audio(analysis, t)))
+            .collect();
         let guard = self.size_guard(analysis, plan);
         let mut beside = false;
         if !video_done {
@@ -88,10 +90,12 @@ impl Pipeline<'_> {
             if let Some(seconds) = held {
                 tracing::info!("{}: the last frame is held for {seconds:.3} s, as in the rip", input.display());
             }
+            state::sync_file(&video)?;
             stages.finish("video")?;
         }
         for t in pending {
             self.audio(analysis, t, beside)?;
+            state::sync_file(&t.file)?;
             stages.finish(&t.key)?;
         }
         let video = self.hdr10plus(analysis, work, &mut stages, video)?;
@@ -136,6 +140,7 @@ impl Pipeline<'_> {
             encode::hdr10plus::carry_into(tools, input, &video, &payloads, &out, &scratch, self.cancel)
         })?;
         tracing::info!("{}: HDR10+ carried on {carried} frame(s)", input.display());
+        state::sync_file(&out)?;
         stages.finish("hdr10plus")?;
         Ok(out)
     }
@@ -160,9 +165,16 @@ impl Pipeline<'_> {
                 .is_some_and(|end| (end - analysis.video_end).abs() <= validate::DURATION_TOLERANCE)
     }
 
-    /// An encoded audio track that reads back.
-    fn whole_audio(&self, file: &Path) -> bool {
-        ffprobe::probe(&self.tools.ffprobe, file, self.cancel).is_ok_and(|p| p.of_type(StreamKind::Audio).count() == 1)
+    /// An encoded audio track that reads back and ends where its source
+    /// track does (a file a power cut left short is encoded again).
+    fn whole_audio(&self, analysis: &Analysis, t: &Track) -> bool {
+        let read = ffprobe::probe(&self.tools.ffprobe, &t.file, self.cancel);
+        if !read.is_ok_and(|p| p.of_type(StreamKind::Audio).count() == 1) {
+            return false;
+        }
+        let Some(&Some(src)) = analysis.extent.audio_ends.get(t.plan.index) else { return true };
+        let end = ffprobe::audio_end(&self.tools.ffprobe, &t.file, 0, (src - 10.0, 0.0), self.cancel);
+        end.is_some_and(|e| (e - src).abs() <= validate::DURATION_TOLERANCE)
     }
 
     /// The video stage: chunked, or standard with the `pending` audio
@@ -205,7 +217,7 @@ impl Pipeline<'_> {
         let (ctx, input) = (self.ctx(), analysis.input.as_path());
         let stage = Stage::Audio(t.plan.index);
         let detail = format!("Opus {} ch {}k", t.plan.channels, t.plan.bitrate_kbps);
-        if beside && self.whole_audio(&t.file) {
+        if beside && self.whole_audio(analysis, t) {
             let detail = format!("{detail}, encoded beside the video");
             self.events.emit(&Event::StageStarted { input: input.to_path_buf(), stage, detail: detail.clone() });
             self.events.emit(&Event::StageComplete { input: input.to_path_buf(), stage, seconds: 0.0, detail });

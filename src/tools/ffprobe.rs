@@ -419,6 +419,27 @@ pub fn video_end_time(ffprobe: &Path, path: &Path, from: f64, cancel: &Cancel) -
     frames.iter().map(|f| f.pts + f.duration).reduce(f64::max)
 }
 
+/// Where audio stream `n` (the `N` of `a:N`) of `path` ends (the latest
+/// pts + duration of its packets from `from` seconds, counted from the
+/// file's start `start`); read from the file's start when none is there (a
+/// track that ends earlier). `None`: no packet at all.
+pub fn audio_end(ffprobe: &Path, path: &Path, n: usize, (from, start): (f64, f64), cancel: &Cancel) -> Option<f64> {
+    let read = |from: Option<f64>| -> Option<f64> {
+        let mut query = Query::packets("pts_time,duration_time").stream(&format!("a:{n}"));
+        if let Some(from) = from {
+            query = query.from_seconds(from);
+        }
+        let text = query.run(ffprobe, path, "probe audio end", cancel).ok()?;
+        text.lines()
+            .filter_map(|l| {
+                let mut f = l.split(',').map(|v| v.trim().parse::<f64>().ok());
+                Some(f.next()?? + f.next().flatten().unwrap_or(0.0))
+            })
+            .reduce(f64::max)
+    };
+    read(Some(from + start)).or_else(|| read(None)).map(|end| end - start)
+}
+
 /// Which of a video stream's packets (presentation time and keyframe flag,
 /// in file order) a decoder shows, in the same order. All of them, but in a
 /// file cut at an open GOP: it starts with pictures presenting before
