@@ -244,6 +244,32 @@ fn work_and_output_on_one_disk_need_room_for_both() {
     assert!(!disk.join("out/slow.mkv").exists());
 }
 
+/// A killed run's hidden output, as large as the film, on a disk it nearly
+/// fills: the rerun removes it before it counts the free space (before, it
+/// took the lock the file was left under for another drapto's, kept the
+/// file and refused the rip for want of space).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_killed_runs_hidden_output_is_removed_before_the_space_is_counted() {
+    let t = tempfile::tempdir().unwrap();
+    let disk = t.path().join("full-disk");
+    assert!(tmpfs(&disk, "16m"), "this test needs root to mount a small tmpfs");
+    let _guard = Unmount(disk.clone());
+    let out = disk.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let partial = out.join(".small.mkv.drapto-partial");
+    std::fs::write(&partial, vec![0u8; 16 * 1024 * 1024 - 256 * 1024]).unwrap();
+    let src = simple_clip("small.mkv", "320x240", 2);
+    let o = run(drapto(t.path())
+        .env("DRAPTO_TEMP_DIR", disk.join("work"))
+        .args(["encode", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out));
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(!partial.exists() && out.join("small.mkv").exists());
+}
+
 /// The chunked path fills a small work disk with its survey's samples:
 /// the file fails saying so, and what it was writing (half-written samples,
 /// of no use to a rerun) is removed, so the next file has the room.

@@ -205,6 +205,13 @@ impl Pipeline<'_> {
         if let Some(why) = self.valid_output(input, &analysis, &output, &identity)? {
             return Ok(Outcome::Skipped(why));
         }
+        // A killed run's hidden output: an earlier run's into another folder
+        // (nothing would name it after this), and this output's own (its
+        // lock is ours now). Then where the output is muxed is written down,
+        // for `drapto clean` should this run be killed before the rename.
+        output::remove_abandoned_partial(work.root(), &self.settings.temp_dir());
+        let _ = std::fs::remove_file(&slots.partial);
+        output::name_output(work.root(), &output)?;
         // The design's space rule: 1.5x the source for work files (less
         // what a resumed job has written already); the output needs room for
         // an encode (at most about half the source); both on one disk, both.
@@ -212,11 +219,6 @@ impl Pipeline<'_> {
         let work_needs = (size + size / 2).saturating_sub(space::used_bytes(work.root()));
         space::require_all(&[(work.root(), work_needs), (output_dir, size / 2)])?;
         let guard = self.size_guard(&analysis, &plan);
-        // Where the output is muxed, for `drapto clean` should this run be
-        // killed before it is renamed or removed (an earlier run's, into
-        // another folder, goes first: nothing would name it after this).
-        output::remove_abandoned_partial(work.root(), &self.settings.temp_dir());
-        output::name_output(work.root(), &output)?;
         // A rip deleted or replaced while it was encoded explains a failure
         // (a segment's decode finding no file, frames missing): that is the
         // error, not the setup, and the work done belongs to the old rip.
