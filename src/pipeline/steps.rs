@@ -27,10 +27,13 @@ struct Stages {
 }
 
 impl Stages {
-    /// The record of `work` for `plan` (another plan's is not used).
+    /// The record of `work` for `plan` (another plan's is not used; how
+    /// many threads encoded or which decoder read a finished step does not
+    /// make another plan).
     fn open(work: &WorkDir, plan: &EncodePlan) -> Stages {
         let path = work.root().join("state").join("stages.json");
-        let key = serde_json::json!({"video": plan.video, "audio": plan.audio, "chunked": plan.chunked,
+        let video = crate::plan::VideoPlan { threads: 0, hwaccel: None, ..plan.video.clone() };
+        let key = serde_json::json!({"video": video, "audio": plan.audio, "chunked": plan.chunked,
             "drapto": env!("CARGO_PKG_VERSION")});
         let fingerprint = crate::hash::fingerprint(&key);
         let file = state::load::<StagesFile>(&path, &fingerprint).unwrap_or_else(|_| StagesFile::new(&fingerprint));
