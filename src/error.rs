@@ -188,6 +188,13 @@ pub enum Error {
     )]
     NotDrapto { path: PathBuf, output: PathBuf },
 
+    /// The output's name holds drapto's encode of another rip that is still
+    /// there (two rips of one name encoded into one folder).
+    #[error(
+        "{path}: {output} is drapto's encode of another rip, {other}, which is still there; nothing was changed: encode this one into another folder"
+    )]
+    OutputOfAnotherRip { path: PathBuf, output: PathBuf, other: PathBuf },
+
     /// Not enough free space.
     #[error("{folder}: not enough free space: {needed} needed, {free} free")]
     NoSpace { folder: PathBuf, needed: String, free: String },

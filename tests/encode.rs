@@ -160,7 +160,8 @@ fn output_folder_equal_to_input_folder_is_refused() {
 #[test]
 fn an_existing_output_is_skipped_when_valid_replaced_when_drapto_made_it_else_kept() {
     let t = tempfile::tempdir().unwrap();
-    let src = simple_clip("small.mkv", "320x240", 2);
+    let src = t.path().join("small.mkv");
+    std::fs::copy(simple_clip("small.mkv", "320x240", 2), &src).unwrap();
     let out_dir = t.path().join("out");
     let o = run(drapto(t.path()).arg("encode").arg("-i").arg(&src).arg("-o").arg(&out_dir));
     assert!(o.status.success());
@@ -187,10 +188,19 @@ fn an_existing_output_is_skipped_when_valid_replaced_when_drapto_made_it_else_ke
     let skipped = ev.iter().find(|e| e["event"] == "file_skipped").expect("skipped");
     assert!(skipped["reason"].as_str().unwrap().starts_with("valid output already exists"), "{skipped}");
 
-    // The rip ripped again (another size) under the same name: encoded again.
+    // Another rip of the same name, the first still there (two discs'
+    // title_t00.mkv into one folder): the first one's encode is kept.
     let rerip = t.path().join("rerip").join("small.mkv");
     std::fs::create_dir_all(rerip.parent().unwrap()).unwrap();
     std::fs::copy(simple_clip("small_other.mkv", "160x120", 2), &rerip).unwrap();
+    let before = fingerprint(&out);
+    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&rerip).arg("-o").arg(&out_dir));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("drapto's encode of another rip"), "{}", stdout(&o));
+    assert_eq!(fingerprint(&out), before);
+
+    // The rip ripped again (another size, the old one gone): encoded again.
+    std::fs::remove_file(&src).unwrap();
     let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&rerip).arg("-o").arg(&out_dir));
     assert!(o.status.success(), "{}", stderr(&o));
     let ev = events(&o);

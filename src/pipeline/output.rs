@@ -116,16 +116,22 @@ impl Pipeline<'_> {
     /// The file under the output's name, with drapto's record of the rip it
     /// was made from; `None` when none is there. A file drapto did not make
     /// (no record: a user's, another tool's, or one cut short) is an error:
-    /// it is never replaced.
+    /// it is never replaced; so is the encode of another rip that is still
+    /// there (a rip moved or ripped again under this name is not).
     fn drapto_output(&self, input: &Path, output: &Path) -> Result<Option<(Existing, SourceRecord)>> {
         if !output.exists() {
             return Ok(None);
         }
         let e = self.look_at(output).ok();
-        match e.and_then(|e| SourceRecord::of_output(&e.probe).map(|r| (e, r))) {
-            Some(found) => Ok(Some(found)),
-            None => Err(Error::NotDrapto { path: input.to_path_buf(), output: output.to_path_buf() }),
+        let Some((e, record)) = e.and_then(|e| SourceRecord::of_output(&e.probe).map(|r| (e, r))) else {
+            return Err(Error::NotDrapto { path: input.to_path_buf(), output: output.to_path_buf() });
+        };
+        let other = &record.source.input;
+        if other.is_file() && !same_file(other, input) {
+            let (path, output, other) = (input.to_path_buf(), output.to_path_buf(), other.clone());
+            return Err(Error::OutputOfAnotherRip { path, output, other });
         }
+        Ok(Some((e, record)))
     }
 
     /// Before the rip is analysed: `Some` reason to skip it when `output`
