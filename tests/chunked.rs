@@ -1147,3 +1147,35 @@ fn a_video_that_starts_late_keeps_its_audio_in_place_on_the_chunked_path() {
     let out = starts(&mkvmerge_j(&t.path().join("out/chunky_video_late.mkv")));
     assert!((out[0] - 200.0).abs() <= 1.0 && out[1].abs() <= 10.0, "video and audio start at {out:?} ms");
 }
+
+/// A resumed chunked job cuts the film where the first run did: the scene
+/// cuts found are kept with the job. Here the first run's scene detection
+/// fails (an ffmpeg that refuses it) and finds none, the second's finds the
+/// cuts at 15 and 30 s: before, that made 6 segments instead of 5, and every
+/// finished one was thrown away ("earlier state not used").
+#[test]
+fn a_resumed_chunked_job_keeps_its_first_runs_scene_cuts() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("cuts kept.mkv");
+    std::fs::copy(three_scenes("three_scenes.mkv", &["-preset", "ultrafast", "-g", "24"]), &src).unwrap();
+    let out_dir = t.path().join("out");
+    let wrapper = t.path().join("ffmpeg-without-scene-detection.sh");
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *scdet*|*.gray) exit 1;; esac; done\nexec '{}' \"$@\"\n",
+        ffmpeg().display()
+    );
+    std::fs::write(&wrapper, script).unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut first = chunked_drapto(t.path());
+    first.env("DRAPTO_FFMPEG", &wrapper).env("DRAPTO_CHUNK_SIZE", "10");
+    kill_json_encode_at(&mut first, &src, &out_dir, |line| line.contains("\"segment_complete\""));
+
+    let mut second = chunked_drapto(t.path());
+    second.env("DRAPTO_CHUNK_SIZE", "10");
+    let o = run(second.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev = events(&o);
+    let said = |what: &str| ev.iter().any(|e| e["event"] == "warning" && e["message"].to_string().contains(what));
+    assert!(!said("earlier state not used"), "the first run's state is used");
+    assert!(said("already encoded and verified"), "its finished segments are reused");
+}

@@ -110,19 +110,32 @@ impl Layout {
     /// working files in `scratch`) and cuts it: one scene a segment, up to
     /// the chunk length, for the slope allocation; segments of the chunk
     /// length starting at cuts for the target search.
+    ///
+    /// The scene cuts found are kept in `cuts_file` and read back by a
+    /// resumed run (a scan that found other cuts, or failed on a stretch,
+    /// would cut other segments: the finished ones could not be reused).
     pub fn build(
         ctx: &crate::encode::Ctx,
         input: &Path,
         cycle: Option<usize>,
         params: &crate::plan::ChunkedParams,
-        scratch: &Path,
+        (scratch, cuts_file): (&Path, &Path),
     ) -> Result<Layout> {
         let t0 = std::time::Instant::now();
         let source = timeline(&ctx.tools.ffprobe, input, ctx.cancel)?;
         std::fs::create_dir_all(scratch).map_err(Error::io("create folder", scratch))?;
         let method = scene_method(&source);
         let threads = params.workers * params.threads_per_worker as usize;
-        let cuts = scene_cuts(&ctx.tools.ffmpeg, input, &source, threads, method, scratch, ctx.cancel);
+        let key = CutsFile::fingerprint(&source, method);
+        let cuts = match crate::job::state::load::<CutsFile>(cuts_file, &key) {
+            Ok(kept) => kept.cuts,
+            Err(_) => {
+                let cuts = scene_cuts(&ctx.tools.ffmpeg, input, &source, threads, method, scratch, ctx.cancel);
+                ctx.cancel.check()?;
+                crate::job::state::write_atomic(cuts_file, &CutsFile::new(key, &cuts))?;
+                cuts
+            }
+        };
         ctx.cancel.check()?;
         let output = output_timeline(&source, cycle);
         let segments = match params.allocation {
@@ -142,6 +155,28 @@ impl Layout {
     /// For each segment, whether a scene cut starts it.
     pub fn starts_at_cut(&self) -> Vec<bool> {
         starts_at_cut(&self.output, &self.cuts, &self.segments)
+    }
+}
+
+/// `scene-cuts.json`: the scene cuts found in one source, for a resumed run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CutsFile {
+    version: u32,
+    /// The source's frames and the method the cuts were found with.
+    fingerprint: String,
+    cuts: Vec<f64>,
+}
+
+impl CutsFile {
+    fn new(fingerprint: String, cuts: &[f64]) -> CutsFile {
+        CutsFile { version: crate::job::state::STATE_VERSION, fingerprint, cuts: cuts.to_vec() }
+    }
+
+    fn fingerprint(source: &Timeline, method: SceneMethod) -> String {
+        let n = source.frames();
+        let key = serde_json::json!({"frames": n, "first": source.pts[0], "last": source.pts[n - 1],
+            "method": format!("{method:?}"), "drapto": env!("CARGO_PKG_VERSION")});
+        crate::hash::fingerprint(&key)
     }
 }
 
@@ -430,11 +465,16 @@ fn scan(ffmpeg: &Path, input: &Path, tl: &Timeline, a: usize, b: usize, cancel: 
     let (lo, hi) = stretch_window(tl, a, b);
     let mut out = Vec::new();
     let mut cmd = args.command(ffmpeg);
-    let _ = crate::tools::process::run_lines(&mut cmd, "scene detection", cancel, |line| {
+    let ran = crate::tools::process::run_lines(&mut cmd, "scene detection", cancel, |line| {
         if let crate::tools::process::Line::Err(l) = line {
             out.extend(parse_scdet(l).filter(|t| *t >= lo && *t <= hi));
         }
     });
+    if let Err(e) = ran {
+        // The segments there follow the chunk length; the job keeps what
+        // was found (see `Layout::build`).
+        tracing::warn!("{}: scene detection failed on frames {a}..{b}: {e}", input.display());
+    }
     out
 }
 

@@ -212,7 +212,9 @@ fn encode_segments(ctx: &Ctx, film: Film, work: &WorkDir, output: &Path) -> Resu
     let Film { analysis, video, params, cluster, guard } = film;
     let (input, started) = (analysis.input.as_path(), Instant::now());
     let scratch = work.root().join("working");
-    let layout = Layout::build(ctx, input, video.decimation_cycle, params, &scratch)?;
+    let cuts_file = work.root().join("state").join("scene-cuts.json");
+    std::fs::create_dir_all(work.root().join("state")).map_err(Error::io("create folder", work.root()))?;
+    let layout = Layout::build(ctx, input, video.decimation_cycle, params, (&scratch, &cuts_file))?;
     ctx.events.emit(&updates::planned(input, &layout, params, cluster));
     let verify =
         |path: &Path, frames| crate::tools::ffprobe::count_frames(&ctx.tools.ffprobe, path, ctx.cancel) == Some(frames);
