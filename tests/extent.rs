@@ -363,3 +363,31 @@ fn a_title_split_at_an_open_gop_keeps_its_picture_in_step_with_the_sound() {
         assert!((was - is).abs() < 0.03, "{args:?}: picture minus sound was {was:.3} s, is {is:.3} s");
     }
 }
+
+/// The held last frame is put in after the video is recorded as finished:
+/// a run stopped there (here: the remux that holds it fails) resumes with
+/// the video reused. Before, the finished video was encoded again.
+#[test]
+fn a_run_stopped_while_holding_the_last_frame_reuses_its_video() {
+    let src = held_last_frame();
+    let t = tempfile::tempdir().unwrap();
+    let wrapper = t.path().join("mkvmerge-fails-the-hold.sh");
+    let script =
+        "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *video-held*) exit 2;; esac; done\nexec mkvmerge \"$@\"\n";
+    std::fs::write(&wrapper, script).unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = run(drapto(t.path())
+        .env("DRAPTO_MKVMERGE", &wrapper)
+        .args(["encode", "--no-chunked", "--preset", "12", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert_eq!(o.status.code(), Some(1), "the hold fails");
+    let (o, ev) = encode(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let started: Vec<&str> =
+        ev.iter().filter(|e| e["event"] == "stage_started").filter_map(|e| e["stage"]["kind"].as_str()).collect();
+    assert!(!started.contains(&"video"), "the finished video is reused: {started:?}");
+    let end = stream_end(&t.path().join("out/held_last_frame.mkv"), "v:0");
+    assert!((end - 6.96).abs() < 0.01, "the video ends at {end} s");
+}

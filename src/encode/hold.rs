@@ -28,6 +28,15 @@ pub fn held_duration(source: Frame, frames: &[Frame], end: f64, tolerance: f64) 
     held.then_some(source.duration)
 }
 
+/// How long the last frame of the encoded `video` of `input` (whose video
+/// ends at `end`) is to be held, when it is (see [`held_duration`]). Only
+/// the ends of both are read (a seek, a few packets).
+pub fn to_hold(tools: &Toolbox, input: &Path, video: &Path, end: f64, cancel: &Cancel) -> Option<f64> {
+    let tail = |file: &Path| frame_times(&tools.ffprobe, file, Some(end - 10.0), cancel).ok();
+    let source = *tail(input)?.last()?;
+    held_duration(source, &tail(video)?, end, crate::validate::DURATION_TOLERANCE)
+}
+
 /// Makes the encoded `video` of `input` (whose video ends at `end`) hold
 /// its last frame as long as the source's does, remuxing it through
 /// `scratch`. Returns how long that frame now lasts when it was held.
@@ -39,15 +48,8 @@ pub fn keep_last_frame(
     scratch: &Path,
     cancel: &Cancel,
 ) -> Result<Option<f64>> {
-    // The ends of both are read first (a seek, a few packets); the whole
-    // encode's only when its last frame is to be held.
-    let frames = |file: &Path, from| frame_times(&tools.ffprobe, file, from, cancel).map_err(Error::process(file));
-    let Some(&source) = frames(input, Some(end - 10.0))?.last() else { return Ok(None) };
-    let tail = frames(video, Some(end - 10.0))?;
-    let Some(held) = held_duration(source, &tail, end, crate::validate::DURATION_TOLERANCE) else {
-        return Ok(None);
-    };
-    let encoded = frames(video, None)?;
+    let Some(held) = to_hold(tools, input, video, end, cancel) else { return Ok(None) };
+    let encoded = frame_times(&tools.ffprobe, video, None, cancel).map_err(Error::process(video))?;
     std::fs::create_dir_all(scratch).map_err(Error::io("create folder", scratch))?;
     let stamps = scratch.join("timestamps.txt");
     let last = encoded.last().map_or(0.0, |f| f.pts);

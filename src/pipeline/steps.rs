@@ -82,19 +82,22 @@ impl Pipeline<'_> {
         let mut beside = false;
         if !video_done {
             beside = self.video(analysis, plan, work, &video, &pending, &guard)?;
-            let held = encode::hold::keep_last_frame(
-                self.tools,
-                input,
-                &video,
-                analysis.video_end,
-                &work.working("hold"),
-                self.cancel,
-            )?;
-            if let Some(seconds) = held {
-                tracing::info!("{}: the last frame is held for {seconds:.3} s, as in the rip", input.display());
-            }
             state::sync_file(&video)?;
             stages.finish("video")?;
+        }
+        // After the video is recorded (a stop here costs no encode); a
+        // video already held is left as it is.
+        let held = encode::hold::keep_last_frame(
+            self.tools,
+            input,
+            &video,
+            analysis.video_end,
+            &work.working("hold"),
+            self.cancel,
+        )?;
+        if let Some(seconds) = held {
+            tracing::info!("{}: the last frame is held for {seconds:.3} s, as in the rip", input.display());
+            state::sync_file(&video)?;
         }
         for t in pending {
             self.audio(analysis, t, beside)?;
@@ -132,7 +135,7 @@ impl Pipeline<'_> {
             return Ok(video);
         }
         let (input, out) = (analysis.input.as_path(), work.working("video-hdr10plus.mkv"));
-        if self.reusable(stages, input, "hdr10plus", || self.whole_video(analysis, &out)) {
+        if self.reusable(stages, input, "hdr10plus", || self.ends_with_the_source(analysis, &out)) {
             return Ok(out);
         }
         let tools = self.tools;
@@ -161,11 +164,20 @@ impl Pipeline<'_> {
         reuse
     }
 
-    /// An encoded video that ends where the source's does.
+    /// An encoded video that ends where the source's does, or will once
+    /// its last frame is held as the rip's is (see [`encode::hold`]).
     fn whole_video(&self, analysis: &Analysis, file: &Path) -> bool {
+        let end = analysis.video_end;
+        self.ends_with_the_source(analysis, file)
+            || encode::hold::to_hold(self.tools, &analysis.input, file, end, self.cancel).is_some()
+    }
+
+    /// A video file that ends where the source's video does.
+    fn ends_with_the_source(&self, analysis: &Analysis, file: &Path) -> bool {
+        let end = analysis.video_end;
         std::fs::metadata(file).is_ok_and(|m| m.len() >= validate::MIN_OUTPUT_BYTES)
-            && ffprobe::video_end_time(&self.tools.ffprobe, file, analysis.video_end - 10.0, self.cancel)
-                .is_some_and(|end| (end - analysis.video_end).abs() <= validate::DURATION_TOLERANCE)
+            && ffprobe::video_end_time(&self.tools.ffprobe, file, end - 10.0, self.cancel)
+                .is_some_and(|e| (e - end).abs() <= validate::DURATION_TOLERANCE)
     }
 
     /// An encoded audio track that reads back and ends where its source
