@@ -264,32 +264,39 @@ fn a_hybrid_of_film_and_video_is_named_and_treated_for_its_majority() {
 /// repeat-first-field in the cycle TR, –, R, T), and muxed by mkvmerge as a
 /// rip tool does (timestamps 50 and 33 ms in turn).
 fn soft_telecine() -> PathBuf {
-    let path = fixtures_dir().join("soft_telecine.mkv");
+    pulldown_flagged("soft_telecine", &[], None)
+}
+
+/// Soft telecine as [`soft_telecine`], of the footage twice over (`input`
+/// options), whose pictures from `video_from` on are plain 29.97 video (no
+/// repeat-field flag: each lasts two fields, 33 ms), as the credits of an
+/// NTSC TV disc are.
+fn pulldown_flagged(name: &str, input: &[&str], video_from: Option<usize>) -> PathBuf {
+    let path = fixtures_dir().join(format!("{name}.mkv"));
     if path.exists() {
         return path;
     }
     let film = footage("Megamind.avi");
-    let es = fixture(
-        "soft_telecine_film.m2v",
-        &[
-            "-i",
-            film.to_str().unwrap(),
-            "-map",
-            "0:v:0",
-            "-vf",
-            "scale=720:480,setsar=32/27",
-            "-c:v",
-            "mpeg2video",
-            "-bf",
-            "0",
-            "-g",
-            "12",
-            "-b:v",
-            "6M",
-            "-f",
-            "mpeg2video",
-        ],
-    );
+    let mut args: Vec<&str> = input.to_vec();
+    args.extend([
+        "-i",
+        film.to_str().unwrap(),
+        "-map",
+        "0:v:0",
+        "-vf",
+        "scale=720:480,setsar=32/27",
+        "-c:v",
+        "mpeg2video",
+        "-bf",
+        "0",
+        "-g",
+        "12",
+        "-b:v",
+        "6M",
+        "-f",
+        "mpeg2video",
+    ]);
+    let es = fixture(&format!("{name}_film.m2v"), &args);
     let mut d = std::fs::read(&es).unwrap();
     let cycle = [(true, true), (false, false), (false, true), (true, false)];
     let (mut i, mut picture) = (0, 0);
@@ -305,7 +312,8 @@ fn soft_telecine() -> PathBuf {
             (0xB5, 1) => d[i + 5] &= !0x08,
             // Picture coding extension: the pulldown flags, progressive_frame.
             (0xB5, 8) => {
-                let (tff, rff) = cycle[picture % 4];
+                let video = video_from.is_some_and(|from| picture >= from);
+                let (tff, rff) = if video { (true, false) } else { cycle[picture % 4] };
                 d[i + 7] = (d[i + 7] & !0x82) | if tff { 0x80 } else { 0 } | if rff { 0x02 } else { 0 };
                 d[i + 8] |= 0x80;
                 picture += 1;
@@ -315,9 +323,9 @@ fn soft_telecine() -> PathBuf {
         i += 4;
     }
     assert!(picture > 200, "{picture} pictures patched");
-    let patched = scratch_path("soft", "m2v");
+    let patched = scratch_path(name, "m2v");
     std::fs::write(&patched, &d).unwrap();
-    let tmp = scratch_path("soft", "mkv");
+    let tmp = scratch_path(name, "mkv");
     let o = Command::new("mkvmerge").arg("-q").arg("-o").arg(&tmp).arg(&patched).output().unwrap();
     assert!(o.status.code().unwrap_or(9) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
     std::fs::remove_file(&patched).unwrap();
@@ -356,6 +364,25 @@ fn soft_telecine_keeps_the_film_frames_at_film_timestamps_on_both_paths() {
         let d = |p: &Value| p["format"]["duration"].as_str().unwrap().parse::<f64>().unwrap();
         assert!((d(&p) - d(&ffprobe(&src))).abs() <= 1.0);
     }
+}
+
+/// Soft-telecined film whose last 62 pictures are 29.97 video (credits),
+/// after the part the analysis samples: evened out to 23.976, they would
+/// last 0.5 s longer and everything after them be late. The whole stream's
+/// frames and span decide: its timestamps are kept, and the output's video
+/// ends where the rip's does.
+#[test]
+fn soft_telecine_with_a_video_stretch_keeps_its_timestamps() {
+    let src = pulldown_flagged("soft_telecine_hybrid", &["-stream_loop", "1"], Some(480));
+    let a = analyze(&src);
+    let i = interlace(&a);
+    assert_eq!((i["content"].as_str(), i["treatment"].as_str()), (Some("soft_telecine"), Some("none")), "{i}");
+    assert!(i["reason"].as_str().unwrap().contains("not film's rate throughout"), "{i}");
+    let t = tempfile::tempdir().unwrap();
+    let out = encode(&src, t.path(), &["--no-chunked"]);
+    assert_eq!(frame_count(&out), frame_count(&src));
+    let end = |p: &Path| packet_ends(p, "v:0").into_iter().fold(0.0, f64::max);
+    assert!((end(&out) - end(&src)).abs() < 0.05, "the video ends at {} s, the rip's at {} s", end(&out), end(&src));
 }
 
 #[test]

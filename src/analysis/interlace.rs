@@ -441,6 +441,29 @@ fn soft_telecine(flags: &PulldownFlags) -> (Content, Treatment, String) {
     (Content::SoftTelecine, t, why)
 }
 
+/// How far the film's real span may be from its frames at 23.976 fps for
+/// its timestamps to be evened out (a few cadence breaks at edits).
+pub const FILM_SPAN_TOLERANCE: f64 = 0.1;
+
+/// Soft telecine whose timestamps are to be evened out (`v`) keeps them
+/// instead when its `frames` frames, from first to last, do not span
+/// `span` seconds at film's rate: stretches of 29.97 video (credits, effects
+/// shots) that the samples missed would last a quarter longer, and all that
+/// follows them be late.
+pub fn film_rate_throughout(mut v: InterlaceVerdict, frames: usize, span: f64) -> InterlaceVerdict {
+    let evened = frames as f64 / FILM_FPS;
+    if v.treatment != Treatment::FilmTimestamps || (evened - span).abs() <= FILM_SPAN_TOLERANCE {
+        return v;
+    }
+    v.treatment = Treatment::None;
+    v.reason = format!(
+        "{} of {} decoded frames carry a repeat-field flag (soft pulldown), but not film's rate throughout: \
+         its {frames} frames span {span:.3} s, {evened:.3} s at 23.976 fps (video stretches): frames and timestamps kept",
+        v.pulldown.repeat_flagged, v.pulldown.frames
+    );
+    v
+}
+
 /// Interlaced or progressive by idet's share of interlaced frames (the
 /// share [`needed_share`] for the declared field order), or by the stream's
 /// flag when idet judged no frame.
@@ -742,7 +765,14 @@ mod tests {
         let v = decide(c(0, 0, 120), RepeatCounts::default(), f, Some("progressive"), Some(29.97), AUTO);
         assert_eq!((v.content, v.treatment), (Content::SoftTelecine, Treatment::FilmTimestamps));
         assert_eq!(v.filter().as_deref(), Some("settb=1001/24000,setpts=N+STARTPTS,fps=24000/1001"));
-        assert_eq!((v.decimation_cycle(), v.field_order), (None, None));
+        assert_eq!((v.decimation_cycle(), v.field_order.as_deref()), (None, None));
+        // The whole stream decides too: 542 frames at film's rate last
+        // 22.6 s; over 22.1 s, a stretch of video the samples missed.
+        let whole = film_rate_throughout(v.clone(), 542, 542.0 / FILM_FPS + 0.05);
+        assert_eq!(whole.treatment, Treatment::FilmTimestamps);
+        let hybrid = film_rate_throughout(v.clone(), 542, 22.09);
+        assert_eq!((hybrid.treatment, hybrid.filter()), (Treatment::None, None));
+        assert!(hybrid.reason.contains("not film's rate throughout"), "{}", hybrid.reason);
         // Flags, but not film's rate throughout: timestamps are kept.
         let mixed = PulldownFlags { fps: Some(27.0), ..f };
         let v = decide(c(0, 0, 120), RepeatCounts::default(), mixed, Some("progressive"), Some(29.97), AUTO);

@@ -151,6 +151,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         _ => None,
     };
     let (interlace, crop, audio) = a.picture_and_sound(v, &src, full_frame, audio, &mut warnings)?;
+    let interlace = a.film_rate_throughout(interlace, v, &extent, file_start);
     if hdr.hdr10_plus.is_some() && interlace.decimation_cycle().is_some() {
         // Found here, not when the encode has lost frames the metadata was for.
         a.losing(
@@ -358,6 +359,24 @@ impl Analyzer<'_> {
         } else {
             CropDecision::disabled("crop detection needs ffmpeg")
         }
+    }
+
+    /// Soft telecine to be evened out to film's rate, checked on the whole
+    /// stream (its frames counted: a read of every packet, no decoding);
+    /// see [`interlace::film_rate_throughout`].
+    fn film_rate_throughout(
+        &self,
+        verdict: InterlaceVerdict,
+        v: &ffprobe::Stream,
+        extent: &extent::Extent,
+        file_start: f64,
+    ) -> InterlaceVerdict {
+        if verdict.treatment != interlace::Treatment::FilmTimestamps {
+            return verdict;
+        }
+        let Some(frames) = ffprobe::count_frames(self.probes.ffprobe, self.input, self.cancel) else { return verdict };
+        let first = v.start_time.map_or(0.0, |s| s - file_start);
+        interlace::film_rate_throughout(verdict, frames, extent.video_end - first)
     }
 
     /// What the mux will carry; a loss fails the file here, before any
