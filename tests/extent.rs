@@ -391,3 +391,28 @@ fn a_run_stopped_while_holding_the_last_frame_reuses_its_video() {
     let end = stream_end(&t.path().join("out/held_last_frame.mkv"), "v:0");
     assert!((end - 6.96).abs() < 0.01, "the video ends at {end} s");
 }
+
+/// A held last frame in a rip whose video starts 1.5 s after its sound:
+/// the chunked path's video starts at zero, and is held all the same.
+#[test]
+fn a_held_last_frame_of_a_video_starting_late_is_held_on_both_paths() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("held_late.mkv");
+    let ok = std::process::Command::new("mkvmerge")
+        .args(["-q", "-o"])
+        .arg(&src)
+        .args(["--sync", "0:1500"])
+        .arg(held_last_frame())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let want = stream_end(&src, "v:0");
+    assert!((want - 8.46).abs() < 0.01, "the rip's video ends at {want} s");
+    for args in paths() {
+        let t = tempfile::tempdir().unwrap();
+        let (o, _) = encode(t.path(), &src, &args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let end = stream_end(&t.path().join("out/held_late.mkv"), "v:0");
+        assert!((end - want).abs() < 0.02, "{args:?}: the video ends at {end} s, the rip's at {want} s");
+    }
+}

@@ -15,26 +15,30 @@ use crate::tools::ffprobe::{FrameTime as Frame, frame_times};
 use std::ffi::OsString;
 use std::path::Path;
 
-/// How long the last frame of `video` must last for the video to end at
-/// `end` (seconds, the analysis's clock), given the source's last frame
-/// `source` and the encode's frames `frames` (presentation order): `None`
-/// when the source's last frame is no longer than about one of the
-/// encode's (nothing held), or when holding it would not end the video
-/// where the source's ends (frames missing: validation says so).
-pub fn held_duration(source: Frame, frames: &[Frame], end: f64, tolerance: f64) -> Option<f64> {
+/// How long the last frame of an encode must last for its video to end
+/// where the source's does, given the source's last frame `source` and the
+/// encode's frames `frames` (presentation order), `offset` seconds earlier
+/// on their clock than on the source's (the chunked path's video starts at
+/// zero, whenever the source's does): `None` when the source's last frame
+/// is no longer than about one of the encode's (nothing held), or when the
+/// encode's last frame is not the source's (frames missing: validation
+/// says so).
+pub fn held_duration(source: Frame, frames: &[Frame], offset: f64, tolerance: f64) -> Option<f64> {
     let last = frames.last()?;
     let typical = last.duration.max(1e-3);
-    let held = source.duration > 2.0 * typical && (last.pts + source.duration - end).abs() <= tolerance;
+    let held = source.duration > 2.0 * typical && (last.pts + offset - source.pts).abs() <= tolerance;
     held.then_some(source.duration)
 }
 
 /// How long the last frame of the encoded `video` of `input` (whose video
-/// ends at `end`) is to be held, when it is (see [`held_duration`]). Only
-/// the ends of both are read (a seek, a few packets).
+/// ends near `end`) is to be held, when it is (see [`held_duration`]). Only
+/// the first and last seconds of both are read.
 pub fn to_hold(tools: &Toolbox, input: &Path, video: &Path, end: f64, cancel: &Cancel) -> Option<f64> {
     let tail = |file: &Path| frame_times(&tools.ffprobe, file, Some(end - 10.0), cancel).ok();
+    let first = |file: &Path| crate::tools::ffprobe::first_video_time(&tools.ffprobe, file, cancel);
     let source = *tail(input)?.last()?;
-    held_duration(source, &tail(video)?, end, crate::validate::DURATION_TOLERANCE)
+    let offset = first(input)? - first(video)?;
+    held_duration(source, &tail(video)?, offset, crate::validate::DURATION_TOLERANCE)
 }
 
 /// Makes the encoded `video` of `input` (whose video ends at `end`) hold
@@ -79,14 +83,18 @@ mod tests {
     #[test]
     fn only_a_last_frame_held_longer_than_two_frames_is_kept() {
         let encoded = at(25.0, 50);
-        // The source's last frame lasts 5 s: the film ends at 6.96 s.
+        // The source's last frame lasts 5 s.
         let held = Frame { pts: 1.96, duration: 5.0 };
-        assert_eq!(held_duration(held, &encoded, 6.96, 1.0), Some(5.0));
+        assert_eq!(held_duration(held, &encoded, 0.0, 1.0), Some(5.0));
         // One frame's duration, or a little more (a rounded timestamp).
-        assert_eq!(held_duration(Frame { pts: 1.96, duration: 0.04 }, &encoded, 2.0, 1.0), None);
-        assert_eq!(held_duration(Frame { pts: 1.96, duration: 0.05 }, &encoded, 2.01, 1.0), None);
-        // Held, but the encode lacks frames: holding would not end it there.
-        assert_eq!(held_duration(held, &encoded[..20], 6.96, 1.0), None);
-        assert_eq!(held_duration(held, &[], 6.96, 1.0), None);
+        assert_eq!(held_duration(Frame { pts: 1.96, duration: 0.04 }, &encoded, 0.0, 1.0), None);
+        assert_eq!(held_duration(Frame { pts: 1.96, duration: 0.05 }, &encoded, 0.0, 1.0), None);
+        // Held, but the encode lacks frames: its last is not the source's.
+        assert_eq!(held_duration(held, &encoded[..20], 0.0, 1.0), None);
+        assert_eq!(held_duration(held, &[], 0.0, 1.0), None);
+        // The source's video starts 1.5 s into its clock, the encode's at 0.
+        let late = Frame { pts: 3.46, duration: 5.0 };
+        assert_eq!(held_duration(late, &encoded, 1.5, 1.0), Some(5.0));
+        assert_eq!(held_duration(late, &encoded, 0.0, 1.0), None);
     }
 }

@@ -411,6 +411,14 @@ pub fn frame_times(
     Ok(frames)
 }
 
+/// The presentation time of the first video frame of `path` (its first
+/// seconds read), on its own clock.
+pub fn first_video_time(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Option<f64> {
+    let query = Query::packets("pts_time").stream("v:0").interval("%+2".into());
+    let text = query.run(ffprobe, path, "read the first frame time", cancel).ok()?;
+    text.lines().filter_map(|l| l.split(',').next()?.trim().parse::<f64>().ok()).reduce(f64::min)
+}
+
 /// The latest presentation time (seconds) of any packet of the first video
 /// stream at or after `from` seconds: where the video really ends, whatever
 /// the container header claims (a truncated file keeps its header duration).
