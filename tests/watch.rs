@@ -206,14 +206,24 @@ fn a_watch_removes_the_work_of_rips_gone_since_and_keeps_resumable_work() {
         std::fs::write(dir.join("job.json"), info.to_string()).unwrap();
         dir
     };
+    // Gone from its folder two days ago; gone a moment ago (a share that
+    // dropped may come back); replaced by another rip; resumable.
     let gone = job("gone-0000000000000001", &lib.join("gone.mkv"), 5, 1);
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    for p in [gone.join("job.json"), gone.join("encoded"), gone.clone()] {
+        std::fs::File::open(&p).unwrap().set_modified(two_days_ago).unwrap();
+    }
+    let just_gone = job("just-gone-0000000000000003", &lib.join("just gone.mkv"), 5, 1);
+    let replaced = job("replaced-0000000000000004", &elsewhere, 99, mtime(&elsewhere));
     let resumable = job("kept-0000000000000002", &elsewhere, 25, mtime(&elsewhere));
     let w = Watch::start(&root, &lib, &out);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while gone.exists() && Instant::now() < deadline {
+    while (gone.exists() || replaced.exists()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     w.kill();
-    assert!(!gone.exists(), "the work of a rip that is gone stays");
+    assert!(!gone.exists(), "the work of a rip gone for days stays");
+    assert!(!replaced.exists(), "the work of a replaced rip stays");
+    assert!(just_gone.exists(), "the work of a rip gone a moment ago was removed");
     assert!(resumable.join("encoded/segment-0001.mkv").exists(), "resumable work was removed");
 }
