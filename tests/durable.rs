@@ -601,3 +601,44 @@ fn a_finished_audio_track_left_short_is_encoded_again() {
     let end = packet_ends(&out.join("film.mkv"), "a:0").into_iter().fold(0.0, f64::max);
     assert!((end - 10.0).abs() < 0.2, "the output's sound ends at {end} s, the rip's at 10 s");
 }
+
+/// A run killed between the rename into place and the clean-up leaves the
+/// finished rip's work folder (as large as the output): the next run that
+/// skips the rip removes it (before, it was kept as resumable for ever).
+#[test]
+fn a_finished_rips_leftover_work_is_removed_when_it_is_skipped() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("done.mkv");
+    std::fs::copy(simple_clip("small.mkv", "320x240", 2), &src).unwrap();
+    let out = t.path().join("out");
+    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&src).arg("-o").arg(&out));
+    assert!(o.status.success());
+    let left = drapto::job::WorkDir::for_input(&t.path().join("work"), &src).unwrap();
+    left.create().unwrap();
+    std::fs::write(left.root().join("encoded.mkv"), vec![0u8; 100_000]).unwrap();
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out));
+    assert!(o.status.success() && events(&o).iter().any(|e| e["event"] == "file_skipped"));
+    assert!(!left.root().exists(), "the finished rip's work is removed");
+}
+
+/// A rip whose time changed (a library copied without its times) is
+/// analysed once and its output validated against it; from then on it is
+/// skipped before any analysis again (before: on every run, every rip).
+#[test]
+fn a_rip_touched_since_its_encode_is_analysed_once() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("touched.mkv");
+    std::fs::copy(simple_clip("small.mkv", "320x240", 2), &src).unwrap();
+    let out = t.path().join("out");
+    let encode = || run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out));
+    assert!(encode().status.success());
+    let later = std::time::SystemTime::now() + Duration::from_secs(60);
+    std::fs::File::options().write(true).open(&src).unwrap().set_modified(later).unwrap();
+    let analysed = |o: &std::process::Output| {
+        let ev = events(o);
+        assert!(ev.iter().any(|e| e["event"] == "file_skipped"), "the output is kept");
+        ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] == "analysis")
+    };
+    assert!(analysed(&encode()), "the touched rip is analysed and its output validated");
+    assert!(!analysed(&encode()), "once: then it is known");
+}

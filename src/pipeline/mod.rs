@@ -193,6 +193,7 @@ impl Pipeline<'_> {
         // the output's record of its rip and settings, and its container;
         // so is a file drapto did not make under its name.
         if let Some(why) = self.finished_before(input, &output, &identity)? {
+            self.remove_finished_work(&identity);
             return Ok(Outcome::Skipped(why));
         }
         let (analysis, plan) = self.analyze_and_plan(input)?;
@@ -241,6 +242,22 @@ impl Pipeline<'_> {
             self.warn(input, format!("sidecar file not copied: {failed}"));
         }
         Ok(Outcome::Encoded(file_summary(&analysis, &output, started, sampler)?))
+    }
+
+    /// The work folder of a rip whose output is finished, when one is left
+    /// (a run killed between the rename into place and the clean-up leaves
+    /// one as large as the output, which would be kept as resumable) and
+    /// no drapto works in it.
+    fn remove_finished_work(&self, identity: &JobInfo) {
+        let work = WorkDir::for_identity(&self.settings.temp_dir(), identity.clone());
+        if !work.root().exists() {
+            return;
+        }
+        if let Ok(Ok(_lock)) = lock::acquire(&work.root().join("lock"), "removing finished work") {
+            if let Err(e) = work.remove(self.settings.processing.keep_logs) {
+                self.warn(&identity.input, format!("the finished rip's work was not removed: {e}"));
+            }
+        }
     }
 
     /// `job` skipped for `reason`, said and counted.

@@ -98,6 +98,47 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// An output kept as valid for a rip other than the one its record names
+/// by time (the same path and size: a rip copied, or touched), in
+/// `temp_dir/kept/`: the rerun that finds both as they were skips the rip
+/// before any analysis, as it does one whose record matches.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Kept {
+    rip: JobInfo,
+    output_size: u64,
+    output_mtime_ns: u128,
+}
+
+impl Kept {
+    fn of(output: &Path, rip: &JobInfo) -> Kept {
+        let meta = std::fs::metadata(output).ok();
+        let mtime = meta.as_ref().and_then(|m| m.modified().ok());
+        Kept {
+            rip: rip.clone(),
+            output_size: meta.map_or(0, |m| m.len()),
+            output_mtime_ns: mtime
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos()),
+        }
+    }
+
+    fn path(temp_dir: &Path, output: &Path) -> PathBuf {
+        let key = std::path::absolute(output).unwrap_or_else(|_| output.to_path_buf());
+        temp_dir.join("kept").join(format!("{:016x}.json", crate::hash::fnv1a(key.as_os_str().as_bytes())))
+    }
+
+    fn read(temp_dir: &Path, output: &Path) -> Option<Kept> {
+        serde_json::from_slice(&std::fs::read(Kept::path(temp_dir, output)).ok()?).ok()
+    }
+
+    /// Best effort: without it, the next run analyses the rip again.
+    fn write(&self, temp_dir: &Path, output: &Path) {
+        let path = Kept::path(temp_dir, output);
+        let _ = std::fs::create_dir_all(path.parent().unwrap_or(temp_dir));
+        let _ = crate::job::state::write_atomic(&path, self);
+    }
+}
+
 /// An existing output as one ffprobe sees it.
 struct Existing {
     size: u64,
@@ -139,7 +180,11 @@ impl Pipeline<'_> {
     /// (see [`validate::check_finished`]); an error when drapto did not make
     /// the file there (see [`Pipeline::drapto_output`]).
     pub(super) fn finished_before(&self, input: &Path, output: &Path, source: &JobInfo) -> Result<Option<String>> {
-        let Some((e, _)) = self.drapto_output(input, output)? else { return Ok(None) };
+        let Some((e, record)) = self.drapto_output(input, output)? else { return Ok(None) };
+        // A rip whose time changed since (a library copied without its
+        // times), its output validated against it once: known as its own.
+        let known = Kept::read(&self.settings.temp_dir(), output).is_some_and(|k| k == Kept::of(output, source));
+        let source = if known { &record.source } else { source };
         let finished = validate::check_finished(&e.probe, e.size, e.video_end, source, self.settings).is_ok();
         Ok(finished.then(|| format!("already encoded from this rip with these settings: {}", output.display())))
     }
@@ -167,7 +212,13 @@ impl Pipeline<'_> {
             return Ok(None);
         }
         match self.check_output(analysis, output, &e) {
-            Ok(()) => Ok(Some(format!("valid output already exists: {}", output.display()))),
+            Ok(()) => {
+                // Known from now on without an analysis (see `finished_before`).
+                if record.source != *identity {
+                    Kept::of(output, identity).write(&self.settings.temp_dir(), output);
+                }
+                Ok(Some(format!("valid output already exists: {}", output.display())))
+            }
             Err(reason) => {
                 let what = format!("existing output {} is not valid ({reason}); encoding again", output.display());
                 self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });

@@ -159,6 +159,9 @@ impl ResumeState {
         }
         let segments_file = SegmentsFile::of(fingerprint, &s.created, layout);
         state::write_atomic(&state_dir.join("segments.json"), &segments_file)?;
+        // What is kept, written now: another plan's state must not outlive
+        // this run's first segment (a rerun with that plan would trust it).
+        s.save()?;
         Ok(s)
     }
 
