@@ -358,6 +358,9 @@ fn a_curated_rip_comes_out_with_nothing_changed_but_the_codecs() {
 
         // And the same, read independently here.
         assert_eq!(oj["container"]["properties"]["title"], "Heat (1995)");
+        // Its identity too: ordered chapters in other files name it by it.
+        let uid = |j: &Value| j["container"]["properties"]["segment_uid"].clone();
+        assert!(uid(&sj).is_string() && uid(&oj) == uid(&sj), "{args:?}: segment UID {} became {}", uid(&sj), uid(&oj));
         assert_eq!(track_lines(&oj), track_lines(&sj), "{args:?}");
         let codecs: Vec<&str> = oj["tracks"].as_array().unwrap().iter().map(|t| t["codec"].as_str().unwrap()).collect();
         assert_eq!(codecs, ["AV1", "Opus", "Opus", "SubRip/SRT", "SubStationAlpha"]);

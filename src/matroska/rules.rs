@@ -47,17 +47,12 @@ pub fn is_new_in_every_mux(property: &str) -> bool {
     matches!(property, "uid" | "number" | "num_index_entries" | "packetizer") || property.starts_with("tag_")
 }
 
-/// Container properties carried as they are: the title and the links to
-/// other files (ordered chapters, a film split over files). The others
-/// (dates, muxing and writing application, segment UID) are new in every
-/// mux; the duration is checked on its own (the film's real length).
-pub const CONTAINER_CARRIED: &[&str] = &["title", "previous_segment_uid", "next_segment_uid"];
-
-/// Whether a file is linked to others: then its segment UID, which they
-/// name, is carried too.
-pub fn is_linked(container: &std::collections::BTreeMap<String, serde_json::Value>) -> bool {
-    ["previous_segment_uid", "next_segment_uid"].iter().any(|k| container.contains_key(*k))
-}
+/// Container properties carried as they are: the title, the segment UID
+/// (ordered chapters in other files name a segment by it) and the links to
+/// other files (a film split over files). The others (dates, muxing and
+/// writing application) are new in every mux; the duration is checked on
+/// its own (the film's real length).
+pub const CONTAINER_CARRIED: &[&str] = &["title", "segment_uid", "previous_segment_uid", "next_segment_uid"];
 
 /// mkvmerge's statistics tags, written fresh for every track of every mux
 /// (ffmpeg's `DURATION` and `ENCODER` are alike).

@@ -43,7 +43,7 @@ pub struct Pieces<'a> {
 pub fn merge_args(plan: &MuxPlan, pieces: &Pieces, output: &Path) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["-o".into(), crate::tools::path_arg(output)];
     a.extend(["--global-tags".into(), pieces.record.into()]);
-    a.extend(linked_segment_args(&plan.source.id.container.properties));
+    a.extend(segment_args(&plan.source.id.container.properties));
     if let Some(c) = pieces.chapters {
         a.extend(["--chapters".into(), c.into()]);
     }
@@ -55,12 +55,10 @@ pub fn merge_args(plan: &MuxPlan, pieces: &Pieces, output: &Path) -> Vec<OsStrin
     a
 }
 
-/// The options that keep a linked segment's UIDs and links (none for a
-/// file that is not one).
-fn linked_segment_args(container: &std::collections::BTreeMap<String, serde_json::Value>) -> Vec<OsString> {
-    if !rules::is_linked(container) {
-        return Vec::new();
-    }
+/// The options that keep the source's segment UID and its links to other
+/// files (ordered chapters in other files name a segment by its UID: the
+/// output replaces the source, so it keeps its identity).
+fn segment_args(container: &std::collections::BTreeMap<String, serde_json::Value>) -> Vec<OsString> {
     [
         ("segment_uid", "--segment-uid"),
         ("previous_segment_uid", "--link-to-previous"),

@@ -48,11 +48,9 @@ fn show(v: Option<&Value>) -> String {
 
 fn container(plan: &MuxPlan, output: &Structure) -> Vec<String> {
     let (src, out) = (&plan.source.id.container.properties, &output.id.container.properties);
-    let mut keys: Vec<&str> = rules::CONTAINER_CARRIED.to_vec();
-    if rules::is_linked(src) {
-        keys.push("segment_uid");
-    }
-    keys.into_iter()
+    rules::CONTAINER_CARRIED
+        .iter()
+        .copied()
         .filter(|k| src.get(*k) != out.get(*k))
         .map(|k| format!("{k} {} became {}", show(src.get(k)), show(out.get(k))))
         .collect()
