@@ -29,6 +29,9 @@ pub fn run(session: &Session) -> Result<i32> {
     for note in &loaded.migration_notes {
         println!("# migrated from an older layout: {note}");
     }
+    for name in &loaded.ignored_env {
+        println!("# ignored: environment variable {name} is no drapto setting");
+    }
     let width = rows.iter().map(|(k, v)| k.len() + v.len() + 3).max().unwrap_or(0);
     for (k, v) in &rows {
         let line = format!("{k} = {v}");

@@ -104,6 +104,11 @@ pub(super) fn prepare(
         tracing::warn!("configuration file migrated: {note}");
     }
     let warn = |message: String| events.emit(&crate::events::Event::Warning { input: None, message });
+    for name in &session.loaded.ignored_env {
+        warn(format!(
+            "environment variable {name} is no drapto setting and is ignored (`drapto config` lists the settings)"
+        ));
+    }
     let chunked = settings.processing.enable_chunked_encoding;
     if chunked != crate::config::ChunkedMode::Off {
         match crate::plan::chunked_available(&toolbox.caps) {

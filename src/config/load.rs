@@ -147,6 +147,9 @@ pub struct Loaded {
     pub origins: Origins,
     /// Keys moved by a layout migration of the config file.
     pub migration_notes: Vec<String>,
+    /// `DRAPTO_*` variables of the environment that are no setting (a
+    /// typo, or one of another version): said, then ignored.
+    pub ignored_env: Vec<String>,
 }
 
 /// Answers "which layer set this key?".
@@ -219,6 +222,8 @@ pub fn load(
         figment = figment.merge(Layer::new(FILE_LAYER, Some(&path), value));
         file = Some((path, text));
     }
+    let env: Vec<(String, String)> = env.into_iter().collect();
+    let ignored_env = env.iter().map(|(name, _)| name.clone()).filter(|n| is_unknown_env(n)).collect();
     figment = figment.merge(Layer::new(ENV_LAYER, None, Value::from(env_layer(env)?)));
 
     let mut flag_dict = Dict::new();
@@ -228,11 +233,14 @@ pub fn load(
     figment = figment.merge(Layer::new(FLAG_LAYER, None, Value::from(flag_dict)));
 
     let origins = Origins { figment, file, flags };
-    let settings: Settings = origins.figment.extract().map_err(|e| from_figment(&origins, e))?;
+    let mut settings: Settings = origins.figment.extract().map_err(|e| from_figment(&origins, e))?;
+    if let Some(home) = dirs::home_dir() {
+        settings.expand_home(&home);
+    }
     if let Some((key, message)) = validate(&settings).into_iter().next() {
         return Err(ConfigError { origin: origins.of(&key), message: format!("{key}: {message}") });
     }
-    Ok(Loaded { settings, origins, migration_notes })
+    Ok(Loaded { settings, origins, migration_notes, ignored_env })
 }
 
 /// The configuration file at `path`: its table (migrated to the current
@@ -271,6 +279,18 @@ fn env_layer(env: impl IntoIterator<Item = (String, String)>) -> Result<Dict, Co
         }
     }
     Ok(dict)
+}
+
+/// Variables drapto reads or sets that are no setting: the log filter, and
+/// what a notification command is given.
+const OTHER_ENV_VARS: &[&str] = &["DRAPTO_LOG", "DRAPTO_EVENT", "DRAPTO_FILE"];
+
+/// A `DRAPTO_*` variable that is neither a setting, nor a removed one, nor
+/// one drapto reads or sets otherwise.
+fn is_unknown_env(name: &str) -> bool {
+    name.starts_with("DRAPTO_")
+        && !ENV_VARS.iter().chain(REMOVED_ENV_VARS).any(|(v, _)| *v == name)
+        && !OTHER_ENV_VARS.contains(&name)
 }
 
 fn internal(e: figment::Error) -> ConfigError {
@@ -404,6 +424,29 @@ mod tests {
         assert_eq!(s.resources.max_memory.0, 8 << 30);
         assert_eq!(s.resources.max_cpu, 95.0);
         assert_eq!(l.origins.of("encoding.preset"), Origin::Default);
+    }
+
+    #[test]
+    fn an_unknown_drapto_variable_is_said_to_be_ignored() {
+        let l = load(
+            &ConfigSource::None,
+            env(&[("DRAPTO_CRF", "18"), ("DRAPTO_PRESET", "5"), ("DRAPTO_LOG", "debug")]),
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(l.ignored_env, ["DRAPTO_CRF"]);
+        assert_eq!(l.settings.encoding.preset, 5);
+    }
+
+    #[test]
+    fn a_home_folder_written_as_tilde_is_the_home_folder() {
+        let (_f, src) = file("[paths]\noutput_dir = \"~/encodes\"\n[tools]\nffmpeg = \"~/bin/ffmpeg\"\n");
+        let l = load(&src, env(&[("DRAPTO_TEMP_DIR", "~"), ("DRAPTO_LOG_DIR", "/var/~/logs")]), vec![]).unwrap();
+        let home = dirs::home_dir().unwrap();
+        assert_eq!(l.settings.paths.output_dir, Some(home.join("encodes")));
+        assert_eq!(l.settings.tools.ffmpeg, Some(home.join("bin/ffmpeg")));
+        assert_eq!(l.settings.processing.temp_dir, Auto::Value(home.clone()));
+        assert_eq!(l.settings.paths.log_dir, Some(std::path::PathBuf::from("/var/~/logs")), "only a leading ~");
     }
 
     #[test]

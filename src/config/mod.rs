@@ -407,6 +407,27 @@ impl Settings {
         std::path::absolute(&dir).unwrap_or(dir)
     }
 
+    /// `~` and `~/…` in the path settings mean `home`, as in a shell
+    /// (a file or a service's environment does not expand them: a folder
+    /// named `~` was made in the working folder).
+    pub fn expand_home(&mut self, home: &std::path::Path) {
+        let expand = |p: &mut PathBuf| {
+            if let Ok(rest) = p.strip_prefix("~") {
+                *p = home.join(rest);
+            }
+        };
+        let p = &mut self.paths;
+        let t = &mut self.tools;
+        let optional = [&mut p.input_dir, &mut p.output_dir, &mut p.log_dir, &mut p.report_dir]
+            .into_iter()
+            .chain([&mut t.ffmpeg, &mut t.ffprobe, &mut t.mediainfo, &mut t.mkvmerge])
+            .chain([&mut self.distributed.hosts]);
+        optional.flatten().for_each(expand);
+        if let Auto::Value(dir) = &mut self.processing.temp_dir {
+            expand(dir);
+        }
+    }
+
     /// The folder that holds run logs.
     pub fn log_dir(&self) -> PathBuf {
         self.paths.log_dir.clone().unwrap_or_else(|| self.temp_dir().join("logs"))
