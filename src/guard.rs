@@ -20,6 +20,11 @@ pub struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        // Unwinding from a panic, drapto is on its way out with its
+        // encoders still running: the guard stays to stop them.
+        if std::thread::panicking() {
+            return;
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.file);

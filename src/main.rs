@@ -25,6 +25,16 @@ fn run(cli: Cli) -> i32 {
     if let Command::Guard(g) = &cli.command {
         return drapto::guard::run(g.parent, &g.groups);
     }
+    let runs_encoders = matches!(cli.command, Command::Encode(_) | Command::Watch(_));
+    if !runs_encoders {
+        // A report piped into `head` ends quietly when the pipe closes, as
+        // any Unix tool's does (encode and watch keep going without their
+        // view: see `report::terminal`).
+        // SAFETY: at the start of main, before any thread is started.
+        let _ = unsafe {
+            nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)
+        };
+    }
     let flags = flag_values(&cli.command);
     let loaded = match config::load(&ConfigSource::from_flag(cli.config.clone()), std::env::vars(), flags) {
         Ok(l) => l,
@@ -44,16 +54,15 @@ fn run(cli: Cli) -> i32 {
             return 4;
         }
     }
-    let log_file = matches!(cli.command, Command::Encode(_) | Command::Watch(_)).then(|| loaded.settings.log_dir());
+    let log_file = runs_encoders.then(|| loaded.settings.log_dir());
     init_logging(log_file.as_deref(), cli.verbose);
 
     let cancel = Cancel::new();
     install_signal_handler(&cancel);
     let session = Session { loaded, cancel, json: cli.json, verbosity };
     // Encoders never outlive a drapto killed outright.
-    let _guard = matches!(cli.command, Command::Encode(_) | Command::Watch(_))
-        .then(|| drapto::guard::start(&session.cancel, &session.loaded.settings.temp_dir()))
-        .flatten();
+    let _guard =
+        runs_encoders.then(|| drapto::guard::start(&session.cancel, &session.loaded.settings.temp_dir())).flatten();
     let result = dispatch(&cli.command, &session);
     match result {
         Ok(code) => code,

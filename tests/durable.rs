@@ -642,3 +642,25 @@ fn a_rip_touched_since_its_encode_is_analysed_once() {
     assert!(analysed(&encode()), "the touched rip is analysed and its output validated");
     assert!(!analysed(&encode()), "once: then it is known");
 }
+
+/// A view that goes away (`drapto encode … | head`, a closed terminal):
+/// the encode goes on to its end without it (before: a panic, exit 101,
+/// and the encoder left running without drapto).
+#[test]
+fn an_encode_whose_stdout_is_closed_finishes_without_it() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    let mut child = drapto(t.path())
+        .args(["encode", "-i"])
+        .arg(simple_clip("small.mkv", "320x240", 2))
+        .arg("-o")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{:?}: {}", o.status, String::from_utf8_lossy(&o.stderr));
+    assert_eq!(frame_count(&out.join("small.mkv")), 50);
+}

@@ -57,13 +57,16 @@ impl Terminal {
         Terminal { verbosity, live, state: Mutex::new(State::default()) }
     }
 
+    /// Prints a line; a stdout that went away (`| head`, a closed
+    /// terminal) loses the view, not the encode.
     fn print(&self, state: &State, text: &str) {
+        let line = || {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+        };
         match &state.multi {
-            Some(multi) => multi.suspend(|| println!("{text}")),
-            None => {
-                println!("{text}");
-                let _ = std::io::stdout().flush();
-            }
+            Some(multi) => multi.suspend(line),
+            None => line(),
         }
     }
 
