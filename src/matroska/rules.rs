@@ -70,6 +70,11 @@ pub fn is_encoding_tag(name: &str) -> bool {
 /// only in ISO 639-2. Ignored in the output when the source lacks them.
 pub const ADDED_BY_MKVMERGE: &[&str] = &["EditionUID", "ChapLanguageIETF", "TagLanguageIETF"];
 
+/// Elements with a default that mkvmerge writes out where the source left
+/// them out (as the specification lets a writer): ignored in the output
+/// when they hold the default and the source lacks them.
+pub const DEFAULTS_WRITTEN_BY_MKVMERGE: &[(&str, &str)] = &[("ChapterLanguage", "eng")];
+
 /// How far a re-encoded audio track's start may move (seconds): Opus
 /// frames are 20 ms, and the encoder's pre-skip shifts the first one.
 pub const AUDIO_DELAY_TOLERANCE: f64 = 0.04;

@@ -96,8 +96,10 @@ fn track_properties(s: &Track, o: &Track, carry: Carry, shift_ns: i64) -> Vec<St
         } else {
             !rules::is_new_in_every_mux(k) && k != "minimum_timestamp"
         };
-        // mkvmerge writes the IETF form of a legacy language.
-        let added = k == "language_ietf" && !s.properties.contains_key(k);
+        // mkvmerge writes the IETF form of a legacy language, and the
+        // legacy form of a language the source gave only in IETF form.
+        let ietf_only = s.properties.get("language_ietf").is_some_and(|l| o.properties.get("language_ietf") == Some(l));
+        let added = (k == "language_ietf" && !s.properties.contains_key(k)) || (k == "language" && ietf_only);
         if compared && !added && s.properties.get(k) != o.properties.get(k) {
             d.push(format!("{k} {} became {}", show(s.properties.get(k)), show(o.properties.get(k))));
         }
@@ -211,7 +213,12 @@ fn diff_elements(s: &Element, o: &Element, here: &str, d: &mut Vec<String>) {
     if s.attributes != o.attributes {
         d.push(format!("{here}: attributes {:?} became {:?}", s.attributes, o.attributes));
     }
-    let added = |c: &&Element| rules::ADDED_BY_MKVMERGE.contains(&c.name.as_str()) && s.child(&c.name).is_none();
+    let default = |c: &Element| {
+        rules::DEFAULTS_WRITTEN_BY_MKVMERGE.iter().any(|(n, v)| c.name == *n && c.text.as_deref() == Some(*v))
+    };
+    let added = |c: &&Element| {
+        (rules::ADDED_BY_MKVMERGE.contains(&c.name.as_str()) || default(c)) && s.child(&c.name).is_none()
+    };
     let o_children: Vec<&Element> = o.children.iter().filter(|c| !added(c)).collect();
     let names = |v: &mut dyn Iterator<Item = &Element>| v.map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ");
     if s.children.len() != o_children.len() {
@@ -452,5 +459,30 @@ mod tests {
             ),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn defaults_and_derived_forms_mkvmerge_writes_are_not_differences() {
+        use crate::matroska::xml::Element;
+        // A chapter name without its language (the default, `eng`, left out).
+        let s = Element::node("ChapterDisplay", vec![Element::leaf("ChapterString", "Chapter 1")]);
+        let mut o = s.clone();
+        o.children.push(Element::leaf("ChapterLanguage", "eng"));
+        o.children.push(Element::leaf("ChapLanguageIETF", "en"));
+        let mut d = Vec::new();
+        diff_elements(&s, &o, "ChapterDisplay", &mut d);
+        assert!(d.is_empty(), "{d:?}");
+        let mut other = s.clone();
+        other.children.push(Element::leaf("ChapterLanguage", "fre"));
+        diff_elements(&s, &other, "ChapterDisplay", &mut d);
+        assert_eq!(d.len(), 1, "another language is a difference");
+        // A track whose language is given in IETF form only: mkvmerge
+        // writes the legacy form of it.
+        let track = |json: &str| -> Track { serde_json::from_str(json).unwrap() };
+        let s = track(r#"{"id": 1, "type": "audio", "properties": {"language": "eng", "language_ietf": "fr-CA"}}"#);
+        let o = track(r#"{"id": 1, "type": "audio", "properties": {"language": "fre", "language_ietf": "fr-CA"}}"#);
+        assert!(track_properties(&s, &o, Carry::Copied, 0).is_empty());
+        let o = track(r#"{"id": 1, "type": "audio", "properties": {"language": "fre", "language_ietf": "fr"}}"#);
+        assert!(!track_properties(&s, &o, Carry::Copied, 0).is_empty());
     }
 }
