@@ -178,6 +178,10 @@ pub enum Error {
     )]
     OutputTooLarge { path: PathBuf, output_bytes: u64, source_bytes: u64, limit: f64, at_percent: f64 },
 
+    /// The command line (or the configured folders) cannot work: exit 2.
+    #[error("{0}")]
+    Usage(String),
+
     /// The output would overwrite the input.
     #[error("{path}: the output would overwrite the input; choose another output folder with -o")]
     OutputIsInput { path: PathBuf },
@@ -266,6 +270,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Cancelled { signal } => 128 + signal,
+            Error::Usage(_) => 2,
             Error::Config(_) => 3,
             Error::Tool(_) | Error::Hosts(_) => 4,
             _ => 1,

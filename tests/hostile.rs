@@ -374,9 +374,9 @@ fn an_ffmpeg_without_svt_av1_is_refused_with_the_fix() {
     assert!(e.contains(&old.display().to_string()) && e.contains("has no libsvtav1"), "{e}");
     assert!(e.contains("imageio-ffmpeg"), "the fix is named: {e}");
     assert!(!t.path().join("o").exists(), "no work before the check");
-    // doctor says the same, and exits 1.
+    // doctor says the same, and exits as encode does: a tool is missing.
     let o = run(drapto(t.path()).env("DRAPTO_FFMPEG", &old).arg("doctor"));
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4));
     assert!(stdout(&o).contains("libsvtav1") && stdout(&o).contains("missing"), "{}", stdout(&o));
 }
 

@@ -85,7 +85,7 @@ fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
             "ready": ready.is_ok(),
         });
         println!("{j}");
-        return Ok(if ready.is_ok() { 0 } else { 1 });
+        return Ok(if ready.is_ok() { 0 } else { 4 });
     }
     let (ok, bad) = (style("✓").green(), style("✗").red());
     match &tools.ffmpeg {
@@ -103,7 +103,8 @@ fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
         }
         Err(e) => {
             println!("\n{bad} cannot encode: {e}");
-            Ok(1)
+            // As `encode` exits on it: a required tool is missing.
+            Ok(4)
         }
     }
 }

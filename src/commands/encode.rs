@@ -55,19 +55,33 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
 }
 
 /// The input and the output folder: the flags, else the configured ones.
+/// An output folder that is the input's (every output would overwrite its
+/// rip) is refused once, here, not rip by rip.
 pub(super) fn folders(
     input: Option<&PathBuf>,
     output: Option<&PathBuf>,
     settings: &crate::config::Settings,
 ) -> Result<(PathBuf, PathBuf)> {
-    let input = input.cloned().or_else(|| settings.paths.input_dir.clone()).ok_or_else(|| Error::Input {
-        path: PathBuf::from("-i"),
-        problem: "no input given: pass -i <file|folder> or set paths.input_dir".into(),
-    })?;
-    let output = output.cloned().or_else(|| settings.paths.output_dir.clone()).ok_or_else(|| Error::Input {
-        path: PathBuf::from("-o"),
-        problem: "no output folder given: pass -o <folder> or set paths.output_dir".into(),
-    })?;
+    let input = input
+        .cloned()
+        .or_else(|| settings.paths.input_dir.clone())
+        .ok_or_else(|| Error::Usage("-i: no input given: pass -i <file|folder> or set paths.input_dir".into()))?;
+    let output = output
+        .cloned()
+        .or_else(|| settings.paths.output_dir.clone())
+        .ok_or_else(|| Error::Usage("-o: no output folder given: pass -o <folder> or set paths.output_dir".into()))?;
+    let folder_of_input = if input.is_dir() {
+        Some(input.as_path())
+    } else {
+        input.parent().map(|p| if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p })
+    };
+    let same = |a: &std::path::Path, b: &std::path::Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+    if folder_of_input.is_some_and(|f| same(f, &output)) {
+        return Err(Error::Usage(format!(
+            "-o {}: the output folder is the input's folder, where every output would overwrite its rip; choose another",
+            output.display()
+        )));
+    }
     Ok((input, output))
 }
 
