@@ -365,3 +365,19 @@ fn audio_delay_is_kept() {
     let out_delay = start(&out_dir.join("delayed_audio.mkv"));
     assert!((out_delay - src_delay).abs() < 0.03, "delay {src_delay} became {out_delay}");
 }
+
+/// A folder without a rip says so, and `--dry-run`, which it points at,
+/// says why each file is skipped (before, it failed the same way).
+#[test]
+fn a_folder_without_rips_points_at_a_dry_run_that_explains() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("library");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a rip").unwrap();
+    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&dir).arg("-o").arg(t.path().join("out")));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--dry-run says why"), "{}", stderr(&o));
+    let o = run(drapto(t.path()).args(["encode", "--dry-run", "-i"]).arg(&dir).arg("-o").arg(t.path().join("out")));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("notes.txt"), "{}", stdout(&o));
+}

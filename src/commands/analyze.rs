@@ -12,7 +12,7 @@ use std::path::Path;
 /// Analyses every input; returns the exit code (1 when any input failed).
 pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
-    let work = find_work(&args.input, Path::new(""), settings)?;
+    let work = find_work(&args.input, Path::new(""), settings, false)?;
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
     let ffprobe = tools.require_ffprobe()?;
     let mkvtoolnix = tools.require_mkvtoolnix()?;

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
     let (input, output_dir) = folders(args.input.as_ref(), args.output.as_ref(), settings)?;
-    let work = find_work(&input, &output_dir, settings)?;
+    let work = find_work(&input, &output_dir, settings, args.dry_run)?;
     prune_history(settings);
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
     let toolbox = tools.toolbox()?;
@@ -36,7 +36,7 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
                 input: Some(path.clone()),
                 message: format!("{}: not encoded now: {why}; run again once it is finished", path.display()),
             }),
-            Skip::NotUtf8 => events.emit(&crate::events::Event::Warning {
+            Skip::NotUtf8 | Skip::Unreadable(_) => events.emit(&crate::events::Event::Warning {
                 input: Some(path.clone()),
                 message: format!("{}: not encoded: {why}", path.display()),
             }),

@@ -52,20 +52,30 @@ impl Session {
 
 /// The rips `input` names (see [`crate::discover`]), their outputs under
 /// `output_dir`; those another process is still writing are skipped. A
-/// folder without any rip is an error that says how to see why.
-pub fn find_work(input: &Path, output_dir: &Path, settings: &crate::config::Settings) -> Result<Discovery> {
+/// folder without any rip is an error that says why: the folders that
+/// cannot be read, else how to see why each file is skipped (`explained`:
+/// this is the run that shows it, `--dry-run`).
+pub fn find_work(
+    input: &Path,
+    output_dir: &Path,
+    settings: &crate::config::Settings,
+    explained: bool,
+) -> Result<Discovery> {
     let filters = Filters::of(&settings.input)?;
     let mut d = crate::discover::discover(input, output_dir, &filters)?;
     crate::discover::leave_out_unfinished(&mut d);
-    if d.found.is_empty() && d.skipped.iter().all(|(_, why)| !matches!(why, Skip::BeingWritten(_))) {
-        return Err(Error::Input {
-            path: input.to_path_buf(),
-            problem: format!(
+    let waiting = d.skipped.iter().any(|(_, why)| matches!(why, Skip::BeingWritten(_)));
+    if d.found.is_empty() && !waiting && !explained {
+        let unreadable = d.skipped.iter().find(|(_, why)| matches!(why, Skip::Unreadable(_)));
+        let problem = match unreadable {
+            Some((path, why)) => format!("holds no rip that can be read ({}: {why})", path.display()),
+            None => format!(
                 "holds no rips matching \"{}\" ({} other file(s); drapto encode --dry-run says why each is skipped)",
                 settings.input.file_pattern,
                 d.skipped.len()
             ),
-        });
+        };
+        return Err(Error::Input { path: input.to_path_buf(), problem });
     }
     Ok(d)
 }
