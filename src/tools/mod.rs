@@ -31,9 +31,11 @@ pub fn ffmpeg_fix() -> String {
         )
     } else {
         format!(
-            "install Debian's ffmpeg ({}) or, for libvmaf and a current SVT-AV1, the static build in the \
-             imageio-ffmpeg wheel (pip download --no-deps imageio-ffmpeg, unzip it, binary under \
-             imageio_ffmpeg/binaries/; scripts/setup.sh does this) and point DRAPTO_FFMPEG or --ffmpeg at it",
+            "use the static build in the imageio-ffmpeg wheel, with libvmaf and a current SVT-AV1 \
+             (scripts/setup.sh fetches it; by hand: python3 -m pip download --no-deps imageio-ffmpeg==VERSION \
+             (the one scripts/setup.sh pins), python3 -m zipfile -e imageio_ffmpeg-*.whl wheel, \
+             chmod +x wheel/imageio_ffmpeg/binaries/ffmpeg-*) and point DRAPTO_FFMPEG or --ffmpeg at it; \
+             Debian's own ffmpeg ({}) has no libvmaf, so no chunked path",
             install(Package::Ffmpeg)
         )
     }
@@ -254,10 +256,16 @@ fn locate(name: &str, explicit: Option<&Path>, origins: &Origins, key: &str, fix
             match resolved.filter(|r| r.is_file()) {
                 Some(r) => (r, origin),
                 None => {
+                    // The setting is wrong, not the system: say so first.
+                    let on_path = which::which(name).ok().map(|w| format!(" ({name} is on PATH at {})", w.display()));
+                    let fix = match on_path {
+                        Some(there) => format!("correct or unset {origin}{there}"),
+                        None => format!("correct {origin}, or {fix}"),
+                    };
                     return Err(ToolError {
                         tool: name.into(),
                         problem: format!("{} (set by {origin}) does not exist or is not a file", p.display()),
-                        fix: fix.into(),
+                        fix,
                     });
                 }
             }
