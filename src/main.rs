@@ -39,6 +39,9 @@ fn run(cli: Cli) -> i32 {
     let loaded = match config::load(&ConfigSource::from_flag(cli.config.clone()), std::env::vars(), flags) {
         Ok(l) => l,
         Err(e) => {
+            if cli.json {
+                println!("{}", drapto::report::json::error_line(&e.to_string(), 3));
+            }
             eprintln!("drapto: {e}");
             return 3;
         }
@@ -69,7 +72,7 @@ fn run(cli: Cli) -> i32 {
         Err(e) => {
             tracing::error!("{e}");
             if cli.json {
-                println!("{}", serde_json::json!({"event": "error", "error": e.to_string()}));
+                println!("{}", drapto::report::json::error_line(&e.to_string(), e.exit_code()));
             }
             eprintln!("drapto: {e}");
             e.exit_code()

@@ -518,3 +518,21 @@ fn a_name_that_is_not_utf8_is_refused_with_a_warning_and_the_batch_goes_on() {
     assert!(e.contains("caf") && e.contains("not UTF-8") && e.trim().lines().count() == 1, "{e}");
     assert_eq!(std::fs::read(&latin1).unwrap(), std::fs::read(&clip).unwrap(), "the rip is untouched");
 }
+
+/// With `--json`, a run stopped by its configuration still ends on a JSON
+/// line saying why (before: nothing on stdout).
+#[test]
+fn a_configuration_error_ends_a_json_run_on_an_error_event() {
+    let t = tempfile::tempdir().unwrap();
+    let o = run(drapto(t.path())
+        .env("DRAPTO_PRESET", "99")
+        .args(["--json", "encode", "-i"])
+        .arg(t.path())
+        .arg("-o")
+        .arg(t.path().join("o")));
+    assert_eq!(o.status.code(), Some(3));
+    let ev = events(&o);
+    let last = ev.last().expect("an event");
+    assert_eq!((last["event"].as_str(), last["exit_code"].as_i64()), (Some("error"), Some(3)), "{last}");
+    assert!(last["error"].as_str().unwrap().contains("encoding.preset") && last["time"].is_string(), "{last}");
+}

@@ -25,6 +25,14 @@ pub fn line(event: &Event) -> String {
     })
 }
 
+/// The last line of a `--json` run that stopped before or outside any
+/// file (a configuration error, a bad command line, a missing tool): its
+/// message and exit code.
+pub fn error_line(error: &str, exit_code: i32) -> String {
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    serde_json::json!({ "time": time, "event": "error", "error": error, "exit_code": exit_code }).to_string()
+}
+
 impl<W: Write + Send> EventSink for JsonLines<W> {
     fn emit(&self, event: &Event) {
         let line = line(event);
