@@ -536,3 +536,15 @@ fn a_configuration_error_ends_a_json_run_on_an_error_event() {
     assert_eq!((last["event"].as_str(), last["exit_code"].as_i64()), (Some("error"), Some(3)), "{last}");
     assert!(last["error"].as_str().unwrap().contains("encoding.preset") && last["time"].is_string(), "{last}");
 }
+
+/// Under `-q` a failed rip is said on stderr: `drapto encode -q … >/dev/null`
+/// still says which rip failed (before, only on the stdout thrown away).
+#[test]
+fn a_quiet_run_says_its_failures_on_stderr() {
+    let t = tempfile::tempdir().unwrap();
+    let bad = t.path().join("bad.mkv");
+    std::fs::write(&bad, "not a film").unwrap();
+    let o = run(drapto(t.path()).args(["encode", "-q", "-i"]).arg(&bad).arg("-o").arg(t.path().join("o")));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("bad.mkv") && stderr(&o).contains("not a readable media file"), "{}", stderr(&o));
+}

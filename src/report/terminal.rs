@@ -82,8 +82,16 @@ impl Terminal {
         }
     }
 
+    /// A failure: on stdout with the rest, but on stderr under `-q` (whose
+    /// stdout may be thrown away: `drapto encode -q … >/dev/null` must
+    /// still say which rip failed).
     fn error(&self, s: &State, msg: &str) {
-        self.print(s, &format!("{} {msg}", style("✗").red()));
+        let line = format!("{} {msg}", style("✗").red());
+        if self.verbosity == Verbosity::Quiet {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        } else {
+            self.print(s, &line);
+        }
     }
 
     fn banner(title: &str) -> String {
