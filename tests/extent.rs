@@ -117,6 +117,37 @@ fn an_endless_subtitle_is_not_truncation_and_ends_with_the_film() {
     }
 }
 
+/// The same endless subtitle in a rip without tags (no `DURATION` for any
+/// track, as a writer other than mkvmerge and ffmpeg leaves it): its end is
+/// read from its packets, and it is
+/// clamped. Before, nothing explained the container's claim but the font
+/// attachment, which was blamed, and the output failed validation.
+#[test]
+fn an_endless_subtitle_without_statistics_tags_is_found_by_its_packets() {
+    let t = tempfile::tempdir().unwrap();
+    let srt = text_file("five_minutes.srt", "1\n00:00:01,000 --> 00:05:00,000\nTo the end of the reel\n");
+    let src = t.path().join("endless_no_tags.mkv");
+    let ok = std::process::Command::new("mkvmerge")
+        .args(["-q", "-o"])
+        .arg(&src)
+        .arg(simple_clip("small.mkv", "320x240", 2))
+        .arg(&srt)
+        // An attachment, which ffprobe gives the container's duration.
+        .arg("--attach-file")
+        .arg(&srt)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let ok = std::process::Command::new("mkvpropedit").arg(&src).args(["--tags", "all:"]).output().unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    let (o, ev) = encode(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let w = warnings(&ev);
+    assert!(w.iter().any(|w| w.contains("subtitle track 1 claims to last")), "{w:?}");
+    assert!(!w.iter().any(|w| w.contains("attachment")), "{w:?}");
+    assert!((duration(&t.path().join("out/endless_no_tags.mkv")) - 2.0).abs() <= 1.0);
+}
+
 /// mkvmerge tells no first timestamp for a track without a block in the
 /// first seconds it reads: a subtitle track whose first line comes at 12 s
 /// (and whose endless last line drapto remakes, clamped) keeps its lines

@@ -132,7 +132,8 @@ pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended
     let overlong: Vec<Overlong> = probe
         .streams
         .iter()
-        .filter(|s| matches!(s.codec_type, StreamKind::Subtitle | StreamKind::Attachment | StreamKind::Data))
+        // (Not attachments: ffprobe gives them the container's duration.)
+        .filter(|s| matches!(s.codec_type, StreamKind::Subtitle | StreamKind::Data))
         .filter_map(|s| {
             let c = claimed_length(s)?;
             let far = OVERLONG_SECONDS.max(end * OVERLONG_SHARE);
@@ -194,8 +195,35 @@ pub fn measure(ffprobe: &Path, input: &Path, probe: &Probe, cancel: &Cancel) -> 
         }
     }
     let video_end = video.and_then(|i| found(&ends, i)).unwrap_or(claim);
-    let audio_ends = audio.iter().map(|i| found(&ends, *i)).collect();
-    decide(probe, video_end, audio_ends, premature)
+    let audio_ends: Vec<Option<f64>> = audio.iter().map(|i| found(&ends, *i)).collect();
+    let film_end = audio_ends.iter().flatten().copied().fold(video_end, f64::max);
+    let probe = with_subtitle_ends(ffprobe, input, probe, film_end, cancel);
+    decide(&probe, video_end, audio_ends, premature)
+}
+
+/// `probe` with each subtitle stream that claims no length of its own (no
+/// `DURATION` tag: a rip written without statistics) given the end of its
+/// packets, when the container claims far more than the film (`film_end`)
+/// and only such a stream can explain it: its last event never ends. The
+/// subtitle packets are read (the whole file is demuxed) only then.
+fn with_subtitle_ends(ffprobe: &Path, input: &Path, probe: &Probe, film_end: f64, cancel: &Cancel) -> Probe {
+    let mut probe = probe.clone();
+    let claim = probe.duration().unwrap_or(film_end);
+    let untold: Vec<usize> =
+        probe.of_type(StreamKind::Subtitle).filter(|s| claimed_length(s).is_none()).map(|s| s.index).collect();
+    let far = OVERLONG_SECONDS.max(film_end * OVERLONG_SHARE);
+    if untold.is_empty() || claim <= film_end + far {
+        return probe;
+    }
+    let query = Query::packets("stream_index,pts_time,duration_time").stream("s");
+    let Ok(text) = query.run(ffprobe, input, "read the subtitles' ends", cancel) else { return probe };
+    let start = probe.format.start_time.unwrap_or(0.0);
+    for (index, end) in parse_packet_ends(&text) {
+        if let Some(s) = probe.streams.iter_mut().find(|s| s.index == index && untold.contains(&index)) {
+            s.duration = Some(end - start);
+        }
+    }
+    probe
 }
 
 #[cfg(test)]
