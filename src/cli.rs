@@ -204,9 +204,10 @@ pub struct SettingFlags {
     /// Segment length of the chunked path, seconds.
     #[arg(long)]
     pub chunk_size: Option<i64>,
-    /// Parallel segment encodes.
-    #[arg(long)]
-    pub parallel_jobs: Option<i64>,
+    /// Parallel segment encodes: a number, or `auto` (from cores and free
+    /// memory), as in the configuration file.
+    #[arg(long, value_name = "N|auto")]
+    pub parallel_jobs: Option<String>,
     /// Folder for work folders.
     #[arg(long, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
@@ -298,7 +299,13 @@ impl SettingFlags {
         int("encoding.crf.hd", "--crf-hd", self.crf_hd);
         int("encoding.crf.uhd", "--crf-uhd", self.crf_uhd);
         int("processing.chunk_size", "--chunk-size", self.chunk_size);
-        int("processing.parallel_jobs", "--parallel-jobs", self.parallel_jobs);
+        if let Some(jobs) = &self.parallel_jobs {
+            // A number as a number; anything else as text, which the
+            // configuration's own check accepts (`auto`) or explains.
+            let value: figment::value::Value =
+                jobs.parse::<i64>().map_or_else(|_| jobs.as_str().into(), figment::value::Value::from);
+            v.push(FlagValue::new("processing.parallel_jobs", "--parallel-jobs", value));
+        }
         if let Some(t) = self.vmaf_target {
             v.push(FlagValue::new("encoding.vmaf_target", "--vmaf-target", t));
         }
@@ -368,5 +375,22 @@ impl ToolFlags {
         let mut v = Vec::new();
         self.push_values(&mut v);
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn parallel_jobs_takes_a_number_or_auto_as_the_file_does() {
+        let values =
+            |arg: &str| match Cli::try_parse_from(["drapto", "config", "--parallel-jobs", arg]).unwrap().command {
+                Command::Config(c) => c.values().into_iter().map(|f| f.value).collect::<Vec<_>>(),
+                _ => unreachable!(),
+            };
+        assert_eq!(values("auto"), [figment::value::Value::from("auto")]);
+        assert_eq!(values("3"), [figment::value::Value::from(3i64)]);
     }
 }
