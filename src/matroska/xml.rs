@@ -73,14 +73,64 @@ impl Element {
 
 /// Parses a document into its root element (whitespace between elements
 /// and comments dropped).
+///
+/// A control character in a value (mkvextract writes `&#01;`, which XML
+/// 1.0 forbids) is read as itself, and written back the same way.
 pub fn parse(text: &str) -> Result<Element, String> {
-    let doc = roxmltree::Document::parse(text.trim_start_matches('\u{feff}')).map_err(|e| e.to_string())?;
+    let text = hide_control_references(text.trim_start_matches('\u{feff}'));
+    let doc = roxmltree::Document::parse(&text).map_err(|e| e.to_string())?;
     Ok(convert(doc.root_element()))
+}
+
+/// Where a control character's reference is parked while the strict
+/// parser reads the document: in Unicode's private use plane 15.
+const PARKED: u32 = 0xF_0000;
+
+/// `text` with each character reference to a control character that XML
+/// forbids (`&#1;`…`&#31;` but tab, line feed and carriage return, decimal
+/// or hex) replaced by its parked stand-in.
+fn hide_control_references(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("&#") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 2..];
+        let end = tail.find(';').filter(|e| *e <= 8);
+        let code = end.and_then(|e| {
+            let digits = &tail[..e];
+            match digits.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => digits.parse::<u32>().ok(),
+            }
+        });
+        match (code, end) {
+            (Some(c @ 1..=31), Some(e)) if !matches!(c, 9 | 10 | 13) => {
+                out.push(char::from_u32(PARKED + c).expect("a private use character"));
+                rest = &tail[e + 1..];
+            }
+            _ => {
+                out.push_str("&#");
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `s` with parked control characters back as themselves.
+fn unpark(s: &str) -> String {
+    s.chars()
+        .map(|c| match u32::from(c).checked_sub(PARKED) {
+            Some(n @ 1..=31) => char::from_u32(n).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
 }
 
 fn convert(node: roxmltree::Node) -> Element {
     let children: Vec<Element> = node.children().filter(|c| c.is_element()).map(convert).collect();
-    let text = if children.is_empty() { Some(node.text().unwrap_or("").to_string()) } else { None };
+    let text = if children.is_empty() { Some(unpark(node.text().unwrap_or(""))) } else { None };
     let attributes = node.attributes().map(|a| (a.name().to_string(), a.value().to_string())).collect();
     Element { name: node.tag_name().name().to_string(), attributes, text, children }
 }
@@ -94,6 +144,10 @@ fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // As mkvextract writes them (see `parse`).
+            c if u32::from(c) < 32 && !matches!(c, '\t' | '\n' | '\r') => {
+                let _ = write!(out, "&#{};", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -122,6 +176,17 @@ mod tests {
         let e = parse(doc).unwrap();
         let written = e.to_document();
         assert!(written.contains("<ChapterSegmentUID format=\"hex\">a0a1</ChapterSegmentUID>"), "{written}");
+        assert_eq!(parse(&written).unwrap(), e);
+    }
+
+    #[test]
+    fn a_control_character_in_a_value_is_read_and_written_back() {
+        let doc = "<Tags><Tag><Simple><Name>NOTE</Name><String>line&#01;two &#x1F;&#10;&amp;#1;</String></Simple></Tag></Tags>";
+        let e = parse(doc).unwrap();
+        let value = e.child("Tag").unwrap().child("Simple").unwrap().child_text("String").unwrap().to_string();
+        assert_eq!(value, "line\u{1}two \u{1f}\n&#1;");
+        let written = e.to_document();
+        assert!(written.contains("line&#1;two &#31;"), "{written}");
         assert_eq!(parse(&written).unwrap(), e);
     }
 

@@ -229,17 +229,24 @@ fn diff_elements(s: &Element, o: &Element, here: &str, d: &mut Vec<String>) {
         ));
         return;
     }
-    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
-    for (sc, oc) in s.children.iter().zip(o_children) {
-        let n = seen.entry(sc.name.as_str()).or_default();
-        *n += 1;
-        if sc.name != oc.name {
-            d.push(format!("{here}: {} became {}", sc.name, oc.name));
+    // Elements of one name are compared in their order; elements of
+    // different names may stand in any order (mkvpropedit and mkvmerge put
+    // a nested tag and its language in different orders).
+    let mut names: Vec<&str> = s.children.iter().map(|c| c.name.as_str()).collect();
+    names.dedup();
+    let mut done = std::collections::BTreeSet::new();
+    for name in names.into_iter().filter(|n| done.insert(*n)) {
+        let of = |v: &mut dyn Iterator<Item = &Element>| v.filter(|c| c.name == name).cloned().collect::<Vec<_>>();
+        let (sv, ov) = (of(&mut s.children.iter()), of(&mut o_children.iter().copied()));
+        if sv.len() != ov.len() {
+            d.push(format!("{here}: {} {name} became {}", sv.len(), ov.len()));
             continue;
         }
-        let sub =
-            if sc.children.is_empty() { format!("{here}/{}", sc.name) } else { format!("{here}/{}[{n}]", sc.name) };
-        diff_elements(sc, oc, &sub, d);
+        for (n, (sc, oc)) in sv.iter().zip(&ov).enumerate() {
+            let sub =
+                if sc.children.is_empty() { format!("{here}/{name}") } else { format!("{here}/{name}[{}]", n + 1) };
+            diff_elements(sc, oc, &sub, d);
+        }
     }
 }
 
@@ -484,5 +491,21 @@ mod tests {
         assert!(track_properties(&s, &o, Carry::Copied, 0).is_empty());
         let o = track(r#"{"id": 1, "type": "audio", "properties": {"language": "fre", "language_ietf": "fr"}}"#);
         assert!(!track_properties(&s, &o, Carry::Copied, 0).is_empty());
+    }
+
+    #[test]
+    fn elements_of_different_names_may_come_in_another_order() {
+        use crate::matroska::xml::Element;
+        let nested = Element::node("Simple", vec![Element::leaf("Name", "CHARACTER"), Element::leaf("String", "B")]);
+        let lang = Element::leaf("TagLanguageIETF", "en");
+        let s = Element::node("Simple", vec![Element::leaf("Name", "ACTOR"), nested.clone(), lang.clone()]);
+        let o = Element::node("Simple", vec![Element::leaf("Name", "ACTOR"), lang, nested]);
+        let mut d = Vec::new();
+        diff_elements(&s, &o, "Simple", &mut d);
+        assert!(d.is_empty(), "{d:?}");
+        // Two of one name keep their order.
+        let two = |a: &str, b: &str| Element::node("T", vec![Element::leaf("S", a), Element::leaf("S", b)]);
+        diff_elements(&two("x", "y"), &two("y", "x"), "T", &mut d);
+        assert_eq!(d.len(), 2, "{d:?}");
     }
 }
