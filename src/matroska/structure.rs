@@ -122,7 +122,11 @@ impl Structure {
                 .filter(|e| e.name.ends_with("UID") && e.name != "TrackUID")
                 .map(|e| (e.name.clone(), e.text.clone().unwrap_or_default()))
                 .collect();
-            let track_targets = if tracks.is_empty() { vec![None] } else { tracks };
+            // A tag aimed only at tracks the file does not have (their
+            // UIDs name none) goes nowhere: mkvmerge drops it, and it is not
+            // taken for a global one.
+            let track_targets =
+                if tracks.is_empty() { vec![None] } else { tracks.into_iter().filter(Option::is_some).collect() };
             for track in track_targets {
                 let target = Target {
                     type_value: named("TargetTypeValue").unwrap_or_else(|| "50".into()),
@@ -265,6 +269,23 @@ pub(crate) mod tests {
         let summary: Vec<(Option<usize>, &str)> = entries.iter().map(|e| (e.target.track, e.name())).collect();
         assert_eq!(summary, [(None, "TITLE"), (Some(0), "MIXED_BY"), (Some(0), "BPS"), (Some(2), "COMMENT")]);
         assert!(entries.iter().all(|e| e.target.type_value == "50"));
+    }
+
+    #[test]
+    fn a_tag_aimed_at_a_track_the_file_lacks_goes_nowhere() {
+        let mut s = structure();
+        s.tags = Some(
+            xml::parse(
+                "<Tags><Tag><Targets><TrackUID>99</TrackUID></Targets>
+                   <Simple><Name>COMMENT</Name><String>a track long gone</String></Simple></Tag>
+                 <Tag><Targets><TrackUID>99</TrackUID><TrackUID>33</TrackUID></Targets>
+                   <Simple><Name>NOTE</Name><String>x</String></Simple></Tag></Tags>",
+            )
+            .unwrap(),
+        );
+        let summary: Vec<(Option<usize>, String)> =
+            s.tag_entries().iter().map(|e| (e.target.track, e.name().to_string())).collect();
+        assert_eq!(summary, [(Some(2), "NOTE".to_string())], "not taken for a global tag");
     }
 
     #[test]
