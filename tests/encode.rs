@@ -160,6 +160,11 @@ fn output_folder_equal_to_input_folder_is_refused() {
     // A missing -o is such a command line too.
     let o = run(drapto(t.path()).arg("encode").arg("-i").arg(&dir));
     assert_eq!(o.status.code(), Some(2));
+    // So is an output named like a file: -o names a folder.
+    let o = run(drapto(t.path()).arg("encode").arg("-i").arg(&f).arg("-o").arg(t.path().join("film-av1.mkv")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("-o names the output folder"), "{}", stderr(&o));
+    assert!(!t.path().join("film-av1.mkv").exists());
     assert_eq!(fingerprint(&f), before);
     let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "{names:?}");

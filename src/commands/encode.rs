@@ -70,6 +70,15 @@ pub(super) fn folders(
         .cloned()
         .or_else(|| settings.paths.output_dir.clone())
         .ok_or_else(|| Error::Usage("-o: no output folder given: pass -o <folder> or set paths.output_dir".into()))?;
+    // `-o film.mkv` means a file to whoever wrote it: drapto would make a
+    // folder of that name and put `film.mkv` in it.
+    let mkv_named = output.extension().is_some_and(|e| e.eq_ignore_ascii_case("mkv"));
+    if mkv_named && !output.is_dir() {
+        return Err(Error::Usage(format!(
+            "-o {}: -o names the output folder (each output keeps its rip's name); give a folder",
+            output.display()
+        )));
+    }
     let folder_of_input = if input.is_dir() {
         Some(input.as_path())
     } else {
