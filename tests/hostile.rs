@@ -548,3 +548,17 @@ fn a_quiet_run_says_its_failures_on_stderr() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("bad.mkv") && stderr(&o).contains("not a readable media file"), "{}", stderr(&o));
 }
+
+/// `drapto config` says which file it read, or where it looked for one.
+#[test]
+fn config_says_which_file_it_read() {
+    let t = tempfile::tempdir().unwrap();
+    let o = run(drapto(t.path()).arg("config"));
+    let first = stdout(&o).lines().next().unwrap_or_default().to_string();
+    assert!(first.contains("# configuration file: none") && first.contains("config.toml does not exist"), "{first}");
+    let f = t.path().join("mine.toml");
+    std::fs::write(&f, "[encoding]\nvmaf_target = 94\n").unwrap();
+    let o = run(drapto(t.path()).arg("--config").arg(&f).arg("config"));
+    let first = stdout(&o).lines().next().unwrap_or_default().to_string();
+    assert_eq!(first, format!("# configuration file: {}", f.display()));
+}

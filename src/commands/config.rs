@@ -26,6 +26,7 @@ pub fn run(session: &Session) -> Result<i32> {
         println!("{}", serde_json::Value::Array(items));
         return Ok(0);
     }
+    println!("# configuration file: {}", loaded.file_note);
     for note in &loaded.migration_notes {
         println!("# migrated from an older layout: {note}");
     }

@@ -150,6 +150,8 @@ pub struct Loaded {
     /// `DRAPTO_*` variables of the environment that are no setting (a
     /// typo, or one of another version): said, then ignored.
     pub ignored_env: Vec<String>,
+    /// Which configuration file was read, or where none was found.
+    pub file_note: String,
 }
 
 /// Answers "which layer set this key?".
@@ -215,6 +217,11 @@ pub fn load(
         ConfigSource::Default(p) if p.exists() => Some(p.clone()),
         _ => None,
     };
+    let file_note = match (source, &path) {
+        (_, Some(p)) => format!("{}", p.display()),
+        (ConfigSource::Default(p), None) => format!("none ({} does not exist; defaults used)", p.display()),
+        _ => "none".to_string(),
+    };
     if let Some(path) = path {
         let (table, text, notes) = read_file(&path)?;
         migration_notes = notes;
@@ -240,7 +247,7 @@ pub fn load(
     if let Some((key, message)) = validate(&settings).into_iter().next() {
         return Err(ConfigError { origin: origins.of(&key), message: format!("{key}: {message}") });
     }
-    Ok(Loaded { settings, origins, migration_notes, ignored_env })
+    Ok(Loaded { settings, origins, migration_notes, ignored_env, file_note })
 }
 
 /// The configuration file at `path`: its table (migrated to the current
