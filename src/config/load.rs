@@ -277,6 +277,10 @@ fn read_file(path: &Path) -> Result<(toml::Table, String, Vec<String>), ConfigEr
 fn env_layer(env: impl IntoIterator<Item = (String, String)>) -> Result<Dict, ConfigError> {
     let mut dict = Dict::new();
     for (name, raw) in env {
+        // `DRAPTO_X=` (empty) is how a shell or a service file unsets one.
+        if raw.trim().is_empty() {
+            continue;
+        }
         if let Some((_, why)) = REMOVED_ENV_VARS.iter().find(|(v, _)| *v == name) {
             return Err(ConfigError { origin: Origin::Env(name.clone()), message: why.to_string() });
         }
@@ -430,6 +434,13 @@ mod tests {
         assert_eq!(s.processing.enable_chunked_encoding, ChunkedMode::Auto);
         assert_eq!(s.resources.max_memory.0, 8 << 30);
         assert_eq!(s.resources.max_cpu, 95.0);
+        assert_eq!(l.origins.of("encoding.preset"), Origin::Default);
+    }
+
+    #[test]
+    fn an_empty_variable_is_no_setting() {
+        let l = load(&ConfigSource::None, env(&[("DRAPTO_TEMP_DIR", ""), ("DRAPTO_PRESET", " ")]), vec![]).unwrap();
+        assert_eq!(l.settings.processing.temp_dir, Auto::Auto);
         assert_eq!(l.origins.of("encoding.preset"), Origin::Default);
     }
 
