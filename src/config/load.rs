@@ -309,6 +309,22 @@ fn internal(e: figment::Error) -> ConfigError {
 }
 
 /// Turns a figment extraction error into a message naming key and origin.
+/// What serde expected, in a user's words rather than Rust's (`u8`,
+/// `struct CrfSettings`).
+fn in_words(expected: &str) -> String {
+    let words = match expected.trim() {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" | "bool" => "true or false",
+        "a string" | "String" => "text in quotes",
+        e if e.starts_with("struct ") => "a table of settings ([section] or { key = value })",
+        e if e.starts_with("a sequence") => "a list",
+        e => return e.to_string(),
+    };
+    words.to_string()
+}
+
 fn from_figment(origins: &Origins, e: figment::Error) -> ConfigError {
     use figment::error::Kind;
     let e = e.into_iter().next().expect("a figment error holds at least one error");
@@ -322,10 +338,10 @@ fn from_figment(origins: &Origins, e: figment::Error) -> ConfigError {
             format!("unknown key `{}` in {parent} (known keys: {})", path.join("."), expected.join(", "))
         }
         Kind::InvalidType(actual, expected) => {
-            format!("{}: wrong type: found {actual}, expected {expected}", path.join("."))
+            format!("{}: wrong type: found {actual}, expected {}", path.join("."), in_words(expected))
         }
         Kind::InvalidValue(actual, expected) => {
-            format!("{}: invalid value {actual}, expected {expected}", path.join("."))
+            format!("{}: invalid value {actual}, expected {}", path.join("."), in_words(expected))
         }
         Kind::Message(m) => format!("{}: {m}", path.join(".")),
         other => format!("{}: {other}", path.join(".")),
@@ -435,6 +451,14 @@ mod tests {
         assert_eq!(s.resources.max_memory.0, 8 << 30);
         assert_eq!(s.resources.max_cpu, 95.0);
         assert_eq!(l.origins.of("encoding.preset"), Origin::Default);
+    }
+
+    #[test]
+    fn a_wrong_type_is_said_in_words() {
+        let (_f, src) = file("[encoding]\ncrf = 25\npreset = \"fast\"\n");
+        let e = load(&src, vec![], vec![]).unwrap_err().to_string();
+        assert!(!e.contains("struct") && !e.contains("u8"), "{e}");
+        assert!(e.contains("a table of settings") || e.contains("a whole number"), "{e}");
     }
 
     #[test]
