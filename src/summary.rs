@@ -87,6 +87,9 @@ pub struct BatchSummary {
     pub failed: Vec<(PathBuf, String)>,
     /// Files never started because the batch stopped early.
     pub not_started: Vec<PathBuf>,
+    /// The file a stop request (Ctrl-C, SIGTERM) interrupted: not failed,
+    /// its finished work kept for the rerun.
+    pub interrupted: Vec<PathBuf>,
     pub total_input_bytes: u64,
     pub total_output_bytes: u64,
     pub reduction_percent: f64,
@@ -103,7 +106,7 @@ impl BatchSummary {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.failed.is_empty() && self.not_started.is_empty()
+        self.failed.is_empty() && self.not_started.is_empty() && self.interrupted.is_empty()
     }
 }
 

@@ -86,13 +86,20 @@ fn ctrl_c_stops_children_keeps_no_output_and_exits_130() {
     let out_dir = t.path().join("out");
     let mut c = drapto(t.path());
     c.env("DRAPTO_PRESET", "4").args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir);
-    let mut child = start_until(&mut c, "\"kind\":\"video\"").child;
+    let running = start_until(&mut c, "\"kind\":\"video\"");
     std::thread::sleep(Duration::from_millis(500));
     let sent = Instant::now();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
-    let status = child.wait().unwrap();
+    let pid = nix::unistd::Pid::from_raw(running.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let (status, rest) = running.finish();
     assert!(sent.elapsed() < Duration::from_secs(5), "took {:?}", sent.elapsed());
     assert_eq!(status.code(), Some(130));
+    // Interrupted, not failed: no failure, no failure report, the file named.
+    assert!(!rest.contains("\"file_failed\""), "{rest}");
+    let done: serde_json::Value =
+        serde_json::from_str(rest.lines().find(|l| l.contains("\"batch_complete\"")).expect("batch_complete")).unwrap();
+    assert_eq!(done["summary"]["interrupted"].as_array().map(Vec::len), Some(1), "{done}");
+    assert!(done["summary"]["failed"].as_array().unwrap().is_empty(), "{done}");
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(children_of_source(&src), "", "no child process may survive");
     let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();

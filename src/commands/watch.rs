@@ -113,6 +113,8 @@ impl Service<'_> {
             Ended::Encoded | Ended::Skipped => State::Encoded,
             // Another drapto has it: looked at again once it settles anew.
             Ended::Busy => State::Settling,
+            // Stopped with the watch: its turn comes again when it restarts.
+            Ended::Interrupted => State::Waiting,
         }
     }
 

@@ -58,6 +58,8 @@ pub enum Ended {
     Skipped,
     /// Another drapto is encoding it (skipped for now, not done).
     Busy,
+    /// Stopped by a stop request (see [`BatchSummary::interrupted`]).
+    Interrupted,
     /// `error` as the user reads it; `setup`: for a reason that points at
     /// the setup, not at the file (see [`Error::is_environmental`]).
     Failed {
@@ -142,6 +144,12 @@ impl Pipeline<'_> {
             Ok(Outcome::Busy(reason)) => {
                 self.skipped(job, reason, summary);
                 Ended::Busy
+            }
+            // Stopped by request: not the file's failure, nor the setup's.
+            Err(e @ Error::Cancelled { .. }) => {
+                self.warn(input, format!("{e}: its finished work is kept; run the same command again to resume"));
+                summary.interrupted.push(input.clone());
+                Ended::Interrupted
             }
             Err(e) => {
                 let cancelled = matches!(e, Error::Cancelled { .. });

@@ -380,6 +380,9 @@ pub fn final_summary(b: &BatchSummary) -> String {
     for (_, e) in &b.failed {
         out.push_str(&format!("\nFailed: {e}\n"));
     }
+    for f in &b.interrupted {
+        out.push_str(&format!("\nInterrupted: {} (run the same command again to resume)\n", name(f)));
+    }
     for f in &b.not_started {
         out.push_str(&format!("\nNot started: {}\n", name(f)));
     }
