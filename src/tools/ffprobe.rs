@@ -394,11 +394,23 @@ pub fn frame_times(
     from: Option<f64>,
     cancel: &Cancel,
 ) -> Result<Vec<FrameTime>, ProcessFailure> {
-    let mut query = Query::packets("pts_time,duration_time").stream("v:0");
+    packet_times(ffprobe, path, "v:0", from, cancel)
+}
+
+/// The packets of stream `spec` of `path` from `from` seconds (see
+/// [`frame_times`]), in presentation order.
+fn packet_times(
+    ffprobe: &Path,
+    path: &Path,
+    spec: &str,
+    from: Option<f64>,
+    cancel: &Cancel,
+) -> Result<Vec<FrameTime>, ProcessFailure> {
+    let mut query = Query::packets("pts_time,duration_time").stream(spec);
     if let Some(from) = from {
         query = query.from_seconds(from);
     }
-    let text = query.run(ffprobe, path, "read frame times", cancel)?;
+    let text = query.run(ffprobe, path, "read packet times", cancel)?;
     let mut frames: Vec<FrameTime> = text
         .lines()
         .filter_map(|l| {
@@ -411,12 +423,18 @@ pub fn frame_times(
     Ok(frames)
 }
 
+/// The first field of each CSV line that is a number (a frame's line may
+/// go on with its side data: "0.143,side_data,").
+fn first_numbers(text: &str) -> impl Iterator<Item = f64> + '_ {
+    text.lines().filter_map(|l| l.split(',').next()?.trim().parse::<f64>().ok())
+}
+
 /// The presentation time of the first video frame of `path` (its first
 /// seconds read), on its own clock.
 pub fn first_video_time(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Option<f64> {
     let query = Query::packets("pts_time").stream("v:0").interval("%+2".into());
     let text = query.run(ffprobe, path, "read the first frame time", cancel).ok()?;
-    text.lines().filter_map(|l| l.split(',').next()?.trim().parse::<f64>().ok()).reduce(f64::min)
+    first_numbers(&text).reduce(f64::min)
 }
 
 /// The latest presentation time (seconds) of any packet of the first video
@@ -432,18 +450,9 @@ pub fn video_end_time(ffprobe: &Path, path: &Path, from: f64, cancel: &Cancel) -
 /// file's start `start`); read from the file's start when none is there (a
 /// track that ends earlier). `None`: no packet at all.
 pub fn audio_end(ffprobe: &Path, path: &Path, n: usize, (from, start): (f64, f64), cancel: &Cancel) -> Option<f64> {
-    let read = |from: Option<f64>| -> Option<f64> {
-        let mut query = Query::packets("pts_time,duration_time").stream(&format!("a:{n}"));
-        if let Some(from) = from {
-            query = query.from_seconds(from);
-        }
-        let text = query.run(ffprobe, path, "probe audio end", cancel).ok()?;
-        text.lines()
-            .filter_map(|l| {
-                let mut f = l.split(',').map(|v| v.trim().parse::<f64>().ok());
-                Some(f.next()?? + f.next().flatten().unwrap_or(0.0))
-            })
-            .reduce(f64::max)
+    let spec = format!("a:{n}");
+    let read = |from| {
+        packet_times(ffprobe, path, &spec, from, cancel).ok()?.iter().map(|p| p.pts + p.duration).reduce(f64::max)
     };
     read(Some(from + start)).or_else(|| read(None)).map(|end| end - start)
 }
@@ -470,8 +479,7 @@ pub fn shown(
             query = query.interval(format!("%{:.3}", end + 1.0));
         }
         let text = query.run(ffprobe, input, "read the first frames", cancel)?;
-        // A frame's line may go on with its side data ("0.143,side_data,").
-        decoded = text.lines().filter_map(|l| l.split(',').next()?.trim().parse::<f64>().ok()).collect();
+        decoded = first_numbers(&text).collect();
     }
     let end = end.filter(|_| !decoded.is_empty()).unwrap_or(f64::NEG_INFINITY);
     let packets = packets.to_vec();
@@ -503,7 +511,7 @@ pub fn first_shown(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Result<Opti
     }
     let query = Query::frames("pts_time").stream("v:0").interval(HEAD.into());
     let text = query.run(ffprobe, input, "read the first frames", cancel)?;
-    Ok(text.lines().filter_map(|l| l.split(',').next()?.trim().parse::<f64>().ok()).reduce(f64::min))
+    Ok(first_numbers(&text).reduce(f64::min))
 }
 
 /// Where the head of a stream whose first packets (in file order) a
