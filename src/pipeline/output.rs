@@ -105,21 +105,13 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Kept {
     rip: JobInfo,
-    output_size: u64,
-    output_mtime_ns: u128,
+    /// The output as it was then (path, size, time).
+    output: Option<JobInfo>,
 }
 
 impl Kept {
     fn of(output: &Path, rip: &JobInfo) -> Kept {
-        let meta = std::fs::metadata(output).ok();
-        let mtime = meta.as_ref().and_then(|m| m.modified().ok());
-        Kept {
-            rip: rip.clone(),
-            output_size: meta.map_or(0, |m| m.len()),
-            output_mtime_ns: mtime
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos()),
-        }
+        Kept { rip: rip.clone(), output: JobInfo::of(output).ok() }
     }
 
     fn path(temp_dir: &Path, output: &Path) -> PathBuf {
