@@ -152,8 +152,7 @@ impl Pipeline<'_> {
                 Ended::Interrupted
             }
             Err(e) => {
-                let cancelled = matches!(e, Error::Cancelled { .. });
-                let setup = !cancelled && e.is_environmental(input);
+                let setup = e.is_environmental(input);
                 if setup {
                     breaker.failure(Instant::now());
                     if breaker.is_open() && index < total {
@@ -166,7 +165,7 @@ impl Pipeline<'_> {
                             ),
                         });
                     }
-                } else if !cancelled {
+                } else {
                     // The file's own fault: the setup works.
                     breaker.success();
                 }

@@ -136,7 +136,6 @@ impl Layout {
                 cuts
             }
         };
-        ctx.cancel.check()?;
         let output = output_timeline(&source, cycle);
         let segments = match params.allocation {
             crate::plan::Allocation::Slope => {
