@@ -43,7 +43,8 @@ fn more_segments_than_open_files_are_appended_in_groups_every_frame_at_its_time(
     let times = t.path().join("times.txt");
     let lines: String = (0..frames).map(|i| format!("{:.6}\n", i as f64 * 1001.0 / 24.0)).collect();
     std::fs::write(&times, format!("# timestamp format v2\n{lines}")).unwrap();
-    let mkv = Mkvtoolnix { mkvmerge: "mkvmerge".into(), mkvextract: "mkvextract".into() };
+    let mkv =
+        Mkvtoolnix { mkvmerge: "mkvmerge".into(), mkvextract: "mkvextract".into(), mkvpropedit: "mkvpropedit".into() };
     let cancel = Cancel::new();
 
     // All at once is more than mkvmerge may open here: the limit holds.

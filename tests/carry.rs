@@ -723,3 +723,33 @@ fn a_rip_with_negative_timestamps_comes_out_as_mkvmerge_reads_it() {
         assert_eq!(lines(&out, "UID>"), lines(&src, "UID>"), "{args:?}");
     }
 }
+
+/// A rip whose track names have spaces at their ends (mkvmerge's
+/// `--track-name` trims them; mkvpropedit writes what it is given).
+fn spaced_names_rip() -> PathBuf {
+    made_once("carry-spaced-names.mkv", |tmp| {
+        let clip = simple_clip("carry-spaced-src.mkv", "160x120", 1);
+        let o = Command::new("mkvmerge").arg("-q").arg("-o").arg(tmp).arg(&clip).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+        let o = Command::new("mkvpropedit")
+            .arg(tmp)
+            .args(["--edit", "track:1", "--set", "name= Film "])
+            .args(["--edit", "track:2", "--set", "name=  Stereo\t"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    })
+}
+
+#[test]
+fn track_names_with_spaces_at_their_ends_come_through_as_they_are() {
+    let src = spaced_names_rip();
+    let names = |j: &Value| -> Vec<Value> {
+        j["tracks"].as_array().unwrap().iter().map(|t| t["properties"]["track_name"].clone()).collect()
+    };
+    assert_eq!(names(&mkvmerge_j(&src)), [" Film ", "  Stereo\t"]);
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(names(&mkvmerge_j(&t.path().join("out/carry-spaced-names.mkv"))), names(&mkvmerge_j(&src)));
+}

@@ -392,6 +392,7 @@ fn doctor_gives_each_tools_version_from_the_tool_itself() {
     // answered with "Error: Unknown mode"); mediainfo's first line has none.
     assert!(version("mkvextract").starts_with("mkvextract v"), "{j}");
     assert!(version("mkvmerge").starts_with("mkvmerge v"), "{j}");
+    assert!(version("mkvpropedit").starts_with("mkvpropedit v"), "{j}");
     assert!(version("mediainfo").contains("MediaInfoLib - v"), "{j}");
     assert!(version("ffprobe").starts_with("ffprobe version"), "{j}");
 }

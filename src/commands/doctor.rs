@@ -82,6 +82,7 @@ fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
             "mediainfo": tools.mediainfo.as_ref().map_err(|e| e.to_string()),
             "mkvmerge": tools.mkvmerge.as_ref().map_err(|e| e.to_string()),
             "mkvextract": tools.mkvextract.as_ref().map_err(|e| e.to_string()),
+            "mkvpropedit": tools.mkvpropedit.as_ref().map_err(|e| e.to_string()),
             "ready": ready.is_ok(),
         });
         println!("{j}");
@@ -90,10 +91,10 @@ fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
     let (ok, bad) = (style("✓").green(), style("✗").red());
     match &tools.ffmpeg {
         Ok((l, caps)) => {
-            println!("{ok} ffmpeg     {}\n    {} (from {})", l.version, l.path.display(), l.found_via);
+            println!("{ok} ffmpeg      {}\n    {} (from {})", l.version, l.path.display(), l.found_via);
             print_ffmpeg_caps(caps);
         }
-        Err(e) => println!("{bad} ffmpeg     {}: {}\n    fix: {}", e.tool, e.problem, e.fix),
+        Err(e) => println!("{bad} ffmpeg      {}: {}\n    fix: {}", e.tool, e.problem, e.fix),
     }
     print_other_tools(tools);
     match ready {
@@ -152,11 +153,12 @@ fn print_other_tools(tools: &Tools) {
         ("mediainfo", &tools.mediainfo, false),
         ("mkvmerge", &tools.mkvmerge, true),
         ("mkvextract", &tools.mkvextract, true),
+        ("mkvpropedit", &tools.mkvpropedit, true),
     ] {
         match t {
-            Ok(l) => println!("{ok} {name:<10} {}\n    {} (from {})", l.version, l.path.display(), l.found_via),
+            Ok(l) => println!("{ok} {name:<11} {}\n    {} (from {})", l.version, l.path.display(), l.found_via),
             Err(e) => println!(
-                "{} {name:<10} {}{}\n    fix: {}",
+                "{} {name:<11} {}{}\n    fix: {}",
                 if required { &bad } else { &warn },
                 e.problem,
                 if required { "" } else { " (optional)" },

@@ -124,7 +124,23 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
     for w in outcome.warnings {
         ctx.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: format!("mkvmerge: {w}") });
     }
+    let names = names_mkvmerge_trims(plan);
+    if !names.is_empty() {
+        mkv.set_track_names(output, &names, ctx.cancel).map_err(Error::process(input))?;
+    }
     Ok(())
+}
+
+/// The made tracks whose source name has spaces at its ends, which
+/// mkvmerge's `--track-name` trims: (position in the output, 1-based,
+/// name).
+fn names_mkvmerge_trims(plan: &MuxPlan) -> Vec<(usize, String)> {
+    let name =
+        |t: &PlannedTrack| plan.source_track(t.source_id).properties.get("track_name")?.as_str().map(String::from);
+    (plan.tracks.iter().enumerate())
+        .filter(|(_, t)| t.carry != Carry::Copied)
+        .filter_map(|(i, t)| name(t).filter(|n| n.trim() != n).map(|n| (i + 1, n)))
+        .collect()
 }
 
 /// Planned track `t`'s tags from its source track, written for `--tags`

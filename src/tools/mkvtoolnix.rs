@@ -13,11 +13,12 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The two MKVToolNix programs drapto runs.
+/// The MKVToolNix programs drapto runs.
 #[derive(Debug, Clone)]
 pub struct Mkvtoolnix {
     pub mkvmerge: PathBuf,
     pub mkvextract: PathBuf,
+    pub mkvpropedit: PathBuf,
 }
 
 /// How reading a file's structure can fail.
@@ -207,6 +208,23 @@ impl Mkvtoolnix {
         let text = process::output(&mut cmd, &format!("read {what} (mkvextract)"), cancel)?;
         let text = text.trim_start_matches('\u{feff}').trim();
         Ok((!text.is_empty()).then(|| text.to_string()))
+    }
+
+    /// Sets the names of tracks of `path` (1-based position in the file,
+    /// name) with mkvpropedit, which writes a name as it is given (mkvmerge
+    /// trims the spaces at its ends).
+    pub fn set_track_names(
+        &self,
+        path: &Path,
+        names: &[(usize, String)],
+        cancel: &Cancel,
+    ) -> Result<(), ProcessFailure> {
+        let mut cmd = Command::new(&self.mkvpropedit);
+        cmd.arg(crate::tools::path_arg(path));
+        for (track, name) in names {
+            cmd.arg("--edit").arg(format!("track:{track}")).arg("--set").arg(format!("name={name}"));
+        }
+        process::output(&mut cmd, "set track names (mkvpropedit)", cancel).map(|_| ())
     }
 
     /// Runs mkvmerge with `args` for `step`, calling `on_progress` with its

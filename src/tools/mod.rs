@@ -105,12 +105,14 @@ pub struct Tools {
     pub mkvmerge: Result<Located, ToolError>,
     /// Reads chapters and tags as XML (the mux plan, validation).
     pub mkvextract: Result<Located, ToolError>,
+    /// Sets what mkvmerge cannot (a track name with edge spaces).
+    pub mkvpropedit: Result<Located, ToolError>,
 }
 
 /// How to get MKVToolNix here.
 pub fn mkvtoolnix_fix() -> String {
     format!(
-        "{} (drapto muxes every output with mkvmerge and reads chapters and tags with mkvextract)",
+        "{} (drapto muxes every output with mkvmerge, reads chapters and tags with mkvextract and sets track names with mkvpropedit)",
         crate::platform::install(crate::platform::Package::Mkvtoolnix)
     )
 }
@@ -131,21 +133,25 @@ impl Tools {
                 })
             });
             let others = Self::discover_others(settings, origins);
-            let (ffprobe, mediainfo, (mkvmerge, mkvextract)) = others;
-            Tools { ffmpeg: ffmpeg.join().expect("ffmpeg discovery"), ffprobe, mediainfo, mkvmerge, mkvextract }
+            let (ffprobe, mediainfo, [mkvmerge, mkvextract, mkvpropedit]) = others;
+            Tools {
+                ffmpeg: ffmpeg.join().expect("ffmpeg discovery"),
+                ffprobe,
+                mediainfo,
+                mkvmerge,
+                mkvextract,
+                mkvpropedit,
+            }
         })
     }
 
-    /// ffprobe, mediainfo, mkvmerge and mkvextract.
+    /// ffprobe, mediainfo, and MKVToolNix's mkvmerge, mkvextract and
+    /// mkvpropedit.
     #[allow(clippy::type_complexity)]
     fn discover_others(
         settings: &Settings,
         origins: &Origins,
-    ) -> (
-        Result<Located, ToolError>,
-        Result<Located, ToolError>,
-        (Result<Located, ToolError>, Result<Located, ToolError>),
-    ) {
+    ) -> (Result<Located, ToolError>, Result<Located, ToolError>, [Result<Located, ToolError>; 3]) {
         // Each is a program start (its version): side by side.
         std::thread::scope(|s| {
             let ffprobe = s.spawn(|| {
@@ -174,14 +180,13 @@ impl Tools {
             });
             let mkvmerge =
                 locate("mkvmerge", settings.tools.mkvmerge.as_deref(), origins, "tools.mkvmerge", &mkvtoolnix_fix());
-            // mkvextract comes with mkvmerge: beside it first.
-            let beside = mkvmerge.as_ref().ok().and_then(|m| m.path.parent()).map(|d| d.join("mkvextract"));
-            let mkvextract = match beside.filter(|p| p.is_file()) {
-                Some(p) => locate("mkvextract", Some(&p), origins, "tools.mkvmerge", &mkvtoolnix_fix())
-                    .map(|l| Located { found_via: "beside mkvmerge".into(), ..l }),
-                None => locate("mkvextract", None, origins, "", &mkvtoolnix_fix()),
-            };
-            (ffprobe.join().expect("ffprobe"), mediainfo.join().expect("mediainfo"), (mkvmerge, mkvextract))
+            let mkvextract = companion("mkvextract", &mkvmerge, origins);
+            let mkvpropedit = companion("mkvpropedit", &mkvmerge, origins);
+            (
+                ffprobe.join().expect("ffprobe"),
+                mediainfo.join().expect("mediainfo"),
+                [mkvmerge, mkvextract, mkvpropedit],
+            )
         })
     }
 
@@ -235,16 +240,31 @@ impl Tools {
         self.mkvmerge.as_ref().ok().map(|l| l.path.as_path())
     }
 
-    /// MKVToolNix (mkvmerge and mkvextract), which every mux needs.
+    /// MKVToolNix (mkvmerge, mkvextract and mkvpropedit), which every mux
+    /// needs.
     pub fn require_mkvtoolnix(&self) -> Result<mkvtoolnix::Mkvtoolnix, ToolError> {
-        let mkvmerge = self.mkvmerge.as_ref().map_err(Clone::clone)?;
-        let mkvextract = self.mkvextract.as_ref().map_err(Clone::clone)?;
-        Ok(mkvtoolnix::Mkvtoolnix { mkvmerge: mkvmerge.path.clone(), mkvextract: mkvextract.path.clone() })
+        let path = |t: &Result<Located, ToolError>| t.as_ref().map(|l| l.path.clone()).map_err(Clone::clone);
+        Ok(mkvtoolnix::Mkvtoolnix {
+            mkvmerge: path(&self.mkvmerge)?,
+            mkvextract: path(&self.mkvextract)?,
+            mkvpropedit: path(&self.mkvpropedit)?,
+        })
     }
 
     /// mediainfo, when present.
     pub fn mediainfo_path(&self) -> Option<&Path> {
         self.mediainfo.as_ref().ok().map(|l| l.path.as_path())
+    }
+}
+
+/// An MKVToolNix program that comes with mkvmerge: beside it first, then
+/// on PATH.
+fn companion(name: &str, mkvmerge: &Result<Located, ToolError>, origins: &Origins) -> Result<Located, ToolError> {
+    let beside = mkvmerge.as_ref().ok().and_then(|m| m.path.parent()).map(|d| d.join(name));
+    match beside.filter(|p| p.is_file()) {
+        Some(p) => locate(name, Some(&p), origins, "tools.mkvmerge", &mkvtoolnix_fix())
+            .map(|l| Located { found_via: "beside mkvmerge".into(), ..l }),
+        None => locate(name, None, origins, "", &mkvtoolnix_fix()),
     }
 }
 
@@ -279,7 +299,7 @@ fn locate(name: &str, explicit: Option<&Path>, origins: &Origins, key: &str, fix
     };
     let flag = match name {
         "mediainfo" => "--Version",
-        "mkvmerge" | "mkvextract" | "mkvinfo" => "--version",
+        "mkvmerge" | "mkvextract" | "mkvpropedit" | "mkvinfo" => "--version",
         _ => "-version",
     };
     let version = Command::new(&path).arg(flag).output().map_err(|e| ToolError {
@@ -432,6 +452,7 @@ mod tests {
             mediainfo: Ok(loc("/usr/bin/mediainfo")),
             mkvmerge: Ok(loc("/usr/bin/mkvmerge")),
             mkvextract: Ok(loc("/usr/bin/mkvextract")),
+            mkvpropedit: Ok(loc("/usr/bin/mkvpropedit")),
         };
         let full = FfmpegCaps { svtav1: Some("v4.2.0".into()), libopus: true, ..Default::default() };
         assert!(tools(full.clone()).require_encode().is_ok());
