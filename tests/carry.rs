@@ -753,3 +753,24 @@ fn track_names_with_spaces_at_their_ends_come_through_as_they_are() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(names(&mkvmerge_j(&t.path().join("out/carry-spaced-names.mkv"))), names(&mkvmerge_j(&src)));
 }
+
+#[test]
+fn a_carriage_return_in_a_tag_comes_through() {
+    let clip = simple_clip("carry-cr-src.mkv", "160x120", 1);
+    let src = made_once("carry-cr.mkv", |tmp| {
+        let o = Command::new(ffmpeg())
+            .args(["-v", "error", "-i"])
+            .arg(&clip)
+            .args(["-c", "copy", "-metadata:s:a:0", "NOTE=first\rsecond", "-f", "matroska"])
+            .arg(tmp)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    });
+    assert!(extract(&src, "tags").contains("first\rsecond"), "the fixture holds a carriage return");
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tags = extract(&t.path().join("out/carry-cr.mkv"), "tags");
+    assert!(tags.contains("first\rsecond"), "{tags:?}");
+}

@@ -75,11 +75,27 @@ impl Element {
 /// and comments dropped).
 ///
 /// A control character in a value (mkvextract writes `&#01;`, which XML
-/// 1.0 forbids) is read as itself, and written back the same way.
+/// 1.0 forbids) is read as itself, and written back the same way. So is a
+/// carriage return, which mkvextract writes as it is and an XML reader
+/// would turn into a line feed.
 pub fn parse(text: &str) -> Result<Element, String> {
-    let text = hide_control_references(text.trim_start_matches('\u{feff}'));
+    let text = hide_control_references(&keep_carriage_returns(text.trim_start_matches('\u{feff}')));
     let doc = roxmltree::Document::parse(&text).map_err(|e| e.to_string())?;
     Ok(convert(doc.root_element()))
+}
+
+/// `text` with each carriage return inside the root element written as a
+/// reference, which an XML reader keeps (outside it only whitespace may
+/// stand, and there it means nothing).
+fn keep_carriage_returns(text: &str) -> String {
+    let root = text.match_indices('<').map(|(i, _)| i).find(|&i| !text[i + 1..].starts_with(['?', '!']));
+    let end = text.rfind('>');
+    match (root, end) {
+        (Some(a), Some(b)) if a < b => {
+            format!("{}{}{}", &text[..a], text[a..b].replace('\r', "&#13;"), &text[b..])
+        }
+        _ => text.to_string(),
+    }
 }
 
 /// Where a control character's reference is parked while the strict
@@ -144,8 +160,9 @@ fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // As mkvextract writes them (see `parse`).
-            c if u32::from(c) < 32 && !matches!(c, '\t' | '\n' | '\r') => {
+            // As mkvextract writes them (see `parse`); a carriage return
+            // too, which mkvmerge would read as a line feed.
+            c if u32::from(c) < 32 && !matches!(c, '\t' | '\n') => {
                 let _ = write!(out, "&#{};", u32::from(c));
             }
             c => out.push(c),
@@ -157,6 +174,16 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_carriage_return_is_kept_both_ways() {
+        let e = parse("<?xml version=\"1.0\"?>\r\n<!-- x\r\n -->\r\n<Tags><Tag><Simple><Name>NOTE</Name><String>one\r\ntwo\rthree</String></Simple></Tag></Tags>\r\n").unwrap();
+        let value = e.child("Tag").unwrap().child("Simple").unwrap().child_text("String");
+        assert_eq!(value, Some("one\r\ntwo\rthree"));
+        let written = e.to_document();
+        assert!(written.contains("one&#13;\ntwo&#13;three"), "{written}");
+        assert_eq!(parse(&written).unwrap(), e);
+    }
 
     #[test]
     fn a_document_round_trips() {
@@ -192,6 +219,6 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        assert!(parse("<Tags><Tag>").is_err());
+        assert!(parse("<?xml version=\"1.0\"?>\r\n<!-- x\r\n -->\r\n<Tags><Tag>").is_err());
     }
 }
