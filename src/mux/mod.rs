@@ -71,21 +71,7 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
         Ok(p)
     };
     let record = write("record.xml", &record_tags(&inputs.record))?;
-    let mut made = Vec::new();
-    for t in plan.tracks.iter().filter(|t| t.carry != Carry::Copied) {
-        let file = match t.carry {
-            Carry::EncodedVideo => inputs.video.clone(),
-            Carry::EncodedAudio { plan } => inputs.audio[plan].clone(),
-            Carry::Clamped { stream } => {
-                let out = dir.join(format!("subtitles-{}.mks", t.source_id));
-                let args = clamped_subtitle_args(input, stream, analysis.duration, &out);
-                run_ffmpeg(ctx, &args, input, Stage::Mux, analysis.duration)?;
-                out
-            }
-            Carry::Copied => unreachable!("filtered out"),
-        };
-        made.push(Made { source_id: t.source_id, file, tags: track_tags(plan, t, &write)?, sync_ms: 0 });
-    }
+    let mut made = made_files(ctx, analysis, inputs, &write)?;
     // The copied tracks' tags are given the same way: mkvmerge drops a
     // source tag naming a copied track and one it does not take.
     let mut copied_tags = Vec::new();
@@ -129,6 +115,34 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
         mkv.set_track_names(output, &names, ctx.cancel).map_err(Error::process(input))?;
     }
     Ok(())
+}
+
+/// The files drapto made for the plan's tracks that are not copied (the
+/// encoded video and audio, clamped subtitles), each with its source
+/// track's tags.
+fn made_files(
+    ctx: &Ctx,
+    analysis: &Analysis,
+    inputs: &MuxInputs,
+    write: &dyn Fn(&str, &Element) -> Result<PathBuf>,
+) -> Result<Vec<Made>> {
+    let (plan, input) = (&analysis.mux, inputs.source);
+    let mut made = Vec::new();
+    for t in plan.tracks.iter().filter(|t| t.carry != Carry::Copied) {
+        let file = match t.carry {
+            Carry::EncodedVideo => inputs.video.clone(),
+            Carry::EncodedAudio { plan } => inputs.audio[plan].clone(),
+            Carry::Clamped { stream } => {
+                let out = inputs.scratch.join(format!("subtitles-{}.mks", t.source_id));
+                let args = clamped_subtitle_args(input, stream, analysis.duration, &out);
+                run_ffmpeg(ctx, &args, input, Stage::Mux, analysis.duration)?;
+                out
+            }
+            Carry::Copied => unreachable!("filtered out"),
+        };
+        made.push(Made { source_id: t.source_id, file, tags: track_tags(plan, t, write)?, sync_ms: 0 });
+    }
+    Ok(made)
 }
 
 /// The made tracks whose source name has spaces at its ends, which
