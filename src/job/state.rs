@@ -52,7 +52,7 @@ pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let written = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(Error::io("write", &tmp))?;
         f.write_all(&text).map_err(Error::io("write", &tmp))?;
-        f.sync_all().map_err(Error::io("sync", &tmp))?;
+        sync(&f).map_err(Error::io("sync", &tmp))?;
         drop(f);
         std::fs::rename(&tmp, path).map_err(Error::io("rename", path))
     })();
@@ -69,9 +69,7 @@ pub fn write_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 /// either no file at `to` or the whole one: its data is on disk before the
 /// rename, and the rename before the return.
 pub fn rename_durably(from: &Path, to: &Path) -> Result<()> {
-    let f = std::fs::File::open(from).map_err(Error::io("read", from))?;
-    f.sync_all().map_err(Error::io("sync", from))?;
-    drop(f);
+    sync_file(from)?;
     std::fs::rename(from, to).map_err(Error::io("rename into place", to))?;
     sync_folder_of(to);
     Ok(())
@@ -82,7 +80,31 @@ pub fn rename_durably(from: &Path, to: &Path) -> Result<()> {
 /// file and half of it).
 pub fn sync_file(path: &Path) -> Result<()> {
     let f = std::fs::File::open(path).map_err(Error::io("read", path))?;
-    f.sync_all().map_err(Error::io("sync", path))
+    sync(&f).map_err(Error::io("sync", path))
+}
+
+/// Puts `f`'s data on disk as far as its file system lets it (see
+/// [`sync_or_fallback`]).
+fn sync(f: &std::fs::File) -> std::io::Result<()> {
+    let fsync = || nix::unistd::fsync(std::os::fd::AsRawFd::as_raw_fd(f)).map_err(std::io::Error::from);
+    sync_or_fallback(f.sync_all(), fsync)
+}
+
+/// The outcome of a sync (`first`): a file system that refuses it is not
+/// an error. On macOS a sync is `F_FULLFSYNC`, which SMB and other network
+/// shares refuse: there the plain `fsync` (`fallback`) is what they do, and
+/// where that is refused too, the file stays as written.
+fn sync_or_fallback(first: std::io::Result<()>, fallback: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
+    use nix::errno::Errno;
+    let refused = |e: &std::io::Error| {
+        e.kind() == std::io::ErrorKind::Unsupported
+            || e.raw_os_error()
+                .is_some_and(|n| [Errno::EINVAL, Errno::ENOTSUP, Errno::EOPNOTSUPP].iter().any(|c| *c as i32 == n))
+    };
+    match first {
+        Err(e) if refused(&e) => fallback().or_else(|e| if refused(&e) { Ok(()) } else { Err(e) }),
+        other => other,
+    }
 }
 
 /// Puts the folder entries of `path`'s folder on disk (best effort: some
@@ -126,6 +148,25 @@ pub fn load<T: DeserializeOwned>(path: &Path, fingerprint: &str) -> std::result:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_that_refuses_a_full_sync_gets_a_plain_one_or_none() {
+        let refused = || Err(std::io::Error::from_raw_os_error(nix::errno::Errno::ENOTSUP as i32));
+        let failed = || Err(std::io::Error::from_raw_os_error(nix::errno::Errno::EIO as i32));
+        // macOS's F_FULLFSYNC on SMB: the plain fsync is what is done.
+        let mut fell_back = false;
+        let plain = || {
+            fell_back = true;
+            Ok(())
+        };
+        assert!(sync_or_fallback(refused(), plain).is_ok() && fell_back);
+        // Neither is done there: the file stays as written.
+        assert!(sync_or_fallback(refused(), refused).is_ok());
+        // A disk that fails is an error, whichever sync it fails.
+        assert!(sync_or_fallback(failed(), || Ok(())).is_err());
+        assert!(sync_or_fallback(refused(), failed).is_err());
+        assert!(sync_or_fallback(Ok(()), failed).is_ok());
+    }
 
     fn encoding(fp: &str) -> StagesFile {
         let mut s = StagesFile::new(fp);
