@@ -103,6 +103,21 @@ fn idle_io() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Bytes free for an unprivileged writer on the file system holding the
+/// existing `path`. macOS's `statvfs` counts blocks in 32 bits (it wraps
+/// every 2 or 16 TiB free, a NAS's size); its `statfs` counts in 64.
+#[cfg(target_os = "macos")]
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let s = nix::sys::statfs::statfs(path).ok()?;
+    Some(s.blocks_available() as u64 * s.block_size() as u64)
+}
+
+#[cfg(not(target_os = "macos"))]
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    let s = nix::sys::statvfs::statvfs(path).ok()?;
+    Some(s.blocks_available() as u64 * s.fragment_size() as u64)
+}
+
 /// A package drapto may ask for.
 #[derive(Debug, Clone, Copy)]
 pub enum Package {

@@ -11,8 +11,7 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
     let mut p = path;
     loop {
         if p.exists() {
-            let s = nix::sys::statvfs::statvfs(p).ok()?;
-            return Some(s.blocks_available() as u64 * s.fragment_size() as u64);
+            return crate::platform::free_bytes(p);
         }
         p = p.parent()?;
     }
