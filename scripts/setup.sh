@@ -37,7 +37,7 @@ if [ "$(uname -s)" = Darwin ]; then
   encoders=$("$ffmpeg" -hide_banner -encoders 2>/dev/null)
   filters=$("$ffmpeg" -hide_banner -filters 2>/dev/null)
   for e in libsvtav1 libopus; do grep -q " $e " <<<"$encoders" || missing+=("encoder $e"); done
-  for f in libvmaf cropdetect idet bwdif zscale; do grep -q " $f " <<<"$filters" || missing+=("filter $f"); done
+  for f in libvmaf cropdetect crop idet bwdif fieldmatch decimate setparams scale zscale; do grep -q " $f " <<<"$filters" || missing+=("filter $f"); done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: $ffmpeg lacks: ${missing[*]}; run: brew install ffmpeg-full (then this script again)" >&2
     exit 1

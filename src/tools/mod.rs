@@ -24,11 +24,9 @@ use std::process::Command;
 pub fn ffmpeg_fix() -> String {
     use crate::platform::{Package, install};
     if cfg!(target_os = "macos") {
-        format!(
-            "{} (libsvtav1, libopus and libvmaf; `brew install ffmpeg-full` when a filter such as cropdetect is missing) \
-             and point DRAPTO_FFMPEG or --ffmpeg at it",
-            install(Package::Ffmpeg)
-        )
+        "brew install ffmpeg-full (Homebrew's plain ffmpeg lacks libvmaf and the GPL filters such as cropdetect) \
+         and point DRAPTO_FFMPEG or --ffmpeg at it: DRAPTO_FFMPEG=\"$(brew --prefix)/opt/ffmpeg-full/bin/ffmpeg\""
+            .to_string()
     } else {
         format!(
             "use the static build in the imageio-ffmpeg wheel, with libvmaf and a current SVT-AV1 \
@@ -118,7 +116,32 @@ pub fn mkvtoolnix_fix() -> String {
 }
 
 /// Filters drapto may use.
-const FILTERS: &[&str] = &["libvmaf", "cropdetect", "idet", "bwdif", "zscale", "scale", "aformat", "setparams"];
+const FILTERS: &[&str] = &[
+    "libvmaf",
+    "cropdetect",
+    "idet",
+    "bwdif",
+    "fieldmatch",
+    "decimate",
+    "crop",
+    "zscale",
+    "scale",
+    "aformat",
+    "setparams",
+];
+
+/// The filters every encode's analysis and video may need, and what each
+/// does: without one a film would come out with its black bars, or combed.
+const REQUIRED_FILTERS: &[(&str, &str)] = &[
+    ("cropdetect", "black-bar detection"),
+    ("crop", "cropping"),
+    ("idet", "interlace detection"),
+    ("bwdif", "deinterlacing"),
+    ("fieldmatch", "inverse telecine"),
+    ("decimate", "inverse telecine"),
+    ("setparams", "colour labels"),
+    ("scale", "pixel formats"),
+];
 
 impl Tools {
     /// Finds every tool and probes ffmpeg's capabilities, the questions
@@ -205,6 +228,17 @@ impl Tools {
             return Err(ToolError {
                 tool: format!("ffmpeg ({})", ffmpeg.path.display()),
                 problem: "has no libopus encoder".into(),
+                fix: ffmpeg_fix(),
+            });
+        }
+        let missing: Vec<String> = (REQUIRED_FILTERS.iter())
+            .filter(|(f, _)| !caps.filters.contains(*f))
+            .map(|(f, what)| format!("{f} ({what})"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(ToolError {
+                tool: format!("ffmpeg ({})", ffmpeg.path.display()),
+                problem: format!("has no {} filter", missing.join(", ")),
                 fix: ffmpeg_fix(),
             });
         }
@@ -454,8 +488,14 @@ mod tests {
             mkvextract: Ok(loc("/usr/bin/mkvextract")),
             mkvpropedit: Ok(loc("/usr/bin/mkvpropedit")),
         };
-        let full = FfmpegCaps { svtav1: Some("v4.2.0".into()), libopus: true, ..Default::default() };
+        let filters = REQUIRED_FILTERS.iter().map(|(f, _)| f.to_string()).collect();
+        let full = FfmpegCaps { svtav1: Some("v4.2.0".into()), libopus: true, filters, ..Default::default() };
         assert!(tools(full.clone()).require_encode().is_ok());
+        // Homebrew's own ffmpeg is built without the GPL filters.
+        let mut lgpl = full.clone();
+        lgpl.filters.retain(|f| f != "cropdetect");
+        let e = tools(lgpl).require_encode().unwrap_err();
+        assert!(e.problem.contains("cropdetect (black-bar detection)"), "{}", e.problem);
         let e = tools(FfmpegCaps { libopus: false, ..full.clone() }).require_encode().unwrap_err();
         assert!(e.tool.contains("/opt/ff/ffmpeg") && e.problem.contains("libopus") && e.fix.contains("imageio-ffmpeg"));
         let e = tools(FfmpegCaps { svtav1: None, ..full.clone() }).require_encode().unwrap_err();
