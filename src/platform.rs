@@ -118,6 +118,54 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
     Some(s.blocks_available() as u64 * s.fragment_size() as u64)
 }
 
+/// Keeps the machine from sleeping while it is held, where the system
+/// sleeps when idle on its own (a Mac left to encode overnight): macOS's
+/// `caffeinate`, for as long as this drapto runs at most. Elsewhere, and
+/// where caffeinate cannot start, it does nothing.
+pub struct KeepAwake(Option<std::process::Child>);
+
+impl KeepAwake {
+    pub fn new() -> KeepAwake {
+        KeepAwake(Self::start())
+    }
+
+    #[cfg(target_os = "macos")]
+    fn start() -> Option<std::process::Child> {
+        caffeinate().spawn().ok()
+    }
+
+    #[cfg(not(target_os = "macos"))]
+    fn start() -> Option<std::process::Child> {
+        None
+    }
+}
+
+/// `caffeinate` holding off idle sleep until this process ends (built on
+/// every system, so that it is compiled and tested here too).
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn caffeinate() -> std::process::Command {
+    use std::process::{Command, Stdio};
+    let pid = std::process::id().to_string();
+    let mut c = Command::new("caffeinate");
+    c.args(["-i", "-w", pid.as_str()]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    c
+}
+
+impl Default for KeepAwake {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for KeepAwake {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A package drapto may ask for.
 #[derive(Debug, Clone, Copy)]
 pub enum Package {
@@ -160,6 +208,14 @@ fn writable(fdinfo: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caffeinate_holds_off_idle_sleep_until_this_drapto_ends() {
+        let c = caffeinate();
+        let args: Vec<_> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(c.get_program(), "caffeinate");
+        assert_eq!(args, ["-i", "-w", &std::process::id().to_string()]);
+    }
 
     #[test]
     fn write_modes_are_read_from_the_flags() {

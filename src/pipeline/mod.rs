@@ -184,6 +184,7 @@ impl Pipeline<'_> {
     /// Encodes one rip into its output: its steps, in order.
     pub fn encode_file(&self, job: &Found, index: usize, total: usize) -> Result<Outcome> {
         let (input, started) = (job.input.as_path(), Instant::now());
+        let _awake = crate::platform::KeepAwake::new();
         let sampler = Sampler::start(self.cancel);
         let slots = OutputSlots::new(&job.output, &self.settings.temp_dir());
         let output_dir = job.output.parent().unwrap_or(Path::new("."));
