@@ -160,6 +160,7 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
     }
     let mut d = Discovery::default();
     if meta.is_file() {
+        let input = &as_on_disk(input);
         let output = output_dir.join(input.file_name().unwrap_or_default());
         let sidecars = if filters.sidecars { sidecars_of(input) } else { vec![] };
         d.found.push(Found { input: input.clone(), output, sidecars });
@@ -219,19 +220,44 @@ pub fn leave_out_unfinished(d: &mut Discovery) {
     d.found = ready;
 }
 
+/// A name as compared: case folded, and in one Unicode form (a Mac's
+/// Finder and SMB shares store names decomposed, "e" + U+0301, while a
+/// name typed in a terminal is composed, "é").
+fn comparable(name: &std::ffi::OsStr) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.to_string_lossy().nfc().collect::<String>().to_lowercase()
+}
+
+/// The file `path` under the name its folder lists it by, which may be
+/// another Unicode form of the name given (macOS opens either): outputs and
+/// sidecars are then named as a walk of the folder names them.
+fn as_on_disk(path: &Path) -> PathBuf {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return path.to_path_buf() };
+    let Ok(entries) = std::fs::read_dir(dir) else { return path.to_path_buf() };
+    let names: Vec<std::ffi::OsString> = entries.flatten().map(|e| e.file_name()).collect();
+    if names.iter().any(|n| n == name) {
+        return path.to_path_buf();
+    }
+    let want = comparable(name);
+    match names.iter().find(|n| comparable(n) == want) {
+        Some(n) => dir.join(n),
+        None => path.to_path_buf(),
+    }
+}
+
 /// The sidecar files of the rip `path`: beside it, named after it
 /// (`Heat (1995).en.srt`, `Heat (1995).nfo`, `Heat (1995)-poster.jpg`), and
 /// the folder's own pictures.
 pub fn sidecars_of(path: &Path) -> Vec<PathBuf> {
     let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) else { return vec![] };
-    let stem = stem.to_string_lossy().to_lowercase();
+    let stem = comparable(stem);
     let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
     let mut out: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
         .filter(|p| p != path && p.is_file())
         .filter(|p| {
-            let name = p.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
+            let name = comparable(p.file_name().unwrap_or_default());
             let ext = p.extension().unwrap_or_default().to_string_lossy().to_lowercase();
             let base = p.file_stem().unwrap_or_default().to_string_lossy().to_lowercase();
             SIDECARS.contains(&ext.as_str()) && (name.starts_with(&stem) || FOLDER_PICTURES.contains(&base.as_str()))
@@ -373,6 +399,25 @@ mod tests {
         for n in ["Heat.en.srt", "Heat.nfo", "poster.jpg"] {
             assert!(t.path().join("out").join(n).exists(), "{n}");
         }
+    }
+
+    #[test]
+    fn names_in_another_unicode_form_are_the_same_names() {
+        // As a Mac's Finder stores them (decomposed), and as typed (composed).
+        let (nfd, nfc) = ("Ame\u{301}lie", "Am\u{e9}lie");
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), &format!("in/{nfc}.mkv"), 10);
+        write(t.path(), &format!("in/{nfd}.fr.srt"), 3);
+        write(t.path(), &format!("other/{nfd}.mkv"), 10);
+        let d = discover(&t.path().join("in"), &t.path().join("out"), &filters(None, true)).unwrap();
+        let names: Vec<_> = d.found[0].sidecars.iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+        assert_eq!(names, [std::ffi::OsString::from(format!("{nfd}.fr.srt"))]);
+        // A name given in the other form (which macOS opens) is taken as
+        // the folder lists it.
+        let typed = t.path().join(format!("other/{nfc}.mkv"));
+        assert_eq!(as_on_disk(&typed), t.path().join(format!("other/{nfd}.mkv")));
+        let listed = t.path().join(format!("other/{nfd}.mkv"));
+        assert_eq!(as_on_disk(&listed), listed);
     }
 
     #[test]
