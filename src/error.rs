@@ -252,11 +252,16 @@ impl Error {
             | Error::NoSpace { .. }
             | Error::DiskFull { .. }
             | Error::Hosts(_)
-            | Error::NotDrapto { .. }
             | Error::Internal { .. } => true,
             Error::Io { path, .. } => path != input,
             _ => false,
         }
+    }
+
+    /// Whether the output's name is taken by a file that is not this rip's
+    /// to replace: the rip can be encoded once that file is moved away.
+    pub fn is_blocked(&self) -> bool {
+        matches!(self, Error::NotDrapto { .. } | Error::OutputOfAnotherRip { .. })
     }
 
     /// True for failures that trying the same step again may cure (a

@@ -37,7 +37,23 @@ pub enum State {
         /// written before drapto told.
         #[serde(default)]
         setup: Option<bool>,
+        /// The output's name was taken (a file drapto did not make, another
+        /// rip's encode): tried again once that file is gone.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        blocked: bool,
+        /// The fingerprint of the settings it failed under
+        /// ([`settings_fingerprint`]): tried again when a watch starts
+        /// with others (`--allow-truncated`, `--on-loss warn`, a larger
+        /// `max_output_ratio`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        settings: Option<String>,
     },
+}
+
+/// A fingerprint of every setting, which decides how a rip fails as well
+/// as what its output is.
+pub fn settings_fingerprint(settings: &crate::config::Settings) -> String {
+    crate::hash::fingerprint(&serde_json::to_value(settings).unwrap_or_default())
 }
 
 /// One rip of the library.
@@ -77,6 +93,20 @@ pub struct Queue {
     /// they change: a library's queue is hundreds of kilobytes, and the
     /// watch looks every minute for weeks).
     saved: Option<BTreeMap<PathBuf, Entry>>,
+    /// Whether this watch has looked at the library yet (see
+    /// [`Queue::observe`]).
+    looked: bool,
+}
+
+/// What a look at the library changed, for the log.
+#[derive(Debug, Default, PartialEq)]
+pub struct Changes {
+    /// Rips gone from a folder that is there: dropped from the queue.
+    pub gone: Vec<PathBuf>,
+    /// Encoded rips whose output is gone: encoded again.
+    pub output_gone: Vec<PathBuf>,
+    /// Rips blocked by a file under their output's name, which is gone.
+    pub unblocked: Vec<PathBuf>,
 }
 
 /// Seconds since the epoch.
@@ -97,8 +127,9 @@ fn identity(path: &Path) -> Option<(u64, u128)> {
 
 impl Queue {
     /// The queue of `library` into `output`, as a run before left it (a
-    /// missing or unreadable file: empty).
-    pub fn open(temp_dir: &Path, library: &Path, output: &Path, settle: Duration) -> Queue {
+    /// missing or unreadable file: empty), with `settings` (see
+    /// [`settings_fingerprint`]).
+    pub fn open(temp_dir: &Path, library: &Path, output: &Path, settle: Duration, settings: &str) -> Queue {
         let key = serde_json::json!({"library": library, "output": output});
         let fingerprint = crate::hash::fingerprint(&key);
         let path = folder(temp_dir).join(format!("{fingerprint}.json"));
@@ -110,8 +141,8 @@ impl Queue {
             updated_at: state::now(),
             files: BTreeMap::new(),
         });
-        let mut queue = Queue { path, settle, file, saved: None };
-        queue.retry_setup_failures();
+        let mut queue = Queue { path, settle, file, saved: None, looked: false };
+        queue.retry_failures(settings);
         queue
     }
 
@@ -122,12 +153,13 @@ impl Queue {
     /// restarting a watch whose setup stays broken would try them for
     /// ever). A queue written before drapto told the two apart gives its
     /// failures one more try. A rip's own failure waits for the rip to
-    /// change.
-    fn retry_setup_failures(&mut self) {
+    /// change, or for other settings (`settings`) to decide it.
+    fn retry_failures(&mut self, settings: &str) {
         for e in self.file.files.values_mut() {
-            let retry = match e.state {
-                State::Failed { setup: Some(setup), .. } => setup && e.setup_failures <= SETUP_RETRIES,
+            let retry = match &e.state {
+                State::Failed { setup: Some(true), .. } => e.setup_failures <= SETUP_RETRIES,
                 State::Failed { setup: None, .. } => true,
+                State::Failed { settings: Some(was), .. } => was != settings,
                 _ => false,
             };
             if retry {
@@ -152,28 +184,48 @@ impl Queue {
 
     /// Takes in what a look at the library `found` at `now`: a new rip, or
     /// one whose size or time changed (a replaced rip, a failed one that
-    /// was fixed), settles anew; one that is gone leaves the queue. Returns
-    /// what left, for the log.
-    pub fn observe(&mut self, found: &[Found], now: u64) -> Vec<PathBuf> {
+    /// was fixed), settles anew; an encoded one whose output is gone, or a
+    /// blocked one whose output's name is free again, waits its turn; one
+    /// that is gone from a folder that is there leaves the queue. A look
+    /// that found nothing at all (a share not mounted) changes nothing.
+    pub fn observe(&mut self, found: &[Found], now: u64) -> Changes {
+        let mut changes = Changes::default();
+        if found.is_empty() {
+            return changes;
+        }
         let seen: BTreeMap<&Path, &Found> = found.iter().map(|f| (f.input.as_path(), f)).collect();
-        let gone: Vec<PathBuf> = self.file.files.keys().filter(|p| !seen.contains_key(p.as_path())).cloned().collect();
-        for p in &gone {
+        changes.gone = (self.file.files.keys())
+            .filter(|p| !seen.contains_key(p.as_path()) && p.parent().is_some_and(Path::is_dir))
+            .cloned()
+            .collect();
+        for p in &changes.gone {
             self.file.files.remove(p);
         }
+        let first_look = !std::mem::replace(&mut self.looked, true);
         for f in found {
             let Some((size, mtime_ns)) = identity(&f.input) else { continue };
             match self.file.files.get_mut(&f.input) {
-                Some(e) if e.size == size && e.mtime_ns == mtime_ns => {}
+                Some(e) if e.size == size && e.mtime_ns == mtime_ns => {
+                    let free = || !f.output.exists();
+                    match e.state {
+                        State::Encoded if free() => changes.output_gone.push(f.input.clone()),
+                        State::Failed { blocked: true, .. } if free() => changes.unblocked.push(f.input.clone()),
+                        _ => continue,
+                    }
+                    e.state = State::Waiting;
+                }
                 _ => {
-                    // Unchanged since its modification time: a rip that was
-                    // there before the watch started is ready at once.
-                    let since = now.min(mtime_ns.div_ceil(1_000_000_000) as u64);
+                    // A rip there, unchanged since its modification time,
+                    // when the watch starts is ready at once; a change seen
+                    // later settles from when it was seen (a copy may keep
+                    // an old time while its data still arrives).
+                    let since = if first_look { now.min(mtime_ns.div_ceil(1_000_000_000) as u64) } else { now };
                     let e = Entry { size, mtime_ns, since, setup_failures: 0, state: State::Settling };
                     self.file.files.insert(f.input.clone(), e);
                 }
             }
         }
-        gone
+        changes
     }
 
     /// Rips that settled by `now` (unchanged for the settle time, and no
@@ -250,7 +302,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let rip = t.path().join("a.mkv");
         std::fs::write(&rip, b"12345").unwrap();
-        let q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(settle));
+        let q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(settle), "s");
         (t, rip, q)
     }
 
@@ -261,19 +313,32 @@ mod tests {
         for rip in [&setup, &own] {
             std::fs::write(rip, b"12345").unwrap();
         }
-        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0));
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s");
         let at = now();
         q.observe(&[found(&setup), found(&own)], at);
         assert_eq!(q.ready(at + 1).len(), 2);
-        q.finished(&own, State::Failed { error: "not a readable media file".into(), setup: Some(false) });
-        let crash = || State::Failed { error: "ffmpeg killed by signal 11".into(), setup: Some(true) };
+        q.finished(
+            &own,
+            State::Failed {
+                error: "not a readable media file".into(),
+                setup: Some(false),
+                blocked: false,
+                settings: Some("s".into()),
+            },
+        );
+        let crash = || State::Failed {
+            error: "ffmpeg killed by signal 11".into(),
+            setup: Some(true),
+            blocked: false,
+            settings: None,
+        };
         // The watch starts again (the setup fixed, or not): the crash is
         // retried, a few starts in a row; the rip's own failure waits for
         // the rip to change.
         for start in 0..=SETUP_RETRIES {
             q.finished(&setup, crash());
             q.save().unwrap();
-            q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0));
+            q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s");
             q.observe(&[found(&setup), found(&own)], at + 2);
             let expected = if start < SETUP_RETRIES { vec![setup.clone()] } else { vec![] };
             assert_eq!(q.ready(at + 3), expected, "start {start}");
@@ -281,7 +346,10 @@ mod tests {
         // A queue written before drapto told the two apart: one more try.
         let old = r#"{"state": "failed", "error": "ffmpeg killed by signal 11"}"#;
         let e: State = serde_json::from_str(old).unwrap();
-        assert_eq!(e, State::Failed { error: "ffmpeg killed by signal 11".into(), setup: None });
+        assert_eq!(
+            e,
+            State::Failed { error: "ffmpeg killed by signal 11".into(), setup: None, blocked: false, settings: None }
+        );
     }
 
     #[test]
@@ -322,11 +390,14 @@ mod tests {
         assert!(q.ready(ready_at(30)).is_empty(), "still settling");
         assert_eq!(q.next_settled(ready_at(30)), Some(31));
         assert_eq!(q.ready(ready_at(61)), vec![rip.clone()]);
-        q.finished(&rip, State::Failed { error: "bad".into(), setup: Some(false) });
+        q.finished(
+            &rip,
+            State::Failed { error: "bad".into(), setup: Some(false), blocked: false, settings: Some("s".into()) },
+        );
         q.save().unwrap();
 
         // A restart continues the queue: the failure is not retried...
-        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(60));
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(60), "s");
         q.observe(&[found(&rip)], ready_at(100));
         assert!(q.ready(ready_at(1000)).is_empty());
         // ...until the file changes.
@@ -336,11 +407,93 @@ mod tests {
         assert_eq!(q.counts(), (1, 0));
         assert_eq!(q.ready(changed + 100), vec![rip.clone()]);
         // A rip that was there, unchanged, long before is ready at once.
-        let mut q2 = Queue::open(&t.path().join("other"), t.path(), Path::new("/o"), Duration::from_secs(60));
+        let mut q2 = Queue::open(&t.path().join("other"), t.path(), Path::new("/o"), Duration::from_secs(60), "s");
         q2.observe(&[found(&rip)], changed + 1000);
         assert_eq!(q2.ready(changed + 1000), vec![rip.clone()]);
-        // A rip that is gone leaves the queue.
-        assert_eq!(q.observe(&[], changed + 200), vec![rip]);
-        assert!(q.file.files.is_empty());
+        // A rip that is gone from its folder leaves the queue.
+        let other = t.path().join("b.mkv");
+        std::fs::write(&other, b"1").unwrap();
+        std::fs::remove_file(&rip).unwrap();
+        assert_eq!(q.observe(&[found(&other)], changed + 200).gone, vec![rip]);
+        assert_eq!(q.file.files.len(), 1);
+    }
+
+    #[test]
+    fn a_library_out_of_sight_keeps_its_queue() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("A/a.mkv"), t.path().join("b.mkv"));
+        std::fs::create_dir_all(t.path().join("A")).unwrap();
+        for rip in [&a, &b] {
+            std::fs::write(rip, b"12345").unwrap();
+        }
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s");
+        let at = now();
+        q.observe(&[found(&a), found(&b)], at);
+        q.finished(&a, State::Encoded);
+        q.finished(&b, State::Failed { error: "bad".into(), setup: Some(false), blocked: false, settings: None });
+        let before = q.file.files.clone();
+        // A share not mounted: an empty look changes nothing.
+        assert_eq!(q.observe(&[], at + 1), Changes::default());
+        // A folder out of sight (its rips not found, the folder gone) keeps
+        // its rips and their verdicts.
+        std::fs::rename(t.path().join("A"), t.path().join("A.off")).unwrap();
+        assert_eq!(q.observe(&[found(&b)], at + 2), Changes::default());
+        assert_eq!(q.file.files, before);
+    }
+
+    #[test]
+    fn an_output_gone_or_freed_brings_its_rip_back() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a.mkv"), t.path().join("b.mkv"));
+        for rip in [&a, &b] {
+            std::fs::write(rip, b"12345").unwrap();
+        }
+        let out = |p: &Path| Found { input: p.to_path_buf(), output: p.with_extension("out"), sidecars: vec![] };
+        std::fs::write(a.with_extension("out"), b"encoded").unwrap();
+        std::fs::write(b.with_extension("out"), b"another tool's").unwrap();
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s");
+        let at = now();
+        let look = [out(&a), out(&b)];
+        q.observe(&look, at);
+        q.finished(&a, State::Encoded);
+        let blocked = State::Failed { error: "taken".into(), setup: Some(false), blocked: true, settings: None };
+        q.finished(&b, blocked);
+        assert_eq!(q.observe(&look, at + 1), Changes::default(), "nothing changed");
+        std::fs::remove_file(a.with_extension("out")).unwrap();
+        std::fs::remove_file(b.with_extension("out")).unwrap();
+        let c = q.observe(&look, at + 2);
+        assert_eq!((c.output_gone, c.unblocked), (vec![a.clone()], vec![b.clone()]));
+        assert_eq!(q.ready(at + 3), vec![a, b]);
+    }
+
+    #[test]
+    fn other_settings_try_a_failed_rip_again() {
+        let (t, rip, mut q) = one_rip(0);
+        let at = now();
+        q.observe(&[found(&rip)], at);
+        let failed =
+            State::Failed { error: "truncated".into(), setup: Some(false), blocked: false, settings: Some("s".into()) };
+        q.finished(&rip, failed);
+        q.save().unwrap();
+        let mut same = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s");
+        same.observe(&[found(&rip)], at + 1);
+        assert!(same.ready(at + 2).is_empty());
+        let mut other = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s2");
+        other.observe(&[found(&rip)], at + 1);
+        assert_eq!(other.ready(at + 2), vec![rip]);
+    }
+
+    #[test]
+    fn a_change_seen_by_a_running_watch_settles_whatever_its_time() {
+        let (_t, rip, mut q) = one_rip(60);
+        let at = now();
+        q.observe(&[found(&rip)], at);
+        // A copy that sets an old time while its data still arrives.
+        std::fs::write(&rip, b"123456").unwrap();
+        let old = std::fs::FileTimes::new().set_modified(UNIX_EPOCH + Duration::from_secs(315_532_800));
+        std::fs::File::options().write(true).open(&rip).unwrap().set_times(old).unwrap();
+        q.observe(&[found(&rip)], at + 5);
+        assert!(q.ready(at + 30).is_empty(), "not taken before its settle time");
+        assert_eq!(q.ready(at + 66), vec![rip]);
     }
 }

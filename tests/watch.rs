@@ -227,3 +227,37 @@ fn a_watch_removes_the_work_of_rips_gone_since_and_keeps_resumable_work() {
     assert!(just_gone.exists(), "the work of a rip gone a moment ago was removed");
     assert!(resumable.join("encoded/segment-0001.mkv").exists(), "resumable work was removed");
 }
+
+#[test]
+fn outputs_taken_or_deleted_neither_stop_the_watch_nor_strand_their_rips() {
+    let t = tempfile::tempdir().unwrap();
+    let (lib, out) = (t.path().join("lib"), t.path().join("out"));
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let clip = simple_clip("small.mkv", "320x240", 2);
+    // Three rips whose output names hold another tool's files: three in a
+    // row used to trip the breaker (a setup failure) and stop the watch.
+    for name in ["a1.mkv", "a2.mkv", "a3.mkv", "z.mkv"] {
+        std::fs::copy(&clip, lib.join(name)).unwrap();
+    }
+    for name in ["a1.mkv", "a2.mkv", "a3.mkv"] {
+        std::fs::write(out.join(name), b"an old encode by another tool\n").unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let w = Watch::start(t.path(), &lib, &out);
+    w.wait_for(120, is("file_complete", "z.mkv"));
+    assert_eq!(w.count("file_failed", "a1.mkv"), 1);
+    // The blocking file moved away: its rip is encoded, no restart needed.
+    std::fs::remove_file(out.join("a2.mkv")).unwrap();
+    w.wait_for(120, is("file_complete", "a2.mkv"));
+    // An encode deleted (a bad one, a lost disk): encoded again.
+    std::fs::remove_file(out.join("z.mkv")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while w.count("file_complete", "z.mkv") < 2 {
+        assert!(Instant::now() < deadline, "not encoded again; saw {:?}", w.kinds());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(out.join("z.mkv").exists());
+    assert_eq!(w.count("file_started", "a1.mkv"), 1, "a rip still blocked is not taken again");
+    assert_eq!(w.stop(), Some(143));
+}

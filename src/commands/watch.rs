@@ -23,6 +23,9 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
     let (library, output) = folders(args.input.as_ref(), args.output.as_ref(), settings)?;
     let library = std::path::absolute(&library).map_err(crate::Error::io("resolve", &library))?;
+    // Absolute: the queue is one library into one folder, wherever the
+    // watch is started from.
+    let output = std::path::absolute(&output).map_err(crate::Error::io("resolve", &output))?;
     let filters = Filters::of(&settings.input)?;
     prune_history(settings);
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
@@ -37,15 +40,22 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
         cancel: &session.cancel,
     };
     let settle = Duration::from_secs(settings.watch.settle.into());
-    let mut queue = Queue::open(&settings.temp_dir(), &library, &output, settle);
+    let fingerprint = crate::watch::settings_fingerprint(settings);
+    let mut queue = Queue::open(&settings.temp_dir(), &library, &output, settle, &fingerprint);
     let (wake, woken) = mpsc::channel::<()>();
     let _watcher = watch_events(&library, wake, events.as_ref());
-    let mut service = Service { pipeline: &pipeline, events: events.as_ref(), summary: BatchSummary::default() };
+    let mut service = Service {
+        pipeline: &pipeline,
+        settings: fingerprint,
+        events: events.as_ref(),
+        summary: BatchSummary::default(),
+    };
     sweep_work(settings, &service);
     let mut breaker = crate::breaker::Breaker::new(Duration::from_secs(settings.processing.breaker_reset.into()));
     let mut shown = (Vec::new(), Vec::new());
     // Rips whose names drapto cannot record, said once each.
     let mut unnamable = std::collections::HashSet::new();
+    let mut unreadable = false;
     while !session.cancel.is_cancelled() {
         let found = match discover(&library, &output, &filters) {
             Ok(d) => {
@@ -54,22 +64,25 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
                         service.warn(format!("{}: not encoded: {why}", path.display()));
                     }
                 }
+                unreadable = false;
                 d.found
             }
+            // The queue stays as it is until the library is back.
             Err(e) => {
-                service.warn(format!("the library cannot be read ({e}); looking again later"));
+                if !std::mem::replace(&mut unreadable, true) {
+                    service.warn(format!("the library cannot be read ({e}); looking again later"));
+                }
                 Vec::new()
             }
         };
-        for gone in queue.observe(&found, now()) {
-            service.warn(format!("{}: deleted or renamed; dropped from the queue", gone.display()));
-        }
+        service.tell(&queue.observe(&found, now()));
         let waiting = queue.ready(now());
         queue.save()?;
         service.show_queue(&queue, &waiting, &mut shown);
-        if let Some(job) = waiting.first().and_then(|p| found.iter().find(|f| &f.input == p)) {
+        // (A waiting rip may be out of sight: its folder unmounted.)
+        if let Some(job) = waiting.iter().find_map(|p| found.iter().find(|f| &f.input == p)) {
             if !pipeline.breaker_allows(&mut breaker, waiting.len()) {
-                return Ok(if session.cancel.is_cancelled() { 130 } else { 1 });
+                return Ok(session.cancel.signal().map_or(1, |s| 128 + s));
             }
             let state = service.encode(job, &mut breaker, waiting.len());
             if session.cancel.is_cancelled() {
@@ -94,6 +107,8 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
 /// The watch loop's view of the pipeline.
 struct Service<'a> {
     pipeline: &'a Pipeline<'a>,
+    /// The settings' fingerprint, recorded with each failure.
+    settings: String,
     events: &'a dyn EventSink,
     /// What was done since the queue last ran empty.
     summary: BatchSummary,
@@ -104,12 +119,27 @@ impl Service<'_> {
         self.events.emit(&Event::Warning { input: None, message });
     }
 
+    /// Says what a look at the library changed in the queue.
+    fn tell(&self, changes: &crate::watch::Changes) {
+        for p in &changes.gone {
+            self.warn(format!("{}: deleted or renamed; dropped from the queue", p.display()));
+        }
+        for p in &changes.output_gone {
+            self.warn(format!("{}: its output is gone; encoding it again", p.display()));
+        }
+        for p in &changes.unblocked {
+            self.warn(format!("{}: the file under its output's name is gone; encoding it", p.display()));
+        }
+    }
+
     /// Encodes `job`, the first of `waiting`; returns how it ended.
     fn encode(&mut self, job: &Found, breaker: &mut crate::breaker::Breaker, waiting: usize) -> State {
         let failed = self.summary.failed.len();
         let index = self.summary.files.len() + self.summary.skipped.len() + failed + 1;
         match self.pipeline.run_one(job, index, index + waiting - 1, breaker, &mut self.summary) {
-            Ended::Failed { error, setup } => State::Failed { error, setup: Some(setup) },
+            Ended::Failed { error, setup, blocked } => {
+                State::Failed { error, setup: Some(setup), blocked, settings: Some(self.settings.clone()) }
+            }
             Ended::Encoded | Ended::Skipped => State::Encoded,
             // Another drapto has it: looked at again once it settles anew.
             Ended::Busy => State::Settling,

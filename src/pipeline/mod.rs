@@ -61,10 +61,12 @@ pub enum Ended {
     /// Stopped by a stop request (see [`BatchSummary::interrupted`]).
     Interrupted,
     /// `error` as the user reads it; `setup`: for a reason that points at
-    /// the setup, not at the file (see [`Error::is_environmental`]).
+    /// the setup, not at the file (see [`Error::is_environmental`]);
+    /// `blocked`: the output's name is taken (see [`Error::is_blocked`]).
     Failed {
         error: String,
         setup: bool,
+        blocked: bool,
     },
 }
 
@@ -176,7 +178,7 @@ impl Pipeline<'_> {
                 let error = naming(input, &e);
                 self.events.emit(&Event::FileFailed { input: input.clone(), error: error.clone(), kept });
                 summary.failed.push((input.clone(), error.clone()));
-                Ended::Failed { error, setup }
+                Ended::Failed { error, setup, blocked: e.is_blocked() }
             }
         }
     }
