@@ -201,9 +201,12 @@ fn retried(s: &NotifySettings, target: &str, mut f: impl FnMut() -> Result<(), S
 }
 
 /// Runs the notification command with the event on its stdin, killing it
-/// after `timeout`.
+/// after `timeout`, with whatever it started (its own process group: a
+/// `curl` to a dead host left behind each time adds up over weeks).
 fn run_command(cmd: &str, note: &Note, timeout: Duration) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
     let mut child = std::process::Command::new("sh")
+        .process_group(0)
         .arg("-c")
         .arg(cmd)
         .env("DRAPTO_EVENT", note.kind)
@@ -221,7 +224,8 @@ fn run_command(cmd: &str, note: &Note, timeout: Duration) -> Result<(), String> 
             Ok(Some(status)) => return Err(format!("it ended with {status}")),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
             Ok(None) => {
-                let _ = child.kill();
+                let group = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
                 let _ = child.wait();
                 return Err(format!("it took more than {} s", timeout.as_secs()));
             }
@@ -234,6 +238,24 @@ fn run_command(cmd: &str, note: &Note, timeout: Duration) -> Result<(), String> 
 mod tests {
     use super::*;
     use crate::summary::FileSummary;
+
+    #[test]
+    fn a_command_past_its_time_is_stopped_with_what_it_started() {
+        let t = tempfile::tempdir().unwrap();
+        let pid_file = t.path().join("pid");
+        let note =
+            Note { kind: "file_complete", file: None, title: "t".into(), message: "m".into(), json: "{}".into() };
+        // The hook starts a child that outlives it unless stopped.
+        let cmd = format!("sleep 30 & echo $! > '{}'; wait", pid_file.display());
+        let e = run_command(&cmd, &note, Duration::from_millis(500)).unwrap_err();
+        assert!(e.contains("more than"), "{e}");
+        let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        // (Killed, it may stay a zombie until someone reaps it.)
+        let ps = std::process::Command::new("ps").args(["-o", "stat=", "-p", &pid.to_string()]).output().unwrap();
+        let stat = String::from_utf8_lossy(&ps.stdout).trim().to_string();
+        assert!(stat.is_empty() || stat.starts_with('Z'), "the hook's child {pid} still runs ({stat})");
+    }
 
     #[test]
     fn finished_and_failed_files_and_the_batch_are_worth_a_note() {
