@@ -165,6 +165,34 @@ fn check_hdr(checks: &mut Checks, analysis: &Analysis, output: &Observed) {
         out.and_then(|v| v.color_space.as_deref())
     );
     checks.check("hdr colour", ok, detail);
+    check_hdr10_static(checks, analysis, out);
+}
+
+/// The container's HDR10 mastering display and content light level, where
+/// the source has them: what a player or TV reads before the first frame.
+fn check_hdr10_static(checks: &mut Checks, analysis: &Analysis, out: Option<&crate::tools::ffprobe::Stream>) {
+    use crate::analysis::hdr::{ContentLight, MasteringDisplay};
+    if let Some(src) = &analysis.hdr.mastering_display {
+        let o = out.and_then(|v| v.side_data("mastering display")).and_then(MasteringDisplay::from_side_data);
+        let detail = match &o {
+            Some(o) => format!(
+                "luminance {}–{} nits, the source's {}–{}",
+                o.min_luminance, o.max_luminance, src.min_luminance, src.max_luminance
+            ),
+            None => "none in the container".into(),
+        };
+        checks.check("hdr10 mastering display", o.is_some_and(|o| src.close_to(&o)), detail);
+    }
+    if let Some(src) = &analysis.hdr.content_light {
+        let o = out.and_then(|v| v.side_data("content light")).and_then(ContentLight::from_side_data);
+        let detail = match &o {
+            Some(o) => {
+                format!("MaxCLL {} MaxFALL {}, the source's {} {}", o.max_cll, o.max_fall, src.max_cll, src.max_fall)
+            }
+            None => "none in the container".into(),
+        };
+        checks.check("hdr10 content light", o.as_ref() == Some(src), detail);
+    }
 }
 
 /// The failed checks as one-line reasons.

@@ -170,6 +170,12 @@ fn hdr10plus_is_carried_frame_by_frame_on_both_paths_and_through_a_crop() {
         let v = ev.iter().find(|e| e["event"] == "validation_complete").unwrap();
         let check = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "hdr10+").expect("an hdr10+ check");
         assert_eq!(check["passed"], true);
+        // The container's static metadata too (the chunked path wrote a
+        // minimum of 0.001288 nits for 0.0001).
+        for name in ["hdr10 mastering display", "hdr10 content light"] {
+            let check = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).expect(name);
+            assert_eq!(check["passed"], true, "{args:?} {name}: {}", check["detail"]);
+        }
         let out = t.path().join("out").join(src.file_name().unwrap());
         assert_eq!(hdr10plus_frames(&out), want, "{letterbox} {args:?}: every frame's own metadata");
         if letterbox {

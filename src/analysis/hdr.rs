@@ -67,6 +67,19 @@ impl MasteringDisplay {
         })
     }
 
+    /// Whether `other` says the same within what the formats keep
+    /// (chromaticities in 0.00002 steps, luminance in 0.0001 nits for the
+    /// minimum; SVT-AV1 stores the minimum in 1/16384 nits).
+    pub fn close_to(&self, other: &MasteringDisplay) -> bool {
+        let xy = |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).abs() <= 0.0005 && (a.1 - b.1).abs() <= 0.0005;
+        xy(self.red, other.red)
+            && xy(self.green, other.green)
+            && xy(self.blue, other.blue)
+            && xy(self.white_point, other.white_point)
+            && (self.max_luminance - other.max_luminance).abs() <= (self.max_luminance * 0.01).max(0.5)
+            && (self.min_luminance - other.min_luminance).abs() <= (self.min_luminance * 0.05).max(0.0001)
+    }
+
     /// SVT-AV1's `mastering-display` parameter: `G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)`.
     pub fn svt_param(&self) -> String {
         let p = |(x, y): (f64, f64)| format!("({x:.4},{y:.4})");

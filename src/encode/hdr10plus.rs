@@ -530,8 +530,8 @@ pub fn colour_options(props: &std::collections::BTreeMap<String, serde_json::Val
     let mut out = Vec::new();
     for (property, option) in OPTIONS {
         let value = match props.get(*property) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::String(s)) => s.split(',').map(for_mkvmerge).collect::<Vec<_>>().join(","),
+            Some(serde_json::Value::Number(n)) => for_mkvmerge(&n.to_string()),
             _ => continue,
         };
         out.extend([option.to_string(), format!("0:{value}")]);
@@ -539,10 +539,52 @@ pub fn colour_options(props: &std::collections::BTreeMap<String, serde_json::Val
     out
 }
 
+/// A number as mkvmerge reads it right: ten significant digits at most,
+/// never in exponent form. A float stored in 32 bits reads back from
+/// `mkvmerge -J` as `0.0010000000474974513`, which mkvmerge's parser
+/// overflows on (it wrote -0.001184); `9.99e-5` it refuses.
+fn for_mkvmerge(text: &str) -> String {
+    let Ok(v) = text.trim().parse::<f64>() else { return text.to_string() };
+    if v == 0.0 || !v.is_finite() {
+        return "0".into();
+    }
+    let decimals = (9 - v.abs().log10().floor() as i32).clamp(0, 15) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn numbers_go_to_mkvmerge_in_a_form_it_reads_right() {
+        assert_eq!(for_mkvmerge("0.0010000000474974513"), "0.001000000047");
+        assert_eq!(for_mkvmerge("9.999999747378752e-5"), "0.00009999999747");
+        assert_eq!(for_mkvmerge("0.0001"), "0.0001");
+        assert_eq!(for_mkvmerge("1000.0"), "1000");
+        assert_eq!(for_mkvmerge("400"), "400");
+        assert_eq!(for_mkvmerge("0.3127"), "0.3127");
+        assert_eq!(for_mkvmerge("bt2020"), "bt2020");
+        let props = serde_json::json!({
+            "min_luminance": 0.0010000000474974513,
+            "chromaticity_coordinates": "0.680000007152557,0.319999992847443",
+            "max_content_light": 1000,
+        });
+        let props = props.as_object().unwrap().clone().into_iter().collect();
+        assert_eq!(
+            colour_options(&props),
+            [
+                "--max-content-light",
+                "0:1000",
+                "--chromaticity-coordinates",
+                "0:0.6800000072,0.3199999928",
+                "--min-luminance",
+                "0:0.001000000047"
+            ]
+        );
+    }
 
     fn sei_with(payload: &[u8]) -> Vec<u8> {
         // prefix SEI header (type 39), payload type 4, size, payload, trailing.
