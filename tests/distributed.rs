@@ -327,3 +327,49 @@ fn a_bad_hosts_file_is_refused_with_its_line() {
     assert!(err.contains("hosts file") && err.contains("line 2") && err.contains("at least 1"), "{err}");
     assert!(!t.path().join("out/small.mkv").exists());
 }
+
+#[test]
+fn a_segment_that_fails_on_every_host_fails_the_file_instead_of_hanging() {
+    assert!(has_libvmaf());
+    let sshd = Sshd::start();
+    let t = tempfile::tempdir().unwrap();
+    // A host whose worker answers the version check but fails every job
+    // (its disk full, its ffmpeg crashing).
+    let worker = t.path().join("failing-drapto");
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --info ] && exec {} \"$@\"; done\necho 'worker: disk full' >&2\nexit 1\n",
+        env!("CARGO_BIN_EXE_drapto")
+    );
+    std::fs::write(&worker, script).unwrap();
+    std::fs::set_permissions(&worker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out_dir = t.path().join("out");
+    let hosts = sshd.hosts("remote\n");
+    let mut child = sshd
+        .encode(t.path(), &dist_clip(), &out_dir, &hosts)
+        .env("DRAPTO_REMOTE_DRAPTO", format!("DRAPTO_FFMPEG={} {}", ffmpeg().display(), worker.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        stdout.lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect::<Vec<Value>>()
+    });
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the encode hung after its segments failed on every host");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let lines = reader.join().unwrap();
+    assert!(!status.success());
+    let failed = of_kind(&lines, "file_failed");
+    assert_eq!(failed.len(), 1, "{:?}", lines.iter().map(|l| l["event"].clone()).collect::<Vec<_>>());
+    assert!(failed[0]["error"].as_str().unwrap().contains("failed on every host tried"), "{}", failed[0]["error"]);
+    assert!(!out_dir.join("dist3.mkv").exists());
+}

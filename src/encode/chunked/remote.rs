@@ -86,9 +86,16 @@ struct InFlight {
     /// id → (segment, final path).
     pending: Mutex<BTreeMap<String, (Segment, PathBuf)>>,
     count: AtomicUsize,
+    /// The ids in the order they were handed over: GNU Parallel's job
+    /// sequence numbers (1, 2…) in its job log.
+    order: Mutex<Vec<String>>,
     /// GNU Parallel is gone: the collector makes its last pass.
     finished: AtomicBool,
 }
+
+/// The file where GNU Parallel logs each job once it is done with it
+/// (after its last try).
+const JOBLOG: &str = "joblog";
 
 /// Encodes the queued segments on the cluster's hosts; each result (or
 /// failure) goes to `tx`, each probe to `ptx`, as the local workers do.
@@ -150,6 +157,7 @@ fn parallel_command(cluster: &Cluster, d: &Dispatch, dir: &Path) -> std::process
     let mut cmd = cluster.parallel(&hosts_file, dir);
     cmd.current_dir(d.root);
     cmd.args(["--line-buffer", "--workdir", "...", "--cleanup", "--retries"]).arg(cluster.settings.retries.to_string());
+    cmd.arg("--joblog").arg(dir.join(JOBLOG));
     if !cluster.settings.shared_source {
         cmd.args(["--transferfile", &format!("{REMOTE_DIR}/{{}}.src.mkv")]);
     }
@@ -184,6 +192,7 @@ fn feed(
             Ok(final_path) => {
                 flight.pending.lock().expect("pending").insert(id(&seg), (seg, final_path));
                 flight.count.fetch_add(1, Ordering::SeqCst);
+                flight.order.lock().expect("order").push(id(&seg));
                 if writeln!(writer, "{}", id(&seg)).and_then(|_| writer.flush()).is_err() {
                     break;
                 }
@@ -196,15 +205,24 @@ fn feed(
     // Dropping the writer ends GNU Parallel's input.
 }
 
-/// Accepts results as they come back, until GNU Parallel is gone.
+/// Accepts results as they come back, and fails the jobs GNU Parallel
+/// gave up on (their slots free again: the feeder waits for them), until
+/// GNU Parallel is gone.
 fn collect_all(d: &Dispatch, dir: &Path, flight: &InFlight, tx: &mpsc::Sender<Outcome>) {
     loop {
         let last = flight.finished.load(Ordering::SeqCst);
         let ids: Vec<String> = flight.pending.lock().expect("pending").keys().cloned().collect();
+        let given_up = std::fs::read_to_string(dir.join(JOBLOG)).map(|t| given_up(&t)).unwrap_or_default();
         for i in ids {
             let entry = flight.pending.lock().expect("pending").get(&i).cloned();
             let Some((seg, final_path)) = entry else { continue };
-            if let Some(r) = collect(d, dir, &i, &seg, &final_path) {
+            let gave_up = || {
+                // (A segment tried again has the same id: its last job.)
+                let order = flight.order.lock().expect("order");
+                let seq = order.iter().rposition(|o| *o == i)? + 1;
+                given_up.iter().find(|g| g.seq == seq).map(|g| g.failure(&seg))
+            };
+            if let Some(r) = collect(d, dir, &i, &seg, &final_path).or_else(|| gave_up().map(Err)) {
                 flight.pending.lock().expect("pending").remove(&i);
                 flight.count.fetch_sub(1, Ordering::SeqCst);
                 let _ = tx.send((seg.index, r));
@@ -215,6 +233,43 @@ fn collect_all(d: &Dispatch, dir: &Path, flight: &InFlight, tx: &mpsc::Sender<Ou
         }
         std::thread::sleep(Duration::from_millis(300));
     }
+}
+
+/// A job GNU Parallel's job log shows ended in failure after its last try.
+#[derive(Debug, PartialEq)]
+struct GivenUp {
+    seq: usize,
+    host: String,
+    exit: String,
+    signal: String,
+}
+
+impl GivenUp {
+    fn failure(&self, seg: &Segment) -> ProcessFailure {
+        let how = if self.signal != "0" { format!("signal {}", self.signal) } else { format!("exit {}", self.exit) };
+        failure(
+            format!("segment {} on the hosts", seg.index + 1),
+            format!("failed on every host tried (the last, {}: {how}); the hosts' log has why", self.host),
+            vec![],
+        )
+    }
+}
+
+/// The failed jobs of a GNU Parallel job log (`Seq Host Starttime
+/// JobRuntime Send Receive Exitval Signal Command`, tab-separated).
+fn given_up(joblog: &str) -> Vec<GivenUp> {
+    (joblog.lines().skip(1))
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            let g = GivenUp {
+                seq: c.first()?.trim().parse().ok()?,
+                host: c.get(1)?.to_string(),
+                exit: c.get(6)?.trim().to_string(),
+                signal: c.get(7)?.trim().to_string(),
+            };
+            (g.exit != "0" || g.signal != "0").then_some(g)
+        })
+        .collect()
 }
 
 /// Runs GNU Parallel with job ids from `reader`; the workers' reports go
@@ -373,6 +428,20 @@ pub fn report_line(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_job_log_says_which_jobs_failed_after_their_last_try() {
+        let log = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n\
+                   2\t:\t1796569839.617\t     0.002\t0\t5\t0\t0\tworker 0002\n\
+                   1\tremote\t1796569839.624\t     0.001\t0\t0\t3\t0\tworker 0001\n\
+                   3\tremote\t1796569839.7\t     0.1\t0\t0\t255\t9\tworker 0003\n\
+                   4\tremote";
+        let g = given_up(log);
+        assert_eq!(g.iter().map(|g| g.seq).collect::<Vec<_>>(), [1, 3]);
+        let seg = Segment { index: 0, start: 0, end: 10 };
+        let e = g[1].failure(&seg).to_string();
+        assert!(e.contains("segment 1") && e.contains("remote: signal 9"), "{e}");
+    }
 
     #[test]
     fn report_lines_round_trip() {
