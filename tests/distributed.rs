@@ -373,3 +373,24 @@ fn a_segment_that_fails_on_every_host_fails_the_file_instead_of_hanging() {
     assert!(failed[0]["error"].as_str().unwrap().contains("failed on every host tried"), "{}", failed[0]["error"]);
     assert!(!out_dir.join("dist3.mkv").exists());
 }
+
+#[test]
+fn dolby_vision_without_a_shared_source_stays_on_this_machine() {
+    assert!(has_libvmaf());
+    let sshd = Sshd::start();
+    let t = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dv_p81_144p.mkv");
+    let out_dir = t.path().join("out");
+    let hosts = sshd.hosts("remote\n");
+    let o = run(&mut sshd.encode(t.path(), &src, &out_dir, &hosts));
+    let lines = events(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let warned =
+        of_kind(&lines, "warning").iter().any(|w| w["message"].as_str().unwrap_or("").contains("Dolby Vision"));
+    assert!(warned, "the user is told why the hosts are not used");
+    let done = of_kind(&lines, "segment_complete");
+    assert!(done.len() >= 2 && done.iter().all(|e| e["host"] != "remote"), "{done:?}");
+    let p = ffprobe(&out_dir.join("dv_p81_144p.mkv"));
+    let dv = streams(&p, "video")[0]["side_data_list"].to_string();
+    assert!(dv.contains("DOVI configuration record"), "{dv}");
+}

@@ -208,9 +208,34 @@ fn remove_unfinished(folder: &Path, prefixes: &[&str], suffix: &str) {
     }
 }
 
+/// The hosts that can encode `video`'s segments: none (this machine's
+/// workers) when its Dolby Vision RPUs would not reach them. They travel
+/// with the source, never in a segment's extract (FFV1 frames), and libsvtav1
+/// refuses frames without them: every segment failed on every host.
+fn hosts_for<'a>(
+    ctx: &Ctx,
+    input: &Path,
+    video: &VideoPlan,
+    cluster: Option<&'a remote::Cluster>,
+) -> Option<&'a remote::Cluster> {
+    let c = cluster?;
+    let extracts = !c.settings.shared_source || video.decimation_cycle.is_some();
+    if video.encoder.dolby_vision && extracts {
+        let why = if c.settings.shared_source { "after inverse telecine" } else { "without a shared source" };
+        let message = format!(
+            "Dolby Vision's per-frame metadata cannot travel to other hosts {why} (segments go as extracts that \
+             drop it): every segment is encoded on this machine"
+        );
+        ctx.events.emit(&updates::warning(input, message));
+        return None;
+    }
+    Some(c)
+}
+
 fn encode_segments(ctx: &Ctx, film: Film, work: &WorkDir, output: &Path) -> Result<ChunkedReport> {
     let Film { analysis, video, params, cluster, guard } = film;
     let (input, started) = (analysis.input.as_path(), Instant::now());
+    let cluster = hosts_for(ctx, input, video, cluster);
     let scratch = work.root().join("working");
     let cuts_file = work.root().join("state").join("scene-cuts.json");
     std::fs::create_dir_all(work.root().join("state")).map_err(Error::io("create folder", work.root()))?;
