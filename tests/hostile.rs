@@ -494,6 +494,77 @@ fn an_audio_track_without_samples_is_left_out_with_a_warning() {
     assert_eq!(audio[0]["codec_name"], "opus");
 }
 
+/// mkvmerge does not list an AC-3, DTS or TrueHD track without a frame
+/// (its codec is described by the first one); ffprobe does.
+#[test]
+fn an_ac3_track_without_samples_is_left_out_and_the_others_keep_their_places() {
+    let t = tempfile::tempdir().unwrap();
+    let base = fixture(
+        "three_ac3_tracks.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=cl=5.1(side):d=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=880:duration=2",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "2:a",
+            "-map",
+            "3:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "ac3",
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:2",
+            "language=fre",
+        ],
+    );
+    // Track 2 keeps its header and loses every frame.
+    let src = t.path().join("empty_ac3.mkv");
+    let m = std::process::Command::new("mkvmerge")
+        .arg("-q")
+        .arg("-o")
+        .arg(&src)
+        .args(["--sync", "2:-10000"])
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert!(m.status.code().unwrap_or(2) <= 1, "{}", String::from_utf8_lossy(&m.stdout));
+    assert_eq!(streams(&ffprobe(&src), "audio").len(), 3, "ffprobe sees the empty track");
+    let (o, ev) = encode_json(t.path(), &src);
+    assert!(o.status.success(), "{}", failure(&ev));
+    assert!(
+        warnings(&ev).iter().any(|w| w.contains("audio track 2") && w.contains("no samples")),
+        "{:?}",
+        warnings(&ev)
+    );
+    let j = mkvmerge_j(&t.path().join("out/empty_ac3.mkv"));
+    let audio: Vec<(&str, &str)> = (j["tracks"].as_array().unwrap().iter())
+        .filter(|t| t["type"] == "audio")
+        .map(|t| (t["codec"].as_str().unwrap(), t["properties"]["language"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(audio, [("Opus", "eng"), ("Opus", "fre")]);
+}
+
 #[test]
 fn a_name_that_is_not_utf8_is_refused_with_a_warning_and_the_batch_goes_on() {
     use std::os::unix::ffi::OsStrExt;

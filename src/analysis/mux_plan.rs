@@ -119,15 +119,17 @@ fn label(t: &Track, kind_no: usize) -> String {
 }
 
 /// `Err` when ffprobe (`probe`, with `ff_subs` subtitle streams) and
-/// mkvmerge (`id`) count different tracks of a kind.
-fn same_tracks(id: &Identification, probe: &Probe, ff_subs: usize) -> Result<(), String> {
+/// mkvmerge (`id`) count different tracks of a kind. Audio tracks without
+/// a frame are the exception (see [`audio_streams`]).
+fn same_tracks(id: &Identification, probe: &Probe, ff_subs: usize, audio: &[AudioPlan]) -> Result<(), String> {
     for (kind, ff) in [
         (TrackKind::Video, probe.video_streams().count()),
         (TrackKind::Audio, probe.of_type(StreamKind::Audio).count()),
         (TrackKind::Subtitles, ff_subs),
     ] {
         let mkv = id.of_kind(kind).count();
-        if mkv != ff {
+        let hidden_empty = kind == TrackKind::Audio && mkv == audio.len() && mkv < ff;
+        if mkv != ff && !hidden_empty {
             return Err(format!(
                 "ffprobe and mkvmerge see different tracks ({ff} against {mkv} {} tracks); \
                  drapto cannot tell which is which, so it cannot carry them",
@@ -138,15 +140,34 @@ fn same_tracks(id: &Identification, probe: &Probe, ff_subs: usize) -> Result<(),
     Ok(())
 }
 
-/// How track `t` (the `kind_no`th of its kind) is carried, or why it is
-/// left out. `clamped_stream`: its ffprobe index, when it is a subtitle
-/// track whose durations are clamped to the film.
-fn carry_of(t: &Track, kind_no: usize, audio: &[AudioPlan], clamped_stream: Option<usize>) -> Result<Carry, LeftOut> {
+/// The ffprobe audio index of each audio track mkvmerge lists, in order.
+/// mkvmerge leaves out a track whose codec is described by its first frame
+/// (AC-3, DTS, TrueHD) when it has none: then it lists just the tracks
+/// with samples, `audio` (such an empty track is left out with a warning).
+fn audio_streams(id: &Identification, probe: &Probe, audio: &[AudioPlan]) -> Vec<usize> {
+    if id.of_kind(TrackKind::Audio).count() == probe.of_type(StreamKind::Audio).count() {
+        (0..probe.of_type(StreamKind::Audio).count()).collect()
+    } else {
+        audio.iter().map(|a| a.index).collect()
+    }
+}
+
+/// How track `t` (the `kind_no`th of its kind, ffprobe's `stream`th of
+/// it) is carried, or why it is left out. `clamped_stream`: its ffprobe
+/// index, when it is a subtitle track whose durations are clamped to the
+/// film.
+fn carry_of(
+    t: &Track,
+    kind_no: usize,
+    stream: usize,
+    audio: &[AudioPlan],
+    clamped_stream: Option<usize>,
+) -> Result<Carry, LeftOut> {
     let gone = |why: &str, loss| LeftOut { what: label(t, kind_no), why: why.into(), loss };
     match t.kind {
         TrackKind::Video if kind_no == 0 => Ok(Carry::EncodedVideo),
         TrackKind::Video => Err(gone("drapto encodes only the first video track", true)),
-        TrackKind::Audio => match audio.iter().position(|a| a.index == kind_no) {
+        TrackKind::Audio => match audio.iter().position(|a| a.index == stream) {
             Some(plan) => Ok(Carry::EncodedAudio { plan }),
             None => Err(gone("it has no samples", false)),
         },
@@ -188,7 +209,8 @@ impl MuxPlan {
     pub fn new(source: Structure, probe: &Probe, audio: &[AudioPlan], clamped: &[usize]) -> Result<MuxPlan, String> {
         let id = &source.id;
         let ff_subs: Vec<usize> = probe.of_type(StreamKind::Subtitle).map(|s| s.index).collect();
-        same_tracks(id, probe, ff_subs.len())?;
+        same_tracks(id, probe, ff_subs.len(), audio)?;
+        let audio_streams = audio_streams(id, probe, audio);
         let mut tracks = Vec::new();
         let mut left_out = Vec::new();
         let mut seen = std::collections::BTreeMap::<&str, usize>::new();
@@ -198,7 +220,8 @@ impl MuxPlan {
             *n += 1;
             let clamped_stream =
                 (t.kind == TrackKind::Subtitles).then(|| ff_subs[kind_no]).filter(|s| clamped.contains(s));
-            match carry_of(t, kind_no, audio, clamped_stream) {
+            let stream = if t.kind == TrackKind::Audio { audio_streams[kind_no] } else { kind_no };
+            match carry_of(t, kind_no, stream, audio, clamped_stream) {
                 Ok(carry) => tracks.push(PlannedTrack::of(t, carry)),
                 Err(gone) => left_out.push(gone),
             }
