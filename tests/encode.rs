@@ -264,7 +264,8 @@ fn channel_levels(path: &Path, track: usize) -> Vec<f64> {
 fn odd_channel_counts_and_24_bit_pcm_keep_every_channel_in_its_place() {
     let t = tempfile::tempdir().unwrap();
     // A 100 Hz tone at a level of its own in every channel (6 dB apart):
-    // 2.1, 5.0 (side) and 6.1, in 24-bit PCM.
+    // 3, 5 and 7 channels of 24-bit PCM (made as 2.1, 5.0(side) and 6.1,
+    // stored with no layout, as Matroska stores PCM).
     let src = fixture(
         "odd_audio_levels.mkv",
         &[
@@ -308,16 +309,17 @@ fn odd_channel_counts_and_24_bit_pcm_keep_every_channel_in_its_place() {
     let out = out_dir.join("odd_audio_levels.mkv");
     let p = ffprobe(&out);
     let layouts: Vec<&str> = streams(&p, "audio").iter().map(|s| s["channel_layout"].as_str().unwrap()).collect();
-    assert_eq!(layouts, ["5.1", "5.1", "7.1"], "Opus keeps these only in a larger layout");
-    // Every source channel where it was (LFE for LFE, a side surround in the
-    // back pair of 5.1, a back centre in both backs 3 dB down), the added
-    // ones silent. Levels relative to the first channel.
+    assert_eq!(layouts, ["3.0", "5.1", "7.1"], "Opus keeps 5 and 7 channels only in a larger layout");
+    // Matroska's PCM names no layout: its channels are taken in WAV order
+    // (3.0, 5.0, 7.0: no disc's PCM of 3 or 7 channels has an LFE), each
+    // where it was, the added LFE silent. Levels relative to the first
+    // channel.
     let silent = f64::NEG_INFINITY;
     let db = |g: f64| 20.0 * g.log10();
     let expected: [Vec<f64>; 3] = [
-        vec![db(0.05), db(0.1), silent, db(0.2), silent, silent],
+        vec![db(0.05), db(0.1), db(0.2)],
         vec![db(0.05), db(0.1), db(0.2), silent, db(0.4), db(0.8)],
-        [0.02, 0.04, 0.08, 0.16, 0.32 * 0.5f64.sqrt(), 0.32 * 0.5f64.sqrt(), 0.64, 0.9].map(db).to_vec(),
+        vec![db(0.02), db(0.04), db(0.08), silent, db(0.16), db(0.32), db(0.64), db(0.9)],
     ];
     for (track, want) in expected.iter().enumerate() {
         let got = channel_levels(&out, track);
@@ -385,4 +387,63 @@ fn a_folder_without_rips_points_at_a_dry_run_that_explains() {
     let o = run(drapto(t.path()).args(["encode", "--dry-run", "-i"]).arg(&dir).arg("-o").arg(t.path().join("out")));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("notes.txt"), "{}", stdout(&o));
+}
+
+/// A 7.1(wide) track (DTS-HD MA with wide speakers decodes to it) and a
+/// 3-channel PCM track (Matroska's PCM names no layout): every channel
+/// keeps a speaker of its own. ffmpeg's own conversion mixed the wide pair
+/// into the fronts, and took the 3 channels for 2.1 (the centre in the LFE).
+#[test]
+fn layouts_opus_lacks_keep_every_channel_in_its_own_speaker() {
+    // Channel n at amplitude (n + 1) / 10: each output channel says which
+    // source channel it carries by its level.
+    let tone = |n: usize| (0..n).map(|c| format!("0.{}*sin(2*PI*440*t)", c + 1)).collect::<Vec<_>>().join("|");
+    let wide = format!("aevalsrc={}:c=7.1(wide):s=48000:d=2", tone(8));
+    let three = format!("aevalsrc={}:c=3.0:s=48000:d=2", tone(3));
+    let src = fixture(
+        "odd_layouts.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            &wide,
+            "-f",
+            "lavfi",
+            "-i",
+            &three,
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-map",
+            "2:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a:0",
+            "flac",
+            "-c:a:1",
+            "pcm_s16le",
+        ],
+    );
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = t.path().join("out/odd_layouts.mkv");
+    let level = |a: f64| 20.0 * (a / 2f64.sqrt()).log10();
+    let near =
+        |got: &[f64], want: &[f64]| got.len() == want.len() && got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1.0);
+    // 7.1(wide) FL FR FC LFE BL BR FLC FRC → 7.1 FL FR FC LFE BL BR SL SR.
+    let want: Vec<f64> = (1..=8).map(|n| level(n as f64 / 10.0)).collect();
+    let got = channel_levels(&out, 0);
+    assert!(near(&got, &want), "7.1(wide): {got:?}, want {want:?}");
+    // 3 channels of PCM: 3.0 as they are.
+    let want: Vec<f64> = (1..=3).map(|n| level(n as f64 / 10.0)).collect();
+    let got = channel_levels(&out, 1);
+    assert!(near(&got, &want), "3-channel PCM: {got:?}, want {want:?}");
 }

@@ -16,6 +16,9 @@ pub struct AudioPlan {
     pub channels: u32,
     /// `aformat` channel layouts the filter may pick from.
     pub layouts: String,
+    /// The filter that maps the channels, where one is needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remap: Option<String>,
     pub bitrate_kbps: u32,
     pub language: Option<String>,
     pub title: Option<String>,
@@ -30,48 +33,101 @@ pub struct AudioPlan {
 /// The design's layouts, which libopus accepts for 1, 2, 6 and 8 channels.
 pub const STANDARD_LAYOUTS: &str = "7.1|5.1|stereo|mono";
 
-/// Channel count and layout (ffprobe's name, if any) → (channels, aformat
-/// layouts, bitrate kbit/s, warning).
+/// How a track's channels go into Opus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// Channels in the Opus output.
+    pub channels: u32,
+    /// `aformat` channel layouts the filter may pick from.
+    pub layouts: String,
+    pub bitrate_kbps: u32,
+    /// The filter that puts each channel in its speaker, where
+    /// ffmpeg's own conversion would not (see [`super::channels`]).
+    pub remap: Option<String>,
+    pub warning: Option<String>,
+}
+
+/// Channel count and layout (ffprobe's name, if any) → how it is encoded.
 ///
-/// Opus carries 3.0 and quad as they are. It has no 2.1 or 4.0, and
-/// ffmpeg's libopus wrapper puts the channels of 5.0 and 6.1 in the wrong
-/// speakers (a 5.0 track's centre came out in a back speaker, measured
-/// channel by channel). So every other layout of 3 to 7 channels goes up
-/// to 5.1 or 7.1: the channels it has stay where they were, a missing LFE
-/// is silent, and a back centre is played by both back speakers.
-pub fn layout_for(channels: u32, layout: Option<&str>, s: &AudioSettings) -> (u32, String, u32, Option<String>) {
-    let std = STANDARD_LAYOUTS.to_string();
-    let named = layout.filter(|l| *l != "unknown").unwrap_or("no named layout");
-    let up = |to: &str, ch: u32, kbps: u32| {
-        let why = format!("{channels}-channel audio ({named}) encoded as {to} at {kbps}k (Opus keeps it no other way)");
-        (ch, to.to_string(), kbps, Some(why))
+/// Opus carries mono, stereo, 5.1 and 7.1, and 3.0 and quad as they are.
+/// It has no 2.1 or 4.0, and ffmpeg's libopus wrapper puts the channels of
+/// 5.0 and 6.1 in the wrong speakers (a 5.0 track's centre came out in a
+/// back speaker, measured channel by channel). So every other layout goes
+/// to 5.1 or 7.1 through an explicit map: the channels it has stay where
+/// they were, a missing LFE is silent, a back centre is played by both
+/// back speakers, and what is folded (heights) or left out is said.
+pub fn layout_for(channels: u32, layout: Option<&str>, s: &AudioSettings) -> Layout {
+    let plain = |ch, kbps| Layout {
+        channels: ch,
+        layouts: STANDARD_LAYOUTS.into(),
+        bitrate_kbps: kbps,
+        remap: None,
+        warning: None,
     };
-    match (channels, layout) {
-        (1, _) => (1, std, s.bitrate_mono, None),
-        (2, _) => (2, std, s.bitrate_stereo, None),
-        (6, _) => (6, std, s.bitrate_5_1, None),
-        (8, _) => (8, std, s.bitrate_7_1, None),
+    let named = layout.filter(|l| *l != "unknown");
+    match (channels, named) {
+        (0, _) => Layout {
+            warning: Some("audio track reports no channel count; encoding it as stereo".into()),
+            ..plain(2, s.bitrate_stereo)
+        },
+        (1, _) => plain(1, s.bitrate_mono),
+        (2, _) => plain(2, s.bitrate_stereo),
+        (6, None | Some("5.1" | "5.1(side)")) => plain(6, s.bitrate_5_1),
+        (8, None | Some("7.1")) => plain(8, s.bitrate_7_1),
         // Kept as they are, at a rate between the neighbouring table rows.
-        (3, Some("3.0")) => {
-            (3, "3.0".into(), 160, Some("3-channel audio kept as 3.0 at 160k (not a standard layout)".into()))
-        }
-        (4, Some("quad")) => {
-            (4, "quad".into(), 192, Some("4-channel audio kept as quad at 192k (not a standard layout)".into()))
-        }
-        (3..=5, _) => up("5.1", 6, s.bitrate_5_1),
-        (7, _) => up("7.1", 8, s.bitrate_7_1),
-        (0, _) => (
-            2,
-            "stereo".into(),
-            s.bitrate_stereo,
-            Some("audio track reports no channel count; encoding it as stereo".into()),
-        ),
-        (n, _) => (
-            8,
-            std,
-            s.bitrate_7_1,
-            Some(format!("{n}-channel audio is more than Opus carries: DOWNMIXED to 7.1 at {}k", s.bitrate_7_1)),
-        ),
+        (3, Some("3.0")) => kept("3.0", 3, 160),
+        (4, Some("quad")) => kept("quad", 4, 192),
+        _ => mapped(channels, named, s),
+    }
+}
+
+/// A layout Opus keeps as it is.
+fn kept(layout: &str, channels: u32, kbps: u32) -> Layout {
+    let why = format!("{channels}-channel audio kept as {layout} at {kbps}k (not a standard layout)");
+    Layout { channels, layouts: layout.into(), bitrate_kbps: kbps, remap: None, warning: Some(why) }
+}
+
+/// Any other layout, mapped channel by channel (see [`super::channels`]).
+fn mapped(channels: u32, named: Option<&str>, s: &AudioSettings) -> Layout {
+    use super::channels;
+    let given = named.and_then(|l| channels::names(l, channels));
+    let assumed = channels::assumed(channels.min(8)).unwrap_or("7.1");
+    let names = given.clone().unwrap_or_else(|| {
+        let mut n = channels::names(assumed, channels.min(8)).unwrap_or_default();
+        n.extend((n.len() as u32..channels).map(|i| format!("U{i}")));
+        n
+    });
+    let keep = match (&given, assumed) {
+        (None, "3.0" | "quad") => Some(assumed),
+        _ => None,
+    };
+    let map = channels::map(&names, keep);
+    let kbps = match map.layout {
+        "3.0" => 160,
+        "quad" => 192,
+        "5.1" => s.bitrate_5_1,
+        _ => s.bitrate_7_1,
+    };
+    let what = match (named, &given) {
+        (Some(l), Some(_)) => l.to_string(),
+        (Some(l), None) => format!("{l}, which does not name {channels} channels: taken as {assumed}"),
+        (None, _) if channels > 8 => "no named layout: the first 8 taken as 7.1".to_string(),
+        (None, _) => format!("no named layout: taken as {assumed}"),
+    };
+    let mut why = if keep.is_some() {
+        format!("{channels}-channel audio ({what}) kept as {} at {kbps}k", map.layout)
+    } else {
+        format!("{channels}-channel audio ({what}) encoded as {} at {kbps}k (Opus keeps it no other way)", map.layout)
+    };
+    if !map.notes.is_empty() {
+        why.push_str(&format!("; {}", map.notes.join(", ")));
+    }
+    Layout {
+        channels: map.channels,
+        layouts: map.layout.into(),
+        bitrate_kbps: kbps,
+        remap: Some(map.filter),
+        warning: Some(why),
     }
 }
 
@@ -85,7 +141,7 @@ pub fn plan_tracks<'a>(
         .enumerate()
         .map(|(index, st)| {
             let source_channels = st.channels.unwrap_or(0);
-            let (channels, layouts, bitrate_kbps, warning) =
+            let Layout { channels, layouts, bitrate_kbps, remap, warning } =
                 layout_for(source_channels, st.channel_layout.as_deref(), s);
             AudioPlan {
                 index,
@@ -94,6 +150,7 @@ pub fn plan_tracks<'a>(
                 source_layout: st.channel_layout.clone(),
                 channels,
                 layouts,
+                remap,
                 bitrate_kbps,
                 language: st.tag("language").map(str::to_string),
                 title: st.tag("title").map(str::to_string),
@@ -113,7 +170,7 @@ mod tests {
     #[test]
     fn bitrate_table_for_one_to_eight_channels() {
         let s = AudioSettings::default();
-        let table: Vec<(&str, u32, String, u32, bool)> = [
+        let table: Vec<(&str, u32, String, u32, bool, bool)> = [
             (1, "mono"),
             (2, "stereo"),
             (3, "3.0"),
@@ -123,47 +180,67 @@ mod tests {
             (4, "4.0"),
             (5, "5.0(side)"),
             (6, "5.1(side)"),
+            (6, "6.0"),
             (7, "6.1"),
             (8, "7.1"),
+            (8, "7.1(wide)"),
         ]
         .into_iter()
         .map(|(c, l)| {
-            let (ch, layouts, br, warn) = layout_for(c, Some(l), &s);
-            (l, ch, layouts, br, warn.is_some())
+            let p = layout_for(c, Some(l), &s);
+            (l, p.channels, p.layouts, p.bitrate_kbps, p.remap.is_some(), p.warning.is_some())
         })
         .collect();
         let std = STANDARD_LAYOUTS.to_string();
-        let row = |l, ch, layouts: &str, br, warn| (l, ch, layouts.to_string(), br, warn);
+        let row = |l, ch, layouts: &str, br, remap, warn| (l, ch, layouts.to_string(), br, remap, warn);
         assert_eq!(
             table,
             vec![
-                row("mono", 1, &std, 64, false),
-                row("stereo", 2, &std, 128, false),
-                row("3.0", 3, "3.0", 160, true),
-                row("2.1", 6, "5.1", 256, true),
-                row("unknown", 6, "5.1", 256, true),
-                row("quad", 4, "quad", 192, true),
-                row("4.0", 6, "5.1", 256, true),
-                row("5.0(side)", 6, "5.1", 256, true),
-                row("5.1(side)", 6, &std, 256, false),
-                row("6.1", 8, "7.1", 384, true),
-                row("7.1", 8, &std, 384, false),
+                row("mono", 1, &std, 64, false, false),
+                row("stereo", 2, &std, 128, false, false),
+                row("3.0", 3, "3.0", 160, false, true),
+                row("2.1", 6, "5.1", 256, true, true),
+                // No layout: 3.0 as WAV orders it, kept (its centre is not an LFE).
+                row("unknown", 3, "3.0", 160, true, true),
+                row("quad", 4, "quad", 192, false, true),
+                row("4.0", 6, "5.1", 256, true, true),
+                row("5.0(side)", 6, "5.1", 256, true, true),
+                row("5.1(side)", 6, &std, 256, false, false),
+                // Its sides and back centre each keep a speaker of their own.
+                row("6.0", 8, "7.1", 384, true, true),
+                row("6.1", 8, "7.1", 384, true, true),
+                row("7.1", 8, &std, 384, false, false),
+                // Not ffmpeg's 7.1: mapped, and said.
+                row("7.1(wide)", 8, "7.1", 384, true, true),
             ]
         );
-        let (.., warn) = layout_for(5, Some("5.0(side)"), &s);
-        assert_eq!(warn.unwrap(), "5-channel audio (5.0(side)) encoded as 5.1 at 256k (Opus keeps it no other way)");
+        let w = layout_for(5, Some("5.0(side)"), &s).warning.unwrap();
+        assert_eq!(
+            w,
+            "5-channel audio (5.0(side)) encoded as 5.1 at 256k (Opus keeps it no other way); SL into BL, SR into BR"
+        );
+        let w = layout_for(7, None, &s).warning.unwrap();
+        assert_eq!(
+            w,
+            "7-channel audio (no named layout: taken as 7.0) encoded as 7.1 at 384k (Opus keeps it no other way)"
+        );
     }
 
     #[test]
-    fn too_many_channels_is_a_loud_downmix() {
-        let (ch, _, br, warn) = layout_for(10, None, &AudioSettings::default());
-        assert_eq!((ch, br), (8, 384));
-        assert!(warn.unwrap().contains("DOWNMIXED"));
+    fn too_many_channels_keep_what_has_a_place_and_say_what_has_none() {
+        let p = layout_for(10, None, &AudioSettings::default());
+        assert_eq!((p.channels, p.bitrate_kbps), (8, 384));
+        let w = p.warning.unwrap();
+        assert!(w.contains("the first 8 taken as 7.1") && w.contains("U8 left out"), "{w}");
+        // Named, its heights fold into the speakers below them.
+        let p = layout_for(12, Some("7.1.4"), &AudioSettings::default());
+        assert_eq!(p.channels, 8);
+        assert!(p.warning.unwrap().contains("TBL into BL"));
     }
 
     #[test]
     fn configured_bitrates_are_used() {
         let s = AudioSettings { bitrate_stereo: 96, ..AudioSettings::default() };
-        assert_eq!(layout_for(2, Some("stereo"), &s).2, 96);
+        assert_eq!(layout_for(2, Some("stereo"), &s).bitrate_kbps, 96);
     }
 }

@@ -6,6 +6,7 @@
 //! decides encoder settings: that is [`crate::plan`].
 
 pub mod audio;
+pub mod channels;
 pub mod crop;
 pub mod dolby_vision;
 pub mod extent;

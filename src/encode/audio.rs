@@ -26,11 +26,13 @@ pub fn track_output(a: &mut FfmpegArgs, output: &Path, plan: &AudioPlan) {
         .arg(format!("{}k", plan.bitrate_kbps));
     // `-ac N` picks ffmpeg's default layout for N channels, which for 3, 4, 5
     // and 7 is not the one libopus takes: there the aformat layout decides.
+    // Elsewhere the plan's own map puts each channel in its speaker.
     if plan.layouts == STANDARD_LAYOUTS {
         a.arg("-ac").arg(plan.channels.to_string());
     }
+    let map = plan.remap.as_ref().map(|p| format!("{p},")).unwrap_or_default();
     a.arg("-af")
-        .arg(format!("aformat=channel_layouts={}", plan.layouts))
+        .arg(format!("{map}aformat=channel_layouts={}", plan.layouts))
         .extend(["-application", "audio", "-frame_duration", "20", "-vbr", "on", "-compression_level", "10"])
         .extend(["-f", "matroska"])
         .output(output);
