@@ -164,6 +164,9 @@ fn an_output_that_would_outgrow_its_rip_stops_early_and_leaves_nothing() {
         assert!(!ev.iter().any(|e| e["event"] == "stage_complete" && e["stage"]["kind"] == "video"), "{args:?}");
         let left = tree(&t.path().join("out"));
         assert!(left.iter().all(|f| f.ends_with(".report.json")), "{args:?}: {left:?}");
+        // Nor a part-made video in its work, which no rerun could use.
+        let work = tree(&t.path().join("work/jobs"));
+        assert!(!work.iter().any(|f| f.contains("working/")), "{args:?}: {work:?}");
         assert_eq!(fingerprint(&src), before);
         let summary = ev.iter().find(|e| e["event"] == "batch_complete").unwrap();
         assert!(summary["summary"]["failed"][0][1].as_str().unwrap().contains("max_output_ratio"));

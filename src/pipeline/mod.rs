@@ -286,6 +286,7 @@ impl Pipeline<'_> {
     /// made it useless; and where that work is, said.
     fn after_failure(&self, input: &Path, e: &Error, identity: &JobInfo, work: &WorkDir, partial: &Path) {
         let _ = std::fs::remove_file(partial);
+        steps::remove_unfinished(work);
         if replaced(identity) {
             if let Err(r) = work.remove(self.settings.processing.keep_logs) {
                 self.warn(input, format!("the replaced rip's work was not removed: {r}"));

@@ -51,6 +51,40 @@ impl Stages {
     }
 }
 
+/// The step whose finished file `name` (in the work's `working/` folder)
+/// is, if it is one.
+fn step_of(name: &str) -> Option<&str> {
+    match name {
+        "video.mkv" => Some("video"),
+        "video-hdr10plus.mkv" => Some("hdr10plus"),
+        _ => name.strip_suffix(".mka").filter(|n| n.starts_with("audio-")),
+    }
+}
+
+/// Removes what no rerun can use from a failed job's `working/` folder:
+/// the files of steps not recorded as finished (a video stopped part way
+/// is encoded again from its start) and the steps' scratch folders. Only
+/// recorded steps are reused, and the chunked path's segments live apart;
+/// before, a stopped encode's partial video was kept for ever as
+/// resumable work.
+pub(super) fn remove_unfinished(work: &WorkDir) {
+    let stages = work.root().join("state").join("stages.json");
+    let done = std::fs::read(&stages)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<state::StagesFile>(&b).ok())
+        .map(|f| f.done)
+        .unwrap_or_default();
+    let Ok(entries) = std::fs::read_dir(work.working("")) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        } else if step_of(&name).is_some_and(|step| !done.contains(step)) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// One audio track's step: its plan, its file, its key in stages.json.
 struct Track<'a> {
     plan: &'a AudioPlan,
