@@ -40,6 +40,9 @@ pub enum Skip {
     /// Its path is not UTF-8 (a name from an old Latin-1 share): the
     /// state, events and reports that name it could not.
     NotUtf8,
+    /// The walk found this very file before under another path (a linked
+    /// folder): it is encoded once, under the first.
+    SameAs(PathBuf),
 }
 
 impl std::fmt::Display for Skip {
@@ -52,6 +55,7 @@ impl std::fmt::Display for Skip {
             Skip::TooLarge { size, max } => write!(f, "{size} bytes, above input.max_size ({max})"),
             Skip::BeingWritten(who) => write!(f, "still being written ({who})"),
             Skip::Unreadable(why) => write!(f, "cannot be read: {why}"),
+            Skip::SameAs(p) => write!(f, "the same file as {} (a linked folder)", p.display()),
             Skip::NotUtf8 => f.write_str(NOT_UTF8),
         }
     }
@@ -167,6 +171,7 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
         return Ok(d);
     }
     let skip_dir = std::fs::canonicalize(output_dir).ok();
+    let mut seen: std::collections::HashMap<(u64, u64), PathBuf> = std::collections::HashMap::new();
     let walk = walkdir::WalkDir::new(input).follow_links(true).sort_by_file_name().into_iter().filter_entry(|e| {
         let hidden = e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.') && e.file_type().is_dir();
         // (The input folder itself as the output is refused file by file:
@@ -198,6 +203,19 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
         if entry.path().to_str().is_none() {
             d.skipped.push((shown(entry.path()), Skip::NotUtf8));
             continue;
+        }
+        if let Ok(m) = entry.metadata() {
+            use std::collections::hash_map::Entry;
+            use std::os::unix::fs::MetadataExt;
+            match seen.entry((m.dev(), m.ino())) {
+                Entry::Occupied(first) => {
+                    d.skipped.push((entry.path().to_path_buf(), Skip::SameAs(first.get().clone())));
+                    continue;
+                }
+                Entry::Vacant(v) => {
+                    v.insert(entry.path().to_path_buf());
+                }
+            }
         }
         let sidecars = if filters.sidecars { sidecars_of(entry.path()) } else { vec![] };
         d.found.push(Found { input: entry.path().to_path_buf(), output: output_dir.join(relative), sidecars });
@@ -399,6 +417,20 @@ mod tests {
         for n in ["Heat.en.srt", "Heat.nfo", "poster.jpg"] {
             assert!(t.path().join("out").join(n).exists(), "{n}");
         }
+    }
+
+    #[test]
+    fn a_film_reached_twice_through_a_linked_folder_is_found_once() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "in/A/x.mkv", 10);
+        std::fs::create_dir_all(t.path().join("in/B")).unwrap();
+        std::os::unix::fs::symlink("../A", t.path().join("in/B/linked")).unwrap();
+        std::fs::hard_link(t.path().join("in/A/x.mkv"), t.path().join("in/y.mkv")).unwrap();
+        let d = discover(&t.path().join("in"), &t.path().join("out"), &filters(None, false)).unwrap();
+        let found: Vec<_> = d.found.iter().map(|f| f.input.strip_prefix(t.path()).unwrap().to_path_buf()).collect();
+        assert_eq!(found, [Path::new("in/A/x.mkv")]);
+        let same: Vec<_> = d.skipped.iter().filter(|(_, w)| matches!(w, Skip::SameAs(_))).collect();
+        assert_eq!(same.len(), 2, "{:?}", d.skipped);
     }
 
     #[test]
