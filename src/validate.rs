@@ -112,7 +112,7 @@ fn check_timing(checks: &mut Checks, analysis: &Analysis, output: &Observed) {
         checks.check(
             "audio complete",
             out.is_some_and(|e| (e - src).abs() <= DURATION_TOLERANCE),
-            format!("audio track {} ends at {shown}, the source's at {src:.3} s", n + 1),
+            format!("audio track {} ends at {shown}, the source's at {src:.3} s", plan.index + 1),
         );
     }
     let interlace = &analysis.interlace;
