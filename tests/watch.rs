@@ -261,3 +261,22 @@ fn outputs_taken_or_deleted_neither_stop_the_watch_nor_strand_their_rips() {
     assert_eq!(w.count("file_started", "a1.mkv"), 1, "a rip still blocked is not taken again");
     assert_eq!(w.stop(), Some(143));
 }
+
+#[test]
+fn a_watch_stopped_mid_encode_says_what_it_left() {
+    let t = tempfile::tempdir().unwrap();
+    let (lib, out) = (t.path().join("lib"), t.path().join("out"));
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::copy(simple_clip("watch-long.mkv", "640x360", 20), lib.join("long.mkv")).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let w = Watch::start(t.path(), &lib, &out);
+    w.wait_for(60, is("file_started", "long.mkv"));
+    std::thread::sleep(Duration::from_secs(1));
+    let events = w.events.clone();
+    assert_eq!(w.stop(), Some(143));
+    std::thread::sleep(Duration::from_millis(500));
+    let events = events.lock().unwrap();
+    let summary = events.iter().find(|e| e["event"] == "batch_complete").expect("a summary as the watch stops");
+    let interrupted = summary["summary"]["interrupted"].as_array().unwrap();
+    assert_eq!(interrupted.len(), 1, "{summary}");
+}

@@ -82,6 +82,10 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
         // (A waiting rip may be out of sight: its folder unmounted.)
         if let Some(job) = waiting.iter().find_map(|p| found.iter().find(|f| &f.input == p)) {
             if !pipeline.breaker_allows(&mut breaker, waiting.len()) {
+                // What was done and what is left go out before the watch
+                // stops (the notification a user away from it sees).
+                service.summary.not_started = waiting.clone();
+                service.idle();
                 return Ok(session.cancel.signal().map_or(1, |s| 128 + s));
             }
             let state = service.encode(job, &mut breaker, waiting.len());
@@ -101,6 +105,7 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
         let wait = queue.next_settled(now()).unwrap_or(u64::MAX).min(settings.watch.poll.into());
         sleep_until_woken(&woken, Duration::from_secs(wait), &session.cancel);
     }
+    service.idle();
     Ok(session.cancel.signal().map_or(0, |s| 128 + s))
 }
 
@@ -148,11 +153,13 @@ impl Service<'_> {
         }
     }
 
-    /// The queue ran empty: when anything was done since it last did, the
-    /// summary goes out (and the "all done" notification with it).
+    /// The queue ran empty, or the watch stops: when anything was done
+    /// since the summary last went out, it goes out (and the "all done"
+    /// notification with it; an interrupted file counts).
     fn idle(&mut self) {
         let s = &mut self.summary;
-        if s.files.is_empty() && s.failed.is_empty() && s.skipped.is_empty() {
+        let nothing = [s.files.is_empty(), s.failed.is_empty(), s.skipped.is_empty(), s.interrupted.is_empty()];
+        if nothing.iter().all(|n| *n) && s.not_started.is_empty() {
             return;
         }
         let mut done = std::mem::take(s);

@@ -126,16 +126,22 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
             ("file_failed", Some(input.clone()), format!("Failed: {}", name(input)), error.clone())
         }
         Event::BatchComplete { summary: s } => {
+            let mut counts =
+                format!("{} encoded, {} skipped, {} failed", s.files.len(), s.skipped.len(), s.failed.len());
+            for (n, what) in [(s.interrupted.len(), "interrupted"), (s.not_started.len(), "not started")] {
+                if n > 0 {
+                    counts.push_str(&format!(", {n} {what}"));
+                }
+            }
             let message = format!(
-                "{} encoded, {} skipped, {} failed; {} → {} in {}",
-                s.files.len(),
-                s.skipped.len(),
-                s.failed.len(),
+                "{counts}; {} → {} in {}",
                 format_bytes(s.total_input_bytes),
                 format_bytes(s.total_output_bytes),
                 format_duration(s.total_seconds)
             );
-            ("batch_complete", None, "drapto: all done".to_string(), message)
+            let stopped = !s.interrupted.is_empty() || !s.not_started.is_empty();
+            let title = if stopped { "drapto: stopped" } else { "drapto: all done" };
+            ("batch_complete", None, title.to_string(), message)
         }
         _ => return None,
     };
@@ -271,5 +277,17 @@ mod tests {
         assert_eq!(note_of(&failed, |_| None).unwrap().message, "/r/x.mkv: has no video stream");
         let step = Event::Warning { input: None, message: "x".into() };
         assert!(note_of(&step, |_| None).is_none());
+    }
+
+    #[test]
+    fn a_batch_that_stopped_says_so() {
+        let mut s = crate::summary::BatchSummary::default();
+        let done = note_of(&Event::BatchComplete { summary: s.clone() }, |_| None).unwrap();
+        assert_eq!(done.title, "drapto: all done");
+        s.interrupted.push("/r/a.mkv".into());
+        s.not_started.push("/r/b.mkv".into());
+        let stopped = note_of(&Event::BatchComplete { summary: s }, |_| None).unwrap();
+        assert_eq!(stopped.title, "drapto: stopped");
+        assert!(stopped.message.starts_with("0 encoded, 0 skipped, 0 failed, 1 interrupted, 1 not started"));
     }
 }
