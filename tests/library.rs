@@ -284,3 +284,24 @@ fn notifications_reach_ntfy_a_webhook_and_a_command_and_a_dead_server_delays_not
     let log = tree(&logs).iter().map(|f| std::fs::read_to_string(logs.join(f)).unwrap()).collect::<String>();
     assert!(log.contains("notification to ntfy not delivered"), "{log}");
 }
+
+#[test]
+fn a_rip_whose_folder_was_renamed_takes_its_encode_along_instead_of_a_new_one() {
+    let t = tempfile::tempdir().unwrap();
+    let (lib, out) = (t.path().join("lib"), t.path().join("out"));
+    std::fs::create_dir_all(lib.join("Heat")).unwrap();
+    std::fs::copy(simple_clip("library_moved.mkv", "320x240", 2), lib.join("Heat/heat.mkv")).unwrap();
+    let encode = || run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&lib).arg("-o").arg(&out));
+    let o = encode();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("Heat/heat.mkv").is_file());
+    // Tidied for a media server (mv keeps the file's time).
+    std::fs::rename(lib.join("Heat"), lib.join("Heat (1995)")).unwrap();
+    let o = encode();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev = events(&o);
+    assert!(!ev.iter().any(|e| e["event"] == "stage_complete" && e["stage"]["kind"] == "video"), "no video encoded");
+    assert!(ev.iter().any(|e| e["event"] == "file_skipped"), "not encoded again: {:?}", ev);
+    assert!(out.join("Heat (1995)/heat.mkv").is_file() && !out.join("Heat/heat.mkv").exists(), "{:?}", tree(&out));
+    assert!(!ev.iter().any(|e| e["event"] == "analysis_complete"), "known without an analysis");
+}

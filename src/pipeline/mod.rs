@@ -199,6 +199,7 @@ impl Pipeline<'_> {
         // The rip as it is before anything reads it: it must be the same
         // when its output is accepted.
         let identity = JobInfo::of(input)?;
+        self.adopt_moved_output(input, &output, &identity);
         // A finished file is known from cheap facts, before any analysis:
         // the output's record of its rip and settings, and its container;
         // so is a file drapto did not make under its name.

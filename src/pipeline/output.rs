@@ -138,7 +138,54 @@ struct Existing {
     video_end: Option<f64>,
 }
 
+/// The outputs the tracking file `encoded_files` (`rip<TAB>output` lines)
+/// names for a rip called as `input` is, at another path now gone: where
+/// the encode of a rip that was moved (its folder renamed) may be, newest
+/// first.
+fn outputs_of_moved(encoded_files: &str, input: &Path, output: &Path) -> Vec<PathBuf> {
+    let lines = encoded_files.lines().rev().filter_map(|l| l.split_once('\t'));
+    lines
+        .map(|(rip, out)| (PathBuf::from(rip), PathBuf::from(out)))
+        .filter(|(rip, out)| rip.file_name() == input.file_name() && rip != input && out != output)
+        .filter(|(rip, out)| !rip.exists() && out.is_file())
+        .map(|(_, out)| out)
+        .collect()
+}
+
 impl Pipeline<'_> {
+    /// Moves the finished encode of this very rip (its record names the
+    /// same size and time) from where the rip's old path put it, when the
+    /// rip was moved or its folder renamed since (a library tidied for a
+    /// media server): it was encoded again, and both outputs kept.
+    /// Returns where the output came from.
+    pub(super) fn adopt_moved_output(&self, input: &Path, output: &Path, identity: &JobInfo) -> Option<PathBuf> {
+        if output.exists() {
+            return None;
+        }
+        let temp_dir = self.settings.temp_dir();
+        let tracked = std::fs::read_to_string(temp_dir.join("encode_data").join("encoded_files.txt")).ok()?;
+        let same_rip = |r: &SourceRecord| r.source.size == identity.size && r.source.mtime_ns == identity.mtime_ns;
+        let from = outputs_of_moved(&tracked, input, output).into_iter().find(|old| {
+            let probe = ffprobe::probe(&self.tools.ffprobe, old, self.cancel).ok();
+            probe.and_then(|p| SourceRecord::of_output(&p)).is_some_and(|r| same_rip(&r))
+        })?;
+        std::fs::create_dir_all(output.parent()?).ok()?;
+        std::fs::rename(&from, output).ok()?;
+        let report = crate::report::file_report::report_path(None, &from);
+        let _ = std::fs::rename(&report, crate::report::file_report::report_path(None, output));
+        // Known as this rip's from now on, without an analysis, and found
+        // again should it move once more.
+        Kept::of(output, identity).write(&temp_dir, output);
+        let line = format!("{}\t{}\n", input.display(), output.display());
+        let tracking = temp_dir.join("encode_data").join("encoded_files.txt");
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&tracking) {
+            let _ = std::io::Write::write_all(&mut f, line.as_bytes());
+        }
+        let message = format!("its encode moved here from {} (the rip was moved since)", from.display());
+        self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message });
+        Some(from)
+    }
+
     fn look_at(&self, output: &Path) -> std::result::Result<Existing, String> {
         let size = std::fs::metadata(output).map_err(|e| e.to_string())?.len();
         let (probe, video_end) =
@@ -334,6 +381,30 @@ impl Pipeline<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moved_rips_old_output_is_found_from_the_tracking_file() {
+        let t = tempfile::tempdir().unwrap();
+        let (old_out, other_out) = (t.path().join("out/Heat/heat.mkv"), t.path().join("out/Ran/heat.mkv"));
+        for o in [&old_out, &other_out] {
+            std::fs::create_dir_all(o.parent().unwrap()).unwrap();
+            std::fs::write(o, b"x").unwrap();
+        }
+        let still_there = t.path().join("lib/Ran/heat.mkv");
+        std::fs::create_dir_all(still_there.parent().unwrap()).unwrap();
+        std::fs::write(&still_there, b"rip").unwrap();
+        let tracked = format!(
+            "/lib/Heat/heat.mkv\t{}\n{}\t{}\n/lib/Heat/other.mkv\t{}\n",
+            old_out.display(),
+            still_there.display(),
+            other_out.display(),
+            old_out.display()
+        );
+        let input = t.path().join("lib/Heat (1995)/heat.mkv");
+        let output = t.path().join("out/Heat (1995)/heat.mkv");
+        // Only the output of a rip of that name whose path is gone.
+        assert_eq!(outputs_of_moved(&tracked, &input, &output), [old_out]);
+    }
 
     #[test]
     fn temporary_names_never_end_in_mkv() {

@@ -69,7 +69,11 @@ impl ReportWriter {
         let _ = std::fs::create_dir_all(&self.tracking_dir);
         let input = s.input.display();
         for (file, value) in [
-            ("encoded_files.txt", s.output.display().to_string()),
+            // Absolute: a later run finds a moved rip's output by it.
+            (
+                "encoded_files.txt",
+                std::path::absolute(&s.output).unwrap_or_else(|_| s.output.clone()).display().to_string(),
+            ),
             ("encoding_times.txt", format!("{:.3}", s.encode_seconds)),
             ("input_sizes.txt", s.input_bytes.to_string()),
             ("output_sizes.txt", s.output_bytes.to_string()),
