@@ -91,6 +91,9 @@ pub(super) fn folders(
             output.display()
         )));
     }
+    // Absolute: status, reports, tracking files, events and notifications
+    // name outputs that mean the same from anywhere.
+    let output = std::path::absolute(&output).map_err(Error::io("resolve", &output))?;
     Ok((input, output))
 }
 

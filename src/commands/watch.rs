@@ -23,9 +23,6 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
     let (library, output) = folders(args.input.as_ref(), args.output.as_ref(), settings)?;
     let library = std::path::absolute(&library).map_err(crate::Error::io("resolve", &library))?;
-    // Absolute: the queue is one library into one folder, wherever the
-    // watch is started from.
-    let output = std::path::absolute(&output).map_err(crate::Error::io("resolve", &output))?;
     let filters = Filters::of(&settings.input)?;
     prune_history(settings);
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
