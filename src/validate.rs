@@ -202,7 +202,7 @@ pub fn failures(checks: &[Check]) -> Vec<String> {
 
 /// Whether `output` (probed, `size` bytes, its video ending at `video_end`
 /// as read from its last packets) is a finished encode of the rip `source`
-/// with `settings`: its record matches, its video ends where the record
+/// with `settings` (any, when `None`): its record matches, its video ends where the record
 /// says, and the container holds what drapto writes (one AV1 video stream,
 /// Opus audio only, a duration). `Err` says why not.
 pub fn check_finished(
@@ -210,13 +210,13 @@ pub fn check_finished(
     size: u64,
     video_end: Option<f64>,
     source: &JobInfo,
-    settings: &Settings,
+    settings: Option<&Settings>,
 ) -> Result<(), String> {
     let r = SourceRecord::of_output(output).ok_or("it has no record of its source")?;
     if &r.source != source {
         return Err("it was made from another rip, or this one changed".into());
     }
-    if r.settings != settings.output_fingerprint() {
+    if settings.is_some_and(|s| r.settings != s.output_fingerprint()) {
         return Err("it was made with other settings".into());
     }
     if !video_end.is_some_and(|e| (e - r.video_end).abs() <= DURATION_TOLERANCE) {
@@ -259,7 +259,7 @@ mod tests {
         let s = Settings::default();
         let r = SourceRecord::new(source(), &s, 10.0);
         let out = output(&r.to_tag(), "av1", "opus");
-        assert_eq!(check_finished(&out, 5000, Some(10.02), &source(), &s), Ok(()));
+        assert_eq!(check_finished(&out, 5000, Some(10.02), &source(), Some(&s)), Ok(()));
         assert_eq!(SourceRecord::of_output(&out), Some(r));
     }
 
@@ -267,7 +267,7 @@ mod tests {
     fn anything_else_is_not() {
         let s = Settings::default();
         let tag = SourceRecord::new(source(), &s, 10.0).to_tag();
-        let check = |out: &Probe, size, end, src: &JobInfo, s: &Settings| check_finished(out, size, end, src, s);
+        let check = |out: &Probe, size, end, src: &JobInfo, s: &Settings| check_finished(out, size, end, src, Some(s));
         assert!(check(&output(&tag, "av1", "aac"), 5000, Some(10.0), &source(), &s).unwrap_err().contains("Opus"));
         assert!(check(&output(&tag, "h264", "opus"), 5000, Some(10.0), &source(), &s).is_err());
         assert!(check(&output(&tag, "av1", "opus"), 100, Some(10.0), &source(), &s).is_err());

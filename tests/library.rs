@@ -305,3 +305,45 @@ fn a_rip_whose_folder_was_renamed_takes_its_encode_along_instead_of_a_new_one() 
     assert!(out.join("Heat (1995)/heat.mkv").is_file() && !out.join("Heat/heat.mkv").exists(), "{:?}", tree(&out));
     assert!(!ev.iter().any(|e| e["event"] == "analysis_complete"), "known without an analysis");
 }
+
+#[test]
+fn an_output_made_with_other_settings_is_checked_once_and_then_known() {
+    let t = tempfile::tempdir().unwrap();
+    let (lib, out) = (t.path().join("lib"), t.path().join("out"));
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::copy(simple_clip("library_settings.mkv", "320x240", 2), lib.join("a.mkv")).unwrap();
+    std::fs::write(lib.join("b.mkv"), b"not drapto's").unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(lib.join("b.mkv"), out.join("b.mkv")).unwrap();
+    let encode = |preset: &str, extra: &[&str]| {
+        run(drapto(t.path())
+            .args(["encode", "--json", "--preset", preset, "-i"])
+            .arg(&lib)
+            .arg("-o")
+            .arg(&out)
+            .args(extra))
+    };
+    encode("12", &[]);
+    assert!(out.join("a.mkv").is_file());
+    // Another preset: the dry run says the output will be checked, and the
+    // file in b's way makes b fail.
+    let o = encode("11", &["--dry-run"]);
+    let plan: Vec<serde_json::Value> = stdout(&o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let action =
+        |name: &str| plan.iter().find(|p| p["input"].as_str().unwrap_or("").ends_with(name)).unwrap()["action"].clone();
+    assert_eq!((action("a.mkv"), action("b.mkv")), ("check".into(), "fail".into()), "{plan:?}");
+    // The run keeps the valid output and leaves no work behind...
+    let o = encode("11", &[]);
+    assert!(events(&o).iter().any(|e| e["event"] == "file_skipped"), "{}", stdout(&o));
+    let jobs = t.path().join("work/jobs");
+    let left: Vec<_> =
+        std::fs::read_dir(&jobs).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("a-")), "{left:?}");
+    // ...and the next run knows it without an analysis.
+    let o = encode("11", &[]);
+    let ev = events(&o);
+    assert!(ev.iter().any(|e| e["event"] == "file_skipped" && e["input"].as_str().unwrap().ends_with("a.mkv")));
+    assert!(
+        !ev.iter().any(|e| e["event"] == "analysis_complete" && e["input"].as_str().unwrap_or("").ends_with("a.mkv"))
+    );
+}

@@ -173,12 +173,27 @@ fn check_writable(dir: &std::path::Path, action: &'static str) -> Result<()> {
 /// (its record matches the rip and the settings) counts as not.
 fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) {
     let settings = &session.loaded.settings;
-    let finished = |f: &crate::discover::Found| -> Option<String> {
-        let (probe, end) = crate::tools::ffprobe::probe_with_end(&tools.ffprobe, &f.output, &session.cancel).ok()?;
-        let size = std::fs::metadata(&f.output).ok()?.len();
-        let source = crate::job::JobInfo::of(&f.input).ok()?;
-        crate::validate::check_finished(&probe, size, end, &source, settings).ok()?;
-        Some(format!("already encoded from this rip with these settings: {}", f.output.display()))
+    // What a run would do with `f`'s output already there: skip it, check
+    // it, or fail on it (the pipeline's rules, from its record alone).
+    let existing = |f: &crate::discover::Found| -> (&'static str, String) {
+        let out = f.output.display();
+        let Ok((probe, end)) = crate::tools::ffprobe::probe_with_end(&tools.ffprobe, &f.output, &session.cancel) else {
+            return ("fail", format!("{out} is there already and cannot be read; drapto never replaces it"));
+        };
+        if crate::job::record::SourceRecord::of_output(&probe).is_none() {
+            return ("fail", format!("{out} is there already and drapto did not make it; it is never replaced"));
+        }
+        let size = std::fs::metadata(&f.output).map_or(0, |m| m.len());
+        let source = crate::job::JobInfo::of(&f.input).ok();
+        let same = |s| source.as_ref().and_then(|src| crate::validate::check_finished(&probe, size, end, src, s).ok());
+        if same(Some(settings)).is_some() {
+            return ("skip", format!("already encoded from this rip with these settings: {out}"));
+        }
+        if same(None).is_some() {
+            let why = format!("{out} was made from this rip with other settings: kept if it is still valid");
+            return ("check", why);
+        }
+        ("encode", format!("{out} is from another rip or cut short: encoded again"))
     };
     let line = |action: &str, input: &std::path::Path, output: Option<&std::path::Path>, reason: Option<String>| {
         if session.json {
@@ -191,20 +206,23 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) {
             }
         }
     };
-    let mut to_encode = 0;
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for f in &work.found {
-        match f.output.exists().then(|| finished(f)).flatten() {
-            Some(why) => line("skip", &f.input, Some(&f.output), Some(why)),
-            None => {
-                to_encode += 1;
-                line("encode", &f.input, Some(&f.output), None);
-            }
-        }
+        let (action, why) = if f.output.exists() { existing(f) } else { ("encode", String::new()) };
+        *counts.entry(action).or_default() += 1;
+        line(action, &f.input, Some(&f.output), (!why.is_empty()).then_some(why));
     }
     for (path, why) in &work.skipped {
         line("skip", path, None, Some(why.to_string()));
     }
     if !session.json {
-        println!("{to_encode} to encode, {} skipped", work.found.len() + work.skipped.len() - to_encode);
+        let n = |a: &str| counts.get(a).copied().unwrap_or(0);
+        let mut totals = format!("{} to encode, {} skipped", n("encode"), n("skip") + work.skipped.len());
+        for (a, what) in [("check", "to check"), ("fail", "would fail")] {
+            if n(a) > 0 {
+                totals.push_str(&format!(", {} {what}", n(a)));
+            }
+        }
+        println!("{totals}");
     }
 }

@@ -215,6 +215,9 @@ impl Pipeline<'_> {
             Err(why) => return Ok(Outcome::Busy(why)),
         };
         if let Some(why) = self.valid_output(input, &analysis, &output, &identity)? {
+            // Nothing was made for it: its work folder goes (it was kept,
+            // empty, for ever).
+            work.remove(self.settings.processing.keep_logs)?;
             return Ok(Outcome::Skipped(why));
         }
         // A killed run's hidden output: an earlier run's into another folder

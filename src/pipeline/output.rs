@@ -222,9 +222,12 @@ impl Pipeline<'_> {
         let Some((e, record)) = self.drapto_output(input, output)? else { return Ok(None) };
         // A rip whose time changed since (a library copied without its
         // times), its output validated against it once: known as its own.
+        // So is an output validated against this rip once already although
+        // made with other settings (outputs are not made again for a
+        // setting: every run analysed such a rip again).
         let known = Kept::read(&self.settings.temp_dir(), output).is_some_and(|k| k == Kept::of(output, source));
-        let source = if known { &record.source } else { source };
-        let finished = validate::check_finished(&e.probe, e.size, e.video_end, source, self.settings).is_ok();
+        let (source, settings) = if known { (&record.source, None) } else { (source, Some(self.settings)) };
+        let finished = validate::check_finished(&e.probe, e.size, e.video_end, source, settings).is_ok();
         Ok(finished.then(|| format!("already encoded from this rip with these settings: {}", output.display())))
     }
 
@@ -253,7 +256,8 @@ impl Pipeline<'_> {
         match self.check_output(analysis, output, &e) {
             Ok(()) => {
                 // Known from now on without an analysis (see `finished_before`).
-                if record.source != *identity {
+                let other_settings = record.settings != self.settings.output_fingerprint();
+                if record.source != *identity || other_settings {
                     Kept::of(output, identity).write(&self.settings.temp_dir(), output);
                 }
                 Ok(Some(format!("valid output already exists: {}", output.display())))
