@@ -57,7 +57,10 @@ fn run(cli: Cli) -> i32 {
             return 4;
         }
     }
-    let log_file = runs_encoders.then(|| loaded.settings.log_dir());
+    // A dry run encodes nothing: no run log of its own (it would count
+    // towards log_keep_runs and rotate a real failure's log away).
+    let dry_run = matches!(&cli.command, Command::Encode(a) if a.dry_run);
+    let log_file = (runs_encoders && !dry_run).then(|| loaded.settings.log_dir());
     init_logging(log_file.as_deref(), cli.verbose);
 
     let cancel = Cancel::new();
@@ -130,7 +133,8 @@ fn install_signal_handler(cancel: &Cancel) {
                 eprintln!("\ndrapto: stopped at once");
                 std::process::exit(128 + sig);
             }
-            eprintln!("\ndrapto: stopping (finished work is kept; press Ctrl-C again to kill at once)");
+            let again = if sig == signal_hook::consts::SIGINT { "press Ctrl-C again" } else { "send it again" };
+            eprintln!("\ndrapto: stopping (finished work is kept; {again} to stop at once)");
             tracing::warn!("received signal {sig}, stopping");
             cancel.cancel(sig);
         }

@@ -151,8 +151,14 @@ impl EventSink for ReportWriter {
                 if let Some(mut r) = files.remove(input) {
                     r.status = "failed".into();
                     r.error = Some(error.clone());
+                    // Marked by the whole path: rips of one name in folders
+                    // of their own (MakeMKV's title_t00.mkv) keep theirs.
                     let input_name = input.file_name().unwrap_or_default().to_string_lossy();
-                    let name = crate::hash::file_name("", &input_name, ".failed.report.json");
+                    let mark = format!(
+                        ".{:08x}.failed.report.json",
+                        crate::hash::fnv1a(input.as_os_str().as_encoded_bytes()) as u32
+                    );
+                    let name = crate::hash::file_name("", &input_name, &mark);
                     self.write(&r, &self.log_dir.join(name));
                 }
             }

@@ -28,9 +28,19 @@ impl DailyFile {
     }
 
     fn open_at(dir: &Path, now: DateTime<Local>) -> Result<DailyFile, (PathBuf, std::io::Error)> {
-        let path = dir.join(format!("encode_{}.log", now.format("%Y%m%d_%H%M%S")));
-        let opened = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(&path));
+        let stamp = now.format("%Y%m%d_%H%M%S");
+        let path = dir.join(format!("encode_{stamp}.log"));
+        let new = |p: &Path| std::fs::OpenOptions::new().create_new(true).append(true).open(p);
+        std::fs::create_dir_all(dir).map_err(|e| (path.clone(), e))?;
+        // Another run that started in the same second has that name.
+        let (path, opened) = match new(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let own = dir.join(format!("encode_{stamp}_{}.log", std::process::id()));
+                let opened = std::fs::OpenOptions::new().create(true).append(true).open(&own);
+                (own, opened)
+            }
+            opened => (path, opened),
+        };
         let file = opened.map_err(|e| (path, e))?;
         Ok(DailyFile { dir: dir.to_path_buf(), day: now.date_naive(), file })
     }
@@ -187,6 +197,16 @@ fn log_validation(input: &Path, passed: bool, checks: &[Check]) {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn two_runs_started_in_one_second_keep_logs_of_their_own() {
+        let d = tempfile::tempdir().unwrap();
+        let at = Local.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        let (mut a, mut b) = (DailyFile::open_at(d.path(), at).unwrap(), DailyFile::open_at(d.path(), at).unwrap());
+        a.write_at(b"a\n", at).unwrap();
+        b.write_at(b"b\n", at).unwrap();
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 2);
+    }
 
     #[test]
     fn a_run_past_midnight_goes_on_in_a_new_file() {
