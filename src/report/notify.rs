@@ -113,11 +113,15 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
     let (kind, file, title, message) = match event {
         Event::FileComplete { summary: s } => {
             let vmaf = vmaf(&s.input).map(|v| format!(", VMAF {v:.2}")).unwrap_or_default();
+            let change = if s.reduction_percent >= 0.0 {
+                format!("{:.1}% smaller", s.reduction_percent)
+            } else {
+                format!("{:.1}% larger", -s.reduction_percent)
+            };
             let message = format!(
-                "{} → {} ({:.1}% smaller) in {}{vmaf}",
+                "{} → {} ({change}) in {}{vmaf}",
                 format_bytes(s.input_bytes),
                 format_bytes(s.output_bytes),
-                s.reduction_percent,
                 format_duration(s.encode_seconds)
             );
             ("file_complete", Some(s.input.clone()), format!("Encoded {}", name(&s.input)), message)
@@ -126,6 +130,13 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
             ("file_failed", Some(input.clone()), format!("Failed: {}", name(input)), error.clone())
         }
         Event::BatchComplete { summary: s } => {
+            // A run that did nothing (every rip already done) is no news,
+            // and one file's own note says all of a batch of one.
+            let stopped = !s.interrupted.is_empty() || !s.not_started.is_empty();
+            let files = s.files.len() + s.failed.len();
+            if !stopped && files <= 1 {
+                return None;
+            }
             let mut counts =
                 format!("{} encoded, {} skipped, {} failed", s.files.len(), s.skipped.len(), s.failed.len());
             for (n, what) in [(s.interrupted.len(), "interrupted"), (s.not_started.len(), "not started")] {
@@ -139,9 +150,12 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
                 format_bytes(s.total_output_bytes),
                 format_duration(s.total_seconds)
             );
-            let stopped = !s.interrupted.is_empty() || !s.not_started.is_empty();
-            let title = if stopped { "drapto: stopped" } else { "drapto: all done" };
-            ("batch_complete", None, title.to_string(), message)
+            let title = match s.failed.len() {
+                _ if stopped => "drapto: stopped".to_string(),
+                0 => "drapto: all done".to_string(),
+                n => format!("drapto: done, {n} failed"),
+            };
+            ("batch_complete", None, title, message)
         }
         _ => return None,
     };
@@ -154,11 +168,8 @@ fn deliver(s: &NotifySettings, note: &Note) {
     let agent = ureq::AgentBuilder::new().timeout_connect(timeout).timeout(timeout).build();
     if let Some(url) = &s.ntfy {
         retried(s, "ntfy", || {
-            let mut r = agent
-                .post(url)
-                .set("Title", &note.title)
-                .set("Priority", &s.ntfy_priority)
-                .set("Tags", &s.ntfy_tags.join(","));
+            let (priority, tags) = ntfy_marks(s, note);
+            let mut r = agent.post(url).set("Title", &note.title).set("Priority", &priority).set("Tags", &tags);
             if let Some(t) = &s.ntfy_token {
                 r = r.set("Authorization", &format!("Bearer {t}"));
             }
@@ -178,6 +189,19 @@ fn deliver(s: &NotifySettings, note: &Note) {
     if let Some(cmd) = &s.command {
         retried(s, "command", || run_command(cmd, note, timeout));
     }
+}
+
+/// The ntfy priority and tags of `note`: a failure stands out (at least
+/// high priority, and a warning tag) from the configured ones.
+fn ntfy_marks(s: &NotifySettings, note: &Note) -> (String, String) {
+    let failed = note.kind == "file_failed" || note.title.contains("failed") || note.title.contains("stopped");
+    let quiet = matches!(s.ntfy_priority.as_str(), "min" | "low" | "default" | "1" | "2" | "3");
+    let priority = if failed && quiet { "high".to_string() } else { s.ntfy_priority.clone() };
+    let mut tags = s.ntfy_tags.clone();
+    if failed {
+        tags.insert(0, "warning".into());
+    }
+    (priority, tags.join(","))
 }
 
 /// An HTTP failure in words (the URL's host and status, never headers).
@@ -282,12 +306,25 @@ mod tests {
     #[test]
     fn a_batch_that_stopped_says_so() {
         let mut s = crate::summary::BatchSummary::default();
+        // Nothing done, or one file (its own note said it): no note.
+        assert!(note_of(&Event::BatchComplete { summary: s.clone() }, |_| None).is_none());
+        s.failed.push(("/r/x.mkv".into(), "bad".into()));
+        assert!(note_of(&Event::BatchComplete { summary: s.clone() }, |_| None).is_none());
+        s.failed.push(("/r/y.mkv".into(), "bad".into()));
         let done = note_of(&Event::BatchComplete { summary: s.clone() }, |_| None).unwrap();
-        assert_eq!(done.title, "drapto: all done");
+        assert_eq!(done.title, "drapto: done, 2 failed");
+        let settings = NotifySettings { ntfy_priority: "default".into(), ..NotifySettings::default() };
+        let (priority, tags) = ntfy_marks(&settings, &done);
+        assert_eq!(priority, "high");
+        assert!(tags.starts_with("warning"));
+        s.failed.clear();
         s.interrupted.push("/r/a.mkv".into());
         s.not_started.push("/r/b.mkv".into());
         let stopped = note_of(&Event::BatchComplete { summary: s }, |_| None).unwrap();
         assert_eq!(stopped.title, "drapto: stopped");
         assert!(stopped.message.starts_with("0 encoded, 0 skipped, 0 failed, 1 interrupted, 1 not started"));
+        // A file that grew says so.
+        let s = FileSummary::new("/r/a.mkv".into(), "/o/a.mkv".into(), 1_000_000, 1_331_000, 1.0, 1.0, None);
+        assert!(note_of(&Event::FileComplete { summary: s }, |_| None).unwrap().message.contains("(33.1% larger)"));
     }
 }
