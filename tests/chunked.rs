@@ -1179,3 +1179,31 @@ fn a_resumed_chunked_job_keeps_its_first_runs_scene_cuts() {
     assert!(!said("earlier state not used"), "the first run's state is used");
     assert!(said("already encoded and verified"), "its finished segments are reused");
 }
+
+/// A 23.976 film's track says 23.976 (players match their refresh rate to
+/// it): mkvmerge took 42 ms from the assembled video's timestamps.
+#[test]
+fn a_chunked_film_keeps_its_nominal_frame_rate() {
+    assert!(has_libvmaf());
+    let src = fixture(
+        "film_23976.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=24000/1001:duration=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    );
+    let t = tempfile::tempdir().unwrap();
+    let o =
+        run(chunked_drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(t.path().join("out")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = t.path().join("out/film_23976.mkv");
+    let j = mkvmerge_j(&out);
+    assert_eq!(j["tracks"][0]["properties"]["default_duration"], 41708333, "{}", j["tracks"][0]);
+    assert_eq!(streams(&ffprobe(&out), "video")[0]["r_frame_rate"], "24000/1001");
+}

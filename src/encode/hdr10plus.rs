@@ -506,7 +506,7 @@ pub fn carry_into(
     let mut t = OsString::from("0:");
     t.push(&stamps);
     args.extend([OsString::from("--timestamps"), t, with.clone().into_os_string()]);
-    tools.mkvtoolnix.merge(&args, "HDR10+ pack", cancel, |_| {}).map_err(Error::process(input))?;
+    tools.mkvtoolnix.remux_timed(video, &args, out, "HDR10+ pack", cancel).map_err(Error::process(input))?;
     let _ = std::fs::remove_file(&with);
     Ok(carried)
 }

@@ -67,7 +67,8 @@ pub fn keep_last_frame(
     t.push(&stamps);
     let args: Vec<OsString> =
         vec!["-o".into(), out.clone().into(), "--timestamps".into(), t, crate::tools::path_arg(video)];
-    tools.mkvtoolnix.merge(&args, "hold the last frame", cancel, |_| {}).map_err(Error::process(input))?;
+    let mkv = &tools.mkvtoolnix;
+    mkv.remux_timed(video, &args, &out, "hold the last frame", cancel).map_err(Error::process(input))?;
     std::fs::rename(&out, video).map_err(Error::io("replace", video))?;
     Ok(Some(held))
 }

@@ -112,7 +112,9 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
     }
     let names = names_mkvmerge_trims(plan);
     if !names.is_empty() {
-        mkv.set_track_names(output, &names, ctx.cancel).map_err(Error::process(input))?;
+        let edits: Vec<(String, String)> =
+            names.into_iter().map(|(t, n)| (format!("track:{t}"), format!("name={n}"))).collect();
+        mkv.edit_tracks(output, &edits, ctx.cancel).map_err(Error::process(input))?;
     }
     Ok(())
 }

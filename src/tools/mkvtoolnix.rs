@@ -210,21 +210,41 @@ impl Mkvtoolnix {
         Ok((!text.is_empty()).then(|| text.to_string()))
     }
 
-    /// Sets the names of tracks of `path` (1-based position in the file,
-    /// name) with mkvpropedit, which writes a name as it is given (mkvmerge
-    /// trims the spaces at its ends).
-    pub fn set_track_names(
-        &self,
-        path: &Path,
-        names: &[(usize, String)],
-        cancel: &Cancel,
-    ) -> Result<(), ProcessFailure> {
+    /// Sets track properties of `path` in place with mkvpropedit, each
+    /// `(track selector, property=value)` (`("track:1", "name= Film ")`):
+    /// what mkvmerge writes otherwise than asked (it trims a name's edge
+    /// spaces; it takes a frame rate from rounded timestamps).
+    pub fn edit_tracks(&self, path: &Path, edits: &[(String, String)], cancel: &Cancel) -> Result<(), ProcessFailure> {
         let mut cmd = Command::new(&self.mkvpropedit);
         cmd.arg(crate::tools::path_arg(path));
-        for (track, name) in names {
-            cmd.arg("--edit").arg(format!("track:{track}")).arg("--set").arg(format!("name={name}"));
+        for (track, set) in edits {
+            cmd.arg("--edit").arg(track).arg("--set").arg(set);
         }
-        process::output(&mut cmd, "set track names (mkvpropedit)", cancel).map(|_| ())
+        process::output(&mut cmd, "set track properties (mkvpropedit)", cancel).map(|_| ())
+    }
+
+    /// Runs mkvmerge with `args` for `step` (a remux of `source`'s video
+    /// with a timestamp file), then gives `output`'s video `source`'s
+    /// nominal frame duration, which mkvmerge would take from the file's
+    /// milliseconds (42 ms for a 23.976 film).
+    pub fn remux_timed(
+        &self,
+        source: &Path,
+        args: &[OsString],
+        output: &Path,
+        step: &str,
+        cancel: &Cancel,
+    ) -> Result<MergeOutcome, ProcessFailure> {
+        let nominal = match self.identify(source, cancel) {
+            Ok(id) => id.tracks.first().and_then(|t| t.properties.get("default_duration")).and_then(|d| d.as_u64()),
+            Err(IdentifyError::Run(e)) => return Err(e),
+            Err(IdentifyError::Unreadable(_)) => None,
+        };
+        let outcome = self.merge(args, step, cancel, |_| {})?;
+        if let Some(ns) = nominal {
+            self.edit_tracks(output, &[("track:v1".into(), format!("default-duration={ns}"))], cancel)?;
+        }
+        Ok(outcome)
     }
 
     /// Runs mkvmerge with `args` for `step`, calling `on_progress` with its

@@ -31,7 +31,9 @@ pub enum Times<'a> {
 pub const APPEND_AT_ONCE: usize = 100;
 
 /// Appends `results` (in order) into `output`, which must hold `frames`,
-/// each frame at its time of `times`. mkvmerge's append alone starts each
+/// each frame at its time of `times`, its nominal rate `nominal_fps` when
+/// given (mkvmerge takes one from the timestamp file's milliseconds: a
+/// 23.976 film said 23.810 fps to players matching their refresh rate). mkvmerge's append alone starts each
 /// segment where the one before ends by its frames' nominal duration: a
 /// variable frame rate drifted at every boundary (24 fps frames 50 and 33
 /// ms apart in turn: 184 ms late after 15 s in 2 s segments), and a
@@ -44,6 +46,7 @@ pub fn append(
     output: &Path,
     frames: usize,
     times: Times,
+    nominal_fps: Option<f64>,
 ) -> Result<()> {
     let file = output.with_extension("timestamps.txt");
     std::fs::write(&file, timestamps_v2(times, frames)).map_err(Error::io("write", &file))?;
@@ -52,6 +55,13 @@ pub fn append(
         .map_err(Error::process(input))?;
     for w in warnings {
         ctx.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: format!("mkvmerge: {w}") });
+    }
+    if let Some(fps) = nominal_fps.filter(|f| *f > 0.0) {
+        let set = format!("default-duration={}", (1e9 / fps).round() as u64);
+        ctx.tools
+            .mkvtoolnix
+            .edit_tracks(output, &[("track:v1".into(), set)], ctx.cancel)
+            .map_err(Error::process(input))?;
     }
     let counted = crate::tools::ffprobe::count_frames(&ctx.tools.ffprobe, output, ctx.cancel).unwrap_or(0);
     if counted != frames {

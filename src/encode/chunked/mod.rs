@@ -266,11 +266,11 @@ fn encode_segments(ctx: &Ctx, film: Film, work: &WorkDir, output: &Path) -> Resu
     let results = state.into_results(layout.segments.len(), input)?;
     // The source's frame times, unless the filters re-time the film to a
     // constant rate (inverse telecine, evened-out soft telecine).
-    let times = match analysis.interlace.output_fps(analysis.video.frame_rate) {
-        Some(fps) => assemble::Times::Rate(fps),
-        None => assemble::Times::Source(&layout.output),
+    let (times, nominal) = match analysis.interlace.output_fps(analysis.video.frame_rate) {
+        Some(fps) => (assemble::Times::Rate(fps), None),
+        None => (assemble::Times::Source(&layout.output), analysis.video.frame_rate),
     };
-    assemble::append(ctx, input, &results, output, layout.total_frames(), times)?;
+    assemble::append(ctx, input, &results, output, layout.total_frames(), times, nominal)?;
     let report = ChunkedReport { segments: results, frames: layout.total_frames(), params: params.clone() };
     ctx.events.emit(&updates::finished(input, &report, started.elapsed().as_secs_f64()));
     Ok(report)
