@@ -403,3 +403,52 @@ fn the_treatment_can_be_forced_and_is_validated() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("DRAPTO_INTERLACE"), "{}", stderr(&o));
 }
+
+/// Film that idet sees the cadence of in few cycles, but in every stretch:
+/// coded as interlaced H.264 at CRF 23 (as TV Blu-rays and re-encoded DVDs
+/// are), and animation held on threes (repeats off the cadence too). Both
+/// were judged video and deinterlaced at 29.97, a duplicate in five left.
+#[test]
+fn weakly_seen_telecine_and_animation_on_threes_are_film() {
+    let film = footage("Megamind.avi");
+    let h264 = fixture(
+        "telecine_h264_crf23.mkv",
+        &[
+            "-i",
+            film.to_str().unwrap(),
+            "-t",
+            "10",
+            "-vf",
+            "scale=720:480,setsar=32/27,fps=24000/1001,telecine=first_field=top:pattern=23,setfield=tff",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-flags",
+            "+ildct+ilme",
+        ],
+    );
+    let threes = fixture(
+        "telecine_threes.mkv",
+        &[
+            "-i",
+            film.to_str().unwrap(),
+            "-t",
+            "10",
+            "-vf",
+            "scale=720:480,setsar=8/9,fps=8000/1001,fps=24000/1001,telecine=first_field=top:pattern=23,setfield=tff",
+            "-c:v",
+            "mpeg2video",
+            "-flags",
+            "+ilme+ildct",
+            "-b:v",
+            "8M",
+        ],
+    );
+    for src in [h264, threes] {
+        let i = analyze(&src)["analysis"]["interlace"].clone();
+        assert_eq!((i["content"].as_str(), i["treatment"].as_str()), (Some("hard_telecine"), Some("ivtc")), "{i}");
+    }
+}
