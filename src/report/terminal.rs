@@ -271,8 +271,12 @@ impl Terminal {
         if self.verbosity >= Verbosity::Normal {
             let audio: Vec<String> =
                 plan.audio.iter().map(|t| format!("Opus {}ch {}k", t.channels, t.bitrate_kbps)).collect();
-            let (preset, crf) = (plan.video.encoder.preset, plan.video.crf);
-            self.print(state, &format!("  Plan: SVT-AV1 preset {preset} CRF {crf}, {}", audio.join(", ")));
+            let preset = plan.video.encoder.preset;
+            let quality = match &plan.chunked {
+                Some(c) => format!("VMAF target {} (a CRF for each segment)", c.target),
+                None => format!("CRF {}", plan.video.crf),
+            };
+            self.print(state, &format!("  Plan: SVT-AV1 preset {preset} {quality}, {}", audio.join(", ")));
         }
     }
 
