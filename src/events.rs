@@ -152,6 +152,12 @@ pub enum Event {
         error: String,
         kept: Option<PathBuf>,
     },
+    /// Stopped by a stop request (Ctrl-C, SIGTERM): neither done nor
+    /// failed; its finished work is kept for the next run.
+    FileInterrupted {
+        input: PathBuf,
+        reason: String,
+    },
     Warning {
         input: Option<PathBuf>,
         message: String,

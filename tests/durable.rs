@@ -96,6 +96,7 @@ fn ctrl_c_stops_children_keeps_no_output_and_exits_130() {
     assert_eq!(status.code(), Some(130));
     // Interrupted, not failed: no failure, no failure report, the file named.
     assert!(!rest.contains("\"file_failed\""), "{rest}");
+    assert!(rest.contains("\"file_interrupted\""), "the file's end is said: {rest}");
     let done: serde_json::Value =
         serde_json::from_str(rest.lines().find(|l| l.contains("\"batch_complete\"")).expect("batch_complete")).unwrap();
     assert_eq!(done["summary"]["interrupted"].as_array().map(Vec::len), Some(1), "{done}");

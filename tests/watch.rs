@@ -279,4 +279,8 @@ fn a_watch_stopped_mid_encode_says_what_it_left() {
     let summary = events.iter().find(|e| e["event"] == "batch_complete").expect("a summary as the watch stops");
     let interrupted = summary["summary"]["interrupted"].as_array().unwrap();
     assert_eq!(interrupted.len(), 1, "{summary}");
+    // The file's own story ends too.
+    assert!(
+        events.iter().any(|e| e["event"] == "file_interrupted" && e["input"].as_str().unwrap().ends_with("long.mkv"))
+    );
 }

@@ -149,7 +149,8 @@ impl Pipeline<'_> {
             }
             // Stopped by request: not the file's failure, nor the setup's.
             Err(e @ Error::Cancelled { .. }) => {
-                self.warn(input, format!("{e}: its finished work is kept; run the same command again to resume"));
+                let reason = format!("{e}: its finished work is kept; run the same command again to resume");
+                self.events.emit(&Event::FileInterrupted { input: input.clone(), reason });
                 summary.interrupted.push(input.clone());
                 Ended::Interrupted
             }

@@ -162,7 +162,7 @@ impl EventSink for ReportWriter {
                     self.write(&r, &self.log_dir.join(name));
                 }
             }
-            Event::FileSkipped { input, .. } => {
+            Event::FileSkipped { input, .. } | Event::FileInterrupted { input, .. } => {
                 files.remove(input);
             }
             _ => {}

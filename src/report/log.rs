@@ -128,6 +128,7 @@ impl EventSink for LogEvents {
             }
             // The error names its rip.
             Event::FileFailed { error, .. } => tracing::error!("Failed: {error}"),
+            Event::FileInterrupted { input, reason } => tracing::warn!("Interrupted {}: {reason}", input.display()),
             Event::Warning { input, message } => match input {
                 Some(i) => tracing::warn!("{}: {message}", i.display()),
                 None => tracing::warn!("{message}"),

@@ -141,6 +141,7 @@ impl EventSink for StatusWriter {
             ),
             Event::FileFailed { input, error, .. } => done(input, "failed", error.clone()),
             Event::FileSkipped { input, reason, .. } => done(input, "skipped", reason.clone()),
+            Event::FileInterrupted { input, reason } => done(input, "interrupted", reason.clone()),
             _ => return,
         }
         self.write(&mut s);

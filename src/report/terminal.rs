@@ -247,6 +247,10 @@ impl EventSink for Terminal {
                 Self::clear(&mut state);
                 self.error(&state, error);
             }
+            Event::FileInterrupted { input, reason } => {
+                Self::clear(&mut state);
+                self.warn(&state, &format!("{} interrupted: {reason}", name(input)));
+            }
             Event::Warning { message, .. } => self.warn(&state, message),
             Event::Queue { waiting, settling } => {
                 if normal {
