@@ -37,7 +37,7 @@ impl Session {
             Box::new(JsonLines(Mutex::new(std::io::stdout())))
         } else {
             let live = console::Term::stdout().is_term() && console::colors_enabled();
-            Box::new(Terminal::new(self.verbosity, live))
+            Box::new(Terminal::new(self.verbosity, live).with_logs(self.loaded.settings.log_dir()))
         };
         let s = &self.loaded.settings;
         let reports = ReportWriter::new(s.paths.report_dir.clone(), s.log_dir(), s.temp_dir().join("encode_data"));

@@ -30,6 +30,8 @@ pub struct Terminal {
     verbosity: Verbosity,
     /// Live bars (a terminal) or plain lines.
     live: bool,
+    /// Where the run log and failure reports go, named after a failure.
+    logs: Option<std::path::PathBuf>,
     state: Mutex<State>,
 }
 
@@ -54,7 +56,12 @@ const DOUBLE: &str = "========================================";
 impl Terminal {
     /// `live` picks progress bars; pass `console::Term::stdout().is_term()`.
     pub fn new(verbosity: Verbosity, live: bool) -> Terminal {
-        Terminal { verbosity, live, state: Mutex::new(State::default()) }
+        Terminal { verbosity, live, logs: None, state: Mutex::new(State::default()) }
+    }
+
+    /// The view, naming `logs` (the log folder) in a summary with failures.
+    pub fn with_logs(self, logs: std::path::PathBuf) -> Terminal {
+        Terminal { logs: Some(logs), ..self }
     }
 
     /// Prints a line; a stdout that went away (`| head`, a closed
@@ -259,7 +266,7 @@ impl EventSink for Terminal {
                     self.print(&state, &text);
                 }
             }
-            Event::BatchComplete { summary } => self.print(&state, &final_summary(summary)),
+            Event::BatchComplete { summary } => self.print(&state, &final_summary(summary, self.logs.as_deref())),
         }
     }
 }
@@ -377,7 +384,7 @@ fn file_complete(s: &FileSummary) -> String {
 }
 
 /// The design's "Final Encoding Summary".
-pub fn final_summary(b: &BatchSummary) -> String {
+pub fn final_summary(b: &BatchSummary, logs: Option<&std::path::Path>) -> String {
     let mut out = format!("\n{}\n", Terminal::banner("Final Encoding Summary"));
     for f in &b.files {
         out.push_str(&format!("\n{}\nEncode time: {}\n", Terminal::file_block(f), format_duration(f.encode_seconds)));
@@ -404,6 +411,12 @@ pub fn final_summary(b: &BatchSummary) -> String {
     ));
     if !b.failed.is_empty() || !b.skipped.is_empty() {
         out.push_str(&format!("\nSkipped: {}  Failed: {}", b.skipped.len(), b.failed.len()));
+    }
+    if let Some(dir) = logs.filter(|_| !b.failed.is_empty()) {
+        out.push_str(&format!(
+            "\nDetails of the failures (commands, their errors): the run log and reports in {}",
+            dir.display()
+        ));
     }
     out
 }
