@@ -34,7 +34,7 @@ pub fn run(session: &Session) -> Result<i32> {
                 c.input.display(),
                 c.stage,
                 c.percent,
-                c.eta_seconds.map(|e| format!(", ETA {}", format_duration(e))).unwrap_or_default(),
+                c.eta_now(chrono::Utc::now()).map(|e| format!(", ETA {}", format_duration(e))).unwrap_or_default(),
                 c.output.display()
             ),
             None => println!("drapto (pid {}): idle, since {}", r.pid, r.updated_at),

@@ -36,6 +36,19 @@ pub struct Current {
     pub stage: String,
     pub percent: f64,
     pub eta_seconds: Option<f64>,
+    /// When `percent` and `eta_seconds` were last told (a chunked film
+    /// tells them as its segments finish, minutes apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_at: Option<String>,
+}
+
+impl Current {
+    /// The time left now: the ETA told, less the time since.
+    pub fn eta_now(&self, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
+        let at = self.progress_at.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        let since = at.map_or(0.0, |at| (now - at.with_timezone(&chrono::Utc)).num_milliseconds() as f64 / 1000.0);
+        self.eta_seconds.map(|e| (e - since.max(0.0)).max(0.0))
+    }
 }
 
 /// How a file ended.
@@ -129,6 +142,7 @@ impl EventSink for StatusWriter {
                 if let Some(c) = s.0.current.as_mut() {
                     c.percent = *percent;
                     c.eta_seconds = *eta_seconds;
+                    c.progress_at = Some(crate::job::state::now());
                 }
                 if s.1.elapsed() < EVERY {
                     return;
@@ -187,6 +201,19 @@ pub fn all(temp_dir: &Path) -> Vec<RunStatus> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_eta_counts_down_between_progress_updates() {
+        let told = chrono::DateTime::parse_from_rfc3339("2026-12-06T12:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let c = Current {
+            eta_seconds: Some(100.0),
+            progress_at: Some("2026-12-06T12:00:00Z".into()),
+            ..Current::default()
+        };
+        assert_eq!(c.eta_now(told + chrono::Duration::seconds(30)), Some(70.0));
+        assert_eq!(c.eta_now(told + chrono::Duration::seconds(300)), Some(0.0));
+        assert_eq!(Current { progress_at: None, ..c }.eta_now(told), Some(100.0));
+    }
     use crate::events::Stage;
 
     #[test]

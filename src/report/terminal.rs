@@ -46,6 +46,8 @@ struct State {
     segment_count: Option<(usize, usize)>,
     /// The video stage under way is the chunked path's.
     chunked: bool,
+    /// Its segments' own encodes have begun (the survey is over).
+    encoding: bool,
     /// Last plain-mode progress decile printed.
     last_decile: Option<(Stage, u64)>,
 }
@@ -217,6 +219,7 @@ impl EventSink for Terminal {
                 state.last_decile = None;
                 if *stage == Stage::Video {
                     state.chunked = detail.starts_with("chunked");
+                    state.encoding = false;
                 }
                 self.start_bar(&mut state, &stage.label());
             }
@@ -226,6 +229,13 @@ impl EventSink for Terminal {
                 self.ok(&state, format!("{} done in {} {detail}", stage.label(), format_duration(*seconds)).trim_end());
             }
             Event::SegmentStep { segment, step, .. } => {
+                // The survey is over once a segment's own encode starts.
+                if matches!(step, crate::events::SegmentStep::Encoding { .. }) && !state.encoding {
+                    state.encoding = true;
+                    if let Some(bar) = state.bar.as_ref().filter(|_| state.segment_count.is_none_or(|(d, _)| d == 0)) {
+                        bar.set_message("encoding the segments");
+                    }
+                }
                 if self.live && normal {
                     self.segment_line(&mut state, *segment, step.describe());
                 } else if self.verbosity >= Verbosity::Verbose {
@@ -297,8 +307,11 @@ impl Terminal {
         let Event::Progress { stage, percent, fps, speed, eta_seconds, projected_bytes, .. } = event else {
             return;
         };
-        let surveying =
-            *stage == Stage::Video && state.chunked && *fps == 0.0 && state.segment_count.is_none_or(|(d, _)| d == 0);
+        let surveying = *stage == Stage::Video
+            && state.chunked
+            && !state.encoding
+            && *fps == 0.0
+            && state.segment_count.is_none_or(|(d, _)| d == 0);
         let msg = if surveying {
             survey_message(*eta_seconds)
         } else {
