@@ -38,12 +38,35 @@ pub fn run(session: &Session) -> Result<i32> {
         let line = format!("{k} = {v}");
         println!("{line:<width$}  # {}", loaded.origins.of(k));
     }
-    for (k, _) in [("tools.ffmpeg", ()), ("tools.ffprobe", ()), ("tools.mediainfo", ())] {
+    let settings = &loaded.settings;
+    let log_dir = format!("not set: {}", settings.log_dir().display());
+    for (k, meaning) in unset_meanings(&log_dir) {
         if !rows.iter().any(|(r, _)| r == k) {
-            println!("{:<width$}  # not set: looked up on PATH", format!("# {k}"));
+            println!("{:<width$}  # {meaning}", format!("# {k}"));
         }
     }
     Ok(0)
+}
+
+/// The optional settings, and what each means when it is not set
+/// (`log_dir`: the log folder's line).
+fn unset_meanings(log_dir: &str) -> Vec<(&'static str, &str)> {
+    vec![
+        ("paths.input_dir", "not set: -i is needed"),
+        ("paths.output_dir", "not set: -o is needed"),
+        ("paths.log_dir", log_dir),
+        ("paths.report_dir", "not set: each report beside its output"),
+        ("input.min_size", "not set: no lower bound"),
+        ("input.max_size", "not set: no upper bound"),
+        ("notify.ntfy", "not set: no ntfy notes"),
+        ("notify.ntfy_token", "not set"),
+        ("notify.webhook", "not set: no webhook"),
+        ("notify.command", "not set: no command"),
+        ("tools.ffmpeg", "not set: looked up on PATH"),
+        ("tools.ffprobe", "not set: looked up on PATH"),
+        ("tools.mediainfo", "not set: looked up on PATH"),
+        ("tools.mkvmerge", "not set: looked up on PATH (mkvextract and mkvpropedit beside it)"),
+    ]
 }
 
 fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
@@ -55,5 +78,38 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
             }
         }
         other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_optional_named_is_a_setting_that_is_unset_by_default() {
+        // Set, each of them becomes a row of its own: the names are real.
+        let mut full = crate::config::Settings::default();
+        full.paths.input_dir = Some("/i".into());
+        full.paths.output_dir = Some("/o".into());
+        full.paths.log_dir = Some("/l".into());
+        full.paths.report_dir = Some("/r".into());
+        full.input.min_size = Some(crate::config::ByteSize(1));
+        full.input.max_size = Some(crate::config::ByteSize(2));
+        full.notify.ntfy = Some("https://ntfy.sh/x".into());
+        full.notify.ntfy_token = Some("t".into());
+        full.notify.webhook = Some("https://h".into());
+        full.notify.command = Some("true".into());
+        full.tools.ffmpeg = Some("/f".into());
+        full.tools.ffprobe = Some("/p".into());
+        full.tools.mediainfo = Some("/m".into());
+        full.tools.mkvmerge = Some("/k".into());
+        let mut rows = Vec::new();
+        flatten("", &toml::Value::try_from(&full).unwrap(), &mut rows);
+        let mut unset = Vec::new();
+        flatten("", &toml::Value::try_from(crate::config::Settings::default()).unwrap(), &mut unset);
+        for (k, _) in unset_meanings("") {
+            assert!(rows.iter().any(|(r, _)| r == k), "{k} is no setting");
+            assert!(!unset.iter().any(|(r, _)| r == k), "{k} is set by default");
+        }
     }
 }
