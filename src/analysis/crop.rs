@@ -396,9 +396,19 @@ pub fn judge_bars(
     let mut evidence = Vec::new();
     for m in &measured {
         let twin = measured.iter().find(|o| o.ev.side == m.ev.side.opposite());
-        let (accepted, reason) = m.verdict(twin);
+        let (accepted, mut reason) = m.verdict(twin);
         if !accepted {
             uncrop(&mut r, m.ev.side, width, height);
+        } else if let Some(thinner) = twin.filter(|t| m.pairs_with(t)).map(|t| t.pixels).filter(|t| *t < m.pixels) {
+            // The strip measured leaves out the rows next to the picture
+            // (blur); of a pair, the thicker bar's extra rows may be dark
+            // picture that cropdetect took for black (6 columns of a
+            // windowboxed film were cut): both are cropped as the thinner.
+            narrow(&mut r, m.ev.side, m.pixels - thinner);
+            reason.push_str(&format!(
+                "; cropped as its twin's {thinner} px (the {} px more are not proven)",
+                m.pixels - thinner
+            ));
         }
         evidence.push(BarEvidence { accepted, reason, ..m.ev.clone() });
     }
@@ -446,9 +456,14 @@ impl Measured {
         Measured { pixels, bar_like, strict, ev }
     }
 
+    /// Whether the opposite side's bar `twin` makes a pair with this one.
+    fn pairs_with(&self, twin: &Measured) -> bool {
+        twin.bar_like && symmetric(self.pixels, twin.pixels)
+    }
+
     /// Whether this bar is cropped, given the opposite side's (`twin`), and why.
     fn verdict(&self, twin: Option<&Measured>) -> (bool, String) {
-        let paired = twin.is_some_and(|o| o.bar_like && symmetric(self.pixels, o.pixels));
+        let paired = twin.is_some_and(|o| self.pairs_with(o));
         let opp = self.ev.side.opposite().name();
         let twin_px = twin.map_or(0, |o| o.pixels);
         let e = &self.ev;
@@ -466,6 +481,23 @@ impl Measured {
             let what = format!("no matching {opp} bar ({opp} {twin_px} px) and not flat black in every frame");
             (false, format!("refused: {what} ({figures})"))
         }
+    }
+}
+
+/// Gives the crop `r` back `by` pixels (even) of its bar on `side`.
+fn narrow(r: &mut Rect, side: Side, by: u32) {
+    let by = by & !1;
+    match side {
+        Side::Top => {
+            r.y -= by;
+            r.height += by;
+        }
+        Side::Bottom => r.height += by,
+        Side::Left => {
+            r.x -= by;
+            r.width += by;
+        }
+        Side::Right => r.width += by,
     }
 }
 
@@ -652,6 +684,10 @@ pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
     let black = black_level.unwrap_or(floor);
     let (crop, bars) = judge_bars(candidate, src.width, src.height, &stats, f64::from(threshold), black);
     let refused: Vec<&str> = bars.iter().filter(|b| !b.accepted).map(|b| b.side.name()).collect();
+    if let Some(r) = crop.filter(|r| refused.is_empty() && *r != candidate) {
+        let what = format!("{}x{}: a bar cropped as its twin", r.width, r.height);
+        decision.reason = format!("{what} (cropdetect: {})", decision.reason);
+    }
     if !refused.is_empty() {
         decision.reason = match crop {
             None => format!("candidate bars refused ({}): dark picture, not black bars", refused.join(", ")),
@@ -830,6 +866,16 @@ mod tests {
 
     fn stats(entries: &[(Side, Vec<StripStats>)], samples: usize) -> Vec<(Side, Vec<Vec<StripStats>>)> {
         entries.iter().map(|(s, f)| (*s, vec![f.clone(); samples])).collect()
+    }
+
+    #[test]
+    fn of_a_pair_of_bars_both_are_cropped_as_the_thinner() {
+        // cropdetect took 6 columns of dark picture for black on the right.
+        let cand = Rect { width: 534, height: 480, x: 90, y: 0 };
+        let st = stats(&[(Side::Left, frames(5, 16.0, 17.0)), (Side::Right, frames(5, 16.0, 17.0))], 8);
+        let (crop, ev) = judge_bars(cand, 720, 480, &st, 24.0, 16.0);
+        assert_eq!(crop, Some(Rect { width: 540, height: 480, x: 90, y: 0 }));
+        assert!(ev[1].reason.contains("cropped as its twin's 90 px"), "{}", ev[1].reason);
     }
 
     #[test]
