@@ -142,9 +142,14 @@ struct Existing {
 /// names for a rip called as `input` is, at another path now gone: where
 /// the encode of a rip that was moved (its folder renamed) may be, newest
 /// first.
-fn outputs_of_moved(encoded_files: &str, input: &Path, output: &Path) -> Vec<PathBuf> {
+fn outputs_of_moved(encoded_files: &str, input_sizes: &str, input: &Path, output: &Path, size: u64) -> Vec<PathBuf> {
+    // Rips of other sizes are other rips (MakeMKV names many title_t00.mkv;
+    // each candidate left costs an ffprobe).
+    let sizes: std::collections::HashMap<&str, &str> = input_sizes.lines().filter_map(|l| l.split_once('\t')).collect();
+    let size = size.to_string();
     let lines = encoded_files.lines().rev().filter_map(|l| l.split_once('\t'));
     lines
+        .filter(|(rip, _)| sizes.get(rip).is_none_or(|s| *s == size))
         .map(|(rip, out)| (PathBuf::from(rip), PathBuf::from(out)))
         .filter(|(rip, out)| rip.file_name() == input.file_name() && rip != input && out != output)
         .filter(|(rip, out)| !rip.exists() && out.is_file())
@@ -163,9 +168,11 @@ impl Pipeline<'_> {
             return None;
         }
         let temp_dir = self.settings.temp_dir();
-        let tracked = std::fs::read_to_string(temp_dir.join("encode_data").join("encoded_files.txt")).ok()?;
+        let data = temp_dir.join("encode_data");
+        let tracked = std::fs::read_to_string(data.join("encoded_files.txt")).ok()?;
+        let sizes = std::fs::read_to_string(data.join("input_sizes.txt")).unwrap_or_default();
         let same_rip = |r: &SourceRecord| r.source.size == identity.size && r.source.mtime_ns == identity.mtime_ns;
-        let from = outputs_of_moved(&tracked, input, output).into_iter().find(|old| {
+        let from = outputs_of_moved(&tracked, &sizes, input, output, identity.size).into_iter().find(|old| {
             let probe = ffprobe::probe(&self.tools.ffprobe, old, self.cancel).ok();
             probe.and_then(|p| SourceRecord::of_output(&p)).is_some_and(|r| same_rip(&r))
         })?;
@@ -176,10 +183,13 @@ impl Pipeline<'_> {
         // Known as this rip's from now on, without an analysis, and found
         // again should it move once more.
         Kept::of(output, identity).write(&temp_dir, output);
-        let line = format!("{}\t{}\n", input.display(), output.display());
-        let tracking = temp_dir.join("encode_data").join("encoded_files.txt");
-        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&tracking) {
-            let _ = std::io::Write::write_all(&mut f, line.as_bytes());
+        for (file, value) in
+            [("encoded_files.txt", output.display().to_string()), ("input_sizes.txt", identity.size.to_string())]
+        {
+            let line = format!("{}\t{value}\n", input.display());
+            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(data.join(file)) {
+                let _ = std::io::Write::write_all(&mut f, line.as_bytes());
+            }
         }
         let message = format!("its encode moved here from {} (the rip was moved since)", from.display());
         self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message });
@@ -407,7 +417,10 @@ mod tests {
         let input = t.path().join("lib/Heat (1995)/heat.mkv");
         let output = t.path().join("out/Heat (1995)/heat.mkv");
         // Only the output of a rip of that name whose path is gone.
-        assert_eq!(outputs_of_moved(&tracked, &input, &output), [old_out]);
+        assert_eq!(outputs_of_moved(&tracked, "", &input, &output, 5), std::slice::from_ref(&old_out));
+        // And of its size, where the tracking knows it.
+        assert!(outputs_of_moved(&tracked, "/lib/Heat/heat.mkv\t9\n", &input, &output, 5).is_empty());
+        assert_eq!(outputs_of_moved(&tracked, "/lib/Heat/heat.mkv\t5\n", &input, &output, 5), [old_out]);
     }
 
     #[test]
