@@ -67,9 +67,17 @@ pub struct Entry {
     /// [`Queue::open`]).
     #[serde(default)]
     pub setup_failures: u32,
+    /// Since when its folder is out of sight (seconds since the epoch):
+    /// a share not mounted keeps its rips, a folder renamed for good lets
+    /// them go after [`OUT_OF_SIGHT_GRACE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_of_sight: Option<u64>,
     #[serde(flatten)]
     pub state: State,
 }
+
+/// How long a rip whose folder is out of sight stays in the queue.
+pub const OUT_OF_SIGHT_GRACE: u64 = 24 * 3600;
 
 /// The queue file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,10 +202,15 @@ impl Queue {
             return changes;
         }
         let seen: BTreeMap<&Path, &Found> = found.iter().map(|f| (f.input.as_path(), f)).collect();
-        changes.gone = (self.file.files.keys())
-            .filter(|p| !seen.contains_key(p.as_path()) && p.parent().is_some_and(Path::is_dir))
-            .cloned()
-            .collect();
+        for (p, e) in self.file.files.iter_mut() {
+            let in_sight = seen.contains_key(p.as_path()) || p.parent().is_some_and(Path::is_dir);
+            e.out_of_sight = if in_sight { None } else { Some(e.out_of_sight.unwrap_or(now)) };
+        }
+        let gone = |p: &Path, e: &Entry| match e.out_of_sight {
+            Some(t) => now.saturating_sub(t) >= OUT_OF_SIGHT_GRACE,
+            None => !seen.contains_key(p),
+        };
+        changes.gone = self.file.files.iter().filter(|(p, e)| gone(p, e)).map(|(p, _)| p.clone()).collect();
         for p in &changes.gone {
             self.file.files.remove(p);
         }
@@ -220,7 +233,8 @@ impl Queue {
                     // later settles from when it was seen (a copy may keep
                     // an old time while its data still arrives).
                     let since = if first_look { now.min(mtime_ns.div_ceil(1_000_000_000) as u64) } else { now };
-                    let e = Entry { size, mtime_ns, since, setup_failures: 0, state: State::Settling };
+                    let e =
+                        Entry { size, mtime_ns, since, setup_failures: 0, out_of_sight: None, state: State::Settling };
                     self.file.files.insert(f.input.clone(), e);
                 }
             }
@@ -438,7 +452,16 @@ mod tests {
         // its rips and their verdicts.
         std::fs::rename(t.path().join("A"), t.path().join("A.off")).unwrap();
         assert_eq!(q.observe(&[found(&b)], at + 2), Changes::default());
-        assert_eq!(q.file.files, before);
+        assert_eq!(q.file.files.keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>());
+        assert_eq!(q.file.files[&a].state, before[&a].state);
+        // Back in sight: in sight again.
+        std::fs::rename(t.path().join("A.off"), t.path().join("A")).unwrap();
+        q.observe(&[found(&a), found(&b)], at + 3);
+        assert!(q.file.files.values().all(|e| e.out_of_sight.is_none()));
+        // A folder renamed for good: its rip leaves the queue after a day.
+        std::fs::rename(t.path().join("A"), t.path().join("A (1995)")).unwrap();
+        assert!(q.observe(&[found(&b)], at + 4).gone.is_empty());
+        assert_eq!(q.observe(&[found(&b)], at + 4 + OUT_OF_SIGHT_GRACE).gone, [a]);
     }
 
     #[test]
