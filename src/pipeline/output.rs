@@ -183,14 +183,9 @@ impl Pipeline<'_> {
         // Known as this rip's from now on, without an analysis, and found
         // again should it move once more.
         Kept::of(output, identity).write(&temp_dir, output);
-        for (file, value) in
-            [("encoded_files.txt", output.display().to_string()), ("input_sizes.txt", identity.size.to_string())]
-        {
-            let line = format!("{}\t{value}\n", input.display());
-            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(data.join(file)) {
-                let _ = std::io::Write::write_all(&mut f, line.as_bytes());
-            }
-        }
+        let values =
+            [("encoded_files.txt", output.display().to_string()), ("input_sizes.txt", identity.size.to_string())];
+        crate::report::file_report::append_tracking(&data, input, &values);
         let message = format!("its encode moved here from {} (the rip was moved since)", from.display());
         self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message });
         Some(from)

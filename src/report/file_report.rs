@@ -66,22 +66,29 @@ impl ReportWriter {
     }
 
     fn track(&self, s: &crate::summary::FileSummary) {
-        let _ = std::fs::create_dir_all(&self.tracking_dir);
-        let input = s.input.display();
-        for (file, value) in [
-            // Absolute: a later run finds a moved rip's output by it.
-            (
-                "encoded_files.txt",
-                std::path::absolute(&s.output).unwrap_or_else(|_| s.output.clone()).display().to_string(),
-            ),
-            ("encoding_times.txt", format!("{:.3}", s.encode_seconds)),
-            ("input_sizes.txt", s.input_bytes.to_string()),
-            ("output_sizes.txt", s.output_bytes.to_string()),
-        ] {
-            let path = self.tracking_dir.join(file);
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
-                let _ = writeln!(f, "{input}\t{value}");
-            }
+        // Absolute: a later run finds a moved rip's output by it.
+        let output = std::path::absolute(&s.output).unwrap_or_else(|_| s.output.clone());
+        append_tracking(
+            &self.tracking_dir,
+            &s.input,
+            &[
+                ("encoded_files.txt", output.display().to_string()),
+                ("encoding_times.txt", format!("{:.3}", s.encode_seconds)),
+                ("input_sizes.txt", s.input_bytes.to_string()),
+                ("output_sizes.txt", s.output_bytes.to_string()),
+            ],
+        );
+    }
+}
+
+/// Appends `input`'s line (`input<TAB>value`) to each tracking file of
+/// `dir` named in `values` (best effort: the tracking is a record, not
+/// the work).
+pub fn append_tracking(dir: &Path, input: &Path, values: &[(&str, String)]) {
+    let _ = std::fs::create_dir_all(dir);
+    for (file, value) in values {
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(file)) {
+            let _ = writeln!(f, "{}\t{value}", input.display());
         }
     }
 }
