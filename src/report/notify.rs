@@ -26,6 +26,8 @@ pub struct Note {
     pub message: String,
     /// The event as one `--json` line.
     pub json: String,
+    /// A failure, or a batch with failures or stopped: it stands out.
+    pub urgent: bool,
 }
 
 /// The notifier: an [`EventSink`] that hands notifications to its thread.
@@ -159,7 +161,13 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
         }
         _ => return None,
     };
-    Some(Note { kind, file, title, message, json })
+    let urgent = match event {
+        Event::BatchComplete { summary: s } => {
+            !s.failed.is_empty() || !s.interrupted.is_empty() || !s.not_started.is_empty()
+        }
+        _ => kind == "file_failed",
+    };
+    Some(Note { kind, file, title, message, json, urgent })
 }
 
 /// Sends `note` to every target, each tried up to `retries` times.
@@ -194,7 +202,7 @@ fn deliver(s: &NotifySettings, note: &Note) {
 /// The ntfy priority and tags of `note`: a failure stands out (at least
 /// high priority, and a warning tag) from the configured ones.
 fn ntfy_marks(s: &NotifySettings, note: &Note) -> (String, String) {
-    let failed = note.kind == "file_failed" || note.title.contains("failed") || note.title.contains("stopped");
+    let failed = note.urgent;
     let quiet = matches!(s.ntfy_priority.as_str(), "min" | "low" | "default" | "1" | "2" | "3");
     let priority = if failed && quiet { "high".to_string() } else { s.ntfy_priority.clone() };
     let mut tags = s.ntfy_tags.clone();
@@ -273,8 +281,14 @@ mod tests {
     fn a_command_past_its_time_is_stopped_with_what_it_started() {
         let t = tempfile::tempdir().unwrap();
         let pid_file = t.path().join("pid");
-        let note =
-            Note { kind: "file_complete", file: None, title: "t".into(), message: "m".into(), json: "{}".into() };
+        let note = Note {
+            kind: "file_complete",
+            file: None,
+            title: "t".into(),
+            message: "m".into(),
+            json: "{}".into(),
+            urgent: false,
+        };
         // The hook starts a child that outlives it unless stopped.
         let cmd = format!("sleep 30 & echo $! > '{}'; wait", pid_file.display());
         let e = run_command(&cmd, &note, Duration::from_millis(500)).unwrap_err();
