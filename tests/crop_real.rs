@@ -92,6 +92,41 @@ fn real_bars_are_cropped() {
     assert!((520..=536).contains(&h) && (48..=64).contains(&y), "{h} at {y}");
 }
 
+/// The pixels `crop` (w, h, x, y) removes from the top and the bottom of a
+/// picture `height` rows high.
+fn top_bottom(crop: (u64, u64, u64, u64), height: u64) -> (u64, u64) {
+    (crop.3, height - crop.1 - crop.3)
+}
+
+#[test]
+fn bars_next_to_dark_picture_are_cropped_to_the_bar() {
+    // A vignetted film letterboxed by 56 px bars: cropdetect's candidates run
+    // 24 and 18 px into the dark picture. The bottom bar used to be cropped
+    // with 18 rows of picture, and the top bar kept whole.
+    let vignette =
+        real("real_vignette_letterbox.mkv", "Megamind.avi", &[], "vignette=angle=PI/3,pad=720:640:0:56:black");
+    let c = crop(&analyze(&vignette)).expect("letterbox crop");
+    let (top, bottom) = top_bottom(c, 640);
+    assert_eq!((c.0, c.2), (720, 0));
+    assert!((44..=56).contains(&top) && (44..=56).contains(&bottom), "{top} and {bottom} px of 56 px bars cropped");
+    // A lone 60 px bar under the vignette: only the bar goes.
+    let lone = real("real_vignette_bottom.mkv", "Megamind.avi", &[], "vignette=angle=PI/3,pad=720:588:0:0:black");
+    let c = crop(&analyze(&lone)).expect("bottom bar cropped");
+    let (top, bottom) = top_bottom(c, 588);
+    assert!(top == 0 && (48..=60).contains(&bottom), "{top} and {bottom} px cropped of a 60 px bottom bar");
+    // A night scene letterboxed by 60 px bars, its sky as dark as the bar
+    // for 92 rows: the top bar used to be kept whole.
+    let night = real(
+        "real_night_letterbox.mkv",
+        "bigbuckbunny.mp4",
+        &["-t", "20"],
+        "lutyuv=y=16+(val-16)*0.3,vignette=angle=PI/3.5,pad=iw:ih+120:0:60:black",
+    );
+    let c = crop(&analyze(&night)).expect("letterbox crop");
+    let (top, bottom) = top_bottom(c, 840);
+    assert!((48..=60).contains(&top) && (48..=60).contains(&bottom), "{top} and {bottom} px of 60 px bars cropped");
+}
+
 #[test]
 fn the_same_file_gets_the_same_decision() {
     let src = real("real_full.mkv", "Megamind.avi", &[], "null");

@@ -49,6 +49,12 @@ pub const FLAT_SHARE: f64 = 0.9;
 /// black level (8-bit scale).
 pub const STRICT_SPREAD: f64 = 2.0;
 pub const STRICT_LEVEL: f64 = 4.0;
+/// Bands a candidate bar is measured in, besides its edge band (see [`bands`]).
+pub const BANDS: u32 = 16;
+/// Edge band (see [`edge_band`]): the most picture a proven bar can take
+/// with it. Compression rings through the 8×8 block the edge is in: a
+/// 176×144 camera clip's bar edge at row 22 rang from row 16 (luma 13–20).
+pub const EDGE_MAX: u32 = 8;
 
 /// A picture rectangle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -147,19 +153,45 @@ impl Side {
         }
     }
 
-    /// The strip measured for a bar of `bar` pixels on this side: the bar
-    /// less the rows (columns) next to the picture, where compression and
-    /// scaling blur the picture's edge into it.
-    pub fn strip(self, bar: u32, width: u32, height: u32) -> Rect {
-        let inset = (bar / 8).max(2);
-        let t = bar.saturating_sub(inset).max(2) & !1;
+    /// The rectangle of a `width`×`height` picture between `from` and `to`
+    /// pixels in from this side's edge.
+    pub fn band(self, (from, to): (u32, u32), width: u32, height: u32) -> Rect {
+        let t = to - from;
         match self {
-            Side::Top => Rect { width, height: t, x: 0, y: 0 },
-            Side::Bottom => Rect { width, height: t, x: 0, y: height - t },
-            Side::Left => Rect { width: t, height, x: 0, y: 0 },
-            Side::Right => Rect { width: t, height, x: width - t, y: 0 },
+            Side::Top => Rect { width, height: t, x: 0, y: from },
+            Side::Bottom => Rect { width, height: t, x: 0, y: (height & !1) - to },
+            Side::Left => Rect { width: t, height, x: from, y: 0 },
+            Side::Right => Rect { width: t, height, x: (width & !1) - to, y: 0 },
         }
     }
+}
+
+/// The bands a candidate bar of `bar` pixels (even) is measured in, from
+/// the frame's edge inwards, as (from, to) pixels from the edge. The last
+/// band, next to the picture, is the edge band ([`edge_band`]): compression
+/// and scaling blur the picture's edge into it, so it is not asked to be
+/// flat. The others are at most [`BANDS`] bands, each at least 2 pixels:
+/// fine enough that picture taken for bar shows in a band of its own
+/// instead of hiding in a strip's percentiles.
+pub fn bands(bar: u32) -> Vec<(u32, u32)> {
+    let edge = edge_band(bar);
+    let inner = bar - edge;
+    let step = (inner.div_ceil(BANDS) + 1) & !1;
+    let mut out = vec![(inner, bar)];
+    let mut to = inner;
+    while to > 0 {
+        let from = to.saturating_sub(step.max(2));
+        out.push((from, to));
+        to = from;
+    }
+    out.reverse();
+    out
+}
+
+/// Pixels next to the picture a bar of `bar` pixels may owe to blur and
+/// ringing: [`EDGE_MAX`], or half of a thinner bar (at least 2), even.
+pub fn edge_band(bar: u32) -> u32 {
+    (bar / 2).clamp(2, EDGE_MAX).min(bar) & !1
 }
 
 /// Luma of one frame's strip, on the 8-bit scale: `signalstats`' YLOW and
@@ -176,11 +208,14 @@ pub struct BarEvidence {
     pub side: Side,
     /// Thickness cropdetect proposed, in pixels.
     pub pixels: u32,
+    /// Thickness cropped: what of it is proven (0: refused).
+    pub cropped: u32,
     /// Sampled frames measured, and how many of them showed a flat strip
-    /// darker than the threshold.
+    /// darker than the threshold (in the bar's worst band).
     pub frames: usize,
     pub flat_frames: usize,
-    /// Usable samples measured, and in how many most frames were flat.
+    /// Usable samples measured, and in how many most frames were flat (in
+    /// the bar's worst band).
     pub samples: usize,
     pub flat_samples: usize,
     /// Widest 10th–90th percentile spread and brightest 90th percentile
@@ -312,7 +347,6 @@ pub fn decide(samples: &[Option<Rect>], width: u32, height: u32) -> (Option<Rect
         return (None, "no sample showed the picture's edges (all too dark)".into(), votes, dark);
     };
     // Keep an axis whole unless its bars are real.
-    let min_bar = |dim: u32| (f64::from(dim) * MIN_BAR_FRACTION).max(8.0);
     let mut r = union;
     if f64::from(height - r.height) < min_bar(height) {
         r.y = 0;
@@ -365,22 +399,43 @@ fn symmetric(a: u32, b: u32) -> bool {
     a > 0 && b > 0 && a.abs_diff(b) <= 8.max(a.max(b) / 4)
 }
 
+/// The fewest pixels an axis's bars must remove, together, to be cropped.
+fn min_bar(dim: u32) -> f64 {
+    (f64::from(dim) * MIN_BAR_FRACTION).max(8.0)
+}
+
+/// Whether one frame of a band is flat and darker than `threshold`.
+fn flat(f: &StripStats, threshold: f64) -> bool {
+    f.high - f.low <= FLAT_SPREAD && f.high <= threshold
+}
+
+/// One band of a side's candidate bar (see [`bands`]) with its luma per
+/// usable sample, per frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    pub from: u32,
+    pub to: u32,
+    pub samples: Vec<Vec<StripStats>>,
+}
+
 /// Proves or refuses each bar of `candidate` (a crop of a `width`×`height`
-/// picture) from the luma of its strip in every usable sample
-/// (`stats[side]`: per sample, per frame; see [`Side::strip`]).
+/// picture) from the luma of its bands (`stats[side]`, see [`bands`]).
 /// `threshold` and `black` (the black level) are on the 8-bit scale.
 ///
-/// A strip is a bar when at least [`FLAT_SHARE`] of its frames, and most
+/// A band is bar-like when at least [`FLAT_SHARE`] of its frames, and most
 /// frames of every sample, are flat ([`FLAT_SPREAD`]) and darker than the
-/// threshold. A bar is cropped when the opposite side has a matching bar
-/// (see [`symmetric`]), or, alone, when it is flat black in every frame
-/// ([`STRICT_SPREAD`], [`STRICT_LEVEL`]). Returns the crop that keeps every
-/// refused side (`None`: the full picture) and the evidence per side.
+/// threshold; strict when flat black in every frame ([`STRICT_SPREAD`],
+/// [`STRICT_LEVEL`]). A side is proven from its edge up to its first band
+/// that fails; all of it when only the edge band is left. Its bar is
+/// cropped as far as the opposite side's proven bar matches it (see
+/// [`symmetric`]; a pair is cropped as the thinner), or, alone, as far as it
+/// is strict. An axis whose bars together are under [`min_bar`] is kept.
+/// Returns the crop (`None`: the full picture) and the evidence per side.
 pub fn judge_bars(
     candidate: Rect,
     width: u32,
     height: u32,
-    stats: &[(Side, Vec<Vec<StripStats>>)],
+    stats: &[(Side, Vec<Band>)],
     threshold: f64,
     black: f64,
 ) -> (Option<Rect>, Vec<BarEvidence>) {
@@ -388,132 +443,144 @@ pub fn judge_bars(
         .iter()
         .filter_map(|&side| {
             let pixels = side.bar(&candidate, width, height);
-            let samples: &[Vec<StripStats>] = stats.iter().find(|(s, _)| *s == side).map_or(&[], |(_, v)| v);
-            (pixels > 0).then(|| Measured::of(side, pixels, samples, threshold, black))
+            let bands: &[Band] = stats.iter().find(|(s, _)| *s == side).map_or(&[], |(_, v)| v);
+            (pixels > 0).then(|| Measured::of(side, pixels, bands, threshold, black))
         })
         .collect();
-    let mut r = candidate;
-    let mut evidence = Vec::new();
-    for m in &measured {
-        let twin = measured.iter().find(|o| o.ev.side == m.ev.side.opposite());
-        let (accepted, mut reason) = m.verdict(twin);
-        if !accepted {
-            uncrop(&mut r, m.ev.side, width, height);
-        } else if let Some(thinner) = twin.filter(|t| m.pairs_with(t)).map(|t| t.pixels).filter(|t| *t < m.pixels) {
-            // The strip measured leaves out the rows next to the picture
-            // (blur); of a pair, the thicker bar's extra rows may be dark
-            // picture that cropdetect took for black (6 columns of a
-            // windowboxed film were cut): both are cropped as the thinner.
-            narrow(&mut r, m.ev.side, m.pixels - thinner);
-            reason.push_str(&format!(
-                "; cropped as its twin's {thinner} px (the {} px more are not proven)",
-                m.pixels - thinner
-            ));
+    let twin = |m: &Measured| measured.iter().find(|o| o.side == m.side.opposite());
+    let mut cropped: Vec<u32> = measured.iter().map(|m| m.cropped(twin(m))).collect();
+    for (a, b, dim) in [(Side::Top, Side::Bottom, height), (Side::Left, Side::Right, width)] {
+        let on_axis = |s: Side| measured.iter().position(|m| m.side == s);
+        let total: u32 = [a, b].into_iter().filter_map(on_axis).map(|i| cropped[i]).sum();
+        if f64::from(total) < min_bar(dim) {
+            [a, b].into_iter().filter_map(on_axis).for_each(|i| cropped[i] = 0);
         }
-        evidence.push(BarEvidence { accepted, reason, ..m.ev.clone() });
     }
-    let full = r.width >= (width & !1) && r.height >= (height & !1);
+    let bar = |s: Side| measured.iter().zip(&cropped).find(|(m, _)| m.side == s).map_or(0, |(_, c)| *c);
+    let (top, bottom, left, right) = (bar(Side::Top), bar(Side::Bottom), bar(Side::Left), bar(Side::Right));
+    let (w, h) = (width & !1, height & !1);
+    let r = Rect { width: w - left - right, height: h - top - bottom, x: left, y: top };
+    let evidence = measured.iter().zip(&cropped).map(|(m, c)| m.evidence(twin(m), *c)).collect();
+    let full = r.width >= w && r.height >= h;
     (if full { None } else { Some(r) }, evidence)
 }
 
-/// One side's strip as [`judge_bars`] measured it.
+/// One side's candidate bar as [`judge_bars`] measured it.
 struct Measured {
+    side: Side,
     pixels: u32,
-    /// Flat and dark in enough frames, and in most frames of every sample.
-    bar_like: bool,
-    /// Flat black in every frame.
-    strict: bool,
-    ev: BarEvidence,
+    /// Its bands but the edge band.
+    inner: Vec<Band>,
+    /// Pixels from the edge proven bar-like (flat and dark) and strict
+    /// (flat black in every frame).
+    like: u32,
+    strict: u32,
+    threshold: f64,
 }
 
 impl Measured {
-    /// The bar of `pixels` on `side`, from its strip's luma in `samples`.
-    fn of(side: Side, pixels: u32, samples: &[Vec<StripStats>], threshold: f64, black: f64) -> Measured {
-        let flat = |f: &StripStats| f.high - f.low <= FLAT_SPREAD && f.high <= threshold;
-        let frames: usize = samples.iter().map(Vec::len).sum();
-        let flat_frames = samples.iter().flatten().filter(|f| flat(f)).count();
-        let flat_samples =
-            samples.iter().filter(|v| !v.is_empty() && v.iter().filter(|f| flat(f)).count() * 2 > v.len()).count();
-        let all = || samples.iter().flatten();
-        let max_spread = all().map(|f| f.high - f.low).fold(0.0, f64::max);
-        let max_level = all().map(|f| f.high).fold(0.0, f64::max);
-        let bar_like = frames > 0
-            && flat_frames as f64 >= FLAT_SHARE * frames as f64
-            && flat_samples == samples.iter().filter(|v| !v.is_empty()).count();
-        let strict = frames > 0 && all().all(|f| f.high - f.low <= STRICT_SPREAD && f.high <= black + STRICT_LEVEL);
-        let ev = BarEvidence {
-            side,
-            pixels,
-            frames,
-            flat_frames,
-            samples: samples.len(),
-            flat_samples,
-            max_spread,
-            max_level,
-            accepted: false,
-            reason: String::new(),
+    /// The bar of `pixels` on `side`, from its bands' luma.
+    fn of(side: Side, pixels: u32, bands: &[Band], threshold: f64, black: f64) -> Measured {
+        let flat_in = |v: &Vec<StripStats>| v.iter().filter(|f| flat(f, threshold)).count();
+        let like = |b: &Band| {
+            let frames: usize = b.samples.iter().map(Vec::len).sum();
+            let flat_frames: usize = b.samples.iter().map(flat_in).sum();
+            frames > 0
+                && flat_frames as f64 >= FLAT_SHARE * frames as f64
+                && b.samples.iter().all(|v| v.is_empty() || flat_in(v) * 2 > v.len())
         };
-        Measured { pixels, bar_like, strict, ev }
+        let strict = |b: &Band| {
+            let mut all = b.samples.iter().flatten().peekable();
+            all.peek().is_some() && all.all(|f| f.high - f.low <= STRICT_SPREAD && f.high <= black + STRICT_LEVEL)
+        };
+        // The edge band (the last) is left out: blur, not picture.
+        let inner = bands[..bands.len().saturating_sub(1)].to_vec();
+        let proven = |ok: &dyn Fn(&Band) -> bool| match inner.iter().find(|b| !ok(b)) {
+            _ if inner.is_empty() => 0,
+            Some(b) => b.from,
+            None => pixels,
+        };
+        let (like, strict) = (proven(&like), proven(&strict));
+        Measured { side, pixels, inner, like, strict, threshold }
     }
 
-    /// Whether the opposite side's bar `twin` makes a pair with this one.
-    fn pairs_with(&self, twin: &Measured) -> bool {
-        twin.bar_like && symmetric(self.pixels, twin.pixels)
+    /// What was measured in the bands that decided: those cropped, or for a
+    /// refused bar those up to the first that is no bar.
+    fn figures(&self, cropped: u32) -> BarEvidence {
+        let deciding: Vec<&Band> = if cropped > 0 {
+            self.inner.iter().filter(|b| b.to <= cropped).collect()
+        } else {
+            let last = self.inner.iter().position(|b| b.from >= self.like).unwrap_or(self.inner.len());
+            self.inner.iter().take(last + 1).collect()
+        };
+        let flat_in = |v: &Vec<StripStats>| v.iter().filter(|f| flat(f, self.threshold)).count();
+        let all = || deciding.iter().flat_map(|b| b.samples.iter().flatten());
+        let mostly_flat = |b: &&Band| b.samples.iter().filter(|v| !v.is_empty() && flat_in(v) * 2 > v.len()).count();
+        BarEvidence {
+            side: self.side,
+            pixels: self.pixels,
+            cropped,
+            frames: deciding.first().map_or(0, |b| b.samples.iter().map(Vec::len).sum()),
+            flat_frames: deciding.iter().map(|b| b.samples.iter().map(flat_in).sum()).min().unwrap_or(0),
+            samples: deciding.first().map_or(0, |b| b.samples.len()),
+            flat_samples: deciding.iter().map(mostly_flat).min().unwrap_or(0),
+            max_spread: all().map(|f| f.high - f.low).fold(0.0, f64::max),
+            max_level: all().map(|f| f.high).fold(0.0, f64::max),
+            accepted: cropped > 0,
+            reason: String::new(),
+        }
     }
 
-    /// Whether this bar is cropped, given the opposite side's (`twin`), and why.
-    fn verdict(&self, twin: Option<&Measured>) -> (bool, String) {
-        let paired = twin.is_some_and(|o| self.pairs_with(o));
-        let opp = self.ev.side.opposite().name();
-        let twin_px = twin.map_or(0, |o| o.pixels);
-        let e = &self.ev;
+    /// Pixels of this bar matched by the opposite side's proven bar (`twin`).
+    fn paired(&self, twin: Option<&Measured>) -> u32 {
+        twin.filter(|t| symmetric(self.like, t.like)).map_or(0, |t| self.like.min(t.like))
+    }
+
+    /// Pixels cropped on this side, given the opposite side's bar: of a
+    /// pair, as much as the thinner (neither's edge band is measured, and
+    /// the thicker one's may be dark picture); alone, as far as it is strict.
+    fn cropped(&self, twin: Option<&Measured>) -> u32 {
+        match self.paired(twin) {
+            0 => self.strict,
+            paired => paired,
+        }
+    }
+
+    /// The evidence for this side, `cropped` pixels of it cropped.
+    fn evidence(&self, twin: Option<&Measured>, cropped: u32) -> BarEvidence {
+        let opp = self.side.opposite().name();
+        let e = self.figures(cropped);
         let figures = format!(
             "{} of {} frames flat and dark in {} of {} samples; spread up to {:.0}, level up to {:.0}",
             e.flat_frames, e.frames, e.flat_samples, e.samples, e.max_spread, e.max_level
         );
-        if !self.bar_like {
-            (false, format!("refused: textured or bright, picture rather than a bar ({figures})"))
-        } else if paired {
-            (true, format!("bar: matches the {opp} bar of {twin_px} px ({figures})"))
-        } else if self.strict {
-            (true, format!("bar without a matching {opp} bar, accepted: flat black in every frame ({figures})"))
-        } else {
+        let twin_px = twin.map_or(0, |o| o.like);
+        let paired = self.paired(twin);
+        let reason = if self.like == 0 && self.strict == 0 {
+            format!("refused: textured or bright, picture rather than a bar ({figures})")
+        } else if cropped == 0 && self.cropped(twin) > 0 {
+            let n = self.cropped(twin);
+            format!("refused: {n} px proven, too thin to crop ({figures})")
+        } else if cropped == 0 {
             let what = format!("no matching {opp} bar ({opp} {twin_px} px) and not flat black in every frame");
-            (false, format!("refused: {what} ({figures})"))
-        }
-    }
-}
-
-/// Gives the crop `r` back `by` pixels (even) of its bar on `side`.
-fn narrow(r: &mut Rect, side: Side, by: u32) {
-    let by = by & !1;
-    match side {
-        Side::Top => {
-            r.y -= by;
-            r.height += by;
-        }
-        Side::Bottom => r.height += by,
-        Side::Left => {
-            r.x -= by;
-            r.width += by;
-        }
-        Side::Right => r.width += by,
-    }
-}
-
-/// Gives the crop `r` of a `width`×`height` picture back its `side`.
-fn uncrop(r: &mut Rect, side: Side, width: u32, height: u32) {
-    match side {
-        Side::Top => {
-            r.height += r.y;
-            r.y = 0;
-        }
-        Side::Bottom => r.height = (height & !1) - r.y,
-        Side::Left => {
-            r.width += r.x;
-            r.x = 0;
-        }
-        Side::Right => r.width = (width & !1) - r.x,
+            format!("refused: {what} ({figures})")
+        } else {
+            let how = if paired > 0 {
+                format!("bar: matches the {opp} bar of {twin_px} px")
+            } else {
+                format!("bar without a matching {opp} bar, accepted: flat black in every frame")
+            };
+            let proven = self.like.max(self.strict);
+            let rest = if cropped < proven {
+                format!("; cropped as its twin's {cropped} px (the {} px more are not proven)", proven - cropped)
+            } else if cropped < self.pixels {
+                format!("; picture from {cropped} px in (the {} px more are not flat)", self.pixels - cropped)
+            } else {
+                String::new()
+            };
+            format!("{how}{rest} ({figures})")
+        };
+        BarEvidence { reason, ..e }
     }
 }
 
@@ -590,16 +657,16 @@ fn chain(vf: &str) -> impl Fn(&mut FfmpegArgs, u32) + '_ {
 }
 
 /// A graph that measures each of `strips` with `signalstats`, each through
-/// its own named `metadata` instance (`metadata@top` …) so that the lines
-/// say which strip they are about.
-fn strips_graph(strips: &[(Side, Rect)]) -> impl Fn(&mut FfmpegArgs, u32) + '_ {
+/// its own `metadata` instance named by its label (`metadata@top3` …) so
+/// that the lines say which strip they are about.
+fn strips_graph(strips: &[(String, Rect)]) -> impl Fn(&mut FfmpegArgs, u32) + '_ {
     move |a: &mut FfmpegArgs, frames: u32| {
         let mut g = format!("[0:v:0]split={}", strips.len());
         for i in 0..strips.len() {
             g.push_str(&format!("[in{i}]"));
         }
-        for (i, (side, r)) in strips.iter().enumerate() {
-            g.push_str(&format!(";[in{i}]{},signalstats,metadata@{}=print[out{i}]", r.filter(), side.name()));
+        for (i, (label, r)) in strips.iter().enumerate() {
+            g.push_str(&format!(";[in{i}]{},signalstats,metadata@{label}=print[out{i}]", r.filter()));
         }
         a.arg("-filter_complex").arg(g);
         for i in 0..strips.len() {
@@ -608,26 +675,26 @@ fn strips_graph(strips: &[(Side, Rect)]) -> impl Fn(&mut FfmpegArgs, u32) + '_ {
     }
 }
 
-/// Each side's per-frame strip luma in the output of a [`strips_graph`]
-/// run, scaled to 8 bits by dividing by `scale`.
-pub fn parse_strips(output: &str, scale: f64) -> Vec<(Side, Vec<StripStats>)> {
-    let mut out: Vec<(Side, Vec<StripStats>)> = Vec::new();
-    let mut low: Vec<(Side, f64)> = Vec::new();
+/// Each labelled strip's per-frame luma in the output of a
+/// [`strips_graph`] run, scaled to 8 bits by dividing by `scale`.
+pub fn parse_strips(output: &str, scale: f64) -> Vec<(String, Vec<StripStats>)> {
+    let mut out: Vec<(String, Vec<StripStats>)> = Vec::new();
+    let mut low: Vec<(&str, f64)> = Vec::new();
     for line in output.lines() {
-        let Some(side) = Side::ALL.into_iter().find(|s| line.starts_with(&format!("[metadata@{} ", s.name()))) else {
+        let Some(label) = line.strip_prefix("[metadata@").and_then(|l| l.split(' ').next()) else {
             continue;
         };
         let value = |key: &str| line.split(key).nth(1).and_then(|v| v.trim().parse::<f64>().ok());
         if let Some(v) = value("lavfi.signalstats.YLOW=") {
-            low.retain(|(s, _)| *s != side);
-            low.push((side, v / scale));
+            low.retain(|(l, _)| *l != label);
+            low.push((label, v / scale));
         } else if let Some(v) = value("lavfi.signalstats.YHIGH=") {
-            if let Some(pos) = low.iter().position(|(s, _)| *s == side) {
+            if let Some(pos) = low.iter().position(|(l, _)| *l == label) {
                 let (_, l) = low.remove(pos);
                 let stats = StripStats { low: l, high: v / scale };
-                match out.iter_mut().find(|(s, _)| *s == side) {
+                match out.iter_mut().find(|(l, _)| l == label) {
                     Some((_, v)) => v.push(stats),
-                    None => out.push((side, vec![stats])),
+                    None => out.push((label.to_string(), vec![stats])),
                 }
             }
         }
@@ -685,14 +752,14 @@ pub fn detect(ffmpeg: &Path, src: &Source, cancel: &Cancel) -> CropDecision {
     let (crop, bars) = judge_bars(candidate, src.width, src.height, &stats, f64::from(threshold), black);
     let refused: Vec<&str> = bars.iter().filter(|b| !b.accepted).map(|b| b.side.name()).collect();
     if let Some(r) = crop.filter(|r| refused.is_empty() && *r != candidate) {
-        let what = format!("{}x{}: a bar cropped as its twin", r.width, r.height);
+        let what = format!("{}x{}: bars cropped as far as they are proven", r.width, r.height);
         decision.reason = format!("{what} (cropdetect: {})", decision.reason);
     }
     if !refused.is_empty() {
         decision.reason = match crop {
             None => format!("candidate bars refused ({}): dark picture, not black bars", refused.join(", ")),
             Some(r) => format!(
-                "{}x{}: the {} candidate bar(s) refused as picture, the others proven (cropdetect: {})",
+                "{}x{}: the {} candidate bar(s) refused as picture, the others cropped as far as proven (cropdetect: {})",
                 r.width,
                 r.height,
                 refused.join(", "),
@@ -716,9 +783,9 @@ fn hdr_black_level(ffmpeg: &Path, src: &Source, times: &[f64], cancel: &Cancel) 
     readings.into_iter().flatten().reduce(f64::min)
 }
 
-/// The luma of each candidate bar's strip (see [`Side::strip`]) in every
-/// frame of the samples at `voting`, per side, per sample, on the 8-bit
-/// scale (`scale`: the source's steps per 8-bit step).
+/// The luma of each band (see [`bands`]) of each candidate bar in every
+/// frame of the samples at `voting`, per side, per band, per sample, on
+/// the 8-bit scale (`scale`: the source's steps per 8-bit step).
 fn strip_stats(
     ffmpeg: &Path,
     src: &Source,
@@ -726,26 +793,35 @@ fn strip_stats(
     voting: &[f64],
     scale: f64,
     cancel: &Cancel,
-) -> Vec<(Side, Vec<Vec<StripStats>>)> {
-    let strips: Vec<(Side, Rect)> = Side::ALL
+) -> Vec<(Side, Vec<Band>)> {
+    let sides: Vec<(Side, Vec<(u32, u32)>)> = Side::ALL
         .iter()
         .map(|&s| (s, s.bar(&candidate, src.width, src.height)))
         .filter(|(_, bar)| *bar > 0)
-        .map(|(s, bar)| (s, s.strip(bar, src.width, src.height)))
+        .map(|(s, bar)| (s, bands(bar)))
+        .collect();
+    let label = |s: Side, i: usize| format!("{}{i}", s.name());
+    let strips: Vec<(String, Rect)> = sides
+        .iter()
+        .flat_map(|(s, bs)| bs.iter().enumerate().map(|(i, b)| (label(*s, i), s.band(*b, src.width, src.height))))
         .collect();
     let graph = strips_graph(&strips);
-    let measured: Vec<Vec<(Side, Vec<StripStats>)>> = parallel(voting, |t| {
+    let measured: Vec<Vec<(String, Vec<StripStats>)>> = parallel(voting, |t| {
         sample(ffmpeg, src.path, *t, &graph, cancel, |o| Some(parse_strips(o, scale)).filter(|v| !v.is_empty()))
             .unwrap_or_default()
     });
-    strips
+    let per_sample = |l: &str| -> Vec<Vec<StripStats>> {
+        measured.iter().map(|m| m.iter().find(|(s, _)| s == l).map(|(_, v)| v.clone()).unwrap_or_default()).collect()
+    };
+    sides
         .iter()
-        .map(|(side, _)| {
-            let per_sample = measured
+        .map(|(s, bs)| {
+            let bands = bs
                 .iter()
-                .map(|m| m.iter().find(|(s, _)| s == side).map(|(_, v)| v.clone()).unwrap_or_default())
+                .enumerate()
+                .map(|(i, &(from, to))| Band { from, to, samples: per_sample(&label(*s, i)) })
                 .collect();
-            (*side, per_sample)
+            (*s, bands)
         })
         .collect()
 }
@@ -864,15 +940,24 @@ mod tests {
         vec![StripStats { low, high }; n]
     }
 
-    fn stats(entries: &[(Side, Vec<StripStats>)], samples: usize) -> Vec<(Side, Vec<Vec<StripStats>>)> {
-        entries.iter().map(|(s, f)| (*s, vec![f.clone(); samples])).collect()
+    /// Each side's bands of the bar `cand` leaves in a `w`×`h` picture, every
+    /// band measured as `frames` in each of `samples` samples.
+    fn stats(
+        cand: Rect,
+        w: u32,
+        h: u32,
+        entries: &[(Side, Vec<StripStats>)],
+        samples: usize,
+    ) -> Vec<(Side, Vec<Band>)> {
+        let band = |(from, to), f: &Vec<StripStats>| Band { from, to, samples: vec![f.clone(); samples] };
+        entries.iter().map(|(s, f)| (*s, bands(s.bar(&cand, w, h)).into_iter().map(|b| band(b, f)).collect())).collect()
     }
 
     #[test]
     fn of_a_pair_of_bars_both_are_cropped_as_the_thinner() {
         // cropdetect took 6 columns of dark picture for black on the right.
         let cand = Rect { width: 534, height: 480, x: 90, y: 0 };
-        let st = stats(&[(Side::Left, frames(5, 16.0, 17.0)), (Side::Right, frames(5, 16.0, 17.0))], 8);
+        let st = stats(cand, 720, 480, &[(Side::Left, frames(5, 16.0, 17.0)), (Side::Right, frames(5, 16.0, 17.0))], 8);
         let (crop, ev) = judge_bars(cand, 720, 480, &st, 24.0, 16.0);
         assert_eq!(crop, Some(Rect { width: 540, height: 480, x: 90, y: 0 }));
         assert!(ev[1].reason.contains("cropped as its twin's 90 px"), "{}", ev[1].reason);
@@ -881,7 +966,8 @@ mod tests {
     #[test]
     fn flat_symmetric_bars_are_cropped() {
         let cand = Rect { width: 1920, height: 800, x: 0, y: 140 };
-        let st = stats(&[(Side::Top, frames(5, 16.0, 17.0)), (Side::Bottom, frames(5, 16.0, 18.0))], 8);
+        let st =
+            stats(cand, 1920, 1080, &[(Side::Top, frames(5, 16.0, 17.0)), (Side::Bottom, frames(5, 16.0, 18.0))], 8);
         let (crop, ev) = judge_bars(cand, 1920, 1080, &st, 24.0, 16.0);
         assert_eq!(crop, Some(cand));
         assert_eq!(ev.len(), 2);
@@ -894,13 +980,13 @@ mod tests {
         // The candle-lit room: dark (under the threshold on average) but
         // textured; one side only.
         let cand = Rect { width: 584, height: 528, x: 0, y: 0 };
-        let st = stats(&[(Side::Right, frames(10, 21.0, 50.0))], 8);
+        let st = stats(cand, 720, 528, &[(Side::Right, frames(10, 21.0, 50.0))], 8);
         let (crop, ev) = judge_bars(cand, 720, 528, &st, 24.0, 16.0);
         assert_eq!(crop, None);
         assert!(!ev[0].accepted && ev[0].reason.starts_with("refused: textured"), "{:?}", ev[0]);
         assert_eq!((ev[0].pixels, ev[0].max_spread, ev[0].max_level), (136, 29.0, 50.0));
         // Flat but brighter than the threshold (a grey wall) is picture too.
-        let st = stats(&[(Side::Right, frames(10, 40.0, 41.0))], 8);
+        let st = stats(cand, 720, 528, &[(Side::Right, frames(10, 40.0, 41.0))], 8);
         assert_eq!(judge_bars(cand, 720, 528, &st, 24.0, 16.0).0, None);
     }
 
@@ -910,11 +996,18 @@ mod tests {
         // Flat and dark, but a little above black in some frames: refused.
         let mut top = frames(9, 16.0, 17.0);
         top.push(StripStats { low: 18.0, high: 22.0 });
-        let (crop, ev) = judge_bars(cand, 1920, 1080, &stats(&[(Side::Top, top)], 6), 24.0, 16.0);
+        let (crop, ev) = judge_bars(cand, 1920, 1080, &stats(cand, 1920, 1080, &[(Side::Top, top)], 6), 24.0, 16.0);
         assert_eq!(crop, None);
         assert!(ev[0].reason.contains("no matching bottom bar"), "{}", ev[0].reason);
         // Flat black everywhere: accepted alone.
-        let (crop, ev) = judge_bars(cand, 1920, 1080, &stats(&[(Side::Top, frames(10, 16.0, 17.0))], 6), 24.0, 16.0);
+        let (crop, ev) = judge_bars(
+            cand,
+            1920,
+            1080,
+            &stats(cand, 1920, 1080, &[(Side::Top, frames(10, 16.0, 17.0))], 6),
+            24.0,
+            16.0,
+        );
         assert_eq!(crop, Some(cand));
         assert!(ev[0].reason.contains("accepted: flat black in every frame"), "{}", ev[0].reason);
         // Very unequal bars are no pair either.
@@ -922,7 +1015,7 @@ mod tests {
         let top = frames(10, 16.0, 17.0);
         let mut bottom = frames(10, 16.0, 17.0);
         bottom[0].high = 21.0;
-        let st = stats(&[(Side::Top, top), (Side::Bottom, bottom)], 4);
+        let st = stats(cand, 1920, 1080, &[(Side::Top, top), (Side::Bottom, bottom)], 4);
         let (crop, ev) = judge_bars(cand, 1920, 1080, &st, 24.0, 16.0);
         assert!(ev.iter().all(|e| !e.reason.contains("matches")), "{ev:?}");
         // The top bar alone is flat black throughout: kept; the bottom is not.
@@ -934,6 +1027,9 @@ mod tests {
         // Pillarbox bars both proven, a top candidate that is dark sky.
         let cand = Rect { width: 1440, height: 1000, x: 240, y: 80 };
         let st = stats(
+            cand,
+            1920,
+            1080,
             &[
                 (Side::Top, frames(10, 17.0, 30.0)),
                 (Side::Left, frames(10, 16.0, 17.0)),
@@ -951,16 +1047,23 @@ mod tests {
     #[test]
     fn hdr_bars_at_a_raised_black_level() {
         let cand = Rect { width: 3840, height: 1600, x: 0, y: 280 };
-        let st = stats(&[(Side::Top, frames(5, 64.0, 65.0)), (Side::Bottom, frames(5, 64.0, 66.0))], 6);
+        let st =
+            stats(cand, 3840, 2160, &[(Side::Top, frames(5, 64.0, 65.0)), (Side::Bottom, frames(5, 64.0, 66.0))], 6);
         assert_eq!(judge_bars(cand, 3840, 2160, &st, 96.0, 64.0).0, Some(cand));
     }
 
     #[test]
-    fn strips_leave_out_the_picture_edge() {
-        assert_eq!(Side::Top.strip(140, 1920, 1080), Rect { width: 1920, height: 122, x: 0, y: 0 });
-        assert_eq!(Side::Bottom.strip(140, 1920, 1080), Rect { width: 1920, height: 122, x: 0, y: 958 });
-        assert_eq!(Side::Right.strip(10, 720, 480), Rect { width: 8, height: 480, x: 712, y: 0 });
-        assert_eq!(Side::Left.strip(3, 720, 480).width, 2);
+    fn bars_are_measured_in_bands_up_to_an_edge_band() {
+        // 140 px: an edge band of 8 next to the picture, bands of 10 before
+        // it (the outermost what is left).
+        let b = bands(140);
+        assert_eq!((b.len(), b[0], b[1], b[14]), (15, (0, 2), (2, 12), (132, 140)));
+        assert!(b.windows(2).all(|w| w[0].1 == w[1].0 && (w[0].1 - w[0].0) % 2 == 0));
+        assert_eq!(bands(10), vec![(0, 2), (2, 4), (4, 6), (6, 10)]);
+        assert_eq!((edge_band(4), edge_band(10), edge_band(22), edge_band(400)), (2, 4, 8, 8));
+        assert_eq!(Side::Top.band((4, 12), 1920, 1080), Rect { width: 1920, height: 8, x: 0, y: 4 });
+        assert_eq!(Side::Bottom.band((0, 8), 1920, 1080), Rect { width: 1920, height: 8, x: 0, y: 1072 });
+        assert_eq!(Side::Right.band((2, 10), 721, 480), Rect { width: 8, height: 480, x: 710, y: 0 });
         let r = Rect { width: 1440, height: 800, x: 240, y: 140 };
         let bars: Vec<u32> = Side::ALL.iter().map(|s| s.bar(&r, 1920, 1080)).collect();
         assert_eq!(bars, vec![140, 140, 240, 240]);
@@ -969,19 +1072,66 @@ mod tests {
         assert_eq!(Side::Bottom.bar(&Rect { width: 718, height: 480, x: 0, y: 0 }, 718, 481), 0);
     }
 
+    /// The bands of a `bar` px bar on `side`: flat black up to `picture`
+    /// px, dark textured picture after it.
+    fn bar_then_picture(side: Side, bar: u32, picture: u32) -> (Side, Vec<Band>) {
+        let black = frames(4, 16.0, 16.0);
+        let dark = frames(4, 17.0, 40.0);
+        let band = |(from, to): (u32, u32)| {
+            let f = if to <= picture { &black } else { &dark };
+            Band { from, to, samples: vec![f.clone(); 6] }
+        };
+        (side, bands(bar).into_iter().map(band).collect())
+    }
+
+    #[test]
+    fn a_bar_is_cropped_only_as_far_as_it_is_flat_black() {
+        // A lone 60 px bottom bar that cropdetect took to 78 px: 18 rows of
+        // dark picture (a vignette) used to go with it.
+        let cand = Rect { width: 720, height: 510, x: 0, y: 0 };
+        let (crop, ev) = judge_bars(cand, 720, 588, &[bar_then_picture(Side::Bottom, 78, 60)], 24.0, 16.0);
+        let kept = crop.unwrap();
+        assert!((526..=530).contains(&kept.height) && kept.y == 0, "{kept:?}");
+        assert!(ev[0].accepted && ev[0].reason.contains("picture from 5"), "{}", ev[0].reason);
+        // Blur in the edge band alone does not stop a bar.
+        let cand = Rect { width: 720, height: 528, x: 0, y: 0 };
+        let (crop, _) = judge_bars(cand, 720, 588, &[bar_then_picture(Side::Bottom, 60, 56)], 24.0, 16.0);
+        assert_eq!(crop, Some(cand));
+    }
+
+    #[test]
+    fn a_candidate_that_runs_into_dark_picture_keeps_its_proven_bar() {
+        // A dark letterboxed film: 60 px bars, the top candidate runs 92 px
+        // into a night sky. The top used to be refused whole (its 60 px bar
+        // kept); now both bars go, less at most a band.
+        let cand = Rect { width: 1280, height: 628, x: 0, y: 152 };
+        let st = [bar_then_picture(Side::Top, 152, 60), bar_then_picture(Side::Bottom, 60, 60)];
+        let (crop, ev) = judge_bars(cand, 1280, 840, &st, 24.0, 16.0);
+        let r = crop.unwrap();
+        let bottom = 840 - r.y - r.height;
+        assert!((50..=60).contains(&r.y) && (50..=60).contains(&bottom), "{r:?}");
+        assert!(ev.iter().all(|e| e.accepted), "{ev:?}");
+        // Textured from the very edge: refused whole, with the evidence.
+        let st = [bar_then_picture(Side::Top, 152, 0), bar_then_picture(Side::Bottom, 60, 60)];
+        let (crop, ev) = judge_bars(cand, 1280, 840, &st, 24.0, 16.0);
+        assert_eq!(crop, Some(Rect { width: 1280, height: 780, x: 0, y: 0 }));
+        assert!(!ev[0].accepted && ev[0].reason.starts_with("refused: textured") && ev[0].max_spread > 4.0);
+    }
+
     #[test]
     fn parses_strip_statistics_and_frame_times() {
-        let log = "[metadata@top @ 0x1] frame:0    pts:0       pts_time:0.5\n\
-                   [metadata@top @ 0x1] lavfi.signalstats.YLOW=64\n\
-                   [metadata@right @ 0x2] lavfi.signalstats.YLOW=80\n\
-                   [metadata@top @ 0x1] lavfi.signalstats.YHIGH=68\n\
-                   [metadata@right @ 0x2] lavfi.signalstats.YHIGH=200\n\
-                   [metadata@top @ 0x1] lavfi.signalstats.YLOW=64\n\
-                   [metadata@top @ 0x1] lavfi.signalstats.YHIGH=64\n";
+        let log = "[metadata@top0 @ 0x1] frame:0    pts:0       pts_time:0.5\n\
+                   [metadata@top0 @ 0x1] lavfi.signalstats.YLOW=64\n\
+                   [metadata@right12 @ 0x2] lavfi.signalstats.YLOW=80\n\
+                   [metadata@top0 @ 0x1] lavfi.signalstats.YHIGH=68\n\
+                   [metadata@right12 @ 0x2] lavfi.signalstats.YHIGH=200\n\
+                   [metadata@top0 @ 0x1] lavfi.signalstats.YLOW=64\n\
+                   [metadata@top0 @ 0x1] lavfi.signalstats.YHIGH=64\n";
         let p = parse_strips(log, 4.0);
         assert_eq!(p.len(), 2);
-        assert_eq!(p[0], (Side::Top, vec![StripStats { low: 16.0, high: 17.0 }, StripStats { low: 16.0, high: 16.0 }]));
-        assert_eq!(p[1], (Side::Right, vec![StripStats { low: 20.0, high: 50.0 }]));
+        let top = vec![StripStats { low: 16.0, high: 17.0 }, StripStats { low: 16.0, high: 16.0 }];
+        assert_eq!(p[0], ("top0".to_string(), top));
+        assert_eq!(p[1], ("right12".to_string(), vec![StripStats { low: 20.0, high: 50.0 }]));
         assert_eq!(first_frame_time(log), Some(0.5));
         let crop = "[Parsed_cropdetect_0 @ 0x1] x1:0 x2:1919 y1:138 y2:941 w:1920 h:800 x:0 y:140 pts:1 t:3.129 limit:0.094 crop=1920:800:0:140";
         assert_eq!(first_frame_time(crop), Some(3.129));

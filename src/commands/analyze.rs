@@ -160,7 +160,11 @@ fn print_crop(a: &Analysis) {
         );
     }
     for b in &crop.bars {
-        let fate = if b.accepted { "cropped" } else { "kept" };
+        let fate = match b.cropped {
+            0 => "kept".to_string(),
+            n if n == b.pixels => "cropped".to_string(),
+            n => format!("{n} px cropped"),
+        };
         println!("               {} bar {} px: {} — {}", b.side.name(), b.pixels, fate, b.reason);
     }
 }
