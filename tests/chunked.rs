@@ -832,6 +832,96 @@ fn killed_chunked_job_resumes_without_redoing_finished_segments() {
     assert_eq!(frame_count(&out_dir.join("resume me.mkv")), frame_count(&src));
 }
 
+/// The segments `job`'s state records as completed with their file in place.
+fn finished_segments(job: &Path) -> Vec<usize> {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(job.join("state/encoding.json")).unwrap()).unwrap();
+    state["segments"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(i, s)| (i.parse::<usize>().unwrap(), s))
+        .filter(|(i, s)| s["status"] == "completed" && job.join(format!("encoded/{:04}.mkv", i + 1)).exists())
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// An executable script at `path`.
+fn script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_stop_while_a_rerun_checks_its_segments_keeps_them() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("check me.mkv");
+    std::fs::copy(chunk_clip(), &src).unwrap();
+    let out_dir = t.path().join("out");
+    kill_json_encode_at(&mut chunked_drapto(t.path()), &src, &out_dir, |line| line.contains("\"segment_complete\""));
+    let job = std::fs::read_dir(t.path().join("work/jobs")).unwrap().next().unwrap().unwrap().path();
+    let finished = finished_segments(&job);
+    assert!(!finished.is_empty());
+    // An ffprobe that asks drapto to stop as it counts a finished segment's
+    // frames (a Ctrl-C while a rerun checks its segments). The stop used to
+    // strip every segment not yet checked from the state.
+    let real = String::from_utf8(Command::new("sh").args(["-c", "command -v ffprobe"]).output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let fake = t.path().join("ffprobe");
+    let text = format!(
+        "#!/bin/sh\ncase \"$*\" in *-count_packets*/encoded/*) kill -INT $PPID; sleep 1;; esac\nexec '{real}' \"$@\"\n"
+    );
+    script(&fake, &text);
+    let o = run(chunked_drapto(t.path())
+        .env("DRAPTO_FFPROBE", &fake)
+        .args(["encode", "--json", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out_dir));
+    assert!(!o.status.success());
+    assert!(events(&o).iter().any(|e| e["event"] == "file_interrupted"), "{}", stderr(&o));
+    assert_eq!(finished_segments(&job), finished, "the state is as the stop found it");
+    let o = run(chunked_drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev = events(&o);
+    let redone = ev.iter().filter(|e| e["event"] == "segment_complete").count();
+    let total = ev.iter().find(|e| e["event"] == "segment_complete").unwrap()["total"].as_u64().unwrap() as usize;
+    assert_eq!(redone, total - finished.len(), "finished segments are not encoded again");
+}
+
+#[test]
+fn a_segment_whose_measurement_fails_is_not_kept_unmeasured() {
+    let t = tempfile::tempdir().unwrap();
+    // An ffmpeg whose first VMAF measurement of segment 2's encode fails
+    // (a stop, or a segment libvmaf cannot decode): the segment used to be
+    // kept as finished, "measured n/a", and never held to the floor.
+    let marker = t.path().join("failed-once");
+    let fake = t.path().join("ffmpeg");
+    let text = format!(
+        "#!/bin/sh\ncase \"$*\" in *0002.crf*libvmaf*) [ -e '{m}' ] || {{ touch '{m}'; echo 'simulated failure' >&2; exit 1; }};; esac\nexec '{f}' \"$@\"\n",
+        m = marker.display(),
+        f = ffmpeg().display()
+    );
+    script(&fake, &text);
+    let src = chunk_clip();
+    let out_dir = t.path().join("out");
+    let o = run(chunked_drapto(t.path())
+        .env("DRAPTO_FFMPEG", &fake)
+        .args(["encode", "--json", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out_dir));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(marker.exists(), "the failure happened");
+    let ev = events(&o);
+    let done: Vec<_> = ev.iter().filter(|e| e["event"] == "segment_complete").collect();
+    assert!(done.iter().all(|e| e["measured_vmaf"].is_number()), "every segment measured: {done:?}");
+    assert_eq!(frame_count(&out_dir.join("chunky.mkv")), frame_count(&src));
+}
+
 /// The names of the files in `dir` other than `keep`.
 fn files_besides(dir: &Path, keep: &str) -> Vec<String> {
     std::fs::read_dir(dir)

@@ -238,9 +238,13 @@ impl Pipeline<'_> {
         // A rip deleted or replaced while it was encoded explains a failure
         // (a segment's decode finding no file, frames missing): that is the
         // error, not the setup, and the work done belongs to the old rip.
-        let explained = |e: Error| match e {
-            Error::Cancelled { .. } => e,
-            e => unchanged(input, &identity).err().unwrap_or(e),
+        // A failure after a stop was asked for is the stop's doing (a count
+        // or a measurement it cut short): an interruption, resumed by the
+        // next run, not a failure a watch would not try again.
+        let explained = |e: Error| match (e, self.cancel.signal()) {
+            (e @ Error::Cancelled { .. }, _) => e,
+            (_, Some(signal)) => Error::Cancelled { signal },
+            (e, None) => unchanged(input, &identity).err().unwrap_or(e),
         };
         let result = self
             .make(&analysis, &plan, &work, &slots.partial)

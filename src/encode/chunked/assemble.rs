@@ -64,6 +64,7 @@ pub fn append(
             .map_err(Error::process(input))?;
     }
     let counted = crate::tools::ffprobe::count_frames(&ctx.tools.ffprobe, output, ctx.cancel).unwrap_or(0);
+    ctx.cancel.check()?;
     if counted != frames {
         return Err(Error::Internal {
             path: input.to_path_buf(),

@@ -241,8 +241,12 @@ fn encode_segments(ctx: &Ctx, film: Film, work: &WorkDir, output: &Path) -> Resu
     std::fs::create_dir_all(work.root().join("state")).map_err(Error::io("create folder", work.root()))?;
     let layout = Layout::build(ctx, input, video.decimation_cycle, params, (&scratch, &cuts_file))?;
     ctx.events.emit(&updates::planned(input, &layout, params, cluster));
-    let verify =
-        |path: &Path, frames| crate::tools::ffprobe::count_frames(&ctx.tools.ffprobe, path, ctx.cancel) == Some(frames);
+    // A segment that cannot be counted is not verified, unless a stop
+    // prevented the count: then the state is left as it was.
+    let verify = |path: &Path, frames| {
+        let counted = crate::tools::ffprobe::count_frames(&ctx.tools.ffprobe, path, ctx.cancel);
+        ctx.cancel.check().map(|()| counted == Some(frames))
+    };
     let warn = |message| ctx.events.emit(&updates::warning(input, message));
     let fingerprint = fingerprint(video, params, &layout.segments);
     let mut state = ResumeState::open(work, &fingerprint, &layout, &verify, &warn)?;
@@ -460,7 +464,9 @@ impl Encodes<'_> {
 fn fingerprint(video: &VideoPlan, params: &ChunkedParams, segs: &[Segment]) -> String {
     // Threads change how fast, not what: a resume with another max_cpu
     // keeps the finished segments (this path sets its own `lp` anyway).
-    let video = VideoPlan { threads: 0, ..video.clone() };
+    // Nor does the hardware decoder, which only the standard path uses (a
+    // GPU's device node that appears after a reboot discarded them all).
+    let video = VideoPlan { threads: 0, hwaccel: None, ..video.clone() };
     let key = serde_json::json!({
         "video": video,
         "target": params.target,

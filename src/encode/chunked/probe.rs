@@ -250,10 +250,14 @@ pub(super) fn encode_whole(
         Some(r) => vmaf::Reference::Selected(r),
         None => frames.reference(),
     };
-    let score = score(ffmpeg, job, &path, reference, subsample, &[], (steps.threads)(), steps.cancel).ok();
+    let score = score(ffmpeg, job, &path, reference, subsample, &[], (steps.threads)(), steps.cancel);
     if let Some(r) = &refs {
         let _ = std::fs::remove_file(r);
     }
+    // A stop, or a measurement that failed (a segment libvmaf cannot
+    // decode), fails the encode: kept unmeasured, it was recorded finished
+    // and never held to the floor.
+    let score = Some(score?);
     wholes.push(Whole { crf, path, score });
     Ok(wholes.len() - 1)
 }

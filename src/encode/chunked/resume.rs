@@ -118,12 +118,13 @@ impl ResumeState {
     /// `layout`: an earlier run's state of the same plan is read (else it
     /// is started afresh, `warn` saying why when there was one), every
     /// completed segment whose file `verify` accepts (path, frames) is
-    /// kept, and segments.json is written.
+    /// kept, and segments.json is written. An error of `verify` (a stop
+    /// while it checks) leaves the state as it was.
     pub fn open(
         work: &WorkDir,
         fingerprint: &str,
         layout: &Layout,
-        verify: &dyn Fn(&Path, usize) -> bool,
+        verify: &dyn Fn(&Path, usize) -> Result<bool>,
         warn: &dyn Fn(String),
     ) -> Result<ResumeState> {
         let state_dir = work.root().join("state");
@@ -147,7 +148,7 @@ impl ResumeState {
             encoding,
             results: BTreeMap::new(),
         };
-        s.keep_verified(&layout.segments, verify);
+        s.keep_verified(&layout.segments, verify)?;
         let surveyed = s.surveyed().len();
         if !s.results.is_empty() || surveyed > 0 {
             warn(format!(
@@ -166,13 +167,13 @@ impl ResumeState {
     }
 
     /// Keeps the completed segments that still verify, and the surveys of
-    /// the others; forgets everything else.
-    fn keep_verified(&mut self, segs: &[Segment], verify: &dyn Fn(&Path, usize) -> bool) {
+    /// the others; forgets everything else (in memory: nothing is written).
+    fn keep_verified(&mut self, segs: &[Segment], verify: &dyn Fn(&Path, usize) -> Result<bool>) -> Result<()> {
         for s in segs {
             let Some(st) = self.encoding.segments.get(&s.index.to_string()) else { continue };
             let path = self.segment_path(s);
             let Some(r) = st.result.as_ref().filter(|_| st.status == SegmentStatus::Completed) else { continue };
-            if std::fs::metadata(&path).is_ok_and(|m| m.len() >= 1024) && verify(&path, s.frames()) {
+            if std::fs::metadata(&path).is_ok_and(|m| m.len() >= 1024) && verify(&path, s.frames())? {
                 let r = SegmentResult { index: s.index, path, frames: s.frames(), reused: true, ..r.clone() };
                 self.results.insert(s.index, r);
             }
@@ -186,6 +187,7 @@ impl ResumeState {
             }
             _ => false,
         });
+        Ok(())
     }
 
     /// Where segment `s`'s encode is kept.
