@@ -662,6 +662,93 @@ fn image_subtitles_come_through_byte_for_byte() {
     assert_eq!(std::fs::read(&sup).unwrap(), pgs_sup());
 }
 
+/// A letterboxed rip (320×160 picture, 40 px bars) whose PGS subtitle is
+/// drawn in the bottom bar (rows 200–220, see [`pgs_sup`]), with a VobSub.
+fn letterboxed_subtitles_rip() -> PathBuf {
+    let video = fixture(
+        "carry-letterbox.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x160:rate=24:duration=3,pad=320:240:0:40:black",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ],
+    );
+    let sup = made_once("carry.sup", |tmp| std::fs::write(tmp, pgs_sup()).unwrap());
+    let subs = image_subtitles_rip();
+    let o = |s: &str| std::ffi::OsString::from(s);
+    let args: Vec<std::ffi::OsString> = vec![
+        video.into_os_string(),
+        o("--language"),
+        o("0:en"),
+        sup.into_os_string(),
+        o("--no-video"),
+        o("--no-audio"),
+        o("--subtitle-tracks"),
+        o("5"),
+        subs.into_os_string(),
+    ];
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    mkvmerge_fixture("carry-letterbox-subtitles.mkv", &refs)
+}
+
+/// A PGS composition's canvas width and height, and its first picture's
+/// position.
+type Composition = (u16, u16, Option<(u16, u16)>);
+
+/// Each PGS composition in `sup`.
+fn compositions(sup: &[u8]) -> Vec<Composition> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let u16_at = |i: usize| u16::from_be_bytes([sup[i], sup[i + 1]]);
+    while at + 13 <= sup.len() {
+        let (kind, size, d) = (sup[at + 10], usize::from(u16_at(at + 11)), at + 13);
+        if kind == 0x16 {
+            let picture = (sup[d + 10] > 0).then(|| (u16_at(d + 15), u16_at(d + 17)));
+            out.push((u16_at(d), u16_at(d + 2), picture));
+        }
+        at = d + size;
+    }
+    out
+}
+
+#[test]
+fn pgs_subtitles_move_into_the_cropped_picture() {
+    let src = letterboxed_subtitles_rip();
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = t.path().join("out/carry-letterbox-subtitles.mkv");
+    let (sj, oj) = (mkvmerge_j(&src), mkvmerge_j(&out));
+    assert_eq!(oj["tracks"][0]["properties"]["pixel_dimensions"], "320x160", "the bars are cropped");
+    assert_eq!(track_lines(&oj)[1..], track_lines(&sj)[1..]);
+    // Drawn in the bottom bar of the full frame, the subtitle was outside
+    // the cropped picture (or squashed into it by players): it now sits at
+    // the picture's bottom edge, on a canvas of the picture's size, at the
+    // same times.
+    let sup = t.path().join("out.sup");
+    let x = Command::new("mkvextract").arg(&out).arg("tracks").arg(format!("1:{}", sup.display())).output().unwrap();
+    assert!(x.status.success());
+    let shown = compositions(&std::fs::read(&sup).unwrap());
+    assert_eq!(compositions(&pgs_sup())[0], (320, 240, Some((110, 200))));
+    assert_eq!(shown.len(), 4);
+    assert!(shown.iter().all(|c| (c.0, c.1) == (320, 160)), "{shown:?}");
+    assert_eq!(shown[0].2, Some((110, 140)));
+    let times = |p: &Path, s| packets(p, s).into_iter().map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","));
+    assert_eq!(times(&out, 1).collect::<Vec<_>>(), times(&src, 1).collect::<Vec<_>>());
+    // VobSub is copied as it was, and the plan says what that means.
+    assert_eq!(packets(&out, 2), packets(&src, 2));
+    let warned = events(&o).iter().any(|e| {
+        e["event"] == "warning"
+            && e["message"].as_str().unwrap().contains("track 3 (bitmap subtitles) is copied as drawn")
+    });
+    assert!(warned, "{}", stderr(&o));
+}
+
 /// A rip whose audio starts 300 ms before its video, written by ffmpeg
 /// told not to avoid negative timestamps, with subtitles and chapters.
 /// mkvmerge reads such a file 300 ms later throughout (nothing in Matroska

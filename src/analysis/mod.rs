@@ -161,7 +161,10 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         )?;
         hdr.hdr10_plus = None;
     }
-    let mux = a.mux_plan(structure, &probe, &extent, &audio, &mut warnings)?;
+    let mut mux = a.mux_plan(structure, &probe, &extent, &audio, &mut warnings)?;
+    if crop.crop.is_some() {
+        warnings.extend(mux.reposition_bitmaps());
+    }
     Ok(Analysis {
         input: input.to_path_buf(),
         size_bytes,

@@ -23,6 +23,9 @@ pub enum Carry {
     /// Copied, with durations that run past the film's end clamped to it
     /// (a last subtitle that never ends); `stream` is its ffprobe index.
     Clamped { stream: usize },
+    /// Copied, its pictures moved into the cropped picture (PGS: see
+    /// [`crate::mux::pgs`]).
+    Repositioned,
 }
 
 impl Carry {
@@ -37,6 +40,7 @@ impl Carry {
             Carry::EncodedVideo => "encoded to AV1",
             Carry::EncodedAudio { .. } => "encoded to Opus",
             Carry::Clamped { .. } => "copied, clamped to the film's end",
+            Carry::Repositioned => "copied, its pictures moved into the cropped picture",
         }
     }
 }
@@ -271,6 +275,26 @@ impl MuxPlan {
     pub fn source_start_ns(&self, id: u32) -> Option<i64> {
         let encoded_video = self.tracks.iter().any(|t| t.source_id == id && t.carry == Carry::EncodedVideo);
         self.video_start_ns.filter(|_| encoded_video).or_else(|| self.source_track(id).minimum_timestamp_ns())
+    }
+
+    /// The crop makes the copied bitmap subtitles' positions wrong (drawn
+    /// for the full frame): PGS tracks are moved into the cropped picture;
+    /// returns a warning for each VobSub track, which is copied as it is.
+    pub fn reposition_bitmaps(&mut self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (i, t) in self.tracks.iter_mut().enumerate() {
+            let source = self.source.id.tracks.iter().find(|s| s.id == t.source_id);
+            let codec_id = source.and_then(|s| s.text("codec_id"));
+            match (t.carry, codec_id) {
+                (Carry::Copied, Some("S_HDMV/PGS")) => t.carry = Carry::Repositioned,
+                (Carry::Copied | Carry::Clamped { .. }, Some("S_VOBSUB" | "S_HDMV/PGS")) => warnings.push(format!(
+                    "output track {} (bitmap subtitles) is copied as drawn for the uncropped frame: players may show it squashed or outside the cropped picture",
+                    i + 1
+                )),
+                _ => {}
+            }
+        }
+        warnings
     }
 
     /// One line per output track, for `drapto analyze`.

@@ -12,6 +12,7 @@
 
 pub mod args;
 pub mod compare;
+pub mod pgs;
 
 use crate::analysis::Analysis;
 use crate::analysis::mux_plan::{Carry, MuxPlan, PlannedTrack};
@@ -71,7 +72,7 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
         Ok(p)
     };
     let record = write("record.xml", &record_tags(&inputs.record))?;
-    let mut made = made_files(ctx, analysis, inputs, &write)?;
+    let mut made = made_files(ctx, mkv, analysis, inputs, &write)?;
     // The copied tracks' tags are given the same way: mkvmerge drops a
     // source tag naming a copied track and one it does not take.
     let mut copied_tags = Vec::new();
@@ -120,10 +121,11 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
 }
 
 /// The files drapto made for the plan's tracks that are not copied (the
-/// encoded video and audio, clamped subtitles), each with its source
+/// encoded video and audio, clamped and repositioned subtitles), each with its source
 /// track's tags.
 fn made_files(
     ctx: &Ctx,
+    mkv: &Mkvtoolnix,
     analysis: &Analysis,
     inputs: &MuxInputs,
     write: &dyn Fn(&str, &Element) -> Result<PathBuf>,
@@ -140,11 +142,31 @@ fn made_files(
                 run_ffmpeg(ctx, &args, input, Stage::Mux, analysis.duration)?;
                 out
             }
+            Carry::Repositioned => repositioned(ctx, mkv, analysis, inputs, t.source_id)?,
             Carry::Copied => unreachable!("filtered out"),
         };
         made.push(Made { source_id: t.source_id, file, tags: track_tags(plan, t, write)?, sync_ms: 0 });
     }
     Ok(made)
+}
+
+/// PGS track `id` of the source, moved into the cropped picture (see
+/// [`pgs`]), in a `.sup` file of its own.
+fn repositioned(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs, id: u32) -> Result<PathBuf> {
+    let input = inputs.source;
+    let whole = inputs.scratch.join(format!("subtitles-{id}.sup"));
+    mkv.extract_track(input, id, &whole, ctx.cancel).map_err(Error::process(input))?;
+    let bytes = std::fs::read(&whole).map_err(Error::io("read", &whole))?;
+    let crop =
+        analysis.crop.crop.unwrap_or(crate::analysis::crop::Rect::full(analysis.video.width, analysis.video.height));
+    let moved =
+        pgs::recrop(&bytes, analysis.video.width, analysis.video.height, crop).map_err(|problem| Error::Input {
+            path: input.to_path_buf(),
+            problem: format!("its PGS subtitle track {id} cannot be read: {problem}"),
+        })?;
+    let out = inputs.scratch.join(format!("subtitles-{id}.cropped.sup"));
+    std::fs::write(&out, moved).map_err(Error::io("write", &out))?;
+    Ok(out)
 }
 
 /// The made tracks whose source name has spaces at its ends, which

@@ -202,6 +202,16 @@ impl Mkvtoolnix {
         self.extract(path, "tags", cancel)
     }
 
+    /// Writes track `id` of `path` to `out` in its codec's own file format
+    /// (`.sup` for PGS).
+    pub fn extract_track(&self, path: &Path, id: u32, out: &Path, cancel: &Cancel) -> Result<(), ProcessFailure> {
+        let mut cmd = Command::new(&self.mkvextract);
+        let mut target = std::ffi::OsString::from(format!("{id}:"));
+        target.push(crate::tools::path_arg(out));
+        cmd.arg(crate::tools::path_arg(path)).arg("tracks").arg(target);
+        process::output(&mut cmd, "extract a track (mkvextract)", cancel).map(|_| ())
+    }
+
     fn extract(&self, path: &Path, what: &str, cancel: &Cancel) -> Result<Option<String>, ProcessFailure> {
         let mut cmd = Command::new(&self.mkvextract);
         cmd.arg(crate::tools::path_arg(path)).arg(what).arg("-");
