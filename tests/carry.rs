@@ -749,6 +749,114 @@ fn pgs_subtitles_move_into_the_cropped_picture() {
     assert!(warned, "{}", stderr(&o));
 }
 
+/// MPEG-2 video as a US DVD has it: 3 s at 29.97 fps whose pictures carry
+/// EIA-608 closed captions (ATSC A/53 user data): "HELLO CAPTIONS" loaded
+/// and shown by the first pictures, erased at 2 s, padding in between.
+fn captioned_mpeg2() -> PathBuf {
+    made_once("carry-captions.m2v", |tmp| {
+        let plain = scratch_path("carry-captions-plain", "m2v");
+        let o = Command::new(ffmpeg())
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=720x480:rate=30000/1001:duration=3")
+            .args(["-c:v", "mpeg2video", "-b:v", "4M", "-g", "15", "-bf", "0", "-f", "mpeg2video"])
+            .arg(&plain)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let data = std::fs::read(&plain).unwrap();
+        std::fs::remove_file(&plain).unwrap();
+        let parity = |c: u8| if (c & 0x7f).count_ones().is_multiple_of(2) { c | 0x80 } else { c & 0x7f };
+        let text = b"HELLO CAPTIONS ";
+        // Erase, load, the text two characters a picture, show; erase at 2 s.
+        let mut pairs = vec![(0x14, 0x2c), (0x14, 0x20)];
+        pairs.extend(text.chunks(2).map(|c| (c[0], *c.get(1).unwrap_or(&0))));
+        pairs.push((0x14, 0x2f));
+        let find =
+            |from: usize, code: u8| (from..data.len().saturating_sub(3)).find(|&i| data[i..i + 4] == [0, 0, 1, code]);
+        let (mut out, mut at, mut picture) = (Vec::new(), 0, 0);
+        while let Some(header) = find(at, 0x00) {
+            let slice = find(header, 0x01).unwrap();
+            out.extend(&data[at..slice]);
+            let (a, b) = match picture {
+                n if n < pairs.len() => pairs[n],
+                60 | 61 => (0x14, 0x2c),
+                _ => (0x80, 0x80),
+            };
+            picture += 1;
+            out.extend([0, 0, 1, 0xb2]);
+            out.extend(b"GA94");
+            out.extend([0x03, 0x42, 0xff, 0xfc, parity(a), parity(b), 0xfd, 0x80, 0x80, 0xff]);
+            at = slice;
+        }
+        out.extend(&data[at..]);
+        std::fs::write(tmp, out).unwrap();
+    })
+}
+
+/// The closed captions ffmpeg reads from the pictures of `path`'s video,
+/// or from its subtitle track `track` (SubRip cues: start, end, text).
+fn caption_cues(path: &Path, track: Option<usize>) -> Vec<(String, String, String)> {
+    let mut c = Command::new(ffmpeg());
+    c.args(["-hide_banner", "-loglevel", "error", "-copyts"]);
+    match track {
+        None => c
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("movie=filename={}[out0+subcc]", path.display()))
+            .args(["-map", "0:1"]),
+        Some(t) => c.arg("-i").arg(path).args(["-map", &format!("0:{t}")]),
+    };
+    let o = c.args(["-c:s", "srt", "-f", "srt", "-"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    text.split("\n\n")
+        .filter_map(|cue| {
+            let mut lines = cue.lines().skip(1);
+            let (start, end) = lines.next()?.split_once(" --> ")?;
+            Some((start.into(), end.into(), lines.collect::<Vec<_>>().join(" ")))
+        })
+        .collect()
+}
+
+#[test]
+fn closed_captions_in_the_video_come_out_as_a_subtitle_track() {
+    // A DVD rip whose only English text is its line-21 captions, in the
+    // MPEG-2 pictures; its video starts 1.5 s in. The AV1 encode dropped
+    // them without a word.
+    let video = captioned_mpeg2();
+    let (av, ..) = media();
+    let o = |s: &str| std::ffi::OsString::from(s);
+    let args: Vec<std::ffi::OsString> = vec![
+        o("--default-duration"),
+        o("0:30000/1001p"),
+        o("--language"),
+        o("0:en"),
+        o("--sync"),
+        o("0:1500"),
+        video.into_os_string(),
+        o("--no-video"),
+        o("--audio-tracks"),
+        o("1"),
+        av.into_os_string(),
+    ];
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let src = mkvmerge_fixture("carry-captions.mkv", &refs);
+    let before = caption_cues(&src, None);
+    assert!(before.iter().any(|c| c.2.contains("HELLO CAPTIONS")), "{before:?}");
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = t.path().join("out/carry-captions.mkv");
+    let oj = mkvmerge_j(&out);
+    let captions = &oj["tracks"][2];
+    assert_eq!(captions["codec"], "SubRip/SRT");
+    let p = &captions["properties"];
+    assert_eq!(
+        (&p["track_name"], &p["flag_hearing_impaired"], &p["language"]),
+        (&"Closed Captions".into(), &true.into(), &"eng".into())
+    );
+    assert_eq!(caption_cues(&out, Some(2)), before, "the same captions at the same times");
+}
+
 /// A rip whose audio starts 300 ms before its video, written by ffmpeg
 /// told not to avoid negative timestamps, with subtitles and chapters.
 /// mkvmerge reads such a file 300 ms later throughout (nothing in Matroska

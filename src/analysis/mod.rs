@@ -400,6 +400,12 @@ impl Analyzer<'_> {
         let first_shown = ffprobe::first_shown(self.probes.ffprobe, self.input, self.cancel)
             .map_err(|f| crate::error::Error::process(self.input)(f))?;
         mux.video_start_ns = first_shown.map(|s| (s * 1e9).round() as i64);
+        if ffprobe::has_captions(self.probes.ffprobe, self.input, self.cancel)
+            .map_err(|f| crate::error::Error::process(self.input)(f))?
+        {
+            // They live in the pictures the encode replaces.
+            mux.add_captions();
+        }
         let losses: Vec<String> = mux.losses().map(|l| l.describe()).collect();
         self.losing(losses, warnings)?;
         Ok(mux)

@@ -26,6 +26,10 @@ pub enum Carry {
     /// Copied, its pictures moved into the cropped picture (PGS: see
     /// [`crate::mux::pgs`]).
     Repositioned,
+    /// Closed captions (EIA-608/708) carried in the pictures of the video
+    /// track `source_id` (DVD line 21, ATSC A/53), which the AV1 encode
+    /// cannot keep: extracted into a text subtitle track of their own.
+    Captions,
 }
 
 impl Carry {
@@ -41,6 +45,7 @@ impl Carry {
             Carry::EncodedAudio { .. } => "encoded to Opus",
             Carry::Clamped { .. } => "copied, clamped to the film's end",
             Carry::Repositioned => "copied, its pictures moved into the cropped picture",
+            Carry::Captions => "extracted from the video into text subtitles",
         }
     }
 }
@@ -275,6 +280,26 @@ impl MuxPlan {
     pub fn source_start_ns(&self, id: u32) -> Option<i64> {
         let encoded_video = self.tracks.iter().any(|t| t.source_id == id && t.carry == Carry::EncodedVideo);
         self.video_start_ns.filter(|_| encoded_video).or_else(|| self.source_track(id).minimum_timestamp_ns())
+    }
+
+    /// Name of the track of closed captions taken out of the video.
+    pub const CAPTIONS_NAME: &'static str = "Closed Captions";
+
+    /// Adds, after the source's tracks, a text track for the closed
+    /// captions in the pictures of the video: in the video's language,
+    /// flagged for the hearing impaired.
+    pub fn add_captions(&mut self) {
+        let Some(video) = self.tracks.iter().find(|t| t.carry == Carry::EncodedVideo) else { return };
+        let captions = PlannedTrack {
+            source_id: video.source_id,
+            kind: TrackKind::Subtitles,
+            codec: "SubRip/SRT (closed captions)".into(),
+            carry: Carry::Captions,
+            language: video.language.clone(),
+            name: Some(Self::CAPTIONS_NAME.into()),
+            flags: vec!["hearing-impaired".into()],
+        };
+        self.tracks.push(captions);
     }
 
     /// The crop makes the copied bitmap subtitles' positions wrong (drawn

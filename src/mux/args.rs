@@ -20,6 +20,9 @@ pub struct Made {
     pub tags: Option<PathBuf>,
     /// How far (ms) it moves to start where its source track does.
     pub sync_ms: i64,
+    /// The closed captions taken out of the source's video (its
+    /// `source_id`): named and flagged as captions, not as their track.
+    pub captions: bool,
 }
 
 /// The files of one mux.
@@ -145,11 +148,18 @@ fn made_track_args(plan: &MuxPlan, made: &Made) -> Vec<OsString> {
     if let Some(lang) = rules::language(&source.properties) {
         a.extend(["--language".into(), format!("0:{lang}")]);
     }
-    for (property, option) in rules::IDENTITY {
-        match source.properties.get(*property) {
-            Some(serde_json::Value::String(s)) => a.extend([option.to_string(), format!("0:{s}")]),
-            Some(serde_json::Value::Bool(b)) => a.extend([option.to_string(), format!("0:{}", u8::from(*b))]),
-            _ => {}
+    if made.captions {
+        let name = format!("0:{}", MuxPlan::CAPTIONS_NAME);
+        a.extend(
+            ["--track-name", &name, "--hearing-impaired-flag", "0:1", "--default-track-flag", "0:0"].map(String::from),
+        );
+    } else {
+        for (property, option) in rules::IDENTITY {
+            match source.properties.get(*property) {
+                Some(serde_json::Value::String(s)) => a.extend([option.to_string(), format!("0:{s}")]),
+                Some(serde_json::Value::Bool(b)) => a.extend([option.to_string(), format!("0:{}", u8::from(*b))]),
+                _ => {}
+            }
         }
     }
     if made.sync_ms != 0 {
@@ -182,8 +192,14 @@ mod tests {
     fn the_source_gives_what_is_copied_and_the_made_tracks_their_identity() {
         let plan = plan(&[]);
         let made = vec![
-            Made { source_id: 0, file: "/w/video.mkv".into(), tags: Some("/w/tags-0.xml".into()), sync_ms: 0 },
-            Made { source_id: 1, file: "/w/audio-0.mka".into(), tags: None, sync_ms: 0 },
+            Made {
+                source_id: 0,
+                file: "/w/video.mkv".into(),
+                tags: Some("/w/tags-0.xml".into()),
+                sync_ms: 0,
+                captions: false,
+            },
+            Made { source_id: 1, file: "/w/audio-0.mka".into(), tags: None, sync_ms: 0, captions: false },
         ];
         let pieces = Pieces {
             source: Path::new("/r/film.mkv"),
@@ -215,9 +231,9 @@ mod tests {
     fn a_clamped_subtitle_comes_from_its_own_file_in_its_place() {
         let plan = plan(&[2]);
         let made = vec![
-            Made { source_id: 0, file: "/w/video.mkv".into(), tags: None, sync_ms: 1500 },
-            Made { source_id: 1, file: "/w/audio-0.mka".into(), tags: None, sync_ms: 0 },
-            Made { source_id: 2, file: "/w/sub-2.mks".into(), tags: None, sync_ms: 1500 },
+            Made { source_id: 0, file: "/w/video.mkv".into(), tags: None, sync_ms: 1500, captions: false },
+            Made { source_id: 1, file: "/w/audio-0.mka".into(), tags: None, sync_ms: 0, captions: false },
+            Made { source_id: 2, file: "/w/sub-2.mks".into(), tags: None, sync_ms: 1500, captions: false },
         ];
         let pieces = Pieces {
             source: Path::new("/r/film.mkv"),

@@ -8,7 +8,7 @@ use crate::events::Check;
 use crate::matroska::rules;
 use crate::matroska::structure::{Structure, TagEntry, map_chapter_tracks, shift_chapter_times};
 use crate::matroska::xml::Element;
-use crate::tools::mkvtoolnix::Track;
+use crate::tools::mkvtoolnix::{Track, TrackKind};
 use serde_json::Value;
 
 /// One check per area, each listing its differences.
@@ -71,6 +71,10 @@ fn tracks(plan: &MuxPlan, output: &Structure) -> Vec<String> {
     let shift = plan.source.timeline_shift_ns();
     let mut d = Vec::new();
     for (n, (planned, o)) in plan.tracks.iter().zip(out).enumerate() {
+        if planned.carry == Carry::Captions {
+            d.extend(captions(o).map(|p| format!("track {} (closed captions): {p}", n + 1)));
+            continue;
+        }
         let s = plan.source_track(planned.source_id);
         let name = format!("track {} ({})", n + 1, s.kind.name());
         if s.kind != o.kind {
@@ -81,6 +85,16 @@ fn tracks(plan: &MuxPlan, output: &Structure) -> Vec<String> {
     }
     d.extend(audio_delays(plan, output));
     d
+}
+
+/// What is wrong with output track `o` as the closed captions taken out of
+/// the video: a text subtitle track, so named and flagged.
+fn captions(o: &Track) -> Option<String> {
+    let name = o.text("track_name");
+    let fine = o.kind == TrackKind::Subtitles
+        && name == Some(MuxPlan::CAPTIONS_NAME)
+        && o.flag("flag_hearing_impaired") == Some(true);
+    (!fine).then(|| format!("a {} track named {name:?}, not the captions' subtitles", o.kind.name()))
 }
 
 /// The differences between a source track and its output track, whose

@@ -60,6 +60,34 @@ pub fn clamped_subtitle_args(source: &Path, stream: usize, end: f64, output: &Pa
     a
 }
 
+/// ffmpeg's arguments that write the closed captions in the pictures of
+/// `source`'s video to `output` as SubRip, on the source's clock (an empty
+/// file when they hold no text).
+pub fn captions_args(source: &Path, output: &Path) -> FfmpegArgs {
+    let source = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
+    let mut a = FfmpegArgs::new();
+    a.extend(["-copyts", "-f", "lavfi", "-i"]);
+    a.arg(format!("movie=filename={}:streams=dv[out0+subcc]", filter_value(&source.to_string_lossy())));
+    a.extend(["-map", "0:s:0", "-c:s", "srt", "-f", "srt"]).output(output);
+    a
+}
+
+/// `value` as an option value inside a filter graph: escaped for the
+/// option (`\`, `'`, `:`), then for the graph (`\`, `'`, `[`, `]`, `,`,
+/// `;`).
+fn filter_value(value: &str) -> String {
+    let escape = |s: &str, special: &[char]| {
+        s.chars().fold(String::new(), |mut out, c| {
+            if special.contains(&c) {
+                out.push('\\');
+            }
+            out.push(c);
+            out
+        })
+    };
+    escape(&escape(value, &['\\', '\'', ':']), &['\\', '\'', '[', ']', ',', ';'])
+}
+
 /// Muxes everything into `output` as the analysis's mux plan says.
 pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs, output: &Path) -> Result<()> {
     let plan = &analysis.mux;
@@ -143,9 +171,16 @@ fn made_files(
                 out
             }
             Carry::Repositioned => repositioned(ctx, mkv, analysis, inputs, t.source_id)?,
+            Carry::Captions => {
+                let out = inputs.scratch.join("captions.srt");
+                run_ffmpeg(ctx, &captions_args(input, &out), input, Stage::Mux, analysis.duration)?;
+                out
+            }
             Carry::Copied => unreachable!("filtered out"),
         };
-        made.push(Made { source_id: t.source_id, file, tags: track_tags(plan, t, write)?, sync_ms: 0 });
+        let captions = t.carry == Carry::Captions;
+        let tags = if captions { None } else { track_tags(plan, t, write)? };
+        made.push(Made { source_id: t.source_id, file, tags, sync_ms: 0, captions });
     }
     Ok(made)
 }
@@ -176,7 +211,7 @@ fn names_mkvmerge_trims(plan: &MuxPlan) -> Vec<(usize, String)> {
     let name =
         |t: &PlannedTrack| plan.source_track(t.source_id).properties.get("track_name")?.as_str().map(String::from);
     (plan.tracks.iter().enumerate())
-        .filter(|(_, t)| t.carry != Carry::Copied)
+        .filter(|(_, t)| t.carry != Carry::Copied && t.carry != Carry::Captions)
         .filter_map(|(i, t)| name(t).filter(|n| n.trim() != n).map(|n| (i + 1, n)))
         .collect()
 }
@@ -226,7 +261,7 @@ fn chapters_for(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) ->
         return Some(chapters.clone());
     }
     let mut uids = BTreeMap::new();
-    for (m, track) in made.iter().zip(made_tracks) {
+    for (m, track) in made.iter().zip(made_tracks).filter(|(m, _)| !m.captions) {
         if let (Some(old), Some(new)) = (plan.source_track(m.source_id).uid(), track.as_ref().and_then(|t| t.uid())) {
             uids.insert(old.to_string(), new.to_string());
         }
@@ -256,11 +291,15 @@ fn sync_ms(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Vec<
         .iter()
         .zip(made_tracks)
         .map(|(m, t)| {
+            if m.captions {
+                // Written on the source's clock: only mkvmerge's shift.
+                return Some(shift);
+            }
             let source = plan.source_start_ns(m.source_id)?;
             Some(source + shift - t.as_ref()?.minimum_timestamp_ns()?)
         })
         .collect();
-    let is_video = |m: &Made| plan.source_track(m.source_id).kind == TrackKind::Video;
+    let is_video = |m: &Made| plan.source_track(m.source_id).kind == TrackKind::Video && !m.captions;
     let on_ffmpeg_clock = made
         .iter()
         .zip(&measured)

@@ -537,6 +537,22 @@ pub fn count_frames(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Option<usiz
     out.split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty())?.parse().ok()
 }
 
+/// Frames decoded at the start of the video to look for closed captions.
+pub const CAPTION_FRAMES: u32 = 60;
+
+/// Whether the first [`CAPTION_FRAMES`] pictures of the video carry closed
+/// captions (EIA-608/708 as ATSC A/53 side data: DVD line 21, broadcast
+/// and TV Blu-ray captions). Captions are sent with every picture, blank
+/// ones as padding.
+pub fn has_captions(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<bool, ProcessFailure> {
+    let mut cmd = Command::new(ffprobe);
+    cmd.args(["-v", "error", "-select_streams", "v:0", "-read_intervals", &format!("%+#{CAPTION_FRAMES}")])
+        .args(["-show_entries", "frame_side_data=side_data_type", "-of", "csv=p=0"])
+        .arg(crate::tools::path_arg(path));
+    let out = crate::tools::process::output(&mut cmd, "look for closed captions", cancel)?;
+    Ok(out.lines().any(|l| l.contains("Closed Captions")))
+}
+
 /// Whether audio stream `index` (the `N` of `a:N`) holds any packet. Reads
 /// until its first one: instant for a normal track; a whole-file read only
 /// for a track that is empty. `None` when ffprobe fails.
