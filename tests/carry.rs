@@ -662,8 +662,8 @@ fn image_subtitles_come_through_byte_for_byte() {
     assert_eq!(std::fs::read(&sup).unwrap(), pgs_sup());
 }
 
-/// A letterboxed rip (320×160 picture, 40 px bars) whose PGS subtitle is
-/// drawn in the bottom bar (rows 200–220, see [`pgs_sup`]), with a VobSub.
+/// A letterboxed rip (320×160 picture, 40 px bars) whose PGS and VobSub
+/// subtitles are drawn in the bottom bar (rows 200–220, see [`pgs_sup`]).
 fn letterboxed_subtitles_rip() -> PathBuf {
     let video = fixture(
         "carry-letterbox.mkv",
@@ -679,21 +679,38 @@ fn letterboxed_subtitles_rip() -> PathBuf {
         ],
     );
     let sup = made_once("carry.sup", |tmp| std::fs::write(tmp, pgs_sup()).unwrap());
-    let subs = image_subtitles_rip();
+    let vobsub = made_once("carry-vobsub-320.mks", |tmp| {
+        let o = Command::new(ffmpeg())
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(&sup)
+            .args(["-c:s", "dvdsub", "-s", "320x240", "-bsf:s", "setts=duration=800", "-f", "matroska"])
+            .arg(tmp)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    });
     let o = |s: &str| std::ffi::OsString::from(s);
-    let args: Vec<std::ffi::OsString> = vec![
-        video.into_os_string(),
-        o("--language"),
-        o("0:en"),
-        sup.into_os_string(),
-        o("--no-video"),
-        o("--no-audio"),
-        o("--subtitle-tracks"),
-        o("5"),
-        subs.into_os_string(),
-    ];
+    let args: Vec<std::ffi::OsString> =
+        vec![video.into_os_string(), o("--language"), o("0:en"), sup.into_os_string(), vobsub.into_os_string()];
     let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-    mkvmerge_fixture("carry-letterbox-subtitles.mkv", &refs)
+    mkvmerge_fixture("carry-letterbox-subtitles-2.mkv", &refs)
+}
+
+/// The rows in which subtitle stream `stream` of `path`, shown at 1 s over
+/// a black `width`×`height` picture, has bright pixels.
+fn subtitle_rows(path: &Path, stream: usize, width: u32, height: u32) -> Vec<u32> {
+    let o = Command::new(ffmpeg())
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg(format!("color=black:size={width}x{height}:rate=24:duration=3"))
+        .arg("-i")
+        .arg(path)
+        .args(["-filter_complex", &format!("[0:v][1:{stream}]overlay=eof_action=pass,format=gray,trim=start_frame=24")])
+        .args(["-frames:v", "1", "-f", "rawvideo", "-"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = o.stdout.chunks(width as usize);
+    rows.enumerate().filter(|(_, r)| r.iter().any(|&v| v > 128)).map(|(y, _)| y as u32).collect()
 }
 
 /// A PGS composition's canvas width and height, and its first picture's
@@ -717,19 +734,18 @@ fn compositions(sup: &[u8]) -> Vec<Composition> {
 }
 
 #[test]
-fn pgs_subtitles_move_into_the_cropped_picture() {
+fn bitmap_subtitles_move_into_the_cropped_picture() {
     let src = letterboxed_subtitles_rip();
     let t = tempfile::tempdir().unwrap();
     let o = encode_json(t.path(), &src, &["--no-chunked"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let out = t.path().join("out/carry-letterbox-subtitles.mkv");
+    let out = t.path().join("out/carry-letterbox-subtitles-2.mkv");
     let (sj, oj) = (mkvmerge_j(&src), mkvmerge_j(&out));
     assert_eq!(oj["tracks"][0]["properties"]["pixel_dimensions"], "320x160", "the bars are cropped");
-    assert_eq!(track_lines(&oj)[1..], track_lines(&sj)[1..]);
-    // Drawn in the bottom bar of the full frame, the subtitle was outside
-    // the cropped picture (or squashed into it by players): it now sits at
-    // the picture's bottom edge, on a canvas of the picture's size, at the
-    // same times.
+    // Drawn in the bottom bar of the full frame, the subtitles were outside
+    // the cropped picture (or squashed into it by players): they now sit
+    // at the picture's bottom edge, on a canvas of the picture's size, at
+    // the same times.
     let sup = t.path().join("out.sup");
     let x = Command::new("mkvextract").arg(&out).arg("tracks").arg(format!("1:{}", sup.display())).output().unwrap();
     assert!(x.status.success());
@@ -738,15 +754,35 @@ fn pgs_subtitles_move_into_the_cropped_picture() {
     assert_eq!(shown.len(), 4);
     assert!(shown.iter().all(|c| (c.0, c.1) == (320, 160)), "{shown:?}");
     assert_eq!(shown[0].2, Some((110, 140)));
-    let times = |p: &Path, s| packets(p, s).into_iter().map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","));
-    assert_eq!(times(&out, 1).collect::<Vec<_>>(), times(&src, 1).collect::<Vec<_>>());
-    // VobSub is copied as it was, and the plan says what that means.
-    assert_eq!(packets(&out, 2), packets(&src, 2));
-    let warned = events(&o).iter().any(|e| {
-        e["event"] == "warning"
-            && e["message"].as_str().unwrap().contains("track 3 (bitmap subtitles) is copied as drawn")
-    });
-    assert!(warned, "{}", stderr(&o));
+    assert_eq!(subtitle_rows(&src, 1, 320, 240), (200..220).collect::<Vec<_>>());
+    assert_eq!(subtitle_rows(&out, 1, 320, 160), (140..160).collect::<Vec<_>>());
+    // The VobSub alike: its canvas in its private data, the display area
+    // of each subpicture (x 110–209, y 200–219 in 12 bits each) moved to
+    // y 140–159.
+    let sub = |p: &Path| {
+        let idx = t.path().join("vobsub.idx");
+        let x = Command::new("mkvextract").arg(p).arg("tracks").arg(format!("2:{}", idx.display())).output().unwrap();
+        assert!(x.status.success());
+        std::fs::read(idx.with_extension("sub")).unwrap()
+    };
+    let areas = |d: &[u8], area: &[u8]| d.windows(7).filter(|w| w[0] == 5 && w[1..] == *area).count();
+    let (bar, edge) = ([0x06, 0xe0, 0xd1, 0x0c, 0x80, 0xdb], [0x06, 0xe0, 0xd1, 0x08, 0xc0, 0x9f]);
+    let (before, after) = (sub(&src), sub(&out));
+    assert_eq!((areas(&before, &bar), areas(&before, &edge)), (2, 0));
+    assert_eq!((areas(&after, &bar), areas(&after, &edge)), (0, 2));
+    assert_eq!(before.len(), after.len());
+    let private = oj["tracks"][2]["properties"]["codec_private_data"].as_str().unwrap().to_string();
+    let text: Vec<u8> =
+        (0..private.len()).step_by(2).map(|i| u8::from_str_radix(&private[i..i + 2], 16).unwrap()).collect();
+    assert!(String::from_utf8_lossy(&text).contains("size: 320x160"), "{}", String::from_utf8_lossy(&text));
+    assert_eq!(track_lines(&oj)[1..], track_lines(&sj)[1..]);
+    // At the same times (a VobSub's durations are its subpictures' own, as
+    // mkvmerge reads them from a .idx/.sub).
+    let times =
+        |p: &Path, s, n| packets(p, s).into_iter().map(move |l| l.split(',').take(n).collect::<Vec<_>>().join(","));
+    for (s, n) in [(1, 2), (2, 1)] {
+        assert_eq!(times(&out, s, n).collect::<Vec<_>>(), times(&src, s, n).collect::<Vec<_>>(), "stream {s}");
+    }
 }
 
 /// MPEG-2 video as a US DVD has it: 3 s at 29.97 fps whose pictures carry

@@ -23,8 +23,8 @@ pub enum Carry {
     /// Copied, with durations that run past the film's end clamped to it
     /// (a last subtitle that never ends); `stream` is its ffprobe index.
     Clamped { stream: usize },
-    /// Copied, its pictures moved into the cropped picture (PGS: see
-    /// [`crate::mux::pgs`]).
+    /// Copied, its pictures moved into the cropped picture (PGS and VobSub:
+    /// see [`crate::mux::pgs`], [`crate::mux::vobsub`]).
     Repositioned,
     /// Closed captions (EIA-608/708) carried in the pictures of the video
     /// track `source_id` (DVD line 21, ATSC A/53), which the AV1 encode
@@ -303,16 +303,17 @@ impl MuxPlan {
     }
 
     /// The crop makes the copied bitmap subtitles' positions wrong (drawn
-    /// for the full frame): PGS tracks are moved into the cropped picture;
-    /// returns a warning for each VobSub track, which is copied as it is.
+    /// for the full frame): PGS and VobSub tracks are moved into the
+    /// cropped picture; returns a warning for each one that cannot be (its
+    /// endless last picture clamped), copied as it is.
     pub fn reposition_bitmaps(&mut self) -> Vec<String> {
         let mut warnings = Vec::new();
         for (i, t) in self.tracks.iter_mut().enumerate() {
             let source = self.source.id.tracks.iter().find(|s| s.id == t.source_id);
             let codec_id = source.and_then(|s| s.text("codec_id"));
             match (t.carry, codec_id) {
-                (Carry::Copied, Some("S_HDMV/PGS")) => t.carry = Carry::Repositioned,
-                (Carry::Copied | Carry::Clamped { .. }, Some("S_VOBSUB" | "S_HDMV/PGS")) => warnings.push(format!(
+                (Carry::Copied, Some("S_HDMV/PGS" | "S_VOBSUB")) => t.carry = Carry::Repositioned,
+                (Carry::Clamped { .. }, Some("S_VOBSUB" | "S_HDMV/PGS")) => warnings.push(format!(
                     "output track {} (bitmap subtitles) is copied as drawn for the uncropped frame: players may show it squashed or outside the cropped picture",
                     i + 1
                 )),

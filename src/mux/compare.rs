@@ -107,6 +107,9 @@ fn track_properties(s: &Track, o: &Track, carry: Carry, shift_ns: i64) -> Vec<St
         let k = key.as_str();
         let compared = if carry.is_encoded() {
             rules::LANGUAGE.contains(&k) || rules::IDENTITY.iter().any(|(p, _)| *p == k)
+        } else if carry == Carry::Repositioned && k.starts_with("codec_private") {
+            // A VobSub's canvas size, given the cropped picture's.
+            false
         } else {
             !rules::is_new_in_every_mux(k) && k != "minimum_timestamp"
         };

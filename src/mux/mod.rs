@@ -13,6 +13,7 @@
 pub mod args;
 pub mod compare;
 pub mod pgs;
+pub mod vobsub;
 
 use crate::analysis::Analysis;
 use crate::analysis::mux_plan::{Carry, MuxPlan, PlannedTrack};
@@ -185,22 +186,37 @@ fn made_files(
     Ok(made)
 }
 
-/// PGS track `id` of the source, moved into the cropped picture (see
-/// [`pgs`]), in a `.sup` file of its own.
+/// Bitmap subtitle track `id` of the source (PGS or VobSub), moved into
+/// the cropped picture (see [`pgs`], [`vobsub`]), in files of its own: the
+/// `.sup` or the `.idx` (beside its `.sub`) to mux.
 fn repositioned(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs, id: u32) -> Result<PathBuf> {
     let input = inputs.source;
-    let whole = inputs.scratch.join(format!("subtitles-{id}.sup"));
+    let (width, height) = (analysis.video.width, analysis.video.height);
+    let crop = analysis.crop.crop.unwrap_or(crate::analysis::crop::Rect::full(width, height));
+    let unreadable = |problem: String| Error::Input {
+        path: input.to_path_buf(),
+        problem: format!("its subtitle track {id} cannot be read: {problem}"),
+    };
+    let read = |p: &Path| std::fs::read(p).map_err(Error::io("read", p));
+    let write = |p: &Path, bytes: &[u8]| std::fs::write(p, bytes).map_err(Error::io("write", p));
+    let dir = &inputs.scratch;
+    if analysis.mux.source_track(id).text("codec_id") == Some("S_VOBSUB") {
+        let (idx, sub) = (dir.join(format!("subtitles-{id}.idx")), dir.join(format!("subtitles-{id}.sub")));
+        mkv.extract_track(input, id, &idx, ctx.cancel).map_err(Error::process(input))?;
+        let text = String::from_utf8_lossy(&read(&idx)?).into_owned();
+        let mut pictures = read(&sub)?;
+        let text = vobsub::recrop(&text, &mut pictures, width, height, crop).map_err(unreadable)?;
+        let (new_idx, new_sub) =
+            (dir.join(format!("subtitles-{id}.cropped.idx")), dir.join(format!("subtitles-{id}.cropped.sub")));
+        write(&new_sub, &pictures)?;
+        write(&new_idx, text.as_bytes())?;
+        return Ok(new_idx);
+    }
+    let whole = dir.join(format!("subtitles-{id}.sup"));
     mkv.extract_track(input, id, &whole, ctx.cancel).map_err(Error::process(input))?;
-    let bytes = std::fs::read(&whole).map_err(Error::io("read", &whole))?;
-    let crop =
-        analysis.crop.crop.unwrap_or(crate::analysis::crop::Rect::full(analysis.video.width, analysis.video.height));
-    let moved =
-        pgs::recrop(&bytes, analysis.video.width, analysis.video.height, crop).map_err(|problem| Error::Input {
-            path: input.to_path_buf(),
-            problem: format!("its PGS subtitle track {id} cannot be read: {problem}"),
-        })?;
-    let out = inputs.scratch.join(format!("subtitles-{id}.cropped.sup"));
-    std::fs::write(&out, moved).map_err(Error::io("write", &out))?;
+    let moved = pgs::recrop(&read(&whole)?, width, height, crop).map_err(unreadable)?;
+    let out = dir.join(format!("subtitles-{id}.cropped.sup"));
+    write(&out, &moved)?;
     Ok(out)
 }
 
