@@ -1297,3 +1297,62 @@ fn a_chunked_film_keeps_its_nominal_frame_rate() {
     assert_eq!(j["tracks"][0]["properties"]["default_duration"], 41708333, "{}", j["tracks"][0]);
     assert_eq!(streams(&ffprobe(&out), "video")[0]["r_frame_rate"], "24000/1001");
 }
+
+/// A DVD title whose frame size changes: 5 s of 720×480 (SAR 8:9), then 5 s
+/// of half-D1 352×480 (SAR 20:11), as some discs mix cells, in one MPEG-2
+/// track.
+fn mixed_size_title() -> std::path::PathBuf {
+    let t = tempfile::tempdir().unwrap();
+    let part = |name: &str, src: &str, sar: &str| {
+        let p = t.path().join(name);
+        let o = Command::new(ffmpeg())
+            .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", src, "-vf", sar])
+            .args(["-c:v", "mpeg2video", "-b:v", "3M", "-g", "15", "-f", "mpeg2video"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(p).unwrap()
+    };
+    let full = part("a.m2v", "testsrc2=size=720x480:rate=30000/1001:duration=5", "setsar=8/9");
+    let half = part("b.m2v", "testsrc=size=352x480:rate=30000/1001:duration=5", "setsar=20/11");
+    let es = t.path().join("mixed.m2v");
+    std::fs::write(&es, [full, half].concat()).unwrap();
+    let path = fixtures_dir().join("mixed-size-5.mkv");
+    if !path.exists() {
+        let tmp = scratch_path("mixed-size", "mkv");
+        let o = Command::new("mkvmerge")
+            .args(["-q", "-o"])
+            .arg(&tmp)
+            .args(["--default-duration", "0:30000/1001p"])
+            .arg(&es)
+            .output()
+            .unwrap();
+        assert!(o.status.code().unwrap_or(2) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+#[test]
+fn a_title_whose_frame_size_changes_is_encoded_in_segments() {
+    // The filters of a segment across the change started again at it (their
+    // frame count with them): the segment ran past its end, and the film
+    // failed at assembly after every segment was encoded.
+    let src = mixed_size_title();
+    let t = tempfile::tempdir().unwrap();
+    let out_dir = t.path().join("out");
+    let mut c = chunked_drapto(t.path());
+    c.env("DRAPTO_CHUNK_SIZE", "15").env("DRAPTO_VMAF_SUBSAMPLE", "7");
+    let o = run(c.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = out_dir.join("mixed-size-5.mkv");
+    assert_eq!(frame_count(&out), 300);
+    let size = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height,sample_aspect_ratio"])
+        .args(["-of", "csv=p=0"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&size.stdout).trim(), "720,480,8:9");
+}

@@ -595,6 +595,9 @@ pub fn starts_at_cut(tl: &Timeline, cuts: &[f64], segs: &[Segment]) -> Vec<bool>
 /// by the file's start time). No seek when the frame is the file's first.
 /// The caller limits the count (`frames_output`).
 pub fn seek_input(args: &mut FfmpegArgs, source: &Path, tl: &Timeline, start: usize) {
+    // The filters count frames (`trim`): a change of frame size must not
+    // start them again (the segment's filters scale to one size).
+    args.extend(["-reinit_filter", "0"]);
     let t = tl.pts[start] - tl.frame_duration() / 2.0;
     if t > 0.0 {
         args.extend(["-seek_timestamp", "1", "-ss"]).arg(format!("{t:.6}"));
