@@ -125,13 +125,24 @@ fn score(
 ) -> std::result::Result<f64, ProcessFailure> {
     let spec = VmafSpec { threads, ..job.vmaf.clone() };
     let a = vmaf::vmaf_args(distorted, reference, &spec, subsample);
-    let mut csv = Vec::new();
-    crate::tools::process::run_lines(&mut a.command(ffmpeg), "vmaf", cancel, |line| {
-        if let crate::tools::process::Line::Out(l) = line {
-            csv.push(l.to_string());
-        }
+    let (mut csv, mut stderr) = (Vec::new(), Vec::new());
+    crate::tools::process::run_lines(&mut a.command(ffmpeg), "vmaf", cancel, |line| match line {
+        crate::tools::process::Line::Out(l) => csv.push(l.to_string()),
+        crate::tools::process::Line::Err(l) if l.contains("Input stream #0:0 (video)") => stderr.push(l.to_string()),
+        crate::tools::process::Line::Err(_) => {}
     })?;
-    let frames = vmaf::leaving_out(vmaf::frame_scores(&csv), left_out, subsample);
+    let frames = vmaf::frame_scores(&csv);
+    if let Some((packets, frames, errors)) = vmaf::decoded(&stderr).filter(|(p, f, e)| f < p || *e > 0) {
+        return Err(ProcessFailure::Failed(crate::error::ProcessError {
+            step: "vmaf".into(),
+            program: "ffmpeg".into(),
+            status: crate::error::Exit::Problem(format!(
+                "the encode decodes to {frames} of its {packets} frames ({errors} decode errors)"
+            )),
+            stderr_tail: vec![],
+        }));
+    }
+    let frames = vmaf::leaving_out(frames, left_out, subsample);
     vmaf::pooled(&frames, &spec.pool).ok_or_else(|| {
         ProcessFailure::Failed(crate::error::ProcessError {
             step: "vmaf".into(),

@@ -148,7 +148,9 @@ const SAME_LABELS: &str = "setparams=range=unknown:colorspace=unknown";
 pub fn vmaf_args(distorted: &Path, reference: Reference, spec: &VmafSpec, subsample: u32) -> FfmpegArgs {
     let mut a = FfmpegArgs::default();
     let threads = spec.threads.max(1).to_string();
-    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", &threads]).input(distorted);
+    // Verbose: ffmpeg's closing count of the frames it decoded, per input
+    // (see [`decoded`]).
+    a.extend(["-hide_banner", "-nostdin", "-loglevel", "verbose", "-threads", &threads]).input(distorted);
     a.extend(["-threads", &threads]);
     let scale = spec.scale.map(|(w, h)| format!(",scale={w}:{h}:flags=bicubic")).unwrap_or_default();
     let fmt = &spec.pix_fmt;
@@ -172,6 +174,21 @@ pub fn vmaf_args(distorted: &Path, reference: Reference, spec: &VmafSpec, subsam
     );
     a.arg("-lavfi").arg(graph).extend(["-f", "null", "-"]);
     a
+}
+
+/// From ffmpeg's verbose closing lines (`[in#0/…] Input stream #0:0
+/// (video): 375 packets read (…); 352 frames decoded; 3 decode errors`),
+/// the first input's video packets read, frames decoded and decode
+/// errors: an encode whose packets do not all decode (libvmaf would pair
+/// the rest of the reference with its last picture: VMAF 1.2 for a broken
+/// encode, taken as a hard segment).
+pub fn decoded<S: AsRef<str>>(lines: &[S]) -> Option<(u64, u64, u64)> {
+    let line = lines.iter().map(AsRef::as_ref).find(|l| l.contains("Input stream #0:0 (video):"))?;
+    let number_before = |what: &str| -> Option<u64> {
+        let head = &line[..line.find(what)?];
+        head.trim_end().rsplit(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    };
+    Some((number_before(" packets read")?, number_before(" frames decoded")?, number_before(" decode errors")?))
 }
 
 /// The scored frames' VMAF from libvmaf's CSV log (`Frame,…,vmaf,` rows):
@@ -221,6 +238,16 @@ pub fn pooled(frames: &[(u64, f64)], pool: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoded_frames_are_read_from_the_closing_lines() {
+        let lines = [
+            "[in#1/nut @ 0x1]   Input stream #1:0 (video): 16 packets read (2 bytes); 16 frames decoded; 0 decode errors; ",
+            "[in#0/matroska,webm @ 0x2]   Input stream #0:0 (video): 375 packets read (1170326 bytes); 352 frames decoded; 3 decode errors; ",
+        ];
+        assert_eq!(decoded(&lines), Some((375, 352, 3)));
+        assert_eq!(decoded(&["nothing"]), None);
+    }
 
     #[test]
     fn models_and_scales() {
