@@ -61,6 +61,39 @@ fn letterboxed_239_in_1080p_is_cropped() {
 }
 
 #[test]
+fn a_picture_the_container_crops_is_measured_as_decoded() {
+    // 138 px bars, 40 of each cropped by the container (Matroska PixelCrop),
+    // which ffmpeg applies and ffprobe does not report: bars were measured
+    // on the uncropped size, and a crop planned on it was clamped to nothing.
+    let src = clip("letterbox-small.mkv", "testsrc2=size=640x268:rate=5:duration=12,pad=640:360:0:46:black");
+    let cropped = fixtures_dir().join("letterbox-pixelcrop.mkv");
+    if !cropped.exists() {
+        let tmp = scratch_path("letterbox-pixelcrop", "mkv");
+        let o = std::process::Command::new("mkvmerge")
+            .arg("-q")
+            .arg("-o")
+            .arg(&tmp)
+            .args(["--cropping", "0:0,20,0,20"])
+            .arg(&src)
+            .output()
+            .unwrap();
+        assert!(o.status.code().unwrap_or(2) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
+        std::fs::rename(&tmp, &cropped).unwrap();
+    }
+    let a = analyze(&cropped);
+    assert_eq!(
+        (a["analysis"]["video"]["width"].as_u64(), a["analysis"]["video"]["height"].as_u64()),
+        (Some(640), Some(320))
+    );
+    let (w, h, x, y) = crop_of(&a).expect("a crop");
+    assert_eq!((w, x), (640, 0));
+    assert!((264..=272).contains(&h) && (24..=28).contains(&y), "{h} at {y}");
+    let t = tempfile::tempdir().unwrap();
+    let p = ffprobe(&encode(&cropped, t.path()));
+    assert_eq!((video(&p)["width"].as_u64(), video(&p)["height"].as_u64()), (Some(w), Some(h)));
+}
+
+#[test]
 fn pillarboxed_4_3_in_1080p_is_cropped() {
     let src = clip("pillarbox.mkv", "testsrc2=size=1440x1080:rate=5:duration=12,pad=1920:1080:240:0:black");
     let (w, h, x, y) = crop_of(&analyze(&src)).expect("a crop");

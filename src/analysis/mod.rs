@@ -126,6 +126,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let (size_bytes, probe) = a.open()?;
     let mut warnings = Vec::new();
     let (v, width, height) = a.film(&probe, &mut warnings)?;
+    let (width, height) = a.shown_size(width, height, &mut warnings);
     let (extent, mediainfo, structure) = a.length_and_structure(&probe, &mut warnings)?;
     let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
         ffprobe::first_frame_side_data(probes.ffprobe, input, cancel)
@@ -182,6 +183,15 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         warnings,
         probe,
     })
+}
+
+/// The picture size in a `showinfo` line (`… s:720x440 …`).
+fn showinfo_size(line: &str) -> Option<(u32, u32)> {
+    if !line.contains("Parsed_showinfo") {
+        return None;
+    }
+    let (w, h) = line.split(" s:").nth(1)?.split_whitespace().next()?.split_once('x')?;
+    Some((w.parse().ok()?, h.parse().ok()?))
 }
 
 /// One analysis under way: the input, the programs, the settings.
@@ -244,6 +254,34 @@ impl Analyzer<'_> {
             return Err(self.bad("has no duration (truncated or corrupt)".into()));
         }
         Ok((v, width, height))
+    }
+
+    /// The size of the pictures ffmpeg decodes from a stream of
+    /// `width`×`height`: less the container's crop (Matroska PixelCrop,
+    /// `mkvmerge --cropping`), which ffmpeg applies and ffprobe does not
+    /// report. Bars and crops measured on the uncropped size went wrong
+    /// (bars misjudged, a planned crop ffmpeg clamped to nothing).
+    fn shown_size(&self, width: u32, height: u32, warnings: &mut Vec<String>) -> (u32, u32) {
+        let Some(ffmpeg) = self.probes.ffmpeg else { return (width, height) };
+        let mut cmd = std::process::Command::new(ffmpeg);
+        cmd.args(["-hide_banner", "-nostdin", "-loglevel", "info", "-i"])
+            .arg(crate::tools::path_arg(self.input))
+            .args(["-map", "0:v:0", "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"]);
+        let mut shown = None;
+        let read = crate::tools::process::run_lines(&mut cmd, "decoded picture size", self.cancel, |line| {
+            if let crate::tools::process::Line::Err(l) = line {
+                shown = shown.or_else(|| showinfo_size(l));
+            }
+        });
+        match (read, shown) {
+            (Ok(_), Some((w, h))) if (w, h) != (width, height) && w <= width && h <= height => {
+                warnings.push(format!(
+                    "the container crops the picture to {w}x{h} of {width}x{height} (PixelCrop): that is what is encoded"
+                ));
+                (w, h)
+            }
+            _ => (width, height),
+        }
     }
 
     /// The film's real length (a truncated rip fails unless allowed),
