@@ -353,7 +353,9 @@ pub fn plan(
         ResolutionClass::Hd => e.crf.hd,
         ResolutionClass::Uhd => e.crf.uhd,
     };
-    let filters = analysis.interlace.filter().into_iter().chain(analysis.crop.crop.as_ref().map(|c| c.filter()));
+    let restamp = analysis.video.restamped_rate.as_ref().map(|r| format!("fps={r}:eof_action=pass"));
+    let filters =
+        restamp.into_iter().chain(analysis.interlace.filter()).chain(analysis.crop.crop.as_ref().map(|c| c.filter()));
     let (path, dolby_vision) = match &analysis.dolby_vision {
         None => (EncodePath::Standard, false),
         Some(dv) => {

@@ -141,6 +141,35 @@ fn hard_telecined_film_is_detected_with_its_evidence() {
 }
 
 #[test]
+fn film_whose_container_gives_a_field_duration_per_frame_is_still_film() {
+    // Interlaced video is often muxed with a field's duration (16.7 ms) as
+    // its frames' default duration: the container claims 59.94 fps while
+    // the frames are 33.4 ms apart. The telecine went unrecognised and the
+    // film came out deinterlaced at 29.97 with a near-duplicate in every
+    // five (and inverse telecine, had it been chosen, stamped 47.95 fps).
+    let src = fixtures_dir().join("hard_telecine_field_duration.mkv");
+    if !src.exists() {
+        let tmp = scratch_path("hard_telecine_field_duration", "mkv");
+        std::fs::copy(hard_telecine(), &tmp).unwrap();
+        let o = std::process::Command::new("mkvpropedit")
+            .arg(&tmp)
+            .args(["--edit", "track:v1", "--set", "default-duration=16683333"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+        std::fs::rename(&tmp, &src).unwrap();
+    }
+    let a = analyze(&src);
+    assert_eq!(interlace(&a)["treatment"], "ivtc", "{}", interlace(&a));
+    let warned =
+        a["analysis"]["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("claims 59.940 fps"));
+    assert!(warned, "{}", a["analysis"]["warnings"]);
+    let t = tempfile::tempdir().unwrap();
+    let out = encode(&src, t.path(), &["--no-chunked"]);
+    assert_film(&src, &out);
+}
+
+#[test]
 fn hard_telecine_comes_out_as_film_on_the_standard_path() {
     let src = hard_telecine();
     let t = tempfile::tempdir().unwrap();

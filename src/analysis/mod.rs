@@ -95,6 +95,12 @@ pub struct VideoInfo {
     pub field_order: Option<String>,
     /// Video streams after the first, which are not encoded.
     pub ignored_streams: usize,
+    /// The rate the filters are given first (`fps=`, one frame out per
+    /// frame in) when the container claims twice the frames' own (a
+    /// field's duration per frame): ffmpeg's filters take the claim, and
+    /// inverse telecine stamped its frames at 47.95 fps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restamped_rate: Option<String>,
 }
 
 /// The programs analysis uses. Without ffmpeg, crop and interlace detection
@@ -123,8 +129,9 @@ impl<'a> Probes<'a> {
 /// Probes `input` and answers every question about it.
 pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cancel) -> Result<Analysis> {
     let a = Analyzer { input, probes, settings, cancel };
-    let (size_bytes, probe) = a.open()?;
+    let (size_bytes, mut probe) = a.open()?;
     let mut warnings = Vec::new();
+    let restamped_rate = a.check_frame_rate(&mut probe, &mut warnings);
     let (v, width, height) = a.film(&probe, &mut warnings)?;
     let (width, height) = a.shown_size(width, height, &mut warnings);
     let (extent, mediainfo, structure) = a.length_and_structure(&probe, &mut warnings)?;
@@ -172,7 +179,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         duration: extent.end,
         video_end: extent.video_end,
         resolution: ResolutionClass::of(width, height),
-        video: VideoInfo::of(v, width, height, probe.video_streams().count() - 1),
+        video: VideoInfo { restamped_rate, ..VideoInfo::of(v, width, height, probe.video_streams().count() - 1) },
         extent,
         hdr,
         dolby_vision,
@@ -254,6 +261,40 @@ impl Analyzer<'_> {
             return Err(self.bad("has no duration (truncated or corrupt)".into()));
         }
         Ok((v, width, height))
+    }
+
+    /// The film's frame rate checked against the spacing of its first
+    /// packets: interlaced video muxed with a field's duration per frame
+    /// (16.7 ms) claims twice its rate (59.94 for 29.97), and hard-telecined
+    /// film went unrecognised (the cadence is only looked for at 29.97) and
+    /// came out deinterlaced at 29.97 with a near-duplicate in every five.
+    /// Such a claim is halved in `probe`, with a warning; returns the rate
+    /// the filters are to be given (see [`VideoInfo::restamped_rate`]).
+    fn check_frame_rate(&self, probe: &mut Probe, warnings: &mut Vec<String>) -> Option<String> {
+        let query = ffprobe::Query::packets("pts_time").stream("v:0").interval("%+#120".into());
+        let text = query.run(self.probes.ffprobe, self.input, "read packet times", self.cancel).ok()?;
+        let mut pts: Vec<f64> = text.lines().filter_map(|l| l.trim().trim_end_matches(',').parse().ok()).collect();
+        pts.sort_by(f64::total_cmp);
+        let mut gaps: Vec<f64> = pts.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 1e-4).collect();
+        gaps.sort_by(f64::total_cmp);
+        let gap = *gaps.get(gaps.len() / 2).filter(|_| gaps.len() >= 10)?;
+        let v = probe.streams.iter_mut().find(|s| s.codec_type == StreamKind::Video && !s.is_attached_pic())?;
+        let claimed = v.frame_rate()?;
+        if (claimed * gap / 2.0 - 1.0).abs() > 0.03 {
+            return None;
+        }
+        let halved = |r: &Option<String>| {
+            let (n, d) = r.as_deref()?.split_once('/')?;
+            Some(format!("{n}/{}", d.parse::<u64>().ok()? * 2))
+        };
+        warnings.push(format!(
+            "the container claims {claimed:.3} fps, but its frames are {:.1} ms apart (a field's duration given per frame): taken as {:.3} fps",
+            gap * 1000.0,
+            claimed / 2.0
+        ));
+        v.avg_frame_rate = halved(&v.avg_frame_rate).or(v.avg_frame_rate.take());
+        v.r_frame_rate = halved(&v.r_frame_rate).or(v.r_frame_rate.take());
+        v.avg_frame_rate.clone().filter(|r| r.contains('/')).or_else(|| Some(format!("{:.6}", claimed / 2.0)))
     }
 
     /// The size of the pictures ffmpeg decodes from a stream of
@@ -473,6 +514,7 @@ impl VideoInfo {
             sample_aspect_ratio: v.sample_aspect_ratio.clone().filter(|s| s != "0:1"),
             field_order: v.field_order.clone(),
             ignored_streams,
+            restamped_rate: None,
         }
     }
 }
