@@ -23,6 +23,11 @@ pub struct RunStatus {
     pub updated_at: String,
     /// False once the run ended.
     pub running: bool,
+    /// When its process started (seconds since the epoch, as the system
+    /// tells): a pid of a run killed long ago, reused by another process,
+    /// is no run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_started: Option<u64>,
     pub current: Option<Current>,
     pub last: Vec<Result>,
 }
@@ -69,7 +74,8 @@ pub fn folder(temp_dir: &Path) -> PathBuf {
 /// Keeps this run's status file.
 pub struct StatusWriter {
     path: PathBuf,
-    state: Mutex<(RunStatus, Instant)>,
+    /// The status, when it was last written, and the percent written then.
+    state: Mutex<(RunStatus, Instant, f64)>,
 }
 
 impl StatusWriter {
@@ -83,19 +89,21 @@ impl StatusWriter {
             started_at: now.clone(),
             updated_at: now,
             running: true,
+            process_started: process_started(std::process::id()),
             ..Default::default()
         };
         let w = StatusWriter {
             path: dir.join(format!("{}.json", std::process::id())),
-            state: Mutex::new((status, Instant::now())),
+            state: Mutex::new((status, Instant::now(), 0.0)),
         };
         w.write(&mut w.state.lock().expect("status"));
         w
     }
 
-    fn write(&self, s: &mut (RunStatus, Instant)) {
+    fn write(&self, s: &mut (RunStatus, Instant, f64)) {
         s.0.updated_at = crate::job::state::now();
         s.1 = Instant::now();
+        s.2 = s.0.current.as_ref().map_or(0.0, |c| c.percent);
         let _ = crate::job::state::write_atomic(&self.path, &s.0);
     }
 }
@@ -144,7 +152,10 @@ impl EventSink for StatusWriter {
                     c.eta_seconds = *eta_seconds;
                     c.progress_at = Some(crate::job::state::now());
                 }
-                if s.1.elapsed() < EVERY {
+                // At most one write in `EVERY`, unless a point has passed
+                // (a chunked film tells its progress minutes apart: the
+                // update held back stayed unwritten till the next).
+                if s.1.elapsed() < EVERY && (*percent - s.2).abs() < 1.0 {
                     return;
                 }
             }
@@ -185,9 +196,24 @@ pub fn read(path: &Path) -> Option<RunStatus> {
     serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
-/// Whether the run of `s` is still running (its process is alive).
+/// Whether the run of `s` is still running (its process is alive, and
+/// started when the run's did).
 pub fn is_running(s: &RunStatus) -> bool {
-    s.running && nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.pid as i32), None).is_ok()
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.pid as i32), None).is_ok();
+    let same = || s.process_started.is_none_or(|t| process_started(s.pid).is_some_and(|now| now.abs_diff(t) <= 2));
+    s.running && alive && same()
+}
+
+/// When process `pid` started (seconds since the epoch).
+fn process_started(pid: u32) -> Option<u64> {
+    let mut sys = sysinfo::System::new();
+    let p = sysinfo::Pid::from_u32(pid);
+    sys.refresh_processes_specifics(
+        sysinfo::ProcessesToUpdate::Some(&[p]),
+        true,
+        sysinfo::ProcessRefreshKind::nothing(),
+    );
+    sys.process(p).map(|p| p.start_time())
 }
 
 /// Every status file under `temp_dir`, newest first.
@@ -215,6 +241,42 @@ mod tests {
         assert_eq!(Current { progress_at: None, ..c }.eta_now(told), Some(100.0));
     }
     use crate::events::Stage;
+
+    #[test]
+    fn a_pid_another_process_took_is_no_run() {
+        let t = tempfile::tempdir().unwrap();
+        let _w = StatusWriter::new(t.path());
+        let mine = all(t.path()).remove(0);
+        assert!(mine.process_started.is_some() && is_running(&mine));
+        // The same pid, started at another time: a killed run's, reused.
+        let reused = RunStatus { process_started: mine.process_started.map(|t| t - 600), ..mine.clone() };
+        assert!(!is_running(&reused));
+    }
+
+    #[test]
+    fn progress_of_a_point_or_more_is_written_at_once() {
+        let t = tempfile::tempdir().unwrap();
+        let w = StatusWriter::new(t.path());
+        let input = PathBuf::from("/lib/a.mkv");
+        w.emit(&Event::FileStarted { index: 1, total: 1, input: input.clone(), output: "/o/a.mkv".into() });
+        let progress = |percent| Event::Progress {
+            input: input.clone(),
+            stage: Stage::Video,
+            percent,
+            frame: 0,
+            fps: 0.0,
+            speed: 0.0,
+            eta_seconds: None,
+            bitrate_kbps: 0.0,
+            size_bytes: 0,
+            projected_bytes: None,
+        };
+        w.emit(&progress(5.0));
+        w.emit(&progress(5.2));
+        assert_eq!(all(t.path())[0].current.as_ref().unwrap().percent, 5.0, "held back: under a point");
+        w.emit(&progress(11.0));
+        assert_eq!(all(t.path())[0].current.as_ref().unwrap().percent, 11.0);
+    }
 
     #[test]
     fn the_file_being_encoded_and_the_results_are_kept() {
