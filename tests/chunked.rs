@@ -360,7 +360,7 @@ fn chunked_encode_hits_the_target(allocation: &str) {
     let plan = ev.iter().find(|e| e["event"] == "analysis_complete").unwrap();
     assert_eq!(plan["plan"]["path"], "chunked");
     assert_eq!(plan["plan"]["chunked"]["allocation"], allocation);
-    let segs: Vec<_> = ev.iter().filter(|e| e["event"] == "segment_complete").collect();
+    let segs: Vec<_> = ev.iter().filter(|e| e["event"] == "segment_complete" && e["reused"] == false).collect();
     assert!(segs.len() >= 3, "{} segments", segs.len());
     assert!(ev.iter().any(|e| e["event"] == "segment_probe"));
     let mut weighted = 0.0;
@@ -721,7 +721,7 @@ fn assert_chunked_sequence(ev: &[serde_json::Value]) {
     assert!(video_end < audio && audio < mux && mux < valid && valid < done, "{kinds:?}");
     assert_eq!(kinds.last(), Some(&"batch_complete"));
     // Per segment: probing → (encoding → measuring) → complete.
-    let total = ev.iter().filter(|e| e["event"] == "segment_complete").count();
+    let total = ev.iter().filter(|e| e["event"] == "segment_complete" && e["reused"] == false).count();
     for seg in 0..total as u64 {
         let mine: Vec<String> = ev
             .iter()
@@ -820,13 +820,23 @@ fn killed_chunked_job_resumes_without_redoing_finished_segments() {
         ev.iter().any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("resuming")),
         "the run says what it reused"
     );
-    let redone = ev.iter().filter(|e| e["event"] == "segment_complete").count();
+    let redone = ev.iter().filter(|e| e["event"] == "segment_complete" && e["reused"] == false).count();
     let total =
         ev.iter().find(|e| e["event"] == "segment_complete").map(|e| e["total"].as_u64().unwrap()).unwrap() as usize;
     assert_eq!(redone, total - finished.len(), "finished segments are not encoded again");
+    // The earlier run's segments are the film's too: its report has them all
+    // (it had this run's alone).
+    let reused = ev.iter().filter(|e| e["event"] == "segment_complete" && e["reused"] == true).count();
+    assert_eq!(reused, finished.len());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("resume me.mkv.report.json")).unwrap()).unwrap();
+    assert_eq!(report["segments"].as_array().map(Vec::len), Some(total), "{}", report["segments"]);
     // Progress counts the earlier run's segments: the last is the total's.
-    let done: Vec<u64> =
-        ev.iter().filter(|e| e["event"] == "segment_complete").map(|e| e["done"].as_u64().unwrap()).collect();
+    let done: Vec<u64> = ev
+        .iter()
+        .filter(|e| e["event"] == "segment_complete" && e["reused"] == false)
+        .map(|e| e["done"].as_u64().unwrap())
+        .collect();
     assert_eq!(done.first(), Some(&(finished.len() as u64 + 1)), "{done:?}");
     assert_eq!(done.last(), Some(&(total as u64)), "{done:?}");
     assert_eq!(frame_count(&out_dir.join("resume me.mkv")), frame_count(&src));
@@ -887,7 +897,7 @@ fn a_stop_while_a_rerun_checks_its_segments_keeps_them() {
     let o = run(chunked_drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
     assert!(o.status.success(), "{}", stderr(&o));
     let ev = events(&o);
-    let redone = ev.iter().filter(|e| e["event"] == "segment_complete").count();
+    let redone = ev.iter().filter(|e| e["event"] == "segment_complete" && e["reused"] == false).count();
     let total = ev.iter().find(|e| e["event"] == "segment_complete").unwrap()["total"].as_u64().unwrap() as usize;
     assert_eq!(redone, total - finished.len(), "finished segments are not encoded again");
 }
@@ -917,7 +927,7 @@ fn a_segment_whose_measurement_fails_is_not_kept_unmeasured() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(marker.exists(), "the failure happened");
     let ev = events(&o);
-    let done: Vec<_> = ev.iter().filter(|e| e["event"] == "segment_complete").collect();
+    let done: Vec<_> = ev.iter().filter(|e| e["event"] == "segment_complete" && e["reused"] == false).collect();
     assert!(done.iter().all(|e| e["measured_vmaf"].is_number()), "every segment measured: {done:?}");
     assert_eq!(frame_count(&out_dir.join("chunky.mkv")), frame_count(&src));
 }
@@ -1200,7 +1210,7 @@ fn segments_keep_the_source_frame_times_of_a_variable_frame_rate() {
         .arg(t.path().join("out")));
     assert!(o.status.success(), "{}", stderr(&o));
     let ev = events(&o);
-    let segments = ev.iter().filter(|e| e["event"] == "segment_complete").count();
+    let segments = ev.iter().filter(|e| e["event"] == "segment_complete" && e["reused"] == false).count();
     assert!(segments >= 4, "{segments} segments");
     let ms = |p: &Path| -> Vec<f64> { packet_times(p, "v:0").iter().map(|s| s * 1000.0).collect() };
     let (before, after) = (ms(&src), ms(&t.path().join("out/vfr_alternating.mkv")));

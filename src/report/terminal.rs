@@ -342,6 +342,7 @@ impl Terminal {
             measured_vmaf,
             bytes,
             host,
+            reused,
             ..
         } = event
         else {
@@ -349,6 +350,10 @@ impl Terminal {
         };
         // Counted by the encoder: a resumed run's earlier segments too.
         state.segment_count = Some((*done, *total));
+        if *reused {
+            // Told once, by the "resuming" warning.
+            return;
+        }
         if let Some(line) = state.segments.remove(segment) {
             line.finish_and_clear();
             if let Some(m) = &state.multi {

@@ -250,6 +250,11 @@ fn encode_segments(ctx: &Ctx, film: Film, work: &WorkDir, output: &Path) -> Resu
     let warn = |message| ctx.events.emit(&updates::warning(input, message));
     let fingerprint = fingerprint(video, params, &layout.segments);
     let mut state = ResumeState::open(work, &fingerprint, &layout, &verify, &warn)?;
+    // An earlier run's segments are the film's too: its report, the
+    // notification's VMAF and the log count them (marked reused).
+    for (done, res) in state.results.values().enumerate() {
+        ctx.events.emit(&updates::complete(input, &layout, res, done + 1));
+    }
     let jobs = Jobs::new(analysis, video, params, &layout, &state.results, &scratch, state.encoded_dir());
     // In order: each segment's search starts from its neighbours' (finished
     // or still probing), usually the most alike content. (Longest first
