@@ -12,8 +12,7 @@ use crate::tools::ffprobe::StreamKind;
 
 /// Files smaller than this cannot hold a real encode.
 pub const MIN_OUTPUT_BYTES: u64 = 1024;
-/// Largest allowed difference between source and output duration, seconds.
-pub const DURATION_TOLERANCE: f64 = 1.0;
+pub use crate::analysis::extent::DURATION_TOLERANCE;
 
 /// Largest share by which an inverse-telecined output's frame count may
 /// differ from 4/5 of the source's frames.

@@ -14,7 +14,7 @@
 //! side (letterbox and pillarbox bars are symmetric) must be flat black in
 //! every single frame. A side that fails keeps its picture.
 
-use super::parallel;
+use super::parallel::parallel;
 use crate::cancel::Cancel;
 use crate::tools::ffmpeg::FfmpegArgs;
 use serde::Serialize;

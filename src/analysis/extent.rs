@@ -21,6 +21,11 @@ use crate::tools::ffprobe::{Probe, Query, Stream, StreamKind, parse_duration_tag
 use serde::Serialize;
 use std::path::Path;
 
+/// Largest difference between two ends (seconds) that still counts as the
+/// same: source and output, a track and the film (validation, resume and
+/// the held last frame judge by it).
+pub const DURATION_TOLERANCE: f64 = 1.0;
+
 /// Data may end this many seconds before a promise without being truncated
 /// (muxers round, and the last frames' durations are estimates).
 pub const TRUNCATION_SLACK: f64 = 2.0;

@@ -585,13 +585,13 @@ pub fn detect(
     // check looks at the first point alone, and at the others (side by
     // side) only when they could still change its verdict.
     let samples = if ntsc || points.len() < 2 {
-        super::parallel(&points, sample)
+        super::parallel::parallel(&points, sample)
     } else {
         let first = sample(&points[0]);
         let seen = first.0.unwrap_or_default();
         let mut done = vec![first];
         if !share_settled(&seen, points.len() - 1, frames, declared) {
-            done.extend(super::parallel(&points[1..], sample));
+            done.extend(super::parallel::parallel(&points[1..], sample));
         }
         done
     };

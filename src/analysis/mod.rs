@@ -13,6 +13,7 @@ pub mod extent;
 pub mod hdr;
 pub mod interlace;
 pub mod mux_plan;
+mod parallel;
 pub mod resolution;
 
 use crate::analysis::mux_plan::MuxPlan;
@@ -517,17 +518,6 @@ impl VideoInfo {
             restamped_rate: None,
         }
     }
-}
-
-/// Runs `f` over `items` on as many threads as there are cores, results in
-/// the items' order (the samples of crop and interlace detection).
-pub(crate) fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(items.len().max(1));
-    let chunk = items.len().div_ceil(workers).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("analysis worker")).collect()
-    })
 }
 
 /// mkvmerge writes the frame count as a statistics tag.

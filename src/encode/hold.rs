@@ -38,7 +38,7 @@ pub fn to_hold(tools: &Toolbox, input: &Path, video: &Path, end: f64, cancel: &C
     let first = |file: &Path| crate::tools::ffprobe::first_video_time(&tools.ffprobe, file, cancel);
     let source = *tail(input)?.last()?;
     let offset = first(input)? - first(video)?;
-    held_duration(source, &tail(video)?, offset, crate::validate::DURATION_TOLERANCE)
+    held_duration(source, &tail(video)?, offset, crate::analysis::extent::DURATION_TOLERANCE)
 }
 
 /// Makes the encoded `video` of `input` (whose video ends at `end`) hold

@@ -211,7 +211,7 @@ impl Pipeline<'_> {
         let end = analysis.video_end;
         std::fs::metadata(file).is_ok_and(|m| m.len() >= validate::MIN_OUTPUT_BYTES)
             && ffprobe::video_end_time(&self.tools.ffprobe, file, end - 10.0, self.cancel)
-                .is_some_and(|e| (e - end).abs() <= validate::DURATION_TOLERANCE)
+                .is_some_and(|e| (e - end).abs() <= crate::analysis::extent::DURATION_TOLERANCE)
     }
 
     /// An encoded audio track that reads back and ends where its source
@@ -223,7 +223,7 @@ impl Pipeline<'_> {
         }
         let Some(&Some(src)) = analysis.extent.audio_ends.get(t.plan.index) else { return true };
         let end = ffprobe::audio_end(&self.tools.ffprobe, &t.file, 0, (src - 10.0, 0.0), self.cancel);
-        end.is_some_and(|e| (e - src).abs() <= validate::DURATION_TOLERANCE)
+        end.is_some_and(|e| (e - src).abs() <= crate::analysis::extent::DURATION_TOLERANCE)
     }
 
     /// The video stage: chunked, or standard with the `pending` audio

@@ -168,7 +168,7 @@ impl Mkvtoolnix {
     /// `mkvmerge -J FILE`.
     pub fn identify(&self, path: &Path, cancel: &Cancel) -> Result<Identification, IdentifyError> {
         let mut cmd = Command::new(&self.mkvmerge);
-        cmd.arg("-J").arg(crate::tools::path_arg(path));
+        cmd.arg("-J").arg(super::process::path_arg(path));
         // mkvmerge -J exits 0 when it recognised the file, 2 otherwise; both
         // print the JSON, whose `errors` say why.
         let mut json = String::new();
@@ -207,14 +207,14 @@ impl Mkvtoolnix {
     pub fn extract_track(&self, path: &Path, id: u32, out: &Path, cancel: &Cancel) -> Result<(), ProcessFailure> {
         let mut cmd = Command::new(&self.mkvextract);
         let mut target = std::ffi::OsString::from(format!("{id}:"));
-        target.push(crate::tools::path_arg(out));
-        cmd.arg(crate::tools::path_arg(path)).arg("tracks").arg(target);
+        target.push(super::process::path_arg(out));
+        cmd.arg(super::process::path_arg(path)).arg("tracks").arg(target);
         process::output(&mut cmd, "extract a track (mkvextract)", cancel).map(|_| ())
     }
 
     fn extract(&self, path: &Path, what: &str, cancel: &Cancel) -> Result<Option<String>, ProcessFailure> {
         let mut cmd = Command::new(&self.mkvextract);
-        cmd.arg(crate::tools::path_arg(path)).arg(what).arg("-");
+        cmd.arg(super::process::path_arg(path)).arg(what).arg("-");
         let text = process::output(&mut cmd, &format!("read {what} (mkvextract)"), cancel)?;
         let text = text.trim_start_matches('\u{feff}').trim();
         Ok((!text.is_empty()).then(|| text.to_string()))
@@ -226,7 +226,7 @@ impl Mkvtoolnix {
     /// spaces; it takes a frame rate from rounded timestamps).
     pub fn edit_tracks(&self, path: &Path, edits: &[(String, String)], cancel: &Cancel) -> Result<(), ProcessFailure> {
         let mut cmd = Command::new(&self.mkvpropedit);
-        cmd.arg(crate::tools::path_arg(path));
+        cmd.arg(super::process::path_arg(path));
         for (track, set) in edits {
             cmd.arg("--edit").arg(track).arg("--set").arg(set);
         }

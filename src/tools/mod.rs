@@ -39,15 +39,7 @@ pub fn ffmpeg_fix() -> String {
     }
 }
 
-/// `path` as an argument no program can take for an option ("-x.mkv" →
-/// "./-x.mkv") or, as mkvmerge does, for a file of options ("@x" → "./@x").
-pub fn path_arg(path: &Path) -> std::ffi::OsString {
-    if path.is_relative() && path.as_os_str().to_string_lossy().starts_with(['-', '@']) {
-        Path::new(".").join(path).into_os_string()
-    } else {
-        path.as_os_str().to_owned()
-    }
-}
+pub use process::path_arg;
 
 /// A program found on this machine.
 #[derive(Debug, Clone, Serialize)]

@@ -322,6 +322,16 @@ pub fn shell_quote(s: &str) -> String {
     if !s.is_empty() && s.chars().all(safe) { s.to_string() } else { format!("'{}'", s.replace('\'', "'\\''")) }
 }
 
+/// `path` as an argument no program can take for an option ("-x.mkv" →
+/// "./-x.mkv") or, as mkvmerge does, for a file of options ("@x" → "./@x").
+pub fn path_arg(path: &std::path::Path) -> std::ffi::OsString {
+    if path.is_relative() && path.as_os_str().to_string_lossy().starts_with(['-', '@']) {
+        std::path::Path::new(".").join(path).into_os_string()
+    } else {
+        path.as_os_str().to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,7 @@
 //! the band closed it is the per-segment target.
 
 use super::layout::Segment;
-use super::segment_job::SegmentResult;
-use super::survey::Survey;
+use super::records::{SegmentResult, Survey};
 use super::{CEILING_MARGIN, ChunkedParams, MAX_CRF, MIN_CRF, PLAN_FLOOR_MARGIN, search};
 use std::collections::BTreeMap;
 

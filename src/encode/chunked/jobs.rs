@@ -6,9 +6,10 @@
 use super::allocate;
 use super::guess::Guesses;
 use super::layout::{Layout, Segment};
+use super::records::SegmentResult;
 use super::resume::segment_file;
 use super::search::{self, Point};
-use super::segment_job::{SegmentResult, tier_space};
+use super::segment_job::tier_space;
 use super::vmaf::VmafSpec;
 use super::{ChunkedParams, FLOOR_MARGIN, Fixed, Report, SegmentJob, TIERS};
 use crate::analysis::Analysis;

@@ -30,6 +30,7 @@ pub mod hosts;
 mod jobs;
 pub mod layout;
 pub mod probe;
+pub mod records;
 pub mod remote;
 pub mod resume;
 pub mod search;
@@ -38,9 +39,10 @@ pub mod survey;
 mod updates;
 pub mod vmaf;
 
-pub use probe::{ProbeRecord, sample_ranges};
-pub use segment_job::{SegmentResult, run_segment};
-pub use survey::{Survey, survey_segment};
+pub use probe::sample_ranges;
+pub use records::{ProbeRecord, SegmentResult, Survey};
+pub use segment_job::run_segment;
+pub use survey::survey_segment;
 
 use super::Ctx;
 use crate::analysis::Analysis;

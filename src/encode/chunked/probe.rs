@@ -4,6 +4,7 @@
 //! their measurement.
 
 use super::layout::{self, FrameRange, Segment, Timeline};
+use super::records::ProbeRecord;
 use super::vmaf::{self, VmafSpec};
 use super::{RAW_SAMPLES_MAX, Report, SegmentJob, TIERS};
 use crate::cancel::Cancel;
@@ -11,7 +12,6 @@ use crate::error::ProcessFailure;
 use crate::events::SegmentStep;
 use crate::plan::EncoderSettings;
 use crate::tools::ffmpeg::FfmpegArgs;
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -381,16 +381,6 @@ pub(super) struct Steps<'a> {
     pub(super) cancel: &'a Cancel,
     pub(super) threads: &'a dyn Fn() -> u32,
     pub(super) report: &'a dyn Fn(Report),
-}
-
-/// One probe of the CRF search.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProbeRecord {
-    pub tier: usize,
-    pub crf: f64,
-    pub score: f64,
-    pub bytes: u64,
-    pub seconds: f64,
 }
 
 #[cfg(test)]

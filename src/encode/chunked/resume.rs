@@ -7,8 +7,7 @@
 //! before anyone is told of it.
 
 use super::layout::{Layout, Segment};
-use super::segment_job::SegmentResult;
-use super::survey::Survey;
+use super::records::{SegmentResult, Survey};
 use crate::error::{Error, ProcessFailure, Result};
 use crate::job::WorkDir;
 use crate::job::state::{self, LoadError, STATE_VERSION};

@@ -5,7 +5,8 @@
 //! ([`SegmentJob`] in, [`SegmentResult`] out).
 
 use super::layout::Timeline;
-use super::probe::{ProbeRecord, Steps, Whole, encode_whole, probe, tier_samples};
+use super::probe::{Steps, Whole, encode_whole, probe, tier_samples};
+use super::records::{ProbeRecord, SegmentResult};
 use super::search::{self, Next, Point, SearchSpace};
 use super::{
     ChunkedParams, FLOOR_MARGIN, Fixed, MAX_CRF, MAX_PROBES, MAX_REFINES, MIN_CRF, Report, SegmentJob, TIERS,
@@ -14,8 +15,7 @@ use super::{
 use crate::cancel::Cancel;
 use crate::error::ProcessFailure;
 use crate::events::PredictionSource;
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// The search of one tier; `slope` is what other segments of the file
@@ -89,42 +89,6 @@ fn refine_below_floor(
         .filter(|(_, x)| x.score.is_some())
         .max_by(|a, b| a.1.score.unwrap_or(0.0).total_cmp(&b.1.score.unwrap_or(0.0)));
     Ok((passing.or(best).map_or(w, |(i, _)| i), added))
-}
-
-/// The result of one segment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SegmentResult {
-    /// Its position in the film (the state file's key, when read from it).
-    #[serde(default)]
-    pub index: usize,
-    /// Where it is kept (the state's encoded folder, when read from it).
-    #[serde(default)]
-    pub path: PathBuf,
-    pub frames: usize,
-    pub crf: f64,
-    pub tier: usize,
-    pub predicted_vmaf: f64,
-    /// Whether `predicted_vmaf` was measured by a probe or predicted.
-    #[serde(default)]
-    pub prediction: PredictionSource,
-    pub measured_vmaf: Option<f64>,
-    pub bytes: u64,
-    pub seconds: f64,
-    pub probes: Vec<ProbeRecord>,
-    /// Taken from an earlier run.
-    #[serde(skip)]
-    pub reused: bool,
-    /// Kept below its floor (the target − [`FLOOR_MARGIN`], or the last
-    /// tier's): nothing tried reached it. Reported as a warning.
-    #[serde(default)]
-    pub below_target: bool,
-    /// Predictions the segment's measured VMAF did not bear out (each cost
-    /// an encode; see [`run_segment`]).
-    #[serde(default)]
-    pub mispredictions: u32,
-    /// The host that encoded it, on distributed runs (GNU Parallel sshlogin).
-    #[serde(default)]
-    pub host: Option<String>,
 }
 
 /// Encodes the segment at its allocated CRF and measures it; below the

@@ -7,7 +7,8 @@
 use super::dispatch::{Load, Queue, Slot, once_more, run_local};
 use super::jobs::Jobs;
 use super::layout::{self, FrameRange, Layout, Segment, Timeline};
-use super::probe::{ProbeRecord, Steps, cut_tier_samples, probe, sample_ranges};
+use super::probe::{Steps, cut_tier_samples, probe, sample_ranges};
+use super::records::{ProbeRecord, Survey};
 use super::resume::ResumeState;
 use super::search::{Next, Point, SearchSpace};
 use super::segment_job::tier_space;
@@ -16,7 +17,6 @@ use crate::cancel::Cancel;
 use crate::encode::Ctx;
 use crate::error::{Error, ProcessFailure, Result};
 use crate::plan::EncoderSettings;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -152,14 +152,6 @@ pub fn survey_ranges(seg: &Segment, fps: f64) -> Vec<FrameRange> {
     let frames = (count as f64 * TIERS[0].sample_seconds * fps).round() as usize;
     let pieces = (frames / SURVEY_PIECE_FRAMES).max(1);
     sample_ranges(seg, pieces, frames / pieces)
-}
-
-/// What the slope allocation's survey learned of one segment (what the
-/// state records of it): its probes and the frames they encoded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Survey {
-    pub sample_frames: usize,
-    pub probes: Vec<ProbeRecord>,
 }
 
 /// The slope allocation's survey of one segment: [`SURVEY_PROBES`] probes

@@ -3,8 +3,8 @@
 //! progress. The only place in the chunked path that words a message.
 
 use super::layout::Layout;
+use super::records::SegmentResult;
 use super::remote::Cluster;
-use super::segment_job::SegmentResult;
 use super::{Allocation, ChunkedParams, FLOOR_MARGIN, MIN_SCENE_SECONDS};
 use crate::events::{Event, Stage};
 use crate::units::count;
