@@ -175,6 +175,25 @@ pub trait EventSink: Send + Sync {
 /// Sends every event to each of several sinks, in order.
 pub struct Fanout(pub Vec<Box<dyn EventSink>>);
 
+impl Event {
+    /// Progress of `stage` of `input` by its percent alone (a step that
+    /// counts no frames and projects no size: the mux).
+    pub fn percent_done(input: &std::path::Path, stage: Stage, percent: f64) -> Event {
+        Event::Progress {
+            input: input.to_path_buf(),
+            stage,
+            percent,
+            frame: 0,
+            fps: 0.0,
+            speed: 0.0,
+            eta_seconds: None,
+            bitrate_kbps: 0.0,
+            size_bytes: 0,
+            projected_bytes: None,
+        }
+    }
+}
+
 impl EventSink for Fanout {
     fn emit(&self, event: &Event) {
         for s in &self.0 {

@@ -123,18 +123,7 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
     let args = args::merge_args(plan, &pieces, output);
     let outcome = mkv
         .merge(&args, &Stage::Mux.label(), ctx.cancel, |percent| {
-            ctx.events.emit(&Event::Progress {
-                input: input.to_path_buf(),
-                stage: Stage::Mux,
-                percent,
-                frame: 0,
-                fps: 0.0,
-                speed: 0.0,
-                eta_seconds: None,
-                bitrate_kbps: 0.0,
-                size_bytes: 0,
-                projected_bytes: None,
-            })
+            ctx.events.emit(&Event::percent_done(input, Stage::Mux, percent))
         })
         .map_err(Error::process(input))?;
     for w in outcome.warnings {

@@ -65,8 +65,12 @@ fn moved(b: &[u8], (x0, y0, w0, h0): (i64, i64, i64, i64)) -> [u8; 6] {
     let (w, h) = (x2 - x1, y2 - y1);
     let nx = (x1 - x0).clamp(0, (w0 - 1 - w).max(0));
     let ny = (y1 - y0).clamp(0, (h0 - 1 - h).max(0));
-    let (x1, x2, y1, y2) =
-        ((nx & 0xfff) as u16, ((nx + w) & 0xfff) as u16, (ny & 0xfff) as u16, ((ny + h) & 0xfff) as u16);
+    let v = |n: i64| (n & 0xfff) as u16;
+    area_bytes(v(nx), v(nx + w), v(ny), v(ny + h))
+}
+
+/// A display area as its 6 bytes: x1, x2, y1, y2 in 12 bits each.
+fn area_bytes(x1: u16, x2: u16, y1: u16, y2: u16) -> [u8; 6] {
     [
         (x1 >> 4) as u8,
         ((x1 & 0x0f) << 4) as u8 | (x2 >> 8) as u8,
@@ -184,14 +188,7 @@ mod tests {
     /// A `.sub` of one subpicture (display area `x1..=x2`, `y1..=y2`) split
     /// over two packs, and its `.idx`.
     fn files(x1: u16, x2: u16, y1: u16, y2: u16) -> (String, Vec<u8>) {
-        let darea = [
-            (x1 >> 4) as u8,
-            ((x1 & 15) << 4) as u8 | (x2 >> 8) as u8,
-            x2 as u8,
-            (y1 >> 4) as u8,
-            ((y1 & 15) << 4) as u8 | (y2 >> 8) as u8,
-            y2 as u8,
-        ];
+        let darea = area_bytes(x1, x2, y1, y2);
         let bitmap = vec![0x11u8; 40];
         let ctrl = 4 + bitmap.len();
         let mut spu = vec![0, 0, (ctrl >> 8) as u8, ctrl as u8];

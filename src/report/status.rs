@@ -259,18 +259,7 @@ mod tests {
         let w = StatusWriter::new(t.path());
         let input = PathBuf::from("/lib/a.mkv");
         w.emit(&Event::FileStarted { index: 1, total: 1, input: input.clone(), output: "/o/a.mkv".into() });
-        let progress = |percent| Event::Progress {
-            input: input.clone(),
-            stage: Stage::Video,
-            percent,
-            frame: 0,
-            fps: 0.0,
-            speed: 0.0,
-            eta_seconds: None,
-            bitrate_kbps: 0.0,
-            size_bytes: 0,
-            projected_bytes: None,
-        };
+        let progress = |percent| Event::percent_done(&input, Stage::Video, percent);
         w.emit(&progress(5.0));
         w.emit(&progress(5.2));
         assert_eq!(all(t.path())[0].current.as_ref().unwrap().percent, 5.0, "held back: under a point");
