@@ -4,8 +4,9 @@
 //! file with the reason it is not one. The first stage of the flow.
 
 use crate::config::InputSettings;
+use crate::config::file_pattern as pattern;
 use crate::error::{Error, Result};
-use globset::{GlobBuilder, GlobMatcher};
+use globset::GlobMatcher;
 use std::path::{Path, PathBuf};
 
 /// A rip to encode and where its output goes.
@@ -88,16 +89,6 @@ const SIDECARS: &[&str] =
 
 /// Folder pictures that media servers read (`poster.jpg`, `fanart.png`…).
 const FOLDER_PICTURES: &[&str] = &["poster", "fanart", "folder", "cover", "banner", "clearlogo", "landscape"];
-
-/// The compiled `input.file_pattern` (case-insensitive).
-pub fn pattern(glob: &str) -> std::result::Result<GlobMatcher, String> {
-    GlobBuilder::new(glob)
-        .case_insensitive(true)
-        .literal_separator(true)
-        .build()
-        .map(|g| g.compile_matcher())
-        .map_err(|e| format!("\"{glob}\" is not a valid pattern: {e}"))
-}
 
 /// What counts as a rip.
 pub struct Filters {

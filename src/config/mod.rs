@@ -14,7 +14,7 @@ mod values;
 pub use load::{ConfigSource, Loaded, Origins, load};
 pub use migrate::CURRENT_VERSION;
 pub use validate::validate;
-pub use values::{Auto, ByteSize, ChunkedMode, FieldMode, LossPolicy};
+pub use values::{Auto, ByteSize, ChunkedMode, FieldMode, LossPolicy, file_pattern};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

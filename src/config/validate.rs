@@ -74,7 +74,7 @@ fn choices(s: &Settings, out: &mut Vec<(String, String)>) {
         out.push(("distributed.remote_drapto".into(), "must name the command that runs drapto on the hosts".into()));
     }
     let i = &s.input;
-    if let Err(err) = crate::discover::pattern(&i.file_pattern) {
+    if let Err(err) = super::file_pattern(&i.file_pattern) {
         out.push(("input.file_pattern".into(), err));
     }
     if let (Some(min), Some(max)) = (i.min_size, i.max_size) {

@@ -1,5 +1,5 @@
 //! Small value types used by settings: `"auto"`-or-value, byte sizes with
-//! units, and the chunked-encoding switch.
+//! units, the chunked-encoding switch, and the compiled file pattern.
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -194,6 +194,16 @@ impl<'de> Deserialize<'de> for ByteSize {
         }
         d.deserialize_any(V)
     }
+}
+
+/// The compiled `input.file_pattern` (case-insensitive).
+pub fn file_pattern(glob: &str) -> std::result::Result<globset::GlobMatcher, String> {
+    globset::GlobBuilder::new(glob)
+        .case_insensitive(true)
+        .literal_separator(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| format!("\"{glob}\" is not a valid pattern: {e}"))
 }
 
 #[cfg(test)]
