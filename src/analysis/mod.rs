@@ -284,18 +284,19 @@ impl Analyzer<'_> {
         if (claimed * gap / 2.0 - 1.0).abs() > 0.03 {
             return None;
         }
-        let halved = |r: &Option<String>| {
-            let (n, d) = r.as_deref()?.split_once('/')?;
+        let halved = |r: Option<&str>| {
+            let (n, d) = r?.split_once('/')?;
             Some(format!("{n}/{}", d.parse::<u64>().ok()? * 2))
         };
+        let rate = halved(v.avg_frame_rate.as_deref()).unwrap_or_else(|| format!("{:.6}", claimed / 2.0));
         warnings.push(format!(
             "the container claims {claimed:.3} fps, but its frames are {:.1} ms apart (a field's duration given per frame): taken as {:.3} fps",
             gap * 1000.0,
             claimed / 2.0
         ));
-        v.avg_frame_rate = halved(&v.avg_frame_rate).or(v.avg_frame_rate.take());
-        v.r_frame_rate = halved(&v.r_frame_rate).or(v.r_frame_rate.take());
-        v.avg_frame_rate.clone().filter(|r| r.contains('/')).or_else(|| Some(format!("{:.6}", claimed / 2.0)))
+        v.r_frame_rate = halved(v.r_frame_rate.as_deref()).or_else(|| Some(rate.clone()));
+        v.avg_frame_rate = Some(rate.clone());
+        Some(rate)
     }
 
     /// The size of the pictures ffmpeg decodes from a stream of
@@ -305,16 +306,16 @@ impl Analyzer<'_> {
     /// (bars misjudged, a planned crop ffmpeg clamped to nothing).
     fn shown_size(&self, width: u32, height: u32, warnings: &mut Vec<String>) -> (u32, u32) {
         let Some(ffmpeg) = self.probes.ffmpeg else { return (width, height) };
-        let mut cmd = std::process::Command::new(ffmpeg);
-        cmd.args(["-hide_banner", "-nostdin", "-loglevel", "info", "-i"])
-            .arg(crate::tools::path_arg(self.input))
-            .args(["-map", "0:v:0", "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"]);
+        let mut a = crate::tools::ffmpeg::FfmpegArgs::default();
+        a.extend(["-hide_banner", "-nostdin", "-loglevel", "info"]).input(self.input);
+        a.extend(["-map", "0:v:0", "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"]);
         let mut shown = None;
-        let read = crate::tools::process::run_lines(&mut cmd, "decoded picture size", self.cancel, |line| {
-            if let crate::tools::process::Line::Err(l) = line {
-                shown = shown.or_else(|| showinfo_size(l));
-            }
-        });
+        let read =
+            crate::tools::process::run_lines(&mut a.command(ffmpeg), "decoded picture size", self.cancel, |line| {
+                if let crate::tools::process::Line::Err(l) = line {
+                    shown = shown.or_else(|| showinfo_size(l));
+                }
+            });
         match (read, shown) {
             (Ok(_), Some((w, h))) if (w, h) != (width, height) && w <= width && h <= height => {
                 warnings.push(format!(

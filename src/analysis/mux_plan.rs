@@ -65,6 +65,10 @@ pub struct PlannedTrack {
     pub flags: Vec<String>,
 }
 
+/// The codecs of subtitles drawn as pictures on the video's frame (Blu-ray
+/// PGS, DVD VobSub).
+const BITMAP_SUBTITLES: [&str; 2] = ["S_HDMV/PGS", "S_VOBSUB"];
+
 /// Something of the source that the output will not have.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LeftOut {
@@ -311,9 +315,12 @@ impl MuxPlan {
         for (i, t) in self.tracks.iter_mut().enumerate() {
             let source = self.source.id.tracks.iter().find(|s| s.id == t.source_id);
             let codec_id = source.and_then(|s| s.text("codec_id"));
-            match (t.carry, codec_id) {
-                (Carry::Copied, Some("S_HDMV/PGS" | "S_VOBSUB")) => t.carry = Carry::Repositioned,
-                (Carry::Clamped { .. }, Some("S_VOBSUB" | "S_HDMV/PGS")) => warnings.push(format!(
+            if !codec_id.is_some_and(|c| BITMAP_SUBTITLES.contains(&c)) {
+                continue;
+            }
+            match t.carry {
+                Carry::Copied => t.carry = Carry::Repositioned,
+                Carry::Clamped { .. } => warnings.push(format!(
                     "output track {} (bitmap subtitles) is copied as drawn for the uncropped frame: players may show it squashed or outside the cropped picture",
                     i + 1
                 )),
