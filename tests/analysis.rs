@@ -66,20 +66,8 @@ fn a_picture_the_container_crops_is_measured_as_decoded() {
     // which ffmpeg applies and ffprobe does not report: bars were measured
     // on the uncropped size, and a crop planned on it was clamped to nothing.
     let src = clip("letterbox-small.mkv", "testsrc2=size=640x268:rate=5:duration=12,pad=640:360:0:46:black");
-    let cropped = fixtures_dir().join("letterbox-pixelcrop.mkv");
-    if !cropped.exists() {
-        let tmp = scratch_path("letterbox-pixelcrop", "mkv");
-        let o = std::process::Command::new("mkvmerge")
-            .arg("-q")
-            .arg("-o")
-            .arg(&tmp)
-            .args(["--cropping", "0:0,20,0,20"])
-            .arg(&src)
-            .output()
-            .unwrap();
-        assert!(o.status.code().unwrap_or(2) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
-        std::fs::rename(&tmp, &cropped).unwrap();
-    }
+    let crop = ["--cropping".as_ref(), "0:0,20,0,20".as_ref(), src.as_os_str()];
+    let cropped = mkvmerge_fixture::<&std::ffi::OsStr>("letterbox-pixelcrop.mkv", &crop);
     let a = analyze(&cropped);
     assert_eq!(
         (a["analysis"]["video"]["width"].as_u64(), a["analysis"]["video"]["height"].as_u64()),

@@ -71,31 +71,6 @@ fn track_tags(name: &str, value: &str) -> PathBuf {
     )
 }
 
-/// Runs mkvmerge to make a fixture, cached by name like the others.
-fn mkvmerge_fixture(name: &str, args: &[&std::ffi::OsStr]) -> PathBuf {
-    let path = fixtures_dir().join(name);
-    if path.exists() {
-        return path;
-    }
-    let tmp = scratch_path(name, "mkv");
-    let out = Command::new("mkvmerge").arg("-q").arg("-o").arg(&tmp).args(args).output().unwrap();
-    assert!(out.status.code().unwrap_or(2) <= 1, "mkvmerge {name}: {}", String::from_utf8_lossy(&out.stdout));
-    std::fs::rename(&tmp, &path).unwrap();
-    path
-}
-
-/// A fixture file made by `make` under a name of its own, then renamed
-/// into place: tests running at once never see half of it.
-fn made_once(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
-    let path = fixtures_dir().join(name);
-    if !path.exists() {
-        let tmp = scratch_path(name, "tmp");
-        make(&tmp);
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    path
-}
-
 /// The raw media: 3 s of picture, two audio tracks, two extra pieces.
 fn media() -> (PathBuf, PathBuf, PathBuf, PathBuf, PathBuf) {
     let av = fixture(

@@ -1312,36 +1312,21 @@ fn a_chunked_film_keeps_its_nominal_frame_rate() {
 /// of half-D1 352×480 (SAR 20:11), as some discs mix cells, in one MPEG-2
 /// track.
 fn mixed_size_title() -> std::path::PathBuf {
-    let t = tempfile::tempdir().unwrap();
-    let part = |name: &str, src: &str, sar: &str| {
-        let p = t.path().join(name);
-        let o = Command::new(ffmpeg())
-            .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", src, "-vf", sar])
-            .args(["-c:v", "mpeg2video", "-b:v", "3M", "-g", "15", "-f", "mpeg2video"])
-            .arg(&p)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        std::fs::read(p).unwrap()
-    };
-    let full = part("a.m2v", "testsrc2=size=720x480:rate=30000/1001:duration=5", "setsar=8/9");
-    let half = part("b.m2v", "testsrc=size=352x480:rate=30000/1001:duration=5", "setsar=20/11");
-    let es = t.path().join("mixed.m2v");
-    std::fs::write(&es, [full, half].concat()).unwrap();
-    let path = fixtures_dir().join("mixed-size-5.mkv");
-    if !path.exists() {
-        let tmp = scratch_path("mixed-size", "mkv");
-        let o = Command::new("mkvmerge")
-            .args(["-q", "-o"])
-            .arg(&tmp)
-            .args(["--default-duration", "0:30000/1001p"])
-            .arg(&es)
-            .output()
-            .unwrap();
-        assert!(o.status.code().unwrap_or(2) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
-        std::fs::rename(&tmp, &path).unwrap();
-    }
-    path
+    let es = made_once("mixed-size-5.m2v", |tmp| {
+        let part = |src: &str, sar: &str| {
+            let o = Command::new(ffmpeg())
+                .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", src, "-vf", sar])
+                .args(["-c:v", "mpeg2video", "-b:v", "3M", "-g", "15", "-f", "mpeg2video", "-"])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            o.stdout
+        };
+        let full = part("testsrc2=size=720x480:rate=30000/1001:duration=5", "setsar=8/9");
+        let half = part("testsrc=size=352x480:rate=30000/1001:duration=5", "setsar=20/11");
+        std::fs::write(tmp, [full, half].concat()).unwrap();
+    });
+    mkvmerge_fixture("mixed-size-5.mkv", &["--default-duration".as_ref(), "0:30000/1001p".as_ref(), es.as_os_str()])
 }
 
 #[test]

@@ -147,18 +147,15 @@ fn film_whose_container_gives_a_field_duration_per_frame_is_still_film() {
     // the frames are 33.4 ms apart. The telecine went unrecognised and the
     // film came out deinterlaced at 29.97 with a near-duplicate in every
     // five (and inverse telecine, had it been chosen, stamped 47.95 fps).
-    let src = fixtures_dir().join("hard_telecine_field_duration.mkv");
-    if !src.exists() {
-        let tmp = scratch_path("hard_telecine_field_duration", "mkv");
-        std::fs::copy(hard_telecine(), &tmp).unwrap();
+    let src = made_once("hard_telecine_field_duration.mkv", |tmp| {
+        std::fs::copy(hard_telecine(), tmp).unwrap();
         let o = std::process::Command::new("mkvpropedit")
-            .arg(&tmp)
+            .arg(tmp)
             .args(["--edit", "track:v1", "--set", "default-duration=16683333"])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
-        std::fs::rename(&tmp, &src).unwrap();
-    }
+    });
     let a = analyze(&src);
     assert_eq!(interlace(&a)["treatment"], "ivtc", "{}", interlace(&a));
     let warned =

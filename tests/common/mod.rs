@@ -58,6 +58,32 @@ pub fn fixture(name: &str, args: &[&str]) -> PathBuf {
     path
 }
 
+/// Runs mkvmerge with `args` (output appended first) to make a fixture,
+/// cached by name like the others.
+pub fn mkvmerge_fixture<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S]) -> PathBuf {
+    let path = fixtures_dir().join(name);
+    if path.exists() {
+        return path;
+    }
+    let tmp = scratch_path(name, "mkv");
+    let out = Command::new("mkvmerge").arg("-q").arg("-o").arg(&tmp).args(args).output().unwrap();
+    assert!(out.status.code().unwrap_or(2) <= 1, "mkvmerge {name}: {}", String::from_utf8_lossy(&out.stdout));
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+/// A fixture file made by `make` under a name of its own, then renamed
+/// into place: tests running at once never see half of it.
+pub fn made_once(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    let path = fixtures_dir().join(name);
+    if !path.exists() {
+        let tmp = scratch_path(name, "tmp");
+        make(&tmp);
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
 /// A clip of real footage fetched by scripts/fetch-footage.sh (run by
 /// scripts/setup.sh) into .tools/footage/.
 pub fn footage(name: &str) -> PathBuf {
