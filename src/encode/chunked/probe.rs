@@ -219,8 +219,8 @@ pub(super) struct Whole {
     pub(super) crf: f64,
     pub(super) path: PathBuf,
     /// Its VMAF: the measurement's (subsampled), or the probe's when the
-    /// probe was this encode; `None` when scoring failed.
-    pub(super) score: Option<f64>,
+    /// probe was this encode (an encode that cannot be scored fails).
+    pub(super) score: f64,
 }
 
 /// Where the whole-segment encode at `crf` is in `wholes`: made and
@@ -268,7 +268,7 @@ pub(super) fn encode_whole(
     // A stop, or a measurement that failed (a segment libvmaf cannot
     // decode), fails the encode: kept unmeasured, it was recorded finished
     // and never held to the floor.
-    let score = Some(score?);
+    let score = score?;
     wholes.push(Whole { crf, path, score });
     Ok(wholes.len() - 1)
 }
@@ -367,7 +367,7 @@ pub(super) fn probe(
     let s = score(ffmpeg, job, &out, frames.reference(), subsample, starts, (steps.threads)(), steps.cancel)?;
     if samples.is_none() {
         wholes.retain(|w| (w.crf - crf).abs() > 1e-9);
-        wholes.push(Whole { crf, path: out, score: Some(s) });
+        wholes.push(Whole { crf, path: out, score: s });
     } else {
         let _ = std::fs::remove_file(&out);
     }

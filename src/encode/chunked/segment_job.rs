@@ -62,12 +62,10 @@ fn refine_below_floor(
     let mut current = w;
     let mut added = 0;
     while added < MAX_REFINES {
-        match wholes[current].score {
-            Some(s) if s < floor => {}
-            _ => break,
+        if wholes[current].score >= floor {
+            break;
         }
-        let points: Vec<Point> =
-            wholes.iter().filter_map(|x| x.score.map(|score| Point { crf: x.crf, score })).collect();
+        let points: Vec<Point> = wholes.iter().map(|x| Point { crf: x.crf, score: x.score }).collect();
         let next = match space.next(&points, start) {
             Next::Probe(c) if !wholes.iter().any(|x| (x.crf - c).abs() < 1e-9) => c,
             _ => break,
@@ -78,16 +76,9 @@ fn refine_below_floor(
     if added == 0 {
         return Ok((w, 0));
     }
-    let passing = wholes
-        .iter()
-        .enumerate()
-        .filter(|(_, x)| x.score.is_some_and(|s| s >= floor))
-        .max_by(|a, b| a.1.crf.total_cmp(&b.1.crf));
-    let best = wholes
-        .iter()
-        .enumerate()
-        .filter(|(_, x)| x.score.is_some())
-        .max_by(|a, b| a.1.score.unwrap_or(0.0).total_cmp(&b.1.score.unwrap_or(0.0)));
+    let passing =
+        wholes.iter().enumerate().filter(|(_, x)| x.score >= floor).max_by(|a, b| a.1.crf.total_cmp(&b.1.crf));
+    let best = wholes.iter().enumerate().max_by(|a, b| a.1.score.total_cmp(&b.1.score));
     Ok((passing.or(best).map_or(w, |(i, _)| i), added))
 }
 
@@ -105,7 +96,7 @@ fn encode_fixed(
     let w = encode_whole(ffmpeg, job, tl, &mut wholes, fixed.crf, steps)?;
     let aim = fixed.planned.max(fixed.floor + 0.5);
     let (w, added) = refine_below_floor(ffmpeg, job, tl, &mut wholes, w, fixed.floor, aim, steps)?;
-    let below = wholes[w].score.is_some_and(|s| s < fixed.floor);
+    let below = wholes[w].score < fixed.floor;
     keep(
         job,
         wholes,
@@ -157,7 +148,7 @@ fn keep(
         tier: kept.tier,
         predicted_vmaf: kept.predicted,
         prediction: kept.prediction,
-        measured_vmaf: wholes[w].score,
+        measured_vmaf: Some(wholes[w].score),
         bytes,
         seconds: started.elapsed().as_secs_f64(),
         probes: kept.probes,
@@ -291,7 +282,7 @@ impl TierSearch<'_> {
                 }
             };
             let w = encode_whole(ffmpeg, job, tl, &mut self.wholes, point.crf, steps)?;
-            if source == PredictionSource::Model && !self.wholes[w].score.is_some_and(|m| space.verified(m)) {
+            if source == PredictionSource::Model && !space.verified(self.wholes[w].score) {
                 // Not borne out: probe that CRF after all and search on.
                 self.may_predict = false;
                 self.mispredictions += 1;
@@ -313,7 +304,7 @@ impl TierSearch<'_> {
         let (job, tl) = (self.job, self.tl);
         let (w, added) = refine_below_floor(self.ffmpeg, job, tl, &mut self.wholes, c.whole, floor, aim, self.steps)?;
         self.mispredictions += added as u32;
-        let below = self.wholes[w].score.is_some_and(|s| s < floor);
+        let below = self.wholes[w].score < floor;
         Ok(Settled { chosen: Chosen { whole: w, ..c }, below_target: below })
     }
 
