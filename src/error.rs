@@ -33,6 +33,9 @@ pub struct ProcessError {
     pub step: String,
     /// The program's file name.
     pub program: String,
+    /// The command line as a shell would need it typed (to run it again by
+    /// hand); empty where no one command failed.
+    pub command: String,
     /// How it ended.
     pub status: Exit,
     /// The last lines it wrote to stderr.
@@ -101,6 +104,27 @@ impl ProcessError {
                     || l.contains("Out of memory")
                     || l.contains("Error while opening encoder")
             })
+    }
+}
+
+/// What a failed program was asked and said, for the failed file's report
+/// and the log: enough to run it again by hand.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FailedCommand {
+    pub step: String,
+    pub command: String,
+    pub status: String,
+    pub stderr: Vec<String>,
+}
+
+impl From<&ProcessError> for FailedCommand {
+    fn from(e: &ProcessError) -> FailedCommand {
+        FailedCommand {
+            step: e.step.clone(),
+            command: e.command.clone(),
+            status: e.status.to_string(),
+            stderr: e.stderr_tail.clone(),
+        }
     }
 }
 
@@ -264,6 +288,14 @@ impl Error {
         matches!(self, Error::NotDrapto { .. } | Error::OutputOfAnotherRip { .. })
     }
 
+    /// The program that failed, when a program's failure is the cause.
+    pub fn failed_command(&self) -> Option<FailedCommand> {
+        match self {
+            Error::Process { source, .. } => Some(source.into()),
+            _ => None,
+        }
+    }
+
     /// True for failures that trying the same step again may cure (a
     /// crashed or failing child), false for those it cannot (bad input, full
     /// disk, a stop request, configuration).
@@ -320,6 +352,7 @@ mod tests {
         ProcessError {
             step: "video".into(),
             program: "ffmpeg".into(),
+            command: "ffmpeg -i a.mkv b.mkv".into(),
             status,
             stderr_tail: stderr.iter().map(|s| s.to_string()).collect(),
         }

@@ -151,6 +151,10 @@ pub enum Event {
         input: PathBuf,
         error: String,
         kept: Option<PathBuf>,
+        /// The program whose failure failed the file, with its command line
+        /// and the last of what it wrote to stderr.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        command: Option<crate::error::FailedCommand>,
     },
     /// Stopped by a stop request (Ctrl-C, SIGTERM): neither done nor
     /// failed; its finished work is kept for the next run.

@@ -177,7 +177,8 @@ impl Pipeline<'_> {
                     _ => None,
                 };
                 let error = naming(input, &e);
-                self.events.emit(&Event::FileFailed { input: input.clone(), error: error.clone(), kept });
+                let command = e.failed_command();
+                self.events.emit(&Event::FileFailed { input: input.clone(), error: error.clone(), kept, command });
                 summary.failed.push((input.clone(), error.clone()));
                 Ended::Failed { error, setup, blocked: e.is_blocked() }
             }

@@ -24,6 +24,9 @@ pub struct FileReport {
     pub output: Option<PathBuf>,
     pub status: String,
     pub error: Option<String>,
+    /// The program that failed the file: its command line and stderr.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_command: Option<crate::error::FailedCommand>,
     pub summary: Option<crate::summary::FileSummary>,
     pub analysis: Option<serde_json::Value>,
     pub plan: Option<serde_json::Value>,
@@ -154,10 +157,11 @@ impl EventSink for ReportWriter {
                 }
                 self.track(summary);
             }
-            Event::FileFailed { input, error, .. } => {
+            Event::FileFailed { input, error, command, .. } => {
                 if let Some(mut r) = files.remove(input) {
                     r.status = "failed".into();
                     r.error = Some(error.clone());
+                    r.failed_command = command.clone();
                     // Marked by the whole path: rips of one name in folders
                     // of their own (MakeMKV's title_t00.mkv) keep theirs.
                     let input_name = input.file_name().unwrap_or_default().to_string_lossy();
@@ -174,5 +178,33 @@ impl EventSink for ReportWriter {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FailedCommand;
+
+    #[test]
+    fn a_failed_file_s_report_holds_the_command_that_failed() {
+        let t = tempfile::tempdir().unwrap();
+        let w = ReportWriter::new(None, t.path().join("logs"), t.path().join("tracking"));
+        let input = PathBuf::from("/rips/film.mkv");
+        w.emit(&Event::FileStarted { index: 1, total: 1, input: input.clone(), output: t.path().join("film.mkv") });
+        let command = FailedCommand {
+            step: "video encode".into(),
+            command: "ffmpeg -i /rips/film.mkv -c:v libsvtav1 out.mkv".into(),
+            status: "exit status 1".into(),
+            stderr: vec!["Error while decoding stream #0:0".into()],
+        };
+        let error = "/rips/film.mkv: video encode failed".to_string();
+        w.emit(&Event::FileFailed { input, error, kept: None, command: Some(command.clone()) });
+        let reports: Vec<_> = std::fs::read_dir(t.path().join("logs")).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&reports[0]).unwrap()).unwrap();
+        assert_eq!(report["status"], "failed");
+        assert_eq!(report["failed_command"]["command"], command.command.as_str());
+        assert_eq!(report["failed_command"]["stderr"][0], "Error while decoding stream #0:0");
     }
 }

@@ -127,7 +127,12 @@ impl EventSink for LogEvents {
                 tracing::info!("Skipped {}: {reason}", input.display())
             }
             // The error names its rip.
-            Event::FileFailed { error, .. } => tracing::error!("Failed: {error}"),
+            Event::FileFailed { error, command, .. } => {
+                tracing::error!("Failed: {error}");
+                if let Some(c) = command.as_ref().filter(|c| !c.command.is_empty()) {
+                    tracing::error!("  the {} that failed: {}", c.step, c.command);
+                }
+            }
             Event::FileInterrupted { input, reason } => tracing::warn!("Interrupted {}: {reason}", input.display()),
             Event::Warning { input, message } => match input {
                 Some(i) => tracing::warn!("{}: {message}", i.display()),

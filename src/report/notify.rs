@@ -310,8 +310,12 @@ mod tests {
         assert!(n.message.contains("75.0% smaller") && n.message.contains("VMAF 93.46"), "{}", n.message);
         let json: serde_json::Value = serde_json::from_str(&n.json).unwrap();
         assert_eq!(json["event"], "file_complete");
-        let failed =
-            Event::FileFailed { input: "/r/x.mkv".into(), error: "/r/x.mkv: has no video stream".into(), kept: None };
+        let failed = Event::FileFailed {
+            input: "/r/x.mkv".into(),
+            error: "/r/x.mkv: has no video stream".into(),
+            kept: None,
+            command: None,
+        };
         assert_eq!(note_of(&failed, |_| None).unwrap().message, "/r/x.mkv: has no video stream");
         let step = Event::Warning { input: None, message: "x".into() };
         assert!(note_of(&step, |_| None).is_none());

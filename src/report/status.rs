@@ -278,7 +278,7 @@ mod tests {
         assert_eq!(runs.len(), 1);
         assert!(is_running(&runs[0]));
         assert_eq!(runs[0].current.as_ref().unwrap().stage, "video");
-        w.emit(&Event::FileFailed { input: input.clone(), error: "bad".into(), kept: None });
+        w.emit(&Event::FileFailed { input: input.clone(), error: "bad".into(), kept: None, command: None });
         drop(w);
         let runs = all(t.path());
         assert!(!is_running(&runs[0]) && runs[0].current.is_none());

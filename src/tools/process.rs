@@ -58,9 +58,10 @@ pub fn run_lines(
 struct Started {
     child: std::process::Child,
     pgid: Pid,
-    /// The program as given, and its file name.
+    /// The program as given, its file name, and the whole command line.
     program: String,
     program_name: String,
+    command: String,
 }
 
 /// Logs `cmd` and starts it (unless a stop was asked for) with `stdin`, its
@@ -71,7 +72,8 @@ fn start(cmd: &mut Command, stdin: Stdio, step: &str, cancel: &Cancel) -> Result
     let program = cmd.get_program().to_string_lossy().into_owned();
     let program_name =
         std::path::Path::new(&program).file_name().map_or(program.clone(), |n| n.to_string_lossy().into_owned());
-    tracing::info!("{step}: {}", command_line(cmd));
+    let command = command_line(cmd);
+    tracing::info!("{step}: {command}");
     if let Some(signal) = cancel.signal() {
         return Err(ProcessFailure::Cancelled(signal));
     }
@@ -84,7 +86,7 @@ fn start(cmd: &mut Command, stdin: Stdio, step: &str, cancel: &Cancel) -> Result
         .map_err(|source| ProcessFailure::Spawn { program: program.clone(), source })?;
     let pgid = Pid::from_raw(child.id() as i32);
     cancel.register_group(pgid.as_raw());
-    Ok(Started { child, pgid, program, program_name })
+    Ok(Started { child, pgid, program, program_name, command })
 }
 
 /// Like [`run_lines`], with `stdin` as the child's standard input (for a
@@ -99,25 +101,23 @@ pub fn run_lines_fed(
     cancel: &Cancel,
     mut on_line: impl FnMut(Line),
 ) -> Result<Vec<String>, ProcessFailure> {
-    let Started { mut child, pgid, program, program_name } = start(cmd, stdin, step, cancel)?;
-    let result = supervise(&mut child, pgid, stop_signal, step, &program, program_name, cancel, &mut on_line);
+    let started = start(cmd, stdin, step, cancel)?;
+    let pgid = started.pgid;
+    let result = supervise(started, stop_signal, step, cancel, &mut on_line);
     cancel.unregister_group(pgid.as_raw());
     result
 }
 
 /// Streams the child's output until it ends, honouring cancellation.
-#[allow(clippy::too_many_arguments)]
 fn supervise(
-    child: &mut std::process::Child,
-    pgid: Pid,
+    started: Started,
     stop_signal: Signal,
     step: &str,
-    program: &str,
-    program_name: String,
     cancel: &Cancel,
     on_line: &mut impl FnMut(Line),
 ) -> Result<Vec<String>, ProcessFailure> {
-    let (rx, out_thread, err_thread) = read_output(child, step);
+    let Started { mut child, pgid, program, program_name, command } = started;
+    let (rx, out_thread, err_thread) = read_output(&mut child, step);
     let mut stopper = Stopper { pgid, stop_signal, term_sent: None, kill_sent: false };
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
@@ -136,14 +136,14 @@ fn supervise(
                 stopper.tick(cancel);
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(e) => return Err(ProcessFailure::Spawn { program: program.to_string(), source: e }),
+            Err(e) => return Err(ProcessFailure::Spawn { program, source: e }),
         }
     };
     // Anything the child left in its group goes with it.
     let _ = killpg(pgid, Signal::SIGKILL);
     let _ = out_thread.join();
     let tail = err_thread.join().unwrap_or_default();
-    ended(status, tail, step, program_name, cancel)
+    ended(status, tail, step, program_name, command, cancel)
 }
 
 /// The child's output lines as they come (`true`: from stderr), read by two
@@ -202,6 +202,7 @@ fn ended(
     tail: Vec<String>,
     step: &str,
     program_name: String,
+    command: String,
     cancel: &Cancel,
 ) -> Result<Vec<String>, ProcessFailure> {
     if let Some(signal) = cancel.signal() {
@@ -221,6 +222,7 @@ fn ended(
     Err(ProcessFailure::Failed(ProcessError {
         step: step.to_string(),
         program: program_name,
+        command,
         status: status_text,
         stderr_tail: tail,
     }))
@@ -235,7 +237,7 @@ pub fn run_bytes(
     cancel: &Cancel,
     mut on_bytes: impl FnMut(&[u8]),
 ) -> Result<Vec<String>, ProcessFailure> {
-    let Started { mut child, pgid, program, program_name: name } = start(cmd, Stdio::null(), step, cancel)?;
+    let Started { mut child, pgid, program, program_name: name, command } = start(cmd, Stdio::null(), step, cancel)?;
     let (tx, _) = mpsc::channel();
     let stderr = child.stderr.take().expect("stderr is piped");
     let step_owned = step.to_string();
@@ -269,7 +271,7 @@ pub fn run_bytes(
     let _ = watcher.join();
     cancel.unregister_group(pgid.as_raw());
     let tail = err_thread.join().unwrap_or_default();
-    ended(status?, tail, step, name, cancel)
+    ended(status?, tail, step, name, command, cancel)
 }
 
 /// Runs `cmd` and returns its whole stdout (for JSON-printing tools).
@@ -355,6 +357,7 @@ mod tests {
         match err {
             ProcessFailure::Failed(e) => {
                 assert_eq!(e.status, Exit::Code(3));
+                assert_eq!(e.command, "sh -c 'echo oops: error >&2; exit 3'");
                 assert_eq!(e.cause(), Some("oops: error"));
             }
             other => panic!("{other:?}"),

@@ -126,31 +126,28 @@ fn score(
     let spec = VmafSpec { threads, ..job.vmaf.clone() };
     let a = vmaf::vmaf_args(distorted, reference, &spec, subsample);
     let (mut csv, mut stderr) = (Vec::new(), Vec::new());
-    crate::tools::process::run_lines(&mut a.command(ffmpeg), "vmaf", cancel, |line| match line {
+    let mut cmd = a.command(ffmpeg);
+    let command = crate::tools::process::command_line(&cmd);
+    let failed = |problem: String| {
+        ProcessFailure::Failed(crate::error::ProcessError {
+            step: "vmaf".into(),
+            program: "ffmpeg".into(),
+            command: command.clone(),
+            status: crate::error::Exit::Problem(problem),
+            stderr_tail: vec![],
+        })
+    };
+    crate::tools::process::run_lines(&mut cmd, "vmaf", cancel, |line| match line {
         crate::tools::process::Line::Out(l) => csv.push(l.to_string()),
         crate::tools::process::Line::Err(l) if l.contains("Input stream #0:0 (video)") => stderr.push(l.to_string()),
         crate::tools::process::Line::Err(_) => {}
     })?;
     let frames = vmaf::frame_scores(&csv);
     if let Some((packets, frames, errors)) = vmaf::decoded(&stderr).filter(|(p, f, e)| f < p || *e > 0) {
-        return Err(ProcessFailure::Failed(crate::error::ProcessError {
-            step: "vmaf".into(),
-            program: "ffmpeg".into(),
-            status: crate::error::Exit::Problem(format!(
-                "the encode decodes to {frames} of its {packets} frames ({errors} decode errors)"
-            )),
-            stderr_tail: vec![],
-        }));
+        return Err(failed(format!("the encode decodes to {frames} of its {packets} frames ({errors} decode errors)")));
     }
     let frames = vmaf::leaving_out(frames, left_out, subsample);
-    vmaf::pooled(&frames, &spec.pool).ok_or_else(|| {
-        ProcessFailure::Failed(crate::error::ProcessError {
-            step: "vmaf".into(),
-            program: "ffmpeg".into(),
-            status: crate::error::Exit::Problem("libvmaf wrote no frame scores".into()),
-            stderr_tail: vec![],
-        })
-    })
+    vmaf::pooled(&frames, &spec.pool).ok_or_else(|| failed("libvmaf wrote no frame scores".into()))
 }
 
 /// Cuts the sample `ranges` of the source, through the job's filters, into

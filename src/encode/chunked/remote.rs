@@ -76,8 +76,13 @@ fn id(seg: &Segment) -> String {
 }
 
 fn failure(step: String, problem: String, tail: Vec<String>) -> ProcessFailure {
+    failed_command(step, String::new(), problem, tail)
+}
+
+/// A job of GNU Parallel's (`command`, as it ran on a host) that failed.
+fn failed_command(step: String, command: String, problem: String, tail: Vec<String>) -> ProcessFailure {
     let status = crate::error::Exit::Problem(problem);
-    ProcessFailure::Failed(ProcessError { step, program: "parallel".into(), status, stderr_tail: tail })
+    ProcessFailure::Failed(ProcessError { step, program: "parallel".into(), command, status, stderr_tail: tail })
 }
 
 /// Segments handed to GNU Parallel and not yet back.
@@ -242,13 +247,16 @@ struct GivenUp {
     host: String,
     exit: String,
     signal: String,
+    /// The job's command line, as GNU Parallel ran it.
+    command: String,
 }
 
 impl GivenUp {
     fn failure(&self, seg: &Segment) -> ProcessFailure {
         let how = if self.signal != "0" { format!("signal {}", self.signal) } else { format!("exit {}", self.exit) };
-        failure(
+        failed_command(
             format!("segment {} on the hosts", seg.index + 1),
+            self.command.clone(),
             format!("failed on every host tried (the last, {}: {how}); the hosts' log has why", self.host),
             vec![],
         )
@@ -266,6 +274,7 @@ fn given_up(joblog: &str) -> Vec<GivenUp> {
                 host: c.get(1)?.to_string(),
                 exit: c.get(6)?.trim().to_string(),
                 signal: c.get(7)?.trim().to_string(),
+                command: c.get(8..).map(|rest| rest.join("\t")).unwrap_or_default(),
             };
             (g.exit != "0" || g.signal != "0").then_some(g)
         })
