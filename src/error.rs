@@ -165,7 +165,7 @@ pub enum Error {
     Process {
         path: PathBuf,
         #[source]
-        source: ProcessError,
+        source: Box<ProcessError>,
     },
 
     /// The encoded file did not pass validation; it was kept at `kept`.
@@ -257,7 +257,7 @@ impl Error {
         let path = path.into();
         move |f| match f {
             ProcessFailure::Failed(source) if source.is_disk_full() => Error::DiskFull { path, step: source.step },
-            ProcessFailure::Failed(source) => Error::Process { path, source },
+            ProcessFailure::Failed(source) => Error::Process { path, source: Box::new(source) },
             ProcessFailure::Cancelled(signal) => Error::Cancelled { signal },
             ProcessFailure::Spawn { program, source } => Error::Io { action: "start", path: program.into(), source },
         }
@@ -291,7 +291,7 @@ impl Error {
     /// The program that failed, when a program's failure is the cause.
     pub fn failed_command(&self) -> Option<FailedCommand> {
         match self {
-            Error::Process { source, .. } => Some(source.into()),
+            Error::Process { source, .. } => Some(source.as_ref().into()),
             _ => None,
         }
     }
@@ -365,7 +365,7 @@ mod tests {
         assert!(failed(Exit::Code(1), &["Error while opening encoder for output stream #0:0"]).looks_like_setup());
         assert!(!failed(Exit::Code(1), &["Invalid data found when processing input"]).looks_like_setup());
         let input = std::path::Path::new("/rips/a.mkv");
-        let e = Error::Process { path: input.into(), source: failed(Exit::Code(1), &["Invalid data"]) };
+        let e = Error::Process { path: input.into(), source: Box::new(failed(Exit::Code(1), &["Invalid data"])) };
         assert!(!e.is_environmental(input));
         let other = || std::io::Error::from(std::io::ErrorKind::Other);
         assert!(Error::Io { action: "create folder", path: "/tmp/w".into(), source: other() }.is_environmental(input));
