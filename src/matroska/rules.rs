@@ -1,7 +1,7 @@
 //! What the mux carries from a source track to the track that replaces it,
 //! and every difference between source and output that drapto makes on
 //! purpose, in one place. The mux ([`crate::mux::args`]) and the comparison
-//! ([`crate::mux::compare`]) both read them.
+//! ([`crate::validate::container`]) both read them.
 
 /// A track's identity, carried from the source track to its re-encoded
 /// replacement: the `mkvmerge -J` property and the mkvmerge option that

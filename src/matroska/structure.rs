@@ -1,7 +1,7 @@
 //! A Matroska file's structure as MKVToolNix reads it: its title, tracks
 //! and their properties, attachments (`mkvmerge -J`), chapters and tags
 //! (`mkvextract`, XML). The source's structure is what the mux carries; the
-//! output's is compared with it ([`crate::mux::compare`]).
+//! output's is compared with it ([`crate::validate::container`]).
 
 use crate::cancel::Cancel;
 use crate::matroska::xml::{self, Element};

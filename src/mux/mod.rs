@@ -8,10 +8,8 @@
 //! differs on purpose is [`crate::matroska`].
 //!
 //! - [`args`]: the mkvmerge command line of a plan.
-//! - [`compare`]: validation, the output's structure against the source's.
 
 pub mod args;
-pub mod compare;
 pub mod pgs;
 pub mod vobsub;
 

@@ -9,10 +9,8 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::job::JobInfo;
 use crate::job::record::SourceRecord;
-use crate::matroska::structure::Structure;
 use crate::tools::ffprobe;
-use crate::tools::mkvtoolnix::IdentifyError;
-use crate::validate;
+use crate::validate::{self, observe::ObserveError};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -248,7 +246,7 @@ impl Pipeline<'_> {
         output: &Path,
         identity: &JobInfo,
     ) -> Result<Option<String>> {
-        let Some((e, record)) = self.drapto_output(input, output)? else { return Ok(None) };
+        let Some((_, record)) = self.drapto_output(input, output)? else { return Ok(None) };
         if record.source.size != identity.size {
             let (was, is) = (record.source.size, identity.size);
             let what = format!(
@@ -258,7 +256,7 @@ impl Pipeline<'_> {
             self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
             return Ok(None);
         }
-        match self.check_output(analysis, output, &e) {
+        match self.check_output(analysis, output) {
             Ok(()) => {
                 // Known from now on without an analysis (see `finished_before`).
                 let other_settings = record.settings != self.settings.output_fingerprint();
@@ -275,101 +273,25 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Ok when the existing `output` (`e`, as ffprobe sees it) passes
-    /// validation against the source.
-    fn check_output(&self, analysis: &Analysis, output: &Path, e: &Existing) -> std::result::Result<(), String> {
-        let structure = Structure::read(&self.tools.mkvtoolnix, output, self.cancel).map_err(|e| e.to_string())?;
-        let frames = self.counted_frames(analysis, output);
-        let hdr10 = self.hdr10_plus_of(analysis, output);
-        let observed = validate::Observed {
-            probe: &e.probe,
-            structure: &structure,
-            size: e.size,
-            video_end: e.video_end,
-            audio_ends: self.audio_ends(analysis, &e.probe, output),
-            frames,
-            hdr10_plus: hdr10,
-        };
-        let checks = validate::validate(analysis, &observed);
-        let failures = validate::failures(&checks);
+    /// Ok when the existing `output` passes validation against the source.
+    fn check_output(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(), String> {
+        let observed = validate::observe(self.tools, analysis, output, self.cancel).map_err(|e| e.to_string())?;
+        let failures = validate::failures(&validate::validate(analysis, &observed));
         if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
-    }
-
-    /// Where each audio track of `output` (probed as `probe`) ends, read
-    /// near where its source track ends.
-    fn audio_ends(&self, analysis: &Analysis, probe: &ffprobe::Probe, output: &Path) -> Vec<Option<f64>> {
-        let start = probe.format.start_time.unwrap_or(0.0);
-        let near = |plan: &crate::analysis::audio::AudioPlan| {
-            analysis.extent.audio_ends.get(plan.index).copied().flatten().unwrap_or(analysis.duration) - 10.0
-        };
-        let ffprobe = &self.tools.ffprobe;
-        let ends = analysis.audio.iter().enumerate();
-        ends.map(|(n, plan)| ffprobe::audio_end(ffprobe, output, n, (near(plan), start), self.cancel)).collect()
-    }
-
-    /// The video frames of `output`, counted when validation needs them
-    /// (inverse telecine changes the count; a read of every packet).
-    fn counted_frames(&self, analysis: &Analysis, output: &Path) -> Option<usize> {
-        analysis
-            .interlace
-            .decimation_cycle()
-            .and_then(|_| ffprobe::count_frames(&self.tools.ffprobe, output, self.cancel))
-    }
-
-    /// Whether `output`'s first frame carries HDR10+, read when the
-    /// source's does: one frame decoded by drapto's ffmpeg (an older
-    /// ffprobe's AV1 decoder may not export the metadata).
-    fn hdr10_plus_of(&self, analysis: &Analysis, output: &Path) -> Option<bool> {
-        analysis.hdr.hdr10_plus?;
-        let mut a = crate::tools::ffmpeg::FfmpegArgs::new();
-        // showinfo speaks at the info level.
-        a.extend(["-loglevel", "info"]).input(output);
-        a.extend(["-map", "0:v:0", "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"]);
-        let mut found = false;
-        let seen = |line: crate::tools::process::Line| {
-            if let crate::tools::process::Line::Err(l) = line {
-                found |= l.contains("SMPTE2094-40");
-            }
-        };
-        let mut cmd = a.command(&self.tools.ffmpeg);
-        crate::tools::process::run_lines(&mut cmd, "read HDR10+", self.cancel, seen).ok()?;
-        Some(found)
     }
 
     /// Validates the partial output; renames it to the final name when it
     /// passes, else to the failed name.
     pub(super) fn accept(&self, analysis: &Analysis, slots: &OutputSlots) -> Result<()> {
         let (input, partial) = (analysis.input.as_path(), slots.partial.as_path());
-        let size = std::fs::metadata(partial).map_err(Error::io("read", partial))?.len();
-        let unreadable = |m: String| Error::Validation {
-            path: input.to_path_buf(),
-            failures: vec![format!("output unreadable: {m}")],
-            kept: None,
-        };
-        let (probed, structure) = std::thread::scope(|s| {
-            let structure = s.spawn(|| Structure::read(&self.tools.mkvtoolnix, partial, self.cancel));
-            (ffprobe::probe_with_end(&self.tools.ffprobe, partial, self.cancel), structure.join().expect("structure"))
-        });
-        let (probe, end) = probed.map_err(|e| match e {
-            ffprobe::ProbeError::Run(f) => Error::process(input)(f),
-            ffprobe::ProbeError::Parse(m) => unreadable(m),
+        let observed = validate::observe(self.tools, analysis, partial, self.cancel).map_err(|e| match e {
+            ObserveError::Run(f) => Error::process(input)(f),
+            ObserveError::Unreadable(m) => Error::Validation {
+                path: input.to_path_buf(),
+                failures: vec![format!("output unreadable: {m}")],
+                kept: None,
+            },
         })?;
-        let structure = structure.map_err(|e| match e {
-            IdentifyError::Run(f) => Error::process(input)(f),
-            IdentifyError::Unreadable(m) => unreadable(m),
-        })?;
-        let frames = self.counted_frames(analysis, partial);
-        let hdr10 = self.hdr10_plus_of(analysis, partial);
-        let audio_ends = self.audio_ends(analysis, &probe, partial);
-        let observed = validate::Observed {
-            probe: &probe,
-            structure: &structure,
-            size,
-            video_end: end,
-            audio_ends,
-            frames,
-            hdr10_plus: hdr10,
-        };
         let checks = validate::validate(analysis, &observed);
         let failures = validate::failures(&checks);
         self.events.emit(&Event::ValidationComplete {

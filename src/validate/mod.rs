@@ -1,12 +1,20 @@
 //! Validation: is the encoded file what the source promised? Every check is
 //! recorded; the file is accepted only if all pass.
+//!
+//! - [`observe`]: everything validation reads from an output, read once.
+//! - this module: its streams, timing and HDR against the analysis.
+//! - [`container`]: what the mux carried, against the source's structure.
+
+pub mod container;
+pub mod observe;
+
+pub use observe::{Observed, observe};
 
 use crate::analysis::Analysis;
 use crate::config::Settings;
 use crate::events::Check;
 use crate::job::JobInfo;
 use crate::job::record::SourceRecord;
-use crate::matroska::structure::Structure;
 use crate::tools::ffprobe::Probe;
 use crate::tools::ffprobe::StreamKind;
 
@@ -17,25 +25,6 @@ pub use crate::analysis::extent::DURATION_TOLERANCE;
 /// Largest share by which an inverse-telecined output's frame count may
 /// differ from 4/5 of the source's frames.
 pub const IVTC_FRAME_TOLERANCE: f64 = 0.01;
-
-/// What was read from an output: everything validation looks at.
-pub struct Observed<'a> {
-    /// ffprobe's view of the container and its streams.
-    pub probe: &'a Probe,
-    /// Its Matroska structure as MKVToolNix reads it.
-    pub structure: &'a Structure,
-    /// Its size in bytes.
-    pub size: u64,
-    /// Where its video ends, seconds, measured from its last packets.
-    pub video_end: Option<f64>,
-    /// Where each of its audio tracks ends, in order, seconds (`None`: no
-    /// packet).
-    pub audio_ends: Vec<Option<f64>>,
-    /// Its video frames, when they were counted (inverse telecine).
-    pub frames: Option<usize>,
-    /// Whether its first frame carries HDR10+, when the source's does.
-    pub hdr10_plus: Option<bool>,
-}
 
 /// The checks being gathered for one output.
 #[derive(Default)]
@@ -54,10 +43,10 @@ impl Checks {
 pub fn validate(analysis: &Analysis, output: &Observed) -> Vec<Check> {
     let mut checks = Checks::default();
     checks.check("size", output.size >= MIN_OUTPUT_BYTES, format!("{} bytes", output.size));
-    check_streams(&mut checks, analysis, output.probe);
+    check_streams(&mut checks, analysis, &output.probe);
     check_timing(&mut checks, analysis, output);
     check_hdr(&mut checks, analysis, output);
-    checks.0.extend(crate::mux::compare::checks(&analysis.mux, output.structure));
+    checks.0.extend(container::checks(&analysis.mux, &output.structure));
     checks.0
 }
 
