@@ -5,8 +5,9 @@ use crate::analysis::Analysis;
 use crate::analysis::audio::AudioPlan;
 use crate::analysis::hdr::Colour;
 use crate::analysis::resolution::ResolutionClass;
+pub use crate::config::Allocation;
 use crate::config::Settings;
-use crate::config::{Auto, ChunkedMode};
+use crate::config::{Auto, ChunkedMode, VmafPool};
 use crate::error::ToolError;
 use crate::tools::{FfmpegCaps, ffmpeg_fix};
 use serde::{Deserialize, Serialize};
@@ -249,7 +250,7 @@ pub struct ChunkedParams {
     /// [`crate::encode::chunked::run_segment`]).
     #[serde(default)]
     pub predict: bool,
-    pub pool: String,
+    pub pool: VmafPool,
     /// CRF step the encoder accepts (0.25 with SVT-AV1 ≥ 4).
     pub crf_step: f64,
     /// Bytes of one decoded frame (after crop), to size the probes' sample files.
@@ -282,18 +283,6 @@ pub fn survey_preset(preset: u8, setting: Auto<u8>) -> Option<u8> {
         Auto::Auto => preset,
     };
     (p != preset).then_some(p)
-}
-
-/// How the chunked path chooses segments' CRFs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Allocation {
-    /// Together, at an equal rate–quality slope (see [`crate::encode::chunked::allocate`]): the
-    /// film's mean reaches the target, each segment within the band.
-    Slope,
-    /// Each segment on its own to the target (the design's three tiers).
-    #[default]
-    Target,
 }
 
 /// Parallel encoders for this machine: the most, up to `cpu_share` (and
@@ -453,7 +442,7 @@ fn chunked_params(analysis: &Analysis, settings: &Settings, caps: &FfmpegCaps) -
     };
     let cpu_share = cpu_share(settings);
     let workers = workers.min(cpu_share).max(1);
-    let target_allocation = e.chunked_allocation == "target" || settings.distributed.hosts.is_some();
+    let target_allocation = e.chunked_allocation == Allocation::Target || settings.distributed.hosts.is_some();
     let depth = analysis.video.bit_depth.unwrap_or(8);
     ChunkedParams {
         target: e.vmaf_target,
@@ -463,7 +452,7 @@ fn chunked_params(analysis: &Analysis, settings: &Settings, caps: &FfmpegCaps) -
         subsample: measurement_subsample(e.vmaf_subsample),
         probe_subsample: measurement_subsample(e.vmaf_probe_subsample),
         predict: e.vmaf_predict,
-        pool: e.vmaf_pool.clone(),
+        pool: e.vmaf_pool,
         allocation: if target_allocation { Allocation::Target } else { Allocation::Slope },
         survey_preset: survey_preset(e.preset, e.survey_preset),
         crf_step: if caps.svtav1_major().unwrap_or(0) >= 4 { 0.25 } else { 1.0 },

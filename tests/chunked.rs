@@ -480,7 +480,7 @@ fn whole_clip_job(t: &Path, first_guess: f64, slope: Option<f64>) -> (SegmentJob
             subsample: 3,
             probe_subsample: 3,
             predict: true,
-            pool: "harmonic_mean".into(),
+            pool: drapto::config::VmafPool::HarmonicMean,
             crf_step: 0.25,
             frame_bytes: 320 * 240 * 3 / 2,
             allocation: Allocation::Target,
@@ -491,7 +491,7 @@ fn whole_clip_job(t: &Path, first_guess: f64, slope: Option<f64>) -> (SegmentJob
             (320, 240),
             (1, 1),
             Some(8),
-            "harmonic_mean",
+            drapto::config::VmafPool::HarmonicMean,
             2,
         ),
         first_guess,
@@ -1144,7 +1144,7 @@ fn a_colour_tagged_source_is_measured_as_libvmaf_scores_it_against_the_source() 
         .enumerate()
         .map(|(n, f)| (n as u64, f["metrics"]["vmaf"].as_f64().unwrap()))
         .collect();
-    let direct = vmaf::pooled(&scores, "harmonic_mean").unwrap();
+    let direct = vmaf::pooled(&scores, drapto::config::VmafPool::HarmonicMean).unwrap();
     assert!(direct > 90.0, "the encode at CRF 30 scores {direct}");
     assert!((measured - direct).abs() < 0.05, "measured {measured}, libvmaf against the source {direct}");
 }

@@ -69,7 +69,7 @@ proptest! {
         let _ = interlace::parse_idet(&s);
         let _ = interlace::parse_idet(&format!("Multi frame detection: TFF: {w} BFF: {h} Progressive: x"));
         let lines: Vec<&str> = s.lines().collect();
-        let _ = vmaf::pooled(&vmaf::frame_scores(&lines), "harmonic_mean");
+        let _ = vmaf::pooled(&vmaf::frame_scores(&lines), drapto::config::VmafPool::HarmonicMean);
         let _ = vmaf::frame_scores(&["Frame,vmaf,".to_string(), s.clone()]);
     }
 

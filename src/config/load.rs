@@ -343,6 +343,9 @@ fn from_figment(origins: &Origins, e: figment::Error) -> ConfigError {
         Kind::InvalidValue(actual, expected) => {
             format!("{}: invalid value {actual}, expected {}", path.join("."), in_words(expected))
         }
+        Kind::UnknownVariant(found, allowed) => {
+            format!("{}: \"{found}\" is not one of {}", path.join("."), allowed.join(", "))
+        }
         Kind::Message(m) => format!("{}: {m}", path.join(".")),
         other => format!("{}: {other}", path.join(".")),
     };
@@ -459,6 +462,21 @@ mod tests {
         let e = load(&src, vec![], vec![]).unwrap_err().to_string();
         assert!(!e.contains("struct") && !e.contains("u8"), "{e}");
         assert!(e.contains("a table of settings") || e.contains("a whole number"), "{e}");
+    }
+
+    #[test]
+    fn choices_are_typed_and_a_wrong_one_lists_the_allowed() {
+        use crate::config::{NtfyPriority, VmafPool};
+        let (_f, src) = file("[notify]\nntfy_priority = 5\n[encoding]\nvmaf_pool = \"mean\"\n");
+        let l = load(&src, env(&[]), vec![]).unwrap();
+        assert_eq!(l.settings.notify.ntfy_priority, NtfyPriority::Max, "a number, as ntfy takes it");
+        assert_eq!(l.settings.encoding.vmaf_pool, VmafPool::Mean);
+        let l = load(&ConfigSource::None, env(&[("DRAPTO_NOTIFY_NTFY_PRIORITY", "4")]), vec![]).unwrap();
+        assert_eq!(l.settings.notify.ntfy_priority, NtfyPriority::High);
+        let e = load(&ConfigSource::None, env(&[("DRAPTO_VMAF_POOL", "median")]), vec![]).unwrap_err().to_string();
+        assert!(e.ends_with("encoding.vmaf_pool: \"median\" is not one of harmonic_mean, mean, min"), "{e}");
+        let e = load(&ConfigSource::None, env(&[("DRAPTO_NOTIFY_NTFY_PRIORITY", "9")]), vec![]).unwrap_err();
+        assert!(e.to_string().contains("\"9\" is not 1–5 or min, low, default, high, max"), "{e}");
     }
 
     #[test]

@@ -14,7 +14,9 @@ mod values;
 pub use load::{ConfigSource, Loaded, Origins, load};
 pub use migrate::CURRENT_VERSION;
 pub use validate::validate;
-pub use values::{Auto, ByteSize, ChunkedMode, FieldMode, LossPolicy, file_pattern};
+pub use values::{
+    Allocation, Auto, ByteSize, ChunkedMode, FieldMode, LossPolicy, NtfyPriority, VmafPool, file_pattern,
+};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -92,13 +94,13 @@ pub struct EncodingSettings {
     /// after all. Off: every CRF is confirmed by a probe on the samples.
     pub vmaf_predict: bool,
     /// libvmaf pooling: "harmonic_mean", "mean" or "min".
-    pub vmaf_pool: String,
+    pub vmaf_pool: VmafPool,
     /// How the chunked path spends bytes: "slope" (every segment's CRF
     /// chosen together, at an equal rate–quality slope, so that the film's
     /// mean VMAF reaches the target with the fewest bytes, each segment
     /// within target − 1 … target + 2) or "target" (each segment searched to
     /// reach the target on its own: the design's three tiers).
-    pub chunked_allocation: String,
+    pub chunked_allocation: Allocation,
     /// The SVT-AV1 preset the slope allocation's survey probes at: "auto"
     /// (two faster than the encode at presets up to 6, the encode's own
     /// above: see `plan::survey_preset`) or a preset 0–13.
@@ -240,7 +242,7 @@ pub struct NotifySettings {
     /// An ntfy access token (sent as a bearer token; never printed).
     pub ntfy_token: Option<String>,
     /// ntfy priority: 1–5, or min, low, default, high, max.
-    pub ntfy_priority: String,
+    pub ntfy_priority: NtfyPriority,
     /// ntfy tags (emoji short codes or words).
     pub ntfy_tags: Vec<String>,
     /// A URL that receives a POST of each notification's event as JSON.
@@ -259,7 +261,7 @@ impl Default for NotifySettings {
         NotifySettings {
             ntfy: None,
             ntfy_token: None,
-            ntfy_priority: "default".into(),
+            ntfy_priority: NtfyPriority::Default,
             ntfy_tags: vec!["movie_camera".into()],
             webhook: None,
             command: None,
@@ -327,8 +329,8 @@ impl Default for EncodingSettings {
             vmaf_subsample: 7,
             vmaf_probe_subsample: 3,
             vmaf_predict: true,
-            vmaf_pool: "harmonic_mean".into(),
-            chunked_allocation: "slope".into(),
+            vmaf_pool: VmafPool::HarmonicMean,
+            chunked_allocation: Allocation::Slope,
             survey_preset: Auto::Auto,
         }
     }

@@ -63,13 +63,6 @@ fn choices(s: &Settings, out: &mut Vec<(String, String)>) {
             out.push((key.into(), format!("\"{u}\" is not an http:// or https:// URL")));
         }
     }
-    let priorities = ["1", "2", "3", "4", "5", "min", "low", "default", "high", "max", "urgent"];
-    if !priorities.contains(&n.ntfy_priority.as_str()) {
-        out.push((
-            "notify.ntfy_priority".into(),
-            format!("\"{}\" is not 1–5 or min, low, default, high, max", n.ntfy_priority),
-        ));
-    }
     if s.distributed.remote_drapto.trim().is_empty() {
         out.push(("distributed.remote_drapto".into(), "must name the command that runs drapto on the hosts".into()));
     }
@@ -81,16 +74,6 @@ fn choices(s: &Settings, out: &mut Vec<(String, String)>) {
         if min > max {
             out.push(("input.min_size".into(), format!("{} is above input.max_size ({})", min.0, max.0)));
         }
-    }
-    let e = &s.encoding;
-    if !["slope", "target"].contains(&e.chunked_allocation.as_str()) {
-        out.push((
-            "encoding.chunked_allocation".into(),
-            format!("\"{}\" is not one of slope, target", e.chunked_allocation),
-        ));
-    }
-    if !["harmonic_mean", "mean", "min"].contains(&e.vmaf_pool.as_str()) {
-        out.push(("encoding.vmaf_pool".into(), format!("\"{}\" is not one of harmonic_mean, mean, min", e.vmaf_pool)));
     }
 }
 
@@ -149,7 +132,6 @@ mod tests {
             ("encoding.vmaf_target", Box::new(|s| s.encoding.vmaf_target = 69.9)),
             ("encoding.vmaf_target", Box::new(|s| s.encoding.vmaf_target = 99.5)),
             ("encoding.film_grain_level", Box::new(|s| s.encoding.film_grain_level = 0)),
-            ("encoding.chunked_allocation", Box::new(|s| s.encoding.chunked_allocation = "cheap".into())),
             ("encoding.survey_preset", Box::new(|s| s.encoding.survey_preset = Auto::Value(14))),
             ("processing.chunk_size", Box::new(|s| s.processing.chunk_size = 0)),
             ("processing.chunk_size", Box::new(|s| s.processing.chunk_size = 301)),

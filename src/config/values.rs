@@ -251,3 +251,92 @@ mod tests {
         assert!(toml::from_str::<T>("m = \"maybe\"").is_err());
     }
 }
+
+/// How libvmaf's frame scores are pooled into one (`encoding.vmaf_pool`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VmafPool {
+    /// As libvmaf pools: a low frame weighs more than a high one.
+    #[default]
+    HarmonicMean,
+    Mean,
+    Min,
+}
+
+/// How the chunked path chooses segments' CRFs (`encoding.chunked_allocation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Allocation {
+    /// Together, at an equal rate–quality slope (see
+    /// `encode::chunked::allocate`): the film's mean reaches the target with
+    /// the fewest bytes, each segment within the band.
+    #[default]
+    Slope,
+    /// Each segment on its own to the target (the design's three tiers).
+    Target,
+}
+
+/// An ntfy message's priority (`notify.ntfy_priority`): 1–5 or its name,
+/// as ntfy takes it (a number in TOML, or a string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum NtfyPriority {
+    Min = 1,
+    Low = 2,
+    #[default]
+    Default = 3,
+    High = 4,
+    Max = 5,
+}
+
+impl NtfyPriority {
+    /// The name ntfy takes in its `Priority` header.
+    pub fn name(self) -> &'static str {
+        match self {
+            NtfyPriority::Min => "min",
+            NtfyPriority::Low => "low",
+            NtfyPriority::Default => "default",
+            NtfyPriority::High => "high",
+            NtfyPriority::Max => "max",
+        }
+    }
+
+    fn parse(s: &str) -> Option<NtfyPriority> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "min" => NtfyPriority::Min,
+            "2" | "low" => NtfyPriority::Low,
+            "3" | "default" => NtfyPriority::Default,
+            "4" | "high" => NtfyPriority::High,
+            "5" | "max" | "urgent" => NtfyPriority::Max,
+            _ => return None,
+        })
+    }
+}
+
+impl Serialize for NtfyPriority {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for NtfyPriority {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = NtfyPriority;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("1–5 or min, low, default, high, max")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NtfyPriority, E> {
+                NtfyPriority::parse(v)
+                    .ok_or_else(|| E::custom(format!("\"{v}\" is not 1–5 or min, low, default, high, max")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<NtfyPriority, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<NtfyPriority, E> {
+                self.visit_str(&v.to_string())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -6,7 +6,7 @@
 //! encode, and a delivery that fails is one warning in the log. The ntfy
 //! token is sent, never printed.
 
-use crate::config::NotifySettings;
+use crate::config::{NotifySettings, NtfyPriority};
 use crate::events::{Event, EventSink};
 use crate::units::{format_bytes, format_duration};
 use std::collections::BTreeMap;
@@ -203,13 +203,12 @@ fn deliver(s: &NotifySettings, note: &Note) {
 /// high priority, and a warning tag) from the configured ones.
 fn ntfy_marks(s: &NotifySettings, note: &Note) -> (String, String) {
     let failed = note.urgent;
-    let quiet = matches!(s.ntfy_priority.as_str(), "min" | "low" | "default" | "1" | "2" | "3");
-    let priority = if failed && quiet { "high".to_string() } else { s.ntfy_priority.clone() };
+    let priority = if failed { s.ntfy_priority.max(NtfyPriority::High) } else { s.ntfy_priority };
     let mut tags = s.ntfy_tags.clone();
     if failed {
         tags.insert(0, "warning".into());
     }
-    (priority, tags.join(","))
+    (priority.name().to_string(), tags.join(","))
 }
 
 /// An HTTP failure in words (the URL's host and status, never headers).
@@ -331,7 +330,7 @@ mod tests {
         s.failed.push(("/r/y.mkv".into(), "bad".into()));
         let done = note_of(&Event::BatchComplete { summary: s.clone() }, |_| None).unwrap();
         assert_eq!(done.title, "drapto: done, 2 failed");
-        let settings = NotifySettings { ntfy_priority: "default".into(), ..NotifySettings::default() };
+        let settings = NotifySettings { ntfy_priority: NtfyPriority::Default, ..NotifySettings::default() };
         let (priority, tags) = ntfy_marks(&settings, &done);
         assert_eq!(priority, "high");
         assert!(tags.starts_with("warning"));

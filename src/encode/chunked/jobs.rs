@@ -54,7 +54,7 @@ impl<'a> Jobs<'a> {
             analysis.picture_size(),
             analysis.sample_aspect(),
             analysis.video.bit_depth,
-            &params.pool,
+            params.pool,
             params.threads_per_worker,
         );
         Jobs {

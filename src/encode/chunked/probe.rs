@@ -147,7 +147,7 @@ fn score(
         return Err(failed(format!("the encode decodes to {frames} of its {packets} frames ({errors} decode errors)")));
     }
     let frames = vmaf::leaving_out(frames, left_out, subsample);
-    vmaf::pooled(&frames, &spec.pool).ok_or_else(|| failed("libvmaf wrote no frame scores".into()))
+    vmaf::pooled(&frames, spec.pool).ok_or_else(|| failed("libvmaf wrote no frame scores".into()))
 }
 
 /// Cuts the sample `ranges` of the source, through the job's filters, into

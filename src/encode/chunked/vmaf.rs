@@ -9,6 +9,7 @@
 
 use super::layout::{FrameRange, Timeline, open_frames};
 use crate::analysis::resolution::ResolutionClass;
+use crate::config::VmafPool;
 use crate::tools::ffmpeg::FfmpegArgs;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -20,7 +21,7 @@ pub struct VmafSpec {
     /// Both sides are scaled to this size first (the model's viewing size).
     pub scale: Option<(u32, u32)>,
     /// How drapto pools the scored frames (see [`pooled`]).
-    pub pool: String,
+    pub pool: VmafPool,
     pub threads: u32,
     /// The pixel format both sides are scored in (see
     /// [`VmafSpec::for_picture`]).
@@ -54,7 +55,7 @@ impl VmafSpec {
         (width, height): (u32, u32),
         sar: (u32, u32),
         bit_depth: Option<u32>,
-        pool: &str,
+        pool: VmafPool,
         threads: u32,
     ) -> VmafSpec {
         let shown = f64::from(width) * f64::from(sar.0) / f64::from(sar.1.max(1));
@@ -66,7 +67,7 @@ impl VmafSpec {
             ("vmaf_v0.6.1", None)
         };
         let pix_fmt = if scale.is_none() && bit_depth == Some(8) { "yuv420p" } else { TEN_BIT };
-        VmafSpec { model: model.to_string(), scale, pool: pool.to_string(), threads, pix_fmt: pix_fmt.to_string() }
+        VmafSpec { model: model.to_string(), scale, pool, threads, pix_fmt: pix_fmt.to_string() }
     }
 }
 
@@ -214,14 +215,13 @@ pub fn leaving_out(frames: Vec<(u64, f64)>, left_out: &[u64], subsample: u32) ->
     if kept.is_empty() { frames } else { kept }
 }
 
-/// The frames' scores pooled as `pool` says ("harmonic_mean", as libvmaf
-/// pools it, "mean" or "min"), leaving out the first frame when there are
+/// The frames' scores pooled as `pool` says, leaving out the first frame when there are
 /// others: it has no frame before it, so libvmaf takes its motion as none
 /// and scores it lower than the same frame in the whole film (84.1 against
 /// 86.5 for the frames beside it on a test picture). Scored every time, it
 /// read segments 0.23 low on average on real footage (`scripts/bench.sh
 /// quality`), and the allocation aimed that much too high.
-pub fn pooled(frames: &[(u64, f64)], pool: &str) -> Option<f64> {
+pub fn pooled(frames: &[(u64, f64)], pool: VmafPool) -> Option<f64> {
     let scores: Vec<f64> = match frames {
         [] => return None,
         [(0, _), rest @ ..] if !rest.is_empty() => rest.iter().map(|f| f.1).collect(),
@@ -229,9 +229,9 @@ pub fn pooled(frames: &[(u64, f64)], pool: &str) -> Option<f64> {
     };
     let n = scores.len() as f64;
     Some(match pool {
-        "mean" => scores.iter().sum::<f64>() / n,
-        "min" => scores.iter().copied().fold(f64::INFINITY, f64::min),
-        _ => n / scores.iter().map(|s| 1.0 / (s + 1.0)).sum::<f64>() - 1.0,
+        VmafPool::Mean => scores.iter().sum::<f64>() / n,
+        VmafPool::Min => scores.iter().copied().fold(f64::INFINITY, f64::min),
+        VmafPool::HarmonicMean => n / scores.iter().map(|s| 1.0 / (s + 1.0)).sum::<f64>() - 1.0,
     })
 }
 
@@ -252,7 +252,7 @@ mod tests {
     #[test]
     fn models_and_scales() {
         let spec = |class, size, depth| {
-            let s = VmafSpec::for_picture(class, size, (1, 1), depth, "mean", 1);
+            let s = VmafSpec::for_picture(class, size, (1, 1), depth, VmafPool::Mean, 1);
             (s.model, s.scale, s.pix_fmt)
         };
         let s = |x: &str| x.to_string();
@@ -269,7 +269,7 @@ mod tests {
 
     #[test]
     fn small_pictures_fit_a_1080p_display_as_shown() {
-        let scale = |size, sar| VmafSpec::for_picture(ResolutionClass::Sd, size, sar, Some(8), "mean", 1).scale;
+        let scale = |size, sar| VmafSpec::for_picture(ResolutionClass::Sd, size, sar, Some(8), VmafPool::Mean, 1).scale;
         // DVDs: 16:9 and 4:3 NTSC, 16:9 PAL, a 16:9 DVD cropped to 2.39:1.
         assert_eq!(scale((720, 480), (32, 27)), Some((1920, 1080)));
         assert_eq!(scale((720, 480), (8, 9)), Some((1440, 1080)));
@@ -318,12 +318,12 @@ mod tests {
         ];
         let frames = frame_scores(&csv);
         assert_eq!(frames, vec![(0, 84.0), (3, 90.0), (6, 99.0)]);
-        let harmonic = pooled(&frames, "harmonic_mean").unwrap();
+        let harmonic = pooled(&frames, VmafPool::HarmonicMean).unwrap();
         assert!((harmonic - (2.0 / (1.0 / 91.0 + 1.0 / 100.0) - 1.0)).abs() < 1e-9);
-        assert_eq!(pooled(&frames, "mean"), Some(94.5));
-        assert_eq!(pooled(&frames, "min"), Some(90.0));
-        assert_eq!(pooled(&frames[..1], "mean"), Some(84.0), "a lone frame counts");
-        assert_eq!(pooled(&[], "mean"), None);
+        assert_eq!(pooled(&frames, VmafPool::Mean), Some(94.5));
+        assert_eq!(pooled(&frames, VmafPool::Min), Some(90.0));
+        assert_eq!(pooled(&frames[..1], VmafPool::Mean), Some(84.0), "a lone frame counts");
+        assert_eq!(pooled(&[], VmafPool::Mean), None);
         assert!(frame_scores(&["VMAF score: 93"]).is_empty());
     }
 }
