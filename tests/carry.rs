@@ -980,3 +980,42 @@ fn a_carriage_return_in_a_tag_comes_through() {
     let tags = extract(&t.path().join("out/carry-cr.mkv"), "tags");
     assert!(tags.contains("first\rsecond"), "{tags:?}");
 }
+
+/// Subtitle tracks with what mkvmerge does not copy (a default duration)
+/// or ffmpeg does not keep when it clamps a track running past the film
+/// (a codec name): a copied SRT with both, and an SRT whose last line ends
+/// at 5 minutes, with a codec name.
+fn subtitle_headers_rip() -> PathBuf {
+    let (av, _, _, srt, _) = media();
+    let late = text_file(
+        "carry-late.srt",
+        "1\n00:00:00,500 --> 00:00:01,500\nEarly.\n\n2\n00:00:02,000 --> 00:05:00,000\nLate.\n",
+    );
+    let base =
+        mkvmerge_fixture("carry-subtitle-headers-base.mkv", &[av.as_os_str(), srt.as_os_str(), late.as_os_str()]);
+    made_once("carry-subtitle-headers.mkv", |tmp| {
+        std::fs::copy(&base, tmp).unwrap();
+        let o = Command::new("mkvpropedit")
+            .arg(tmp)
+            .args(["--edit", "track:s1", "--set", "default-duration=40000000", "--set", "codec-name=SubRip"])
+            .args(["--edit", "track:s2", "--set", "codec-name=SubRip (late)"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    })
+}
+
+#[test]
+fn subtitle_headers_mkvmerge_or_ffmpeg_would_drop_come_through() {
+    let src = subtitle_headers_rip();
+    let sj = mkvmerge_j(&src);
+    let prop = |j: &Value, track: usize, key: &str| j["tracks"][track]["properties"][key].clone();
+    assert_eq!(prop(&sj, 3, "default_duration"), 40000000, "the fixture's copied subtitles have a default duration");
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let oj = mkvmerge_j(&t.path().join("out/carry-subtitle-headers.mkv"));
+    for (track, key) in [(3, "default_duration"), (3, "codec_name"), (4, "codec_name")] {
+        assert_eq!(prop(&oj, track, key), prop(&sj, track, key), "track {track} {key}");
+    }
+}

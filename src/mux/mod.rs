@@ -127,10 +127,8 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
     for w in outcome.warnings {
         ctx.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: format!("mkvmerge: {w}") });
     }
-    let names = names_mkvmerge_trims(plan);
-    if !names.is_empty() {
-        let edits: Vec<(String, String)> =
-            names.into_iter().map(|(t, n)| (format!("track:{t}"), format!("name={n}"))).collect();
+    let edits = headers_mkvmerge_drops(plan);
+    if !edits.is_empty() {
         mkv.edit_tracks(output, &edits, ctx.cancel).map_err(Error::process(input))?;
     }
     Ok(())
@@ -207,16 +205,32 @@ fn repositioned(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxIn
     Ok(out)
 }
 
-/// The made tracks whose source name has spaces at its ends, which
-/// mkvmerge's `--track-name` trims: (position in the output, 1-based,
-/// name).
-fn names_mkvmerge_trims(plan: &MuxPlan) -> Vec<(usize, String)> {
-    let name =
-        |t: &PlannedTrack| plan.source_track(t.source_id).properties.get("track_name")?.as_str().map(String::from);
-    (plan.tracks.iter().enumerate())
-        .filter(|(_, t)| t.carry != Carry::Copied && t.carry != Carry::Captions)
-        .filter_map(|(i, t)| name(t).filter(|n| n.trim() != n).map(|n| (i + 1, n)))
-        .collect()
+/// What the output's tracks lack of their source tracks' headers after
+/// mkvmerge, as mkvpropedit edits (`("track:N", "property=value")`, N the
+/// output position from 1): a made track's name with spaces at its ends
+/// (mkvmerge's `--track-name` trims them); a subtitle track's default
+/// duration (mkvmerge drops it, even copying; its `--default-duration`
+/// would retime the lines); a made subtitle track's codec name (ffmpeg's
+/// clamped file and the extracted bitmaps have none).
+fn headers_mkvmerge_drops(plan: &MuxPlan) -> Vec<(String, String)> {
+    let mut edits = Vec::new();
+    for (i, t) in plan.tracks.iter().enumerate().filter(|(_, t)| t.carry != Carry::Captions) {
+        let source = plan.source_track(t.source_id);
+        let made = t.carry != Carry::Copied;
+        let subtitles = source.kind == TrackKind::Subtitles;
+        let mut set =
+            |property: &str, value: String| edits.push((format!("track:{}", i + 1), format!("{property}={value}")));
+        if let Some(name) = source.text("track_name").filter(|n| made && n.trim() != *n) {
+            set("name", name.to_string());
+        }
+        if let Some(ns) = source.properties.get("default_duration").and_then(|d| d.as_u64()).filter(|_| subtitles) {
+            set("default-duration", ns.to_string());
+        }
+        if let Some(codec_name) = source.text("codec_name").filter(|_| made && subtitles) {
+            set("codec-name", codec_name.to_string());
+        }
+    }
+    edits
 }
 
 /// Planned track `t`'s tags from its source track, written for `--tags`
