@@ -201,6 +201,25 @@ fn an_existing_output_is_skipped_when_valid_replaced_when_drapto_made_it_else_ke
     let skipped = ev.iter().find(|e| e["event"] == "file_skipped").expect("skipped");
     assert!(skipped["reason"].as_str().unwrap().starts_with("valid output already exists"), "{skipped}");
 
+    // The user edits the output's headers (a title, a track's name and
+    // language), then a run with other settings again: the edits are kept.
+    let m = std::process::Command::new("mkvpropedit")
+        .arg(&out)
+        .args(["--edit", "info", "--set", "title=Curated", "--edit", "track:a1"])
+        .args(["--set", "name=Director's mix", "--set", "language=fr"])
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let edited = fingerprint(&out);
+    let o = run(drapto(t.path()).args(["encode", "--json", "--preset", "11", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    assert!(o.status.success());
+    let ev = events(&o);
+    let warned =
+        |text: &str| ev.iter().any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains(text));
+    assert!(warned("differs from the rip only in its title, track names"), "{ev:?}");
+    assert!(ev.iter().any(|e| e["event"] == "file_skipped"), "not encoded again");
+    assert_eq!(fingerprint(&out), edited, "the edited output is left alone");
+
     // Another rip of the same name, the first still there (two discs'
     // title_t00.mkv into one folder): the first one's encode is kept.
     let rerip = t.path().join("rerip").join("small.mkv");

@@ -27,6 +27,12 @@ pub fn language(props: &std::collections::BTreeMap<String, serde_json::Value>) -
     props.get("language_ietf").or_else(|| props.get("language")).and_then(|v| v.as_str())
 }
 
+/// Whether a track property is one a header editor changes in place (a
+/// name, a language, a flag).
+pub fn is_editable(property: &str) -> bool {
+    LANGUAGE.contains(&property) || IDENTITY.iter().any(|(p, _)| *p == property)
+}
+
 /// The mkvmerge `--compression` method that keeps a carried track's
 /// content compression as the source has it (`mkvmerge -J`'s
 /// `content_encoding_algorithms`: none, or `0`, zlib). Without it mkvmerge

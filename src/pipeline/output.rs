@@ -6,7 +6,7 @@
 use super::Pipeline;
 use crate::analysis::Analysis;
 use crate::error::{Error, Result};
-use crate::events::Event;
+use crate::events::{Check, Event};
 use crate::job::JobInfo;
 use crate::job::record::SourceRecord;
 use crate::tools::ffprobe;
@@ -256,28 +256,44 @@ impl Pipeline<'_> {
             self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
             return Ok(None);
         }
-        match self.check_output(analysis, output) {
-            Ok(()) => {
-                // Known from now on without an analysis (see `finished_before`).
-                let other_settings = record.settings != self.settings.output_fingerprint();
-                if record.source != *identity || other_settings {
-                    Kept::of(output, identity).write(&self.settings.temp_dir(), output);
-                }
-                Ok(Some(format!("valid output already exists: {}", output.display())))
+        let kept = |reason: String| {
+            // Known from now on without an analysis (see `finished_before`).
+            let other_settings = record.settings != self.settings.output_fingerprint();
+            if record.source != *identity || other_settings {
+                Kept::of(output, identity).write(&self.settings.temp_dir(), output);
             }
-            Err(reason) => {
-                let what = format!("existing output {} is not valid ({reason}); encoding again", output.display());
-                self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
-                Ok(None)
+            Ok(Some(reason))
+        };
+        let (failed, reasons) = match self.failed_checks(analysis, output) {
+            Ok(failed) => {
+                let reasons = validate::failures(&failed).join("; ");
+                (failed, reasons)
             }
+            Err(unreadable) => (vec![], unreadable),
+        };
+        if reasons.is_empty() {
+            return kept(format!("valid output already exists: {}", output.display()));
         }
+        if !failed.is_empty() && failed.iter().all(|c| validate::container::EDITABLE.contains(&c.name.as_str())) {
+            // Its picture and sound are the rip's: what differs is what a
+            // header editor changes, and the user's edits are kept.
+            let what = format!(
+                "existing output {} differs from the rip only in its title, track names, languages, flags, chapters or tags ({reasons}), as after an edit: kept as it is; move it away to encode the rip again",
+                output.display()
+            );
+            self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
+            return kept(format!("output already exists, its headers edited: {}", output.display()));
+        }
+        let what = format!("existing output {} is not valid ({reasons}); encoding again", output.display());
+        self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
+        Ok(None)
     }
 
-    /// Ok when the existing `output` passes validation against the source.
-    fn check_output(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(), String> {
+    /// The checks the existing `output` fails against the source; `Err`
+    /// when it cannot be read.
+    fn failed_checks(&self, analysis: &Analysis, output: &Path) -> std::result::Result<Vec<Check>, String> {
         let observed = validate::observe(self.tools, analysis, output, self.cancel).map_err(|e| e.to_string())?;
-        let failures = validate::failures(&validate::validate(analysis, &observed));
-        if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
+        Ok(validate::validate(analysis, &observed).into_iter().filter(|c| !c.passed).collect())
     }
 
     /// Validates the partial output; renames it to the final name when it

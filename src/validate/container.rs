@@ -11,11 +11,19 @@ use crate::matroska::xml::Element;
 use crate::tools::mkvtoolnix::{Track, TrackKind};
 use serde_json::Value;
 
+/// The checks whose differences are what a header editor (mkvpropedit,
+/// MKVToolNix's header editor) changes in place: the title, the tracks'
+/// names, languages and flags, chapters, tags. An output that differs from
+/// its rip only in these was edited after drapto made it, most likely.
+pub const EDITABLE: &[&str] = &["container", "track headers", "chapters", "tags"];
+
 /// One check per area, each listing its differences.
 pub fn checks(plan: &MuxPlan, output: &Structure) -> Vec<Check> {
-    let areas: [(&str, Vec<String>, String); 5] = [
+    let (tracks, headers) = tracks(plan, output);
+    let areas: [(&str, Vec<String>, String); 6] = [
         ("container", container(plan, output), format!("title {:?}", plan.title.as_deref().unwrap_or(""))),
-        ("tracks", tracks(plan, output), format!("{} track(s) as planned", plan.tracks.len())),
+        ("tracks", tracks, format!("{} track(s) as planned", plan.tracks.len())),
+        ("track headers", headers, "names, languages and flags identical".into()),
         ("attachments", attachments(plan, output), format!("{} identical", plan.attachments.len())),
         (
             "chapters",
@@ -56,20 +64,24 @@ fn container(plan: &MuxPlan, output: &Structure) -> Vec<String> {
         .collect()
 }
 
-fn tracks(plan: &MuxPlan, output: &Structure) -> Vec<String> {
+/// The differences of the output's tracks from the plan: in what they are
+/// (kinds, codecs' headers, timing), and in their headers (names,
+/// languages, flags: [`rules::is_editable`]).
+fn tracks(plan: &MuxPlan, output: &Structure) -> (Vec<String>, Vec<String>) {
     let out = &output.id.tracks;
     if out.len() != plan.tracks.len() {
         let kinds = |it: &mut dyn Iterator<Item = &str>| it.collect::<Vec<_>>().join(", ");
-        return vec![format!(
+        let count = vec![format!(
             "{} track(s) ({}) where {} were planned ({})",
             out.len(),
             kinds(&mut out.iter().map(|t| t.kind.name())),
             plan.tracks.len(),
             kinds(&mut plan.tracks.iter().map(|t| t.kind.name()))
         )];
+        return (count, vec![]);
     }
     let shift = plan.source.timeline_shift_ns();
-    let mut d = Vec::new();
+    let (mut d, mut headers) = (Vec::new(), Vec::new());
     for (n, (planned, o)) in plan.tracks.iter().zip(out).enumerate() {
         if planned.carry == Carry::Captions {
             d.extend(captions(o).map(|p| format!("track {} (closed captions): {p}", n + 1)));
@@ -81,10 +93,13 @@ fn tracks(plan: &MuxPlan, output: &Structure) -> Vec<String> {
             d.push(format!("{name} became a {} track", o.kind.name()));
             continue;
         }
-        d.extend(track_properties(s, o, planned.carry, shift).into_iter().map(|p| format!("{name}: {p}")));
+        for (property, difference) in track_properties(s, o, planned.carry, shift) {
+            let list = if rules::is_editable(property) { &mut headers } else { &mut d };
+            list.push(format!("{name}: {difference}"));
+        }
     }
     d.extend(audio_delays(plan, output));
-    d
+    (d, headers)
 }
 
 /// What is wrong with output track `o` as the closed captions taken out of
@@ -99,8 +114,9 @@ fn captions(o: &Track) -> Option<String> {
 
 /// The differences between a source track and its output track, whose
 /// timeline mkvmerge moved `shift_ns` later (see
-/// [`crate::matroska::structure::Structure::timeline_shift_ns`]).
-fn track_properties(s: &Track, o: &Track, carry: Carry, shift_ns: i64) -> Vec<String> {
+/// [`crate::matroska::structure::Structure::timeline_shift_ns`]), each with
+/// the property it is in.
+fn track_properties<'a>(s: &'a Track, o: &'a Track, carry: Carry, shift_ns: i64) -> Vec<(&'a str, String)> {
     let keys: std::collections::BTreeSet<&String> = s.properties.keys().chain(o.properties.keys()).collect();
     let mut d = Vec::new();
     for key in keys {
@@ -118,7 +134,7 @@ fn track_properties(s: &Track, o: &Track, carry: Carry, shift_ns: i64) -> Vec<St
         let ietf_only = s.properties.get("language_ietf").is_some_and(|l| o.properties.get("language_ietf") == Some(l));
         let added = (k == "language_ietf" && !s.properties.contains_key(k)) || (k == "language" && ietf_only);
         if compared && !added && s.properties.get(k) != o.properties.get(k) {
-            d.push(format!("{k} {} became {}", show(s.properties.get(k)), show(o.properties.get(k))));
+            d.push((k, format!("{k} {} became {}", show(s.properties.get(k)), show(o.properties.get(k)))));
         }
     }
     let expected = s.minimum_timestamp_ns().map(|ns| ns + shift_ns);
@@ -130,7 +146,10 @@ fn track_properties(s: &Track, o: &Track, carry: Carry, shift_ns: i64) -> Vec<St
     };
     if !carry.is_encoded() && moved {
         let ns = |v: Option<i64>| v.map_or("none".into(), |n| n.to_string());
-        d.push(format!("starts at {} ns instead of {} ns", ns(o.minimum_timestamp_ns()), ns(expected)));
+        d.push((
+            "minimum_timestamp",
+            format!("starts at {} ns instead of {} ns", ns(o.minimum_timestamp_ns()), ns(expected)),
+        ));
     }
     d
 }
