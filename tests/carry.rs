@@ -362,6 +362,27 @@ fn two_video_rip() -> PathBuf {
         &["-f", "lavfi", "-i", "testsrc=size=160x120:rate=24:duration=3", "-c:v", "libx264", "-preset", "ultrafast"],
     );
     let args: Vec<&std::ffi::OsStr> = vec![av.as_os_str(), "--track-name".as_ref(), "0:PiP".as_ref(), pip.as_os_str()];
+    let base = mkvmerge_fixture("carry-two-video-base.mkv", &args);
+    // Chapters that name the second video track: one with the first audio
+    // track too, one with it alone.
+    let uid = |track: usize| mkvmerge_j(&base)["tracks"][track]["properties"]["uid"].to_string();
+    let atom = |n: u32, start: &str, tracks: &[String]| {
+        let numbers: String = tracks.iter().map(|t| format!("<ChapterTrackNumber>{t}</ChapterTrackNumber>")).collect();
+        format!(
+            "<ChapterAtom><ChapterUID>{n}</ChapterUID><ChapterTimeStart>{start}</ChapterTimeStart>\
+             <ChapterDisplay><ChapterString>Part {n}</ChapterString><ChapterLanguage>eng</ChapterLanguage></ChapterDisplay>\
+             <ChapterTrack>{numbers}</ChapterTrack></ChapterAtom>"
+        )
+    };
+    let chapters = text_file(
+        "carry-two-video-chapters.xml",
+        &format!(
+            "<?xml version=\"1.0\"?>\n<Chapters><EditionEntry><EditionUID>7001</EditionUID>{}{}</EditionEntry></Chapters>\n",
+            atom(1, "00:00:00.000000000", &[uid(1), uid(3)]),
+            atom(2, "00:00:01.000000000", &[uid(3)])
+        ),
+    );
+    let args: Vec<&std::ffi::OsStr> = vec!["--chapters".as_ref(), chapters.as_os_str(), base.as_os_str()];
     mkvmerge_fixture("carry-two-video.mkv", &args)
 }
 
@@ -394,9 +415,17 @@ fn a_rip_that_would_lose_a_track_fails_before_any_encode_unless_told_to_go_on() 
         .map(|e| e["message"].as_str().unwrap().to_string())
         .collect();
     assert!(w.iter().any(|w| w.contains("left out of the output: video track 2")), "{w:?}");
-    let oj = mkvmerge_j(&t.path().join("out/carry-two-video.mkv"));
+    let out = t.path().join("out/carry-two-video.mkv");
+    let oj = mkvmerge_j(&out);
     let kinds: Vec<&str> = oj["tracks"].as_array().unwrap().iter().map(|t| t["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["video", "audio", "audio"]);
+    // The chapters no longer name the track left out: the first names the
+    // first audio track alone (by its new UID), the second no track.
+    let chapters = extract(&out, "chapters");
+    let audio = oj["tracks"][1]["properties"]["uid"].to_string();
+    assert_eq!(chapters.matches("<ChapterTrack>").count(), 1, "{chapters}");
+    assert_eq!(chapters.matches("<ChapterTrackNumber>").count(), 1, "{chapters}");
+    assert!(chapters.contains(&format!("<ChapterTrackNumber>{audio}</ChapterTrackNumber>")), "{chapters}");
 }
 
 /// A rip whose chapters and tags hold what the curated one does not: an

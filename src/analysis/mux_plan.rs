@@ -274,6 +274,13 @@ impl MuxPlan {
     }
 
     /// The source's mkvmerge track with `id`.
+    /// Whether the source track with `uid` is left out of the output.
+    pub fn leaves_out_uid(&self, uid: &str) -> bool {
+        let uid: Option<u64> = uid.trim().parse().ok();
+        let track = self.source.id.tracks.iter().find(|t| uid.is_some() && t.uid() == uid);
+        track.is_some_and(|t| !self.tracks.iter().any(|p| p.source_id == t.id))
+    }
+
     pub fn source_track(&self, id: u32) -> &Track {
         self.source.id.tracks.iter().find(|t| t.id == id).expect("a planned track comes from the source")
     }

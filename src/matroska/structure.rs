@@ -180,6 +180,24 @@ pub fn map_chapter_tracks(chapters: &Element, map: &dyn Fn(&str) -> String) -> E
     e
 }
 
+/// `chapters` without their references to the tracks `dropped` says are
+/// gone (by UID: tracks left out of the output), and without a
+/// `ChapterTrack` that held only such references.
+pub fn drop_chapter_tracks(chapters: &Element, dropped: &dyn Fn(&str) -> bool) -> Element {
+    let names_dropped =
+        |c: &Element| c.name == "ChapterTrackNumber" && c.text.as_deref().is_some_and(|t| dropped(t.trim()));
+    let mut e = chapters.clone();
+    e.children = (chapters.children.iter())
+        .filter(|c| !names_dropped(c))
+        .filter_map(|c| {
+            let kept = drop_chapter_tracks(c, dropped);
+            let emptied = c.name == "ChapterTrack" && kept.children.is_empty() && !c.children.is_empty();
+            (!emptied).then_some(kept)
+        })
+        .collect();
+    e
+}
+
 /// `chapters` with every start and end `ns` later (see
 /// [`Structure::timeline_shift_ns`]), written as mkvextract writes them.
 pub fn shift_chapter_times(chapters: &Element, ns: i64) -> Element {

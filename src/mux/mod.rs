@@ -20,7 +20,7 @@ use crate::error::ProcessFailure;
 use crate::error::{Error, Result};
 use crate::events::{Event, Stage};
 use crate::matroska::rules;
-use crate::matroska::structure::{map_chapter_tracks, shift_chapter_times};
+use crate::matroska::structure::{drop_chapter_tracks, map_chapter_tracks, shift_chapter_times};
 use crate::matroska::xml::Element;
 use crate::tools::ffmpeg::FfmpegArgs;
 use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix, Track, TrackKind};
@@ -277,6 +277,7 @@ fn chapters_for(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) ->
     if !plan.source.chapters_name_tracks() {
         return Some(chapters.clone());
     }
+    let chapters = &drop_chapter_tracks(chapters, &|uid| plan.leaves_out_uid(uid));
     let mut uids = BTreeMap::new();
     for (m, track) in made.iter().zip(made_tracks).filter(|(m, _)| !m.captions) {
         if let (Some(old), Some(new)) = (plan.source_track(m.source_id).uid(), track.as_ref().and_then(|t| t.uid())) {

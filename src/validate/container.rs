@@ -6,7 +6,7 @@
 use crate::analysis::mux_plan::{Carry, MuxPlan};
 use crate::events::Check;
 use crate::matroska::rules;
-use crate::matroska::structure::{Structure, TagEntry, map_chapter_tracks, shift_chapter_times};
+use crate::matroska::structure::{Structure, TagEntry, drop_chapter_tracks, map_chapter_tracks, shift_chapter_times};
 use crate::matroska::xml::Element;
 use crate::tools::mkvtoolnix::{Track, TrackKind};
 use serde_json::Value;
@@ -235,6 +235,7 @@ fn chapters(plan: &MuxPlan, output: &Structure) -> Vec<String> {
                 None => format!("UID {uid}, no track"),
             };
             let s = shift_chapter_times(s, source.timeline_shift_ns());
+            let s = drop_chapter_tracks(&s, &|uid| plan.leaves_out_uid(uid));
             let s = map_chapter_tracks(&s, &|uid| track(source.track_position(uid), uid));
             let in_source = |pos| source_position(plan, pos);
             let o = map_chapter_tracks(o, &|uid| track(output.track_position(uid).and_then(in_source), uid));
