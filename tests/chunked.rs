@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use drapto::cancel::Cancel;
 use drapto::encode::chunked::layout::{self, Segment, Timeline};
+use drapto::encode::chunked::scenes;
 use drapto::encode::chunked::vmaf::{self, VmafSpec};
 use drapto::encode::chunked::{
     Allocation, ChunkedParams, Fixed, Report, SegmentJob, remote, run_segment, search, survey_segment,
@@ -251,12 +252,12 @@ fn scene_detection_in_parts_finds_the_cuts_of_one_pass() {
     let tl = layout::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
     assert_eq!(tl.bytes.len(), tl.frames(), "coded sizes read with the timeline");
     assert_eq!(tl.keyframes.len(), 23, "a keyframe every 24 frames");
-    let method = layout::scene_method(&tl);
-    assert_eq!(method, layout::SceneMethod::Decode);
+    let method = scenes::scene_method(&tl);
+    assert_eq!(method, scenes::SceneMethod::Decode);
     let t = tempfile::tempdir().unwrap();
-    let one = layout::scene_cuts(&ffmpeg(), &src, &tl, 1, method, t.path(), &Cancel::new());
-    assert_eq!(layout::scan_parts(&tl, 4).len(), 2, "two stretches of at least 20 s");
-    let parts = layout::scene_cuts(&ffmpeg(), &src, &tl, 4, method, t.path(), &Cancel::new());
+    let one = scenes::scene_cuts(&ffmpeg(), &src, &tl, 1, method, t.path(), &Cancel::new());
+    assert_eq!(scenes::scan_parts(&tl, 4).len(), 2, "two stretches of at least 20 s");
+    let parts = scenes::scene_cuts(&ffmpeg(), &src, &tl, 4, method, t.path(), &Cancel::new());
     assert_eq!(one, parts);
     for cut in [15.0, 30.0] {
         assert!(one.iter().any(|c| (c - cut).abs() < 0.01), "cut at {cut}: {one:?}");
@@ -270,11 +271,11 @@ fn scene_detection_on_disc_like_keyframes_finds_the_cuts_without_false_ones() {
     // found on their frames, in one pass or in parts alike.
     let src = three_scenes("three_scenes_keys.mkv", &["-preset", "veryfast", "-g", "12"]);
     let tl = layout::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
-    let method = layout::scene_method(&tl);
-    assert_eq!(method, layout::SceneMethod::Keyframes);
+    let method = scenes::scene_method(&tl);
+    assert_eq!(method, scenes::SceneMethod::Keyframes);
     let t = tempfile::tempdir().unwrap();
-    let one = layout::scene_cuts(&ffmpeg(), &src, &tl, 1, method, t.path(), &Cancel::new());
-    let parts = layout::scene_cuts(&ffmpeg(), &src, &tl, 4, method, t.path(), &Cancel::new());
+    let one = scenes::scene_cuts(&ffmpeg(), &src, &tl, 1, method, t.path(), &Cancel::new());
+    let parts = scenes::scene_cuts(&ffmpeg(), &src, &tl, 4, method, t.path(), &Cancel::new());
     assert_eq!(one, parts);
     assert_eq!(one.len(), 2, "the two cuts and nothing inside a scene: {one:?}");
     for cut in [15.0, 30.0] {
@@ -288,8 +289,8 @@ fn scene_detection_on_disc_like_keyframes_finds_the_cuts_without_false_ones() {
         three_scenes("three_scenes_keys_late.mkv", &["-preset", "veryfast", "-g", "12", "-output_ts_offset", "10"]);
     let tl = layout::timeline(Path::new("ffprobe"), &late, &Cancel::new()).unwrap();
     assert!((tl.pts[0] - 10.0).abs() < 0.01, "clock starts at {}", tl.pts[0]);
-    let one = layout::scene_cuts(&ffmpeg(), &late, &tl, 1, method, t.path(), &Cancel::new());
-    let parts = layout::scene_cuts(&ffmpeg(), &late, &tl, 4, method, t.path(), &Cancel::new());
+    let one = scenes::scene_cuts(&ffmpeg(), &late, &tl, 1, method, t.path(), &Cancel::new());
+    let parts = scenes::scene_cuts(&ffmpeg(), &late, &tl, 4, method, t.path(), &Cancel::new());
     assert_eq!(one, parts);
     assert_eq!(one.len(), 2, "{one:?}");
     for cut in [25.0, 40.0] {

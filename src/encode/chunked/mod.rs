@@ -9,7 +9,7 @@
 //! reuses every finished segment that still verifies.
 //!
 //! The stages, in order, each a file:
-//! - [`layout`]: the film's frames, scene cuts and segments;
+//! - [`layout`]: the film's frames, scene cuts ([`scenes`]) and segments;
 //! - [`resume`]: the state files, and what an earlier run finished;
 //! - `jobs`: each segment's job, with its first guess ([`guess`]);
 //! - [`survey`]: the slope allocation's probes of every segment, then
@@ -33,6 +33,7 @@ pub mod probe;
 pub mod records;
 pub mod remote;
 pub mod resume;
+pub mod scenes;
 pub mod search;
 pub mod segment_job;
 pub mod survey;
