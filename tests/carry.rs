@@ -1048,3 +1048,35 @@ fn subtitle_headers_mkvmerge_or_ffmpeg_would_drop_come_through() {
         assert_eq!(prop(&oj, track, key), prop(&sj, track, key), "track {track} {key}");
     }
 }
+
+/// A tag for every track (`TrackUID` 0, as the Matroska specification has
+/// it), which mkvmerge drops: it comes out on each track.
+#[test]
+fn a_tag_for_every_track_comes_out_on_each() {
+    let (av, _, _, srt, _) = media();
+    let tags = text_file(
+        "carry-all-tracks-tags.xml",
+        "<?xml version=\"1.0\"?>\n<Tags><Tag><Targets><TargetTypeValue>50</TargetTypeValue><TrackUID>0</TrackUID></Targets>\
+         <Simple><Name>COMMENT</Name><String>Restored from the 35 mm print</String></Simple></Tag></Tags>\n",
+    );
+    let o = |s: &std::path::Path| s.as_os_str().to_owned();
+    let args = vec![o(&av), o(&srt)];
+    let base = mkvmerge_fixture("carry-all-tracks-base.mkv", &args);
+    let src = made_once("carry-all-tracks.mkv", |tmp| {
+        std::fs::copy(&base, tmp).unwrap();
+        let m =
+            Command::new("mkvpropedit").arg(tmp).arg("--tags").arg(format!("all:{}", tags.display())).output().unwrap();
+        assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    });
+    assert!(extract(&src, "tags").contains("<TrackUID>0</TrackUID>"), "the fixture's tag is for every track");
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let out = t.path().join("out/carry-all-tracks.mkv");
+    let oj = mkvmerge_j(&out);
+    let lines = tag_lines(&out, &oj);
+    for track in 1..=4 {
+        let line = format!("track {track} COMMENT=Restored from the 35 mm print");
+        assert!(lines.iter().any(|l| l.starts_with(&line)), "{line}: {lines:?}");
+    }
+}

@@ -112,10 +112,13 @@ impl Structure {
             let targets = tag.child("Targets");
             let named = |n: &str| targets.and_then(|t| t.child_text(n)).map(str::to_string);
             let uids: Vec<&Element> = targets.map(|t| t.children.iter().collect()).unwrap_or_default();
-            let tracks: Vec<Option<usize>> = uids
-                .iter()
-                .filter(|e| e.name == "TrackUID")
-                .map(|e| self.track_position(e.text.as_deref().unwrap_or("")))
+            let all = 0..self.id.tracks.len();
+            let tracks: Vec<Option<usize>> = (uids.iter().filter(|e| e.name == "TrackUID"))
+                .flat_map(|e| match e.text.as_deref().map(str::trim) {
+                    // TrackUID 0: every track, as the specification has it.
+                    Some("0") => all.clone().map(Some).collect(),
+                    uid => vec![self.track_position(uid.unwrap_or(""))],
+                })
                 .collect();
             let others: Vec<(String, String)> = uids
                 .iter()
@@ -142,15 +145,17 @@ impl Structure {
         out
     }
 
-    /// The tags of `track` for `mkvmerge --tags`: its `<Tag>`s without the
-    /// track's UID, minus the simple tags `drop` rejects. `None` when
-    /// nothing is left.
+    /// The tags of `track` for `mkvmerge --tags`: its `<Tag>`s (and those of
+    /// every track: TrackUID 0, which mkvmerge drops) without the track's
+    /// UID, minus the simple tags `drop` rejects. `None` when nothing is
+    /// left.
     pub fn track_tags(&self, track: &Track, drop: impl Fn(&str) -> bool) -> Option<Element> {
         let uid = track.uid()?.to_string();
         let mut tags = Vec::new();
         for tag in self.tags.iter().flat_map(|t| t.children_named("Tag")) {
             let Some(targets) = tag.child("Targets") else { continue };
-            if !targets.children_named("TrackUID").any(|u| u.text.as_deref().map(str::trim) == Some(uid.as_str())) {
+            let names = |u: &Element| matches!(u.text.as_deref().map(str::trim), Some(t) if t == uid || t == "0");
+            if !targets.children_named("TrackUID").any(names) {
                 continue;
             }
             let kept_targets: Vec<Element> =
