@@ -75,6 +75,29 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DRAPTO_ALLOW_VERSION_MISMATCH", "distributed.allow_version_mismatch"),
 ];
 
+/// Settings whose values are text (paths, commands, URLs, names, a token):
+/// their variables are never read as numbers or booleans.
+const TEXT_KEYS: &[&str] = &[
+    "processing.temp_dir",
+    "processing.hwaccel",
+    "input.file_pattern",
+    "paths.input_dir",
+    "paths.output_dir",
+    "paths.log_dir",
+    "paths.report_dir",
+    "tools.ffmpeg",
+    "tools.ffprobe",
+    "tools.mediainfo",
+    "tools.mkvmerge",
+    "distributed.hosts",
+    "distributed.remote_drapto",
+    "distributed.ssh",
+    "notify.ntfy",
+    "notify.ntfy_token",
+    "notify.webhook",
+    "notify.command",
+];
+
 /// Environment variables of settings that were removed, and why: set, they
 /// are an error rather than silently ignored.
 const REMOVED_ENV_VARS: &[(&str, &str)] = &[(
@@ -285,7 +308,13 @@ fn env_layer(env: impl IntoIterator<Item = (String, String)>) -> Result<Dict, Co
             return Err(ConfigError { origin: Origin::Env(name.clone()), message: why.to_string() });
         }
         if let Some((_, key)) = ENV_VARS.iter().find(|(v, _)| *v == name) {
-            let value: Value = raw.parse().unwrap_or_else(|never| match never {});
+            // A text setting takes the variable as it is: typed, a folder
+            // called 2024 was a number and a token of digits was shown back.
+            let value: Value = if TEXT_KEYS.contains(key) {
+                Value::from(raw)
+            } else {
+                raw.parse().unwrap_or_else(|never| match never {})
+            };
             insert_dotted(&mut dict, key, value);
         }
     }
@@ -477,6 +506,19 @@ mod tests {
         assert!(e.ends_with("encoding.vmaf_pool: \"median\" is not one of harmonic_mean, mean, min"), "{e}");
         let e = load(&ConfigSource::None, env(&[("DRAPTO_NOTIFY_NTFY_PRIORITY", "9")]), vec![]).unwrap_err();
         assert!(e.to_string().contains("\"9\" is not 1–5 or min, low, default, high, max"), "{e}");
+    }
+
+    #[test]
+    fn text_settings_take_variables_as_text() {
+        let vars =
+            [("DRAPTO_TEMP_DIR", "2024"), ("DRAPTO_NOTIFY_NTFY_TOKEN", "1234567"), ("DRAPTO_NOTIFY_COMMAND", "true")];
+        let l = load(&ConfigSource::None, env(&vars), vec![]).unwrap();
+        assert_eq!(l.settings.processing.temp_dir, Auto::Value(PathBuf::from("2024")));
+        assert_eq!(l.settings.notify.ntfy_token.as_deref(), Some("1234567"));
+        assert_eq!(l.settings.notify.command.as_deref(), Some("true"));
+        for key in TEXT_KEYS {
+            assert!(ENV_VARS.iter().any(|(_, k)| k == key), "{key} has a variable");
+        }
     }
 
     #[test]
