@@ -327,11 +327,15 @@ fn an_output_made_with_other_settings_is_checked_once_and_then_known() {
     assert!(out.join("a.mkv").is_file());
     // Another preset: the dry run says the output will be checked, and the
     // file in b's way makes b fail.
-    let o = encode("11", &["--dry-run"]);
-    let plan: Vec<serde_json::Value> = stdout(&o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let action =
-        |name: &str| plan.iter().find(|p| p["input"].as_str().unwrap_or("").ends_with(name)).unwrap()["action"].clone();
-    assert_eq!((action("a.mkv"), action("b.mkv")), ("check".into(), "fail".into()), "{plan:?}");
+    let dry_run = || {
+        let o = encode("11", &["--dry-run"]);
+        stdout(&o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect::<Vec<serde_json::Value>>()
+    };
+    let action = |plan: &[serde_json::Value], name: &str| {
+        plan.iter().find(|p| p["input"].as_str().unwrap_or("").ends_with(name)).unwrap()["action"].clone()
+    };
+    let plan = dry_run();
+    assert_eq!((action(&plan, "a.mkv"), action(&plan, "b.mkv")), ("check".into(), "fail".into()), "{plan:?}");
     // The run keeps the valid output and leaves no work behind...
     let o = encode("11", &[]);
     assert!(events(&o).iter().any(|e| e["event"] == "file_skipped"), "{}", stdout(&o));
@@ -339,11 +343,20 @@ fn an_output_made_with_other_settings_is_checked_once_and_then_known() {
     let left: Vec<_> =
         std::fs::read_dir(&jobs).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(left.iter().all(|n| !n.to_string_lossy().starts_with("a-")), "{left:?}");
-    // ...and the next run knows it without an analysis.
+    // ...and the next run knows it without an analysis, as its dry run says.
+    let plan = dry_run();
+    assert_eq!(action(&plan, "a.mkv"), "skip", "{plan:?}");
     let o = encode("11", &[]);
     let ev = events(&o);
     assert!(ev.iter().any(|e| e["event"] == "file_skipped" && e["input"].as_str().unwrap().ends_with("a.mkv")));
     assert!(
         !ev.iter().any(|e| e["event"] == "analysis_complete" && e["input"].as_str().unwrap_or("").ends_with("a.mkv"))
     );
+    // The rip touched (a library copied without its times): checked, not
+    // encoded again.
+    let f = std::fs::File::options().append(true).open(lib.join("a.mkv")).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60)).unwrap();
+    drop(f);
+    let plan = dry_run();
+    assert_eq!(action(&plan, "a.mkv"), "check", "{plan:?}");
 }

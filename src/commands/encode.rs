@@ -173,27 +173,11 @@ fn check_writable(dir: &std::path::Path, action: &'static str) -> Result<()> {
 /// (its record matches the rip and the settings) counts as not.
 fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) {
     let settings = &session.loaded.settings;
-    // What a run would do with `f`'s output already there: skip it, check
-    // it, or fail on it (the pipeline's rules, from its record alone).
-    let existing = |f: &crate::discover::Found| -> (&'static str, String) {
-        let out = f.output.display();
-        let Ok((probe, end)) = crate::tools::ffprobe::probe_with_end(&tools.ffprobe, &f.output, &session.cancel) else {
-            return ("fail", format!("{out} is there already and cannot be read; drapto never replaces it"));
-        };
-        if crate::job::record::SourceRecord::of_output(&probe).is_none() {
-            return ("fail", format!("{out} is there already and drapto did not make it; it is never replaced"));
-        }
-        let size = std::fs::metadata(&f.output).map_or(0, |m| m.len());
-        let source = crate::job::JobInfo::of(&f.input).ok();
-        let same = |s| source.as_ref().and_then(|src| crate::validate::check_finished(&probe, size, end, src, s).ok());
-        if same(Some(settings)).is_some() {
-            return ("skip", format!("already encoded from this rip with these settings: {out}"));
-        }
-        if same(None).is_some() {
-            let why = format!("{out} was made from this rip with other settings: kept if it is still valid");
-            return ("check", why);
-        }
-        ("encode", format!("{out} is from another rip or cut short: encoded again"))
+    let quiet = crate::events::Fanout(Vec::new());
+    let pipeline = Pipeline { settings, tools, cluster: None, events: &quiet, cancel: &session.cancel };
+    let existing = |f: &crate::discover::Found| match crate::job::JobInfo::of(&f.input) {
+        Ok(source) => pipeline.verdict_on_existing(&f.input, &f.output, &source),
+        Err(e) => ("fail", format!("cannot be read: {e}")),
     };
     let line = |action: &str, input: &std::path::Path, output: Option<&std::path::Path>, reason: Option<String>| {
         if session.json {

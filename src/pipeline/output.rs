@@ -234,6 +234,36 @@ impl Pipeline<'_> {
         Ok(finished.then(|| format!("already encoded from this rip with these settings: {}", output.display())))
     }
 
+    /// What a run would do with the file under `output` before it
+    /// analyses the rip `input` (identified as `source`): `("skip" |
+    /// "check" | "encode" | "fail", why)`, by the rules a run follows (see
+    /// [`Pipeline::drapto_output`], [`Pipeline::finished_before`] and
+    /// [`Pipeline::valid_output`]); for `--dry-run`.
+    pub fn verdict_on_existing(&self, input: &Path, output: &Path, source: &JobInfo) -> (&'static str, String) {
+        let out = output.display();
+        let record = match self.drapto_output(input, output) {
+            Err(e) => return ("fail", e.to_string()),
+            Ok(None) => return ("encode", String::new()),
+            Ok(Some((_, record))) => record,
+        };
+        match self.finished_before(input, output, source) {
+            Ok(Some(why)) => ("skip", why),
+            _ if record.source.size == source.size => (
+                "check",
+                format!(
+                    "{out} was made from this rip (its time or the settings changed since): kept if it is still valid, else encoded again"
+                ),
+            ),
+            _ => (
+                "encode",
+                format!(
+                    "{out} was made from another rip ({} bytes; this one has {}): encoded again",
+                    record.source.size, source.size
+                ),
+            ),
+        }
+    }
+
     /// Once the output's lock is held: why the output already there is
     /// kept (it is valid), or `None`: none is there, or it is not valid, or
     /// drapto made it from another rip (a rip ripped again: another size),
