@@ -46,6 +46,15 @@ pub enum Skip {
     SameAs(PathBuf),
 }
 
+impl Skip {
+    /// Whether the file is a rip drapto would encode but cannot now: one
+    /// still being written, one whose name its records cannot hold. The
+    /// batch says so in its summary, and does not count as done.
+    pub fn is_rip_not_encoded(&self) -> bool {
+        matches!(self, Skip::BeingWritten(_) | Skip::NotUtf8)
+    }
+}
+
 impl std::fmt::Display for Skip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

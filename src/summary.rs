@@ -87,6 +87,10 @@ pub struct BatchSummary {
     pub failed: Vec<(PathBuf, String)>,
     /// Files never started because the batch stopped early.
     pub not_started: Vec<PathBuf>,
+    /// Rips found but not encoded now, and why: still being written, or a
+    /// name drapto's records cannot hold.
+    #[serde(default)]
+    pub not_encoded: Vec<(PathBuf, String)>,
     /// The file a stop request (Ctrl-C, SIGTERM) interrupted: not failed,
     /// its finished work kept for the rerun.
     pub interrupted: Vec<PathBuf>,
@@ -106,7 +110,10 @@ impl BatchSummary {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.failed.is_empty() && self.not_started.is_empty() && self.interrupted.is_empty()
+        self.failed.is_empty()
+            && self.not_started.is_empty()
+            && self.interrupted.is_empty()
+            && self.not_encoded.is_empty()
     }
 }
 

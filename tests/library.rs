@@ -360,3 +360,32 @@ fn an_output_made_with_other_settings_is_checked_once_and_then_known() {
     let plan = dry_run();
     assert_eq!(action(&plan, "a.mkv"), "check", "{plan:?}");
 }
+
+/// A rip still being written is not encoded, and the run says so: in its
+/// summary (quiet or not) and its exit code, for a script that would take
+/// the exit code for "done".
+#[test]
+fn a_rip_still_being_written_is_in_the_summary_and_the_run_is_not_done() {
+    let t = tempfile::tempdir().unwrap();
+    let lib = t.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::copy(simple_clip("library_writing.mkv", "320x240", 2), lib.join("film.mkv")).unwrap();
+    let writer = std::fs::File::options().append(true).open(lib.join("film.mkv")).unwrap();
+    let o = run(drapto(t.path())
+        .args(["encode", "-q", "--preset", "12", "-i"])
+        .arg(&lib)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("Not encoded now: film.mkv (still being written"), "{}", stdout(&o));
+    let o = run(drapto(t.path())
+        .args(["encode", "--json", "--preset", "12", "-i"])
+        .arg(lib.join("film.mkv"))
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert_eq!(o.status.code(), Some(1));
+    let done = events(&o).into_iter().find(|e| e["event"] == "batch_complete").unwrap();
+    assert!(done["summary"]["not_encoded"][0][1].as_str().unwrap().starts_with("still being written"), "{done}");
+    drop(writer);
+    assert!(!t.path().join("out/film.mkv").exists());
+}

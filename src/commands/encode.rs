@@ -47,7 +47,11 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
         let n = work.skipped.len();
         tracing::info!("{n} file(s) under {} are not rips (drapto encode --dry-run says why)", input.display());
     }
-    let summary = pipeline.run_batch(&work.found, &output_dir);
+    let not_encoded = (work.skipped.iter())
+        .filter(|(_, why)| why.is_rip_not_encoded())
+        .map(|(path, why)| (path.clone(), why.to_string()))
+        .collect();
+    let summary = pipeline.run_batch(&work.found, &output_dir, not_encoded);
     if let Some(signal) = session.cancel.signal() {
         return Ok(128 + signal);
     }

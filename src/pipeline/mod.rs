@@ -25,7 +25,7 @@ use crate::report::resources::Sampler;
 use crate::summary::{BatchSummary, FileSummary};
 use crate::tools::Toolbox;
 use output::{OutputSlots, same_file};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Attempts of one step (an ffmpeg run) before the file fails.
@@ -78,11 +78,13 @@ impl Pipeline<'_> {
     /// Encodes every input in order; a failed file does not stop the others
     /// unless the setup keeps failing (see [`crate::breaker`]) or the run is
     /// cancelled.
-    pub fn run_batch(&self, jobs: &[Found], output_dir: &Path) -> BatchSummary {
+    /// `not_encoded`: rips found that cannot be encoded now, and why (see
+    /// [`BatchSummary::not_encoded`]).
+    pub fn run_batch(&self, jobs: &[Found], output_dir: &Path, not_encoded: Vec<(PathBuf, String)>) -> BatchSummary {
         let started = Instant::now();
         let files = jobs.iter().map(|j| j.input.clone()).collect();
         self.events.emit(&Event::BatchStarted { files, output_dir: output_dir.to_path_buf() });
-        let mut summary = BatchSummary::default();
+        let mut summary = BatchSummary { not_encoded, ..BatchSummary::default() };
         let mut breaker = Breaker::new(Duration::from_secs(self.settings.processing.breaker_reset.into()));
         for (i, job) in jobs.iter().enumerate() {
             if !self.breaker_allows(&mut breaker, jobs.len() - i) {

@@ -419,6 +419,9 @@ pub fn final_summary(b: &BatchSummary, logs: Option<&std::path::Path>) -> String
     for f in &b.not_started {
         out.push_str(&format!("\nNot started: {}\n", name(f)));
     }
+    for (f, why) in &b.not_encoded {
+        out.push_str(&format!("\nNot encoded now: {} ({why}; run again once that is fixed)\n", name(f)));
+    }
     out.push_str(&format!(
         "\n{RULE}\nTotal files processed: {}\nTotal input size:  {}\nTotal output size: {}\nTotal reduction:   {:.2}%\nTotal execution time: {}",
         b.files.len(),
