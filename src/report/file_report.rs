@@ -105,12 +105,18 @@ fn get<'a>(files: &'a mut HashMap<PathBuf, FileReport>, input: &Path) -> &'a mut
     })
 }
 
-/// Where the report of `output` goes.
+/// Where the report of `output` goes: beside it, or in `report_dir`
+/// marked by the output's whole path (two discs' `title_t00.mkv` in their
+/// own folders keep a report each there).
 pub fn report_path(report_dir: Option<&Path>, output: &Path) -> PathBuf {
-    let name = crate::hash::file_name("", &output.file_name().unwrap_or_default().to_string_lossy(), ".report.json");
+    let output_name = output.file_name().unwrap_or_default().to_string_lossy();
     match report_dir {
-        Some(d) => d.join(name),
-        None => output.with_file_name(name),
+        Some(d) => {
+            let whole = std::path::absolute(output).unwrap_or_else(|_| output.to_path_buf());
+            let mark = format!(".{:08x}.report.json", crate::hash::fnv1a(whole.as_os_str().as_encoded_bytes()) as u32);
+            d.join(crate::hash::file_name("", &output_name, &mark))
+        }
+        None => output.with_file_name(crate::hash::file_name("", &output_name, ".report.json")),
     }
 }
 
@@ -185,6 +191,15 @@ impl EventSink for ReportWriter {
 mod tests {
     use super::*;
     use crate::error::FailedCommand;
+
+    #[test]
+    fn reports_in_a_report_folder_are_told_apart_by_their_output_s_path() {
+        let dir = Path::new("/reports");
+        let (a, b) = (Path::new("/out/Disc A/title_t00.mkv"), Path::new("/out/Disc B/title_t00.mkv"));
+        assert_ne!(report_path(Some(dir), a), report_path(Some(dir), b));
+        assert!(report_path(Some(dir), a).to_string_lossy().starts_with("/reports/title_t00.mkv."));
+        assert_eq!(report_path(None, a), Path::new("/out/Disc A/title_t00.mkv.report.json"));
+    }
 
     #[test]
     fn a_failed_file_s_report_holds_the_command_that_failed() {
