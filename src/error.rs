@@ -212,7 +212,7 @@ pub enum Error {
 
     /// A file drapto did not make holds the output's name.
     #[error(
-        "{path}: {output} is there already and drapto did not make it (it has no record of its rip); nothing was changed: move it away, then run again"
+        "{path}: {output} is there already and drapto did not make it (it has no record of its rip: another tool's file, or drapto's cut short or remuxed since); nothing was changed: move it away, then run again"
     )]
     NotDrapto { path: PathBuf, output: PathBuf },
 
