@@ -39,7 +39,6 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("DRAPTO_ENABLE_CHUNKED_ENCODING", "processing.enable_chunked_encoding"),
     ("DRAPTO_HARDWARE_DECODE", "processing.hardware_decode"),
     ("DRAPTO_HWACCEL", "processing.hwaccel"),
-    ("DRAPTO_KEEP_LOGS", "processing.keep_logs"),
     ("DRAPTO_LOG_KEEP_DAYS", "processing.log_keep_days"),
     ("DRAPTO_LOG_KEEP_RUNS", "processing.log_keep_runs"),
     ("DRAPTO_TRACKING_KEEP_ENTRIES", "processing.tracking_keep_entries"),
@@ -100,10 +99,16 @@ const TEXT_KEYS: &[&str] = &[
 
 /// Environment variables of settings that were removed, and why: set, they
 /// are an error rather than silently ignored.
-const REMOVED_ENV_VARS: &[(&str, &str)] = &[(
-    "DRAPTO_MAX_DISK_IO",
-    "resources.max_disk_io was removed: it was never enforced; unset it, and use DRAPTO_RESPONSIVE=true for idle I/O priority",
-)];
+const REMOVED_ENV_VARS: &[(&str, &str)] = &[
+    (
+        "DRAPTO_MAX_DISK_IO",
+        "resources.max_disk_io was removed: it was never enforced; unset it, and use DRAPTO_RESPONSIVE=true for idle I/O priority",
+    ),
+    (
+        "DRAPTO_KEEP_LOGS",
+        "processing.keep_logs was removed: it kept an empty folder; unset it (the run logs in paths.log_dir hold every command)",
+    ),
+];
 
 /// Which configuration file to read.
 #[derive(Debug, Clone)]

@@ -7,10 +7,13 @@
 //! * v2: `[encoding]`, `[processing]` and `[resources]` tables, with
 //!   `disable_crop` and `enable_chunked_encoding` still at the top level.
 //! * v3: those two moved into `[processing]`.
-//! * v4 (current): `resources.max_disk_io` removed: drapto never enforced it
+//! * v4: `resources.max_disk_io` removed: drapto never enforced it
 //!   (ffmpeg's reads and writes cannot be throttled from outside without
 //!   cgroups); `processing.responsive` gives drapto and its children idle
 //!   I/O priority instead.
+//! * v5 (current): `processing.keep_logs` removed: nothing was ever written
+//!   to the work folder's `logs/` it kept; the run logs hold every command
+//!   and the stderr of each that failed.
 //!
 //! A file without `version` is read as v1; migrations only move keys that are
 //! present, so a v3-shaped file without `version` passes through unchanged.
@@ -18,7 +21,7 @@
 use toml::{Table, Value};
 
 /// The layout version this drapto writes and reads natively.
-pub const CURRENT_VERSION: u32 = 4;
+pub const CURRENT_VERSION: u32 = 5;
 
 /// Why a file could not be migrated.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +51,9 @@ pub fn migrate(table: &mut Table) -> Result<Vec<String>, MigrateError> {
     }
     if version < 4 {
         v3_to_v4(table, &mut notes);
+    }
+    if version < 5 {
+        v4_to_v5(table, &mut notes);
     }
     table.insert("version".into(), Value::Integer(i64::from(CURRENT_VERSION)));
     Ok(notes)
@@ -97,6 +103,14 @@ fn v3_to_v4(t: &mut Table, notes: &mut Vec<String>) {
     }
 }
 
+fn v4_to_v5(t: &mut Table, notes: &mut Vec<String>) {
+    if let Some(Value::Table(p)) = t.get_mut("processing") {
+        if p.remove("keep_logs").is_some() {
+            notes.push("processing.keep_logs removed: it kept an empty folder; the run logs hold every command".into());
+        }
+    }
+}
+
 fn move_key(t: &mut Table, key: &str, section: &str, notes: &mut Vec<String>) {
     if let Some(v) = t.remove(key) {
         sub_table(t, section).insert(key.into(), v);
@@ -131,7 +145,7 @@ mod tests {
         assert_eq!(t["processing"]["disable_crop"].as_bool(), Some(true));
         assert_eq!(t["processing"]["chunk_size"].as_integer(), Some(20));
         assert_eq!(t["resources"]["max_cpu"].as_float(), Some(50.0));
-        assert_eq!(t["version"].as_integer(), Some(4));
+        assert_eq!(t["version"].as_integer(), Some(i64::from(CURRENT_VERSION)));
         assert!(notes.iter().any(|n| n.contains("crf")));
     }
 
@@ -152,11 +166,20 @@ mod tests {
 
     #[test]
     fn current_layout_is_untouched() {
-        let text = "version = 4\n[encoding]\npreset = 5\n[processing]\ndisable_crop = true";
+        let text = "version = 5\n[encoding]\npreset = 5\n[processing]\ndisable_crop = true";
         let mut t = parse(text);
         let notes = migrate(&mut t).unwrap();
         assert!(notes.is_empty());
         assert_eq!(t, parse(text));
+    }
+
+    #[test]
+    fn keep_logs_is_dropped_with_a_note() {
+        let mut t = parse("version = 4\n[processing]\nkeep_logs = true\ndisable_crop = true");
+        let notes = migrate(&mut t).unwrap();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(t["processing"].get("keep_logs").is_none());
+        assert_eq!(t["processing"]["disable_crop"].as_bool(), Some(true));
     }
 
     #[test]

@@ -151,8 +151,6 @@ pub struct ProcessingSettings {
     /// Which decoder (`"auto"`: detect; or an ffmpeg hwaccel name such as
     /// "vaapi", "cuda", "videotoolbox", used even if it looks unavailable).
     pub hwaccel: Auto<String>,
-    /// Keep the job's logs folder after a successful encode.
-    pub keep_logs: bool,
     /// Run logs and failed files' reports older than this many days are
     /// removed (0: kept for ever).
     pub log_keep_days: u32,
@@ -357,7 +355,6 @@ impl Default for ProcessingSettings {
             enable_chunked_encoding: ChunkedMode::Auto,
             hardware_decode: true,
             hwaccel: Auto::Auto,
-            keep_logs: true,
             log_keep_days: 90,
             log_keep_runs: 100,
             tracking_keep_entries: 10_000,

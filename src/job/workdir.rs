@@ -1,12 +1,13 @@
 //! The work folder of one input: `<temp_dir>/jobs/<stem>-<id>/` with the
-//! design's layout (logs/, state/, segments/, encoded/, working/).
+//! design's layout but for its logs (state/, segments/, encoded/, working/): the run
+//! logs hold every command.
 
 use crate::error::{Error, Result};
 use crate::hash::fnv1a;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-/// A job's work folder. Created on demand, removed (except logs) on success.
+/// A job's work folder. Created on demand, removed on success.
 #[derive(Debug, Clone)]
 pub struct WorkDir {
     root: PathBuf,
@@ -60,7 +61,7 @@ impl WorkDir {
 
     /// Creates the folder, its layout and `job.json`.
     pub fn create(&self) -> Result<()> {
-        for sub in ["logs", "state", "segments", "encoded", "working"] {
+        for sub in ["state", "segments", "encoded", "working"] {
             let p = self.root.join(sub);
             std::fs::create_dir_all(&p).map_err(Error::io("create folder", &p))?;
         }
@@ -81,29 +82,12 @@ impl WorkDir {
         self.root.join("working").join(name)
     }
 
-    /// Removes everything; with `keep_logs`, the logs folder stays.
-    pub fn remove(&self, keep_logs: bool) -> Result<()> {
+    /// Removes everything.
+    pub fn remove(&self) -> Result<()> {
         if !self.root.exists() {
             return Ok(());
         }
-        if !keep_logs {
-            return std::fs::remove_dir_all(&self.root).map_err(Error::io("remove", &self.root));
-        }
-        for entry in std::fs::read_dir(&self.root).map_err(Error::io("read folder", &self.root))? {
-            let entry = entry.map_err(Error::io("read folder", &self.root))?;
-            if entry.file_name() == "logs" {
-                continue;
-            }
-            let p = entry.path();
-            let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
-            r.map_err(Error::io("remove", &p))?;
-        }
-        let logs = self.root.join("logs");
-        if std::fs::read_dir(&logs).map(|mut d| d.next().is_none()).unwrap_or(false) {
-            let _ = std::fs::remove_dir(&logs);
-            let _ = std::fs::remove_dir(&self.root);
-        }
-        Ok(())
+        std::fs::remove_dir_all(&self.root).map_err(Error::io("remove", &self.root))
     }
 }
 
@@ -126,18 +110,14 @@ mod tests {
     }
 
     #[test]
-    fn remove_keeps_logs_when_asked() {
+    fn remove_takes_everything() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("x.mkv");
         std::fs::write(&f, b"abc").unwrap();
         let w = WorkDir::for_input(dir.path(), &f).unwrap();
         w.create().unwrap();
-        std::fs::write(w.root().join("logs/run.log"), b"log").unwrap();
         std::fs::write(w.working("video.mkv"), b"v").unwrap();
-        w.remove(true).unwrap();
-        assert!(w.root().join("logs/run.log").exists());
-        assert!(!w.root().join("working").exists());
-        w.remove(false).unwrap();
+        w.remove().unwrap();
         assert!(!w.root().exists());
     }
 

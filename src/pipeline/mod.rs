@@ -221,7 +221,7 @@ impl Pipeline<'_> {
         if let Some(why) = self.valid_output(input, &analysis, &output, &identity)? {
             // Nothing was made for it: its work folder goes (it was kept,
             // empty, for ever).
-            work.remove(self.settings.processing.keep_logs)?;
+            work.remove()?;
             return Ok(Outcome::Skipped(why));
         }
         // A killed run's hidden output: an earlier run's into another folder
@@ -259,7 +259,7 @@ impl Pipeline<'_> {
             self.after_failure(input, &e, &identity, &work, &slots.partial);
             return Err(e);
         }
-        work.remove(self.settings.processing.keep_logs)?;
+        work.remove()?;
         for failed in crate::discover::copy_sidecars(&job.sidecars, input, &output) {
             self.warn(input, format!("sidecar file not copied: {failed}"));
         }
@@ -276,7 +276,7 @@ impl Pipeline<'_> {
             return;
         }
         if let Ok(Ok(_lock)) = lock::acquire(&work.root().join("lock"), "removing finished work") {
-            if let Err(e) = work.remove(self.settings.processing.keep_logs) {
+            if let Err(e) = work.remove() {
                 self.warn(&identity.input, format!("the finished rip's work was not removed: {e}"));
             }
         }
@@ -300,7 +300,7 @@ impl Pipeline<'_> {
         let _ = std::fs::remove_file(partial);
         steps::remove_unfinished(work);
         if replaced(identity) {
-            if let Err(r) = work.remove(self.settings.processing.keep_logs) {
+            if let Err(r) = work.remove() {
                 self.warn(input, format!("the replaced rip's work was not removed: {r}"));
             }
         } else {
