@@ -66,6 +66,7 @@ fn unset_meanings(log_dir: &str) -> Vec<(&'static str, &str)> {
         ("tools.ffprobe", "not set: looked up on PATH"),
         ("tools.mediainfo", "not set: looked up on PATH"),
         ("tools.mkvmerge", "not set: looked up on PATH (mkvextract and mkvpropedit beside it)"),
+        ("distributed.hosts", "not set: every segment encoded on this machine"),
     ]
 }
 
