@@ -18,7 +18,10 @@ between ladder rungs. Prints per piece length of PIECES the difference per
 window (sample − whole; positive: the sample says a higher CRF will do),
 its mean, which the plan's bias learns, and its spread, which no film-wide
 correction removes: each CRF of spread is a segment planned off its mark.
-The cuts and encodes are cached in OUT/pieces.
+The cuts and encodes are cached in OUT/pieces. SCALE=half cuts the samples
+at half the width and height (encoded and scored there), to ask whether a
+survey of smaller pictures would rank segments as well, for a quarter of the
+pixels; the CPU seconds of its encodes and scores are printed beside.
 """
 import json, math, os, statistics, subprocess, sys
 
@@ -27,6 +30,7 @@ from bench_common import harmonic  # noqa: E402
 
 ffmpeg, src, out, target, preset, pieces = sys.argv[1:7]
 target, pieces = float(target), [int(p) for p in pieces.split()]
+half = os.environ.get("SCALE", "") == "half"
 work = os.path.join(out, "pieces")
 os.makedirs(work, exist_ok=True)
 ladder = {}
@@ -74,18 +78,20 @@ def frame_scores(encode, reference):
 def sample_scores(start, piece):
     """(drapto's probe pooling, every frame) of the window's sample at each ladder CRF."""
     ranges = sample_ranges(start, window, piece)
-    cache = os.path.join(work, f"w{start}-n{piece}-p{preset}.json")
+    cache = os.path.join(work, f"w{start}-n{piece}-p{preset}{'-half' if half else ''}.json")
     if os.path.exists(cache):
-        return {float(k): v for k, v in json.load(open(cache)).items()}
+        return {(k if k == "cpu" else float(k)): v for k, v in json.load(open(cache)).items()}
     cut = os.path.join(work, "cut.nut")
     keep = "+".join(f"between(n\\,{a}\\,{a + c - 1})" for a, c in ranges)
-    run([ffmpeg, "-v", "error", "-y", "-i", src, "-an", "-sn", "-vf", f"select={keep},setpts=N/({fps}*TB)",
+    scale = ",scale=iw/2:ih/2:flags=bicubic" if half else ""
+    run([ffmpeg, "-v", "error", "-y", "-i", src, "-an", "-sn", "-vf", f"select={keep},setpts=N/({fps}*TB){scale}",
          "-fps_mode", "passthrough", "-c:v", "rawvideo", "-f", "nut", cut])
     starts, at = set(), 0
     for _, c in ranges:
         starts.add(at)
         at += c
     result = {}
+    before = os.times()
     for crf in crfs:
         encode = os.path.join(work, "probe.mkv")
         run([ffmpeg, "-v", "error", "-y", "-i", cut, "-c:v", "libsvtav1", "-preset", str(preset), "-crf", str(int(crf)),
@@ -93,6 +99,8 @@ def sample_scores(start, piece):
         s = frame_scores(encode, cut)
         probe = [x for k, x in enumerate(s) if k % 3 == 0 and k not in starts] or s
         result[crf] = (harmonic(probe), harmonic(s[1:]))
+    after = os.times()
+    result["cpu"] = (after.children_user + after.children_system - before.children_user - before.children_system, 0)
     json.dump(result, open(cache, "w"))
     return result
 
@@ -111,13 +119,19 @@ def crf_for(points):
 starts = list(range(0, frames - window + 1, stride))
 print(f"{os.path.basename(src)}: {len(starts)} windows of {window} frames, ladder CRFs {crfs}, survey preset {preset}, "
       f"target {target}")
-print("CRF for the target read from the sample minus from the whole (per window; mean; spread)")
+print("CRF for the target read from the sample minus from the whole (per window; mean; spread)"
+      + (" — samples at half size" if half else ""))
 for piece in pieces:
+    cpu = 0.0
     for k, label in ((0, "probe scoring"), (1, "every frame")):
         d = []
         for s in starts:
             whole = crf_for([(c, harmonic(ladder[c][s:s + window])) for c in crfs])
-            sample = crf_for([(c, v[k]) for c, v in sample_scores(s, piece).items()])
+            scores = sample_scores(s, piece)
+            cpu = cpu + scores["cpu"][0] if k == 0 else cpu
+            sample = crf_for([(c, v[k]) for c, v in scores.items() if c != "cpu"])
             d.append(sample - whole)
         print(f"pieces of {piece:>2}, {label:<13}: " + " ".join(f"{x:+.1f}" for x in d) +
               f" | mean {statistics.mean(d):+.2f}, sd {statistics.pstdev(d):.2f}")
+    print(f"pieces of {piece:>2}: encode and score CPU {cpu:.1f} s over {len(starts)} windows x {len(crfs)} CRFs"
+          " (cached windows count as 0)")

@@ -104,6 +104,7 @@ mod tests {
         full.tools.ffprobe = Some("/p".into());
         full.tools.mediainfo = Some("/m".into());
         full.tools.mkvmerge = Some("/k".into());
+        full.distributed.hosts = Some("/h".into());
         let mut rows = Vec::new();
         flatten("", &toml::Value::try_from(&full).unwrap(), &mut rows);
         let mut unset = Vec::new();
