@@ -162,4 +162,9 @@ fn clean_reports_and_prunes_the_history() {
     let left = std::fs::read_to_string(tracking.join("encoded_files.txt")).unwrap();
     assert_eq!(left.lines().count(), 5);
     assert!(left.starts_with("/rips/16.mkv"), "the newest are kept: {left}");
+    // --json: one line a script reads.
+    let o = run(drapto(t.path()).env("DRAPTO_LOG_DIR", &logs).args(["clean", "--json"]));
+    let line: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(line["event"], "clean_complete");
+    assert_eq!(line["history"]["kept_files"], 1);
 }

@@ -13,18 +13,38 @@ use std::path::Path;
 /// Removes abandoned job folders (input gone or changed, or no `job.json`),
 /// or with `all` every job folder that is not in use; returns the exit code.
 pub fn run(all: bool, session: &Session) -> Result<i32> {
-    let temp = session.loaded.settings.temp_dir();
-    let swept = sweep(&temp, if all { Sweep::All } else { Sweep::Asked })?;
+    let settings = &session.loaded.settings;
+    let swept = sweep(&settings.temp_dir(), if all { Sweep::All } else { Sweep::Asked })?;
+    let freed: u64 = swept.removed.iter().map(|r| r.1).sum();
+    let pruned = retention::prune_configured(settings);
+    if session.json {
+        let removed: Vec<_> =
+            swept.removed.iter().map(|(path, bytes)| serde_json::json!({"path": path, "bytes": bytes})).collect();
+        let line = serde_json::json!({
+            "event": "clean_complete",
+            "removed": removed,
+            "kept": swept.kept,
+            "freed_bytes": freed,
+            "history": {
+                "log_dir": settings.log_dir(),
+                "kept_files": pruned.kept_files,
+                "kept_bytes": pruned.kept_bytes,
+                "removed_files": pruned.removed_files,
+                "freed_bytes": pruned.freed_bytes,
+                "dropped_tracking_entries": pruned.dropped_entries,
+            },
+        });
+        println!("{line}");
+        return Ok(0);
+    }
     for r in &swept.removed {
         println!("removed {} ({})", r.0.display(), format_bytes(r.1));
     }
-    let freed: u64 = swept.removed.iter().map(|r| r.1).sum();
-    let (removed, kept) = (swept.removed.len(), swept.kept);
-    for k in &kept {
+    for k in &swept.kept {
         println!("kept {k}");
     }
-    println!("{removed} work folder(s) removed, {} freed", format_bytes(freed));
-    report_history(&session.loaded.settings);
+    println!("{} work folder(s) removed, {} freed", swept.removed.len(), format_bytes(freed));
+    report_history(settings, &pruned);
     Ok(0)
 }
 
@@ -119,11 +139,10 @@ fn untouched_for(dir: &Path, age: std::time::Duration) -> bool {
     newest.is_none_or(|t| t.elapsed().is_ok_and(|e| e >= age))
 }
 
-/// Prunes the run logs, failed files' reports and tracking entries to
-/// their bounds, and says what is kept.
-fn report_history(settings: &crate::config::Settings) {
+/// Says what pruning the run logs, failed files' reports and tracking
+/// entries to their bounds kept and removed (`p`).
+fn report_history(settings: &crate::config::Settings, p: &retention::Pruned) {
     let r = Retention::of(settings);
-    let p = retention::prune_configured(settings);
     let bound = |n: u32, what: &str| if n == 0 { format!("no {what} limit") } else { format!("{n} {what}") };
     println!(
         "history in {}: {} log(s) and report(s) kept ({}), {} removed ({} freed); {} old tracking entries dropped \
