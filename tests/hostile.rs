@@ -566,7 +566,7 @@ fn an_ac3_track_without_samples_is_left_out_and_the_others_keep_their_places() {
 }
 
 #[test]
-fn a_name_that_is_not_utf8_is_refused_with_a_warning_and_the_batch_goes_on() {
+fn a_name_that_is_not_utf8_is_refused_with_a_warning_and_the_batch_goes_on_but_is_not_done() {
     use std::os::unix::ffi::OsStrExt;
     let t = tempfile::tempdir().unwrap();
     let input = t.path().join("in");
@@ -579,8 +579,10 @@ fn a_name_that_is_not_utf8_is_refused_with_a_warning_and_the_batch_goes_on() {
     let out = t.path().join("out");
     let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&input).arg("-o").arg(&out));
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "a rip left unencoded: not done");
     assert!(out.join("good.mkv").exists());
+    let done = events(&o).into_iter().find(|e| e["event"] == "batch_complete").unwrap();
+    assert!(done["summary"]["not_encoded"][0][1].as_str().unwrap().contains("not UTF-8"), "{done}");
     let warned = events(&o).into_iter().filter(|e| e["event"] == "warning").map(|e| e["message"].to_string());
     assert!(warned.clone().any(|m| m.contains("caf") && m.contains("not UTF-8")), "{:?}", warned.collect::<Vec<_>>());
     // Named on its own: one line, a non-zero exit.
