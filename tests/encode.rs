@@ -466,3 +466,61 @@ fn layouts_opus_lacks_keep_every_channel_in_its_own_speaker() {
     let got = channel_levels(&out, 1);
     assert!(near(&got, &want), "3-channel PCM: {got:?}, want {want:?}");
 }
+
+/// A DVD's AC-3 that opens with half a second of 2.0 before its 5.1
+/// feature (a logo, silence): ffprobe describes the track by its first
+/// frames, and it came out a stereo downmix, the LFE lost, without a word.
+#[test]
+fn an_ac3_track_opening_in_stereo_keeps_its_later_5_1() {
+    let t = tempfile::tempdir().unwrap();
+    let src = made_once("ac3_stereo_then_5_1.mkv", |tmp| {
+        let dir = tempfile::tempdir().unwrap();
+        let ff = |args: &[&str]| {
+            let o =
+                Command::new(ffmpeg()).args(["-hide_banner", "-loglevel", "error", "-y"]).args(args).output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        };
+        let (intro, feature, video) =
+            (dir.path().join("intro.ac3"), dir.path().join("feature.ac3"), dir.path().join("v.mkv"));
+        ff(&["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo:d=0.5", "-c:a", "ac3", intro.to_str().unwrap()]);
+        // A tone in every channel; the LFE's own at 80 Hz.
+        let tones = "aevalsrc='0.3*sin(2*PI*300*t)|0.3*sin(2*PI*500*t)|0.3*sin(2*PI*700*t)|0.3*sin(2*PI*80*t)|\
+                     0.3*sin(2*PI*1100*t)|0.3*sin(2*PI*1300*t)':s=48000:d=3.5:c=5.1(side)";
+        ff(&["-f", "lavfi", "-i", tones, "-c:a", "ac3", "-b:a", "448k", feature.to_str().unwrap()]);
+        ff(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=160x120:r=24:d=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            video.to_str().unwrap(),
+        ]);
+        let mut both = std::fs::read(&intro).unwrap();
+        both.extend(std::fs::read(&feature).unwrap());
+        let joined = dir.path().join("joined.ac3");
+        std::fs::write(&joined, both).unwrap();
+        let o = Command::new("mkvmerge").arg("-q").arg("-o").arg(tmp).arg(&video).arg(&joined).output().unwrap();
+        assert!(o.status.code().unwrap_or(9) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
+    });
+    let first = streams(&ffprobe(&src), "audio")[0]["channels"].clone();
+    assert_eq!(first, 2, "the fixture's track opens in stereo");
+    let out_dir = t.path().join("out");
+    let o = run(drapto(t.path())
+        .args(["encode", "--json", "--no-chunked", "--preset", "12", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out_dir));
+    assert!(o.status.success(), "{}", stdout(&o));
+    let warned = events(&o)
+        .iter()
+        .any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("opens as 2-channel"));
+    assert!(warned, "{}", stdout(&o));
+    let out = out_dir.join("ac3_stereo_then_5_1.mkv");
+    let audio = streams(&ffprobe(&out), "audio")[0].clone();
+    assert_eq!(audio["channels"], 6, "{audio}");
+    let levels = channel_levels(&out, 0);
+    assert!(levels[3] > -30.0, "the LFE is there: {levels:?}");
+}

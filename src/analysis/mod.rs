@@ -133,6 +133,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let (size_bytes, mut probe) = a.open()?;
     let mut warnings = Vec::new();
     let restamped_rate = a.check_frame_rate(&mut probe, &mut warnings);
+    a.widest_audio_layouts(&mut probe, &mut warnings);
     let (v, width, height) = a.film(&probe, &mut warnings)?;
     let (width, height) = a.shown_size(width, height, &mut warnings);
     let (extent, mediainfo, structure) = a.length_and_structure(&probe, &mut warnings)?;
@@ -262,6 +263,37 @@ impl Analyzer<'_> {
             return Err(self.bad("has no duration (truncated or corrupt)".into()));
         }
         Ok((v, width, height))
+    }
+
+    /// Audio tracks whose frames carry their own channel configuration
+    /// (AC-3, E-AC-3, DTS, MPEG audio, AAC) are read at a tenth, half and
+    /// nine tenths of the film: ffprobe describes a track
+    /// by its first frames, and a DVD's AC-3 that opens with a few seconds
+    /// of 2.0 before the 5.1 feature was planned, and downmixed, as
+    /// stereo. The widest layout found is the track's in `probe`, with a
+    /// warning.
+    fn widest_audio_layouts(&self, probe: &mut Probe, warnings: &mut Vec<String>) {
+        let end = probe.duration().unwrap_or(0.0);
+        let changeable =
+            |s: &ffprobe::Stream| matches!(s.codec_name.as_str(), "ac3" | "eac3" | "dts" | "mp2" | "mp3" | "aac");
+        if !probe.of_type(StreamKind::Audio).any(changeable) || end <= 0.0 {
+            return;
+        }
+        let times = [0.1, 0.5, 0.9].map(|f| f * end);
+        let seen = ffprobe::audio_layouts_at(self.probes.ffprobe, self.input, &times, self.cancel);
+        let audio_streams = probe.streams.iter_mut().filter(|s| s.codec_type == StreamKind::Audio);
+        for (n, s) in audio_streams.enumerate().filter(|(_, s)| changeable(s)) {
+            let first = s.channels.unwrap_or(0);
+            let widest = seen.iter().filter(|(i, ..)| *i == s.index).max_by_key(|(_, c, _)| *c);
+            let Some((_, channels, layout)) = widest.filter(|(_, c, _)| *c > first) else { continue };
+            let was = format!("{first}-channel ({})", s.channel_layout.as_deref().unwrap_or("no layout"));
+            warnings.push(format!(
+                "audio track {} opens as {was} audio but is {channels}-channel ({layout}) later: encoded as {layout}",
+                n + 1
+            ));
+            s.channels = Some(*channels);
+            s.channel_layout = (!layout.is_empty()).then(|| layout.clone());
+        }
     }
 
     /// The film's frame rate checked against the spacing of its first

@@ -562,6 +562,25 @@ pub fn audio_has_packets(ffprobe: &Path, path: &Path, index: usize, cancel: &Can
     Some(text.lines().any(|l| !l.trim().is_empty()))
 }
 
+/// The channel count and layout of the audio frames decoded for 2 s from
+/// each of `times` (seconds), per stream (ffprobe's index): what a track
+/// that changes its layout (a DVD's AC-3 opening in 2.0, then 5.1) is
+/// later, where the stream's own fields say what its first frames are.
+/// Empty when ffprobe fails.
+pub fn audio_layouts_at(ffprobe: &Path, path: &Path, times: &[f64], cancel: &Cancel) -> Vec<(usize, u32, String)> {
+    let intervals: Vec<String> = times.iter().map(|t| format!("{:.3}%+2", t.max(0.0))).collect();
+    let query = Query::frames("stream_index,channels,channel_layout").stream("a").interval(intervals.join(","));
+    let Ok(text) = query.run(ffprobe, path, "probe audio layouts", cancel) else { return Vec::new() };
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(',');
+            let index = f.next()?.trim().parse().ok()?;
+            let channels = f.next()?.trim().parse().ok()?;
+            Some((index, channels, f.next().unwrap_or("").trim().to_string()))
+        })
+        .collect()
+}
+
 /// Why probing failed.
 #[derive(Debug)]
 pub enum ProbeError {
