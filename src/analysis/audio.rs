@@ -70,8 +70,8 @@ pub fn layout_for(channels: u32, layout: Option<&str>, s: &AudioSettings) -> Lay
             warning: Some("audio track reports no channel count; encoding it as stereo".into()),
             ..plain(2, s.bitrate_stereo)
         },
-        (1, _) => plain(1, s.bitrate_mono),
-        (2, _) => plain(2, s.bitrate_stereo),
+        (1, None | Some("mono")) => plain(1, s.bitrate_mono),
+        (2, None | Some("stereo" | "downmix")) => plain(2, s.bitrate_stereo),
         (6, None | Some("5.1" | "5.1(side)")) => plain(6, s.bitrate_5_1),
         (8, None | Some("7.1")) => plain(8, s.bitrate_7_1),
         // Kept as they are, at a rate between the neighbouring table rows.
@@ -173,6 +173,7 @@ mod tests {
         let table: Vec<(&str, u32, String, u32, bool, bool)> = [
             (1, "mono"),
             (2, "stereo"),
+            (2, "2 channels (FC+LFE)"),
             (3, "3.0"),
             (3, "2.1"),
             (3, "unknown"),
@@ -198,6 +199,8 @@ mod tests {
             vec![
                 row("mono", 1, &std, 64, false, false),
                 row("stereo", 2, &std, 128, false, false),
+                // A centre and an LFE (AC-3 1/0+LFE): each in its speaker.
+                row("2 channels (FC+LFE)", 6, "5.1", 256, true, true),
                 row("3.0", 3, "3.0", 160, false, true),
                 row("2.1", 6, "5.1", 256, true, true),
                 // No layout: 3.0 as WAV orders it, kept (its centre is not an LFE).
