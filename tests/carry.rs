@@ -419,13 +419,16 @@ fn a_rip_that_would_lose_a_track_fails_before_any_encode_unless_told_to_go_on() 
     let oj = mkvmerge_j(&out);
     let kinds: Vec<&str> = oj["tracks"].as_array().unwrap().iter().map(|t| t["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["video", "audio", "audio"]);
-    // The chapters no longer name the track left out: the first names the
-    // first audio track alone (by its new UID), the second no track.
+    // The first chapter no longer names the track left out, only the first
+    // audio track (by its new UID); the second, which names the track left
+    // out alone, keeps naming it (without it, it would be every track's).
     let chapters = extract(&out, "chapters");
     let audio = oj["tracks"][1]["properties"]["uid"].to_string();
-    assert_eq!(chapters.matches("<ChapterTrack>").count(), 1, "{chapters}");
-    assert_eq!(chapters.matches("<ChapterTrackNumber>").count(), 1, "{chapters}");
+    let pip = mkvmerge_j(&src)["tracks"][3]["properties"]["uid"].to_string();
+    assert_eq!(chapters.matches("<ChapterTrack>").count(), 2, "{chapters}");
+    assert_eq!(chapters.matches("<ChapterTrackNumber>").count(), 2, "{chapters}");
     assert!(chapters.contains(&format!("<ChapterTrackNumber>{audio}</ChapterTrackNumber>")), "{chapters}");
+    assert!(chapters.contains(&format!("<ChapterTrackNumber>{pip}</ChapterTrackNumber>")), "{chapters}");
 }
 
 /// A rip whose chapters and tags hold what the curated one does not: an

@@ -128,8 +128,12 @@ impl Structure {
             // A tag aimed only at tracks the file does not have (their
             // UIDs name none) goes nowhere: mkvmerge drops it, and it is not
             // taken for a global one.
-            let track_targets =
+            let mut track_targets: Vec<Option<usize>> =
                 if tracks.is_empty() { vec![None] } else { tracks.into_iter().filter(Option::is_some).collect() };
+            // A track named twice (by its UID and by 0, every track) has
+            // the tag once.
+            track_targets.sort();
+            track_targets.dedup();
             for track in track_targets {
                 let target = Target {
                     type_value: named("TargetTypeValue").unwrap_or_else(|| "50".into()),
@@ -186,20 +190,20 @@ pub fn map_chapter_tracks(chapters: &Element, map: &dyn Fn(&str) -> String) -> E
 }
 
 /// `chapters` without their references to the tracks `dropped` says are
-/// gone (by UID: tracks left out of the output), and without a
-/// `ChapterTrack` that held only such references.
+/// gone (by UID: tracks left out of the output) where the chapter names
+/// other tracks too. A chapter that names only such tracks keeps them:
+/// without a `ChapterTrack` it would apply to every track.
 pub fn drop_chapter_tracks(chapters: &Element, dropped: &dyn Fn(&str) -> bool) -> Element {
     let names_dropped =
         |c: &Element| c.name == "ChapterTrackNumber" && c.text.as_deref().is_some_and(|t| dropped(t.trim()));
     let mut e = chapters.clone();
-    e.children = (chapters.children.iter())
-        .filter(|c| !names_dropped(c))
-        .filter_map(|c| {
-            let kept = drop_chapter_tracks(c, dropped);
-            let emptied = c.name == "ChapterTrack" && kept.children.is_empty() && !c.children.is_empty();
-            (!emptied).then_some(kept)
-        })
-        .collect();
+    if e.name == "ChapterTrack" {
+        if !chapters.children.iter().all(names_dropped) {
+            e.children.retain(|c| !names_dropped(c));
+        }
+        return e;
+    }
+    e.children = chapters.children.iter().map(|c| drop_chapter_tracks(c, dropped)).collect();
     e
 }
 

@@ -84,7 +84,9 @@ fn tracks(plan: &MuxPlan, output: &Structure) -> (Vec<String>, Vec<String>) {
     let (mut d, mut headers) = (Vec::new(), Vec::new());
     for (n, (planned, o)) in plan.tracks.iter().zip(out).enumerate() {
         if planned.carry == Carry::Captions {
-            d.extend(captions(o).map(|p| format!("track {} (closed captions): {p}", n + 1)));
+            // Not subtitles: wrong; so named and flagged or not: a header.
+            let list = if o.kind == TrackKind::Subtitles { &mut headers } else { &mut d };
+            list.extend(captions(o).map(|p| format!("track {} (closed captions): {p}", n + 1)));
             continue;
         }
         let s = plan.source_track(planned.source_id);
@@ -238,7 +240,13 @@ fn chapters(plan: &MuxPlan, output: &Structure) -> Vec<String> {
             let s = drop_chapter_tracks(&s, &|uid| plan.leaves_out_uid(uid));
             let s = map_chapter_tracks(&s, &|uid| track(source.track_position(uid), uid));
             let in_source = |pos| source_position(plan, pos);
-            let o = map_chapter_tracks(o, &|uid| track(output.track_position(uid).and_then(in_source), uid));
+            // A left-out track a chapter still names (it names no other)
+            // is the source's track.
+            let position = |uid: &str| {
+                let left_out = || plan.leaves_out_uid(uid).then(|| source.track_position(uid)).flatten();
+                output.track_position(uid).and_then(in_source).or_else(left_out)
+            };
+            let o = map_chapter_tracks(o, &|uid| track(position(uid), uid));
             let mut d = Vec::new();
             diff_elements(&s, &o, &s.name, &mut d);
             d
