@@ -251,7 +251,7 @@ impl Pipeline<'_> {
             _ if record.source.size == source.size => (
                 "check",
                 format!(
-                    "{out} was made from this rip (its time or the settings changed since): kept if it is still valid, else encoded again"
+                    "{out} was made from this rip, and its time, the settings or the output changed since: kept if it is still valid, else encoded again"
                 ),
             ),
             _ => (
@@ -308,7 +308,7 @@ impl Pipeline<'_> {
             // Its picture and sound are the rip's: what differs is what a
             // header editor changes, and the user's edits are kept.
             let what = format!(
-                "existing output {} differs from the rip only in its title, track names, languages, flags, chapters or tags ({reasons}), as after an edit: kept as it is; move it away to encode the rip again",
+                "existing output {} differs from the rip only in its title, track names, languages, flags, chapters or tags ({reasons}), as after an edit of the output (or of the rip): kept as it is; move it away to encode the rip again",
                 output.display()
             );
             self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
@@ -332,6 +332,7 @@ impl Pipeline<'_> {
         let (input, partial) = (analysis.input.as_path(), slots.partial.as_path());
         let observed = validate::observe(self.tools, analysis, partial, self.cancel).map_err(|e| match e {
             ObserveError::Run(f) => Error::process(input)(f),
+            ObserveError::Io(e) => Error::io("read", partial)(e),
             ObserveError::Unreadable(m) => Error::Validation {
                 path: input.to_path_buf(),
                 failures: vec![format!("output unreadable: {m}")],

@@ -40,6 +40,8 @@ pub enum ObserveError {
     Run(ProcessFailure),
     /// It is not a file the programs can read.
     Unreadable(String),
+    /// It cannot be looked at (gone, no permission, a share that dropped).
+    Io(std::io::Error),
 }
 
 impl std::fmt::Display for ObserveError {
@@ -47,6 +49,7 @@ impl std::fmt::Display for ObserveError {
         match self {
             ObserveError::Run(e) => e.fmt(f),
             ObserveError::Unreadable(m) => f.write_str(m),
+            ObserveError::Io(e) => e.fmt(f),
         }
     }
 }
@@ -54,7 +57,7 @@ impl std::fmt::Display for ObserveError {
 /// Reads the output at `path` of the source `analysis` describes (its
 /// probe and structure side by side).
 pub fn observe(tools: &Toolbox, analysis: &Analysis, path: &Path, cancel: &Cancel) -> Result<Observed, ObserveError> {
-    let size = std::fs::metadata(path).map_err(|e| ObserveError::Unreadable(e.to_string()))?.len();
+    let size = std::fs::metadata(path).map_err(ObserveError::Io)?.len();
     let (probed, structure) = std::thread::scope(|s| {
         let structure = s.spawn(|| Structure::read(&tools.mkvtoolnix, path, cancel));
         (ffprobe::probe_with_end(&tools.ffprobe, path, cancel), structure.join().expect("structure"))
