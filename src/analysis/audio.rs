@@ -70,8 +70,10 @@ pub fn layout_for(channels: u32, layout: Option<&str>, s: &AudioSettings) -> Lay
             warning: Some("audio track reports no channel count; encoding it as stereo".into()),
             ..plain(2, s.bitrate_stereo)
         },
-        (1, None | Some("mono")) => plain(1, s.bitrate_mono),
-        (2, None | Some("stereo" | "downmix")) => plain(2, s.bitrate_stereo),
+        (1, l) if l.is_none_or(|l| is_spelled(l, &["mono", "FC"])) => plain(1, s.bitrate_mono),
+        (2, l) if l.is_none_or(|l| is_spelled(l, &["stereo", "downmix", "FL+FR", "DL+DR"])) => {
+            plain(2, s.bitrate_stereo)
+        }
         (6, None | Some("5.1" | "5.1(side)")) => plain(6, s.bitrate_5_1),
         (8, None | Some("7.1")) => plain(8, s.bitrate_7_1),
         // Kept as they are, at a rate between the neighbouring table rows.
@@ -79,6 +81,13 @@ pub fn layout_for(channels: u32, layout: Option<&str>, s: &AudioSettings) -> Lay
         (4, Some("quad")) => kept("quad", 4, 192),
         _ => mapped(channels, named, s),
     }
+}
+
+/// Whether `layout` is one of `names`, by name or spelled out as ffprobe
+/// spells a layout it has no name for ("2 channels (FL+FR)").
+fn is_spelled(layout: &str, names: &[&str]) -> bool {
+    let spelled = layout.split_once(" channels (").map_or(layout, |(_, rest)| rest.trim_end_matches(')'));
+    names.contains(&spelled)
 }
 
 /// A layout Opus keeps as it is.
@@ -174,6 +183,7 @@ mod tests {
             (1, "mono"),
             (2, "stereo"),
             (2, "2 channels (FC+LFE)"),
+            (2, "2 channels (FL+FR)"),
             (3, "3.0"),
             (3, "2.1"),
             (3, "unknown"),
@@ -201,6 +211,7 @@ mod tests {
                 row("stereo", 2, &std, 128, false, false),
                 // A centre and an LFE (AC-3 1/0+LFE): each in its speaker.
                 row("2 channels (FC+LFE)", 6, "5.1", 256, true, true),
+                row("2 channels (FL+FR)", 2, &std, 128, false, false),
                 row("3.0", 3, "3.0", 160, false, true),
                 row("2.1", 6, "5.1", 256, true, true),
                 // No layout: 3.0 as WAV orders it, kept (its centre is not an LFE).
