@@ -142,12 +142,13 @@ impl EventSink for LogEvents {
                 tracing::info!("Queue: {} waiting, {} settling", waiting.len(), settling.len())
             }
             Event::BatchComplete { summary } => tracing::info!(
-                "Batch complete: {} encoded, {} skipped, {} failed, {} interrupted, {} not started",
+                "Batch complete: {} encoded, {} skipped, {} failed, {} interrupted, {} not started, {} not encoded now",
                 summary.files.len(),
                 summary.skipped.len(),
                 summary.failed.len(),
                 summary.interrupted.len(),
-                summary.not_started.len()
+                summary.not_started.len(),
+                summary.not_encoded.len()
             ),
         }
     }

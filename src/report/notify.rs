@@ -134,14 +134,19 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
         Event::BatchComplete { summary: s } => {
             // A run that did nothing (every rip already done) is no news,
             // and one file's own note says all of a batch of one.
-            let stopped = !s.interrupted.is_empty() || !s.not_started.is_empty();
+            let stopped = !s.interrupted.is_empty() || !s.not_started.is_empty() || !s.not_encoded.is_empty();
             let files = s.files.len() + s.failed.len();
             if !stopped && files <= 1 {
                 return None;
             }
             let mut counts =
                 format!("{} encoded, {} skipped, {} failed", s.files.len(), s.skipped.len(), s.failed.len());
-            for (n, what) in [(s.interrupted.len(), "interrupted"), (s.not_started.len(), "not started")] {
+            let counted = [
+                (s.interrupted.len(), "interrupted"),
+                (s.not_started.len(), "not started"),
+                (s.not_encoded.len(), "not encoded now"),
+            ];
+            for (n, what) in counted {
                 if n > 0 {
                     counts.push_str(&format!(", {n} {what}"));
                 }
@@ -153,7 +158,8 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
                 format_duration(s.total_seconds)
             );
             let title = match s.failed.len() {
-                _ if stopped => "drapto: stopped".to_string(),
+                _ if !s.interrupted.is_empty() || !s.not_started.is_empty() => "drapto: stopped".to_string(),
+                0 if !s.not_encoded.is_empty() => "drapto: done, some rips not encoded now".to_string(),
                 0 => "drapto: all done".to_string(),
                 n => format!("drapto: done, {n} failed"),
             };
@@ -163,7 +169,7 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
     };
     let urgent = match event {
         Event::BatchComplete { summary: s } => {
-            !s.failed.is_empty() || !s.interrupted.is_empty() || !s.not_started.is_empty()
+            !s.failed.is_empty() || !s.interrupted.is_empty() || !s.not_started.is_empty() || !s.not_encoded.is_empty()
         }
         _ => kind == "file_failed",
     };
