@@ -260,6 +260,13 @@ fn notifications_reach_ntfy_a_webhook_and_a_command_and_a_dead_server_delays_not
     }
     let shown = run(drapto(t.path()).env("DRAPTO_NOTIFY_NTFY_TOKEN", "tk_secret_123").arg("config"));
     assert!(!stdout(&shown).contains("tk_secret_123") && stdout(&shown).contains("notify.ntfy_token"));
+    let shown = run(drapto(t.path()).env("DRAPTO_NOTIFY_NTFY_TOKEN", "tk_secret_123").args(["config", "--json"]));
+    assert!(!stdout(&shown).contains("tk_secret_123"));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(stdout(&shown).trim()).unwrap();
+    let value = |key: &str| rows.iter().find(|r| r["key"] == key).unwrap()["value"].clone();
+    assert!(value("encoding.preset").is_u64(), "a number, not TOML text: {}", value("encoding.preset"));
+    assert_eq!(value("notify.ntfy_token"), "(set, not shown)");
+    assert_eq!(value("distributed.hosts"), serde_json::Value::Null, "an unset setting is there, as null");
 
     // A server that hangs, and one that refuses: the file is encoded all
     // the same, and each failed delivery is one warning in the log.

@@ -12,6 +12,9 @@ use std::path::Path;
 /// Analyses every input; returns the exit code (1 when any input failed).
 pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
+    for line in super::ignored_env(session) {
+        eprintln!("drapto: warning: {line}");
+    }
     let work = find_work(&args.input, Path::new(""), settings, false)?;
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
     let ffprobe = tools.require_ffprobe()?;

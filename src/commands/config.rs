@@ -19,10 +19,20 @@ pub fn run(session: &Session) -> Result<i32> {
         }
     }
     if session.json {
-        let items: Vec<_> = rows
+        // Each value as JSON (a number, a string, a list), not as TOML text;
+        // an unset optional setting as null, with what that means.
+        let typed = |v: &str| {
+            let parsed = format!("v = {v}").parse::<toml::Table>().ok().and_then(|t| t.get("v").cloned());
+            parsed.and_then(|t| serde_json::to_value(t).ok()).unwrap_or_else(|| serde_json::Value::from(v))
+        };
+        let mut items: Vec<_> = rows
             .iter()
-            .map(|(k, v)| serde_json::json!({"key": k, "value": v, "origin": loaded.origins.of(k).to_string()}))
+            .map(|(k, v)| serde_json::json!({"key": k, "value": typed(v), "origin": loaded.origins.of(k).to_string()}))
             .collect();
+        let log_dir = format!("not set: {}", loaded.settings.log_dir().display());
+        for (k, meaning) in unset_meanings(&log_dir).into_iter().filter(|(k, _)| !rows.iter().any(|(r, _)| r == k)) {
+            items.push(serde_json::json!({"key": k, "value": null, "origin": "default", "meaning": meaning}));
+        }
         println!("{}", serde_json::Value::Array(items));
         return Ok(0);
     }

@@ -18,6 +18,9 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
     let toolbox = tools.toolbox()?;
     if args.dry_run {
+        for line in super::ignored_env(session) {
+            eprintln!("drapto: warning: {line}");
+        }
         dry_run(&work, &toolbox, session);
         return Ok(0);
     }
@@ -134,10 +137,8 @@ pub(super) fn prepare(
         tracing::warn!("configuration file migrated: {note}");
     }
     let warn = |message: String| events.emit(&crate::events::Event::Warning { input: None, message });
-    for name in &session.loaded.ignored_env {
-        warn(format!(
-            "environment variable {name} is no drapto setting and is ignored (`drapto config` lists the settings)"
-        ));
+    for line in super::ignored_env(session) {
+        warn(line);
     }
     let chunked = settings.processing.enable_chunked_encoding;
     if chunked != crate::config::ChunkedMode::Off {

@@ -79,3 +79,15 @@ pub fn find_work(
     }
     Ok(d)
 }
+
+/// What a run says of each `DRAPTO_*` variable that is no setting (a typo,
+/// a removed one's old name).
+pub(crate) fn ignored_env(session: &Session) -> Vec<String> {
+    (session.loaded.ignored_env.iter())
+        .map(|name| {
+            format!(
+                "environment variable {name} is no drapto setting and is ignored (`drapto config` lists the settings)"
+            )
+        })
+        .collect()
+}
