@@ -387,7 +387,9 @@ fn doctor_gives_each_tools_version_from_the_tool_itself() {
     let t = tempfile::tempdir().unwrap();
     let o = run(drapto(t.path()).args(["--json", "doctor"]));
     let j: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
-    let version = |tool: &str| j[tool]["Ok"]["version"].as_str().unwrap_or_default().to_string();
+    let version = |tool: &str| j[tool]["version"].as_str().unwrap_or_default().to_string();
+    assert_eq!(j["ffmpeg"]["found"], true, "{j}");
+    assert!(j["ffmpeg"]["caps"]["libopus"].is_boolean(), "{j}");
     // mkvextract knows `--version`, not ffmpeg's `-version` (which it
     // answered with "Error: Unknown mode"); mediainfo's first line has none.
     assert!(version("mkvextract").starts_with("mkvextract v"), "{j}");

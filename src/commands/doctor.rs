@@ -76,13 +76,26 @@ fn check_hosts(file: &Path, tools: &Tools, session: &Session) -> Result<bool> {
 fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
     let ready = tools.ready();
     if session.json {
+        // Each tool: `found` and where, or `found: false` and why.
+        let tool = |r: std::result::Result<&crate::tools::Located, &crate::error::ToolError>| match r {
+            Ok(l) => {
+                let mut v = serde_json::to_value(l).unwrap_or_default();
+                v["found"] = true.into();
+                v
+            }
+            Err(e) => serde_json::json!({"found": false, "error": e.to_string()}),
+        };
+        let mut ffmpeg = tool(tools.ffmpeg.as_ref().map(|(l, _)| l));
+        if let Ok((_, caps)) = &tools.ffmpeg {
+            ffmpeg["caps"] = serde_json::to_value(caps).unwrap_or_default();
+        }
         let j = serde_json::json!({
-            "ffmpeg": tools.ffmpeg.as_ref().map(|(l, c)| serde_json::json!({"tool": l, "caps": c})).map_err(|e| e.to_string()),
-            "ffprobe": tools.ffprobe.as_ref().map_err(|e| e.to_string()),
-            "mediainfo": tools.mediainfo.as_ref().map_err(|e| e.to_string()),
-            "mkvmerge": tools.mkvmerge.as_ref().map_err(|e| e.to_string()),
-            "mkvextract": tools.mkvextract.as_ref().map_err(|e| e.to_string()),
-            "mkvpropedit": tools.mkvpropedit.as_ref().map_err(|e| e.to_string()),
+            "ffmpeg": ffmpeg,
+            "ffprobe": tool(tools.ffprobe.as_ref()),
+            "mediainfo": tool(tools.mediainfo.as_ref()),
+            "mkvmerge": tool(tools.mkvmerge.as_ref()),
+            "mkvextract": tool(tools.mkvextract.as_ref()),
+            "mkvpropedit": tool(tools.mkvpropedit.as_ref()),
             "ready": ready.is_ok(),
         });
         println!("{j}");
