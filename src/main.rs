@@ -17,7 +17,18 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A bad command line ends a --json run on an error event too.
+            let usage = e.use_stderr();
+            if usage && std::env::args().skip(1).any(|a| a == "--json") {
+                let first = e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+                println!("{}", drapto::report::json::error_line(&first, e.exit_code()));
+            }
+            e.exit()
+        }
+    };
     std::process::exit(run(cli));
 }
 

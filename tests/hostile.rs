@@ -611,6 +611,13 @@ fn a_configuration_error_ends_a_json_run_on_an_error_event() {
     let last = ev.last().expect("an event");
     assert_eq!((last["event"].as_str(), last["exit_code"].as_i64()), (Some("error"), Some(3)), "{last}");
     assert!(last["error"].as_str().unwrap().contains("encoding.preset") && last["time"].is_string(), "{last}");
+    // So does a command line the parser refuses.
+    let o = run(drapto(t.path()).args(["encode", "--json", "--preset", "fast"]));
+    assert_eq!(o.status.code(), Some(2));
+    let ev = events(&o);
+    let last = ev.last().expect("an event");
+    assert_eq!((last["event"].as_str(), last["exit_code"].as_i64()), (Some("error"), Some(2)), "{last}");
+    assert!(last["error"].as_str().unwrap().contains("--preset"), "{last}");
 }
 
 /// Under `-q` a failed rip is said on stderr: `drapto encode -q … >/dev/null`
