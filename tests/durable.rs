@@ -672,3 +672,24 @@ fn an_encode_whose_stdout_is_closed_finishes_without_it() {
     assert!(o.status.success(), "{:?}: {}", o.status, String::from_utf8_lossy(&o.stderr));
     assert_eq!(frame_count(&out.join("small.mkv")), 50);
 }
+
+/// What a run killed at the end leaves beside an output is cleared: an
+/// earlier run's invalid output kept for inspection, once a valid one is in
+/// place; the lock of a run killed right after the rename, once a later
+/// run finds the output finished (it stayed in the library for ever).
+#[test]
+fn a_stale_failed_output_and_lock_beside_a_finished_output_are_removed() {
+    let t = tempfile::tempdir().unwrap();
+    let src = simple_clip("small.mkv", "160x120", 1);
+    let out = t.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let failed = out.join("small.mkv.failed");
+    std::fs::write(&failed, b"an earlier run's invalid output").unwrap();
+    let encode = || run(drapto(t.path()).args(["encode", "-q", "--preset", "12", "-i"]).arg(&src).arg("-o").arg(&out));
+    assert!(encode().status.success());
+    assert!(out.join("small.mkv").exists() && !failed.exists());
+    let lock = out.join(".small.mkv.drapto-lock");
+    std::fs::write(&lock, b"pid 1 on a machine long gone").unwrap();
+    assert!(encode().status.success());
+    assert!(!lock.exists(), "{:?}", walk(&out));
+}

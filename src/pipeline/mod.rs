@@ -209,6 +209,7 @@ impl Pipeline<'_> {
         // so is a file drapto did not make under its name.
         if let Some(why) = self.finished_before(input, &output, &identity)? {
             self.remove_finished_work(&identity);
+            output::remove_stale_locks(&slots);
             return Ok(Outcome::Skipped(why));
         }
         let (analysis, plan) = self.analyze_and_plan(input)?;

@@ -43,6 +43,18 @@ pub fn name_output(job_dir: &Path, output: &Path) -> Result<()> {
     std::fs::write(&file, output.as_os_str().as_bytes()).map_err(Error::io("write", &file))
 }
 
+/// Removes the lock files of `slots` no drapto holds: a run killed between
+/// the rename into place and its clean-up leaves its lock beside the
+/// output, and the runs after it skip the rip.
+pub fn remove_stale_locks(slots: &OutputSlots) {
+    use crate::job::lock::is_held;
+    for lock in [&slots.lock, &slots.local_lock] {
+        if lock.exists() && !is_held(lock) {
+            let _ = std::fs::remove_file(lock);
+        }
+    }
+}
+
 /// Removes the half-muxed output of the job whose work folder is `job_dir`,
 /// when one is there and no drapto writes that output now: a run killed
 /// between its mux and the rename leaves it, hidden, as large as the film;
@@ -339,6 +351,12 @@ impl Pipeline<'_> {
                 kept: None,
             },
         })?;
+        // A stop during the reads cuts them short: what they miss is the
+        // stop's doing, not the output's (a good encode was failed, and kept
+        // as `.failed` for ever beside its rerun's output).
+        if let Some(signal) = self.cancel.signal() {
+            return Err(Error::Cancelled { signal });
+        }
         let checks = validate::validate(analysis, &observed);
         let failures = validate::failures(&checks);
         self.events.emit(&Event::ValidationComplete {
@@ -347,8 +365,11 @@ impl Pipeline<'_> {
             checks,
         });
         if failures.is_empty() {
-            // On disk before the work that made it is removed.
-            crate::job::state::rename_durably(partial, &slots.output)
+            // On disk before the work that made it is removed; an earlier
+            // run's invalid output, kept for inspection, is obsolete.
+            crate::job::state::rename_durably(partial, &slots.output)?;
+            let _ = std::fs::remove_file(&slots.failed);
+            Ok(())
         } else {
             std::fs::rename(partial, &slots.failed).map_err(Error::io("rename", &slots.failed))?;
             Err(Error::Validation { path: input.to_path_buf(), failures, kept: Some(slots.failed.clone()) })
