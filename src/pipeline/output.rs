@@ -235,6 +235,13 @@ impl Pipeline<'_> {
     /// the file there (see [`Pipeline::drapto_output`]).
     pub(super) fn finished_before(&self, input: &Path, output: &Path, source: &JobInfo) -> Result<Option<String>> {
         let Some((e, record)) = self.drapto_output(input, output)? else { return Ok(None) };
+        Ok(self.finished(output, &e, &record, source))
+    }
+
+    /// Why drapto's `output` (`e`, with its `record`) is a finished encode
+    /// of `source` with these settings, or `None` (see
+    /// [`Pipeline::finished_before`]).
+    fn finished(&self, output: &Path, e: &Existing, record: &SourceRecord, source: &JobInfo) -> Option<String> {
         // A rip whose time changed since (a library copied without its
         // times), its output validated against it once: known as its own.
         // So is an output validated against this rip once already although
@@ -243,7 +250,7 @@ impl Pipeline<'_> {
         let known = Kept::read(&self.settings.temp_dir(), output).is_some_and(|k| k == Kept::of(output, source));
         let (source, settings) = if known { (&record.source, None) } else { (source, Some(self.settings)) };
         let finished = validate::check_finished(&e.probe, e.size, e.video_end, source, settings).is_ok();
-        Ok(finished.then(|| format!("already encoded from this rip with these settings: {}", output.display())))
+        finished.then(|| format!("already encoded from this rip with these settings: {}", output.display()))
     }
 
     /// What a run would do with the file under `output` before it
@@ -253,20 +260,20 @@ impl Pipeline<'_> {
     /// [`Pipeline::valid_output`]); for `--dry-run`.
     pub fn verdict_on_existing(&self, input: &Path, output: &Path, source: &JobInfo) -> (&'static str, String) {
         let out = output.display();
-        let record = match self.drapto_output(input, output) {
+        let (e, record) = match self.drapto_output(input, output) {
             Err(e) => return ("fail", e.to_string()),
             Ok(None) => return ("encode", String::new()),
-            Ok(Some((_, record))) => record,
+            Ok(Some(found)) => found,
         };
-        match self.finished_before(input, output, source) {
-            Ok(Some(why)) => ("skip", why),
-            _ if record.source.size == source.size => (
+        match self.finished(output, &e, &record, source) {
+            Some(why) => ("skip", why),
+            None if record.source.size == source.size => (
                 "check",
                 format!(
                     "{out} was made from this rip, and its time, the settings or the output changed since: kept if it is still valid, else encoded again"
                 ),
             ),
-            _ => (
+            None => (
                 "encode",
                 format!(
                     "{out} was made from another rip ({} bytes; this one has {}): encoded again",
@@ -306,17 +313,20 @@ impl Pipeline<'_> {
             }
             Ok(Some(reason))
         };
-        let (failed, reasons) = match self.failed_checks(analysis, output) {
-            Ok(failed) => {
-                let reasons = validate::failures(&failed).join("; ");
-                (failed, reasons)
-            }
-            Err(unreadable) => (vec![], unreadable),
+        let not_valid = |reasons: String| {
+            let what = format!("existing output {} is not valid ({reasons}); encoding again", output.display());
+            self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
+            Ok(None)
         };
-        if reasons.is_empty() {
+        let failed = match self.failed_checks(analysis, output) {
+            Ok(failed) => failed,
+            Err(unreadable) => return not_valid(unreadable),
+        };
+        if failed.is_empty() {
             return kept(format!("valid output already exists: {}", output.display()));
         }
-        if !failed.is_empty() && failed.iter().all(|c| validate::container::EDITABLE.contains(&c.name.as_str())) {
+        let reasons = validate::failures(&failed).join("; ");
+        if failed.iter().all(|c| validate::container::EDITABLE.contains(&c.name.as_str())) {
             // Its picture and sound are the rip's: what differs is what a
             // header editor changes, and the user's edits are kept.
             let what = format!(
@@ -326,9 +336,7 @@ impl Pipeline<'_> {
             self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
             return kept(format!("output already exists, its headers edited: {}", output.display()));
         }
-        let what = format!("existing output {} is not valid ({reasons}); encoding again", output.display());
-        self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
-        Ok(None)
+        not_valid(reasons)
     }
 
     /// The checks the existing `output` fails against the source; `Err`
