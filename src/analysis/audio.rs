@@ -70,8 +70,10 @@ pub fn layout_for(channels: u32, layout: Option<&str>, s: &AudioSettings) -> Lay
             warning: Some("audio track reports no channel count; encoding it as stereo".into()),
             ..plain(2, s.bitrate_stereo)
         },
-        (1, l) if l.is_none_or(|l| is_spelled(l, &["mono", "FC"])) => plain(1, s.bitrate_mono),
-        (2, l) if l.is_none_or(|l| is_spelled(l, &["stereo", "downmix", "FL+FR", "DL+DR"])) => {
+        (1, l) if l.is_none_or(|l| speakers_are(l, &["FC"])) => plain(1, s.bitrate_mono),
+        (2, l)
+            if l.is_none_or(|l| l == "downmix" || speakers_are(l, &["FL", "FR"]) || speakers_are(l, &["DL", "DR"])) =>
+        {
             plain(2, s.bitrate_stereo)
         }
         (6, None | Some("5.1" | "5.1(side)")) => plain(6, s.bitrate_5_1),
@@ -83,11 +85,10 @@ pub fn layout_for(channels: u32, layout: Option<&str>, s: &AudioSettings) -> Lay
     }
 }
 
-/// Whether `layout` is one of `names`, by name or spelled out as ffprobe
-/// spells a layout it has no name for ("2 channels (FL+FR)").
-fn is_spelled(layout: &str, names: &[&str]) -> bool {
-    let spelled = layout.split_once(" channels (").map_or(layout, |(_, rest)| rest.trim_end_matches(')'));
-    names.contains(&spelled)
+/// Whether `layout`'s channels are `speakers`, whether it names them
+/// ("stereo") or spells them out ("2 channels (FL+FR)").
+fn speakers_are(layout: &str, speakers: &[&str]) -> bool {
+    super::channels::names(layout, speakers.len() as u32).is_some_and(|n| n == speakers)
 }
 
 /// A layout Opus keeps as it is.

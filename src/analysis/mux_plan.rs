@@ -273,14 +273,13 @@ impl MuxPlan {
         self.tracks.iter().find(|t| t.source_id == source_id)
     }
 
-    /// The source's mkvmerge track with `id`.
     /// Whether the source track with `uid` is left out of the output.
     pub fn leaves_out_uid(&self, uid: &str) -> bool {
-        let uid: Option<u64> = uid.trim().parse().ok();
-        let track = self.source.id.tracks.iter().find(|t| uid.is_some() && t.uid() == uid);
-        track.is_some_and(|t| !self.tracks.iter().any(|p| p.source_id == t.id))
+        let source_id = |position: usize| self.source.id.tracks[position].id;
+        self.source.track_position(uid).is_some_and(|p| !self.tracks.iter().any(|t| t.source_id == source_id(p)))
     }
 
+    /// The source's mkvmerge track with `id`.
     pub fn source_track(&self, id: u32) -> &Track {
         self.source.id.tracks.iter().find(|t| t.id == id).expect("a planned track comes from the source")
     }
