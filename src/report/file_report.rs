@@ -105,6 +105,11 @@ fn get<'a>(files: &'a mut HashMap<PathBuf, FileReport>, input: &Path) -> &'a mut
     })
 }
 
+/// What marks a report by the whole `path` of its file: eight hex digits.
+fn path_mark(path: &Path) -> String {
+    format!("{:08x}", crate::hash::fnv1a(path.as_os_str().as_encoded_bytes()) as u32)
+}
+
 /// Where the report of `output` goes: beside it, or in `report_dir`
 /// marked by the output's whole path (two discs' `title_t00.mkv` in their
 /// own folders keep a report each there).
@@ -113,8 +118,7 @@ pub fn report_path(report_dir: Option<&Path>, output: &Path) -> PathBuf {
     match report_dir {
         Some(d) => {
             let whole = std::path::absolute(output).unwrap_or_else(|_| output.to_path_buf());
-            let mark = format!(".{:08x}.report.json", crate::hash::fnv1a(whole.as_os_str().as_encoded_bytes()) as u32);
-            d.join(crate::hash::file_name("", &output_name, &mark))
+            d.join(crate::hash::file_name("", &output_name, &format!(".{}.report.json", path_mark(&whole))))
         }
         None => output.with_file_name(crate::hash::file_name("", &output_name, ".report.json")),
     }
@@ -171,10 +175,7 @@ impl EventSink for ReportWriter {
                     // Marked by the whole path: rips of one name in folders
                     // of their own (MakeMKV's title_t00.mkv) keep theirs.
                     let input_name = input.file_name().unwrap_or_default().to_string_lossy();
-                    let mark = format!(
-                        ".{:08x}.failed.report.json",
-                        crate::hash::fnv1a(input.as_os_str().as_encoded_bytes()) as u32
-                    );
+                    let mark = format!(".{}.failed.report.json", path_mark(input));
                     let name = crate::hash::file_name("", &input_name, &mark);
                     self.write(&r, &self.log_dir.join(name));
                 }

@@ -134,9 +134,9 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
         Event::BatchComplete { summary: s } => {
             // A run that did nothing (every rip already done) is no news,
             // and one file's own note says all of a batch of one.
-            let stopped = !s.interrupted.is_empty() || !s.not_started.is_empty() || !s.not_encoded.is_empty();
+            let stopped = !s.interrupted.is_empty() || !s.not_started.is_empty();
             let files = s.files.len() + s.failed.len();
-            if !stopped && files <= 1 {
+            if !stopped && s.not_encoded.is_empty() && files <= 1 {
                 return None;
             }
             let mut counts =
@@ -158,7 +158,7 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
                 format_duration(s.total_seconds)
             );
             let title = match s.failed.len() {
-                _ if !s.interrupted.is_empty() || !s.not_started.is_empty() => "drapto: stopped".to_string(),
+                _ if stopped => "drapto: stopped".to_string(),
                 0 if !s.not_encoded.is_empty() => "drapto: done, some rips not encoded now".to_string(),
                 0 => "drapto: all done".to_string(),
                 n => format!("drapto: done, {n} failed"),
@@ -168,9 +168,7 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
         _ => return None,
     };
     let urgent = match event {
-        Event::BatchComplete { summary: s } => {
-            !s.failed.is_empty() || !s.interrupted.is_empty() || !s.not_started.is_empty() || !s.not_encoded.is_empty()
-        }
+        Event::BatchComplete { summary: s } => !s.succeeded(),
         _ => kind == "file_failed",
     };
     Some(Note { kind, file, title, message, json, urgent })
