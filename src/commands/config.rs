@@ -15,19 +15,15 @@ pub fn run(session: &Session) -> Result<i32> {
     // A secret is said to be set, never shown.
     for (k, v) in rows.iter_mut() {
         if SECRETS.contains(&k.as_str()) {
-            *v = "\"(set, not shown)\"".into();
+            *v = toml::Value::from("(set, not shown)");
         }
     }
     if session.json {
         // Each value as JSON (a number, a string, a list), not as TOML text;
         // an unset optional setting as null, with what that means.
-        let typed = |v: &str| {
-            let parsed = format!("v = {v}").parse::<toml::Table>().ok().and_then(|t| t.get("v").cloned());
-            parsed.and_then(|t| serde_json::to_value(t).ok()).unwrap_or_else(|| serde_json::Value::from(v))
-        };
         let mut items: Vec<_> = rows
             .iter()
-            .map(|(k, v)| serde_json::json!({"key": k, "value": typed(v), "origin": loaded.origins.of(k).to_string()}))
+            .map(|(k, v)| serde_json::json!({"key": k, "value": v, "origin": loaded.origins.of(k).to_string()}))
             .collect();
         let log_dir = format!("not set: {}", loaded.settings.log_dir().display());
         for (k, meaning) in unset_meanings(&log_dir).into_iter().filter(|(k, _)| !rows.iter().any(|(r, _)| r == k)) {
@@ -43,7 +39,7 @@ pub fn run(session: &Session) -> Result<i32> {
     for name in &loaded.ignored_env {
         println!("# ignored: environment variable {name} is no drapto setting");
     }
-    let width = rows.iter().map(|(k, v)| k.len() + v.len() + 3).max().unwrap_or(0);
+    let width = rows.iter().map(|(k, v)| k.len() + v.to_string().len() + 3).max().unwrap_or(0);
     for (k, v) in &rows {
         let line = format!("{k} = {v}");
         println!("{line:<width$}  # {}", loaded.origins.of(k));
@@ -80,7 +76,7 @@ fn unset_meanings(log_dir: &str) -> Vec<(&'static str, &str)> {
     ]
 }
 
-fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
+fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t {
@@ -88,7 +84,7 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
                 flatten(&key, v, out);
             }
         }
-        other => out.push((prefix.to_string(), other.to_string())),
+        other => out.push((prefix.to_string(), other.clone())),
     }
 }
 
