@@ -693,3 +693,45 @@ fn a_stale_failed_output_and_lock_beside_a_finished_output_are_removed() {
     assert!(encode().status.success());
     assert!(!lock.exists(), "{:?}", walk(&out));
 }
+
+/// A chunked rip stopped after its video was assembled (here: the mux
+/// fails) reuses the video whole; its report and log still tell of every
+/// segment and its VMAF, read from the state. Before, they had none.
+#[test]
+fn a_chunked_rip_resumed_after_its_video_reports_its_segments() {
+    assert!(has_libvmaf(), "the test ffmpeg must have libvmaf (scripts/setup.sh installs one)");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("film.mkv");
+    std::fs::copy(simple_clip("small4.mkv", "320x240", 4), &src).unwrap();
+    let wrapper = t.path().join("mkvmerge-fails-the-mux.sh");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *drapto-partial*) exit 2;; esac; done\nexec mkvmerge \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = t.path().join("out");
+    let args = ["encode", "--json", "--chunked", "--chunk-size", "2", "--preset", "12", "-i"];
+    let o = run(drapto(t.path()).env("DRAPTO_MKVMERGE", &wrapper).args(args).arg(&src).arg("-o").arg(&out));
+    assert_eq!(o.status.code(), Some(1), "the mux fails");
+    let first: Vec<serde_json::Value> = events(&o).into_iter().filter(|e| e["event"] == "segment_complete").collect();
+    assert!(first.len() >= 2, "the test needs several segments: {}", first.len());
+
+    let o = run(drapto(t.path()).args(args).arg(&src).arg("-o").arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev = events(&o);
+    let started: Vec<&str> =
+        ev.iter().filter(|e| e["event"] == "stage_started").filter_map(|e| e["stage"]["kind"].as_str()).collect();
+    assert!(!started.contains(&"video"), "the assembled video is reused: {started:?}");
+    let again: Vec<&serde_json::Value> = ev.iter().filter(|e| e["event"] == "segment_complete").collect();
+    assert_eq!(again.len(), first.len(), "every segment is told of again");
+    for (a, b) in first.iter().zip(&again) {
+        for key in ["segment", "start_frame", "frames", "crf", "measured_vmaf", "bytes"] {
+            assert_eq!(a[key], b[key], "{key}");
+        }
+        assert_eq!(b["reused"], true);
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("film.mkv.report.json")).unwrap()).unwrap();
+    assert_eq!(report["segments"].as_array().map(Vec::len), Some(first.len()), "{report}");
+}

@@ -114,6 +114,9 @@ impl Pipeline<'_> {
             .collect();
         let guard = self.size_guard(analysis, plan);
         let mut beside = false;
+        if video_done && plan.chunked.is_some() {
+            encode::chunked::replay(&self.ctx(), input, work);
+        }
         if !video_done {
             beside = self.video(analysis, plan, work, &video, &pending, &guard)?;
             state::sync_file(&video)?;

@@ -211,6 +211,16 @@ fn remove_unfinished(folder: &Path, prefixes: &[&str], suffix: &str) {
     }
 }
 
+/// Tells of the segments of `input`'s video, assembled by an earlier run
+/// and reused whole (a stop during audio, mux or validation): its report,
+/// log and notification count them as a run that encoded them would.
+pub fn replay(ctx: &Ctx, input: &Path, work: &WorkDir) {
+    let Some(done) = resume::finished_segments(work) else { return };
+    for (i, (seg, res)) in done.iter().enumerate() {
+        ctx.events.emit(&updates::complete_of(input, seg, done.len(), res, i + 1));
+    }
+}
+
 /// The hosts that can encode `video`'s segments: none (this machine's
 /// workers) when its Dolby Vision RPUs would not reach them. They travel
 /// with the source, never in a segment's extract (FFV1 frames), and libsvtav1

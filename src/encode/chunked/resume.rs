@@ -312,6 +312,26 @@ impl SegmentsFile {
     }
 }
 
+/// The segments of `work`'s chunked encode and their results, when its
+/// state says every one was finished (`None` when it does not, or its two
+/// files are not of one plan): what a run that reuses the assembled video
+/// reports of it.
+pub fn finished_segments(work: &WorkDir) -> Option<Vec<(Segment, SegmentResult)>> {
+    let dir = work.root().join("state");
+    let text = std::fs::read(dir.join("segments.json")).ok()?;
+    let cut: SegmentsFile = serde_json::from_slice(&text).ok()?;
+    let encoding: EncodingFile = state::load(&dir.join("encoding.json"), &cut.fingerprint).ok()?;
+    cut.segments
+        .iter()
+        .map(|e| {
+            let st = encoding.segments.get(&e.index.to_string())?;
+            let r = st.result.as_ref().filter(|_| st.status == SegmentStatus::Completed)?;
+            let seg = Segment { index: e.index, start: e.start_frame, end: e.end_frame };
+            Some((seg, SegmentResult { index: e.index, frames: seg.frames(), reused: true, ..r.clone() }))
+        })
+        .collect()
+}
+
 /// Where segment `s`'s encode is kept in the folder `encoded`.
 pub fn segment_file(encoded: &Path, s: &Segment) -> PathBuf {
     encoded.join(format!("{:04}.mkv", s.index + 1))

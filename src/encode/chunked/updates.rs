@@ -2,7 +2,7 @@
 //! starts, each finished segment, a segment kept below its target, the
 //! progress. The only place in the chunked path that words a message.
 
-use super::layout::Layout;
+use super::layout::{Layout, Segment};
 use super::records::SegmentResult;
 use super::remote::Cluster;
 use super::{Allocation, ChunkedParams, FLOOR_MARGIN, MIN_SCENE_SECONDS};
@@ -67,11 +67,15 @@ pub fn finished(input: &Path, report: &super::ChunkedReport, seconds: f64) -> Ev
 
 /// Segment `res` is finished (of the `layout`'s), the `done`th.
 pub fn complete(input: &Path, layout: &Layout, res: &SegmentResult, done: usize) -> Event {
-    let seg = &layout.segments[res.index];
+    complete_of(input, &layout.segments[res.index], layout.segments.len(), res, done)
+}
+
+/// Segment `seg` (of `total`) is finished with `res`, the `done`th.
+pub fn complete_of(input: &Path, seg: &Segment, total: usize, res: &SegmentResult, done: usize) -> Event {
     Event::SegmentComplete {
         input: input.to_path_buf(),
         segment: res.index,
-        total: layout.segments.len(),
+        total,
         done,
         start_frame: seg.start,
         frames: seg.frames(),
