@@ -36,8 +36,11 @@ pub enum Skip {
     },
     /// Another process holds it open for writing (a ripper still at work).
     BeingWritten(String),
-    /// It could not be read (a broken link, a link loop, no permission).
+    /// It could not be read (a broken link, no permission): a rip, or a
+    /// folder of them, missed.
     Unreadable(String),
+    /// A link back to a folder above it, which the walk has been through.
+    LinkLoop(PathBuf),
     /// Its path is not UTF-8 (a name from an old Latin-1 share): the
     /// state, events and reports that name it could not.
     NotUtf8,
@@ -48,10 +51,11 @@ pub enum Skip {
 
 impl Skip {
     /// Whether the file is a rip drapto would encode but cannot now: one
-    /// still being written, one whose name its records cannot hold. The
-    /// batch says so in its summary, and does not count as done.
+    /// still being written, one whose name its records cannot hold, one
+    /// (or a folder) it cannot read. The batch says so in its summary, and
+    /// does not count as done.
     pub fn is_rip_not_encoded(&self) -> bool {
-        matches!(self, Skip::BeingWritten(_) | Skip::NotUtf8)
+        matches!(self, Skip::BeingWritten(_) | Skip::NotUtf8 | Skip::Unreadable(_))
     }
 }
 
@@ -65,6 +69,7 @@ impl std::fmt::Display for Skip {
             Skip::TooLarge { size, max } => write!(f, "{size} bytes, above input.max_size ({max})"),
             Skip::BeingWritten(who) => write!(f, "still being written ({who})"),
             Skip::Unreadable(why) => write!(f, "cannot be read: {why}"),
+            Skip::LinkLoop(to) => write!(f, "a link back to {} (walked once)", to.display()),
             Skip::SameAs(p) => write!(f, "the same file as {} (a linked folder)", p.display()),
             Skip::NotUtf8 => f.write_str(NOT_UTF8),
         }
@@ -187,7 +192,11 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
             Ok(e) => e,
             Err(e) => {
                 let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| input.clone());
-                d.skipped.push((path, Skip::Unreadable(e.to_string())));
+                let why = match e.loop_ancestor() {
+                    Some(to) => Skip::LinkLoop(to.to_path_buf()),
+                    None => Skip::Unreadable(e.to_string()),
+                };
+                d.skipped.push((path, why));
                 continue;
             }
         };
@@ -394,7 +403,7 @@ mod tests {
             d.found.iter().map(|f| f.input.strip_prefix(&lib).unwrap().display().to_string()).collect();
         assert_eq!(names, ["a/A.mkv", "linked/Film.mkv"]);
         assert!(
-            d.skipped.iter().any(|(_, w)| matches!(w, Skip::Unreadable(m) if m.contains("loop"))),
+            d.skipped.iter().any(|(_, w)| matches!(w, Skip::LinkLoop(to) if to.ends_with("lib"))),
             "{:?}",
             d.skipped
         );

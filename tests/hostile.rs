@@ -645,3 +645,26 @@ fn config_says_which_file_it_read() {
     let first = stdout(&o).lines().next().unwrap_or_default().to_string();
     assert_eq!(first, format!("# configuration file: {}", f.display()));
 }
+
+/// A rip the walk cannot read (here a link to a rip since moved away; a
+/// folder without read permission is the same walk error, but root reads
+/// any): the batch goes on, names it under "not encoded now" and is not
+/// done. Before, it exited 0. A link back to a folder above is no rip.
+#[test]
+fn a_rip_the_walk_cannot_read_leaves_the_batch_not_done() {
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("in");
+    std::fs::create_dir_all(input.join("disc")).unwrap();
+    std::fs::copy(simple_clip("small.mkv", "160x120", 1), input.join("good.mkv")).unwrap();
+    std::os::unix::fs::symlink(t.path().join("moved away.mkv"), input.join("gone.mkv")).unwrap();
+    std::os::unix::fs::symlink(&input, input.join("disc/up")).unwrap();
+    let out = t.path().join("out");
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&input).arg("-o").arg(&out));
+    assert_eq!(o.status.code(), Some(1), "a rip left unencoded: not done: {}", stderr(&o));
+    assert!(out.join("good.mkv").exists());
+    let done = events(&o).into_iter().find(|e| e["event"] == "batch_complete").unwrap();
+    let not_encoded = done["summary"]["not_encoded"].as_array().unwrap();
+    assert_eq!(not_encoded.len(), 1, "the loop is no rip: {done}");
+    assert!(not_encoded[0][0].as_str().unwrap().ends_with("gone.mkv"), "{done}");
+    assert!(not_encoded[0][1].as_str().unwrap().starts_with("cannot be read"), "{done}");
+}
