@@ -235,7 +235,7 @@ pub enum Error {
     #[error("{path}: {what} is being encoded by another drapto ({holder})")]
     Locked { path: PathBuf, what: String, holder: String },
 
-    /// The hosts of a distributed run: a bad hosts file, no usable host, or
+    /// The hosts of a distributed run: no hosts file, no usable host, or
     /// hosts whose versions differ.
     #[error("hosts: {0}")]
     Hosts(String),

@@ -322,7 +322,7 @@ fn a_bad_hosts_file_is_refused_with_its_line() {
         .arg(t.path().join("out"))
         .arg("--hosts")
         .arg(&hosts));
-    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(o.status.code(), Some(3), "a configuration error");
     let err = stderr(&o);
     assert!(err.contains("hosts file") && err.contains("line 2") && err.contains("at least 1"), "{err}");
     assert!(!t.path().join("out/small.mkv").exists());

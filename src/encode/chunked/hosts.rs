@@ -175,7 +175,11 @@ impl Cluster {
     pub fn from_settings(settings: &DistributedSettings) -> Result<Cluster> {
         let file = settings.hosts.clone().ok_or_else(|| Error::Hosts("no hosts file set".into()))?;
         let text = std::fs::read_to_string(&file).map_err(Error::io("read hosts file", &file))?;
-        let hosts = parse_hosts(&text).map_err(|e| Error::Hosts(format!("hosts file {}: {e}", file.display())))?;
+        // A hosts file that does not read is a configuration error (exit 3).
+        let hosts = parse_hosts(&text).map_err(|e| {
+            let origin = crate::origin::Origin::File { path: file.clone(), line: None };
+            crate::error::ConfigError { origin, message: format!("hosts file: {e}") }
+        })?;
         let parallel = parallel_path()?;
         let local_drapto = std::env::current_exe().map_err(Error::io("locate", Path::new("drapto")))?;
         Ok(Cluster { parallel, hosts, settings: settings.clone(), local_drapto })
