@@ -796,11 +796,17 @@ fn bitmap_subtitles_move_into_the_cropped_picture() {
 /// EIA-608 closed captions (ATSC A/53 user data): "HELLO CAPTIONS" loaded
 /// and shown by the first pictures, erased at 2 s, padding in between.
 fn captioned_mpeg2() -> PathBuf {
-    made_once("carry-captions.m2v", |tmp| {
+    captioned_mpeg2_from("carry-captions.m2v", 3, 0)
+}
+
+/// As [`captioned_mpeg2`], `seconds` long, its first `from` pictures
+/// without any caption data (a studio logo authored without line 21).
+fn captioned_mpeg2_from(name: &str, seconds: u32, from: usize) -> PathBuf {
+    made_once(name, |tmp| {
         let plain = scratch_path("carry-captions-plain", "m2v");
         let o = Command::new(ffmpeg())
             .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-            .arg("testsrc2=size=720x480:rate=30000/1001:duration=3")
+            .arg(format!("testsrc2=size=720x480:rate=30000/1001:duration={seconds}"))
             .args(["-c:v", "mpeg2video", "-b:v", "4M", "-g", "15", "-bf", "0", "-f", "mpeg2video"])
             .arg(&plain)
             .output()
@@ -816,16 +822,20 @@ fn captioned_mpeg2() -> PathBuf {
         pairs.push((0x14, 0x2f));
         let find =
             |from: usize, code: u8| (from..data.len().saturating_sub(3)).find(|&i| data[i..i + 4] == [0, 0, 1, code]);
-        let (mut out, mut at, mut picture) = (Vec::new(), 0, 0);
+        let (mut out, mut at, mut picture) = (Vec::new(), 0, 0usize);
         while let Some(header) = find(at, 0x00) {
             let slice = find(header, 0x01).unwrap();
             out.extend(&data[at..slice]);
-            let (a, b) = match picture {
+            picture += 1;
+            let Some(n) = (picture - 1).checked_sub(from) else {
+                at = slice;
+                continue;
+            };
+            let (a, b) = match n {
                 n if n < pairs.len() => pairs[n],
                 60 | 61 => (0x14, 0x2c),
                 _ => (0x80, 0x80),
             };
-            picture += 1;
             out.extend([0, 0, 1, 0xb2]);
             out.extend(b"GA94");
             out.extend([0x03, 0x42, 0xff, 0xfc, parity(a), parity(b), 0xfd, 0x80, 0x80, 0xff]);
@@ -898,6 +908,27 @@ fn closed_captions_in_the_video_come_out_as_a_subtitle_track() {
         (&"Closed Captions".into(), &true.into(), &"eng".into())
     );
     assert_eq!(caption_cues(&out, Some(2)), before, "the same captions at the same times");
+}
+
+/// Captions that start after the first pictures (a logo without line 21
+/// data before the feature) are found all the same. Only the first 60
+/// pictures were looked at: they were dropped without a word.
+#[test]
+fn closed_captions_that_start_after_a_logo_are_kept() {
+    let video = captioned_mpeg2_from("carry-captions-late.m2v", 6, 90);
+    let args = ["--default-duration", "0:30000/1001p", "--language", "0:en"];
+    let mut refs: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    refs.push(video.as_os_str());
+    let src = mkvmerge_fixture("carry-captions-late.mkv", &refs);
+    let before = caption_cues(&src, None);
+    assert!(before.iter().any(|c| c.2.contains("HELLO CAPTIONS")), "{before:?}");
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = t.path().join("out/carry-captions-late.mkv");
+    let oj = mkvmerge_j(&out);
+    assert_eq!(oj["tracks"][1]["codec"], "SubRip/SRT", "{oj}");
+    assert_eq!(caption_cues(&out, Some(1)), before, "the same captions at the same times");
 }
 
 /// A rip whose audio starts 300 ms before its video, written by ffmpeg

@@ -513,7 +513,8 @@ impl Analyzer<'_> {
         let first_shown = ffprobe::first_shown(self.probes.ffprobe, self.input, self.cancel)
             .map_err(|f| crate::error::Error::process(self.input)(f))?;
         mux.video_start_ns = first_shown.map(|s| (s * 1e9).round() as i64);
-        if ffprobe::has_captions(self.probes.ffprobe, self.input, self.cancel)
+        let times: Vec<f64> = probe.duration().into_iter().flat_map(|end| [0.1, 0.5, 0.9].map(|f| f * end)).collect();
+        if ffprobe::has_captions(self.probes.ffprobe, self.input, &times, self.cancel)
             .map_err(|f| crate::error::Error::process(self.input)(f))?
         {
             // They live in the pictures the encode replaces.

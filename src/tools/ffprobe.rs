@@ -537,16 +537,21 @@ pub fn count_frames(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Option<usiz
     out.split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty())?.parse().ok()
 }
 
-/// Frames decoded at the start of the video to look for closed captions.
+/// Frames decoded at the start of the video, and at each later time, to
+/// look for closed captions.
 pub const CAPTION_FRAMES: u32 = 60;
 
-/// Whether the first [`CAPTION_FRAMES`] pictures of the video carry closed
-/// captions (EIA-608/708 as ATSC A/53 side data: DVD line 21, broadcast
-/// and TV Blu-ray captions). Captions are sent with every picture, blank
-/// ones as padding.
-pub fn has_captions(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<bool, ProcessFailure> {
+/// Whether the video's pictures carry closed captions (EIA-608/708 as ATSC
+/// A/53 side data: DVD line 21, broadcast and TV Blu-ray captions), read
+/// from [`CAPTION_FRAMES`] pictures at its start and at each of `times`.
+/// Captions are sent with every picture, blank ones as padding, but only
+/// where the disc was authored with them: a studio logo before the
+/// feature may have none.
+pub fn has_captions(ffprobe: &Path, path: &Path, times: &[f64], cancel: &Cancel) -> Result<bool, ProcessFailure> {
+    let mut intervals = vec![format!("%+#{CAPTION_FRAMES}")];
+    intervals.extend(times.iter().map(|t| format!("{:.3}%+#{CAPTION_FRAMES}", t.max(0.0))));
     let mut cmd = Command::new(ffprobe);
-    cmd.args(["-v", "error", "-select_streams", "v:0", "-read_intervals", &format!("%+#{CAPTION_FRAMES}")])
+    cmd.args(["-v", "error", "-select_streams", "v:0", "-read_intervals", &intervals.join(",")])
         .args(["-show_entries", "frame_side_data=side_data_type", "-of", "csv=p=0"])
         .arg(crate::tools::path_arg(path));
     let out = crate::tools::process::output(&mut cmd, "look for closed captions", cancel)?;
