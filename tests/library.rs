@@ -298,13 +298,25 @@ fn a_rip_whose_folder_was_renamed_takes_its_encode_along_instead_of_a_new_one() 
     let (lib, out) = (t.path().join("lib"), t.path().join("out"));
     std::fs::create_dir_all(lib.join("Heat")).unwrap();
     std::fs::copy(simple_clip("library_moved.mkv", "320x240", 2), lib.join("Heat/heat.mkv")).unwrap();
-    let encode = || run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&lib).arg("-o").arg(&out));
+    let reports = t.path().join("reports");
+    let encode = || {
+        run(drapto(t.path())
+            .env("DRAPTO_REPORT_DIR", &reports)
+            .args(["encode", "--json", "-i"])
+            .arg(&lib)
+            .arg("-o")
+            .arg(&out))
+    };
     let o = encode();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.join("Heat/heat.mkv").is_file());
+    let first = tree(&reports);
+    assert_eq!(first.len(), 1, "{first:?}");
     // Tidied for a media server (mv keeps the file's time).
     std::fs::rename(lib.join("Heat"), lib.join("Heat (1995)")).unwrap();
     let o = encode();
+    let moved = tree(&reports);
+    assert!(moved.len() == 1 && moved != first, "the report is named for its output's new path: {moved:?}");
     assert!(o.status.success(), "{}", stderr(&o));
     let ev = events(&o);
     assert!(!ev.iter().any(|e| e["event"] == "stage_complete" && e["stage"]["kind"] == "video"), "no video encoded");

@@ -188,8 +188,11 @@ impl Pipeline<'_> {
         })?;
         std::fs::create_dir_all(output.parent()?).ok()?;
         std::fs::rename(&from, output).ok()?;
-        let report = crate::report::file_report::report_path(None, &from);
-        let _ = std::fs::rename(&report, crate::report::file_report::report_path(None, output));
+        // Its report moves with it (in the reports folder, when one is set,
+        // the name follows the output's path).
+        let dir = self.settings.paths.report_dir.as_deref();
+        let report = crate::report::file_report::report_path(dir, &from);
+        let _ = std::fs::rename(&report, crate::report::file_report::report_path(dir, output));
         // Known as this rip's from now on, without an analysis, and found
         // again should it move once more.
         Kept::of(output, identity).write(&temp_dir, output);
