@@ -50,13 +50,15 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     sweep_work(settings, &service);
     let mut breaker = crate::breaker::Breaker::new(Duration::from_secs(settings.processing.breaker_reset.into()));
     let mut shown = (Vec::new(), Vec::new());
-    // Rips whose names drapto cannot record, said once each.
+    // Rips whose names drapto cannot record, or that cannot be read (a
+    // broken link, a folder without permission), said once each.
     let mut unnamable = std::collections::HashSet::new();
     let mut unreadable = false;
     while !session.cancel.is_cancelled() {
         let found = match discover(&library, &output, &filters) {
             Ok(d) => {
-                for (path, why) in d.skipped.into_iter().filter(|(_, w)| *w == Skip::NotUtf8) {
+                let cannot = |w: &Skip| matches!(w, Skip::NotUtf8 | Skip::Unreadable(_));
+                for (path, why) in d.skipped.into_iter().filter(|(_, w)| cannot(w)) {
                     if unnamable.insert(path.clone()) {
                         service.warn(format!("{}: not encoded: {why}", path.display()));
                     }
