@@ -214,6 +214,38 @@ fn http_server(hang: bool) -> (String, Requests) {
     (url, seen)
 }
 
+/// A rip whose name is not plain ASCII gets its ntfy note, the title as
+/// an RFC 2047 encoded word. Before, the header was refused and the note
+/// never sent (one line in the log).
+#[test]
+fn an_ntfy_note_of_a_rip_named_in_accents_is_sent() {
+    use base64::Engine;
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("in");
+    put(&dir, "Amélie (2001).mkv", &simple_clip("small.mkv", "160x120", 1));
+    let (url, seen) = http_server(false);
+    let o = run(drapto(t.path())
+        .env("DRAPTO_NOTIFY_NTFY", format!("{url}/films"))
+        .args(["encode", "-q", "--no-chunked", "-i"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let seen = seen.lock().unwrap().clone();
+    let titles: Vec<String> = seen
+        .iter()
+        .filter_map(|(_, head, _)| head.lines().find_map(|l| l.strip_prefix("Title: ")).map(str::to_string))
+        .collect();
+    let decoded: Vec<String> = titles
+        .iter()
+        .map(|t| match t.strip_prefix("=?UTF-8?B?").and_then(|t| t.strip_suffix("?=")) {
+            Some(b) => String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b).unwrap()).unwrap(),
+            None => t.clone(),
+        })
+        .collect();
+    assert!(decoded.iter().any(|t| t == "Encoded Amélie (2001).mkv"), "{titles:?}");
+}
+
 #[test]
 fn notifications_reach_ntfy_a_webhook_and_a_command_and_a_dead_server_delays_nothing() {
     let t = tempfile::tempdir().unwrap();

@@ -181,7 +181,11 @@ fn deliver(s: &NotifySettings, note: &Note) {
     if let Some(url) = &s.ntfy {
         retried(s, "ntfy", || {
             let (priority, tags) = ntfy_marks(s, note);
-            let mut r = agent.post(url).set("Title", &note.title).set("Priority", &priority).set("Tags", &tags);
+            let mut r = agent
+                .post(url)
+                .set("Title", &header_text(&note.title))
+                .set("Priority", &priority)
+                .set("Tags", &header_text(&tags));
             if let Some(t) = &s.ntfy_token {
                 r = r.set("Authorization", &format!("Bearer {t}"));
             }
@@ -201,6 +205,17 @@ fn deliver(s: &NotifySettings, note: &Note) {
     if let Some(cmd) = &s.command {
         retried(s, "command", || run_command(cmd, note, timeout));
     }
+}
+
+/// `text` as an HTTP header's value: as it is when plain ASCII, else as an
+/// RFC 2047 encoded word, which ntfy decodes (a header holds ASCII only:
+/// the note of "Amélie (2001).mkv" was refused, and never sent).
+fn header_text(text: &str) -> String {
+    use base64::Engine;
+    if text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return text.to_string();
+    }
+    format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(text))
 }
 
 /// The ntfy priority and tags of `note`: a failure stands out (at least
@@ -278,6 +293,13 @@ fn run_command(cmd: &str, note: &Note, timeout: Duration) -> Result<(), String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_text_is_ascii_as_it_is_else_an_encoded_word() {
+        assert_eq!(header_text("Encoded heat.mkv"), "Encoded heat.mkv");
+        assert_eq!(header_text("Encoded Amélie.mkv"), "=?UTF-8?B?RW5jb2RlZCBBbcOpbGllLm1rdg==?=");
+        assert_eq!(header_text("a\tb"), "=?UTF-8?B?YQli?=", "no control characters either");
+    }
     use crate::summary::FileSummary;
 
     #[test]
