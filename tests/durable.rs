@@ -381,6 +381,9 @@ fn forced_unavailable_hardware_decoder_falls_back_to_software() {
             .any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("falling back to software")),
         "the fallback is reported"
     );
+    let done = ev.iter().find(|e| e["event"] == "stage_complete" && e["stage"]["kind"] == "video").unwrap();
+    let detail = done["detail"].as_str().unwrap();
+    assert!(detail.contains("software decoding (cuda failed)"), "said as it was done: {detail}");
     assert_eq!(frame_count(&out_dir.join("small.mkv")), 50);
     let log = std::fs::read_dir(t.path().join("work/logs")).unwrap().next().unwrap().unwrap().path();
     let log = std::fs::read_to_string(log).unwrap();

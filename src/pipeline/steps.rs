@@ -254,12 +254,27 @@ impl Pipeline<'_> {
             plan.video.hwaccel.as_ref().map(|h| format!(", {h} decoding")).unwrap_or_default()
         );
         let audio: Vec<(&AudioPlan, &Path)> = pending.iter().map(|t| (t.plan, t.file.as_path())).collect();
-        self.stage(input, Stage::Video, detail, |attempt| {
+        let hw = plan.video.hwaccel.clone();
+        self.stage_told(input, Stage::Video, detail, |attempt| {
             // Only the first run takes the audio: when it fails, later runs
             // (retries) encode the video alone, so that an audio fault
             // cannot cost more than one video encode.
             let audio = if attempt == 1 { &audio[..] } else { &[] };
-            encode::video::encode_with_fallback(&ctx, input, out, &mut video_plan, audio, analysis.duration, guard)
+            let beside = encode::video::encode_with_fallback(
+                &ctx,
+                input,
+                out,
+                &mut video_plan,
+                audio,
+                analysis.duration,
+                guard,
+            )?;
+            // Said as it was done: software decoding, after a fallback.
+            let told = hw.as_ref().filter(|_| video_plan.hwaccel.is_none()).map(|h| {
+                let (preset, crf) = (plan.video.encoder.preset, plan.video.crf);
+                format!("SVT-AV1 preset {preset} CRF {crf}, software decoding ({h} failed)")
+            });
+            Ok((beside, told))
         })
     }
 
@@ -289,6 +304,18 @@ impl Pipeline<'_> {
         detail: String,
         mut f: impl FnMut(u32) -> Result<T>,
     ) -> Result<T> {
+        self.stage_told(input, stage, detail, |attempt| f(attempt).map(|v| (v, None)))
+    }
+
+    /// [`Self::stage`], where `f` may say how the step was done in the end
+    /// (its completion's detail, instead of `detail`).
+    fn stage_told<T>(
+        &self,
+        input: &Path,
+        stage: Stage,
+        detail: String,
+        mut f: impl FnMut(u32) -> Result<(T, Option<String>)>,
+    ) -> Result<T> {
         self.cancel.check()?;
         let t = Instant::now();
         self.events.emit(&Event::StageStarted { input: input.to_path_buf(), stage, detail: detail.clone() });
@@ -309,7 +336,9 @@ impl Pipeline<'_> {
                 Err(e) => return Err(e),
             }
         };
+        let (value, told) = value;
         let seconds = t.elapsed().as_secs_f64();
+        let detail = told.unwrap_or(detail);
         self.events.emit(&Event::StageComplete { input: input.to_path_buf(), stage, seconds, detail });
         Ok(value)
     }
