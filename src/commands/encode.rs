@@ -136,6 +136,7 @@ pub(super) fn prepare(
     for note in &session.loaded.migration_notes {
         tracing::warn!("configuration file migrated: {note}");
     }
+    tracing::info!("decoding: {}", crate::plan::decoding_said(settings, &toolbox.caps));
     let warn = |message: String| events.emit(&crate::events::Event::Warning { input: None, message });
     for line in super::ignored_env(session) {
         warn(line);

@@ -181,6 +181,23 @@ pub fn choose_hwaccel(settings: &Settings, caps: &FfmpegCaps) -> Option<String> 
     }
 }
 
+/// How the run decodes its rips, in words for its log: the hardware
+/// decoder [`choose_hwaccel`] picks, or why none.
+pub fn decoding_said(settings: &Settings, caps: &FfmpegCaps) -> String {
+    match choose_hwaccel(settings, caps) {
+        Some(hw) => format!("{hw} (hardware; software for Dolby Vision rips, and should it fail)"),
+        None if !settings.processing.hardware_decode => "software (hardware decoding is turned off)".into(),
+        None => {
+            let looked = if cfg!(target_os = "macos") {
+                "this ffmpeg has no videotoolbox"
+            } else {
+                "no cuda with /dev/nvidia0, no vaapi with /dev/dri/renderD128"
+            };
+            format!("software (hardware acceleration not available: {looked})")
+        }
+    }
+}
+
 /// Whether the Dolby Vision layer of `dv` is kept (libsvtav1's
 /// `dolbyvision` option: every frame's RPU into the AV1 stream, profile
 /// 10), and what the user must know when it is not.
