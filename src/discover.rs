@@ -170,7 +170,7 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
     let mut d = Discovery::default();
     if meta.is_file() {
         let input = &as_on_disk(input);
-        let output = output_dir.join(input.file_name().unwrap_or_default());
+        let output = output_dir.join(matroska_name(Path::new(input.file_name().unwrap_or_default())));
         let sidecars = if filters.sidecars { sidecars_of(input) } else { vec![] };
         d.found.push(Found { input: input.clone(), output, sidecars });
         return Ok(d);
@@ -227,9 +227,29 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
             }
         }
         let sidecars = if filters.sidecars { sidecars_of(entry.path()) } else { vec![] };
-        d.found.push(Found { input: entry.path().to_path_buf(), output: output_dir.join(relative), sidecars });
+        let output = output_dir.join(matroska_name(relative));
+        d.found.push(Found { input: entry.path().to_path_buf(), output, sidecars });
     }
     Ok(d)
+}
+
+/// The output's name for a rip at `path`: an MKV, whatever the rip's own
+/// name says (`rip.webm`, `rip.mk3d`, `rip`): its extension (of a known
+/// container; `.mkv` in any case is kept as it is) becomes `.mkv`, else
+/// `.mkv` is added (`Film.2001` keeps its year).
+pub fn matroska_name(path: &Path) -> PathBuf {
+    const CONTAINERS: [&str; 12] =
+        ["webm", "mk3d", "mka", "mp4", "m4v", "mov", "avi", "ts", "m2ts", "mts", "mpg", "vob"];
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ext.eq_ignore_ascii_case("mkv") {
+        return path.to_path_buf();
+    }
+    if CONTAINERS.iter().any(|c| ext.eq_ignore_ascii_case(c)) {
+        return path.with_extension("mkv");
+    }
+    let mut name = path.as_os_str().to_owned();
+    name.push(".mkv");
+    PathBuf::from(name)
 }
 
 /// `d` without the rips another process is still writing (where the
@@ -390,6 +410,17 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn outputs_are_named_as_mkv() {
+        let named = |p: &str| matroska_name(Path::new(p)).display().to_string();
+        assert_eq!(named("a/Heat.mkv"), "a/Heat.mkv");
+        assert_eq!(named("Heat.MKV"), "Heat.MKV");
+        assert_eq!(named("rip.webm"), "rip.mkv");
+        assert_eq!(named("a/rip.MK3D"), "a/rip.mkv");
+        assert_eq!(named("rip"), "rip.mkv");
+        assert_eq!(named("Film.2001"), "Film.2001.mkv");
+    }
+
     #[test]
     fn symlinks_are_followed_without_loops() {
         let t = tempfile::tempdir().unwrap();

@@ -668,3 +668,25 @@ fn a_rip_the_walk_cannot_read_leaves_the_batch_not_done() {
     assert!(not_encoded[0][0].as_str().unwrap().ends_with("gone.mkv"), "{done}");
     assert!(not_encoded[0][1].as_str().unwrap().starts_with("cannot be read"), "{done}");
 }
+
+/// A Matroska rip under another name (`.webm`, none) comes out as an MKV.
+/// Before, the output kept the rip's name: Matroska with subtitles and
+/// attachments under `.webm`, or no extension, which media servers skip.
+#[test]
+fn a_matroska_rip_under_another_name_comes_out_as_mkv() {
+    let t = tempfile::tempdir().unwrap();
+    let clip = simple_clip("small.mkv", "160x120", 1);
+    for name in ["rip.webm", "rip"] {
+        let src = t.path().join(name);
+        std::fs::copy(&clip, &src).unwrap();
+        let out = t.path().join(format!("out-{name}"));
+        let o = run(drapto(t.path()).args(["encode", "-q", "--no-chunked", "-i"]).arg(&src).arg("-o").arg(&out));
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let made: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".report.json"))
+            .collect();
+        assert_eq!(made, ["rip.mkv"], "{name}");
+    }
+}

@@ -82,7 +82,7 @@ pub(super) fn folders(
     let mkv_named = output.extension().is_some_and(|e| e.eq_ignore_ascii_case("mkv"));
     if mkv_named && !output.is_dir() {
         return Err(Error::Usage(format!(
-            "-o {}: -o names the output folder (each output keeps its rip's name); give a folder",
+            "-o {}: -o names the output folder (each output is named for its rip); give a folder",
             output.display()
         )));
     }

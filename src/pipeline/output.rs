@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 /// The names of one file's output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputSlots {
-    /// The final name: the input's name in the output folder.
+    /// The final name: the rip's, as an MKV (see [`crate::discover::matroska_name`]), in the output folder.
     pub output: PathBuf,
     /// The hidden name the output is muxed under before validation.
     pub partial: PathBuf,
