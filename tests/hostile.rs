@@ -690,3 +690,22 @@ fn a_matroska_rip_under_another_name_comes_out_as_mkv() {
         assert_eq!(made, ["rip.mkv"], "{name}");
     }
 }
+
+/// A rip without a frame count (ffmpeg and HandBrake write none) has the
+/// frames encoded and the speed in its summary, from the output's count.
+#[test]
+fn a_rip_without_a_frame_count_has_its_speed_in_the_summary() {
+    let t = tempfile::tempdir().unwrap();
+    let src = simple_clip("no_frame_count.mkv", "160x120", 1);
+    let tags = ffprobe(&src)["streams"][0]["tags"].to_string();
+    assert!(!tags.contains("NUMBER_OF_FRAMES"), "the test needs a rip without a count: {tags}");
+    let o = run(drapto(t.path())
+        .args(["encode", "--json", "--no-chunked", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let done = events(&o).into_iter().find(|e| e["event"] == "file_complete").unwrap();
+    assert_eq!(done["summary"]["frames"], 25, "{done}");
+    assert!(done["summary"]["fps"].as_f64().is_some_and(|f| f > 0.0), "{done}");
+}

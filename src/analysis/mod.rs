@@ -545,21 +545,13 @@ impl VideoInfo {
             pix_fmt: v.pix_fmt.clone(),
             bit_depth: v.bit_depth(),
             frame_rate: v.frame_rate(),
-            frame_count: v.nb_frames.map(|n| n as u64).or_else(|| frame_count_tag(v)),
+            frame_count: v.frame_count(),
             sample_aspect_ratio: v.sample_aspect_ratio.clone().filter(|s| s != "0:1"),
             field_order: v.field_order.clone(),
             ignored_streams,
             restamped_rate: None,
         }
     }
-}
-
-/// mkvmerge writes the frame count as a statistics tag.
-fn frame_count_tag(v: &ffprobe::Stream) -> Option<u64> {
-    v.tags
-        .iter()
-        .find(|(k, _)| k.to_ascii_uppercase().starts_with("NUMBER_OF_FRAMES"))
-        .and_then(|(_, n)| n.parse().ok())
 }
 
 #[cfg(test)]

@@ -264,7 +264,13 @@ impl Pipeline<'_> {
         for failed in crate::discover::copy_sidecars(&job.sidecars, input, &output) {
             self.warn(input, format!("sidecar file not copied: {failed}"));
         }
-        Ok(Outcome::Encoded(file_summary(&analysis, &output, started, sampler)?))
+        // The frames encoded, for the run's speed: the rip's count, else the
+        // output's (mkvmerge writes it; a rip ffmpeg or HandBrake wrote has none).
+        let frames = analysis.video.frame_count.or_else(|| {
+            let probe = crate::tools::ffprobe::probe(&self.tools.ffprobe, &output, self.cancel).ok()?;
+            probe.of_type(crate::tools::ffprobe::StreamKind::Video).next()?.frame_count()
+        });
+        Ok(Outcome::Encoded(file_summary(&analysis, &output, started, sampler, frames)?))
     }
 
     /// The work folder of a rip whose output is finished, when one is left
@@ -422,8 +428,14 @@ fn replaced(identity: &JobInfo) -> bool {
 }
 
 /// The summary of a file encoded to `output` from `analysis`'s rip, begun
-/// at `started`, with the resources `sampler` saw.
-fn file_summary(analysis: &Analysis, output: &Path, started: Instant, sampler: Sampler) -> Result<FileSummary> {
+/// at `started`, with the resources `sampler` saw, `frames` encoded.
+fn file_summary(
+    analysis: &Analysis,
+    output: &Path,
+    started: Instant,
+    sampler: Sampler,
+    frames: Option<u64>,
+) -> Result<FileSummary> {
     let mut summary = FileSummary::new(
         analysis.input.clone(),
         output.to_path_buf(),
@@ -431,7 +443,7 @@ fn file_summary(analysis: &Analysis, output: &Path, started: Instant, sampler: S
         std::fs::metadata(output).map_err(Error::io("read", output))?.len(),
         started.elapsed().as_secs_f64(),
         analysis.duration,
-        analysis.video.frame_count,
+        frames,
     );
     summary.resources = sampler.finish();
     summary.truncated = analysis

@@ -198,6 +198,15 @@ impl Stream {
         self.tags.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// Its frames: the container's count, else mkvmerge's statistics tag.
+    pub fn frame_count(&self) -> Option<u64> {
+        let tag = || {
+            let mut tags = self.tags.iter();
+            tags.find(|(k, _)| k.to_ascii_uppercase().starts_with("NUMBER_OF_FRAMES")).and_then(|(_, n)| n.parse().ok())
+        };
+        self.nb_frames.map(|n| n as u64).or_else(tag)
+    }
+
     /// Frames per second from `avg_frame_rate`, else `r_frame_rate`.
     pub fn frame_rate(&self) -> Option<f64> {
         [&self.avg_frame_rate, &self.r_frame_rate]
