@@ -175,6 +175,62 @@ fn keyframe_indices(src: &Path, tl: &Timeline) -> Vec<usize> {
     k
 }
 
+/// A 23.976 fps film with a stretch at 59.94 fps (3 s to 4 s), as hybrid
+/// discs have: a segment may start on any frame of it, and its decode
+/// starts on that very frame. The seek was half the film's typical frame
+/// before it, which in the fast stretch let the frame before in as the
+/// segment's first: one picture twice, one lost, a second and a half of
+/// film a frame late, and nothing that checks counts or times could see it.
+#[test]
+fn segments_start_on_their_frame_in_a_faster_stretch() {
+    let plain = fixture(
+        "vfr60_plain.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=24000/1001:duration=9",
+            "-frames:v",
+            "204",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "3",
+            "-g",
+            "24",
+        ],
+    );
+    let mut t = 0.0;
+    let mut times = String::from("# timestamp format v2\n");
+    for i in 0..204 {
+        times.push_str(&format!("{t:.6}\n"));
+        t += if (72..132).contains(&i) { 1001.0 / 60.0 } else { 1001.0 / 24.0 };
+    }
+    let times = text_file("vfr60_times.txt", &times);
+    let src = mkvmerge_fixture(
+        "vfr60.mkv",
+        &[std::ffi::OsStr::new("--timestamps"), format!("0:{}", times.display()).as_ref(), plain.as_os_str()],
+    );
+    let tl: Timeline = layout::timeline(Path::new("ffprobe"), &src, &Cancel::new()).unwrap();
+    assert_eq!(tl.frames(), 204);
+    let mut whole = FfmpegArgs::default();
+    // Every frame as it is (framemd5 would make the rate constant).
+    let every = ["-fps_mode", "passthrough"];
+    whole.extend(["-hide_banner", "-loglevel", "error"]).input(&src).extend(["-map", "0:v:0"]).extend(every);
+    let expected = frame_md5s(whole);
+    assert_eq!(expected.len(), 204);
+    for start in (70..136).step_by(3) {
+        let mut a = FfmpegArgs::default();
+        a.extend(["-hide_banner", "-loglevel", "error"]);
+        layout::seek_input(&mut a, &src, &tl, start);
+        layout::frames_output(&mut a, 2);
+        a.extend(every);
+        assert_eq!(frame_md5s(a), expected[start..start + 2], "a segment starting at frame {start}");
+    }
+}
+
 #[test]
 fn segments_are_frame_exact_on_open_gop_h264() {
     let src = fixture(

@@ -46,7 +46,8 @@ pub fn fixture(name: &str, args: &[&str]) -> PathBuf {
     if path.exists() {
         return path;
     }
-    let tmp = scratch_path(name, "mkv");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let tmp = scratch_path(&name.replace('/', "_"), "mkv");
     let out = Command::new(ffmpeg())
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args(args)
@@ -107,8 +108,10 @@ pub fn text_file(name: &str, content: &str) -> PathBuf {
 pub fn simple_clip(name: &str, size: &str, secs: u32) -> PathBuf {
     let v = format!("testsrc2=size={size}:rate=25:duration={secs}");
     let a = format!("sine=frequency=440:sample_rate=48000:duration={secs}");
+    // Cached by name and shape: tests that ask for one name in two shapes
+    // get each their own (the first made was everyone's).
     fixture(
-        name,
+        &format!("{size}-{secs}s/{name}"),
         &[
             "-f",
             "lavfi",

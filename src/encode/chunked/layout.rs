@@ -329,19 +329,24 @@ pub fn starts_at_cut(tl: &Timeline, cuts: &[f64], segs: &[Segment]) -> Vec<bool>
     segs.iter().map(|s| s.start > 0 && cuts.iter().any(|c| (c - tl.pts[s.start]).abs() <= half)).collect()
 }
 
-/// The source opened at frame `start`: accurate input seeking to half a
-/// frame before it, so it is the first frame decoded and every earlier one
-/// (including an open GOP's leading B-frames) is dropped. Timestamps then
-/// start near zero. The seek time is the frame's own timestamp (not offset
-/// by the file's start time). No seek when the frame is the file's first.
-/// The caller limits the count (`frames_output`).
+/// The source opened at frame `start`: accurate input seeking to halfway
+/// between it and the frame before, so it is the first frame decoded and
+/// every earlier one (including an open GOP's leading B-frames) is
+/// dropped. Halfway between the two, not half a typical frame before: in
+/// a faster stretch of a variable frame rate (59.94 fps in a 23.976 film)
+/// the frame before lies nearer than that. Timestamps then start near
+/// zero. The seek time is on the frames' own clock (not offset by the
+/// file's start time). No seek when the frame is the file's first. The
+/// caller limits the count (`frames_output`).
 pub fn seek_input(args: &mut FfmpegArgs, source: &Path, tl: &Timeline, start: usize) {
     // The filters count frames (`trim`): a change of frame size must not
     // start them again (the segment's filters scale to one size).
     args.extend(["-reinit_filter", "0"]);
-    let t = tl.pts[start] - tl.frame_duration() / 2.0;
-    if t > 0.0 {
-        args.extend(["-seek_timestamp", "1", "-ss"]).arg(format!("{t:.6}"));
+    if let Some(before) = start.checked_sub(1).map(|b| tl.pts[b]) {
+        let t = (before + tl.pts[start]) / 2.0;
+        if t > 0.0 {
+            args.extend(["-seek_timestamp", "1", "-ss"]).arg(format!("{t:.6}"));
+        }
     }
     args.input(source);
 }
