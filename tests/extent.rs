@@ -447,3 +447,41 @@ fn a_held_last_frame_of_a_video_starting_late_is_held_on_both_paths() {
         assert!((end - want).abs() < 0.02, "{args:?}: the video ends at {end} s, the rip's at {want} s");
     }
 }
+
+/// A healthy rip ffmpeg wrote with its clock starting at 10 s (a `-copyts`
+/// remux of a broadcast or a disc's transport stream): ffmpeg's Duration
+/// and DURATION tags are end times on that clock, not lengths. Read as
+/// lengths, the rip was refused as truncated (4 s of 14 s), and one
+/// starting at 1.5 s was encoded in full and failed validation.
+#[test]
+fn a_rip_ffmpeg_wrote_starting_late_is_no_truncated_rip() {
+    let src = fixture(
+        "lavf_offset10.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-output_ts_offset",
+            "10",
+        ],
+    );
+    assert!(ffprobe(&src)["format"]["start_time"].as_str().unwrap().parse::<f64>().unwrap() > 9.9);
+    for args in paths() {
+        let t = tempfile::tempdir().unwrap();
+        let (o, ev) = encode(t.path(), &src, &args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(!warnings(&ev).iter().any(|w| w.contains("truncated")), "{args:?}: {:?}", warnings(&ev));
+        assert_eq!(frame_count(&t.path().join("out/lavf_offset10.mkv")), 75, "{args:?}");
+    }
+}

@@ -74,6 +74,9 @@ pub struct Extent {
     pub truncated: bool,
     /// Streams whose claimed length is far past the film's end.
     pub overlong: Vec<Overlong>,
+    /// The longest of the video's, audio's and subtitles' own claims, when
+    /// each of them claims a length.
+    pub streams_claim: Option<f64>,
 }
 
 impl Extent {
@@ -86,8 +89,20 @@ impl Extent {
     /// How long the output must be: the film's end when the rip is
     /// truncated or a stream's claim is clamped to it, else what the
     /// container says (subtitles may outlast the film a little).
+    ///
+    /// A container's claim that every stream's own claim falls well short of
+    /// is no length of anything (a header written wrong): the streams' is
+    /// expected. Such a rip was encoded in full and failed validation, on
+    /// every run.
     pub fn expected_output(&self) -> f64 {
-        if self.truncated || !self.overlong.is_empty() { self.end } else { self.claimed.max(self.end) }
+        if self.truncated || !self.overlong.is_empty() {
+            return self.end;
+        }
+        let claimed = match self.streams_claim {
+            Some(s) if self.claimed > s.max(self.end) + DURATION_TOLERANCE => s,
+            _ => self.claimed,
+        };
+        claimed.max(self.end)
     }
 }
 
@@ -130,17 +145,23 @@ pub fn promised_length(probe: &Probe) -> Option<f64> {
 /// Decides from the measured ends (`video_end`; `audio_ends` per audio
 /// stream of `probe`, in order; seconds from the file's start) and what the
 /// file claims.
+///
+/// What the file claims is taken as a length: ffmpeg's end times (see
+/// [`Probe::written_by_lavf`]) less the file's start time. Read as lengths,
+/// a healthy file ffmpeg wrote starting at 10 s was refused as truncated.
 pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended_prematurely: bool) -> Extent {
-    let claimed = probe.duration().unwrap_or(video_end);
+    let shift = if probe.written_by_lavf() { probe.format.start_time.unwrap_or(0.0).max(0.0) } else { 0.0 };
+    let length = |claim: f64| claim - shift;
+    let claimed = probe.duration().map_or(video_end, length);
     let end = audio_ends.iter().flatten().copied().fold(video_end, f64::max);
-    let promised = promised_length(probe);
+    let promised = promised_length(probe).map(length);
     let overlong: Vec<Overlong> = probe
         .streams
         .iter()
         // (Not attachments: ffprobe gives them the container's duration.)
         .filter(|s| matches!(s.codec_type, StreamKind::Subtitle | StreamKind::Data))
         .filter_map(|s| {
-            let c = claimed_length(s)?;
+            let c = length(claimed_length(s)?);
             let far = OVERLONG_SECONDS.max(end * OVERLONG_SHARE);
             (c > end + far).then_some(Overlong { index: s.index, kind: s.codec_type, claimed: c })
         })
@@ -150,7 +171,12 @@ pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended
     let explained = overlong.iter().any(|o| o.claimed >= claimed - TRUNCATION_SLACK);
     let truncated = promised.is_some_and(|p| end < p - TRUNCATION_SLACK)
         || (ended_prematurely && !explained && end < claimed - PREMATURE_SLACK);
-    Extent { claimed, video_end, audio_ends, end, promised, ended_prematurely, truncated, overlong }
+    let films = probe.streams.iter().filter(|s| {
+        matches!(s.codec_type, StreamKind::Video | StreamKind::Audio | StreamKind::Subtitle) && !s.is_attached_pic()
+    });
+    let claims: Option<Vec<f64>> = films.map(|s| claimed_length(s).map(length)).collect();
+    let streams_claim = claims.and_then(|c| c.into_iter().reduce(f64::max));
+    Extent { claimed, video_end, audio_ends, end, promised, ended_prematurely, truncated, overlong, streams_claim }
 }
 
 /// Reads the ends of `input`'s streams from its packets near `from`
@@ -306,6 +332,54 @@ mod tests {
         assert_eq!(e.end, 23.0);
         let e = decide(&film("17.0", "00:00:20.000000000", "20.0"), 20.0, vec![Some(17.0)], false);
         assert!(!e.truncated && e.end == 20.0, "{e:?}");
+    }
+
+    #[test]
+    fn ffmpegs_claims_are_end_times_on_the_files_clock() {
+        // -output_ts_offset 10: 4 s of film from 10 s; ffmpeg writes 14 s.
+        let p = probe(
+            r#"{"format": {"duration": "14.004", "start_time": "10.0", "tags": {"ENCODER": "Lavf61.7.100"}},
+                "streams": [{"index": 0, "codec_type": "video", "tags": {"DURATION": "00:00:14.004000000"}},
+                            {"index": 1, "codec_type": "audio", "tags": {"DURATION": "00:00:14.000000000"}}]}"#,
+        );
+        let e = decide(&p, 4.004, vec![Some(4.0)], false);
+        assert!(!e.truncated, "{e:?}");
+        assert!((e.expected_output() - 4.004).abs() < 1e-9, "{e:?}");
+        // mkvmerge's are lengths: the same figures mean 10 s missing.
+        let p = probe(
+            r#"{"format": {"duration": "14.004", "start_time": "10.0", "tags": {"ENCODER": "libebml v1.4.4"}},
+                "streams": [{"index": 0, "codec_type": "video", "tags": {"DURATION": "00:00:14.004000000"}}]}"#,
+        );
+        assert!(decide(&p, 4.004, vec![], false).truncated);
+    }
+
+    #[test]
+    fn a_container_claim_no_stream_makes_is_not_expected() {
+        // The header says 60 s; every stream says, and holds, 4–5.5 s.
+        let p = probe(
+            r#"{"format": {"duration": "60.0"}, "streams": [
+                {"index": 0, "codec_type": "video", "tags": {"DURATION": "00:00:04.504000000"}},
+                {"index": 1, "codec_type": "audio", "tags": {"DURATION": "00:00:04.000000000"}},
+                {"index": 2, "codec_type": "subtitle", "tags": {"DURATION": "00:00:05.500000000"}}]}"#,
+        );
+        let e = decide(&p, 4.504, vec![Some(4.0)], false);
+        assert!(!e.truncated);
+        assert_eq!(e.expected_output(), 5.5);
+        // A subtitle that claims nothing may be what the claim is.
+        let p = probe(
+            r#"{"format": {"duration": "60.0"}, "streams": [
+                {"index": 0, "codec_type": "video", "tags": {"DURATION": "00:00:04.504000000"}},
+                {"index": 2, "codec_type": "subtitle"}]}"#,
+        );
+        assert_eq!(decide(&p, 4.504, vec![], false).expected_output(), 60.0);
+    }
+
+    #[test]
+    fn a_file_without_a_duration_element_has_its_tracks_length() {
+        let p = probe(
+            r#"{"format": {}, "streams": [{"index": 0, "codec_type": "video", "tags": {"DURATION": "00:00:04.504000000"}}]}"#,
+        );
+        assert_eq!(p.duration(), Some(4.504));
     }
 
     #[test]

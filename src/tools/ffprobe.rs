@@ -177,9 +177,27 @@ impl Probe {
 
     /// The file's duration: the container's, else the longest stream's.
     pub fn duration(&self) -> Option<f64> {
-        self.format.duration.or_else(|| {
-            self.streams.iter().filter_map(|s| s.duration).fold(None, |m, d| Some(m.map_or(d, |m: f64| m.max(d))))
-        })
+        let longest = |d: Option<f64>, e: f64| Some(d.map_or(e, |d| d.max(e)));
+        self.format.duration.or_else(|| self.streams.iter().filter_map(|s| s.duration).fold(None, longest)).or_else(
+            || {
+                // No Duration element (optional in Matroska: a file written to a
+                // pipe): the tracks' own DURATION tags.
+                let tag = |s: &Stream| {
+                    let mut tags = s.tags.iter();
+                    tags.find(|(k, _)| k.split('-').next().is_some_and(|b| b.eq_ignore_ascii_case("DURATION")))
+                        .and_then(|(_, v)| parse_duration_tag(v))
+                };
+                self.streams.iter().filter_map(tag).fold(None, longest)
+            },
+        )
+    }
+
+    /// Whether ffmpeg (libavformat) wrote the file: its Duration and
+    /// DURATION tags are then end times on the file's clock, where
+    /// mkvmerge's are lengths (the two differ by the file's start time).
+    pub fn written_by_lavf(&self) -> bool {
+        let encoder = self.format.tags.iter().find(|(k, _)| k.eq_ignore_ascii_case("encoder"));
+        encoder.is_some_and(|(_, v)| v.starts_with("Lavf"))
     }
 }
 
