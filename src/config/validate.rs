@@ -42,7 +42,6 @@ fn ranges(s: &Settings, out: &mut Vec<(String, String)>) {
     }
     let r = &s.resources;
     range("resources.max_cpu", r.max_cpu, 1.0, 100.0);
-    range("resources.max_memory", r.max_memory.0 as f64, (256u64 << 20) as f64, f64::MAX);
     let a = &s.audio;
     range("audio.bitrate_mono", a.bitrate_mono.into(), 6.0, 256.0);
     range("audio.bitrate_stereo", a.bitrate_stereo.into(), 6.0, 512.0);
@@ -53,6 +52,11 @@ fn ranges(s: &Settings, out: &mut Vec<(String, String)>) {
     range("notify.retries", s.notify.retries.into(), 1.0, 10.0);
     range("watch.settle", s.watch.settle.into(), 0.0, 86400.0);
     range("watch.poll", s.watch.poll.into(), 1.0, 86400.0);
+    const LEAST_MEMORY: u64 = 256 << 20;
+    if r.max_memory.0 < LEAST_MEMORY {
+        let (is, least) = (crate::units::format_bytes(r.max_memory.0), crate::units::format_bytes(LEAST_MEMORY));
+        out.push(("resources.max_memory".into(), format!("{is} is too little (at least {least})")));
+    }
 }
 
 /// The words, URLs and patterns that are not among those allowed.
@@ -119,6 +123,15 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert!(validate(&Settings::default()).is_empty());
+    }
+
+    #[test]
+    fn too_little_memory_is_said_as_a_size() {
+        let mut s = Settings::default();
+        s.resources.max_memory = ByteSize(100 << 20);
+        let v = validate(&s);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].1, "100.0 MiB is too little (at least 256.0 MiB)", "{v:?}");
     }
 
     #[test]
