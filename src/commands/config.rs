@@ -37,7 +37,7 @@ pub fn run(session: &Session) -> Result<i32> {
         println!("# migrated from an older layout: {note}");
     }
     for name in &loaded.ignored_env {
-        println!("# ignored: environment variable {name} is no drapto setting");
+        println!("# ignored: {}", super::why_ignored(name));
     }
     let width = rows.iter().map(|(k, v)| k.len() + v.to_string().len() + 3).max().unwrap_or(0);
     for (k, v) in &rows {

@@ -332,10 +332,17 @@ const OTHER_ENV_VARS: &[&str] = &["DRAPTO_LOG", "DRAPTO_EVENT", "DRAPTO_FILE"];
 
 /// A `DRAPTO_*` variable that is neither a setting, nor a removed one, nor
 /// one drapto reads or sets otherwise.
+/// The names the design (the earlier Python drapto) gave its settings,
+/// which this drapto reads as `DRAPTO_` + the name: set bare, they are
+/// said to be ignored rather than silently so.
+pub const DESIGN_NAMES: [&str; 6] =
+    ["PRESET", "CRF_SD", "CRF_HD", "CRF_UHD", "DISABLE_CROP", "ENABLE_CHUNKED_ENCODING"];
+
 fn is_unknown_env(name: &str) -> bool {
-    name.starts_with("DRAPTO_")
-        && !ENV_VARS.iter().chain(REMOVED_ENV_VARS).any(|(v, _)| *v == name)
-        && !OTHER_ENV_VARS.contains(&name)
+    DESIGN_NAMES.contains(&name)
+        || name.starts_with("DRAPTO_")
+            && !ENV_VARS.iter().chain(REMOVED_ENV_VARS).any(|(v, _)| *v == name)
+            && !OTHER_ENV_VARS.contains(&name)
 }
 
 fn internal(e: figment::Error) -> ConfigError {
@@ -531,6 +538,13 @@ mod tests {
         let l = load(&ConfigSource::None, env(&[("DRAPTO_TEMP_DIR", ""), ("DRAPTO_PRESET", " ")]), vec![]).unwrap();
         assert_eq!(l.settings.processing.temp_dir, Auto::Auto);
         assert_eq!(l.origins.of("encoding.preset"), Origin::Default);
+    }
+
+    #[test]
+    fn the_designs_bare_names_are_said_to_be_ignored() {
+        let l = load(&ConfigSource::None, env(&[("DISABLE_CROP", "true"), ("PATH", "/bin")]), vec![]).unwrap();
+        assert_eq!(l.ignored_env, ["DISABLE_CROP"]);
+        assert!(!l.settings.processing.disable_crop);
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod migrate;
 mod validate;
 mod values;
 
-pub use load::{ConfigSource, Loaded, Origins, load};
+pub use load::{ConfigSource, DESIGN_NAMES, Loaded, Origins, load};
 pub use migrate::CURRENT_VERSION;
 pub use validate::validate;
 pub use values::{
