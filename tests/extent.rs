@@ -485,3 +485,20 @@ fn a_rip_ffmpeg_wrote_starting_late_is_no_truncated_rip() {
         assert_eq!(frame_count(&t.path().join("out/lavf_offset10.mkv")), 75, "{args:?}");
     }
 }
+
+/// A copy cut off in its first kilobytes (headers, no frame): truncated,
+/// said before any encode. Before, its audio tracks were left out as empty
+/// and the encode failed on an unrelated ffmpeg line.
+#[test]
+fn a_rip_cut_off_in_its_headers_is_truncated() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("cut.mkv");
+    let whole = std::fs::read(simple_clip("small4.mkv", "320x240", 4)).unwrap();
+    std::fs::write(&src, &whole[..5000]).unwrap();
+    let (o, ev) = encode(t.path(), &src, &["--no-chunked"]);
+    assert_eq!(o.status.code(), Some(1));
+    let failed = ev.iter().find(|e| e["event"] == "file_failed").expect("a failure");
+    let e = failed["error"].as_str().unwrap();
+    assert!(e.contains("cut.mkv") && e.contains("truncated"), "{e}");
+    assert!(!ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] == "video"), "before any encode");
+}

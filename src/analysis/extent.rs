@@ -225,7 +225,12 @@ pub fn measure(ffprobe: &Path, input: &Path, probe: &Probe, cancel: &Cancel) -> 
             ends = e;
         }
     }
-    let video_end = video.and_then(|i| found(&ends, i)).unwrap_or(claim);
+    // No video packet in the whole file: its data ends at its headers
+    // (a copy cut off in its first kilobytes), which is truncation.
+    let video_end = match video {
+        Some(i) => found(&ends, i).unwrap_or(0.0),
+        None => claim,
+    };
     let audio_ends: Vec<Option<f64>> = audio.iter().map(|i| found(&ends, *i)).collect();
     let film_end = audio_ends.iter().flatten().copied().fold(video_end, f64::max);
     let probe = with_subtitle_ends(ffprobe, input, probe, film_end, cancel);

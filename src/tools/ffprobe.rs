@@ -574,15 +574,29 @@ pub const CAPTION_FRAMES: u32 = 60;
 /// Captions are sent with every picture, blank ones as padding, but only
 /// where the disc was authored with them: a studio logo before the
 /// feature may have none.
+///
+/// The later reads are a second look, only when the start has none; a
+/// seek that fails there (a file cut short, taken as it is) finds none.
 pub fn has_captions(ffprobe: &Path, path: &Path, times: &[f64], cancel: &Cancel) -> Result<bool, ProcessFailure> {
-    let mut intervals = vec![format!("%+#{CAPTION_FRAMES}")];
-    intervals.extend(times.iter().map(|t| format!("{:.3}%+#{CAPTION_FRAMES}", t.max(0.0))));
-    let mut cmd = Command::new(ffprobe);
-    cmd.args(["-v", "error", "-select_streams", "v:0", "-read_intervals", &intervals.join(",")])
-        .args(["-show_entries", "frame_side_data=side_data_type", "-of", "csv=p=0"])
-        .arg(crate::tools::path_arg(path));
-    let out = crate::tools::process::output(&mut cmd, "look for closed captions", cancel)?;
-    Ok(out.lines().any(|l| l.contains("Closed Captions")))
+    let look = |intervals: &[String]| {
+        let mut cmd = Command::new(ffprobe);
+        cmd.args(["-v", "error", "-select_streams", "v:0", "-read_intervals", &intervals.join(",")])
+            .args(["-show_entries", "frame_side_data=side_data_type", "-of", "csv=p=0"])
+            .arg(crate::tools::path_arg(path));
+        let out = crate::tools::process::output(&mut cmd, "look for closed captions", cancel)?;
+        Ok(out.lines().any(|l| l.contains("Closed Captions")))
+    };
+    if look(&[format!("%+#{CAPTION_FRAMES}")])? {
+        return Ok(true);
+    }
+    let later: Vec<String> = times.iter().map(|t| format!("{:.3}%+#{CAPTION_FRAMES}", t.max(0.0))).collect();
+    if later.is_empty() {
+        return Ok(false);
+    }
+    match look(&later) {
+        Err(e) if cancel.is_cancelled() => Err(e),
+        found => Ok(found.unwrap_or(false)),
+    }
 }
 
 /// Whether audio stream `index` (the `N` of `a:N`) holds any packet. Reads
