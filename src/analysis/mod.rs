@@ -391,6 +391,14 @@ impl Analyzer<'_> {
                 extent.promise()
             ));
         }
+        let unexplained = !extent.truncated && extent.overlong.is_empty();
+        if unexplained && extent.expected_output() < extent.claimed - extent::DURATION_TOLERANCE {
+            warnings.push(format!(
+                "the file claims to last {:.1} s, but its tracks claim and hold {:.1} s: a header written wrong; the output is checked against the tracks",
+                extent.claimed,
+                extent.expected_output()
+            ));
+        }
         for o in &extent.overlong {
             let n = probe.of_type(o.kind).position(|s| s.index == o.index).map_or(0, |n| n + 1);
             warnings.push(format!(
