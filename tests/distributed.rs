@@ -394,3 +394,27 @@ fn dolby_vision_without_a_shared_source_stays_on_this_machine() {
     let dv = streams(&p, "video")[0]["side_data_list"].to_string();
     assert!(dv.contains("DOVI configuration record"), "{dv}");
 }
+
+/// The `:` host (this machine) uses the ffmpeg this run found by flag (or
+/// configuration file), not the one on PATH: its worker was started with
+/// neither, found PATH's ffmpeg (Debian's, without libvmaf here), and this
+/// machine was left out as unable, or encoded with another SVT-AV1.
+#[test]
+fn this_machine_as_a_host_uses_the_ffmpeg_named_by_flag() {
+    need("parallel", "parallel");
+    let t = tempfile::tempdir().unwrap();
+    let hosts = t.path().join("hosts");
+    std::fs::write(&hosts, ":\n").unwrap();
+    let o = run(drapto(t.path())
+        .env_remove("DRAPTO_FFMPEG")
+        .env("PATH", "/usr/bin:/bin")
+        .arg("doctor")
+        .arg("--ffmpeg")
+        .arg(ffmpeg())
+        .arg("--hosts")
+        .arg(&hosts));
+    let text = stdout(&o);
+    let line = text.lines().find(|l| l.contains(" :")).unwrap_or_default();
+    assert!(line.contains('✓'), "{text}{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{text}");
+}

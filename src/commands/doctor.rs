@@ -26,7 +26,7 @@ pub fn run(hosts: Option<&Path>, session: &Session) -> Result<i32> {
 fn check_hosts(file: &Path, tools: &Tools, session: &Session) -> Result<bool> {
     let mut settings = session.loaded.settings.distributed.clone();
     settings.hosts = Some(file.to_path_buf());
-    let cluster = Cluster::from_settings(&settings)?;
+    let cluster = Cluster::from_settings(&settings, tools.ffmpeg.as_ref().ok().map(|(l, _)| l.path.as_path()))?;
     let local = WorkerInfo::of(tools);
     let checks = cluster.check(&session.loaded.settings.temp_dir(), &session.cancel);
     let rows: Vec<(&HostCheck, Verdict)> =

@@ -160,7 +160,8 @@ pub(super) fn prepare(
             Ok(None)
         }
         Some(_) => {
-            let mut c = Cluster::from_settings(&settings.distributed)?;
+            let ffmpeg = tools.ffmpeg.as_ref().ok().map(|(l, _)| l.path.as_path());
+            let mut c = Cluster::from_settings(&settings.distributed, ffmpeg)?;
             let mut warn = warn;
             c.keep_usable(&WorkerInfo::of(tools), &settings.temp_dir(), &session.cancel, &mut warn)?;
             Ok(Some(c))

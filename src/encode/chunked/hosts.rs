@@ -168,11 +168,16 @@ pub struct Cluster {
     pub settings: DistributedSettings,
     /// This drapto (run for the `:` host).
     pub local_drapto: PathBuf,
+    /// The ffmpeg this run found (by flag, variable, configuration file or
+    /// PATH), which the `:` host's worker is told to use: on its own it
+    /// would look on PATH and in the default configuration only.
+    pub local_ffmpeg: Option<PathBuf>,
 }
 
 impl Cluster {
-    /// Reads the hosts file named by `settings`.
-    pub fn from_settings(settings: &DistributedSettings) -> Result<Cluster> {
+    /// Reads the hosts file named by `settings`; `local_ffmpeg` is the
+    /// ffmpeg this machine's workers use.
+    pub fn from_settings(settings: &DistributedSettings, local_ffmpeg: Option<&Path>) -> Result<Cluster> {
         let file = settings.hosts.clone().ok_or_else(|| Error::Hosts("no hosts file set".into()))?;
         let text = std::fs::read_to_string(&file).map_err(Error::io("read hosts file", &file))?;
         // A hosts file that does not read is a configuration error (exit 3).
@@ -182,7 +187,9 @@ impl Cluster {
         })?;
         let parallel = parallel_path()?;
         let local_drapto = std::env::current_exe().map_err(Error::io("locate", Path::new("drapto")))?;
-        Ok(Cluster { parallel, hosts, settings: settings.clone(), local_drapto })
+        // Absolute: the worker starts in the job's folder.
+        let local_ffmpeg = local_ffmpeg.and_then(|f| std::path::absolute(f).ok());
+        Ok(Cluster { parallel, hosts, settings: settings.clone(), local_drapto, local_ffmpeg })
     }
 
     /// The shell command GNU Parallel runs for a job: this drapto on `:`
@@ -193,9 +200,12 @@ impl Cluster {
         let cd = root.map(|r| format!("cd {} && ", shell_quote(&r.to_string_lossy()))).unwrap_or_default();
         // GNU Parallel runs with HOME in the work folder (see `parallel`);
         // the local worker gets the real one back for its configuration.
-        let home = std::env::var_os("HOME")
+        let mut home = std::env::var_os("HOME")
             .map(|h| format!("HOME={} ", shell_quote(&h.to_string_lossy())))
             .unwrap_or_default();
+        if let Some(f) = &self.local_ffmpeg {
+            home.push_str(&format!("DRAPTO_FFMPEG={} ", shell_quote(&f.to_string_lossy())));
+        }
         format!(
             "if [ \"$PARALLEL_SSHLOGIN\" = : ]; then {cd}{home}exec {local} segment-worker {args}; else {} segment-worker {args}; fi",
             self.settings.remote_drapto
