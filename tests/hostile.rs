@@ -709,3 +709,42 @@ fn a_rip_without_a_frame_count_has_its_speed_in_the_summary() {
     assert_eq!(done["summary"]["frames"], 25, "{done}");
     assert!(done["summary"]["fps"].as_f64().is_some_and(|f| f > 0.0), "{done}");
 }
+
+/// A tool that cannot run (its library gone after an upgrade), and an
+/// ffmpeg that lists libsvtav1 but cannot encode with it (a CPU the build
+/// does not support), are refused at the start with what they said, exit
+/// 4. Before, doctor said "ready" and every rip failed, ffprobe's failure
+/// blamed on the rip.
+#[test]
+fn tools_that_cannot_run_are_refused_at_the_start() {
+    let t = tempfile::tempdir().unwrap();
+    let script = |name: &str, body: &str| {
+        let p = t.path().join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        p
+    };
+    let broken = script(
+        "ffprobe",
+        "echo 'ffprobe: error while loading shared libraries: libavdevice.so.61: cannot open shared object file' >&2; exit 127",
+    );
+    let o = run(drapto(t.path()).env("DRAPTO_FFPROBE", &broken).arg("doctor"));
+    assert_eq!(o.status.code(), Some(4), "{}", stdout(&o));
+    assert!(stdout(&o).contains("libavdevice.so.61"), "{}", stdout(&o));
+
+    let svt = format!(
+        "for a in \"$@\"; do [ \"$a\" = libsvtav1 ] && [ \"$prev\" = -c:v ] && {{ echo 'Svt[error]: CPU lacks AVX2' >&2; exit 1; }}; prev=$a; done\nexec {} \"$@\"",
+        ffmpeg().display()
+    );
+    let ffmpeg = script("ffmpeg", &svt);
+    let src = simple_clip("small.mkv", "160x120", 1);
+    let o = run(drapto(t.path())
+        .env("DRAPTO_FFMPEG", &ffmpeg)
+        .args(["encode", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("o")));
+    assert_eq!(o.status.code(), Some(4));
+    let e = stderr(&o);
+    assert!(e.contains("cannot encode with it") && e.contains("AVX2"), "{e}");
+}

@@ -17,6 +17,8 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
     }
     let work = find_work(&args.input, Path::new(""), settings, false)?;
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    // A stop while the tools were asked is a stop, not a missing tool.
+    session.cancel.check()?;
     let ffprobe = tools.require_ffprobe()?;
     let mkvtoolnix = tools.require_mkvtoolnix()?;
     let caps = tools.ffmpeg.as_ref().map(|(_, c)| c.clone()).unwrap_or_default();

@@ -13,6 +13,8 @@ use std::path::Path;
 pub fn run(hosts: Option<&Path>, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    // A stop while the tools were asked is a stop, not a missing tool.
+    session.cancel.check()?;
     let hosts_ok = match hosts {
         Some(file) => check_hosts(file, &tools, session)?,
         None => true,

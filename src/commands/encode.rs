@@ -16,6 +16,8 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     let work = find_work(&input, &output_dir, settings, args.dry_run)?;
     prune_history(settings);
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    // A stop while the tools were asked is a stop, not a missing tool.
+    session.cancel.check()?;
     let toolbox = tools.toolbox()?;
     if args.dry_run {
         for line in super::ignored_env(session) {

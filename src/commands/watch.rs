@@ -26,6 +26,8 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     let filters = Filters::of(&settings.input)?;
     prune_history(settings);
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    // A stop while the tools were asked is a stop, not a missing tool.
+    session.cancel.check()?;
     let toolbox = tools.toolbox()?;
     let events = session.events();
     let cluster = prepare(&tools, &toolbox, &output, events.as_ref(), session)?;

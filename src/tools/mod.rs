@@ -64,6 +64,9 @@ pub struct FfmpegCaps {
     pub hwaccels: Vec<String>,
     /// Filters drapto uses that are present.
     pub filters: BTreeSet<String>,
+    /// Why libsvtav1, listed, cannot encode here (its error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub svtav1_error: Option<String>,
 }
 
 impl FfmpegCaps {
@@ -120,6 +123,8 @@ const FILTERS: &[&str] = &[
     "scale",
     "aformat",
     "setparams",
+    "signalstats",
+    "scdet",
 ];
 
 /// The filters every encode's analysis and video may need, and what each
@@ -133,6 +138,9 @@ const REQUIRED_FILTERS: &[(&str, &str)] = &[
     ("decimate", "inverse telecine"),
     ("setparams", "colour labels"),
     ("scale", "pixel formats"),
+    ("aformat", "audio channel layouts"),
+    ("signalstats", "an HDR film's black level"),
+    ("scdet", "scene cuts"),
 ];
 
 impl Tools {
@@ -142,12 +150,17 @@ impl Tools {
     pub fn discover(settings: &Settings, origins: &Origins, cancel: &Cancel) -> Tools {
         std::thread::scope(|s| {
             let ffmpeg = s.spawn(|| {
-                locate("ffmpeg", settings.tools.ffmpeg.as_deref(), origins, "tools.ffmpeg", &ffmpeg_fix()).map(|loc| {
-                    let caps = ffmpeg_caps(&loc.path, cancel);
-                    (loc, caps)
-                })
+                let key = (origins, "tools.ffmpeg");
+                let loc = locate("ffmpeg", settings.tools.ffmpeg.as_deref(), key, &ffmpeg_fix(), cancel)?;
+                let caps = ffmpeg_caps(&loc.path, cancel).map_err(|why| ToolError {
+                    tool: format!("ffmpeg ({})", loc.path.display()),
+                    problem: why,
+                    fix: "check that this ffmpeg runs (a share that hangs, a program that waits); or use another"
+                        .into(),
+                })?;
+                Ok((loc, caps))
             });
-            let others = Self::discover_others(settings, origins);
+            let others = Self::discover_others(settings, origins, cancel);
             let (ffprobe, mediainfo, [mkvmerge, mkvextract, mkvpropedit]) = others;
             Tools {
                 ffmpeg: ffmpeg.join().expect("ffmpeg discovery"),
@@ -166,6 +179,7 @@ impl Tools {
     fn discover_others(
         settings: &Settings,
         origins: &Origins,
+        cancel: &Cancel,
     ) -> (Result<Located, ToolError>, Result<Located, ToolError>, [Result<Located, ToolError>; 3]) {
         // Each is a program start (its version): side by side.
         std::thread::scope(|s| {
@@ -173,30 +187,30 @@ impl Tools {
                 locate(
                     "ffprobe",
                     settings.tools.ffprobe.as_deref(),
-                    origins,
-                    "tools.ffprobe",
+                    (origins, "tools.ffprobe"),
                     &format!(
                         "{}, which includes ffprobe, or set DRAPTO_FFPROBE",
                         crate::platform::install(crate::platform::Package::Ffmpeg)
                     ),
+                    cancel,
                 )
             });
             let mediainfo = s.spawn(|| {
                 locate(
                     "mediainfo",
                     settings.tools.mediainfo.as_deref(),
-                    origins,
-                    "tools.mediainfo",
+                    (origins, "tools.mediainfo"),
                     &format!(
                         "{} (without it Dolby Vision is detected from ffprobe side data only)",
                         crate::platform::install(crate::platform::Package::Mediainfo)
                     ),
+                    cancel,
                 )
             });
-            let mkvmerge =
-                locate("mkvmerge", settings.tools.mkvmerge.as_deref(), origins, "tools.mkvmerge", &mkvtoolnix_fix());
-            let mkvextract = companion("mkvextract", &mkvmerge, origins);
-            let mkvpropedit = companion("mkvpropedit", &mkvmerge, origins);
+            let key = (origins, "tools.mkvmerge");
+            let mkvmerge = locate("mkvmerge", settings.tools.mkvmerge.as_deref(), key, &mkvtoolnix_fix(), cancel);
+            let mkvextract = companion("mkvextract", &mkvmerge, origins, cancel);
+            let mkvpropedit = companion("mkvpropedit", &mkvmerge, origins, cancel);
             (
                 ffprobe.join().expect("ffprobe"),
                 mediainfo.join().expect("mediainfo"),
@@ -210,11 +224,11 @@ impl Tools {
     pub fn require_encode(&self) -> Result<(&Path, &FfmpegCaps, &Path), ToolError> {
         let (ffmpeg, caps) = self.ffmpeg.as_ref().map_err(Clone::clone)?;
         if caps.svtav1.is_none() {
-            return Err(ToolError {
-                tool: format!("ffmpeg ({})", ffmpeg.path.display()),
-                problem: "has no libsvtav1 (SVT-AV1) encoder".into(),
-                fix: ffmpeg_fix(),
-            });
+            let problem = match &caps.svtav1_error {
+                Some(e) => format!("lists libsvtav1 (SVT-AV1) but cannot encode with it: {e}"),
+                None => "has no libsvtav1 (SVT-AV1) encoder".into(),
+            };
+            return Err(ToolError { tool: format!("ffmpeg ({})", ffmpeg.path.display()), problem, fix: ffmpeg_fix() });
         }
         if !caps.libopus {
             return Err(ToolError {
@@ -285,16 +299,27 @@ impl Tools {
 
 /// An MKVToolNix program that comes with mkvmerge: beside it first, then
 /// on PATH.
-fn companion(name: &str, mkvmerge: &Result<Located, ToolError>, origins: &Origins) -> Result<Located, ToolError> {
+fn companion(
+    name: &str,
+    mkvmerge: &Result<Located, ToolError>,
+    origins: &Origins,
+    cancel: &Cancel,
+) -> Result<Located, ToolError> {
     let beside = mkvmerge.as_ref().ok().and_then(|m| m.path.parent()).map(|d| d.join(name));
     match beside.filter(|p| p.is_file()) {
-        Some(p) => locate(name, Some(&p), origins, "tools.mkvmerge", &mkvtoolnix_fix())
+        Some(p) => locate(name, Some(&p), (origins, "tools.mkvmerge"), &mkvtoolnix_fix(), cancel)
             .map(|l| Located { found_via: "beside mkvmerge".into(), ..l }),
-        None => locate(name, None, origins, "", &mkvtoolnix_fix()),
+        None => locate(name, None, (origins, ""), &mkvtoolnix_fix(), cancel),
     }
 }
 
-fn locate(name: &str, explicit: Option<&Path>, origins: &Origins, key: &str, fix: &str) -> Result<Located, ToolError> {
+fn locate(
+    name: &str,
+    explicit: Option<&Path>,
+    (origins, key): (&Origins, &str),
+    fix: &str,
+    cancel: &Cancel,
+) -> Result<Located, ToolError> {
     let (path, found_via) = match explicit {
         Some(p) => {
             let origin = origins.of(key).to_string();
@@ -328,13 +353,25 @@ fn locate(name: &str, explicit: Option<&Path>, origins: &Origins, key: &str, fix
         "mkvmerge" | "mkvextract" | "mkvpropedit" | "mkvinfo" => "--version",
         _ => "-version",
     };
-    let version = Command::new(&path).arg(flag).output().map_err(|e| ToolError {
-        tool: name.into(),
-        problem: format!("{} cannot be run: {e}", path.display()),
-        fix: fix.into(),
-    })?;
-    let version = version_line(&String::from_utf8_lossy(&version.stdout));
+    // A tool that cannot run (a library gone after an upgrade) or does not
+    // answer (a hung share) is no tool: said now, not as each rip failing.
+    let cannot =
+        |why: String| ToolError { tool: name.into(), problem: format!("{} {why}", path.display()), fix: fix.into() };
+    let asked = process::answer_within(Command::new(&path).arg(flag), "version", ANSWER_WITHIN, cancel);
+    let version = match asked.map_err(&cannot)? {
+        (true, text) => version_line(&text),
+        (false, text) => return Err(cannot(format!("fails when asked its version ({flag}): {}", last_line(&text)))),
+    };
     Ok(Located { path, found_via, version })
+}
+
+/// How long a tool may take to answer a question (its version, what it
+/// has; one tiny encode).
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The last line of `text` that says something (a tool's error).
+fn last_line(text: &str) -> &str {
+    text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("no message")
 }
 
 /// The line of a tool's version output that gives its version: the first
@@ -346,22 +383,23 @@ fn version_line(text: &str) -> String {
     lines.find(|l| l.chars().any(|c| c.is_ascii_digit())).or(first).unwrap_or("unknown version").to_string()
 }
 
-fn capture(ffmpeg: &Path, args: &[&str]) -> String {
-    Command::new(ffmpeg)
-        .args(args)
-        .output()
-        .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
-        .unwrap_or_default()
+/// What ffmpeg answers to `args` (stdout and stderr), and whether it exited
+/// 0; `Err` when it does not answer in time.
+fn capture(ffmpeg: &Path, args: &[&str], cancel: &Cancel) -> Result<(bool, String), String> {
+    process::answer_within(Command::new(ffmpeg).args(args), "ask ffmpeg", ANSWER_WITHIN, cancel)
+        .map_err(|why| format!("{why} (ffmpeg {})", args.join(" ")))
 }
 
 /// Asks ffmpeg what it has. Each question is a quick listing except the SVT-AV1
-/// version, which only the library itself prints (one tiny encode).
-fn ffmpeg_caps(ffmpeg: &Path, _cancel: &Cancel) -> FfmpegCaps {
+/// version, which only the library itself prints (one tiny encode): an
+/// ffmpeg that lists libsvtav1 but cannot encode with it has none. `Err`:
+/// the question it did not answer.
+fn ffmpeg_caps(ffmpeg: &Path, cancel: &Cancel) -> Result<FfmpegCaps, String> {
     // The SVT-AV1 questions start at once (they are answered by an ffmpeg
     // that has it); the listings run beside them.
     std::thread::scope(|s| {
         let svt = s.spawn(|| {
-            let help = capture(ffmpeg, &["-hide_banner", "-h", "encoder=libsvtav1"]);
+            let (_, help) = capture(ffmpeg, &["-hide_banner", "-h", "encoder=libsvtav1"], cancel)?;
             let probe = capture(
                 ffmpeg,
                 &[
@@ -381,29 +419,35 @@ fn ffmpeg_caps(ffmpeg: &Path, _cancel: &Cancel) -> FfmpegCaps {
                     "null",
                     "-",
                 ],
-            );
-            (help.contains("-dolbyvision"), svtav1_version(&probe))
+                cancel,
+            )?;
+            Ok::<_, String>((help.contains("-dolbyvision"), probe))
         });
-        let mut caps = ffmpeg_listings(ffmpeg);
-        let (dolbyvision, version) = svt.join().expect("SVT-AV1 probe");
-        if caps.svtav1.is_some() {
+        let listed = ffmpeg_listings(ffmpeg, cancel);
+        let (dolbyvision, (encodes, probe)) = svt.join().expect("SVT-AV1 probe")?;
+        let mut caps = listed?;
+        if caps.svtav1.is_some() && encodes {
             caps.svtav1_dolbyvision = dolbyvision;
-            caps.svtav1 = Some(version.unwrap_or_else(|| "unknown".into()));
+            caps.svtav1 = Some(svtav1_version(&probe).unwrap_or_else(|| "unknown".into()));
+        } else if caps.svtav1.is_some() {
+            caps.svtav1_error = Some(last_line(&probe).to_string());
+            caps.svtav1 = None;
         }
-        caps
+        Ok(caps)
     })
 }
 
 /// What ffmpeg lists: encoders, filters, hardware decoders (`svtav1` is
 /// `Some("unknown")` when libsvtav1 is listed).
-fn ffmpeg_listings(ffmpeg: &Path) -> FfmpegCaps {
+fn ffmpeg_listings(ffmpeg: &Path, cancel: &Cancel) -> Result<FfmpegCaps, String> {
     // Three program starts, side by side.
     let (encoders, filters_text, hwaccels_text) = std::thread::scope(|s| {
-        let encoders = s.spawn(|| capture(ffmpeg, &["-hide_banner", "-encoders"]));
-        let filters = s.spawn(|| capture(ffmpeg, &["-hide_banner", "-filters"]));
-        let hwaccels = capture(ffmpeg, &["-hide_banner", "-hwaccels"]);
+        let encoders = s.spawn(|| capture(ffmpeg, &["-hide_banner", "-encoders"], cancel));
+        let filters = s.spawn(|| capture(ffmpeg, &["-hide_banner", "-filters"], cancel));
+        let hwaccels = capture(ffmpeg, &["-hide_banner", "-hwaccels"], cancel);
         (encoders.join().expect("encoders"), filters.join().expect("filters"), hwaccels)
     });
+    let ((_, encoders), (_, filters_text), (_, hwaccels_text)) = (encoders?, filters_text?, hwaccels_text?);
     let has_encoder = |name: &str| encoders.lines().any(|l| l.split_whitespace().nth(1) == Some(name));
     let filters: BTreeSet<String> = filters_text
         .lines()
@@ -426,11 +470,12 @@ fn ffmpeg_listings(ffmpeg: &Path) -> FfmpegCaps {
         svtav1_dolbyvision: false,
         hwaccels,
         filters,
+        svtav1_error: None,
     };
     if has_encoder("libsvtav1") {
         caps.svtav1 = Some("unknown".into());
     }
-    caps
+    Ok(caps)
 }
 
 /// `Svt[info]: SVT [version]:\tSVT-AV1 Encoder Lib v4.2.0-151-g5ed9ffbcb` → `v4.2.0`.

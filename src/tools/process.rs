@@ -274,6 +274,46 @@ pub fn run_bytes(
     ended(status?, tail, step, name, command, cancel)
 }
 
+/// Runs `cmd` for `step`, for `limit` at most (then its group is killed):
+/// whether it exited 0, and what it wrote to stdout and stderr together.
+/// `Err` says why there is no answer: it did not end in time, could not
+/// be started, or a stop was asked. For questions to a tool (its version,
+/// what it has), which a hung tool must not leave drapto waiting on.
+pub fn answer_within(
+    cmd: &mut Command,
+    step: &str,
+    limit: Duration,
+    cancel: &Cancel,
+) -> Result<(bool, String), String> {
+    let timer = cancel.child();
+    let (done, ended) = mpsc::channel::<()>();
+    let alarm = {
+        let timer = timer.clone();
+        std::thread::spawn(move || {
+            if ended.recv_timeout(limit) == Err(mpsc::RecvTimeoutError::Timeout) {
+                timer.cancel(Signal::SIGALRM as i32);
+            }
+        })
+    };
+    let mut text = String::new();
+    let result = run_lines(cmd, step, &timer, |line| {
+        let (Line::Out(l) | Line::Err(l)) = line;
+        text.push_str(l);
+        text.push('\n');
+    });
+    drop(done);
+    let _ = alarm.join();
+    match result {
+        Ok(_) => Ok((true, text)),
+        Err(ProcessFailure::Failed(_)) => Ok((false, text)),
+        Err(ProcessFailure::Cancelled(_)) if !cancel.is_cancelled() => {
+            Err(format!("did not answer within {} s", limit.as_secs()))
+        }
+        Err(ProcessFailure::Cancelled(sig)) => Err(format!("stopped by signal {sig}")),
+        Err(ProcessFailure::Spawn { source, .. }) => Err(format!("cannot be run: {source}")),
+    }
+}
+
 /// Runs `cmd` and returns its whole stdout (for JSON-printing tools).
 pub fn output(cmd: &mut Command, step: &str, cancel: &Cancel) -> Result<String, ProcessFailure> {
     let mut out = String::new();
