@@ -748,3 +748,50 @@ fn tools_that_cannot_run_are_refused_at_the_start() {
     let e = stderr(&o);
     assert!(e.contains("cannot encode with it") && e.contains("AVX2"), "{e}");
 }
+
+/// An mkvmerge older than the track flags drapto carries (MKVToolNix 57)
+/// is refused at the start. It failed every mux, after the whole encode.
+#[test]
+fn an_mkvmerge_without_the_track_flags_is_refused_at_the_start() {
+    let t = tempfile::tempdir().unwrap();
+    let old = t.path().join("mkvmerge");
+    let script = "#!/bin/sh\ncase \"$1\" in\n--version) echo \"mkvmerge v52.0.0 ('Secret For The Mad') 64-bit\";;\n--help) echo '  --default-track <TID[:bool]>';;\n*) exec mkvmerge \"$@\";;\nesac\n";
+    std::fs::write(&old, script).unwrap();
+    std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let src = simple_clip("small.mkv", "160x120", 1);
+    let o = run(drapto(t.path())
+        .env("DRAPTO_MKVMERGE", &old)
+        .args(["encode", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("o")));
+    assert_eq!(o.status.code(), Some(4));
+    let e = stderr(&o);
+    assert!(e.contains("v52.0.0") && e.contains("too old") && e.contains("MKVToolNix 57"), "{e}");
+    assert!(!t.path().join("o").exists(), "no work before the check");
+}
+
+/// An ffmpeg whose libvmaf refuses the options drapto scores with (an
+/// ffmpeg 4's libvmaf 1) has no chunked path, said at the start. Before,
+/// the chunked path was chosen and every rip failed at its first score.
+#[test]
+fn a_libvmaf_that_cannot_score_as_asked_means_no_chunked_path() {
+    let t = tempfile::tempdir().unwrap();
+    let ffmpeg_path = t.path().join("ffmpeg");
+    let script = format!(
+        "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *libvmaf=model=*) echo \"[Parsed_libvmaf_0 @ 0x1] Option 'model' not found\" >&2; exit 1;; esac; done\nexec {} \"$@\"\n",
+        ffmpeg().display()
+    );
+    std::fs::write(&ffmpeg_path, script).unwrap();
+    std::fs::set_permissions(&ffmpeg_path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let src = simple_clip("small.mkv", "160x120", 1);
+    let o = run(drapto(t.path())
+        .env("DRAPTO_FFMPEG", &ffmpeg_path)
+        .args(["encode", "--chunked", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("o")));
+    assert_eq!(o.status.code(), Some(4));
+    let e = stderr(&o);
+    assert!(e.contains("libvmaf") && e.contains("Option 'model' not found"), "{e}");
+}

@@ -21,10 +21,13 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
     session.cancel.check()?;
     let ffprobe = tools.require_ffprobe()?;
     let mkvtoolnix = tools.require_mkvtoolnix()?;
-    let caps = tools.ffmpeg.as_ref().map(|(_, c)| c.clone()).unwrap_or_default();
+    // Crop, interlacing and captions are ffmpeg's to see: without it the
+    // analysis would say "none" of each, which is not what encode does.
+    let (ffmpeg, caps) = tools.ffmpeg.as_ref().map_err(Clone::clone)?;
+    let caps = caps.clone();
     let probes = analysis::Probes {
         ffprobe,
-        ffmpeg: tools.ffmpeg.as_ref().ok().map(|(l, _)| l.path.as_path()),
+        ffmpeg: Some(ffmpeg.path.as_path()),
         mediainfo: tools.mediainfo_path(),
         mkvtoolnix: &mkvtoolnix,
     };

@@ -99,6 +99,8 @@ fn local_report(tools: &Tools, session: &Session) -> Result<i32> {
             "mkvextract": tool(tools.mkvextract.as_ref()),
             "mkvpropedit": tool(tools.mkvpropedit.as_ref()),
             "ready": ready.is_ok(),
+            "problem": ready.as_ref().err().map(|e| format!("{}: {}", e.tool, e.problem)),
+            "fix": ready.as_ref().err().map(|e| e.fix.clone()),
         });
         println!("{j}");
         return Ok(if ready.is_ok() { 0 } else { 4 });
@@ -135,16 +137,20 @@ fn print_ffmpeg_caps(caps: &FfmpegCaps) {
             println!("    {bad} {what}: missing — {why}");
         }
     };
-    line(
-        caps.svtav1.is_some(),
-        &format!("libsvtav1 (SVT-AV1 {})", caps.svtav1.as_deref().unwrap_or("-")),
-        "required for every encode; ",
-    );
+    let svt_why = match &caps.svtav1_error {
+        Some(e) => format!("listed, but cannot encode here ({e}); required for every encode"),
+        None => "required for every encode".into(),
+    };
+    line(caps.svtav1.is_some(), &format!("libsvtav1 (SVT-AV1 {})", caps.svtav1.as_deref().unwrap_or("-")), &svt_why);
     line(caps.libopus, "libopus", "required for audio");
     if caps.libvmaf {
         println!("    {ok} libvmaf (chunked encoding with VMAF targeting available)");
     } else {
-        println!("    {warn} libvmaf: missing — chunked encoding unavailable; {}", ffmpeg_fix());
+        let what = match &caps.libvmaf_error {
+            Some(e) => format!("cannot score as drapto asks ({e})"),
+            None => "missing".into(),
+        };
+        println!("    {warn} libvmaf: {what} — chunked encoding unavailable; {}", ffmpeg_fix());
     }
     if caps.svtav1.is_some() {
         if caps.svtav1_dolbyvision {

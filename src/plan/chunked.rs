@@ -19,11 +19,11 @@ pub fn cpu_share(settings: &Settings) -> usize {
 /// Whether the chunked path can run here: `Err` says what is missing.
 pub fn chunked_available(caps: &FfmpegCaps) -> Result<(), ToolError> {
     if !caps.libvmaf {
-        return Err(ToolError {
-            tool: "ffmpeg".into(),
-            problem: "has no libvmaf, which chunked encoding needs to measure quality".into(),
-            fix: ffmpeg_fix(),
-        });
+        let problem = match &caps.libvmaf_error {
+            Some(e) => format!("has a libvmaf that cannot score as chunked encoding asks ({e})"),
+            None => "has no libvmaf, which chunked encoding needs to measure quality".into(),
+        };
+        return Err(ToolError { tool: "ffmpeg".into(), problem, fix: ffmpeg_fix() });
     }
     Ok(())
 }

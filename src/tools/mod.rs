@@ -67,6 +67,9 @@ pub struct FfmpegCaps {
     /// Why libsvtav1, listed, cannot encode here (its error).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub svtav1_error: Option<String>,
+    /// Why libvmaf, listed, cannot score as drapto asks (an older libvmaf).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub libvmaf_error: Option<String>,
 }
 
 impl FfmpegCaps {
@@ -208,7 +211,8 @@ impl Tools {
                 )
             });
             let key = (origins, "tools.mkvmerge");
-            let mkvmerge = locate("mkvmerge", settings.tools.mkvmerge.as_deref(), key, &mkvtoolnix_fix(), cancel);
+            let mkvmerge = locate("mkvmerge", settings.tools.mkvmerge.as_deref(), key, &mkvtoolnix_fix(), cancel)
+                .and_then(|m| new_enough(m, cancel));
             let mkvextract = companion("mkvextract", &mkvmerge, origins, cancel);
             let mkvpropedit = companion("mkvpropedit", &mkvmerge, origins, cancel);
             (
@@ -297,6 +301,27 @@ impl Tools {
     }
 }
 
+/// `mkvmerge` when it knows the track flags drapto carries (its
+/// `--hearing-impaired-flag` and kin, MKVToolNix 57 and later): an older
+/// one failed every mux, after the whole encode.
+fn new_enough(mkvmerge: Located, cancel: &Cancel) -> Result<Located, ToolError> {
+    let asked =
+        process::answer_within(Command::new(&mkvmerge.path).arg("--help"), "mkvmerge --help", ANSWER_WITHIN, cancel);
+    let knows = asked.as_ref().is_ok_and(|(_, help)| help.contains("--hearing-impaired-flag"));
+    if knows {
+        return Ok(mkvmerge);
+    }
+    Err(ToolError {
+        tool: "mkvmerge".into(),
+        problem: format!(
+            "{} ({}) is too old: it lacks --hearing-impaired-flag and the other track flags drapto carries",
+            mkvmerge.path.display(),
+            mkvmerge.version
+        ),
+        fix: format!("install MKVToolNix 57 or later: {}", mkvtoolnix_fix()),
+    })
+}
+
 /// An MKVToolNix program that comes with mkvmerge: beside it first, then
 /// on PATH.
 fn companion(
@@ -383,6 +408,30 @@ fn version_line(text: &str) -> String {
     lines.find(|l| l.chars().any(|c| c.is_ascii_digit())).or(first).unwrap_or("unknown version").to_string()
 }
 
+/// One frame scored by libvmaf with the options drapto measures with.
+const LIBVMAF_PROBE: [&str; 13] = [
+    "-hide_banner",
+    "-nostdin",
+    "-f",
+    "lavfi",
+    "-i",
+    "color=s=64x64:d=0.04",
+    "-lavfi",
+    "[0:v]split[a][b];[a][b]libvmaf=model=version=vmaf_v0.6.1:n_subsample=1:n_threads=1:log_fmt=csv:log_path=/dev/null",
+    "-frames:v",
+    "1",
+    "-f",
+    "null",
+    "-",
+];
+
+/// The first line of `text` that says what went wrong (ffmpeg's first
+/// error is the cause; its last is "Error initializing complex filters").
+fn first_error(text: &str) -> &str {
+    let lines = || text.lines().map(str::trim).filter(|l| !l.is_empty());
+    lines().find(|l| l.contains("not found") || l.contains("Error") || l.contains("error")).unwrap_or(last_line(text))
+}
+
 /// What ffmpeg answers to `args` (stdout and stderr), and whether it exited
 /// 0; `Err` when it does not answer in time.
 fn capture(ffmpeg: &Path, args: &[&str], cancel: &Cancel) -> Result<(bool, String), String> {
@@ -423,7 +472,16 @@ fn ffmpeg_caps(ffmpeg: &Path, cancel: &Cancel) -> Result<FfmpegCaps, String> {
             )?;
             Ok::<_, String>((help.contains("-dolbyvision"), probe))
         });
-        let listed = ffmpeg_listings(ffmpeg, cancel);
+        let mut listed = ffmpeg_listings(ffmpeg, cancel);
+        // libvmaf as drapto calls it (libvmaf 2's options: an ffmpeg 4's
+        // libvmaf 1 has the filter, and refuses them on every measurement).
+        if let Some(caps) = listed.as_mut().ok().filter(|c| c.libvmaf) {
+            let (scores, said) = capture(ffmpeg, &LIBVMAF_PROBE, cancel)?;
+            if !scores {
+                caps.libvmaf = false;
+                caps.libvmaf_error = Some(first_error(&said).to_string());
+            }
+        }
         let (dolbyvision, (encodes, probe)) = svt.join().expect("SVT-AV1 probe")?;
         let mut caps = listed?;
         if caps.svtav1.is_some() && encodes {
@@ -471,6 +529,7 @@ fn ffmpeg_listings(ffmpeg: &Path, cancel: &Cancel) -> Result<FfmpegCaps, String>
         hwaccels,
         filters,
         svtav1_error: None,
+        libvmaf_error: None,
     };
     if has_encoder("libsvtav1") {
         caps.svtav1 = Some("unknown".into());
