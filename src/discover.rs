@@ -36,9 +36,11 @@ pub enum Skip {
     },
     /// Another process holds it open for writing (a ripper still at work).
     BeingWritten(String),
-    /// It could not be read (a broken link, no permission): a rip, or a
-    /// folder of them, missed.
+    /// A rip that could not be read (a broken link, no permission).
     Unreadable(String),
+    /// A folder that could not be read (no permission): said, not counted
+    /// as a rip not encoded (a disk's lost+found would fail every run).
+    UnreadableFolder(String),
     /// A link back to a folder above it, which the walk has been through.
     LinkLoop(PathBuf),
     /// Its path is not UTF-8 (a name from an old Latin-1 share): the
@@ -51,9 +53,9 @@ pub enum Skip {
 
 impl Skip {
     /// Whether the file is a rip drapto would encode but cannot now: one
-    /// still being written, one whose name its records cannot hold, one
-    /// (or a folder) it cannot read. The batch says so in its summary, and
-    /// does not count as done.
+    /// still being written, one whose name its records cannot hold, one it
+    /// cannot read. The batch says so in its summary, and does not count as
+    /// done.
     pub fn is_rip_not_encoded(&self) -> bool {
         matches!(self, Skip::BeingWritten(_) | Skip::NotUtf8 | Skip::Unreadable(_))
     }
@@ -69,6 +71,7 @@ impl std::fmt::Display for Skip {
             Skip::TooLarge { size, max } => write!(f, "{size} bytes, above input.max_size ({max})"),
             Skip::BeingWritten(who) => write!(f, "still being written ({who})"),
             Skip::Unreadable(why) => write!(f, "cannot be read: {why}"),
+            Skip::UnreadableFolder(why) => write!(f, "a folder that cannot be read: {why}"),
             Skip::LinkLoop(to) => write!(f, "a link back to {} (walked once)", to.display()),
             Skip::SameAs(p) => write!(f, "the same file as {} (a linked folder)", p.display()),
             Skip::NotUtf8 => f.write_str(NOT_UTF8),
@@ -132,16 +135,8 @@ impl Filters {
     /// Why the file `relative` (below the input folder) of `size` bytes is
     /// not a rip, if it is not.
     fn reject(&self, relative: &Path, size: u64) -> Option<Skip> {
-        let name = relative.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
-        if name.starts_with('.') {
-            return Some(Skip::Hidden);
-        }
-        if UNFINISHED.iter().any(|u| name.ends_with(u)) {
-            return Some(Skip::Unfinished);
-        }
-        let matched = if self.on_path { self.pattern.is_match(relative) } else { self.pattern.is_match(&name) };
-        if !matched {
-            return Some(Skip::Pattern);
+        if let Some(why) = self.reject_name(relative) {
+            return Some(why);
         }
         if let Some(min) = self.min_size.filter(|m| size < *m) {
             return Some(Skip::TooSmall { size, min });
@@ -150,6 +145,19 @@ impl Filters {
             return Some(Skip::TooLarge { size, max });
         }
         None
+    }
+
+    /// Why a file named `relative` is not a rip, whatever its size.
+    fn reject_name(&self, relative: &Path) -> Option<Skip> {
+        let name = relative.file_name().unwrap_or_default().to_string_lossy().to_lowercase();
+        if name.starts_with('.') {
+            return Some(Skip::Hidden);
+        }
+        if UNFINISHED.iter().any(|u| name.ends_with(u)) {
+            return Some(Skip::Unfinished);
+        }
+        let matched = if self.on_path { self.pattern.is_match(relative) } else { self.pattern.is_match(&name) };
+        (!matched).then_some(Skip::Pattern)
     }
 }
 
@@ -192,9 +200,13 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
             Ok(e) => e,
             Err(e) => {
                 let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| input.clone());
+                let relative = path.strip_prefix(input).unwrap_or(&path);
                 let why = match e.loop_ancestor() {
                     Some(to) => Skip::LinkLoop(to.to_path_buf()),
-                    None => Skip::Unreadable(e.to_string()),
+                    // (lost+found on a disk of its own: said, but no rip missed.)
+                    None if path.is_dir() => Skip::UnreadableFolder(e.to_string()),
+                    // A broken link to notes.txt is no rip missed.
+                    None => filters.reject_name(relative).unwrap_or(Skip::Unreadable(e.to_string())),
                 };
                 d.skipped.push((path, why));
                 continue;

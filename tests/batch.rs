@@ -20,12 +20,13 @@ fn batch(t: &Path, inputs: &Path, extra: &[(&str, &str)]) -> (std::process::Outp
 }
 
 /// An ffmpeg in `dir` that runs the shell line `on_video_encode` when asked
-/// to encode with libsvtav1, and is the real ffmpeg for everything else
-/// (after that line, unless it exits).
+/// to encode a rip with libsvtav1, and is the real ffmpeg for everything
+/// else (after that line, unless it exits), the start-up check's one-frame
+/// test encode included.
 fn wrapped_ffmpeg(dir: &Path, on_video_encode: &str) -> std::path::PathBuf {
     let fake = dir.join("ffmpeg");
     let script = format!(
-        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = libsvtav1 ] && {{ {on_video_encode}; }}; done\nexec '{}' \"$@\"\n",
+        "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in color=s=64x64*) exec '{0}' \"$@\";; esac; done\nfor a in \"$@\"; do [ \"$a\" = libsvtav1 ] && {{ {on_video_encode}; }}; done\nexec '{0}' \"$@\"\n",
         ffmpeg().display()
     );
     std::fs::write(&fake, script).unwrap();
@@ -108,7 +109,8 @@ fn max_cpu_bounds_the_standard_path_threads() {
     let cores = std::thread::available_parallelism().unwrap().get();
     let share = ((cores as f64) * 0.5).round().max(1.0) as usize;
     let log = run_log(&logs);
-    let encode = log.lines().find(|l| l.contains("libsvtav1")).expect("the video encode's command line");
+    let encode =
+        log.lines().find(|l| l.contains("libsvtav1") && l.contains("-crf")).expect("the video encode's command line");
     assert!(encode.contains(&format!(":lp={share}")), "{encode}");
     assert!(encode.contains(&format!("-threads {share} -filter_threads {share}")), "{encode}");
 }

@@ -657,6 +657,8 @@ fn a_rip_the_walk_cannot_read_leaves_the_batch_not_done() {
     std::fs::create_dir_all(input.join("disc")).unwrap();
     std::fs::copy(simple_clip("small.mkv", "160x120", 1), input.join("good.mkv")).unwrap();
     std::os::unix::fs::symlink(t.path().join("moved away.mkv"), input.join("gone.mkv")).unwrap();
+    // A broken link that is no rip by its name is no rip missed.
+    std::os::unix::fs::symlink(t.path().join("notes moved.txt"), input.join("notes.txt")).unwrap();
     std::os::unix::fs::symlink(&input, input.join("disc/up")).unwrap();
     let out = t.path().join("out");
     let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&input).arg("-o").arg(&out));
@@ -664,7 +666,7 @@ fn a_rip_the_walk_cannot_read_leaves_the_batch_not_done() {
     assert!(out.join("good.mkv").exists());
     let done = events(&o).into_iter().find(|e| e["event"] == "batch_complete").unwrap();
     let not_encoded = done["summary"]["not_encoded"].as_array().unwrap();
-    assert_eq!(not_encoded.len(), 1, "the loop is no rip: {done}");
+    assert_eq!(not_encoded.len(), 1, "the loop and notes.txt are no rips: {done}");
     assert!(not_encoded[0][0].as_str().unwrap().ends_with("gone.mkv"), "{done}");
     assert!(not_encoded[0][1].as_str().unwrap().starts_with("cannot be read"), "{done}");
 }

@@ -54,7 +54,7 @@ pub struct Overlong {
 /// How long the rip really is, and how that compares with what it says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Extent {
-    /// The container's duration.
+    /// The container's duration, as a length (see [`decide`]).
     pub claimed: f64,
     /// Where the first video stream's last frame ends: seconds from the
     /// file's start (its start time taken off the packets' clock), like
@@ -98,8 +98,10 @@ impl Extent {
         if self.truncated || !self.overlong.is_empty() {
             return self.end;
         }
+        // (Only where the data bears the tracks' claim out: stale tags on a
+        // cut file must not pass for its length.)
         let claimed = match self.streams_claim {
-            Some(s) if self.claimed > s.max(self.end) + DURATION_TOLERANCE => s,
+            Some(s) if self.claimed > s.max(self.end) + DURATION_TOLERANCE && self.end >= s - DURATION_TOLERANCE => s,
             _ => self.claimed,
         };
         claimed.max(self.end)

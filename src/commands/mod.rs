@@ -66,7 +66,8 @@ pub fn find_work(
     crate::discover::leave_out_unfinished(&mut d);
     let waiting = d.skipped.iter().any(|(_, why)| matches!(why, Skip::BeingWritten(_)));
     if d.found.is_empty() && !waiting && !explained {
-        let unreadable = d.skipped.iter().find(|(_, why)| matches!(why, Skip::Unreadable(_)));
+        let unreadable =
+            d.skipped.iter().find(|(_, why)| matches!(why, Skip::Unreadable(_) | Skip::UnreadableFolder(_)));
         let problem = match unreadable {
             Some((path, why)) => format!("holds no rip that can be read ({}: {why})", path.display()),
             None => format!(

@@ -59,7 +59,7 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     while !session.cancel.is_cancelled() {
         let found = match discover(&library, &output, &filters) {
             Ok(d) => {
-                let cannot = |w: &Skip| matches!(w, Skip::NotUtf8 | Skip::Unreadable(_));
+                let cannot = |w: &Skip| matches!(w, Skip::NotUtf8 | Skip::Unreadable(_) | Skip::UnreadableFolder(_));
                 for (path, why) in d.skipped.into_iter().filter(|(_, w)| cannot(w)) {
                     if unnamable.insert(path.clone()) {
                         service.warn(format!("{}: not encoded: {why}", path.display()));

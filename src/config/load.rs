@@ -330,14 +330,14 @@ fn env_layer(env: impl IntoIterator<Item = (String, String)>) -> Result<Dict, Co
 /// what a notification command is given.
 const OTHER_ENV_VARS: &[&str] = &["DRAPTO_LOG", "DRAPTO_EVENT", "DRAPTO_FILE"];
 
-/// A `DRAPTO_*` variable that is neither a setting, nor a removed one, nor
-/// one drapto reads or sets otherwise.
 /// The names the design (the earlier Python drapto) gave its settings,
 /// which this drapto reads as `DRAPTO_` + the name: set bare, they are
 /// said to be ignored rather than silently so.
 pub const DESIGN_NAMES: [&str; 6] =
     ["PRESET", "CRF_SD", "CRF_HD", "CRF_UHD", "DISABLE_CROP", "ENABLE_CHUNKED_ENCODING"];
 
+/// A `DRAPTO_*` variable that is neither a setting, nor a removed one, nor
+/// one drapto reads or sets otherwise; or one of [`DESIGN_NAMES`].
 fn is_unknown_env(name: &str) -> bool {
     DESIGN_NAMES.contains(&name)
         || name.starts_with("DRAPTO_")

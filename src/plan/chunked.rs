@@ -25,6 +25,10 @@ pub fn chunked_available(caps: &FfmpegCaps) -> Result<(), ToolError> {
         };
         return Err(ToolError { tool: "ffmpeg".into(), problem, fix: ffmpeg_fix() });
     }
+    if !caps.filters.contains("scdet") {
+        let problem = "has no scdet filter, which the chunked path's scene detection needs".into();
+        return Err(ToolError { tool: "ffmpeg".into(), problem, fix: ffmpeg_fix() });
+    }
     Ok(())
 }
 

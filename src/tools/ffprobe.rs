@@ -578,24 +578,31 @@ pub const CAPTION_FRAMES: u32 = 60;
 /// The later reads are a second look, only when the start has none; a
 /// seek that fails there (a file cut short, taken as it is) finds none.
 pub fn has_captions(ffprobe: &Path, path: &Path, times: &[f64], cancel: &Cancel) -> Result<bool, ProcessFailure> {
+    // Whether captions were seen (also by a read that failed further on),
+    // and how the read ended.
     let look = |intervals: &[String]| {
         let mut cmd = Command::new(ffprobe);
         cmd.args(["-v", "error", "-select_streams", "v:0", "-read_intervals", &intervals.join(",")])
             .args(["-show_entries", "frame_side_data=side_data_type", "-of", "csv=p=0"])
             .arg(crate::tools::path_arg(path));
-        let out = crate::tools::process::output(&mut cmd, "look for closed captions", cancel)?;
-        Ok(out.lines().any(|l| l.contains("Closed Captions")))
+        let mut seen = false;
+        let ended = crate::tools::process::run(&mut cmd, "look for closed captions", cancel, |l| {
+            seen |= l.contains("Closed Captions");
+        });
+        (seen, ended)
     };
-    if look(&[format!("%+#{CAPTION_FRAMES}")])? {
-        return Ok(true);
+    match look(&[format!("%+#{CAPTION_FRAMES}")]) {
+        (true, _) => return Ok(true),
+        (false, Err(e)) => return Err(e),
+        (false, Ok(_)) => {}
     }
     let later: Vec<String> = times.iter().map(|t| format!("{:.3}%+#{CAPTION_FRAMES}", t.max(0.0))).collect();
     if later.is_empty() {
         return Ok(false);
     }
     match look(&later) {
-        Err(e) if cancel.is_cancelled() => Err(e),
-        found => Ok(found.unwrap_or(false)),
+        (false, Err(e)) if cancel.is_cancelled() => Err(e),
+        (seen, _) => Ok(seen),
     }
 }
 

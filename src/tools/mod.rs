@@ -143,7 +143,6 @@ const REQUIRED_FILTERS: &[(&str, &str)] = &[
     ("scale", "pixel formats"),
     ("aformat", "audio channel layouts"),
     ("signalstats", "an HDR film's black level"),
-    ("scdet", "scene cuts"),
 ];
 
 impl Tools {
@@ -307,8 +306,12 @@ impl Tools {
 fn new_enough(mkvmerge: Located, cancel: &Cancel) -> Result<Located, ToolError> {
     let asked =
         process::answer_within(Command::new(&mkvmerge.path).arg("--help"), "mkvmerge --help", ANSWER_WITHIN, cancel);
-    let knows = asked.as_ref().is_ok_and(|(_, help)| help.contains("--hearing-impaired-flag"));
-    if knows {
+    let help = asked.map_err(|why| ToolError {
+        tool: "mkvmerge".into(),
+        problem: format!("{} {why} (--help)", mkvmerge.path.display()),
+        fix: mkvtoolnix_fix(),
+    })?;
+    if help.1.contains("--hearing-impaired-flag") {
         return Ok(mkvmerge);
     }
     Err(ToolError {
@@ -385,6 +388,8 @@ fn locate(
     let asked = process::answer_within(Command::new(&path).arg(flag), "version", ANSWER_WITHIN, cancel);
     let version = match asked.map_err(&cannot)? {
         (true, text) => version_line(&text),
+        // Older MediaInfo command lines exit 255 after printing it.
+        (false, text) if name == "mediainfo" && text.contains("MediaInfoLib") => version_line(&text),
         (false, text) => return Err(cannot(format!("fails when asked its version ({flag}): {}", last_line(&text)))),
     };
     Ok(Located { path, found_via, version })

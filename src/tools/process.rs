@@ -68,12 +68,16 @@ struct Started {
 /// output piped, in its own process group registered with `cancel`: a stop
 /// ends it and all it started, and so does drapto's guard if drapto is
 /// killed outright (see crate::guard).
-fn start(cmd: &mut Command, stdin: Stdio, step: &str, cancel: &Cancel) -> Result<Started, ProcessFailure> {
+fn start(cmd: &mut Command, stdin: Stdio, step: &str, cancel: &Cancel, quiet: bool) -> Result<Started, ProcessFailure> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let program_name =
         std::path::Path::new(&program).file_name().map_or(program.clone(), |n| n.to_string_lossy().into_owned());
     let command = command_line(cmd);
-    tracing::info!("{step}: {command}");
+    if quiet {
+        tracing::debug!("{step}: {command}");
+    } else {
+        tracing::info!("{step}: {command}");
+    }
     if let Some(signal) = cancel.signal() {
         return Err(ProcessFailure::Cancelled(signal));
     }
@@ -99,9 +103,22 @@ pub fn run_lines_fed(
     stop_signal: Signal,
     step: &str,
     cancel: &Cancel,
+    on_line: impl FnMut(Line),
+) -> Result<Vec<String>, ProcessFailure> {
+    supervised(cmd, stdin, (stop_signal, false), step, cancel, on_line)
+}
+
+/// [`run_lines_fed`], its command line logged at debug level when `quiet`
+/// (a question to a tool, not work on a rip).
+fn supervised(
+    cmd: &mut Command,
+    stdin: Stdio,
+    (stop_signal, quiet): (Signal, bool),
+    step: &str,
+    cancel: &Cancel,
     mut on_line: impl FnMut(Line),
 ) -> Result<Vec<String>, ProcessFailure> {
-    let started = start(cmd, stdin, step, cancel)?;
+    let started = start(cmd, stdin, step, cancel, quiet)?;
     let pgid = started.pgid;
     let result = supervise(started, stop_signal, step, cancel, &mut on_line);
     cancel.unregister_group(pgid.as_raw());
@@ -237,7 +254,8 @@ pub fn run_bytes(
     cancel: &Cancel,
     mut on_bytes: impl FnMut(&[u8]),
 ) -> Result<Vec<String>, ProcessFailure> {
-    let Started { mut child, pgid, program, program_name: name, command } = start(cmd, Stdio::null(), step, cancel)?;
+    let Started { mut child, pgid, program, program_name: name, command } =
+        start(cmd, Stdio::null(), step, cancel, false)?;
     let (tx, _) = mpsc::channel();
     let stderr = child.stderr.take().expect("stderr is piped");
     let step_owned = step.to_string();
@@ -296,7 +314,7 @@ pub fn answer_within(
         })
     };
     let mut text = String::new();
-    let result = run_lines(cmd, step, &timer, |line| {
+    let result = supervised(cmd, Stdio::null(), (Signal::SIGTERM, true), step, &timer, |line| {
         let (Line::Out(l) | Line::Err(l)) = line;
         text.push_str(l);
         text.push('\n');

@@ -90,10 +90,12 @@ impl WorkerInfo {
                 info.ffmpeg_version = Some(loc.version.clone());
                 info.svtav1 = caps.svtav1.clone();
                 info.libvmaf = caps.libvmaf;
+                let why =
+                    |e: &Option<String>| e.as_ref().map(|e| format!(" that works here ({e})")).unwrap_or_default();
                 if caps.svtav1.is_none() {
-                    info.problem = Some("ffmpeg has no libsvtav1".into());
+                    info.problem = Some(format!("ffmpeg has no libsvtav1{}", why(&caps.svtav1_error)));
                 } else if !caps.libvmaf {
-                    info.problem = Some("ffmpeg has no libvmaf".into());
+                    info.problem = Some(format!("ffmpeg has no libvmaf{}", why(&caps.libvmaf_error)));
                 }
             }
             Err(e) => info.problem = Some(format!("{}: {}", e.tool, e.problem)),
