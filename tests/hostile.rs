@@ -733,6 +733,11 @@ fn tools_that_cannot_run_are_refused_at_the_start() {
     let o = run(drapto(t.path()).env("DRAPTO_FFPROBE", &broken).arg("doctor"));
     assert_eq!(o.status.code(), Some(4), "{}", stdout(&o));
     assert!(stdout(&o).contains("libavdevice.so.61"), "{}", stdout(&o));
+    // One that may not be run needs its mode, not another ffprobe.
+    std::fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let o = run(drapto(t.path()).env("DRAPTO_FFPROBE", &broken).arg("doctor"));
+    assert_eq!(o.status.code(), Some(4), "{}", stdout(&o));
+    assert!(stdout(&o).contains("chmod +x"), "{}", stdout(&o));
 
     let svt = format!(
         "for a in \"$@\"; do [ \"$a\" = libsvtav1 ] && [ \"$prev\" = -c:v ] && {{ echo 'Svt[error]: CPU lacks AVX2' >&2; exit 1; }}; prev=$a; done\nexec {} \"$@\"",

@@ -383,8 +383,14 @@ fn locate(
     };
     // A tool that cannot run (a library gone after an upgrade) or does not
     // answer (a hung share) is no tool: said now, not as each rip failing.
-    let cannot =
-        |why: String| ToolError { tool: name.into(), problem: format!("{} {why}", path.display()), fix: fix.into() };
+    let cannot = |why: String| {
+        // A file that is there but may not be run needs its mode, not another tool.
+        let fix = match why.contains("Permission denied") {
+            true => format!("make it executable (chmod +x {}), or {fix}", path.display()),
+            false => fix.to_string(),
+        };
+        ToolError { tool: name.into(), problem: format!("{} {why}", path.display()), fix }
+    };
     let asked = process::answer_within(Command::new(&path).arg(flag), "version", ANSWER_WITHIN, cancel);
     let version = match asked.map_err(&cannot)? {
         (true, text) => version_line(&text),
