@@ -357,6 +357,12 @@ fn configuration_mistakes_name_key_file_and_line() {
 // Linux only: the ffmpeg 4.2 build is a Linux x86_64 binary (an old
 // imageio-ffmpeg wheel); setup.sh fetches it on Linux alone.
 #[cfg(target_os = "linux")]
+/// `drapto encode -i src -o T/o` with the variable `var` set: a run that
+/// the start-up check is expected to stop.
+fn encode_with(t: &Path, (var, value): (&str, &Path), src: &Path) -> std::process::Output {
+    run(drapto(t).env(var, value).args(["encode", "-i"]).arg(src).arg("-o").arg(t.join("o")))
+}
+
 #[test]
 fn an_ffmpeg_without_svt_av1_is_refused_with_the_fix() {
     // A real ffmpeg 4.2 build (libx264, libopus, libvmaf, no libsvtav1),
@@ -365,12 +371,7 @@ fn an_ffmpeg_without_svt_av1_is_refused_with_the_fix() {
     assert!(old.is_file(), "{} missing: run scripts/setup.sh", old.display());
     let t = tempfile::tempdir().unwrap();
     let src = simple_clip("small.mkv", "320x240", 2);
-    let o = run(drapto(t.path())
-        .env("DRAPTO_FFMPEG", &old)
-        .args(["encode", "-i"])
-        .arg(&src)
-        .arg("-o")
-        .arg(t.path().join("o")));
+    let o = encode_with(t.path(), ("DRAPTO_FFMPEG", &old), &src);
     assert_eq!(o.status.code(), Some(4));
     let e = stderr(&o);
     assert!(e.contains(&old.display().to_string()) && e.contains("has no libsvtav1"), "{e}");
@@ -745,12 +746,7 @@ fn tools_that_cannot_run_are_refused_at_the_start() {
     );
     let ffmpeg = script("ffmpeg", &svt);
     let src = simple_clip("small.mkv", "160x120", 1);
-    let o = run(drapto(t.path())
-        .env("DRAPTO_FFMPEG", &ffmpeg)
-        .args(["encode", "-i"])
-        .arg(&src)
-        .arg("-o")
-        .arg(t.path().join("o")));
+    let o = encode_with(t.path(), ("DRAPTO_FFMPEG", &ffmpeg), &src);
     assert_eq!(o.status.code(), Some(4));
     let e = stderr(&o);
     assert!(e.contains("cannot encode with it") && e.contains("AVX2"), "{e}");
@@ -766,12 +762,7 @@ fn an_mkvmerge_without_the_track_flags_is_refused_at_the_start() {
     std::fs::write(&old, script).unwrap();
     std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let src = simple_clip("small.mkv", "160x120", 1);
-    let o = run(drapto(t.path())
-        .env("DRAPTO_MKVMERGE", &old)
-        .args(["encode", "-i"])
-        .arg(&src)
-        .arg("-o")
-        .arg(t.path().join("o")));
+    let o = encode_with(t.path(), ("DRAPTO_MKVMERGE", &old), &src);
     assert_eq!(o.status.code(), Some(4));
     let e = stderr(&o);
     assert!(e.contains("v52.0.0") && e.contains("too old") && e.contains("MKVToolNix 57"), "{e}");
