@@ -184,11 +184,12 @@ pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended
 /// Reads the ends of `input`'s streams from its packets near `from`
 /// seconds (a seek past the end lands on the last keyframe), with whether
 /// ffprobe found the file ending mid-element.
-fn read_ends(ffprobe: &Path, input: &Path, from: f64, cancel: &Cancel) -> (Vec<(usize, f64)>, bool) {
+/// (`Ok`: ffprobe read to the end, premature or not; `Err`: it failed.)
+fn read_ends(ffprobe: &Path, input: &Path, from: f64, cancel: &Cancel) -> Result<(Vec<(usize, f64)>, bool), ()> {
     let mut cmd = Query::packets("stream_index,pts_time,duration_time").from_seconds(from).command(ffprobe, input);
     let mut text = String::new();
     let mut premature = false;
-    let _ = crate::tools::process::run_lines(&mut cmd, "probe the end", cancel, |line| match line {
+    let ran = crate::tools::process::run_lines(&mut cmd, "probe the end", cancel, |line| match line {
         crate::tools::process::Line::Out(l) => {
             text.push_str(l);
             text.push('\n');
@@ -197,7 +198,10 @@ fn read_ends(ffprobe: &Path, input: &Path, from: f64, cancel: &Cancel) -> (Vec<(
             premature |= l.contains("File ended prematurely") || l.contains("truncated");
         }
     });
-    (parse_packet_ends(&text), premature)
+    match ran {
+        Err(_) if !premature => Err(()),
+        _ => Ok((parse_packet_ends(&text), premature)),
+    }
 }
 
 /// Measures where `input`'s video and audio end, and decides.
@@ -209,7 +213,10 @@ pub fn measure(ffprobe: &Path, input: &Path, probe: &Probe, cancel: &Cancel) -> 
     let claim = promised_length(probe).or(probe.duration()).unwrap_or(0.0);
     // Packet times are on the file's clock; lengths count from its start.
     let start = probe.format.start_time.unwrap_or(0.0);
-    let (mut ends, mut premature) = read_ends(ffprobe, input, claim - 10.0, cancel);
+    // (A read that failed finds nothing, and proves nothing: see below.)
+    let read =
+        |from: f64| read_ends(ffprobe, input, from, cancel).map_or((Vec::new(), false, false), |(e, p)| (e, p, true));
+    let (mut ends, mut premature, mut answered) = read(claim - 10.0);
     let found = |ends: &[(usize, f64)], i: usize| ends.iter().find(|(s, _)| *s == i).map(|(_, e)| *e - start);
     // A stream that ends earlier (audio a few seconds short, a truncated
     // file whose claim is far off) needs a read from further back; only the
@@ -218,19 +225,18 @@ pub fn measure(ffprobe: &Path, input: &Path, probe: &Probe, cancel: &Cancel) -> 
     let missing = |ends: &[(usize, f64)]| video.iter().chain(&audio).any(|i| found(ends, *i).is_none());
     if missing(&ends) {
         let back = ends.iter().map(|(_, e)| *e).fold(claim, f64::min) - 60.0;
-        let (e, p) = read_ends(ffprobe, input, back, cancel);
-        premature |= p;
-        ends = e;
+        let (e, p, a) = read(back);
+        (premature, ends, answered) = (premature | p, e, a);
         if video.is_some_and(|v| found(&ends, v).is_none()) {
-            let (e, p) = read_ends(ffprobe, input, 0.0, cancel);
-            premature |= p;
-            ends = e;
+            let (e, p, a) = read(0.0);
+            (premature, ends, answered) = (premature | p, e, a);
         }
     }
     // No video packet in the whole file: its data ends at its headers
-    // (a copy cut off in its first kilobytes), which is truncation.
+    // (a copy cut off in its first kilobytes), which is truncation. Unless
+    // ffprobe failed: then the file's claim stands, as it did before.
     let video_end = match video {
-        Some(i) => found(&ends, i).unwrap_or(0.0),
+        Some(i) => found(&ends, i).unwrap_or(if answered { 0.0 } else { claim }),
         None => claim,
     };
     let audio_ends: Vec<Option<f64>> = audio.iter().map(|i| found(&ends, *i)).collect();
