@@ -261,7 +261,9 @@ fn with_subtitle_ends(ffprobe: &Path, input: &Path, probe: &Probe, film_end: f64
     }
     let query = Query::packets("stream_index,pts_time,duration_time").stream("s");
     let Ok(text) = query.run(ffprobe, input, "read the subtitles' ends", cancel) else { return probe };
-    let start = probe.format.start_time.unwrap_or(0.0);
+    // Written as the file's own claims are (see `decide`): an end time on
+    // the file's clock where ffmpeg wrote the file, else a length.
+    let start = if probe.written_by_lavf() { 0.0 } else { probe.format.start_time.unwrap_or(0.0) };
     for (index, end) in parse_packet_ends(&text) {
         if let Some(s) = probe.streams.iter_mut().find(|s| s.index == index && untold.contains(&index)) {
             s.duration = Some(end - start);
