@@ -293,6 +293,7 @@ fn run_command(cmd: &str, note: &Note, timeout: Duration) -> Result<(), String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::FileSummary;
 
     #[test]
     fn header_text_is_ascii_as_it_is_else_an_encoded_word() {
@@ -300,7 +301,6 @@ mod tests {
         assert_eq!(header_text("Encoded Amélie.mkv"), "=?UTF-8?B?RW5jb2RlZCBBbcOpbGllLm1rdg==?=");
         assert_eq!(header_text("a\tb"), "=?UTF-8?B?YQli?=", "no control characters either");
     }
-    use crate::summary::FileSummary;
 
     #[test]
     fn a_command_past_its_time_is_stopped_with_what_it_started() {
