@@ -17,7 +17,7 @@
 //! [`Extent::end`].
 
 use crate::cancel::Cancel;
-use crate::tools::ffprobe::{Probe, Query, Stream, StreamKind, parse_duration_tag};
+use crate::tools::ffprobe::{Probe, Query, Stream, StreamKind};
 use serde::Serialize;
 use std::path::Path;
 
@@ -111,12 +111,7 @@ impl Extent {
 /// A stream's own claimed length: its duration tag (`DURATION`, also
 /// mkvmerge's `DURATION-eng`), else its duration field.
 pub fn claimed_length(s: &Stream) -> Option<f64> {
-    s.tags
-        .iter()
-        .find(|(k, _)| k.split('-').next().is_some_and(|base| base.eq_ignore_ascii_case("DURATION")))
-        .and_then(|(_, v)| parse_duration_tag(v))
-        .or(s.duration)
-        .filter(|d| d.is_finite() && *d > 0.0)
+    s.duration_tag().or(s.duration).filter(|d| d.is_finite() && *d > 0.0)
 }
 
 /// Ends of the packets in ffprobe's `stream_index,pts_time,duration_time`

@@ -175,20 +175,14 @@ impl Probe {
         self.streams.iter().filter(|s| s.codec_type == StreamKind::Attachment || s.is_attached_pic())
     }
 
-    /// The file's duration: the container's, else the longest stream's.
+    /// The file's duration: the container's, else the longest stream's, else
+    /// the longest of the streams' own DURATION tags.
     pub fn duration(&self) -> Option<f64> {
         let longest = |d: Option<f64>, e: f64| Some(d.map_or(e, |d| d.max(e)));
         self.format.duration.or_else(|| self.streams.iter().filter_map(|s| s.duration).fold(None, longest)).or_else(
-            || {
-                // No Duration element (optional in Matroska: a file written to a
-                // pipe): the tracks' own DURATION tags.
-                let tag = |s: &Stream| {
-                    let mut tags = s.tags.iter();
-                    tags.find(|(k, _)| k.split('-').next().is_some_and(|b| b.eq_ignore_ascii_case("DURATION")))
-                        .and_then(|(_, v)| parse_duration_tag(v))
-                };
-                self.streams.iter().filter_map(tag).fold(None, longest)
-            },
+            // No Duration element (optional in Matroska: a file written to a
+            // pipe): the tracks' own DURATION tags.
+            || self.streams.iter().filter_map(Stream::duration_tag).fold(None, longest),
         )
     }
 
@@ -214,6 +208,14 @@ impl Stream {
     /// A tag, matched case-insensitively ("language", "title").
     pub fn tag(&self, name: &str) -> Option<&str> {
         self.tags.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// Its own claimed length: its duration tag (`DURATION`, also
+    /// mkvmerge's `DURATION-eng`).
+    pub fn duration_tag(&self) -> Option<f64> {
+        let mut tags = self.tags.iter();
+        tags.find(|(k, _)| k.split('-').next().is_some_and(|base| base.eq_ignore_ascii_case("DURATION")))
+            .and_then(|(_, v)| parse_duration_tag(v))
     }
 
     /// Its frames: the container's count, else mkvmerge's statistics tag.
