@@ -256,20 +256,20 @@ impl Pipeline<'_> {
             .and_then(|()| unchanged(input, &identity))
             .and_then(|()| within(&guard, input, &slots.partial))
             .and_then(|()| self.accept(&analysis, &slots));
-        if let Err(e) = result {
-            self.after_failure(input, &e, &identity, &work, &slots.partial);
-            return Err(e);
-        }
+        let output_frames = match result {
+            Ok(frames) => frames,
+            Err(e) => {
+                self.after_failure(input, &e, &identity, &work, &slots.partial);
+                return Err(e);
+            }
+        };
         work.remove()?;
         for failed in crate::discover::copy_sidecars(&job.sidecars, input, &output) {
             self.warn(input, format!("sidecar file not copied: {failed}"));
         }
         // The frames encoded, for the run's speed: the rip's count, else the
         // output's (mkvmerge writes it; a rip ffmpeg or HandBrake wrote has none).
-        let frames = analysis.video.frame_count.or_else(|| {
-            let probe = crate::tools::ffprobe::probe(&self.tools.ffprobe, &output, self.cancel).ok()?;
-            probe.of_type(crate::tools::ffprobe::StreamKind::Video).next()?.frame_count()
-        });
+        let frames = analysis.video.frame_count.or(output_frames);
         Ok(Outcome::Encoded(file_summary(&analysis, &output, started, sampler, frames)?))
     }
 

@@ -350,8 +350,9 @@ impl Pipeline<'_> {
     }
 
     /// Validates the partial output; renames it to the final name when it
-    /// passes, else to the failed name.
-    pub(super) fn accept(&self, analysis: &Analysis, slots: &OutputSlots) -> Result<()> {
+    /// passes, else to the failed name. Returns its video frames, when its
+    /// probe counts them (mkvmerge's statistics tag).
+    pub(super) fn accept(&self, analysis: &Analysis, slots: &OutputSlots) -> Result<Option<u64>> {
         let (input, partial) = (analysis.input.as_path(), slots.partial.as_path());
         let observed = validate::observe(self.tools, analysis, partial, self.cancel).map_err(|e| match e {
             ObserveError::Run(f) => Error::process(input)(f),
@@ -380,7 +381,7 @@ impl Pipeline<'_> {
             // run's invalid output, kept for inspection, is obsolete.
             crate::job::state::rename_durably(partial, &slots.output)?;
             let _ = std::fs::remove_file(&slots.failed);
-            Ok(())
+            Ok(observed.probe.video_streams().next().and_then(|v| v.frame_count()))
         } else {
             std::fs::rename(partial, &slots.failed).map_err(Error::io("rename", &slots.failed))?;
             Err(Error::Validation { path: input.to_path_buf(), failures, kept: Some(slots.failed.clone()) })
