@@ -247,14 +247,11 @@ impl Pipeline<'_> {
             return Ok(false);
         }
         let mut video_plan = plan.video.clone();
-        let detail = format!(
-            "SVT-AV1 preset {} CRF {}{}",
-            plan.video.encoder.preset,
-            plan.video.crf,
-            plan.video.hwaccel.as_ref().map(|h| format!(", {h} decoding")).unwrap_or_default()
-        );
-        let audio: Vec<(&AudioPlan, &Path)> = pending.iter().map(|t| (t.plan, t.file.as_path())).collect();
+        let said =
+            |decoding: String| format!("SVT-AV1 preset {} CRF {}{decoding}", plan.video.encoder.preset, plan.video.crf);
         let hw = plan.video.hwaccel.clone();
+        let detail = said(hw.as_ref().map(|h| format!(", {h} decoding")).unwrap_or_default());
+        let audio: Vec<(&AudioPlan, &Path)> = pending.iter().map(|t| (t.plan, t.file.as_path())).collect();
         self.stage_told(input, Stage::Video, detail, |attempt| {
             // Only the first run takes the audio: when it fails, later runs
             // (retries) encode the video alone, so that an audio fault
@@ -270,10 +267,8 @@ impl Pipeline<'_> {
                 guard,
             )?;
             // Said as it was done: software decoding, after a fallback.
-            let told = hw.as_ref().filter(|_| video_plan.hwaccel.is_none()).map(|h| {
-                let (preset, crf) = (plan.video.encoder.preset, plan.video.crf);
-                format!("SVT-AV1 preset {preset} CRF {crf}, software decoding ({h} failed)")
-            });
+            let told = hw.as_ref().filter(|_| video_plan.hwaccel.is_none());
+            let told = told.map(|h| said(format!(", software decoding ({h} failed)")));
             Ok((beside, told))
         })
     }
