@@ -279,7 +279,7 @@ impl Analyzer<'_> {
         if !probe.of_type(StreamKind::Audio).any(changeable) || end <= 0.0 {
             return;
         }
-        let times = [0.1, 0.5, 0.9].map(|f| f * end);
+        let times = later_looks(end);
         let seen = ffprobe::audio_layouts_at(self.probes.ffprobe, self.input, &times, self.cancel);
         let audio_streams = probe.streams.iter_mut().filter(|s| s.codec_type == StreamKind::Audio);
         for (n, s) in audio_streams.enumerate().filter(|(_, s)| changeable(s)) {
@@ -521,7 +521,7 @@ impl Analyzer<'_> {
         let first_shown = ffprobe::first_shown(self.probes.ffprobe, self.input, self.cancel)
             .map_err(|f| crate::error::Error::process(self.input)(f))?;
         mux.video_start_ns = first_shown.map(|s| (s * 1e9).round() as i64);
-        let times: Vec<f64> = probe.duration().into_iter().flat_map(|end| [0.1, 0.5, 0.9].map(|f| f * end)).collect();
+        let times: Vec<f64> = probe.duration().into_iter().flat_map(later_looks).collect();
         if ffprobe::has_captions(self.probes.ffprobe, self.input, &times, self.cancel)
             .map_err(|f| crate::error::Error::process(self.input)(f))?
         {
@@ -560,6 +560,13 @@ impl VideoInfo {
             restamped_rate: None,
         }
     }
+}
+
+/// Where in a film of `end` seconds analysis looks again at what its first
+/// frames may not show (an audio layout, closed captions that start after
+/// a logo): a tenth, half and nine tenths of the way.
+fn later_looks(end: f64) -> [f64; 3] {
+    [0.1, 0.5, 0.9].map(|f| f * end)
 }
 
 #[cfg(test)]
