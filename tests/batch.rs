@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 fn batch(t: &Path, inputs: &Path, extra: &[(&str, &str)]) -> (std::process::Output, Vec<serde_json::Value>) {
@@ -25,12 +24,11 @@ fn batch(t: &Path, inputs: &Path, extra: &[(&str, &str)]) -> (std::process::Outp
 /// test encode included.
 fn wrapped_ffmpeg(dir: &Path, on_video_encode: &str) -> std::path::PathBuf {
     let fake = dir.join("ffmpeg");
-    let script = format!(
+    let text = format!(
         "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in color=s=64x64*) exec '{0}' \"$@\";; esac; done\nfor a in \"$@\"; do [ \"$a\" = libsvtav1 ] && {{ {on_video_encode}; }}; done\nexec '{0}' \"$@\"\n",
         ffmpeg().display()
     );
-    std::fs::write(&fake, script).unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script(&fake, &text);
     fake
 }
 

@@ -913,13 +913,6 @@ fn finished_segments(job: &Path) -> Vec<usize> {
         .collect()
 }
 
-/// An executable script at `path`.
-fn script(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 #[test]
 fn a_stop_while_a_rerun_checks_its_segments_keeps_them() {
     let t = tempfile::tempdir().unwrap();
@@ -1000,20 +993,18 @@ fn files_besides(dir: &Path, keep: &str) -> Vec<String> {
 
 #[test]
 fn a_segment_that_fails_once_is_tried_again_and_the_film_finishes() {
-    use std::os::unix::fs::PermissionsExt;
     let t = tempfile::tempdir().unwrap();
     // An ffmpeg that fails the first encode of segment 2 (its output is
     // encoded/0002.crf….partial.mkv), as a crashed encoder or a full disk
     // for a moment would, and runs every other command as the real one.
     let marker = t.path().join("failed-once");
     let fake = t.path().join("ffmpeg");
-    let script = format!(
+    let text = format!(
         "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in */0002.crf*.partial.mkv) [ -e '{m}' ] || {{ touch '{m}'; echo 'simulated crash' >&2; exit 1; }};; esac; done\nexec '{f}' \"$@\"\n",
         m = marker.display(),
         f = ffmpeg().display()
     );
-    std::fs::write(&fake, script).unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script(&fake, &text);
     let src = chunk_clip();
     let out_dir = t.path().join("out");
     let mut c = chunked_drapto(t.path());
@@ -1317,12 +1308,11 @@ fn a_resumed_chunked_job_keeps_its_first_runs_scene_cuts() {
     std::fs::copy(three_scenes("three_scenes.mkv", &["-preset", "ultrafast", "-g", "24"]), &src).unwrap();
     let out_dir = t.path().join("out");
     let wrapper = t.path().join("ffmpeg-without-scene-detection.sh");
-    let script = format!(
+    let text = format!(
         "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *scdet*|*.gray) exit 1;; esac; done\nexec '{}' \"$@\"\n",
         ffmpeg().display()
     );
-    std::fs::write(&wrapper, script).unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script(&wrapper, &text);
     let mut first = chunked_drapto(t.path());
     first.env("DRAPTO_FFMPEG", &wrapper).env("DRAPTO_CHUNK_SIZE", "10");
     kill_json_encode_at(&mut first, &src, &out_dir, |line| line.contains("\"segment_complete\""));

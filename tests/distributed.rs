@@ -336,12 +336,11 @@ fn a_segment_that_fails_on_every_host_fails_the_file_instead_of_hanging() {
     // A host whose worker answers the version check but fails every job
     // (its disk full, its ffmpeg crashing).
     let worker = t.path().join("failing-drapto");
-    let script = format!(
+    let text = format!(
         "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = --info ] && exec {} \"$@\"; done\necho 'worker: disk full' >&2\nexit 1\n",
         env!("CARGO_BIN_EXE_drapto")
     );
-    std::fs::write(&worker, script).unwrap();
-    std::fs::set_permissions(&worker, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script(&worker, &text);
     let out_dir = t.path().join("out");
     let hosts = sshd.hosts("remote\n");
     let mut child = sshd

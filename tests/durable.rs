@@ -588,12 +588,10 @@ fn an_input_replaced_during_a_chunked_encode_fails_as_the_rips_own() {
 /// hidden name and does all else: a run stopped after its video and audio.
 fn mkvmerge_failing_the_mux(dir: &Path) -> PathBuf {
     let wrapper = dir.join("mkvmerge-fails-the-mux.sh");
-    std::fs::write(
+    script(
         &wrapper,
         "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *drapto-partial*) exit 2;; esac; done\nexec mkvmerge \"$@\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     wrapper
 }
 

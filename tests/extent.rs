@@ -403,10 +403,9 @@ fn a_run_stopped_while_holding_the_last_frame_reuses_its_video() {
     let src = held_last_frame();
     let t = tempfile::tempdir().unwrap();
     let wrapper = t.path().join("mkvmerge-fails-the-hold.sh");
-    let script =
+    let text =
         "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *video-held*) exit 2;; esac; done\nexec mkvmerge \"$@\"\n";
-    std::fs::write(&wrapper, script).unwrap();
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script(&wrapper, text);
     let o = run(drapto(t.path())
         .env("DRAPTO_MKVMERGE", &wrapper)
         .args(["encode", "--no-chunked", "--preset", "12", "-i"])

@@ -721,13 +721,12 @@ fn a_rip_without_a_frame_count_has_its_speed_in_the_summary() {
 #[test]
 fn tools_that_cannot_run_are_refused_at_the_start() {
     let t = tempfile::tempdir().unwrap();
-    let script = |name: &str, body: &str| {
+    let sh = |name: &str, body: &str| {
         let p = t.path().join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        script(&p, &format!("#!/bin/sh\n{body}\n"));
         p
     };
-    let broken = script(
+    let broken = sh(
         "ffprobe",
         "echo 'ffprobe: error while loading shared libraries: libavdevice.so.61: cannot open shared object file' >&2; exit 127",
     );
@@ -744,7 +743,7 @@ fn tools_that_cannot_run_are_refused_at_the_start() {
         "for a in \"$@\"; do [ \"$a\" = libsvtav1 ] && [ \"$prev\" = -c:v ] && {{ echo 'Svt[error]: CPU lacks AVX2' >&2; exit 1; }}; prev=$a; done\nexec {} \"$@\"",
         ffmpeg().display()
     );
-    let ffmpeg = script("ffmpeg", &svt);
+    let ffmpeg = sh("ffmpeg", &svt);
     let src = simple_clip("small.mkv", "160x120", 1);
     let o = encode_with(t.path(), ("DRAPTO_FFMPEG", &ffmpeg), &src);
     assert_eq!(o.status.code(), Some(4));
@@ -758,9 +757,8 @@ fn tools_that_cannot_run_are_refused_at_the_start() {
 fn an_mkvmerge_without_the_track_flags_is_refused_at_the_start() {
     let t = tempfile::tempdir().unwrap();
     let old = t.path().join("mkvmerge");
-    let script = "#!/bin/sh\ncase \"$1\" in\n--version) echo \"mkvmerge v52.0.0 ('Secret For The Mad') 64-bit\";;\n--help) echo '  --default-track <TID[:bool]>';;\n*) exec mkvmerge \"$@\";;\nesac\n";
-    std::fs::write(&old, script).unwrap();
-    std::fs::set_permissions(&old, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let text = "#!/bin/sh\ncase \"$1\" in\n--version) echo \"mkvmerge v52.0.0 ('Secret For The Mad') 64-bit\";;\n--help) echo '  --default-track <TID[:bool]>';;\n*) exec mkvmerge \"$@\";;\nesac\n";
+    script(&old, text);
     let src = simple_clip("small.mkv", "160x120", 1);
     let o = encode_with(t.path(), ("DRAPTO_MKVMERGE", &old), &src);
     assert_eq!(o.status.code(), Some(4));
@@ -776,12 +774,11 @@ fn an_mkvmerge_without_the_track_flags_is_refused_at_the_start() {
 fn a_libvmaf_that_cannot_score_as_asked_means_no_chunked_path() {
     let t = tempfile::tempdir().unwrap();
     let ffmpeg_path = t.path().join("ffmpeg");
-    let script = format!(
+    let text = format!(
         "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in *libvmaf=model=*) echo \"[Parsed_libvmaf_0 @ 0x1] Option 'model' not found\" >&2; exit 1;; esac; done\nexec {} \"$@\"\n",
         ffmpeg().display()
     );
-    std::fs::write(&ffmpeg_path, script).unwrap();
-    std::fs::set_permissions(&ffmpeg_path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script(&ffmpeg_path, &text);
     let src = simple_clip("small.mkv", "160x120", 1);
     let o = run(drapto(t.path())
         .env("DRAPTO_FFMPEG", &ffmpeg_path)

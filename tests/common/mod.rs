@@ -38,6 +38,13 @@ pub fn scratch_path(name: &str, ext: &str) -> PathBuf {
     fixtures_dir().join(format!(".{name}.{}.{n}.tmp.{ext}", std::process::id()))
 }
 
+/// An executable script at `path` (a wrapper standing in for a tool).
+pub fn script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// A fixture made by running ffmpeg with `args` (output appended), cached by
 /// name. Generated under a temporary name, then renamed, so parallel tests
 /// never see a half-written file.
