@@ -59,6 +59,13 @@ impl Skip {
     pub fn is_rip_not_encoded(&self) -> bool {
         matches!(self, Skip::BeingWritten(_) | Skip::NotUtf8 | Skip::Unreadable(_))
     }
+
+    /// Whether drapto cannot read or name it (a broken link, a folder
+    /// without permission, a name its records cannot hold): worth a warning
+    /// where other skips are only logged.
+    pub fn is_unusable(&self) -> bool {
+        matches!(self, Skip::NotUtf8 | Skip::Unreadable(_) | Skip::UnreadableFolder(_))
+    }
 }
 
 impl std::fmt::Display for Skip {

@@ -41,12 +41,10 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
                 input: Some(path.clone()),
                 message: format!("{}: not encoded now: {why}; run again once it is finished", path.display()),
             }),
-            Skip::NotUtf8 | Skip::Unreadable(_) | Skip::UnreadableFolder(_) => {
-                events.emit(&crate::events::Event::Warning {
-                    input: Some(path.clone()),
-                    message: format!("{}: not encoded: {why}", path.display()),
-                })
-            }
+            why if why.is_unusable() => events.emit(&crate::events::Event::Warning {
+                input: Some(path.clone()),
+                message: format!("{}: not encoded: {why}", path.display()),
+            }),
             _ => tracing::debug!("{}: skipped: {why}", path.display()),
         }
     }

@@ -84,18 +84,13 @@ pub fn find_work(
 /// What a run says of each `DRAPTO_*` variable that is no setting (a typo,
 /// a removed one's old name).
 pub(crate) fn ignored_env(session: &Session) -> Vec<String> {
-    (session.loaded.ignored_env.iter())
-        .map(|name| match crate::config::DESIGN_NAMES.contains(&name.as_str()) {
-            true => format!("{}; it is ignored", why_ignored(name)),
-            false => format!("{} and is ignored (`drapto config` lists the settings)", why_ignored(name)),
-        })
-        .collect()
+    session.loaded.ignored_env.iter().map(|name| format!("{}; it is ignored", why_ignored(name))).collect()
 }
 
 /// Why the variable `name` is ignored.
 pub(crate) fn why_ignored(name: &str) -> String {
     match crate::config::DESIGN_NAMES.contains(&name) {
         true => format!("environment variable {name} is an old name (the design's): drapto reads DRAPTO_{name}"),
-        false => format!("environment variable {name} is no drapto setting"),
+        false => format!("environment variable {name} is no drapto setting (`drapto config` lists the settings)"),
     }
 }

@@ -7,7 +7,7 @@
 use super::Session;
 use super::encode::{folders, prepare, prune_history};
 use crate::cli::WatchArgs;
-use crate::discover::{Filters, Found, Skip, discover};
+use crate::discover::{Filters, Found, discover};
 use crate::error::Result;
 use crate::events::{Event, EventSink};
 use crate::pipeline::{Ended, Pipeline};
@@ -59,8 +59,7 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     while !session.cancel.is_cancelled() {
         let found = match discover(&library, &output, &filters) {
             Ok(d) => {
-                let cannot = |w: &Skip| matches!(w, Skip::NotUtf8 | Skip::Unreadable(_) | Skip::UnreadableFolder(_));
-                for (path, why) in d.skipped.into_iter().filter(|(_, w)| cannot(w)) {
+                for (path, why) in d.skipped.into_iter().filter(|(_, w)| w.is_unusable()) {
                     if unnamable.insert(path.clone()) {
                         service.warn(format!("{}: not encoded: {why}", path.display()));
                     }
