@@ -182,15 +182,22 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
             return Err(Error::Input { path: shown(p), problem: NOT_UTF8.into() });
         }
     }
-    let mut d = Discovery::default();
     if meta.is_file() {
-        let input = &as_on_disk(input);
+        let input = as_on_disk(input);
         let output = output_dir.join(matroska_name(Path::new(input.file_name().unwrap_or_default())));
-        let sidecars = if filters.sidecars { sidecars_of(input) } else { vec![] };
-        d.found.push(Found { input: input.clone(), output, sidecars });
-        return Ok(d);
+        let sidecars = if filters.sidecars { sidecars_of(&input) } else { vec![] };
+        return Ok(Discovery { found: vec![Found { input, output, sidecars }], skipped: vec![] });
     }
+    Ok(walk(input, output_dir, filters))
+}
+
+/// The rips below the folder `input` (absolute), in path order: the output
+/// folder (when it lies inside) and hidden folders left out, each rip's
+/// output at its path below the input folder.
+fn walk(input: &Path, output_dir: &Path, filters: &Filters) -> Discovery {
+    let mut d = Discovery::default();
     let skip_dir = std::fs::canonicalize(output_dir).ok();
+    // Each file met once (dev, inode): a linked folder is no second rip.
     let mut seen: std::collections::HashMap<(u64, u64), PathBuf> = std::collections::HashMap::new();
     let walk = walkdir::WalkDir::new(input).follow_links(true).sort_by_file_name().into_iter().filter_entry(|e| {
         let hidden = e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.') && e.file_type().is_dir();
@@ -204,52 +211,67 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
     });
     for entry in walk {
         let entry = match entry {
-            Ok(e) => e,
+            Ok(e) if e.file_type().is_file() => e,
+            Ok(_) => continue,
             Err(e) => {
-                let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| input.clone());
-                let relative = path.strip_prefix(input).unwrap_or(&path);
-                let why = match e.loop_ancestor() {
-                    Some(to) => Skip::LinkLoop(to.to_path_buf()),
-                    // (lost+found on a disk of its own: said, but no rip missed.)
-                    None if path.is_dir() => Skip::UnreadableFolder(e.to_string()),
-                    // A broken link to notes.txt is no rip missed.
-                    None => filters.reject_name(relative).unwrap_or(Skip::Unreadable(e.to_string())),
-                };
-                d.skipped.push((path, why));
+                d.skipped.push(walk_error(&e, input, filters));
                 continue;
             }
         };
-        if !entry.file_type().is_file() {
-            continue;
+        match classify(&entry, input, filters, &mut seen) {
+            Ok(()) => {
+                let relative = entry.path().strip_prefix(input).unwrap_or(entry.path());
+                let sidecars = if filters.sidecars { sidecars_of(entry.path()) } else { vec![] };
+                let output = output_dir.join(matroska_name(relative));
+                d.found.push(Found { input: entry.path().to_path_buf(), output, sidecars });
+            }
+            Err(skip) => d.skipped.push(skip),
         }
-        let relative = entry.path().strip_prefix(input).unwrap_or(entry.path());
-        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-        if let Some(why) = filters.reject(relative, size) {
-            d.skipped.push((shown(entry.path()), why));
-            continue;
-        }
-        if entry.path().to_str().is_none() {
-            d.skipped.push((shown(entry.path()), Skip::NotUtf8));
-            continue;
-        }
-        if let Ok(m) = entry.metadata() {
-            use std::collections::hash_map::Entry;
-            use std::os::unix::fs::MetadataExt;
-            match seen.entry((m.dev(), m.ino())) {
-                Entry::Occupied(first) => {
-                    d.skipped.push((entry.path().to_path_buf(), Skip::SameAs(first.get().clone())));
-                    continue;
-                }
-                Entry::Vacant(v) => {
-                    v.insert(entry.path().to_path_buf());
-                }
+    }
+    d
+}
+
+/// What the walk says of an entry it could not read.
+fn walk_error(e: &walkdir::Error, input: &Path, filters: &Filters) -> (PathBuf, Skip) {
+    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| input.to_path_buf());
+    let relative = path.strip_prefix(input).unwrap_or(&path);
+    let why = match e.loop_ancestor() {
+        Some(to) => Skip::LinkLoop(to.to_path_buf()),
+        // (lost+found on a disk of its own: said, but no rip missed.)
+        None if path.is_dir() => Skip::UnreadableFolder(e.to_string()),
+        // A broken link to notes.txt is no rip missed.
+        None => filters.reject_name(relative).unwrap_or(Skip::Unreadable(e.to_string())),
+    };
+    (path, why)
+}
+
+/// Whether the file `entry` (below the folder `input`) is a rip to encode,
+/// else why not; `seen` holds the files met before.
+fn classify(
+    entry: &walkdir::DirEntry,
+    input: &Path,
+    filters: &Filters,
+    seen: &mut std::collections::HashMap<(u64, u64), PathBuf>,
+) -> std::result::Result<(), (PathBuf, Skip)> {
+    let relative = entry.path().strip_prefix(input).unwrap_or(entry.path());
+    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+    if let Some(why) = filters.reject(relative, size) {
+        return Err((shown(entry.path()), why));
+    }
+    if entry.path().to_str().is_none() {
+        return Err((shown(entry.path()), Skip::NotUtf8));
+    }
+    if let Ok(m) = entry.metadata() {
+        use std::collections::hash_map::Entry;
+        use std::os::unix::fs::MetadataExt;
+        match seen.entry((m.dev(), m.ino())) {
+            Entry::Occupied(first) => return Err((entry.path().to_path_buf(), Skip::SameAs(first.get().clone()))),
+            Entry::Vacant(v) => {
+                v.insert(entry.path().to_path_buf());
             }
         }
-        let sidecars = if filters.sidecars { sidecars_of(entry.path()) } else { vec![] };
-        let output = output_dir.join(matroska_name(relative));
-        d.found.push(Found { input: entry.path().to_path_buf(), output, sidecars });
     }
-    Ok(d)
+    Ok(())
 }
 
 /// The output's name for a rip at `path`: an MKV, whatever the rip's own
