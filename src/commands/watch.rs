@@ -52,29 +52,9 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     sweep_work(settings, &service);
     let mut breaker = crate::breaker::Breaker::new(Duration::from_secs(settings.processing.breaker_reset.into()));
     let mut shown = (Vec::new(), Vec::new());
-    // Rips whose names drapto cannot record, or that cannot be read (a
-    // broken link, a folder without permission), said once each.
-    let mut unnamable = std::collections::HashSet::new();
-    let mut unreadable = false;
+    let mut sight = Sight::default();
     while !session.cancel.is_cancelled() {
-        let found = match discover(&library, &output, &filters) {
-            Ok(d) => {
-                for (path, why) in d.skipped.into_iter().filter(|(_, w)| w.is_unusable()) {
-                    if unnamable.insert(path.clone()) {
-                        service.warn(format!("{}: not encoded: {why}", path.display()));
-                    }
-                }
-                unreadable = false;
-                d.found
-            }
-            // The queue stays as it is until the library is back.
-            Err(e) => {
-                if !std::mem::replace(&mut unreadable, true) {
-                    service.warn(format!("the library cannot be read ({e}); looking again later"));
-                }
-                Vec::new()
-            }
-        };
+        let found = service.look(&mut sight, &library, &output, &filters);
         service.tell(&queue.observe(&found, now()));
         let waiting = queue.ready(now());
         queue.save()?;
@@ -119,9 +99,40 @@ struct Service<'a> {
     summary: BatchSummary,
 }
 
+/// What the watch has said of the library's files it cannot read or name
+/// (a broken link, a folder without permission, a name its records cannot
+/// hold), and whether the library could not be read last time: each said once.
+#[derive(Default)]
+struct Sight {
+    said: std::collections::HashSet<std::path::PathBuf>,
+    unreadable: bool,
+}
+
 impl Service<'_> {
     fn warn(&self, message: String) {
         self.events.emit(&Event::Warning { input: None, message });
+    }
+
+    /// The rips the library holds now; none while it cannot be read (the
+    /// queue stays as it is until the library is back).
+    fn look(&self, sight: &mut Sight, library: &Path, output: &Path, filters: &Filters) -> Vec<Found> {
+        match discover(library, output, filters) {
+            Ok(d) => {
+                for (path, why) in d.skipped.into_iter().filter(|(_, w)| w.is_unusable()) {
+                    if sight.said.insert(path.clone()) {
+                        self.warn(format!("{}: not encoded: {why}", path.display()));
+                    }
+                }
+                sight.unreadable = false;
+                d.found
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut sight.unreadable, true) {
+                    self.warn(format!("the library cannot be read ({e}); looking again later"));
+                }
+                Vec::new()
+            }
+        }
     }
 
     /// Says what a look at the library changed in the queue.
