@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 pub struct Found {
     pub input: PathBuf,
     pub output: PathBuf,
+    /// The output folder of the run (`output` lies below it).
+    pub root: PathBuf,
     /// Its sidecar files (subtitles, .nfo, posters), when asked to copy them.
     pub sidecars: Vec<PathBuf>,
 }
@@ -186,7 +188,8 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
         let input = as_on_disk(input);
         let output = output_dir.join(matroska_name(Path::new(input.file_name().unwrap_or_default())));
         let sidecars = if filters.sidecars { sidecars_of(&input) } else { vec![] };
-        return Ok(Discovery { found: vec![Found { input, output, sidecars }], skipped: vec![] });
+        let root = output_dir.to_path_buf();
+        return Ok(Discovery { found: vec![Found { input, output, root, sidecars }], skipped: vec![] });
     }
     Ok(walk(input, output_dir, filters))
 }
@@ -223,7 +226,12 @@ fn walk(input: &Path, output_dir: &Path, filters: &Filters) -> Discovery {
                 let relative = entry.path().strip_prefix(input).unwrap_or(entry.path());
                 let sidecars = if filters.sidecars { sidecars_of(entry.path()) } else { vec![] };
                 let output = output_dir.join(matroska_name(relative));
-                d.found.push(Found { input: entry.path().to_path_buf(), output, sidecars });
+                d.found.push(Found {
+                    input: entry.path().to_path_buf(),
+                    output,
+                    root: output_dir.to_path_buf(),
+                    sidecars,
+                });
             }
             Err(skip) => d.skipped.push(skip),
         }

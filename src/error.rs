@@ -216,6 +216,20 @@ pub enum Error {
     )]
     NotDrapto { path: PathBuf, output: PathBuf },
 
+    /// A file appeared under the output's name while the rip was encoded
+    /// (or the one there was replaced): it is left as it is.
+    #[error(
+        "{path}: {output} appeared while the rip was encoded, and drapto did not make it: it is left as it is, and the encode is kept as {kept}"
+    )]
+    OutputAppeared { path: PathBuf, output: PathBuf, kept: PathBuf },
+
+    /// drapto's output under the output's name was remuxed since (a track
+    /// added or taken out with mkvmerge): the user's file now.
+    #[error(
+        "{path}: {output} was made by drapto and remuxed since (its segment UID is no longer the rip's): it is kept as it is; move it away to encode the rip again"
+    )]
+    OutputRemuxed { path: PathBuf, output: PathBuf },
+
     /// The output's name holds drapto's encode of another rip that is still
     /// there (two rips of one name encoded into one folder).
     #[error(
@@ -285,7 +299,13 @@ impl Error {
     /// Whether the output's name is taken by a file that is not this rip's
     /// to replace: the rip can be encoded once that file is moved away.
     pub fn is_blocked(&self) -> bool {
-        matches!(self, Error::NotDrapto { .. } | Error::OutputOfAnotherRip { .. })
+        matches!(
+            self,
+            Error::NotDrapto { .. }
+                | Error::OutputOfAnotherRip { .. }
+                | Error::OutputAppeared { .. }
+                | Error::OutputRemuxed { .. }
+        )
     }
 
     /// The program that failed, when a program's failure is the cause.

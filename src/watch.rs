@@ -307,7 +307,12 @@ mod tests {
     use super::*;
 
     fn found(p: &Path) -> Found {
-        Found { input: p.to_path_buf(), output: PathBuf::from("/o").join(p.file_name().unwrap()), sidecars: vec![] }
+        Found {
+            input: p.to_path_buf(),
+            output: PathBuf::from("/o").join(p.file_name().unwrap()),
+            root: PathBuf::from("/o"),
+            sidecars: vec![],
+        }
     }
 
     /// A queue of one rip, `a.mkv` in a new folder, that settles for
@@ -471,7 +476,12 @@ mod tests {
         for rip in [&a, &b] {
             std::fs::write(rip, b"12345").unwrap();
         }
-        let out = |p: &Path| Found { input: p.to_path_buf(), output: p.with_extension("out"), sidecars: vec![] };
+        let out = |p: &Path| Found {
+            input: p.to_path_buf(),
+            output: p.with_extension("out"),
+            root: PathBuf::new(),
+            sidecars: vec![],
+        };
         std::fs::write(a.with_extension("out"), b"encoded").unwrap();
         std::fs::write(b.with_extension("out"), b"another tool's").unwrap();
         let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s");

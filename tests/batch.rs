@@ -168,3 +168,46 @@ fn clean_reports_and_prunes_the_history() {
     assert_eq!(line["event"], "clean_complete");
     assert_eq!(line["history"]["kept_files"], 1);
 }
+
+#[test]
+fn a_file_put_under_the_outputs_name_during_the_encode_is_never_replaced() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("clip.mkv");
+    std::fs::copy(simple_clip("appear.mkv", "160x120", 1), &src).unwrap();
+    let out = t.path().join("out").join("clip.mkv");
+    // Hours of encode: the user copies a file of their own there meanwhile.
+    let fake = wrapped_ffmpeg(t.path(), &format!("[ -e '{0}' ] || echo mine > '{0}'", out.display()));
+    let (o, ev) = batch(t.path(), &src, &[("DRAPTO_FFMPEG", fake.to_str().unwrap())]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let failed = ev.iter().find(|e| e["event"] == "file_failed").expect("file_failed");
+    assert!(failed["error"].as_str().unwrap().contains("appeared while the rip was encoded"), "{failed}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "mine\n", "the user's file is left as it is");
+    let kept = t.path().join("out/clip.mkv.failed");
+    assert_eq!(failed["kept"].as_str(), kept.to_str());
+    assert_eq!(streams(&ffprobe(&kept), "video")[0]["codec_name"], "av1", "the encode is kept beside it");
+    // The user moves their file away: the run after puts the encode in place.
+    std::fs::rename(&out, t.path().join("mine.mkv")).unwrap();
+    let (o, _) = batch(t.path(), &src, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(streams(&ffprobe(&out), "video")[0]["codec_name"], "av1");
+    assert!(!kept.exists());
+}
+
+#[test]
+fn a_linked_rip_pointed_at_another_version_during_the_encode_is_a_change() {
+    let t = tempfile::tempdir().unwrap();
+    let (v1, v2) = (t.path().join("v1.mkv"), t.path().join("v2.mkv"));
+    std::fs::copy(simple_clip("version1.mkv", "160x120", 1), &v1).unwrap();
+    std::fs::copy(simple_clip("version2.mkv", "160x120", 1), &v2).unwrap();
+    let lib = t.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    let link = lib.join("film.mkv");
+    std::os::unix::fs::symlink(&v1, &link).unwrap();
+    // A symlink farm's way of replacing a rip: the link re-pointed.
+    let fake = wrapped_ffmpeg(t.path(), &format!("ln -sfn '{}' '{}'", v2.display(), link.display()));
+    let (o, ev) = batch(t.path(), &lib, &[("DRAPTO_FFMPEG", fake.to_str().unwrap())]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let failed = ev.iter().find(|e| e["event"] == "file_failed").expect("file_failed");
+    assert!(failed["error"].as_str().unwrap().contains("changed while it was being encoded"), "{failed}");
+    assert!(!t.path().join("out/film.mkv").exists(), "no output mixes the two versions");
+}

@@ -207,6 +207,7 @@ fn an_existing_output_is_skipped_when_valid_replaced_when_drapto_made_it_else_ke
         .arg(&out)
         .args(["--edit", "info", "--set", "title=Curated", "--edit", "track:a1"])
         .args(["--set", "name=Director's mix", "--set", "language=fr"])
+        .args(["--edit", "track:v1", "--set", "display-width=400", "--set", "display-height=240"])
         .output()
         .unwrap();
     assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
@@ -240,10 +241,35 @@ fn an_existing_output_is_skipped_when_valid_replaced_when_drapto_made_it_else_ke
     assert!(ev.iter().any(|e| e["event"] == "file_complete"));
     assert_eq!(streams(&ffprobe(&out), "video")[0]["width"], 160);
 
-    // drapto's own output, no longer valid (its audio gone), looked at
-    // with other settings (so validated in full): encoded again.
+    // drapto's output remuxed by the user (its audio taken out with
+    // mkvmerge, which keeps drapto's record of the rip), looked at with
+    // other settings: the user's file now, kept; the rip fails, said why.
+    let remuxed = t.path().join("remuxed.mkv");
+    let m =
+        std::process::Command::new("mkvmerge").arg("-o").arg(&remuxed).arg("--no-audio").arg(&out).output().unwrap();
+    assert!(m.status.code().unwrap_or(9) <= 1);
+    std::fs::copy(&remuxed, &out).unwrap();
+    let before = fingerprint(&out);
+    let o = run(drapto(t.path()).args(["encode", "--preset", "12", "-i"]).arg(&rerip).arg("-o").arg(&out_dir));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("remuxed since"), "{}", stdout(&o));
+    assert_eq!(fingerprint(&out), before);
+
+    // drapto's own output, no longer valid (its audio gone, its segment
+    // kept: as drapto would have made it), looked at with other settings
+    // (so validated in full): encoded again.
+    std::fs::remove_file(&out).unwrap();
+    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&rerip).arg("-o").arg(&out_dir));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let uid = mkvmerge_j(&out)["container"]["properties"]["segment_uid"].as_str().unwrap().to_string();
     let cut = t.path().join("cut.mkv");
-    let m = std::process::Command::new("mkvmerge").arg("-o").arg(&cut).arg("--no-audio").arg(&out).output().unwrap();
+    let m = std::process::Command::new("mkvmerge")
+        .arg("-o")
+        .arg(&cut)
+        .args(["--segment-uid", &format!("0x{uid}"), "--no-audio"])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(m.status.code().unwrap_or(9) <= 1);
     std::fs::rename(&cut, &out).unwrap();
     let o =

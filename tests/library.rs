@@ -355,6 +355,14 @@ fn a_rip_whose_folder_was_renamed_takes_its_encode_along_instead_of_a_new_one() 
     assert!(ev.iter().any(|e| e["event"] == "file_skipped"), "not encoded again: {:?}", ev);
     assert!(out.join("Heat (1995)/heat.mkv").is_file() && !out.join("Heat/heat.mkv").exists(), "{:?}", tree(&out));
     assert!(!ev.iter().any(|e| e["event"] == "analysis_complete"), "known without an analysis");
+    // Moved again, and encoded into another output folder: that folder gets
+    // an encode of its own; the first folder's is left where it is.
+    std::fs::rename(lib.join("Heat (1995)"), lib.join("Heat (1995) [1080p]")).unwrap();
+    let other = t.path().join("other");
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&lib).arg("-o").arg(&other));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("Heat (1995)/heat.mkv").is_file(), "{:?}", tree(&out));
+    assert!(other.join("Heat (1995) [1080p]/heat.mkv").is_file(), "{:?}", tree(&other));
 }
 
 #[test]

@@ -76,7 +76,7 @@ impl Analysis {
 }
 
 /// `n:d` as ffprobe writes a ratio, both positive.
-fn ratio(s: &str) -> Option<(u32, u32)> {
+pub(crate) fn ratio(s: &str) -> Option<(u32, u32)> {
     let (n, d) = s.split_once(':')?;
     let r: (u32, u32) = (n.trim().parse().ok()?, d.trim().parse().ok()?);
     (r.0 > 0 && r.1 > 0).then_some(r)

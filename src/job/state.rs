@@ -75,6 +75,43 @@ pub fn rename_durably(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// As [`rename_durably`], but only while nothing is at `to`: `Ok(false)`,
+/// nothing renamed, when something is (a file that appeared under the
+/// output's name while the rip was encoded is never replaced). Atomic where
+/// the file system can (Linux's `RENAME_NOREPLACE`, else a hard link then
+/// the old name removed); where it can do neither, a look then the rename.
+pub fn rename_durably_unless_taken(from: &Path, to: &Path) -> Result<bool> {
+    sync_file(from)?;
+    let taken = match no_replace_rename(from, to) {
+        Ok(()) => false,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => true,
+        Err(e) => return Err(Error::io("rename into place", to)(e)),
+    };
+    sync_folder_of(to);
+    Ok(!taken)
+}
+
+/// `rename(from, to)` failing with `AlreadyExists` when `to` is there.
+fn no_replace_rename(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::fcntl::{RenameFlags, renameat2};
+        match renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::EEXIST) => return Err(std::io::ErrorKind::AlreadyExists.into()),
+            // Not on this file system (some network ones): the ways below.
+            Err(_) => {}
+        }
+    }
+    match std::fs::hard_link(from, to) {
+        Ok(()) => std::fs::remove_file(from),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+        // No hard links here (FAT, some shares): a look, then the rename.
+        Err(_) if std::fs::symlink_metadata(to).is_ok() => Err(std::io::ErrorKind::AlreadyExists.into()),
+        Err(_) => std::fs::rename(from, to),
+    }
+}
+
 /// Puts the data of the finished file `path` on disk, before a state file
 /// records it as finished (a power cut must not leave a record of a whole
 /// file and half of it).

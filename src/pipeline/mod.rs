@@ -176,6 +176,7 @@ impl Pipeline<'_> {
                 }
                 let kept = match &e {
                     Error::Validation { kept, .. } => kept.clone(),
+                    Error::OutputAppeared { kept, .. } => Some(kept.clone()),
                     _ => None,
                 };
                 let error = naming(input, &e);
@@ -203,7 +204,7 @@ impl Pipeline<'_> {
         // The rip as it is before anything reads it: it must be the same
         // when its output is accepted.
         let identity = JobInfo::of(input)?;
-        self.adopt_moved_output(input, &output, &identity);
+        self.adopt_moved_output(input, &output, &job.root, &identity);
         // A finished file is known from cheap facts, before any analysis:
         // the output's record of its rip and settings, and its container;
         // so is a file drapto did not make under its name.
@@ -225,6 +226,8 @@ impl Pipeline<'_> {
             work.remove()?;
             return Ok(Outcome::Skipped(why));
         }
+        // What the output may replace: the file judged just now, or nothing.
+        let at_output = output::AtOutput::now(&output);
         // A killed run's hidden output: an earlier run's into another folder
         // (nothing would name it after this), and this output's own (its
         // lock is ours now). Then where the output is muxed is written down,
@@ -255,7 +258,7 @@ impl Pipeline<'_> {
             .map_err(explained)
             .and_then(|()| unchanged(input, &identity))
             .and_then(|()| within(&guard, input, &slots.partial))
-            .and_then(|()| self.accept(&analysis, &slots));
+            .and_then(|()| self.accept(&analysis, &slots, at_output));
         let output_frames = match result {
             Ok(frames) => frames,
             Err(e) => {
@@ -306,7 +309,7 @@ impl Pipeline<'_> {
     fn after_failure(&self, input: &Path, e: &Error, identity: &JobInfo, work: &WorkDir, partial: &Path) {
         let _ = std::fs::remove_file(partial);
         steps::remove_unfinished(work);
-        if replaced(identity) {
+        if replaced(input, identity) {
             if let Err(r) = work.remove() {
                 self.warn(input, format!("the replaced rip's work was not removed: {r}"));
             }
@@ -410,10 +413,13 @@ fn within(guard: &SizeGuard, input: &Path, partial: &Path) -> Result<()> {
     }
 }
 
-/// Ok when the input is still the file `identity` describes: the output
-/// must be made from the file that was analysed, start to finish.
+/// Ok when `input` still leads to the file `identity` describes: the
+/// output must be made from the file that was analysed, start to finish.
+/// Looked up from the path the tools read: a link re-pointed to a new
+/// version of the rip is a change. (Not by inode: on some network shares a
+/// file's inode number changes while it stays the same file.)
 fn unchanged(input: &Path, identity: &JobInfo) -> Result<()> {
-    let problem = match JobInfo::of(&identity.input) {
+    let problem = match JobInfo::of(input) {
         Ok(now) if &now == identity => return Ok(()),
         Ok(_) => "changed while it was being encoded; the encode was discarded",
         // A network share that went away may come back: the work is kept.
@@ -422,9 +428,9 @@ fn unchanged(input: &Path, identity: &JobInfo) -> Result<()> {
     Err(Error::Input { path: input.to_path_buf(), problem: problem.into() })
 }
 
-/// Whether a file other than the one `identity` describes is at its path.
-fn replaced(identity: &JobInfo) -> bool {
-    JobInfo::of(&identity.input).is_ok_and(|now| &now != identity)
+/// Whether `input` leads to a file other than the one `identity` describes.
+fn replaced(input: &Path, identity: &JobInfo) -> bool {
+    JobInfo::of(input).is_ok_and(|now| &now != identity)
 }
 
 /// The summary of a file encoded to `output` from `analysis`'s rip, begun

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::events::{Check, Event};
 use crate::job::JobInfo;
 use crate::job::record::SourceRecord;
+use crate::matroska::structure::Structure;
 use crate::tools::ffprobe;
 use crate::validate::{self, observe::ObserveError};
 use std::os::unix::ffi::OsStrExt;
@@ -108,6 +109,48 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// One file on disk as it is now: which file (device, inode), its size
+/// and time. Two looks at a path that give the same stamp saw the same,
+/// unchanged file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` (links followed), if one is there.
+    pub fn of(path: &Path) -> Option<FileStamp> {
+        let m = std::fs::metadata(path).ok()?;
+        let mtime_ns = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+        Some(FileStamp { dev: m.dev(), ino: m.ino(), size: m.len(), mtime_ns })
+    }
+}
+
+/// What was under the output's name when the rip was taken on (drapto's
+/// earlier output, found not valid or made from another rip, or nothing):
+/// what the accepted output may replace, and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AtOutput(Option<FileStamp>);
+
+impl AtOutput {
+    /// What is under `output`'s name now.
+    pub fn now(output: &Path) -> AtOutput {
+        AtOutput(FileStamp::of(output))
+    }
+}
+
+/// Whether drapto's output (`output`) was remuxed since it was made from
+/// the rip `source`: drapto's outputs keep the rip's segment UID, and a
+/// remux (mkvmerge, to add or take out a track) writes a new one. The
+/// output's record of its rip survives a remux: it does not say.
+fn remuxed_since(source: &Structure, output: &Structure) -> bool {
+    let uid = |s: &Structure| s.id.container.properties.get("segment_uid").and_then(|v| v.as_str()).map(str::to_owned);
+    uid(source).is_some() && uid(source) != uid(output)
+}
+
 /// An output kept as valid for a rip other than the one its record names
 /// by time (the same path and size: a rip copied, or touched), in
 /// `temp_dir/kept/`: the rerun that finds both as they were skips the rip
@@ -171,9 +214,17 @@ impl Pipeline<'_> {
     /// Moves the finished encode of this very rip (its record names the
     /// same size and time) from where the rip's old path put it, when the
     /// rip was moved or its folder renamed since (a library tidied for a
-    /// media server): it was encoded again, and both outputs kept.
-    /// Returns where the output came from.
-    pub(super) fn adopt_moved_output(&self, input: &Path, output: &Path, identity: &JobInfo) -> Option<PathBuf> {
+    /// media server): it was encoded again, and both outputs kept. Only
+    /// from below this run's output folder `root`: an encode in another
+    /// output folder (another `-o`) is that folder's. Returns where the
+    /// output came from.
+    pub(super) fn adopt_moved_output(
+        &self,
+        input: &Path,
+        output: &Path,
+        root: &Path,
+        identity: &JobInfo,
+    ) -> Option<PathBuf> {
         if output.exists() {
             return None;
         }
@@ -182,7 +233,9 @@ impl Pipeline<'_> {
         let tracked = std::fs::read_to_string(data.join("encoded_files.txt")).ok()?;
         let sizes = std::fs::read_to_string(data.join("input_sizes.txt")).unwrap_or_default();
         let same_rip = |r: &SourceRecord| r.source.size == identity.size && r.source.mtime_ns == identity.mtime_ns;
-        let from = outputs_of_moved(&tracked, &sizes, input, output, identity.size).into_iter().find(|old| {
+        let root = std::path::absolute(root).ok()?;
+        let candidates = outputs_of_moved(&tracked, &sizes, input, output, identity.size);
+        let from = candidates.into_iter().filter(|old| old.starts_with(&root)).find(|old| {
             let probe = ffprobe::probe(&self.tools.ffprobe, old, self.cancel).ok();
             probe.and_then(|p| SourceRecord::of_output(&p)).is_some_and(|r| same_rip(&r))
         })?;
@@ -253,7 +306,11 @@ impl Pipeline<'_> {
         let known = Kept::read(&self.settings.temp_dir(), output).is_some_and(|k| k == Kept::of(output, source));
         let (source, settings) = if known { (&record.source, None) } else { (source, Some(self.settings)) };
         let finished = validate::check_finished(&e.probe, e.size, e.video_end, source, settings).is_ok();
-        finished.then(|| format!("already encoded from this rip with these settings: {}", output.display()))
+        let with = match record.settings == self.settings.output_fingerprint() {
+            true => "with these settings",
+            false => "with other settings, and kept as valid",
+        };
+        finished.then(|| format!("already encoded from this rip {with}: {}", output.display()))
     }
 
     /// What a run would do with the file under `output` before it
@@ -322,7 +379,11 @@ impl Pipeline<'_> {
             Ok(None)
         };
         let failed = match self.failed_checks(analysis, output) {
-            Ok(failed) => failed,
+            Ok((_, true)) => {
+                let (path, output) = (input.to_path_buf(), output.to_path_buf());
+                return Err(Error::OutputRemuxed { path, output });
+            }
+            Ok((failed, false)) => failed,
             Err(unreadable) => return not_valid(unreadable),
         };
         if failed.is_empty() {
@@ -342,17 +403,19 @@ impl Pipeline<'_> {
         not_valid(reasons)
     }
 
-    /// The checks the existing `output` fails against the source; `Err`
-    /// when it cannot be read.
-    fn failed_checks(&self, analysis: &Analysis, output: &Path) -> std::result::Result<Vec<Check>, String> {
+    /// The checks the existing `output` fails against the source, and
+    /// whether it was remuxed since drapto made it (see [`remuxed_since`]);
+    /// `Err` when it cannot be read.
+    fn failed_checks(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(Vec<Check>, bool), String> {
         let observed = validate::observe(self.tools, analysis, output, self.cancel).map_err(|e| e.to_string())?;
-        Ok(validate::validate(analysis, &observed).into_iter().filter(|c| !c.passed).collect())
+        let remuxed = remuxed_since(&analysis.mux.source, &observed.structure);
+        Ok((validate::validate(analysis, &observed).into_iter().filter(|c| !c.passed).collect(), remuxed))
     }
 
     /// Validates the partial output; renames it to the final name when it
     /// passes, else to the failed name. Returns its video frames, when its
     /// probe counts them (mkvmerge's statistics tag).
-    pub(super) fn accept(&self, analysis: &Analysis, slots: &OutputSlots) -> Result<Option<u64>> {
+    pub(super) fn accept(&self, analysis: &Analysis, slots: &OutputSlots, at: AtOutput) -> Result<Option<u64>> {
         let (input, partial) = (analysis.input.as_path(), slots.partial.as_path());
         let observed = validate::observe(self.tools, analysis, partial, self.cancel).map_err(|e| match e {
             ObserveError::Run(f) => Error::process(input)(f),
@@ -379,13 +442,34 @@ impl Pipeline<'_> {
         if failures.is_empty() {
             // On disk before the work that made it is removed; an earlier
             // run's invalid output, kept for inspection, is obsolete.
-            crate::job::state::rename_durably(partial, &slots.output)?;
+            self.put_in_place(input, slots, at)?;
             let _ = std::fs::remove_file(&slots.failed);
             Ok(observed.probe.video_streams().next().and_then(|v| v.frame_count()))
         } else {
             std::fs::rename(partial, &slots.failed).map_err(Error::io("rename", &slots.failed))?;
             Err(Error::Validation { path: input.to_path_buf(), failures, kept: Some(slots.failed.clone()) })
         }
+    }
+
+    /// Renames the validated partial output to the final name, replacing
+    /// only what was there when the rip was taken on (`at`): a file that
+    /// appeared under that name since (hours of encode: a user's copy, a
+    /// backup restored) is left as it is, and the encode kept beside it
+    /// under the failed name.
+    fn put_in_place(&self, input: &Path, slots: &OutputSlots, at: AtOutput) -> Result<()> {
+        use crate::job::state::{rename_durably, rename_durably_unless_taken};
+        let (partial, output) = (slots.partial.as_path(), slots.output.as_path());
+        let placed = match (at.0, FileStamp::of(output)) {
+            (Some(then), Some(now)) if then == now => rename_durably(partial, output).map(|()| true)?,
+            (_, None) => rename_durably_unless_taken(partial, output)?,
+            (_, Some(_)) => false,
+        };
+        if placed {
+            return Ok(());
+        }
+        std::fs::rename(partial, &slots.failed).map_err(Error::io("rename", &slots.failed))?;
+        let (path, output, kept) = (input.to_path_buf(), output.to_path_buf(), slots.failed.clone());
+        Err(Error::OutputAppeared { path, output, kept })
     }
 }
 

@@ -62,6 +62,7 @@ fn check_streams(checks: &mut Checks, analysis: &Analysis, output: &Probe) {
         let depth = v.bit_depth();
         let shown = depth.map_or("unknown".into(), |d| format!("{d}-bit"));
         checks.check("bit depth", depth == Some(10), format!("{shown} ({})", v.pix_fmt.as_deref().unwrap_or("?")));
+        check_picture(checks, analysis, v);
     }
     let src_audio = analysis.audio.len();
     let out_audio: Vec<_> = output.of_type(StreamKind::Audio).collect();
@@ -71,6 +72,25 @@ fn check_streams(checks: &mut Checks, analysis: &Analysis, output: &Probe) {
     let channels_ok = out_audio.iter().zip(&analysis.audio).all(|(o, plan)| o.channels == Some(plan.channels));
     let channels = out_audio.iter().map(|a| a.channels.unwrap_or(0).to_string()).collect::<Vec<_>>();
     checks.check("audio channels", channels_ok, channels.join(", "));
+}
+
+/// The picture's size (the rip's, cropped as planned) and its shape on
+/// screen: the display aspect ratio the rip's sample aspect gives it (a
+/// 16:9 DVD's 720x480 pictures shown 16:9, not squeezed to 3:2), within 1%
+/// (Matroska stores it as a display size in whole pixels).
+fn check_picture(checks: &mut Checks, analysis: &Analysis, v: &crate::tools::ffprobe::Stream) {
+    let (w, h) = analysis.picture_size();
+    let (ow, oh) = (v.width.unwrap_or(0), v.height.unwrap_or(0));
+    checks.check("picture size", (ow, oh) == (w, h), format!("{ow}x{oh}, {w}x{h} planned"));
+    let out_sar = v.sample_aspect_ratio.as_deref().and_then(crate::analysis::ratio).unwrap_or((1, 1));
+    let (want, got) = (display_aspect((w, h), analysis.sample_aspect()), display_aspect((ow, oh), out_sar));
+    let detail = format!("{got:.4}:1 on screen, the rip's {want:.4}:1");
+    checks.check("aspect ratio", (got / want - 1.0).abs() <= 0.01, detail);
+}
+
+/// The display aspect ratio of `size` pictures of sample aspect `sar`.
+fn display_aspect(size: (u32, u32), sar: (u32, u32)) -> f64 {
+    f64::from(size.0) * f64::from(sar.0) / (f64::from(size.1) * f64::from(sar.1)).max(1.0)
 }
 
 /// The film's real length (not a truncated or bogus claim), the last
@@ -240,6 +260,17 @@ mod tests {
                             {{"index": 1, "codec_type": "audio", "codec_name": "{audio}"}}]}}"#
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn a_dvds_picture_keeps_its_shape_within_whole_display_pixels() {
+        // 16:9 NTSC DVD: 720x480 at 32:27, stored by Matroska as 853x480 shown.
+        let want = display_aspect((720, 480), (32, 27));
+        assert!((display_aspect((720, 480), (853, 720)) / want - 1.0).abs() <= 0.01);
+        // Squeezed to 3:2 (square pixels) or cropped to 704 and shown 4:3.
+        assert!((display_aspect((720, 480), (1, 1)) / want - 1.0).abs() > 0.01);
+        assert!((display_aspect((704, 480), (10, 11)) / want - 1.0).abs() > 0.01);
+        assert!((display_aspect((704, 480), (32, 27)) / display_aspect((704, 480), (40, 33)) - 1.0).abs() > 0.01);
     }
 
     #[test]
