@@ -367,8 +367,9 @@ pub fn sidecars_of(path: &Path) -> Vec<PathBuf> {
 /// stem replaced by the output's), each through a temporary name; one that
 /// is already there with the same content is left alone, and a different
 /// file of that name (a user's own subtitles or poster) is never replaced.
-/// Returns what was not copied, and why.
-pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<String> {
+/// Returns what was not copied, and why, each with whether a different
+/// file of its name was there (kept).
+pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<(String, bool)> {
     let (Some(dir), Some(stem), Some(out_stem)) = (output.parent(), input.file_stem(), output.file_stem()) else {
         return vec![];
     };
@@ -383,14 +384,14 @@ pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<S
         let to = dir.join(&name);
         if to.exists() {
             if !same_content(s, &to) {
-                failed.push(format!("{}: {} is a different file, kept", s.display(), to.display()));
+                failed.push((format!("{}: {} is a different file, kept", s.display(), to.display()), true));
             }
             continue;
         }
         let tmp = dir.join(crate::hash::file_name(".", &name, ".drapto-partial"));
         if let Err(e) = std::fs::copy(s, &tmp).and_then(|_| std::fs::rename(&tmp, &to)) {
             let _ = std::fs::remove_file(&tmp);
-            failed.push(format!("{}: {e}", s.display()));
+            failed.push((format!("{}: {e}", s.display()), false));
         }
     }
     failed

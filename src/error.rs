@@ -241,9 +241,10 @@ pub enum Error {
     #[error("{folder}: not enough free space: {needed} needed, {free} free")]
     NoSpace { folder: PathBuf, needed: String, free: String },
 
-    /// A disk filled up while a step was writing.
-    #[error("{path}: the disk filled up during {step}; finished work is kept, free some space and run again")]
-    DiskFull { path: PathBuf, step: String },
+    /// A disk filled up while a step was writing; `disk` says which, when
+    /// known (" (the disk of FOLDER: N free)").
+    #[error("{path}: the disk filled up during {step}{disk}; finished work is kept, free some space and run again")]
+    DiskFull { path: PathBuf, step: String, disk: String },
 
     /// Another drapto process holds this input or output.
     #[error("{path}: {what} is being encoded by another drapto ({holder})")]
@@ -270,7 +271,9 @@ impl Error {
     pub fn process(path: impl Into<PathBuf>) -> impl FnOnce(ProcessFailure) -> Error {
         let path = path.into();
         move |f| match f {
-            ProcessFailure::Failed(source) if source.is_disk_full() => Error::DiskFull { path, step: source.step },
+            ProcessFailure::Failed(source) if source.is_disk_full() => {
+                Error::DiskFull { path, step: source.step, disk: String::new() }
+            }
             ProcessFailure::Failed(source) => Error::Process { path, source: Box::new(source) },
             ProcessFailure::Cancelled(signal) => Error::Cancelled { signal },
             ProcessFailure::Spawn { program, source } => Error::Io { action: "start", path: program.into(), source },

@@ -129,7 +129,15 @@ fn two_runs_encode_each_file_once(t: &Path, temps: [&Path; 2]) {
     };
     let (a, b) = (spawn(temps[0]), spawn(temps[1]));
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
-    assert!(a.status.success() && b.status.success());
+    // A rip the other run encodes is not encoded now by this one (exit 1:
+    // a script must not take it for done), said as such.
+    for o in [&a, &b] {
+        let done = events(o).into_iter().find(|e| e["event"] == "batch_complete").expect("batch_complete");
+        let busy = done["summary"]["not_encoded"].as_array().unwrap().clone();
+        assert!(busy.iter().all(|n| n[1].as_str().unwrap().contains("another drapto is")), "{busy:?}");
+        assert_eq!(o.status.code(), Some(if busy.is_empty() { 0 } else { 1 }), "{done}");
+        assert!(done["summary"]["failed"].as_array().unwrap().is_empty(), "{done}");
+    }
     let completed = |o: &std::process::Output| {
         events(o)
             .iter()
@@ -161,6 +169,34 @@ fn two_machines_writing_one_output_folder_never_encode_a_file_twice() {
     // Each with its own temporary folder, as two machines sharing a library.
     let t = tempfile::tempdir().unwrap();
     two_runs_encode_each_file_once(t.path(), [&t.path().join("m1"), &t.path().join("m2")]);
+}
+
+#[test]
+fn a_rip_another_drapto_encodes_is_not_encoded_now_and_not_analysed() {
+    let t = tempfile::tempdir().unwrap();
+    let src = slow_clip();
+    let out = t.path().join("out");
+    let mut first = drapto(t.path());
+    first.args(["encode", "--json", "--no-chunked", "-i"]).arg(&src).arg("-o").arg(&out);
+    let running = start_until(&mut first, "\"kind\":\"video\"");
+    // A second run, another temporary folder (another machine): the
+    // output's lock says it is taken, before any analysis.
+    let o = run(drapto(&t.path().join("m2")).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out));
+    let _ =
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(running.child.id() as i32), nix::sys::signal::Signal::SIGINT);
+    let _ = running.finish();
+    assert_eq!(o.status.code(), Some(1), "not encoded: not a success for `&& rm RIP`");
+    let ev = events(&o);
+    let skipped = ev.iter().find(|e| e["event"] == "file_skipped").expect("file_skipped");
+    assert!(skipped["reason"].as_str().unwrap().contains("another drapto is writing"), "{skipped}");
+    assert!(!ev.iter().any(|e| e["event"] == "stage_started"), "no analysis: {ev:?}");
+    let done = ev.iter().find(|e| e["event"] == "batch_complete").unwrap();
+    assert_eq!(done["summary"]["not_encoded"].as_array().unwrap().len(), 1, "{done}");
+    assert!(!t.path().join("m2/jobs").exists() || tree_is_empty(&t.path().join("m2/jobs")), "no empty work folder");
+}
+
+fn tree_is_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true)
 }
 
 #[cfg(target_os = "linux")]
@@ -221,6 +257,8 @@ fn a_full_disk_is_refused_up_front_and_reported_mid_job() {
     let _ = std::fs::remove_file(big.join("filler"));
     assert_eq!(status.code(), Some(1), "{text}");
     assert!(text.contains("disk filled up"), "{text}");
+    assert!(text.contains("(the disk of ") && text.contains("out-disk"), "the full disk is named: {text}");
+    assert!(!text.contains("trying again"), "a full disk is not tried again: {text}");
     assert!(!big.join("small.mkv").exists());
     // Space freed: the rerun finishes.
     let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&small_src).arg("-o").arg(&big));

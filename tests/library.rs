@@ -103,12 +103,18 @@ fn a_nested_library_encodes_exactly_its_rips_to_mirrored_paths() {
     );
     assert_eq!(streams(&ffprobe(&out.join("TV/The Wire/Season 01/S01E01.mkv")), "video")[0]["codec_name"], "av1");
 
-    // A rerun over the library skips every finished rip.
+    // A rerun over the library skips every finished rip, and copies a
+    // sidecar that went missing since (a copy that failed on a full disk):
+    // the user's own poster is left as it is, without a word this time.
+    std::fs::remove_file(out.join("Movies/Heat (1995)/Heat (1995).en.srt")).unwrap();
     let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&lib).arg("-o").arg(&out).args(flags));
     assert!(o.status.success());
     let ev = events(&o);
     assert_eq!(ev.iter().filter(|e| e["event"] == "file_skipped").count(), 2);
     assert!(!ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] == "video"));
+    assert!(out.join("Movies/Heat (1995)/Heat (1995).en.srt").is_file());
+    assert!(!ev.iter().any(|e| e["event"] == "warning"), "{ev:?}");
+    assert_eq!(std::fs::read(&own).unwrap(), b"the user's own poster");
 }
 
 /// 20 s of picture that AV1 cannot make small at a low CRF: its output is

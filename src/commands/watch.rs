@@ -57,7 +57,7 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
         let found = service.look(&mut sight, &library, &output, &filters);
         service.tell(&queue.observe(&found, now()));
         let waiting = queue.ready(now());
-        queue.save()?;
+        service.save(&mut queue, &mut sight);
         service.show_queue(&queue, &waiting, &mut shown);
         // (A waiting rip may be out of sight: its folder unmounted.)
         if let Some(job) = waiting.iter().find_map(|p| found.iter().find(|f| &f.input == p)) {
@@ -73,7 +73,7 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
                 break;
             }
             queue.finished(&job.input, state);
-            queue.save()?;
+            service.save(&mut queue, &mut sight);
             // Weeks in charge: the history (a run log each day, failed
             // files' reports) is kept to its bounds as it grows, and the
             // work of rips deleted or replaced since it was left goes.
@@ -106,11 +106,27 @@ struct Service<'a> {
 struct Sight {
     said: std::collections::HashSet<std::path::PathBuf>,
     unreadable: bool,
+    /// The queue could not be saved last time (a full disk).
+    unsaved: bool,
 }
 
 impl Service<'_> {
     fn warn(&self, message: String) {
         self.events.emit(&Event::Warning { input: None, message });
+    }
+
+    /// Saves the queue. A failure (its disk full) is said once until a
+    /// save works again, and the watch goes on: the queue stays in memory,
+    /// and what it records the outputs' records and the work folders hold
+    /// too (a watch that stopped on a full disk left the other rips alone).
+    fn save(&self, queue: &mut Queue, sight: &mut Sight) {
+        match queue.save() {
+            Ok(()) => sight.unsaved = false,
+            Err(e) if !std::mem::replace(&mut sight.unsaved, true) => {
+                self.warn(format!("the watch's queue could not be saved ({e}); it is kept in memory"));
+            }
+            Err(_) => {}
+        }
     }
 
     /// The rips the library holds now; none while it cannot be read (the

@@ -17,6 +17,34 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
     }
 }
 
+/// Below this many bytes free, a file system counts as full: a step that
+/// failed writing to it failed for want of space.
+const FULL_BELOW: u64 = 8 << 20;
+
+/// `e`, a step's failure, as [`Error::DiskFull`] naming the disk when one
+/// of `folders` (those the step wrote to) is full now: whatever the failing
+/// tool said, in whatever language (mkvmerge says it in the user's, and a
+/// failure not seen as a full disk was retried and blamed on the rip).
+/// Other failures are `e` as it is.
+pub fn explain_full(e: Error, input: &Path, folders: &[&Path]) -> Error {
+    let step = match &e {
+        Error::DiskFull { disk, .. } if !disk.is_empty() => return e,
+        Error::DiskFull { step, .. } => step.clone(),
+        Error::Process { source, .. } => source.step.clone(),
+        Error::Io { action, .. } => action.to_string(),
+        _ => return e,
+    };
+    let full = folders.iter().find_map(|f| free_bytes(f).filter(|b| *b < FULL_BELOW).map(|b| (f, b)));
+    match full {
+        Some((folder, free)) => Error::DiskFull {
+            path: input.to_path_buf(),
+            step,
+            disk: format!(" (the disk of {}: {} free)", folder.display(), format_bytes(free)),
+        },
+        None => e,
+    }
+}
+
 /// Bytes in the files under `dir` (0 when it is not there).
 pub fn used_bytes(dir: &Path) -> u64 {
     let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();

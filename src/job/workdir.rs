@@ -89,6 +89,25 @@ impl WorkDir {
         }
         std::fs::remove_dir_all(&self.root).map_err(Error::io("remove", &self.root))
     }
+
+    /// Removes the folder when it holds no work (nothing in its state,
+    /// segments, encoded or working folders: a run refused before it
+    /// began), which `drapto clean` would otherwise list as resumable.
+    /// Only for the holder of its lock, or where no drapto works in it.
+    pub fn remove_if_unused(&self) {
+        let holds = |dir: &Path| super::space::used_bytes(dir) > 0 || has_files(dir);
+        if !["state", "segments", "encoded", "working"].iter().any(|sub| holds(&self.root.join(sub))) {
+            let _ = self.remove();
+        }
+    }
+}
+
+/// Whether any file lies below `dir` (empty ones count).
+fn has_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| match e.file_type() {
+        Ok(t) if t.is_dir() => has_files(&e.path()),
+        _ => true,
+    })
 }
 
 #[cfg(test)]

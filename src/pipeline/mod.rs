@@ -145,8 +145,15 @@ impl Pipeline<'_> {
                 self.skipped(job, reason, summary);
                 Ended::Skipped
             }
+            // Not encoded now, nothing made: not a success for a script
+            // that removes the rip after drapto (exit 1).
             Ok(Outcome::Busy(reason)) => {
-                self.skipped(job, reason, summary);
+                self.events.emit(&Event::FileSkipped {
+                    input: input.clone(),
+                    output: job.output.clone(),
+                    reason: reason.clone(),
+                });
+                summary.not_encoded.push((input.clone(), format!("{reason}; run again once it is finished")));
                 Ended::Busy
             }
             // Stopped by request: not the file's failure, nor the setup's.
@@ -211,19 +218,24 @@ impl Pipeline<'_> {
         if let Some(why) = self.finished_before(input, &output, &identity)? {
             self.remove_finished_work(&identity);
             output::remove_stale_locks(&slots);
+            self.copy_sidecars(job, false);
             return Ok(Outcome::Skipped(why));
         }
-        let (analysis, plan) = self.analyze_and_plan(input)?;
+        // Locked before the analysis: a rip another drapto encodes is
+        // skipped at once (a watch beside it analysed it every settle time).
         let work = WorkDir::for_identity(&self.settings.temp_dir(), identity.clone());
-        work.create()?;
+        std::fs::create_dir_all(work.root()).map_err(Error::io("create folder", work.root()))?;
         let _locks = match self.lock(&work, &slots)? {
             Ok(locks) => locks,
             Err(why) => return Ok(Outcome::Busy(why)),
         };
+        let prepared = self.analyze_and_plan(input).and_then(|p| work.create().map(|()| p));
+        let (analysis, plan) = prepared.inspect_err(|_| work.remove_if_unused())?;
         if let Some(why) = self.valid_output(input, &analysis, &output, &identity)? {
             // Nothing was made for it: its work folder goes (it was kept,
             // empty, for ever).
             work.remove()?;
+            self.copy_sidecars(job, false);
             return Ok(Outcome::Skipped(why));
         }
         // What the output may replace: the file judged just now, or nothing.
@@ -240,7 +252,8 @@ impl Pipeline<'_> {
         // an encode (at most about half the source); both on one disk, both.
         let size = analysis.size_bytes;
         let work_needs = (size + size / 2).saturating_sub(space::used_bytes(work.root()));
-        space::require_all(&[(work.root(), work_needs), (output_dir, size / 2)])?;
+        space::require_all(&[(work.root(), work_needs), (output_dir, size / 2)])
+            .inspect_err(|_| work.remove_if_unused())?;
         let guard = self.size_guard(&analysis, &plan);
         // A rip deleted or replaced while it was encoded explains a failure
         // (a segment's decode finding no file, frames missing): that is the
@@ -251,7 +264,9 @@ impl Pipeline<'_> {
         let explained = |e: Error| match (e, self.cancel.signal()) {
             (e @ Error::Cancelled { .. }, _) => e,
             (_, Some(signal)) => Error::Cancelled { signal },
-            (e, None) => unchanged(input, &identity).err().unwrap_or(e),
+            (e, None) => unchanged(input, &identity)
+                .err()
+                .unwrap_or_else(|| space::explain_full(e, input, &[work.root(), output_dir])),
         };
         let result = self
             .make(&analysis, &plan, &work, &slots.partial)
@@ -267,9 +282,7 @@ impl Pipeline<'_> {
             }
         };
         work.remove()?;
-        for failed in crate::discover::copy_sidecars(&job.sidecars, input, &output) {
-            self.warn(input, format!("sidecar file not copied: {failed}"));
-        }
+        self.copy_sidecars(job, true);
         // The frames encoded, for the run's speed: the rip's count, else the
         // output's (mkvmerge writes it; a rip ffmpeg or HandBrake wrote has none).
         let frames = analysis.video.frame_count.or(output_frames);
@@ -352,7 +365,23 @@ impl Pipeline<'_> {
                 lock::acquire(&slots.local_lock, &what)?
             }
         };
+        if output.is_err() {
+            // (The job's folder is this run's: its lock is held here.)
+            work.remove_if_unused();
+        }
         Ok(output.map(|l| [job, l]).map_err(|holder| format!("another drapto is writing {out} ({holder})")))
+    }
+
+    /// Copies the rip's sidecar files beside its output, when asked to:
+    /// after an encode, and when the output is there already (a copy that
+    /// failed before, a library that `--copy-sidecars` is new to). Files
+    /// already there are left as they are, said once: after the encode.
+    fn copy_sidecars(&self, job: &Found, encoded: bool) {
+        for (failed, kept) in crate::discover::copy_sidecars(&job.sidecars, &job.input, &job.output) {
+            if encoded || !kept {
+                self.warn(&job.input, format!("sidecar file not copied: {failed}"));
+            }
+        }
     }
 
     fn warn(&self, input: &Path, message: String) {

@@ -315,8 +315,10 @@ impl Pipeline<'_> {
         let t = Instant::now();
         self.events.emit(&Event::StageStarted { input: input.to_path_buf(), stage, detail: detail.clone() });
         let mut attempt = 1;
+        let temp_dir = self.settings.temp_dir();
         let value = loop {
-            match f(attempt) {
+            // (A full work disk is no failure to try again.)
+            match f(attempt).map_err(|e| crate::job::space::explain_full(e, input, &[&temp_dir])) {
                 Ok(v) => break v,
                 Err(e) if e.is_retryable() && attempt < MAX_ATTEMPTS => {
                     self.events.emit(&Event::Warning {

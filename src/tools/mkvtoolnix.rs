@@ -164,10 +164,20 @@ pub struct MergeOutcome {
     pub warnings: Vec<String>,
 }
 
+/// A command running MKVToolNix's `program` with its messages in English,
+/// whatever the user's language: drapto reads them (a full disk is told
+/// apart by its words; in German it was tried three times and blamed on
+/// the rip).
+fn english(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(["--ui-language", "en_US"]);
+    cmd
+}
+
 impl Mkvtoolnix {
     /// `mkvmerge -J FILE`.
     pub fn identify(&self, path: &Path, cancel: &Cancel) -> Result<Identification, IdentifyError> {
-        let mut cmd = Command::new(&self.mkvmerge);
+        let mut cmd = english(&self.mkvmerge);
         cmd.arg("-J").arg(super::process::path_arg(path));
         // mkvmerge -J exits 0 when it recognised the file, 2 otherwise; both
         // print the JSON, whose `errors` say why.
@@ -205,7 +215,7 @@ impl Mkvtoolnix {
     /// Writes track `id` of `path` to `out` in its codec's own file format
     /// (`.sup` for PGS).
     pub fn extract_track(&self, path: &Path, id: u32, out: &Path, cancel: &Cancel) -> Result<(), ProcessFailure> {
-        let mut cmd = Command::new(&self.mkvextract);
+        let mut cmd = english(&self.mkvextract);
         let mut target = std::ffi::OsString::from(format!("{id}:"));
         target.push(super::process::path_arg(out));
         cmd.arg(super::process::path_arg(path)).arg("tracks").arg(target);
@@ -213,7 +223,7 @@ impl Mkvtoolnix {
     }
 
     fn extract(&self, path: &Path, what: &str, cancel: &Cancel) -> Result<Option<String>, ProcessFailure> {
-        let mut cmd = Command::new(&self.mkvextract);
+        let mut cmd = english(&self.mkvextract);
         cmd.arg(super::process::path_arg(path)).arg(what).arg("-");
         let text = process::output(&mut cmd, &format!("read {what} (mkvextract)"), cancel)?;
         let text = text.trim_start_matches('\u{feff}').trim();
@@ -225,7 +235,7 @@ impl Mkvtoolnix {
     /// what mkvmerge writes otherwise than asked (it trims a name's edge
     /// spaces; it takes a frame rate from rounded timestamps).
     pub fn edit_tracks(&self, path: &Path, edits: &[(String, String)], cancel: &Cancel) -> Result<(), ProcessFailure> {
-        let mut cmd = Command::new(&self.mkvpropedit);
+        let mut cmd = english(&self.mkvpropedit);
         cmd.arg(super::process::path_arg(path));
         for (track, set) in edits {
             cmd.arg("--edit").arg(track).arg("--set").arg(set);
@@ -267,7 +277,7 @@ impl Mkvtoolnix {
         cancel: &Cancel,
         mut on_progress: impl FnMut(f64),
     ) -> Result<MergeOutcome, ProcessFailure> {
-        let mut cmd = Command::new(&self.mkvmerge);
+        let mut cmd = english(&self.mkvmerge);
         cmd.arg("--gui-mode").args(args);
         let mut outcome = MergeOutcome::default();
         let mut errors = Vec::new();

@@ -81,7 +81,10 @@ fn start(cmd: &mut Command, stdin: Stdio, step: &str, cancel: &Cancel, quiet: bo
     if let Some(signal) = cancel.signal() {
         return Err(ProcessFailure::Cancelled(signal));
     }
+    // Messages in English (the C library's own, `strerror`, among them:
+    // "No space left on device" is how a full disk is told apart).
     let child = cmd
+        .env("LANGUAGE", "en")
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
