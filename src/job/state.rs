@@ -164,6 +164,16 @@ pub enum LoadError {
     Foreign(String),
 }
 
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Missing => f.write_str("none"),
+            LoadError::Corrupt(why) => write!(f, "unreadable: {why}"),
+            LoadError::Foreign(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Reads a state file that must carry `version` and `fingerprint`.
 pub fn load<T: DeserializeOwned>(path: &Path, fingerprint: &str) -> std::result::Result<T, LoadError> {
     let text = match std::fs::read(path) {

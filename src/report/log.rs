@@ -18,7 +18,14 @@ pub struct DailyFile {
     dir: PathBuf,
     day: NaiveDate,
     file: std::fs::File,
+    /// Where `file` is, and when that was last looked at (a log folder
+    /// deleted mid-run took the rest of the log with it, unsaid).
+    path: PathBuf,
+    looked: std::time::Instant,
 }
+
+/// How often the log file's presence is looked at.
+const LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl DailyFile {
     /// Opens this run's first log file in `dir` (created if missing); the
@@ -41,16 +48,33 @@ impl DailyFile {
             }
             opened => (path, opened),
         };
-        let file = opened.map_err(|e| (path, e))?;
-        Ok(DailyFile { dir: dir.to_path_buf(), day: now.date_naive(), file })
+        let file = opened.map_err(|e| (path.clone(), e))?;
+        let looked = std::time::Instant::now();
+        Ok(DailyFile { dir: dir.to_path_buf(), day: now.date_naive(), file, path, looked })
+    }
+
+    /// Whether the log file is gone from its folder (looked at every
+    /// [`LOOK_EVERY`] at most).
+    fn gone(&mut self) -> bool {
+        if self.looked.elapsed() < LOOK_EVERY {
+            return false;
+        }
+        self.looked = std::time::Instant::now();
+        !self.path.exists()
     }
 
     /// Writes `buf` as of `now`: into a new file when the day changed
     /// (into this one when the new one cannot be opened).
+    /// A log file deleted (or its folder) is started again, said on stderr.
     fn write_at(&mut self, buf: &[u8], now: DateTime<Local>) -> std::io::Result<usize> {
-        if now.date_naive() != self.day
+        let gone = self.gone();
+        if (now.date_naive() != self.day || gone)
             && let Ok(next) = DailyFile::open_at(&self.dir, now)
         {
+            if gone {
+                let (old, new) = (self.path.display(), next.path.display());
+                eprintln!("drapto: warning: the run log {old} was removed; the log goes on in {new}");
+            }
             *self = next;
         }
         self.file.write(buf)
@@ -230,5 +254,21 @@ mod tests {
         assert_eq!(names, ["encode_20261206_230000.log", "encode_20261207_010000.log"]);
         let text: Vec<String> = files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
         assert_eq!(text, ["one\ntwo\n", "three\n"]);
+    }
+
+    #[test]
+    fn a_log_folder_removed_mid_run_is_made_again() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("logs");
+        let at = Local.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        let mut log = DailyFile::open_at(&dir, at).unwrap();
+        log.write_at(b"before\n", at).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        log.looked -= LOOK_EVERY;
+        log.write_at(b"after\n", at).unwrap();
+        log.flush().unwrap();
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1);
+        assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), "after\n");
     }
 }

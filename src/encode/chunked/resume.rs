@@ -135,7 +135,7 @@ impl ResumeState {
         let encoding_file = state_dir.join("encoding.json");
         let encoding = state::load::<EncodingFile>(&encoding_file, fingerprint).unwrap_or_else(|why| {
             if !matches!(why, LoadError::Missing) {
-                warn(format!("earlier state not used ({why:?}); starting the video afresh"));
+                warn(format!("earlier state not used ({why}); starting the video afresh"));
             }
             EncodingFile::new(fingerprint, &created)
         });
