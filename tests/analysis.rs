@@ -73,6 +73,8 @@ fn a_picture_the_container_crops_is_measured_as_decoded() {
         (a["analysis"]["video"]["width"].as_u64(), a["analysis"]["video"]["height"].as_u64()),
         (Some(640), Some(320))
     );
+    // Its display size (16:9) is the cropped picture's: 640x320 shown 16:9.
+    assert_eq!(a["analysis"]["video"]["sample_aspect_ratio"], "8:9");
     let (w, h, x, y) = crop_of(&a).expect("a crop");
     assert_eq!((w, x), (640, 0));
     assert!((264..=272).contains(&h) && (24..=28).contains(&y), "{h} at {y}");

@@ -135,7 +135,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let restamped_rate = a.check_frame_rate(&mut probe, &mut warnings);
     a.widest_audio_layouts(&mut probe, &mut warnings);
     let (v, width, height) = a.film(&probe, &mut warnings)?;
-    let (width, height) = a.shown_size(width, height, &mut warnings);
+    let (width, height, shown_sar) = a.shown_size(width, height, &mut warnings);
     let (extent, mediainfo, structure) = a.length_and_structure(&probe, &mut warnings)?;
     let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
         ffprobe::first_frame_side_data(probes.ffprobe, input, cancel)
@@ -181,7 +181,11 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         duration: extent.end,
         video_end: extent.video_end,
         resolution: ResolutionClass::of(width, height),
-        video: VideoInfo { restamped_rate, ..VideoInfo::of(v, width, height, probe.video_streams().count() - 1) },
+        video: {
+            let info = VideoInfo::of(v, width, height, probe.video_streams().count() - 1);
+            let sample_aspect_ratio = shown_sar.or(info.sample_aspect_ratio);
+            VideoInfo { restamped_rate, sample_aspect_ratio, ..info }
+        },
         extent,
         hdr,
         dolby_vision,
@@ -201,6 +205,14 @@ fn showinfo_size(line: &str) -> Option<(u32, u32)> {
     }
     let (w, h) = line.split(" s:").nth(1)?.split_whitespace().next()?.split_once('x')?;
     Some((w.parse().ok()?, h.parse().ok()?))
+}
+
+/// The sample aspect ratio in a showinfo line (`sar:8/9`), as ffprobe
+/// writes one (`8:9`).
+fn showinfo_sar(line: &str) -> Option<String> {
+    let sar = line.split(" sar:").nth(1)?.split_whitespace().next()?;
+    let (n, d) = sar.split_once('/')?;
+    Some(format!("{}:{}", n.parse::<u32>().ok()?, d.parse::<u32>().ok()?))
 }
 
 /// One analysis under way: the input, the programs, the settings.
@@ -336,16 +348,23 @@ impl Analyzer<'_> {
     /// `mkvmerge --cropping`), which ffmpeg applies and ffprobe does not
     /// report. Bars and crops measured on the uncropped size went wrong
     /// (bars misjudged, a planned crop ffmpeg clamped to nothing).
-    fn shown_size(&self, width: u32, height: u32, warnings: &mut Vec<String>) -> (u32, u32) {
-        let Some(ffmpeg) = self.probes.ffmpeg else { return (width, height) };
+    ///
+    /// With such a crop, also the sample aspect ratio the decoded pictures
+    /// carry: the container's display size is the cropped picture's, so
+    /// ffprobe's ratio (of the whole picture) is not theirs.
+    fn shown_size(&self, width: u32, height: u32, warnings: &mut Vec<String>) -> (u32, u32, Option<String>) {
+        let Some(ffmpeg) = self.probes.ffmpeg else { return (width, height, None) };
         let mut a = crate::tools::ffmpeg::FfmpegArgs::default();
         a.extend(["-hide_banner", "-nostdin", "-loglevel", "info"]).input(self.input);
         a.extend(["-map", "0:v:0", "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"]);
-        let mut shown = None;
+        let (mut shown, mut sar) = (None, None);
         let read =
             crate::tools::process::run_lines(&mut a.command(ffmpeg), "decoded picture size", self.cancel, |line| {
-                if let crate::tools::process::Line::Err(l) = line {
-                    shown = shown.or_else(|| showinfo_size(l));
+                if let crate::tools::process::Line::Err(l) = line
+                    && shown.is_none()
+                {
+                    shown = showinfo_size(l);
+                    sar = showinfo_sar(l);
                 }
             });
         match (read, shown) {
@@ -353,9 +372,9 @@ impl Analyzer<'_> {
                 warnings.push(format!(
                     "the container crops the picture to {w}x{h} of {width}x{height} (PixelCrop): that is what is encoded"
                 ));
-                (w, h)
+                (w, h, sar.filter(|s| s != "0:1"))
             }
-            _ => (width, height),
+            _ => (width, height, None),
         }
     }
 
@@ -571,11 +590,20 @@ fn later_looks(end: f64) -> [f64; 3] {
 
 #[cfg(test)]
 mod tests {
+    use super::{showinfo_sar, showinfo_size};
+
     #[test]
     fn ratios_as_ffprobe_writes_them() {
         use super::ratio;
         assert_eq!(ratio("32:27"), Some((32, 27)));
         assert_eq!(ratio("1:1"), Some((1, 1)));
         assert_eq!((ratio("0:1"), ratio("1:0"), ratio("N/A"), ratio("")), (None, None, None, None));
+    }
+
+    #[test]
+    fn showinfo_gives_the_decoded_pictures_sample_aspect_ratio() {
+        let line = "[Parsed_showinfo_0 @ 0x7f] n:   0 pts:      0 fmt:yuv420p cl:left sar:8/9 s:640x320 i:P iskey:1";
+        assert_eq!((showinfo_size(line), showinfo_sar(line).as_deref()), (Some((640, 320)), Some("8:9")));
+        assert_eq!(showinfo_sar("n: 0 s:640x320"), None);
     }
 }
