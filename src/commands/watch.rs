@@ -187,8 +187,12 @@ impl Service<'_> {
         let s = &mut self.summary;
         let nothing = [s.files.is_empty(), s.failed.is_empty(), s.skipped.is_empty(), s.interrupted.is_empty()];
         if nothing.iter().all(|n| *n) && s.not_started.is_empty() {
+            // Rips another drapto had, looked at again later: no news.
+            s.not_encoded.clear();
             return;
         }
+        let mut seen = std::collections::HashSet::new();
+        s.not_encoded.retain(|(path, _)| seen.insert(path.clone()));
         let mut done = std::mem::take(s);
         done.finish(done.files.iter().map(|f| f.encode_seconds).sum());
         self.events.emit(&Event::BatchComplete { summary: done });
