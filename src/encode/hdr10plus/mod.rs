@@ -173,6 +173,11 @@ pub fn carry_into(
     let mut args: Vec<OsString> = vec!["-o".into(), out.into()];
     if let Some(track) = id.tracks.first() {
         args.extend(colour_options(&track.properties).into_iter().map(OsString::from));
+        // Its shape on screen too (an IVF has none: an anamorphic picture
+        // came out with square pixels).
+        if let Some(dims) = track.properties.get("display_dimensions").and_then(|d| d.as_str()) {
+            args.extend([OsString::from("--display-dimensions"), OsString::from(format!("0:{dims}"))]);
+        }
     }
     let mut t = OsString::from("0:");
     t.push(&stamps);
