@@ -146,6 +146,9 @@ pub enum Event {
         input: PathBuf,
         output: PathBuf,
         reason: String,
+        /// Another drapto has it now: not done, not encoded now.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        busy: bool,
     },
     FileFailed {
         input: PathBuf,

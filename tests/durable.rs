@@ -189,6 +189,7 @@ fn a_rip_another_drapto_encodes_is_not_encoded_now_and_not_analysed() {
     let ev = events(&o);
     let skipped = ev.iter().find(|e| e["event"] == "file_skipped").expect("file_skipped");
     assert!(skipped["reason"].as_str().unwrap().contains("another drapto is writing"), "{skipped}");
+    assert_eq!(skipped["busy"], true, "not done: {skipped}");
     assert!(!ev.iter().any(|e| e["event"] == "stage_started"), "no analysis: {ev:?}");
     let done = ev.iter().find(|e| e["event"] == "batch_complete").unwrap();
     assert_eq!(done["summary"]["not_encoded"].as_array().unwrap().len(), 1, "{done}");

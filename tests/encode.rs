@@ -220,6 +220,17 @@ fn an_existing_output_is_skipped_when_valid_replaced_when_drapto_made_it_else_ke
     assert!(warned("differs from the rip only in its title, track names"), "{ev:?}");
     assert!(ev.iter().any(|e| e["event"] == "file_skipped"), "not encoded again");
     assert_eq!(fingerprint(&out), edited, "the edited output is left alone");
+    // The rip's own segment UID edited in place (its size kept): the output
+    // is drapto's as it made it, no remux of the user's.
+    let m = std::process::Command::new("mkvpropedit")
+        .arg(&src)
+        .args(["--edit", "info", "--set", "segment-uid=0x00112233445566778899aabbccddeeff"])
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let o = run(drapto(t.path()).args(["encode", "--preset", "10", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("remuxed since"), "{}", stdout(&o));
 
     // Another rip of the same name, the first still there (two discs'
     // title_t00.mkv into one folder): the first one's encode is kept.
@@ -549,4 +560,30 @@ fn an_ac3_track_opening_in_stereo_keeps_its_later_5_1() {
     assert_eq!(audio["channels"], 6, "{audio}");
     let levels = channel_levels(&out, 0);
     assert!(levels[3] > -30.0, "the LFE is there: {levels:?}");
+}
+
+#[test]
+fn an_rgb_rip_is_encoded_in_yuv_with_its_colours() {
+    // An RGB capture (FFV1 in gbrp: ffprobe's matrix "gbr"), one flat colour.
+    let src = fixture(
+        "rgb_flat.mkv",
+        &["-f", "lavfi", "-i", "color=c=0xC04020:s=160x120:r=25:d=1,format=gbrp", "-c:v", "ffv1"],
+    );
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let out = t.path().join("out/rgb_flat.mkv");
+    let v = ffprobe(&out);
+    let v = streams(&v, "video")[0];
+    assert_eq!((v["color_space"].as_str(), v["color_range"].as_str()), (Some("smpte170m"), Some("tv")));
+    // Back to RGB as a player would, by the output's own tags.
+    let rgb = Command::new(ffmpeg())
+        .args(["-v", "error", "-i"])
+        .arg(&out)
+        .args(["-frames:v", "1", "-vf", "scale=1:1:flags=area,format=rgb24", "-f", "rawvideo", "-"])
+        .output()
+        .unwrap()
+        .stdout;
+    let near = |a: u8, b: u8| (i16::from(a) - i16::from(b)).abs() <= 3;
+    assert!(near(rgb[0], 0xC0) && near(rgb[1], 0x40) && near(rgb[2], 0x20), "{rgb:?}");
 }

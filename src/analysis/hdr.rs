@@ -143,7 +143,8 @@ pub fn kind_of(colour: &Colour) -> HdrKind {
 /// Reads the stream's colour fields and any HDR10 metadata in the stream's
 /// side data or `frame_side_data` (the first frame's, read by the caller).
 pub fn analyze(stream: &Stream, frame_side_data: &[SideData]) -> HdrInfo {
-    let unknown = |v: &Option<String>| v.clone().filter(|s| s != "unknown" && s != "unspecified");
+    let unknown =
+        |v: &Option<String>| v.clone().filter(|s| !matches!(s.as_str(), "unknown" | "unspecified" | "reserved"));
     let colour = Colour {
         primaries: unknown(&stream.color_primaries),
         transfer: unknown(&stream.color_transfer),

@@ -24,11 +24,16 @@ pub struct SourceRecord {
     pub settings: String,
     /// Where the output's video ends (seconds): a cut-off output ends earlier.
     pub video_end: f64,
+    /// The segment UID the output was written with (the rip's, which it
+    /// keeps), when the rip has one: a remux since writes a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_uid: Option<String>,
 }
 
 impl SourceRecord {
-    pub fn new(source: JobInfo, settings: &Settings, video_end: f64) -> SourceRecord {
-        SourceRecord { version: RECORD_VERSION, source, settings: settings.output_fingerprint(), video_end }
+    pub fn new(source: JobInfo, settings: &Settings, video_end: f64, segment_uid: Option<String>) -> SourceRecord {
+        let settings = settings.output_fingerprint();
+        SourceRecord { version: RECORD_VERSION, source, settings, video_end, segment_uid }
     }
 
     /// The tag's value.
@@ -50,7 +55,7 @@ mod tests {
     #[test]
     fn a_record_reads_back_from_the_output_tag() {
         let source = JobInfo { input: "/rips/film.mkv".into(), size: 123, mtime_ns: 1_700_000_000_123_456_789 };
-        let r = SourceRecord::new(source, &Settings::default(), 10.0);
+        let r = SourceRecord::new(source, &Settings::default(), 10.0, Some("0a1b".into()));
         let tag = serde_json::to_string(&r.to_tag()).unwrap();
         let out = Probe::from_json(&format!(r#"{{"format": {{"tags": {{"DRAPTO_SOURCE": {tag}}}}}, "streams": []}}"#))
             .unwrap();

@@ -93,7 +93,8 @@ pub fn rename_durably_unless_taken(from: &Path, to: &Path) -> Result<bool> {
 
 /// `rename(from, to)` failing with `AlreadyExists` when `to` is there.
 fn no_replace_rename(from: &Path, to: &Path) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
+    // (nix has renameat2 for glibc's Linux only.)
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use nix::fcntl::{RenameFlags, renameat2};
         match renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE) {
@@ -104,7 +105,13 @@ fn no_replace_rename(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     match std::fs::hard_link(from, to) {
-        Ok(()) => std::fs::remove_file(from),
+        // In place: the old name is only a second link now.
+        Ok(()) => {
+            if let Err(e) = std::fs::remove_file(from) {
+                tracing::warn!("{}: not removed after it was linked into place: {e}", from.display());
+            }
+            Ok(())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
         // No hard links here (FAT, some shares): a look, then the rename.
         Err(_) if std::fs::symlink_metadata(to).is_ok() => Err(std::io::ErrorKind::AlreadyExists.into()),
@@ -195,6 +202,26 @@ pub fn load<T: DeserializeOwned>(path: &Path, fingerprint: &str) -> std::result:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rename_that_must_not_replace_leaves_what_is_there() {
+        let d = tempfile::tempdir().unwrap();
+        let (from, to) = (d.path().join("partial"), d.path().join("film.mkv"));
+        std::fs::write(&from, b"encode").unwrap();
+        std::fs::write(&to, b"the user's").unwrap();
+        assert!(!rename_durably_unless_taken(&from, &to).unwrap());
+        assert_eq!(std::fs::read(&to).unwrap(), b"the user's");
+        assert_eq!(std::fs::read(&from).unwrap(), b"encode");
+        std::fs::remove_file(&to).unwrap();
+        assert!(rename_durably_unless_taken(&from, &to).unwrap());
+        assert_eq!(std::fs::read(&to).unwrap(), b"encode");
+        assert!(!from.exists());
+        // A link (even a broken one) under the name is something there too.
+        let link = d.path().join("link.mkv");
+        std::os::unix::fs::symlink(d.path().join("nowhere"), &link).unwrap();
+        std::fs::write(&from, b"encode").unwrap();
+        assert!(!rename_durably_unless_taken(&from, &link).unwrap());
+    }
 
     #[test]
     fn a_share_that_refuses_a_full_sync_gets_a_plain_one_or_none() {

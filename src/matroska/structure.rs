@@ -68,6 +68,11 @@ impl Structure {
         })
     }
 
+    /// The file's segment UID (hex, as mkvmerge writes it), if it has one.
+    pub fn segment_uid(&self) -> Option<String> {
+        self.id.container.properties.get("segment_uid").and_then(|v| v.as_str()).map(str::to_owned)
+    }
+
     /// How far (ns) mkvmerge moves this file's timeline when it reads it:
     /// a track starting before zero (ffmpeg writes such files when told not
     /// to avoid negative timestamps) moves every track, and the chapters

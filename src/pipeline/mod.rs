@@ -152,6 +152,7 @@ impl Pipeline<'_> {
                     input: input.clone(),
                     output: job.output.clone(),
                     reason: reason.clone(),
+                    busy: true,
                 });
                 summary.not_encoded.push((input.clone(), format!("{reason}; run again once it is finished")));
                 Ended::Busy
@@ -231,7 +232,8 @@ impl Pipeline<'_> {
         };
         let prepared = self.analyze_and_plan(input).and_then(|p| work.create().map(|()| p));
         let (analysis, plan) = prepared.inspect_err(|_| work.remove_if_unused())?;
-        if let Some(why) = self.valid_output(input, &analysis, &output, &identity)? {
+        let judged = self.valid_output(input, &analysis, &output, &identity);
+        if let Some(why) = judged.inspect_err(|_| work.remove_if_unused())? {
             // Nothing was made for it: its work folder goes (it was kept,
             // empty, for ever).
             work.remove()?;
@@ -312,6 +314,7 @@ impl Pipeline<'_> {
             input: input.clone(),
             output: job.output.clone(),
             reason: reason.clone(),
+            busy: false,
         });
         summary.skipped.push((input, reason));
     }
@@ -332,6 +335,10 @@ impl Pipeline<'_> {
             let kept = work.root().display();
             let what = if matches!(e, Error::Validation { .. } | Error::OutputTooLarge { .. }) {
                 format!("its work is kept in {kept} for a rerun with other settings; `drapto clean --all` removes it")
+            } else if matches!(e, Error::OutputAppeared { .. }) {
+                format!(
+                    "its finished work is kept in {kept}: move the file under the output's name away and run again to put the encode in place, or `drapto clean --all` removes it"
+                )
             } else {
                 format!("finished work is kept in {kept}; run the same command again to resume")
             };

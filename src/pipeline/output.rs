@@ -109,23 +109,22 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// One file on disk as it is now: which file (device, inode), its size
-/// and time. Two looks at a path that give the same stamp saw the same,
-/// unchanged file.
+/// One file on disk as it is now: its size and time. Two looks at a path
+/// that give the same stamp saw the same, unchanged file. (Not its inode:
+/// on some network shares a file's inode number changes while it stays the
+/// same file.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileStamp {
-    dev: u64,
-    ino: u64,
     size: u64,
     mtime_ns: i128,
 }
 
 impl FileStamp {
-    /// The stamp of the file at `path` (links followed), if one is there.
+    /// The stamp of the file at `path` (links not followed), if one is there.
     pub fn of(path: &Path) -> Option<FileStamp> {
-        let m = std::fs::metadata(path).ok()?;
+        let m = std::fs::symlink_metadata(path).ok()?;
         let mtime_ns = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
-        Some(FileStamp { dev: m.dev(), ino: m.ino(), size: m.len(), mtime_ns })
+        Some(FileStamp { size: m.len(), mtime_ns })
     }
 }
 
@@ -142,13 +141,14 @@ impl AtOutput {
     }
 }
 
-/// Whether drapto's output (`output`) was remuxed since it was made from
-/// the rip `source`: drapto's outputs keep the rip's segment UID, and a
-/// remux (mkvmerge, to add or take out a track) writes a new one. The
-/// output's record of its rip survives a remux: it does not say.
-fn remuxed_since(source: &Structure, output: &Structure) -> bool {
-    let uid = |s: &Structure| s.id.container.properties.get("segment_uid").and_then(|v| v.as_str()).map(str::to_owned);
-    uid(source).is_some() && uid(source) != uid(output)
+/// Whether drapto's output (its `record`, its structure `output`) was
+/// remuxed since drapto made it: the record names the segment UID it was
+/// written with, and a remux (mkvmerge, to add or take out a track) writes
+/// a new one; the record itself survives a remux. Not known for an output
+/// whose rip had no segment UID (mkvmerge chose one), nor for one made
+/// before the record held it.
+fn remuxed_since(record: &SourceRecord, output: &Structure) -> bool {
+    record.segment_uid.is_some() && record.segment_uid != output.segment_uid()
 }
 
 /// An output kept as valid for a rip other than the one its record names
@@ -356,6 +356,12 @@ impl Pipeline<'_> {
         identity: &JobInfo,
     ) -> Result<Option<String>> {
         let Some((_, record)) = self.drapto_output(input, output)? else { return Ok(None) };
+        // The user's file now, whatever became of the rip.
+        if let Ok(id) = self.tools.mkvtoolnix.identify(output, self.cancel)
+            && remuxed_since(&record, &Structure { id, chapters: None, tags: None })
+        {
+            return Err(Error::OutputRemuxed { path: input.to_path_buf(), output: output.to_path_buf() });
+        }
         if record.source.size != identity.size {
             let (was, is) = (record.source.size, identity.size);
             let what = format!(
@@ -379,11 +385,7 @@ impl Pipeline<'_> {
             Ok(None)
         };
         let failed = match self.failed_checks(analysis, output) {
-            Ok((_, true)) => {
-                let (path, output) = (input.to_path_buf(), output.to_path_buf());
-                return Err(Error::OutputRemuxed { path, output });
-            }
-            Ok((failed, false)) => failed,
+            Ok(failed) => failed,
             Err(unreadable) => return not_valid(unreadable),
         };
         if failed.is_empty() {
@@ -403,13 +405,15 @@ impl Pipeline<'_> {
         not_valid(reasons)
     }
 
-    /// The checks the existing `output` fails against the source, and
-    /// whether it was remuxed since drapto made it (see [`remuxed_since`]);
-    /// `Err` when it cannot be read.
-    fn failed_checks(&self, analysis: &Analysis, output: &Path) -> std::result::Result<(Vec<Check>, bool), String> {
+    /// The checks the existing `output` fails against the source; `Err`
+    /// when it cannot be read. The picture's size and shape are this run's
+    /// plan (its crop), not the rip's: an output cropped otherwise (made
+    /// with `--no-crop`, or before the crop detection changed) is the rip's
+    /// film all the same, and not made again for a setting.
+    fn failed_checks(&self, analysis: &Analysis, output: &Path) -> std::result::Result<Vec<Check>, String> {
         let observed = validate::observe(self.tools, analysis, output, self.cancel).map_err(|e| e.to_string())?;
-        let remuxed = remuxed_since(&analysis.mux.source, &observed.structure);
-        Ok((validate::validate(analysis, &observed).into_iter().filter(|c| !c.passed).collect(), remuxed))
+        let planned = |c: &Check| validate::PICTURE_CHECKS.contains(&c.name.as_str());
+        Ok(validate::validate(analysis, &observed).into_iter().filter(|c| !c.passed && !planned(c)).collect())
     }
 
     /// Validates the partial output; renames it to the final name when it

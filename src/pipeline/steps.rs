@@ -144,7 +144,8 @@ impl Pipeline<'_> {
         let video = self.hdr10plus(analysis, work, &mut stages, video)?;
         // Where the output's video will end (its clock starts at zero, and
         // so do the analysis's lengths).
-        let record = SourceRecord::new(work.identity().clone(), self.settings, analysis.video_end).to_tag();
+        let uid = analysis.mux.source.segment_uid();
+        let record = SourceRecord::new(work.identity().clone(), self.settings, analysis.video_end, uid).to_tag();
         let audio = tracks.into_iter().map(|t| t.file).collect();
         let inputs = MuxInputs { source: input, video, audio, record, scratch: work.working("mux") };
         let ctx = self.ctx();

@@ -249,8 +249,12 @@ pub fn plan(
         ResolutionClass::Uhd => e.crf.uhd,
     };
     let restamp = analysis.video.restamped_rate.as_ref().map(|r| format!("fps={r}:eof_action=pass"));
-    let filters =
-        restamp.into_iter().chain(analysis.interlace.filter()).chain(analysis.crop.crop.as_ref().map(|c| c.filter()));
+    let colour = output_colour(&analysis.hdr.colour, analysis.picture_size().1);
+    let filters = restamp
+        .into_iter()
+        .chain(colour.1)
+        .chain(analysis.interlace.filter())
+        .chain(analysis.crop.crop.as_ref().map(|c| c.filter()));
     let (path, dolby_vision) = match &analysis.dolby_vision {
         None => (EncodePath::Standard, false),
         Some(dv) => {
@@ -268,7 +272,7 @@ pub fn plan(
                 preset: e.preset,
                 pix_fmt: "yuv420p10le".into(),
                 svt_params: svt_params(analysis, settings),
-                colour_args: colour_args(&analysis.hdr.colour),
+                colour_args: colour_args(&colour.0),
                 dolby_vision,
             },
             crf,
@@ -300,7 +304,22 @@ fn svt_params(analysis: &Analysis, settings: &Settings) -> String {
     params
 }
 
-/// ffmpeg's colour description options for the source's colour.
+/// The output's colour description for a source of colour `c` whose
+/// pictures are `height` lines, and the filter that converts to it when it
+/// is not the source's: an RGB source (ffprobe's matrix `gbr`, an FFV1 or
+/// x264rgb capture) becomes 4:2:0 YUV in BT.709 (BT.601 below 720 lines),
+/// limited range, said and done explicitly (its matrix passed through made
+/// every RGB rip fail: "Unable to parse colorspace gbr").
+fn output_colour(c: &Colour, height: u32) -> (Colour, Option<String>) {
+    if !matches!(c.matrix.as_deref(), Some("gbr" | "rgb")) {
+        return (c.clone(), None);
+    }
+    let matrix = if height >= 720 { "bt709" } else { "smpte170m" };
+    let convert = format!("scale=out_color_matrix={}:out_range=tv", if height >= 720 { "bt709" } else { "bt601" });
+    (Colour { matrix: Some(matrix.into()), range: Some("tv".into()), ..c.clone() }, Some(convert))
+}
+
+/// ffmpeg's colour description options for the output's colour.
 fn colour_args(c: &Colour) -> Vec<(String, String)> {
     [
         ("color_primaries", &c.primaries),

@@ -165,6 +165,8 @@ impl EventSink for StatusWriter {
                 format!("{} (reduction {:.1}%)", summary.output.display(), summary.reduction_percent),
             ),
             Event::FileFailed { input, error, .. } => done(input, "failed", error.clone()),
+            // (A rip another drapto has is news of that one's run, not this.)
+            Event::FileSkipped { busy: true, .. } => s.0.current = None,
             Event::FileSkipped { input, reason, .. } => done(input, "skipped", reason.clone()),
             Event::FileInterrupted { input, reason } => done(input, "interrupted", reason.clone()),
             _ => return,

@@ -13,10 +13,9 @@ use serde_json::Value;
 
 /// The checks whose differences are what a header editor (mkvpropedit,
 /// MKVToolNix's header editor) changes in place: the title, the tracks'
-/// names, languages and flags, the picture's display size (its aspect
-/// ratio), chapters, tags. An output that differs from its rip only in these
-/// was edited after drapto made it, most likely.
-pub const EDITABLE: &[&str] = &["container", "track headers", "aspect ratio", "chapters", "tags"];
+/// names, languages and flags, chapters, tags. An output that differs from
+/// its rip only in these was edited after drapto made it, most likely.
+pub const EDITABLE: &[&str] = &["container", "track headers", "chapters", "tags"];
 
 /// One check per area, each listing its differences.
 pub fn checks(plan: &MuxPlan, output: &Structure) -> Vec<Check> {

@@ -18,6 +18,10 @@ use crate::job::record::SourceRecord;
 use crate::tools::ffprobe::Probe;
 use crate::tools::ffprobe::StreamKind;
 
+/// The checks of the picture's size and shape on screen: against this
+/// run's plan (its crop), so for the output just made, not one found there.
+pub const PICTURE_CHECKS: &[&str] = &["picture size", "aspect ratio"];
+
 /// Files smaller than this cannot hold a real encode.
 pub const MIN_OUTPUT_BYTES: u64 = 1024;
 pub use crate::analysis::extent::DURATION_TOLERANCE;
@@ -276,7 +280,7 @@ mod tests {
     #[test]
     fn a_matching_record_and_container_is_finished() {
         let s = Settings::default();
-        let r = SourceRecord::new(source(), &s, 10.0);
+        let r = SourceRecord::new(source(), &s, 10.0, None);
         let out = output(&r.to_tag(), "av1", "opus");
         assert_eq!(check_finished(&out, 5000, Some(10.02), &source(), Some(&s)), Ok(()));
         assert_eq!(SourceRecord::of_output(&out), Some(r));
@@ -285,7 +289,7 @@ mod tests {
     #[test]
     fn anything_else_is_not() {
         let s = Settings::default();
-        let tag = SourceRecord::new(source(), &s, 10.0).to_tag();
+        let tag = SourceRecord::new(source(), &s, 10.0, None).to_tag();
         let check = |out: &Probe, size, end, src: &JobInfo, s: &Settings| check_finished(out, size, end, src, Some(s));
         assert!(check(&output(&tag, "av1", "aac"), 5000, Some(10.0), &source(), &s).unwrap_err().contains("Opus"));
         assert!(check(&output(&tag, "h264", "opus"), 5000, Some(10.0), &source(), &s).is_err());
