@@ -587,3 +587,48 @@ fn an_rgb_rip_is_encoded_in_yuv_with_its_colours() {
     let near = |a: u8, b: u8| (i16::from(a) - i16::from(b)).abs() <= 3;
     assert!(near(rgb[0], 0xC0) && near(rgb[1], 0x40) && near(rgb[2], 0x20), "{rgb:?}");
 }
+
+#[test]
+fn a_picture_turned_for_display_is_encoded_upright_on_both_paths() {
+    // A phone's portrait video: 320x180 pictures its display matrix turns
+    // a quarter, shown 180x320.
+    let base = fixture("turn_base.mkv", &["-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=3", "-c:v", "libx264"]);
+    let src = fixtures_dir().join("turned.mkv");
+    if !src.exists() {
+        let tmp = scratch_path("turned", "mkv");
+        let o = Command::new(ffmpeg())
+            .args(["-v", "error", "-y", "-display_rotation", "90", "-i"])
+            .arg(&base)
+            .args(["-c", "copy"])
+            .arg(&tmp)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::rename(&tmp, &src).unwrap();
+    }
+    let mut paths = vec![vec!["--no-chunked"]];
+    if has_libvmaf() {
+        paths.push(vec!["--chunked", "--chunk-size", "1"]);
+    }
+    for args in paths {
+        let t = tempfile::tempdir().unwrap();
+        let o = encode_json(t.path(), &src, &args);
+        assert!(o.status.success(), "{args:?}: {}", stdout(&o));
+        let out = t.path().join("out/turned.mkv");
+        let p = ffprobe(&out);
+        let v = streams(&p, "video")[0];
+        assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(180), Some(320)), "{args:?}");
+        // The same picture as the rip shows (not squeezed into 320x180).
+        let o = Command::new(ffmpeg())
+            .args(["-hide_banner", "-i"])
+            .arg(&src)
+            .arg("-i")
+            .arg(&out)
+            .args(["-lavfi", "[0][1]psnr", "-f", "null", "-"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stderr);
+        let psnr: f64 = text.split("average:").nth(1).and_then(|s| s.split_whitespace().next()?.parse().ok()).unwrap();
+        assert!(psnr > 30.0, "{args:?}: PSNR {psnr} against the rip as shown");
+    }
+}

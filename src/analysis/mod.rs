@@ -135,6 +135,15 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let restamped_rate = a.check_frame_rate(&mut probe, &mut warnings);
     a.widest_audio_layouts(&mut probe, &mut warnings);
     let (v, width, height) = a.film(&probe, &mut warnings)?;
+    // ffmpeg turns a picture its display matrix turns a quarter (a phone's
+    // portrait video) upright as it decodes: that is the picture encoded.
+    let turned = quarter_turned(v);
+    let (width, height) = if turned { (height, width) } else { (width, height) };
+    if turned {
+        warnings.push(format!(
+            "the picture is turned a quarter for display (its display matrix): encoded upright, {width}x{height}"
+        ));
+    }
     let (width, height, shown_sar) = a.shown_size(width, height, &mut warnings);
     let (extent, mediainfo, structure) = a.length_and_structure(&probe, &mut warnings)?;
     let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
@@ -183,7 +192,11 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         resolution: ResolutionClass::of(width, height),
         video: {
             let info = VideoInfo::of(v, width, height, probe.video_streams().count() - 1);
-            let sample_aspect_ratio = shown_sar.or(info.sample_aspect_ratio);
+            let turn = |sar: String| match sar.split_once(':') {
+                Some((n, d)) if turned => format!("{d}:{n}"),
+                _ => sar,
+            };
+            let sample_aspect_ratio = shown_sar.or(info.sample_aspect_ratio.map(turn));
             VideoInfo { restamped_rate, sample_aspect_ratio, ..info }
         },
         extent,
@@ -205,6 +218,13 @@ fn showinfo_size(line: &str) -> Option<(u32, u32)> {
     }
     let (w, h) = line.split(" s:").nth(1)?.split_whitespace().next()?.split_once('x')?;
     Some((w.parse().ok()?, h.parse().ok()?))
+}
+
+/// Whether the stream's display matrix turns its pictures by a quarter
+/// (90 or 270 degrees).
+fn quarter_turned(v: &ffprobe::Stream) -> bool {
+    let rotation = v.side_data_list.iter().find(|s| s.side_data_type == "Display Matrix");
+    rotation.and_then(|s| s.number("rotation")).is_some_and(|r| (r.abs().round() as i64) % 180 == 90)
 }
 
 /// The sample aspect ratio in a showinfo line (`sar:8/9`), as ffprobe
