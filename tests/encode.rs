@@ -632,3 +632,55 @@ fn a_picture_turned_for_display_is_encoded_upright_on_both_paths() {
         assert!(psnr > 30.0, "{args:?}: PSNR {psnr} against the rip as shown");
     }
 }
+
+/// A DVD-like title whose first second is 176 pictures wide and whose
+/// feature is 352 wide (one MPEG-2 stream), shown 4:3 throughout.
+fn size_changing_title() -> std::path::PathBuf {
+    let path = fixtures_dir().join("size_changes.mkv");
+    if path.exists() {
+        return path;
+    }
+    let part = |size: &str, seconds: &str, name: &str| {
+        let out = scratch_path(name, "m2v");
+        let o = Command::new(ffmpeg())
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc2=size={size}:rate=25:duration={seconds},setdar=4/3"))
+            .args(["-c:v", "mpeg2video", "-q:v", "3", "-f", "mpeg2video"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(&out).unwrap()
+    };
+    let mut stream = part("176x240", "1", "opening");
+    stream.extend(part("352x240", "3", "feature"));
+    let m2v = scratch_path("title", "m2v");
+    std::fs::write(&m2v, stream).unwrap();
+    let tmp = scratch_path("size_changes", "mkv");
+    let o = Command::new("mkvmerge").arg("-q").arg("-o").arg(&tmp).arg(&m2v).output().unwrap();
+    assert!(o.status.code().unwrap_or(2) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+#[test]
+fn a_title_whose_pictures_change_size_is_encoded_at_the_size_most_of_it_has() {
+    let src = size_changing_title();
+    let mut paths = vec![vec!["--no-chunked"]];
+    if has_libvmaf() {
+        paths.push(vec!["--chunked", "--chunk-size", "1"]);
+    }
+    for args in paths {
+        let t = tempfile::tempdir().unwrap();
+        let o = encode_json(t.path(), &src, &args);
+        assert!(o.status.success(), "{args:?}: {}", stdout(&o));
+        let warned = events(&o).iter().any(|e| {
+            e["event"] == "warning" && e["message"].as_str().unwrap_or("").contains("the picture changes size")
+        });
+        assert!(warned, "{args:?}: said");
+        let p = ffprobe(&t.path().join("out/size_changes.mkv"));
+        let v = streams(&p, "video")[0];
+        assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(352), Some(240)), "{args:?}");
+        assert_eq!(v["display_aspect_ratio"], "4:3", "{args:?}");
+    }
+}

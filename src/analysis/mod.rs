@@ -102,6 +102,11 @@ pub struct VideoInfo {
     /// inverse telecine stamped its frames at 47.95 fps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restamped_rate: Option<String>,
+    /// The pictures change size in the film (a DVD title opening on a
+    /// 352-wide cell before its 720-wide feature): `width`×`height` is the
+    /// size most of it has, which every picture is scaled to.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub size_changes: bool,
 }
 
 /// The programs analysis uses. Without ffmpeg, crop and interlace detection
@@ -145,6 +150,8 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         ));
     }
     let (width, height, shown_sar) = a.shown_size(width, height, &mut warnings);
+    let end = probe.duration().unwrap_or(0.0);
+    let (width, height, shown_sar, size_changes) = a.main_size((width, height, shown_sar), end, &mut warnings);
     let (extent, mediainfo, structure) = a.length_and_structure(&probe, &mut warnings)?;
     let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
         ffprobe::first_frame_side_data(probes.ffprobe, input, cancel)
@@ -197,7 +204,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
                 _ => sar,
             };
             let sample_aspect_ratio = shown_sar.or(info.sample_aspect_ratio.map(turn));
-            VideoInfo { restamped_rate, sample_aspect_ratio, ..info }
+            VideoInfo { restamped_rate, sample_aspect_ratio, size_changes, ..info }
         },
         extent,
         hdr,
@@ -373,29 +380,82 @@ impl Analyzer<'_> {
     /// carry: the container's display size is the cropped picture's, so
     /// ffprobe's ratio (of the whole picture) is not theirs.
     fn shown_size(&self, width: u32, height: u32, warnings: &mut Vec<String>) -> (u32, u32, Option<String>) {
-        let Some(ffmpeg) = self.probes.ffmpeg else { return (width, height, None) };
+        match self.picture_at(None) {
+            Some(((w, h), sar)) if (w, h) != (width, height) && w <= width && h <= height => {
+                warnings.push(format!(
+                    "the container crops the picture to {w}x{h} of {width}x{height} (PixelCrop): that is what is encoded"
+                ));
+                (w, h, sar)
+            }
+            _ => (width, height, None),
+        }
+    }
+
+    /// The size most of the film's pictures have, and whether it changes:
+    /// ffprobe and the first picture give the opening's size, and a DVD
+    /// title opening on a 352-wide cell before its 720-wide feature was
+    /// encoded at half its width (and shown at half its width on screen),
+    /// and validated. Pictures decoded at a tenth, half and nine tenths of
+    /// the film (`end` seconds) vote with the first (`first`: its size and
+    /// sample aspect ratio); a tie goes to the larger.
+    fn main_size(
+        &self,
+        first: (u32, u32, Option<String>),
+        end: f64,
+        warnings: &mut Vec<String>,
+    ) -> (u32, u32, Option<String>, bool) {
+        if end <= 0.0 {
+            return (first.0, first.1, first.2, false);
+        }
+        let looks: Vec<_> = later_looks(end).iter().filter_map(|t| self.picture_at(Some(*t))).collect();
+        if looks.iter().all(|((w, h), _)| (*w, *h) == (first.0, first.1)) {
+            return (first.0, first.1, first.2, false);
+        }
+        let mut seen = vec![((first.0, first.1), first.2.clone())];
+        seen.extend(looks);
+        let votes = |size: (u32, u32)| seen.iter().filter(|(s, _)| *s == size).count();
+        let (size, sar) = seen
+            .iter()
+            .max_by_key(|(s, _)| (votes(*s), u64::from(s.0) * u64::from(s.1)))
+            .cloned()
+            .expect("the first picture votes");
+        let mut sizes: Vec<String> = Vec::new();
+        for ((w, h), _) in &seen {
+            let s = format!("{w}x{h}");
+            if !sizes.contains(&s) {
+                sizes.push(s);
+            }
+        }
+        warnings.push(format!(
+            "the picture changes size in the film ({}): every picture is encoded at {}x{}, the size most of it has",
+            sizes.join(", "),
+            size.0,
+            size.1
+        ));
+        (size.0, size.1, sar, true)
+    }
+
+    /// The size and sample aspect ratio of the picture ffmpeg decodes `at`
+    /// seconds into the film (the first without).
+    fn picture_at(&self, at: Option<f64>) -> Option<((u32, u32), Option<String>)> {
+        let ffmpeg = self.probes.ffmpeg?;
         let mut a = crate::tools::ffmpeg::FfmpegArgs::default();
-        a.extend(["-hide_banner", "-nostdin", "-loglevel", "info"]).input(self.input);
+        a.extend(["-hide_banner", "-nostdin", "-loglevel", "info"]);
+        if let Some(t) = at {
+            a.arg("-ss").arg(format!("{t:.3}"));
+        }
+        a.input(self.input);
         a.extend(["-map", "0:v:0", "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"]);
-        let (mut shown, mut sar) = (None, None);
+        let mut shown = None;
         let read =
             crate::tools::process::run_lines(&mut a.command(ffmpeg), "decoded picture size", self.cancel, |line| {
                 if let crate::tools::process::Line::Err(l) = line
                     && shown.is_none()
                 {
-                    shown = showinfo_size(l);
-                    sar = showinfo_sar(l);
+                    shown = showinfo_size(l).map(|size| (size, showinfo_sar(l).filter(|s| s != "0:1")));
                 }
             });
-        match (read, shown) {
-            (Ok(_), Some((w, h))) if (w, h) != (width, height) && w <= width && h <= height => {
-                warnings.push(format!(
-                    "the container crops the picture to {w}x{h} of {width}x{height} (PixelCrop): that is what is encoded"
-                ));
-                (w, h, sar.filter(|s| s != "0:1"))
-            }
-            _ => (width, height, None),
-        }
+        read.ok().and(shown)
     }
 
     /// The film's real length (a truncated rip fails unless allowed),
@@ -597,6 +657,7 @@ impl VideoInfo {
             field_order: v.field_order.clone(),
             ignored_streams,
             restamped_rate: None,
+            size_changes: false,
         }
     }
 }

@@ -250,10 +250,17 @@ pub fn plan(
     };
     let restamp = analysis.video.restamped_rate.as_ref().map(|r| format!("fps={r}:eof_action=pass"));
     let colour = output_colour(&analysis.hdr.colour, analysis.picture_size().1);
+    // Pictures of another size than the film's are scaled to it (the
+    // chunked path scales every segment so; see `VideoInfo::size_changes`).
+    let rescale = analysis.video.size_changes.then(|| {
+        let (num, den) = analysis.sample_aspect();
+        format!("scale={}:{}:flags=lanczos,setsar={num}/{den}", analysis.video.width, analysis.video.height)
+    });
     let filters = restamp
         .into_iter()
         .chain(colour.1)
         .chain(analysis.interlace.filter())
+        .chain(rescale)
         .chain(analysis.crop.crop.as_ref().map(|c| c.filter()));
     let (path, dolby_vision) = match &analysis.dolby_vision {
         None => (EncodePath::Standard, false),
