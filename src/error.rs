@@ -76,13 +76,29 @@ impl ProcessError {
         }
     }
 
-    /// The stderr line most likely to say what went wrong.
+    /// The stderr line most likely to say what went wrong: the last that
+    /// speaks of an error, passing over ffmpeg's lines that only say it
+    /// gave up ("Terminating thread with return code -22 (Invalid
+    /// argument)" stood for "crop: Invalid too big or non positive size").
     pub fn cause(&self) -> Option<&str> {
         let interesting = |l: &&String| {
             let l = l.to_ascii_lowercase();
             l.contains("error") || l.contains("invalid") || l.contains("no such") || l.contains("failed")
         };
-        self.stderr_tail.iter().rev().find(interesting).or_else(|| self.stderr_tail.last()).map(|s| s.trim())
+        const CONSEQUENCES: [&str; 5] = [
+            "Terminating thread with return code",
+            "Error while filtering",
+            "Error while processing the decoded data",
+            "Conversion failed",
+            "Nothing was written into output file",
+        ];
+        let specific = |l: &&String| interesting(l) && !CONSEQUENCES.iter().any(|c| l.contains(c));
+        let lines = || self.stderr_tail.iter().rev();
+        lines()
+            .find(specific)
+            .or_else(|| lines().find(interesting))
+            .or_else(|| self.stderr_tail.last())
+            .map(|s| s.trim())
     }
 
     /// True when the process ran out of disk space.
@@ -397,5 +413,20 @@ mod tests {
         assert!(internal.is_environmental(input), "not the rip's fault");
         let rip = Error::Input { path: input.into(), problem: "has no video stream".into() };
         assert!(!rip.is_environmental(input));
+    }
+
+    #[test]
+    fn the_cause_is_the_error_not_ffmpeg_giving_up() {
+        let e = failed(
+            Exit::Code(234),
+            &[
+                "[Parsed_crop_0 @ 0x1] Invalid too big or non positive size for width '352' or height '160'",
+                "[vf#0:0 @ 0x2] Error while filtering: Invalid argument",
+                "[vf#0:0 @ 0x2] Terminating thread with return code -22 (Invalid argument)",
+            ],
+        );
+        assert!(e.cause().unwrap().contains("Invalid too big"), "{:?}", e.cause());
+        let only = failed(Exit::Code(1), &["Conversion failed!"]);
+        assert_eq!(only.cause(), Some("Conversion failed!"));
     }
 }
