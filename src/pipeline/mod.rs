@@ -41,6 +41,17 @@ pub struct Pipeline<'a> {
     pub cancel: &'a Cancel,
 }
 
+/// A rip taken on for its encode (see [`Pipeline::take_on`]).
+struct Taken {
+    identity: JobInfo,
+    analysis: Analysis,
+    plan: EncodePlan,
+    work: WorkDir,
+    /// The job's lock and its output's, held until the rip is done with.
+    locks: [lock::Lock; 2],
+    at_output: output::AtOutput,
+}
+
 /// How one file ended, when it did not fail.
 #[derive(Debug)]
 pub enum Outcome {
@@ -209,39 +220,10 @@ impl Pipeline<'_> {
         if same_file(input, &output) {
             return Err(Error::OutputIsInput { path: input.to_path_buf() });
         }
-        // The rip as it is before anything reads it: it must be the same
-        // when its output is accepted.
-        let identity = JobInfo::of(input)?;
-        self.adopt_moved_output(input, &output, &job.root, &identity);
-        // A finished file is known from cheap facts, before any analysis:
-        // the output's record of its rip and settings, and its container;
-        // so is a file drapto did not make under its name.
-        if let Some(why) = self.finished_before(input, &output, &identity)? {
-            self.remove_finished_work(&identity);
-            output::remove_stale_locks(&slots);
-            self.copy_sidecars(job, false);
-            return Ok(Outcome::Skipped(why));
-        }
-        // Locked before the analysis: a rip another drapto encodes is
-        // skipped at once (a watch beside it analysed it every settle time).
-        let work = WorkDir::for_identity(&self.settings.temp_dir(), identity.clone());
-        std::fs::create_dir_all(work.root()).map_err(Error::io("create folder", work.root()))?;
-        let _locks = match self.lock(&work, &slots)? {
-            Ok(locks) => locks,
-            Err(why) => return Ok(Outcome::Busy(why)),
+        let Taken { identity, analysis, plan, work, locks: _locks, at_output } = match self.take_on(job, &slots)? {
+            Ok(taken) => taken,
+            Err(outcome) => return Ok(outcome),
         };
-        let prepared = self.analyze_and_plan(input).and_then(|p| work.create().map(|()| p));
-        let (analysis, plan) = prepared.inspect_err(|_| work.remove_if_unused())?;
-        let judged = self.valid_output(input, &analysis, &output, &identity);
-        if let Some(why) = judged.inspect_err(|_| work.remove_if_unused())? {
-            // Nothing was made for it: its work folder goes (it was kept,
-            // empty, for ever).
-            work.remove()?;
-            self.copy_sidecars(job, false);
-            return Ok(Outcome::Skipped(why));
-        }
-        // What the output may replace: the file judged just now, or nothing.
-        let at_output = output::AtOutput::now(&output);
         // A killed run's hidden output: an earlier run's into another folder
         // (nothing would name it after this), and this output's own (its
         // lock is ours now). Then where the output is muxed is written down,
@@ -344,6 +326,49 @@ impl Pipeline<'_> {
             };
             self.warn(input, what);
         }
+    }
+
+    /// Takes the rip of `job` on, up to its encode: its identity; its
+    /// output skipped when finished (from its record, before any analysis,
+    /// or once validated against the analysis); the locks (a rip another
+    /// drapto has is busy, before any analysis); the analysis and plan;
+    /// what its output may replace. `Err` says how it ended instead.
+    fn take_on(&self, job: &Found, slots: &OutputSlots) -> Result<std::result::Result<Taken, Outcome>> {
+        // The rip as it is before anything reads it: it must be the same
+        // when its output is accepted.
+        let (input, out) = (job.input.as_path(), &slots.output);
+        let identity = JobInfo::of(input)?;
+        self.adopt_moved_output(input, out, &job.root, &identity);
+        // A finished file is known from cheap facts, before any analysis:
+        // the output's record of its rip and settings, and its container;
+        // so is a file drapto did not make under its name.
+        if let Some(why) = self.finished_before(input, out, &identity)? {
+            self.remove_finished_work(&identity);
+            output::remove_stale_locks(slots);
+            self.copy_sidecars(job, false);
+            return Ok(Err(Outcome::Skipped(why)));
+        }
+        // Locked before the analysis: a rip another drapto encodes is
+        // skipped at once (a watch beside it analysed it every settle time).
+        let work = WorkDir::for_identity(&self.settings.temp_dir(), identity.clone());
+        std::fs::create_dir_all(work.root()).map_err(Error::io("create folder", work.root()))?;
+        let locks = match self.lock(&work, slots)? {
+            Ok(locks) => locks,
+            Err(why) => return Ok(Err(Outcome::Busy(why))),
+        };
+        let prepared = self.analyze_and_plan(input).and_then(|p| work.create().map(|()| p));
+        let (analysis, plan) = prepared.inspect_err(|_| work.remove_if_unused())?;
+        let judged = self.valid_output(input, &analysis, out, &identity);
+        if let Some(why) = judged.inspect_err(|_| work.remove_if_unused())? {
+            // Nothing was made for it: its work folder goes (it was kept,
+            // empty, for ever).
+            work.remove()?;
+            self.copy_sidecars(job, false);
+            return Ok(Err(Outcome::Skipped(why)));
+        }
+        // What the output may replace: the file judged just now, or nothing.
+        let at_output = output::AtOutput::now(out);
+        Ok(Ok(Taken { identity, analysis, plan, work, locks, at_output }))
     }
 
     /// The job's lock, then the output's: `Err` says who holds one. Taken
