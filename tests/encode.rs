@@ -606,11 +606,7 @@ fn a_picture_turned_for_display_is_encoded_upright_on_both_paths() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         std::fs::rename(&tmp, &src).unwrap();
     }
-    let mut paths = vec![vec!["--no-chunked"]];
-    if has_libvmaf() {
-        paths.push(vec!["--chunked", "--chunk-size", "1"]);
-    }
-    for args in paths {
+    for args in both_paths("1") {
         let t = tempfile::tempdir().unwrap();
         let o = encode_json(t.path(), &src, &args);
         assert!(o.status.success(), "{args:?}: {}", stdout(&o));
@@ -666,11 +662,7 @@ fn size_changing_title() -> std::path::PathBuf {
 #[test]
 fn a_title_whose_pictures_change_size_is_encoded_at_the_size_most_of_it_has() {
     let src = size_changing_title();
-    let mut paths = vec![vec!["--no-chunked"]];
-    if has_libvmaf() {
-        paths.push(vec!["--chunked", "--chunk-size", "1"]);
-    }
-    for args in paths {
+    for args in both_paths("1") {
         let t = tempfile::tempdir().unwrap();
         let o = encode_json(t.path(), &src, &args);
         assert!(o.status.success(), "{args:?}: {}", stdout(&o));

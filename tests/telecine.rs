@@ -372,11 +372,7 @@ fn soft_telecine_keeps_the_film_frames_at_film_timestamps_on_both_paths() {
         "{i}"
     );
     assert!(i["pulldown"]["repeat_flagged"].as_u64().unwrap() * 3 > i["pulldown"]["frames"].as_u64().unwrap(), "{i}");
-    let mut paths = vec![vec!["--no-chunked"]];
-    if has_libvmaf() {
-        paths.push(vec!["--chunked", "--chunk-size", "4"]);
-    }
-    for args in paths {
+    for args in both_paths("4") {
         let t = tempfile::tempdir().unwrap();
         let out = encode(&src, t.path(), &args);
         let p = ffprobe(&out);

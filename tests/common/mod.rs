@@ -38,6 +38,16 @@ pub fn scratch_path(name: &str, ext: &str) -> PathBuf {
     fixtures_dir().join(format!(".{name}.{}.{n}.tmp.{ext}", std::process::id()))
 }
 
+/// The encode paths a picture test runs on: the standard path, and the
+/// chunked path (segments of `chunk` seconds) where this ffmpeg has libvmaf.
+pub fn both_paths(chunk: &'static str) -> Vec<Vec<&'static str>> {
+    let mut paths = vec![vec!["--no-chunked"]];
+    if has_libvmaf() {
+        paths.push(vec!["--chunked", "--chunk-size", chunk]);
+    }
+    paths
+}
+
 /// An executable script at `path` (a wrapper standing in for a tool).
 pub fn script(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
