@@ -64,7 +64,8 @@ cd "$(dirname "$0")/.."
 ffmpeg=$(scripts/setup.sh | tail -n1)
 export DRAPTO_FFMPEG="$ffmpeg"
 cargo build --release --locked -q
-drapto=$PWD/target/release/drapto
+# (Where cargo put it: a CARGO_TARGET_DIR elsewhere left an old build here.)
+drapto=$(realpath "${CARGO_TARGET_DIR:-target}")/release/drapto
 dir=${BENCH_DIR:-target/bench}
 runs=${RUNS:-3}
 preset=${PRESET:-6}
