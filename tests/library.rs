@@ -268,12 +268,16 @@ fn notifications_reach_ntfy_a_webhook_and_a_command_and_a_dead_server_delays_not
         .args(["encode", "--json", "-v", "--notify-webhook"])
         .arg(format!("{url}/hook"))
         .arg("--notify-command")
-        .arg(format!("echo \"$DRAPTO_EVENT $DRAPTO_FILE $(cat | head -c 30)\" >> '{}'", said.display()))
+        // (tee prints it too: a command's output never joins the events.)
+        .arg(format!("echo \"$DRAPTO_EVENT $DRAPTO_FILE $(cat | head -c 30)\" | tee -a '{}'", said.display()))
         .arg("-i")
         .arg(&dir)
         .arg("-o")
         .arg(t.path().join("out")));
     assert_eq!(o.status.code(), Some(1), "one file failed");
+    let out = stdout(&o);
+    let not_json: Vec<&str> = out.lines().filter(|l| serde_json::from_str::<Value>(l).is_err()).collect();
+    assert!(not_json.is_empty(), "stdout is events only: {not_json:?}");
     let seen = seen.lock().unwrap().clone();
     let hooks: Vec<Value> =
         seen.iter().filter(|(p, _, _)| p == "/hook").map(|(_, _, b)| serde_json::from_str(b).unwrap()).collect();

@@ -268,6 +268,9 @@ fn run_command(cmd: &str, note: &Note, timeout: Duration) -> Result<(), String> 
         .env("DRAPTO_EVENT", note.kind)
         .env("DRAPTO_FILE", note.file.as_deref().unwrap_or(std::path::Path::new("")))
         .stdin(std::process::Stdio::piped())
+        // What it prints goes with drapto's messages, never into stdout's
+        // `--json` events (a `curl` printed its answer there).
+        .stdout(std::io::stderr())
         .spawn()
         .map_err(|e| format!("could not start: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
