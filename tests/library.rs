@@ -455,6 +455,15 @@ fn a_rip_still_being_written_is_in_the_summary_and_the_run_is_not_done() {
     assert_eq!(o.status.code(), Some(1));
     let done = events(&o).into_iter().find(|e| e["event"] == "batch_complete").unwrap();
     assert!(done["summary"]["not_encoded"][0][1].as_str().unwrap().starts_with("still being written"), "{done}");
+    // The dry run says the same, and exits as the run would.
+    let o = run(drapto(t.path())
+        .args(["encode", "--json", "--dry-run", "-i"])
+        .arg(&lib)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let plan: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(plan["action"], "not_now", "{plan}");
     drop(writer);
     assert!(!t.path().join("out/film.mkv").exists());
 }

@@ -23,8 +23,8 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
         for line in super::ignored_env(session) {
             eprintln!("drapto: warning: {line}");
         }
-        dry_run(&work, &toolbox, session);
-        return Ok(0);
+        // As the run would: 1 when a rip would fail or is not encoded now.
+        return Ok(if dry_run(&work, &toolbox, session) { 0 } else { 1 });
     }
     let events = session.events();
     let cluster = prepare(&tools, &toolbox, &output_dir, events.as_ref(), session)?;
@@ -179,8 +179,10 @@ fn check_writable(dir: &std::path::Path, action: &'static str) -> Result<()> {
 }
 
 /// `--dry-run`: what would be encoded, what not and why; a finished output
-/// (its record matches the rip and the settings) counts as not.
-fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) {
+/// (its record matches the rip and the settings) counts as not; a rip
+/// another drapto encodes, or one still being written or unreadable, is
+/// `not_now`. Whether the run would succeed (no `fail`, no `not_now`).
+fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -> bool {
     let settings = &session.loaded.settings;
     let quiet = crate::events::Fanout(Vec::new());
     let pipeline = Pipeline { settings, tools, cluster: None, events: &quiet, cancel: &session.cancel };
@@ -201,21 +203,29 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) {
     };
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for f in &work.found {
-        let (action, why) = if f.output.exists() { existing(f) } else { ("encode", String::new()) };
+        let (action, why) = match pipeline.busy_now(f) {
+            Some(busy) => ("not_now", busy),
+            None if f.output.exists() => existing(f),
+            None => ("encode", String::new()),
+        };
         *counts.entry(action).or_default() += 1;
         line(action, &f.input, Some(&f.output), (!why.is_empty()).then_some(why));
     }
     for (path, why) in &work.skipped {
-        line("skip", path, None, Some(why.to_string()));
+        let action = if why.is_rip_not_encoded() { "not_now" } else { "skip" };
+        *counts.entry(action).or_default() += usize::from(action == "not_now");
+        line(action, path, None, Some(why.to_string()));
     }
     if !session.json {
         let n = |a: &str| counts.get(a).copied().unwrap_or(0);
-        let mut totals = format!("{} to encode, {} skipped", n("encode"), n("skip") + work.skipped.len());
-        for (a, what) in [("check", "to check"), ("fail", "would fail")] {
+        let skipped = work.skipped.len() - n("not_now") + n("skip");
+        let mut totals = format!("{} to encode, {skipped} skipped", n("encode"));
+        for (a, what) in [("check", "to check"), ("fail", "would fail"), ("not_now", "not encoded now")] {
             if n(a) > 0 {
                 totals.push_str(&format!(", {} {what}", n(a)));
             }
         }
         println!("{totals}");
     }
+    !counts.contains_key("fail") && !counts.contains_key("not_now")
 }

@@ -371,6 +371,21 @@ impl Pipeline<'_> {
         Ok(Ok(Taken { identity, analysis, plan, work, locks, at_output }))
     }
 
+    /// Why `job` is not encoded now when another drapto holds its job's
+    /// lock or its output's (a look, for `--dry-run`: nothing is taken).
+    pub fn busy_now(&self, job: &Found) -> Option<String> {
+        let identity = JobInfo::of(&job.input).ok()?;
+        let work = WorkDir::for_identity(&self.settings.temp_dir(), identity);
+        let slots = OutputSlots::new(&job.output, &self.settings.temp_dir());
+        if lock::is_held(&work.root().join("lock")) {
+            return Some("another drapto is encoding it".into());
+        }
+        [&slots.lock, &slots.local_lock]
+            .iter()
+            .any(|l| lock::is_held(l))
+            .then(|| format!("another drapto is writing {}", job.output.display()))
+    }
+
     /// The job's lock, then the output's: `Err` says who holds one. Taken
     /// before the look at an existing output, so that a second drapto
     /// either skips or sees the first one's finished file.

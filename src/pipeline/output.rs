@@ -325,7 +325,11 @@ impl Pipeline<'_> {
             Ok(None) => return ("encode", String::new()),
             Ok(Some(found)) => found,
         };
-        match self.finished(output, &e, &record, source) {
+        let finished = self.finished(output, &e, &record, source);
+        if let (None, Err(remuxed)) = (&finished, self.not_remuxed(input, output, &record)) {
+            return ("fail", remuxed.to_string());
+        }
+        match finished {
             Some(why) => ("skip", why),
             None if record.source.size == source.size => (
                 "check",
@@ -343,6 +347,16 @@ impl Pipeline<'_> {
         }
     }
 
+    /// An error when drapto's `output` (its `record`) was remuxed since it
+    /// was made (see [`remuxed_since`]): the user's file now.
+    fn not_remuxed(&self, input: &Path, output: &Path, record: &SourceRecord) -> Result<()> {
+        let id = self.tools.mkvtoolnix.identify(output, self.cancel);
+        match id.map(|id| remuxed_since(record, &Structure { id, chapters: None, tags: None })) {
+            Ok(true) => Err(Error::OutputRemuxed { path: input.to_path_buf(), output: output.to_path_buf() }),
+            _ => Ok(()),
+        }
+    }
+
     /// Once the output's lock is held: why the output already there is
     /// kept (it is valid), or `None`: none is there, or it is not valid, or
     /// drapto made it from another rip (a rip ripped again: another size),
@@ -357,11 +371,7 @@ impl Pipeline<'_> {
     ) -> Result<Option<String>> {
         let Some((_, record)) = self.drapto_output(input, output)? else { return Ok(None) };
         // The user's file now, whatever became of the rip.
-        if let Ok(id) = self.tools.mkvtoolnix.identify(output, self.cancel)
-            && remuxed_since(&record, &Structure { id, chapters: None, tags: None })
-        {
-            return Err(Error::OutputRemuxed { path: input.to_path_buf(), output: output.to_path_buf() });
-        }
+        self.not_remuxed(input, output, &record)?;
         if record.source.size != identity.size {
             let (was, is) = (record.source.size, identity.size);
             let what = format!(
