@@ -85,7 +85,7 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
         let wait = queue.next_settled(now()).unwrap_or(u64::MAX).min(settings.watch.poll.into());
         sleep_until_woken(&woken, Duration::from_secs(wait), &session.cancel);
     }
-    service.idle();
+    service.stopped(&queue);
     Ok(session.cancel.signal().map_or(0, |s| 128 + s))
 }
 
@@ -194,6 +194,19 @@ impl Service<'_> {
         let mut seen = std::collections::HashSet::new();
         s.not_encoded.retain(|(path, _)| seen.insert(path.clone()));
         let mut done = std::mem::take(s);
+        done.finish(done.files.iter().map(|f| f.encode_seconds).sum());
+        self.events.emit(&Event::BatchComplete { summary: done });
+    }
+
+    /// The watch stops: the summary goes out, idle or not, with the rips
+    /// its queue still held as not started (a watch stopped while idle said
+    /// nothing, and one stopped mid-encode did not say what it left).
+    fn stopped(&mut self, queue: &Queue) {
+        let left = queue.file.files.iter().filter(|(_, e)| matches!(e.state, State::Waiting | State::Settling));
+        let interrupted = self.summary.interrupted.clone();
+        let left: Vec<_> = left.map(|(p, _)| p.clone()).filter(|p| !interrupted.contains(p)).collect();
+        self.summary.not_started.extend(left);
+        let mut done = std::mem::take(&mut self.summary);
         done.finish(done.files.iter().map(|f| f.encode_seconds).sum());
         self.events.emit(&Event::BatchComplete { summary: done });
     }
