@@ -630,18 +630,22 @@ fn a_picture_turned_for_display_is_encoded_upright_on_both_paths() {
 }
 
 /// A DVD-like title whose first second is 176 pictures wide and whose
-/// feature is 352 wide (one MPEG-2 stream), shown 4:3 throughout.
-fn size_changing_title() -> std::path::PathBuf {
-    let path = fixtures_dir().join("size_changes.mkv");
+/// feature is 352 wide (one MPEG-2 stream, each part made by `vf` after
+/// its size, and `telecine` at 23.976 fps when asked), shown 4:3
+/// throughout, in Matroska by mkvmerge (its track says the feature's size)
+/// or by ffmpeg's copy (its track says the opening's).
+fn size_changing_title(name: &str, telecine: bool, by_ffmpeg: bool) -> std::path::PathBuf {
+    let path = fixtures_dir().join(name);
     if path.exists() {
         return path;
     }
-    let part = |size: &str, seconds: &str, name: &str| {
-        let out = scratch_path(name, "m2v");
+    let part = |size: &str, seconds: &str, tag: &str| {
+        let out = scratch_path(tag, "m2v");
+        let (rate, pulldown) = if telecine { ("24000/1001", ",telecine,setfield=tff") } else { ("25", "") };
         let o = Command::new(ffmpeg())
             .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc2=size={size}:rate=25:duration={seconds},setdar=4/3"))
-            .args(["-c:v", "mpeg2video", "-q:v", "3", "-f", "mpeg2video"])
+            .arg(format!("testsrc2=size={size}:rate={rate}:duration={seconds}{pulldown},setdar=4/3"))
+            .args(["-c:v", "mpeg2video", "-q:v", "3", "-g", "15", "-flags", "+ilme+ildct", "-f", "mpeg2video"])
             .arg(&out)
             .output()
             .unwrap();
@@ -652,27 +656,102 @@ fn size_changing_title() -> std::path::PathBuf {
     stream.extend(part("352x240", "3", "feature"));
     let m2v = scratch_path("title", "m2v");
     std::fs::write(&m2v, stream).unwrap();
-    let tmp = scratch_path("size_changes", "mkv");
-    let o = Command::new("mkvmerge").arg("-q").arg("-o").arg(&tmp).arg(&m2v).output().unwrap();
-    assert!(o.status.code().unwrap_or(2) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
+    let tmp = scratch_path(name, "mkv");
+    let o = if by_ffmpeg {
+        let rate = if telecine { "30000/1001" } else { "25" };
+        Command::new(ffmpeg())
+            .args(["-v", "error", "-y", "-fflags", "+genpts", "-r", rate, "-i"])
+            .arg(&m2v)
+            .args(["-c", "copy", "-f", "matroska"])
+            .arg(&tmp)
+            .output()
+            .unwrap()
+    } else {
+        let mut c = Command::new("mkvmerge");
+        if telecine {
+            c.args(["--default-duration", "0:30000/1001p"]);
+        }
+        c.arg("-q").arg("-o").arg(&tmp).arg(&m2v).output().unwrap()
+    };
+    assert!(
+        o.status.code().unwrap_or(2) <= 1,
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     std::fs::rename(&tmp, &path).unwrap();
     path
 }
 
 #[test]
 fn a_title_whose_pictures_change_size_is_encoded_at_the_size_most_of_it_has() {
-    let src = size_changing_title();
+    // (Its Matroska track says the feature's size, or the opening's; hard
+    // telecine on top: inverse telecine must not lose frames at the change.)
+    let titles = [
+        (size_changing_title("size_changes.mkv", false, false), None),
+        (size_changing_title("size_changes_ffmpeg.mkv", false, true), None),
+        (size_changing_title("size_changes_telecine.mkv", true, false), Some(96)),
+    ];
+    for (src, frames) in titles {
+        for args in both_paths("1") {
+            let t = tempfile::tempdir().unwrap();
+            let o = encode_json(t.path(), &src, &args);
+            let name = src.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(o.status.success(), "{name} {args:?}: {}", stdout(&o));
+            let warned = events(&o).iter().any(|e| {
+                e["event"] == "warning" && e["message"].as_str().unwrap_or("").contains("the picture changes size")
+            });
+            assert!(warned, "{name} {args:?}: said");
+            let out = t.path().join("out").join(&name);
+            let p = ffprobe(&out);
+            let v = streams(&p, "video")[0];
+            assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(352), Some(240)), "{name} {args:?}");
+            assert_eq!(v["display_aspect_ratio"], "4:3", "{name} {args:?}");
+            if let Some(n) = frames {
+                assert_eq!(frame_count(&out), n, "{name} {args:?}: every film frame");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_4_2_2_interlaced_picture_is_deinterlaced_before_its_chroma_is_halved() {
+    // A capture's 4:2:2 interlaced video (25i, letterboxed): its fields are
+    // told apart before the chroma goes to 4:2:0, on both paths (the chunked
+    // path's first scale did that conversion first: colour blended across
+    // fields, 10 dB down).
+    let src = fixture(
+        "interlaced_422.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=352x216:rate=50:duration=3,pad=352:288:0:36:black,tinterlace=interleave_top,setfield=tff,format=yuv422p",
+            "-c:v",
+            "mpeg2video",
+            "-q:v",
+            "2",
+            "-flags",
+            "+ilme+ildct",
+        ],
+    );
     for args in both_paths("1") {
         let t = tempfile::tempdir().unwrap();
-        let o = encode_json(t.path(), &src, &args);
+        let o = encode_json(t.path(), &src, &[&args[..], &["--interlace", "deinterlace"]].concat());
         assert!(o.status.success(), "{args:?}: {}", stdout(&o));
-        let warned = events(&o).iter().any(|e| {
-            e["event"] == "warning" && e["message"].as_str().unwrap_or("").contains("the picture changes size")
-        });
-        assert!(warned, "{args:?}: said");
-        let p = ffprobe(&t.path().join("out/size_changes.mkv"));
-        let v = streams(&p, "video")[0];
-        assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(352), Some(240)), "{args:?}");
-        assert_eq!(v["display_aspect_ratio"], "4:3", "{args:?}");
+        let reference = "bwdif=mode=send_frame:parity=tff:deint=all,crop=352:216:0:36,format=yuv420p10le";
+        let o = Command::new(ffmpeg())
+            .args(["-hide_banner", "-nostats", "-i"])
+            .arg(t.path().join("out/interlaced_422.mkv"))
+            .arg("-i")
+            .arg(&src)
+            .args(["-filter_complex", &format!("[1:v]{reference}[r];[0:v][r]psnr"), "-f", "null", "-"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stderr);
+        let plane = |p: &str| -> f64 {
+            text.split(&format!(" {p}:")).nth(1).and_then(|s| s.split_whitespace().next()?.parse().ok()).unwrap()
+        };
+        assert!(plane("u") > 37.0 && plane("v") > 37.0, "{args:?}: chroma PSNR u {} v {}", plane("u"), plane("v"));
     }
 }

@@ -150,9 +150,17 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         ));
     }
     let (width, height, shown_sar) = a.shown_size(width, height, &mut warnings);
-    let end = probe.duration().unwrap_or(0.0);
-    let (width, height, shown_sar, size_changes) = a.main_size((width, height, shown_sar), end, &mut warnings);
     let (extent, mediainfo, structure) = a.length_and_structure(&probe, &mut warnings)?;
+    // The size ffprobe's sample aspect ratio is of: the container's
+    // pictures (their display size is said of them), unless it crops them.
+    let described = match (&shown_sar, container_pictures(&structure)) {
+        (None, Some(size)) if !turned => size,
+        _ => (width, height),
+    };
+    let first_sar = shown_sar.or_else(|| v.sample_aspect_ratio.clone().filter(|s| s != "0:1"));
+    let end = probe.duration().unwrap_or(0.0);
+    let (width, height, shown_sar, size_changes) =
+        a.main_size((width, height, first_sar), described, end, &mut warnings);
     let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
         ffprobe::first_frame_side_data(probes.ffprobe, input, cancel)
     } else {
@@ -169,7 +177,9 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         duration: extent.end,
         bit_depth: v.bit_depth().unwrap_or(8),
         hdr: hdr.kind.is_hdr(),
-        full_range: hdr.colour.range.as_deref() == Some("pc"),
+        // (An RGB source's pictures are measured as limited-range YUV, the
+        // form it is encoded in: its black is 16, not 0.)
+        full_range: hdr.colour.range.as_deref() == Some("pc") && !matches!(hdr.colour.matrix.as_deref(), Some("gbr")),
     };
     // Metadata that describes the full frame keeps it whole.
     let full_frame = match (&dolby_vision, &hdr.hdr10_plus) {
@@ -225,6 +235,30 @@ fn showinfo_size(line: &str) -> Option<(u32, u32)> {
     }
     let (w, h) = line.split(" s:").nth(1)?.split_whitespace().next()?.split_once('x')?;
     Some((w.parse().ok()?, h.parse().ok()?))
+}
+
+/// The picture size the container gives the video track (mkvmerge's
+/// `pixel_dimensions`), which its display size is said of.
+fn container_pictures(structure: &Structure) -> Option<(u32, u32)> {
+    let video = structure.id.tracks.iter().find(|t| t.kind == crate::tools::mkvtoolnix::TrackKind::Video)?;
+    let dims = video.properties.get("pixel_dimensions")?.as_str()?;
+    let (w, h) = dims.split_once('x')?;
+    Some((w.parse().ok()?, h.parse().ok()?))
+}
+
+/// The sample aspect ratio (`n:d`) that shows `size` pictures in the
+/// shape `first` pictures of sample aspect `first_sar` (1:1 when none) are
+/// shown in.
+fn same_shape(first: (u32, u32), first_sar: Option<&str>, size: (u32, u32)) -> Option<String> {
+    let (sn, sd) = first_sar.and_then(ratio).unwrap_or((1, 1));
+    let num = u64::from(first.0) * u64::from(sn) * u64::from(size.1);
+    let den = u64::from(first.1) * u64::from(sd) * u64::from(size.0);
+    let g = gcd(num, den).max(1);
+    (num > 0 && den > 0).then(|| format!("{}:{}", num / g, den / g))
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// Whether the stream's display matrix turns its pictures by a quarter
@@ -401,6 +435,7 @@ impl Analyzer<'_> {
     fn main_size(
         &self,
         first: (u32, u32, Option<String>),
+        described: (u32, u32),
         end: f64,
         warnings: &mut Vec<String>,
     ) -> (u32, u32, Option<String>, bool) {
@@ -414,11 +449,16 @@ impl Analyzer<'_> {
         let mut seen = vec![((first.0, first.1), first.2.clone())];
         seen.extend(looks);
         let votes = |size: (u32, u32)| seen.iter().filter(|(s, _)| *s == size).count();
-        let (size, sar) = seen
+        let (size, _) = seen
             .iter()
             .max_by_key(|(s, _)| (votes(*s), u64::from(s.0) * u64::from(s.1)))
             .cloned()
             .expect("the first picture votes");
+        // Shown in the shape the container gives its pictures (a DVD's
+        // cells are all 4:3, or all 16:9): ffmpeg gives every picture the
+        // container's ratio, which a remux made for the opening's size (the
+        // feature came out twice as wide) and mkvmerge for the feature's.
+        let sar = same_shape(described, first.2.as_deref(), size);
         let mut sizes: Vec<String> = Vec::new();
         for ((w, h), _) in &seen {
             let s = format!("{w}x{h}");
@@ -686,5 +726,14 @@ mod tests {
         let line = "[Parsed_showinfo_0 @ 0x7f] n:   0 pts:      0 fmt:yuv420p cl:left sar:8/9 s:640x320 i:P iskey:1";
         assert_eq!((showinfo_size(line), showinfo_sar(line).as_deref()), (Some((640, 320)), Some("8:9")));
         assert_eq!(showinfo_sar("n: 0 s:640x320"), None);
+    }
+
+    #[test]
+    fn a_size_change_keeps_the_openings_shape_on_screen() {
+        use super::same_shape;
+        // A remux's container ratio was for the 176-wide opening (4:3).
+        assert_eq!(same_shape((176, 240), Some("20:11"), (352, 240)).as_deref(), Some("10:11"));
+        assert_eq!(same_shape((720, 480), Some("8:9"), (352, 480)).as_deref(), Some("20:11"));
+        assert_eq!(same_shape((320, 240), None, (320, 240)).as_deref(), Some("1:1"));
     }
 }

@@ -21,6 +21,11 @@ pub fn standard_args(input: &Path, output: &Path, plan: &VideoPlan, audio: &[(&A
     if let Some(hw) = &plan.hwaccel {
         a.arg("-hwaccel").arg(hw);
     }
+    if plan.fits_size {
+        // A change of frame size must not start the filters again (inverse
+        // telecine lost frames at it): the first filter scales it away.
+        a.extend(["-reinit_filter", "0"]);
+    }
     a.input(input).extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-map_metadata", "-1", "-map_chapters", "-1"]);
     if let Some(vf) = plan.filter_chain() {
         a.arg("-vf").arg(vf);

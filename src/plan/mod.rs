@@ -107,6 +107,10 @@ pub struct VideoPlan {
     /// Threads of the encoder (SVT-AV1 `lp`), decoder and filters of one
     /// encode of the whole video: `max_cpu`'s share of the cores.
     pub threads: u32,
+    /// The filters begin with [`fit_filter`]: every picture is brought to
+    /// the film's size (its pictures change size, or the chunked path).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fits_size: bool,
 }
 
 /// Which encoding path a file takes.
@@ -250,18 +254,6 @@ pub fn plan(
     };
     let restamp = analysis.video.restamped_rate.as_ref().map(|r| format!("fps={r}:eof_action=pass"));
     let colour = output_colour(&analysis.hdr.colour, analysis.picture_size().1);
-    // Pictures of another size than the film's are scaled to it (the
-    // chunked path scales every segment so; see `VideoInfo::size_changes`).
-    let rescale = analysis.video.size_changes.then(|| {
-        let (num, den) = analysis.sample_aspect();
-        format!("scale={}:{}:flags=lanczos,setsar={num}/{den}", analysis.video.width, analysis.video.height)
-    });
-    let filters = restamp
-        .into_iter()
-        .chain(colour.1)
-        .chain(analysis.interlace.filter())
-        .chain(rescale)
-        .chain(analysis.crop.crop.as_ref().map(|c| c.filter()));
     let (path, dolby_vision) = match &analysis.dolby_vision {
         None => (EncodePath::Standard, false),
         Some(dv) => {
@@ -271,6 +263,18 @@ pub fn plan(
         }
     };
     let path = choose_path(path, settings, chunked)?;
+    // Every picture at the film's size first, where a size change is
+    // found, and always on the chunked path (a change its segments'
+    // `trim` would count from anew); before the filters that keep state
+    // across frames (inverse telecine lost frames at a change after them).
+    let fits_size = analysis.video.size_changes || path == EncodePath::Chunked;
+    let fit = fits_size.then(|| fit_filter(analysis));
+    let filters = restamp
+        .into_iter()
+        .chain(fit)
+        .chain(colour.1)
+        .chain(analysis.interlace.filter())
+        .chain(analysis.crop.crop.as_ref().map(|c| c.filter()));
     Ok(EncodePlan {
         path,
         chunked: (path == EncodePath::Chunked).then(|| chunked::chunked_params(analysis, settings, caps)),
@@ -287,6 +291,7 @@ pub fn plan(
             decimation_cycle: analysis.interlace.decimation_cycle(),
             hwaccel: if analysis.dolby_vision.is_some() { None } else { choose_hwaccel(settings, caps) },
             threads: cpu_share(settings) as u32,
+            fits_size,
         },
         audio: analysis.audio.clone(),
         warnings,
@@ -309,6 +314,17 @@ fn svt_params(analysis: &Analysis, settings: &Settings) -> String {
         }
     }
     params
+}
+
+/// The filter that brings every picture to the film's size and sample
+/// aspect ratio (a no-op on pictures of that size), in the source's own
+/// pixel format: the conversion to the encoder's comes last (here a 4:2:2
+/// interlaced source's chroma was brought to 4:2:0 before its fields were
+/// told apart, and blended across them).
+pub fn fit_filter(analysis: &Analysis) -> String {
+    let (w, h, (num, den)) = (analysis.video.width, analysis.video.height, analysis.sample_aspect());
+    let format = analysis.video.pix_fmt.as_deref().map(|f| format!(",format={f}")).unwrap_or_default();
+    format!("scale={w}:{h}:flags=lanczos{format},setsar={num}/{den}")
 }
 
 /// The output's colour description for a source of colour `c` whose

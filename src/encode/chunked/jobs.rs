@@ -83,16 +83,15 @@ impl<'a> Jobs<'a> {
         self.video.encoder.preset
     }
 
-    /// The segments' filters: the plan's, after a scale to the film's frame
-    /// size and sample aspect (a no-op on frames of that size). A title whose frame size
-    /// changes (a DVD mixing 720- and 352-wide cells) reinitialised the
-    /// filters at the change, whose `trim` counted again from zero: the
-    /// segment ran on past its end and the film failed at assembly, after
-    /// every encode (see [`super::layout::seek_input`]).
+    /// The segments' filters: the plan's, which on the chunked path start
+    /// with a scale to the film's frame size and sample aspect (see
+    /// [`crate::plan::fit_filter`]). A title whose frame size changes (a DVD
+    /// mixing 720- and 352-wide cells) reinitialised the filters at the
+    /// change, whose `trim` counted again from zero: the segment ran on past
+    /// its end and the film failed at assembly, after every encode (see
+    /// [`super::layout::seek_input`]).
     fn filters(&self) -> String {
-        let (w, h, (num, den)) = (self.analysis.video.width, self.analysis.video.height, self.analysis.sample_aspect());
-        let size = format!("scale={w}:{h},setsar={num}/{den}");
-        self.video.filter_chain().map_or(size.clone(), |f| format!("{size},{f}"))
+        self.video.filter_chain().unwrap_or_else(|| crate::plan::fit_filter(self.analysis))
     }
 
     /// Segment `seg`'s job, with the first guess of what is known now.
