@@ -54,7 +54,10 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     }
     let not_encoded = (work.skipped.iter())
         .filter(|(_, why)| why.is_rip_not_encoded())
-        .map(|(path, why)| (path.clone(), why.to_string()))
+        .map(|(path, why)| {
+            let then = if matches!(why, Skip::BeingWritten(_)) { "once it is written" } else { "once that is fixed" };
+            (path.clone(), format!("{why}; run again {then}"))
+        })
         .collect();
     let summary = pipeline.run_batch(&work.found, &output_dir, not_encoded);
     if let Some(signal) = session.cancel.signal() {
@@ -195,6 +198,7 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
             println!("{}", serde_json::json!({"action": action, "input": input, "output": output, "reason": reason}));
         } else {
             match (output, reason) {
+                (_, Some(r)) if r.starts_with(&format!("{}: ", input.display())) => println!("{action:<7} {r}"),
                 (_, Some(r)) => println!("{action:<7} {}: {r}", input.display()),
                 (Some(o), None) => println!("{action:<7} {}\n        → {}", input.display(), o.display()),
                 (None, None) => println!("{action:<7} {}", input.display()),

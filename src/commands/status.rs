@@ -63,7 +63,10 @@ pub fn run(session: &Session) -> Result<i32> {
     if !last.is_empty() {
         println!("Last results:");
         for r in last {
-            println!("  {} {:<8} {}: {}", r.at, r.outcome, r.input.display(), r.detail);
+            match r.detail.strip_prefix(&format!("{}: ", r.input.display())) {
+                Some(detail) => println!("  {} {:<8} {}: {detail}", r.at, r.outcome, r.input.display()),
+                None => println!("  {} {:<8} {}: {}", r.at, r.outcome, r.input.display(), r.detail),
+            }
         }
     }
     Ok(0)

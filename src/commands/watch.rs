@@ -194,7 +194,7 @@ impl Service<'_> {
         let mut seen = std::collections::HashSet::new();
         s.not_encoded.retain(|(path, _)| seen.insert(path.clone()));
         let mut done = std::mem::take(s);
-        done.finish(done.files.iter().map(|f| f.encode_seconds).sum());
+        done.finish(done.files.iter().map(|f| f.encode_seconds).sum::<f64>() + 0.0);
         self.events.emit(&Event::BatchComplete { summary: done });
     }
 
@@ -207,7 +207,7 @@ impl Service<'_> {
         let left: Vec<_> = left.map(|(p, _)| p.clone()).filter(|p| !interrupted.contains(p)).collect();
         self.summary.not_started.extend(left);
         let mut done = std::mem::take(&mut self.summary);
-        done.finish(done.files.iter().map(|f| f.encode_seconds).sum());
+        done.finish(done.files.iter().map(|f| f.encode_seconds).sum::<f64>() + 0.0);
         self.events.emit(&Event::BatchComplete { summary: done });
     }
 

@@ -393,7 +393,7 @@ impl Pipeline<'_> {
         let input = &work.identity().input;
         let job = match lock::acquire(&work.root().join("lock"), &format!("encoding {}", input.display()))? {
             Ok(l) => l,
-            Err(holder) => return Ok(Err(format!("another drapto is encoding it ({holder})"))),
+            Err(holder) => return Ok(Err(format!("another drapto is encoding it ({})", holder_of(&holder)))),
         };
         let out = slots.output.display();
         let what = format!("writing {out}");
@@ -416,7 +416,8 @@ impl Pipeline<'_> {
             // (The job's folder is this run's: its lock is held here.)
             work.remove_if_unused();
         }
-        Ok(output.map(|l| [job, l]).map_err(|holder| format!("another drapto is writing {out} ({holder})")))
+        let holder = |h: String| format!("another drapto is writing its output ({})", holder_of(&h));
+        Ok(output.map(|l| [job, l]).map_err(holder))
     }
 
     /// Copies the rip's sidecar files beside its output, when asked to:
@@ -487,6 +488,12 @@ fn within(guard: &SizeGuard, input: &Path, partial: &Path) -> Result<()> {
         Some(limit) if size > limit => Err(guard.finished_error(input, size)),
         _ => Ok(()),
     }
+}
+
+/// Who holds a lock, from its note ("pid 1 on host since … (writing X)"):
+/// without what it does, which the message says itself.
+fn holder_of(note: &str) -> &str {
+    note.rsplit_once(" (").map_or(note, |(who, _)| who)
 }
 
 /// Ok when `input` still leads to the file `identity` describes: the

@@ -255,9 +255,10 @@ impl EventSink for Terminal {
                     self.print(&state, &file_complete(summary));
                 }
             }
-            Event::FileSkipped { input, reason, .. } => {
+            Event::FileSkipped { input, reason, busy, .. } => {
                 if normal {
-                    self.print(&state, &format!("{} Skipped {}: {reason}", style("⚠").yellow(), name(input)));
+                    let what = if *busy { "Not encoded now" } else { "Skipped" };
+                    self.print(&state, &format!("{} {what} {}: {reason}", style("⚠").yellow(), name(input)));
                 }
             }
             Event::FileFailed { error, .. } => {
@@ -420,7 +421,7 @@ pub fn final_summary(b: &BatchSummary, logs: Option<&std::path::Path>) -> String
         out.push_str(&format!("\nNot started: {}\n", name(f)));
     }
     for (f, why) in &b.not_encoded {
-        out.push_str(&format!("\nNot encoded now: {} ({why}; run again once that is fixed)\n", name(f)));
+        out.push_str(&format!("\nNot encoded now: {} ({why})\n", name(f)));
     }
     out.push_str(&format!(
         "\n{RULE}\nTotal files processed: {}\nTotal input size:  {}\nTotal output size: {}\nTotal reduction:   {:.2}%\nTotal execution time: {}",
