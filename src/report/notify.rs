@@ -120,13 +120,19 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
             } else {
                 format!("{:.1}% larger", -s.reduction_percent)
             };
-            let message = format!(
+            let mut message = format!(
                 "{} → {} ({change}) in {}{vmaf}",
                 format_bytes(s.input_bytes),
                 format_bytes(s.output_bytes),
                 format_duration(s.encode_seconds)
             );
-            ("file_complete", Some(s.input.clone()), format!("Encoded {}", name(&s.input)), message)
+            let mut title = format!("Encoded {}", name(&s.input));
+            if let Some(t) = &s.truncated {
+                // (Encoded as it is, on request: the note says so.)
+                title = format!("Encoded truncated rip {}", name(&s.input));
+                message.push_str(&format!("; the rip ends at {:.1} s of {:.1} s", t.ends_at, t.promised));
+            }
+            ("file_complete", Some(s.input.clone()), title, message)
         }
         Event::FileFailed { input, error, .. } => {
             ("file_failed", Some(input.clone()), format!("Failed: {}", name(input)), error.clone())
@@ -338,6 +344,12 @@ mod tests {
         assert!(n.message.contains("75.0% smaller") && n.message.contains("VMAF 93.46"), "{}", n.message);
         let json: serde_json::Value = serde_json::from_str(&n.json).unwrap();
         assert_eq!(json["event"], "file_complete");
+        // A truncated rip encoded as it is, on request: said.
+        let mut cut =
+            FileSummary::new("/r/Cut.mkv".into(), "/o/Cut.mkv".into(), 4_000_000, 1_000_000, 65.0, 60.0, None);
+        cut.truncated = Some(crate::summary::Truncation { ends_at: 30.0, promised: 60.0 });
+        let n = note_of(&Event::FileComplete { summary: cut }, |_| None).unwrap();
+        assert!(n.title.contains("truncated") && n.message.contains("ends at 30.0 s of 60.0 s"), "{n:?}");
         let failed = Event::FileFailed {
             input: "/r/x.mkv".into(),
             error: "/r/x.mkv: has no video stream".into(),
