@@ -23,7 +23,8 @@ pub fn run(session: &Session) -> Result<i32> {
         return Ok(0);
     }
     let running: Vec<&RunStatus> = runs.iter().filter(|r| status::is_running(r)).collect();
-    if running.is_empty() {
+    let idle = running.is_empty();
+    if idle {
         println!("No drapto is running.");
     }
     for r in running {
@@ -47,7 +48,9 @@ pub fn run(session: &Session) -> Result<i32> {
         let waiting = of(&|s| *s == State::Waiting);
         let settling = of(&|s| *s == State::Settling);
         let failed = of(&|s| matches!(s, State::Failed { .. }));
-        println!("Queue of {} → {}:", q.library.display(), q.output.display());
+        // (A queue's rips wait for its watch: none runs, none moves.)
+        let stopped = if idle { " (its watch is not running: `drapto watch` takes it up again)" } else { "" };
+        println!("Queue of {} → {}{stopped}:", q.library.display(), q.output.display());
         println!(
             "  {} waiting, {} settling, {} failed (retried once changed)",
             waiting.len(),
