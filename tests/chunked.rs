@@ -676,7 +676,7 @@ fn a_survey_at_another_preset_probes_as_an_encode_at_that_preset_would() {
 fn frames_selected(subsample: u32, frames: u32) -> Vec<u64> {
     let select = vmaf::selection(subsample).expect("a selection");
     let out = Command::new(ffmpeg())
-        .args(["-hide_banner", "-nostdin", "-f", "lavfi", "-i"])
+        .args(["-hide_banner", "-nostdin", "-nostats", "-f", "lavfi", "-i"])
         .arg(format!("testsrc=size=32x32:rate=1:duration={frames}"))
         .args(["-vf", &format!("{select},showinfo"), "-f", "null", "-"])
         .output()

@@ -616,7 +616,7 @@ fn a_picture_turned_for_display_is_encoded_upright_on_both_paths() {
         assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(180), Some(320)), "{args:?}");
         // The same picture as the rip shows (not squeezed into 320x180).
         let o = Command::new(ffmpeg())
-            .args(["-hide_banner", "-i"])
+            .args(["-hide_banner", "-nostats", "-i"])
             .arg(&src)
             .arg("-i")
             .arg(&out)

@@ -16,7 +16,10 @@ fn dv_sample(name: &str) -> PathBuf {
 /// ffmpeg's showinfo prints for it from the line that holds `marker` on.
 fn frame_side_data(path: &Path, marker: &str) -> Vec<String> {
     let o = Command::new(ffmpeg())
-        .args(["-hide_banner", "-i"])
+        // (-nostats: ffmpeg's progress lines, written from another thread,
+        // landed inside showinfo's now and then, and a frame's metadata was
+        // read as another's: the test failed once in a while.)
+        .args(["-hide_banner", "-nostats", "-i"])
         .arg(path)
         .args(["-map", "0:v:0", "-vf", "showinfo", "-f", "null", "-"])
         .output()

@@ -598,7 +598,7 @@ fn sample_run(
     cancel: &Cancel,
 ) -> Option<String> {
     let mut a = FfmpegArgs::default();
-    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-ss"]).arg(format!("{at:.3}"));
+    a.extend(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-ss"]).arg(format!("{at:.3}"));
     let frames = if keyframes_only {
         a.extend(["-skip_frame", "nokey", "-t"]).arg(format!("{SAMPLE_SPAN}"));
         FRAMES_PER_SAMPLE

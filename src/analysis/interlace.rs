@@ -626,7 +626,7 @@ fn sample_at(
         return (None, RepeatCounts::default(), PulldownFlags::default());
     }
     let mut a = FfmpegArgs::default();
-    a.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", "1", "-ss"])
+    a.extend(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-threads", "1", "-ss"])
         .arg(format!("{at:.3}"))
         .input(input)
         .extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"])

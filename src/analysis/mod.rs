@@ -480,7 +480,9 @@ impl Analyzer<'_> {
     fn picture_at(&self, at: Option<f64>) -> Option<((u32, u32), Option<String>)> {
         let ffmpeg = self.probes.ffmpeg?;
         let mut a = crate::tools::ffmpeg::FfmpegArgs::default();
-        a.extend(["-hide_banner", "-nostdin", "-loglevel", "info"]);
+        // (No progress lines: written from another thread, they can land
+        // inside the lines read here.)
+        a.extend(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
         if let Some(t) = at {
             a.arg("-ss").arg(format!("{t:.3}"));
         }

@@ -209,7 +209,8 @@ fn showinfo_time(line: &str) -> Option<f64> {
 /// before the first frame) up to frame `b` and `beyond` seconds more.
 fn stretch_args(tl: &Timeline, from: f64, b: usize, beyond: f64) -> FfmpegArgs {
     let mut args = FfmpegArgs::default();
-    args.extend(["-hide_banner", "-nostdin", "-loglevel", "info", "-threads", "1", "-skip_loop_filter", "all"]);
+    args.extend(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
+    args.extend(["-threads", "1", "-skip_loop_filter", "all"]);
     args.arg("-copyts");
     let start = if from > tl.pts[0] {
         args.extend(["-seek_timestamp", "1", "-ss"]).arg(format!("{from:.6}"));
