@@ -593,19 +593,16 @@ fn a_picture_turned_for_display_is_encoded_upright_on_both_paths() {
     // A phone's portrait video: 320x180 pictures its display matrix turns
     // a quarter, shown 180x320.
     let base = fixture("turn_base.mkv", &["-f", "lavfi", "-i", "testsrc2=s=320x180:r=25:d=3", "-c:v", "libx264"]);
-    let src = fixtures_dir().join("turned.mkv");
-    if !src.exists() {
-        let tmp = scratch_path("turned", "mkv");
+    let src = made_once("turned.mkv", |tmp| {
         let o = Command::new(ffmpeg())
             .args(["-v", "error", "-y", "-display_rotation", "90", "-i"])
             .arg(&base)
-            .args(["-c", "copy"])
-            .arg(&tmp)
+            .args(["-c", "copy", "-f", "matroska"])
+            .arg(tmp)
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        std::fs::rename(&tmp, &src).unwrap();
-    }
+    });
     for args in both_paths("1") {
         let t = tempfile::tempdir().unwrap();
         let o = encode_json(t.path(), &src, &args);
@@ -635,52 +632,43 @@ fn a_picture_turned_for_display_is_encoded_upright_on_both_paths() {
 /// throughout, in Matroska by mkvmerge (its track says the feature's size)
 /// or by ffmpeg's copy (its track says the opening's).
 fn size_changing_title(name: &str, telecine: bool, by_ffmpeg: bool) -> std::path::PathBuf {
-    let path = fixtures_dir().join(name);
-    if path.exists() {
-        return path;
-    }
-    let part = |size: &str, seconds: &str, tag: &str| {
-        let out = scratch_path(tag, "m2v");
-        let (rate, pulldown) = if telecine { ("24000/1001", ",telecine,setfield=tff") } else { ("25", "") };
-        let o = Command::new(ffmpeg())
-            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc2=size={size}:rate={rate}:duration={seconds}{pulldown},setdar=4/3"))
-            .args(["-c:v", "mpeg2video", "-q:v", "3", "-g", "15", "-flags", "+ilme+ildct", "-f", "mpeg2video"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        std::fs::read(&out).unwrap()
-    };
-    let mut stream = part("176x240", "1", "opening");
-    stream.extend(part("352x240", "3", "feature"));
-    let m2v = scratch_path("title", "m2v");
-    std::fs::write(&m2v, stream).unwrap();
-    let tmp = scratch_path(name, "mkv");
-    let o = if by_ffmpeg {
-        let rate = if telecine { "30000/1001" } else { "25" };
-        Command::new(ffmpeg())
-            .args(["-v", "error", "-y", "-fflags", "+genpts", "-r", rate, "-i"])
-            .arg(&m2v)
-            .args(["-c", "copy", "-f", "matroska"])
-            .arg(&tmp)
-            .output()
-            .unwrap()
-    } else {
-        let mut c = Command::new("mkvmerge");
-        if telecine {
-            c.args(["--default-duration", "0:30000/1001p"]);
-        }
-        c.arg("-q").arg("-o").arg(&tmp).arg(&m2v).output().unwrap()
-    };
-    assert!(
-        o.status.code().unwrap_or(2) <= 1,
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    std::fs::rename(&tmp, &path).unwrap();
-    path
+    made_once(name, |tmp| {
+        let part = |size: &str, seconds: &str, tag: &str| {
+            let out = scratch_path(tag, "m2v");
+            let (rate, pulldown) = if telecine { ("24000/1001", ",telecine,setfield=tff") } else { ("25", "") };
+            let o = Command::new(ffmpeg())
+                .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+                .arg(format!("testsrc2=size={size}:rate={rate}:duration={seconds}{pulldown},setdar=4/3"))
+                .args(["-c:v", "mpeg2video", "-q:v", "3", "-g", "15", "-flags", "+ilme+ildct", "-f", "mpeg2video"])
+                .arg(&out)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            std::fs::read(&out).unwrap()
+        };
+        let mut stream = part("176x240", "1", "opening");
+        stream.extend(part("352x240", "3", "feature"));
+        let m2v = scratch_path("title", "m2v");
+        std::fs::write(&m2v, stream).unwrap();
+        let o = if by_ffmpeg {
+            let rate = if telecine { "30000/1001" } else { "25" };
+            Command::new(ffmpeg())
+                .args(["-v", "error", "-y", "-fflags", "+genpts", "-r", rate, "-i"])
+                .arg(&m2v)
+                .args(["-c", "copy", "-f", "matroska"])
+                .arg(tmp)
+                .output()
+                .unwrap()
+        } else {
+            let mut c = Command::new("mkvmerge");
+            if telecine {
+                c.args(["--default-duration", "0:30000/1001p"]);
+            }
+            c.arg("-q").arg("-o").arg(tmp).arg(&m2v).output().unwrap()
+        };
+        let said = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.code().unwrap_or(2) <= 1, "{said}");
+    })
 }
 
 #[test]
