@@ -191,11 +191,7 @@ impl Service<'_> {
             s.not_encoded.clear();
             return;
         }
-        let mut seen = std::collections::HashSet::new();
-        s.not_encoded.retain(|(path, _)| seen.insert(path.clone()));
-        let mut done = std::mem::take(s);
-        done.finish(done.files.iter().map(|f| f.encode_seconds).sum::<f64>() + 0.0);
-        self.events.emit(&Event::BatchComplete { summary: done });
+        self.send_summary();
     }
 
     /// The watch stops: the summary goes out, idle or not, with the rips
@@ -206,7 +202,16 @@ impl Service<'_> {
         let interrupted = self.summary.interrupted.clone();
         let left: Vec<_> = left.map(|(p, _)| p.clone()).filter(|p| !interrupted.contains(p)).collect();
         self.summary.not_started.extend(left);
+        self.send_summary();
+    }
+
+    /// Sends what was done since the last summary, and starts a new one: a
+    /// rip looked at more than once while another drapto had it is listed
+    /// once; the time is the encodes' (never -0.0).
+    fn send_summary(&mut self) {
         let mut done = std::mem::take(&mut self.summary);
+        let mut seen = std::collections::HashSet::new();
+        done.not_encoded.retain(|(path, _)| seen.insert(path.clone()));
         done.finish(done.files.iter().map(|f| f.encode_seconds).sum::<f64>() + 0.0);
         self.events.emit(&Event::BatchComplete { summary: done });
     }
