@@ -101,7 +101,7 @@ pub(super) fn sweep(temp: &Path, how: Sweep) -> Result<Swept> {
 /// that cannot be looked at now (its folder or share out of reach: the work
 /// is only removed on evidence that the rip is gone or replaced).
 fn kept_because(dir: &Path, how: Sweep) -> Option<String> {
-    if lock::is_held(&dir.join("lock")) {
+    if lock::is_held(&crate::job::WorkDir::lock_at(dir)) {
         return Some("in use by a running drapto".into());
     }
     let info =

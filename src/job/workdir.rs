@@ -72,6 +72,18 @@ impl WorkDir {
         &self.root
     }
 
+    /// The lock a drapto working in the folder holds (see
+    /// [`super::lock::acquire`]).
+    pub fn lock_path(&self) -> PathBuf {
+        Self::lock_at(&self.root)
+    }
+
+    /// The lock of the work folder at `root` (for those that list folders
+    /// without their identity, as `drapto clean` does).
+    pub fn lock_at(root: &Path) -> PathBuf {
+        root.join("lock")
+    }
+
     /// The input's identity when the folder was named.
     pub fn identity(&self) -> &JobInfo {
         &self.identity

@@ -282,7 +282,7 @@ impl Pipeline<'_> {
         if !work.root().exists() {
             return;
         }
-        if let Ok(Ok(_lock)) = lock::acquire(&work.root().join("lock"), "removing finished work") {
+        if let Ok(Ok(_lock)) = lock::acquire(&work.lock_path(), "removing finished work") {
             if let Err(e) = work.remove() {
                 self.warn(&identity.input, format!("the finished rip's work was not removed: {e}"));
             }
@@ -377,7 +377,7 @@ impl Pipeline<'_> {
         let identity = JobInfo::of(&job.input).ok()?;
         let work = WorkDir::for_identity(&self.settings.temp_dir(), identity);
         let slots = OutputSlots::new(&job.output, &self.settings.temp_dir());
-        if lock::is_held(&work.root().join("lock")) {
+        if lock::is_held(&work.lock_path()) {
             return Some("another drapto is encoding it".into());
         }
         [&slots.lock, &slots.local_lock]
@@ -391,7 +391,7 @@ impl Pipeline<'_> {
     /// either skips or sees the first one's finished file.
     fn lock(&self, work: &WorkDir, slots: &OutputSlots) -> Result<std::result::Result<[lock::Lock; 2], String>> {
         let input = &work.identity().input;
-        let job = match lock::acquire(&work.root().join("lock"), &format!("encoding {}", input.display()))? {
+        let job = match lock::acquire(&work.lock_path(), &format!("encoding {}", input.display()))? {
             Ok(l) => l,
             Err(holder) => return Ok(Err(format!("another drapto is encoding it ({})", holder_of(&holder)))),
         };
