@@ -1,8 +1,9 @@
 //! Everything that differs between Linux and macOS, in one place (the CI
 //! check `scripts/check-portable.sh` refuses Linux-only calls elsewhere):
 //! - whether another process has a file open for writing (Linux:
-//!   `/proc/*/fd` and their `fdinfo` flags; macOS: cannot tell, and the
-//!   watch relies on the file's size and time staying put);
+//!   `/proc/*/fd` and their `fdinfo` flags; macOS: `lsof`, which ships
+//!   with it; elsewhere drapto cannot tell, and relies on the file's size
+//!   and time staying put);
 //! - idle I/O priority for `--responsive` (Linux `ioprio_set`, macOS
 //!   `setiopolicy_np`), after the portable `setpriority`;
 //! - how to install a missing program (`apt-get` or `brew`).
@@ -56,9 +57,76 @@ fn writers(paths: &[&Path]) -> Option<HashMap<PathBuf, Vec<Writer>>> {
     Some(found)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "macos")]
+fn writers(paths: &[&Path]) -> Option<HashMap<PathBuf, Vec<Writer>>> {
+    writers_by_lsof(paths)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn writers(_paths: &[&Path]) -> Option<HashMap<PathBuf, Vec<Writer>>> {
     None
+}
+
+/// Paths per `lsof` call (each is an argument).
+const LSOF_BATCH: usize = 256;
+
+/// [`writers_of_all`] by `lsof` (macOS has no `/proc`; built on every
+/// system, so that it is compiled and tested here too). `None` when `lsof`
+/// cannot run. It exits 1 both when none of the files is open and when it
+/// fails otherwise: what it printed is what it found.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn writers_by_lsof(paths: &[&Path]) -> Option<HashMap<PathBuf, Vec<Writer>>> {
+    use std::process::{Command, Stdio};
+    let targets: HashMap<PathBuf, &Path> =
+        paths.iter().filter_map(|p| Some((std::fs::canonicalize(p).ok()?, *p))).collect();
+    let canonical: Vec<&PathBuf> = targets.keys().collect();
+    let me = std::process::id();
+    let mut found: HashMap<PathBuf, Vec<Writer>> = HashMap::new();
+    for batch in canonical.chunks(LSOF_BATCH) {
+        // -w: no warnings; -n -P: no name lookups; -F: fields, one a line.
+        let out = Command::new("lsof")
+            .args(["-w", "-n", "-P", "-F", "pcan", "--"])
+            .args(batch)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        for (writer, name) in lsof_writers(&String::from_utf8_lossy(&out.stdout)) {
+            let Some(path) = targets.get(&name).copied() else { continue };
+            let listed = found.get(path).is_some_and(|w| w.iter().any(|w| w.pid == writer.pid));
+            if writer.pid != me && !listed {
+                found.entry(path.to_path_buf()).or_default().push(writer);
+            }
+        }
+    }
+    Some(found)
+}
+
+/// From `lsof -F pcan` output (a `p` line per process, then its `c`
+/// command; per open file its access mode `a` and its name `n`, after an
+/// `f` line with its descriptor on some systems), each
+/// file open for writing (mode `w` or `u`) with its process.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn lsof_writers(fields: &str) -> Vec<(Writer, PathBuf)> {
+    let (mut pid, mut name, mut writes) = (None, String::new(), false);
+    let mut found = Vec::new();
+    for line in fields.lines() {
+        let (tag, value) = line.split_at(line.len().min(1));
+        match tag {
+            "p" => (pid, name) = (value.parse::<u32>().ok(), String::new()),
+            "c" => name = value.to_string(),
+            "a" => writes = value.starts_with(['w', 'u']),
+            "n" => {
+                if let (Some(pid), true) = (pid, writes) {
+                    found.push((Writer { pid, name: name.clone() }, PathBuf::from(value)));
+                }
+                // (Each file's mode comes before its name.)
+                writes = false;
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 /// Lowers this process to nice 10 and idle I/O priority (`--responsive`),
@@ -228,16 +296,42 @@ mod tests {
         assert!(!writable("nothing"));
     }
 
+    #[test]
+    fn lsof_fields_give_the_files_open_for_writing() {
+        let out = "p120\ncrsync\nfcwd\na \nn/\nf3\nar\nn/lib/a.mkv\nf4\naw\nn/lib/b.mkv\n\
+                   p121\ncHandBrake\nau\nn/lib/a.mkv\na \nn/lib/c.mkv\n";
+        let w = lsof_writers(out);
+        let w: Vec<_> = w.iter().map(|(w, p)| (w.pid, w.name.as_str(), p.to_str().unwrap())).collect();
+        assert_eq!(w, [(120, "rsync", "/lib/b.mkv"), (121, "HandBrake", "/lib/a.mkv")]);
+        assert!(lsof_writers("").is_empty());
+    }
+
+    #[test]
+    fn a_child_writing_a_file_is_seen_by_lsof_and_a_reader_is_not() {
+        a_writer_is_seen_and_a_reader_is_not(writers_by_lsof);
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn a_child_writing_a_file_is_seen_and_a_reader_is_not() {
+        a_writer_is_seen_and_a_reader_is_not(writers_of_all);
+    }
+
+    type Look = fn(&[&Path]) -> Option<HashMap<PathBuf, Vec<Writer>>>;
+
+    fn a_writer_is_seen_and_a_reader_is_not(look: Look) {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("rip.mkv");
         let other = d.path().join("other.mkv");
         std::fs::write(&f, b"x").unwrap();
         std::fs::write(&other, b"y").unwrap();
-        let writers = || writers_of_all(&[&f, &other]).unwrap();
+        let writers = || look(&[&f, &other]).expect("the system tells who writes a file");
         assert!(writers().is_empty());
+        let mut reader = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec sleep 30 3<'{}'", other.display()))
+            .spawn()
+            .unwrap();
         let mut child = std::process::Command::new("sh")
             .arg("-c")
             .arg(format!("exec sleep 30 3>>'{}'", f.display()))
@@ -251,11 +345,13 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        for c in [&mut child, &mut reader] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         // (Its name may be read before or after the shell's exec.)
         let pids: Vec<u32> = seen.get(f.as_path()).map(|w| w.iter().map(|w| w.pid).collect()).unwrap_or_default();
         assert_eq!(pids, vec![child.id()], "{seen:?}");
-        assert_eq!(seen.get(other.as_path()), None, "one look for both");
+        assert_eq!(seen.get(other.as_path()), None, "a reader is no writer; one look for both");
     }
 }
