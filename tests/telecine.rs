@@ -100,11 +100,13 @@ fn assert_film(src: &Path, out: &Path) {
     assert!((frames / (src_frames * 0.8) - 1.0).abs() <= 0.01, "{frames} frames from {src_frames}");
     let kept = mpdecimate_kept(out) as f64 / frames;
     assert!(kept >= 0.97, "mpdecimate keeps {:.1}% of the frames: duplicates left", kept * 100.0);
-    // Every frame at its film time from the first (both paths write
-    // milliseconds: half of one off at most).
+    // Every frame at its film time, on one film clock (both paths write
+    // milliseconds: half of one off at most, around wherever that clock
+    // starts: a video starting at 0.5 s has its first frame rounded too).
     let times = frame_times(out);
-    let worst =
-        times.iter().enumerate().map(|(i, t)| (t - times[0] - i as f64 * 1001.0 / 24000.0).abs()).fold(0.0, f64::max);
+    let off: Vec<f64> = times.iter().enumerate().map(|(i, t)| t - times[0] - i as f64 * 1001.0 / 24000.0).collect();
+    let (low, high) = off.iter().fold((f64::MAX, f64::MIN), |(l, h), o| (l.min(*o), h.max(*o)));
+    let worst = (high - low) / 2.0;
     assert!(worst <= 0.000_51, "a frame {:.2} ms from its film time", worst * 1000.0);
     let combed = idet_interlaced_share(out);
     assert!(combed < 0.15, "idet calls {:.0}% of the output interlaced", combed * 100.0);
@@ -195,6 +197,58 @@ fn hard_telecine_comes_out_as_film_on_the_chunked_path_with_the_standard_frames(
         frame_count(&t2.path().join("out").join(src.file_name().unwrap()))
     };
     assert_eq!(frame_count(&out), ev, "the chunked path gives the standard path's frames");
+}
+
+#[test]
+fn hard_telecine_starting_after_its_sound_with_a_held_last_frame_is_film() {
+    // A remuxed DVD rip: the video starts half a second after the sound
+    // (and the subtitles), and its last picture is held for 3 s. The
+    // frames check counted the video's end on the file's clock as frames
+    // (the late start and the held picture too): a right encode failed
+    // validation on every run.
+    let src = made_once("hard_telecine_late_held.mkv", |tmp| {
+        let telecined = hard_telecine();
+        let last = frame_count(&telecined) - 1;
+        let held = text_file(
+            "held_last_frame.txt",
+            &format!("# timestamp format v1\nassume 29.97002997\n{last},{last},0.3333\n"),
+        );
+        // (mkvmerge takes a timestamps file instead of --sync: two muxes.)
+        let video = scratch_path("hard_telecine_held", "mkv");
+        let mux = |args: &[&std::ffi::OsStr]| {
+            let o = Command::new("mkvmerge").arg("-q").args(args).output().unwrap();
+            assert!(o.status.code().unwrap_or(2) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
+        };
+        let stamps = format!("0:{}", held.display());
+        mux(&[
+            "-o".as_ref(),
+            video.as_ref(),
+            "--timestamps".as_ref(),
+            stamps.as_ref(),
+            "-A".as_ref(),
+            "-S".as_ref(),
+            telecined.as_ref(),
+        ]);
+        mux(&[
+            "-o".as_ref(),
+            tmp.as_ref(),
+            "--sync".as_ref(),
+            "0:500".as_ref(),
+            video.as_ref(),
+            "-D".as_ref(),
+            telecined.as_ref(),
+        ]);
+        let _ = std::fs::remove_file(video);
+    });
+    let p = ffprobe(&src);
+    let starts: Vec<f64> =
+        p["streams"].as_array().unwrap().iter().map(|s| s["start_time"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(starts[0] - starts[1] > 0.4, "the video starts late: {starts:?}");
+    let t = tempfile::tempdir().unwrap();
+    let out = encode(&src, t.path(), &["--no-chunked"]);
+    assert_film(&src, &out);
+    let first = |p: &Value| -> f64 { streams(p, "video")[0]["start_time"].as_str().unwrap().parse().unwrap() };
+    assert!((first(&ffprobe(&out)) - first(&p)).abs() < 0.05, "the video still starts late");
 }
 
 #[test]

@@ -197,6 +197,13 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         )?;
         hdr.hdr10_plus = None;
     }
+    // Inverse telecine's output is one frame in IVTC_CYCLE fewer than the
+    // rip's: validation checks that against the rip's frames, counted
+    // when its container does not say (a read of every packet).
+    let frame_count = v.frame_count().or_else(|| {
+        interlace.decimation_cycle()?;
+        ffprobe::count_frames(probes.ffprobe, input, cancel).map(|n| n as u64)
+    });
     let mut mux = a.mux_plan(structure, &probe, &extent, &audio, &mut warnings)?;
     if crop.crop.is_some() {
         warnings.extend(mux.reposition_bitmaps());
@@ -214,7 +221,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
                 _ => sar,
             };
             let sample_aspect_ratio = shown_sar.or(info.sample_aspect_ratio.map(turn));
-            VideoInfo { restamped_rate, sample_aspect_ratio, size_changes, ..info }
+            VideoInfo { restamped_rate, sample_aspect_ratio, size_changes, frame_count, ..info }
         },
         extent,
         hdr,

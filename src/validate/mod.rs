@@ -137,17 +137,34 @@ fn check_timing(checks: &mut Checks, analysis: &Analysis, output: &Observed) {
             format!("{shown} fps, {fps:.3} expected ({})", interlace.describe()),
         );
     }
-    if interlace.decimation_cycle().is_some() {
-        let fps = interlace.output_fps(analysis.video.frame_rate).unwrap_or(0.0);
-        let expected = analysis.video_end * fps;
+    if let Some(cycle) = interlace.decimation_cycle() {
+        let (expected, why) = ivtc_frames(analysis, cycle);
         let close = |n: usize| (n as f64 - expected).abs() <= (expected * IVTC_FRAME_TOLERANCE).max(2.0);
         let shown = output.frames.map_or("uncounted".into(), |n| n.to_string());
         checks.check(
             "frames",
             output.frames.is_some_and(close),
-            format!("{shown} frames, {expected:.0} expected ({:.3} s at {fps:.3} fps)", analysis.video_end),
+            format!("{shown} frames, {expected:.0} expected ({why})"),
         );
     }
+}
+
+/// The frames inverse telecine with a `cycle` makes of the rip, and whence:
+/// one in `cycle` fewer than the rip's (counted at the analysis), else
+/// (uncounted) the video's time at the output's rate. Its time is from its
+/// own first frame: the video's end on the file's clock counted the time
+/// it starts after another track (audio from 0.2 s, video from 0.5 s), and
+/// a last frame held for seconds, as frames, and a right encode failed.
+fn ivtc_frames(analysis: &Analysis, cycle: usize) -> (f64, String) {
+    if let Some(n) = analysis.video.frame_count {
+        let expected = n as f64 * (cycle - 1) as f64 / cycle as f64;
+        return (expected, format!("{n} frames in the rip, less one in {cycle}"));
+    }
+    let fps = analysis.interlace.output_fps(analysis.video.frame_rate).unwrap_or(0.0);
+    let file_start = analysis.probe.format.start_time.unwrap_or(0.0);
+    let first = analysis.probe.video_streams().next().and_then(|v| v.start_time).map_or(0.0, |s| s - file_start);
+    let length = analysis.video_end - first.max(0.0);
+    (length * fps, format!("{length:.3} s at {fps:.3} fps"))
 }
 
 /// HDR10+ on the first frame when the source has it; an HDR source's
