@@ -253,6 +253,15 @@ pub enum Error {
     )]
     OutputOfAnotherRip { path: PathBuf, output: PathBuf, other: PathBuf },
 
+    /// The output's name holds drapto's encode of another film, whose rip
+    /// is gone (deleted once encoded, or on a disk not mounted): another
+    /// size and another length than this rip's. Its encode may be the only
+    /// copy of that film.
+    #[error(
+        "{path}: {output} is drapto's encode of another film ({other}, {theirs:.1} s long; this rip is {ours:.1} s), whose rip is not there now; nothing was changed: move that encode away to encode this rip here"
+    )]
+    OutputOfAnotherFilm { path: PathBuf, output: PathBuf, other: PathBuf, theirs: f64, ours: f64 },
+
     /// Not enough free space.
     #[error("{folder}: not enough free space: {needed} needed, {free} free")]
     NoSpace { folder: PathBuf, needed: String, free: String },
@@ -322,6 +331,7 @@ impl Error {
             self,
             Error::NotDrapto { .. }
                 | Error::OutputOfAnotherRip { .. }
+                | Error::OutputOfAnotherFilm { .. }
                 | Error::OutputAppeared { .. }
                 | Error::OutputRemuxed { .. }
         )

@@ -243,7 +243,8 @@ fn an_existing_output_is_skipped_when_valid_replaced_when_drapto_made_it_else_ke
     assert!(stdout(&o).contains("drapto's encode of another rip"), "{}", stdout(&o));
     assert_eq!(fingerprint(&out), before);
 
-    // The rip ripped again (another size, the old one gone): encoded again.
+    // The rip ripped again (another size, as long, the old one gone):
+    // encoded again.
     std::fs::remove_file(&src).unwrap();
     let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&rerip).arg("-o").arg(&out_dir));
     assert!(o.status.success(), "{}", stderr(&o));
@@ -251,6 +252,24 @@ fn an_existing_output_is_skipped_when_valid_replaced_when_drapto_made_it_else_ke
     assert!(ev.iter().any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("another rip")));
     assert!(ev.iter().any(|e| e["event"] == "file_complete"));
     assert_eq!(streams(&ffprobe(&out), "video")[0]["width"], 160);
+
+    // Another film of that name, the first one's rip deleted once encoded
+    // (its encode the only copy of it now): the encode is kept, the rip
+    // refused, said why, in the dry run too.
+    let away = t.path().join("away.mkv");
+    std::fs::rename(&rerip, &away).unwrap();
+    let film = t.path().join("disc2").join("small.mkv");
+    std::fs::create_dir_all(film.parent().unwrap()).unwrap();
+    std::fs::copy(simple_clip("small_film.mkv", "160x120", 4), &film).unwrap();
+    let before = fingerprint(&out);
+    let o = run(drapto(t.path()).args(["encode", "--dry-run", "-i"]).arg(&film).arg("-o").arg(&out_dir));
+    assert!(stdout(&o).contains("drapto's encode of another film"), "{}", stdout(&o));
+    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&film).arg("-o").arg(&out_dir));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("drapto's encode of another film"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("2.0 s long; this rip is 4.0 s"), "{}", stdout(&o));
+    assert_eq!(fingerprint(&out), before, "the other film's encode is left alone");
+    std::fs::rename(&away, &rerip).unwrap();
 
     // drapto's output remuxed by the user (its audio taken out with
     // mkvmerge, which keeps drapto's record of the rip), looked at with

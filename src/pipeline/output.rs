@@ -184,6 +184,12 @@ impl Kept {
     }
 }
 
+/// How far the lengths of a rip and of an existing output made from
+/// another rip may differ for the output to be replaced as this rip's
+/// (ripped again: the same title is as long to a frame; another film, even
+/// another episode of a series, differs by seconds).
+const SAME_FILM_SECONDS: f64 = 1.0;
+
 /// An existing output as one ffprobe sees it.
 struct Existing {
     size: u64,
@@ -282,7 +288,24 @@ impl Pipeline<'_> {
             let (path, output, other) = (input.to_path_buf(), output.to_path_buf(), other.clone());
             return Err(Error::OutputOfAnotherRip { path, output, other });
         }
+        let resized = std::fs::metadata(input).is_ok_and(|m| m.len() != record.source.size);
+        if let Some((theirs, ours)) = resized.then(|| self.other_length(input, &e)).flatten() {
+            let (path, output, other) = (input.to_path_buf(), output.to_path_buf(), other.clone());
+            return Err(Error::OutputOfAnotherFilm { path, output, other, theirs, ours });
+        }
         Ok(Some((e, record)))
+    }
+
+    /// The lengths of the existing output `e` and of the rip `input` (their
+    /// video's ends) when they differ by more than [`SAME_FILM_SECONDS`]:
+    /// the output is another film's (two discs' `title_t00.mkv`, the first
+    /// one's rip deleted once encoded), not this rip's ripped again (which
+    /// is as long, to a frame). `None` where either cannot be read.
+    fn other_length(&self, input: &Path, e: &Existing) -> Option<(f64, f64)> {
+        let theirs = e.video_end?;
+        let (_, ours) = ffprobe::probe_with_end(&self.tools.ffprobe, input, self.cancel).ok()?;
+        let ours = ours?;
+        ((theirs - ours).abs() > SAME_FILM_SECONDS).then_some((theirs, ours))
     }
 
     /// Before the rip is analysed: `Some` reason to skip it when `output`
@@ -340,7 +363,7 @@ impl Pipeline<'_> {
             None => (
                 "encode",
                 format!(
-                    "{out} was made from another rip ({} bytes; this one has {}): encoded again",
+                    "{out} was made from another rip of this length ({} bytes; this one has {}: ripped again): encoded again",
                     record.source.size, source.size
                 ),
             ),
@@ -375,7 +398,7 @@ impl Pipeline<'_> {
         if record.source.size != identity.size {
             let (was, is) = (record.source.size, identity.size);
             let what = format!(
-                "existing output {} was made from another rip ({was} bytes; this one has {is}); encoding again",
+                "existing output {} was made from another rip of this length ({was} bytes; this one has {is}: ripped again); encoding again",
                 output.display()
             );
             self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: what });
