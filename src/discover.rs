@@ -125,6 +125,10 @@ pub struct Filters {
     min_size: Option<u64>,
     max_size: Option<u64>,
     sidecars: bool,
+    /// drapto's own folders (temporary, logs, reports), canonical, left out
+    /// where they lie inside a library: a segment or a picture file drapto
+    /// writes there is no rip.
+    own_dirs: Vec<PathBuf>,
 }
 
 impl Filters {
@@ -138,7 +142,16 @@ impl Filters {
             min_size: s.min_size.map(|b| b.0),
             max_size: s.max_size.map(|b| b.0),
             sidecars: s.copy_sidecars,
+            own_dirs: Vec::new(),
         })
+    }
+
+    /// The filters of `settings`, leaving out drapto's own folders (see
+    /// [`Filters::own_dirs`]).
+    pub fn of_settings(settings: &crate::config::Settings) -> Result<Filters> {
+        let own = [Some(settings.temp_dir()), Some(settings.log_dir()), settings.paths.report_dir.clone()];
+        let own_dirs = own.into_iter().flatten().filter_map(|d| std::fs::canonicalize(d).ok()).collect();
+        Ok(Filters { own_dirs, ..Filters::of(&settings.input)? })
     }
 
     /// Why the file `relative` (below the input folder) of `size` bytes is
@@ -195,7 +208,8 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
 }
 
 /// The rips below the folder `input` (absolute), in path order: the output
-/// folder (when it lies inside) and hidden folders left out, each rip's
+/// folder and drapto's own (when they lie inside) and hidden folders left
+/// out, each rip's
 /// output at its path below the input folder.
 fn walk(input: &Path, output_dir: &Path, filters: &Filters) -> Discovery {
     let mut d = Discovery::default();
@@ -206,11 +220,11 @@ fn walk(input: &Path, output_dir: &Path, filters: &Filters) -> Discovery {
         let hidden = e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.') && e.file_type().is_dir();
         // (The input folder itself as the output is refused file by file:
         // every output would overwrite its input.)
-        let is_output = e.depth() > 0
-            && e.file_type().is_dir()
-            && skip_dir.is_some()
-            && std::fs::canonicalize(e.path()).ok() == skip_dir;
-        !hidden && !is_output
+        let left_out = e.depth() > 0 && e.file_type().is_dir() && {
+            let here = std::fs::canonicalize(e.path()).ok();
+            here.is_some_and(|h| skip_dir.as_ref() == Some(&h) || filters.own_dirs.contains(&h))
+        };
+        !hidden && !left_out
     });
     for entry in walk {
         let entry = match entry {
@@ -417,6 +431,27 @@ mod tests {
     fn filters(min: Option<u64>, copy: bool) -> Filters {
         let s = InputSettings { min_size: min.map(ByteSize), copy_sidecars: copy, ..InputSettings::default() };
         Filters::of(&s).unwrap()
+    }
+
+    #[test]
+    fn drapto_s_own_folders_inside_a_library_are_no_rips() {
+        // The temporary folder put on the library's disk, inside it: a
+        // killed run's segments and intermediate video were taken for rips
+        // (and a watch encoded its own segments into the output library).
+        let t = tempfile::tempdir().unwrap();
+        let lib = t.path().join("lib");
+        write(&lib, "Film/Film.mkv", 5000);
+        write(&lib, "drapto-work/jobs/Film-0123/encoded/0001.mkv", 5000);
+        write(&lib, "drapto-work/jobs/Film-0123/working/video.mkv", 5000);
+        write(&lib, "reports/Old.mkv", 5000);
+        let mut settings = crate::config::Settings::default();
+        settings.processing.temp_dir = crate::config::Auto::Value(lib.join("drapto-work"));
+        settings.paths.report_dir = Some(lib.join("reports"));
+        let found = |f: &Filters| -> Vec<PathBuf> {
+            discover(&lib, &t.path().join("out"), f).unwrap().found.into_iter().map(|f| f.input).collect()
+        };
+        assert_eq!(found(&Filters::of_settings(&settings).unwrap()), vec![lib.join("Film/Film.mkv")]);
+        assert_eq!(found(&Filters::of(&settings.input).unwrap()).len(), 4, "what a walk without them takes");
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub fn find_work(
     settings: &crate::config::Settings,
     explained: bool,
 ) -> Result<Discovery> {
-    let filters = Filters::of(&settings.input)?;
+    let filters = Filters::of_settings(settings)?;
     let mut d = crate::discover::discover(input, output_dir, &filters)?;
     crate::discover::leave_out_unfinished(&mut d);
     let waiting = d.skipped.iter().any(|(_, why)| matches!(why, Skip::BeingWritten(_)));

@@ -23,7 +23,7 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
     let (library, output) = folders(args.input.as_ref(), args.output.as_ref(), settings)?;
     let library = std::path::absolute(&library).map_err(crate::Error::io("resolve", &library))?;
-    let filters = Filters::of(&settings.input)?;
+    let filters = Filters::of_settings(settings)?;
     prune_history(settings);
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
     // A stop while the tools were asked is a stop, not a missing tool.
