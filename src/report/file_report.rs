@@ -113,6 +113,9 @@ fn path_mark(path: &Path) -> String {
     format!("{:08x}", crate::hash::fnv1a(path.as_os_str().as_encoded_bytes()) as u32)
 }
 
+/// How the report of a failed file (in the log folder) ends.
+pub const FAILED_REPORT: &str = ".failed.report.json";
+
 /// Where the report of `output` goes: beside it, or in `report_dir`
 /// marked by the output's whole path (two discs' `title_t00.mkv` in their
 /// own folders keep a report each there).
@@ -178,7 +181,7 @@ impl EventSink for ReportWriter {
                     // Marked by the whole path: rips of one name in folders
                     // of their own (MakeMKV's title_t00.mkv) keep theirs.
                     let input_name = input.file_name().unwrap_or_default().to_string_lossy();
-                    let mark = format!(".{}.failed.report.json", path_mark(input));
+                    let mark = format!(".{}{FAILED_REPORT}", path_mark(input));
                     let name = crate::hash::file_name("", &input_name, &mark);
                     self.write(&r, &self.log_dir.join(name));
                 }

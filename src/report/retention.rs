@@ -4,6 +4,7 @@
 //! keeps its newest [`Retention::tracking_entries`] lines. `encode` prunes
 //! at its start, `drapto clean` prunes and says what it did.
 
+use super::file_report::FAILED_REPORT;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -37,13 +38,16 @@ pub struct Pruned {
 
 /// Files in `log_dir` that belong to the history: run logs and the reports
 /// of failed files, with their modification times and sizes, newest first.
+/// A finished file's report (beside its output, or in `paths.report_dir`,
+/// which may be the log folder) lasts as long as the output: it was
+/// removed with the old run logs.
 fn history(log_dir: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
     let mut files: Vec<(PathBuf, SystemTime, u64)> = std::fs::read_dir(log_dir)
         .map(|rd| {
             rd.flatten()
                 .filter(|e| {
                     let n = e.file_name().to_string_lossy().into_owned();
-                    (n.starts_with("encode_") && n.ends_with(".log")) || n.ends_with(".report.json")
+                    (n.starts_with("encode_") && n.ends_with(".log")) || n.ends_with(FAILED_REPORT)
                 })
                 .filter_map(|e| {
                     let m = e.metadata().ok()?;
@@ -125,13 +129,15 @@ mod tests {
         let newest = touch(t.path(), "encode_20261201_120000.log", 0, now);
         let mid = touch(t.path(), "encode_20261120_120000.log", 11, now);
         let old = touch(t.path(), "encode_20260101_120000.log", 300, now);
-        let failed = touch(t.path(), "film.mkv.report.json", 200, now);
+        let failed = touch(t.path(), "film.mkv.1a2b3c4d.failed.report.json", 200, now);
         let other = touch(t.path(), "notes.txt", 900, now);
+        let encoded = touch(t.path(), "other.mkv.5e6f7a8b.report.json", 900, now);
         let r = Retention { keep_days: 90, keep_runs: 0, tracking_entries: 0 };
         let p = prune(t.path(), t.path(), r, now);
         assert_eq!((p.removed_files, p.freed_bytes, p.kept_files), (2, 20, 2));
         assert!(newest.exists() && mid.exists() && !old.exists() && !failed.exists());
         assert!(other.exists(), "not drapto's history");
+        assert!(encoded.exists(), "a finished file's report (report_dir = log_dir) lasts as long as its output");
         // By count: one run kept, however young the others.
         let r = Retention { keep_days: 0, keep_runs: 1, tracking_entries: 0 };
         assert_eq!(prune(t.path(), t.path(), r, now).removed_files, 1);
