@@ -104,15 +104,26 @@ fn kept_because(dir: &Path, how: Sweep) -> Option<String> {
     if lock::is_held(&crate::job::WorkDir::lock_at(dir)) {
         return Some("in use by a running drapto".into());
     }
-    let info =
-        std::fs::read(dir.join("job.json")).ok().and_then(|b| serde_json::from_slice::<crate::job::JobInfo>(&b).ok());
+    let read = std::fs::read(dir.join("job.json")).map_err(|e| e.to_string());
+    let info = read.and_then(|b| serde_json::from_slice::<crate::job::JobInfo>(&b).map_err(|e| e.to_string()));
     // A folder a drapto is creating has no `job.json` (nor lock) for a moment.
     let young =
         || std::fs::metadata(dir).and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|e| e.as_secs() < 60));
-    if info.is_none() && young() {
+    if info.is_err() && young() {
         return Some("being created".into());
     }
-    let (Some(info), false) = (info, how == Sweep::All) else { return None };
+    if how == Sweep::All {
+        return None;
+    }
+    // Work whose rip cannot be told (its job.json damaged or gone) is no
+    // evidence that the rip is gone: it stays, said.
+    let info = match info {
+        Ok(info) => info,
+        Err(e) if crate::job::WorkDir::holds_work(dir) => {
+            return Some(format!("its job.json cannot be read ({e}); `drapto clean --all` removes it"));
+        }
+        Err(_) => return None,
+    };
     let input = info.input.display();
     match std::fs::metadata(&info.input) {
         Ok(_) if info.is_current() => Some(format!("resumable work for {input} (use --all to remove it too)")),
@@ -196,5 +207,30 @@ mod tests {
         for dir in [&live, &replaced, &gone, &away] {
             assert_eq!(kept_because(dir, Sweep::All), None);
         }
+    }
+
+    #[test]
+    fn work_whose_job_json_cannot_be_read_is_kept_unless_it_holds_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let rip = d.path().join("film.mkv");
+        std::fs::write(&rip, b"rip").unwrap();
+        let info = crate::job::JobInfo::of(&rip).unwrap();
+        let damaged = job(d.path(), "damaged", &info);
+        std::fs::write(damaged.join("job.json"), b"{\"input\": \"/srv/ri").unwrap();
+        std::fs::create_dir_all(damaged.join("encoded")).unwrap();
+        std::fs::write(damaged.join("encoded/0001.mkv"), b"segment").unwrap();
+        let empty = job(d.path(), "empty", &info);
+        std::fs::remove_file(empty.join("job.json")).unwrap();
+        // (Older than a folder being created.)
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(600);
+        for dir in [&damaged, &empty] {
+            std::fs::File::open(dir).unwrap().set_modified(old).unwrap();
+        }
+        for how in [Sweep::Asked, Sweep::Automatic] {
+            let why = kept_because(&damaged, how);
+            assert!(why.as_deref().is_some_and(|w| w.contains("job.json cannot be read")), "{how:?}: {why:?}");
+            assert_eq!(kept_because(&empty, how), None, "nothing to keep");
+        }
+        assert_eq!(kept_because(&damaged, Sweep::All), None);
     }
 }

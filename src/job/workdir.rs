@@ -107,10 +107,16 @@ impl WorkDir {
     /// began), which `drapto clean` would otherwise list as resumable.
     /// Only for the holder of its lock, or where no drapto works in it.
     pub fn remove_if_unused(&self) {
-        let holds = |dir: &Path| super::space::used_bytes(dir) > 0 || has_files(dir);
-        if !["state", "segments", "encoded", "working"].iter().any(|sub| holds(&self.root.join(sub))) {
+        if !Self::holds_work(&self.root) {
             let _ = self.remove();
         }
+    }
+
+    /// Whether the work folder at `root` holds any work: a file in its
+    /// state, segments, encoded or working folders.
+    pub fn holds_work(root: &Path) -> bool {
+        let holds = |dir: &Path| super::space::used_bytes(dir) > 0 || has_files(dir);
+        ["state", "segments", "encoded", "working"].iter().any(|sub| holds(&root.join(sub)))
     }
 }
 
