@@ -11,6 +11,14 @@ use std::path::Path;
 /// Layout version of the state files; others are not trusted.
 pub const STATE_VERSION: u32 = 1;
 
+/// The form of the work a job keeps (its scene cuts, its encoded segments
+/// and whole-file steps), in every fingerprint of it beside the plan. Raise
+/// it when a change to drapto makes earlier work wrong where the plan does
+/// not show it (how a segment is cut, encoded or measured). Not drapto's
+/// version: an upgrade between an interruption and its rerun threw away
+/// every finished segment of every interrupted job.
+pub const WORK_FORMAT: u32 = 1;
+
 /// stages.json: the whole-file steps of a job that are finished ("video",
 /// "audio-0", …), so a rerun of the standard path resumes after them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,25 +191,48 @@ impl std::fmt::Display for LoadError {
 
 /// Reads a state file that must carry `version` and `fingerprint`.
 pub fn load<T: DeserializeOwned>(path: &Path, fingerprint: &str) -> std::result::Result<T, LoadError> {
+    let shown = path.display();
+    let corrupt = |e: &dyn std::fmt::Display| LoadError::Corrupt(format!("{shown}: {e}"));
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(LoadError::Missing),
-        Err(e) => return Err(LoadError::Corrupt(e.to_string())),
+        Err(e) => return Err(corrupt(&e)),
     };
-    let raw: serde_json::Value = serde_json::from_slice(&text).map_err(|e| LoadError::Corrupt(e.to_string()))?;
+    let raw: serde_json::Value = serde_json::from_slice(&text).map_err(|e| corrupt(&e))?;
     match raw.get("version").and_then(|v| v.as_u64()) {
         Some(v) if v == u64::from(STATE_VERSION) => {}
-        other => return Err(LoadError::Foreign(format!("state version {other:?}, expected {STATE_VERSION}"))),
+        Some(v) => {
+            let why = format!("{shown}: written by a drapto of state format {v}; this one reads {STATE_VERSION}");
+            return Err(LoadError::Foreign(why));
+        }
+        None => return Err(corrupt(&"no state format version")),
     }
     if raw.get("fingerprint").and_then(|f| f.as_str()) != Some(fingerprint) {
-        return Err(LoadError::Foreign("state belongs to a different plan".into()));
+        return Err(LoadError::Foreign(format!("{shown}: made for another plan (other settings, or another rip)")));
     }
-    serde_json::from_value(raw).map_err(|e| LoadError::Corrupt(e.to_string()))
+    serde_json::from_value(raw).map_err(|e| corrupt(&e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_not_used_is_said_with_its_file_and_plain_numbers() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("stages.json");
+        let said = |text: &str| {
+            std::fs::write(&p, text).unwrap();
+            load::<StagesFile>(&p, "abc").unwrap_err().to_string()
+        };
+        let newer = said(r#"{"version": 2, "fingerprint": "abc"}"#);
+        assert!(newer.contains("stages.json: written by a drapto of state format 2; this one reads 1"), "{newer}");
+        let cut = said(r#"{"version": 1, "fingerp"#);
+        assert!(cut.starts_with("unreadable: ") && cut.contains("stages.json: "), "{cut}");
+        let other = said(r#"{"version": 1, "fingerprint": "xyz"}"#);
+        assert!(other.contains("stages.json: made for another plan"), "{other}");
+        assert!(matches!(load::<StagesFile>(&d.path().join("none.json"), "abc"), Err(LoadError::Missing)));
+    }
 
     #[test]
     fn a_rename_that_must_not_replace_leaves_what_is_there() {

@@ -30,13 +30,20 @@ impl Stages {
     /// The record of `work` for `plan` (another plan's is not used; how
     /// many threads encoded or which decoder read a finished step does not
     /// make another plan).
-    fn open(work: &WorkDir, plan: &EncodePlan) -> Stages {
+    /// Why an earlier record is not used, when there is one, is said
+    /// through `warn` (a finished video encoded again without a word).
+    fn open(work: &WorkDir, plan: &EncodePlan, warn: impl Fn(String)) -> Stages {
         let path = work.root().join("state").join("stages.json");
         let video = crate::plan::VideoPlan { threads: 0, hwaccel: None, ..plan.video.clone() };
         let key = serde_json::json!({"video": video, "audio": plan.audio, "chunked": plan.chunked,
-            "drapto": env!("CARGO_PKG_VERSION")});
+            "work": state::WORK_FORMAT});
         let fingerprint = crate::hash::fingerprint(&key);
-        let file = state::load::<StagesFile>(&path, &fingerprint).unwrap_or_else(|_| StagesFile::new(&fingerprint));
+        let file = state::load::<StagesFile>(&path, &fingerprint).unwrap_or_else(|why| {
+            if !matches!(why, state::LoadError::Missing) {
+                warn(format!("earlier state not used ({why}); its steps are done again"));
+            }
+            StagesFile::new(&fingerprint)
+        });
         Stages { path, file }
     }
 
@@ -95,7 +102,7 @@ struct Track<'a> {
 impl Pipeline<'_> {
     /// Video, audio and mux of `analysis` into `partial`.
     pub(super) fn make(&self, analysis: &Analysis, plan: &EncodePlan, work: &WorkDir, partial: &Path) -> Result<()> {
-        let mut stages = Stages::open(work, plan);
+        let mut stages = Stages::open(work, plan, |why| self.warn(&analysis.input, why));
         let video = work.working("video.mkv");
         let tracks: Vec<Track> = plan
             .audio

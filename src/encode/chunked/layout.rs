@@ -176,7 +176,7 @@ impl CutsFile {
     fn fingerprint(source: &Timeline, method: SceneMethod) -> String {
         let n = source.frames();
         let key = serde_json::json!({"frames": n, "first": source.pts[0], "last": source.pts[n - 1],
-            "method": format!("{method:?}"), "drapto": env!("CARGO_PKG_VERSION")});
+            "method": format!("{method:?}"), "work": crate::job::state::WORK_FORMAT});
         crate::hash::fingerprint(&key)
     }
 }

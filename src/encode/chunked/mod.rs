@@ -492,7 +492,7 @@ fn fingerprint(video: &VideoPlan, params: &ChunkedParams, segs: &[Segment]) -> S
         "pool": params.pool,
         "step": params.crf_step,
         "tiers": TIERS,
-        "drapto": env!("CARGO_PKG_VERSION"),
+        "work": crate::job::state::WORK_FORMAT,
         "segments": segs,
         "survey_preset": params.survey_preset,
     });
