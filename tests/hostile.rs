@@ -225,6 +225,36 @@ fn strange_names_and_symlinks() {
 }
 
 #[test]
+fn a_rip_whose_output_name_would_be_too_long_fails_before_any_encode() {
+    // 255 bytes on disk, as `.ts`; as `.mkv` 256: the rename into place
+    // failed after the whole encode, on every rerun.
+    let t = tempfile::tempdir().unwrap();
+    let input = t.path().join("lib");
+    std::fs::create_dir(&input).unwrap();
+    let name = format!("{}.ts", "N".repeat(252));
+    std::fs::copy(simple_clip("small.mkv", "160x120", 1), input.join(&name)).unwrap();
+    let out_dir = t.path().join("out");
+    let args = |c: &mut std::process::Command| {
+        c.args(["encode", "--file-pattern", "*.ts", "-i"]).arg(&input).arg("-o").arg(&out_dir);
+    };
+    let mut c = drapto(t.path());
+    args(c.arg("--json"));
+    let o = run(c.arg("--dry-run"));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let line: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(line["action"], "fail", "{line}");
+    assert!(line["reason"].as_str().unwrap().contains("would be 256 bytes, more than the 255"), "{line}");
+    let mut c = drapto(t.path());
+    args(c.arg("--json"));
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(1));
+    let ev = events(&o);
+    let failed = ev.iter().find(|e| e["event"] == "file_failed").expect("failed");
+    assert!(failed["error"].as_str().unwrap().contains("would be 256 bytes"), "{failed}");
+    assert!(!ev.iter().any(|e| e["event"] == "stage_started"), "failed before any analysis or encode");
+}
+
+#[test]
 fn bad_paths_get_clear_errors() {
     let t = tempfile::tempdir().unwrap();
     let empty = t.path().join("empty folder");

@@ -207,10 +207,11 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
     };
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for f in &work.found {
-        let (action, why) = match pipeline.busy_now(f) {
-            Some(busy) => ("not_now", busy),
-            None if f.output.exists() => existing(f),
-            None => ("encode", String::new()),
+        let (action, why) = match (crate::pipeline::output::name_fits(&f.input, &f.output), pipeline.busy_now(f)) {
+            (Err(e), _) => ("fail", e.to_string()),
+            (_, Some(busy)) => ("not_now", busy),
+            _ if f.output.exists() => existing(f),
+            _ => ("encode", String::new()),
         };
         *counts.entry(action).or_default() += 1;
         line(action, &f.input, Some(&f.output), (!why.is_empty()).then_some(why));

@@ -215,6 +215,7 @@ impl Pipeline<'_> {
         let slots = OutputSlots::new(&job.output, &self.settings.temp_dir());
         let output = slots.output.clone();
         self.events.emit(&Event::FileStarted { index, total, input: input.to_path_buf(), output: output.clone() });
+        output::name_fits(input, &output)?;
         let output_dir = job.output.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
         if same_file(input, &output) {

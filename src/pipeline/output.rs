@@ -184,6 +184,23 @@ impl Kept {
     }
 }
 
+/// The most bytes a file name may have (Linux's and macOS's NAME_MAX).
+const NAME_MAX: usize = 255;
+
+/// An error when the output's name is longer than a file name may be (a
+/// rip named near the limit, its extension `.ts` or none made `.mkv`):
+/// said before anything is made, not at the rename into place after the
+/// whole encode.
+pub fn name_fits(input: &Path, output: &Path) -> Result<()> {
+    let n = output.file_name().map_or(0, |n| n.len());
+    if n <= NAME_MAX {
+        return Ok(());
+    }
+    let problem =
+        format!("its output's name would be {n} bytes, more than the {NAME_MAX} a file name may have: rename the rip");
+    Err(Error::Input { path: input.to_path_buf(), problem })
+}
+
 /// How far the lengths of a rip and of an existing output made from
 /// another rip may differ for the output to be replaced as this rip's
 /// (ripped again: the same title is as long to a frame; another film, even
