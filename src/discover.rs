@@ -296,13 +296,14 @@ fn classify(
     Ok(())
 }
 
+/// Extensions of containers whose rips are named `.mkv` in their place.
+const CONTAINERS: [&str; 12] = ["webm", "mk3d", "mka", "mp4", "m4v", "mov", "avi", "ts", "m2ts", "mts", "mpg", "vob"];
+
 /// The output's name for a rip at `path`: an MKV, whatever the rip's own
 /// name says (`rip.webm`, `rip.mk3d`, `rip`): its extension (of a known
 /// container; `.mkv` in any case is kept as it is) becomes `.mkv`, else
 /// `.mkv` is added (`Film.2001` keeps its year).
 pub fn matroska_name(path: &Path) -> PathBuf {
-    const CONTAINERS: [&str; 12] =
-        ["webm", "mk3d", "mka", "mp4", "m4v", "mov", "avi", "ts", "m2ts", "mts", "mpg", "vob"];
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if ext.eq_ignore_ascii_case("mkv") {
         return path.to_path_buf();
@@ -355,22 +356,57 @@ fn as_on_disk(path: &Path) -> PathBuf {
     }
 }
 
+/// The rip's name without its container's extension (the stem its output
+/// is named by, see [`matroska_name`]): `Heat.1995` for a rip named so,
+/// `Heat (1995)` for `Heat (1995).m2ts`.
+fn rip_stem(path: &Path) -> std::ffi::OsString {
+    let name = path.file_name().unwrap_or_default();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    match path.file_stem() {
+        Some(stem) if is_container(ext) => stem.to_owned(),
+        _ => name.to_owned(),
+    }
+}
+
+/// Whether `ext` is a video container's (`mkv`, or one of [`CONTAINERS`]).
+fn is_container(ext: &str) -> bool {
+    ext.eq_ignore_ascii_case("mkv") || CONTAINERS.iter().any(|c| ext.eq_ignore_ascii_case(c))
+}
+
+/// What may follow a rip's stem in its sidecar's name (`Heat.en.srt`,
+/// `Heat-poster.jpg`, `Heat_fanart.png`, `Heat (1995) poster.jpg`): not a
+/// letter, which makes another film's name (`Heathers.nfo`).
+const AFTER_STEM: [char; 4] = ['.', '-', '_', ' '];
+
 /// The sidecar files of the rip `path`: beside it, named after it
 /// (`Heat (1995).en.srt`, `Heat (1995).nfo`, `Heat (1995)-poster.jpg`), and
-/// the folder's own pictures.
+/// the folder's own pictures. A file named after another rip in the folder
+/// whose name extends this one's (`Heat 2.en.srt` beside `Heat.mkv` and
+/// `Heat 2.mkv`) is that rip's.
 pub fn sidecars_of(path: &Path) -> Vec<PathBuf> {
-    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) else { return vec![] };
-    let stem = comparable(stem);
+    let Some(dir) = path.parent() else { return vec![] };
     let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
-    let mut out: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p != path && p.is_file())
+    let files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+    let stem = comparable(&rip_stem(path));
+    let is_video = |p: &Path| p.extension().and_then(|e| e.to_str()).is_some_and(is_container);
+    let others: Vec<String> = files
+        .iter()
+        .filter(|p| *p != path && is_video(p))
+        .map(|p| comparable(&rip_stem(p)))
+        .filter(|o| o.len() > stem.len() && o.starts_with(&stem))
+        .collect();
+    let named_after = |name: &str, stem: &str| {
+        name.strip_prefix(stem).and_then(|rest| rest.chars().next()).is_some_and(|c| AFTER_STEM.contains(&c))
+    };
+    let mut out: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|p| p != path)
         .filter(|p| {
             let name = comparable(p.file_name().unwrap_or_default());
             let ext = p.extension().unwrap_or_default().to_string_lossy().to_lowercase();
             let base = p.file_stem().unwrap_or_default().to_string_lossy().to_lowercase();
-            SIDECARS.contains(&ext.as_str()) && (name.starts_with(&stem) || FOLDER_PICTURES.contains(&base.as_str()))
+            let ours = named_after(&name, &stem) && !others.iter().any(|o| named_after(&name, o));
+            SIDECARS.contains(&ext.as_str()) && (ours || FOLDER_PICTURES.contains(&base.as_str()))
         })
         .collect();
     out.sort();
@@ -378,22 +414,24 @@ pub fn sidecars_of(path: &Path) -> Vec<PathBuf> {
 }
 
 /// Copies `sidecars` beside `output` (keeping their names, the rip's
-/// stem replaced by the output's), each through a temporary name; one that
-/// is already there with the same content is left alone, and a different
-/// file of that name (a user's own subtitles or poster) is never replaced.
-/// Returns what was not copied, and why, each with whether a different
-/// file of its name was there (kept).
+/// stem replaced by the output's, byte for byte: a name that is not UTF-8
+/// keeps its bytes), each through a temporary name; one that is already
+/// there with the same content is left alone, and a different file of that
+/// name (a user's own subtitles or poster) is never replaced. Returns what
+/// was not copied, and why, each with whether a different file of its name
+/// was there (kept).
 pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<(String, bool)> {
-    let (Some(dir), Some(stem), Some(out_stem)) = (output.parent(), input.file_stem(), output.file_stem()) else {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let (Some(dir), Some(out_stem)) = (output.parent(), output.file_stem()) else {
         return vec![];
     };
-    let (stem, out_stem) = (stem.to_string_lossy(), out_stem.to_string_lossy());
+    let stem = rip_stem(input);
     let mut failed = Vec::new();
     for s in sidecars {
-        let name = s.file_name().unwrap_or_default().to_string_lossy();
-        let name = match name.strip_prefix(stem.as_ref()) {
-            Some(rest) => format!("{out_stem}{rest}"),
-            None => name.into_owned(),
+        let name = s.file_name().unwrap_or_default();
+        let name = match name.as_bytes().strip_prefix(stem.as_bytes()) {
+            Some(rest) => std::ffi::OsString::from_vec([out_stem.as_bytes(), rest].concat()),
+            None => name.to_owned(),
         };
         let to = dir.join(&name);
         if to.exists() {
@@ -402,7 +440,7 @@ pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<(
             }
             continue;
         }
-        let tmp = dir.join(crate::hash::file_name(".", &name, ".drapto-partial"));
+        let tmp = dir.join(crate::hash::file_name(".", &name.to_string_lossy(), ".drapto-partial"));
         if let Err(e) = std::fs::copy(s, &tmp).and_then(|_| std::fs::rename(&tmp, &to)) {
             let _ = std::fs::remove_file(&tmp);
             failed.push((format!("{}: {e}", s.display()), false));
@@ -542,6 +580,44 @@ mod tests {
         for n in ["Heat.en.srt", "Heat.nfo", "poster.jpg"] {
             assert!(t.path().join("out").join(n).exists(), "{n}");
         }
+    }
+
+    #[test]
+    fn another_film_s_sidecars_are_not_taken_for_a_shorter_name_s() {
+        // A flat folder of films: Heat takes neither Heathers' files (its
+        // name goes on in letters) nor Heat 2's (a rip of that name is
+        // there); "Heat.1995" (no container extension) is the rip's stem.
+        let t = tempfile::tempdir().unwrap();
+        for n in ["Heat.mkv", "Heathers (1989).mkv", "Heat 2.m2ts", "Up.mkv", "year/Heat.1995"] {
+            write(t.path(), &format!("in/{n}"), 10);
+        }
+        for n in ["Heat.en.srt", "Heat-poster.jpg", "Heathers (1989).nfo", "Heat 2.en.srt", "year/Heat.1995.nfo"] {
+            write(t.path(), &format!("in/{n}"), 3);
+        }
+        write(t.path(), "in/Upgrade.nfo", 3);
+        let names = |rip: &str| -> Vec<String> {
+            let s = sidecars_of(&t.path().join("in").join(rip));
+            s.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect()
+        };
+        assert_eq!(names("Heat.mkv"), ["Heat-poster.jpg", "Heat.en.srt"]);
+        assert_eq!(names("Heat 2.m2ts"), ["Heat 2.en.srt"]);
+        assert_eq!(names("year/Heat.1995"), ["Heat.1995.nfo"]);
+        assert_eq!(names("Up.mkv"), Vec::<String>::new());
+        // Copied under the output's stem, the rip's whole stem replaced
+        // (Heat.1995.1995.nfo before), byte for byte.
+        let out = t.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        let rip = t.path().join("in/year/Heat.1995");
+        assert!(copy_sidecars(&sidecars_of(&rip), &rip, &out.join(matroska_name(Path::new("Heat.1995")))).is_empty());
+        assert!(out.join("Heat.1995.nfo").exists());
+        use std::os::unix::ffi::OsStrExt;
+        let latin1 = |b: u8| std::ffi::OsStr::from_bytes(&[b"Heat.fran", &[b][..], b"ais.srt"].concat()).to_owned();
+        let (a, b) = (t.path().join("in").join(latin1(0xe7)), t.path().join("in").join(latin1(0xe9)));
+        std::fs::write(&a, b"a").unwrap();
+        std::fs::write(&b, b"b").unwrap();
+        let heat = t.path().join("in/Heat.mkv");
+        assert!(copy_sidecars(&[a, b], &heat, &out.join("Heat.mkv")).is_empty(), "two names, two files");
+        assert!(out.join(latin1(0xe7)).exists() && out.join(latin1(0xe9)).exists());
     }
 
     #[test]
