@@ -170,6 +170,30 @@ fn clean_reports_and_prunes_the_history() {
 }
 
 #[test]
+fn a_rip_deleted_while_the_batch_runs_is_skipped_and_its_folder_gone_fails() {
+    // The user thins the queue while the first rip encodes: the deleted
+    // rip is no failure ("cannot resolve: No such file or directory",
+    // exit 1, a failure report); a rip whose whole folder went (a share
+    // unmounted) still is.
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("rips");
+    std::fs::create_dir_all(dir.join("gone folder")).unwrap();
+    let clip = simple_clip("batch_good.mkv", "160x120", 1);
+    for n in ["a.mkv", "b.mkv", "gone folder/c.mkv"] {
+        std::fs::copy(&clip, dir.join(n)).unwrap();
+    }
+    let (b, folder) = (dir.join("b.mkv"), dir.join("gone folder"));
+    let fake = wrapped_ffmpeg(t.path(), &format!("rm -rf '{}' '{}'", b.display(), folder.display()));
+    let (o, ev) = batch(t.path(), &dir, &[("DRAPTO_FFMPEG", fake.to_str().unwrap())]);
+    assert_eq!(o.status.code(), Some(1), "the rip of the folder gone failed");
+    let s = summary(&ev);
+    assert_eq!((count(&s["files"]), count(&s["skipped"]), count(&s["failed"])), (1, 1, 1), "{s}");
+    let skipped = ev.iter().find(|e| e["event"] == "file_skipped").expect("skipped");
+    assert_eq!(skipped["input"].as_str(), b.to_str());
+    assert!(skipped["reason"].as_str().unwrap().contains("deleted or moved since the batch began"), "{skipped}");
+}
+
+#[test]
 fn a_file_put_under_the_outputs_name_during_the_encode_is_never_replaced() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("clip.mkv");

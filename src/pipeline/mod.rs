@@ -215,6 +215,14 @@ impl Pipeline<'_> {
         let slots = OutputSlots::new(&job.output, &self.settings.temp_dir());
         let output = slots.output.clone();
         self.events.emit(&Event::FileStarted { index, total, input: input.to_path_buf(), output: output.clone() });
+        // A rip deleted or moved from its folder since the batch was found
+        // (a user thinning the queue) is no failure; a folder gone with it
+        // (a share unmounted) is.
+        if std::fs::symlink_metadata(input).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            && input.parent().is_some_and(Path::is_dir)
+        {
+            return Ok(Outcome::Skipped("deleted or moved since the batch began".into()));
+        }
         output::name_fits(input, &output)?;
         let output_dir = job.output.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
