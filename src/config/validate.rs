@@ -5,10 +5,40 @@ use super::{Auto, Settings};
 /// Every rule `s` breaks, as (dotted key, message), in a stable order.
 pub fn validate(s: &Settings) -> Vec<(String, String)> {
     let mut out = Vec::new();
+    empty_paths(s, &mut out);
     ranges(s, &mut out);
     choices(s, &mut out);
     cross_rules(s, &mut out);
     out
+}
+
+/// Paths set to nothing (`temp_dir = ""`): the working folder, wherever
+/// drapto was started (`/` under a service manager), where `drapto clean`
+/// from another folder never finds its work; as in the environment, where
+/// an empty variable is unset, the line is to be left out.
+fn empty_paths(s: &Settings, out: &mut Vec<(String, String)>) {
+    let (p, t) = (&s.paths, &s.tools);
+    let temp = match &s.processing.temp_dir {
+        Auto::Value(dir) => Some(dir),
+        Auto::Auto => None,
+    };
+    let paths = [
+        ("paths.input_dir", p.input_dir.as_ref()),
+        ("paths.output_dir", p.output_dir.as_ref()),
+        ("paths.log_dir", p.log_dir.as_ref()),
+        ("paths.report_dir", p.report_dir.as_ref()),
+        ("processing.temp_dir", temp),
+        ("tools.ffmpeg", t.ffmpeg.as_ref()),
+        ("tools.ffprobe", t.ffprobe.as_ref()),
+        ("tools.mediainfo", t.mediainfo.as_ref()),
+        ("tools.mkvmerge", t.mkvmerge.as_ref()),
+        ("distributed.hosts", s.distributed.hosts.as_ref()),
+    ];
+    for (key, path) in paths {
+        if path.is_some_and(|p| p.as_os_str().is_empty()) {
+            out.push((key.into(), "an empty path (leave the line out for the default)".into()));
+        }
+    }
 }
 
 /// The numbers out of their range.
@@ -123,6 +153,16 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert!(validate(&Settings::default()).is_empty());
+    }
+
+    #[test]
+    fn empty_paths_are_refused() {
+        let mut s = Settings::default();
+        s.processing.temp_dir = Auto::Value("".into());
+        s.paths.report_dir = Some("".into());
+        s.paths.log_dir = Some("/var/log/drapto".into());
+        assert_eq!(keys(&s), ["paths.report_dir", "processing.temp_dir"]);
+        assert!(validate(&s)[0].1.contains("an empty path"));
     }
 
     #[test]
