@@ -199,10 +199,17 @@ pub fn read(path: &Path) -> Option<RunStatus> {
 }
 
 /// Whether the run of `s` is still running (its process is alive, and
-/// started when the run's did).
+/// started when the run's did; a file that does not say when, from an
+/// older drapto, by the run's own start: its process cannot have started
+/// after it).
 pub fn is_running(s: &RunStatus) -> bool {
     let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.pid as i32), None).is_ok();
-    let same = || s.process_started.is_none_or(|t| process_started(s.pid).is_some_and(|now| now.abs_diff(t) <= 2));
+    let run_began = || chrono::DateTime::parse_from_rfc3339(&s.started_at).ok().map(|t| t.timestamp());
+    let same = || match (s.process_started, process_started(s.pid)) {
+        (Some(then), Some(now)) => now.abs_diff(then) <= 2,
+        (None, Some(now)) => run_began().is_none_or(|began| i64::try_from(now).is_ok_and(|now| now <= began + 2)),
+        (_, None) => true,
+    };
     s.running && alive && same()
 }
 
@@ -253,6 +260,12 @@ mod tests {
         // The same pid, started at another time: a killed run's, reused.
         let reused = RunStatus { process_started: mine.process_started.map(|t| t - 600), ..mine.clone() };
         assert!(!is_running(&reused));
+        // A file of an older drapto, which did not say when its process
+        // started: a run that began before this process did is not it.
+        let old = RunStatus { process_started: None, started_at: "2025-01-01T00:00:00Z".into(), ..mine.clone() };
+        assert!(!is_running(&old));
+        let now = chrono::Utc::now().to_rfc3339();
+        assert!(is_running(&RunStatus { process_started: None, started_at: now, ..mine }));
     }
 
     #[test]
