@@ -51,6 +51,13 @@ pub enum Skip {
     /// The walk found this very file before under another path (a linked
     /// folder): it is encoded once, under the first.
     SameAs(PathBuf),
+    /// Another rip's output has its output's name (`rip.webm` beside
+    /// `rip.mkv`): that one is encoded, this one is not, until one of them
+    /// is renamed.
+    SameOutput {
+        other: PathBuf,
+        output: PathBuf,
+    },
 }
 
 impl Skip {
@@ -59,7 +66,7 @@ impl Skip {
     /// cannot read. The batch says so in its summary, and does not count as
     /// done.
     pub fn is_rip_not_encoded(&self) -> bool {
-        matches!(self, Skip::BeingWritten(_) | Skip::NotUtf8 | Skip::Unreadable(_))
+        matches!(self, Skip::BeingWritten(_) | Skip::NotUtf8 | Skip::Unreadable(_) | Skip::SameOutput { .. })
     }
 
     /// Whether drapto cannot read or name it (a broken link, a folder
@@ -84,6 +91,12 @@ impl std::fmt::Display for Skip {
             Skip::LinkLoop(to) => write!(f, "a link back to {} (walked once)", to.display()),
             Skip::SameAs(p) => write!(f, "the same file as {} (a linked folder)", p.display()),
             Skip::NotUtf8 => f.write_str(NOT_UTF8),
+            Skip::SameOutput { other, output } => write!(
+                f,
+                "its output would be {}, the output of {}, which is encoded: rename one of them",
+                output.display(),
+                other.display()
+            ),
         }
     }
 }
@@ -250,7 +263,46 @@ fn walk(input: &Path, output_dir: &Path, filters: &Filters) -> Discovery {
             Err(skip) => d.skipped.push(skip),
         }
     }
+    one_rip_per_output(&mut d);
     d
+}
+
+/// Of rips whose outputs would have one name (`rip.mkv`, `rip.webm` and
+/// `rip`; on macOS also names that differ only in case or Unicode form),
+/// the one already named `.mkv` is kept, else the first; the others are
+/// skipped, said why ([`Skip::SameOutput`]). The run encoded the first and
+/// failed the others, which the dry run had listed to encode.
+fn one_rip_per_output(d: &mut Discovery) {
+    use std::collections::hash_map::Entry;
+    let key = |f: &Found| match cfg!(target_os = "macos") {
+        true => comparable(f.output.as_os_str()),
+        false => f.output.to_string_lossy().into_owned(),
+    };
+    let named_mkv = |f: &Found| f.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("mkv"));
+    let mut kept: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, f) in d.found.iter().enumerate() {
+        match kept.entry(key(f)) {
+            Entry::Vacant(v) => {
+                v.insert(i);
+            }
+            Entry::Occupied(mut o) if named_mkv(f) && !named_mkv(&d.found[*o.get()]) => {
+                o.insert(i);
+            }
+            Entry::Occupied(_) => {}
+        }
+    }
+    if kept.len() == d.found.len() {
+        return;
+    }
+    let found = std::mem::take(&mut d.found);
+    let winner = |f: &Found| found[kept[&key(f)]].input.clone();
+    for (i, f) in found.iter().enumerate() {
+        if kept[&key(f)] == i {
+            d.found.push(f.clone());
+        } else {
+            d.skipped.push((f.input.clone(), Skip::SameOutput { other: winner(f), output: f.output.clone() }));
+        }
+    }
 }
 
 /// What the walk says of an entry it could not read.
@@ -580,6 +632,30 @@ mod tests {
         for n in ["Heat.en.srt", "Heat.nfo", "poster.jpg"] {
             assert!(t.path().join("out").join(n).exists(), "{n}");
         }
+    }
+
+    #[test]
+    fn rips_whose_outputs_share_a_name_are_encoded_once() {
+        let t = tempfile::tempdir().unwrap();
+        for n in ["rip", "rip.mkv", "rip.webm", "solo.ts", "x/a.m2ts", "x/a.mp4"] {
+            write(t.path(), &format!("in/{n}"), 10);
+        }
+        let s = InputSettings { file_pattern: "*".into(), ..InputSettings::default() };
+        let d = discover(&t.path().join("in"), &t.path().join("out"), &Filters::of(&s).unwrap()).unwrap();
+        let rel = |p: &Path| p.strip_prefix(t.path().join("in")).unwrap().to_string_lossy().into_owned();
+        let found: Vec<String> = d.found.iter().map(|f| rel(&f.input)).collect();
+        assert_eq!(found, ["rip.mkv", "solo.ts", "x/a.m2ts"], "the one named .mkv, else the first");
+        let same: Vec<(String, String)> = d
+            .skipped
+            .iter()
+            .filter_map(|(p, w)| match w {
+                Skip::SameOutput { other, .. } => Some((rel(p), rel(other))),
+                _ => None,
+            })
+            .collect();
+        let pairs = [("rip", "rip.mkv"), ("rip.webm", "rip.mkv"), ("x/a.mp4", "x/a.m2ts")];
+        assert_eq!(same, pairs.map(|(a, b)| (a.to_string(), b.to_string())));
+        assert!(d.skipped.iter().all(|(_, w)| !matches!(w, Skip::SameOutput { .. }) || w.is_rip_not_encoded()));
     }
 
     #[test]

@@ -217,13 +217,17 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
         line(action, &f.input, Some(&f.output), (!why.is_empty()).then_some(why));
     }
     for (path, why) in &work.skipped {
-        let action = if why.is_rip_not_encoded() { "not_now" } else { "skip" };
-        *counts.entry(action).or_default() += usize::from(action == "not_now");
+        let action = match why {
+            crate::discover::Skip::SameOutput { .. } => "fail",
+            _ if why.is_rip_not_encoded() => "not_now",
+            _ => "skip",
+        };
+        *counts.entry(action).or_default() += 1;
         line(action, path, None, Some(why.to_string()));
     }
     if !session.json {
         let n = |a: &str| counts.get(a).copied().unwrap_or(0);
-        let skipped = work.skipped.len() - n("not_now") + n("skip");
+        let skipped = n("skip");
         let mut totals = format!("{} to encode, {skipped} skipped", n("encode"));
         for (a, what) in [("check", "to check"), ("fail", "would fail"), ("not_now", "not encoded now")] {
             if n(a) > 0 {
