@@ -278,6 +278,20 @@ fn bad_paths_get_clear_errors() {
     let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&src).arg("-o").arg(file.join("sub")));
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("cannot create output folder"), "{}", stderr(&o));
+    // An output "folder" that is a file, or a link to a share not mounted:
+    // a command line that cannot work (exit 2), in the dry run too.
+    let dangling = t.path().join("nas");
+    std::os::unix::fs::symlink("/mnt/not-mounted/encodes", &dangling).unwrap();
+    for (out, said) in [(&file, "is a file, not a folder"), (&dangling, "/mnt/not-mounted/encodes, which is not there")]
+    {
+        for dry in [true, false] {
+            let mut c = drapto(t.path());
+            c.args(["encode", "-i"]).arg(&src).arg("-o").arg(out);
+            let o = run(if dry { c.arg("--dry-run") } else { &mut c });
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+            assert!(stderr(&o).contains(said), "{}", stderr(&o));
+        }
+    }
 
     // A missing output folder is created.
     let o = run(drapto(t.path()).args(["encode", "-q", "-i"]).arg(&src).arg("-o").arg(t.path().join("new/deep/out")));

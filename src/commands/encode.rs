@@ -91,6 +91,18 @@ pub(super) fn folders(
             output.display()
         )));
     }
+    // What the run would find only when it makes the folder ("File
+    // exists"), the dry run after promising to encode.
+    if let Ok(meta) = std::fs::symlink_metadata(&output) {
+        let shown = output.display();
+        if meta.is_symlink() && !output.exists() {
+            let to = std::fs::read_link(&output).map(|t| t.display().to_string()).unwrap_or_default();
+            return Err(Error::Usage(format!("-o {shown}: a link to {to}, which is not there (a share not mounted?)")));
+        }
+        if !output.is_dir() {
+            return Err(Error::Usage(format!("-o {shown}: is a file, not a folder; give a folder")));
+        }
+    }
     let folder_of_input = if input.is_dir() {
         Some(input.as_path())
     } else {
