@@ -365,6 +365,20 @@ fn a_rip_whose_folder_was_renamed_takes_its_encode_along_instead_of_a_new_one() 
     assert!(ev.iter().any(|e| e["event"] == "file_skipped"), "not encoded again: {:?}", ev);
     assert!(out.join("Heat (1995)/heat.mkv").is_file() && !out.join("Heat/heat.mkv").exists(), "{:?}", tree(&out));
     assert!(!ev.iter().any(|e| e["event"] == "analysis_complete"), "known without an analysis");
+    // The file itself renamed for the media server: its encode follows,
+    // as the dry run says.
+    std::fs::rename(lib.join("Heat (1995)/heat.mkv"), lib.join("Heat (1995)/Heat (1995).mkv")).unwrap();
+    let o = run(drapto(t.path()).args(["encode", "--dry-run", "-i"]).arg(&lib).arg("-o").arg(&out));
+    assert!(stdout(&o).contains("its encode moves here from"), "{}", stdout(&o));
+    assert!(out.join("Heat (1995)/heat.mkv").is_file(), "a dry run moves nothing");
+    let o = encode();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ev = events(&o);
+    assert!(!ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] == "video"), "no video encoded");
+    assert!(out.join("Heat (1995)/Heat (1995).mkv").is_file(), "{:?}", tree(&out));
+    assert!(!out.join("Heat (1995)/heat.mkv").exists(), "no second copy of the film: {:?}", tree(&out));
+    std::fs::rename(lib.join("Heat (1995)/Heat (1995).mkv"), lib.join("Heat (1995)/heat.mkv")).unwrap();
+    std::fs::rename(out.join("Heat (1995)/Heat (1995).mkv"), out.join("Heat (1995)/heat.mkv")).unwrap();
     // Moved again, and encoded into another output folder: that folder gets
     // an encode of its own; the first folder's is left where it is.
     std::fs::rename(lib.join("Heat (1995)"), lib.join("Heat (1995) [1080p]")).unwrap();

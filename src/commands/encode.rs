@@ -205,6 +205,10 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
         Ok(source) => pipeline.verdict_on_existing(&f.input, &f.output, &source),
         Err(e) => ("fail", format!("cannot be read: {e}")),
     };
+    let moved = |f: &crate::discover::Found| {
+        let source = crate::job::JobInfo::of(&f.input).ok()?;
+        pipeline.moved_output(&f.input, &f.output, &f.root, &source)
+    };
     let line = |action: &str, input: &std::path::Path, output: Option<&std::path::Path>, reason: Option<String>| {
         if session.json {
             println!("{}", serde_json::json!({"action": action, "input": input, "output": output, "reason": reason}));
@@ -223,7 +227,12 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
             (Err(e), _) => ("fail", e.to_string()),
             (_, Some(busy)) => ("not_now", busy),
             _ if f.output.exists() => existing(f),
-            _ => ("encode", String::new()),
+            _ => match moved(f) {
+                Some(from) => {
+                    ("skip", format!("its encode moves here from {} (the rip was moved since)", from.display()))
+                }
+                None => ("encode", String::new()),
+            },
         };
         *counts.entry(action).or_default() += 1;
         line(action, &f.input, Some(&f.output), (!why.is_empty()).then_some(why));

@@ -215,9 +215,10 @@ struct Existing {
 }
 
 /// The outputs the tracking file `encoded_files` (`rip<TAB>output` lines)
-/// names for a rip called as `input` is, at another path now gone: where
-/// the encode of a rip that was moved (its folder renamed) may be, newest
-/// first.
+/// names for rips of `input`'s size at other paths now gone: where the
+/// encode of a rip that was moved or renamed (its folder renamed, or the
+/// file named for a media server: `title_t00.mkv` to `Heat (1995).mkv`)
+/// may be, newest first. Which of them is this rip's, its record says.
 fn outputs_of_moved(encoded_files: &str, input_sizes: &str, input: &Path, output: &Path, size: u64) -> Vec<PathBuf> {
     // Rips of other sizes are other rips (MakeMKV names many title_t00.mkv;
     // each candidate left costs an ffprobe).
@@ -227,7 +228,7 @@ fn outputs_of_moved(encoded_files: &str, input_sizes: &str, input: &Path, output
     lines
         .filter(|(rip, _)| sizes.get(rip).is_none_or(|s| *s == size))
         .map(|(rip, out)| (PathBuf::from(rip), PathBuf::from(out)))
-        .filter(|(rip, out)| rip.file_name() == input.file_name() && rip != input && out != output)
+        .filter(|(rip, out)| rip != input && out != output)
         .filter(|(rip, out)| !rip.exists() && out.is_file())
         .map(|(_, out)| out)
         .collect()
@@ -248,20 +249,8 @@ impl Pipeline<'_> {
         root: &Path,
         identity: &JobInfo,
     ) -> Option<PathBuf> {
-        if output.exists() {
-            return None;
-        }
-        let temp_dir = self.settings.temp_dir();
-        let data = temp_dir.join("encode_data");
-        let tracked = std::fs::read_to_string(data.join("encoded_files.txt")).ok()?;
-        let sizes = std::fs::read_to_string(data.join("input_sizes.txt")).unwrap_or_default();
-        let same_rip = |r: &SourceRecord| r.source.size == identity.size && r.source.mtime_ns == identity.mtime_ns;
-        let root = std::path::absolute(root).ok()?;
-        let candidates = outputs_of_moved(&tracked, &sizes, input, output, identity.size);
-        let from = candidates.into_iter().filter(|old| old.starts_with(&root)).find(|old| {
-            let probe = ffprobe::probe(&self.tools.ffprobe, old, self.cancel).ok();
-            probe.and_then(|p| SourceRecord::of_output(&p)).is_some_and(|r| same_rip(&r))
-        })?;
+        let from = self.moved_output(input, output, root, identity)?;
+        let data = self.settings.temp_dir().join("encode_data");
         std::fs::create_dir_all(output.parent()?).ok()?;
         std::fs::rename(&from, output).ok()?;
         // Its report moves with it (in the reports folder, when one is set,
@@ -271,13 +260,32 @@ impl Pipeline<'_> {
         let _ = std::fs::rename(&report, crate::report::file_report::report_path(dir, output));
         // Known as this rip's from now on, without an analysis, and found
         // again should it move once more.
-        Kept::of(output, identity).write(&temp_dir, output);
+        Kept::of(output, identity).write(&self.settings.temp_dir(), output);
         let values =
             [("encoded_files.txt", output.display().to_string()), ("input_sizes.txt", identity.size.to_string())];
         crate::report::file_report::append_tracking(&data, input, &values);
         let message = format!("its encode moved here from {} (the rip was moved since)", from.display());
         self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message });
         Some(from)
+    }
+
+    /// Where the finished encode of this very rip is, when the rip was
+    /// moved or renamed since and none is at `output` yet (see
+    /// [`Pipeline::adopt_moved_output`]; for `--dry-run` too).
+    pub fn moved_output(&self, input: &Path, output: &Path, root: &Path, identity: &JobInfo) -> Option<PathBuf> {
+        if output.exists() {
+            return None;
+        }
+        let data = self.settings.temp_dir().join("encode_data");
+        let tracked = std::fs::read_to_string(data.join("encoded_files.txt")).ok()?;
+        let sizes = std::fs::read_to_string(data.join("input_sizes.txt")).unwrap_or_default();
+        let same_rip = |r: &SourceRecord| r.source.size == identity.size && r.source.mtime_ns == identity.mtime_ns;
+        let root = std::path::absolute(root).ok()?;
+        let candidates = outputs_of_moved(&tracked, &sizes, input, output, identity.size);
+        candidates.into_iter().filter(|old| old.starts_with(&root)).find(|old| {
+            let probe = ffprobe::probe(&self.tools.ffprobe, old, self.cancel).ok();
+            probe.and_then(|p| SourceRecord::of_output(&p)).is_some_and(|r| same_rip(&r))
+        })
     }
 
     fn look_at(&self, output: &Path) -> std::result::Result<Existing, String> {
@@ -551,11 +559,17 @@ mod tests {
         );
         let input = t.path().join("lib/Heat (1995)/heat.mkv");
         let output = t.path().join("out/Heat (1995)/heat.mkv");
-        // Only the output of a rip of that name whose path is gone.
-        assert_eq!(outputs_of_moved(&tracked, "", &input, &output, 5), std::slice::from_ref(&old_out));
+        // Only the outputs of rips whose paths are gone, whatever their
+        // names (a rip renamed for a media server; its record says which
+        // is this one's), newest first.
+        assert_eq!(outputs_of_moved(&tracked, "", &input, &output, 5), [old_out.clone(), old_out.clone()]);
         // And of its size, where the tracking knows it.
-        assert!(outputs_of_moved(&tracked, "/lib/Heat/heat.mkv\t9\n", &input, &output, 5).is_empty());
-        assert_eq!(outputs_of_moved(&tracked, "/lib/Heat/heat.mkv\t5\n", &input, &output, 5), [old_out]);
+        let sizes = "/lib/Heat/heat.mkv\t9\n/lib/Heat/other.mkv\t9\n";
+        assert!(outputs_of_moved(&tracked, sizes, &input, &output, 5).is_empty());
+        assert_eq!(
+            outputs_of_moved(&tracked, "/lib/Heat/heat.mkv\t5\n/lib/Heat/other.mkv\t9\n", &input, &output, 5),
+            [old_out]
+        );
     }
 
     #[test]
