@@ -225,8 +225,12 @@ fn outputs_of_moved(encoded_files: &str, input_sizes: &str, input: &Path, output
     let sizes: std::collections::HashMap<&str, &str> = input_sizes.lines().filter_map(|l| l.split_once('\t')).collect();
     let size = size.to_string();
     let lines = encoded_files.lines().rev().filter_map(|l| l.split_once('\t'));
+    // (A rip of an unknown size, tracked before sizes were, only under its
+    // own name: each candidate costs an ffprobe, and a library whose rips
+    // are deleted once encoded has many gone.)
+    let named_so = |rip: &str| Path::new(rip).file_name() == input.file_name();
     lines
-        .filter(|(rip, _)| sizes.get(rip).is_none_or(|s| *s == size))
+        .filter(|(rip, _)| sizes.get(rip).map_or_else(|| named_so(rip), |s| *s == size))
         .map(|(rip, out)| (PathBuf::from(rip), PathBuf::from(out)))
         .filter(|(rip, out)| rip != input && out != output)
         .filter(|(rip, out)| !rip.exists() && out.is_file())
@@ -559,10 +563,13 @@ mod tests {
         );
         let input = t.path().join("lib/Heat (1995)/heat.mkv");
         let output = t.path().join("out/Heat (1995)/heat.mkv");
-        // Only the outputs of rips whose paths are gone, whatever their
-        // names (a rip renamed for a media server; its record says which
-        // is this one's), newest first.
-        assert_eq!(outputs_of_moved(&tracked, "", &input, &output, 5), [old_out.clone(), old_out.clone()]);
+        // Only the outputs of rips whose paths are gone: of its size,
+        // whatever their names (a rip renamed for a media server; its
+        // record says which is this one's), newest first; of a size not
+        // tracked, of its name.
+        assert_eq!(outputs_of_moved(&tracked, "", &input, &output, 5), std::slice::from_ref(&old_out));
+        let sizes = "/lib/Heat/heat.mkv\t5\n/lib/Heat/other.mkv\t5\n";
+        assert_eq!(outputs_of_moved(&tracked, sizes, &input, &output, 5), [old_out.clone(), old_out.clone()]);
         // And of its size, where the tracking knows it.
         let sizes = "/lib/Heat/heat.mkv\t9\n/lib/Heat/other.mkv\t9\n";
         assert!(outputs_of_moved(&tracked, sizes, &input, &output, 5).is_empty());
