@@ -222,9 +222,10 @@ struct Existing {
 fn outputs_of_moved(encoded_files: &str, input_sizes: &str, input: &Path, output: &Path, size: u64) -> Vec<PathBuf> {
     // Rips of other sizes are other rips (MakeMKV names many title_t00.mkv;
     // each candidate left costs an ffprobe).
-    let sizes: std::collections::HashMap<&str, &str> = input_sizes.lines().filter_map(|l| l.split_once('\t')).collect();
+    let tracked = crate::report::file_report::tracking_line;
+    let sizes: std::collections::HashMap<String, String> = input_sizes.lines().filter_map(tracked).collect();
     let size = size.to_string();
-    let lines = encoded_files.lines().rev().filter_map(|l| l.split_once('\t'));
+    let lines = encoded_files.lines().rev().filter_map(tracked);
     // (A rip of an unknown size, tracked before sizes were, only under its
     // own name: each candidate costs an ffprobe, and a library whose rips
     // are deleted once encoded has many gone.)

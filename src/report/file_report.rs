@@ -89,14 +89,61 @@ impl ReportWriter {
 
 /// Appends `input`'s line (`input<TAB>value`) to each tracking file of
 /// `dir` named in `values` (best effort: the tracking is a record, not
-/// the work).
+/// the work). A tab, a line break or a backslash in either field is
+/// written escaped (`\t`, `\n`, `\r`, `\\`; see [`tracking_line`]):
+/// a rip named with a line break split into lines that spoiled the
+/// library's totals, and its encode was never found again.
 pub fn append_tracking(dir: &Path, input: &Path, values: &[(&str, String)]) {
     let _ = std::fs::create_dir_all(dir);
+    let rip = escaped(&input.display().to_string());
     for (file, value) in values {
         if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(file)) {
-            let _ = writeln!(f, "{}\t{value}", input.display());
+            let _ = writeln!(f, "{rip}\t{}", escaped(value));
         }
     }
+}
+
+/// `field` with what would break a tracking line escaped.
+fn escaped(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    for c in field.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `field` as it was before [`escaped`] (a line of an older drapto, which
+/// escaped nothing, reads as it was unless it holds a backslash).
+fn unescaped(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('\\', Some(n @ ('\\' | 't' | 'n' | 'r'))) => {
+                chars.next();
+                out.push(match n {
+                    't' => '\t',
+                    'n' => '\n',
+                    'r' => '\r',
+                    _ => '\\',
+                });
+            }
+            (c, _) => out.push(c),
+        }
+    }
+    out
+}
+
+/// A tracking line's rip and value (see [`append_tracking`]).
+pub fn tracking_line(line: &str) -> Option<(String, String)> {
+    let (rip, value) = line.split_once('\t')?;
+    Some((unescaped(rip), unescaped(value)))
 }
 
 /// The report being gathered for `input`.
@@ -197,6 +244,19 @@ impl EventSink for ReportWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tracking_lines_hold_any_name_on_one_line() {
+        let t = tempfile::tempdir().unwrap();
+        let rip = Path::new("/lib/line1\nline2\tx\\y.mkv");
+        append_tracking(t.path(), rip, &[("encoded_files.txt", "/out/a\tb.mkv".into())]);
+        append_tracking(t.path(), Path::new("/lib/plain.mkv"), &[("encoded_files.txt", "/out/plain.mkv".into())]);
+        let text = std::fs::read_to_string(t.path().join("encoded_files.txt")).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text:?}");
+        let lines: Vec<_> = text.lines().filter_map(tracking_line).collect();
+        assert_eq!(lines[0], (rip.display().to_string(), "/out/a\tb.mkv".to_string()));
+        assert_eq!(lines[1], ("/lib/plain.mkv".to_string(), "/out/plain.mkv".to_string()));
+    }
     use crate::error::FailedCommand;
 
     #[test]
