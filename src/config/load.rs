@@ -288,14 +288,27 @@ fn read_file(path: &Path) -> Result<(toml::Table, String, Vec<String>), ConfigEr
         origin: at(e.span().map(|s| line_of(&text, s.start))),
         message: format!("syntax error: {}", e.message()),
     })?;
-    let notes = migrate(&mut table).map_err(|e| ConfigError {
-        origin: at(key_line(&text, "version")),
-        message: match e {
-            MigrateError::TooNew(v) => {
-                format!("version = {v} was written by a newer drapto (this one reads up to {})", super::CURRENT_VERSION)
-            }
-            MigrateError::BadVersion(v) => format!("version = {v} is not a positive whole number"),
+    let notes = migrate(&mut table).map_err(|e| match e {
+        MigrateError::TooNew(v) => ConfigError {
+            origin: at(key_line(&text, "version")),
+            message: format!(
+                "version = {v} was written by a newer drapto (this one reads up to {})",
+                super::CURRENT_VERSION
+            ),
         },
+        MigrateError::BadVersion(v) => ConfigError {
+            origin: at(key_line(&text, "version")),
+            message: format!("version = {v} is not a positive whole number"),
+        },
+        MigrateError::Conflict { old, new } => {
+            let at_old = key_line(&text, &old);
+            let new_line = key_line(&text, &new).filter(|l| Some(*l) != at_old);
+            let shown = new_line.map_or(String::new(), |l| format!(" (line {l})"));
+            ConfigError {
+                origin: at(at_old),
+                message: format!("`{old}` is the older layout's name for `{new}`{shown}, and both are set: remove one"),
+            }
+        }
     })?;
     Ok((table, text, notes))
 }
@@ -671,6 +684,13 @@ mod tests {
         assert_eq!(l.settings.encoding.crf.uhd, 26);
         assert!(!l.migration_notes.is_empty());
         assert!(matches!(l.origins.of("encoding.preset"), Origin::File { line: Some(1), .. }));
+    }
+
+    #[test]
+    fn an_old_key_beside_its_new_name_is_refused_naming_both_lines() {
+        let (_f, src) = file("preset = 4\n[encoding]\npreset = 8\n");
+        let e = load(&src, vec![], vec![]).unwrap_err().to_string();
+        assert!(e.contains(":1: `preset` is the older layout's name for `encoding.preset` (line 3)"), "{e}");
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub enum MigrateError {
     TooNew(i64),
     /// `version` is not a positive integer.
     BadVersion(String),
+    /// A key of an older layout (`old`, at the top level) beside the key it
+    /// moves to (`new`): which one the user means cannot be told. Moved,
+    /// the old one silently won over the line the user wrote last.
+    Conflict { old: String, new: String },
 }
 
 /// Migrates `table` in place to [`CURRENT_VERSION`]; returns one note per key moved.
@@ -44,10 +48,10 @@ pub fn migrate(table: &mut Table) -> Result<Vec<String>, MigrateError> {
     }
     let mut notes = Vec::new();
     if version < 2 {
-        v1_to_v2(table, &mut notes);
+        v1_to_v2(table, &mut notes)?;
     }
     if version < 3 {
-        v2_to_v3(table, &mut notes);
+        v2_to_v3(table, &mut notes)?;
     }
     if version < 4 {
         v3_to_v4(table, &mut notes);
@@ -59,37 +63,52 @@ pub fn migrate(table: &mut Table) -> Result<Vec<String>, MigrateError> {
     Ok(notes)
 }
 
-fn v1_to_v2(t: &mut Table, notes: &mut Vec<String>) {
-    if let Some(crf) = t.remove("crf") {
-        let uhd = t.remove("crf_uhd").unwrap_or_else(|| match &crf {
-            Value::Integer(c) => Value::Integer(c + 4),
+fn v1_to_v2(t: &mut Table, notes: &mut Vec<String>) -> Result<(), MigrateError> {
+    let crf = t.get("crf").cloned();
+    let uhd = t.get("crf_uhd").cloned();
+    if crf.is_some() || uhd.is_some() {
+        let new = t.get("encoding").and_then(|e| e.get("crf"));
+        let taken = |k: &str| new.and_then(|c| c.get(k)).is_some();
+        for (old, keys) in [("crf", &["sd", "hd"][..]), ("crf_uhd", &["uhd"][..])] {
+            let moved = if old == "crf" { crf.is_some() } else { uhd.is_some() };
+            if let Some(k) = keys.iter().find(|k| moved && taken(k)) {
+                return Err(MigrateError::Conflict { old: old.into(), new: format!("encoding.crf.{k}") });
+            }
+        }
+        t.remove("crf");
+        t.remove("crf_uhd");
+        // A v1 file's UHD CRF was its CRF + 4 unless it said.
+        let uhd = uhd.or_else(|| match &crf {
+            Some(Value::Integer(c)) => Some(Value::Integer(c + 4)),
             other => other.clone(),
         });
-        let table = sub_table(t, "encoding");
-        let crf_table = match table.entry("crf").or_insert_with(|| Value::Table(Table::new())) {
-            Value::Table(c) => c,
-            _ => unreachable!("just inserted a table"),
-        };
-        crf_table.insert("sd".into(), crf.clone());
-        crf_table.insert("hd".into(), crf);
-        crf_table.insert("uhd".into(), uhd);
+        let crf_table = sub_table(sub_table(t, "encoding"), "crf");
+        if let Some(crf) = crf {
+            crf_table.insert("sd".into(), crf.clone());
+            crf_table.insert("hd".into(), crf);
+        }
+        if let Some(uhd) = uhd {
+            crf_table.insert("uhd".into(), uhd);
+        }
         notes.push("crf, crf_uhd -> encoding.crf.sd/hd/uhd".into());
     }
     for key in ["preset", "vmaf_target", "film_grain"] {
-        move_key(t, key, "encoding", notes);
+        move_key(t, key, "encoding", notes)?;
     }
     for key in ["chunk_size", "parallel_jobs", "temp_dir"] {
-        move_key(t, key, "processing", notes);
+        move_key(t, key, "processing", notes)?;
     }
     for key in ["max_memory", "max_cpu", "max_disk_io"] {
-        move_key(t, key, "resources", notes);
+        move_key(t, key, "resources", notes)?;
     }
+    Ok(())
 }
 
-fn v2_to_v3(t: &mut Table, notes: &mut Vec<String>) {
+fn v2_to_v3(t: &mut Table, notes: &mut Vec<String>) -> Result<(), MigrateError> {
     for key in ["disable_crop", "enable_chunked_encoding"] {
-        move_key(t, key, "processing", notes);
+        move_key(t, key, "processing", notes)?;
     }
+    Ok(())
 }
 
 fn v3_to_v4(t: &mut Table, notes: &mut Vec<String>) {
@@ -111,11 +130,15 @@ fn v4_to_v5(t: &mut Table, notes: &mut Vec<String>) {
     }
 }
 
-fn move_key(t: &mut Table, key: &str, section: &str, notes: &mut Vec<String>) {
+fn move_key(t: &mut Table, key: &str, section: &str, notes: &mut Vec<String>) -> Result<(), MigrateError> {
+    if t.contains_key(key) && t.get(section).and_then(|s| s.get(key)).is_some() {
+        return Err(MigrateError::Conflict { old: key.into(), new: format!("{section}.{key}") });
+    }
     if let Some(v) = t.remove(key) {
         sub_table(t, section).insert(key.into(), v);
         notes.push(format!("{key} -> {section}.{key}"));
     }
+    Ok(())
 }
 
 fn sub_table<'a>(t: &'a mut Table, name: &str) -> &'a mut Table {
@@ -154,6 +177,30 @@ mod tests {
         let mut t = parse("crf = 22\ncrf_uhd = 30");
         migrate(&mut t).unwrap();
         assert_eq!(t["encoding"]["crf"]["uhd"].as_integer(), Some(30));
+        // On its own too.
+        let mut t = parse("crf_uhd = 30");
+        migrate(&mut t).unwrap();
+        assert_eq!(t["encoding"]["crf"]["uhd"].as_integer(), Some(30));
+        assert!(t["encoding"]["crf"].get("sd").is_none());
+    }
+
+    #[test]
+    fn an_old_key_beside_the_one_it_moves_to_is_a_conflict() {
+        // Which one the user means cannot be told: the old one won silently.
+        let conflict = |text: &str| migrate(&mut parse(text)).unwrap_err();
+        let c = conflict("preset = 4\n[encoding]\npreset = 8");
+        assert_eq!(c, MigrateError::Conflict { old: "preset".into(), new: "encoding.preset".into() });
+        let c = conflict("version = 2\ndisable_crop = true\n[processing]\ndisable_crop = false");
+        assert_eq!(c, MigrateError::Conflict { old: "disable_crop".into(), new: "processing.disable_crop".into() });
+        let c = conflict("crf = 20\n[encoding.crf]\nsd = 30");
+        assert_eq!(c, MigrateError::Conflict { old: "crf".into(), new: "encoding.crf.sd".into() });
+        // Beside other keys of the new table: moved, none lost.
+        let mut t = parse("crf = 20\n[encoding]\npreset = 8");
+        migrate(&mut t).unwrap();
+        assert_eq!(
+            (t["encoding"]["crf"]["sd"].as_integer(), t["encoding"]["preset"].as_integer()),
+            (Some(20), Some(8))
+        );
     }
 
     #[test]
