@@ -135,19 +135,31 @@ fn identity(path: &Path) -> Option<(u64, u128)> {
 
 impl Queue {
     /// The queue of `library` into `output`, as a run before left it (a
-    /// missing or unreadable file: empty), with `settings` (see
-    /// [`settings_fingerprint`]).
-    pub fn open(temp_dir: &Path, library: &Path, output: &Path, settle: Duration, settings: &str) -> Queue {
+    /// missing file: empty; an unreadable one too, said through `warn`),
+    /// with `settings` (see [`settings_fingerprint`]).
+    pub fn open(
+        temp_dir: &Path,
+        library: &Path,
+        output: &Path,
+        settle: Duration,
+        settings: &str,
+        warn: impl Fn(String),
+    ) -> Queue {
         let key = serde_json::json!({"library": library, "output": output});
         let fingerprint = crate::hash::fingerprint(&key);
         let path = folder(temp_dir).join(format!("{fingerprint}.json"));
-        let file = state::load::<QueueFile>(&path, &fingerprint).unwrap_or_else(|_| QueueFile {
-            version: STATE_VERSION,
-            fingerprint,
-            library: library.to_path_buf(),
-            output: output.to_path_buf(),
-            updated_at: state::now(),
-            files: BTreeMap::new(),
+        let file = state::load::<QueueFile>(&path, &fingerprint).unwrap_or_else(|why| {
+            if !matches!(why, state::LoadError::Missing) {
+                warn(format!("the watch's queue was not used ({why}); it starts afresh"));
+            }
+            QueueFile {
+                version: STATE_VERSION,
+                fingerprint,
+                library: library.to_path_buf(),
+                output: output.to_path_buf(),
+                updated_at: state::now(),
+                files: BTreeMap::new(),
+            }
         });
         let mut queue = Queue { path, settle, file, saved: None, looked: false };
         queue.retry_failures(settings);
@@ -321,7 +333,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let rip = t.path().join("a.mkv");
         std::fs::write(&rip, b"12345").unwrap();
-        let q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(settle), "s");
+        let q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(settle), "s", |_| {});
         (t, rip, q)
     }
 
@@ -332,7 +344,7 @@ mod tests {
         for rip in [&setup, &own] {
             std::fs::write(rip, b"12345").unwrap();
         }
-        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s");
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s", |_| {});
         let at = now();
         q.observe(&[found(&setup), found(&own)], at);
         assert_eq!(q.ready(at + 1).len(), 2);
@@ -357,7 +369,7 @@ mod tests {
         for start in 0..=SETUP_RETRIES {
             q.finished(&setup, crash());
             q.save().unwrap();
-            q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s");
+            q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s", |_| {});
             q.observe(&[found(&setup), found(&own)], at + 2);
             let expected = if start < SETUP_RETRIES { vec![setup.clone()] } else { vec![] };
             assert_eq!(q.ready(at + 3), expected, "start {start}");
@@ -416,7 +428,10 @@ mod tests {
         q.save().unwrap();
 
         // A restart continues the queue: the failure is not retried...
-        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(60), "s");
+        let said = std::cell::RefCell::new(Vec::new());
+        let warn = |m: String| said.borrow_mut().push(m);
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(60), "s", warn);
+        assert!(said.borrow().is_empty(), "{said:?}");
         q.observe(&[found(&rip)], ready_at(100));
         assert!(q.ready(ready_at(1000)).is_empty());
         // ...until the file changes.
@@ -426,7 +441,8 @@ mod tests {
         assert_eq!(q.counts(), (1, 0));
         assert_eq!(q.ready(changed + 100), vec![rip.clone()]);
         // A rip that was there, unchanged, long before is ready at once.
-        let mut q2 = Queue::open(&t.path().join("other"), t.path(), Path::new("/o"), Duration::from_secs(60), "s");
+        let mut q2 =
+            Queue::open(&t.path().join("other"), t.path(), Path::new("/o"), Duration::from_secs(60), "s", |_| {});
         q2.observe(&[found(&rip)], changed + 1000);
         assert_eq!(q2.ready(changed + 1000), vec![rip.clone()]);
         // A rip that is gone from its folder leaves the queue.
@@ -435,6 +451,13 @@ mod tests {
         std::fs::remove_file(&rip).unwrap();
         assert_eq!(q.observe(&[found(&other)], changed + 200).gone, vec![rip]);
         assert_eq!(q.file.files.len(), 1);
+        // A queue cut short (a full disk) starts afresh, said.
+        q.save().unwrap();
+        let text = std::fs::read(&q.path).unwrap();
+        std::fs::write(&q.path, &text[..text.len() / 2]).unwrap();
+        Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(60), "s", warn);
+        let said = said.borrow();
+        assert!(said.len() == 1 && said[0].contains("queue was not used (unreadable: "), "{said:?}");
     }
 
     #[test]
@@ -445,7 +468,7 @@ mod tests {
         for rip in [&a, &b] {
             std::fs::write(rip, b"12345").unwrap();
         }
-        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s");
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s", |_| {});
         let at = now();
         q.observe(&[found(&a), found(&b)], at);
         q.finished(&a, State::Encoded);
@@ -484,7 +507,7 @@ mod tests {
         };
         std::fs::write(a.with_extension("out"), b"encoded").unwrap();
         std::fs::write(b.with_extension("out"), b"another tool's").unwrap();
-        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s");
+        let mut q = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s", |_| {});
         let at = now();
         let look = [out(&a), out(&b)];
         q.observe(&look, at);
@@ -508,10 +531,10 @@ mod tests {
             State::Failed { error: "truncated".into(), setup: Some(false), blocked: false, settings: Some("s".into()) };
         q.finished(&rip, failed);
         q.save().unwrap();
-        let mut same = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s");
+        let mut same = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s", |_| {});
         same.observe(&[found(&rip)], at + 1);
         assert!(same.ready(at + 2).is_empty());
-        let mut other = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s2");
+        let mut other = Queue::open(t.path(), t.path(), Path::new("/o"), Duration::from_secs(0), "s2", |_| {});
         other.observe(&[found(&rip)], at + 1);
         assert_eq!(other.ready(at + 2), vec![rip]);
     }

@@ -40,7 +40,8 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     };
     let settle = Duration::from_secs(settings.watch.settle.into());
     let fingerprint = crate::watch::settings_fingerprint(settings);
-    let mut queue = Queue::open(&settings.temp_dir(), &library, &output, settle, &fingerprint);
+    let warn = |message| events.emit(&crate::events::Event::Warning { input: None, message });
+    let mut queue = Queue::open(&settings.temp_dir(), &library, &output, settle, &fingerprint, warn);
     let (wake, woken) = mpsc::channel::<()>();
     let _watcher = watch_events(&library, wake, events.as_ref());
     let mut service = Service {
