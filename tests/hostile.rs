@@ -293,6 +293,14 @@ fn bad_paths_get_clear_errors() {
         }
     }
 
+    // A temporary folder that is a file: status and clean say so (they
+    // said no drapto ran, and that nothing was removed, with exit 0).
+    for cmd in ["status", "clean"] {
+        let o = run(drapto(t.path()).env("DRAPTO_TEMP_DIR", &file).arg(cmd));
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {}", stdout(&o));
+        assert!(stderr(&o).contains("cannot read temporary folder: Not a directory"), "{}", stderr(&o));
+    }
+
     // A missing output folder is created.
     let o = run(drapto(t.path()).args(["encode", "-q", "-i"]).arg(&src).arg("-o").arg(t.path().join("new/deep/out")));
     assert!(o.status.success());

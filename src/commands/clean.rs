@@ -14,6 +14,7 @@ use std::path::Path;
 /// or with `all` every job folder that is not in use; returns the exit code.
 pub fn run(all: bool, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
+    super::readable_temp(&settings.temp_dir())?;
     let swept = sweep(&settings.temp_dir(), if all { Sweep::All } else { Sweep::Asked })?;
     let freed: u64 = swept.removed.iter().map(|r| r.1).sum();
     let pruned = retention::prune_configured(settings);

@@ -55,6 +55,17 @@ impl Session {
 /// folder without any rip is an error that says why: the folders that
 /// cannot be read, else how to see why each file is skipped (`explained`:
 /// this is the run that shows it, `--dry-run`).
+/// An error when the temporary folder is there but cannot be read (a file
+/// of that name, no permission): `status` said no drapto ran and `clean`
+/// that it removed nothing, with exit 0. Not there at all is no error:
+/// nothing ran yet.
+pub(crate) fn readable_temp(temp: &Path) -> Result<()> {
+    match std::fs::read_dir(temp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("read temporary folder", temp)(e)),
+        _ => Ok(()),
+    }
+}
+
 pub fn find_work(
     input: &Path,
     output_dir: &Path,

@@ -11,6 +11,7 @@ use crate::watch::{QueueFile, State};
 /// Prints the status; returns the exit code.
 pub fn run(session: &Session) -> Result<i32> {
     let temp = session.loaded.settings.temp_dir();
+    super::readable_temp(&temp)?;
     let runs = status::all(&temp);
     let queues = queues(&temp);
     let mut last: Vec<&status::Result> = runs.iter().flat_map(|r| &r.last).collect();
