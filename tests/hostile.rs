@@ -452,28 +452,18 @@ fn doctor_gives_each_tools_version_from_the_tool_itself() {
     assert!(version("ffprobe").starts_with("ffprobe version"), "{j}");
 }
 
-#[test]
-fn an_unreadable_input_is_named_and_left_alone() {
-    let t = tempfile::tempdir().unwrap();
-    // As root every file is readable: drop to "nobody" for this run.
-    // (setpriv, to drop to "nobody", is Linux's; elsewhere this runs as
-    // whoever runs the tests, who must not be root.)
+/// drapto as a user other than root, with its environment for tests:
+/// as root (setpriv, Linux's, drops to "nobody"), else as whoever runs the
+/// tests, who must not be root. The programs are copied next to the test's
+/// files (the checkout may sit in a folder "nobody" cannot enter), and `t`
+/// is opened to everyone.
+fn drapto_not_root(t: &Path) -> std::process::Command {
+    use std::os::unix::fs::PermissionsExt;
     let root = cfg!(target_os = "linux")
         && std::process::Command::new("id").arg("-u").output().unwrap().stdout.starts_with(b"0\n");
-    let dir = t.path().join("shared");
-    std::fs::create_dir(&dir).unwrap();
-    let src = dir.join("locked.mkv");
-    std::fs::copy(simple_clip("small.mkv", "320x240", 2), &src).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    for p in [t.path(), dir.as_path()] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
-    }
-    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let before = std::fs::metadata(&src).unwrap().len();
-    // The programs are copied next to the test's files: the checkout may sit
-    // in a folder "nobody" cannot enter.
-    let bin = t.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
+    std::fs::set_permissions(t, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let bin = t.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let exe = bin.join("drapto");
     let ff = bin.join("ffmpeg");
@@ -486,15 +476,30 @@ fn an_unreadable_input_is_named_and_left_alone() {
     } else {
         std::process::Command::new(&exe)
     };
-    let template = drapto(t.path());
+    let template = drapto(t);
     for (k, v) in template.get_envs() {
         match v {
             Some(v) => c.env(k, v),
             None => c.env_remove(k),
         };
     }
-    c.env("DRAPTO_FFMPEG", &ff);
-    c.env("HOME", t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(dir.join("out"));
+    c.env("DRAPTO_FFMPEG", &ff).env("HOME", t);
+    c
+}
+
+#[test]
+fn an_unreadable_input_is_named_and_left_alone() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    let src = dir.join("locked.mkv");
+    std::fs::copy(simple_clip("small.mkv", "320x240", 2), &src).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let before = std::fs::metadata(&src).unwrap().len();
+    let mut c = drapto_not_root(t.path());
+    c.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(dir.join("out"));
     let o = run(&mut c);
     assert_eq!(o.status.code(), Some(1));
     let ev = events(&o);
@@ -502,6 +507,33 @@ fn an_unreadable_input_is_named_and_left_alone() {
     assert!(f.contains("locked.mkv") && f.contains("ermission denied"), "{f}");
     assert_eq!(std::fs::metadata(&src).unwrap().len(), before);
     assert!(!dir.join("out/locked.mkv").exists());
+}
+
+#[test]
+fn a_lock_file_another_user_left_and_nobody_holds_is_taken_anew() {
+    // A run as root left the output's lock file (0644, root's) when it was
+    // killed: every later run as another user failed the rip with
+    // "cannot open lock file: Permission denied", though nobody held it.
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let src = t.path().join("clip.mkv");
+    std::fs::copy(simple_clip("small.mkv", "160x120", 1), &src).unwrap();
+    let lock = out.join(".clip.mkv.drapto-lock");
+    std::fs::write(&lock, b"pid 1 on host since long ago (writing clip.mkv)").unwrap();
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let mut c = drapto_not_root(t.path());
+    c.env("DRAPTO_TEMP_DIR", t.path().join("work"))
+        .args(["encode", "--preset", "12", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out);
+    let o = run(&mut c);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(out.join("clip.mkv").exists());
+    assert!(!lock.exists(), "the new lock is removed on release too");
 }
 
 #[test]

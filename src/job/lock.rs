@@ -42,13 +42,12 @@ impl Lock {
             std::fs::create_dir_all(dir).map_err(|e| LockError::Io(Error::io("create folder", dir)(e)))?;
         }
         for _ in 0..TRIES {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(path)
-                .map_err(|e| LockError::Io(Error::io("open lock file", path)(e)))?;
+            let opened = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path);
+            let file = match opened {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && unheld_removed(path)? => continue,
+                Err(e) => return Err(LockError::Io(Error::io("open lock file", path)(e))),
+            };
             match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
                 // Its holder removed the file between our open and our lock:
                 // the lock is on a file nobody else can find.
@@ -97,6 +96,24 @@ impl Drop for Lock {
         if self.remove && names(&self.path, &self.file) {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+/// Whether the lock file at `path`, which this user may not write (left
+/// by a run as root), was held by nobody and is removed now (the folder
+/// allows it): the lock is then taken on a file of this user's. Held, its
+/// holder is said.
+fn unheld_removed(path: &Path) -> std::result::Result<bool, LockError> {
+    let Ok(file) = File::open(path) else { return Ok(false) };
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        // Removed while held here: nobody takes the old file meanwhile.
+        Ok(f) => Ok(names(path, &f) && std::fs::remove_file(path).is_ok()),
+        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+            let mut note = String::new();
+            let _ = file.read_to_string(&mut note);
+            Err(LockError::Held(if note.is_empty() { "another drapto process".into() } else { note }))
+        }
+        Err(_) => Ok(false),
     }
 }
 
