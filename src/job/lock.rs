@@ -53,11 +53,7 @@ impl Lock {
                 // the lock is on a file nobody else can find.
                 Ok(f) if !names(path, &f) => continue,
                 Ok(f) => return Ok(Lock::note(f, path, what)),
-                Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-                    let mut note = String::new();
-                    let _ = file.read_to_string(&mut note);
-                    return Err(LockError::Held(if note.is_empty() { "another drapto process".into() } else { note }));
-                }
+                Err((file, nix::errno::Errno::EWOULDBLOCK)) => return Err(held(file)),
                 Err((_, errno)) => return Err(LockError::Unsupported(errno)),
             }
         }
@@ -108,13 +104,16 @@ fn unheld_removed(path: &Path) -> std::result::Result<bool, LockError> {
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         // Removed while held here: nobody takes the old file meanwhile.
         Ok(f) => Ok(names(path, &f) && std::fs::remove_file(path).is_ok()),
-        Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-            let mut note = String::new();
-            let _ = file.read_to_string(&mut note);
-            Err(LockError::Held(if note.is_empty() { "another drapto process".into() } else { note }))
-        }
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => Err(held(file)),
         Err(_) => Ok(false),
     }
+}
+
+/// The lock held by another: its holder's note, read from the lock file.
+fn held(mut file: File) -> LockError {
+    let mut note = String::new();
+    let _ = file.read_to_string(&mut note);
+    LockError::Held(if note.is_empty() { "another drapto process".into() } else { note })
 }
 
 /// True when `path` names the open file `f`.
