@@ -252,6 +252,35 @@ fn hard_telecine_starting_after_its_sound_with_a_held_last_frame_is_film() {
 }
 
 #[test]
+fn hard_telecine_cut_by_ffmpeg_with_a_stale_frame_count_is_film() {
+    // mkvmerge's statistics tags, copied by an ffmpeg cut (`-c copy -t`):
+    // NUMBER_OF_FRAMES still counts the whole rip. Trusted, the frames
+    // check failed a right encode on every run.
+    let src = made_once("hard_telecine_cut_stale_tags.mkv", |tmp| {
+        let tagged = scratch_path("hard_telecine_tagged", "mkv");
+        let o = Command::new("mkvmerge").arg("-q").arg("-o").arg(&tagged).arg(hard_telecine()).output().unwrap();
+        assert!(o.status.code().unwrap_or(2) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
+        let o = Command::new(ffmpeg())
+            .args(["-v", "error", "-i"])
+            .arg(&tagged)
+            .args(["-t", "4", "-map", "0", "-c", "copy", "-f", "matroska"])
+            .arg(tmp)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let _ = std::fs::remove_file(tagged);
+    });
+    let probe = ffprobe(&src);
+    let tags = &streams(&probe, "video")[0]["tags"];
+    let told: u64 =
+        tags["NUMBER_OF_FRAMES"].as_str().or(tags["NUMBER_OF_FRAMES-eng"].as_str()).unwrap().parse().unwrap();
+    assert!(told > frame_count(&src) + 50, "the tag counts the whole rip: {told}");
+    let t = tempfile::tempdir().unwrap();
+    let out = encode(&src, t.path(), &["--no-chunked"]);
+    assert_film(&src, &out);
+}
+
+#[test]
 fn interlaced_video_progressive_pal_and_film_keep_their_treatment() {
     // Real interlaced video: 59.94 distinct moments a second in fields.
     let video = dvd(

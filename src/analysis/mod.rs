@@ -199,8 +199,12 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     }
     // Inverse telecine's output is one frame in IVTC_CYCLE fewer than the
     // rip's: validation checks that against the rip's frames, counted
-    // when its container does not say (a read of every packet).
-    let frame_count = v.frame_count().or_else(|| {
+    // when its container does not say, or says a count its video's length
+    // belies (a statistics tag an ffmpeg cut copied: a right encode failed
+    // on every run). A read of every packet.
+    let length = extent.video_end - v.start_time.map_or(0.0, |s| s - file_start);
+    let told = v.frame_count().filter(|&n| frames_fit(n, v.frame_rate(), length));
+    let frame_count = told.or_else(|| {
         interlace.decimation_cycle()?;
         ffprobe::count_frames(probes.ffprobe, input, cancel).map(|n| n as u64)
     });
@@ -233,6 +237,13 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         warnings,
         probe,
     })
+}
+
+/// Whether `frames` at `rate` fill about `length` seconds (within 1%, or
+/// a second): a count that does not is another file's (a tag copied by a
+/// cut), or the last picture is held for seconds (then counted anew too).
+fn frames_fit(frames: u64, rate: Option<f64>, length: f64) -> bool {
+    rate.filter(|r| *r > 0.0).is_some_and(|r| (frames as f64 / r - length).abs() <= (length * 0.01).max(1.0))
 }
 
 /// The picture size in a `showinfo` line (`… s:720x440 …`).
