@@ -271,19 +271,26 @@ fn bad_paths_get_clear_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("missing.mkv: cannot read: No such file"), "{}", stderr(&o));
 
-    // An output folder that cannot be created.
+    // An output folder that cannot be created (below a file, said at
+    // once: see below), here for want of permission.
     let file = t.path().join("a file");
     std::fs::write(&file, b"x").unwrap();
     let src = simple_clip("small.mkv", "320x240", 2);
-    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&src).arg("-o").arg(file.join("sub")));
+    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&src).arg("-o").arg("/proc/drapto-out"));
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("cannot create output folder"), "{}", stderr(&o));
     // An output "folder" that is a file, or a link to a share not mounted:
     // a command line that cannot work (exit 2), in the dry run too.
     let dangling = t.path().join("nas");
     std::os::unix::fs::symlink("/mnt/not-mounted/encodes", &dangling).unwrap();
-    for (out, said) in [(&file, "is a file, not a folder"), (&dangling, "/mnt/not-mounted/encodes, which is not there")]
-    {
+    let (below_file, below_link) = (file.join("sub"), dangling.join("Encodes"));
+    let cases = [
+        (&file, "is a file, not a folder"),
+        (&below_file, "a file is a file, not a folder"),
+        (&dangling, "/mnt/not-mounted/encodes, which is not there"),
+        (&below_link, "nas is a link to /mnt/not-mounted/encodes, which is not there"),
+    ];
+    for (out, said) in cases {
         for dry in [true, false] {
             let mut c = drapto(t.path());
             c.args(["encode", "-i"]).arg(&src).arg("-o").arg(out);

@@ -92,15 +92,21 @@ pub(super) fn folders(
         )));
     }
     // What the run would find only when it makes the folder ("File
-    // exists"), the dry run after promising to encode.
-    if let Ok(meta) = std::fs::symlink_metadata(&output) {
+    // exists"), the dry run after promising to encode: the output folder,
+    // or the nearest folder above it that is there (`~/NAS/Encodes` with
+    // `~/NAS` a link to a share not mounted), a file or a dangling link.
+    let there = output.ancestors().find(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_ok());
+    if let Some(at) = there {
         let shown = output.display();
-        if meta.is_symlink() && !output.exists() {
-            let to = std::fs::read_link(&output).map(|t| t.display().to_string()).unwrap_or_default();
-            return Err(Error::Usage(format!("-o {shown}: a link to {to}, which is not there (a share not mounted?)")));
+        let which = if at == output { String::new() } else { format!("{} ", at.display()) };
+        if std::fs::symlink_metadata(at).is_ok_and(|m| m.is_symlink()) && !at.exists() {
+            let to = std::fs::read_link(at).map(|t| t.display().to_string()).unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "-o {shown}: {which}is a link to {to}, which is not there (a share not mounted?)"
+            )));
         }
-        if !output.is_dir() {
-            return Err(Error::Usage(format!("-o {shown}: is a file, not a folder; give a folder")));
+        if !at.is_dir() {
+            return Err(Error::Usage(format!("-o {shown}: {which}is a file, not a folder; give a folder")));
         }
     }
     let folder_of_input = if input.is_dir() {
