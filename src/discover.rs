@@ -501,6 +501,27 @@ pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<(
     failed
 }
 
+/// Moves the sidecars beside the output `from` (named after it, see
+/// [`sidecars_of`]) along with it to `to` (an encode taken along by a rip
+/// renamed since): left behind, they were the next rip's of that name (a
+/// film's subtitles beside another film), and kept its own from being
+/// copied. One whose new name is taken stays.
+pub fn move_sidecars(from: &Path, to: &Path) {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let (Some(to_dir), Some(stem), Some(to_stem)) = (to.parent(), from.file_stem(), to.file_stem()) else {
+        return;
+    };
+    // (The folder's own pictures stay with the folder: only the files
+    // named after the output, as drapto named them.)
+    for s in sidecars_of(from) {
+        let Some(rest) = s.file_name().unwrap_or_default().as_bytes().strip_prefix(stem.as_bytes()) else { continue };
+        let target = to_dir.join(std::ffi::OsString::from_vec([to_stem.as_bytes(), rest].concat()));
+        if !target.exists() {
+            let _ = std::fs::rename(&s, &target);
+        }
+    }
+}
+
 /// Whether files `a` and `b` hold the same bytes (sidecars are small).
 fn same_content(a: &Path, b: &Path) -> bool {
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();

@@ -254,13 +254,14 @@ pub enum Error {
     OutputOfAnotherRip { path: PathBuf, output: PathBuf, other: PathBuf },
 
     /// The output's name holds drapto's encode of another film, whose rip
-    /// is gone (deleted once encoded, or on a disk not mounted): another
-    /// size and another length than this rip's. Its encode may be the only
-    /// copy of that film.
+    /// is gone (deleted once encoded, on a disk not mounted, or replaced by
+    /// this one under its name): another size, and another length or
+    /// title, than this rip's. Its encode may be the only copy of that
+    /// film. `why` says how it differs.
     #[error(
-        "{path}: {output} is drapto's encode of another film ({other}, {theirs:.1} s long; this rip is {ours:.1} s), whose rip is not there now; nothing was changed: move that encode away to encode this rip here"
+        "{path}: {output} is drapto's encode of another film ({why}); nothing was changed: move that encode away to encode this rip here"
     )]
-    OutputOfAnotherFilm { path: PathBuf, output: PathBuf, other: PathBuf, theirs: f64, ours: f64 },
+    OutputOfAnotherFilm { path: PathBuf, output: PathBuf, why: String },
 
     /// Not enough free space.
     #[error("{folder}: not enough free space: {needed} needed, {free} free")]

@@ -193,6 +193,17 @@ fn a_rip_cut_in_half_fails_unless_allowed_and_then_says_so() {
         let n = frame_count(&out) as f64;
         assert!((n - ends * 25.0).abs() <= 25.0, "{n} frames for {ends} s");
     }
+    // Ripped again, whole, as drapto advised: the encode of the half is
+    // replaced (another size and length, but the length the half said).
+    let t3 = tempfile::tempdir().unwrap();
+    let rip = t3.path().join("half.mkv");
+    std::fs::copy(&src, &rip).unwrap();
+    let (o, _) = encode(t3.path(), &rip, &["--no-chunked", "--allow-truncated"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(&rip, &whole).unwrap();
+    let (o, _) = encode(t3.path(), &rip, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!((duration(&t3.path().join("out/half.mkv")) - 20.0).abs() <= 0.5);
 }
 
 #[test]

@@ -390,6 +390,50 @@ fn a_rip_whose_folder_was_renamed_takes_its_encode_along_instead_of_a_new_one() 
 }
 
 #[test]
+fn a_rip_renamed_and_the_next_disc_ripped_under_its_old_name_each_keep_their_own() {
+    // MakeMKV names every disc's film title_t00.mkv: the user renames the
+    // first for the media server, and rips the next disc. Its encode (and
+    // its subtitles) follow the renamed rip; the next disc is encoded under
+    // the old name, now and on every run after; in either order of steps.
+    for before_run in [true, false] {
+        let t = tempfile::tempdir().unwrap();
+        let (lib, out) = (t.path().join("lib"), t.path().join("out"));
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::copy(simple_clip("library_disc1.mkv", "320x240", 2), lib.join("title_t00.mkv")).unwrap();
+        std::fs::write(lib.join("title_t00.en.srt"), "1\n00:00:00,000 --> 00:00:01,000\nHEAT\n").unwrap();
+        let encode = || {
+            let o =
+                run(drapto(t.path()).args(["encode", "--json", "--copy-sidecars", "-i"]).arg(&lib).arg("-o").arg(&out));
+            assert!(o.status.success(), "{before_run}: {}", stdout(&o));
+            events(&o)
+        };
+        encode();
+        std::fs::rename(lib.join("title_t00.mkv"), lib.join("Heat (1995).mkv")).unwrap();
+        std::fs::rename(lib.join("title_t00.en.srt"), lib.join("Heat (1995).en.srt")).unwrap();
+        let next_disc = || {
+            std::fs::copy(simple_clip("library_disc2.mkv", "160x120", 3), lib.join("title_t00.mkv")).unwrap();
+            std::fs::write(lib.join("title_t00.en.srt"), "1\n00:00:00,000 --> 00:00:01,000\nRAN\n").unwrap();
+        };
+        if before_run {
+            next_disc();
+        } else {
+            encode();
+            next_disc();
+        }
+        let ev = encode();
+        let videos = ev.iter().filter(|e| e["event"] == "stage_started" && e["stage"]["kind"] == "video").count();
+        assert_eq!(videos, 1, "{before_run}: only the next disc is encoded");
+        let width = |f: &str| streams(&ffprobe(&out.join(f)), "video")[0]["width"].as_u64();
+        assert_eq!((width("Heat (1995).mkv"), width("title_t00.mkv")), (Some(320), Some(160)), "{before_run}");
+        let srt = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+        assert!(srt("Heat (1995).en.srt").contains("HEAT") && srt("title_t00.en.srt").contains("RAN"), "{before_run}");
+        // And the run after: both known, nothing fails.
+        let ev = encode();
+        assert_eq!(ev.iter().filter(|e| e["event"] == "file_skipped").count(), 2, "{before_run}");
+    }
+}
+
+#[test]
 fn an_output_made_with_other_settings_is_checked_once_and_then_known() {
     let t = tempfile::tempdir().unwrap();
     let (lib, out) = (t.path().join("lib"), t.path().join("out"));

@@ -28,12 +28,17 @@ pub struct SourceRecord {
     /// keeps), when the rip has one: a remux since writes a new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment_uid: Option<String>,
+    /// How long the rip said it was, when it was cut short and encoded as
+    /// it was (`--allow-truncated`): the whole rip, ripped again as drapto
+    /// advised, is this long (see `Pipeline::drapto_output`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_from: Option<f64>,
 }
 
 impl SourceRecord {
     pub fn new(source: JobInfo, settings: &Settings, video_end: f64, segment_uid: Option<String>) -> SourceRecord {
         let settings = settings.output_fingerprint();
-        SourceRecord { version: RECORD_VERSION, source, settings, video_end, segment_uid }
+        SourceRecord { version: RECORD_VERSION, source, settings, video_end, segment_uid, truncated_from: None }
     }
 
     /// The tag's value.

@@ -234,9 +234,16 @@ fn outputs_of_moved(encoded_files: &str, input_sizes: &str, input: &Path, output
         .filter(|(rip, _)| sizes.get(rip).map_or_else(|| named_so(rip), |s| *s == size))
         .map(|(rip, out)| (PathBuf::from(rip), PathBuf::from(out)))
         .filter(|(rip, out)| rip != input && out != output)
-        .filter(|(rip, out)| !rip.exists() && out.is_file())
+        .filter(|(rip, out)| out.is_file() && !still_there(rip, sizes.get(&rip.display().to_string())))
         .map(|(_, out)| out)
         .collect()
+}
+
+/// Whether the rip tracked at `rip` (of `size` bytes, where tracked) is
+/// still there: a file at its path of another size is another rip (the
+/// next disc, ripped under the old name of one renamed since).
+fn still_there(rip: &Path, size: Option<&String>) -> bool {
+    std::fs::metadata(rip).is_ok_and(|m| size.is_none_or(|s| *s == m.len().to_string()))
 }
 
 impl Pipeline<'_> {
@@ -263,6 +270,7 @@ impl Pipeline<'_> {
         let dir = self.settings.paths.report_dir.as_deref();
         let report = crate::report::file_report::report_path(dir, &from);
         let _ = std::fs::rename(&report, crate::report::file_report::report_path(dir, output));
+        crate::discover::move_sidecars(&from, output);
         // Known as this rip's from now on, without an analysis, and found
         // again should it move once more.
         Kept::of(output, identity).write(&self.settings.temp_dir(), output);
@@ -313,29 +321,57 @@ impl Pipeline<'_> {
         let Some((e, record)) = e.and_then(|e| SourceRecord::of_output(&e.probe).map(|r| (e, r))) else {
             return Err(Error::NotDrapto { path: input.to_path_buf(), output: output.to_path_buf() });
         };
+        // Made from this very rip (its size and time; or known as its own
+        // since, see `Kept`), whatever path its record names: an encode
+        // moved to a renamed rip names the old path, where the next disc
+        // may be ripped.
+        let ours = JobInfo::of(input).ok();
+        let this_rip = ours.as_ref().is_some_and(|i| {
+            (i.size, i.mtime_ns) == (record.source.size, record.source.mtime_ns)
+                || Kept::read(&self.settings.temp_dir(), output).is_some_and(|k| k == Kept::of(output, i))
+        });
+        if this_rip {
+            return Ok(Some((e, record)));
+        }
         let other = &record.source.input;
         if other.is_file() && !same_file(other, input) {
             let (path, output, other) = (input.to_path_buf(), output.to_path_buf(), other.clone());
             return Err(Error::OutputOfAnotherRip { path, output, other });
         }
-        let resized = std::fs::metadata(input).is_ok_and(|m| m.len() != record.source.size);
-        if let Some((theirs, ours)) = resized.then(|| self.other_length(input, &e)).flatten() {
-            let (path, output, other) = (input.to_path_buf(), output.to_path_buf(), other.clone());
-            return Err(Error::OutputOfAnotherFilm { path, output, other, theirs, ours });
+        let resized = ours.is_some_and(|i| i.size != record.source.size);
+        if let Some(why) = resized.then(|| self.another_film(input, &e, &record)).flatten() {
+            return Err(Error::OutputOfAnotherFilm { path: input.to_path_buf(), output: output.to_path_buf(), why });
         }
         Ok(Some((e, record)))
     }
 
-    /// The lengths of the existing output `e` and of the rip `input` (their
-    /// video's ends) when they differ by more than [`SAME_FILM_SECONDS`]:
-    /// the output is another film's (two discs' `title_t00.mkv`, the first
-    /// one's rip deleted once encoded), not this rip's ripped again (which
-    /// is as long, to a frame). `None` where either cannot be read.
-    fn other_length(&self, input: &Path, e: &Existing) -> Option<(f64, f64)> {
+    /// How the existing output `e` (with its `record`) shows another film
+    /// than the rip `input` of another size, when it does: a length more
+    /// than [`SAME_FILM_SECONDS`] away (two discs' `title_t00.mkv`, the
+    /// first one's rip deleted once encoded), unless the output was made
+    /// from a rip cut short that was this long (ripped again whole, as
+    /// drapto advised); else another title (the disc's name, as MakeMKV
+    /// writes it: two episodes as long). A rip ripped again is as long, to
+    /// a frame, under its disc's title. `None` where nothing tells.
+    fn another_film(&self, input: &Path, e: &Existing, record: &SourceRecord) -> Option<String> {
         let theirs = e.video_end?;
-        let (_, ours) = ffprobe::probe_with_end(&self.tools.ffprobe, input, self.cancel).ok()?;
+        let (probe, ours) = ffprobe::probe_with_end(&self.tools.ffprobe, input, self.cancel).ok()?;
         let ours = ours?;
-        ((theirs - ours).abs() > SAME_FILM_SECONDS).then_some((theirs, ours))
+        let other = &record.source.input;
+        let made_from = if other.as_path() == input || Some(other) == std::fs::canonicalize(input).ok().as_ref() {
+            "made from an earlier rip under this name".to_string()
+        } else {
+            format!("made from {}, which is not there now", other.display())
+        };
+        let whole = record.truncated_from.is_some_and(|claimed| (claimed - ours).abs() <= SAME_FILM_SECONDS);
+        if (theirs - ours).abs() > SAME_FILM_SECONDS && !whole {
+            return Some(format!("{made_from}, {theirs:.1} s long; this rip is {ours:.1} s"));
+        }
+        let title = |p: &ffprobe::Probe| p.format.tags.get("title").filter(|t| !t.trim().is_empty()).cloned();
+        match (title(&e.probe), title(&probe)) {
+            (Some(a), Some(b)) if a != b => Some(format!("{made_from}, titled \"{a}\"; this rip is titled \"{b}\"")),
+            _ => None,
+        }
     }
 
     /// Before the rip is analysed: `Some` reason to skip it when `output`

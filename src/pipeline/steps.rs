@@ -152,7 +152,9 @@ impl Pipeline<'_> {
         // Where the output's video will end (its clock starts at zero, and
         // so do the analysis's lengths).
         let uid = analysis.mux.source.segment_uid();
-        let record = SourceRecord::new(work.identity().clone(), self.settings, analysis.video_end, uid).to_tag();
+        let mut record = SourceRecord::new(work.identity().clone(), self.settings, analysis.video_end, uid);
+        record.truncated_from = analysis.extent.truncated.then(|| analysis.extent.promise());
+        let record = record.to_tag();
         let audio = tracks.into_iter().map(|t| t.file).collect();
         let inputs = MuxInputs { source: input, video, audio, record, scratch: work.working("mux") };
         let ctx = self.ctx();
