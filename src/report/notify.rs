@@ -173,8 +173,12 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
         }
         _ => return None,
     };
+    // A rip not encoded now (a ripper still writes it, another drapto has
+    // it) is no alarm: it waits for the next run, as the note says.
     let urgent = match event {
-        Event::BatchComplete { summary: s } => !s.succeeded(),
+        Event::BatchComplete { summary: s } => {
+            !s.failed.is_empty() || !s.interrupted.is_empty() || !s.not_started.is_empty()
+        }
         _ => kind == "file_failed",
     };
     Some(Note { kind, file, title, message, json, urgent })
@@ -381,6 +385,13 @@ mod tests {
         let stopped = note_of(&Event::BatchComplete { summary: s }, |_| None).unwrap();
         assert_eq!(stopped.title, "drapto: stopped");
         assert!(stopped.message.starts_with("0 encoded, 0 skipped, 0 failed, 1 interrupted, 1 not started"));
+        assert!(stopped.urgent);
+        // Rips not encoded now (still being written) are no alarm.
+        let mut waiting = crate::summary::BatchSummary::default();
+        waiting.files.push(FileSummary::new("/r/a.mkv".into(), "/o/a.mkv".into(), 10, 5, 1.0, 1.0, None));
+        waiting.not_encoded.push(("/r/b.mkv".into(), "still being written".into()));
+        let note = note_of(&Event::BatchComplete { summary: waiting }, |_| None).unwrap();
+        assert_eq!((note.title.as_str(), note.urgent), ("drapto: done, some rips not encoded now", false));
         // A file that grew says so.
         let s = FileSummary::new("/r/a.mkv".into(), "/o/a.mkv".into(), 1_000_000, 1_331_000, 1.0, 1.0, None);
         assert!(note_of(&Event::FileComplete { summary: s }, |_| None).unwrap().message.contains("(33.1% larger)"));
