@@ -263,6 +263,58 @@ fn hdr10_uhd() -> PathBuf {
     )
 }
 
+/// A small HDR10 clip whose static metadata is as x265's `params` set it.
+fn hdr10_small(name: &str, params: &str) -> PathBuf {
+    let x265 = format!(
+        "log-level=error:hdr10=1:repeat-headers=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:{params}"
+    );
+    fixture(
+        name,
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=10:duration=2,format=yuv420p10le",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            &x265,
+            "-color_primaries",
+            "bt2020",
+            "-color_trc",
+            "smpte2084",
+            "-colorspace",
+            "bt2020nc",
+            "-color_range",
+            "tv",
+        ],
+    )
+}
+
+#[test]
+fn hdr10_with_a_zero_content_light_or_no_primaries_is_encoded_and_kept() {
+    // Many UHD discs give MaxFALL 0 (or both 0, "not known"); some masters
+    // only the luminance. ffprobe shows neither from the output's
+    // container, and such a rip's right encode failed on every run.
+    let unknown = hdr10_small(
+        "hdr10_cll_00.mkv",
+        "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50):max-cll=0,0",
+    );
+    let a = analyze(&unknown);
+    assert!(a["analysis"]["hdr"]["content_light"].is_null(), "0,0 is no content light: {}", a["analysis"]["hdr"]);
+    let src =
+        hdr10_small("hdr10_cll_1000_0.mkv", "master-display=G(0,0)B(0,0)R(0,0)WP(0,0)L(10000000,50):max-cll=1000,0");
+    let a = analyze(&src);
+    assert_eq!(a["analysis"]["hdr"]["content_light"]["max_fall"], 0);
+    let t = tempfile::tempdir().unwrap();
+    let out = encode(&src, t.path());
+    let j = mkvmerge_j(&out);
+    let v = &j["tracks"][0]["properties"];
+    assert_eq!((v["max_content_light"].as_u64(), v["max_luminance"].as_f64()), (Some(1000), Some(1000.0)), "{v}");
+}
+
 #[test]
 fn hdr10_uhd_is_cropped_and_keeps_its_metadata() {
     let src = hdr10_uhd();

@@ -161,7 +161,12 @@ pub fn analyze(stream: &Stream, frame_side_data: &[SideData]) -> HdrInfo {
             .collect::<Vec<_>>()
     };
     let mastering_display = find("mastering display").into_iter().find_map(MasteringDisplay::from_side_data);
-    let content_light = find("content light").into_iter().find_map(ContentLight::from_side_data);
+    // MaxCLL and MaxFALL both 0 say "not known" (CTA-861.3): nothing to
+    // give the encoder, nothing to check.
+    let content_light = find("content light")
+        .into_iter()
+        .find_map(ContentLight::from_side_data)
+        .filter(|c| (c.max_cll, c.max_fall) != (0, 0));
     let hdr10_plus =
         find("2094-40").first().map(|s| Hdr10Plus { windows: s.number("num_windows").unwrap_or(1.0) as u32 });
     HdrInfo { kind: kind_of(&colour), colour, mastering_display, content_light, hdr10_plus }
