@@ -252,6 +252,31 @@ fn hard_telecine_starting_after_its_sound_with_a_held_last_frame_is_film() {
 }
 
 #[test]
+fn hard_telecine_without_a_default_duration_is_film_on_both_paths() {
+    // Matroska's default duration is optional: without it ffprobe reads
+    // the average rate from millisecond timestamps (1000/33 = 30.303), and
+    // the telecine went unrecognised (deinterlaced at 29.97, with its
+    // judder); a chunked output's header said the same rate's four fifths.
+    let src = made_once("hard_telecine_no_default_duration.mkv", |tmp| {
+        std::fs::copy(hard_telecine(), tmp).unwrap();
+        let o = Command::new("mkvpropedit")
+            .arg(tmp)
+            .args(["--edit", "track:v1", "--delete", "default-duration"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    });
+    let a = analyze(&src);
+    assert_eq!(interlace(&a)["treatment"], "ivtc", "{}", interlace(&a));
+    let t = tempfile::tempdir().unwrap();
+    assert_film(&src, &encode(&src, t.path(), &["--no-chunked"]));
+    if has_libvmaf() {
+        let t = tempfile::tempdir().unwrap();
+        assert_film(&src, &encode(&src, t.path(), &["--chunked", "--chunk-size", "4"]));
+    }
+}
+
+#[test]
 fn hard_telecine_cut_by_ffmpeg_with_a_stale_frame_count_is_film() {
     // mkvmerge's statistics tags, copied by an ffmpeg cut (`-c copy -t`):
     // NUMBER_OF_FRAMES still counts the whole rip. Trusted, the frames

@@ -77,6 +77,19 @@ impl StreamKind {
     }
 }
 
+/// The frame rates of film, video and TV (as `numerator / denominator`).
+const STANDARD_RATES: [(f64, f64); 9] = [
+    (24000.0, 1001.0),
+    (24.0, 1.0),
+    (25.0, 1.0),
+    (30000.0, 1001.0),
+    (30.0, 1.0),
+    (48.0, 1.0),
+    (50.0, 1.0),
+    (60000.0, 1001.0),
+    (60.0, 1.0),
+];
+
 /// One stream.
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct Stream {
@@ -227,13 +240,21 @@ impl Stream {
         self.nb_frames.map(|n| n as u64).or_else(tag)
     }
 
-    /// Frames per second from `avg_frame_rate`, else `r_frame_rate`.
+    /// Frames per second from `avg_frame_rate`, else `r_frame_rate`; but
+    /// `r_frame_rate` when it is a standard rate within 2% of the average:
+    /// a Matroska track without a default duration has its average read
+    /// from millisecond timestamps (1000/33 = 30.303 for NTSC's 29.97),
+    /// which took a telecined DVD for interlaced video, and gave a chunked
+    /// output a 24.417 fps header.
     pub fn frame_rate(&self) -> Option<f64> {
-        [&self.avg_frame_rate, &self.r_frame_rate]
-            .into_iter()
-            .flatten()
-            .filter_map(|r| parse_ratio(r))
-            .find(|f| f.is_finite() && *f > 0.0)
+        let rate = |r: &Option<String>| r.as_deref().and_then(parse_ratio).filter(|f| f.is_finite() && *f > 0.0);
+        let (average, real) = (rate(&self.avg_frame_rate), rate(&self.r_frame_rate));
+        let standard = |r: f64| STANDARD_RATES.iter().any(|(n, d)| (r - n / d).abs() < 1e-6);
+        match (average, real) {
+            (Some(a), Some(r)) if standard(r) && (a / r - 1.0).abs() <= 0.02 => Some(r),
+            (Some(a), _) => Some(a),
+            (None, r) => r,
+        }
     }
 
     /// The side-data record of a type, matched by a case-insensitive substring.
@@ -670,6 +691,19 @@ pub fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_read_from_millisecond_timestamps_is_the_standard_one_it_rounds() {
+        let rate = |avg: &str, r: &str| {
+            let s = Stream { avg_frame_rate: Some(avg.into()), r_frame_rate: Some(r.into()), ..Stream::default() };
+            s.frame_rate().unwrap()
+        };
+        assert!((rate("1000/33", "30000/1001") - 30000.0 / 1001.0).abs() < 1e-9, "no default duration");
+        assert!((rate("293/12", "24000/1001") - 24000.0 / 1001.0).abs() < 1e-9);
+        assert_eq!(rate("25/1", "50/1"), 25.0, "fields: another rate, not a rounding");
+        assert_eq!(rate("12/1", "30000/1001"), 12.0);
+        assert_eq!(rate("1000/33", "1000/33"), 1000.0 / 33.0, "no standard rate named");
+    }
 
     #[test]
     fn packet_lines_keep_pictures_without_a_time() {
