@@ -6,7 +6,8 @@
 //!   and time staying put);
 //! - idle I/O priority for `--responsive` (Linux `ioprio_set`, macOS
 //!   `setiopolicy_np`), after the portable `setpriority`;
-//! - how to install a missing program (`apt-get` or `brew`).
+//! - how to install a missing program (`apt-get` or `brew`);
+//! - the UTF-8 locale children run in (`C.UTF-8`, or macOS's `en_US.UTF-8`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -235,6 +236,15 @@ impl Drop for KeepAwake {
             let _ = c.wait();
         }
     }
+}
+
+/// A locale with UTF-8 text and English messages that this system has,
+/// for every program drapto runs: in a plain C locale (a container's,
+/// `env -i`, cron's) MKVToolNix printed no help at all (taken for a
+/// version too old) and could not open a file named `Amélie.mkv`. glibc
+/// has `C.UTF-8` built in; macOS has no such locale, but `en_US.UTF-8`.
+pub fn utf8_locale() -> &'static str {
+    if cfg!(target_os = "macos") { "en_US.UTF-8" } else { "C.UTF-8" }
 }
 
 /// A package drapto may ask for.

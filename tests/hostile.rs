@@ -517,6 +517,26 @@ fn an_unreadable_input_is_named_and_left_alone() {
 }
 
 #[test]
+fn a_plain_c_locale_changes_nothing() {
+    // A container's, `env -i`'s or cron's locale: MKVToolNix printed no help
+    // (taken for a version too old, exit 4 before any rip) and could not
+    // open a file whose name is not ASCII.
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("Amélie – 日本.mkv");
+    std::fs::copy(simple_clip("small.mkv", "160x120", 1), &src).unwrap();
+    let o = run(drapto(t.path())
+        .env("LC_ALL", "C")
+        .env("LANG", "C")
+        .env_remove("LANGUAGE")
+        .args(["encode", "--preset", "12", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(t.path().join("out/Amélie – 日本.mkv").exists());
+}
+
+#[test]
 fn a_lock_file_another_user_left_and_nobody_holds_is_taken_anew() {
     // A run as root left the output's lock file (0644, root's) when it was
     // killed: every later run as another user failed the rip with

@@ -82,9 +82,12 @@ fn start(cmd: &mut Command, stdin: Stdio, step: &str, cancel: &Cancel, quiet: bo
         return Err(ProcessFailure::Cancelled(signal));
     }
     // Messages in English (the C library's own, `strerror`, among them:
-    // "No space left on device" is how a full disk is told apart).
+    // "No space left on device" is how a full disk is told apart), and
+    // text in UTF-8 whatever locale drapto was started in (see
+    // `platform::utf8_locale`).
     let child = cmd
         .env("LANGUAGE", "en")
+        .env("LC_ALL", crate::platform::utf8_locale())
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
