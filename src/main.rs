@@ -131,23 +131,33 @@ fn temp_dir_flag(dir: Option<&std::path::Path>) -> Vec<config::load::FlagValue> 
     dir.map(|p| config::load::FlagValue::new("processing.temp_dir", "--temp-dir", value(p))).into_iter().collect()
 }
 
+/// A hang-up (the terminal closed under a run started without nohup) is a
+/// stop as SIGTERM is: it killed drapto outright, with no word in its log,
+/// its status or a note, and a lock file left beside the output.
 fn install_signal_handler(cancel: &Cancel) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use std::io::Write;
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
         return;
     };
     let cancel = cancel.clone();
     std::thread::spawn(move || {
+        // The flag first, then words: stderr may be gone (a pipe's reader
+        // that exited, a closed terminal), and a failed eprintln! here
+        // ended this thread, so no signal was heeded again.
+        let say = |text: &str| {
+            let _ = writeln!(std::io::stderr(), "{text}");
+        };
         for sig in signals.forever() {
             if cancel.is_cancelled() {
                 cancel.kill_all_now();
-                eprintln!("\ndrapto: stopped at once");
+                say("\ndrapto: stopped at once");
                 std::process::exit(128 + sig);
             }
-            let again = if sig == signal_hook::consts::SIGINT { "press Ctrl-C again" } else { "send it again" };
-            eprintln!("\ndrapto: stopping (finished work is kept; {again} to stop at once)");
-            tracing::warn!("received signal {sig}, stopping");
             cancel.cancel(sig);
+            tracing::warn!("received signal {sig}, stopping");
+            let again = if sig == SIGINT { "press Ctrl-C again" } else { "send it again" };
+            say(&format!("\ndrapto: stopping (finished work is kept; {again} to stop at once)"));
         }
     });
 }

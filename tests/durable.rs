@@ -51,7 +51,12 @@ impl Running {
 
 /// Starts `cmd` and returns once it printed a line containing `marker`.
 fn start_until(cmd: &mut Command, marker: &str) -> Running {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    start_until_with(cmd, marker, Stdio::null())
+}
+
+/// [`start_until`] with its stderr going to `stderr`.
+fn start_until_with(cmd: &mut Command, marker: &str, stderr: Stdio) -> Running {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
     let out = std::io::BufReader::new(child.stdout.take().unwrap());
     let marker = marker.to_string();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -105,6 +110,32 @@ fn ctrl_c_stops_children_keeps_no_output_and_exits_130() {
     assert_eq!(children_of_source(&src), "", "no child process may survive");
     let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "nothing in the output folder: {left:?}");
+}
+
+#[test]
+fn a_hang_up_with_stderr_gone_stops_cleanly_and_exits_129() {
+    // A terminal closed under a run started without nohup: the hang-up
+    // killed drapto outright (no word of it anywhere, a lock file left);
+    // and with stderr gone a stop was never heeded (the words before the
+    // flag failed).
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("hang up.mkv");
+    std::fs::copy(slow_clip(), &src).unwrap();
+    let out_dir = t.path().join("out");
+    let mut c = drapto(t.path());
+    c.env("DRAPTO_PRESET", "4").args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir);
+    let mut running = start_until_with(&mut c, "\"kind\":\"video\"", Stdio::piped());
+    drop(running.child.stderr.take());
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = nix::unistd::Pid::from_raw(running.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let (status, rest) = running.finish();
+    assert_eq!(status.code(), Some(129), "{rest}");
+    assert!(rest.contains("\"file_interrupted\"") && rest.contains("\"batch_complete\""), "{rest}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(children_of_source(&src), "", "no child process may survive");
+    let left: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "nothing in the output folder, no lock file: {left:?}");
 }
 
 /// Two drapto runs started together on one folder of two rips, with the

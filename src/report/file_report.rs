@@ -64,7 +64,7 @@ impl ReportWriter {
         if let Err(e) = crate::job::state::write_atomic(path, report) {
             // Said where the user sees it (this writer is one of the
             // events' sinks: it cannot tell the others).
-            eprintln!("drapto: warning: could not write report {}: {e}", path.display());
+            let _ = writeln!(std::io::stderr(), "drapto: warning: could not write report {}: {e}", path.display());
             tracing::warn!("could not write report {}: {e}", path.display());
         } else {
             tracing::info!("report written to {}", path.display());

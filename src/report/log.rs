@@ -73,7 +73,12 @@ impl DailyFile {
         {
             if gone {
                 let (old, new) = (self.path.display(), next.path.display());
-                eprintln!("drapto: warning: the run log {old} was removed; the log goes on in {new}");
+                // (stderr may be gone: a failed eprintln! ended the thread
+                // that logged, a watch's main loop among them.)
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "drapto: warning: the run log {old} was removed; the log goes on in {new}"
+                );
             }
             *self = next;
         }
