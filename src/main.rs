@@ -137,7 +137,9 @@ fn temp_dir_flag(dir: Option<&std::path::Path>) -> Vec<config::load::FlagValue> 
 fn install_signal_handler(cancel: &Cancel) {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     use std::io::Write;
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+    // Under nohup a hang-up is ignored, and stays so.
+    let heeded: Vec<i32> = [SIGINT, SIGTERM, SIGHUP].into_iter().filter(|&s| s != SIGHUP || !ignored(s)).collect();
+    let Ok(mut signals) = signal_hook::iterator::Signals::new(heeded) else {
         return;
     };
     let cancel = cancel.clone();
@@ -160,6 +162,18 @@ fn install_signal_handler(cancel: &Cancel) {
             say(&format!("\ndrapto: stopping (finished work is kept; {again} to stop at once)"));
         }
     });
+}
+
+/// Whether `signal` was set to be ignored when drapto started (`nohup`
+/// ignores SIGHUP).
+fn ignored(signal: i32) -> bool {
+    use nix::libc;
+    // SAFETY: reads this process's disposition of one signal into a zeroed
+    // struct; nothing is changed (no new action is given).
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 /// The design's log line: `[2024-01-18T14:15:00Z] INFO: message`.
