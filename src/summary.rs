@@ -78,6 +78,11 @@ impl FileSummary {
     }
 }
 
+/// How the reason of a rip not encoded until the user acts ends (an
+/// unreadable rip, a name drapto cannot record, two rips for one output),
+/// where a rip still being written, or another drapto's, only waits.
+pub const FIX_THEN_RUN: &str = "run again once that is fixed";
+
 /// The result of a batch.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct BatchSummary {

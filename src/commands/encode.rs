@@ -6,6 +6,7 @@ use crate::discover::{Discovery, Skip};
 use crate::encode::chunked::remote::{Cluster, WorkerInfo};
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
+use crate::summary::FIX_THEN_RUN;
 use crate::tools::Tools;
 use std::path::PathBuf;
 
@@ -55,8 +56,8 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     let not_encoded = (work.skipped.iter())
         .filter(|(_, why)| why.is_rip_not_encoded())
         .map(|(path, why)| {
-            let then = if matches!(why, Skip::BeingWritten(_)) { "once it is written" } else { "once that is fixed" };
-            (path.clone(), format!("{why}; run again {then}"))
+            let then = if matches!(why, Skip::BeingWritten(_)) { "run again once it is written" } else { FIX_THEN_RUN };
+            (path.clone(), format!("{why}; {then}"))
         })
         .collect();
     let summary = pipeline.run_batch(&work.found, &output_dir, not_encoded);

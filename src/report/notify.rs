@@ -173,11 +173,13 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
         }
         _ => return None,
     };
-    // A rip not encoded now (a ripper still writes it, another drapto has
-    // it) is no alarm: it waits for the next run, as the note says.
+    // A rip not encoded now because a ripper still writes it, or another
+    // drapto has it, is no alarm: it waits for the next run, as the note
+    // says. One that waits on the user is.
     let urgent = match event {
         Event::BatchComplete { summary: s } => {
-            !s.failed.is_empty() || !s.interrupted.is_empty() || !s.not_started.is_empty()
+            let needs_hand = s.not_encoded.iter().any(|(_, why)| why.ends_with(crate::summary::FIX_THEN_RUN));
+            !s.failed.is_empty() || !s.interrupted.is_empty() || !s.not_started.is_empty() || needs_hand
         }
         _ => kind == "file_failed",
     };
@@ -392,6 +394,12 @@ mod tests {
         waiting.not_encoded.push(("/r/b.mkv".into(), "still being written".into()));
         let note = note_of(&Event::BatchComplete { summary: waiting }, |_| None).unwrap();
         assert_eq!((note.title.as_str(), note.urgent), ("drapto: done, some rips not encoded now", false));
+        // One that waits on the user (unreadable, two rips for one output) is.
+        let mut blocked = crate::summary::BatchSummary::default();
+        blocked.files.push(FileSummary::new("/r/a.mkv".into(), "/o/a.mkv".into(), 10, 5, 1.0, 1.0, None));
+        let why = format!("cannot be read: Permission denied; {}", crate::summary::FIX_THEN_RUN);
+        blocked.not_encoded.push(("/r/c.mkv".into(), why));
+        assert!(note_of(&Event::BatchComplete { summary: blocked }, |_| None).unwrap().urgent);
         // A file that grew says so.
         let s = FileSummary::new("/r/a.mkv".into(), "/o/a.mkv".into(), 1_000_000, 1_331_000, 1.0, 1.0, None);
         assert!(note_of(&Event::FileComplete { summary: s }, |_| None).unwrap().message.contains("(33.1% larger)"));
