@@ -239,11 +239,13 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     })
 }
 
-/// Whether `frames` at `rate` fill about `length` seconds (within 1%, or
-/// a second): a count that does not is another file's (a tag copied by a
-/// cut), or the last picture is held for seconds (then counted anew too).
+/// Whether `frames` at `rate` fill `length` seconds, within what the
+/// frames check allows (1%, or 2 frames): a count that does not is
+/// another file's (a tag copied by a cut, even of under a second), or the
+/// last picture is held for seconds (then counted anew too).
 fn frames_fit(frames: u64, rate: Option<f64>, length: f64) -> bool {
-    rate.filter(|r| *r > 0.0).is_some_and(|r| (frames as f64 / r - length).abs() <= (length * 0.01).max(1.0))
+    let n = frames as f64;
+    rate.filter(|r| *r > 0.0).is_some_and(|r| (n - length * r).abs() <= (n * 0.01).max(2.0))
 }
 
 /// The picture size in a `showinfo` line (`… s:720x440 …`).
@@ -755,5 +757,20 @@ mod tests {
         assert_eq!(same_shape((176, 240), Some("20:11"), (352, 240)).as_deref(), Some("10:11"));
         assert_eq!(same_shape((720, 480), Some("8:9"), (352, 480)).as_deref(), Some("20:11"));
         assert_eq!(same_shape((320, 240), None, (320, 240)).as_deref(), Some("1:1"));
+    }
+}
+
+#[cfg(test)]
+mod frame_count_tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_count_fits_its_length_as_the_frames_check_does() {
+        let ntsc = Some(30000.0 / 1001.0);
+        assert!(frames_fit(240, ntsc, 8.008));
+        assert!(frames_fit(241, ntsc, 8.008) && frames_fit(238, ntsc, 8.008), "2 frames");
+        // A tag an ffmpeg cut of under a second copied: 180 for 5.4 s.
+        assert!(!frames_fit(180, ntsc, 5.4));
+        assert!(!frames_fit(240, None, 8.008));
     }
 }
