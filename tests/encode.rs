@@ -171,6 +171,47 @@ fn output_folder_equal_to_input_folder_is_refused() {
 }
 
 #[test]
+fn another_disc_as_long_under_the_same_name_is_told_by_the_rip_s_title() {
+    // Two episodes of a series run to the second: the disc's title (as the
+    // rip had it, not as the user may have edited the output's) tells them.
+    let t = tempfile::tempdir().unwrap();
+    let rip = t.path().join("title_t00.mkv");
+    let titled = |clip: &Path, title: &str| {
+        std::fs::copy(clip, &rip).unwrap();
+        let o = std::process::Command::new("mkvpropedit")
+            .arg(&rip)
+            .args(["--edit", "info", "--set", &format!("title={title}")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    };
+    let encode =
+        || run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&rip).arg("-o").arg(t.path().join("out")));
+    titled(&simple_clip("small.mkv", "320x240", 2), "SERIES_S1_D1");
+    assert!(encode().status.success());
+    let out = t.path().join("out/title_t00.mkv");
+    // The user retitles the output; the same disc ripped again (another
+    // size, as long, the same title): encoded again, the edit no matter.
+    let o = std::process::Command::new("mkvpropedit")
+        .arg(&out)
+        .args(["--edit", "info", "--set", "title=Episode 1"])
+        .output();
+    assert!(o.unwrap().status.success());
+    titled(&simple_clip("small_ripped_again.mkv", "240x180", 2), "SERIES_S1_D1");
+    let o = encode();
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert_eq!(streams(&ffprobe(&out), "video")[0]["width"], 240);
+    // The next disc, as long, another title: the first's encode is kept.
+    titled(&simple_clip("small_other.mkv", "160x120", 2), "SERIES_S1_D2");
+    let o = encode();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let failed = events(&o).into_iter().find(|e| e["event"] == "file_failed").expect("failed");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("titled \"SERIES_S1_D1\"; this rip is titled \"SERIES_S1_D2\""), "{error}");
+    assert_eq!(streams(&ffprobe(&out), "video")[0]["width"], 240);
+}
+
+#[test]
 fn an_existing_output_is_skipped_when_valid_replaced_when_drapto_made_it_else_kept() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("small.mkv");

@@ -33,12 +33,24 @@ pub struct SourceRecord {
     /// advised, is this long (see `Pipeline::drapto_output`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated_from: Option<f64>,
+    /// The rip's title (the disc's name, as MakeMKV writes it), when it had
+    /// one: the output's own may be the user's edit since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 impl SourceRecord {
     pub fn new(source: JobInfo, settings: &Settings, video_end: f64, segment_uid: Option<String>) -> SourceRecord {
         let settings = settings.output_fingerprint();
-        SourceRecord { version: RECORD_VERSION, source, settings, video_end, segment_uid, truncated_from: None }
+        SourceRecord {
+            version: RECORD_VERSION,
+            source,
+            settings,
+            video_end,
+            segment_uid,
+            truncated_from: None,
+            title: None,
+        }
     }
 
     /// The tag's value.

@@ -350,8 +350,8 @@ impl Pipeline<'_> {
     /// than [`SAME_FILM_SECONDS`] away (two discs' `title_t00.mkv`, the
     /// first one's rip deleted once encoded), unless the output was made
     /// from a rip cut short that was this long (ripped again whole, as
-    /// drapto advised); else another title (the disc's name, as MakeMKV
-    /// writes it: two episodes as long). A rip ripped again is as long, to
+    /// drapto advised); else another title of the rip (the disc's name, as
+    /// MakeMKV writes it: two episodes as long). A rip ripped again is as long, to
     /// a frame, under its disc's title. `None` where nothing tells.
     fn another_film(&self, input: &Path, e: &Existing, record: &SourceRecord) -> Option<String> {
         let theirs = e.video_end?;
@@ -367,9 +367,10 @@ impl Pipeline<'_> {
         if (theirs - ours).abs() > SAME_FILM_SECONDS && !whole {
             return Some(format!("{made_from}, {theirs:.1} s long; this rip is {ours:.1} s"));
         }
-        let title = |p: &ffprobe::Probe| p.format.tags.get("title").filter(|t| !t.trim().is_empty()).cloned();
-        match (title(&e.probe), title(&probe)) {
-            (Some(a), Some(b)) if a != b => Some(format!("{made_from}, titled \"{a}\"; this rip is titled \"{b}\"")),
+        // (The rip's title as the record keeps it: the output's may be the
+        // user's edit, which drapto keeps.)
+        match (&record.title, ffprobe::title(&probe)) {
+            (Some(a), Some(b)) if *a != b => Some(format!("{made_from}, titled \"{a}\"; this rip is titled \"{b}\"")),
             _ => None,
         }
     }

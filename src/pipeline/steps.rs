@@ -154,6 +154,7 @@ impl Pipeline<'_> {
         let uid = analysis.mux.source.segment_uid();
         let mut record = SourceRecord::new(work.identity().clone(), self.settings, analysis.video_end, uid);
         record.truncated_from = analysis.extent.truncated.then(|| analysis.extent.promise());
+        record.title = crate::tools::ffprobe::title(&analysis.probe);
         let record = record.to_tag();
         let audio = tracks.into_iter().map(|t| t.file).collect();
         let inputs = MuxInputs { source: input, video, audio, record, scratch: work.working("mux") };

@@ -77,6 +77,11 @@ impl StreamKind {
     }
 }
 
+/// The file's title (its `title` tag), when it has one that says anything.
+pub fn title(probe: &Probe) -> Option<String> {
+    probe.format.tags.get("title").filter(|t| !t.trim().is_empty()).cloned()
+}
+
 /// The frame rates of film, video and TV (as `numerator / denominator`).
 const STANDARD_RATES: [(f64, f64); 9] = [
     (24000.0, 1001.0),
