@@ -304,6 +304,25 @@ fn hdr10_with_a_zero_content_light_or_no_primaries_is_encoded_and_kept() {
     );
     let a = analyze(&unknown);
     assert!(a["analysis"]["hdr"]["content_light"].is_null(), "0,0 is no content light: {}", a["analysis"]["hdr"]);
+    // The container says 1000 and 0 where the pictures say nothing
+    // (ffprobe shows neither): read from the container, and carried.
+    let in_container = mkvmerge_fixture(
+        "hdr10_cll_in_container.mkv",
+        &["--max-content-light", "0:1000", "--max-frame-light", "0:0", unknown.to_str().unwrap()],
+    );
+    let a = analyze(&in_container);
+    assert_eq!(a["analysis"]["hdr"]["content_light"]["max_cll"], 1000, "{}", a["analysis"]["hdr"]);
+    let t = tempfile::tempdir().unwrap();
+    let o = run(drapto(t.path())
+        .env("DRAPTO_MAX_OUTPUT_RATIO", "0")
+        .arg("encode")
+        .arg("-i")
+        .arg(&in_container)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert!(o.status.success(), "{}", stdout(&o));
+    let j = mkvmerge_j(&t.path().join("out").join(in_container.file_name().unwrap()));
+    assert_eq!(j["tracks"][0]["properties"]["max_content_light"].as_u64(), Some(1000), "{j}");
     let src =
         hdr10_small("hdr10_cll_1000_0.mkv", "master-display=G(0,0)B(0,0)R(0,0)WP(0,0)L(10000000,50):max-cll=1000,0");
     let a = analyze(&src);

@@ -172,6 +172,41 @@ pub fn analyze(stream: &Stream, frame_side_data: &[SideData]) -> HdrInfo {
     HdrInfo { kind: kind_of(&colour), colour, mastering_display, content_light, hdr10_plus }
 }
 
+/// The HDR10 mastering display and content light of the video track of
+/// the file whose `structure` MKVToolNix read, as its Colour element has
+/// them (a value the element leaves out is 0). ffprobe shows neither a
+/// content light with a zero in it (MaxFALL 0, as many UHD discs have) nor
+/// a mastering display without chromaticities.
+pub fn from_container(
+    structure: &crate::matroska::structure::Structure,
+) -> (Option<MasteringDisplay>, Option<ContentLight>) {
+    use crate::tools::mkvtoolnix::TrackKind;
+    let Some(video) = structure.id.tracks.iter().find(|t| t.kind == TrackKind::Video) else {
+        return (None, None);
+    };
+    let p = &video.properties;
+    let num = |k: &str| p.get(k).and_then(serde_json::Value::as_f64);
+    let coords = |k: &str| -> Vec<f64> {
+        let text = p.get(k).and_then(serde_json::Value::as_str).unwrap_or_default();
+        text.split(',').filter_map(|c| c.trim().parse().ok()).collect()
+    };
+    let light = (num("max_content_light").is_some() || num("max_frame_light").is_some()).then(|| ContentLight {
+        max_cll: num("max_content_light").unwrap_or(0.0) as u32,
+        max_fall: num("max_frame_light").unwrap_or(0.0) as u32,
+    });
+    let (rgb, white) = (coords("chromaticity_coordinates"), coords("white_color_coordinates"));
+    let at = |v: &[f64], i: usize| (v.get(i).copied().unwrap_or(0.0), v.get(i + 1).copied().unwrap_or(0.0));
+    let display = (num("max_luminance").is_some() || !rgb.is_empty()).then(|| MasteringDisplay {
+        red: at(&rgb, 0),
+        green: at(&rgb, 2),
+        blue: at(&rgb, 4),
+        white_point: at(&white, 0),
+        max_luminance: num("max_luminance").unwrap_or(0.0),
+        min_luminance: num("min_luminance").unwrap_or(0.0),
+    });
+    (display, light)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

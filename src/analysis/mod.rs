@@ -167,6 +167,13 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         Vec::new()
     };
     let mut hdr = hdr::analyze(v, &frame_side_data);
+    if hdr.kind.is_hdr() {
+        // What ffprobe does not show (a zero in the content light, a
+        // mastering display of luminance alone), from the container.
+        let (display, light) = hdr::from_container(&structure);
+        hdr.mastering_display = hdr.mastering_display.or(display);
+        hdr.content_light = hdr.content_light.or(light).filter(|c| (c.max_cll, c.max_fall) != (0, 0));
+    }
     let dolby_vision = dolby_vision::detect(v, mediainfo.as_ref());
     let file_start = probe.format.start_time.unwrap_or(0.0);
     let audio = audio::plan_tracks(probe.of_type(StreamKind::Audio), file_start, &settings.audio);

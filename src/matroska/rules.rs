@@ -85,9 +85,106 @@ pub const DEFAULTS_WRITTEN_BY_MKVMERGE: &[(&str, &str)] = &[("ChapterLanguage", 
 /// frames are 20 ms, and the encoder's pre-skip shifts the first one.
 pub const AUDIO_DELAY_TOLERANCE: f64 = 0.04;
 
+/// The mkvmerge options that give track 0 the colour description of
+/// `props` (a `mkvmerge -J` video track's).
+pub fn colour_options(props: &std::collections::BTreeMap<String, serde_json::Value>) -> Vec<String> {
+    options_of(props, COLOUR)
+}
+
+/// The mkvmerge options that give track 0 the HDR10 static metadata
+/// (mastering display, content light) of `props`, where its Colour element
+/// has them: the re-encoded video's container says what the rip's said
+/// (what ffmpeg wrote followed the pictures' own, which may say nothing
+/// where the rip's container says 1000 nits).
+pub fn hdr10_static_options(props: &std::collections::BTreeMap<String, serde_json::Value>) -> Vec<String> {
+    let hdr10 = |(property, _): &&(&str, &str)| HDR10_STATIC.contains(property);
+    options_of(props, &COLOUR.iter().filter(hdr10).copied().collect::<Vec<_>>())
+}
+
+/// The Colour element's HDR10 static metadata, as `mkvmerge -J` names it.
+const HDR10_STATIC: [&str; 6] = [
+    "max_content_light",
+    "max_frame_light",
+    "chromaticity_coordinates",
+    "white_color_coordinates",
+    "max_luminance",
+    "min_luminance",
+];
+
+/// The Colour element: each `mkvmerge -J` property and the option that sets it.
+const COLOUR: &[(&str, &str)] = &[
+    ("color_matrix_coefficients", "--colour-matrix-coefficients"),
+    ("color_range", "--colour-range"),
+    ("color_transfer_characteristics", "--colour-transfer-characteristics"),
+    ("color_primaries", "--colour-primaries"),
+    ("max_content_light", "--max-content-light"),
+    ("max_frame_light", "--max-frame-light"),
+    ("chromaticity_coordinates", "--chromaticity-coordinates"),
+    ("white_color_coordinates", "--white-colour-coordinates"),
+    ("max_luminance", "--max-luminance"),
+    ("min_luminance", "--min-luminance"),
+    ("chroma_siting", "--chroma-siting"),
+];
+
+/// The `options` of `props` that it has, for track 0.
+fn options_of(props: &std::collections::BTreeMap<String, serde_json::Value>, options: &[(&str, &str)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (property, option) in options {
+        let value = match props.get(*property) {
+            Some(serde_json::Value::String(s)) => s.split(',').map(for_mkvmerge).collect::<Vec<_>>().join(","),
+            Some(serde_json::Value::Number(n)) => for_mkvmerge(&n.to_string()),
+            _ => continue,
+        };
+        out.extend([option.to_string(), format!("0:{value}")]);
+    }
+    out
+}
+
+/// A number as mkvmerge reads it right: ten significant digits at most,
+/// never in exponent form. A float stored in 32 bits reads back from
+/// `mkvmerge -J` as `0.0010000000474974513`, which mkvmerge's parser
+/// overflows on (it wrote -0.001184); `9.99e-5` it refuses.
+fn for_mkvmerge(text: &str) -> String {
+    let Ok(v) = text.trim().parse::<f64>() else { return text.to_string() };
+    if v == 0.0 || !v.is_finite() {
+        return "0".into();
+    }
+    let decimals = (9 - v.abs().log10().floor() as i32).clamp(0, 15) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_go_to_mkvmerge_in_a_form_it_reads_right() {
+        assert_eq!(for_mkvmerge("0.0010000000474974513"), "0.001000000047");
+        assert_eq!(for_mkvmerge("9.999999747378752e-5"), "0.00009999999747");
+        assert_eq!(for_mkvmerge("0.0001"), "0.0001");
+        assert_eq!(for_mkvmerge("1000.0"), "1000");
+        assert_eq!(for_mkvmerge("400"), "400");
+        assert_eq!(for_mkvmerge("0.3127"), "0.3127");
+        assert_eq!(for_mkvmerge("bt2020"), "bt2020");
+        let props = serde_json::json!({
+            "min_luminance": 0.0010000000474974513,
+            "chromaticity_coordinates": "0.680000007152557,0.319999992847443",
+            "max_content_light": 1000,
+        });
+        let props = props.as_object().unwrap().clone().into_iter().collect();
+        assert_eq!(
+            colour_options(&props),
+            [
+                "--max-content-light",
+                "0:1000",
+                "--chromaticity-coordinates",
+                "0:0.6800000072,0.3199999928",
+                "--min-luminance",
+                "0:0.001000000047"
+            ]
+        );
+    }
 
     #[test]
     fn statistics_and_encoding_tags_are_told_apart_from_curated_ones() {

@@ -162,6 +162,9 @@ fn made_track_args(plan: &MuxPlan, made: &Made) -> Vec<OsString> {
             }
         }
     }
+    if source.kind == TrackKind::Video && !made.captions {
+        a.extend(rules::hdr10_static_options(&source.properties));
+    }
     if made.sync_ms != 0 {
         a.extend(["--sync".into(), format!("0:{}", made.sync_ms)]);
     }

@@ -210,7 +210,7 @@ fn check_hdr10_static(
     out: Option<&crate::tools::ffprobe::Stream>,
 ) {
     use crate::analysis::hdr::{ContentLight, MasteringDisplay};
-    let (container_display, container_light) = container_hdr10(output);
+    let (container_display, container_light) = crate::analysis::hdr::from_container(&output.structure);
     if let Some(src) = &analysis.hdr.mastering_display {
         let side = || out.and_then(|v| v.side_data("mastering display")).and_then(MasteringDisplay::from_side_data);
         let o = container_display.or_else(side);
@@ -234,40 +234,6 @@ fn check_hdr10_static(
         };
         checks.check("hdr10 content light", o.as_ref() == Some(src), detail);
     }
-}
-
-/// The HDR10 mastering display and content light of the output's video
-/// track, as mkvmerge reports its Colour element (a value the element
-/// leaves out is 0).
-fn container_hdr10(
-    output: &Observed,
-) -> (Option<crate::analysis::hdr::MasteringDisplay>, Option<crate::analysis::hdr::ContentLight>) {
-    use crate::analysis::hdr::{ContentLight, MasteringDisplay};
-    use crate::tools::mkvtoolnix::TrackKind;
-    let Some(video) = output.structure.id.tracks.iter().find(|t| t.kind == TrackKind::Video) else {
-        return (None, None);
-    };
-    let p = &video.properties;
-    let num = |k: &str| p.get(k).and_then(serde_json::Value::as_f64);
-    let coords = |k: &str| -> Vec<f64> {
-        let text = p.get(k).and_then(serde_json::Value::as_str).unwrap_or_default();
-        text.split(',').filter_map(|c| c.trim().parse().ok()).collect()
-    };
-    let light = (num("max_content_light").is_some() || num("max_frame_light").is_some()).then(|| ContentLight {
-        max_cll: num("max_content_light").unwrap_or(0.0) as u32,
-        max_fall: num("max_frame_light").unwrap_or(0.0) as u32,
-    });
-    let (rgb, white) = (coords("chromaticity_coordinates"), coords("white_color_coordinates"));
-    let at = |v: &[f64], i: usize| (v.get(i).copied().unwrap_or(0.0), v.get(i + 1).copied().unwrap_or(0.0));
-    let display = (num("max_luminance").is_some() || !rgb.is_empty()).then(|| MasteringDisplay {
-        red: at(&rgb, 0),
-        green: at(&rgb, 2),
-        blue: at(&rgb, 4),
-        white_point: at(&white, 0),
-        max_luminance: num("max_luminance").unwrap_or(0.0),
-        min_luminance: num("min_luminance").unwrap_or(0.0),
-    });
-    (display, light)
 }
 
 /// The failed checks as one-line reasons.
