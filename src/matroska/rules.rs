@@ -91,26 +91,6 @@ pub fn colour_options(props: &std::collections::BTreeMap<String, serde_json::Val
     options_of(props, COLOUR)
 }
 
-/// The mkvmerge options that give track 0 the HDR10 static metadata
-/// (mastering display, content light) of `props`, where its Colour element
-/// has them: the re-encoded video's container says what the rip's said
-/// (what ffmpeg wrote followed the pictures' own, which may say nothing
-/// where the rip's container says 1000 nits).
-pub fn hdr10_static_options(props: &std::collections::BTreeMap<String, serde_json::Value>) -> Vec<String> {
-    let hdr10 = |(property, _): &&(&str, &str)| HDR10_STATIC.contains(property);
-    options_of(props, &COLOUR.iter().filter(hdr10).copied().collect::<Vec<_>>())
-}
-
-/// The Colour element's HDR10 static metadata, as `mkvmerge -J` names it.
-const HDR10_STATIC: [&str; 6] = [
-    "max_content_light",
-    "max_frame_light",
-    "chromaticity_coordinates",
-    "white_color_coordinates",
-    "max_luminance",
-    "min_luminance",
-];
-
 /// The Colour element: each `mkvmerge -J` property and the option that sets it.
 const COLOUR: &[(&str, &str)] = &[
     ("color_matrix_coefficients", "--colour-matrix-coefficients"),
@@ -144,7 +124,7 @@ fn options_of(props: &std::collections::BTreeMap<String, serde_json::Value>, opt
 /// never in exponent form. A float stored in 32 bits reads back from
 /// `mkvmerge -J` as `0.0010000000474974513`, which mkvmerge's parser
 /// overflows on (it wrote -0.001184); `9.99e-5` it refuses.
-fn for_mkvmerge(text: &str) -> String {
+pub fn for_mkvmerge(text: &str) -> String {
     let Ok(v) = text.trim().parse::<f64>() else { return text.to_string() };
     if v == 0.0 || !v.is_finite() {
         return "0".into();

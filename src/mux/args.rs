@@ -23,6 +23,8 @@ pub struct Made {
     /// The closed captions taken out of the source's video (its
     /// `source_id`): named and flagged as captions, not as their track.
     pub captions: bool,
+    /// More mkvmerge options for it (the video's HDR10 static metadata).
+    pub options: Vec<String>,
 }
 
 /// The files of one mux.
@@ -162,9 +164,7 @@ fn made_track_args(plan: &MuxPlan, made: &Made) -> Vec<OsString> {
             }
         }
     }
-    if source.kind == TrackKind::Video && !made.captions {
-        a.extend(rules::hdr10_static_options(&source.properties));
-    }
+    a.extend(made.options.iter().cloned());
     if made.sync_ms != 0 {
         a.extend(["--sync".into(), format!("0:{}", made.sync_ms)]);
     }
@@ -201,8 +201,16 @@ mod tests {
                 tags: Some("/w/tags-0.xml".into()),
                 sync_ms: 0,
                 captions: false,
+                options: vec!["--max-content-light".into(), "0:1000".into()],
             },
-            Made { source_id: 1, file: "/w/audio-0.mka".into(), tags: None, sync_ms: 0, captions: false },
+            Made {
+                source_id: 1,
+                file: "/w/audio-0.mka".into(),
+                tags: None,
+                sync_ms: 0,
+                captions: false,
+                options: vec![],
+            },
         ];
         let pieces = Pieces {
             source: Path::new("/r/film.mkv"),
@@ -224,7 +232,7 @@ mod tests {
             "{a}"
         );
         assert!(!a.contains("--subtitle-tracks"), "every subtitle is copied: {a}");
-        assert!(a.contains("--language 0:eng --tags 0:/w/tags-0.xml /w/video.mkv"), "{a}");
+        assert!(a.contains("--language 0:eng --max-content-light 0:1000 --tags 0:/w/tags-0.xml /w/video.mkv"), "{a}");
         assert!(a.contains("--language 0:es-419 /w/audio-0.mka"), "{a}");
         assert!(a.ends_with("--track-order 1:0,2:0,0:2"), "{a}");
         assert!(!a.contains("--sync"));
@@ -234,9 +242,30 @@ mod tests {
     fn a_clamped_subtitle_comes_from_its_own_file_in_its_place() {
         let plan = plan(&[2]);
         let made = vec![
-            Made { source_id: 0, file: "/w/video.mkv".into(), tags: None, sync_ms: 1500, captions: false },
-            Made { source_id: 1, file: "/w/audio-0.mka".into(), tags: None, sync_ms: 0, captions: false },
-            Made { source_id: 2, file: "/w/sub-2.mks".into(), tags: None, sync_ms: 1500, captions: false },
+            Made {
+                source_id: 0,
+                file: "/w/video.mkv".into(),
+                tags: None,
+                sync_ms: 1500,
+                captions: false,
+                options: vec![],
+            },
+            Made {
+                source_id: 1,
+                file: "/w/audio-0.mka".into(),
+                tags: None,
+                sync_ms: 0,
+                captions: false,
+                options: vec![],
+            },
+            Made {
+                source_id: 2,
+                file: "/w/sub-2.mks".into(),
+                tags: None,
+                sync_ms: 1500,
+                captions: false,
+                options: vec![],
+            },
         ];
         let pieces = Pieces {
             source: Path::new("/r/film.mkv"),

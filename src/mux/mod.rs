@@ -166,9 +166,33 @@ fn made_files(
         };
         let captions = t.carry == Carry::Captions;
         let tags = if captions { None } else { track_tags(plan, t, write)? };
-        made.push(Made { source_id: t.source_id, file, tags, sync_ms: 0, captions });
+        let options = if t.carry == Carry::EncodedVideo { hdr10_options(&analysis.hdr) } else { Vec::new() };
+        made.push(Made { source_id: t.source_id, file, tags, sync_ms: 0, captions, options });
     }
     Ok(made)
+}
+
+/// The mkvmerge options that write the HDR10 static metadata SVT-AV1 was
+/// given (the analysis's: the pictures', else the rip's container's) into
+/// the video's Colour element, so that it says what the pictures do. Left
+/// to ffmpeg it followed the pictures' own side data, which may say 0/0
+/// where the rip's container says 1000 nits.
+fn hdr10_options(hdr: &crate::analysis::hdr::HdrInfo) -> Vec<String> {
+    let n = |v: f64| crate::matroska::rules::for_mkvmerge(&v.to_string());
+    let xy = |(x, y): (f64, f64)| format!("{},{}", n(x), n(y));
+    let mut o = Vec::new();
+    if let Some(m) = &hdr.mastering_display {
+        let rgb = format!("0:{},{},{}", xy(m.red), xy(m.green), xy(m.blue));
+        o.extend(["--chromaticity-coordinates".into(), rgb]);
+        o.extend(["--white-colour-coordinates".into(), format!("0:{}", xy(m.white_point))]);
+        o.extend(["--max-luminance".into(), format!("0:{}", n(m.max_luminance))]);
+        o.extend(["--min-luminance".into(), format!("0:{}", n(m.min_luminance))]);
+    }
+    if let Some(c) = &hdr.content_light {
+        o.extend(["--max-content-light".into(), format!("0:{}", c.max_cll)]);
+        o.extend(["--max-frame-light".into(), format!("0:{}", c.max_fall)]);
+    }
+    o
 }
 
 /// Bitmap subtitle track `id` of the source (PGS or VobSub), moved into
