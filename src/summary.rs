@@ -99,6 +99,9 @@ pub struct BatchSummary {
     /// The file a stop request (Ctrl-C, SIGTERM) interrupted: not failed,
     /// its finished work kept for the rerun.
     pub interrupted: Vec<PathBuf>,
+    /// The run stopped with it (a watch's last summary, idle or not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
     pub total_input_bytes: u64,
     pub total_output_bytes: u64,
     pub reduction_percent: f64,

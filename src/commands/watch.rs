@@ -203,6 +203,7 @@ impl Service<'_> {
         let interrupted = self.summary.interrupted.clone();
         let left: Vec<_> = left.map(|(p, _)| p.clone()).filter(|p| !interrupted.contains(p)).collect();
         self.summary.not_started.extend(left);
+        self.summary.stopped = true;
         self.send_summary();
     }
 

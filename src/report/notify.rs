@@ -140,7 +140,7 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
         Event::BatchComplete { summary: s } => {
             // A run that did nothing (every rip already done) is no news,
             // and one file's own note says all of a batch of one.
-            let stopped = !s.interrupted.is_empty() || !s.not_started.is_empty();
+            let stopped = s.stopped || !s.interrupted.is_empty() || !s.not_started.is_empty();
             let files = s.files.len() + s.failed.len();
             if !stopped && s.not_encoded.is_empty() && files <= 1 {
                 return None;
@@ -388,6 +388,10 @@ mod tests {
         assert_eq!(stopped.title, "drapto: stopped");
         assert!(stopped.message.starts_with("0 encoded, 0 skipped, 0 failed, 1 interrupted, 1 not started"));
         assert!(stopped.urgent);
+        // A watch stopped while idle says so too (no alarm: nothing was cut).
+        let idle = crate::summary::BatchSummary { stopped: true, ..Default::default() };
+        let note = note_of(&Event::BatchComplete { summary: idle }, |_| None).unwrap();
+        assert_eq!((note.title.as_str(), note.urgent), ("drapto: stopped", false));
         // Rips not encoded now (still being written) are no alarm.
         let mut waiting = crate::summary::BatchSummary::default();
         waiting.files.push(FileSummary::new("/r/a.mkv".into(), "/o/a.mkv".into(), 10, 5, 1.0, 1.0, None));
