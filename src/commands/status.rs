@@ -26,7 +26,9 @@ pub fn run(session: &Session) -> Result<i32> {
     let running: Vec<&RunStatus> = runs.iter().filter(|r| status::is_running(r)).collect();
     let idle = running.is_empty();
     if idle {
-        println!("No drapto is running.");
+        // (A drapto with another temporary folder, another user's or a
+        // service's DRAPTO_TEMP_DIR, is not seen from here.)
+        println!("No drapto is running with temporary folder {}.", temp.display());
     }
     for r in running {
         match &r.current {
