@@ -411,9 +411,10 @@ fn a_temporary_folder_that_cannot_be_written_stops_the_run_before_any_rip() {
         .arg(simple_clip("small.mkv", "320x240", 2))
         .arg("-o")
         .arg(t.path().join("out")));
-    assert_ne!(o.status.code(), Some(0));
+    assert_eq!(o.status.code(), Some(3), "a setting to change");
     let text = format!("{}{}", stdout(&o), stderr(&o));
     assert!(text.contains("read-only") && text.contains("cannot write to temporary folder"), "{text}");
+    assert!(text.contains("set DRAPTO_TEMP_DIR"), "{text}");
     assert!(!text.contains("\"analysis_complete\""), "no rip analysed: {text}");
 }
 

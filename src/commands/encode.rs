@@ -154,9 +154,17 @@ pub(super) fn prepare(
     std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
     check_writable(output_dir, "write to output folder")?;
     // Once, before any rip is analysed (each would fail on it in turn).
+    // A temporary folder this user cannot make or write (a service's user
+    // without a home) is a setting to change, said so (exit 3): it was a
+    // rip's failure (exit 1), restarted by a service manager in a loop.
     let temp = settings.temp_dir();
-    std::fs::create_dir_all(&temp).map_err(Error::io("create temporary folder", &temp))?;
-    check_writable(&temp, "write to temporary folder")?;
+    let made = std::fs::create_dir_all(&temp).map_err(Error::io("create temporary folder", &temp));
+    if let Err(e) = made.and_then(|()| check_writable(&temp, "write to temporary folder")) {
+        let message =
+            format!("processing.temp_dir: {e}; set DRAPTO_TEMP_DIR (or --temp-dir) to a folder this user can write");
+        let origin = session.loaded.origins.of("processing.temp_dir");
+        return Err(Error::Config(crate::error::ConfigError { origin, message }));
+    }
     for note in &session.loaded.migration_notes {
         tracing::warn!("configuration file migrated: {note}");
     }
