@@ -238,13 +238,21 @@ impl Drop for KeepAwake {
     }
 }
 
-/// A locale with UTF-8 text and English messages that this system has,
-/// for every program drapto runs: in a plain C locale (a container's,
-/// `env -i`, cron's) MKVToolNix printed no help at all (taken for a
-/// version too old) and could not open a file named `Amélie.mkv`. glibc
-/// has `C.UTF-8` built in; macOS has no such locale, but `en_US.UTF-8`.
-pub fn utf8_locale() -> &'static str {
-    if cfg!(target_os = "macos") { "en_US.UTF-8" } else { "C.UTF-8" }
+/// A locale with UTF-8 text that this system has, for the programs drapto
+/// runs when the one it was started in is not UTF-8: in a plain C locale
+/// (a container's, `env -i`, cron's) MKVToolNix printed no help at all
+/// (taken for a version too old) and could not open a file named
+/// `Amélie.mkv`. glibc has `C.UTF-8` built in; macOS has no such locale,
+/// but `en_US.UTF-8`. `None` where the locale is UTF-8 already (it is left
+/// as it is: it also goes over ssh to other hosts, which may not have ours).
+pub fn utf8_locale() -> Option<&'static str> {
+    let set = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let current = set("LC_ALL").or_else(|| set("LC_CTYPE")).or_else(|| set("LANG")).unwrap_or_default();
+    let lower = current.to_ascii_lowercase();
+    if lower.contains("utf-8") || lower.contains("utf8") {
+        return None;
+    }
+    Some(if cfg!(target_os = "macos") { "en_US.UTF-8" } else { "C.UTF-8" })
 }
 
 /// A package drapto may ask for.

@@ -85,9 +85,11 @@ fn start(cmd: &mut Command, stdin: Stdio, step: &str, cancel: &Cancel, quiet: bo
     // "No space left on device" is how a full disk is told apart), and
     // text in UTF-8 whatever locale drapto was started in (see
     // `platform::utf8_locale`).
+    if let Some(locale) = crate::platform::utf8_locale() {
+        cmd.env("LC_ALL", locale);
+    }
     let child = cmd
         .env("LANGUAGE", "en")
-        .env("LC_ALL", crate::platform::utf8_locale())
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
