@@ -236,61 +236,29 @@ fn dark_scenes_do_not_make_a_bogus_crop() {
 }
 
 fn hdr10_uhd() -> PathBuf {
-    fixture(
+    hdr10_clip(
         "hdr10_uhd.mkv",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=3840x1600:rate=5:duration=2,format=yuv420p10le,pad=3840:2160:0:280:black",
-            "-c:v",
-            "libx265",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p10le",
-            "-x265-params",
-            "log-level=error:hdr10=1:repeat-headers=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50):max-cll=1000,400",
-            "-color_primaries",
-            "bt2020",
-            "-color_trc",
-            "smpte2084",
-            "-colorspace",
-            "bt2020nc",
-            "-color_range",
-            "tv",
-        ],
+        "testsrc2=size=3840x1600:rate=5:duration=2,format=yuv420p10le,pad=3840:2160:0:280:black",
+        "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50):max-cll=1000,400",
     )
 }
 
 /// A small HDR10 clip whose static metadata is as x265's `params` set it.
 fn hdr10_small(name: &str, params: &str) -> PathBuf {
+    hdr10_clip(name, "testsrc2=size=320x180:rate=10:duration=2,format=yuv420p10le", params)
+}
+
+/// An HDR10 clip of the lavfi `source`, its static metadata as x265's
+/// `params` set it.
+fn hdr10_clip(name: &str, source: &str, params: &str) -> PathBuf {
     let x265 = format!(
         "log-level=error:hdr10=1:repeat-headers=1:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:{params}"
     );
-    fixture(
-        name,
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x180:rate=10:duration=2,format=yuv420p10le",
-            "-c:v",
-            "libx265",
-            "-preset",
-            "ultrafast",
-            "-x265-params",
-            &x265,
-            "-color_primaries",
-            "bt2020",
-            "-color_trc",
-            "smpte2084",
-            "-colorspace",
-            "bt2020nc",
-            "-color_range",
-            "tv",
-        ],
-    )
+    let mut args = vec!["-f", "lavfi", "-i", source, "-c:v", "libx265", "-preset", "ultrafast"];
+    args.extend(["-pix_fmt", "yuv420p10le", "-x265-params", &x265]);
+    args.extend(["-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc"]);
+    args.extend(["-color_range", "tv"]);
+    fixture(name, &args)
 }
 
 #[test]
