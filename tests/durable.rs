@@ -138,6 +138,72 @@ fn a_hang_up_with_stderr_gone_stops_cleanly_and_exits_129() {
     assert!(left.is_empty(), "nothing in the output folder, no lock file: {left:?}");
 }
 
+#[test]
+fn a_terminal_closed_under_a_chunked_encode_stops_it_cleanly() {
+    // The live lines drawn on a terminal that hung up: indicatif unwrapped
+    // the failed write and drapto aborted (SIGABRT, 4 runs in 5), its stop
+    // unsaid and its lock left. The terminal is a pseudo-terminal that
+    // python closes, as an ssh session that drops does.
+    if !has_libvmaf() {
+        eprintln!("skipped: ffmpeg without libvmaf");
+        return;
+    }
+    let src = fixture(
+        "hang_up_chunked.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=24000/1001",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:sample_rate=48000",
+        ]
+        .into_iter()
+        .chain(["-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "ac3"])
+        .collect::<Vec<_>>(),
+    );
+    let hang_up = r#"
+import os, pty, sys, time, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+t0 = time.time()
+while time.time() - t0 < float(sys.argv[1]):
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            os.read(fd, 65536)
+        except OSError:
+            break
+os.close(fd)
+_, st = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(st))
+"#;
+    for delay in ["4", "5", "6", "7", "8"] {
+        let t = tempfile::tempdir().unwrap();
+        let template = drapto(t.path());
+        let mut c = Command::new("python3");
+        // (Its stderr to a file, as a service's or a redirected run's.)
+        let exec = "exec \"$0\" \"$@\" 2>\"$DRAPTO_TEMP_DIR.err\"";
+        c.args(["-c", hang_up, delay, "sh", "-c", exec]).arg(template.get_program());
+        c.args(["encode", "--chunked", "--preset", "12", "-i"]).arg(&src).arg("-o").arg(t.path().join("out"));
+        for (k, v) in template.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        let o = run(&mut c);
+        let code = stdout(&o).trim().to_string();
+        assert!(code == "129" || code == "0", "after {delay} s: exit {code} (129: stopped, 0: done before)");
+        let locks: Vec<_> =
+            std::fs::read_dir(t.path().join("out")).into_iter().flatten().flatten().map(|e| e.file_name()).collect();
+        assert!(locks.iter().all(|n| !n.to_string_lossy().ends_with("drapto-lock")), "{locks:?}");
+    }
+}
+
 /// Two drapto runs started together on one folder of two rips, with the
 /// temporary folders `temps`; each file must be encoded exactly once.
 fn two_runs_encode_each_file_once(t: &Path, temps: [&Path; 2]) {

@@ -139,7 +139,8 @@ impl Terminal {
         if !self.live || self.verbosity < Verbosity::Normal {
             return;
         }
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
+        let target = ProgressDrawTarget::term_like_with_hz(Box::new(Forgiving(console::Term::stdout())), 20);
+        let multi = MultiProgress::with_draw_target(target);
         let bar = multi.add(ProgressBar::new(1000));
         bar.set_style(
             ProgressStyle::with_template("  {prefix:<9} [{bar:30.cyan/blue}] {percent:>3}% {msg}")
@@ -456,5 +457,62 @@ mod tests {
         assert_eq!(audio, "39.80x, ETA 00h 00m 00s, ~58.6 KiB");
         assert_eq!(progress_message(Stage::Mux, Some((6, 6)), 0.0, 0.0, None, None), "");
         assert_eq!(survey_message(Some(74.0)), "surveying the segments, ETA 00h 01m 14s");
+    }
+}
+
+/// The terminal the live lines are drawn on, its failed writes dropped (a
+/// terminal closed or hung up under the run): indicatif unwraps some of
+/// them (`MultiProgress::suspend`), and the panic, in a lock's destructor,
+/// aborted drapto mid-encode, its stop unsaid and its lock left.
+#[derive(Debug)]
+struct Forgiving(console::Term);
+
+impl indicatif::TermLike for Forgiving {
+    fn width(&self) -> u16 {
+        self.0.size().1
+    }
+
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        let _ = self.0.move_cursor_up(n);
+        Ok(())
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        let _ = self.0.move_cursor_down(n);
+        Ok(())
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        let _ = self.0.move_cursor_right(n);
+        Ok(())
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        let _ = self.0.move_cursor_left(n);
+        Ok(())
+    }
+
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        let _ = self.0.write_line(s);
+        Ok(())
+    }
+
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        let _ = self.0.write_str(s);
+        Ok(())
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        let _ = self.0.clear_line();
+        Ok(())
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        let _ = self.0.flush();
+        Ok(())
     }
 }
