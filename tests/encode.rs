@@ -209,6 +209,22 @@ fn another_disc_as_long_under_the_same_name_is_told_by_the_rip_s_title() {
     let error = failed["error"].as_str().unwrap();
     assert!(error.contains("titled \"SERIES_S1_D1\"; this rip is titled \"SERIES_S1_D2\""), "{error}");
     assert_eq!(streams(&ffprobe(&out), "video")[0]["width"], 240);
+    // An output of a drapto whose record kept no title: told by its own.
+    let tags = t.path().join("tags.xml");
+    let o = std::process::Command::new("mkvextract").arg(&out).arg("tags").arg(&tags).output().unwrap();
+    assert!(o.status.success());
+    let xml = std::fs::read_to_string(&tags).unwrap().replace(",&quot;title&quot;:&quot;SERIES_S1_D1&quot;", "");
+    assert!(!xml.contains("&quot;title&quot;"), "{xml}");
+    std::fs::write(&tags, xml).unwrap();
+    let edit = |args: &[&str]| {
+        let o = std::process::Command::new("mkvpropedit").arg(&out).args(args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    };
+    edit(&["--tags", &format!("global:{}", tags.display())]);
+    edit(&["--edit", "info", "--set", "title=SERIES_S1_D1"]);
+    let o = encode();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(streams(&ffprobe(&out), "video")[0]["width"], 240);
 }
 
 #[test]

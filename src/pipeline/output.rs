@@ -367,10 +367,12 @@ impl Pipeline<'_> {
         if (theirs - ours).abs() > SAME_FILM_SECONDS && !whole {
             return Some(format!("{made_from}, {theirs:.1} s long; this rip is {ours:.1} s"));
         }
-        // (The rip's title as the record keeps it: the output's may be the
-        // user's edit, which drapto keeps.)
-        match (&record.title, ffprobe::title(&probe)) {
-            (Some(a), Some(b)) if *a != b => Some(format!("{made_from}, titled \"{a}\"; this rip is titled \"{b}\"")),
+        // The rip's title as the record keeps it (the output's may be the
+        // user's edit, which drapto keeps); an output of a drapto whose
+        // record kept none, by its own title (it is the rip's unless edited).
+        let theirs = record.title.clone().or_else(|| ffprobe::title(&e.probe));
+        match (theirs, ffprobe::title(&probe)) {
+            (Some(a), Some(b)) if a != b => Some(format!("{made_from}, titled \"{a}\"; this rip is titled \"{b}\"")),
             _ => None,
         }
     }
