@@ -300,6 +300,7 @@ fn hdr10_with_a_zero_content_light_or_no_primaries_is_encoded_and_kept() {
     let j = mkvmerge_j(&out);
     let v = &j["tracks"][0]["properties"];
     assert_eq!((v["max_content_light"].as_u64(), v["max_luminance"].as_f64()), (Some(1000), Some(1000.0)), "{v}");
+    assert!(v["chromaticity_coordinates"].is_null(), "luminance alone, no gamut of zeros: {v}");
 }
 
 #[test]

@@ -182,9 +182,13 @@ fn hdr10_options(hdr: &crate::analysis::hdr::HdrInfo) -> Vec<String> {
     let xy = |(x, y): (f64, f64)| format!("{},{}", n(x), n(y));
     let mut o = Vec::new();
     if let Some(m) = &hdr.mastering_display {
-        let rgb = format!("0:{},{},{}", xy(m.red), xy(m.green), xy(m.blue));
-        o.extend(["--chromaticity-coordinates".into(), rgb]);
-        o.extend(["--white-colour-coordinates".into(), format!("0:{}", xy(m.white_point))]);
+        // (A display given by its luminance alone has no chromaticities to
+        // write: zeros would state a gamut of nothing.)
+        if [m.red, m.green, m.blue, m.white_point].iter().any(|&(x, y)| x != 0.0 || y != 0.0) {
+            let rgb = format!("0:{},{},{}", xy(m.red), xy(m.green), xy(m.blue));
+            o.extend(["--chromaticity-coordinates".into(), rgb]);
+            o.extend(["--white-colour-coordinates".into(), format!("0:{}", xy(m.white_point))]);
+        }
         o.extend(["--max-luminance".into(), format!("0:{}", n(m.max_luminance))]);
         o.extend(["--min-luminance".into(), format!("0:{}", n(m.min_luminance))]);
     }
