@@ -222,8 +222,7 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
 
 /// The rips below the folder `input` (absolute), in path order: the output
 /// folder and drapto's own (when they lie inside) and hidden folders left
-/// out, each rip's
-/// output at its path below the input folder.
+/// out, each rip's output at its path below the input folder.
 fn walk(input: &Path, output_dir: &Path, filters: &Filters) -> Discovery {
     let mut d = Discovery::default();
     let skip_dir = std::fs::canonicalize(output_dir).ok();

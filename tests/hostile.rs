@@ -308,6 +308,14 @@ fn bad_paths_get_clear_errors() {
         assert!(stderr(&o).contains("cannot read temporary folder: Not a directory"), "{}", stderr(&o));
     }
 
+    // A temporary folder that cannot be made: the dry run says so as the
+    // run would (exit 3), not "1 to encode".
+    let mut c = drapto(t.path());
+    c.env("DRAPTO_TEMP_DIR", file.join("sub")).args(["encode", "--dry-run", "-i"]).arg(&src);
+    let o = run(c.arg("-o").arg(t.path().join("o3")));
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(stderr(&o).contains("is not a folder; set DRAPTO_TEMP_DIR"), "{}", stderr(&o));
+
     // A missing output folder is created.
     let o = run(drapto(t.path()).args(["encode", "-q", "-i"]).arg(&src).arg("-o").arg(t.path().join("new/deep/out")));
     assert!(o.status.success());

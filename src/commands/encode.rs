@@ -21,6 +21,7 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     session.cancel.check()?;
     let toolbox = tools.toolbox()?;
     if args.dry_run {
+        temp_usable(&settings.temp_dir()).map_err(|why| unusable_temp(session, &why))?;
         for line in super::ignored_env(session) {
             eprintln!("drapto: warning: {line}");
         }
@@ -160,10 +161,7 @@ pub(super) fn prepare(
     let temp = settings.temp_dir();
     let made = std::fs::create_dir_all(&temp).map_err(Error::io("create temporary folder", &temp));
     if let Err(e) = made.and_then(|()| check_writable(&temp, "write to temporary folder")) {
-        let message =
-            format!("processing.temp_dir: {e}; set DRAPTO_TEMP_DIR (or --temp-dir) to a folder this user can write");
-        let origin = session.loaded.origins.of("processing.temp_dir");
-        return Err(Error::Config(crate::error::ConfigError { origin, message }));
+        return Err(unusable_temp(session, &e.to_string()));
     }
     for note in &session.loaded.migration_notes {
         tracing::warn!("configuration file migrated: {note}");
@@ -199,6 +197,29 @@ pub(super) fn prepare(
             Ok(Some(c))
         }
     }
+}
+
+/// The configuration error of a temporary folder this user cannot make
+/// or write (`why`).
+fn unusable_temp(session: &Session, why: &str) -> Error {
+    let message =
+        format!("processing.temp_dir: {why}; set DRAPTO_TEMP_DIR (or --temp-dir) to a folder this user can write");
+    let origin = session.loaded.origins.of("processing.temp_dir");
+    Error::Config(crate::error::ConfigError { origin, message })
+}
+
+/// For `--dry-run`, which makes nothing: whether the temporary folder, or
+/// the nearest folder above it that is there, is a folder this user may
+/// write to (the run would stop on it, exit 3, after the dry run said all
+/// was well).
+fn temp_usable(temp: &std::path::Path) -> std::result::Result<(), String> {
+    use nix::unistd::{AccessFlags, access};
+    let Some(there) = temp.ancestors().find(|a| std::fs::symlink_metadata(a).is_ok()) else { return Ok(()) };
+    if !there.is_dir() {
+        return Err(format!("{}: cannot create temporary folder: {} is not a folder", temp.display(), there.display()));
+    }
+    access(there, AccessFlags::W_OK | AccessFlags::X_OK)
+        .map_err(|e| format!("{}: cannot write to temporary folder: {}", there.display(), e.desc()))
 }
 
 fn check_writable(dir: &std::path::Path, action: &'static str) -> Result<()> {
