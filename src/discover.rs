@@ -359,7 +359,7 @@ pub fn matroska_name(path: &Path) -> PathBuf {
     if ext.eq_ignore_ascii_case("mkv") {
         return path.to_path_buf();
     }
-    if CONTAINERS.iter().any(|c| ext.eq_ignore_ascii_case(c)) {
+    if is_container(ext) {
         return path.with_extension("mkv");
     }
     let mut name = path.as_os_str().to_owned();

@@ -313,7 +313,12 @@ impl Pipeline<'_> {
     /// (no record: a user's, another tool's, or one cut short) is an error:
     /// it is never replaced; so is the encode of another rip that is still
     /// there (a rip moved or ripped again under this name is not).
-    fn drapto_output(&self, input: &Path, output: &Path) -> Result<Option<(Existing, SourceRecord)>> {
+    fn drapto_output(
+        &self,
+        input: &Path,
+        output: &Path,
+        identity: &JobInfo,
+    ) -> Result<Option<(Existing, SourceRecord)>> {
         if !output.exists() {
             return Ok(None);
         }
@@ -325,11 +330,8 @@ impl Pipeline<'_> {
         // since, see `Kept`), whatever path its record names: an encode
         // moved to a renamed rip names the old path, where the next disc
         // may be ripped.
-        let ours = JobInfo::of(input).ok();
-        let this_rip = ours.as_ref().is_some_and(|i| {
-            (i.size, i.mtime_ns) == (record.source.size, record.source.mtime_ns)
-                || Kept::read(&self.settings.temp_dir(), output).is_some_and(|k| k == Kept::of(output, i))
-        });
+        let this_rip = (identity.size, identity.mtime_ns) == (record.source.size, record.source.mtime_ns)
+            || Kept::read(&self.settings.temp_dir(), output).is_some_and(|k| k == Kept::of(output, identity));
         if this_rip {
             return Ok(Some((e, record)));
         }
@@ -338,27 +340,27 @@ impl Pipeline<'_> {
             let (path, output, other) = (input.to_path_buf(), output.to_path_buf(), other.clone());
             return Err(Error::OutputOfAnotherRip { path, output, other });
         }
-        let resized = ours.is_some_and(|i| i.size != record.source.size);
-        if let Some(why) = resized.then(|| self.another_film(input, &e, &record)).flatten() {
+        let resized = identity.size != record.source.size;
+        if let Some(why) = resized.then(|| self.another_film(identity, &e, &record)).flatten() {
             return Err(Error::OutputOfAnotherFilm { path: input.to_path_buf(), output: output.to_path_buf(), why });
         }
         Ok(Some((e, record)))
     }
 
     /// How the existing output `e` (with its `record`) shows another film
-    /// than the rip `input` of another size, when it does: a length more
+    /// than the `rip` of another size, when it does: a length more
     /// than [`SAME_FILM_SECONDS`] away (two discs' `title_t00.mkv`, the
     /// first one's rip deleted once encoded), unless the output was made
     /// from a rip cut short that was this long (ripped again whole, as
     /// drapto advised); else another title of the rip (the disc's name, as
     /// MakeMKV writes it: two episodes as long). A rip ripped again is as long, to
     /// a frame, under its disc's title. `None` where nothing tells.
-    fn another_film(&self, input: &Path, e: &Existing, record: &SourceRecord) -> Option<String> {
+    fn another_film(&self, rip: &JobInfo, e: &Existing, record: &SourceRecord) -> Option<String> {
         let theirs = e.video_end?;
-        let (probe, ours) = ffprobe::probe_with_end(&self.tools.ffprobe, input, self.cancel).ok()?;
+        let (probe, ours) = ffprobe::probe_with_end(&self.tools.ffprobe, &rip.input, self.cancel).ok()?;
         let ours = ours?;
         let other = &record.source.input;
-        let made_from = if other.as_path() == input || Some(other) == std::fs::canonicalize(input).ok().as_ref() {
+        let made_from = if *other == rip.input {
             "made from an earlier rip under this name".to_string()
         } else {
             format!("made from {}, which is not there now", other.display())
@@ -382,7 +384,7 @@ impl Pipeline<'_> {
     /// (see [`validate::check_finished`]); an error when drapto did not make
     /// the file there (see [`Pipeline::drapto_output`]).
     pub(super) fn finished_before(&self, input: &Path, output: &Path, source: &JobInfo) -> Result<Option<String>> {
-        let Some((e, record)) = self.drapto_output(input, output)? else { return Ok(None) };
+        let Some((e, record)) = self.drapto_output(input, output, source)? else { return Ok(None) };
         Ok(self.finished(output, &e, &record, source))
     }
 
@@ -412,7 +414,7 @@ impl Pipeline<'_> {
     /// [`Pipeline::valid_output`]); for `--dry-run`.
     pub fn verdict_on_existing(&self, input: &Path, output: &Path, source: &JobInfo) -> (&'static str, String) {
         let out = output.display();
-        let (e, record) = match self.drapto_output(input, output) {
+        let (e, record) = match self.drapto_output(input, output, source) {
             Err(e) => return ("fail", e.to_string()),
             Ok(None) => return ("encode", String::new()),
             Ok(Some(found)) => found,
@@ -461,7 +463,7 @@ impl Pipeline<'_> {
         output: &Path,
         identity: &JobInfo,
     ) -> Result<Option<String>> {
-        let Some((_, record)) = self.drapto_output(input, output)? else { return Ok(None) };
+        let Some((_, record)) = self.drapto_output(input, output, identity)? else { return Ok(None) };
         // The user's file now, whatever became of the rip.
         self.not_remuxed(input, output, &record)?;
         if record.source.size != identity.size {
