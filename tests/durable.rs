@@ -482,6 +482,7 @@ fn a_temporary_folder_that_cannot_be_written_stops_the_run_before_any_rip() {
     assert!(text.contains("read-only") && text.contains("cannot write to temporary folder"), "{text}");
     assert!(text.contains("set DRAPTO_TEMP_DIR"), "{text}");
     assert!(!text.contains("\"analysis_complete\""), "no rip analysed: {text}");
+    assert!(!t.path().join("out").exists(), "a run refused for its settings makes no output folder");
 }
 
 /// Every file below `dir`.

@@ -152,9 +152,9 @@ pub(super) fn prepare(
     session: &Session,
 ) -> Result<Option<Cluster>> {
     let settings = &session.loaded.settings;
-    std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
-    check_writable(output_dir, "write to output folder")?;
-    // Once, before any rip is analysed (each would fail on it in turn).
+    // Once, before any rip is analysed (each would fail on it in turn), and
+    // before the output folder is made (a run refused for its settings
+    // leaves nothing behind).
     // A temporary folder this user cannot make or write (a service's user
     // without a home) is a setting to change, said so (exit 3): it was a
     // rip's failure (exit 1), restarted by a service manager in a loop.
@@ -163,6 +163,8 @@ pub(super) fn prepare(
     if let Err(e) = made.and_then(|()| check_writable(&temp, "write to temporary folder")) {
         return Err(unusable_temp(session, &e.to_string()));
     }
+    std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
+    check_writable(output_dir, "write to output folder")?;
     for note in &session.loaded.migration_notes {
         tracing::warn!("configuration file migrated: {note}");
     }
