@@ -140,15 +140,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let restamped_rate = a.check_frame_rate(&mut probe, &mut warnings);
     a.widest_audio_layouts(&mut probe, &mut warnings);
     let (v, width, height) = a.film(&probe, &mut warnings)?;
-    // ffmpeg turns a picture its display matrix turns a quarter (a phone's
-    // portrait video) upright as it decodes: that is the picture encoded.
-    let turned = quarter_turned(v);
-    let (width, height) = if turned { (height, width) } else { (width, height) };
-    if turned {
-        warnings.push(format!(
-            "the picture is turned a quarter for display (its display matrix): encoded upright, {width}x{height}"
-        ));
-    }
+    let (width, height, turned) = upright(v, width, height, &mut warnings);
     let (width, height, shown_sar) = a.shown_size(width, height, &mut warnings);
     let (extent, mediainfo, structure) = a.length_and_structure(&probe, &mut warnings)?;
     // The size ffprobe's sample aspect ratio is of: the container's
@@ -161,19 +153,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let end = probe.duration().unwrap_or(0.0);
     let (width, height, shown_sar, size_changes) =
         a.main_size((width, height, first_sar), described, end, &mut warnings);
-    let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
-        ffprobe::first_frame_side_data(probes.ffprobe, input, cancel)
-    } else {
-        Vec::new()
-    };
-    let mut hdr = hdr::analyze(v, &frame_side_data);
-    if hdr.kind.is_hdr() {
-        // What ffprobe does not show (a zero in the content light, a
-        // mastering display of luminance alone), from the container.
-        let (display, light) = hdr::from_container(&structure);
-        hdr.mastering_display = hdr.mastering_display.or(display);
-        hdr.content_light = hdr.content_light.or(light).filter(|c| (c.max_cll, c.max_fall) != (0, 0));
-    }
+    let mut hdr = a.hdr(v, &structure);
     let dolby_vision = dolby_vision::detect(v, mediainfo.as_ref());
     let file_start = probe.format.start_time.unwrap_or(0.0);
     let audio = audio::plan_tracks(probe.of_type(StreamKind::Audio), file_start, &settings.audio);
@@ -204,17 +184,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         )?;
         hdr.hdr10_plus = None;
     }
-    // Inverse telecine's output is one frame in IVTC_CYCLE fewer than the
-    // rip's: validation checks that against the rip's frames, counted
-    // when its container does not say, or says a count its video's length
-    // belies (a statistics tag an ffmpeg cut copied: a right encode failed
-    // on every run). A read of every packet.
-    let length = extent.video_end - v.start_time.map_or(0.0, |s| s - file_start);
-    let told = v.frame_count().filter(|&n| frames_fit(n, v.frame_rate(), length));
-    let frame_count = told.or_else(|| {
-        interlace.decimation_cycle()?;
-        ffprobe::count_frames(probes.ffprobe, input, cancel).map(|n| n as u64)
-    });
+    let frame_count = a.frame_count(v, &interlace, &extent, file_start);
     let mut mux = a.mux_plan(structure, &probe, &extent, &audio, &mut warnings)?;
     if crop.crop.is_some() {
         warnings.extend(mux.reposition_bitmaps());
@@ -309,6 +279,19 @@ struct Analyzer<'a> {
     probes: Probes<'a>,
     settings: &'a Settings,
     cancel: &'a Cancel,
+}
+
+/// ffmpeg turns a picture its display matrix turns a quarter (a phone's
+/// portrait video) upright as it decodes: that is the picture encoded.
+/// Returns its size upright, and whether it was turned.
+fn upright(v: &ffprobe::Stream, width: u32, height: u32, warnings: &mut Vec<String>) -> (u32, u32, bool) {
+    if !quarter_turned(v) {
+        return (width, height, false);
+    }
+    warnings.push(format!(
+        "the picture is turned a quarter for display (its display matrix): encoded upright, {height}x{width}"
+    ));
+    (height, width, true)
 }
 
 impl Analyzer<'_> {
@@ -652,6 +635,44 @@ impl Analyzer<'_> {
         } else {
             CropDecision::disabled("crop detection needs ffmpeg")
         }
+    }
+
+    /// The video's HDR: its stream's and first frame's side data, and what
+    /// ffprobe does not show (a zero in the content light, a mastering
+    /// display of luminance alone) from the container.
+    fn hdr(&self, v: &ffprobe::Stream, structure: &Structure) -> hdr::HdrInfo {
+        let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
+            ffprobe::first_frame_side_data(self.probes.ffprobe, self.input, self.cancel)
+        } else {
+            Vec::new()
+        };
+        let mut hdr = hdr::analyze(v, &frame_side_data);
+        if hdr.kind.is_hdr() {
+            let (display, light) = hdr::from_container(structure);
+            hdr.mastering_display = hdr.mastering_display.or(display);
+            hdr.content_light = hdr.content_light.or(light).filter(|c| (c.max_cll, c.max_fall) != (0, 0));
+        }
+        hdr
+    }
+
+    /// The rip's video frames, where validation needs them: inverse
+    /// telecine's output is one frame in IVTC_CYCLE fewer than the rip's.
+    /// Counted (a read of every packet) when the container does not say, or
+    /// says a count its video's length belies (a statistics tag an ffmpeg
+    /// cut copied: a right encode failed on every run).
+    fn frame_count(
+        &self,
+        v: &ffprobe::Stream,
+        interlace: &InterlaceVerdict,
+        extent: &extent::Extent,
+        file_start: f64,
+    ) -> Option<u64> {
+        let length = extent.video_end - v.start_time.map_or(0.0, |s| s - file_start);
+        let told = v.frame_count().filter(|&n| frames_fit(n, v.frame_rate(), length));
+        told.or_else(|| {
+            interlace.decimation_cycle()?;
+            ffprobe::count_frames(self.probes.ffprobe, self.input, self.cancel).map(|n| n as u64)
+        })
     }
 
     /// Soft telecine to be evened out to film's rate, checked on the whole
