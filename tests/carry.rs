@@ -1114,3 +1114,28 @@ fn a_tag_for_every_track_comes_out_on_each() {
         assert!(lines.iter().any(|l| l.starts_with(&line)), "{line}: {lines:?}");
     }
 }
+
+/// An earlier encode encoded again (a smaller copy of a finished film):
+/// its output holds one record, of its own rip, and a rerun skips it. The
+/// old record was carried as a global tag beside the new one, read instead
+/// of it, and every rerun refused the rip as "drapto's encode of another rip".
+#[test]
+fn a_drapto_output_encoded_again_holds_one_record_and_a_rerun_skips_it() {
+    let src = simple_clip("carry-again.mkv", "320x240", 2);
+    let first = tempfile::tempdir().unwrap();
+    assert!(encode_json(first.path(), &src, &["--no-chunked"]).status.success());
+    let again = tempfile::tempdir().unwrap();
+    let rip = again.path().join("film.mkv");
+    std::fs::copy(first.path().join("out/carry-again.mkv"), &rip).unwrap();
+    for run in ["first", "rerun"] {
+        let o = encode_json(again.path(), &rip, &["--no-chunked"]);
+        assert!(o.status.success(), "{run}: {}", stderr(&o));
+        let ev = events(&o);
+        let skipped = ev.iter().any(|e| e["event"] == "file_skipped");
+        assert_eq!(skipped, run == "rerun", "{run}: {ev:?}");
+    }
+    let tags = extract(&again.path().join("out/film.mkv"), "tags");
+    let records: Vec<&str> = tags.split("<Name>DRAPTO_SOURCE</Name>").skip(1).collect();
+    assert_eq!(records.len(), 1, "{tags}");
+    assert!(records[0].contains(&*rip.to_string_lossy()), "{tags}");
+}

@@ -71,10 +71,20 @@ pub fn is_encoding_tag(name: &str) -> bool {
     matches!(name, "ENCODER" | "ENCODER_SETTINGS" | "ENCODER_OPTIONS" | "ENCODED_BY" | "ENCODED_LIBRARY_NAME")
 }
 
+/// Global tags that describe the old file's making: its muxer (ffmpeg's
+/// `ENCODER`, "Lavf…", wrong once mkvmerge writes the file) and an earlier
+/// drapto's record of its source (a drapto output encoded again: the
+/// output's only record is of its own source). Not carried.
+pub fn is_old_making_tag(name: &str) -> bool {
+    is_encoding_tag(name) || name == crate::job::record::TAG
+}
+
 /// Elements mkvmerge adds to chapters and tags where the source has none:
-/// a UID for an edition without one, and the IETF form of a language given
-/// only in ISO 639-2. Ignored in the output when the source lacks them.
-pub const ADDED_BY_MKVMERGE: &[&str] = &["EditionUID", "ChapLanguageIETF", "TagLanguageIETF"];
+/// a UID for an edition or a chapter without one (a chapter's is
+/// mandatory; a writer that left it out cannot have named it), and the IETF
+/// form of a language given only in ISO 639-2. Ignored in the output when
+/// the source lacks them.
+pub const ADDED_BY_MKVMERGE: &[&str] = &["EditionUID", "ChapterUID", "ChapLanguageIETF", "TagLanguageIETF"];
 
 /// Elements with a default that mkvmerge writes out where the source left
 /// them out (as the specification lets a writer): ignored in the output

@@ -154,6 +154,24 @@ impl Structure {
         out
     }
 
+    /// The file's global `<Tag>`s (those naming no track: about the whole
+    /// film, its chapters, editions or attachments) for `mkvmerge
+    /// --global-tags`, minus the simple tags `drop` rejects.
+    pub fn global_tags(&self, drop: impl Fn(&str) -> bool) -> Vec<Element> {
+        let mut tags = Vec::new();
+        for tag in self.tags.iter().flat_map(|t| t.children_named("Tag")) {
+            if tag.child("Targets").is_some_and(|t| t.children_named("TrackUID").next().is_some()) {
+                continue;
+            }
+            let mut kept = tag.clone();
+            kept.children.retain(|c| c.name != "Simple" || !drop(c.child_text("Name").unwrap_or("")));
+            if kept.children_named("Simple").next().is_some() {
+                tags.push(kept);
+            }
+        }
+        tags
+    }
+
     /// The tags of `track` for `mkvmerge --tags`: its `<Tag>`s (and those of
     /// every track: TrackUID 0, which mkvmerge drops) without the track's
     /// UID, minus the simple tags `drop` rejects. `None` when nothing is
@@ -292,6 +310,22 @@ pub(crate) mod tests {
         assert_eq!(atom.child_text("ChapterTimeEnd"), Some("01:02:03.800000000"));
         assert_eq!(atom.child_text("ChapterUID"), Some("7"));
         assert_eq!(shift_chapter_times(&c, 0), c);
+    }
+
+    #[test]
+    fn global_tags_are_those_naming_no_track() {
+        let mut s = structure();
+        let more = "<Tag><Targets><ChapterUID>7</ChapterUID></Targets><Simple><Name>TITLE</Name><String>Intro</String></Simple></Tag>\
+                    <Tag><Simple><Name>ENCODER</Name><String>Lavf</String></Simple></Tag>";
+        let more = xml::parse(&format!("<Tags>{more}</Tags>")).unwrap();
+        s.tags.as_mut().unwrap().children.extend(more.children);
+        let names = |tags: Vec<Element>| -> Vec<String> {
+            tags.iter().flat_map(|t| t.children_named("Simple")).map(|e| e.child_text("Name").unwrap().into()).collect()
+        };
+        assert_eq!(names(s.global_tags(|_| false)), ["TITLE", "TITLE", "ENCODER"]);
+        let kept = s.global_tags(|n| n == "ENCODER");
+        assert_eq!(names(kept.clone()), ["TITLE", "TITLE"]);
+        assert_eq!(kept[1].child("Targets").and_then(|t| t.child_text("ChapterUID")), Some("7"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The mkvmerge command line of the final mux: the source first (its
-//! title, attachments, global tags and the tracks copied as they are), then
+//! title, attachments and the tracks copied as they are), then
 //! one file per track drapto made (the encoded video, each encoded audio
 //! track, each clamped subtitle), each given its source track's identity
 //! and tags, all in the source's track order.
@@ -31,8 +31,9 @@ pub struct Made {
 #[derive(Debug, Clone)]
 pub struct Pieces<'a> {
     pub source: &'a Path,
-    /// The global tag with the output's record of its source.
-    pub record: &'a Path,
+    /// The output's global tags: its record of its source, and the
+    /// source's own global tags (see [`crate::mux`]).
+    pub global_tags: &'a Path,
     /// The source's chapters as XML (read through XML, mkvmerge keeps
     /// their UIDs, which tags may name).
     pub chapters: Option<&'a Path>,
@@ -47,7 +48,7 @@ pub struct Pieces<'a> {
 /// mkvmerge's arguments (after `--gui-mode`) that write `output`.
 pub fn merge_args(plan: &MuxPlan, pieces: &Pieces, output: &Path) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["-o".into(), crate::tools::path_arg(output)];
-    a.extend(["--global-tags".into(), pieces.record.into()]);
+    a.extend(["--global-tags".into(), pieces.global_tags.into()]);
     a.extend(segment_args(&plan.source.id.container.properties));
     if let Some(c) = pieces.chapters {
         a.extend(["--chapters".into(), c.into()]);
@@ -75,13 +76,14 @@ fn segment_args(container: &std::collections::BTreeMap<String, serde_json::Value
     .collect()
 }
 
-/// The source as an input: everything but its video and audio, and the
+/// The source as an input: everything but its video and audio, its tags
+/// (given on their own, see [`Pieces`]) and the
 /// subtitles drapto remakes; the copied tracks with their compression and
 /// their tags as given (a source tag naming a copied track and one that is
 /// not copied would be dropped by mkvmerge).
 fn source_args(plan: &MuxPlan, pieces: &Pieces) -> Vec<OsString> {
     let mut a: Vec<OsString> =
-        ["--no-video", "--no-audio", "--no-chapters", "--no-track-tags"].map(OsString::from).into();
+        ["--no-video", "--no-audio", "--no-chapters", "--no-track-tags", "--no-global-tags"].map(OsString::from).into();
     for t in plan.tracks.iter().filter(|t| t.carry == Carry::Copied) {
         a.extend(compression_args(plan, t.source_id, t.source_id));
     }
@@ -214,20 +216,20 @@ mod tests {
         ];
         let pieces = Pieces {
             source: Path::new("/r/film.mkv"),
-            record: Path::new("/w/record.xml"),
+            global_tags: Path::new("/w/global-tags.xml"),
             chapters: Some(Path::new("/w/chapters.xml")),
             made,
             copied_tags: vec![(2, "/w/tags-2.xml".into())],
         };
         let a = text(&merge_args(&plan, &pieces, Path::new("/o/.film.mkv.drapto-partial")));
         assert!(
-            a.starts_with("-o /o/.film.mkv.drapto-partial --global-tags /w/record.xml --chapters /w/chapters.xml"),
+            a.starts_with("-o /o/.film.mkv.drapto-partial --global-tags /w/global-tags.xml --chapters /w/chapters.xml"),
             "{a}"
         );
         // The copied subtitles keep their compression (none) and their tags.
         assert!(
             a.contains(
-                "--no-video --no-audio --no-chapters --no-track-tags --compression 2:none --tags 2:/w/tags-2.xml /r/film.mkv"
+                "--no-video --no-audio --no-chapters --no-track-tags --no-global-tags --compression 2:none --tags 2:/w/tags-2.xml /r/film.mkv"
             ),
             "{a}"
         );
@@ -269,7 +271,7 @@ mod tests {
         ];
         let pieces = Pieces {
             source: Path::new("/r/film.mkv"),
-            record: Path::new("/w/r.xml"),
+            global_tags: Path::new("/w/g.xml"),
             chapters: None,
             made,
             copied_tags: vec![],

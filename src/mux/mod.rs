@@ -98,7 +98,10 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
         std::fs::write(&p, doc.to_document()).map_err(Error::io("write", &p))?;
         Ok(p)
     };
-    let record = write("record.xml", &record_tags(&inputs.record))?;
+    // The source's global tags go with the record (given with the source,
+    // an earlier drapto's record came too, and was read instead of this one).
+    let globals = plan.source.global_tags(rules::is_old_making_tag);
+    let global_tags = write("global-tags.xml", &self::global_tags(&inputs.record, globals))?;
     let mut made = made_files(ctx, mkv, analysis, inputs, &write)?;
     // The copied tracks' tags are given the same way: mkvmerge drops a
     // source tag naming a copied track and one it does not take.
@@ -117,7 +120,7 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
         Some(c) => Some(write("chapters.xml", &c)?),
         None => None,
     };
-    let pieces = Pieces { source: input, record: &record, chapters: chapters.as_deref(), made, copied_tags };
+    let pieces = Pieces { source: input, global_tags: &global_tags, chapters: chapters.as_deref(), made, copied_tags };
     let args = args::merge_args(plan, &pieces, output);
     let outcome = mkv
         .merge(&args, &Stage::Mux.label(), ctx.cancel, |percent| {
@@ -363,19 +366,18 @@ fn sync_ms(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Vec<
         .collect()
 }
 
-/// The global tag holding the output's record of its source.
-fn record_tags(record: &str) -> Element {
-    Element::node(
-        "Tags",
-        vec![Element::node(
-            "Tag",
-            vec![
-                Element::node("Targets", vec![Element::leaf("TargetTypeValue", "50")]),
-                Element::node(
-                    "Simple",
-                    vec![Element::leaf("Name", crate::job::record::TAG), Element::leaf("String", record)],
-                ),
-            ],
-        )],
-    )
+/// The output's global tags: the one holding its record of its source,
+/// then the source's `globals`.
+fn global_tags(record: &str, globals: Vec<Element>) -> Element {
+    let record = Element::node(
+        "Tag",
+        vec![
+            Element::node("Targets", vec![Element::leaf("TargetTypeValue", "50")]),
+            Element::node(
+                "Simple",
+                vec![Element::leaf("Name", crate::job::record::TAG), Element::leaf("String", record)],
+            ),
+        ],
+    );
+    Element::node("Tags", std::iter::once(record).chain(globals).collect())
 }

@@ -307,8 +307,10 @@ fn tags(plan: &MuxPlan, output: &Structure) -> Vec<String> {
     let compared = |e: &TagEntry, src_pos: Option<usize>| {
         let name = e.name();
         let encoded = src_pos.and_then(planned).is_some_and(|p| p.carry.is_encoded());
+        let global = src_pos.is_none();
         !rules::is_statistics_tag(name)
             && name != crate::job::record::TAG
+            && !(global && rules::is_old_making_tag(name))
             && !(encoded && rules::is_encoding_tag(name))
             && src_pos.is_none_or(|p| planned(p).is_some())
     };
@@ -321,6 +323,10 @@ fn tags(plan: &MuxPlan, output: &Structure) -> Vec<String> {
         .map(|e| (format!("{} {}", tag_target(&e, e.target.track), render_simple(&strip_added(&e.simple))), e.simple))
         .collect();
     let mut d = Vec::new();
+    let records = output.tag_entries().iter().filter(|e| e.name() == crate::job::record::TAG).count();
+    if records != 1 {
+        d.push(format!("the output holds {records} records of its source, not one"));
+    }
     let mut out: Vec<(String, Element)> = Vec::new();
     for e in output.tag_entries() {
         let src_pos = match e.target.track.map(|pos| source_position(plan, pos)) {
@@ -452,6 +458,28 @@ mod tests {
     }
 
     #[test]
+    fn the_old_files_making_is_not_carried_and_the_output_holds_one_record() {
+        let mut plan = plan();
+        // The source: an earlier drapto output (its record), muxed by
+        // ffmpeg (its ENCODER), which the mux leaves out.
+        let old = "<Tag><Targets /><Simple><Name>DRAPTO_SOURCE</Name><String>{\"input\": \"/old\"}</String></Simple>\
+                   <Simple><Name>ENCODER</Name><String>Lavf61.7.100</String></Simple></Tag>";
+        plan.source.tags.as_mut().unwrap().children.push(xml::parse(old).unwrap());
+        let failed = |o: &Structure| -> Vec<String> {
+            checks(&plan, o).into_iter().filter(|c| !c.passed).map(|c| c.detail).collect()
+        };
+        assert_eq!(failed(&faithful()), Vec::<String>::new());
+        // Both records carried: the old one was read for the new.
+        let mut twice = faithful();
+        twice.tags.as_mut().unwrap().children.push(xml::parse(old).unwrap());
+        let f = failed(&twice);
+        assert!(f.len() == 1 && f[0].contains("the output holds 2 records of its source, not one"), "{f:?}");
+        let mut none = faithful();
+        none.tags.as_mut().unwrap().children.remove(0);
+        assert!(failed(&none)[0].contains("0 records"));
+    }
+
+    #[test]
     fn every_change_to_what_was_curated_is_named() {
         let mut o = faithful();
         o.id.tracks[1].properties.insert("language_ietf".into(), "es".into());
@@ -534,6 +562,17 @@ mod tests {
         other.children.push(Element::leaf("ChapterLanguage", "fre"));
         diff_elements(&s, &other, "ChapterDisplay", &mut d);
         assert_eq!(d.len(), 1, "another language is a difference");
+        // A chapter its writer gave no UID (mandatory): mkvmerge gives it one.
+        let atom = |uid: Option<&str>| {
+            let mut c = vec![Element::leaf("ChapterTimeStart", "00:00:00.000000000")];
+            c.extend(uid.map(|u| Element::leaf("ChapterUID", u)));
+            Element::node("ChapterAtom", c)
+        };
+        let mut d = Vec::new();
+        diff_elements(&atom(None), &atom(Some("123")), "ChapterAtom", &mut d);
+        assert!(d.is_empty(), "{d:?}");
+        diff_elements(&atom(Some("7")), &atom(Some("123")), "ChapterAtom", &mut d);
+        assert_eq!(d.len(), 1, "another UID is a difference: {d:?}");
         // A track whose language is given in IETF form only: mkvmerge
         // writes the legacy form of it.
         let track = |json: &str| -> Track { serde_json::from_str(json).unwrap() };
