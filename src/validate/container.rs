@@ -308,11 +308,11 @@ fn tags(plan: &MuxPlan, output: &Structure) -> Vec<String> {
         let name = e.name();
         let encoded = src_pos.and_then(planned).is_some_and(|p| p.carry.is_encoded());
         let global = src_pos.is_none();
-        !rules::is_statistics_tag(name)
-            && name != crate::job::record::TAG
-            && !(global && rules::is_old_making_tag(name))
-            && !(encoded && rules::is_encoding_tag(name))
-            && src_pos.is_none_or(|p| planned(p).is_some())
+        let not_carried = rules::is_statistics_tag(name)
+            || name == crate::job::record::TAG
+            || (global && rules::is_old_making_tag(name))
+            || (encoded && rules::is_encoding_tag(name));
+        !not_carried && src_pos.is_none_or(|p| planned(p).is_some())
     };
     // Each side's tags keyed by what they say, without what mkvmerge adds.
     let src: Vec<(String, Element)> = plan
