@@ -110,10 +110,17 @@ impl ProcessError {
 
     /// Whether the program failed the way a broken setup makes it fail
     /// (killed by a signal: a crash or the kernel's OOM killer; a shell's
-    /// 128 + signal exit; no memory; an encoder that cannot open) rather than
-    /// the way a bad input does (a plain error exit over unreadable data).
+    /// 128 + signal exit for such a signal, as ssh passes on a remote
+    /// worker's; no memory; an encoder that cannot open) rather than the way
+    /// a bad input does (an error exit over unreadable data: ffmpeg exits
+    /// with its error code's low byte, 183 for invalid data, 218 for a codec
+    /// its muxer cannot write, which read as crashes and paused a batch for
+    /// rips that had nothing wrong with the setup).
     pub fn looks_like_setup(&self) -> bool {
-        let crashed = matches!(self.status, Exit::Signal(_)) || self.exit_code().is_some_and(|c| c >= 128);
+        // SIGILL, SIGABRT, SIGBUS, SIGFPE, SIGKILL, SIGSEGV.
+        const CRASHES: [i32; 6] = [4, 6, 7, 8, 9, 11];
+        let crashed = matches!(self.status, Exit::Signal(_))
+            || self.exit_code().is_some_and(|c| CRASHES.iter().any(|s| c == 128 + s));
         crashed
             || self.stderr_tail.iter().any(|l| {
                 l.contains("Cannot allocate memory")
@@ -414,6 +421,10 @@ mod tests {
         assert!(failed(Exit::Code(139), &["Segmentation fault"]).looks_like_setup());
         assert!(failed(Exit::Code(1), &["Error while opening encoder for output stream #0:0"]).looks_like_setup());
         assert!(!failed(Exit::Code(1), &["Invalid data found when processing input"]).looks_like_setup());
+        assert!(failed(Exit::Code(137), &[]).looks_like_setup(), "killed, through a shell");
+        // ffmpeg's error codes: AVERROR_INVALIDDATA, AVERROR(ENOSYS).
+        assert!(!failed(Exit::Code(183), &["Invalid data found when processing input"]).looks_like_setup());
+        assert!(!failed(Exit::Code(218), &["Could not write header"]).looks_like_setup());
         let input = std::path::Path::new("/rips/a.mkv");
         let e = Error::Process { path: input.into(), source: Box::new(failed(Exit::Code(1), &["Invalid data"])) };
         assert!(!e.is_environmental(input));
