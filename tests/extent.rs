@@ -512,3 +512,60 @@ fn a_rip_cut_off_in_its_headers_is_truncated() {
     assert!(e.contains("cut.mkv") && e.contains("truncated"), "{e}");
     assert!(!ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] == "video"), "before any encode");
 }
+
+/// Subtitle lines past the film's end (an SRT made for a longer cut; a
+/// track synced far too late): their durations clamped, the lines that
+/// start after the film left out, and the output as long as the film. The
+/// output kept them, lasted as long as they did, and failed validation
+/// after the whole encode, on every run; a track whose lines all start
+/// late was not even taken for overlong (mkvmerge's `DURATION` is the
+/// span of its lines).
+#[test]
+fn subtitle_lines_past_the_film_are_left_out_and_the_output_ends_with_it() {
+    let clip = simple_clip("extent-late-lines.mkv", "320x240", 3);
+    let longer_cut = text_file(
+        "extent-longer-cut.srt",
+        "1\n00:00:00,500 --> 00:00:01,500\nHello.\n\n2\n00:01:10,000 --> 00:01:11,000\nFrom the longer cut.\n",
+    );
+    let synced_late = text_file("extent-synced-late.srt", "1\n00:00:00,500 --> 00:00:01,500\nToo late.\n");
+    let args: Vec<std::ffi::OsString> =
+        vec![clip.into(), longer_cut.into(), "--sync".into(), "0:100000".into(), synced_late.into()];
+    let src = mkvmerge_fixture("extent-late-lines.mkv", &args);
+    assert!(duration(&src) > 100.0, "the rip lasts as long as its last line: {}", duration(&src));
+    for args in paths() {
+        let t = tempfile::tempdir().unwrap();
+        let (o, ev) = encode(t.path(), &src, &args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let w = warnings(&ev);
+        for n in [1, 2] {
+            let said = format!("subtitle track {n} claims to last");
+            assert!(
+                w.iter().any(|w| w.starts_with(&said) && w.contains("any line starting after it is left out")),
+                "{w:?}"
+            );
+        }
+        let out = t.path().join("out/extent-late-lines.mkv");
+        assert!((duration(&out) - 3.0).abs() <= 1.0, "{args:?}: {}", duration(&out));
+        assert_eq!(packet_ends(&out, "s:0"), [1.5], "{args:?}: the line within the film kept, the later one left out");
+        assert!(packet_ends(&out, "s:1").is_empty(), "{args:?}");
+    }
+}
+
+/// An endless WebVTT line: ffmpeg cannot copy WebVTT from Matroska, so the
+/// track is copied as it is, said so, and the output claims its length.
+/// Clamped through ffmpeg, it failed the mux after the whole encode, on
+/// every run, and its failures paused the batch as if the setup were broken.
+#[test]
+fn an_endless_webvtt_line_is_copied_as_it_is() {
+    let clip = simple_clip("extent-endless-vtt.mkv", "320x240", 3);
+    let vtt = text_file("extent-endless.vtt", "WEBVTT\n\n00:00:00.500 --> 10:00:00.000\nForever.\n");
+    let src = mkvmerge_fixture("extent-endless-vtt.mkv", &[clip, vtt]);
+    let t = tempfile::tempdir().unwrap();
+    let (o, ev) = encode(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w = warnings(&ev);
+    assert!(w.iter().any(|w| w.contains("drapto cannot clamp S_TEXT/WEBVTT subtitles, so they are copied")), "{w:?}");
+    let out = t.path().join("out/extent-endless-vtt.mkv");
+    assert_eq!(packet_ends(&out, "s:0"), packet_ends(&src, "s:0"));
+    assert!((duration(&out) - 36000.0).abs() <= 1.0, "{}", duration(&out));
+}

@@ -72,14 +72,26 @@ pub struct Extent {
     pub ended_prematurely: bool,
     /// The data ends well before the promise.
     pub truncated: bool,
-    /// Streams whose claimed length is far past the film's end.
+    /// Streams whose claimed length is far past the film's end, clamped to
+    /// it (or left out) by the mux.
     pub overlong: Vec<Overlong>,
+    /// Such streams the mux copies as they are (see [`Extent::keep_overlong`]).
+    pub kept_overlong: Vec<Overlong>,
     /// The longest of the video's, audio's and subtitles' own claims, when
     /// each of them claims a length.
     pub streams_claim: Option<f64>,
 }
 
 impl Extent {
+    /// Overlong stream `index` is copied as it is (the mux cannot clamp
+    /// it): the output is to last as long as it claims.
+    pub fn keep_overlong(&mut self, index: usize) {
+        let (kept, still): (Vec<Overlong>, Vec<Overlong>) =
+            std::mem::take(&mut self.overlong).into_iter().partition(|o| o.index == index);
+        self.overlong = still;
+        self.kept_overlong.extend(kept);
+    }
+
     /// What the file promised, for messages: the video's and audio's
     /// promise, else the container's duration.
     pub fn promise(&self) -> f64 {
@@ -95,8 +107,8 @@ impl Extent {
     /// expected. Such a rip was encoded in full and failed validation, on
     /// every run.
     pub fn expected_output(&self) -> f64 {
-        if self.truncated || !self.overlong.is_empty() {
-            return self.end;
+        if self.truncated || !self.overlong.is_empty() || !self.kept_overlong.is_empty() {
+            return self.kept_overlong.iter().map(|o| o.claimed).fold(self.end, f64::max);
         }
         // (Only where the data bears the tracks' claim out: stale tags on a
         // cut file must not pass for its length.)
@@ -173,7 +185,19 @@ pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended
     });
     let claims: Option<Vec<f64>> = films.map(|s| claimed_length(s).map(length)).collect();
     let streams_claim = claims.and_then(|c| c.into_iter().reduce(f64::max));
-    Extent { claimed, video_end, audio_ends, end, promised, ended_prematurely, truncated, overlong, streams_claim }
+    let kept_overlong = Vec::new();
+    Extent {
+        claimed,
+        video_end,
+        audio_ends,
+        end,
+        promised,
+        ended_prematurely,
+        truncated,
+        overlong,
+        kept_overlong,
+        streams_claim,
+    }
 }
 
 /// Reads the ends of `input`'s streams from its packets near `from`
@@ -240,18 +264,23 @@ pub fn measure(ffprobe: &Path, input: &Path, probe: &Probe, cancel: &Cancel) -> 
     decide(&probe, video_end, audio_ends, premature)
 }
 
-/// `probe` with each subtitle stream that claims no length of its own (no
-/// `DURATION` tag: a rip written without statistics) given the end of its
-/// packets, when the container claims far more than the film (`film_end`)
-/// and only such a stream can explain it: its last event never ends. The
+/// `probe` with each subtitle stream given the end of its packets, when the
+/// container claims far more than the film (`film_end`) and no subtitle's
+/// own claim reaches as far: a stream that claims no length (no `DURATION`
+/// tag: a rip written without statistics) whose last event never ends, or
+/// one whose cues start late (mkvmerge's `DURATION` is the span from its
+/// first cue to its last end, not where it ends: a track of lines all past
+/// the film was taken for 3 s long, the file's claim for "a header written
+/// wrong", and the output failed validation after the whole encode). The
 /// subtitle packets are read (the whole file is demuxed) only then.
 fn with_subtitle_ends(ffprobe: &Path, input: &Path, probe: &Probe, film_end: f64, cancel: &Cancel) -> Probe {
     let mut probe = probe.clone();
     let claim = probe.duration().unwrap_or(film_end);
-    let untold: Vec<usize> =
-        probe.of_type(StreamKind::Subtitle).filter(|s| claimed_length(s).is_none()).map(|s| s.index).collect();
     let far = OVERLONG_SECONDS.max(film_end * OVERLONG_SHARE);
-    if untold.is_empty() || claim <= film_end + far {
+    let subtitles: Vec<usize> = probe.of_type(StreamKind::Subtitle).map(|s| s.index).collect();
+    let explained =
+        probe.of_type(StreamKind::Subtitle).filter_map(claimed_length).any(|c| c >= claim - TRUNCATION_SLACK);
+    if subtitles.is_empty() || claim <= film_end + far || explained {
         return probe;
     }
     let query = Query::packets("stream_index,pts_time,duration_time").stream("s");
@@ -260,8 +289,9 @@ fn with_subtitle_ends(ffprobe: &Path, input: &Path, probe: &Probe, film_end: f64
     // the file's clock where ffmpeg wrote the file, else a length.
     let start = if probe.written_by_lavf() { 0.0 } else { probe.format.start_time.unwrap_or(0.0) };
     for (index, end) in parse_packet_ends(&text) {
-        if let Some(s) = probe.streams.iter_mut().find(|s| s.index == index && untold.contains(&index)) {
+        if let Some(s) = probe.streams.iter_mut().find(|s| s.index == index && subtitles.contains(&index)) {
             s.duration = Some(end - start);
+            s.tags.retain(|k, _| !k.split('-').next().is_some_and(|base| base.eq_ignore_ascii_case("DURATION")));
         }
     }
     probe

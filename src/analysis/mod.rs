@@ -142,7 +142,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let (v, width, height) = a.film(&probe, &mut warnings)?;
     let (width, height, turned) = upright(v, width, height, &mut warnings);
     let (width, height, shown_sar) = a.shown_size(width, height, &mut warnings);
-    let (extent, mediainfo, structure) = a.length_and_structure(&probe, &mut warnings)?;
+    let (mut extent, mediainfo, structure) = a.length_and_structure(&probe, &mut warnings)?;
     // The size ffprobe's sample aspect ratio is of: the container's
     // pictures (their display size is said of them), unless it crops them.
     let described = match (&shown_sar, container_pictures(&structure)) {
@@ -185,7 +185,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
         hdr.hdr10_plus = None;
     }
     let frame_count = a.frame_count(v, &interlace, &extent, file_start);
-    let mut mux = a.mux_plan(structure, &probe, &extent, &audio, &mut warnings)?;
+    let mut mux = a.mux_plan(structure, &probe, &mut extent, &audio, &mut warnings)?;
     if crop.crop.is_some() {
         warnings.extend(mux.reposition_bitmaps());
     }
@@ -279,6 +279,52 @@ struct Analyzer<'a> {
     probes: Probes<'a>,
     settings: &'a Settings,
     cancel: &'a Cancel,
+}
+
+/// The ffprobe indexes of the subtitle streams that claim to last far past
+/// the film (`extent`'s overlong ones) and are clamped to its end when
+/// muxing, each said in `warnings`. One of a codec the mux cannot clamp
+/// (see [`crate::matroska::rules::CLAMPABLE_SUBTITLES`]) is copied as it
+/// is, and the output is to last as long as it claims.
+fn clamped_subtitles(
+    structure: &Structure,
+    probe: &Probe,
+    extent: &mut extent::Extent,
+    warnings: &mut Vec<String>,
+) -> Vec<usize> {
+    let subtitles: Vec<usize> = probe.of_type(StreamKind::Subtitle).map(|s| s.index).collect();
+    let mkv_subtitles: Vec<_> = structure.id.of_kind(crate::tools::mkvtoolnix::TrackKind::Subtitles).collect();
+    let (mut clamped, mut kept) = (Vec::new(), Vec::new());
+    let end = extent.end;
+    for o in &extent.overlong {
+        let n = probe.of_type(o.kind).position(|s| s.index == o.index).map_or(0, |n| n + 1);
+        let claims =
+            format!("{} track {n} claims to last {:.0} s, but the film ends at {end:.1} s", o.kind.name(), o.claimed);
+        if o.kind != StreamKind::Subtitle {
+            warnings.push(format!("{claims}: not truncation; the output ends with the film"));
+            continue;
+        }
+        let codec = subtitles.iter().position(|i| *i == o.index).and_then(|k| mkv_subtitles.get(k)?.text("codec_id"));
+        match codec {
+            Some(c) if crate::matroska::rules::CLAMPABLE_SUBTITLES.contains(&c) => {
+                clamped.push(o.index);
+                warnings.push(format!(
+                    "{claims}: not truncation; its durations are clamped to the film's end, and any line starting after it is left out"
+                ));
+            }
+            codec => {
+                warnings.push(format!(
+                    "{claims}: drapto cannot clamp {} subtitles, so they are copied as they are, and the output claims that length too",
+                    codec.unwrap_or("these")
+                ));
+                kept.push(o.index);
+            }
+        }
+    }
+    for index in kept {
+        extent.keep_overlong(index);
+    }
+    clamped
 }
 
 /// ffmpeg turns a picture its display matrix turns a quarter (a phone's
@@ -550,15 +596,6 @@ impl Analyzer<'_> {
                 extent.expected_output()
             ));
         }
-        for o in &extent.overlong {
-            let n = probe.of_type(o.kind).position(|s| s.index == o.index).map_or(0, |n| n + 1);
-            warnings.push(format!(
-                "{} track {n} claims to last {:.0} s, but the film ends at {:.1} s: not truncation; its durations are clamped to the film's end",
-                o.kind.name(),
-                o.claimed,
-                extent.end
-            ));
-        }
         Ok((extent, mediainfo, structure))
     }
 
@@ -699,12 +736,11 @@ impl Analyzer<'_> {
         &self,
         structure: Structure,
         probe: &Probe,
-        extent: &extent::Extent,
+        extent: &mut extent::Extent,
         audio: &[AudioPlan],
         warnings: &mut Vec<String>,
     ) -> Result<MuxPlan> {
-        let clamped: Vec<usize> =
-            extent.overlong.iter().filter(|o| o.kind == StreamKind::Subtitle).map(|o| o.index).collect();
+        let clamped = clamped_subtitles(&structure, probe, extent, warnings);
         let mut mux = MuxPlan::new(structure, probe, audio, &clamped).map_err(|m| self.bad(m))?;
         // ffprobe's times of a Matroska file are its block timestamps.
         let first_shown = ffprobe::first_shown(self.probes.ffprobe, self.input, self.cancel)

@@ -79,6 +79,14 @@ pub fn is_old_making_tag(name: &str) -> bool {
     is_encoding_tag(name) || name == crate::job::record::TAG
 }
 
+/// Subtitle codecs (mkvmerge's codec IDs) ffmpeg copies into Matroska as
+/// they are, so the mux can clamp them to the film's end. ffmpeg reads
+/// WebVTT in Matroska as no codec and writes DVB subtitles without the
+/// header mkvmerge wants: such a track clamped failed the mux of a whole
+/// encode, on every run.
+pub const CLAMPABLE_SUBTITLES: &[&str] =
+    &["S_TEXT/UTF8", "S_TEXT/ASCII", "S_TEXT/ASS", "S_TEXT/SSA", "S_HDMV/PGS", "S_VOBSUB"];
+
 /// Elements mkvmerge adds to chapters and tags where the source has none:
 /// a UID for an edition or a chapter without one (a chapter's is
 /// mandatory; a writer that left it out cannot have named it), and the IETF

@@ -49,13 +49,16 @@ pub fn clamp_durations(end: f64) -> String {
 }
 
 /// The ffmpeg arguments that copy subtitle stream `stream` of `source`
-/// into `output` with its durations clamped to `end`.
+/// into `output` with its durations clamped to `end`, and without the cues
+/// that start after it (they kept the output as long as they made the rip,
+/// and it failed validation after the whole encode, on every run).
 pub fn clamped_subtitle_args(source: &Path, stream: usize, end: f64, output: &Path) -> FfmpegArgs {
     let mut a = FfmpegArgs::new();
     a.input(source);
     a.arg("-map").arg(format!("0:{stream}"));
     a.extend(["-map_metadata", "-1", "-map_chapters", "-1", "-c", "copy", "-bsf:s"]);
-    a.arg(clamp_durations(end)).extend(["-f", "matroska"]).output(output);
+    a.arg(clamp_durations(end)).arg("-to").arg(format!("{end:.3}"));
+    a.extend(["-f", "matroska"]).output(output);
     a
 }
 
