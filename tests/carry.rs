@@ -993,6 +993,48 @@ fn a_rip_with_negative_timestamps_comes_out_as_mkvmerge_reads_it() {
     }
 }
 
+/// An ordered edition in a rip whose timeline mkvmerge moves (its audio
+/// starts before zero): the chapter that plays another file (an opening
+/// kept in `NCOP.mkv`) keeps that file's times; this file's chapter moves
+/// with it. Both moved: the player skipped the opening's first 0.3 s.
+#[test]
+fn an_ordered_chapter_playing_another_file_keeps_that_files_times() {
+    let chapters = text_file(
+        "carry-ordered-chapters.xml",
+        "<?xml version=\"1.0\"?>\n<Chapters><EditionEntry><EditionFlagOrdered>1</EditionFlagOrdered>\
+         <ChapterAtom><ChapterUID>81</ChapterUID><ChapterTimeStart>00:00:00.000000000</ChapterTimeStart>\
+         <ChapterTimeEnd>00:00:01.000000000</ChapterTimeEnd>\
+         <ChapterSegmentUID format=\"hex\">aabbccddeeff00112233445566778899</ChapterSegmentUID>\
+         <ChapterDisplay><ChapterString>Opening (NCOP.mkv)</ChapterString></ChapterDisplay></ChapterAtom>\
+         <ChapterAtom><ChapterUID>82</ChapterUID><ChapterTimeStart>00:00:00.000000000</ChapterTimeStart>\
+         <ChapterTimeEnd>00:00:01.500000000</ChapterTimeEnd>\
+         <ChapterDisplay><ChapterString>Episode</ChapterString></ChapterDisplay></ChapterAtom>\
+         </EditionEntry></Chapters>\n",
+    );
+    let base = negative_start_rip();
+    let src = made_once("carry-ordered.mkv", |tmp| {
+        std::fs::copy(&base, tmp).unwrap();
+        let o = Command::new("mkvpropedit").arg(tmp).arg("--chapters").arg(&chapters).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    });
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let times = |p: &Path| -> Vec<String> {
+        extract(p, "chapters").lines().filter(|l| l.contains("<ChapterTime")).map(|l| l.trim().to_string()).collect()
+    };
+    let out = times(&t.path().join("out/carry-ordered.mkv"));
+    assert_eq!(out[..2], times(&src)[..2], "the other file's times");
+    assert_eq!(
+        out[2..],
+        [
+            "<ChapterTimeStart>00:00:00.300000000</ChapterTimeStart>",
+            "<ChapterTimeEnd>00:00:01.800000000</ChapterTimeEnd>"
+        ],
+        "this file's chapter moves with its timeline"
+    );
+}
+
 /// A rip whose track names have spaces at their ends (mkvmerge's
 /// `--track-name` trims them; mkvpropedit writes what it is given).
 fn spaced_names_rip() -> PathBuf {

@@ -231,16 +231,23 @@ pub fn drop_chapter_tracks(chapters: &Element, dropped: &dyn Fn(&str) -> bool) -
 }
 
 /// `chapters` with every start and end `ns` later (see
-/// [`Structure::timeline_shift_ns`]), written as mkvextract writes them.
-pub fn shift_chapter_times(chapters: &Element, ns: i64) -> Element {
+/// [`Structure::timeline_shift_ns`]), written as mkvextract writes them;
+/// but those of a chapter that plays another file (an ordered chapter whose
+/// `ChapterSegmentUID` is not `own_uid`, this file's segment UID): its
+/// times are on that file's timeline, which the mux does not move.
+pub fn shift_chapter_times(chapters: &Element, ns: i64, own_uid: Option<&str>) -> Element {
+    let uid = |t: &str| t.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let elsewhere = chapters.child_text("ChapterSegmentUID").is_some_and(|t| own_uid.map(uid) != Some(uid(t)));
+    if ns == 0 || (chapters.name == "ChapterAtom" && elsewhere) {
+        return chapters.clone();
+    }
     let mut e = chapters.clone();
-    if ns != 0
-        && (e.name == "ChapterTimeStart" || e.name == "ChapterTimeEnd")
+    if (e.name == "ChapterTimeStart" || e.name == "ChapterTimeEnd")
         && let Some(t) = e.text.as_deref().and_then(chapter_time_ns)
     {
         e.text = Some(format_chapter_time(t + ns));
     }
-    e.children = chapters.children.iter().map(|c| shift_chapter_times(c, ns)).collect();
+    e.children = chapters.children.iter().map(|c| shift_chapter_times(c, ns, own_uid)).collect();
     e
 }
 
@@ -304,12 +311,30 @@ pub(crate) mod tests {
              <ChapterTimeEnd>01:02:03.5</ChapterTimeEnd><ChapterUID>7</ChapterUID></ChapterAtom></EditionEntry></Chapters>",
         )
         .unwrap();
-        let moved = shift_chapter_times(&c, 300_000_000);
+        let moved = shift_chapter_times(&c, 300_000_000, None);
         let atom = &moved.children[0].children[0];
         assert_eq!(atom.child_text("ChapterTimeStart"), Some("00:01:00.200000000"));
         assert_eq!(atom.child_text("ChapterTimeEnd"), Some("01:02:03.800000000"));
         assert_eq!(atom.child_text("ChapterUID"), Some("7"));
-        assert_eq!(shift_chapter_times(&c, 0), c);
+        assert_eq!(shift_chapter_times(&c, 0, None), c);
+        // An ordered chapter playing another file keeps that file's times;
+        // one naming this file moves with it.
+        let ordered = |uid: &str| {
+            xml::parse(&format!(
+                "<Chapters><EditionEntry><EditionFlagOrdered>1</EditionFlagOrdered><ChapterAtom>\
+                 <ChapterTimeStart>00:00:00.000000000</ChapterTimeStart><ChapterTimeEnd>00:00:05.000000000</ChapterTimeEnd>\
+                 <ChapterSegmentUID format=\"hex\">{uid}</ChapterSegmentUID></ChapterAtom></EditionEntry></Chapters>"
+            ))
+            .unwrap()
+        };
+        let other = ordered("aabbccddeeff00112233445566778899");
+        assert_eq!(shift_chapter_times(&other, 500_000_000, Some("375b5a1fa9cd86167162f6ad2dd69a01")), other);
+        let own = shift_chapter_times(
+            &ordered("37 5B 5A 1F A9 CD 86 16 71 62 F6 AD 2D D6 9A 01"),
+            500_000_000,
+            Some("375b5a1fa9cd86167162f6ad2dd69a01"),
+        );
+        assert_eq!(own.children[0].children[1].child_text("ChapterTimeStart"), Some("00:00:00.500000000"));
     }
 
     #[test]

@@ -307,7 +307,11 @@ fn made_first_tracks(
 /// from the source and from the files drapto made (`made`, whose tracks
 /// are `made_tracks`), so a re-encoded track's UID is its made file's.
 fn chapters_for(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Option<Element> {
-    let chapters = &shift_chapter_times(plan.source.chapters.as_ref()?, plan.source.timeline_shift_ns());
+    let chapters = &shift_chapter_times(
+        plan.source.chapters.as_ref()?,
+        plan.source.timeline_shift_ns(),
+        plan.source.segment_uid().as_deref(),
+    );
     if !plan.source.chapters_name_tracks() {
         return Some(chapters.clone());
     }

@@ -236,7 +236,7 @@ fn chapters(plan: &MuxPlan, output: &Structure) -> Vec<String> {
                 Some(p) => format!("track {}", p + 1),
                 None => format!("UID {uid}, no track"),
             };
-            let s = shift_chapter_times(s, source.timeline_shift_ns());
+            let s = shift_chapter_times(s, source.timeline_shift_ns(), source.segment_uid().as_deref());
             let s = drop_chapter_tracks(&s, &|uid| plan.leaves_out_uid(uid));
             let s = map_chapter_tracks(&s, &|uid| track(source.track_position(uid), uid));
             let in_source = |pos| source_position(plan, pos);
