@@ -1181,3 +1181,37 @@ fn a_drapto_output_encoded_again_holds_one_record_and_a_rerun_skips_it() {
     assert_eq!(records.len(), 1, "{tags}");
     assert!(records[0].contains(&*rip.to_string_lossy()), "{tags}");
 }
+
+/// A linked part's segment info beyond its UIDs: its family, its chapter
+/// translation and the linked files' names come through (they were lost
+/// without a word: `mkvmerge -J` does not show them).
+#[test]
+fn a_segments_family_translations_and_linked_file_names_come_through() {
+    let info = text_file(
+        "carry-segment-info.xml",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Info>\
+         <SegmentUID format=\"hex\">00 11 22 33 44 55 66 77 88 99 aa bb cc dd ee ff</SegmentUID>\
+         <PreviousSegmentUID format=\"hex\">11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11</PreviousSegmentUID>\
+         <SegmentFamily format=\"hex\">fa fa fa fa fa fa fa fa fa fa fa fa fa fa fa fa</SegmentFamily>\
+         <SegmentFilename>part2.mkv</SegmentFilename><PreviousSegmentFilename>part1.mkv</PreviousSegmentFilename>\
+         <ChapterTranslate><ChapterTranslateEditionUID>1001</ChapterTranslateEditionUID>\
+         <ChapterTranslateCodec>1</ChapterTranslateCodec><ChapterTranslateID format=\"hex\">01 02</ChapterTranslateID>\
+         </ChapterTranslate></Info>\n",
+    );
+    let clip = simple_clip("carry-segment-info.mkv", "320x240", 2);
+    let args: Vec<std::ffi::OsString> = vec!["--segmentinfo".into(), info.into(), clip.into()];
+    let src = mkvmerge_fixture("carry-segment-info.mkv", &args);
+    let segment_info = |p: &Path| -> Vec<String> {
+        let o = Command::new("mkvinfo").args(["--ui-language", "en_US"]).arg(p).output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let keys = ["Segment UID", "Family UID", "Chapter translate", "Previous segment UID", "filename"];
+        text.lines().filter(|l| keys.iter().any(|k| l.contains(k))).map(|l| l.trim().to_string()).collect()
+    };
+    let before = segment_info(&src);
+    assert_eq!(before.len(), 9, "the fixture's segment info: {before:?}");
+    // (One mux for both paths.)
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(segment_info(&t.path().join("out/carry-segment-info.mkv")), before);
+}

@@ -4,6 +4,7 @@
 //! output's is compared with it ([`crate::validate::container`]).
 
 use crate::cancel::Cancel;
+use crate::matroska::info::InfoExtras;
 use crate::matroska::xml::{self, Element};
 use crate::tools::mkvtoolnix::{Identification, IdentifyError, Mkvtoolnix, Track};
 use std::path::Path;
@@ -16,6 +17,8 @@ pub struct Structure {
     pub chapters: Option<Element>,
     /// The `<Tags>` element, when the file has tags.
     pub tags: Option<Element>,
+    /// Its segment info beyond what `mkvmerge -J` shows.
+    pub info: InfoExtras,
 }
 
 /// What a tag is about: its target type and what it targets. Track UIDs
@@ -56,6 +59,7 @@ impl Structure {
             let id = mkv.identify(path, cancel);
             (id, chapters.join().expect("chapters"), tags.join().expect("tags"))
         });
+
         let parse = |text: Option<String>, what: &str| -> Result<Option<Element>, IdentifyError> {
             text.map(|t| xml::parse(&t))
                 .transpose()
@@ -65,6 +69,8 @@ impl Structure {
             id: id?,
             chapters: parse(chapters.map_err(IdentifyError::Run)?, "chapters")?,
             tags: parse(tags.map_err(IdentifyError::Run)?, "tags")?,
+            info: InfoExtras::read(path)
+                .map_err(|e| IdentifyError::Unreadable(format!("its segment info could not be read: {e}")))?,
         })
     }
 
@@ -301,7 +307,7 @@ pub(crate) mod tests {
              <EditionEntry><ChapterAtom><ChapterTimeStart>0</ChapterTimeStart></ChapterAtom></EditionEntry></Chapters>",
         )
         .unwrap();
-        Structure { id, chapters: Some(chapters), tags: Some(tags) }
+        Structure { id, chapters: Some(chapters), tags: Some(tags), info: InfoExtras::default() }
     }
 
     #[test]

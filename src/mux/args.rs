@@ -34,6 +34,9 @@ pub struct Pieces<'a> {
     /// The output's global tags: its record of its source, and the
     /// source's own global tags (see [`crate::mux`]).
     pub global_tags: &'a Path,
+    /// The source's segment info as XML for `--segmentinfo`, where it holds
+    /// more than its UIDs (see [`crate::matroska::info`]).
+    pub segment_info: Option<&'a Path>,
     /// The source's chapters as XML (read through XML, mkvmerge keeps
     /// their UIDs, which tags may name).
     pub chapters: Option<&'a Path>,
@@ -49,7 +52,10 @@ pub struct Pieces<'a> {
 pub fn merge_args(plan: &MuxPlan, pieces: &Pieces, output: &Path) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["-o".into(), crate::tools::path_arg(output)];
     a.extend(["--global-tags".into(), pieces.global_tags.into()]);
-    a.extend(segment_args(&plan.source.id.container.properties));
+    match pieces.segment_info {
+        Some(info) => a.extend(["--segmentinfo".into(), info.into()]),
+        None => a.extend(segment_args(&plan.source.id.container.properties)),
+    }
     if let Some(c) = pieces.chapters {
         a.extend(["--chapters".into(), c.into()]);
     }
@@ -217,6 +223,7 @@ mod tests {
         let pieces = Pieces {
             source: Path::new("/r/film.mkv"),
             global_tags: Path::new("/w/global-tags.xml"),
+            segment_info: None,
             chapters: Some(Path::new("/w/chapters.xml")),
             made,
             copied_tags: vec![(2, "/w/tags-2.xml".into())],
@@ -272,6 +279,7 @@ mod tests {
         let pieces = Pieces {
             source: Path::new("/r/film.mkv"),
             global_tags: Path::new("/w/g.xml"),
+            segment_info: None,
             chapters: None,
             made,
             copied_tags: vec![],

@@ -123,7 +123,22 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
         Some(c) => Some(write("chapters.xml", &c)?),
         None => None,
     };
-    let pieces = Pieces { source: input, global_tags: &global_tags, chapters: chapters.as_deref(), made, copied_tags };
+    let segment_info = match &plan.source.info {
+        info if info.is_empty() => None,
+        info => {
+            let uid = |k: &str| plan.source.id.container.properties.get(k).and_then(|v| v.as_str());
+            let uids = [uid("segment_uid"), uid("previous_segment_uid"), uid("next_segment_uid")];
+            Some(write("segment-info.xml", &info.segment_info_xml(uids))?)
+        }
+    };
+    let pieces = Pieces {
+        source: input,
+        global_tags: &global_tags,
+        segment_info: segment_info.as_deref(),
+        chapters: chapters.as_deref(),
+        made,
+        copied_tags,
+    };
     let args = args::merge_args(plan, &pieces, output);
     let outcome = mkv
         .merge(&args, &Stage::Mux.label(), ctx.cancel, |percent| {

@@ -56,12 +56,14 @@ fn show(v: Option<&Value>) -> String {
 
 fn container(plan: &MuxPlan, output: &Structure) -> Vec<String> {
     let (src, out) = (&plan.source.id.container.properties, &output.id.container.properties);
-    rules::CONTAINER_CARRIED
+    let mut d: Vec<String> = rules::CONTAINER_CARRIED
         .iter()
         .copied()
         .filter(|k| src.get(*k) != out.get(*k))
         .map(|k| format!("{k} {} became {}", show(src.get(k)), show(out.get(k))))
-        .collect()
+        .collect();
+    d.extend(plan.source.info.differences(&output.info));
+    d
 }
 
 /// The differences of the output's tracks from the plan: in what they are
