@@ -66,9 +66,11 @@ pub fn is_statistics_tag(name: &str) -> bool {
     matches!(name, "BPS" | "DURATION" | "NUMBER_OF_FRAMES" | "NUMBER_OF_BYTES") || name.starts_with("_STATISTICS_")
 }
 
-/// Tags that describe a track's old encoding: wrong once it is re-encoded.
+/// Tags that describe a track's old encoding: wrong once it is re-encoded
+/// (`FPS`, like `BPS`, is technical: after inverse telecine a 29.970 tag
+/// described a 23.976 track).
 pub fn is_encoding_tag(name: &str) -> bool {
-    matches!(name, "ENCODER" | "ENCODER_SETTINGS" | "ENCODER_OPTIONS" | "ENCODED_BY" | "ENCODED_LIBRARY_NAME")
+    matches!(name, "ENCODER" | "ENCODER_SETTINGS" | "ENCODER_OPTIONS" | "ENCODED_BY" | "ENCODED_LIBRARY_NAME" | "FPS")
 }
 
 /// Global tags that describe the old file's making: its muxer (ffmpeg's
@@ -192,7 +194,7 @@ mod tests {
         for t in ["TITLE", "MIXED_BY", "COMMENT", "ENCODER"] {
             assert!(!is_statistics_tag(t), "{t}");
         }
-        assert!(is_encoding_tag("ENCODER") && !is_encoding_tag("TITLE"));
+        assert!(is_encoding_tag("ENCODER") && is_encoding_tag("FPS") && !is_encoding_tag("TITLE"));
         assert!(is_new_in_every_mux("tag_bps") && is_new_in_every_mux("uid") && !is_new_in_every_mux("language"));
     }
 
