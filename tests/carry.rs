@@ -802,6 +802,12 @@ fn captioned_mpeg2() -> PathBuf {
 /// As [`captioned_mpeg2`], `seconds` long, its first `from` pictures
 /// without any caption data (a studio logo authored without line 21).
 fn captioned_mpeg2_from(name: &str, seconds: u32, from: usize) -> PathBuf {
+    captioned_mpeg2_fields(name, seconds, from, [Some(b"HELLO CAPTIONS "), None])
+}
+
+/// As [`captioned_mpeg2_from`], with the text of each field of the
+/// pictures' line 21 (CC1, CC3): padding where `None`.
+fn captioned_mpeg2_fields(name: &str, seconds: u32, from: usize, texts: [Option<&[u8]>; 2]) -> PathBuf {
     made_once(name, |tmp| {
         let plain = scratch_path("carry-captions-plain", "m2v");
         let o = Command::new(ffmpeg())
@@ -815,11 +821,15 @@ fn captioned_mpeg2_from(name: &str, seconds: u32, from: usize) -> PathBuf {
         let data = std::fs::read(&plain).unwrap();
         std::fs::remove_file(&plain).unwrap();
         let parity = |c: u8| if (c & 0x7f).count_ones().is_multiple_of(2) { c | 0x80 } else { c & 0x7f };
-        let text = b"HELLO CAPTIONS ";
         // Erase, load, the text two characters a picture, show; erase at 2 s.
-        let mut pairs = vec![(0x14, 0x2c), (0x14, 0x20)];
-        pairs.extend(text.chunks(2).map(|c| (c[0], *c.get(1).unwrap_or(&0))));
-        pairs.push((0x14, 0x2f));
+        // (Field 2's control codes are channel 1's: 0x15 for 0x14.)
+        let pairs = |text: &[u8], control: u8| {
+            let mut pairs = vec![(control, 0x2c), (control, 0x20)];
+            pairs.extend(text.chunks(2).map(|c| (c[0], *c.get(1).unwrap_or(&0))));
+            pairs.push((control, 0x2f));
+            pairs
+        };
+        let fields = [texts[0].map(|t| pairs(t, 0x14)), texts[1].map(|t| pairs(t, 0x15))];
         let find =
             |from: usize, code: u8| (from..data.len().saturating_sub(3)).find(|&i| data[i..i + 4] == [0, 0, 1, code]);
         let (mut out, mut at, mut picture) = (Vec::new(), 0, 0usize);
@@ -831,14 +841,15 @@ fn captioned_mpeg2_from(name: &str, seconds: u32, from: usize) -> PathBuf {
                 at = slice;
                 continue;
             };
-            let (a, b) = match n {
-                n if n < pairs.len() => pairs[n],
-                60 | 61 => (0x14, 0x2c),
+            let pair = |field: usize, control: u8| match &fields[field] {
+                Some(p) if n < p.len() => (parity(p[n].0), parity(p[n].1)),
+                Some(_) if n == 60 || n == 61 => (parity(control), parity(0x2c)),
                 _ => (0x80, 0x80),
             };
+            let ((a, b), (c, d)) = (pair(0, 0x14), pair(1, 0x15));
             out.extend([0, 0, 1, 0xb2]);
             out.extend(b"GA94");
-            out.extend([0x03, 0x42, 0xff, 0xfc, parity(a), parity(b), 0xfd, 0x80, 0x80, 0xff]);
+            out.extend([0x03, 0x42, 0xff, 0xfc, a, b, 0xfd, c, d, 0xff]);
             at = slice;
         }
         out.extend(&data[at..]);
@@ -936,6 +947,47 @@ fn closed_captions_that_start_after_a_logo_are_kept() {
 /// mkvmerge reads such a file 300 ms later throughout (nothing in Matroska
 /// starts before zero), chapters too; drapto's output must be what
 /// mkvmerge makes of it, with the re-encoded tracks in step.
+/// A rip with captions on both fields of line 21 (English on CC1, a
+/// second language on CC3, as US broadcasts carry them): a track for each.
+/// CC3 was lost without a word.
+#[test]
+fn closed_captions_on_both_fields_come_out_as_two_tracks() {
+    let video = captioned_mpeg2_fields("carry-captions-cc3.m2v", 3, 0, [Some(b"ENGLISH "), Some(b"ESPANOL ")]);
+    let args = ["--default-duration", "0:30000/1001p", "--language", "0:en"];
+    let mut refs: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    refs.push(video.as_os_str());
+    let src = mkvmerge_fixture("carry-captions-cc3.mkv", &refs);
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = t.path().join("out/carry-captions-cc3.mkv");
+    let oj = mkvmerge_j(&out);
+    let names: Vec<&Value> = oj["tracks"].as_array().unwrap().iter().map(|t| &t["properties"]["track_name"]).collect();
+    assert_eq!(names[1..], [&Value::from("Closed Captions"), &Value::from("Closed Captions (CC3)")]);
+    let text = |track| caption_cues(&out, Some(track)).into_iter().map(|c| c.2).collect::<Vec<_>>().join(" ");
+    assert!(text(1).contains("ENGLISH") && !text(1).contains("ESPANOL"), "{}", text(1));
+    assert!(text(2).contains("ESPANOL"), "{}", text(2));
+}
+
+/// A DVD whose pictures carry line-21 data of padding alone: no captions
+/// track (an empty one, flagged for the hearing impaired, was added).
+#[test]
+fn caption_padding_alone_makes_no_captions_track() {
+    let video = captioned_mpeg2_fields("carry-captions-padding.m2v", 2, 0, [None, None]);
+    let args = ["--default-duration", "0:30000/1001p", "--language", "0:en"];
+    let mut refs: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    refs.push(video.as_os_str());
+    let src = mkvmerge_fixture("carry-captions-padding.mkv", &refs);
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let analysed = events(&o).into_iter().find(|e| e["event"] == "analysis_complete").unwrap();
+    let planned = analysed["analysis"]["mux"]["tracks"].as_array().unwrap().len();
+    assert_eq!(planned, 2, "the analysis found caption data: {analysed}");
+    let oj = mkvmerge_j(&t.path().join("out/carry-captions-padding.mkv"));
+    assert_eq!(oj["tracks"].as_array().unwrap().len(), 1, "{oj}");
+}
+
 fn negative_start_rip() -> PathBuf {
     let (av, _, _, srt, _) = media();
     let chapters = text_file("carry-negative-chapters.xml", CHAPTERS);

@@ -295,10 +295,25 @@ impl MuxPlan {
     /// Name of the track of closed captions taken out of the video.
     pub const CAPTIONS_NAME: &'static str = "Closed Captions";
 
+    /// The name of the track of the captions on `field` of the pictures
+    /// (1: CC1, the main service; 2: CC3, often a second language).
+    pub fn captions_name(field: u8) -> String {
+        match field {
+            1 => Self::CAPTIONS_NAME.into(),
+            _ => format!("{} (CC3)", Self::CAPTIONS_NAME),
+        }
+    }
+
     /// Adds, after the source's tracks, a text track for the closed
     /// captions in the pictures of the video: in the video's language,
-    /// flagged for the hearing impaired.
+    /// flagged for the hearing impaired. Which of the pictures' two fields
+    /// hold captions is known once they are extracted (see
+    /// [`MuxPlan::with_captions`]).
     pub fn add_captions(&mut self) {
+        self.add_caption_field(1);
+    }
+
+    fn add_caption_field(&mut self, field: u8) {
         let Some(video) = self.tracks.iter().find(|t| t.carry == Carry::EncodedVideo) else { return };
         let captions = PlannedTrack {
             source_id: video.source_id,
@@ -306,10 +321,31 @@ impl MuxPlan {
             codec: "SubRip/SRT (closed captions)".into(),
             carry: Carry::Captions,
             language: video.language.clone(),
-            name: Some(Self::CAPTIONS_NAME.into()),
+            name: Some(Self::captions_name(field)),
             flags: vec!["hearing-impaired".into()],
         };
         self.tracks.push(captions);
+    }
+
+    /// Whether the plan takes the closed captions out of the video.
+    pub fn has_captions(&self) -> bool {
+        self.tracks.iter().any(|t| t.carry == Carry::Captions)
+    }
+
+    /// The plan once the captions were extracted: a track for each field
+    /// of `fields` that held text, none for a field that held only padding
+    /// (many DVDs carry it: an empty track flagged for the hearing impaired
+    /// was added), and a second one for CC3 (it was lost without a word).
+    pub fn with_captions(&self, fields: &[u8]) -> MuxPlan {
+        let mut plan = self.clone();
+        if !plan.has_captions() {
+            return plan;
+        }
+        plan.tracks.retain(|t| t.carry != Carry::Captions);
+        for f in fields {
+            plan.add_caption_field(*f);
+        }
+        plan
     }
 
     /// The crop makes the copied bitmap subtitles' positions wrong (drawn

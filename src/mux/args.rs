@@ -21,8 +21,9 @@ pub struct Made {
     /// How far (ms) it moves to start where its source track does.
     pub sync_ms: i64,
     /// The closed captions taken out of the source's video (its
-    /// `source_id`): named and flagged as captions, not as their track.
-    pub captions: bool,
+    /// `source_id`), with their track's name: named and flagged as
+    /// captions, not as their source track.
+    pub captions: Option<String>,
     /// More mkvmerge options for it (the video's HDR10 static metadata).
     pub options: Vec<String>,
 }
@@ -158,8 +159,8 @@ fn made_track_args(plan: &MuxPlan, made: &Made) -> Vec<OsString> {
     if let Some(lang) = rules::language(&source.properties) {
         a.extend(["--language".into(), format!("0:{lang}")]);
     }
-    if made.captions {
-        let name = format!("0:{}", MuxPlan::CAPTIONS_NAME);
+    if let Some(name) = &made.captions {
+        let name = format!("0:{name}");
         a.extend(
             ["--track-name", &name, "--hearing-impaired-flag", "0:1", "--default-track-flag", "0:0"].map(String::from),
         );
@@ -208,7 +209,7 @@ mod tests {
                 file: "/w/video.mkv".into(),
                 tags: Some("/w/tags-0.xml".into()),
                 sync_ms: 0,
-                captions: false,
+                captions: None,
                 options: vec!["--max-content-light".into(), "0:1000".into()],
             },
             Made {
@@ -216,7 +217,7 @@ mod tests {
                 file: "/w/audio-0.mka".into(),
                 tags: None,
                 sync_ms: 0,
-                captions: false,
+                captions: None,
                 options: vec![],
             },
         ];
@@ -256,7 +257,7 @@ mod tests {
                 file: "/w/video.mkv".into(),
                 tags: None,
                 sync_ms: 1500,
-                captions: false,
+                captions: None,
                 options: vec![],
             },
             Made {
@@ -264,7 +265,7 @@ mod tests {
                 file: "/w/audio-0.mka".into(),
                 tags: None,
                 sync_ms: 0,
-                captions: false,
+                captions: None,
                 options: vec![],
             },
             Made {
@@ -272,7 +273,7 @@ mod tests {
                 file: "/w/sub-2.mks".into(),
                 tags: None,
                 sync_ms: 1500,
-                captions: false,
+                captions: None,
                 options: vec![],
             },
         ];

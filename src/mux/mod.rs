@@ -63,15 +63,41 @@ pub fn clamped_subtitle_args(source: &Path, stream: usize, end: f64, output: &Pa
 }
 
 /// ffmpeg's arguments that write the closed captions in the pictures of
-/// `source`'s video to `output` as SubRip, on the source's clock (an empty
-/// file when they hold no text).
-pub fn captions_args(source: &Path, output: &Path) -> FfmpegArgs {
+/// `source`'s video to `outputs` as SubRip, on the source's clock: those on
+/// the pictures' first field (CC1) and on their second (CC3), each decoded
+/// from a reading of its own, side by side (an empty file for a field that
+/// holds no text).
+pub fn captions_args(source: &Path, outputs: [&Path; 2]) -> FfmpegArgs {
     let source = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
+    let file = filter_value(&source.to_string_lossy());
     let mut a = FfmpegArgs::new();
-    a.extend(["-copyts", "-f", "lavfi", "-i"]);
-    a.arg(format!("movie=filename={}:streams=dv[out0+subcc]", filter_value(&source.to_string_lossy())));
-    a.extend(["-map", "0:s:0", "-c:s", "srt", "-f", "srt"]).output(output);
+    a.extend(["-copyts", "-data_field:s:0", "first", "-data_field:s:1", "second", "-f", "lavfi", "-i"]);
+    a.arg(format!("movie=filename={file}:streams=dv[out0+subcc];movie=filename={file}:streams=dv[out1+subcc]"));
+    for (n, output) in outputs.into_iter().enumerate() {
+        a.arg("-map").arg(format!("0:s:{n}")).extend(["-c:s", "srt", "-f", "srt"]).output(output);
+    }
     a
+}
+
+/// The closed captions of the rip's video, when the plan takes them out:
+/// the fields (1, 2) whose SubRip holds a line, each with its file.
+fn extract_captions(ctx: &Ctx, analysis: &Analysis, inputs: &MuxInputs) -> Result<Vec<(u8, PathBuf)>> {
+    if !analysis.mux.has_captions() {
+        return Ok(Vec::new());
+    }
+    let files = [1u8, 2].map(|f| (f, inputs.scratch.join(format!("captions-{f}.srt"))));
+    let args = captions_args(inputs.source, [&files[0].1, &files[1].1]);
+    run_ffmpeg(ctx, &args, inputs.source, Stage::Mux, analysis.duration)?;
+    let mut held = Vec::new();
+    for (field, file) in files {
+        let text = std::fs::read(&file).map_err(Error::io("read", &file))?;
+        if String::from_utf8_lossy(&text).contains("-->") {
+            held.push((field, file));
+        } else {
+            tracing::info!("{}: no closed captions on field {field} of the pictures", inputs.source.display());
+        }
+    }
+    Ok(held)
 }
 
 /// `value` as an option value inside a filter graph: escaped for the
@@ -90,12 +116,16 @@ fn filter_value(value: &str) -> String {
     escape(&escape(value, &['\\', '\'', ':']), &['\\', '\'', '[', ']', ',', ';'])
 }
 
-/// Muxes everything into `output` as the analysis's mux plan says.
-pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs, output: &Path) -> Result<()> {
-    let plan = &analysis.mux;
+/// Muxes everything into `output` as the analysis's mux plan says, with a
+/// captions track for each field of the pictures that held captions;
+/// returns those fields (see [`MuxPlan::with_captions`]).
+pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs, output: &Path) -> Result<Vec<u8>> {
     let input = inputs.source;
     let dir = &inputs.scratch;
     std::fs::create_dir_all(dir).map_err(Error::io("create folder", dir))?;
+    let captions = extract_captions(ctx, analysis, inputs)?;
+    let fields: Vec<u8> = captions.iter().map(|(f, _)| *f).collect();
+    let plan = &analysis.mux.with_captions(&fields);
     let write = |name: &str, doc: &Element| -> Result<PathBuf> {
         let p = dir.join(name);
         std::fs::write(&p, doc.to_document()).map_err(Error::io("write", &p))?;
@@ -105,7 +135,7 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
     // an earlier drapto's record came too, and was read instead of this one).
     let globals = plan.source.global_tags(rules::is_old_making_tag);
     let global_tags = write("global-tags.xml", &self::global_tags(&inputs.record, globals))?;
-    let mut made = made_files(ctx, mkv, analysis, inputs, &write)?;
+    let mut made = made_files(ctx, mkv, analysis, plan, inputs, captions, &write)?;
     // The copied tracks' tags are given the same way: mkvmerge drops a
     // source tag naming a copied track and one it does not take.
     let mut copied_tags = Vec::new();
@@ -152,20 +182,23 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
     if !edits.is_empty() {
         mkv.edit_tracks(output, &edits, ctx.cancel).map_err(Error::process(input))?;
     }
-    Ok(())
+    Ok(fields)
 }
 
-/// The files drapto made for the plan's tracks that are not copied (the
-/// encoded video and audio, clamped and repositioned subtitles), each with its source
-/// track's tags.
+/// The files drapto made for `plan`'s tracks that are not copied (the
+/// encoded video and audio, clamped and repositioned subtitles, the
+/// `captions` extracted, in their order), each with its source track's tags.
 fn made_files(
     ctx: &Ctx,
     mkv: &Mkvtoolnix,
     analysis: &Analysis,
+    plan: &MuxPlan,
     inputs: &MuxInputs,
+    captions: Vec<(u8, PathBuf)>,
     write: &dyn Fn(&str, &Element) -> Result<PathBuf>,
 ) -> Result<Vec<Made>> {
-    let (plan, input) = (&analysis.mux, inputs.source);
+    let input = inputs.source;
+    let mut captions = captions.into_iter().map(|(_, file)| file);
     let mut made = Vec::new();
     for t in plan.tracks.iter().filter(|t| t.carry != Carry::Copied) {
         let file = match t.carry {
@@ -178,15 +211,11 @@ fn made_files(
                 out
             }
             Carry::Repositioned => repositioned(ctx, mkv, analysis, inputs, t.source_id)?,
-            Carry::Captions => {
-                let out = inputs.scratch.join("captions.srt");
-                run_ffmpeg(ctx, &captions_args(input, &out), input, Stage::Mux, analysis.duration)?;
-                out
-            }
+            Carry::Captions => captions.next().expect("a file for each captions track"),
             Carry::Copied => unreachable!("filtered out"),
         };
-        let captions = t.carry == Carry::Captions;
-        let tags = if captions { None } else { track_tags(plan, t, write)? };
+        let captions = (t.carry == Carry::Captions).then(|| t.name.clone().unwrap_or_default());
+        let tags = if captions.is_some() { None } else { track_tags(plan, t, write)? };
         let options = if t.carry == Carry::EncodedVideo { hdr10_options(&analysis.hdr) } else { Vec::new() };
         made.push(Made { source_id: t.source_id, file, tags, sync_ms: 0, captions, options });
     }
@@ -332,7 +361,7 @@ fn chapters_for(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) ->
     }
     let chapters = &drop_chapter_tracks(chapters, &|uid| plan.leaves_out_uid(uid));
     let mut uids = BTreeMap::new();
-    for (m, track) in made.iter().zip(made_tracks).filter(|(m, _)| !m.captions) {
+    for (m, track) in made.iter().zip(made_tracks).filter(|(m, _)| m.captions.is_none()) {
         if let (Some(old), Some(new)) = (plan.source_track(m.source_id).uid(), track.as_ref().and_then(|t| t.uid())) {
             uids.insert(old.to_string(), new.to_string());
         }
@@ -362,7 +391,7 @@ fn sync_ms(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Vec<
         .iter()
         .zip(made_tracks)
         .map(|(m, t)| {
-            if m.captions {
+            if m.captions.is_some() {
                 // Written on the source's clock: only mkvmerge's shift.
                 return Some(shift);
             }
@@ -370,7 +399,7 @@ fn sync_ms(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Vec<
             Some(source + shift - t.as_ref()?.minimum_timestamp_ns()?)
         })
         .collect();
-    let is_video = |m: &Made| plan.source_track(m.source_id).kind == TrackKind::Video && !m.captions;
+    let is_video = |m: &Made| plan.source_track(m.source_id).kind == TrackKind::Video && m.captions.is_none();
     let on_ffmpeg_clock = made
         .iter()
         .zip(&measured)

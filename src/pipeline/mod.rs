@@ -229,7 +229,7 @@ impl Pipeline<'_> {
         if same_file(input, &output) {
             return Err(Error::OutputIsInput { path: input.to_path_buf() });
         }
-        let Taken { identity, analysis, plan, work, locks: _locks, at_output } = match self.take_on(job, &slots)? {
+        let Taken { identity, mut analysis, plan, work, locks: _locks, at_output } = match self.take_on(job, &slots)? {
             Ok(taken) => taken,
             Err(outcome) => return Ok(outcome),
         };
@@ -263,6 +263,7 @@ impl Pipeline<'_> {
         };
         let result = self
             .make(&analysis, &plan, &work, &slots.partial)
+            .map(|fields| analysis.mux = analysis.mux.with_captions(&fields))
             .map_err(explained)
             .and_then(|()| unchanged(input, &identity))
             .and_then(|()| within(&guard, input, &slots.partial))

@@ -100,8 +100,16 @@ struct Track<'a> {
 }
 
 impl Pipeline<'_> {
-    /// Video, audio and mux of `analysis` into `partial`.
-    pub(super) fn make(&self, analysis: &Analysis, plan: &EncodePlan, work: &WorkDir, partial: &Path) -> Result<()> {
+    /// Makes the output at `partial`: every step of `plan` not done yet,
+    /// then the mux; returns the fields of the pictures whose closed
+    /// captions it carries (see [`crate::mux::mux`]).
+    pub(super) fn make(
+        &self,
+        analysis: &Analysis,
+        plan: &EncodePlan,
+        work: &WorkDir,
+        partial: &Path,
+    ) -> Result<Vec<u8>> {
         let mut stages = Stages::open(work, plan, |why| self.warn(&analysis.input, why));
         let video = work.working("video.mkv");
         let tracks: Vec<Track> = plan

@@ -3,7 +3,7 @@
 //! attachments, chapters, tags). Every difference is named; the ones drapto
 //! makes on purpose are in [`crate::matroska::rules`] and nowhere else.
 
-use crate::analysis::mux_plan::{Carry, MuxPlan};
+use crate::analysis::mux_plan::{Carry, MuxPlan, PlannedTrack};
 use crate::events::Check;
 use crate::matroska::rules;
 use crate::matroska::structure::{Structure, TagEntry, drop_chapter_tracks, map_chapter_tracks, shift_chapter_times};
@@ -88,7 +88,7 @@ fn tracks(plan: &MuxPlan, output: &Structure) -> (Vec<String>, Vec<String>) {
         if planned.carry == Carry::Captions {
             // Not subtitles: wrong; so named and flagged or not: a header.
             let list = if o.kind == TrackKind::Subtitles { &mut headers } else { &mut d };
-            list.extend(captions(o).map(|p| format!("track {} (closed captions): {p}", n + 1)));
+            list.extend(captions(o, planned).map(|p| format!("track {} (closed captions): {p}", n + 1)));
             continue;
         }
         let s = plan.source_track(planned.source_id);
@@ -107,11 +107,11 @@ fn tracks(plan: &MuxPlan, output: &Structure) -> (Vec<String>, Vec<String>) {
 }
 
 /// What is wrong with output track `o` as the closed captions taken out of
-/// the video: a text subtitle track, so named and flagged.
-fn captions(o: &Track) -> Option<String> {
+/// the video (`planned`): a text subtitle track, so named and flagged.
+fn captions(o: &Track, planned: &PlannedTrack) -> Option<String> {
     let name = o.text("track_name");
     let fine = o.kind == TrackKind::Subtitles
-        && name == Some(MuxPlan::CAPTIONS_NAME)
+        && name == planned.name.as_deref()
         && o.flag("flag_hearing_impaired") == Some(true);
     (!fine).then(|| format!("a {} track named {name:?}, not the captions' subtitles", o.kind.name()))
 }
