@@ -45,7 +45,7 @@ impl Carry {
             Carry::EncodedAudio { .. } => "encoded to Opus",
             Carry::Clamped { .. } => "copied, clamped to the film's end",
             Carry::Repositioned => "copied, its pictures moved into the cropped picture",
-            Carry::Captions => "extracted from the video into text subtitles",
+            Carry::Captions => "extracted from the video into text subtitles (CC1; CC3 too where it holds text)",
         }
     }
 }
