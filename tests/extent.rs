@@ -523,14 +523,15 @@ fn a_rip_cut_off_in_its_headers_is_truncated() {
 #[test]
 fn subtitle_lines_past_the_film_are_left_out_and_the_output_ends_with_it() {
     let clip = simple_clip("extent-late-lines.mkv", "320x240", 3);
+    // Its last line never ends: its claim alone explains the file's.
     let longer_cut = text_file(
-        "extent-longer-cut.srt",
-        "1\n00:00:00,500 --> 00:00:01,500\nHello.\n\n2\n00:01:10,000 --> 00:01:11,000\nFrom the longer cut.\n",
+        "extent-longer-cut-endless.srt",
+        "1\n00:00:00,500 --> 00:00:01,500\nHello.\n\n2\n00:01:10,000 --> 10:00:00,000\nFrom the longer cut.\n",
     );
     let synced_late = text_file("extent-synced-late.srt", "1\n00:00:00,500 --> 00:00:01,500\nToo late.\n");
     let args: Vec<std::ffi::OsString> =
         vec![clip.into(), longer_cut.into(), "--sync".into(), "0:100000".into(), synced_late.into()];
-    let src = mkvmerge_fixture("extent-late-lines.mkv", &args);
+    let src = mkvmerge_fixture("extent-late-lines-endless.mkv", &args);
     assert!(duration(&src) > 100.0, "the rip lasts as long as its last line: {}", duration(&src));
     for args in paths() {
         let t = tempfile::tempdir().unwrap();
@@ -544,7 +545,7 @@ fn subtitle_lines_past_the_film_are_left_out_and_the_output_ends_with_it() {
                 "{w:?}"
             );
         }
-        let out = t.path().join("out/extent-late-lines.mkv");
+        let out = t.path().join("out/extent-late-lines-endless.mkv");
         assert!((duration(&out) - 3.0).abs() <= 1.0, "{args:?}: {}", duration(&out));
         assert_eq!(packet_ends(&out, "s:0"), [1.5], "{args:?}: the line within the film kept, the later one left out");
         assert!(packet_ends(&out, "s:1").is_empty(), "{args:?}");

@@ -265,22 +265,20 @@ pub fn measure(ffprobe: &Path, input: &Path, probe: &Probe, cancel: &Cancel) -> 
 }
 
 /// `probe` with each subtitle stream given the end of its packets, when the
-/// container claims far more than the film (`film_end`) and no subtitle's
-/// own claim reaches as far: a stream that claims no length (no `DURATION`
-/// tag: a rip written without statistics) whose last event never ends, or
-/// one whose cues start late (mkvmerge's `DURATION` is the span from its
-/// first cue to its last end, not where it ends: a track of lines all past
-/// the film was taken for 3 s long, the file's claim for "a header written
-/// wrong", and the output failed validation after the whole encode). The
-/// subtitle packets are read (the whole file is demuxed) only then.
+/// container claims far more than the film (`film_end`): a stream that
+/// claims no length (no `DURATION` tag: a rip written without statistics)
+/// may be one whose last event never ends, and a stream's tag does not say
+/// where it ends (mkvmerge's `DURATION` is the span from its first cue to
+/// its last end: a track of lines all past the film was taken for 3 s
+/// long, beside another that explained the file's claim, copied as it was,
+/// and the output failed validation after the whole encode). The subtitle
+/// packets are read (the whole file is demuxed) only then.
 fn with_subtitle_ends(ffprobe: &Path, input: &Path, probe: &Probe, film_end: f64, cancel: &Cancel) -> Probe {
     let mut probe = probe.clone();
     let claim = probe.duration().unwrap_or(film_end);
     let far = OVERLONG_SECONDS.max(film_end * OVERLONG_SHARE);
     let subtitles: Vec<usize> = probe.of_type(StreamKind::Subtitle).map(|s| s.index).collect();
-    let explained =
-        probe.of_type(StreamKind::Subtitle).filter_map(claimed_length).any(|c| c >= claim - TRUNCATION_SLACK);
-    if subtitles.is_empty() || claim <= film_end + far || explained {
+    if subtitles.is_empty() || claim <= film_end + far {
         return probe;
     }
     let query = Query::packets("stream_index,pts_time,duration_time").stream("s");

@@ -201,18 +201,20 @@ fn uint(data: &[u8]) -> u64 {
     data.iter().fold(0, |n, b| n << 8 | u64::from(*b))
 }
 
-fn text(data: &[u8]) -> String {
-    String::from_utf8_lossy(data).trim_end_matches('\0').to_string()
+/// A file name: none when empty (mkvmerge writes no empty one).
+fn text(data: &[u8]) -> Option<String> {
+    Some(String::from_utf8_lossy(data).trim_end_matches('\0').to_string()).filter(|t| !t.is_empty())
 }
 
 fn parse(body: &[u8]) -> InfoExtras {
     let mut x = InfoExtras::default();
     for (id, data) in children(body) {
         match id {
-            FAMILY => x.families.push(data.to_vec()),
-            FILENAME => x.filename = Some(text(data)),
-            PREV_FILENAME => x.previous_filename = Some(text(data)),
-            NEXT_FILENAME => x.next_filename = Some(text(data)),
+            // (A family UID is 16 bytes; mkvmerge refuses another.)
+            FAMILY if data.len() == 16 => x.families.push(data.to_vec()),
+            FILENAME => x.filename = text(data),
+            PREV_FILENAME => x.previous_filename = text(data),
+            NEXT_FILENAME => x.next_filename = text(data),
             CHAPTER_TRANSLATE => {
                 let mut t = ChapterTranslate::default();
                 for (id, data) in children(data) {
@@ -252,6 +254,8 @@ mod tests {
             el(&[0x44, 0x44], &[0xFA; 16]),
             el(&[0x73, 0x84], b"part2.mkv"),
             el(&[0x3E, 0x83, 0xBB], b"part3.mkv"),
+            el(&[0x3C, 0x83, 0xAB], b""),
+            el(&[0x44, 0x44], &[0xFA; 8]),
             el(&[0x69, 0x24], &translate),
         ]
         .concat();

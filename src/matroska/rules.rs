@@ -76,9 +76,10 @@ pub fn is_encoding_tag(name: &str) -> bool {
 /// Global tags that describe the old file's making: its muxer (ffmpeg's
 /// `ENCODER`, "Lavf…", wrong once mkvmerge writes the file) and an earlier
 /// drapto's record of its source (a drapto output encoded again: the
-/// output's only record is of its own source). Not carried.
+/// output's only record is of its own source). Not carried. (A global
+/// `ENCODED_BY`, a ripper's credit, is the user's, and is.)
 pub fn is_old_making_tag(name: &str) -> bool {
-    is_encoding_tag(name) || name == crate::job::record::TAG
+    name == "ENCODER" || name == crate::job::record::TAG
 }
 
 /// Subtitle codecs (mkvmerge's codec IDs) ffmpeg copies into Matroska as
