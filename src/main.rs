@@ -77,9 +77,11 @@ fn run(cli: Cli) -> i32 {
     let cancel = Cancel::new();
     install_signal_handler(&cancel);
     let session = Session { loaded, cancel, json: cli.json, verbosity };
-    // Encoders never outlive a drapto killed outright.
-    let _guard =
-        runs_encoders.then(|| drapto::guard::start(&session.cancel, &session.loaded.settings.temp_dir())).flatten();
+    // Encoders never outlive a drapto killed outright. (A dry run starts
+    // none, and makes no folder for the guard.)
+    let _guard = (runs_encoders && !dry_run)
+        .then(|| drapto::guard::start(&session.cancel, &session.loaded.settings.temp_dir()))
+        .flatten();
     let result = dispatch(&cli.command, &session);
     match result {
         Ok(code) => code,

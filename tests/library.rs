@@ -79,6 +79,23 @@ fn a_nested_library_encodes_exactly_its_rips_to_mirrored_paths() {
     assert!(!lines.iter().any(|l| l["input"].as_str().unwrap().contains("Old.mkv")), "hidden folders are not walked");
     assert!(!lines.iter().any(|l| l["input"].as_str().unwrap().contains("encodes")), "nor is the output folder");
     assert!(!out.join("Movies").exists(), "a dry run encodes nothing");
+    assert!(!t.path().join("work").exists(), "nor makes a temporary folder");
+    // Nor prunes the history a run would (it removed old logs, failed
+    // files' reports and tracking without a word).
+    let logs = t.path().join("kept/logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let old = ["encode_20250101_000000.log", "encode_20250102_000000.log", "film.failed.report.json"];
+    for name in old {
+        std::fs::write(logs.join(name), b"x").unwrap();
+        let f = std::fs::File::options().write(true).open(logs.join(name)).unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000)).unwrap();
+    }
+    let mut c = drapto(t.path());
+    c.env("DRAPTO_TEMP_DIR", t.path().join("kept")).env("DRAPTO_LOG_KEEP_RUNS", "1");
+    assert!(run(c.args(["encode", "--dry-run", "-i"]).arg(&lib).arg("-o").arg(&out).args(flags)).status.success());
+    for name in old {
+        assert!(logs.join(name).exists(), "{name} kept by the dry run");
+    }
 
     // A poster the user chose, already beside where the output goes.
     let own = out.join("Movies/Heat (1995)/poster.jpg");

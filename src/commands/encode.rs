@@ -15,7 +15,6 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
     let (input, output_dir) = folders(args.input.as_ref(), args.output.as_ref(), settings)?;
     let work = find_work(&input, &output_dir, settings, args.dry_run)?;
-    prune_history(settings);
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
     // A stop while the tools were asked is a stop, not a missing tool.
     session.cancel.check()?;
@@ -28,6 +27,9 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
         // As the run would: 1 when a rip would fail or is not encoded now.
         return Ok(if dry_run(&work, &toolbox, session) { 0 } else { 1 });
     }
+    // (Not in a dry run: it removed old logs and failed files' reports, and
+    // trimmed the tracking, without a word.)
+    prune_history(settings);
     let events = session.events();
     let cluster = prepare(&tools, &toolbox, &output_dir, events.as_ref(), session)?;
     let pipeline = Pipeline {
