@@ -821,3 +821,29 @@ fn a_4_2_2_interlaced_picture_is_deinterlaced_before_its_chroma_is_halved() {
         assert!(plane("u") > 37.0 && plane("v") > 37.0, "{args:?}: chroma PSNR u {} v {}", plane("u"), plane("v"));
     }
 }
+
+/// The dry run says `fail`, as the run does at once, for a rip that is
+/// none at a glance: an empty file, an MP4 or a text named `.mkv` (it said
+/// `encode`, exit 0).
+#[test]
+fn a_dry_run_fails_what_is_no_rip_at_a_glance() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("library");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("empty.mkv"), b"").unwrap();
+    std::fs::write(dir.join("text.mkv"), b"not a rip at all").unwrap();
+    std::fs::copy(simple_clip("dry-fine.mkv", "320x240", 1), dir.join("fine.mkv")).unwrap();
+    let o = run(drapto(t.path())
+        .args(["encode", "--json", "--dry-run", "-i"])
+        .arg(&dir)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let said: Vec<(String, String)> = events(&o)
+        .iter()
+        .map(|l| (l["action"].as_str().unwrap().into(), l["reason"].as_str().unwrap_or("").into()))
+        .collect();
+    assert!(said.contains(&("fail".into(), "is empty (0 bytes)".into())), "{said:?}");
+    assert!(said.contains(&("fail".into(), "is not a Matroska file (it does not begin as one)".into())), "{said:?}");
+    assert!(said.contains(&("encode".into(), String::new())), "{said:?}");
+}

@@ -281,6 +281,31 @@ struct Analyzer<'a> {
     cancel: &'a Cancel,
 }
 
+/// What makes `input` no rip at a glance (its size and first bytes), as
+/// analysis would say it: for a dry run, which does not analyse (it said
+/// `encode` for an empty file or an MP4 named `.mkv`, which the run fails at
+/// once). `None`: it may be one.
+pub fn not_a_rip(input: &Path) -> Option<String> {
+    use std::io::Read;
+    let meta = match std::fs::metadata(input) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("cannot be read: {e}")),
+    };
+    if !meta.is_file() {
+        return Some("is not a regular file".into());
+    }
+    if meta.len() == 0 {
+        return Some("is empty (0 bytes)".into());
+    }
+    let mut magic = [0u8; 4];
+    let read = std::fs::File::open(input).and_then(|mut f| f.read_exact(&mut magic));
+    match read {
+        Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => Some(format!("cannot be read: {e}")),
+        _ if magic != [0x1A, 0x45, 0xDF, 0xA3] => Some("is not a Matroska file (it does not begin as one)".into()),
+        _ => None,
+    }
+}
+
 /// The ffprobe indexes of the subtitle streams that claim to last far past
 /// the film (`extent`'s overlong ones) and are clamped to its end when
 /// muxing, each said in `warnings`. One of a codec the mux cannot clamp

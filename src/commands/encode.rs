@@ -266,6 +266,7 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
         let (action, why) = match (crate::pipeline::output::name_fits(&f.input, &f.output), pipeline.busy_now(f)) {
             (Err(e), _) => ("fail", e.to_string()),
             (_, Some(busy)) => ("not_now", busy),
+            _ if let Some(why) = crate::analysis::not_a_rip(&f.input) => ("fail", why),
             _ if f.output.exists() => existing(f),
             _ => match moved(f) {
                 Some(from) => {
