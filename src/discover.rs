@@ -472,19 +472,13 @@ pub fn sidecars_of(path: &Path) -> Vec<PathBuf> {
 /// was not copied, and why, each with whether a different file of its name
 /// was there (kept).
 pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<(String, bool)> {
-    use std::os::unix::ffi::{OsStrExt, OsStringExt};
-    let (Some(dir), Some(out_stem)) = (output.parent(), output.file_stem()) else {
+    let Some(dir) = output.parent() else {
         return vec![];
     };
-    let stem = rip_stem(input);
     let mut failed = Vec::new();
     for s in sidecars {
-        let name = s.file_name().unwrap_or_default();
-        let name = match name.as_bytes().strip_prefix(stem.as_bytes()) {
-            Some(rest) => std::ffi::OsString::from_vec([out_stem.as_bytes(), rest].concat()),
-            None => name.to_owned(),
-        };
-        let to = dir.join(&name);
+        let Some(to) = sidecar_destination(s, input, output) else { continue };
+        let name = to.file_name().unwrap_or_default();
         if to.exists() {
             if !same_content(s, &to) {
                 failed.push((format!("{}: {} is a different file, kept", s.display(), to.display()), true));
@@ -498,6 +492,20 @@ pub fn copy_sidecars(sidecars: &[PathBuf], input: &Path, output: &Path) -> Vec<(
         }
     }
     failed
+}
+
+/// Where the rip `input`'s sidecar file goes beside its `output`: named
+/// after the output where it was named after the rip (the rip's whole
+/// stem replaced, byte for byte), else as it is.
+pub fn sidecar_destination(sidecar: &Path, input: &Path, output: &Path) -> Option<PathBuf> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let (dir, out_stem) = (output.parent()?, output.file_stem()?);
+    let name = sidecar.file_name()?;
+    let name = match name.as_bytes().strip_prefix(rip_stem(input).as_bytes()) {
+        Some(rest) => std::ffi::OsString::from_vec([out_stem.as_bytes(), rest].concat()),
+        None => name.to_owned(),
+    };
+    Some(dir.join(name))
 }
 
 /// Moves the sidecars beside the output `from` (named after it, see
@@ -522,7 +530,7 @@ pub fn move_sidecars(from: &Path, to: &Path) {
 }
 
 /// Whether files `a` and `b` hold the same bytes (sidecars are small).
-fn same_content(a: &Path, b: &Path) -> bool {
+pub fn same_content(a: &Path, b: &Path) -> bool {
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();
     size(a).is_some() && size(a) == size(b) && std::fs::read(a).ok() == std::fs::read(b).ok()
 }

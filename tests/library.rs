@@ -76,6 +76,10 @@ fn a_nested_library_encodes_exactly_its_rips_to_mirrored_paths() {
     assert!(action("Trailer.mkv").1.contains("below input.min_size"));
     assert!(action("S01E02.mkv.part").1.contains("unfinished"));
     assert!(action("notes.txt").1.contains("file_pattern"));
+    // The sidecars the run copies beside the outputs (they were said to be
+    // skipped for the file pattern).
+    assert_eq!(action("Heat (1995).en.srt").0, "copy");
+    assert_eq!(action("poster.jpg").0, "copy");
     assert!(!lines.iter().any(|l| l["input"].as_str().unwrap().contains("Old.mkv")), "hidden folders are not walked");
     assert!(!lines.iter().any(|l| l["input"].as_str().unwrap().contains("encodes")), "nor is the output folder");
     assert!(!out.join("Movies").exists(), "a dry run encodes nothing");

@@ -237,6 +237,27 @@ fn check_writable(dir: &std::path::Path, action: &'static str) -> Result<()> {
 /// (its record matches the rip and the settings) counts as not; a rip
 /// another drapto encodes, or one still being written or unreadable, is
 /// `not_now`. Whether the run would succeed (no `fail`, no `not_now`).
+/// What the run does with each sidecar of rip `f` (`--copy-sidecars`):
+/// `copy` it beside the output, or `skip` it (a copy is there already; a
+/// different file of its name is kept). Before, the dry run listed them as
+/// skipped for the file pattern, and the run copied them.
+fn sidecars_said(
+    f: &crate::discover::Found,
+) -> Vec<(&'static str, std::path::PathBuf, std::path::PathBuf, Option<String>)> {
+    let mut said = Vec::new();
+    for s in &f.sidecars {
+        let Some(to) = crate::discover::sidecar_destination(s, &f.input, &f.output) else { continue };
+        let of = format!("sidecar of {}", f.input.display());
+        let (action, why) = match to.exists() {
+            false => ("copy", None),
+            true if crate::discover::same_content(s, &to) => ("skip", Some(format!("{of}: already beside its output"))),
+            true => ("skip", Some(format!("{of}: {} is a different file, kept", to.display()))),
+        };
+        said.push((action, s.clone(), to, why));
+    }
+    said
+}
+
 fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -> bool {
     let settings = &session.loaded.settings;
     let quiet = crate::events::Fanout(Vec::new());
@@ -277,8 +298,14 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
         };
         *counts.entry(action).or_default() += 1;
         line(action, &f.input, Some(&f.output), (!why.is_empty()).then_some(why));
+        for (action, sidecar, to, why) in sidecars_said(f) {
+            *counts.entry(action).or_default() += 1;
+            line(action, &sidecar, Some(&to), why);
+        }
     }
-    for (path, why) in &work.skipped {
+    let sidecars: std::collections::BTreeSet<&std::path::PathBuf> =
+        work.found.iter().flat_map(|f| &f.sidecars).collect();
+    for (path, why) in work.skipped.iter().filter(|(p, _)| !sidecars.contains(p)) {
         let action = match why {
             crate::discover::Skip::SameOutput { .. } => "fail",
             _ if why.is_rip_not_encoded() => "not_now",
@@ -291,7 +318,12 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
         let n = |a: &str| counts.get(a).copied().unwrap_or(0);
         let skipped = n("skip");
         let mut totals = format!("{} to encode, {skipped} skipped", n("encode"));
-        for (a, what) in [("check", "to check"), ("fail", "would fail"), ("not_now", "not encoded now")] {
+        for (a, what) in [
+            ("check", "to check"),
+            ("fail", "would fail"),
+            ("not_now", "not encoded now"),
+            ("copy", "sidecars to copy"),
+        ] {
             if n(a) > 0 {
                 totals.push_str(&format!(", {} {what}", n(a)));
             }
