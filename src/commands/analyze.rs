@@ -92,7 +92,16 @@ fn print_video(a: &Analysis, p: &EncodePlan) {
     let v = &a.video;
     let fps = v.frame_rate.map(|f| format!(" @ {f:.3} fps")).unwrap_or_default();
     println!("  video:       {} {}x{}{fps} {}", v.codec, v.width, v.height, v.pix_fmt.as_deref().unwrap_or(""));
-    println!("  class:       {} → CRF {}", a.resolution.name(), p.video.crf);
+    let preset = p.video.encoder.preset;
+    match &p.chunked {
+        Some(c) => println!(
+            "  class:       {} → preset {preset}, VMAF target {} (a CRF for each segment, from CRF {})",
+            a.resolution.name(),
+            c.target,
+            p.video.crf
+        ),
+        None => println!("  class:       {} → preset {preset}, CRF {}", a.resolution.name(), p.video.crf),
+    }
     let plus = a
         .hdr
         .hdr10_plus

@@ -300,6 +300,12 @@ impl Terminal {
                 None => format!("CRF {}", plan.video.crf),
             };
             self.print(state, &format!("  Plan: SVT-AV1 preset {preset} {quality}, {}", audio.join(", ")));
+            // What changes the picture (crop, deinterlacing, inverse
+            // telecine), where anything does: the output was 320x160, or 4/5
+            // of the frames, and nothing said so.
+            if let Some(filters) = plan.video.filter_chain() {
+                self.print(state, &format!("  Filters: {filters}"));
+            }
         }
     }
 
