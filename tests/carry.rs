@@ -967,6 +967,21 @@ fn closed_captions_on_both_fields_come_out_as_two_tracks() {
     let text = |track| caption_cues(&out, Some(track)).into_iter().map(|c| c.2).collect::<Vec<_>>().join(" ");
     assert!(text(1).contains("ENGLISH") && !text(1).contains("ESPANOL"), "{}", text(1));
     assert!(text(2).contains("ESPANOL"), "{}", text(2));
+    // Rerun with other settings: the output is checked against the rip,
+    // by the captions its mux found, and kept (it was found invalid and
+    // encoded again).
+    let o = run(drapto(t.path())
+        .args(["encode", "--json", "--preset", "11", "-i"])
+        .arg(&src)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let skipped = events(&o).into_iter().find(|e| e["event"] == "file_skipped");
+    assert!(
+        skipped.is_some_and(|s| s["reason"].as_str().unwrap().starts_with("valid output already exists")),
+        "{}",
+        stdout(&o)
+    );
 }
 
 /// A DVD whose pictures carry line-21 data of padding alone: no captions

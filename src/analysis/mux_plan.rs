@@ -332,6 +332,21 @@ impl MuxPlan {
         self.tracks.iter().any(|t| t.carry == Carry::Captions)
     }
 
+    /// The fields whose captions an earlier encode of this plan's rip
+    /// carries, by the names of `output`'s tracks after the source's: to
+    /// judge that output by the plan its mux followed (a rip with CC3 was
+    /// found invalid and encoded again). An output with none is expected to
+    /// have CC1 (one made before captions were carried lacks them; one of
+    /// a rip with padding alone is encoded again once, for other settings).
+    pub fn caption_fields_in(&self, output: &crate::matroska::structure::Structure) -> Vec<u8> {
+        let source_tracks = self.tracks.iter().filter(|t| t.carry != Carry::Captions).count();
+        let names: Vec<Option<&str>> =
+            output.id.tracks.iter().skip(source_tracks).map(|t| t.text("track_name")).collect();
+        let found: Vec<u8> =
+            [1, 2].into_iter().filter(|f| names.contains(&Some(Self::captions_name(*f).as_str()))).collect();
+        if found.is_empty() { vec![1] } else { found }
+    }
+
     /// The plan once the captions were extracted: a track for each field
     /// of `fields` that held text, none for a field that held only padding
     /// (many DVDs carry it: an empty track flagged for the hearing impaired

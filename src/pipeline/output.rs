@@ -519,6 +519,9 @@ impl Pipeline<'_> {
     fn failed_checks(&self, analysis: &Analysis, output: &Path) -> std::result::Result<Vec<Check>, String> {
         let observed = validate::observe(self.tools, analysis, output, self.cancel).map_err(|e| e.to_string())?;
         let planned = |c: &Check| validate::PICTURE_CHECKS.contains(&c.name.as_str());
+        // Judged by the captions its mux found in the pictures.
+        let fields = analysis.mux.caption_fields_in(&observed.structure);
+        let analysis = &Analysis { mux: analysis.mux.with_captions(&fields), ..analysis.clone() };
         Ok(validate::validate(analysis, &observed).into_iter().filter(|c| !c.passed && !planned(c)).collect())
     }
 
