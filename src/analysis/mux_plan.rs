@@ -246,7 +246,11 @@ impl MuxPlan {
             attachments: id.attachments.iter().map(PlannedAttachment::of).collect(),
             chapter_editions: source.edition_count(),
             chapters: source.chapter_count(),
-            global_tags: entries.iter().filter(|e| e.target.track.is_none()).count(),
+            // (Those carried: not the old muxer's, nor an old record.)
+            global_tags: entries
+                .iter()
+                .filter(|e| e.target.track.is_none() && !crate::matroska::rules::is_old_making_tag(e.name()))
+                .count(),
             track_tags: entries
                 .iter()
                 .filter(|e| e.target.track.is_some() && !crate::matroska::rules::is_statistics_tag(e.name()))
