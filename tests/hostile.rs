@@ -679,6 +679,11 @@ fn an_ac3_track_without_samples_is_left_out_and_the_others_keep_their_places() {
         "{:?}",
         warnings(&ev)
     );
+    // The plan says it too (a reader of the JSON saw nothing left out).
+    let analysed = ev.iter().find(|e| e["event"] == "analysis_complete").unwrap();
+    let left_out = &analysed["analysis"]["mux"]["left_out"];
+    assert_eq!(left_out[0]["what"], "audio track 2 (ac3)", "{left_out}");
+    assert_eq!(left_out[0]["loss"], false);
     let j = mkvmerge_j(&t.path().join("out/empty_ac3.mkv"));
     let audio: Vec<(&str, &str)> = (j["tracks"].as_array().unwrap().iter())
         .filter(|t| t["type"] == "audio")

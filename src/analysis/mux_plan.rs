@@ -239,6 +239,17 @@ impl MuxPlan {
                 Err(gone) => left_out.push(gone),
             }
         }
+        // An audio track without a frame that mkvmerge does not list (see
+        // [`audio_streams`]) is left out as well: said here too, for a
+        // reader of the plan (it was a warning only).
+        if id.of_kind(TrackKind::Audio).count() < probe.of_type(StreamKind::Audio).count() {
+            for (n, s) in
+                probe.of_type(StreamKind::Audio).enumerate().filter(|(n, _)| !audio.iter().any(|a| a.index == *n))
+            {
+                let what = format!("audio track {} ({})", n + 1, s.codec_name);
+                left_out.push(LeftOut { what, why: "it has no samples".into(), loss: false });
+            }
+        }
         // A left-out track's tags go with it.
         let entries = source.tag_entries();
         Ok(MuxPlan {
