@@ -153,13 +153,9 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
         Some(c) => Some(write("chapters.xml", &c)?),
         None => None,
     };
-    let segment_info = match &plan.source.info {
-        info if info.is_empty() => None,
-        info => {
-            let uid = |k: &str| plan.source.id.container.properties.get(k).and_then(|v| v.as_str());
-            let uids = [uid("segment_uid"), uid("previous_segment_uid"), uid("next_segment_uid")];
-            Some(write("segment-info.xml", &info.segment_info_xml(uids))?)
-        }
+    let segment_info = match segment_info(plan) {
+        Some(doc) => Some(write("segment-info.xml", &doc)?),
+        None => None,
     };
     let pieces = Pieces {
         source: input,
@@ -183,6 +179,17 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
         mkv.edit_tracks(output, &edits, ctx.cancel).map_err(Error::process(input))?;
     }
     Ok(fields)
+}
+
+/// The source's segment info for `mkvmerge --segmentinfo`, where it holds
+/// more than its UIDs and links (which options give, see [`args`]).
+fn segment_info(plan: &MuxPlan) -> Option<Element> {
+    let info = &plan.source.info;
+    if info.is_empty() {
+        return None;
+    }
+    let uid = |k: &str| plan.source.id.container.properties.get(k).and_then(|v| v.as_str());
+    Some(info.segment_info_xml([uid("segment_uid"), uid("previous_segment_uid"), uid("next_segment_uid")]))
 }
 
 /// The files drapto made for `plan`'s tracks that are not copied (the
