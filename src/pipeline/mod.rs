@@ -215,38 +215,15 @@ impl Pipeline<'_> {
         let slots = OutputSlots::new(&job.output, &self.settings.temp_dir());
         let output = slots.output.clone();
         self.events.emit(&Event::FileStarted { index, total, input: input.to_path_buf(), output: output.clone() });
-        // A rip deleted or moved from its folder since the batch was found
-        // (a user thinning the queue) is no failure; a folder gone with it
-        // (a share unmounted) is.
-        if std::fs::symlink_metadata(input).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-            && input.parent().is_some_and(Path::is_dir)
-        {
-            return Ok(Outcome::Skipped("deleted or moved since the batch began".into()));
+        if let Some(outcome) = still_there(job, &output)? {
+            return Ok(outcome);
         }
-        output::name_fits(input, &output)?;
         let output_dir = job.output.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
-        if same_file(input, &output) {
-            return Err(Error::OutputIsInput { path: input.to_path_buf() });
-        }
         let Taken { identity, mut analysis, plan, work, locks: _locks, at_output } = match self.take_on(job, &slots)? {
             Ok(taken) => taken,
             Err(outcome) => return Ok(outcome),
         };
-        // A killed run's hidden output: an earlier run's into another folder
-        // (nothing would name it after this), and this output's own (its
-        // lock is ours now). Then where the output is muxed is written down,
-        // for `drapto clean` should this run be killed before the rename.
-        output::remove_abandoned_partial(work.root(), &self.settings.temp_dir());
-        let _ = std::fs::remove_file(&slots.partial);
-        output::name_output(work.root(), &output)?;
-        // The design's space rule: 1.5x the source for work files (less
-        // what a resumed job has written already); the output needs room for
-        // an encode (at most about half the source); both on one disk, both.
-        let size = analysis.size_bytes;
-        let work_needs = (size + size / 2).saturating_sub(space::used_bytes(work.root()));
-        space::require_all(&[(work.root(), work_needs), (output_dir, size / 2)])
-            .inspect_err(|_| work.remove_if_unused())?;
+        make_room(&analysis, &work, &slots, output_dir, &self.settings.temp_dir())?;
         let guard = self.size_guard(&analysis, &plan);
         // A rip deleted or replaced while it was encoded explains a failure
         // (a segment's decode finding no file, frames missing): that is the
@@ -550,6 +527,43 @@ fn file_summary(
         .truncated
         .then(|| crate::summary::Truncation { ends_at: analysis.extent.end, promised: analysis.extent.promise() });
     Ok(summary)
+}
+
+/// Whether rip `job` is still there to encode into `output`: `Some` when
+/// it was deleted or moved from its folder since the batch was found (a
+/// user thinning the queue: no failure; a folder gone with it, a share
+/// unmounted, is one). Its output's folder is made.
+fn still_there(job: &Found, output: &Path) -> Result<Option<Outcome>> {
+    let input = job.input.as_path();
+    if std::fs::symlink_metadata(input).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        && input.parent().is_some_and(Path::is_dir)
+    {
+        return Ok(Some(Outcome::Skipped("deleted or moved since the batch began".into())));
+    }
+    output::name_fits(input, output)?;
+    let output_dir = job.output.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
+    if same_file(input, output) {
+        return Err(Error::OutputIsInput { path: input.to_path_buf() });
+    }
+    Ok(None)
+}
+
+/// Clears the way for the encode of `analysis`'s rip in `work`: a killed
+/// run's hidden output (an earlier run's into another folder, which nothing
+/// would name after this, and this output's own: its lock is ours now)
+/// removed, where the output is muxed written down (for `drapto clean`,
+/// should this run be killed before the rename), and the room checked: the
+/// design's 1.5x the source for work files (less what a resumed job has
+/// written already), and room for an encode (at most about half the
+/// source) beside the output; both on one disk, both.
+fn make_room(analysis: &Analysis, work: &WorkDir, slots: &OutputSlots, output_dir: &Path, temp: &Path) -> Result<()> {
+    output::remove_abandoned_partial(work.root(), temp);
+    let _ = std::fs::remove_file(&slots.partial);
+    output::name_output(work.root(), &slots.output)?;
+    let size = analysis.size_bytes;
+    let work_needs = (size + size / 2).saturating_sub(space::used_bytes(work.root()));
+    space::require_all(&[(work.root(), work_needs), (output_dir, size / 2)]).inspect_err(|_| work.remove_if_unused())
 }
 
 #[cfg(test)]
