@@ -999,6 +999,9 @@ fn caption_padding_alone_makes_no_captions_track() {
     let analysed = events(&o).into_iter().find(|e| e["event"] == "analysis_complete").unwrap();
     let planned = analysed["analysis"]["mux"]["tracks"].as_array().unwrap().len();
     assert_eq!(planned, 2, "the analysis found caption data: {analysed}");
+    let said =
+        events(&o).into_iter().any(|e| e["event"] == "warning" && e["message"].to_string().contains("holds no text"));
+    assert!(said, "the track the analysis planned is said to be gone: {}", stdout(&o));
     let oj = mkvmerge_j(&t.path().join("out/carry-captions-padding.mkv"));
     assert_eq!(oj["tracks"].as_array().unwrap().len(), 1, "{oj}");
 }

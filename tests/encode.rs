@@ -833,8 +833,10 @@ fn a_dry_run_fails_what_is_no_rip_at_a_glance() {
     std::fs::write(dir.join("empty.mkv"), b"").unwrap();
     std::fs::write(dir.join("text.mkv"), b"not a rip at all").unwrap();
     std::fs::copy(simple_clip("dry-fine.mkv", "320x240", 1), dir.join("fine.mkv")).unwrap();
+    // A sidecar of a rip that fails is not copied (it was said to be).
+    std::fs::write(dir.join("empty.en.srt"), b"1\n00:00:00,000 --> 00:00:01,000\nHi\n").unwrap();
     let o = run(drapto(t.path())
-        .args(["encode", "--json", "--dry-run", "-i"])
+        .args(["encode", "--json", "--dry-run", "--copy-sidecars", "-i"])
         .arg(&dir)
         .arg("-o")
         .arg(t.path().join("out")));
@@ -846,4 +848,5 @@ fn a_dry_run_fails_what_is_no_rip_at_a_glance() {
     assert!(said.contains(&("fail".into(), "is empty (0 bytes)".into())), "{said:?}");
     assert!(said.contains(&("fail".into(), "is not a Matroska file (it does not begin as one)".into())), "{said:?}");
     assert!(said.contains(&("encode".into(), String::new())), "{said:?}");
+    assert!(!said.iter().any(|(a, _)| a == "copy"), "{said:?}");
 }

@@ -79,6 +79,8 @@ fn a_nested_library_encodes_exactly_its_rips_to_mirrored_paths() {
     // The sidecars the run copies beside the outputs (they were said to be
     // skipped for the file pattern).
     assert_eq!(action("Heat (1995).en.srt").0, "copy");
+    let srt = lines.iter().find(|l| l["input"].as_str().unwrap().ends_with("Heat (1995).en.srt")).unwrap();
+    assert!(srt["sidecar_of"].as_str().unwrap().ends_with("Heat (1995).mkv"), "{srt}");
     assert_eq!(action("poster.jpg").0, "copy");
     assert!(!lines.iter().any(|l| l["input"].as_str().unwrap().contains("Old.mkv")), "hidden folders are not walked");
     assert!(!lines.iter().any(|l| l["input"].as_str().unwrap().contains("encodes")), "nor is the output folder");

@@ -348,18 +348,22 @@ impl MuxPlan {
     }
 
     /// The fields whose captions an earlier encode of this plan's rip
-    /// carries, by the names of `output`'s tracks after the source's: to
-    /// judge that output by the plan its mux followed (a rip with CC3 was
-    /// found invalid and encoded again). An output with none is expected to
-    /// have CC1 (one made before captions were carried lacks them; one of
-    /// a rip with padding alone is encoded again once, for other settings).
+    /// carries, by `output`'s tracks after the source's (their count; one
+    /// alone by its name): to judge that output by the plan its mux followed
+    /// (a rip with CC3 was found invalid and encoded again). A track the
+    /// user renamed since counts all the same. An output with none is
+    /// expected to have CC1 (one made before captions were carried lacks
+    /// them; one of a rip with padding alone is encoded again once, for
+    /// other settings).
     pub fn caption_fields_in(&self, output: &crate::matroska::structure::Structure) -> Vec<u8> {
         let source_tracks = self.tracks.iter().filter(|t| t.carry != Carry::Captions).count();
-        let names: Vec<Option<&str>> =
-            output.id.tracks.iter().skip(source_tracks).map(|t| t.text("track_name")).collect();
-        let found: Vec<u8> =
-            [1, 2].into_iter().filter(|f| names.contains(&Some(Self::captions_name(*f).as_str()))).collect();
-        if found.is_empty() { vec![1] } else { found }
+        let after: Vec<&Track> = output.id.tracks.iter().skip(source_tracks).collect();
+        match after[..] {
+            [] => vec![1],
+            [t] if t.text("track_name") == Some(Self::captions_name(2).as_str()) => vec![2],
+            [_] => vec![1],
+            _ => vec![1, 2],
+        }
     }
 
     /// The plan once the captions were extracted: a track for each field

@@ -233,31 +233,36 @@ fn check_writable(dir: &std::path::Path, action: &'static str) -> Result<()> {
     Ok(())
 }
 
+/// What the run does with each sidecar of rip `f` (`--copy-sidecars`) it
+/// encodes or keeps: `copy` it beside the output, or `skip` it (a copy is
+/// there already, or a different file of its name is kept; one said for an
+/// earlier rip in `said`, a folder's poster, is copied once). Before, the
+/// dry run listed them as skipped for the file pattern, and the run copied
+/// them.
+fn sidecars_said(
+    f: &crate::discover::Found,
+    said: &mut std::collections::BTreeSet<std::path::PathBuf>,
+) -> Vec<(&'static str, std::path::PathBuf, std::path::PathBuf, Option<String>)> {
+    let mut lines = Vec::new();
+    for s in &f.sidecars {
+        let Some(to) = crate::discover::sidecar_destination(s, &f.input, &f.output) else { continue };
+        if !said.insert(to.clone()) {
+            continue;
+        }
+        let (action, why) = match to.exists() {
+            false => ("copy", None),
+            true if crate::discover::same_content(s, &to) => ("skip", Some("already beside its output".to_string())),
+            true => ("skip", Some(format!("{} is a different file, kept", to.display()))),
+        };
+        lines.push((action, s.clone(), to, why));
+    }
+    lines
+}
+
 /// `--dry-run`: what would be encoded, what not and why; a finished output
 /// (its record matches the rip and the settings) counts as not; a rip
 /// another drapto encodes, or one still being written or unreadable, is
 /// `not_now`. Whether the run would succeed (no `fail`, no `not_now`).
-/// What the run does with each sidecar of rip `f` (`--copy-sidecars`):
-/// `copy` it beside the output, or `skip` it (a copy is there already; a
-/// different file of its name is kept). Before, the dry run listed them as
-/// skipped for the file pattern, and the run copied them.
-fn sidecars_said(
-    f: &crate::discover::Found,
-) -> Vec<(&'static str, std::path::PathBuf, std::path::PathBuf, Option<String>)> {
-    let mut said = Vec::new();
-    for s in &f.sidecars {
-        let Some(to) = crate::discover::sidecar_destination(s, &f.input, &f.output) else { continue };
-        let of = format!("sidecar of {}", f.input.display());
-        let (action, why) = match to.exists() {
-            false => ("copy", None),
-            true if crate::discover::same_content(s, &to) => ("skip", Some(format!("{of}: already beside its output"))),
-            true => ("skip", Some(format!("{of}: {} is a different file, kept", to.display()))),
-        };
-        said.push((action, s.clone(), to, why));
-    }
-    said
-}
-
 fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -> bool {
     let settings = &session.loaded.settings;
     let quiet = crate::events::Fanout(Vec::new());
@@ -282,6 +287,21 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
             }
         }
     };
+    let sidecar_line = |action: &str,
+                        sidecar: &std::path::Path,
+                        to: &std::path::Path,
+                        of: &std::path::Path,
+                        why: Option<String>| {
+        if session.json {
+            let j =
+                serde_json::json!({"action": action, "input": sidecar, "output": to, "reason": why, "sidecar_of": of});
+            println!("{j}");
+        } else {
+            let why = why.map(|w| format!(": {w}")).unwrap_or_default();
+            println!("  {action:<5} sidecar {}{why}\n        → {}", sidecar.display(), to.display());
+        }
+    };
+    let mut sidecars_seen = std::collections::BTreeSet::new();
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for f in &work.found {
         let (action, why) = match (crate::pipeline::output::name_fits(&f.input, &f.output), pipeline.busy_now(f)) {
@@ -298,9 +318,13 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
         };
         *counts.entry(action).or_default() += 1;
         line(action, &f.input, Some(&f.output), (!why.is_empty()).then_some(why));
-        for (action, sidecar, to, why) in sidecars_said(f) {
-            *counts.entry(action).or_default() += 1;
-            line(action, &sidecar, Some(&to), why);
+        // (The run copies a rip's sidecars once it is encoded or kept.)
+        if matches!(action, "encode" | "check" | "skip") {
+            for (action, sidecar, to, why) in sidecars_said(f, &mut sidecars_seen) {
+                let counted = if action == "copy" { "copy" } else { "sidecar_skip" };
+                *counts.entry(counted).or_default() += 1;
+                sidecar_line(action, &sidecar, &to, &f.input, why);
+            }
         }
     }
     let sidecars: std::collections::BTreeSet<&std::path::PathBuf> =
@@ -323,6 +347,7 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
             ("fail", "would fail"),
             ("not_now", "not encoded now"),
             ("copy", "sidecars to copy"),
+            ("sidecar_skip", "sidecars already there"),
         ] {
             if n(a) > 0 {
                 totals.push_str(&format!(", {} {what}", n(a)));

@@ -240,7 +240,10 @@ impl Pipeline<'_> {
         };
         let result = self
             .make(&analysis, &plan, &work, &slots.partial)
-            .map(|fields| analysis.mux = analysis.mux.with_captions(&fields))
+            .map(|fields| {
+                self.say_captions(input, &analysis.mux, &fields);
+                analysis.mux = analysis.mux.with_captions(&fields);
+            })
             .map_err(explained)
             .and_then(|()| unchanged(input, &identity))
             .and_then(|()| within(&guard, input, &slots.partial))
@@ -258,6 +261,22 @@ impl Pipeline<'_> {
         // output's (mkvmerge writes it; a rip ffmpeg or HandBrake wrote has none).
         let frames = analysis.video.frame_count.or(output_frames);
         Ok(Outcome::Encoded(file_summary(&analysis, &output, started, sampler, frames)?))
+    }
+
+    /// Says where the captions the mux found in the pictures (`fields`)
+    /// differ from the one track the `plan` made at analysis: none (data of
+    /// padding alone), or CC3 as well.
+    fn say_captions(&self, input: &Path, plan: &crate::analysis::mux_plan::MuxPlan, fields: &[u8]) {
+        if !plan.has_captions() || fields == [1] {
+            return;
+        }
+        let name = |f: u8| crate::analysis::mux_plan::MuxPlan::captions_name(f);
+        let said = match fields {
+            [] => "the closed-caption data in its pictures holds no text (padding alone): no captions track".into(),
+            [2] => format!("its closed captions are on the second field alone (CC3): carried as {:?}", name(2)),
+            _ => format!("closed captions on both fields (CC1 and CC3): carried as {:?} and {:?}", name(1), name(2)),
+        };
+        self.warn(input, said);
     }
 
     /// The work folder of a rip whose output is finished, when one is left

@@ -303,7 +303,8 @@ impl Terminal {
             // What changes the picture (crop, deinterlacing, inverse
             // telecine), where anything does: the output was 320x160, or 4/5
             // of the frames, and nothing said so.
-            if let Some(filters) = plan.video.filter_chain() {
+            let changed = a.crop.crop.is_some() || a.interlace.treatment != crate::analysis::interlace::Treatment::None;
+            if let Some(filters) = plan.video.filter_chain().filter(|_| changed) {
                 self.print(state, &format!("  Filters: {filters}"));
             }
         }
