@@ -548,3 +548,24 @@ fn a_rip_still_being_written_is_in_the_summary_and_the_run_is_not_done() {
     drop(writer);
     assert!(!t.path().join("out/film.mkv").exists());
 }
+
+/// Rips whose outputs would share a name (`rip.mkv` and `rip.webm`): the
+/// one not encoded is said as the run finds it (a JSON reader saw it in the
+/// batch's summary alone).
+#[test]
+fn a_rip_whose_output_another_takes_is_said_as_it_is_found() {
+    let t = tempfile::tempdir().unwrap();
+    let lib = t.path().join("lib");
+    let clip = simple_clip("same-output.mkv", "160x120", 1);
+    put(&lib, "rip.mkv", &clip);
+    put(&lib, "rip.webm", &clip);
+    let o = run(drapto(t.path())
+        .args(["encode", "--json", "--file-pattern", "*", "-i"])
+        .arg(&lib)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    assert_eq!(o.status.code(), Some(1), "not everything was encoded: {}", stdout(&o));
+    let said = events(&o).into_iter().find(|e| e["event"] == "warning" && e["input"].to_string().contains("rip.webm"));
+    assert!(said.is_some_and(|w| w["message"].to_string().contains("rename one of them")), "{}", stdout(&o));
+    assert!(t.path().join("out/rip.mkv").exists());
+}

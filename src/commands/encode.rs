@@ -45,10 +45,14 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
                 input: Some(path.clone()),
                 message: format!("{}: not encoded now: {why}; run again once it is finished", path.display()),
             }),
-            why if why.is_unusable() => events.emit(&crate::events::Event::Warning {
-                input: Some(path.clone()),
-                message: format!("{}: not encoded: {why}", path.display()),
-            }),
+            // (Said as it happens, as the others: a JSON reader saw it in
+            // the batch's summary alone.)
+            why if why.is_unusable() || matches!(why, Skip::SameOutput { .. }) => {
+                events.emit(&crate::events::Event::Warning {
+                    input: Some(path.clone()),
+                    message: format!("{}: not encoded: {why}", path.display()),
+                })
+            }
             _ => tracing::debug!("{}: skipped: {why}", path.display()),
         }
     }
