@@ -1093,6 +1093,12 @@ fn an_ordered_chapter_playing_another_file_keeps_that_files_times() {
     let times = |p: &Path| -> Vec<String> {
         extract(p, "chapters").lines().filter(|l| l.contains("<ChapterTime")).map(|l| l.trim().to_string()).collect()
     };
+    let said = events(&o).into_iter().any(|e| {
+        e["event"] == "warning"
+            && e["message"].to_string().contains("plays with 1 other file(s)")
+            && e["message"].to_string().contains("aabbccddeeff00112233445566778899")
+    });
+    assert!(said, "the file it plays with is said: {}", stdout(&o));
     let out = times(&t.path().join("out/carry-ordered.mkv"));
     assert_eq!(out[..2], times(&src)[..2], "the other file's times");
     assert_eq!(

@@ -778,6 +778,16 @@ impl Analyzer<'_> {
             // They live in the pictures the encode replaces.
             mux.add_captions();
         }
+        let others = mux.source.other_segments();
+        if !others.is_empty() {
+            // Carried as they are; said, as the output plays in full only
+            // beside those files' own (an encode keeps its segment UID).
+            warnings.push(format!(
+                "it plays with {} other file(s) (ordered chapters or linked segments: segment UID {}): encode them into the same folder, or keep them beside the output",
+                others.len(),
+                others.join(", ")
+            ));
+        }
         let losses: Vec<String> = mux.losses().map(|l| l.describe()).collect();
         self.losing(losses, warnings)?;
         Ok(mux)

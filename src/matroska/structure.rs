@@ -97,6 +97,29 @@ impl Structure {
         self.chapters.as_ref().is_some_and(names)
     }
 
+    /// The other files this one plays with: the segments its ordered
+    /// chapters play from (their `ChapterSegmentUID`s that are not its own)
+    /// and the segments it is linked to (previous, next). Hex UIDs.
+    pub fn other_segments(&self) -> Vec<String> {
+        fn uids(e: &Element, out: &mut Vec<String>) {
+            if e.name == "ChapterSegmentUID" {
+                out.extend(e.text.as_deref().map(|t| t.split_whitespace().collect::<String>().to_ascii_lowercase()));
+            }
+            e.children.iter().for_each(|c| uids(c, out));
+        }
+        let mut out = Vec::new();
+        if let Some(c) = &self.chapters {
+            uids(c, &mut out);
+        }
+        let own = self.segment_uid().map(|u| u.to_ascii_lowercase());
+        let links = ["previous_segment_uid", "next_segment_uid"].map(|k| self.id.container.properties.get(k));
+        out.extend(links.into_iter().flatten().filter_map(|v| v.as_str()).map(str::to_ascii_lowercase));
+        out.retain(|u| Some(u) != own.as_ref());
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Every chapter atom, nested ones included.
     pub fn chapter_count(&self) -> usize {
         fn atoms(e: &Element) -> usize {
@@ -341,6 +364,24 @@ pub(crate) mod tests {
             Some("375b5a1fa9cd86167162f6ad2dd69a01"),
         );
         assert_eq!(own.children[0].children[1].child_text("ChapterTimeStart"), Some("00:00:00.500000000"));
+    }
+
+    #[test]
+    fn the_other_files_a_file_plays_with_are_its_chapters_and_links() {
+        let mut s = structure();
+        assert!(s.other_segments().is_empty());
+        let props = &mut s.id.container.properties;
+        props.insert("segment_uid".into(), "00ff".into());
+        props.insert("next_segment_uid".into(), "22AA".into());
+        s.chapters = Some(
+            xml::parse(
+                "<Chapters><EditionEntry><ChapterAtom><ChapterSegmentUID format=\"hex\">aa bb</ChapterSegmentUID></ChapterAtom>\
+                 <ChapterAtom><ChapterSegmentUID format=\"hex\">00 FF</ChapterSegmentUID></ChapterAtom>\
+                 <ChapterAtom><ChapterSegmentUID format=\"hex\">aabb</ChapterSegmentUID></ChapterAtom></EditionEntry></Chapters>",
+            )
+            .unwrap(),
+        );
+        assert_eq!(s.other_segments(), ["22aa", "aabb"]);
     }
 
     #[test]
