@@ -120,15 +120,15 @@ fn print_video(a: &Analysis, p: &EncodePlan) {
 fn print_audio_and_mux(a: &Analysis) {
     for t in &a.audio {
         println!(
-            "  audio {}:     {} {} ch{} → Opus {} ch {}k{}{}",
+            "  audio {}:     {} {} ch{} → Opus {} ch {}k{}",
             t.index + 1,
             t.codec,
             t.source_channels,
             t.source_layout.as_deref().map(|l| format!(" ({l})")).unwrap_or_default(),
             t.channels,
             t.bitrate_kbps,
-            t.language.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default(),
-            t.warning.as_deref().map(|w| format!(" ⚠ {w}")).unwrap_or_default()
+            // (Its warning is among the file's, below: it was said twice.)
+            t.language.as_deref().map(|l| format!(" [{l}]")).unwrap_or_default()
         );
     }
     println!("  title:       {}", a.mux.title.as_deref().map_or("(none)".into(), |t| format!("{t:?}")));
