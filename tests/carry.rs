@@ -947,6 +947,46 @@ fn closed_captions_that_start_after_a_logo_are_kept() {
 /// mkvmerge reads such a file 300 ms later throughout (nothing in Matroska
 /// starts before zero), chapters too; drapto's output must be what
 /// mkvmerge makes of it, with the re-encoded tracks in step.
+/// An ASS script drawn for the letterboxed frame (its canvas the frame's,
+/// a sign placed over the picture's top): after the crop, its canvas is
+/// the picture's and the sign sits where it did over the picture. Before,
+/// players stretched the frame's canvas over the cropped picture: the text
+/// came out two thirds its size and the sign 13 rows off what it labels.
+#[test]
+fn an_ass_script_moves_into_the_cropped_picture() {
+    let video = letterboxed_subtitles_rip();
+    let script = text_file(
+        "carry-letterbox.ass",
+        "[Script Info]\nScriptType: v4.00+\nPlayResX: 320\nPlayResY: 240\n\n[V4+ Styles]\n\
+         Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, \
+         Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, \
+         MarginR, MarginV, Encoding\nStyle: Default,DejaVu Sans,20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,\
+         100,100,0,0,1,1,0,2,10,10,10,1\n\n[Events]\n\
+         Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
+         Dialogue: 0,0:00:00.50,0:00:02.00,Default,,0,0,0,,{\\pos(160,60)}SIGN\n\
+         Dialogue: 0,0:00:01.00,0:00:02.50,Default,,0,0,0,,Spoken line\n",
+    );
+    let args: Vec<std::ffi::OsString> =
+        vec!["--no-subtitles".into(), video.into_os_string(), "--language".into(), "0:en".into(), script.into()];
+    let src = mkvmerge_fixture("carry-letterbox-ass.mkv", &args);
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = t.path().join("out/carry-letterbox-ass.mkv");
+    let oj = mkvmerge_j(&out);
+    assert_eq!(oj["tracks"][0]["properties"]["pixel_dimensions"], "320x160", "the bars are cropped");
+    let ass = t.path().join("out.ass");
+    let x = Command::new("mkvextract").arg(&out).arg("tracks").arg(format!("1:{}", ass.display())).output().unwrap();
+    assert!(x.status.success());
+    let text = std::fs::read_to_string(&ass).unwrap();
+    assert!(text.contains("PlayResY: 160") && text.contains("PlayResX: 320"), "{text}");
+    assert!(text.contains("{\\pos(160,20)}SIGN"), "{text}");
+    assert!(text.contains(",,Spoken line"), "{text}");
+    assert_eq!(track_lines(&oj)[1..], track_lines(&mkvmerge_j(&src))[1..]);
+    let times = |p: &Path| packets(p, 1).into_iter().map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","));
+    assert_eq!(times(&out).collect::<Vec<_>>(), times(&src).collect::<Vec<_>>(), "the same events at the same times");
+}
+
 /// A rip with captions on both fields of line 21 (English on CC1, a
 /// second language on CC3, as US broadcasts carry them): a track for each.
 /// CC3 was lost without a word.

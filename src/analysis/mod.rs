@@ -187,7 +187,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let frame_count = a.frame_count(v, &interlace, &extent, file_start);
     let mut mux = a.mux_plan(structure, &probe, &mut extent, &audio, &mut warnings)?;
     if crop.crop.is_some() {
-        warnings.extend(mux.reposition_bitmaps());
+        warnings.extend(mux.reposition_subtitles());
     }
     Ok(Analysis {
         input: input.to_path_buf(),

@@ -23,8 +23,8 @@ pub enum Carry {
     /// Copied, with durations that run past the film's end clamped to it
     /// (a last subtitle that never ends); `stream` is its ffprobe index.
     Clamped { stream: usize },
-    /// Copied, its pictures moved into the cropped picture (PGS and VobSub:
-    /// see [`crate::mux::pgs`], [`crate::mux::vobsub`]).
+    /// Copied, moved into the cropped picture (PGS, VobSub and ASS/SSA:
+    /// see [`crate::mux::pgs`], [`crate::mux::vobsub`], [`crate::mux::ass`]).
     Repositioned,
     /// Closed captions (EIA-608/708) carried in the pictures of the video
     /// track `source_id` (DVD line 21, ATSC A/53), which the AV1 encode
@@ -44,7 +44,7 @@ impl Carry {
             Carry::EncodedVideo => "encoded to AV1",
             Carry::EncodedAudio { .. } => "encoded to Opus",
             Carry::Clamped { .. } => "copied, clamped to the film's end",
-            Carry::Repositioned => "copied, its pictures moved into the cropped picture",
+            Carry::Repositioned => "copied, moved into the cropped picture",
             Carry::Captions => "extracted from the video into text subtitles (CC1; CC3 too where it holds text)",
         }
     }
@@ -65,9 +65,9 @@ pub struct PlannedTrack {
     pub flags: Vec<String>,
 }
 
-/// The codecs of subtitles drawn as pictures on the video's frame (Blu-ray
-/// PGS, DVD VobSub).
-const BITMAP_SUBTITLES: [&str; 2] = ["S_HDMV/PGS", "S_VOBSUB"];
+/// The codecs of subtitles drawn at places on the video's frame: pictures
+/// (Blu-ray PGS, DVD VobSub) and ASS/SSA scripts.
+const DRAWN_SUBTITLES: [&str; 4] = ["S_HDMV/PGS", "S_VOBSUB", "S_TEXT/ASS", "S_TEXT/SSA"];
 
 /// Something of the source that the output will not have.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -382,22 +382,22 @@ impl MuxPlan {
         plan
     }
 
-    /// The crop makes the copied bitmap subtitles' positions wrong (drawn
-    /// for the full frame): PGS and VobSub tracks are moved into the
+    /// The crop makes the positions of copied subtitles drawn for the full
+    /// frame wrong: PGS, VobSub and ASS/SSA tracks are moved into the
     /// cropped picture; returns a warning for each one that cannot be (its
-    /// endless last picture clamped), copied as it is.
-    pub fn reposition_bitmaps(&mut self) -> Vec<String> {
+    /// endless last event clamped), copied as it is.
+    pub fn reposition_subtitles(&mut self) -> Vec<String> {
         let mut warnings = Vec::new();
         for (i, t) in self.tracks.iter_mut().enumerate() {
             let source = self.source.id.tracks.iter().find(|s| s.id == t.source_id);
             let codec_id = source.and_then(|s| s.text("codec_id"));
-            if !codec_id.is_some_and(|c| BITMAP_SUBTITLES.contains(&c)) {
+            if !codec_id.is_some_and(|c| DRAWN_SUBTITLES.contains(&c)) {
                 continue;
             }
             match t.carry {
                 Carry::Copied => t.carry = Carry::Repositioned,
                 Carry::Clamped { .. } => warnings.push(format!(
-                    "output track {} (bitmap subtitles) is copied as drawn for the uncropped frame: players may show it squashed or outside the cropped picture",
+                    "output track {} (subtitles drawn for the frame) is copied as drawn for the uncropped frame: players may show it squashed or outside the cropped picture",
                     i + 1
                 )),
                 _ => {}

@@ -10,6 +10,7 @@
 //! - [`args`]: the mkvmerge command line of a plan.
 
 pub mod args;
+pub mod ass;
 pub mod pgs;
 pub mod vobsub;
 
@@ -256,9 +257,10 @@ fn hdr10_options(hdr: &crate::analysis::hdr::HdrInfo) -> Vec<String> {
     o
 }
 
-/// Bitmap subtitle track `id` of the source (PGS or VobSub), moved into
-/// the cropped picture (see [`pgs`], [`vobsub`]), in files of its own: the
-/// `.sup` or the `.idx` (beside its `.sub`) to mux.
+/// Subtitle track `id` of the source drawn for the full frame (PGS, VobSub,
+/// ASS/SSA), moved into the cropped picture (see [`pgs`], [`vobsub`],
+/// [`ass`]), in files of its own: the `.sup`, the `.idx` (beside its
+/// `.sub`) or the script to mux.
 fn repositioned(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs, id: u32) -> Result<PathBuf> {
     let input = inputs.source;
     let (width, height) = (analysis.video.width, analysis.video.height);
@@ -270,24 +272,36 @@ fn repositioned(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxIn
     let read = |p: &Path| std::fs::read(p).map_err(Error::io("read", p));
     let write = |p: &Path, bytes: &[u8]| std::fs::write(p, bytes).map_err(Error::io("write", p));
     let dir = &inputs.scratch;
-    if analysis.mux.source_track(id).text("codec_id") == Some("S_VOBSUB") {
-        let (idx, sub) = (dir.join(format!("subtitles-{id}.idx")), dir.join(format!("subtitles-{id}.sub")));
-        mkv.extract_track(input, id, &idx, ctx.cancel).map_err(Error::process(input))?;
-        let text = String::from_utf8_lossy(&read(&idx)?).into_owned();
-        let mut pictures = read(&sub)?;
-        let text = vobsub::recrop(&text, &mut pictures, width, height, crop).map_err(unreadable)?;
-        let (new_idx, new_sub) =
-            (dir.join(format!("subtitles-{id}.cropped.idx")), dir.join(format!("subtitles-{id}.cropped.sub")));
-        write(&new_sub, &pictures)?;
-        write(&new_idx, text.as_bytes())?;
-        return Ok(new_idx);
+    let extract = |ext: &str| -> Result<PathBuf> {
+        let whole = dir.join(format!("subtitles-{id}.{ext}"));
+        mkv.extract_track(input, id, &whole, ctx.cancel).map_err(Error::process(input))?;
+        Ok(whole)
+    };
+    let cropped = |ext: &str| dir.join(format!("subtitles-{id}.cropped.{ext}"));
+    match analysis.mux.source_track(id).text("codec_id") {
+        Some("S_VOBSUB") => {
+            let idx = extract("idx")?;
+            let text = String::from_utf8_lossy(&read(&idx)?).into_owned();
+            let mut pictures = read(&idx.with_extension("sub"))?;
+            let text = vobsub::recrop(&text, &mut pictures, width, height, crop).map_err(unreadable)?;
+            write(&cropped("sub"), &pictures)?;
+            write(&cropped("idx"), text.as_bytes())?;
+            Ok(cropped("idx"))
+        }
+        Some(codec @ ("S_TEXT/ASS" | "S_TEXT/SSA")) => {
+            let ext = if codec == "S_TEXT/ASS" { "ass" } else { "ssa" };
+            let script =
+                String::from_utf8(read(&extract(ext)?)?).map_err(|_| unreadable("its script is not UTF-8".into()))?;
+            let moved = ass::recrop(&script, width, height, crop).map_err(unreadable)?;
+            write(&cropped(ext), moved.as_bytes())?;
+            Ok(cropped(ext))
+        }
+        _ => {
+            let moved = pgs::recrop(&read(&extract("sup")?)?, width, height, crop).map_err(unreadable)?;
+            write(&cropped("sup"), &moved)?;
+            Ok(cropped("sup"))
+        }
     }
-    let whole = dir.join(format!("subtitles-{id}.sup"));
-    mkv.extract_track(input, id, &whole, ctx.cancel).map_err(Error::process(input))?;
-    let moved = pgs::recrop(&read(&whole)?, width, height, crop).map_err(unreadable)?;
-    let out = dir.join(format!("subtitles-{id}.cropped.sup"));
-    write(&out, &moved)?;
-    Ok(out)
 }
 
 /// What the output's tracks lack of their source tracks' headers after

@@ -1,0 +1,199 @@
+//! Moves ASS/SSA subtitles into a cropped picture.
+//!
+//! An ASS script is drawn on its own canvas (`PlayResX`×`PlayResY`), which
+//! players stretch over the video's picture. Authored for the full frame of
+//! a letterboxed film, it was stretched over the cropped picture instead:
+//! its text came out smaller (by the crop's share of the height) and its
+//! typeset signs (`\pos`) away from what they label. The canvas is given
+//! the cropped picture's share of it, and every absolute position in the
+//! events (`\pos`, `\move`, `\org`, `\clip`/`\iclip`, rectangles and
+//! drawings) is moved by the crop's offset, in the script's units. Text,
+//! styles, timing and the rest of the script are untouched; lines placed by
+//! their margins keep them, now from the picture's edges.
+
+use crate::analysis::crop::Rect;
+
+/// `script` (a `.ass` file as mkvextract writes it) moved into `crop` of a
+/// `width`×`height` video. Errors name what is malformed.
+pub fn recrop(script: &str, width: u32, height: u32, crop: Rect) -> Result<String, String> {
+    let (play_x, play_y) = play_res(script);
+    let (sx, sy) = (play_x / f64::from(width.max(1)), play_y / f64::from(height.max(1)));
+    let shift = (f64::from(crop.x) * sx, f64::from(crop.y) * sy);
+    let size = (f64::from(crop.width) * sx, f64::from(crop.height) * sy);
+    let mut out = String::with_capacity(script.len());
+    let (mut section, mut text_field) = (String::new(), 9usize);
+    for line in script.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let ending = &line[body.len()..];
+        // (mkvextract writes a byte-order mark before the first section.)
+        if let Some(name) = body.trim_start_matches('\u{feff}').strip_prefix('[') {
+            section = format!("[{}", name.to_ascii_lowercase());
+        }
+        let kept = match (section.as_str(), body.split_once(':')) {
+            ("[script info]", Some((key, _))) if is_res(key, "X") => format!("{key}: {}", number(size.0)),
+            ("[script info]", Some((key, _))) if is_res(key, "Y") => format!("{key}: {}", number(size.1)),
+            ("[events]", Some(("Format", fields))) => {
+                text_field = fields.split(',').position(|f| f.trim().eq_ignore_ascii_case("text")).unwrap_or(9);
+                body.to_string()
+            }
+            ("[events]", Some((kind, rest))) if kind == "Dialogue" || kind == "Comment" => {
+                let mut fields: Vec<&str> = rest.splitn(text_field + 1, ',').collect();
+                let Some(text) = fields.pop() else { return Err(format!("an event without text: {body}")) };
+                let moved = move_text(text, shift)?;
+                format!("{kind}:{},{moved}", fields.join(","))
+            }
+            _ => body.to_string(),
+        };
+        out.push_str(&kept);
+        out.push_str(ending);
+    }
+    Ok(out)
+}
+
+/// Whether `key` is the script's `PlayRes` or `LayoutRes` of `axis`.
+fn is_res(key: &str, axis: &str) -> bool {
+    key == format!("PlayRes{axis}") || key == format!("LayoutRes{axis}")
+}
+
+/// The script's canvas, as libass reads it: 384×288 when it names none,
+/// the other side from a 4:3 shape when it names one (1280 wide: 1024).
+fn play_res(script: &str) -> (f64, f64) {
+    let value = |key: &str| {
+        script.lines().find_map(|l| l.strip_prefix(key)?.trim_start().strip_prefix(':')?.trim().parse::<f64>().ok())
+    };
+    match (value("PlayResX"), value("PlayResY")) {
+        (Some(x), Some(y)) if x > 0.0 && y > 0.0 => (x, y),
+        (Some(x), _) if x > 0.0 => (x, if x == 1280.0 { 1024.0 } else { x * 3.0 / 4.0 }),
+        (_, Some(y)) if y > 0.0 => (if y == 1024.0 { 1280.0 } else { y * 4.0 / 3.0 }, y),
+        _ => (384.0, 288.0),
+    }
+}
+
+/// An event's text with the absolute positions of its override blocks
+/// moved by `shift` (script units).
+fn move_text(text: &str, shift: (f64, f64)) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else { break };
+        out.push_str(&rest[..=open]);
+        out.push_str(&move_block(&rest[open + 1..open + close], shift)?);
+        out.push('}');
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// One override block's tags, their positions moved.
+fn move_block(block: &str, shift: (f64, f64)) -> Result<String, String> {
+    let mut out = String::with_capacity(block.len());
+    let mut rest = block;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let tag = ["\\pos(", "\\move(", "\\org(", "\\iclip(", "\\clip("].into_iter().find(|t| rest.starts_with(t));
+        let (Some(tag), Some(end)) = (tag, rest.find(')')) else {
+            out.push('\\');
+            rest = &rest[1..];
+            continue;
+        };
+        let args: Vec<&str> = rest[tag.len()..end].split(',').map(str::trim).collect();
+        let moved = match (tag, args.len()) {
+            ("\\move(", 4 | 6) | ("\\pos(" | "\\org(", 2) | ("\\clip(" | "\\iclip(", 4) => points(&args, shift)?,
+            ("\\clip(" | "\\iclip(", 1 | 2) => drawing(&args, shift)?,
+            _ => rest[tag.len()..end].to_string(),
+        };
+        out.push_str(tag);
+        out.push_str(&moved);
+        out.push(')');
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// `x, y` pairs moved (a `\move`'s times, after its four, kept).
+fn points(args: &[&str], shift: (f64, f64)) -> Result<String, String> {
+    let mut out = Vec::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        if i >= 4 {
+            out.push(a.to_string());
+            continue;
+        }
+        let v: f64 = a.parse().map_err(|_| format!("a position that is no number: {a}"))?;
+        out.push(number(v - if i % 2 == 0 { shift.0 } else { shift.1 }));
+    }
+    Ok(out.join(","))
+}
+
+/// A vector clip (`[scale,] m x y l x y …`), its points moved: at scale
+/// `s` its coordinates are 2^(s−1) times the script's.
+fn drawing(args: &[&str], shift: (f64, f64)) -> Result<String, String> {
+    let (scale, commands) = match args {
+        [s, d] => (s.parse::<i32>().map_err(|_| format!("a clip scale that is no number: {s}"))?, *d),
+        [d] => (1, *d),
+        _ => unreachable!("one or two arguments"),
+    };
+    let k = 2f64.powi(scale.max(1) - 1);
+    let mut coordinate = 0usize;
+    let moved: Vec<String> = commands
+        .split_whitespace()
+        .map(|w| match w.parse::<f64>() {
+            Ok(v) => {
+                let axis = coordinate % 2;
+                coordinate += 1;
+                number(v - k * if axis == 0 { shift.0 } else { shift.1 })
+            }
+            Err(_) => w.to_string(),
+        })
+        .collect();
+    let moved = moved.join(" ");
+    Ok(if args.len() == 2 { format!("{scale},{moved}") } else { moved })
+}
+
+/// `v` as a script writes it: whole where it is, else to two decimals.
+fn number(v: f64) -> String {
+    let r = (v * 100.0).round() / 100.0;
+    if r.fract() == 0.0 { format!("{}", r as i64) } else { format!("{r}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCRIPT: &str = "\u{feff}[Script Info]\r\nScriptType: v4.00+\r\nPlayResX: 1920\r\nPlayResY: 1080\r\n\r\n\
+        [V4+ Styles]\r\nFormat: Name, Fontname, Fontsize, MarginV\r\nStyle: Default,Arial,60,40\r\n\r\n\
+        [Events]\r\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\r\n\
+        Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\pos(960,300)\\fs40}A sign, with a comma\r\n\
+        Dialogue: 0,0:00:03.00,0:00:04.00,Default,,0,0,0,,{\\move(100,200,300,400,0,500)\\org(5,150)}Moving\r\n\
+        Dialogue: 0,0:00:05.00,0:00:06.00,Default,,0,0,0,,{\\clip(0,140,1920,940)}{\\iclip(2,m 0 280 l 10 300)}Clipped\r\n\
+        Dialogue: 0,0:00:07.00,0:00:08.00,Default,,0,0,0,,Plain dialogue\\Nsecond line\r\n";
+
+    #[test]
+    fn positions_move_with_the_crop_and_the_canvas_shrinks_to_the_picture() {
+        // A 2.40:1 film in a 1080p frame: 140 rows of bar above and below.
+        let crop = Rect { width: 1920, height: 800, x: 0, y: 140 };
+        let out = recrop(SCRIPT, 1920, 1080, crop).unwrap();
+        let lines: Vec<&str> = out.split("\r\n").collect();
+        assert_eq!(lines[2..4], ["PlayResX: 1920", "PlayResY: 800"]);
+        assert!(out.contains("{\\pos(960,160)\\fs40}A sign, with a comma\r\n"), "{out}");
+        assert!(out.contains("{\\move(100,60,300,260,0,500)\\org(5,10)}Moving"), "{out}");
+        assert!(out.contains("{\\clip(0,0,1920,800)}{\\iclip(2,m 0 0 l 10 20)}Clipped"), "{out}");
+        assert!(out.contains(",,Plain dialogue\\Nsecond line\r\n"), "{out}");
+        assert!(out.contains("Style: Default,Arial,60,40\r\n"), "styles untouched");
+        // Nothing to move: the script as it was.
+        assert_eq!(recrop(SCRIPT, 1920, 1080, Rect::full(1920, 1080)).unwrap(), SCRIPT);
+    }
+
+    #[test]
+    fn a_script_of_another_canvas_moves_in_its_own_units() {
+        // Authored at 640x360 for a 1920x1080 video, without PlayResY.
+        let script = "[Script Info]\nPlayResX: 640\n[Events]\nFormat: Layer, Start, End, Style, Text\nDialogue: 0,0:00:01.00,0:00:02.00,Default,{\\pos(320,100)}x\n";
+        let out = recrop(script, 1920, 1080, Rect { width: 1920, height: 800, x: 0, y: 140 }).unwrap();
+        // 640 wide reads as 640x480: 140 rows are 62.22 of its units.
+        assert!(out.contains("{\\pos(320,37.78)}x"), "{out}");
+        assert!(out.contains("PlayResX: 640\n"), "{out}");
+        assert!(recrop("[Events]\nFormat: Text\nDialogue:{\\pos(a,b)}x\n", 10, 10, Rect::full(10, 8)).is_err());
+    }
+}
