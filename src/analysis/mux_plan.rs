@@ -262,9 +262,18 @@ impl MuxPlan {
                 .iter()
                 .filter(|e| e.target.track.is_none() && !crate::matroska::rules::is_old_making_tag(e.name()))
                 .count(),
+            // (Those carried: not statistics, nor the old encoder's of a
+            // re-encoded track, nor a left-out track's.)
             track_tags: entries
                 .iter()
-                .filter(|e| e.target.track.is_some() && !crate::matroska::rules::is_statistics_tag(e.name()))
+                .filter(|e| {
+                    let Some(pos) = e.target.track else { return false };
+                    let planned = id.tracks.get(pos).and_then(|t| tracks.iter().find(|p| p.source_id == t.id));
+                    let encoded = planned.is_some_and(|p| p.carry.is_encoded());
+                    planned.is_some()
+                        && !crate::matroska::rules::is_statistics_tag(e.name())
+                        && !(encoded && crate::matroska::rules::is_encoding_tag(e.name()))
+                })
                 .count(),
             tracks,
             left_out,

@@ -283,6 +283,22 @@ impl EventSink for Terminal {
     }
 }
 
+/// What the encode changes in `a`'s picture, in words (none: nothing).
+fn picture_changes(a: &Analysis) -> Vec<String> {
+    use crate::analysis::interlace::Treatment;
+    let mut said = Vec::new();
+    if let Some(c) = a.crop.crop {
+        said.push(format!("black bars cropped ({}x{} kept)", c.width, c.height));
+    }
+    match a.interlace.treatment {
+        Treatment::None => {}
+        Treatment::Deinterlace => said.push("deinterlaced (bwdif)".into()),
+        Treatment::Ivtc => said.push("inverse telecine to the film's 23.976 frames (four of each five)".into()),
+        Treatment::FilmTimestamps => said.push("soft telecine played at the film's rate".into()),
+    }
+    said
+}
+
 impl Terminal {
     /// What analysis found, and the plan.
     fn on_analysis(&self, state: &State, a: &Analysis, plan: &EncodePlan) {
@@ -300,12 +316,11 @@ impl Terminal {
                 None => format!("CRF {}", plan.video.crf),
             };
             self.print(state, &format!("  Plan: SVT-AV1 preset {preset} {quality}, {}", audio.join(", ")));
-            // What changes the picture (crop, deinterlacing, inverse
-            // telecine), where anything does: the output was 320x160, or 4/5
-            // of the frames, and nothing said so.
-            let changed = a.crop.crop.is_some() || a.interlace.treatment != crate::analysis::interlace::Treatment::None;
-            if let Some(filters) = plan.video.filter_chain().filter(|_| changed) {
-                self.print(state, &format!("  Filters: {filters}"));
+            // What changes the picture, where anything does: the output was
+            // 320x160, or 4/5 of the frames, and nothing said so.
+            let picture = picture_changes(a);
+            if !picture.is_empty() {
+                self.print(state, &format!("  Picture: {}", picture.join(", ")));
             }
         }
     }

@@ -113,7 +113,8 @@ fn captions(o: &Track, planned: &PlannedTrack) -> Option<String> {
     let fine = o.kind == TrackKind::Subtitles
         && name == planned.name.as_deref()
         && o.flag("flag_hearing_impaired") == Some(true);
-    (!fine).then(|| format!("a {} track named {name:?}, not the captions' subtitles", o.kind.name()))
+    let named = name.map_or("without a name".to_string(), |n| format!("named \"{n}\""));
+    (!fine).then(|| format!("a {} track {named}, not the captions' subtitles", o.kind.name()))
 }
 
 /// The differences between a source track and its output track, whose
