@@ -673,6 +673,11 @@ fn killed_during_the_mux_resumes_with_video_and_audio_reused() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!out_dir.join("mux kill.mkv").exists(), "nothing under the final name");
+    // The dry run says the run resumes (it said a plain `encode`).
+    let o = run(drapto(t.path()).args(["encode", "--json", "--dry-run", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    let said = events(&o).into_iter().next().unwrap();
+    assert_eq!(said["action"], "encode");
+    assert!(said["reason"].as_str().unwrap().starts_with("an earlier run left work in "), "{said}");
 
     let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
     assert!(o.status.success());

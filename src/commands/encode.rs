@@ -237,6 +237,16 @@ fn check_writable(dir: &std::path::Path, action: &'static str) -> Result<()> {
     Ok(())
 }
 
+/// Where an earlier run left work on rip `f` that the run would resume
+/// (finished segments, video or audio), in words; the run says so, and the
+/// dry run did not.
+fn resumed(f: &crate::discover::Found, temp: &std::path::Path) -> Option<String> {
+    let identity = crate::job::JobInfo::of(&f.input).ok()?;
+    let work = crate::job::WorkDir::for_identity(temp, identity);
+    crate::job::WorkDir::holds_work(work.root())
+        .then(|| format!("an earlier run left work in {} (resumed where its settings match)", work.root().display()))
+}
+
 /// What the run does with each sidecar of rip `f` (`--copy-sidecars`) it
 /// encodes or keeps: `copy` it beside the output, or `skip` it (a copy is
 /// there already, or a different file of its name is kept; one said for an
@@ -317,7 +327,7 @@ fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
                 Some(from) => {
                     ("skip", format!("its encode moves here from {} (the rip was moved since)", from.display()))
                 }
-                None => ("encode", String::new()),
+                None => ("encode", resumed(f, &settings.temp_dir()).unwrap_or_default()),
             },
         };
         *counts.entry(action).or_default() += 1;
