@@ -65,6 +65,16 @@ pub struct PlannedTrack {
     pub flags: Vec<String>,
 }
 
+/// Whether an ASS/SSA track's script holds files of its own (its
+/// `[Fonts]` or `[Graphics]` section, in its codec private data).
+fn embeds_files(t: &Track) -> bool {
+    let Some(hex) = t.text("codec_private_data") else { return false };
+    let bytes: Vec<u8> =
+        (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect();
+    let text = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+    text.contains("[fonts]") || text.contains("[graphics]")
+}
+
 /// The codecs of subtitles drawn at places on the video's frame: pictures
 /// (Blu-ray PGS, DVD VobSub) and ASS/SSA scripts.
 const DRAWN_SUBTITLES: [&str; 4] = ["S_HDMV/PGS", "S_VOBSUB", "S_TEXT/ASS", "S_TEXT/SSA"];
@@ -401,6 +411,15 @@ impl MuxPlan {
             let source = self.source.id.tracks.iter().find(|s| s.id == t.source_id);
             let codec_id = source.and_then(|s| s.text("codec_id"));
             if !codec_id.is_some_and(|c| DRAWN_SUBTITLES.contains(&c)) {
+                continue;
+            }
+            // A script with fonts or pictures in it (ffmpeg keeps them in
+            // its header): mkvmerge drops them from a script it reads.
+            if source.is_some_and(embeds_files) && t.carry == Carry::Copied {
+                warnings.push(format!(
+                    "output track {} (ASS with fonts or pictures in its script) is copied as drawn for the uncropped frame: players may show it smaller or off the cropped picture",
+                    i + 1
+                ));
                 continue;
             }
             match t.carry {

@@ -14,45 +14,63 @@
 use crate::analysis::crop::Rect;
 
 /// `script` (a `.ass` file as mkvextract writes it) moved into `crop` of a
-/// `width`×`height` video. Errors name what is malformed.
+/// `width`×`height` video. A position that is no number (a karaoke
+/// template's `$x`) is left as it is.
 pub fn recrop(script: &str, width: u32, height: u32, crop: Rect) -> Result<String, String> {
     let (play_x, play_y) = play_res(script);
     let (sx, sy) = (play_x / f64::from(width.max(1)), play_y / f64::from(height.max(1)));
     let shift = (f64::from(crop.x) * sx, f64::from(crop.y) * sy);
-    let size = (f64::from(crop.width) * sx, f64::from(crop.height) * sy);
+    // (Whole numbers: libass reads the canvas as such.)
+    let share = |v: f64, part: u32, whole: u32| (v * f64::from(part) / f64::from(whole.max(1))).round().max(1.0);
+    let canvas = (share(play_x, crop.width, width), share(play_y, crop.height, height));
+    let stated = |key: &str| script.lines().any(|l| l.trim_start_matches('\u{feff}').starts_with(key));
     let mut out = String::with_capacity(script.len());
     let (mut section, mut text_field) = (String::new(), 9usize);
     for line in script.split_inclusive('\n') {
         let body = line.trim_end_matches(['\r', '\n']);
         let ending = &line[body.len()..];
         // (mkvextract writes a byte-order mark before the first section.)
-        if let Some(name) = body.trim_start_matches('\u{feff}').strip_prefix('[') {
+        let header = body.trim_start_matches('\u{feff}').strip_prefix('[');
+        if let Some(name) = header {
             section = format!("[{}", name.to_ascii_lowercase());
         }
+        let layout = |key: &str, v: &str| -> Option<String> {
+            let v: f64 = v.trim().parse().ok()?;
+            let (part, whole) = if key.ends_with('X') { (crop.width, width) } else { (crop.height, height) };
+            Some(format!("{key}: {}", number(share(v, part, whole))))
+        };
         let kept = match (section.as_str(), body.split_once(':')) {
-            ("[script info]", Some((key, _))) if is_res(key, "X") => format!("{key}: {}", number(size.0)),
-            ("[script info]", Some((key, _))) if is_res(key, "Y") => format!("{key}: {}", number(size.1)),
+            ("[script info]", Some((key @ ("PlayResX" | "PlayResY"), _))) => {
+                format!("{key}: {}", number(if key == "PlayResX" { canvas.0 } else { canvas.1 }))
+            }
+            ("[script info]", Some((key @ ("LayoutResX" | "LayoutResY"), v))) => {
+                layout(key, v).unwrap_or_else(|| body.to_string())
+            }
             ("[events]", Some(("Format", fields))) => {
                 text_field = fields.split(',').position(|f| f.trim().eq_ignore_ascii_case("text")).unwrap_or(9);
                 body.to_string()
             }
-            ("[events]", Some((kind, rest))) if kind == "Dialogue" || kind == "Comment" => {
+            // (Not a comment: a karaoke template's are no positions yet.)
+            ("[events]", Some(("Dialogue", rest))) => {
                 let mut fields: Vec<&str> = rest.splitn(text_field + 1, ',').collect();
                 let Some(text) = fields.pop() else { return Err(format!("an event without text: {body}")) };
-                let moved = move_text(text, shift)?;
-                format!("{kind}:{},{moved}", fields.join(","))
+                format!("Dialogue:{},{}", fields.join(","), move_text(text, shift))
             }
             _ => body.to_string(),
         };
         out.push_str(&kept);
         out.push_str(ending);
+        // A canvas the script left to the player's defaults is stated: the
+        // player would derive it again from the new one, and wrongly.
+        if section == "[script info]" && header.is_some() {
+            for (key, v) in [("PlayResX", canvas.0), ("PlayResY", canvas.1)] {
+                if !stated(key) {
+                    out.push_str(&format!("{key}: {}{ending}", number(v)));
+                }
+            }
+        }
     }
     Ok(out)
-}
-
-/// Whether `key` is the script's `PlayRes` or `LayoutRes` of `axis`.
-fn is_res(key: &str, axis: &str) -> bool {
-    key == format!("PlayRes{axis}") || key == format!("LayoutRes{axis}")
 }
 
 /// The script's canvas, as libass reads it: 384×288 when it names none,
@@ -71,22 +89,23 @@ fn play_res(script: &str) -> (f64, f64) {
 
 /// An event's text with the absolute positions of its override blocks
 /// moved by `shift` (script units).
-fn move_text(text: &str, shift: (f64, f64)) -> Result<String, String> {
+fn move_text(text: &str, shift: (f64, f64)) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else { break };
         out.push_str(&rest[..=open]);
-        out.push_str(&move_block(&rest[open + 1..open + close], shift)?);
+        out.push_str(&move_block(&rest[open + 1..open + close], shift));
         out.push('}');
         rest = &rest[open + close + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    out
 }
 
-/// One override block's tags, their positions moved.
-fn move_block(block: &str, shift: (f64, f64)) -> Result<String, String> {
+/// One override block's tags, their positions moved (a tag whose
+/// positions are no numbers kept as it is).
+fn move_block(block: &str, shift: (f64, f64)) -> String {
     let mut out = String::with_capacity(block.len());
     let mut rest = block;
     while let Some(at) = rest.find('\\') {
@@ -98,42 +117,47 @@ fn move_block(block: &str, shift: (f64, f64)) -> Result<String, String> {
             rest = &rest[1..];
             continue;
         };
-        let args: Vec<&str> = rest[tag.len()..end].split(',').map(str::trim).collect();
+        let inside = &rest[tag.len()..end];
+        let args: Vec<&str> = inside.split(',').map(str::trim).collect();
         let moved = match (tag, args.len()) {
-            ("\\move(", 4 | 6) | ("\\pos(" | "\\org(", 2) | ("\\clip(" | "\\iclip(", 4) => points(&args, shift)?,
-            ("\\clip(" | "\\iclip(", 1 | 2) => drawing(&args, shift)?,
-            _ => rest[tag.len()..end].to_string(),
+            ("\\move(", 4 | 6) | ("\\pos(" | "\\org(", 2) => points(&args, shift, false),
+            ("\\clip(" | "\\iclip(", 4) => points(&args, shift, true),
+            ("\\clip(" | "\\iclip(", 1 | 2) => drawing(&args, shift),
+            _ => None,
         };
         out.push_str(tag);
-        out.push_str(&moved);
+        out.push_str(&moved.unwrap_or_else(|| inside.to_string()));
         out.push(')');
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    out
 }
 
-/// `x, y` pairs moved (a `\move`'s times, after its four, kept).
-fn points(args: &[&str], shift: (f64, f64)) -> Result<String, String> {
+/// `x, y` pairs moved (a `\move`'s times, after its four, kept); whole
+/// numbers for a clip's rectangle, which libass reads as such. `None`
+/// where one is no number.
+fn points(args: &[&str], shift: (f64, f64), whole: bool) -> Option<String> {
     let mut out = Vec::with_capacity(args.len());
     for (i, a) in args.iter().enumerate() {
         if i >= 4 {
             out.push(a.to_string());
             continue;
         }
-        let v: f64 = a.parse().map_err(|_| format!("a position that is no number: {a}"))?;
-        out.push(number(v - if i % 2 == 0 { shift.0 } else { shift.1 }));
+        let v = a.parse::<f64>().ok()? - if i % 2 == 0 { shift.0 } else { shift.1 };
+        out.push(number(if whole { v.round() } else { v }));
     }
-    Ok(out.join(","))
+    Some(out.join(","))
 }
 
 /// A vector clip (`[scale,] m x y l x y …`), its points moved: at scale
-/// `s` its coordinates are 2^(s−1) times the script's.
-fn drawing(args: &[&str], shift: (f64, f64)) -> Result<String, String> {
+/// `s` its coordinates are 2^(s−1) times the script's. `None` where its
+/// scale is no number.
+fn drawing(args: &[&str], shift: (f64, f64)) -> Option<String> {
     let (scale, commands) = match args {
-        [s, d] => (s.parse::<i32>().map_err(|_| format!("a clip scale that is no number: {s}"))?, *d),
+        [s, d] => (s.parse::<i32>().ok()?, *d),
         [d] => (1, *d),
-        _ => unreachable!("one or two arguments"),
+        _ => return None,
     };
     let k = 2f64.powi(scale.max(1) - 1);
     let mut coordinate = 0usize;
@@ -149,7 +173,7 @@ fn drawing(args: &[&str], shift: (f64, f64)) -> Result<String, String> {
         })
         .collect();
     let moved = moved.join(" ");
-    Ok(if args.len() == 2 { format!("{scale},{moved}") } else { moved })
+    Some(if args.len() == 2 { format!("{scale},{moved}") } else { moved })
 }
 
 /// `v` as a script writes it: whole where it is, else to two decimals.
@@ -188,12 +212,22 @@ mod tests {
 
     #[test]
     fn a_script_of_another_canvas_moves_in_its_own_units() {
-        // Authored at 640x360 for a 1920x1080 video, without PlayResY.
-        let script = "[Script Info]\nPlayResX: 640\n[Events]\nFormat: Layer, Start, End, Style, Text\nDialogue: 0,0:00:01.00,0:00:02.00,Default,{\\pos(320,100)}x\n";
+        // Authored at 640 wide for a 1920x1080 video, without PlayResY.
+        let script = "[Script Info]\nPlayResX: 640\n[Events]\nFormat: Layer, Start, End, Style, Text\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,{\\pos(320,100)\\clip(0,100.4,640,300)}x\n\
+                      Comment: 0,0:00:01.00,0:00:02.00,Default,{\\pos($x,$y)}template\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,{\\pos($x,$y)}x\n";
         let out = recrop(script, 1920, 1080, Rect { width: 1920, height: 800, x: 0, y: 140 }).unwrap();
-        // 640 wide reads as 640x480: 140 rows are 62.22 of its units.
-        assert!(out.contains("{\\pos(320,37.78)}x"), "{out}");
-        assert!(out.contains("PlayResX: 640\n"), "{out}");
-        assert!(recrop("[Events]\nFormat: Text\nDialogue:{\\pos(a,b)}x\n", 10, 10, Rect::full(10, 8)).is_err());
+        // 640 wide reads as 640x480: 140 rows are 62.22 of its units; its
+        // canvas (then 640x356, whole) is stated, so that the player does
+        // not derive it again from the width; a clip's rectangle in whole
+        // numbers; a template's positions, no numbers, as they are.
+        assert!(out.contains("{\\pos(320,37.78)\\clip(0,38,640,238)}x"), "{out}");
+        assert!(out.starts_with("[Script Info]\nPlayResY: 356\nPlayResX: 640\n"), "{out}");
+        assert!(out.contains("Comment: 0,0:00:01.00,0:00:02.00,Default,{\\pos($x,$y)}template\n"), "{out}");
+        assert!(out.contains(",Default,{\\pos($x,$y)}x\n"), "{out}");
+        // None at all: 384x288, stated.
+        let out = recrop("[Script Info]\nTitle: t\n", 1920, 1080, Rect { width: 1920, height: 800, x: 0, y: 140 });
+        assert_eq!(out.unwrap(), "[Script Info]\nPlayResX: 384\nPlayResY: 213\nTitle: t\n");
     }
 }
