@@ -509,6 +509,20 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_script_with_fonts_of_its_own_is_known_by_its_header() {
+        let track = |private: &str| -> Track {
+            let hex: String = private.bytes().map(|b| format!("{b:02x}")).collect();
+            serde_json::from_str(&format!(
+                r#"{{"id": 2, "type": "subtitles", "codec": "SubStationAlpha", "properties": {{"codec_private_data": "{hex}"}}}}"#
+            ))
+            .unwrap()
+        };
+        assert!(!embeds_files(&track("[Script Info]\nPlayResY: 480\n[V4+ Styles]\n")));
+        assert!(embeds_files(&track("[Script Info]\n[Fonts]\nfontname: a_0.ttf\n!!!!\n")));
+        assert!(embeds_files(&track("[Script Info]\n[Graphics]\nfilename: logo.png\n")));
+    }
+
+    #[test]
     fn every_track_gets_its_fate() {
         let plan = MuxPlan::new(structure(), &probe(1, 1, 1), &[audio_plan(0)], &[]).unwrap();
         let carries: Vec<Carry> = plan.tracks.iter().map(|t| t.carry).collect();
