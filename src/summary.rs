@@ -117,6 +117,17 @@ impl BatchSummary {
         self.total_seconds = total_seconds;
     }
 
+    /// Whether it tells of no file at all (a watch stopped while idle,
+    /// its last summary already out).
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+            && self.skipped.is_empty()
+            && self.failed.is_empty()
+            && self.not_started.is_empty()
+            && self.interrupted.is_empty()
+            && self.not_encoded.is_empty()
+    }
+
     pub fn succeeded(&self) -> bool {
         self.failed.is_empty()
             && self.not_started.is_empty()

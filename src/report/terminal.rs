@@ -425,8 +425,12 @@ fn file_complete(s: &FileSummary) -> String {
     )
 }
 
-/// The design's "Final Encoding Summary".
+/// The design's "Final Encoding Summary"; a line for a watch stopped with
+/// nothing done since its last summary (it printed a second, empty one).
 pub fn final_summary(b: &BatchSummary, logs: Option<&std::path::Path>) -> String {
+    if b.stopped && b.is_empty() {
+        return "\nStopped: nothing was done since the last summary".into();
+    }
     let mut out = format!("\n{}\n", Terminal::banner("Final Encoding Summary"));
     for f in &b.files {
         out.push_str(&format!("\n{}\nEncode time: {}\n", Terminal::file_block(f), format_duration(f.encode_seconds)));
@@ -469,6 +473,15 @@ pub fn final_summary(b: &BatchSummary, logs: Option<&std::path::Path>) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watch_stopped_with_nothing_new_says_a_line() {
+        let stopped = BatchSummary { stopped: true, ..Default::default() };
+        assert_eq!(final_summary(&stopped, None), "\nStopped: nothing was done since the last summary");
+        let left = BatchSummary { not_started: vec!["/lib/b.mkv".into()], ..stopped };
+        assert!(final_summary(&left, None).contains("Final Encoding Summary"));
+        assert!(final_summary(&BatchSummary::default(), None).contains("Final Encoding Summary"));
+    }
 
     #[test]
     fn progress_lines_show_what_each_stage_has() {
