@@ -289,7 +289,7 @@ fn with_subtitle_ends(ffprobe: &Path, input: &Path, probe: &Probe, film_end: f64
     for (index, end) in parse_packet_ends(&text) {
         if let Some(s) = probe.streams.iter_mut().find(|s| s.index == index && subtitles.contains(&index)) {
             s.duration = Some(end - start);
-            s.tags.retain(|k, _| !k.split('-').next().is_some_and(|base| base.eq_ignore_ascii_case("DURATION")));
+            s.tags.retain(|k, _| !crate::tools::ffprobe::is_duration_tag(k));
         }
     }
     probe

@@ -291,11 +291,8 @@ pub fn not_a_rip(input: &Path) -> Option<String> {
         Ok(m) => m,
         Err(e) => return Some(format!("cannot be read: {e}")),
     };
-    if !meta.is_file() {
-        return Some("is not a regular file".into());
-    }
-    if meta.len() == 0 {
-        return Some("is empty (0 bytes)".into());
+    if let Some(why) = not_a_file(&meta) {
+        return Some(why.into());
     }
     let mut magic = [0u8; 4];
     let read = std::fs::File::open(input).and_then(|mut f| f.read_exact(&mut magic));
@@ -303,6 +300,18 @@ pub fn not_a_rip(input: &Path) -> Option<String> {
         Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => Some(format!("cannot be read: {e}")),
         _ if magic != [0x1A, 0x45, 0xDF, 0xA3] => Some("is not a Matroska file (it does not begin as one)".into()),
         _ => None,
+    }
+}
+
+/// What makes a file of `meta` no rip before any read: not a regular file,
+/// or empty.
+fn not_a_file(meta: &std::fs::Metadata) -> Option<&'static str> {
+    if !meta.is_file() {
+        Some("is not a regular file")
+    } else if meta.len() == 0 {
+        Some("is empty (0 bytes)")
+    } else {
+        None
     }
 }
 
@@ -374,11 +383,8 @@ impl Analyzer<'_> {
     fn open(&self) -> Result<(u64, Probe)> {
         let input = self.input;
         let meta = std::fs::metadata(input).map_err(Error::io("read", input))?;
-        if !meta.is_file() {
-            return Err(self.bad("is not a regular file".into()));
-        }
-        if meta.len() == 0 {
-            return Err(self.bad("is empty (0 bytes)".into()));
+        if let Some(why) = not_a_file(&meta) {
+            return Err(self.bad(why.into()));
         }
         std::fs::File::open(input).map_err(Error::io("open", input))?;
         let probe = ffprobe::probe(self.probes.ffprobe, input, self.cancel).map_err(|e| match e {

@@ -103,7 +103,7 @@ impl Structure {
     pub fn other_segments(&self) -> Vec<String> {
         fn uids(e: &Element, out: &mut Vec<String>) {
             if e.name == "ChapterSegmentUID" {
-                out.extend(e.text.as_deref().map(|t| t.split_whitespace().collect::<String>().to_ascii_lowercase()));
+                out.extend(e.text.as_deref().map(uid_hex));
             }
             e.children.iter().for_each(|c| uids(c, out));
         }
@@ -111,9 +111,9 @@ impl Structure {
         if let Some(c) = &self.chapters {
             uids(c, &mut out);
         }
-        let own = self.segment_uid().map(|u| u.to_ascii_lowercase());
+        let own = self.segment_uid().as_deref().map(uid_hex);
         let links = ["previous_segment_uid", "next_segment_uid"].map(|k| self.id.container.properties.get(k));
-        out.extend(links.into_iter().flatten().filter_map(|v| v.as_str()).map(str::to_ascii_lowercase));
+        out.extend(links.into_iter().flatten().filter_map(|v| v.as_str()).map(uid_hex));
         out.retain(|u| Some(u) != own.as_ref());
         out.sort();
         out.dedup();
@@ -265,8 +265,7 @@ pub fn drop_chapter_tracks(chapters: &Element, dropped: &dyn Fn(&str) -> bool) -
 /// `ChapterSegmentUID` is not `own_uid`, this file's segment UID): its
 /// times are on that file's timeline, which the mux does not move.
 pub fn shift_chapter_times(chapters: &Element, ns: i64, own_uid: Option<&str>) -> Element {
-    let uid = |t: &str| t.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
-    let elsewhere = chapters.child_text("ChapterSegmentUID").is_some_and(|t| own_uid.map(uid) != Some(uid(t)));
+    let elsewhere = chapters.child_text("ChapterSegmentUID").is_some_and(|t| own_uid.map(uid_hex) != Some(uid_hex(t)));
     if ns == 0 || (chapters.name == "ChapterAtom" && elsewhere) {
         return chapters.clone();
     }
@@ -278,6 +277,12 @@ pub fn shift_chapter_times(chapters: &Element, ns: i64, own_uid: Option<&str>) -
     }
     e.children = chapters.children.iter().map(|c| shift_chapter_times(c, ns, own_uid)).collect();
     e
+}
+
+/// A segment UID in one form (mkvextract writes `aa bb …`, `mkvmerge -J`
+/// `aabb…`): hex digits alone, lower case.
+fn uid_hex(text: &str) -> String {
+    text.split_whitespace().collect::<String>().to_ascii_lowercase()
 }
 
 /// A chapter time (`HH:MM:SS.nnnnnnnnn`, or nanoseconds) in nanoseconds.

@@ -232,8 +232,7 @@ impl Stream {
     /// mkvmerge's `DURATION-eng`).
     pub fn duration_tag(&self) -> Option<f64> {
         let mut tags = self.tags.iter();
-        tags.find(|(k, _)| k.split('-').next().is_some_and(|base| base.eq_ignore_ascii_case("DURATION")))
-            .and_then(|(_, v)| parse_duration_tag(v))
+        tags.find(|(k, _)| is_duration_tag(k)).and_then(|(_, v)| parse_duration_tag(v))
     }
 
     /// Its frames: the container's count, else mkvmerge's statistics tag.
@@ -293,6 +292,12 @@ pub fn parse_ratio(s: &str) -> Option<f64> {
         }
         None => s.trim().parse().ok(),
     }
+}
+
+/// Whether tag `key` is a stream's duration tag (`DURATION`, also
+/// mkvmerge's `DURATION-eng`).
+pub fn is_duration_tag(key: &str) -> bool {
+    key.split('-').next().is_some_and(|base| base.eq_ignore_ascii_case("DURATION"))
 }
 
 /// A Matroska duration tag, "HH:MM:SS.nnnnnnnnn", in seconds.
