@@ -1331,3 +1331,30 @@ fn a_segments_family_translations_and_linked_file_names_come_through() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(segment_info(&t.path().join("out/carry-segment-info.mkv")), before);
 }
+
+/// A part linked to the parts before and after it, its Info holding
+/// nothing else: its segment UID and both links come through.
+#[test]
+fn a_linked_parts_uid_and_links_come_through() {
+    let clip = simple_clip("carry-linked.mkv", "320x240", 2);
+    let uid = |b: &str| format!("0x{}", b.repeat(16));
+    let args: Vec<std::ffi::OsString> = vec![
+        "--segment-uid".into(),
+        uid("ab").into(),
+        "--link-to-previous".into(),
+        uid("01").into(),
+        "--link-to-next".into(),
+        uid("02").into(),
+        clip.into(),
+    ];
+    let src = mkvmerge_fixture("carry-linked.mkv", &args);
+    let ids = |j: &Value| {
+        let p = &j["container"]["properties"];
+        ["segment_uid", "previous_segment_uid", "next_segment_uid"].map(|k| p[k].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(ids(&mkvmerge_j(&src)), ["ab".repeat(16), "01".repeat(16), "02".repeat(16)]);
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(ids(&mkvmerge_j(&t.path().join("out/carry-linked.mkv"))), ids(&mkvmerge_j(&src)));
+}

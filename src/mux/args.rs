@@ -35,8 +35,8 @@ pub struct Pieces<'a> {
     /// The output's global tags: its record of its source, and the
     /// source's own global tags (see [`crate::mux`]).
     pub global_tags: &'a Path,
-    /// The source's segment info as XML for `--segmentinfo`, where it holds
-    /// more than its UIDs (see [`crate::matroska::info`]).
+    /// The source's segment info as XML for `--segmentinfo` (its UIDs and
+    /// what else its Info holds, see [`crate::matroska::info`]).
     pub segment_info: Option<&'a Path>,
     /// The source's chapters as XML (read through XML, mkvmerge keeps
     /// their UIDs, which tags may name).
@@ -53,9 +53,8 @@ pub struct Pieces<'a> {
 pub fn merge_args(plan: &MuxPlan, pieces: &Pieces, output: &Path) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["-o".into(), crate::tools::path_arg(output)];
     a.extend(["--global-tags".into(), pieces.global_tags.into()]);
-    match pieces.segment_info {
-        Some(info) => a.extend(["--segmentinfo".into(), info.into()]),
-        None => a.extend(segment_args(&plan.source.id.container.properties)),
+    if let Some(info) = pieces.segment_info {
+        a.extend(["--segmentinfo".into(), info.into()]);
     }
     if let Some(c) = pieces.chapters {
         a.extend(["--chapters".into(), c.into()]);
@@ -66,21 +65,6 @@ pub fn merge_args(plan: &MuxPlan, pieces: &Pieces, output: &Path) -> Vec<OsStrin
     }
     a.extend(["--track-order".into(), track_order(plan).into()]);
     a
-}
-
-/// The options that keep the source's segment UID and its links to other
-/// files (ordered chapters in other files name a segment by its UID: the
-/// output replaces the source, so it keeps its identity).
-fn segment_args(container: &std::collections::BTreeMap<String, serde_json::Value>) -> Vec<OsString> {
-    [
-        ("segment_uid", "--segment-uid"),
-        ("previous_segment_uid", "--link-to-previous"),
-        ("next_segment_uid", "--link-to-next"),
-    ]
-    .into_iter()
-    .filter_map(|(key, option)| Some((option, container.get(key)?.as_str()?)))
-    .flat_map(|(option, uid)| [OsString::from(option), OsString::from(format!("0x{uid}"))])
-    .collect()
 }
 
 /// The source as an input: everything but its video and audio, its tags

@@ -182,15 +182,16 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
     Ok(fields)
 }
 
-/// The source's segment info for `mkvmerge --segmentinfo`, where it holds
-/// more than its UIDs and links (which options give, see [`args`]).
+/// The source's segment info for `mkvmerge --segmentinfo`: its segment
+/// UID and links to other files (ordered chapters in other files name a
+/// segment by its UID: the output replaces the source, so it keeps its
+/// identity), and what else its Info holds; none where it holds none of
+/// these.
 fn segment_info(plan: &MuxPlan) -> Option<Element> {
     let info = &plan.source.info;
-    if info.is_empty() {
-        return None;
-    }
     let uid = |k: &str| plan.source.id.container.properties.get(k).and_then(|v| v.as_str());
-    Some(info.segment_info_xml([uid("segment_uid"), uid("previous_segment_uid"), uid("next_segment_uid")]))
+    let uids = [uid("segment_uid"), uid("previous_segment_uid"), uid("next_segment_uid")];
+    (!info.is_empty() || uids.iter().any(Option::is_some)).then(|| info.segment_info_xml(uids))
 }
 
 /// The files drapto made for `plan`'s tracks that are not copied (the
