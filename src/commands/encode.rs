@@ -25,7 +25,7 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
             eprintln!("drapto: warning: {line}");
         }
         // As the run would: 1 when a rip would fail or is not encoded now.
-        return Ok(if dry_run(&work, &toolbox, session) { 0 } else { 1 });
+        return Ok(if super::dry_run::run(&work, &toolbox, session) { 0 } else { 1 });
     }
     // (Not in a dry run: it removed old logs and failed files' reports, and
     // trimmed the tracking, without a word.)
@@ -39,6 +39,23 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
         events: events.as_ref(),
         cancel: &session.cancel,
     };
+    let not_encoded = say_skipped(&work, &input, events.as_ref());
+    let summary = pipeline.run_batch(&work.found, &output_dir, not_encoded);
+    if let Some(signal) = session.cancel.signal() {
+        return Ok(128 + signal);
+    }
+    Ok(if summary.succeeded() { 0 } else { 1 })
+}
+
+/// Says what discovery left out of `work` (under `input`) that a user
+/// should hear of: a rip still being written, an unusable one, two rips
+/// for one output. Returns the rips not encoded, each with why and what
+/// to do, for the batch's summary.
+fn say_skipped(
+    work: &Discovery,
+    input: &std::path::Path,
+    events: &dyn crate::events::EventSink,
+) -> Vec<(PathBuf, String)> {
     for (path, why) in &work.skipped {
         match why {
             Skip::BeingWritten(_) => events.emit(&crate::events::Event::Warning {
@@ -60,18 +77,13 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
         let n = work.skipped.len();
         tracing::info!("{n} file(s) under {} are not rips (drapto encode --dry-run says why)", input.display());
     }
-    let not_encoded = (work.skipped.iter())
+    (work.skipped.iter())
         .filter(|(_, why)| why.is_rip_not_encoded())
         .map(|(path, why)| {
             let then = if matches!(why, Skip::BeingWritten(_)) { "run again once it is written" } else { FIX_THEN_RUN };
             (path.clone(), format!("{why}; {then}"))
         })
-        .collect();
-    let summary = pipeline.run_batch(&work.found, &output_dir, not_encoded);
-    if let Some(signal) = session.cancel.signal() {
-        return Ok(128 + signal);
-    }
-    Ok(if summary.succeeded() { 0 } else { 1 })
+        .collect()
 }
 
 /// The input and the output folder: the flags, else the configured ones.
@@ -90,6 +102,29 @@ pub(super) fn folders(
         .cloned()
         .or_else(|| settings.paths.output_dir.clone())
         .ok_or_else(|| Error::Usage("-o: no output folder given: pass -o <folder> or set paths.output_dir".into()))?;
+    output_folder_usable(&output)?;
+    let folder_of_input = if input.is_dir() {
+        Some(input.as_path())
+    } else {
+        input.parent().map(|p| if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p })
+    };
+    let same = |a: &std::path::Path, b: &std::path::Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+    if folder_of_input.is_some_and(|f| same(f, &output)) {
+        return Err(Error::Usage(format!(
+            "-o {}: the output folder is the input's folder, where every output would overwrite its rip; choose another",
+            output.display()
+        )));
+    }
+    // Absolute: status, reports, tracking files, events and notifications
+    // name outputs that mean the same from anywhere.
+    let output = std::path::absolute(&output).map_err(Error::io("resolve", &output))?;
+    Ok((input, output))
+}
+
+/// Whether `output` can be the output folder, as far as can be told
+/// before anything is made: not a file (`-o film.mkv`), nor under a file or
+/// a dangling link.
+fn output_folder_usable(output: &std::path::Path) -> Result<()> {
     // `-o film.mkv` means a file to whoever wrote it: drapto would make a
     // folder of that name and put `film.mkv` in it.
     let mkv_named = output.extension().is_some_and(|e| e.eq_ignore_ascii_case("mkv"));
@@ -117,22 +152,7 @@ pub(super) fn folders(
             return Err(Error::Usage(format!("-o {shown}: {which}is a file, not a folder; give a folder")));
         }
     }
-    let folder_of_input = if input.is_dir() {
-        Some(input.as_path())
-    } else {
-        input.parent().map(|p| if p.as_os_str().is_empty() { std::path::Path::new(".") } else { p })
-    };
-    let same = |a: &std::path::Path, b: &std::path::Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
-    if folder_of_input.is_some_and(|f| same(f, &output)) {
-        return Err(Error::Usage(format!(
-            "-o {}: the output folder is the input's folder, where every output would overwrite its rip; choose another",
-            output.display()
-        )));
-    }
-    // Absolute: status, reports, tracking files, events and notifications
-    // name outputs that mean the same from anywhere.
-    let output = std::path::absolute(&output).map_err(Error::io("resolve", &output))?;
-    Ok((input, output))
+    Ok(())
 }
 
 /// A bounded history: old run logs and tracking entries go.
@@ -235,139 +255,4 @@ fn check_writable(dir: &std::path::Path, action: &'static str) -> Result<()> {
     std::fs::write(&probe, b"").map_err(Error::io(action, dir))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
-}
-
-/// Where an earlier run left work on rip `f` that the run would resume
-/// (finished segments, video or audio), in words; the run says so, and the
-/// dry run did not.
-fn resumed(f: &crate::discover::Found, temp: &std::path::Path) -> Option<String> {
-    let identity = crate::job::JobInfo::of(&f.input).ok()?;
-    let work = crate::job::WorkDir::for_identity(temp, identity);
-    crate::job::WorkDir::holds_work(work.root())
-        .then(|| format!("an earlier run left work in {} (resumed where its settings match)", work.root().display()))
-}
-
-/// What the run does with each sidecar of rip `f` (`--copy-sidecars`) it
-/// encodes or keeps: `copy` it beside the output, or `skip` it (a copy is
-/// there already, or a different file of its name is kept; one said for an
-/// earlier rip in `said`, a folder's poster, is copied once). Before, the
-/// dry run listed them as skipped for the file pattern, and the run copied
-/// them.
-fn sidecars_said(
-    f: &crate::discover::Found,
-    said: &mut std::collections::BTreeSet<std::path::PathBuf>,
-) -> Vec<(&'static str, std::path::PathBuf, std::path::PathBuf, Option<String>)> {
-    let mut lines = Vec::new();
-    for s in &f.sidecars {
-        let Some(to) = crate::discover::sidecar_destination(s, &f.input, &f.output) else { continue };
-        if !said.insert(to.clone()) {
-            continue;
-        }
-        let (action, why) = match to.exists() {
-            false => ("copy", None),
-            true if crate::discover::same_content(s, &to) => ("skip", Some("already beside its output".to_string())),
-            true => ("skip", Some(format!("{} is a different file, kept", to.display()))),
-        };
-        lines.push((action, s.clone(), to, why));
-    }
-    lines
-}
-
-/// `--dry-run`: what would be encoded, what not and why; a finished output
-/// (its record matches the rip and the settings) counts as not; a rip
-/// another drapto encodes, or one still being written or unreadable, is
-/// `not_now`. Whether the run would succeed (no `fail`, no `not_now`).
-fn dry_run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -> bool {
-    let settings = &session.loaded.settings;
-    let quiet = crate::events::Fanout(Vec::new());
-    let pipeline = Pipeline { settings, tools, cluster: None, events: &quiet, cancel: &session.cancel };
-    let existing = |f: &crate::discover::Found| match crate::job::JobInfo::of(&f.input) {
-        Ok(source) => pipeline.verdict_on_existing(&f.input, &f.output, &source),
-        Err(e) => ("fail", format!("cannot be read: {e}")),
-    };
-    let moved = |f: &crate::discover::Found| {
-        let source = crate::job::JobInfo::of(&f.input).ok()?;
-        pipeline.moved_output(&f.input, &f.output, &f.root, &source)
-    };
-    let line = |action: &str, input: &std::path::Path, output: Option<&std::path::Path>, reason: Option<String>| {
-        if session.json {
-            println!("{}", serde_json::json!({"action": action, "input": input, "output": output, "reason": reason}));
-        } else {
-            match (output, reason) {
-                (_, Some(r)) if r.starts_with(&format!("{}: ", input.display())) => println!("{action:<7} {r}"),
-                (_, Some(r)) => println!("{action:<7} {}: {r}", input.display()),
-                (Some(o), None) => println!("{action:<7} {}\n        → {}", input.display(), o.display()),
-                (None, None) => println!("{action:<7} {}", input.display()),
-            }
-        }
-    };
-    let sidecar_line = |action: &str,
-                        sidecar: &std::path::Path,
-                        to: &std::path::Path,
-                        of: &std::path::Path,
-                        why: Option<String>| {
-        if session.json {
-            let j =
-                serde_json::json!({"action": action, "input": sidecar, "output": to, "reason": why, "sidecar_of": of});
-            println!("{j}");
-        } else {
-            let why = why.map(|w| format!(": {w}")).unwrap_or_default();
-            println!("  {action:<5} sidecar {}{why}\n        → {}", sidecar.display(), to.display());
-        }
-    };
-    let mut sidecars_seen = std::collections::BTreeSet::new();
-    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for f in &work.found {
-        let (action, why) = match (crate::pipeline::output::name_fits(&f.input, &f.output), pipeline.busy_now(f)) {
-            (Err(e), _) => ("fail", e.to_string()),
-            (_, Some(busy)) => ("not_now", busy),
-            _ if let Some(why) = crate::analysis::not_a_rip(&f.input) => ("fail", why),
-            _ if f.output.exists() => existing(f),
-            _ => match moved(f) {
-                Some(from) => {
-                    ("skip", format!("its encode moves here from {} (the rip was moved since)", from.display()))
-                }
-                None => ("encode", resumed(f, &settings.temp_dir()).unwrap_or_default()),
-            },
-        };
-        *counts.entry(action).or_default() += 1;
-        line(action, &f.input, Some(&f.output), (!why.is_empty()).then_some(why));
-        // (The run copies a rip's sidecars once it is encoded or kept.)
-        if matches!(action, "encode" | "check" | "skip") {
-            for (action, sidecar, to, why) in sidecars_said(f, &mut sidecars_seen) {
-                let counted = if action == "copy" { "copy" } else { "sidecar_skip" };
-                *counts.entry(counted).or_default() += 1;
-                sidecar_line(action, &sidecar, &to, &f.input, why);
-            }
-        }
-    }
-    let sidecars: std::collections::BTreeSet<&std::path::PathBuf> =
-        work.found.iter().flat_map(|f| &f.sidecars).collect();
-    for (path, why) in work.skipped.iter().filter(|(p, _)| !sidecars.contains(p)) {
-        let action = match why {
-            crate::discover::Skip::SameOutput { .. } => "fail",
-            _ if why.is_rip_not_encoded() => "not_now",
-            _ => "skip",
-        };
-        *counts.entry(action).or_default() += 1;
-        line(action, path, None, Some(why.to_string()));
-    }
-    if !session.json {
-        let n = |a: &str| counts.get(a).copied().unwrap_or(0);
-        let skipped = n("skip");
-        let mut totals = format!("{} to encode, {skipped} skipped", n("encode"));
-        for (a, what) in [
-            ("check", "to check"),
-            ("fail", "would fail"),
-            ("not_now", "not encoded now"),
-            ("copy", "sidecars to copy"),
-            ("sidecar_skip", "sidecars already there"),
-        ] {
-            if n(a) > 0 {
-                totals.push_str(&format!(", {} {what}", n(a)));
-            }
-        }
-        println!("{totals}");
-    }
-    !counts.contains_key("fail") && !counts.contains_key("not_now")
 }

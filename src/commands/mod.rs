@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod clean;
 pub mod config;
 pub mod doctor;
+mod dry_run;
 pub mod encode;
 pub mod segment_worker;
 pub mod status;
