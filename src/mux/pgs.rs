@@ -7,19 +7,25 @@
 //! clip it (a subtitle in the bottom bar vanishes). So the canvas is given
 //! the cropped size, and every window with its pictures is moved by the
 //! crop's offset, then into the picture where it would fall outside (a
-//! subtitle in the bottom bar rises to the picture's bottom edge). Nothing
+//! subtitle in the bottom bar rises to the picture's bottom edge). A
+//! display set moves as one, by what it shows: two lines in the bottom bar
+//! rise together and keep their layout (each raised to the edge on its own
+//! they covered each other), and a window larger than the cropped picture
+//! (one over the whole frame) is cut to it while its pictures move. Nothing
 //! else changes: timing, palettes and bitmaps are kept byte for byte.
 //!
 //! The file is a `.sup` as mkvextract writes it: segments of `PG`, PTS and
 //! DTS (4 bytes each), type, 2-byte size, data. Presentation composition
 //! (PCS, 0x16): canvas width and height, then per picture its window and
 //! position; window definition (WDS, 0x17): per window its position and
-//! size. A display set ends with 0x80.
+//! size; object definition (ODS, 0x15): its first fragment holds the
+//! picture's width and height. A display set ends with 0x80.
 
 use crate::analysis::crop::Rect;
 
 const PCS: u8 = 0x16;
 const WDS: u8 = 0x17;
+const ODS: u8 = 0x15;
 const END: u8 = 0x80;
 /// "PG", PTS, DTS, type, size.
 const HEADER: usize = 13;
@@ -31,13 +37,21 @@ pub fn recrop(sup: &[u8], width: u32, height: u32, crop: Rect) -> Result<Vec<u8>
     let mut out = sup.to_vec();
     let segments = segments(sup)?;
     // A window keeps its place through an epoch's display sets that do not
-    // define it again.
+    // define it again; a picture is shown by its object ID in later sets.
     let mut moved: Vec<Shift> = Vec::new();
+    let mut sizes = std::collections::HashMap::new();
     for set in segments.split_inclusive(|s| s.kind == END) {
+        for s in set.iter().filter(|s| s.kind == ODS) {
+            if let Some((id, size)) = object_size(&sup[s.data.clone()]) {
+                sizes.insert(id, size);
+            }
+        }
+        let pcs = set.iter().find(|s| s.kind == PCS).map(|p| &sup[p.data.clone()]);
+        let size = pcs.map(canvas).transpose()?;
+        let area = scaled(crop, (width, height), size.unwrap_or((width, height)));
+        let shown = pcs.map(|p| shown(p, &sizes)).transpose()?.unwrap_or_default();
         for s in set.iter().filter(|s| s.kind == WDS) {
-            let canvas = set.iter().find(|s| s.kind == PCS).map(|p| canvas(&sup[p.data.clone()])).transpose()?;
-            let area = scaled(crop, (width, height), canvas.unwrap_or((width, height)));
-            for (id, shift) in move_windows(&mut out[s.data.clone()], area)? {
+            for (id, shift) in move_windows(&mut out[s.data.clone()], area, &shown)? {
                 moved.retain(|(w, _)| *w != id);
                 moved.push((id, shift));
             }
@@ -101,20 +115,84 @@ fn scaled(crop: Rect, video: (u32, u32), canvas: (u32, u32)) -> Area {
     (s(crop.x, sx), s(crop.y, sy), s(crop.width, sx), s(crop.height, sy))
 }
 
-/// Moves each window of a WDS into `area` (then relative to it); returns
-/// each window's shift.
-fn move_windows(wds: &mut [u8], (x0, y0, w0, h0): Area) -> Result<Vec<Shift>, String> {
+/// A rectangle on the canvas: (x, y, width, height).
+type Rect4 = (i64, i64, i64, i64);
+
+/// An ODS's object ID and picture size, where it is an object's first
+/// fragment.
+fn object_size(ods: &[u8]) -> Option<(u16, (i64, i64))> {
+    let first = ods.get(3)? & 0x80 != 0;
+    let id = u16::from_be_bytes([*ods.first()?, *ods.get(1)?]);
+    first.then(|| Some((id, (u16_at(ods, 7).ok()?, u16_at(ods, 9).ok()?))))?
+}
+
+/// Where a PCS shows its pictures whose size is known (from `sizes`, or
+/// from the composition's own cropping).
+fn shown(pcs: &[u8], sizes: &std::collections::HashMap<u16, (i64, i64)>) -> Result<Vec<Rect4>, String> {
+    let count = usize::from(*pcs.get(10).ok_or("a composition is cut short")?);
+    let mut at = 11;
+    let mut rects = Vec::new();
+    for _ in 0..count {
+        let id = u16_at(pcs, at)? as u16;
+        let cropped = pcs.get(at + 3).ok_or("a composition is cut short")? & 0x80 != 0;
+        let (x, y) = (u16_at(pcs, at + 4)?, u16_at(pcs, at + 6)?);
+        let size = if cropped { Some((u16_at(pcs, at + 12)?, u16_at(pcs, at + 14)?)) } else { sizes.get(&id).copied() };
+        rects.extend(size.map(|(w, h)| (x, y, w, h)));
+        at += if cropped { 16 } else { 8 };
+    }
+    Ok(rects)
+}
+
+/// The smallest rectangle holding all of `rects`.
+fn union(rects: &[Rect4]) -> Option<Rect4> {
+    let x = rects.iter().map(|r| r.0).min()?;
+    let y = rects.iter().map(|r| r.1).min()?;
+    let right = rects.iter().map(|r| r.0 + r.2).max()?;
+    let bottom = rects.iter().map(|r| r.1 + r.3).max()?;
+    Some((x, y, right - x, bottom - y))
+}
+
+/// How far a span at `start`, `len` long, moves to lie inside `0..room`
+/// (none where it cannot).
+fn into(start: i64, len: i64, room: i64) -> i64 {
+    if len > room { 0 } else { start.clamp(0, room - len) - start }
+}
+
+/// Moves the windows of a WDS into `area` (then relative to it), all by
+/// one shift: the crop's offset, then what brings the pictures the set
+/// shows (`shown`; its windows where none is known) into the picture; a
+/// window then still outside is moved or cut to fit. Returns each window's
+/// shift, which its pictures take.
+fn move_windows(wds: &mut [u8], (x0, y0, w0, h0): Area, shown: &[Rect4]) -> Result<Vec<Shift>, String> {
     let count = usize::from(*wds.first().ok_or("an empty window definition")?);
-    let mut shifts = Vec::new();
+    let mut windows = Vec::new();
     for i in 0..count {
         let at = 1 + i * 9;
         let id = *wds.get(at).ok_or("a window definition is cut short")?;
-        let (x, y, w, h) = (u16_at(wds, at + 1)?, u16_at(wds, at + 3)?, u16_at(wds, at + 5)?, u16_at(wds, at + 7)?);
-        let nx = (x - x0).clamp(0, (w0 - w).max(0));
-        let ny = (y - y0).clamp(0, (h0 - h).max(0));
+        windows.push((
+            id,
+            at,
+            (u16_at(wds, at + 1)?, u16_at(wds, at + 3)?, u16_at(wds, at + 5)?, u16_at(wds, at + 7)?),
+        ));
+    }
+    let all: Vec<Rect4> = windows.iter().map(|w| w.2).collect();
+    let Some(u) = union(shown).or_else(|| union(&all)) else { return Ok(Vec::new()) };
+    let (ux, uy) = (u.0 - x0, u.1 - y0);
+    let (dx, dy) = (-x0 + into(ux, u.2, w0), -y0 + into(uy, u.3, h0));
+    let mut shifts = Vec::new();
+    for (id, at, (x, y, w, h)) in windows {
+        // What the set shows lies inside its windows, and inside the
+        // picture once moved: a window kept to the picture still holds it.
+        let (w, h) = (w.min(w0), h.min(h0));
+        let (nx, ny) = ((x + dx).clamp(0, w0 - w), (y + dy).clamp(0, h0 - h));
         set_u16(wds, at + 1, nx);
         set_u16(wds, at + 3, ny);
-        shifts.push((id, (nx - x, ny - y)));
+        set_u16(wds, at + 5, w);
+        set_u16(wds, at + 7, h);
+        // (Pictures that would not fit together, one in each bar, move
+        // with their own windows, each into the picture.)
+        let fits = shown.is_empty() || (u.2 <= w0 && u.3 <= h0);
+        shifts.push((id, if fits { (dx, dy) } else { (nx - x, ny - y) }));
     }
     Ok(shifts)
 }
@@ -200,6 +278,72 @@ mod tests {
         let s = segments(&out).unwrap();
         let second_pcs = &out[s[4].data.clone()];
         assert_eq!((u16_at(second_pcs, 15).unwrap(), u16_at(second_pcs, 17).unwrap()), (0, 900));
+    }
+
+    /// A display set showing `pictures` (x, y, each 400×40, object IDs
+    /// from 0) in `windows` (x, y, w, h; picture `i` in window `i`, or in
+    /// window 0 where there is one window) of a 1280×720 canvas.
+    fn display_set_of(pictures: &[(u16, u16)], windows: &[(u16, u16, u16, u16)]) -> Vec<u8> {
+        let mut pcs = [be(1280), be(720)].concat();
+        pcs.extend([0x10, 0, 1, 0x80, 0, 0, pictures.len() as u8]);
+        for (i, (x, y)) in pictures.iter().enumerate() {
+            let window = if windows.len() == 1 { 0 } else { i as u8 };
+            pcs.extend([be(i as u16).as_slice(), &[window, 0], &be(*x), &be(*y)].concat());
+        }
+        let mut wds = vec![windows.len() as u8];
+        for (i, (x, y, w, h)) in windows.iter().enumerate() {
+            wds.extend([[i as u8].as_slice(), &be(*x), &be(*y), &be(*w), &be(*h)].concat());
+        }
+        let mut set = [segment(PCS, 90, &pcs), segment(WDS, 90, &wds), segment(0x14, 90, &[0; 5])].concat();
+        for i in 0..pictures.len() {
+            let ods = [be(i as u16).as_slice(), &[0, 0xC0, 0, 0, 4], &be(400), &be(40)].concat();
+            set.extend(segment(ODS, 90, &ods));
+        }
+        set.extend(segment(END, 90, &[]));
+        set
+    }
+
+    /// Each picture's (x, y), each window's (x, y, w, h), and the canvas.
+    fn layout(sup: &[u8]) -> (Vec<(i64, i64)>, Vec<Rect4>, (u32, u32)) {
+        let s = segments(sup).unwrap();
+        let pcs = &sup[s[0].data.clone()];
+        let pictures = (0..usize::from(pcs[10]))
+            .map(|i| (u16_at(pcs, 11 + 8 * i + 4).unwrap(), u16_at(pcs, 11 + 8 * i + 6).unwrap()))
+            .collect();
+        let wds = &sup[s[1].data.clone()];
+        let windows = (0..usize::from(wds[0]))
+            .map(|i| {
+                let at = 1 + 9 * i;
+                let v = |k| u16_at(wds, at + k).unwrap();
+                (v(1), v(3), v(5), v(7))
+            })
+            .collect();
+        (pictures, windows, canvas(pcs).unwrap())
+    }
+
+    #[test]
+    fn a_window_over_the_whole_frame_is_cut_to_the_picture_and_its_picture_moves() {
+        let crop = Rect { width: 1280, height: 544, x: 0, y: 88 };
+        let out = recrop(&display_set_of(&[(440, 560)], &[(0, 0, 1280, 720)]), 1280, 720, crop).unwrap();
+        assert_eq!(layout(&out), (vec![(440, 472)], vec![(0, 0, 1280, 544)], (1280, 544)));
+        // Its picture in the bottom bar: raised to the picture's edge.
+        let out = recrop(&display_set_of(&[(440, 660)], &[(0, 0, 1280, 720)]), 1280, 720, crop).unwrap();
+        assert_eq!(layout(&out).0, vec![(440, 504)]);
+    }
+
+    #[test]
+    fn two_lines_in_the_bottom_bar_rise_together() {
+        let crop = Rect { width: 1280, height: 544, x: 0, y: 88 };
+        let set = display_set_of(&[(440, 640), (440, 680)], &[(440, 640, 400, 40), (440, 680, 400, 40)]);
+        let out = recrop(&set, 1280, 720, crop).unwrap();
+        // 40 rows apart as they were, the lower one at the picture's edge.
+        let (pictures, windows, _) = layout(&out);
+        assert_eq!(pictures, vec![(440, 464), (440, 504)]);
+        assert_eq!(windows, vec![(440, 464, 400, 40), (440, 504, 400, 40)]);
+        // One line in each bar cannot keep its layout: each comes inside.
+        let set = display_set_of(&[(440, 20), (440, 680)], &[(440, 20, 400, 40), (440, 680, 400, 40)]);
+        let (pictures, _, _) = layout(&recrop(&set, 1280, 720, crop).unwrap());
+        assert_eq!(pictures, vec![(440, 0), (440, 504)]);
     }
 
     #[test]
