@@ -304,7 +304,9 @@ mod tests {
     }
 
     /// Each picture's (x, y), each window's (x, y, w, h), and the canvas.
-    fn layout(sup: &[u8]) -> (Vec<(i64, i64)>, Vec<Rect4>, (u32, u32)) {
+    type Layout = (Vec<(i64, i64)>, Vec<Rect4>, (u32, u32));
+
+    fn layout(sup: &[u8]) -> Layout {
         let s = segments(sup).unwrap();
         let pcs = &sup[s[0].data.clone()];
         let pictures = (0..usize::from(pcs[10]))
