@@ -792,6 +792,42 @@ fn bitmap_subtitles_move_into_the_cropped_picture() {
     }
 }
 
+/// A letterboxed rip whose tracks all start 80 ms in (as ffmpeg's concat
+/// and remuxes write them): the PGS moved into the cropped picture keeps
+/// its times. It was made 80 ms late (the audio's move), and the output
+/// failed validation after the whole encode, on every run.
+#[test]
+fn moved_subtitles_keep_their_times_when_every_track_starts_late() {
+    let (av, ..) = media();
+    let video = letterboxed_subtitles_rip();
+    let sup = made_once("carry.sup", |tmp| std::fs::write(tmp, pgs_sup()).unwrap());
+    let o = |s: &str| std::ffi::OsString::from(s);
+    let args: Vec<std::ffi::OsString> = vec![
+        o("--sync"),
+        o("0:80"),
+        o("--no-subtitles"),
+        video.into_os_string(),
+        o("--sync"),
+        o("1:80"),
+        o("--no-video"),
+        o("--audio-tracks"),
+        o("1"),
+        av.into_os_string(),
+        sup.into_os_string(),
+    ];
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let src = mkvmerge_fixture("carry-late-start-subtitles.mkv", &refs);
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = t.path().join("out/carry-late-start-subtitles.mkv");
+    assert_eq!(mkvmerge_j(&out)["tracks"][0]["properties"]["pixel_dimensions"], "320x160", "the bars are cropped");
+    let times =
+        |p: &Path| packets(p, 2).into_iter().map(|l| l.split(',').next().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(times(&src).len(), 4);
+    assert_eq!(times(&out), times(&src));
+}
+
 /// MPEG-2 video as a US DVD has it: 3 s at 29.97 fps whose pictures carry
 /// EIA-608 closed captions (ATSC A/53 user data): "HELLO CAPTIONS" loaded
 /// and shown by the first pictures, erased at 2 s, padding in between.

@@ -405,16 +405,24 @@ fn chapters_for(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) ->
 /// block in the first seconds it reads (a subtitle track whose first line
 /// comes after the opening): such a track is on ffmpeg's clock, and takes
 /// the move measured on another track made there (an audio track), or else
-/// the video's. Never before zero: mkvmerge drops what a move puts there.
+/// the video's. Extracted captions and subtitles moved into the cropped
+/// picture keep the source's times (a rip whose tracks all start at 80 ms
+/// had its moved subtitles made 80 ms late, and failed validation after the
+/// whole encode). Never before zero: mkvmerge drops what a move puts there.
 fn sync_ms(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Vec<i64> {
     let shift = plan.source.timeline_shift_ns();
     let ms = |ns: i64| (ns as f64 / 1e6).round() as i64;
+    // (`made` is in the plan's order of the tracks not copied.)
+    let carries = plan.tracks.iter().filter(|t| t.carry != Carry::Copied).map(|t| t.carry);
     let measured: Vec<Option<i64>> = made
         .iter()
         .zip(made_tracks)
-        .map(|(m, t)| {
-            if m.captions.is_some() {
-                // Written on the source's clock: only mkvmerge's shift.
+        .zip(carries)
+        .map(|((m, t), carry)| {
+            if matches!(carry, Carry::Captions | Carry::Repositioned) {
+                // Written on the source's clock (captions by their
+                // pictures' times, moved subtitles by mkvextract): only
+                // mkvmerge's shift.
                 return Some(shift);
             }
             let source = plan.source_start_ns(m.source_id)?;
