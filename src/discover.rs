@@ -18,6 +18,10 @@ pub struct Found {
     pub root: PathBuf,
     /// Its sidecar files (subtitles, .nfo, posters), when asked to copy them.
     pub sidecars: Vec<PathBuf>,
+    /// Named alone (`-i FILE`), not found in a folder: encoded even where it
+    /// is drapto's own encode (a smaller copy of a finished film), which a
+    /// library's walk leaves out.
+    pub alone: bool,
 }
 
 /// Why a file is not encoded.
@@ -215,7 +219,7 @@ pub fn discover(input: &Path, output_dir: &Path, filters: &Filters) -> Result<Di
         let output = output_dir.join(matroska_name(Path::new(input.file_name().unwrap_or_default())));
         let sidecars = if filters.sidecars { sidecars_of(&input) } else { vec![] };
         let root = output_dir.to_path_buf();
-        return Ok(Discovery { found: vec![Found { input, output, root, sidecars }], skipped: vec![] });
+        return Ok(Discovery { found: vec![Found { input, output, root, sidecars, alone: true }], skipped: vec![] });
     }
     Ok(walk(input, output_dir, filters))
 }
@@ -257,6 +261,7 @@ fn walk(input: &Path, output_dir: &Path, filters: &Filters) -> Discovery {
                     output,
                     root: output_dir.to_path_buf(),
                     sidecars,
+                    alone: false,
                 });
             }
             Err(skip) => d.skipped.push(skip),

@@ -324,6 +324,7 @@ mod tests {
             output: PathBuf::from("/o").join(p.file_name().unwrap()),
             root: PathBuf::from("/o"),
             sidecars: vec![],
+            alone: false,
         }
     }
 
@@ -504,6 +505,7 @@ mod tests {
             output: p.with_extension("out"),
             root: PathBuf::new(),
             sidecars: vec![],
+            alone: false,
         };
         std::fs::write(a.with_extension("out"), b"encoded").unwrap();
         std::fs::write(b.with_extension("out"), b"another tool's").unwrap();

@@ -569,3 +569,35 @@ fn a_rip_whose_output_another_takes_is_said_as_it_is_found() {
     assert!(said.is_some_and(|w| w["message"].to_string().contains("rename one of them")), "{}", stdout(&o));
     assert!(t.path().join("out/rip.mkv").exists());
 }
+
+/// drapto's own encodes in a library (a rip replaced by its encode to free
+/// space, an earlier run's output folder inside the library) are left out
+/// of its walk, said so, dry run alike: each was encoded again, losing
+/// quality for a percent of its size. Named alone, one is encoded.
+#[test]
+fn drapto_encodes_in_a_library_are_not_encoded_again() {
+    let t = tempfile::tempdir().unwrap();
+    let lib = t.path().join("lib");
+    let film = simple_clip("small.mkv", "320x240", 2);
+    put(&lib, "Heat.mkv", &film);
+    let o = run(drapto(t.path()).args(["encode", "--preset", "12", "-i"]).arg(&lib).arg("-o").arg(lib.join("encodes")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The rip replaced by its encode.
+    std::fs::copy(lib.join("encodes/Heat.mkv"), lib.join("Heat.mkv")).unwrap();
+    let out = t.path().join("out");
+    let o = run(drapto(t.path()).args(["encode", "--dry-run", "-i"]).arg(&lib).arg("-o").arg(&out));
+    let said = stdout(&o);
+    assert!(o.status.success(), "{said}");
+    assert!(said.contains("0 to encode, 3 skipped"), "{said}");
+    assert_eq!(said.matches("is drapto's encode of").count(), 2, "{said}");
+    let o = run(drapto(t.path()).args(["encode", "--json", "--preset", "12", "-i"]).arg(&lib).arg("-o").arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let skipped = events(&o).into_iter().filter(|e| e["event"] == "file_skipped").count();
+    assert_eq!(skipped, 2);
+    assert!(!out.exists() || tree(&out).iter().all(|f| !f.ends_with(".mkv")), "{:?}", tree(&out));
+    // Named alone: encoded (a smaller copy of a finished film).
+    let o =
+        run(drapto(t.path()).args(["encode", "--preset", "12", "-i"]).arg(lib.join("Heat.mkv")).arg("-o").arg(&out));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("Heat.mkv").is_file());
+}

@@ -51,6 +51,9 @@ fn verdict(pipeline: &Pipeline, f: &Found, temp: &Path) -> (&'static str, String
     if let Some(why) = crate::analysis::not_a_rip(&f.input) {
         return ("fail", why);
     }
+    if let Some(why) = pipeline.drapto_encode_in_library(f) {
+        return ("skip", why);
+    }
     let source = match crate::job::JobInfo::of(&f.input) {
         Ok(source) => source,
         Err(e) if f.output.exists() => return ("fail", format!("cannot be read: {e}")),

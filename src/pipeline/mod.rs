@@ -344,6 +344,9 @@ impl Pipeline<'_> {
         // when its output is accepted.
         let (input, out) = (job.input.as_path(), &slots.output);
         let identity = JobInfo::of(input)?;
+        if let Some(why) = self.drapto_encode_in_library(job) {
+            return Ok(Err(Outcome::Skipped(why)));
+        }
         self.adopt_moved_output(input, out, &job.root, &identity);
         // A finished file is known from cheap facts, before any analysis:
         // the output's record of its rip and settings, and its container;

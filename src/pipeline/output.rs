@@ -407,6 +407,23 @@ impl Pipeline<'_> {
         finished.then(|| format!("already encoded from this rip {with}: {}", output.display()))
     }
 
+    /// Why rip `job`, found in a library's walk, is not encoded: it is
+    /// drapto's own encode (its record says of what), put there in place of
+    /// its rip, or in an earlier run's output folder inside the library.
+    /// Encoded again, it lost quality for a percent of its size. A file
+    /// named alone is encoded (a smaller copy of a finished film).
+    pub fn drapto_encode_in_library(&self, job: &crate::discover::Found) -> Option<String> {
+        if job.alone {
+            return None;
+        }
+        let probe = ffprobe::probe(&self.tools.ffprobe, &job.input, self.cancel).ok()?;
+        let record = SourceRecord::of_output(&probe)?;
+        Some(format!(
+            "is drapto's encode of {}: not encoded again (name it alone with -i to encode it anew)",
+            record.source.input.display()
+        ))
+    }
+
     /// What a run would do with the file under `output` before it
     /// analyses the rip `input` (identified as `source`): `("skip" |
     /// "check" | "encode" | "fail", why)`, by the rules a run follows (see
