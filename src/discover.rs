@@ -93,7 +93,9 @@ impl std::fmt::Display for Skip {
             Skip::Unreadable(why) => write!(f, "cannot be read: {why}"),
             Skip::UnreadableFolder(why) => write!(f, "a folder that cannot be read: {why}"),
             Skip::LinkLoop(to) => write!(f, "a link back to {} (walked once)", to.display()),
-            Skip::SameAs(p) => write!(f, "the same file as {} (a linked folder)", p.display()),
+            Skip::SameAs(p) => {
+                write!(f, "the same file as {} (a hard link, or met again through a linked folder)", p.display())
+            }
             Skip::NotUtf8 => f.write_str(NOT_UTF8),
             Skip::SameOutput { other, output } => write!(
                 f,

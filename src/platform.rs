@@ -178,16 +178,56 @@ fn idle_io() -> std::io::Result<()> {
 #[cfg(target_os = "macos")]
 pub fn free_bytes(path: &Path) -> Option<u64> {
     let s = nix::sys::statfs::statfs(path).ok()?;
+    // (A file system that tells no size, as some FUSE ones, is not full.)
+    if s.blocks() == 0 {
+        return None;
+    }
     Some(s.blocks_available() as u64 * s.block_size() as u64)
 }
 
 #[cfg(not(target_os = "macos"))]
 pub fn free_bytes(path: &Path) -> Option<u64> {
     let s = nix::sys::statvfs::statvfs(path).ok()?;
+    // A file system that tells no size (some FUSE ones: `df` shows "-")
+    // is not full: it was refused as 0 B free for every rip.
+    if s.blocks() == 0 {
+        return None;
+    }
     // Root may write into the blocks the file system keeps back (ext4's
     // 5%): its writes fail only when those are gone too.
     let blocks = if nix::unistd::geteuid().is_root() { s.blocks_free() } else { s.blocks_available() };
     Some(blocks as u64 * s.fragment_size() as u64)
+}
+
+/// The name of the file system holding the existing `path` where it
+/// refuses names with the characters Windows forbids (`\ : * ? " < > |`):
+/// FAT and exFAT (USB drives, cameras' cards), whatever the system.
+#[cfg(target_os = "linux")]
+pub fn windows_names_only(path: &Path) -> Option<&'static str> {
+    const MSDOS: i64 = 0x4d44;
+    const EXFAT: i64 = 0x2011_bab0;
+    let s = nix::sys::statfs::statfs(path).ok()?;
+    #[allow(clippy::unnecessary_cast)]
+    match s.filesystem_type().0 as i64 {
+        MSDOS => Some("FAT"),
+        EXFAT => Some("exFAT"),
+        _ => None,
+    }
+}
+
+#[cfg(target_os = "macos")]
+pub fn windows_names_only(path: &Path) -> Option<&'static str> {
+    let s = nix::sys::statfs::statfs(path).ok()?;
+    match s.filesystem_type_name() {
+        "msdos" => Some("FAT"),
+        "exfat" => Some("exFAT"),
+        _ => None,
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn windows_names_only(_: &Path) -> Option<&'static str> {
+    None
 }
 
 /// Keeps the machine from sleeping while it is held, where the system

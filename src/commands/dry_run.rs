@@ -27,9 +27,12 @@ pub fn run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
         }
     }
     let sidecars: BTreeSet<&PathBuf> = work.found.iter().flat_map(|f| &f.sidecars).collect();
+    // (A library that cannot be read: the run fails on it, exit 1.)
+    let unreadable = super::unreadable_only(work).map(|(p, _)| p);
     for (path, why) in work.skipped.iter().filter(|(p, _)| !sidecars.contains(p)) {
         let action = match why {
             Skip::SameOutput { .. } => "fail",
+            _ if unreadable == Some(path) => "fail",
             _ if why.is_rip_not_encoded() => "not_now",
             _ => "skip",
         };

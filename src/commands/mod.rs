@@ -78,9 +78,7 @@ pub fn find_work(
     crate::discover::leave_out_unfinished(&mut d);
     let waiting = d.skipped.iter().any(|(_, why)| matches!(why, Skip::BeingWritten(_)));
     if d.found.is_empty() && !waiting && !explained {
-        let unreadable =
-            d.skipped.iter().find(|(_, why)| matches!(why, Skip::Unreadable(_) | Skip::UnreadableFolder(_)));
-        let problem = match unreadable {
+        let problem = match unreadable_only(&d) {
             Some((path, why)) => format!("holds no rip that can be read ({}: {why})", path.display()),
             None => format!(
                 "holds no rips matching \"{}\" ({} other file(s); drapto encode --dry-run says why each is skipped)",
@@ -91,6 +89,17 @@ pub fn find_work(
         return Err(Error::Input { path: input.to_path_buf(), problem });
     }
     Ok(d)
+}
+
+/// Where discovery found no rip, and none still being written, the first
+/// file or folder it could not read: the run fails on it (exit 1), and the
+/// dry run too.
+pub(crate) fn unreadable_only(d: &Discovery) -> Option<&(std::path::PathBuf, Skip)> {
+    let waiting = d.skipped.iter().any(|(_, why)| matches!(why, Skip::BeingWritten(_)));
+    if !d.found.is_empty() || waiting {
+        return None;
+    }
+    d.skipped.iter().find(|(_, why)| matches!(why, Skip::Unreadable(_) | Skip::UnreadableFolder(_)))
 }
 
 /// What a run says of each `DRAPTO_*` variable that is no setting (a typo,

@@ -409,7 +409,7 @@ impl Pipeline<'_> {
         let output = match lock::Lock::try_acquire(&slots.lock, &what) {
             Ok(l) => Ok(l.removed_on_release()),
             Err(lock::LockError::Held(holder)) => Err(holder),
-            Err(lock::LockError::Io(e)) => return Err(e),
+            Err(lock::LockError::Io(e)) => return Err(output::name_refused(input, e)),
             Err(lock::LockError::Unsupported(errno)) => {
                 self.warn(
                     input,
@@ -564,7 +564,8 @@ fn still_there(job: &Found, output: &Path) -> Result<Option<Outcome>> {
     }
     output::name_fits(input, output)?;
     let output_dir = job.output.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
+    std::fs::create_dir_all(output_dir)
+        .map_err(|e| output::name_refused(input, Error::io("create output folder", output_dir)(e)))?;
     if same_file(input, output) {
         return Err(Error::OutputIsInput { path: input.to_path_buf() });
     }

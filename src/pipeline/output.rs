@@ -193,12 +193,55 @@ const NAME_MAX: usize = 255;
 /// whole encode.
 pub fn name_fits(input: &Path, output: &Path) -> Result<()> {
     let n = output.file_name().map_or(0, |n| n.len());
-    if n <= NAME_MAX {
-        return Ok(());
+    if n > NAME_MAX {
+        let problem = format!(
+            "its output's name would be {n} bytes, more than the {NAME_MAX} a file name may have: rename the rip"
+        );
+        return Err(Error::Input { path: input.to_path_buf(), problem });
     }
-    let problem =
-        format!("its output's name would be {n} bytes, more than the {NAME_MAX} a file name may have: rename the rip");
+    // The names drapto makes: the output's and the folders not there yet,
+    // on the file system of the nearest folder that is.
+    let mut made = Vec::new();
+    let mut at = output;
+    while std::fs::symlink_metadata(at).is_err() {
+        made.extend(at.file_name());
+        let Some(up) = at.parent() else { return Ok(()) };
+        at = up;
+    }
+    let Some(fs) = crate::platform::windows_names_only(at) else { return Ok(()) };
+    let refused = made.iter().filter_map(|n| n.to_str()).find_map(|n| windows_refuses(n).map(|c| (n, c)));
+    let Some((name, c)) = refused else { return Ok(()) };
+    let problem = format!(
+        "its output's name \"{name}\" holds {c}, which the output folder's file system ({fs}) does not allow in a name: rename the rip"
+    );
     Err(Error::Input { path: input.to_path_buf(), problem })
+}
+
+/// What in `name` FAT and exFAT refuse, in words: a character Windows
+/// forbids, a control character, or a dot or space at its end.
+fn windows_refuses(name: &str) -> Option<String> {
+    if let Some(c) = name.chars().find(|c| "\\:*?\"<>|".contains(*c) || c.is_control()) {
+        return Some(if c.is_control() { format!("a control character ({:?})", c) } else { format!("'{c}'") });
+    }
+    name.ends_with(['.', ' ']).then(|| "a dot or space at its end".into())
+}
+
+/// The rip's own error where the output folder's file system refuses the
+/// name of a file drapto makes in it (`e`: FAT and exFAT refuse `:`, as
+/// `EINVAL` or, through FUSE, `ENOENT`), in place of an I/O error on that
+/// file, which counted as a failure of the setup: three films named
+/// "Alien: Resurrection" and the like stopped the batch.
+pub fn name_refused(input: &Path, e: Error) -> Error {
+    let Error::Io { path, source, .. } = &e else { return e };
+    let refused = matches!(source.raw_os_error(), Some(nix::libc::EINVAL | nix::libc::ENOENT | nix::libc::EILSEQ));
+    if !(refused && path.parent().is_some_and(Path::is_dir)) {
+        return e;
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let problem = format!(
+        "the output folder's file system refuses the name \"{name}\" ({source}; FAT and exFAT refuse \\ : * ? \" < > |): rename the rip"
+    );
+    Error::Input { path: input.to_path_buf(), problem }
 }
 
 /// How far the lengths of a rip and of an existing output made from
@@ -651,5 +694,33 @@ mod tests {
         assert_eq!(s.failed, Path::new("/o/My Film.mkv.failed"));
         assert_eq!(s.lock, Path::new("/o/.My Film.mkv.drapto-lock"));
         assert!(s.local_lock.starts_with("/t/locks") && s.local_lock.extension().is_some_and(|e| e == "lock"));
+    }
+
+    #[test]
+    fn names_fat_and_exfat_refuse_are_told() {
+        assert_eq!(windows_refuses("Alien: Resurrection.mkv").as_deref(), Some("':'"));
+        assert_eq!(windows_refuses("What?.mkv").as_deref(), Some("'?'"));
+        assert_eq!(windows_refuses("Extras.").as_deref(), Some("a dot or space at its end"));
+        assert_eq!(windows_refuses("Heat (1995) – Director's Cut.mkv"), None);
+    }
+
+    #[test]
+    fn a_name_the_output_folder_refuses_is_the_rips_failure_not_the_setups() {
+        let d = tempfile::tempdir().unwrap();
+        let rip = Path::new("/rips/Alien: Resurrection.mkv");
+        let lock = d.path().join(".Alien: Resurrection.mkv.drapto-lock");
+        let io = |errno| Error::io("open lock file", &lock)(std::io::Error::from_raw_os_error(errno));
+        // As exfat-fuse (ENOENT) and the kernel's FAT and exFAT (EINVAL) say it.
+        for errno in [nix::libc::ENOENT, nix::libc::EINVAL] {
+            let e = name_refused(rip, io(errno));
+            assert!(matches!(e, Error::Input { .. }) && !e.is_environmental(rip), "{e}");
+            assert!(e.to_string().contains("refuses the name \".Alien: Resurrection.mkv.drapto-lock\""), "{e}");
+        }
+        // A disk that fails is the setup's.
+        let e = name_refused(rip, io(nix::libc::EIO));
+        assert!(e.is_environmental(rip), "{e}");
+        // So is a folder gone.
+        let gone = Error::io("open lock file", "/nowhere/x")(std::io::Error::from_raw_os_error(nix::libc::ENOENT));
+        assert!(name_refused(rip, gone).is_environmental(rip));
     }
 }
