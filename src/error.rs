@@ -108,6 +108,12 @@ impl ProcessError {
         self.stderr_tail.iter().any(|l| l.contains("No space left"))
     }
 
+    /// True when the process wrote a file larger than its file system
+    /// holds (`EFBIG`: FAT32's 4 GiB).
+    pub fn is_file_too_large(&self) -> bool {
+        self.stderr_tail.iter().any(|l| l.contains("File too large"))
+    }
+
     /// Whether the program failed the way a broken setup makes it fail
     /// (killed by a signal: a crash or the kernel's OOM killer; a shell's
     /// 128 + signal exit for such a signal, as ssh passes on a remote
@@ -307,6 +313,15 @@ impl Error {
             ProcessFailure::Failed(source) if source.is_disk_full() => {
                 Error::DiskFull { path, step: source.step, disk: String::new() }
             }
+            // (Said once, not tried three times, each writing gigabytes.)
+            ProcessFailure::Failed(source) if source.is_file_too_large() => Error::Input {
+                path,
+                problem: format!(
+                    "{}: a file it writes is larger than its folder's file system holds (FAT32 holds 4 GiB at most): \
+                     write to a drive formatted exFAT, NTFS, ext4 or APFS",
+                    source.step
+                ),
+            },
             ProcessFailure::Failed(source) => Error::Process { path, source: Box::new(source) },
             ProcessFailure::Cancelled(signal) => Error::Cancelled { signal },
             ProcessFailure::Spawn { program, source } => Error::Io { action: "start", path: program.into(), source },
@@ -435,6 +450,15 @@ mod tests {
         assert!(internal.is_environmental(input), "not the rip's fault");
         let rip = Error::Input { path: input.into(), problem: "has no video stream".into() };
         assert!(!rip.is_environmental(input));
+    }
+
+    #[test]
+    fn a_file_too_large_for_its_file_system_fails_the_rip_once() {
+        let input = std::path::Path::new("/rips/a.mkv");
+        let mkvmerge = failed(Exit::Code(2), &["Error: Could not write to the output file: File too large"]);
+        let e = Error::process(input)(ProcessFailure::Failed(mkvmerge));
+        assert!(e.to_string().contains("FAT32 holds 4 GiB at most"), "{e}");
+        assert!(!e.is_retryable() && !e.is_environmental(input));
     }
 
     #[test]
