@@ -261,15 +261,14 @@ fn hdr10_options(hdr: &crate::analysis::hdr::HdrInfo) -> Vec<String> {
 /// Subtitle track `id` of the source drawn for the full frame (PGS, VobSub,
 /// ASS/SSA), moved into the cropped picture (see [`pgs`], [`vobsub`],
 /// [`ass`]), in files of its own: the `.sup`, the `.idx` (beside its
-/// `.sub`) or the script to mux.
+/// `.sub`) or the script to mux. A track that cannot be moved (malformed,
+/// or a picture larger than the cropped picture) is copied as drawn, with
+/// a warning: failing it failed the rip after its whole encode, on every
+/// run.
 fn repositioned(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs, id: u32) -> Result<PathBuf> {
     let input = inputs.source;
     let (width, height) = (analysis.video.width, analysis.video.height);
     let crop = analysis.crop.crop.unwrap_or(crate::analysis::crop::Rect::full(width, height));
-    let unreadable = |problem: String| Error::Input {
-        path: input.to_path_buf(),
-        problem: format!("its subtitle track {id} cannot be read: {problem}"),
-    };
     let read = |p: &Path| std::fs::read(p).map_err(Error::io("read", p));
     let write = |p: &Path, bytes: &[u8]| std::fs::write(p, bytes).map_err(Error::io("write", p));
     let dir = &inputs.scratch;
@@ -279,30 +278,50 @@ fn repositioned(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxIn
         Ok(whole)
     };
     let cropped = |ext: &str| dir.join(format!("subtitles-{id}.cropped.{ext}"));
-    match analysis.mux.source_track(id).text("codec_id") {
+    // The file extracted, and the moved one or why it cannot be.
+    let (whole, moved) = match analysis.mux.source_track(id).text("codec_id") {
         Some("S_VOBSUB") => {
             let idx = extract("idx")?;
             let text = String::from_utf8_lossy(&read(&idx)?).into_owned();
             let mut pictures = read(&idx.with_extension("sub"))?;
-            let text = vobsub::recrop(&text, &mut pictures, width, height, crop).map_err(unreadable)?;
-            write(&cropped("sub"), &pictures)?;
-            write(&cropped("idx"), text.as_bytes())?;
-            Ok(cropped("idx"))
+            let moved = match vobsub::recrop(&text, &mut pictures, width, height, crop) {
+                Ok(text) => {
+                    write(&cropped("sub"), &pictures)?;
+                    write(&cropped("idx"), text.as_bytes())?;
+                    Ok(cropped("idx"))
+                }
+                Err(problem) => Err(problem),
+            };
+            (idx, moved)
         }
         Some(codec @ ("S_TEXT/ASS" | "S_TEXT/SSA")) => {
             let ext = if codec == "S_TEXT/ASS" { "ass" } else { "ssa" };
-            let script =
-                String::from_utf8(read(&extract(ext)?)?).map_err(|_| unreadable("its script is not UTF-8".into()))?;
-            let moved = ass::recrop(&script, width, height, crop).map_err(unreadable)?;
-            write(&cropped(ext), moved.as_bytes())?;
-            Ok(cropped(ext))
+            let whole = extract(ext)?;
+            let script = String::from_utf8(read(&whole)?).map_err(|_| "its script is not UTF-8".to_string());
+            let moved = match script.and_then(|s| ass::recrop(&s, width, height, crop)) {
+                Ok(moved) => write(&cropped(ext), moved.as_bytes()).map(|()| Ok(cropped(ext)))?,
+                Err(problem) => Err(problem),
+            };
+            (whole, moved)
         }
         _ => {
-            let moved = pgs::recrop(&read(&extract("sup")?)?, width, height, crop).map_err(unreadable)?;
-            write(&cropped("sup"), &moved)?;
-            Ok(cropped("sup"))
+            let whole = extract("sup")?;
+            let moved = match pgs::recrop(&read(&whole)?, width, height, crop) {
+                Ok(moved) => write(&cropped("sup"), &moved).map(|()| Ok(cropped("sup")))?,
+                Err(problem) => Err(problem),
+            };
+            (whole, moved)
         }
-    }
+    };
+    moved.or_else(|problem| {
+        let message = format!(
+            "{}: subtitle track {id} is copied as drawn for the uncropped frame (players may show it squashed or \
+             outside the picture): it cannot be moved into the cropped picture: {problem}",
+            input.display()
+        );
+        ctx.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message });
+        Ok(whole)
+    })
 }
 
 /// What the output's tracks lack of their source tracks' headers after

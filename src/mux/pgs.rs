@@ -22,6 +22,7 @@
 //! picture's width and height. A display set ends with 0x80.
 
 use crate::analysis::crop::Rect;
+use std::collections::HashMap;
 
 const PCS: u8 = 0x16;
 const WDS: u8 = 0x17;
@@ -32,34 +33,38 @@ const HEADER: usize = 13;
 
 /// `sup` with its canvas cropped to `crop` of a `width`×`height` video,
 /// windows and pictures moved with it. A canvas of another size than the
-/// video's has the crop scaled to it. Errors name what is malformed.
+/// video's has the crop scaled to it. Errors name what is malformed, and a
+/// picture larger than the cropped picture (it cannot be moved into it).
 pub fn recrop(sup: &[u8], width: u32, height: u32, crop: Rect) -> Result<Vec<u8>, String> {
     let mut out = sup.to_vec();
     let segments = segments(sup)?;
     // A window keeps its place through an epoch's display sets that do not
     // define it again; a picture is shown by its object ID in later sets.
-    let mut moved: Vec<Shift> = Vec::new();
-    let mut sizes = std::collections::HashMap::new();
+    let mut windows: HashMap<u8, Placed> = HashMap::new();
+    let mut sizes = HashMap::new();
     for set in segments.split_inclusive(|s| s.kind == END) {
+        let Some(pcs) = set.iter().find(|s| s.kind == PCS) else { continue };
+        let area = scaled(crop, (width, height), canvas(&sup[pcs.data.clone()])?);
         for s in set.iter().filter(|s| s.kind == ODS) {
-            if let Some((id, size)) = object_size(&sup[s.data.clone()]) {
-                sizes.insert(id, size);
+            if let Some((id, (w, h))) = object_size(&sup[s.data.clone()]) {
+                if w > area.2 || h > area.3 {
+                    return Err(format!("a {w}x{h} picture is larger than the cropped {}x{} picture", area.2, area.3));
+                }
+                sizes.insert(id, (w, h));
             }
         }
-        let pcs = set.iter().find(|s| s.kind == PCS).map(|p| &sup[p.data.clone()]);
-        let size = pcs.map(canvas).transpose()?;
-        let area = scaled(crop, (width, height), size.unwrap_or((width, height)));
-        let shown = pcs.map(|p| shown(p, &sizes)).transpose()?.unwrap_or_default();
-        for s in set.iter().filter(|s| s.kind == WDS) {
-            for (id, shift) in move_windows(&mut out[s.data.clone()], area, &shown)? {
-                moved.retain(|(w, _)| *w != id);
-                moved.push((id, shift));
-            }
+        let pictures = pictures(&sup[pcs.data.clone()], &sizes)?;
+        let wds = set.iter().find(|s| s.kind == WDS);
+        // A set that defines its windows moves what it shows together;
+        // one that does not keeps its pictures in their windows as moved.
+        let shifts = match wds {
+            Some(_) => together(&pictures, area),
+            None => pictures.iter().map(|_| None).collect(),
+        };
+        if let Some(w) = wds {
+            place_windows(&mut out[w.data.clone()], area, &pictures, &shifts, &mut windows)?;
         }
-        for s in set.iter().filter(|s| s.kind == PCS) {
-            let area = scaled(crop, (width, height), canvas(&sup[s.data.clone()])?);
-            move_pictures(&mut out[s.data.clone()], area, &moved)?;
-        }
+        move_pictures(&mut out[pcs.data.clone()], area, &pictures, &shifts, &windows);
     }
     Ok(out)
 }
@@ -104,8 +109,23 @@ fn canvas(pcs: &[u8]) -> Result<(u32, u32), String> {
 
 /// The cropped area on the canvas: (x, y, width, height).
 type Area = (i64, i64, i64, i64);
-/// A window's ID and how far it moved (x, y).
-type Shift = (u8, (i64, i64));
+/// A window as moved: where it is on the cropped canvas, and how far it
+/// moved (its pictures move as far, then into it).
+#[derive(Debug, Clone, Copy)]
+struct Placed {
+    rect: Rect4,
+    shift: (i64, i64),
+}
+
+/// A picture a composition shows: where its entry is in the PCS, its
+/// window, where it is, and its size where known.
+struct Picture {
+    at: usize,
+    window: u8,
+    x: i64,
+    y: i64,
+    size: Option<(i64, i64)>,
+}
 
 /// `crop` of a `video`-sized picture on a canvas of `canvas` size.
 fn scaled(crop: Rect, video: (u32, u32), canvas: (u32, u32)) -> Area {
@@ -126,30 +146,30 @@ fn object_size(ods: &[u8]) -> Option<(u16, (i64, i64))> {
     first.then(|| Some((id, (u16_at(ods, 7).ok()?, u16_at(ods, 9).ok()?))))?
 }
 
-/// Where a PCS shows its pictures whose size is known (from `sizes`, or
+/// The pictures a PCS shows, with their size where known (from `sizes`, or
 /// from the composition's own cropping).
-fn shown(pcs: &[u8], sizes: &std::collections::HashMap<u16, (i64, i64)>) -> Result<Vec<Rect4>, String> {
+fn pictures(pcs: &[u8], sizes: &HashMap<u16, (i64, i64)>) -> Result<Vec<Picture>, String> {
     let count = usize::from(*pcs.get(10).ok_or("a composition is cut short")?);
     let mut at = 11;
-    let mut rects = Vec::new();
+    let mut out = Vec::new();
     for _ in 0..count {
         let id = u16_at(pcs, at)? as u16;
+        let window = *pcs.get(at + 2).ok_or("a composition is cut short")?;
         let cropped = pcs.get(at + 3).ok_or("a composition is cut short")? & 0x80 != 0;
         let (x, y) = (u16_at(pcs, at + 4)?, u16_at(pcs, at + 6)?);
         let size = if cropped { Some((u16_at(pcs, at + 12)?, u16_at(pcs, at + 14)?)) } else { sizes.get(&id).copied() };
-        rects.extend(size.map(|(w, h)| (x, y, w, h)));
+        out.push(Picture { at, window, x, y, size });
         at += if cropped { 16 } else { 8 };
     }
-    Ok(rects)
+    Ok(out)
 }
 
 /// The smallest rectangle holding all of `rects`.
-fn union(rects: &[Rect4]) -> Option<Rect4> {
-    let x = rects.iter().map(|r| r.0).min()?;
-    let y = rects.iter().map(|r| r.1).min()?;
-    let right = rects.iter().map(|r| r.0 + r.2).max()?;
-    let bottom = rects.iter().map(|r| r.1 + r.3).max()?;
-    Some((x, y, right - x, bottom - y))
+fn union(rects: impl IntoIterator<Item = Rect4>) -> Option<Rect4> {
+    rects.into_iter().reduce(|a, b| {
+        let (x, y) = (a.0.min(b.0), a.1.min(b.1));
+        ((x), (y), (a.0 + a.2).max(b.0 + b.2) - x, (a.1 + a.3).max(b.1 + b.3) - y)
+    })
 }
 
 /// How far a span at `start`, `len` long, moves to lie inside `0..room`
@@ -158,62 +178,82 @@ fn into(start: i64, len: i64, room: i64) -> i64 {
     if len > room { 0 } else { start.clamp(0, room - len) - start }
 }
 
-/// Moves the windows of a WDS into `area` (then relative to it), all by
-/// one shift: the crop's offset, then what brings the pictures the set
-/// shows (`shown`; its windows where none is known) into the picture; a
-/// window then still outside is moved or cut to fit. Returns each window's
-/// shift, which its pictures take.
-fn move_windows(wds: &mut [u8], (x0, y0, w0, h0): Area, shown: &[Rect4]) -> Result<Vec<Shift>, String> {
+/// How far `r` moves into `area`: by the crop's offset, then into the
+/// picture where it would fall outside.
+fn shift_into(r: Rect4, (x0, y0, w0, h0): Area) -> (i64, i64) {
+    (-x0 + into(r.0 - x0, r.2, w0), -y0 + into(r.1 - y0, r.3, h0))
+}
+
+/// Each picture's shift (`None` where its size is unknown: it moves with
+/// its window): all by one where they fit in the picture together (two
+/// lines in the bottom bar rise as one and keep their layout), else each
+/// on its own (a line in each bar).
+fn together(pictures: &[Picture], area: Area) -> Vec<Option<(i64, i64)>> {
+    let rect = |p: &Picture| p.size.map(|(w, h)| (p.x, p.y, w, h));
+    let all = union(pictures.iter().filter_map(rect));
+    let one = all.filter(|u| u.2 <= area.2 && u.3 <= area.3).map(|u| shift_into(u, area));
+    pictures.iter().map(|p| rect(p).map(|r| one.unwrap_or_else(|| shift_into(r, area)))).collect()
+}
+
+/// Moves the windows of a WDS into `area` (then relative to it), each
+/// with the pictures the set shows in it (`shifts`), cut to the picture
+/// where larger (a window over the whole frame) and grown to hold its
+/// pictures as moved; a window showing nothing moves by the crop's offset
+/// into the picture. Each is recorded in `windows`.
+fn place_windows(
+    wds: &mut [u8],
+    area: Area,
+    pictures: &[Picture],
+    shifts: &[Option<(i64, i64)>],
+    windows: &mut HashMap<u8, Placed>,
+) -> Result<(), String> {
+    let (w0, h0) = (area.2, area.3);
     let count = usize::from(*wds.first().ok_or("an empty window definition")?);
-    let mut windows = Vec::new();
     for i in 0..count {
         let at = 1 + i * 9;
         let id = *wds.get(at).ok_or("a window definition is cut short")?;
-        windows.push((
-            id,
-            at,
-            (u16_at(wds, at + 1)?, u16_at(wds, at + 3)?, u16_at(wds, at + 5)?, u16_at(wds, at + 7)?),
-        ));
-    }
-    let all: Vec<Rect4> = windows.iter().map(|w| w.2).collect();
-    let Some(u) = union(shown).or_else(|| union(&all)) else { return Ok(Vec::new()) };
-    let (ux, uy) = (u.0 - x0, u.1 - y0);
-    let (dx, dy) = (-x0 + into(ux, u.2, w0), -y0 + into(uy, u.3, h0));
-    let mut shifts = Vec::new();
-    for (id, at, (x, y, w, h)) in windows {
-        // What the set shows lies inside its windows, and inside the
-        // picture once moved: a window kept to the picture still holds it.
-        let (w, h) = (w.min(w0), h.min(h0));
-        let (nx, ny) = ((x + dx).clamp(0, w0 - w), (y + dy).clamp(0, h0 - h));
-        set_u16(wds, at + 1, nx);
-        set_u16(wds, at + 3, ny);
-        set_u16(wds, at + 5, w);
-        set_u16(wds, at + 7, h);
-        // (Pictures that would not fit together, one in each bar, move
-        // with their own windows, each into the picture.)
-        let fits = shown.is_empty() || (u.2 <= w0 && u.3 <= h0);
-        shifts.push((id, if fits { (dx, dy) } else { (nx - x, ny - y) }));
-    }
-    Ok(shifts)
-}
-
-/// Gives a PCS the cropped canvas and moves its pictures as their windows
-/// moved (by the crop's offset when their window is unknown).
-fn move_pictures(pcs: &mut [u8], (x0, y0, w0, h0): Area, moved: &[Shift]) -> Result<(), String> {
-    set_u16(pcs, 0, w0);
-    set_u16(pcs, 2, h0);
-    let count = usize::from(*pcs.get(10).ok_or("a composition is cut short")?);
-    let mut at = 11;
-    for _ in 0..count {
-        let window = *pcs.get(at + 2).ok_or("a composition is cut short")?;
-        let cropped = pcs.get(at + 3).ok_or("a composition is cut short")? & 0x80 != 0;
-        let (dx, dy) = moved.iter().find(|(w, _)| *w == window).map_or((-x0, -y0), |(_, s)| *s);
-        let (x, y) = (u16_at(pcs, at + 4)?, u16_at(pcs, at + 6)?);
-        set_u16(pcs, at + 4, x + dx);
-        set_u16(pcs, at + 6, y + dy);
-        at += if cropped { 16 } else { 8 };
+        let (x, y) = (u16_at(wds, at + 1)?, u16_at(wds, at + 3)?);
+        let (w, h) = (u16_at(wds, at + 5)?.min(w0), u16_at(wds, at + 7)?.min(h0));
+        let mine: Vec<(Rect4, (i64, i64))> = (pictures.iter().zip(shifts))
+            .filter(|(p, _)| p.window == id)
+            .filter_map(|(p, s)| Some(((p.x, p.y, p.size?.0, p.size?.1), (*s)?)))
+            .collect();
+        let shift = mine.first().map_or_else(|| shift_into((x, y, w, h), area), |m| m.1);
+        let (nx, ny) = ((x + shift.0).clamp(0, w0 - w), (y + shift.1).clamp(0, h0 - h));
+        let moved = mine.iter().map(|(r, s)| (r.0 + s.0, r.1 + s.1, r.2, r.3));
+        let rect = union(std::iter::once((nx, ny, w, h)).chain(moved)).expect("one rectangle at least");
+        set_u16(wds, at + 1, rect.0);
+        set_u16(wds, at + 3, rect.1);
+        set_u16(wds, at + 5, rect.2);
+        set_u16(wds, at + 7, rect.3);
+        windows.insert(id, Placed { rect, shift });
     }
     Ok(())
+}
+
+/// Gives a PCS the cropped canvas and moves its pictures: each by its
+/// shift, else as its window moved (by the crop's offset when its window is
+/// unknown), then into its window and the picture.
+fn move_pictures(
+    pcs: &mut [u8],
+    (x0, y0, w0, h0): Area,
+    pictures: &[Picture],
+    shifts: &[Option<(i64, i64)>],
+    windows: &HashMap<u8, Placed>,
+) {
+    set_u16(pcs, 0, w0);
+    set_u16(pcs, 2, h0);
+    for (p, s) in pictures.iter().zip(shifts) {
+        let window = windows.get(&p.window);
+        let (dx, dy) = s.or(window.map(|w| w.shift)).unwrap_or((-x0, -y0));
+        let (w, h) = p.size.unwrap_or((1, 1));
+        let within = window.map_or((0, 0, w0, h0), |w| w.rect);
+        let fit = |v: i64, lo: i64, room: i64, len: i64| v.clamp(lo, (lo + room - len).max(lo));
+        let x = fit(fit(p.x + dx, within.0, within.2, w), 0, w0, w);
+        let y = fit(fit(p.y + dy, within.1, within.3, h), 0, h0, h);
+        set_u16(pcs, p.at + 4, x);
+        set_u16(pcs, p.at + 6, y);
+    }
 }
 
 #[cfg(test)]
@@ -284,19 +324,37 @@ mod tests {
     /// from 0) in `windows` (x, y, w, h; picture `i` in window `i`, or in
     /// window 0 where there is one window) of a 1280×720 canvas.
     fn display_set_of(pictures: &[(u16, u16)], windows: &[(u16, u16, u16, u16)]) -> Vec<u8> {
+        let shown: Vec<(u16, u8, u16, u16)> = (pictures.iter().enumerate())
+            .map(|(i, (x, y))| (i as u16, if windows.len() == 1 { 0 } else { i as u8 }, *x, *y))
+            .collect();
+        let objects: Vec<(u16, u16, u16)> = (0..pictures.len()).map(|i| (i as u16, 400, 40)).collect();
+        any_set(&shown, Some(windows), &objects)
+    }
+
+    /// A display set on a 1280×720 canvas: its composition showing
+    /// `shown` (object, window, x, y), its windows where given (IDs from
+    /// 0), and the `objects` it defines (ID, width, height).
+    fn any_set(
+        shown: &[(u16, u8, u16, u16)],
+        windows: Option<&[(u16, u16, u16, u16)]>,
+        objects: &[(u16, u16, u16)],
+    ) -> Vec<u8> {
         let mut pcs = [be(1280), be(720)].concat();
-        pcs.extend([0x10, 0, 1, 0x80, 0, 0, pictures.len() as u8]);
-        for (i, (x, y)) in pictures.iter().enumerate() {
-            let window = if windows.len() == 1 { 0 } else { i as u8 };
-            pcs.extend([be(i as u16).as_slice(), &[window, 0], &be(*x), &be(*y)].concat());
+        pcs.extend([0x10, 0, 1, 0x80, 0, 0, shown.len() as u8]);
+        for (object, window, x, y) in shown {
+            pcs.extend([be(*object).as_slice(), &[*window, 0], &be(*x), &be(*y)].concat());
         }
-        let mut wds = vec![windows.len() as u8];
-        for (i, (x, y, w, h)) in windows.iter().enumerate() {
-            wds.extend([[i as u8].as_slice(), &be(*x), &be(*y), &be(*w), &be(*h)].concat());
+        let mut set = segment(PCS, 90, &pcs);
+        if let Some(windows) = windows {
+            let mut wds = vec![windows.len() as u8];
+            for (i, (x, y, w, h)) in windows.iter().enumerate() {
+                wds.extend([[i as u8].as_slice(), &be(*x), &be(*y), &be(*w), &be(*h)].concat());
+            }
+            set.extend(segment(WDS, 90, &wds));
         }
-        let mut set = [segment(PCS, 90, &pcs), segment(WDS, 90, &wds), segment(0x14, 90, &[0; 5])].concat();
-        for i in 0..pictures.len() {
-            let ods = [be(i as u16).as_slice(), &[0, 0xC0, 0, 0, 4], &be(400), &be(40)].concat();
+        set.extend(segment(0x14, 90, &[0; 5]));
+        for (id, w, h) in objects {
+            let ods = [be(*id).as_slice(), &[0, 0xC0, 0, 0, 4], &be(*w), &be(*h)].concat();
             set.extend(segment(ODS, 90, &ods));
         }
         set.extend(segment(END, 90, &[]));
@@ -346,6 +404,41 @@ mod tests {
         let set = display_set_of(&[(440, 20), (440, 680)], &[(440, 20, 400, 40), (440, 680, 400, 40)]);
         let (pictures, _, _) = layout(&recrop(&set, 1280, 720, crop).unwrap());
         assert_eq!(pictures, vec![(440, 0), (440, 504)]);
+    }
+
+    #[test]
+    fn a_line_shown_later_in_a_window_defined_earlier_lands_where_its_window_went() {
+        let crop = Rect { width: 1280, height: 544, x: 0, y: 88 };
+        // Window 0 in the top bar, window 1 in the bottom one; the first set
+        // shows the top line only, the second (no WDS) the bottom line.
+        let windows = [(200, 16, 400, 40), (200, 650, 400, 40)];
+        let first = any_set(&[(0, 0, 200, 16)], Some(&windows), &[(0, 400, 40), (1, 400, 40)]);
+        let second = any_set(&[(1, 1, 200, 650)], None, &[]);
+        let out = recrop(&[first, second].concat(), 1280, 720, crop).unwrap();
+        let s = segments(&out).unwrap();
+        let pcs = s.iter().filter(|s| s.kind == PCS).map(|s| &out[s.data.clone()]).collect::<Vec<_>>();
+        let at = |pcs: &[u8]| (u16_at(pcs, 15).unwrap(), u16_at(pcs, 17).unwrap());
+        assert_eq!(at(pcs[0]), (200, 0));
+        // At the picture's bottom edge, as its window was put.
+        assert_eq!(at(pcs[1]), (200, 504));
+    }
+
+    #[test]
+    fn one_window_with_a_line_in_each_bar_moves_each_line_into_the_picture() {
+        let crop = Rect { width: 1280, height: 544, x: 0, y: 88 };
+        let set =
+            any_set(&[(0, 0, 200, 16), (1, 0, 200, 650)], Some(&[(0, 0, 1280, 720)]), &[(0, 400, 40), (1, 400, 40)]);
+        let (pictures, windows, _) = layout(&recrop(&set, 1280, 720, crop).unwrap());
+        assert_eq!(pictures, vec![(200, 0), (200, 504)]);
+        assert_eq!(windows, vec![(0, 0, 1280, 544)]);
+    }
+
+    #[test]
+    fn a_picture_larger_than_the_cropped_picture_is_refused() {
+        let crop = Rect { width: 1280, height: 544, x: 0, y: 88 };
+        let set = any_set(&[(0, 0, 0, 0)], Some(&[(0, 0, 1280, 720)]), &[(0, 1280, 720)]);
+        let e = recrop(&set, 1280, 720, crop).unwrap_err();
+        assert!(e.contains("larger than the cropped 1280x544 picture"), "{e}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub fn recrop(idx: &str, sub: &mut [u8], width: u32, height: u32, crop: Rect) ->
         let spu = Spu::gather(sub, pos)?;
         for at in spu.display_areas()? {
             let old: Vec<u8> = (at..at + 6).map(|i| sub[spu.file_offset(i)]).collect();
-            for (i, b) in moved(&old, area).into_iter().enumerate() {
+            for (i, b) in moved(&old, area)?.into_iter().enumerate() {
                 sub[spu.file_offset(at + i)] = b;
             }
         }
@@ -56,17 +56,22 @@ fn filepos(idx: &str) -> Vec<usize> {
 }
 
 /// A display area (6 bytes: x1, x2, y1, y2 in 12 bits each, inclusive)
-/// moved into `(x0, y0, w, h)`: by the offset, then inside.
-fn moved(b: &[u8], (x0, y0, w0, h0): (i64, i64, i64, i64)) -> [u8; 6] {
+/// moved into `(x0, y0, w, h)`: by the offset, then inside. An area larger
+/// than the cropped picture (a full-frame subpicture, mostly transparent)
+/// cannot be moved into it: an error.
+fn moved(b: &[u8], (x0, y0, w0, h0): (i64, i64, i64, i64)) -> Result<[u8; 6], String> {
     let x1 = (i64::from(b[0]) << 4) | i64::from(b[1] >> 4);
     let x2 = (i64::from(b[1] & 0x0f) << 8) | i64::from(b[2]);
     let y1 = (i64::from(b[3]) << 4) | i64::from(b[4] >> 4);
     let y2 = (i64::from(b[4] & 0x0f) << 8) | i64::from(b[5]);
     let (w, h) = (x2 - x1, y2 - y1);
-    let nx = (x1 - x0).clamp(0, (w0 - 1 - w).max(0));
-    let ny = (y1 - y0).clamp(0, (h0 - 1 - h).max(0));
+    if w + 1 > w0 || h + 1 > h0 {
+        return Err(format!("a {}x{} subpicture is larger than the cropped {w0}x{h0} picture", w + 1, h + 1));
+    }
+    let nx = (x1 - x0).clamp(0, w0 - 1 - w);
+    let ny = (y1 - y0).clamp(0, h0 - 1 - h);
     let v = |n: i64| (n & 0xfff) as u16;
-    area_bytes(v(nx), v(nx + w), v(ny), v(ny + h))
+    Ok(area_bytes(v(nx), v(nx + w), v(ny), v(ny + h)))
 }
 
 /// A display area as its 6 bytes: x1, x2, y1, y2 in 12 bits each.
