@@ -1023,6 +1023,55 @@ fn an_ass_script_moves_into_the_cropped_picture() {
     assert_eq!(times(&out).collect::<Vec<_>>(), times(&src).collect::<Vec<_>>(), "the same events at the same times");
 }
 
+/// A letterboxed rip without audio whose tracks all start 87 ms in: its
+/// ASS script moved into the cropped picture keeps its milliseconds (a
+/// script holds hundredths: every line came out 7 ms early, and the output
+/// failed validation after the whole encode), and a subtitle track clamped
+/// to the film's end, whose first line comes too late for mkvmerge to tell
+/// its start, keeps its times (it took the moved script's move, none, and
+/// came out 87 ms early).
+#[test]
+fn moved_and_clamped_subtitles_keep_their_milliseconds() {
+    let video = fixture(
+        "carry-letterbox-12s.mkv",
+        &["-f", "lavfi", "-i", "testsrc2=size=320x160:rate=24:duration=12,pad=320:240:0:40:black"],
+    );
+    let script = text_file(
+        "carry-late.ass",
+        "[Script Info]\nScriptType: v4.00+\nPlayResX: 320\nPlayResY: 240\n\n[V4+ Styles]\n\
+         Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, \
+         Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, \
+         MarginR, MarginV, Encoding\nStyle: Default,DejaVu Sans,20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,\
+         100,100,0,0,1,1,0,2,10,10,10,1\n\n[Events]\n\
+         Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
+         Dialogue: 0,0:00:00.50,0:00:02.00,Default,,0,0,0,,{\\pos(160,60)}SIGN\n\
+         Dialogue: 0,0:00:01.00,0:00:02.50,Default,,0,0,0,,Spoken line\n",
+    );
+    let srt = text_file(
+        "carry-late-endless.srt",
+        "1\n00:00:10,000 --> 00:00:11,000\nLate\n\n2\n00:00:11,500 --> 01:00:00,000\nEndless\n\n",
+    );
+    let args: Vec<std::ffi::OsString> = ["--sync", "0:87"]
+        .into_iter()
+        .map(Into::into)
+        .chain([video.into_os_string()])
+        .chain(["--sync".into(), "0:87".into(), script.into_os_string()])
+        .chain(["--sync".into(), "0:87".into(), srt.into_os_string()])
+        .collect();
+    let src = mkvmerge_fixture("carry-late-ms.mkv", &args);
+    assert!(mkvmerge_j(&src)["tracks"][2]["properties"]["minimum_timestamp"].is_null(), "a start mkvmerge cannot tell");
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = t.path().join("out/carry-late-ms.mkv");
+    assert_eq!(mkvmerge_j(&out)["tracks"][0]["properties"]["pixel_dimensions"], "320x160", "the bars are cropped");
+    let times =
+        |p: &Path, s| packets(p, s).into_iter().map(|l| l.split(',').next().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(times(&src, 1), ["587", "1087"]);
+    assert_eq!(times(&out, 1), times(&src, 1), "the script's lines");
+    assert_eq!(times(&out, 2), times(&src, 2), "the clamped track's lines");
+}
+
 /// A rip with captions on both fields of line 21 (English on CC1, a
 /// second language on CC3, as US broadcasts carry them): a track for each.
 /// CC3 was lost without a word.

@@ -50,11 +50,16 @@ pub fn clamp_durations(end: f64) -> String {
 }
 
 /// The ffmpeg arguments that copy subtitle stream `stream` of `source`
-/// into `output` with its durations clamped to `end`, and without the cues
-/// that start after it (they kept the output as long as they made the rip,
-/// and it failed validation after the whole encode, on every run).
+/// into `output` with its durations clamped to `end` (seconds on the
+/// source's clock), and without the cues that start after it (they kept
+/// the output as long as they made the rip, and it failed validation after
+/// the whole encode, on every run). On the source's clock (`-copyts`): on
+/// ffmpeg's, the source's less the file's start as this ffmpeg reads it
+/// (an AC-3 track's codec delay counts or not by version), it came out a
+/// few milliseconds early.
 pub fn clamped_subtitle_args(source: &Path, stream: usize, end: f64, output: &Path) -> FfmpegArgs {
     let mut a = FfmpegArgs::new();
+    a.arg("-copyts");
     a.input(source);
     a.arg("-map").arg(format!("0:{stream}"));
     a.extend(["-map_metadata", "-1", "-map_chapters", "-1", "-c", "copy", "-bsf:s"]);
@@ -146,7 +151,7 @@ pub fn mux(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs,
         }
     }
     let first_tracks = made_first_tracks(mkv, &made, ctx.cancel).map_err(Error::process(input))?;
-    let moves = sync_ms(plan, &made, &first_tracks);
+    let moves = sync_ms(plan, &made, &first_tracks, analysis.probe.format.start_time.unwrap_or(0.0));
     for (m, ms) in made.iter_mut().zip(moves) {
         m.sync_ms = ms;
     }
@@ -210,22 +215,22 @@ fn made_files(
     let mut captions = captions.into_iter().map(|(_, file)| file);
     let mut made = Vec::new();
     for t in plan.tracks.iter().filter(|t| t.carry != Carry::Copied) {
-        let file = match t.carry {
-            Carry::EncodedVideo => inputs.video.clone(),
-            Carry::EncodedAudio { plan } => inputs.audio[plan].clone(),
+        let (file, options) = match t.carry {
+            Carry::EncodedVideo => (inputs.video.clone(), hdr10_options(&analysis.hdr)),
+            Carry::EncodedAudio { plan } => (inputs.audio[plan].clone(), Vec::new()),
             Carry::Clamped { stream } => {
                 let out = inputs.scratch.join(format!("subtitles-{}.mks", t.source_id));
-                let args = clamped_subtitle_args(input, stream, analysis.duration, &out);
+                let end = analysis.duration + analysis.probe.format.start_time.unwrap_or(0.0);
+                let args = clamped_subtitle_args(input, stream, end, &out);
                 run_ffmpeg(ctx, &args, input, Stage::Mux, analysis.duration)?;
-                out
+                (out, Vec::new())
             }
             Carry::Repositioned => repositioned(ctx, mkv, analysis, inputs, t.source_id)?,
-            Carry::Captions => captions.next().expect("a file for each captions track"),
+            Carry::Captions => (captions.next().expect("a file for each captions track"), Vec::new()),
             Carry::Copied => unreachable!("filtered out"),
         };
         let captions = (t.carry == Carry::Captions).then(|| t.name.clone().unwrap_or_default());
         let tags = if captions.is_some() { None } else { track_tags(plan, t, write)? };
-        let options = if t.carry == Carry::EncodedVideo { hdr10_options(&analysis.hdr) } else { Vec::new() };
         made.push(Made { source_id: t.source_id, file, tags, sync_ms: 0, captions, options });
     }
     Ok(made)
@@ -265,16 +270,29 @@ fn hdr10_options(hdr: &crate::analysis::hdr::HdrInfo) -> Vec<String> {
 /// or a picture larger than the cropped picture) is copied as drawn, with
 /// a warning: failing it failed the rip after its whole encode, on every
 /// run.
-fn repositioned(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxInputs, id: u32) -> Result<PathBuf> {
+///
+/// Returns the file with the mkvmerge options it takes: a script's times
+/// from the source's blocks (a script holds hundredths of a second: every
+/// line of a track whose times were off that grid came out up to 9 ms
+/// early, and the output failed validation after the whole encode).
+fn repositioned(
+    ctx: &Ctx,
+    mkv: &Mkvtoolnix,
+    analysis: &Analysis,
+    inputs: &MuxInputs,
+    id: u32,
+) -> Result<(PathBuf, Vec<String>)> {
     let input = inputs.source;
     let (width, height) = (analysis.video.width, analysis.video.height);
     let crop = analysis.crop.crop.unwrap_or(crate::analysis::crop::Rect::full(width, height));
     let read = |p: &Path| std::fs::read(p).map_err(Error::io("read", p));
     let write = |p: &Path, bytes: &[u8]| std::fs::write(p, bytes).map_err(Error::io("write", p));
     let dir = &inputs.scratch;
+    let times = dir.join(format!("subtitles-{id}.times.txt"));
     let extract = |ext: &str| -> Result<PathBuf> {
         let whole = dir.join(format!("subtitles-{id}.{ext}"));
-        mkv.extract_track(input, id, &whole, ctx.cancel).map_err(Error::process(input))?;
+        let script = matches!(ext, "ass" | "ssa").then_some(times.as_path());
+        mkv.extract_track(input, id, &whole, script, ctx.cancel).map_err(Error::process(input))?;
         Ok(whole)
     };
     let cropped = |ext: &str| dir.join(format!("subtitles-{id}.cropped.{ext}"));
@@ -313,15 +331,20 @@ fn repositioned(ctx: &Ctx, mkv: &Mkvtoolnix, analysis: &Analysis, inputs: &MuxIn
             (whole, moved)
         }
     };
-    moved.or_else(|problem| {
+    let options = match times.exists() {
+        true => vec!["--timestamps".to_string(), format!("0:{}", times.display())],
+        false => Vec::new(),
+    };
+    let file = moved.or_else(|problem| {
         let message = format!(
             "{}: subtitle track {id} is copied as drawn for the uncropped frame (players may show it squashed or \
              outside the picture): it cannot be moved into the cropped picture: {problem}",
             input.display()
         );
         ctx.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message });
-        Ok(whole)
-    })
+        Ok::<_, Error>(whole)
+    })?;
+    Ok((file, options))
 }
 
 /// What the output's tracks lack of their source tracks' headers after
@@ -422,13 +445,17 @@ fn chapters_for(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) ->
 /// whatever the source's did (one move for all, measured on the video, put
 /// such audio 200 ms late). mkvmerge tells no start for a track with no
 /// block in the first seconds it reads (a subtitle track whose first line
-/// comes after the opening): such a track is on ffmpeg's clock, and takes
-/// the move measured on another track made there (an audio track), or else
-/// the video's. Extracted captions and subtitles moved into the cropped
-/// picture keep the source's times (a rip whose tracks all start at 80 ms
-/// had its moved subtitles made 80 ms late, and failed validation after the
-/// whole encode). Never before zero: mkvmerge drops what a move puts there.
-fn sync_ms(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Vec<i64> {
+/// comes after the opening): such a track is on ffmpeg's clock, the
+/// source's less the file's first timestamp (`file_start`, seconds, as
+/// ffprobe reads it). It took the move measured on another track: a moved
+/// subtitle track's (none), the chunked video's (from zero), the audio's
+/// (with its encode's millisecond of rounding), and came out early or late
+/// by the rip's start. Extracted captions and subtitles moved into the
+/// cropped picture keep the source's times (a rip whose tracks all start at
+/// 80 ms had its moved subtitles made 80 ms late, and failed validation
+/// after the whole encode). Never before zero: mkvmerge drops what a move
+/// puts there.
+fn sync_ms(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>], file_start: f64) -> Vec<i64> {
     let shift = plan.source.timeline_shift_ns();
     let ms = |ns: i64| (ns as f64 / 1e6).round() as i64;
     // (`made` is in the plan's order of the tracks not copied.)
@@ -438,24 +465,17 @@ fn sync_ms(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>]) -> Vec<
         .zip(made_tracks)
         .zip(carries)
         .map(|((m, t), carry)| {
-            if matches!(carry, Carry::Captions | Carry::Repositioned) {
+            if matches!(carry, Carry::Captions | Carry::Repositioned | Carry::Clamped { .. }) {
                 // Written on the source's clock (captions by their
-                // pictures' times, moved subtitles by mkvextract): only
-                // mkvmerge's shift.
+                // pictures' times, moved subtitles by mkvextract, clamped
+                // ones by ffmpeg with `-copyts`): only mkvmerge's shift.
                 return Some(shift);
             }
             let source = plan.source_start_ns(m.source_id)?;
             Some(source + shift - t.as_ref()?.minimum_timestamp_ns()?)
         })
         .collect();
-    let is_video = |m: &Made| plan.source_track(m.source_id).kind == TrackKind::Video && m.captions.is_none();
-    let on_ffmpeg_clock = made
-        .iter()
-        .zip(&measured)
-        .filter(|(m, _)| !is_video(m))
-        .chain(made.iter().zip(&measured).filter(|(m, _)| is_video(m)))
-        .find_map(|(_, ns)| *ns)
-        .unwrap_or(shift);
+    let on_ffmpeg_clock = shift + (file_start * 1e9).round() as i64;
     made_tracks
         .iter()
         .zip(&measured)

@@ -213,12 +213,27 @@ impl Mkvtoolnix {
     }
 
     /// Writes track `id` of `path` to `out` in its codec's own file format
-    /// (`.sup` for PGS).
-    pub fn extract_track(&self, path: &Path, id: u32, out: &Path, cancel: &Cancel) -> Result<(), ProcessFailure> {
+    /// (`.sup` for PGS), and its blocks' timestamps to `times` where asked
+    /// (`timestamps_v2`: milliseconds, where an ASS script keeps only
+    /// hundredths).
+    pub fn extract_track(
+        &self,
+        path: &Path,
+        id: u32,
+        out: &Path,
+        times: Option<&Path>,
+        cancel: &Cancel,
+    ) -> Result<(), ProcessFailure> {
         let mut cmd = english(&self.mkvextract);
-        let mut target = std::ffi::OsString::from(format!("{id}:"));
-        target.push(super::process::path_arg(out));
-        cmd.arg(super::process::path_arg(path)).arg("tracks").arg(target);
+        let target = |to: &Path| {
+            let mut t = std::ffi::OsString::from(format!("{id}:"));
+            t.push(super::process::path_arg(to));
+            t
+        };
+        cmd.arg(super::process::path_arg(path)).arg("tracks").arg(target(out));
+        if let Some(times) = times {
+            cmd.arg("timestamps_v2").arg(target(times));
+        }
         process::output(&mut cmd, "extract a track (mkvextract)", cancel).map(|_| ())
     }
 
