@@ -27,13 +27,17 @@ pub fn recrop(idx: &str, sub: &mut [u8], width: u32, height: u32, crop: Rect) ->
     let s = |v: u32, k: f64| (f64::from(v) * k).round() as i64;
     let area = (s(crop.x, sx), s(crop.y, sy), s(crop.width, sx), s(crop.height, sy));
     for pos in filepos(idx) {
-        let spu = Spu::gather(sub, pos)?;
-        for at in spu.display_areas()? {
-            let old: Vec<u8> = (at..at + 6).map(|i| sub[spu.file_offset(i)]).collect();
-            for (i, b) in moved(&old, area)?.into_iter().enumerate() {
-                sub[spu.file_offset(at + i)] = b;
+        let mut spu = Spu::gather(sub, pos)?;
+        for d in spu.display_areas()? {
+            // An area taller than the picture (a full-frame subpicture,
+            // mostly transparent) first shrinks to the rows it shows.
+            if Area::of(&spu.bytes[d.area..d.area + 6]).height() > area.3 {
+                spu.trim_to_shown(&d)?;
             }
+            let old = spu.bytes[d.area..d.area + 6].to_vec();
+            spu.bytes[d.area..d.area + 6].copy_from_slice(&moved(&old, area)?);
         }
+        spu.write_back(sub);
     }
     let size = format!("size: {}x{}", area.2, area.3);
     Ok(idx.lines().map(|l| if l.starts_with("size:") { size.as_str() } else { l }).collect::<Vec<_>>().join("\n")
@@ -55,15 +59,42 @@ fn filepos(idx: &str) -> Vec<usize> {
         .collect()
 }
 
+/// A display area: x1, x2, y1, y2, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Area {
+    x1: i64,
+    x2: i64,
+    y1: i64,
+    y2: i64,
+}
+
+impl Area {
+    /// From its 6 bytes (x1, x2, y1, y2 in 12 bits each).
+    fn of(b: &[u8]) -> Area {
+        Area {
+            x1: (i64::from(b[0]) << 4) | i64::from(b[1] >> 4),
+            x2: (i64::from(b[1] & 0x0f) << 8) | i64::from(b[2]),
+            y1: (i64::from(b[3]) << 4) | i64::from(b[4] >> 4),
+            y2: (i64::from(b[4] & 0x0f) << 8) | i64::from(b[5]),
+        }
+    }
+
+    fn bytes(self) -> [u8; 6] {
+        let v = |n: i64| (n & 0xfff) as u16;
+        area_bytes(v(self.x1), v(self.x2), v(self.y1), v(self.y2))
+    }
+
+    fn height(self) -> i64 {
+        self.y2 - self.y1 + 1
+    }
+}
+
 /// A display area (6 bytes: x1, x2, y1, y2 in 12 bits each, inclusive)
 /// moved into `(x0, y0, w, h)`: by the offset, then inside. An area larger
-/// than the cropped picture (a full-frame subpicture, mostly transparent)
-/// cannot be moved into it: an error.
+/// than the cropped picture (what it shows spans both bars, or it is wider
+/// than a pillarboxed picture) cannot be moved into it: an error.
 fn moved(b: &[u8], (x0, y0, w0, h0): (i64, i64, i64, i64)) -> Result<[u8; 6], String> {
-    let x1 = (i64::from(b[0]) << 4) | i64::from(b[1] >> 4);
-    let x2 = (i64::from(b[1] & 0x0f) << 8) | i64::from(b[2]);
-    let y1 = (i64::from(b[3]) << 4) | i64::from(b[4] >> 4);
-    let y2 = (i64::from(b[4] & 0x0f) << 8) | i64::from(b[5]);
+    let Area { x1, x2, y1, y2 } = Area::of(b);
     let (w, h) = (x2 - x1, y2 - y1);
     if w + 1 > w0 || h + 1 > h0 {
         return Err(format!("a {}x{} subpicture is larger than the cropped {w0}x{h0} picture", w + 1, h + 1));
@@ -124,12 +155,53 @@ impl Spu {
         file + (i - at)
     }
 
-    /// Where each display area (command 0x05's 6 bytes) is in the subpicture.
-    fn display_areas(&self) -> Result<Vec<usize>, String> {
+    /// Puts the subpicture's bytes back where they came from in `sub`.
+    fn write_back(&self, sub: &mut [u8]) {
+        for (i, b) in self.bytes.iter().enumerate() {
+            sub[self.file_offset(i)] = *b;
+        }
+    }
+
+    /// Shrinks display area `d` to the rows its bitmap shows (a pixel
+    /// whose contrast is not zero), in place: the area's rows, and the
+    /// fields' offsets (command 0x06) moved to the first row kept. Rows
+    /// alternate between the two fields.
+    fn trim_to_shown(&mut self, d: &Controls) -> Result<(), String> {
+        let Some(fields) = d.fields else { return Err("a subpicture has no bitmap offsets".into()) };
+        let a = Area::of(&self.bytes[d.area..d.area + 6]);
+        let width = (a.x2 - a.x1 + 1).max(0) as usize;
+        let rows = a.height().max(0) as usize;
+        let alpha = match d.contrast {
+            Some(c) => [self.bytes[c + 1] & 0x0f, self.bytes[c + 1] >> 4, self.bytes[c] & 0x0f, self.bytes[c] >> 4],
+            None => [0x0f; 4],
+        };
+        let offset =
+            |i: usize| usize::from(u16::from_be_bytes([self.bytes[fields + 2 * i], self.bytes[fields + 2 * i + 1]]));
+        let lines = [rows.div_ceil(2), rows / 2];
+        let decoded = [0, 1].map(|f| field_lines(&self.bytes, offset(f), width, lines[f], alpha));
+        let [top, bottom] = decoded;
+        let (top, bottom) = (top?, bottom?);
+        let line = |r: usize| if r.is_multiple_of(2) { &top[r / 2] } else { &bottom[r / 2] };
+        let shown: Vec<usize> = (0..rows).filter(|&r| line(r).1).collect();
+        let (first, last) = (shown.first().copied().unwrap_or(0), shown.last().copied().unwrap_or(0));
+        let start = |r: usize| if r < rows { line(r).0 } else { offset(r % 2) };
+        for (i, at) in [start(first), start(first + 1)].into_iter().enumerate() {
+            let v = u16::try_from(at).map_err(|_| "a subpicture is too large")?;
+            self.bytes[fields + 2 * i..fields + 2 * i + 2].copy_from_slice(&v.to_be_bytes());
+        }
+        let trimmed = Area { y1: a.y1 + first as i64, y2: a.y1 + last as i64, ..a };
+        self.bytes[d.area..d.area + 6].copy_from_slice(&trimmed.bytes());
+        Ok(())
+    }
+
+    /// Each display area (command 0x05) in the subpicture, with the
+    /// commands in force with it.
+    fn display_areas(&self) -> Result<Vec<Controls>, String> {
         let b = &self.bytes;
         let u16_at = |i: usize| b.get(i..i + 2).map(|v| usize::from(u16::from_be_bytes([v[0], v[1]])));
         let cut = || "a subpicture's control sequence is cut short".to_string();
         let mut areas = Vec::new();
+        let (mut contrast, mut fields) = (None, None);
         let mut seq = u16_at(2).ok_or_else(cut)?;
         let mut seen = Vec::new();
         while seq + 4 <= b.len() && !seen.contains(&seq) {
@@ -140,7 +212,11 @@ impl Spu {
                 i += 1;
                 match cmd {
                     0x00..=0x02 => {}
-                    0x03 | 0x04 => i += 2,
+                    0x03 => i += 2,
+                    0x04 => {
+                        contrast = Some(i).filter(|i| i + 2 <= b.len());
+                        i += 2;
+                    }
                     0x05 => {
                         if i + 6 > b.len() {
                             return Err(cut());
@@ -148,15 +224,72 @@ impl Spu {
                         areas.push(i);
                         i += 6;
                     }
-                    0x06 => i += 4,
+                    0x06 => {
+                        fields = Some(i).filter(|i| i + 4 <= b.len());
+                        i += 4;
+                    }
                     0x07 => i += u16_at(i).ok_or_else(cut)?,
                     _ => break,
                 }
             }
             seq = next;
         }
-        Ok(areas)
+        // (A sequence's commands hold for the areas before them too: they
+        // are in force when the subpicture is shown.)
+        Ok(areas.into_iter().map(|area| Controls { area, contrast, fields }).collect())
     }
+}
+
+/// Where a display area's bytes are in a subpicture, with its contrast
+/// (command 0x04's 2 bytes) and its fields' offsets (command 0x06's 4).
+struct Controls {
+    area: usize,
+    contrast: Option<usize>,
+    fields: Option<usize>,
+}
+
+/// The `lines` lines of a field whose run-length bitmap starts at byte
+/// `start` of `spu`, `width` pixels each: where each starts, and whether it
+/// shows a pixel (its colour's contrast in `alpha` not zero). A code is 1
+/// to 4 nibbles: its run (0: to the line's end) and its colour; a line
+/// ends on a byte.
+fn field_lines(
+    spu: &[u8],
+    start: usize,
+    width: usize,
+    lines: usize,
+    alpha: [u8; 4],
+) -> Result<Vec<(usize, bool)>, String> {
+    let mut at = start * 2;
+    let nibble = |at: &mut usize| -> Result<u16, String> {
+        let b = *spu.get(*at / 2).ok_or("a subpicture's bitmap is cut short")?;
+        *at += 1;
+        Ok(u16::from(if *at % 2 == 1 { b >> 4 } else { b & 0x0f }))
+    };
+    let mut out = Vec::with_capacity(lines);
+    for _ in 0..lines {
+        let mut x = 0;
+        let mut shown = false;
+        let line_start = at / 2;
+        while x < width {
+            let mut v = nibble(&mut at)?;
+            for bound in [0x4, 0x10, 0x40] {
+                if v >= bound {
+                    break;
+                }
+                v = (v << 4) | nibble(&mut at)?;
+            }
+            let run = match usize::from(v >> 2) {
+                0 => width - x,
+                n => n.min(width - x),
+            };
+            shown |= alpha[usize::from(v & 3)] != 0;
+            x += run;
+        }
+        out.push((line_start, shown));
+        at += at % 2;
+    }
+    Ok(out)
 }
 
 /// The subpicture payload of the pack at `pos`: (its start, its length,
@@ -203,6 +336,12 @@ mod tests {
         spu.extend([0x06, 0, 4, 0, 20, 0xff]);
         let size = spu.len() as u16;
         spu[..2].copy_from_slice(&size.to_be_bytes());
+        packed(&spu, 55)
+    }
+
+    /// The `.sub` of subpicture `spu` in two packs (split at byte `at`),
+    /// and its `.idx`.
+    fn packed(spu: &[u8], at: usize) -> (String, Vec<u8>) {
         let pack = |payload: &[u8], pts: bool| {
             let mut p = vec![0, 0, 1, 0xba, 0x44, 0, 4, 0, 4, 1, 1, 0x89, 0xc3, 0xf8];
             let header: Vec<u8> = if pts { vec![0x81, 0x80, 5, 0x21, 0, 1, 0, 1] } else { vec![0x81, 0, 0] };
@@ -213,7 +352,7 @@ mod tests {
             p.extend(payload);
             p
         };
-        let (a, b) = spu.split_at(55);
+        let (a, b) = spu.split_at(at);
         let sub = [pack(a, true), pack(b, false)].concat();
         let idx = "# VobSub index file, v7\nsize: 720x480\npalette: 000000\nid: en, index: 0\ntimestamp: 00:00:00:500, filepos: 000000000\n";
         (idx.to_string(), sub)
@@ -229,7 +368,7 @@ mod tests {
         let new_idx = recrop(&idx, &mut sub, 720, 480, crop).unwrap();
         assert!(new_idx.contains("\nsize: 720x360\n") && new_idx.contains("filepos: 000000000"), "{new_idx}");
         let spu = Spu::gather(&sub, 0).unwrap();
-        let at = spu.display_areas().unwrap();
+        let at: Vec<usize> = spu.display_areas().unwrap().iter().map(|d| d.area).collect();
         assert_eq!(at.len(), 1);
         assert_eq!(spu.bytes[at[0]..at[0] + 6], moved_expected());
         // Nothing else changed.
@@ -239,13 +378,46 @@ mod tests {
         let (idx, mut sub) = files(100, 299, 300, 329);
         recrop(&idx, &mut sub, 720, 480, crop).unwrap();
         let spu = Spu::gather(&sub, 0).unwrap();
-        let at = spu.display_areas().unwrap()[0];
+        let at = spu.display_areas().unwrap()[0].area;
         assert_eq!(spu.bytes[at + 3..at + 6], [15, 0x01, 13]);
     }
 
     /// The area of x 100–299, y 330–359 as bytes.
     fn moved_expected() -> [u8; 6] {
         [6, 0x41, 0x2b, 20, 0xa1, 0x67]
+    }
+
+    #[test]
+    fn a_full_frame_subpicture_shrinks_to_what_it_shows_then_moves() {
+        // A 10×480 area (the frame's height), rows 440–449 shown (in the
+        // bottom bar), the rest transparent: each line one run to its end.
+        let rows = 480;
+        let line = |r: usize| [0u8, if (440..450).contains(&r) { 1 } else { 0 }];
+        let field = |f: usize| (f..rows).step_by(2).flat_map(line).collect::<Vec<u8>>();
+        let (top, bottom) = (field(0), field(1));
+        let (top_at, bottom_at) = (4, 4 + top.len());
+        let ctrl = bottom_at + bottom.len();
+        let mut spu = vec![0, 0, (ctrl >> 8) as u8, ctrl as u8];
+        spu.extend(&top);
+        spu.extend(&bottom);
+        spu.extend([0, 0, (ctrl >> 8) as u8, ctrl as u8, 0x01, 0x04, 0xff, 0xf0, 0x05]);
+        spu.extend(area_bytes(0, 9, 0, 479));
+        spu.extend([0x06, 0, top_at as u8, (bottom_at >> 8) as u8, bottom_at as u8, 0xff]);
+        let size = spu.len() as u16;
+        spu[..2].copy_from_slice(&size.to_be_bytes());
+        let (idx, mut sub) = packed(&spu, 700);
+        let crop = Rect { width: 720, height: 360, x: 0, y: 60 };
+        recrop(&idx, &mut sub, 720, 480, crop).unwrap();
+        let spu = Spu::gather(&sub, 0).unwrap();
+        let d = &spu.display_areas().unwrap()[0];
+        // Rows 440–449, raised to the picture's bottom edge.
+        assert_eq!(Area::of(&spu.bytes[d.area..d.area + 6]), Area { x1: 0, x2: 9, y1: 350, y2: 359 });
+        // The fields start at the first row shown (row 440: line 220 of each).
+        let f = d.fields.unwrap();
+        let offset = |i: usize| usize::from(u16::from_be_bytes([spu.bytes[f + 2 * i], spu.bytes[f + 2 * i + 1]]));
+        assert_eq!((offset(0), offset(1)), (top_at + 2 * 220, bottom_at + 2 * 220));
+        let shown = field_lines(&spu.bytes, offset(0), 10, 5, [0, 15, 15, 15]).unwrap();
+        assert!(shown.iter().all(|(_, s)| *s));
     }
 
     #[test]
