@@ -792,6 +792,35 @@ fn bitmap_subtitles_move_into_the_cropped_picture() {
     }
 }
 
+/// A letterboxed rip whose PGS track cannot be read through (a window
+/// count one too high, which players pass over): the track is copied as
+/// drawn, said so, and the rip encodes. It failed after the whole encode,
+/// on every run.
+#[test]
+fn a_pgs_track_that_cannot_be_moved_is_copied_as_drawn() {
+    let video = letterboxed_subtitles_rip();
+    let mut sup = pgs_sup();
+    // The first window definition says two windows and holds one.
+    let wds = (0..sup.len()).find(|&i| sup[i..].starts_with(b"PG") && sup[i + 10] == 0x17).unwrap();
+    sup[wds + 13] = 2;
+    let sup_file = made_once("carry-bad-window.sup", |tmp| std::fs::write(tmp, &sup).unwrap());
+    let args: Vec<std::ffi::OsString> =
+        vec!["--no-subtitles".into(), video.into_os_string(), sup_file.into_os_string()];
+    let src = mkvmerge_fixture("carry-bad-window.mkv", &args);
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let warned = events(&o).iter().any(|e| {
+        e["event"] == "warning" && e["message"].as_str().unwrap().contains("is copied as drawn for the uncropped frame")
+    });
+    assert!(warned, "{:?}", events(&o));
+    let out = t.path().join("out/carry-bad-window.mkv");
+    let x = t.path().join("out.sup");
+    let e = Command::new("mkvextract").arg(&out).arg("tracks").arg(format!("1:{}", x.display())).output().unwrap();
+    assert!(e.status.success());
+    assert_eq!(std::fs::read(&x).unwrap(), sup, "as drawn");
+}
+
 /// A letterboxed rip whose tracks all start 80 ms in (as ffmpeg's concat
 /// and remuxes write them): the PGS moved into the cropped picture keeps
 /// its times. It was made 80 ms late (the audio's move), and the output
