@@ -27,6 +27,11 @@ pub enum State {
     /// Complete; waiting its turn.
     Waiting,
     Encoded,
+    /// Not encoded, with no output of its own (drapto's own encode in the
+    /// library): looked at again once the file changes. (Filed as encoded,
+    /// its output was missed at once, and the watch took it again in a
+    /// loop.)
+    Skipped,
     /// Failed; tried again once the file changes, or, when the failure
     /// pointed at the setup (`setup`: a tool crashing, a disk full; see
     /// [`crate::error::Error::is_environmental`]), when the watch starts

@@ -287,3 +287,27 @@ fn a_watch_stopped_mid_encode_says_what_it_left() {
         events.iter().any(|e| e["event"] == "file_interrupted" && e["input"].as_str().unwrap().ends_with("long.mkv"))
     );
 }
+
+/// drapto's own encode dropped into the watched library is skipped once
+/// and left alone. Filed as encoded without an output, it was taken again
+/// at once, in a loop, an ffprobe each time.
+#[test]
+fn a_drapto_encode_in_the_watched_library_is_skipped_once() {
+    let t = tempfile::tempdir().unwrap();
+    let (lib, out) = (t.path().join("lib"), t.path().join("out"));
+    std::fs::create_dir_all(&lib).unwrap();
+    let first = t.path().join("first");
+    let o = run(drapto(t.path())
+        .args(["encode", "--preset", "12", "-i"])
+        .arg(simple_clip("small.mkv", "320x240", 2))
+        .arg("-o")
+        .arg(&first));
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::copy(first.join("small.mkv"), lib.join("Film.mkv")).unwrap();
+    let w = Watch::start(t.path(), &lib, &out);
+    w.wait_for(60, |v| v["event"] == "file_skipped");
+    std::thread::sleep(Duration::from_secs(4));
+    let skipped = w.count("file_skipped", "Film.mkv");
+    w.kill();
+    assert_eq!(skipped, 1);
+}

@@ -173,7 +173,9 @@ impl Service<'_> {
             Ended::Failed { error, setup, blocked } => {
                 State::Failed { error, setup: Some(setup), blocked, settings: Some(self.settings.clone()) }
             }
-            Ended::Encoded | Ended::Skipped => State::Encoded,
+            Ended::Encoded => State::Encoded,
+            Ended::Skipped if job.output.exists() => State::Encoded,
+            Ended::Skipped => State::Skipped,
             // Another drapto has it: looked at again once it settles anew.
             Ended::Busy => State::Settling,
             // Stopped with the watch: its turn comes again when it restarts.
