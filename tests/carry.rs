@@ -792,6 +792,70 @@ fn bitmap_subtitles_move_into_the_cropped_picture() {
     }
 }
 
+/// A letterboxed rip whose audio starts 200 ms before its video, with an
+/// ASS script moved into the cropped picture (its times from a file, where
+/// mkvmerge takes no `--sync`: its lines came out 200 ms early against the
+/// film, and the output failed validation), and a script without a line
+/// (mkvmerge refused its empty timestamps file: the mux failed, every run).
+#[test]
+fn moved_scripts_keep_their_place_on_a_shifted_timeline_and_empty_ones_come_through() {
+    let (av, ..) = media();
+    let video = letterboxed_subtitles_rip();
+    let header = "[Script Info]\nScriptType: v4.00+\nPlayResX: 320\nPlayResY: 240\n\n[V4+ Styles]\n\
+         Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, \
+         Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, \
+         MarginR, MarginV, Encoding\nStyle: Default,DejaVu Sans,20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,\
+         100,100,0,0,1,1,0,2,10,10,10,1\n\n[Events]\n\
+         Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n";
+    let script = text_file(
+        "carry-shifted.ass",
+        &format!("{header}Dialogue: 0,0:00:00.50,0:00:02.00,Default,,0,0,0,,{{\\pos(160,60)}}SIGN\n"),
+    );
+    let empty =
+        text_file("carry-empty.ass", &format!("{header}Comment: 0,0:00:00.00,0:00:01.00,Default,,0,0,0,,a note\n"));
+    let shifted = made_once("carry-shifted-ass.mkv", |tmp| {
+        let o = Command::new(ffmpeg())
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(&video)
+            .args(["-itsoffset", "-0.2", "-i"])
+            .arg(&av)
+            .arg("-i")
+            .arg(&script)
+            .args(["-map", "0:v", "-map", "1:a:0", "-map", "2", "-c", "copy"])
+            .args(["-avoid_negative_ts", "disabled", "-f", "matroska"])
+            .arg(tmp)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    });
+    let args: Vec<std::ffi::OsString> = vec!["--no-subtitles".into(), video.into_os_string(), empty.into_os_string()];
+    let blank = mkvmerge_fixture("carry-empty-ass.mkv", &args);
+    for (src, name) in [(shifted, "carry-shifted-ass.mkv"), (blank, "carry-empty-ass.mkv")] {
+        let t = tempfile::tempdir().unwrap();
+        let o = encode_json(t.path(), &src, &["--no-chunked"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let (sj, oj) = (mkvmerge_j(&src), mkvmerge_j(&t.path().join("out").join(name)));
+        assert_eq!(oj["tracks"][0]["properties"]["pixel_dimensions"], "320x160", "the bars are cropped");
+        // Every track where mkvmerge puts the source's (a timeline moved
+        // 200 ms later for the one that starts before zero).
+        let starts = |j: &Value| {
+            let tracks = j["tracks"].as_array().unwrap();
+            tracks.iter().map(|t| t["properties"]["minimum_timestamp"].as_f64().map(|ns| ns / 1e6)).collect::<Vec<_>>()
+        };
+        let shift = if name.contains("shifted") { 200.0 } else { 0.0 };
+        let expected: Vec<Option<f64>> = starts(&sj).into_iter().map(|s| s.map(|s| s + shift)).collect();
+        let got = starts(&oj);
+        let near = |a: &Option<f64>, b: &Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() <= 1.0,
+            (a, b) => a == b,
+        };
+        assert!(
+            got.len() == expected.len() && got.iter().zip(&expected).all(|(a, b)| near(a, b)),
+            "{name}: {got:?} against {expected:?}"
+        );
+    }
+}
+
 /// A letterboxed rip whose PGS track cannot be read through (a window
 /// count one too high, which players pass over): the track is copied as
 /// drawn, said so, and the rip encodes. It failed after the whole encode,

@@ -331,9 +331,9 @@ fn repositioned(
             (whole, moved)
         }
     };
-    let options = match times.exists() {
-        true => vec!["--timestamps".to_string(), format!("0:{}", times.display())],
-        false => Vec::new(),
+    let options = match script_times(&times, analysis.mux.source.timeline_shift_ns())? {
+        Some(file) => vec!["--timestamps".to_string(), format!("0:{}", file.display())],
+        None => Vec::new(),
     };
     let file = moved.or_else(|problem| {
         let message = format!(
@@ -345,6 +345,27 @@ fn repositioned(
         Ok::<_, Error>(whole)
     })?;
     Ok((file, options))
+}
+
+/// The timestamps file for a moved script, from mkvextract's `times` of
+/// its blocks, each moved by mkvmerge's timeline shift (`shift_ns`: with
+/// `--timestamps` it takes no `--sync`); none where the track has no block
+/// (mkvmerge refuses a file without an entry) or was not extracted so.
+fn script_times(times: &Path, shift_ns: i64) -> Result<Option<PathBuf>> {
+    let Ok(text) = std::fs::read_to_string(times) else { return Ok(None) };
+    let shift_ms = shift_ns as f64 / 1e6;
+    let entries: Vec<String> = (text.lines())
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.trim().parse::<f64>().ok())
+        .map(|ms| format!("{}", ms + shift_ms))
+        .collect();
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let file = times.with_extension("shifted.txt");
+    let doc = format!("# timestamp format v2\n{}\n", entries.join("\n"));
+    std::fs::write(&file, doc).map_err(Error::io("write", &file))?;
+    Ok(Some(file))
 }
 
 /// What the output's tracks lack of their source tracks' headers after
@@ -465,6 +486,10 @@ fn sync_ms(plan: &MuxPlan, made: &[Made], made_tracks: &[Option<Track>], file_st
         .zip(made_tracks)
         .zip(carries)
         .map(|((m, t), carry)| {
+            if m.options.iter().any(|o| o == "--timestamps") {
+                // (Its timestamps file holds the shift.)
+                return Some(0);
+            }
             if matches!(carry, Carry::Captions | Carry::Repositioned | Carry::Clamped { .. }) {
                 // Written on the source's clock (captions by their
                 // pictures' times, moved subtitles by mkvextract, clamped

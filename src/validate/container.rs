@@ -134,7 +134,8 @@ fn track_properties<'a>(s: &'a Track, o: &'a Track, carry: Carry, shift_ns: i64)
         } else if carry == Carry::Repositioned && k == "default_duration" && !s.properties.contains_key(k) {
             // A script timed from the source's blocks: mkvmerge gives such
             // a track a default duration, and leaves it out of the blocks
-            // that last as long (each still lasts as in the source).
+            // that last as long (each lasts as its script line says, in
+            // hundredths of a second).
             false
         } else {
             !rules::is_new_in_every_mux(k) && k != "minimum_timestamp"
