@@ -230,6 +230,29 @@ pub fn windows_names_only(_: &Path) -> Option<&'static str> {
     None
 }
 
+/// Whether the folder `dir` is where a file system is to be mounted: an
+/// entry of `/etc/fstab` (a NAS share, a disk), or the `Where=` of a
+/// systemd mount unit. Such a folder, empty, is a share that is away.
+pub fn is_mount_point_in_waiting(dir: &Path) -> bool {
+    let Ok(dir) = std::fs::canonicalize(dir) else { return false };
+    let in_fstab = fstab_mount_points(&std::fs::read_to_string("/etc/fstab").unwrap_or_default()).contains(&dir);
+    let units = std::fs::read_dir("/etc/systemd/system").into_iter().flatten().flatten();
+    let in_units = units.filter(|e| e.path().extension().is_some_and(|x| x == "mount")).any(|e| {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        text.lines().filter_map(|l| l.trim().strip_prefix("Where=")).any(|w| Path::new(w.trim()) == dir)
+    });
+    in_fstab || in_units
+}
+
+/// The mount points an fstab names (a space in a path written `\040`).
+fn fstab_mount_points(fstab: &str) -> Vec<std::path::PathBuf> {
+    (fstab.lines())
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|m| m.replace("\\040", " ").replace("\\011", "\t").into())
+        .collect()
+}
+
 /// Keeps the machine from sleeping while it is held, where the system
 /// sleeps when idle on its own (a Mac left to encode overnight): macOS's
 /// `caffeinate`, for as long as this drapto runs at most. Elsewhere, and
@@ -411,5 +434,13 @@ mod tests {
         let pids: Vec<u32> = seen.get(f.as_path()).map(|w| w.iter().map(|w| w.pid).collect()).unwrap_or_default();
         assert_eq!(pids, vec![child.id()], "{seen:?}");
         assert_eq!(seen.get(other.as_path()), None, "a reader is no writer; one look for both");
+    }
+
+    #[test]
+    fn an_fstabs_mount_points_are_read() {
+        let fstab = "# <file system> <mount point> <type>\nUUID=1 / ext4 defaults 0 1\n\
+                     //nas/films /mnt/My\\040Films cifs credentials=/x 0 0\n\n  # tmpfs /nope tmpfs\n";
+        let points: Vec<std::path::PathBuf> = vec!["/".into(), "/mnt/My Films".into()];
+        assert_eq!(fstab_mount_points(fstab), points);
     }
 }
