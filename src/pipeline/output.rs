@@ -233,13 +233,22 @@ fn windows_refuses(name: &str) -> Option<String> {
 /// "Alien: Resurrection" and the like stopped the batch.
 pub fn name_refused(input: &Path, e: Error) -> Error {
     let Error::Io { path, source, .. } = &e else { return e };
-    let refused = matches!(source.raw_os_error(), Some(nix::libc::EINVAL | nix::libc::ENOENT | nix::libc::EILSEQ));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    // By the name: one holding what FAT refuses, refused as FAT drivers
+    // say it (EINVAL, ENOENT through exfat-fuse, EPERM through fusefat), or
+    // any name refused for its encoding.
+    let held = windows_refuses(&name);
+    let refused = match source.raw_os_error() {
+        Some(nix::libc::EILSEQ) => true,
+        Some(nix::libc::EINVAL | nix::libc::ENOENT | nix::libc::EPERM) => held.is_some(),
+        _ => false,
+    };
     if !(refused && path.parent().is_some_and(Path::is_dir)) {
         return e;
     }
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let what = held.map_or(String::new(), |c| format!(", which holds {c}"));
     let problem = format!(
-        "the output folder's file system refuses the name \"{name}\" ({source}; FAT and exFAT refuse \\ : * ? \" < > |): rename the rip"
+        "the output folder's file system refuses the name \"{name}\"{what} ({source}; FAT and exFAT refuse \\ : * ? \" < > |): rename the rip"
     );
     Error::Input { path: input.to_path_buf(), problem }
 }
@@ -710,15 +719,20 @@ mod tests {
         let rip = Path::new("/rips/Alien: Resurrection.mkv");
         let lock = d.path().join(".Alien: Resurrection.mkv.drapto-lock");
         let io = |errno| Error::io("open lock file", &lock)(std::io::Error::from_raw_os_error(errno));
-        // As exfat-fuse (ENOENT) and the kernel's FAT and exFAT (EINVAL) say it.
-        for errno in [nix::libc::ENOENT, nix::libc::EINVAL] {
+        // As exfat-fuse (ENOENT), fusefat (EPERM) and the kernel's FAT and
+        // exFAT (EINVAL) say it.
+        for errno in [nix::libc::ENOENT, nix::libc::EINVAL, nix::libc::EPERM] {
             let e = name_refused(rip, io(errno));
             assert!(matches!(e, Error::Input { .. }) && !e.is_environmental(rip), "{e}");
             assert!(e.to_string().contains("refuses the name \".Alien: Resurrection.mkv.drapto-lock\""), "{e}");
         }
-        // A disk that fails is the setup's.
+        // A disk that fails is the setup's; so is a name without such a
+        // character that cannot be made.
         let e = name_refused(rip, io(nix::libc::EIO));
         assert!(e.is_environmental(rip), "{e}");
+        let plain = d.path().join(".Heat.mkv.drapto-lock");
+        let e = Error::io("open lock file", &plain)(std::io::Error::from_raw_os_error(nix::libc::EPERM));
+        assert!(name_refused(rip, e).is_environmental(rip));
         // So is a folder gone.
         let gone = Error::io("open lock file", "/nowhere/x")(std::io::Error::from_raw_os_error(nix::libc::ENOENT));
         assert!(name_refused(rip, gone).is_environmental(rip));
