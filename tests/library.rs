@@ -595,6 +595,7 @@ fn drapto_encodes_in_a_library_are_not_encoded_again() {
     let skipped = events(&o).into_iter().filter(|e| e["event"] == "file_skipped").count();
     assert_eq!(skipped, 2);
     assert!(!out.exists() || tree(&out).iter().all(|f| !f.ends_with(".mkv")), "{:?}", tree(&out));
+    assert!(!out.join("encodes").exists(), "no empty output folder for a file skipped");
     // Named alone: encoded (a smaller copy of a finished film).
     let o =
         run(drapto(t.path()).args(["encode", "--preset", "12", "-i"]).arg(lib.join("Heat.mkv")).arg("-o").arg(&out));

@@ -19,10 +19,16 @@ pub fn run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
     let pipeline = Pipeline { settings, tools, cluster: None, events: &quiet, cancel: &session.cancel };
     let mut said = Said { json: session.json, counts: BTreeMap::new(), sidecars: BTreeSet::new() };
     for f in &work.found {
-        let (action, why) = verdict(&pipeline, f, &settings.temp_dir());
+        // (drapto's own encode: skipped, its sidecars not copied.)
+        let own = pipeline.drapto_encode_in_library(f);
+        let kept_as_is = own.is_some();
+        let (action, why) = match own {
+            Some(why) => ("skip", why),
+            None => verdict(&pipeline, f, &settings.temp_dir()),
+        };
         said.file(action, &f.input, Some(&f.output), (!why.is_empty()).then_some(why));
         // (The run copies a rip's sidecars once it is encoded or kept.)
-        if matches!(action, "encode" | "check" | "skip") {
+        if !kept_as_is && matches!(action, "encode" | "check" | "skip") {
             said.sidecars_of(f);
         }
     }
@@ -53,9 +59,6 @@ fn verdict(pipeline: &Pipeline, f: &Found, temp: &Path) -> (&'static str, String
     }
     if let Some(why) = crate::analysis::not_a_rip(&f.input) {
         return ("fail", why);
-    }
-    if let Some(why) = pipeline.drapto_encode_in_library(f) {
-        return ("skip", why);
     }
     let source = match crate::job::JobInfo::of(&f.input) {
         Ok(source) => source,

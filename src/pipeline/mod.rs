@@ -215,6 +215,10 @@ impl Pipeline<'_> {
         let slots = OutputSlots::new(&job.output, &self.settings.temp_dir());
         let output = slots.output.clone();
         self.events.emit(&Event::FileStarted { index, total, input: input.to_path_buf(), output: output.clone() });
+        // (Before its output folder is made: no empty folder for it.)
+        if let Some(why) = self.drapto_encode_in_library(job) {
+            return Ok(Outcome::Skipped(why));
+        }
         if let Some(outcome) = still_there(job, &output)? {
             return Ok(outcome);
         }
@@ -344,9 +348,6 @@ impl Pipeline<'_> {
         // when its output is accepted.
         let (input, out) = (job.input.as_path(), &slots.output);
         let identity = JobInfo::of(input)?;
-        if let Some(why) = self.drapto_encode_in_library(job) {
-            return Ok(Err(Outcome::Skipped(why)));
-        }
         self.adopt_moved_output(input, out, &job.root, &identity);
         // A finished file is known from cheap facts, before any analysis:
         // the output's record of its rip and settings, and its container;
