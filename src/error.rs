@@ -285,6 +285,14 @@ pub enum Error {
     #[error("{path}: the disk filled up during {step}{disk}; finished work is kept, free some space and run again")]
     DiskFull { path: PathBuf, step: String, disk: String },
 
+    /// A step wrote a file larger than its folder's file system holds
+    /// (FAT32's 4 GiB): the setup's to fix, tried again once it is.
+    #[error(
+        "{path}: {step}: a file it writes is larger than its folder's file system holds (FAT32 holds 4 GiB at most); \
+         finished work is kept: write to a drive formatted exFAT, NTFS, ext4 or APFS and run again"
+    )]
+    FileTooLarge { path: PathBuf, step: String },
+
     /// Another drapto process holds this input or output.
     #[error("{path}: {what} is being encoded by another drapto ({holder})")]
     Locked { path: PathBuf, what: String, holder: String },
@@ -314,14 +322,9 @@ impl Error {
                 Error::DiskFull { path, step: source.step, disk: String::new() }
             }
             // (Said once, not tried three times, each writing gigabytes.)
-            ProcessFailure::Failed(source) if source.is_file_too_large() => Error::Input {
-                path,
-                problem: format!(
-                    "{}: a file it writes is larger than its folder's file system holds (FAT32 holds 4 GiB at most): \
-                     write to a drive formatted exFAT, NTFS, ext4 or APFS",
-                    source.step
-                ),
-            },
+            ProcessFailure::Failed(source) if source.is_file_too_large() => {
+                Error::FileTooLarge { path, step: source.step }
+            }
             ProcessFailure::Failed(source) => Error::Process { path, source: Box::new(source) },
             ProcessFailure::Cancelled(signal) => Error::Cancelled { signal },
             ProcessFailure::Spawn { program, source } => Error::Io { action: "start", path: program.into(), source },
@@ -339,6 +342,7 @@ impl Error {
             Error::Process { source, .. } => source.looks_like_setup(),
             Error::Tool(_)
             | Error::NoSpace { .. }
+            | Error::FileTooLarge { .. }
             | Error::DiskFull { .. }
             | Error::Hosts(_)
             | Error::Internal { .. } => true,
@@ -458,7 +462,8 @@ mod tests {
         let mkvmerge = failed(Exit::Code(2), &["Error: Could not write to the output file: File too large"]);
         let e = Error::process(input)(ProcessFailure::Failed(mkvmerge));
         assert!(e.to_string().contains("FAT32 holds 4 GiB at most"), "{e}");
-        assert!(!e.is_retryable() && !e.is_environmental(input));
+        // The setup's: a batch stops on it, a restarted watch tries again.
+        assert!(!e.is_retryable() && e.is_environmental(input));
     }
 
     #[test]

@@ -191,6 +191,15 @@ pub(super) fn prepare(
     }
     std::fs::create_dir_all(output_dir).map_err(Error::io("create output folder", output_dir))?;
     check_writable(output_dir, "write to output folder")?;
+    if crate::platform::windows_names_only(output_dir) == Some("FAT") {
+        events.emit(&crate::events::Event::Warning {
+            input: None,
+            message: format!(
+                "{} is on a FAT drive, which holds no file over 4 GiB: a film whose encode is larger fails at the mux",
+                output_dir.display()
+            ),
+        });
+    }
     for note in &session.loaded.migration_notes {
         tracing::warn!("configuration file migrated: {note}");
     }
