@@ -48,7 +48,11 @@ pub fn recrop(sup: &[u8], width: u32, height: u32, crop: Rect) -> Result<Vec<u8>
         for s in set.iter().filter(|s| s.kind == ODS) {
             if let Some((id, (w, h))) = object_size(&sup[s.data.clone()]) {
                 if w > area.2 || h > area.3 {
-                    return Err(format!("a {w}x{h} picture is larger than the cropped {}x{} picture", area.2, area.3));
+                    let at = clock(&sup[s.data.start - HEADER..]);
+                    return Err(format!(
+                        "a {w}x{h} picture at {at} is larger than the cropped {}x{} picture",
+                        area.2, area.3
+                    ));
                 }
                 sizes.insert(id, (w, h));
             }
@@ -67,6 +71,12 @@ pub fn recrop(sup: &[u8], width: u32, height: u32, crop: Rect) -> Result<Vec<u8>
         move_pictures(&mut out[pcs.data.clone()], area, &pictures, &shifts, &windows);
     }
     Ok(out)
+}
+
+/// A segment's time (its header's PTS, 90 kHz) as `h:mm:ss.mmm`.
+fn clock(header: &[u8]) -> String {
+    let ms = u64::from(u32::from_be_bytes([header[2], header[3], header[4], header[5]])) / 90;
+    format!("{}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
 }
 
 /// One segment: its type and where its data is.

@@ -26,7 +26,7 @@ pub fn recrop(idx: &str, sub: &mut [u8], width: u32, height: u32, crop: Rect) ->
     let sy = f64::from(canvas.1) / f64::from(height.max(1));
     let s = |v: u32, k: f64| (f64::from(v) * k).round() as i64;
     let area = (s(crop.x, sx), s(crop.y, sy), s(crop.width, sx), s(crop.height, sy));
-    for pos in filepos(idx) {
+    for (pos, time) in filepos(idx) {
         let mut spu = Spu::gather(sub, pos)?;
         for d in spu.display_areas()? {
             // An area taller than the picture (a full-frame subpicture,
@@ -35,7 +35,8 @@ pub fn recrop(idx: &str, sub: &mut [u8], width: u32, height: u32, crop: Rect) ->
                 spu.trim_to_shown(&d)?;
             }
             let old = spu.bytes[d.area..d.area + 6].to_vec();
-            spu.bytes[d.area..d.area + 6].copy_from_slice(&moved(&old, area)?);
+            let new = moved(&old, area).map_err(|e| format!("{e} (the subpicture at {time})"))?;
+            spu.bytes[d.area..d.area + 6].copy_from_slice(&new);
         }
         spu.write_back(sub);
     }
@@ -51,11 +52,15 @@ fn canvas(idx: &str) -> Option<(u32, u32)> {
     Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
 }
 
-/// Where each subpicture starts in the `.sub` (`filepos: 000000000`, hex).
-fn filepos(idx: &str) -> Vec<usize> {
+/// Where each subpicture starts in the `.sub` (`filepos: 000000000`, hex),
+/// with its time as the line gives it (`timestamp: 00:00:00:500`).
+fn filepos(idx: &str) -> Vec<(usize, String)> {
     idx.lines()
-        .filter_map(|l| l.split("filepos:").nth(1))
-        .filter_map(|p| usize::from_str_radix(p.trim(), 16).ok())
+        .filter_map(|l| {
+            let pos = usize::from_str_radix(l.split("filepos:").nth(1)?.trim(), 16).ok()?;
+            let time = l.split("timestamp:").nth(1).and_then(|t| t.split(',').next()).unwrap_or("").trim();
+            Some((pos, time.to_string()))
+        })
         .collect()
 }
 
