@@ -54,7 +54,7 @@ pub fn recrop(script: &str, width: u32, height: u32, crop: Rect) -> Result<Strin
             ("[events]", Some(("Dialogue", rest))) => {
                 let mut fields: Vec<&str> = rest.splitn(text_field + 1, ',').collect();
                 let Some(text) = fields.pop() else { return Err(format!("an event without text: {body}")) };
-                format!("Dialogue:{},{}", fields.join(","), move_text(text, shift))
+                format!("Dialogue:{},{}", fields.join(","), move_text(text, Move { shift, canvas }))
             }
             _ => body.to_string(),
         };
@@ -88,14 +88,14 @@ fn play_res(script: &str) -> (f64, f64) {
 }
 
 /// An event's text with the absolute positions of its override blocks
-/// moved by `shift` (script units).
-fn move_text(text: &str, shift: (f64, f64)) -> String {
+/// moved (see [`Move`]).
+fn move_text(text: &str, to: Move) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else { break };
         out.push_str(&rest[..=open]);
-        out.push_str(&move_block(&rest[open + 1..open + close], shift));
+        out.push_str(&move_block(&rest[open + 1..open + close], to));
         out.push('}');
         rest = &rest[open + close + 1..];
     }
@@ -103,9 +103,20 @@ fn move_text(text: &str, shift: (f64, f64)) -> String {
     out
 }
 
+/// How a script's positions move: by `shift`, then (a line's place) into
+/// the `canvas` (script units).
+#[derive(Debug, Clone, Copy)]
+struct Move {
+    shift: (f64, f64),
+    canvas: (f64, f64),
+}
+
 /// One override block's tags, their positions moved (a tag whose
-/// positions are no numbers kept as it is).
-fn move_block(block: &str, shift: (f64, f64)) -> String {
+/// positions are no numbers kept as it is). A line placed in a black bar
+/// (`\pos`, `\move`) comes to the picture's edge, as PGS lines do: moved
+/// by the crop alone, it lay outside the picture and was not drawn.
+fn move_block(block: &str, to: Move) -> String {
+    let shift = to.shift;
     let mut out = String::with_capacity(block.len());
     let mut rest = block;
     while let Some(at) = rest.find('\\') {
@@ -120,8 +131,9 @@ fn move_block(block: &str, shift: (f64, f64)) -> String {
         let inside = &rest[tag.len()..end];
         let args: Vec<&str> = inside.split(',').map(str::trim).collect();
         let moved = match (tag, args.len()) {
-            ("\\move(", 4 | 6) | ("\\pos(" | "\\org(", 2) => points(&args, shift, false),
-            ("\\clip(" | "\\iclip(", 4) => points(&args, shift, true),
+            ("\\move(", 4 | 6) | ("\\pos(", 2) => points(&args, shift, false, Some(to.canvas)),
+            ("\\org(", 2) => points(&args, shift, false, None),
+            ("\\clip(" | "\\iclip(", 4) => points(&args, shift, true, None),
             ("\\clip(" | "\\iclip(", 1 | 2) => drawing(&args, shift),
             _ => None,
         };
@@ -134,10 +146,10 @@ fn move_block(block: &str, shift: (f64, f64)) -> String {
     out
 }
 
-/// `x, y` pairs moved (a `\move`'s times, after its four, kept); whole
-/// numbers for a clip's rectangle, which libass reads as such. `None`
-/// where one is no number.
-fn points(args: &[&str], shift: (f64, f64), whole: bool) -> Option<String> {
+/// `x, y` pairs moved (a `\move`'s times, after its four, kept), then
+/// into `within` where given; whole numbers for a clip's rectangle, which
+/// libass reads as such. `None` where one is no number.
+fn points(args: &[&str], shift: (f64, f64), whole: bool, within: Option<(f64, f64)>) -> Option<String> {
     let mut out = Vec::with_capacity(args.len());
     for (i, a) in args.iter().enumerate() {
         if i >= 4 {
@@ -145,6 +157,7 @@ fn points(args: &[&str], shift: (f64, f64), whole: bool) -> Option<String> {
             continue;
         }
         let v = a.parse::<f64>().ok()? - if i % 2 == 0 { shift.0 } else { shift.1 };
+        let v = within.map_or(v, |(w, h)| v.clamp(0.0, if i % 2 == 0 { w } else { h }));
         out.push(number(if whole { v.round() } else { v }));
     }
     Some(out.join(","))
@@ -208,6 +221,17 @@ mod tests {
         assert!(out.contains("Style: Default,Arial,60,40\r\n"), "styles untouched");
         // Nothing to move: the script as it was.
         assert_eq!(recrop(SCRIPT, 1920, 1080, Rect::full(1920, 1080)).unwrap(), SCRIPT);
+    }
+
+    #[test]
+    fn a_line_placed_in_a_bar_comes_to_the_pictures_edge() {
+        let script = "[Script Info]\nPlayResX: 320\nPlayResY: 240\n\n[Events]\n\
+                      Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\pos(160,225)}In the bottom bar\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\move(160,5,160,100)}From the top bar\n";
+        let out = recrop(script, 320, 240, Rect { width: 320, height: 180, x: 0, y: 30 }).unwrap();
+        assert!(out.contains("{\\pos(160,180)}In the bottom bar"), "{out}");
+        assert!(out.contains("{\\move(160,0,160,70)}From the top bar"), "{out}");
     }
 
     #[test]
