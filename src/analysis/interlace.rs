@@ -414,6 +414,18 @@ pub fn decide(
     let (content, auto, why) = classify(&counts, &repeats, &flags, declared, fps);
     let (treatment, reason) = match mode {
         FieldMode::Auto => (auto, why),
+        // 3:2 pulldown exists at NTSC video rates only: forced on another
+        // rate (a PAL or film-rate rip in a library of NTSC DVDs), it
+        // dropped one frame in five (25 fps came out 20).
+        FieldMode::Ivtc if !is_ntsc_video_rate(fps) => {
+            let rate = fps.map_or("an unknown rate".to_string(), |f| format!("{f:.3} fps"));
+            (
+                auto,
+                format!(
+                    "ivtc forced by processing.interlace, but the video is at {rate}, where no 3:2 pulldown can be: left as auto decides; {why}"
+                ),
+            )
+        }
         forced => {
             let t = match forced {
                 FieldMode::Ivtc => Treatment::Ivtc,
@@ -875,5 +887,10 @@ mod tests {
             decide(c(0, 0, 100), RepeatCounts::default(), NO_FLAGS, Some("progressive"), Some(29.97), FieldMode::Ivtc);
         assert_eq!(v.treatment, Treatment::Ivtc);
         assert!(v.filter().unwrap().starts_with("fieldmatch=order=auto"), "{:?}", v.filter());
+        // Not at an NTSC video rate (a PAL rip): no pulldown to undo.
+        let v =
+            decide(c(0, 0, 100), RepeatCounts::default(), NO_FLAGS, Some("progressive"), Some(25.0), FieldMode::Ivtc);
+        assert_eq!((v.treatment, v.filter()), (Treatment::None, None));
+        assert!(v.reason.contains("at 25.000 fps, where no 3:2 pulldown can be"), "{}", v.reason);
     }
 }
