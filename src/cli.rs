@@ -183,7 +183,7 @@ pub struct SettingFlags {
     /// SVT-AV1 preset, 0 (slowest) to 13 (fastest).
     #[arg(long)]
     pub preset: Option<i64>,
-    /// CRF for every resolution class.
+    /// CRF for every resolution class (the standard path's: the chunked path aims at the VMAF target).
     #[arg(long)]
     pub crf: Option<i64>,
     /// CRF for SD (≤ 1280x720).

@@ -211,7 +211,7 @@ pub(super) fn prepare(
     let chunked = settings.processing.enable_chunked_encoding;
     if chunked != crate::config::ChunkedMode::Off {
         match crate::plan::chunked_available(&toolbox.caps) {
-            Ok(()) => {}
+            Ok(()) => crf_unused(session, &warn),
             Err(e) if chunked == crate::config::ChunkedMode::On => return Err(e.into()),
             Err(e) => warn(format!("chunked encoding unavailable, using the standard path: {e}")),
         }
@@ -233,6 +233,28 @@ pub(super) fn prepare(
             c.keep_usable(&WorkerInfo::of(tools), &settings.temp_dir(), &session.cancel, &mut warn)?;
             Ok(Some(c))
         }
+    }
+}
+
+/// Warns of the CRFs the user gave (flag, variable or file) where the
+/// chunked path encodes: it chooses each segment's CRF for the VMAF target,
+/// and `--crf 10` gave CRF 17.75 without a word.
+fn crf_unused(session: &Session, warn: &dyn Fn(String)) {
+    let origins = &session.loaded.origins;
+    let given: Vec<String> = ["encoding.crf.sd", "encoding.crf.hd", "encoding.crf.uhd"]
+        .into_iter()
+        .filter_map(|key| match origins.of(key) {
+            crate::origin::Origin::Default => None,
+            origin => Some(format!("{key} ({origin})")),
+        })
+        .collect();
+    if !given.is_empty() {
+        let target = session.loaded.settings.encoding.vmaf_target;
+        warn(format!(
+            "the CRFs given ({}) are the standard path's; the chunked path chooses each segment's CRF for \
+             VMAF {target} (add --no-chunked to encode at the CRF given)",
+            given.join(", ")
+        ));
     }
 }
 
