@@ -564,7 +564,14 @@ impl Pipeline<'_> {
             Err(unreadable) => return not_valid(unreadable),
         };
         if failed.is_empty() {
-            return kept(format!("valid output already exists: {}", output.display()));
+            // (A plan with other settings was said: the kept file is not it.)
+            return kept(match record.settings == self.settings.output_fingerprint() {
+                true => format!("valid output already exists: {}", output.display()),
+                false => format!(
+                    "valid output already exists, made with other settings, and kept: {} (move it away to encode the rip with these)",
+                    output.display()
+                ),
+            });
         }
         let reasons = validate::failures(&failed).join("; ");
         if failed.iter().all(|c| validate::container::EDITABLE.contains(&c.name.as_str())) {
