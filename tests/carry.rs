@@ -537,6 +537,18 @@ fn binary_chapters_track_references_shared_tags_and_compression_come_through() {
     assert_eq!(oj["tracks"][3]["properties"]["content_encoding_algorithms"], "0", "subtitles compressed as they were");
 }
 
+/// An ASS script's head for a 320×240 canvas, up to its events.
+const SCRIPT_HEAD: &str = "[Script Info]\nScriptType: v4.00+\nPlayResX: 320\nPlayResY: 240\n\n[V4+ Styles]\n\
+     Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, \
+     Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, \
+     MarginR, MarginV, Encoding\nStyle: Default,DejaVu Sans,20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,\
+     100,100,0,0,1,1,0,2,10,10,10,1\n\n[Events]\n\
+     Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n";
+
+/// A sign placed over the picture's top, and a line placed by its margins.
+const SIGN_LINES: &str = "Dialogue: 0,0:00:00.50,0:00:02.00,Default,,0,0,0,,{\\pos(160,60)}SIGN\n\
+     Dialogue: 0,0:00:01.00,0:00:02.50,Default,,0,0,0,,Spoken line\n";
+
 /// A Blu-ray PGS subtitle stream (`.sup`): a white bar shown from 0.5 to
 /// 1.5 s and from 2.0 to 2.8 s, each display set (composition, window,
 /// palette, run-length object, end) cleared by an empty composition.
@@ -801,12 +813,7 @@ fn bitmap_subtitles_move_into_the_cropped_picture() {
 fn moved_scripts_keep_their_place_on_a_shifted_timeline_and_empty_ones_come_through() {
     let (av, ..) = media();
     let video = letterboxed_subtitles_rip();
-    let header = "[Script Info]\nScriptType: v4.00+\nPlayResX: 320\nPlayResY: 240\n\n[V4+ Styles]\n\
-         Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, \
-         Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, \
-         MarginR, MarginV, Encoding\nStyle: Default,DejaVu Sans,20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,\
-         100,100,0,0,1,1,0,2,10,10,10,1\n\n[Events]\n\
-         Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n";
+    let header = SCRIPT_HEAD;
     let script = text_file(
         "carry-shifted.ass",
         &format!("{header}Dialogue: 0,0:00:00.50,0:00:02.00,Default,,0,0,0,,{{\\pos(160,60)}}SIGN\n"),
@@ -1084,17 +1091,7 @@ fn closed_captions_that_start_after_a_logo_are_kept() {
 #[test]
 fn an_ass_script_moves_into_the_cropped_picture() {
     let video = letterboxed_subtitles_rip();
-    let script = text_file(
-        "carry-letterbox.ass",
-        "[Script Info]\nScriptType: v4.00+\nPlayResX: 320\nPlayResY: 240\n\n[V4+ Styles]\n\
-         Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, \
-         Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, \
-         MarginR, MarginV, Encoding\nStyle: Default,DejaVu Sans,20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,\
-         100,100,0,0,1,1,0,2,10,10,10,1\n\n[Events]\n\
-         Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
-         Dialogue: 0,0:00:00.50,0:00:02.00,Default,,0,0,0,,{\\pos(160,60)}SIGN\n\
-         Dialogue: 0,0:00:01.00,0:00:02.50,Default,,0,0,0,,Spoken line\n",
-    );
+    let script = text_file("carry-letterbox.ass", &format!("{SCRIPT_HEAD}{SIGN_LINES}"));
     let args: Vec<std::ffi::OsString> =
         vec!["--no-subtitles".into(), video.into_os_string(), "--language".into(), "0:en".into(), script.into()];
     let src = mkvmerge_fixture("carry-letterbox-ass.mkv", &args);
@@ -1129,17 +1126,7 @@ fn moved_and_clamped_subtitles_keep_their_milliseconds() {
         "carry-letterbox-12s.mkv",
         &["-f", "lavfi", "-i", "testsrc2=size=320x160:rate=24:duration=12,pad=320:240:0:40:black"],
     );
-    let script = text_file(
-        "carry-late.ass",
-        "[Script Info]\nScriptType: v4.00+\nPlayResX: 320\nPlayResY: 240\n\n[V4+ Styles]\n\
-         Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, \
-         Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, \
-         MarginR, MarginV, Encoding\nStyle: Default,DejaVu Sans,20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,\
-         100,100,0,0,1,1,0,2,10,10,10,1\n\n[Events]\n\
-         Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
-         Dialogue: 0,0:00:00.50,0:00:02.00,Default,,0,0,0,,{\\pos(160,60)}SIGN\n\
-         Dialogue: 0,0:00:01.00,0:00:02.50,Default,,0,0,0,,Spoken line\n",
-    );
+    let script = text_file("carry-late.ass", &format!("{SCRIPT_HEAD}{SIGN_LINES}"));
     let srt = text_file(
         "carry-late-endless.srt",
         "1\n00:00:10,000 --> 00:00:11,000\nLate\n\n2\n00:00:11,500 --> 01:00:00,000\nEndless\n\n",
