@@ -623,6 +623,9 @@ mod tests {
         assert_eq!(l.settings.resources.max_memory.0, 4 << 30);
         assert_eq!(l.settings.processing.temp_dir, Auto::Value(PathBuf::from("/var/tmp/x")));
         assert_eq!(l.settings.processing.enable_chunked_encoding, ChunkedMode::Off);
+        // As a shell script writes a switch.
+        let on = load(&ConfigSource::None, env(&[("DRAPTO_ENABLE_CHUNKED_ENCODING", "1")]), vec![]).unwrap();
+        assert_eq!(on.settings.processing.enable_chunked_encoding, ChunkedMode::On);
     }
 
     #[test]

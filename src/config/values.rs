@@ -128,6 +128,17 @@ impl<'de> Deserialize<'de> for ChunkedMode {
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<ChunkedMode, E> {
                 Ok(if v { ChunkedMode::On } else { ChunkedMode::Off })
             }
+            // (`DRAPTO_ENABLE_CHUNKED_ENCODING=1` arrives as a number.)
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ChunkedMode, E> {
+                match v {
+                    1 => Ok(ChunkedMode::On),
+                    0 => Ok(ChunkedMode::Off),
+                    _ => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ChunkedMode, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(-1))
+            }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ChunkedMode, E> {
                 match v.to_ascii_lowercase().as_str() {
                     "auto" => Ok(ChunkedMode::Auto),
