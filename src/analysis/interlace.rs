@@ -372,6 +372,13 @@ pub fn is_ntsc_video_rate(fps: Option<f64>) -> bool {
     fps.is_some_and(|f| (29.9..=30.05).contains(&f))
 }
 
+/// Whether 3:2 pulldown can be in video at `fps` (its average rate): NTSC
+/// video rates, and a hybrid's average between film and video (26 fps),
+/// but not PAL's 25 nor film's 23.976 or 24.
+fn pulldown_possible(fps: Option<f64>) -> bool {
+    fps.is_some_and(|f| (24.1..=30.05).contains(&f) && !(24.9..=25.1).contains(&f))
+}
+
 /// Share of interlaced frames among judged ones that makes the verdict
 /// "interlaced" for a stream that declares `declared` field order.
 fn needed_share(declared: Option<&str>) -> f64 {
@@ -414,15 +421,16 @@ pub fn decide(
     let (content, auto, why) = classify(&counts, &repeats, &flags, declared, fps);
     let (treatment, reason) = match mode {
         FieldMode::Auto => (auto, why),
-        // 3:2 pulldown exists at NTSC video rates only: forced on another
-        // rate (a PAL or film-rate rip in a library of NTSC DVDs), it
-        // dropped one frame in five (25 fps came out 20).
-        FieldMode::Ivtc if !is_ntsc_video_rate(fps) => {
+        // 3:2 pulldown exists at NTSC video rates only (a hybrid averages
+        // between): forced on another rate (a PAL or film-rate rip in a
+        // library of NTSC DVDs), it dropped one frame in five (25 fps came
+        // out 20).
+        FieldMode::Ivtc if !pulldown_possible(fps) => {
             let rate = fps.map_or("an unknown rate".to_string(), |f| format!("{f:.3} fps"));
             (
                 auto,
                 format!(
-                    "ivtc forced by processing.interlace, but the video is at {rate}, where no 3:2 pulldown can be: left as auto decides; {why}"
+                    "ivtc forced (processing.interlace), but the video is at {rate}, where no 3:2 pulldown can be: left as auto decides; {why}"
                 ),
             )
         }
@@ -887,6 +895,10 @@ mod tests {
             decide(c(0, 0, 100), RepeatCounts::default(), NO_FLAGS, Some("progressive"), Some(29.97), FieldMode::Ivtc);
         assert_eq!(v.treatment, Treatment::Ivtc);
         assert!(v.filter().unwrap().starts_with("fieldmatch=order=auto"), "{:?}", v.filter());
+        // A hybrid's average rate: forced as asked.
+        let v =
+            decide(c(0, 0, 100), RepeatCounts::default(), NO_FLAGS, Some("progressive"), Some(26.3), FieldMode::Ivtc);
+        assert_eq!(v.treatment, Treatment::Ivtc);
         // Not at an NTSC video rate (a PAL rip): no pulldown to undo.
         let v =
             decide(c(0, 0, 100), RepeatCounts::default(), NO_FLAGS, Some("progressive"), Some(25.0), FieldMode::Ivtc);

@@ -176,6 +176,12 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     };
     let (interlace, crop, audio) = a.picture_and_sound(v, &src, full_frame, audio, &mut warnings)?;
     let interlace = a.film_rate_throughout(interlace, v, &extent, file_start);
+    if settings.processing.interlace == crate::config::FieldMode::Ivtc
+        && interlace.treatment != interlace::Treatment::Ivtc
+    {
+        // (Said where it is seen: only the JSON's reason told.)
+        warnings.push(format!("interlace: {}", interlace.reason));
+    }
     if hdr.hdr10_plus.is_some() && interlace.decimation_cycle().is_some() {
         // Found here, not when the encode has lost frames the metadata was for.
         a.losing(
