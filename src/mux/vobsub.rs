@@ -31,8 +31,16 @@ pub fn recrop(idx: &str, sub: &mut [u8], width: u32, height: u32, crop: Rect) ->
         for d in spu.display_areas()? {
             // An area taller than the picture (a full-frame subpicture,
             // mostly transparent) first shrinks to the rows it shows.
-            if Area::of(&spu.bytes[d.area..d.area + 6]).height() > area.3 {
-                spu.trim_to_shown(&d)?;
+            // So does one reaching into a bar: its text inside the picture
+            // stays where it is (moved whole, it rose by the bar's height).
+            let a = Area::of(&spu.bytes[d.area..d.area + 6]);
+            let taller = a.height() > area.3;
+            if taller || a.y1 < area.1 || a.y2 > area.1 + area.3 - 1 {
+                match spu.trim_to_shown(&d) {
+                    Ok(()) => {}
+                    Err(e) if taller => return Err(format!("{e} (the subpicture at {time})")),
+                    Err(_) => {}
+                }
             }
             let old = spu.bytes[d.area..d.area + 6].to_vec();
             let new = moved(&old, area).map_err(|e| format!("{e} (the subpicture at {time})"))?;
@@ -176,10 +184,16 @@ impl Spu {
         let a = Area::of(&self.bytes[d.area..d.area + 6]);
         let width = (a.x2 - a.x1 + 1).max(0) as usize;
         let rows = a.height().max(0) as usize;
-        let alpha = match d.contrast {
-            Some(c) => [self.bytes[c + 1] & 0x0f, self.bytes[c + 1] >> 4, self.bytes[c] & 0x0f, self.bytes[c] >> 4],
-            None => [0x0f; 4],
-        };
+        // A colour shows if any contrast the subpicture sets shows it (a
+        // fade's last sets them all to 0; 0x07 sets them by region).
+        let mut alpha = [0u8; 4];
+        for &c in &d.contrasts {
+            let set = [self.bytes[c + 1] & 0x0f, self.bytes[c + 1] >> 4, self.bytes[c] & 0x0f, self.bytes[c] >> 4];
+            alpha.iter_mut().zip(set).for_each(|(a, s)| *a |= s);
+        }
+        if d.contrasts.is_empty() || d.regions {
+            alpha = [0x0f; 4];
+        }
         let offset =
             |i: usize| usize::from(u16::from_be_bytes([self.bytes[fields + 2 * i], self.bytes[fields + 2 * i + 1]]));
         let lines = [rows.div_ceil(2), rows / 2];
@@ -188,7 +202,9 @@ impl Spu {
         let (top, bottom) = (top?, bottom?);
         let line = |r: usize| if r.is_multiple_of(2) { &top[r / 2] } else { &bottom[r / 2] };
         let shown: Vec<usize> = (0..rows).filter(|&r| line(r).1).collect();
-        let (first, last) = (shown.first().copied().unwrap_or(0), shown.last().copied().unwrap_or(0));
+        let (Some(&first), Some(&last)) = (shown.first(), shown.last()) else {
+            return Err("a subpicture shows nothing".into());
+        };
         let start = |r: usize| if r < rows { line(r).0 } else { offset(r % 2) };
         for (i, at) in [start(first), start(first + 1)].into_iter().enumerate() {
             let v = u16::try_from(at).map_err(|_| "a subpicture is too large")?;
@@ -206,7 +222,7 @@ impl Spu {
         let u16_at = |i: usize| b.get(i..i + 2).map(|v| usize::from(u16::from_be_bytes([v[0], v[1]])));
         let cut = || "a subpicture's control sequence is cut short".to_string();
         let mut areas = Vec::new();
-        let (mut contrast, mut fields) = (None, None);
+        let (mut contrasts, mut fields, mut regions) = (Vec::new(), None, false);
         let mut seq = u16_at(2).ok_or_else(cut)?;
         let mut seen = Vec::new();
         while seq + 4 <= b.len() && !seen.contains(&seq) {
@@ -219,7 +235,7 @@ impl Spu {
                     0x00..=0x02 => {}
                     0x03 => i += 2,
                     0x04 => {
-                        contrast = Some(i).filter(|i| i + 2 <= b.len());
+                        contrasts.extend(Some(i).filter(|i| i + 2 <= b.len()));
                         i += 2;
                     }
                     0x05 => {
@@ -233,7 +249,10 @@ impl Spu {
                         fields = Some(i).filter(|i| i + 4 <= b.len());
                         i += 4;
                     }
-                    0x07 => i += u16_at(i).ok_or_else(cut)?,
+                    0x07 => {
+                        regions = true;
+                        i += u16_at(i).ok_or_else(cut)?;
+                    }
                     _ => break,
                 }
             }
@@ -241,16 +260,18 @@ impl Spu {
         }
         // (A sequence's commands hold for the areas before them too: they
         // are in force when the subpicture is shown.)
-        Ok(areas.into_iter().map(|area| Controls { area, contrast, fields }).collect())
+        Ok(areas.into_iter().map(|area| Controls { area, contrasts: contrasts.clone(), fields, regions }).collect())
     }
 }
 
-/// Where a display area's bytes are in a subpicture, with its contrast
-/// (command 0x04's 2 bytes) and its fields' offsets (command 0x06's 4).
+/// Where a display area's bytes are in a subpicture, with its contrasts
+/// (each command 0x04's 2 bytes), its fields' offsets (command 0x06's 4),
+/// and whether it sets contrasts by region (0x07).
 struct Controls {
     area: usize,
-    contrast: Option<usize>,
+    contrasts: Vec<usize>,
     fields: Option<usize>,
+    regions: bool,
 }
 
 /// The `lines` lines of a field whose run-length bitmap starts at byte
@@ -402,12 +423,15 @@ mod tests {
         let (top, bottom) = (field(0), field(1));
         let (top_at, bottom_at) = (4, 4 + top.len());
         let ctrl = bottom_at + bottom.len();
+        // Its stop (the second control sequence) fades it out: contrast 0.
+        let stop = ctrl + 21;
         let mut spu = vec![0, 0, (ctrl >> 8) as u8, ctrl as u8];
         spu.extend(&top);
         spu.extend(&bottom);
-        spu.extend([0, 0, (ctrl >> 8) as u8, ctrl as u8, 0x01, 0x04, 0xff, 0xf0, 0x05]);
+        spu.extend([0, 0, (stop >> 8) as u8, stop as u8, 0x01, 0x04, 0xff, 0xf0, 0x05]);
         spu.extend(area_bytes(0, 9, 0, 479));
         spu.extend([0x06, 0, top_at as u8, (bottom_at >> 8) as u8, bottom_at as u8, 0xff]);
+        spu.extend([0, 50, (stop >> 8) as u8, stop as u8, 0x02, 0x04, 0, 0, 0xff]);
         let size = spu.len() as u16;
         spu[..2].copy_from_slice(&size.to_be_bytes());
         let (idx, mut sub) = packed(&spu, 700);
@@ -415,6 +439,7 @@ mod tests {
         recrop(&idx, &mut sub, 720, 480, crop).unwrap();
         let spu = Spu::gather(&sub, 0).unwrap();
         let d = &spu.display_areas().unwrap()[0];
+        assert_eq!(d.contrasts.len(), 2, "the start's contrast and the stop's");
         // Rows 440–449, raised to the picture's bottom edge.
         assert_eq!(Area::of(&spu.bytes[d.area..d.area + 6]), Area { x1: 0, x2: 9, y1: 350, y2: 359 });
         // The fields start at the first row shown (row 440: line 220 of each).
