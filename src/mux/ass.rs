@@ -54,7 +54,7 @@ pub fn recrop(script: &str, width: u32, height: u32, crop: Rect) -> Result<Strin
             ("[events]", Some(("Dialogue", rest))) => {
                 let mut fields: Vec<&str> = rest.splitn(text_field + 1, ',').collect();
                 let Some(text) = fields.pop() else { return Err(format!("an event without text: {body}")) };
-                format!("Dialogue:{},{}", fields.join(","), move_text(text, Move { shift, canvas }))
+                format!("Dialogue:{},{}", fields.join(","), move_text(text, shift, (play_x, play_y), canvas))
             }
             _ => body.to_string(),
         };
@@ -88,14 +88,33 @@ fn play_res(script: &str) -> (f64, f64) {
 }
 
 /// An event's text with the absolute positions of its override blocks
-/// moved (see [`Move`]).
-fn move_text(text: &str, to: Move) -> String {
+/// moved by `shift` (script units). A line placed in a black bar (its
+/// `\pos`, or both ends of its `\move`, inside the frame but outside the
+/// cropped picture) comes to the picture's edge, as PGS lines do, with its
+/// clip and origin: moved by the crop alone, it lay outside the picture
+/// and was not drawn. A line hung from that edge away from the picture
+/// (`\an8` at the bottom, `\an2` at the top) is hung towards it. Points
+/// outside the frame (a scroll's ends, a line parked off screen) only
+/// move by the crop.
+fn move_text(text: &str, shift: (f64, f64), frame: (f64, f64), canvas: (f64, f64)) -> String {
+    let blocks = || {
+        let mut rest = text;
+        std::iter::from_fn(move || {
+            let open = rest.find('{')?;
+            let close = rest[open..].find('}')?;
+            let block = &rest[open + 1..open + close];
+            rest = &rest[open + close + 1..];
+            Some(block)
+        })
+    };
+    let into = blocks().find_map(placed).map_or((0.0, 0.0), |p| into_picture(&p, shift, frame, canvas));
+    let moved = (shift.0 - into.0, shift.1 - into.1);
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else { break };
         out.push_str(&rest[..=open]);
-        out.push_str(&move_block(&rest[open + 1..open + close], to));
+        out.push_str(&hung_inward(&move_block(&rest[open + 1..open + close], moved), -into.1));
         out.push('}');
         rest = &rest[open + close + 1..];
     }
@@ -103,20 +122,58 @@ fn move_text(text: &str, to: Move) -> String {
     out
 }
 
-/// How a script's positions move: by `shift`, then (a line's place) into
-/// the `canvas` (script units).
-#[derive(Debug, Clone, Copy)]
-struct Move {
-    shift: (f64, f64),
-    canvas: (f64, f64),
+/// The points that place an event (`\pos`: one, `\move`: two), from the
+/// first override block that holds them.
+fn placed(block: &str) -> Option<Vec<(f64, f64)>> {
+    for (tag, n) in [("\\pos(", 2), ("\\move(", 4)] {
+        let Some(at) = block.find(tag) else { continue };
+        let inside = &block[at + tag.len()..at + block[at..].find(')')?];
+        let v: Vec<f64> = inside.split(',').take(n).map(|a| a.trim().parse().ok()).collect::<Option<_>>()?;
+        return (v.len() == n).then(|| v.chunks(2).map(|p| (p[0], p[1])).collect());
+    }
+    None
 }
 
-/// One override block's tags, their positions moved (a tag whose
-/// positions are no numbers kept as it is). A line placed in a black bar
-/// (`\pos`, `\move`) comes to the picture's edge, as PGS lines do: moved
-/// by the crop alone, it lay outside the picture and was not drawn.
-fn move_block(block: &str, to: Move) -> String {
-    let shift = to.shift;
+/// How much further than the crop's `shift` `points` move to come inside
+/// the `canvas`, where all of them lie in a bar: inside the `frame`, outside
+/// the picture, on one side.
+fn into_picture(points: &[(f64, f64)], shift: (f64, f64), frame: (f64, f64), canvas: (f64, f64)) -> (f64, f64) {
+    let axis = |v: &dyn Fn(&(f64, f64)) -> f64, s: f64, f: f64, c: f64| {
+        let deltas: Vec<f64> = points
+            .iter()
+            .map(|p| (v(p), v(p) - s))
+            .map(|(o, n)| {
+                let in_frame = (0.0..=f).contains(&o);
+                if in_frame { n.clamp(0.0, c) - n } else { 0.0 }
+            })
+            .collect();
+        let same_side = deltas.iter().all(|d| *d > 0.0) || deltas.iter().all(|d| *d < 0.0);
+        if same_side {
+            deltas.iter().copied().fold(0.0, |a: f64, d| if d.abs() > a.abs() { d } else { a })
+        } else {
+            0.0
+        }
+    };
+    (axis(&|p| p.0, shift.0, frame.0, canvas.0), axis(&|p| p.1, shift.1, frame.1, canvas.1))
+}
+
+/// A block's `\an` turned to hang its line towards the picture where the
+/// line was raised to the bottom edge (`up` > 0: top alignments become
+/// bottom ones) or lowered to the top edge (`up` < 0: the other way).
+fn hung_inward(block: &str, up: f64) -> String {
+    let Some(at) = block.find("\\an") else { return block.to_string() };
+    let Some(d) = block[at + 3..].chars().next().and_then(|c| c.to_digit(10)) else { return block.to_string() };
+    let turned = match (up, d) {
+        (u, 7..=9) if u > 0.0 => d - 6,
+        (u, 1..=3) if u < 0.0 => d + 6,
+        _ => d,
+    };
+    format!("{}{turned}{}", &block[..at + 3], &block[at + 4..])
+}
+
+/// One override block's tags, their positions moved by `shift` (a tag
+/// whose positions are no numbers kept as it is).
+fn move_block(block: &str, shift: (f64, f64)) -> String {
     let mut out = String::with_capacity(block.len());
     let mut rest = block;
     while let Some(at) = rest.find('\\') {
@@ -131,9 +188,8 @@ fn move_block(block: &str, to: Move) -> String {
         let inside = &rest[tag.len()..end];
         let args: Vec<&str> = inside.split(',').map(str::trim).collect();
         let moved = match (tag, args.len()) {
-            ("\\move(", 4 | 6) | ("\\pos(", 2) => points(&args, shift, false, Some(to.canvas)),
-            ("\\org(", 2) => points(&args, shift, false, None),
-            ("\\clip(" | "\\iclip(", 4) => points(&args, shift, true, None),
+            ("\\move(", 4 | 6) | ("\\pos(" | "\\org(", 2) => points(&args, shift, false),
+            ("\\clip(" | "\\iclip(", 4) => points(&args, shift, true),
             ("\\clip(" | "\\iclip(", 1 | 2) => drawing(&args, shift),
             _ => None,
         };
@@ -146,10 +202,10 @@ fn move_block(block: &str, to: Move) -> String {
     out
 }
 
-/// `x, y` pairs moved (a `\move`'s times, after its four, kept), then
-/// into `within` where given; whole numbers for a clip's rectangle, which
-/// libass reads as such. `None` where one is no number.
-fn points(args: &[&str], shift: (f64, f64), whole: bool, within: Option<(f64, f64)>) -> Option<String> {
+/// `x, y` pairs moved (a `\move`'s times, after its four, kept); whole
+/// numbers for a clip's rectangle, which libass reads as such. `None`
+/// where one is no number.
+fn points(args: &[&str], shift: (f64, f64), whole: bool) -> Option<String> {
     let mut out = Vec::with_capacity(args.len());
     for (i, a) in args.iter().enumerate() {
         if i >= 4 {
@@ -157,7 +213,6 @@ fn points(args: &[&str], shift: (f64, f64), whole: bool, within: Option<(f64, f6
             continue;
         }
         let v = a.parse::<f64>().ok()? - if i % 2 == 0 { shift.0 } else { shift.1 };
-        let v = within.map_or(v, |(w, h)| v.clamp(0.0, if i % 2 == 0 { w } else { h }));
         out.push(number(if whole { v.round() } else { v }));
     }
     Some(out.join(","))
@@ -228,10 +283,17 @@ mod tests {
         let script = "[Script Info]\nPlayResX: 320\nPlayResY: 240\n\n[Events]\n\
                       Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
                       Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\pos(160,225)}In the bottom bar\n\
-                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\move(160,5,160,100)}From the top bar\n";
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\move(160,5,160,100)}From the top bar\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\an8\\pos(160,215)\\clip(0,212,320,240)}Hung\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\move(160,270,160,-40)}Scroll\n";
         let out = recrop(script, 320, 240, Rect { width: 320, height: 180, x: 0, y: 30 }).unwrap();
         assert!(out.contains("{\\pos(160,180)}In the bottom bar"), "{out}");
-        assert!(out.contains("{\\move(160,0,160,70)}From the top bar"), "{out}");
+        // Into the picture from the bar: moved by the crop alone.
+        assert!(out.contains("{\\move(160,-25,160,70)}From the top bar"), "{out}");
+        // Hung below the edge it came to: hung above it, its clip along.
+        assert!(out.contains("{\\an2\\pos(160,180)\\clip(0,177,320,205)}Hung"), "{out}");
+        // A scroll from below the frame to above it: as it was, less the crop.
+        assert!(out.contains("{\\move(160,240,160,-70)}Scroll"), "{out}");
     }
 
     #[test]
