@@ -134,7 +134,8 @@ fn kept_because(dir: &Path, how: Sweep) -> Option<String> {
             grace.then(|| format!("work for {input}, gone from its folder: removed once untouched for a day"))
         }
         Err(e) => {
-            let away = info.input.parent().is_some_and(|p| std::fs::read_dir(p).is_ok());
+            let away = e.kind() == std::io::ErrorKind::NotFound
+                && info.input.parent().is_some_and(|p| std::fs::read_dir(p).is_ok());
             let why = if away {
                 "its folder is an empty mount point: a share not mounted".to_string()
             } else {

@@ -233,17 +233,22 @@ fn windows_refuses(name: &str) -> Option<String> {
 /// "Alien: Resurrection" and the like stopped the batch.
 pub fn name_refused(input: &Path, e: Error) -> Error {
     let Error::Io { path, source, .. } = &e else { return e };
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    // By the name: one holding what FAT refuses, refused as FAT drivers
-    // say it (EINVAL, ENOENT through exfat-fuse, EPERM through fusefat), or
-    // any name refused for its encoding.
-    let held = windows_refuses(&name);
+    // By the names drapto makes (the file's, and folders not there yet):
+    // one holding what FAT refuses, refused as FAT drivers say it (EINVAL,
+    // ENOENT through exfat-fuse, EPERM through fusefat), or any name
+    // refused for its encoding.
+    let made = path.ancestors().take_while(|a| !a.exists()).filter_map(|a| a.file_name()?.to_str());
+    let (name, held) = made
+        .map(|n| (n, windows_refuses(n)))
+        .find(|(_, held)| held.is_some())
+        .unwrap_or((path.file_name().and_then(|n| n.to_str()).unwrap_or_default(), None));
     let refused = match source.raw_os_error() {
         Some(nix::libc::EILSEQ) => true,
         Some(nix::libc::EINVAL | nix::libc::ENOENT | nix::libc::EPERM) => held.is_some(),
         _ => false,
     };
-    if !(refused && path.parent().is_some_and(Path::is_dir)) {
+    let there = path.ancestors().skip(1).find(|a| a.exists());
+    if !(refused && there.is_some_and(Path::is_dir)) {
         return e;
     }
     let what = held.map_or(String::new(), |c| format!(", which holds {c}"));
@@ -740,6 +745,12 @@ mod tests {
         let plain = d.path().join(".Heat.mkv.drapto-lock");
         let e = Error::io("open lock file", &plain)(std::io::Error::from_raw_os_error(nix::libc::EPERM));
         assert!(name_refused(rip, e).is_environmental(rip));
+        // A folder to make whose name holds what FAT refuses, above the one
+        // that failed.
+        let folder = d.path().join("Alien: Resurrection (1997)").join("Extras");
+        let e = Error::io("create output folder", &folder)(std::io::Error::from_raw_os_error(nix::libc::ENOENT));
+        let e = name_refused(rip, e);
+        assert!(e.to_string().contains("\"Alien: Resurrection (1997)\", which holds ':'"), "{e}");
         // So is a folder gone.
         let gone = Error::io("open lock file", "/nowhere/x")(std::io::Error::from_raw_os_error(nix::libc::ENOENT));
         assert!(name_refused(rip, gone).is_environmental(rip));
