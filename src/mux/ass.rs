@@ -24,8 +24,9 @@ pub fn recrop(script: &str, width: u32, height: u32, crop: Rect) -> Result<Strin
     let share = |v: f64, part: u32, whole: u32| (v * f64::from(part) / f64::from(whole.max(1))).round().max(1.0);
     let canvas = (share(play_x, crop.width, width), share(play_y, crop.height, height));
     let stated = |key: &str| script.lines().any(|l| l.trim_start_matches('\u{feff}').starts_with(key));
+    let aligned = style_alignments(script);
     let mut out = String::with_capacity(script.len());
-    let (mut section, mut text_field) = (String::new(), 9usize);
+    let (mut section, mut text_field, mut style_field) = (String::new(), 9usize, 3usize);
     for line in script.split_inclusive('\n') {
         let body = line.trim_end_matches(['\r', '\n']);
         let ending = &line[body.len()..];
@@ -47,14 +48,18 @@ pub fn recrop(script: &str, width: u32, height: u32, crop: Rect) -> Result<Strin
                 layout(key, v).unwrap_or_else(|| body.to_string())
             }
             ("[events]", Some(("Format", fields))) => {
-                text_field = fields.split(',').position(|f| f.trim().eq_ignore_ascii_case("text")).unwrap_or(9);
+                let at = |name: &str| fields.split(',').position(|f| f.trim().eq_ignore_ascii_case(name));
+                (text_field, style_field) = (at("text").unwrap_or(9), at("style").unwrap_or(3));
                 body.to_string()
             }
             // (Not a comment: a karaoke template's are no positions yet.)
             ("[events]", Some(("Dialogue", rest))) => {
                 let mut fields: Vec<&str> = rest.splitn(text_field + 1, ',').collect();
                 let Some(text) = fields.pop() else { return Err(format!("an event without text: {body}")) };
-                format!("Dialogue:{},{}", fields.join(","), move_text(text, shift, (play_x, play_y), canvas))
+                let style = fields.get(style_field).map(|s| s.trim().trim_start_matches('*'));
+                let alignment = style.and_then(|s| aligned.get(s)).copied().unwrap_or(2);
+                let frame = Frame { shift, size: (play_x, play_y), canvas, alignment };
+                format!("Dialogue:{},{}", fields.join(","), move_text(text, &frame))
             }
             _ => body.to_string(),
         };
@@ -87,16 +92,25 @@ fn play_res(script: &str) -> (f64, f64) {
     }
 }
 
+/// Where an event's script is drawn: the crop's `shift`, the script's
+/// frame (`size`) and the cropped picture (`canvas`), in script units, and
+/// the alignment of the event's style (numpad: 2 is bottom centre).
+struct Frame {
+    shift: (f64, f64),
+    size: (f64, f64),
+    canvas: (f64, f64),
+    alignment: u32,
+}
+
 /// An event's text with the absolute positions of its override blocks
-/// moved by `shift` (script units). A line placed in a black bar (its
-/// `\pos`, or both ends of its `\move`, inside the frame but outside the
-/// cropped picture) comes to the picture's edge, as PGS lines do, with its
-/// clip and origin: moved by the crop alone, it lay outside the picture
-/// and was not drawn. A line hung from that edge away from the picture
-/// (`\an8` at the bottom, `\an2` at the top) is hung towards it. Points
-/// outside the frame (a scroll's ends, a line parked off screen) only
-/// move by the crop.
-fn move_text(text: &str, shift: (f64, f64), frame: (f64, f64), canvas: (f64, f64)) -> String {
+/// moved by the crop's shift (script units). A line placed in a black bar
+/// (its `\pos`, or both ends of its `\move`, inside the frame but outside
+/// the cropped picture) comes to the picture's edge, as PGS lines do, with
+/// its clip and origin, and is aligned to hang into the picture from that
+/// edge: moved by the crop alone, it lay outside the picture and was not
+/// drawn. Points outside the frame (a scroll's ends, a line parked off
+/// screen) and drawings (a box masking a bar) move by the crop alone.
+fn move_text(text: &str, f: &Frame) -> String {
     let blocks = || {
         let mut rest = text;
         std::iter::from_fn(move || {
@@ -107,14 +121,25 @@ fn move_text(text: &str, shift: (f64, f64), frame: (f64, f64), canvas: (f64, f64
             Some(block)
         })
     };
-    let into = blocks().find_map(placed).map_or((0.0, 0.0), |p| into_picture(&p, shift, frame, canvas));
-    let moved = (shift.0 - into.0, shift.1 - into.1);
-    let mut out = String::with_capacity(text.len());
+    let drawing =
+        blocks().any(|b| b.split('\\').any(|t| t.starts_with('p') && t[1..].parse::<u32>().is_ok_and(|n| n > 0)));
+    let into = match blocks().find_map(placed) {
+        Some(p) if !drawing => into_picture(&p, f),
+        _ => (0.0, 0.0),
+    };
+    let moved = (f.shift.0 - into.0, f.shift.1 - into.1);
+    let mut out = String::with_capacity(text.len() + 6);
+    // (The first alignment in a line is the one that holds.)
+    let alignment = blocks().find_map(alignment_tag).unwrap_or(f.alignment);
+    let hung = hung_inward(alignment, into);
+    if hung != alignment {
+        out.push_str(&format!("{{\\an{hung}}}"));
+    }
     let mut rest = text;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else { break };
         out.push_str(&rest[..=open]);
-        out.push_str(&hung_inward(&move_block(&rest[open + 1..open + close], moved), -into.1));
+        out.push_str(&move_block(&rest[open + 1..open + close], moved));
         out.push('}');
         rest = &rest[open + close + 1..];
     }
@@ -134,41 +159,93 @@ fn placed(block: &str) -> Option<Vec<(f64, f64)>> {
     None
 }
 
-/// How much further than the crop's `shift` `points` move to come inside
-/// the `canvas`, where all of them lie in a bar: inside the `frame`, outside
-/// the picture, on one side.
-fn into_picture(points: &[(f64, f64)], shift: (f64, f64), frame: (f64, f64), canvas: (f64, f64)) -> (f64, f64) {
-    let axis = |v: &dyn Fn(&(f64, f64)) -> f64, s: f64, f: f64, c: f64| {
+/// How much further than the crop's shift `points` move to come inside
+/// the picture, on each axis where all of them lie in a bar (inside the
+/// frame, outside the picture, on one side).
+fn into_picture(points: &[(f64, f64)], f: &Frame) -> (f64, f64) {
+    let axis = |v: &dyn Fn(&(f64, f64)) -> f64, s: f64, size: f64, c: f64| {
         let deltas: Vec<f64> = points
             .iter()
             .map(|p| (v(p), v(p) - s))
-            .map(|(o, n)| {
-                let in_frame = (0.0..=f).contains(&o);
-                if in_frame { n.clamp(0.0, c) - n } else { 0.0 }
-            })
+            .map(|(o, n)| if (0.0..=size).contains(&o) { n.clamp(0.0, c) - n } else { 0.0 })
             .collect();
         let same_side = deltas.iter().all(|d| *d > 0.0) || deltas.iter().all(|d| *d < 0.0);
-        if same_side {
-            deltas.iter().copied().fold(0.0, |a: f64, d| if d.abs() > a.abs() { d } else { a })
-        } else {
-            0.0
-        }
+        let widest = deltas.iter().copied().fold(0.0, |a: f64, d| if d.abs() > a.abs() { d } else { a });
+        if same_side { widest } else { 0.0 }
     };
-    (axis(&|p| p.0, shift.0, frame.0, canvas.0), axis(&|p| p.1, shift.1, frame.1, canvas.1))
+    (axis(&|p| p.0, f.shift.0, f.size.0, f.canvas.0), axis(&|p| p.1, f.shift.1, f.size.1, f.canvas.1))
 }
 
-/// A block's `\an` turned to hang its line towards the picture where the
-/// line was raised to the bottom edge (`up` > 0: top alignments become
-/// bottom ones) or lowered to the top edge (`up` < 0: the other way).
-fn hung_inward(block: &str, up: f64) -> String {
-    let Some(at) = block.find("\\an") else { return block.to_string() };
-    let Some(d) = block[at + 3..].chars().next().and_then(|c| c.to_digit(10)) else { return block.to_string() };
-    let turned = match (up, d) {
-        (u, 7..=9) if u > 0.0 => d - 6,
-        (u, 1..=3) if u < 0.0 => d + 6,
-        _ => d,
+/// A block's first alignment (`\an`, or SSA's `\a` as numpad).
+fn alignment_tag(block: &str) -> Option<u32> {
+    block.split('\\').find_map(|t| {
+        if let Some(n) = t.strip_prefix("an") {
+            return n.trim().parse().ok().filter(|n| (1..=9).contains(n));
+        }
+        t.strip_prefix('a').and_then(|n| n.trim().parse().ok()).and_then(legacy_alignment)
+    })
+}
+
+/// SSA's alignment (1–3 bottom, +4 top, +8 middle) as numpad.
+fn legacy_alignment(a: u32) -> Option<u32> {
+    let column = a & 3;
+    let row = if a & 4 != 0 {
+        6
+    } else if a & 8 != 0 {
+        3
+    } else {
+        0
     };
-    format!("{}{turned}{}", &block[..at + 3], &block[at + 4..])
+    (column != 0).then_some(column + row)
+}
+
+/// Alignment `a` turned to hang its line into the picture from the edge a
+/// move of `into` brought it to: raised to the bottom edge (`into.1` < 0),
+/// a line hangs above it; lowered to the top edge, below; moved to the
+/// right edge, to its left; to the left edge, to its right.
+fn hung_inward(a: u32, into: (f64, f64)) -> u32 {
+    let (mut column, mut row) = ((a - 1) % 3, (a - 1) / 3);
+    if into.1 < 0.0 {
+        row = 0;
+    } else if into.1 > 0.0 {
+        row = 2;
+    }
+    if into.0 < 0.0 {
+        column = 2;
+    } else if into.0 > 0.0 {
+        column = 0;
+    }
+    row * 3 + column + 1
+}
+
+/// The alignment of each style (numpad), by name: the `Alignment` field of
+/// `[V4+ Styles]`, or of SSA's `[V4 Styles]` (its own numbering).
+fn style_alignments(script: &str) -> std::collections::HashMap<String, u32> {
+    let mut out = std::collections::HashMap::new();
+    let (mut section, mut fields): (String, Vec<String>) = (String::new(), Vec::new());
+    for line in script.lines() {
+        let line = line.trim_start_matches('\u{feff}').trim();
+        if line.starts_with('[') {
+            section = line.to_ascii_lowercase();
+            continue;
+        }
+        let legacy = section == "[v4 styles]";
+        if !legacy && section != "[v4+ styles]" {
+            continue;
+        }
+        if let Some(f) = line.strip_prefix("Format:") {
+            fields = f.split(',').map(|f| f.trim().to_ascii_lowercase()).collect();
+        } else if let Some(v) = line.strip_prefix("Style:") {
+            let values: Vec<&str> = v.split(',').map(str::trim).collect();
+            let get = |name: &str| fields.iter().position(|f| f == name).and_then(|i| values.get(i).copied());
+            let alignment = get("alignment").and_then(|a| a.parse::<u32>().ok());
+            let alignment = if legacy { alignment.and_then(legacy_alignment) } else { alignment };
+            if let (Some(name), Some(a)) = (get("name"), alignment.filter(|a| (1..=9).contains(a))) {
+                out.insert(name.to_string(), a);
+            }
+        }
+    }
+    out
 }
 
 /// One override block's tags, their positions moved by `shift` (a tag
@@ -291,9 +368,26 @@ mod tests {
         // Into the picture from the bar: moved by the crop alone.
         assert!(out.contains("{\\move(160,-25,160,70)}From the top bar"), "{out}");
         // Hung below the edge it came to: hung above it, its clip along.
-        assert!(out.contains("{\\an2\\pos(160,180)\\clip(0,177,320,205)}Hung"), "{out}");
+        assert!(out.contains("{\\an2}{\\an8\\pos(160,180)\\clip(0,177,320,205)}Hung"), "{out}");
         // A scroll from below the frame to above it: as it was, less the crop.
         assert!(out.contains("{\\move(160,240,160,-70)}Scroll"), "{out}");
+    }
+
+    #[test]
+    fn a_line_in_a_bar_hangs_into_the_picture_by_its_styles_alignment() {
+        let script = "[Script Info]\nPlayResX: 320\nPlayResY: 240\n\n[V4+ Styles]\n\
+                      Format: Name, Fontname, Fontsize, Alignment\nStyle: Top,Arial,20,8\nStyle: Default,Arial,20,2\n\n\
+                      [Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\pos(160,10)}Bottom-aligned in the top bar\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Top,,0,0,0,,{\\pos(160,225)}Top-aligned in the bottom bar\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\a6\\pos(160,225)}SSA top\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Top,,0,0,0,,{\\pos(0,230)\\p1}m 0 0 l 320 0 320 10 0 10{\\p0}\n";
+        let out = recrop(script, 320, 240, Rect { width: 320, height: 180, x: 0, y: 30 }).unwrap();
+        assert!(out.contains(",{\\an8}{\\pos(160,0)}Bottom-aligned in the top bar"), "{out}");
+        assert!(out.contains(",{\\an2}{\\pos(160,180)}Top-aligned in the bottom bar"), "{out}");
+        assert!(out.contains(",{\\an2}{\\a6\\pos(160,180)}SSA top"), "{out}");
+        // A drawing masking a bar: moved by the crop alone.
+        assert!(out.contains(",{\\pos(0,200)\\p1}m 0 0"), "{out}");
     }
 
     #[test]
