@@ -221,12 +221,16 @@ impl Spu {
         let b = &self.bytes;
         let u16_at = |i: usize| b.get(i..i + 2).map(|v| usize::from(u16::from_be_bytes([v[0], v[1]])));
         let cut = || "a subpicture's control sequence is cut short".to_string();
-        let mut areas = Vec::new();
-        let (mut contrasts, mut fields, mut regions) = (Vec::new(), None, false);
+        // Each area with the sequence it is in; each sequence's fields.
+        let mut areas: Vec<(usize, usize)> = Vec::new();
+        let mut fields_of: Vec<Option<usize>> = Vec::new();
+        let (mut contrasts, mut regions) = (Vec::new(), false);
         let mut seq = u16_at(2).ok_or_else(cut)?;
         let mut seen = Vec::new();
         while seq + 4 <= b.len() && !seen.contains(&seq) {
             seen.push(seq);
+            fields_of.push(None);
+            let k = fields_of.len() - 1;
             let next = u16_at(seq + 2).ok_or_else(cut)?;
             let mut i = seq + 4;
             while let Some(&cmd) = b.get(i) {
@@ -242,11 +246,11 @@ impl Spu {
                         if i + 6 > b.len() {
                             return Err(cut());
                         }
-                        areas.push(i);
+                        areas.push((i, k));
                         i += 6;
                     }
                     0x06 => {
-                        fields = Some(i).filter(|i| i + 4 <= b.len());
+                        fields_of[k] = Some(i).filter(|i| i + 4 <= b.len());
                         i += 4;
                     }
                     0x07 => {
@@ -258,9 +262,15 @@ impl Spu {
             }
             seq = next;
         }
-        // (A sequence's commands hold for the areas before them too: they
-        // are in force when the subpicture is shown.)
-        Ok(areas.into_iter().map(|area| Controls { area, contrasts: contrasts.clone(), fields, regions }).collect())
+        // An area's bitmap: its sequence's fields, else those in force from
+        // an earlier one, else a later one's. (A sequence's commands hold
+        // for the areas before them too: they are in force when it runs.)
+        let fields =
+            |k: usize| fields_of[..=k].iter().rev().find_map(|f| *f).or_else(|| fields_of[k..].iter().find_map(|f| *f));
+        Ok(areas
+            .into_iter()
+            .map(|(area, k)| Controls { area, contrasts: contrasts.clone(), fields: fields(k), regions })
+            .collect())
     }
 }
 
