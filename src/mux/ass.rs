@@ -56,8 +56,11 @@ pub fn recrop(script: &str, width: u32, height: u32, crop: Rect) -> Result<Strin
             ("[events]", Some(("Dialogue", rest))) => {
                 let mut fields: Vec<&str> = rest.splitn(text_field + 1, ',').collect();
                 let Some(text) = fields.pop() else { return Err(format!("an event without text: {body}")) };
-                let style = fields.get(style_field).map(|s| s.trim().trim_start_matches('*'));
-                let alignment = style.and_then(|s| aligned.get(s)).copied().unwrap_or(2);
+                // (As libass finds a style: its name less a leading `*`, in
+                // any case, else `Default`.)
+                let style = fields.get(style_field).map(|s| s.trim().trim_start_matches('*').to_lowercase());
+                let alignment =
+                    (style.and_then(|s| aligned.get(&s))).or_else(|| aligned.get("default")).copied().unwrap_or(2);
                 let frame = Frame { shift, size: (play_x, play_y), canvas, alignment };
                 format!("Dialogue:{},{}", fields.join(","), move_text(text, &frame))
             }
@@ -218,8 +221,9 @@ fn hung_inward(a: u32, into: (f64, f64)) -> u32 {
     row * 3 + column + 1
 }
 
-/// The alignment of each style (numpad), by name: the `Alignment` field of
-/// `[V4+ Styles]`, or of SSA's `[V4 Styles]` (its own numbering).
+/// The alignment of each style (numpad), by its name in lower case less a
+/// leading `*`: the `Alignment` field of `[V4+ Styles]`, or of SSA's
+/// `[V4 Styles]` (its own numbering).
 fn style_alignments(script: &str) -> std::collections::HashMap<String, u32> {
     let mut out = std::collections::HashMap::new();
     let (mut section, mut fields): (String, Vec<String>) = (String::new(), Vec::new());
@@ -241,7 +245,7 @@ fn style_alignments(script: &str) -> std::collections::HashMap<String, u32> {
             let alignment = get("alignment").and_then(|a| a.parse::<u32>().ok());
             let alignment = if legacy { alignment.and_then(legacy_alignment) } else { alignment };
             if let (Some(name), Some(a)) = (get("name"), alignment.filter(|a| (1..=9).contains(a))) {
-                out.insert(name.to_string(), a);
+                out.insert(name.trim_start_matches('*').to_lowercase(), a);
             }
         }
     }
@@ -376,7 +380,7 @@ mod tests {
     #[test]
     fn a_line_in_a_bar_hangs_into_the_picture_by_its_styles_alignment() {
         let script = "[Script Info]\nPlayResX: 320\nPlayResY: 240\n\n[V4+ Styles]\n\
-                      Format: Name, Fontname, Fontsize, Alignment\nStyle: Top,Arial,20,8\nStyle: Default,Arial,20,2\n\n\
+                      Format: Name, Fontname, Fontsize, Alignment\nStyle: Top,Arial,20,8\nStyle: *Default,Arial,20,2\n\n\
                       [Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
                       Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\pos(160,10)}Bottom-aligned in the top bar\n\
                       Dialogue: 0,0:00:01.00,0:00:02.00,Top,,0,0,0,,{\\pos(160,225)}Top-aligned in the bottom bar\n\
@@ -386,6 +390,16 @@ mod tests {
         assert!(out.contains(",{\\an8}{\\pos(160,0)}Bottom-aligned in the top bar"), "{out}");
         assert!(out.contains(",{\\an2}{\\pos(160,180)}Top-aligned in the bottom bar"), "{out}");
         assert!(out.contains(",{\\an2}{\\a6\\pos(160,180)}SSA top"), "{out}");
+        // A style named in another case, or none of the script's: as
+        // libass reads them.
+        let script = script
+            .replace(",Default,", ",default,")
+            .replace("Style: *Default,Arial,20,2", "Style: *Default,Arial,20,8");
+        let out2 = recrop(&script, 320, 240, Rect { width: 320, height: 180, x: 0, y: 30 }).unwrap();
+        assert!(out2.contains(",{\\an2}{\\a6\\pos(160,180)}SSA top"), "{out2}");
+        let nameless = script.replace("default,,0,0,0,,{\\pos(160,10)}", "Nope,,0,0,0,,{\\pos(160,225)}");
+        let out3 = recrop(&nameless, 320, 240, Rect { width: 320, height: 180, x: 0, y: 30 }).unwrap();
+        assert!(out3.contains(",{\\an2}{\\pos(160,180)}Bottom-aligned in the top bar"), "{out3}");
         // A drawing masking a bar: moved by the crop alone.
         assert!(out.contains(",{\\pos(0,200)\\p1}m 0 0"), "{out}");
     }
