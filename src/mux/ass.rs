@@ -7,9 +7,11 @@
 //! typeset signs (`\pos`) away from what they label. The canvas is given
 //! the cropped picture's share of it, and every absolute position in the
 //! events (`\pos`, `\move`, `\org`, `\clip`/`\iclip`, rectangles and
-//! drawings) is moved by the crop's offset, in the script's units. Text,
-//! styles, timing and the rest of the script are untouched; lines placed by
-//! their margins keep them, now from the picture's edges.
+//! drawings) is moved by the crop's offset, in the script's units. A line
+//! placed in a black bar comes to the picture's edge, aligned to hang into
+//! the picture (see [`move_text`]). Text, styles, timing and the rest of
+//! the script are untouched; lines placed by their margins keep them, now
+//! from the picture's edges.
 
 use crate::analysis::crop::Rect;
 
