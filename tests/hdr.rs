@@ -274,9 +274,21 @@ fn a_held_last_frame_keeps_its_hold_through_the_hdr10plus_carry() {
 #[test]
 fn hdr10plus_through_inverse_telecine_is_a_loss_said_before_the_encode() {
     // Inverse telecine drops frames, and HDR10+ is frame by frame: the
-    // carry would fail once the whole encode was done.
-    let src = hdr10plus_clip(false);
+    // carry would fail once the whole encode was done. (At NTSC video's
+    // rate: a forced ivtc holds only where 3:2 pulldown can be.)
     let t = tempfile::tempdir().unwrap();
+    let ts = t.path().join("ntsc.txt");
+    std::fs::write(&ts, "# timestamp format v1\nassume 29.970\n").unwrap();
+    let src = t.path().join("ntsc.mkv");
+    let ok = Command::new("mkvmerge")
+        .args(["-q", "-o"])
+        .arg(&src)
+        .arg("--timestamps")
+        .arg(format!("0:{}", ts.display()))
+        .arg(hdr10plus_clip(false))
+        .status()
+        .unwrap();
+    assert!(ok.success());
     let o = run(drapto(t.path()).args(["analyze", "--json", "--interlace", "ivtc"]).arg(&src));
     assert!(!o.status.success());
     assert!(stdout(&o).contains("HDR10+") || stderr(&o).contains("HDR10+"), "{}{}", stdout(&o), stderr(&o));
