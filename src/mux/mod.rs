@@ -263,6 +263,9 @@ fn hdr10_options(hdr: &crate::analysis::hdr::HdrInfo) -> Vec<String> {
     o
 }
 
+/// Files to write: each path with its bytes.
+type Files = Vec<(PathBuf, Vec<u8>)>;
+
 /// Subtitle track `id` of the source drawn for the full frame (PGS, VobSub,
 /// ASS/SSA), moved into the cropped picture (see [`pgs`], [`vobsub`],
 /// [`ass`]), in files of its own: the `.sup`, the `.idx` (beside its
@@ -296,54 +299,52 @@ fn repositioned(
         Ok(whole)
     };
     let cropped = |ext: &str| dir.join(format!("subtitles-{id}.cropped.{ext}"));
-    // The file extracted, and the moved one or why it cannot be.
-    let (whole, moved) = match analysis.mux.source_track(id).text("codec_id") {
-        Some("S_VOBSUB") => {
-            let idx = extract("idx")?;
-            let text = String::from_utf8_lossy(&read(&idx)?).into_owned();
-            let mut pictures = read(&idx.with_extension("sub"))?;
-            let moved = match vobsub::recrop(&text, &mut pictures, width, height, crop) {
-                Ok(text) => {
-                    write(&cropped("sub"), &pictures)?;
-                    write(&cropped("idx"), text.as_bytes())?;
-                    Ok(cropped("idx"))
-                }
-                Err(problem) => Err(problem),
-            };
-            (idx, moved)
-        }
-        Some(codec @ ("S_TEXT/ASS" | "S_TEXT/SSA")) => {
-            let ext = if codec == "S_TEXT/ASS" { "ass" } else { "ssa" };
-            let whole = extract(ext)?;
-            let script = String::from_utf8(read(&whole)?).map_err(|_| "its script is not UTF-8".to_string());
-            let moved = match script.and_then(|s| ass::recrop(&s, width, height, crop)) {
-                Ok(moved) => write(&cropped(ext), moved.as_bytes()).map(|()| Ok(cropped(ext)))?,
-                Err(problem) => Err(problem),
-            };
-            (whole, moved)
-        }
-        _ => {
-            let whole = extract("sup")?;
-            let moved = match pgs::recrop(&read(&whole)?, width, height, crop) {
-                Ok(moved) => write(&cropped("sup"), &moved).map(|()| Ok(cropped("sup")))?,
-                Err(problem) => Err(problem),
-            };
-            (whole, moved)
-        }
-    };
+    // The file extracted, and the moved track's files (the first is muxed,
+    // a VobSub's `.sub` beside it) or why it cannot be moved.
+    let (whole, moved): (PathBuf, std::result::Result<Files, String>) =
+        match analysis.mux.source_track(id).text("codec_id") {
+            Some("S_VOBSUB") => {
+                let idx = extract("idx")?;
+                let text = String::from_utf8_lossy(&read(&idx)?).into_owned();
+                let mut pictures = read(&idx.with_extension("sub"))?;
+                let moved = vobsub::recrop(&text, &mut pictures, width, height, crop)
+                    .map(|text| vec![(cropped("idx"), text.into_bytes()), (cropped("sub"), pictures)]);
+                (idx, moved)
+            }
+            Some(codec @ ("S_TEXT/ASS" | "S_TEXT/SSA")) => {
+                let ext = if codec == "S_TEXT/ASS" { "ass" } else { "ssa" };
+                let whole = extract(ext)?;
+                let script = String::from_utf8(read(&whole)?).map_err(|_| "its script is not UTF-8".to_string());
+                let moved = script.and_then(|s| ass::recrop(&s, width, height, crop));
+                (whole, moved.map(|m| vec![(cropped(ext), m.into_bytes())]))
+            }
+            _ => {
+                let whole = extract("sup")?;
+                let moved = pgs::recrop(&read(&whole)?, width, height, crop);
+                (whole, moved.map(|m| vec![(cropped("sup"), m)]))
+            }
+        };
     let options = match script_times(&times, analysis.mux.source.timeline_shift_ns())? {
         Some(file) => vec!["--timestamps".to_string(), format!("0:{}", file.display())],
         None => Vec::new(),
     };
-    let file = moved.or_else(|problem| {
-        let message = format!(
-            "{}: subtitle track {id} is copied as drawn for the uncropped frame (players may show it squashed or \
+    let file = match moved {
+        Ok(files) => {
+            for (path, bytes) in &files {
+                write(path, bytes)?;
+            }
+            files.into_iter().next().map_or(whole, |(path, _)| path)
+        }
+        Err(problem) => {
+            let message = format!(
+                "{}: subtitle track {id} is copied as drawn for the uncropped frame (players may show it squashed or \
              outside the picture): it cannot be moved into the cropped picture: {problem}",
-            input.display()
-        );
-        ctx.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message });
-        Ok::<_, Error>(whole)
-    })?;
+                input.display()
+            );
+            ctx.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message });
+            whole
+        }
+    };
     Ok((file, options))
 }
 
