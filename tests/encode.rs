@@ -850,3 +850,26 @@ fn a_dry_run_fails_what_is_no_rip_at_a_glance() {
     assert!(said.contains(&("encode".into(), String::new())), "{said:?}");
     assert!(!said.iter().any(|(a, _)| a == "copy"), "{said:?}");
 }
+
+#[test]
+fn settings_the_chunked_path_cannot_follow_are_said_at_the_start() {
+    if !has_libvmaf() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    // No rip: the run stops at the file, after what is said at the start.
+    let input = text_file("not-a-rip-for-warnings.mkv", "not a rip");
+    let o = run(drapto(t.path())
+        .env("DRAPTO_ENABLE_CHUNKED_ENCODING", "true")
+        .env("DRAPTO_PARALLEL_JOBS", "32")
+        // (Fewer than 32 cores' worth on any machine up to 320 cores.)
+        .env("DRAPTO_MAX_CPU", "10")
+        .args(["encode", "--crf", "20", "-i"])
+        .arg(&input)
+        .arg("-o")
+        .arg(t.path().join("out")));
+    let said = stdout(&o);
+    assert!(said.contains("the CRFs given (encoding.crf.sd (flag --crf)"), "{said}");
+    let capped = "processing.parallel_jobs is 32 (environment variable DRAPTO_PARALLEL_JOBS) but the CPU share is";
+    assert!(said.contains(capped), "{said}");
+}

@@ -211,7 +211,10 @@ pub(super) fn prepare(
     let chunked = settings.processing.enable_chunked_encoding;
     if chunked != crate::config::ChunkedMode::Off {
         match crate::plan::chunked_available(&toolbox.caps) {
-            Ok(()) => crf_unused(session, &warn),
+            Ok(()) => {
+                crf_unused(session, &warn);
+                jobs_capped(session, &warn);
+            }
             Err(e) if chunked == crate::config::ChunkedMode::On => return Err(e.into()),
             Err(e) => warn(format!("chunked encoding unavailable, using the standard path: {e}")),
         }
@@ -254,6 +257,23 @@ fn crf_unused(session: &Session, warn: &dyn Fn(String)) {
             "the CRFs given ({}) are the standard path's; the chunked path chooses each segment's CRF for \
              VMAF {target} (add --no-chunked to encode at the CRF given)",
             given.join(", ")
+        ));
+    }
+}
+
+/// Warns when the workers asked for (`processing.parallel_jobs`) are more
+/// than the CPU share holds: the chunked path runs as many as it holds, and
+/// said nothing of it.
+fn jobs_capped(session: &Session, warn: &dyn Fn(String)) {
+    let settings = &session.loaded.settings;
+    let crate::config::Auto::Value(asked) = settings.processing.parallel_jobs else { return };
+    let share = crate::plan::cpu_share(settings);
+    if asked as usize > share {
+        let origin = session.loaded.origins.of("processing.parallel_jobs");
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        warn(format!(
+            "processing.parallel_jobs is {asked} ({origin}) but the CPU share is {share} (resources.max_cpu {}% of {cores} cores): the chunked path runs {share} workers at a time",
+            settings.resources.max_cpu
         ));
     }
 }
