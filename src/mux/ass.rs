@@ -137,14 +137,20 @@ fn move_text(text: &str, f: &Frame) -> String {
     // (The first alignment in a line is the one that holds.)
     let alignment = blocks().find_map(alignment_tag).unwrap_or(f.alignment);
     let hung = hung_inward(alignment, into);
+    let mut clip_moved = moved;
     if hung != alignment {
         out.push_str(&format!("{{\\an{hung}}}"));
+        let anchor = blocks().find_map(placed).map(|p| p[0]);
+        if let (Some(anchor), Some(clip)) = (anchor, blocks().find_map(clip_box)) {
+            let turn = turned_text_shift(alignment, hung, anchor, clip);
+            clip_moved = (moved.0 - turn.0, moved.1 - turn.1);
+        }
     }
     let mut rest = text;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else { break };
         out.push_str(&rest[..=open]);
-        out.push_str(&move_block(&rest[open + 1..open + close], moved));
+        out.push_str(&move_block(&rest[open + 1..open + close], moved, clip_moved));
         out.push('}');
         rest = &rest[open + close + 1..];
     }
@@ -223,6 +229,58 @@ fn hung_inward(a: u32, into: (f64, f64)) -> u32 {
     row * 3 + column + 1
 }
 
+/// How far a line's text goes when its alignment turns from `from` to
+/// `to` about the same `anchor`, for its clip to go along (a clip left
+/// where the text was cut all of it): a line hung below its anchor and
+/// turned to hang above it goes up by its height. The text's size is not
+/// known here; on each turned axis it is read from the `clip` (the corners
+/// of its bounding box) as the box that holds the text, centred where the
+/// clip is: a clip drawn around its line keeps its margins.
+fn turned_text_shift(from: u32, to: u32, anchor: (f64, f64), clip: ((f64, f64), (f64, f64))) -> (f64, f64) {
+    // Where the text starts from its anchor, in text sizes: 0 after it
+    // (left or top anchor), −½ centred, −1 before it (right or bottom).
+    let starts = |a: u32| {
+        let (column, row) = ((a - 1) % 3, (a - 1) / 3);
+        (-0.5 * column as f64, -0.5 * (2 - row) as f64)
+    };
+    let (s0, s1) = (starts(from), starts(to));
+    let axis = |s0: f64, s1: f64, p: f64, lo: f64, hi: f64| {
+        if s0 == s1 {
+            return 0.0;
+        }
+        // The text's centre at the clip's: p + (s0 + ½) size.
+        let centre = (lo + hi) / 2.0;
+        let size = if s0 == -0.5 { hi - lo } else { (centre - p) / (s0 + 0.5) };
+        let size = if size > 0.0 { size } else { hi - lo };
+        (s1 - s0) * size
+    };
+    let ((x0, y0), (x1, y1)) = clip;
+    (axis(s0.0, s1.0, anchor.0, x0, x1), axis(s0.1, s1.1, anchor.1, y0, y1))
+}
+
+/// The bounding box of a block's first `\clip` or `\iclip` (a rectangle,
+/// or a vector clip's points), in script units.
+fn clip_box(block: &str) -> Option<((f64, f64), (f64, f64))> {
+    let at = block.find("\\clip(").map(|a| a + 6).or_else(|| block.find("\\iclip(").map(|a| a + 7))?;
+    let inside = &block[at..at + block[at..].find(')')?];
+    let args: Vec<&str> = inside.split(',').map(str::trim).collect();
+    let (k, numbers): (f64, Vec<f64>) = match args[..] {
+        [_, _, _, _] => (1.0, args.iter().map(|a| a.parse().ok()).collect::<Option<_>>()?),
+        [s, d] => (
+            2f64.powi(s.parse::<i32>().ok()?.max(1) - 1),
+            d.split_whitespace().filter_map(|w| w.parse().ok()).collect(),
+        ),
+        [d] => (1.0, d.split_whitespace().filter_map(|w| w.parse().ok()).collect()),
+        _ => return None,
+    };
+    let (xs, ys): (Vec<f64>, Vec<f64>) = numbers.chunks_exact(2).map(|p| (p[0] / k, p[1] / k)).unzip();
+    let span = |v: &[f64]| {
+        v.iter().fold(None, |m: Option<(f64, f64)>, &x| Some(m.map_or((x, x), |(a, b)| (a.min(x), b.max(x)))))
+    };
+    let ((x0, x1), (y0, y1)) = (span(&xs)?, span(&ys)?);
+    Some(((x0, y0), (x1, y1)))
+}
+
 /// The alignment of each style (numpad), by its name in lower case less a
 /// leading `*`: the `Alignment` field of `[V4+ Styles]`, or of SSA's
 /// `[V4 Styles]` (its own numbering).
@@ -254,9 +312,9 @@ fn style_alignments(script: &str) -> std::collections::HashMap<String, u32> {
     out
 }
 
-/// One override block's tags, their positions moved by `shift` (a tag
-/// whose positions are no numbers kept as it is).
-fn move_block(block: &str, shift: (f64, f64)) -> String {
+/// One override block's tags, their positions moved by `shift`, clips by
+/// `clip_shift` (a tag whose positions are no numbers kept as it is).
+fn move_block(block: &str, shift: (f64, f64), clip_shift: (f64, f64)) -> String {
     let mut out = String::with_capacity(block.len());
     let mut rest = block;
     while let Some(at) = rest.find('\\') {
@@ -272,8 +330,8 @@ fn move_block(block: &str, shift: (f64, f64)) -> String {
         let args: Vec<&str> = inside.split(',').map(str::trim).collect();
         let moved = match (tag, args.len()) {
             ("\\move(", 4 | 6) | ("\\pos(" | "\\org(", 2) => points(&args, shift, false),
-            ("\\clip(" | "\\iclip(", 4) => points(&args, shift, true),
-            ("\\clip(" | "\\iclip(", 1 | 2) => drawing(&args, shift),
+            ("\\clip(" | "\\iclip(", 4) => points(&args, clip_shift, true),
+            ("\\clip(" | "\\iclip(", 1 | 2) => drawing(&args, clip_shift),
             _ => None,
         };
         out.push_str(tag);
@@ -374,9 +432,33 @@ mod tests {
         // Into the picture from the bar: moved by the crop alone.
         assert!(out.contains("{\\move(160,-25,160,70)}From the top bar"), "{out}");
         // Hung below the edge it came to: hung above it, its clip along.
-        assert!(out.contains("{\\an2}{\\an8\\pos(160,180)\\clip(0,177,320,205)}Hung"), "{out}");
+        // Its clip (3 rows above the anchor, 25 below) read as the text's
+        // box, 22 high, centred on the clip: the text goes up 22, the clip
+        // with it.
+        assert!(out.contains("{\\an2}{\\an8\\pos(160,180)\\clip(0,155,320,183)}Hung"), "{out}");
         // A scroll from below the frame to above it: as it was, less the crop.
         assert!(out.contains("{\\move(160,240,160,-70)}Scroll"), "{out}");
+    }
+
+    #[test]
+    fn a_turned_lines_clip_goes_where_its_text_goes() {
+        // Hung right of its anchor in the left bar, turned to hang left of
+        // it: the clip (2 before the anchor, 42 after: a text 40 wide with
+        // a margin of 2) goes left by 40.
+        assert_eq!(turned_text_shift(4, 6, (10.0, 100.0), ((8.0, 90.0), (52.0, 110.0))), (-40.0, 0.0));
+        // Centred on its anchor, turned to hang above it: half the clip's height.
+        assert_eq!(turned_text_shift(5, 2, (160.0, 220.0), ((0.0, 210.0), (320.0, 230.0))), (0.0, -10.0));
+        // A clip on the other side of the anchor tells no size: its own is taken.
+        assert_eq!(turned_text_shift(8, 2, (160.0, 220.0), ((0.0, 200.0), (320.0, 210.0))), (0.0, -10.0));
+        // A vector clip's box, in script units at its scale.
+        assert_eq!(clip_box("\\an8\\clip(2,m 0 424 l 640 424 640 480 0 480)"), Some(((0.0, 212.0), (320.0, 240.0))));
+        assert_eq!(clip_box("\\iclip(1,2,3,4)"), Some(((1.0, 2.0), (3.0, 4.0))));
+        assert_eq!(clip_box("\\pos(1,2)"), None);
+        let script = "[Script Info]\nPlayResX: 320\nPlayResY: 240\n\n[Events]\n\
+                      Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\an8\\pos(160,215)\\clip(2,m 0 424 l 640 424 640 480 0 480)}Hung\n";
+        let out = recrop(script, 320, 240, Rect { width: 320, height: 180, x: 0, y: 30 }).unwrap();
+        assert!(out.contains("{\\an2}{\\an8\\pos(160,180)\\clip(2,m 0 310 l 640 310 640 366 0 366)}Hung"), "{out}");
     }
 
     #[test]
