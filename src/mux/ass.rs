@@ -7,7 +7,8 @@
 //! typeset signs (`\pos`) away from what they label. The canvas is given
 //! the cropped picture's share of it, and every absolute position in the
 //! events (`\pos`, `\move`, `\org`, `\clip`/`\iclip`, rectangles and
-//! drawings) is moved by the crop's offset, in the script's units. A line
+//! drawings, and the rows a `Scroll up`/`Scroll down` effect scrolls
+//! between) is moved by the crop's offset, in the script's units. A line
 //! placed in a black bar comes to the picture's edge, aligned to hang into
 //! the picture (see [`move_text`]). Text, styles, timing and the rest of
 //! the script are untouched; lines placed by their margins keep them, now
@@ -28,7 +29,7 @@ pub fn recrop(script: &str, width: u32, height: u32, crop: Rect) -> Result<Strin
     let stated = |key: &str| script.lines().any(|l| l.trim_start_matches('\u{feff}').starts_with(key));
     let aligned = style_alignments(script);
     let mut out = String::with_capacity(script.len());
-    let (mut section, mut text_field, mut style_field) = (String::new(), 9usize, 3usize);
+    let (mut section, mut text_field, mut style_field, mut effect_field) = (String::new(), 9usize, 3usize, 8usize);
     for line in script.split_inclusive('\n') {
         let body = line.trim_end_matches(['\r', '\n']);
         let ending = &line[body.len()..];
@@ -52,6 +53,7 @@ pub fn recrop(script: &str, width: u32, height: u32, crop: Rect) -> Result<Strin
             ("[events]", Some(("Format", fields))) => {
                 let at = |name: &str| fields.split(',').position(|f| f.trim().eq_ignore_ascii_case(name));
                 (text_field, style_field) = (at("text").unwrap_or(9), at("style").unwrap_or(3));
+                effect_field = at("effect").unwrap_or(8);
                 body.to_string()
             }
             // (Not a comment: a karaoke template's are no positions yet.)
@@ -64,6 +66,10 @@ pub fn recrop(script: &str, width: u32, height: u32, crop: Rect) -> Result<Strin
                 let alignment =
                     (style.and_then(|s| aligned.get(&s))).or_else(|| aligned.get("default")).copied().unwrap_or(2);
                 let frame = Frame { shift, size: (play_x, play_y), canvas, alignment };
+                let effect = fields.get(effect_field).and_then(|e| scroll_moved(e, shift.1, canvas.1));
+                if let (Some(e), Some(field)) = (&effect, fields.get_mut(effect_field)) {
+                    *field = e;
+                }
                 format!("Dialogue:{},{}", fields.join(","), move_text(text, &frame))
             }
             _ => body.to_string(),
@@ -81,6 +87,26 @@ pub fn recrop(script: &str, width: u32, height: u32, crop: Rect) -> Result<Strin
         }
     }
     Ok(out)
+}
+
+/// A `Scroll up;y1;y2;delay…` or `Scroll down;…` effect with the rows it
+/// scrolls between moved up by `dy` and kept on a canvas `height` high
+/// (whole numbers, as VSFilter reads them); `None` for any other effect,
+/// and for a scroll over the whole height (`0;0`, as libass reads it).
+fn scroll_moved(effect: &str, dy: f64, height: f64) -> Option<String> {
+    let (name, rest) = effect.split_once(';')?;
+    if !name.trim().eq_ignore_ascii_case("scroll up") && !name.trim().eq_ignore_ascii_case("scroll down") {
+        return None;
+    }
+    let mut values: Vec<String> = rest.split(';').map(str::to_string).collect();
+    let rows: Vec<f64> = values.iter().take(2).map(|v| v.trim().parse().ok()).collect::<Option<_>>()?;
+    if rows.len() < 2 || rows.iter().all(|r| *r == 0.0) {
+        return None;
+    }
+    for (v, row) in values.iter_mut().zip(rows) {
+        *v = number((row - dy).clamp(0.0, height).round());
+    }
+    Some(format!("{name};{}", values.join(";")))
 }
 
 /// The script's canvas, as libass reads it: 384×288 when it names none,
@@ -426,7 +452,9 @@ mod tests {
                       Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\pos(160,225)}In the bottom bar\n\
                       Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\move(160,5,160,100)}From the top bar\n\
                       Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\an8\\pos(160,215)\\clip(0,212,320,240)}Hung\n\
-                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\move(160,270,160,-40)}Scroll\n";
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\move(160,270,160,-40)}Scroll\n\
+                      Dialogue: 0,0:00:01.00,0:00:09.00,Default,,0,0,0,Scroll up;40;220;20,Credits\n\
+                      Dialogue: 0,0:00:01.00,0:00:09.00,Default,,0,0,0,Scroll down;0;0;20;8,Whole\n";
         let out = recrop(script, 320, 240, Rect { width: 320, height: 180, x: 0, y: 30 }).unwrap();
         assert!(out.contains("{\\pos(160,180)}In the bottom bar"), "{out}");
         // Into the picture from the bar: moved by the crop alone.
@@ -438,6 +466,10 @@ mod tests {
         assert!(out.contains("{\\an2}{\\an8\\pos(160,180)\\clip(0,155,320,183)}Hung"), "{out}");
         // A scroll from below the frame to above it: as it was, less the crop.
         assert!(out.contains("{\\move(160,240,160,-70)}Scroll"), "{out}");
+        // A scroll's rows move with the picture and stay in it; a scroll
+        // over the whole height stays one.
+        assert!(out.contains(",0,0,0,Scroll up;10;180;20,Credits\n"), "{out}");
+        assert!(out.contains(",0,0,0,Scroll down;0;0;20;8,Whole\n"), "{out}");
     }
 
     #[test]
