@@ -72,8 +72,14 @@ fn run(cli: Cli) -> i32 {
     // towards log_keep_runs and rotate a real failure's log away).
     let dry_run = matches!(&cli.command, Command::Encode(a) if a.dry_run);
     let log_file = (runs_encoders && !dry_run).then(|| loaded.settings.log_dir());
-    init_logging(log_file.as_deref(), cli.verbose);
+    let run_log = init_logging(log_file.as_deref(), cli.verbose);
 
+    if run_log.is_some() {
+        // Which drapto ran what, in every run log (a failure read days later).
+        let argv: Vec<String> = std::env::args().collect();
+        tracing::info!("drapto {} (pid {}): {}", env!("CARGO_PKG_VERSION"), std::process::id(), argv.join(" "));
+        tracing::info!("configuration: {}", loaded.file_note);
+    }
     let cancel = Cancel::new();
     install_signal_handler(&cancel);
     let session = Session { loaded, cancel, json: cli.json, verbosity };
@@ -83,7 +89,7 @@ fn run(cli: Cli) -> i32 {
         .then(|| drapto::guard::start(&session.cancel, &session.loaded.settings.temp_dir()))
         .flatten();
     let result = dispatch(&cli.command, &session);
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e}");
@@ -93,6 +99,27 @@ fn run(cli: Cli) -> i32 {
             eprintln!("drapto: {e}");
             e.exit_code()
         }
+    };
+    if let Some(log) = run_log {
+        log.lock().unwrap_or_else(|p| p.into_inner()).finish();
+    }
+    code
+}
+
+/// The run log, shared by the log layer's writers and `run`, which
+/// finishes it.
+type RunLog = std::sync::Arc<std::sync::Mutex<drapto::report::log::DailyFile>>;
+
+/// One event's writer into the run log.
+struct RunLogWriter(RunLog);
+
+impl std::io::Write for RunLogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
     }
 }
 
@@ -200,26 +227,24 @@ where
 }
 
 /// Log file (encode runs) at info, or debug with `-vv`/`DRAPTO_LOG`; stderr
-/// gets debug lines with `-vv`.
-fn init_logging(log_dir: Option<&std::path::Path>, verbose: u8) {
+/// gets debug lines with `-vv`. Returns the run log, when there is one.
+fn init_logging(log_dir: Option<&std::path::Path>, verbose: u8) -> Option<RunLog> {
     let level = if verbose >= 2 { "debug" } else { "info" };
     let filter = || EnvFilter::try_from_env("DRAPTO_LOG").unwrap_or_else(|_| EnvFilter::new(format!("drapto={level}")));
-    let file_layer = log_dir.and_then(|dir| {
-        let file = match drapto::report::log::DailyFile::open(dir) {
-            Ok(f) => f,
-            Err((path, e)) => {
-                // The run goes on; the user is told where its log is not.
-                eprintln!("drapto: warning: no run log: {}: {e}", path.display());
-                return None;
-            }
-        };
-        Some(
-            tracing_subscriber::fmt::layer()
-                .event_format(DesignFormat)
-                .with_writer(std::sync::Mutex::new(file))
-                .with_ansi(false)
-                .with_filter(filter()),
-        )
+    let run_log: Option<RunLog> = log_dir.and_then(|dir| match drapto::report::log::DailyFile::open(dir) {
+        Ok(f) => Some(std::sync::Arc::new(std::sync::Mutex::new(f))),
+        Err((path, e)) => {
+            // The run goes on; the user is told where its log is not.
+            eprintln!("drapto: warning: no run log: {}: {e}", path.display());
+            None
+        }
+    });
+    let file_layer = run_log.clone().map(|log| {
+        tracing_subscriber::fmt::layer()
+            .event_format(DesignFormat)
+            .with_writer(move || RunLogWriter(log.clone()))
+            .with_ansi(false)
+            .with_filter(filter())
     });
     let stderr_layer = (verbose >= 2).then(|| {
         tracing_subscriber::fmt::layer()
@@ -229,4 +254,5 @@ fn init_logging(log_dir: Option<&std::path::Path>, verbose: u8) {
             .with_filter(filter())
     });
     let _ = tracing_subscriber::registry().with(file_layer).with(stderr_layer).try_init();
+    run_log
 }

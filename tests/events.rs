@@ -111,7 +111,7 @@ fn log_file_and_report_hold_the_details() {
     let text = std::fs::read_to_string(log).unwrap();
     let first = text.lines().next().unwrap();
     assert!(first.starts_with('[') && first.contains("Z] INFO: "), "design's format: {first}");
-    assert!(text.contains("Starting encode for") && text.contains("Encode complete"));
+    assert!(text.contains("Looking at ") && text.contains("Encode complete"));
     assert!(text.contains("-c:v libsvtav1 -preset 13"), "child command lines are logged");
     assert!(text.contains("check video: ok"));
 

@@ -39,6 +39,13 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
         cancel: &session.cancel,
     };
     let settle = Duration::from_secs(settings.watch.settle.into());
+    tracing::info!(
+        "watching {} -> {} (settle {} s, look every {} s)",
+        library.display(),
+        output.display(),
+        settings.watch.settle,
+        settings.watch.poll
+    );
     let fingerprint = crate::watch::settings_fingerprint(settings);
     let warn = |message| events.emit(&crate::events::Event::Warning { input: None, message });
     let mut queue = Queue::open(&settings.temp_dir(), &library, &output, settle, &fingerprint, warn);

@@ -22,7 +22,23 @@ pub struct DailyFile {
     /// deleted mid-run took the rest of the log with it, unsaid).
     path: PathBuf,
     looked: std::time::Instant,
+    /// Lines not written since the last that was (a full disk), and why:
+    /// said on stderr at the first, in the log once it can be written.
+    lost: Option<(usize, String)>,
+    /// Every file this run logged to, and whether the run did anything its
+    /// log must keep (see [`DailyFile::finish`]).
+    files: Vec<PathBuf>,
+    kept: bool,
 }
+
+/// What a line says that makes its run's log worth keeping: an error, or
+/// a rip analysed (work began). A run that only looked (every rip already
+/// encoded, a watch with nothing new) leaves no log: each counted towards
+/// `log_keep_runs`, and a run every 15 minutes rotated a failure's log away
+/// within a day.
+const WORTH_KEEPING: [&str; 2] = ["] ERROR: ", ANALYSED];
+/// The start of the line that says a rip was analysed.
+const ANALYSED: &str = "Input analysis complete for ";
 
 /// How often the log file's presence is looked at.
 const LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
@@ -50,7 +66,61 @@ impl DailyFile {
         };
         let file = opened.map_err(|e| (path.clone(), e))?;
         let looked = std::time::Instant::now();
-        Ok(DailyFile { dir: dir.to_path_buf(), day: now.date_naive(), file, path, looked })
+        let files = vec![path.clone()];
+        Ok(DailyFile {
+            dir: dir.to_path_buf(),
+            day: now.date_naive(),
+            file,
+            path,
+            looked,
+            lost: None,
+            files,
+            kept: false,
+        })
+    }
+
+    /// At the end of the run: removes its log files when nothing in them
+    /// must be kept (see [`WORTH_KEEPING`]).
+    pub fn finish(&mut self) {
+        if !self.kept {
+            for f in &self.files {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    }
+
+    /// Appends `buf` whole, or nothing of it: a disk that fills mid-line
+    /// left half a line, and the next glued to it.
+    fn append_whole(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        let len = self.file.metadata()?.len();
+        self.file.write_all(buf).inspect_err(|_| {
+            let _ = self.file.set_len(len);
+        })
+    }
+
+    /// Writes `buf`, and first the count of the lines lost before it; a
+    /// line that cannot be written is counted, and the first said on
+    /// stderr, since the log cannot say it.
+    fn write_line(&mut self, buf: &[u8]) {
+        let result = match self.lost.clone() {
+            Some((n, why)) => {
+                let at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+                let marker = format!("[{at}] WARN: {n} log line(s) before this one were lost: {why}\n");
+                self.append_whole(marker.as_bytes()).inspect(|()| self.lost = None)
+            }
+            None => Ok(()),
+        };
+        if let Err(e) = result.and_then(|()| self.append_whole(buf)) {
+            if self.lost.is_none() {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "drapto: warning: the run log {} cannot be written ({e}): its lines are lost until it can",
+                    self.path.display()
+                );
+            }
+            let n = self.lost.as_ref().map_or(0, |l| l.0);
+            self.lost = Some((n + 1, e.to_string()));
+        }
     }
 
     /// Whether the log file is gone from its folder (looked at every
@@ -80,9 +150,16 @@ impl DailyFile {
                     "drapto: warning: the run log {old} was removed; the log goes on in {new}"
                 );
             }
-            *self = next;
+            let (mut files, kept, lost) = (std::mem::take(&mut self.files), self.kept, self.lost.take());
+            files.extend(next.files.iter().cloned());
+            *self = DailyFile { files, kept, lost, ..next };
         }
-        self.file.write(buf)
+        if !self.kept {
+            let line = String::from_utf8_lossy(buf);
+            self.kept = WORTH_KEEPING.iter().any(|w| line.contains(w));
+        }
+        self.write_line(buf);
+        Ok(buf.len())
     }
 }
 
@@ -106,10 +183,10 @@ impl EventSink for LogEvents {
                 tracing::info!("Batch of {} file(s) to {}", files.len(), output_dir.display())
             }
             Event::FileStarted { index, total, input, output } => {
-                tracing::info!("Starting encode for {} ({index}/{total}) -> {}", input.display(), output.display())
+                tracing::info!("Looking at {} ({index}/{total}) -> {}", input.display(), output.display())
             }
             Event::AnalysisComplete { input, analysis, plan } => tracing::info!(
-                "Input analysis complete for {}: {} {}x{} {}, {} audio; mux: {}; plan: {}",
+                "{ANALYSED}{}: {} {}x{} {}, {} audio; mux: {}; plan: {}",
                 input.display(),
                 analysis.resolution.name(),
                 analysis.video.width,
@@ -198,13 +275,17 @@ fn log_segment(event: &Event) {
         seconds,
         probes,
         host,
+        reused,
         ..
     } = event
     else {
         return;
     };
+    // A segment an earlier run encoded, found whole: said as such (its time
+    // is that run's).
+    let done = if *reused { "reused from an earlier run" } else { "done" };
     tracing::info!(
-        "{}: segment {}/{total} done: CRF {crf} (tier {tier}, {probes} probes), VMAF predicted {predicted_vmaf:.2}{} measured {}, {} in {}{}",
+        "{}: segment {}/{total} {done}: CRF {crf} (tier {tier}, {probes} probes), VMAF predicted {predicted_vmaf:.2}{} measured {}, {} in {}{}",
         input.display(),
         segment + 1,
         prediction.suffix(),
@@ -259,6 +340,46 @@ mod tests {
         assert_eq!(names, ["encode_20261206_230000.log", "encode_20261207_010000.log"]);
         let text: Vec<String> = files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
         assert_eq!(text, ["one\ntwo\n", "three\n"]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn lines_a_full_disk_refuses_are_counted_and_said_when_it_takes_them_again() {
+        let d = tempfile::tempdir().unwrap();
+        let at = Local.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        let mut log = DailyFile::open_at(d.path(), at).unwrap();
+        log.write_at(b"one\n", at).unwrap();
+        let real =
+            std::mem::replace(&mut log.file, std::fs::OpenOptions::new().append(true).open("/dev/full").unwrap());
+        // (tracing is told every line went: it has no use for the error.)
+        assert_eq!(log.write_at(b"two\n", at).unwrap(), 4);
+        log.write_at(b"three\n", at).unwrap();
+        log.file = real;
+        log.write_at(b"four\n", at).unwrap();
+        let text = std::fs::read_to_string(&log.path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!((lines[0], lines[2]), ("one", "four"));
+        assert!(
+            lines[1].ends_with("WARN: 2 log line(s) before this one were lost: No space left on device (os error 28)")
+        );
+    }
+
+    #[test]
+    fn a_run_that_only_looked_leaves_no_log() {
+        let d = tempfile::tempdir().unwrap();
+        let at = Local.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        let mut idle = DailyFile::open_at(d.path(), at).unwrap();
+        idle.write_at(b"[t] INFO: Skipped a.mkv: already encoded\n", at).unwrap();
+        idle.finish();
+        assert!(!idle.path.exists());
+        for line in ["[t] ERROR: Failed: a.mkv: broken\n", "[t] INFO: Input analysis complete for a.mkv: SD\n"] {
+            let mut busy = DailyFile::open_at(d.path(), at).unwrap();
+            busy.write_at(line.as_bytes(), at).unwrap();
+            busy.write_at(b"[t] INFO: Batch complete\n", at).unwrap();
+            busy.finish();
+            assert!(busy.path.exists(), "{line}");
+        }
     }
 
     #[test]
