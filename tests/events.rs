@@ -132,3 +132,29 @@ fn log_file_and_report_hold_the_details() {
         assert!(text.starts_with(&src.display().to_string()));
     }
 }
+
+#[test]
+fn a_failure_report_says_when_and_goes_once_the_rip_is_encoded() {
+    let t = tempfile::tempdir().unwrap();
+    let lib = t.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::write(lib.join("film.mkv"), b"not a film yet").unwrap();
+    let encode = || run(drapto(t.path()).args(["encode", "-q", "-i"]).arg(&lib).arg("-o").arg(t.path().join("out")));
+    assert_eq!(encode().status.code(), Some(1));
+    let logs = t.path().join("work/logs");
+    let reports = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&logs)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".failed.report.json"))
+            .collect()
+    };
+    let failed = reports();
+    assert_eq!(failed.len(), 1);
+    let report: Value = serde_json::from_slice(&std::fs::read(&failed[0]).unwrap()).unwrap();
+    let at = report["failed_at"].as_str().expect("when it failed");
+    assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+    std::fs::copy(simple_clip("small.mkv", "320x240", 2), lib.join("film.mkv")).unwrap();
+    assert!(encode().status.success());
+    assert!(reports().is_empty(), "the rip is encoded now");
+}

@@ -24,6 +24,9 @@ pub struct FileReport {
     pub output: Option<PathBuf>,
     pub status: String,
     pub error: Option<String>,
+    /// When the file failed (RFC 3339, local time with its offset).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_at: Option<String>,
     /// The program that failed the file: its command line and stderr.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_command: Option<crate::error::FailedCommand>,
@@ -55,6 +58,15 @@ pub struct ReportWriter {
 impl ReportWriter {
     pub fn new(report_dir: Option<PathBuf>, log_dir: PathBuf, tracking_dir: PathBuf) -> ReportWriter {
         ReportWriter { report_dir, log_dir, tracking_dir, files: Mutex::new(HashMap::new()) }
+    }
+
+    /// Where `input`'s report is written when it fails: in the log folder,
+    /// marked by the whole path (rips of one name in folders of their own,
+    /// MakeMKV's title_t00.mkv, keep theirs).
+    fn failed_report(&self, input: &Path) -> PathBuf {
+        let input_name = input.file_name().unwrap_or_default().to_string_lossy();
+        let mark = format!(".{}{FAILED_REPORT}", path_mark(input));
+        self.log_dir.join(crate::hash::file_name("", &input_name, &mark))
     }
 
     fn write(&self, report: &FileReport, path: &Path) {
@@ -97,8 +109,9 @@ pub fn append_tracking(dir: &Path, input: &Path, values: &[(&str, String)]) {
     let _ = std::fs::create_dir_all(dir);
     let rip = escaped(&input.display().to_string());
     for (file, value) in values {
+        // One write a line: two runs finishing at once do not mix theirs.
         if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(file)) {
-            let _ = writeln!(f, "{rip}\t{}", escaped(value));
+            let _ = f.write_all(format!("{rip}\t{}\n", escaped(value)).as_bytes());
         }
     }
 }
@@ -218,6 +231,9 @@ impl EventSink for ReportWriter {
                     r.summary = Some(summary.clone());
                     self.write(&r, &report_path(self.report_dir.as_deref(), &summary.output));
                 }
+                // An earlier failure of this rip is over: its report, left,
+                // said it failed for three months.
+                let _ = std::fs::remove_file(self.failed_report(&summary.input));
                 self.track(summary);
             }
             Event::FileFailed { input, error, command, .. } => {
@@ -225,12 +241,8 @@ impl EventSink for ReportWriter {
                     r.status = "failed".into();
                     r.error = Some(error.clone());
                     r.failed_command = command.clone();
-                    // Marked by the whole path: rips of one name in folders
-                    // of their own (MakeMKV's title_t00.mkv) keep theirs.
-                    let input_name = input.file_name().unwrap_or_default().to_string_lossy();
-                    let mark = format!(".{}{FAILED_REPORT}", path_mark(input));
-                    let name = crate::hash::file_name("", &input_name, &mark);
-                    self.write(&r, &self.log_dir.join(name));
+                    r.failed_at = Some(chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+                    self.write(&r, &self.failed_report(input));
                 }
             }
             Event::FileSkipped { input, .. } | Event::FileInterrupted { input, .. } => {

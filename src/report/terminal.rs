@@ -421,8 +421,18 @@ fn file_complete(s: &FileSummary) -> String {
         format_duration(s.encode_seconds),
         s.fps.map(|f| format!("{f:.1} fps, ")).unwrap_or_default(),
         s.speed,
-        s.finished_at.replace('T', " ").chars().take(19).collect::<String>()
+        shown_time(&s.finished_at)
     )
+}
+
+/// An RFC 3339 time as people read it, with its offset from UTC (a log's
+/// lines are in UTC: without it, the two read hours apart):
+/// `2026-12-07 23:30:20 +09:00`.
+fn shown_time(rfc3339: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => t.format("%Y-%m-%d %H:%M:%S %:z").to_string(),
+        Err(_) => rfc3339.to_string(),
+    }
 }
 
 /// The design's "Final Encoding Summary"; a line for a watch stopped with
