@@ -413,7 +413,7 @@ fn interlaced_anamorphic_dvd_is_deinterlaced_and_keeps_its_aspect() {
     );
     let a = analyze(&src);
     assert_eq!(a["analysis"]["interlace"]["interlaced"], true, "{}", a["analysis"]["interlace"]);
-    assert_eq!(a["plan"]["video"]["filters"][0], "bwdif=mode=send_frame:parity=tff:deint=all");
+    assert_eq!(a["plan"]["video"]["filters"][0], "bwdif=mode=send_frame:parity=auto:deint=all");
     let t = tempfile::tempdir().unwrap();
     let out = encode(&src, t.path());
     let p = ffprobe(&out);

@@ -431,7 +431,15 @@ fn pulldown_flagged(name: &str, input: &[&str], video_from: Option<usize>) -> Pa
         "mpeg2video",
     ]);
     let es = fixture(&format!("{name}_film.m2v"), &args);
-    let mut d = std::fs::read(&es).unwrap();
+    soft_pulldown(name, &es, video_from, false)
+}
+
+/// The MPEG-2 stream `es` with 3:2 soft pulldown flags, muxed by mkvmerge
+/// as `name`.mkv: its pictures from `video_from` on are 29.97 video (no
+/// repeat-field flag), marked interlaced when `interlaced_video`.
+fn soft_pulldown(name: &str, es: &Path, video_from: Option<usize>, interlaced_video: bool) -> PathBuf {
+    let path = fixtures_dir().join(format!("{name}.mkv"));
+    let mut d = std::fs::read(es).unwrap();
     let cycle = [(true, true), (false, false), (false, true), (true, false)];
     let (mut i, mut picture) = (0, 0);
     while i + 9 < d.len() {
@@ -449,14 +457,19 @@ fn pulldown_flagged(name: &str, input: &[&str], video_from: Option<usize>) -> Pa
                 let video = video_from.is_some_and(|from| picture >= from);
                 let (tff, rff) = if video { (true, false) } else { cycle[picture % 4] };
                 d[i + 7] = (d[i + 7] & !0x82) | if tff { 0x80 } else { 0 } | if rff { 0x02 } else { 0 };
-                d[i + 8] |= 0x80;
+                // progressive_frame
+                if video && interlaced_video {
+                    d[i + 8] &= 0x7F;
+                } else {
+                    d[i + 8] |= 0x80;
+                }
                 picture += 1;
             }
             _ => {}
         }
         i += 4;
     }
-    assert!(picture > 200, "{picture} pictures patched");
+    assert!(picture > 100, "{picture} pictures patched");
     let patched = scratch_path(name, "m2v");
     std::fs::write(&patched, &d).unwrap();
     let tmp = scratch_path(name, "mkv");
@@ -515,6 +528,132 @@ fn soft_telecine_with_a_video_stretch_keeps_its_timestamps() {
     assert!((end(&out) - end(&src)).abs() < 0.05, "the video ends at {} s, the rip's at {} s", end(&out), end(&src));
 }
 
+/// The common shape of an NTSC TV disc: soft-telecined film, then 29.97i
+/// video (credits, effects shots) coded as interlaced pictures. The video
+/// came out combed: soft telecine kept every frame as it was.
+#[test]
+fn soft_telecine_s_interlaced_video_is_deinterlaced_and_its_film_kept() {
+    let film = footage("Megamind.avi");
+    let graph = "[0:v]trim=end_frame=96,setpts=PTS-STARTPTS,scale=360:240,setsar=32/27[f];\
+                 [1:v]interlace=scan=tff,setsar=32/27,setfield=tff[v];\
+                 [f][v]concat=n=2:v=1,settb=1001/30000,setpts=N[o]";
+    let es = fixture(
+        "soft_film_then_video.m2v",
+        &[
+            "-i",
+            film.to_str().unwrap(),
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=360x240:r=60000/1001:d=1.5",
+            "-filter_complex",
+            graph,
+            "-map",
+            "[o]",
+            "-r",
+            "30000/1001",
+            "-c:v",
+            "mpeg2video",
+            "-flags",
+            "+ilme+ildct",
+            "-bf",
+            "0",
+            "-g",
+            "12",
+            "-b:v",
+            "3M",
+            "-f",
+            "mpeg2video",
+        ],
+    );
+    let src = soft_pulldown("soft_film_then_video", &es, Some(96), true);
+    let i = interlace(&analyze(&src)).clone();
+    assert_eq!(
+        (i["content"].as_str(), i["treatment"].as_str()),
+        (Some("soft_telecine"), Some("deinterlace_marked")),
+        "{i}"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let out = encode(&src, t.path(), &["--no-chunked"]);
+    assert_eq!(frame_count(&out), frame_count(&src));
+    let combed = idet_interlaced_share(&out);
+    assert!(combed < 0.05, "idet calls {:.0}% of the output interlaced", combed * 100.0);
+    // The film's frames (the first 96 of 141, with their repeat flags) as
+    // the decoder gave them: the filter leaves them be.
+    let film = |vf: &str| -> Vec<String> {
+        let out = Command::new(ffmpeg())
+            .args(["-hide_banner", "-nostats", "-i"])
+            .arg(&src)
+            .args(["-map", "0:v:0", "-vf", vf, "-frames:v", "96", "-f", "framecrc", "-"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines().filter(|l| !l.starts_with('#')).map(|l| l.rsplit(',').next().unwrap().to_string()).collect()
+    };
+    let kept = film("bwdif=mode=send_frame:parity=auto:deint=interlaced");
+    assert_eq!((kept.len(), kept), (96, film("null")));
+}
+
+/// A PAL disc whose field order changes (extras of DV and film sources):
+/// 2 s top field first, then 2 s bottom field first, each flagged right.
+/// One order forced on all of it deinterlaced the second half with the
+/// wrong parity (26 dB against the pictures, 33 with each picture's own).
+#[test]
+fn a_field_order_that_changes_is_followed_picture_by_picture() {
+    let graph = "[0:v]split[a][b];[a]trim=end_frame=100,interlace=scan=tff,setfield=tff[x];\
+                 [b]trim=start_frame=100,setpts=PTS-STARTPTS,interlace=scan=bff,setfield=bff[y];\
+                 [x][y]concat=n=2:v=1,setsar=64/45[v]";
+    let src = fixture(
+        "pal_tff_then_bff.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=360x288:r=50:d=4",
+            "-filter_complex",
+            graph,
+            "-map",
+            "[v]",
+            "-c:v",
+            "mpeg2video",
+            "-flags",
+            "+ilme+ildct",
+            "-b:v",
+            "3M",
+            "-g",
+            "12",
+            "-bf",
+            "2",
+        ],
+    );
+    let a = analyze(&src);
+    assert_eq!(a["plan"]["video"]["filters"][0], "bwdif=mode=send_frame:parity=auto:deint=all", "{a}");
+    let t = tempfile::tempdir().unwrap();
+    let out = encode(&src, t.path(), &["--no-chunked", "--crf", "10"]);
+    // The second half against the pictures it was made of (the even
+    // frames of the 50p source).
+    let o = Command::new(ffmpeg())
+        .args(["-hide_banner", "-i"])
+        .arg(&out)
+        .args(["-f", "lavfi", "-i", "testsrc2=s=360x288:r=50:d=4", "-lavfi"])
+        .arg(
+            "[0:v]format=yuv420p,setsar=1,trim=start_frame=55:end_frame=95,setpts=PTS-STARTPTS[a];\
+             [1:v]select='not(mod(n\\,2))',setpts=N/25/TB,format=yuv420p,trim=start_frame=55:end_frame=95,setpts=PTS-STARTPTS[b];\
+             [a][b]psnr",
+        )
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    let psnr: f64 = text
+        .split("average:")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no PSNR: {text}"));
+    assert!(psnr > 30.0, "the bottom-field-first half at {psnr:.1} dB");
+}
+
 #[test]
 fn the_treatment_can_be_forced_and_is_validated() {
     let src = hard_telecine();
@@ -525,7 +664,7 @@ fn the_treatment_can_be_forced_and_is_validated() {
     let t = tempfile::tempdir().unwrap();
     let o = run(drapto(t.path()).env("DRAPTO_INTERLACE", "deinterlace").args(["analyze", "--json"]).arg(&src));
     let a: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
-    assert_eq!(a["plan"]["video"]["filters"][0], "bwdif=mode=send_frame:parity=tff:deint=all");
+    assert_eq!(a["plan"]["video"]["filters"][0], "bwdif=mode=send_frame:parity=auto:deint=all");
     let o = run(drapto(t.path()).args(["analyze", "--interlace", "sometimes"]).arg(&src));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("possible values: auto, ivtc, deinterlace, none"), "{}", stderr(&o));

@@ -94,6 +94,10 @@ pub enum Treatment {
     /// The frames as they are, at evenly spaced 23.976 fps timestamps
     /// (soft telecine's follow the field cadence).
     FilmTimestamps,
+    /// bwdif on the pictures the stream marks interlaced alone, one frame
+    /// out per frame in: soft telecine's stretches of video (credits,
+    /// effects shots) among its film frames.
+    DeinterlaceMarked,
 }
 
 /// Soft-pulldown evidence: decoded frames, how many carry a repeat-field
@@ -273,7 +277,8 @@ pub struct InterlaceVerdict {
     pub treatment: Treatment,
     /// Deinterlaced with bwdif (one frame out per frame in).
     pub interlaced: bool,
-    /// "tff" or "bff" when the fields are treated.
+    /// "tff" or "bff" when the fields are treated in that order, "auto" in
+    /// each picture's own (see [`field_order`]).
     pub field_order: Option<String>,
     pub counts: IdetCounts,
     pub repeats: RepeatCounts,
@@ -296,6 +301,7 @@ impl InterlaceVerdict {
             // timestamps made it drop a piece's last frame).
             Treatment::FilmTimestamps => Some("settb=1001/24000,setpts=N+STARTPTS,fps=24000/1001".into()),
             Treatment::Deinterlace => Some(format!("bwdif=mode=send_frame:parity={parity}:deint=all")),
+            Treatment::DeinterlaceMarked => Some("bwdif=mode=send_frame:parity=auto:deint=interlaced".into()),
             Treatment::Ivtc => Some(format!(
                 "fieldmatch=order={parity}:combmatch=full,bwdif=mode=send_frame:parity={parity}:deint=interlaced,decimate=cycle={IVTC_CYCLE}"
             )),
@@ -331,6 +337,9 @@ impl InterlaceVerdict {
             }
             (_, Treatment::Ivtc) => "hard telecine (3:2 pulldown), inverse telecine to 23.976 fps",
             (_, Treatment::FilmTimestamps) => "soft telecine (repeat-field flags), film frames kept at 23.976 fps",
+            (_, Treatment::DeinterlaceMarked) => {
+                "soft telecine (repeat-field flags) with video stretches: frames and timestamps kept, the video's pictures deinterlaced with bwdif"
+            }
             (Content::SoftTelecine, _) => "soft telecine (repeat-field flags), frames and timestamps kept",
             (Content::Hybrid, Treatment::Deinterlace) => "hybrid (mostly video), deinterlaced with bwdif",
             (_, Treatment::Deinterlace) => "interlaced, deinterlaced with bwdif",
@@ -355,6 +364,69 @@ pub fn parse_idet(stderr: &str) -> Option<IdetCounts> {
         progressive: field("Progressive:")?,
         undetermined: field("Undetermined:").unwrap_or(0),
     })
+}
+
+/// How far the pictures' own field-order flags agree with idet, frame by
+/// frame: of the frames idet judged interlaced, those whose picture is
+/// flagged in the order idet saw, and the others (flagged the other way,
+/// or progressive).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FlagAgreement {
+    pub agree: u64,
+    pub disagree: u64,
+}
+
+/// Share of idet's interlaced frames whose flags must agree with it for the
+/// fields to be treated in each picture's own order.
+pub const FLAGS_AGREE_SHARE: f64 = 0.9;
+
+impl FlagAgreement {
+    fn add(&mut self, o: &FlagAgreement) {
+        self.agree += o.agree;
+        self.disagree += o.disagree;
+    }
+}
+
+/// Reads one sample's frames: idet's verdict of each
+/// (`lavfi.idet.multiple.current_frame`, printed by `metadata`) beside its
+/// picture's flag (showinfo's `i:T`, `i:B` or `i:P`).
+pub fn parse_flag_agreement(output: &str) -> FlagAgreement {
+    let mut out = FlagAgreement::default();
+    let mut judged: Option<String> = None;
+    for l in output.lines() {
+        if let Some(v) = l.split("lavfi.idet.multiple.current_frame=").nth(1) {
+            judged = Some(v.trim().to_string());
+        } else if let Some(flag) =
+            l.contains("Parsed_showinfo").then(|| l.split(" i:").nth(1)).flatten().and_then(|r| r.chars().next())
+        {
+            match (judged.take().as_deref(), flag) {
+                (Some("tff"), 'T') | (Some("bff"), 'B') => out.agree += 1,
+                (Some("tff" | "bff"), _) => out.disagree += 1,
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// `v` with its fields treated in each picture's own order where the
+/// pictures' flags agree with idet ([`FLAGS_AGREE_SHARE`] of its interlaced
+/// frames): a disc whose order changes (PAL extras of DV and film
+/// sources) has each stretch flagged right, and the order judged over the
+/// samples, forced on all of it, deinterlaced the other stretches with the
+/// wrong parity (26 dB against the pictures, 33 in their own order). The
+/// order idet judged stays where flags are missing or wrong.
+pub fn follow_picture_flags(mut v: InterlaceVerdict, flags: FlagAgreement) -> InterlaceVerdict {
+    let judged = flags.agree + flags.disagree;
+    let agrees = judged > 0 && flags.agree as f64 >= FLAGS_AGREE_SHARE * judged as f64;
+    if agrees && matches!(v.field_order.as_deref(), Some("tff" | "bff")) {
+        v.field_order = Some("auto".into());
+        v.reason = format!(
+            "{}; fields in each picture's own order (its flag agrees with idet on {} of {judged} frames)",
+            v.reason, flags.agree
+        );
+    }
+    v
 }
 
 /// The stream's declared field order as "tff"/"bff".
@@ -478,7 +550,7 @@ fn classify(
     let pulldown = is_ntsc_video_rate(fps) && repeats.cadence_share() >= CADENCE_SHARE;
     let rate = fps.map_or("unknown rate".to_string(), |f| format!("{f:.3} fps"));
     if flags.share() >= SOFT_PULLDOWN_SHARE {
-        soft_telecine(flags)
+        soft_telecine(flags, counts)
     } else if pulldown && all_film {
         (Content::HardTelecine, Treatment::Ivtc, format!("{}; {rate}", telecine_evidence(repeats)))
     } else if pulldown && film >= FILM_SHARE_HYBRID {
@@ -495,18 +567,45 @@ fn classify(
 }
 
 /// Soft pulldown: the decoder's repeat-field flags make the frames.
-fn soft_telecine(flags: &PulldownFlags) -> (Content, Treatment, String) {
+fn soft_telecine(flags: &PulldownFlags, counts: &IdetCounts) -> (Content, Treatment, String) {
     let rate = flags.fps.map_or("unknown".to_string(), |f| format!("{f:.3}"));
     let (t, what) = if flags.film_rate() {
-        (Treatment::FilmTimestamps, "the decoder gives film frames: kept, timestamps evened out to 23.976 fps")
+        (Treatment::FilmTimestamps, "the decoder gives film frames: kept, timestamps evened out to 23.976 fps".into())
     } else {
-        (Treatment::None, "not film's rate throughout (video stretches): frames and timestamps kept")
+        video_stretches(counts)
     };
     let why = format!(
         "{} of {} decoded frames carry a repeat-field flag (soft pulldown), {rate} fps by their timestamps; {what}",
         flags.repeat_flagged, flags.frames
     );
     (Content::SoftTelecine, t, why)
+}
+
+/// Share of idet's judged frames seen interlaced from which soft telecine's
+/// video stretches are taken to be interlaced video (their pictures are
+/// then deinterlaced where the stream marks them so: the film's frames,
+/// marked progressive as every frame with a repeat-field flag must be,
+/// are left alone).
+pub const SOFT_VIDEO_COMBED_SHARE: f64 = 0.05;
+
+/// What becomes of soft telecine that is not film's rate throughout (it
+/// has stretches of video), by idet's `counts`: the video's pictures
+/// deinterlaced where idet saw combing (left as they were, a DVD's 29.97i
+/// credits came out combed, and passed), and why.
+fn video_stretches(counts: &IdetCounts) -> (Treatment, String) {
+    let interlaced = counts.tff + counts.bff;
+    let judged = interlaced + counts.progressive;
+    let share = if judged == 0 { 0.0 } else { interlaced as f64 / judged as f64 };
+    if share >= SOFT_VIDEO_COMBED_SHARE {
+        let said = format!(
+            "not film's rate throughout (video stretches, {:.0}% of {judged} judged frames interlaced): frames and \
+             timestamps kept, the pictures the stream marks interlaced deinterlaced",
+            share * 100.0
+        );
+        (Treatment::DeinterlaceMarked, said)
+    } else {
+        (Treatment::None, "not film's rate throughout (video stretches): frames and timestamps kept".into())
+    }
 }
 
 /// How far the film's real span may be from its frames at 23.976 fps for
@@ -523,10 +622,11 @@ pub fn film_rate_throughout(mut v: InterlaceVerdict, frames: usize, span: f64) -
     if v.treatment != Treatment::FilmTimestamps || (evened - span).abs() <= FILM_SPAN_TOLERANCE {
         return v;
     }
-    v.treatment = Treatment::None;
+    let (treatment, what) = video_stretches(&v.counts);
+    v.treatment = treatment;
     v.reason = format!(
-        "{} of {} decoded frames carry a repeat-field flag (soft pulldown), but not film's rate throughout: \
-         its {frames} frames span {span:.3} s, {evened:.3} s at 23.976 fps (video stretches): frames and timestamps kept",
+        "{} of {} decoded frames carry a repeat-field flag (soft pulldown), but its {frames} frames span \
+         {span:.3} s, {evened:.3} s at 23.976 fps: {what}",
         v.pulldown.repeat_flagged, v.pulldown.frames
     );
     v
@@ -618,19 +718,21 @@ pub fn detect(
     let mut total = IdetCounts::default();
     let mut repeats = RepeatCounts::default();
     let mut flags = PulldownFlags::default();
-    for (c, r, f) in &samples {
+    let mut agreement = FlagAgreement::default();
+    for (c, r, f, a) in &samples {
         if let Some(c) = c {
             total.add(c);
         }
         repeats.add(r);
         flags.add(f);
+        agreement.add(a);
     }
-    decide(total, repeats, flags, declared, fps, mode)
+    follow_picture_flags(decide(total, repeats, flags, declared, fps, mode), agreement)
 }
 
 /// What one sample of interlace detection saw: idet's counts (`None` when it
 /// reported none), the repeated fields, the decoder's repeat-field flags.
-type Sample = (Option<IdetCounts>, RepeatCounts, PulldownFlags);
+type Sample = (Option<IdetCounts>, RepeatCounts, PulldownFlags, FlagAgreement);
 
 /// Runs idet on `frames` frames of `input` from `at` seconds, and reads
 /// the decoder's repeat-field flags of the same frames when `ntsc`.
@@ -643,14 +745,14 @@ fn sample_at(
     cancel: &Cancel,
 ) -> Sample {
     if cancel.is_cancelled() {
-        return (None, RepeatCounts::default(), PulldownFlags::default());
+        return (None, RepeatCounts::default(), PulldownFlags::default(), FlagAgreement::default());
     }
     let mut a = FfmpegArgs::default();
     a.extend(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-threads", "1", "-ss"])
         .arg(format!("{at:.3}"))
         .input(input)
         .extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"])
-        .arg("idet,metadata=print:key=lavfi.idet.repeated.current_frame")
+        .arg("idet,metadata=print,showinfo")
         .arg("-frames:v")
         .arg(frames.to_string())
         .extend(["-f", "null", "-"]);
@@ -674,7 +776,7 @@ fn sample_at(
     } else {
         PulldownFlags::default()
     };
-    (parse_idet(&text), parse_repeats(&text), flags)
+    (parse_idet(&text), parse_repeats(&text), flags, parse_flag_agreement(&text))
 }
 
 #[cfg(test)]
@@ -734,6 +836,24 @@ mod tests {
         assert_eq!(v.filter().unwrap(), "bwdif=mode=send_frame:parity=tff:deint=all");
         let v = decide(c(0, 40, 5), none, NO_FLAGS, Some("bb"), None, AUTO);
         assert_eq!(v.field_order.as_deref(), Some("bff"));
+        // Pictures flagged in the order idet sees: each in its own (a
+        // disc's order may change); idet's where the flags are wrong.
+        let agree = |agree, disagree| FlagAgreement { agree, disagree };
+        let own = follow_picture_flags(v.clone(), agree(38, 2));
+        assert_eq!(own.filter().unwrap(), "bwdif=mode=send_frame:parity=auto:deint=all");
+        assert_eq!(follow_picture_flags(v.clone(), agree(30, 10)).field_order.as_deref(), Some("bff"));
+        assert_eq!(follow_picture_flags(v.clone(), agree(0, 0)).field_order.as_deref(), Some("bff"));
+        let progressive = decide(c(2, 0, 150), none, NO_FLAGS, Some("tt"), Some(25.0), AUTO);
+        assert_eq!(follow_picture_flags(progressive, agree(2, 0)).filter(), None);
+        let log = "[Parsed_metadata_1 @ 0x1] lavfi.idet.multiple.current_frame=tff\n\
+                   [Parsed_showinfo_2 @ 0x2] n:   0 pts:      0 fmt:yuv420p s:360x288 i:T iskey:1\n\
+                   [Parsed_metadata_1 @ 0x1] lavfi.idet.multiple.current_frame=bff\n\
+                   [Parsed_showinfo_2 @ 0x2] n:   1 pts:     40 fmt:yuv420p s:360x288 i:T iskey:0\n\
+                   [Parsed_metadata_1 @ 0x1] lavfi.idet.multiple.current_frame=progressive\n\
+                   [Parsed_showinfo_2 @ 0x2] n:   2 pts:     80 fmt:yuv420p s:360x288 i:P iskey:0\n\
+                   [Parsed_metadata_1 @ 0x1] lavfi.idet.multiple.current_frame=bff\n\
+                   [Parsed_showinfo_2 @ 0x2] n:   3 pts:    120 fmt:yuv420p s:360x288 i:B iskey:0\n";
+        assert_eq!(parse_flag_agreement(log), agree(2, 1));
         // Film content flagged interlaced (common on DVDs): trust idet.
         let v = decide(c(2, 0, 150), none, NO_FLAGS, Some("tt"), Some(25.0), AUTO);
         assert!(!v.interlaced);
@@ -872,6 +992,16 @@ mod tests {
         let mixed = PulldownFlags { fps: Some(27.0), ..f };
         let v = decide(c(0, 0, 120), RepeatCounts::default(), mixed, Some("progressive"), Some(29.97), AUTO);
         assert_eq!((v.content, v.filter()), (Content::SoftTelecine, None));
+        // ... and where idet saw the video stretches combed, the pictures
+        // the stream marks interlaced are deinterlaced, one frame for one.
+        let v = decide(c(30, 0, 110), RepeatCounts::default(), mixed, Some("tb"), Some(29.97), AUTO);
+        let marked = "bwdif=mode=send_frame:parity=auto:deint=interlaced";
+        assert_eq!((v.content, v.filter().as_deref()), (Content::SoftTelecine, Some(marked)));
+        assert_eq!(v.decimation_cycle(), None);
+        let combed = InterlaceVerdict { counts: c(30, 0, 110), ..v.clone() };
+        let combed =
+            film_rate_throughout(InterlaceVerdict { treatment: Treatment::FilmTimestamps, ..combed }, 542, 22.09);
+        assert_eq!(combed.filter().as_deref(), Some(marked), "{}", combed.reason);
         // One sample at another rate keeps every timestamp as it is.
         let mut all = f;
         all.add(&PulldownFlags { fps: Some(29.97), ..f });

@@ -324,7 +324,14 @@ fn svt_params(analysis: &Analysis, settings: &Settings) -> String {
 pub fn fit_filter(analysis: &Analysis) -> String {
     let (w, h, (num, den)) = (analysis.video.width, analysis.video.height, analysis.sample_aspect());
     let format = analysis.video.pix_fmt.as_deref().map(|f| format!(",format={f}")).unwrap_or_default();
-    format!("scale={w}:{h}:flags=lanczos{format},setsar={num}/{den}")
+    format!("scale={w}:{h}:flags=lanczos{format},{}", setsar(num, den))
+}
+
+/// ffmpeg's `setsar` that keeps `num`:`den` exactly: by default it brings
+/// a ratio to terms of 100 at most, and the 427:360 of an NTSC 16:9 DVD
+/// that mkvmerge wrote came out 51:43 on the chunked path alone.
+fn setsar(num: u32, den: u32) -> String {
+    format!("setsar=sar={num}/{den}:max={}", num.max(den).max(100))
 }
 
 /// The output's colour description for a source of colour `c` whose
@@ -381,7 +388,7 @@ fn choose_path(
 
 #[cfg(test)]
 mod tests {
-    use super::{EncoderSettings, measurement_subsample, survey_preset};
+    use super::{EncoderSettings, measurement_subsample, setsar, survey_preset};
     use crate::config::Auto;
 
     #[test]
@@ -404,6 +411,12 @@ mod tests {
         let why = why.unwrap();
         assert!(!keep, "never an output that claims a profile it does not have");
         assert!(why.contains("profile 7.6") && why.contains("dual-layer") && why.contains("HDR10 base layer"), "{why}");
+    }
+
+    #[test]
+    fn the_sample_aspect_is_set_as_it_is() {
+        assert_eq!(setsar(427, 360), "setsar=sar=427/360:max=427");
+        assert_eq!(setsar(8, 9), "setsar=sar=8/9:max=100");
     }
 
     #[test]

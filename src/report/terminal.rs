@@ -293,6 +293,7 @@ fn picture_changes(a: &Analysis) -> Vec<String> {
     match a.interlace.treatment {
         Treatment::None => {}
         Treatment::Deinterlace => said.push("deinterlaced (bwdif)".into()),
+        Treatment::DeinterlaceMarked => said.push("the video stretches' pictures deinterlaced (bwdif)".into()),
         Treatment::Ivtc => said.push("inverse telecine to the film's 23.976 frames (four of each five)".into()),
         Treatment::FilmTimestamps => said.push("soft telecine played at the film's rate".into()),
     }
