@@ -76,8 +76,8 @@ fn run(cli: Cli) -> i32 {
 
     if run_log.is_some() {
         // Which drapto ran what, in every run log (a failure read days later).
-        let argv: Vec<String> = std::env::args().collect();
-        tracing::info!("drapto {} (pid {}): {}", env!("CARGO_PKG_VERSION"), std::process::id(), argv.join(" "));
+        let argv = shown_args(std::env::args());
+        tracing::info!("drapto {} (pid {}): {}", env!("CARGO_PKG_VERSION"), std::process::id(), argv);
         tracing::info!("configuration: {}", loaded.file_note);
     }
     let cancel = Cancel::new();
@@ -104,6 +104,24 @@ fn run(cli: Cli) -> i32 {
         log.lock().unwrap_or_else(|p| p.into_inner()).finish();
     }
     code
+}
+
+/// The command line as a run log shows it: the addresses notifications go
+/// to left out (a webhook's address is its key).
+fn shown_args(args: impl Iterator<Item = String>) -> String {
+    const HIDDEN: [&str; 2] = ["--notify-webhook", "--notify-ntfy"];
+    let mut hide_next = false;
+    let shown: Vec<String> = args
+        .map(|a| {
+            let hidden = std::mem::replace(&mut hide_next, HIDDEN.contains(&a.as_str()));
+            match a.split_once('=') {
+                _ if hidden => "(address not logged)".to_string(),
+                Some((flag, _)) if HIDDEN.contains(&flag) => format!("{flag}=(address not logged)"),
+                _ => a,
+            }
+        })
+        .collect();
+    shown.join(" ")
 }
 
 /// The run log, shared by the log layer's writers and `run`, which
