@@ -82,7 +82,8 @@ fn run(cli: Cli) -> i32 {
     }
     let cancel = Cancel::new();
     install_signal_handler(&cancel);
-    let session = Session { loaded, cancel, json: cli.json, verbosity };
+    let run_log_path = run_log.as_ref().map(|l| l.lock().unwrap_or_else(|p| p.into_inner()).path().to_path_buf());
+    let session = Session { loaded, cancel, json: cli.json, verbosity, run_log: run_log_path };
     // Encoders never outlive a drapto killed outright. (A dry run starts
     // none, and makes no folder for the guard.)
     let _guard = (runs_encoders && !dry_run)

@@ -29,6 +29,8 @@ pub struct Session {
     pub cancel: Cancel,
     pub json: bool,
     pub verbosity: Verbosity,
+    /// This run's log file, where one is written.
+    pub run_log: Option<std::path::PathBuf>,
 }
 
 impl Session {
@@ -38,7 +40,7 @@ impl Session {
             Box::new(JsonLines(Mutex::new(std::io::stdout())))
         } else {
             let live = console::Term::stdout().is_term() && console::colors_enabled();
-            Box::new(Terminal::new(self.verbosity, live).with_logs(self.loaded.settings.log_dir()))
+            Box::new(Terminal::new(self.verbosity, live).with_run_log(self.run_log.clone()))
         };
         let s = &self.loaded.settings;
         let reports = ReportWriter::new(s.paths.report_dir.clone(), s.log_dir(), s.temp_dir().join("encode_data"));

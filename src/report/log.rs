@@ -79,6 +79,11 @@ impl DailyFile {
         })
     }
 
+    /// The file the log goes to now.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// At the end of the run: removes its log files when nothing in them
     /// must be kept (see [`WORTH_KEEPING`]).
     pub fn finish(&mut self) {

@@ -31,7 +31,7 @@ pub struct Terminal {
     /// Live bars (a terminal) or plain lines.
     live: bool,
     /// Where the run log and failure reports go, named after a failure.
-    logs: Option<std::path::PathBuf>,
+    run_log: Option<std::path::PathBuf>,
     state: Mutex<State>,
 }
 
@@ -58,12 +58,13 @@ const DOUBLE: &str = "========================================";
 impl Terminal {
     /// `live` picks progress bars; pass `console::Term::stdout().is_term()`.
     pub fn new(verbosity: Verbosity, live: bool) -> Terminal {
-        Terminal { verbosity, live, logs: None, state: Mutex::new(State::default()) }
+        Terminal { verbosity, live, run_log: None, state: Mutex::new(State::default()) }
     }
 
-    /// The view, naming `logs` (the log folder) in a summary with failures.
-    pub fn with_logs(self, logs: std::path::PathBuf) -> Terminal {
-        Terminal { logs: Some(logs), ..self }
+    /// The view, naming the `run_log` file (where one is written) in a
+    /// summary with failures.
+    pub fn with_run_log(self, run_log: Option<std::path::PathBuf>) -> Terminal {
+        Terminal { run_log, ..self }
     }
 
     /// Prints a line; a stdout that went away (`| head`, a closed
@@ -278,7 +279,7 @@ impl EventSink for Terminal {
                     self.print(&state, &text);
                 }
             }
-            Event::BatchComplete { summary } => self.print(&state, &final_summary(summary, self.logs.as_deref())),
+            Event::BatchComplete { summary } => self.print(&state, &final_summary(summary, self.run_log.as_deref())),
         }
     }
 }
@@ -438,7 +439,7 @@ fn shown_time(rfc3339: &str) -> String {
 
 /// The design's "Final Encoding Summary"; a line for a watch stopped with
 /// nothing done since its last summary (it printed a second, empty one).
-pub fn final_summary(b: &BatchSummary, logs: Option<&std::path::Path>) -> String {
+pub fn final_summary(b: &BatchSummary, run_log: Option<&std::path::Path>) -> String {
     if b.stopped && b.is_empty() {
         return "\nStopped: nothing was done since the last summary".into();
     }
@@ -472,10 +473,11 @@ pub fn final_summary(b: &BatchSummary, logs: Option<&std::path::Path>) -> String
     if !b.failed.is_empty() || !b.skipped.is_empty() {
         out.push_str(&format!("\nSkipped: {}  Failed: {}", b.skipped.len(), b.failed.len()));
     }
-    if let Some(dir) = logs.filter(|_| !b.failed.is_empty()) {
+    // (A log that could not be written is not pointed at.)
+    if let Some(log) = run_log.filter(|_| !b.failed.is_empty()) {
         out.push_str(&format!(
-            "\nDetails of the failures (commands, their errors): the run log and reports in {}",
-            dir.display()
+            "\nDetails of the failures (commands, their errors): the run log {}, and a report of each beside it",
+            log.display()
         ));
     }
     out
