@@ -75,10 +75,7 @@ fn run(cli: Cli) -> i32 {
     let run_log = init_logging(log_file.as_deref(), cli.verbose);
 
     if run_log.is_some() {
-        // Which drapto ran what, in every run log (a failure read days later).
-        let argv = shown_args(std::env::args());
-        tracing::info!("drapto {} (pid {}): {}", env!("CARGO_PKG_VERSION"), std::process::id(), argv);
-        tracing::info!("configuration: {}", loaded.file_note);
+        log_header(&loaded);
     }
     let cancel = Cancel::new();
     install_signal_handler(&cancel);
@@ -105,6 +102,14 @@ fn run(cli: Cli) -> i32 {
         log.lock().unwrap_or_else(|p| p.into_inner()).finish();
     }
     code
+}
+
+/// Which drapto ran what, at the head of every run log (a failure read
+/// days later).
+fn log_header(loaded: &config::Loaded) {
+    let argv = shown_args(std::env::args());
+    tracing::info!("drapto {} (pid {}): {}", env!("CARGO_PKG_VERSION"), std::process::id(), argv);
+    tracing::info!("configuration: {}", loaded.file_note);
 }
 
 /// The command line as a run log shows it: the addresses notifications go
