@@ -592,6 +592,17 @@ fn soft_telecine_s_interlaced_video_is_deinterlaced_and_its_film_kept() {
     };
     let kept = film("bwdif=mode=send_frame:parity=auto:deint=interlaced");
     assert_eq!((kept.len(), kept), (96, film("null")));
+    // The same video coded as progressive pictures: nothing deinterlaces
+    // them by their flags; they are left, and that is said.
+    let unmarked = soft_pulldown("soft_film_then_unmarked_video", &es, Some(96), false);
+    let a = analyze(&unmarked);
+    assert_eq!(interlace(&a)["treatment"], "none", "{a}");
+    let warned = a["analysis"]["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().starts_with("interlace: combed pictures are left as they are"));
+    assert!(warned, "{a}");
 }
 
 /// A PAL disc whose field order changes (extras of DV and film sources):
@@ -664,7 +675,7 @@ fn the_treatment_can_be_forced_and_is_validated() {
     let t = tempfile::tempdir().unwrap();
     let o = run(drapto(t.path()).env("DRAPTO_INTERLACE", "deinterlace").args(["analyze", "--json"]).arg(&src));
     let a: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
-    assert_eq!(a["plan"]["video"]["filters"][0], "bwdif=mode=send_frame:parity=auto:deint=all");
+    assert_eq!(a["plan"]["video"]["filters"][0], "bwdif=mode=send_frame:parity=tff:deint=all");
     let o = run(drapto(t.path()).args(["analyze", "--interlace", "sometimes"]).arg(&src));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("possible values: auto, ivtc, deinterlace, none"), "{}", stderr(&o));

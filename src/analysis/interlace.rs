@@ -100,13 +100,15 @@ pub enum Treatment {
     DeinterlaceMarked,
 }
 
-/// Soft-pulldown evidence: decoded frames, how many carry a repeat-field
-/// flag, and their average rate (from their timestamps).
+/// The decoder's flags: soft-pulldown evidence (decoded frames, how many
+/// carry a repeat-field flag, and their average rate from their
+/// timestamps), and how far the pictures' field flags agree with idet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct PulldownFlags {
     pub frames: u64,
     pub repeat_flagged: u64,
     pub fps: Option<f64>,
+    pub pictures: FlagAgreement,
 }
 
 impl PulldownFlags {
@@ -119,6 +121,7 @@ impl PulldownFlags {
         }
         self.frames += o.frames;
         self.repeat_flagged += o.repeat_flagged;
+        self.pictures.add(&o.pictures);
     }
 
     pub fn share(&self) -> f64 {
@@ -148,7 +151,7 @@ pub fn parse_pulldown(output: &str) -> PulldownFlags {
     let fps = (pts.len() > 8)
         .then(|| (pts.len() - 1) as f64 / (pts[pts.len() - 1] - pts[0]))
         .filter(|f| f.is_finite() && *f > 0.0);
-    PulldownFlags { frames: pts.len() as u64, repeat_flagged: flagged, fps }
+    PulldownFlags { frames: pts.len() as u64, repeat_flagged: flagged, fps, pictures: FlagAgreement::default() }
 }
 
 /// idet's repeated-field counts, and how many of the repeats fell on the
@@ -324,6 +327,14 @@ impl InterlaceVerdict {
         }
     }
 
+    /// Whether combed pictures are left as they are: soft telecine whose
+    /// video stretches idet sees combed, coded as progressive pictures.
+    pub fn leaves_combing(&self) -> bool {
+        self.content == Content::SoftTelecine
+            && self.treatment == Treatment::None
+            && self.reason.contains(CODED_PROGRESSIVE)
+    }
+
     /// Source frames per cycle of which one is dropped (inverse telecine).
     pub fn decimation_cycle(&self) -> Option<usize> {
         (self.treatment == Treatment::Ivtc).then_some(IVTC_CYCLE)
@@ -374,6 +385,10 @@ pub fn parse_idet(stderr: &str) -> Option<IdetCounts> {
 pub struct FlagAgreement {
     pub agree: u64,
     pub disagree: u64,
+    /// Of those that disagree, the pictures flagged progressive.
+    pub combed_unmarked: u64,
+    /// Frames flagged progressive, whatever idet saw.
+    pub unmarked: u64,
 }
 
 /// Share of idet's interlaced frames whose flags must agree with it for the
@@ -384,26 +399,36 @@ impl FlagAgreement {
     fn add(&mut self, o: &FlagAgreement) {
         self.agree += o.agree;
         self.disagree += o.disagree;
+        self.combed_unmarked += o.combed_unmarked;
+        self.unmarked += o.unmarked;
+    }
+
+    /// Whether most of the frames idet calls interlaced are pictures
+    /// flagged progressive (deinterlacing by the flags leaves them combed).
+    fn combed_mostly_unmarked(&self) -> bool {
+        self.combed_unmarked * 2 > self.agree + self.disagree
     }
 }
 
-/// Reads one sample's frames: idet's verdict of each
-/// (`lavfi.idet.multiple.current_frame`, printed by `metadata`) beside its
-/// picture's flag (showinfo's `i:T`, `i:B` or `i:P`).
+/// Reads one sample's frames: each picture's flag as decoded (showinfo's
+/// `i:T`, `i:B` or `i:P`, before idet, which sets the flags to what it
+/// sees) beside idet's verdict of it (`lavfi.idet.multiple.current_frame`,
+/// printed by `metadata` after idet), frame by frame in order.
 pub fn parse_flag_agreement(output: &str) -> FlagAgreement {
+    let flags = output.lines().filter_map(|l| {
+        l.contains("Parsed_showinfo").then(|| l.split(" i:").nth(1)).flatten().and_then(|r| r.chars().next())
+    });
+    let judged = output.lines().filter_map(|l| l.split("lavfi.idet.multiple.current_frame=").nth(1)).map(str::trim);
     let mut out = FlagAgreement::default();
-    let mut judged: Option<String> = None;
-    for l in output.lines() {
-        if let Some(v) = l.split("lavfi.idet.multiple.current_frame=").nth(1) {
-            judged = Some(v.trim().to_string());
-        } else if let Some(flag) =
-            l.contains("Parsed_showinfo").then(|| l.split(" i:").nth(1)).flatten().and_then(|r| r.chars().next())
-        {
-            match (judged.take().as_deref(), flag) {
-                (Some("tff"), 'T') | (Some("bff"), 'B') => out.agree += 1,
-                (Some("tff" | "bff"), _) => out.disagree += 1,
-                _ => {}
+    for (flag, judged) in flags.zip(judged) {
+        out.unmarked += u64::from(flag == 'P');
+        match (judged, flag) {
+            ("tff", 'T') | ("bff", 'B') => out.agree += 1,
+            ("tff" | "bff", _) => {
+                out.disagree += 1;
+                out.combed_unmarked += u64::from(flag == 'P');
             }
+            _ => {}
         }
     }
     out
@@ -415,11 +440,15 @@ pub fn parse_flag_agreement(output: &str) -> FlagAgreement {
 /// sources) has each stretch flagged right, and the order judged over the
 /// samples, forced on all of it, deinterlaced the other stretches with the
 /// wrong parity (26 dB against the pictures, 33 in their own order). The
-/// order idet judged stays where flags are missing or wrong.
-pub fn follow_picture_flags(mut v: InterlaceVerdict, flags: FlagAgreement) -> InterlaceVerdict {
+/// order idet judged stays where flags are missing or wrong, and in bottom
+/// field first video where a sampled picture is flagged progressive (each
+/// picture's own order takes such a one for top field first).
+pub fn follow_picture_flags(mut v: InterlaceVerdict) -> InterlaceVerdict {
+    let flags = v.pulldown.pictures;
     let judged = flags.agree + flags.disagree;
     let agrees = judged > 0 && flags.agree as f64 >= FLAGS_AGREE_SHARE * judged as f64;
-    if agrees && matches!(v.field_order.as_deref(), Some("tff" | "bff")) {
+    let unflagged_read_right = v.field_order.as_deref() == Some("tff") || flags.unmarked == 0;
+    if agrees && unflagged_read_right && matches!(v.field_order.as_deref(), Some("tff" | "bff")) {
         v.field_order = Some("auto".into());
         v.reason = format!(
             "{}; fields in each picture's own order (its flag agrees with idet on {} of {judged} frames)",
@@ -572,7 +601,7 @@ fn soft_telecine(flags: &PulldownFlags, counts: &IdetCounts) -> (Content, Treatm
     let (t, what) = if flags.film_rate() {
         (Treatment::FilmTimestamps, "the decoder gives film frames: kept, timestamps evened out to 23.976 fps".into())
     } else {
-        video_stretches(counts)
+        video_stretches(counts, &flags.pictures)
     };
     let why = format!(
         "{} of {} decoded frames carry a repeat-field flag (soft pulldown), {rate} fps by their timestamps; {what}",
@@ -588,15 +617,26 @@ fn soft_telecine(flags: &PulldownFlags, counts: &IdetCounts) -> (Content, Treatm
 /// are left alone).
 pub const SOFT_VIDEO_COMBED_SHARE: f64 = 0.05;
 
+/// How a reason says combed pictures are coded as progressive ones.
+const CODED_PROGRESSIVE: &str = "coded as progressive pictures";
+
 /// What becomes of soft telecine that is not film's rate throughout (it
 /// has stretches of video), by idet's `counts`: the video's pictures
 /// deinterlaced where idet saw combing (left as they were, a DVD's 29.97i
 /// credits came out combed, and passed), and why.
-fn video_stretches(counts: &IdetCounts) -> (Treatment, String) {
+fn video_stretches(counts: &IdetCounts, pictures: &FlagAgreement) -> (Treatment, String) {
     let interlaced = counts.tff + counts.bff;
     let judged = interlaced + counts.progressive;
     let share = if judged == 0 { 0.0 } else { interlaced as f64 / judged as f64 };
-    if share >= SOFT_VIDEO_COMBED_SHARE {
+    if share >= SOFT_VIDEO_COMBED_SHARE && pictures.combed_mostly_unmarked() {
+        let said = format!(
+            "not film's rate throughout (video stretches, {:.0}% of {judged} judged frames interlaced, most of them \
+             {CODED_PROGRESSIVE}): frames and timestamps kept, the combed pictures left as they are \
+             (processing.interlace = deinterlace deinterlaces every frame, the film's too)",
+            share * 100.0
+        );
+        (Treatment::None, said)
+    } else if share >= SOFT_VIDEO_COMBED_SHARE {
         let said = format!(
             "not film's rate throughout (video stretches, {:.0}% of {judged} judged frames interlaced): frames and \
              timestamps kept, the pictures the stream marks interlaced deinterlaced",
@@ -622,7 +662,7 @@ pub fn film_rate_throughout(mut v: InterlaceVerdict, frames: usize, span: f64) -
     if v.treatment != Treatment::FilmTimestamps || (evened - span).abs() <= FILM_SPAN_TOLERANCE {
         return v;
     }
-    let (treatment, what) = video_stretches(&v.counts);
+    let (treatment, what) = video_stretches(&v.counts, &v.pulldown.pictures);
     v.treatment = treatment;
     v.reason = format!(
         "{} of {} decoded frames carry a repeat-field flag (soft pulldown), but its {frames} frames span \
@@ -718,21 +758,19 @@ pub fn detect(
     let mut total = IdetCounts::default();
     let mut repeats = RepeatCounts::default();
     let mut flags = PulldownFlags::default();
-    let mut agreement = FlagAgreement::default();
-    for (c, r, f, a) in &samples {
+    for (c, r, f) in &samples {
         if let Some(c) = c {
             total.add(c);
         }
         repeats.add(r);
         flags.add(f);
-        agreement.add(a);
     }
-    follow_picture_flags(decide(total, repeats, flags, declared, fps, mode), agreement)
+    follow_picture_flags(decide(total, repeats, flags, declared, fps, mode))
 }
 
 /// What one sample of interlace detection saw: idet's counts (`None` when it
 /// reported none), the repeated fields, the decoder's repeat-field flags.
-type Sample = (Option<IdetCounts>, RepeatCounts, PulldownFlags, FlagAgreement);
+type Sample = (Option<IdetCounts>, RepeatCounts, PulldownFlags);
 
 /// Runs idet on `frames` frames of `input` from `at` seconds, and reads
 /// the decoder's repeat-field flags of the same frames when `ntsc`.
@@ -745,14 +783,14 @@ fn sample_at(
     cancel: &Cancel,
 ) -> Sample {
     if cancel.is_cancelled() {
-        return (None, RepeatCounts::default(), PulldownFlags::default(), FlagAgreement::default());
+        return (None, RepeatCounts::default(), PulldownFlags::default());
     }
     let mut a = FfmpegArgs::default();
     a.extend(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info", "-threads", "1", "-ss"])
         .arg(format!("{at:.3}"))
         .input(input)
         .extend(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"])
-        .arg("idet,metadata=print,showinfo")
+        .arg("showinfo,idet,metadata=print")
         .arg("-frames:v")
         .arg(frames.to_string())
         .extend(["-f", "null", "-"]);
@@ -776,7 +814,8 @@ fn sample_at(
     } else {
         PulldownFlags::default()
     };
-    (parse_idet(&text), parse_repeats(&text), flags, parse_flag_agreement(&text))
+    let flags = PulldownFlags { pictures: parse_flag_agreement(&text), ..flags };
+    (parse_idet(&text), parse_repeats(&text), flags)
 }
 
 #[cfg(test)]
@@ -821,7 +860,12 @@ mod tests {
     }
 
     const AUTO: FieldMode = FieldMode::Auto;
-    const NO_FLAGS: PulldownFlags = PulldownFlags { frames: 0, repeat_flagged: 0, fps: None };
+    const NO_FLAGS: PulldownFlags = PulldownFlags {
+        frames: 0,
+        repeat_flagged: 0,
+        fps: None,
+        pictures: FlagAgreement { agree: 0, disagree: 0, combed_unmarked: 0, unmarked: 0 },
+    };
     const NTSC: Option<f64> = Some(29.97);
 
     fn c(tff: u64, bff: u64, progressive: u64) -> IdetCounts {
@@ -838,22 +882,33 @@ mod tests {
         assert_eq!(v.field_order.as_deref(), Some("bff"));
         // Pictures flagged in the order idet sees: each in its own (a
         // disc's order may change); idet's where the flags are wrong.
-        let agree = |agree, disagree| FlagAgreement { agree, disagree };
-        let own = follow_picture_flags(v.clone(), agree(38, 2));
+        let agree = |agree, disagree, unmarked| FlagAgreement { agree, disagree, combed_unmarked: 0, unmarked };
+        let with = |v: &InterlaceVerdict, pictures| {
+            follow_picture_flags(InterlaceVerdict { pulldown: PulldownFlags { pictures, ..v.pulldown }, ..v.clone() })
+        };
+        let own = with(&v, agree(38, 2, 0));
         assert_eq!(own.filter().unwrap(), "bwdif=mode=send_frame:parity=auto:deint=all");
-        assert_eq!(follow_picture_flags(v.clone(), agree(30, 10)).field_order.as_deref(), Some("bff"));
-        assert_eq!(follow_picture_flags(v.clone(), agree(0, 0)).field_order.as_deref(), Some("bff"));
+        assert_eq!(with(&v, agree(30, 10, 0)).field_order.as_deref(), Some("bff"));
+        assert_eq!(with(&v, agree(0, 0, 0)).field_order.as_deref(), Some("bff"));
+        // A picture flagged progressive in bottom-field-first video: each
+        // picture's own order would take it for top field first.
+        assert_eq!(with(&v, agree(40, 0, 3)).field_order.as_deref(), Some("bff"));
+        let top = decide(c(40, 0, 5), none, NO_FLAGS, Some("tt"), None, AUTO);
+        assert_eq!(with(&top, agree(40, 0, 3)).field_order.as_deref(), Some("auto"));
         let progressive = decide(c(2, 0, 150), none, NO_FLAGS, Some("tt"), Some(25.0), AUTO);
-        assert_eq!(follow_picture_flags(progressive, agree(2, 0)).filter(), None);
-        let log = "[Parsed_metadata_1 @ 0x1] lavfi.idet.multiple.current_frame=tff\n\
-                   [Parsed_showinfo_2 @ 0x2] n:   0 pts:      0 fmt:yuv420p s:360x288 i:T iskey:1\n\
-                   [Parsed_metadata_1 @ 0x1] lavfi.idet.multiple.current_frame=bff\n\
-                   [Parsed_showinfo_2 @ 0x2] n:   1 pts:     40 fmt:yuv420p s:360x288 i:T iskey:0\n\
-                   [Parsed_metadata_1 @ 0x1] lavfi.idet.multiple.current_frame=progressive\n\
-                   [Parsed_showinfo_2 @ 0x2] n:   2 pts:     80 fmt:yuv420p s:360x288 i:P iskey:0\n\
-                   [Parsed_metadata_1 @ 0x1] lavfi.idet.multiple.current_frame=bff\n\
-                   [Parsed_showinfo_2 @ 0x2] n:   3 pts:    120 fmt:yuv420p s:360x288 i:B iskey:0\n";
-        assert_eq!(parse_flag_agreement(log), agree(2, 1));
+        assert_eq!(with(&progressive, agree(2, 0, 0)).filter(), None);
+        // (showinfo, before idet, tells a frame before idet's verdict of the
+        // one before it is printed.)
+        let log = "[Parsed_showinfo_0 @ 0x2] n:   0 pts:      0 fmt:yuv420p s:360x288 i:T iskey:1\n\
+                   [Parsed_showinfo_0 @ 0x2] n:   1 pts:     40 fmt:yuv420p s:360x288 i:T iskey:0\n\
+                   [Parsed_metadata_2 @ 0x1] lavfi.idet.multiple.current_frame=tff\n\
+                   [Parsed_showinfo_0 @ 0x2] n:   2 pts:     80 fmt:yuv420p s:360x288 i:P iskey:0\n\
+                   [Parsed_metadata_2 @ 0x1] lavfi.idet.multiple.current_frame=bff\n\
+                   [Parsed_showinfo_0 @ 0x2] n:   3 pts:    120 fmt:yuv420p s:360x288 i:P iskey:0\n\
+                   [Parsed_metadata_2 @ 0x1] lavfi.idet.multiple.current_frame=progressive\n\
+                   [Parsed_metadata_2 @ 0x1] lavfi.idet.multiple.current_frame=tff\n";
+        let parsed = FlagAgreement { agree: 1, disagree: 2, combed_unmarked: 1, unmarked: 2 };
+        assert_eq!(parse_flag_agreement(log), parsed);
         // Film content flagged interlaced (common on DVDs): trust idet.
         let v = decide(c(2, 0, 150), none, NO_FLAGS, Some("tt"), Some(25.0), AUTO);
         assert!(!v.interlaced);
@@ -1002,6 +1057,12 @@ mod tests {
         let combed =
             film_rate_throughout(InterlaceVerdict { treatment: Treatment::FilmTimestamps, ..combed }, 542, 22.09);
         assert_eq!(combed.filter().as_deref(), Some(marked), "{}", combed.reason);
+        // ... but where those pictures are flagged progressive, nothing
+        // would change them: they are left, and it is said.
+        let unmarked = FlagAgreement { agree: 0, disagree: 30, combed_unmarked: 30, unmarked: 140 };
+        let coded = PulldownFlags { pictures: unmarked, ..mixed };
+        let v = decide(c(30, 0, 110), RepeatCounts::default(), coded, Some("tb"), Some(29.97), AUTO);
+        assert_eq!((v.filter(), v.leaves_combing()), (None, true), "{}", v.reason);
         // One sample at another rate keeps every timestamp as it is.
         let mut all = f;
         all.add(&PulldownFlags { fps: Some(29.97), ..f });

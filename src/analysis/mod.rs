@@ -176,6 +176,9 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     };
     let (interlace, crop, audio) = a.picture_and_sound(v, &src, full_frame, audio, &mut warnings)?;
     let interlace = a.film_rate_throughout(interlace, v, &extent, file_start);
+    if interlace.leaves_combing() {
+        warnings.push(format!("interlace: combed pictures are left as they are: {}", interlace.reason));
+    }
     if settings.processing.interlace == crate::config::FieldMode::Ivtc
         && interlace.treatment != interlace::Treatment::Ivtc
     {
