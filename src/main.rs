@@ -22,7 +22,7 @@ fn main() {
         Err(e) => {
             // A bad command line ends a --json run on an error event too.
             let usage = e.use_stderr();
-            if usage && std::env::args().skip(1).any(|a| a == "--json") {
+            if usage && std::env::args_os().skip(1).any(|a| a == "--json") {
                 let first = e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
                 println!("{}", drapto::report::json::error_line(&first, e.exit_code()));
             }
@@ -47,7 +47,7 @@ fn run(cli: Cli) -> i32 {
         };
     }
     let flags = flag_values(&cli.command);
-    let loaded = match config::load(&ConfigSource::from_flag(cli.config.clone()), std::env::vars(), flags) {
+    let loaded = match config::load(&ConfigSource::from_flag(cli.config.clone()), environment(), flags) {
         Ok(l) => l,
         Err(e) => {
             if cli.json {
@@ -107,7 +107,7 @@ fn run(cli: Cli) -> i32 {
 /// Which drapto ran what, at the head of every run log (a failure read
 /// days later).
 fn log_header(loaded: &config::Loaded) {
-    let argv = shown_args(std::env::args());
+    let argv = shown_args(std::env::args_os().map(|a| a.to_string_lossy().into_owned()));
     tracing::info!("drapto {} (pid {}): {}", env!("CARGO_PKG_VERSION"), std::process::id(), argv);
     tracing::info!("configuration: {}", loaded.file_note);
 }
@@ -145,6 +145,13 @@ impl std::io::Write for RunLogWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
     }
+}
+
+/// The environment as the configuration reads it: a variable whose name or
+/// value is not UTF-8 (`PWD` in a folder named in Latin-1) is none of
+/// drapto's settings, and `std::env::vars` panicked on it, in every command.
+fn environment() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
 }
 
 /// The settings a command's flags give (the top layer of the configuration).

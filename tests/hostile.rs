@@ -712,8 +712,11 @@ fn a_name_that_is_not_utf8_is_refused_with_a_warning_and_the_batch_goes_on_but_i
     assert!(done["summary"]["not_encoded"][0][1].as_str().unwrap().contains("not UTF-8"), "{done}");
     let warned = events(&o).into_iter().filter(|e| e["event"] == "warning").map(|e| e["message"].to_string());
     assert!(warned.clone().any(|m| m.contains("caf") && m.contains("not UTF-8")), "{:?}", warned.collect::<Vec<_>>());
-    // Named on its own: one line, a non-zero exit.
-    let o = run(drapto(t.path()).args(["encode", "-i"]).arg(&latin1).arg("-o").arg(&out));
+    // Named on its own: one line, a non-zero exit (run from a folder named
+    // in Latin-1 too: a variable of the environment that is not UTF-8).
+    let mut c = drapto(t.path());
+    c.env("OLDPWD", std::ffi::OsStr::from_bytes(b"/home/caf\xe9"));
+    let o = run(c.args(["encode", "-i"]).arg(&latin1).arg("-o").arg(&out));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(e.contains("caf") && e.contains("not UTF-8") && e.trim().lines().count() == 1, "{e}");
