@@ -79,8 +79,7 @@ fn run(cli: Cli) -> i32 {
     }
     let cancel = Cancel::new();
     install_signal_handler(&cancel);
-    let run_log_path = run_log.as_ref().map(|l| l.lock().unwrap_or_else(|p| p.into_inner()).path().to_path_buf());
-    let session = Session { loaded, cancel, json: cli.json, verbosity, run_log: run_log_path };
+    let session = Session { loaded, cancel, json: cli.json, verbosity, run_log: run_log.clone() };
     // Encoders never outlive a drapto killed outright. (A dry run starts
     // none, and makes no folder for the guard.)
     let _guard = (runs_encoders && !dry_run)
@@ -99,7 +98,12 @@ fn run(cli: Cli) -> i32 {
         }
     };
     if let Some(log) = run_log {
-        log.lock().unwrap_or_else(|p| p.into_inner()).finish();
+        let mut log = drapto::report::log::lock(&log);
+        // A run that failed or was stopped keeps its log, whatever it did.
+        if code != 0 {
+            log.keep();
+        }
+        log.finish();
     }
     code
 }
@@ -112,38 +116,37 @@ fn log_header(loaded: &config::Loaded) {
     tracing::info!("configuration: {}", loaded.file_note);
 }
 
-/// The command line as a run log shows it: the addresses notifications go
-/// to left out (a webhook's address is its key).
+/// The command line as a run log shows it, one shell word an argument: the
+/// addresses and commands notifications go to left out (a webhook's
+/// address is its key, a command may carry one).
 fn shown_args(args: impl Iterator<Item = String>) -> String {
-    const HIDDEN: [&str; 2] = ["--notify-webhook", "--notify-ntfy"];
+    const HIDDEN: [&str; 3] = ["--notify-webhook", "--notify-ntfy", "--notify-command"];
     let mut hide_next = false;
     let shown: Vec<String> = args
         .map(|a| {
             let hidden = std::mem::replace(&mut hide_next, HIDDEN.contains(&a.as_str()));
             match a.split_once('=') {
-                _ if hidden => "(address not logged)".to_string(),
-                Some((flag, _)) if HIDDEN.contains(&flag) => format!("{flag}=(address not logged)"),
-                _ => a,
+                _ if hidden => "(not logged)".to_string(),
+                Some((flag, _)) if HIDDEN.contains(&flag) => format!("{flag}=(not logged)"),
+                _ => drapto::tools::process::shell_quote(&a),
             }
         })
         .collect();
     shown.join(" ")
 }
 
-/// The run log, shared by the log layer's writers and `run`, which
-/// finishes it.
-type RunLog = std::sync::Arc<std::sync::Mutex<drapto::report::log::DailyFile>>;
+use drapto::report::log::SharedLog as RunLog;
 
 /// One event's writer into the run log.
 struct RunLogWriter(RunLog);
 
 impl std::io::Write for RunLogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
+        drapto::report::log::lock(&self.0).write(buf)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
+        drapto::report::log::lock(&self.0).flush()
     }
 }
 

@@ -235,3 +235,37 @@ fn a_linked_rip_pointed_at_another_version_during_the_encode_is_a_change() {
     assert!(failed["error"].as_str().unwrap().contains("changed while it was being encoded"), "{failed}");
     assert!(!t.path().join("out/film.mkv").exists(), "no output mixes the two versions");
 }
+
+#[test]
+fn a_run_that_only_looks_leaves_no_log_and_rotates_none_away() {
+    let t = tempfile::tempdir().unwrap();
+    let logs = t.path().join("logs");
+    let lib = t.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::copy(simple_clip("batch_good.mkv", "160x120", 1), lib.join("film.mkv")).unwrap();
+    let encode = || {
+        run(drapto(t.path())
+            .env("DRAPTO_LOG_DIR", &logs)
+            .env("DRAPTO_LOG_KEEP_RUNS", "1")
+            .args(["encode", "--no-chunked", "-q", "-i"])
+            .arg(&lib)
+            .arg("-o")
+            .arg(t.path().join("out")))
+    };
+    let names = || -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(&logs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    assert!(encode().status.success());
+    let first = names();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let log = std::fs::read_to_string(logs.join(&first[0])).unwrap();
+    assert!(log.lines().next().unwrap().contains("INFO: drapto "), "its header: {log}");
+    // Every rip already encoded: this run's log goes, the earlier stays
+    // (one run kept: this one was counted, and the earlier went).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert!(encode().status.success());
+    assert_eq!(names(), first);
+}

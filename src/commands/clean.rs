@@ -17,7 +17,7 @@ pub fn run(all: bool, session: &Session) -> Result<i32> {
     super::readable_temp(&settings.temp_dir())?;
     let swept = sweep(&settings.temp_dir(), if all { Sweep::All } else { Sweep::Asked })?;
     let freed: u64 = swept.removed.iter().map(|r| r.1).sum();
-    let pruned = retention::prune_configured(settings);
+    let pruned = retention::prune_configured(settings, None);
     if session.json {
         let removed: Vec<_> =
             swept.removed.iter().map(|(path, bytes)| serde_json::json!({"path": path, "bytes": bytes})).collect();

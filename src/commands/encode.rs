@@ -29,7 +29,7 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     }
     // (Not in a dry run: it removed old logs and failed files' reports, and
     // trimmed the tracking, without a word.)
-    prune_history(settings);
+    prune_history(session);
     let events = session.events();
     let cluster = prepare(&tools, &toolbox, &output_dir, events.as_ref(), session)?;
     let pipeline = Pipeline {
@@ -156,8 +156,9 @@ fn output_folder_usable(output: &std::path::Path) -> Result<()> {
 }
 
 /// A bounded history: old run logs and tracking entries go.
-pub(super) fn prune_history(settings: &crate::config::Settings) {
-    let pruned = crate::report::retention::prune_configured(settings);
+pub(super) fn prune_history(session: &Session) {
+    let own = session.run_log.as_ref().map(|l| crate::report::log::lock(l).path().to_path_buf());
+    let pruned = crate::report::retention::prune_configured(&session.loaded.settings, own.as_deref());
     if pruned.removed_files + pruned.dropped_entries > 0 {
         tracing::info!(
             "history: removed {} old log(s), {} freed; dropped {} old tracking entries",

@@ -29,8 +29,8 @@ pub struct Session {
     pub cancel: Cancel,
     pub json: bool,
     pub verbosity: Verbosity,
-    /// This run's log file, where one is written.
-    pub run_log: Option<std::path::PathBuf>,
+    /// This run's log, where one is written.
+    pub run_log: Option<crate::report::log::SharedLog>,
 }
 
 impl Session {
@@ -45,7 +45,8 @@ impl Session {
         let s = &self.loaded.settings;
         let reports = ReportWriter::new(s.paths.report_dir.clone(), s.log_dir(), s.temp_dir().join("encode_data"));
         let status = crate::report::status::StatusWriter::new(&s.temp_dir());
-        let mut sinks: Vec<Box<dyn EventSink>> = vec![view, Box::new(LogEvents), Box::new(reports), Box::new(status)];
+        let mut sinks: Vec<Box<dyn EventSink>> =
+            vec![view, Box::new(LogEvents { run_log: self.run_log.clone() }), Box::new(reports), Box::new(status)];
         if let Some(n) = crate::report::notify::Notifier::new(&s.notify) {
             sinks.push(Box::new(n));
         }

@@ -24,7 +24,7 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     let (library, output) = folders(args.input.as_ref(), args.output.as_ref(), settings)?;
     let library = std::path::absolute(&library).map_err(crate::Error::io("resolve", &library))?;
     let filters = Filters::of_settings(settings)?;
-    prune_history(settings);
+    prune_history(session);
     let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
     // A stop while the tools were asked is a stop, not a missing tool.
     session.cancel.check()?;
@@ -85,7 +85,7 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
             // Weeks in charge: the history (a run log each day, failed
             // files' reports) is kept to its bounds as it grows, and the
             // work of rips deleted or replaced since it was left goes.
-            prune_history(settings);
+            prune_history(session);
             sweep_work(settings, &service);
             continue;
         }

@@ -31,14 +31,15 @@ pub struct DailyFile {
     kept: bool,
 }
 
-/// What a line says that makes its run's log worth keeping: an error, or
-/// a rip analysed (work began). A run that only looked (every rip already
-/// encoded, a watch with nothing new) leaves no log: each counted towards
-/// `log_keep_runs`, and a run every 15 minutes rotated a failure's log away
-/// within a day.
-const WORTH_KEEPING: [&str; 2] = ["] ERROR: ", ANALYSED];
-/// The start of the line that says a rip was analysed.
-const ANALYSED: &str = "Input analysis complete for ";
+/// The run log, shared by the log layer's writers, the events that mark
+/// it worth keeping ([`LogEvents`]), the summary that names it, and the
+/// binary, which finishes it.
+pub type SharedLog = std::sync::Arc<std::sync::Mutex<DailyFile>>;
+
+/// `log`, locked (a writer that panicked left it as usable as before).
+pub fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, DailyFile> {
+    log.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// How often the log file's presence is looked at.
 const LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
@@ -84,8 +85,18 @@ impl DailyFile {
         &self.path
     }
 
-    /// At the end of the run: removes its log files when nothing in them
-    /// must be kept (see [`WORTH_KEEPING`]).
+    /// Marks the log worth keeping: the run analysed a rip (work began),
+    /// failed one, was stopped, was told something of one, or ends with a
+    /// failure (see [`DailyFile::finish`]).
+    pub fn keep(&mut self) {
+        self.kept = true;
+    }
+
+    /// At the end of the run: removes its log files unless [`DailyFile::keep`]
+    /// was called. A run that only looked (every rip already encoded, a
+    /// watch with nothing new) leaves no log: each counted towards
+    /// `log_keep_runs`, and a run every 15 minutes rotated a failure's log
+    /// away within a day.
     pub fn finish(&mut self) {
         if !self.kept {
             for f in &self.files {
@@ -159,10 +170,6 @@ impl DailyFile {
             files.extend(next.files.iter().cloned());
             *self = DailyFile { files, kept, lost, ..next };
         }
-        if !self.kept {
-            let line = String::from_utf8_lossy(buf);
-            self.kept = WORTH_KEEPING.iter().any(|w| line.contains(w));
-        }
         self.write_line(buf);
         Ok(buf.len())
     }
@@ -178,11 +185,24 @@ impl Write for DailyFile {
     }
 }
 
-/// Writes events to the log.
-pub struct LogEvents;
+/// Writes events to the log, and marks the run's log worth keeping by
+/// them (see [`DailyFile::keep`]).
+pub struct LogEvents {
+    pub run_log: Option<SharedLog>,
+}
 
 impl EventSink for LogEvents {
     fn emit(&self, event: &Event) {
+        let worth = matches!(
+            event,
+            Event::AnalysisComplete { .. }
+                | Event::FileFailed { .. }
+                | Event::FileInterrupted { .. }
+                | Event::Warning { input: Some(_), .. }
+        );
+        if let (true, Some(log)) = (worth, &self.run_log) {
+            lock(log).keep();
+        }
         match event {
             Event::BatchStarted { files, output_dir } => {
                 tracing::info!("Batch of {} file(s) to {}", files.len(), output_dir.display())
@@ -191,7 +211,7 @@ impl EventSink for LogEvents {
                 tracing::info!("Looking at {} ({index}/{total}) -> {}", input.display(), output.display())
             }
             Event::AnalysisComplete { input, analysis, plan } => tracing::info!(
-                "{ANALYSED}{}: {} {}x{} {}, {} audio; mux: {}; plan: {}",
+                "Input analysis complete for {}: {} {}x{} {}, {} audio; mux: {}; plan: {}",
                 input.display(),
                 analysis.resolution.name(),
                 analysis.video.width,
@@ -378,13 +398,11 @@ mod tests {
         idle.write_at(b"[t] INFO: Skipped a.mkv: already encoded\n", at).unwrap();
         idle.finish();
         assert!(!idle.path.exists());
-        for line in ["[t] ERROR: Failed: a.mkv: broken\n", "[t] INFO: Input analysis complete for a.mkv: SD\n"] {
-            let mut busy = DailyFile::open_at(d.path(), at).unwrap();
-            busy.write_at(line.as_bytes(), at).unwrap();
-            busy.write_at(b"[t] INFO: Batch complete\n", at).unwrap();
-            busy.finish();
-            assert!(busy.path.exists(), "{line}");
-        }
+        let log: SharedLog = std::sync::Arc::new(std::sync::Mutex::new(DailyFile::open_at(d.path(), at).unwrap()));
+        let events = LogEvents { run_log: Some(log.clone()) };
+        events.emit(&Event::FileInterrupted { input: "a.mkv".into(), reason: "stopped".into() });
+        lock(&log).finish();
+        assert!(lock(&log).path.exists());
     }
 
     #[test]

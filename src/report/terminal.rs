@@ -31,7 +31,7 @@ pub struct Terminal {
     /// Live bars (a terminal) or plain lines.
     live: bool,
     /// Where the run log and failure reports go, named after a failure.
-    run_log: Option<std::path::PathBuf>,
+    run_log: Option<super::log::SharedLog>,
     state: Mutex<State>,
 }
 
@@ -61,9 +61,9 @@ impl Terminal {
         Terminal { verbosity, live, run_log: None, state: Mutex::new(State::default()) }
     }
 
-    /// The view, naming the `run_log` file (where one is written) in a
+    /// The view, naming the `run_log`'s file (where one is written) in a
     /// summary with failures.
-    pub fn with_run_log(self, run_log: Option<std::path::PathBuf>) -> Terminal {
+    pub fn with_run_log(self, run_log: Option<super::log::SharedLog>) -> Terminal {
         Terminal { run_log, ..self }
     }
 
@@ -279,7 +279,13 @@ impl EventSink for Terminal {
                     self.print(&state, &text);
                 }
             }
-            Event::BatchComplete { summary } => self.print(&state, &final_summary(summary, self.run_log.as_deref())),
+            Event::BatchComplete { summary } => self.print(
+                &state,
+                &final_summary(
+                    summary,
+                    self.run_log.as_ref().map(|l| super::log::lock(l).path().to_path_buf()).as_deref(),
+                ),
+            ),
         }
     }
 }
