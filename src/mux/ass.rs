@@ -103,9 +103,22 @@ fn scroll_moved(effect: &str, dy: f64, height: f64) -> Option<String> {
     if rows.len() < 2 || rows.iter().all(|r| *r == 0.0) {
         return None;
     }
-    for (v, row) in values.iter_mut().zip(rows) {
-        *v = number((row - dy).clamp(0.0, height).round());
-    }
+    // Each row kept to the picture; a band that lay in a bar comes into
+    // the picture whole, as a line there does (row by row, one in the top
+    // bar became 0;0, the whole height, and one in the bottom bar empty).
+    let (lo, hi) = (rows[0].min(rows[1]) - dy, rows[0].max(rows[1]) - dy);
+    let band = (hi - lo).min(height);
+    let (lo, hi) = if hi <= 0.0 {
+        (0.0, band)
+    } else if lo >= height {
+        (height - band, height)
+    } else {
+        (lo.max(0.0), hi.min(height))
+    };
+    let (lo, hi) = (lo.round(), hi.round().max(1.0));
+    let (first, second) = if rows[0] <= rows[1] { (lo, hi) } else { (hi, lo) };
+    values[0] = number(first);
+    values[1] = number(second);
     Some(format!("{name};{}", values.join(";")))
 }
 
@@ -168,7 +181,7 @@ fn move_text(text: &str, f: &Frame) -> String {
         out.push_str(&format!("{{\\an{hung}}}"));
         let anchor = blocks().find_map(placed).map(|p| p[0]);
         if let (Some(anchor), Some(clip)) = (anchor, blocks().find_map(clip_box)) {
-            let turn = turned_text_shift(alignment, hung, anchor, clip);
+            let turn = turned_text_shift(alignment, hung, anchor, clip, f.size);
             clip_moved = (moved.0 - turn.0, moved.1 - turn.1);
         }
     }
@@ -261,8 +274,18 @@ fn hung_inward(a: u32, into: (f64, f64)) -> u32 {
 /// turned to hang above it goes up by its height. The text's size is not
 /// known here; on each turned axis it is read from the `clip` (the corners
 /// of its bounding box) as the box that holds the text, centred where the
-/// clip is: a clip drawn around its line keeps its margins.
-fn turned_text_shift(from: u32, to: u32, anchor: (f64, f64), clip: ((f64, f64), (f64, f64))) -> (f64, f64) {
+/// clip is: a clip drawn around its line keeps its margins. A clip that
+/// is not drawn around the line (wider than [`TIGHT_CLIP`] of the `frame`,
+/// the anchor outside it) tells nothing of it and stays with the crop's
+/// move: read as the text's box, a clip over the whole frame was moved off
+/// the picture, and took the line with it.
+fn turned_text_shift(
+    from: u32,
+    to: u32,
+    anchor: (f64, f64),
+    clip: ((f64, f64), (f64, f64)),
+    frame: (f64, f64),
+) -> (f64, f64) {
     // Where the text starts from its anchor, in text sizes: 0 after it
     // (left or top anchor), −½ centred, −1 before it (right or bottom).
     let starts = |a: u32| {
@@ -270,24 +293,28 @@ fn turned_text_shift(from: u32, to: u32, anchor: (f64, f64), clip: ((f64, f64), 
         (-0.5 * column as f64, -0.5 * (2 - row) as f64)
     };
     let (s0, s1) = (starts(from), starts(to));
-    let axis = |s0: f64, s1: f64, p: f64, lo: f64, hi: f64| {
-        if s0 == s1 {
+    let axis = |s0: f64, s1: f64, p: f64, lo: f64, hi: f64, whole: f64| {
+        if s0 == s1 || hi - lo > TIGHT_CLIP * whole || p < lo || p > hi {
             return 0.0;
         }
         // The text's centre at the clip's: p + (s0 + ½) size.
         let centre = (lo + hi) / 2.0;
         let size = if s0 == -0.5 { hi - lo } else { (centre - p) / (s0 + 0.5) };
-        let size = if size > 0.0 { size } else { hi - lo };
-        (s1 - s0) * size
+        if size > 0.0 { (s1 - s0) * size } else { 0.0 }
     };
     let ((x0, y0), (x1, y1)) = clip;
-    (axis(s0.0, s1.0, anchor.0, x0, x1), axis(s0.1, s1.1, anchor.1, y0, y1))
+    (axis(s0.0, s1.0, anchor.0, x0, x1, frame.0), axis(s0.1, s1.1, anchor.1, y0, y1, frame.1))
 }
 
-/// The bounding box of a block's first `\clip` or `\iclip` (a rectangle,
-/// or a vector clip's points), in script units.
+/// The largest share of the frame a clip drawn around one line takes, on
+/// the axis its line turns on (see [`turned_text_shift`]).
+const TIGHT_CLIP: f64 = 0.25;
+
+/// The bounding box of a block's first `\clip` (a rectangle, or a vector
+/// clip's points), in script units. (An `\iclip` is a hole: its box says
+/// nothing of where the text is.)
 fn clip_box(block: &str) -> Option<((f64, f64), (f64, f64))> {
-    let at = block.find("\\clip(").map(|a| a + 6).or_else(|| block.find("\\iclip(").map(|a| a + 7))?;
+    let at = block.find("\\clip(").map(|a| a + 6)?;
     let inside = &block[at..at + block[at..].find(')')?];
     let args: Vec<&str> = inside.split(',').map(str::trim).collect();
     let (k, numbers): (f64, Vec<f64>) = match args[..] {
@@ -454,7 +481,9 @@ mod tests {
                       Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\an8\\pos(160,215)\\clip(0,212,320,240)}Hung\n\
                       Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\move(160,270,160,-40)}Scroll\n\
                       Dialogue: 0,0:00:01.00,0:00:09.00,Default,,0,0,0,Scroll up;40;220;20,Credits\n\
-                      Dialogue: 0,0:00:01.00,0:00:09.00,Default,,0,0,0,Scroll down;0;0;20;8,Whole\n";
+                      Dialogue: 0,0:00:01.00,0:00:09.00,Default,,0,0,0,Scroll down;0;0;20;8,Whole\n\
+                      Dialogue: 0,0:00:01.00,0:00:09.00,Default,,0,0,0,Scroll up;2;20;20,Top bar\n\
+                      Dialogue: 0,0:00:01.00,0:00:09.00,Default,,0,0,0,Scroll up;235;215;20,Bottom bar\n";
         let out = recrop(script, 320, 240, Rect { width: 320, height: 180, x: 0, y: 30 }).unwrap();
         assert!(out.contains("{\\pos(160,180)}In the bottom bar"), "{out}");
         // Into the picture from the bar: moved by the crop alone.
@@ -470,6 +499,9 @@ mod tests {
         // over the whole height stays one.
         assert!(out.contains(",0,0,0,Scroll up;10;180;20,Credits\n"), "{out}");
         assert!(out.contains(",0,0,0,Scroll down;0;0;20;8,Whole\n"), "{out}");
+        // A band in a bar comes into the picture whole.
+        assert!(out.contains(",0,0,0,Scroll up;0;18;20,Top bar\n"), "{out}");
+        assert!(out.contains(",0,0,0,Scroll up;180;160;20,Bottom bar\n"), "{out}");
     }
 
     #[test]
@@ -477,14 +509,17 @@ mod tests {
         // Hung right of its anchor in the left bar, turned to hang left of
         // it: the clip (2 before the anchor, 42 after: a text 40 wide with
         // a margin of 2) goes left by 40.
-        assert_eq!(turned_text_shift(4, 6, (10.0, 100.0), ((8.0, 90.0), (52.0, 110.0))), (-40.0, 0.0));
+        let frame = (320.0, 240.0);
+        assert_eq!(turned_text_shift(4, 6, (10.0, 100.0), ((8.0, 90.0), (52.0, 110.0)), frame), (-40.0, 0.0));
         // Centred on its anchor, turned to hang above it: half the clip's height.
-        assert_eq!(turned_text_shift(5, 2, (160.0, 220.0), ((0.0, 210.0), (320.0, 230.0))), (0.0, -10.0));
-        // A clip on the other side of the anchor tells no size: its own is taken.
-        assert_eq!(turned_text_shift(8, 2, (160.0, 220.0), ((0.0, 200.0), (320.0, 210.0))), (0.0, -10.0));
+        assert_eq!(turned_text_shift(5, 2, (160.0, 220.0), ((0.0, 210.0), (320.0, 230.0)), frame), (0.0, -10.0));
+        // A clip not around the line (beside its anchor, or over the whole
+        // frame) tells nothing of it: it moves with the crop alone.
+        assert_eq!(turned_text_shift(8, 2, (160.0, 220.0), ((0.0, 200.0), (320.0, 210.0)), frame), (0.0, 0.0));
+        assert_eq!(turned_text_shift(8, 2, (160.0, 215.0), ((0.0, 0.0), (320.0, 240.0)), frame), (0.0, 0.0));
         // A vector clip's box, in script units at its scale.
         assert_eq!(clip_box("\\an8\\clip(2,m 0 424 l 640 424 640 480 0 480)"), Some(((0.0, 212.0), (320.0, 240.0))));
-        assert_eq!(clip_box("\\iclip(1,2,3,4)"), Some(((1.0, 2.0), (3.0, 4.0))));
+        assert_eq!(clip_box("\\iclip(1,2,3,4)"), None);
         assert_eq!(clip_box("\\pos(1,2)"), None);
         let script = "[Script Info]\nPlayResX: 320\nPlayResY: 240\n\n[Events]\n\
                       Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
