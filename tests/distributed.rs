@@ -206,7 +206,11 @@ fn segments_spread_over_local_and_remote_hosts() {
     let src = dist_clip();
     let out_dir = t.path().join("out");
     let hosts = sshd.hosts(":\nremote\nnowhere\n");
-    let o = run(&mut sshd.encode(t.path(), &src, &out_dir, &hosts));
+    // A work folder named with GNU Parallel's replacement string, a space
+    // and a quote: it is no part of the command GNU Parallel is given.
+    let work = t.path().join("work {} it's");
+    std::fs::create_dir_all(&work).unwrap();
+    let o = run(&mut sshd.encode(&work, &src, &out_dir, &hosts));
     assert!(o.status.success());
     let ev = events(&o);
     // The unreachable host is left out with a warning, not a failure.

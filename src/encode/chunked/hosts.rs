@@ -6,7 +6,7 @@
 use crate::cancel::Cancel;
 use crate::config::DistributedSettings;
 use crate::error::{Error, Result, ToolError};
-use crate::tools::process::{Line, shell_quote};
+use crate::tools::process::Line;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -194,24 +194,34 @@ impl Cluster {
         Ok(Cluster { parallel, hosts, settings: settings.clone(), local_drapto, local_ffmpeg })
     }
 
-    /// The shell command GNU Parallel runs for a job: this drapto on `:`
-    /// (in `root`, where the job's relative paths are), the configured
-    /// command elsewhere (in GNU Parallel's per-job folder).
-    pub(super) fn worker_command(&self, root: Option<&Path>, args: &str) -> String {
-        let local = shell_quote(&self.local_drapto.to_string_lossy());
-        let cd = root.map(|r| format!("cd {} && ", shell_quote(&r.to_string_lossy()))).unwrap_or_default();
+    /// Gives GNU Parallel's `cmd` the command it runs for a job: this
+    /// drapto on `:` (in `root`, where the job's relative paths are), the
+    /// configured command elsewhere (in GNU Parallel's per-job folder).
+    /// This machine's paths reach the command as variables of `cmd`'s
+    /// environment, never in its text: GNU Parallel replaces `{}` and its
+    /// kin anywhere in it, quoted or not, and a temporary folder named
+    /// `/scratch/{}` became `/scratch/0001`, which failed every segment.
+    pub(super) fn add_worker(&self, cmd: &mut Command, root: Option<&Path>, args: &str) {
+        let mut local = String::new();
+        if let Some(r) = root {
+            cmd.env("DRAPTO_WORKER_ROOT", r);
+            local.push_str("cd \"$DRAPTO_WORKER_ROOT\" && ");
+        }
         // GNU Parallel runs with HOME in the work folder (see `parallel`);
         // the local worker gets the real one back for its configuration.
-        let mut home = std::env::var_os("HOME")
-            .map(|h| format!("HOME={} ", shell_quote(&h.to_string_lossy())))
-            .unwrap_or_default();
-        if let Some(f) = &self.local_ffmpeg {
-            home.push_str(&format!("DRAPTO_FFMPEG={} ", shell_quote(&f.to_string_lossy())));
+        if let Some(h) = std::env::var_os("HOME") {
+            cmd.env("DRAPTO_WORKER_HOME", h);
+            local.push_str("HOME=\"$DRAPTO_WORKER_HOME\" ");
         }
-        format!(
-            "if [ \"$PARALLEL_SSHLOGIN\" = : ]; then {cd}{home}exec {local} segment-worker {args}; else {} segment-worker {args}; fi",
+        if let Some(f) = &self.local_ffmpeg {
+            cmd.env("DRAPTO_WORKER_FFMPEG", f);
+            local.push_str("DRAPTO_FFMPEG=\"$DRAPTO_WORKER_FFMPEG\" ");
+        }
+        cmd.env("DRAPTO_WORKER_EXE", &self.local_drapto);
+        cmd.arg(format!(
+            "if [ \"$PARALLEL_SSHLOGIN\" = : ]; then {local}exec \"$DRAPTO_WORKER_EXE\" segment-worker {args}; else {} segment-worker {args}; fi",
             self.settings.remote_drapto
-        )
+        ));
     }
 
     /// A GNU Parallel command over `hosts_file`, its HOME in `home`: the
@@ -238,7 +248,8 @@ impl Cluster {
             return self.hosts.iter().map(|h| HostCheck { host: h.clone(), info: Err(e.to_string()) }).collect();
         }
         let mut cmd = self.parallel(&file, scratch);
-        cmd.args(["--nonall", "--tag", "--timeout", "60"]).arg(self.worker_command(None, "--info"));
+        cmd.args(["--nonall", "--tag", "--timeout", "60"]);
+        self.add_worker(&mut cmd, None, "--info");
         let mut answers: BTreeMap<String, String> = BTreeMap::new();
         let mut errors = Vec::new();
         let _ = crate::tools::process::run_lines(&mut cmd, "check hosts", cancel, |line| match line {

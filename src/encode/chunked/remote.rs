@@ -169,7 +169,7 @@ fn parallel_command(cluster: &Cluster, d: &Dispatch, dir: &Path) -> std::process
     cmd.args(["--transferfile", &format!("{REMOTE_DIR}/{{}}.job.json")]);
     cmd.args(["--return", &format!("{REMOTE_DIR}/{{}}.out.mkv")]);
     cmd.args(["--return", &format!("{REMOTE_DIR}/{{}}.result.json")]);
-    cmd.arg(cluster.worker_command(Some(d.root), &format!("{REMOTE_DIR}/{{}}.job.json")));
+    cluster.add_worker(&mut cmd, Some(d.root), &format!("{REMOTE_DIR}/{{}}.job.json"));
     cmd
 }
 
