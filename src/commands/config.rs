@@ -3,8 +3,20 @@
 use super::Session;
 use crate::error::Result;
 
-/// Settings whose values are never printed.
-const SECRETS: &[&str] = &["notify.ntfy_token"];
+/// Settings whose values are never printed: the token, and a command that
+/// may carry one.
+const SECRETS: &[&str] = &["notify.ntfy_token", "notify.command"];
+/// Addresses shown to their host alone: a webhook's path is its key, an
+/// ntfy topic's name its password, and either may carry `user:pass@`.
+const ADDRESSES: &[&str] = &["notify.ntfy", "notify.webhook"];
+
+/// `url` as far as its host: `https://hooks.example/…`.
+fn host_only(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return "(not shown)".into() };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    format!("{scheme}://{host}/… (the rest not shown)")
+}
 
 /// Prints every setting as `key = value  # origin`.
 pub fn run(session: &Session) -> Result<i32> {
@@ -12,10 +24,12 @@ pub fn run(session: &Session) -> Result<i32> {
     let value = toml::Value::try_from(&loaded.settings).expect("settings serialize to TOML");
     let mut rows = Vec::new();
     flatten("", &value, &mut rows);
-    // A secret is said to be set, never shown.
+    // A secret is said to be set, never shown; an address, its host.
     for (k, v) in rows.iter_mut() {
         if SECRETS.contains(&k.as_str()) {
             *v = toml::Value::from("(set, not shown)");
+        } else if let (true, Some(url)) = (ADDRESSES.contains(&k.as_str()), v.as_str()) {
+            *v = toml::Value::from(host_only(url));
         }
     }
     if session.json {
@@ -91,6 +105,13 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, toml::Value)>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_is_shown_to_its_host() {
+        let shown = host_only("https://user:pass@ntfy.example:8443/topic?auth=tk");
+        assert_eq!(shown, "https://ntfy.example:8443/… (the rest not shown)");
+        assert_eq!(host_only("not a url/key"), "(not shown)");
+    }
 
     #[test]
     fn every_optional_named_is_a_setting_that_is_unset_by_default() {
