@@ -35,18 +35,22 @@ pub fn run(session: &Session) -> Result<i32> {
             Some(c) => println!(
                 "drapto (pid {}): encoding {}\n  {} {:.0}%{}\n  → {}",
                 r.pid,
-                c.input.display(),
+                crate::report::for_people(&c.input.display().to_string()),
                 c.stage,
                 c.percent,
                 c.eta_now(chrono::Utc::now()).map(|e| format!(", ETA {}", format_duration(e))).unwrap_or_default(),
-                c.output.display()
+                crate::report::for_people(&c.output.display().to_string())
             ),
             None => println!("drapto (pid {}): idle, since {}", r.pid, r.updated_at),
         }
     }
     for q in &queues {
         let of = |want: &dyn Fn(&State) -> bool| -> Vec<String> {
-            q.files.iter().filter(|(_, e)| want(&e.state)).map(|(p, _)| p.display().to_string()).collect()
+            q.files
+                .iter()
+                .filter(|(_, e)| want(&e.state))
+                .map(|(p, _)| crate::report::for_people(&p.display().to_string()))
+                .collect()
         };
         let waiting = of(&|s| *s == State::Waiting);
         let settling = of(&|s| *s == State::Settling);
@@ -69,10 +73,9 @@ pub fn run(session: &Session) -> Result<i32> {
     if !last.is_empty() {
         println!("Last results:");
         for r in last {
-            match r.detail.strip_prefix(&format!("{}: ", r.input.display())) {
-                Some(detail) => println!("  {} {:<8} {}: {detail}", r.at, r.outcome, r.input.display()),
-                None => println!("  {} {:<8} {}: {}", r.at, r.outcome, r.input.display(), r.detail),
-            }
+            let input = crate::report::for_people(&r.input.display().to_string());
+            let detail = r.detail.strip_prefix(&format!("{}: ", r.input.display())).unwrap_or(&r.detail);
+            println!("  {} {:<8} {input}: {}", r.at, r.outcome, crate::report::for_people(detail));
         }
     }
     Ok(0)

@@ -168,7 +168,8 @@ impl Terminal {
 }
 
 fn name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string());
+    super::for_people(&name)
 }
 
 /// A progress line's figures after the percentage. Segments and frames are
