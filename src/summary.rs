@@ -25,8 +25,12 @@ pub struct FileSummary {
     pub output_bytes: u64,
     /// Percentage saved (positive: the output is smaller).
     pub reduction_percent: f64,
-    /// Wall time from start to validated output.
+    /// Wall time from start to validated output, over every run that
+    /// worked on it.
     pub encode_seconds: f64,
+    /// Of which, the runs before this one (a resumed file).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub earlier_runs_seconds: f64,
     /// Duration of the content.
     pub content_seconds: f64,
     pub frames: Option<u64>,
@@ -40,6 +44,10 @@ pub struct FileSummary {
     pub resources: ResourceStats,
     /// The source was a truncated rip, encoded as it is (`allow_truncated`).
     pub truncated: Option<Truncation>,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Where a truncated rip ended, and what it promised (seconds).
@@ -67,6 +75,7 @@ impl FileSummary {
             output_bytes,
             reduction_percent: reduction(input_bytes, output_bytes),
             encode_seconds,
+            earlier_runs_seconds: 0.0,
             content_seconds,
             frames,
             fps: frames.map(|f| f as f64 / secs),

@@ -883,3 +883,42 @@ fn a_chunked_rip_resumed_after_its_video_reports_its_segments() {
         serde_json::from_slice(&std::fs::read(out.join("film.mkv.report.json")).unwrap()).unwrap();
     assert_eq!(report["segments"].as_array().map(Vec::len), Some(first.len()), "{report}");
 }
+
+/// A file stopped after its video and resumed: its time is both runs', the
+/// earlier said (it was the last run's alone, and its speed that much
+/// higher).
+#[test]
+fn a_resumed_files_time_holds_its_earlier_runs() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("timed.mkv");
+    std::fs::copy(slow_clip(), &src).unwrap();
+    let out_dir = t.path().join("out");
+    let mut c = drapto(t.path());
+    c.args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir);
+    let running = start_until(&mut c, "\"event\":\"stage_complete\",\"input\"");
+    let pid = nix::unistd::Pid::from_raw(running.child.id() as i32);
+    let stages = || {
+        let jobs = t.path().join("work/jobs");
+        let job = std::fs::read_dir(&jobs).ok().and_then(|mut d| d.next()).and_then(|e| e.ok());
+        job.map(|e| e.path().join("state/stages.json"))
+            .is_some_and(|p| std::fs::read_to_string(p).is_ok_and(|s| s.contains("\"video\"")))
+    };
+    let started = Instant::now();
+    while !stages() && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let (status, _) = running.finish();
+    if status.code() == Some(0) {
+        eprintln!("skipped: the file was done before the stop");
+        return;
+    }
+    assert_eq!(status.code(), Some(130));
+    let o = run(drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
+    assert!(o.status.success());
+    let done = events(&o).into_iter().find(|e| e["event"] == "file_complete").expect("file_complete");
+    let s = &done["summary"];
+    let earlier = s["earlier_runs_seconds"].as_f64().unwrap_or(0.0);
+    assert!(earlier > 0.0, "{s}");
+    assert!(s["encode_seconds"].as_f64().unwrap() > earlier, "{s}");
+}

@@ -7,6 +7,9 @@ use crate::hash::fnv1a;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
+/// The file in a work folder that keeps the time earlier runs spent on it.
+const TIME_FILE: &str = "time.json";
+
 /// A job's work folder. Created on demand, removed on success.
 #[derive(Debug, Clone)]
 pub struct WorkDir {
@@ -92,6 +95,26 @@ impl WorkDir {
     /// Where intermediate tracks are written.
     pub fn working(&self, name: &str) -> PathBuf {
         self.root.join("working").join(name)
+    }
+
+    /// Seconds earlier runs spent on this job, as the last that stopped or
+    /// failed with work left recorded them (0 when none did).
+    pub fn earlier_seconds(&self) -> f64 {
+        let read = || -> Option<f64> {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(self.root.join(TIME_FILE)).ok()?).ok()?;
+            v.get("seconds")?.as_f64().filter(|s| s.is_finite() && *s >= 0.0)
+        };
+        read().unwrap_or(0.0)
+    }
+
+    /// Records `seconds` as all the time runs spent on this job so far,
+    /// where it holds work a rerun resumes (best effort: a file's time is a
+    /// report, not the work). A resumed file's time was its last run's
+    /// alone, and its speed that much higher.
+    pub fn record_seconds(&self, seconds: f64) {
+        if Self::holds_work(&self.root) {
+            let _ = super::state::write_atomic(&self.root.join(TIME_FILE), &serde_json::json!({ "seconds": seconds }));
+        }
     }
 
     /// Removes everything.

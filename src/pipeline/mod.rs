@@ -228,6 +228,7 @@ impl Pipeline<'_> {
             Err(outcome) => return Ok(outcome),
         };
         make_room(&analysis, &work, &slots, output_dir, &self.settings.temp_dir())?;
+        let earlier = work.earlier_seconds();
         let guard = self.size_guard(&analysis, &plan);
         // A rip deleted or replaced while it was encoded explains a failure
         // (a segment's decode finding no file, frames missing): that is the
@@ -256,6 +257,7 @@ impl Pipeline<'_> {
             Ok(frames) => frames,
             Err(e) => {
                 self.after_failure(input, &e, &identity, &work, &slots.partial);
+                work.record_seconds(earlier + started.elapsed().as_secs_f64());
                 return Err(e);
             }
         };
@@ -264,7 +266,8 @@ impl Pipeline<'_> {
         // The frames encoded, for the run's speed: the rip's count, else the
         // output's (mkvmerge writes it; a rip ffmpeg or HandBrake wrote has none).
         let frames = analysis.video.frame_count.or(output_frames);
-        Ok(Outcome::Encoded(file_summary(&analysis, &output, started, sampler, frames)?))
+        let times = Times { started, earlier };
+        Ok(Outcome::Encoded(file_summary(&analysis, &output, times, sampler, frames)?))
     }
 
     /// Says where the captions the mux found in the pictures (`fields`)
@@ -526,12 +529,19 @@ fn replaced(input: &Path, identity: &JobInfo) -> bool {
     JobInfo::of(input).is_ok_and(|now| &now != identity)
 }
 
+/// When this run took a file on, and the seconds earlier runs spent on it
+/// (a resumed file's time is all of its runs').
+struct Times {
+    started: Instant,
+    earlier: f64,
+}
+
 /// The summary of a file encoded to `output` from `analysis`'s rip, begun
-/// at `started`, with the resources `sampler` saw, `frames` encoded.
+/// over `times`, with the resources `sampler` saw, `frames` encoded.
 fn file_summary(
     analysis: &Analysis,
     output: &Path,
-    started: Instant,
+    times: Times,
     sampler: Sampler,
     frames: Option<u64>,
 ) -> Result<FileSummary> {
@@ -540,10 +550,11 @@ fn file_summary(
         output.to_path_buf(),
         analysis.size_bytes,
         std::fs::metadata(output).map_err(Error::io("read", output))?.len(),
-        started.elapsed().as_secs_f64(),
+        times.earlier + times.started.elapsed().as_secs_f64(),
         analysis.duration,
         frames,
     );
+    summary.earlier_runs_seconds = times.earlier;
     summary.resources = sampler.finish();
     summary.truncated = analysis
         .extent

@@ -246,13 +246,14 @@ impl EventSink for LogEvents {
             Event::SegmentComplete { .. } => log_segment(event),
             Event::ValidationComplete { input, passed, checks } => log_validation(input, *passed, checks),
             Event::FileComplete { summary: s } => tracing::info!(
-                "Encode complete: {} -> {}: {} -> {} ({:.2}% reduction) in {}",
+                "Encode complete: {} -> {}: {} -> {} ({:.2}% reduction) in {}{}",
                 s.input.display(),
                 s.output.display(),
                 format_bytes(s.input_bytes),
                 format_bytes(s.output_bytes),
                 s.reduction_percent,
-                format_duration(s.encode_seconds)
+                format_duration(s.encode_seconds),
+                super::earlier_runs(s)
             ),
             Event::FileSkipped { input, reason, .. } => {
                 tracing::info!("Skipped {}: {reason}", input.display())

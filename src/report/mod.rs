@@ -12,6 +12,16 @@ pub mod terminal;
 
 pub use crate::units::{count, format_bytes, format_duration};
 
+/// What a resumed file's time holds of earlier runs, after its time:
+/// ` (00h 01m 10s of it in earlier runs)`; nothing for a file done in one.
+pub fn earlier_runs(s: &crate::summary::FileSummary) -> String {
+    if s.earlier_runs_seconds > 0.0 {
+        format!(" ({} of it in earlier runs)", format_duration(s.earlier_runs_seconds))
+    } else {
+        String::new()
+    }
+}
+
 /// `text` (a file's name) as a person's terminal shows it: each control
 /// character escaped as `ls -b` does (`\n`, `\t`, `\e`, `\x07`), so that a
 /// name with a line break stays on its line and one with escape sequences

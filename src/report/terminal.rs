@@ -425,9 +425,10 @@ impl Terminal {
 /// The block shown when a file is finished.
 fn file_complete(s: &FileSummary) -> String {
     format!(
-        "\n{RULE}\n{}\n{RULE}\nEncoding time: {}\nSpeed: {}{:.2}x realtime\nFinished encode at {}\n{RULE}",
+        "\n{RULE}\n{}\n{RULE}\nEncoding time: {}{}\nSpeed: {}{:.2}x realtime\nFinished encode at {}\n{RULE}",
         Terminal::file_block(s),
         format_duration(s.encode_seconds),
+        super::earlier_runs(s),
         s.fps.map(|f| format!("{f:.1} fps, ")).unwrap_or_default(),
         s.speed,
         shown_time(&s.finished_at)
