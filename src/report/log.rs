@@ -170,7 +170,15 @@ impl DailyFile {
             files.extend(next.files.iter().cloned());
             *self = DailyFile { files, kept, lost, ..next };
         }
-        self.write_line(buf);
+        // One event, one line: a name's line break or escape sequence is
+        // escaped (a rip's name forged a line of its own).
+        let body = buf.strip_suffix(b"\n").unwrap_or(buf);
+        if body.iter().any(|b| b.is_ascii_control() || *b == 0x7f) {
+            let line = format!("{}\n", super::for_people(&String::from_utf8_lossy(body)));
+            self.write_line(line.as_bytes());
+        } else {
+            self.write_line(buf);
+        }
         Ok(buf.len())
     }
 }
@@ -389,6 +397,15 @@ mod tests {
         assert!(
             lines[1].ends_with("WARN: 2 log line(s) before this one were lost: No space left on device (os error 28)")
         );
+    }
+
+    #[test]
+    fn a_line_stays_one_line() {
+        let d = tempfile::tempdir().unwrap();
+        let at = Local.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        let mut log = DailyFile::open_at(d.path(), at).unwrap();
+        log.write_at(b"[t] INFO: Looking at new\nline \x1b[31m.mkv\n", at).unwrap();
+        assert_eq!(std::fs::read_to_string(&log.path).unwrap(), "[t] INFO: Looking at new\\nline \\e[31m.mkv\n");
     }
 
     #[test]
