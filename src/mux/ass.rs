@@ -276,7 +276,8 @@ fn hung_inward(a: u32, into: (f64, f64)) -> u32 {
 /// of its bounding box) as the box that holds the text, centred where the
 /// clip is: a clip drawn around its line keeps its margins. A clip that
 /// is not drawn around the line (wider than [`TIGHT_CLIP`] of the `frame`,
-/// the anchor outside it) tells nothing of it and stays with the crop's
+/// the anchor farther from it than its own size, or on the side away from
+/// the text) tells nothing of it and stays with the crop's
 /// move: read as the text's box, a clip over the whole frame was moved off
 /// the picture, and took the line with it.
 fn turned_text_shift(
@@ -294,7 +295,10 @@ fn turned_text_shift(
     };
     let (s0, s1) = (starts(from), starts(to));
     let axis = |s0: f64, s1: f64, p: f64, lo: f64, hi: f64, whole: f64| {
-        if s0 == s1 || hi - lo > TIGHT_CLIP * whole || p < lo || p > hi {
+        // (A clip drawn around the glyphs starts a little past an anchor at
+        // the line's edge: the anchor may lie a box's height outside it.)
+        let extent = hi - lo;
+        if s0 == s1 || extent > TIGHT_CLIP * whole || p < lo - extent || p > hi + extent {
             return 0.0;
         }
         // The text's centre at the clip's: p + (s0 + ½) size.
@@ -517,6 +521,9 @@ mod tests {
         // frame) tells nothing of it: it moves with the crop alone.
         assert_eq!(turned_text_shift(8, 2, (160.0, 220.0), ((0.0, 200.0), (320.0, 210.0)), frame), (0.0, 0.0));
         assert_eq!(turned_text_shift(8, 2, (160.0, 215.0), ((0.0, 0.0), (320.0, 240.0)), frame), (0.0, 0.0));
+        // Drawn around the glyphs, a little below a top anchor: the text's
+        // box read from it all the same.
+        assert_eq!(turned_text_shift(8, 2, (160.0, 215.0), ((0.0, 218.0), (320.0, 238.0)), frame), (0.0, -26.0));
         // A vector clip's box, in script units at its scale.
         assert_eq!(clip_box("\\an8\\clip(2,m 0 424 l 640 424 640 480 0 480)"), Some(((0.0, 212.0), (320.0, 240.0))));
         assert_eq!(clip_box("\\iclip(1,2,3,4)"), None);
