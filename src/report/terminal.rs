@@ -88,7 +88,7 @@ impl Terminal {
 
     fn warn(&self, s: &State, msg: &str) {
         if self.verbosity >= Verbosity::Normal {
-            self.print(s, &format!("{} {msg}", style("⚠").yellow()));
+            self.print(s, &format!("{} {}", style("⚠").yellow(), super::for_people(msg)));
         }
     }
 
@@ -96,7 +96,8 @@ impl Terminal {
     /// stdout may be thrown away: `drapto encode -q … >/dev/null` must
     /// still say which rip failed).
     fn error(&self, s: &State, msg: &str) {
-        let line = format!("{} {msg}", style("✗").red());
+        // (One line, whatever names it holds.)
+        let line = format!("{} {}", style("✗").red(), super::for_people(msg));
         if self.verbosity == Verbosity::Quiet {
             let _ = writeln!(std::io::stderr().lock(), "{line}");
         } else {
@@ -261,6 +262,7 @@ impl EventSink for Terminal {
             Event::FileSkipped { input, reason, busy, .. } => {
                 if normal {
                     let what = if *busy { "Not encoded now" } else { "Skipped" };
+                    let reason = super::for_people(reason);
                     self.print(&state, &format!("{} {what} {}: {reason}", style("⚠").yellow(), name(input)));
                 }
             }
@@ -456,10 +458,10 @@ pub fn final_summary(b: &BatchSummary, run_log: Option<&std::path::Path>) -> Str
         out.push_str(&format!("\n{}\nEncode time: {}\n", Terminal::file_block(f), format_duration(f.encode_seconds)));
     }
     for (s, why) in &b.skipped {
-        out.push_str(&format!("\nSkipped: {} ({why})\n", name(s)));
+        out.push_str(&format!("\nSkipped: {} ({})\n", name(s), super::for_people(why)));
     }
     for (_, e) in &b.failed {
-        out.push_str(&format!("\nFailed: {e}\n"));
+        out.push_str(&format!("\nFailed: {}\n", super::for_people(e)));
     }
     for f in &b.interrupted {
         out.push_str(&format!("\nInterrupted: {} (run the same command again to resume)\n", name(f)));
@@ -468,7 +470,7 @@ pub fn final_summary(b: &BatchSummary, run_log: Option<&std::path::Path>) -> Str
         out.push_str(&format!("\nNot started: {}\n", name(f)));
     }
     for (f, why) in &b.not_encoded {
-        out.push_str(&format!("\nNot encoded now: {} ({why})\n", name(f)));
+        out.push_str(&format!("\nNot encoded now: {} ({})\n", name(f), super::for_people(why)));
     }
     out.push_str(&format!(
         "\n{RULE}\nTotal files processed: {}\nTotal input size:  {}\nTotal output size: {}\nTotal reduction:   {:.2}%\nTotal execution time: {}",
