@@ -441,14 +441,16 @@ pub fn parse_flag_agreement(output: &str) -> FlagAgreement {
 /// samples, forced on all of it, deinterlaced the other stretches with the
 /// wrong parity (26 dB against the pictures, 33 in their own order). The
 /// order idet judged stays where flags are missing or wrong, and in bottom
-/// field first video where a sampled picture is flagged progressive (each
-/// picture's own order takes such a one for top field first).
+/// field first video.
 pub fn follow_picture_flags(mut v: InterlaceVerdict) -> InterlaceVerdict {
     let flags = v.pulldown.pictures;
     let judged = flags.agree + flags.disagree;
     let agrees = judged > 0 && flags.agree as f64 >= FLAGS_AGREE_SHARE * judged as f64;
-    let unflagged_read_right = v.field_order.as_deref() == Some("tff") || flags.unmarked == 0;
-    if agrees && unflagged_read_right && matches!(v.field_order.as_deref(), Some("tff" | "bff")) {
+    // (Each picture's own order takes one flagged progressive for top field
+    // first: in bottom-field-first video, pictures an encoder coded as
+    // progressive anywhere the samples did not look, a title or a still,
+    // would be deinterlaced in the wrong order.)
+    if agrees && v.field_order.as_deref() == Some("tff") {
         v.field_order = Some("auto".into());
         v.reason = format!(
             "{}; fields in each picture's own order (its flag agrees with idet on {} of {judged} frames)",
@@ -886,15 +888,15 @@ mod tests {
         let with = |v: &InterlaceVerdict, pictures| {
             follow_picture_flags(InterlaceVerdict { pulldown: PulldownFlags { pictures, ..v.pulldown }, ..v.clone() })
         };
-        let own = with(&v, agree(38, 2, 0));
+        let tff = decide(c(40, 0, 5), none, NO_FLAGS, Some("tt"), None, AUTO);
+        let own = with(&tff, agree(38, 2, 0));
         assert_eq!(own.filter().unwrap(), "bwdif=mode=send_frame:parity=auto:deint=all");
-        assert_eq!(with(&v, agree(30, 10, 0)).field_order.as_deref(), Some("bff"));
-        assert_eq!(with(&v, agree(0, 0, 0)).field_order.as_deref(), Some("bff"));
-        // A picture flagged progressive in bottom-field-first video: each
-        // picture's own order would take it for top field first.
-        assert_eq!(with(&v, agree(40, 0, 3)).field_order.as_deref(), Some("bff"));
-        let top = decide(c(40, 0, 5), none, NO_FLAGS, Some("tt"), None, AUTO);
-        assert_eq!(with(&top, agree(40, 0, 3)).field_order.as_deref(), Some("auto"));
+        assert_eq!(with(&tff, agree(30, 10, 0)).field_order.as_deref(), Some("tff"));
+        assert_eq!(with(&tff, agree(0, 0, 0)).field_order.as_deref(), Some("tff"));
+        // Bottom field first keeps its order: each picture's own would take
+        // one flagged progressive (a title, a still) for top field first.
+        assert_eq!(with(&v, agree(40, 0, 0)).field_order.as_deref(), Some("bff"));
+        assert_eq!(with(&tff, agree(40, 0, 3)).field_order.as_deref(), Some("auto"));
         let progressive = decide(c(2, 0, 150), none, NO_FLAGS, Some("tt"), Some(25.0), AUTO);
         assert_eq!(with(&progressive, agree(2, 0, 0)).filter(), None);
         // (showinfo, before idet, tells a frame before idet's verdict of the
