@@ -86,6 +86,7 @@ fn run(cli: Cli) -> i32 {
         .then(|| drapto::guard::start(&session.cancel, &session.loaded.settings.temp_dir()))
         .flatten();
     let result = dispatch(&cli.command, &session);
+    let run_failed = result.is_err();
     let code = match result {
         Ok(code) => code,
         Err(e) => {
@@ -99,8 +100,8 @@ fn run(cli: Cli) -> i32 {
     };
     if let Some(log) = run_log {
         let mut log = drapto::report::log::lock(&log);
-        // A run that failed or was stopped keeps its log, whatever it did.
-        if code != 0 {
+        // A run that failed itself keeps its log, whatever it did.
+        if run_failed {
             log.keep();
         }
         log.finish();

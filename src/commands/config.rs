@@ -13,8 +13,9 @@ const ADDRESSES: &[&str] = &["notify.ntfy", "notify.webhook"];
 /// `url` as far as its host: `https://hooks.example/…`.
 fn host_only(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return "(not shown)".into() };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    // (After the last `@`: a password may hold a `/`.)
+    let after_user = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = after_user.split(['/', '?', '#']).next().unwrap_or_default();
     format!("{scheme}://{host}/… (the rest not shown)")
 }
 
@@ -111,6 +112,7 @@ mod tests {
         let shown = host_only("https://user:pass@ntfy.example:8443/topic?auth=tk");
         assert_eq!(shown, "https://ntfy.example:8443/… (the rest not shown)");
         assert_eq!(host_only("not a url/key"), "(not shown)");
+        assert_eq!(host_only("https://user:pa/ss@ntfy.example/t"), "https://ntfy.example/… (the rest not shown)");
     }
 
     #[test]

@@ -93,10 +93,10 @@ fn ranges(s: &Settings, out: &mut Vec<(String, String)>) {
 fn choices(s: &Settings, out: &mut Vec<(String, String)>) {
     let n = &s.notify;
     for (key, url) in [("notify.ntfy", &n.ntfy), ("notify.webhook", &n.webhook)] {
-        if let Some(u) = url.as_deref().filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
-            // (Not echoed whole: a webhook's address is its key.)
-            let shown: String = u.chars().take(12).collect();
-            out.push((key.into(), format!("\"{shown}…\" is not an http:// or https:// URL")));
+        // (Not echoed: a webhook's address is its key, an ntfy topic's name
+        // its password.)
+        if url.as_deref().is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+            out.push((key.into(), "is not an http:// or https:// URL (it must start with one)".into()));
         }
     }
     if s.distributed.remote_drapto.trim().is_empty() {

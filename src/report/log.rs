@@ -86,8 +86,7 @@ impl DailyFile {
     }
 
     /// Marks the log worth keeping: the run analysed a rip (work began),
-    /// failed one, was stopped, was told something of one, or ends with a
-    /// failure (see [`DailyFile::finish`]).
+    /// failed one, stopped one, or failed itself (see [`DailyFile::finish`]).
     pub fn keep(&mut self) {
         self.kept = true;
     }
@@ -201,13 +200,10 @@ pub struct LogEvents {
 
 impl EventSink for LogEvents {
     fn emit(&self, event: &Event) {
-        let worth = matches!(
-            event,
-            Event::AnalysisComplete { .. }
-                | Event::FileFailed { .. }
-                | Event::FileInterrupted { .. }
-                | Event::Warning { input: Some(_), .. }
-        );
+        // (Not a rip still being written, or another drapto's: a run every
+        // few minutes meets those, and would rotate a failure's log away.)
+        let worth =
+            matches!(event, Event::AnalysisComplete { .. } | Event::FileFailed { .. } | Event::FileInterrupted { .. });
         if let (true, Some(log)) = (worth, &self.run_log) {
             lock(log).keep();
         }
