@@ -155,6 +155,8 @@ struct Frame {
 /// drawn. Points outside the frame (a scroll's ends, a line parked off
 /// screen) and drawings (a box masking a bar) move by the crop alone.
 fn move_text(text: &str, f: &Frame) -> String {
+    let tight = tight_tags(text);
+    let text = tight.as_str();
     let blocks = || {
         let mut rest = text;
         std::iter::from_fn(move || {
@@ -194,6 +196,52 @@ fn move_text(text: &str, f: &Frame) -> String {
         rest = &rest[open + close + 1..];
     }
     out.push_str(rest);
+    out
+}
+
+/// `text` with the space some scripts put between a placing tag and its
+/// parenthesis (`\\pos (160,200)`) taken out: libass reads such a tag, and
+/// left unmoved it drew its sign a bar's height off.
+fn tight_tags(text: &str) -> String {
+    let mut out = text.to_string();
+    for tag in ["\\pos", "\\move", "\\org", "\\iclip", "\\clip"] {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(tag).map(|a| a + from) {
+            let after = at + tag.len();
+            let spaces = out[after..].len() - out[after..].trim_start_matches([' ', '\t']).len();
+            if spaces > 0 && out[after + spaces..].starts_with('(') {
+                out.replace_range(after..after + spaces, "");
+            }
+            from = after;
+        }
+    }
+    out
+}
+
+/// A drawing's commands and numbers, one a token, as libass reads them:
+/// with or without spaces between (`m20 100 l300 100`: "m20" read as one
+/// word moved every later point by the other axis's shift).
+fn drawing_tokens(d: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut number = String::new();
+    let flush = |n: &mut String, out: &mut Vec<String>| {
+        if !n.is_empty() {
+            out.push(std::mem::take(n));
+        }
+    };
+    for c in d.chars() {
+        if c.is_ascii_digit() || c == '.' || (c == '-' && number.is_empty()) {
+            number.push(c);
+        } else {
+            flush(&mut number, &mut out);
+            if c.is_ascii_alphabetic() {
+                out.push(c.to_string());
+            } else if c == '-' {
+                number.push(c);
+            }
+        }
+    }
+    flush(&mut number, &mut out);
     out
 }
 
@@ -325,9 +373,9 @@ fn clip_box(block: &str) -> Option<((f64, f64), (f64, f64))> {
         [_, _, _, _] => (1.0, args.iter().map(|a| a.parse().ok()).collect::<Option<_>>()?),
         [s, d] => (
             2f64.powi(s.parse::<i32>().ok()?.max(1) - 1),
-            d.split_whitespace().filter_map(|w| w.parse().ok()).collect(),
+            drawing_tokens(d).iter().filter_map(|w| w.parse().ok()).collect(),
         ),
-        [d] => (1.0, d.split_whitespace().filter_map(|w| w.parse().ok()).collect()),
+        [d] => (1.0, drawing_tokens(d).iter().filter_map(|w| w.parse().ok()).collect()),
         _ => return None,
     };
     let (xs, ys): (Vec<f64>, Vec<f64>) = numbers.chunks_exact(2).map(|p| (p[0] / k, p[1] / k)).unzip();
@@ -427,15 +475,15 @@ fn drawing(args: &[&str], shift: (f64, f64)) -> Option<String> {
     };
     let k = 2f64.powi(scale.max(1) - 1);
     let mut coordinate = 0usize;
-    let moved: Vec<String> = commands
-        .split_whitespace()
+    let moved: Vec<String> = drawing_tokens(commands)
+        .into_iter()
         .map(|w| match w.parse::<f64>() {
             Ok(v) => {
                 let axis = coordinate % 2;
                 coordinate += 1;
                 number(v - k * if axis == 0 { shift.0 } else { shift.1 })
             }
-            Err(_) => w.to_string(),
+            Err(_) => w,
         })
         .collect();
     let moved = moved.join(" ");
@@ -506,6 +554,18 @@ mod tests {
         // A band in a bar comes into the picture whole.
         assert!(out.contains(",0,0,0,Scroll up;0;18;20,Top bar\n"), "{out}");
         assert!(out.contains(",0,0,0,Scroll up;180;160;20,Bottom bar\n"), "{out}");
+    }
+
+    #[test]
+    fn tags_written_loosely_move_as_libass_reads_them() {
+        let script = "[Script Info]\nPlayResX: 320\nPlayResY: 240\n\n[Events]\n\
+                      Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\pos (160,100)\\org\t(5,50)}Spaced\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\clip(m20 100 l300 100 300 130 -5 130)}Tight\n";
+        let out = recrop(script, 320, 240, Rect { width: 320, height: 180, x: 0, y: 30 }).unwrap();
+        assert!(out.contains("{\\pos(160,70)\\org(5,20)}Spaced"), "{out}");
+        assert!(out.contains("{\\clip(m 20 70 l 300 70 300 100 -5 100)}Tight"), "{out}");
+        assert_eq!(drawing_tokens("m20 100l-3.5-4"), ["m", "20", "100", "l", "-3.5", "-4"]);
     }
 
     #[test]
