@@ -168,6 +168,53 @@ fn film_whose_container_gives_a_field_duration_per_frame_is_still_film() {
     assert_film(&src, &out);
 }
 
+/// A variable frame rate whose most common frame duration (the one
+/// mkvmerge gives as the track's) is half its opening's: 130 frames 40 ms
+/// apart, then 187 frames 20 ms apart. It was taken for a field's duration
+/// per frame and resampled to 25 fps: every other frame of its 50 fps part
+/// dropped, and validated.
+#[test]
+fn a_variable_rate_whose_opening_is_slower_keeps_every_frame() {
+    let src = made_once("vfr_slow_opening.mkv", |tmp| {
+        let es = fixture(
+            "vfr_slow_opening_cfr.mkv",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=s=320x180:r=50",
+                "-frames:v",
+                "317",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+            ],
+        );
+        let times: String =
+            (0..130).map(|i| i * 40).chain((0..187).map(|i| 5200 + i * 20)).map(|t| format!("{t}\n")).collect();
+        let tc = scratch_path("vfr_slow_opening", "txt");
+        std::fs::write(&tc, format!("# timestamp format v2\n{times}")).unwrap();
+        let o = Command::new("mkvmerge")
+            .arg("-q")
+            .arg("-o")
+            .arg(tmp)
+            .arg("--timestamps")
+            .arg(format!("0:{}", tc.display()))
+            .arg(&es)
+            .output()
+            .unwrap();
+        assert!(o.status.code().unwrap_or(9) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
+        std::fs::remove_file(&tc).unwrap();
+    });
+    let a = analyze(&src);
+    let warnings = a["analysis"]["warnings"].to_string();
+    assert!(!warnings.contains("a field's duration"), "{warnings}");
+    let t = tempfile::tempdir().unwrap();
+    let out = encode(&src, t.path(), &["--no-chunked"]);
+    assert_eq!(frame_count(&out), 317);
+}
+
 #[test]
 fn hard_telecine_comes_out_as_film_on_the_standard_path() {
     let src = hard_telecine();
