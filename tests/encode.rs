@@ -873,3 +873,50 @@ fn settings_the_chunked_path_cannot_follow_are_said_at_the_start() {
     let capped = "processing.parallel_jobs is 32 (environment variable DRAPTO_PARALLEL_JOBS) but the CPU share is";
     assert!(said.contains(capped), "{said}");
 }
+
+/// Colour the container alone states (mkvmerge's Colour element over a
+/// stream that says nothing of its primaries and transfer) reaches the
+/// output on both paths: the frames carried none, and it was lost.
+#[test]
+fn colour_stated_by_the_container_alone_is_kept() {
+    let src = made_once("colour_in_container.mkv", |tmp| {
+        let es = fixture(
+            "colour_in_container_stream.mkv",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=s=320x240:r=25:d=2",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-colorspace",
+                "bt709",
+            ],
+        );
+        let o = Command::new("mkvmerge")
+            .arg("-q")
+            .arg("-o")
+            .arg(tmp)
+            .args(["--colour-primaries", "0:1", "--colour-transfer-characteristics", "0:1", "--colour-range", "0:1"])
+            .arg(&es)
+            .output()
+            .unwrap();
+        assert!(o.status.code().unwrap_or(9) <= 1, "{}", String::from_utf8_lossy(&o.stdout));
+    });
+    let said = streams(&ffprobe(&src), "video")[0]["color_primaries"].clone();
+    assert!(said.is_null() || said == "unknown", "the stream says nothing: {said}");
+    for args in both_paths("1") {
+        let t = tempfile::tempdir().unwrap();
+        let o = encode_json(t.path(), &src, &args);
+        assert!(o.status.success(), "{args:?}: {}", stdout(&o));
+        let p = ffprobe(&t.path().join("out/colour_in_container.mkv"));
+        let v = streams(&p, "video")[0];
+        assert_eq!(
+            (v["color_primaries"].as_str(), v["color_transfer"].as_str()),
+            (Some("bt709"), Some("bt709")),
+            "{args:?}: {v}"
+        );
+    }
+}

@@ -118,6 +118,10 @@ pub struct HdrInfo {
     /// SMPTE ST 2094-40 dynamic metadata (HDR10+) on the first frame, and
     /// its processing windows (1: the whole picture).
     pub hdr10_plus: Option<Hdr10Plus>,
+    /// Part of `colour` is the container's alone (its Colour element): the
+    /// decoded frames do not carry it, and are given it before the encoder.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub colour_from_container: bool,
 }
 
 /// What the first frame's HDR10+ metadata says.
@@ -169,7 +173,82 @@ pub fn analyze(stream: &Stream, frame_side_data: &[SideData]) -> HdrInfo {
         .filter(|c| (c.max_cll, c.max_fall) != (0, 0));
     let hdr10_plus =
         find("2094-40").first().map(|s| Hdr10Plus { windows: s.number("num_windows").unwrap_or(1.0) as u32 });
-    HdrInfo { kind: kind_of(&colour), colour, mastering_display, content_light, hdr10_plus }
+    HdrInfo {
+        kind: kind_of(&colour),
+        colour,
+        mastering_display,
+        content_light,
+        hdr10_plus,
+        colour_from_container: false,
+    }
+}
+
+/// The colour description the container's Colour element gives the video
+/// track (`mkvmerge -J`'s properties), in ffmpeg's names, for what the
+/// stream leaves unsaid: a rip whose primaries and transfer are stated in
+/// the container alone (mkvmerge's `--colour-primaries`) lost them, on
+/// both paths, and a player guessed.
+pub fn colour_from_container(structure: &crate::matroska::structure::Structure) -> Colour {
+    use crate::tools::mkvtoolnix::TrackKind;
+    let Some(video) = structure.id.tracks.iter().find(|t| t.kind == TrackKind::Video) else {
+        return Colour::default();
+    };
+    let code = |k: &str| video.properties.get(k).and_then(serde_json::Value::as_u64);
+    let primaries = code("color_primaries").and_then(|c| match c {
+        1 => Some("bt709"),
+        4 => Some("bt470m"),
+        5 => Some("bt470bg"),
+        6 => Some("smpte170m"),
+        7 => Some("smpte240m"),
+        8 => Some("film"),
+        9 => Some("bt2020"),
+        10 => Some("smpte428"),
+        11 => Some("smpte431"),
+        12 => Some("smpte432"),
+        22 => Some("jedec-p22"),
+        _ => None,
+    });
+    let transfer = code("color_transfer_characteristics").and_then(|c| match c {
+        1 => Some("bt709"),
+        4 => Some("gamma22"),
+        5 => Some("gamma28"),
+        6 => Some("smpte170m"),
+        7 => Some("smpte240m"),
+        8 => Some("linear"),
+        11 => Some("iec61966-2-4"),
+        13 => Some("iec61966-2-1"),
+        14 => Some("bt2020-10"),
+        15 => Some("bt2020-12"),
+        16 => Some("smpte2084"),
+        18 => Some("arib-std-b67"),
+        _ => None,
+    });
+    let matrix = code("color_matrix_coefficients").and_then(|c| match c {
+        0 => Some("gbr"),
+        1 => Some("bt709"),
+        4 => Some("fcc"),
+        5 => Some("bt470bg"),
+        6 => Some("smpte170m"),
+        7 => Some("smpte240m"),
+        8 => Some("ycgco"),
+        9 => Some("bt2020nc"),
+        10 => Some("bt2020c"),
+        _ => None,
+    });
+    // (Matroska's range: 1 broadcast, 2 full.)
+    let range = code("color_range").and_then(|c| match c {
+        1 => Some("tv"),
+        2 => Some("pc"),
+        _ => None,
+    });
+    let name = |v: Option<&str>| v.map(str::to_string);
+    Colour {
+        primaries: name(primaries),
+        transfer: name(transfer),
+        matrix: name(matrix),
+        range: name(range),
+        chroma_location: None,
+    }
 }
 
 /// The HDR10 mastering display and content light of the video track of

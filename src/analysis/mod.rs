@@ -757,6 +757,15 @@ impl Analyzer<'_> {
             Vec::new()
         };
         let mut hdr = hdr::analyze(v, &frame_side_data);
+        let stream = hdr.colour.clone();
+        let container = hdr::colour_from_container(structure);
+        let c = &mut hdr.colour;
+        c.primaries = c.primaries.take().or(container.primaries);
+        c.transfer = c.transfer.take().or(container.transfer);
+        c.matrix = c.matrix.take().or(container.matrix);
+        c.range = c.range.take().or(container.range);
+        hdr.colour_from_container = hdr.colour != stream;
+        hdr.kind = hdr::kind_of(&hdr.colour);
         if hdr.kind.is_hdr() {
             let (display, light) = hdr::from_container(structure);
             hdr.mastering_display = hdr.mastering_display.or(display);

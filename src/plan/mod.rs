@@ -269,23 +269,28 @@ pub fn plan(
     // across frames (inverse telecine lost frames at a change after them).
     let fits_size = analysis.video.size_changes || path == EncodePath::Chunked;
     let fit = fits_size.then(|| fit_filter(analysis));
+    let encoder = EncoderSettings {
+        preset: e.preset,
+        pix_fmt: "yuv420p10le".into(),
+        svt_params: svt_params(analysis, settings),
+        colour_args: colour_args(&colour.0),
+        dolby_vision,
+    };
+    // Colour the container alone states, given to the frames: ffmpeg writes
+    // the frames' own (unknown), whatever the encoder is asked.
+    let labels = analysis.hdr.colour_from_container.then(|| encoder.colour_labels()).flatten();
     let filters = restamp
         .into_iter()
         .chain(fit)
         .chain(colour.1)
         .chain(analysis.interlace.filter())
-        .chain(analysis.crop.crop.as_ref().map(|c| c.filter()));
+        .chain(analysis.crop.crop.as_ref().map(|c| c.filter()))
+        .chain(labels);
     Ok(EncodePlan {
         path,
         chunked: (path == EncodePath::Chunked).then(|| chunked::chunked_params(analysis, settings, caps)),
         video: VideoPlan {
-            encoder: EncoderSettings {
-                preset: e.preset,
-                pix_fmt: "yuv420p10le".into(),
-                svt_params: svt_params(analysis, settings),
-                colour_args: colour_args(&colour.0),
-                dolby_vision,
-            },
+            encoder,
             crf,
             filters: filters.collect(),
             decimation_cycle: analysis.interlace.decimation_cycle(),
