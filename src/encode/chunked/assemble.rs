@@ -57,7 +57,9 @@ pub fn append(
         ctx.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message: format!("mkvmerge: {w}") });
     }
     if let Some(fps) = nominal_fps.filter(|f| *f > 0.0) {
-        let set = format!("default-duration={}", (1e9 / fps).round() as u64);
+        // Whole nanoseconds down, as mkvmerge writes a rate (33366666 at
+        // 29.97: rounded, the two paths' outputs differed by one).
+        let set = format!("default-duration={}", (1e9 / fps + 1e-3).floor() as u64);
         ctx.tools
             .mkvtoolnix
             .edit_tracks(output, &[("track:v1".into(), set)], ctx.cancel)
