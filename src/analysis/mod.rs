@@ -75,6 +75,18 @@ impl Analysis {
     }
 }
 
+/// The spacing of `gaps` where nearly all are alike (95% within 3% of their
+/// median, or a millisecond and a half: Matroska's timestamps are whole
+/// milliseconds, 33 and 34 ms in turn at 29.97 fps), else `None` (and
+/// for fewer than 10).
+fn even(gaps: &[f64]) -> Option<f64> {
+    let mut sorted = gaps.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let gap = *sorted.get(sorted.len() / 2).filter(|_| sorted.len() >= 10)?;
+    let alike = sorted.iter().filter(|g| (*g - gap).abs() <= (0.03 * gap).max(0.0015)).count();
+    (alike as f64 >= 0.95 * sorted.len() as f64).then_some(gap)
+}
+
 /// `n:d` as ffprobe writes a ratio, both positive.
 pub(crate) fn ratio(s: &str) -> Option<(u32, u32)> {
     let (n, d) = s.split_once(':')?;
@@ -480,17 +492,29 @@ impl Analyzer<'_> {
     /// halved: the standard path dropped every other frame of its faster
     /// part, validated, and the chunked path failed after the whole encode.
     fn check_frame_rate(&self, probe: &mut Probe, warnings: &mut Vec<String>) -> Option<String> {
-        let gap = self.even_gap("%+#120", 0.0)?;
+        let first = self.packet_gaps("%+#120", None);
+        let gap = even(&first)?;
         let v = probe.streams.iter().find(|s| s.codec_type == StreamKind::Video && !s.is_attached_pic())?;
         let claimed = v.frame_rate()?;
-        if (claimed * gap / 2.0 - 1.0).abs() > 0.03 {
+        let alike = |g: f64| (claimed * g / 2.0 - 1.0).abs() <= 0.03;
+        if !alike(gap) {
             return None;
         }
-        // (Two seconds before the end: enough frames to read their spacing.)
-        if let Some(d) = probe.duration().filter(|d| *d > 4.0) {
-            for at in [d * 0.5, d - 2.0] {
-                let later = self.even_gap(&format!("{at:.3}%+2"), at)?;
-                if (later / gap - 1.0).abs() > 0.03 {
+        // The whole video's frames at that spacing span its length, where
+        // the container counts them.
+        let start = v.start_time.unwrap_or(0.0);
+        let length = v.duration.or_else(|| v.duration_tag()).or_else(|| Some(probe.duration()? - start));
+        if let (Some(n), Some(length)) = (v.frame_count(), length) {
+            if (n as f64 * gap / length - 1.0).abs() > 0.02 {
+                return None;
+            }
+        }
+        // And in its middle and near its end (windows with too few frames
+        // to tell, a still or the end, say nothing).
+        if let Some(length) = length.filter(|l| *l > 4.0) {
+            for at in [start + length * 0.5, start + length - 2.0] {
+                let gaps = self.packet_gaps(&format!("{at:.3}%{:.3}", at + 2.0), Some(at));
+                if gaps.len() >= 10 && !even(&gaps).is_some_and(alike) {
                     return None;
                 }
             }
@@ -511,26 +535,22 @@ impl Analyzer<'_> {
         Some(rate)
     }
 
-    /// The spacing of the video's packets in `interval` (ffprobe's
-    /// `-read_intervals`), from `from` seconds on (a seek lands on the
-    /// keyframe before), where nearly all of them are spaced alike (95%
-    /// within 3% of the median, or 1.5 ms), else `None`.
-    fn even_gap(&self, interval: &str, from: f64) -> Option<f64> {
+    /// The gaps between the video's packets in `interval` (ffprobe's
+    /// `-read_intervals`, positions on the video's clock), from `from` on
+    /// where given (a seek lands on the keyframe before).
+    fn packet_gaps(&self, interval: &str, from: Option<f64>) -> Vec<f64> {
         let query = ffprobe::Query::packets("pts_time").stream("v:0").interval(interval.to_string());
-        let text = query.run(self.probes.ffprobe, self.input, "read packet times", self.cancel).ok()?;
+        let Ok(text) = query.run(self.probes.ffprobe, self.input, "read packet times", self.cancel) else {
+            return Vec::new();
+        };
+        let from = from.unwrap_or(f64::MIN);
         let mut pts: Vec<f64> = text
             .lines()
             .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
             .filter(|t: &f64| *t >= from - 1e-3)
             .collect();
         pts.sort_by(f64::total_cmp);
-        let mut gaps: Vec<f64> = pts.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 1e-4).collect();
-        gaps.sort_by(f64::total_cmp);
-        let gap = *gaps.get(gaps.len() / 2).filter(|_| gaps.len() >= 10)?;
-        // (Or a millisecond and a half: Matroska's timestamps are whole
-        // milliseconds, 33 and 34 ms in turn at 29.97 fps.)
-        let alike = gaps.iter().filter(|g| (*g - gap).abs() <= (0.03 * gap).max(0.0015)).count();
-        (alike as f64 >= 0.95 * gaps.len() as f64).then_some(gap)
+        pts.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 1e-4).collect()
     }
 
     /// The size of the pictures ffmpeg decodes from a stream of
@@ -889,7 +909,18 @@ fn later_looks(end: f64) -> [f64; 3] {
 
 #[cfg(test)]
 mod tests {
-    use super::{showinfo_sar, showinfo_size};
+    use super::{even, showinfo_sar, showinfo_size};
+
+    #[test]
+    fn evenly_spaced_frames_are_told_from_uneven_ones() {
+        // Whole milliseconds at 29.97: 33 and 34 in turn are even.
+        let ntsc: Vec<f64> = (0..40).map(|i| if i % 3 == 0 { 0.034 } else { 0.033 }).collect();
+        assert_eq!(even(&ntsc), Some(0.033));
+        // A variable rate: 40 ms and 20 ms.
+        let vfr: Vec<f64> = (0..40).map(|i| if i < 25 { 0.040 } else { 0.020 }).collect();
+        assert_eq!(even(&vfr), None);
+        assert_eq!(even(&[0.04; 9]), None, "too few to tell");
+    }
 
     #[test]
     fn ratios_as_ffprobe_writes_them() {
