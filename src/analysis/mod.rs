@@ -779,6 +779,13 @@ impl Analyzer<'_> {
         let mut hdr = hdr::analyze(v, &frame_side_data);
         let stream = hdr.colour.clone();
         let container = hdr::colour_from_container(structure);
+        // (A container whose matrix is not the stream's describes another
+        // picture: none of it is taken.)
+        let agrees = match (&stream.matrix, &container.matrix) {
+            (Some(s), Some(c)) => s == c,
+            _ => true,
+        };
+        let container = if agrees { container } else { hdr::Colour::default() };
         let c = &mut hdr.colour;
         c.primaries = c.primaries.take().or(container.primaries);
         c.transfer = c.transfer.take().or(container.transfer);

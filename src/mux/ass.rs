@@ -203,7 +203,23 @@ fn move_text(text: &str, f: &Frame) -> String {
 /// parenthesis (`\\pos (160,200)`) taken out: libass reads such a tag, and
 /// left unmoved it drew its sign a bar's height off.
 fn tight_tags(text: &str) -> String {
-    let mut out = text.to_string();
+    // (Within override blocks alone: a line's text is its own.)
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else { break };
+        out.push_str(&rest[..=open]);
+        out.push_str(&tight_block(&rest[open + 1..open + close]));
+        out.push('}');
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One override block's placing tags with no space before their parenthesis.
+fn tight_block(block: &str) -> String {
+    let mut out = block.to_string();
     for tag in ["\\pos", "\\move", "\\org", "\\iclip", "\\clip"] {
         let mut from = 0;
         while let Some(at) = out[from..].find(tag).map(|a| a + from) {
@@ -560,10 +576,10 @@ mod tests {
     fn tags_written_loosely_move_as_libass_reads_them() {
         let script = "[Script Info]\nPlayResX: 320\nPlayResY: 240\n\n[Events]\n\
                       Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n\
-                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\pos (160,100)\\org\t(5,50)}Spaced\n\
+                      Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\pos (160,100)\\org\t(5,50)}Spaced \\pos (1,2)\n\
                       Dialogue: 0,0:00:01.00,0:00:02.00,Default,,0,0,0,,{\\clip(m20 100 l300 100 300 130 -5 130)}Tight\n";
         let out = recrop(script, 320, 240, Rect { width: 320, height: 180, x: 0, y: 30 }).unwrap();
-        assert!(out.contains("{\\pos(160,70)\\org(5,20)}Spaced"), "{out}");
+        assert!(out.contains("{\\pos(160,70)\\org(5,20)}Spaced \\pos (1,2)\n"), "the line's text is its own: {out}");
         assert!(out.contains("{\\clip(m 20 70 l 300 70 300 100 -5 100)}Tight"), "{out}");
         assert_eq!(drawing_tokens("m20 100l-3.5-4"), ["m", "20", "100", "l", "-3.5", "-4"]);
     }
