@@ -187,11 +187,19 @@ fn move_text(text: &str, f: &Frame) -> String {
             clip_moved = (moved.0 - turn.0, moved.1 - turn.1);
         }
     }
+    out.push_str(&map_blocks(text, |b| move_block(b, moved, clip_moved)));
+    out
+}
+
+/// `text` with each override block (`{…}`) rewritten by `f`; the rest as
+/// it is.
+fn map_blocks(text: &str, f: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(text.len() + 6);
     let mut rest = text;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else { break };
         out.push_str(&rest[..=open]);
-        out.push_str(&move_block(&rest[open + 1..open + close], moved, clip_moved));
+        out.push_str(&f(&rest[open + 1..open + close]));
         out.push('}');
         rest = &rest[open + close + 1..];
     }
@@ -204,17 +212,7 @@ fn move_text(text: &str, f: &Frame) -> String {
 /// left unmoved it drew its sign a bar's height off.
 fn tight_tags(text: &str) -> String {
     // (Within override blocks alone: a line's text is its own.)
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else { break };
-        out.push_str(&rest[..=open]);
-        out.push_str(&tight_block(&rest[open + 1..open + close]));
-        out.push('}');
-        rest = &rest[open + close + 1..];
-    }
-    out.push_str(rest);
-    out
+    map_blocks(text, tight_block)
 }
 
 /// One override block's placing tags with no space before their parenthesis.
