@@ -254,8 +254,7 @@ where
         mut w: Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
-        write!(w, "[{now}] {}: ", event.metadata().level())?;
+        write!(w, "[{}] {}: ", drapto::report::log::line_time(), event.metadata().level())?;
         ctx.field_format().format_fields(w.by_ref(), event)?;
         writeln!(w)
     }

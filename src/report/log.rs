@@ -31,6 +31,12 @@ pub struct DailyFile {
     kept: bool,
 }
 
+/// The time at the head of a log line, as the design writes it
+/// (`2024-01-18T14:15:00Z`): now, in UTC.
+pub fn line_time() -> impl std::fmt::Display {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+}
+
 /// The run log, shared by the log layer's writers, the events that mark
 /// it worth keeping ([`LogEvents`]), the summary that names it, and the
 /// binary, which finishes it.
@@ -119,8 +125,7 @@ impl DailyFile {
     fn write_line(&mut self, buf: &[u8]) {
         let result = match self.lost.clone() {
             Some((n, why)) => {
-                let at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
-                let marker = format!("[{at}] WARN: {n} log line(s) before this one were lost: {why}\n");
+                let marker = format!("[{}] WARN: {n} log line(s) before this one were lost: {why}\n", line_time());
                 self.append_whole(marker.as_bytes()).inspect(|()| self.lost = None)
             }
             None => Ok(()),
