@@ -183,6 +183,27 @@ pub fn analyze(stream: &Stream, frame_side_data: &[SideData]) -> HdrInfo {
     }
 }
 
+impl Colour {
+    /// This (the stream's) colour, with what it leaves unsaid taken from
+    /// `container`'s; none of it where the container's matrix is not the
+    /// stream's (it describes another picture).
+    pub fn filled_from(&self, container: Colour) -> Colour {
+        if let (Some(s), Some(c)) = (&self.matrix, &container.matrix)
+            && s != c
+        {
+            return self.clone();
+        }
+        let pick = |s: &Option<String>, c: Option<String>| s.clone().or(c);
+        Colour {
+            primaries: pick(&self.primaries, container.primaries),
+            transfer: pick(&self.transfer, container.transfer),
+            matrix: pick(&self.matrix, container.matrix),
+            range: pick(&self.range, container.range),
+            chroma_location: self.chroma_location.clone(),
+        }
+    }
+}
+
 /// The colour description the container's Colour element gives the video
 /// track (`mkvmerge -J`'s properties), in ffmpeg's names, for what the
 /// stream leaves unsaid: a rip whose primaries and transfer are stated in
@@ -289,6 +310,25 @@ pub fn from_container(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_container_fills_what_the_stream_leaves_unsaid_unless_it_describes_another_picture() {
+        let c = |p: Option<&str>, t: Option<&str>, m: Option<&str>| Colour {
+            primaries: p.map(String::from),
+            transfer: t.map(String::from),
+            matrix: m.map(String::from),
+            range: None,
+            chroma_location: None,
+        };
+        let stream = c(None, None, Some("bt709"));
+        let filled = stream.filled_from(c(Some("bt709"), Some("bt709"), Some("bt709")));
+        assert_eq!(filled, c(Some("bt709"), Some("bt709"), Some("bt709")));
+        // A BT.2020/PQ container over a BT.709 stream: none of it.
+        assert_eq!(stream.filled_from(c(Some("bt2020"), Some("smpte2084"), Some("bt2020nc"))), stream);
+        // The stream's own values stand.
+        let own = c(Some("bt470bg"), None, None);
+        assert_eq!(own.filled_from(c(Some("bt709"), Some("bt709"), None)), c(Some("bt470bg"), Some("bt709"), None));
+    }
 
     fn colour(p: &str, t: &str, m: &str) -> Colour {
         Colour { primaries: Some(p.into()), transfer: Some(t.into()), matrix: Some(m.into()), ..Colour::default() }

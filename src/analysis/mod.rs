@@ -777,21 +777,9 @@ impl Analyzer<'_> {
             Vec::new()
         };
         let mut hdr = hdr::analyze(v, &frame_side_data);
-        let stream = hdr.colour.clone();
-        let container = hdr::colour_from_container(structure);
-        // (A container whose matrix is not the stream's describes another
-        // picture: none of it is taken.)
-        let agrees = match (&stream.matrix, &container.matrix) {
-            (Some(s), Some(c)) => s == c,
-            _ => true,
-        };
-        let container = if agrees { container } else { hdr::Colour::default() };
-        let c = &mut hdr.colour;
-        c.primaries = c.primaries.take().or(container.primaries);
-        c.transfer = c.transfer.take().or(container.transfer);
-        c.matrix = c.matrix.take().or(container.matrix);
-        c.range = c.range.take().or(container.range);
-        hdr.colour_from_container = hdr.colour != stream;
+        let filled = hdr.colour.filled_from(hdr::colour_from_container(structure));
+        hdr.colour_from_container = filled != hdr.colour;
+        hdr.colour = filled;
         hdr.kind = hdr::kind_of(&hdr.colour);
         if hdr.kind.is_hdr() {
             let (display, light) = hdr::from_container(structure);
