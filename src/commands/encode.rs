@@ -271,7 +271,7 @@ fn jobs_capped(session: &Session, warn: &dyn Fn(String)) {
     let share = crate::plan::cpu_share(settings);
     if asked as usize > share {
         let origin = session.loaded.origins.of("processing.parallel_jobs");
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cores = crate::plan::cores();
         warn(format!(
             "processing.parallel_jobs is {asked} ({origin}) but the CPU share is {share} (resources.max_cpu {}% of {cores} cores): the chunked path runs {share} workers at a time",
             settings.resources.max_cpu

@@ -9,11 +9,15 @@ use crate::error::ToolError;
 use crate::tools::{FfmpegCaps, ffmpeg_fix};
 use serde::{Deserialize, Serialize};
 
+/// The cores this machine lets drapto run on (2 when it cannot tell).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// Cores drapto may keep busy: `max_cpu` percent of this machine's, at
 /// least one.
 pub fn cpu_share(settings: &Settings) -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cores as f64 * settings.resources.max_cpu / 100.0).round().max(1.0) as usize
+    (cores() as f64 * settings.resources.max_cpu / 100.0).round().max(1.0) as usize
 }
 
 /// Whether the chunked path can run here: `Err` says what is missing.

@@ -17,7 +17,7 @@ mod chunked;
 
 pub use crate::config::Allocation;
 pub use chunked::{
-    ChunkedParams, available_memory, chunked_available, cpu_share, default_workers, encoder_memory,
+    ChunkedParams, available_memory, chunked_available, cores, cpu_share, default_workers, encoder_memory,
     measurement_subsample, survey_preset,
 };
 
