@@ -235,8 +235,8 @@ pub fn load(
     env: impl IntoIterator<Item = (String, String)>,
     flags: Vec<FlagValue>,
 ) -> Result<Loaded, ConfigError> {
-    let defaults = Layer::new("default", None, Value::serialize(Settings::default()).map_err(internal)?);
-    let mut figment = Figment::from(defaults);
+    let default_values = Value::serialize(Settings::default()).map_err(internal)?;
+    let mut figment = Figment::from(Layer::new("default", None, default_values.clone()));
     let mut file = None;
     let mut migration_notes = Vec::new();
 
@@ -259,7 +259,7 @@ pub fn load(
     }
     let env: Vec<(String, String)> = env.into_iter().collect();
     let ignored_env = env.iter().map(|(name, _)| name.clone()).filter(|n| is_unknown_env(n)).collect();
-    figment = figment.merge(Layer::new(ENV_LAYER, None, Value::from(env_layer(env)?)));
+    figment = figment.merge(Layer::new(ENV_LAYER, None, Value::from(env_layer(env, &default_values)?)));
 
     let mut flag_dict = Dict::new();
     for f in &flags {
@@ -315,7 +315,9 @@ fn read_file(path: &Path) -> Result<(toml::Table, String, Vec<String>), ConfigEr
 
 /// The settings the `DRAPTO_*` variables among `env` give; `Err` for a
 /// variable drapto no longer reads (its message says what replaced it).
-fn env_layer(env: impl IntoIterator<Item = (String, String)>) -> Result<Dict, ConfigError> {
+/// The variables' layer; `defaults` tells which settings are switches
+/// (see [`switch`]).
+fn env_layer(env: impl IntoIterator<Item = (String, String)>, defaults: &Value) -> Result<Dict, ConfigError> {
     let mut dict = Dict::new();
     for (name, raw) in env {
         // `DRAPTO_X=` (empty) is how a shell or a service file unsets one.
@@ -328,8 +330,11 @@ fn env_layer(env: impl IntoIterator<Item = (String, String)>) -> Result<Dict, Co
         if let Some((_, key)) = ENV_VARS.iter().find(|(v, _)| *v == name) {
             // A text setting takes the variable as it is: typed, a folder
             // called 2024 was a number and a token of digits was shown back.
+            let is_switch = matches!(defaults.find_ref(key), Some(Value::Bool(..)));
             let value: Value = if TEXT_KEYS.contains(key) {
                 Value::from(raw)
+            } else if let Some(on) = switch(&raw).filter(|_| is_switch) {
+                Value::from(on)
             } else {
                 raw.parse().unwrap_or_else(|never| match never {})
             };
@@ -337,6 +342,16 @@ fn env_layer(env: impl IntoIterator<Item = (String, String)>) -> Result<Dict, Co
         }
     }
     Ok(dict)
+}
+
+/// A switch's variable as a service file or a container sets it: `1`,
+/// `yes`, `on` or `true` (any case), and their opposites.
+fn switch(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "yes" | "on" | "true" => Some(true),
+        "0" | "no" | "off" | "false" => Some(false),
+        _ => None,
+    }
 }
 
 /// Variables drapto reads or sets that are no setting: the log filter, and
@@ -544,6 +559,19 @@ mod tests {
         for key in TEXT_KEYS {
             assert!(ENV_VARS.iter().any(|(_, k)| k == key), "{key} has a variable");
         }
+    }
+
+    #[test]
+    fn switches_take_the_usual_spellings_from_variables() {
+        for (raw, on) in [("1", true), ("yes", true), ("On", true), ("TRUE", true), ("0", false), ("no", false)] {
+            let l = load(&ConfigSource::None, env(&[("DRAPTO_FILM_GRAIN", raw)]), vec![]).unwrap();
+            assert_eq!(l.settings.encoding.film_grain, on, "{raw}");
+        }
+        let e = load(&ConfigSource::None, env(&[("DRAPTO_FILM_GRAIN", "maybe")]), vec![]).unwrap_err().to_string();
+        assert!(e.contains("DRAPTO_FILM_GRAIN") && e.contains("expected true or false"), "{e}");
+        // A number setting still reads 1 as a number.
+        let l = load(&ConfigSource::None, env(&[("DRAPTO_PRESET", "1")]), vec![]).unwrap();
+        assert_eq!(l.settings.encoding.preset, 1);
     }
 
     #[test]
