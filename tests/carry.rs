@@ -553,6 +553,24 @@ const SIGN_LINES: &str = "Dialogue: 0,0:00:00.50,0:00:02.00,Default,,0,0,0,,{\\p
 /// 1.5 s and from 2.0 to 2.8 s, each display set (composition, window,
 /// palette, run-length object, end) cleared by an empty composition.
 fn pgs_sup() -> Vec<u8> {
+    let line = [0x00, 0xC0, 100, 0x01, 0x00, 0x00];
+    let rle: Vec<u8> = line.iter().copied().cycle().take(line.len() * 20).collect();
+    pgs_sup_drawn((100, 20, 110, 200), &rle)
+}
+
+/// [`pgs_sup`]'s line drawn on a picture of the whole 320×240 frame, the
+/// rest of it transparent (as some authoring tools and conversions make
+/// them).
+fn pgs_sup_full_frame() -> Vec<u8> {
+    let clear = [0x00, 0x41, 0x40, 0x00, 0x00];
+    let lit = [0x00, 0x40, 110, 0x00, 0xC0, 100, 0x01, 0x00, 0x40, 110, 0x00, 0x00];
+    let rows = (0..240).map(|y| if (200..220).contains(&y) { lit.as_slice() } else { clear.as_slice() });
+    pgs_sup_drawn((320, 240, 0, 0), &rows.flatten().copied().collect::<Vec<u8>>())
+}
+
+/// A `.sup` as [`pgs_sup`] says, its picture (w, h, x, y) drawn by `rle`
+/// (colour 1 white, colour 0 transparent).
+fn pgs_sup_drawn((w, h, x, y): (u16, u16, u16, u16), rle: &[u8]) -> Vec<u8> {
     fn segment(ms: u32, kind: u8, data: &[u8]) -> Vec<u8> {
         let mut s = b"PG".to_vec();
         s.extend((ms * 90).to_be_bytes());
@@ -563,7 +581,6 @@ fn pgs_sup() -> Vec<u8> {
         s
     }
     let be = |v: u16| v.to_be_bytes();
-    let (w, h, x, y) = (100u16, 20u16, 110u16, 200u16);
     let composition = |number: u16, state: u8, objects: u8| {
         let mut d = [be(320), be(240)].concat();
         d.push(0x10);
@@ -579,10 +596,8 @@ fn pgs_sup() -> Vec<u8> {
     for (n, (on, off)) in [(500, 1500), (2000, 2800)].into_iter().enumerate() {
         let n = n as u16 * 2;
         let palette = [0u8, 0, 0, 16, 128, 128, 0, 1, 235, 128, 128, 255];
-        let line = [0x00, 0xC0 | (w >> 8) as u8, (w & 0xff) as u8, 0x01, 0x00, 0x00];
-        let rle: Vec<u8> = line.iter().copied().cycle().take(line.len() * h as usize).collect();
         let mut object = [&be(0)[..], &[0, 0xC0], &(4 + rle.len() as u32).to_be_bytes()[1..], &be(w), &be(h)].concat();
-        object.extend(&rle);
+        object.extend(rle);
         out.extend(segment(on, 0x16, &composition(n, 0x80, 1)));
         out.extend(segment(on, 0x17, &window));
         out.extend(segment(on, 0x14, &palette));
@@ -890,6 +905,32 @@ fn a_pgs_track_that_cannot_be_moved_is_copied_as_drawn() {
     let e = Command::new("mkvextract").arg(&out).arg("tracks").arg(format!("1:{}", x.display())).output().unwrap();
     assert!(e.status.success());
     assert_eq!(std::fs::read(&x).unwrap(), sup, "as drawn");
+}
+
+/// A letterboxed rip whose PGS line is drawn on a picture of the whole
+/// frame, larger than the cropped picture: the picture is cut to its line
+/// and moved into the cropped picture like any other. The whole track was
+/// copied as drawn for the uncropped frame.
+#[test]
+fn a_full_frame_pgs_picture_is_cut_to_its_line_and_moved() {
+    let video = letterboxed_subtitles_rip();
+    let sup_file = made_once("carry-full-frame.sup", |tmp| std::fs::write(tmp, pgs_sup_full_frame()).unwrap());
+    let args: Vec<std::ffi::OsString> =
+        vec!["--no-subtitles".into(), video.into_os_string(), sup_file.into_os_string()];
+    let src = mkvmerge_fixture("carry-full-frame.mkv", &args);
+    let t = tempfile::tempdir().unwrap();
+    let o = encode_json(t.path(), &src, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let warned = events(&o).iter().any(|e| e["event"] == "warning");
+    assert!(!warned, "{:?}", events(&o));
+    let out = t.path().join("out/carry-full-frame.mkv");
+    assert_eq!(subtitle_rows(&src, 1, 320, 240), (200..220).collect::<Vec<_>>());
+    assert_eq!(subtitle_rows(&out, 1, 320, 160), (140..160).collect::<Vec<_>>());
+    let x = t.path().join("out.sup");
+    let e = Command::new("mkvextract").arg(&out).arg("tracks").arg(format!("1:{}", x.display())).output().unwrap();
+    assert!(e.status.success());
+    let shown = compositions(&std::fs::read(&x).unwrap());
+    assert_eq!(shown[0], (320, 160, Some((110, 140))), "{shown:?}");
 }
 
 /// A letterboxed rip whose tracks all start 80 ms in (as ffmpeg's concat

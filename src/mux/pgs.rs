@@ -11,8 +11,10 @@
 //! display set moves as one, by what it shows: two lines in the bottom bar
 //! rise together and keep their layout (each raised to the edge on its own
 //! they covered each other), and a window larger than the cropped picture
-//! (one over the whole frame) is cut to it while its pictures move. Nothing
-//! else changes: timing, palettes and bitmaps are kept byte for byte.
+//! (one over the whole frame) is cut to it while its pictures move. A
+//! picture larger than the cropped picture is first cut to the pixels it
+//! shows ([`trim`]). Nothing else changes: timing, palettes and the other
+//! bitmaps are kept byte for byte.
 //!
 //! The file is a `.sup` as mkvextract writes it: segments of `PG`, PTS and
 //! DTS (4 bytes each), type, 2-byte size, data. Presentation composition
@@ -20,6 +22,8 @@
 //! position; window definition (WDS, 0x17): per window its position and
 //! size; object definition (ODS, 0x15): its first fragment holds the
 //! picture's width and height. A display set ends with 0x80.
+
+mod trim;
 
 use crate::analysis::crop::Rect;
 use std::collections::HashMap;
@@ -34,8 +38,11 @@ const HEADER: usize = 13;
 /// `sup` with its canvas cropped to `crop` of a `width`×`height` video,
 /// windows and pictures moved with it. A canvas of another size than the
 /// video's has the crop scaled to it. Errors name what is malformed, and a
-/// picture larger than the cropped picture (it cannot be moved into it).
+/// picture whose visible pixels are larger than the cropped picture (it
+/// cannot be moved into it).
 pub fn recrop(sup: &[u8], width: u32, height: u32, crop: Rect) -> Result<Vec<u8>, String> {
+    let trimmed = trim::trim_oversized(sup, |c| scaled(crop, (width, height), c))?;
+    let sup = trimmed.as_slice();
     let mut out = sup.to_vec();
     let segments = segments(sup)?;
     // A window keeps its place through an epoch's display sets that do not
@@ -443,12 +450,52 @@ mod tests {
         assert_eq!(windows, vec![(0, 0, 1280, 544)]);
     }
 
+    /// A display set on a 1280×720 canvas showing one full-frame picture
+    /// in a full-frame window, colour 1 (opaque) on `lit` (x, y, w, h),
+    /// transparent colour 0 elsewhere.
+    fn full_frame_set(lit: Rect4) -> Vec<u8> {
+        let (w, h) = (1280usize, 720usize);
+        let mut pixels = vec![0u8; w * h];
+        for y in lit.1..lit.1 + lit.3 {
+            let row = y as usize * w;
+            pixels[row + lit.0 as usize..row + (lit.0 + lit.2) as usize].fill(1);
+        }
+        let rle = trim::encode(&pixels, w);
+        let set = any_set(&[(0, 0, 0, 0)], Some(&[(0, 0, 1280, 720)]), &[]);
+        let s = segments(&set).unwrap();
+        let length = rle.len() + 4;
+        let mut ods =
+            [be(0).as_slice(), &[0, 0xC0, (length >> 16) as u8], &be(length as u16), &be(1280), &be(720)].concat();
+        ods.extend(&rle);
+        let pds = [0u8, 0, 1, 16, 128, 128, 255];
+        let end = s.len() - 1;
+        let before: Vec<u8> = set[..s[end].data.start - HEADER].to_vec();
+        [before, segment(0x14, 90, &pds), segment(ODS, 90, &ods), segment(END, 90, &[])].concat()
+    }
+
     #[test]
-    fn a_picture_larger_than_the_cropped_picture_is_refused() {
+    fn a_picture_larger_than_the_cropped_picture_is_cut_to_what_it_shows() {
         let crop = Rect { width: 1280, height: 544, x: 0, y: 88 };
-        let set = any_set(&[(0, 0, 0, 0)], Some(&[(0, 0, 1280, 720)]), &[(0, 1280, 720)]);
-        let e = recrop(&set, 1280, 720, crop).unwrap_err();
-        assert!(e.contains("larger than the cropped 1280x544 picture"), "{e}");
+        // A line drawn in the bottom bar of a full-frame picture.
+        let out = recrop(&full_frame_set((440, 650, 400, 40)), 1280, 720, crop).unwrap();
+        let s = segments(&out).unwrap();
+        let ods = s.iter().find(|s| s.kind == ODS).map(|s| &out[s.data.clone()]).unwrap();
+        assert_eq!(object_size(ods), Some((0, (400, 40))));
+        let pixels = trim::decode(&ods[11..], (400, 40)).unwrap();
+        assert!(pixels.iter().all(|p| *p == 1));
+        // Raised to the picture's bottom edge, as a line drawn that size.
+        assert_eq!(layout(&out).0, vec![(440, 504)]);
+        assert_eq!(layout(&out).1, vec![(0, 0, 1280, 544)]);
+        // In the picture: where it was drawn, less the top bar.
+        let out = recrop(&full_frame_set((440, 300, 400, 40)), 1280, 720, crop).unwrap();
+        assert_eq!(layout(&out).0, vec![(440, 212)]);
+    }
+
+    #[test]
+    fn a_picture_showing_more_than_the_cropped_picture_is_refused() {
+        let crop = Rect { width: 1280, height: 544, x: 0, y: 88 };
+        let e = recrop(&full_frame_set((0, 20, 1280, 600)), 1280, 720, crop).unwrap_err();
+        assert!(e.contains("a 1280x720 picture at 0:00:00.001 is larger than the cropped 1280x544 picture"), "{e}");
     }
 
     #[test]
