@@ -513,6 +513,53 @@ fn a_rip_cut_off_in_its_headers_is_truncated() {
     assert!(!ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] == "video"), "before any encode");
 }
 
+/// A rip cut mid-cluster whose lossless audio track is muxed ahead of its
+/// video: the FLAC track reaches near the claimed length while the video
+/// stops half a second and more short. Truncated, as the same cut without
+/// the FLAC track is; it was encoded as whole, without a word.
+#[test]
+fn a_cut_rip_is_truncated_when_only_its_lossless_audio_reaches_the_end() {
+    let av = fixture(
+        "extent-av10.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=10",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=1000:d=10:r=48000",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-c:a",
+            "ac3",
+        ],
+    );
+    let flac = fixture(
+        "extent-noise10.mka",
+        &["-f", "lavfi", "-i", "anoisesrc=d=10:r=48000:a=0.5", "-ac", "2", "-c:a", "flac"],
+    );
+    let whole = std::fs::read(mkvmerge_fixture("extent-flac-ahead.mkv", &[av.as_os_str(), flac.as_os_str()])).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("cut.mkv");
+    std::fs::write(&src, &whole[..whole.len() * 95 / 100]).unwrap();
+    assert!(stream_end(&src, "v:0") < 9.5 && stream_end(&src, "a:1") > stream_end(&src, "v:0"), "the shape");
+    let (o, ev) = encode(t.path(), &src, &["--no-chunked"]);
+    assert_eq!(o.status.code(), Some(1));
+    let failed = ev.iter().find(|e| e["event"] == "file_failed").expect("a failure");
+    let e = failed["error"].as_str().unwrap();
+    assert!(e.contains("cut.mkv") && e.contains("truncated"), "{e}");
+}
+
 /// Subtitle lines past the film's end (an SRT made for a longer cut; a
 /// track synced far too late): their durations clamped, the lines that
 /// start after the film left out, and the output as long as the film. The

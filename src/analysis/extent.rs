@@ -178,8 +178,20 @@ pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended
     // The container's claim, unless a stream other than video and audio
     // explains it.
     let explained = overlong.iter().any(|o| o.claimed >= claimed - TRUNCATION_SLACK);
+    // A file cut mid-element: the video's end too, against its own claim,
+    // else the container's (its tags, written last, are often what was
+    // cut). A lossless audio track muxed ahead of the video reached the
+    // container's claim while the video stopped a second short, and the
+    // cut passed.
+    let video_claim = (probe.streams.iter())
+        .find(|s| s.codec_type == StreamKind::Video && !s.is_attached_pic())
+        .and_then(claimed_length)
+        .map(length)
+        .or((!explained).then_some(claimed));
+    let cut_short = |at: f64, claim: Option<f64>| claim.is_some_and(|c| at < c - PREMATURE_SLACK);
     let truncated = promised.is_some_and(|p| end < p - TRUNCATION_SLACK)
-        || (ended_prematurely && !explained && end < claimed - PREMATURE_SLACK);
+        || (ended_prematurely
+            && (cut_short(end, (!explained).then_some(claimed)) || cut_short(video_end, video_claim)));
     let films = probe.streams.iter().filter(|s| {
         matches!(s.codec_type, StreamKind::Video | StreamKind::Audio | StreamKind::Subtitle) && !s.is_attached_pic()
     });
@@ -360,6 +372,25 @@ mod tests {
         assert!(decide(&p, 11.0, vec![], true).truncated, "a second short, ending mid-element");
         assert!(!decide(&p, 11.7, vec![], true).truncated, "within the slack");
         assert!(!decide(&p, 11.0, vec![], false).truncated, "a second short of the container's claim");
+        // Cut mid-element with the video a second short of its own claim,
+        // a lossless audio track reaching on near the claim.
+        let tagged = probe(
+            r#"{"format": {"duration": "10.016"}, "streams": [
+                {"index": 0, "codec_type": "video", "tags": {"DURATION": "00:00:10.000000000"}},
+                {"index": 1, "codec_type": "audio", "tags": {"DURATION": "00:00:10.016000000"}},
+                {"index": 2, "codec_type": "audio", "tags": {"DURATION": "00:00:10.016000000"}}]}"#,
+        );
+        // (The tags are written last, and a cut file has often lost them.)
+        let untagged = probe(
+            r#"{"format": {"duration": "10.016"}, "streams": [
+                {"index": 0, "codec_type": "video"}, {"index": 1, "codec_type": "audio"},
+                {"index": 2, "codec_type": "audio"}]}"#,
+        );
+        for p in [&tagged, &untagged] {
+            assert!(decide(p, 9.045, vec![Some(9.28), Some(9.79)], true).truncated);
+            assert!(!decide(p, 9.6, vec![Some(9.28), Some(9.79)], true).truncated, "within the slack");
+            assert!(!decide(p, 9.045, vec![Some(9.28), Some(9.79)], false).truncated, "whole: the video ends early");
+        }
     }
 
     #[test]
