@@ -118,6 +118,69 @@ fn corrupt_frames_are_counted_and_the_encode_finishes() {
     }
 }
 
+/// A rip whose audio's first 0.9 s do not decode (42 damaged AAC frames, as
+/// a scratched disc leaves them): the Opus track starts at its first good
+/// frame, in sync, and the damage is said. Moved to where the source's
+/// first block was, every sound came out 0.9 s early, on both paths, and
+/// passed validation.
+#[test]
+fn audio_whose_first_frames_do_not_decode_stays_in_sync() {
+    let clean = fixture(
+        "hostile-aac8.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=24:duration=8",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:beep_factor=4:duration=8",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "24",
+            "-c:a",
+            "aac",
+        ],
+    );
+    let damaged = fixture(
+        "hostile-aac8-head.mkv",
+        &["-i", clean.to_str().unwrap(), "-c", "copy", "-bsf:a", "noise=amount='if(lt(n\\,42)\\,1\\,0)'"],
+    );
+    let first = |path: &Path, select: &str| {
+        let o = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", select, "-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+            .arg(path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        text.lines().filter_map(|l| l.trim().parse::<f64>().ok()).fold(f64::INFINITY, f64::min)
+    };
+    for path in [["--no-chunked"], ["--chunked"]] {
+        let t = tempfile::tempdir().unwrap();
+        let o = run(drapto(t.path())
+            .args(["encode", "--json", "-i"])
+            .arg(&damaged)
+            .arg("-o")
+            .arg(t.path().join("out"))
+            .args(path));
+        assert!(o.status.success(), "{path:?}: {}", stderr(&o));
+        let ev = events(&o);
+        assert!(
+            warnings(&ev).iter().any(|w| w.contains("its first 0.89") && w.contains("do not decode")),
+            "{:?}",
+            warnings(&ev)
+        );
+        let out = t.path().join("out/hostile-aac8-head.mkv");
+        let (video, audio) = (first(&out, "v:0"), first(&out, "a:0"));
+        assert!(video.abs() < 0.05, "{path:?}: video starts at {video}");
+        assert!((audio - 0.89).abs() < 0.03, "{path:?}: the audio starts at {audio}, where it first decodes");
+    }
+}
+
 #[test]
 fn variable_frame_rate_and_odd_sizes() {
     let t = tempfile::tempdir().unwrap();

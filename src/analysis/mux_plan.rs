@@ -9,6 +9,7 @@ use crate::tools::ffprobe::Probe;
 use crate::tools::ffprobe::StreamKind;
 use crate::tools::mkvtoolnix::{Attachment, Identification, Track, TrackKind};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// How an output track is made from its source track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,6 +123,14 @@ pub struct MuxPlan {
     /// [`ffprobe::first_shown`]: crate::tools::ffprobe::first_shown
     #[serde(skip_serializing_if = "Option::is_none")]
     pub video_start_ns: Option<i64>,
+    /// How much later than its earliest block each encoded audio track's
+    /// first decoded frame presents (ns, by source track ID), where its
+    /// first frames do not decode (a damaged disc): the Opus track starts
+    /// there (see [`ffprobe::undecoded_head`]).
+    ///
+    /// [`ffprobe::undecoded_head`]: crate::tools::ffprobe::undecoded_head
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub audio_undecoded_ns: BTreeMap<u32, i64>,
     /// The source's structure, which the mux carries and validation
     /// compares the output with.
     #[serde(skip)]
@@ -288,6 +297,7 @@ impl MuxPlan {
             tracks,
             left_out,
             video_start_ns: None,
+            audio_undecoded_ns: BTreeMap::new(),
             source,
         })
     }
@@ -320,10 +330,14 @@ impl MuxPlan {
 
     /// Where source track `id` starts (ns, mkvmerge's clock): its earliest
     /// block, but for the encoded video of a rip starting on an open GOP,
-    /// its first shown frame (see [`MuxPlan::video_start_ns`]).
+    /// its first shown frame (see [`MuxPlan::video_start_ns`]), and for an
+    /// encoded audio track whose first frames do not decode, its first
+    /// decoded one (see [`MuxPlan::audio_undecoded_ns`]).
     pub fn source_start_ns(&self, id: u32) -> Option<i64> {
         let encoded_video = self.tracks.iter().any(|t| t.source_id == id && t.carry == Carry::EncodedVideo);
-        self.video_start_ns.filter(|_| encoded_video).or_else(|| self.source_track(id).minimum_timestamp_ns())
+        let undecoded = self.audio_undecoded_ns.get(&id).copied().unwrap_or(0);
+        let earliest = || self.source_track(id).minimum_timestamp_ns().map(|ns| ns + undecoded);
+        self.video_start_ns.filter(|_| encoded_video).or_else(earliest)
     }
 
     /// Name of the track of closed captions taken out of the video.

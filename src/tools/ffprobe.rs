@@ -574,6 +574,24 @@ pub fn first_shown(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Result<Opti
     Ok(first_numbers(&text).reduce(f64::min))
 }
 
+/// How much later than its first packet stream `spec`'s first decoded
+/// frame presents, in seconds: the frames a damaged disc left undecodable
+/// at its start. `None` where nothing decodes in its first seconds (how
+/// much is lost is not known).
+pub fn undecoded_head(
+    ffprobe: &Path,
+    input: &Path,
+    spec: &str,
+    cancel: &Cancel,
+) -> Result<Option<f64>, ProcessFailure> {
+    const HEAD: &str = "%+5";
+    let query = Query::packets("pts_time").stream(spec).interval(HEAD.into());
+    let first_packet = first_numbers(&query.run(ffprobe, input, "read the first packets", cancel)?).reduce(f64::min);
+    let query = Query::frames("pts_time").stream(spec).interval(HEAD.into());
+    let first_frame = first_numbers(&query.run(ffprobe, input, "read the first frames", cancel)?).reduce(f64::min);
+    Ok(first_packet.zip(first_frame).map(|(p, f)| (f - p).max(0.0)))
+}
+
 /// Where the head of a stream whose first packets (in file order) a
 /// decoder may not show ends: `None` when the file starts on a keyframe
 /// that presents first (a closed GOP: every packet is shown); else the

@@ -184,7 +184,8 @@ fn audio_delays(plan: &MuxPlan, output: &Structure) -> Vec<String> {
         if !matches!(p.carry, Carry::EncodedAudio { .. }) {
             continue;
         }
-        let (Some(s), Some(o)) = (start(plan.source_track(p.source_id)), start(o)) else { continue };
+        let source = plan.source_start_ns(p.source_id).map(|ns| ns as f64 / 1e9);
+        let (Some(s), Some(o)) = (source, start(o)) else { continue };
         let (was, is) = (s - src_video, o - out_video);
         if (was - is).abs() > rules::AUDIO_DELAY_TOLERANCE {
             d.push(format!("track {} (audio): its delay {was:.3} s became {is:.3} s", n + 1));
