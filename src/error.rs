@@ -26,6 +26,9 @@ pub struct ToolError {
     pub fix: String,
 }
 
+/// The step of [`ProcessError::damaged_source`].
+const DAMAGED_SOURCE_STEP: &str = "decoding the source video";
+
 /// A child process that failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct ProcessError {
@@ -99,6 +102,24 @@ impl ProcessError {
             .or_else(|| lines().find(interesting))
             .or_else(|| self.stderr_tail.last())
             .map(|s| s.trim())
+    }
+
+    /// A segment's source video that decodes to fewer frames than it has
+    /// (see [`ProcessError::damaged_source`]).
+    pub fn is_damaged_source(&self) -> bool {
+        self.step == DAMAGED_SOURCE_STEP
+    }
+
+    /// The failure of a segment whose source video decodes to fewer frames
+    /// than it has (a damaged rip): `problem` says which.
+    pub fn damaged_source(command: String, problem: String) -> ProcessError {
+        ProcessError {
+            step: DAMAGED_SOURCE_STEP.into(),
+            program: "ffmpeg".into(),
+            command,
+            status: Exit::Problem(problem),
+            stderr_tail: vec![],
+        }
     }
 
     /// True when the process ran out of disk space.
@@ -221,6 +242,11 @@ pub enum Error {
     #[error("{path}: {problem} (an internal failure, not the rip's; the log file has the details)")]
     Internal { path: PathBuf, problem: String },
 
+    /// The rip's video does not decode in full (a damaged disc): the
+    /// chunked path, which needs every frame, cannot encode it.
+    #[error("{path}: {problem}")]
+    DamagedVideo { path: PathBuf, problem: String },
+
     /// The output would be (or is) larger than `max_output_ratio` allows:
     /// stopped, nothing kept under the output's name.
     #[error(
@@ -324,6 +350,13 @@ impl Error {
             // (Said once, not tried three times, each writing gigabytes.)
             ProcessFailure::Failed(source) if source.is_file_too_large() => {
                 Error::FileTooLarge { path, step: source.step }
+            }
+            ProcessFailure::Failed(source) if source.is_damaged_source() => {
+                let problem = match source.status {
+                    Exit::Problem(p) => p,
+                    other => other.to_string(),
+                };
+                Error::DamagedVideo { path, problem }
             }
             ProcessFailure::Failed(source) => Error::Process { path, source: Box::new(source) },
             ProcessFailure::Cancelled(signal) => Error::Cancelled { signal },

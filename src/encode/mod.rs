@@ -48,15 +48,13 @@ pub fn run_ffmpeg_guarded(
     let mut parser = ProgressParser::default();
     let mut last = Instant::now() - Duration::from_secs(1);
     let mut cmd = args.command(&ctx.tools.ffmpeg);
-    let mut errors = 0usize;
+    let mut errors = DecodeErrors::default();
     let this = ctx.cancel.child();
     let mut over: Option<(u64, f64)> = None;
     let run = crate::tools::process::run_lines(&mut cmd, &stage.label(), &this, |line| {
         let line = match line {
             crate::tools::process::Line::Err(l) => {
-                if is_decode_error(l) {
-                    errors += 1;
-                }
+                errors.count(l);
                 return;
             }
             crate::tools::process::Line::Out(l) => l,
@@ -79,12 +77,11 @@ pub fn run_ffmpeg_guarded(
         }
         (r, _) => r.map_err(Error::process(input))?,
     };
-    if errors > 0 {
+    if let Some(said) = errors.said() {
         ctx.events.emit(&Event::Warning {
             input: Some(input.to_path_buf()),
             message: format!(
-                "{}: ffmpeg reported {errors} decoding error(s) in the source; the encode finished, \
-                 but look at the output where the source is damaged",
+                "{}: ffmpeg reported {said}; the encode finished, but look at the output where the source is damaged",
                 stage.label()
             ),
         });
@@ -111,13 +108,109 @@ fn progress_event(input: &Path, stage: Stage, p: &Progress, duration: f64, fract
     }
 }
 
-/// A decoder complaint about damaged data (ffmpeg at `-loglevel error`).
-fn is_decode_error(line: &str) -> bool {
-    let l = line.to_ascii_lowercase();
-    l.contains("error while decoding")
-        || l.contains("invalid data")
-        || l.contains("corrupt")
-        || l.contains("concealing")
-        || l.contains("decode_slice")
-        || (l.contains("[h264") || l.contains("[hevc") || l.contains("[mpeg2video")) && l.contains("error")
+/// Decoders of disc audio, as ffmpeg names them in its lines.
+const AUDIO_DECODERS: &[&str] = &[
+    "ac3",
+    "eac3",
+    "dca",
+    "truehd",
+    "mlp",
+    "flac",
+    "aac",
+    "aac_latm",
+    "mp2",
+    "mp2float",
+    "mp3",
+    "mp3float",
+    "opus",
+    "vorbis",
+    "alac",
+    "pcm_bluray",
+    "pcm_dvd",
+    "s302m",
+];
+/// Decoders of disc video.
+const VIDEO_DECODERS: &[&str] =
+    &["h264", "hevc", "mpeg2video", "mpeg1video", "vc1", "wmv3", "av1", "libdav1d", "vp9", "vp8", "mpeg4", "prores"];
+
+/// The decoding errors an ffmpeg reported (at `-loglevel error`), by the
+/// kind of stream and decoder they came from.
+#[derive(Default)]
+struct DecodeErrors {
+    /// ("video (h264)", "audio (ac3)", or "" where the line names no
+    /// decoder) and how many.
+    by_stream: Vec<(String, usize)>,
+}
+
+impl DecodeErrors {
+    /// Counts `line` where it is a decoder's complaint about damaged data:
+    /// a line of a known decoder (`[ac3 @ 0x…]`, `[aist#0:1/ac3 @ 0x…]`),
+    /// or one of ffmpeg's about decoding.
+    fn count(&mut self, line: &str) {
+        let from = decoder_of(line);
+        let l = line.to_ascii_lowercase();
+        let about_decoding = ["error while decoding", "invalid data", "corrupt", "concealing", "decode_slice"]
+            .iter()
+            .any(|p| l.contains(p));
+        if from.is_none() && !about_decoding {
+            return;
+        }
+        let key = from.map(|(audio, name)| format!("{} ({name})", if audio { "audio" } else { "video" }));
+        let key = key.unwrap_or_default();
+        match self.by_stream.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => self.by_stream.push((key, 1)),
+        }
+    }
+
+    /// "N decoding error(s) in the source (N in its video (h264), …)", or
+    /// none.
+    fn said(&self) -> Option<String> {
+        let total: usize = self.by_stream.iter().map(|(_, n)| n).sum();
+        let named: Vec<String> =
+            self.by_stream.iter().filter(|(k, _)| !k.is_empty()).map(|(k, n)| format!("{n} in its {k}")).collect();
+        let detail = if named.is_empty() { String::new() } else { format!(" ({})", named.join(", ")) };
+        (total > 0).then(|| format!("{total} decoding error(s) in the source{detail}"))
+    }
+}
+
+/// The decoder a line of ffmpeg's comes from, and whether it decodes
+/// audio: `[ac3 @ 0x…]`, or ffmpeg 7's `[aist#0:1/ac3 @ 0x…]` and
+/// `[vist#0:0/h264 @ 0x…]`.
+fn decoder_of(line: &str) -> Option<(bool, &str)> {
+    let tag = line.strip_prefix('[')?.split(" @ ").next()?;
+    match tag.split_once('/') {
+        Some((stream, name)) if stream.starts_with("aist#") => Some((true, name)),
+        Some((stream, name)) if stream.starts_with("vist#") => Some((false, name)),
+        Some(_) => None,
+        None if AUDIO_DECODERS.contains(&tag) => Some((true, tag)),
+        None if VIDEO_DECODERS.contains(&tag) => Some((false, tag)),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_errors_are_counted_by_the_stream_they_come_from() {
+        let mut e = DecodeErrors::default();
+        assert_eq!(e.said(), None);
+        for line in [
+            "[h264 @ 0x55d1] error while decoding MB 3 7, bytestream -5",
+            "[ac3 @ 0x5612] error decoding the audio block",
+            "[ac3 @ 0x5612] exponent 25 is out-of-range",
+            "[aist#0:2/flac @ 0x5613] [dec:flac @ 0x5614] Error submitting packet to decoder: Invalid data found",
+            "[libsvtav1 @ 0x5615] something the encoder says",
+            "[matroska @ 0x5616] a muxer's complaint",
+            "Error while decoding stream #0:1: Invalid data found when processing input",
+        ] {
+            e.count(line);
+        }
+        assert_eq!(
+            e.said().unwrap(),
+            "5 decoding error(s) in the source (1 in its video (h264), 2 in its audio (ac3), 1 in its audio (flac))"
+        );
+    }
 }

@@ -262,8 +262,22 @@ impl Pipeline<'_> {
         let (ctx, input) = (self.ctx(), analysis.input.as_path());
         if let Some(params) = &plan.chunked {
             let film = encode::chunked::Film { analysis, video: &plan.video, params, cluster: self.cluster, guard };
-            encode::chunked::encode(&ctx, film, work, out)?;
-            return Ok(false);
+            match encode::chunked::encode(&ctx, film, work, out) {
+                // The chunked path needs every frame: the standard path
+                // keeps what decodes, on the source's timeline.
+                Err(crate::error::Error::DamagedVideo { problem, .. }) => ctx.events.emit(&Event::Warning {
+                    input: Some(input.to_path_buf()),
+                    message: format!(
+                        "{problem}; the chunked path needs every frame, so the video is encoded on the standard path \
+                         (CRF {}), which keeps what decodes",
+                        plan.video.crf
+                    ),
+                }),
+                other => {
+                    other?;
+                    return Ok(false);
+                }
+            }
         }
         let mut video_plan = plan.video.clone();
         let said =

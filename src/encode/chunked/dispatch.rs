@@ -201,7 +201,8 @@ pub(crate) fn once_more<T>(
     // A full disk stays full: trying again only writes it full again.
     let hopeless = |e: &ProcessFailure| match e {
         ProcessFailure::Cancelled(_) => true,
-        ProcessFailure::Failed(f) => f.is_disk_full(),
+        // (As is a damaged source: it decodes the same again.)
+        ProcessFailure::Failed(f) => f.is_disk_full() || f.is_damaged_source(),
         ProcessFailure::Spawn { .. } => false,
     };
     match step() {

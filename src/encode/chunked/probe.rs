@@ -111,7 +111,9 @@ fn encode_range(
 
 /// Scores `distorted` against `reference`, every `subsample`th frame but
 /// the frames numbered in `left_out`, pooled as the job's `vmaf.pool` says
-/// (see [`vmaf::pooled`]).
+/// (see [`vmaf::pooled`]). With `whole`, `distorted` is an encode of the
+/// job's whole segment: one with fewer frames than the segment has is a
+/// source that does not decode in full (a damaged rip), and fails so.
 #[allow(clippy::too_many_arguments)]
 fn score(
     ffmpeg: &Path,
@@ -120,6 +122,7 @@ fn score(
     reference: vmaf::Reference,
     subsample: u32,
     left_out: &[u64],
+    whole: bool,
     threads: u32,
     cancel: &Cancel,
 ) -> std::result::Result<f64, ProcessFailure> {
@@ -143,6 +146,17 @@ fn score(
         crate::tools::process::Line::Err(_) => {}
     })?;
     let frames = vmaf::frame_scores(&csv);
+    let seg = job.segment;
+    if let Some((packets, ..)) = vmaf::decoded(&stderr).filter(|(p, ..)| whole && (*p as usize) < seg.frames()) {
+        let problem = format!(
+            "its video does not decode in full (damaged): segment {}, frames {}–{}, gives {packets} of its {} frames",
+            seg.index + 1,
+            seg.start,
+            seg.end - 1,
+            seg.frames()
+        );
+        return Err(ProcessFailure::Failed(crate::error::ProcessError::damaged_source(command.clone(), problem)));
+    }
     if let Some((packets, frames, errors)) = vmaf::decoded(&stderr).filter(|(p, f, e)| f < p || *e > 0) {
         return Err(failed(format!("the encode decodes to {frames} of its {packets} frames ({errors} decode errors)")));
     }
@@ -258,7 +272,7 @@ pub(super) fn encode_whole(
         Some(r) => vmaf::Reference::Selected(r),
         None => frames.reference(),
     };
-    let score = score(ffmpeg, job, &path, reference, subsample, &[], (steps.threads)(), steps.cancel);
+    let score = score(ffmpeg, job, &path, reference, subsample, &[], true, (steps.threads)(), steps.cancel);
     if let Some(r) = &refs {
         let _ = std::fs::remove_file(r);
     }
@@ -361,7 +375,8 @@ pub(super) fn probe(
     // every `probe_subsample`th scored (odd: every mini-GOP layer is
     // represented).
     let subsample = job.params.probe_subsample.max(1);
-    let s = score(ffmpeg, job, &out, frames.reference(), subsample, starts, (steps.threads)(), steps.cancel)?;
+    let whole = samples.is_none();
+    let s = score(ffmpeg, job, &out, frames.reference(), subsample, starts, whole, (steps.threads)(), steps.cancel)?;
     if samples.is_none() {
         wholes.retain(|w| (w.crf - crf).abs() > 1e-9);
         wholes.push(Whole { crf, path: out, score: s });
