@@ -232,6 +232,56 @@ fn a_rip_whose_video_does_not_decode_in_full_is_encoded_on_the_standard_path() {
     assert!(decoded > 100 && decoded < 192, "what decodes: {decoded}");
 }
 
+/// A rip three of whose frames are stamped 20 s late (a damaged disc):
+/// the standard path's output, whose later frames ffmpeg's muxer held at
+/// the latest time (the picture frozen for 20 s), fails validation, and the
+/// chunked path says so before any encode. The standard path's output
+/// passed validation; the chunked path failed on a vmaf error, on every run.
+#[test]
+fn video_timestamps_that_jump_fail_clearly() {
+    let clip = simple_clip("hostile-stamps.mkv", "320x240", 6);
+    let src = fixtures_dir().join("hostile-stamps-jump.mkv");
+    if !src.exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let times = dir.path().join("times.txt");
+        let x = std::process::Command::new("mkvextract")
+            .arg(&clip)
+            .arg("timestamps_v2")
+            .arg(format!("0:{}", times.display()))
+            .output()
+            .unwrap();
+        assert!(x.status.success());
+        let text = std::fs::read_to_string(&times).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        lines[0] = "# timestamp format v4".into();
+        for line in &mut lines[60..63] {
+            *line = format!("{}", line.parse::<f64>().unwrap() + 20000.0);
+        }
+        std::fs::write(&times, lines.join("\n") + "\n").unwrap();
+        let made = dir.path().join("made.mkv");
+        let m = std::process::Command::new("mkvmerge")
+            .arg("-q")
+            .arg("-o")
+            .arg(&made)
+            .arg("--timestamps")
+            .arg(format!("0:{}", times.display()))
+            .arg(&clip)
+            .output()
+            .unwrap();
+        assert!(m.status.code().unwrap_or(2) < 2, "{}", String::from_utf8_lossy(&m.stdout));
+        std::fs::rename(&made, &src).unwrap();
+    }
+    for (path, said) in [("--no-chunked", "video timeline"), ("--chunked", "timestamps are damaged")] {
+        let t = tempfile::tempdir().unwrap();
+        let o =
+            run(drapto(t.path()).args(["encode", "--json", path, "-i"]).arg(&src).arg("-o").arg(t.path().join("out")));
+        assert_eq!(o.status.code(), Some(1), "{path}: {}", stderr(&o));
+        let f = failure(&events(&o));
+        assert!(f.contains("hostile-stamps-jump.mkv") && f.contains(said) && f.contains("rip it again"), "{path}: {f}");
+        assert!(!t.path().join("out/hostile-stamps-jump.mkv").exists(), "{path}: nothing under the final name");
+    }
+}
+
 #[test]
 fn variable_frame_rate_and_odd_sizes() {
     let t = tempfile::tempdir().unwrap();

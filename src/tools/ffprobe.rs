@@ -605,6 +605,30 @@ fn head_end(packets: &[(f64, bool)]) -> Option<f64> {
     Some(after.unwrap_or(f64::INFINITY))
 }
 
+/// The presentation time of every video packet of `path`, in file order
+/// (`NaN` where a packet has none), or `None` if unreadable. A read of every
+/// packet.
+pub fn video_packet_times(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Option<Vec<f64>> {
+    let text = Query::packets("pts_time").stream("v:0").run(ffprobe, path, "read the video's times", cancel).ok()?;
+    Some(text.lines().filter(|l| !l.trim().is_empty()).map(|l| first_numbers(l).next().unwrap_or(f64::NAN)).collect())
+}
+
+/// The longest run of frames that present at one time, and that time:
+/// (frames, seconds). An encode of frames whose times jump back has its
+/// later frames held at the latest time by ffmpeg's muxer, a film's worth of
+/// frames shown as one.
+pub fn longest_held(times: &[f64]) -> Option<(usize, f64)> {
+    let mut best: Option<(usize, f64)> = None;
+    let mut run = 0;
+    for (i, t) in times.iter().enumerate() {
+        run = if i > 0 && times[i - 1] == *t { run + 1 } else { 1 };
+        if best.is_none_or(|(n, _)| run > n) {
+            best = Some((run, *t));
+        }
+    }
+    best
+}
+
 /// Video packets in a file (one per frame), or `None` if unreadable.
 pub fn count_frames(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Option<usize> {
     let mut cmd = Command::new(ffprobe);
@@ -718,6 +742,15 @@ pub fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> V
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_longest_run_of_frames_at_one_time_is_found() {
+        assert_eq!(longest_held(&[]), None);
+        assert_eq!(longest_held(&[0.0, 0.04, 0.08]), Some((1, 0.0)));
+        // A source's duplicate timestamp, then a jump held by the muxer.
+        let times = [0.0, 0.04, 0.04, 0.08, 25.045, 25.085, 25.125, 25.125, 25.125, 25.125];
+        assert_eq!(longest_held(&times), Some((4, 25.125)));
+    }
+
     use super::*;
 
     #[test]

@@ -97,6 +97,10 @@ fn display_aspect(size: (u32, u32), sar: (u32, u32)) -> f64 {
     f64::from(size.0) * f64::from(sar.0) / (f64::from(size.1) * f64::from(sar.1)).max(1.0)
 }
 
+/// Frames of the output that may present at one time (a source's
+/// duplicate timestamp is carried as it is).
+const MAX_HELD_FRAMES: usize = 2;
+
 /// The film's real length (not a truncated or bogus claim), the last
 /// frame's end, and after inverse telecine the film's rate and frame count.
 fn check_timing(checks: &mut Checks, analysis: &Analysis, output: &Observed) {
@@ -125,6 +129,17 @@ fn check_timing(checks: &mut Checks, analysis: &Analysis, output: &Observed) {
             "audio complete",
             out.is_some_and(|e| (e - src).abs() <= DURATION_TOLERANCE),
             format!("audio track {} ends at {shown}, the source's at {src:.3} s", plan.index + 1),
+        );
+    }
+    // (Two frames of a time are a source's duplicate timestamp, kept.)
+    if let Some((frames, at)) = output.held.filter(|(n, _)| *n > MAX_HELD_FRAMES) {
+        checks.check(
+            "video timeline",
+            false,
+            format!(
+                "{frames} frames present at {at:.3} s, shown as one: the rip's video timestamps jump (damaged); rip \
+                 it again"
+            ),
         );
     }
     let interlace = &analysis.interlace;

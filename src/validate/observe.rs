@@ -1,6 +1,6 @@
 //! Reading an output for validation: what ffprobe and MKVToolNix see of it,
-//! where its video and each audio track end, its frames when the check
-//! needs them, and its HDR10+; read once, whether the output was just muxed
+//! where its video and each audio track end, its frames' times, and its
+//! HDR10+; read once, whether the output was just muxed
 //! or was found from an earlier run.
 
 use crate::analysis::Analysis;
@@ -27,8 +27,11 @@ pub struct Observed {
     /// Where each of its audio tracks ends, in order, seconds (`None`: no
     /// packet).
     pub audio_ends: Vec<Option<f64>>,
-    /// Its video frames, when they were counted (inverse telecine).
+    /// Its video frames (`None`: they could not be read).
     pub frames: Option<usize>,
+    /// The longest run of its video frames that present at one time, and
+    /// that time (see [`ffprobe::longest_held`]).
+    pub held: Option<(usize, f64)>,
     /// Whether its first frame carries HDR10+, when the source's does.
     pub hdr10_plus: Option<bool>,
 }
@@ -70,9 +73,11 @@ pub fn observe(tools: &Toolbox, analysis: &Analysis, path: &Path, cancel: &Cance
         IdentifyError::Run(f) => ObserveError::Run(f),
         IdentifyError::Unreadable(m) => ObserveError::Unreadable(m),
     })?;
+    let times = ffprobe::video_packet_times(&tools.ffprobe, path, cancel);
     Ok(Observed {
         audio_ends: audio_ends(tools, analysis, &probe, path, cancel),
-        frames: counted_frames(tools, analysis, path, cancel),
+        frames: times.as_ref().map(Vec::len),
+        held: times.as_deref().and_then(ffprobe::longest_held),
         hdr10_plus: hdr10_plus(tools, analysis, path, cancel),
         probe,
         structure,
@@ -90,12 +95,6 @@ fn audio_ends(tools: &Toolbox, analysis: &Analysis, probe: &Probe, output: &Path
     };
     let ends = analysis.audio.iter().enumerate();
     ends.map(|(n, plan)| ffprobe::audio_end(&tools.ffprobe, output, n, (near(plan), start), cancel)).collect()
-}
-
-/// The video frames of `output`, counted when validation needs them
-/// (inverse telecine changes the count; a read of every packet).
-fn counted_frames(tools: &Toolbox, analysis: &Analysis, output: &Path, cancel: &Cancel) -> Option<usize> {
-    analysis.interlace.decimation_cycle().and_then(|_| ffprobe::count_frames(&tools.ffprobe, output, cancel))
 }
 
 /// Whether `output`'s first frame carries HDR10+, read when the source's

@@ -193,6 +193,9 @@ pub fn timeline(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Result<Timelin
     let heads: Vec<(f64, bool)> = frames.iter().map(|p| (p.pts, p.key)).collect();
     let mut shown = crate::tools::ffprobe::shown(ffprobe, input, &heads, cancel).map_err(Error::process(input))?;
     frames.retain(|_| shown.next().unwrap_or(true));
+    if let Some(problem) = stray_frames(&frames) {
+        return Err(Error::Input { path: input.to_path_buf(), problem });
+    }
     frames.sort_by(|a, b| a.pts.total_cmp(&b.pts));
     frames.dedup_by(|a, b| a.pts == b.pts);
     if frames.is_empty() {
@@ -202,6 +205,30 @@ pub fn timeline(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Result<Timelin
         frames.iter().map(|f| f.pts).collect(),
         frames.iter().map(|f| f.size).collect(),
         frames.iter().enumerate().filter(|(_, f)| f.key).map(|(i, _)| i).collect(),
+    ))
+}
+
+/// How much later than it is stored a frame may present, in frames: more
+/// than any decoder reorders (H.264 and HEVC 16 at most).
+const MAX_REORDER: usize = 32;
+
+/// Why `frames` (in file order) cannot be cut into segments: frames stamped
+/// far later than the frames stored after them (a damaged rip: three
+/// frames 20 s late made a "segment" at the end of the film that a seek
+/// could not find, and the run failed on a vmaf error, on every run).
+fn stray_frames(frames: &[Packet]) -> Option<String> {
+    let mut order: Vec<usize> = (0..frames.len()).collect();
+    order.sort_by(|&a, &b| frames[a].pts.total_cmp(&frames[b].pts));
+    let strays: Vec<usize> =
+        (order.iter().enumerate()).filter(|(rank, i)| *rank > **i + MAX_REORDER).map(|(_, i)| *i).collect();
+    let (first, last) = (*strays.iter().min()?, *strays.iter().max()?);
+    let before = frames[..first].iter().rev().map(|p| p.pts).find(|t| t.is_finite()).unwrap_or(0.0);
+    Some(format!(
+        "its video's timestamps are damaged: {} frame(s) stored from frame {first} to {last} present at {:.3}–{:.3} s, \
+         among frames at {before:.3} s; rip it again",
+        strays.len(),
+        strays.iter().map(|&i| frames[i].pts).fold(f64::INFINITY, f64::min),
+        strays.iter().map(|&i| frames[i].pts).fold(f64::NEG_INFINITY, f64::max),
     ))
 }
 
@@ -429,6 +456,26 @@ pub fn frames_output(args: &mut FfmpegArgs, count: usize) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn frames_stamped_far_later_than_they_are_stored_are_damage() {
+        let at = |pts: f64| Packet { pts, size: 1, key: false };
+        let mut frames: Vec<Packet> = (0..250).map(|i| at(i as f64 * 0.04)).collect();
+        // B-frames reordered by two: no damage.
+        frames.swap(10, 12);
+        assert_eq!(stray_frames(&frames), None);
+        // Frames stamped earlier than they are stored: not cut wrong.
+        frames[100].pts = 1.0;
+        assert_eq!(stray_frames(&frames), None);
+        for (i, f) in frames[126..129].iter_mut().enumerate() {
+            f.pts = 25.045 + 0.04 * i as f64;
+        }
+        let e = stray_frames(&frames).unwrap();
+        assert!(
+            e.contains("3 frame(s) stored from frame 126 to 128 present at 25.045–25.125 s, among frames at 5.000 s"),
+            "{e}"
+        );
+    }
+
     use super::*;
 
     fn tl(frames: usize, fps: f64) -> Timeline {
