@@ -282,6 +282,28 @@ fn video_timestamps_that_jump_fail_clearly() {
     }
 }
 
+/// Damaged video on the chunked path is said as on the standard path: by
+/// each segment whose source ffmpeg reported decoding errors in. It was
+/// encoded without a word.
+#[test]
+fn the_chunked_path_says_where_the_source_video_is_damaged() {
+    let clean = simple_clip("hostile-clean8-simple.mkv", "320x240", 8);
+    let damaged = fixture(
+        "hostile-concealed.mkv",
+        &["-i", clean.to_str().unwrap(), "-c", "copy", "-bsf:v", "noise=amount='200*gte(pts*tb\\,3)*lt(pts*tb\\,5)'"],
+    );
+    let t = tempfile::tempdir().unwrap();
+    let args = ["encode", "--json", "--chunked", "--chunk-size", "2", "-i"];
+    let o = run(drapto(t.path()).args(args).arg(&damaged).arg("-o").arg(t.path().join("out")));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let w = warnings(&events(&o));
+    let said = |w: &String| {
+        (w.starts_with("segment ") && w.contains("decoding error(s) in the source's video"))
+            || w.contains("does not decode in full")
+    };
+    assert!(w.iter().any(said), "{w:?}");
+}
+
 #[test]
 fn variable_frame_rate_and_odd_sizes() {
     let t = tempfile::tempdir().unwrap();

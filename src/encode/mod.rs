@@ -136,7 +136,7 @@ const VIDEO_DECODERS: &[&str] =
 /// The decoding errors an ffmpeg reported (at `-loglevel error`), by the
 /// kind of stream and decoder they came from.
 #[derive(Default)]
-struct DecodeErrors {
+pub(crate) struct DecodeErrors {
     /// ("video (h264)", "audio (ac3)", or "" where the line names no
     /// decoder) and how many.
     by_stream: Vec<(String, usize)>,
@@ -146,7 +146,7 @@ impl DecodeErrors {
     /// Counts `line` where it is a decoder's complaint about damaged data:
     /// a line of a known decoder (`[ac3 @ 0x…]`, `[aist#0:1/ac3 @ 0x…]`),
     /// or one of ffmpeg's about decoding.
-    fn count(&mut self, line: &str) {
+    pub(crate) fn count(&mut self, line: &str) {
         let from = decoder_of(line);
         let l = line.to_ascii_lowercase();
         let about_decoding = ["error while decoding", "invalid data", "corrupt", "concealing", "decode_slice"]
@@ -163,10 +163,15 @@ impl DecodeErrors {
         }
     }
 
+    /// How many were counted.
+    pub(crate) fn total(&self) -> usize {
+        self.by_stream.iter().map(|(_, n)| n).sum()
+    }
+
     /// "N decoding error(s) in the source (N in its video (h264), …)", or
     /// none.
-    fn said(&self) -> Option<String> {
-        let total: usize = self.by_stream.iter().map(|(_, n)| n).sum();
+    pub(crate) fn said(&self) -> Option<String> {
+        let total = self.total();
         let named: Vec<String> =
             self.by_stream.iter().filter(|(k, _)| !k.is_empty()).map(|(k, n)| format!("{n} in its {k}")).collect();
         let detail = if named.is_empty() { String::new() } else { format!(" ({})", named.join(", ")) };

@@ -140,6 +140,14 @@ impl<'a> Jobs<'a> {
                 Event::SegmentProbe { input, segment, tier, crf, score }
             }
             Report::Step { segment, step } => Event::SegmentStep { input, segment, step },
+            Report::DecodeErrors { segment, errors } => Event::Warning {
+                message: format!(
+                    "segment {}: ffmpeg reported {errors} decoding error(s) in the source's video; the segment is \
+                     encoded, but look at the output there",
+                    segment + 1
+                ),
+                input: Some(input),
+            },
         }
     }
 }

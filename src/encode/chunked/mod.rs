@@ -159,6 +159,9 @@ pub enum Report {
     Step { segment: usize, step: SegmentStep },
     /// A probe's result.
     Probe { segment: usize, tier: usize, crf: f64, score: f64 },
+    /// The decoding errors ffmpeg reported in the segment's source while
+    /// encoding it (a damaged rip).
+    DecodeErrors { segment: usize, errors: usize },
 }
 
 /// Everything the chunked path produced.

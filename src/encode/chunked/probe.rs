@@ -64,7 +64,7 @@ fn encode_range(
     out: &Path,
     refs: Option<(&Path, u32)>,
     cancel: &Cancel,
-) -> std::result::Result<(), ProcessFailure> {
+) -> std::result::Result<usize, ProcessFailure> {
     let mut a = FfmpegArgs::new();
     // The decoder gets the encoder's share of threads: its own would cost
     // more CPU for the same frames.
@@ -100,13 +100,14 @@ fn encode_range(
     if let Some((refs_path, _)) = refs {
         a.extend(["-map", "[sel]", "-fps_mode", "passthrough", "-c:v", "rawvideo", "-f", "nut"]).output(refs_path);
     }
-    crate::tools::process::run(
-        &mut a.command(ffmpeg),
-        &format!("segment {} encode", job.segment.index + 1),
-        cancel,
-        |_| {},
-    )
-    .map(|_| ())
+    let mut errors = crate::encode::DecodeErrors::default();
+    let step = format!("segment {} encode", job.segment.index + 1);
+    crate::tools::process::run_lines(&mut a.command(ffmpeg), &step, cancel, |line| {
+        if let crate::tools::process::Line::Err(l) = line {
+            errors.count(l);
+        }
+    })?;
+    Ok(errors.total())
 }
 
 /// Scores `distorted` against `reference`, every `subsample`th frame but
@@ -257,16 +258,12 @@ pub(super) fn encode_whole(
         .filter(|n| job.params.frame_bytes > 0 && job.params.frame_bytes * n <= RAW_SAMPLES_MAX)
         .map(|_| job.scratch.join(format!("refs-{}-crf{crf:.2}.nut", seg.index)));
     (steps.report)(Report::Step { segment: seg.index, step: SegmentStep::Encoding { crf } });
-    encode_range(
-        ffmpeg,
-        job,
-        frames,
-        crf,
-        (steps.threads)(),
-        &path,
-        refs.as_deref().map(|r| (r, subsample)),
-        steps.cancel,
-    )?;
+    let refs_at = refs.as_deref().map(|r| (r, subsample));
+    let errors = encode_range(ffmpeg, job, frames, crf, (steps.threads)(), &path, refs_at, steps.cancel)?;
+    // (Said once a segment, by its first encode of the source.)
+    if errors > 0 && wholes.is_empty() {
+        (steps.report)(Report::DecodeErrors { segment: seg.index, errors });
+    }
     (steps.report)(Report::Step { segment: seg.index, step: SegmentStep::Measuring });
     let reference = match &refs {
         Some(r) => vmaf::Reference::Selected(r),
