@@ -33,6 +33,10 @@ pub const TRUNCATION_SLACK: f64 = 2.0;
 /// whole file never does: a rip cut 1.5 s short of its 3 s passed the 2 s
 /// slack, was encoded in full and failed validation.
 pub const PREMATURE_SLACK: f64 = 0.5;
+/// How far apart the tracks of a file cut mid-element may stop, seconds: a
+/// muxer stores a lossless audio track's blocks up to a second ahead of the
+/// video's at the same place in the file.
+pub const CUT_SPREAD: f64 = 2.0;
 /// A stream other than video and audio claims far more than the film when
 /// it claims more than this many seconds past the film's end, or this share
 /// of the film past it, whichever is more (a subtitle a few seconds past the
@@ -72,6 +76,9 @@ pub struct Extent {
     pub ended_prematurely: bool,
     /// The data ends well before the promise.
     pub truncated: bool,
+    /// The file is cut mid-element, and its video stops short (see
+    /// [`Extent::ends_at`]).
+    pub video_cut: bool,
     /// Streams whose claimed length is far past the film's end, clamped to
     /// it (or left out) by the mux.
     pub overlong: Vec<Overlong>,
@@ -90,6 +97,12 @@ impl Extent {
             std::mem::take(&mut self.overlong).into_iter().partition(|o| o.index == index);
         self.overlong = still;
         self.kept_overlong.extend(kept);
+    }
+
+    /// Where a truncated rip ends, for messages: its video's end where the
+    /// video is what stops short, else the film's.
+    pub fn ends_at(&self) -> f64 {
+        if self.video_cut { self.video_end } else { self.end }
     }
 
     /// What the file promised, for messages: the video's and audio's
@@ -178,20 +191,26 @@ pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended
     // The container's claim, unless a stream other than video and audio
     // explains it.
     let explained = overlong.iter().any(|o| o.claimed >= claimed - TRUNCATION_SLACK);
-    // A file cut mid-element: the video's end too, against its own claim,
-    // else the container's (its tags, written last, are often what was
-    // cut). A lossless audio track muxed ahead of the video reached the
-    // container's claim while the video stopped a second short, and the
-    // cut passed.
+    // A file cut mid-element: the video's end too. A lossless audio track
+    // muxed ahead of the video reached the container's claim while the
+    // video stopped a second short, and the cut passed. Against the video's
+    // own claim; without one (the tags are written last, and are often
+    // what was cut), where every track stops near where the video does,
+    // as a cut leaves them, short of the container's claim (a video that
+    // ends seconds before the audio ends there).
     let video_claim = (probe.streams.iter())
         .find(|s| s.codec_type == StreamKind::Video && !s.is_attached_pic())
         .and_then(claimed_length)
-        .map(length)
-        .or((!explained).then_some(claimed));
-    let cut_short = |at: f64, claim: Option<f64>| claim.is_some_and(|c| at < c - PREMATURE_SLACK);
+        .map(length);
+    let stop_together = end - video_end <= CUT_SPREAD && !explained;
+    let video_cut = ended_prematurely
+        && match video_claim {
+            Some(c) => video_end < c - PREMATURE_SLACK,
+            None => stop_together && video_end < claimed - PREMATURE_SLACK,
+        };
     let truncated = promised.is_some_and(|p| end < p - TRUNCATION_SLACK)
-        || (ended_prematurely
-            && (cut_short(end, (!explained).then_some(claimed)) || cut_short(video_end, video_claim)));
+        || (ended_prematurely && !explained && end < claimed - PREMATURE_SLACK)
+        || video_cut;
     let films = probe.streams.iter().filter(|s| {
         matches!(s.codec_type, StreamKind::Video | StreamKind::Audio | StreamKind::Subtitle) && !s.is_attached_pic()
     });
@@ -206,6 +225,7 @@ pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended
         promised,
         ended_prematurely,
         truncated,
+        video_cut,
         overlong,
         kept_overlong,
         streams_claim,
@@ -387,10 +407,18 @@ mod tests {
                 {"index": 2, "codec_type": "audio"}]}"#,
         );
         for p in [&tagged, &untagged] {
-            assert!(decide(p, 9.045, vec![Some(9.28), Some(9.79)], true).truncated);
+            let e = decide(p, 9.045, vec![Some(9.28), Some(9.79)], true);
+            assert!(e.truncated && e.ends_at() == 9.045, "{e:?}");
             assert!(!decide(p, 9.6, vec![Some(9.28), Some(9.79)], true).truncated, "within the slack");
             assert!(!decide(p, 9.045, vec![Some(9.28), Some(9.79)], false).truncated, "whole: the video ends early");
         }
+        // A whole film whose video ends seconds before its audio, the file
+        // cut in its closing tags: nothing is lost.
+        let p = probe(
+            r#"{"format": {"duration": "6.528"}, "streams": [
+                {"index": 0, "codec_type": "video"}, {"index": 1, "codec_type": "audio"}]}"#,
+        );
+        assert!(!decide(&p, 4.0, vec![Some(6.5)], true).truncated);
     }
 
     #[test]

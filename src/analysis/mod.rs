@@ -677,12 +677,12 @@ impl Analyzer<'_> {
         })?;
         if extent.truncated {
             if !self.settings.processing.allow_truncated {
-                let (ends_at, promised) = (extent.end, extent.promise());
+                let (ends_at, promised) = (extent.ends_at(), extent.promise());
                 return Err(Error::Truncated { path: input.to_path_buf(), ends_at, promised });
             }
             warnings.push(format!(
                 "the rip is truncated: it ends at {:.1} s of {:.1} s; encoding what is there (allow_truncated)",
-                extent.end,
+                extent.ends_at(),
                 extent.promise()
             ));
         }

@@ -556,10 +556,10 @@ fn file_summary(
     );
     summary.earlier_runs_seconds = times.earlier;
     summary.resources = sampler.finish();
-    summary.truncated = analysis
-        .extent
-        .truncated
-        .then(|| crate::summary::Truncation { ends_at: analysis.extent.end, promised: analysis.extent.promise() });
+    summary.truncated = analysis.extent.truncated.then(|| crate::summary::Truncation {
+        ends_at: analysis.extent.ends_at(),
+        promised: analysis.extent.promise(),
+    });
     Ok(summary)
 }
 
