@@ -492,6 +492,24 @@ mod tests {
     }
 
     #[test]
+    fn a_large_picture_a_composition_crops_is_not_cut() {
+        let crop = Rect { width: 1280, height: 544, x: 0, y: 88 };
+        let mut set = full_frame_set((440, 650, 400, 40));
+        // The composition shows the bottom band of the picture, cropped.
+        let s = segments(&set).unwrap();
+        let pcs = s[0].data.clone();
+        set[pcs.start + 14] = 0x80;
+        let entry = [be(0).as_slice(), &be(600), &be(1280), &be(100)].concat();
+        set.splice(pcs.end..pcs.end, entry);
+        let size = u16_at(&set, pcs.start - 2).unwrap() + 8;
+        set_u16(&mut set, pcs.start - 2, size);
+        // Not cut (its crop is of the picture as drawn): refused as larger
+        // than the cropped picture, and the track copied as drawn.
+        let e = recrop(&set, 1280, 720, crop).unwrap_err();
+        assert!(e.contains("a 1280x720 picture"), "{e}");
+    }
+
+    #[test]
     fn a_picture_showing_more_than_the_cropped_picture_is_refused() {
         let crop = Rect { width: 1280, height: 544, x: 0, y: 88 };
         let e = recrop(&full_frame_set((0, 20, 1280, 600)), 1280, 720, crop).unwrap_err();

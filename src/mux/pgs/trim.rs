@@ -24,6 +24,7 @@ const MAX_SEGMENT: usize = 0xFFFF;
 pub(super) fn trim_oversized(sup: &[u8], area_of: impl Fn((u32, u32)) -> Area) -> Result<Vec<u8>, String> {
     let segments = segments(sup)?;
     let visible = visible_colours(sup, &segments);
+    let cropped = cropped_objects(sup, &segments)?;
     // Per object ID, the margin cut from its picture (left, top).
     let mut cuts: HashMap<u16, (i64, i64)> = HashMap::new();
     let mut out = Vec::with_capacity(sup.len());
@@ -37,7 +38,9 @@ pub(super) fn trim_oversized(sup: &[u8], area_of: impl Fn((u32, u32)) -> Area) -
         for (first, object) in objects(sup, set) {
             let (id, size, bitmap) = object.picture;
             cuts.remove(&id);
-            let too_big = area.is_some_and(|a| size.0 > a.2 || size.1 > a.3);
+            // (A picture a composition shows cropped keeps its size: the
+            // crop is of it as it was drawn.)
+            let too_big = area.is_some_and(|a| size.0 > a.2 || size.1 > a.3) && !cropped.contains(&id);
             let Some(a) = area.filter(|_| too_big) else { continue };
             let pixels = decode(&bitmap, size)?;
             let Some((x, y, w, h)) = shown(&pixels, size.0 as usize, &visible) else { continue };
@@ -66,6 +69,25 @@ pub(super) fn trim_oversized(sup: &[u8], area_of: impl Fn((u32, u32)) -> Area) -
             }
             push(&mut out, header, &data);
             i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// The objects some composition of the file shows cropped.
+fn cropped_objects(sup: &[u8], segments: &[Segment]) -> Result<Vec<u16>, String> {
+    let mut out = Vec::new();
+    for s in segments.iter().filter(|s| s.kind == PCS) {
+        let pcs = &sup[s.data.clone()];
+        let count = usize::from(*pcs.get(10).ok_or("a composition is cut short")?);
+        let mut at = 11;
+        for _ in 0..count {
+            let id = u16_at(pcs, at)? as u16;
+            let cropped = pcs.get(at + 3).ok_or("a composition is cut short")? & 0x80 != 0;
+            if cropped {
+                out.push(id);
+            }
+            at += if cropped { 16 } else { 8 };
         }
     }
     Ok(out)
@@ -207,24 +229,17 @@ fn fragments(head: &[u8], size: (usize, usize), rle: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Moves each picture of a PCS whose margins were cut by the cut (and its
-/// own cropping of the picture back by as much).
+/// Moves each picture of a PCS whose margins were cut by the cut (no
+/// composition shows such a picture cropped).
 fn move_by_cuts(pcs: &mut [u8], cuts: &HashMap<u16, (i64, i64)>) -> Result<(), String> {
     let count = usize::from(*pcs.get(10).ok_or("a composition is cut short")?);
     let mut at = 11;
     for _ in 0..count {
         let id = u16_at(pcs, at)? as u16;
         let cropped = pcs.get(at + 3).ok_or("a composition is cut short")? & 0x80 != 0;
-        if cropped {
-            u16_at(pcs, at + 14)?;
-        }
-        if let Some((dx, dy)) = cuts.get(&id) {
+        if let Some((dx, dy)) = cuts.get(&id).filter(|_| !cropped) {
             set_u16(pcs, at + 4, u16_at(pcs, at + 4)? + dx);
             set_u16(pcs, at + 6, u16_at(pcs, at + 6)? + dy);
-            if cropped {
-                set_u16(pcs, at + 8, u16_at(pcs, at + 8)? - dx);
-                set_u16(pcs, at + 10, u16_at(pcs, at + 10)? - dy);
-            }
         }
         at += if cropped { 16 } else { 8 };
     }
