@@ -170,7 +170,7 @@ fn audio_whose_first_frames_do_not_decode_stays_in_sync() {
         assert!(o.status.success(), "{path:?}: {}", stderr(&o));
         let ev = events(&o);
         assert!(
-            warnings(&ev).iter().any(|w| w.contains("its first 0.89") && w.contains("do not decode")),
+            warnings(&ev).iter().any(|w| w.contains("its first 0.87") && w.contains("do not decode")),
             "{:?}",
             warnings(&ev)
         );
