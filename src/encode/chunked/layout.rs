@@ -54,6 +54,11 @@ impl Timeline {
         self.pts.len()
     }
 
+    /// Frame `i`'s presentation time.
+    pub fn pts(&self, i: usize) -> Option<f64> {
+        self.pts.get(i).copied()
+    }
+
     /// Typical frame duration: the median of the mean gap over each two
     /// neighbouring gaps (soft telecine's frames last 50 and 33 ms in turn,
     /// whose plain median would be either; a variable frame rate keeps its
@@ -369,13 +374,18 @@ pub fn seek_input(args: &mut FfmpegArgs, source: &Path, tl: &Timeline, start: us
     // The filters count frames (`trim`): a change of frame size must not
     // start them again (the segment's filters scale to one size).
     args.extend(["-reinit_filter", "0"]);
-    if let Some(before) = start.checked_sub(1).map(|b| tl.pts[b]) {
-        let t = (before + tl.pts[start]) / 2.0;
-        if t > 0.0 {
-            args.extend(["-seek_timestamp", "1", "-ss"]).arg(format!("{t:.6}"));
-        }
+    if let Some(t) = seek_point(tl, start) {
+        args.extend(["-seek_timestamp", "1", "-ss"]).arg(format!("{t:.6}"));
     }
     args.input(source);
+}
+
+/// Where [`seek_input`] seeks to open the source at frame `start` (none:
+/// it reads from the file's start). The decoded frames' times are then
+/// their own less this.
+pub fn seek_point(tl: &Timeline, start: usize) -> Option<f64> {
+    let before = start.checked_sub(1).map(|b| tl.pts[b])?;
+    Some((before + tl.pts[start]) / 2.0).filter(|t| *t > 0.0)
 }
 
 /// Frames that come out of `n` source frames when the filters decimate

@@ -8,7 +8,7 @@ use super::records::ProbeRecord;
 use super::vmaf::{self, VmafSpec};
 use super::{RAW_SAMPLES_MAX, Report, SegmentJob, TIERS};
 use crate::cancel::Cancel;
-use crate::error::ProcessFailure;
+use crate::error::{ProcessError, ProcessFailure};
 use crate::events::SegmentStep;
 use crate::plan::EncoderSettings;
 use crate::tools::ffmpeg::FfmpegArgs;
@@ -101,13 +101,76 @@ fn encode_range(
         a.extend(["-map", "[sel]", "-fps_mode", "passthrough", "-c:v", "rawvideo", "-f", "nut"]).output(refs_path);
     }
     let mut errors = crate::encode::DecodeErrors::default();
+    let mut out_time = None;
     let step = format!("segment {} encode", job.segment.index + 1);
-    crate::tools::process::run_lines(&mut a.command(ffmpeg), &step, cancel, |line| {
-        if let crate::tools::process::Line::Err(l) = line {
-            errors.count(l);
+    let mut cmd = a.command(ffmpeg);
+    let command = crate::tools::process::command_line(&cmd);
+    let from_source = frames.path == job.source.as_path();
+    crate::tools::process::run_lines(&mut cmd, &step, cancel, |line| match line {
+        crate::tools::process::Line::Err(l) => errors.count(l),
+        crate::tools::process::Line::Out(l) => {
+            let us = l.strip_prefix("out_time_us=").and_then(|v| v.trim().parse::<f64>().ok());
+            out_time = us.map(|us| us / 1e6).or(out_time);
         }
-    })?;
-    Ok(errors.total())
+    })
+    .map_err(|f| if from_source { as_damaged(f, frames.range) } else { f })?;
+    match overran(frames, out_time, errors.total()).filter(|_| from_source) {
+        Some(problem) => Err(ProcessFailure::Failed(ProcessError::damaged_source(command, problem))),
+        None => Ok(errors.total()),
+    }
+}
+
+/// Why an encode of `frames` of the source went on past their last frame
+/// (`out_time`: its last frame's time, `errors`: the decoding errors ffmpeg
+/// reported): some of them did not decode (a damaged rip), and `trim`'s
+/// count read on into the next segment. The next segment's first frames
+/// were encoded twice, and the rest of this one came out of sync with its
+/// sound. Under decimation, not known.
+fn overran(frames: Frames, out_time: Option<f64>, errors: usize) -> Option<String> {
+    let (r, tl) = (frames.range, frames.tl);
+    if frames.cycle.is_some_and(|c| c > 1) || r.count == 0 {
+        return None;
+    }
+    let last = tl.pts(r.start + r.count - 1)?;
+    // Unseeked, the frames' times are from the file's start (the first
+    // frame's, unless another track starts earlier): said only where
+    // ffmpeg saw damage.
+    let expected = match layout::seek_point(tl, r.start) {
+        Some(t) => last - t,
+        None if errors > 0 => last - tl.pts(0)?,
+        None => return None,
+    };
+    let past = out_time? - expected;
+    (past > tl.frame_duration()).then(|| {
+        format!(
+            "its video does not decode in full (damaged): frames {}–{} do not all decode, and their encode ran {past:.2} s \
+             on past their end",
+            r.start,
+            r.start + r.count - 1
+        )
+    })
+}
+
+/// A failed decode of the source whose last lines are decoding errors
+/// (ffmpeg gives up on a burst of them, exit 69) as a damaged rip: it
+/// fails the same on every try, and the standard path keeps what decodes.
+fn as_damaged(f: ProcessFailure, range: FrameRange) -> ProcessFailure {
+    let decoding = |l: &String| {
+        let mut e = crate::encode::DecodeErrors::default();
+        e.count(l);
+        e.total() > 0
+    };
+    match f {
+        ProcessFailure::Failed(e) if !e.is_disk_full() && e.stderr_tail.iter().any(decoding) => {
+            let problem = format!(
+                "its video does not decode in full (damaged): ffmpeg gave up decoding frames {}–{}",
+                range.start,
+                range.start + range.count.max(1) - 1,
+            );
+            ProcessFailure::Failed(ProcessError::damaged_source(e.command, problem))
+        }
+        other => other,
+    }
 }
 
 /// Scores `distorted` against `reference`, every `subsample`th frame but
@@ -200,12 +263,14 @@ fn cut_samples(
         a.extend(["-f", "matroska"]);
     }
     a.output(out);
+    let whole = FrameRange { start: job.segment.start, count: job.segment.frames() };
     crate::tools::process::run(
         &mut a.command(ffmpeg),
         &format!("segment {} samples", job.segment.index + 1),
         cancel,
         |_| {},
-    )?;
+    )
+    .map_err(|f| as_damaged(f, whole))?;
     let d = layout::output_frame_duration(tl, job.decimation_cycle);
     Ok(Timeline::new((0..n).map(|i| i as f64 * d).collect(), vec![], vec![]))
 }
