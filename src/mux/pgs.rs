@@ -138,6 +138,10 @@ struct Placed {
 /// window, where it is, and its size where known.
 struct Picture {
     at: usize,
+    /// Its object's ID.
+    id: u16,
+    /// The composition shows the picture cropped (its size is the crop's).
+    cropped: bool,
     window: u8,
     x: i64,
     y: i64,
@@ -175,7 +179,7 @@ fn pictures(pcs: &[u8], sizes: &HashMap<u16, (i64, i64)>) -> Result<Vec<Picture>
         let cropped = pcs.get(at + 3).ok_or("a composition is cut short")? & 0x80 != 0;
         let (x, y) = (u16_at(pcs, at + 4)?, u16_at(pcs, at + 6)?);
         let size = if cropped { Some((u16_at(pcs, at + 12)?, u16_at(pcs, at + 14)?)) } else { sizes.get(&id).copied() };
-        out.push(Picture { at, window, x, y, size });
+        out.push(Picture { at, id, cropped, window, x, y, size });
         at += if cropped { 16 } else { 8 };
     }
     Ok(out)

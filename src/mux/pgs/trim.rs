@@ -12,7 +12,7 @@
 //! / `00 CL LL CC` are L pixels of colour `CC` (L in 6 or 14 bits). A colour
 //! is transparent where every palette (PDS) of the file gives it no opacity.
 
-use super::{Area, END, HEADER, ODS, PCS, Segment, canvas, segments, set_u16, u16_at};
+use super::{Area, END, HEADER, ODS, PCS, Segment, canvas, pictures, segments, set_u16};
 use std::collections::HashMap;
 
 const PDS: u8 = 0x14;
@@ -78,17 +78,7 @@ pub(super) fn trim_oversized(sup: &[u8], area_of: impl Fn((u32, u32)) -> Area) -
 fn cropped_objects(sup: &[u8], segments: &[Segment]) -> Result<Vec<u16>, String> {
     let mut out = Vec::new();
     for s in segments.iter().filter(|s| s.kind == PCS) {
-        let pcs = &sup[s.data.clone()];
-        let count = usize::from(*pcs.get(10).ok_or("a composition is cut short")?);
-        let mut at = 11;
-        for _ in 0..count {
-            let id = u16_at(pcs, at)? as u16;
-            let cropped = pcs.get(at + 3).ok_or("a composition is cut short")? & 0x80 != 0;
-            if cropped {
-                out.push(id);
-            }
-            at += if cropped { 16 } else { 8 };
-        }
+        out.extend(pictures(&sup[s.data.clone()], &HashMap::new())?.iter().filter(|p| p.cropped).map(|p| p.id));
     }
     Ok(out)
 }
@@ -232,16 +222,11 @@ fn fragments(head: &[u8], size: (usize, usize), rle: &[u8]) -> Vec<Vec<u8>> {
 /// Moves each picture of a PCS whose margins were cut by the cut (no
 /// composition shows such a picture cropped).
 fn move_by_cuts(pcs: &mut [u8], cuts: &HashMap<u16, (i64, i64)>) -> Result<(), String> {
-    let count = usize::from(*pcs.get(10).ok_or("a composition is cut short")?);
-    let mut at = 11;
-    for _ in 0..count {
-        let id = u16_at(pcs, at)? as u16;
-        let cropped = pcs.get(at + 3).ok_or("a composition is cut short")? & 0x80 != 0;
-        if let Some((dx, dy)) = cuts.get(&id).filter(|_| !cropped) {
-            set_u16(pcs, at + 4, u16_at(pcs, at + 4)? + dx);
-            set_u16(pcs, at + 6, u16_at(pcs, at + 6)? + dy);
+    for p in pictures(pcs, &HashMap::new())?.iter().filter(|p| !p.cropped) {
+        if let Some((dx, dy)) = cuts.get(&p.id) {
+            set_u16(pcs, p.at + 4, p.x + dx);
+            set_u16(pcs, p.at + 6, p.y + dy);
         }
-        at += if cropped { 16 } else { 8 };
     }
     Ok(())
 }
