@@ -33,10 +33,10 @@ pub const TRUNCATION_SLACK: f64 = 2.0;
 /// whole file never does: a rip cut 1.5 s short of its 3 s passed the 2 s
 /// slack, was encoded in full and failed validation.
 pub const PREMATURE_SLACK: f64 = 0.5;
-/// How far apart the tracks of a file cut mid-element may stop, seconds: a
-/// muxer stores a lossless audio track's blocks up to a second ahead of the
-/// video's at the same place in the file.
-pub const CUT_SPREAD: f64 = 2.0;
+/// How far a whole file's data may end short of its container's claim,
+/// seconds (the claim is its latest block's end, rounded).
+const CLAIM_ROUNDING: f64 = 0.1;
+
 /// A stream other than video and audio claims far more than the film when
 /// it claims more than this many seconds past the film's end, or this share
 /// of the film past it, whichever is more (a subtitle a few seconds past the
@@ -195,18 +195,18 @@ pub fn decide(probe: &Probe, video_end: f64, audio_ends: Vec<Option<f64>>, ended
     // muxed ahead of the video reached the container's claim while the
     // video stopped a second short, and the cut passed. Against the video's
     // own claim; without one (the tags are written last, and are often
-    // what was cut), where every track stops near where the video does,
-    // as a cut leaves them, short of the container's claim (a video that
-    // ends seconds before the audio ends there).
+    // what was cut), where no track reaches the container's claim either
+    // (a video that ends before its audio, in a file cut in its closing
+    // tags, has lost nothing: the audio ends where the claim does).
     let video_claim = (probe.streams.iter())
         .find(|s| s.codec_type == StreamKind::Video && !s.is_attached_pic())
         .and_then(claimed_length)
         .map(length);
-    let stop_together = end - video_end <= CUT_SPREAD && !explained;
+    let data_short = end < claimed - CLAIM_ROUNDING && !explained;
     let video_cut = ended_prematurely
         && match video_claim {
             Some(c) => video_end < c - PREMATURE_SLACK,
-            None => stop_together && video_end < claimed - PREMATURE_SLACK,
+            None => data_short && video_end < claimed - PREMATURE_SLACK,
         };
     let truncated = promised.is_some_and(|p| end < p - TRUNCATION_SLACK)
         || (ended_prematurely && !explained && end < claimed - PREMATURE_SLACK)
@@ -419,6 +419,13 @@ mod tests {
                 {"index": 0, "codec_type": "video"}, {"index": 1, "codec_type": "audio"}]}"#,
         );
         assert!(!decide(&p, 4.0, vec![Some(6.5)], true).truncated);
+        assert!(!decide(&p, 5.0, vec![Some(6.5)], true).truncated, "1.5 s apart");
+        // Cut in its clusters: nothing reaches the claim, the video 0.6 s short.
+        let p = probe(
+            r#"{"format": {"duration": "10.016"}, "streams": [
+                {"index": 0, "codec_type": "video"}, {"index": 1, "codec_type": "audio"}]}"#,
+        );
+        assert!(decide(&p, 9.405, vec![Some(9.536)], true).truncated);
     }
 
     #[test]

@@ -453,8 +453,28 @@ pub fn open_frames(
         _ => {
             seek_input(args, source, tl, range.start);
             let post = filters.map(|f| format!(",{f}")).unwrap_or_default();
-            format!("trim=end_frame={}{post}", range.count)
+            format!("{}{post}", bounded_trim(tl, range))
         }
+    }
+}
+
+/// The trim that takes `range`'s frames of the source opened at its first
+/// (see [`seek_input`]): its count, and no frame at or past the next
+/// frame's time. Where frames inside the range do not decode (a damaged
+/// rip), the count alone read on into the next range: its first frames
+/// encoded twice, the rest of this one out of sync, and the encode whole;
+/// bounded, it comes out short, which is told. Unseeked, the times are
+/// made to start at the first frame.
+fn bounded_trim(tl: &Timeline, range: FrameRange) -> String {
+    let count = format!("trim=end_frame={}", range.count);
+    let last = range.start + range.count;
+    let (Some(end), Some(next)) = (last.checked_sub(1).and_then(|l| tl.pts(l)), tl.pts(last)) else { return count };
+    // (Halfway to the next frame: no rounding of a time decides.)
+    let bound = (end + next) / 2.0;
+    // (Two trims: one trim keeps a frame that either bound keeps.)
+    match seek_point(tl, range.start) {
+        Some(t) => format!("{count},trim=end={:.6}", bound - t),
+        None => format!("setpts=PTS-STARTPTS,{count},trim=end={:.6}", bound - tl.pts(range.start).unwrap_or(0.0)),
     }
 }
 
@@ -627,8 +647,14 @@ mod tests {
         let ss: f64 = args[args.iter().position(|a| a == "-ss").unwrap() + 1].parse().unwrap();
         assert_eq!(src.index_near(ss + src.frame_duration() / 2.0), 495);
         assert_eq!(chain, "f,trim=start_frame=5:end_frame=45,setpts=PTS-STARTPTS");
+        // One to one: 40 frames, and none at or past the 41st's time (40
+        // frames from the seek, halfway before the first).
         let (_, chain) = open(401, 40, None);
-        assert_eq!(chain, "trim=end_frame=40,f");
+        assert_eq!(chain, "trim=end_frame=40,trim=end=1.334667,f");
+        let (_, chain) = open(0, 40, None);
+        assert_eq!(chain, "setpts=PTS-STARTPTS,trim=end_frame=40,trim=end=1.317983,f");
+        let (_, chain) = open(2990, 10, None);
+        assert_eq!(chain, "trim=end_frame=10,f", "the film's last frames");
     }
 
     #[test]

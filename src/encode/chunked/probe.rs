@@ -101,54 +101,15 @@ fn encode_range(
         a.extend(["-map", "[sel]", "-fps_mode", "passthrough", "-c:v", "rawvideo", "-f", "nut"]).output(refs_path);
     }
     let mut errors = crate::encode::DecodeErrors::default();
-    let mut out_time = None;
     let step = format!("segment {} encode", job.segment.index + 1);
-    let mut cmd = a.command(ffmpeg);
-    let command = crate::tools::process::command_line(&cmd);
     let from_source = frames.path == job.source.as_path();
-    crate::tools::process::run_lines(&mut cmd, &step, cancel, |line| match line {
-        crate::tools::process::Line::Err(l) => errors.count(l),
-        crate::tools::process::Line::Out(l) => {
-            let us = l.strip_prefix("out_time_us=").and_then(|v| v.trim().parse::<f64>().ok());
-            out_time = us.map(|us| us / 1e6).or(out_time);
+    crate::tools::process::run_lines(&mut a.command(ffmpeg), &step, cancel, |line| {
+        if let crate::tools::process::Line::Err(l) = line {
+            errors.count(l);
         }
     })
     .map_err(|f| if from_source { as_damaged(f, frames.range) } else { f })?;
-    match overran(frames, out_time, errors.total()).filter(|_| from_source) {
-        Some(problem) => Err(ProcessFailure::Failed(ProcessError::damaged_source(command, problem))),
-        None => Ok(errors.total()),
-    }
-}
-
-/// Why an encode of `frames` of the source went on past their last frame
-/// (`out_time`: its last frame's time, `errors`: the decoding errors ffmpeg
-/// reported): some of them did not decode (a damaged rip), and `trim`'s
-/// count read on into the next segment. The next segment's first frames
-/// were encoded twice, and the rest of this one came out of sync with its
-/// sound. Under decimation, not known.
-fn overran(frames: Frames, out_time: Option<f64>, errors: usize) -> Option<String> {
-    let (r, tl) = (frames.range, frames.tl);
-    if frames.cycle.is_some_and(|c| c > 1) || r.count == 0 {
-        return None;
-    }
-    let last = tl.pts(r.start + r.count - 1)?;
-    // Unseeked, the frames' times are from the file's start (the first
-    // frame's, unless another track starts earlier): said only where
-    // ffmpeg saw damage.
-    let expected = match layout::seek_point(tl, r.start) {
-        Some(t) => last - t,
-        None if errors > 0 => last - tl.pts(0)?,
-        None => return None,
-    };
-    let past = out_time? - expected;
-    (past > tl.frame_duration()).then(|| {
-        format!(
-            "its video does not decode in full (damaged): frames {}–{} do not all decode, and their encode ran {past:.2} s \
-             on past their end",
-            r.start,
-            r.start + r.count - 1
-        )
-    })
+    Ok(errors.total())
 }
 
 /// A failed decode of the source whose last lines are decoding errors
