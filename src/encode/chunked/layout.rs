@@ -463,8 +463,10 @@ pub fn open_frames(
 /// frame's time. Where frames inside the range do not decode (a damaged
 /// rip), the count alone read on into the next range: its first frames
 /// encoded twice, the rest of this one out of sync, and the encode whole;
-/// bounded, it comes out short, which is told. Unseeked, the times are
-/// made to start at the first frame.
+/// bounded, it comes out short, which is told. Unseeked (from the file's
+/// start), by its count alone: the frames' times are then from the file's
+/// start, which the timeline does not hold (made to start at the first
+/// frame, a DVD title's lost its last frame).
 fn bounded_trim(tl: &Timeline, range: FrameRange) -> String {
     let count = format!("trim=end_frame={}", range.count);
     let last = range.start + range.count;
@@ -474,7 +476,7 @@ fn bounded_trim(tl: &Timeline, range: FrameRange) -> String {
     // (Two trims: one trim keeps a frame that either bound keeps.)
     match seek_point(tl, range.start) {
         Some(t) => format!("{count},trim=end={:.6}", bound - t),
-        None => format!("setpts=PTS-STARTPTS,{count},trim=end={:.6}", bound - tl.pts(range.start).unwrap_or(0.0)),
+        None => count,
     }
 }
 
@@ -652,7 +654,7 @@ mod tests {
         let (_, chain) = open(401, 40, None);
         assert_eq!(chain, "trim=end_frame=40,trim=end=1.334667,f");
         let (_, chain) = open(0, 40, None);
-        assert_eq!(chain, "setpts=PTS-STARTPTS,trim=end_frame=40,trim=end=1.317983,f");
+        assert_eq!(chain, "trim=end_frame=40,f", "unseeked");
         let (_, chain) = open(2990, 10, None);
         assert_eq!(chain, "trim=end_frame=10,f", "the film's last frames");
     }
