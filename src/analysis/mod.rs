@@ -847,13 +847,13 @@ impl Analyzer<'_> {
         for (id, plan) in encoded {
             let Some(a) = audio.get(plan) else { continue };
             let head = ffprobe::undecoded_head(self.probes.ffprobe, self.input, &format!("a:{}", a.index), self.cancel)
-                .map_err(|f| crate::error::Error::process(self.input)(f))?;
+                .map_err(Error::process(self.input))?;
             // A codec delay (Matroska's CodecDelay: an 8 kHz Vorbis track's
             // 32 ms, AAC's 21) puts a whole track's first packet that much
             // before its first frame: no loss. (Where frames are lost, the
             // move is the whole head: measured, less the delay brought a
             // damaged AAC track 21 ms early.)
-            let delay = mux.source_track(id).properties.get("codec_delay").and_then(|d| d.as_u64()).unwrap_or(0);
+            let delay = mux.source_track(id).codec_delay_ns();
             let lost = head.map(|h| (h, h - delay as f64 / 1e9)).filter(|(_, lost)| *lost > UNDECODED_AUDIO_SLACK);
             if let Some((head, lost)) = lost {
                 mux.audio_undecoded_ns.insert(id, (head * 1e9).round() as i64);

@@ -155,22 +155,7 @@ impl DecodeErrors {
     /// a line of a known decoder (`[ac3 @ 0x…]`, `[aist#0:1/ac3 @ 0x…]`),
     /// or one of ffmpeg's about decoding.
     pub(crate) fn count(&mut self, line: &str) {
-        let from = decoder_of(line);
-        let l = line.to_ascii_lowercase();
-        // What H.264's decoder says of an open GOP's leading pictures after
-        // a seek (each segment of the chunked path starts with one): no
-        // damage.
-        if SEEK_NOISE.iter().any(|n| l.contains(n)) {
-            return;
-        }
-        let about_decoding = ["error while decoding", "invalid data", "corrupt", "concealing", "decode_slice"]
-            .iter()
-            .any(|p| l.contains(p));
-        if from.is_none() && !about_decoding {
-            return;
-        }
-        let key = from.map(|(audio, name)| format!("{} ({name})", if audio { "audio" } else { "video" }));
-        let key = key.unwrap_or_default();
+        let Some(key) = decoding_error(line) else { return };
         match self.by_stream.iter_mut().find(|(k, _)| *k == key) {
             Some((_, n)) => *n += 1,
             None => self.by_stream.push((key, 1)),
@@ -191,6 +176,31 @@ impl DecodeErrors {
         let detail = if named.is_empty() { String::new() } else { format!(" ({})", named.join(", ")) };
         (total > 0).then(|| format!("{total} decoding error(s) in the source{detail}"))
     }
+}
+
+/// Whether `line` of ffmpeg's is a decoder's complaint about damaged data
+/// (see [`DecodeErrors::count`]).
+pub(crate) fn is_decoding_error(line: &str) -> bool {
+    decoding_error(line).is_some()
+}
+
+/// Where `line` is a decoder's complaint about damaged data, the stream
+/// it is about ("video (h264)", "audio (ac3)", or "" where the line names
+/// no decoder).
+fn decoding_error(line: &str) -> Option<String> {
+    let from = decoder_of(line);
+    let l = line.to_ascii_lowercase();
+    // What H.264's decoder says of an open GOP's leading pictures after a
+    // seek (each segment of the chunked path starts with one): no damage.
+    if SEEK_NOISE.iter().any(|n| l.contains(n)) {
+        return None;
+    }
+    let about_decoding =
+        ["error while decoding", "invalid data", "corrupt", "concealing", "decode_slice"].iter().any(|p| l.contains(p));
+    if from.is_none() && !about_decoding {
+        return None;
+    }
+    Some(from.map(|(audio, name)| format!("{} ({name})", if audio { "audio" } else { "video" })).unwrap_or_default())
 }
 
 /// The decoder a line of ffmpeg's comes from, and whether it decodes

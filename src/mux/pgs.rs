@@ -30,6 +30,9 @@ use std::collections::HashMap;
 
 const PCS: u8 = 0x16;
 const WDS: u8 = 0x17;
+/// Palette definition (PDS): palette ID and version, then per entry its
+/// number, Y, Cr, Cb and opacity.
+const PDS: u8 = 0x14;
 const ODS: u8 = 0x15;
 const END: u8 = 0x80;
 /// "PG", PTS, DTS, type, size.
@@ -302,7 +305,7 @@ mod tests {
         pcs.extend([0x10, 0, 1, 0x80, 0, 0, 1]);
         pcs.extend([be(0).as_slice(), &[0, 0], &be(x), &be(y)].concat());
         let wds = [[1u8, 0].as_slice(), &be(x), &be(y), &be(400), &be(60)].concat();
-        [segment(PCS, 90, &pcs), segment(WDS, 90, &wds), segment(0x14, 90, &[0; 5]), segment(END, 90, &[])].concat()
+        [segment(PCS, 90, &pcs), segment(WDS, 90, &wds), segment(PDS, 90, &[0; 5]), segment(END, 90, &[])].concat()
     }
 
     fn picture_at(sup: &[u8]) -> (i64, i64, (u32, u32)) {
@@ -373,7 +376,7 @@ mod tests {
             }
             set.extend(segment(WDS, 90, &wds));
         }
-        set.extend(segment(0x14, 90, &[0; 5]));
+        set.extend(segment(PDS, 90, &[0; 5]));
         for (id, w, h) in objects {
             let ods = [be(*id).as_slice(), &[0, 0xC0, 0, 0, 4], &be(*w), &be(*h)].concat();
             set.extend(segment(ODS, 90, &ods));
@@ -474,7 +477,7 @@ mod tests {
         let pds = [0u8, 0, 1, 16, 128, 128, 255];
         let end = s.len() - 1;
         let before: Vec<u8> = set[..s[end].data.start - HEADER].to_vec();
-        [before, segment(0x14, 90, &pds), segment(ODS, 90, &ods), segment(END, 90, &[])].concat()
+        [before, segment(PDS, 90, &pds), segment(ODS, 90, &ods), segment(END, 90, &[])].concat()
     }
 
     #[test]

@@ -742,6 +742,8 @@ pub fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> V
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_longest_run_of_frames_at_one_time_is_found() {
         assert_eq!(longest_held(&[]), None);
@@ -750,8 +752,6 @@ mod tests {
         let times = [0.0, 0.04, 0.04, 0.08, 25.045, 25.085, 25.125, 25.125, 25.125, 25.125];
         assert_eq!(longest_held(&times), Some((4, 25.125)));
     }
-
-    use super::*;
 
     #[test]
     fn a_rate_read_from_millisecond_timestamps_is_the_standard_one_it_rounds() {

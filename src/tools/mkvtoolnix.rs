@@ -109,6 +109,12 @@ impl Track {
         self.properties.get("minimum_timestamp").and_then(Value::as_i64)
     }
 
+    /// Its codec delay (ns, Matroska's `CodecDelay`): how far its first
+    /// block lies before the first sample a decoder gives (0: none said).
+    pub fn codec_delay_ns(&self) -> u64 {
+        self.properties.get("codec_delay").and_then(Value::as_u64).unwrap_or(0)
+    }
+
     /// A text property.
     pub fn text(&self, key: &str) -> Option<&str> {
         self.properties.get(key).and_then(Value::as_str)

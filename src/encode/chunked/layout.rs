@@ -488,6 +488,8 @@ pub fn frames_output(args: &mut FfmpegArgs, count: usize) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn frames_stamped_far_later_than_they_are_stored_are_damage() {
         let at = |pts: f64| Packet { pts, size: 1, key: false };
@@ -507,8 +509,6 @@ mod tests {
             "{e}"
         );
     }
-
-    use super::*;
 
     fn tl(frames: usize, fps: f64) -> Timeline {
         Timeline::new((0..frames).map(|i| i as f64 / fps).collect(), vec![], vec![])

@@ -116,11 +116,7 @@ fn encode_range(
 /// (ffmpeg gives up on a burst of them, exit 69) as a damaged rip: it
 /// fails the same on every try, and the standard path keeps what decodes.
 fn as_damaged(f: ProcessFailure, range: FrameRange) -> ProcessFailure {
-    let decoding = |l: &String| {
-        let mut e = crate::encode::DecodeErrors::default();
-        e.count(l);
-        e.total() > 0
-    };
+    let decoding = |l: &String| crate::encode::is_decoding_error(l);
     match f {
         ProcessFailure::Failed(e) if !e.is_disk_full() && e.stderr_tail.iter().any(decoding) => {
             let problem = format!(
@@ -172,7 +168,8 @@ fn score(
     })?;
     let frames = vmaf::frame_scores(&csv);
     let seg = job.segment;
-    if let Some((packets, ..)) = vmaf::decoded(&stderr).filter(|(p, ..)| whole && (*p as usize) < seg.frames()) {
+    let decoded = vmaf::decoded(&stderr);
+    if let Some((packets, ..)) = decoded.filter(|(p, ..)| whole && (*p as usize) < seg.frames()) {
         let problem = format!(
             "its video does not decode in full (damaged): segment {}, frames {}–{}, gives {packets} of its {} frames",
             seg.index + 1,
@@ -180,9 +177,9 @@ fn score(
             seg.end - 1,
             seg.frames()
         );
-        return Err(ProcessFailure::Failed(crate::error::ProcessError::damaged_source(command.clone(), problem)));
+        return Err(ProcessFailure::Failed(ProcessError::damaged_source(command.clone(), problem)));
     }
-    if let Some((packets, frames, errors)) = vmaf::decoded(&stderr).filter(|(p, f, e)| f < p || *e > 0) {
+    if let Some((packets, frames, errors)) = decoded.filter(|(p, f, e)| f < p || *e > 0) {
         return Err(failed(format!("the encode decodes to {frames} of its {packets} frames ({errors} decode errors)")));
     }
     let frames = vmaf::leaving_out(frames, left_out, subsample);

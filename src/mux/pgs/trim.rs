@@ -12,10 +12,9 @@
 //! / `00 CL LL CC` are L pixels of colour `CC` (L in 6 or 14 bits). A colour
 //! is transparent where every palette (PDS) of the file gives it no opacity.
 
-use super::{Area, END, HEADER, ODS, PCS, Segment, canvas, pictures, segments, set_u16};
+use super::{Area, END, HEADER, ODS, PCS, PDS, Segment, canvas, pictures, segments, set_u16};
 use std::collections::HashMap;
 
-const PDS: u8 = 0x14;
 /// The most data one segment holds.
 const MAX_SEGMENT: usize = 0xFFFF;
 
@@ -36,7 +35,7 @@ pub(super) fn trim_oversized(sup: &[u8], area_of: impl Fn((u32, u32)) -> Area) -
         // The set's pictures as redefined: (first segment, segments, new fragments).
         let mut replaced: Vec<(usize, usize, Vec<Vec<u8>>)> = Vec::new();
         for (first, object) in objects(sup, set) {
-            let (id, size, bitmap) = object.picture;
+            let Object { id, size, bitmap, count } = object;
             cuts.remove(&id);
             // (A picture a composition shows cropped keeps its size: the
             // crop is of it as it was drawn.)
@@ -50,7 +49,7 @@ pub(super) fn trim_oversized(sup: &[u8], area_of: impl Fn((u32, u32)) -> Area) -
             let cut: Vec<u8> = (y..y + h).flat_map(|row| &pixels[row * size.0 as usize + x..][..w]).copied().collect();
             let fragments = fragments(&sup[set[first].data.clone()][..3], (w, h), &encode(&cut, w));
             cuts.insert(id, (x as i64, y as i64));
-            replaced.push((first, object.count, fragments));
+            replaced.push((first, count, fragments));
         }
         let mut i = 0;
         while i < set.len() {
@@ -94,10 +93,12 @@ fn visible_colours(sup: &[u8], segments: &[Segment]) -> [bool; 256] {
     visible
 }
 
-/// A picture defined in a set: its ID, size and bitmap, and how many ODS
-/// segments hold it.
+/// A picture defined in a set: its ID, size and bitmap (its fragments'
+/// data joined), and how many ODS segments hold it.
 struct Object {
-    picture: (u16, (i64, i64), Vec<u8>),
+    id: u16,
+    size: (i64, i64),
+    bitmap: Vec<u8>,
     count: usize,
 }
 
@@ -123,7 +124,7 @@ fn objects(sup: &[u8], set: &[Segment]) -> Vec<(usize, Object)> {
             last = more.get(3).is_none_or(|f| f & 0x40 != 0);
             count += 1;
         }
-        out.push((i, Object { picture: (id, size, bitmap), count }));
+        out.push((i, Object { id, size, bitmap, count }));
         i += count;
     }
     out
