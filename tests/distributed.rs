@@ -193,6 +193,10 @@ fn assert_complete(ev: &[Value], src: &Path, out: &Path) {
     assert_eq!(v.len(), 1);
     assert_eq!(v[0]["passed"], true, "{}", v[0]);
     assert_eq!(frame_count(out), frame_count(src), "every source frame, once");
+    // Each segment from its own frames: a host that read a shared source
+    // from its start encoded the first segment's frames in every segment.
+    let psnr = lowest_psnr(out, src);
+    assert!(psnr > 24.0, "the output's pictures are the source's: lowest frame PSNR {psnr:.1} dB");
     let p = ffprobe(out);
     assert_eq!(streams(&p, "video")[0]["codec_name"], "av1");
     assert_eq!(streams(&p, "audio")[0]["codec_name"], "opus");
@@ -375,6 +379,54 @@ fn a_segment_that_fails_on_every_host_fails_the_file_instead_of_hanging() {
     assert_eq!(failed.len(), 1, "{:?}", lines.iter().map(|l| l["event"].clone()).collect::<Vec<_>>());
     assert!(failed[0]["error"].as_str().unwrap().contains("failed on every host tried"), "{}", failed[0]["error"]);
     assert!(!out_dir.join("dist3.mkv").exists());
+}
+
+/// A rip whose video does not decode in full (a damaged disc) is encoded
+/// on the standard path when the segments go to hosts, as it is with this
+/// machine's workers. It failed: at the extract made for the hosts, or,
+/// with a shared source, once every host had tried the segment.
+#[test]
+fn a_damaged_rip_on_hosts_goes_to_the_standard_path() {
+    assert!(has_libvmaf());
+    need("parallel", "parallel");
+    let clean = fixture(
+        "dist-clean24.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=24:duration=8",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "24",
+        ],
+    );
+    // Frames 72–119 (3–5 s) damaged: 149 of the 192 frames decode.
+    let noise = "noise=amount='5*gte(pts*tb\\,3)*lt(pts*tb\\,5)'";
+    let damaged = fixture("dist-damaged.mkv", &["-i", clean.to_str().unwrap(), "-c", "copy", "-bsf:v", noise]);
+    for shared in [false, true] {
+        let t = tempfile::tempdir().unwrap();
+        let hosts = t.path().join("hosts");
+        std::fs::write(&hosts, ":\n").unwrap();
+        let out_dir = t.path().join("out");
+        let mut c = drapto(t.path());
+        c.args(["--json", "encode", "--chunked", "--chunk-size", "2", "--preset", "12", "--hosts"]).arg(&hosts);
+        if shared {
+            c.arg("--shared-source");
+        }
+        let o = run(c.arg("-i").arg(&damaged).arg("-o").arg(&out_dir));
+        let ev = events(&o);
+        assert!(o.status.success(), "shared {shared}: {}", stderr(&o));
+        let said = of_kind(&ev, "warning").iter().any(|w| {
+            let m = w["message"].as_str().unwrap_or("");
+            m.contains("does not decode in full") && m.contains("standard path")
+        });
+        assert!(said, "shared {shared}: {:?}", of_kind(&ev, "warning"));
+        assert_eq!(frame_count(&out_dir.join("dist-damaged.mkv")), frame_count(&damaged), "shared {shared}");
+    }
 }
 
 #[test]

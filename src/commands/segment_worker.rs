@@ -11,7 +11,7 @@ use super::Session;
 use crate::cli::WorkerArgs;
 use crate::encode::chunked::remote::{self, JOB_VERSION, RemoteJob, WorkerInfo};
 use crate::encode::chunked::run_segment;
-use crate::error::{Error, Result, ToolError};
+use crate::error::{Error, ProcessFailure, Result, ToolError};
 use crate::tools::{Tools, ffmpeg_fix};
 use std::io::Write;
 
@@ -57,6 +57,11 @@ pub fn run(args: &WorkerArgs, session: &Session) -> Result<i32> {
     };
     let threads = || j.params.threads_per_worker;
     let result = run_segment(&ffmpeg, j, &job.timeline, &session.cancel, &threads, &report);
+    if let Err(ProcessFailure::Failed(f)) = &result
+        && f.is_damaged_source()
+    {
+        println!("{}", remote::damaged_line(j.segment.index, &f.status.to_string()));
+    }
     let _ = std::fs::remove_dir_all(&j.scratch);
     let host = std::env::var("PARALLEL_SSHLOGIN").ok();
     if result.is_err() && host.as_deref() != Some(":") {

@@ -353,6 +353,23 @@ pub fn packet_count(path: &Path) -> usize {
 }
 
 /// Number of decoded video frames (ffprobe -count_frames).
+/// The lowest per-frame PSNR (all planes) of `out` against `src`, frames
+/// paired by number: far under the encode's usual 27–50 dB, `out` does not
+/// show `src`'s pictures (a segment encoded from the wrong frames).
+pub fn lowest_psnr(out: &Path, src: &Path) -> f64 {
+    let o = Command::new(ffmpeg())
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(out)
+        .arg("-i")
+        .arg(src)
+        .args(["-lavfi", "[0:v]format=yuv420p[a];[1:v]format=yuv420p[b];[a][b]psnr", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    let min = text.rsplit(" min:").next().and_then(|s| s.split_whitespace().next()?.parse().ok());
+    min.unwrap_or_else(|| panic!("no PSNR of {} against {}: {text}", out.display(), src.display()))
+}
+
 pub fn frame_count(path: &Path) -> u64 {
     let out = Command::new("ffprobe")
         .args([

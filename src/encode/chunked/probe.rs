@@ -115,7 +115,7 @@ fn encode_range(
 /// A failed decode of the source whose last lines are decoding errors
 /// (ffmpeg gives up on a burst of them, exit 69) as a damaged rip: it
 /// fails the same on every try, and the standard path keeps what decodes.
-fn as_damaged(f: ProcessFailure, range: FrameRange) -> ProcessFailure {
+pub(super) fn as_damaged(f: ProcessFailure, range: FrameRange) -> ProcessFailure {
     let decoding = |l: &String| crate::encode::is_decoding_error(l);
     match f {
         ProcessFailure::Failed(e) if !e.is_disk_full() && e.stderr_tail.iter().any(decoding) => {

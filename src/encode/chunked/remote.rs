@@ -96,6 +96,9 @@ struct InFlight {
     order: Mutex<Vec<String>>,
     /// GNU Parallel is gone: the collector makes its last pass.
     finished: AtomicBool,
+    /// Segments whose worker found the source's video damaged (see
+    /// [`damaged_line`]): segment index → what it said.
+    damaged: Mutex<BTreeMap<usize, String>>,
 }
 
 /// The file where GNU Parallel logs each job once it is done with it
@@ -126,7 +129,7 @@ pub fn run(cluster: &Cluster, d: Dispatch, tx: mpsc::Sender<Outcome>, ptx: mpsc:
     let tail = std::thread::scope(|scope| {
         let feeder = scope.spawn(|| feed(cluster, &d, &dir, &flight, writer, &tx));
         let collector = scope.spawn(|| collect_all(&d, &dir, &flight, &tx));
-        let (result, tail) = run_parallel(&mut cmd, reader, &d, &ptx);
+        let (result, tail) = run_parallel(&mut cmd, reader, &d, &flight, &ptx);
         // GNU Parallel is gone: stop feeding (its input is closed) and make
         // the collector's last pass.
         d.queue.stop();
@@ -227,7 +230,10 @@ fn collect_all(d: &Dispatch, dir: &Path, flight: &InFlight, tx: &mpsc::Sender<Ou
                 let seq = order.iter().rposition(|o| *o == i)? + 1;
                 given_up.iter().find(|g| g.seq == seq).map(|g| g.failure(&seg))
             };
-            if let Some(r) = collect(d, dir, &i, &seg, &final_path).or_else(|| gave_up().map(Err)) {
+            // A damaged source fails the same on every host: the film goes
+            // to the standard path without waiting for the retries.
+            let damaged = || flight.damaged.lock().expect("damaged").get(&seg.index).map(|p| Err(damaged(&seg, p)));
+            if let Some(r) = collect(d, dir, &i, &seg, &final_path).or_else(damaged).or_else(|| gave_up().map(Err)) {
                 flight.pending.lock().expect("pending").remove(&i);
                 flight.count.fetch_sub(1, Ordering::SeqCst);
                 let _ = tx.send((seg.index, r));
@@ -287,6 +293,7 @@ fn run_parallel(
     cmd: &mut std::process::Command,
     reader: std::io::PipeReader,
     d: &Dispatch,
+    flight: &InFlight,
     ptx: &mpsc::Sender<Report>,
 ) -> (std::result::Result<Vec<String>, ProcessFailure>, Vec<String>) {
     let mut stderr_lines = Vec::new();
@@ -297,11 +304,14 @@ fn run_parallel(
         "segments on hosts",
         d.cancel,
         |line| match line {
-            Line::Out(l) => match parse_report(l) {
-                Some(p) => {
+            Line::Out(l) => match (parse_report(l), parse_damaged(l)) {
+                (Some(p), _) => {
                     let _ = ptx.send(p);
                 }
-                None => tracing::info!("host: {l}"),
+                (None, Some((segment, problem))) => {
+                    flight.damaged.lock().expect("damaged").insert(segment, problem);
+                }
+                (None, None) => tracing::info!("host: {l}"),
             },
             Line::Err(l) => {
                 tracing::warn!("parallel: {l}");
@@ -326,14 +336,29 @@ fn prepare(d: &Dispatch, dir: &Path, seg: Segment, shared: bool) -> std::result:
     // Decimated frames cannot be cut by a host from its own source range:
     // they travel as an extract.
     let shared = shared && job.decimation_cycle.is_none();
+    // The host opens a shared source at the segment's first frame by the
+    // time halfway from the frame before, and reads up to the time halfway
+    // to the frame after (see `layout::open_frames`): the job's timeline
+    // holds both. Without them it read the file from its start (every
+    // segment the first one's frames), or, where frames do not decode, on
+    // into the next segment.
+    let lead = seg.start.min(1);
+    let after = (seg.end + 1).min(d.timeline.frames());
     let timeline = if shared {
-        Timeline::new(d.timeline.pts[seg.start..seg.end].to_vec(), vec![], vec![])
+        Timeline::new(d.timeline.pts[seg.start - lead..after].to_vec(), vec![], vec![])
     } else {
         let extract = dir.join(format!("{i}.src.mkv"));
         let f = job.filters.as_deref();
-        make_extract(d.ffmpeg, &job.source, d.timeline, seg, f, job.decimation_cycle, &extract, d.cancel)?;
+        make_extract(d.ffmpeg, &job.source, d.timeline, seg, f, job.decimation_cycle, &extract, d.cancel)
+            .map_err(|e| super::probe::as_damaged(e, seg.range()))?;
         let tl = layout::timeline(d.ffprobe, &extract, d.cancel)
             .map_err(|e| failure(format!("segment {} extract", seg.index + 1), e.to_string(), vec![]))?;
+        // Frames of the source that do not decode (a damaged rip) are
+        // missing from the extract.
+        if tl.frames() < seg.frames() {
+            let problem = format!("the extract for the hosts holds {} of its {} frames", tl.frames(), seg.frames());
+            return Err(damaged(&seg, &problem));
+        }
         if tl.frames() != seg.frames() {
             return Err(failure(
                 format!("segment {} extract", seg.index + 1),
@@ -347,7 +372,10 @@ fn prepare(d: &Dispatch, dir: &Path, seg: Segment, shared: bool) -> std::result:
         job.decimation_cycle = None;
         tl
     };
-    job.segment = Segment { index: seg.index, start: 0, end: seg.frames() };
+    // (Of a shared source, the segment is the timeline's frames but the
+    // ones before and after it.)
+    let start = if shared { lead } else { 0 };
+    job.segment = Segment { index: seg.index, start, end: start + seg.frames() };
     job.output = rel("out.mkv");
     job.scratch = rel("scratch");
     let remote = RemoteJob { version: JOB_VERSION, job, timeline, result: rel("result.json") };
@@ -420,6 +448,40 @@ fn collect(
     Some(Ok(res))
 }
 
+/// The failure of segment `seg` whose source video does not decode in
+/// full (a damaged rip), as `problem` (a host's or the extract's) says.
+fn damaged(seg: &Segment, problem: &str) -> ProcessFailure {
+    let (first, last) = (seg.start, seg.end.max(seg.start + 1) - 1);
+    // (A host's frame numbers count from the segment's start.)
+    let detail = problem.strip_prefix(DAMAGED).map_or(problem, |d| d.trim_start_matches(": "));
+    let problem = format!("{DAMAGED}: segment {} (frames {first}–{last}): {detail}", seg.index + 1);
+    ProcessFailure::Failed(ProcessError::damaged_source(String::new(), problem))
+}
+
+/// How a damaged source's problem starts.
+const DAMAGED: &str = "its video does not decode in full (damaged)";
+
+/// The line a worker prints when segment `segment`'s source video does not
+/// decode in full (read by [`parse_damaged`]): the coordinator sends the
+/// film to the standard path, as it does for a damaged segment of its own.
+pub fn damaged_line(segment: usize, problem: &str) -> String {
+    serde_json::json!({ "drapto_damaged": { "segment": segment, "problem": problem } }).to_string()
+}
+
+/// The segment and problem of a worker's [`damaged_line`].
+fn parse_damaged(line: &str) -> Option<(usize, String)> {
+    #[derive(Deserialize)]
+    struct Damaged {
+        segment: usize,
+        problem: String,
+    }
+    #[derive(Deserialize)]
+    struct Line {
+        drapto_damaged: Damaged,
+    }
+    serde_json::from_str::<Line>(line).ok().map(|l| (l.drapto_damaged.segment, l.drapto_damaged.problem))
+}
+
 /// A worker's report line: `{"drapto_report":{"kind":"probe",…}}`.
 fn parse_report(line: &str) -> Option<Report> {
     #[derive(Deserialize)]
@@ -450,6 +512,14 @@ mod tests {
         let seg = Segment { index: 0, start: 0, end: 10 };
         let e = g[1].failure(&seg).to_string();
         assert!(e.contains("segment 1") && e.contains("remote: signal 9"), "{e}");
+    }
+
+    #[test]
+    fn damaged_lines_round_trip() {
+        let line = damaged_line(3, "ffmpeg gave up decoding frames 10–20");
+        assert_eq!(parse_damaged(&line), Some((3, "ffmpeg gave up decoding frames 10–20".into())));
+        let step = Report::Step { segment: 3, step: crate::events::SegmentStep::Measuring };
+        assert_eq!(parse_damaged(&report_line(&step)), None);
     }
 
     #[test]
