@@ -869,10 +869,29 @@ fn killed_chunked_job_resumes_without_redoing_finished_segments() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(orphans().is_empty(), "orphaned children: {}", orphans());
+    // `drapto status` tells of the rip the killed run was encoding (it said
+    // only "No drapto is running").
+    let st = run(chunked_drapto(t.path()).args(["status", "--json"]));
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let told = st["last"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["outcome"] == "unfinished" && r["input"].as_str().is_some_and(|i| i.ends_with("resume me.mkv")));
+    assert!(told, "{st}");
 
     let o = run(chunked_drapto(t.path()).args(["encode", "--json", "-i"]).arg(&src).arg("-o").arg(&out_dir));
     assert!(o.status.success());
     let ev = events(&o);
+    // The resumed stage shows its kept share at once, before any segment
+    // of this run is done (it showed 0% until then).
+    let video_progress = ev
+        .iter()
+        .skip_while(|e| !(e["event"] == "stage_started" && e["stage"]["kind"] == "video"))
+        .take_while(|e| !(e["event"] == "segment_complete" && e["reused"] == false))
+        .find(|e| e["event"] == "progress");
+    let first = video_progress.map(|e| e["percent"].as_f64().unwrap());
+    assert!(first.is_some_and(|p| p > 33.0), "{video_progress:?}");
     assert!(
         ev.iter().any(|e| e["event"] == "warning" && e["message"].as_str().unwrap().contains("resuming")),
         "the run says what it reused"

@@ -15,6 +15,10 @@ pub fn run(session: &Session) -> Result<i32> {
     let runs = status::all(&temp);
     let queues = queues(&temp);
     let mut last: Vec<&status::Result> = runs.iter().flat_map(|r| &r.last).collect();
+    // A run killed outright (SIGKILL, a crash, a power cut) said nothing of
+    // the rip it was encoding: its status file still says where it was.
+    let unfinished = status::unfinished(&runs, &last);
+    last.extend(&unfinished);
     last.sort_by(|a, b| b.at.cmp(&a.at));
     last.truncate(10);
     if session.json {
@@ -33,15 +37,25 @@ pub fn run(session: &Session) -> Result<i32> {
     for r in running {
         match &r.current {
             Some(c) => println!(
-                "drapto (pid {}): encoding {}\n  {} {:.0}%{}\n  → {}",
+                "drapto (pid {}): encoding {}{}\n  {} {:.0}%{}\n  → {}",
                 r.pid,
                 crate::report::for_people(&c.input.display().to_string()),
+                if c.total > 1 { format!(" (rip {} of {})", c.index, c.total) } else { String::new() },
                 c.stage,
                 c.percent,
-                c.eta_now(chrono::Utc::now()).map(|e| format!(", ETA {}", format_duration(e))).unwrap_or_default(),
+                c.eta_now(chrono::Utc::now())
+                    .map(|e| format!(", this stage's ETA {}", format_duration(e)))
+                    .unwrap_or_default(),
                 crate::report::for_people(&c.output.display().to_string())
             ),
             None => println!("drapto (pid {}): idle, since {}", r.pid, r.updated_at),
+        }
+        if r.waiting > 0 {
+            let named: Vec<String> =
+                r.next.iter().map(|p| crate::report::for_people(&p.display().to_string())).collect();
+            let more = r.waiting.saturating_sub(named.len());
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            println!("  {} waiting: {}{more}", r.waiting, named.join(", "));
         }
     }
     for q in &queues {
@@ -75,7 +89,7 @@ pub fn run(session: &Session) -> Result<i32> {
         for r in last {
             let input = crate::report::for_people(&r.input.display().to_string());
             let detail = r.detail.strip_prefix(&format!("{}: ", r.input.display())).unwrap_or(&r.detail);
-            println!("  {} {:<8} {input}: {}", r.at, r.outcome, crate::report::for_people(detail));
+            println!("  {} {:<11} {input}: {}", r.at, r.outcome, crate::report::for_people(detail));
         }
     }
     Ok(0)

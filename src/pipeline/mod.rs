@@ -243,8 +243,7 @@ impl Pipeline<'_> {
                 .err()
                 .unwrap_or_else(|| space::explain_full(e, input, &[work.root(), output_dir])),
         };
-        let result = self
-            .make(&analysis, &plan, &work, &slots.partial)
+        let result = recording_time(&work, earlier, started, || self.make(&analysis, &plan, &work, &slots.partial))
             .map(|fields| {
                 self.say_captions(input, &analysis.mux, &fields);
                 analysis.mux = analysis.mux.with_captions(&fields);
@@ -599,6 +598,28 @@ fn make_room(analysis: &Analysis, work: &WorkDir, slots: &OutputSlots, output_di
     let size = analysis.size_bytes;
     let work_needs = (size + size / 2).saturating_sub(space::used_bytes(work.root()));
     space::require_all(&[(work.root(), work_needs), (output_dir, size / 2)]).inspect_err(|_| work.remove_if_unused())
+}
+
+/// How often the time spent on a file is recorded while it is encoded.
+const TIME_RECORDED_EVERY: Duration = Duration::from_secs(30);
+
+/// Runs `make`, recording meanwhile the time spent on the file so far (the
+/// `earlier` runs' and this one's since `started`) in `work` every
+/// [`TIME_RECORDED_EVERY`]: a run killed outright (SIGKILL, a power cut)
+/// reaches no failure path, and the resumed file's time and speed left its
+/// time out.
+fn recording_time<T>(work: &WorkDir, earlier: f64, started: Instant, make: impl FnOnce() -> T) -> T {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(TIME_RECORDED_EVERY) {
+                work.record_seconds(earlier + started.elapsed().as_secs_f64());
+            }
+        });
+        let made = make();
+        drop(stop);
+        made
+    })
 }
 
 #[cfg(test)]

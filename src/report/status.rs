@@ -29,8 +29,21 @@ pub struct RunStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_started: Option<u64>,
     pub current: Option<Current>,
+    /// The batch's rips not started yet: how many, and the first
+    /// [`WAITING_NAMED`] of them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waiting: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next: Vec<PathBuf>,
     pub last: Vec<Result>,
 }
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Rips still waiting that a status file names.
+const WAITING_NAMED: usize = 3;
 
 /// The file being encoded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -38,6 +51,11 @@ pub struct Current {
     pub input: PathBuf,
     pub output: PathBuf,
     pub started_at: String,
+    /// The rip's place in the batch (from 1), of `total`.
+    #[serde(default)]
+    pub index: usize,
+    #[serde(default)]
+    pub total: usize,
     pub stage: String,
     pub percent: f64,
     pub eta_seconds: Option<f64>,
@@ -60,7 +78,8 @@ impl Current {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Result {
     pub input: PathBuf,
-    /// "encoded", "failed" or "skipped".
+    /// "encoded", "failed", "skipped", "interrupted", or "unfinished" (a
+    /// run that ended without saying so: killed, crashed, a power cut).
     pub outcome: String,
     pub detail: String,
     pub at: String,
@@ -76,6 +95,8 @@ pub struct StatusWriter {
     path: PathBuf,
     /// The status, when it was last written, and the percent written then.
     state: Mutex<(RunStatus, Instant, f64)>,
+    /// The batch's rips, in order (from `BatchStarted`).
+    batch: Mutex<Vec<PathBuf>>,
 }
 
 impl StatusWriter {
@@ -95,6 +116,7 @@ impl StatusWriter {
         let w = StatusWriter {
             path: dir.join(format!("{}.json", std::process::id())),
             state: Mutex::new((status, Instant::now(), 0.0)),
+            batch: Mutex::new(Vec::new()),
         };
         w.write(&mut w.state.lock().expect("status"));
         w
@@ -130,14 +152,25 @@ impl EventSink for StatusWriter {
             s.0.last.drain(..excess);
         };
         match event {
-            Event::FileStarted { input, output, .. } => {
+            Event::BatchStarted { files, .. } => {
+                *self.batch.lock().expect("batch") = files.clone();
+                s.0.waiting = files.len();
+                s.0.next = files.iter().take(WAITING_NAMED).cloned().collect();
+            }
+            Event::FileStarted { index, total, input, output } => {
                 let c = Current {
                     input: input.clone(),
                     output: output.clone(),
                     started_at: now.clone(),
+                    index: *index,
+                    total: *total,
                     ..Default::default()
                 };
                 s.0.current = Some(c);
+                let batch = self.batch.lock().expect("batch");
+                let after = batch.get((*index).min(batch.len())..).unwrap_or_default();
+                s.0.waiting = after.len();
+                s.0.next = after.iter().take(WAITING_NAMED).cloned().collect();
             }
             Event::StageStarted { stage, .. } => {
                 if let Some(c) = s.0.current.as_mut() {
@@ -225,6 +258,28 @@ fn process_started(pid: u32) -> Option<u64> {
     sys.process(p).map(|p| p.start_time())
 }
 
+/// The results of runs that ended without saying so (killed, crashed, a
+/// power cut) while encoding a rip: its file still says it runs, and where
+/// it was. A rip a later result speaks of (`later`) is news of that one.
+pub fn unfinished(runs: &[RunStatus], later: &[&Result]) -> Vec<Result> {
+    runs.iter()
+        .filter(|r| r.running && !is_running(r))
+        .filter_map(|r| {
+            let c = r.current.as_ref()?;
+            let told = later.iter().any(|l| l.input == c.input && l.at > r.updated_at);
+            (!told).then(|| Result {
+                input: c.input.clone(),
+                outcome: "unfinished".into(),
+                detail: format!(
+                    "drapto (pid {}) ended without finishing, at {} {:.0}%: run it again to resume",
+                    r.pid, c.stage, c.percent
+                ),
+                at: r.updated_at.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Every status file under `temp_dir`, newest first.
 pub fn all(temp_dir: &Path) -> Vec<RunStatus> {
     let mut runs: Vec<RunStatus> =
@@ -280,6 +335,40 @@ mod tests {
         assert_eq!(all(t.path())[0].current.as_ref().unwrap().percent, 5.0, "held back: under a point");
         w.emit(&progress(11.0));
         assert_eq!(all(t.path())[0].current.as_ref().unwrap().percent, 11.0);
+    }
+
+    #[test]
+    fn a_batch_says_what_waits() {
+        let t = tempfile::tempdir().unwrap();
+        let w = StatusWriter::new(t.path());
+        let files: Vec<PathBuf> =
+            ["a", "b", "c", "d", "e"].iter().map(|n| PathBuf::from(format!("/lib/{n}.mkv"))).collect();
+        w.emit(&Event::BatchStarted { files: files.clone(), output_dir: "/o".into() });
+        w.emit(&Event::FileStarted { index: 2, total: 5, input: files[1].clone(), output: "/o/b.mkv".into() });
+        let run = all(t.path()).remove(0);
+        assert_eq!((run.current.as_ref().unwrap().index, run.current.as_ref().unwrap().total), (2, 5));
+        assert_eq!(run.waiting, 3);
+        assert_eq!(run.next, files[2..5].to_vec());
+    }
+
+    #[test]
+    fn a_run_that_died_while_encoding_is_told_unfinished() {
+        let t = tempfile::tempdir().unwrap();
+        let w = StatusWriter::new(t.path());
+        let input = PathBuf::from("/lib/a.mkv");
+        w.emit(&Event::FileStarted { index: 1, total: 1, input: input.clone(), output: "/o/a.mkv".into() });
+        w.emit(&Event::StageStarted { input: input.clone(), stage: Stage::Video, detail: String::new() });
+        let mine = all(t.path()).remove(0);
+        // Its process gone (another's pid, started at another time).
+        let dead = RunStatus { process_started: mine.process_started.map(|t| t - 600), ..mine.clone() };
+        let said = unfinished(std::slice::from_ref(&dead), &[]);
+        assert_eq!(said.len(), 1);
+        assert_eq!((said[0].input.as_path(), said[0].outcome.as_str()), (input.as_path(), "unfinished"));
+        assert!(said[0].detail.contains("video 0%"), "{}", said[0].detail);
+        // A later result of the same rip is the news.
+        let later = Result { input, outcome: "encoded".into(), detail: String::new(), at: "9999".into() };
+        assert!(unfinished(&[dead], &[&later]).is_empty());
+        assert!(unfinished(&[mine], &[]).is_empty(), "a live run is not unfinished");
     }
 
     #[test]

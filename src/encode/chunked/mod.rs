@@ -408,6 +408,11 @@ impl Encodes<'_> {
     ) -> Result<()> {
         let (ctx, input) = (self.ctx, self.jobs.input());
         let pace = (Instant::now(), state.results.values().map(|r| r.frames).sum::<usize>());
+        // A resumed film shows the share its kept segments are at once (no
+        // ETA yet), not 0% until a segment of this run is done (minutes).
+        if pace.1 > 0 {
+            self.progress(state, queue, pace)?;
+        }
         let mut failure: Option<Error> = None;
         // Reports go out before the result they precede (a worker sends
         // its reports first, so they are all queued when its result is).

@@ -44,6 +44,11 @@ pub fn survey_all(
     let before: usize = todo.iter().filter(|s| earlier.contains_key(&s.index)).map(|s| s.frames()).sum();
     let total: usize = todo.iter().map(|s| s.frames()).sum::<usize>().max(1);
     let pace = Pace { started: std::time::Instant::now(), before: before as f64 / total as f64 };
+    // (A resumed survey shows its share done at once, not 0% until a survey
+    // of this run is done.)
+    if before > 0 && !queue.is_empty() {
+        ctx.events.emit(&updates::survey_progress(input, 100.0 * SURVEY_SHARE * pace.before, None));
+    }
     let surveys = Mutex::new((earlier, before));
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     let state = Mutex::new(state);
