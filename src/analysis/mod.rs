@@ -170,7 +170,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let end = probe.duration().unwrap_or(0.0);
     let (width, height, shown_sar, size_changes) =
         a.main_size((width, height, first_sar), described, end, &mut warnings);
-    let mut hdr = a.hdr(v, &structure);
+    let mut hdr = a.hdr(v, &structure)?;
     let dolby_vision = dolby_vision::detect(v, mediainfo.as_ref());
     let file_start = probe.format.start_time.unwrap_or(0.0);
     let audio = audio::plan_tracks(probe.of_type(StreamKind::Audio), file_start, &settings.audio);
@@ -775,9 +775,10 @@ impl Analyzer<'_> {
     /// The video's HDR: its stream's and first frame's side data, and what
     /// ffprobe does not show (a zero in the content light, a mastering
     /// display of luminance alone) from the container.
-    fn hdr(&self, v: &ffprobe::Stream, structure: &Structure) -> hdr::HdrInfo {
+    fn hdr(&self, v: &ffprobe::Stream, structure: &Structure) -> Result<hdr::HdrInfo> {
         let frame_side_data = if matches!(v.color_transfer.as_deref(), Some("smpte2084" | "arib-std-b67")) {
             ffprobe::first_frame_side_data(self.probes.ffprobe, self.input, self.cancel)
+                .map_err(Error::process(self.input))?
         } else {
             Vec::new()
         };
@@ -791,7 +792,7 @@ impl Analyzer<'_> {
             hdr.mastering_display = hdr.mastering_display.or(display);
             hdr.content_light = hdr.content_light.or(light).filter(|c| (c.max_cll, c.max_fall) != (0, 0));
         }
-        hdr
+        Ok(hdr)
     }
 
     /// The rip's video frames, where validation needs them: inverse
@@ -810,7 +811,7 @@ impl Analyzer<'_> {
         let told = v.frame_count().filter(|&n| frames_fit(n, v.frame_rate(), length));
         told.or_else(|| {
             interlace.decimation_cycle()?;
-            ffprobe::count_frames(self.probes.ffprobe, self.input, self.cancel).map(|n| n as u64)
+            ffprobe::count_frames(self.probes.ffprobe, self.input, self.cancel).ok().map(|n| n as u64)
         })
     }
 
@@ -827,7 +828,7 @@ impl Analyzer<'_> {
         if verdict.treatment != interlace::Treatment::FilmTimestamps {
             return verdict;
         }
-        let Some(frames) = ffprobe::count_frames(self.probes.ffprobe, self.input, self.cancel) else { return verdict };
+        let Ok(frames) = ffprobe::count_frames(self.probes.ffprobe, self.input, self.cancel) else { return verdict };
         let first = v.start_time.map_or(0.0, |s| s - file_start);
         interlace::film_rate_throughout(verdict, frames, extent.video_end - first)
     }

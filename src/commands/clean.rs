@@ -160,7 +160,7 @@ fn folder_is_there(path: &Path) -> bool {
 
 /// Whether nothing in `dir` or its `state/` folder changed for `age`.
 fn untouched_for(dir: &Path, age: std::time::Duration) -> bool {
-    let entries = [dir.to_path_buf(), dir.join("state")]
+    let entries = [dir.to_path_buf(), crate::job::WorkDir::state_dir_at(dir)]
         .into_iter()
         .flat_map(|d| std::fs::read_dir(&d).into_iter().flatten().flatten().map(|e| e.path()).chain([d]));
     let newest = entries.filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).max();

@@ -9,6 +9,12 @@ use std::time::UNIX_EPOCH;
 
 /// The file in a work folder that keeps the time earlier runs spent on it.
 const TIME_FILE: &str = "time.json";
+/// The folders of a work folder that hold work: the state files, segments,
+/// encoded results and intermediate files.
+const SUBDIRS: [&str; 4] = [STATE, "segments", ENCODED, WORKING];
+const STATE: &str = "state";
+const ENCODED: &str = "encoded";
+const WORKING: &str = "working";
 
 /// A job's work folder. Created on demand, removed on success.
 #[derive(Debug, Clone)]
@@ -64,7 +70,7 @@ impl WorkDir {
 
     /// Creates the folder, its layout and `job.json`.
     pub fn create(&self) -> Result<()> {
-        for sub in ["state", "segments", "encoded", "working"] {
+        for sub in SUBDIRS {
             let p = self.root.join(sub);
             std::fs::create_dir_all(&p).map_err(Error::io("create folder", &p))?;
         }
@@ -94,7 +100,38 @@ impl WorkDir {
 
     /// Where intermediate tracks are written.
     pub fn working(&self, name: &str) -> PathBuf {
-        self.root.join("working").join(name)
+        self.working_dir().join(name)
+    }
+
+    /// The folder of intermediate files.
+    pub fn working_dir(&self) -> PathBuf {
+        self.root.join(WORKING)
+    }
+
+    /// The folder of the state files (what a rerun resumes from).
+    pub fn state_dir(&self) -> PathBuf {
+        Self::state_dir_at(&self.root)
+    }
+
+    /// The state folder of the work folder at `root` (for those that list
+    /// folders without their identity, as `drapto clean` does).
+    pub fn state_dir_at(root: &Path) -> PathBuf {
+        root.join(STATE)
+    }
+
+    /// The standard path's record of its finished steps.
+    pub fn stages_file(&self) -> PathBuf {
+        self.state_dir().join("stages.json")
+    }
+
+    /// The chunked path's scene cuts, kept for a resume.
+    pub fn scene_cuts_file(&self) -> PathBuf {
+        self.state_dir().join("scene-cuts.json")
+    }
+
+    /// Where the chunked path's finished segments are kept.
+    pub fn encoded_dir(&self) -> PathBuf {
+        self.root.join(ENCODED)
     }
 
     /// Seconds earlier runs spent on this job, as the last that stopped or
@@ -139,7 +176,7 @@ impl WorkDir {
     /// state, segments, encoded or working folders.
     pub fn holds_work(root: &Path) -> bool {
         let holds = |dir: &Path| super::space::used_bytes(dir) > 0 || has_files(dir);
-        ["state", "segments", "encoded", "working"].iter().any(|sub| holds(&root.join(sub)))
+        SUBDIRS.iter().any(|sub| holds(&root.join(sub)))
     }
 }
 

@@ -184,8 +184,7 @@ impl Kept {
     }
 }
 
-/// The most bytes a file name may have (Linux's and macOS's NAME_MAX).
-const NAME_MAX: usize = 255;
+use crate::hash::NAME_MAX;
 
 /// An error when the output's name is longer than a file name may be (a
 /// rip named near the limit, its extension `.ts` or none made `.mkv`):

@@ -33,7 +33,7 @@ impl Stages {
     /// Why an earlier record is not used, when there is one, is said
     /// through `warn` (a finished video encoded again without a word).
     fn open(work: &WorkDir, plan: &EncodePlan, warn: impl Fn(String)) -> Stages {
-        let path = work.root().join("state").join("stages.json");
+        let path = work.stages_file();
         let video = crate::plan::VideoPlan { threads: 0, hwaccel: None, ..plan.video.clone() };
         let key = serde_json::json!({"video": video, "audio": plan.audio, "chunked": plan.chunked,
             "work": state::WORK_FORMAT});
@@ -75,13 +75,13 @@ fn step_of(name: &str) -> Option<&str> {
 /// before, a stopped encode's partial video was kept for ever as
 /// resumable work.
 pub(super) fn remove_unfinished(work: &WorkDir) {
-    let stages = work.root().join("state").join("stages.json");
+    let stages = work.stages_file();
     let done = std::fs::read(&stages)
         .ok()
         .and_then(|b| serde_json::from_slice::<state::StagesFile>(&b).ok())
         .map(|f| f.done)
         .unwrap_or_default();
-    let Ok(entries) = std::fs::read_dir(work.working("")) else { return };
+    let Ok(entries) = std::fs::read_dir(work.working_dir()) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if e.file_type().is_ok_and(|t| t.is_dir()) {

@@ -629,14 +629,26 @@ pub fn longest_held(times: &[f64]) -> Option<(usize, f64)> {
     best
 }
 
-/// Video packets in a file (one per frame), or `None` if unreadable.
-pub fn count_frames(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Option<usize> {
+/// Video packets in a file (one per frame): a failure carries ffprobe's
+/// command line and stderr (callers that can go without a count say so
+/// with `.ok()`).
+pub fn count_frames(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<usize, ProcessFailure> {
     let mut cmd = Command::new(ffprobe);
     cmd.args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"])
         .args(["-of", "default=nw=1:nk=1"])
         .arg(crate::tools::path_arg(path));
-    let out = crate::tools::process::output(&mut cmd, "count frames", cancel).ok()?;
-    out.split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty())?.parse().ok()
+    let command = crate::tools::process::command_line(&cmd);
+    let out = crate::tools::process::output(&mut cmd, "count frames", cancel)?;
+    let count = out.split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty()).and_then(|n| n.parse().ok());
+    count.ok_or_else(|| {
+        ProcessFailure::Failed(crate::error::ProcessError {
+            step: "count frames".into(),
+            program: "ffprobe".into(),
+            command,
+            status: crate::error::Exit::Problem(format!("no video packets counted in {}", path.display())),
+            stderr_tail: vec![],
+        })
+    })
 }
 
 /// Frames decoded at the start of the video, and at each later time, to
@@ -717,7 +729,7 @@ pub enum ProbeError {
 }
 
 /// Side data of the first video frame (where HEVC carries HDR10 SEI).
-pub fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Vec<SideData> {
+pub fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> Result<Vec<SideData>, ProcessFailure> {
     #[derive(serde::Deserialize)]
     struct Frames {
         #[serde(default)]
@@ -732,12 +744,11 @@ pub fn first_frame_side_data(ffprobe: &Path, input: &Path, cancel: &Cancel) -> V
     cmd.args(["-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_frames"])
         .args(["-show_entries", "frame=side_data_list", "-print_format", "json"])
         .arg(crate::tools::path_arg(input));
-    crate::tools::process::output(&mut cmd, "probe first frame", cancel)
-        .ok()
-        .and_then(|t| serde_json::from_str::<Frames>(&t).ok())
-        .and_then(|f| f.frames.into_iter().next())
-        .map(|f| f.side_data_list)
-        .unwrap_or_default()
+    // (A failed read is said, not taken for a frame without metadata: the
+    // output would lose the mastering display and content light.)
+    let text = crate::tools::process::output(&mut cmd, "probe first frame", cancel)?;
+    let first = serde_json::from_str::<Frames>(&text).ok().and_then(|f| f.frames.into_iter().next());
+    Ok(first.map(|f| f.side_data_list).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -65,8 +65,8 @@ pub fn append(
             .edit_tracks(output, &[("track:v1".into(), set)], ctx.cancel)
             .map_err(Error::process(input))?;
     }
-    let counted = crate::tools::ffprobe::count_frames(&ctx.tools.ffprobe, output, ctx.cancel).unwrap_or(0);
-    ctx.cancel.check()?;
+    let counted =
+        crate::tools::ffprobe::count_frames(&ctx.tools.ffprobe, output, ctx.cancel).map_err(Error::process(input))?;
     if counted != frames {
         return Err(Error::Internal {
             path: input.to_path_buf(),

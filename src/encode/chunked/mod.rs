@@ -190,8 +190,8 @@ pub struct Film<'a> {
 pub fn encode(ctx: &Ctx, film: Film, work: &WorkDir, output: &Path) -> Result<ChunkedReport> {
     let result = encode_segments(ctx, film, work, output);
     if result.is_err() {
-        remove_unfinished(&work.root().join("working"), &["samples-", "probe-", "refs-"], "");
-        remove_unfinished(&work.root().join("encoded"), &[], ".partial.mkv");
+        remove_unfinished(&work.working_dir(), &["samples-", "probe-", "refs-"], "");
+        remove_unfinished(&work.encoded_dir(), &[], ".partial.mkv");
     }
     result
 }
@@ -252,15 +252,15 @@ fn encode_segments(ctx: &Ctx, film: Film, work: &WorkDir, output: &Path) -> Resu
     let Film { analysis, video, params, cluster, guard } = film;
     let (input, started) = (analysis.input.as_path(), Instant::now());
     let cluster = hosts_for(ctx, input, video, cluster);
-    let scratch = work.root().join("working");
-    let cuts_file = work.root().join("state").join("scene-cuts.json");
-    std::fs::create_dir_all(work.root().join("state")).map_err(Error::io("create folder", work.root()))?;
+    let scratch = work.working_dir();
+    let cuts_file = work.scene_cuts_file();
+    std::fs::create_dir_all(work.state_dir()).map_err(Error::io("create folder", work.root()))?;
     let layout = Layout::build(ctx, input, video.decimation_cycle, params, (&scratch, &cuts_file))?;
     ctx.events.emit(&updates::planned(input, &layout, params, cluster));
     // A segment that cannot be counted is not verified, unless a stop
     // prevented the count: then the state is left as it was.
     let verify = |path: &Path, frames| {
-        let counted = crate::tools::ffprobe::count_frames(&ctx.tools.ffprobe, path, ctx.cancel);
+        let counted = crate::tools::ffprobe::count_frames(&ctx.tools.ffprobe, path, ctx.cancel).ok();
         ctx.cancel.check().map(|()| counted == Some(frames))
     };
     let warn = |message| ctx.events.emit(&updates::warning(input, message));

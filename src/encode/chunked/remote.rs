@@ -427,7 +427,7 @@ fn collect(
     if std::fs::metadata(&out).map(|m| m.len()).ok()? != res.bytes {
         return None;
     }
-    let frames = count_frames(d.ffprobe, &out, d.cancel);
+    let frames = count_frames(d.ffprobe, &out, d.cancel).ok();
     for name in ["job.json", "src.mkv", "result.json"] {
         let _ = std::fs::remove_file(dir.join(format!("{i}.{name}")));
     }

@@ -126,8 +126,8 @@ impl ResumeState {
         verify: &dyn Fn(&Path, usize) -> Result<bool>,
         warn: &dyn Fn(String),
     ) -> Result<ResumeState> {
-        let state_dir = work.root().join("state");
-        let encoded_dir = work.root().join("encoded");
+        let state_dir = work.state_dir();
+        let encoded_dir = work.encoded_dir();
         for d in [&state_dir, &encoded_dir] {
             std::fs::create_dir_all(d).map_err(Error::io("create folder", d))?;
         }
@@ -317,7 +317,7 @@ impl SegmentsFile {
 /// files are not of one plan): what a run that reuses the assembled video
 /// reports of it.
 pub fn finished_segments(work: &WorkDir) -> Option<Vec<(Segment, SegmentResult)>> {
-    let dir = work.root().join("state");
+    let dir = work.state_dir();
     let text = std::fs::read(dir.join("segments.json")).ok()?;
     let cut: SegmentsFile = serde_json::from_slice(&text).ok()?;
     let encoding: EncodingFile = state::load(&dir.join("encoding.json"), &cut.fingerprint).ok()?;
