@@ -51,6 +51,7 @@ pub fn run_ffmpeg_guarded(
     let mut errors = DecodeErrors::default();
     let this = ctx.cancel.child();
     let mut over: Option<(u64, f64)> = None;
+    let started = Instant::now();
     let run = crate::tools::process::run_lines(&mut cmd, &stage.label(), &this, |line| {
         let line = match line {
             crate::tools::process::Line::Err(l) => {
@@ -69,7 +70,10 @@ pub fn run_ffmpeg_guarded(
             over = Some(((p.total_size as f64 / fraction) as u64, fraction));
             this.cancel(nix::libc::SIGTERM);
         }
-        ctx.events.emit(&progress_event(input, stage, &p, duration, fraction));
+        // (ffmpeg's first reports, and a short encode's last, say fps=0
+        // beside a speed: the frames so far over the time is the truth.)
+        let fps = if p.fps > 0.0 { p.fps } else { p.frame as f64 / started.elapsed().as_secs_f64().max(1e-3) };
+        ctx.events.emit(&progress_event(input, stage, &Progress { fps, ..p }, duration, fraction));
     });
     match (run, over) {
         (Err(_), Some((bytes, fraction))) if !ctx.cancel.is_cancelled() => {
