@@ -4,7 +4,7 @@
 //! the result's frames counted against the film's.
 
 use super::SegmentResult;
-use super::layout::Timeline;
+use super::timeline::Timeline;
 use crate::cancel::Cancel;
 use crate::encode::Ctx;
 use crate::error::{Error, ProcessFailure, Result};

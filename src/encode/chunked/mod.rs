@@ -37,6 +37,7 @@ pub mod scenes;
 pub mod search;
 pub mod segment_job;
 pub mod survey;
+pub mod timeline;
 mod updates;
 pub mod vmaf;
 

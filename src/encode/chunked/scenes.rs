@@ -3,7 +3,7 @@
 //! decoded keyframe pictures; else by ffmpeg's `scdet` over the decoded
 //! film, in stretches scanned side by side.
 
-use super::layout::Timeline;
+use super::timeline::Timeline;
 use crate::cancel::Cancel;
 use crate::tools::ffmpeg::FfmpegArgs;
 use std::path::Path;

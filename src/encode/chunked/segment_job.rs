@@ -4,10 +4,10 @@
 //! floor. A unit that runs the same on this machine and on a remote worker
 //! ([`SegmentJob`] in, [`SegmentResult`] out).
 
-use super::layout::Timeline;
 use super::probe::{Steps, Whole, encode_whole, probe, tier_samples};
 use super::records::{ProbeRecord, SegmentResult};
 use super::search::{self, Next, Point, SearchSpace};
+use super::timeline::Timeline;
 use super::{
     ChunkedParams, FLOOR_MARGIN, Fixed, MAX_CRF, MAX_PROBES, MAX_REFINES, MIN_CRF, Report, SegmentJob, TIERS,
     TOLERANCE, Tier,
