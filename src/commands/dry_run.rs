@@ -6,6 +6,7 @@
 use super::Session;
 use crate::discover::{Discovery, Found, Skip};
 use crate::pipeline::Pipeline;
+use crate::pipeline::output::Action;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -23,12 +24,12 @@ pub fn run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
         let own = pipeline.drapto_encode_in_library(f);
         let kept_as_is = own.is_some();
         let (action, why) = match own {
-            Some(why) => ("skip", why),
+            Some(why) => (Action::Skip, why),
             None => verdict(&pipeline, f, &settings.temp_dir()),
         };
         said.file(action, &f.input, Some(&f.output), (!why.is_empty()).then_some(why));
         // (The run copies a rip's sidecars once it is encoded or kept.)
-        if !kept_as_is && matches!(action, "encode" | "check" | "skip") {
+        if !kept_as_is && matches!(action, Action::Encode | Action::Check | Action::Skip) {
             said.sidecars_of(f);
         }
     }
@@ -37,40 +38,42 @@ pub fn run(work: &Discovery, tools: &crate::tools::Toolbox, session: &Session) -
     let unreadable = super::unreadable_only(work).map(|(p, _)| p);
     for (path, why) in work.skipped.iter().filter(|(p, _)| !sidecars.contains(p)) {
         let action = match why {
-            Skip::SameOutput { .. } => "fail",
-            _ if unreadable == Some(path) => "fail",
-            _ if why.is_rip_not_encoded() => "not_now",
-            _ => "skip",
+            Skip::SameOutput { .. } => Action::Fail,
+            _ if unreadable == Some(path) => Action::Fail,
+            _ if why.is_rip_not_encoded() => Action::NotNow,
+            _ => Action::Skip,
         };
         said.file(action, path, None, Some(why.to_string()));
     }
     said.totals();
-    !said.counts.contains_key("fail") && !said.counts.contains_key("not_now")
+    ![Action::Fail, Action::NotNow].iter().any(|a| said.counts.contains_key(a.label()))
 }
 
 /// What the run would do with rip `f`, and why (empty where nothing needs
 /// saying).
-fn verdict(pipeline: &Pipeline, f: &Found, temp: &Path) -> (&'static str, String) {
+fn verdict(pipeline: &Pipeline, f: &Found, temp: &Path) -> (Action, String) {
     if let Err(e) = crate::pipeline::output::name_fits(&f.input, &f.output) {
-        return ("fail", e.to_string());
+        return (Action::Fail, e.to_string());
     }
     if let Some(busy) = pipeline.busy_now(f) {
-        return ("not_now", busy);
+        return (Action::NotNow, busy);
     }
     if let Some(why) = crate::analysis::not_a_rip(&f.input) {
-        return ("fail", why);
+        return (Action::Fail, why);
     }
     let source = match crate::job::JobInfo::of(&f.input) {
         Ok(source) => source,
-        Err(e) if f.output.exists() => return ("fail", format!("cannot be read: {e}")),
-        Err(_) => return ("encode", String::new()),
+        Err(e) if f.output.exists() => return (Action::Fail, format!("cannot be read: {e}")),
+        Err(_) => return (Action::Encode, String::new()),
     };
     if f.output.exists() {
         return pipeline.verdict_on_existing(&f.input, &f.output, &source);
     }
     match pipeline.moved_output(&f.input, &f.output, &f.root, &source) {
-        Some(from) => ("skip", format!("its encode moves here from {} (the rip was moved since)", from.display())),
-        None => ("encode", resumed(&source, temp).unwrap_or_default()),
+        Some(from) => {
+            (Action::Skip, format!("its encode moves here from {} (the rip was moved since)", from.display()))
+        }
+        None => (Action::Encode, resumed(&source, temp).unwrap_or_default()),
     }
 }
 
@@ -93,7 +96,8 @@ struct Said {
 
 impl Said {
     /// One file's line.
-    fn file(&mut self, action: &'static str, input: &Path, output: Option<&Path>, reason: Option<String>) {
+    fn file(&mut self, action: Action, input: &Path, output: Option<&Path>, reason: Option<String>) {
+        let action = action.label();
         *self.counts.entry(action).or_default() += 1;
         if self.json {
             println!("{}", serde_json::json!({"action": action, "input": input, "output": output, "reason": reason}));

@@ -302,6 +302,35 @@ fn still_there(rip: &Path, size: Option<&String>) -> bool {
     std::fs::metadata(rip).is_ok_and(|m| size.is_none_or(|s| *s == m.len().to_string()))
 }
 
+/// What a run does with a rip before it analyses it (as `--dry-run`
+/// tells it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Encode it (or resume it).
+    Encode,
+    /// Validate the output already there: kept if valid, else encoded.
+    Check,
+    /// Leave it: its output is finished, or it is drapto's own.
+    Skip,
+    /// Fail it (why is said).
+    Fail,
+    /// Not now: another drapto has it, or it is still being written.
+    NotNow,
+}
+
+impl Action {
+    /// The word `--dry-run` says.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::Encode => "encode",
+            Action::Check => "check",
+            Action::Skip => "skip",
+            Action::Fail => "fail",
+            Action::NotNow => "not_now",
+        }
+    }
+}
+
 impl Pipeline<'_> {
     /// Moves the finished encode of this very rip (its record names the
     /// same size and time) from where the rip's old path put it, when the
@@ -481,31 +510,31 @@ impl Pipeline<'_> {
     }
 
     /// What a run would do with the file under `output` before it
-    /// analyses the rip `input` (identified as `source`): `("skip" |
-    /// "check" | "encode" | "fail", why)`, by the rules a run follows (see
+    /// analyses the rip `input` (identified as `source`), and why, by the
+    /// rules a run follows (see
     /// [`Pipeline::drapto_output`], [`Pipeline::finished_before`] and
     /// [`Pipeline::valid_output`]); for `--dry-run`.
-    pub fn verdict_on_existing(&self, input: &Path, output: &Path, source: &JobInfo) -> (&'static str, String) {
+    pub fn verdict_on_existing(&self, input: &Path, output: &Path, source: &JobInfo) -> (Action, String) {
         let out = output.display();
         let (e, record) = match self.drapto_output(input, output, source) {
-            Err(e) => return ("fail", e.to_string()),
-            Ok(None) => return ("encode", String::new()),
+            Err(e) => return (Action::Fail, e.to_string()),
+            Ok(None) => return (Action::Encode, String::new()),
             Ok(Some(found)) => found,
         };
         let finished = self.finished(output, &e, &record, source);
         if let (None, Err(remuxed)) = (&finished, self.not_remuxed(input, output, &record)) {
-            return ("fail", remuxed.to_string());
+            return (Action::Fail, remuxed.to_string());
         }
         match finished {
-            Some(why) => ("skip", why),
+            Some(why) => (Action::Skip, why),
             None if record.source.size == source.size => (
-                "check",
+                Action::Check,
                 format!(
                     "{out} was made from this rip, and its time, the settings or the output changed since: kept if it is still valid, else encoded again"
                 ),
             ),
             None => (
-                "encode",
+                Action::Encode,
                 format!(
                     "{out} was made from another rip of this length ({} bytes; this one has {}: ripped again): encoded again",
                     record.source.size, source.size
