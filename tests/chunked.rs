@@ -461,6 +461,8 @@ fn chunked_encode_hits_the_target(allocation: &str) {
     assert_chunked_sequence(&ev);
     let out = out_dir.join("chunky.mkv");
     assert_eq!(frame_count(&out), frame_count(&src), "every frame exactly once");
+    let psnr = lowest_psnr(&out, &src);
+    assert!(psnr > 24.0, "each frame the source's picture: lowest frame PSNR {psnr:.1} dB");
     let p = ffprobe(&out);
     let v = streams(&p, "video")[0];
     let a = streams(&p, "audio")[0];
@@ -916,6 +918,8 @@ fn killed_chunked_job_resumes_without_redoing_finished_segments() {
     assert_eq!(done.first(), Some(&(finished.len() as u64 + 1)), "{done:?}");
     assert_eq!(done.last(), Some(&(total as u64)), "{done:?}");
     assert_eq!(frame_count(&out_dir.join("resume me.mkv")), frame_count(&src));
+    let psnr = lowest_psnr(&out_dir.join("resume me.mkv"), &src);
+    assert!(psnr > 24.0, "each frame the source's picture: lowest frame PSNR {psnr:.1} dB");
 }
 
 /// The segments `job`'s state records as completed with their file in place.
@@ -999,6 +1003,8 @@ fn a_segment_whose_measurement_fails_is_not_kept_unmeasured() {
     let done: Vec<_> = ev.iter().filter(|e| e["event"] == "segment_complete" && e["reused"] == false).collect();
     assert!(done.iter().all(|e| e["measured_vmaf"].is_number()), "every segment measured: {done:?}");
     assert_eq!(frame_count(&out_dir.join("chunky.mkv")), frame_count(&src));
+    let psnr = lowest_psnr(&out_dir.join("chunky.mkv"), &src);
+    assert!(psnr > 24.0, "each frame the source's picture: lowest frame PSNR {psnr:.1} dB");
 }
 
 /// The names of the files in `dir` other than `keep`.
@@ -1039,6 +1045,8 @@ fn a_segment_that_fails_once_is_tried_again_and_the_film_finishes() {
         "the retry is reported"
     );
     assert_eq!(frame_count(&out_dir.join("chunky.mkv")), frame_count(&src));
+    let psnr = lowest_psnr(&out_dir.join("chunky.mkv"), &src);
+    assert!(psnr > 24.0, "each frame the source's picture: lowest frame PSNR {psnr:.1} dB");
 }
 
 #[test]
@@ -1068,6 +1076,8 @@ fn a_job_killed_after_its_survey_resumes_without_surveying_again() {
     assert!(resumed["message"].as_str().unwrap().contains("surveyed"), "{resumed}");
     assert!(!ev.iter().any(|e| e["event"] == "segment_probe"), "no segment is surveyed twice");
     assert_eq!(frame_count(&out_dir.join("survey me.mkv")), frame_count(&src));
+    let psnr = lowest_psnr(&out_dir.join("survey me.mkv"), &src);
+    assert!(psnr > 24.0, "each frame the source's picture: lowest frame PSNR {psnr:.1} dB");
 }
 
 #[test]
@@ -1138,6 +1148,8 @@ fn an_anamorphic_dvd_is_scored_at_the_size_it_is_shown_and_keeps_its_aspect() {
     let v = streams(&p, "video")[0];
     assert_eq!(v["display_aspect_ratio"], "16:9", "{v}");
     assert_eq!(frame_count(&out), frame_count(&src));
+    let psnr = lowest_psnr(&out, &src);
+    assert!(psnr > 24.0, "each frame the source's picture: lowest frame PSNR {psnr:.1} dB");
 }
 
 /// `chunk_clip()` with the colour tags nearly every real rip carries in its
