@@ -5,15 +5,24 @@
 
 use crate::cancel::Cancel;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use crate::summary::ResourceStats;
 
-/// Samples memory in the background until [`Sampler::finish`].
+/// How often memory is sampled.
+const EVERY: Duration = Duration::from_millis(500);
+
+/// Samples memory in the background until [`Sampler::finish`], or until
+/// it is dropped (a rip skipped, failed or stopped: each left a thread
+/// sampling for ever, a file handle more with every process drapto started
+/// after it; a rerun over 200 encoded rips ended with 202 threads and
+/// 10,000 open files).
 pub struct Sampler {
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop the thread.
+    stop: Option<mpsc::Sender<()>>,
     peak: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
     started: Instant,
@@ -23,12 +32,14 @@ pub struct Sampler {
 impl Sampler {
     /// Starts sampling drapto and the children registered in `cancel`.
     pub fn start(cancel: &Cancel) -> Sampler {
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = mpsc::channel::<()>();
         let peak = Arc::new(AtomicU64::new(0));
-        let (s, p, c) = (Arc::clone(&stop), Arc::clone(&peak), cancel.clone());
+        let (p, c) = (Arc::clone(&peak), cancel.clone());
         let thread = std::thread::spawn(move || {
-            let mut sys = sysinfo::System::new();
-            while !s.load(Ordering::SeqCst) {
+            loop {
+                // (A new one each time: one kept holds a file of every
+                // child it ever looked at, ended or not.)
+                let mut sys = sysinfo::System::new();
                 let mut pids = vec![sysinfo::Pid::from_u32(std::process::id())];
                 pids.extend(c.groups().iter().map(|g| sysinfo::Pid::from_u32(*g as u32)));
                 sys.refresh_processes_specifics(
@@ -38,18 +49,26 @@ impl Sampler {
                 );
                 let total: u64 = pids.iter().filter_map(|pid| sys.process(*pid)).map(|p| p.memory()).sum();
                 p.fetch_max(total, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(500));
+                if stopped.recv_timeout(EVERY) != Err(mpsc::RecvTimeoutError::Timeout) {
+                    break;
+                }
             }
         });
+        let stop = Some(stop);
         Sampler { stop, peak, thread: Some(thread), started: Instant::now(), cpu_start: cpu_seconds().unwrap_or(0.0) }
+    }
+
+    /// Stops the sampling thread (at once: it waits on the channel).
+    fn stop(&mut self) {
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 
     /// Stops sampling and returns the figures.
     pub fn finish(mut self) -> ResourceStats {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop();
         let wall = self.started.elapsed().as_secs_f64();
         let cpu = cpu_seconds().unwrap_or(0.0) - self.cpu_start;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -59,6 +78,12 @@ impl Sampler {
             peak_memory_bytes: self.peak.load(Ordering::SeqCst),
             wall_seconds: wall,
         }
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -77,6 +102,15 @@ fn cpu_seconds() -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sampler_dropped_unfinished_stops_its_thread() {
+        let s = Sampler::start(&Cancel::new());
+        let peak = Arc::clone(&s.peak);
+        std::thread::sleep(Duration::from_millis(50));
+        drop(s);
+        assert_eq!(Arc::strong_count(&peak), 1, "the sampling thread still runs");
+    }
 
     #[test]
     fn samples_this_process() {
