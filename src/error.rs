@@ -26,6 +26,9 @@ pub struct ToolError {
     pub fix: String,
 }
 
+/// How the problem of every [`ProcessError::damaged_source`] begins.
+pub const DAMAGED_SOURCE: &str = "its video does not decode in full (damaged)";
+
 /// A child process that failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct ProcessError {
@@ -114,13 +117,23 @@ impl ProcessError {
     }
 
     /// The failure of a segment whose source video decodes to fewer frames
-    /// than it has (a damaged rip): `problem` says which.
-    pub fn damaged_source(command: String, problem: String) -> ProcessError {
+    /// than it has (a damaged rip): `detail` says which, after
+    /// [`DAMAGED_SOURCE`].
+    pub fn damaged_source(command: String, detail: &str) -> ProcessError {
         ProcessError {
-            step: "decoding the source video".into(),
-            program: "ffmpeg".into(),
+            status: Exit::DamagedSource(format!("{DAMAGED_SOURCE}: {detail}").into()),
+            ..ProcessError::problem("decoding the source video", "ffmpeg", command, String::new())
+        }
+    }
+
+    /// `program`'s run for `step` (`command`), which exited but did not
+    /// give what was asked of it, as `problem` says.
+    pub fn problem(step: &str, program: &str, command: String, problem: String) -> ProcessError {
+        ProcessError {
+            step: step.into(),
+            program: program.into(),
             command,
-            status: Exit::DamagedSource(problem.into()),
+            status: Exit::Problem(problem),
             stderr_tail: vec![],
         }
     }

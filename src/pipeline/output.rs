@@ -7,6 +7,7 @@ use super::Pipeline;
 use crate::analysis::Analysis;
 use crate::error::{Error, Result};
 use crate::events::{Check, Event};
+use crate::hash::NAME_MAX;
 use crate::job::JobInfo;
 use crate::job::record::SourceRecord;
 use crate::matroska::structure::Structure;
@@ -183,8 +184,6 @@ impl Kept {
         let _ = crate::job::state::write_atomic(&path, self);
     }
 }
-
-use crate::hash::NAME_MAX;
 
 /// An error when the output's name is longer than a file name may be (a
 /// rip named near the limit, its extension `.ts` or none made `.mkv`):

@@ -640,14 +640,9 @@ pub fn count_frames(ffprobe: &Path, path: &Path, cancel: &Cancel) -> Result<usiz
     let command = crate::tools::process::command_line(&cmd);
     let out = crate::tools::process::output(&mut cmd, "count frames", cancel)?;
     let count = out.split(|c: char| !c.is_ascii_digit()).find(|s| !s.is_empty()).and_then(|n| n.parse().ok());
+    let none = format!("no video packets counted in {}", path.display());
     count.ok_or_else(|| {
-        ProcessFailure::Failed(crate::error::ProcessError {
-            step: "count frames".into(),
-            program: "ffprobe".into(),
-            command,
-            status: crate::error::Exit::Problem(format!("no video packets counted in {}", path.display())),
-            stderr_tail: vec![],
-        })
+        ProcessFailure::Failed(crate::error::ProcessError::problem("count frames", "ffprobe", command, none))
     })
 }
 

@@ -119,12 +119,9 @@ pub(super) fn as_damaged(f: ProcessFailure, range: FrameRange) -> ProcessFailure
     let decoding = |l: &String| crate::encode::is_decoding_error(l);
     match f {
         ProcessFailure::Failed(e) if !e.is_disk_full() && e.stderr_tail.iter().any(decoding) => {
-            let problem = format!(
-                "its video does not decode in full (damaged): ffmpeg gave up decoding frames {}–{}",
-                range.start,
-                range.start + range.count.max(1) - 1,
-            );
-            ProcessFailure::Failed(ProcessError::damaged_source(e.command, problem))
+            let (first, last) = (range.start, range.start + range.count.max(1) - 1);
+            let detail = format!("ffmpeg gave up decoding frames {first}–{last}");
+            ProcessFailure::Failed(ProcessError::damaged_source(e.command, &detail))
         }
         other => other,
     }
@@ -152,15 +149,8 @@ fn score(
     let (mut csv, mut stderr) = (Vec::new(), Vec::new());
     let mut cmd = a.command(ffmpeg);
     let command = crate::tools::process::command_line(&cmd);
-    let failed = |problem: String| {
-        ProcessFailure::Failed(crate::error::ProcessError {
-            step: "vmaf".into(),
-            program: "ffmpeg".into(),
-            command: command.clone(),
-            status: crate::error::Exit::Problem(problem),
-            stderr_tail: vec![],
-        })
-    };
+    let failed =
+        |problem: String| ProcessFailure::Failed(ProcessError::problem("vmaf", "ffmpeg", command.clone(), problem));
     crate::tools::process::run_lines(&mut cmd, "vmaf", cancel, |line| match line {
         crate::tools::process::Line::Out(l) => csv.push(l.to_string()),
         crate::tools::process::Line::Err(l) if l.contains("Input stream #0:0 (video)") => stderr.push(l.to_string()),
@@ -170,14 +160,14 @@ fn score(
     let seg = job.segment;
     let decoded = vmaf::decoded(&stderr);
     if let Some((packets, ..)) = decoded.filter(|(p, ..)| whole && (*p as usize) < seg.frames()) {
-        let problem = format!(
-            "its video does not decode in full (damaged): segment {}, frames {}–{}, gives {packets} of its {} frames",
+        let detail = format!(
+            "segment {}, frames {}–{}, gives {packets} of its {} frames",
             seg.index + 1,
             seg.start,
             seg.end - 1,
             seg.frames()
         );
-        return Err(ProcessFailure::Failed(ProcessError::damaged_source(command.clone(), problem)));
+        return Err(ProcessFailure::Failed(ProcessError::damaged_source(command.clone(), &detail)));
     }
     if let Some((packets, frames, errors)) = decoded.filter(|(p, f, e)| f < p || *e > 0) {
         return Err(failed(format!("the encode decodes to {frames} of its {packets} frames ({errors} decode errors)")));

@@ -22,7 +22,7 @@ pub use super::hosts::{Cluster, Host, HostCheck, Verdict, WorkerInfo, parallel_p
 use super::layout::{self, Segment, Timeline};
 use super::{Report, SegmentJob, SegmentResult};
 use crate::cancel::Cancel;
-use crate::error::{ProcessError, ProcessFailure};
+use crate::error::{DAMAGED_SOURCE, ProcessError, ProcessFailure};
 use crate::tools::ffmpeg::FfmpegArgs;
 use crate::tools::ffprobe::count_frames;
 use crate::tools::process::Line;
@@ -453,13 +453,10 @@ fn collect(
 fn damaged(seg: &Segment, problem: &str) -> ProcessFailure {
     let (first, last) = (seg.start, seg.end.max(seg.start + 1) - 1);
     // (A host's frame numbers count from the segment's start.)
-    let detail = problem.strip_prefix(DAMAGED).map_or(problem, |d| d.trim_start_matches(": "));
-    let problem = format!("{DAMAGED}: segment {} (frames {first}–{last}): {detail}", seg.index + 1);
-    ProcessFailure::Failed(ProcessError::damaged_source(String::new(), problem))
+    let told = problem.strip_prefix(DAMAGED_SOURCE).map_or(problem, |d| d.trim_start_matches(": "));
+    let detail = format!("segment {} (frames {first}–{last}): {told}", seg.index + 1);
+    ProcessFailure::Failed(ProcessError::damaged_source(String::new(), &detail))
 }
-
-/// How a damaged source's problem starts.
-const DAMAGED: &str = "its video does not decode in full (damaged)";
 
 /// The line a worker prints when segment `segment`'s source video does not
 /// decode in full (read by [`parse_damaged`]): the coordinator sends the
