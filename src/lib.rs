@@ -13,7 +13,8 @@
 //!   wrappers and the child-process runner.
 //! * [`analysis`] — one [`analysis::Analysis`] per input.
 //! * [`plan`] — the decisions for one file ([`plan::EncodePlan`]).
-//! * [`encode`], [`mux`], [`validate`] — carrying the plan out.
+//! * [`encode`], [`mux`], [`validate`] — carrying the plan out ([`step`]:
+//!   running each of their ffmpegs).
 //! * [`pipeline`] — one file end to end, and the batch loop ([`breaker`]:
 //!   its circuit breaker).
 //! * [`events`] and [`report`] — what happened, for people and programs.
@@ -40,6 +41,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod platform;
 pub mod report;
+pub mod step;
 pub mod summary;
 pub mod tools;
 pub mod units;

@@ -1,9 +1,9 @@
 //! Audio: each track to Opus with the design's settings.
 
-use super::{Ctx, run_ffmpeg};
 use crate::analysis::audio::{AudioPlan, STANDARD_LAYOUTS};
 use crate::error::Result;
 use crate::events::Stage;
+use crate::step::{Ctx, run_ffmpeg};
 use crate::tools::ffmpeg::FfmpegArgs;
 use std::path::Path;
 

@@ -1,11 +1,11 @@
 //! The standard video path: one SVT-AV1 encode of the first video stream.
 
-use super::guard::SizeGuard;
-use super::{Ctx, run_ffmpeg, run_ffmpeg_guarded};
 use crate::analysis::audio::AudioPlan;
 use crate::error::Result;
 use crate::events::{Event, Stage};
 use crate::plan::VideoPlan;
+use crate::step::size_guard::SizeGuard;
+use crate::step::{Ctx, run_ffmpeg, run_ffmpeg_guarded};
 use crate::tools::ffmpeg::FfmpegArgs;
 use std::path::Path;
 

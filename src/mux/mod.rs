@@ -16,13 +16,13 @@ pub mod vobsub;
 
 use crate::analysis::Analysis;
 use crate::analysis::mux_plan::{Carry, MuxPlan, PlannedTrack};
-use crate::encode::{Ctx, run_ffmpeg};
 use crate::error::ProcessFailure;
 use crate::error::{Error, Result};
 use crate::events::{Event, Stage};
 use crate::matroska::rules;
 use crate::matroska::structure::{drop_chapter_tracks, map_chapter_tracks, shift_chapter_times};
 use crate::matroska::xml::Element;
+use crate::step::{Ctx, run_ffmpeg};
 use crate::tools::ffmpeg::FfmpegArgs;
 use crate::tools::mkvtoolnix::{IdentifyError, Mkvtoolnix, Track, TrackKind};
 use args::{Made, Pieces};

@@ -6,9 +6,9 @@
 use super::SegmentResult;
 use super::timeline::Timeline;
 use crate::cancel::Cancel;
-use crate::encode::Ctx;
 use crate::error::{Error, ProcessFailure, Result};
 use crate::events::Event;
+use crate::step::Ctx;
 use crate::tools::mkvtoolnix::Mkvtoolnix;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -6,9 +6,9 @@
 use super::Report;
 use super::layout::Segment;
 use crate::cancel::Cancel;
-use crate::encode::Ctx;
 use crate::error::ProcessFailure;
 use crate::events::{Event, SegmentStep};
+use crate::step::Ctx;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::path::Path;

@@ -42,7 +42,7 @@ impl Layout {
     /// resumed run (a scan that found other cuts, or failed on a stretch,
     /// would cut other segments: the finished ones could not be reused).
     pub fn build(
-        ctx: &crate::encode::Ctx,
+        ctx: &crate::step::Ctx,
         input: &Path,
         cycle: Option<usize>,
         params: &crate::plan::ChunkedParams,

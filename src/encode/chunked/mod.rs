@@ -46,14 +46,14 @@ pub use records::{ProbeRecord, SegmentResult, Survey};
 pub use segment_job::run_segment;
 pub use survey::survey_segment;
 
-use super::Ctx;
 use crate::analysis::Analysis;
-use crate::encode::guard::SizeGuard;
 use crate::error::{Error, ProcessFailure, Result};
 use crate::events::SegmentStep;
 use crate::job::WorkDir;
 pub use crate::plan::{Allocation, ChunkedParams};
 use crate::plan::{EncoderSettings, VideoPlan, encoder_memory};
+use crate::step::Ctx;
+use crate::step::size_guard::SizeGuard;
 use dispatch::{Load, Queue, Slot, once_more, run_local};
 use jobs::Jobs;
 use layout::{Layout, Segment};

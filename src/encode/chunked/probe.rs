@@ -100,7 +100,7 @@ fn encode_range(
     if let Some((refs_path, _)) = refs {
         a.extend(["-map", "[sel]", "-fps_mode", "passthrough", "-c:v", "rawvideo", "-f", "nut"]).output(refs_path);
     }
-    let mut errors = crate::encode::DecodeErrors::default();
+    let mut errors = crate::step::decode_errors::DecodeErrors::default();
     let step = format!("segment {} encode", job.segment.index + 1);
     let from_source = frames.path == job.source.as_path();
     crate::tools::process::run_lines(&mut a.command(ffmpeg), &step, cancel, |line| {
@@ -116,7 +116,7 @@ fn encode_range(
 /// (ffmpeg gives up on a burst of them, exit 69) as a damaged rip: it
 /// fails the same on every try, and the standard path keeps what decodes.
 pub(super) fn as_damaged(f: ProcessFailure, range: FrameRange) -> ProcessFailure {
-    let decoding = |l: &String| crate::encode::is_decoding_error(l);
+    let decoding = |l: &String| crate::step::decode_errors::is_decoding_error(l);
     match f {
         ProcessFailure::Failed(e) if !e.is_disk_full() && e.stderr_tail.iter().any(decoding) => {
             let (first, last) = (range.start, range.start + range.count.max(1) - 1);
