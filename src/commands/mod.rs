@@ -16,6 +16,7 @@ use crate::config::Loaded;
 use crate::discover::{Discovery, Filters, Skip};
 use crate::error::{Error, Result};
 use crate::events::{EventSink, Fanout};
+use crate::job::tracking::Tracking;
 use crate::report::file_report::ReportWriter;
 use crate::report::json::JsonLines;
 use crate::report::log::LogEvents;
@@ -43,7 +44,7 @@ impl Session {
             Box::new(Terminal::new(self.verbosity, live).with_run_log(self.run_log.clone()))
         };
         let s = &self.loaded.settings;
-        let reports = ReportWriter::new(s.paths.report_dir.clone(), s.log_dir(), s.temp_dir().join("encode_data"));
+        let reports = ReportWriter::new(s.paths.report_dir.clone(), s.log_dir(), Tracking::in_temp(&s.temp_dir()));
         let status = crate::report::status::StatusWriter::new(&s.temp_dir());
         let mut sinks: Vec<Box<dyn EventSink>> =
             vec![view, Box::new(LogEvents { run_log: self.run_log.clone() }), Box::new(reports), Box::new(status)];

@@ -10,6 +10,7 @@ use crate::events::{Check, Event};
 use crate::hash::NAME_MAX;
 use crate::job::JobInfo;
 use crate::job::record::SourceRecord;
+use crate::job::tracking::{File, Tracking};
 use crate::matroska::structure::Structure;
 use crate::tools::ffprobe;
 use crate::validate::{self, observe::ObserveError};
@@ -277,7 +278,7 @@ struct Existing {
 fn outputs_of_moved(encoded_files: &str, input_sizes: &str, input: &Path, output: &Path, size: u64) -> Vec<PathBuf> {
     // Rips of other sizes are other rips (MakeMKV names many title_t00.mkv;
     // each candidate left costs an ffprobe).
-    let tracked = crate::report::file_report::tracking_line;
+    let tracked = crate::job::tracking::line;
     let sizes: std::collections::HashMap<String, String> = input_sizes.lines().filter_map(tracked).collect();
     let size = size.to_string();
     let lines = encoded_files.lines().rev().filter_map(tracked);
@@ -346,7 +347,6 @@ impl Pipeline<'_> {
         identity: &JobInfo,
     ) -> Option<PathBuf> {
         let from = self.moved_output(input, output, root, identity)?;
-        let data = self.settings.temp_dir().join("encode_data");
         std::fs::create_dir_all(output.parent()?).ok()?;
         std::fs::rename(&from, output).ok()?;
         // Its report moves with it (in the reports folder, when one is set,
@@ -358,9 +358,7 @@ impl Pipeline<'_> {
         // Known as this rip's from now on, without an analysis, and found
         // again should it move once more.
         Kept::of(output, identity).write(&self.settings.temp_dir(), output);
-        let values =
-            [("encoded_files.txt", output.display().to_string()), ("input_sizes.txt", identity.size.to_string())];
-        crate::report::file_report::append_tracking(&data, input, &values);
+        Tracking::in_temp(&self.settings.temp_dir()).record_move(input, output, identity.size);
         let message = format!("its encode moved here from {} (the rip was moved since)", from.display());
         self.events.emit(&Event::Warning { input: Some(input.to_path_buf()), message });
         Some(from)
@@ -373,9 +371,9 @@ impl Pipeline<'_> {
         if output.exists() {
             return None;
         }
-        let data = self.settings.temp_dir().join("encode_data");
-        let tracked = std::fs::read_to_string(data.join("encoded_files.txt")).ok()?;
-        let sizes = std::fs::read_to_string(data.join("input_sizes.txt")).unwrap_or_default();
+        let tracking = Tracking::in_temp(&self.settings.temp_dir());
+        let tracked = tracking.read(File::Encoded)?;
+        let sizes = tracking.read(File::InputSizes).unwrap_or_default();
         let same_rip = |r: &SourceRecord| r.source.size == identity.size && r.source.mtime_ns == identity.mtime_ns;
         let root = std::path::absolute(root).ok()?;
         let candidates = outputs_of_moved(&tracked, &sizes, input, output, identity.size);

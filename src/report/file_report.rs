@@ -5,11 +5,11 @@
 //!   analysis, plan, every stage's time, every chunked segment with its
 //!   probes and predicted/measured VMAF, the validation checks, warnings,
 //!   sizes, speeds and resource use. Failed files get one in the log folder.
-//! * `<temp_dir>/encode_data/{encoded_files,encoding_times,input_sizes,output_sizes}.txt`:
-//!   one tab-separated line per encoded file, kept across runs (the design's
-//!   tracking data), so a library's totals can be computed at any time.
+//! * the library's tracking files ([`crate::job::tracking`]): one line per
+//!   encoded file.
 
 use crate::events::{Check, Event, EventSink};
+use crate::job::tracking::Tracking;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Write;
@@ -51,13 +51,13 @@ pub struct StageTime {
 pub struct ReportWriter {
     report_dir: Option<PathBuf>,
     log_dir: PathBuf,
-    tracking_dir: PathBuf,
+    tracking: Tracking,
     files: Mutex<HashMap<PathBuf, FileReport>>,
 }
 
 impl ReportWriter {
-    pub fn new(report_dir: Option<PathBuf>, log_dir: PathBuf, tracking_dir: PathBuf) -> ReportWriter {
-        ReportWriter { report_dir, log_dir, tracking_dir, files: Mutex::new(HashMap::new()) }
+    pub fn new(report_dir: Option<PathBuf>, log_dir: PathBuf, tracking: Tracking) -> ReportWriter {
+        ReportWriter { report_dir, log_dir, tracking, files: Mutex::new(HashMap::new()) }
     }
 
     /// Where `input`'s report is written when it fails: in the log folder,
@@ -86,77 +86,8 @@ impl ReportWriter {
     fn track(&self, s: &crate::summary::FileSummary) {
         // Absolute: a later run finds a moved rip's output by it.
         let output = std::path::absolute(&s.output).unwrap_or_else(|_| s.output.clone());
-        append_tracking(
-            &self.tracking_dir,
-            &s.input,
-            &[
-                ("encoded_files.txt", output.display().to_string()),
-                ("encoding_times.txt", format!("{:.3}", s.encode_seconds)),
-                ("input_sizes.txt", s.input_bytes.to_string()),
-                ("output_sizes.txt", s.output_bytes.to_string()),
-            ],
-        );
+        self.tracking.record_encode(&s.input, &output, s.encode_seconds, s.input_bytes, s.output_bytes);
     }
-}
-
-/// Appends `input`'s line (`input<TAB>value`) to each tracking file of
-/// `dir` named in `values` (best effort: the tracking is a record, not
-/// the work). A tab, a line break or a backslash in either field is
-/// written escaped (`\t`, `\n`, `\r`, `\\`; see [`tracking_line`]):
-/// a rip named with a line break split into lines that spoiled the
-/// library's totals, and its encode was never found again.
-pub fn append_tracking(dir: &Path, input: &Path, values: &[(&str, String)]) {
-    let _ = std::fs::create_dir_all(dir);
-    let rip = escaped(&input.display().to_string());
-    for (file, value) in values {
-        // One write a line: two runs finishing at once do not mix theirs.
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(file)) {
-            let _ = f.write_all(format!("{rip}\t{}\n", escaped(value)).as_bytes());
-        }
-    }
-}
-
-/// `field` with what would break a tracking line escaped.
-fn escaped(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    for c in field.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `field` as it was before [`escaped`] (a line of an older drapto, which
-/// escaped nothing, reads as it was unless it holds a backslash).
-fn unescaped(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let mut chars = field.chars();
-    while let Some(c) = chars.next() {
-        match (c, chars.clone().next()) {
-            ('\\', Some(n @ ('\\' | 't' | 'n' | 'r'))) => {
-                chars.next();
-                out.push(match n {
-                    't' => '\t',
-                    'n' => '\n',
-                    'r' => '\r',
-                    _ => '\\',
-                });
-            }
-            (c, _) => out.push(c),
-        }
-    }
-    out
-}
-
-/// A tracking line's rip and value (see [`append_tracking`]).
-pub fn tracking_line(line: &str) -> Option<(String, String)> {
-    let (rip, value) = line.split_once('\t')?;
-    Some((unescaped(rip), unescaped(value)))
 }
 
 /// The report being gathered for `input`.
@@ -257,18 +188,6 @@ impl EventSink for ReportWriter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn tracking_lines_hold_any_name_on_one_line() {
-        let t = tempfile::tempdir().unwrap();
-        let rip = Path::new("/lib/line1\nline2\tx\\y.mkv");
-        append_tracking(t.path(), rip, &[("encoded_files.txt", "/out/a\tb.mkv".into())]);
-        append_tracking(t.path(), Path::new("/lib/plain.mkv"), &[("encoded_files.txt", "/out/plain.mkv".into())]);
-        let text = std::fs::read_to_string(t.path().join("encoded_files.txt")).unwrap();
-        assert_eq!(text.lines().count(), 2, "{text:?}");
-        let lines: Vec<_> = text.lines().filter_map(tracking_line).collect();
-        assert_eq!(lines[0], (rip.display().to_string(), "/out/a\tb.mkv".to_string()));
-        assert_eq!(lines[1], ("/lib/plain.mkv".to_string(), "/out/plain.mkv".to_string()));
-    }
     use crate::error::FailedCommand;
 
     #[test]
@@ -283,7 +202,7 @@ mod tests {
     #[test]
     fn a_failed_file_s_report_holds_the_command_that_failed() {
         let t = tempfile::tempdir().unwrap();
-        let w = ReportWriter::new(None, t.path().join("logs"), t.path().join("tracking"));
+        let w = ReportWriter::new(None, t.path().join("logs"), Tracking::at(&t.path().join("tracking")));
         let input = PathBuf::from("/rips/film.mkv");
         w.emit(&Event::FileStarted { index: 1, total: 1, input: input.clone(), output: t.path().join("film.mkv") });
         let command = FailedCommand {

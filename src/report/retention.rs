@@ -5,6 +5,7 @@
 //! at its start, `drapto clean` prunes and says what it did.
 
 use super::file_report::FAILED_REPORT;
+use crate::job::tracking::Tracking;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -64,16 +65,16 @@ fn history(log_dir: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
 /// tracking files in their temp folder) to their bounds, now; `own` is
 /// this run's log, if it has one.
 pub fn prune_configured(settings: &crate::config::Settings, own: Option<&Path>) -> Pruned {
-    let tracking = settings.temp_dir().join("encode_data");
+    let tracking = Tracking::in_temp(&settings.temp_dir());
     prune(&settings.log_dir(), &tracking, Retention::of(settings), SystemTime::now(), own)
 }
 
 /// Prunes the history in `log_dir` and the tracking files in
-/// `tracking_dir` as `r` says, at `now`. The newest run log is never
+/// `tracking` as `r` says, at `now`. The newest run log is never
 /// removed, nor `own` (this run's), which is not counted either: it may
 /// yet be removed as a run that only looked, and counted, it rotated a
 /// failure's log away all the same.
-pub fn prune(log_dir: &Path, tracking_dir: &Path, r: Retention, now: SystemTime, own: Option<&Path>) -> Pruned {
+pub fn prune(log_dir: &Path, tracking: &Tracking, r: Retention, now: SystemTime, own: Option<&Path>) -> Pruned {
     let mut out = Pruned::default();
     let max_age = Duration::from_secs(u64::from(r.keep_days) * 86_400);
     let mut runs = 0u32;
@@ -92,26 +93,9 @@ pub fn prune(log_dir: &Path, tracking_dir: &Path, r: Retention, now: SystemTime,
         }
     }
     if r.tracking_entries > 0 {
-        for name in ["encoded_files.txt", "encoding_times.txt", "input_sizes.txt", "output_sizes.txt"] {
-            out.dropped_entries += trim_lines(&tracking_dir.join(name), r.tracking_entries as usize);
-        }
+        out.dropped_entries += tracking.trim(r.tracking_entries as usize);
     }
     out
-}
-
-/// Keeps the last `keep` lines of `path` (rewritten atomically); returns
-/// how many were dropped.
-fn trim_lines(path: &Path, keep: usize) -> usize {
-    let Ok(text) = std::fs::read_to_string(path) else { return 0 };
-    let lines: Vec<&str> = text.lines().collect();
-    if lines.len() <= keep {
-        return 0;
-    }
-    let dropped = lines.len() - keep;
-    let mut kept = lines[dropped..].join("\n");
-    kept.push('\n');
-    let tmp = path.with_extension(format!("txt.{}.tmp", std::process::id()));
-    if std::fs::write(&tmp, kept).is_ok() && std::fs::rename(&tmp, path).is_ok() { dropped } else { 0 }
 }
 
 #[cfg(test)]
@@ -137,20 +121,20 @@ mod tests {
         let other = touch(t.path(), "notes.txt", 900, now);
         let encoded = touch(t.path(), "other.mkv.5e6f7a8b.report.json", 900, now);
         let r = Retention { keep_days: 90, keep_runs: 0, tracking_entries: 0 };
-        let p = prune(t.path(), t.path(), r, now, None);
+        let p = prune(t.path(), &Tracking::at(t.path()), r, now, None);
         assert_eq!((p.removed_files, p.freed_bytes, p.kept_files), (2, 20, 2));
         assert!(newest.exists() && mid.exists() && !old.exists() && !failed.exists());
         assert!(other.exists(), "not drapto's history");
         assert!(encoded.exists(), "a finished file's report (report_dir = log_dir) lasts as long as its output");
         // By count: one run kept, however young the others.
         let r = Retention { keep_days: 0, keep_runs: 1, tracking_entries: 0 };
-        assert_eq!(prune(t.path(), t.path(), r, now, None).removed_files, 1);
+        assert_eq!(prune(t.path(), &Tracking::at(t.path()), r, now, None).removed_files, 1);
         assert!(newest.exists() && !mid.exists());
         // Even a very short age keeps this run's log.
         let r = Retention { keep_days: 1, keep_runs: 0, tracking_entries: 0 };
         let stale = touch(t.path(), "encode_29990101_000000.log", 5, now);
         std::fs::remove_file(&newest).unwrap();
-        prune(t.path(), t.path(), r, now, None);
+        prune(t.path(), &Tracking::at(t.path()), r, now, None);
         assert!(stale.exists(), "the newest is this run's");
     }
 
@@ -160,10 +144,14 @@ mod tests {
         let f = t.path().join("encoded_files.txt");
         std::fs::write(&f, (1..=10).map(|i| format!("in{i}\tout{i}\n")).collect::<String>()).unwrap();
         let r = Retention { keep_days: 0, keep_runs: 0, tracking_entries: 4 };
-        let p = prune(t.path(), t.path(), r, SystemTime::now(), None);
+        let p = prune(t.path(), &Tracking::at(t.path()), r, SystemTime::now(), None);
         assert_eq!(p.dropped_entries, 6);
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "in7\tout7\nin8\tout8\nin9\tout9\nin10\tout10\n");
         let r = Retention { keep_days: 0, keep_runs: 0, tracking_entries: 0 };
-        assert_eq!(prune(t.path(), t.path(), r, SystemTime::now(), None).dropped_entries, 0, "0: unbounded");
+        assert_eq!(
+            prune(t.path(), &Tracking::at(t.path()), r, SystemTime::now(), None).dropped_entries,
+            0,
+            "0: unbounded"
+        );
     }
 }
