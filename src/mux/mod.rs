@@ -77,8 +77,8 @@ pub fn captions_args(source: &Path, outputs: [&Path; 2]) -> FfmpegArgs {
     let source = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
     let file = filter_value(&source.to_string_lossy());
     let mut a = FfmpegArgs::new();
-    a.extend(["-copyts", "-data_field:s:0", "first", "-data_field:s:1", "second", "-f", "lavfi", "-i"]);
-    a.arg(format!("movie=filename={file}:streams=dv[out0+subcc];movie=filename={file}:streams=dv[out1+subcc]"));
+    a.extend(["-copyts", "-data_field:s:0", "first", "-data_field:s:1", "second"]);
+    a.lavfi_input(format!("movie=filename={file}:streams=dv[out0+subcc];movie=filename={file}:streams=dv[out1+subcc]"));
     for (n, output) in outputs.into_iter().enumerate() {
         a.arg("-map").arg(format!("0:s:{n}")).extend(["-c:s", "srt", "-f", "srt"]).output(output);
     }

@@ -1,5 +1,6 @@
-//! Typed ffmpeg invocations: a small command builder that always asks for
-//! machine-readable progress, and the parser of that progress.
+//! Typed ffmpeg invocations: a small command builder that asks for
+//! machine-readable progress (or, [`FfmpegArgs::quiet`], for nothing but
+//! what is piped), and the parser of that progress.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -19,6 +20,25 @@ impl FfmpegArgs {
         let mut a = FfmpegArgs::default();
         a.extend(["-hide_banner", "-nostdin", "-loglevel", "error", "-progress", "pipe:1", "-nostats"]);
         a
+    }
+
+    /// A command line whose stdout is the output itself (a bitstream piped
+    /// to drapto) or nothing: `-hide_banner -nostdin -loglevel error`, no
+    /// progress.
+    pub fn quiet() -> FfmpegArgs {
+        let mut a = FfmpegArgs::default();
+        a.extend(["-hide_banner", "-nostdin", "-loglevel", "error"]);
+        a
+    }
+
+    /// An input made by a lavfi filter graph: `-f lavfi -i graph`.
+    pub fn lavfi_input(&mut self, graph: impl Into<OsString>) -> &mut Self {
+        self.extend(["-f", "lavfi", "-i"]).arg(graph)
+    }
+
+    /// The output written to stdout in `format`, last on the line.
+    pub fn stdout(&mut self, format: &str) -> &mut Self {
+        self.extend(["-f", format, "-"])
     }
 
     /// Appends one argument.

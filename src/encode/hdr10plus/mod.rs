@@ -16,10 +16,10 @@
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::tools::Toolbox;
+use crate::tools::ffmpeg::FfmpegArgs;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::Command;
 
 pub mod av1;
 pub mod hevc;
@@ -81,9 +81,9 @@ pub fn source_payloads(tools: &Toolbox, input: &Path, cancel: &Cancel) -> Result
         .lines()
         .filter_map(crate::tools::ffprobe::packet_line)
         .collect();
-    let mut cmd = Command::new(&tools.ffmpeg);
-    cmd.args(["-hide_banner", "-nostdin", "-v", "error", "-i"]).arg(crate::tools::path_arg(input));
-    cmd.args(["-map", "0:v:0", "-c", "copy", "-bsf:v", "hevc_mp4toannexb", "-f", "hevc", "-"]);
+    let mut args = FfmpegArgs::quiet();
+    args.input(input).extend(["-map", "0:v:0", "-c", "copy", "-bsf:v", "hevc_mp4toannexb"]).stdout("hevc");
+    let mut cmd = args.command(&tools.ffmpeg);
     let (mut split, mut pictures) = (AnnexB::default(), Pictures::default());
     crate::tools::process::run_bytes(&mut cmd, "HDR10+ read", cancel, |bytes| {
         for unit in split.push(bytes) {
@@ -129,9 +129,9 @@ pub fn carry_into(
 ) -> Result<usize> {
     std::fs::create_dir_all(scratch).map_err(Error::io("create folder", scratch))?;
     let ivf = scratch.join("video.ivf");
-    let mut cmd = Command::new(&tools.ffmpeg);
-    cmd.args(["-hide_banner", "-nostdin", "-v", "error", "-y", "-i"]).arg(crate::tools::path_arg(video));
-    cmd.args(["-map", "0:v:0", "-c", "copy", "-f", "ivf"]).arg(&ivf);
+    let mut unpack = FfmpegArgs::quiet();
+    unpack.input(video).extend(["-map", "0:v:0", "-c", "copy", "-f", "ivf"]).output(&ivf);
+    let mut cmd = unpack.command(&tools.ffmpeg);
     crate::tools::process::run(&mut cmd, "HDR10+ unpack", cancel, |_| {}).map_err(Error::process(input))?;
     let internal =
         |problem: String| Error::Internal { path: input.to_path_buf(), problem: format!("HDR10+: {problem}") };
