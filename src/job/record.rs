@@ -11,7 +11,7 @@ use crate::tools::ffprobe::Probe;
 use serde::{Deserialize, Serialize};
 
 /// The tag's name.
-pub const TAG: &str = "DRAPTO_SOURCE";
+pub use crate::matroska::rules::SOURCE_RECORD_TAG as TAG;
 /// The record's layout.
 pub const RECORD_VERSION: u32 = 1;
 

@@ -79,8 +79,12 @@ pub fn is_encoding_tag(name: &str) -> bool {
 /// output's only record is of its own source). Not carried. (A global
 /// `ENCODED_BY`, a ripper's credit, is the user's, and is.)
 pub fn is_old_making_tag(name: &str) -> bool {
-    name == "ENCODER" || name == crate::job::record::TAG
+    name == "ENCODER" || name == SOURCE_RECORD_TAG
 }
+
+/// The global tag in which drapto's output records the rip it was made
+/// from (written and read by [`crate::job::record`]).
+pub const SOURCE_RECORD_TAG: &str = "DRAPTO_SOURCE";
 
 /// Subtitle codecs (mkvmerge's codec IDs) ffmpeg copies into Matroska as
 /// they are, so the mux can clamp them to the film's end. ffmpeg reads

@@ -521,7 +521,7 @@ fn global_tags(record: &str, globals: Vec<Element>) -> Element {
             Element::node("Targets", vec![Element::leaf("TargetTypeValue", "50")]),
             Element::node(
                 "Simple",
-                vec![Element::leaf("Name", crate::job::record::TAG), Element::leaf("String", record)],
+                vec![Element::leaf("Name", crate::matroska::rules::SOURCE_RECORD_TAG), Element::leaf("String", record)],
             ),
         ],
     );

@@ -319,7 +319,7 @@ fn tags(plan: &MuxPlan, output: &Structure) -> Vec<String> {
         let encoded = src_pos.and_then(planned).is_some_and(|p| p.carry.is_encoded());
         let global = src_pos.is_none();
         let not_carried = rules::is_statistics_tag(name)
-            || name == crate::job::record::TAG
+            || name == crate::matroska::rules::SOURCE_RECORD_TAG
             || (global && rules::is_old_making_tag(name))
             || (encoded && rules::is_encoding_tag(name));
         !not_carried && src_pos.is_none_or(|p| planned(p).is_some())
@@ -333,7 +333,7 @@ fn tags(plan: &MuxPlan, output: &Structure) -> Vec<String> {
         .map(|e| (format!("{} {}", tag_target(&e, e.target.track), render_simple(&strip_added(&e.simple))), e.simple))
         .collect();
     let mut d = Vec::new();
-    let records = output.tag_entries().iter().filter(|e| e.name() == crate::job::record::TAG).count();
+    let records = output.tag_entries().iter().filter(|e| e.name() == crate::matroska::rules::SOURCE_RECORD_TAG).count();
     if records != 1 {
         d.push(format!("the output holds {records} records of its source, not one"));
     }
