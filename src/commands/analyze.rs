@@ -16,7 +16,7 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
         eprintln!("drapto: warning: {line}");
     }
     let work = find_work(&args.input, Path::new(""), settings, false)?;
-    let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    let tools = Tools::discover(&session.tool_paths(), &session.cancel);
     // A stop while the tools were asked is a stop, not a missing tool.
     session.cancel.check()?;
     let ffprobe = tools.require_ffprobe()?;

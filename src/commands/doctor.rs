@@ -11,8 +11,7 @@ use std::path::Path;
 /// Prints the report; exit code 0 when everything an encode needs is there
 /// (and, with `hosts`, when every host can take segments).
 pub fn run(hosts: Option<&Path>, session: &Session) -> Result<i32> {
-    let settings = &session.loaded.settings;
-    let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    let tools = Tools::discover(&session.tool_paths(), &session.cancel);
     // A stop while the tools were asked is a stop, not a missing tool.
     session.cancel.check()?;
     let hosts_ok = match hosts {

@@ -15,7 +15,7 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     let settings = &session.loaded.settings;
     let (input, output_dir) = folders(args.input.as_ref(), args.output.as_ref(), settings)?;
     let work = find_work(&input, &output_dir, settings, args.dry_run)?;
-    let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    let tools = Tools::discover(&session.tool_paths(), &session.cancel);
     // A stop while the tools were asked is a stop, not a missing tool.
     session.cancel.check()?;
     let toolbox = tools.toolbox()?;

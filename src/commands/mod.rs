@@ -35,6 +35,21 @@ pub struct Session {
 }
 
 impl Session {
+    /// Where the settings say each tool is, and which setting says so.
+    pub fn tool_paths(&self) -> crate::tools::ToolPaths {
+        let (tools, origins) = (&self.loaded.settings.tools, &self.loaded.origins);
+        let set = |path: &Option<std::path::PathBuf>, key: &str| crate::tools::ToolSetting {
+            path: path.clone(),
+            origin: origins.of(key).to_string(),
+        };
+        crate::tools::ToolPaths {
+            ffmpeg: set(&tools.ffmpeg, "tools.ffmpeg"),
+            ffprobe: set(&tools.ffprobe, "tools.ffprobe"),
+            mediainfo: set(&tools.mediainfo, "tools.mediainfo"),
+            mkvmerge: set(&tools.mkvmerge, "tools.mkvmerge"),
+        }
+    }
+
     /// The subscribers for this run: terminal or JSON, plus the log.
     pub fn events(&self) -> Box<dyn EventSink> {
         let view: Box<dyn EventSink> = if self.json {

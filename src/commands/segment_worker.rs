@@ -17,7 +17,7 @@ use std::io::Write;
 
 /// Runs the job; exit code 0 when the segment and its result are written.
 pub fn run(args: &WorkerArgs, session: &Session) -> Result<i32> {
-    let tools = Tools::discover(&session.loaded.settings, &session.loaded.origins, &session.cancel);
+    let tools = Tools::discover(&session.tool_paths(), &session.cancel);
     // A stop while the tools were asked is a stop, not a missing tool.
     session.cancel.check()?;
     let info = WorkerInfo::of(&tools);

@@ -25,7 +25,7 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     let library = std::path::absolute(&library).map_err(crate::Error::io("resolve", &library))?;
     let filters = Filters::of_settings(settings)?;
     prune_history(session);
-    let tools = Tools::discover(settings, &session.loaded.origins, &session.cancel);
+    let tools = Tools::discover(&session.tool_paths(), &session.cancel);
     // A stop while the tools were asked is a stop, not a missing tool.
     session.cancel.check()?;
     let toolbox = tools.toolbox()?;

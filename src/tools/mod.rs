@@ -1,9 +1,10 @@
 //! The external programs drapto drives: where they are, what they can do,
 //! and typed wrappers around their invocations.
 //!
-//! [`Tools::discover`] finds ffmpeg, ffprobe and mediainfo (explicit path from
-//! flag, environment or config file; else PATH) and checks once what ffmpeg
-//! can do. [`Tools::require_encode`] turns a missing must-have into a
+//! [`Tools::discover`] finds ffmpeg, ffprobe, mediainfo and MKVToolNix (an
+//! explicit path from a flag, the environment or the config file, handed in
+//! as [`ToolPaths`] with the setting that said it; else PATH) and checks once
+//! what ffmpeg can do. [`Tools::require_encode`] turns a missing must-have into a
 //! [`ToolError`] that says how to get it.
 
 pub mod ffmpeg;
@@ -13,7 +14,6 @@ pub mod mkvtoolnix;
 pub mod process;
 
 use crate::cancel::Cancel;
-use crate::config::{Origins, Settings};
 use crate::error::ToolError;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -145,15 +145,36 @@ const REQUIRED_FILTERS: &[(&str, &str)] = &[
     ("signalstats", "an HDR film's black level"),
 ];
 
+/// Where the settings say a tool is, and which setting says so.
+#[derive(Debug, Clone, Default)]
+pub struct ToolSetting {
+    /// The path or name set, if any (else the tool is looked for on PATH).
+    pub path: Option<PathBuf>,
+    /// Where the setting came from, as a person would name it
+    /// ("DRAPTO_FFMPEG", "tools.ffmpeg in /etc/drapto.toml", "--ffmpeg").
+    pub origin: String,
+}
+
+/// The settings for every tool drapto looks for, built once from the
+/// configuration by the command that runs.
+#[derive(Debug, Clone, Default)]
+pub struct ToolPaths {
+    pub ffmpeg: ToolSetting,
+    pub ffprobe: ToolSetting,
+    pub mediainfo: ToolSetting,
+    /// mkvmerge; mkvextract and mkvpropedit are looked for beside it, then
+    /// on PATH.
+    pub mkvmerge: ToolSetting,
+}
+
 impl Tools {
     /// Finds every tool and probes ffmpeg's capabilities, the questions
     /// side by side (each is a program start; one by one they took a second
     /// of every run).
-    pub fn discover(settings: &Settings, origins: &Origins, cancel: &Cancel) -> Tools {
+    pub fn discover(paths: &ToolPaths, cancel: &Cancel) -> Tools {
         std::thread::scope(|s| {
             let ffmpeg = s.spawn(|| {
-                let key = (origins, "tools.ffmpeg");
-                let loc = locate("ffmpeg", settings.tools.ffmpeg.as_deref(), key, &ffmpeg_fix(), cancel)?;
+                let loc = locate("ffmpeg", &paths.ffmpeg, &ffmpeg_fix(), cancel)?;
                 let caps = ffmpeg_caps(&loc.path, cancel).map_err(|why| ToolError {
                     tool: format!("ffmpeg ({})", loc.path.display()),
                     problem: why,
@@ -162,7 +183,7 @@ impl Tools {
                 })?;
                 Ok((loc, caps))
             });
-            let others = Self::discover_others(settings, origins, cancel);
+            let others = Self::discover_others(paths, cancel);
             let (ffprobe, mediainfo, [mkvmerge, mkvextract, mkvpropedit]) = others;
             Tools {
                 ffmpeg: ffmpeg.join().expect("ffmpeg discovery"),
@@ -179,8 +200,7 @@ impl Tools {
     /// mkvpropedit.
     #[allow(clippy::type_complexity)]
     fn discover_others(
-        settings: &Settings,
-        origins: &Origins,
+        paths: &ToolPaths,
         cancel: &Cancel,
     ) -> (Result<Located, ToolError>, Result<Located, ToolError>, [Result<Located, ToolError>; 3]) {
         // Each is a program start (its version): side by side.
@@ -188,8 +208,7 @@ impl Tools {
             let ffprobe = s.spawn(|| {
                 locate(
                     "ffprobe",
-                    settings.tools.ffprobe.as_deref(),
-                    (origins, "tools.ffprobe"),
+                    &paths.ffprobe,
                     &format!(
                         "{}, which includes ffprobe, or set DRAPTO_FFPROBE",
                         crate::platform::install(crate::platform::Package::Ffmpeg)
@@ -200,8 +219,7 @@ impl Tools {
             let mediainfo = s.spawn(|| {
                 locate(
                     "mediainfo",
-                    settings.tools.mediainfo.as_deref(),
-                    (origins, "tools.mediainfo"),
+                    &paths.mediainfo,
                     &format!(
                         "{} (without it Dolby Vision is detected from ffprobe side data only)",
                         crate::platform::install(crate::platform::Package::Mediainfo)
@@ -209,11 +227,10 @@ impl Tools {
                     cancel,
                 )
             });
-            let key = (origins, "tools.mkvmerge");
-            let mkvmerge = locate("mkvmerge", settings.tools.mkvmerge.as_deref(), key, &mkvtoolnix_fix(), cancel)
-                .and_then(|m| new_enough(m, cancel));
-            let mkvextract = companion("mkvextract", &mkvmerge, origins, cancel);
-            let mkvpropedit = companion("mkvpropedit", &mkvmerge, origins, cancel);
+            let mkvmerge =
+                locate("mkvmerge", &paths.mkvmerge, &mkvtoolnix_fix(), cancel).and_then(|m| new_enough(m, cancel));
+            let mkvextract = companion("mkvextract", &mkvmerge, &paths.mkvmerge, cancel);
+            let mkvpropedit = companion("mkvpropedit", &mkvmerge, &paths.mkvmerge, cancel);
             (
                 ffprobe.join().expect("ffprobe"),
                 mediainfo.join().expect("mediainfo"),
@@ -330,27 +347,23 @@ fn new_enough(mkvmerge: Located, cancel: &Cancel) -> Result<Located, ToolError> 
 fn companion(
     name: &str,
     mkvmerge: &Result<Located, ToolError>,
-    origins: &Origins,
+    mkvmerge_set: &ToolSetting,
     cancel: &Cancel,
 ) -> Result<Located, ToolError> {
     let beside = mkvmerge.as_ref().ok().and_then(|m| m.path.parent()).map(|d| d.join(name));
     match beside.filter(|p| p.is_file()) {
-        Some(p) => locate(name, Some(&p), (origins, "tools.mkvmerge"), &mkvtoolnix_fix(), cancel)
-            .map(|l| Located { found_via: "beside mkvmerge".into(), ..l }),
-        None => locate(name, None, (origins, ""), &mkvtoolnix_fix(), cancel),
+        Some(p) => {
+            let set = ToolSetting { path: Some(p), origin: mkvmerge_set.origin.clone() };
+            locate(name, &set, &mkvtoolnix_fix(), cancel).map(|l| Located { found_via: "beside mkvmerge".into(), ..l })
+        }
+        None => locate(name, &ToolSetting::default(), &mkvtoolnix_fix(), cancel),
     }
 }
 
-fn locate(
-    name: &str,
-    explicit: Option<&Path>,
-    (origins, key): (&Origins, &str),
-    fix: &str,
-    cancel: &Cancel,
-) -> Result<Located, ToolError> {
-    let (path, found_via) = match explicit {
+fn locate(name: &str, set: &ToolSetting, fix: &str, cancel: &Cancel) -> Result<Located, ToolError> {
+    let (path, found_via) = match set.path.as_deref() {
         Some(p) => {
-            let origin = origins.of(key).to_string();
+            let origin = set.origin.clone();
             let resolved = if p.components().count() == 1 { which::which(p).ok() } else { Some(p.to_path_buf()) };
             match resolved.filter(|r| r.is_file()) {
                 Some(r) => (r, origin),
