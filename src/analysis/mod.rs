@@ -18,7 +18,7 @@ pub mod resolution;
 
 use crate::analysis::mux_plan::{Carry, MuxPlan};
 use crate::cancel::Cancel;
-use crate::config::Settings;
+use crate::config::{AudioSettings, FieldMode, LossPolicy, Settings};
 use crate::error::{Error, Result};
 use crate::matroska::structure::Structure;
 use crate::tools::ffprobe::StreamKind;
@@ -150,8 +150,37 @@ impl<'a> Probes<'a> {
 }
 
 /// Probes `input` and answers every question about it.
-pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cancel) -> Result<Analysis> {
-    let a = Analyzer { input, probes, settings, cancel };
+/// The settings an analysis follows, taken from the configuration once.
+#[derive(Debug, Clone)]
+pub struct AnalysisOptions {
+    /// Interlaced and telecined sources: inverse telecine, deinterlace, or
+    /// as they are.
+    pub interlace: FieldMode,
+    /// Keep the black bars.
+    pub disable_crop: bool,
+    /// Encode a rip that ends before its container says.
+    pub allow_truncated: bool,
+    /// What to do when the output cannot carry something of the rip.
+    pub on_loss: LossPolicy,
+    /// The Opus bitrates by channel count.
+    pub audio: AudioSettings,
+}
+
+impl AnalysisOptions {
+    pub fn of(settings: &Settings) -> AnalysisOptions {
+        let p = &settings.processing;
+        AnalysisOptions {
+            interlace: p.interlace,
+            disable_crop: p.disable_crop,
+            allow_truncated: p.allow_truncated,
+            on_loss: p.on_loss,
+            audio: settings.audio.clone(),
+        }
+    }
+}
+
+pub fn analyze(input: &Path, probes: Probes, options: &AnalysisOptions, cancel: &Cancel) -> Result<Analysis> {
+    let a = Analyzer { input, probes, options, cancel };
     let (size_bytes, mut probe) = a.open()?;
     let mut warnings = Vec::new();
     let restamped_rate = a.check_frame_rate(&mut probe, &mut warnings);
@@ -173,7 +202,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     let mut hdr = a.hdr(v, &structure)?;
     let dolby_vision = dolby_vision::detect(v, mediainfo.as_ref());
     let file_start = probe.format.start_time.unwrap_or(0.0);
-    let audio = audio::plan_tracks(probe.of_type(StreamKind::Audio), file_start, &settings.audio);
+    let audio = audio::plan_tracks(probe.of_type(StreamKind::Audio), file_start, &options.audio);
     let src = crop::Source {
         path: input,
         width,
@@ -196,9 +225,7 @@ pub fn analyze(input: &Path, probes: Probes, settings: &Settings, cancel: &Cance
     if interlace.leaves_combing() {
         warnings.push(format!("interlace: combed pictures are left as they are: {}", interlace.reason));
     }
-    if settings.processing.interlace == crate::config::FieldMode::Ivtc
-        && interlace.treatment != interlace::Treatment::Ivtc
-    {
+    if options.interlace == FieldMode::Ivtc && interlace.treatment != interlace::Treatment::Ivtc {
         // (Said where it is seen: only the JSON's reason told.)
         warnings.push(format!("interlace: {}", interlace.reason));
     }
@@ -299,11 +326,11 @@ fn showinfo_sar(line: &str) -> Option<String> {
     Some(format!("{}:{}", n.parse::<u32>().ok()?, d.parse::<u32>().ok()?))
 }
 
-/// One analysis under way: the input, the programs, the settings.
+/// One analysis under way: the input, the programs, the options.
 struct Analyzer<'a> {
     input: &'a Path,
     probes: Probes<'a>,
-    settings: &'a Settings,
+    options: &'a AnalysisOptions,
     cancel: &'a Cancel,
 }
 
@@ -676,7 +703,7 @@ impl Analyzer<'_> {
             IdentifyError::Unreadable(m) => self.bad(m),
         })?;
         if extent.truncated {
-            if !self.settings.processing.allow_truncated {
+            if !self.options.allow_truncated {
                 let (ends_at, promised) = (extent.ends_at(), extent.promise());
                 return Err(Error::Truncated { path: input.to_path_buf(), ends_at, promised });
             }
@@ -742,7 +769,7 @@ impl Analyzer<'_> {
     /// Interlacing of video stream `v` (of a file `duration` seconds long);
     /// without ffmpeg, the stream's own field order decides.
     fn interlace(&self, v: &ffprobe::Stream, duration: f64) -> InterlaceVerdict {
-        let mode = self.settings.processing.interlace;
+        let mode = self.options.interlace;
         match self.probes.ffmpeg {
             Some(ffmpeg) => {
                 interlace::detect((ffmpeg, self.probes.ffprobe), self.input, duration, v, mode, self.cancel)
@@ -761,7 +788,7 @@ impl Analyzer<'_> {
     /// Black bars of `src`, unless cropping is off or `full_frame` says why
     /// the picture is kept whole.
     fn crop(&self, src: &crop::Source, full_frame: Option<&'static str>) -> CropDecision {
-        if self.settings.processing.disable_crop {
+        if self.options.disable_crop {
             CropDecision::disabled("crop detection disabled (disable_crop)")
         } else if let Some(why) = full_frame {
             CropDecision::disabled(why)
@@ -910,7 +937,7 @@ impl Analyzer<'_> {
     /// `losses` cannot be carried: the file fails here, before any encode,
     /// unless `on_loss` says to go on without them.
     fn losing(&self, losses: Vec<String>, warnings: &mut Vec<String>) -> Result<()> {
-        if !losses.is_empty() && self.settings.processing.on_loss == crate::config::LossPolicy::Fail {
+        if !losses.is_empty() && self.options.on_loss == LossPolicy::Fail {
             return Err(Error::WouldLose { path: self.input.to_path_buf(), losses });
         }
         warnings.extend(losses.into_iter().map(|l| format!("left out of the output: {l}")));

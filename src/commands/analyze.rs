@@ -31,11 +31,12 @@ pub fn run(args: &AnalyzeArgs, session: &Session) -> Result<i32> {
         mediainfo: tools.mediainfo_path(),
         mkvtoolnix: &mkvtoolnix,
     };
+    let options = analysis::AnalysisOptions::of(settings);
     let mut failed = false;
     for found in &work.found {
         let input = &found.input;
         // An analysis error names the file; a plan error names the tool.
-        let result = match analysis::analyze(input, probes, settings, &session.cancel) {
+        let result = match analysis::analyze(input, probes, &options, &session.cancel) {
             Ok(a) => plan::plan(&a, settings, &caps, &plan::chunked_available(&caps))
                 .map(|p| (a, p))
                 .map_err(|e| format!("{}: {e}", input.display())),

@@ -472,7 +472,7 @@ impl Pipeline<'_> {
             detail: String::new(),
         });
         let probes = analysis::Probes::of(self.tools);
-        let a = analysis::analyze(input, probes, self.settings, self.cancel)?;
+        let a = analysis::analyze(input, probes, &analysis::AnalysisOptions::of(self.settings), self.cancel)?;
         self.events.emit(&Event::StageComplete {
             input: input.to_path_buf(),
             stage: Stage::Analysis,
