@@ -244,6 +244,13 @@ pub enum Error {
     )]
     Truncated { path: PathBuf, ends_at: f64, promised: f64 },
 
+    /// The rip's file ends inside its closing tags, chapters or index
+    /// (its picture and sound whole): part of what it holds is lost.
+    #[error(
+        "{path}: the rip is cut short: the file ends at byte {size}, inside its {part} (which end at byte {claimed}); rip it again, or pass --allow-truncated to encode it with what can be read of them"
+    )]
+    CutShort { path: PathBuf, part: String, size: u64, claimed: u64 },
+
     /// The mux plan leaves out something of the rip that would be lost, and
     /// `processing.on_loss` says to fail (nothing was encoded).
     #[error(

@@ -617,3 +617,65 @@ fn an_endless_webvtt_line_is_copied_as_it_is() {
     assert_eq!(packet_ends(&out, "s:0"), packet_ends(&src, "s:0"));
     assert!((duration(&out) - 36000.0).abs() <= 1.0, "{}", duration(&out));
 }
+
+/// A rip cut short inside its closing tags (the last bytes of the file,
+/// after every frame): mkvextract crashed on it ("terminate called after
+/// throwing an instance of 'std::runtime_error'"), on every rerun and even
+/// with --allow-truncated, and the crash counted as a tool failing. Now it
+/// is named a rip cut short before any encode, and --allow-truncated
+/// encodes it with what can be read of its tags.
+#[test]
+fn a_rip_cut_short_in_its_closing_tags_says_so_and_is_encoded_when_allowed() {
+    let long = "A".repeat(300);
+    let tags = text_file(
+        "extent-tags.xml",
+        &format!(
+            "<?xml version=\"1.0\"?>\n<Tags><Tag><Targets/><Simple><Name>COMMENT</Name><String>{long}</String></Simple><Simple><Name>LAST</Name><String>the last words of the file</String></Simple></Tag></Tags>\n"
+        ),
+    );
+    let clip = simple_clip("extent-tags-src.mkv", "320x240", 3);
+    let whole = std::fs::read(mkvmerge_fixture(
+        "extent-tags.mkv",
+        &[std::ffi::OsStr::new("--global-tags"), tags.as_os_str(), clip.as_os_str()],
+    ))
+    .unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("cut.mkv");
+    std::fs::write(&src, &whole[..whole.len() - 60]).unwrap();
+    let (o, ev) = encode(t.path(), &src, &["--no-chunked"]);
+    assert_eq!(o.status.code(), Some(1));
+    let failed = ev.iter().find(|e| e["event"] == "file_failed").expect("a failure");
+    let e = failed["error"].as_str().unwrap();
+    assert!(e.contains("cut.mkv: the rip is cut short") && e.contains("inside its tags"), "{e}");
+    assert!(e.contains("--allow-truncated") && !e.contains("mkvextract"), "{e}");
+    assert!(!ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] != "analysis"), "nothing encoded");
+    assert_eq!(std::fs::read_dir(t.path().join("out")).map(|d| d.count()).unwrap_or(0), 0);
+
+    let t2 = tempfile::tempdir().unwrap();
+    let (o, ev) = encode(t2.path(), &src, &["--no-chunked", "--allow-truncated"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        warnings(&ev).iter().any(|w| w.starts_with("the rip is cut short") && w.contains("tags")),
+        "{:?}",
+        warnings(&ev)
+    );
+    let out = t2.path().join("out/cut.mkv");
+    assert_eq!(frame_count(&out), 75);
+    // The whole rip is no rip cut short.
+    let t3 = tempfile::tempdir().unwrap();
+    let rip = t3.path().join("whole.mkv");
+    std::fs::write(&rip, &whole).unwrap();
+    let (o, ev) = encode(t3.path(), &rip, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!warnings(&ev).iter().any(|w| w.contains("cut short")), "{:?}", warnings(&ev));
+    let text = String::from_utf8(
+        std::process::Command::new("mkvextract")
+            .arg(t3.path().join("out/whole.mkv"))
+            .args(["tags", "-"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(text.contains("the last words of the file"), "{text}");
+}

@@ -702,6 +702,15 @@ impl Analyzer<'_> {
             IdentifyError::Run(f) => Error::process(input)(f),
             IdentifyError::Unreadable(m) => self.bad(m),
         })?;
+        if let Some(cut) = &structure.cut_short {
+            let (part, size, claimed) = (cut.part.to_string(), cut.size, cut.claimed);
+            if !self.options.allow_truncated {
+                return Err(Error::CutShort { path: input.to_path_buf(), part, size, claimed });
+            }
+            warnings.push(format!(
+                "the rip is cut short: the file ends at byte {size}, inside its {part} (which end at byte {claimed}); encoded with what can be read of them (allow_truncated)"
+            ));
+        }
         if extent.truncated {
             if !self.options.allow_truncated {
                 let (ends_at, promised) = (extent.ends_at(), extent.promise());

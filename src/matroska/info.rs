@@ -11,6 +11,10 @@ use std::path::Path;
 const EBML: u32 = 0x1A45_DFA3;
 const SEGMENT: u32 = 0x1853_8067;
 const INFO: u32 = 0x1549_A966;
+const TAGS: u32 = 0x1254_C367;
+const CHAPTERS: u32 = 0x1043_A770;
+const CUES: u32 = 0x1C53_BB6B;
+const ATTACHMENTS: u32 = 0x1941_A469;
 const FAMILY: u32 = 0x4444;
 const FILENAME: u32 = 0x7384;
 const PREV_FILENAME: u32 = 0x3C_83AB;
@@ -120,6 +124,61 @@ impl InfoExtras {
         );
         d
     }
+}
+
+const CLUSTER: u32 = 0x1F43_B675;
+const TRACKS: u32 = 0x1654_AE6B;
+
+/// A file cut short by its end inside one of its Segment's closing
+/// elements (tags, chapters, the index, attachments): the element's name,
+/// the file's size, and where that element should end. `None` for a whole
+/// file, one cut in its headers or its clusters (the picture and sound:
+/// [`crate::analysis::extent`] judges those by time), one of unknown
+/// sizes, or one that is not Matroska.
+pub fn cut_in_closing_elements(path: &Path) -> std::io::Result<Option<(&'static str, u64, u64)>> {
+    let size = std::fs::metadata(path)?.len();
+    let mut f = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut walk = || -> std::io::Result<Option<(u32, u64)>> {
+        let (id, ebml) = header(&mut f)?;
+        let Some(ebml) = ebml.filter(|_| id == EBML) else { return Ok(None) };
+        f.seek(SeekFrom::Current(ebml as i64))?;
+        if header(&mut f)?.0 != SEGMENT {
+            return Ok(None);
+        }
+        loop {
+            let at = f.stream_position()?;
+            if at >= size {
+                return Ok(None);
+            }
+            let (id, len) = match header(&mut f) {
+                Ok((id, Some(len))) => (id, len),
+                Ok((_, None)) => return Ok(None),
+                // A header cut by the end: the element's size is unknown.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(Some((0, size + 1))),
+                Err(e) => return Err(e),
+            };
+            let end = f.stream_position()? + len;
+            if end > size {
+                return Ok(Some((id, end)));
+            }
+            f.seek(SeekFrom::Start(end))?;
+        }
+    };
+    let cut = match walk() {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData) => None,
+        r => r?,
+    };
+    Ok(cut.and_then(|(id, end)| {
+        let name = match id {
+            CLUSTER | INFO | TRACKS => return None,
+            TAGS => "tags",
+            CHAPTERS => "chapters",
+            CUES => "index (cues)",
+            ATTACHMENTS => "attachments",
+            _ => "closing elements",
+        };
+        Some((name, size, end))
+    }))
 }
 
 /// An element's ID (its marker bits kept, as IDs are written) and its

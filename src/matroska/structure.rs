@@ -4,6 +4,7 @@
 //! output's is compared with it ([`crate::validate::container`]).
 
 use crate::cancel::Cancel;
+use crate::error::ProcessFailure;
 use crate::matroska::info::InfoExtras;
 use crate::matroska::xml::{self, Element};
 use crate::tools::mkvtoolnix::{Identification, IdentifyError, Mkvtoolnix, Track};
@@ -19,6 +20,23 @@ pub struct Structure {
     pub tags: Option<Element>,
     /// Its segment info beyond what `mkvmerge -J` shows.
     pub info: InfoExtras,
+    /// Where the file is cut short inside its closing elements (tags,
+    /// chapters or the index, written last by some muxers): the chapters
+    /// and tags above are what mkvextract could read of them, `None` where
+    /// it could not.
+    pub cut_short: Option<CutShort>,
+}
+
+/// A file that ends inside one of its closing elements (a rip stopped as
+/// its last bytes were written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CutShort {
+    /// What the end cuts through ("tags", "chapters", "index (cues)").
+    pub part: &'static str,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// Where that element should end.
+    pub claimed: u64,
 }
 
 /// What a tag is about: its target type and what it targets. Track UIDs
@@ -60,17 +78,30 @@ impl Structure {
             (id, chapters.join().expect("chapters"), tags.join().expect("tags"))
         });
 
+        let id = id?;
+        // mkvextract crashes on chapters or tags cut off by the file's end:
+        // a file cut short says so, not mkvextract's exception.
+        let cut_short = crate::matroska::info::cut_in_closing_elements(path)
+            .ok()
+            .flatten()
+            .map(|(part, size, claimed)| CutShort { part, size, claimed });
+        let readable = |r: Result<Option<String>, ProcessFailure>| match r {
+            Err(ProcessFailure::Failed(_)) if cut_short.is_some() => Ok(None),
+            r => r.map_err(IdentifyError::Run),
+        };
+        let (chapters, tags) = (readable(chapters)?, readable(tags)?);
         let parse = |text: Option<String>, what: &str| -> Result<Option<Element>, IdentifyError> {
             text.map(|t| xml::parse(&t))
                 .transpose()
                 .map_err(|e| IdentifyError::Unreadable(format!("its {what} could not be read: {e}")))
         };
         Ok(Structure {
-            id: id?,
-            chapters: parse(chapters.map_err(IdentifyError::Run)?, "chapters")?,
-            tags: parse(tags.map_err(IdentifyError::Run)?, "tags")?,
+            id,
+            chapters: parse(chapters, "chapters")?,
+            tags: parse(tags, "tags")?,
             info: InfoExtras::read(path)
                 .map_err(|e| IdentifyError::Unreadable(format!("its segment info could not be read: {e}")))?,
+            cut_short,
         })
     }
 
@@ -335,7 +366,7 @@ pub(crate) mod tests {
              <EditionEntry><ChapterAtom><ChapterTimeStart>0</ChapterTimeStart></ChapterAtom></EditionEntry></Chapters>",
         )
         .unwrap();
-        Structure { id, chapters: Some(chapters), tags: Some(tags), info: InfoExtras::default() }
+        Structure { id, chapters: Some(chapters), tags: Some(tags), info: InfoExtras::default(), cut_short: None }
     }
 
     #[test]

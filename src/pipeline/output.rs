@@ -544,9 +544,12 @@ impl Pipeline<'_> {
     /// was made (see [`remuxed_since`]): the user's file now.
     fn not_remuxed(&self, input: &Path, output: &Path, record: &SourceRecord) -> Result<()> {
         let id = self.tools.mkvtoolnix.identify(output, self.cancel);
-        match id
-            .map(|id| remuxed_since(record, &Structure { id, chapters: None, tags: None, info: Default::default() }))
-        {
+        match id.map(|id| {
+            remuxed_since(
+                record,
+                &Structure { id, chapters: None, tags: None, info: Default::default(), cut_short: None },
+            )
+        }) {
             Ok(true) => Err(Error::OutputRemuxed { path: input.to_path_buf(), output: output.to_path_buf() }),
             _ => Ok(()),
         }
