@@ -247,7 +247,7 @@ pub enum Error {
     /// The rip's file ends inside its closing tags, chapters or index
     /// (its picture and sound whole): part of what it holds is lost.
     #[error(
-        "{path}: the rip is cut short: the file ends at byte {size}, inside its {part} (which end at byte {claimed}); rip it again, or pass --allow-truncated to encode it with what can be read of them"
+        "{path}: the rip is cut short: the file ends at byte {size} of at least {claimed}, inside its {part}; rip it again, or pass --allow-truncated to encode it with what can be read of them"
     )]
     CutShort { path: PathBuf, part: String, size: u64, claimed: u64 },
 

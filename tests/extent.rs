@@ -678,4 +678,13 @@ fn a_rip_cut_short_in_its_closing_tags_says_so_and_is_encoded_when_allowed() {
     )
     .unwrap();
     assert!(text.contains("the last words of the file"), "{text}");
+    // ffmpeg writes its index last, after its tags: cut there, the rip has
+    // lost nothing (the mux writes a new index), and is encoded.
+    let ffmpeg_written = std::fs::read(&clip).unwrap();
+    let t4 = tempfile::tempdir().unwrap();
+    let rip = t4.path().join("cues_cut.mkv");
+    std::fs::write(&rip, &ffmpeg_written[..ffmpeg_written.len() - 10]).unwrap();
+    let (o, ev) = encode(t4.path(), &rip, &["--no-chunked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!warnings(&ev).iter().any(|w| w.contains("cut short") || w.contains("truncated")), "{:?}", warnings(&ev));
 }

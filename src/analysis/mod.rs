@@ -703,12 +703,12 @@ impl Analyzer<'_> {
             IdentifyError::Unreadable(m) => self.bad(m),
         })?;
         if let Some(cut) = &structure.cut_short {
-            let (part, size, claimed) = (cut.part.to_string(), cut.size, cut.claimed);
+            let (part, size, claimed) = (cut.part.clone(), cut.size, cut.claimed);
             if !self.options.allow_truncated {
                 return Err(Error::CutShort { path: input.to_path_buf(), part, size, claimed });
             }
             warnings.push(format!(
-                "the rip is cut short: the file ends at byte {size}, inside its {part} (which end at byte {claimed}); encoded with what can be read of them (allow_truncated)"
+                "the rip is cut short: the file ends at byte {size} of at least {claimed}, inside its {part}; encoded with what can be read of them (allow_truncated)"
             ));
         }
         if extent.truncated {

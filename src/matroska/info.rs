@@ -13,7 +13,6 @@ const SEGMENT: u32 = 0x1853_8067;
 const INFO: u32 = 0x1549_A966;
 const TAGS: u32 = 0x1254_C367;
 const CHAPTERS: u32 = 0x1043_A770;
-const CUES: u32 = 0x1C53_BB6B;
 const ATTACHMENTS: u32 = 0x1941_A469;
 const FAMILY: u32 = 0x4444;
 const FILENAME: u32 = 0x7384;
@@ -128,57 +127,117 @@ impl InfoExtras {
 
 const CLUSTER: u32 = 0x1F43_B675;
 const TRACKS: u32 = 0x1654_AE6B;
+const CUES: u32 = 0x1C53_BB6B;
+const SEEK_HEAD: u32 = 0x114D_9B74;
+const SEEK: u32 = 0x4DBB;
+const SEEK_ID: u32 = 0x53AB;
+const SEEK_POSITION: u32 = 0x53AC;
 
-/// A file cut short by its end inside one of its Segment's closing
-/// elements (tags, chapters, the index, attachments): the element's name,
-/// the file's size, and where that element should end. `None` for a whole
-/// file, one cut in its headers or its clusters (the picture and sound:
-/// [`crate::analysis::extent`] judges those by time), one of unknown
+/// A file cut short by its end inside its Segment's closing elements, in
+/// a way that loses something of the rip: the end cuts through its tags,
+/// chapters or attachments, or through what comes before them (its index)
+/// where its SeekHead says they follow. The part lost, the file's size, and
+/// where the element cut should end. `None` for a whole file; one cut in
+/// its headers or its clusters (the picture and sound:
+/// [`crate::analysis::extent`] judges those by time); one cut in an index
+/// that nothing follows (rebuilt by the mux: nothing lost); one of unknown
 /// sizes, or one that is not Matroska.
-pub fn cut_in_closing_elements(path: &Path) -> std::io::Result<Option<(&'static str, u64, u64)>> {
+pub fn cut_in_closing_elements(path: &Path) -> std::io::Result<Option<(String, u64, u64)>> {
     let size = std::fs::metadata(path)?.len();
     let mut f = std::io::BufReader::new(std::fs::File::open(path)?);
-    let mut walk = || -> std::io::Result<Option<(u32, u64)>> {
-        let (id, ebml) = header(&mut f)?;
-        let Some(ebml) = ebml.filter(|_| id == EBML) else { return Ok(None) };
-        f.seek(SeekFrom::Current(ebml as i64))?;
-        if header(&mut f)?.0 != SEGMENT {
-            return Ok(None);
-        }
-        loop {
-            let at = f.stream_position()?;
-            if at >= size {
-                return Ok(None);
-            }
-            let (id, len) = match header(&mut f) {
-                Ok((id, Some(len))) => (id, len),
-                Ok((_, None)) => return Ok(None),
-                // A header cut by the end: the element's size is unknown.
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(Some((0, size + 1))),
-                Err(e) => return Err(e),
-            };
-            let end = f.stream_position()? + len;
-            if end > size {
-                return Ok(Some((id, end)));
-            }
-            f.seek(SeekFrom::Start(end))?;
-        }
-    };
-    let cut = match walk() {
+    let cut = match cut_element(&mut f, size) {
         Err(e) if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData) => None,
         r => r?,
     };
-    Ok(cut.and_then(|(id, end)| {
-        let name = match id {
-            CLUSTER | INFO | TRACKS => return None,
-            TAGS => "tags",
-            CHAPTERS => "chapters",
-            CUES => "index (cues)",
-            ATTACHMENTS => "attachments",
-            _ => "closing elements",
+    let Some(cut) = cut else { return Ok(None) };
+    let part = match content_name(cut.id) {
+        Some(name) => name.to_string(),
+        None if matches!(cut.id, CLUSTER | INFO | TRACKS) => return Ok(None),
+        // The index, padding or a second SeekHead: what the SeekHead puts
+        // after it is gone.
+        None => match cut.listed_after.iter().find_map(|id| content_name(*id)) {
+            Some(name) => format!("{} (before its {name})", if cut.id == CUES { "index" } else { "closing elements" }),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some((part, size, cut.end)))
+}
+
+/// The name of a closing element that holds something of the rip's.
+fn content_name(id: u32) -> Option<&'static str> {
+    match id {
+        TAGS => Some("tags"),
+        CHAPTERS => Some("chapters"),
+        ATTACHMENTS => Some("attachments"),
+        _ => None,
+    }
+}
+
+/// The Segment's child that the file's end cuts through.
+struct CutElement {
+    /// Its ID (0: its header itself is cut).
+    id: u32,
+    /// Where it should end.
+    end: u64,
+    /// The elements the first SeekHead places after its start.
+    listed_after: Vec<u32>,
+}
+
+/// Walks the Segment's children of a file of `size` bytes by their sizes.
+fn cut_element(f: &mut (impl Read + Seek), size: u64) -> std::io::Result<Option<CutElement>> {
+    let (id, ebml) = header(f)?;
+    let Some(ebml) = ebml.filter(|_| id == EBML) else { return Ok(None) };
+    f.seek(SeekFrom::Current(ebml as i64))?;
+    let (id, segment) = header(f)?;
+    if id != SEGMENT {
+        return Ok(None);
+    }
+    let data = f.stream_position()?;
+    // (Bytes after the Segment are no part of it.)
+    let segment_end = segment.map_or(u64::MAX, |len| data.saturating_add(len));
+    let mut seeks: Option<Vec<(u32, u64)>> = None;
+    loop {
+        let at = f.stream_position()?;
+        if at >= size.min(segment_end) {
+            return Ok(None);
+        }
+        let after = |seeks: &Option<Vec<(u32, u64)>>| {
+            seeks.iter().flatten().filter(|(_, pos)| *pos > at).map(|(id, _)| *id).collect::<Vec<_>>()
         };
-        Some((name, size, end))
-    }))
+        let (id, len) = match header(f) {
+            Ok((id, Some(len))) => (id, len),
+            Ok((_, None)) => return Ok(None),
+            // A header cut by the end: the element's size is unknown.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Ok(Some(CutElement { id: 0, end: size + 1, listed_after: after(&seeks) }));
+            }
+            Err(e) => return Err(e),
+        };
+        let end = f.stream_position()? + len;
+        if end > size {
+            return Ok(Some(CutElement { id, end, listed_after: after(&seeks) }));
+        }
+        if id == SEEK_HEAD && seeks.is_none() && len <= INFO_LIMIT {
+            let mut body = vec![0; len as usize];
+            f.read_exact(&mut body)?;
+            seeks = Some(seek_entries(&body, data));
+        }
+        f.seek(SeekFrom::Start(end))?;
+    }
+}
+
+/// A SeekHead's entries: each element's ID and where it starts (from the
+/// file's start; `data` is where the Segment's data starts).
+fn seek_entries(body: &[u8], data: u64) -> Vec<(u32, u64)> {
+    let entries = children(body).into_iter().filter(|(id, _)| *id == SEEK);
+    entries
+        .filter_map(|(_, seek)| {
+            let fields = children(seek);
+            let id = fields.iter().find(|(i, _)| *i == SEEK_ID).map(|(_, v)| uint(v) as u32)?;
+            let pos = fields.iter().find(|(i, _)| *i == SEEK_POSITION).map(|(_, v)| uint(v))?;
+            Some((id, data.saturating_add(pos)))
+        })
+        .collect()
 }
 
 /// An element's ID (its marker bits kept, as IDs are written) and its

@@ -31,8 +31,9 @@ pub struct Structure {
 /// its last bytes were written).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CutShort {
-    /// What the end cuts through ("tags", "chapters", "index (cues)").
-    pub part: &'static str,
+    /// What the end cuts through ("tags", "chapters", "index (before its
+    /// tags)").
+    pub part: String,
     /// The file's size in bytes.
     pub size: u64,
     /// Where that element should end.
