@@ -19,6 +19,7 @@
 //!   its circuit breaker).
 //! * [`events`] and [`report`] — what happened, for people and programs.
 //! * [`job`] — the per-input work folder.
+//! * [`discover`] — finding the rips; [`sidecars`] — the files beside them.
 //! * [`commands`] — one module per CLI command; `main.rs` only dispatches.
 
 pub mod analysis;
@@ -41,6 +42,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod platform;
 pub mod report;
+pub mod sidecars;
 pub mod step;
 pub mod summary;
 pub mod tools;

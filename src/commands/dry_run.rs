@@ -118,13 +118,13 @@ impl Said {
     /// the run copied them.
     fn sidecars_of(&mut self, f: &Found) {
         for s in &f.sidecars {
-            let Some(to) = crate::discover::sidecar_destination(s, &f.input, &f.output) else { continue };
+            let Some(to) = crate::sidecars::sidecar_destination(s, &f.input, &f.output) else { continue };
             if !self.sidecars.insert(to.clone()) {
                 continue;
             }
             let (action, counted, why) = match to.exists() {
                 false => ("copy", "copy", None),
-                true if crate::discover::same_content(s, &to) => {
+                true if crate::sidecars::same_content(s, &to) => {
                     ("skip", "sidecar_skip", Some("already beside its output".to_string()))
                 }
                 true => ("skip", "sidecar_skip", Some(format!("{} is a different file, kept", to.display()))),

@@ -437,7 +437,7 @@ impl Pipeline<'_> {
     /// failed before, a library that `--copy-sidecars` is new to). Files
     /// already there are left as they are, said once: after the encode.
     fn copy_sidecars(&self, job: &Found, encoded: bool) {
-        for (failed, kept) in crate::discover::copy_sidecars(&job.sidecars, &job.input, &job.output) {
+        for (failed, kept) in crate::sidecars::copy_sidecars(&job.sidecars, &job.input, &job.output) {
             if encoded || !kept {
                 self.warn(&job.input, format!("sidecar file not copied: {failed}"));
             }

@@ -354,7 +354,7 @@ impl Pipeline<'_> {
         let dir = self.settings.paths.report_dir.as_deref();
         let report = crate::report::file_report::report_path(dir, &from);
         let _ = std::fs::rename(&report, crate::report::file_report::report_path(dir, output));
-        crate::discover::move_sidecars(&from, output);
+        crate::sidecars::move_sidecars(&from, output);
         // Known as this rip's from now on, without an analysis, and found
         // again should it move once more.
         Kept::of(output, identity).write(&self.settings.temp_dir(), output);
