@@ -10,11 +10,18 @@ pub mod channels;
 pub mod crop;
 pub mod dolby_vision;
 pub mod extent;
+mod gate;
 pub mod hdr;
 pub mod interlace;
 pub mod mux_plan;
 mod parallel;
+mod picture;
 pub mod resolution;
+mod timing;
+
+use gate::not_a_file;
+pub use gate::not_a_rip;
+use picture::{container_pictures, later_looks, upright};
 
 use crate::analysis::mux_plan::{Carry, MuxPlan};
 use crate::cancel::Cancel;
@@ -78,18 +85,6 @@ impl Analysis {
     pub fn sample_aspect(&self) -> (u32, u32) {
         self.video.sample_aspect_ratio.as_deref().and_then(ratio).unwrap_or((1, 1))
     }
-}
-
-/// The spacing of `gaps` where nearly all are alike (95% within 3% of their
-/// median, or a millisecond and a half: Matroska's timestamps are whole
-/// milliseconds, 33 and 34 ms in turn at 29.97 fps), else `None` (and
-/// for fewer than 10).
-fn even(gaps: &[f64]) -> Option<f64> {
-    let mut sorted = gaps.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let gap = *sorted.get(sorted.len() / 2).filter(|_| sorted.len() >= 10)?;
-    let alike = sorted.iter().filter(|g| (*g - gap).abs() <= (0.03 * gap).max(0.0015)).count();
-    (alike as f64 >= 0.95 * sorted.len() as f64).then_some(gap)
 }
 
 /// `n:d` as ffprobe writes a ratio, both positive.
@@ -269,103 +264,12 @@ pub fn analyze(input: &Path, probes: Probes, options: &AnalysisOptions, cancel: 
     })
 }
 
-/// Whether `frames` at `rate` fill `length` seconds, within what the
-/// frames check allows (1%, or 2 frames): a count that does not is
-/// another file's (a tag copied by a cut, even of under a second), or the
-/// last picture is held for seconds (then counted anew too).
-fn frames_fit(frames: u64, rate: Option<f64>, length: f64) -> bool {
-    let n = frames as f64;
-    rate.filter(|r| *r > 0.0).is_some_and(|r| (n - length * r).abs() <= (n * 0.01).max(2.0))
-}
-
-/// The picture size in a `showinfo` line (`… s:720x440 …`).
-fn showinfo_size(line: &str) -> Option<(u32, u32)> {
-    if !line.contains("Parsed_showinfo") {
-        return None;
-    }
-    let (w, h) = line.split(" s:").nth(1)?.split_whitespace().next()?.split_once('x')?;
-    Some((w.parse().ok()?, h.parse().ok()?))
-}
-
-/// The picture size the container gives the video track (mkvmerge's
-/// `pixel_dimensions`), which its display size is said of.
-fn container_pictures(structure: &Structure) -> Option<(u32, u32)> {
-    let video = structure.id.tracks.iter().find(|t| t.kind == crate::tools::mkvtoolnix::TrackKind::Video)?;
-    let dims = video.properties.get("pixel_dimensions")?.as_str()?;
-    let (w, h) = dims.split_once('x')?;
-    Some((w.parse().ok()?, h.parse().ok()?))
-}
-
-/// The sample aspect ratio (`n:d`) that shows `size` pictures in the
-/// shape `first` pictures of sample aspect `first_sar` (1:1 when none) are
-/// shown in.
-fn same_shape(first: (u32, u32), first_sar: Option<&str>, size: (u32, u32)) -> Option<String> {
-    let (sn, sd) = first_sar.and_then(ratio).unwrap_or((1, 1));
-    let num = u64::from(first.0) * u64::from(sn) * u64::from(size.1);
-    let den = u64::from(first.1) * u64::from(sd) * u64::from(size.0);
-    let g = gcd(num, den).max(1);
-    (num > 0 && den > 0).then(|| format!("{}:{}", num / g, den / g))
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
-}
-
-/// Whether the stream's display matrix turns its pictures by a quarter
-/// (90 or 270 degrees).
-fn quarter_turned(v: &ffprobe::Stream) -> bool {
-    let rotation = v.side_data_list.iter().find(|s| s.side_data_type == "Display Matrix");
-    rotation.and_then(|s| s.number("rotation")).is_some_and(|r| (r.abs().round() as i64) % 180 == 90)
-}
-
-/// The sample aspect ratio in a showinfo line (`sar:8/9`), as ffprobe
-/// writes one (`8:9`).
-fn showinfo_sar(line: &str) -> Option<String> {
-    let sar = line.split(" sar:").nth(1)?.split_whitespace().next()?;
-    let (n, d) = sar.split_once('/')?;
-    Some(format!("{}:{}", n.parse::<u32>().ok()?, d.parse::<u32>().ok()?))
-}
-
 /// One analysis under way: the input, the programs, the options.
 struct Analyzer<'a> {
     input: &'a Path,
     probes: Probes<'a>,
     options: &'a AnalysisOptions,
     cancel: &'a Cancel,
-}
-
-/// What makes `input` no rip at a glance (its size and first bytes), as
-/// analysis would say it: for a dry run, which does not analyse (it said
-/// `encode` for an empty file or an MP4 named `.mkv`, which the run fails at
-/// once). `None`: it may be one.
-pub fn not_a_rip(input: &Path) -> Option<String> {
-    use std::io::Read;
-    let meta = match std::fs::metadata(input) {
-        Ok(m) => m,
-        Err(e) => return Some(format!("cannot be read: {e}")),
-    };
-    if let Some(why) = not_a_file(&meta) {
-        return Some(why.into());
-    }
-    let mut magic = [0u8; 4];
-    let read = std::fs::File::open(input).and_then(|mut f| f.read_exact(&mut magic));
-    match read {
-        Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => Some(format!("cannot be read: {e}")),
-        _ if magic != [0x1A, 0x45, 0xDF, 0xA3] => Some("is not a Matroska file (it does not begin as one)".into()),
-        _ => None,
-    }
-}
-
-/// What makes a file of `meta` no rip before any read: not a regular file,
-/// or empty.
-fn not_a_file(meta: &std::fs::Metadata) -> Option<&'static str> {
-    if !meta.is_file() {
-        Some("is not a regular file")
-    } else if meta.len() == 0 {
-        Some("is empty (0 bytes)")
-    } else {
-        None
-    }
 }
 
 /// The ffprobe indexes of the subtitle streams that claim to last far past
@@ -414,19 +318,6 @@ fn clamped_subtitles(
     clamped
 }
 
-/// ffmpeg turns a picture its display matrix turns a quarter (a phone's
-/// portrait video) upright as it decodes: that is the picture encoded.
-/// Returns its size upright, and whether it was turned.
-fn upright(v: &ffprobe::Stream, width: u32, height: u32, warnings: &mut Vec<String>) -> (u32, u32, bool) {
-    if !quarter_turned(v) {
-        return (width, height, false);
-    }
-    warnings.push(format!(
-        "the picture is turned a quarter for display (its display matrix): encoded upright, {height}x{width}"
-    ));
-    (height, width, true)
-}
-
 impl Analyzer<'_> {
     fn bad(&self, problem: String) -> Error {
         Error::Input { path: self.input.to_path_buf(), problem }
@@ -453,29 +344,6 @@ impl Analyzer<'_> {
             return Err(self.bad(format!("is not a Matroska file (ffprobe reads it as {seen})")));
         }
         Ok((meta.len(), probe))
-    }
-
-    /// The film's video stream (the first that is not cover art) and its
-    /// size; the file must have a duration.
-    fn film<'p>(&self, probe: &'p Probe, warnings: &mut Vec<String>) -> Result<(&'p ffprobe::Stream, u32, u32)> {
-        let videos: Vec<_> = probe.video_streams().collect();
-        let Some(v) = videos.first().copied() else {
-            return Err(self.bad("has no video stream".into()));
-        };
-        if videos.len() > 1 {
-            let others = videos.len() - 1;
-            warnings.push(format!(
-                "{} video streams; only the first is encoded, the other {others} are left out",
-                videos.len()
-            ));
-        }
-        let (Some(width), Some(height)) = (v.width, v.height) else {
-            return Err(self.bad("its video stream has no dimensions (corrupt or unsupported codec)".into()));
-        };
-        if !probe.duration().is_some_and(|d| d > 0.0) {
-            return Err(self.bad("has no duration (truncated or corrupt)".into()));
-        }
-        Ok((v, width, height))
     }
 
     /// Audio tracks whose frames carry their own channel configuration
@@ -507,178 +375,6 @@ impl Analyzer<'_> {
             s.channels = Some(*channels);
             s.channel_layout = (!layout.is_empty()).then(|| layout.clone());
         }
-    }
-
-    /// The film's frame rate checked against the spacing of its first
-    /// packets: interlaced video muxed with a field's duration per frame
-    /// (16.7 ms) claims twice its rate (59.94 for 29.97), and hard-telecined
-    /// film went unrecognised (the cadence is only looked for at 29.97) and
-    /// came out deinterlaced at 29.97 with a near-duplicate in every five.
-    /// Such a claim is halved in `probe`, with a warning; returns the rate
-    /// the filters are to be given (see [`VideoInfo::restamped_rate`]).
-    ///
-    /// Only a claim every frame of the film keeps is halved: the packets
-    /// are evenly spaced at twice the claimed duration at its start, in its
-    /// middle and near its end. A variable frame rate whose most common
-    /// duration (the one mkvmerge claims) was half its opening's was
-    /// halved: the standard path dropped every other frame of its faster
-    /// part, validated, and the chunked path failed after the whole encode.
-    fn check_frame_rate(&self, probe: &mut Probe, warnings: &mut Vec<String>) -> Option<String> {
-        let first = self.packet_gaps("%+#120", None);
-        let gap = even(&first)?;
-        let v = probe.streams.iter().find(|s| s.codec_type == StreamKind::Video && !s.is_attached_pic())?;
-        let claimed = v.frame_rate()?;
-        let alike = |g: f64| (claimed * g / 2.0 - 1.0).abs() <= 0.03;
-        if !alike(gap) {
-            return None;
-        }
-        // The whole video's frames at that spacing span its length, where
-        // the container counts them.
-        let start = v.start_time.unwrap_or(0.0);
-        let length = v.duration.or_else(|| v.duration_tag()).or_else(|| Some(probe.duration()? - start));
-        if let (Some(n), Some(length)) = (v.frame_count(), length) {
-            if (n as f64 * gap / length - 1.0).abs() > 0.02 {
-                return None;
-            }
-        }
-        // And in its middle and near its end (windows with too few frames
-        // to tell, a still or the end, say nothing).
-        if let Some(length) = length.filter(|l| *l > 4.0) {
-            for at in [start + length * 0.5, start + length - 2.0] {
-                let gaps = self.packet_gaps(&format!("{at:.3}%{:.3}", at + 2.0), Some(at));
-                if gaps.len() >= 10 && !even(&gaps).is_some_and(alike) {
-                    return None;
-                }
-            }
-        }
-        let v = probe.streams.iter_mut().find(|s| s.codec_type == StreamKind::Video && !s.is_attached_pic())?;
-        let halved = |r: Option<&str>| {
-            let (n, d) = r?.split_once('/')?;
-            Some(format!("{n}/{}", d.parse::<u64>().ok()? * 2))
-        };
-        let rate = halved(v.avg_frame_rate.as_deref()).unwrap_or_else(|| format!("{:.6}", claimed / 2.0));
-        warnings.push(format!(
-            "the container claims {claimed:.3} fps, but its frames are {:.1} ms apart (a field's duration given per frame): taken as {:.3} fps",
-            gap * 1000.0,
-            claimed / 2.0
-        ));
-        v.r_frame_rate = halved(v.r_frame_rate.as_deref()).or_else(|| Some(rate.clone()));
-        v.avg_frame_rate = Some(rate.clone());
-        Some(rate)
-    }
-
-    /// The gaps between the video's packets in `interval` (ffprobe's
-    /// `-read_intervals`, positions on the video's clock), from `from` on
-    /// where given (a seek lands on the keyframe before).
-    fn packet_gaps(&self, interval: &str, from: Option<f64>) -> Vec<f64> {
-        let query = ffprobe::Query::packets("pts_time").stream("v:0").interval(interval.to_string());
-        let Ok(text) = query.run(self.probes.ffprobe, self.input, "read packet times", self.cancel) else {
-            return Vec::new();
-        };
-        let from = from.unwrap_or(f64::MIN);
-        let mut pts: Vec<f64> = text
-            .lines()
-            .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-            .filter(|t: &f64| *t >= from - 1e-3)
-            .collect();
-        pts.sort_by(f64::total_cmp);
-        pts.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 1e-4).collect()
-    }
-
-    /// The size of the pictures ffmpeg decodes from a stream of
-    /// `width`×`height`: less the container's crop (Matroska PixelCrop,
-    /// `mkvmerge --cropping`), which ffmpeg applies and ffprobe does not
-    /// report. Bars and crops measured on the uncropped size went wrong
-    /// (bars misjudged, a planned crop ffmpeg clamped to nothing).
-    ///
-    /// With such a crop, also the sample aspect ratio the decoded pictures
-    /// carry: the container's display size is the cropped picture's, so
-    /// ffprobe's ratio (of the whole picture) is not theirs.
-    fn shown_size(&self, width: u32, height: u32, warnings: &mut Vec<String>) -> (u32, u32, Option<String>) {
-        match self.picture_at(None) {
-            Some(((w, h), sar)) if (w, h) != (width, height) && w <= width && h <= height => {
-                warnings.push(format!(
-                    "the container crops the picture to {w}x{h} of {width}x{height} (PixelCrop): that is what is encoded"
-                ));
-                (w, h, sar)
-            }
-            _ => (width, height, None),
-        }
-    }
-
-    /// The size most of the film's pictures have, and whether it changes:
-    /// ffprobe and the first picture give the opening's size, and a DVD
-    /// title opening on a 352-wide cell before its 720-wide feature was
-    /// encoded at half its width (and shown at half its width on screen),
-    /// and validated. Pictures decoded at a tenth, half and nine tenths of
-    /// the film (`end` seconds) vote with the first (`first`: its size and
-    /// sample aspect ratio); a tie goes to the larger.
-    fn main_size(
-        &self,
-        first: (u32, u32, Option<String>),
-        described: (u32, u32),
-        end: f64,
-        warnings: &mut Vec<String>,
-    ) -> (u32, u32, Option<String>, bool) {
-        if end <= 0.0 {
-            return (first.0, first.1, first.2, false);
-        }
-        let looks: Vec<_> = later_looks(end).iter().filter_map(|t| self.picture_at(Some(*t))).collect();
-        if looks.iter().all(|((w, h), _)| (*w, *h) == (first.0, first.1)) {
-            return (first.0, first.1, first.2, false);
-        }
-        let mut seen = vec![((first.0, first.1), first.2.clone())];
-        seen.extend(looks);
-        let votes = |size: (u32, u32)| seen.iter().filter(|(s, _)| *s == size).count();
-        let (size, _) = seen
-            .iter()
-            .max_by_key(|(s, _)| (votes(*s), u64::from(s.0) * u64::from(s.1)))
-            .cloned()
-            .expect("the first picture votes");
-        // Shown in the shape the container gives its pictures (a DVD's
-        // cells are all 4:3, or all 16:9): ffmpeg gives every picture the
-        // container's ratio, which a remux made for the opening's size (the
-        // feature came out twice as wide) and mkvmerge for the feature's.
-        let sar = same_shape(described, first.2.as_deref(), size);
-        let mut sizes: Vec<String> = Vec::new();
-        for ((w, h), _) in &seen {
-            let s = format!("{w}x{h}");
-            if !sizes.contains(&s) {
-                sizes.push(s);
-            }
-        }
-        warnings.push(format!(
-            "the picture changes size in the film ({}): every picture is encoded at {}x{}, the size most of it has",
-            sizes.join(", "),
-            size.0,
-            size.1
-        ));
-        (size.0, size.1, sar, true)
-    }
-
-    /// The size and sample aspect ratio of the picture ffmpeg decodes `at`
-    /// seconds into the film (the first without).
-    fn picture_at(&self, at: Option<f64>) -> Option<((u32, u32), Option<String>)> {
-        let ffmpeg = self.probes.ffmpeg?;
-        let mut a = crate::tools::ffmpeg::FfmpegArgs::default();
-        // (No progress lines: written from another thread, they can land
-        // inside the lines read here.)
-        a.extend(["-hide_banner", "-nostdin", "-nostats", "-loglevel", "info"]);
-        if let Some(t) = at {
-            a.arg("-ss").arg(format!("{t:.3}"));
-        }
-        a.input(self.input);
-        a.extend(["-map", "0:v:0", "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"]);
-        let mut shown = None;
-        let read =
-            crate::tools::process::run_lines(&mut a.command(ffmpeg), "decoded picture size", self.cancel, |line| {
-                if let crate::tools::process::Line::Err(l) = line
-                    && shown.is_none()
-                {
-                    shown = showinfo_size(l).map(|size| (size, showinfo_sar(l).filter(|s| s != "0:1")));
-                }
-            });
-        read.ok().and(shown)
     }
 
     /// The film's real length (a truncated rip fails unless allowed),
@@ -831,44 +527,6 @@ impl Analyzer<'_> {
         Ok(hdr)
     }
 
-    /// The rip's video frames, where validation needs them: inverse
-    /// telecine's output is one frame in IVTC_CYCLE fewer than the rip's.
-    /// Counted (a read of every packet) when the container does not say, or
-    /// says a count its video's length belies (a statistics tag an ffmpeg
-    /// cut copied: a right encode failed on every run).
-    fn frame_count(
-        &self,
-        v: &ffprobe::Stream,
-        interlace: &InterlaceVerdict,
-        extent: &extent::Extent,
-        file_start: f64,
-    ) -> Option<u64> {
-        let length = extent.video_end - v.start_time.map_or(0.0, |s| s - file_start);
-        let told = v.frame_count().filter(|&n| frames_fit(n, v.frame_rate(), length));
-        told.or_else(|| {
-            interlace.decimation_cycle()?;
-            ffprobe::count_frames(self.probes.ffprobe, self.input, self.cancel).ok().map(|n| n as u64)
-        })
-    }
-
-    /// Soft telecine to be evened out to film's rate, checked on the whole
-    /// stream (its frames counted: a read of every packet, no decoding);
-    /// see [`interlace::film_rate_throughout`].
-    fn film_rate_throughout(
-        &self,
-        verdict: InterlaceVerdict,
-        v: &ffprobe::Stream,
-        extent: &extent::Extent,
-        file_start: f64,
-    ) -> InterlaceVerdict {
-        if verdict.treatment != interlace::Treatment::FilmTimestamps {
-            return verdict;
-        }
-        let Ok(frames) = ffprobe::count_frames(self.probes.ffprobe, self.input, self.cancel) else { return verdict };
-        let first = v.start_time.map_or(0.0, |s| s - file_start);
-        interlace::film_rate_throughout(verdict, frames, extent.video_end - first)
-    }
-
     /// Records, and says, each encoded audio track whose first frames do not
     /// decode (more than [`UNDECODED_AUDIO_SLACK`] s of them): its Opus
     /// track starts at its first decoded frame, and is moved to start there
@@ -973,64 +631,14 @@ impl VideoInfo {
     }
 }
 
-/// Where in a film of `end` seconds analysis looks again at what its first
-/// frames may not show (an audio layout, closed captions that start after
-/// a logo): a tenth, half and nine tenths of the way.
-fn later_looks(end: f64) -> [f64; 3] {
-    [0.1, 0.5, 0.9].map(|f| f * end)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{even, showinfo_sar, showinfo_size};
-
-    #[test]
-    fn evenly_spaced_frames_are_told_from_uneven_ones() {
-        // Whole milliseconds at 29.97: 33 and 34 in turn are even.
-        let ntsc: Vec<f64> = (0..40).map(|i| if i % 3 == 0 { 0.034 } else { 0.033 }).collect();
-        assert_eq!(even(&ntsc), Some(0.033));
-        // A variable rate: 40 ms and 20 ms.
-        let vfr: Vec<f64> = (0..40).map(|i| if i < 25 { 0.040 } else { 0.020 }).collect();
-        assert_eq!(even(&vfr), None);
-        assert_eq!(even(&[0.04; 9]), None, "too few to tell");
-    }
+    use super::ratio;
 
     #[test]
     fn ratios_as_ffprobe_writes_them() {
-        use super::ratio;
         assert_eq!(ratio("32:27"), Some((32, 27)));
         assert_eq!(ratio("1:1"), Some((1, 1)));
         assert_eq!((ratio("0:1"), ratio("1:0"), ratio("N/A"), ratio("")), (None, None, None, None));
-    }
-
-    #[test]
-    fn showinfo_gives_the_decoded_pictures_sample_aspect_ratio() {
-        let line = "[Parsed_showinfo_0 @ 0x7f] n:   0 pts:      0 fmt:yuv420p cl:left sar:8/9 s:640x320 i:P iskey:1";
-        assert_eq!((showinfo_size(line), showinfo_sar(line).as_deref()), (Some((640, 320)), Some("8:9")));
-        assert_eq!(showinfo_sar("n: 0 s:640x320"), None);
-    }
-
-    #[test]
-    fn a_size_change_keeps_the_openings_shape_on_screen() {
-        use super::same_shape;
-        // A remux's container ratio was for the 176-wide opening (4:3).
-        assert_eq!(same_shape((176, 240), Some("20:11"), (352, 240)).as_deref(), Some("10:11"));
-        assert_eq!(same_shape((720, 480), Some("8:9"), (352, 480)).as_deref(), Some("20:11"));
-        assert_eq!(same_shape((320, 240), None, (320, 240)).as_deref(), Some("1:1"));
-    }
-}
-
-#[cfg(test)]
-mod frame_count_tests {
-    use super::*;
-
-    #[test]
-    fn a_frame_count_fits_its_length_as_the_frames_check_does() {
-        let ntsc = Some(30000.0 / 1001.0);
-        assert!(frames_fit(240, ntsc, 8.008));
-        assert!(frames_fit(241, ntsc, 8.008) && frames_fit(238, ntsc, 8.008), "2 frames");
-        // A tag an ffmpeg cut of under a second copied: 180 for 5.4 s.
-        assert!(!frames_fit(180, ntsc, 5.4));
-        assert!(!frames_fit(240, None, 8.008));
     }
 }
