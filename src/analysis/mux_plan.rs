@@ -25,7 +25,7 @@ pub enum Carry {
     /// (a last subtitle that never ends); `stream` is its ffprobe index.
     Clamped { stream: usize },
     /// Copied, moved into the cropped picture (PGS, VobSub and ASS/SSA:
-    /// see [`crate::mux::pgs`], [`crate::mux::vobsub`], [`crate::mux::ass`]).
+    /// see [`crate::mux::subtitles::pgs`], [`crate::mux::subtitles::vobsub`], [`crate::mux::subtitles::ass`]).
     Repositioned,
     /// Closed captions (EIA-608/708) carried in the pictures of the video
     /// track `source_id` (DVD line 21, ATSC A/53), which the AV1 encode
