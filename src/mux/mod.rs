@@ -8,6 +8,7 @@
 //! differs on purpose is [`crate::matroska`].
 //!
 //! - [`args`]: the mkvmerge command line of a plan.
+//! - [`subtitles`]: the subtitle tracks the mux makes rather than copies.
 
 pub mod args;
 pub mod subtitles;
