@@ -1005,6 +1005,52 @@ fn a_matroska_rip_under_another_name_comes_out_as_mkv() {
     }
 }
 
+/// A rip without a segment UID (every WebM, ffmpeg's bit-exact Matroska)
+/// is encoded. Before, every such rip failed validation after its whole
+/// encode ("segment_uid (none) became …": mkvmerge gives each file one),
+/// on every run.
+#[test]
+fn a_rip_without_a_segment_uid_is_encoded() {
+    let webm = fixture(
+        "no_uid.webm",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=25:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=1",
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-c:a",
+            "libopus",
+            "-f",
+            "webm",
+        ],
+    );
+    let bitexact = fixture(
+        "no_uid_bitexact.mkv",
+        &["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1", "-c:v", "libx264", "-fflags", "+bitexact"],
+    );
+    let t = tempfile::tempdir().unwrap();
+    for (name, clip) in [("rip.webm", &webm), ("bitexact.mkv", &bitexact)] {
+        let uid = mkvmerge_j(clip)["container"]["properties"]["segment_uid"].clone();
+        assert!(uid.is_null(), "the test needs a rip without a segment UID: {name} has {uid}");
+        let src = t.path().join(name);
+        std::fs::copy(clip, &src).unwrap();
+        let o = run(drapto(t.path())
+            .args(["encode", "-q", "--no-chunked", "-i"])
+            .arg(&src)
+            .arg("-o")
+            .arg(t.path().join("out")));
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+    }
+}
+
 /// A rip without a frame count (ffmpeg and HandBrake write none) has the
 /// frames encoded and the speed in its summary, from the output's count.
 #[test]

@@ -30,6 +30,9 @@ const SEEK_NOISE: &[&str] = &[
     "missing reference picture",
     "reference picture missing",
 ];
+/// Decoders of pictures: a cover attached to the rip, which ffmpeg opens
+/// as a stream of its own (an undecodable one is no damage of the film's).
+const IMAGE_DECODERS: &[&str] = &["mjpeg", "png", "bmp", "webp", "gif", "tiff", "jpegls", "jpeg2000"];
 /// Decoders of disc video.
 const VIDEO_DECODERS: &[&str] =
     &["h264", "hevc", "mpeg2video", "mpeg1video", "vc1", "wmv3", "av1", "libdav1d", "vp9", "vp8", "mpeg4", "prores"];
@@ -83,6 +86,9 @@ pub(crate) fn is_decoding_error(line: &str) -> bool {
 fn decoding_error(line: &str) -> Option<String> {
     let from = decoder_of(line);
     let l = line.to_ascii_lowercase();
+    if image_decoder(line) {
+        return None;
+    }
     // What H.264's decoder says of an open GOP's leading pictures after a
     // seek (each segment of the chunked path starts with one): no damage.
     if SEEK_NOISE.iter().any(|n| l.contains(n)) {
@@ -94,6 +100,14 @@ fn decoding_error(line: &str) -> Option<String> {
         return None;
     }
     Some(from.map(|(audio, name)| format!("{} ({name})", if audio { "audio" } else { "video" })).unwrap_or_default())
+}
+
+/// Whether a line of ffmpeg's comes from a decoder of pictures
+/// (`[mjpeg @ 0x…]`, `[vist#0:3/png @ 0x…]`).
+fn image_decoder(line: &str) -> bool {
+    let Some(tag) = line.strip_prefix('[').and_then(|l| l.split(" @ ").next()) else { return false };
+    let name = tag.rsplit_once('/').map_or(tag, |(_, name)| name);
+    IMAGE_DECODERS.contains(&name)
 }
 
 /// The decoder a line of ffmpeg's comes from, and whether it decodes
@@ -126,6 +140,8 @@ mod tests {
             "[ac3 @ 0x5612] exponent 25 is out-of-range",
             "[aist#0:2/flac @ 0x5613] [dec:flac @ 0x5614] Error submitting packet to decoder: Invalid data found",
             "[libsvtav1 @ 0x5615] something the encoder says",
+            "[mjpeg @ 0x5617] unable to decode APP fields: Invalid data found when processing input",
+            "[vist#0:3/png @ 0x5618] Invalid data found when processing input",
             "[matroska @ 0x5616] a muxer's complaint",
             "Error while decoding stream #0:1: Invalid data found when processing input",
         ] {
