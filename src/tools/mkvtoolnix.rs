@@ -240,13 +240,13 @@ impl Mkvtoolnix {
         if let Some(times) = times {
             cmd.arg("timestamps_v2").arg(target(times));
         }
-        process::output(&mut cmd, "extract a track (mkvextract)", cancel).map(|_| ())
+        told_output(&mut cmd, "extract a track (mkvextract)", cancel).map(|_| ())
     }
 
     fn extract(&self, path: &Path, what: &str, cancel: &Cancel) -> Result<Option<String>, ProcessFailure> {
         let mut cmd = english(&self.mkvextract);
         cmd.arg(super::process::path_arg(path)).arg(what).arg("-");
-        let text = process::output(&mut cmd, &format!("read {what} (mkvextract)"), cancel)?;
+        let text = told_output(&mut cmd, &format!("read {what} (mkvextract)"), cancel)?;
         let text = text.trim_start_matches('\u{feff}').trim();
         Ok((!text.is_empty()).then(|| text.to_string()))
     }
@@ -261,7 +261,7 @@ impl Mkvtoolnix {
         for (track, set) in edits {
             cmd.arg("--edit").arg(track).arg("--set").arg(set);
         }
-        process::output(&mut cmd, "set track properties (mkvpropedit)", cancel).map(|_| ())
+        told_output(&mut cmd, "set track properties (mkvpropedit)", cancel).map(|_| ())
     }
 
     /// Runs mkvmerge with `args` for `step` (a remux of `source`'s video
@@ -324,6 +324,25 @@ impl Mkvtoolnix {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// [`process::output`] for MKVToolNix's programs, which say why they
+/// failed on stdout (`Error: …`), not stderr: a failure carries those
+/// lines (it said only "exit status 2").
+fn told_output(cmd: &mut Command, step: &str, cancel: &Cancel) -> Result<String, ProcessFailure> {
+    let mut out = String::new();
+    match process::run(cmd, step, cancel, |line| {
+        out.push_str(line);
+        out.push('\n');
+    }) {
+        Ok(_) => Ok(out),
+        Err(ProcessFailure::Failed(mut e)) => {
+            let said = out.lines().filter(|l| l.starts_with("Error:") || l.starts_with("Warning:"));
+            e.stderr_tail.extend(said.map(str::to_string));
+            Err(ProcessFailure::Failed(e))
+        }
+        Err(e) => Err(e),
     }
 }
 
