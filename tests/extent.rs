@@ -688,3 +688,49 @@ fn a_rip_cut_short_in_its_closing_tags_says_so_and_is_encoded_when_allowed() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!warnings(&ev).iter().any(|w| w.contains("cut short") || w.contains("truncated")), "{:?}", warnings(&ev));
 }
+
+/// A whole rip that claims no length (ffmpeg writing Matroska live or to a
+/// pipe: no Duration, no DURATION tags) is encoded, its length read from
+/// its packets, and says so. Before, it was refused as "has no duration
+/// (truncated or corrupt)", with --allow-truncated too.
+#[test]
+fn a_rip_that_claims_no_length_is_encoded_by_its_packets() {
+    let src = fixture(
+        "extent-live.mkv",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=4",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-c:a",
+            "flac",
+            "-live",
+            "1",
+        ],
+    );
+    let probe = ffprobe(&src);
+    assert!(probe["format"]["duration"].is_null(), "the test needs a file without a length: {}", probe["format"]);
+    for args in paths() {
+        let t = tempfile::tempdir().unwrap();
+        let (o, ev) = encode(t.path(), &src, &args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(
+            warnings(&ev).iter().any(|w| w.starts_with("the file claims no length") && w.contains("4.0 s")),
+            "{:?}",
+            warnings(&ev)
+        );
+        let out = t.path().join("out/extent-live.mkv");
+        assert_eq!(frame_count(&out), 100, "{args:?}");
+        assert!((duration(&out) - 4.0).abs() < 0.1, "{args:?}: {}", duration(&out));
+    }
+}

@@ -178,6 +178,7 @@ pub fn analyze(input: &Path, probes: Probes, options: &AnalysisOptions, cancel: 
     let a = Analyzer { input, probes, options, cancel };
     let (size_bytes, mut probe) = a.open()?;
     let mut warnings = Vec::new();
+    a.length_from_packets(&mut probe, &mut warnings);
     let restamped_rate = a.check_frame_rate(&mut probe, &mut warnings);
     a.widest_audio_layouts(&mut probe, &mut warnings);
     let (v, width, height) = a.film(&probe, &mut warnings)?;
@@ -344,6 +345,21 @@ impl Analyzer<'_> {
             return Err(self.bad(format!("is not a Matroska file (ffprobe reads it as {seen})")));
         }
         Ok((meta.len(), probe))
+    }
+
+    /// A file that claims no length (ffmpeg writing to a pipe, or live)
+    /// is given where its packets end, and says so: it was refused as
+    /// "truncated or corrupt" though whole.
+    fn length_from_packets(&self, probe: &mut Probe, warnings: &mut Vec<String>) {
+        if probe.duration().is_some_and(|d| d > 0.0) {
+            return;
+        }
+        if let Some(length) = extent::unclaimed_length(self.probes.ffprobe, self.input, probe, self.cancel) {
+            probe.format.duration = Some(length);
+            warnings.push(format!(
+                "the file claims no length (no Duration: written to a pipe or live): {length:.1} s, read from its packets; whether it is cut short cannot be told"
+            ));
+        }
     }
 
     /// Audio tracks whose frames carry their own channel configuration
