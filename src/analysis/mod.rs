@@ -199,40 +199,11 @@ pub fn analyze(input: &Path, probes: Probes, options: &AnalysisOptions, cancel: 
     let dolby_vision = dolby_vision::detect(v, mediainfo.as_ref());
     let file_start = probe.format.start_time.unwrap_or(0.0);
     let audio = audio::plan_tracks(probe.of_type(StreamKind::Audio), file_start, &options.audio);
-    let src = crop::Source {
-        path: input,
-        width,
-        height,
-        duration: extent.end,
-        bit_depth: v.bit_depth().unwrap_or(8),
-        hdr: hdr.kind.is_hdr(),
-        // (An RGB source's pictures are measured as limited-range YUV, the
-        // form it is encoded in: its black is 16, not 0.)
-        full_range: hdr.colour.range.as_deref() == Some("pc") && !matches!(hdr.colour.matrix.as_deref(), Some("gbr")),
-    };
-    // Metadata that describes the full frame keeps it whole.
-    let full_frame = match (&dolby_vision, &hdr.hdr10_plus) {
-        (Some(_), _) => Some("not cropped: Dolby Vision metadata describes the full frame"),
-        (_, Some(h)) if h.windows > 1 => Some("not cropped: its HDR10+ processing windows describe the full frame"),
-        _ => None,
-    };
+    let src = crop_source(input, v, (width, height), extent.end, &hdr);
+    let full_frame = full_frame(dolby_vision.as_ref(), &hdr);
     let (interlace, crop, audio) = a.picture_and_sound(v, &src, full_frame, audio, &mut warnings)?;
     let interlace = a.film_rate_throughout(interlace, v, &extent, file_start);
-    if interlace.leaves_combing() {
-        warnings.push(format!("interlace: combed pictures are left as they are: {}", interlace.reason));
-    }
-    if options.interlace == FieldMode::Ivtc && interlace.treatment != interlace::Treatment::Ivtc {
-        // (Said where it is seen: only the JSON's reason told.)
-        warnings.push(format!("interlace: {}", interlace.reason));
-    }
-    if hdr.hdr10_plus.is_some() && interlace.decimation_cycle().is_some() {
-        // Found here, not when the encode has lost frames the metadata was for.
-        a.losing(
-            vec!["its HDR10+ metadata (frame by frame, and inverse telecine drops frames)".into()],
-            &mut warnings,
-        )?;
-        hdr.hdr10_plus = None;
-    }
+    a.field_checks(&interlace, &mut hdr, &mut warnings)?;
     let frame_count = a.frame_count(v, &interlace, &extent, file_start);
     let mut mux = a.mux_plan(structure, &probe, &mut extent, &audio, &mut warnings)?;
     if crop.crop.is_some() {
@@ -244,14 +215,11 @@ pub fn analyze(input: &Path, probes: Probes, options: &AnalysisOptions, cancel: 
         duration: extent.end,
         video_end: extent.video_end,
         resolution: ResolutionClass::of(width, height),
-        video: {
-            let info = VideoInfo::of(v, width, height, probe.video_streams().count() - 1);
-            let turn = |sar: String| match sar.split_once(':') {
-                Some((n, d)) if turned => format!("{d}:{n}"),
-                _ => sar,
-            };
-            let sample_aspect_ratio = shown_sar.or(info.sample_aspect_ratio.map(turn));
-            VideoInfo { restamped_rate, sample_aspect_ratio, size_changes, frame_count, ..info }
+        video: VideoInfo {
+            restamped_rate,
+            size_changes,
+            frame_count,
+            ..VideoInfo::shown(v, (width, height), probe.video_streams().count() - 1, turned, shown_sar)
         },
         extent,
         hdr,
@@ -263,6 +231,38 @@ pub fn analyze(input: &Path, probes: Probes, options: &AnalysisOptions, cancel: 
         warnings,
         probe,
     })
+}
+
+/// What crop detection is to look at: the film's pictures of `size`, as
+/// long as `duration`, of its bit depth and range.
+fn crop_source<'a>(
+    input: &'a Path,
+    v: &ffprobe::Stream,
+    size: (u32, u32),
+    duration: f64,
+    hdr: &HdrInfo,
+) -> crop::Source<'a> {
+    crop::Source {
+        path: input,
+        width: size.0,
+        height: size.1,
+        duration,
+        bit_depth: v.bit_depth().unwrap_or(8),
+        hdr: hdr.kind.is_hdr(),
+        // (An RGB source's pictures are measured as limited-range YUV, the
+        // form it is encoded in: its black is 16, not 0.)
+        full_range: hdr.colour.range.as_deref() == Some("pc") && !matches!(hdr.colour.matrix.as_deref(), Some("gbr")),
+    }
+}
+
+/// Why the picture is not cropped, where metadata describes the full
+/// frame (Dolby Vision, HDR10+ processing windows).
+fn full_frame(dolby_vision: Option<&DolbyVision>, hdr: &HdrInfo) -> Option<&'static str> {
+    match (dolby_vision, &hdr.hdr10_plus) {
+        (Some(_), _) => Some("not cropped: Dolby Vision metadata describes the full frame"),
+        (_, Some(h)) if h.windows > 1 => Some("not cropped: its HDR10+ processing windows describe the full frame"),
+        _ => None,
+    }
 }
 
 /// One analysis under way: the input, the programs, the options.
@@ -345,6 +345,26 @@ impl Analyzer<'_> {
             return Err(self.bad(format!("is not a Matroska file (ffprobe reads it as {seen})")));
         }
         Ok((meta.len(), probe))
+    }
+
+    /// What the fields' verdict leaves to say: combing left in the
+    /// pictures, inverse telecine asked for and not done; and HDR10+
+    /// metadata that inverse telecine would misplace (a loss, said before
+    /// the encode, not after it has lost the frames the metadata was for).
+    fn field_checks(&self, interlace: &InterlaceVerdict, hdr: &mut HdrInfo, warnings: &mut Vec<String>) -> Result<()> {
+        if interlace.leaves_combing() {
+            warnings.push(format!("interlace: combed pictures are left as they are: {}", interlace.reason));
+        }
+        if self.options.interlace == FieldMode::Ivtc && interlace.treatment != interlace::Treatment::Ivtc {
+            // (Said where it is seen: only the JSON's reason told.)
+            warnings.push(format!("interlace: {}", interlace.reason));
+        }
+        if hdr.hdr10_plus.is_some() && interlace.decimation_cycle().is_some() {
+            let loss = "its HDR10+ metadata (frame by frame, and inverse telecine drops frames)";
+            self.losing(vec![loss.into()], warnings)?;
+            hdr.hdr10_plus = None;
+        }
+        Ok(())
     }
 
     /// A file that claims no length (ffmpeg writing to a pipe, or live)
@@ -629,6 +649,25 @@ impl Analyzer<'_> {
 }
 
 impl VideoInfo {
+    /// [`VideoInfo::of`] with its sample aspect ratio as shown: `shown_sar`
+    /// where the pictures' shape was worked out, else the stream's, turned
+    /// with the picture where a display matrix turns it a quarter.
+    fn shown(
+        v: &ffprobe::Stream,
+        (width, height): (u32, u32),
+        ignored_streams: usize,
+        turned: bool,
+        shown_sar: Option<String>,
+    ) -> VideoInfo {
+        let info = VideoInfo::of(v, width, height, ignored_streams);
+        let turn = |sar: String| match sar.split_once(':') {
+            Some((n, d)) if turned => format!("{d}:{n}"),
+            _ => sar,
+        };
+        let sample_aspect_ratio = shown_sar.or(info.sample_aspect_ratio.clone().map(turn));
+        VideoInfo { sample_aspect_ratio, ..info }
+    }
+
     fn of(v: &ffprobe::Stream, width: u32, height: u32, ignored_streams: usize) -> VideoInfo {
         VideoInfo {
             codec: v.codec_name.clone(),
