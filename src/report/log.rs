@@ -219,17 +219,7 @@ impl EventSink for LogEvents {
             Event::FileStarted { index, total, input, output } => {
                 tracing::info!("Looking at {} ({index}/{total}) -> {}", input.display(), output.display())
             }
-            Event::AnalysisComplete { input, analysis, plan } => tracing::info!(
-                "Input analysis complete for {}: {} {}x{} {}, {} audio; mux: {}; plan: {}",
-                input.display(),
-                analysis.resolution.name(),
-                analysis.video.width,
-                analysis.video.height,
-                analysis.hdr.kind.name(),
-                analysis.audio.len(),
-                analysis.mux.describe_rest(),
-                serde_json::to_string(plan).unwrap_or_default()
-            ),
+            Event::AnalysisComplete { input, analysis, plan } => log_analysis(input, analysis, plan),
             Event::StageStarted { input, stage, detail } => {
                 tracing::info!("{}: starting {} {detail}", input.display(), stage.label())
             }
@@ -254,16 +244,7 @@ impl EventSink for LogEvents {
             }
             Event::SegmentComplete { .. } => log_segment(event),
             Event::ValidationComplete { input, passed, checks } => log_validation(input, *passed, checks),
-            Event::FileComplete { summary: s } => tracing::info!(
-                "Encode complete: {} -> {}: {} -> {} ({:.2}% reduction) in {}{}",
-                s.input.display(),
-                s.output.display(),
-                format_bytes(s.input_bytes),
-                format_bytes(s.output_bytes),
-                s.reduction_percent,
-                format_duration(s.encode_seconds),
-                super::earlier_runs(s)
-            ),
+            Event::FileComplete { summary } => log_file_complete(summary),
             Event::FileSkipped { input, reason, .. } => {
                 tracing::info!("Skipped {}: {reason}", input.display())
             }
@@ -282,17 +263,51 @@ impl EventSink for LogEvents {
             Event::Queue { waiting, settling } => {
                 tracing::info!("Queue: {} waiting, {} settling", waiting.len(), settling.len())
             }
-            Event::BatchComplete { summary } => tracing::info!(
-                "Batch complete: {} encoded, {} skipped, {} failed, {} interrupted, {} not started, {} not encoded now",
-                summary.files.len(),
-                summary.skipped.len(),
-                summary.failed.len(),
-                summary.interrupted.len(),
-                summary.not_started.len(),
-                summary.not_encoded.len()
-            ),
+            Event::BatchComplete { summary } => log_batch_complete(summary),
         }
     }
+}
+
+/// The analysis and plan of a rip, on one line.
+fn log_analysis(input: &std::path::Path, analysis: &crate::analysis::Analysis, plan: &crate::plan::EncodePlan) {
+    tracing::info!(
+        "Input analysis complete for {}: {} {}x{} {}, {} audio; mux: {}; plan: {}",
+        input.display(),
+        analysis.resolution.name(),
+        analysis.video.width,
+        analysis.video.height,
+        analysis.hdr.kind.name(),
+        analysis.audio.len(),
+        analysis.mux.describe_rest(),
+        serde_json::to_string(plan).unwrap_or_default()
+    )
+}
+
+/// A finished encode, on one line.
+fn log_file_complete(s: &crate::summary::FileSummary) {
+    tracing::info!(
+        "Encode complete: {} -> {}: {} -> {} ({:.2}% reduction) in {}{}",
+        s.input.display(),
+        s.output.display(),
+        format_bytes(s.input_bytes),
+        format_bytes(s.output_bytes),
+        s.reduction_percent,
+        format_duration(s.encode_seconds),
+        super::earlier_runs(s)
+    )
+}
+
+/// What a batch did, on one line.
+fn log_batch_complete(summary: &crate::summary::BatchSummary) {
+    tracing::info!(
+        "Batch complete: {} encoded, {} skipped, {} failed, {} interrupted, {} not started, {} not encoded now",
+        summary.files.len(),
+        summary.skipped.len(),
+        summary.failed.len(),
+        summary.interrupted.len(),
+        summary.not_started.len(),
+        summary.not_encoded.len()
+    )
 }
 
 /// A finished segment, on one line.

@@ -211,41 +211,17 @@ impl EventSink for Terminal {
                 state.segment_count = None;
                 if normal {
                     let of = if *total > 1 { format!(" ({index}/{total})") } else { String::new() };
-                    let title = format!("Processing {}{of}", name(input));
-                    self.print(&state, &format!("\n{}\n", Self::banner(&title)));
+                    self.print(&state, &format!("\n{}\n", Self::banner(&format!("Processing {}{of}", name(input)))));
                 }
             }
             Event::AnalysisComplete { analysis, plan, .. } => self.on_analysis(&state, analysis, plan),
-            Event::StageStarted { stage, detail, .. } => {
-                if !self.live && normal {
-                    self.print(&state, format!("  {} {detail}", stage.label()).trim_end());
-                }
-                state.last_decile = None;
-                if *stage == Stage::Video {
-                    state.chunked = detail.starts_with("chunked");
-                    state.encoding = false;
-                }
-                self.start_bar(&mut state, &stage.label());
-            }
+            Event::StageStarted { stage, detail, .. } => self.on_stage_started(&mut state, *stage, detail),
             Event::Progress { .. } => self.on_progress(&mut state, event),
             Event::StageComplete { stage, seconds, detail, .. } => {
                 Self::clear(&mut state);
                 self.ok(&state, format!("{} done in {} {detail}", stage.label(), format_duration(*seconds)).trim_end());
             }
-            Event::SegmentStep { segment, step, .. } => {
-                // The survey is over once a segment's own encode starts.
-                if matches!(step, crate::events::SegmentStep::Encoding { .. }) && !state.encoding {
-                    state.encoding = true;
-                    if let Some(bar) = state.bar.as_ref().filter(|_| state.segment_count.is_none_or(|(d, _)| d == 0)) {
-                        bar.set_message("encoding the segments");
-                    }
-                }
-                if self.live && normal {
-                    self.segment_line(&mut state, *segment, step.describe());
-                } else if self.verbosity >= Verbosity::Verbose {
-                    self.print(&state, &format!("    segment {}: {}", segment + 1, step.describe()));
-                }
-            }
+            Event::SegmentStep { segment, step, .. } => self.on_segment_step(&mut state, *segment, step),
             Event::SegmentProbe { segment, tier, crf, score, .. } => {
                 if self.verbosity >= Verbosity::Verbose {
                     let text = format!("    segment {} tier {tier}: CRF {crf} → VMAF {score:.2}", segment + 1);
@@ -259,13 +235,12 @@ impl EventSink for Terminal {
                     self.print(&state, &file_complete(summary));
                 }
             }
-            Event::FileSkipped { input, reason, busy, .. } => {
-                if normal {
-                    let what = if *busy { "Not encoded now" } else { "Skipped" };
-                    let reason = super::for_people(reason);
-                    self.print(&state, &format!("{} {what} {}: {reason}", style("⚠").yellow(), name(input)));
-                }
+            Event::FileSkipped { input, reason, busy, .. } if normal => {
+                let what = if *busy { "Not encoded now" } else { "Skipped" };
+                let reason = super::for_people(reason);
+                self.print(&state, &format!("{} {what} {}: {reason}", style("⚠").yellow(), name(input)));
             }
+            Event::FileSkipped { .. } => {}
             Event::FileFailed { error, .. } => {
                 Self::clear(&mut state);
                 self.error(&state, error);
@@ -275,20 +250,15 @@ impl EventSink for Terminal {
                 self.warn(&state, &format!("{} interrupted: {reason}", name(input)));
             }
             Event::Warning { message, .. } => self.warn(&state, message),
-            Event::Queue { waiting, settling } => {
-                if normal {
-                    let next = waiting.first().map(|p| format!("; next: {}", name(p))).unwrap_or_default();
-                    let text = format!("  queue: {} waiting, {} settling{next}", waiting.len(), settling.len());
-                    self.print(&state, &text);
-                }
+            Event::Queue { waiting, settling } if normal => {
+                let next = waiting.first().map(|p| format!("; next: {}", name(p))).unwrap_or_default();
+                self.print(&state, &format!("  queue: {} waiting, {} settling{next}", waiting.len(), settling.len()));
             }
-            Event::BatchComplete { summary } => self.print(
-                &state,
-                &final_summary(
-                    summary,
-                    self.run_log.as_ref().map(|l| super::log::lock(l).path().to_path_buf()).as_deref(),
-                ),
-            ),
+            Event::Queue { .. } => {}
+            Event::BatchComplete { summary } => {
+                let log = self.run_log.as_ref().map(|l| super::log::lock(l).path().to_path_buf());
+                self.print(&state, &final_summary(summary, log.as_deref()));
+            }
         }
     }
 }
@@ -338,6 +308,33 @@ impl Terminal {
 
     /// A progress update: the bar moved, or (without a live terminal) a
     /// line at each tenth.
+    fn on_stage_started(&self, state: &mut State, stage: Stage, detail: &str) {
+        if !self.live && self.verbosity >= Verbosity::Normal {
+            self.print(state, format!("  {} {detail}", stage.label()).trim_end());
+        }
+        state.last_decile = None;
+        if stage == Stage::Video {
+            state.chunked = detail.starts_with("chunked");
+            state.encoding = false;
+        }
+        self.start_bar(state, &stage.label());
+    }
+
+    fn on_segment_step(&self, state: &mut State, segment: usize, step: &crate::events::SegmentStep) {
+        // The survey is over once a segment's own encode starts.
+        if matches!(step, crate::events::SegmentStep::Encoding { .. }) && !state.encoding {
+            state.encoding = true;
+            if let Some(bar) = state.bar.as_ref().filter(|_| state.segment_count.is_none_or(|(d, _)| d == 0)) {
+                bar.set_message("encoding the segments");
+            }
+        }
+        if self.live && self.verbosity >= Verbosity::Normal {
+            self.segment_line(state, segment, step.describe());
+        } else if self.verbosity >= Verbosity::Verbose {
+            self.print(state, &format!("    segment {}: {}", segment + 1, step.describe()));
+        }
+    }
+
     fn on_progress(&self, state: &mut State, event: &Event) {
         let Event::Progress { stage, percent, fps, speed, eta_seconds, projected_bytes, .. } = event else {
             return;
