@@ -34,55 +34,9 @@ pub fn run(session: &Session) -> Result<i32> {
         // service's DRAPTO_TEMP_DIR, is not seen from here.)
         println!("No drapto is running with temporary folder {}.", temp.display());
     }
-    for r in running {
-        match &r.current {
-            Some(c) => println!(
-                "drapto (pid {}): encoding {}{}\n  {} {:.0}%{}\n  → {}",
-                r.pid,
-                crate::report::for_people(&c.input.display().to_string()),
-                if c.total > 1 { format!(" (rip {} of {})", c.index, c.total) } else { String::new() },
-                c.stage,
-                c.percent,
-                c.eta_now(chrono::Utc::now())
-                    .map(|e| format!(", this stage's ETA {}", format_duration(e)))
-                    .unwrap_or_default(),
-                crate::report::for_people(&c.output.display().to_string())
-            ),
-            None => println!("drapto (pid {}): idle, since {}", r.pid, r.updated_at),
-        }
-        if r.waiting > 0 {
-            let named: Vec<String> =
-                r.next.iter().map(|p| crate::report::for_people(&p.display().to_string())).collect();
-            let more = r.waiting.saturating_sub(named.len());
-            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-            println!("  {} waiting: {}{more}", r.waiting, named.join(", "));
-        }
-    }
+    running.into_iter().for_each(print_run);
     for q in &queues {
-        let of = |want: &dyn Fn(&State) -> bool| -> Vec<String> {
-            q.files
-                .iter()
-                .filter(|(_, e)| want(&e.state))
-                .map(|(p, _)| crate::report::for_people(&p.display().to_string()))
-                .collect()
-        };
-        let waiting = of(&|s| *s == State::Waiting);
-        let settling = of(&|s| *s == State::Settling);
-        let failed = of(&|s| matches!(s, State::Failed { .. }));
-        // (A queue's rips wait for its watch: none runs, none moves.)
-        let stopped = if idle { " (its watch is not running: `drapto watch` takes it up again)" } else { "" };
-        println!("Queue of {} → {}{stopped}:", q.library.display(), q.output.display());
-        println!(
-            "  {} waiting, {} settling, {} failed (retried once changed)",
-            waiting.len(),
-            settling.len(),
-            failed.len()
-        );
-        for (label, list) in [("waiting", &waiting), ("settling", &settling), ("failed", &failed)] {
-            for p in list.iter() {
-                println!("    {label:<8} {p}");
-            }
-        }
+        print_queue(q, idle);
     }
     if !last.is_empty() {
         println!("Last results:");
@@ -93,6 +47,62 @@ pub fn run(session: &Session) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// A running drapto: the rip it encodes (stage, percent, ETA) or idle, and
+/// the rips it has waiting.
+fn print_run(r: &RunStatus) {
+    let people = |p: &std::path::Path| crate::report::for_people(&p.display().to_string());
+    match &r.current {
+        Some(c) => println!(
+            "drapto (pid {}): encoding {}{}\n  {} {:.0}%{}\n  → {}",
+            r.pid,
+            people(&c.input),
+            if c.total > 1 { format!(" (rip {} of {})", c.index, c.total) } else { String::new() },
+            c.stage,
+            c.percent,
+            c.eta_now(chrono::Utc::now())
+                .map(|e| format!(", this stage's ETA {}", format_duration(e)))
+                .unwrap_or_default(),
+            people(&c.output)
+        ),
+        None => println!("drapto (pid {}): idle, since {}", r.pid, r.updated_at),
+    }
+    if r.waiting > 0 {
+        let named: Vec<String> = r.next.iter().map(|p| people(p)).collect();
+        let more = r.waiting.saturating_sub(named.len());
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        println!("  {} waiting: {}{more}", r.waiting, named.join(", "));
+    }
+}
+
+/// A watch queue: its rips waiting, settling and failed (`idle`: no drapto
+/// runs, so no watch takes them).
+fn print_queue(q: &QueueFile, idle: bool) {
+    let of = |want: &dyn Fn(&State) -> bool| -> Vec<String> {
+        q.files
+            .iter()
+            .filter(|(_, e)| want(&e.state))
+            .map(|(p, _)| crate::report::for_people(&p.display().to_string()))
+            .collect()
+    };
+    let waiting = of(&|s| *s == State::Waiting);
+    let settling = of(&|s| *s == State::Settling);
+    let failed = of(&|s| matches!(s, State::Failed { .. }));
+    // (A queue's rips wait for its watch: none runs, none moves.)
+    let stopped = if idle { " (its watch is not running: `drapto watch` takes it up again)" } else { "" };
+    println!("Queue of {} → {}{stopped}:", q.library.display(), q.output.display());
+    println!(
+        "  {} waiting, {} settling, {} failed (retried once changed)",
+        waiting.len(),
+        settling.len(),
+        failed.len()
+    );
+    for (label, list) in [("waiting", &waiting), ("settling", &settling), ("failed", &failed)] {
+        for p in list.iter() {
+            println!("    {label:<8} {p}");
+        }
+    }
 }
 
 /// Every watch queue under `temp`.
