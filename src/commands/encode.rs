@@ -30,16 +30,9 @@ pub fn run(args: &EncodeArgs, session: &Session) -> Result<i32> {
     // (Not in a dry run: it removed old logs and failed files' reports, and
     // trimmed the tracking, without a word.)
     prune_history(session);
-    let events = session.events();
-    let cluster = prepare(&tools, &toolbox, &output_dir, events.as_ref(), session)?;
-    let pipeline = Pipeline {
-        settings,
-        tools: &toolbox,
-        cluster: cluster.as_ref(),
-        events: events.as_ref(),
-        cancel: &session.cancel,
-    };
-    let not_encoded = say_skipped(&work, &input, events.as_ref());
+    let ready = Ready::new(&tools, toolbox, &output_dir, session)?;
+    let pipeline = ready.pipeline(session);
+    let not_encoded = say_skipped(&work, &input, pipeline.events);
     let summary = pipeline.run_batch(&work.found, &output_dir, not_encoded);
     if let Some(signal) = session.cancel.signal() {
         return Ok(128 + signal);
@@ -169,9 +162,43 @@ pub(super) fn prune_history(session: &Session) {
     }
 }
 
+/// What a command that encodes holds once its tools are found and its
+/// setup is checked ([`prepare`]): the programs, the hosts, and where its
+/// events go.
+pub(super) struct Ready {
+    toolbox: crate::tools::Toolbox,
+    cluster: Option<Cluster>,
+    events: Box<dyn crate::events::EventSink>,
+}
+
+impl Ready {
+    /// Checks the setup for writing to `output_dir` ([`prepare`]).
+    pub(super) fn new(
+        tools: &Tools,
+        toolbox: crate::tools::Toolbox,
+        output_dir: &std::path::Path,
+        session: &Session,
+    ) -> Result<Ready> {
+        let events = session.events();
+        let cluster = prepare(tools, &toolbox, output_dir, events.as_ref(), session)?;
+        Ok(Ready { toolbox, cluster, events })
+    }
+
+    /// The pipeline that encodes with them.
+    pub(super) fn pipeline<'a>(&'a self, session: &'a Session) -> Pipeline<'a> {
+        Pipeline {
+            settings: &session.loaded.settings,
+            tools: &self.toolbox,
+            cluster: self.cluster.as_ref(),
+            events: self.events.as_ref(),
+            cancel: &session.cancel,
+        }
+    }
+}
+
 /// Everything before the first file: the output folder writable, the
 /// chunked path's tools checked, the hosts (if any) checked.
-pub(super) fn prepare(
+fn prepare(
     tools: &Tools,
     toolbox: &crate::tools::Toolbox,
     output_dir: &std::path::Path,

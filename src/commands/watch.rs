@@ -5,7 +5,7 @@
 //! anyway (network shares send no events).
 
 use super::Session;
-use super::encode::{folders, prepare, prune_history};
+use super::encode::{Ready, folders, prune_history};
 use crate::cli::WatchArgs;
 use crate::discover::{Filters, Found, discover};
 use crate::error::Result;
@@ -29,15 +29,9 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     // A stop while the tools were asked is a stop, not a missing tool.
     session.cancel.check()?;
     let toolbox = tools.toolbox()?;
-    let events = session.events();
-    let cluster = prepare(&tools, &toolbox, &output, events.as_ref(), session)?;
-    let pipeline = Pipeline {
-        settings,
-        tools: &toolbox,
-        cluster: cluster.as_ref(),
-        events: events.as_ref(),
-        cancel: &session.cancel,
-    };
+    let ready = Ready::new(&tools, toolbox, &output, session)?;
+    let pipeline = ready.pipeline(session);
+    let events = pipeline.events;
     let settle = Duration::from_secs(settings.watch.settle.into());
     tracing::info!(
         "watching {} -> {} (settle {} s, look every {} s)",
@@ -50,11 +44,11 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     let warn = |message| events.emit(&crate::events::Event::Warning { input: None, message });
     let mut queue = Queue::open(&settings.temp_dir(), &library, &output, settle, &fingerprint, warn);
     let (wake, woken) = mpsc::channel::<()>();
-    let _watcher = watch_events(&library, wake, events.as_ref());
+    let _watcher = watch_events(&library, wake, events);
     let mut service = Service {
         pipeline: &pipeline,
         settings: fingerprint,
-        events: events.as_ref(),
+        events,
         summary: BatchSummary::default(),
     };
     sweep_work(settings, &service);
