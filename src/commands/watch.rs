@@ -45,12 +45,7 @@ pub fn run(args: &WatchArgs, session: &Session) -> Result<i32> {
     let mut queue = Queue::open(&settings.temp_dir(), &library, &output, settle, &fingerprint, warn);
     let (wake, woken) = mpsc::channel::<()>();
     let _watcher = watch_events(&library, wake, events);
-    let mut service = Service {
-        pipeline: &pipeline,
-        settings: fingerprint,
-        events,
-        summary: BatchSummary::default(),
-    };
+    let mut service = Service { pipeline: &pipeline, settings: fingerprint, events, summary: BatchSummary::default() };
     sweep_work(settings, &service);
     let mut breaker = crate::breaker::Breaker::new(Duration::from_secs(settings.processing.breaker_reset.into()));
     let mut shown = (Vec::new(), Vec::new());

@@ -175,36 +175,47 @@ impl Pipeline<'_> {
                 summary.interrupted.push(input.clone());
                 Ended::Interrupted
             }
-            Err(e) => {
-                let setup = e.is_environmental(input);
-                if setup {
-                    breaker.failure(Instant::now());
-                    if breaker.is_open() && index < total {
-                        self.events.emit(&Event::Warning {
-                            input: None,
-                            message: format!(
-                                "{THRESHOLD} files in a row failed for reasons that point at the setup \
-                                 (tools, disk), not at the files; waiting {} s, then trying one more",
-                                self.settings.processing.breaker_reset
-                            ),
-                        });
-                    }
-                } else {
-                    // The file's own fault: the setup works.
-                    breaker.success();
-                }
-                let kept = match &e {
-                    Error::Validation { kept, .. } => kept.clone(),
-                    Error::OutputAppeared { kept, .. } => Some(kept.clone()),
-                    _ => None,
-                };
-                let error = naming(input, &e);
-                let command = e.failed_command();
-                self.events.emit(&Event::FileFailed { input: input.clone(), error: error.clone(), kept, command });
-                summary.failed.push((input.clone(), error.clone()));
-                Ended::Failed { error, setup, blocked: e.is_blocked() }
-            }
+            Err(e) => self.failed(input, e, (index, total), breaker, summary),
         }
+    }
+
+    /// Tells how `input` (file `index` of `total`) failed with `e`, and
+    /// records it in `summary` and `breaker` (a failure that points at the
+    /// setup counts towards it; the file's own fault shows the setup works).
+    fn failed(
+        &self,
+        input: &Path,
+        e: Error,
+        (index, total): (usize, usize),
+        breaker: &mut Breaker,
+        summary: &mut BatchSummary,
+    ) -> Ended {
+        let setup = e.is_environmental(input);
+        if setup {
+            breaker.failure(Instant::now());
+            if breaker.is_open() && index < total {
+                self.events.emit(&Event::Warning {
+                    input: None,
+                    message: format!(
+                        "{THRESHOLD} files in a row failed for reasons that point at the setup \
+                         (tools, disk), not at the files; waiting {} s, then trying one more",
+                        self.settings.processing.breaker_reset
+                    ),
+                });
+            }
+        } else {
+            breaker.success();
+        }
+        let kept = match &e {
+            Error::Validation { kept, .. } => kept.clone(),
+            Error::OutputAppeared { kept, .. } => Some(kept.clone()),
+            _ => None,
+        };
+        let error = naming(input, &e);
+        let command = e.failed_command();
+        self.events.emit(&Event::FileFailed { input: input.to_path_buf(), error: error.clone(), kept, command });
+        summary.failed.push((input.to_path_buf(), error.clone()));
+        Ended::Failed { error, setup, blocked: e.is_blocked() }
     }
 
     /// Encodes one rip into its output: its steps, in order.
