@@ -46,17 +46,11 @@ fn run(cli: Cli) -> i32 {
             nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl)
         };
     }
-    let flags = flag_values(&cli.command);
-    let loaded = match config::load(&ConfigSource::from_flag(cli.config.clone()), environment(), flags) {
-        Ok(l) => l,
-        Err(e) => {
-            if cli.json {
-                println!("{}", drapto::report::json::error_line(&e.to_string(), 3));
-            }
-            eprintln!("drapto: {e}");
-            return 3;
-        }
-    };
+    let loaded =
+        match config::load(&ConfigSource::from_flag(cli.config.clone()), environment(), flag_values(&cli.command)) {
+            Ok(l) => l,
+            Err(e) => return said(&cli, &e.to_string(), 3),
+        };
     let verbosity = match (cli.quiet, cli.verbose) {
         (true, _) => Verbosity::Quiet,
         (false, 0) => Verbosity::Normal,
@@ -91,11 +85,7 @@ fn run(cli: Cli) -> i32 {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e}");
-            if cli.json {
-                println!("{}", drapto::report::json::error_line(&e.to_string(), e.exit_code()));
-            }
-            eprintln!("drapto: {e}");
-            e.exit_code()
+            said(&cli, &e.to_string(), e.exit_code())
         }
     };
     if let Some(log) = run_log {
@@ -106,6 +96,16 @@ fn run(cli: Cli) -> i32 {
         }
         log.finish();
     }
+    code
+}
+
+/// Says the run's `error` (on stderr, and as a JSON line with `--json`);
+/// returns its exit `code`.
+fn said(cli: &Cli, error: &str, code: i32) -> i32 {
+    if cli.json {
+        println!("{}", drapto::report::json::error_line(error, code));
+    }
+    eprintln!("drapto: {error}");
     code
 }
 
