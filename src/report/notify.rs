@@ -114,61 +114,14 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
     let name = |p: &PathBuf| p.file_name().unwrap_or_default().to_string_lossy().into_owned();
     let (kind, file, title, message) = match event {
         Event::FileComplete { summary: s } => {
-            let vmaf = vmaf(&s.input).map(|v| format!(", VMAF {v:.2}")).unwrap_or_default();
-            let change = if s.reduction_percent >= 0.0 {
-                format!("{:.1}% smaller", s.reduction_percent)
-            } else {
-                format!("{:.1}% larger", -s.reduction_percent)
-            };
-            let mut message = format!(
-                "{} → {} ({change}) in {}{vmaf}",
-                format_bytes(s.input_bytes),
-                format_bytes(s.output_bytes),
-                format_duration(s.encode_seconds)
-            );
-            let mut title = format!("Encoded {}", name(&s.input));
-            if let Some(t) = &s.truncated {
-                // (Encoded as it is, on request: the note says so.)
-                title = format!("Encoded truncated rip {}", name(&s.input));
-                message.push_str(&format!("; the rip ends at {:.1} s of {:.1} s", t.ends_at, t.promised));
-            }
+            let (title, message) = file_complete(s, vmaf(&s.input));
             ("file_complete", Some(s.input.clone()), title, message)
         }
         Event::FileFailed { input, error, .. } => {
             ("file_failed", Some(input.clone()), format!("Failed: {}", name(input)), error.clone())
         }
         Event::BatchComplete { summary: s } => {
-            // A run that did nothing (every rip already done) is no news,
-            // and one file's own note says all of a batch of one.
-            let stopped = s.stopped || !s.interrupted.is_empty() || !s.not_started.is_empty();
-            let files = s.files.len() + s.failed.len();
-            if !stopped && s.not_encoded.is_empty() && files <= 1 {
-                return None;
-            }
-            let mut counts =
-                format!("{} encoded, {} skipped, {} failed", s.files.len(), s.skipped.len(), s.failed.len());
-            let counted = [
-                (s.interrupted.len(), "interrupted"),
-                (s.not_started.len(), "not started"),
-                (s.not_encoded.len(), "not encoded now"),
-            ];
-            for (n, what) in counted {
-                if n > 0 {
-                    counts.push_str(&format!(", {n} {what}"));
-                }
-            }
-            let message = format!(
-                "{counts}; {} → {} in {}",
-                format_bytes(s.total_input_bytes),
-                format_bytes(s.total_output_bytes),
-                format_duration(s.total_seconds)
-            );
-            let title = match s.failed.len() {
-                _ if stopped => "drapto: stopped".to_string(),
-                0 if !s.not_encoded.is_empty() => "drapto: done, some rips not encoded now".to_string(),
-                0 => "drapto: all done".to_string(),
-                n => format!("drapto: done, {n} failed"),
-            };
+            let (title, message) = batch_complete(s)?;
             ("batch_complete", None, title, message)
         }
         _ => return None,
@@ -184,6 +137,64 @@ pub fn note_of(event: &Event, vmaf: impl FnOnce(&PathBuf) -> Option<f64>) -> Opt
         _ => kind == "file_failed",
     };
     Some(Note { kind, file, title, message, json, urgent })
+}
+
+/// A finished file's title and message (with its measured mean `vmaf`).
+fn file_complete(s: &crate::summary::FileSummary, vmaf: Option<f64>) -> (String, String) {
+    let name = s.input.file_name().unwrap_or_default().to_string_lossy();
+    let vmaf = vmaf.map(|v| format!(", VMAF {v:.2}")).unwrap_or_default();
+    let change = if s.reduction_percent >= 0.0 {
+        format!("{:.1}% smaller", s.reduction_percent)
+    } else {
+        format!("{:.1}% larger", -s.reduction_percent)
+    };
+    let mut message = format!(
+        "{} → {} ({change}) in {}{vmaf}",
+        format_bytes(s.input_bytes),
+        format_bytes(s.output_bytes),
+        format_duration(s.encode_seconds)
+    );
+    let mut title = format!("Encoded {name}");
+    if let Some(t) = &s.truncated {
+        // (Encoded as it is, on request: the note says so.)
+        title = format!("Encoded truncated rip {name}");
+        message.push_str(&format!("; the rip ends at {:.1} s of {:.1} s", t.ends_at, t.promised));
+    }
+    (title, message)
+}
+
+/// A batch's title and message; none for a run that did nothing (every rip
+/// already done: no news) or a batch of one (its file's own note says all).
+fn batch_complete(s: &crate::summary::BatchSummary) -> Option<(String, String)> {
+    let stopped = s.stopped || !s.interrupted.is_empty() || !s.not_started.is_empty();
+    let files = s.files.len() + s.failed.len();
+    if !stopped && s.not_encoded.is_empty() && files <= 1 {
+        return None;
+    }
+    let mut counts = format!("{} encoded, {} skipped, {} failed", s.files.len(), s.skipped.len(), s.failed.len());
+    let counted = [
+        (s.interrupted.len(), "interrupted"),
+        (s.not_started.len(), "not started"),
+        (s.not_encoded.len(), "not encoded now"),
+    ];
+    for (n, what) in counted {
+        if n > 0 {
+            counts.push_str(&format!(", {n} {what}"));
+        }
+    }
+    let message = format!(
+        "{counts}; {} → {} in {}",
+        format_bytes(s.total_input_bytes),
+        format_bytes(s.total_output_bytes),
+        format_duration(s.total_seconds)
+    );
+    let title = match s.failed.len() {
+        _ if stopped => "drapto: stopped".to_string(),
+        0 if !s.not_encoded.is_empty() => "drapto: done, some rips not encoded now".to_string(),
+        0 => "drapto: all done".to_string(),
+        n => format!("drapto: done, {n} failed"),
+    };
+    Some((title, message))
 }
 
 /// Sends `note` to every target, each tried up to `retries` times.
