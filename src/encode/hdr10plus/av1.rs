@@ -48,6 +48,15 @@ impl<R: Read> IvfReader<R> {
         Ok(IvfReader { r, header })
     }
 
+    /// Milliseconds per tick of its timestamps (its header's time base:
+    /// the denominator at bytes 16–19, the numerator at 20–23).
+    pub fn ms_per_tick(&self) -> f64 {
+        let le = |at: usize| {
+            u32::from_le_bytes([self.header[at], self.header[at + 1], self.header[at + 2], self.header[at + 3]])
+        };
+        f64::from(le(20)) * 1000.0 / f64::from(le(16).max(1))
+    }
+
     /// The next frame's (size, timestamp), `None` at the end; its data
     /// must be read ([`IvfReader::data`]) or skipped before the next.
     fn next_header(&mut self) -> Result<Option<(usize, i64)>, IvfError> {

@@ -133,15 +133,13 @@ pub fn carry_into(
     unpack.input(video).extend(["-map", "0:v:0", "-c", "copy", "-f", "ivf"]).output(&ivf);
     let mut cmd = unpack.command(&tools.ffmpeg);
     crate::tools::process::run(&mut cmd, "HDR10+ unpack", cancel, |_| {}).map_err(Error::process(input))?;
-    let internal =
-        |problem: String| Error::Internal { path: input.to_path_buf(), problem: format!("HDR10+: {problem}") };
     let open = |p: &Path| std::fs::File::open(p).map(std::io::BufReader::new).map_err(Error::io("read", p));
     let failed = |action, p: &Path, e| match e {
         IvfError::Io(e) => Error::io(action, p)(e),
-        IvfError::Format(problem) => internal(problem),
+        IvfError::Format(problem) => internal(input, problem),
     };
     let reader = IvfReader::new(open(&ivf)?).map_err(|e| failed("read", &ivf, e))?;
-    let header = reader.header.clone();
+    let ms_per_tick = reader.ms_per_tick();
     let pts = reader.timestamps().map_err(|e| failed("read", &ivf, e))?;
     let with = scratch.join("video-hdr10plus.ivf");
     let mut to = std::fs::File::create(&with).map(std::io::BufWriter::new).map_err(Error::io("write", &with))?;
@@ -150,41 +148,67 @@ pub fn carry_into(
     drop(to);
     // (A copy of the film fewer in the work folder while mkvmerge writes.)
     let _ = std::fs::remove_file(&ivf);
-    // mkvmerge takes an IVF's frame rate, not its timestamps: they go in
-    // as a timestamp file, in the stored (= shown) order.
-    let (num, den) = (
-        u32::from_le_bytes(header[20..24].try_into().expect("4")),
-        u32::from_le_bytes(header[16..20].try_into().expect("4")),
-    );
-    let ms_per_tick = f64::from(num) * 1000.0 / f64::from(den.max(1));
-    // One line more: where the last frame ends (it may be held, see
-    // `super::hold`), else mkvmerge gives it one frame's duration.
+    let stamps = scratch.join("timestamps.txt");
+    write_timestamps(tools, video, &pts, ms_per_tick, &stamps, cancel)?;
+    pack(tools, input, video, (&with, &stamps), out, cancel)?;
+    let _ = std::fs::remove_file(&with);
+    Ok(carried)
+}
+
+/// An internal failure of the HDR10+ carry of `input`'s encode.
+fn internal(input: &Path, problem: String) -> Error {
+    Error::Internal { path: input.to_path_buf(), problem: format!("HDR10+: {problem}") }
+}
+
+/// Writes `video`'s frame times (`pts`, ticks of `ms_per_tick`, in stored
+/// = shown order) to `stamps` as an mkvmerge timestamp file: mkvmerge
+/// takes an IVF's frame rate, not its timestamps. One line more: where the
+/// last frame ends (it may be held, see `super::hold`), else mkvmerge gives
+/// it one frame's duration.
+fn write_timestamps(
+    tools: &Toolbox,
+    video: &Path,
+    pts: &[i64],
+    ms_per_tick: f64,
+    stamps: &Path,
+    cancel: &Cancel,
+) -> Result<()> {
     let last_ms = pts.iter().max().map_or(0.0, |t| *t as f64 * ms_per_tick);
     let end_ms = crate::tools::ffprobe::video_end_time(&tools.ffprobe, video, last_ms / 1000.0 - 10.0, cancel)
         .map(|s| s * 1000.0)
         .filter(|e| *e > last_ms);
-    let stamps = scratch.join("timestamps.txt");
     let text: String = std::iter::once("# timestamp format v2\n".to_string())
         .chain(pts.iter().map(|t| format!("{:.6}\n", *t as f64 * ms_per_tick)))
         .chain(end_ms.map(|e| format!("{e:.6}\n")))
         .collect();
-    std::fs::write(&stamps, text).map_err(Error::io("write", &stamps))?;
-    let id = tools.mkvtoolnix.identify(video, cancel).map_err(|e| internal(e.to_string()))?;
+    std::fs::write(stamps, text).map_err(Error::io("write", stamps))
+}
+
+/// Muxes the IVF `with` (the frames with their payloads) at the times of
+/// `stamps` into `out`, with `video`'s colour description and shape on
+/// screen (an IVF has neither: an anamorphic picture came out with square
+/// pixels).
+fn pack(
+    tools: &Toolbox,
+    input: &Path,
+    video: &Path,
+    (with, stamps): (&Path, &Path),
+    out: &Path,
+    cancel: &Cancel,
+) -> Result<()> {
+    let id = tools.mkvtoolnix.identify(video, cancel).map_err(|e| internal(input, e.to_string()))?;
     let mut args: Vec<OsString> = vec!["-o".into(), out.into()];
     if let Some(track) = id.tracks.first() {
         args.extend(crate::matroska::rules::colour_options(&track.properties).into_iter().map(OsString::from));
-        // Its shape on screen too (an IVF has none: an anamorphic picture
-        // came out with square pixels).
         if let Some(dims) = track.properties.get("display_dimensions").and_then(|d| d.as_str()) {
             args.extend([OsString::from("--display-dimensions"), OsString::from(format!("0:{dims}"))]);
         }
     }
     let mut t = OsString::from("0:");
-    t.push(&stamps);
-    args.extend([OsString::from("--timestamps"), t, with.clone().into_os_string()]);
+    t.push(stamps);
+    args.extend([OsString::from("--timestamps"), t, with.as_os_str().to_owned()]);
     tools.mkvtoolnix.remux_timed(video, &args, out, "HDR10+ pack", cancel).map_err(Error::process(input))?;
-    let _ = std::fs::remove_file(&with);
-    Ok(carried)
+    Ok(())
 }
 
 #[cfg(test)]
