@@ -244,12 +244,12 @@ pub enum Error {
     )]
     Truncated { path: PathBuf, ends_at: f64, promised: f64 },
 
-    /// The rip's file ends inside its closing tags, chapters or index
-    /// (its picture and sound whole): part of what it holds is lost.
+    /// The rip's file ends so that its closing tags, chapters or
+    /// attachments are cut or gone (its picture and sound whole).
     #[error(
-        "{path}: the rip is cut short: the file ends at byte {size} of at least {claimed}, inside its {part}; rip it again, or pass --allow-truncated to encode it with what can be read of them"
+        "{path}: the rip is cut short: the file ends at byte {size} of at least {claimed}, {place}; rip it again, or pass --allow-truncated to encode it without what the cut lost"
     )]
-    CutShort { path: PathBuf, part: String, size: u64, claimed: u64 },
+    CutShort { path: PathBuf, place: String, size: u64, claimed: u64 },
 
     /// The mux plan leaves out something of the rip that would be lost, and
     /// `processing.on_loss` says to fail (nothing was encoded).

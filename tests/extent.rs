@@ -641,21 +641,33 @@ fn a_rip_cut_short_in_its_closing_tags_says_so_and_is_encoded_when_allowed() {
     .unwrap();
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("cut.mkv");
+    // Inside the tags; where they start (the file ends between elements,
+    // its Segment goes on); a little before them, in the last cluster or
+    // the index (within the slack a whole film's end is allowed).
+    let tags_at = whole.windows(4).rposition(|w| w == [0x12, 0x54, 0xC3, 0x67]).expect("tags at the end");
+    for (cut, said) in
+        [(whole.len() - 60, "inside its tags"), (tags_at, "before its tags"), (tags_at - 30, "before its tags")]
+    {
+        std::fs::write(&src, &whole[..cut]).unwrap();
+        let (o, ev) = encode(t.path(), &src, &["--no-chunked"]);
+        assert_eq!(o.status.code(), Some(1), "{said}");
+        let failed = ev.iter().find(|e| e["event"] == "file_failed").expect("a failure");
+        let e = failed["error"].as_str().unwrap();
+        assert!(e.contains("cut.mkv: the rip is cut short") && e.contains(said), "{e}");
+        assert!(e.contains("--allow-truncated") && !e.contains("mkvextract"), "{e}");
+        assert!(
+            !ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] != "analysis"),
+            "nothing encoded"
+        );
+        assert_eq!(std::fs::read_dir(t.path().join("out")).map(|d| d.count()).unwrap_or(0), 0);
+    }
     std::fs::write(&src, &whole[..whole.len() - 60]).unwrap();
-    let (o, ev) = encode(t.path(), &src, &["--no-chunked"]);
-    assert_eq!(o.status.code(), Some(1));
-    let failed = ev.iter().find(|e| e["event"] == "file_failed").expect("a failure");
-    let e = failed["error"].as_str().unwrap();
-    assert!(e.contains("cut.mkv: the rip is cut short") && e.contains("inside its tags"), "{e}");
-    assert!(e.contains("--allow-truncated") && !e.contains("mkvextract"), "{e}");
-    assert!(!ev.iter().any(|e| e["event"] == "stage_started" && e["stage"]["kind"] != "analysis"), "nothing encoded");
-    assert_eq!(std::fs::read_dir(t.path().join("out")).map(|d| d.count()).unwrap_or(0), 0);
 
     let t2 = tempfile::tempdir().unwrap();
     let (o, ev) = encode(t2.path(), &src, &["--no-chunked", "--allow-truncated"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        warnings(&ev).iter().any(|w| w.starts_with("the rip is cut short") && w.contains("tags")),
+        warnings(&ev).iter().any(|w| w.starts_with("the rip is cut short") && w.contains("its tags cannot be read")),
         "{:?}",
         warnings(&ev)
     );
@@ -733,4 +745,17 @@ fn a_rip_that_claims_no_length_is_encoded_by_its_packets() {
         assert_eq!(frame_count(&out), 100, "{args:?}");
         assert!((duration(&out) - 4.0).abs() < 0.1, "{args:?}: {}", duration(&out));
     }
+    // Cut short mid-cluster, it says so (ffprobe finds it ends in the
+    // middle of an element): refused, or encoded as it is when allowed.
+    let whole = std::fs::read(&src).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let cut = t.path().join("live_cut.mkv");
+    std::fs::write(&cut, &whole[..whole.len() * 85 / 100]).unwrap();
+    let (o, ev) = encode(t.path(), &cut, &["--no-chunked"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = ev.iter().find(|e| e["event"] == "file_failed").expect("a failure")["error"].as_str().unwrap().to_string();
+    assert!(e.contains("live_cut.mkv: the file claims no length") && e.contains("cut short"), "{e}");
+    let (o, ev) = encode(t.path(), &cut, &["--no-chunked", "--allow-truncated"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(warnings(&ev).iter().any(|w| w.contains("cut short, encoding what is there")), "{:?}", warnings(&ev));
 }

@@ -257,15 +257,17 @@ fn read_ends(ffprobe: &Path, input: &Path, from: f64, cancel: &Cancel) -> Result
 
 /// The length of a file that claims none (no Duration element and no
 /// DURATION tags: ffmpeg writing to a pipe, or live): where its video and
-/// audio packets end, from a read of its packets from the start. `None`
+/// audio packets end, from a read of its packets from the start, with
+/// whether the file ends in the middle of an element (cut short). `None`
 /// where none could be read.
-pub fn unclaimed_length(ffprobe: &Path, input: &Path, probe: &Probe, cancel: &Cancel) -> Option<f64> {
-    let (ends, _) = read_ends(ffprobe, input, 0.0, cancel).ok()?;
+pub fn unclaimed_length(ffprobe: &Path, input: &Path, probe: &Probe, cancel: &Cancel) -> Option<(f64, bool)> {
+    let (ends, premature) = read_ends(ffprobe, input, 0.0, cancel).ok()?;
     let av = |i: &usize| {
         probe.streams.iter().any(|s| s.index == *i && matches!(s.codec_type, StreamKind::Video | StreamKind::Audio))
     };
     let start = probe.format.start_time.unwrap_or(0.0);
-    ends.iter().filter(|(i, _)| av(i)).map(|(_, e)| *e - start).reduce(f64::max).filter(|l| *l > 0.0)
+    let length = ends.iter().filter(|(i, _)| av(i)).map(|(_, e)| *e - start).reduce(f64::max).filter(|l| *l > 0.0)?;
+    Some((length, premature))
 }
 
 /// Measures where `input`'s video and audio end, and decides.

@@ -144,7 +144,6 @@ impl<'a> Probes<'a> {
     }
 }
 
-/// Probes `input` and answers every question about it.
 /// The settings an analysis follows, taken from the configuration once.
 #[derive(Debug, Clone)]
 pub struct AnalysisOptions {
@@ -174,11 +173,12 @@ impl AnalysisOptions {
     }
 }
 
+/// Probes `input` and answers every question about it.
 pub fn analyze(input: &Path, probes: Probes, options: &AnalysisOptions, cancel: &Cancel) -> Result<Analysis> {
     let a = Analyzer { input, probes, options, cancel };
     let (size_bytes, mut probe) = a.open()?;
     let mut warnings = Vec::new();
-    a.length_from_packets(&mut probe, &mut warnings);
+    a.length_from_packets(&mut probe, &mut warnings)?;
     let restamped_rate = a.check_frame_rate(&mut probe, &mut warnings);
     a.widest_audio_layouts(&mut probe, &mut warnings);
     let (v, width, height) = a.film(&probe, &mut warnings)?;
@@ -369,17 +369,29 @@ impl Analyzer<'_> {
 
     /// A file that claims no length (ffmpeg writing to a pipe, or live)
     /// is given where its packets end, and says so: it was refused as
-    /// "truncated or corrupt" though whole.
-    fn length_from_packets(&self, probe: &mut Probe, warnings: &mut Vec<String>) {
+    /// "truncated or corrupt" though whole. One that ends in the middle of
+    /// an element is cut short, and refused unless `allow_truncated`.
+    fn length_from_packets(&self, probe: &mut Probe, warnings: &mut Vec<String>) -> Result<()> {
         if probe.duration().is_some_and(|d| d > 0.0) {
-            return;
+            return Ok(());
         }
-        if let Some(length) = extent::unclaimed_length(self.probes.ffprobe, self.input, probe, self.cancel) {
-            probe.format.duration = Some(length);
-            warnings.push(format!(
-                "the file claims no length (no Duration: written to a pipe or live): {length:.1} s, read from its packets; whether it is cut short cannot be told"
-            ));
+        let Some((length, cut)) = extent::unclaimed_length(self.probes.ffprobe, self.input, probe, self.cancel) else {
+            return Ok(());
+        };
+        let said = format!(
+            "the file claims no length (no Duration: written to a pipe or live), and its packets end at {length:.1} s"
+        );
+        if cut && !self.options.allow_truncated {
+            return Err(self.bad(format!(
+                "{said} in the middle of an element: it is cut short (truncated); rip it again, or pass --allow-truncated to encode what is there"
+            )));
         }
+        probe.format.duration = Some(length);
+        warnings.push(match cut {
+            true => format!("{said} in the middle of an element: cut short, encoding what is there (allow_truncated)"),
+            false => format!("{said}, its length"),
+        });
+        Ok(())
     }
 
     /// Audio tracks whose frames carry their own channel configuration
@@ -434,15 +446,8 @@ impl Analyzer<'_> {
             IdentifyError::Run(f) => Error::process(input)(f),
             IdentifyError::Unreadable(m) => self.bad(m),
         })?;
-        if let Some(cut) = &structure.cut_short {
-            let (part, size, claimed) = (cut.part.clone(), cut.size, cut.claimed);
-            if !self.options.allow_truncated {
-                return Err(Error::CutShort { path: input.to_path_buf(), part, size, claimed });
-            }
-            warnings.push(format!(
-                "the rip is cut short: the file ends at byte {size} of at least {claimed}, inside its {part}; encoded with what can be read of them (allow_truncated)"
-            ));
-        }
+        // (The picture and sound first: a file cut in half is truncated,
+        // whatever else it lost.)
         if extent.truncated {
             if !self.options.allow_truncated {
                 let (ends_at, promised) = (extent.ends_at(), extent.promise());
@@ -452,6 +457,21 @@ impl Analyzer<'_> {
                 "the rip is truncated: it ends at {:.1} s of {:.1} s; encoding what is there (allow_truncated)",
                 extent.ends_at(),
                 extent.promise()
+            ));
+        }
+        if let Some(cut) = &structure.cut_short {
+            let (place, size, claimed) = (cut.place.clone(), cut.size, cut.claimed);
+            if !self.options.allow_truncated {
+                return Err(Error::CutShort { path: input.to_path_buf(), place, size, claimed });
+            }
+            let unread = match structure.unreadable.as_slice() {
+                [] => String::new(),
+                parts => format!("; its {} cannot be read at all and are left out", parts.join(" and ")),
+            };
+            let attachment =
+                if place.contains("attachments") { "; an attachment cut is carried as far as it goes" } else { "" };
+            warnings.push(format!(
+                "the rip is cut short: the file ends at byte {size} of at least {claimed}, {place}; encoded with what is left (allow_truncated){unread}{attachment}"
             ));
         }
         let unexplained = !extent.truncated && extent.overlong.is_empty();

@@ -126,23 +126,34 @@ impl InfoExtras {
 }
 
 const CLUSTER: u32 = 0x1F43_B675;
-const TRACKS: u32 = 0x1654_AE6B;
 const CUES: u32 = 0x1C53_BB6B;
 const SEEK_HEAD: u32 = 0x114D_9B74;
 const SEEK: u32 = 0x4DBB;
 const SEEK_ID: u32 = 0x53AB;
 const SEEK_POSITION: u32 = 0x53AC;
 
-/// A file cut short by its end inside its Segment's closing elements, in
-/// a way that loses something of the rip: the end cuts through its tags,
-/// chapters or attachments, or through what comes before them (its index)
-/// where its SeekHead says they follow. The part lost, the file's size, and
-/// where the element cut should end. `None` for a whole file; one cut in
-/// its headers or its clusters (the picture and sound:
-/// [`crate::analysis::extent`] judges those by time); one cut in an index
-/// that nothing follows (rebuilt by the mux: nothing lost); one of unknown
-/// sizes, or one that is not Matroska.
-pub fn cut_in_closing_elements(path: &Path) -> std::io::Result<Option<(String, u64, u64)>> {
+/// A file cut short by its end in a way that loses something of the rip's
+/// closing elements (its tags, chapters or attachments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// Where the file ends, in words: "inside its tags", "inside its index,
+    /// before its tags", "before its attachments".
+    pub place: String,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// Where the element the end cuts (or the Segment) should end.
+    pub claimed: u64,
+}
+
+/// Whether `path` is cut short so that its tags, chapters or attachments
+/// are cut or gone: the end cuts through one of them, or through what comes
+/// before them (its index, its last cluster), or falls between elements of
+/// a Segment that should go on, where the first SeekHead places them after
+/// the cut. `None` for a whole file; for one whose cut loses nothing but an
+/// index (the mux writes a new one) or the picture and sound alone (those
+/// [`crate::analysis::extent`] judges by time); for one of unknown sizes,
+/// or one that is not Matroska.
+pub fn cut_short(path: &Path) -> std::io::Result<Option<Cut>> {
     let size = std::fs::metadata(path)?.len();
     let mut f = std::io::BufReader::new(std::fs::File::open(path)?);
     let cut = match cut_element(&mut f, size) {
@@ -150,17 +161,22 @@ pub fn cut_in_closing_elements(path: &Path) -> std::io::Result<Option<(String, u
         r => r?,
     };
     let Some(cut) = cut else { return Ok(None) };
-    let part = match content_name(cut.id) {
-        Some(name) => name.to_string(),
-        None if matches!(cut.id, CLUSTER | INFO | TRACKS) => return Ok(None),
-        // The index, padding or a second SeekHead: what the SeekHead puts
-        // after it is gone.
-        None => match cut.listed_after.iter().find_map(|id| content_name(*id)) {
-            Some(name) => format!("{} (before its {name})", if cut.id == CUES { "index" } else { "closing elements" }),
-            None => return Ok(None),
-        },
+    let mut lost: Vec<&str> = Vec::new();
+    for name in cut.listed_after.iter().filter_map(|id| content_name(*id)) {
+        if !lost.contains(&name) {
+            lost.push(name);
+        }
+    }
+    let before = |lost: &[&str]| format!("before its {}", lost.join(" and "));
+    let place = match (cut.id.and_then(content_name), cut.id) {
+        (Some(name), _) => format!("inside its {name}"),
+        _ if lost.is_empty() => return Ok(None),
+        (None, None) => before(&lost),
+        (None, Some(CUES)) => format!("inside its index, {}", before(&lost)),
+        (None, Some(CLUSTER | 0)) => format!("inside its video and audio data, {}", before(&lost)),
+        (None, Some(_)) => format!("inside its closing elements, {}", before(&lost)),
     };
-    Ok(Some((part, size, cut.end)))
+    Ok(Some(Cut { place, size, claimed: cut.end }))
 }
 
 /// The name of a closing element that holds something of the rip's.
@@ -173,13 +189,15 @@ fn content_name(id: u32) -> Option<&'static str> {
     }
 }
 
-/// The Segment's child that the file's end cuts through.
+/// Where the file's end falls in its Segment.
 struct CutElement {
-    /// Its ID (0: its header itself is cut).
-    id: u32,
-    /// Where it should end.
+    /// The ID of the Segment's child it cuts through (0: its header itself
+    /// is cut); `None` where it falls between two children of a Segment
+    /// that should go on.
+    id: Option<u32>,
+    /// Where that child (or the Segment) should end.
     end: u64,
-    /// The elements the first SeekHead places after its start.
+    /// The elements the first SeekHead places at or after the cut.
     listed_after: Vec<u32>,
 }
 
@@ -195,32 +213,36 @@ fn cut_element(f: &mut (impl Read + Seek), size: u64) -> std::io::Result<Option<
     let data = f.stream_position()?;
     // (Bytes after the Segment are no part of it.)
     let segment_end = segment.map_or(u64::MAX, |len| data.saturating_add(len));
-    let mut seeks: Option<Vec<(u32, u64)>> = None;
+    let mut seeks: Vec<(u32, u64)> = Vec::new();
+    let mut seek_head_read = false;
     loop {
         let at = f.stream_position()?;
+        let after =
+            |seeks: &[(u32, u64)], from: u64| seeks.iter().filter(|(_, pos)| *pos >= from).map(|(id, _)| *id).collect();
         if at >= size.min(segment_end) {
-            return Ok(None);
+            // The file ends between two children: whole, unless a Segment of
+            // known size goes on past it.
+            let cut = segment.is_some() && segment_end > size;
+            return Ok(cut.then(|| CutElement { id: None, end: segment_end, listed_after: after(&seeks, at) }));
         }
-        let after = |seeks: &Option<Vec<(u32, u64)>>| {
-            seeks.iter().flatten().filter(|(_, pos)| *pos > at).map(|(id, _)| *id).collect::<Vec<_>>()
-        };
         let (id, len) = match header(f) {
             Ok((id, Some(len))) => (id, len),
             Ok((_, None)) => return Ok(None),
             // A header cut by the end: the element's size is unknown.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Ok(Some(CutElement { id: 0, end: size + 1, listed_after: after(&seeks) }));
+                return Ok(Some(CutElement { id: Some(0), end: size + 1, listed_after: after(&seeks, at + 1) }));
             }
             Err(e) => return Err(e),
         };
         let end = f.stream_position()? + len;
         if end > size {
-            return Ok(Some(CutElement { id, end, listed_after: after(&seeks) }));
+            return Ok(Some(CutElement { id: Some(id), end, listed_after: after(&seeks, at + 1) }));
         }
-        if id == SEEK_HEAD && seeks.is_none() && len <= INFO_LIMIT {
+        if id == SEEK_HEAD && !seek_head_read && len <= INFO_LIMIT {
             let mut body = vec![0; len as usize];
             f.read_exact(&mut body)?;
-            seeks = Some(seek_entries(&body, data));
+            seeks = seek_entries(&body, data);
+            seek_head_read = true;
         }
         f.seek(SeekFrom::Start(end))?;
     }

@@ -5,7 +5,7 @@
 
 use crate::cancel::Cancel;
 use crate::error::ProcessFailure;
-use crate::matroska::info::InfoExtras;
+use crate::matroska::info::{Cut, InfoExtras};
 use crate::matroska::xml::{self, Element};
 use crate::tools::mkvtoolnix::{Identification, IdentifyError, Mkvtoolnix, Track};
 use std::path::Path;
@@ -20,24 +20,14 @@ pub struct Structure {
     pub tags: Option<Element>,
     /// Its segment info beyond what `mkvmerge -J` shows.
     pub info: InfoExtras,
-    /// Where the file is cut short inside its closing elements (tags,
-    /// chapters or the index, written last by some muxers): the chapters
-    /// and tags above are what mkvextract could read of them, `None` where
-    /// it could not.
-    pub cut_short: Option<CutShort>,
-}
-
-/// A file that ends inside one of its closing elements (a rip stopped as
-/// its last bytes were written).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CutShort {
-    /// What the end cuts through ("tags", "chapters", "index (before its
-    /// tags)").
-    pub part: String,
-    /// The file's size in bytes.
-    pub size: u64,
-    /// Where that element should end.
-    pub claimed: u64,
+    /// Where the file is cut short so that its tags, chapters or
+    /// attachments are cut or gone (a rip stopped as its last bytes were
+    /// written): the chapters and tags above are then what mkvextract could
+    /// read of them, `None` where it could not.
+    pub cut_short: Option<Cut>,
+    /// What mkvextract could not read at all of a file cut short
+    /// ("chapters", "tags").
+    pub unreadable: Vec<&'static str>,
 }
 
 /// What a tag is about: its target type and what it targets. Track UIDs
@@ -82,15 +72,16 @@ impl Structure {
         let id = id?;
         // mkvextract crashes on chapters or tags cut off by the file's end:
         // a file cut short says so, not mkvextract's exception.
-        let cut_short = crate::matroska::info::cut_in_closing_elements(path)
-            .ok()
-            .flatten()
-            .map(|(part, size, claimed)| CutShort { part, size, claimed });
-        let readable = |r: Result<Option<String>, ProcessFailure>| match r {
-            Err(ProcessFailure::Failed(_)) if cut_short.is_some() => Ok(None),
+        let cut_short = crate::matroska::info::cut_short(path).ok().flatten();
+        let mut unreadable = Vec::new();
+        let mut readable = |r: Result<Option<String>, ProcessFailure>, what: &'static str| match r {
+            Err(ProcessFailure::Failed(_)) if cut_short.is_some() => {
+                unreadable.push(what);
+                Ok(None)
+            }
             r => r.map_err(IdentifyError::Run),
         };
-        let (chapters, tags) = (readable(chapters)?, readable(tags)?);
+        let (chapters, tags) = (readable(chapters, "chapters")?, readable(tags, "tags")?);
         let parse = |text: Option<String>, what: &str| -> Result<Option<Element>, IdentifyError> {
             text.map(|t| xml::parse(&t))
                 .transpose()
@@ -103,6 +94,7 @@ impl Structure {
             info: InfoExtras::read(path)
                 .map_err(|e| IdentifyError::Unreadable(format!("its segment info could not be read: {e}")))?,
             cut_short,
+            unreadable,
         })
     }
 
@@ -367,7 +359,14 @@ pub(crate) mod tests {
              <EditionEntry><ChapterAtom><ChapterTimeStart>0</ChapterTimeStart></ChapterAtom></EditionEntry></Chapters>",
         )
         .unwrap();
-        Structure { id, chapters: Some(chapters), tags: Some(tags), info: InfoExtras::default(), cut_short: None }
+        Structure {
+            id,
+            chapters: Some(chapters),
+            tags: Some(tags),
+            info: InfoExtras::default(),
+            cut_short: None,
+            unreadable: vec![],
+        }
     }
 
     #[test]

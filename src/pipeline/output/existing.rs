@@ -325,7 +325,14 @@ impl Pipeline<'_> {
         match id.map(|id| {
             remuxed_since(
                 record,
-                &Structure { id, chapters: None, tags: None, info: Default::default(), cut_short: None },
+                &Structure {
+                    id,
+                    chapters: None,
+                    tags: None,
+                    info: Default::default(),
+                    cut_short: None,
+                    unreadable: vec![],
+                },
             )
         }) {
             Ok(true) => Err(Error::OutputRemuxed { path: input.to_path_buf(), output: output.to_path_buf() }),
