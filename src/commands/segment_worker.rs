@@ -28,7 +28,7 @@ pub fn run(args: &WorkerArgs, session: &Session) -> Result<i32> {
     // The job dies with whatever started it (a lost ssh connection, a
     // stopped GNU Parallel): no encoder keeps running for nobody.
     crate::guard::stop_with_parent(&session.cancel);
-    let path = args.job.as_deref().expect("clap requires JOB without --info");
+    let Some(path) = args.job.as_deref() else { return Err(Error::Usage("segment-worker needs a JOB file".into())) };
     let text = std::fs::read_to_string(path).map_err(Error::io("read job", path))?;
     let job: RemoteJob = serde_json::from_str(&text)
         .map_err(|e| Error::Input { path: path.to_path_buf(), problem: format!("not a drapto segment job: {e}") })?;
