@@ -146,37 +146,57 @@ pub struct Cut {
 }
 
 /// Whether `path` is cut short so that its tags, chapters or attachments
-/// are cut or gone: the end cuts through one of them, or through what comes
-/// before them (its index, its last cluster), or falls between elements of
-/// a Segment that should go on, where the first SeekHead places them after
-/// the cut. `None` for a whole file; for one whose cut loses nothing but an
+/// are cut or gone, as its first SeekHead tells: where it places one of
+/// them at or past the file's end, or one that the end cuts through (or
+/// its index, with one of them after it). Only the elements the SeekHead
+/// lists are read (a walk of a film's clusters was a read for each).
+/// `None` for a whole file; for one whose cut loses nothing but its
 /// index (the mux writes a new one) or the picture and sound alone (those
-/// [`crate::analysis::extent`] judges by time); for one of unknown sizes,
-/// or one that is not Matroska.
+/// [`crate::analysis::extent`] judges by time); for one without a SeekHead
+/// before its first cluster, or one that is not Matroska.
 pub fn cut_short(path: &Path) -> std::io::Result<Option<Cut>> {
     let size = std::fs::metadata(path)?.len();
     let mut f = std::io::BufReader::new(std::fs::File::open(path)?);
-    let cut = match cut_element(&mut f, size) {
+    let listed = match listed_elements(&mut f) {
         Err(e) if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData) => None,
         r => r?,
     };
-    let Some(cut) = cut else { return Ok(None) };
-    let mut lost: Vec<&str> = Vec::new();
-    for name in cut.listed_after.iter().filter_map(|id| content_name(*id)) {
-        if !lost.contains(&name) {
-            lost.push(name);
+    let Some((mut listed, segment_end)) = listed else { return Ok(None) };
+    listed.sort_by_key(|(_, pos)| *pos);
+    // Those gone (at or past the end), and the one the end cuts through.
+    let mut gone: Vec<(&str, u64)> = Vec::new();
+    let mut cut: Option<(u32, u64)> = None;
+    for (id, pos) in listed.into_iter().filter(|(id, _)| *id == CUES || content_name(*id).is_some()) {
+        if pos >= size {
+            gone.extend(content_name(id).map(|name| (name, pos)).filter(|(n, _)| !gone.iter().any(|(g, _)| g == n)));
+            continue;
+        }
+        f.seek(SeekFrom::Start(pos))?;
+        match header(&mut f) {
+            Ok((found, Some(len))) if found == id => {
+                let end = f.stream_position()?.saturating_add(len);
+                if end > size {
+                    cut = Some((id, end));
+                }
+            }
+            // A header cut by the end.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => cut = Some((id, size + 1)),
+            // (A SeekHead that points elsewhere is no proof of anything.)
+            _ => {}
         }
     }
-    let before = |lost: &[&str]| format!("before its {}", lost.join(" and "));
-    let place = match (cut.id.and_then(content_name), cut.id) {
-        (Some(name), _) => format!("inside its {name}"),
-        _ if lost.is_empty() => return Ok(None),
-        (None, None) => before(&lost),
-        (None, Some(CUES)) => format!("inside its index, {}", before(&lost)),
-        (None, Some(CLUSTER | 0)) => format!("inside its video and audio data, {}", before(&lost)),
-        (None, Some(_)) => format!("inside its closing elements, {}", before(&lost)),
+    let before = || format!("before its {}", gone.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" and "));
+    let (place, claimed) = match cut {
+        Some((id, end)) if content_name(id).is_some() => {
+            let also = if gone.is_empty() { String::new() } else { format!(", and {}", before()) };
+            (format!("inside its {}{also}", content_name(id).unwrap_or_default()), end)
+        }
+        _ if gone.is_empty() => return Ok(None),
+        Some((_, end)) => (format!("inside its index, {}", before()), end),
+        // (Where the Segment says it ends, when it says.)
+        None => (before(), segment_end.unwrap_or(gone[0].1 + 1).max(gone[0].1 + 1)),
     };
-    Ok(Some(Cut { place, size, claimed: cut.end }))
+    Ok(Some(Cut { place, size, claimed }))
 }
 
 /// The name of a closing element that holds something of the rip's.
@@ -189,20 +209,12 @@ fn content_name(id: u32) -> Option<&'static str> {
     }
 }
 
-/// Where the file's end falls in its Segment.
-struct CutElement {
-    /// The ID of the Segment's child it cuts through (0: its header itself
-    /// is cut); `None` where it falls between two children of a Segment
-    /// that should go on.
-    id: Option<u32>,
-    /// Where that child (or the Segment) should end.
-    end: u64,
-    /// The elements the first SeekHead places at or after the cut.
-    listed_after: Vec<u32>,
-}
-
-/// Walks the Segment's children of a file of `size` bytes by their sizes.
-fn cut_element(f: &mut (impl Read + Seek), size: u64) -> std::io::Result<Option<CutElement>> {
+/// The elements the Segment's first SeekHead lists, each with where it
+/// starts (from the file's start), and where the Segment ends (unknown:
+/// `None`); `None` where there is no SeekHead before the first cluster, or
+/// the file is not Matroska.
+#[allow(clippy::type_complexity)]
+fn listed_elements(f: &mut (impl Read + Seek)) -> std::io::Result<Option<(Vec<(u32, u64)>, Option<u64>)>> {
     let (id, ebml) = header(f)?;
     let Some(ebml) = ebml.filter(|_| id == EBML) else { return Ok(None) };
     f.seek(SeekFrom::Current(ebml as i64))?;
@@ -211,41 +223,22 @@ fn cut_element(f: &mut (impl Read + Seek), size: u64) -> std::io::Result<Option<
         return Ok(None);
     }
     let data = f.stream_position()?;
-    // (Bytes after the Segment are no part of it.)
-    let segment_end = segment.map_or(u64::MAX, |len| data.saturating_add(len));
-    let mut seeks: Vec<(u32, u64)> = Vec::new();
-    let mut seek_head_read = false;
-    loop {
-        let at = f.stream_position()?;
-        let after =
-            |seeks: &[(u32, u64)], from: u64| seeks.iter().filter(|(_, pos)| *pos >= from).map(|(id, _)| *id).collect();
-        if at >= size.min(segment_end) {
-            // The file ends between two children: whole, unless a Segment of
-            // known size goes on past it.
-            let cut = segment.is_some() && segment_end > size;
-            return Ok(cut.then(|| CutElement { id: None, end: segment_end, listed_after: after(&seeks, at) }));
-        }
-        let (id, len) = match header(f) {
-            Ok((id, Some(len))) => (id, len),
-            Ok((_, None)) => return Ok(None),
-            // A header cut by the end: the element's size is unknown.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Ok(Some(CutElement { id: Some(0), end: size + 1, listed_after: after(&seeks, at + 1) }));
+    let segment_end = segment.map(|len| data.saturating_add(len));
+    // (A CRC-32 or padding may come first; the clusters never do.)
+    for _ in 0..8 {
+        let (id, len) = header(f)?;
+        let Some(len) = len.filter(|_| id != CLUSTER) else { return Ok(None) };
+        if id == SEEK_HEAD {
+            if len > INFO_LIMIT {
+                return Ok(None);
             }
-            Err(e) => return Err(e),
-        };
-        let end = f.stream_position()? + len;
-        if end > size {
-            return Ok(Some(CutElement { id: Some(id), end, listed_after: after(&seeks, at + 1) }));
-        }
-        if id == SEEK_HEAD && !seek_head_read && len <= INFO_LIMIT {
             let mut body = vec![0; len as usize];
             f.read_exact(&mut body)?;
-            seeks = seek_entries(&body, data);
-            seek_head_read = true;
+            return Ok(Some((seek_entries(&body, data), segment_end)));
         }
-        f.seek(SeekFrom::Start(end))?;
+        f.seek(SeekFrom::Current(len as i64))?;
     }
+    Ok(None)
 }
 
 /// A SeekHead's entries: each element's ID and where it starts (from the
