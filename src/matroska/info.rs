@@ -194,7 +194,7 @@ pub fn cut_short(path: &Path) -> std::io::Result<Option<Cut>> {
         _ if gone.is_empty() => return Ok(None),
         Some((_, end)) => (format!("inside its index, {}", before()), end),
         // (Where the Segment says it ends, when it says.)
-        None => (before(), segment_end.unwrap_or(gone[0].1 + 1).max(gone[0].1 + 1)),
+        None => (before(), segment_end.unwrap_or(0).max(gone[0].1 + 1)),
     };
     Ok(Some(Cut { place, size, claimed }))
 }
@@ -215,15 +215,8 @@ fn content_name(id: u32) -> Option<&'static str> {
 /// the file is not Matroska.
 #[allow(clippy::type_complexity)]
 fn listed_elements(f: &mut (impl Read + Seek)) -> std::io::Result<Option<(Vec<(u32, u64)>, Option<u64>)>> {
-    let (id, ebml) = header(f)?;
-    let Some(ebml) = ebml.filter(|_| id == EBML) else { return Ok(None) };
-    f.seek(SeekFrom::Current(ebml as i64))?;
-    let (id, segment) = header(f)?;
-    if id != SEGMENT {
-        return Ok(None);
-    }
-    let data = f.stream_position()?;
-    let segment_end = segment.map(|len| data.saturating_add(len));
+    let Some((data, segment_len)) = segment(f)? else { return Ok(None) };
+    let segment_end = segment_len.map(|len| data.saturating_add(len));
     // (A CRC-32 or padding may come first; the clusters never do.)
     for _ in 0..8 {
         let (id, len) = header(f)?;
@@ -239,6 +232,17 @@ fn listed_elements(f: &mut (impl Read + Seek)) -> std::io::Result<Option<(Vec<(u
         f.seek(SeekFrom::Current(len as i64))?;
     }
     Ok(None)
+}
+
+/// Reads past the EBML header to the Segment's data: where it starts, and
+/// the Segment's size (unknown: `None`); `None` where the file is not
+/// Matroska.
+fn segment(f: &mut (impl Read + Seek)) -> std::io::Result<Option<(u64, Option<u64>)>> {
+    let (id, ebml) = header(f)?;
+    let Some(ebml) = ebml.filter(|_| id == EBML) else { return Ok(None) };
+    f.seek(SeekFrom::Current(ebml as i64))?;
+    let (id, len) = header(f)?;
+    Ok((id == SEGMENT).then_some((f.stream_position()?, len)))
 }
 
 /// A SeekHead's entries: each element's ID and where it starts (from the
@@ -291,11 +295,7 @@ fn byte(r: &mut impl Read) -> std::io::Result<u8> {
 /// The Info element's data: after the EBML header, the Segment's children
 /// are passed over by their sizes until it.
 fn info_body(f: &mut (impl Read + Seek)) -> std::io::Result<Option<Vec<u8>>> {
-    let (id, size) = header(f)?;
-    let Some(size) = size.filter(|_| id == EBML) else { return Ok(None) };
-    f.seek(SeekFrom::Current(size as i64))?;
-    let (id, _) = header(f)?;
-    if id != SEGMENT {
+    if segment(f)?.is_none() {
         return Ok(None);
     }
     loop {

@@ -105,16 +105,22 @@ fn decoding_error(line: &str) -> Option<String> {
 /// Whether a line of ffmpeg's comes from a decoder of pictures
 /// (`[mjpeg @ 0x…]`, `[vist#0:3/png @ 0x…]`).
 fn image_decoder(line: &str) -> bool {
-    let Some(tag) = line.strip_prefix('[').and_then(|l| l.split(" @ ").next()) else { return false };
+    let Some(tag) = tag(line) else { return false };
     let name = tag.rsplit_once('/').map_or(tag, |(_, name)| name);
     IMAGE_DECODERS.contains(&name)
+}
+
+/// What a line of ffmpeg's names as its source: `ac3` in `[ac3 @ 0x…]`,
+/// `aist#0:1/ac3` in `[aist#0:1/ac3 @ 0x…]`.
+fn tag(line: &str) -> Option<&str> {
+    line.strip_prefix('[')?.split(" @ ").next()
 }
 
 /// The decoder a line of ffmpeg's comes from, and whether it decodes
 /// audio: `[ac3 @ 0x…]`, or ffmpeg 7's `[aist#0:1/ac3 @ 0x…]` and
 /// `[vist#0:0/h264 @ 0x…]`.
 fn decoder_of(line: &str) -> Option<(bool, &str)> {
-    let tag = line.strip_prefix('[')?.split(" @ ").next()?;
+    let tag = tag(line)?;
     match tag.split_once('/') {
         Some((stream, name)) if stream.starts_with("aist#") => Some((true, name)),
         Some((stream, name)) if stream.starts_with("vist#") => Some((false, name)),
